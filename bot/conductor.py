@@ -1,0 +1,121 @@
+"""Sessions and rounds for every front end (Discord, terminal, simulated crowd).
+
+The conductor joins the pure engine to storage; it knows nothing of how a round is shown.
+Front ends open a round, show it, pass votes in, and close it (on a timer, a quorum or by hand).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from core.crowd import check_choice, check_rating, mean_rating
+from core.engine import (
+    Aggregator,
+    Outcome,
+    RoundPlan,
+    SessionSpec,
+    plan_keys,
+    plan_round,
+    quorum_reached,
+    round_rng,
+    settle,
+    settle_keys,
+)
+from core.music import track_from_dict, track_to_dict
+from storage import RoundRow, SessionRow, SqliteStore, VoteResult
+
+
+@dataclass(frozen=True)
+class OpenRound:
+    row: RoundRow
+    plan: RoundPlan
+    spec: SessionSpec
+
+    @property
+    def id(self) -> int:
+        return self.row.id
+
+
+class Conductor:
+    def __init__(self, store: SqliteStore, aggregate: Aggregator = mean_rating, clock=time.time) -> None:
+        self.store = store
+        self.aggregate = aggregate
+        self.clock = clock
+
+    async def start(
+        self,
+        scope_id: str,
+        scope_kind: str,
+        channel_id: str | None,
+        spec: SessionSpec,
+        actor: str,
+        scope_name: str = "",
+        continue_from_last: bool = False,
+    ) -> SessionRow:
+        """Start a session. With `continue_from_last`, the first track is where the scope's last
+        session in this channel ended, when its musical parameters match."""
+        await self.store.ensure_scope(scope_id, scope_kind, scope_name)
+        track = spec.first_track()
+        if continue_from_last:
+            last = await self.store.latest_session(scope_id, channel_id)
+            if last is not None and _same_music(SessionSpec.from_dict(last.spec), spec):
+                track = track_from_dict(last.track)
+        return await self.store.create_session(scope_id, channel_id, spec.to_dict(), track_to_dict(track), actor)
+
+    async def open_round(self, session_id: int) -> OpenRound | None:
+        """The session's open round, planning a new one if there is none; None once it has ended."""
+        session = await self.store.session(session_id)
+        if session is None or session.status != "active":
+            return None
+        spec = SessionSpec.from_dict(session.spec)
+        row = await self.store.open_round_of(session_id)
+        if row is None:
+            track = track_from_dict(session.track)
+            index = await self.store.next_round_index(session_id)
+            table = await self.store.q_entries(session.scope_id, plan_keys(spec, track))
+            plan = plan_round(spec, index, track, table, round_rng(spec, index))
+            closes_at = self.clock() + spec.round_seconds
+            row = await self.store.open_round(session_id, index, spec.mode, plan.to_dict(), closes_at)
+        return OpenRound(row, RoundPlan.from_dict(row.plan), spec)
+
+    async def vote(self, round_id: int, voter: str, value: float | str) -> VoteResult:
+        """A rating (rating mode) or a choice (A/B mode); ValueError with a user-facing message if malformed."""
+        row = await self.store.round(round_id)
+        if row is None:
+            return VoteResult("unknown_round")
+        if row.mode == "ab":
+            return await self.store.cast_vote(round_id, voter, choice=check_choice(str(value)))
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise ValueError(f"a rating is a number from 1 to 10, not '{value}'") from None
+        return await self.store.cast_vote(round_id, voter, rating=check_rating(value))
+
+    async def retract(self, round_id: int, voter: str) -> VoteResult:
+        return await self.store.retract_vote(round_id, voter)
+
+    async def quorum_reached(self, round: OpenRound) -> bool:
+        return quorum_reached(round.spec, len(await self.store.ballots(round.id)))
+
+    async def close(self, round_id: int, actor: str = "engine") -> Outcome | None:
+        """Close and learn, exactly once: None if the round was already closed or cancelled."""
+        row = await self.store.round(round_id)
+        if row is None or row.status != "open":
+            return None
+        session = await self.store.session(row.session_id)
+        spec = SessionSpec.from_dict(session.spec)
+        plan = RoundPlan.from_dict(row.plan)
+
+        def decide(ballots, table, incumbent_score):
+            return settle(spec, plan, ballots, table, incumbent_score, round_rng(spec, plan.index), self.aggregate)
+
+        return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor)
+
+    async def stop(self, session_id: int, actor: str) -> bool:
+        return await self.store.end_session(session_id, "stopped", actor)
+
+
+def _same_music(a: SessionSpec, b: SessionSpec) -> bool:
+    return (a.base, a.scale, a.tempo) == (b.base, b.scale, b.tempo)

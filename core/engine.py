@@ -1,0 +1,226 @@
+"""The round engine: one round's decisions, as pure functions every front end drives.
+
+A round is planned (the agent edits the incumbent track: one variant in rating mode, two in A/B
+mode), published by a front end, voted on, closed, and settled: the ballots become a reward, the
+reward becomes Q-updates, and the engine says which track the next round starts from. The caller
+supplies the Q-entries the engine asks for (see `settle_keys`) and stores what it returns, in one
+transaction, so a round is rewarded exactly once.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from core import agent as q
+from core.actions import Action, apply, describe
+from core.crowd import NEUTRAL_RATING, Ballot, ab_rewards, mean_rating
+from core.music import Track, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
+
+MODES = ("rating", "ab")
+ROUND_SECONDS_MIN, ROUND_SECONDS_MAX = 10, 7 * 24 * 3600
+ROUNDS_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    base: int = 60
+    scale: str = "major"
+    length: int = 8
+    tempo: int = 120
+    mode: str = "rating"
+    preset: str = "default"
+    rounds: int | None = 10  # None: endless
+    round_seconds: float = 300.0
+    quorum: int | None = None  # close early once this many have voted
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.base <= 127:
+            raise ValueError(f"base note must be a MIDI number 0-127, not {self.base}")
+        scale_intervals(self.scale)
+        check_parameters(self.length, self.tempo)
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not '{self.mode}'")
+        q.preset(self.preset)
+        if self.rounds is not None and not 1 <= self.rounds <= ROUNDS_MAX:
+            raise ValueError(f"rounds must be 1-{ROUNDS_MAX} (or endless), not {self.rounds}")
+        if not ROUND_SECONDS_MIN <= self.round_seconds <= ROUND_SECONDS_MAX:
+            raise ValueError(f"a round lasts {ROUND_SECONDS_MIN} s to 7 days, not {self.round_seconds} s")
+        if self.quorum is not None and not 1 <= self.quorum <= 100_000:
+            raise ValueError(f"quorum must be at least 1, not {self.quorum}")
+
+    @property
+    def agent(self) -> q.AgentConfig:
+        return q.preset(self.preset)
+
+    def first_track(self) -> Track:
+        return generate_track(self.base, self.scale, self.length, self.tempo, random.Random(self.seed))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict) -> SessionSpec:
+        return SessionSpec(**data)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    action: Action
+    key: q.QKey
+    track: Track
+    description: str
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    index: int
+    incumbent: Track
+    proposals: tuple[Proposal, ...]  # one in rating mode; A then B in A/B mode
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index,
+            "incumbent": track_to_dict(self.incumbent),
+            "proposals": [
+                {"action": p.action.key(), "key": list(p.key), "track": track_to_dict(p.track), "description": p.description}
+                for p in self.proposals
+            ],
+        }
+
+    @staticmethod
+    def from_dict(data: dict) -> RoundPlan:
+        return RoundPlan(
+            data["index"],
+            track_from_dict(data["incumbent"]),
+            tuple(
+                Proposal(Action.from_key(p["action"]), tuple(p["key"]), track_from_dict(p["track"]), p["description"])
+                for p in data["proposals"]
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reward: float | None  # what the crowd gave the round (rating mode: the aggregate; A/B: the winner's)
+    variant_rewards: tuple[float | None, ...]
+    updates: tuple[tuple[q.QKey, q.QEntry], ...]
+    next_track: Track
+    incumbent_score: float | None
+    kept_edit: bool
+    winner: int | None  # index of the winning proposal in A/B mode
+    voters: int
+    summary: str
+
+
+def _proposal(config: q.AgentConfig, incumbent: Track, action: Action) -> Proposal:
+    return Proposal(action, q.q_key(config, incumbent, action), apply(incumbent, action), describe(incumbent, action))
+
+
+def plan_keys(spec: SessionSpec, incumbent: Track) -> list[q.QKey]:
+    """The Q-entries `plan_round` reads."""
+    return q.lookup_keys(spec.agent, incumbent)
+
+
+def plan_round(
+    spec: SessionSpec, index: int, incumbent: Track, table: Mapping[q.QKey, q.QEntry], rng: random.Random
+) -> RoundPlan:
+    config = spec.agent
+    first = q.choose(config, incumbent, table, rng, index)
+    chosen = [first]
+    if spec.mode == "ab":
+        chosen.append(q.choose(config, incumbent, table, rng, index, exclude=frozenset(chosen)))
+    return RoundPlan(index, incumbent, tuple(_proposal(config, incumbent, a) for a in chosen))
+
+
+def settle_keys(spec: SessionSpec, plan: RoundPlan) -> list[q.QKey]:
+    """The Q-entries `settle` reads: each proposal's own entry and its next state's."""
+    keys = [p.key for p in plan.proposals]
+    for p in plan.proposals:
+        keys += q.lookup_keys(spec.agent, p.track)
+    return list(dict.fromkeys(keys))
+
+
+Aggregator = Callable[[Sequence[Ballot]], float | None]
+
+
+def settle(
+    spec: SessionSpec,
+    plan: RoundPlan,
+    ballots: Sequence[Ballot],
+    table: Mapping[q.QKey, q.QEntry],
+    incumbent_score: float | None,
+    rng: random.Random,
+    aggregate: Aggregator = mean_rating,
+) -> Outcome:
+    config = spec.agent
+    voters = len(ballots)
+    if spec.mode == "ab":
+        rewards = ab_rewards(ballots)
+        if rewards is None:
+            return _no_votes(config, plan, incumbent_score)
+        winner = max(range(2), key=lambda i: (rewards[i], rng.random()))
+        baseline = NEUTRAL_RATING  # a preference is relative by nature
+    else:
+        aggregated = aggregate(ballots)
+        if aggregated is None:
+            return _no_votes(config, plan, incumbent_score)
+        rewards, winner = (aggregated,), 0
+        baseline = NEUTRAL_RATING if incumbent_score is None else incumbent_score
+
+    updates = []
+    working = dict(table)
+    for proposal, reward in zip(plan.proposals, rewards):
+        learned = reward - baseline if config.reward == "delta" else reward
+        entry = q.learn(config, proposal.key, learned, proposal.track, working)
+        working[proposal.key] = entry
+        updates.append((proposal.key, entry))
+
+    best = plan.proposals[winner]
+    score = rewards[winner]
+    keep = spec.mode == "ab" or not config.keep_best or incumbent_score is None or score >= incumbent_score
+    if spec.mode == "ab":
+        other = "B" if winner == 0 else "A"
+        summary = f"{'AB'[winner]} won ({rewards[winner]:.1f} vs {rewards[1 - winner]:.1f}) over {other}: {best.description}"
+    elif keep:
+        summary = f"the crowd gave {score:.1f}/10 and the edit stays: {best.description}"
+    else:
+        summary = f"the crowd gave {score:.1f}/10, below the {incumbent_score:.1f} of the track before, so the edit is undone"
+    return Outcome(
+        reward=score,
+        variant_rewards=tuple(rewards),
+        updates=tuple(updates),
+        next_track=best.track if keep else plan.incumbent,
+        incumbent_score=score if keep else incumbent_score,
+        kept_edit=keep,
+        winner=winner if spec.mode == "ab" else None,
+        voters=voters,
+        summary=summary,
+    )
+
+
+def _no_votes(config: q.AgentConfig, plan: RoundPlan, incumbent_score: float | None) -> Outcome:
+    # Nothing was learned; without evidence an edit is kept only when the agent never reverts.
+    keep = not config.keep_best
+    return Outcome(
+        reward=None,
+        variant_rewards=tuple(None for _ in plan.proposals),
+        updates=(),
+        next_track=plan.proposals[0].track if keep else plan.incumbent,
+        incumbent_score=incumbent_score,
+        kept_edit=keep,
+        winner=None,
+        voters=0,
+        summary="nobody voted, so nothing was learned",
+    )
+
+
+def quorum_reached(spec: SessionSpec, voters: int) -> bool:
+    return spec.quorum is not None and voters >= spec.quorum
+
+
+def round_rng(spec: SessionSpec, index: int) -> random.Random:
+    """A generator per round, so a round replanned after a restart decides the same way."""
+    return random.Random(f"{spec.seed}:{index}")

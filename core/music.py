@@ -1,0 +1,167 @@
+"""Notes, scales and tracks: small immutable values, no I/O.
+
+A melody note stores its pitch as a scale degree relative to the track's base note, so every
+pitch is in key by construction and "one scale step up" is plain arithmetic.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field, replace
+
+SCALES: dict[str, tuple[int, ...]] = {
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),
+    "harmonic_minor": (0, 2, 3, 5, 7, 8, 11),
+    "diminished": (0, 2, 3, 5, 6, 8, 9, 11),
+    "major_pentatonic": (0, 2, 4, 7, 9),
+    "minor_pentatonic": (0, 3, 5, 7, 10),
+    "blues": (0, 3, 5, 6, 7, 10),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
+    "lydian": (0, 2, 4, 6, 7, 9, 11),
+    "phrygian": (0, 1, 3, 5, 7, 8, 10),
+}
+
+DURATIONS = (0.25, 0.5, 0.75, 1.0)  # the paper's initial choices, in beats
+DURATION_STEP = 0.25
+DURATION_MIN, DURATION_MAX = 0.25, 2.0
+VELOCITY_STEP = 16
+VELOCITY_MIN, VELOCITY_MAX = 32, 127
+DEFAULT_VELOCITY = 80
+LENGTH_MIN, LENGTH_MAX = 4, 64
+MIN_NOTES = 2  # editing may shorten a track, never below this
+TEMPO_MIN, TEMPO_MAX = 40, 240
+# Melody pitches stay within an octave below and two above the base note.
+RANGE_BELOW, RANGE_ABOVE = 12, 24
+
+# General MIDI percussion (channel 10); "change percussion" cycles a step through these.
+REST, KICK, SNARE, HIHAT = 0, 35, 38, 42
+DRUM_CYCLE = (REST, KICK, SNARE, HIHAT)
+DRUM_NAMES = {REST: "rest", KICK: "kick", SNARE: "snare", HIHAT: "hi-hat"}
+PERCUSSION_STEPS = 16  # one bar of sixteenths, looped under the melody
+
+_NOTE_NAME = re.compile(r"^\s*([A-Ga-g])([#b♯♭]?)(-?\d+)\s*$")
+_PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+class MusicError(ValueError):
+    """A musical parameter out of range; the message is meant for the user."""
+
+
+def parse_note(text: str | int) -> int:
+    """'C4' -> 60, 'F#3' -> 54, 'Bb2' -> 46, '60' or 60 -> 60 (scientific pitch, C4 = 60)."""
+    if isinstance(text, int) or (isinstance(text, str) and text.strip().isdigit()):
+        number = int(text)
+    else:
+        match = _NOTE_NAME.match(str(text))
+        if not match:
+            raise MusicError(f"'{text}' is not a note: use a name like C4, F#3, Bb2 or a MIDI number 0-127")
+        letter, accidental, octave = match.groups()
+        number = (int(octave) + 1) * 12 + _PITCH_CLASS[letter.upper()]
+        number += {"#": 1, "♯": 1, "b": -1, "♭": -1}.get(accidental, 0)
+    if not 0 <= number <= 127:
+        raise MusicError(f"'{text}' is outside the MIDI range 0-127")
+    return number
+
+
+def note_name(pitch: int) -> str:
+    return f"{_SHARP_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def scale_intervals(name: str) -> tuple[int, ...]:
+    try:
+        return SCALES[name]
+    except KeyError:
+        raise MusicError(f"unknown scale '{name}'; choose one of: {', '.join(SCALES)}") from None
+
+
+def degree_to_pitch(base: int, scale: str, degree: int) -> int:
+    intervals = scale_intervals(scale)
+    octave, step = divmod(degree, len(intervals))
+    return base + 12 * octave + intervals[step]
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    degree: int  # scale steps from the base note
+    duration: float  # beats
+    velocity: int = DEFAULT_VELOCITY
+    chord: bool = False  # a triad on this degree, an octave below
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    notes: tuple[Note, ...]
+    percussion: tuple[int, ...]  # PERCUSSION_STEPS drum numbers, REST for silence
+    tempo: int
+    base: int
+    scale: str
+    pitches: tuple[int, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pitches", tuple(degree_to_pitch(self.base, self.scale, n.degree) for n in self.notes))
+
+    def pitch_of(self, degree: int) -> int:
+        return degree_to_pitch(self.base, self.scale, degree)
+
+    def in_range(self, degree: int) -> bool:
+        pitch = self.pitch_of(degree)
+        return self.base - RANGE_BELOW <= pitch <= self.base + RANGE_ABOVE and 0 <= pitch <= 127
+
+    def chord_pitches(self, degree: int) -> tuple[int, ...]:
+        octave_down = degree - len(scale_intervals(self.scale))
+        return tuple(self.pitch_of(octave_down + offset) for offset in (0, 2, 4))
+
+    @property
+    def beats(self) -> float:
+        return sum(n.duration for n in self.notes)
+
+    @property
+    def seconds(self) -> float:
+        return self.beats * 60.0 / self.tempo
+
+    def with_notes(self, notes: tuple[Note, ...]) -> Track:
+        return replace(self, notes=notes)
+
+    def key(self) -> str:
+        """A compact, stable text form of the whole track (the paper's state)."""
+        melody = ",".join(f"{n.degree}:{n.duration:g}:{n.velocity}{'c' if n.chord else ''}" for n in self.notes)
+        drums = "".join(str(DRUM_CYCLE.index(d)) for d in self.percussion)
+        return f"{melody}|{drums}"
+
+
+def check_parameters(length: int, tempo: int) -> None:
+    if not LENGTH_MIN <= length <= LENGTH_MAX:
+        raise MusicError(f"length must be {LENGTH_MIN}-{LENGTH_MAX} notes, not {length}")
+    if not TEMPO_MIN <= tempo <= TEMPO_MAX:
+        raise MusicError(f"tempo must be {TEMPO_MIN}-{TEMPO_MAX} bpm, not {tempo}")
+
+
+def generate_track(base: int, scale: str, length: int, tempo: int, rng: random.Random) -> Track:
+    """A random starting track as in the paper: pitches from one octave of the scale."""
+    check_parameters(length, tempo)
+    degrees = len(scale_intervals(scale))
+    notes = tuple(Note(rng.randint(0, degrees), rng.choice(DURATIONS)) for _ in range(length))
+    percussion = tuple(rng.choice((REST, REST, KICK, SNARE, HIHAT)) for _ in range(PERCUSSION_STEPS))
+    track = Track(notes, percussion, tempo, base, scale)
+    if not all(track.in_range(n.degree) for n in notes):
+        raise MusicError(f"base note {note_name(base)} is too close to the edge of the MIDI range for this scale")
+    return track
+
+
+def track_to_dict(track: Track) -> dict:
+    return {
+        "notes": [[n.degree, n.duration, n.velocity, int(n.chord)] for n in track.notes],
+        "percussion": list(track.percussion),
+        "tempo": track.tempo,
+        "base": track.base,
+        "scale": track.scale,
+    }
+
+
+def track_from_dict(data: dict) -> Track:
+    notes = tuple(Note(int(d), float(dur), int(v), bool(c)) for d, dur, v, c in data["notes"])
+    return Track(notes, tuple(int(p) for p in data["percussion"]), int(data["tempo"]), int(data["base"]), str(data["scale"]))

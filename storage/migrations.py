@@ -1,0 +1,95 @@
+"""Numbered schema migrations; `PRAGMA user_version` records the last one applied.
+
+Append a new number for every change; never edit one that has shipped.
+"""
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE scopes (
+        id TEXT PRIMARY KEY,                       -- 'guild:<id>', 'user:<id>', 'local:<name>', 'sim:<name>'
+        kind TEXT NOT NULL CHECK (kind IN ('guild', 'user', 'local', 'sim')),
+        name TEXT NOT NULL DEFAULT '',
+        settings TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        scope_id TEXT NOT NULL REFERENCES scopes(id) ON DELETE CASCADE,
+        channel_id TEXT,
+        spec TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'stopped', 'finished')),
+        track TEXT NOT NULL,                       -- the track the next round edits
+        incumbent_score REAL,
+        rounds_done INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX one_active_session_per_channel ON sessions(channel_id) WHERE status = 'active';
+    CREATE INDEX sessions_by_scope ON sessions(scope_id);
+    CREATE TABLE rounds (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        mode TEXT NOT NULL CHECK (mode IN ('rating', 'ab')),
+        plan TEXT NOT NULL,                        -- the incumbent, the actions, state keys and variant tracks
+        message_ids TEXT NOT NULL DEFAULT '[]',
+        opened_at REAL NOT NULL,
+        closes_at REAL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'closed', 'cancelled')),
+        reward REAL,
+        outcome TEXT,
+        closed_at REAL,
+        UNIQUE (session_id, idx)
+    );
+    CREATE INDEX open_rounds ON rounds(status) WHERE status = 'open';
+    CREATE TABLE round_messages (
+        message_id TEXT PRIMARY KEY,
+        round_id INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE
+    );
+    CREATE TABLE votes (
+        round_id INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE,
+        voter TEXT NOT NULL,
+        rating REAL,
+        choice TEXT CHECK (choice IN ('a', 'b', 'both', 'neither')),
+        cast_at REAL NOT NULL,
+        retracted INTEGER NOT NULL DEFAULT 0,
+        voided INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (round_id, voter)
+    ) WITHOUT ROWID;
+    CREATE INDEX votes_by_voter ON votes(voter);
+    CREATE TABLE vote_events (                     -- every cast, change and retraction, for the record
+        id INTEGER PRIMARY KEY,
+        round_id INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE,
+        voter TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('cast', 'change', 'retract')),
+        rating REAL,
+        choice TEXT,
+        at REAL NOT NULL
+    );
+    CREATE INDEX vote_events_by_voter ON vote_events(voter);
+    CREATE TABLE strikes (
+        scope_id TEXT NOT NULL REFERENCES scopes(id) ON DELETE CASCADE,
+        voter TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (scope_id, voter)
+    ) WITHOUT ROWID;
+    CREATE TABLE qvalues (
+        scope_id TEXT NOT NULL REFERENCES scopes(id) ON DELETE CASCADE,
+        state TEXT NOT NULL,
+        action TEXT NOT NULL,
+        value REAL NOT NULL,
+        visits INTEGER NOT NULL,
+        PRIMARY KEY (scope_id, state, action)
+    ) WITHOUT ROWID;
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        scope_id TEXT,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX audit_by_scope ON audit(scope_id);
+    """,
+}
+
+SCHEMA_VERSION = max(MIGRATIONS)

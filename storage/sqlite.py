@@ -1,0 +1,626 @@
+"""SQLite storage through aiosqlite: the only place that writes SQL.
+
+Every write runs in one `BEGIN IMMEDIATE` transaction under an asyncio lock, because all
+coroutines share one connection and SQLite transactions belong to connections, not tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from core.agent import QEntry, QKey
+from core.crowd import Ballot
+from core.engine import Outcome
+from core.music import track_from_dict, track_to_dict
+from storage.migrations import MIGRATIONS, SCHEMA_VERSION
+
+
+class StorageError(RuntimeError):
+    """The database cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: int
+    scope_id: str
+    channel_id: str | None
+    spec: dict
+    status: str
+    track: dict
+    incumbent_score: float | None
+    rounds_done: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class RoundRow:
+    id: int
+    session_id: int
+    scope_id: str
+    channel_id: str | None
+    index: int
+    mode: str
+    plan: dict
+    message_ids: tuple[str, ...]
+    opened_at: float
+    closes_at: float | None
+    status: str
+    reward: float | None
+    outcome: dict | None
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "unknown_round", "blocked"
+
+    @property
+    def counted(self) -> bool:
+        return self.status in ("recorded", "changed", "unchanged", "retracted")
+
+
+_SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at"
+_ROUND_COLUMNS = (
+    "r.id, r.session_id, s.scope_id, s.channel_id, r.idx, r.mode, r.plan, r.message_ids, r.opened_at, r.closes_at, "
+    "r.status, r.reward, r.outcome"
+)
+
+
+def _session(row: tuple) -> SessionRow:
+    return SessionRow(row[0], row[1], row[2], json.loads(row[3]), row[4], json.loads(row[5]), row[6], row[7], row[8])
+
+
+def _round(row: tuple) -> RoundRow:
+    return RoundRow(
+        row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), tuple(json.loads(row[7])),
+        row[8], row[9], row[10], row[11], json.loads(row[12]) if row[12] else None,
+    )
+
+
+def outcome_to_dict(outcome: Outcome) -> dict:
+    return {
+        "reward": outcome.reward,
+        "variant_rewards": list(outcome.variant_rewards),
+        "updates": [[list(k), e.value, e.visits] for k, e in outcome.updates],
+        "kept_edit": outcome.kept_edit,
+        "winner": outcome.winner,
+        "voters": outcome.voters,
+        "summary": outcome.summary,
+    }
+
+
+class SqliteStore:
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+        self.path = path
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteStore:
+        path = str(path)
+        if path != ":memory:":
+            parent = Path(path).expanduser().resolve().parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create the database folder {parent}: {exc.strerror}") from None
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the database {path}: {exc}") from None
+        store = cls(db, path)
+        try:
+            await store._prepare()
+        except sqlite3.DatabaseError as exc:
+            await db.close()
+            raise StorageError(f"the database {path} cannot be used: {exc}") from None
+        return store
+
+    async def _prepare(self) -> None:
+        await self._db.execute("PRAGMA busy_timeout = 5000")
+        await self._db.execute("PRAGMA journal_mode = WAL")
+        await self._db.execute("PRAGMA synchronous = NORMAL")
+        await self._db.execute("PRAGMA foreign_keys = ON")
+        (version,) = await self._one("PRAGMA user_version")
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"the database {self.path} is from a newer crowdtune (schema {version}, this one knows {SCHEMA_VERSION})"
+            )
+        if version < SCHEMA_VERSION:
+            async with self._tx() as db:
+                for number in range(version + 1, SCHEMA_VERSION + 1):
+                    await db.executescript_in_tx(MIGRATIONS[number])
+                await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> SqliteStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[_Tx]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Tx(self._db)
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _one(self, sql: str, params: Iterable = ()) -> tuple | None:
+        async with self._db.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+    async def _all(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        async with self._lock:
+            return list(await self._db.execute_fetchall(sql, tuple(params)))
+
+    async def schema_version(self) -> int:
+        return (await self._all("PRAGMA user_version"))[0][0]
+
+    # -- scopes and audit ---------------------------------------------------------------------
+
+    async def ensure_scope(self, scope_id: str, kind: str, name: str = "") -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO scopes (id, kind, name, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                (scope_id, kind, name, time.time()),
+            )
+
+    async def scope_settings(self, scope_id: str) -> dict:
+        rows = await self._all("SELECT settings FROM scopes WHERE id = ?", (scope_id,))
+        return json.loads(rows[0][0]) if rows else {}
+
+    async def update_scope_settings(self, scope_id: str, changes: dict, actor: str) -> dict:
+        async with self._tx() as db:
+            row = await db.one("SELECT settings FROM scopes WHERE id = ?", (scope_id,))
+            if row is None:
+                raise KeyError(scope_id)
+            settings = {**json.loads(row[0]), **changes}
+            await db.execute("UPDATE scopes SET settings = ? WHERE id = ?", (json.dumps(settings), scope_id))
+            await db.audit(scope_id, actor, "config", changes)
+        return settings
+
+    async def scopes(self) -> list[tuple[str, str, str]]:
+        return [tuple(r) for r in await self._all("SELECT id, kind, name FROM scopes ORDER BY id")]
+
+    async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict | None = None) -> None:
+        async with self._tx() as db:
+            await db.audit(scope_id, actor, action, detail or {})
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    async def next_round_index(self, session_id: int) -> int:
+        return (await self._all("SELECT COALESCE(MAX(idx) + 1, 0) FROM rounds WHERE session_id = ?", (session_id,)))[0][0]
+
+    async def create_session(self, scope_id: str, channel_id: str | None, spec: dict, track: dict, actor: str) -> SessionRow:
+        """Start a session; a channel runs one active session at a time (ValueError otherwise)."""
+        async with self._tx() as db:
+            if channel_id is not None and await db.one(
+                "SELECT 1 FROM sessions WHERE channel_id = ? AND status = 'active'", (channel_id,)
+            ):
+                raise ValueError("a session is already running here: stop it first")
+            now = time.time()
+            cursor = await db.execute(
+                "INSERT INTO sessions (scope_id, channel_id, spec, status, track, created_at) VALUES (?, ?, ?, 'active', ?, ?)",
+                (scope_id, channel_id, json.dumps(spec), json.dumps(track), now),
+            )
+            session_id = cursor.lastrowid
+            await db.audit(scope_id, actor, "session_start", {"session": session_id, "channel": channel_id, "spec": spec})
+            row = await db.one(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
+        return _session(row)
+
+    async def session(self, session_id: int) -> SessionRow | None:
+        rows = await self._all(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
+        return _session(rows[0]) if rows else None
+
+    async def active_session_in(self, channel_id: str) -> SessionRow | None:
+        rows = await self._all(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE channel_id = ? AND status = 'active'", (channel_id,)
+        )
+        return _session(rows[0]) if rows else None
+
+    async def latest_session(self, scope_id: str, channel_id: str | None) -> SessionRow | None:
+        rows = await self._all(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE scope_id = ? AND channel_id IS ? ORDER BY id DESC LIMIT 1",
+            (scope_id, channel_id),
+        )
+        return _session(rows[0]) if rows else None
+
+    async def active_sessions(self) -> list[SessionRow]:
+        return [_session(r) for r in await self._all(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE status = 'active'")]
+
+    async def end_session(self, session_id: int, status: str, actor: str) -> bool:
+        """Stop or finish a session; open rounds in it are cancelled. False if it had already ended."""
+        async with self._tx() as db:
+            row = await db.one("SELECT scope_id FROM sessions WHERE id = ? AND status = 'active'", (session_id,))
+            if row is None:
+                return False
+            await db.execute("UPDATE sessions SET status = ? WHERE id = ?", (status, session_id))
+            await db.execute(
+                "UPDATE rounds SET status = 'cancelled', closed_at = ? WHERE session_id = ? AND status = 'open'",
+                (time.time(), session_id),
+            )
+            await db.audit(row[0], actor, f"session_{status}", {"session": session_id})
+        return True
+
+    # -- rounds ---------------------------------------------------------------------------------
+
+    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow:
+        """Record a planned round; opening the same index twice returns the round already there."""
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO rounds (session_id, idx, mode, plan, opened_at, closes_at, status) VALUES (?, ?, ?, ?, ?, ?, 'open') "
+                "ON CONFLICT(session_id, idx) DO NOTHING",
+                (session_id, index, mode, json.dumps(plan), time.time(), closes_at),
+            )
+            row = await db.one(
+                f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.session_id = ? AND r.idx = ?",
+                (session_id, index),
+            )
+        return _round(row)
+
+    async def set_round_messages(self, round_id: int, message_ids: list[str], closes_at: float | None = None) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE rounds SET message_ids = ?, closes_at = COALESCE(?, closes_at) WHERE id = ?",
+                (json.dumps(message_ids), closes_at, round_id),
+            )
+            await db.executemany(
+                "INSERT INTO round_messages (message_id, round_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(m, round_id) for m in message_ids],
+            )
+
+    async def round(self, round_id: int) -> RoundRow | None:
+        rows = await self._all(f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.id = ?", (round_id,))
+        return _round(rows[0]) if rows else None
+
+    async def round_for_message(self, message_id: str) -> RoundRow | None:
+        rows = await self._all(
+            f"SELECT {_ROUND_COLUMNS} FROM round_messages m JOIN rounds r ON r.id = m.round_id "
+            "JOIN sessions s ON s.id = r.session_id WHERE m.message_id = ?",
+            (message_id,),
+        )
+        return _round(rows[0]) if rows else None
+
+    async def open_rounds(self) -> list[RoundRow]:
+        return [
+            _round(r)
+            for r in await self._all(
+                f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.status = 'open' ORDER BY r.id"
+            )
+        ]
+
+    async def open_round_of(self, session_id: int) -> RoundRow | None:
+        rows = await self._all(
+            f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id "
+            "WHERE r.session_id = ? AND r.status = 'open' ORDER BY r.idx DESC LIMIT 1",
+            (session_id,),
+        )
+        return _round(rows[0]) if rows else None
+
+    async def rounds_of(self, session_id: int) -> list[RoundRow]:
+        return [
+            _round(r)
+            for r in await self._all(
+                f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.session_id = ? ORDER BY r.idx",
+                (session_id,),
+            )
+        ]
+
+    async def top_rounds(self, scope_id: str, limit: int = 5) -> list[RoundRow]:
+        return [
+            _round(r)
+            for r in await self._all(
+                f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id "
+                "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL ORDER BY r.reward DESC, r.id LIMIT ?",
+                (scope_id, limit),
+            )
+        ]
+
+    async def rewards_of_scope(self, scope_id: str) -> list[float]:
+        rows = await self._all(
+            "SELECT r.reward FROM rounds r JOIN sessions s ON s.id = r.session_id "
+            "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL ORDER BY r.closed_at, r.id",
+            (scope_id,),
+        )
+        return [r[0] for r in rows]
+
+    async def cancel_round(self, round_id: int, actor: str, reason: str) -> bool:
+        async with self._tx() as db:
+            row = await db.one(
+                "SELECT s.scope_id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.id = ? AND r.status = 'open'",
+                (round_id,),
+            )
+            if row is None:
+                return False
+            await db.execute("UPDATE rounds SET status = 'cancelled', closed_at = ? WHERE id = ?", (time.time(), round_id))
+            await db.audit(row[0], actor, "round_cancelled", {"round": round_id, "reason": reason})
+        return True
+
+    # -- votes ----------------------------------------------------------------------------------
+
+    async def cast_vote(
+        self, round_id: int, voter: str, rating: float | None = None, choice: str | None = None, at: float | None = None
+    ) -> VoteResult:
+        """One vote per voter per round; the latest wins. Repeating the standing vote changes nothing."""
+        at = time.time() if at is None else at
+        async with self._tx() as db:
+            status = await db.round_status(round_id)
+            if status != "open":
+                return VoteResult("unknown_round" if status is None else "closed")
+            if await db.is_struck(round_id, voter):
+                return VoteResult("blocked")
+            current = await db.one("SELECT rating, choice, retracted FROM votes WHERE round_id = ? AND voter = ?", (round_id, voter))
+            if current is not None and current[2] == 0 and current[0] == rating and current[1] == choice:
+                return VoteResult("unchanged")
+            kind = "cast" if current is None or current[2] else "change"
+            await db.execute(
+                "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted) VALUES (?, ?, ?, ?, ?, 0) "
+                "ON CONFLICT(round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
+                "cast_at = excluded.cast_at, retracted = 0",
+                (round_id, voter, rating, choice, at),
+            )
+            await db.vote_event(round_id, voter, kind, rating, choice, at)
+        return VoteResult("recorded" if kind == "cast" else "changed")
+
+    async def retract_vote(self, round_id: int, voter: str, at: float | None = None) -> VoteResult:
+        at = time.time() if at is None else at
+        async with self._tx() as db:
+            status = await db.round_status(round_id)
+            if status != "open":
+                return VoteResult("unknown_round" if status is None else "closed")
+            cursor = await db.execute(
+                "UPDATE votes SET retracted = 1, cast_at = ? WHERE round_id = ? AND voter = ? AND retracted = 0", (at, round_id, voter)
+            )
+            if cursor.rowcount == 0:
+                return VoteResult("unchanged")
+            await db.vote_event(round_id, voter, "retract", None, None, at)
+        return VoteResult("retracted")
+
+    async def ballots(self, round_id: int) -> list[Ballot]:
+        rows = await self._all(
+            "SELECT voter, rating, choice FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0 ORDER BY cast_at, voter",
+            (round_id,),
+        )
+        return [Ballot(*r) for r in rows]
+
+    async def strike(self, scope_id: str, voter: str, actor: str) -> int:
+        """Void every vote a user cast in a scope (moderation); returns how many were voided."""
+        async with self._tx() as db:
+            cursor = await db.execute(
+                "UPDATE votes SET voided = 1 WHERE voter = ? AND voided = 0 AND round_id IN "
+                "(SELECT r.id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.scope_id = ?)",
+                (voter, scope_id),
+            )
+            await db.execute("INSERT INTO strikes (scope_id, voter, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (scope_id, voter, time.time()))
+            await db.audit(scope_id, actor, "strike", {"voter": voter, "voided": cursor.rowcount})
+        return cursor.rowcount
+
+    # -- Q-values and the close ----------------------------------------------------------------
+
+    async def q_entries(self, scope_id: str, keys: Iterable[QKey]) -> dict[QKey, QEntry]:
+        async with self._lock:
+            return await _Tx(self._db).q_entries(scope_id, list(keys))
+
+    async def q_table(self, scope_id: str) -> dict[QKey, QEntry]:
+        rows = await self._all("SELECT state, action, value, visits FROM qvalues WHERE scope_id = ? ORDER BY state, action", (scope_id,))
+        return {(s, a): QEntry(v, n) for s, a, v, n in rows}
+
+    async def q_size(self, scope_id: str) -> int:
+        (count,) = (await self._all("SELECT COUNT(*) FROM qvalues WHERE scope_id = ?", (scope_id,)))[0]
+        return count
+
+    async def put_q_entries(self, scope_id: str, entries: Iterable[tuple[QKey, QEntry]]) -> None:
+        async with self._tx() as db:
+            await db.put_q(scope_id, entries)
+
+    async def reset_scope(self, scope_id: str, actor: str) -> int:
+        async with self._tx() as db:
+            cursor = await db.execute("DELETE FROM qvalues WHERE scope_id = ?", (scope_id,))
+            await db.audit(scope_id, actor, "reset", {"q_entries_deleted": cursor.rowcount})
+        return cursor.rowcount
+
+    async def close_round(
+        self,
+        round_id: int,
+        keys: list[QKey],
+        settle: Callable[[list[Ballot], dict[QKey, QEntry], float | None], Outcome],
+        actor: str = "engine",
+    ) -> Outcome | None:
+        """Close a round and apply its Q-updates in one transaction. None if it was not open,
+        so a second close (a timer and a quorum racing, a restart) never rewards twice."""
+        async with self._tx() as db:
+            row = await db.one(
+                "SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec FROM rounds r "
+                "JOIN sessions s ON s.id = r.session_id WHERE r.id = ? AND r.status = 'open'",
+                (round_id,),
+            )
+            if row is None:
+                return None
+            session_id, scope_id, incumbent_score, rounds_done, spec = row
+            ballots = [
+                Ballot(*r)
+                for r in await db.all(
+                    "SELECT voter, rating, choice FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0 ORDER BY cast_at, voter",
+                    (round_id,),
+                )
+            ]
+            table = await db.q_entries(scope_id, keys)
+            outcome = settle(ballots, table, incumbent_score)
+            await db.put_q(scope_id, outcome.updates)
+            await db.execute(
+                "UPDATE rounds SET status = 'closed', reward = ?, closed_at = ?, outcome = ? WHERE id = ?",
+                (outcome.reward, time.time(), json.dumps(outcome_to_dict(outcome)), round_id),
+            )
+            total = json.loads(spec).get("rounds")
+            finished = total is not None and rounds_done + 1 >= total
+            await db.execute(
+                "UPDATE sessions SET track = ?, incumbent_score = ?, rounds_done = rounds_done + 1, status = ? WHERE id = ?",
+                (json.dumps(track_to_dict(outcome.next_track)), outcome.incumbent_score, "finished" if finished else "active", session_id),
+            )
+            await db.audit(scope_id, actor, "round_closed", {"round": round_id, "reward": outcome.reward, "voters": outcome.voters})
+        return outcome
+
+    # -- personal data ----------------------------------------------------------------------------
+
+    async def user_data(self, voter: str) -> dict:
+        votes = await self._all(
+            "SELECT v.round_id, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
+            "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = ? ORDER BY v.cast_at",
+            (voter,),
+        )
+        return {
+            "voter": voter,
+            "votes": [dict(zip(("round", "scope", "rating", "choice", "at", "retracted"), v)) for v in votes],
+        }
+
+    async def forget_user(self, voter: str, personal_scope: str) -> dict:
+        """Delete a user's votes everywhere and their personal agent; returns what was deleted."""
+        async with self._tx() as db:
+            events = await db.execute("DELETE FROM vote_events WHERE voter = ?", (voter,))
+            votes = await db.execute("DELETE FROM votes WHERE voter = ?", (voter,))
+            scope = await db.execute("DELETE FROM scopes WHERE id = ?", (personal_scope,))
+            await db.execute("DELETE FROM strikes WHERE voter = ?", (voter,))
+            await db.audit(None, "user", "forget_me", {"votes": votes.rowcount, "personal_agent": scope.rowcount > 0})
+        return {"votes": votes.rowcount, "vote_events": events.rowcount, "personal_agent": scope.rowcount > 0}
+
+    # -- export -------------------------------------------------------------------------------------
+
+    async def export_rows(self, scope_id: str | None) -> dict[str, list[dict]]:
+        """Everything an export holds, for one scope or all, as plain rows."""
+        where, params = ("WHERE s.scope_id = ?", (scope_id,)) if scope_id else ("", ())
+        rounds = await self._all(
+            "SELECT s.scope_id, r.session_id, r.idx, r.status, r.mode, r.plan, r.reward, r.outcome, r.opened_at, r.closed_at, r.id "
+            f"FROM rounds r JOIN sessions s ON s.id = r.session_id {where} ORDER BY s.scope_id, r.session_id, r.idx",
+            params,
+        )
+        votes = await self._all(
+            "SELECT s.scope_id, r.session_id, r.idx, v.voter, v.rating, v.choice, v.cast_at, v.retracted, v.voided "
+            f"FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id {where} "
+            "ORDER BY r.id, v.cast_at",
+            params,
+        )
+        sessions = await self._all(
+            f"SELECT s.scope_id, s.id, s.spec, s.status, s.track, s.rounds_done FROM sessions s {where} ORDER BY s.id", params
+        )
+        audit_where, audit_params = ("WHERE scope_id = ?", (scope_id,)) if scope_id else ("", ())
+        audit = await self._all(f"SELECT at, scope_id, actor, action, detail FROM audit {audit_where} ORDER BY id", audit_params)
+        q_where, q_params = ("WHERE scope_id = ?", (scope_id,)) if scope_id else ("", ())
+        qvalues = await self._all(f"SELECT scope_id, state, action, value, visits FROM qvalues {q_where} ORDER BY scope_id, state, action", q_params)
+        return {
+            "rounds": [
+                {
+                    "scope": r[0], "session": r[1], "round": r[2], "status": r[3], "mode": r[4],
+                    "actions": [p["action"] for p in json.loads(r[5])["proposals"]],
+                    "descriptions": [p["description"] for p in json.loads(r[5])["proposals"]],
+                    "reward": r[6], "outcome": json.loads(r[7]) if r[7] else None,
+                    "opened_at": r[8], "closed_at": r[9], "plan": json.loads(r[5]),
+                }
+                for r in rounds
+            ],
+            "votes": [
+                {
+                    "scope": v[0], "session": v[1], "round": v[2], "voter": v[3], "rating": v[4], "choice": v[5],
+                    "at": v[6], "retracted": bool(v[7]), "voided": bool(v[8]),
+                }
+                for v in votes
+            ],
+            "sessions": [
+                {"scope": s[0], "session": s[1], "spec": json.loads(s[2]), "status": s[3], "track": json.loads(s[4]), "rounds_done": s[5]}
+                for s in sessions
+            ],
+            "audit": [{"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": json.loads(a[4])} for a in audit],
+            "qvalues": [{"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]} for q in qvalues],
+        }
+
+
+class _Tx:
+    """Statements inside a transaction that `SqliteStore._tx` holds."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def execute(self, sql: str, params: Iterable = ()) -> aiosqlite.Cursor:
+        return await self._db.execute(sql, tuple(params))
+
+    async def executescript_in_tx(self, script: str) -> None:
+        # executescript() would COMMIT first; run the statements one by one inside our transaction.
+        for statement in (s.strip() for s in script.split(";")):
+            if statement:
+                await self._db.execute(statement)
+
+    async def executemany(self, sql: str, rows: list[tuple]) -> None:
+        await self._db.executemany(sql, rows)
+
+    async def one(self, sql: str, params: Iterable = ()) -> tuple | None:
+        async with self._db.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+    async def all(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        return list(await self._db.execute_fetchall(sql, tuple(params)))
+
+    async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict) -> None:
+        await self._db.execute(
+            "INSERT INTO audit (at, scope_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), scope_id, actor, action, json.dumps(detail)),
+        )
+
+    async def round_status(self, round_id: int) -> str | None:
+        row = await self.one("SELECT status FROM rounds WHERE id = ?", (round_id,))
+        return row[0] if row else None
+
+    async def is_struck(self, round_id: int, voter: str) -> bool:
+        return (
+            await self.one(
+                "SELECT 1 FROM strikes t JOIN sessions s ON s.scope_id = t.scope_id JOIN rounds r ON r.session_id = s.id "
+                "WHERE r.id = ? AND t.voter = ?",
+                (round_id, voter),
+            )
+            is not None
+        )
+
+    async def vote_event(self, round_id: int, voter: str, kind: str, rating: float | None, choice: str | None, at: float) -> None:
+        await self._db.execute(
+            "INSERT INTO vote_events (round_id, voter, kind, rating, choice, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (round_id, voter, kind, rating, choice, at),
+        )
+
+    async def q_entries(self, scope_id: str, keys: list[QKey]) -> dict[QKey, QEntry]:
+        wanted = set(keys)
+        states = list(dict.fromkeys(state for state, _ in keys))
+        found: dict[QKey, QEntry] = {}
+        # Fetch whole states through the primary key (scope, state, action), then keep the actions
+        # asked for; chunks stay under SQLite's limit on bound parameters.
+        for start in range(0, len(states), 500):
+            chunk = states[start : start + 500]
+            rows = await self._db.execute_fetchall(
+                f"SELECT state, action, value, visits FROM qvalues WHERE scope_id = ? AND state IN ({','.join('?' * len(chunk))})",
+                (scope_id, *chunk),
+            )
+            for state, action, value, visits in rows:
+                if (state, action) in wanted:
+                    found[(state, action)] = QEntry(value, visits)
+        return found
+
+    async def put_q(self, scope_id: str, entries: Iterable[tuple[QKey, QEntry]]) -> None:
+        await self._db.executemany(
+            "INSERT INTO qvalues (scope_id, state, action, value, visits) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(scope_id, state, action) DO UPDATE SET value = excluded.value, visits = excluded.visits",
+            [(scope_id, s, a, e.value, e.visits) for (s, a), e in entries],
+        )
