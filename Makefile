@@ -1,0 +1,35 @@
+# Two commands do all the set-up on a fresh Debian machine: `make run` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+APT_PACKAGES := fluidsynth libfluidsynth3 timgm6mb-soundfont opus-tools
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test system-deps
+
+# Installs the system packages that are missing (as root), or says the one line to run.
+system-deps:
+	@missing=""; \
+	for package in $(APT_PACKAGES); do dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "missing system packages; run this once as root, then try again:"; \
+			echo "  apt-get install -y$$missing"; \
+			exit 1; \
+		fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*; touch $@
+
+run: system-deps $(STAMP)
+	$(VENV)/bin/crowdtune run $(ARGS)
+
+test: system-deps $(STAMP)
+	$(VENV)/bin/python -m pytest -q $(ARGS)

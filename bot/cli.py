@@ -1,0 +1,261 @@
+"""The `crowdtune` command. Heavy modules are imported inside each command, so --help is quick."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A bad argument: one line on stderr, exit code 2, nothing written."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line instead of argparse's usage dump
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _int_in(low: int, high: int, name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, not '{text}'") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{name} must be {low}-{high}, not {value}")
+        return value
+
+    return parse
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("CROWDTUNE_DB") or str(DEFAULT_DB),
+        help=f"SQLite database file (default: $CROWDTUNE_DB or {DEFAULT_DB})",
+    )
+
+
+def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
+    from core.music import SCALES  # small and pure: fine for --help
+
+    parser.add_argument("--base", default="C4", help="base note: C4, F#3, Bb2 or a MIDI number (default C4)")
+    parser.add_argument("--scale", default="major", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)}")
+    parser.add_argument("--length", type=_int_in(4, 64, "--length"), default=8, help="notes in the track, 4-64 (default 8)")
+    parser.add_argument("--tempo", type=_int_in(40, 240, "--tempo"), default=120, help="beats per minute, 40-240 (default 120)")
+    parser.add_argument("--mode", choices=["rating", "ab"], default="rating", help="rate 1-10, or choose between A and B")
+    parser.add_argument("--preset", default="default", help="agent preset: default, paper or random (default: default)")
+    parser.add_argument("--rounds", type=_int_in(1, 10_000, "--rounds"), default=rounds_default, help=f"rounds to run (default {rounds_default})")
+    parser.add_argument("--seed", type=_int_in(0, 2**31 - 1, "--seed"), default=0, help="random seed for the first track and the agent")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="crowdtune", description="Compose music together by rating it: a Discord bot, a terminal session and a simulated crowd.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="the Discord bot when DISCORD_TOKEN is set, else a session in the terminal", description=(
+        "With DISCORD_TOKEN set (environment or .env), run the Discord bot. Without it, run a session in the "
+        "terminal where you are the crowd: each round is written to a folder and your rating is read from standard input."))
+    _add_db(run)
+    _add_music(run, rounds_default=10)
+    run.add_argument("--out", help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
+    run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
+
+    simulate = commands.add_parser("simulate", help="let simulated raters vote on every round", description=(
+        "Run a session where simulated raters vote. A rater is a built-in short name, 'crowd' (the built-in crowd), "
+        "or MODULE:FUNC, any callable taking a mido.MidiFile and returning a number in [1, 10]."))
+    _add_db(simulate)
+    _add_music(simulate, rounds_default=30)
+    simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
+    simulate.add_argument("--noise", type=float, default=0.8, help="noise (standard deviation) of built-in raters (default 0.8)")
+    simulate.add_argument("--out", required=True, help="folder for round MIDI files, results.json and the learning curve")
+    simulate.add_argument("--audio", action="store_true", help="also render each round to OGG Opus")
+
+    render = commands.add_parser("render", help="render MIDI files to audio with one loaded synthesiser")
+    _add_db(render)
+    render.add_argument("files", nargs="+", metavar="FILE.mid")
+    render.add_argument("--out-dir", required=True, help="folder for the audio files")
+    render.add_argument("--format", choices=["ogg", "wav"], default="ogg", help="ogg (Opus, for chat) or wav (default ogg)")
+    render.add_argument("--soundfont", help="a .sf2 file (default: $CROWDTUNE_SOUNDFONT or the Debian soundfonts)")
+
+    export = commands.add_parser("export", help="export compositions (MIDI), rounds, votes, audit log and Q-tables as one zip")
+    _add_db(export)
+    export.add_argument("--scope", help="one scope (e.g. guild:123, user:456, local:NAME); default: every scope")
+    export.add_argument("--out", required=True, help="the zip file to write")
+
+    bench = commands.add_parser("bench", help="benchmarks that print figures")
+    bench.add_argument("which", choices=["render", "learning"], help="what to measure")
+    bench.add_argument("--seeds", type=_int_in(1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
+    bench.add_argument("--rounds", type=_int_in(1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
+    bench.add_argument("--out", default="docs", help="folder for the report and plot (learning)")
+    return parser
+
+
+def _spec(args: argparse.Namespace):
+    from core.engine import SessionSpec
+    from core.music import parse_note
+
+    try:
+        return SessionSpec(
+            base=parse_note(args.base), scale=args.scale, length=args.length, tempo=args.tempo, mode=args.mode,
+            preset=args.preset, rounds=args.rounds, seed=args.seed,
+        )
+    except ValueError as problem:
+        raise UsageError(str(problem)) from None
+
+
+async def _open_store(db: str):
+    from storage import SqliteStore
+
+    return await SqliteStore.open(db)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    if settings.discord_token:
+        from bot.discord_app import run_bot
+
+        return await run_bot(settings, db=args.db)
+    spec = _spec(args)
+    renderer = None
+    if not args.no_audio:
+        from bot.render import Renderer
+
+        renderer = Renderer.open()
+    from bot.conductor import Conductor
+    from bot.terminal import TerminalSession
+
+    store = await _open_store(args.db)
+    try:
+        out = Path(args.out) if args.out else Path(args.db).resolve().parent / "rounds"
+        session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout)
+        await session.run(spec)
+    finally:
+        await store.close()
+        if renderer is not None:
+            renderer.close()
+    return 0
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    import random
+
+    from bot.conductor import Conductor
+    from bot.simulate import load_raters, progress_bar, run_simulation
+
+    spec = _spec(args)
+    try:
+        raters = load_raters(args.rater, random.Random(args.seed), args.noise)
+    except ValueError as problem:
+        raise UsageError(str(problem)) from None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    store = await _open_store(args.db)
+    try:
+        scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
+        results = await run_simulation(
+            Conductor(store), spec, raters, out, scope, audio=args.audio, progress=progress_bar()
+        )
+    finally:
+        await store.close()
+    rewards = [r["reward"] for r in results["rounds"] if r["reward"] is not None]
+    first, last = rewards[: max(1, len(rewards) // 10)], rewards[-max(1, len(rewards) // 10) :]
+    print(
+        f"{len(results['rounds'])} rounds with {len(raters)} raters; mean reward {sum(first) / len(first):.2f} in the first "
+        f"tenth, {sum(last) / len(last):.2f} in the last; wrote {out}/results.json, learning-curve.png and round MIDI files"
+    )
+    return 0
+
+
+async def _fresh_scope(store, stem: str) -> str:
+    """A new scope per simulation, so the same seed gives the same results and nothing is overwritten."""
+    taken = {scope_id for scope_id, _, _ in await store.scopes()}
+    number = 1
+    while f"{stem}-{number}" in taken:
+        number += 1
+    return f"{stem}-{number}"
+
+
+def _render(args: argparse.Namespace) -> int:
+    from bot.render import Renderer, render_files
+
+    paths = [Path(f) for f in args.files]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}")
+    with Renderer.open(args.soundfont) as renderer:
+        try:
+            written = render_files(renderer, paths, Path(args.out_dir), args.format)
+        except ValueError as problem:
+            raise UsageError(str(problem)) from None
+    print(f"rendered {len(written)} file(s) to {args.out_dir}")
+    return 0
+
+
+async def _export(args: argparse.Namespace) -> int:
+    from storage.export import export_zip
+
+    if not Path(args.db).exists():
+        raise UsageError(f"no database at {args.db}")
+    store = await _open_store(args.db)
+    try:
+        if args.scope and args.scope not in {s for s, _, _ in await store.scopes()}:
+            raise UsageError(f"no scope '{args.scope}' in {args.db}")
+        counts = await export_zip(store, Path(args.out), args.scope)
+    finally:
+        await store.close()
+    print(f"wrote {args.out}: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    if args.which == "render":
+        from bot.bench import bench_render
+
+        return bench_render()
+    from bot.bench import bench_learning
+
+    return bench_learning(seeds=args.seeds, rounds=args.rounds, out=Path(args.out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        match args.command:
+            case "run":
+                return asyncio.run(_run(args))
+            case "simulate":
+                return asyncio.run(_simulate(args))
+            case "render":
+                return _render(args)
+            case "export":
+                return asyncio.run(_export(args))
+            case "bench":
+                return _bench(args)
+    except UsageError as problem:
+        print(f"crowdtune {args.command}: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except Exception as problem:
+        from bot.errors import user_facing
+
+        message = user_facing(problem)
+        if message is None:
+            raise
+        print(f"crowdtune {args.command}: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Problems a user can fix, turned into one polite line; anything else is a bug and propagates."""
+
+from __future__ import annotations
+
+
+def user_facing(problem: BaseException) -> str | None:
+    from storage import StorageError
+
+    if isinstance(problem, StorageError):
+        return str(problem)
+    try:
+        from bot.render import RenderSetupError
+    except ImportError:
+        RenderSetupError = ()  # noqa: N806 - rendering not importable: nothing of it to report
+    if RenderSetupError and isinstance(problem, RenderSetupError):
+        return str(problem)
+    if isinstance(problem, OSError) and problem.filename:
+        return f"{problem.strerror or problem}: {problem.filename}"
+    return None

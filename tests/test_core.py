@@ -1,0 +1,251 @@
+"""The pure core, without mocks: music values, actions, the agent and the round engine."""
+
+import random
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core import agent as q
+from core.actions import ALL_KINDS, PAPER_KINDS, Action, Kind, apply, describe, is_legal, legal_actions
+from core.crowd import Ballot, ab_rewards, mean_rating
+from core.engine import RoundPlan, SessionSpec, plan_round, round_rng, settle, settle_keys
+from core.midi import track_to_midi
+from core.music import (
+    DURATION_MAX,
+    DURATION_MIN,
+    LENGTH_MAX,
+    MIN_NOTES,
+    SCALES,
+    VELOCITY_MAX,
+    VELOCITY_MIN,
+    MusicError,
+    generate_track,
+    note_name,
+    parse_note,
+    track_from_dict,
+    track_to_dict,
+)
+
+tracks = st.builds(
+    lambda base, scale, length, seed: generate_track(base, scale, length, 120, random.Random(seed)),
+    base=st.integers(36, 84),
+    scale=st.sampled_from(sorted(SCALES)),
+    length=st.integers(4, 64),
+    seed=st.integers(0, 10_000),
+)
+
+
+def test_note_names_parse_both_ways():
+    assert parse_note("C4") == 60
+    assert parse_note("F#3") == 54
+    assert parse_note("Bb2") == 46
+    assert parse_note("60") == 60 and parse_note(72) == 72
+    assert note_name(61) == "C#4"
+    for bad in ("H4", "C", "", "C99", "-1", "128"):
+        with pytest.raises(MusicError):
+            parse_note(bad)
+
+
+def test_unknown_scale_lists_the_valid_ones():
+    with pytest.raises(MusicError, match="dorian"):
+        generate_track(60, "klingon", 8, 120, random.Random(0))
+
+
+@pytest.mark.parametrize("length, tempo", [(3, 120), (65, 120), (8, 39), (8, 241)])
+def test_out_of_range_parameters_are_refused(length, tempo):
+    with pytest.raises(MusicError):
+        generate_track(60, "major", length, tempo, random.Random(0))
+
+
+def test_generation_is_seeded_and_in_scale():
+    a = generate_track(60, "minor", 16, 100, random.Random(7))
+    assert a == generate_track(60, "minor", 16, 100, random.Random(7))
+    assert a != generate_track(60, "minor", 16, 100, random.Random(8))
+    allowed = {(60 + i) % 12 for i in SCALES["minor"]}
+    assert all(p % 12 in allowed for p in a.pitches)
+    assert track_from_dict(track_to_dict(a)) == a
+
+
+@settings(max_examples=150, deadline=None)
+@given(track=tracks, picks=st.lists(st.integers(0, 10_000), min_size=1, max_size=30))
+def test_any_sequence_of_legal_actions_keeps_the_track_valid(track, picks):
+    for pick in picks:
+        actions = legal_actions(track)
+        assert actions, "a valid track always has a legal action"
+        track = apply(track, actions[pick % len(actions)])
+        assert MIN_NOTES <= len(track.notes) <= LENGTH_MAX
+        assert all(track.in_range(n.degree) for n in track.notes)
+        assert all(DURATION_MIN <= n.duration <= DURATION_MAX for n in track.notes)
+        assert all(VELOCITY_MIN <= n.velocity <= VELOCITY_MAX for n in track.notes)
+        assert all(0 <= p <= 127 for p in track.pitches)
+    assert track_to_midi(track).length > 0
+
+
+@given(track=tracks, kind=st.sampled_from(ALL_KINDS), index=st.integers(-3, 70))
+def test_an_illegal_action_is_never_offered_and_cannot_be_applied(track, kind, index):
+    action = Action(kind, index)
+    assert (action in legal_actions(track)) == is_legal(track, action)
+    if not is_legal(track, action):
+        with pytest.raises(ValueError):
+            apply(track, action)
+
+
+def test_each_action_does_what_its_description_says():
+    track = generate_track(60, "major", 8, 120, random.Random(3))
+    up = apply(track, Action(Kind.PITCH_UP, 4))
+    assert up.notes[4].degree == track.notes[4].degree + 1 and up.pitches[4] > track.pitches[4]
+    assert describe(track, Action(Kind.PITCH_UP, 4)) == "raised note 5 by one step"
+    removed = apply(track, Action(Kind.REMOVE, 2))
+    assert removed.notes == track.notes[:2] + track.notes[3:]  # the right note goes (the paper popped the wrong one)
+    chord = apply(track, Action(Kind.ADD_CHORD, 0))
+    assert chord.notes[0].chord and not is_legal(chord, Action(Kind.ADD_CHORD, 0))
+    assert len(apply(track, Action(Kind.ADD_NOTE, 7)).notes) == 9
+    drums = apply(track, Action(Kind.PERCUSSION, 5))
+    assert drums.percussion[5] != track.percussion[5] and drums.notes == track.notes
+
+
+def test_remove_is_not_offered_below_the_minimum():
+    track = generate_track(60, "major", 4, 120, random.Random(0))
+    while len(track.notes) > MIN_NOTES:
+        track = apply(track, Action(Kind.REMOVE, 0))
+    assert not any(a.kind is Kind.REMOVE for a in legal_actions(track))
+
+
+def test_bellman_update_matches_the_worked_example():
+    assert q.q_update(5, 7, 6, alpha=0.1, gamma=0.9) == pytest.approx(5.74)
+
+
+def test_learning_bootstraps_from_the_next_state_not_the_same_one():
+    config = q.PAPER
+    track = generate_track(60, "major", 8, 120, random.Random(0))
+    action = legal_actions(track, PAPER_KINDS)[0]
+    key = q.q_key(config, track, action)
+    nxt = apply(track, action)
+    next_key = q.q_key(config, nxt, legal_actions(nxt, PAPER_KINDS)[3])
+    table = {key: q.QEntry(5.0, 1), next_key: q.QEntry(6.0, 1)}
+    assert q.learn(config, key, 7.0, nxt, table).value == pytest.approx(5.74)
+    # Had it used max Q of the same state (the paper's bug), the target would be 7 + 0.9*5.
+    assert q.learn(config, key, 7.0, nxt, {key: q.QEntry(5.0, 1)}).value == pytest.approx(5.2)
+
+
+def test_greedy_ties_are_broken_at_random():
+    config = q.AgentConfig(state="track", exploration="epsilon", epsilon=0.0)
+    track = generate_track(60, "major", 8, 120, random.Random(0))
+    rng = random.Random(1)
+    picks = Counter(q.choose(config, track, {}, rng) for _ in range(400))
+    assert len(picks) > 30  # every action is equally good before any learning
+    assert max(picks.values()) < 40
+
+
+def test_greedy_follows_the_best_value():
+    config = q.AgentConfig(state="track", exploration="epsilon", epsilon=0.0)
+    track = generate_track(60, "major", 8, 120, random.Random(0))
+    best = legal_actions(track)[11]
+    table = {q.q_key(config, track, best): q.QEntry(3.0, 1)}
+    assert {q.choose(config, track, table, random.Random(s)) for s in range(20)} == {best}
+
+
+@pytest.mark.parametrize("exploration", q.EXPLORATIONS)
+def test_every_exploration_strategy_picks_legal_actions(exploration):
+    config = q.AgentConfig(exploration=exploration)
+    track = generate_track(60, "major", 8, 120, random.Random(0))
+    legal = set(legal_actions(track))
+    rng = random.Random(0)
+    assert all(q.choose(config, track, {}, rng, i) in legal for i in range(50))
+
+
+def test_ucb_tries_unvisited_actions_before_repeating():
+    config = q.AgentConfig(state="track", exploration="ucb", kinds=PAPER_KINDS)
+    track = generate_track(60, "major", 4, 120, random.Random(0))
+    table: dict = {}
+    seen = []
+    rng = random.Random(0)
+    for _ in range(len(legal_actions(track, PAPER_KINDS))):
+        action = q.choose(config, track, table, rng)
+        seen.append(action)
+        table[q.q_key(config, track, action)] = q.QEntry(1.0, 1)
+    assert len(set(seen)) == len(seen)
+
+
+def test_context_state_generalises_across_tracks():
+    """The same local edit in two different tracks shares one Q-entry."""
+    config = q.AgentConfig(state="context")
+    a = generate_track(60, "major", 8, 120, random.Random(1))
+    keys_a = set(q.lookup_keys(config, a))
+    shared = 0
+    for seed in range(2, 30):
+        shared += len(keys_a & set(q.lookup_keys(config, generate_track(60, "major", 8, 120, random.Random(seed)))))
+    assert shared > 0
+    paper_keys = set(q.lookup_keys(q.PAPER, a))
+    assert not paper_keys & set(q.lookup_keys(q.PAPER, generate_track(60, "major", 8, 120, random.Random(2))))
+
+
+def test_presets_validate():
+    with pytest.raises(ValueError, match="paper"):
+        q.preset("nope")
+    with pytest.raises(ValueError):
+        q.AgentConfig(exploration="magic")
+
+
+def test_mean_and_ab_aggregation():
+    assert mean_rating([]) is None
+    assert mean_rating([Ballot("a", 4), Ballot("b", 8)]) == 6
+    assert ab_rewards([]) is None
+    a, b = ab_rewards([Ballot("x", choice="a"), Ballot("y", choice="a"), Ballot("z", choice="b")])
+    assert a > b
+    both = ab_rewards([Ballot("x", choice="both")])
+    assert both[0] == both[1]
+    liked = ab_rewards([Ballot("x", choice="both")])[0]
+    disliked = ab_rewards([Ballot("x", choice="both"), Ballot("y", choice="neither"), Ballot("z", choice="neither")])[0]
+    assert disliked < liked
+
+
+def test_session_spec_rejects_bad_values():
+    for bad in (dict(mode="x"), dict(preset="x"), dict(rounds=0), dict(round_seconds=1), dict(quorum=0), dict(scale="x"), dict(length=2)):
+        with pytest.raises(ValueError):
+            SessionSpec(**bad)
+
+
+def _plan(spec, index=0):
+    track = spec.first_track()
+    return plan_round(spec, index, track, {}, round_rng(spec, index))
+
+
+def test_rating_round_learns_once_and_keeps_the_best():
+    spec = SessionSpec(preset="default", mode="rating")
+    plan = _plan(spec)
+    assert RoundPlan.from_dict(plan.to_dict()) == plan
+    outcome = settle(spec, plan, [Ballot("u", 8)], {}, incumbent_score=6.0, rng=random.Random(0))
+    assert outcome.kept_edit and outcome.next_track == plan.proposals[0].track
+    assert outcome.incumbent_score == 8 and len(outcome.updates) == 1
+    key, entry = outcome.updates[0]
+    assert key == plan.proposals[0].key and entry.visits == 1 and entry.value > 0  # delta reward: 8 - 6
+    worse = settle(spec, plan, [Ballot("u", 3)], {}, incumbent_score=6.0, rng=random.Random(0))
+    assert not worse.kept_edit and worse.next_track == plan.incumbent and worse.incumbent_score == 6.0
+    assert worse.updates[0][1].value < 0
+
+
+def test_paper_preset_keeps_every_edit_and_uses_the_raw_rating():
+    spec = SessionSpec(preset="paper")
+    plan = _plan(spec)
+    outcome = settle(spec, plan, [Ballot("u", 2)], {}, incumbent_score=9.0, rng=random.Random(0))
+    assert outcome.kept_edit and outcome.updates[0][1].value == pytest.approx(0.2)
+
+
+def test_a_round_without_votes_teaches_nothing():
+    spec = SessionSpec()
+    outcome = settle(spec, _plan(spec), [], {}, None, random.Random(0))
+    assert outcome.reward is None and outcome.updates == ()
+
+
+def test_ab_round_offers_two_different_edits_and_the_winner_continues():
+    spec = SessionSpec(mode="ab")
+    plan = _plan(spec)
+    assert len(plan.proposals) == 2 and plan.proposals[0].action != plan.proposals[1].action
+    ballots = [Ballot("x", choice="b"), Ballot("y", choice="b"), Ballot("z", choice="a")]
+    outcome = settle(spec, plan, ballots, {}, None, random.Random(0))
+    assert outcome.winner == 1 and outcome.next_track == plan.proposals[1].track
+    assert len(outcome.updates) == 2
+    assert set(settle_keys(spec, plan)) >= {p.key for p in plan.proposals}
