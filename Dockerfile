@@ -1,0 +1,23 @@
+FROM python:3.11-slim
+
+# FluidSynth, a General MIDI soundfont and the Opus encoder: everything rendering needs.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fluidsynth libfluidsynth3 timgm6mb-soundfont opus-tools \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY core ./core
+COPY storage ./storage
+RUN pip install --no-cache-dir .
+
+RUN useradd --create-home --uid 10001 crowdtune && mkdir -p /data && chown crowdtune /data
+USER crowdtune
+ENV CROWDTUNE_DB=/data/crowdtune.db \
+    CROWDTUNE_SOUNDFONT=/usr/share/sounds/sf2/TimGM6mb.sf2 \
+    PYTHONUNBUFFERED=1
+VOLUME ["/data"]
+
+# DISCORD_TOKEN comes from the environment (docker run -e DISCORD_TOKEN=... or --env-file).
+CMD ["crowdtune", "run"]
