@@ -52,6 +52,7 @@ class Conductor:
         actor: str,
         scope_name: str = "",
         continue_from_last: bool = False,
+        options: dict | None = None,
     ) -> SessionRow:
         """Start a session. With `continue_from_last`, the first track is where the scope's last
         session in this channel ended, when its musical parameters match."""
@@ -61,7 +62,7 @@ class Conductor:
             last = await self.store.latest_session(scope_id, channel_id)
             if last is not None and _same_music(SessionSpec.from_dict(last.spec), spec):
                 track = track_from_dict(last.track)
-        return await self.store.create_session(scope_id, channel_id, spec.to_dict(), track_to_dict(track), actor)
+        return await self.store.create_session(scope_id, channel_id, spec.to_dict(), track_to_dict(track), actor, options)
 
     async def open_round(self, session_id: int) -> OpenRound | None:
         """The session's open round, planning a new one if there is none; None once it has ended."""
@@ -93,8 +94,12 @@ class Conductor:
                 raise ValueError(f"a rating is a number from 1 to 10, not '{value}'") from None
         return await self.store.cast_vote(round_id, voter, rating=check_rating(value))
 
-    async def retract(self, round_id: int, voter: str) -> VoteResult:
-        return await self.store.retract_vote(round_id, voter)
+    async def retract(self, round_id: int, voter: str, value: float | str | None = None) -> VoteResult:
+        """Withdraw a vote; with `value`, only if it is the voter's standing vote."""
+        if value is None:
+            return await self.store.retract_vote(round_id, voter)
+        only = (None, str(value)) if isinstance(value, str) else (float(value), None)
+        return await self.store.retract_vote(round_id, voter, only=only)
 
     async def quorum_reached(self, round: OpenRound) -> bool:
         return quorum_reached(round.spec, len(await self.store.ballots(round.id)))

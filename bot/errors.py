@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 
+class StartupError(RuntimeError):
+    """A problem the operator must fix before the bot can start; the message says what."""
+
+
 def user_facing(problem: BaseException) -> str | None:
     from storage import StorageError
 
     if isinstance(problem, StorageError):
+        return str(problem)
+    if isinstance(problem, StartupError):
         return str(problem)
     try:
         from bot.render import RenderSetupError

@@ -1,0 +1,86 @@
+"""Vote buttons. Their custom ids carry the round, so they keep working after a restart."""
+
+from __future__ import annotations
+
+import discord
+
+from storage import VoteResult
+
+_WITHDRAW = "x"
+_AB_LABELS = {"a": "A", "b": "B", "both": "Both", "neither": "Neither"}
+
+
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<round>\d+):(?P<value>10|[1-9]|a|b|both|neither|x)"):
+    def __init__(self, round_id: int, value: str, row: int | None = None) -> None:
+        label = "Withdraw" if value == _WITHDRAW else _AB_LABELS.get(value, value)
+        style = discord.ButtonStyle.secondary if value == _WITHDRAW else discord.ButtonStyle.primary
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"ct:{round_id}:{value}", row=row))
+        self.round_id = round_id
+        self.value = value
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match) -> VoteButton:
+        return cls(int(match["round"]), match["value"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        runner = interaction.client.runner
+        ref = await runner.ref_for(interaction.message.id)
+        if ref is None or ref.round_id != self.round_id:
+            await interaction.response.send_message("This round is no longer open.", ephemeral=True)
+            return
+        if self.value == _WITHDRAW:
+            result = await runner.retract(ref, interaction.user.id)
+            text = {"retracted": "Your vote is withdrawn.", "unchanged": "You had no vote to withdraw."}.get(result.status)
+        else:
+            value: float | str = float(self.value) if self.value.isdigit() else self.value
+            result = await runner.vote(ref, interaction.user.id, value)
+            shown = f"{value:g}" if isinstance(value, float) else _AB_LABELS[value]
+            kind = "rating" if isinstance(value, float) else "vote"
+            text = f"Your {kind}: {shown}. Change it any time before the round closes." if result.counted else None
+        await interaction.response.send_message(text or _refusal(result), ephemeral=True)
+
+
+def _refusal(result: VoteResult) -> str:
+    return {
+        "closed": "This round has closed; your vote was not counted.",
+        "unknown_round": "This round is no longer open.",
+        "blocked": "Your vote cannot be counted here.",
+    }.get(result.status, "Your vote was not counted.")
+
+
+def vote_view(round_id: int, mode: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    if mode == "ab":
+        for value in _AB_LABELS:
+            view.add_item(VoteButton(round_id, value, row=0))
+        view.add_item(VoteButton(round_id, _WITHDRAW, row=1))
+    else:
+        for n in range(1, 11):
+            view.add_item(VoteButton(round_id, str(n), row=0 if n <= 5 else 1))
+        view.add_item(VoteButton(round_id, _WITHDRAW, row=2))
+    return view
+
+
+class Confirm(discord.ui.View):
+    """An ephemeral yes/no that only the person who asked can answer."""
+
+    def __init__(self, owner_id: int, confirm_label: str, timeout: float = 120) -> None:
+        super().__init__(timeout=timeout)
+        self.owner_id = owner_id
+        self.confirmed: bool | None = None
+        self.yes.label = confirm_label
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return interaction.user.id == self.owner_id
+
+    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
+    async def yes(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        self.confirmed = True
+        self.interaction = interaction
+        self.stop()
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def no(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        self.confirmed = False
+        self.interaction = interaction
+        self.stop()
