@@ -36,7 +36,7 @@ def load_raters(specs: list[str], rng: random.Random, noise: float) -> list[Name
     loaded: list[NamedRater] = []
     for spec in specs or ["crowd"]:
         if spec == "crowd":
-            loaded += [NamedRater(name, rater) for name, rater in builtin.default_crowd(rng)]
+            loaded += [NamedRater(name, rater) for name, rater in builtin.default_crowd(rng, noise)]
         elif spec in builtin.BUILTIN_RATERS:
             loaded.append(NamedRater(spec, builtin.BUILTIN_RATERS[spec](rng, noise)))
         elif ":" in spec:
@@ -82,8 +82,9 @@ def _checked(rater: NamedRater, midi: mido.MidiFile) -> float:
 
 def ab_choice(rater: NamedRater, midi_a: mido.MidiFile, midi_b: mido.MidiFile) -> str:
     """A rater votes for the variant it rates higher; a tie is a vote for both."""
-    a, b = _checked(rater, midi_a), _checked(rater, midi_b)
-    return "both" if round(a, 2) == round(b, 2) else ("a" if a > b else "b")
+    from core.raters import prefer
+
+    return prefer(lambda midi: _checked(rater, midi), midi_a, midi_b)
 
 
 async def run_simulation(

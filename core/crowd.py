@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 RATING_MIN, RATING_MAX = 1, 10
@@ -32,7 +32,8 @@ def check_choice(choice: str) -> str:
     return normalised
 
 
-def mean_rating(ballots: Sequence[Ballot]) -> float | None:
+def mean_rating(ballots: Sequence[Ballot], history: Mapping[str, Sequence[tuple[float, float]]] | None = None) -> float | None:
+    """The plain mean of the standing ratings (history unused)."""
     ratings = [b.rating for b in ballots if b.rating is not None]
     return sum(ratings) / len(ratings) if ratings else None
 

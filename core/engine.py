@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from core import agent as q
 from core.actions import Action, apply, describe
@@ -35,6 +35,7 @@ class SessionSpec:
     round_seconds: float = 300.0
     quorum: int | None = None  # close early once this many have voted
     seed: int = 0
+    exploration: str | None = None  # overrides the preset's exploration strategy
 
     def __post_init__(self) -> None:
         if not 0 <= self.base <= 127:
@@ -43,7 +44,7 @@ class SessionSpec:
         check_parameters(self.length, self.tempo)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not '{self.mode}'")
-        q.preset(self.preset)
+        self.agent  # validates the preset and the exploration override
         if self.rounds is not None and not 1 <= self.rounds <= ROUNDS_MAX:
             raise ValueError(f"rounds must be 1-{ROUNDS_MAX} (or endless), not {self.rounds}")
         if not ROUND_SECONDS_MIN <= self.round_seconds <= ROUND_SECONDS_MAX:
@@ -53,7 +54,8 @@ class SessionSpec:
 
     @property
     def agent(self) -> q.AgentConfig:
-        return q.preset(self.preset)
+        config = q.preset(self.preset)
+        return config if self.exploration is None else replace(config, exploration=self.exploration)
 
     def first_track(self) -> Track:
         return generate_track(self.base, self.scale, self.length, self.tempo, random.Random(self.seed))
@@ -143,7 +145,8 @@ def settle_keys(spec: SessionSpec, plan: RoundPlan) -> list[q.QKey]:
     return list(dict.fromkeys(keys))
 
 
-Aggregator = Callable[[Sequence[Ballot]], float | None]
+# ballots and each voter's history [(their rating, their round's reward), newest first] -> the reward
+Aggregator = Callable[[Sequence[Ballot], Mapping[str, Sequence[tuple[float, float]]]], float | None]
 
 
 def settle(
@@ -154,6 +157,7 @@ def settle(
     incumbent_score: float | None,
     rng: random.Random,
     aggregate: Aggregator = mean_rating,
+    history: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> Outcome:
     config = spec.agent
     voters = len(ballots)
@@ -164,7 +168,7 @@ def settle(
         winner = max(range(2), key=lambda i: (rewards[i], rng.random()))
         baseline = NEUTRAL_RATING  # a preference is relative by nature
     else:
-        aggregated = aggregate(ballots)
+        aggregated = aggregate(ballots, history or {})
         if aggregated is None:
             return _no_votes(config, plan, incumbent_score)
         rewards, winner = (aggregated,), 0

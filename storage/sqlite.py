@@ -39,6 +39,8 @@ class SessionRow:
     incumbent_score: float | None
     rounds_done: int
     created_at: float
+    options: dict
+    owner: str | None
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class VoteResult:
         return self.status in ("recorded", "changed", "unchanged", "retracted")
 
 
-_SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at"
+_SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at, options, owner"
 _ROUND_COLUMNS = (
     "r.id, r.session_id, s.scope_id, s.channel_id, r.idx, r.mode, r.plan, r.message_ids, r.opened_at, r.closes_at, "
     "r.status, r.reward, r.outcome"
@@ -75,7 +77,9 @@ _ROUND_COLUMNS = (
 
 
 def _session(row: tuple) -> SessionRow:
-    return SessionRow(row[0], row[1], row[2], json.loads(row[3]), row[4], json.loads(row[5]), row[6], row[7], row[8])
+    return SessionRow(
+        row[0], row[1], row[2], json.loads(row[3]), row[4], json.loads(row[5]), row[6], row[7], row[8], json.loads(row[9]), row[10]
+    )
 
 
 def _round(row: tuple) -> RoundRow:
@@ -208,7 +212,9 @@ class SqliteStore:
     async def next_round_index(self, session_id: int) -> int:
         return (await self._all("SELECT COALESCE(MAX(idx) + 1, 0) FROM rounds WHERE session_id = ?", (session_id,)))[0][0]
 
-    async def create_session(self, scope_id: str, channel_id: str | None, spec: dict, track: dict, actor: str) -> SessionRow:
+    async def create_session(
+        self, scope_id: str, channel_id: str | None, spec: dict, track: dict, actor: str, options: dict | None = None
+    ) -> SessionRow:
         """Start a session; a channel runs one active session at a time (ValueError otherwise)."""
         async with self._tx() as db:
             if channel_id is not None and await db.one(
@@ -217,8 +223,9 @@ class SqliteStore:
                 raise ValueError("a session is already running here: stop it first")
             now = time.time()
             cursor = await db.execute(
-                "INSERT INTO sessions (scope_id, channel_id, spec, status, track, created_at) VALUES (?, ?, ?, 'active', ?, ?)",
-                (scope_id, channel_id, json.dumps(spec), json.dumps(track), now),
+                "INSERT INTO sessions (scope_id, channel_id, spec, options, owner, status, track, created_at) "
+                "VALUES (?, ?, ?, ?, ?, 'active', ?, ?)",
+                (scope_id, channel_id, json.dumps(spec), json.dumps(options or {}), actor, json.dumps(track), now),
             )
             session_id = cursor.lastrowid
             await db.audit(scope_id, actor, "session_start", {"session": session_id, "channel": channel_id, "spec": spec})
@@ -379,14 +386,20 @@ class SqliteStore:
             await db.vote_event(round_id, voter, kind, rating, choice, at)
         return VoteResult("recorded" if kind == "cast" else "changed")
 
-    async def retract_vote(self, round_id: int, voter: str, at: float | None = None) -> VoteResult:
+    async def retract_vote(
+        self, round_id: int, voter: str, at: float | None = None, only: tuple[float | None, str | None] | None = None
+    ) -> VoteResult:
+        """Withdraw a standing vote; with `only` (rating, choice), only if that is the standing vote,
+        so removing an older reaction does not withdraw the newer vote that replaced it."""
         at = time.time() if at is None else at
         async with self._tx() as db:
             status = await db.round_status(round_id)
             if status != "open":
                 return VoteResult("unknown_round" if status is None else "closed")
+            condition, extra = ("", ()) if only is None else (" AND rating IS ? AND choice IS ?", only)
             cursor = await db.execute(
-                "UPDATE votes SET retracted = 1, cast_at = ? WHERE round_id = ? AND voter = ? AND retracted = 0", (at, round_id, voter)
+                f"UPDATE votes SET retracted = 1, cast_at = ? WHERE round_id = ? AND voter = ? AND retracted = 0{condition}",
+                (at, round_id, voter, *extra),
             )
             if cursor.rowcount == 0:
                 return VoteResult("unchanged")
@@ -440,7 +453,7 @@ class SqliteStore:
         self,
         round_id: int,
         keys: list[QKey],
-        settle: Callable[[list[Ballot], dict[QKey, QEntry], float | None], Outcome],
+        settle: Callable[[list[Ballot], dict[QKey, QEntry], float | None, dict[str, list[tuple[float, float]]]], Outcome],
         actor: str = "engine",
     ) -> Outcome | None:
         """Close a round and apply its Q-updates in one transaction. None if it was not open,
@@ -462,7 +475,8 @@ class SqliteStore:
                 )
             ]
             table = await db.q_entries(scope_id, keys)
-            outcome = settle(ballots, table, incumbent_score)
+            history = await db.voter_history(scope_id, [b.voter for b in ballots])
+            outcome = settle(ballots, table, incumbent_score, history)
             await db.put_q(scope_id, outcome.updates)
             await db.execute(
                 "UPDATE rounds SET status = 'closed', reward = ?, closed_at = ?, outcome = ? WHERE id = ?",
@@ -617,6 +631,20 @@ class _Tx:
                 if (state, action) in wanted:
                     found[(state, action)] = QEntry(value, visits)
         return found
+
+    async def voter_history(self, scope_id: str, voters: list[str], limit: int = 50) -> dict[str, list[tuple[float, float]]]:
+        """Each voter's latest ratings in this scope beside the reward their round got, newest first."""
+        history: dict[str, list[tuple[float, float]]] = {}
+        for voter in voters:
+            rows = await self.all(
+                "SELECT v.rating, r.reward FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
+                "WHERE v.voter = ? AND s.scope_id = ? AND r.status = 'closed' AND r.mode = 'rating' AND r.reward IS NOT NULL "
+                "AND v.retracted = 0 AND v.voided = 0 AND v.rating IS NOT NULL ORDER BY r.closed_at DESC LIMIT ?",
+                (voter, scope_id, limit),
+            )
+            if rows:
+                history[voter] = [(rating, reward) for rating, reward in rows]
+        return history
 
     async def put_q(self, scope_id: str, entries: Iterable[tuple[QKey, QEntry]]) -> None:
         await self._db.executemany(
