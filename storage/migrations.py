@@ -17,6 +17,8 @@ MIGRATIONS: dict[int, str] = {
         scope_id TEXT NOT NULL REFERENCES scopes(id) ON DELETE CASCADE,
         channel_id TEXT,
         spec TEXT NOT NULL,
+        options TEXT NOT NULL DEFAULT '{}',        -- how the front end presents it (vote style, hidden results)
+        owner TEXT,                                -- who started it
         status TEXT NOT NULL CHECK (status IN ('active', 'stopped', 'finished')),
         track TEXT NOT NULL,                       -- the track the next round edits
         incumbent_score REAL,

@@ -1,0 +1,703 @@
+"""FakeDiscord: a local Discord (REST + gateway) that an unmodified discord.py client talks to."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections import Counter
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, TypeVar
+
+from aiohttp import web
+
+from .faults import Fault, Faults
+from .gateway import Gateway, Session
+from .interactions import APPLICATION_COMMAND, MESSAGE_COMPONENT, Interaction, command_options, find_command
+from .rest import RestApi
+from .world import (
+    MEMBER_OVERWRITE,
+    MESSAGE_FLAG_EPHEMERAL,
+    MESSAGE_FLAG_LOADING,
+    ROLE_OVERWRITE,
+    Channel,
+    Guild,
+    Member,
+    Permission,
+    Role,
+    User,
+    World,
+    emoji_key,
+    emoji_payload,
+    iter_components,
+    now_iso,
+    number_components,
+)
+
+T = TypeVar("T")
+MessageRef = Any  # a message dict, an id, or anything with .id (a discord.Message)
+ChannelRef = Any  # a Channel, an id, anything with .id, or a User (meaning the bot's DM with them)
+# (user, message, emoji, add?) for react_many
+ReactionAction = tuple[User, MessageRef, Any, bool]
+
+
+class _Waiters:
+    """Futures waiting for a predicate over server state; re-checked whenever state changes."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+
+    async def wait(self, predicate: Callable[[], T | None], timeout: float, what: str) -> T:
+        value = predicate()
+        if value:
+            return value
+        entry = (predicate, asyncio.get_running_loop().create_future())
+        self._pending.append(entry)
+        try:
+            return await asyncio.wait_for(entry[1], timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}") from None
+        finally:
+            self._pending.remove(entry)
+
+    def fail_all(self, error: BaseException) -> None:
+        for _, future in self._pending:
+            if not future.done():
+                future.set_exception(error)
+
+    def notify(self) -> None:
+        for predicate, future in self._pending:
+            if future.done():
+                continue
+            try:
+                value = predicate()
+            except Exception as exc:  # a broken predicate should fail its test, not the server
+                future.set_exception(exc)
+            else:
+                if value:
+                    future.set_result(value)
+
+
+class FakeDiscord:
+    """`async with FakeDiscord() as server:` listens on a free 127.0.0.1 port.
+
+    Build the world (users, guilds, channels), connect a client with `server.connect(client)`,
+    act as users (react, press buttons, run slash commands, send messages) and observe what the
+    bot did (`messages`, `wait_for_message`, interaction records, request counters).
+    """
+
+    def __init__(
+        self,
+        *,
+        bot_name: str = "crowdtune",
+        bot_token: str | None = None,
+        host: str = "127.0.0.1",
+        interaction_ack_timeout: float | None = 3.0,
+        history_size: int = 200_000,
+        shard_count: int = 1,
+    ) -> None:
+        self.world = World(bot_name)
+        self.bot_token = bot_token or f"fake.{secrets.token_urlsafe(24)}"
+        self.host = host
+        self.port: int | None = None
+        # Discord forgets an interaction that is not acknowledged within 3 s; None disables that.
+        self.interaction_ack_timeout = interaction_ack_timeout
+        self.shard_count = shard_count  # what GET /gateway/bot recommends
+        self.commands: dict[int | None, list[dict[str, Any]]] = {None: []}  # synced, by guild id (None: global)
+        self.interactions: dict[int, Interaction] = {}
+        self.interactions_by_token: dict[str, Interaction] = {}
+        self.request_counts: Counter[str] = Counter()  # "METHOD /template" -> requests (faulted ones too)
+        self.unhandled_requests: list[str] = []  # requests no route matched: a gap in the fake
+        self.faults = Faults()
+        self.gateway = Gateway(self, history_size=history_size)
+        self.rest = RestApi(self)
+        self._waiters = _Waiters()
+        self._cursors: dict[int, int] = {}  # channel id -> last message wait_for_message returned
+        self._runner: web.AppRunner | None = None
+        self._saved_discord_globals: tuple[Any, Any] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeDiscord:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self.rest.middleware], client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/", self.gateway.handle)
+        self.rest.add_routes(app)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self.world.http_base = self.http_base
+
+    async def close(self) -> None:
+        self.restore_discord_py()
+        await self.gateway.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def http_base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.http_base}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/"
+
+    def redirect_discord_py(self) -> contextlib.AbstractContextManager[FakeDiscord]:
+        """Points discord.py's REST base and default gateway here, until restore_discord_py()
+        (also called by close() and on leaving the returned context manager)."""
+        import yarl
+        from discord.gateway import DiscordWebSocket
+        from discord.http import Route
+
+        if self._saved_discord_globals is None:
+            self._saved_discord_globals = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
+        Route.BASE = self.api_base
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway_url)
+        return self._restoring()
+
+    @contextlib.contextmanager
+    def _restoring(self) -> Iterator[FakeDiscord]:
+        try:
+            yield self
+        finally:
+            self.restore_discord_py()
+
+    def restore_discord_py(self) -> None:
+        if self._saved_discord_globals is None:
+            return
+        from discord.gateway import DiscordWebSocket
+        from discord.http import Route
+
+        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = self._saved_discord_globals
+        self._saved_discord_globals = None
+
+    @contextlib.asynccontextmanager
+    async def connect(self, client: Any, *, timeout: float = 10.0) -> AsyncIterator[Any]:
+        """Logs `client` in, runs it until ready, and closes it on exit.
+
+        Readiness waits for discord.py's guild_ready_timeout (2 s by default) after the last
+        GUILD_CREATE; build clients with a small one (e.g. guild_ready_timeout=0.05) in tests.
+        """
+        with self.redirect_discord_py():
+            await client.login(self.bot_token)
+            runner = asyncio.create_task(client.connect(), name="fakediscord-client")
+            runner.add_done_callback(self._client_stopped)
+            try:
+                ready = asyncio.ensure_future(client.wait_until_ready())
+                done, _ = await asyncio.wait({runner, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if ready not in done:
+                    ready.cancel()
+                    if runner.done():
+                        runner.result()  # the client's own error
+                    raise TimeoutError(f"client not ready after {timeout}s")
+                yield client
+            finally:
+                await client.close()
+                await asyncio.wait({runner}, timeout=5)
+                runner.cancel()
+            error = None if runner.cancelled() else runner.exception()
+            if error is not None:
+                raise error
+
+    def _client_stopped(self, runner: asyncio.Task[None]) -> None:
+        # A payload discord.py cannot parse kills its client: fail the waits now, not at their timeout.
+        if not runner.cancelled() and runner.exception() is not None:
+            self._waiters.fail_all(RuntimeError(f"the discord.py client died: {runner.exception()!r}"))
+
+    # -- waiting --------------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Re-checks everything waiting on server state; call after any change."""
+        self._waiters.notify()
+
+    async def wait_until(self, predicate: Callable[[], T | None], timeout: float = 10.0, what: str = "a condition") -> T:
+        """Returns predicate()'s first truthy value, re-checking on every server state change."""
+        return await self._waiters.wait(predicate, timeout, what)
+
+    async def wait_for_message(
+        self,
+        channel: ChannelRef,
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+        *,
+        timeout: float = 10.0,
+        after: int | None = None,
+    ) -> dict[str, Any]:
+        """The next bot message in `channel` (matching `predicate`) after the one the previous call
+        returned for this channel (or after message id `after`). Messages posted before the call
+        count, so there is no race with the action that makes the bot post."""
+        target = self._channel(channel)
+        start = self._cursors.get(target.id, 0) if after is None else after
+        bot_id = self.world.bot.id
+
+        def find() -> dict[str, Any] | None:
+            for message in target.messages.values():
+                if message["id"] > start and message["author_id"] == bot_id and (predicate is None or predicate(message)):
+                    return message
+            return None
+
+        message = await self.wait_until(find, timeout, f"a bot message in channel {target.id}")
+        self._cursors[target.id] = message["id"]
+        return message
+
+    async def wait_for_session(self, *, resumed: int | None = None, timeout: float = 10.0) -> Session:
+        """A connected gateway session (after at least `resumed` RESUMEs in total, when given)."""
+
+        def connected() -> Session | None:
+            if resumed is not None and self.gateway.received["RESUME"] < resumed:
+                return None
+            return next((s for s in self.gateway.sessions.values() if s.connected), None)
+
+        return await self.wait_until(connected, timeout, "a connected gateway session")
+
+    async def flush(self) -> None:
+        """Waits until every dispatch so far is written to the connected sockets."""
+        await self.gateway.flush()
+
+    # -- observing ------------------------------------------------------------------------------
+
+    @property
+    def bot_user(self) -> User:
+        return self.world.bot
+
+    @property
+    def application_id(self) -> int:
+        return self.world.bot.id
+
+    @property
+    def events_sent(self) -> Counter[str]:
+        return self.gateway.sent
+
+    @property
+    def events_received(self) -> Counter[str]:
+        return self.gateway.received
+
+    @property
+    def sessions(self) -> list[Session]:
+        return list(self.gateway.sessions.values())
+
+    def messages(self, channel: ChannelRef) -> list[dict[str, Any]]:
+        """Live message dicts of a channel, oldest first (not ephemeral, not deleted)."""
+        return list(self._channel(channel).messages.values())
+
+    def message(self, message: MessageRef) -> dict[str, Any]:
+        return self._message(message)
+
+    def attachment_bytes(self, attachment: dict[str, Any] | int) -> bytes:
+        attachment_id = attachment if isinstance(attachment, int) else int(attachment["id"])
+        return self.world.attachment_data[attachment_id]
+
+    def command(self, name: str, guild: Guild | None = None) -> dict[str, Any]:
+        scope = None if guild is None else guild.id
+        for command in self.commands.get(scope, []):
+            if command["name"] == name:
+                return command
+        raise LookupError(f"/{name} is not synced {'globally' if guild is None else f'in {guild.name}'}")
+
+    # -- world building (dispatches the matching events to connected sessions) ------------------
+
+    def add_user(self, name: str, *, bot: bool = False, accepts_dms: bool = True) -> User:
+        user = self.world.add_user(name, bot=bot)
+        user.accepts_dms = accepts_dms
+        return user
+
+    def add_users(self, count: int, *, guild: Guild | None = None, prefix: str = "user") -> list[User]:
+        """Bulk users, made members of `guild` when given."""
+        users = [self.world.add_user(f"{prefix}{i}") for i in range(count)]
+        if guild is not None:
+            for user in users:
+                self.add_member(guild, user)
+        return users
+
+    def add_guild(self, name: str, *, owner: User | None = None) -> Guild:
+        """A guild with @everyone, the bot's managed role (all permissions but ADMINISTRATOR),
+        the owner (a new user by default) and the bot as members."""
+        guild = self.world.add_guild(name, owner or self.world.add_user(f"{name}-owner"))
+        self.gateway.send_guild_create(guild)
+        return guild
+
+    def add_text_channel(self, guild: Guild, name: str, *, topic: str | None = None) -> Channel:
+        channel = self.world.add_channel(guild, name, topic=topic)
+        self.gateway.dispatch("CHANNEL_CREATE", channel.payload())
+        return channel
+
+    def add_role(self, guild: Guild, name: str, *, permissions: int = 0) -> Role:
+        role = self.world.add_role(guild, name, permissions)
+        self.gateway.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()})
+        return role
+
+    def add_member(
+        self, guild: Guild, user: User, *, roles: Iterable[Role | int] = (), joined_at: Any = None, nick: str | None = None
+    ) -> Member:
+        member = self.world.add_member(guild, user, roles=roles, joined_at=joined_at, nick=nick)
+        self.gateway.dispatch("GUILD_MEMBER_ADD", {**member.payload(), "guild_id": str(guild.id)})
+        return member
+
+    def set_permissions(self, channel: Channel, target: User | Role | Guild, *, allow: int = 0, deny: int = 0) -> None:
+        """Channel permission overwrite for a member, a role, or @everyone (pass the guild);
+        allow=deny=0 removes it."""
+        kind = MEMBER_OVERWRITE if isinstance(target, User) else ROLE_OVERWRITE
+        if allow or deny:
+            channel.overwrites[target.id] = (kind, int(allow), int(deny))
+        else:
+            channel.overwrites.pop(target.id, None)
+        self.gateway.dispatch("CHANNEL_UPDATE", channel.payload())
+
+    def dm_channel(self, user: User) -> Channel:
+        return self.world.dm_channel(user)
+
+    # -- acting as users ------------------------------------------------------------------------
+
+    async def send_message(
+        self, user: User, channel: ChannelRef, content: str, *, reply_to: MessageRef | None = None
+    ) -> dict[str, Any]:
+        target = self._channel(channel)
+        self._check_can_see(user, target)
+        reference = None
+        if reply_to is not None:
+            replied = self._message(reply_to)
+            reference = {"type": 0, "message_id": str(replied["id"]), "channel_id": str(target.id)}
+            if target.guild_id is not None:
+                reference["guild_id"] = str(target.guild_id)
+        message = self._create_message(target, user, {"content": content}, [], reference=reference)
+        await self.flush()
+        return message
+
+    async def react(self, user: User, message: MessageRef, emoji: Any) -> bool:
+        """Adds a reaction; False (and no event) if the user already had it, as on Discord."""
+        return await self.react_many([(user, message, emoji, True)]) == 1
+
+    async def unreact(self, user: User, message: MessageRef, emoji: Any) -> bool:
+        return await self.react_many([(user, message, emoji, False)]) == 1
+
+    async def react_many(self, actions: Iterable[ReactionAction]) -> int:
+        """Applies (user, message, emoji, add) actions in order as one burst of events;
+        returns how many changed something (and so were dispatched)."""
+        resolved = []
+        for user, message, emoji, add in actions:
+            target = self._message(message)
+            self._check_can_see(user, self.world.channels[target["channel_id"]])
+            resolved.append((user, target, emoji_key(emoji), add))
+        count = self._apply_reactions(resolved)
+        await self.flush()
+        return count
+
+    async def press_button(self, user: User, message: MessageRef, custom_id: str) -> Interaction:
+        target = self._message(message)
+        component = self._component(target, custom_id, kind=2)
+        if component.get("style") in (5, 6):
+            raise ValueError(f"button {custom_id!r} is a link/premium button; it sends no interaction")
+        data = {"custom_id": custom_id, "component_type": 2}
+        return await self._interact(user, self.world.channels[target["channel_id"]], MESSAGE_COMPONENT, data, target)
+
+    async def select(self, user: User, message: MessageRef, custom_id: str, values: list[str]) -> Interaction:
+        """Picks `values` in a string select menu."""
+        target = self._message(message)
+        component = self._component(target, custom_id, kind=3)
+        offered = [o["value"] for o in component.get("options", [])]
+        low, high = component.get("min_values", 1), component.get("max_values", 1)
+        if not set(values) <= set(offered) or not low <= len(values) <= high:
+            raise ValueError(f"select {custom_id!r} takes {low}..{high} of {offered}, got {values}")
+        data = {"custom_id": custom_id, "component_type": 3, "values": list(values)}
+        return await self._interact(user, self.world.channels[target["channel_id"]], MESSAGE_COMPONENT, data, target)
+
+    async def slash(
+        self,
+        user: User,
+        channel: ChannelRef,
+        name: str,
+        options: dict[str, Any] | None = None,
+        subcommand: str | None = None,
+        *,
+        check_permissions: bool = True,
+    ) -> Interaction:
+        """Runs a synced slash command: guild commands first, then global ones, as Discord shows
+        them. `subcommand` is "sub" or "group sub". Options are typed and validated against the
+        synced definition (users/channels/roles may be given as objects or ids)."""
+        target = self._channel(channel)
+        command = find_command(self.commands, target, name)
+        required = command.get("default_member_permissions")
+        if check_permissions and required is not None and target.guild_id is not None:
+            have = self.world.permissions_for(target, user.id)
+            if have & int(required) != int(required):
+                raise PermissionError(f"{user.name} lacks default_member_permissions {required} for /{name}")
+        values, resolved = command_options(self.world, command, target, options or {}, subcommand)
+        data: dict[str, Any] = {"id": command["id"], "name": name, "type": 1, "options": values}
+        if resolved:
+            data["resolved"] = resolved
+        if "guild_id" in command:
+            data["guild_id"] = command["guild_id"]
+        return await self._interact(user, target, APPLICATION_COMMAND, data)
+
+    async def delete_message(self, message: MessageRef) -> None:
+        """Deletes a message as a moderator would (MESSAGE_DELETE)."""
+        self._delete_message(self._message(message))
+        await self.flush()
+
+    # -- raw gateway control --------------------------------------------------------------------
+
+    async def dispatch(self, event: str, payload: dict[str, Any]) -> None:
+        self.gateway.dispatch(event, payload)
+        await self.flush()
+
+    async def dispatch_many(self, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Raw dispatches (routed by payload["guild_id"]), each serialised once, sent as one burst."""
+        for event, payload in events:
+            self.gateway.dispatch(event, payload)
+        await self.flush()
+
+    async def replay_last(self, count: int) -> None:
+        """Sends the last `count` dispatches again with new sequence numbers (duplicate delivery)."""
+        self.gateway.replay(count)
+        await self.flush()
+
+    async def drop_connections(self, *, code: int | None = None, resumable: bool = True) -> None:
+        """Cuts every gateway socket (TCP abort, or a close frame with `code`). The client
+        reconnects and RESUMEs, and gets what it missed replayed; with resumable=False the
+        sessions are forgotten, so it is told to IDENTIFY again and the missed events are lost."""
+        await self.gateway.drop(code=code, resumable=resumable)
+        self.notify()
+
+    async def request_reconnect(self) -> None:
+        """Sends op 7 RECONNECT, as Discord does before moving a session."""
+        await self.gateway.request_reconnect()
+
+    # -- REST faults ----------------------------------------------------------------------------
+
+    def rate_limit(self, route: str, count: int = 1, *, retry_after: float = 0.05, is_global: bool = False) -> None:
+        """The next `count` requests to `route` ("POST /channels/{channel_id}/messages", templates
+        as in discord.py) answer 429 with Discord's headers and body."""
+        self.faults.add(Fault(self._route(route), count, 429, retry_after, is_global))
+
+    def fail(self, route: str, count: int = 1, *, status: int = 500, code: int = 0, message: str | None = None) -> None:
+        """The next `count` requests to `route` answer `status` (discord.py retries 5xx after 1 s, 3 s...)."""
+        self.faults.add(Fault(self._route(route), count, status, code=code, message=message))
+
+    def _route(self, route: str) -> str:
+        method, _, template = route.partition(" ")
+        key = f"{method.upper()} {template}"
+        if key not in self.rest.route_keys:
+            raise ValueError(f"unknown route {route!r}; known: {sorted(self.rest.route_keys)}")
+        return key
+
+    # -- internals shared by REST handlers and user actions -------------------------------------
+
+    def _channel(self, channel: ChannelRef) -> Channel:
+        if isinstance(channel, Channel):
+            return channel
+        if isinstance(channel, User):
+            return self.world.dm_channel(channel)
+        channel_id = channel if isinstance(channel, int) else channel.id
+        return self.world.channels[channel_id]
+
+    def _message(self, message: MessageRef) -> dict[str, Any]:
+        if isinstance(message, dict):
+            message_id = message["id"]
+        else:
+            message_id = message if isinstance(message, int) else message.id
+        found = self.world.messages.get(int(message_id))
+        if found is None:
+            raise LookupError(f"no live message {message_id}")
+        return found
+
+    def _check_can_see(self, user: User, channel: Channel) -> None:
+        if channel.guild_id is not None:
+            if not self.world.permissions_for(channel, user.id) & Permission.VIEW_CHANNEL:
+                raise PermissionError(f"{user.name} cannot see channel {channel.id} (not a member, or no VIEW_CHANNEL)")
+        elif channel.recipient is not user and user is not self.world.bot:
+            raise PermissionError(f"{user.name} is not in DM channel {channel.id}")
+
+    def _component(self, message: dict[str, Any], custom_id: str, *, kind: int) -> dict[str, Any]:
+        for component in iter_components(message["components"]):
+            if component.get("custom_id") == custom_id and component.get("type") == kind:
+                if component.get("disabled"):
+                    raise ValueError(f"component {custom_id!r} is disabled")
+                return component
+        raise LookupError(f"message {message['id']} has no component type {kind} with custom_id {custom_id!r}")
+
+    async def _interact(
+        self, user: User, channel: Channel, kind: int, data: dict[str, Any], message: dict[str, Any] | None = None
+    ) -> Interaction:
+        self._check_can_see(user, channel)
+        interaction = Interaction(
+            self,
+            id=self.world.new_id(),
+            token=secrets.token_urlsafe(48),
+            type=kind,
+            user=user,
+            channel=channel,
+            data=data,
+            message=message,
+        )
+        self.interactions[interaction.id] = interaction
+        self.interactions_by_token[interaction.token] = interaction
+        interaction.created_at = asyncio.get_running_loop().time()
+        self.gateway.dispatch("INTERACTION_CREATE", interaction.payload(self.world))
+        await self.flush()
+        return interaction
+
+    def _create_message(
+        self,
+        channel: Channel,
+        author: User,
+        body: dict[str, Any],
+        attachments: list[dict[str, Any]],
+        *,
+        reference: dict[str, Any] | None = None,
+        interaction: Interaction | None = None,
+    ) -> dict[str, Any]:
+        message = self.world.new_message(
+            channel,
+            author,
+            content=body.get("content") or "",
+            embeds=body.get("embeds") or [],
+            components=body.get("components") or [],
+            attachments=attachments,
+            flags=int(body.get("flags") or 0),
+            type=20 if interaction is not None and interaction.type == APPLICATION_COMMAND else 0,
+            reference=reference,
+            interaction=None if interaction is None else interaction.metadata(),
+            nonce=body.get("nonce"),
+            tts=bool(body.get("tts")),
+        )
+        if not message["flags"] & MESSAGE_FLAG_EPHEMERAL:
+            self._dispatch_message("MESSAGE_CREATE", message)
+        self.notify()
+        return message
+
+    def _respond_message(
+        self, interaction: Interaction, body: dict[str, Any], attachments: list[dict[str, Any]], *, loading: bool = False
+    ) -> dict[str, Any]:
+        """An interaction response or followup message (no channel permissions needed)."""
+        flags = int(body.get("flags") or 0) | (MESSAGE_FLAG_LOADING if loading else 0)
+        bot = self.world.bot
+        return self._create_message(interaction.channel, bot, {**body, "flags": flags}, attachments, interaction=interaction)
+
+    def _edit_message(self, message: dict[str, Any], body: dict[str, Any], attachments: list[dict[str, Any]] | None) -> None:
+        if "content" in body:
+            message["content"] = body["content"] or ""
+        if "embeds" in body:
+            message["embeds"] = body["embeds"] or []
+        if "components" in body:
+            message["components"] = number_components(body["components"] or [])
+        if "flags" in body:
+            # Ephemerality is fixed at creation; edits only toggle flags like SUPPRESS_EMBEDS.
+            kept = message["flags"] & MESSAGE_FLAG_EPHEMERAL
+            message["flags"] = kept | (int(body["flags"] or 0) & ~(MESSAGE_FLAG_EPHEMERAL | MESSAGE_FLAG_LOADING))
+        message["flags"] &= ~MESSAGE_FLAG_LOADING
+        if attachments is not None:
+            message["attachments"] = attachments
+        message["edited_timestamp"] = now_iso()
+        if not message["flags"] & MESSAGE_FLAG_EPHEMERAL:
+            self._dispatch_message("MESSAGE_UPDATE", message)
+        self.notify()
+
+    def _delete_message(self, message: dict[str, Any]) -> None:
+        self.world.delete_message(message)
+        if not message["flags"] & MESSAGE_FLAG_EPHEMERAL:
+            payload = {"id": str(message["id"]), "channel_id": str(message["channel_id"])}
+            if message["guild_id"] is not None:
+                payload["guild_id"] = str(message["guild_id"])
+            self.gateway.dispatch("MESSAGE_DELETE", payload)
+        self.notify()
+
+    def _dispatch_message(self, event: str, message: dict[str, Any]) -> None:
+        payload = self.world.message_payload(message, gateway=True)
+        redacted = None
+        bot_id = self.world.bot.id
+        # Without MESSAGE_CONTENT a bot sees no content of others' guild messages unless mentioned.
+        if message["guild_id"] is not None and message["author_id"] != bot_id and bot_id not in message["mentions"]:
+            redacted = {**payload, "content": "", "embeds": [], "attachments": [], "components": []}
+        self.gateway.dispatch(event, payload, redacted=redacted)
+
+    def _apply_reactions(self, actions: Iterable[tuple[User, dict[str, Any], str, bool]]) -> int:
+        """Updates reaction state and dispatches one event per effective change."""
+        count = 0
+        dispatch = self.gateway.dispatch
+        for user, message, key, add in actions:
+            users = message["reactions"].get(key)
+            if add:
+                if users is None:
+                    users = message["reactions"][key] = {}
+                elif user.id in users:
+                    continue
+                users[user.id] = None
+            else:
+                if users is None or user.id not in users:
+                    continue
+                del users[user.id]
+                if not users:
+                    del message["reactions"][key]
+            payload: dict[str, Any] = {
+                "user_id": str(user.id),
+                "type": 0,
+                "message_id": str(message["id"]),
+                "channel_id": str(message["channel_id"]),
+                "emoji": emoji_payload(key),
+                "burst": False,
+                "burst_colors": [],
+            }
+            guild_id = message["guild_id"]
+            if guild_id is not None:
+                payload["guild_id"] = str(guild_id)
+            if add:
+                payload["message_author_id"] = str(message["author_id"])
+                member = None if guild_id is None else self.world.guilds[guild_id].members.get(user.id)
+                if member is not None:
+                    payload["member"] = member.payload()
+            dispatch("MESSAGE_REACTION_ADD" if add else "MESSAGE_REACTION_REMOVE", payload)
+            count += 1
+        self.notify()
+        return count
+
+    def _dispatch_reaction_clear(self, message: dict[str, Any], emoji: str | None) -> None:
+        payload: dict[str, Any] = {"channel_id": str(message["channel_id"]), "message_id": str(message["id"])}
+        if message["guild_id"] is not None:
+            payload["guild_id"] = str(message["guild_id"])
+        if emoji is None:
+            self.gateway.dispatch("MESSAGE_REACTION_REMOVE_ALL", payload)
+        else:
+            self.gateway.dispatch("MESSAGE_REACTION_REMOVE_EMOJI", {**payload, "emoji": emoji_payload(emoji)})
+
+    def _set_commands(self, guild_id: int | None, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Bulk overwrite; a command keeps its id when one with its name and type existed."""
+        existing = {(c["name"], c["type"]): c for c in self.commands.get(guild_id, [])}
+        bot_id = str(self.world.bot.id)
+        result = []
+        for command in commands:
+            kind = command.get("type", 1)
+            previous = existing.get((command["name"], kind))
+            permissions = command.get("default_member_permissions")
+            stored = {
+                "id": previous["id"] if previous else str(self.world.new_id()),
+                "application_id": bot_id,
+                "version": str(self.world.new_id()),
+                "type": kind,
+                "name": command["name"],
+                "name_localizations": command.get("name_localizations"),
+                "description": command.get("description", ""),
+                "description_localizations": command.get("description_localizations"),
+                "options": command.get("options") or [],
+                "default_member_permissions": None if permissions is None else str(permissions),
+                "dm_permission": command.get("dm_permission", True),
+                "contexts": command.get("contexts"),
+                "integration_types": command.get("integration_types") or [0],
+                "nsfw": command.get("nsfw", False),
+            }
+            if guild_id is not None:
+                stored["guild_id"] = str(guild_id)
+            result.append(stored)
+        self.commands[guild_id] = result
+        return result
+

@@ -1,0 +1,447 @@
+"""The fake Discord server against a real, unmodified discord.py 2.7 commands.Bot."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+import discord
+import pytest
+import pytest_asyncio
+from discord import app_commands
+from discord.ext import commands
+from fakediscord import Channel, FakeDiscord, Guild, Permission, User
+
+pytestmark = pytest.mark.asyncio
+
+OGG = b"OggS\x00\x02" + bytes(range(64))
+KEYCAPS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣", "🔟"]
+AB = ["🅰️", "🅱️"]
+MESSAGES_ROUTE = "POST /channels/{channel_id}/messages"
+
+
+@dataclass
+class World:
+    server: FakeDiscord
+    guild: Guild
+    channel: Channel
+    alice: User
+    bob: User
+
+
+@pytest_asyncio.fixture
+async def world():
+    async with FakeDiscord() as server:
+        guild = server.add_guild("Listening Lab")
+        channel = server.add_text_channel(guild, "music")
+        alice, bob = server.add_user("alice"), server.add_user("bob")
+        server.add_member(guild, alice)
+        server.add_member(guild, bob)
+        yield World(server, guild, channel, alice, bob)
+
+
+def make_bot(cls: type[commands.Bot] = commands.Bot) -> commands.Bot:
+    intents = discord.Intents.none()
+    intents.guilds = intents.guild_messages = intents.dm_messages = True
+    intents.guild_reactions = intents.dm_reactions = intents.members = True
+    # A short guild_ready_timeout: discord.py otherwise waits 2 s after the last GUILD_CREATE.
+    return cls(command_prefix=commands.when_mentioned, intents=intents, guild_ready_timeout=0.05)
+
+
+class Recorder:
+    """Queues of a bot's events, to await them instead of sleeping."""
+
+    def __init__(self, bot: discord.Client, *events: str) -> None:
+        self.queues: dict[str, asyncio.Queue[Any]] = {}
+        for event in events:
+            queue: asyncio.Queue[Any] = asyncio.Queue()
+            self.queues[event] = queue
+
+            async def listener(*args: Any, _queue: asyncio.Queue[Any] = queue) -> None:
+                _queue.put_nowait(args[0] if len(args) == 1 else args)
+
+            bot.add_listener(listener, f"on_{event}")
+
+    async def next(self, event: str, timeout: float = 5.0) -> Any:
+        return await asyncio.wait_for(self.queues[event].get(), timeout)
+
+
+async def test_connects_and_sees_guild_channels_and_members(world: World) -> None:
+    bot = make_bot()
+    events = Recorder(bot, "guild_channel_create", "member_join")
+    async with world.server.connect(bot):
+        guild = bot.get_guild(world.guild.id)
+        assert guild is not None and guild.name == "Listening Lab"
+        channel = guild.get_channel(world.channel.id)
+        assert isinstance(channel, discord.TextChannel) and channel.name == "music"
+        assert guild.get_member(world.alice.id).name == "alice"
+        assert guild.me.id == bot.user.id == world.server.bot_user.id
+        assert channel.permissions_for(guild.me).send_messages
+
+        # World changes while connected arrive as gateway events.
+        late = world.server.add_text_channel(world.guild, "late")
+        carol = world.server.add_user("carol")
+        world.server.add_member(world.guild, carol)
+        assert (await events.next("guild_channel_create")).id == late.id
+        assert (await events.next("member_join")).id == carol.id
+    assert world.server.events_received["IDENTIFY"] == 1
+    assert world.server.unhandled_requests == []
+
+
+async def test_slash_commands_sync_and_run_with_typed_options(world: World) -> None:
+    bot = make_bot()
+    calls: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+
+    @bot.tree.command(name="compose", description="Compose a piece")
+    @app_commands.choices(mood=[app_commands.Choice(name="Calm", value="calm"), app_commands.Choice(name="Wild", value="wild")])
+    async def compose(interaction: discord.Interaction, bars: app_commands.Range[int, 1, 16], mood: str, title: str = "untitled"):
+        await interaction.response.send_message(f"composing {title}", ephemeral=True)
+        calls.put_nowait((interaction.user.id, bars, mood, title))
+
+    session = app_commands.Group(name="session", description="Rating sessions")
+
+    @session.command(name="start", description="Start a session")
+    async def start(interaction: discord.Interaction, rounds: int, style: Literal["ab", "stars"]):
+        await interaction.response.send_message(f"{rounds} rounds of {style}")
+
+    guild_object = discord.Object(world.guild.id)
+    bot.tree.add_command(session, guild=guild_object)
+
+    async with world.server.connect(bot):
+        synced = await bot.tree.sync()
+        assert [c.name for c in synced] == ["compose"] and synced[0].id
+        await bot.tree.sync(guild=guild_object)
+        assert world.server.command("session", world.guild)["guild_id"] == str(world.guild.id)
+
+        interaction = await world.server.slash(world.alice, world.channel, "compose", {"bars": 8, "mood": "wild"})
+        response = await interaction.wait_response()
+        assert response["type"] == 4 and response["data"]["content"] == "composing untitled"
+        assert interaction.ephemeral
+        assert interaction.original is not None and interaction.original not in world.server.messages(world.channel)
+        assert await asyncio.wait_for(calls.get(), 5) == (world.alice.id, 8, "wild", "untitled")
+
+        interaction = await world.server.slash(world.bob, world.channel, "session", {"rounds": 3, "style": "ab"}, "start")
+        await interaction.wait_response()
+        assert not interaction.ephemeral
+        shown = await world.server.wait_for_message(world.channel)
+        assert shown["content"] == "3 rounds of ab" and shown["type"] == 20
+
+        # The fake validates like the Discord client: choices, bounds, required options.
+        with pytest.raises(ValueError):
+            await world.server.slash(world.alice, world.channel, "compose", {"bars": 8, "mood": "sad"})
+        with pytest.raises(ValueError):
+            await world.server.slash(world.alice, world.channel, "compose", {"bars": 99, "mood": "calm"})
+        with pytest.raises(ValueError):
+            await world.server.slash(world.alice, world.channel, "compose", {"mood": "calm"})
+
+
+async def test_file_attachment_is_stored_and_downloadable(world: World) -> None:
+    bot = make_bot()
+    async with world.server.connect(bot):
+        channel = bot.get_channel(world.channel.id)
+        sent = await channel.send("take 1", file=discord.File(io.BytesIO(OGG), "take1.ogg"))
+        stored = world.server.message(sent.id)
+        (attachment,) = stored["attachments"]
+        assert attachment["filename"] == "take1.ogg" and attachment["content_type"] == "audio/ogg"
+        assert world.server.attachment_bytes(attachment) == OGG
+        assert await sent.attachments[0].read() == OGG  # through discord.py's CDN download
+        async with aiohttp.ClientSession() as http:
+            async with http.get(attachment["url"]) as response:
+                assert await response.read() == OGG
+
+
+async def test_bot_edits_and_deletes_its_messages(world: World) -> None:
+    bot = make_bot()
+    events = Recorder(bot, "raw_message_edit", "raw_message_delete")
+    async with world.server.connect(bot):
+        sent = await bot.get_channel(world.channel.id).send("draft", file=discord.File(io.BytesIO(OGG), "a.ogg"))
+        edited = await sent.edit(content="final", attachments=[*sent.attachments, discord.File(io.BytesIO(b"MThd"), "b.mid")])
+        assert edited.content == "final" and [a.filename for a in edited.attachments] == ["a.ogg", "b.mid"]
+        assert (await events.next("raw_message_edit")).data["content"] == "final"
+        stored = world.server.message(sent.id)
+        assert stored["edited_timestamp"] and world.server.attachment_bytes(stored["attachments"][1]) == b"MThd"
+
+        await sent.delete()
+        assert (await events.next("raw_message_delete")).message_id == sent.id
+        assert stored["deleted"] and world.server.messages(world.channel) == []
+
+
+async def test_reactions_both_ways(world: World) -> None:
+    bot = make_bot()
+    events = Recorder(bot, "raw_reaction_add", "raw_reaction_remove")
+    async with world.server.connect(bot):
+        message = await bot.get_channel(world.channel.id).send("rate this")
+        for emoji in KEYCAPS + AB:
+            await message.add_reaction(emoji)
+        for emoji in KEYCAPS + AB:  # the bot hears its own reactions, as on Discord
+            assert (await events.next("raw_reaction_add")).user_id == bot.user.id
+        assert list(world.server.message(message.id)["reactions"]) == KEYCAPS + AB
+
+        await world.server.react(world.alice, message.id, "7️⃣")
+        await world.server.react(world.bob, message.id, "🅱️")
+        first, second = await events.next("raw_reaction_add"), await events.next("raw_reaction_add")
+        assert (first.user_id, str(first.emoji)) == (world.alice.id, "7️⃣")
+        assert (second.user_id, str(second.emoji), second.member.name) == (world.bob.id, "🅱️", "bob")
+        assert not await world.server.react(world.alice, message.id, "7️⃣")  # already there: no event
+
+        assert await world.server.unreact(world.alice, message.id, "7️⃣")
+        removed = await events.next("raw_reaction_remove")
+        assert (removed.user_id, str(removed.emoji), removed.guild_id) == (world.alice.id, "7️⃣", world.guild.id)
+        assert list(world.server.message(message.id)["reactions"]["🅱️"]) == [bot.user.id, world.bob.id]
+
+
+async def test_fetch_message_reactions_and_paginated_users(world: World) -> None:
+    crowd = world.server.add_users(130, guild=world.guild)
+    bot = make_bot()
+    async with world.server.connect(bot):
+        message = await bot.get_channel(world.channel.id).send("vote")
+        await message.add_reaction("🅰️")
+        await world.server.react_many([(user, message.id, "🅰️", True) for user in crowd])
+        await world.server.react(world.alice, message.id, "🅱️")
+
+        fetched = await bot.get_channel(world.channel.id).fetch_message(message.id)
+        counts = {str(r.emoji): (r.count, r.me) for r in fetched.reactions}
+        assert counts == {"🅰️": (131, True), "🅱️": (1, False)}
+        voters = [user.id async for user in fetched.reactions[0].users()]  # two pages of 100
+        assert sorted(voters) == sorted([bot.user.id] + [u.id for u in crowd])
+
+
+async def test_button_presses_reach_the_view(world: World) -> None:
+    bot = make_bot()
+    pressed: asyncio.Queue[int] = asyncio.Queue()
+
+    class VoteView(discord.ui.View):
+        def __init__(self) -> None:
+            super().__init__(timeout=None)
+
+        @discord.ui.button(label="Like", custom_id="vote:like", style=discord.ButtonStyle.success)
+        async def like(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+            await interaction.response.send_message(f"thanks {interaction.user.name}", ephemeral=True)
+            pressed.put_nowait(interaction.user.id)
+
+        @discord.ui.button(label="Close", custom_id="vote:close")
+        async def close(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+            await interaction.response.edit_message(content="voting closed", view=None)
+
+    async with world.server.connect(bot):
+        message = await bot.get_channel(world.channel.id).send("Rate it", view=VoteView())
+        interaction = await world.server.press_button(world.alice, message.id, "vote:like")
+        response = await interaction.wait_response()
+        assert response["type"] == 4 and response["data"]["content"] == "thanks alice"
+        assert interaction.ephemeral
+        assert await asyncio.wait_for(pressed.get(), 5) == world.alice.id
+
+        interaction = await world.server.press_button(world.bob, message.id, "vote:close")
+        assert (await interaction.wait_response())["type"] == 7
+        stored = world.server.message(message.id)
+        assert stored["content"] == "voting closed" and stored["components"] == []
+        with pytest.raises(LookupError):
+            await world.server.press_button(world.alice, message.id, "vote:like")
+
+
+async def test_deferred_response_followup_and_edit(world: World) -> None:
+    bot = make_bot()
+
+    @bot.tree.command(name="render", description="Render audio")
+    async def render(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await interaction.followup.send("rendered", file=discord.File(io.BytesIO(OGG), "take.ogg"), ephemeral=True)
+        await interaction.edit_original_response(content="rendered (edited)")
+        await interaction.followup.send("public note")
+
+    async with world.server.connect(bot):
+        await bot.tree.sync()
+        interaction = await world.server.slash(world.alice, world.channel, "render")
+        assert (await interaction.wait_response())["type"] == 5 and interaction.deferred and interaction.ephemeral
+        first, second = await interaction.wait_followups(2)
+        # The first followup after a "thinking" defer fills in that message (ephemeral stays).
+        assert first is interaction.original and first["flags"] & 64
+        assert world.server.attachment_bytes(first["attachments"][0]) == OGG
+        await interaction.wait_original(lambda m: m["content"] == "rendered (edited)")
+        assert second["content"] == "public note" and second in world.server.messages(world.channel)
+
+
+async def test_late_interaction_response_is_unknown_interaction(world: World) -> None:
+    bot = make_bot()
+    errors: asyncio.Queue[BaseException] = asyncio.Queue()
+    world.server.interaction_ack_timeout = 0.05  # Discord's is 3 s
+
+    @bot.tree.command(name="slow", description="Answers too late")
+    async def slow(interaction: discord.Interaction) -> None:
+        await asyncio.sleep(0.2)
+        await interaction.response.send_message("too late")
+
+    @bot.tree.error
+    async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        errors.put_nowait(error.__cause__ or error)
+
+    async with world.server.connect(bot):
+        await bot.tree.sync()
+        interaction = await world.server.slash(world.alice, world.channel, "slow")
+        error = await asyncio.wait_for(errors.get(), 5)
+        assert isinstance(error, discord.NotFound) and error.code == 10062
+        assert interaction.response is None
+
+
+async def test_dm_slash_command_and_dm_reply(world: World) -> None:
+    bot = make_bot()
+    events = Recorder(bot, "message")
+
+    @bot.tree.command(name="hello", description="Say hello")
+    async def hello(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(f"hi {interaction.user.name}")
+        await interaction.user.send("a private note")
+
+    @bot.tree.command(name="admin", description="Guild only")
+    @app_commands.guild_only()
+    async def admin(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("no")
+
+    async with world.server.connect(bot):
+        await bot.tree.sync()
+        dm = world.server.dm_channel(world.alice)
+        interaction = await world.server.slash(world.alice, dm, "hello")
+        assert (await interaction.wait_response())["data"]["content"] == "hi alice"
+        note = await world.server.wait_for_message(dm, lambda m: m["content"] == "a private note")
+        assert note["channel_id"] == dm.id and note["guild_id"] is None
+        with pytest.raises(PermissionError):
+            await world.server.slash(world.alice, dm, "admin")
+
+        await world.server.send_message(world.alice, dm, "thanks!")
+        await world.server.send_message(world.alice, world.channel, "guild chatter")
+        received = [await events.next("message") for _ in range(4)]
+        by_content = {m.content: m for m in received}
+        assert isinstance(by_content["thanks!"].channel, discord.DMChannel)
+        # Without the message content intent, others' guild messages arrive empty.
+        assert "" in by_content and "guild chatter" not in by_content
+
+
+async def test_rate_limits_and_server_errors_are_retried(world: World) -> None:
+    bot = make_bot()
+
+    @bot.tree.command(name="ping", description="Ping")
+    async def ping(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("pong")
+
+    async with world.server.connect(bot):
+        await bot.tree.sync()
+        channel = bot.get_channel(world.channel.id)
+        world.server.rate_limit(MESSAGES_ROUTE, count=2, retry_after=0.05)
+        message = await channel.send("after two 429s")
+        assert world.server.request_counts[MESSAGES_ROUTE] == 3
+        assert [m["content"] for m in world.server.messages(world.channel)] == ["after two 429s"]
+
+        world.server.rate_limit("POST /interactions/{webhook_id}/{webhook_token}/callback", retry_after=0.05)
+        interaction = await world.server.slash(world.alice, world.channel, "ping")
+        assert (await interaction.wait_response())["data"]["content"] == "pong"
+
+        world.server.fail("PUT /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me", status=502)
+        await message.add_reaction("1️⃣")  # discord.py retries a 502 after 1 s
+        assert bot.user.id in world.server.message(message.id)["reactions"]["1️⃣"]
+
+
+class QuickReidentifyBot(commands.Bot):
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        pass  # discord.py sleeps 5 s before every re-IDENTIFY by default
+
+
+async def test_websocket_drop_resumes_and_replays_missed_events(world: World) -> None:
+    bot = make_bot(QuickReidentifyBot)
+    events = Recorder(bot, "resumed", "raw_reaction_add", "ready")
+    async with world.server.connect(bot):
+        await events.next("ready")
+        message = await bot.get_channel(world.channel.id).send("vote")
+        await world.server.drop_connections()
+        # Dispatched while the bot is disconnected: only the RESUME replay can deliver them.
+        await world.server.react(world.alice, message.id, "🅰️")
+        await world.server.react(world.bob, message.id, "🅱️")
+        await world.server.wait_for_session(resumed=1)
+        got = [await events.next("raw_reaction_add") for _ in range(2)]
+        assert [(e.user_id, str(e.emoji)) for e in got] == [(world.alice.id, "🅰️"), (world.bob.id, "🅱️")]
+        await events.next("resumed")
+        assert world.server.events_received["RESUME"] == 1 and world.server.events_received["IDENTIFY"] == 1
+
+        # An unresumable drop makes the client IDENTIFY again.
+        await world.server.drop_connections(code=4000, resumable=False)
+        await events.next("ready")
+        assert world.server.events_received["IDENTIFY"] == 2
+
+
+async def test_replay_last_duplicates_dispatches(world: World) -> None:
+    bot = make_bot()
+    events = Recorder(bot, "raw_reaction_add", "raw_message_delete")
+    async with world.server.connect(bot):
+        message = await bot.get_channel(world.channel.id).send("vote")
+        await world.server.react(world.alice, message.id, "1️⃣")
+        await world.server.replay_last(1)
+        first, again = await events.next("raw_reaction_add"), await events.next("raw_reaction_add")
+        assert (first.user_id, first.message_id) == (again.user_id, again.message_id) == (world.alice.id, message.id)
+
+        await world.server.delete_message(message.id)
+        assert (await events.next("raw_message_delete")).message_id == message.id
+        with pytest.raises(discord.NotFound):
+            await bot.get_channel(world.channel.id).fetch_message(message.id)
+
+
+async def test_missing_permissions_raise_forbidden(world: World) -> None:
+    bot = make_bot()
+    events = Recorder(bot, "guild_channel_update")
+    async with world.server.connect(bot):
+        channel = bot.get_channel(world.channel.id)
+        message = await channel.send("ok")
+        server = world.server
+        server.set_permissions(world.channel, server.bot_user, deny=Permission.ADD_REACTIONS | Permission.ATTACH_FILES)
+        with pytest.raises(discord.Forbidden) as denied:
+            await message.add_reaction("1️⃣")
+        assert denied.value.code == 50013
+        with pytest.raises(discord.Forbidden):
+            await channel.send(file=discord.File(io.BytesIO(OGG), "x.ogg"))
+
+        server.set_permissions(world.channel, world.guild, deny=Permission.SEND_MESSAGES)  # @everyone
+        with pytest.raises(discord.Forbidden):
+            await channel.send("nope")
+        await events.next("guild_channel_update")
+        _, updated = await events.next("guild_channel_update")
+        assert not updated.permissions_for(updated.guild.me).send_messages
+
+
+async def test_bad_token_is_a_login_failure(world: World) -> None:
+    bot = make_bot()
+    with world.server.redirect_discord_py():
+        with pytest.raises(discord.LoginFailure):
+            await bot.login("not-the-token")
+        await bot.close()
+    assert world.server.request_counts["GET /users/@me"] == 1
+
+
+async def test_bulk_reactions_reach_the_bot_quickly(world: World) -> None:
+    crowd = world.server.add_users(1000, guild=world.guild)
+    bot = make_bot()
+    total = 2 * len(crowd)
+    seen = 0
+    all_seen = asyncio.Event()
+
+    async def count(_: discord.RawReactionActionEvent) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == total:
+            all_seen.set()
+
+    bot.add_listener(count, "on_raw_reaction_add")
+    bot.add_listener(count, "on_raw_reaction_remove")
+    async with world.server.connect(bot):
+        assert len(bot.get_guild(world.guild.id).members) == 1004
+        message = await bot.get_channel(world.channel.id).send("rate")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await world.server.react_many(
+            [(user, message.id, KEYCAPS[i % 10], True) for i, user in enumerate(crowd)]
+            + [(user, message.id, KEYCAPS[i % 10], False) for i, user in enumerate(crowd)]
+        )
+        await asyncio.wait_for(all_seen.wait(), 10)
+        elapsed = loop.time() - started
+        assert world.server.message(message.id)["reactions"] == {}
+        print(f"{total} reaction events in {elapsed:.2f}s = {total / elapsed:.0f}/s")
