@@ -23,7 +23,7 @@ from core.engine import (
     settle_keys,
 )
 from core.music import track_from_dict, track_to_dict
-from storage import RoundRow, SessionRow, SqliteStore, VoteResult
+from storage import RoundRow, SessionRow, SqliteStore, VoteOp, VoteResult
 
 
 @dataclass(frozen=True)
@@ -80,26 +80,43 @@ class Conductor:
             row = await self.store.open_round(session_id, index, spec.mode, plan.to_dict(), closes_at)
         return OpenRound(row, RoundPlan.from_dict(row.plan), spec)
 
+    @staticmethod
+    def vote_op(round_id: int, mode: str, voter: str, value: float | str | None, retract: bool = False) -> VoteOp:
+        """A validated cast (or, with `retract`, a withdrawal: of `value` only, when one is given).
+        ValueError with a user-facing message if the value is malformed."""
+        if value is None:
+            rating, choice = None, None
+        elif mode == "ab":
+            rating, choice = None, check_choice(str(value))
+        else:
+            if isinstance(value, str):
+                try:
+                    value = float(value.strip())
+                except ValueError:
+                    raise ValueError(f"a rating is a number from 1 to 10, not '{value}'") from None
+            rating, choice = check_rating(value), None
+        if retract:
+            return VoteOp(round_id, voter, "retract", rating, choice, only_if_standing=value is not None)
+        if value is None:
+            raise ValueError("a vote needs a value")
+        return VoteOp(round_id, voter, "cast", rating, choice)
+
+    async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:
+        return await self.store.apply_votes(ops)
+
     async def vote(self, round_id: int, voter: str, value: float | str) -> VoteResult:
-        """A rating (rating mode) or a choice (A/B mode); ValueError with a user-facing message if malformed."""
+        """A rating (rating mode) or a choice (A/B mode)."""
         row = await self.store.round(round_id)
         if row is None:
             return VoteResult("unknown_round")
-        if row.mode == "ab":
-            return await self.store.cast_vote(round_id, voter, choice=check_choice(str(value)))
-        if isinstance(value, str):
-            try:
-                value = float(value.strip())
-            except ValueError:
-                raise ValueError(f"a rating is a number from 1 to 10, not '{value}'") from None
-        return await self.store.cast_vote(round_id, voter, rating=check_rating(value))
+        return (await self.apply_votes([self.vote_op(round_id, row.mode, voter, value)]))[0]
 
     async def retract(self, round_id: int, voter: str, value: float | str | None = None) -> VoteResult:
         """Withdraw a vote; with `value`, only if it is the voter's standing vote."""
-        if value is None:
-            return await self.store.retract_vote(round_id, voter)
-        only = (None, str(value)) if isinstance(value, str) else (float(value), None)
-        return await self.store.retract_vote(round_id, voter, only=only)
+        row = await self.store.round(round_id)
+        if row is None:
+            return VoteResult("unknown_round")
+        return (await self.apply_votes([self.vote_op(round_id, row.mode, voter, value, retract=True)]))[0]
 
     async def quorum_reached(self, round: OpenRound) -> bool:
         return quorum_reached(round.spec, len(await self.store.ballots(round.id)))

@@ -32,8 +32,8 @@ def bot_intents() -> discord.Intents:
 
 
 class CrowdtuneBot(commands.Bot):
-    def __init__(self, settings: Settings, conductor: Conductor, renderer) -> None:
-        super().__init__(command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None)
+    def __init__(self, settings: Settings, conductor: Conductor, renderer, **options) -> None:
+        super().__init__(command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None, **options)
         self.settings = settings
         self.conductor = conductor
         self.renderer = renderer
@@ -58,10 +58,10 @@ class CrowdtuneBot(commands.Bot):
         log.info("ready as %s; %d session(s) running", self.user, resumed)
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        await self.runner.on_reaction(payload, added=True)
+        self.runner.on_reaction(payload, added=True)
 
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        await self.runner.on_reaction(payload, added=False)
+        self.runner.on_reaction(payload, added=False)
 
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         await self.runner.on_message_deleted(payload.message_id)

@@ -7,6 +7,8 @@ decision goes through the conductor (engine + storage); this module only talks t
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import io
 import logging
 import time
@@ -25,6 +27,7 @@ RATING_EMOJI = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10)) + ("\U0001f51f",)
 AB_EMOJI = {"\U0001f170\ufe0f": "a", "\U0001f171\ufe0f": "b", "\U0001f44d": "both", "\U0001f44e": "neither"}  # 🅰️ 🅱️ 👍 👎
 VOTE_STYLES = ("reactions", "buttons")
 RETRY_AFTER_ERROR = 5.0
+VOTE_BATCH = 500
 
 
 def _bare(emoji: str) -> str:
@@ -43,6 +46,16 @@ def vote_from_emoji(mode: str, emoji: str) -> float | str | None:
 
 def emoji_for_mode(mode: str) -> tuple[str, ...]:
     return tuple(AB_EMOJI) if mode == "ab" else RATING_EMOJI
+
+
+@dataclass(frozen=True)
+class _PendingVote:
+    message_id: int
+    user_id: int
+    value: float | str | None  # a rating or a choice; for a reaction its emoji, mapped once the round is known
+    retract: bool
+    done: asyncio.Future
+    from_reaction: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,9 @@ class RoundRunner:
         self._refs: dict[int, RoundRef] = {}  # message id -> round
         self._background: set[asyncio.Task] = set()
         self._force_close: set[int] = set()  # sessions whose open round a person closed early
+        self._votes: asyncio.Queue[_PendingVote] = asyncio.Queue()
+        self._deleted: collections.deque[int] = collections.deque(maxlen=1000)  # recent deletions of unknown messages
+        self._vote_worker: asyncio.Task | None = None
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -110,7 +126,8 @@ class RoundRunner:
         return True
 
     async def shutdown(self) -> None:
-        tasks = [*self._tasks.values(), *self._background]
+        await self.drain_votes()
+        tasks = [*self._tasks.values(), *self._background, *([self._vote_worker] if self._vote_worker else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -174,6 +191,7 @@ class RoundRunner:
     async def _wait_for_close(self, session_id: int, open_round: OpenRound) -> None:
         event = self._wake[session_id]
         while True:
+            event.clear()  # before the checks, so a wake during them is not lost
             if session_id in self._force_close:
                 self._force_close.discard(session_id)
                 return
@@ -183,7 +201,6 @@ class RoundRunner:
             remaining = (row.closes_at or time.time()) - time.time()
             if remaining <= 0:
                 return
-            event.clear()
             try:
                 await asyncio.wait_for(event.wait(), timeout=remaining)
             except TimeoutError:
@@ -235,6 +252,8 @@ class RoundRunner:
     def _remember(self, row: RoundRow, session: SessionRow, style: str) -> None:
         for message_id in row.message_ids:
             self._refs[int(message_id)] = RoundRef(row.id, session.id, row.mode, session.scope_id, style)
+            if int(message_id) in self._deleted:  # deleted before we had stored which round it was
+                self._spawn(self.on_message_deleted(int(message_id)))
 
     async def ref_for(self, message_id: int) -> RoundRef | None:
         ref = self._refs.get(message_id)
@@ -251,18 +270,68 @@ class RoundRunner:
         # A personal agent learns only from its owner.
         return not ref.scope_id.startswith("user:") or ref.scope_id == voter_id(user_id)
 
-    async def vote(self, ref: RoundRef, user_id: int, value: float | str) -> VoteResult:
-        if not self.may_vote(ref, user_id):
-            return VoteResult("blocked")
-        result = await self.conductor.vote(ref.round_id, voter_id(user_id), value)
-        if result.counted and await self._quorum(ref):
-            self.wake(ref.session_id)
-        return result
+    def submit(
+        self, message_id: int, user_id: int, value: float | str | None, retract: bool = False, from_reaction: bool = False
+    ) -> asyncio.Future:
+        """Queue a vote; the future resolves to its VoteResult once it is committed.
 
-    async def retract(self, ref: RoundRef, user_id: int, value: float | str | None = None) -> VoteResult:
-        if not self.may_vote(ref, user_id):
-            return VoteResult("blocked")
-        return await self.conductor.retract(ref.round_id, voter_id(user_id), value)
+        discord.py runs every event in a task of its own, so two events could reach the database
+        out of order (a reaction removed before its adding is stored). One worker applies votes
+        strictly in arrival order, and a burst of them in one transaction."""
+        done = asyncio.get_running_loop().create_future()
+        self._votes.put_nowait(_PendingVote(message_id, user_id, value, retract, done, from_reaction))
+        if self._vote_worker is None or self._vote_worker.done():
+            self._vote_worker = asyncio.create_task(self._apply_votes(), name="vote-writer")
+        return done
+
+    async def vote(self, message_id: int, user_id: int, value: float | str | None, retract: bool = False) -> VoteResult:
+        return await self.submit(message_id, user_id, value, retract)
+
+    async def _apply_votes(self) -> None:
+        while True:
+            batch = [await self._votes.get()]
+            while not self._votes.empty() and len(batch) < VOTE_BATCH:
+                batch.append(self._votes.get_nowait())
+            try:
+                await self._apply_batch(batch)
+            except Exception as problem:  # the database failed: nobody is told their vote counted
+                log.exception("could not store %d vote(s)", len(batch))
+                for item in batch:
+                    if not item.done.done():
+                        item.done.set_exception(problem)
+            finally:
+                for _ in batch:
+                    self._votes.task_done()
+
+    async def _apply_batch(self, batch: list[_PendingVote]) -> None:
+        ops, accepted = [], []
+        for item in batch:
+            ref = await self.ref_for(item.message_id)
+            value = item.value
+            if ref is not None and item.from_reaction:
+                value = vote_from_emoji(ref.mode, str(item.value)) if ref.style == "reactions" else None
+            if ref is None or (item.from_reaction and value is None):
+                item.done.set_result(VoteResult("unknown_round"))
+            elif not self.may_vote(ref, item.user_id):
+                item.done.set_result(VoteResult("blocked"))
+            else:
+                ops.append(self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract))
+                accepted.append((item, ref))
+        results = await self.conductor.apply_votes(ops) if ops else []
+        touched: dict[int, RoundRef] = {}
+        for (item, ref), result in zip(accepted, results):
+            item.done.set_result(result)
+            if result.counted:
+                touched[ref.session_id] = ref
+        for ref in touched.values():
+            if await self._quorum(ref):
+                self.wake(ref.session_id)
+
+    async def drain_votes(self, timeout: float = 5.0) -> None:
+        """Let queued votes reach the database (on shutdown)."""
+        if self._vote_worker is not None and not self._vote_worker.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._votes.join(), timeout)
 
     async def _quorum(self, ref: RoundRef) -> bool:
         session = await self.store.session(ref.session_id)
@@ -277,23 +346,22 @@ class RoundRunner:
         user = self.bot.get_user(user_id)
         return user is not None and user.bot
 
-    async def on_reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
+    def on_reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
+        """Queue a reaction vote at once, with no await before it, so events keep their order."""
         if self._is_bot(payload.user_id, payload.member):
             return
-        ref = await self.ref_for(payload.message_id)
-        if ref is None or ref.style != "reactions":
+        ref = self._refs.get(payload.message_id)
+        if ref is not None and ref.style != "reactions":
+            return  # a buttons round: reactions there are just reactions
+        emoji = str(payload.emoji)
+        if vote_from_emoji("ab", emoji) is None and vote_from_emoji("rating", emoji) is None:
             return
-        value = vote_from_emoji(ref.mode, str(payload.emoji))
-        if value is None:
-            return
-        if added:
-            await self.vote(ref, payload.user_id, value)
-        else:
-            await self.retract(ref, payload.user_id, value)
+        self.submit(payload.message_id, payload.user_id, emoji, retract=not added, from_reaction=True)
 
     async def on_message_deleted(self, message_id: int) -> None:
         ref = self._refs.get(message_id) or await self.ref_for(message_id)
         if ref is None:
+            self._deleted.append(message_id)
             return
         if await self.store.cancel_round(ref.round_id, actor="moderator", reason="round message deleted"):
             self.wake(ref.session_id)
@@ -305,7 +373,6 @@ class RoundRunner:
         except discord.NotFound:
             await self.store.cancel_round(row.id, actor="crowdtune", reason="round message missing after restart")
             return
-        ref = await self.ref_for(message.id)
         present: dict[int, list[float | str]] = {}
         for reaction in message.reactions:
             value = vote_from_emoji(row.mode, str(reaction.emoji))
@@ -315,10 +382,14 @@ class RoundRunner:
                 if not self._is_bot(user.id, None) and not user.bot:
                     present.setdefault(user.id, []).append(value)
         standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in await self.store.ballots(row.id)}
-        for user_id, values in present.items():
-            if standing.get(voter_id(user_id)) not in values:
-                await self.vote(ref, user_id, values[-1])
-        for voter, value in standing.items():
-            user_id = int(voter.split(":")[1])
-            if user_id not in present:
-                await self.retract(ref, user_id, value)
+        pending = [
+            self.submit(message.id, user_id, values[-1])
+            for user_id, values in present.items()
+            if standing.get(voter_id(user_id)) not in values
+        ]
+        pending += [
+            self.submit(message.id, int(voter.split(":")[1]), value, retract=True)
+            for voter, value in standing.items()
+            if int(voter.split(":")[1]) not in present
+        ]
+        await asyncio.gather(*pending)

@@ -24,16 +24,12 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<ro
 
     async def callback(self, interaction: discord.Interaction) -> None:
         runner = interaction.client.runner
-        ref = await runner.ref_for(interaction.message.id)
-        if ref is None or ref.round_id != self.round_id:
-            await interaction.response.send_message("This round is no longer open.", ephemeral=True)
-            return
         if self.value == _WITHDRAW:
-            result = await runner.retract(ref, interaction.user.id)
+            result = await runner.vote(interaction.message.id, interaction.user.id, None, retract=True)
             text = {"retracted": "Your vote is withdrawn.", "unchanged": "You had no vote to withdraw."}.get(result.status)
         else:
             value: float | str = float(self.value) if self.value.isdigit() else self.value
-            result = await runner.vote(ref, interaction.user.id, value)
+            result = await runner.vote(interaction.message.id, interaction.user.id, value)
             shown = f"{value:g}" if isinstance(value, float) else _AB_LABELS[value]
             kind = "rating" if isinstance(value, float) else "vote"
             text = f"Your {kind}: {shown}. Change it any time before the round closes." if result.counted else None

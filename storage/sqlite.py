@@ -61,6 +61,19 @@ class RoundRow:
 
 
 @dataclass(frozen=True)
+class VoteOp:
+    """A cast or a retraction, to be applied in order with others (see SqliteStore.apply_votes)."""
+
+    round_id: int
+    voter: str
+    kind: str  # "cast" or "retract"
+    rating: float | None = None
+    choice: str | None = None
+    only_if_standing: bool = False  # a retraction that applies only if (rating, choice) is the standing vote
+    at: float | None = None
+
+
+@dataclass(frozen=True)
 class VoteResult:
     status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "unknown_round", "blocked"
 
@@ -366,45 +379,22 @@ class SqliteStore:
         self, round_id: int, voter: str, rating: float | None = None, choice: str | None = None, at: float | None = None
     ) -> VoteResult:
         """One vote per voter per round; the latest wins. Repeating the standing vote changes nothing."""
-        at = time.time() if at is None else at
-        async with self._tx() as db:
-            status = await db.round_status(round_id)
-            if status != "open":
-                return VoteResult("unknown_round" if status is None else "closed")
-            if await db.is_struck(round_id, voter):
-                return VoteResult("blocked")
-            current = await db.one("SELECT rating, choice, retracted FROM votes WHERE round_id = ? AND voter = ?", (round_id, voter))
-            if current is not None and current[2] == 0 and current[0] == rating and current[1] == choice:
-                return VoteResult("unchanged")
-            kind = "cast" if current is None or current[2] else "change"
-            await db.execute(
-                "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted) VALUES (?, ?, ?, ?, ?, 0) "
-                "ON CONFLICT(round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-                "cast_at = excluded.cast_at, retracted = 0",
-                (round_id, voter, rating, choice, at),
-            )
-            await db.vote_event(round_id, voter, kind, rating, choice, at)
-        return VoteResult("recorded" if kind == "cast" else "changed")
+        return (await self.apply_votes([VoteOp(round_id, voter, "cast", rating, choice, at=at)]))[0]
 
     async def retract_vote(
         self, round_id: int, voter: str, at: float | None = None, only: tuple[float | None, str | None] | None = None
     ) -> VoteResult:
         """Withdraw a standing vote; with `only` (rating, choice), only if that is the standing vote,
         so removing an older reaction does not withdraw the newer vote that replaced it."""
-        at = time.time() if at is None else at
+        rating, choice = only if only is not None else (None, None)
+        op = VoteOp(round_id, voter, "retract", rating, choice, only_if_standing=only is not None, at=at)
+        return (await self.apply_votes([op]))[0]
+
+    async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:
+        """Apply casts and retractions in the order given, in one transaction: a burst of
+        reactions costs one commit, and a vote is acknowledged only once it is durable."""
         async with self._tx() as db:
-            status = await db.round_status(round_id)
-            if status != "open":
-                return VoteResult("unknown_round" if status is None else "closed")
-            condition, extra = ("", ()) if only is None else (" AND rating IS ? AND choice IS ?", only)
-            cursor = await db.execute(
-                f"UPDATE votes SET retracted = 1, cast_at = ? WHERE round_id = ? AND voter = ? AND retracted = 0{condition}",
-                (at, round_id, voter, *extra),
-            )
-            if cursor.rowcount == 0:
-                return VoteResult("unchanged")
-            await db.vote_event(round_id, voter, "retract", None, None, at)
-        return VoteResult("retracted")
+            return [await db.apply_vote(op) for op in ops]
 
     async def ballots(self, round_id: int) -> list[Ballot]:
         rows = await self._all(
@@ -608,6 +598,34 @@ class _Tx:
             )
             is not None
         )
+
+    async def apply_vote(self, op: VoteOp) -> VoteResult:
+        at = time.time() if op.at is None else op.at
+        status = await self.round_status(op.round_id)
+        if status != "open":
+            return VoteResult("unknown_round" if status is None else "closed")
+        current = await self.one(
+            "SELECT rating, choice, retracted FROM votes WHERE round_id = ? AND voter = ?", (op.round_id, op.voter)
+        )
+        standing = current is not None and current[2] == 0
+        if op.kind == "retract":
+            if not standing or (op.only_if_standing and (current[0], current[1]) != (op.rating, op.choice)):
+                return VoteResult("unchanged")
+            await self.execute("UPDATE votes SET retracted = 1, cast_at = ? WHERE round_id = ? AND voter = ?", (at, op.round_id, op.voter))
+            await self.vote_event(op.round_id, op.voter, "retract", None, None, at)
+            return VoteResult("retracted")
+        if await self.is_struck(op.round_id, op.voter):
+            return VoteResult("blocked")
+        if standing and (current[0], current[1]) == (op.rating, op.choice):
+            return VoteResult("unchanged")
+        await self.execute(
+            "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted) VALUES (?, ?, ?, ?, ?, 0) "
+            "ON CONFLICT(round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
+            "cast_at = excluded.cast_at, retracted = 0",
+            (op.round_id, op.voter, op.rating, op.choice, at),
+        )
+        await self.vote_event(op.round_id, op.voter, "change" if standing else "cast", op.rating, op.choice, at)
+        return VoteResult("changed" if standing else "recorded")
 
     async def vote_event(self, round_id: int, voter: str, kind: str, rating: float | None, choice: str | None, at: float) -> None:
         await self._db.execute(
