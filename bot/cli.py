@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
+PERF_BENCHMARKS = ("render", "loop", "qtable", "footprint")  # bot/perf.py
 EXIT_USAGE = 2
 
 
@@ -90,7 +91,7 @@ def build_parser() -> Parser:
     export.add_argument("--out", required=True, help="the zip file to write")
 
     bench = commands.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("which", choices=["render", "learning"], help="what to measure")
+    bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_int_in(1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
     bench.add_argument("--rounds", type=_int_in(1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
     bench.add_argument("--out", default="docs", help="folder for the report and plot (learning)")
@@ -217,13 +218,13 @@ async def _export(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    if args.which == "render":
-        from bot.bench import bench_render
+    if args.which == "learning":
+        from bot.bench import bench_learning
 
-        return bench_render()
-    from bot.bench import bench_learning
+        return bench_learning(seeds=args.seeds, rounds=args.rounds, out=Path(args.out))
+    from bot import perf
 
-    return bench_learning(seeds=args.seeds, rounds=args.rounds, out=Path(args.out))
+    return perf.run(args.which)
 
 
 def main(argv: list[str] | None = None) -> int:
