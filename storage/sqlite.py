@@ -138,9 +138,11 @@ class SqliteStore:
         store = cls(db, path)
         try:
             await store._prepare()
-        except sqlite3.DatabaseError as exc:
-            await db.close()
-            raise StorageError(f"the database {path} cannot be used: {exc}") from None
+        except BaseException as exc:
+            await db.close()  # a connection left open keeps a thread alive
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StorageError(f"the database {path} cannot be used: {exc}") from None
+            raise
         return store
 
     async def _prepare(self) -> None:
