@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from core.crowd import check_choice, check_rating, mean_rating
+from core.crowd import check_choice, check_rating, robust_rating
 from core.engine import (
     Aggregator,
     Outcome,
@@ -38,7 +38,7 @@ class OpenRound:
 
 
 class Conductor:
-    def __init__(self, store: SqliteStore, aggregate: Aggregator = mean_rating, clock=time.time) -> None:
+    def __init__(self, store: SqliteStore, aggregate: Aggregator = robust_rating, clock=time.time) -> None:
         self.store = store
         self.aggregate = aggregate
         self.clock = clock

@@ -5,8 +5,9 @@ so a scope's table can be far larger than memory and every update is one row.
 
 A Q-entry is keyed by (state key, action key). What those keys are is the state encoding:
 - "track": the whole track with its base note and scale, the action with its note index (the paper).
-- "relative": the whole track relative to its base note (the paper's open question 2).
-- "context": the musical neighbourhood of the edited note, the action kind alone, so what one round
+- "relative": the whole track relative to its base note (the paper's open question 2), so a session
+  in another key that reaches the same tune shares what was learned.
+- "context": the musical neighbourhood of the edited note and the action kind alone, so what one round
   teaches ("lowering a note after an upward leap helps") carries over to other notes and tracks.
 """
 
@@ -15,15 +16,17 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from core.actions import ALL_KINDS, PAPER_KINDS, Action, Kind, legal_actions
+from core.actions import ALL_KINDS, PAPER_KINDS, Action, Kind, apply, legal_actions
 from core.music import PERCUSSION_STEPS, Track, scale_intervals
+from core.theory import melody_of_track, theory_critic
 
 QKey = tuple[str, str]
 
 STATE_ENCODINGS = ("track", "relative", "context")
 EXPLORATIONS = ("epsilon", "epsilon_decay", "softmax", "ucb")
+REWARDS = ("absolute", "delta")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,22 +43,32 @@ class AgentConfig:
     epsilon: float = 0.5
     epsilon_decay: float = 0.9  # per round, for "epsilon_decay"
     epsilon_min: float = 0.05
-    temperature: float = 1.0  # for "softmax"
-    ucb_c: float = 1.0  # for "ucb"
+    temperature: float = 1.0  # for "softmax", in reward units
+    ucb_c: float = 1.0  # for "ucb", in reward units
     alpha: float = 0.1
+    # Average an entry's first 1/alpha rewards exactly (learning rate 1/visits), so a single noisy
+    # reward is not both trusted fully and, with a small alpha, nearly ignored.
+    averaging: bool = False
     gamma: float = 0.9
     # "absolute": the crowd's rating is the reward (the paper). "delta": the rating minus the
     # incumbent's, so Q measures how much an edit improves a track rather than how good it was.
     reward: str = "absolute"
     keep_best: bool = False  # revert an edit the crowd rated below the incumbent
+    # The music-theory critic's verdict on an edit (its change of the 1-10 score), times this weight,
+    # is what the agent expects of an edit it has not tried; 0 turns the prior off.
+    theory_prior: float = 0.0
+    prior_visits: float = 2.0  # how many rewards the theory prior is worth
+    # How far the crowd's verdict on an undone edit pulls the incumbent's score toward it (see engine.settle).
+    rescore: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.state not in STATE_ENCODINGS:
-            raise ValueError(f"unknown state encoding '{self.state}'; choose one of: {', '.join(STATE_ENCODINGS)}")
-        if self.exploration not in EXPLORATIONS:
-            raise ValueError(f"unknown exploration '{self.exploration}'; choose one of: {', '.join(EXPLORATIONS)}")
-        if self.reward not in ("absolute", "delta"):
-            raise ValueError("reward must be 'absolute' or 'delta'")
+        for name, value, allowed in (
+            ("state encoding", self.state, STATE_ENCODINGS),
+            ("exploration", self.exploration, EXPLORATIONS),
+            ("reward", self.reward, REWARDS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} '{value}'; choose one of: {', '.join(allowed)}")
 
 
 def q_update(q: float, reward: float, max_next: float, alpha: float, gamma: float) -> float:
@@ -63,12 +76,16 @@ def q_update(q: float, reward: float, max_next: float, alpha: float, gamma: floa
     return q + alpha * (reward + gamma * max_next - q)
 
 
+# --- state encodings ------------------------------------------------------------------------------
+
+
 def _context_key(track: Track, action: Action) -> str:
+    i = action.index
     if action.kind is Kind.PERCUSSION:
-        i = action.index
+        # Within half a bar: steps 0 and 8 are where a backbeat puts its kicks, 4 and 12 its snares.
         drums = track.percussion
-        return f"p{i % 4}:{drums[i]}:{drums[i - 1]}:{drums[(i + 1) % PERCUSSION_STEPS]}"
-    notes, i = track.notes, action.index
+        return f"p{i % 8}:{drums[i]}:{drums[i - 1]}:{drums[(i + 1) % PERCUSSION_STEPS]}"
+    notes = track.notes
     note = notes[i]
     size = len(scale_intervals(track.scale))
 
@@ -101,10 +118,45 @@ def lookup_keys(config: AgentConfig, track: Track) -> list[QKey]:
     return list(dict.fromkeys(q_key(config, track, a) for a in candidate_actions(config, track)))
 
 
+# --- what the agent expects of each edit ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    action: Action
+    value: float  # the expected reward (with the theory prior while the entry has few visits)
+    visits: int
+
+
+def theory_gain(track: Track, after: Track, before_score: float | None = None) -> float:
+    """How much the critic's 1-10 score rises from `track` to `after` (negative: it falls)."""
+    if before_score is None:
+        before_score = theory_critic.critique(melody_of_track(track)).score_1_to_10
+    return theory_critic.critique(melody_of_track(after)).score_1_to_10 - before_score
+
+
+def estimates(
+    config: AgentConfig, track: Track, table: Mapping[QKey, QEntry], exclude: frozenset[Action] = frozenset()
+) -> list[Estimate]:
+    actions = [a for a in candidate_actions(config, track) if a not in exclude]
+    entries = [table.get(q_key(config, track, a), QEntry()) for a in actions]
+    if not config.theory_prior:
+        return [Estimate(a, e.value, e.visits) for a, e in zip(actions, entries)]
+    before = theory_critic.critique(melody_of_track(track)).score_1_to_10
+    k = config.prior_visits
+    result = []
+    for action, entry in zip(actions, entries):
+        # The critic hears the melody only: drum, dynamics and chord edits get a prior of 0.
+        prior = config.theory_prior * theory_gain(track, apply(track, action), before)
+        result.append(Estimate(action, (entry.visits * entry.value + k * prior) / (entry.visits + k), entry.visits))
+    return result
+
+
 def state_value(config: AgentConfig, track: Track, table: Mapping[QKey, QEntry]) -> float:
     """max_a Q(s', a) over the legal actions of a track; 0 for a state never seen."""
-    values = [table[k].value for k in lookup_keys(config, track) if k in table]
-    return max(values, default=0.0)
+    if config.gamma == 0:
+        return 0.0  # no need to look
+    return max((e.value for e in estimates(config, track, table) if e.visits), default=0.0)
 
 
 def epsilon_at(config: AgentConfig, round_index: int) -> float:
@@ -127,28 +179,27 @@ def choose(
     round_index: int = 0,
     exclude: frozenset[Action] = frozenset(),
 ) -> Action:
-    actions = [a for a in candidate_actions(config, track) if a not in exclude]
-    if not actions:
+    options = estimates(config, track, table, exclude)
+    if not options:
         raise ValueError("no legal action on this track")
-    entries = [table.get(q_key(config, track, a), QEntry()) for a in actions]
-    values = [e.value for e in entries]
+    values = [o.value for o in options]
     match config.exploration:
         case "epsilon" | "epsilon_decay":
             if rng.random() < epsilon_at(config, round_index):
-                return rng.choice(actions)
-            return actions[_argmax_random(values, rng)]
+                return rng.choice(options).action
+            return options[_argmax_random(values, rng)].action
         case "softmax":
             top = max(values)
             weights = [math.exp((v - top) / max(config.temperature, 1e-6)) for v in values]
-            return rng.choices(actions, weights=weights)[0]
+            return rng.choices(options, weights=weights)[0].action
         case "ucb":
-            total = sum(e.visits for e in entries) + 1
+            total = sum(o.visits for o in options) + 1
             # Unvisited actions first (infinite bonus), then optimism shrinking with visits.
             scores = [
-                e.value + config.ucb_c * math.sqrt(2 * math.log(total) / e.visits) if e.visits else math.inf
-                for e in entries
+                o.value + config.ucb_c * math.sqrt(2 * math.log(total) / o.visits) if o.visits else math.inf
+                for o in options
             ]
-            return actions[_argmax_random(scores, rng)]
+            return options[_argmax_random(scores, rng)].action
     raise AssertionError(config.exploration)
 
 
@@ -161,23 +212,39 @@ def learn(
 ) -> QEntry:
     """The new entry for `key` after `reward`, valuing the next state from `table`."""
     old = table.get(key, QEntry())
-    new_value = q_update(old.value, reward, state_value(config, next_track, table), config.alpha, config.gamma)
+    alpha = max(config.alpha, 1.0 / (old.visits + 1)) if config.averaging else config.alpha
+    new_value = q_update(old.value, reward, state_value(config, next_track, table), alpha, config.gamma)
     return QEntry(new_value, old.visits + 1)
 
 
-PAPER = AgentConfig(state="track", kinds=PAPER_KINDS, exploration="epsilon", epsilon=0.5, alpha=0.1, gamma=0.9)
+# The paper's agent, its bugs fixed. Its code decays epsilon as 0.5 x 0.01^episode, an episode being 8 ratings.
+PAPER = AgentConfig(
+    state="track", kinds=PAPER_KINDS, exploration="epsilon_decay", epsilon=0.5, epsilon_decay=0.01 ** (1 / 8),
+    epsilon_min=0.0, alpha=0.1, gamma=0.9,
+)
 RANDOM = AgentConfig(state="context", exploration="epsilon", epsilon=1.0, alpha=0.0, gamma=0.0)
+# The best found with `crowdtune bench learning` (docs/BENCHMARKS.md). Softmax, UCB, coarser contexts,
+# looking ahead (gamma > 0) and a confidence margin for keeping an edit measured no better.
 DEFAULT = AgentConfig(
     state="context",
-    exploration="ucb",
-    ucb_c=1.0,
-    alpha=0.3,
-    gamma=0.5,
+    exploration="epsilon",
+    epsilon=0.2,
+    epsilon_decay=0.95,  # for an "epsilon_decay" override: from 0.2 to the minimum in about 45 rounds
+    epsilon_min=0.02,
+    temperature=0.1,  # for a "softmax" override
+    ucb_c=0.3,  # for a "ucb" override
+    alpha=0.1,
+    averaging=True,
+    gamma=0.0,
     reward="delta",
     keep_best=True,
+    rescore=0.1,
 )
+# Default plus the music-theory critic's opinion of each edit as a head start; reported on its own, since
+# the simulated crowd's tastes share that critic's core.
+THEORY = replace(DEFAULT, theory_prior=1.0)
 
-PRESETS: dict[str, AgentConfig] = {"paper": PAPER, "default": DEFAULT, "random": RANDOM}
+PRESETS: dict[str, AgentConfig] = {"paper": PAPER, "default": DEFAULT, "random": RANDOM, "theory": THEORY}
 
 
 def preset(name: str) -> AgentConfig:

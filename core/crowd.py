@@ -1,13 +1,38 @@
-"""Turning a crowd's ballots into a reward. Pure functions over immutable ballots."""
+"""Turning a crowd's ballots into a reward. Pure functions over immutable ballots.
+
+Ratings: `robust_rating` puts each voter on the crowd's scale (their bias and spread, learned from their
+history), weighs them by how much they have agreed with the crowd, counts a bloc of voters who always vote
+alike as one voter, and returns a `CrowdEstimate` that the engine shrinks toward the score of the track
+the edit started from (a Bayesian average, so one vote is not a verdict). A/B votes: a Bradley-Terry
+model with "both" and "neither". Aspects: `compound_rating` combines musicality, novelty and coherence.
+"""
 
 from __future__ import annotations
 
+import math
+import statistics
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 RATING_MIN, RATING_MAX = 1, 10
 CHOICES = ("a", "b", "both", "neither")
 NEUTRAL_RATING = (RATING_MIN + RATING_MAX) / 2
+
+# voter -> [(their rating, the reward their round got), ...], newest first
+History = Mapping[str, Sequence[tuple[float, float]]]
+
+# How much evidence the prior (the score of the track an edit started from) is worth, in voters.
+PRIOR_VOTES = 2.0
+# Rounds of history after which a voter's own record weighs as much as the benefit of the doubt.
+PSEUDO_ROUNDS = 5
+MIN_ROUNDS = 3  # fewer rated rounds say nothing about a voter's bias, spread or agreement
+FULL_AGREEMENT = 0.5  # a voter whose ratings correlate this well with the crowd's counts fully
+SPREAD_LIMITS = (0.5, 2.0)  # normalisation stretches or squeezes a voter's deviations at most this much
+BLOC_ROUNDS = 5  # voting identically in this many shared rounds (and now) makes voters one bloc
+# A rating further than this from the round's median (in robust standard deviations, at least one point
+# each) counts as if it were this far: one rating can pull the result only so much.
+OUTLIER_DISTANCE = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,24 +57,273 @@ def check_choice(choice: str) -> str:
     return normalised
 
 
-def mean_rating(ballots: Sequence[Ballot], history: Mapping[str, Sequence[tuple[float, float]]] | None = None) -> float | None:
+def mean_rating(ballots: Sequence[Ballot], history: History | None = None) -> float | None:
     """The plain mean of the standing ratings (history unused)."""
     ratings = [b.rating for b in ballots if b.rating is not None]
     return sum(ratings) / len(ratings) if ratings else None
 
 
-def ab_rewards(ballots: Sequence[Ballot]) -> tuple[float, float] | None:
-    """Each variant's reward on the 1-10 scale from A/B votes.
+# --- robust ratings ----------------------------------------------------------------------------------
 
-    A vote for one side counts 1 for it; "both" counts a half for each; "neither" pulls both down.
-    Laplace smoothing keeps a single vote from being a verdict.
+
+@dataclass(frozen=True, slots=True)
+class CrowdEstimate:
+    """The crowd's verdict before any prior: a weighted mean rating and how many voters' worth it rests on."""
+
+    rating: float
+    weight: float
+
+    def shrunk_toward(self, prior: float | None, prior_votes: float = PRIOR_VOTES) -> float:
+        """The Bayesian average: the prior counts as `prior_votes` voters. No prior, no shrinking."""
+        if prior is None or prior_votes <= 0:
+            return self.rating
+        return (self.weight * self.rating + prior_votes * prior) / (self.weight + prior_votes)
+
+
+@dataclass(frozen=True, slots=True)
+class VoterProfile:
+    """What a voter's history says about them, already shrunk toward 'an ordinary voter' by its length."""
+
+    rounds: int
+    mean: float  # their usual rating
+    crowd_mean: float  # the others' usual rating in the same rounds
+    spread: float  # standard deviation of their ratings
+    agreement: float  # correlation of their ratings with the others' (0 if either never varies)
+    trust: float  # 0..1: how much their rating counts
+
+    @property
+    def confidence(self) -> float:
+        """How far to trust the normalisation learned from this history (0 for a newcomer)."""
+        return self.rounds / (self.rounds + PSEUDO_ROUNDS)
+
+
+NEWCOMER = VoterProfile(0, NEUTRAL_RATING, NEUTRAL_RATING, 0.0, 0.0, 1.0)
+
+
+def voter_profiles(history: History, bloc_size: Mapping[str, int] | None = None) -> dict[str, VoterProfile]:
+    """Each voter's profile, measured against the *other* voters of `history` in the same past rounds
+    (rounds told apart by their reward; a voter who rated a round alone is compared with its reward).
+
+    Agreement compares a voter's ratings with the others' plain mean, not with the rewards this aggregator
+    produced: measured against its own output, whoever it trusted would seem to agree and stay trusted.
+    Bias compares with the others weighted as in the verdict (trust, shared within a bloc), so that a
+    brigade does not set the scale.
     """
-    counts = {c: sum(1 for b in ballots if b.choice == c) for c in CHOICES}
-    total = sum(counts.values())
-    if total == 0:
+    bloc_size = bloc_size or {}
+    rounds: dict[float, dict[str, float]] = defaultdict(dict)
+    for voter, pairs in history.items():
+        for rating, reward in pairs:
+            rounds[reward][voter] = rating
+
+    def compared_with_others(weight: Mapping[str, float]) -> dict[str, list[tuple[float, float]]]:
+        """voter -> [(their rating, the others' weighted mean rating that round)]."""
+        sums = {}
+        for reward, ratings in rounds.items():
+            sums[reward] = (
+                sum(weight.get(v, 1.0) for v in ratings),
+                sum(weight.get(v, 1.0) * r for v, r in ratings.items()),
+            )
+        compared = {}
+        for voter, pairs in history.items():
+            own = weight.get(voter, 1.0)
+            compared[voter] = []
+            for rating, reward in pairs:
+                total, weighted = sums[reward]
+                rest = total - own
+                compared[voter].append((rating, (weighted - own * rating) / rest if rest > 1e-9 else reward))
+        return compared
+
+    plain = compared_with_others({})
+    known = {v: _agreement_and_trust(plain[v]) for v in history if len(history[v]) >= MIN_ROUNDS}
+    weighted = compared_with_others({v: t / bloc_size.get(v, 1) for v, (_, t) in known.items()})
+    profiles = {}
+    for voter, pairs in history.items():
+        if voter not in known:
+            profiles[voter] = NEWCOMER
+            continue
+        ratings = [r for r, _ in pairs]
+        crowd = [o for _, o in weighted[voter]]
+        profiles[voter] = VoterProfile(
+            len(pairs), statistics.fmean(ratings), statistics.fmean(crowd), statistics.pstdev(ratings), *known[voter]
+        )
+    return profiles
+
+
+def _agreement_and_trust(compared: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """(agreement, trust) from [(their rating, the others' mean)]: the benefit of the doubt (trust 1)
+    fades as evidence accumulates, and disagreeing counts as zero."""
+    agreement = _correlation([r for r, _ in compared], [o for _, o in compared])
+    own = min(1.0, max(0.0, agreement) / FULL_AGREEMENT)
+    return agreement, (PSEUDO_ROUNDS * 1.0 + len(compared) * own) / (PSEUDO_ROUNDS + len(compared))
+
+
+def _correlation(xs: Sequence[float], ys: Sequence[float]) -> float:
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    sxx = sum((x - mx) ** 2 for x in xs)
+    syy = sum((y - my) ** 2 for y in ys)
+    return sxy / math.sqrt(sxx * syy) if sxx > 1e-12 and syy > 1e-12 else 0.0
+
+
+def normalised(rating: float, profile: VoterProfile, typical_spread: float | None) -> float:
+    """The rating on the crowd's scale: minus the voter's usual excess over the crowd, with their deviations
+    stretched to a typical voter's spread; blended with the raw rating while their history is short."""
+    if profile.rounds == 0:
+        return rating
+    stretch = 1.0
+    if typical_spread and profile.spread > 1e-9:
+        stretch = min(SPREAD_LIMITS[1], max(SPREAD_LIMITS[0], typical_spread / profile.spread))
+    on_crowd_scale = profile.crowd_mean + (rating - profile.mean) * stretch
+    c = profile.confidence
+    return min(RATING_MAX, max(RATING_MIN, (1 - c) * rating + c * on_crowd_scale))
+
+
+def blocs(ballots: Sequence[Ballot], history: History) -> dict[str, int]:
+    """Each voter's bloc size: voters who rate this round identically and rated every round they shared
+    (at least BLOC_ROUNDS, matched by the round's reward) identically too act as one voter."""
+    size = {b.voter: 1 for b in ballots}
+    by_rating: dict[float, list[str]] = defaultdict(list)
+    for b in ballots:
+        if b.rating is not None:
+            by_rating[b.rating].append(b.voter)
+    for voters in by_rating.values():
+        if len(voters) < 2:
+            continue
+        records = {v: {reward: rating for rating, reward in history.get(v, ())} for v in voters}
+        groups: list[list[str]] = []
+        for voter in voters:
+            for group in groups:
+                if _always_alike(records[voter], records[group[0]]):
+                    group.append(voter)
+                    break
+            else:
+                groups.append([voter])
+        for group in groups:
+            for voter in group:
+                size[voter] = len(group)
+    return size
+
+
+def _always_alike(a: Mapping[float, float], b: Mapping[float, float]) -> bool:
+    shared = a.keys() & b.keys()
+    return len(shared) >= BLOC_ROUNDS and all(a[k] == b[k] for k in shared)
+
+
+def outlier_weights(values: Sequence[float]) -> list[float]:
+    """Huber weights: 1 near the median, shrinking so that a far rating pulls as much as one at the limit."""
+    center = statistics.median(values)
+    spread = max(1.0, 1.4826 * statistics.median(abs(v - center) for v in values))
+    limit = OUTLIER_DISTANCE * spread
+    return [1.0 if abs(v - center) <= limit else limit / abs(v - center) for v in values]
+
+
+def robust_rating(ballots: Sequence[Ballot], history: History | None = None) -> CrowdEstimate | None:
+    """The default aggregator: the crowd's weighted mean of normalised ratings (see the module docstring),
+    or None without ratings. The engine shrinks it toward the score of the track the edit started from."""
+    history = history or {}
+    rated = [b for b in ballots if b.rating is not None]
+    if not rated:
         return None
-    decided = counts["a"] + counts["b"] + counts["both"]
-    share_a = (counts["a"] + 0.5 * counts["both"] + 1) / (decided + 2)
-    approval = (decided + 1) / (total + 1)  # the share who liked at least one side
+    bloc_size = blocs(rated, history)
+    profiles = voter_profiles({b.voter: history.get(b.voter, ()) for b in rated}, bloc_size)
+    known_spreads = [p.spread for p in profiles.values() if p.rounds and p.spread > 1e-9]
+    typical_spread = statistics.median(known_spreads) if known_spreads else None
+    values = [normalised(b.rating, profiles[b.voter], typical_spread) for b in rated]
+    weights = [profiles[b.voter].trust / bloc_size[b.voter] * h for b, h in zip(rated, outlier_weights(values))]
+    total = sum(weights)  # positive: trust never reaches 0 (the benefit of the doubt)
+    if len(set(values)) == 1:  # exact, so a unanimous crowd gets exactly its rating
+        return CrowdEstimate(values[0], total)
+    return CrowdEstimate(sum(w * v for w, v in zip(weights, values)) / total, total)
+
+
+def typical_reward(history: History) -> float:
+    """The mean reward of the recent rounds in these voters' history: what a track nobody has rated yet
+    is assumed to score. The neutral rating when there is no history."""
+    rewards = {reward for pairs in history.values() for _, reward in pairs}
+    return statistics.fmean(rewards) if rewards else NEUTRAL_RATING
+
+
+# --- A/B votes ----------------------------------------------------------------------------------------
+
+A, B, REFERENCE = 0, 1, 2  # the reference is the track both variants were edited from
+PRIOR_GAMES = 1.0  # one virtual drawn game between every pair, so one vote is not a verdict
+
+
+def bradley_terry(wins: Sequence[Sequence[float]], iterations: int = 200, tolerance: float = 1e-10) -> list[float]:
+    """Strengths from a matrix wins[i][j] (how often i beat j; a draw is half a win each), by Hunter's MM
+    algorithm. Strengths are normalised to sum to 1; P(i beats j) = s_i / (s_i + s_j)."""
+    n = len(wins)
+    strength = [1.0 / n] * n
+    for _ in range(iterations):
+        updated = []
+        for i in range(n):
+            won = sum(wins[i][j] for j in range(n) if j != i)
+            games = sum((wins[i][j] + wins[j][i]) / (strength[i] + strength[j]) for j in range(n) if j != i)
+            updated.append(won / games if games else strength[i])
+        total = sum(updated)
+        updated = [s / total for s in updated]
+        change = max(abs(a - b) for a, b in zip(updated, strength))
+        strength = updated
+        if change < tolerance:
+            break
+    return strength
+
+
+def ab_wins(ballots: Sequence[Ballot]) -> list[list[float]]:
+    """The win matrix over (A, B, reference) from A/B ballots, with the prior's drawn games.
+
+    "a"/"b": that side beats the other. "both" (liking both): a draw between A and B, and each beats the
+    reference. "neither": the reference beats each.
+    """
+    half = PRIOR_GAMES / 2
+    wins = [[0.0 if i == j else half for j in range(3)] for i in range(3)]
+    for ballot in ballots:
+        match ballot.choice:
+            case "a":
+                wins[A][B] += 1
+            case "b":
+                wins[B][A] += 1
+            case "both":
+                wins[A][B] += 0.5
+                wins[B][A] += 0.5
+                wins[A][REFERENCE] += 1
+                wins[B][REFERENCE] += 1
+            case "neither":
+                wins[REFERENCE][A] += 1
+                wins[REFERENCE][B] += 1
+    return wins
+
+
+def ab_rewards(ballots: Sequence[Ballot]) -> tuple[float, float] | None:
+    """Each variant's reward on the 1-10 scale: 1 + 9 x the chance, under a Bradley-Terry model of this
+    round's votes, that the crowd prefers it to the track it was edited from (5.5: as good as that)."""
+    if not any(b.choice in CHOICES for b in ballots):
+        return None
+    strength = bradley_terry(ab_wins(ballots))
     scale = RATING_MAX - RATING_MIN
-    return RATING_MIN + scale * share_a * approval, RATING_MIN + scale * (1 - share_a) * approval
+
+    def versus_reference(i: int) -> float:
+        return RATING_MIN + scale * strength[i] / (strength[i] + strength[REFERENCE])
+
+    return versus_reference(A), versus_reference(B)
+
+
+# --- aspects ------------------------------------------------------------------------------------------
+
+ASPECTS = ("musicality", "novelty", "coherence")
+# Musicality first: novelty alone rewards change for its own sake, coherence alone rewards repetition.
+ASPECT_WEIGHTS: Mapping[str, float] = {"musicality": 0.5, "novelty": 0.25, "coherence": 0.25}
+
+
+def compound_rating(aspects: Mapping[str, float], weights: Mapping[str, float] = ASPECT_WEIGHTS) -> float:
+    """One 1-10 rating from per-aspect ratings (the paper's open question 1): their weighted mean over
+    the aspects the voter rated, so a voter who skips one is not counted as rating it low."""
+    unknown = set(aspects) - set(weights)
+    if unknown:
+        raise ValueError(f"unknown aspect(s) {', '.join(sorted(unknown))}; rate {', '.join(weights)}")
+    if not aspects:
+        raise ValueError(f"rate at least one of {', '.join(weights)}")
+    total = sum(weights[name] for name in aspects)
+    if total <= 0:
+        raise ValueError("the rated aspects all have weight 0")
+    return sum(weights[name] * check_rating(value) for name, value in aspects.items()) / total

@@ -10,12 +10,13 @@ transaction, so a round is rewarded exactly once.
 from __future__ import annotations
 
 import random
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
 from core import agent as q
 from core.actions import Action, apply, describe
-from core.crowd import NEUTRAL_RATING, Ballot, ab_rewards, mean_rating
+from core.crowd import NEUTRAL_RATING, Ballot, CrowdEstimate, ab_rewards, mean_rating, typical_reward
 from core.music import Track, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
 
 MODES = ("rating", "ab")
@@ -36,6 +37,8 @@ class SessionSpec:
     quorum: int | None = None  # close early once this many have voted
     seed: int = 0
     exploration: str | None = None  # overrides the preset's exploration strategy
+    state: str | None = None  # overrides the preset's state encoding
+    keep_best: bool | None = None  # overrides whether the preset reverts edits rated below the incumbent
 
     def __post_init__(self) -> None:
         if not 0 <= self.base <= 127:
@@ -44,7 +47,7 @@ class SessionSpec:
         check_parameters(self.length, self.tempo)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not '{self.mode}'")
-        self.agent  # validates the preset and the exploration override
+        self.agent  # validates the preset and its overrides
         if self.rounds is not None and not 1 <= self.rounds <= ROUNDS_MAX:
             raise ValueError(f"rounds must be 1-{ROUNDS_MAX} (or endless), not {self.rounds}")
         if not ROUND_SECONDS_MIN <= self.round_seconds <= ROUND_SECONDS_MAX:
@@ -55,7 +58,8 @@ class SessionSpec:
     @property
     def agent(self) -> q.AgentConfig:
         config = q.preset(self.preset)
-        return config if self.exploration is None else replace(config, exploration=self.exploration)
+        overrides = {"exploration": self.exploration, "state": self.state, "keep_best": self.keep_best}
+        return replace(config, **{name: value for name, value in overrides.items() if value is not None})
 
     def first_track(self) -> Track:
         return generate_track(self.base, self.scale, self.length, self.tempo, random.Random(self.seed))
@@ -110,7 +114,7 @@ class Outcome:
     variant_rewards: tuple[float | None, ...]
     updates: tuple[tuple[q.QKey, q.QEntry], ...]
     next_track: Track
-    incumbent_score: float | None
+    incumbent_score: float | None  # what the engine believes the next track scores (the bar for the next edit)
     kept_edit: bool
     winner: int | None  # index of the winning proposal in A/B mode
     voters: int
@@ -138,15 +142,19 @@ def plan_round(
 
 
 def settle_keys(spec: SessionSpec, plan: RoundPlan) -> list[q.QKey]:
-    """The Q-entries `settle` reads: each proposal's own entry and its next state's."""
+    """The Q-entries `settle` reads: each proposal's own entry and, when the agent looks ahead, those of
+    every track the session may continue from."""
+    config = spec.agent
     keys = [p.key for p in plan.proposals]
-    for p in plan.proposals:
-        keys += q.lookup_keys(spec.agent, p.track)
+    if config.gamma:
+        for track in (plan.incumbent, *(p.track for p in plan.proposals)):
+            keys += q.lookup_keys(config, track)
     return list(dict.fromkeys(keys))
 
 
-# ballots and each voter's history [(their rating, their round's reward), newest first] -> the reward
-Aggregator = Callable[[Sequence[Ballot], Mapping[str, Sequence[tuple[float, float]]]], float | None]
+# (ballots, each voter's history [(their rating, their round's reward), newest first]) -> the crowd's
+# verdict: a rating taken as it is, or a CrowdEstimate that settle shrinks toward the edited track's score.
+Aggregator = Callable[[Sequence[Ballot], Mapping[str, Sequence[tuple[float, float]]]], float | CrowdEstimate | None]
 
 
 def settle(
@@ -160,47 +168,73 @@ def settle(
     history: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> Outcome:
     config = spec.agent
-    voters = len(ballots)
+    verdict = None
     if spec.mode == "ab":
         rewards = ab_rewards(ballots)
         if rewards is None:
             return _no_votes(config, plan, incumbent_score)
         winner = max(range(2), key=lambda i: (rewards[i], rng.random()))
-        baseline = NEUTRAL_RATING  # a preference is relative by nature
+        # An A/B reward says how much the crowd prefers an edit to the track before it (5.5: as good).
+        beliefs, baseline = rewards, NEUTRAL_RATING
+        # What the agent learns is which of the two the crowd preferred: approval alone is cheap (a brigader
+        # likes everything), and learning it would make every edit tried look better than any edit untried.
+        learning_baseline = statistics.fmean(rewards)
     else:
-        aggregated = aggregate(ballots, history or {})
-        if aggregated is None:
+        verdict = aggregate(ballots, history or {})
+        if verdict is None:
             return _no_votes(config, plan, incumbent_score)
-        rewards, winner = (aggregated,), 0
-        baseline = NEUTRAL_RATING if incumbent_score is None else incumbent_score
+        # A track nobody has rated yet is assumed to score like the scope's recent rounds.
+        baseline = incumbent_score if incumbent_score is not None else typical_reward(history or {})
+        crowd = verdict.rating if isinstance(verdict, CrowdEstimate) else verdict
+        # Before anyone has heard the edit, the best guess of its score is the score of the track it edits:
+        # the belief is the crowd's verdict shrunk toward that (the verdict itself is what gets reported).
+        belief = verdict.shrunk_toward(baseline) if isinstance(verdict, CrowdEstimate) else verdict
+        rewards, beliefs, winner = (crowd,), (belief,), 0
+        learning_baseline = baseline
+
+    best = plan.proposals[winner]
+    keep = not config.keep_best or beliefs[winner] >= baseline
+    next_track = best.track if keep else plan.incumbent
+    if keep:
+        next_score = beliefs[winner]
+    elif spec.mode == "rating" and isinstance(verdict, CrowdEstimate):
+        # The undone edit differs from the incumbent by one edit, so its verdict is weak evidence about the
+        # incumbent too: it wears down a lucky score, and follows the crowd's scale as the aggregator learns
+        # who to trust. A plain number from a custom aggregator is taken as it is, like its verdict.
+        next_score = baseline + config.rescore * (verdict.rating - baseline)
+    else:
+        next_score = incumbent_score
 
     updates = []
     working = dict(table)
-    for proposal, reward in zip(plan.proposals, rewards):
-        learned = reward - baseline if config.reward == "delta" else reward
-        entry = q.learn(config, proposal.key, learned, proposal.track, working)
+    for proposal, belief, reward in zip(plan.proposals, beliefs, rewards):
+        # "delta": how much better than the track before the edit is believed to be; "absolute": the verdict.
+        learned = belief - learning_baseline if config.reward == "delta" else reward
+        entry = q.learn(config, proposal.key, learned, next_track, working)
         working[proposal.key] = entry
         updates.append((proposal.key, entry))
 
-    best = plan.proposals[winner]
     score = rewards[winner]
-    keep = spec.mode == "ab" or not config.keep_best or incumbent_score is None or score >= incumbent_score
     if spec.mode == "ab":
         other = "B" if winner == 0 else "A"
-        summary = f"{'AB'[winner]} won ({rewards[winner]:.1f} vs {rewards[1 - winner]:.1f}) over {other}: {best.description}"
+        versus = f"({rewards[winner]:.1f} vs {rewards[1 - winner]:.1f})"
+        if keep:
+            summary = f"{'AB'[winner]} won {versus} over {other}: {best.description}"
+        else:
+            summary = f"the crowd preferred the track before to both edits {versus}, so it stays"
     elif keep:
         summary = f"the crowd gave {score:.1f}/10 and the edit stays: {best.description}"
     else:
-        summary = f"the crowd gave {score:.1f}/10, below the {incumbent_score:.1f} of the track before, so the edit is undone"
+        summary = f"the crowd gave {score:.1f}/10, below the {baseline:.1f} of the track before, so the edit is undone"
     return Outcome(
         reward=score,
         variant_rewards=tuple(rewards),
         updates=tuple(updates),
-        next_track=best.track if keep else plan.incumbent,
-        incumbent_score=score if keep else incumbent_score,
+        next_track=next_track,
+        incumbent_score=next_score,
         kept_edit=keep,
         winner=winner if spec.mode == "ab" else None,
-        voters=voters,
+        voters=len(ballots),
         summary=summary,
     )
 
