@@ -1,8 +1,9 @@
 """MIDI to audio at the edge of the app: FluidSynth in-process with the soundfont loaded once.
 
 The synth is driven offline: MIDI events are sent between pulls of exactly as many frames as lie
-between them, so a 16 s clip renders in a few tens of milliseconds. OGG Opus is streamed from the
-synth into `opusenc` through pipes while it is being synthesised.
+between them, so a 16 s clip renders in a few tens of milliseconds. OGG Opus is encoded in-process by
+libopusenc (the library behind `opusenc`) on a second thread while the synth produces the audio, by a
+synth running at Opus's own 48 kHz so that nothing needs resampling.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import ctypes.util
+import functools
 import io
 import itertools
 import os
+import queue
 import shutil
 import subprocess
 import tempfile
@@ -50,9 +54,13 @@ PULL_FRAMES = 4096  # largest piece asked of the synth at once: bounds the buffe
 RELEASE_TAIL_SECONDS = 1.0  # after the last event, so notes ring out; stops early at silence
 FADE_OUT_SECONDS = 0.1  # when the tail is cut while notes still ring, fade instead of clicking
 MAX_SECONDS = 600.0  # refuse runaway files rather than fill memory
+OPUS_SAMPLE_RATE = 48000  # the rate Opus codes at: synthesising at it spares the encoder a resampling pass
 OPUS_BITRATE_KBPS = 96  # ~190 KiB for a 16 s clip, far under Discord's 10 MiB upload limit
-# Lowest encoder complexity; 60 ms packets halve opusenc's per-packet work (it is the slow stage).
-OPUSENC_SPEED_OPTIONS = ("--comp", "0", "--framesize", "60")
+# The encoder is the slow stage. Complexity 0 is 2.5x faster than the default 10, and 120 ms packets
+# (several 20 ms frames each, so the same sound) cost a sixth less than 60 ms ones.
+OPUS_COMPLEXITY = 0
+OPUS_FRAME_MS = 120
+ENCODER_QUEUE_PIECES = 64  # pieces (at most PULL_FRAMES each) waiting for the encoder: bounds memory
 
 
 class RenderSetupError(RuntimeError):
@@ -117,8 +125,12 @@ def _as_midi(midi: mido.MidiFile | bytes) -> mido.MidiFile:
 
 
 def _to_pcm16(samples: np.ndarray) -> np.ndarray:
-    """Float samples in [-1, 1] to 16-bit; no dither, so equal input gives equal bytes."""
-    return np.clip(np.rint(samples * 32767.0), -32768, 32767).astype("<i2")
+    """Float samples in [-1, 1] to 16-bit; no dither, so equal input gives equal bytes. Works in place
+    on `samples` (a whole render: temporaries would triple the conversion time)."""
+    np.multiply(samples, 32767.0, out=samples)
+    np.rint(samples, out=samples)
+    np.clip(samples, -32768, 32767, out=samples)
+    return samples.astype("<i2")
 
 
 def _fade_out(frames: np.ndarray) -> np.ndarray:
@@ -160,8 +172,8 @@ class _InProcessSynth:
                 "synth.polyphony": POLYPHONY,
                 "synth.cpu-cores": 1,
                 "synth.lock-memory": 0,
-                # Load only the samples of the presets in use: 77 MiB instead of 202 MiB of RSS with FluidR3_GM.
-                "synth.dynamic-sample-loading": 1,
+                # Not synth.dynamic-sample-loading: it would save memory with big soundfonts, but in
+                # FluidSynth 2.3 it puts audible clicks into TimGM6mb's looped samples.
             },
         )
         if self._synth.sfload(str(soundfont)) == -1:
@@ -176,8 +188,8 @@ class _InProcessSynth:
             "pitchwheel": lambda m: self._synth.pitch_bend(m.channel, m.pitch),
         }
 
-    def pcm_chunks(self, midi: mido.MidiFile) -> Iterator[np.ndarray]:
-        """The whole render as consecutive (frames, 2) int16 pieces, produced as the synth goes."""
+    def sample_chunks(self, midi: mido.MidiFile) -> Iterator[np.ndarray]:
+        """The whole render as consecutive (frames, 2) float32 pieces in [-1, 1], produced as the synth goes."""
         timeline = _timeline(midi)
         self._reset()
         position = 0
@@ -185,7 +197,7 @@ class _InProcessSynth:
             event_frame = round(seconds * self.sample_rate)
             while position < event_frame:
                 piece = min(PULL_FRAMES, event_frame - position)
-                yield _to_pcm16(self._pull(piece))
+                yield self._pull(piece)
                 position += piece
             handler = self._handlers.get(message.type)
             if handler is not None:
@@ -198,10 +210,10 @@ class _InProcessSynth:
         rung = 0
         while rung < ring_frames and self._synth.get_active_voice_count():
             piece = min(PULL_FRAMES, ring_frames - rung)
-            yield _to_pcm16(self._pull(piece))
+            yield self._pull(piece)
             rung += piece
         if self._synth.get_active_voice_count():
-            yield _to_pcm16(_fade_out(self._pull(fade_frames)))
+            yield _fade_out(self._pull(fade_frames))
 
     def _pull(self, frames: int) -> np.ndarray:
         samples = np.empty((frames, CHANNELS), dtype=np.float32)
@@ -244,11 +256,11 @@ class _CliSynth:
         # The same sound as in-process: gain, no reverb or chorus, polyphony; raw 16-bit PCM to stdout.
         self._command = [
             program, "-n", "-i", "-q", "-g", str(GAIN), "-R", "0", "-C", "0", "-r", str(sample_rate),
-            "-o", f"synth.polyphony={POLYPHONY}", "-o", "synth.dynamic-sample-loading=1",
+            "-o", f"synth.polyphony={POLYPHONY}",
             "-T", "raw", "-O", "s16", "-E", "little", "-F", "-", str(soundfont),
         ]  # fmt: skip
 
-    def pcm_chunks(self, midi: mido.MidiFile) -> Iterator[np.ndarray]:
+    def sample_chunks(self, midi: mido.MidiFile) -> Iterator[np.ndarray]:
         timeline = _timeline(midi)
         with tempfile.NamedTemporaryFile(suffix=".mid") as midi_file:  # fluidsynth reads MIDI only from files
             midi_file.write(midi_bytes(midi))
@@ -256,7 +268,8 @@ class _CliSynth:
             result = subprocess.run([*self._command, midi_file.name], capture_output=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"fluidsynth failed: {result.stderr.decode(errors='replace').strip()}")
-        pcm = np.frombuffer(result.stdout, dtype="<i2").reshape(-1, CHANNELS)
+        # Dividing by 32767 lets _to_pcm16 give back exactly the program's samples.
+        pcm = np.frombuffer(result.stdout, dtype="<i2").reshape(-1, CHANNELS).astype(np.float32) / np.float32(32767)
         # fluidsynth plays on until every voice has died away; keep the same tail as in-process rendering.
         end = round(((timeline[-1][0] if timeline else 0.0) + RELEASE_TAIL_SECONDS) * self.sample_rate)
         if len(pcm) <= end:
@@ -274,11 +287,13 @@ class Renderer:
     """Renders MIDI to WAV or OGG Opus with one loaded synth. Use `Renderer.open()`; close it when done.
 
     Calls are serialised (one FluidSynth synth is not safe for concurrent use); `render_async`
-    runs them on the renderer's own worker thread so an event loop never blocks.
+    runs them on the renderer's own worker thread so an event loop never blocks. OGG renders use a
+    second synth at Opus's rate, loaded at the first of them.
     """
 
     def __init__(self, synth: _InProcessSynth | _CliSynth, soundfont: Path) -> None:
         self._synth = synth
+        self._opus_synth: _InProcessSynth | _CliSynth | None = synth if synth.sample_rate == OPUS_SAMPLE_RATE else None
         self.soundfont = soundfont
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crowdtune-render")
@@ -309,13 +324,15 @@ class Renderer:
 
     @property
     def sample_rate(self) -> int:
+        """The rate of WAV files and of `synthesize`; OGG Opus is always coded at 48 kHz."""
         return self._synth.sample_rate
 
     def synthesize(self, midi: mido.MidiFile | bytes) -> np.ndarray:
         """The rendered audio as a (frames, 2) int16 array, before any file encoding."""
         midi = _as_midi(midi)
         with self._synth_in_use() as synth:
-            return np.concatenate([np.empty((0, CHANNELS), dtype="<i2"), *synth.pcm_chunks(midi)])
+            samples = np.concatenate([np.empty((0, CHANNELS), dtype=np.float32), *synth.sample_chunks(midi)])
+        return _to_pcm16(samples)
 
     def render_wav(self, midi: mido.MidiFile | bytes) -> bytes:
         """16-bit stereo PCM WAV."""
@@ -329,11 +346,10 @@ class Renderer:
         return buffer.getvalue()
 
     def render_ogg(self, midi: mido.MidiFile | bytes) -> bytes:
-        """OGG Opus for chat, encoded by `opusenc` while the synth produces the audio."""
+        """OGG Opus for chat, encoded while the synth produces the audio."""
         midi = _as_midi(midi)
-        command = _opusenc_command(self.sample_rate)
-        with self._synth_in_use() as synth:
-            return _pipe_through(command, synth.pcm_chunks(midi))
+        with self._synth_in_use(for_opus=True) as synth:
+            return _encode_ogg_opus(synth.sample_chunks(midi), synth.sample_rate)
 
     def render(self, midi: mido.MidiFile | bytes, fmt: Format = "ogg") -> bytes:
         if fmt == "ogg":
@@ -349,19 +365,27 @@ class Renderer:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.render, midi, fmt)
 
     @contextlib.contextmanager
-    def _synth_in_use(self) -> Iterator[_InProcessSynth | _CliSynth]:
+    def _synth_in_use(self, for_opus: bool = False) -> Iterator[_InProcessSynth | _CliSynth]:
         with self._lock:
             if self._closed:  # checked under the lock: close() may have freed the synth meanwhile
                 raise RuntimeError("the renderer is closed")
-            yield self._synth
+            if not for_opus:
+                yield self._synth
+                return
+            if self._opus_synth is None:
+                _libopusenc()  # a missing encoder is a setup error before the synth is loaded for nothing
+                self._opus_synth = type(self._synth)(self.soundfont, OPUS_SAMPLE_RATE)
+            yield self._opus_synth
 
     def close(self) -> None:
-        """Finish queued renders, then free the synth. Safe to call twice."""
+        """Finish queued renders, then free the synths. Safe to call twice."""
         self._executor.shutdown(wait=True)
         with self._lock:
             if not self._closed:
                 self._closed = True
                 self._synth.close()
+                if self._opus_synth not in (None, self._synth):
+                    self._opus_synth.close()
 
     def __enter__(self) -> Renderer:
         return self
@@ -375,39 +399,123 @@ def synthesize_only(renderer: Renderer, midi: mido.MidiFile | bytes) -> np.ndarr
     return renderer.synthesize(midi)
 
 
-def _opusenc_command(sample_rate: int) -> list[str]:
-    program = shutil.which("opusenc")
-    if program is None:
-        raise RenderSetupError(f"opusenc is not installed (needed for OGG Opus): run `{INSTALL_HINT}`")
-    return [
-        program, "--quiet", *OPUSENC_SPEED_OPTIONS, "--bitrate", str(OPUS_BITRATE_KBPS),
-        "--raw", "--raw-rate", str(sample_rate), "--raw-chan", str(CHANNELS), "--raw-bits", "16", "--raw-endianness", "0",
-        "-", "-",
-    ]  # fmt: skip
+# Request numbers from opus_defines.h and opusenc.h (stable ABI).
+_OPUS_SET_BITRATE, _OPUS_SET_COMPLEXITY, _OPUS_SET_FRAME_DURATION = 4002, 4010, 4040
+_OPUS_FRAME_DURATIONS = {20: 5004, 40: 5005, 60: 5006, 80: 5007, 100: 5008, 120: 5009}
+_OPE_SET_SERIALNO = 14006
 
 
-def _pipe_through(command: list[str], chunks: Iterator[np.ndarray]) -> bytes:
-    """Feed the chunks to the command's stdin as they come and return its stdout."""
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
-        output: list[bytes] = []
-        # Read concurrently: the encoder's output would otherwise fill the pipe and stall both sides.
-        reader = threading.Thread(target=lambda: output.append(process.stdout.read()), daemon=True)
-        reader.start()
+@functools.cache
+def _libopusenc() -> ctypes.CDLL:
+    """libopusenc, which every `opusenc` (opus-tools) is built on. ctypes releases the GIL during its
+    calls, so encoding runs on another core while Python synthesises."""
+    try:
+        lib = ctypes.CDLL("libopusenc.so.0")
+    except OSError:
+        path = ctypes.util.find_library("opusenc")  # another system's file name
+        if path is None:
+            raise RenderSetupError(f"libopusenc is not installed (needed for OGG Opus): run `{INSTALL_HINT}`") from None
+        lib = ctypes.CDLL(path)
+    pointer, page = ctypes.c_void_p, ctypes.POINTER(ctypes.c_ubyte)
+    lib.ope_comments_create.restype = pointer
+    lib.ope_comments_destroy.argtypes = [pointer]
+    lib.ope_encoder_create_pull.restype = pointer
+    lib.ope_encoder_create_pull.argtypes = [pointer, ctypes.c_int32, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+    lib.ope_encoder_write_float.argtypes = [pointer, pointer, ctypes.c_int]
+    lib.ope_encoder_get_page.argtypes = [pointer, ctypes.POINTER(page), ctypes.POINTER(ctypes.c_int32), ctypes.c_int]
+    lib.ope_encoder_drain.argtypes = [pointer]
+    lib.ope_encoder_destroy.argtypes = [pointer]
+    lib.ope_strerror.restype = ctypes.c_char_p
+    lib.ope_strerror.argtypes = [ctypes.c_int]
+    return lib
+
+
+class _OggOpusEncoder:
+    """Float samples in, Ogg Opus bytes out. The serial number is fixed, so equal audio gives equal bytes."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self._lib = _libopusenc()
+        self._comments = self._lib.ope_comments_create()
+        error = ctypes.c_int()
+        self._encoder = self._lib.ope_encoder_create_pull(self._comments, sample_rate, CHANNELS, 0, ctypes.byref(error))
+        if not self._encoder:
+            self._lib.ope_comments_destroy(self._comments)
+            raise RuntimeError(f"libopusenc could not start: {self._lib.ope_strerror(error.value).decode()}")
+        settings = (
+            (_OPUS_SET_BITRATE, OPUS_BITRATE_KBPS * 1000),
+            (_OPUS_SET_COMPLEXITY, OPUS_COMPLEXITY),
+            (_OPUS_SET_FRAME_DURATION, _OPUS_FRAME_DURATIONS[OPUS_FRAME_MS]),
+            (_OPE_SET_SERIALNO, 1),
+        )
+        try:
+            for request, value in settings:
+                self._check(self._lib.ope_encoder_ctl(ctypes.c_void_p(self._encoder), request, ctypes.c_int(value)))
+        except RuntimeError:
+            self.close()
+            raise
+        self._pages: list[bytes] = []
+        self._page = ctypes.POINTER(ctypes.c_ubyte)()
+        self._page_length = ctypes.c_int32()
+
+    def write(self, samples: np.ndarray) -> None:
+        """(frames, 2) samples in [-1, 1]."""
+        samples = np.ascontiguousarray(samples, dtype=np.float32)  # libopusenc reads interleaved float32
+        self._check(self._lib.ope_encoder_write_float(self._encoder, samples.ctypes.data, len(samples)))
+        self._take_pages()
+
+    def finish(self) -> bytes:
+        self._check(self._lib.ope_encoder_drain(self._encoder))
+        self._take_pages(flush=True)
+        return b"".join(self._pages)
+
+    def close(self) -> None:
+        if self._encoder:
+            self._lib.ope_encoder_destroy(self._encoder)
+            self._lib.ope_comments_destroy(self._comments)
+            self._encoder = None
+
+    def _take_pages(self, flush: bool = False) -> None:
+        # A page's memory belongs to the encoder until the next call: copy it out.
+        while (status := self._lib.ope_encoder_get_page(self._encoder, self._page, self._page_length, int(flush))) == 1:
+            self._pages.append(ctypes.string_at(self._page, self._page_length.value))
+        self._check(status)
+
+    def _check(self, status: int) -> None:
+        if status < 0:
+            raise RuntimeError(f"libopusenc failed: {self._lib.ope_strerror(status).decode()}")
+
+
+def _encode_ogg_opus(chunks: Iterator[np.ndarray], sample_rate: int) -> bytes:
+    """Encode on a second thread while this one synthesises, so the two stages share the time."""
+    encoder = _OggOpusEncoder(sample_rate)
+    pieces: queue.Queue[np.ndarray | None] = queue.Queue(ENCODER_QUEUE_PIECES)
+    failures: list[BaseException] = []
+
+    def encode() -> None:
+        # Runs until the end marker even after a failure, so the producer never waits on a full queue.
+        while (piece := pieces.get()) is not None:
+            if not failures:
+                try:
+                    encoder.write(piece)
+                except BaseException as problem:  # noqa: BLE001 - handed to the calling thread
+                    failures.append(problem)
+
+    worker = threading.Thread(target=encode, name="crowdtune-opus", daemon=True)
+    worker.start()
+    try:
         try:
             for chunk in chunks:
-                process.stdin.write(memoryview(chunk).cast("B"))
-        except BrokenPipeError:
-            pass  # the encoder quit; its exit status and message say why
+                if failures:
+                    break
+                pieces.put(chunk)
         finally:
-            try:
-                process.stdin.close()
-            except BrokenPipeError:
-                pass
-            reader.join()
-        errors = process.stderr.read()
-        if process.wait() != 0:
-            raise RuntimeError(f"{Path(command[0]).name} failed: {errors.decode(errors='replace').strip()}")
-    return output[0]
+            pieces.put(None)
+            worker.join()
+        if failures:
+            raise failures[0]
+        return encoder.finish()
+    finally:
+        encoder.close()
 
 
 def render_files(renderer: Renderer, paths: list[Path], out_dir: Path, fmt: str) -> list[Path]:

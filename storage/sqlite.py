@@ -10,7 +10,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +87,18 @@ _ROUND_COLUMNS = (
     "r.id, r.session_id, s.scope_id, s.channel_id, r.idx, r.mode, r.plan, r.message_ids, r.opened_at, r.closes_at, "
     "r.status, r.reward, r.outcome"
 )
+
+
+_IN_CHUNK = 500  # values bound in one `IN (...)`, well under SQLite's limit on parameters
+
+
+def _in_chunks(items: list) -> Iterator[list]:
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]
+
+
+def _placeholders(values: list) -> str:
+    return ",".join("?" * len(values))
 
 
 def _session(row: tuple) -> SessionRow:
@@ -396,7 +408,7 @@ class SqliteStore:
         """Apply casts and retractions in the order given, in one transaction: a burst of
         reactions costs one commit, and a vote is acknowledged only once it is durable."""
         async with self._tx() as db:
-            return [await db.apply_vote(op) for op in ops]
+            return await db.apply_votes(ops)
 
     async def ballots(self, round_id: int) -> list[Ballot]:
         rows = await self._all(
@@ -404,6 +416,10 @@ class SqliteStore:
             (round_id,),
         )
         return [Ballot(*r) for r in rows]
+
+    async def ballot_count(self, round_id: int) -> int:
+        """len(ballots(round_id)) without reading them: what a quorum check needs after every batch of votes."""
+        return (await self._all("SELECT COUNT(*) FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0", (round_id,)))[0][0]
 
     async def strike(self, scope_id: str, voter: str, actor: str) -> int:
         """Void every vote a user cast in a scope (moderation); returns how many were voided."""
@@ -468,7 +484,9 @@ class SqliteStore:
             ]
             table = await db.q_entries(scope_id, keys)
             history = await db.voter_history(scope_id, [b.voter for b in ballots])
-            outcome = settle(ballots, table, incumbent_score, history)
+            # Weighing a big crowd's history takes tens of milliseconds of Python: on a thread the event
+            # loop still gets the GIL every few milliseconds instead of waiting for all of it.
+            outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history)
             await db.put_q(scope_id, outcome.updates)
             await db.execute(
                 "UPDATE rounds SET status = 'closed', reward = ?, closed_at = ?, outcome = ? WHERE id = ?",
@@ -587,64 +605,102 @@ class _Tx:
             (time.time(), scope_id, actor, action, json.dumps(detail)),
         )
 
-    async def round_status(self, round_id: int) -> str | None:
-        row = await self.one("SELECT status FROM rounds WHERE id = ?", (round_id,))
-        return row[0] if row else None
-
-    async def is_struck(self, round_id: int, voter: str) -> bool:
-        return (
-            await self.one(
-                "SELECT 1 FROM strikes t JOIN sessions s ON s.scope_id = t.scope_id JOIN rounds r ON r.session_id = s.id "
-                "WHERE r.id = ? AND t.voter = ?",
-                (round_id, voter),
-            )
-            is not None
-        )
-
-    async def apply_vote(self, op: VoteOp) -> VoteResult:
-        at = time.time() if op.at is None else op.at
-        status = await self.round_status(op.round_id)
-        if status != "open":
-            return VoteResult("unknown_round" if status is None else "closed")
-        current = await self.one(
-            "SELECT rating, choice, retracted FROM votes WHERE round_id = ? AND voter = ?", (op.round_id, op.voter)
-        )
-        standing = current is not None and current[2] == 0
-        if op.kind == "retract":
-            if not standing or (op.only_if_standing and (current[0], current[1]) != (op.rating, op.choice)):
-                return VoteResult("unchanged")
-            await self.execute("UPDATE votes SET retracted = 1, cast_at = ? WHERE round_id = ? AND voter = ?", (at, op.round_id, op.voter))
-            await self.vote_event(op.round_id, op.voter, "retract", None, None, at)
-            return VoteResult("retracted")
-        if await self.is_struck(op.round_id, op.voter):
-            return VoteResult("blocked")
-        if standing and (current[0], current[1]) == (op.rating, op.choice):
-            return VoteResult("unchanged")
-        await self.execute(
-            "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted) VALUES (?, ?, ?, ?, ?, 0) "
+    async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:
+        """Apply casts and retractions in order. What they depend on (each round's status and scope, the
+        voters' current rows, strikes) is read first and the writes go out in two executemany calls, so a
+        batch costs a handful of statements (each a hop to aiosqlite's thread) however many votes it holds."""
+        rounds = await self._rounds_with_scope({op.round_id for op in ops})
+        counted = [op for op in ops if rounds.get(op.round_id, (None, None))[0] == "open"]
+        rows = await self._vote_rows(counted)
+        struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.kind == "cast"})
+        results: list[VoteResult] = []
+        written: dict[tuple[int, str], tuple] = {}  # (round, voter) -> (rating, choice, cast_at, retracted)
+        events: list[tuple] = []
+        for op in ops:
+            at = time.time() if op.at is None else op.at
+            status, scope_id = rounds.get(op.round_id, (None, None))
+            if status != "open":
+                results.append(VoteResult("unknown_round" if status is None else "closed"))
+                continue
+            key = (op.round_id, op.voter)
+            current = rows.get(key)  # (rating, choice, retracted) as the ops so far left it
+            standing = current is not None and current[2] == 0
+            if op.kind == "retract":
+                if not standing or (op.only_if_standing and current[:2] != (op.rating, op.choice)):
+                    results.append(VoteResult("unchanged"))
+                    continue
+                rows[key] = (current[0], current[1], 1)
+                written[key] = (current[0], current[1], at, 1)
+                events.append((op.round_id, op.voter, "retract", None, None, at))
+                results.append(VoteResult("retracted"))
+            elif (scope_id, op.voter) in struck:
+                results.append(VoteResult("blocked"))
+            elif standing and current[:2] == (op.rating, op.choice):
+                results.append(VoteResult("unchanged"))
+            else:
+                rows[key] = (op.rating, op.choice, 0)
+                written[key] = (op.rating, op.choice, at, 0)
+                events.append((op.round_id, op.voter, "change" if standing else "cast", op.rating, op.choice, at))
+                results.append(VoteResult("changed" if standing else "recorded"))
+        # A voter's last write in the batch is their row's final state; `voided` is left as it was.
+        await self._db.executemany(
+            "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-            "cast_at = excluded.cast_at, retracted = 0",
-            (op.round_id, op.voter, op.rating, op.choice, at),
+            "cast_at = excluded.cast_at, retracted = excluded.retracted",
+            [(*key, *row) for key, row in written.items()],
         )
-        await self.vote_event(op.round_id, op.voter, "change" if standing else "cast", op.rating, op.choice, at)
-        return VoteResult("changed" if standing else "recorded")
+        await self._db.executemany(
+            "INSERT INTO vote_events (round_id, voter, kind, rating, choice, at) VALUES (?, ?, ?, ?, ?, ?)", events
+        )
+        return results
 
-    async def vote_event(self, round_id: int, voter: str, kind: str, rating: float | None, choice: str | None, at: float) -> None:
-        await self._db.execute(
-            "INSERT INTO vote_events (round_id, voter, kind, rating, choice, at) VALUES (?, ?, ?, ?, ?, ?)",
-            (round_id, voter, kind, rating, choice, at),
-        )
+    async def _rounds_with_scope(self, round_ids: set[int]) -> dict[int, tuple[str, str]]:
+        found = {}
+        for chunk in _in_chunks(sorted(round_ids)):
+            for round_id, status, scope_id in await self.all(
+                "SELECT r.id, r.status, s.scope_id FROM rounds r JOIN sessions s ON s.id = r.session_id "
+                f"WHERE r.id IN ({_placeholders(chunk)})",
+                chunk,
+            ):
+                found[round_id] = (status, scope_id)
+        return found
+
+    async def _vote_rows(self, ops: list[VoteOp]) -> dict[tuple[int, str], tuple]:
+        voters_by_round: dict[int, set[str]] = {}
+        for op in ops:
+            voters_by_round.setdefault(op.round_id, set()).add(op.voter)
+        rows = {}
+        for round_id, voters in voters_by_round.items():
+            for chunk in _in_chunks(sorted(voters)):
+                for voter, rating, choice, retracted in await self.all(
+                    f"SELECT voter, rating, choice, retracted FROM votes WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
+                    (round_id, *chunk),
+                ):
+                    rows[(round_id, voter)] = (rating, choice, retracted)
+        return rows
+
+    async def _struck(self, scope_ids: set[str], voters: set[str]) -> set[tuple[str, str]]:
+        if not scope_ids or not voters:
+            return set()
+        scopes = sorted(scope_ids)
+        struck = set()
+        for chunk in _in_chunks(sorted(voters)):
+            struck.update(
+                await self.all(
+                    f"SELECT scope_id, voter FROM strikes WHERE scope_id IN ({_placeholders(scopes)}) AND voter IN ({_placeholders(chunk)})",
+                    (*scopes, *chunk),
+                )
+            )
+        return struck
 
     async def q_entries(self, scope_id: str, keys: list[QKey]) -> dict[QKey, QEntry]:
         wanted = set(keys)
         states = list(dict.fromkeys(state for state, _ in keys))
         found: dict[QKey, QEntry] = {}
-        # Fetch whole states through the primary key (scope, state, action), then keep the actions
-        # asked for; chunks stay under SQLite's limit on bound parameters.
-        for start in range(0, len(states), 500):
-            chunk = states[start : start + 500]
+        # Fetch whole states through the primary key (scope, state, action), then keep the actions asked for.
+        for chunk in _in_chunks(states):
             rows = await self._db.execute_fetchall(
-                f"SELECT state, action, value, visits FROM qvalues WHERE scope_id = ? AND state IN ({','.join('?' * len(chunk))})",
+                f"SELECT state, action, value, visits FROM qvalues WHERE scope_id = ? AND state IN ({_placeholders(chunk)})",
                 (scope_id, *chunk),
             )
             for state, action, value, visits in rows:
@@ -653,18 +709,24 @@ class _Tx:
         return found
 
     async def voter_history(self, scope_id: str, voters: list[str], limit: int = 50) -> dict[str, list[tuple[float, float]]]:
-        """Each voter's latest ratings in this scope beside the reward their round got, newest first."""
-        history: dict[str, list[tuple[float, float]]] = {}
-        for voter in voters:
+        """Each voter's latest ratings in this scope beside the reward their round got, newest first.
+        One query per 500 voters rather than one per voter: a round with a thousand voters closes in
+        a few statements while votes wait behind its transaction."""
+        found: dict[str, list[tuple[float, float]]] = {}
+        for chunk in _in_chunks(list(dict.fromkeys(voters))):
             rows = await self.all(
-                "SELECT v.rating, r.reward FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
-                "WHERE v.voter = ? AND s.scope_id = ? AND r.status = 'closed' AND r.mode = 'rating' AND r.reward IS NOT NULL "
-                "AND v.retracted = 0 AND v.voided = 0 AND v.rating IS NOT NULL ORDER BY r.closed_at DESC LIMIT ?",
-                (voter, scope_id, limit),
+                "SELECT voter, rating, reward FROM ("
+                "SELECT v.voter, v.rating, r.reward, "
+                "ROW_NUMBER() OVER (PARTITION BY v.voter ORDER BY r.closed_at DESC, r.id DESC) AS newest "
+                "FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
+                f"WHERE v.voter IN ({_placeholders(chunk)}) AND s.scope_id = ? AND r.status = 'closed' AND r.mode = 'rating' "
+                "AND r.reward IS NOT NULL AND v.retracted = 0 AND v.voided = 0 AND v.rating IS NOT NULL"
+                ") WHERE newest <= ? ORDER BY voter, newest",
+                (*chunk, scope_id, limit),
             )
-            if rows:
-                history[voter] = [(rating, reward) for rating, reward in rows]
-        return history
+            for voter, rating, reward in rows:
+                found.setdefault(voter, []).append((rating, reward))
+        return {voter: found[voter] for voter in voters if voter in found}
 
     async def put_q(self, scope_id: str, entries: Iterable[tuple[QKey, QEntry]]) -> None:
         await self._db.executemany(
