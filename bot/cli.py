@@ -19,7 +19,13 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one clear line instead of argparse's usage dump
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see --help)\n")
+
+
+def one_line(text: str) -> str:
+    """An error message that stays on one line: a value echoed in it may hold line breaks or
+    other control characters (they are shown escaped)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _int_in(low: int, high: int, name: str):
@@ -35,9 +41,34 @@ def _int_in(low: int, high: int, name: str):
     return parse
 
 
+def _float_in(low: float, high: float, name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, not '{text}'") from None
+        if not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{name} must be {low:g}-{high:g}, not {text}")
+        return value
+
+    return parse
+
+
+def _given(name: str):
+    """A path or a name that must not be empty ('' would otherwise mean the current folder, or every scope)."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{name} must not be empty")
+        return text
+
+    return parse
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
+        type=_given("--db"),
         default=os.environ.get("CROWDTUNE_DB") or str(DEFAULT_DB),
         help=f"SQLite database file (default: $CROWDTUNE_DB or {DEFAULT_DB})",
     )
@@ -65,7 +96,7 @@ def build_parser() -> Parser:
         "terminal where you are the crowd: each round is written to a folder and your rating is read from standard input."))
     _add_db(run)
     _add_music(run, rounds_default=10)
-    run.add_argument("--out", help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
+    run.add_argument("--out", type=_given("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
 
     simulate = commands.add_parser("simulate", help="let simulated raters vote on every round", description=(
@@ -74,27 +105,27 @@ def build_parser() -> Parser:
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
     simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
-    simulate.add_argument("--noise", type=float, default=0.8, help="noise (standard deviation) of built-in raters (default 0.8)")
-    simulate.add_argument("--out", required=True, help="folder for round MIDI files, results.json and the learning curve")
+    simulate.add_argument("--noise", type=_float_in(0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
+    simulate.add_argument("--out", type=_given("--out"), required=True, help="folder for round MIDI files, results.json and the learning curve")
     simulate.add_argument("--audio", action="store_true", help="also render each round to OGG Opus")
 
     render = commands.add_parser("render", help="render MIDI files to audio with one loaded synthesiser")
     _add_db(render)
-    render.add_argument("files", nargs="+", metavar="FILE.mid")
-    render.add_argument("--out-dir", required=True, help="folder for the audio files")
+    render.add_argument("files", nargs="+", type=_given("FILE.mid"), metavar="FILE.mid")
+    render.add_argument("--out-dir", type=_given("--out-dir"), required=True, help="folder for the audio files")
     render.add_argument("--format", choices=["ogg", "wav"], default="ogg", help="ogg (Opus, for chat) or wav (default ogg)")
-    render.add_argument("--soundfont", help="a .sf2 file (default: $CROWDTUNE_SOUNDFONT or the Debian soundfonts)")
+    render.add_argument("--soundfont", type=_given("--soundfont"), help="a .sf2 file (default: $CROWDTUNE_SOUNDFONT or the Debian soundfonts)")
 
     export = commands.add_parser("export", help="export compositions (MIDI), rounds, votes, audit log and Q-tables as one zip")
     _add_db(export)
-    export.add_argument("--scope", help="one scope (e.g. guild:123, user:456, local:NAME); default: every scope")
-    export.add_argument("--out", required=True, help="the zip file to write")
+    export.add_argument("--scope", type=_given("--scope"), help="one scope (e.g. guild:123, user:456, local:NAME); default: every scope")
+    export.add_argument("--out", type=_given("--out"), required=True, help="the zip file to write")
 
     bench = commands.add_parser("bench", help="benchmarks that print figures")
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_int_in(1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
     bench.add_argument("--rounds", type=_int_in(1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
-    bench.add_argument("--out", default="docs", help="folder for the report and plot (learning)")
+    bench.add_argument("--out", type=_given("--out"), default="docs", help="folder for the report and plot (learning)")
     return parser
 
 
@@ -242,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             case "bench":
                 return _bench(args)
     except UsageError as problem:
-        print(f"crowdtune {args.command}: error: {problem}", file=sys.stderr)
+        print(f"crowdtune {args.command}: error: {one_line(str(problem))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -253,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         message = user_facing(problem)
         if message is None:
             raise
-        print(f"crowdtune {args.command}: {message}", file=sys.stderr)
+        print(f"crowdtune {args.command}: {one_line(message)}", file=sys.stderr)
         return 1
     return 0
 

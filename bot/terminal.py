@@ -3,22 +3,25 @@
 Each round's audio, MIDI and piano roll are written to a folder (and played where a player
 exists and a person is at a terminal); the rating is read from standard input, so
 `printf '7\\n3\\n' | crowdtune run --rounds 2` works. The agent lives in the database, so the
-next run continues it. Stopping mid-round (end of input, q, Ctrl-C) leaves the round open for
-the next run to resume.
+next run continues it. Stopping mid-round (end of input, q, Ctrl-C, even SIGKILL) leaves the round
+open for the next run to resume; a rating counts once its round's summary is printed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound
 from core.engine import SessionSpec
-from core.midi import track_to_midi
+from core.midi import midi_bytes, track_to_midi
+from storage import StorageError
 
 TERMINAL_CHANNEL = "terminal"
 _PLAYERS = (("paplay",), ("aplay", "-q"), ("afplay",), ("ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet"))
@@ -43,6 +46,15 @@ class TerminalSession:
 
     async def run(self, spec: SessionSpec) -> int:
         """Run (or resume) the terminal session; returns the number of rounds rated."""
+        await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
+        try:
+            return await self._run(spec)
+        except sqlite3.Error as problem:  # transactions roll back: nothing stored is lost
+            raise StorageError(
+                f"the database stopped working ({problem}); the open round stays open and the next `crowdtune run` resumes it"
+            ) from None
+
+    async def _run(self, spec: SessionSpec) -> int:
         scope = terminal_scope()
         session = await self.conductor.store.active_session_in(TERMINAL_CHANNEL)
         if session is not None and session.scope_id == scope:
@@ -79,13 +91,13 @@ class TerminalSession:
         for label, proposal in zip(labels, plan.proposals):
             stem = folder / f"round-{plan.index + 1:04d}{'-' + label.lower() if label else ''}"
             midi = track_to_midi(proposal.track)
-            midi.save(str(stem.with_suffix(".mid")))
+            _write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
             png = await asyncio.to_thread(piano_roll_png, proposal.track, f"round {plan.index + 1} {label}".strip())
-            stem.with_suffix(".png").write_bytes(png)
+            _write_whole(stem.with_suffix(".png"), png)
             listen = stem.with_suffix(".mid")
             if self.renderer is not None:
                 listen = stem.with_suffix(".wav")
-                listen.write_bytes(await self.renderer.render_async(midi, "wav"))
+                _write_whole(listen, await self.renderer.render_async(midi, "wav"))
                 self._play(listen)
             prefix = f"  {label}: " if label else "  "
             self.say(f"{prefix}{proposal.description}; listen: {listen} (piano roll: {stem.with_suffix('.png')})")
@@ -130,3 +142,10 @@ class TerminalSession:
         except ValueError:
             raise ValueError(f"a rating is a number from 1 to 10, not '{answer}'") from None
         check_rating(value)
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write through a temporary file, so a crash never leaves a half-written round file behind."""
+    temporary = path.with_name(f".{path.name}.part")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)

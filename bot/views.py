@@ -24,16 +24,23 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<ro
 
     async def callback(self, interaction: discord.Interaction) -> None:
         runner = interaction.client.runner
-        if self.value == _WITHDRAW:
-            result = await runner.vote(interaction.message.id, interaction.user.id, None, retract=True)
+        retract = self.value == _WITHDRAW
+        value: float | str | None = None if retract else float(self.value) if self.value.isdigit() else self.value
+        try:
+            result = await runner.button_vote(interaction, self.round_id, value, retract)
+        except Exception:  # the database failed (the vote writer logged it): say so, do not leave the press unanswered
+            await interaction.response.send_message(NOT_SAVED, ephemeral=True)
+            return
+        if retract:
             text = {"retracted": "Your vote is withdrawn.", "unchanged": "You had no vote to withdraw."}.get(result.status)
         else:
-            value: float | str = float(self.value) if self.value.isdigit() else self.value
-            result = await runner.vote(interaction.message.id, interaction.user.id, value)
             shown = f"{value:g}" if isinstance(value, float) else _AB_LABELS[value]
             kind = "rating" if isinstance(value, float) else "vote"
             text = f"Your {kind}: {shown}. Change it any time before the round closes." if result.counted else None
         await interaction.response.send_message(text or _refusal(result), ephemeral=True)
+
+
+NOT_SAVED = "Sorry, your vote could not be saved just now; nothing was changed. Please press again in a moment."
 
 
 def _refusal(result: VoteResult) -> str:
@@ -41,6 +48,8 @@ def _refusal(result: VoteResult) -> str:
         "closed": "This round has closed; your vote was not counted.",
         "unknown_round": "This round is no longer open.",
         "blocked": "Your vote cannot be counted here.",
+        "too_fast": "You are changing your vote very fast; wait a few seconds, then press again.",
+        "newcomer": "This server counts votes only from members who joined before the round began.",
     }.get(result.status, "Your vote was not counted.")
 
 

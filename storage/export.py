@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import tempfile
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 from core.midi import midi_bytes, track_to_midi
@@ -22,6 +24,17 @@ def safe_name(text: str) -> str:
     return cleaned[:80] or "unnamed"
 
 
+def scope_folders(scopes: list[str]) -> dict[str, str]:
+    """A folder name per scope. Scopes whose safe names clash ('local:a/b' and 'local:a?b') get a
+    digest of their id too, so two scopes never share a folder."""
+    names = {scope: safe_name(scope) for scope in set(scopes)}
+    clashes = Counter(names.values())
+    return {
+        scope: name if clashes[name] == 1 else f"{name}-{hashlib.sha256(scope.encode()).hexdigest()[:12]}"
+        for scope, name in names.items()
+    }
+
+
 def _jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
 
@@ -34,10 +47,11 @@ async def export_zip(store: SqliteStore, out: Path, scope_id: str | None = None)
     fd, temp_name = tempfile.mkstemp(prefix=".export-", suffix=".zip", dir=out.parent)
     os.close(fd)
     compositions = 0
+    folders = scope_folders([row["scope"] for row in data["rounds"] + data["sessions"]])
     try:
         with zipfile.ZipFile(temp_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for round_row in data["rounds"]:
-                folder = f"compositions/{safe_name(round_row['scope'])}/session-{round_row['session']}"
+                folder = f"compositions/{folders[round_row['scope']]}/session-{round_row['session']}"
                 proposals = round_row["plan"]["proposals"]
                 for variant, proposal in enumerate(proposals):
                     suffix = f"-{'ab'[variant]}" if len(proposals) > 1 else ""
@@ -45,7 +59,7 @@ async def export_zip(store: SqliteStore, out: Path, scope_id: str | None = None)
                     archive.writestr(f"{folder}/round-{round_row['round'] + 1:04d}{suffix}.mid", midi_bytes(midi))
                     compositions += 1
             for session in data["sessions"]:
-                folder = f"compositions/{safe_name(session['scope'])}/session-{session['session']}"
+                folder = f"compositions/{folders[session['scope']]}/session-{session['session']}"
                 archive.writestr(f"{folder}/current.mid", midi_bytes(track_to_midi(track_from_dict(session["track"]))))
                 compositions += 1
             rounds = [{k: v for k, v in r.items() if k != "plan"} for r in data["rounds"]]

@@ -573,6 +573,27 @@ class SqliteStore:
             "qvalues": [{"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]} for q in qvalues],
         }
 
+    # -- start-up check and early close (bot/rounds.py) ------------------------------------------
+
+    async def check_writable(self) -> None:
+        """StorageError now if nothing can be written (a read-only file, a full disk), rather than
+        at the first vote. Writes and removes one audit row: the commit must reach the disk."""
+        try:
+            async with self._tx() as db:
+                cursor = await db.execute("INSERT INTO audit (at, actor, action) VALUES (?, 'crowdtune', 'write_check')", (time.time(),))
+                await db.execute("DELETE FROM audit WHERE id = ?", (cursor.lastrowid,))
+        except sqlite3.Error as exc:
+            raise StorageError(f"the database {self.path} cannot be written: {exc}") from None
+
+    async def set_closes_at(self, round_id: int, closes_at: float) -> bool:
+        """Bring an open round's close forward (someone closed it by hand); stored, so a restart honours it."""
+        async with self._tx() as db:
+            cursor = await db.execute(
+                "UPDATE rounds SET closes_at = ? WHERE id = ? AND status = 'open' AND (closes_at IS NULL OR closes_at > ?)",
+                (closes_at, round_id, closes_at),
+            )
+        return cursor.rowcount > 0
+
 
 class _Tx:
     """Statements inside a transaction that `SqliteStore._tx` holds."""

@@ -46,6 +46,7 @@ class Moderation(commands.Cog):
         vote_style="reactions (1-10 emoji) or buttons (anonymous)",
         hide_results="hide the votes until a round closes",
         mod_role="a role whose members may use moderator commands",
+        anti_brigade="ignore votes from accounts that joined the server after the round began",
     )
     @app_commands.choices(
         preset=[app_commands.Choice(name=p, value=p) for p in PRESETS],
@@ -63,6 +64,7 @@ class Moderation(commands.Cog):
         vote_style: str | None = None,
         hide_results: bool | None = None,
         mod_role: discord.Role | None = None,
+        anti_brigade: bool | None = None,
     ) -> None:
         scope_id = await self._moderator_scope(interaction)
         if scope_id is None:
@@ -84,6 +86,7 @@ class Moderation(commands.Cog):
             "vote_style": vote_style,
             "hide_results": hide_results,
             "mod_role": None if mod_role is None else mod_role.id,
+            "anti_brigade": anti_brigade,
         }
         changes = {key: value for key, value in given.items() if value is not None}
         # 0 means "none" for these two, so it must be stored, not skipped.
@@ -93,10 +96,13 @@ class Moderation(commands.Cog):
             changes["rounds"] = rounds or None
         if changes:
             await self.store.update_scope_settings(scope_id, changes, actor=voter_id(interaction.user.id))
+            self.bot.runner.scope_settings_changed(scope_id)
         settings = await scope_settings(self.bot, scope_id)
-        shown = ", ".join(f"{k.replace('_', ' ')}: {v if v is not None else 'none'}" for k, v in settings.items() if k != "anti_brigade")
+        shown = ", ".join(f"{k.replace('_', ' ')}: {v if v is not None else 'none'}" for k, v in settings.items())
         verb = "Updated" if changes else "Current settings"
-        await interaction.response.send_message(f"{verb}. {shown}. New sessions use these.", ephemeral=True)
+        await interaction.response.send_message(
+            f"{verb}. {shown}. New sessions use these; anti brigade applies at once.", ephemeral=True
+        )
 
     @app_commands.command(name="reset", description="Moderators: clear this server's agent (asks first)")
     @app_commands.allowed_contexts(**EVERYWHERE)

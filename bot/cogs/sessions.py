@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.rounds import describe_votes, voter_id
+from bot.rounds import describe_votes, origin_scope, voter_id
 from core.engine import SessionSpec
 from core.midi import track_to_midi
 from core.music import SCALES, MusicError, parse_note, track_from_dict
@@ -21,9 +21,7 @@ EVERYWHERE = dict(guilds=True, dms=True, private_channels=False)
 
 def scope_of(interaction: discord.Interaction) -> tuple[str, str]:
     """A server's shared agent, or the user's personal agent in a DM."""
-    if interaction.guild_id is not None:
-        return f"guild:{interaction.guild_id}", "guild"
-    return f"user:{interaction.user.id}", "user"
+    return origin_scope(interaction.guild_id, interaction.user.id), "guild" if interaction.guild_id is not None else "user"
 
 
 def is_moderator(interaction: discord.Interaction, settings: dict) -> bool:
@@ -166,8 +164,13 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None or not await self._may_steer(interaction, session):
             return
-        closed = await self.bot.runner.close_now(session.id)
-        await interaction.response.send_message("Closing this round now." if closed else "No round is open right now.", ephemeral=True)
+        state = await self.bot.runner.close_now(session.id)
+        text = {
+            "closing": "Closing this round now.",
+            "posting": "The next round is being posted; close it once it is there.",
+            "none": "No round is open right now.",
+        }[state]
+        await interaction.response.send_message(text, ephemeral=True)
 
     @app_commands.command(name="status", description="The current round and its votes so far")
     @app_commands.allowed_contexts(**EVERYWHERE)
