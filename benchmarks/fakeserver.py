@@ -189,7 +189,7 @@ class ServerProcess:
 async def running_bot(world: dict, store, renderer):
     """The real CrowdtuneBot, logged in to the server process and ready."""
     from bot.conductor import Conductor
-    from bot.discord_app import CrowdtuneBot, point_at
+    from bot.discord_app import CrowdtuneBot, freeze_start_up_objects, point_at
     from bot.settings import Settings
 
     # A person's vote changes are rate-limited (a few at once, then one every few seconds); these scripted
@@ -203,6 +203,7 @@ async def running_bot(world: dict, store, renderer):
     connection = asyncio.create_task(bot.connect())
     try:
         await asyncio.wait_for(bot.wait_until_ready(), 60)
+        freeze_start_up_objects()  # as `crowdtune run` does
         yield bot
     finally:
         await bot.close()

@@ -7,9 +7,9 @@ Discord-compatible server in a subprocess (benchmarks/fakeserver.py). Four sessi
 A/B mode, so two renders a round) are voted on by a crowd reacting at up to 2,000 votes/s, 300 of them
 on each round, its quorum: rounds close, settle, render and post all the time. A ticker task
 sleeps 5 ms again and again in the bot's loop and records how late it wakes: the loop's lag. The same
-ticker with the bot idle comes first, in the same run, as the machine's own noise. Two more configurations
-apply changes proposed for the bot (gc.freeze() after start-up; piano rolls drawn in a process) to show
-their effect. Each configuration runs --repeats times, the order alternating, and its lags are pooled.
+ticker with the bot idle comes first, in the same run, as the machine's own noise. One more configuration
+undoes the two changes that brought the lag down (gc.freeze() after start-up; piano rolls drawn in a
+process) to show their effect. Each configuration runs --repeats times, the order alternating, and its lags are pooled.
 
 Then, with --diagnose, the same load again while a thread samples the loop thread's stack whenever the
 loop has not come back for 10 ms: where the loop blocks.
@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
 import gc
-import multiprocessing
 import os
 import sqlite3
 import statistics
@@ -45,9 +43,7 @@ SESSIONS = 4
 NOTES = 32
 CROWD = 1000
 VOTES_PER_SECOND = 2000
-# Each round gets this many voters, its quorum: with some 600 voters the bot's close summary (every rating
-# listed) passes Discord's 2,000 characters and is refused, and the session stops for a retry.
-QUORUM = 300
+QUORUM = 300  # voters a round: rounds close often, so settling, rendering and posting never stop
 STALL_SECONDS = 0.010
 
 
@@ -79,50 +75,39 @@ async def main(seconds: float, diagnose: float, variants: tuple[str, ...] | None
 
 
 @contextlib.contextmanager
-def frozen_heap():
-    """gc.freeze() once the bot is up: the ~120,000 objects of its modules leave the collector's
-    generations, so a full collection no longer walks them (60 ms on this machine) while the loop waits."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
+def heap_not_frozen(bot):
+    """Undo `freeze_start_up_objects`: full collections walk every object again, as before it."""
+    gc.unfreeze()
+    yield
 
 
 @contextlib.contextmanager
-def piano_rolls_in_a_process():
-    """Piano rolls drawn in a worker process rather than a thread: matplotlib is pure Python and holds
-    the GIL, so from a thread it keeps the loop from running. The thread RoundRunner starts only waits."""
-    import bot.pianoroll
-
-    in_thread = bot.pianoroll.piano_roll_png
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        bot.pianoroll.piano_roll_png = lambda *args: pool.submit(_draw_piano_roll, *args).result()
-        try:
-            yield
-        finally:
-            bot.pianoroll.piano_roll_png = in_thread
-
-
-def _draw_piano_roll(*args) -> bytes:
+def piano_rolls_on_a_thread(bot):
+    """Draw piano rolls on a thread of the bot's process, as before `bot.drawing`: matplotlib holds the
+    GIL while it draws, so the loop waits although the thread is not on it."""
     from bot.pianoroll import piano_roll_png
 
-    return piano_roll_png(*args)
+    async def on_a_thread(track, title=None):
+        return await asyncio.to_thread(piano_roll_png, track, title)
+
+    bot.drawer.piano_roll = on_a_thread
+    try:
+        yield
+    finally:
+        del bot.drawer.piano_roll
 
 
 AS_SHIPPED = "renders + votes, as shipped"
 VARIANTS = {
     AS_SHIPPED: (),
-    "  + gc.freeze() after start-up": (frozen_heap,),
-    "  + that and piano rolls in a process": (frozen_heap, piano_rolls_in_a_process),
+    "  before: rolls on a thread, no freeze": (heap_not_frozen, piano_rolls_on_a_thread),
 }
 
 
 async def _measure(seconds: float, votes_per_second: float, changes=(), watch=None) -> dict:
     """One bot, one server, one crowd: the ticker's lags and what got done. `changes` are context
-    managers entered once the bot is ready (what a proposed change to the bot would do); `watch` an
-    async one around the measured seconds only."""
+    managers entered with the bot once it is ready (to undo a change); `watch` an async one around the
+    measured seconds only."""
     server = ServerProcess()
     try:
         with tempfile.TemporaryDirectory() as scratch, Renderer.open() as renderer, contextlib.ExitStack() as changed:
@@ -130,9 +115,9 @@ async def _measure(seconds: float, votes_per_second: float, changes=(), watch=No
             store = await SqliteStore.open(db)
             try:
                 world = await server.call("world", users=CROWD, guilds={"loop": SESSIONS})
-                async with running_bot(world, store, renderer):
+                async with running_bot(world, store, renderer) as bot:
                     for change in changes:
-                        changed.enter_context(change())
+                        changed.enter_context(change(bot))
                     if votes_per_second:
                         for channel in range(SESSIONS):
                             options = {"length": NOTES, "mode": "ab" if channel % 2 else "rating", "quorum": QUORUM, "rounds": 0, "round_minutes": 600.0}

@@ -119,7 +119,7 @@ class Conductor:
         return (await self.apply_votes([self.vote_op(round_id, row.mode, voter, value, retract=True)]))[0]
 
     async def quorum_reached(self, round: OpenRound) -> bool:
-        return quorum_reached(round.spec, len(await self.store.ballots(round.id)))
+        return quorum_reached(round.spec, await self.store.ballot_count(round.id))
 
     async def close(self, round_id: int, actor: str = "engine") -> Outcome | None:
         """Close and learn, exactly once: None if the round was already closed or cancelled."""

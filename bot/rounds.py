@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.conductor import Conductor, OpenRound
+from bot.drawing import Drawer
 from core.engine import SessionSpec
 from core.midi import track_to_midi
 from storage import RoundRow, SessionRow, VoteResult
@@ -102,8 +103,9 @@ def describe_votes(mode: str, ballots) -> str:
     if mode == "ab":
         counts = {c: sum(1 for b in ballots if b.choice == c) for c in ("a", "b", "both", "neither")}
         return ", ".join(f"{k.upper() if len(k) == 1 else k}: {v}" for k, v in counts.items())
-    ratings = sorted(b.rating for b in ballots)
-    return ", ".join(f"{r:g}" for r in ratings) or "none yet"
+    # Counted, not listed: a thousand ratings would not fit in a Discord message (2,000 characters).
+    counts = collections.Counter(b.rating for b in ballots)
+    return ", ".join(f"{n}× {r:g}" if n > 1 else f"{r:g}" for r, n in sorted(counts.items())) or "none yet"
 
 
 class VoteLimiter:
@@ -129,11 +131,12 @@ class VoteLimiter:
 
 
 class RoundRunner:
-    def __init__(self, bot: discord.Client, conductor: Conductor, renderer, limiter: VoteLimiter | None = None) -> None:
+    def __init__(self, bot: discord.Client, conductor: Conductor, renderer, drawer: Drawer, limiter: VoteLimiter | None = None) -> None:
         self.bot = bot
         self.conductor = conductor
         self.store = conductor.store
         self.renderer = renderer
+        self.drawer = drawer
         self.limiter = limiter or VoteLimiter(burst=6, refill_seconds=5.0)
         self._started_at = time.time()
         self._tasks: dict[int, asyncio.Task] = {}
@@ -294,7 +297,6 @@ class RoundRunner:
         return await self.store.round(row.id), adopted
 
     async def _post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message:
-        from bot.pianoroll import piano_roll_png
         from bot.views import vote_view
 
         plan, spec = open_round.plan, open_round.spec
@@ -303,8 +305,10 @@ class RoundRunner:
         labels = ["a", "b"] if len(plan.proposals) > 1 else [""]
         for label, proposal in zip(labels, plan.proposals):
             stem = f"round-{number}{'-' + label if label else ''}"
-            audio = await self.renderer.render_async(track_to_midi(proposal.track), "ogg")
-            roll = await asyncio.to_thread(piano_roll_png, proposal.track, f"round {number} {label.upper()}".strip())
+            audio, roll = await asyncio.gather(
+                self.renderer.render_async(track_to_midi(proposal.track), "ogg"),
+                self.drawer.piano_roll(proposal.track, f"round {number} {label.upper()}".strip()),
+            )
             files += [discord.File(io.BytesIO(audio), f"{stem}.ogg"), discord.File(io.BytesIO(roll), f"{stem}.png")]
         content = f"{self._round_heading(spec, plan, number, style)} Voting {self._deadline(spec, time.time() + spec.round_seconds)}."
         view = vote_view(open_round.id, spec.mode) if style == "buttons" else None
@@ -513,7 +517,7 @@ class RoundRunner:
     async def _quorum(self, ref: RoundRef) -> bool:
         session = await self.store.session(ref.session_id)
         quorum = session.spec.get("quorum")
-        return quorum is not None and len(await self.store.ballots(ref.round_id)) >= quorum
+        return quorum is not None and await self.store.ballot_count(ref.round_id) >= quorum
 
     def _is_bot(self, user_id: int, member: discord.Member | None) -> bool:
         if self.bot.user is not None and user_id == self.bot.user.id:

@@ -22,6 +22,7 @@ from fakediscord import Channel, FakeDiscord, Guild, Permission, User
 
 from bot.conductor import Conductor
 from bot.discord_app import CrowdtuneBot
+from bot.drawing import Drawer
 from bot.render import Renderer
 from bot.settings import Settings
 from storage import SqliteStore
@@ -42,6 +43,7 @@ class Env:
     carol: User
     db: Path
     renderer: Renderer
+    drawer: Drawer
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +52,15 @@ def renderer():
         yield loaded
 
 
+@pytest.fixture(scope="module")
+def drawer():
+    shared = Drawer()  # one drawing process for the module's bots, as one bot process has
+    yield shared
+    shared.close()
+
+
 @pytest_asyncio.fixture
-async def env(tmp_path, renderer):
+async def env(tmp_path, renderer, drawer):
     async with FakeDiscord() as server:
         mod = server.add_user("mod")
         guild = server.add_guild("Listening Lab", owner=mod)
@@ -59,13 +68,13 @@ async def env(tmp_path, renderer):
         users = [server.add_user(name) for name in ("alice", "bob", "carol")]
         for user in users:
             server.add_member(guild, user)
-        yield Env(server, guild, channel, mod, *users, tmp_path / "bot.db", renderer)
+        yield Env(server, guild, channel, mod, *users, tmp_path / "bot.db", renderer, drawer)
 
 
 @contextlib.asynccontextmanager
 async def running(env: Env, **settings):
     store = await SqliteStore.open(env.db)
-    bot = CrowdtuneBot(Settings(_env_file=None, **settings), Conductor(store), env.renderer, guild_ready_timeout=0.05)
+    bot = CrowdtuneBot(Settings(_env_file=None, **settings), Conductor(store), env.renderer, env.drawer, guild_ready_timeout=0.05)
     try:
         async with env.server.connect(bot):
             yield bot
@@ -330,3 +339,4 @@ async def test_stop_and_forget_me(env):
         confirm = next(c["custom_id"] for row in prompt["data"]["components"] for c in row["components"] if c["label"] == "Delete my data")
         await (await env.server.press_button(env.alice, forget.original["id"], confirm)).wait_response()
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 0, "forgotten")
+

@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 from fakediscord import Permission
-from test_discord_bot import KEYCAPS, ballots, compose, db_rows, env, eventually, is_round, renderer, running, uid  # noqa: F401
+from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
 from test_reliability_kill import record_figures
 
 

@@ -17,7 +17,7 @@ from fakediscord import Permission
 from fakediscord.interactions import APPLICATION_COMMAND
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_discord_bot import KEYCAPS, ballots, compose, db_rows, env, eventually, is_round, renderer, running, uid  # noqa: F401
+from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
 from test_reliability_kill import record_figures
 
 from bot.rounds import VoteLimiter

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 
 import discord
@@ -197,15 +196,13 @@ class Sessions(commands.Cog):
     @app_commands.command(name="stats", description="How the agent is learning: a learning curve and the best compositions")
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def stats(self, interaction: discord.Interaction) -> None:
-        from bot.pianoroll import learning_curve_png
-
         scope_id, _ = scope_of(interaction)
         await interaction.response.defer(thinking=True)
         rewards = await self.store.rewards_of_scope(scope_id)
         if not rewards:
             await interaction.followup.send("No rated rounds yet. Start with `/compose`.")
             return
-        png = await asyncio.to_thread(learning_curve_png, rewards, "crowdtune: reward per round")
+        png = await self.bot.drawer.learning_curve(rewards, "crowdtune: reward per round")
         top = await self.store.top_rounds(scope_id, 3)
         size = await self.store.q_size(scope_id)
         lines = [f"{len(rewards)} rated rounds, mean reward {sum(rewards) / len(rewards):.2f}; the agent holds {size} Q-values."]
