@@ -13,6 +13,8 @@ A Q-entry is keyed by (state key, action key). What those keys are is the state 
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -79,43 +81,69 @@ def q_update(q: float, reward: float, max_next: float, alpha: float, gamma: floa
 # --- state encodings ------------------------------------------------------------------------------
 
 
-def _context_key(track: Track, action: Action) -> str:
-    i = action.index
-    if action.kind is Kind.PERCUSSION:
+class _Keys:
+    """Q-keys of actions on one track. What depends on the track only (its text form, each note's onset,
+    each position's context) is computed once: a 64-note track has some 500 legal actions."""
+
+    def __init__(self, config: AgentConfig, track: Track) -> None:
+        self.config, self.track = config, track
+        self._contexts: dict[tuple[bool, int], str] = {}
+        match config.state:
+            case "track":
+                self._state = f"{track.base}:{track.scale}:{track.key()}"
+            case "relative":
+                self._state = f"{track.scale}:{track.key()}"
+            case _:
+                self._onsets = list(itertools.accumulate((n.duration for n in track.notes), initial=0.0))
+                self._scale_size = len(scale_intervals(track.scale))
+
+    def __call__(self, action: Action) -> QKey:
+        if self.config.state in ("track", "relative"):
+            return self._state, action.key()
+        drums = action.kind is Kind.PERCUSSION
+        context = self._contexts.get((drums, action.index))
+        if context is None:
+            context = self._drum_context(action.index) if drums else self._note_context(action.index)
+            self._contexts[(drums, action.index)] = context
+        return context, action.kind.value
+
+    def _drum_context(self, i: int) -> str:
         # Within half a bar: steps 0 and 8 are where a backbeat puts its kicks, 4 and 12 its snares.
-        drums = track.percussion
+        drums = self.track.percussion
         return f"p{i % 8}:{drums[i]}:{drums[i - 1]}:{drums[(i + 1) % PERCUSSION_STEPS]}"
-    notes = track.notes
-    note = notes[i]
-    size = len(scale_intervals(track.scale))
 
-    def step(a: int, b: int) -> str:
-        return str(max(-4, min(4, notes[b].degree - notes[a].degree)))
+    def _note_context(self, i: int) -> str:
+        notes = self.track.notes
+        note = notes[i]
 
-    before = step(i - 1, i) if i > 0 else "^"
-    after = step(i, i + 1) if i + 1 < len(notes) else "$"
-    onset = sum(n.duration for n in notes[:i])
-    strong = "s" if onset % 1 == 0 else "w"
-    return f"n{before}:{after}:{note.degree % size}:{note.duration:g}:{strong}{'c' if note.chord else ''}:{note.velocity // 32}"
+        def step(a: int, b: int) -> str:
+            return str(max(-4, min(4, notes[b].degree - notes[a].degree)))
+
+        before = step(i - 1, i) if i > 0 else "^"
+        after = step(i, i + 1) if i + 1 < len(notes) else "$"
+        strong = "s" if self._onsets[i] % 1 == 0 else "w"
+        return f"n{before}:{after}:{note.degree % self._scale_size}:{note.duration:g}:{strong}{'c' if note.chord else ''}:{note.velocity // 32}"
 
 
 def q_key(config: AgentConfig, track: Track, action: Action) -> QKey:
-    match config.state:
-        case "track":
-            return f"{track.base}:{track.scale}:{track.key()}", action.key()
-        case "relative":
-            return f"{track.scale}:{track.key()}", action.key()
-        case _:
-            return _context_key(track, action), action.kind.value
+    return _Keys(config, track)(action)
 
 
 def candidate_actions(config: AgentConfig, track: Track) -> tuple[Action, ...]:
     return legal_actions(track, config.kinds)
 
 
+@functools.lru_cache(maxsize=16)
+def action_keys(config: AgentConfig, track: Track) -> tuple[tuple[Action, QKey], ...]:
+    """Every legal action on the track with its Q-key. Cached: one round looks them up to fetch the
+    Q-entries and again to choose (twice in A/B mode); configs and tracks are immutable."""
+    keys = _Keys(config, track)
+    return tuple((action, keys(action)) for action in candidate_actions(config, track))
+
+
 def lookup_keys(config: AgentConfig, track: Track) -> list[QKey]:
     """Every Q-key the agent may read to act on this track (and to value it as a next state)."""
-    return list(dict.fromkeys(q_key(config, track, a) for a in candidate_actions(config, track)))
+    return list(dict.fromkeys(key for _, key in action_keys(config, track)))
 
 
 # --- what the agent expects of each edit ----------------------------------------------------------
@@ -138,8 +166,10 @@ def theory_gain(track: Track, after: Track, before_score: float | None = None) -
 def estimates(
     config: AgentConfig, track: Track, table: Mapping[QKey, QEntry], exclude: frozenset[Action] = frozenset()
 ) -> list[Estimate]:
-    actions = [a for a in candidate_actions(config, track) if a not in exclude]
-    entries = [table.get(q_key(config, track, a), QEntry()) for a in actions]
+    unseen = QEntry()
+    pairs = [(a, key) for a, key in action_keys(config, track) if a not in exclude]
+    actions = [a for a, _ in pairs]
+    entries = [table.get(key, unseen) for _, key in pairs]
     if not config.theory_prior:
         return [Estimate(a, e.value, e.visits) for a, e in zip(actions, entries)]
     before = theory_critic.critique(melody_of_track(track)).score_1_to_10

@@ -48,8 +48,9 @@ async def test_qtable_benchmark_fills_the_scope_and_times_both_operations():
 
 def test_footprint_benchmark_reads_resident_memory_and_help_time():
     results = perf.bench_footprint(help_runs=1)
-    assert set(results["stages"]) == {"python", "imports", "soundfont", "renders", "bot"}
+    assert set(results["stages"]) == {"python", "imports", "soundfont", "renders", "bot", "drawer"}
     assert results["stages"]["renders"][0] > results["stages"]["python"][0] > 0
+    assert results["with_drawer_mib"] > results["peak_mib"] + results["stages"]["python"][0]  # a second interpreter
     assert results["help_seconds"] > 0
 
 
