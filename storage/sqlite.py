@@ -159,14 +159,19 @@ class SqliteStore:
 
     async def _prepare(self) -> None:
         await self._db.execute("PRAGMA busy_timeout = 5000")
-        await self._db.execute("PRAGMA journal_mode = WAL")
-        await self._db.execute("PRAGMA synchronous = NORMAL")
-        await self._db.execute("PRAGMA foreign_keys = ON")
+        # Checked before anything is changed (even the journal mode, which is stored in the file).
         (version,) = await self._one("PRAGMA user_version")
         if version > SCHEMA_VERSION:
             raise StorageError(
                 f"the database {self.path} is from a newer crowdtune (schema {version}, this one knows {SCHEMA_VERSION})"
             )
+        if version == 0 and (await self._one("SELECT COUNT(*) FROM sqlite_master"))[0]:
+            raise StorageError(
+                f"{self.path} is another program's database, not crowdtune's; left as it is (choose another file with --db or CROWDTUNE_DB)"
+            )
+        await self._db.execute("PRAGMA journal_mode = WAL")
+        await self._db.execute("PRAGMA synchronous = NORMAL")
+        await self._db.execute("PRAGMA foreign_keys = ON")
         if version < SCHEMA_VERSION:
             async with self._tx() as db:
                 for number in range(version + 1, SCHEMA_VERSION + 1):

@@ -45,6 +45,23 @@ async def test_migrations_set_user_version_and_wal(tmp_path):
         await SqliteStore.open(tmp_path / "a" / "b.db")
 
 
+async def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path):
+    path = tmp_path / "theirs.db"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    raw.execute("INSERT INTO invoices (total) VALUES (12.5)")
+    raw.commit()
+    raw.close()
+    before = path.read_bytes()
+    with pytest.raises(StorageError, match="another program's database"):
+        await SqliteStore.open(path)
+    assert path.read_bytes() == before
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert [r[0] for r in raw.execute("SELECT name FROM sqlite_master")] == ["invoices"]
+    raw.close()
+
+
 async def test_a_corrupt_file_is_a_clear_error(tmp_path):
     path = tmp_path / "bad.db"
     path.write_bytes(b"this is not a database" * 100)
