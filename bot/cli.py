@@ -82,7 +82,7 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
     parser.add_argument("--length", type=_int_in(4, 64, "--length"), default=8, help="notes in the track, 4-64 (default 8)")
     parser.add_argument("--tempo", type=_int_in(40, 240, "--tempo"), default=120, help="beats per minute, 40-240 (default 120)")
     parser.add_argument("--mode", choices=["rating", "ab"], default="rating", help="rate 1-10, or choose between A and B")
-    parser.add_argument("--preset", default="default", help="agent preset: default, paper or random (default: default)")
+    parser.add_argument("--preset", default="default", help="agent preset: default, paper, random or theory (default: default)")
     parser.add_argument("--rounds", type=_int_in(1, 10_000, "--rounds"), default=rounds_default, help=f"rounds to run (default {rounds_default})")
     parser.add_argument("--seed", type=_int_in(0, 2**31 - 1, "--seed"), default=0, help="random seed for the first track and the agent")
 
