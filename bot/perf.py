@@ -355,18 +355,18 @@ def rss_mib(pid="self"):
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
-print("python", *rss_mib())
+print("@python", *rss_mib())
 import bot.discord_app, bot.rounds, bot.views, bot.cogs.sessions, bot.cogs.moderation, bot.drawing, bot.conductor, storage
 from bot.render import Renderer
 from core.midi import track_to_midi
 from core.music import generate_track
 import random
-print("imports", *rss_mib())
+print("@imports", *rss_mib())
 renderer = Renderer.open(sys.argv[1])
-print("soundfont", *rss_mib())
+print("@soundfont", *rss_mib())
 track = generate_track(60, "major", 64, 120, random.Random(1))
 renderer.render_ogg(track_to_midi(track)); renderer.render_wav(track_to_midi(track))
-print("renders", *rss_mib())
+print("@renders", *rss_mib())
 
 async def store():
     from bot.conductor import Conductor
@@ -376,10 +376,10 @@ async def store():
     with tempfile.TemporaryDirectory() as scratch:
         opened = await SqliteStore.open(Path(scratch) / "f.db")
         bot = CrowdtuneBot(Settings(_env_file=None), Conductor(opened), renderer)
-        print("bot", *rss_mib())
+        print("@bot", *rss_mib())
         await bot.drawer.piano_roll(track, "x")
         await bot.drawer.learning_curve([5.0, 6.0, 7.0], "x")
-        print("drawer", *rss_mib(bot.drawer.worker_pids()[0]))
+        print("@drawer", *rss_mib(bot.drawer.worker_pids()[0]))
         bot.drawer.close()
         await opened.close()
 
@@ -392,7 +392,9 @@ def bench_footprint(help_runs: int = 10) -> dict:
 
     soundfont = find_soundfont(TIMGM6MB if TIMGM6MB.is_file() else None)
     probe = subprocess.run([sys.executable, "-c", _FOOTPRINT_PROBE, str(soundfont)], capture_output=True, text=True, check=True)
-    stages = {line.split()[0]: (float(line.split()[1]), float(line.split()[2])) for line in probe.stdout.splitlines()}
+    # Only the probe's own lines (marked "@"): a library may print to stdout too.
+    figures = [line[1:].split() for line in probe.stdout.splitlines() if line.startswith("@")]
+    stages = {stage: (float(now), float(peak)) for stage, now, peak in figures}
     print(f"resident memory (MiB, now / peak), soundfont {soundfont.name}:")
     labels = {
         "python": "the bot process: the interpreter",

@@ -145,7 +145,10 @@ class _InProcessSynth:
 
     def __init__(self, soundfont: Path, sample_rate: int) -> None:
         try:
-            import fluidsynth
+            # pyfluidsynth prints where it found the library when CI is set; our stdout carries the
+            # terminal session and the probes' figures, so that line is dropped.
+            with contextlib.redirect_stdout(io.StringIO()):
+                import fluidsynth
         except (ImportError, OSError) as problem:  # the binding raises ImportError when libfluidsynth is missing
             raise _LibraryMissing(
                 f"cannot load FluidSynth in-process ({problem}): run `apt-get install libfluidsynth3` "

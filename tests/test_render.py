@@ -164,12 +164,14 @@ def test_missing_soundfont_says_what_to_install(monkeypatch, tmp_path):
         find_soundfont()
 
 
-def test_soundfont_comes_from_the_environment_then_the_debian_paths(monkeypatch):
+def test_soundfont_comes_from_the_environment_then_the_debian_paths(monkeypatch, tmp_path):
     monkeypatch.delenv(SOUNDFONT_ENV, raising=False)
     default = find_soundfont()
     assert default.is_file()
-    monkeypatch.setenv(SOUNDFONT_ENV, "/usr/share/sounds/sf2/FluidR3_GM.sf2")
-    assert find_soundfont() == Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    chosen = tmp_path / "chosen.sf2"
+    chosen.symlink_to(default)
+    monkeypatch.setenv(SOUNDFONT_ENV, str(chosen))
+    assert find_soundfont() == chosen
     assert find_soundfont(str(default)) == default
 
 
