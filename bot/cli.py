@@ -28,27 +28,17 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _int_in(low: int, high: int, name: str):
-    def parse(text: str) -> int:
+def _in_range(convert, low: float, high: float, name: str):
+    """An argparse type: a number (int or float, as `convert` makes it) from low to high."""
+    kind, show = ("a whole number", str) if convert is int else ("a number", "{:g}".format)
+
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, not '{text}'") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{name} must be {low}-{high}, not {value}")
-        return value
-
-    return parse
-
-
-def _float_in(low: float, high: float, name: str):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, not '{text}'") from None
+            raise argparse.ArgumentTypeError(f"{name} must be {kind}, not '{text}'") from None
         if not low <= value <= high:  # also refuses nan
-            raise argparse.ArgumentTypeError(f"{name} must be {low:g}-{high:g}, not {text}")
+            raise argparse.ArgumentTypeError(f"{name} must be {show(low)}-{show(high)}, not {text}")
         return value
 
     return parse
@@ -79,12 +69,12 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
 
     parser.add_argument("--base", default="C4", help="base note: C4, F#3, Bb2 or a MIDI number (default C4)")
     parser.add_argument("--scale", default="major", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)}")
-    parser.add_argument("--length", type=_int_in(4, 64, "--length"), default=8, help="notes in the track, 4-64 (default 8)")
-    parser.add_argument("--tempo", type=_int_in(40, 240, "--tempo"), default=120, help="beats per minute, 40-240 (default 120)")
+    parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), default=8, help="notes in the track, 4-64 (default 8)")
+    parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), default=120, help="beats per minute, 40-240 (default 120)")
     parser.add_argument("--mode", choices=["rating", "ab"], default="rating", help="rate 1-10, or choose between A and B")
     parser.add_argument("--preset", default="default", help="agent preset: default, paper, random or theory (default: default)")
-    parser.add_argument("--rounds", type=_int_in(1, 10_000, "--rounds"), default=rounds_default, help=f"rounds to run (default {rounds_default})")
-    parser.add_argument("--seed", type=_int_in(0, 2**31 - 1, "--seed"), default=0, help="random seed for the first track and the agent")
+    parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=rounds_default, help=f"rounds to run (default {rounds_default})")
+    parser.add_argument("--seed", type=_in_range(int, 0, 2**31 - 1, "--seed"), default=0, help="random seed for the first track and the agent")
 
 
 def build_parser() -> Parser:
@@ -105,7 +95,7 @@ def build_parser() -> Parser:
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
     simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
-    simulate.add_argument("--noise", type=_float_in(0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
+    simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
     simulate.add_argument("--out", type=_given("--out"), required=True, help="folder for round MIDI files, results.json and the learning curve")
     simulate.add_argument("--audio", action="store_true", help="also render each round to OGG Opus")
 
@@ -123,8 +113,8 @@ def build_parser() -> Parser:
 
     bench = commands.add_parser("bench", help="benchmarks that print figures")
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
-    bench.add_argument("--seeds", type=_int_in(1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
-    bench.add_argument("--rounds", type=_int_in(1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
+    bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
+    bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
     bench.add_argument("--out", type=_given("--out"), default="docs", help="folder for the report and plot (learning)")
     return parser
 

@@ -362,6 +362,19 @@ async def make_bot_lane(stack, number: int, style: str, tmp_path: Path) -> BotLa
     return BotLane(number, style, server, guild, channel, mod, voters, folder, random.Random(SEED * 100 + number))
 
 
+async def run_lanes(lanes: list, kills: int, run_lane) -> tuple[list[dict], dict[str, int]]:
+    """Share the kills between the lanes and run them at once (one lane failing stops the others);
+    each lane's results, and how often each kill point was hit over all of them."""
+    shares = [kills // len(lanes) + (1 if n < kills % len(lanes) else 0) for n in range(len(lanes))]
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(run_lane(lane, share)) for lane, share in zip(lanes, shares)]
+    points: dict[str, int] = {}
+    for lane in lanes:
+        for point, count in lane.kill_points.items():
+            points[point] = points.get(point, 0) + count
+    return [task.result() for task in tasks], points
+
+
 async def run_bot_lane(lane: BotLane, kills: int) -> dict:
     try:
         await lane.start()
@@ -386,14 +399,7 @@ async def test_sigkill_the_bot_at_random_points_loses_no_vote_and_rewards_each_r
     styles = ["reactions", "buttons", "reactions"]
     async with contextlib.AsyncExitStack() as stack:
         lanes = [await make_bot_lane(stack, n, style, tmp_path) for n, style in enumerate(styles)]
-        shares = [BOT_KILLS // len(lanes) + (1 if n < BOT_KILLS % len(lanes) else 0) for n in range(len(lanes))]
-        async with asyncio.TaskGroup() as group:  # one lane failing stops the others
-            tasks = [group.create_task(run_bot_lane(lane, share)) for lane, share in zip(lanes, shares)]
-        results = [task.result() for task in tasks]
-    points: dict[str, int] = {}
-    for lane in lanes:
-        for point, count in lane.kill_points.items():
-            points[point] = points.get(point, 0) + count
+        results, points = await run_lanes(lanes, BOT_KILLS, run_bot_lane)
     kills = sum(r["kills"] for r in results)
     assert kills >= BOT_KILLS
     record_figures(
@@ -545,14 +551,7 @@ async def test_sigkill_crowdtune_run_in_the_terminal_loses_no_rating_and_rewards
     for number in range(3):
         (tmp_path / f"terminal{number}").mkdir()
         lanes.append(TerminalLane(number, tmp_path / f"terminal{number}", random.Random(SEED * 100 + 50 + number)))
-    shares = [TERMINAL_KILLS // len(lanes) + (1 if n < TERMINAL_KILLS % len(lanes) else 0) for n in range(len(lanes))]
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(run_terminal_lane(lane, share)) for lane, share in zip(lanes, shares)]
-    results = [task.result() for task in tasks]
-    points: dict[str, int] = {}
-    for lane in lanes:
-        for point, count in lane.kill_points.items():
-            points[point] = points.get(point, 0) + count
+    results, points = await run_lanes(lanes, TERMINAL_KILLS, run_terminal_lane)
     kills = sum(r["kills"] for r in results)
     assert kills >= TERMINAL_KILLS
     record_figures(
