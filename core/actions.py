@@ -3,6 +3,7 @@ always yields a valid track (pitch range, duration and velocity bounds, note cou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -18,6 +19,7 @@ from core.music import (
     VELOCITY_MAX,
     VELOCITY_MIN,
     VELOCITY_STEP,
+    Note,
     Track,
 )
 
@@ -54,41 +56,33 @@ class Action:
         return Action(Kind(kind), int(index))
 
 
+# Whether each kind of edit may be made to note i of a track (i in range): one table both for offering
+# actions and for checking one before it is applied.
+_ALLOWED: dict[Kind, Callable[[Track, Note, int], bool]] = {
+    Kind.PITCH_UP: lambda track, note, i: track.in_range(note.degree + 1),
+    Kind.PITCH_DOWN: lambda track, note, i: track.in_range(note.degree - 1),
+    Kind.LONGER: lambda track, note, i: note.duration + DURATION_STEP <= DURATION_MAX,
+    Kind.SHORTER: lambda track, note, i: note.duration - DURATION_STEP >= DURATION_MIN,
+    Kind.PERCUSSION: lambda track, note, i: i < PERCUSSION_STEPS,
+    Kind.REMOVE: lambda track, note, i: len(track.notes) > MIN_NOTES,
+    Kind.LOUDER: lambda track, note, i: note.velocity + VELOCITY_STEP <= VELOCITY_MAX,
+    Kind.SOFTER: lambda track, note, i: note.velocity - VELOCITY_STEP >= VELOCITY_MIN,
+    Kind.ADD_CHORD: lambda track, note, i: not note.chord and all(0 <= p <= 127 for p in track.chord_pitches(note.degree)),
+    Kind.DROP_CHORD: lambda track, note, i: note.chord,
+    Kind.ADD_NOTE: lambda track, note, i: len(track.notes) < LENGTH_MAX,
+}
+# Actions are immutable values: one of each is made once, not on every round (a 64-note track has ~700).
+_ACTIONS: dict[Kind, tuple[Action, ...]] = {kind: tuple(Action(kind, i) for i in range(LENGTH_MAX)) for kind in Kind}
+
+
 def is_legal(track: Track, action: Action) -> bool:
-    kind, i = action.kind, action.index
-    if not 0 <= i < len(track.notes):
-        return False
-    note = track.notes[i]
-    match kind:
-        case Kind.PITCH_UP:
-            return track.in_range(note.degree + 1)
-        case Kind.PITCH_DOWN:
-            return track.in_range(note.degree - 1)
-        case Kind.LONGER:
-            return note.duration + DURATION_STEP <= DURATION_MAX
-        case Kind.SHORTER:
-            return note.duration - DURATION_STEP >= DURATION_MIN
-        case Kind.PERCUSSION:
-            return i < PERCUSSION_STEPS
-        case Kind.REMOVE:
-            return len(track.notes) > MIN_NOTES
-        case Kind.LOUDER:
-            return note.velocity + VELOCITY_STEP <= VELOCITY_MAX
-        case Kind.SOFTER:
-            return note.velocity - VELOCITY_STEP >= VELOCITY_MIN
-        case Kind.ADD_CHORD:
-            return not note.chord and all(0 <= p <= 127 for p in track.chord_pitches(note.degree))
-        case Kind.DROP_CHORD:
-            return note.chord
-        case Kind.ADD_NOTE:
-            return len(track.notes) < LENGTH_MAX
-    return False
+    i = action.index
+    return 0 <= i < len(track.notes) and _ALLOWED[action.kind](track, track.notes[i], i)
 
 
 def legal_actions(track: Track, kinds: tuple[Kind, ...] = ALL_KINDS) -> tuple[Action, ...]:
-    return tuple(
-        action for i in range(len(track.notes)) for kind in kinds if is_legal(track, action := Action(kind, i))
-    )
+    checks = [(_ALLOWED[kind], _ACTIONS[kind]) for kind in kinds]
+    return tuple(actions[i] for i, note in enumerate(track.notes) for allowed, actions in checks if allowed(track, note, i))
 
 
 def apply(track: Track, action: Action) -> Track:
