@@ -20,7 +20,7 @@ import aiosqlite
 from core.agent import QEntry, QKey
 from core.crowd import Ballot
 from core.engine import Outcome
-from core.music import track_from_dict, track_to_dict
+from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 
 

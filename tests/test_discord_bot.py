@@ -15,7 +15,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import discord
 import pytest
 import pytest_asyncio
 from fakediscord import Channel, FakeDiscord, Guild, Permission, User

@@ -8,7 +8,6 @@ import random
 import subprocess
 import wave
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import mido
 import numpy as np
