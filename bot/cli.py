@@ -88,6 +88,8 @@ def build_parser() -> Parser:
     _add_music(run, rounds_default=10)
     run.add_argument("--out", type=_given("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
+    run.add_argument("--aspects", action="store_true", help=(
+        "in the terminal, rate musicality, novelty and coherence apart (such as 7 5 6); your vote weighs them 2:1:1"))
 
     simulate = commands.add_parser("simulate", help="let simulated raters vote on every round", description=(
         "Run a session where simulated raters vote. A rater is a built-in short name, 'crowd' (the built-in crowd), "
@@ -147,6 +149,8 @@ async def _run(args: argparse.Namespace) -> int:
 
         return await run_bot(settings, db=args.db)
     spec = _spec(args)
+    if args.aspects and spec.mode == "ab":
+        raise UsageError("--aspects rates one version at a time: use it with --mode rating")
     renderer = None
     if not args.no_audio:
         from bot.render import Renderer
@@ -158,7 +162,7 @@ async def _run(args: argparse.Namespace) -> int:
     store = await _open_store(args.db)
     try:
         out = Path(args.out) if args.out else Path(args.db).resolve().parent / "rounds"
-        session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout)
+        session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects)
         await session.run(spec)
     finally:
         await store.close()

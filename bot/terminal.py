@@ -32,8 +32,11 @@ def terminal_scope() -> str:
 
 
 class TerminalSession:
-    def __init__(self, conductor: Conductor, renderer, out_dir: Path, stdin: TextIO, stdout: TextIO) -> None:
+    def __init__(
+        self, conductor: Conductor, renderer, out_dir: Path, stdin: TextIO, stdout: TextIO, aspects: bool = False
+    ) -> None:
         self.conductor = conductor
+        self.aspects = aspects  # ask musicality, novelty and coherence apart; the vote is their compound
         self.renderer = renderer  # None: MIDI and piano roll only
         self.out_dir = out_dir
         self.stdin = stdin
@@ -65,6 +68,8 @@ class TerminalSession:
             )
             size = await self.conductor.store.q_size(scope)
             self.say(f"session {session.id}: {spec.mode} mode, preset {spec.preset}; the agent knows {size} Q-values")
+        if self.aspects and session.spec.get("mode") == "ab":
+            self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
         rated = 0
         while (open_round := await self.conductor.open_round(session.id)) is not None:
             await self._present(open_round)
@@ -110,8 +115,13 @@ class TerminalSession:
                 subprocess.Popen([*player, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 return
 
-    async def _ask(self, open_round: OpenRound) -> str | None:
-        question = "  A or B (or both / neither)? " if open_round.spec.mode == "ab" else "  your rating, 1-10? "
+    async def _ask(self, open_round: OpenRound) -> float | str | None:
+        if open_round.spec.mode == "ab":
+            question = "  A or B (or both / neither)? "
+        elif self.aspects:
+            question = "  musicality, novelty, coherence, 1-10 each (such as 7 5 6)? "
+        else:
+            question = "  your rating, 1-10? "
         while True:
             self.stdout.write(question)
             self.stdout.flush()
@@ -125,23 +135,24 @@ class TerminalSession:
             if not self.interactive:
                 self.stdout.write(answer + "\n")
             try:
-                await self._validate(open_round, answer)
+                return self._vote_of(open_round, answer)
             except ValueError as problem:
                 self.say(f"  sorry: {problem}")
-                continue
-            return answer
 
-    async def _validate(self, open_round: OpenRound, answer: str) -> None:
-        from core.crowd import check_choice, check_rating
+    def _vote_of(self, open_round: OpenRound, answer: str) -> float | str:
+        from core.crowd import check_choice, check_rating, compound_rating, parse_aspects
 
         if open_round.spec.mode == "ab":
-            check_choice(answer)
-            return
+            return check_choice(answer)
+        if self.aspects:
+            rating = compound_rating(parse_aspects(answer))
+            self.say(f"  your rating: {rating:.3g} (musicality counts twice)")
+            return rating
         try:
             value = float(answer)
         except ValueError:
             raise ValueError(f"a rating is a number from 1 to 10, not '{answer}'") from None
-        check_rating(value)
+        return check_rating(value)
 
 
 def _write_whole(path: Path, data: bytes) -> None:

@@ -327,3 +327,21 @@ def compound_rating(aspects: Mapping[str, float], weights: Mapping[str, float] =
     if total <= 0:
         raise ValueError("the rated aspects all have weight 0")
     return sum(weights[name] * check_rating(value) for name, value in aspects.items()) / total
+
+
+def parse_aspects(text: str) -> dict[str, float]:
+    """Per-aspect ratings typed on one line: a number for each of ASPECTS in order ("7 5 6", commas
+    allowed), or one number for all of them."""
+    parts = text.replace(",", " ").split()
+    wrong = ValueError(f"rate {', '.join(ASPECTS)} from 1 to 10, such as '7 5 6' (or one number for all three), not '{text.strip()}'")
+    if len(parts) not in (1, len(ASPECTS)):
+        raise wrong
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise wrong from None
+    ratings = dict(zip(ASPECTS, values * len(ASPECTS) if len(values) == 1 else values))
+    for name, value in ratings.items():
+        if not RATING_MIN <= value <= RATING_MAX:
+            raise ValueError(f"{name} is a number from {RATING_MIN} to {RATING_MAX}, not {value:g}")
+    return ratings

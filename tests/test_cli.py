@@ -131,6 +131,20 @@ def test_run_stopped_mid_round_resumes_it_next_time(tmp_path):
     assert [(r[0], r[1], r[2]) for r in _rounds(tmp_path / "ct.db")] == [(0, "closed", 6.0), (1, "closed", 5.0), (2, "closed", 4.0)]
 
 
+def test_run_with_aspects_stores_their_compound_and_explains_bad_lines(tmp_path):
+    result = crowdtune(
+        "run", "--aspects", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="8 4\n8 4 eleven\n8, 4, 6\n5\n", cwd=tmp_path
+    )
+    assert "musicality, novelty, coherence" in result.stdout
+    assert result.stdout.count("sorry") == 2
+    with sqlite3.connect(tmp_path / "ct.db") as raw:
+        ratings = raw.execute("SELECT rating FROM votes ORDER BY round_id").fetchall()
+    assert ratings == [(6.5,), (5.0,)]  # (2 x 8 + 4 + 6) / 4, then one number for all three
+    refused = crowdtune("run", "--aspects", "--mode", "ab", "--db", "other.db", check=False, cwd=tmp_path)
+    assert refused.returncode == 2 and "--mode rating" in refused.stderr
+    assert not (tmp_path / "other.db").exists()
+
+
 def test_run_in_ab_mode(tmp_path):
     result = crowdtune("run", "--mode", "ab", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="c\nb\nneither\n", cwd=tmp_path)
     assert "A or B" in result.stdout and "sorry" in result.stdout

@@ -17,6 +17,7 @@ from core.crowd import (
     ab_wins,
     bradley_terry,
     compound_rating,
+    parse_aspects,
     robust_rating,
     typical_reward,
     voter_profiles,
@@ -246,3 +247,18 @@ def test_default_beats_random_through_the_real_session_path():
     assert statistics.fmean(final) > 0.3
     assert sum(f > 0 for f in final) >= 3
     assert statistics.fmean(d.quality[-1] for d in default) > statistics.fmean(d.quality[0] for d in default)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("7 5 6", {"musicality": 7, "novelty": 5, "coherence": 6}), ("7,5,6", {"musicality": 7, "novelty": 5, "coherence": 6}),
+     (" 9 ", {"musicality": 9, "novelty": 9, "coherence": 9}), ("1 10 5.5", {"musicality": 1, "novelty": 10, "coherence": 5.5})],
+)
+def test_parse_aspects_reads_one_number_per_aspect_or_one_for_all(text, expected):
+    assert parse_aspects(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "7 5", "7 5 6 4", "7 five 6", "0 5 6", "7 5 nan", "7 5 inf", "７ ５ ６x"])
+def test_parse_aspects_refuses_what_is_not_three_ratings(text):
+    with pytest.raises(ValueError, match="musicality|novelty|coherence"):
+        parse_aspects(text)
