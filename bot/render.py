@@ -101,7 +101,8 @@ def parse_midi(data: bytes, name: str = "MIDI data") -> mido.MidiFile:
         midi = mido.MidiFile(file=io.BytesIO(data))
     except (OSError, EOFError, ValueError, KeyError, IndexError, mido.KeySignatureError) as problem:
         raise ValueError(f"{name} is not a valid MIDI file ({problem})") from None
-    _timeline(midi, name)
+    if not any(message.type == "note_on" and message.velocity > 0 for _, message in _timeline(midi, name)):
+        raise ValueError(f"{name} has no notes to play, so there is nothing to render")
     return midi
 
 
@@ -459,14 +460,20 @@ class _OggOpusEncoder:
         self._pages: list[bytes] = []
         self._page = ctypes.POINTER(ctypes.c_ubyte)()
         self._page_length = ctypes.c_int32()
+        self._frames_written = 0
+        self._sample_rate = sample_rate
 
     def write(self, samples: np.ndarray) -> None:
         """(frames, 2) samples in [-1, 1]."""
         samples = np.ascontiguousarray(samples, dtype=np.float32)  # libopusenc reads interleaved float32
         self._check(self._lib.ope_encoder_write_float(self._encoder, samples.ctypes.data, len(samples)))
+        self._frames_written += len(samples)
         self._take_pages()
 
     def finish(self) -> bytes:
+        if not self._frames_written:
+            # libopusenc aborts the whole process (a failed assert) when drained before any audio.
+            self.write(np.zeros((self._sample_rate // 50, CHANNELS), dtype=np.float32))
         self._check(self._lib.ope_encoder_drain(self._encoder))
         self._take_pages(flush=True)
         return b"".join(self._pages)

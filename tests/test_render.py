@@ -6,8 +6,10 @@ import asyncio
 import io
 import random
 import subprocess
+import sys
 import wave
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import mido
 import numpy as np
@@ -201,6 +203,39 @@ def test_render_files_rejects_an_invalid_midi_file_before_writing_anything(rende
     with pytest.raises(ValueError, match="bad.mid"):
         render_files(renderer, [good, bad], out_dir, "wav")
     assert not out_dir.exists() or not any(out_dir.iterdir())
+
+
+def silent_midi(seconds: float) -> mido.MidiFile:
+    midi = mido.MidiFile(type=0, ticks_per_beat=480)
+    midi.tracks.append(
+        mido.MidiTrack(
+            [mido.Message("program_change", program=0, time=0), mido.MetaMessage("end_of_track", time=round(seconds * TICKS_PER_SECOND))]
+        )
+    )
+    return midi
+
+
+def test_render_files_refuses_a_midi_file_without_notes_before_writing_anything(renderer, tmp_path):
+    good, silent = tmp_path / "good.mid", tmp_path / "silent.mid"
+    good.write_bytes(midi_bytes(notes_with_gap()))
+    silent.write_bytes(midi_bytes(silent_midi(2.0)))
+    with pytest.raises(ValueError, match="silent.mid has no notes"):
+        render_files(renderer, [good, silent], tmp_path / "audio", "wav")
+    assert not (tmp_path / "audio").exists()
+
+
+def test_a_render_without_sound_is_a_short_silent_ogg_not_a_crash(tmp_path):
+    # libopusenc aborts the process when drained before any audio: run where an abort fails one test only.
+    script = (
+        "import sys, mido; from bot.render import Renderer; sys.path.insert(0, 'tests'); from test_render import silent_midi\n"
+        "with Renderer.open(backend='inprocess') as renderer: sys.stdout.buffer.write(renderer.render_ogg(silent_midi(1.0)))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=Path(__file__).parent.parent, timeout=60)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-500:]
+    decoded = tmp_path / "decoded.wav"
+    subprocess.run(["opusdec", "--quiet", "-", str(decoded)], input=result.stdout, check=True, capture_output=True)
+    params, frames = read_wav(decoded.read_bytes())
+    assert 0 < params.nframes / params.framerate <= 0.1 and np.abs(frames).max() < 50  # silence, give or take the codec
 
 
 def test_unknown_format_is_a_value_error(renderer):
