@@ -14,6 +14,8 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.render import INSTALL_HINT, SOUNDFONT_ENV, Renderer, RenderSetupError, find_soundfont, render_files, synthesize_only
 from core.midi import midi_bytes, track_to_midi
@@ -259,3 +261,32 @@ def test_a_closed_renderer_refuses_to_render():
     renderer.close()  # twice is fine
     with pytest.raises(RuntimeError, match="closed"):
         renderer.render_wav(notes_with_gap())
+
+
+_CHANNEL_MESSAGES = st.one_of(
+    st.builds(lambda c, n, v: mido.Message("note_on", channel=c, note=n, velocity=v), st.integers(0, 15), st.integers(0, 127), st.integers(0, 127)),
+    st.builds(lambda c, n: mido.Message("note_off", channel=c, note=n), st.integers(0, 15), st.integers(0, 127)),
+    st.builds(lambda c, k, v: mido.Message("control_change", channel=c, control=k, value=v), st.integers(0, 15), st.integers(0, 127), st.integers(0, 127)),
+    st.builds(lambda c, p: mido.Message("program_change", channel=c, program=p), st.integers(0, 15), st.integers(0, 127)),
+    st.builds(lambda c, p: mido.Message("pitchwheel", channel=c, pitch=p), st.integers(0, 15), st.integers(-8192, 8191)),
+    st.builds(lambda t: mido.MetaMessage("set_tempo", tempo=t), st.integers(1, 16_777_215)),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    messages=st.lists(st.tuples(_CHANNEL_MESSAGES, st.sampled_from([0, 1, 120, 480, 20_000])), max_size=30),
+    ticks_per_beat=st.sampled_from([1, 96, 480, 32767]),
+    fmt=st.sampled_from(["ogg", "wav"]),
+)
+def test_any_midi_file_renders_or_is_refused_by_name(renderer, tmp_path, messages, ticks_per_beat, fmt):
+    midi = mido.MidiFile(type=0, ticks_per_beat=ticks_per_beat)
+    midi.tracks.append(mido.MidiTrack(message.copy(time=time) for message, time in messages))
+    path = tmp_path / "any.mid"
+    path.write_bytes(midi_bytes(midi))
+    try:
+        written = render_files(renderer, [path], tmp_path / "out", fmt)
+    except ValueError as refusal:
+        assert "any.mid" in str(refusal)
+        return
+    assert written[0].read_bytes()[:4] == (b"OggS" if fmt == "ogg" else b"RIFF")
