@@ -81,7 +81,8 @@ def is_legal(track: Track, action: Action) -> bool:
 
 
 def legal_actions(track: Track, kinds: tuple[Kind, ...] = ALL_KINDS) -> tuple[Action, ...]:
-    checks = [(_ALLOWED[kind], _ACTIONS[kind]) for kind in kinds]
+    made = _ACTIONS if len(track.notes) <= LENGTH_MAX else {k: tuple(Action(k, i) for i in range(len(track.notes))) for k in kinds}
+    checks = [(_ALLOWED[kind], made[kind]) for kind in kinds]
     return tuple(actions[i] for i, note in enumerate(track.notes) for allowed, actions in checks if allowed(track, note, i))
 
 

@@ -21,6 +21,8 @@ from core.music import (
     VELOCITY_MAX,
     VELOCITY_MIN,
     MusicError,
+    Note,
+    Track,
     generate_track,
     note_name,
     parse_note,
@@ -249,3 +251,11 @@ def test_ab_round_offers_two_different_edits_and_the_winner_continues():
     assert outcome.winner == 1 and outcome.next_track == plan.proposals[1].track
     assert len(outcome.updates) == 2
     assert set(settle_keys(spec, plan)) >= {p.key for p in plan.proposals}
+
+
+def test_a_track_longer_than_any_session_makes_still_offers_every_note():
+    # Sessions stop at LENGTH_MAX notes, but a Track built by hand may be longer; no note may be skipped.
+    track = Track(tuple(Note(i % 5, 1.0) for i in range(LENGTH_MAX + 6)), (0,) * 16, 120, 60, "major")
+    offered = legal_actions(track)
+    assert {a.index for a in offered} == set(range(LENGTH_MAX + 6))
+    assert all(apply(track, a) is not None for a in offered[-20:])
