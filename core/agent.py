@@ -18,8 +18,8 @@ import itertools
 import math
 import random
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from core.actions import ALL_KINDS, PAPER_KINDS, Action, Kind, apply, legal_actions
 from core.music import PERCUSSION_STEPS, Track, scale_intervals
@@ -90,7 +90,7 @@ class _Keys:
     each position's context) is computed once: a 64-note track has some 500 legal actions."""
 
     def __init__(self, config: AgentConfig, track: Track) -> None:
-        self.config, self.track = config, track
+        self.track = track
         self._state: str | None = None
         self._drum_contexts: dict[int, str] = {}
         self._note_contexts: dict[int, str] = {}

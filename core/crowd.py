@@ -342,6 +342,8 @@ def parse_aspects(text: str) -> dict[str, float]:
         raise wrong from None
     ratings = dict(zip(ASPECTS, values * len(ASPECTS) if len(values) == 1 else values))
     for name, value in ratings.items():
-        if not RATING_MIN <= value <= RATING_MAX:
-            raise ValueError(f"{name} is a number from {RATING_MIN} to {RATING_MAX}, not {value:g}")
+        try:
+            check_rating(value)
+        except ValueError as problem:
+            raise ValueError(f"{name}: {problem}") from None
     return ratings
