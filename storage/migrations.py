@@ -92,6 +92,15 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX audit_by_scope ON audit(scope_id);
     """,
+    2: """
+    CREATE TABLE models (                          -- a scope's learned model: fixed-size statistics as JSON
+        scope_id TEXT NOT NULL REFERENCES scopes(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,                        -- which learner and feature set (core.agent.model_name)
+        data TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (scope_id, name)
+    ) WITHOUT ROWID;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -20,6 +20,7 @@ import aiosqlite
 from core.agent import QEntry, QKey
 from core.crowd import Ballot
 from core.engine import Outcome
+from core.learner import Evidence, apply_observations
 from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 
@@ -123,6 +124,7 @@ def outcome_to_dict(outcome: Outcome) -> dict:
         "winner": outcome.winner,
         "voters": outcome.voters,
         "summary": outcome.summary,
+        "observations": [[list(x), y] for x, y in outcome.observations],
     }
 
 
@@ -459,8 +461,25 @@ class SqliteStore:
     async def reset_scope(self, scope_id: str, actor: str) -> int:
         async with self._tx() as db:
             cursor = await db.execute("DELETE FROM qvalues WHERE scope_id = ?", (scope_id,))
-            await db.audit(scope_id, actor, "reset", {"q_entries_deleted": cursor.rowcount})
+            models = await db.execute("DELETE FROM models WHERE scope_id = ?", (scope_id,))
+            await db.audit(scope_id, actor, "reset", {"q_entries_deleted": cursor.rowcount, "models_deleted": models.rowcount})
         return cursor.rowcount
+
+    # -- learned models (fixed size per scope: reading one costs the same whatever the history) ---------
+
+    async def model_evidence(self, scope_id: str, name: str) -> Evidence | None:
+        """The scope's evidence for the model `name`, or None before its first rated round."""
+        rows = await self._all("SELECT data FROM models WHERE scope_id = ? AND name = ?", (scope_id, name))
+        return Evidence.from_dict(json.loads(rows[0][0])) if rows else None
+
+    async def shared_evidence(self, name: str, exclude_scope: str) -> list[Evidence]:
+        """The evidence for `name` of every other scope whose settings opt in to sharing (share_learning)."""
+        rows = await self._all(
+            "SELECT m.data FROM models m JOIN scopes s ON s.id = m.scope_id "
+            "WHERE m.name = ? AND m.scope_id != ? AND json_extract(s.settings, '$.share_learning') = 1 ORDER BY m.scope_id",
+            (name, exclude_scope),
+        )
+        return [Evidence.from_dict(json.loads(data)) for (data,) in rows]
 
     async def close_round(
         self,
@@ -493,6 +512,8 @@ class SqliteStore:
             # loop still gets the GIL every few milliseconds instead of waiting for all of it.
             outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history)
             await db.put_q(scope_id, outcome.updates)
+            if outcome.observations:
+                await db.add_observations(scope_id, outcome.model, outcome.observations)
             await db.execute(
                 "UPDATE rounds SET status = 'closed', reward = ?, closed_at = ?, outcome = ? WHERE id = ?",
                 (outcome.reward, time.time(), json.dumps(outcome_to_dict(outcome)), round_id),
@@ -552,6 +573,7 @@ class SqliteStore:
         audit = await self._all(f"SELECT at, scope_id, actor, action, detail FROM audit {audit_where} ORDER BY id", audit_params)
         q_where, q_params = ("WHERE scope_id = ?", (scope_id,)) if scope_id else ("", ())
         qvalues = await self._all(f"SELECT scope_id, state, action, value, visits FROM qvalues {q_where} ORDER BY scope_id, state, action", q_params)
+        models = await self._all(f"SELECT scope_id, name, data FROM models {q_where} ORDER BY scope_id, name", q_params)
         return {
             "rounds": [
                 {
@@ -576,6 +598,7 @@ class SqliteStore:
             ],
             "audit": [{"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": json.loads(a[4])} for a in audit],
             "qvalues": [{"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]} for q in qvalues],
+            "models": [{"scope": m[0], "name": m[1], "data": json.loads(m[2])} for m in models],
         }
 
     # -- start-up check and early close (bot/rounds.py) ------------------------------------------
@@ -753,6 +776,16 @@ class _Tx:
             for voter, rating, reward in rows:
                 found.setdefault(voter, []).append((rating, reward))
         return {voter: found[voter] for voter in voters if voter in found}
+
+    async def add_observations(self, scope_id: str, name: str, observations) -> None:
+        """Add a closed round's observations to the scope's model, inside the close's transaction."""
+        row = await self.one("SELECT data FROM models WHERE scope_id = ? AND name = ?", (scope_id, name))
+        data = apply_observations(json.loads(row[0]) if row else None, len(observations[0][0]), observations)
+        await self.execute(
+            "INSERT INTO models (scope_id, name, data, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(scope_id, name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+            (scope_id, name, json.dumps(data), time.time()),
+        )
 
     async def put_q(self, scope_id: str, entries: Iterable[tuple[QKey, QEntry]]) -> None:
         await self._db.executemany(
