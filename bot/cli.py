@@ -72,7 +72,7 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
     parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), default=8, help="notes in the track, 4-64 (default 8)")
     parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), default=120, help="beats per minute, 40-240 (default 120)")
     parser.add_argument("--mode", choices=["rating", "ab"], default="rating", help="rate 1-10, or choose between A and B")
-    parser.add_argument("--preset", default="default", help="agent preset: default, paper, random or theory (default: default)")
+    parser.add_argument("--preset", default="default", help="agent preset: default, hillclimb, context, paper, random or theory (default: default)")
     parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=rounds_default, help=f"rounds to run (default {rounds_default})")
     parser.add_argument("--seed", type=_in_range(int, 0, 2**31 - 1, "--seed"), default=0, help="random seed for the first track and the agent")
 
@@ -97,6 +97,9 @@ def build_parser() -> Parser:
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
     simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
+    simulate.add_argument("--crowd", choices=["builtin", "contrarian"], default="builtin", help=(
+        "which simulated crowd the rater 'crowd' is: builtin (tastes that share the theory critic's core) or "
+        "contrarian (tastes that run against it) (default builtin)"))
     simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
     simulate.add_argument("--out", type=_given("--out"), required=True, help="folder for round MIDI files, results.json and the learning curve")
     simulate.add_argument("--audio", action="store_true", help="also render each round to OGG Opus")
@@ -117,7 +120,10 @@ def build_parser() -> Parser:
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
-    bench.add_argument("--out", type=_given("--out"), default="docs", help="folder for the report and plot (learning)")
+    bench.add_argument("--out", type=_given("--out"), default="bench-learning", help=(
+        "folder for the report and plots (learning; default bench-learning, not the tracked docs/)"))
+    bench.add_argument("--crowd", choices=["builtin", "contrarian"], action="append", help="a crowd to run (learning; repeatable; default both)")
+    bench.add_argument("--only", action="append", metavar="LINE", help="run only this line of the table (learning; repeatable), e.g. 'default'")
     return parser
 
 
@@ -179,7 +185,7 @@ async def _simulate(args: argparse.Namespace) -> int:
 
     spec = _spec(args)
     try:
-        raters = load_raters(args.rater, random.Random(args.seed), args.noise)
+        raters = load_raters(args.rater, random.Random(args.seed), args.noise, args.crowd)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     out = Path(args.out)
@@ -196,7 +202,8 @@ async def _simulate(args: argparse.Namespace) -> int:
     first, last = rewards[: max(1, len(rewards) // 10)], rewards[-max(1, len(rewards) // 10) :]
     print(
         f"{len(results['rounds'])} rounds with {len(raters)} raters; mean reward {sum(first) / len(first):.2f} in the first "
-        f"tenth, {sum(last) / len(last):.2f} in the last; wrote {out}/results.json, learning-curve.png and round MIDI files"
+        f"tenth, {sum(last) / len(last):.2f} in the last; wrote {out}/results.json, learning-curve.png, start.mid, final.mid "
+        "and round MIDI files"
     )
     return 0
 
@@ -246,7 +253,13 @@ def _bench(args: argparse.Namespace) -> int:
     if args.which == "learning":
         from bot.bench import bench_learning
 
-        return bench_learning(seeds=args.seeds, rounds=args.rounds, out=Path(args.out))
+        try:
+            return bench_learning(
+                seeds=args.seeds, rounds=args.rounds, out=Path(args.out), crowds=tuple(args.crowd or ("builtin", "contrarian")),
+                only=tuple(args.only or ()),
+            )
+        except ValueError as problem:
+            raise UsageError(str(problem)) from None
     from bot import perf
 
     return perf.run(args.which)

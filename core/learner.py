@@ -120,12 +120,12 @@ class Posterior:
         return self.evidence.count
 
     def updated(self, evidence: Evidence, shared: Sequence[Evidence] = (), weight: float = SHARED_WEIGHT,
-                noise_sd: float = NOISE_SD) -> Posterior:
+                noise_sd: float | None = None) -> Posterior:
         """This prior updated with a scope's own `evidence` and, each counted `weight` times (0-1), other
         scopes' `shared` evidence: a prior learned across the scopes that share what they learned."""
         if evidence.dimension != self.dimension:
             raise ValueError(f"the evidence has {evidence.dimension} features, the model {self.dimension}")
-        scale = 1.0 / noise_sd**2
+        scale = 1.0 / (noise_sd or NOISE_SD) ** 2
         precision, shift = self.precision + scale * evidence.gram, self.shift + scale * evidence.moment
         for other in shared:
             if other.dimension == self.dimension:
@@ -133,7 +133,7 @@ class Posterior:
                 shift = shift + weight * scale * other.moment
         return Posterior(precision, shift, evidence)
 
-    def observed(self, observations: Iterable[Observation], noise_sd: float = NOISE_SD) -> Posterior:
+    def observed(self, observations: Iterable[Observation], noise_sd: float | None = None) -> Posterior:
         """The posterior after more (x, y) observations."""
         more = Evidence.empty(self.dimension).observed(observations)
         updated = self.updated(more, noise_sd=noise_sd)
