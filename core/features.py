@@ -4,7 +4,8 @@
 (one-hot) and how the edit changes a set of whole-track descriptors (`track_descriptors`): density,
 loudness, register, range, the shape of the melody (steps, leaps and whether they resolve, repeated
 notes, turns), tonic at the start and end, metric placement, rhythmic repetition, chords on and off the
-beat, and the drum pattern (backbeat, stray hits, hi-hats, density). A few descriptors also enter
+beat, and the drum pattern (backbeat, stray hits, hi-hats, density); and each rule of the music-theory
+critic (core.theory) apart, as a descriptor whose weight is learned like any other. A few descriptors also enter
 squared, so a linear model of an edit's value can learn an optimum (a preferred density, range or
 length) rather than only "more is better".
 
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.actions import ALL_KINDS, Action, Kind, apply
+from core.theory import melody_of_track, theory_critic
 from core.music import (
     DURATION_MAX,
     HIHAT,
@@ -73,6 +75,24 @@ DESCRIPTORS: tuple[tuple[str, str], ...] = (
     ("stray_drums", "kicks and snares off the eighths"),
     ("hihats", "hi-hats on the eighths"),
 )
+# The music-theory critic's rules (core.theory, after Magenta's RL Tuner), each as a descriptor of its own:
+# how well the melody fits its best key, tonic at the start and end, interval consonance, leaps and their
+# resolution, motifs, repetition, autocorrelation, unique extremes. Weights start at 0 like every other
+# descriptor's: a crowd that likes leaps left hanging learns a negative weight for "leap_resolved".
+RULES: tuple[tuple[str, str], ...] = (
+    ("in_key", "notes that fit the key"),
+    ("tonic_start", "the critic's tonic at the start"),
+    ("tonic_end", "the critic's tonic at the end"),
+    ("repetition", "avoiding long runs of one note (the critic's repetition rule)"),
+    ("autocorrelation", "a melody that does not echo itself note for note"),
+    ("motif", "a last bar with several distinct pitches (a motif)"),
+    ("repeated_motif", "a motif that comes back"),
+    ("intervals", "consonant intervals (steps, thirds, fifths) rather than sevenths and wide leaps"),
+    ("two_leaps", "avoiding two leaps in the same direction"),
+    ("leap_resolved", "a leap answered by a step back (the critic's rule)"),
+    ("extremes", "a highest and a lowest note heard once each"),
+    ("length", "the critic's length rule"),
+)
 SQUARED = ("notes_per_second", "length", "loudness", "register", "range")  # descriptors that also enter squared
 _INDEX = {name: i for i, (name, _) in enumerate(DESCRIPTORS)}
 _SQUARED_INDEX = np.array([_INDEX[name] for name in SQUARED])
@@ -96,11 +116,13 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"kind:{kind.value}" for kind in ALL_KINDS),
     *(f"more:{name}" for name, _ in DESCRIPTORS),
     *(f"more:{name}^2" for name in SQUARED),
+    *(f"rule:{name}" for name, _ in RULES),
 )
 FEATURE_WORDS: dict[str, str] = {
     **{f"kind:{kind.value}": KIND_WORDS[kind] for kind in ALL_KINDS},
     **{f"more:{name}": words for name, words in DESCRIPTORS},
     **{f"more:{name}^2": f"moving toward the extremes of: {dict(DESCRIPTORS)[name]}" for name in SQUARED},
+    **{f"rule:{name}": words for name, words in RULES},
 }
 DIMENSION = len(FEATURE_NAMES)
 _KIND_INDEX = {kind: i for i, kind in enumerate(ALL_KINDS)}
@@ -177,25 +199,33 @@ def track_descriptors(track: Track) -> np.ndarray:
     return np.array(values, dtype=float)
 
 
-def _with_squares(descriptors: np.ndarray) -> np.ndarray:
-    return np.concatenate([descriptors, descriptors[_SQUARED_INDEX] ** 2])
+def rule_descriptors(track: Track) -> np.ndarray:
+    """The critic's per-rule scores of the track's melody (RULES order), shape (len(RULES),). The critic
+    hears the melody in its best-fitting key, so these too are the same in every key."""
+    score = theory_critic.critique(melody_of_track(track))
+    return np.array([getattr(score, name) for name, _ in RULES], dtype=float)
+
+
+def _described(track: Track) -> np.ndarray:
+    """Everything an edit's features are differences of: descriptors, their squares, the critic's rules."""
+    descriptors = track_descriptors(track)
+    return np.concatenate([descriptors, descriptors[_SQUARED_INDEX] ** 2, rule_descriptors(track)])
 
 
 def edit_features(track: Track, action: Action, before: np.ndarray | None = None) -> np.ndarray:
     """The feature vector of `action` on `track`, shape (DIMENSION,): FEATURE_NAMES order.
 
-    `before` is `track_descriptors(track)` when the caller has it (it is the same for every action)."""
+    `before` is `_described(track)` when the caller has it (it is the same for every action)."""
     if before is None:
-        before = track_descriptors(track)
-    after = track_descriptors(apply(track, action))
+        before = _described(track)
     kind = np.zeros(len(ALL_KINDS))
     kind[_KIND_INDEX[action.kind]] = 1.0
-    return np.concatenate([kind, _with_squares(after) - _with_squares(before)])
+    return np.concatenate([kind, _described(apply(track, action)) - before])
 
 
 def candidate_features(track: Track, actions: Sequence[Action]) -> np.ndarray:
     """Feature vectors of many actions on one track, shape (len(actions), DIMENSION)."""
-    before = track_descriptors(track)
+    before = _described(track)
     if not actions:
         return np.zeros((0, DIMENSION))
     return np.stack([edit_features(track, action, before) for action in actions])

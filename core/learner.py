@@ -27,11 +27,12 @@ from core.features import FEATURE_NAMES, FEATURE_WORDS
 
 Observation = tuple[tuple[float, ...], float]  # (feature vector, observed improvement in rating points)
 
-NOISE_SD = 0.5  # rating points: an improvement's noise as one round's blended score measures it
+NOISE_SD = 0.8  # rating points: an improvement's noise as one round's blended score measures it (bench-tuned, 0.3-1.2 tried)
 KIND_PRIOR_SD = 0.3  # rating points: what one kind of edit does on average, before any rating
 FEATURE_PRIOR_SD = 3.0  # rating points per unit of a descriptor's change (descriptors are shares, about 0-1)
 # How much other scopes' evidence counts in a shared prior: a scope's own ratings outweigh theirs.
 SHARED_WEIGHT = 0.5
+EXPLORATION = 0.3  # Thompson draws' spread around the posterior mean, in posterior sds (bench-tuned: 0, 0.3, 0.6, 1 tried)
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,7 +151,7 @@ class Posterior:
         # mu + L^-T z with A = L L^T has covariance A^-1.
         lower = np.linalg.cholesky(self.precision)
         z = generator.standard_normal(self.dimension)
-        return self.mean() + np.linalg.solve(lower.T, z)
+        return self.mean() + EXPLORATION * np.linalg.solve(lower.T, z)
 
 
 def generator(rng: random.Random) -> Generator:
