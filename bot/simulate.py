@@ -179,9 +179,12 @@ def _write_results(out_dir: Path, results: dict) -> None:
 
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     rewards = [r["reward"] if r["reward"] is not None else float("nan") for r in results["rounds"]]
-    extra = {"judge": [r["judge"] for r in results["rounds"]]} if results["rounds"] and "judge" in results["rounds"][0] else None
+    extra = {"noise-free judge": [r["judge"] for r in results["rounds"]]} if results["rounds"] and "judge" in results["rounds"][0] else None
     (out_dir / "learning-curve.png").write_bytes(
-        learning_curve_png(rewards, title=f"crowdtune simulate: {results['spec']['preset']}, {results['spec']['mode']}", extra=extra)
+        learning_curve_png(
+            rewards, title=f"crowdtune simulate: {results['spec']['preset']}, {results['spec']['mode']}", extra=extra,
+            scores=[r["score"] for r in results["rounds"]], spread=[r["spread"] for r in results["rounds"]],
+        )
     )
 
 

@@ -76,6 +76,7 @@ class TerminalSession:
             answer = await self._ask(open_round)
             if answer is None:
                 self.say("stopped; this round stays open and the next `crowdtune run` resumes it")
+                await self._summarise_learning(session)
                 return rated
             await self.conductor.vote(open_round.id, self.voter, answer)
             outcome = await self.conductor.close(open_round.id, actor=self.voter)
@@ -83,7 +84,16 @@ class TerminalSession:
             if outcome is not None:
                 self.say(f"  {outcome.summary}")
         self.say(f"session {session.id} finished after {rated} rated rounds in this run")
+        await self._summarise_learning(session)
         return rated
+
+    async def _summarise_learning(self, session) -> None:
+        """What the agent is most sure you like and dislike, in words, from every rating in this scope."""
+        learned = await self.conductor.lessons(session.scope_id, session.spec.get("preset", "default"))
+        if learned:
+            self.say("what the agent has learned from your ratings so far:")
+            for line in learned:
+                self.say(f"  {line}")
 
     async def _present(self, open_round: OpenRound) -> None:
         from bot.pianoroll import piano_roll_png

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import statistics
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -39,6 +40,7 @@ from core.music import (
     scale_intervals,
 )
 
+CANONICAL_BASE = 60  # the critic hears every melody moved to this base note (see rule_descriptors)
 STEP_MAX = 2  # semitones: a step (a second)
 LEAP_MIN = 5  # semitones: a fourth or more is a leap
 BACKBEAT_KICKS, BACKBEAT_SNARES = (0, 8), (4, 12)
@@ -201,8 +203,10 @@ def track_descriptors(track: Track) -> np.ndarray:
 
 def rule_descriptors(track: Track) -> np.ndarray:
     """The critic's per-rule scores of the track's melody (RULES order), shape (len(RULES),). The critic
-    hears the melody in its best-fitting key, so these too are the same in every key."""
-    score = theory_critic.critique(melody_of_track(track))
+    hears the melody in its best-fitting key; among keys that fit equally well it takes the first in its own
+    order, which depends on the absolute pitch, so the melody is heard moved to base note C4 first: the
+    same tune in any key gets the same verdict."""
+    score = theory_critic.critique(melody_of_track(replace(track, base=CANONICAL_BASE)))
     return np.array([getattr(score, name) for name, _ in RULES], dtype=float)
 
 

@@ -136,6 +136,7 @@ class Posterior:
 
     def observed(self, observations: Iterable[Observation], noise_sd: float | None = None) -> Posterior:
         """The posterior after more (x, y) observations."""
+        observations = list(observations)
         more = Evidence.empty(self.dimension).observed(observations)
         updated = self.updated(more, noise_sd=noise_sd)
         return Posterior(updated.precision, updated.shift, self.evidence.observed(observations))
@@ -205,7 +206,8 @@ def explain(posterior: Posterior | None, names: Sequence[str] = FEATURE_NAMES, t
     ("resolving a leap by a step back: +0.8 on average over 23 ratings"). Empty before any rating."""
     if posterior is None or posterior.count == 0:
         return []
-    found = [lesson for lesson in lessons(posterior, names) if abs(lesson.effect) >= 0.05]
+    # Only what the posterior is fairly sure of: at least a twentieth of a point, one standard deviation from 0.
+    found = [lesson for lesson in lessons(posterior, names) if abs(lesson.effect) >= 0.05 and abs(lesson.effect) >= lesson.sd]
     likes = [lesson for lesson in found if lesson.effect > 0][:top]
     dislikes = [lesson for lesson in found if lesson.effect < 0][:top]
     lines = [f"likes {lesson.text()}" for lesson in likes] + [f"dislikes {lesson.text()}" for lesson in dislikes]

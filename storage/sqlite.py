@@ -124,6 +124,7 @@ def outcome_to_dict(outcome: Outcome) -> dict:
         "winner": outcome.winner,
         "voters": outcome.voters,
         "summary": outcome.summary,
+        "incumbent_score": outcome.incumbent_score,
         "observations": [[list(x), y] for x, y in outcome.observations],
     }
 
@@ -381,6 +382,21 @@ class SqliteStore:
             (scope_id,),
         )
         return [r[0] for r in rows]
+
+    async def learning_history(self, scope_id: str) -> list[tuple[float, float | None, float | None]]:
+        """Per closed rated round of the scope, oldest first: (the crowd's verdict, the kept track's score
+        after it (None before this was recorded), the standard deviation of its ratings (None in A/B))."""
+        rows = await self._all(
+            "SELECT r.reward, json_extract(r.outcome, '$.incumbent_score'), AVG(v.rating), AVG(v.rating * v.rating), COUNT(v.rating) "
+            "FROM rounds r JOIN sessions s ON s.id = r.session_id "
+            "LEFT JOIN votes v ON v.round_id = r.id AND v.retracted = 0 AND v.voided = 0 "
+            "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id ORDER BY r.closed_at, r.id",
+            (scope_id,),
+        )
+        return [
+            (reward, score, max(0.0, squares - mean * mean) ** 0.5 if count else None)
+            for reward, score, mean, squares, count in rows
+        ]
 
     async def cancel_round(self, round_id: int, actor: str, reason: str) -> bool:
         async with self._tx() as db:

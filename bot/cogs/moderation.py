@@ -47,6 +47,7 @@ class Moderation(commands.Cog):
         hide_results="hide the votes until a round closes",
         mod_role="a role whose members may use moderator commands",
         anti_brigade="ignore votes from accounts that joined the server after the round began",
+        share_learning="learn from the servers that opted in too, and share what this one learns (off by default)",
     )
     @app_commands.choices(
         preset=[app_commands.Choice(name=p, value=p) for p in PRESETS],
@@ -65,6 +66,7 @@ class Moderation(commands.Cog):
         hide_results: bool | None = None,
         mod_role: discord.Role | None = None,
         anti_brigade: bool | None = None,
+        share_learning: bool | None = None,
     ) -> None:
         scope_id = await self._moderator_scope(interaction)
         if scope_id is None:
@@ -87,6 +89,7 @@ class Moderation(commands.Cog):
             "hide_results": hide_results,
             "mod_role": None if mod_role is None else mod_role.id,
             "anti_brigade": anti_brigade,
+            "share_learning": share_learning,
         }
         changes = {key: value for key, value in given.items() if value is not None}
         # 0 means "none" for these two, so it must be stored, not skipped.
