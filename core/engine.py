@@ -249,7 +249,9 @@ def settle(
             if config.reward == "delta" and learning_baseline is None:
                 continue  # the track before was never rated: nothing known about improvement
             learned = belief - learning_baseline if config.reward == "delta" else reward
-            entry = q.learn(config, proposal.key, learned, next_track, working)
+            # The Bellman target values the state the edit itself leads to (the paper's s' = apply(s, a)), not
+            # the winner's track: a losing A/B edit is not credited with where the session went instead.
+            entry = q.learn(config, proposal.key, learned, proposal.track, working)
             working[proposal.key] = entry
             updates.append((proposal.key, entry))
     elif config.learner == "linear":

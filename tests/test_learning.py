@@ -194,6 +194,21 @@ def test_ab_round_undone_when_the_crowd_prefers_the_track_before():
     assert settle(paper, plan, ballots, {}, None, random.Random(0)).kept_edit  # the paper never undoes
 
 
+def test_a_losing_ab_edit_is_valued_by_where_it_leads_not_by_the_winners_track():
+    """The paper's A/B update credited the losing edit with gamma x the winner's next-state value."""
+    spec = SessionSpec(preset="paper", mode="ab")
+    plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
+    a, b = plan.proposals
+    # A leads to a track whose known edits are worth 9; B's track has nothing known.
+    table = {key: q.QEntry(9.0, 3) for key in q.lookup_keys(spec.agent, a.track)}
+    known = {k: table[k] for k in settle_keys(spec, plan) if k in table}
+    outcome = settle(spec, plan, [Ballot("x", choice="a"), Ballot("y", choice="a")], known, None, random.Random(0))
+    values = dict(outcome.updates)
+    assert outcome.winner == 0
+    assert values[a.key].value > 0.1 * 0.9 * 9.0  # the winner's target includes its own next state's value
+    assert values[b.key].value < 0.1 * 5.5 + 1e-9  # the loser's does not borrow it
+
+
 # --- aspects -----------------------------------------------------------------------------------------
 
 
