@@ -78,6 +78,9 @@ class AgentConfig:
     # Candidate edits the linear learner scores per choice (a random subset of the legal ones beyond that):
     # featurising an edit costs ~0.4 ms on a 64-note track, which has ~500 legal edits.
     max_candidates: int = 96
+    # Keep-best with the linear learner: the Bayesian average of an edit's score shrinks the crowd's verdict
+    # toward the track before's score plus the improvement the model expects of the edit (not plus nothing).
+    informed_keep: bool = False
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -318,9 +321,10 @@ def choose_linear(
     model: Posterior | None,
     rng: random.Random,
     draws: int = 1,
-) -> list[tuple[Action, tuple[float, ...]]]:
+) -> list[tuple[Action, tuple[float, ...], float]]:
     """`draws` different edits by Thompson sampling over (at most max_candidates of) the legal ones, each
-    with its feature vector. With no model yet, the prior (`initial_model`) decides."""
+    with its feature vector and the improvement the posterior mean expects of it (rating points). With no
+    model yet, the prior (`initial_model`) decides."""
     actions = list(candidate_actions(config, track))
     if not actions:
         raise ValueError("no legal action on this track")
@@ -329,7 +333,8 @@ def choose_linear(
     features = featurize(config, track, actions)
     posterior = model if model is not None else initial_model(config)
     chosen = thompson_choices(posterior, features, draws, generator(rng))
-    return [(actions[i], tuple(float(v) for v in features[i])) for i in chosen]
+    expected = features[chosen] @ posterior.mean()
+    return [(actions[i], tuple(float(v) for v in features[i]), float(e)) for i, e in zip(chosen, expected)]
 
 
 # The paper's agent, its bugs fixed. Its code decays epsilon as 0.5 x 0.01^episode, an episode being 8 ratings.

@@ -83,6 +83,7 @@ class Proposal:
     track: Track
     description: str
     features: tuple[float, ...] = ()  # the linear learner's feature vector of the edit (empty for the others)
+    expected: float = 0.0  # the improvement the linear learner expected of it when it was chosen (rating points)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class RoundPlan:
             "proposals": [
                 {
                     "action": p.action.key(), "key": list(p.key), "track": track_to_dict(p.track), "description": p.description,
-                    "features": list(p.features),
+                    "features": list(p.features), "expected": p.expected,
                 }
                 for p in self.proposals
             ],
@@ -112,7 +113,7 @@ class RoundPlan:
             tuple(
                 Proposal(
                     Action.from_key(p["action"]), tuple(p["key"]), track_from_dict(p["track"]), p["description"],
-                    tuple(p.get("features", ())),
+                    tuple(p.get("features", ())), p.get("expected", 0.0),
                 )
                 for p in data["proposals"]
             ),
@@ -136,8 +137,12 @@ class Outcome:
     model: str | None = None
 
 
-def _proposal(config: q.AgentConfig, incumbent: Track, action: Action, features: tuple[float, ...] = ()) -> Proposal:
-    return Proposal(action, q.q_key(config, incumbent, action), apply(incumbent, action), describe(incumbent, action), features)
+def _proposal(
+    config: q.AgentConfig, incumbent: Track, action: Action, features: tuple[float, ...] = (), expected: float = 0.0
+) -> Proposal:
+    return Proposal(
+        action, q.q_key(config, incumbent, action), apply(incumbent, action), describe(incumbent, action), features, expected
+    )
 
 
 def plan_keys(spec: SessionSpec, incumbent: Track) -> list[q.QKey]:
@@ -160,7 +165,7 @@ def plan_round(
     draws = 2 if spec.mode == "ab" else 1
     if config.learner == "linear":
         chosen = q.choose_linear(config, incumbent, model, rng, draws)
-        return RoundPlan(index, incumbent, tuple(_proposal(config, incumbent, a, x) for a, x in chosen))
+        return RoundPlan(index, incumbent, tuple(_proposal(config, incumbent, a, x, e) for a, x, e in chosen))
     first = q.choose(config, incumbent, table, rng, index)
     actions = [first]
     if draws == 2:
@@ -223,9 +228,12 @@ def settle(
         baseline = incumbent_score
         prior = baseline if baseline is not None else NEUTRAL_RATING
         belief = verdict.shrunk_toward(prior) if isinstance(verdict, CrowdEstimate) else verdict
+        # What is learned is the crowd's own evidence; the model's expectation may inform only the keeping.
+        targets = [belief - baseline if baseline is not None else None]
+        if config.informed_keep and baseline is not None and isinstance(verdict, CrowdEstimate):
+            belief = verdict.shrunk_toward(baseline + plan.proposals[0].expected)
         rewards, beliefs, winner = (crowd,), (belief,), 0
         learning_baseline = baseline
-        targets = [belief - baseline if baseline is not None else None]
 
     best = plan.proposals[winner]
     keep = not config.keep_best or baseline is None or beliefs[winner] >= baseline
