@@ -155,8 +155,10 @@ class Conductor:
         spec = SessionSpec.from_dict(session.spec)
         plan = RoundPlan.from_dict(row.plan)
 
-        def decide(ballots, table, incumbent_score, history):
-            return settle(spec, plan, ballots, table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history)
+        def decide(ballots, table, incumbent_score, history, reference=None):
+            return settle(
+                spec, plan, ballots, table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history, reference
+            )
 
         return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor)
 

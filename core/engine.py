@@ -200,9 +200,14 @@ def settle(
     rng: random.Random,
     aggregate: Aggregator = mean_rating,
     history: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    reference: tuple[Sequence[Ballot], float] | None = None,
 ) -> Outcome:
+    """The round's outcome from its ballots. `reference`: the ballots of the round whose edit made the
+    incumbent and the verdict it got then; the incumbent's score moves by how much the crowd's verdict on
+    those same ballots has moved since, as the aggregator learned who to trust (see `scale_drift`)."""
     config = spec.agent
     verdict = None
+    drift = 0.0
     if spec.mode == "ab":
         rewards = ab_rewards(ballots)
         if rewards is None:
@@ -225,7 +230,8 @@ def settle(
         # A session's starting track nobody has rated yet is one edit from what the crowd just heard, so this
         # verdict measures it: the edit stays and sets the bar (shrunk toward neutral), and nothing is learned
         # about improvement, rather than holding a new track to the scope's recent best scores.
-        baseline = incumbent_score
+        drift = scale_drift(reference, aggregate, history or {}) if incumbent_score is not None else 0.0
+        baseline = incumbent_score + drift if incumbent_score is not None else None
         prior = baseline if baseline is not None else NEUTRAL_RATING
         belief = verdict.shrunk_toward(prior) if isinstance(verdict, CrowdEstimate) else verdict
         # What is learned is the crowd's own evidence; the model's expectation may inform only the keeping.
@@ -244,7 +250,8 @@ def settle(
         # The undone edit differs from the incumbent by one edit, so its verdict is weak evidence about the
         # incumbent too: it wears down a lucky score, and follows the crowd's scale as the aggregator learns
         # who to trust. A plain number from a custom aggregator is taken as it is, like its verdict.
-        next_score = baseline + config.rescore * (verdict.rating - baseline)
+        # Stored on the scale of the round that set the bar, like the score it replaces (see scale_drift).
+        next_score = baseline + config.rescore * (verdict.rating - baseline) - drift
     else:
         next_score = incumbent_score
 
@@ -292,6 +299,26 @@ def settle(
         observations=tuple(observations),
         model=q.model_name(config) if observations else None,
     )
+
+
+def scale_drift(
+    reference: tuple[Sequence[Ballot], float] | None,
+    aggregate: Aggregator,
+    history: Mapping[str, Sequence[tuple[float, float]]],
+) -> float:
+    """How far the crowd's verdict on the ballots that set the bar has moved since they were cast (0 without).
+
+    A score is a verdict of its time: while the aggregator learns that a brigade's 10s or a troll's ratings
+    deserve less weight, every later verdict comes out lower (or higher) for the same music, and a bar left
+    where it was would undo every edit. The incumbent's score is kept on the scale of the round that set it
+    and compared with today's verdicts after this correction."""
+    if reference is None:
+        return 0.0
+    ballots, then = reference
+    now = aggregate(ballots, history)
+    if now is None:
+        return 0.0
+    return (now.rating if isinstance(now, CrowdEstimate) else now) - then
 
 
 def _no_votes(config: q.AgentConfig, plan: RoundPlan, incumbent_score: float | None) -> Outcome:

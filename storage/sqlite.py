@@ -501,11 +501,13 @@ class SqliteStore:
         self,
         round_id: int,
         keys: list[QKey],
-        settle: Callable[[list[Ballot], dict[QKey, QEntry], float | None, dict[str, list[tuple[float, float]]]], Outcome],
+        settle: Callable[..., Outcome],
         actor: str = "engine",
     ) -> Outcome | None:
-        """Close a round and apply its Q-updates in one transaction. None if it was not open,
-        so a second close (a timer and a quorum racing, a restart) never rewards twice."""
+        """Close a round and apply its Q-updates and model observations in one transaction. None if it was
+        not open, so a second close (a timer and a quorum racing, a restart) never rewards twice.
+        `settle(ballots, table, incumbent_score, history, reference)` decides; `reference` is the ballots and
+        verdict of the rating round whose edit the session kept last (None if there is none)."""
         async with self._tx() as db:
             row = await db.one(
                 "SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec FROM rounds r "
@@ -523,10 +525,12 @@ class SqliteStore:
                 )
             ]
             table = await db.q_entries(scope_id, keys)
-            history = await db.voter_history(scope_id, [b.voter for b in ballots])
+            reference = await db.incumbent_reference(session_id)
+            voters = [b.voter for b in ballots] + [b.voter for b in (reference[0] if reference else ())]
+            history = await db.voter_history(scope_id, list(dict.fromkeys(voters)))
             # Weighing a big crowd's history takes tens of milliseconds of Python: on a thread the event
             # loop still gets the GIL every few milliseconds instead of waiting for all of it.
-            outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history)
+            outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history, reference)
             await db.put_q(scope_id, outcome.updates)
             if outcome.observations:
                 await db.add_observations(scope_id, outcome.model, outcome.observations)
@@ -792,6 +796,24 @@ class _Tx:
             for voter, rating, reward in rows:
                 found.setdefault(voter, []).append((rating, reward))
         return {voter: found[voter] for voter in voters if voter in found}
+
+    async def incumbent_reference(self, session_id: int) -> tuple[list[Ballot], float] | None:
+        """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar)."""
+        row = await self.one(
+            "SELECT id, reward FROM rounds WHERE session_id = ? AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
+            "AND json_extract(outcome, '$.kept_edit') = 1 ORDER BY idx DESC LIMIT 1",
+            (session_id,),
+        )
+        if row is None:
+            return None
+        ballots = [
+            Ballot(*r)
+            for r in await self.all(
+                "SELECT voter, rating, choice FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0 ORDER BY cast_at, voter",
+                (row[0],),
+            )
+        ]
+        return (ballots, row[1]) if ballots else None
 
     async def add_observations(self, scope_id: str, name: str, observations) -> None:
         """Add a closed round's observations to the scope's model, inside the close's transaction."""
