@@ -231,3 +231,32 @@ def test_ab_voters_answer_neither_when_both_edits_are_worse_than_what_they_heard
     assert prefer(theorist, bad, bad, before=good) == "neither"
     assert prefer(theorist, good, bad, before=bad) == "a"
     assert prefer(theorist, bad, good) == "b"  # without the track before: never neither
+
+
+def test_the_bar_follows_the_crowds_scale_as_the_aggregation_learns_who_to_trust():
+    """A brigade's 10s count fully while nobody knows them and hardly later: the verdict on the same ballots
+    drops, so a bar left where those ballots put it would undo every later edit."""
+    from core.crowd import robust_rating
+    from core.engine import scale_drift
+
+    honest = [f"h{i}" for i in range(5)]
+    brigade = [f"b{i}" for i in range(4)]
+    then_ballots = [Ballot(v, 6.0) for v in honest] + [Ballot(v, 10.0) for v in brigade]
+    then = robust_rating(then_ballots, {}).rating
+    rng = random.Random(0)
+    history: dict = {}
+    for _ in range(20):  # the brigade always 10, the honest voters rate varied music
+        quality = rng.uniform(3, 8)
+        ratings = {v: quality + rng.gauss(0, 0.5) for v in honest} | {v: 10.0 for v in brigade}
+        for voter, rating in ratings.items():
+            history.setdefault(voter, []).insert(0, (rating, quality))
+    drift = scale_drift((then_ballots, then), robust_rating, history)
+    assert drift < -0.5
+    assert scale_drift(None, robust_rating, history) == 0.0
+    spec = SessionSpec()
+    plan = plan_round(spec, 4, spec.first_track(), {}, round_rng(spec, 4))
+    today = [Ballot(v, 6.5) for v in honest] + [Ballot(v, 10.0) for v in brigade]  # a better edit, today's scale
+    bar = then  # the bar that round set
+    stale = settle(spec, plan, today, {}, bar, random.Random(0), robust_rating, history)
+    followed = settle(spec, plan, today, {}, bar, random.Random(0), robust_rating, history, (then_ballots, then))
+    assert not stale.kept_edit and followed.kept_edit
