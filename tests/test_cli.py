@@ -8,7 +8,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import mido
 import pytest
+
+from core.midi import track_to_midi
+from core.music import track_from_dict
+from core.theory import melody_notes
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 
@@ -68,8 +73,11 @@ def test_simulate_with_the_builtin_crowd_writes_its_files(tmp_path):
     assert first["index"] == 1 and first["actions"] and len(first["ratings"]) >= 7
     assert all(1 <= v <= 10 for v in first["ratings"].values())
     assert {"brigader", "troll"} <= set(first["ratings"])
-    assert results["rounds"][-1]["q_size"] >= 1
+    assert all(1 <= r["score"] <= 10 and r["spread"] >= 0 for r in results["rounds"])  # the kept track's score
     assert (out / "learning-curve.png").read_bytes().startswith(b"\x89PNG")
+    # The first and the last track, to judge the run with any scorer: the last is what the session ended on.
+    start, final = (mido.MidiFile(out / name) for name in ("start.mid", "final.mid"))
+    assert len(melody_notes(start)) == 8 and melody_notes(final) == melody_notes(track_to_midi(track_from_dict(results["final_track"])))
     again = crowdtune("simulate", "--rounds", "12", "--seed", "3", "--out", "sim2", "--db", "t.db", cwd=tmp_path)
     assert again.returncode == 0
     # A fresh scope per run: the same seed gives the same rounds.
