@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ import pytest
 import pytest_asyncio
 from discord import app_commands
 from discord.ext import commands
+import fakediscord
 from fakediscord import Channel, FakeDiscord, Guild, Permission, User
 
 pytestmark = pytest.mark.asyncio
@@ -286,6 +288,43 @@ async def test_late_interaction_response_is_unknown_interaction(world: World) ->
         assert interaction.response is None
 
 
+async def test_a_frozen_bot_loop_misses_the_deadline_by_the_servers_clock(world: World) -> None:
+    """The server runs on its own thread and loop: while the bot's loop is blocked, the server's clock
+    runs, the deadline passes and is recorded, and the late answer gets 10062."""
+    bot = make_bot()
+    errors: asyncio.Queue[BaseException] = asyncio.Queue()
+    world.server.interaction_ack_timeout = 0.2  # Discord's is 3 s (the default)
+    frozen_until_recorded: list[bool] = []
+
+    @bot.tree.command(name="freeze", description="Blocks the event loop")
+    async def freeze(interaction: discord.Interaction) -> None:
+        # Blocks this loop (no await) until the server, on its own thread, records the missed deadline;
+        # a server sharing this loop could never record it.
+        seen = world.server.interactions[interaction.id]
+        deadline = time.monotonic() + 10
+        while not seen.missed_deadline and time.monotonic() < deadline:
+            time.sleep(0.01)
+        frozen_until_recorded.append(seen.missed_deadline)
+        await interaction.response.send_message("too late")
+
+    @bot.tree.error
+    async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        errors.put_nowait(error.__cause__ or error)
+
+    async with world.server.connect(bot):
+        await bot.tree.sync()
+        interaction = await world.server.slash(world.alice, world.channel, "freeze")
+        error = await asyncio.wait_for(errors.get(), 15)
+        assert frozen_until_recorded == [True]
+        assert isinstance(error, discord.NotFound) and error.code == 10062
+        assert world.server.missed_deadlines == [interaction] and interaction.response is None
+
+
+async def test_the_deadlines_are_discords_by_default() -> None:
+    server = FakeDiscord()
+    assert server.interaction_ack_timeout == 3.0 and server.interaction_token_lifetime == 15 * 60
+
+
 async def test_dm_slash_command_and_dm_reply(world: World) -> None:
     bot = make_bot()
     events = Recorder(bot, "message")
@@ -445,3 +484,124 @@ async def test_bulk_reactions_reach_the_bot_quickly(world: World) -> None:
         elapsed = loop.time() - started
         assert world.server.message(message.id)["reactions"] == {}
         print(f"{total} reaction events in {elapsed:.2f}s = {total / elapsed:.0f}/s")
+
+
+async def test_super_reactions_count_but_list_apart(world: World) -> None:
+    bot = make_bot()
+    events = Recorder(bot, "raw_reaction_add", "raw_reaction_remove")
+    async with world.server.connect(bot):
+        message = await bot.get_channel(world.channel.id).send("vote")
+        await world.server.react(world.alice, message.id, "7️⃣")
+        await world.server.react(world.bob, message.id, "7️⃣", burst=True)
+        normal, burst = await events.next("raw_reaction_add"), await events.next("raw_reaction_add")
+        assert (normal.burst, normal.type) == (False, discord.ReactionType.normal)
+        assert (burst.user_id, burst.burst, burst.type) == (world.bob.id, True, discord.ReactionType.burst)
+
+        (reaction,) = (await message.channel.fetch_message(message.id)).reactions
+        assert (reaction.count, reaction.normal_count, reaction.burst_count) == (2, 1, 1)
+        assert not reaction.me and not reaction.me_burst
+        # Discord lists only normal reactors unless asked for the super ones (type=1).
+        assert [u.id async for u in reaction.users()] == [world.alice.id]
+        assert [u.id async for u in reaction.users(type=discord.ReactionType.burst)] == [world.bob.id]
+
+        assert await world.server.unreact(world.bob, message.id, "7️⃣", burst=True)
+        removed = await events.next("raw_reaction_remove")
+        assert (removed.user_id, removed.burst, removed.type) == (world.bob.id, True, discord.ReactionType.burst)
+        assert world.server.message(message.id)["burst_reactions"] == {}
+
+
+async def test_reaction_clears_dispatch_remove_all_and_remove_emoji(world: World) -> None:
+    bot = make_bot()
+    events = Recorder(bot, "raw_reaction_clear", "raw_reaction_clear_emoji")
+    async with world.server.connect(bot):
+        message = await bot.get_channel(world.channel.id).send("vote")
+        await world.server.react(world.alice, message.id, "1️⃣")
+        await world.server.react(world.bob, message.id, "2️⃣", burst=True)
+        await world.server.react(world.bob, message.id, "3️⃣")
+
+        await message.clear_reaction("2️⃣")  # DELETE .../reactions/{emoji}
+        cleared = await events.next("raw_reaction_clear_emoji")
+        assert (cleared.message_id, str(cleared.emoji)) == (message.id, "2️⃣")
+        assert list(world.server.message(message.id)["reactions"]) == ["1️⃣", "3️⃣"]
+
+        await message.clear_reactions()  # DELETE .../reactions
+        assert (await events.next("raw_reaction_clear")).message_id == message.id
+        stored = world.server.message(message.id)
+        assert stored["reactions"] == stored["burst_reactions"] == {}
+
+        # As a moderator in the client would.
+        await world.server.react(world.alice, message.id, "4️⃣")
+        await world.server.clear_reactions(message.id, "4️⃣")
+        assert str((await events.next("raw_reaction_clear_emoji")).emoji) == "4️⃣"
+        await world.server.react(world.alice, message.id, "5️⃣")
+        await world.server.clear_reactions(message.id)
+        assert (await events.next("raw_reaction_clear")).message_id == message.id
+        assert world.server.events_sent["MESSAGE_REACTION_REMOVE_ALL"] == 2
+
+
+async def test_bulk_delete_dispatches_message_delete_bulk(world: World) -> None:
+    bot = make_bot()
+    events = Recorder(bot, "raw_bulk_message_delete")
+    async with world.server.connect(bot):
+        channel = bot.get_channel(world.channel.id)
+        sent = [await channel.send(f"m{i}") for i in range(4)]
+        await channel.delete_messages(sent[:2])  # POST .../messages/bulk-delete
+        purged = await events.next("raw_bulk_message_delete")
+        assert purged.message_ids == {sent[0].id, sent[1].id} and purged.channel_id == channel.id
+        assert [m["id"] for m in world.server.messages(world.channel)] == [sent[2].id, sent[3].id]
+        assert world.server.request_counts["POST /channels/{channel_id}/messages/bulk-delete"] == 1
+
+        # Discord's documented limits: 2 to 100 ids, no duplicates.
+        for ids in ([sent[2].id], [sent[2].id, sent[2].id], list(range(1, 102))):
+            with pytest.raises(discord.HTTPException) as refused:
+                await bot.http.delete_messages(channel.id, ids)
+            assert refused.value.status == 400 and refused.value.code == 50035
+        with pytest.raises(discord.HTTPException) as too_old:
+            await bot.http.delete_messages(channel.id, [sent[2].id, 1 << 22])
+        assert too_old.value.code == 50034
+
+        await world.server.purge([sent[2].id, sent[3].id])  # a moderator's purge
+        purged = await events.next("raw_bulk_message_delete")
+        assert purged.message_ids == {sent[2].id, sent[3].id} and world.server.messages(world.channel) == []
+
+
+async def test_a_stale_reaction_add_can_be_replayed(world: World) -> None:
+    bot = make_bot()
+    events = Recorder(bot, "raw_reaction_add", "raw_reaction_remove")
+    async with world.server.connect(bot):
+        message = await bot.get_channel(world.channel.id).send("vote")
+        await world.server.react(world.alice, message.id, "1️⃣")
+        await world.server.unreact(world.alice, message.id, "1️⃣")
+        await world.server.replay_reaction(world.alice, message.id, "1️⃣")
+        first, removed, stale = (
+            await events.next("raw_reaction_add"), await events.next("raw_reaction_remove"), await events.next("raw_reaction_add"),
+        )
+        assert first.user_id == removed.user_id == stale.user_id == world.alice.id
+        assert world.server.message(message.id)["reactions"] == {}  # the replay changed nothing
+
+
+async def test_twenty_distinct_reactions_per_message(world: World) -> None:
+    bot = make_bot()
+    emojis = [chr(0x1F600 + i) for i in range(21)]
+    async with world.server.connect(bot):
+        message = await bot.get_channel(world.channel.id).send("vote")
+        for emoji in emojis[:19]:
+            await message.add_reaction(emoji)
+        await world.server.react(world.alice, message.id, emojis[19], burst=True)  # super ones count too
+        with pytest.raises(discord.HTTPException) as refused:
+            await message.add_reaction(emojis[20])
+        assert (refused.value.status, refused.value.code) == (400, 30010)
+        await message.add_reaction(emojis[0])  # an emoji already there is no new one
+        with pytest.raises(fakediscord.ApiError) as also:
+            await world.server.react(world.bob, message.id, emojis[20])
+        assert also.value.code == 30010
+        assert len((await message.channel.fetch_message(message.id)).reactions) == 20
+
+
+async def test_snowflakes_keep_growing_across_servers() -> None:
+    ids = []
+    for _ in range(2):
+        async with FakeDiscord() as server:
+            guild = server.add_guild("g")
+            ids += [guild.id, server.add_text_channel(guild, "c").id, server.add_user("u").id]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)

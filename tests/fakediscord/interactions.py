@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, Callable
 
 from .world import MESSAGE_FLAG_EPHEMERAL, MESSAGE_FLAG_LOADING, Channel, User, World
@@ -43,13 +44,18 @@ class Interaction:
         self.channel = channel
         self.data = data
         self.message = message
-        self.created_at: float | None = None  # loop time of the INTERACTION_CREATE dispatch
+        self.created_at: float | None = None  # server loop time of the INTERACTION_CREATE dispatch
+        self.missed_deadline = False  # no initial response within the server's interaction_ack_timeout
         self.callbacks: list[dict[str, Any]] = []
         self.original: dict[str, Any] | None = None
         self.followups: list[dict[str, Any]] = []
 
     def __repr__(self) -> str:
         return f"<Interaction id={self.id} type={self.type} user={self.user.name!r} callbacks={self.callbacks!r}>"
+
+    def age(self) -> float:
+        """Seconds since INTERACTION_CREATE by the server's clock (call on the server's thread)."""
+        return asyncio.get_running_loop().time() - (self.created_at or 0.0)
 
     @property
     def response(self) -> dict[str, Any] | None:

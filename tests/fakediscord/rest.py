@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
 
 from aiohttp import web
@@ -22,6 +23,7 @@ from .world import (
     Channel,
     Permission,
     emoji_payload,
+    snowflake_time_ms,
 )
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ def invalid_form(field: str, code: str, message: str) -> ApiError:
 
 
 NO_CONTENT = 204
+BULK_DELETE_MAX_AGE_MS = 14 * 24 * 3600 * 1000
 
 
 class RestApi:
@@ -67,6 +70,7 @@ class RestApi:
             ("POST", "/channels/{channel_id}/typing", self.typing, True),
             ("GET", "/channels/{channel_id}/messages", self.get_messages, True),
             ("POST", "/channels/{channel_id}/messages", self.post_message, True),
+            ("POST", "/channels/{channel_id}/messages/bulk-delete", self.bulk_delete, True),
             ("GET", "/channels/{channel_id}/messages/{message_id}", self.get_message, True),
             ("PATCH", "/channels/{channel_id}/messages/{message_id}", self.edit_message, True),
             ("DELETE", "/channels/{channel_id}/messages/{message_id}", self.delete_message, True),
@@ -246,6 +250,8 @@ class RestApi:
         interaction = self.server.interactions_by_token.get(request.match_info["webhook_token"])
         if interaction is None or int(request.match_info["webhook_id"]) != self.world.bot.id:
             raise ApiError(404, 10015, "Unknown Webhook")
+        if interaction.age() > self.server.interaction_token_lifetime:
+            raise ApiError(401, 50027, "Invalid Webhook Token")
         return interaction
 
     # -- gateway, users, application ------------------------------------------------------------
@@ -377,6 +383,27 @@ class RestApi:
         self.server._delete_message(message)
         return web.Response(status=NO_CONTENT)
 
+    async def bulk_delete(self, request: web.Request) -> web.Response:
+        """2-100 ids, guild channels only, MANAGE_MESSAGES, none older than 14 days, no duplicates;
+        unknown ids count towards the limits and are skipped (Discord's documented rules)."""
+        channel = self._channel(request)
+        if channel.guild_id is None:
+            raise ApiError(403, 50003, "Cannot execute action on a DM channel")
+        self._require(channel, Permission.MANAGE_MESSAGES)
+        body, _ = await self._body(request)
+        ids = [int(i) for i in body.get("messages") or []]
+        if len(ids) < 2:
+            raise invalid_form("messages", "BASE_TYPE_MIN_LENGTH", "Must be 2 or more in length.")
+        if len(ids) > 100:
+            raise invalid_form("messages", "BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.")
+        if len(set(ids)) != len(ids):
+            raise invalid_form("messages", "BASE_TYPE_DUPLICATES", "Duplicate message ids are not allowed.")
+        oldest_ms = int(time.time() * 1000) - BULK_DELETE_MAX_AGE_MS
+        if any(snowflake_time_ms(i) < oldest_ms for i in ids):
+            raise ApiError(400, 50034, "You can only bulk delete messages that are under 14 days old.")
+        self.server._bulk_delete(channel, [channel.messages[i] for i in ids if i in channel.messages])
+        return web.Response(status=NO_CONTENT)
+
     # -- reactions ------------------------------------------------------------------------------
 
     def _reaction_target(self, request: web.Request) -> tuple[Channel, dict[str, Any], str]:
@@ -392,12 +419,12 @@ class RestApi:
         # Adding to an existing reaction needs no ADD_REACTIONS, as on Discord.
         new = emoji not in message["reactions"]
         self._require(channel, Permission.READ_MESSAGE_HISTORY | (Permission.ADD_REACTIONS if new else 0))
-        self.server._apply_reactions([(self.world.bot, message, emoji, True)])
+        self.server._apply_reactions([(self.world.bot, message, emoji, True, False)])
         return web.Response(status=NO_CONTENT)
 
     async def remove_own_reaction(self, request: web.Request) -> web.Response:
         _, message, emoji = self._reaction_target(request)
-        self.server._apply_reactions([(self.world.bot, message, emoji, False)])
+        self.server._apply_reactions([(self.world.bot, message, emoji, False, False)])
         return web.Response(status=NO_CONTENT)
 
     async def remove_reaction(self, request: web.Request) -> web.Response:
@@ -407,33 +434,35 @@ class RestApi:
             raise ApiError(404, 10013, "Unknown User")
         if user is not self.world.bot:
             self._require(channel, Permission.MANAGE_MESSAGES)
-        self.server._apply_reactions([(user, message, emoji, False)])
+        # The user's reaction with that emoji goes, normal and super alike.
+        self.server._apply_reactions([(user, message, emoji, False, False), (user, message, emoji, False, True)])
         return web.Response(status=NO_CONTENT)
 
     async def get_reaction_users(self, request: web.Request) -> web.Response:
         channel, message, emoji = self._reaction_target(request)
         self._require(channel, Permission.READ_MESSAGE_HISTORY)
-        if request.query.get("type", "0") != "0":
-            return json_response([])  # no burst (super) reactions in the fake
+        kind = request.query.get("type", "0")
+        if kind not in ("0", "1"):
+            raise invalid_form("type", "NUMBER_TYPE_COERCE", f"Value \"{kind}\" is not a valid enum value.")
+        # Normal reactors only, unless type=1 asks for the super (burst) ones.
+        reactors = message["burst_reactions" if kind == "1" else "reactions"].get(emoji, ())
         limit = max(1, min(100, int(request.query.get("limit", 25))))
         after = int(request.query.get("after", 0))
         # Discord pages reaction users by ascending user id.
-        user_ids = sorted(u for u in message["reactions"].get(emoji, ()) if u > after)[:limit]
+        user_ids = sorted(u for u in reactors if u > after)[:limit]
         return json_response([self.world.users[u].payload() for u in user_ids])
 
     async def clear_reactions(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
         message = self._message(channel, request.match_info["message_id"])
         self._require(channel, Permission.MANAGE_MESSAGES)
-        message["reactions"] = {}
-        self.server._dispatch_reaction_clear(message, None)
+        self.server._clear_reactions(message, None)
         return web.Response(status=NO_CONTENT)
 
     async def clear_emoji(self, request: web.Request) -> web.Response:
         channel, message, emoji = self._reaction_target(request)
         self._require(channel, Permission.MANAGE_MESSAGES)
-        if message["reactions"].pop(emoji, None) is not None:
-            self.server._dispatch_reaction_clear(message, emoji)
+        self.server._clear_reactions(message, emoji)
         return web.Response(status=NO_CONTENT)
 
     # -- guilds ---------------------------------------------------------------------------------
@@ -499,7 +528,8 @@ class RestApi:
         if interaction.callbacks:
             raise ApiError(400, 40060, "Interaction has already been acknowledged.")
         timeout = server.interaction_ack_timeout
-        if timeout is not None and asyncio.get_running_loop().time() - (interaction.created_at or 0) > timeout:
+        if timeout is not None and interaction.age() > timeout:
+            server._deadline_passed(interaction)
             raise ApiError(404, 10062, "Unknown interaction")
         body, files = await self._body(request)
         kind, data = body.get("type"), body.get("data") or {}

@@ -8,12 +8,39 @@ from __future__ import annotations
 import datetime as dt
 import mimetypes
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from enum import IntFlag
 from typing import Any, Iterable
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
+MAX_REACTIONS = 20  # distinct emojis per message (error 30010 beyond)
+# Colours of a super reaction's animation ("#rrggbb"), as the gateway sends them.
+BURST_COLORS = ["#ffd700", "#ff8c00"]
+
+
+class _Snowflakes:
+    """Ids for the whole process: time-based like Discord's (ms since 2015 << 22) and strictly
+    increasing across every World, so a second server in the same process never reuses one."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        candidate = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+        with self._lock:
+            self._last = max(self._last + 1, candidate)
+            return self._last
+
+
+SNOWFLAKES = _Snowflakes()
+
+
+def snowflake_time_ms(snowflake: int) -> int:
+    """Unix time in ms at which an id was made."""
+    return (snowflake >> 22) + DISCORD_EPOCH_MS
 
 
 class Permission(IntFlag):
@@ -308,7 +335,6 @@ class World:
     """All state of the fake Discord; pure data, no I/O."""
 
     def __init__(self, bot_name: str) -> None:
-        self._last_id = 0
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}
@@ -322,9 +348,7 @@ class World:
 
     def new_id(self) -> int:
         # Time-based like real snowflakes, strictly increasing so id order is creation order.
-        candidate = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
-        self._last_id = max(self._last_id + 1, candidate)
-        return self._last_id
+        return SNOWFLAKES.next()
 
     # -- world building -------------------------------------------------------------------------
 
@@ -439,8 +463,10 @@ class World:
             "timestamp": now_iso(),
             "edited_timestamp": None,
             "mentions": [int(m) for m in _USER_MENTION.findall(content) if int(m) in self.users],
-            # emoji key -> ordered set (dict) of user ids, in reaction order
+            # emoji key -> ordered set (dict) of user ids, in reaction order: normal reactions, then
+            # super (burst) reactions; a user may have both on one emoji, as on Discord
             "reactions": {},
+            "burst_reactions": {},
             "message_reference": reference,
             "interaction": interaction,
             "deleted": False,
@@ -475,7 +501,7 @@ class World:
             "type": message["type"],
             "flags": message["flags"],
         }
-        if message["reactions"]:
+        if message["reactions"] or message["burst_reactions"]:
             payload["reactions"] = self.reactions_payload(message)
         if message["nonce"] is not None:
             payload["nonce"] = message["nonce"]
@@ -501,18 +527,28 @@ class World:
         return payload
 
     def reactions_payload(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """Discord's reaction objects: `count` includes super reactions, `count_details` splits them."""
         bot_id = self.bot.id
-        return [
-            {
-                "emoji": emoji_payload(key),
-                "count": len(users),
-                "count_details": {"burst": 0, "normal": len(users)},
-                "burst_colors": [],
-                "me": bot_id in users,
-                "me_burst": False,
-            }
-            for key, users in message["reactions"].items()
-        ]
+        payload = []
+        for key in reaction_keys(message):
+            normal = message["reactions"].get(key, {})
+            burst = message["burst_reactions"].get(key, {})
+            payload.append(
+                {
+                    "emoji": emoji_payload(key),
+                    "count": len(normal) + len(burst),
+                    "count_details": {"burst": len(burst), "normal": len(normal)},
+                    "burst_colors": BURST_COLORS if burst else [],
+                    "me": bot_id in normal,
+                    "me_burst": bot_id in burst,
+                }
+            )
+        return payload
+
+
+def reaction_keys(message: dict[str, Any]) -> list[str]:
+    """The distinct emojis on a message (normal or super), in first-reaction order."""
+    return list(dict.fromkeys([*message["reactions"], *message["burst_reactions"]]))
 
 
 def number_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
