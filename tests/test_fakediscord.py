@@ -15,7 +15,7 @@ import pytest_asyncio
 from discord import app_commands
 from discord.ext import commands
 import fakediscord
-from fakediscord import Channel, FakeDiscord, Guild, Permission, User
+from fakediscord import Channel, FakeDiscord, Guild, Intent, Permission, User
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,7 +36,7 @@ class World:
 
 @pytest_asyncio.fixture
 async def world():
-    async with FakeDiscord() as server:
+    async with FakeDiscord(privileged_intents=Intent.GUILD_MEMBERS) as server:  # make_bot asks for members
         guild = server.add_guild("Listening Lab")
         channel = server.add_text_channel(guild, "music")
         alice, bob = server.add_user("alice"), server.add_user("bob")
@@ -605,3 +605,306 @@ async def test_snowflakes_keep_growing_across_servers() -> None:
             guild = server.add_guild("g")
             ids += [guild.id, server.add_text_channel(guild, "c").id, server.add_user("u").id]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-Reset-After", "X-RateLimit-Bucket")
+
+
+async def test_rate_limit_headers_buckets_and_429s(world: World) -> None:
+    server = world.server
+    auth = {"Authorization": f"Bot {server.bot_token}"}
+    url = f"{server.api_base}/channels/{world.channel.id}/messages"
+    server.set_route_limit(MESSAGES_ROUTE, 2, 30.0)
+    async with aiohttp.ClientSession(headers=auth) as http:
+        statuses = []
+        for _ in range(3):
+            async with http.post(url, json={"content": "hi"}) as response:
+                statuses.append(response.status)
+                assert all(name in response.headers for name in RATE_LIMIT_HEADERS), response.headers
+                last = response, await response.json()
+        response, body = last
+        assert statuses == [200, 200, 429]
+        assert body["global"] is False and 0 < body["retry_after"] <= 30
+        assert response.headers["X-RateLimit-Scope"] == "user" and response.headers["X-RateLimit-Remaining"] == "0"
+        # A bucket is per top-level resource: another channel's is untouched.
+        other = server.add_text_channel(world.guild, "other")
+        async with http.post(f"{server.api_base}/channels/{other.id}/messages", json={"content": "hi"}) as response:
+            assert response.status == 200 and response.headers["X-RateLimit-Remaining"] == "1"
+        # Errors carry the headers too.
+        async with http.get(f"{server.api_base}/channels/{world.channel.id}/messages/1") as response:
+            assert response.status == 404 and all(name in response.headers for name in RATE_LIMIT_HEADERS)
+    assert len(server.messages(world.channel)) == 2
+    assert server.rate_limits.limited == [(MESSAGES_ROUTE, "user")]
+
+
+async def test_discord_py_waits_on_an_exhausted_bucket_instead_of_hitting_429(world: World) -> None:
+    world.server.set_route_limit(MESSAGES_ROUTE, 1, 0.3)
+    bot = make_bot()
+    async with world.server.connect(bot):
+        channel = bot.get_channel(world.channel.id)
+        for i in range(3):
+            await channel.send(f"m{i}")
+    assert [m["content"] for m in world.server.messages(world.channel)] == ["m0", "m1", "m2"]
+    assert world.server.rate_limits.limited == []
+
+
+async def test_global_rate_limit_spares_interaction_endpoints() -> None:
+    async with FakeDiscord(global_rate_limit=3, privileged_intents=Intent.GUILD_MEMBERS) as server:
+        guild = server.add_guild("g")
+        channel = server.add_text_channel(guild, "c")
+        alice = server.add_user("alice")
+        server.add_member(guild, alice)
+        bot = make_bot()
+
+        @bot.tree.command(name="ping", description="Ping")
+        async def ping(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("pong")
+
+        async with server.connect(bot):
+            auth = {"Authorization": f"Bot {server.bot_token}"}
+            async with aiohttp.ClientSession(headers=auth) as http:
+                codes = []
+                for _ in range(4):
+                    async with http.get(f"{server.api_base}/users/@me") as response:
+                        codes.append(response.status)
+                        body = await response.json()
+                assert codes[-1] == 429 and body["global"] is True
+                assert response.headers["X-RateLimit-Global"] == "true" and response.headers["X-RateLimit-Scope"] == "global"
+            await bot.tree.sync()  # discord.py waits out the global limit and retries
+            interactions = [await server.slash(alice, channel, "ping") for _ in range(5)]
+            for interaction in interactions:
+                assert (await interaction.wait_response())["data"]["content"] == "pong"
+            assert not [route for route, _ in server.rate_limits.limited if "interactions" in route]
+
+
+async def test_upload_limit_is_10_mib_per_file(world: World) -> None:
+    bot = make_bot()
+    limit = 10 * 1024 * 1024
+    async with world.server.connect(bot):
+        channel = bot.get_channel(world.channel.id)
+        await channel.send(file=discord.File(io.BytesIO(bytes(limit)), "exact.ogg"))
+        with pytest.raises(discord.HTTPException) as refused:
+            await channel.send(file=discord.File(io.BytesIO(bytes(limit + 1)), "over.ogg"))
+        assert (refused.value.status, refused.value.code) == (413, 40005)
+        assert [m["attachments"][0]["filename"] for m in world.server.messages(world.channel)] == ["exact.ogg"]
+
+
+async def test_enforce_nonce_returns_the_earlier_message(world: World) -> None:
+    bot = make_bot()
+    events = Recorder(bot, "message")
+    async with world.server.connect(bot):
+        channel = bot.get_channel(world.channel.id)
+        first = await channel.send("round 1", nonce="ct-round-1")  # discord.py sends enforce_nonce: true
+        again = await channel.send("round 1, again", nonce="ct-round-1")
+        assert again.id == first.id and again.content == "round 1"
+        assert [m["content"] for m in world.server.messages(world.channel)] == ["round 1"]
+        assert (await events.next("message")).id == first.id and events.queues["message"].empty()
+        assert world.server.events_sent["MESSAGE_CREATE"] == 1
+
+        other = await channel.send("round 2", nonce="ct-round-2")
+        assert other.id != first.id
+        # Without enforce_nonce a nonce is only echoed back.
+        raw = await bot.http.request(
+            discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=channel.id),
+            json={"content": "raw", "nonce": "ct-round-1"},
+        )
+        assert int(raw["id"]) not in (first.id, other.id)
+        with pytest.raises(discord.HTTPException) as long_nonce:
+            await channel.send("x", nonce="n" * 26)
+        assert long_nonce.value.code == 50035
+
+
+async def test_command_payload_limits(world: World) -> None:
+    server = world.server
+    auth = {"Authorization": f"Bot {server.bot_token}"}
+    url = f"{server.api_base}/applications/{server.application_id}/commands"
+
+    def command(name: str = "compose", description: str = "Compose", **extra: Any) -> dict[str, Any]:
+        return {"name": name, "description": description, "type": 1, **extra}
+
+    def choices(count: int, size: int = 10) -> list[dict[str, Any]]:
+        return [{"name": f"{i:03d}".ljust(size, "n"), "value": f"{i:03d}".ljust(size, "v")} for i in range(count)]
+
+    def option(name: str, **extra: Any) -> dict[str, Any]:
+        return {"name": name, "description": "d" * 100, "type": 3, **extra}
+
+    too_big = command(options=[option(f"o{i}", choices=choices(25, 100)) for i in range(2)])  # 10,224 characters
+    refused = {
+        "name too long": [command(name="n" * 33)],
+        "uppercase name": [command(name="Compose")],
+        "empty description": [command(description="")],
+        "description too long": [command(description="d" * 101)],
+        "26 options": [command(options=[option(f"o{i}") for i in range(26)])],
+        "26 choices": [command(options=[option("o", choices=choices(26))])],
+        "choice value too long": [command(options=[option("o", choices=[{"name": "a", "value": "v" * 101}])])],
+        "over 8000 characters": [too_big],
+        "duplicate names": [command(), command()],
+        "101 commands": [command(name=f"c{i}") for i in range(101)],
+    }
+    async with aiohttp.ClientSession(headers=auth) as http:
+        for why, body in refused.items():
+            async with http.put(url, json=body) as response:
+                assert response.status == 400, why
+                assert (await response.json())["code"] in (50035, 30032), why
+        fits = command(options=[option(f"o{i}", choices=choices(25, 60)) for i in range(2)])  # 6,224 characters
+        async with http.put(url, json=[fits]) as response:
+            assert response.status == 200
+    assert [c["name"] for c in server.commands[None]] == ["compose"]
+
+
+async def test_acknowledging_twice_is_40060_and_the_token_lasts_15_minutes(world: World) -> None:
+    bot = make_bot()
+    errors: asyncio.Queue[BaseException] = asyncio.Queue()
+    proceed = asyncio.Event()
+
+    @bot.tree.command(name="later", description="Answers, then follows up late")
+    async def later(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("once")
+        await proceed.wait()
+        try:
+            await interaction.followup.send("late")
+        except discord.HTTPException as error:
+            errors.put_nowait(error)
+
+    async with world.server.connect(bot):
+        await bot.tree.sync()
+        interaction = await world.server.slash(world.alice, world.channel, "later")
+        await interaction.wait_response()
+        url = f"{world.server.api_base}/interactions/{interaction.id}/{interaction.token}/callback"
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, json={"type": 4, "data": {"content": "twice"}}) as response:
+                assert response.status == 400
+                assert await response.json() == {"message": "Interaction has already been acknowledged.", "code": 40060}
+        world.server.interaction_token_lifetime = 0.0  # as if 15 minutes had passed
+        proceed.set()
+        late = await asyncio.wait_for(errors.get(), 5)
+        assert (late.status, late.code) == (401, 50027)
+        assert [c["data"]["content"] for c in interaction.callbacks] == ["once"] and interaction.followups == []
+
+
+async def test_privileged_intents_are_refused_unless_granted() -> None:
+    async with FakeDiscord() as server:  # a new application: no privileged intent enabled
+        server.add_guild("g")
+        for privileged in ("members", "message_content", "presences"):
+            intents = discord.Intents.none()
+            intents.guilds = True
+            setattr(intents, privileged, True)
+            bot = commands.Bot(command_prefix="!", intents=intents, guild_ready_timeout=0.05)
+            with pytest.raises(discord.PrivilegedIntentsRequired) as refused:
+                async with server.connect(bot):
+                    pass
+            assert refused.value.shard_id is None, privileged  # raised for close code 4014 only
+        plain = commands.Bot(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.05)  # no privileged one
+        async with server.connect(plain):
+            assert len(plain.guilds) == 1
+    async with FakeDiscord(privileged_intents=Intent.MESSAGE_CONTENT) as server:
+        intents = discord.Intents.none()
+        intents.message_content = True
+        async with server.connect(commands.Bot(command_prefix="!", intents=intents)):
+            assert server.events_received["IDENTIFY"] == 1
+
+
+async def test_a_client_that_stops_heartbeating_is_dropped_and_resumes_with_replay() -> None:
+    async with FakeDiscord(heartbeat_interval=0.2, privileged_intents=Intent.GUILD_MEMBERS) as server:
+        guild = server.add_guild("g")
+        bot = make_bot(QuickReidentifyBot)
+        events = Recorder(bot, "guild_channel_create", "resumed")
+        async with server.connect(bot):
+            # Freeze the bot's loop (no await): its heartbeats stop. The server, on its own thread, drops
+            # the connection; a channel made meanwhile can only reach the bot through the RESUME replay.
+            deadline = time.monotonic() + 10
+            while server.gateway.heartbeat_timeouts == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert server.gateway.heartbeat_timeouts == 1
+            missed = server.add_text_channel(guild, "made-while-frozen")
+            await server.wait_for_session(resumed=1)
+            await events.next("resumed")
+            assert (await events.next("guild_channel_create")).id == missed.id
+            assert server.events_received["IDENTIFY"] == 1 and server.events_received["RESUME"] >= 1
+
+
+async def test_threads_and_forum_posts_need_send_messages_in_threads(world: World) -> None:
+    server = world.server
+    forum = server.add_forum_channel(world.guild, "tracks")
+    bot = make_bot()
+    seen: asyncio.Queue[discord.Interaction] = asyncio.Queue()
+
+    @bot.tree.command(name="where", description="Where am I")
+    async def where(interaction: discord.Interaction) -> None:
+        seen.put_nowait(interaction)
+        await interaction.response.send_message("here")
+
+    events = Recorder(bot, "thread_create")
+    async with server.connect(bot):
+        await bot.tree.sync()
+        thread = server.add_thread(world.channel, "ideas", owner=world.alice)
+        assert (await events.next("thread_create")).id == thread.id
+        post = server.add_forum_post(forum, "my track", world.alice, "rate my track")
+        assert (await events.next("thread_create")).id == post.id
+        assert isinstance(bot.get_channel(forum.id), discord.ForumChannel)
+        assert server.message(post.id)["content"] == "rate my track"  # the post's first message has its id
+
+        # Without Send Messages but with Send Messages in Threads, the bot posts in threads only.
+        server.set_permissions(world.channel, server.bot_user, deny=Permission.SEND_MESSAGES)
+        server.set_permissions(forum, server.bot_user, deny=Permission.SEND_MESSAGES)
+        with pytest.raises(discord.Forbidden):
+            await bot.get_channel(world.channel.id).send("in the channel")
+        for where_ in (thread, post):
+            await bot.get_channel(where_.id).send("in the thread")
+            assert server.messages(where_)[-1]["content"] == "in the thread"
+
+        # Without Send Messages in Threads (and with Send Messages), threads refuse with 50013.
+        deny = {"deny": Permission.SEND_MESSAGES_IN_THREADS}
+        server.set_permissions(world.channel, server.bot_user, **deny)
+        server.set_permissions(forum, server.bot_user, **deny)
+        for where_ in (thread, post):
+            with pytest.raises(discord.Forbidden) as refused:
+                await bot.get_channel(where_.id).send("refused")
+            assert refused.value.code == 50013
+
+        # Nobody posts in a forum channel itself.
+        with pytest.raises(discord.HTTPException) as not_text:
+            await bot.http.send_message(forum.id, params=discord.http.MultipartParameters({"content": "x"}, None, None))
+        assert not_text.value.code == 50008
+
+        # An interaction in a thread says so, with the thread's permissions.
+        interaction = await server.slash(world.alice, thread, "where")
+        assert (await interaction.wait_response())["data"]["content"] == "here"
+        got = await asyncio.wait_for(seen.get(), 5)
+        assert isinstance(got.channel, discord.Thread) and got.channel.parent_id == world.channel.id
+        assert not got.app_permissions.send_messages_in_threads and got.app_permissions.send_messages
+
+
+async def test_sharded_identify_routes_guild_events_by_shard_and_dms_to_shard_0() -> None:
+    async with FakeDiscord(shard_count=2, privileged_intents=Intent.GUILD_MEMBERS) as server:
+        guilds = []
+        while {(g.id >> 22) % 2 for g in guilds} != {0, 1}:  # ids are time-based: one more ms, maybe another shard
+            guilds.append(server.add_guild(f"g{len(guilds)}"))
+            time.sleep(0.002)
+        alice = server.add_user("alice")
+        intents = discord.Intents.none()
+        intents.guilds = intents.guild_messages = intents.dm_messages = True
+        bot = commands.AutoShardedBot(command_prefix="!", intents=intents, guild_ready_timeout=0.05)
+        async with server.connect(bot):
+            assert server.request_counts["GET /gateway/bot"] >= 1 and bot.shard_count == 2
+            assert sorted(s.shard_id for s in server.sessions) == [0, 1]
+            for guild in guilds:
+                assert bot.get_guild(guild.id).shard_id == (guild.id >> 22) % 2
+            later = server.add_text_channel(guilds[-1], "later")
+            await server.send_message(alice, alice, "hello bot")  # a DM
+            await server.flush()
+            frames = {s.shard_id: [frame for _, frame in s.history] for s in server.sessions}
+            owner = (guilds[-1].id >> 22) % 2
+            assert [f for f in frames[owner] if str(later.id) in f and "CHANNEL_CREATE" in f]
+            assert not [f for f in frames[1 - owner] if str(later.id) in f]
+            assert [f for f in frames[0] if "hello bot" in f] and not [f for f in frames[1] if "hello bot" in f]
+
+
+async def test_identify_with_an_invalid_shard_is_closed_4010(world: World) -> None:
+    identify = {"op": 2, "d": {"token": world.server.bot_token, "intents": 1, "shard": [2, 2], "properties": {}}}
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(world.server.gateway_url) as ws:
+            assert (await ws.receive_json())["op"] == 10
+            await ws.send_json(identify)
+            await ws.receive()
+            assert ws.close_code == 4010

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from .interactions import MESSAGE_COMPONENT, Interaction
+from .interactions import ATTACHMENT_SIZE_LIMIT, MESSAGE_COMPONENT, Interaction
 from .wire import json_response
 from .world import (
     DM_CHANNEL,
+    FORUM_CHANNEL,
     MESSAGE_FLAG_EPHEMERAL,
     MESSAGE_FLAG_LOADING,
     Channel,
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 
 API_PREFIX = "/api/v10"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
+# Discord's `^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$`, as near as Python's re gets.
+_COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
 
 
 class ApiError(Exception):
@@ -51,6 +53,8 @@ def invalid_form(field: str, code: str, message: str) -> ApiError:
 
 
 NO_CONTENT = 204
+REQUEST_SIZE_LIMIT = 25 * 1024 * 1024  # all files of one request
+NONCE_MAX_LENGTH = 25
 BULK_DELETE_MAX_AGE_MS = 14 * 24 * 3600 * 1000
 
 
@@ -120,12 +124,17 @@ class RestApi:
             return fault.response()
         if key not in self._auth_free and request.headers.get("Authorization") != f"Bot {server.bot_token}":
             return ApiError(401, 0, "401: Unauthorized").response()
+        limit_headers, limited = server.rate_limits.admit(key, request.match_info)
+        if limited is not None:
+            return limited
         try:
-            return await handler(request)
+            response = await handler(request)
         except ApiError as error:
-            return error.response()
+            response = error.response()
         finally:
             server.notify()
+        response.headers.update(limit_headers)
+        return response
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -173,7 +182,13 @@ class RestApi:
         files: dict[int, tuple[str, bytes]],
         existing: Iterable[dict[str, Any]] = (),
     ) -> list[dict[str, Any]]:
-        """New uploads get ids; entries naming an existing attachment keep it (message edits)."""
+        """New uploads get ids; entries naming an existing attachment keep it (message edits).
+
+        A file over the per-file limit (10 MiB, Discord's attachment_size_limit without boosts), or
+        files over 25 MiB together, is 413 with code 40005."""
+        sizes = [len(data) for _, data in files.values()]
+        if any(size > ATTACHMENT_SIZE_LIMIT for size in sizes) or sum(sizes) > REQUEST_SIZE_LIMIT:
+            raise ApiError(413, 40005, "Request entity too large")
         kept = {a["id"]: a for a in existing}
         entries = body.get("attachments")
         if entries is None:
@@ -342,11 +357,22 @@ class RestApi:
             assert channel.recipient is not None
             if not channel.recipient.accepts_dms:
                 raise ApiError(403, 50007, "Cannot send messages to this user")
+        elif channel.type == FORUM_CHANNEL:
+            raise ApiError(400, 50008, "Cannot send messages in a non-text channel")
         else:
-            self._require(channel, Permission.SEND_MESSAGES | (Permission.ATTACH_FILES if files else 0))
+            # In threads and forum posts Discord checks Send Messages in Threads, not Send Messages.
+            send = Permission.SEND_MESSAGES_IN_THREADS if channel.is_thread else Permission.SEND_MESSAGES
+            self._require(channel, send | (Permission.ATTACH_FILES if files else 0))
             if body.get("embeds") and not self.world.permissions_for(channel, self.world.bot.id) & Permission.EMBED_LINKS:
                 body["embeds"] = []  # Discord drops embeds silently without EMBED_LINKS
         self._validate_message(body, len(body.get("attachments") or files), creating=True)
+        nonce = body.get("nonce")
+        if nonce is not None and len(str(nonce)) > NONCE_MAX_LENGTH:
+            raise invalid_form("nonce", "BASE_TYPE_MAX_LENGTH", f"Must be {NONCE_MAX_LENGTH} or fewer in length.")
+        if nonce is not None and body.get("enforce_nonce"):
+            earlier = self.server._nonce_message(channel, self.world.bot, str(nonce))
+            if earlier is not None:
+                return json_response(self.world.message_payload(earlier))
         attachments = self._attachments(channel.id, body, files)
         reference = self._reference(channel, body)
         # Only interaction responses can be ephemeral or loading.
@@ -400,7 +426,7 @@ class RestApi:
             raise invalid_form("messages", "BASE_TYPE_DUPLICATES", "Duplicate message ids are not allowed.")
         oldest_ms = int(time.time() * 1000) - BULK_DELETE_MAX_AGE_MS
         if any(snowflake_time_ms(i) < oldest_ms for i in ids):
-            raise ApiError(400, 50034, "You can only bulk delete messages that are under 14 days old.")
+            raise ApiError(400, 50034, "A message provided was too old to bulk delete")
         self.server._bulk_delete(channel, [channel.messages[i] for i in ids if i in channel.messages])
         return web.Response(status=NO_CONTENT)
 
@@ -621,7 +647,14 @@ class RestApi:
         return web.Response(body=data, content_type="application/octet-stream")
 
 
+# Per scope and type (Discord's "Registering a Command" limits).
+MAX_COMMANDS = {1: 100, 2: 15, 3: 15}
+# Combined name, description and value characters of one chat-input command, its options and choices.
+MAX_COMMAND_SIZE = 8000
+
+
 def _validate_commands(commands: list[dict[str, Any]]) -> None:
+    """Discord's documented command limits: names and descriptions, options, choices, counts, size."""
     seen: set[tuple[str, int]] = set()
     for index, command in enumerate(commands):
         kind = command.get("type", 1)
@@ -631,8 +664,34 @@ def _validate_commands(commands: list[dict[str, Any]]) -> None:
         seen.add(key)
         if kind == 1:
             _validate_option(command, str(index))
-        elif not 1 <= len(key[0]) <= 32:
-            raise invalid_form(f"{index}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length.")
+            size = _command_size(command)
+            if size > MAX_COMMAND_SIZE:
+                raise invalid_form(
+                    str(index), "APPLICATION_COMMAND_TOO_LARGE", f"Command exceeds maximum size ({MAX_COMMAND_SIZE}): {size}"
+                )
+        else:
+            if not 1 <= len(key[0]) <= 32:
+                raise invalid_form(f"{index}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length.")
+            if command.get("description"):
+                raise invalid_form(f"{index}.description", "BASE_TYPE_BAD_LENGTH", "Must be empty for user and message commands.")
+    for kind, most in MAX_COMMANDS.items():
+        if sum(1 for _, k in seen if k == kind) > most:
+            raise ApiError(400, 30032, "Maximum number of application commands reached")
+
+
+def _longest(item: dict[str, Any], field: str) -> int:
+    """A field's size: with localizations, the longest of the default and its localizations."""
+    value = item.get(field)
+    sizes = [len(str(value)) if value is not None else 0]
+    sizes += [len(v) for v in (item.get(f"{field}_localizations") or {}).values() if v]
+    return max(sizes)
+
+
+def _command_size(item: dict[str, Any]) -> int:
+    size = _longest(item, "name") + _longest(item, "description")
+    for choice in item.get("choices") or []:
+        size += _longest(choice, "name") + len(str(choice.get("value", "")))
+    return size + sum(_command_size(child) for child in item.get("options") or [])
 
 
 def _validate_option(option: dict[str, Any], where: str) -> None:
@@ -643,8 +702,17 @@ def _validate_option(option: dict[str, Any], where: str) -> None:
     if not 1 <= len(description) <= 100:
         raise invalid_form(f"{where}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
     children = option.get("options") or []
-    if len(children) > 25 or len(option.get("choices") or []) > 25:
+    choices = option.get("choices") or []
+    if len(children) > 25 or len(choices) > 25:
         raise invalid_form(f"{where}.options", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+    for i, choice in enumerate(choices):
+        if not 1 <= len(choice.get("name", "")) <= 100:
+            raise invalid_form(f"{where}.choices.{i}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+        if isinstance(choice.get("value"), str) and len(choice["value"]) > 100:
+            raise invalid_form(f"{where}.choices.{i}.value", "BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.")
+    for bound, low in (("min_length", 0), ("max_length", 1)):
+        if bound in option and not low <= int(option[bound]) <= 6000:
+            raise invalid_form(f"{where}.{bound}", "NUMBER_TYPE_MAX", f"{bound} must be between {low} and 6000.")
     names = [c.get("name") for c in children]
     if len(names) != len(set(names)):
         raise invalid_form(f"{where}.options", "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS", "Option names must be unique")

@@ -17,13 +17,17 @@ from .faults import Fault, Faults
 from .gateway import Gateway, Session
 from .interactions import APPLICATION_COMMAND, MESSAGE_COMPONENT, Interaction, command_options, find_command
 from .rest import RestApi
+from .ratelimits import GLOBAL_LIMIT, RateLimits
 from .rest import ApiError
 from .world import (
     BURST_COLORS,
+    FORUM_CHANNEL,
     MAX_REACTIONS,
     MEMBER_OVERWRITE,
     MESSAGE_FLAG_EPHEMERAL,
     MESSAGE_FLAG_LOADING,
+    PRIVATE_THREAD,
+    PUBLIC_THREAD,
     ROLE_OVERWRITE,
     Channel,
     Guild,
@@ -164,6 +168,11 @@ class FakeDiscord:
         interaction_token_lifetime: float = 15 * 60.0,
         history_size: int = 200_000,
         shard_count: int = 1,
+        route_limits: dict[str, tuple[int, float]] | None = None,
+        nonce_window: float = 5 * 60.0,
+        privileged_intents: int = 0,
+        heartbeat_interval: float = 41.25,
+        global_rate_limit: int | None = GLOBAL_LIMIT,
     ) -> None:
         self.world = World(bot_name)
         self.bot_token = bot_token or f"fake.{secrets.token_urlsafe(24)}"
@@ -182,7 +191,15 @@ class FakeDiscord:
         self.request_counts: Counter[str] = Counter()  # "METHOD /template" -> requests (faulted ones too)
         self.unhandled_requests: list[str] = []  # requests no route matched: a gap in the fake
         self.faults = Faults()
+        self.rate_limits = RateLimits(route_limits, global_limit=global_rate_limit)
+        # enforce_nonce: a nonce repeated by the same author in the same channel within this many seconds
+        # ("the past few minutes" in Discord's docs) returns the earlier message instead of posting.
+        self.nonce_window = nonce_window
+        self._nonces: dict[tuple[int, int, str], tuple[dict[str, Any], float]] = {}
+        # Privileged intents enabled for the application in the developer portal; others get 4014.
+        self.privileged_intents = int(privileged_intents)
         self.gateway = Gateway(self, history_size=history_size)
+        self.gateway.heartbeat_interval_ms = round(heartbeat_interval * 1000)
         self.rest = RestApi(self)
         self._waiters = _Waiters()
         self._cursors: dict[int, int] = {}  # channel id -> last message wait_for_message returned
@@ -475,6 +492,35 @@ class FakeDiscord:
         return channel
 
     @on_server
+    def add_forum_channel(self, guild: Guild, name: str, *, topic: str | None = None) -> Channel:
+        """A forum channel (type 15): people post threads in it; nobody posts in it directly."""
+        channel = self.world.add_channel(guild, name, topic=topic, type=FORUM_CHANNEL)
+        self.gateway.dispatch("CHANNEL_CREATE", channel.payload())
+        return channel
+
+    @on_server
+    def add_thread(self, parent: Channel, name: str, *, owner: User | None = None, private: bool = False) -> Channel:
+        """A thread (type 11, or 12 with private=True) in a text channel, started by `owner` (a member;
+        the guild's owner by default). THREAD_CREATE. Its permissions are its parent's overwrites, and
+        posting in it needs SEND_MESSAGES_IN_THREADS instead of SEND_MESSAGES, as on Discord."""
+        assert parent.guild_id is not None
+        starter = owner or self.world.users[self.world.guilds[parent.guild_id].owner_id]
+        thread = self.world.add_thread(parent, name, starter, type=PRIVATE_THREAD if private else PUBLIC_THREAD)
+        self.gateway.dispatch("THREAD_CREATE", {**thread.payload(), "newly_created": True})
+        return thread
+
+    @on_server
+    def add_forum_post(self, forum: Channel, name: str, author: User, content: str) -> Channel:
+        """A post in a forum channel: a public thread whose first message (same id as the thread) is
+        `content` by `author`. THREAD_CREATE, then MESSAGE_CREATE."""
+        if forum.type != FORUM_CHANNEL:
+            raise ValueError(f"channel {forum.id} is not a forum channel")
+        thread = self.world.add_thread(forum, name, author)
+        self.gateway.dispatch("THREAD_CREATE", {**thread.payload(), "newly_created": True})
+        self._create_message(thread, author, {"content": content}, [], id=thread.id)
+        return thread
+
+    @on_server
     def add_role(self, guild: Guild, name: str, *, permissions: int = 0) -> Role:
         role = self.world.add_role(guild, name, permissions)
         self.gateway.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()})
@@ -676,6 +722,12 @@ class FakeDiscord:
         """The next `count` requests to `route` answer `status` (discord.py retries 5xx after 1 s, 3 s...)."""
         self.faults.add(Fault(self._route(route), count, status, code=code, message=message))
 
+    @on_server
+    def set_route_limit(self, route: str, limit: int, per: float) -> None:
+        """Per-route bucket: `limit` requests per `per` seconds for each top-level resource (channel,
+        guild, webhook); the next one is a 429 with Discord's headers and body."""
+        self.rate_limits.route_limits[self._route(route)] = (limit, per)
+
     def _route(self, route: str) -> str:
         method, _, template = route.partition(" ")
         key = f"{method.upper()} {template}"
@@ -740,6 +792,16 @@ class FakeDiscord:
         await self.flush()
         return interaction
 
+    def _nonce_message(self, channel: Channel, author: User, nonce: str) -> dict[str, Any] | None:
+        """The live message `author` posted in `channel` with `nonce` within the nonce window."""
+        found = self._nonces.get((channel.id, author.id, nonce))
+        if found is None:
+            return None
+        message, at = found
+        if message["deleted"] or asyncio.get_running_loop().time() - at > self.nonce_window:
+            return None
+        return message
+
     def _deadline_passed(self, interaction: Interaction) -> None:
         if not interaction.callbacks and not interaction.missed_deadline:
             interaction.missed_deadline = True
@@ -755,6 +817,7 @@ class FakeDiscord:
         *,
         reference: dict[str, Any] | None = None,
         interaction: Interaction | None = None,
+        id: int | None = None,
     ) -> dict[str, Any]:
         message = self.world.new_message(
             channel,
@@ -769,7 +832,10 @@ class FakeDiscord:
             interaction=None if interaction is None else interaction.metadata(),
             nonce=body.get("nonce"),
             tts=bool(body.get("tts")),
+            id=id,
         )
+        if message["nonce"] is not None:
+            self._nonces[(channel.id, author.id, str(message["nonce"]))] = (message, asyncio.get_running_loop().time())
         if not message["flags"] & MESSAGE_FLAG_EPHEMERAL:
             self._dispatch_message("MESSAGE_CREATE", message)
         self.notify()

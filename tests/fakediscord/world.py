@@ -82,6 +82,8 @@ EVERYONE_PERMISSIONS = int(
 )
 
 TEXT_CHANNEL, DM_CHANNEL = 0, 1
+ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD, FORUM_CHANNEL = 10, 11, 12, 15
+THREAD_TYPES = frozenset({ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD})
 ROLE_OVERWRITE, MEMBER_OVERWRITE = 0, 1
 MESSAGE_FLAG_EPHEMERAL = 1 << 6
 MESSAGE_FLAG_LOADING = 1 << 7
@@ -204,6 +206,9 @@ class Channel:
     position: int = 0
     topic: str | None = None
     recipient: User | None = None  # DM channels only
+    parent_id: int | None = None  # threads: the text or forum channel they are in
+    owner_id: int | None = None  # threads: who started it
+    created_at: str = ""
     # target id -> (overwrite type, allow, deny)
     overwrites: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     # id -> message dict, in creation order; ephemeral and deleted messages are not here
@@ -212,6 +217,10 @@ class Channel:
     @property
     def last_message_id(self) -> int | None:
         return next(reversed(self.messages), None)
+
+    @property
+    def is_thread(self) -> bool:
+        return self.type in THREAD_TYPES
 
     def payload(self) -> dict[str, Any]:
         last = self.last_message_id
@@ -224,7 +233,44 @@ class Channel:
                 "recipients": [self.recipient.payload()],
                 "flags": 0,
             }
+        if self.is_thread:
+            metadata: dict[str, Any] = {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": self.created_at,
+                "locked": False,
+                "create_timestamp": self.created_at,
+            }
+            if self.type == PRIVATE_THREAD:
+                metadata["invitable"] = True
+            return {
+                "id": str(self.id),
+                "type": self.type,
+                "guild_id": str(self.guild_id),
+                "parent_id": str(self.parent_id),
+                "owner_id": str(self.owner_id),
+                "name": self.name,
+                "last_message_id": None if last is None else str(last),
+                "message_count": len(self.messages),
+                "total_message_sent": len(self.messages),
+                "member_count": 1,
+                "rate_limit_per_user": 0,
+                "flags": 0,
+                "applied_tags": [],
+                "thread_metadata": metadata,
+            }
+        forum: dict[str, Any] = {}
+        if self.type == FORUM_CHANNEL:
+            forum = {
+                "available_tags": [],
+                "default_reaction_emoji": None,
+                "default_thread_rate_limit_per_user": 0,
+                "default_sort_order": None,
+                "default_forum_layout": 0,
+                "default_auto_archive_duration": 1440,
+            }
         return {
+            **forum,
             "id": str(self.id),
             "type": self.type,
             "guild_id": str(self.guild_id),
@@ -250,6 +296,7 @@ class Guild:
     owner_id: int
     roles: dict[int, Role] = field(default_factory=dict)
     channels: dict[int, Channel] = field(default_factory=dict)
+    threads: dict[int, Channel] = field(default_factory=dict)  # active threads
     members: dict[int, Member] = field(default_factory=dict, repr=False)
 
     def permissions_for(self, user_id: int, channel: Channel | None = None) -> int:
@@ -266,7 +313,7 @@ class Guild:
             return ALL_PERMISSIONS
         if channel is None:
             return perms
-        overwrites = channel.overwrites
+        overwrites = channel.overwrites  # a thread's are its parent's (World.permissions_for passes the parent)
         if self.id in overwrites:
             _, allow, deny = overwrites[self.id]
             perms = (perms & ~deny) | allow
@@ -299,7 +346,7 @@ class Guild:
             "emojis": [],
             "stickers": [],
             "channels": [c.payload() for c in self.channels.values()],
-            "threads": [],
+            "threads": [t.payload() for t in self.threads.values()],
             "members": [m.payload() for m in members],
             "member_count": len(self.members),
             "large": len(self.members) > 250,
@@ -391,11 +438,23 @@ class World:
         guild.members[user.id] = member
         return member
 
-    def add_channel(self, guild: Guild, name: str, *, topic: str | None = None) -> Channel:
-        channel = Channel(self.new_id(), TEXT_CHANNEL, name, guild.id, len(guild.channels), topic)
+    def add_channel(self, guild: Guild, name: str, *, topic: str | None = None, type: int = TEXT_CHANNEL) -> Channel:
+        channel = Channel(self.new_id(), type, name, guild.id, len(guild.channels), topic)
         guild.channels[channel.id] = channel
         self.channels[channel.id] = channel
         return channel
+
+    def add_thread(self, parent: Channel, name: str, owner: User, *, type: int = PUBLIC_THREAD, id: int | None = None) -> Channel:
+        """A thread in a text channel, or (type PUBLIC_THREAD) a post in a forum channel."""
+        if parent.type not in (TEXT_CHANNEL, FORUM_CHANNEL) or type not in THREAD_TYPES:
+            raise ValueError(f"no thread of type {type} in a channel of type {parent.type}")
+        if parent.type == FORUM_CHANNEL and type != PUBLIC_THREAD:
+            raise ValueError("forum posts are public threads")
+        assert parent.guild_id is not None
+        thread = Channel(id or self.new_id(), type, name, parent.guild_id, parent_id=parent.id, owner_id=owner.id, created_at=now_iso())
+        self.guilds[parent.guild_id].threads[thread.id] = thread
+        self.channels[thread.id] = thread
+        return thread
 
     def dm_channel(self, user: User) -> Channel:
         channel = self.dm_channels.get(user.id)
@@ -408,6 +467,9 @@ class World:
     def permissions_for(self, channel: Channel, user_id: int) -> int:
         if channel.guild_id is None:
             return BOT_ROLE_PERMISSIONS & ~int(Permission.MANAGE_MESSAGES)
+        if channel.is_thread:  # a thread has no overwrites of its own: its parent's apply
+            assert channel.parent_id is not None
+            channel = self.channels[channel.parent_id]
         return self.guilds[channel.guild_id].permissions_for(user_id, channel)
 
     # -- messages -------------------------------------------------------------------------------
@@ -445,10 +507,12 @@ class World:
         interaction: dict[str, Any] | None = None,
         nonce: str | None = None,
         tts: bool = False,
+        id: int | None = None,
     ) -> dict[str, Any]:
-        """Stores a message. `interaction` is the interaction_metadata of a response/followup."""
+        """Stores a message. `interaction` is the interaction_metadata of a response/followup; `id`
+        is given for a forum post's first message, whose id is the post's (as on Discord)."""
         message: dict[str, Any] = {
-            "id": self.new_id(),
+            "id": id or self.new_id(),
             "channel_id": channel.id,
             "guild_id": channel.guild_id,
             "author_id": author.id,
