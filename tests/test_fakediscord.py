@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, AsyncIterator, Literal
 
 import aiohttp
 import discord
@@ -69,6 +70,15 @@ class Recorder:
 
     async def next(self, event: str, timeout: float = 5.0) -> Any:
         return await asyncio.wait_for(self.queues[event].get(), timeout)
+
+
+@contextlib.asynccontextmanager
+async def posted(world: World, *events: str) -> AsyncIterator[tuple[commands.Bot, Recorder, discord.Message]]:
+    """A connected bot recording `events`, and a message it posted in world.channel."""
+    bot = make_bot()
+    recorder = Recorder(bot, *events)
+    async with world.server.connect(bot):
+        yield bot, recorder, await bot.get_channel(world.channel.id).send("vote")
 
 
 async def test_connects_and_sees_guild_channels_and_members(world: World) -> None:
@@ -197,9 +207,7 @@ async def test_reactions_both_ways(world: World) -> None:
 
 async def test_fetch_message_reactions_and_paginated_users(world: World) -> None:
     crowd = world.server.add_users(130, guild=world.guild)
-    bot = make_bot()
-    async with world.server.connect(bot):
-        message = await bot.get_channel(world.channel.id).send("vote")
+    async with posted(world) as (bot, _, message):
         await message.add_reaction("🅰️")
         await world.server.react_many([(user, message.id, "🅰️", True) for user in crowd])
         await world.server.react(world.alice, message.id, "🅱️")
@@ -266,14 +274,24 @@ async def test_deferred_response_followup_and_edit(world: World) -> None:
         assert second["content"] == "public note" and second in world.server.messages(world.channel)
 
 
-async def test_late_interaction_response_is_unknown_interaction(world: World) -> None:
+@pytest.mark.parametrize("frozen", [False, True], ids=["awaiting", "frozen-loop"])
+async def test_late_interaction_response_is_unknown_interaction(world: World, frozen: bool) -> None:
+    """The server keeps its own clock on its own thread and loop: whether the bot awaits something or its
+    loop is blocked outright, the deadline passes, is recorded, and the late answer gets 10062."""
     bot = make_bot()
     errors: asyncio.Queue[BaseException] = asyncio.Queue()
-    world.server.interaction_ack_timeout = 0.05  # Discord's is 3 s
+    world.server.interaction_ack_timeout = 0.2  # Discord's is 3 s (the default)
+    recorded_before_answering: list[bool] = []
 
     @bot.tree.command(name="slow", description="Answers too late")
     async def slow(interaction: discord.Interaction) -> None:
-        await asyncio.sleep(0.2)
+        # Waits until the server records the missed deadline. Frozen: blocks this loop (no await), so a
+        # server sharing the loop could never record it.
+        seen = world.server.interactions[interaction.id]
+        deadline = time.monotonic() + 10
+        while not seen.missed_deadline and time.monotonic() < deadline:
+            time.sleep(0.01) if frozen else await asyncio.sleep(0.01)
+        recorded_before_answering.append(seen.missed_deadline)
         await interaction.response.send_message("too late")
 
     @bot.tree.error
@@ -283,39 +301,8 @@ async def test_late_interaction_response_is_unknown_interaction(world: World) ->
     async with world.server.connect(bot):
         await bot.tree.sync()
         interaction = await world.server.slash(world.alice, world.channel, "slow")
-        error = await asyncio.wait_for(errors.get(), 5)
-        assert isinstance(error, discord.NotFound) and error.code == 10062
-        assert interaction.response is None
-
-
-async def test_a_frozen_bot_loop_misses_the_deadline_by_the_servers_clock(world: World) -> None:
-    """The server runs on its own thread and loop: while the bot's loop is blocked, the server's clock
-    runs, the deadline passes and is recorded, and the late answer gets 10062."""
-    bot = make_bot()
-    errors: asyncio.Queue[BaseException] = asyncio.Queue()
-    world.server.interaction_ack_timeout = 0.2  # Discord's is 3 s (the default)
-    frozen_until_recorded: list[bool] = []
-
-    @bot.tree.command(name="freeze", description="Blocks the event loop")
-    async def freeze(interaction: discord.Interaction) -> None:
-        # Blocks this loop (no await) until the server, on its own thread, records the missed deadline;
-        # a server sharing this loop could never record it.
-        seen = world.server.interactions[interaction.id]
-        deadline = time.monotonic() + 10
-        while not seen.missed_deadline and time.monotonic() < deadline:
-            time.sleep(0.01)
-        frozen_until_recorded.append(seen.missed_deadline)
-        await interaction.response.send_message("too late")
-
-    @bot.tree.error
-    async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        errors.put_nowait(error.__cause__ or error)
-
-    async with world.server.connect(bot):
-        await bot.tree.sync()
-        interaction = await world.server.slash(world.alice, world.channel, "freeze")
         error = await asyncio.wait_for(errors.get(), 15)
-        assert frozen_until_recorded == [True]
+        assert recorded_before_answering == [True]
         assert isinstance(error, discord.NotFound) and error.code == 10062
         assert world.server.missed_deadlines == [interaction] and interaction.response is None
 
@@ -410,10 +397,7 @@ async def test_websocket_drop_resumes_and_replays_missed_events(world: World) ->
 
 
 async def test_replay_last_duplicates_dispatches(world: World) -> None:
-    bot = make_bot()
-    events = Recorder(bot, "raw_reaction_add", "raw_message_delete")
-    async with world.server.connect(bot):
-        message = await bot.get_channel(world.channel.id).send("vote")
+    async with posted(world, "raw_reaction_add", "raw_message_delete") as (bot, events, message):
         await world.server.react(world.alice, message.id, "1️⃣")
         await world.server.replay_last(1)
         first, again = await events.next("raw_reaction_add"), await events.next("raw_reaction_add")
@@ -487,10 +471,7 @@ async def test_bulk_reactions_reach_the_bot_quickly(world: World) -> None:
 
 
 async def test_super_reactions_count_but_list_apart(world: World) -> None:
-    bot = make_bot()
-    events = Recorder(bot, "raw_reaction_add", "raw_reaction_remove")
-    async with world.server.connect(bot):
-        message = await bot.get_channel(world.channel.id).send("vote")
+    async with posted(world, "raw_reaction_add", "raw_reaction_remove") as (bot, events, message):
         await world.server.react(world.alice, message.id, "7️⃣")
         await world.server.react(world.bob, message.id, "7️⃣", burst=True)
         normal, burst = await events.next("raw_reaction_add"), await events.next("raw_reaction_add")
@@ -511,10 +492,7 @@ async def test_super_reactions_count_but_list_apart(world: World) -> None:
 
 
 async def test_reaction_clears_dispatch_remove_all_and_remove_emoji(world: World) -> None:
-    bot = make_bot()
-    events = Recorder(bot, "raw_reaction_clear", "raw_reaction_clear_emoji")
-    async with world.server.connect(bot):
-        message = await bot.get_channel(world.channel.id).send("vote")
+    async with posted(world, "raw_reaction_clear", "raw_reaction_clear_emoji") as (bot, events, message):
         await world.server.react(world.alice, message.id, "1️⃣")
         await world.server.react(world.bob, message.id, "2️⃣", burst=True)
         await world.server.react(world.bob, message.id, "3️⃣")
@@ -566,10 +544,7 @@ async def test_bulk_delete_dispatches_message_delete_bulk(world: World) -> None:
 
 
 async def test_a_stale_reaction_add_can_be_replayed(world: World) -> None:
-    bot = make_bot()
-    events = Recorder(bot, "raw_reaction_add", "raw_reaction_remove")
-    async with world.server.connect(bot):
-        message = await bot.get_channel(world.channel.id).send("vote")
+    async with posted(world, "raw_reaction_add", "raw_reaction_remove") as (bot, events, message):
         await world.server.react(world.alice, message.id, "1️⃣")
         await world.server.unreact(world.alice, message.id, "1️⃣")
         await world.server.replay_reaction(world.alice, message.id, "1️⃣")
@@ -908,3 +883,17 @@ async def test_identify_with_an_invalid_shard_is_closed_4010(world: World) -> No
             await ws.send_json(identify)
             await ws.receive()
             assert ws.close_code == 4010
+
+
+async def test_unknown_emoji_is_10014(world: World) -> None:
+    async with posted(world) as (bot, _, message):
+        for unknown in ("x", "é", "notanemoji:123"):
+            with pytest.raises(discord.HTTPException) as refused:
+                await message.add_reaction(unknown)
+            assert (refused.value.status, refused.value.code) == (400, 10014), unknown
+        custom = world.server.add_emoji(world.guild, "crowd")
+        await message.add_reaction(custom)
+        await message.add_reaction("🅰️")
+        assert list(world.server.message(message.id)["reactions"]) == [custom, "🅰️"]
+        with pytest.raises(fakediscord.ApiError):
+            await world.server.react(world.alice, message.id, "thumbsup")

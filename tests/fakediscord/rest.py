@@ -436,7 +436,7 @@ class RestApi:
         channel = self._channel(request)
         message = self._message(channel, request.match_info["message_id"])
         emoji = request.match_info["emoji"]
-        if emoji_payload(emoji)["id"] is None and emoji.isascii():
+        if not self.world.knows_emoji(emoji):
             raise ApiError(400, 10014, "Unknown Emoji")
         return channel, message, emoji
 

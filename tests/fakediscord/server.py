@@ -521,6 +521,14 @@ class FakeDiscord:
         return thread
 
     @on_server
+    def add_emoji(self, guild: Guild, name: str) -> str:
+        """A custom emoji of `guild`; returns its reaction key "name:id" (GUILD_EMOJIS_UPDATE)."""
+        emoji_id = self.world.new_id()
+        guild.emojis[emoji_id] = name
+        self.gateway.dispatch("GUILD_EMOJIS_UPDATE", {"guild_id": str(guild.id), "emojis": guild.emojis_payload()})
+        return f"{name}:{emoji_id}"
+
+    @on_server
     def add_role(self, guild: Guild, name: str, *, permissions: int = 0) -> Role:
         role = self.world.add_role(guild, name, permissions)
         self.gateway.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()})
@@ -615,7 +623,10 @@ class FakeDiscord:
         for user, message, emoji, add, *burst in actions:
             target = self._message(message)
             self._check_can_see(user, self.world.channels[target["channel_id"]])
-            resolved.append((user, target, emoji_key(emoji), add, bool(burst and burst[0])))
+            key = emoji_key(emoji)
+            if not self.world.knows_emoji(key):
+                raise ApiError(400, 10014, "Unknown Emoji")
+            resolved.append((user, target, key, add, bool(burst and burst[0])))
         count = self._apply_reactions(resolved)
         await self.flush()
         return count

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import IntFlag
 from typing import Any, Iterable
 
+import emoji as emoji_lib
+
 DISCORD_EPOCH_MS = 1_420_070_400_000
 MAX_REACTIONS = 20  # distinct emojis per message (error 30010 beyond)
 # Colours of a super reaction's animation ("#rrggbb"), as the gateway sends them.
@@ -297,6 +299,7 @@ class Guild:
     roles: dict[int, Role] = field(default_factory=dict)
     channels: dict[int, Channel] = field(default_factory=dict)
     threads: dict[int, Channel] = field(default_factory=dict)  # active threads
+    emojis: dict[int, str] = field(default_factory=dict)  # custom emoji id -> name
     members: dict[int, Member] = field(default_factory=dict, repr=False)
 
     def permissions_for(self, user_id: int, channel: Channel | None = None) -> int:
@@ -330,6 +333,12 @@ class Guild:
             return 0
         return perms
 
+    def emojis_payload(self) -> list[dict[str, Any]]:
+        return [
+            {"id": str(i), "name": name, "roles": [], "require_colons": True, "managed": False, "animated": False, "available": True}
+            for i, name in self.emojis.items()
+        ]
+
     def payload(self, *, members: Iterable[Member], joined_at: str) -> dict[str, Any]:
         """Full GUILD_CREATE shape."""
         return {
@@ -343,7 +352,7 @@ class Guild:
             "owner_id": str(self.owner_id),
             "features": [],
             "roles": [r.payload() for r in self.roles.values()],
-            "emojis": [],
+            "emojis": self.emojis_payload(),
             "stickers": [],
             "channels": [c.payload() for c in self.channels.values()],
             "threads": [t.payload() for t in self.threads.values()],
@@ -463,6 +472,14 @@ class World:
             self.dm_channels[user.id] = channel
             self.channels[channel.id] = channel
         return channel
+
+    def knows_emoji(self, key: str) -> bool:
+        """A reaction key Discord accepts: a Unicode emoji, or "name:id" of a custom emoji of a guild
+        the bot is in (anything else is 10014 Unknown Emoji)."""
+        match = _CUSTOM_EMOJI.match(key)
+        if match is None:
+            return emoji_lib.is_emoji(key)
+        return any(int(match.group(3)) in guild.emojis for guild in self.guilds.values())
 
     def permissions_for(self, channel: Channel, user_id: int) -> int:
         if channel.guild_id is None:
