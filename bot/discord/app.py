@@ -1,0 +1,235 @@
+"""The Discord bot: start-up checks, the cogs, events routed to the round runner, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import math
+import signal
+import sqlite3
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.conductor import Conductor
+from bot.media.drawing import Drawer
+from bot.errors import StartupError
+from bot.discord.ballot_box import VoteLimiter
+from bot.discord.runner import RoundRunner
+from bot.settings import Settings
+from bot.discord.views import VoteButton
+
+log = logging.getLogger("crowdtune.bot")
+
+
+def bot_intents() -> discord.Intents:
+    # No privileged intents: reactions and interactions carry everything the bot needs.
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_reactions = True
+    intents.dm_reactions = True
+    intents.guild_messages = True  # message deletions cancel rounds
+    intents.dm_messages = True
+    return intents
+
+
+_T = discord.AppCommandOptionType
+
+
+def request_problem(interaction: discord.Interaction) -> str | None:
+    """What is wrong with a slash command against the command's own declaration (where it may run;
+    its options' types, ranges, lengths and choices; required and unknown options), or None.
+    Discord's client enforces these, but a crafted request need not, and discord.py checks none
+    of them when a command arrives."""
+    command = interaction.command
+    if not isinstance(command, app_commands.Command):
+        return None  # unknown to us: the tree reports it
+    contexts = command.allowed_contexts
+    if interaction.guild_id is None and (command.guild_only or (contexts is not None and not contexts.dm_channel)):
+        return f"/{command.name} works only in a server"
+    declared = {parameter.display_name: parameter for parameter in command.parameters}
+    given = {}
+    for option in (interaction.data or {}).get("options") or []:
+        if not isinstance(option, dict) or option.get("name") not in declared or "options" in option:
+            return f"/{command.name} has no such option"
+        given[option["name"]] = option.get("value")
+    resolved = (interaction.data or {}).get("resolved") or {}
+    # Discord sends every user, role or channel an option names in "resolved"; an id that is not
+    # there names nothing Discord vouched for.
+    known = {str(key) for part in ("users", "members", "roles", "channels") for key in resolved.get(part) or {}}
+    for name, parameter in declared.items():
+        if name not in given:
+            if parameter.required:
+                return f"/{command.name} needs the option '{name}'"
+        elif (problem := _value_problem(parameter, given[name], known)) is not None:
+            return f"'{name}' {problem}"
+    return None
+
+
+def _value_problem(parameter: app_commands.Parameter, value, known: set[str]) -> str | None:
+    kind, low, high = parameter.type, parameter.min_value, parameter.max_value
+    if kind is _T.string:
+        if not isinstance(value, str):
+            return "must be text"
+        if not (low or 0) <= len(value) <= (high or 6000):
+            return f"must be {low or 0} to {high or 6000} characters long"
+    elif kind in (_T.integer, _T.number):
+        number_types = int if kind is _T.integer else (int, float)
+        if not isinstance(value, number_types) or isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+            return "must be a whole number" if kind is _T.integer else "must be a number"
+        if (low is not None and value < low) or (high is not None and value > high):
+            return f"must be {_bounds(low, high)}"
+    elif kind is _T.boolean:
+        if not isinstance(value, bool):
+            return "must be true or false"
+    elif kind in (_T.user, _T.role, _T.channel, _T.mentionable):
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) not in known:
+            return "must be a user, role or channel Discord knows"
+    if parameter.choices and value not in [choice.value for choice in parameter.choices]:
+        return "must be one of: " + ", ".join(str(choice.value) for choice in parameter.choices)
+    return None
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"from {low:g} to {high:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
+
+
+class CheckedTree(app_commands.CommandTree):
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        problem = request_problem(interaction)
+        if problem is None:
+            return True
+        await interaction.response.send_message(f"Sorry, {problem}. Nothing was changed.", ephemeral=True)
+        return False
+
+
+class CrowdtuneBot(commands.Bot):
+    def __init__(self, settings: Settings, conductor: Conductor, renderer, drawer: Drawer | None = None, **options) -> None:
+        options.setdefault("guild_ready_timeout", settings.guild_ready_timeout)
+        super().__init__(
+            command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None, tree_cls=CheckedTree, **options
+        )
+        self.settings = settings
+        self.conductor = conductor
+        self.renderer = renderer
+        self._owns_drawer = drawer is None
+        self.drawer = drawer or Drawer()
+        self.runner = RoundRunner(self, conductor, renderer, self.drawer, VoteLimiter(settings.vote_burst, settings.vote_refill_seconds))
+
+    async def setup_hook(self) -> None:
+        from bot.discord.cogs import moderation, sessions
+
+        self.add_dynamic_items(VoteButton)
+        await sessions.setup(self)
+        await moderation.setup(self)
+        self.tree.on_error = self.on_app_command_error
+        if self.settings.dev_guild_id:
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+
+    async def on_ready(self) -> None:
+        resumed = await self.runner.resume_all()
+        log.info("ready as %s; %d session(s) running", self.user, resumed)
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        self.runner.on_reaction(payload, added=True)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        self.runner.on_reaction(payload, added=False)
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        await self.runner.on_message_deleted(payload.message_id)
+
+    async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        if isinstance(error, app_commands.NoPrivateMessage):
+            text = "This command works only in a server."
+        elif isinstance(error, app_commands.CheckFailure):
+            text = "You can't use this command here."
+        elif isinstance(error, app_commands.TransformerError):
+            text = "Sorry, one of the options is not a valid value (an unknown user, role or channel?). Nothing was changed."
+        elif isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
+            text = "That command is out of date here; Discord updates it within a minute. Please try again then."
+        elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, sqlite3.Error):
+            log.error("command /%s: the database failed: %s", interaction.command.name if interaction.command else "?", error.original)
+            text = "Sorry, I cannot save anything right now (my database failed). Nothing was changed; please try again later."
+        else:
+            log.error("command /%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
+            text = "Sorry, something went wrong on my side. Nothing was changed; please try again."
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException:
+            pass
+
+    async def close(self) -> None:
+        await self.runner.shutdown()
+        await super().close()
+        if self._owns_drawer:
+            await asyncio.to_thread(self.drawer.close)
+
+
+def point_at(settings: Settings) -> None:
+    """Send discord.py to a Discord-compatible server (self-hosted, or the tests' local one)."""
+    if settings.api_base:
+        discord.http.Route.BASE = settings.api_base.rstrip("/")
+    if settings.gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
+
+
+def freeze_start_up_objects() -> None:
+    """Take what start-up made out of the garbage collector: a full collection walks every object (some
+    120,000 after importing discord.py and numpy, 60 ms on a small machine) while the event loop waits,
+    and these live as long as the process anyway."""
+    gc.collect()
+    gc.freeze()
+
+
+async def run_bot(settings: Settings, db: str) -> int:
+    """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database."""
+    from bot.media.render import Renderer
+    from storage import open_store
+
+    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+    if not token or any(c.isspace() for c in token):
+        raise StartupError("DISCORD_TOKEN is empty or malformed: paste the bot token from the Developer Portal")
+    renderer = Renderer.open(settings.soundfont)
+    store = None
+    try:
+        store = await open_store(settings.db or db)
+        await store.check_writable()  # a read-only file or a full disk: say so now, not at the first vote
+    except BaseException:
+        if store is not None:
+            await store.close()
+        renderer.close()
+        raise
+    discord.utils.setup_logging(level=logging.INFO)
+    point_at(settings)
+    bot = CrowdtuneBot(settings, Conductor(store), renderer)
+    from bot.discord.cogs import moderation, sessions  # noqa: F401  (imported now, to be frozen with the rest)
+
+    freeze_start_up_objects()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
+    try:
+        await bot.start(token)
+    except discord.LoginFailure:
+        raise StartupError("Discord refused the token: check DISCORD_TOKEN (it is never printed)") from None
+    except discord.PrivilegedIntentsRequired:
+        raise StartupError("Discord refused the intents: this bot needs no privileged intent; check the application") from None
+    finally:
+        if not bot.is_closed():
+            await bot.close()
+        await store.close()
+        renderer.close()
+    return 0

@@ -1,0 +1,194 @@
+"""Moderator tools (/config, /reset, /export, /strike) and a user's own data (/forget-me)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from pathlib import Path
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord.cogs.sessions import EVERYWHERE, is_moderator, scope_of, scope_settings
+from bot.discord.votes import VOTE_STYLES, voter_id
+from bot.discord.views import Confirm
+from core.agent import EXPLORATIONS, PRESETS
+from storage.export import export_zip
+
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+NOT_A_MODERATOR = "This command is for moderators (Manage Server permission, or the server's moderator role)."
+
+
+class Moderation(commands.Cog):
+    def __init__(self, bot) -> None:
+        self.bot = bot
+        self.store = bot.conductor.store
+
+    async def _moderator_scope(self, interaction: discord.Interaction) -> str | None:
+        """The scope a moderator acts on, or None after telling a non-moderator politely."""
+        scope_id, kind = scope_of(interaction)
+        if not is_moderator(interaction, await scope_settings(self.bot, scope_id)):
+            await interaction.response.send_message(NOT_A_MODERATOR, ephemeral=True)
+            return None
+        await self.store.ensure_scope(scope_id, kind)
+        return scope_id
+
+    @app_commands.command(name="config", description="Moderators: this server's defaults (no options: show them)")
+    @app_commands.allowed_contexts(**EVERYWHERE)
+    @app_commands.describe(
+        preset="the learning preset",
+        exploration="how the agent explores (overrides the preset)",
+        round_minutes="default round length",
+        quorum="default quorum (0: none)",
+        rounds="default rounds per session (0: endless)",
+        vote_style="reactions (1-10 emoji) or buttons (anonymous)",
+        hide_results="hide the votes until a round closes",
+        mod_role="a role whose members may use moderator commands",
+        anti_brigade="ignore votes from accounts that joined the server after the round began",
+        share_learning="learn from the servers that opted in too, and share what this one learns (off by default)",
+    )
+    @app_commands.choices(
+        preset=[app_commands.Choice(name=p, value=p) for p in PRESETS],
+        exploration=[app_commands.Choice(name=e, value=e) for e in EXPLORATIONS],
+        vote_style=[app_commands.Choice(name=s, value=s) for s in VOTE_STYLES],
+    )
+    async def config(
+        self,
+        interaction: discord.Interaction,
+        preset: str | None = None,
+        exploration: str | None = None,
+        round_minutes: app_commands.Range[float, 0.25, 10080.0] | None = None,
+        quorum: app_commands.Range[int, 0, 100000] | None = None,
+        rounds: app_commands.Range[int, 0, 10000] | None = None,
+        vote_style: str | None = None,
+        hide_results: bool | None = None,
+        mod_role: discord.Role | None = None,
+        anti_brigade: bool | None = None,
+        share_learning: bool | None = None,
+    ) -> None:
+        scope_id = await self._moderator_scope(interaction)
+        if scope_id is None:
+            return
+        problems = []
+        if preset is not None and preset not in PRESETS:
+            problems.append(f"unknown preset '{preset}'")
+        if exploration is not None and exploration not in EXPLORATIONS:
+            problems.append(f"unknown exploration '{exploration}'")
+        if vote_style is not None and vote_style not in VOTE_STYLES:
+            problems.append(f"unknown vote style '{vote_style}'")
+        if problems:
+            await interaction.response.send_message(f"Sorry: {'; '.join(problems)}. Nothing was changed.", ephemeral=True)
+            return
+        given = {
+            "preset": preset,
+            "exploration": exploration,
+            "round_seconds": None if round_minutes is None else round_minutes * 60,
+            "vote_style": vote_style,
+            "hide_results": hide_results,
+            "mod_role": None if mod_role is None else mod_role.id,
+            "anti_brigade": anti_brigade,
+            "share_learning": share_learning,
+        }
+        changes = {key: value for key, value in given.items() if value is not None}
+        # 0 means "none" for these two, so it must be stored, not skipped.
+        if quorum is not None:
+            changes["quorum"] = quorum or None
+        if rounds is not None:
+            changes["rounds"] = rounds or None
+        if changes:
+            await self.store.update_scope_settings(scope_id, changes, actor=voter_id(interaction.user.id))
+            self.bot.runner.scope_settings_changed(scope_id)
+        settings = await scope_settings(self.bot, scope_id)
+        shown = ", ".join(f"{k.replace('_', ' ')}: {v if v is not None else 'none'}" for k, v in settings.items())
+        verb = "Updated" if changes else "Current settings"
+        await interaction.response.send_message(
+            f"{verb}. {shown}. New sessions use these; anti brigade applies at once.", ephemeral=True
+        )
+
+    @app_commands.command(name="reset", description="Moderators: clear this server's agent (asks first)")
+    @app_commands.allowed_contexts(**EVERYWHERE)
+    async def reset(self, interaction: discord.Interaction) -> None:
+        scope_id = await self._moderator_scope(interaction)
+        if scope_id is None:
+            return
+        size = await self.store.q_size(scope_id)
+        view = Confirm(interaction.user.id, "Reset the agent")
+        await interaction.response.send_message(
+            f"Reset the agent? It forgets all {size} learned Q-values. Compositions and votes are kept.", view=view, ephemeral=True
+        )
+        await view.wait()
+        if not view.confirmed:
+            if view.confirmed is False:
+                await view.interaction.response.edit_message(content="Nothing was reset.", view=None)
+            return
+        deleted = await self.store.reset_scope(scope_id, actor=voter_id(interaction.user.id))
+        await view.interaction.response.edit_message(content=f"The agent is reset ({deleted} Q-values cleared).", view=None)
+
+    @app_commands.command(name="export", description="Moderators: compositions (MIDI), rounds, votes, audit log and Q-table as a zip")
+    @app_commands.allowed_contexts(**EVERYWHERE)
+    async def export(self, interaction: discord.Interaction) -> None:
+        scope_id = await self._moderator_scope(interaction)
+        if scope_id is None:
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        limit = interaction.guild.filesize_limit if interaction.guild else DEFAULT_UPLOAD_LIMIT
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"crowdtune-{scope_id.replace(':', '-')}.zip"
+            counts = await export_zip(self.store, path, scope_id)
+            size = path.stat().st_size
+            summary = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+            if size > limit:
+                await interaction.followup.send(
+                    f"The export ({size / 2**20:.1f} MiB) is over Discord's {limit / 2**20:.0f} MiB upload limit. "
+                    f"On the bot's machine run: `crowdtune export --scope {scope_id} --out export.zip`",
+                    ephemeral=True,
+                )
+                return
+            await interaction.followup.send(f"Export: {summary}.", file=discord.File(path), ephemeral=True)
+        await self.store.audit(scope_id, voter_id(interaction.user.id), "export", counts)
+
+    @app_commands.command(name="strike", description="Moderators: void a user's votes in this server and ignore new ones")
+    @app_commands.guild_only()
+    @app_commands.describe(user="whose votes to void")
+    async def strike(self, interaction: discord.Interaction, user: discord.User) -> None:
+        scope_id = await self._moderator_scope(interaction)
+        if scope_id is None:
+            return
+        voided = await self.store.strike(scope_id, voter_id(user.id), actor=voter_id(interaction.user.id))
+        await interaction.response.send_message(
+            f"Voided {voided} vote(s) by {user.mention}; their new votes here are ignored. This is in the audit log.",
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @app_commands.command(name="forget-me", description="Get a copy of your data, then delete your votes and your personal agent")
+    @app_commands.allowed_contexts(**EVERYWHERE)
+    async def forget_me(self, interaction: discord.Interaction) -> None:
+        voter = voter_id(interaction.user.id)
+        data = await self.store.user_data(voter)
+        data["personal_agent_q_values"] = await self.store.q_size(voter)
+        view = Confirm(interaction.user.id, "Delete my data")
+        await interaction.response.send_message(
+            f"Here is your data: {len(data['votes'])} vote(s), and a personal agent with {data['personal_agent_q_values']} Q-values. "
+            "Delete it all? This cannot be undone.",
+            file=discord.File(io.BytesIO(json.dumps(data, indent=1).encode()), "my-crowdtune-data.json"),
+            view=view,
+            ephemeral=True,
+        )
+        await view.wait()
+        if not view.confirmed:
+            if view.confirmed is False:
+                await view.interaction.response.edit_message(content="Nothing was deleted.", view=None, attachments=[])
+            return
+        result = await self.store.forget_user(voter, personal_scope=voter)
+        await view.interaction.response.edit_message(
+            content=f"Deleted {result['votes']} vote(s){' and your personal agent' if result['personal_agent'] else ''}.",
+            view=None,
+            attachments=[],
+        )
+
+
+async def setup(bot) -> None:
+    await bot.add_cog(Moderation(bot))

@@ -1,0 +1,241 @@
+"""/compose, /stop, /close, /status, /stats and /top: running and following sessions."""
+
+from __future__ import annotations
+
+import io
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord.votes import describe_votes, origin_scope, voter_id
+from core.engine import SessionSpec
+from core.midi import track_to_midi
+from core.music import SCALES, MusicError, parse_note, track_from_dict
+
+SCALE_CHOICES = [app_commands.Choice(name=name.replace("_", " "), value=name) for name in SCALES]
+MODE_CHOICES = [app_commands.Choice(name="rate 1-10", value="rating"), app_commands.Choice(name="A/B", value="ab")]
+EVERYWHERE = dict(guilds=True, dms=True, private_channels=False)
+
+
+def scope_of(interaction: discord.Interaction) -> tuple[str, str]:
+    """A server's shared agent, or the user's personal agent in a DM."""
+    return origin_scope(interaction.guild_id, interaction.user.id), "guild" if interaction.guild_id is not None else "user"
+
+
+def is_moderator(interaction: discord.Interaction, settings: dict) -> bool:
+    if interaction.guild_id is None:
+        return True  # in a DM the user owns their personal agent
+    member = interaction.user
+    if not isinstance(member, discord.Member):
+        return False
+    role = settings.get("mod_role")
+    return member.guild_permissions.manage_guild or (role is not None and any(r.id == role for r in member.roles))
+
+
+async def scope_settings(bot, scope_id: str) -> dict:
+    """The scope's stored settings over the operator's defaults."""
+    defaults = {
+        "preset": bot.settings.preset,
+        "round_seconds": bot.settings.round_seconds,
+        "quorum": bot.settings.quorum,
+        "rounds": bot.settings.rounds,
+        "vote_style": "reactions",
+        "hide_results": False,
+        "exploration": None,
+        "mod_role": None,
+        "anti_brigade": False,
+        "share_learning": False,  # start from what the scopes that opted in learned, and share this one's
+    }
+    return {**defaults, **await bot.conductor.store.scope_settings(scope_id)}
+
+
+NEEDED_PERMISSIONS = ("view_channel", "send_messages", "attach_files", "read_message_history")
+
+
+def missing_permissions(interaction: discord.Interaction, vote_style: str) -> list[str]:
+    if interaction.guild_id is None:
+        return []
+    permissions = interaction.app_permissions
+    needed = NEEDED_PERMISSIONS + (("add_reactions",) if vote_style == "reactions" else ())
+    return [name.replace("_", " ") for name in needed if not getattr(permissions, name)]
+
+
+class Sessions(commands.Cog):
+    def __init__(self, bot) -> None:
+        self.bot = bot
+        self.store = bot.conductor.store
+
+    @app_commands.command(name="compose", description="Start composing here: each round the agent edits the track and you rate it")
+    @app_commands.allowed_contexts(**EVERYWHERE)
+    @app_commands.describe(
+        base="base note, e.g. C4, F#3, Bb2 or a MIDI number",
+        scale="the scale the melody uses",
+        length="notes in the track (4-64)",
+        tempo="beats per minute (40-240)",
+        mode="rate each round 1-10, or choose between two edits",
+        round_minutes="how long each round stays open",
+        quorum="close a round early once this many have voted",
+        rounds="how many rounds (0: endless)",
+    )
+    @app_commands.choices(scale=SCALE_CHOICES, mode=MODE_CHOICES)
+    async def compose(
+        self,
+        interaction: discord.Interaction,
+        base: app_commands.Range[str, 1, 8] = "C4",
+        scale: str = "major",
+        length: app_commands.Range[int, 4, 64] = 8,
+        tempo: app_commands.Range[int, 40, 240] = 120,
+        mode: str = "rating",
+        round_minutes: app_commands.Range[float, 0.25, 10080.0] | None = None,
+        quorum: app_commands.Range[int, 1, 100000] | None = None,
+        rounds: app_commands.Range[int, 0, 10000] | None = None,
+    ) -> None:
+        scope_id, kind = scope_of(interaction)
+        settings = await scope_settings(self.bot, scope_id)
+        try:
+            spec = SessionSpec(
+                base=parse_note(base),
+                scale=scale,
+                length=length,
+                tempo=tempo,
+                mode=mode,
+                preset=settings["preset"],
+                exploration=settings["exploration"],
+                rounds=(settings["rounds"] if rounds is None else rounds) or None,
+                round_seconds=settings["round_seconds"] if round_minutes is None else round_minutes * 60,
+                quorum=settings["quorum"] if quorum is None else quorum,
+                seed=interaction.id % 2**31,
+            )
+        except (MusicError, ValueError) as problem:
+            await interaction.response.send_message(f"Sorry, I can't start that: {problem}.", ephemeral=True)
+            return
+        missing = missing_permissions(interaction, settings["vote_style"])
+        if missing:
+            await interaction.response.send_message(
+                f"I can't run rounds in this channel: I am missing the {', '.join(missing)} permission(s). "
+                "Ask a moderator to grant them, or use another channel.",
+                ephemeral=True,
+            )
+            return
+        options = {"vote_style": settings["vote_style"], "hide_results": settings["hide_results"]}
+        try:
+            session = await self.bot.conductor.start(
+                scope_id, kind, str(interaction.channel_id), spec, actor=voter_id(interaction.user.id),
+                scope_name=interaction.guild.name if interaction.guild else interaction.user.name, options=options,
+            )
+        except ValueError as problem:
+            await interaction.response.send_message(f"Sorry, {problem} (`/stop`).", ephemeral=True)
+            return
+        agent = "this server's agent" if kind == "guild" else "your personal agent"
+        length_text = f"{spec.rounds} rounds" if spec.rounds else "endless rounds"
+        await interaction.response.send_message(
+            f"Composing with {agent}: {length_text} in {scale.replace('_', ' ')} from {base}, "
+            f"{'A/B votes' if mode == 'ab' else 'ratings 1-10'}, {spec.round_seconds / 60:g} min per round. The first round is coming up."
+        )
+        self.bot.runner.ensure_running(session.id)
+
+    async def _session_here(self, interaction: discord.Interaction):
+        session = await self.store.active_session_in(str(interaction.channel_id))
+        if session is None:
+            await interaction.response.send_message("No session is running here. Start one with `/compose`.", ephemeral=True)
+        return session
+
+    async def _may_steer(self, interaction: discord.Interaction, session) -> bool:
+        settings = await scope_settings(self.bot, session.scope_id)
+        if session.owner == voter_id(interaction.user.id) or is_moderator(interaction, settings):
+            return True
+        await interaction.response.send_message("Only the person who started this session or a moderator can do that.", ephemeral=True)
+        return False
+
+    @app_commands.command(name="stop", description="Stop the session in this channel")
+    @app_commands.allowed_contexts(**EVERYWHERE)
+    async def stop(self, interaction: discord.Interaction) -> None:
+        session = await self._session_here(interaction)
+        if session is None or not await self._may_steer(interaction, session):
+            return
+        await self.bot.conductor.stop(session.id, actor=voter_id(interaction.user.id))
+        self.bot.runner.wake(session.id)
+        await interaction.response.send_message(f"Session stopped after {session.rounds_done} rounds; what the agent learned is kept.")
+
+    @app_commands.command(name="close", description="Close the current round now and move on")
+    @app_commands.allowed_contexts(**EVERYWHERE)
+    async def close_round(self, interaction: discord.Interaction) -> None:
+        session = await self._session_here(interaction)
+        if session is None or not await self._may_steer(interaction, session):
+            return
+        state = await self.bot.runner.close_now(session.id)
+        text = {
+            "closing": "Closing this round now.",
+            "posting": "The next round is being posted; close it once it is there.",
+            "none": "No round is open right now.",
+        }[state]
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(name="status", description="The current round and its votes so far")
+    @app_commands.allowed_contexts(**EVERYWHERE)
+    async def status(self, interaction: discord.Interaction) -> None:
+        session = await self._session_here(interaction)
+        if session is None:
+            return
+        open_round = await self.store.open_round_of(session.id)
+        total = session.spec.get("rounds")
+        progress = f"{session.rounds_done} of {total} rounds done" if total else f"{session.rounds_done} rounds done"
+        if open_round is None:
+            await interaction.response.send_message(f"{progress}; the next round is being prepared.", ephemeral=True)
+            return
+        ballots = await self.store.ballots(open_round.id)
+        descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
+        votes = f"{len(ballots)} voted so far"
+        if not session.options.get("hide_results"):
+            votes += f" ({describe_votes(open_round.mode, ballots)})"
+        closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
+        await interaction.response.send_message(
+            f"Round {open_round.index + 1}: {descriptions}. {votes}{closes}. {progress}.", ephemeral=True
+        )
+
+    @app_commands.command(name="stats", description="How the agent is learning: a learning curve and the best compositions")
+    @app_commands.allowed_contexts(**EVERYWHERE)
+    async def stats(self, interaction: discord.Interaction) -> None:
+        scope_id, _ = scope_of(interaction)
+        await interaction.response.defer(thinking=True)
+        history = await self.store.learning_history(scope_id)
+        if not history:
+            await interaction.followup.send("No rated rounds yet. Start with `/compose`.")
+            return
+        rewards = [reward for reward, _, _ in history]
+        png = await self.bot.drawer.learning_curve(
+            rewards, "crowdtune: the kept track's score and each round's proposal",
+            scores=[score for _, score, _ in history], spread=[spread for _, _, spread in history],
+        )
+        top = await self.store.top_rounds(scope_id, 3)
+        settings = await scope_settings(self.bot, scope_id)
+        learned = await self.bot.conductor.lessons(scope_id, settings["preset"])
+        lines = [f"{len(rewards)} rated rounds, mean reward {sum(rewards) / len(rewards):.2f}."]
+        if learned:
+            lines.append("What the agent has learned so far: " + "; ".join(learned) + ".")
+        lines += [f"{i}. {r.reward:.1f}/10 (session {r.session_id}, round {r.index + 1})" for i, r in enumerate(top, 1)]
+        await interaction.followup.send("\n".join(lines), file=discord.File(io.BytesIO(png), "learning-curve.png"))
+
+    @app_commands.command(name="top", description="The best-rated compositions, to listen to")
+    @app_commands.allowed_contexts(**EVERYWHERE)
+    async def top(self, interaction: discord.Interaction) -> None:
+        scope_id, _ = scope_of(interaction)
+        await interaction.response.defer(thinking=True)
+        top = await self.store.top_rounds(scope_id, 3)
+        if not top:
+            await interaction.followup.send("No rated rounds yet. Start with `/compose`.")
+            return
+        files, lines = [], []
+        for rank, row in enumerate(top, 1):
+            winner = (row.outcome or {}).get("winner") or 0
+            track = track_from_dict(row.plan["proposals"][winner]["track"])
+            audio = await self.bot.renderer.render_async(track_to_midi(track), "ogg")
+            files.append(discord.File(io.BytesIO(audio), f"top-{rank}.ogg"))
+            lines.append(f"{rank}. {row.reward:.1f}/10: session {row.session_id}, round {row.index + 1}")
+        await interaction.followup.send("\n".join(lines), files=files)
+
+
+async def setup(bot) -> None:
+    await bot.add_cog(Sessions(bot))
+

@@ -1,0 +1,79 @@
+"""Pictures for chat drawn in a worker process, off the bot's event loop.
+
+Matplotlib is pure Python: drawing a piano roll holds the GIL for 50-70 ms, so on a thread it still
+stalls the event loop (docs/BENCHMARKS.md, event-loop lag). One worker process draws instead; it is
+started at the first picture, with "spawn" because the bot process has threads, and the bot process
+itself never imports matplotlib.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from core.music import Track
+
+
+PARENT_CHECK_SECONDS = 1.0
+
+
+def _exit_with(parent: int) -> None:
+    """In the worker: exit once the bot process is gone. A killed bot (SIGKILL, out of memory) cannot
+    stop its pool, and the worker, which holds both ends of its own task pipe, would wait forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-the-bot", daemon=True).start()
+
+
+def _piano_roll(track: Track, title: str | None) -> bytes:
+    from bot.media.pianoroll import piano_roll_png
+
+    return piano_roll_png(track, title)
+
+
+def _learning_curve(rewards: list[float], title: str, scores: list | None, spread: list | None) -> bytes:
+    from bot.media.pianoroll import learning_curve_png
+
+    return learning_curve_png(rewards, title, scores=scores, spread=spread)
+
+
+class Drawer:
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def piano_roll(self, track: Track, title: str | None = None) -> bytes:
+        return await self._draw(_piano_roll, track, title)
+
+    async def learning_curve(self, rewards: list[float], title: str, scores: list | None = None, spread: list | None = None) -> bytes:
+        return await self._draw(_learning_curve, list(rewards), title, scores, spread)
+
+    def worker_pids(self) -> list[int]:
+        """The worker's process id, once started (the footprint benchmark reads its memory)."""
+        return [] if self._pool is None else list(self._pool._processes or {})
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    async def _draw(self, function, *args) -> bytes:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with, initargs=(os.getpid(),)
+            )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+        except BrokenProcessPool:
+            # The worker died (killed, out of memory): this picture fails, the next one starts a new worker.
+            broken, self._pool = self._pool, None
+            broken.shutdown(wait=False)
+            raise

@@ -1,0 +1,287 @@
+"""Learning from a crowd: robust aggregation, A/B preferences, aspects, exploration and state, and a small
+version of `crowdtune bench learning` that runs the real conductor, engine and SQLite path."""
+
+import random
+import statistics
+
+import pytest
+
+from bot.bench.learning import VARIANTS, simulate_one
+from core import agent as q
+from core.actions import apply
+from core.crowd import (
+    PRIOR_VOTES,
+    Ballot,
+    CrowdEstimate,
+    ab_rewards,
+    ab_wins,
+    bradley_terry,
+    compound_rating,
+    parse_aspects,
+    robust_rating,
+    typical_reward,
+    voter_profiles,
+)
+from core.engine import SessionSpec, plan_keys, plan_round, round_rng, settle, settle_keys
+from core.midi import track_to_midi
+from core.raters import consensus_score
+
+HONEST = [f"honest{i}" for i in range(5)]
+
+
+def crowd_history(rounds: int = 20, brigade: int = 1, seed: int = 0) -> dict[str, list[tuple[float, float]]]:
+    """A scope's voter history: honest voters rate a varying quality with noise, the troll its mirror
+    image, brigaders (identical accounts) always 10; each round's reward is the honest mean."""
+    rng = random.Random(seed)
+    history: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(rounds):
+        quality = rng.uniform(3, 8)
+        honest = {v: min(10.0, max(1.0, quality + rng.gauss(0, 0.8))) for v in HONEST}
+        reward = statistics.fmean(honest.values())
+        ratings = {**honest, "troll": 11 - quality + rng.gauss(0, 0.8), **{f"brigader{i}": 10.0 for i in range(brigade)}}
+        for voter, rating in ratings.items():
+            history.setdefault(voter, []).insert(0, (rating, reward))  # newest first, as storage gives it
+    return history
+
+
+def round_ballots(**changed: float) -> list[Ballot]:
+    ratings = {"honest0": 6.0, "honest1": 7.0, "honest2": 6.5, "honest3": 5.5, "honest4": 6.0, "troll": 5.0, "brigader0": 10.0}
+    return [Ballot(voter, rating) for voter, rating in {**ratings, **changed}.items()]
+
+
+def swing(voter: str, history: dict, aggregate=lambda b, h: robust_rating(b, h).rating) -> float:
+    """How far one voter can move the crowd's verdict: from rating 1 to rating 10, everyone else unchanged."""
+    return abs(aggregate(round_ballots(**{voter: 10.0}), history) - aggregate(round_ballots(**{voter: 1.0}), history))
+
+
+# --- robust ratings ---------------------------------------------------------------------------------
+
+
+def test_a_troll_or_a_brigader_moves_the_verdict_less_than_any_honest_voter():
+    history = crowd_history()
+    least_honest = min(swing(v, history) for v in HONEST)
+    assert swing("troll", history) < least_honest / 3
+    assert swing("brigader0", history) < least_honest / 3
+    profiles = voter_profiles(history)
+    assert profiles["troll"].trust < 0.3 and profiles["brigader0"].trust < 0.3
+    assert all(profiles[v].trust > 0.9 for v in HONEST)
+
+
+def test_newcomers_all_count_the_same_and_a_far_rating_pulls_only_so_far():
+    """Without history nobody is known to be a troll, but nobody counts more than an honest newcomer, and a
+    10 among sixes pulls less than it would in a plain mean."""
+    most_honest = max(swing(v, {}) for v in HONEST)
+    assert swing("troll", {}) <= most_honest and swing("brigader0", {}) <= most_honest
+    lone_ten = robust_rating(round_ballots(), {}).rating - robust_rating(round_ballots(brigader0=6.0), {}).rating
+    plain_mean = (10.0 - 6.0) / len(round_ballots())
+    assert 0 < lone_ten < plain_mean
+
+
+def test_a_coordinated_brigade_counts_as_one_untrusted_voter():
+    history = crowd_history(brigade=4)
+    brigade = {f"brigader{i}": 10.0 for i in range(4)}
+    honest_only = [b for b in round_ballots() if not b.voter.startswith("brigader")]
+    shift = robust_rating([*honest_only, *(Ballot(v, r) for v, r in brigade.items())], history).rating - robust_rating(
+        honest_only, history
+    ).rating
+    assert 0 <= shift < min(swing(v, history) for v in HONEST) / 3
+
+
+def test_each_voter_is_put_on_the_crowd_scale():
+    """A harsh voter (always two points below the crowd) giving 5 means what the crowd would call about 7."""
+    rng = random.Random(1)
+    history = {"harsh": []}
+    for _ in range(30):
+        reward = rng.uniform(4, 8)
+        history["harsh"].insert(0, (reward - 2 + rng.gauss(0, 0.3), reward))
+    estimate = robust_rating([Ballot("harsh", 5.0)], history)
+    assert 6.5 < estimate.rating < 7.5
+
+
+def test_one_vote_is_not_a_verdict():
+    assert CrowdEstimate(10.0, 1.0).shrunk_toward(6.0) == pytest.approx((10 + PRIOR_VOTES * 6) / (1 + PRIOR_VOTES))
+    assert CrowdEstimate(10.0, 40.0).shrunk_toward(6.0) > 9.5  # a crowd is
+    assert CrowdEstimate(10.0, 1.0).shrunk_toward(None) == 10.0  # nothing known to shrink toward
+
+    spec = SessionSpec(preset="context")
+    plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
+    one = settle(spec, plan, [Ballot("new", 10)], {}, 6.0, random.Random(0), robust_rating, {})
+    many = settle(spec, plan, [Ballot(f"v{i}", 10) for i in range(40)], {}, 6.0, random.Random(0), robust_rating, {})
+    assert one.reward == 10 and one.kept_edit  # the verdict is reported as given; the belief is what counts
+    assert one.incumbent_score < 7.5 < 9.5 < many.incumbent_score
+    assert one.updates[0][1].value < many.updates[0][1].value
+
+
+def test_through_settle_a_troll_moves_the_reward_and_the_learning_less_than_an_honest_voter():
+    history = crowd_history()
+    spec = SessionSpec(preset="context")
+    plan = plan_round(spec, 3, spec.first_track(), {}, round_rng(spec, 3))
+
+    def settled(voter: str, rating: float):
+        return settle(spec, plan, round_ballots(**{voter: rating}), {}, 6.0, random.Random(0), robust_rating, history)
+
+    def moves(voter: str) -> tuple[float, float]:
+        low, high = settled(voter, 1.0), settled(voter, 10.0)
+        return abs(high.reward - low.reward), abs(high.updates[0][1].value - low.updates[0][1].value)
+
+    honest_reward, honest_learning = moves("honest0")
+    for attacker in ("troll", "brigader0"):
+        reward, learning = moves(attacker)
+        assert reward < honest_reward / 3 and learning < honest_learning / 3
+
+
+def test_a_new_sessions_first_edit_measures_its_track_instead_of_the_scopes_recent_best():
+    """The issue's carry-over defect: a new starting track was held to the scope's recent best scores, so its
+    first kept edit came around round 16. Now the first verdict sets the bar (shrunk toward neutral), and
+    nothing is learned about improvement from it, since the track before was never rated."""
+    history = crowd_history()
+    assert typical_reward({}) == 5.5
+    for preset in ("default", "context"):
+        spec = SessionSpec(preset=preset)
+        plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
+        low = typical_reward(history) - 1.5
+        outcome = settle(spec, plan, [Ballot(v, low) for v in HONEST], {}, None, random.Random(0), robust_rating, history)
+        assert outcome.kept_edit and outcome.next_track == plan.proposals[0].track
+        assert low < outcome.incumbent_score < 5.5  # the crowd's verdict, shrunk toward neutral
+        assert outcome.updates == () and outcome.observations == ()
+        second = plan_round(spec, 1, outcome.next_track, {}, round_rng(spec, 1))
+        worse = settle(spec, second, [Ballot(v, low - 1) for v in HONEST], {}, outcome.incumbent_score, random.Random(0), robust_rating, history)
+        assert not worse.kept_edit  # from then on the bar is the track's own score
+
+
+def test_keep_best_never_loses_a_loved_track_and_wears_down_a_lucky_score():
+    spec = SessionSpec(preset="default")
+    plan = plan_round(spec, 5, spec.first_track(), {}, round_rng(spec, 5))
+    worse = settle(spec, plan, [Ballot(v, 4.0) for v in HONEST], {}, 8.5, random.Random(0), robust_rating, {})
+    assert not worse.kept_edit and worse.next_track == plan.incumbent
+    assert 7.5 < worse.incumbent_score < 8.5  # a little lower: the bar a lucky rating set comes down slowly
+
+
+# --- A/B ---------------------------------------------------------------------------------------------
+
+
+def test_bradley_terry_recovers_an_obvious_preference():
+    truth = [0.6, 0.3, 0.1]
+    games = 200
+    wins = [[games * truth[i] / (truth[i] + truth[j]) if i != j else 0.0 for j in range(3)] for i in range(3)]
+    fitted = bradley_terry(wins)
+    assert fitted == pytest.approx(truth, abs=1e-3)
+    assert fitted[0] > fitted[1] > fitted[2]
+
+
+def test_ab_rewards_read_both_and_neither_against_the_track_before():
+    def rewards(choices: str) -> tuple[float, float]:
+        names = {"a": "a", "b": "b", "+": "both", "-": "neither"}
+        return ab_rewards([Ballot(f"v{i}", choice=names[c]) for i, c in enumerate(choices)])
+
+    a, b = rewards("aaaaaaab")
+    assert a > 6.5 and b < 4.5 and a + b == pytest.approx(11)  # no verdict on the track before: symmetric
+    liked, disliked = rewards("++++"), rewards("----")
+    assert liked[0] == liked[1] > 7 and disliked[0] == disliked[1] < 4
+    assert rewards("a")[0] < rewards("aaaaaa")[0]  # one vote is not a verdict
+    assert ab_wins([Ballot("x", choice="neither")])[2][0] > ab_wins([])[2][0]
+
+
+def test_ab_round_undone_when_the_crowd_prefers_the_track_before():
+    spec = SessionSpec(preset="context", mode="ab")
+    plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
+    ballots = [Ballot("x", choice="neither"), Ballot("y", choice="neither"), Ballot("z", choice="a")]
+    outcome = settle(spec, plan, ballots, {}, None, random.Random(0))
+    assert not outcome.kept_edit and outcome.next_track == plan.incumbent and outcome.winner == 0
+    (_, a), (_, b) = outcome.updates
+    assert a.value > 0 > b.value  # the agent learns which of the two the crowd preferred
+    paper = SessionSpec(preset="paper", mode="ab")
+    assert settle(paper, plan, ballots, {}, None, random.Random(0)).kept_edit  # the paper never undoes
+
+
+def test_a_losing_ab_edit_is_valued_by_where_it_leads_not_by_the_winners_track():
+    """The paper's A/B update credited the losing edit with gamma x the winner's next-state value."""
+    spec = SessionSpec(preset="paper", mode="ab")
+    plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
+    a, b = plan.proposals
+    # A leads to a track whose known edits are worth 9; B's track has nothing known.
+    table = {key: q.QEntry(9.0, 3) for key in q.lookup_keys(spec.agent, a.track)}
+    known = {k: table[k] for k in settle_keys(spec, plan) if k in table}
+    outcome = settle(spec, plan, [Ballot("x", choice="a"), Ballot("y", choice="a")], known, None, random.Random(0))
+    values = dict(outcome.updates)
+    assert outcome.winner == 0
+    assert values[a.key].value > 0.1 * 0.9 * 9.0  # the winner's target includes its own next state's value
+    assert values[b.key].value < 0.1 * 5.5 + 1e-9  # the loser's does not borrow it
+
+
+# --- aspects -----------------------------------------------------------------------------------------
+
+
+def test_compound_rating_weighs_musicality_novelty_and_coherence():
+    assert compound_rating({"musicality": 8, "novelty": 4, "coherence": 6}) == pytest.approx(6.5)
+    assert compound_rating({"musicality": 8, "novelty": 4}) == pytest.approx((0.5 * 8 + 0.25 * 4) / 0.75)
+    assert compound_rating({"coherence": 3}, {"musicality": 0, "novelty": 0, "coherence": 2}) == 3
+    for bad in ({}, {"groove": 5}, {"musicality": 11}):
+        with pytest.raises(ValueError):
+            compound_rating(bad)
+
+
+# --- exploration and state through the engine --------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", q.STATE_ENCODINGS)
+@pytest.mark.parametrize("exploration", q.EXPLORATIONS)
+def test_every_exploration_and_state_learns_through_the_engine(exploration, state):
+    spec = SessionSpec(preset="context", exploration=exploration, state=state, rounds=8)
+    table: dict = {}
+    track, score = spec.first_track(), None
+    for index in range(8):
+        plan = plan_round(spec, index, track, {k: table[k] for k in plan_keys(spec, track) if k in table}, round_rng(spec, index))
+        (proposal,) = plan.proposals
+        assert proposal.key == q.q_key(spec.agent, track, proposal.action)
+        rating = consensus_score(track_to_midi(proposal.track))
+        ballots = [Ballot(f"v{i}", min(10.0, rating + (i - 2) * 0.3)) for i in range(5)]
+        known = {k: table[k] for k in settle_keys(spec, plan) if k in table}
+        outcome = settle(spec, plan, ballots, known, score, round_rng(spec, index), robust_rating, {})
+        # One Q-entry per rating round, except the first: its track before was never rated.
+        assert len(outcome.updates) == (0 if index == 0 else 1)
+        table.update(outcome.updates)
+        track, score = outcome.next_track, outcome.incumbent_score
+    assert sum(e.visits for e in table.values()) == 7
+    if state == "context":
+        assert all(action in {k.value for k in q.ALL_KINDS} for _, action in table)
+
+
+def test_the_theory_prior_steers_untried_edits():
+    spec = SessionSpec(preset="theory")
+    track = spec.first_track()
+    options = q.estimates(spec.agent, track, {})
+    best = max(options, key=lambda o: o.value)
+    assert best.value > 0 and best.visits == 0
+    assert q.theory_gain(track, apply(track, best.action)) > 0
+
+
+# --- the benchmark, small ------------------------------------------------------------------------------
+
+
+def test_default_beats_random_through_the_real_session_path():
+    """30 rounds with the built-in crowd (6 noisy tastes, a troll, a brigader), through the conductor,
+    the engine and SQLite; judged by the noise-free consensus the agent never sees."""
+    by_label = {v.label: v for v in VARIANTS}
+    seeds = range(4)
+    default = [simulate_one(by_label["default"], seed, 30) for seed in seeds]
+    baseline = [simulate_one(by_label["random"], seed, 30) for seed in seeds]
+    final = [d.quality[-1] - r.quality[-1] for d, r in zip(default, baseline)]
+    assert statistics.fmean(final) > 0.3
+    assert sum(f > 0 for f in final) >= 3
+    assert statistics.fmean(d.quality[-1] for d in default) > statistics.fmean(d.quality[0] for d in default)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("7 5 6", {"musicality": 7, "novelty": 5, "coherence": 6}), ("7,5,6", {"musicality": 7, "novelty": 5, "coherence": 6}),
+     (" 9 ", {"musicality": 9, "novelty": 9, "coherence": 9}), ("1 10 5.5", {"musicality": 1, "novelty": 10, "coherence": 5.5})],
+)
+def test_parse_aspects_reads_one_number_per_aspect_or_one_for_all(text, expected):
+    assert parse_aspects(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "7 5", "7 5 6 4", "7 five 6", "0 5 6", "7 5 nan", "7 5 inf", "７ ５ ６x"])
+def test_parse_aspects_refuses_what_is_not_three_ratings(text):
+    with pytest.raises(ValueError, match="musicality|novelty|coherence"):
+        parse_aspects(text)

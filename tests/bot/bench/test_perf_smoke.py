@@ -1,0 +1,174 @@
+"""The performance benchmarks run and count correctly, at tiny sizes; nothing here asserts on time.
+
+Also the storage changes made for speed: a batch of votes applied in one go leaves exactly what
+applying them one by one leaves, and voters' histories come back as the per-voter query gave them.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.bench import common, footprint, qtable
+from bot.bench import loop as loop_benchmark
+from bot.bench import render as render_benchmark
+from bot.bench import votes as votes_benchmark
+from bot.conductor import Conductor
+from core.engine import SessionSpec
+from core.midi import track_to_midi
+from storage import Store, VoteOp, open_store
+
+
+
+def test_render_benchmark_compares_every_path_and_the_render_command(capsys):
+    results = render_benchmark.bench_render(note_counts=(8,), trials=1, cli_files=2, cli_runs=1)
+    ratios = results["sizes"][8]
+    assert set(ratios) == {"midi2audio / crowdtune OGG", "midi2audio / crowdtune WAV", "crowdtune OGG / synthesis", "crowdtune WAV / synthesis"}
+    assert all(ratio > 0 for ratio in ratios.values())
+    assert set(results["cli"]) == {"ogg", "wav"} and all(ratio > 0 for ratio in results["cli"].values())
+    assert "midi2audio -> WAV" in capsys.readouterr().out
+
+
+def test_the_benchmark_clip_is_the_anchors_shape():
+    assert render_benchmark.benchmark_track(32).seconds == 16
+    assert render_benchmark.benchmark_track(8).seconds == 4
+
+
+async def test_qtable_benchmark_fills_the_scope_and_times_both_operations():
+    results = await qtable.bench_qtable(rows=3000, trials=4, note_counts=(8,))
+    assert results["rows"] == 3000
+    assert {"choose (1e6)", "update: write (1e6)", "choose (small)"} <= set(results[8])
+
+
+def test_footprint_benchmark_reads_resident_memory_and_help_time():
+    results = footprint.bench_footprint(help_runs=1)
+    assert set(results["stages"]) == {"python", "imports", "soundfont", "renders", "bot", "drawer"}
+    assert results["stages"]["renders"][0] > results["stages"]["python"][0] > 0
+    assert results["with_drawer_mib"] > results["peak_mib"] + results["stages"]["python"][0]  # a second interpreter
+    assert results["help_seconds"] > 0
+
+
+def test_ogg_renders_are_byte_identical_and_a_failing_synth_does_not_hang_the_encoder():
+    import numpy as np
+
+    from bot.media.render import Renderer, _encode_ogg_opus
+
+    midi = track_to_midi(render_benchmark.benchmark_track(8))
+    with Renderer.open() as renderer:
+        assert renderer.render_ogg(midi) == renderer.render_ogg(midi)
+
+    def failing_synth():
+        for _ in range(100):  # more pieces than the encoder's queue holds
+            yield np.zeros((4096, 2), dtype=np.float32)
+        raise RuntimeError("the synth broke")
+
+    with pytest.raises(RuntimeError, match="the synth broke"):
+        _encode_ogg_opus(failing_synth(), 48000)
+
+
+def test_percentile_interpolates():
+    assert common.percentile([1, 2, 3, 4], 50) == 2.5
+    assert common.percentile([5], 99) == 5
+
+
+async def test_votes_benchmark_stores_every_vote_by_reactions_and_buttons():
+    results = await votes_benchmark.main(users=4, rounds=1, length=4)
+    assert set(results) == {(style, label) for style in ("reactions", "buttons") for label in ("burst", "paced 2000/s")}
+    for result in results.values():
+        assert result["complete"], result
+        assert result["events"] == result["committed"] == result["events_stored"] == 12  # 4 users x 3 votes
+        assert result["kinds"] == {"cast": 8, "retract": 4}
+        assert len(result["latencies"]) == 12 and all(latency > 0 for latency in result["latencies"])
+
+
+async def test_loop_benchmark_runs_rounds_while_it_ticks():
+    results = await loop_benchmark.main(seconds=3.0, diagnose=2.0, variants=(loop_benchmark.AS_SHIPPED,), repeats=1, idle_seconds=0.2)
+    [busy] = results["runs"][loop_benchmark.AS_SHIPPED]
+    assert busy["lags"] and busy["votes"] > 0 and busy["renders"] >= loop_benchmark.SESSIONS
+
+
+# -- storage: batched votes ------------------------------------------------------------------------
+
+
+async def _open_rounds(path: Path) -> tuple[Store, list[int]]:
+    store = await open_store(path)
+    conductor = Conductor(store)
+    rounds = []
+    for channel in range(2):
+        session = await conductor.start("guild:1", "guild", f"c{channel}", SessionSpec(rounds=5), actor="mod")
+        rounds.append((await conductor.open_round(session.id)).id)
+    closed = await conductor.start("guild:2", "guild", "elsewhere", SessionSpec(rounds=5), actor="mod")
+    closed_round = await conductor.open_round(closed.id)
+    await conductor.close(closed_round.id)
+    await store.strike("guild:1", "v3", actor="mod")
+    return store, [*rounds, closed_round.id, 999_999]  # two open, one closed, one unknown
+
+
+def _random_ops(rounds: list[int], count: int, rng: random.Random) -> list[VoteOp]:
+    ops = []
+    for number in range(count):
+        round_id, voter, rating = rng.choice(rounds), f"v{rng.randrange(6)}", float(rng.randint(1, 3))
+        if rng.random() < 0.4:
+            only = rng.random() < 0.5
+            ops.append(VoteOp(round_id, voter, "retract", rating if only else None, None, only_if_standing=only, at=float(number)))
+        else:
+            ops.append(VoteOp(round_id, voter, "cast", rating, None, at=float(number)))
+    return ops
+
+
+def _contents(path: Path) -> tuple[list, list]:
+    with sqlite3.connect(path) as db:
+        return (
+            db.execute("SELECT round_id, voter, rating, choice, cast_at, retracted, voided FROM votes ORDER BY round_id, voter").fetchall(),
+            db.execute("SELECT round_id, voter, kind, rating, choice, at FROM vote_events ORDER BY id").fetchall(),
+        )
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_a_batch_of_votes_leaves_what_applying_them_one_by_one_leaves(tmp_path, seed):
+    rng = random.Random(seed)
+    batched, rounds = await _open_rounds(tmp_path / "batched.db")
+    single, same_rounds = await _open_rounds(tmp_path / "single.db")
+    assert rounds == same_rounds
+    for _ in range(3):
+        ops = _random_ops(rounds, rng.randint(1, 80), rng)
+        together = await batched.apply_votes(ops)
+        one_by_one = [(await single.apply_votes([op]))[0] for op in ops]
+        assert together == one_by_one
+    await batched.close()
+    await single.close()
+    assert _contents(tmp_path / "batched.db") == _contents(tmp_path / "single.db")
+
+
+async def test_voter_history_is_each_voters_latest_ratings_newest_first(tmp_path):
+    store = await open_store(tmp_path / "history.db")
+    conductor = Conductor(store)
+    rng = random.Random(4)
+    for scope in ("guild:1", "guild:2"):
+        session = await conductor.start(scope, "guild", scope, SessionSpec(rounds=20), actor="mod")
+        for _ in range(8):
+            open_round = await conductor.open_round(session.id)
+            for voter in range(6):
+                if rng.random() < 0.8:
+                    await conductor.vote(open_round.id, f"user:{voter}", rng.randint(1, 10))
+            await conductor.close(open_round.id)
+    await store.close()
+    voters = [f"user:{v}" for v in range(8)]
+    with sqlite3.connect(tmp_path / "history.db") as db:
+        expected = {}
+        for voter in voters:
+            rows = db.execute(
+                "SELECT v.rating, r.reward FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
+                "WHERE v.voter = ? AND s.scope_id = 'guild:1' AND r.status = 'closed' AND r.mode = 'rating' AND r.reward IS NOT NULL "
+                "AND v.retracted = 0 AND v.voided = 0 AND v.rating IS NOT NULL ORDER BY r.closed_at DESC LIMIT 5",
+                (voter,),
+            ).fetchall()
+            if rows:
+                expected[voter] = rows
+    store = await open_store(tmp_path / "history.db")
+    async with store._tx() as db:
+        assert await db.voter_history("guild:1", voters, limit=5) == expected
+    await store.close()

@@ -1,0 +1,341 @@
+"""The real bot (unmodified discord.py) against the local Discord-compatible server.
+
+Each test runs the whole product: slash commands, rendering with FluidSynth, posting over HTTP,
+votes as gateway events, SQLite storage and the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import subprocess
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from fakediscord import Channel, FakeDiscord, Guild, Permission, User
+
+from bot.conductor import Conductor
+from bot.discord.app import CrowdtuneBot
+from bot.media.drawing import Drawer
+from bot.media.render import Renderer
+from bot.settings import Settings
+from storage import open_store
+
+pytestmark = pytest.mark.asyncio
+
+KEYCAPS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣", "🔟"]
+
+
+@dataclass
+class Env:
+    server: FakeDiscord
+    guild: Guild
+    channel: Channel
+    mod: User
+    alice: User
+    bob: User
+    carol: User
+    db: Path
+    renderer: Renderer
+    drawer: Drawer
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    with Renderer.open() as loaded:
+        yield loaded
+
+
+@pytest.fixture(scope="module")
+def drawer():
+    shared = Drawer()  # one drawing process for the module's bots, as one bot process has
+    yield shared
+    shared.close()
+
+
+@pytest_asyncio.fixture
+async def env(tmp_path, renderer, drawer):
+    async with FakeDiscord() as server:
+        mod = server.add_user("mod")
+        guild = server.add_guild("Listening Lab", owner=mod)
+        channel = server.add_text_channel(guild, "music")
+        users = [server.add_user(name) for name in ("alice", "bob", "carol")]
+        for user in users:
+            server.add_member(guild, user)
+        yield Env(server, guild, channel, mod, *users, tmp_path / "bot.db", renderer, drawer)
+
+
+@contextlib.asynccontextmanager
+async def running(env: Env, **settings):
+    store = await open_store(env.db)
+    bot = CrowdtuneBot(Settings(_env_file=None, **settings), Conductor(store), env.renderer, env.drawer, guild_ready_timeout=0.05)
+    try:
+        async with env.server.connect(bot):
+            yield bot
+    finally:
+        await store.close()
+
+
+def db_rows(env: Env, sql: str, params=()):
+    with sqlite3.connect(env.db) as raw:
+        return raw.execute(sql, params).fetchall()
+
+
+async def eventually(predicate, what: str, timeout: float = 10.0):
+    """Poll the bot's side (its database) until predicate() holds; the server cannot see it change."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def is_round(number: int):
+    return lambda m: m["content"].startswith(f"**Round {number}") and m["attachments"]
+
+
+async def compose(env: Env, user: User | None = None, channel=None, **options):
+    interaction = await env.server.slash(user or env.mod, channel or env.channel, "compose", options)
+    return await interaction.wait_response()
+
+
+async def ballots(env: Env, round_index: int = 0):
+    rows = db_rows(
+        env,
+        "SELECT v.voter, v.rating, v.choice FROM votes v JOIN rounds r ON r.id = v.round_id "
+        "WHERE r.idx = ? AND v.retracted = 0 AND v.voided = 0 ORDER BY v.voter",
+        (round_index,),
+    )
+    return {voter: rating if rating is not None else choice for voter, rating, choice in rows}
+
+
+def uid(user: User) -> str:
+    return f"user:{user.id}"
+
+
+async def test_a_session_in_a_channel_from_compose_to_the_next_round(env):
+    async with running(env):
+        response = await compose(env, rounds=3, tempo=100, scale="dorian")
+        assert "Composing with this server's agent" in response["data"]["content"]
+        post = await env.server.wait_for_message(env.channel, is_round(1))
+        names = sorted(a["filename"] for a in post["attachments"])
+        assert names == ["round-1.ogg", "round-1.png"]
+        ogg = env.server.attachment_bytes(next(a for a in post["attachments"] if a["filename"].endswith(".ogg")))
+        assert ogg[:4] == b"OggS" and len(ogg) < 10 * 2**20
+        decoded = subprocess.run(["opusdec", "--quiet", "-", "-"], input=ogg, capture_output=True, check=True).stdout
+        assert len(decoded) > 44100  # more than a quarter second of 16-bit stereo audio
+        await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 10, what="10 vote reactions")
+
+        await env.server.react(env.alice, post["id"], KEYCAPS[6])
+        await env.server.react(env.bob, post["id"], KEYCAPS[2])
+        await env.server.react(env.bob, post["id"], KEYCAPS[8])  # latest wins: 9
+        await env.server.react(env.carol, post["id"], KEYCAPS[0])
+        await env.server.unreact(env.carol, post["id"], KEYCAPS[0])  # retracted
+        await env.server.unreact(env.bob, post["id"], KEYCAPS[2])  # not the standing vote: no effect
+        await env.server.react(env.alice, post["id"], "🎉")  # not a vote
+        expected = {uid(env.alice): 7.0, uid(env.bob): 9.0}
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM vote_events")[0][0] == 5, "votes stored")
+        assert await ballots(env) == expected  # the bot's own ten reactions never count
+
+        status = await (await env.server.slash(env.alice, env.channel, "status")).wait_response()
+        assert "2 voted so far" in status["data"]["content"] and status["data"]["flags"] & 64
+
+        await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
+        summary = await env.server.wait_for_message(env.channel, lambda m: "closed" in m["content"])
+        assert "Round 1 closed" in summary["content"] and "2 voted" in summary["content"]
+        await env.server.wait_for_message(env.channel, is_round(2))
+        [(status_, reward)] = db_rows(env, "SELECT status, reward FROM rounds WHERE idx = 0")
+        assert status_ == "closed" and reward is not None
+        assert db_rows(env, "SELECT SUM(visits) FROM qvalues")[0][0] == 1
+        await env.server.react(env.carol, post["id"], KEYCAPS[4])  # after close: ignored
+        await asyncio.sleep(0.2)
+        assert await ballots(env) == expected
+
+
+async def test_buttons_are_anonymous_and_confirm_privately(env):
+    async with running(env):
+        config = await (await env.server.slash(env.mod, env.channel, "config", {"vote_style": "buttons", "hide_results": True})).wait_response()
+        assert "Updated" in config["data"]["content"]
+        await compose(env, rounds=2)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
+        assert not env.server.message(post["id"])["reactions"]
+        custom = lambda value: next(  # noqa: E731
+            c["custom_id"] for row in post["components"] for c in row["components"] if c["custom_id"].endswith(f":{value}")
+        )
+        pressed = await env.server.press_button(env.alice, post["id"], custom(7))
+        reply = await pressed.wait_response()
+        assert reply["data"]["flags"] & 64 and "Your rating: 7" in reply["data"]["content"]
+        await (await env.server.press_button(env.alice, post["id"], custom(4))).wait_response()
+        await (await env.server.press_button(env.bob, post["id"], custom(10))).wait_response()
+        withdrawn = await (await env.server.press_button(env.bob, post["id"], custom("x"))).wait_response()
+        assert "withdrawn" in withdrawn["data"]["content"]
+        assert await ballots(env) == {uid(env.alice): 4.0}
+        status = await (await env.server.slash(env.bob, env.channel, "status")).wait_response()
+        content = status["data"]["content"]
+        assert "1 voted so far," in content and "(" not in content  # a count only: results hidden until close
+
+
+async def test_ab_rounds_with_both_and_neither(env):
+    async with running(env):
+        await compose(env, mode="ab", rounds=2, quorum=3)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
+        assert sorted(a["filename"] for a in post["attachments"]) == ["round-1-a.ogg", "round-1-a.png", "round-1-b.ogg", "round-1-b.png"]
+        await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 4, what="A/B reactions")
+        await env.server.react(env.alice, post["id"], "🅰️")
+        await env.server.react(env.bob, post["id"], "👍")
+        await env.server.react(env.carol, post["id"], "👎")  # the quorum of 3 closes the round
+        summary = await env.server.wait_for_message(env.channel, lambda m: "closed" in m["content"])
+        assert "3 voted" in summary["content"] and "A won" in summary["content"]
+        await env.server.wait_for_message(env.channel, is_round(2))
+        assert await ballots(env) == {uid(env.alice): "a", uid(env.bob): "both", uid(env.carol): "neither"}
+
+
+async def test_a_personal_agent_in_dms_learns_only_from_its_owner(env):
+    dm = env.server.dm_channel(env.alice)
+    async with running(env):
+        response = await compose(env, user=env.alice, channel=dm, rounds=1)
+        assert "your personal agent" in response["data"]["content"]
+        post = await env.server.wait_for_message(dm, is_round(1))
+        await env.server.react(env.alice, post["id"], KEYCAPS[5])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the owner's vote")
+        await (await env.server.slash(env.alice, dm, "close")).wait_response()
+        await env.server.wait_for_message(dm, lambda m: "Session finished" in m["content"])
+    assert db_rows(env, "SELECT scope_id FROM sessions") == [(uid(env.alice),)]
+    assert db_rows(env, "SELECT DISTINCT scope_id FROM qvalues") == [(uid(env.alice),)]
+
+
+@pytest.mark.parametrize("command, options", [("config", {"quorum": 3}), ("reset", {}), ("export", {}), ("strike", {"user": None})])
+async def test_moderator_commands_are_refused_to_members(env, command, options):
+    if "user" in options:
+        options = {"user": env.alice}
+    async with running(env):
+        before = db_rows(env, "SELECT COUNT(*) FROM audit")
+        reply = await (await env.server.slash(env.bob, env.channel, command, options)).wait_response()
+        assert reply["data"]["flags"] & 64 and "moderators" in reply["data"]["content"]
+        assert db_rows(env, "SELECT COUNT(*) FROM audit") == before
+
+
+async def test_moderators_export_strike_and_reset(env):
+    async with running(env):
+        await compose(env, rounds=5)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
+        await env.server.react(env.bob, post["id"], KEYCAPS[0])
+        await env.server.react(env.alice, post["id"], KEYCAPS[7])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "votes")
+        struck = await (await env.server.slash(env.mod, env.channel, "strike", {"user": env.bob})).wait_response()
+        assert "Voided 1 vote" in struck["data"]["content"]
+        assert await ballots(env) == {uid(env.alice): 8.0}
+        await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
+        await env.server.wait_for_message(env.channel, is_round(2))
+
+        exported = await env.server.slash(env.mod, env.channel, "export")
+        [followup] = await exported.wait_followups(1)
+        [attachment] = followup["attachments"]
+        zip_path = env.db.parent / "export.zip"
+        zip_path.write_bytes(env.server.attachment_bytes(attachment))
+        with zipfile.ZipFile(zip_path) as archive:
+            votes = [json.loads(line) for line in archive.read("votes.jsonl").splitlines()]
+            assert {v["voter"] for v in votes} == {uid(env.alice), uid(env.bob)}
+            assert all(env.server.bot_token not in archive.read(name).decode("latin-1") for name in archive.namelist())
+
+        reset = await env.server.slash(env.mod, env.channel, "reset")
+        prompt = await reset.wait_response()
+        confirm = next(c["custom_id"] for row in prompt["data"]["components"] for c in row["components"] if c["label"] == "Reset the agent")
+        assert db_rows(env, "SELECT COUNT(*) FROM qvalues")[0][0] > 0
+        ephemeral = env.server.message(reset.original["id"]) if reset.original else None
+        target = ephemeral["id"] if ephemeral else prompt
+        await (await env.server.press_button(env.mod, target, confirm)).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM qvalues")[0][0] == 0, "reset")
+
+
+async def test_a_restart_mid_round_counts_reactions_made_while_the_bot_was_down(env):
+    async with running(env):
+        await compose(env, rounds=3)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
+        await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 10, what="reactions")
+        await env.server.react(env.alice, post["id"], KEYCAPS[3])
+        await env.server.react(env.bob, post["id"], KEYCAPS[5])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "votes")
+    closes_at = db_rows(env, "SELECT closes_at FROM rounds WHERE idx = 0")[0][0]
+    # While the bot is down: carol votes, bob withdraws.
+    await env.server.react(env.carol, post["id"], KEYCAPS[9])
+    await env.server.unreact(env.bob, post["id"], KEYCAPS[5])
+    async with running(env):
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM vote_events")[0][0] == 4, "reconciled")
+        assert await ballots(env) == {uid(env.alice): 4.0, uid(env.carol): 10.0}
+        assert db_rows(env, "SELECT closes_at, status FROM rounds WHERE idx = 0") == [(closes_at, "open")]
+        assert len([m for m in env.server.messages(env.channel) if is_round(1)(m)]) == 1  # not posted twice
+        await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
+        await env.server.wait_for_message(env.channel, is_round(2))
+    assert db_rows(env, "SELECT SUM(visits) FROM qvalues")[0][0] == 1
+
+
+async def test_duplicate_gateway_events_change_nothing(env):
+    async with running(env):
+        await compose(env, rounds=2)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
+        await env.server.react(env.alice, post["id"], KEYCAPS[6])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "vote")
+        await env.server.replay_last(1)
+        await env.server.replay_last(1)
+        await env.server.react(env.bob, post["id"], KEYCAPS[1])  # a later event, to know the replays were handled
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "vote")
+        assert db_rows(env, "SELECT COUNT(*) FROM vote_events")[0][0] == 2
+        assert await ballots(env) == {uid(env.alice): 7.0, uid(env.bob): 2.0}
+
+
+async def test_a_channel_without_permissions_gets_a_clear_reply_and_nothing_is_created(env):
+    locked = env.server.add_text_channel(env.guild, "locked")
+    env.server.set_permissions(locked, env.server.bot_user, deny=int(Permission.ATTACH_FILES))
+    async with running(env):
+        reply = await compose(env, channel=locked)
+        assert reply["data"]["flags"] & 64 and "attach files" in reply["data"]["content"]
+    assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
+
+
+async def test_bad_options_get_a_polite_ephemeral_error(env):
+    async with running(env):
+        reply = await compose(env, base="H#9")
+        assert reply["data"]["flags"] & 64 and "Sorry" in reply["data"]["content"]
+        await compose(env)
+        again = await compose(env)
+        assert "already running" in again["data"]["content"]
+    assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 1
+
+
+async def test_a_deleted_round_message_cancels_the_round_and_the_session_goes_on(env):
+    async with running(env):
+        await compose(env, rounds=3)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
+        await env.server.delete_message(post["id"])
+        await env.server.wait_for_message(env.channel, is_round(2))
+    assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "cancelled"), (1, "open")]
+    assert db_rows(env, "SELECT COUNT(*) FROM qvalues")[0][0] == 0
+
+
+async def test_stop_and_forget_me(env):
+    async with running(env):
+        await compose(env, rounds=5)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
+        await env.server.react(env.alice, post["id"], KEYCAPS[2])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "vote")
+        refused = await (await env.server.slash(env.bob, env.channel, "stop")).wait_response()
+        assert "Only the person who started" in refused["data"]["content"]
+        stopped = await (await env.server.slash(env.mod, env.channel, "stop")).wait_response()
+        assert "stopped" in stopped["data"]["content"]
+        assert db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
+
+        forget = await env.server.slash(env.alice, env.channel, "forget-me")
+        prompt = await forget.wait_response()
+        [attachment] = forget.original["attachments"]
+        data = json.loads(env.server.attachment_bytes(attachment))
+        assert data["voter"] == uid(env.alice) and len(data["votes"]) == 1
+        confirm = next(c["custom_id"] for row in prompt["data"]["components"] for c in row["components"] if c["label"] == "Delete my data")
+        await (await env.server.press_button(env.alice, forget.original["id"], confirm)).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 0, "forgotten")
+

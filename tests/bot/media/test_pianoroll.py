@@ -1,0 +1,73 @@
+"""Piano roll and learning curve PNGs."""
+
+from __future__ import annotations
+
+import io
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+import matplotlib.image
+import pytest
+
+from bot.media.pianoroll import learning_curve_png, piano_roll_png
+from core.music import HIHAT, KICK, PERCUSSION_STEPS, REST, SNARE, Note, Track, generate_track
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def decoded_size(png: bytes) -> tuple[int, int]:
+    assert png.startswith(PNG_SIGNATURE)
+    pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
+    return pixels.shape[1], pixels.shape[0]
+
+
+def hand_made_track() -> Track:
+    """Soft and loud notes, a chord, a long note and every drum."""
+    notes = (Note(0, 1.0, 32), Note(4, 0.5, 127, chord=True), Note(7, 2.0, 80), Note(-3, 0.25, 96))
+    drums = tuple((KICK, REST, HIHAT, SNARE)[step % 4] for step in range(PERCUSSION_STEPS))
+    return Track(notes, drums, 90, 62, "minor")
+
+
+@pytest.mark.parametrize(
+    "track",
+    [hand_made_track(), generate_track(60, "major", 32, 120, random.Random(1)), generate_track(48, "blues", 64, 200, random.Random(2))],
+    ids=["hand-made", "32-notes", "64-notes"],
+)
+def test_piano_roll_is_an_800_by_400_png(track):
+    png = piano_roll_png(track, "round 3 A")
+    assert decoded_size(png) == (800, 400)
+    assert len(png) < 100 * 1024
+
+
+def test_piano_roll_has_a_default_title_and_draws_the_same_every_time():
+    track = hand_made_track()
+    assert piano_roll_png(track) == piano_roll_png(track)
+    assert piano_roll_png(track) != piano_roll_png(track, "another title")
+
+
+def test_piano_roll_of_a_track_without_drums():
+    track = Track((Note(0, 1.0), Note(2, 1.0)), (REST,) * PERCUSSION_STEPS, 120, 60, "major")
+    assert decoded_size(piano_roll_png(track)) == (800, 400)
+
+
+def test_pictures_can_be_drawn_from_several_threads_at_once():
+    track = hand_made_track()
+    with ThreadPoolExecutor(4) as pool:
+        rolls = list(pool.map(lambda _: piano_roll_png(track), range(8)))
+    assert all(roll == rolls[0] for roll in rolls)
+
+
+@pytest.mark.parametrize(
+    "rewards, extra",
+    [
+        ([random.Random(i).uniform(1, 10) for i in range(150)], None),
+        ([5.0, float("nan"), 6.5, 7.0], {"judge": [4.0, 5.0, 6.0, 7.5]}),
+        ([8.0], None),
+        ([], None),
+    ],
+    ids=["150-rounds", "gap-and-extra", "one-round", "no-rounds"],
+)
+def test_learning_curve_is_an_800_by_400_png(rewards, extra):
+    png = learning_curve_png(rewards, "crowdtune: reward per round", extra=extra)
+    assert decoded_size(png) == (800, 400)
+    assert len(png) < 200 * 1024

@@ -1,0 +1,265 @@
+"""Storage on real SQLite files: migrations, votes, the once-only close, export, and crashes."""
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from bot.conductor import Conductor
+from core.engine import SessionSpec
+from storage import open_store, StorageError
+from storage.export import export_zip, safe_name
+from storage.migrations import SCHEMA_VERSION
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def store(tmp_path):
+    store = await open_store(tmp_path / "t.db")
+    yield store
+    await store.close()
+
+
+async def _session(conductor, channel="c1", scope="guild:1", **spec):
+    return await conductor.start(scope, "guild", channel, SessionSpec(**spec), actor="mod")
+
+
+async def test_migrations_set_user_version_and_wal(tmp_path):
+    store = await open_store(tmp_path / "a" / "b.db")
+    assert await store.schema_version() == SCHEMA_VERSION
+    await store.close()
+    raw = sqlite3.connect(tmp_path / "a" / "b.db")
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    raw.execute("PRAGMA user_version = 99")
+    raw.close()
+    with pytest.raises(StorageError, match="newer"):
+        await open_store(tmp_path / "a" / "b.db")
+
+
+async def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path):
+    path = tmp_path / "theirs.db"
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    raw.execute("INSERT INTO invoices (total) VALUES (12.5)")
+    raw.commit()
+    raw.close()
+    before = path.read_bytes()
+    with pytest.raises(StorageError, match="another program's database"):
+        await open_store(path)
+    assert path.read_bytes() == before
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert [r[0] for r in raw.execute("SELECT name FROM sqlite_master")] == ["invoices"]
+    raw.close()
+
+
+async def test_a_corrupt_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "bad.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError, match="cannot be used"):
+        await open_store(path)
+    assert path.read_bytes() == b"this is not a database" * 100
+
+
+async def test_one_vote_per_voter_latest_wins_and_retraction(store):
+    conductor = Conductor(store)
+    session = await _session(conductor)
+    r = await conductor.open_round(session.id)
+    assert (await conductor.vote(r.id, "alice", 3)).status == "recorded"
+    assert (await conductor.vote(r.id, "alice", 9)).status == "changed"
+    assert (await conductor.vote(r.id, "alice", 9)).status == "unchanged"
+    assert (await conductor.vote(r.id, "bob", "5")).status == "recorded"
+    assert [(b.voter, b.rating) for b in await store.ballots(r.id)] == [("alice", 9), ("bob", 5)]
+    assert (await conductor.retract(r.id, "bob")).status == "retracted"
+    assert (await conductor.retract(r.id, "bob")).status == "unchanged"
+    assert [(b.voter, b.rating) for b in await store.ballots(r.id)] == [("alice", 9)]
+    with pytest.raises(ValueError):
+        await conductor.vote(r.id, "carol", 11)
+    with pytest.raises(ValueError):
+        await conductor.vote(r.id, "carol", "lots")
+    outcome = await conductor.close(r.id)
+    assert outcome.reward == 9 and outcome.voters == 1
+    assert (await conductor.vote(r.id, "dave", 1)).status == "closed"
+    rows = await store.export_rows("guild:1")
+    kinds = [(v["voter"], v["rating"], v["retracted"]) for v in rows["votes"]]
+    assert ("bob", 5, True) in kinds
+
+
+@pytest.mark.parametrize("preset", ["default", "context"])
+async def test_a_round_is_rewarded_exactly_once_even_when_closes_race(store, preset):
+    """The Q-update (tabular agent) or the model update (linear learner) of a round is applied once however
+    many closes race. The session's first round measures its starting track and teaches nothing."""
+    conductor = Conductor(store)
+    session = await _session(conductor, preset=preset)
+    for rating in (6, 8):
+        r = await conductor.open_round(session.id)
+        await conductor.vote(r.id, "alice", rating)
+        results = await asyncio.gather(*(conductor.close(r.id) for _ in range(5)))
+        assert sum(o is not None for o in results) == 1
+    table = await store.q_table("guild:1")
+    evidence = await store.model_evidence("guild:1", "edits-v1")
+    if preset == "default":
+        assert table == {} and evidence.count == 1
+        assert (await conductor.close(r.id)) is None and (await store.model_evidence("guild:1", "edits-v1")).count == 1
+    else:
+        assert sum(e.visits for e in table.values()) == 1 and evidence is None
+    assert (await store.session(session.id)).rounds_done == 2
+
+
+async def test_one_active_session_per_channel(store):
+    conductor = Conductor(store)
+    await _session(conductor)
+    with pytest.raises(ValueError, match="already running"):
+        await _session(conductor)
+    await _session(conductor, channel="c2")
+
+
+async def test_sessions_finish_after_their_rounds(store):
+    conductor = Conductor(store)
+    session = await _session(conductor, rounds=2)
+    for _ in range(2):
+        r = await conductor.open_round(session.id)
+        await conductor.vote(r.id, "a", 6)
+        await conductor.close(r.id)
+    assert await conductor.open_round(session.id) is None
+    assert (await store.session(session.id)).status == "finished"
+
+
+async def test_strike_voids_votes_and_blocks_new_ones(store):
+    conductor = Conductor(store)
+    session = await _session(conductor)
+    r = await conductor.open_round(session.id)
+    await conductor.vote(r.id, "troll", 1)
+    await conductor.vote(r.id, "fan", 8)
+    assert await store.strike("guild:1", "troll", actor="mod") == 1
+    assert [b.voter for b in await store.ballots(r.id)] == ["fan"]
+    assert (await conductor.vote(r.id, "troll", 1)).status == "blocked"
+    audit = (await store.export_rows("guild:1"))["audit"]
+    assert any(a["action"] == "strike" and a["detail"]["voter"] == "troll" for a in audit)
+
+
+async def test_scopes_are_separate(store):
+    conductor = Conductor(store)
+    s1 = await _session(conductor, channel="c1", scope="guild:1")
+    s2 = await _session(conductor, channel="c2", scope="guild:2")
+    for s in (s1, s2):
+        r = await conductor.open_round(s.id)
+        await conductor.vote(r.id, "x", 7)
+        await conductor.close(r.id)
+    rows = await store.export_rows("guild:2")
+    assert {r["scope"] for r in rows["rounds"]} == {"guild:2"}
+    assert {q["scope"] for q in rows["qvalues"]} <= {"guild:2"} and {m["scope"] for m in rows["models"]} <= {"guild:2"}
+
+
+async def test_export_zip_holds_compositions_and_logs(store, tmp_path):
+    conductor = Conductor(store)
+    session = await _session(conductor, mode="ab", scope="guild:../../evil")
+    r = await conductor.open_round(session.id)
+    await conductor.vote(r.id, "alice", "a")
+    await conductor.close(r.id)
+    out = tmp_path / "export.zip"
+    counts = await export_zip(store, out)
+    assert counts["rounds"] == 1 and counts["votes"] == 1
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        assert all(".." not in n and not n.startswith("/") for n in names)
+        assert any(n.endswith("round-0001-a.mid") for n in names) and any(n.endswith("round-0001-b.mid") for n in names)
+        rounds = [json.loads(line) for line in archive.read("rounds.jsonl").splitlines()]
+        assert rounds[0]["scope"] == "guild:../../evil" and rounds[0]["status"] == "closed" and rounds[0]["reward"] > 0
+        votes = [json.loads(line) for line in archive.read("votes.jsonl").splitlines()]
+        assert votes[0]["voter"] == "alice" and votes[0]["choice"] == "a" and votes[0]["retracted"] is False
+        assert json.loads(archive.read("models.json"))["guild:../../evil"]["edits-v1"]["count"] == 2  # A and B
+        assert archive.read("audit.jsonl")
+    assert safe_name("../../etc/passwd") == "etc_passwd"
+
+
+async def test_forget_me_deletes_votes_and_personal_agent(store):
+    conductor = Conductor(store)
+    personal = await conductor.start("user:42", "user", "dm42", SessionSpec(), actor="user:42")
+    r = await conductor.open_round(personal.id)
+    await conductor.vote(r.id, "user:42", 7)
+    await conductor.close(r.id)
+    assert (await store.user_data("user:42"))["votes"]
+    result = await store.forget_user("user:42", "user:42")
+    assert result["votes"] == 1 and result["personal_agent"]
+    assert not (await store.user_data("user:42"))["votes"]
+    assert await store.q_size("user:42") == 0
+
+
+# -- crashes ---------------------------------------------------------------------------------
+
+CRASH_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from bot.conductor import Conductor
+    from core.engine import SessionSpec
+    from storage import open_store
+
+    async def main(path, voters):
+        store = await open_store(path)
+        conductor = Conductor(store)
+        session = await store.active_session_in("crash")
+        if session is None:
+            session = await conductor.start("guild:crash", "guild", "crash", SessionSpec(rounds=10_000), actor="t")
+        while True:
+            r = await conductor.open_round(session.id)
+            for v in range(voters):
+                result = await conductor.vote(r.id, f"v{v}", 1 + (r.plan.index + v) % 10)
+                print(f"ack {r.id} v{v} {result.status}", flush=True)
+            outcome = await conductor.close(r.id)
+            print(f"closed {r.id} {outcome is not None}", flush=True)
+
+    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    """
+)
+
+
+def test_sigkill_mid_round_loses_no_acknowledged_vote_and_never_rewards_twice(tmp_path):
+    db = tmp_path / "crash.db"
+    script = tmp_path / "child.py"
+    script.write_text(CRASH_CHILD)
+    acked: set[tuple[int, str]] = set()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for attempt in range(6):
+        child = subprocess.Popen([sys.executable, str(script), str(db), "7"], stdout=subprocess.PIPE, text=True, env=env)
+        lines = 0
+        # Kill after a different number of lines each time: mid-vote, mid-close, between rounds.
+        for line in child.stdout:
+            if line.startswith("ack") and line.split()[3] in ("recorded", "changed", "unchanged"):
+                _, round_id, voter, _ = line.split()
+                acked.add((int(round_id), voter))
+            lines += 1
+            if lines >= 13 + attempt * 11:
+                break
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+
+    async def verify():
+        store = await open_store(db)
+        try:
+            with sqlite3.connect(db) as raw:
+                stored = set(raw.execute("SELECT round_id, voter FROM votes"))
+            assert acked and acked <= stored
+            rounds = (await store.export_rows("guild:crash"))["rounds"]
+            closed = [r for r in rounds if r["status"] == "closed"]
+            assert closed, "some rounds closed before the kills"
+            evidence = await store.model_evidence("guild:crash", "edits-v1")
+            # Each closed rating round after the first adds exactly one observation to the scope's model, once.
+            assert evidence.count == len(closed) - 1
+            session = await store.active_session_in("crash")
+            assert session.rounds_done == len(closed)
+            assert len([r for r in rounds if r["status"] == "open"]) <= 1
+        finally:
+            await store.close()
+
+    asyncio.run(verify())
