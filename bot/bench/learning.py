@@ -8,6 +8,9 @@ noise), which nothing trains on; a personal agent's by its one rater's taste wit
 
 Every figure is paired: the same seed gives the same starting track and the same crowd (members and noise)
 to every preset, so differences are taken seed by seed and reported as mean ± half-width of a 95% interval.
+
+Why this module is long: one benchmark's settings, runs, paired statistics, the issue's targets and its report
+belong together; split, each part would need the others' dataclasses.
 """
 
 from __future__ import annotations

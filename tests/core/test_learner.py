@@ -17,7 +17,7 @@ from core.learner import Evidence, Posterior, explain, generator, lessons, thomp
 from core.midi import track_to_midi
 from core.music import Note, Track, generate_track
 from core.raters import CONTRARIAN_TASTES, Heard, consensus_score, make_rater, prefer, theory_critic
-from storage import SqliteStore
+from storage import open_store
 
 
 def tracks(count: int, seed: int = 0, length: int = 8):
@@ -132,7 +132,7 @@ def test_settle_learns_the_improvement_over_the_track_before():
 
 
 async def test_a_closed_rounds_model_update_is_applied_once_through_sqlite(tmp_path):
-    store = await SqliteStore.open(tmp_path / "m.db")
+    store = await open_store(tmp_path / "m.db")
     try:
         conductor = Conductor(store)
         session = await conductor.start("guild:1", "guild", "c", SessionSpec(rounds=4), actor="t")
@@ -155,7 +155,7 @@ async def test_a_closed_rounds_model_update_is_applied_once_through_sqlite(tmp_p
 
 
 async def test_hillclimb_learns_nothing_and_edits_at_random(tmp_path):
-    store = await SqliteStore.open(tmp_path / "h.db")
+    store = await open_store(tmp_path / "h.db")
     try:
         conductor = Conductor(store)
         session = await conductor.start("guild:h", "guild", "c", SessionSpec(preset="hillclimb", rounds=12), actor="t")
@@ -174,7 +174,7 @@ async def test_hillclimb_learns_nothing_and_edits_at_random(tmp_path):
 
 
 async def test_scopes_that_opt_in_share_what_they_learned_and_no_other(tmp_path):
-    store = await SqliteStore.open(tmp_path / "s.db")
+    store = await open_store(tmp_path / "s.db")
     try:
         conductor = Conductor(store)
         observation = [(tuple([1.0] + [0.0] * (DIMENSION - 1)), 1.0)]
