@@ -99,6 +99,15 @@ class Conductor:
             shared = await self.store.shared_evidence(name, scope_id)
         return await asyncio.to_thread(scope_model, config, evidence, shared)
 
+    async def ratings_learned(self, scope_id: str, config: AgentConfig) -> int:
+        """How much the scope's agent has learned: its model's observations (ratings), or for a tabular agent
+        the number of its Q-values (a count in SQL: reading the table would grow with its history)."""
+        name = model_name(config)
+        if name is None:
+            return await self.store.q_size(scope_id) if config.learner == "table" else 0
+        evidence = await self.store.model_evidence(scope_id, name)
+        return 0 if evidence is None else evidence.count
+
     async def lessons(self, scope_id: str, preset: str = "default") -> list[str]:
         """What the scope's agent is most sure its crowd likes and dislikes, in words (empty before any rating)."""
         config = agent_preset(preset)

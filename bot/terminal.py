@@ -66,8 +66,8 @@ class TerminalSession:
             session = await self.conductor.start(
                 scope, "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True
             )
-            size = await self.conductor.store.q_size(scope)
-            self.say(f"session {session.id}: {spec.mode} mode, preset {spec.preset}; the agent knows {size} Q-values")
+            ratings = await self.conductor.ratings_learned(scope, spec.agent)
+            self.say(f"session {session.id}: {spec.mode} mode, preset {spec.preset}; the agent has learned from {ratings} ratings")
         if self.aspects and session.spec.get("mode") == "ab":
             self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
         rated = 0

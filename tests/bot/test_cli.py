@@ -120,8 +120,8 @@ def test_run_in_the_terminal_reads_ratings_and_a_second_run_continues_the_agent(
     assert len(list((tmp_path / "rounds").rglob("*.png"))) == 2
     assert _rounds(tmp_path / "d/ct.db") == [(0, "closed", 7.0), (1, "closed", 3.0)]
     second = crowdtune("run", "--rounds", "1", "--db", "d/ct.db", "--out", "rounds", "--no-audio", stdin="9\n", cwd=tmp_path)
-    known = int(second.stdout.split("knows ")[1].split()[0])
-    assert known >= 1, second.stdout  # the same agent, with what it learned
+    known = int(second.stdout.split("learned from ")[1].split()[0])
+    assert known == 1, second.stdout  # the same agent, with what it learned (the first round measured the track)
     assert _rounds(tmp_path / "d/ct.db")[-1] == (0, "closed", 9.0)
 
 
