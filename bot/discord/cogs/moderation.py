@@ -15,6 +15,7 @@ from bot.discord.cogs.sessions import EVERYWHERE, is_moderator, scope_of, scope_
 from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
 from core.agent import EXPLORATIONS, PRESETS
+from core.agent import preset as agent_preset
 from storage.export import export_zip
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
@@ -114,9 +115,11 @@ class Moderation(commands.Cog):
         if scope_id is None:
             return
         size = await self.store.q_size(scope_id)
+        ratings = await self.bot.conductor.ratings_learned(scope_id, agent_preset("default"))
         view = Confirm(interaction.user.id, "Reset the agent")
         await interaction.response.send_message(
-            f"Reset the agent? It forgets all {size} learned Q-values. Compositions and votes are kept.", view=view, ephemeral=True
+            f"Reset the agent? It forgets what it learned from {ratings} rated edits and all {size} learned Q-values. "
+            "Compositions and votes are kept.", view=view, ephemeral=True
         )
         await view.wait()
         if not view.confirmed:
