@@ -29,6 +29,13 @@ def tracks(count: int, seed: int = 0, length: int = 8):
         yield track
 
 
+@pytest.fixture
+async def store(tmp_path):
+    store = await open_store(tmp_path / "t.db")
+    yield store
+    await store.close()
+
+
 # --- features ---------------------------------------------------------------------------------------
 
 
@@ -131,69 +138,57 @@ def test_settle_learns_the_improvement_over_the_track_before():
     assert better.updates == ()  # no Q-table for the linear learner
 
 
-async def test_a_closed_rounds_model_update_is_applied_once_through_sqlite(tmp_path):
-    store = await open_store(tmp_path / "m.db")
-    try:
-        conductor = Conductor(store)
-        session = await conductor.start("guild:1", "guild", "c", SessionSpec(rounds=4), actor="t")
-        counts = []
-        for rating in (5, 7, 3, 8):
-            r = await conductor.open_round(session.id)
-            await conductor.vote(r.id, "a", rating)
-            await conductor.vote(r.id, "b", rating)
-            assert await conductor.close(r.id) is not None
-            assert await conductor.close(r.id) is None  # the second close finds it closed: nothing applied
-            evidence = await store.model_evidence("guild:1", "edits-v1")
-            counts.append(0 if evidence is None else evidence.count)
-        assert counts == [0, 1, 2, 3]
-        outcomes = [row["outcome"] for row in (await store.export_rows("guild:1"))["rounds"]]
-        stored = Evidence.empty(DIMENSION).observed((tuple(x), y) for o in outcomes for x, y in o["observations"])
-        assert np.allclose(stored.gram, evidence.gram) and np.allclose(stored.moment, evidence.moment)
-        assert await store.reset_scope("guild:1", "t") == 0 and await store.model_evidence("guild:1", "edits-v1") is None
-    finally:
-        await store.close()
+async def test_a_closed_rounds_model_update_is_applied_once_through_sqlite(store):
+    conductor = Conductor(store)
+    session = await conductor.start("guild:1", "guild", "c", SessionSpec(rounds=4), actor="t")
+    counts = []
+    for rating in (5, 7, 3, 8):
+        r = await conductor.open_round(session.id)
+        await conductor.vote(r.id, "a", rating)
+        await conductor.vote(r.id, "b", rating)
+        assert await conductor.close(r.id) is not None
+        assert await conductor.close(r.id) is None  # the second close finds it closed: nothing applied
+        evidence = await store.model_evidence("guild:1", "edits-v1")
+        counts.append(0 if evidence is None else evidence.count)
+    assert counts == [0, 1, 2, 3]
+    outcomes = [row["outcome"] for row in (await store.export_rows("guild:1"))["rounds"]]
+    stored = Evidence.empty(DIMENSION).observed((tuple(x), y) for o in outcomes for x, y in o["observations"])
+    assert np.allclose(stored.gram, evidence.gram) and np.allclose(stored.moment, evidence.moment)
+    assert await store.reset_scope("guild:1", "t") == 0 and await store.model_evidence("guild:1", "edits-v1") is None
 
 
-async def test_hillclimb_learns_nothing_and_edits_at_random(tmp_path):
-    store = await open_store(tmp_path / "h.db")
-    try:
-        conductor = Conductor(store)
-        session = await conductor.start("guild:h", "guild", "c", SessionSpec(preset="hillclimb", rounds=12), actor="t")
-        kinds = set()
-        while (r := await conductor.open_round(session.id)) is not None:
-            kinds.add(r.plan.proposals[0].action.kind)
-            assert r.plan.proposals[0].features == ()
-            await conductor.vote(r.id, "a", 1 + r.plan.index % 10)
-            outcome = await conductor.close(r.id)
-            assert outcome.updates == () and outcome.observations == ()
-        assert await store.q_size("guild:h") == 0 and await store.model_evidence("guild:h", "edits-v1") is None
-        assert len(kinds) >= 4
-        assert q.HILLCLIMB.keep_best and q.HILLCLIMB.rescore == q.DEFAULT.rescore and q.HILLCLIMB.reward == q.DEFAULT.reward
-    finally:
-        await store.close()
+async def test_hillclimb_learns_nothing_and_edits_at_random(store):
+    conductor = Conductor(store)
+    session = await conductor.start("guild:h", "guild", "c", SessionSpec(preset="hillclimb", rounds=12), actor="t")
+    kinds = set()
+    while (r := await conductor.open_round(session.id)) is not None:
+        kinds.add(r.plan.proposals[0].action.kind)
+        assert r.plan.proposals[0].features == ()
+        await conductor.vote(r.id, "a", 1 + r.plan.index % 10)
+        outcome = await conductor.close(r.id)
+        assert outcome.updates == () and outcome.observations == ()
+    assert await store.q_size("guild:h") == 0 and await store.model_evidence("guild:h", "edits-v1") is None
+    assert len(kinds) >= 4
+    assert q.HILLCLIMB.keep_best and q.HILLCLIMB.rescore == q.DEFAULT.rescore and q.HILLCLIMB.reward == q.DEFAULT.reward
 
 
-async def test_scopes_that_opt_in_share_what_they_learned_and_no_other(tmp_path):
-    store = await open_store(tmp_path / "s.db")
-    try:
-        conductor = Conductor(store)
-        observation = [(tuple([1.0] + [0.0] * (DIMENSION - 1)), 1.0)]
-        for scope, share in (("guild:a", True), ("guild:b", True), ("guild:c", False)):
-            await store.ensure_scope(scope, "guild")
-            await store.update_scope_settings(scope, {"share_learning": share}, actor="mod")
-            async with store._tx() as db:
-                await db.add_observations(scope, "edits-v1", observation * 5)
-        assert len(await store.shared_evidence("edits-v1", "guild:a")) == 1  # b only: c did not opt in
-        own = await conductor.model("guild:c", q.DEFAULT)  # not opted in: its own evidence alone
-        shared = await conductor.model("guild:a", q.DEFAULT)
-        assert own.count == shared.count == 5
-        assert shared.precision[0, 0] > own.precision[0, 0]  # b's evidence counts (at half weight) for a
-        await store.ensure_scope("guild:new", "guild")
-        await store.update_scope_settings("guild:new", {"share_learning": True}, actor="mod")
-        fresh = await conductor.model("guild:new", q.DEFAULT)
-        assert fresh.count == 0 and fresh.mean()[0] > 0.3  # a new server starts from the shared prior
-    finally:
-        await store.close()
+async def test_scopes_that_opt_in_share_what_they_learned_and_no_other(store):
+    conductor = Conductor(store)
+    observation = [(tuple([1.0] + [0.0] * (DIMENSION - 1)), 1.0)]
+    for scope, share in (("guild:a", True), ("guild:b", True), ("guild:c", False)):
+        await store.ensure_scope(scope, "guild")
+        await store.update_scope_settings(scope, {"share_learning": share}, actor="mod")
+        async with store._tx() as db:
+            await db.add_observations(scope, "edits-v1", observation * 5)
+    assert len(await store.shared_evidence("edits-v1", "guild:a")) == 1  # b only: c did not opt in
+    own = await conductor.model("guild:c", q.DEFAULT)  # not opted in: its own evidence alone
+    shared = await conductor.model("guild:a", q.DEFAULT)
+    assert own.count == shared.count == 5
+    assert shared.precision[0, 0] > own.precision[0, 0]  # b's evidence counts (at half weight) for a
+    await store.ensure_scope("guild:new", "guild")
+    await store.update_scope_settings("guild:new", {"share_learning": True}, actor="mod")
+    fresh = await conductor.model("guild:new", q.DEFAULT)
+    assert fresh.count == 0 and fresh.mean()[0] > 0.3  # a new server starts from the shared prior
 
 
 # --- saying what was learned ----------------------------------------------------------------------
