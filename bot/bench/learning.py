@@ -262,14 +262,15 @@ def table(summaries: list[Summary], crowd: str, rounds: int) -> str:
 
 
 def _reference(variant: Variant, by: dict[str, Summary]) -> Summary | None:
-    """The hillclimb line run in the same setting, when there is one."""
-    for label, summary in by.items():
+    """The hillclimb line run in the same setting (same starting tracks and crowd), or None: a comparison
+    with another setting's line would not be paired."""
+    for summary in by.values():
         v = summary.variant
         if v.preset == "hillclimb" and (v.mode, v.attacked, v.personal, v.other_key, v.earlier_rounds) == (
             variant.mode, variant.attacked, variant.personal, variant.other_key, variant.earlier_rounds
         ):
             return summary
-    return by.get("hillclimb")
+    return None
 
 
 def targets(summaries: list[Summary], crowd: str, rounds: int) -> list[tuple[str, bool | None, str]]:
