@@ -161,7 +161,7 @@ def test_run_in_ab_mode(tmp_path):
 
 def test_render_many_files_and_export(tmp_path):
     crowdtune("simulate", "--rounds", "3", "--out", "sim", "--db", "ct.db", cwd=tmp_path)
-    mids = sorted(str(p) for p in (tmp_path / "sim").glob("*.mid"))
+    mids = sorted(str(p) for p in (tmp_path / "sim").glob("round-*.mid"))
     crowdtune("render", *mids, "--out-dir", "audio", cwd=tmp_path)
     oggs = sorted((tmp_path / "audio").glob("*.ogg"))
     assert len(oggs) == 3 and all(o.read_bytes()[:4] == b"OggS" for o in oggs)
