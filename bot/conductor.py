@@ -81,9 +81,12 @@ class Conductor:
         return OpenRound(row, RoundPlan.from_dict(row.plan), spec)
 
     @staticmethod
-    def vote_op(round_id: int, mode: str, voter: str, value: float | str | None, retract: bool = False) -> VoteOp:
-        """A validated cast (or, with `retract`, a withdrawal: of `value` only, when one is given).
-        ValueError with a user-facing message if the value is malformed."""
+    def vote_op(
+        round_id: int, mode: str, voter: str, value: float | str | None, retract: bool = False, scope_id: str | None = None
+    ) -> VoteOp:
+        """A validated cast (or, with `retract`, a withdrawal: of `value` only, when one is given); with
+        `scope_id`, refused unless the round belongs to that scope. ValueError with a user-facing
+        message if the value is malformed."""
         if value is None:
             rating, choice = None, None
         elif mode == "ab":
@@ -96,10 +99,10 @@ class Conductor:
                     raise ValueError(f"a rating is a number from 1 to 10, not '{value}'") from None
             rating, choice = check_rating(value), None
         if retract:
-            return VoteOp(round_id, voter, "retract", rating, choice, only_if_standing=value is not None)
+            return VoteOp(round_id, voter, "retract", rating, choice, only_if_standing=value is not None, scope_id=scope_id)
         if value is None:
             raise ValueError("a vote needs a value")
-        return VoteOp(round_id, voter, "cast", rating, choice)
+        return VoteOp(round_id, voter, "cast", rating, choice, scope_id=scope_id)
 
     async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:
         return await self.store.apply_votes(ops)

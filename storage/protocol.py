@@ -65,6 +65,7 @@ class VoteOp:
     choice: str | None = None
     only_if_standing: bool = False  # a retraction that applies only if (rating, choice) is the standing vote
     at: float | None = None
+    scope_id: str | None = None  # the scope the caller believes the round belongs to (a cached lookup): refused if not
 
 
 @dataclass(frozen=True)

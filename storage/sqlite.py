@@ -102,12 +102,17 @@ class SqliteStore:
             )
         await self._db.execute("PRAGMA journal_mode = WAL")
         await self._db.execute("PRAGMA synchronous = NORMAL")
-        await self._db.execute("PRAGMA foreign_keys = ON")
         if version < SCHEMA_VERSION:
+            # Foreign keys stay off while tables are rebuilt (a DROP would cascade), and are checked before
+            # the commit; the pragma cannot change inside a transaction.
+            await self._db.execute("PRAGMA foreign_keys = OFF")
             async with self._tx() as db:
                 for number in range(version + 1, SCHEMA_VERSION + 1):
                     await db.executescript_in_tx(MIGRATIONS[number])
+                if await db.all("PRAGMA foreign_key_check"):
+                    raise StorageError(f"the database {self.path} has rows pointing at missing ones; it was not upgraded")
                 await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        await self._db.execute("PRAGMA foreign_keys = ON")
 
     async def close(self) -> None:
         await self._db.close()
@@ -567,7 +572,10 @@ class _Tx:
         voters' current rows, strikes) is read first and the writes go out in two executemany calls, so a
         batch costs a handful of statements (each a hop to aiosqlite's thread) however many votes it holds."""
         rounds = await self._rounds_with_scope({op.round_id for op in ops})
-        counted = [op for op in ops if rounds.get(op.round_id, (None, None))[0] == "open"]
+        counted = [
+            op for op in ops
+            if rounds.get(op.round_id, (None, None))[0] == "open" and op.scope_id in (None, rounds[op.round_id][1])
+        ]
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.kind == "cast"})
         results: list[VoteResult] = []
@@ -576,6 +584,10 @@ class _Tx:
         for op in ops:
             at = time.time() if op.at is None else op.at
             status, scope_id = rounds.get(op.round_id, (None, None))
+            if op.scope_id is not None and scope_id is not None and op.scope_id != scope_id:
+                # A cache that outlived its round (ids are never reused, but a cache is checked anyway).
+                results.append(VoteResult("unknown_round"))
+                continue
             if status != "open":
                 results.append(VoteResult("unknown_round" if status is None else "closed"))
                 continue

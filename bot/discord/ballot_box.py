@@ -104,7 +104,8 @@ class BallotBox:
         self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.round_id != round_id}
 
     def scope_settings_changed(self, scope_id: str) -> None:
-        """Forget cached rounds of a scope, so votes see its new settings (anti-brigading)."""
+        """Forget cached rounds of a scope, so votes see its new settings (anti-brigading) or, once the
+        scope is deleted, find no round."""
         self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.scope_id != scope_id}
 
     def cached_ref(self, message_id: int) -> RoundRef | None:
@@ -258,7 +259,7 @@ class BallotBox:
             elif is_newcomer(ref, item.joined_at, item.retract):
                 item.done.set_result(VoteResult("newcomer"))
             else:
-                ops.append(self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract))
+                ops.append(self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id))
                 accepted.append((item, ref))
         results = await self.conductor.apply_votes(ops) if ops else []
         touched: dict[int, RoundRef] = {}

@@ -70,6 +70,14 @@ class RoundRunner:
                 self.ensure_running(session.id)
         return len(sessions)
 
+    def scope_deleted(self, scope_id: str) -> None:
+        """A scope and its sessions were deleted (/forget-me): no cached message reaches its rounds any
+        more, and every session is woken to see whether its round still exists (a deleted one's task
+        ends at once rather than sleeping out its timer)."""
+        self.ballot_box.scope_settings_changed(scope_id)
+        for session_id in list(self._wake):
+            self.wake(session_id)
+
     def wake(self, session_id: int) -> None:
         event = self._wake.get(session_id)
         if event is not None:
@@ -159,6 +167,8 @@ class RoundRunner:
         outcome = await self.conductor.close(open_round.id, actor="crowdtune")
         self.ballot_box.forget_round(row.id)
         refreshed = await self.store.session(session_id)
+        if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
+            return True
         number = open_round.plan.index + 1
         if outcome is not None:
             ballots_text = describe_votes(open_round.spec.mode, await self.store.ballots(open_round.id))

@@ -180,6 +180,7 @@ class Moderation(commands.Cog):
                 await view.interaction.response.edit_message(content="Nothing was deleted.", view=None, attachments=[])
             return
         result = await self.store.forget_user(voter, personal_scope=voter)
+        self.bot.runner.scope_deleted(voter)
         await view.interaction.response.edit_message(
             content=f"Deleted {result['votes']} vote(s){' and your personal agent' if result['personal_agent'] else ''}.",
             view=None,

@@ -1,0 +1,92 @@
+"""Every vote counts once, only where it was cast, and only while it stands (issue 11).
+
+Each test is one numbered case of the issue, played through the local Discord server as a hostile
+user or a moderator would, and written to fail on the code before its fix (docs/RELIABILITY.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
+
+pytestmark = pytest.mark.asyncio
+
+
+def buttons_of(post: dict) -> dict[str, str]:
+    """The vote buttons of a round's post: value ("1".."10", "a", "x"...) -> custom id."""
+    return {c["custom_id"].rsplit(":", 1)[1]: c["custom_id"] for row in post["components"] for c in row["components"]}
+
+
+async def confirm(server, user, interaction, label: str) -> dict:
+    """Answer an ephemeral confirmation (the prompt `interaction` answered) by pressing `label`."""
+    prompt = await interaction.wait_response()
+    button = next(c["custom_id"] for row in prompt["data"]["components"] for c in row["components"] if c["label"] == label)
+    return await (await server.press_button(user, interaction.original["id"], button)).wait_response()
+
+
+async def forget_me(env, user, channel) -> dict:
+    """/forget-me, confirmed; returns the confirmation's final text."""
+    asked = await env.server.slash(user, channel, "forget-me")
+    await confirm(env.server, user, asked, "Delete my data")
+    await env.server.wait_until(lambda: "Delete" not in str(env.server.message(asked.original["id"]).get("components")), what="the confirmation")
+    return env.server.message(asked.original["id"])
+
+
+# -- 1. ids are never reused, and no cache or task follows a deleted one --------------------------
+
+
+async def test_1_a_forgotten_rounds_ids_and_caches_never_reach_another_round(env):
+    server = env.server
+    dm = server.dm_channel(env.alice)
+    async with running(env):
+        await (await server.slash(env.alice, dm, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, user=env.alice, channel=dm, rounds=3, round_minutes=600)
+        old = await server.wait_for_message(dm, is_round(1), timeout=20)
+        counted = await (await server.press_button(env.alice, old["id"], buttons_of(old)["7"])).wait_response()
+        assert "Your rating: 7" in counted["data"]["content"]  # the DM round's message is now cached
+        await forget_me(env, env.alice, dm)
+        assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0  # the personal agent and its rounds are gone
+
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, rounds=3)
+        # The deleted session's sleeping task does not hold up the next session.
+        new = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        [(session_id,)] = db_rows(env, "SELECT id FROM sessions")
+        [(round_id,)] = db_rows(env, "SELECT id FROM rounds")
+        assert (session_id, round_id) == (2, 2)  # never the deleted ones' ids
+
+        # The old DM button (naming round 1) and its cached message reach no round.
+        refused = await (await server.press_button(env.alice, old["id"], buttons_of(old)["7"])).wait_response()
+        assert "no longer open" in refused["data"]["content"]
+        pressed = await (await server.press_button(env.bob, new["id"], buttons_of(new)["4"])).wait_response()
+        assert "Your rating: 4" in pressed["data"]["content"]
+    assert db_rows(env, "SELECT voter, rating FROM votes") == [(uid(env.bob), 4.0)]
+
+
+async def test_1_upgrading_a_schema_1_database_keeps_every_row_and_stops_reusing_ids(tmp_path):
+    import sqlite3
+
+    from storage import open_store
+    from storage.migrations import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(MIGRATIONS[1])
+        raw.execute("INSERT INTO scopes (id, kind, created_at) VALUES ('guild:1', 'guild', 0)")
+        raw.execute("INSERT INTO sessions (id, scope_id, spec, status, track, created_at) VALUES (7, 'guild:1', '{}', 'active', '{}', 0)")
+        raw.execute("INSERT INTO rounds (id, session_id, idx, mode, plan, opened_at, status) VALUES (9, 7, 0, 'rating', '{}', 0, 'open')")
+        raw.execute("INSERT INTO votes (round_id, voter, rating, cast_at) VALUES (9, 'user:2', 5, 0)")
+        raw.execute("PRAGMA user_version = 1")
+    store = await open_store(path)
+    try:
+        assert (await store.round(9)).session_id == 7 and len(await store.ballots(9)) == 1
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA foreign_keys = ON")
+        raw.execute("DELETE FROM sessions WHERE id = 7")  # cascades to its round and votes
+        assert raw.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 0
+        raw.execute("INSERT INTO sessions (scope_id, spec, status, track, created_at) VALUES ('guild:1', '{}', 'active', '{}', 0)")
+        assert raw.execute("SELECT id FROM sessions").fetchall() == [(8,)]
