@@ -90,3 +90,28 @@ async def test_1_upgrading_a_schema_1_database_keeps_every_row_and_stops_reusing
         assert raw.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 0
         raw.execute("INSERT INTO sessions (scope_id, spec, status, track, created_at) VALUES ('guild:1', '{}', 'active', '{}', 0)")
         assert raw.execute("SELECT id FROM sessions").fetchall() == [(8,)]
+
+
+# -- 5. the quorum counts standing votes only ---------------------------------------------------
+
+
+async def test_5_a_stale_reaction_event_does_not_bring_a_round_to_its_quorum(env):
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=3, quorum=3)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.react(env.alice, post["id"], KEYCAPS[6])
+        await server.react(env.carol, post["id"], KEYCAPS[2])
+        await server.react(env.bob, post["id"], KEYCAPS[4])
+        await server.unreact(env.bob, post["id"], KEYCAPS[4])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM vote_events")[0][0] == 4, "the votes and bob's withdrawal")
+        # The gateway delivers bob's add again after its removal (a replay after a RESUME).
+        await server.replay_reaction(env.bob, post["id"], KEYCAPS[4])
+        # The count reached 3 with the stale add, so the reactions were read again: bob's vote is gone.
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM vote_events WHERE voter = ?", (uid(env.bob),))[0][0] == 4,
+                         "the stale add undone by the re-read")
+        assert db_rows(env, "SELECT status FROM rounds") == [("open",)]
+        assert await ballots(env) == {uid(env.alice): 7.0, uid(env.carol): 3.0}
+        await server.react(env.mod, post["id"], KEYCAPS[9])  # a third standing vote does close it
+        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=20)
+        assert "3 voted" in summary["content"]

@@ -160,7 +160,7 @@ class RoundRunner:
         await self._remember(row, session)
         if resumed and style == "reactions":  # people may have voted while we were away
             await self.reconciler.reconcile(channel, row, add_missing=True)
-        await self._wait_for_close(session_id, open_round)
+        await self._wait_for_close(session_id, open_round, channel, style)
         if style == "reactions":
             await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
         await self.ballot_box.settle_votes()  # every vote that arrived before the close counts
@@ -184,12 +184,24 @@ class RoundRunner:
             return True
         return refreshed.status != "active"
 
-    async def _wait_for_close(self, session_id: int, open_round: OpenRound) -> None:
+    async def _quorum_stands(self, open_round: OpenRound, row: RoundRow, channel, style: str) -> bool:
+        """Whether the round has its quorum of standing votes. A count reached by reaction events is
+        checked against the reactions themselves first: a stale or replayed add event (one whose
+        removal came before it) must not close a round (issue 11, case 5)."""
+        if not await self.conductor.quorum_reached(open_round):
+            return False
+        if style != "reactions":
+            return True  # buttons are interactions, answered once: there is nothing stale to re-read
+        await self.reconciler.reconcile(channel, row)
+        await self.ballot_box.settle_votes()
+        return await self.conductor.quorum_reached(open_round)
+
+    async def _wait_for_close(self, session_id: int, open_round: OpenRound, channel, style: str) -> None:
         event = self._wake[session_id]
         while True:
             event.clear()  # before the checks, so a wake during them is not lost
             row = await self.store.round(open_round.id)
-            if row is None or row.status != "open" or await self.conductor.quorum_reached(open_round):
+            if row is None or row.status != "open" or await self._quorum_stands(open_round, row, channel, style):
                 return
             remaining = (row.closes_at or time.time()) - time.time()
             if remaining <= 0:
