@@ -115,3 +115,22 @@ async def test_5_a_stale_reaction_event_does_not_bring_a_round_to_its_quorum(env
         await server.react(env.mod, post["id"], KEYCAPS[9])  # a third standing vote does close it
         summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=20)
         assert "3 voted" in summary["content"]
+
+
+# -- 11. a loop over a remote listing ends on its own ----------------------------------------------
+
+
+async def test_11_the_close_ends_against_a_server_that_ignores_after_in_reaction_listings(env):
+    server = env.server
+    crowd = server.add_users(130, guild=env.guild, prefix="listener")
+    async with running(env):
+        await compose(env, rounds=3)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.react_many([(user, post["id"], KEYCAPS[6], True) for user in crowd])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == len(crowd), "the crowd's votes", timeout=30)
+        server.listings_honour_after = False  # every page of reactors starts from the beginning again
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=30)
+    # The listing never ended, so nobody was taken for gone: every vote counted.
+    assert f"{len(crowd)} voted" in summary["content"]
+    assert len(await ballots(env)) == len(crowd)

@@ -473,7 +473,7 @@ class RestApi:
         # Normal reactors only, unless type=1 asks for the super (burst) ones.
         reactors = message["burst_reactions" if kind == "1" else "reactions"].get(emoji, ())
         limit = max(1, min(100, int(request.query.get("limit", 25))))
-        after = int(request.query.get("after", 0))
+        after = int(request.query.get("after", 0)) if self.server.listings_honour_after else 0
         # Discord pages reaction users by ascending user id.
         user_ids = sorted(u for u in reactors if u > after)[:limit]
         return json_response([self.world.users[u].payload() for u in user_ids])

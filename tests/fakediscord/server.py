@@ -195,6 +195,9 @@ class FakeDiscord:
         # enforce_nonce: a nonce repeated by the same author in the same channel within this many seconds
         # ("the past few minutes" in Discord's docs) returns the earlier message instead of posting.
         self.nonce_window = nonce_window
+        # False plays an outside Discord-compatible server that ignores `after` when listing a reaction's
+        # users: every page starts from the beginning again (a client must still stop paging).
+        self.listings_honour_after = True
         self._nonces: dict[tuple[int, int, str], tuple[dict[str, Any], float]] = {}
         # Privileged intents enabled for the application in the developer portal; others get 4014.
         self.privileged_intents = int(privileged_intents)
