@@ -134,3 +134,24 @@ async def test_11_the_close_ends_against_a_server_that_ignores_after_in_reaction
     # The listing never ended, so nobody was taken for gone: every vote counted.
     assert f"{len(crowd)} voted" in summary["content"]
     assert len(await ballots(env)) == len(crowd)
+
+
+# -- 6. super reactions count like normal ones everywhere ------------------------------------------
+
+
+async def test_6_super_reactions_count_at_the_close_and_after_a_restart(env):
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=3)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.wait_until(lambda: len(server.message(post["id"])["reactions"]) == 10, what="the vote reactions")
+        await server.react(env.alice, post["id"], KEYCAPS[6], burst=True)
+        await server.react(env.bob, post["id"], KEYCAPS[3])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "both votes")
+    await server.react(env.carol, post["id"], KEYCAPS[8], burst=True)  # while the bot is down
+    async with running(env):
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 3, "the super reaction made while down")
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=20)
+    assert "3 voted" in summary["content"]
+    assert await ballots(env) == {uid(env.alice): 7.0, uid(env.bob): 4.0, uid(env.carol): 9.0}
