@@ -155,3 +155,33 @@ async def test_6_super_reactions_count_at_the_close_and_after_a_restart(env):
         summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=20)
     assert "3 voted" in summary["content"]
     assert await ballots(env) == {uid(env.alice): 7.0, uid(env.bob): 4.0, uid(env.carol): 9.0}
+
+
+# -- 4. cleared reactions withdraw exactly their votes, at once -----------------------------------
+
+
+async def test_4_a_moderator_clearing_reactions_withdraws_those_votes_at_once(env):
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=3, quorum=3)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.react(env.alice, post["id"], KEYCAPS[6])
+        await server.react(env.bob, post["id"], KEYCAPS[3])
+        await eventually(lambda: len(db_rows(env, "SELECT 1 FROM votes WHERE retracted = 0")) == 2, "two votes")
+        await server.clear_reactions(post["id"], KEYCAPS[3])  # one emoji: bob's 4 goes, alice's 7 stays
+        await eventually(lambda: db_rows(env, "SELECT retracted FROM votes WHERE voter = ?", (uid(env.bob),)) == [(1,)], "bob's 4 withdrawn")
+        assert await ballots(env) == {uid(env.alice): 7.0}
+        await server.react(env.bob, post["id"], KEYCAPS[4])
+        await eventually(lambda: len(db_rows(env, "SELECT 1 FROM votes WHERE retracted = 0")) == 2, "bob votes again")
+        await server.clear_reactions(post["id"])  # every reaction
+        await eventually(lambda: not db_rows(env, "SELECT 1 FROM votes WHERE retracted = 0"), "every vote withdrawn")
+        status = await (await server.slash(env.carol, env.channel, "status")).wait_response()
+        assert "0 voted so far" in status["data"]["content"]
+        await server.react(env.carol, post["id"], KEYCAPS[1])  # one new vote is one vote: no quorum of 3
+        await eventually(lambda: len(db_rows(env, "SELECT 1 FROM votes WHERE retracted = 0")) == 1, "carol's vote")
+        await asyncio.sleep(0.3)
+        assert db_rows(env, "SELECT status FROM rounds") == [("open",)]
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=20)
+    assert "1 voted" in summary["content"]
+    assert await ballots(env) == {uid(env.carol): 2.0}

@@ -145,6 +145,12 @@ class CrowdtuneBot(commands.Bot):
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         self.runner.on_reaction(payload, added=False)
 
+    async def on_raw_reaction_clear(self, payload: discord.RawReactionClearEvent) -> None:
+        self.runner.on_reactions_cleared(payload.message_id)
+
+    async def on_raw_reaction_clear_emoji(self, payload: discord.RawReactionClearEmojiEvent) -> None:
+        self.runner.on_reactions_cleared(payload.message_id, str(payload.emoji))
+
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         await self.runner.on_message_deleted(payload.message_id)
 

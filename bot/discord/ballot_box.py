@@ -67,6 +67,19 @@ class _PendingVote:
 
 
 @dataclass(frozen=True)
+class _Clear:
+    """A moderator removed every reaction of a message (emoji None) or every reaction with one emoji:
+    the votes they stood for are withdrawn, in order with the votes queued around it."""
+
+    message_id: int
+    emoji: str | None
+    done: asyncio.Future
+
+
+CLEARED = 0  # in `watching`: every reaction of the message changed (no user has id 0)
+
+
+@dataclass(frozen=True)
 class _Barrier:
     """Resolved once every vote queued before it is committed."""
 
@@ -84,7 +97,7 @@ class BallotBox:
         self.join_times = join_times
         self.on_quorum = on_quorum  # called with the session id when a vote brings its round to the quorum
         self._refs: dict[int, RoundRef] = {}  # message id -> round
-        self._votes: asyncio.Queue[_PendingVote | _Barrier] = asyncio.Queue()
+        self._votes: asyncio.Queue[_PendingVote | _Clear | _Barrier] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         self.watching: dict[int, set[int]] = {}  # message id -> users whose reactions changed during a reconciliation
 
@@ -162,7 +175,7 @@ class BallotBox:
         self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id))
         return done
 
-    def _queue(self, item: _PendingVote | _Barrier) -> None:
+    def _queue(self, item: _PendingVote | _Clear | _Barrier) -> None:
         self._votes.put_nowait(item)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._apply_votes(), name="vote-writer")
@@ -204,6 +217,19 @@ class BallotBox:
             origin=origin_scope(payload.guild_id, payload.user_id), joined_at=joined_at, limited=True,
         )
 
+    def on_reactions_cleared(self, message_id: int, emoji: str | None = None) -> None:
+        """MESSAGE_REACTION_REMOVE_ALL (emoji None) or MESSAGE_REACTION_REMOVE_EMOJI: withdraw exactly the
+        votes those reactions stood for, at once. Queued with no await before it, like a reaction."""
+        ref = self._refs.get(message_id)
+        if ref is not None and ref.style != "reactions":
+            return
+        if emoji is not None and vote_from_emoji("ab", emoji) is None and vote_from_emoji("rating", emoji) is None:
+            return
+        watchers = self.watching.get(message_id)
+        if watchers is not None:
+            watchers.add(CLEARED)
+        self._queue(_Clear(message_id, emoji, asyncio.get_running_loop().create_future()))
+
     # -- the writer -----------------------------------------------------------------------------------
 
     async def settle_votes(self) -> None:
@@ -240,11 +266,18 @@ class BallotBox:
                 for _ in batch:
                     self._votes.task_done()
 
-    async def _apply_batch(self, batch: list[_PendingVote | _Barrier]) -> None:
+    async def _apply_batch(self, batch: list[_PendingVote | _Clear | _Barrier]) -> None:
         ops, accepted, barriers = [], [], []
+        touched: dict[int, RoundRef] = {}
         for item in batch:
             if isinstance(item, _Barrier):
                 barriers.append(item)
+                continue
+            if isinstance(item, _Clear):
+                # What a clear withdraws depends on the votes before it: those are written first.
+                await self._write(ops, accepted, touched)
+                ops, accepted = [], []
+                await self._clear(item)
                 continue
             ref = await self.ref_for(item.message_id)
             if ref is None and item.round_id is not None:
@@ -261,17 +294,33 @@ class BallotBox:
             else:
                 ops.append(self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id))
                 accepted.append((item, ref))
-        results = await self.conductor.apply_votes(ops) if ops else []
-        touched: dict[int, RoundRef] = {}
-        for (item, ref), result in zip(accepted, results):
-            item.done.set_result(result)
-            if result.counted:
-                touched[ref.session_id] = ref
+        await self._write(ops, accepted, touched)
         for barrier in barriers:
             barrier.done.set_result(None)
         for ref in touched.values():
             if await self._quorum(ref):
                 self.on_quorum(ref.session_id)
+
+    async def _write(self, ops: list, accepted: list[tuple[_PendingVote, RoundRef]], touched: dict[int, RoundRef]) -> None:
+        results = await self.conductor.apply_votes(ops) if ops else []
+        for (item, ref), result in zip(accepted, results):
+            item.done.set_result(result)
+            if result.counted:
+                touched[ref.session_id] = ref
+
+    async def _clear(self, item: _Clear) -> None:
+        ref = await self.ref_for(item.message_id)
+        if ref is not None and ref.style == "reactions":
+            value = None if item.emoji is None else vote_from_emoji(ref.mode, item.emoji)
+            ops = [
+                self.conductor.vote_op(ref.round_id, ref.mode, ballot.voter, standing, retract=True, scope_id=ref.scope_id)
+                for ballot in await self.store.ballots(ref.round_id)
+                if (standing := ballot.choice if ref.mode == "ab" else ballot.rating) is not None
+                and (item.emoji is None or standing == value)
+            ]
+            if ops:
+                await self.conductor.apply_votes(ops)
+        item.done.set_result(None)
 
     async def _quorum(self, ref: RoundRef) -> bool:
         session = await self.store.session(ref.session_id)

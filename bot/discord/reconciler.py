@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 import discord
 
 from bot.discord.anti_brigade import JoinTimes
-from bot.discord.ballot_box import BallotBox
+from bot.discord.ballot_box import CLEARED, BallotBox
 from bot.discord.publisher import Publisher
 from bot.discord.votes import bare, emoji_for_mode, vote_from_emoji, voter_id
 from storage import RoundRow
@@ -76,6 +76,8 @@ class Reconciler:
                 await box.settle_votes()
                 ballots = await self.store.ballots(row.id)
                 # No await from here to the submits: a reaction event now would be missed by both.
+                if CLEARED in watchers:
+                    continue  # the reactions were cleared during the read: what was read is gone
                 standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in ballots}
                 pending = [
                     box.submit(message_id, user_id, values[-1])
