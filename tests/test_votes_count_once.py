@@ -185,3 +185,25 @@ async def test_4_a_moderator_clearing_reactions_withdraws_those_votes_at_once(en
         summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=20)
     assert "1 voted" in summary["content"]
     assert await ballots(env) == {uid(env.carol): 2.0}
+
+
+# -- 3. deleting a round's message cancels it, in every form and every vote style -----------------
+
+
+@pytest.mark.parametrize("style", ["buttons", "reactions"])
+async def test_3_a_purged_or_while_down_deleted_round_message_cancels_the_round(env, style):
+    server = env.server
+    async with running(env):
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": style})).wait_response()
+        await compose(env, rounds=5, round_minutes=600)
+        first = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.purge([first["id"]])  # MESSAGE_DELETE_BULK
+        await server.wait_for_message(env.channel, lambda m: "Round 1 cancelled" in m["content"], timeout=20)
+        second = await server.wait_for_message(env.channel, is_round(2), timeout=20)
+        await eventually(lambda: str(second["id"]) in db_rows(env, "SELECT message_ids FROM rounds WHERE idx = 1")[0][0], "the post recorded")
+    await server.delete_message(second["id"])  # while the bot is down
+    async with running(env):
+        await server.wait_for_message(env.channel, lambda m: "Round 2 cancelled" in m["content"], timeout=20)
+        await server.wait_for_message(env.channel, is_round(3), timeout=20)
+    assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "cancelled"), (1, "cancelled"), (2, "open")]
+    assert db_rows(env, "SELECT COUNT(*) FROM qvalues")[0][0] == 0

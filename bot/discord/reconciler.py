@@ -51,6 +51,16 @@ class Reconciler:
         if await self.store.cancel_round(ref.round_id, actor="moderator", reason="round message deleted"):
             self.wake(ref.session_id)
 
+    async def still_posted(self, channel, row: RoundRow) -> bool:
+        """Whether the round's message still exists; a round whose message was deleted (while the bot
+        was down, whatever its vote style) is cancelled."""
+        try:
+            await channel.fetch_message(int(row.message_ids[0]))
+        except discord.NotFound:
+            await self.store.cancel_round(row.id, actor="crowdtune", reason="round message missing")
+            return False
+        return True
+
     async def reconcile(self, channel, row: RoundRow, add_missing: bool = False) -> None:
         """Make the round's stored votes match the reactions on its message: counts reactions made
         while the bot was away or whose events were lost, drops ones removed meanwhile.

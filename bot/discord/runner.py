@@ -161,6 +161,8 @@ class RoundRunner:
         await self._remember(row, session)
         if resumed and style == "reactions":  # people may have voted while we were away
             await self.reconciler.reconcile(channel, row, add_missing=True)
+        elif resumed:  # its message may have been deleted while we were away
+            await self.reconciler.still_posted(channel, row)
         await self._wait_for_close(session_id, open_round, channel, style)
         if style == "reactions":
             await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
