@@ -137,6 +137,15 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE rounds_new RENAME TO rounds;
     CREATE INDEX open_rounds ON rounds(status) WHERE status = 'open';
     """,
+    # A person who used /forget-me while a round was open may still have a reaction on its message: it is
+    # not read back into a vote (issue 11, case 2). Rows go when the round closes or is cancelled.
+    3: """
+    CREATE TABLE withheld_reactions (
+        round_id INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE,
+        voter TEXT NOT NULL,
+        PRIMARY KEY (round_id, voter)
+    ) WITHOUT ROWID;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

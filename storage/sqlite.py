@@ -228,6 +228,10 @@ class SqliteStore:
                 return False
             await db.execute("UPDATE sessions SET status = ? WHERE id = ?", (status, session_id))
             await db.execute(
+                "DELETE FROM withheld_reactions WHERE round_id IN (SELECT id FROM rounds WHERE session_id = ? AND status = 'open')",
+                (session_id,),
+            )
+            await db.execute(
                 "UPDATE rounds SET status = 'cancelled', closed_at = ? WHERE session_id = ? AND status = 'open'",
                 (time.time(), session_id),
             )
@@ -325,6 +329,7 @@ class SqliteStore:
             if row is None:
                 return False
             await db.execute("UPDATE rounds SET status = 'cancelled', closed_at = ? WHERE id = ?", (time.time(), round_id))
+            await db.execute("DELETE FROM withheld_reactions WHERE round_id = ?", (round_id,))
             await db.audit(row[0], actor, "round_cancelled", {"round": round_id, "reason": reason})
         return True
 
@@ -373,6 +378,19 @@ class SqliteStore:
             await db.execute("INSERT INTO strikes (scope_id, voter, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (scope_id, voter, time.time()))
             await db.audit(scope_id, actor, "strike", {"voter": voter, "voided": cursor.rowcount})
         return cursor.rowcount
+
+    async def unstrike(self, scope_id: str, voter: str, actor: str) -> bool:
+        """Lift a strike: the user's new votes in the scope count again (the voided ones stay void).
+        False if there was no strike. Audited."""
+        async with self._tx() as db:
+            cursor = await db.execute("DELETE FROM strikes WHERE scope_id = ? AND voter = ?", (scope_id, voter))
+            if cursor.rowcount:
+                await db.audit(scope_id, actor, "unstrike", {"voter": voter})
+        return cursor.rowcount > 0
+
+    async def withheld_voters(self, round_id: int) -> set[str]:
+        """Voters whose reactions on this round are not read back (they used /forget-me while it was open)."""
+        return {voter for (voter,) in await self._all("SELECT voter FROM withheld_reactions WHERE round_id = ?", (round_id,))}
 
     # -- Q-values and the close ----------------------------------------------------------------
 
@@ -439,6 +457,7 @@ class SqliteStore:
                 "UPDATE sessions SET track = ?, incumbent_score = ?, rounds_done = rounds_done + 1, status = ? WHERE id = ?",
                 (json.dumps(track_to_dict(outcome.next_track)), outcome.incumbent_score, "finished" if finished else "active", session_id),
             )
+            await db.execute("DELETE FROM withheld_reactions WHERE round_id = ?", (round_id,))
             await db.audit(scope_id, actor, "round_closed", {"round": round_id, "reward": outcome.reward, "voters": outcome.voters})
         return outcome
 
@@ -456,12 +475,17 @@ class SqliteStore:
         }
 
     async def forget_user(self, voter: str, personal_scope: str) -> dict:
-        """Delete a user's votes everywhere and their personal agent; returns what was deleted."""
+        """Delete a user's votes everywhere and their personal agent; returns what was deleted. Moderation
+        records (strikes and the audit log) are kept: forgetting oneself must not lift a strike. Reactions
+        the user leaves on rounds open now are not read back into votes."""
         async with self._tx() as db:
             events = await db.execute("DELETE FROM vote_events WHERE voter = ?", (voter,))
             votes = await db.execute("DELETE FROM votes WHERE voter = ?", (voter,))
             scope = await db.execute("DELETE FROM scopes WHERE id = ?", (personal_scope,))
-            await db.execute("DELETE FROM strikes WHERE voter = ?", (voter,))
+            await db.execute(
+                "INSERT INTO withheld_reactions (round_id, voter) SELECT id, ? FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",
+                (voter,),
+            )
             await db.audit(None, "user", "forget_me", {"votes": votes.rowcount, "personal_agent": scope.rowcount > 0})
         return {"votes": votes.rowcount, "vote_events": events.rowcount, "personal_agent": scope.rowcount > 0}
 

@@ -207,3 +207,43 @@ async def test_3_a_purged_or_while_down_deleted_round_message_cancels_the_round(
         await server.wait_for_message(env.channel, is_round(3), timeout=20)
     assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "cancelled"), (1, "cancelled"), (2, "open")]
     assert db_rows(env, "SELECT COUNT(*) FROM qvalues")[0][0] == 0
+
+
+# -- 2. /forget-me keeps moderation records, and a forgotten vote is not read back ------------------
+
+
+async def test_2_forget_me_keeps_a_strike_and_a_forgotten_reaction_is_not_read_back(env):
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=3)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.react(env.bob, post["id"], KEYCAPS[0])
+        await server.react(env.alice, post["id"], KEYCAPS[7])
+        await server.react(env.carol, post["id"], KEYCAPS[4])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 3, "three votes")
+        await (await server.slash(env.mod, env.channel, "strike", {"user": env.bob})).wait_response()
+
+        done = await forget_me(env, env.bob, env.channel)  # the struck user tries to wipe the strike
+        assert "Moderation records" in done["content"] and "kept" in done["content"]
+        forgotten = await forget_me(env, env.alice, env.channel)  # alice's reaction stays on the open round
+        assert "no longer counts" in forgotten["content"]
+        assert db_rows(env, "SELECT voter FROM strikes") == [(uid(env.bob),)]
+        await server.unreact(env.bob, post["id"], KEYCAPS[0])
+        await server.react(env.bob, post["id"], KEYCAPS[1])  # still struck: not counted
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=20)
+        assert "1 voted" in summary["content"]
+        assert await ballots(env) == {uid(env.carol): 5.0}  # alice's reaction was not read back into a vote
+
+        # A moderator lifts the strike, in the audit log; bob's next vote counts.
+        second = await server.wait_for_message(env.channel, is_round(2), timeout=20)
+        refused = await (await server.slash(env.bob, env.channel, "unstrike", {"user": env.bob})).wait_response()
+        assert "moderators" in refused["data"]["content"]
+        lifted = await (await server.slash(env.mod, env.channel, "unstrike", {"user": env.bob})).wait_response()
+        assert "Lifted the strike" in lifted["data"]["content"]
+        await server.react(env.bob, second["id"], KEYCAPS[5])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes v JOIN rounds r ON r.id = v.round_id WHERE r.idx = 1")[0][0] == 1, "bob's vote")
+    assert db_rows(env, "SELECT COUNT(*) FROM strikes")[0][0] == 0
+    assert db_rows(env, "SELECT actor, detail FROM audit WHERE action = 'unstrike'") == [(uid(env.mod), f'{{"voter": "{uid(env.bob)}"}}')]
+    assert await ballots(env, 1) == {uid(env.bob): 6.0}
+    assert db_rows(env, "SELECT COUNT(*) FROM withheld_reactions")[0][0] == 0  # gone with the close

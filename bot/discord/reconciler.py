@@ -84,11 +84,12 @@ class Reconciler:
                     return
                 present, complete = await self._reactions_by_user(message, current)
                 await box.settle_votes()
+                withheld = await self.store.withheld_voters(row.id)
                 ballots = await self.store.ballots(row.id)
                 # No await from here to the submits: a reaction event now would be missed by both.
                 if CLEARED in watchers:
                     continue  # the reactions were cleared during the read: what was read is gone
-                standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in ballots}
+                standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in ballots if b.voter not in withheld}
                 pending = [
                     box.submit(message_id, user_id, values[-1])
                     for user_id, values in present.items()
@@ -125,6 +126,8 @@ class Reconciler:
             for user in users:
                 if not self.ballot_box.is_bot(user.id, None) and not user.bot:
                     present.setdefault(user.id, []).append(value)
+        for voter in await self.store.withheld_voters(row.id):  # they used /forget-me: only new events count
+            present.pop(int(voter.split(":")[1]), None)
         ref = await self.ballot_box.ref_for(message.id)
         if ref is not None:
             await self.join_times.drop_newcomers(ref, present)
