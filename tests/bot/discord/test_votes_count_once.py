@@ -128,7 +128,7 @@ async def test_11_the_close_ends_against_a_server_that_ignores_after_in_reaction
         post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
         await server.react_many([(user, post["id"], KEYCAPS[6], True) for user in crowd])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == len(crowd), "the crowd's votes", timeout=30)
-        server.listings_honour_after = False  # every page of reactors starts from the beginning again
+        server.ignore_after = True  # every page of reactors starts from the beginning again
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
         summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=30)
     # The listing never ended, so nobody was taken for gone: every vote counted.
