@@ -18,6 +18,7 @@ from bot.conductor import Conductor
 from bot.media.drawing import Drawer
 from bot.errors import StartupError
 from bot.discord.ballot_box import VoteLimiter
+from bot.discord.edge import context_problem
 from bot.discord.runner import RoundRunner
 from bot.settings import Settings
 from bot.discord.views import VoteButton
@@ -101,7 +102,7 @@ def _bounds(low: float | None, high: float | None) -> str:
 
 class CheckedTree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        problem = request_problem(interaction)
+        problem = request_problem(interaction) or await context_problem(interaction)
         if problem is None:
             return True
         await interaction.response.send_message(f"Sorry, {problem}. Nothing was changed.", ephemeral=True)

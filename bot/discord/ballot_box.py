@@ -23,6 +23,7 @@ import discord
 
 from bot.conductor import Conductor
 from bot.discord.anti_brigade import JoinTimes, is_newcomer
+from bot.discord.edge import fits_integer
 from bot.discord.votes import RoundRef, origin_scope, vote_from_emoji, voter_id
 from storage import RoundRow, SessionRow, VoteResult
 
@@ -169,6 +170,9 @@ class BallotBox:
         """Queue a vote; the future resolves to its VoteResult once it is committed. A `limited` vote
         (one a person just made) is refused as "too_fast" over the person's rate."""
         done = asyncio.get_running_loop().create_future()
+        if not fits_integer(message_id, user_id, round_id):  # would fail the whole batch at the database
+            done.set_result(VoteResult("unknown_round"))
+            return done
         if limited and not self.limiter.allow(user_id):
             done.set_result(VoteResult("too_fast"))
             return done

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.discord.edge import context_problem
 from storage import VoteResult
 
 _WITHDRAW = "x"
@@ -25,6 +26,9 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<ro
     async def callback(self, interaction: discord.Interaction) -> None:
         runner = interaction.client.runner
         retract = self.value == _WITHDRAW
+        if await context_problem(interaction) is not None:
+            await interaction.response.send_message(_refusal(VoteResult("blocked")), ephemeral=True)
+            return
         value: float | str | None = None if retract else float(self.value) if self.value.isdigit() else self.value
         try:
             result = await runner.button_vote(interaction, self.round_id, value, retract)

@@ -247,3 +247,73 @@ async def test_2_forget_me_keeps_a_strike_and_a_forgotten_reaction_is_not_read_b
     assert db_rows(env, "SELECT actor, detail FROM audit WHERE action = 'unstrike'") == [(uid(env.mod), f'{{"voter": "{uid(env.bob)}"}}')]
     assert await ballots(env, 1) == {uid(env.bob): 6.0}
     assert db_rows(env, "SELECT COUNT(*) FROM withheld_reactions")[0][0] == 0  # gone with the close
+
+
+# -- 10. payload checks at the edge ---------------------------------------------------------------
+
+
+async def forged(server, user, where, kind: int, data: dict, message: dict | None = None, **changes):
+    """An interaction as a modified client could send it: built for `user` in the channel `where`, then
+    with the INTERACTION_CREATE payload's fields replaced by `changes` (e.g. another channel or server)."""
+    import secrets
+
+    from fakediscord.interactions import Interaction
+
+    def send() -> Interaction:
+        interaction = Interaction(server, id=server.world.new_id(), token=secrets.token_urlsafe(48), type=kind, user=user,
+                                  channel=where, data=data, message=message)
+        server.interactions[interaction.id] = interaction
+        server.interactions_by_token[interaction.token] = interaction
+        interaction.created_at = asyncio.get_running_loop().time()  # the server's clock, for its 3 s deadline
+        server.gateway.dispatch("INTERACTION_CREATE", {**interaction.payload(server.world), **changes})
+        return interaction
+
+    interaction = server._call_on_server(send)
+    await server.flush()
+    return interaction
+
+
+def command_data(server, name: str, options: list | None = None) -> dict:
+    command = next(c for scope in server.commands.values() for c in scope if c["name"] == name)
+    return {"id": command["id"], "name": name, "type": 1, "options": options or []}
+
+
+async def test_10_forged_channels_servers_and_ids_reach_nothing(env):
+    from fakediscord.interactions import APPLICATION_COMMAND, MESSAGE_COMPONENT
+
+    server = env.server
+    other = server.add_guild("Other Place")
+    other_channel = server.add_text_channel(other, "music")
+    owner = server.world.users[other.owner_id]
+    server.add_member(env.guild, owner)  # a plain member here, the owner there
+    async with running(env):
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, rounds=3)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        here = {"channel_id": str(env.channel.id), "channel": env.channel.payload()}
+
+        # /stop in this channel, claiming to come from the server where the caller is the owner.
+        stop = await forged(server, owner, other_channel, APPLICATION_COMMAND, command_data(server, "stop"), **here)
+        assert "Sorry" in (await stop.wait_response())["data"]["content"]
+        assert db_rows(env, "SELECT status FROM sessions") == [("active",)]
+
+        # /compose from alice's DM, naming bob's DM channel.
+        alice_dm, bob_dm = server.dm_channel(env.alice), server.dm_channel(env.bob)
+        compose_there = await forged(server, env.alice, alice_dm, APPLICATION_COMMAND, command_data(server, "compose"),
+                                     channel_id=str(bob_dm.id), channel=bob_dm.payload())
+        assert "Sorry" in (await compose_there.wait_response())["data"]["content"]
+        assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 1 and server.messages(bob_dm) == []
+
+        # A button id too large for SQLite, pressed with a good vote: refused for that press only.
+        # (The forged payload's message carries that button too: discord.py ignores an id its message lacks.)
+        huge = {"custom_id": f"ct:{10**20}:7", "component_type": 2}
+        button = {"type": 2, "style": 1, "label": "7", "custom_id": huge["custom_id"]}
+        message = {**server.message(post["id"]), "components": [{"type": 1, "components": [button]}]}
+        good = buttons_of(post)["6"]
+        presses = await asyncio.gather(
+            forged(server, env.alice, env.channel, MESSAGE_COMPONENT, huge, message=message),
+            server.press_button(env.bob, post["id"], good),
+        )
+        refused, counted = [(await p.wait_response())["data"]["content"] for p in presses]
+        assert "no longer open" in refused and "Your rating: 6" in counted
+    assert await ballots(env) == {uid(env.bob): 6.0}
