@@ -146,6 +146,18 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (round_id, voter)
     ) WITHOUT ROWID;
     """,
+    # The outbox: what must reach a channel (a round's summary, a cancellation) is recorded in the
+    # transaction that closes or cancels the round, and posted (once) even after a crash (issue 11, case 8).
+    4: """
+    CREATE TABLE announcements (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel_id TEXT NOT NULL,
+        content TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        sent_at REAL
+    );
+    CREATE INDEX unsent_announcements ON announcements(channel_id, id) WHERE sent_at IS NULL;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

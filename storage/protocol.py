@@ -69,6 +69,15 @@ class VoteOp:
 
 
 @dataclass(frozen=True)
+class Announcement:
+    """A message that must reach a channel, recorded with the change it announces (the outbox)."""
+
+    id: int
+    channel_id: str
+    content: str
+
+
+@dataclass(frozen=True)
 class VoteResult:
     status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "unknown_round", "blocked"
 
@@ -139,17 +148,30 @@ class Store(Protocol):
     async def rounds_of(self, session_id: int) -> list[RoundRow]: ...
     async def top_rounds(self, scope_id: str, limit: int = 5) -> list[RoundRow]: ...
     async def rewards_of_scope(self, scope_id: str) -> list[float]: ...
-    async def cancel_round(self, round_id: int, actor: str, reason: str) -> bool: ...
+    async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
+        """Cancel an open round (nothing is learned); with `announce`, that text is queued for the round's
+        channel in the same transaction. False if it was not open (and nothing is queued)."""
+        ...
     async def close_round(
         self,
         round_id: int,
         keys: list[QKey],
         settle: Callable[[list[Ballot], dict[QKey, QEntry], float | None, dict[str, list[tuple[float, float]]]], Outcome],
         actor: str = "engine",
+        announce: Callable[[Outcome, list[Ballot]], str] | None = None,
     ) -> Outcome | None:
         """Settle a round with `settle(ballots, q_entries, incumbent_score, voter_history)` and store the
-        outcome and its Q-updates in one transaction. None if the round was not open, so a second close
-        never rewards twice."""
+        outcome and its Q-updates in one transaction; with `announce`, the text `announce(outcome,
+        ballots)` is queued for the round's channel in that same transaction. None if the round was not
+        open, so a second close never rewards (nor announces) twice."""
+        ...
+
+    # -- the outbox: announcements recorded with what they announce, posted once --
+    async def pending_announcements(self, channel_id: str | None = None) -> list[Announcement]:
+        """Announcements not yet marked sent (of one channel, or all), oldest first."""
+        ...
+    async def mark_announced(self, announcement_id: int) -> None:
+        """Record that an announcement reached its channel."""
         ...
 
     # -- votes --

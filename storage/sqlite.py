@@ -22,7 +22,7 @@ from core.crowd import Ballot
 from core.engine import Outcome
 from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
-from storage.protocol import RoundRow, SessionRow, StorageError, VoteOp, VoteResult, outcome_to_dict
+from storage.protocol import Announcement, RoundRow, SessionRow, StorageError, VoteOp, VoteResult, outcome_to_dict
 
 
 _SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at, options, owner"
@@ -320,14 +320,16 @@ class SqliteStore:
         )
         return [r[0] for r in rows]
 
-    async def cancel_round(self, round_id: int, actor: str, reason: str) -> bool:
+    async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         async with self._tx() as db:
             row = await db.one(
-                "SELECT s.scope_id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.id = ? AND r.status = 'open'",
+                "SELECT s.scope_id, s.channel_id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.id = ? AND r.status = 'open'",
                 (round_id,),
             )
             if row is None:
                 return False
+            if announce is not None and row[1] is not None:
+                await db.announce(row[1], announce)
             await db.execute("UPDATE rounds SET status = 'cancelled', closed_at = ? WHERE id = ?", (time.time(), round_id))
             await db.execute("DELETE FROM withheld_reactions WHERE round_id = ?", (round_id,))
             await db.audit(row[0], actor, "round_cancelled", {"round": round_id, "reason": reason})
@@ -422,18 +424,20 @@ class SqliteStore:
         keys: list[QKey],
         settle: Callable[[list[Ballot], dict[QKey, QEntry], float | None, dict[str, list[tuple[float, float]]]], Outcome],
         actor: str = "engine",
+        announce: Callable[[Outcome, list[Ballot]], str] | None = None,
     ) -> Outcome | None:
-        """Close a round and apply its Q-updates in one transaction. None if it was not open,
-        so a second close (a timer and a quorum racing, a restart) never rewards twice."""
+        """Close a round and apply its Q-updates in one transaction, with its announcement queued in the
+        outbox. None if it was not open, so a second close (a timer and a quorum racing, a restart)
+        never rewards twice."""
         async with self._tx() as db:
             row = await db.one(
-                "SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec FROM rounds r "
+                "SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec, s.channel_id FROM rounds r "
                 "JOIN sessions s ON s.id = r.session_id WHERE r.id = ? AND r.status = 'open'",
                 (round_id,),
             )
             if row is None:
                 return None
-            session_id, scope_id, incumbent_score, rounds_done, spec = row
+            session_id, scope_id, incumbent_score, rounds_done, spec, channel_id = row
             ballots = [
                 Ballot(*r)
                 for r in await db.all(
@@ -458,8 +462,21 @@ class SqliteStore:
                 (json.dumps(track_to_dict(outcome.next_track)), outcome.incumbent_score, "finished" if finished else "active", session_id),
             )
             await db.execute("DELETE FROM withheld_reactions WHERE round_id = ?", (round_id,))
+            if announce is not None and channel_id is not None:
+                await db.announce(channel_id, announce(outcome, ballots))
             await db.audit(scope_id, actor, "round_closed", {"round": round_id, "reward": outcome.reward, "voters": outcome.voters})
         return outcome
+
+    # -- the outbox ---------------------------------------------------------------------------------
+
+    async def pending_announcements(self, channel_id: str | None = None) -> list[Announcement]:
+        where, params = ("AND channel_id = ?", (channel_id,)) if channel_id is not None else ("", ())
+        rows = await self._all(f"SELECT id, channel_id, content FROM announcements WHERE sent_at IS NULL {where} ORDER BY id", params)
+        return [Announcement(*row) for row in rows]
+
+    async def mark_announced(self, announcement_id: int) -> None:
+        async with self._tx() as db:
+            await db.execute("UPDATE announcements SET sent_at = ? WHERE id = ?", (time.time(), announcement_id))
 
     # -- personal data ----------------------------------------------------------------------------
 
@@ -584,6 +601,11 @@ class _Tx:
 
     async def all(self, sql: str, params: Iterable = ()) -> list[tuple]:
         return list(await self._db.execute_fetchall(sql, tuple(params)))
+
+    async def announce(self, channel_id: str, content: str) -> None:
+        await self._db.execute(
+            "INSERT INTO announcements (channel_id, content, created_at) VALUES (?, ?, ?)", (channel_id, content, time.time())
+        )
 
     async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict) -> None:
         await self._db.execute(

@@ -15,7 +15,7 @@ import discord
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import CLEARED, BallotBox
 from bot.discord.publisher import Publisher
-from bot.discord.votes import bare, emoji_for_mode, vote_from_emoji, voter_id
+from bot.discord.votes import bare, emoji_for_mode, round_cancelled, vote_from_emoji, voter_id
 from storage import RoundRow
 
 log = logging.getLogger("crowdtune.reconciler")
@@ -48,8 +48,15 @@ class Reconciler:
         if ref is None:
             self._deleted.append(message_id)
             return
-        if await self.store.cancel_round(ref.round_id, actor="moderator", reason="round message deleted"):
+        if await self._cancel(ref.round_id, actor="moderator", reason="round message deleted"):
             self.wake(ref.session_id)
+
+    async def _cancel(self, round_id: int, actor: str, reason: str) -> bool:
+        """Cancel the round, its announcement recorded in the same transaction (the runner posts it)."""
+        row = await self.store.round(round_id)
+        if row is None:
+            return False
+        return await self.store.cancel_round(round_id, actor=actor, reason=reason, announce=round_cancelled(row.index + 1))
 
     async def still_posted(self, channel, row: RoundRow) -> bool:
         """Whether the round's message still exists; a round whose message was deleted (while the bot
@@ -57,7 +64,7 @@ class Reconciler:
         try:
             await channel.fetch_message(int(row.message_ids[0]))
         except discord.NotFound:
-            await self.store.cancel_round(row.id, actor="crowdtune", reason="round message missing")
+            await self._cancel(row.id, actor="crowdtune", reason="round message missing")
             return False
         return True
 
@@ -80,7 +87,7 @@ class Reconciler:
                 try:
                     message = await channel.fetch_message(message_id)
                 except discord.NotFound:
-                    await self.store.cancel_round(row.id, actor="crowdtune", reason="round message missing")
+                    await self._cancel(row.id, actor="crowdtune", reason="round message missing")
                     return
                 present, complete = await self._reactions_by_user(message, current)
                 await box.settle_votes()

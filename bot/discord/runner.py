@@ -23,7 +23,7 @@ from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import Publisher
 from bot.discord.reconciler import Reconciler
-from bot.discord.votes import describe_votes
+from bot.discord.votes import round_summary
 from bot.media.drawing import Drawer
 from storage import RoundRow, SessionRow
 
@@ -40,6 +40,7 @@ class RoundRunner:
         self._tasks: dict[int, asyncio.Task] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._background: set[asyncio.Task] = set()
+        self._announcing = asyncio.Lock()
         join_times = JoinTimes(bot)
         self.ballot_box = BallotBox(bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake)
         self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn)
@@ -63,8 +64,27 @@ class RoundRunner:
             self._wake[session_id] = asyncio.Event()
             self._tasks[session_id] = asyncio.create_task(self._run(session_id), name=f"session-{session_id}")
 
+    async def announce(self, channel_id: str | None = None) -> None:
+        """Post what the outbox holds (for one channel, or all), oldest first, each once: marked sent after
+        it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
+        it twice within Discord's nonce window (minutes). For one session's channel a refusal is raised
+        (the session stops, saying why); across all channels at start, a channel Discord refuses us
+        (gone, or closed to us) is given up on."""
+        async with self._announcing:
+            for note in await self.store.pending_announcements(channel_id):
+                channel = self.bot.get_partial_messageable(int(note.channel_id))
+                try:
+                    await channel.send(note.content, nonce=f"ct-note-{note.id}")
+                except (discord.Forbidden, discord.NotFound) as problem:
+                    if channel_id is not None:
+                        raise
+                    log.warning("announcement %s for channel %s dropped: %s", note.id, note.channel_id, problem)
+                await self.store.mark_announced(note.id)
+
     async def resume_all(self) -> int:
-        """On start: every active session runs again; open rounds keep their closes-at."""
+        """On start: what the outbox holds is posted, then every active session runs again; open rounds
+        keep their closes-at."""
+        await self.announce()
         sessions = await self.store.active_sessions()
         for session in sessions:
             if session.channel_id is not None and session.channel_id.isdigit():
@@ -153,6 +173,7 @@ class RoundRunner:
         if session is None or open_round is None:
             return True
         channel = self.bot.get_partial_messageable(int(session.channel_id))
+        await self.announce(session.channel_id)  # what an earlier run recorded but could not post
         style = session.options.get("vote_style", "reactions")
         row = open_round.row
         resumed = bool(row.message_ids)
@@ -167,21 +188,14 @@ class RoundRunner:
         if style == "reactions":
             await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
         await self.ballot_box.settle_votes()  # every vote that arrived before the close counts
-        outcome = await self.conductor.close(open_round.id, actor="crowdtune")
+        number, mode = open_round.plan.index + 1, open_round.spec.mode
+        # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
+        await self.conductor.close(open_round.id, actor="crowdtune", announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots))
         self.ballot_box.forget_round(row.id)
         refreshed = await self.store.session(session_id)
         if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
             return True
-        number = open_round.plan.index + 1
-        if outcome is not None:
-            ballots_text = describe_votes(open_round.spec.mode, await self.store.ballots(open_round.id))
-            reward = "no reward" if outcome.reward is None else f"reward {outcome.reward:.1f}/10"
-            await channel.send(
-                f"**Round {number} closed**: {outcome.voters} voted ({ballots_text}), {reward}. "
-                f"{outcome.summary[0].upper()}{outcome.summary[1:]}."
-            )
-        elif refreshed.status == "active":  # cancelled, not stopped: its message was deleted
-            await channel.send(f"**Round {number} cancelled**: its message was deleted, so nothing was learned from it. The next round is coming.")
+        await self.announce(session.channel_id)  # the summary, or the cancellation a deletion recorded
         if refreshed.status == "finished":
             await channel.send(f"Session finished after {refreshed.rounds_done} rounds. Use `/top` to hear the best.")
             return True

@@ -48,6 +48,19 @@ def describe_votes(mode: str, ballots) -> str:
     return ", ".join(f"{n}× {r:g}" if n > 1 else f"{r:g}" for r, n in sorted(counts.items())) or "none yet"
 
 
+def round_summary(number: int, mode: str, outcome, ballots) -> str:
+    """What the channel is told when round `number` closes (an Outcome, the standing ballots)."""
+    reward = "no reward" if outcome.reward is None else f"reward {outcome.reward:.1f}/10"
+    return (
+        f"**Round {number} closed**: {outcome.voters} voted ({describe_votes(mode, ballots)}), {reward}. "
+        f"{outcome.summary[0].upper()}{outcome.summary[1:]}."
+    )
+
+
+def round_cancelled(number: int) -> str:
+    return f"**Round {number} cancelled**: its message was deleted, so nothing was learned from it. The next round is coming."
+
+
 @dataclass(frozen=True)
 class RoundRef:
     """What a vote on a message needs to know, cached so votes do not wait on a lookup."""

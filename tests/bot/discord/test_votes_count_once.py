@@ -317,3 +317,32 @@ async def test_10_forged_channels_servers_and_ids_reach_nothing(env):
         refused, counted = [(await p.wait_response())["data"]["content"] for p in presses]
         assert "no longer open" in refused and "Your rating: 6" in counted
     assert await ballots(env) == {uid(env.bob): 6.0}
+
+
+# -- 8. a close's summary is recorded with the close and posted once after a crash ----------------
+
+
+async def test_8_a_summary_cut_off_by_a_crash_right_after_the_close_is_posted_once_at_restart(env):
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=3, round_minutes=600)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.react(env.alice, post["id"], KEYCAPS[6])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "alice's vote")
+        # The next message the bot posts (the summary) is held by a long rate limit; the bot dies meanwhile.
+        route = "POST /channels/{channel_id}/messages"
+        posts = server.request_counts[route]
+        server.rate_limit(route, retry_after=60)
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT status FROM rounds WHERE idx = 0") == [("closed",)], "the close committed")
+        await server.wait_until(lambda: server.request_counts[route] > posts, what="the summary held")
+    assert not [m for m in server.messages(env.channel) if "Round 1 closed" in m["content"]]
+    async with running(env):
+        await server.wait_for_message(env.channel, is_round(2), timeout=20)
+    async with running(env):  # and a second restart does not post it again
+        await server.react(env.bob, server.messages(env.channel)[-1]["id"], KEYCAPS[2])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "the bot running")
+    summaries = [m["content"] for m in server.messages(env.channel) if "Round 1 closed" in m["content"]]
+    assert len(summaries) == 1 and "1 voted" in summaries[0]
+    contents = [m["content"] for m in server.messages(env.channel)]
+    assert contents.index(summaries[0]) < next(i for i, c in enumerate(contents) if c.startswith("**Round 2"))  # in order
