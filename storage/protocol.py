@@ -22,6 +22,11 @@ class StorageError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
 
 
+class DatabaseGone(StorageError):
+    """The database the store opened is no longer the one at its location (its file was removed or
+    replaced while the program ran): nothing more can be saved until it is restarted."""
+
+
 @dataclass(frozen=True)
 class SessionRow:
     id: int
@@ -106,6 +111,11 @@ class Store(Protocol):
     path: str
 
     async def close(self) -> None: ...
+    async def claim_instance(self, holder: str) -> None:
+        """Make this process the only one running a bot on this database until the store is closed (a
+        crash releases it too). StorageError naming the running one (its `holder` text: process id,
+        host, start time) if another holds it."""
+        ...
     async def schema_version(self) -> int: ...
 
     # -- scopes (a server's agent, or a person's), their settings and the audit log --

@@ -8,7 +8,10 @@ coroutines share one connection and SQLite transactions belong to connections, n
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -22,7 +25,7 @@ from core.crowd import Ballot
 from core.engine import Outcome
 from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
-from storage.protocol import Announcement, RoundRow, SessionRow, StorageError, VoteOp, VoteResult, outcome_to_dict
+from storage.protocol import Announcement, DatabaseGone, RoundRow, SessionRow, StorageError, VoteOp, VoteResult, outcome_to_dict
 
 
 _SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at, options, owner"
@@ -57,11 +60,17 @@ def _round(row: tuple) -> RoundRow:
     )
 
 
+log = logging.getLogger("crowdtune.storage")
+
+
 class SqliteStore:
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
         self._lock = asyncio.Lock()
         self.path = path
+        self._file: tuple[int, int] | None = None  # which file was opened (set once prepared): checked before every write
+        self._instance_lock: int | None = None  # the descriptor holding the one-bot lock (claim_instance)
+        self._gone: DatabaseGone | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -81,6 +90,7 @@ class SqliteStore:
         store = cls(db, path)
         try:
             await store._prepare()
+            store._file = _identity(path)
         except BaseException as exc:
             await db.close()  # a connection left open keeps a thread alive
             if isinstance(exc, sqlite3.DatabaseError):
@@ -115,7 +125,43 @@ class SqliteStore:
         await self._db.execute("PRAGMA foreign_keys = ON")
 
     async def close(self) -> None:
+        if self._instance_lock is not None:
+            os.close(self._instance_lock)  # releases the lock
+            self._instance_lock = None
         await self._db.close()
+
+    async def claim_instance(self, holder: str) -> None:
+        """An exclusive lock (flock) on `<database>.lock`, which holds the holder's description. The kernel
+        releases it when the process ends, however it ends, so a crash never leaves a stale claim."""
+        if self.path == ":memory:" or self._instance_lock is not None:
+            return
+        lock_path = f"{self.path}.lock"
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError(f"cannot create the lock file {lock_path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            running = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise StorageError(
+                f"another crowdtune bot is already running on {self.path} ({running}); stop it first, or use another database (CROWDTUNE_DB)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        self._instance_lock = fd
+
+    def _check_same_file(self) -> None:
+        """DatabaseGone if the file at the path is not the one opened: writes would go to a file nobody
+        will ever open again (a removed file lives on while it is open), so nothing is written."""
+        if self._gone is None and self._file is not None and _identity(self.path) != self._file:
+            self._gone = DatabaseGone(
+                f"the database {self.path} was removed or replaced while crowdtune ran; nothing more is saved until it is restarted"
+            )
+            log.error("%s", self._gone)
+        if self._gone is not None:
+            raise self._gone
 
     async def __aenter__(self) -> SqliteStore:
         return self
@@ -126,6 +172,7 @@ class SqliteStore:
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[_Tx]:
         async with self._lock:
+            self._check_same_file()
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield _Tx(self._db)
@@ -575,6 +622,17 @@ class SqliteStore:
                 (closes_at, round_id, closes_at),
             )
         return cursor.rowcount > 0
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`; None for an in-memory database or a missing file."""
+    if path == ":memory:":
+        return None
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 class _Tx:

@@ -6,8 +6,11 @@ import asyncio
 import gc
 import logging
 import math
+import os
 import signal
+import socket
 import sqlite3
+import time
 
 import discord
 import yarl
@@ -218,6 +221,8 @@ async def run_bot(settings: Settings, db: str) -> int:
     try:
         store = await open_store(settings.db or db)
         await store.check_writable()  # a read-only file or a full disk: say so now, not at the first vote
+        # One bot per database: a second one would race the first for every close (issue 11, case 9).
+        await store.claim_instance(f"process {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
     except BaseException:
         if store is not None:
             await store.close()

@@ -25,7 +25,7 @@ from bot.conductor import Conductor
 from bot.discord.anti_brigade import JoinTimes, is_newcomer
 from bot.discord.edge import fits_integer
 from bot.discord.votes import RoundRef, origin_scope, vote_from_emoji, voter_id
-from storage import RoundRow, SessionRow, VoteResult
+from storage import DatabaseGone, RoundRow, SessionRow, VoteResult
 
 log = logging.getLogger("crowdtune.votes")
 
@@ -97,6 +97,7 @@ class BallotBox:
         self.limiter = limiter
         self.join_times = join_times
         self.on_quorum = on_quorum  # called with the session id when a vote brings its round to the quorum
+        self.on_database_gone: Callable[[DatabaseGone], None] = lambda problem: None  # set by the runner
         self._refs: dict[int, RoundRef] = {}  # message id -> round
         self._votes: asyncio.Queue[_PendingVote | _Clear | _Barrier] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
@@ -262,7 +263,10 @@ class BallotBox:
             try:
                 await self._apply_batch(batch)
             except Exception as problem:  # the database failed: nobody is told their vote counted
-                log.exception("could not store %d vote(s)", len(batch))
+                if isinstance(problem, DatabaseGone):
+                    self.on_database_gone(problem)
+                else:
+                    log.exception("could not store %d vote(s)", len(batch))
                 for item in batch:
                     if not item.done.done():
                         item.done.set_exception(problem)

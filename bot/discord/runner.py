@@ -23,9 +23,9 @@ from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import Publisher
 from bot.discord.reconciler import Reconciler
-from bot.discord.votes import round_summary
+from bot.discord.votes import VOTING_STOPPED, round_summary
 from bot.media.drawing import Drawer
-from storage import RoundRow, SessionRow
+from storage import DatabaseGone, RoundRow, SessionRow
 
 log = logging.getLogger("crowdtune.rounds")
 
@@ -41,8 +41,10 @@ class RoundRunner:
         self._wake: dict[int, asyncio.Event] = {}
         self._background: set[asyncio.Task] = set()
         self._announcing = asyncio.Lock()
+        self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
         join_times = JoinTimes(bot)
         self.ballot_box = BallotBox(bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake)
+        self.ballot_box.on_database_gone = self.database_gone
         self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn)
         self.reconciler = Reconciler(self.ballot_box, join_times, self.publisher, self._spawn, self.wake)
         # What the Discord events, the cogs and the buttons call.
@@ -59,6 +61,8 @@ class RoundRunner:
     # -- sessions -----------------------------------------------------------------------------
 
     def ensure_running(self, session_id: int) -> None:
+        if self.stopped_by is not None:
+            return
         task = self._tasks.get(session_id)
         if task is None or task.done():
             self._wake[session_id] = asyncio.Event()
@@ -90,6 +94,26 @@ class RoundRunner:
             if session.channel_id is not None and session.channel_id.isdigit():
                 self.ensure_running(session.id)
         return len(sessions)
+
+    def database_gone(self, problem: DatabaseGone) -> None:
+        """The database file was removed or replaced under the running bot: voting stops everywhere, each
+        running session's channel is told once, and the operator reads it in the log (issue 11, case 9)."""
+        if self.stopped_by is not None:
+            return
+        self.stopped_by = problem
+        log.error("voting stopped in every session: %s", problem)
+        self._spawn(self._say_voting_stopped())
+
+    async def _say_voting_stopped(self) -> None:
+        current = asyncio.current_task()
+        tasks = [task for task in self._tasks.values() if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for session in await self.store.active_sessions():  # reads still work: only writes are refused
+            if session.channel_id is not None and session.channel_id.isdigit():
+                with contextlib.suppress(discord.HTTPException):
+                    await self.bot.get_partial_messageable(int(session.channel_id)).send(VOTING_STOPPED)
 
     def scope_deleted(self, scope_id: str) -> None:
         """A scope and its sessions were deleted (/forget-me): no cached message reaches its rounds any
@@ -141,6 +165,9 @@ class RoundRunner:
                 log.warning("session %s stopped: %s", session_id, problem)
                 await self.store.end_session(session_id, "stopped", actor="crowdtune")
                 await self._say_stopped(session_id, problem)
+                return
+            except DatabaseGone as problem:
+                self.database_gone(problem)
                 return
             except Exception:
                 log.exception("session %s: round failed; retrying", session_id)

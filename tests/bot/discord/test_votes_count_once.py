@@ -346,3 +346,63 @@ async def test_8_a_summary_cut_off_by_a_crash_right_after_the_close_is_posted_on
     assert len(summaries) == 1 and "1 voted" in summaries[0]
     contents = [m["content"] for m in server.messages(env.channel)]
     assert contents.index(summaries[0]) < next(i for i, c in enumerate(contents) if c.startswith("**Round 2"))  # in order
+
+
+# -- 9. one bot per database; a database removed under the bot stops voting, said and logged ------
+
+
+async def test_9_a_database_file_removed_under_the_running_bot_stops_voting_clearly(env, caplog):
+    import logging
+    import os
+
+    server = env.server
+    async with running(env):
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, rounds=3)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        first = await (await server.press_button(env.bob, post["id"], buttons_of(post)["6"])).wait_response()
+        assert "Your rating: 6" in first["data"]["content"]
+        with caplog.at_level(logging.ERROR):
+            os.remove(env.db)  # an operator's mistake, or a deploy replacing the file
+            refused = await (await server.press_button(env.alice, post["id"], buttons_of(post)["8"])).wait_response()
+            assert "Voting has stopped" in refused["data"]["content"]  # never "Your rating: 8"
+            told = await server.wait_for_message(env.channel, lambda m: "Voting has stopped" in m["content"], timeout=20)
+            assert "restart" in told["content"]
+            again = await (await server.press_button(env.carol, post["id"], buttons_of(post)["3"])).wait_response()
+            assert "Voting has stopped" in again["data"]["content"]
+    assert any("removed or replaced" in r.getMessage() and r.levelno >= logging.ERROR for r in caplog.records)
+    assert len([m for m in server.messages(env.channel) if "Voting has stopped" in m["content"]]) == 1
+
+
+async def test_9_a_second_bot_on_the_same_database_refuses_to_start_naming_the_first(tmp_path):
+    import os
+    import signal
+    import sys
+    from pathlib import Path
+
+    from fakediscord import FakeDiscord
+
+    crowdtune = str(Path(sys.executable).parent / "crowdtune")
+
+    async with FakeDiscord() as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CROWDTUNE_")}
+        env.update(DISCORD_TOKEN=server.bot_token, CROWDTUNE_DB=str(tmp_path / "bot.db"),
+                   CROWDTUNE_API_BASE=server.api_base, CROWDTUNE_GATEWAY_URL=server.gateway_url)
+
+        async def start():
+            return await asyncio.create_subprocess_exec(crowdtune, "run", cwd=tmp_path, env=env,
+                                                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+        first = await start()
+        try:
+            await server.wait_for_session(timeout=30)
+            second = await start()
+            out, err = await asyncio.wait_for(second.communicate(), timeout=60)
+            assert first.returncode is None  # the first one runs on
+        finally:
+            first.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(first.communicate(), timeout=30)
+        assert len(server.sessions) == 1  # the second never reached the gateway
+    assert second.returncode == 1
+    [line] = err.decode().strip().splitlines()
+    assert "already running" in line and f"process {first.pid}" in line and "Traceback" not in line
