@@ -9,6 +9,7 @@ transaction, so a round is rewarded exactly once.
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -119,6 +120,7 @@ class Outcome:
     winner: int | None  # index of the winning proposal in A/B mode
     voters: int
     summary: str
+    tied: bool = False  # A/B: both edits scored the same, and a coin flip (the round's seeded generator) chose
 
 
 def _proposal(config: q.AgentConfig, incumbent: Track, action: Action) -> Proposal:
@@ -215,13 +217,9 @@ def settle(
         updates.append((proposal.key, entry))
 
     score = rewards[winner]
+    tied = spec.mode == "ab" and math.isclose(rewards[0], rewards[1], abs_tol=1e-9)
     if spec.mode == "ab":
-        other = "B" if winner == 0 else "A"
-        versus = f"({rewards[winner]:.1f} vs {rewards[1 - winner]:.1f})"
-        if keep:
-            summary = f"{'AB'[winner]} won {versus} over {other}: {best.description}"
-        else:
-            summary = f"the crowd preferred the track before to both edits {versus}, so it stays"
+        summary = _ab_summary(rewards, winner, tied, keep, baseline, best.description)
     elif keep:
         summary = f"the crowd gave {score:.1f}/10 and the edit stays: {best.description}"
     else:
@@ -236,7 +234,23 @@ def settle(
         winner=winner if spec.mode == "ab" else None,
         voters=len(ballots),
         summary=summary,
+        tied=tied,
     )
+
+
+def _ab_summary(rewards: Sequence[float], winner: int, tied: bool, keep: bool, baseline: float, description: str) -> str:
+    """An A/B close in words, every number named: each edit's score is its chance of beating the track
+    before on the 1-10 scale (5.5: as good as it); a tie says so and how it was broken (a coin flip)."""
+    scores = f"A {rewards[0]:.1f}, B {rewards[1]:.1f}"
+    if not keep:
+        both = "A and B tied" if tied else "the crowd preferred the track before to both edits"
+        return f"{both} ({scores} against {baseline:.1f} for the track before, on a 1-10 scale), so the track before stays"
+    if tied:
+        return (
+            f"A and B tied ({scores}: each one's chance of beating the track before, on a 1-10 scale); "
+            f"a coin flip kept {'AB'[winner]}: {description}"
+        )
+    return f"{'AB'[winner]} won ({scores}: each one's chance of beating the track before, on a 1-10 scale): {description}"
 
 
 def _no_votes(config: q.AgentConfig, plan: RoundPlan, incumbent_score: float | None) -> Outcome:

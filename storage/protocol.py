@@ -100,6 +100,7 @@ def outcome_to_dict(outcome: Outcome) -> dict:
         "winner": outcome.winner,
         "voters": outcome.voters,
         "summary": outcome.summary,
+        "tied": outcome.tied,
     }
 
 

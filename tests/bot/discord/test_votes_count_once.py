@@ -406,3 +406,30 @@ async def test_9_a_second_bot_on_the_same_database_refuses_to_start_naming_the_f
     assert second.returncode == 1
     [line] = err.decode().strip().splitlines()
     assert "already running" in line and f"process {first.pid}" in line and "Traceback" not in line
+
+
+# -- 7. ties are reported as ties; every number in a summary says what it is ----------------------
+
+
+async def test_7_an_ab_tie_is_announced_as_a_tie_and_how_it_was_broken(env):
+    server = env.server
+    async with running(env):
+        await compose(env, mode="ab", rounds=3)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.react(env.alice, post["id"], "🅰️")
+        await server.react(env.bob, post["id"], "🅱️")
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "a 1-1 round")
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        tie = (await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"], timeout=20))["content"]
+        second = await server.wait_for_message(env.channel, is_round(2), timeout=20)
+        for user in (env.alice, env.bob, env.carol):
+            await server.react(user, second["id"], "👎")
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 5, "a round of 'neither'")
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        neither = (await server.wait_for_message(env.channel, lambda m: "Round 2 closed" in m["content"], timeout=20))["content"]
+    assert "tied" in tie and "coin flip kept" in tie and " won" not in tie
+    assert "A 5.5, B 5.5" in tie and "chance of beating the track before" in tie
+    # The edits' own scores are named as theirs, and the track before's as its own.
+    assert "for the track before" in neither and "A " in neither and "B " in neither
+    [(outcome,)] = db_rows(env, "SELECT outcome FROM rounds WHERE idx = 0")
+    assert '"tied": true' in outcome
