@@ -88,7 +88,10 @@ class RoundRunner:
     async def resume_all(self) -> int:
         """On start: what the outbox holds is posted, then every active session runs again; open rounds
         keep their closes-at."""
-        await self.announce()
+        try:
+            await self.announce()
+        except discord.HTTPException as problem:  # left in the outbox: each session posts its channel's first
+            log.warning("could not post the outbox at start: %s", problem)
         sessions = await self.store.active_sessions()
         for session in sessions:
             if session.channel_id is not None and session.channel_id.isdigit():

@@ -19,6 +19,12 @@ def buttons_of(post: dict) -> dict[str, str]:
     return {c["custom_id"].rsplit(":", 1)[1]: c["custom_id"] for row in post["components"] for c in row["components"]}
 
 
+async def first_round(env, **options) -> dict:
+    """/compose in the server's channel (by the moderator); the first round's post."""
+    await compose(env, **options)
+    return await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+
+
 async def confirm(server, user, interaction, label: str) -> dict:
     """Answer an ephemeral confirmation (the prompt `interaction` answered) by pressing `label`."""
     prompt = await interaction.wait_response()
@@ -98,8 +104,7 @@ async def test_1_upgrading_a_schema_1_database_keeps_every_row_and_stops_reusing
 async def test_5_a_stale_reaction_event_does_not_bring_a_round_to_its_quorum(env):
     server = env.server
     async with running(env):
-        await compose(env, rounds=3, quorum=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await first_round(env, rounds=3, quorum=3)
         await server.react(env.alice, post["id"], KEYCAPS[6])
         await server.react(env.carol, post["id"], KEYCAPS[2])
         await server.react(env.bob, post["id"], KEYCAPS[4])
@@ -124,8 +129,7 @@ async def test_11_the_close_ends_against_a_server_that_ignores_after_in_reaction
     server = env.server
     crowd = server.add_users(130, guild=env.guild, prefix="listener")
     async with running(env):
-        await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await first_round(env, rounds=3)
         await server.react_many([(user, post["id"], KEYCAPS[6], True) for user in crowd])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == len(crowd), "the crowd's votes", timeout=30)
         server.ignore_after = True  # every page of reactors starts from the beginning again
@@ -142,8 +146,7 @@ async def test_11_the_close_ends_against_a_server_that_ignores_after_in_reaction
 async def test_6_super_reactions_count_at_the_close_and_after_a_restart(env):
     server = env.server
     async with running(env):
-        await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await first_round(env, rounds=3)
         await server.wait_until(lambda: len(server.message(post["id"])["reactions"]) == 10, what="the vote reactions")
         await server.react(env.alice, post["id"], KEYCAPS[6], burst=True)
         await server.react(env.bob, post["id"], KEYCAPS[3])
@@ -163,8 +166,7 @@ async def test_6_super_reactions_count_at_the_close_and_after_a_restart(env):
 async def test_4_a_moderator_clearing_reactions_withdraws_those_votes_at_once(env):
     server = env.server
     async with running(env):
-        await compose(env, rounds=3, quorum=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await first_round(env, rounds=3, quorum=3)
         await server.react(env.alice, post["id"], KEYCAPS[6])
         await server.react(env.bob, post["id"], KEYCAPS[3])
         await eventually(lambda: len(db_rows(env, "SELECT 1 FROM votes WHERE retracted = 0")) == 2, "two votes")
@@ -195,8 +197,7 @@ async def test_3_a_purged_or_while_down_deleted_round_message_cancels_the_round(
     server = env.server
     async with running(env):
         await (await server.slash(env.mod, env.channel, "config", {"vote_style": style})).wait_response()
-        await compose(env, rounds=5, round_minutes=600)
-        first = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        first = await first_round(env, rounds=5, round_minutes=600)
         await server.purge([first["id"]])  # MESSAGE_DELETE_BULK
         await server.wait_for_message(env.channel, lambda m: "Round 1 cancelled" in m["content"], timeout=20)
         second = await server.wait_for_message(env.channel, is_round(2), timeout=20)
@@ -215,8 +216,7 @@ async def test_3_a_purged_or_while_down_deleted_round_message_cancels_the_round(
 async def test_2_forget_me_keeps_a_strike_and_a_forgotten_reaction_is_not_read_back(env):
     server = env.server
     async with running(env):
-        await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await first_round(env, rounds=3)
         await server.react(env.bob, post["id"], KEYCAPS[0])
         await server.react(env.alice, post["id"], KEYCAPS[7])
         await server.react(env.carol, post["id"], KEYCAPS[4])
@@ -288,8 +288,7 @@ async def test_10_forged_channels_servers_and_ids_reach_nothing(env):
     server.add_member(env.guild, owner)  # a plain member here, the owner there
     async with running(env):
         await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
-        await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await first_round(env, rounds=3)
         here = {"channel_id": str(env.channel.id), "channel": env.channel.payload()}
 
         # /stop in this channel, claiming to come from the server where the caller is the owner.
@@ -325,8 +324,7 @@ async def test_10_forged_channels_servers_and_ids_reach_nothing(env):
 async def test_8_a_summary_cut_off_by_a_crash_right_after_the_close_is_posted_once_at_restart(env):
     server = env.server
     async with running(env):
-        await compose(env, rounds=3, round_minutes=600)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await first_round(env, rounds=3, round_minutes=600)
         await server.react(env.alice, post["id"], KEYCAPS[6])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "alice's vote")
         # The next message the bot posts (the summary) is held by a long rate limit; the bot dies meanwhile.
@@ -358,8 +356,7 @@ async def test_9_a_database_file_removed_under_the_running_bot_stops_voting_clea
     server = env.server
     async with running(env):
         await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
-        await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await first_round(env, rounds=3)
         first = await (await server.press_button(env.bob, post["id"], buttons_of(post)["6"])).wait_response()
         assert "Your rating: 6" in first["data"]["content"]
         with caplog.at_level(logging.ERROR):
@@ -393,15 +390,17 @@ async def test_9_a_second_bot_on_the_same_database_refuses_to_start_naming_the_f
             return await asyncio.create_subprocess_exec(crowdtune, "run", cwd=tmp_path, env=env,
                                                         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
-        first = await start()
+        first, second = await start(), None
         try:
             await server.wait_for_session(timeout=30)
             second = await start()
             out, err = await asyncio.wait_for(second.communicate(), timeout=60)
             assert first.returncode is None  # the first one runs on
         finally:
-            first.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(first.communicate(), timeout=30)
+            for process in (first, second):  # neither outlives the test, whatever happened
+                if process is not None and process.returncode is None:
+                    process.send_signal(signal.SIGTERM)
+                    await asyncio.wait_for(process.communicate(), timeout=30)
         assert len(server.sessions) == 1  # the second never reached the gateway
     assert second.returncode == 1
     [line] = err.decode().strip().splitlines()
@@ -414,8 +413,7 @@ async def test_9_a_second_bot_on_the_same_database_refuses_to_start_naming_the_f
 async def test_7_an_ab_tie_is_announced_as_a_tie_and_how_it_was_broken(env):
     server = env.server
     async with running(env):
-        await compose(env, mode="ab", rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await first_round(env, mode="ab", rounds=3)
         await server.react(env.alice, post["id"], "🅰️")
         await server.react(env.bob, post["id"], "🅱️")
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "a 1-1 round")
