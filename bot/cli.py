@@ -11,6 +11,7 @@ from pathlib import Path
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 PERF_BENCHMARKS = ("render", "loop", "qtable", "footprint")  # bot/perf.py
 EXIT_USAGE = 2
+SEED_MAX = 2**31 - 1
 
 
 class UsageError(Exception):
@@ -74,7 +75,8 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
     parser.add_argument("--mode", choices=["rating", "ab"], default="rating", help="rate 1-10, or choose between A and B")
     parser.add_argument("--preset", default="default", help="agent preset: default, paper, random or theory (default: default)")
     parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=rounds_default, help=f"rounds to run (default {rounds_default})")
-    parser.add_argument("--seed", type=_in_range(int, 0, 2**31 - 1, "--seed"), default=0, help="random seed for the first track and the agent")
+    parser.add_argument("--seed", type=_in_range(int, 0, SEED_MAX, "--seed"), help=(
+        "random seed for the first track and the agent's choices (default: a fresh one, printed, so --seed repeats a run)"))
 
 
 def build_parser() -> Parser:
@@ -122,13 +124,17 @@ def build_parser() -> Parser:
 
 
 def _spec(args: argparse.Namespace):
+    import secrets
+
     from core.engine import SessionSpec
     from core.music import parse_note
 
+    # A fresh seed per run, so every newcomer does not hear the same first track; it is printed.
+    seed = args.seed if args.seed is not None else secrets.randbelow(SEED_MAX + 1)
     try:
         return SessionSpec(
             base=parse_note(args.base), scale=args.scale, length=args.length, tempo=args.tempo, mode=args.mode,
-            preset=args.preset, rounds=args.rounds, seed=args.seed,
+            preset=args.preset, rounds=args.rounds, seed=seed,
         )
     except ValueError as problem:
         raise UsageError(str(problem)) from None
@@ -179,7 +185,7 @@ async def _simulate(args: argparse.Namespace) -> int:
 
     spec = _spec(args)
     try:
-        raters = load_raters(args.rater, random.Random(args.seed), args.noise)
+        raters = load_raters(args.rater, random.Random(spec.seed), args.noise)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     out = Path(args.out)
@@ -195,7 +201,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     rewards = [r["reward"] for r in results["rounds"] if r["reward"] is not None]
     first, last = rewards[: max(1, len(rewards) // 10)], rewards[-max(1, len(rewards) // 10) :]
     print(
-        f"{len(results['rounds'])} rounds with {len(raters)} raters; mean reward {sum(first) / len(first):.2f} in the first "
+        f"{len(results['rounds'])} rounds with {len(raters)} raters (seed {spec.seed}); mean reward {sum(first) / len(first):.2f} in the first "
         f"tenth, {sum(last) / len(last):.2f} in the last; wrote {out}/results.json, learning-curve.png and round MIDI files"
     )
     return 0

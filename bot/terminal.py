@@ -67,7 +67,10 @@ class TerminalSession:
                 scope, "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True
             )
             size = await self.conductor.store.q_size(scope)
-            self.say(f"session {session.id}: {spec.mode} mode, preset {spec.preset}; the agent knows {size} Q-values")
+            self.say(
+                f"session {session.id}: {spec.mode} mode, preset {spec.preset}, seed {spec.seed} (--seed {spec.seed} "
+                f"repeats it); the agent knows {size} Q-values"
+            )
         if self.aspects and session.spec.get("mode") == "ab":
             self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
         rated = 0

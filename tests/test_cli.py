@@ -181,3 +181,20 @@ def test_run_without_a_soundfont_says_what_to_install(tmp_path):
     assert result.returncode == 1
     assert "apt-get install" in result.stderr or "CROWDTUNE_SOUNDFONT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _first_track(db):
+    with sqlite3.connect(db) as raw:
+        return raw.execute("SELECT plan FROM rounds ORDER BY id LIMIT 1").fetchone()[0]
+
+
+def test_each_run_starts_from_a_fresh_seed_that_it_prints_and_seed_repeats(tmp_path):
+    runs = [crowdtune("run", "--rounds", "1", "--no-audio", "--db", f"{n}.db", stdin="5\n", cwd=tmp_path) for n in "ab"]
+    seeds = [int(run.stdout.split("seed ")[1].split()[0]) for run in runs]
+    assert seeds[0] != seeds[1]
+    assert json.loads(_first_track(tmp_path / "a.db"))["incumbent"] != json.loads(_first_track(tmp_path / "b.db"))["incumbent"]
+    again = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "c.db", "--seed", str(seeds[0]), stdin="5\n", cwd=tmp_path)
+    assert f"seed {seeds[0]}" in again.stdout
+    assert _first_track(tmp_path / "c.db") == _first_track(tmp_path / "a.db")
+    simulated = crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", "s.db", cwd=tmp_path)
+    assert "seed " in simulated.stdout
