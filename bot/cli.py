@@ -95,7 +95,8 @@ def build_parser() -> Parser:
 
     simulate = commands.add_parser("simulate", help="let simulated raters vote on every round", description=(
         "Run a session where simulated raters vote. A rater is a built-in short name, 'crowd' (the built-in crowd), "
-        "or MODULE:FUNC, any callable taking a mido.MidiFile and returning a number in [1, 10]."))
+        "or MODULE:FUNC, any callable taking a mido.MidiFile and returning a number in [1, 10]; MODULE is imported "
+        "from the current folder too, as with python -m."))
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
     simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
@@ -181,7 +182,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     import random
 
     from bot.conductor import Conductor
-    from bot.simulate import load_raters, progress_bar, run_simulation
+    from bot.simulate import RaterError, load_raters, progress_bar, run_simulation
 
     spec = _spec(args)
     try:
@@ -196,6 +197,8 @@ async def _simulate(args: argparse.Namespace) -> int:
         results = await run_simulation(
             Conductor(store), spec, raters, out, scope, audio=args.audio, progress=progress_bar()
         )
+    except RaterError as problem:
+        raise UsageError(f"{problem}; the session was stopped") from None
     finally:
         await store.close()
     rewards = [r["reward"] for r in results["rounds"] if r["reward"] is not None]

@@ -87,7 +87,7 @@ def test_simulate_with_an_outside_rater_in_ab_mode(tmp_path):
     )
     crowdtune(
         "simulate", "--rater", "myraters:short_is_sweet", "--rater", "myraters:constant", "--mode", "ab",
-        "--rounds", "5", "--out", "ab", "--db", "t.db", cwd=tmp_path, env_extra={"PYTHONPATH": str(tmp_path)},
+        "--rounds", "5", "--out", "ab", "--db", "t.db", cwd=tmp_path,  # imported from the current folder, no PYTHONPATH
     )
     out = tmp_path / "ab"
     assert (out / "round-0001-a.mid").exists() and (out / "round-0001-b.mid").exists()
@@ -96,11 +96,26 @@ def test_simulate_with_an_outside_rater_in_ab_mode(tmp_path):
     assert all(len(r["actions"]) == 2 for r in rounds)
 
 
-def test_a_rater_returning_out_of_range_is_reported(tmp_path):
-    (tmp_path / "bad.py").write_text("def rater(midi):\n    return 42\n")
-    result = crowdtune("simulate", "--rater", "bad:rater", "--out", "o", "--db", "t.db", cwd=tmp_path, check=False,
-                       env_extra={"PYTHONPATH": str(tmp_path)})
-    assert result.returncode != 0 and "outside 1-10" in result.stderr
+@pytest.mark.parametrize(
+    "body, shown",
+    [
+        ("return 42", "returned 42"),
+        ("return float('nan')", "returned nan"),
+        ("return None", "returned None"),
+        ("return '7'", "returned '7'"),
+        ("return True", "returned True"),
+        ("raise KeyError('oops')", "failed in round 3: KeyError"),
+    ],
+)
+def test_a_rater_that_misbehaves_is_named_with_its_round_and_leaves_no_open_session(tmp_path, body, shown):
+    (tmp_path / "bad.py").write_text(f"calls = 0\ndef rater(midi):\n    global calls\n    calls += 1\n    if calls < 3:\n        return 5\n    {body}\n")
+    result = crowdtune("simulate", "--rater", "bad:rater", "--out", "o", "--db", "t.db", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "rater 'bad:rater'" in result.stderr and shown in result.stderr and "round 3" in result.stderr
+    with sqlite3.connect(tmp_path / "t.db") as raw:
+        assert raw.execute("SELECT status FROM sessions").fetchall() == [("stopped",)]
+        assert raw.execute("SELECT status FROM rounds ORDER BY id").fetchall() == [("closed",), ("closed",), ("cancelled",)]
 
 
 def _rounds(db):
