@@ -114,7 +114,8 @@ def build_parser() -> Parser:
     export = commands.add_parser("export", help="export compositions (MIDI), rounds, votes, audit log and Q-tables as one zip")
     _add_db(export)
     export.add_argument("--scope", type=_given("--scope"), help="one scope (e.g. guild:123, user:456, local:NAME); default: every scope")
-    export.add_argument("--out", type=_given("--out"), required=True, help="the zip file to write")
+    export.add_argument("--out", type=_given("--out"), required=True, help="the zip file to write (not the database itself)")
+    export.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     bench = commands.add_parser("bench", help="benchmarks that print figures")
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
@@ -240,10 +241,18 @@ async def _export(args: argparse.Namespace) -> int:
 
     if not Path(args.db).exists():
         raise UsageError(f"no database at {args.db}")
+    out, db = Path(args.out).resolve(), Path(args.db).resolve()
+    if out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
+        raise UsageError(f"--out {args.out} is the database (or its journal); choose another file")
+    if out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder; name the zip file to write, such as {Path(args.out) / 'export.zip'}")
+    if out.exists() and not args.force:
+        raise UsageError(f"{args.out} exists; add --force to replace it")
     store = await _open_store(args.db)
     try:
-        if args.scope and args.scope not in {s for s, _, _ in await store.scopes()}:
-            raise UsageError(f"no scope '{args.scope}' in {args.db}")
+        scopes = sorted(s for s, _, _ in await store.scopes())
+        if args.scope and args.scope not in scopes:
+            raise UsageError(f"no scope '{args.scope}' in {args.db}; its scopes: {', '.join(scopes) or 'none yet'}")
         counts = await export_zip(store, Path(args.out), args.scope)
     finally:
         await store.close()

@@ -213,3 +213,21 @@ def test_each_run_starts_from_a_fresh_seed_that_it_prints_and_seed_repeats(tmp_p
     assert _first_track(tmp_path / "c.db") == _first_track(tmp_path / "a.db")
     simulated = crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", "s.db", cwd=tmp_path)
     assert "seed " in simulated.stdout
+
+
+def test_export_never_overwrites_the_database_or_another_file_and_names_the_scopes(tmp_path):
+    crowdtune("simulate", "--rounds", "2", "--seed", "1", "--out", "sim", "--db", "ct.db", cwd=tmp_path)
+    before = (tmp_path / "ct.db").read_bytes()
+    (tmp_path / "keep.zip").write_bytes(b"mine")
+    (tmp_path / "folder").mkdir()
+    for out, says in [("ct.db", "is the database"), ("./ct.db-wal", "is the database"), ("ct.db-shm", "is the database"),
+                      ("keep.zip", "--force"), ("folder", "is a folder")]:
+        result = crowdtune("export", "--out", out, "--db", "ct.db", cwd=tmp_path, check=False)
+        assert result.returncode == 2 and says in result.stderr and len(result.stderr.splitlines()) == 1, (out, result.stderr)
+        assert ".export-" not in result.stderr
+    assert (tmp_path / "ct.db").read_bytes() == before and (tmp_path / "keep.zip").read_bytes() == b"mine"
+    assert not list(tmp_path.glob(".export-*")) and not list((tmp_path / "folder").iterdir())
+    crowdtune("export", "--out", "keep.zip", "--db", "ct.db", "--force", cwd=tmp_path)
+    assert zipfile.is_zipfile(tmp_path / "keep.zip")
+    unknown = crowdtune("export", "--scope", "guild:404", "--out", "x.zip", "--db", "ct.db", cwd=tmp_path, check=False)
+    assert unknown.returncode == 2 and "sim:default-rating-s1-1" in unknown.stderr
