@@ -65,18 +65,29 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# The music options' defaults are filled in after parsing (None: not given), so a resumed terminal
+# session can say which options given on the command line it does not apply.
+MUSIC_DEFAULTS = {"base": "C4", "scale": "major", "length": 8, "tempo": 120, "mode": "rating", "preset": "default"}
+
+
 def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
     from core.music import SCALES  # small and pure: fine for --help
 
-    parser.add_argument("--base", default="C4", help="base note: C4, F#3, Bb2 or a MIDI number (default C4)")
-    parser.add_argument("--scale", default="major", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)}")
-    parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), default=8, help="notes in the track, 4-64 (default 8)")
-    parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), default=120, help="beats per minute, 40-240 (default 120)")
-    parser.add_argument("--mode", choices=["rating", "ab"], default="rating", help="rate 1-10, or choose between A and B")
-    parser.add_argument("--preset", default="default", help="agent preset: default, paper, random or theory (default: default)")
-    parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=rounds_default, help=f"rounds to run (default {rounds_default})")
+    parser.set_defaults(rounds_default=rounds_default)
+    parser.add_argument("--base", help="base note: C4, F#3, Bb2 or a MIDI number, A1-G7 (33-103) (default C4)")
+    parser.add_argument("--scale", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)} (default major)")
+    parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), help="notes in the track, 4-64 (default 8)")
+    parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), help="beats per minute, 40-240 (default 120)")
+    parser.add_argument("--mode", choices=["rating", "ab"], help="rate 1-10, or choose between A and B (default rating)")
+    parser.add_argument("--preset", help="agent preset: default, paper, random or theory (default: default)")
+    parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=f"rounds to run (default {rounds_default})")
     parser.add_argument("--seed", type=_in_range(int, 0, SEED_MAX, "--seed"), help=(
         "random seed for the first track and the agent's choices (default: a fresh one, printed, so --seed repeats a run)"))
+
+
+def _given_music(args: argparse.Namespace) -> frozenset[str]:
+    """The music options named on the command line."""
+    return frozenset(name for name in (*MUSIC_DEFAULTS, "rounds", "seed") if getattr(args, name) is not None)
 
 
 def build_parser() -> Parser:
@@ -90,8 +101,15 @@ def build_parser() -> Parser:
     _add_music(run, rounds_default=10)
     run.add_argument("--out", type=_given("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
+    run.add_argument("--new", action="store_true", help=(
+        "end the unfinished terminal session (stopped: nothing learned from its open round) and start one with these "
+        "options; without it an unfinished session is resumed as it was started"))
     run.add_argument("--aspects", action="store_true", help=(
         "in the terminal, rate musicality, novelty and coherence apart (such as 7 5 6); your vote weighs them 2:1:1"))
+
+    sessions = commands.add_parser("sessions", help="list the sessions in the database", description=(
+        "List every session in the database: its number, status, where it runs, its options and rounds done."))
+    _add_db(sessions)
 
     simulate = commands.add_parser("simulate", help="let simulated raters vote on every round", description=(
         "Run a session where simulated raters vote. A rater is a built-in short name, 'crowd' (the built-in crowd), "
@@ -133,11 +151,10 @@ def _spec(args: argparse.Namespace):
 
     # A fresh seed per run, so every newcomer does not hear the same first track; it is printed.
     seed = args.seed if args.seed is not None else secrets.randbelow(SEED_MAX + 1)
+    music = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in MUSIC_DEFAULTS.items()}
+    rounds = args.rounds if args.rounds is not None else args.rounds_default
     try:
-        return SessionSpec(
-            base=parse_note(args.base), scale=args.scale, length=args.length, tempo=args.tempo, mode=args.mode,
-            preset=args.preset, rounds=args.rounds, seed=seed,
-        )
+        return SessionSpec(**{**music, "base": parse_note(music["base"])}, rounds=rounds, seed=seed)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
 
@@ -171,7 +188,7 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         out = Path(args.out) if args.out else Path(args.db).resolve().parent / "rounds"
         session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects)
-        await session.run(spec)
+        await session.run(spec, given=_given_music(args), new=args.new)
     finally:
         await store.close()
         if renderer is not None:
@@ -208,6 +225,27 @@ async def _simulate(args: argparse.Namespace) -> int:
         f"{len(results['rounds'])} rounds with {len(raters)} raters (seed {spec.seed}); mean reward {sum(first) / len(first):.2f} in the first "
         f"tenth, {sum(last) / len(last):.2f} in the last; wrote {out}/results.json, learning-curve.png and round MIDI files"
     )
+    return 0
+
+
+async def _sessions(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from bot.terminal import describe_spec
+    from core.engine import SessionSpec
+
+    if not Path(args.db).exists():
+        raise UsageError(f"no database at {args.db}")
+    store = await _open_store(args.db)
+    try:
+        sessions = await store.all_sessions()
+    finally:
+        await store.close()
+    for s in sessions:
+        started = datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
+        where = f"{s.scope_id}" + (f" #{s.channel_id}" if s.channel_id else "")
+        print(f"{s.id:>4}  {s.status:<8}  {started}  {where}: {describe_spec(SessionSpec.from_dict(s.spec))}; {s.rounds_done} done")
+    print(f"{len(sessions)} session{'s' if len(sessions) != 1 else ''} in {args.db}")
     return 0
 
 
@@ -271,6 +309,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot.errors import Terminated
+
     args = build_parser().parse_args(argv)
     try:
         match args.command:
@@ -278,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                 return asyncio.run(_run(args))
             case "simulate":
                 return asyncio.run(_simulate(args))
+            case "sessions":
+                return asyncio.run(_sessions(args))
             case "render":
                 return _render(args)
             case "export":
@@ -290,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        return 143  # 128 + SIGTERM, as a shell reports it
     except Exception as problem:
         from bot.errors import user_facing
 

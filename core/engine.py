@@ -217,7 +217,9 @@ def settle(
     if spec.mode == "ab":
         other = "B" if winner == 0 else "A"
         versus = f"({rewards[winner]:.1f} vs {rewards[1 - winner]:.1f})"
-        if keep:
+        if keep and f"{rewards[0]:.1f}" == f"{rewards[1]:.1f}":  # "both", or votes that cancel out: no winner to name
+            summary = f"A and B tied ({rewards[0]:.1f} each), so {'AB'[winner]} was kept at random: {best.description}"
+        elif keep:
             summary = f"{'AB'[winner]} won {versus} over {other}: {best.description}"
         else:
             summary = f"the crowd preferred the track before to both edits {versus}, so it stays"

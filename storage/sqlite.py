@@ -281,6 +281,24 @@ class SqliteStore:
         )
         return _session(rows[0]) if rows else None
 
+    async def all_sessions(self) -> list[SessionRow]:
+        """Every session, oldest first (`crowdtune sessions`)."""
+        return [_session(r) for r in await self._all(f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY id")]
+
+    async def rate_starting_track(self, session_id: int, score: float, actor: str) -> bool:
+        """Set the score of a session's starting track (a rating 1-10), the bar its first edit must pass.
+        False (nothing changed) once the session has a score or a closed round."""
+        async with self._tx() as db:
+            row = await db.one(
+                "SELECT scope_id FROM sessions WHERE id = ? AND status = 'active' AND rounds_done = 0 AND incumbent_score IS NULL",
+                (session_id,),
+            )
+            if row is None:
+                return False
+            await db.execute("UPDATE sessions SET incumbent_score = ? WHERE id = ?", (score, session_id))
+            await db.audit(row[0], actor, "starting_track_rated", {"session": session_id, "rating": score})
+        return True
+
     async def active_sessions(self) -> list[SessionRow]:
         return [_session(r) for r in await self._all(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE status = 'active'")]
 

@@ -1,6 +1,7 @@
 """The `crowdtune` command end to end, as a subprocess, the way a user runs it."""
 
 import json
+import re
 import os
 import sqlite3
 import subprocess
@@ -205,7 +206,7 @@ def _first_track(db):
 
 def test_each_run_starts_from_a_fresh_seed_that_it_prints_and_seed_repeats(tmp_path):
     runs = [crowdtune("run", "--rounds", "1", "--no-audio", "--db", f"{n}.db", stdin="5\n", cwd=tmp_path) for n in "ab"]
-    seeds = [int(run.stdout.split("seed ")[1].split()[0]) for run in runs]
+    seeds = [int(re.search(r"seed (\d+)", run.stdout)[1]) for run in runs]
     assert seeds[0] != seeds[1]
     assert json.loads(_first_track(tmp_path / "a.db"))["incumbent"] != json.loads(_first_track(tmp_path / "b.db"))["incumbent"]
     again = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "c.db", "--seed", str(seeds[0]), stdin="5\n", cwd=tmp_path)
