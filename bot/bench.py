@@ -200,8 +200,13 @@ def _median_rounds(rounds: list[int | None], limit: int) -> str:
     return f"{shown} ({sum(r is not None for r in rounds)}/{len(rounds)})"
 
 
+def checkpoints_for(rounds: int) -> list[int]:
+    """The rounds after which the table shows the quality: the CHECKPOINTS a run reaches, and its last."""
+    return [c for c in CHECKPOINTS if c < rounds] + [rounds]
+
+
 def table(summaries: list[Summary], rounds: int) -> str:
-    checkpoints = [c for c in CHECKPOINTS if c < rounds] + [rounds]
+    checkpoints = checkpoints_for(rounds)
     header = ["preset / option", "start", *(f"quality@{c}" for c in checkpoints), f"rounds to {TARGET_QUALITY:g} (seeds)", "worse edits"]
     rows = [header, ["---"] * len(header)]
     for s in summaries:
@@ -344,7 +349,7 @@ judged by the noise-free mean of the honest tastes (`core.raters.consensus_score
 - Machine: {"; ".join(f"{k} {v}" for k, v in machine.items())}
 - {len(summaries)} presets/options x {seeds} seeds, {WORKERS} worker processes; {timing}.
 
-Quality after 10, 30 and {rounds} rounds: mean ± sd over seeds. *Rounds to {TARGET_QUALITY:g}*: the median round at
+Quality after {" and ".join(", ".join(map(str, checkpoints_for(rounds))).rsplit(", ", 1))} rounds: mean ± sd over seeds. *Rounds to {TARGET_QUALITY:g}*: the median round at
 which the session's track first reaches a judged {TARGET_QUALITY:g}, and how many seeds got there. *Worse edits*: the share
 of proposed edits that the judge scores below the track they edited, the rounds the crowd spends on something worse.
 

@@ -119,7 +119,8 @@ def build_parser() -> Parser:
     _add_music(simulate, rounds_default=30)
     simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
     simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
-    simulate.add_argument("--out", type=_given("--out"), required=True, help="folder for round MIDI files, results.json and the learning curve")
+    simulate.add_argument("--out", type=_given("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
+    simulate.add_argument("--force", action="store_true", help="write into --out even if it holds files (of another run)")
     simulate.add_argument("--audio", action="store_true", help="also render each round to OGG Opus")
 
     render = commands.add_parser("render", help="render MIDI files to audio with one loaded synthesiser")
@@ -139,7 +140,9 @@ def build_parser() -> Parser:
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
-    bench.add_argument("--out", type=_given("--out"), default="docs", help="folder for the report and plot (learning)")
+    bench.add_argument("--out", type=_given("--out"), help=(
+        "learning: a new or empty folder for the report (BENCHMARKS.md) and plot (default: a new bench-learning-DATE folder)"))
+    bench.add_argument("--force", action="store_true", help="learning: write into --out even if it holds files (docs/ in a checkout)")
     return parser
 
 
@@ -207,8 +210,7 @@ async def _simulate(args: argparse.Namespace) -> int:
         raters = load_raters(args.rater, random.Random(spec.seed), args.noise)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _fresh_folder(Path(args.out), args.force)
     store = await _open_store(args.db)
     try:
         scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
@@ -298,11 +300,26 @@ async def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fresh_folder(out: Path, force: bool) -> Path:
+    """`out`, made if needed; UsageError if it is a file, or holds files (of another run) and not `force`."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UsageError(f"{out} already holds files (another run's?); choose a new folder, or add --force to write into it")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def _bench(args: argparse.Namespace) -> int:
     if args.which == "learning":
+        from datetime import datetime
+
         from bot.bench import bench_learning
 
-        return bench_learning(seeds=args.seeds, rounds=args.rounds, out=Path(args.out))
+        # Never into the checkout's tracked docs/ by default: a new folder per run.
+        default = Path(f"bench-learning-{datetime.now():%Y%m%d-%H%M%S}")
+        out = _fresh_folder(Path(args.out) if args.out else default, args.force)
+        return bench_learning(seeds=args.seeds, rounds=args.rounds, out=out)
     from bot import perf
 
     return perf.run(args.which)

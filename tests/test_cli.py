@@ -232,3 +232,21 @@ def test_export_never_overwrites_the_database_or_another_file_and_names_the_scop
     assert zipfile.is_zipfile(tmp_path / "keep.zip")
     unknown = crowdtune("export", "--scope", "guild:404", "--out", "x.zip", "--db", "ct.db", cwd=tmp_path, check=False)
     assert unknown.returncode == 2 and "sim:default-rating-s1-1" in unknown.stderr
+
+
+def test_runs_never_mix_in_one_folder_and_bench_learning_defaults_to_a_new_one(tmp_path):
+    crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", "ct.db", cwd=tmp_path)
+    before = sorted(p.name for p in (tmp_path / "sim").iterdir())
+    again = crowdtune("simulate", "--rounds", "3", "--out", "sim", "--db", "ct.db", cwd=tmp_path, check=False)
+    assert again.returncode == 2 and "--force" in again.stderr and len(again.stderr.splitlines()) == 1
+    assert sorted(p.name for p in (tmp_path / "sim").iterdir()) == before
+    crowdtune("simulate", "--rounds", "3", "--out", "sim", "--db", "ct.db", "--force", cwd=tmp_path)
+    assert (tmp_path / "sim" / "round-0003.mid").exists()
+
+    refused = crowdtune("bench", "learning", "--seeds", "1", "--rounds", "3", "--out", "sim", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "--force" in refused.stderr and not (tmp_path / "sim" / "BENCHMARKS.md").exists()
+    crowdtune("bench", "learning", "--seeds", "1", "--rounds", "3", cwd=tmp_path, check=False)  # exit 1: target not met
+    [folder] = tmp_path.glob("bench-learning-*")
+    report = (folder / "BENCHMARKS.md").read_text()
+    assert "Quality after 3 rounds" in report and "after 10" not in report
+    assert (folder / "learning.png").exists()
