@@ -327,7 +327,7 @@ def findings(summaries: list[Summary], rounds: int) -> list[str]:
         f"same scope: {versus('default, 2nd session', 'default')} without one.",
         f"- Exploration, against epsilon-greedy: softmax {versus('default, softmax', 'default')}; decaying epsilon "
         f"{versus('default, epsilon_decay', 'default')}; UCB1 {versus('default, ucb', 'default')}.",
-        f"- The theory prior: {versus('theory', 'default')}, and {at('theory', 10):.2f} after 10 rounds. The simulated "
+        f"- The theory prior: {versus('theory', 'default')}, and {at('theory', min(10, rounds)):.2f} after {min(10, rounds)} rounds. The simulated "
         "tastes share the critic's core, so this benchmark flatters it: it is a preset of its own, not part of `default`.",
         f"- A/B rounds: {versus('default, A/B', 'default')} with rating rounds. The simulated voters answer a, b or both, "
         "never neither, so no A/B edit is ever undone.",
