@@ -7,6 +7,8 @@ coroutines share one connection and SQLite transactions belong to connections, n
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import sqlite3
 import time
@@ -126,6 +128,16 @@ def outcome_to_dict(outcome: Outcome) -> dict:
     }
 
 
+@functools.cache
+def expected_schema(version: int) -> dict[str, list[str]]:
+    """{table: its column names} after migrations 1..version, from an empty in-memory database."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        for number in range(1, version + 1):
+            db.executescript(MIGRATIONS[number])
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: [c[1] for c in db.execute(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
+
+
 class SqliteStore:
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
@@ -137,6 +149,8 @@ class SqliteStore:
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
         path = str(path)
+        if path != ":memory:" and Path(path).expanduser().is_dir():
+            raise StorageError(f"{path} is a folder; name a database file in it, such as {Path(path) / 'crowdtune.db'}")
         if path != ":memory:":
             parent = Path(path).expanduser().resolve().parent
             try:
@@ -165,10 +179,18 @@ class SqliteStore:
             raise StorageError(
                 f"the database {self.path} is from a newer crowdtune (schema {version}, this one knows {SCHEMA_VERSION})"
             )
+        not_ours = StorageError(
+            f"{self.path} is another program's database, not crowdtune's; left as it is (choose another file with --db or CROWDTUNE_DB)"
+        )
         if version == 0 and (await self._one("SELECT COUNT(*) FROM sqlite_master"))[0]:
-            raise StorageError(
-                f"{self.path} is another program's database, not crowdtune's; left as it is (choose another file with --db or CROWDTUNE_DB)"
-            )
+            raise not_ours
+        # Integrity before anything is written: a damaged page would otherwise surface mid-session, after
+        # rounds were promised to resume. quick_check reads every page once (O(database size), at start only).
+        problems = [row[0] for row in await self._db.execute_fetchall("PRAGMA quick_check") if row[0] != "ok"]
+        if problems:
+            raise StorageError(f"the database {self.path} is damaged ({problems[0]}); left as it is: restore a backup or start another file")
+        if version and not await self._schema_is(version):
+            raise not_ours
         await self._db.execute("PRAGMA journal_mode = WAL")
         await self._db.execute("PRAGMA synchronous = NORMAL")
         await self._db.execute("PRAGMA foreign_keys = ON")
@@ -177,6 +199,13 @@ class SqliteStore:
                 for number in range(version + 1, SCHEMA_VERSION + 1):
                     await db.executescript_in_tx(MIGRATIONS[number])
                 await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    async def _schema_is(self, version: int) -> bool:
+        """Whether the file holds the tables, with their columns, that crowdtune's migrations 1..version make
+        (a user_version alone does not say whose file it is)."""
+        tables = [r[0] for r in await self._db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        found = {t: [c[1] for c in await self._db.execute_fetchall(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
+        return all(found.get(table) == columns for table, columns in expected_schema(version).items())
 
     async def close(self) -> None:
         await self._db.close()
