@@ -250,3 +250,38 @@ def test_runs_never_mix_in_one_folder_and_bench_learning_defaults_to_a_new_one(t
     report = (folder / "BENCHMARKS.md").read_text()
     assert "Quality after 3 rounds" in report and "after 10" not in report
     assert (folder / "learning.png").exists()
+
+
+def _midi_bytes(ticks_per_beat=480, tempo=500_000) -> bytes:
+    import io
+
+    import mido
+
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo), mido.Message("note_on", note=60, velocity=90),
+                            mido.Message("note_off", note=60, time=480), mido.Message("note_on", note=64, velocity=90),
+                            mido.Message("note_off", note=64, time=480)])
+    midi.tracks.append(track)
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    data = bytearray(buffer.getvalue())
+    data[12:14] = ticks_per_beat.to_bytes(2, "big", signed=True)  # the header's time division
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (_midi_bytes(ticks_per_beat=0), "time division of 0"),
+        (_midi_bytes(ticks_per_beat=-(25 << 8) + 40), "SMPTE"),  # 25 frames/s, 40 ticks a frame
+        (_midi_bytes(tempo=0), "tempo of 0"),
+    ],
+)
+def test_render_refuses_midi_timing_it_cannot_honour_with_one_line(tmp_path, data, reason):
+    (tmp_path / "odd.mid").write_bytes(data)
+    (tmp_path / "fine.mid").write_bytes(_midi_bytes())
+    result = crowdtune("render", "fine.mid", "odd.mid", "--out-dir", "audio", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "odd.mid" in line and reason in line
+    assert not (tmp_path / "audio").exists()
