@@ -12,6 +12,8 @@ DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 PERF_BENCHMARKS = ("render", "loop", "qtable", "footprint")  # bot/perf.py
 EXIT_USAGE = 2
 SEED_MAX = 2**31 - 1
+# core.raters.BUILTIN_RATERS' names, for --help without importing the raters (tests/test_cli.py keeps them equal).
+RATER_NAMES = ("crowd", "theorist", "calm", "energetic", "harmonist", "groove", "melodist", "troll", "brigader")
 
 
 class UsageError(Exception):
@@ -112,9 +114,10 @@ def build_parser() -> Parser:
     _add_db(sessions)
 
     simulate = commands.add_parser("simulate", help="let simulated raters vote on every round", description=(
-        "Run a session where simulated raters vote. A rater is a built-in short name, 'crowd' (the built-in crowd), "
-        "or MODULE:FUNC, any callable taking a mido.MidiFile and returning a number in [1, 10]; MODULE is imported "
-        "from the current folder too, as with python -m."))
+        f"Run a session where simulated raters vote. A rater is a built-in name ({', '.join(RATER_NAMES)}: 'crowd' is all "
+        "the others together; theorist follows music-theory rules; calm, energetic, harmonist, groove and melodist are "
+        "taste profiles with --noise; troll and brigader attack) or MODULE:FUNC, any callable taking a mido.MidiFile and "
+        "returning a number in [1, 10]; MODULE is imported from the current folder too, as with python -m."))
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
     simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
@@ -123,7 +126,9 @@ def build_parser() -> Parser:
     simulate.add_argument("--force", action="store_true", help="write into --out even if it holds files (of another run)")
     simulate.add_argument("--audio", action="store_true", help="also render each round to OGG Opus")
 
-    render = commands.add_parser("render", help="render MIDI files to audio with one loaded synthesiser")
+    render = commands.add_parser("render", help="render MIDI files to audio with one loaded synthesiser", description=(
+        "Render MIDI files (type 0 or 1, with at least one note, at most 600 s long, timed in ticks per beat with "
+        "tempos above 0) to OGG Opus or WAV, one synthesiser for all. Every file is checked before anything is written."))
     _add_db(render)
     render.add_argument("files", nargs="+", type=_given("FILE.mid"), metavar="FILE.mid")
     render.add_argument("--out-dir", type=_given("--out-dir"), required=True, help="folder for the audio files")
@@ -136,7 +141,10 @@ def build_parser() -> Parser:
     export.add_argument("--out", type=_given("--out"), required=True, help="the zip file to write (not the database itself)")
     export.add_argument("--force", action="store_true", help="replace --out if it exists")
 
-    bench = commands.add_parser("bench", help="benchmarks that print figures")
+    bench = commands.add_parser("bench", help="benchmarks that print figures", description=(
+        "learning: presets and options against a simulated crowd (--seeds, --rounds, --out, --force apply to it only); "
+        "render: the rendering paths; loop: the bot's event-loop lag under load (a source checkout); qtable: Q-table "
+        "lookups and writes; footprint: memory and start-up time. See docs/BENCHMARKS.md."))
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")

@@ -56,7 +56,7 @@ async def export_zip(store: SqliteStore, out: Path, scope_id: str | None = None)
                 for variant, proposal in enumerate(proposals):
                     suffix = f"-{'ab'[variant]}" if len(proposals) > 1 else ""
                     midi = track_to_midi(track_from_dict(proposal["track"]))
-                    archive.writestr(f"{folder}/round-{round_row['round'] + 1:04d}{suffix}.mid", midi_bytes(midi))
+                    archive.writestr(f"{folder}/round-{round_row['round']:04d}{suffix}.mid", midi_bytes(midi))
                     compositions += 1
             for session in data["sessions"]:
                 folder = f"compositions/{folders[session['scope']]}/session-{session['session']}"

@@ -557,13 +557,13 @@ class SqliteStore:
 
     async def user_data(self, voter: str) -> dict:
         votes = await self._all(
-            "SELECT v.round_id, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
+            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
             "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = ? ORDER BY v.cast_at",
             (voter,),
         )
         return {
             "voter": voter,
-            "votes": [dict(zip(("round", "scope", "rating", "choice", "at", "retracted"), v)) for v in votes],
+            "votes": [dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v)) for v in votes],
         }
 
     async def forget_user(self, voter: str, personal_scope: str) -> dict:
@@ -599,10 +599,20 @@ class SqliteStore:
         audit = await self._all(f"SELECT at, scope_id, actor, action, detail FROM audit {audit_where} ORDER BY id", audit_params)
         q_where, q_params = ("WHERE scope_id = ?", (scope_id,)) if scope_id else ("", ())
         qvalues = await self._all(f"SELECT scope_id, state, action, value, visits FROM qvalues {q_where} ORDER BY scope_id, state, action", q_params)
+        # One numbering everywhere: a round is its session and its number from 1, as users see it ("round 3",
+        # round-0003.mid); the audit log stores the database's round id, translated here.
+        numbered = {r[10]: (r[1], r[2] + 1) for r in rounds}
+
+        def audit_detail(text: str) -> dict:
+            detail = json.loads(text)
+            if detail.get("round") in numbered:
+                detail["session"], detail["round"] = numbered[detail["round"]]
+            return detail
+
         return {
             "rounds": [
                 {
-                    "scope": r[0], "session": r[1], "round": r[2], "status": r[3], "mode": r[4],
+                    "scope": r[0], "session": r[1], "round": r[2] + 1, "status": r[3], "mode": r[4],
                     "actions": [p["action"] for p in json.loads(r[5])["proposals"]],
                     "descriptions": [p["description"] for p in json.loads(r[5])["proposals"]],
                     "reward": r[6], "outcome": json.loads(r[7]) if r[7] else None,
@@ -612,7 +622,7 @@ class SqliteStore:
             ],
             "votes": [
                 {
-                    "scope": v[0], "session": v[1], "round": v[2], "voter": v[3], "rating": v[4], "choice": v[5],
+                    "scope": v[0], "session": v[1], "round": v[2] + 1, "voter": v[3], "rating": v[4], "choice": v[5],
                     "at": v[6], "retracted": bool(v[7]), "voided": bool(v[8]),
                 }
                 for v in votes
@@ -621,7 +631,7 @@ class SqliteStore:
                 {"scope": s[0], "session": s[1], "spec": json.loads(s[2]), "status": s[3], "track": json.loads(s[4]), "rounds_done": s[5]}
                 for s in sessions
             ],
-            "audit": [{"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": json.loads(a[4])} for a in audit],
+            "audit": [{"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": audit_detail(a[4])} for a in audit],
             "qvalues": [{"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]} for q in qvalues],
         }
 

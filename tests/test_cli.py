@@ -285,3 +285,29 @@ def test_render_refuses_midi_timing_it_cannot_honour_with_one_line(tmp_path, dat
     [line] = result.stderr.strip().splitlines()
     assert "odd.mid" in line and reason in line
     assert not (tmp_path / "audio").exists()
+
+
+def test_the_export_numbers_rounds_from_1_everywhere_as_the_session_shows_them(tmp_path):
+    shown = crowdtune("run", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="6\n4\n", cwd=tmp_path).stdout
+    assert "round 1:" in shown and "round 2:" in shown
+    crowdtune("export", "--out", "all.zip", "--db", "ct.db", cwd=tmp_path)
+    with zipfile.ZipFile(tmp_path / "all.zip") as archive:
+        lines = {name: [json.loads(line) for line in archive.read(name).splitlines()] for name in ("rounds.jsonl", "votes.jsonl", "audit.jsonl")}
+        midis = sorted(n.rsplit("/", 1)[1] for n in archive.namelist() if "/round-" in n)
+    assert [r["round"] for r in lines["rounds.jsonl"]] == [1, 2]
+    assert [v["round"] for v in lines["votes.jsonl"]] == [1, 2]
+    assert [a["detail"]["round"] for a in lines["audit.jsonl"] if a["action"] == "round_closed"] == [1, 2]
+    assert midis == ["round-0001.mid", "round-0002.mid"]
+
+
+def test_help_names_every_builtin_rater_and_the_render_limits(tmp_path):
+    from bot.cli import RATER_NAMES
+    from core.raters import BUILTIN_RATERS
+
+    assert list(RATER_NAMES) == ["crowd", *BUILTIN_RATERS]
+    simulate = " ".join(crowdtune("simulate", "--help", cwd=tmp_path).stdout.split())
+    assert all(name in simulate for name in RATER_NAMES) and "current folder" in simulate
+    assert "600 s" in " ".join(crowdtune("render", "--help", cwd=tmp_path).stdout.split())
+    assert "apply to it only" in " ".join(crowdtune("bench", "--help", cwd=tmp_path).stdout.split())
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name in RATER_NAMES)
