@@ -14,7 +14,6 @@ import os
 import platform
 import random
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -370,21 +369,17 @@ worse than random): {"met" if met else "not met"}. {note}
 
 
 def bench_learning(seeds: int, rounds: int, out: Path) -> int:
+    from bot.progress import progress_bar
+
     machine = describe_machine()
     command = f"crowdtune bench learning --seeds {seeds} --rounds {rounds} --out {out}"
     print("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()))
     print(f"{len(VARIANTS)} presets/options x {seeds} seeds x {rounds} rounds on {WORKERS} worker processes", flush=True)
 
-    def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\r{done}/{total} sessions")
-            sys.stderr.flush()
-
     started = time.perf_counter()
-    summaries = run_all(VARIANTS, seeds, rounds, WORKERS, progress)
+    with progress_bar(len(VARIANTS) * seeds, "bench learning", "session") as bar:
+        summaries = run_all(VARIANTS, seeds, rounds, WORKERS, lambda done, total: bar.update(done - bar.n))
     wall = time.perf_counter() - started
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
     session_seconds = statistics.fmean(run.seconds for s in summaries for run in s.runs)
     timing = f"wall time {wall:.0f} s, {session_seconds:.2f} s per session in one process"
     met, body = report(summaries, seeds, rounds, machine, command, timing)

@@ -211,7 +211,8 @@ async def _simulate(args: argparse.Namespace) -> int:
     import random
 
     from bot.conductor import Conductor
-    from bot.simulate import RaterError, load_raters, progress_bar, run_simulation
+    from bot.progress import plural, progress_bar
+    from bot.simulate import RaterError, load_raters, run_simulation
 
     spec = _spec(args)
     try:
@@ -222,9 +223,13 @@ async def _simulate(args: argparse.Namespace) -> int:
     store = await _open_store(args.db)
     try:
         scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
-        results = await run_simulation(
-            Conductor(store), spec, raters, out, scope, audio=args.audio, progress=progress_bar()
-        )
+        with progress_bar(spec.rounds, "simulate", "round") as bar:
+
+            def advance(done: int, total: int, reward: float | None) -> None:
+                bar.update(1)
+                bar.set_postfix_str("" if reward is None else f"reward {reward:.2f}", refresh=False)
+
+            results = await run_simulation(Conductor(store), spec, raters, out, scope, audio=args.audio, progress=advance)
     except RaterError as problem:
         raise UsageError(f"{problem}; the session was stopped") from None
     finally:
@@ -232,7 +237,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     rewards = [r["reward"] for r in results["rounds"] if r["reward"] is not None]
     first, last = rewards[: max(1, len(rewards) // 10)], rewards[-max(1, len(rewards) // 10) :]
     print(
-        f"{len(results['rounds'])} rounds with {len(raters)} raters (seed {spec.seed}); mean reward {sum(first) / len(first):.2f} in the first "
+        f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); mean reward {sum(first) / len(first):.2f} in the first "
         f"tenth, {sum(last) / len(last):.2f} in the last; wrote {out}/results.json, learning-curve.png and round MIDI files"
     )
     return 0
@@ -269,22 +274,24 @@ async def _fresh_scope(store, stem: str) -> str:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from bot.progress import plural, progress_bar
     from bot.render import Renderer, render_files
 
     paths = [Path(f) for f in args.files]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
-    with Renderer.open(args.soundfont) as renderer:
+    with Renderer.open(args.soundfont) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
-            written = render_files(renderer, paths, Path(args.out_dir), args.format)
+            written = render_files(renderer, paths, Path(args.out_dir), args.format, on_written=lambda _: bar.update(1))
         except ValueError as problem:
             raise UsageError(str(problem)) from None
-    print(f"rendered {len(written)} file(s) to {args.out_dir}")
+    print(f"rendered {plural(len(written), 'file')} to {args.out_dir}")
     return 0
 
 
 async def _export(args: argparse.Namespace) -> int:
+    from bot.progress import plural, progress_bar
     from storage.export import export_zip
 
     if not Path(args.db).exists():
@@ -301,10 +308,13 @@ async def _export(args: argparse.Namespace) -> int:
         scopes = sorted(s for s, _, _ in await store.scopes())
         if args.scope and args.scope not in scopes:
             raise UsageError(f"no scope '{args.scope}' in {args.db}; its scopes: {', '.join(scopes) or 'none yet'}")
-        counts = await export_zip(store, Path(args.out), args.scope)
+        with progress_bar(None, "export", "file") as bar:
+            counts = await export_zip(store, Path(args.out), args.scope, progress=lambda: bar.update(1))
     finally:
         await store.close()
-    print(f"wrote {args.out}: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+    words = {"compositions": ("composition", None), "rounds": ("round", None), "votes": ("vote", None),
+             "audit": ("audit entry", "audit entries"), "q_entries": ("Q-entry", "Q-entries")}
+    print(f"wrote {args.out}: " + ", ".join(plural(counts[k], *words[k]) for k in counts))
     return 0
 
 

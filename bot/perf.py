@@ -128,6 +128,7 @@ def midi2audio_command(soundfont: Path, midi: Path, wav: Path) -> list[str]:
 def bench_render(
     note_counts: tuple[int, ...] = NOTE_COUNTS, trials: int = RENDER_TRIALS, cli_files: int = CLI_FILES, cli_runs: int = CLI_RUNS
 ) -> dict:
+    from bot.progress import progress_bar
     from bot.render import Renderer, synthesize_only
     from core.midi import midi_bytes, track_to_midi
 
@@ -151,12 +152,14 @@ def bench_render(
             for action in paths.values():  # warm-up: the 48 kHz synth, the page cache
                 action()
             names = list(paths)
-            for trial in range(trials):
-                for name in names[trial % len(names) :] + names[: trial % len(names)]:  # rotate who goes first
-                    cpu_before, child_before, start = time.process_time(), _children_cpu(), time.perf_counter()
-                    paths[name]()
-                    samples[name].wall.append(time.perf_counter() - start)
-                    samples[name].cpu.append(time.process_time() - cpu_before + _children_cpu() - child_before)
+            with progress_bar(trials, f"{notes} notes", "trial") as bar:
+                for trial in range(trials):
+                    for name in names[trial % len(names) :] + names[: trial % len(names)]:  # rotate who goes first
+                        cpu_before, child_before, start = time.process_time(), _children_cpu(), time.perf_counter()
+                        paths[name]()
+                        samples[name].wall.append(time.perf_counter() - start)
+                        samples[name].cpu.append(time.process_time() - cpu_before + _children_cpu() - child_before)
+                    bar.update(1)
             results["sizes"][notes] = _report_render(notes, track.seconds, samples)
         results["cli"] = _bench_render_command(renderer.soundfont, Path(scratch), cli_files, cli_runs)
     return results
@@ -188,6 +191,7 @@ def _report_render(notes: int, seconds: float, samples: dict[str, Samples]) -> d
 def _bench_render_command(soundfont: Path, scratch: Path, files: int, runs: int) -> dict:
     """`crowdtune render` over many files (one process, the soundfont loaded once) against one
     midi2audio run per file, in the same run; both include starting their programs."""
+    from bot.progress import progress_bar
     from core.midi import midi_bytes, track_to_midi
 
     inputs = [scratch / f"many-{seed}.mid" for seed in range(files)]
@@ -200,12 +204,14 @@ def _bench_render_command(soundfont: Path, scratch: Path, files: int, runs: int)
         f"midi2audio x {files}": lambda: [subprocess.run(midi2audio_command(soundfont, p, scratch / f"{p.stem}.wav"), capture_output=True, check=True) for p in inputs],
     }  # fmt: skip
     walls: dict[str, list[float]] = {name: [] for name in commands}
-    for run_index in range(runs):
-        names = list(commands)
-        for name in names[run_index % len(names) :] + names[: run_index % len(names)]:
-            start = time.perf_counter()
-            commands[name]()
-            walls[name].append(time.perf_counter() - start)
+    with progress_bar(runs, "many files", "run") as bar:
+        for run_index in range(runs):
+            names = list(commands)
+            for name in names[run_index % len(names) :] + names[: run_index % len(names)]:
+                start = time.perf_counter()
+                commands[name]()
+                walls[name].append(time.perf_counter() - start)
+            bar.update(1)
     print(f"\nmany files: {files} MIDI files of 16 s, {runs} runs interleaved; wall s: median [p10-p90]")
     for name, values in walls.items():
         print(f"  {name:32} {spread(values, 1, 2):>20} s   {statistics.median(values) / files * 1000:6.0f} ms a file")
@@ -256,6 +262,7 @@ Q_TRIALS = 200
 
 
 async def bench_qtable(rows: int = Q_ROWS, trials: int = Q_TRIALS, note_counts: tuple[int, ...] = (8, 64)) -> dict:
+    from bot.progress import progress_bar
     from core.agent import QEntry, action_keys
     from core.engine import SessionSpec, plan_keys, plan_round, round_rng, settle, settle_keys
     from core.crowd import Ballot, robust_rating
@@ -285,7 +292,7 @@ async def bench_qtable(rows: int = Q_ROWS, trials: int = Q_TRIALS, note_counts: 
             tracks = [SessionSpec(length=notes, seed=seed).first_track() for seed in range(trials)]
             timings = {f"{what} ({label})": [] for what in ("choose", "update: write", "update: whole close") for label in ("1e6", "small")}
             parts = {"choose, 1e6: plan_keys": [], "choose, 1e6: q_entries (SQLite)": [], "choose, 1e6: plan_round": []}
-            for trial, track in enumerate(tracks):
+            for trial, track in enumerate(progress_bar(len(tracks), f"{notes}-note tracks", "trial", iterable=tracks)):
                 for scope, label in ((big, "1e6"), (small, "small")) if trial % 2 else ((small, "small"), (big, "1e6")):
                     action_keys.cache_clear()  # each choice computes its track's keys, as a round's new track does
                     start = time.perf_counter()

@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import threading
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
@@ -537,9 +537,12 @@ def _encode_ogg_opus(chunks: Iterator[np.ndarray], sample_rate: int) -> bytes:
         encoder.close()
 
 
-def render_files(renderer: Renderer, paths: list[Path], out_dir: Path, fmt: str) -> list[Path]:
-    """Render each MIDI file to out_dir/<stem>.<fmt> with the one renderer. Every input is read and
-    checked first, so a bad file raises ValueError naming it before anything is written."""
+def render_files(
+    renderer: Renderer, paths: list[Path], out_dir: Path, fmt: str, on_written: Callable[[Path], None] | None = None
+) -> list[Path]:
+    """Render each MIDI file to out_dir/<stem>.<fmt> with the one renderer, calling `on_written` after
+    each (a progress bar). Every input is read and checked first, so a bad file raises ValueError naming
+    it before anything is written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown audio format {fmt!r}: use 'ogg' or 'wav'")
     midis = [parse_midi(Path(path).read_bytes(), str(path)) for path in paths]
@@ -550,4 +553,6 @@ def render_files(renderer: Renderer, paths: list[Path], out_dir: Path, fmt: str)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for target, midi in zip(targets, midis):
         target.write_bytes(renderer.render(midi, fmt))
+        if on_written is not None:
+            on_written(target)
     return targets

@@ -192,20 +192,3 @@ def _write_results(out_dir: Path, results: dict) -> None:
     (out_dir / "learning-curve.png").write_bytes(
         learning_curve_png(rewards, title=f"crowdtune simulate: {results['spec']['preset']}, {results['spec']['mode']}", extra=extra)
     )
-
-
-def progress_bar(stream=sys.stderr) -> Callable[[int, int, float | None], None] | None:
-    """A one-line progress bar on a terminal; nothing when output is piped."""
-    if not stream.isatty():
-        return None
-
-    def show(done: int, total: int, reward: float | None) -> None:
-        width = 30
-        filled = int(width * done / total) if total else width
-        last = "-" if reward is None else f"{reward:.2f}"
-        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} reward {last} ")
-        if done == total:
-            stream.write("\n")
-        stream.flush()
-
-    return show

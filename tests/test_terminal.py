@@ -226,3 +226,33 @@ def test_round_files_are_unique_per_database_and_session(tmp_path):
     folders = sorted(p.name for p in (tmp_path / "rounds").iterdir())
     assert len(folders) == 2 and folders[0].startswith("one-session-1-") and folders[1].startswith("two-session-1-")
     assert all(sorted(f.name for f in (tmp_path / "rounds" / name).iterdir()) == ["round-0001.mid", "round-0001.png"] for name in folders)
+
+
+# -- progress on a terminal, quiet otherwise -------------------------------------------------------
+
+
+def on_a_terminal(args, cwd) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    child = pexpect.spawn(CROWDTUNE, args, cwd=str(cwd), env=env, encoding="utf-8", timeout=WAIT)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    return child.before
+
+
+def test_long_work_shows_progress_on_a_terminal_and_nothing_when_piped_and_counts_read_well(tmp_path):
+    shown = on_a_terminal(["simulate", "--rounds", "3", "--rater", "theorist", "--out", "sim", "--db", "ct.db"], tmp_path)
+    assert re.search(r"simulate: .*\d/3 \[.* round", shown) and "with 1 rater (" in shown
+    piped = crowdtune("simulate", "--rounds", "3", "--rater", "theorist", "--out", "sim2", "--db", "ct.db", cwd=tmp_path)
+    assert piped.stderr == "" and "with 1 rater (" in piped.stdout
+
+    mids = sorted(str(p) for p in (tmp_path / "sim").glob("*.mid"))
+    shown = on_a_terminal(["render", *mids, "--out-dir", "audio"], tmp_path)
+    assert re.search(r"render: .*\d/3 \[.* file", shown) and "rendered 3 files to audio" in shown
+    piped = crowdtune("render", mids[0], "--out-dir", "one", cwd=tmp_path)
+    assert piped.stderr == "" and "rendered 1 file to one" in piped.stdout
+
+    shown = on_a_terminal(["export", "--out", "a.zip", "--db", "ct.db"], tmp_path)
+    assert re.search(r"export: .*\d+ file", shown) and "6 rounds" in shown
+    piped = crowdtune("export", "--out", "b.zip", "--db", "ct.db", cwd=tmp_path)
+    assert piped.stderr == "" and "6 rounds" in piped.stdout
