@@ -8,8 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+from bot.bench import PERF_BENCHMARKS
+
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
-PERF_BENCHMARKS = ("render", "loop", "qtable", "footprint")  # bot/perf.py
 EXIT_USAGE = 2
 SEED_MAX = 2**31 - 1
 # core.raters.BUILTIN_RATERS' names, for --help without importing the raters (tests/test_cli.py keeps them equal).
@@ -143,7 +144,8 @@ def build_parser() -> Parser:
 
     bench = commands.add_parser("bench", help="benchmarks that print figures", description=(
         "learning: presets and options against a simulated crowd (--seeds, --rounds, --out, --force apply to it only); "
-        "render: the rendering paths; loop: the bot's event-loop lag under load (a source checkout); qtable: Q-table "
+        "render: the rendering paths; loop and votes: the bot's event-loop lag and vote throughput under load (a source "
+        "checkout); qtable: Q-table "
         "lookups and writes; footprint: memory and start-up time. See docs/BENCHMARKS.md."))
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
@@ -171,9 +173,9 @@ def _spec(args: argparse.Namespace):
 
 
 async def _open_store(db: str):
-    from storage import SqliteStore
+    from storage import open_store
 
-    return await SqliteStore.open(db)
+    return await open_store(db)
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -181,7 +183,7 @@ async def _run(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     if settings.discord_token:
-        from bot.discord_app import run_bot
+        from bot.discord.app import run_bot
 
         return await run_bot(settings, db=args.db)
     spec = _spec(args)
@@ -189,7 +191,7 @@ async def _run(args: argparse.Namespace) -> int:
         raise UsageError("--aspects rates one version at a time: use it with --mode rating")
     renderer = None
     if not args.no_audio:
-        from bot.render import Renderer
+        from bot.media.render import Renderer
 
         renderer = Renderer.open()
     from bot.conductor import Conductor
@@ -275,7 +277,7 @@ async def _fresh_scope(store, stem: str) -> str:
 
 def _render(args: argparse.Namespace) -> int:
     from bot.progress import plural, progress_bar
-    from bot.render import Renderer, render_files
+    from bot.media.render import Renderer, render_files
 
     paths = [Path(f) for f in args.files]
     missing = [str(p) for p in paths if not p.is_file()]
@@ -332,15 +334,15 @@ def _bench(args: argparse.Namespace) -> int:
     if args.which == "learning":
         from datetime import datetime
 
-        from bot.bench import bench_learning
+        from bot.bench.learning import bench_learning
 
         # Never into the checkout's tracked docs/ by default: a new folder per run.
         default = Path(f"bench-learning-{datetime.now():%Y%m%d-%H%M%S}")
         out = _fresh_folder(Path(args.out) if args.out else default, args.force)
         return bench_learning(seeds=args.seeds, rounds=args.rounds, out=out)
-    from bot import perf
+    from bot.bench import run
 
-    return perf.run(args.which)
+    return run(args.which)
 
 
 def main(argv: list[str] | None = None) -> int:

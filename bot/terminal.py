@@ -317,7 +317,7 @@ class TerminalSession:
 
     async def _write_clip(self, stem: Path, track: Track, title: str) -> tuple[Path, Path | None]:
         """Write a track's MIDI, piano roll and (with a renderer) WAV; returns (what to listen to, the WAV or None)."""
-        from bot.pianoroll import piano_roll_png
+        from bot.media.pianoroll import piano_roll_png
 
         stem.parent.mkdir(parents=True, exist_ok=True)
         midi = track_to_midi(track)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core.midi import midi_bytes, track_to_midi
 from core.music import track_from_dict
-from storage.sqlite import SqliteStore
+from storage.protocol import Store
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+|\.{2,}")
 
@@ -41,7 +41,7 @@ def _jsonl(rows: list[dict]) -> str:
 
 
 async def export_zip(
-    store: SqliteStore, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None
+    store: Store, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None
 ) -> dict[str, int]:
     """Write the export atomically (a temporary file renamed into place); returns counts. `progress`
     is called after each composition is written (a progress bar)."""
