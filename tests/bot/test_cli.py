@@ -309,5 +309,5 @@ def test_help_names_every_builtin_rater_and_the_render_limits(tmp_path):
     assert all(name in simulate for name in RATER_NAMES) and "current folder" in simulate
     assert "600 s" in " ".join(crowdtune("render", "--help", cwd=tmp_path).stdout.split())
     assert "apply to it only" in " ".join(crowdtune("bench", "--help", cwd=tmp_path).stdout.split())
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert all(f"`{name}`" in readme for name in RATER_NAMES)
