@@ -9,7 +9,6 @@ transaction, so a round is rewarded exactly once.
 
 from __future__ import annotations
 
-import math
 import random
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from core import agent as q
 from core.actions import Action, apply, describe
 from core.crowd import NEUTRAL_RATING, Ballot, CrowdEstimate, ab_rewards, mean_rating, typical_reward
-from core.music import Track, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
+from core.music import Track, check_base, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
 
 MODES = ("rating", "ab")
 ROUND_SECONDS_MIN, ROUND_SECONDS_MAX = 10, 7 * 24 * 3600
@@ -42,8 +41,7 @@ class SessionSpec:
     keep_best: bool | None = None  # overrides whether the preset reverts edits rated below the incumbent
 
     def __post_init__(self) -> None:
-        if not 0 <= self.base <= 127:
-            raise ValueError(f"base note must be a MIDI number 0-127, not {self.base}")
+        check_base(self.base)
         scale_intervals(self.scale)
         check_parameters(self.length, self.tempo)
         if self.mode not in MODES:
@@ -217,7 +215,8 @@ def settle(
         updates.append((proposal.key, entry))
 
     score = rewards[winner]
-    tied = spec.mode == "ab" and math.isclose(rewards[0], rewards[1], abs_tol=1e-9)
+    # A tie is what the summary would show as one (equal to its 0.1): reported as a tie, never as a win.
+    tied = spec.mode == "ab" and f"{rewards[0]:.1f}" == f"{rewards[1]:.1f}"
     if spec.mode == "ab":
         summary = _ab_summary(rewards, winner, tied, keep, baseline, best.description)
     elif keep:
@@ -246,9 +245,10 @@ def _ab_summary(rewards: Sequence[float], winner: int, tied: bool, keep: bool, b
         both = "A and B tied" if tied else "the crowd preferred the track before to both edits"
         return f"{both} ({scores} against {baseline:.1f} for the track before, on a 1-10 scale), so the track before stays"
     if tied:
+        how = "a coin flip kept" if rewards[0] == rewards[1] else "kept the one ahead by less than 0.05,"
         return (
             f"A and B tied ({scores}: each one's chance of beating the track before, on a 1-10 scale); "
-            f"a coin flip kept {'AB'[winner]}: {description}"
+            f"{how} {'AB'[winner]}: {description}"
         )
     return f"{'AB'[winner]} won ({scores}: each one's chance of beating the track before, on a 1-10 scale): {description}"
 
