@@ -18,7 +18,7 @@ from core import agent as q
 from core.actions import Action, apply, describe
 from core.crowd import NEUTRAL_RATING, Ballot, CrowdEstimate, ab_rewards, mean_rating
 from core.learner import Observation, Posterior
-from core.music import Track, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
+from core.music import Track, check_base, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
 
 MODES = ("rating", "ab")
 ROUND_SECONDS_MIN, ROUND_SECONDS_MAX = 10, 7 * 24 * 3600
@@ -45,8 +45,7 @@ class SessionSpec:
     keep_best: bool | None = None  # overrides whether the preset reverts edits rated below the incumbent
 
     def __post_init__(self) -> None:
-        if not 0 <= self.base <= 127:
-            raise ValueError(f"base note must be a MIDI number 0-127, not {self.base}")
+        check_base(self.base)
         scale_intervals(self.scale)
         check_parameters(self.length, self.tempo)
         if self.mode not in MODES:
@@ -135,6 +134,7 @@ class Outcome:
     # added to the scope's model named `model` in the same transaction as the round's close.
     observations: tuple[Observation, ...] = ()
     model: str | None = None
+    tied: bool = False  # A/B: both edits scored the same, and a coin flip (the round's seeded generator) chose
 
 
 def _proposal(
@@ -273,13 +273,10 @@ def settle(
         observations = [(p.features, y) for p, y in zip(plan.proposals, targets) if y is not None and p.features]
 
     score = rewards[winner]
+    # A tie is what the summary would show as one (equal to its 0.1): reported as a tie, never as a win.
+    tied = spec.mode == "ab" and f"{rewards[0]:.1f}" == f"{rewards[1]:.1f}"
     if spec.mode == "ab":
-        other = "B" if winner == 0 else "A"
-        versus = f"({rewards[winner]:.1f} vs {rewards[1 - winner]:.1f})"
-        if keep:
-            summary = f"{'AB'[winner]} won {versus} over {other}: {best.description}"
-        else:
-            summary = f"the crowd preferred the track before to both edits {versus}, so it stays"
+        summary = _ab_summary(rewards, winner, tied, keep, baseline, best.description)
     elif baseline is None:
         summary = f"the crowd gave {score:.1f}/10 to the first edit of this track, which stays and sets the bar: {best.description}"
     elif keep:
@@ -298,7 +295,24 @@ def settle(
         summary=summary,
         observations=tuple(observations),
         model=q.model_name(config) if observations else None,
+        tied=tied,
     )
+
+
+def _ab_summary(rewards: Sequence[float], winner: int, tied: bool, keep: bool, baseline: float, description: str) -> str:
+    """An A/B close in words, every number named: each edit's score is its chance of beating the track
+    before on the 1-10 scale (5.5: as good as it); a tie says so and how it was broken (a coin flip)."""
+    scores = f"A {rewards[0]:.1f}, B {rewards[1]:.1f}"
+    if not keep:
+        both = "A and B tied" if tied else "the crowd preferred the track before to both edits"
+        return f"{both} ({scores} against {baseline:.1f} for the track before, on a 1-10 scale), so the track before stays"
+    if tied:
+        how = "a coin flip kept" if rewards[0] == rewards[1] else "kept the one ahead by less than 0.05,"
+        return (
+            f"A and B tied ({scores}: each one's chance of beating the track before, on a 1-10 scale); "
+            f"{how} {'AB'[winner]}: {description}"
+        )
+    return f"{'AB'[winner]} won ({scores}: each one's chance of beating the track before, on a 1-10 scale): {description}"
 
 
 def scale_drift(

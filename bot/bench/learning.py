@@ -21,7 +21,6 @@ import os
 import platform
 import random
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -412,16 +411,12 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
     print("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()))
     print(f"{len(variants)} settings x {len(crowds)} crowds x {seeds} seeds x {rounds} rounds on {WORKERS} worker processes", flush=True)
 
-    def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\r{done}/{total} sessions")
-            sys.stderr.flush()
+    from bot.progress import progress_bar
 
     started = time.perf_counter()
-    summaries = run_all(variants, crowds, seeds, rounds, WORKERS, progress)
+    with progress_bar(len(variants) * len(crowds) * seeds, "bench learning", "session") as bar:
+        summaries = run_all(variants, crowds, seeds, rounds, WORKERS, lambda done, total: bar.update(done - bar.n))
     wall = time.perf_counter() - started
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
     session_seconds = statistics.fmean(run.seconds for s in summaries for run in s.runs)
     timing = f"wall time {wall:.0f} s, {session_seconds:.2f} s per session in one process"
     missed, body = report(summaries, crowds, seeds, rounds, machine, command, timing)
