@@ -14,7 +14,10 @@ DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 EXIT_USAGE = 2
 SEED_MAX = 2**31 - 1
 # core.raters.BUILTIN_RATERS' names, for --help without importing the raters (tests/test_cli.py keeps them equal).
-RATER_NAMES = ("crowd", "theorist", "calm", "energetic", "harmonist", "groove", "melodist", "troll", "brigader")
+RATER_NAMES = (
+    "crowd", "theorist", "calm", "energetic", "harmonist", "groove", "melodist", "troll", "brigader",
+    "leaper", "droner", "outsider", "syncopator", "restless", "contrarian_troll",
+)
 
 
 class UsageError(Exception):
@@ -115,9 +118,10 @@ def build_parser() -> Parser:
     _add_db(sessions)
 
     simulate = commands.add_parser("simulate", help="let simulated raters vote on every round", description=(
-        f"Run a session where simulated raters vote. A rater is a built-in name ({', '.join(RATER_NAMES)}: 'crowd' is all "
-        "the others together; theorist follows music-theory rules; calm, energetic, harmonist, groove and melodist are "
-        "taste profiles with --noise; troll and brigader attack) or MODULE:FUNC, any callable taking a mido.MidiFile and "
+        f"Run a session where simulated raters vote. A rater is a built-in name ({', '.join(RATER_NAMES)}: 'crowd' is every "
+        "member of the --crowd; theorist follows music-theory rules; calm, energetic, harmonist, groove and melodist are "
+        "taste profiles with --noise; leaper, droner, outsider, syncopator and restless are the contrarian crowd's tastes, "
+        "against those rules; troll, contrarian_troll and brigader attack) or MODULE:FUNC, any callable taking a mido.MidiFile and "
         "returning a number in [1, 10]; MODULE is imported from the current folder too, as with python -m."))
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
@@ -321,7 +325,7 @@ async def _export(args: argparse.Namespace) -> int:
     finally:
         await store.close()
     words = {"compositions": ("composition", None), "rounds": ("round", None), "votes": ("vote", None),
-             "audit": ("audit entry", "audit entries"), "q_entries": ("Q-entry", "Q-entries")}
+             "audit": ("audit entry", "audit entries"), "q_entries": ("Q-entry", "Q-entries"), "models": ("learned model", None)}
     print(f"wrote {args.out}: " + ", ".join(plural(counts[k], *words[k]) for k in counts))
     return 0
 

@@ -241,10 +241,15 @@ def _versus(gap: tuple[float, float]) -> str:
     return f"{gap[0]:+.2f} ± {gap[1]:.2f}"
 
 
+def checkpoints_for(rounds: int) -> list[int]:
+    """The rounds after which the table shows the quality: the CHECKPOINTS a run reaches, and its last."""
+    return [c for c in CHECKPOINTS if c < rounds] + [rounds]
+
+
 def table(summaries: list[Summary], crowd: str, rounds: int) -> str:
     mine = [s for s in summaries if s.crowd == crowd]
     by = {s.variant.label: s for s in mine}
-    checkpoints = [c for c in CHECKPOINTS if c < rounds] + [rounds]
+    checkpoints = checkpoints_for(rounds)
     early = min(EARLY, rounds)
     header = ["preset / setting", "start", *(f"quality@{c}" for c in checkpoints), f"vs hillclimb@{early}",
               f"better edits r1-{early}", f"worse edits r1-{early}", "final notes"]
@@ -384,7 +389,7 @@ crowd's noise-free judge, which nothing trains on. Sessions go through the condu
 - Machine: {"; ".join(f"{k} {v}" for k, v in machine.items())}
 - {len(summaries)} crowd x setting lines x {seeds} seeds, {WORKERS} worker processes; {timing}.
 
-*quality@n*: mean ± sd over seeds. *vs hillclimb*: the paired difference with hillclimb in the same setting,
+Quality after {" and ".join(", ".join(map(str, checkpoints_for(rounds))).rsplit(", ", 1))} rounds (*quality@n*): mean ± sd over seeds. *vs hillclimb*: the paired difference with hillclimb in the same setting,
 mean ± half-width of the 95% interval. *Better/worse edits*: the share of proposed edits the judge scores above /
 below the track they edit (the rest change nothing the judge hears). *Final notes*: the final track's length.
 

@@ -257,7 +257,7 @@ def test_runs_never_mix_in_one_folder_and_bench_learning_defaults_to_a_new_one(t
     [folder] = tmp_path.glob("bench-learning-*")
     report = (folder / "BENCHMARKS.md").read_text()
     assert "Quality after 3 rounds" in report and "after 10" not in report
-    assert (folder / "learning.png").exists()
+    assert (folder / "learning-builtin.png").exists() and (folder / "learning-contrarian.png").exists()  # one per crowd
 
 
 def _midi_bytes(ticks_per_beat=480, tempo=500_000) -> bytes:
