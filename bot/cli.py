@@ -14,10 +14,8 @@ DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 EXIT_USAGE = 2
 SEED_MAX = 2**31 - 1
 # core.raters.BUILTIN_RATERS' names, for --help without importing the raters (tests/test_cli.py keeps them equal).
-RATER_NAMES = (
-    "crowd", "theorist", "calm", "energetic", "harmonist", "groove", "melodist", "troll", "brigader",
-    "leaper", "droner", "outsider", "syncopator", "restless", "contrarian_troll",
-)
+RATER_NAMES = ("crowd", "theorist", "calm", "energetic", "harmonist", "groove", "melodist", "troll", "brigader",
+               "leaper", "droner", "outsider", "syncopator", "restless", "contrarian_troll")
 
 
 class UsageError(Exception):
