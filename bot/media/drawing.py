@@ -40,10 +40,10 @@ def _piano_roll(track: Track, title: str | None) -> bytes:
     return piano_roll_png(track, title)
 
 
-def _learning_curve(rewards: list[float], title: str) -> bytes:
+def _learning_curve(rewards: list[float], title: str, scores: list | None, spread: list | None) -> bytes:
     from bot.media.pianoroll import learning_curve_png
 
-    return learning_curve_png(rewards, title)
+    return learning_curve_png(rewards, title, scores=scores, spread=spread)
 
 
 class Drawer:
@@ -53,8 +53,8 @@ class Drawer:
     async def piano_roll(self, track: Track, title: str | None = None) -> bytes:
         return await self._draw(_piano_roll, track, title)
 
-    async def learning_curve(self, rewards: list[float], title: str) -> bytes:
-        return await self._draw(_learning_curve, list(rewards), title)
+    async def learning_curve(self, rewards: list[float], title: str, scores: list | None = None, spread: list | None = None) -> bytes:
+        return await self._draw(_learning_curve, list(rewards), title, scores, spread)
 
     def worker_pids(self) -> list[int]:
         """The worker's process id, once started (the footprint benchmark reads its memory)."""
