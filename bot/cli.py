@@ -107,6 +107,7 @@ def build_parser() -> Parser:
     render.add_argument("--out-dir", type=_given("--out-dir"), required=True, help="folder for the audio files")
     render.add_argument("--format", choices=["ogg", "wav"], default="ogg", help="ogg (Opus, for chat) or wav (default ogg)")
     render.add_argument("--soundfont", type=_given("--soundfont"), help="a .sf2 file (default: $CROWDTUNE_SOUNDFONT or the Debian soundfonts)")
+    render.add_argument("--keep-level", action="store_true", help="keep the synthesiser's level instead of bringing each file to -16 LUFS (true peak -1 dBTP)")
 
     export = commands.add_parser("export", help="export compositions (MIDI), rounds, votes, audit log and Q-tables as one zip")
     _add_db(export)
@@ -219,7 +220,7 @@ def _render(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {', '.join(missing)}")
     with Renderer.open(args.soundfont) as renderer:
         try:
-            written = render_files(renderer, paths, Path(args.out_dir), args.format)
+            written = render_files(renderer, paths, Path(args.out_dir), args.format, keep_level=args.keep_level)
         except ValueError as problem:
             raise UsageError(str(problem)) from None
     print(f"rendered {len(written)} file(s) to {args.out_dir}")

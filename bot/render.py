@@ -1,9 +1,10 @@
 """MIDI to audio at the edge of the app: FluidSynth in-process with the soundfont loaded once.
 
 The synth is driven offline: MIDI events are sent between pulls of exactly as many frames as lie
-between them, so a 16 s clip renders in a few tens of milliseconds. OGG Opus is encoded in-process by
-libopusenc (the library behind `opusenc`) on a second thread while the synth produces the audio, by a
-synth running at Opus's own 48 kHz so that nothing needs resampling.
+between them, so a 16 s clip renders in a few tens of milliseconds. Every clip is then brought to a
+listening level (bot/loudness.py: -16 LUFS, true peaks at most -1 dBTP) unless the caller keeps the
+synth's level, and its trailing digital silence is cut. OGG Opus is encoded in-process by PyAV
+(FFmpeg's libopus), from a synth running at Opus's own 48 kHz so that nothing needs resampling.
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import functools
 import io
 import itertools
 import os
-import queue
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +29,7 @@ from typing import Literal
 import mido
 import numpy as np
 
+from bot.loudness import normalise, trim_trailing_silence
 from core.midi import midi_bytes
 
 SOUNDFONT_ENV = "CROWDTUNE_SOUNDFONT"
@@ -47,7 +47,9 @@ FORMATS = ("ogg", "wav")
 
 CHANNELS = 2
 MIDI_CHANNELS = 16
-GAIN = 0.5  # FluidSynth's default 0.2 leaves TimGM6mb clips near -22 dBFS; dense chords still peak under -6 dBFS
+# FluidSynth's default 0.2 leaves TimGM6mb clips near -22 dBFS; the listening level is set afterwards
+# (bot/loudness.py), so this only keeps --keep-level renders of ordinary tracks clear of clipping.
+GAIN = 0.5
 POLYPHONY = 128  # 64 chords at 240 bpm peak at 70 voices (TimGM6mb), 122 (FluidR3); past it the quietest are stolen
 BLOCK_FRAMES = 64  # FluidSynth synthesises in blocks of this many frames
 PULL_FRAMES = 4096  # largest piece asked of the synth at once: bounds the buffers and the pieces handed to the encoder
@@ -55,12 +57,12 @@ RELEASE_TAIL_SECONDS = 1.0  # after the last event, so notes ring out; stops ear
 FADE_OUT_SECONDS = 0.1  # when the tail is cut while notes still ring, fade instead of clicking
 MAX_SECONDS = 600.0  # refuse runaway files rather than fill memory
 OPUS_SAMPLE_RATE = 48000  # the rate Opus codes at: synthesising at it spares the encoder a resampling pass
-OPUS_BITRATE_KBPS = 96  # ~190 KiB for a 16 s clip, far under Discord's 10 MiB upload limit
-# The encoder is the slow stage. Complexity 0 is 2.5x faster than the default 10, and 120 ms packets
+OPUS_BITRATE_KBPS = 96  # ~180 KiB for a 16 s clip, far under Discord's 10 MiB upload limit
+# The encoder is the slow stage. Complexity 0 is 3x faster than the default 10, and 120 ms packets
 # (several 20 ms frames each, so the same sound) cost a sixth less than 60 ms ones.
 OPUS_COMPLEXITY = 0
 OPUS_FRAME_MS = 120
-ENCODER_QUEUE_PIECES = 64  # pieces (at most PULL_FRAMES each) waiting for the encoder: bounds memory
+EMPTY_CLIP_MS = 20  # what a render without any sound becomes: one Opus frame of silence
 
 
 class RenderSetupError(RuntimeError):
@@ -338,9 +340,20 @@ class Renderer:
             samples = np.concatenate([np.empty((0, CHANNELS), dtype=np.float32), *synth.sample_chunks(midi)])
         return _to_pcm16(samples)
 
-    def render_wav(self, midi: mido.MidiFile | bytes) -> bytes:
-        """16-bit stereo PCM WAV."""
-        pcm = self.synthesize(midi)
+    def listening_samples(self, midi: mido.MidiFile | bytes, keep_level: bool = False, for_opus: bool = False) -> np.ndarray:
+        """The clip as (frames, 2) float32 samples: brought to the listening level (bot/loudness.py) unless
+        `keep_level`, and without trailing digital silence. `for_opus`: at Opus's 48 kHz."""
+        midi = _as_midi(midi)
+        with self._synth_in_use(for_opus) as synth:
+            samples = np.concatenate([np.empty((0, CHANNELS), dtype=np.float32), *synth.sample_chunks(midi)])
+            rate = synth.sample_rate
+        if not keep_level:
+            samples = normalise(samples, rate)
+        return trim_trailing_silence(samples)
+
+    def render_wav(self, midi: mido.MidiFile | bytes, keep_level: bool = False) -> bytes:
+        """16-bit stereo PCM WAV at the listening level (or, with `keep_level`, the synth's)."""
+        pcm = _to_pcm16(self.listening_samples(midi, keep_level))
         buffer = io.BytesIO()
         with wave.open(buffer, "wb") as wav:
             wav.setnchannels(CHANNELS)
@@ -349,24 +362,22 @@ class Renderer:
             wav.writeframes(pcm.tobytes())
         return buffer.getvalue()
 
-    def render_ogg(self, midi: mido.MidiFile | bytes) -> bytes:
-        """OGG Opus for chat, encoded while the synth produces the audio."""
-        midi = _as_midi(midi)
-        with self._synth_in_use(for_opus=True) as synth:
-            return _encode_ogg_opus(synth.sample_chunks(midi), synth.sample_rate)
+    def render_ogg(self, midi: mido.MidiFile | bytes, keep_level: bool = False) -> bytes:
+        """OGG Opus for chat, at the listening level (or, with `keep_level`, the synth's)."""
+        return _encode_ogg_opus(self.listening_samples(midi, keep_level, for_opus=True), OPUS_SAMPLE_RATE)
 
-    def render(self, midi: mido.MidiFile | bytes, fmt: Format = "ogg") -> bytes:
+    def render(self, midi: mido.MidiFile | bytes, fmt: Format = "ogg", keep_level: bool = False) -> bytes:
         if fmt == "ogg":
-            return self.render_ogg(midi)
+            return self.render_ogg(midi, keep_level)
         if fmt == "wav":
-            return self.render_wav(midi)
+            return self.render_wav(midi, keep_level)
         raise ValueError(f"unknown audio format {fmt!r}: use 'ogg' or 'wav'")
 
-    async def render_async(self, midi: mido.MidiFile | bytes, fmt: Format = "ogg") -> bytes:
+    async def render_async(self, midi: mido.MidiFile | bytes, fmt: Format = "ogg", keep_level: bool = False) -> bytes:
         """`render` on the renderer's worker thread; the event loop keeps running meanwhile."""
         if self._closed:
             raise RuntimeError("the renderer is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.render, midi, fmt)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.render, midi, fmt, keep_level)
 
     @contextlib.contextmanager
     def _synth_in_use(self, for_opus: bool = False) -> Iterator[_InProcessSynth | _CliSynth]:
@@ -377,7 +388,6 @@ class Renderer:
                 yield self._synth
                 return
             if self._opus_synth is None:
-                _libopusenc()  # a missing encoder is a setup error before the synth is loaded for nothing
                 self._opus_synth = type(self._synth)(self.soundfont, OPUS_SAMPLE_RATE)
             yield self._opus_synth
 
@@ -403,134 +413,30 @@ def synthesize_only(renderer: Renderer, midi: mido.MidiFile | bytes) -> np.ndarr
     return renderer.synthesize(midi)
 
 
-# Request numbers from opus_defines.h and opusenc.h (stable ABI).
-_OPUS_SET_BITRATE, _OPUS_SET_COMPLEXITY, _OPUS_SET_FRAME_DURATION = 4002, 4010, 4040
-_OPUS_FRAME_DURATIONS = {20: 5004, 40: 5005, 60: 5006, 80: 5007, 100: 5008, 120: 5009}
-_OPE_SET_SERIALNO = 14006
+def _encode_ogg_opus(samples: np.ndarray, sample_rate: int) -> bytes:
+    """(frames, 2) float32 samples in [-1, 1] to Ogg Opus bytes through PyAV (FFmpeg's libopus encoder and
+    Ogg muxer). Equal audio gives equal bytes: the stream's serial number is fixed (bitexact)."""
+    import av
+
+    if not len(samples):
+        # An empty stream is no playable file: a render without sound becomes a short silence instead.
+        samples = np.zeros((sample_rate * EMPTY_CLIP_MS // 1000, CHANNELS), dtype=np.float32)
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="ogg", options={"fflags": "+bitexact", "serial_offset": "1"}) as container:
+        stream = container.add_stream("libopus", rate=sample_rate, layout="stereo")
+        stream.bit_rate = OPUS_BITRATE_KBPS * 1000
+        stream.codec_context.options = {"compression_level": str(OPUS_COMPLEXITY), "frame_duration": str(OPUS_FRAME_MS)}
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.float32).reshape(1, -1), format="flt", layout="stereo")
+        frame.sample_rate, frame.pts = sample_rate, 0
+        for packet in (*stream.encode(frame), *stream.encode(None)):
+            container.mux(packet)
+    return buffer.getvalue()
 
 
-@functools.cache
-def _libopusenc() -> ctypes.CDLL:
-    """libopusenc, which every `opusenc` (opus-tools) is built on. ctypes releases the GIL during its
-    calls, so encoding runs on another core while Python synthesises."""
-    try:
-        lib = ctypes.CDLL("libopusenc.so.0")
-    except OSError:
-        path = ctypes.util.find_library("opusenc")  # another system's file name
-        if path is None:
-            raise RenderSetupError(f"libopusenc is not installed (needed for OGG Opus): run `{INSTALL_HINT}`") from None
-        lib = ctypes.CDLL(path)
-    pointer, page = ctypes.c_void_p, ctypes.POINTER(ctypes.c_ubyte)
-    lib.ope_comments_create.restype = pointer
-    lib.ope_comments_destroy.argtypes = [pointer]
-    lib.ope_encoder_create_pull.restype = pointer
-    lib.ope_encoder_create_pull.argtypes = [pointer, ctypes.c_int32, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
-    lib.ope_encoder_write_float.argtypes = [pointer, pointer, ctypes.c_int]
-    lib.ope_encoder_get_page.argtypes = [pointer, ctypes.POINTER(page), ctypes.POINTER(ctypes.c_int32), ctypes.c_int]
-    lib.ope_encoder_drain.argtypes = [pointer]
-    lib.ope_encoder_destroy.argtypes = [pointer]
-    lib.ope_strerror.restype = ctypes.c_char_p
-    lib.ope_strerror.argtypes = [ctypes.c_int]
-    return lib
-
-
-class _OggOpusEncoder:
-    """Float samples in, Ogg Opus bytes out. The serial number is fixed, so equal audio gives equal bytes."""
-
-    def __init__(self, sample_rate: int) -> None:
-        self._lib = _libopusenc()
-        self._comments = self._lib.ope_comments_create()
-        error = ctypes.c_int()
-        self._encoder = self._lib.ope_encoder_create_pull(self._comments, sample_rate, CHANNELS, 0, ctypes.byref(error))
-        if not self._encoder:
-            self._lib.ope_comments_destroy(self._comments)
-            raise RuntimeError(f"libopusenc could not start: {self._lib.ope_strerror(error.value).decode()}")
-        settings = (
-            (_OPUS_SET_BITRATE, OPUS_BITRATE_KBPS * 1000),
-            (_OPUS_SET_COMPLEXITY, OPUS_COMPLEXITY),
-            (_OPUS_SET_FRAME_DURATION, _OPUS_FRAME_DURATIONS[OPUS_FRAME_MS]),
-            (_OPE_SET_SERIALNO, 1),
-        )
-        try:
-            for request, value in settings:
-                self._check(self._lib.ope_encoder_ctl(ctypes.c_void_p(self._encoder), request, ctypes.c_int(value)))
-        except RuntimeError:
-            self.close()
-            raise
-        self._pages: list[bytes] = []
-        self._page = ctypes.POINTER(ctypes.c_ubyte)()
-        self._page_length = ctypes.c_int32()
-        self._frames_written = 0
-        self._sample_rate = sample_rate
-
-    def write(self, samples: np.ndarray) -> None:
-        """(frames, 2) samples in [-1, 1]."""
-        samples = np.ascontiguousarray(samples, dtype=np.float32)  # libopusenc reads interleaved float32
-        self._check(self._lib.ope_encoder_write_float(self._encoder, samples.ctypes.data, len(samples)))
-        self._frames_written += len(samples)
-        self._take_pages()
-
-    def finish(self) -> bytes:
-        if not self._frames_written:
-            # libopusenc aborts the whole process (a failed assert) when drained before any audio.
-            self.write(np.zeros((self._sample_rate // 50, CHANNELS), dtype=np.float32))
-        self._check(self._lib.ope_encoder_drain(self._encoder))
-        self._take_pages(flush=True)
-        return b"".join(self._pages)
-
-    def close(self) -> None:
-        if self._encoder:
-            self._lib.ope_encoder_destroy(self._encoder)
-            self._lib.ope_comments_destroy(self._comments)
-            self._encoder = None
-
-    def _take_pages(self, flush: bool = False) -> None:
-        # A page's memory belongs to the encoder until the next call: copy it out.
-        while (status := self._lib.ope_encoder_get_page(self._encoder, self._page, self._page_length, int(flush))) == 1:
-            self._pages.append(ctypes.string_at(self._page, self._page_length.value))
-        self._check(status)
-
-    def _check(self, status: int) -> None:
-        if status < 0:
-            raise RuntimeError(f"libopusenc failed: {self._lib.ope_strerror(status).decode()}")
-
-
-def _encode_ogg_opus(chunks: Iterator[np.ndarray], sample_rate: int) -> bytes:
-    """Encode on a second thread while this one synthesises, so the two stages share the time."""
-    encoder = _OggOpusEncoder(sample_rate)
-    pieces: queue.Queue[np.ndarray | None] = queue.Queue(ENCODER_QUEUE_PIECES)
-    failures: list[BaseException] = []
-
-    def encode() -> None:
-        # Runs until the end marker even after a failure, so the producer never waits on a full queue.
-        while (piece := pieces.get()) is not None:
-            if not failures:
-                try:
-                    encoder.write(piece)
-                except BaseException as problem:  # noqa: BLE001 - handed to the calling thread
-                    failures.append(problem)
-
-    worker = threading.Thread(target=encode, name="crowdtune-opus", daemon=True)
-    worker.start()
-    try:
-        try:
-            for chunk in chunks:
-                if failures:
-                    break
-                pieces.put(chunk)
-        finally:
-            pieces.put(None)
-            worker.join()
-        if failures:
-            raise failures[0]
-        return encoder.finish()
-    finally:
-        encoder.close()
-
-
-def render_files(renderer: Renderer, paths: list[Path], out_dir: Path, fmt: str) -> list[Path]:
-    """Render each MIDI file to out_dir/<stem>.<fmt> with the one renderer. Every input is read and
-    checked first, so a bad file raises ValueError naming it before anything is written."""
+def render_files(renderer: Renderer, paths: list[Path], out_dir: Path, fmt: str, keep_level: bool = False) -> list[Path]:
+    """Render each MIDI file to out_dir/<stem>.<fmt> with the one renderer (at the listening level unless
+    `keep_level`). Every input is read and checked first, so a bad file raises ValueError naming it
+    before anything is written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown audio format {fmt!r}: use 'ogg' or 'wav'")
     midis = [parse_midi(Path(path).read_bytes(), str(path)) for path in paths]
@@ -540,5 +446,5 @@ def render_files(renderer: Renderer, paths: list[Path], out_dir: Path, fmt: str)
         raise ValueError(f"several inputs would be written to the same file: {', '.join(clashes)}")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for target, midi in zip(targets, midis):
-        target.write_bytes(renderer.render(midi, fmt))
+        target.write_bytes(renderer.render(midi, fmt, keep_level))
     return targets
