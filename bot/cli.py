@@ -71,6 +71,8 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
     parser.add_argument("--scale", default="major", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)}")
     parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), default=8, help="notes in the track, 4-64 (default 8)")
     parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), default=120, help="beats per minute, 40-240 (default 120)")
+    parser.add_argument("--instrument", default="piano", help=(
+        "the melody's General MIDI instrument by name or number 0-127: piano, violin, flute, 'alto sax'... (default piano)"))
     parser.add_argument("--mode", choices=["rating", "ab"], default="rating", help="rate 1-10, or choose between A and B")
     parser.add_argument("--preset", default="default", help="agent preset: default, paper, random or theory (default: default)")
     parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=rounds_default, help=f"rounds to run (default {rounds_default})")
@@ -124,12 +126,13 @@ def build_parser() -> Parser:
 
 def _spec(args: argparse.Namespace):
     from core.engine import SessionSpec
+    from core.instruments import parse_instrument
     from core.music import parse_note
 
     try:
         return SessionSpec(
             base=parse_note(args.base), scale=args.scale, length=args.length, tempo=args.tempo, mode=args.mode,
-            preset=args.preset, rounds=args.rounds, seed=args.seed,
+            preset=args.preset, rounds=args.rounds, seed=args.seed, instrument=parse_instrument(args.instrument),
         )
     except ValueError as problem:
         raise UsageError(str(problem)) from None

@@ -7,7 +7,7 @@ Front ends open a round, show it, pass votes in, and close it (on a timer, a quo
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.crowd import check_choice, check_rating, robust_rating
 from core.engine import (
@@ -22,7 +22,7 @@ from core.engine import (
     settle,
     settle_keys,
 )
-from core.music import track_from_dict, track_to_dict
+from core.music import Track, track_from_dict, track_to_dict
 from storage import RoundRow, SessionRow, SqliteStore, VoteOp, VoteResult
 
 
@@ -53,15 +53,17 @@ class Conductor:
         scope_name: str = "",
         continue_from_last: bool = False,
         options: dict | None = None,
+        first_track: Track | None = None,
     ) -> SessionRow:
-        """Start a session. With `continue_from_last`, the first track is where the scope's last
-        session in this channel ended, when its musical parameters match."""
+        """Start a session from `first_track` (a person's own melody) or a new random track. With
+        `continue_from_last` and no `first_track`, the first track is where the scope's last session in
+        this channel ended, when its musical parameters match (played on this session's instrument)."""
         await self.store.ensure_scope(scope_id, scope_kind, scope_name)
-        track = spec.first_track()
-        if continue_from_last:
+        track = first_track or spec.first_track()
+        if continue_from_last and first_track is None:
             last = await self.store.latest_session(scope_id, channel_id)
             if last is not None and _same_music(SessionSpec.from_dict(last.spec), spec):
-                track = track_from_dict(last.track)
+                track = replace(track_from_dict(last.track), instrument=spec.instrument)
         return await self.store.create_session(scope_id, channel_id, spec.to_dict(), track_to_dict(track), actor, options)
 
     async def open_round(self, session_id: int) -> OpenRound | None:

@@ -17,6 +17,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, MultipleLocator
 
+from core.instruments import instrument_name
 from core.music import DRUM_NAMES, PERCUSSION_STEPS, REST, VELOCITY_MAX, VELOCITY_MIN, Track, note_name
 
 SIZE_INCHES, DPI = (8.0, 4.0), 100  # 800 x 400 px
@@ -37,7 +38,7 @@ MIN_AVERAGE_WINDOW, MAX_AVERAGE_WINDOW = 3, 20  # rounds; about a tenth of the r
 
 def piano_roll_png(track: Track, title: str | None = None) -> bytes:
     """Melody bars by pitch over beats (darker = louder), chord tones lighter, the drum hits in a
-    strip below, a line at every bar."""
+    strip below, a line at every bar; the title names the instrument."""
     figure = _figure(margins={"left": 0.06, "right": 0.985, "top": 0.92, "bottom": 0.1})
     roll, drums = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (4, 1), "hspace": 0.08})
     beats = max(track.beats, 1.0)
@@ -65,7 +66,8 @@ def piano_roll_png(track: Track, title: str | None = None) -> bytes:
     labelled = pitches[:: math.ceil(len(pitches) / MAX_PITCH_LABELS)]
     roll.set_yticks(labelled, [note_name(p) for p in labelled])
     roll.set_ylim(low - 0.5, high + 0.5)
-    roll.set_title(title or f"{note_name(track.base)} {track.scale.replace('_', ' ')}, {track.tempo} bpm, {len(track.notes)} notes", fontsize=10)
+    heading = title or f"{note_name(track.base)} {track.scale.replace('_', ' ')}, {track.tempo} bpm, {len(track.notes)} notes"
+    roll.set_title(f"{heading}: {instrument_name(track.instrument)}", fontsize=10)
 
     drum_rows = [d for d in DRUM_NAMES if d != REST]
     # As core.midi plays it: the one-bar pattern looped for as long as the melody lasts.

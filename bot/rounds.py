@@ -25,6 +25,7 @@ import discord
 from bot.conductor import Conductor, OpenRound
 from bot.drawing import Drawer
 from core.engine import SessionSpec
+from core.instruments import instrument_name
 from core.midi import track_to_midi
 from storage import RoundRow, SessionRow, VoteResult
 
@@ -333,7 +334,7 @@ class RoundRunner:
         else:
             edits = plan.proposals[0].description[0].upper() + plan.proposals[0].description[1:]
             how = "Rate it 1-10 with a reaction" if style == "reactions" else "Rate it 1-10 with a button"
-        return f"**Round {number}{total}**: {edits}. {how}; your latest vote counts and you can withdraw it."
+        return f"**Round {number}{total}** ({instrument_name(spec.instrument)}): {edits}. {how}; your latest vote counts and you can withdraw it."
 
     @staticmethod
     def _deadline(spec: SessionSpec, closes_at: float) -> str:

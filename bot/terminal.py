@@ -20,6 +20,7 @@ from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound
 from core.engine import SessionSpec
+from core.instruments import instrument_name
 from core.midi import midi_bytes, track_to_midi
 from storage import StorageError
 
@@ -67,7 +68,10 @@ class TerminalSession:
                 scope, "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True
             )
             size = await self.conductor.store.q_size(scope)
-            self.say(f"session {session.id}: {spec.mode} mode, preset {spec.preset}; the agent knows {size} Q-values")
+            self.say(
+                f"session {session.id}: {spec.mode} mode, preset {spec.preset}, played on {instrument_name(spec.instrument)}; "
+                f"the agent knows {size} Q-values"
+            )
         if self.aspects and session.spec.get("mode") == "ab":
             self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
         rated = 0

@@ -10,6 +10,8 @@ import random
 import re
 from dataclasses import dataclass, field, replace
 
+from core.instruments import DEFAULT_PROGRAM
+
 SCALES: dict[str, tuple[int, ...]] = {
     "major": (0, 2, 4, 5, 7, 9, 11),
     "minor": (0, 2, 3, 5, 7, 8, 10),
@@ -99,6 +101,7 @@ class Track:
     tempo: int
     base: int
     scale: str
+    instrument: int = DEFAULT_PROGRAM  # the General MIDI program of the melody and its chords (core.instruments)
     pitches: tuple[int, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -159,9 +162,13 @@ def track_to_dict(track: Track) -> dict:
         "tempo": track.tempo,
         "base": track.base,
         "scale": track.scale,
+        "instrument": track.instrument,
     }
 
 
 def track_from_dict(data: dict) -> Track:
     notes = tuple(Note(int(d), float(dur), int(v), bool(c)) for d, dur, v, c in data["notes"])
-    return Track(notes, tuple(int(p) for p in data["percussion"]), int(data["tempo"]), int(data["base"]), str(data["scale"]))
+    return Track(
+        notes, tuple(int(p) for p in data["percussion"]), int(data["tempo"]), int(data["base"]), str(data["scale"]),
+        int(data.get("instrument", DEFAULT_PROGRAM)),  # tracks stored before instruments were chosen are pianos
+    )

@@ -11,7 +11,8 @@ from discord.ext import commands
 from bot.rounds import describe_votes, origin_scope, voter_id
 from core.engine import SessionSpec
 from core.midi import track_to_midi
-from core.music import SCALES, MusicError, parse_note, track_from_dict
+from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
+from core.music import SCALES, parse_note, track_from_dict
 
 SCALE_CHOICES = [app_commands.Choice(name=name.replace("_", " "), value=name) for name in SCALES]
 MODE_CHOICES = [app_commands.Choice(name="rate 1-10", value="rating"), app_commands.Choice(name="A/B", value="ab")]
@@ -76,6 +77,7 @@ class Sessions(commands.Cog):
         round_minutes="how long each round stays open",
         quorum="close a round early once this many have voted",
         rounds="how many rounds (0: endless)",
+        instrument="the melody's instrument (General MIDI), such as piano, violin or flute",
     )
     @app_commands.choices(scale=SCALE_CHOICES, mode=MODE_CHOICES)
     async def compose(
@@ -89,11 +91,13 @@ class Sessions(commands.Cog):
         round_minutes: app_commands.Range[float, 0.25, 10080.0] | None = None,
         quorum: app_commands.Range[int, 1, 100000] | None = None,
         rounds: app_commands.Range[int, 0, 10000] | None = None,
+        instrument: app_commands.Range[str, 1, 40] = "piano",
     ) -> None:
         scope_id, kind = scope_of(interaction)
         settings = await scope_settings(self.bot, scope_id)
         try:
             spec = SessionSpec(
+                instrument=parse_instrument(instrument),
                 base=parse_note(base),
                 scale=scale,
                 length=length,
@@ -106,7 +110,7 @@ class Sessions(commands.Cog):
                 quorum=settings["quorum"] if quorum is None else quorum,
                 seed=interaction.id % 2**31,
             )
-        except (MusicError, ValueError) as problem:
+        except ValueError as problem:  # MusicError and InstrumentError included
             await interaction.response.send_message(f"Sorry, I can't start that: {problem}.", ephemeral=True)
             return
         missing = missing_permissions(interaction, settings["vote_style"])
@@ -129,10 +133,15 @@ class Sessions(commands.Cog):
         agent = "this server's agent" if kind == "guild" else "your personal agent"
         length_text = f"{spec.rounds} rounds" if spec.rounds else "endless rounds"
         await interaction.response.send_message(
-            f"Composing with {agent}: {length_text} in {scale.replace('_', ' ')} from {base}, "
+            f"Composing with {agent}: {length_text} in {scale.replace('_', ' ')} from {base} on {instrument_name(spec.instrument)}, "
             f"{'A/B votes' if mode == 'ab' else 'ratings 1-10'}, {spec.round_seconds / 60:g} min per round. The first round is coming up."
         )
         self.bot.runner.ensure_running(session.id)
+
+    @compose.autocomplete("instrument")
+    async def _instrument_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """General MIDI instruments whose name contains what is typed (Discord shows at most 25)."""
+        return [app_commands.Choice(name=GM_PROGRAMS[p], value=GM_PROGRAMS[p]) for p in suggest_instruments(current[:40])]
 
     async def _session_here(self, interaction: discord.Interaction):
         session = await self.store.active_session_in(str(interaction.channel_id))
