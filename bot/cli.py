@@ -8,8 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+from bot.bench import PERF_BENCHMARKS
+
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
-PERF_BENCHMARKS = ("render", "loop", "qtable", "footprint")  # bot/perf.py
 EXIT_USAGE = 2
 
 
@@ -139,9 +140,9 @@ def _spec(args: argparse.Namespace):
 
 
 async def _open_store(db: str):
-    from storage import SqliteStore
+    from storage import open_store
 
-    return await SqliteStore.open(db)
+    return await open_store(db)
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -149,7 +150,7 @@ async def _run(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     if settings.discord_token:
-        from bot.discord_app import run_bot
+        from bot.discord.app import run_bot
 
         return await run_bot(settings, db=args.db)
     spec = _spec(args)
@@ -157,7 +158,7 @@ async def _run(args: argparse.Namespace) -> int:
         raise UsageError("--aspects rates one version at a time: use it with --mode rating")
     renderer = None
     if not args.no_audio:
-        from bot.render import Renderer
+        from bot.media.render import Renderer
 
         renderer = Renderer.open()
     from bot.conductor import Conductor
@@ -215,7 +216,7 @@ async def _fresh_scope(store, stem: str) -> str:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from bot.render import Renderer, render_files
+    from bot.media.render import Renderer, render_files
 
     paths = [Path(f) for f in args.files]
     missing = [str(p) for p in paths if not p.is_file()]
@@ -248,12 +249,12 @@ async def _export(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     if args.which == "learning":
-        from bot.bench import bench_learning
+        from bot.bench.learning import bench_learning
 
         return bench_learning(seeds=args.seeds, rounds=args.rounds, out=Path(args.out))
-    from bot import perf
+    from bot.bench import run
 
-    return perf.run(args.which)
+    return run(args.which)
 
 
 def main(argv: list[str] | None = None) -> int:

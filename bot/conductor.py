@@ -23,7 +23,7 @@ from core.engine import (
     settle_keys,
 )
 from core.music import Track, track_from_dict, track_to_dict
-from storage import RoundRow, SessionRow, SqliteStore, VoteOp, VoteResult
+from storage import RoundRow, SessionRow, Store, VoteOp, VoteResult
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class OpenRound:
 
 
 class Conductor:
-    def __init__(self, store: SqliteStore, aggregate: Aggregator = robust_rating, clock=time.time) -> None:
+    def __init__(self, store: Store, aggregate: Aggregator = robust_rating, clock=time.time) -> None:
         self.store = store
         self.aggregate = aggregate
         self.clock = clock

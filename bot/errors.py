@@ -15,7 +15,7 @@ def user_facing(problem: BaseException) -> str | None:
     if isinstance(problem, StartupError):
         return str(problem)
     try:
-        from bot.render import RenderSetupError
+        from bot.media.render import RenderSetupError
     except ImportError:
         RenderSetupError = ()  # noqa: N806 - rendering not importable: nothing of it to report
     if RenderSetupError and isinstance(problem, RenderSetupError):

@@ -101,7 +101,7 @@ async def run_simulation(
     session = await conductor.start(scope_id, "sim", None, spec, actor="simulate", scope_name=scope_id)
     renderer = None
     if audio and out_dir is not None:
-        from bot.render import Renderer
+        from bot.media.render import Renderer
 
         renderer = Renderer.open()
     rounds: list[dict] = []
@@ -164,7 +164,7 @@ def _write_round_files(out_dir: Path, number: int, midis: list[mido.MidiFile], r
 
 
 def _write_results(out_dir: Path, results: dict) -> None:
-    from bot.pianoroll import learning_curve_png
+    from bot.media.pianoroll import learning_curve_png
 
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     rewards = [r["reward"] if r["reward"] is not None else float("nan") for r in results["rounds"]]

@@ -90,7 +90,7 @@ class TerminalSession:
         return rated
 
     async def _present(self, open_round: OpenRound) -> None:
-        from bot.pianoroll import piano_roll_png
+        from bot.media.pianoroll import piano_roll_png
 
         plan = open_round.plan
         folder = self.out_dir / f"session-{open_round.row.session_id}"

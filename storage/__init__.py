@@ -1,6 +1,21 @@
-"""Persistence. `SqliteStore` is the one backend today; callers use only its methods, so another
-backend (PostgreSQL for a sharded bot) can stand in its place."""
+"""Persistence: the only package that writes SQL.
 
-from storage.sqlite import RoundRow, SessionRow, SqliteStore, StorageError, VoteOp, VoteResult
+Callers hold a `Store` (storage/protocol.py) made by `open_store`; `SqliteStore` (storage/sqlite.py) is
+the backend today. Only `open_store` names it, so another backend is one more class and a setting.
+"""
 
-__all__ = ["RoundRow", "SessionRow", "SqliteStore", "StorageError", "VoteOp", "VoteResult"]
+from __future__ import annotations
+
+from pathlib import Path
+
+from storage.protocol import RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
+
+__all__ = ["RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult", "open_store"]
+
+
+async def open_store(location: str | Path) -> Store:
+    """Open (creating and migrating as needed) the database at `location`: a SQLite file path, or
+    ":memory:". StorageError with one clear line when it cannot be used."""
+    from storage.sqlite import SqliteStore
+
+    return await SqliteStore.open(location)

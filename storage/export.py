@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.midi import midi_bytes, track_to_midi
 from core.music import track_from_dict
-from storage.sqlite import SqliteStore
+from storage.protocol import Store
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+|\.{2,}")
 
@@ -39,7 +39,7 @@ def _jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
 
 
-async def export_zip(store: SqliteStore, out: Path, scope_id: str | None = None) -> dict[str, int]:
+async def export_zip(store: Store, out: Path, scope_id: str | None = None) -> dict[str, int]:
     """Write the export atomically (a temporary file renamed into place); returns counts."""
     data = await store.export_rows(scope_id)
     out = Path(out)

@@ -1,4 +1,5 @@
-"""SQLite storage through aiosqlite: the only place that writes SQL.
+"""The SQLite backend of the `Store` protocol (storage/protocol.py), through aiosqlite: the embedded
+default, one file and nothing to install.
 
 Every write runs in one `BEGIN IMMEDIATE` transaction under an asyncio lock, because all
 coroutines share one connection and SQLite transactions belong to connections, not tasks.
@@ -12,7 +13,6 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
@@ -22,64 +22,7 @@ from core.crowd import Ballot
 from core.engine import Outcome
 from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
-
-
-class StorageError(RuntimeError):
-    """The database cannot be used; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class SessionRow:
-    id: int
-    scope_id: str
-    channel_id: str | None
-    spec: dict
-    status: str
-    track: dict
-    incumbent_score: float | None
-    rounds_done: int
-    created_at: float
-    options: dict
-    owner: str | None
-
-
-@dataclass(frozen=True)
-class RoundRow:
-    id: int
-    session_id: int
-    scope_id: str
-    channel_id: str | None
-    index: int
-    mode: str
-    plan: dict
-    message_ids: tuple[str, ...]
-    opened_at: float
-    closes_at: float | None
-    status: str
-    reward: float | None
-    outcome: dict | None
-
-
-@dataclass(frozen=True)
-class VoteOp:
-    """A cast or a retraction, to be applied in order with others (see SqliteStore.apply_votes)."""
-
-    round_id: int
-    voter: str
-    kind: str  # "cast" or "retract"
-    rating: float | None = None
-    choice: str | None = None
-    only_if_standing: bool = False  # a retraction that applies only if (rating, choice) is the standing vote
-    at: float | None = None
-
-
-@dataclass(frozen=True)
-class VoteResult:
-    status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "unknown_round", "blocked"
-
-    @property
-    def counted(self) -> bool:
-        return self.status in ("recorded", "changed", "unchanged", "retracted")
+from storage.protocol import RoundRow, SessionRow, StorageError, VoteOp, VoteResult, outcome_to_dict
 
 
 _SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at, options, owner"
@@ -112,18 +55,6 @@ def _round(row: tuple) -> RoundRow:
         row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), tuple(json.loads(row[7])),
         row[8], row[9], row[10], row[11], json.loads(row[12]) if row[12] else None,
     )
-
-
-def outcome_to_dict(outcome: Outcome) -> dict:
-    return {
-        "reward": outcome.reward,
-        "variant_rewards": list(outcome.variant_rewards),
-        "updates": [[list(k), e.value, e.visits] for k, e in outcome.updates],
-        "kept_edit": outcome.kept_edit,
-        "winner": outcome.winner,
-        "voters": outcome.voters,
-        "summary": outcome.summary,
-    }
 
 
 class SqliteStore:
@@ -578,7 +509,7 @@ class SqliteStore:
             "qvalues": [{"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]} for q in qvalues],
         }
 
-    # -- start-up check and early close (bot/rounds.py) ------------------------------------------
+    # -- start-up check and early close (bot/discord/runner.py) ------------------------------------------
 
     async def check_writable(self) -> None:
         """StorageError now if nothing can be written (a read-only file, a full disk), rather than

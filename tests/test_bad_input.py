@@ -158,10 +158,10 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
 
 def make_existing_db(folder: Path) -> str:
     """A crowdtune database with a scope in it; returns the file's digest."""
-    from storage import SqliteStore
+    from storage import open_store
 
     async def create():
-        store = await SqliteStore.open(folder / "existing.db")
+        store = await open_store(folder / "existing.db")
         await store.ensure_scope("guild:1", "guild")
         await store.close()
 
@@ -222,10 +222,10 @@ class LiveBot:
 
     async def _main(self) -> None:
         from bot.conductor import Conductor
-        from bot.discord_app import CrowdtuneBot
-        from bot.render import Renderer
+        from bot.discord.app import CrowdtuneBot
+        from bot.media.render import Renderer
         from bot.settings import Settings
-        from storage import SqliteStore
+        from storage import open_store
 
         handler = logging.Handler(logging.ERROR)
         handler.emit = self.errors.append
@@ -240,7 +240,7 @@ class LiveBot:
             self.role = server.add_role(self.guild, "helpers")
             self.dm = server.dm_channel(self.mod)
             self.db = self.folder / "bot.db"
-            store = await SqliteStore.open(self.db)
+            store = await open_store(self.db)
             with Renderer.open() as renderer:
                 bot = CrowdtuneBot(Settings(_env_file=None), Conductor(store), renderer, guild_ready_timeout=0.05)
                 try:

@@ -20,11 +20,11 @@ import pytest_asyncio
 from fakediscord import Channel, FakeDiscord, Guild, Permission, User
 
 from bot.conductor import Conductor
-from bot.discord_app import CrowdtuneBot
-from bot.drawing import Drawer
-from bot.render import Renderer
+from bot.discord.app import CrowdtuneBot
+from bot.media.drawing import Drawer
+from bot.media.render import Renderer
 from bot.settings import Settings
-from storage import SqliteStore
+from storage import open_store
 
 pytestmark = pytest.mark.asyncio
 
@@ -72,7 +72,7 @@ async def env(tmp_path, renderer, drawer):
 
 @contextlib.asynccontextmanager
 async def running(env: Env, **settings):
-    store = await SqliteStore.open(env.db)
+    store = await open_store(env.db)
     bot = CrowdtuneBot(Settings(_env_file=None, **settings), Conductor(store), env.renderer, env.drawer, guild_ready_timeout=0.05)
     try:
         async with env.server.connect(bot):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.drawing import Drawer
-from bot.pianoroll import learning_curve_png, piano_roll_png
+from bot.media.drawing import Drawer
+from bot.media.pianoroll import learning_curve_png, piano_roll_png
 from core.music import generate_track
 
 TRACK = generate_track(60, "major", 8, 120, random.Random(1))
@@ -63,7 +63,7 @@ async def test_a_dead_worker_fails_one_picture_and_the_next_gets_a_new_worker(dr
 def test_the_drawing_process_exits_when_the_bot_process_is_killed():
     script = (
         "import asyncio, random\n"
-        "from bot.drawing import Drawer\n"
+        "from bot.media.drawing import Drawer\n"
         "from core.music import generate_track\n"
         "async def main():\n"
         "    drawer = Drawer()\n"

@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from bot.bench import VARIANTS, simulate_one
+from bot.bench.learning import VARIANTS, simulate_one
 from core import agent as q
 from core.actions import apply
 from core.crowd import (

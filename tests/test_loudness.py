@@ -14,8 +14,8 @@ import pyloudnorm
 import pytest
 from scipy.signal import resample_poly
 
-from bot.loudness import SILENCE_FLOOR, TARGET_LUFS, TRUE_PEAK_CEILING_DBTP, trim_trailing_silence
-from bot.render import Renderer
+from bot.media.loudness import SILENCE_FLOOR, TARGET_LUFS, TRUE_PEAK_CEILING_DBTP, trim_trailing_silence
+from bot.media.render import Renderer
 from core.midi import midi_bytes, track_to_midi
 from core.music import Note, generate_track
 

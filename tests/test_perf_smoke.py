@@ -8,26 +8,23 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
 
-from bot import perf
+from bot.bench import common, footprint, qtable
+from bot.bench import loop as loop_benchmark
+from bot.bench import render as render_benchmark
+from bot.bench import votes as votes_benchmark
 from bot.conductor import Conductor
 from core.engine import SessionSpec
 from core.midi import track_to_midi
-from storage import SqliteStore, VoteOp
+from storage import Store, VoteOp, open_store
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-
-import loop as loop_benchmark  # noqa: E402
-import votes as votes_benchmark  # noqa: E402
 
 
 def test_render_benchmark_compares_every_path_and_the_render_command(capsys):
-    results = perf.bench_render(note_counts=(8,), trials=1, cli_files=2, cli_runs=1)
+    results = render_benchmark.bench_render(note_counts=(8,), trials=1, cli_files=2, cli_runs=1)
     ratios = results["sizes"][8]
     assert set(ratios) == {
         "midi2audio / crowdtune OGG", "midi2audio / crowdtune WAV", "crowdtune OGG / synthesis", "crowdtune WAV / synthesis",
@@ -39,18 +36,18 @@ def test_render_benchmark_compares_every_path_and_the_render_command(capsys):
 
 
 def test_the_benchmark_clip_is_the_anchors_shape():
-    assert perf.benchmark_track(32).seconds == 16
-    assert perf.benchmark_track(8).seconds == 4
+    assert render_benchmark.benchmark_track(32).seconds == 16
+    assert render_benchmark.benchmark_track(8).seconds == 4
 
 
 async def test_qtable_benchmark_fills_the_scope_and_times_both_operations():
-    results = await perf.bench_qtable(rows=3000, trials=4, note_counts=(8,))
+    results = await qtable.bench_qtable(rows=3000, trials=4, note_counts=(8,))
     assert results["rows"] == 3000
     assert {"choose (1e6)", "update: write (1e6)", "choose (small)"} <= set(results[8])
 
 
 def test_footprint_benchmark_reads_resident_memory_and_help_time():
-    results = perf.bench_footprint(help_runs=1)
+    results = footprint.bench_footprint(help_runs=1)
     assert set(results["stages"]) == {"python", "imports", "soundfont", "renders", "bot", "drawer"}
     assert results["stages"]["renders"][0] > results["stages"]["python"][0] > 0
     assert results["with_drawer_mib"] > results["peak_mib"] + results["stages"]["python"][0]  # a second interpreter
@@ -58,9 +55,9 @@ def test_footprint_benchmark_reads_resident_memory_and_help_time():
 
 
 def test_ogg_renders_are_byte_identical_across_renderers():
-    from bot.render import Renderer
+    from bot.media.render import Renderer
 
-    midi = track_to_midi(perf.benchmark_track(8))
+    midi = track_to_midi(render_benchmark.benchmark_track(8))
     with Renderer.open() as renderer:
         first = renderer.render_ogg(midi)
         assert renderer.render_ogg(midi) == first
@@ -69,8 +66,8 @@ def test_ogg_renders_are_byte_identical_across_renderers():
 
 
 def test_percentile_interpolates():
-    assert perf.percentile([1, 2, 3, 4], 50) == 2.5
-    assert perf.percentile([5], 99) == 5
+    assert common.percentile([1, 2, 3, 4], 50) == 2.5
+    assert common.percentile([5], 99) == 5
 
 
 async def test_votes_benchmark_stores_every_vote_by_reactions_and_buttons():
@@ -92,8 +89,8 @@ async def test_loop_benchmark_runs_rounds_while_it_ticks():
 # -- storage: batched votes ------------------------------------------------------------------------
 
 
-async def _open_rounds(path: Path) -> tuple[SqliteStore, list[int]]:
-    store = await SqliteStore.open(path)
+async def _open_rounds(path: Path) -> tuple[Store, list[int]]:
+    store = await open_store(path)
     conductor = Conductor(store)
     rounds = []
     for channel in range(2):
@@ -143,7 +140,7 @@ async def test_a_batch_of_votes_leaves_what_applying_them_one_by_one_leaves(tmp_
 
 
 async def test_voter_history_is_each_voters_latest_ratings_newest_first(tmp_path):
-    store = await SqliteStore.open(tmp_path / "history.db")
+    store = await open_store(tmp_path / "history.db")
     conductor = Conductor(store)
     rng = random.Random(4)
     for scope in ("guild:1", "guild:2"):
@@ -167,7 +164,7 @@ async def test_voter_history_is_each_voters_latest_ratings_newest_first(tmp_path
             ).fetchall()
             if rows:
                 expected[voter] = rows
-    store = await SqliteStore.open(tmp_path / "history.db")
+    store = await open_store(tmp_path / "history.db")
     async with store._tx() as db:
         assert await db.voter_history("guild:1", voters, limit=5) == expected
     await store.close()

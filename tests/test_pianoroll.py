@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import matplotlib.image
 import pytest
 
-from bot.pianoroll import learning_curve_png, piano_roll_png
+from bot.media.pianoroll import learning_curve_png, piano_roll_png
 from core.music import HIHAT, KICK, PERCUSSION_STEPS, REST, SNARE, Note, Track, generate_track
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

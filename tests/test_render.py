@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.render import INSTALL_HINT, SOUNDFONT_ENV, Renderer, RenderSetupError, find_soundfont, render_files, synthesize_only
+from bot.media.render import INSTALL_HINT, SOUNDFONT_ENV, Renderer, RenderSetupError, find_soundfont, render_files, synthesize_only
 from core.midi import midi_bytes, track_to_midi
 from core.music import Note, generate_track
 
@@ -231,7 +231,7 @@ def test_render_files_refuses_a_midi_file_without_notes_before_writing_anything(
 def test_a_render_without_sound_is_a_short_silent_ogg_not_a_crash(tmp_path):
     # libopusenc aborted the process when drained before any audio: run where an abort fails one test only.
     script = (
-        "import sys, mido; from bot.render import Renderer; sys.path.insert(0, 'tests'); from test_render import silent_midi\n"
+        "import sys, mido; from bot.media.render import Renderer; sys.path.insert(0, 'tests'); from test_render import silent_midi\n"
         "with Renderer.open(backend='inprocess') as renderer: sys.stdout.buffer.write(renderer.render_ogg(silent_midi(1.0)))"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=Path(__file__).parent.parent, timeout=60)

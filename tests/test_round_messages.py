@@ -1,6 +1,6 @@
 """What the bot writes about a round, within Discord's limits."""
 
-from bot.rounds import describe_votes
+from bot.discord.votes import describe_votes
 from core.crowd import Ballot
 
 

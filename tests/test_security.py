@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
 from test_reliability_kill import record_figures
 
-from bot.rounds import VoteLimiter
-from storage import SqliteStore
+from bot.discord.ballot_box import VoteLimiter
+from storage import open_store
 from storage.export import export_zip
 
 
@@ -265,7 +265,7 @@ def test_names_inside_an_export_cannot_escape_its_folder(tmp_path_factory, names
     folder = tmp_path_factory.mktemp("export")
 
     async def build_and_export():
-        store = await SqliteStore.open(":memory:")
+        store = await open_store(":memory:")
         try:
             conductor = Conductor(store)
             for number, name in enumerate(names):
@@ -396,7 +396,7 @@ def test_the_cli_export_of_one_scope_holds_only_that_scope(tmp_path):
         from bot.conductor import Conductor
         from core.engine import SessionSpec
 
-        store = await SqliteStore.open(tmp_path / "ct.db")
+        store = await open_store(tmp_path / "ct.db")
         conductor = Conductor(store)
         for scope in ("guild:1", "guild:2"):
             session = await conductor.start(scope, "guild", scope, SessionSpec(rounds=2), actor="user:9")

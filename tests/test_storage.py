@@ -15,7 +15,7 @@ import pytest
 
 from bot.conductor import Conductor
 from core.engine import SessionSpec
-from storage import SqliteStore, StorageError
+from storage import open_store, StorageError
 from storage.export import export_zip, safe_name
 from storage.migrations import SCHEMA_VERSION
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 async def store(tmp_path):
-    store = await SqliteStore.open(tmp_path / "t.db")
+    store = await open_store(tmp_path / "t.db")
     yield store
     await store.close()
 
@@ -34,7 +34,7 @@ async def _session(conductor, channel="c1", scope="guild:1", **spec):
 
 
 async def test_migrations_set_user_version_and_wal(tmp_path):
-    store = await SqliteStore.open(tmp_path / "a" / "b.db")
+    store = await open_store(tmp_path / "a" / "b.db")
     assert await store.schema_version() == SCHEMA_VERSION
     await store.close()
     raw = sqlite3.connect(tmp_path / "a" / "b.db")
@@ -42,7 +42,7 @@ async def test_migrations_set_user_version_and_wal(tmp_path):
     raw.execute("PRAGMA user_version = 99")
     raw.close()
     with pytest.raises(StorageError, match="newer"):
-        await SqliteStore.open(tmp_path / "a" / "b.db")
+        await open_store(tmp_path / "a" / "b.db")
 
 
 async def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path):
@@ -54,7 +54,7 @@ async def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path)
     raw.close()
     before = path.read_bytes()
     with pytest.raises(StorageError, match="another program's database"):
-        await SqliteStore.open(path)
+        await open_store(path)
     assert path.read_bytes() == before
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
@@ -66,7 +66,7 @@ async def test_a_corrupt_file_is_a_clear_error(tmp_path):
     path = tmp_path / "bad.db"
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StorageError, match="cannot be used"):
-        await SqliteStore.open(path)
+        await open_store(path)
     assert path.read_bytes() == b"this is not a database" * 100
 
 
@@ -193,10 +193,10 @@ CRASH_CHILD = textwrap.dedent(
     import asyncio, sys
     from bot.conductor import Conductor
     from core.engine import SessionSpec
-    from storage import SqliteStore
+    from storage import open_store
 
     async def main(path, voters):
-        store = await SqliteStore.open(path)
+        store = await open_store(path)
         conductor = Conductor(store)
         session = await store.active_session_in("crash")
         if session is None:
@@ -236,7 +236,7 @@ def test_sigkill_mid_round_loses_no_acknowledged_vote_and_never_rewards_twice(tm
         child.stdout.close()
 
     async def verify():
-        store = await SqliteStore.open(db)
+        store = await open_store(db)
         try:
             with sqlite3.connect(db) as raw:
                 stored = set(raw.execute("SELECT round_id, voter FROM votes"))

@@ -1,9 +1,9 @@
 """Event-loop lag of the real bot while it renders rounds and writes votes: `crowdtune bench loop`.
 
-    /tmp/venv/bin/python benchmarks/loop.py [--seconds 15] [--repeats 2] [--diagnose 5]
+    python -m bot.bench.loop [--seconds 15] [--repeats 2] [--diagnose 5]
 
 The bot (unmodified discord.py, RoundRunner, conductor, SQLite, the renderer) runs against the tests'
-Discord-compatible server in a subprocess (benchmarks/fakeserver.py). Four sessions (32 notes; two in
+Discord-compatible server in a subprocess (bot/bench/fakeserver.py). Four sessions (32 notes; two in
 A/B mode, so two renders a round) are voted on by a crowd reacting at up to 2,000 votes/s, 300 of them
 on each round, its quorum: rounds close, settle, render and post all the time. A ticker task
 sleeps 5 ms again and again in the bot's loop and records how late it wakes: the loop's lag. The same
@@ -31,13 +31,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # fakeserver, also when run through `crowdtune bench loop`
+from bot.bench.common import machine_description, percentile, ticker, verdict
+from bot.bench.fakeserver import ServerProcess, running_bot
+from bot.media.render import Renderer
+from storage import open_store
 
-from fakeserver import ServerProcess, running_bot  # noqa: E402
-
-from bot.perf import TARGET_LAG_P99_MS, machine_description, percentile, ticker, verdict  # noqa: E402
-from bot.render import Renderer  # noqa: E402
-from storage import SqliteStore  # noqa: E402
+TARGET_LAG_P99_MS = 20.0
 
 SESSIONS = 4
 NOTES = 32
@@ -83,9 +82,9 @@ def heap_not_frozen(bot):
 
 @contextlib.contextmanager
 def piano_rolls_on_a_thread(bot):
-    """Draw piano rolls on a thread of the bot's process, as before `bot.drawing`: matplotlib holds the
+    """Draw piano rolls on a thread of the bot's process, as before `bot.media.drawing`: matplotlib holds the
     GIL while it draws, so the loop waits although the thread is not on it."""
-    from bot.pianoroll import piano_roll_png
+    from bot.media.pianoroll import piano_roll_png
 
     async def on_a_thread(track, title=None):
         return await asyncio.to_thread(piano_roll_png, track, title)
@@ -112,7 +111,7 @@ async def _measure(seconds: float, votes_per_second: float, changes=(), watch=No
     try:
         with tempfile.TemporaryDirectory() as scratch, Renderer.open() as renderer, contextlib.ExitStack() as changed:
             db = Path(scratch) / "loop.db"
-            store = await SqliteStore.open(db)
+            store = await open_store(db)
             try:
                 world = await server.call("world", users=CROWD, guilds={"loop": SESSIONS})
                 async with running_bot(world, store, renderer) as bot:

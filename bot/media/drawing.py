@@ -35,13 +35,13 @@ def _exit_with(parent: int) -> None:
 
 
 def _piano_roll(track: Track, title: str | None) -> bytes:
-    from bot.pianoroll import piano_roll_png
+    from bot.media.pianoroll import piano_roll_png
 
     return piano_roll_png(track, title)
 
 
 def _learning_curve(rewards: list[float], title: str) -> bytes:
-    from bot.pianoroll import learning_curve_png
+    from bot.media.pianoroll import learning_curve_png
 
     return learning_curve_png(rewards, title)
 

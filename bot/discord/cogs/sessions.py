@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.rounds import describe_votes, origin_scope, voter_id
+from bot.discord.votes import describe_votes, origin_scope, voter_id
 from core.engine import SessionSpec
 from core.midi import track_to_midi
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments

@@ -2,7 +2,7 @@
 
 The synth is driven offline: MIDI events are sent between pulls of exactly as many frames as lie
 between them, so a 16 s clip renders in a few tens of milliseconds. Every clip is then brought to a
-listening level (bot/loudness.py: -16 LUFS, true peaks at most -1 dBTP) unless the caller keeps the
+listening level (bot/media/loudness.py: -16 LUFS, true peaks at most -1 dBTP) unless the caller keeps the
 synth's level, and its trailing digital silence is cut. OGG Opus is encoded in-process by PyAV
 (FFmpeg's libopus), from a synth running at Opus's own 48 kHz so that nothing needs resampling.
 """
@@ -29,7 +29,7 @@ from typing import Literal
 import mido
 import numpy as np
 
-from bot.loudness import normalise, trim_trailing_silence
+from bot.media.loudness import normalise, trim_trailing_silence
 from core.midi import midi_bytes
 
 SOUNDFONT_ENV = "CROWDTUNE_SOUNDFONT"
@@ -48,7 +48,7 @@ FORMATS = ("ogg", "wav")
 CHANNELS = 2
 MIDI_CHANNELS = 16
 # FluidSynth's default 0.2 leaves TimGM6mb clips near -22 dBFS; the listening level is set afterwards
-# (bot/loudness.py), so this only keeps --keep-level renders of ordinary tracks clear of clipping.
+# (bot/media/loudness.py), so this only keeps --keep-level renders of ordinary tracks clear of clipping.
 GAIN = 0.5
 POLYPHONY = 128  # 64 chords at 240 bpm peak at 70 voices (TimGM6mb), 122 (FluidR3); past it the quietest are stolen
 BLOCK_FRAMES = 64  # FluidSynth synthesises in blocks of this many frames
@@ -341,7 +341,7 @@ class Renderer:
         return _to_pcm16(samples)
 
     def listening_samples(self, midi: mido.MidiFile | bytes, keep_level: bool = False, for_opus: bool = False) -> np.ndarray:
-        """The clip as (frames, 2) float32 samples: brought to the listening level (bot/loudness.py) unless
+        """The clip as (frames, 2) float32 samples: brought to the listening level (bot/media/loudness.py) unless
         `keep_level`, and without trailing digital silence. `for_opus`: at Opus's 48 kHz."""
         midi = _as_midi(midi)
         with self._synth_in_use(for_opus) as synth:

@@ -110,7 +110,7 @@ async def _simulate_one(variant: Variant, seed: int, rounds: int) -> Run:
     from core.engine import SessionSpec
     from core.midi import track_to_midi
     from core.raters import consensus_score
-    from storage import SqliteStore
+    from storage import open_store
 
     started = time.perf_counter()
     spec = SessionSpec(
@@ -120,7 +120,7 @@ async def _simulate_one(variant: Variant, seed: int, rounds: int) -> Run:
     # The crowd (its members and their noise generators) depends on the seed only: every variant meets it.
     raters = load_raters(["crowd", *variant.extra_raters], random.Random(f"crowd:{seed}"), NOISE)
     aggregate = mean_rating if variant.aggregate == "mean" else robust_rating
-    store = await SqliteStore.open(":memory:")
+    store = await open_store(":memory:")
     try:
         conductor = Conductor(store, aggregate)
         if variant.earlier_rounds:

@@ -11,9 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.sessions import EVERYWHERE, is_moderator, scope_of, scope_settings
-from bot.rounds import VOTE_STYLES, voter_id
-from bot.views import Confirm
+from bot.discord.cogs.sessions import EVERYWHERE, is_moderator, scope_of, scope_settings
+from bot.discord.votes import VOTE_STYLES, voter_id
+from bot.discord.views import Confirm
 from core.agent import EXPLORATIONS, PRESETS
 from storage.export import export_zip
 

@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: the server is the tests' own
 for path in (str(ROOT), str(ROOT / "tests")):
     if path not in sys.path:
         sys.path.insert(0, path)
@@ -189,7 +189,7 @@ class ServerProcess:
 async def running_bot(world: dict, store, renderer):
     """The real CrowdtuneBot, logged in to the server process and ready."""
     from bot.conductor import Conductor
-    from bot.discord_app import CrowdtuneBot, freeze_start_up_objects, point_at
+    from bot.discord.app import CrowdtuneBot, freeze_start_up_objects, point_at
     from bot.settings import Settings
 
     # A person's vote changes are rate-limited (a few at once, then one every few seconds); these scripted

@@ -2,9 +2,9 @@
 tests' Discord-compatible server, 1,000 users voting on 10 round messages at once, by reactions and
 then by buttons.
 
-    /tmp/venv/bin/python benchmarks/votes.py [--users 1000] [--rounds 10] [--style reactions|buttons]
+    python -m bot.bench.votes [--users 1000] [--rounds 10] [--style reactions|buttons]
 
-The server runs in a subprocess (benchmarks/fakeserver.py), so it shares neither the bot's event loop
+The server runs in a subprocess (bot/bench/fakeserver.py), so it shares neither the bot's event loop
 nor its core. Each user, on each round message, votes 3, withdraws it and votes 8 (reactions: add 3️⃣,
 remove it, add 8️⃣; buttons: 3, Withdraw, 8): three votes, every one of which must reach vote_events,
 and every user's standing vote must be 8.
@@ -29,11 +29,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fakeserver import ServerProcess, running_bot
-
-from bot.perf import machine_description, percentile, ticker
-from bot.render import Renderer
-from storage import SqliteStore
+from bot.bench.common import machine_description, percentile, ticker
+from bot.bench.fakeserver import ServerProcess, running_bot
+from bot.media.render import Renderer
+from storage import Store, open_store
 
 STYLES = ("reactions", "buttons")
 FIRST, SECOND = 3, 8
@@ -49,7 +48,7 @@ class Commits:
     times: dict[tuple[int, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     count: int = 0
 
-    def watch(self, store: SqliteStore) -> None:
+    def watch(self, store: Store) -> None:
         apply_votes = store.apply_votes
 
         async def stamped(ops):
@@ -72,7 +71,7 @@ async def main(users: int, rounds: int, length: int, styles: tuple[str, ...] = S
         with tempfile.TemporaryDirectory() as scratch, Renderer.open() as renderer:
             db = Path(scratch) / "votes.db"
             world = await server.call("world", users=users, guilds={style: 2 * rounds for style in styles})
-            store = await SqliteStore.open(db)
+            store = await open_store(db)
             commits = Commits()
             commits.watch(store)
             try:
@@ -93,7 +92,7 @@ async def main(users: int, rounds: int, length: int, styles: tuple[str, ...] = S
     return results
 
 
-async def _run(server: ServerProcess, store: SqliteStore, commits: Commits, db: Path, style: str, messages: list[dict], rate: float | None) -> dict:
+async def _run(server: ServerProcess, store: Store, commits: Commits, db: Path, style: str, messages: list[dict], rate: float | None) -> dict:
     round_ids = {m["message_id"]: (await store.round_for_message(str(m["message_id"]))).id for m in messages}
     committed_before = commits.count
     lags: list[float] = []

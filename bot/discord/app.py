@@ -15,11 +15,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.conductor import Conductor
-from bot.drawing import Drawer
+from bot.media.drawing import Drawer
 from bot.errors import StartupError
-from bot.rounds import RoundRunner, VoteLimiter
+from bot.discord.ballot_box import VoteLimiter
+from bot.discord.runner import RoundRunner
 from bot.settings import Settings
-from bot.views import VoteButton
+from bot.discord.views import VoteButton
 
 log = logging.getLogger("crowdtune.bot")
 
@@ -121,7 +122,7 @@ class CrowdtuneBot(commands.Bot):
         self.runner = RoundRunner(self, conductor, renderer, self.drawer, VoteLimiter(settings.vote_burst, settings.vote_refill_seconds))
 
     async def setup_hook(self) -> None:
-        from bot.cogs import moderation, sessions
+        from bot.discord.cogs import moderation, sessions
 
         self.add_dynamic_items(VoteButton)
         await sessions.setup(self)
@@ -195,8 +196,8 @@ def freeze_start_up_objects() -> None:
 
 async def run_bot(settings: Settings, db: str) -> int:
     """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database."""
-    from bot.render import Renderer
-    from storage import SqliteStore
+    from bot.media.render import Renderer
+    from storage import open_store
 
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
     if not token or any(c.isspace() for c in token):
@@ -204,7 +205,7 @@ async def run_bot(settings: Settings, db: str) -> int:
     renderer = Renderer.open(settings.soundfont)
     store = None
     try:
-        store = await SqliteStore.open(settings.db or db)
+        store = await open_store(settings.db or db)
         await store.check_writable()  # a read-only file or a full disk: say so now, not at the first vote
     except BaseException:
         if store is not None:
@@ -214,7 +215,7 @@ async def run_bot(settings: Settings, db: str) -> int:
     discord.utils.setup_logging(level=logging.INFO)
     point_at(settings)
     bot = CrowdtuneBot(settings, Conductor(store), renderer)
-    from bot.cogs import moderation, sessions  # noqa: F401  (imported now, to be frozen with the rest)
+    from bot.discord.cogs import moderation, sessions  # noqa: F401  (imported now, to be frozen with the rest)
 
     freeze_start_up_objects()
     loop = asyncio.get_running_loop()

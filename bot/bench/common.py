@@ -1,0 +1,96 @@
+"""What every benchmark shares: the machine it ran on, percentiles and spreads, paired ratios, the
+event-loop ticker and the `crowdtune` command.
+
+Timings on a shared machine drift with everything else it runs, so each benchmark measures what it
+compares side by side, interleaved within every trial, and prints medians, spreads (10th-90th
+percentile) and ratios. Nothing here asserts on time: the tests only check that the code runs and
+counts correctly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TIMGM6MB = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+TICK_SECONDS = 0.005
+
+
+def machine_description() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
+    memory_kib = next((int(line.split()[1]) for line in _read_lines("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    fluidsynth = subprocess.run(["fluidsynth", "--version"], capture_output=True, text=True).stdout.split("\n")[0] if shutil.which("fluidsynth") else "no fluidsynth"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"machine: {os.cpu_count()} cores, {cpu}, {memory_kib / 2**20:.1f} GiB RAM; Python {platform.python_version()}; "
+        f"{fluidsynth}; load average {load}"
+    )
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def spread(values: list[float], scale: float = 1000.0, digits: int = 1) -> str:
+    """'median [p10-p90]' in milliseconds by default."""
+    return f"{statistics.median(values) * scale:.{digits}f} [{percentile(values, 10) * scale:.{digits}f}-{percentile(values, 90) * scale:.{digits}f}]"
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+@dataclass
+class Samples:
+    """Wall and CPU seconds of one measured path, trial by trial."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+
+def paired_ratios(slower: Samples, faster: Samples) -> list[float]:
+    """Trial-by-trial ratios: both were measured in the same trial, so load drift cancels out."""
+    return [a / b for a, b in zip(slower.wall, faster.wall)]
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def crowdtune_command() -> list[str]:
+    beside_python = Path(sys.executable).parent / "crowdtune"
+    if beside_python.is_file():
+        return [str(beside_python)]
+    return [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+
+
+async def ticker(lags: list[float], stop: asyncio.Event) -> None:
+    """Sleeps TICK_SECONDS again and again and records how late each wake-up is: the loop's lag."""
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        start = loop.time()
+        await asyncio.sleep(TICK_SECONDS)
+        lags.append(loop.time() - start - TICK_SECONDS)

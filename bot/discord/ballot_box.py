@@ -1,0 +1,278 @@
+"""The ballot box: where a vote from Discord (a reaction or a button) is counted.
+
+Votes are queued at once, in arrival order, and one writer applies them in batched transactions
+(discord.py runs every event in a task of its own, so two events could otherwise reach the database out
+of order: a reaction removed before its adding is stored). A vote is acknowledged only once committed.
+Before a vote is queued the person's rate is checked; before it is stored its message is mapped to its
+round (cached), and it must come from the round's own scope, from the owner of a personal agent, and,
+with anti-brigading, from a member who joined before the round began. When a vote brings a round to its
+quorum, the session is woken to close it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import discord
+
+from bot.conductor import Conductor
+from bot.discord.anti_brigade import JoinTimes, is_newcomer
+from bot.discord.votes import RoundRef, origin_scope, vote_from_emoji, voter_id
+from storage import RoundRow, SessionRow, VoteResult
+
+log = logging.getLogger("crowdtune.votes")
+
+VOTE_BATCH = 500
+
+
+class VoteLimiter:
+    """A token bucket per person over vote changes: `burst` at once, then one per `refill_seconds`."""
+
+    def __init__(self, burst: int, refill_seconds: float, clock=time.monotonic) -> None:
+        self.burst = burst
+        self.refill_seconds = refill_seconds
+        self.clock = clock
+        self._buckets: dict[int, tuple[float, float]] = {}  # user id -> (tokens left, when counted)
+
+    def allow(self, user_id: int) -> bool:
+        now = self.clock()
+        tokens, counted_at = self._buckets.get(user_id, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - counted_at) / self.refill_seconds)
+        allowed = tokens >= 1
+        self._buckets[user_id] = (tokens - 1 if allowed else tokens, now)
+        if len(self._buckets) > 100_000:
+            # A bucket that has refilled is the same as none: forget those.
+            full_after = self.burst * self.refill_seconds
+            self._buckets = {u: b for u, b in self._buckets.items() if now - b[1] < full_after}
+        return allowed
+
+
+@dataclass(frozen=True)
+class _PendingVote:
+    message_id: int
+    user_id: int
+    value: float | str | None  # a rating or a choice; for a reaction its emoji, mapped once the round is known
+    retract: bool
+    done: asyncio.Future
+    from_reaction: bool = False
+    origin: str | None = None  # the scope it was cast in (see origin_scope); None: read back from the round's own message
+    joined_at: dt.datetime | None = None  # when the voter joined the server, when the event says
+    round_id: int | None = None  # the round a button names, for a post not recorded yet
+
+
+@dataclass(frozen=True)
+class _Barrier:
+    """Resolved once every vote queued before it is committed."""
+
+    done: asyncio.Future
+
+
+class BallotBox:
+    def __init__(
+        self, bot: discord.Client, conductor: Conductor, limiter: VoteLimiter, join_times: JoinTimes, on_quorum: Callable[[int], None]
+    ) -> None:
+        self.bot = bot
+        self.conductor = conductor
+        self.store = conductor.store
+        self.limiter = limiter
+        self.join_times = join_times
+        self.on_quorum = on_quorum  # called with the session id when a vote brings its round to the quorum
+        self._refs: dict[int, RoundRef] = {}  # message id -> round
+        self._votes: asyncio.Queue[_PendingVote | _Barrier] = asyncio.Queue()
+        self._worker: asyncio.Task | None = None
+        self.watching: dict[int, set[int]] = {}  # message id -> users whose reactions changed during a reconciliation
+
+    # -- which round a message is -------------------------------------------------------------------
+
+    async def _ref(self, row: RoundRow, session: SessionRow) -> RoundRef:
+        settings = await self.store.scope_settings(session.scope_id)
+        style = session.options.get("vote_style", "reactions")
+        return RoundRef(row.id, session.id, row.mode, session.scope_id, style, row.opened_at, bool(settings.get("anti_brigade")))
+
+    async def remember(self, row: RoundRow, session: SessionRow) -> None:
+        ref = await self._ref(row, session)
+        for message_id in row.message_ids:
+            self._refs[int(message_id)] = ref
+
+    def forget_round(self, round_id: int) -> None:
+        self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.round_id != round_id}
+
+    def scope_settings_changed(self, scope_id: str) -> None:
+        """Forget cached rounds of a scope, so votes see its new settings (anti-brigading)."""
+        self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.scope_id != scope_id}
+
+    def cached_ref(self, message_id: int) -> RoundRef | None:
+        return self._refs.get(message_id)
+
+    async def ref_for(self, message_id: int) -> RoundRef | None:
+        ref = self._refs.get(message_id)
+        if ref is None:
+            row = await self.store.round_for_message(str(message_id))
+            if row is None:
+                return None
+            ref = await self._ref(row, await self.store.session(row.session_id))
+            self._refs[message_id] = ref
+        return ref
+
+    async def _unrecorded_ref(self, round_id: int, message_id: int) -> RoundRef | None:
+        """The round a button names when its post is out but was not recorded when the vote was looked
+        up (just posted, or posted before a crash and not adopted yet). A round whose recorded post is
+        another message does not take votes from this one."""
+        row = await self.store.round(round_id)
+        if row is None or (row.message_ids and str(message_id) not in row.message_ids):
+            return None
+        return await self._ref(row, await self.store.session(row.session_id))
+
+    @staticmethod
+    def may_vote(ref: RoundRef, user_id: int, origin: str | None = None) -> bool:
+        # A vote counts only in the scope it was cast in (one server never votes in another's rounds),
+        # and a personal agent learns only from its owner.
+        if origin is not None and origin != ref.scope_id:
+            return False
+        return not ref.scope_id.startswith("user:") or ref.scope_id == voter_id(user_id)
+
+    # -- intake ---------------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        message_id: int,
+        user_id: int,
+        value: float | str | None,
+        retract: bool = False,
+        *,
+        from_reaction: bool = False,
+        origin: str | None = None,
+        joined_at: dt.datetime | None = None,
+        limited: bool = False,
+        round_id: int | None = None,
+    ) -> asyncio.Future:
+        """Queue a vote; the future resolves to its VoteResult once it is committed. A `limited` vote
+        (one a person just made) is refused as "too_fast" over the person's rate."""
+        done = asyncio.get_running_loop().create_future()
+        if limited and not self.limiter.allow(user_id):
+            done.set_result(VoteResult("too_fast"))
+            return done
+        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id))
+        return done
+
+    def _queue(self, item: _PendingVote | _Barrier) -> None:
+        self._votes.put_nowait(item)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._apply_votes(), name="vote-writer")
+
+    async def button_vote(self, interaction: discord.Interaction, round_id: int, value: float | str | None, retract: bool) -> VoteResult:
+        user = interaction.user
+        return await self.submit(
+            interaction.message.id, user.id, value, retract, origin=origin_scope(interaction.guild_id, user.id),
+            joined_at=getattr(user, "joined_at", None), limited=True, round_id=round_id,
+        )
+
+    def is_bot(self, user_id: int, member: discord.Member | None) -> bool:
+        if self.bot.user is not None and user_id == self.bot.user.id:
+            return True
+        if member is not None:
+            return member.bot
+        user = self.bot.get_user(user_id)
+        return user is not None and user.bot
+
+    def on_reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
+        """Queue a reaction vote at once, with no await before it, so events keep their order."""
+        if self.is_bot(payload.user_id, payload.member):
+            return
+        ref = self._refs.get(payload.message_id)
+        if ref is not None and ref.style != "reactions":
+            return  # a buttons round: reactions there are just reactions
+        emoji = str(payload.emoji)
+        if vote_from_emoji("ab", emoji) is None and vote_from_emoji("rating", emoji) is None:
+            return
+        watchers = self.watching.get(payload.message_id)
+        if watchers is not None:
+            watchers.add(payload.user_id)
+        joined_at = payload.member.joined_at if payload.member is not None else None
+        if payload.guild_id is not None and joined_at is not None:
+            self.join_times.remember(payload.guild_id, payload.user_id, joined_at)
+        # Over the rate limit a reaction is not applied now; the one left on the message counts at the close.
+        self.submit(
+            payload.message_id, payload.user_id, emoji, retract=not added, from_reaction=True,
+            origin=origin_scope(payload.guild_id, payload.user_id), joined_at=joined_at, limited=True,
+        )
+
+    # -- the writer -----------------------------------------------------------------------------------
+
+    async def settle_votes(self) -> None:
+        """Wait until every vote queued so far is committed (an exception if the database failed)."""
+        done = asyncio.get_running_loop().create_future()
+        self._queue(_Barrier(done))
+        await done
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Let queued votes reach the database (on shutdown)."""
+        if self._worker is not None and not self._worker.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._votes.join(), timeout)
+
+    async def stop(self) -> None:
+        await self.drain()
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+
+    async def _apply_votes(self) -> None:
+        while True:
+            batch = [await self._votes.get()]
+            while not self._votes.empty() and len(batch) < VOTE_BATCH:
+                batch.append(self._votes.get_nowait())
+            try:
+                await self._apply_batch(batch)
+            except Exception as problem:  # the database failed: nobody is told their vote counted
+                log.exception("could not store %d vote(s)", len(batch))
+                for item in batch:
+                    if not item.done.done():
+                        item.done.set_exception(problem)
+            finally:
+                for _ in batch:
+                    self._votes.task_done()
+
+    async def _apply_batch(self, batch: list[_PendingVote | _Barrier]) -> None:
+        ops, accepted, barriers = [], [], []
+        for item in batch:
+            if isinstance(item, _Barrier):
+                barriers.append(item)
+                continue
+            ref = await self.ref_for(item.message_id)
+            if ref is None and item.round_id is not None:
+                ref = await self._unrecorded_ref(item.round_id, item.message_id)
+            value = item.value
+            if ref is not None and item.from_reaction:
+                value = vote_from_emoji(ref.mode, str(item.value)) if ref.style == "reactions" else None
+            if ref is None or (item.from_reaction and value is None):
+                item.done.set_result(VoteResult("unknown_round"))
+            elif not self.may_vote(ref, item.user_id, item.origin):
+                item.done.set_result(VoteResult("blocked"))
+            elif is_newcomer(ref, item.joined_at, item.retract):
+                item.done.set_result(VoteResult("newcomer"))
+            else:
+                ops.append(self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract))
+                accepted.append((item, ref))
+        results = await self.conductor.apply_votes(ops) if ops else []
+        touched: dict[int, RoundRef] = {}
+        for (item, ref), result in zip(accepted, results):
+            item.done.set_result(result)
+            if result.counted:
+                touched[ref.session_id] = ref
+        for barrier in barriers:
+            barrier.done.set_result(None)
+        for ref in touched.values():
+            if await self._quorum(ref):
+                self.on_quorum(ref.session_id)
+
+    async def _quorum(self, ref: RoundRef) -> bool:
+        session = await self.store.session(ref.session_id)
+        quorum = session.spec.get("quorum")
+        return quorum is not None and await self.store.ballot_count(ref.round_id) >= quorum

@@ -1,0 +1,61 @@
+"""The vocabulary of a vote on Discord: which reaction means which rating or choice, who a voter is,
+whose agent a vote belongs to, and how a round's votes are described. Pure functions and values."""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+
+RATING_EMOJI = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10)) + ("\U0001f51f",)  # 1️⃣ .. 9️⃣, 🔟
+AB_EMOJI = {"\U0001f170\ufe0f": "a", "\U0001f171\ufe0f": "b", "\U0001f44d": "both", "\U0001f44e": "neither"}  # 🅰️ 🅱️ 👍 👎
+VOTE_STYLES = ("reactions", "buttons")
+
+
+def bare(emoji: str) -> str:
+    """The emoji without its variation selector: clients send keycaps and letters with or without it."""
+    return emoji.replace("\ufe0f", "")
+
+
+_RATING_BY_EMOJI = {bare(e): float(i + 1) for i, e in enumerate(RATING_EMOJI)}
+_CHOICE_BY_EMOJI = {bare(e): c for e, c in AB_EMOJI.items()}
+
+
+def vote_from_emoji(mode: str, emoji: str) -> float | str | None:
+    """The rating (1.0-10.0) or A/B choice a reaction stands for in a round of `mode`; None: not a vote."""
+    table = _CHOICE_BY_EMOJI if mode == "ab" else _RATING_BY_EMOJI
+    return table.get(bare(emoji))
+
+
+def emoji_for_mode(mode: str) -> tuple[str, ...]:
+    return tuple(AB_EMOJI) if mode == "ab" else RATING_EMOJI
+
+
+def voter_id(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def origin_scope(guild_id: int | None, user_id: int) -> str:
+    """Whose agent an action belongs to: the server's, or in a DM with the bot the user's own."""
+    return f"guild:{guild_id}" if guild_id is not None else voter_id(user_id)
+
+
+def describe_votes(mode: str, ballots) -> str:
+    if mode == "ab":
+        counts = {c: sum(1 for b in ballots if b.choice == c) for c in ("a", "b", "both", "neither")}
+        return ", ".join(f"{k.upper() if len(k) == 1 else k}: {v}" for k, v in counts.items())
+    # Counted, not listed: a thousand ratings would not fit in a Discord message (2,000 characters).
+    counts = collections.Counter(b.rating for b in ballots)
+    return ", ".join(f"{n}× {r:g}" if n > 1 else f"{r:g}" for r, n in sorted(counts.items())) or "none yet"
+
+
+@dataclass(frozen=True)
+class RoundRef:
+    """What a vote on a message needs to know, cached so votes do not wait on a lookup."""
+
+    round_id: int
+    session_id: int
+    mode: str
+    scope_id: str
+    style: str
+    opened_at: float
+    anti_brigade: bool

@@ -1,0 +1,172 @@
+"""What every storage backend offers: the `Store` protocol, the rows it returns and its one error.
+
+The conductor, the Discord cogs, the export and the front ends use only these operations, so a backend
+is one class behind this protocol (SQLite today: storage/sqlite.py) and a setting, not an edit
+everywhere. Every backend keeps the same promises: a vote is durable when `apply_votes` returns; votes
+are applied in the order given; `close_round` settles and applies its Q-updates in one transaction,
+exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from core.agent import QEntry, QKey
+from core.crowd import Ballot
+from core.engine import Outcome
+
+
+class StorageError(RuntimeError):
+    """The database cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: int
+    scope_id: str
+    channel_id: str | None
+    spec: dict
+    status: str
+    track: dict
+    incumbent_score: float | None
+    rounds_done: int
+    created_at: float
+    options: dict
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class RoundRow:
+    id: int
+    session_id: int
+    scope_id: str
+    channel_id: str | None
+    index: int
+    mode: str
+    plan: dict
+    message_ids: tuple[str, ...]
+    opened_at: float
+    closes_at: float | None
+    status: str
+    reward: float | None
+    outcome: dict | None
+
+
+@dataclass(frozen=True)
+class VoteOp:
+    """A cast or a retraction, to be applied in order with others (see Store.apply_votes)."""
+
+    round_id: int
+    voter: str
+    kind: str  # "cast" or "retract"
+    rating: float | None = None
+    choice: str | None = None
+    only_if_standing: bool = False  # a retraction that applies only if (rating, choice) is the standing vote
+    at: float | None = None
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "unknown_round", "blocked"
+
+    @property
+    def counted(self) -> bool:
+        return self.status in ("recorded", "changed", "unchanged", "retracted")
+
+
+def outcome_to_dict(outcome: Outcome) -> dict:
+    return {
+        "reward": outcome.reward,
+        "variant_rewards": list(outcome.variant_rewards),
+        "updates": [[list(k), e.value, e.visits] for k, e in outcome.updates],
+        "kept_edit": outcome.kept_edit,
+        "winner": outcome.winner,
+        "voters": outcome.voters,
+        "summary": outcome.summary,
+    }
+
+
+class Store(Protocol):
+    """A crowdtune database. All methods are coroutines; a backend raises StorageError when the
+    database cannot be used, ValueError for a request that breaks a rule (a second active session in
+    a channel)."""
+
+    path: str
+
+    async def close(self) -> None: ...
+    async def schema_version(self) -> int: ...
+
+    # -- scopes (a server's agent, or a person's), their settings and the audit log --
+    async def ensure_scope(self, scope_id: str, kind: str, name: str = "") -> None: ...
+    async def scope_settings(self, scope_id: str) -> dict: ...
+    async def update_scope_settings(self, scope_id: str, changes: dict, actor: str) -> dict: ...
+    async def scopes(self) -> list[tuple[str, str, str]]:
+        """(scope id, kind, name) of every scope."""
+        ...
+    async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict | None = None) -> None: ...
+    async def reset_scope(self, scope_id: str, actor: str) -> int:
+        """Forget a scope's agent (its Q-values); returns how many were deleted."""
+        ...
+
+    # -- sessions --
+    async def create_session(
+        self, scope_id: str, channel_id: str | None, spec: dict, track: dict, actor: str, options: dict | None = None
+    ) -> SessionRow:
+        """Start a session; a channel runs one active session at a time (ValueError otherwise)."""
+        ...
+    async def session(self, session_id: int) -> SessionRow | None: ...
+    async def active_session_in(self, channel_id: str) -> SessionRow | None: ...
+    async def latest_session(self, scope_id: str, channel_id: str | None) -> SessionRow | None: ...
+    async def active_sessions(self) -> list[SessionRow]: ...
+    async def end_session(self, session_id: int, status: str, actor: str) -> bool:
+        """Stop or finish a session; its open rounds are cancelled. False if it had already ended."""
+        ...
+
+    # -- rounds --
+    async def next_round_index(self, session_id: int) -> int: ...
+    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow:
+        """Record a planned round; opening the same index twice returns the round already there."""
+        ...
+    async def set_round_messages(self, round_id: int, message_ids: list[str], closes_at: float | None = None) -> None: ...
+    async def set_closes_at(self, round_id: int, closes_at: float) -> bool: ...
+    async def round(self, round_id: int) -> RoundRow | None: ...
+    async def round_for_message(self, message_id: str) -> RoundRow | None: ...
+    async def open_rounds(self) -> list[RoundRow]: ...
+    async def open_round_of(self, session_id: int) -> RoundRow | None: ...
+    async def rounds_of(self, session_id: int) -> list[RoundRow]: ...
+    async def top_rounds(self, scope_id: str, limit: int = 5) -> list[RoundRow]: ...
+    async def rewards_of_scope(self, scope_id: str) -> list[float]: ...
+    async def cancel_round(self, round_id: int, actor: str, reason: str) -> bool: ...
+    async def close_round(
+        self,
+        round_id: int,
+        keys: list[QKey],
+        settle: Callable[[list[Ballot], dict[QKey, QEntry], float | None, dict[str, list[tuple[float, float]]]], Outcome],
+        actor: str = "engine",
+    ) -> Outcome | None:
+        """Settle a round with `settle(ballots, q_entries, incumbent_score, voter_history)` and store the
+        outcome and its Q-updates in one transaction. None if the round was not open, so a second close
+        never rewards twice."""
+        ...
+
+    # -- votes --
+    async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:
+        """Apply casts and retractions in the order given, in one transaction; durable on return."""
+        ...
+    async def ballots(self, round_id: int) -> list[Ballot]: ...
+    async def ballot_count(self, round_id: int) -> int: ...
+    async def strike(self, scope_id: str, voter: str, actor: str) -> int: ...
+
+    # -- the agent's Q-values --
+    async def q_entries(self, scope_id: str, keys: Iterable[QKey]) -> dict[QKey, QEntry]: ...
+    async def q_table(self, scope_id: str) -> dict[QKey, QEntry]: ...
+    async def q_size(self, scope_id: str) -> int: ...
+    async def put_q_entries(self, scope_id: str, entries: Iterable[tuple[QKey, QEntry]]) -> None: ...
+
+    # -- a person's data, exports and health --
+    async def user_data(self, voter: str) -> dict: ...
+    async def forget_user(self, voter: str, personal_scope: str) -> dict: ...
+    async def export_rows(self, scope_id: str | None) -> dict[str, list[dict]]: ...
+    async def check_writable(self) -> None: ...
