@@ -72,8 +72,9 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
     parser.add_argument("--scale", default="major", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)}")
     parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), default=8, help="notes in the track, 4-64 (default 8)")
     parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), default=120, help="beats per minute, 40-240 (default 120)")
-    parser.add_argument("--instrument", default="piano", help=(
-        "the melody's General MIDI instrument by name or number 0-127: piano, violin, flute, 'alto sax'... (default piano)"))
+    parser.add_argument("--instrument", help=(
+        "the melody's General MIDI instrument by name or number 0-127: piano, violin, flute, 'alto sax'... "
+        "(default piano, or with --from the instrument of the file's melody)"))
     parser.add_argument("--mode", choices=["rating", "ab"], default="rating", help="rate 1-10, or choose between A and B")
     parser.add_argument("--preset", default="default", help="agent preset: default, paper, random or theory (default: default)")
     parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=rounds_default, help=f"rounds to run (default {rounds_default})")
@@ -91,6 +92,11 @@ def build_parser() -> Parser:
     _add_music(run, rounds_default=10)
     run.add_argument("--out", type=_given("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
+    run.add_argument("--from", dest="from_file", type=_given("--from"), metavar="FILE.mid", help=(
+        "start a new session from your own melody: the top voice of the file's busiest track, fitted to the key "
+        "found in it, the sixteenth grid and at most 64 notes (--base, --scale, --length and --tempo then come from the file)"))
+    run.add_argument("--from-track", type=_in_range(int, 1, 10_000, "--from-track"), metavar="N", help=(
+        "with --from: take the melody from track N of the file (numbered from 1, a conductor track included)"))
     run.add_argument("--aspects", action="store_true", help=(
         "in the terminal, rate musicality, novelty and coherence apart (such as 7 5 6); your vote weighs them 2:1:1"))
 
@@ -133,7 +139,7 @@ def _spec(args: argparse.Namespace):
     try:
         return SessionSpec(
             base=parse_note(args.base), scale=args.scale, length=args.length, tempo=args.tempo, mode=args.mode,
-            preset=args.preset, rounds=args.rounds, seed=args.seed, instrument=parse_instrument(args.instrument),
+            preset=args.preset, rounds=args.rounds, seed=args.seed, instrument=parse_instrument(args.instrument or "piano"),
         )
     except ValueError as problem:
         raise UsageError(str(problem)) from None
@@ -156,6 +162,11 @@ async def _run(args: argparse.Namespace) -> int:
     spec = _spec(args)
     if args.aspects and spec.mode == "ab":
         raise UsageError("--aspects rates one version at a time: use it with --mode rating")
+    first_track = None
+    if args.from_file:
+        spec, first_track = _from_file(args, spec)
+    elif args.from_track is not None:
+        raise UsageError("--from-track names a track of the file given with --from")
     renderer = None
     if not args.no_audio:
         from bot.media.render import Renderer
@@ -168,12 +179,34 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         out = Path(args.out) if args.out else Path(args.db).resolve().parent / "rounds"
         session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects)
-        await session.run(spec)
+        await session.run(spec, first_track)
     finally:
         await store.close()
         if renderer is not None:
             renderer.close()
     return 0
+
+
+def _from_file(args: argparse.Namespace, spec):
+    """The session spec and first track for `run --from FILE.mid`: the file's melody, fitted (one line
+    says how). A file that cannot be used is a UsageError: nothing is created."""
+    from dataclasses import replace
+
+    from bot.media.midi_import import melody_from_file
+    from core.instruments import parse_instrument
+
+    path = Path(args.from_file)
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    instrument = parse_instrument(args.instrument) if args.instrument else None
+    try:
+        fitted = melody_from_file(path.read_bytes(), str(path), args.from_track, instrument)
+    except ValueError as problem:
+        raise UsageError(str(problem)) from None
+    track = fitted.track
+    print(f"from {path}: {fitted.summary}", flush=True)
+    spec = replace(spec, base=track.base, scale=track.scale, length=len(track.notes), tempo=track.tempo, instrument=track.instrument)
+    return spec, track
 
 
 async def _simulate(args: argparse.Namespace) -> int:

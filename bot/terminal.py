@@ -21,6 +21,7 @@ from typing import TextIO
 from bot.conductor import Conductor, OpenRound
 from core.engine import SessionSpec
 from core.instruments import instrument_name
+from core.music import Track
 from core.midi import midi_bytes, track_to_midi
 from storage import StorageError
 
@@ -48,24 +49,29 @@ class TerminalSession:
     def say(self, text: str) -> None:
         print(text, file=self.stdout, flush=True)
 
-    async def run(self, spec: SessionSpec) -> int:
-        """Run (or resume) the terminal session; returns the number of rounds rated."""
+    async def run(self, spec: SessionSpec, first_track: Track | None = None) -> int:
+        """Run (or resume) the terminal session; returns the number of rounds rated. With `first_track`
+        (a person's own melody) a new session starts from it, stopping the one that was running."""
         await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
         try:
-            return await self._run(spec)
+            return await self._run(spec, first_track)
         except sqlite3.Error as problem:  # transactions roll back: nothing stored is lost
             raise StorageError(
                 f"the database stopped working ({problem}); the open round stays open and the next `crowdtune run` resumes it"
             ) from None
 
-    async def _run(self, spec: SessionSpec) -> int:
+    async def _run(self, spec: SessionSpec, first_track: Track | None) -> int:
         scope = terminal_scope()
         session = await self.conductor.store.active_session_in(TERMINAL_CHANNEL)
+        if session is not None and first_track is not None:
+            await self.conductor.stop(session.id, actor=self.voter)
+            self.say(f"stopped session {session.id} to start from your melody")
+            session = None
         if session is not None and session.scope_id == scope:
             self.say(f"resuming session {session.id} ({session.rounds_done} rounds done)")
         else:
             session = await self.conductor.start(
-                scope, "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True
+                scope, "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True, first_track=first_track
             )
             size = await self.conductor.store.q_size(scope)
             self.say(
