@@ -107,7 +107,7 @@ class TerminalSession:
             stem = folder / f"round-{plan.index + 1:04d}{'-' + label.lower() if label else ''}"
             midi = track_to_midi(proposal.track)
             _write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
-            png = await asyncio.to_thread(piano_roll_png, proposal.track, f"round {plan.index + 1} {label}".strip())
+            png = await asyncio.to_thread(piano_roll_png, proposal.track, f"round {plan.index + 1} {label}".strip(), plan.incumbent, proposal.action)
             _write_whole(stem.with_suffix(".png"), png)
             listen = stem.with_suffix(".mid")
             if self.renderer is not None:

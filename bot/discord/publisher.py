@@ -63,7 +63,7 @@ class Publisher:
             stem = f"round-{number}{'-' + label if label else ''}"
             audio, roll = await asyncio.gather(
                 self.renderer.render_async(track_to_midi(proposal.track), "ogg"),
-                self.drawer.piano_roll(proposal.track, f"round {number} {label.upper()}".strip()),
+                self.drawer.piano_roll(proposal.track, f"round {number} {label.upper()}".strip(), plan.incumbent, proposal.action),
             )
             files += [discord.File(io.BytesIO(audio), f"{stem}.ogg"), discord.File(io.BytesIO(roll), f"{stem}.png")]
         content = f"{round_heading(spec, plan, number, style)} Voting {deadline(spec, time.time() + spec.round_seconds)}."
