@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import discord
@@ -9,14 +10,20 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.votes import describe_votes, origin_scope, voter_id
+from bot.media.midi_import import MAX_FILE_BYTES, melody_from_file
 from core.engine import SessionSpec
-from core.midi import track_to_midi
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
+from core.midi import track_to_midi
 from core.music import SCALES, parse_note, track_from_dict
 
 SCALE_CHOICES = [app_commands.Choice(name=name.replace("_", " "), value=name) for name in SCALES]
 MODE_CHOICES = [app_commands.Choice(name="rate 1-10", value="rating"), app_commands.Choice(name="A/B", value="ab")]
 EVERYWHERE = dict(guilds=True, dms=True, private_channels=False)
+
+
+def _quoted(text: str) -> str:
+    """Text from a user's file (its name, its track names) made safe to show: no pings, no markup."""
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))[:200]
 
 
 def scope_of(interaction: discord.Interaction) -> tuple[str, str]:
@@ -78,6 +85,8 @@ class Sessions(commands.Cog):
         quorum="close a round early once this many have voted",
         rounds="how many rounds (0: endless)",
         instrument="the melody's instrument (General MIDI), such as piano, violin or flute",
+        melody="start from your own melody: a MIDI file (its key, scale, length and tempo replace the options above)",
+        melody_track="which track of the MIDI file holds the melody (default: the busiest)",
     )
     @app_commands.choices(scale=SCALE_CHOICES, mode=MODE_CHOICES)
     async def compose(
@@ -91,17 +100,26 @@ class Sessions(commands.Cog):
         round_minutes: app_commands.Range[float, 0.25, 10080.0] | None = None,
         quorum: app_commands.Range[int, 1, 100000] | None = None,
         rounds: app_commands.Range[int, 0, 10000] | None = None,
-        instrument: app_commands.Range[str, 1, 40] = "piano",
+        instrument: app_commands.Range[str, 1, 40] | None = None,
+        melody: discord.Attachment | None = None,
+        melody_track: app_commands.Range[int, 1, 10000] | None = None,
     ) -> None:
         scope_id, kind = scope_of(interaction)
         settings = await scope_settings(self.bot, scope_id)
+        fitted = None
         try:
+            program = parse_instrument(instrument or "piano")
+            if melody is not None:
+                fitted = await self._fit_melody(melody, melody_track, program if instrument else None)
+            elif melody_track is not None:
+                raise ValueError("melody_track names a track of the MIDI file given as melody")
+            music = (
+                dict(base=fitted.track.base, scale=fitted.track.scale, length=len(fitted.track.notes), tempo=fitted.track.tempo,
+                     instrument=fitted.track.instrument)
+                if fitted else dict(base=parse_note(base), scale=scale, length=length, tempo=tempo, instrument=program)
+            )  # fmt: skip
             spec = SessionSpec(
-                instrument=parse_instrument(instrument),
-                base=parse_note(base),
-                scale=scale,
-                length=length,
-                tempo=tempo,
+                **music,
                 mode=mode,
                 preset=settings["preset"],
                 exploration=settings["exploration"],
@@ -126,17 +144,34 @@ class Sessions(commands.Cog):
             session = await self.bot.conductor.start(
                 scope_id, kind, str(interaction.channel_id), spec, actor=voter_id(interaction.user.id),
                 scope_name=interaction.guild.name if interaction.guild else interaction.user.name, options=options,
+                first_track=fitted.track if fitted else None,
             )
         except ValueError as problem:
             await interaction.response.send_message(f"Sorry, {problem} (`/stop`).", ephemeral=True)
             return
         agent = "this server's agent" if kind == "guild" else "your personal agent"
         length_text = f"{spec.rounds} rounds" if spec.rounds else "endless rounds"
+        music_text = (
+            f"from your melody ({_quoted(fitted.summary)})" if fitted else f"in {scale.replace('_', ' ')} from {base}"
+        )
         await interaction.response.send_message(
-            f"Composing with {agent}: {length_text} in {scale.replace('_', ' ')} from {base} on {instrument_name(spec.instrument)}, "
+            f"Composing with {agent}: {length_text} {music_text} on {instrument_name(spec.instrument)}, "
             f"{'A/B votes' if mode == 'ab' else 'ratings 1-10'}, {spec.round_seconds / 60:g} min per round. The first round is coming up."
         )
         self.bot.runner.ensure_running(session.id)
+
+    async def _fit_melody(self, melody: discord.Attachment, track_number: int | None, program: int | None):
+        """The attachment's melody fitted to the track model (bot.media.midi_import); ValueError with a
+        user-facing message when the file cannot be used."""
+        name = _quoted(melody.filename)
+        if melody.size > MAX_FILE_BYTES:
+            raise ValueError(f"{name} is {melody.size / 1024:.0f} KiB; a melody file may be at most {MAX_FILE_BYTES // 1024} KiB")
+        try:
+            data = await melody.read()
+        except discord.HTTPException:
+            raise ValueError(f"{name} could not be downloaded; try again") from None
+        # Parsing and fitting grow with the file: off the event loop.
+        return await asyncio.to_thread(melody_from_file, data, name, track_number, program)
 
     @compose.autocomplete("instrument")
     async def _instrument_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
