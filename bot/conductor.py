@@ -7,9 +7,10 @@ Front ends open a round, show it, pass votes in, and close it (on a timer, a quo
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from core.crowd import check_choice, check_rating, robust_rating
+from core.crowd import check_choice, check_rating, compound_rating, robust_rating
 from core.engine import (
     Aggregator,
     Outcome,
@@ -83,9 +84,15 @@ class Conductor:
         return OpenRound(row, RoundPlan.from_dict(row.plan), spec)
 
     @staticmethod
-    def vote_op(round_id: int, mode: str, voter: str, value: float | str | None, retract: bool = False) -> VoteOp:
-        """A validated cast (or, with `retract`, a withdrawal: of `value` only, when one is given).
+    def vote_op(round_id: int, mode: str, voter: str, value: float | str | Mapping[str, float] | None, retract: bool = False) -> VoteOp:
+        """A validated cast (or, with `retract`, a withdrawal: of `value` only, when one is given). A
+        mapping is a cast of some aspects ({"novelty": 7}), merged with the voter's others (rating mode).
         ValueError with a user-facing message if the value is malformed."""
+        if isinstance(value, Mapping):
+            if mode != "rating" or retract:
+                raise ValueError("aspects are rated in rating rounds, and withdrawn with the whole vote")
+            compound_rating(value)  # checks the names and the ranges
+            return VoteOp(round_id, voter, "cast", aspects=tuple(sorted((name, float(v)) for name, v in value.items())))
         if value is None:
             rating, choice = None, None
         elif mode == "ab":

@@ -92,6 +92,11 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX audit_by_scope ON audit(scope_id);
     """,
+    # Per-aspect ratings (musicality, novelty, coherence) as JSON {aspect: rating}; `rating` holds their compound.
+    2: """
+    ALTER TABLE votes ADD COLUMN aspects TEXT;
+    ALTER TABLE vote_events ADD COLUMN aspects TEXT;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

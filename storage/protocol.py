@@ -65,11 +65,15 @@ class VoteOp:
     choice: str | None = None
     only_if_standing: bool = False  # a retraction that applies only if (rating, choice) is the standing vote
     at: float | None = None
+    # A cast of some of the aspects (core.crowd.ASPECTS): merged with the voter's standing ones, and the
+    # vote's rating becomes their compound (core.crowd.compound_rating); `rating` is then ignored.
+    aspects: tuple[tuple[str, float], ...] | None = None
 
 
 @dataclass(frozen=True)
 class VoteResult:
     status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "unknown_round", "blocked"
+    aspects: dict[str, float] | None = None  # an aspects cast: the voter's aspects now standing (their compound is the vote)
 
     @property
     def counted(self) -> bool:
@@ -157,6 +161,12 @@ class Store(Protocol):
         ...
     async def ballots(self, round_id: int) -> list[Ballot]: ...
     async def ballot_count(self, round_id: int) -> int: ...
+    async def aspect_ratings(self, round_id: int) -> list[dict[str, float]]:
+        """The standing votes' per-aspect ratings in a round (votes without aspects left out)."""
+        ...
+    async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
+        """The same over every closed round of a scope."""
+        ...
     async def strike(self, scope_id: str, voter: str, actor: str) -> int: ...
 
     # -- the agent's Q-values --

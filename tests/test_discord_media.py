@@ -65,3 +65,71 @@ async def test_a_bad_melody_file_is_one_polite_line_and_nothing_is_created(env, 
         content = reply["data"]["content"]
         assert reply["data"]["flags"] & 64 and content.startswith("Sorry") and says in content and "\n" not in content
     assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
+
+
+def component(post, suffix: str) -> dict:
+    return next(c for row in post["components"] for c in row["components"] if c["custom_id"].endswith(f":{suffix}"))
+
+
+async def pick(env, user, post, aspect: str, rating: int) -> str:
+    chosen = await env.server.select(user, post["id"], component(post, aspect)["custom_id"], [str(rating)])
+    reply = await chosen.wait_response()
+    assert reply["data"]["flags"] & 64
+    return reply["data"]["content"]
+
+
+async def test_a_three_aspect_session_asks_each_aspect_apart_and_votes_their_compound(env):
+    async with running(env):
+        response = await compose(env, rounds=2, aspects=True)
+        assert "musicality, novelty and coherence 1-10" in response["data"]["content"]
+        post = await env.server.wait_for_message(env.channel, is_round(1))
+        assert "musicality, novelty and coherence" in post["content"]
+        # One compact control per aspect (a select menu each) and Withdraw: 4 of Discord's 5 rows, no reactions.
+        assert [[c["type"] for c in row["components"]] for row in post["components"]] == [[3], [3], [3], [2]]
+        assert [o["value"] for o in component(post, "novelty")["options"]] == [str(n) for n in range(1, 11)]
+        assert not env.server.message(post["id"])["reactions"]
+
+        assert "Your musicality: 8. Your vote counts 8" in await pick(env, env.alice, post, "musicality", 8)
+        merged = await pick(env, env.alice, post, "novelty", 5)  # any aspect, any time: merged with the others
+        assert "Your vote counts 7 (musicality 8, novelty 5" in merged
+        await pick(env, env.bob, post, "coherence", 6)
+        await pick(env, env.bob, post, "novelty", 4)
+        await pick(env, env.carol, post, "coherence", 2)
+        withdrawn = await (await env.server.press_button(env.carol, post["id"], component(post, "x")["custom_id"])).wait_response()
+        assert "withdrawn" in withdrawn["data"]["content"]
+        await env.server.react(env.carol, post["id"], "7️⃣")  # a reaction is not a vote in a three-aspect round
+
+        status = await (await env.server.slash(env.alice, env.channel, "status")).wait_response()
+        assert "2 voted so far" in status["data"]["content"]
+        assert "per aspect: musicality 8.0 (1), novelty 4.5 (2), coherence 6.0 (1)" in status["data"]["content"]
+
+        await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
+        summary = await env.server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
+        assert "2 voted" in summary["content"]
+        stats = await env.server.slash(env.mod, env.channel, "stats")
+        [shown] = await stats.wait_followups(1)
+        assert "Mean per aspect (votes): musicality 8.0 (1), novelty 4.5 (2), coherence 6.0 (1)" in shown["content"]
+
+        exported = await env.server.slash(env.mod, env.channel, "export")
+        [followup] = await exported.wait_followups(1)
+        archive_bytes = env.server.attachment_bytes(followup["attachments"][0])
+
+    # The vote is the compound (core.crowd.compound_rating: musicality counts twice), each aspect is kept.
+    rows = dict(db_rows(env, "SELECT voter, rating FROM votes WHERE retracted = 0"))
+    assert rows == {f"user:{env.alice.id}": 7.0, f"user:{env.bob.id}": 5.0}
+    [(reward,)] = db_rows(env, "SELECT reward FROM rounds WHERE idx = 0")
+    assert 5.0 <= reward <= 7.0  # the crowd's verdict from the two compounds
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(archive_bytes)) as archive:
+        votes = {v["voter"]: v for v in map(json.loads, archive.read("votes.jsonl").splitlines())}
+    assert votes[f"user:{env.alice.id}"]["aspects"] == {"musicality": 8.0, "novelty": 5.0}
+    assert votes[f"user:{env.bob.id}"]["aspects"] == {"coherence": 6.0, "novelty": 4.0}
+
+
+async def test_three_aspects_with_ab_mode_is_a_polite_refusal(env):
+    async with running(env):
+        reply = await compose(env, aspects=True, mode="ab")
+        assert reply["data"]["flags"] & 64 and "rate 1-10 mode" in reply["data"]["content"]
+    assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0

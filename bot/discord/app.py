@@ -20,7 +20,7 @@ from bot.errors import StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.runner import RoundRunner
 from bot.settings import Settings
-from bot.discord.views import VoteButton
+from bot.discord.views import AspectSelect, VoteButton
 
 log = logging.getLogger("crowdtune.bot")
 
@@ -124,7 +124,7 @@ class CrowdtuneBot(commands.Bot):
     async def setup_hook(self) -> None:
         from bot.discord.cogs import moderation, sessions
 
-        self.add_dynamic_items(VoteButton)
+        self.add_dynamic_items(VoteButton, AspectSelect)
         await sessions.setup(self)
         await moderation.setup(self)
         self.tree.on_error = self.on_app_command_error

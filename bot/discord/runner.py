@@ -23,7 +23,7 @@ from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import Publisher
 from bot.discord.reconciler import Reconciler
-from bot.discord.votes import describe_votes
+from bot.discord.votes import describe_votes, round_style
 from bot.media.drawing import Drawer
 from storage import RoundRow, SessionRow
 
@@ -144,7 +144,7 @@ class RoundRunner:
         if session is None or open_round is None:
             return True
         channel = self.bot.get_partial_messageable(int(session.channel_id))
-        style = session.options.get("vote_style", "reactions")
+        style = round_style(session.options)
         row = open_round.row
         resumed = bool(row.message_ids)
         if not resumed:

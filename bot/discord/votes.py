@@ -9,6 +9,23 @@ from dataclasses import dataclass
 RATING_EMOJI = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10)) + ("\U0001f51f",)  # 1️⃣ .. 9️⃣, 🔟
 AB_EMOJI = {"\U0001f170\ufe0f": "a", "\U0001f171\ufe0f": "b", "\U0001f44d": "both", "\U0001f44e": "neither"}  # 🅰️ 🅱️ 👍 👎
 VOTE_STYLES = ("reactions", "buttons")
+ASPECTS_STYLE = "aspects"  # a session asking musicality, novelty and coherence: a select menu for each
+
+
+def round_style(session_options: dict) -> str:
+    """How a session's rounds take votes: reactions, buttons, or (for a three-aspect session) select menus."""
+    return ASPECTS_STYLE if session_options.get("aspects") else session_options.get("vote_style", "reactions")
+
+
+def describe_aspects(ratings: list[dict[str, float]]) -> str:
+    """Each aspect's mean over the ratings that include it: 'musicality 7.0 (3), novelty 5.5 (2), ...'."""
+    from core.crowd import ASPECTS
+
+    parts = []
+    for aspect in ASPECTS:
+        values = [r[aspect] for r in ratings if aspect in r]
+        parts.append(f"{aspect} {sum(values) / len(values):.1f} ({len(values)})" if values else f"{aspect}: none yet")
+    return ", ".join(parts)
 
 
 def bare(emoji: str) -> str:

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.votes import describe_votes, origin_scope, voter_id
+from bot.discord.votes import describe_aspects, describe_votes, origin_scope, voter_id
 from bot.media.midi_import import MAX_FILE_BYTES, melody_from_file
 from core.engine import SessionSpec
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
@@ -87,6 +87,7 @@ class Sessions(commands.Cog):
         instrument="the melody's instrument (General MIDI), such as piano, violin or flute",
         melody="start from your own melody: a MIDI file (its key, scale, length and tempo replace the options above)",
         melody_track="which track of the MIDI file holds the melody (default: the busiest)",
+        aspects="ask each voter for musicality, novelty and coherence apart (rate 1-10 mode)",
     )
     @app_commands.choices(scale=SCALE_CHOICES, mode=MODE_CHOICES)
     async def compose(
@@ -103,6 +104,7 @@ class Sessions(commands.Cog):
         instrument: app_commands.Range[str, 1, 40] | None = None,
         melody: discord.Attachment | None = None,
         melody_track: app_commands.Range[int, 1, 10000] | None = None,
+        aspects: bool = False,
     ) -> None:
         scope_id, kind = scope_of(interaction)
         settings = await scope_settings(self.bot, scope_id)
@@ -113,6 +115,8 @@ class Sessions(commands.Cog):
                 fitted = await self._fit_melody(melody, melody_track, program if instrument else None)
             elif melody_track is not None:
                 raise ValueError("melody_track names a track of the MIDI file given as melody")
+            if aspects and mode == "ab":
+                raise ValueError("the three aspects rate one version at a time: use them with the rate 1-10 mode")
             music = (
                 dict(base=fitted.track.base, scale=fitted.track.scale, length=len(fitted.track.notes), tempo=fitted.track.tempo,
                      instrument=fitted.track.instrument)
@@ -131,7 +135,7 @@ class Sessions(commands.Cog):
         except ValueError as problem:  # MusicError and InstrumentError included
             await interaction.response.send_message(f"Sorry, I can't start that: {problem}.", ephemeral=True)
             return
-        missing = missing_permissions(interaction, settings["vote_style"])
+        missing = missing_permissions(interaction, "buttons" if aspects else settings["vote_style"])
         if missing:
             await interaction.response.send_message(
                 f"I can't run rounds in this channel: I am missing the {', '.join(missing)} permission(s). "
@@ -139,7 +143,7 @@ class Sessions(commands.Cog):
                 ephemeral=True,
             )
             return
-        options = {"vote_style": settings["vote_style"], "hide_results": settings["hide_results"]}
+        options = {"vote_style": settings["vote_style"], "hide_results": settings["hide_results"], "aspects": aspects}
         try:
             session = await self.bot.conductor.start(
                 scope_id, kind, str(interaction.channel_id), spec, actor=voter_id(interaction.user.id),
@@ -156,7 +160,8 @@ class Sessions(commands.Cog):
         )
         await interaction.response.send_message(
             f"Composing with {agent}: {length_text} {music_text} on {instrument_name(spec.instrument)}, "
-            f"{'A/B votes' if mode == 'ab' else 'ratings 1-10'}, {spec.round_seconds / 60:g} min per round. The first round is coming up."
+            f"{'A/B votes' if mode == 'ab' else 'musicality, novelty and coherence 1-10' if aspects else 'ratings 1-10'}, "
+            f"{spec.round_seconds / 60:g} min per round. The first round is coming up."
         )
         self.bot.runner.ensure_running(session.id)
 
@@ -232,6 +237,8 @@ class Sessions(commands.Cog):
         votes = f"{len(ballots)} voted so far"
         if not session.options.get("hide_results"):
             votes += f" ({describe_votes(open_round.mode, ballots)})"
+            if session.options.get("aspects"):
+                votes += f"; per aspect: {describe_aspects(await self.store.aspect_ratings(open_round.id))}"
         closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
         await interaction.response.send_message(
             f"Round {open_round.index + 1}: {descriptions}. {votes}{closes}. {progress}.", ephemeral=True
@@ -250,6 +257,9 @@ class Sessions(commands.Cog):
         top = await self.store.top_rounds(scope_id, 3)
         size = await self.store.q_size(scope_id)
         lines = [f"{len(rewards)} rated rounds, mean reward {sum(rewards) / len(rewards):.2f}; the agent holds {size} Q-values."]
+        aspect_ratings = await self.store.aspect_ratings_of_scope(scope_id)
+        if aspect_ratings:
+            lines.append(f"Mean per aspect (votes): {describe_aspects(aspect_ratings)}.")
         lines += [f"{i}. {r.reward:.1f}/10 (session {r.session_id}, round {r.index + 1})" for i, r in enumerate(top, 1)]
         await interaction.followup.send("\n".join(lines), file=discord.File(io.BytesIO(png), "learning-curve.png"))
 
