@@ -1,7 +1,7 @@
 """MIDI to audio at the edge of the app: FluidSynth in-process with the soundfont loaded once.
 
-The synth is driven offline: MIDI events are sent between pulls of exactly as many frames as lie
-between them, so a 16 s clip renders in a few tens of milliseconds. Every clip is then brought to a
+The synth (bot/media/synth.py) is driven offline: MIDI events are sent between pulls of exactly as many
+frames as lie between them, so a 16 s clip renders in a few tens of milliseconds. Every clip is then brought to a
 listening level (bot/media/loudness.py: -16 LUFS, true peaks at most -1 dBTP) unless the caller keeps the
 synth's level, and its trailing digital silence is cut. OGG Opus is encoded in-process by PyAV
 (FFmpeg's libopus), from a synth running at Opus's own 48 kHz so that nothing needs resampling.
@@ -11,14 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import functools
 import io
-import itertools
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import wave
 from collections.abc import Iterator
@@ -30,7 +24,7 @@ import mido
 import numpy as np
 
 from bot.media.loudness import normalise, trim_trailing_silence
-from core.midi import midi_bytes
+from bot.media.synth import CHANNELS, INSTALL_HINT, CliSynth, InProcessSynth, LibraryMissing, RenderSetupError, midi_timeline
 
 SOUNDFONT_ENV = "CROWDTUNE_SOUNDFONT"
 DEFAULT_SOUNDFONTS = (
@@ -39,23 +33,11 @@ DEFAULT_SOUNDFONTS = (
     Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
     Path("/usr/share/soundfonts/default.sf2"),
 )
-INSTALL_HINT = "apt-get install fluidsynth timgm6mb-soundfont opus-tools"
 
 Backend = Literal["auto", "inprocess", "cli"]
 Format = Literal["ogg", "wav"]
 FORMATS = ("ogg", "wav")
 
-CHANNELS = 2
-MIDI_CHANNELS = 16
-# FluidSynth's default 0.2 leaves TimGM6mb clips near -22 dBFS; the listening level is set afterwards
-# (bot/media/loudness.py), so this only keeps --keep-level renders of ordinary tracks clear of clipping.
-GAIN = 0.5
-POLYPHONY = 128  # 64 chords at 240 bpm peak at 70 voices (TimGM6mb), 122 (FluidR3); past it the quietest are stolen
-BLOCK_FRAMES = 64  # FluidSynth synthesises in blocks of this many frames
-PULL_FRAMES = 4096  # largest piece asked of the synth at once: bounds the buffers and the pieces handed to the encoder
-RELEASE_TAIL_SECONDS = 1.0  # after the last event, so notes ring out; stops early at silence
-FADE_OUT_SECONDS = 0.1  # when the tail is cut while notes still ring, fade instead of clicking
-MAX_SECONDS = 600.0  # refuse runaway files rather than fill memory
 OPUS_SAMPLE_RATE = 48000  # the rate Opus codes at: synthesising at it spares the encoder a resampling pass
 OPUS_BITRATE_KBPS = 96  # ~180 KiB for a 16 s clip, far under Discord's 10 MiB upload limit
 # The encoder is the slow stage. Complexity 0 is 3x faster than the default 10, and 120 ms packets
@@ -63,14 +45,6 @@ OPUS_BITRATE_KBPS = 96  # ~180 KiB for a 16 s clip, far under Discord's 10 MiB u
 OPUS_COMPLEXITY = 0
 OPUS_FRAME_MS = 120
 EMPTY_CLIP_MS = 20  # what a render without any sound becomes: one Opus frame of silence
-
-
-class RenderSetupError(RuntimeError):
-    """Rendering cannot work on this machine; the message says what to install or set."""
-
-
-class _LibraryMissing(RenderSetupError):
-    """libfluidsynth or its Python binding cannot be loaded: the one case "auto" falls back from."""
 
 
 def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
@@ -103,24 +77,9 @@ def parse_midi(data: bytes, name: str = "MIDI data") -> mido.MidiFile:
         midi = mido.MidiFile(file=io.BytesIO(data))
     except (OSError, EOFError, ValueError, KeyError, IndexError, mido.KeySignatureError) as problem:
         raise ValueError(f"{name} is not a valid MIDI file ({problem})") from None
-    if not any(message.type == "note_on" and message.velocity > 0 for _, message in _timeline(midi, name)):
+    if not any(message.type == "note_on" and message.velocity > 0 for _, message in midi_timeline(midi, name)):
         raise ValueError(f"{name} has no notes to play, so there is nothing to render")
     return midi
-
-
-def _timeline(midi: mido.MidiFile, name: str = "the MIDI") -> list[tuple[float, mido.Message]]:
-    """Channel messages at absolute seconds (the tempo map applied); meta events, and with them
-    any silence padded after the last note, are dropped."""
-    if midi.type == 2:
-        raise ValueError(f"{name} is a type 2 (asynchronous) MIDI file, which has no single timeline to render")
-    events, now = [], 0.0
-    for message in midi:  # mido merges the tracks and gives delta times in seconds
-        now += message.time
-        if not message.is_meta:
-            events.append((now, message))
-    if events and events[-1][0] > MAX_SECONDS:
-        raise ValueError(f"{name} lasts {events[-1][0]:.0f} s; at most {MAX_SECONDS:.0f} s can be rendered")
-    return events
 
 
 def _as_midi(midi: mido.MidiFile | bytes) -> mido.MidiFile:
@@ -136,159 +95,6 @@ def _to_pcm16(samples: np.ndarray) -> np.ndarray:
     return samples.astype("<i2")
 
 
-def _fade_out(frames: np.ndarray) -> np.ndarray:
-    ramp = np.linspace(1.0, 0.0, len(frames), dtype=np.float32)[:, None]
-    return (frames * ramp).astype(frames.dtype)
-
-
-class _InProcessSynth:
-    """One pyfluidsynth synth with the soundfont loaded, driven offline. Not thread-safe."""
-
-    name = "inprocess"
-
-    def __init__(self, soundfont: Path, sample_rate: int) -> None:
-        try:
-            # pyfluidsynth prints where it found the library when CI is set; our stdout carries the
-            # terminal session and the probes' figures, so that line is dropped.
-            with contextlib.redirect_stdout(io.StringIO()):
-                import fluidsynth
-        except (ImportError, OSError) as problem:  # the binding raises ImportError when libfluidsynth is missing
-            raise _LibraryMissing(
-                f"cannot load FluidSynth in-process ({problem}): run `apt-get install libfluidsynth3` "
-                "and `pip install pyfluidsynth`, or use the fluidsynth command-line backend"
-            ) from None
-        # Float output rather than pyfluidsynth's get_samples(): FluidSynth dithers its 16-bit output
-        # with a position that runs on across renders, which would make equal renders differ.
-        self._write_float = fluidsynth.cfunc(
-            "fluid_synth_write_float", ctypes.c_int,
-            ("synth", ctypes.c_void_p, 1), ("len", ctypes.c_int, 1),
-            ("lout", ctypes.c_void_p, 1), ("loff", ctypes.c_int, 1), ("lincr", ctypes.c_int, 1),
-            ("rout", ctypes.c_void_p, 1), ("roff", ctypes.c_int, 1), ("rincr", ctypes.c_int, 1),
-        )  # fmt: skip
-        self.sample_rate = sample_rate
-        # No audio driver is ever started. Reverb and chorus are off: they cost time and their free-running
-        # modulation would make every render differ.
-        self._synth = fluidsynth.Synth(
-            gain=GAIN,
-            samplerate=float(sample_rate),
-            channels=MIDI_CHANNELS,
-            **{
-                "synth.reverb.active": 0,
-                "synth.chorus.active": 0,
-                "synth.polyphony": POLYPHONY,
-                "synth.cpu-cores": 1,
-                "synth.lock-memory": 0,
-                # Not synth.dynamic-sample-loading: it would save memory with big soundfonts, but in
-                # FluidSynth 2.3 it puts audible clicks into TimGM6mb's looped samples.
-            },
-        )
-        if self._synth.sfload(str(soundfont)) == -1:
-            self._synth.delete()
-            raise RenderSetupError(f"FluidSynth could not load the SoundFont {soundfont}: is it an .sf2 file?")
-        self._frames_pulled = 0
-        self._handlers = {
-            "note_on": lambda m: self._synth.noteon(m.channel, m.note, m.velocity),
-            "note_off": lambda m: self._synth.noteoff(m.channel, m.note),
-            "program_change": lambda m: self._synth.program_change(m.channel, m.program),
-            "control_change": lambda m: self._synth.cc(m.channel, m.control, m.value),
-            "pitchwheel": lambda m: self._synth.pitch_bend(m.channel, m.pitch),
-        }
-
-    def sample_chunks(self, midi: mido.MidiFile) -> Iterator[np.ndarray]:
-        """The whole render as consecutive (frames, 2) float32 pieces in [-1, 1], produced as the synth goes."""
-        timeline = _timeline(midi)
-        self._reset()
-        position = 0
-        for seconds, message in timeline:
-            event_frame = round(seconds * self.sample_rate)
-            while position < event_frame:
-                piece = min(PULL_FRAMES, event_frame - position)
-                yield self._pull(piece)
-                position += piece
-            handler = self._handlers.get(message.type)
-            if handler is not None:
-                handler(message)
-        yield from self._release_tail()
-
-    def _release_tail(self) -> Iterator[np.ndarray]:
-        fade_frames = round(FADE_OUT_SECONDS * self.sample_rate)
-        ring_frames = round(RELEASE_TAIL_SECONDS * self.sample_rate) - fade_frames
-        rung = 0
-        while rung < ring_frames and self._synth.get_active_voice_count():
-            piece = min(PULL_FRAMES, ring_frames - rung)
-            yield self._pull(piece)
-            rung += piece
-        if self._synth.get_active_voice_count():
-            yield _fade_out(self._pull(fade_frames))
-
-    def _pull(self, frames: int) -> np.ndarray:
-        samples = np.empty((frames, CHANNELS), dtype=np.float32)
-        address = samples.ctypes.data
-        self._write_float(self._synth.synth, frames, address, 0, 2, address, 1, 2)
-        self._frames_pulled += frames
-        return samples
-
-    def _reset(self) -> None:
-        """The same synth state before every render, so renders are independent and deterministic."""
-        # Finish the block a previous render left half-consumed, so events land on the same block offsets.
-        self._pull(-self._frames_pulled % BLOCK_FRAMES)
-        self._synth.system_reset()
-        # FluidSynth ramps a new voice's gain from whatever the previous voice in that slot left (over the
-        # first block). Sounding every slot once with the same note gives them all the same history.
-        for channel, key in itertools.product(range(MIDI_CHANNELS), range(128)):
-            if self._synth.get_active_voice_count() >= POLYPHONY:
-                break
-            self._synth.noteon(channel, key, 1)
-        self._pull(BLOCK_FRAMES)
-        self._synth.system_reset()
-        while self._synth.get_active_voice_count():
-            self._pull(BLOCK_FRAMES)
-
-    def close(self) -> None:
-        self._synth.delete()
-
-
-class _CliSynth:
-    """The `fluidsynth` program, for machines where the library cannot be loaded in-process.
-    It reloads the soundfont for every render, so it is several times slower."""
-
-    name = "cli"
-
-    def __init__(self, soundfont: Path, sample_rate: int) -> None:
-        program = shutil.which("fluidsynth")
-        if program is None:
-            raise RenderSetupError(f"the fluidsynth program is not installed: run `{INSTALL_HINT}`")
-        self.sample_rate = sample_rate
-        # The same sound as in-process: gain, no reverb or chorus, polyphony; raw 16-bit PCM to stdout.
-        self._command = [
-            program, "-n", "-i", "-q", "-g", str(GAIN), "-R", "0", "-C", "0", "-r", str(sample_rate),
-            "-o", f"synth.polyphony={POLYPHONY}",
-            "-T", "raw", "-O", "s16", "-E", "little", "-F", "-", str(soundfont),
-        ]  # fmt: skip
-
-    def sample_chunks(self, midi: mido.MidiFile) -> Iterator[np.ndarray]:
-        timeline = _timeline(midi)
-        with tempfile.NamedTemporaryFile(suffix=".mid") as midi_file:  # fluidsynth reads MIDI only from files
-            midi_file.write(midi_bytes(midi))
-            midi_file.flush()
-            result = subprocess.run([*self._command, midi_file.name], capture_output=True, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"fluidsynth failed: {result.stderr.decode(errors='replace').strip()}")
-        # Dividing by 32767 lets _to_pcm16 give back exactly the program's samples.
-        pcm = np.frombuffer(result.stdout, dtype="<i2").reshape(-1, CHANNELS).astype(np.float32) / np.float32(32767)
-        # fluidsynth plays on until every voice has died away; keep the same tail as in-process rendering.
-        end = round(((timeline[-1][0] if timeline else 0.0) + RELEASE_TAIL_SECONDS) * self.sample_rate)
-        if len(pcm) <= end:
-            yield pcm
-            return
-        fade_frames = round(FADE_OUT_SECONDS * self.sample_rate)
-        yield pcm[: end - fade_frames]
-        yield _fade_out(pcm[end - fade_frames : end])
-
-    def close(self) -> None:
-        pass
-
-
 class Renderer:
     """Renders MIDI to WAV or OGG Opus with one loaded synth. Use `Renderer.open()`; close it when done.
 
@@ -297,9 +103,9 @@ class Renderer:
     second synth at Opus's rate, loaded at the first of them.
     """
 
-    def __init__(self, synth: _InProcessSynth | _CliSynth, soundfont: Path) -> None:
+    def __init__(self, synth: InProcessSynth | CliSynth, soundfont: Path) -> None:
         self._synth = synth
-        self._opus_synth: _InProcessSynth | _CliSynth | None = synth if synth.sample_rate == OPUS_SAMPLE_RATE else None
+        self._opus_synth: InProcessSynth | CliSynth | None = synth if synth.sample_rate == OPUS_SAMPLE_RATE else None
         self.soundfont = soundfont
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crowdtune-render")
@@ -311,16 +117,16 @@ class Renderer:
         fluidsynth program when libfluidsynth or pyfluidsynth cannot be loaded."""
         path = find_soundfont(soundfont)
         if backend == "inprocess":
-            return cls(_InProcessSynth(path, sample_rate), path)
+            return cls(InProcessSynth(path, sample_rate), path)
         if backend == "cli":
-            return cls(_CliSynth(path, sample_rate), path)
+            return cls(CliSynth(path, sample_rate), path)
         if backend != "auto":
             raise ValueError(f"unknown backend {backend!r}: use 'auto', 'inprocess' or 'cli'")
         try:
-            return cls(_InProcessSynth(path, sample_rate), path)
-        except _LibraryMissing as in_process_problem:
+            return cls(InProcessSynth(path, sample_rate), path)
+        except LibraryMissing as in_process_problem:
             try:
-                return cls(_CliSynth(path, sample_rate), path)
+                return cls(CliSynth(path, sample_rate), path)
             except RenderSetupError:
                 raise in_process_problem from None
 
@@ -380,7 +186,7 @@ class Renderer:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.render, midi, fmt, keep_level)
 
     @contextlib.contextmanager
-    def _synth_in_use(self, for_opus: bool = False) -> Iterator[_InProcessSynth | _CliSynth]:
+    def _synth_in_use(self, for_opus: bool = False) -> Iterator[InProcessSynth | CliSynth]:
         with self._lock:
             if self._closed:  # checked under the lock: close() may have freed the synth meanwhile
                 raise RuntimeError("the renderer is closed")
