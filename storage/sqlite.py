@@ -455,13 +455,16 @@ class SqliteStore:
 
     async def user_data(self, voter: str) -> dict:
         votes = await self._all(
-            "SELECT v.round_id, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
+            "SELECT v.round_id, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted, v.aspects FROM votes v "
             "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = ? ORDER BY v.cast_at",
             (voter,),
         )
         return {
             "voter": voter,
-            "votes": [dict(zip(("round", "scope", "rating", "choice", "at", "retracted"), v)) for v in votes],
+            "votes": [
+                {**dict(zip(("round", "scope", "rating", "choice", "at", "retracted"), v)), **({"aspects": json.loads(v[6])} if v[6] else {})}
+                for v in votes
+            ],
         }
 
     async def forget_user(self, voter: str, personal_scope: str) -> dict:
