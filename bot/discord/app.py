@@ -101,6 +101,11 @@ def _bounds(low: float | None, high: float | None) -> str:
 
 class CheckedTree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.type is discord.InteractionType.autocomplete:
+            # Suggestions while someone types: the text is unfinished (often empty, under an option's minimum
+            # length), nothing is changed, and only a list of choices is a valid answer; the command itself
+            # is checked when it is sent.
+            return True
         problem = request_problem(interaction)
         if problem is None:
             return True

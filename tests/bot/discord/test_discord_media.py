@@ -133,3 +133,14 @@ async def test_three_aspects_with_ab_mode_is_a_polite_refusal(env):
         reply = await compose(env, aspects=True, mode="ab")
         assert reply["data"]["flags"] & 64 and "rate 1-10 mode" in reply["data"]["content"]
     assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
+
+
+async def test_the_instrument_option_autocompletes_general_midi_names(env):
+    async with running(env):
+        typing = await env.server.autocomplete(env.alice, env.channel, "compose", {"instrument": "sax"}, focused="instrument")
+        answer = await typing.wait_response()
+        assert answer["type"] == 8
+        assert [c["name"] for c in answer["data"]["choices"]] == ["Soprano Sax", "Alto Sax", "Tenor Sax", "Baritone Sax"]
+        empty = await (await env.server.autocomplete(env.alice, env.channel, "compose", {}, focused="instrument")).wait_response()
+        assert len(empty["data"]["choices"]) == 25  # Discord shows at most 25
+    assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0  # typing starts nothing

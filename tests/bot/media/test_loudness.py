@@ -123,3 +123,27 @@ def test_crowdtune_render_levels_unless_told_to_keep_the_level(tmp_path):
     assert_listening_level(*wav_samples((tmp_path / "levelled" / "dense.wav").read_bytes()))
     kept, rate = wav_samples((tmp_path / "kept" / "dense.wav").read_bytes())
     assert loudness(kept, rate) > TARGET_LUFS + 3
+
+
+def run_crowdtune(*args: str, cwd, stdin: str = "") -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    crowdtune = str(Path(sys.executable).parent / "crowdtune")
+    result = subprocess.run([crowdtune, *args], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=300, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_terminals_round_audio_is_at_the_listening_level(tmp_path):
+    run_crowdtune("run", "--rounds", "1", "--length", "16", "--db", "t.db", "--out", "out", cwd=tmp_path, stdin="6\n")
+    [wav] = (tmp_path / "out").rglob("round-0001.wav")
+    assert_listening_level(*wav_samples(wav.read_bytes()))
+
+
+def test_simulate_audio_is_at_the_listening_level(tmp_path):
+    run_crowdtune("simulate", "--rounds", "2", "--audio", "--out", "sim", "--db", "t.db", cwd=tmp_path)
+    clips = sorted((tmp_path / "sim").glob("round-*.ogg"))
+    assert len(clips) == 2
+    for clip in clips:
+        assert_listening_level(*ogg_samples(clip.read_bytes()))
