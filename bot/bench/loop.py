@@ -121,6 +121,7 @@ async def _measure(seconds: float, votes_per_second: float, changes=(), watch=No
                         for channel in range(SESSIONS):
                             options = {"length": NOTES, "mode": "ab" if channel % 2 else "rating", "quorum": QUORUM, "rounds": 0, "round_minutes": 600.0}
                             await server.call("slash", guild="loop", command="compose", options=options, channel=channel)
+                        await server.call("wait_for_rounds", guild="loop")
                     lags: list[float] = []
                     async with ticking(lags), (watch() if watch is not None else contextlib.nullcontext()):
                         if votes_per_second:

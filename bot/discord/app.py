@@ -57,9 +57,9 @@ def request_problem(interaction: discord.Interaction) -> str | None:
             return f"/{command.name} has no such option"
         given[option["name"]] = option.get("value")
     resolved = (interaction.data or {}).get("resolved") or {}
-    # Discord sends every user, role or channel an option names in "resolved"; an id that is not
-    # there names nothing Discord vouched for.
-    known = {str(key) for part in ("users", "members", "roles", "channels") for key in resolved.get(part) or {}}
+    # Discord sends every user, role, channel or attached file an option names in "resolved"; an id that
+    # is not there names nothing Discord vouched for.
+    known = {str(key) for part in ("users", "members", "roles", "channels", "attachments") for key in resolved.get(part) or {}}
     for name, parameter in declared.items():
         if name not in given:
             if parameter.required:
@@ -88,6 +88,9 @@ def _value_problem(parameter: app_commands.Parameter, value, known: set[str]) ->
     elif kind in (_T.user, _T.role, _T.channel, _T.mentionable):
         if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) not in known:
             return "must be a user, role or channel Discord knows"
+    elif kind is _T.attachment:
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) not in known:
+            return "must be a file attached to the command"
     if parameter.choices and value not in [choice.value for choice in parameter.choices]:
         return "must be one of: " + ", ".join(str(choice.value) for choice in parameter.choices)
     return None
