@@ -118,7 +118,8 @@ def round_heading(spec: SessionSpec, plan, number: int, style: str) -> str:
             "reactions": "Rate it 1-10 with a reaction",
             ASPECTS_STYLE: "Rate its musicality, novelty and coherence 1-10 (any of them) with the menus",
         }.get(style, "Rate it 1-10 with a button")
-    return f"**Round {number}{total}** ({instrument_name(spec.instrument)}): {edits}. {how}; your latest vote counts and you can withdraw it."
+    # "**Round N of M**:" opens every round post (tools read it); the instrument follows the edits.
+    return f"**Round {number}{total}**: {edits} (on {instrument_name(spec.instrument)}). {how}; your latest vote counts and you can withdraw it."
 
 
 def deadline(spec: SessionSpec, closes_at: float) -> str:

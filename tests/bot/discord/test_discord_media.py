@@ -25,7 +25,7 @@ async def test_a_round_is_played_on_the_chosen_instrument_at_the_listening_level
         response = await compose(env, rounds=2, instrument="violin")
         assert "on Violin" in response["data"]["content"]
         post = await env.server.wait_for_message(env.channel, is_round(1))
-        assert post["content"].startswith("**Round 1 of 2** (Violin)")
+        assert post["content"].startswith("**Round 1 of 2**: ") and "(on Violin)" in post["content"]
         assert_listening_level(*ogg_samples(round_ogg(env, post)))
     [(spec,)] = db_rows(env, "SELECT spec FROM sessions")
     assert json.loads(spec)["instrument"] == 40
