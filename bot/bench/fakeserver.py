@@ -135,12 +135,6 @@ class Stage:
             "users": [user.id for user in self.users],
         }
 
-    async def wait_for_rounds(self, guild: str, timeout: float = 120) -> None:
-        """Until every channel of the guild shows a round post: a crowd started before then votes on
-        nothing for as long as the first renders take (seconds on a loaded machine)."""
-        for channel in self.guilds[guild][1]:
-            await self.server.wait_for_message(channel, is_round_post, timeout=timeout)
-
     async def crowd(self, guild: str, votes_per_second: float, seconds: float, per_round: int) -> dict:
         """For `seconds`, `per_round` users react once each to the latest round post in each channel of
         the guild, at up to the given total rate: rounds close at their quorum, the next ones arrive."""

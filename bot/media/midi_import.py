@@ -25,9 +25,7 @@ def read_parts(data: bytes, name: str) -> tuple[tuple[SourcePart, ...], float]:
     ValueError naming `name` for a file that is not a usable MIDI file."""
     if len(data) > MAX_FILE_BYTES:
         raise ValueError(f"{name} is {len(data) / 1024:.0f} KiB; a melody file may be at most {MAX_FILE_BYTES // 1024} KiB")
-    midi = parse_midi(data, name)
-    if midi.ticks_per_beat <= 0:
-        raise ValueError(f"{name} counts time in SMPTE frames, not beats, so its notes have no place on a beat grid")
+    midi = parse_midi(data, name)  # also refuses SMPTE timing: a note then has no place on a beat grid
     tempo = next((m.tempo for track in midi.tracks for m in track if m.type == "set_tempo"), None)
     parts: list[SourcePart] = []
     for number, track in enumerate(midi.tracks, start=1):

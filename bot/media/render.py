@@ -15,7 +15,7 @@ import io
 import os
 import threading
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
@@ -239,10 +239,17 @@ def _encode_ogg_opus(samples: np.ndarray, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def render_files(renderer: Renderer, paths: list[Path], out_dir: Path, fmt: str, keep_level: bool = False) -> list[Path]:
+def render_files(
+    renderer: Renderer,
+    paths: list[Path],
+    out_dir: Path,
+    fmt: str,
+    on_written: Callable[[Path], None] | None = None,
+    keep_level: bool = False,
+) -> list[Path]:
     """Render each MIDI file to out_dir/<stem>.<fmt> with the one renderer (at the listening level unless
-    `keep_level`). Every input is read and checked first, so a bad file raises ValueError naming it
-    before anything is written."""
+    `keep_level`), calling `on_written` after each (a progress bar). Every input is read and checked
+    first, so a bad file raises ValueError naming it before anything is written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown audio format {fmt!r}: use 'ogg' or 'wav'")
     midis = [parse_midi(Path(path).read_bytes(), str(path)) for path in paths]
@@ -253,4 +260,6 @@ def render_files(renderer: Renderer, paths: list[Path], out_dir: Path, fmt: str,
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for target, midi in zip(targets, midis):
         target.write_bytes(renderer.render(midi, fmt, keep_level))
+        if on_written is not None:
+            on_written(target)
     return targets

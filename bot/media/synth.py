@@ -47,8 +47,17 @@ def midi_timeline(midi: mido.MidiFile, name: str = "the MIDI") -> list[tuple[flo
     any silence padded after the last note, are dropped."""
     if midi.type == 2:
         raise ValueError(f"{name} is a type 2 (asynchronous) MIDI file, which has no single timeline to render")
+    # Timing that cannot be honoured is refused rather than rendered wrong (or divided by zero). The header's
+    # division (SMF 1.0, "Header Chunks"): positive is ticks per quarter note; 0 means nothing; negative
+    # (top bit set) is SMPTE frames per second, which mido would misread as ticks per beat.
+    if midi.ticks_per_beat == 0:
+        raise ValueError(f"{name} has a time division of 0 ticks per beat in its header, so its timing is undefined")
+    if midi.ticks_per_beat < 0:
+        raise ValueError(f"{name} counts time in SMPTE frames (time division {midi.ticks_per_beat}), which cannot be rendered; save it with ticks per beat")
     events, now = [], 0.0
     for message in midi:  # mido merges the tracks and gives delta times in seconds
+        if message.type == "set_tempo" and message.tempo == 0:
+            raise ValueError(f"{name} sets a tempo of 0 microseconds per beat, which would play every later note at once")
         now += message.time
         if not message.is_meta:
             events.append((now, message))
