@@ -81,9 +81,7 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
     parser.add_argument("--scale", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)} (default major)")
     parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), help="notes in the track, 4-64 (default 8)")
     parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), help="beats per minute, 40-240 (default 120)")
-    parser.add_argument("--instrument", help=(
-        "the melody's General MIDI instrument by name or number 0-127: piano, violin, flute, 'alto sax'... "
-        "(default piano; with --from, the instrument of the file's melody)"))
+    parser.add_argument("--instrument", help="the melody's General MIDI instrument: piano (default), violin, 'alto sax', 0-127...")
     parser.add_argument("--mode", choices=["rating", "ab"], help="rate 1-10, or choose between A and B (default rating)")
     parser.add_argument("--preset", help="agent preset: default, paper, random or theory (default: default)")
     parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=f"rounds to run (default {rounds_default})")
@@ -107,11 +105,8 @@ def build_parser() -> Parser:
     _add_music(run, rounds_default=10)
     run.add_argument("--out", type=_given("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
-    run.add_argument("--from", dest="from_file", type=_given("--from"), metavar="FILE.mid", help=(
-        "start a new session from your own melody: the top voice of the file's busiest track, fitted to the key "
-        "found in it, the sixteenth grid and at most 64 notes (--base, --scale, --length and --tempo then come from the file)"))
-    run.add_argument("--from-track", type=_in_range(int, 1, 10_000, "--from-track"), metavar="N", help=(
-        "with --from: take the melody from track N of the file (numbered from 1, a conductor track included)"))
+    run.add_argument("--from", dest="from_file", type=_given("--from"), metavar="FILE.mid", help="a new session from your own melody")
+    run.add_argument("--from-track", type=_in_range(int, 1, 10_000, "--from-track"), metavar="N", help="with --from: the melody of track N (from 1)")
     run.add_argument("--new", action="store_true", help=(
         "end the unfinished terminal session (stopped: nothing learned from its open round) and start one with these "
         "options; without it an unfinished session is resumed as it was started"))
@@ -177,9 +172,8 @@ def _spec(args: argparse.Namespace):
     music = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in MUSIC_DEFAULTS.items()}
     rounds = args.rounds if args.rounds is not None else args.rounds_default
     try:
-        return SessionSpec(
-            **{**music, "base": parse_note(music["base"]), "instrument": parse_instrument(music["instrument"])}, rounds=rounds, seed=seed
-        )
+        music |= {"base": parse_note(music["base"]), "instrument": parse_instrument(music["instrument"])}
+        return SessionSpec(**music, rounds=rounds, seed=seed)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
 
@@ -201,11 +195,14 @@ async def _run(args: argparse.Namespace) -> int:
     spec = _spec(args)
     if args.aspects and spec.mode == "ab":
         raise UsageError("--aspects rates one version at a time: use it with --mode rating")
-    first_track = None
-    if args.from_file:
-        spec, first_track = _from_file(args, spec)
-    elif args.from_track is not None:
-        raise UsageError("--from-track names a track of the file given with --from")
+    from bot.media.midi_import import session_from_file
+
+    try:  # --from FILE.mid: a file that cannot be used creates nothing
+        spec, first_track, summary = session_from_file(args.from_file, args.from_track, args.instrument, spec)
+    except ValueError as problem:
+        raise UsageError(str(problem)) from None
+    if summary:
+        print(f"from {args.from_file}: {summary}", flush=True)
     renderer = None
     if not args.no_audio:
         from bot.media.render import Renderer
@@ -224,28 +221,6 @@ async def _run(args: argparse.Namespace) -> int:
         if renderer is not None:
             renderer.close()
     return 0
-
-
-def _from_file(args: argparse.Namespace, spec):
-    """The session spec and first track for `run --from FILE.mid`: the file's melody, fitted (one line
-    says how). A file that cannot be used is a UsageError: nothing is created."""
-    from dataclasses import replace
-
-    from bot.media.midi_import import melody_from_file
-    from core.instruments import parse_instrument
-
-    path = Path(args.from_file)
-    if not path.is_file():
-        raise UsageError(f"no such file: {path}")
-    instrument = parse_instrument(args.instrument) if args.instrument else None
-    try:
-        fitted = melody_from_file(path.read_bytes(), str(path), args.from_track, instrument)
-    except ValueError as problem:
-        raise UsageError(str(problem)) from None
-    track = fitted.track
-    print(f"from {path}: {fitted.summary}", flush=True)
-    spec = replace(spec, base=track.base, scale=track.scale, length=len(track.notes), tempo=track.tempo, instrument=track.instrument)
-    return spec, track
 
 
 async def _simulate(args: argparse.Namespace) -> int:
@@ -324,9 +299,7 @@ def _render(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {', '.join(missing)}")
     with Renderer.open(args.soundfont) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
-            written = render_files(
-                renderer, paths, Path(args.out_dir), args.format, on_written=lambda _: bar.update(1), keep_level=args.keep_level
-            )
+            written = render_files(renderer, paths, Path(args.out_dir), args.format, lambda _: bar.update(1), args.keep_level)
         except ValueError as problem:
             raise UsageError(str(problem)) from None
     print(f"rendered {plural(len(written), 'file')} to {args.out_dir}")

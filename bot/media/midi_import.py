@@ -8,12 +8,15 @@ naming the file.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
 
 import mido
 
 from bot.media.render import parse_midi
+from core.engine import SessionSpec
 from core.fitting import Fitted, SourceNote, SourcePart, fit_melody
-from core.instruments import DEFAULT_PROGRAM
+from core.instruments import DEFAULT_PROGRAM, parse_instrument
 from core.midi import DRUM_CHANNEL
 
 MAX_FILE_BYTES = 1024 * 1024  # a melody is a few KiB; this bounds the work a hostile file can cause
@@ -73,3 +76,21 @@ def melody_from_file(data: bytes, name: str, track_number: int | None = None, in
         return fit_melody(parts, tempo, track_number, instrument)
     except ValueError as problem:
         raise ValueError(f"{name}: {problem}") from None
+
+
+def session_from_file(path: str | None, track_number: int | None, instrument: str | None, spec: SessionSpec):
+    """`crowdtune run --from FILE.mid [--from-track N] [--instrument NAME]`: (the spec with the melody's
+    base, scale, length, tempo and instrument, the first track, the line saying what was kept and changed);
+    without --from, (spec, None, None). ValueError with one user-facing line when the file or the options
+    cannot be used."""
+    if path is None:
+        if track_number is not None:
+            raise ValueError("--from-track names a track of the file given with --from")
+        return spec, None, None
+    if not Path(path).is_file():
+        raise ValueError(f"no such file: {path}")
+    program = parse_instrument(instrument) if instrument else None
+    fitted = melody_from_file(Path(path).read_bytes(), path, track_number, program)
+    track = fitted.track
+    music = dict(base=track.base, scale=track.scale, length=len(track.notes), tempo=track.tempo, instrument=track.instrument)
+    return replace(spec, **music), track, fitted.summary
