@@ -7,10 +7,10 @@ Front ends open a round, show it, pass votes in, and close it (on a timer, a quo
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from core.crowd import check_choice, check_rating, compound_rating, robust_rating
+from core.crowd import Ballot, check_choice, check_rating, compound_rating, robust_rating
 from core.engine import (
     Aggregator,
     Outcome,
@@ -84,15 +84,24 @@ class Conductor:
         return OpenRound(row, RoundPlan.from_dict(row.plan), spec)
 
     @staticmethod
-    def vote_op(round_id: int, mode: str, voter: str, value: float | str | Mapping[str, float] | None, retract: bool = False) -> VoteOp:
-        """A validated cast (or, with `retract`, a withdrawal: of `value` only, when one is given). A
-        mapping is a cast of some aspects ({"novelty": 7}), merged with the voter's others (rating mode).
-        ValueError with a user-facing message if the value is malformed."""
+    def vote_op(
+        round_id: int,
+        mode: str,
+        voter: str,
+        value: float | str | Mapping[str, float] | None,
+        retract: bool = False,
+        scope_id: str | None = None,
+    ) -> VoteOp:
+        """A validated cast (or, with `retract`, a withdrawal: of `value` only, when one is given); with
+        `scope_id`, refused unless the round belongs to that scope. A mapping is a cast of some aspects
+        ({"novelty": 7}), merged with the voter's others (rating mode). ValueError with a user-facing
+        message if the value is malformed."""
         if isinstance(value, Mapping):
             if mode != "rating" or retract:
                 raise ValueError("aspects are rated in rating rounds, and withdrawn with the whole vote")
             compound_rating(value)  # checks the names and the ranges
-            return VoteOp(round_id, voter, "cast", aspects=tuple(sorted((name, float(v)) for name, v in value.items())))
+            aspects = tuple(sorted((name, float(v)) for name, v in value.items()))
+            return VoteOp(round_id, voter, "cast", aspects=aspects, scope_id=scope_id)
         if value is None:
             rating, choice = None, None
         elif mode == "ab":
@@ -105,10 +114,10 @@ class Conductor:
                     raise ValueError(f"a rating is a number from 1 to 10, not '{value}'") from None
             rating, choice = check_rating(value), None
         if retract:
-            return VoteOp(round_id, voter, "retract", rating, choice, only_if_standing=value is not None)
+            return VoteOp(round_id, voter, "retract", rating, choice, only_if_standing=value is not None, scope_id=scope_id)
         if value is None:
             raise ValueError("a vote needs a value")
-        return VoteOp(round_id, voter, "cast", rating, choice)
+        return VoteOp(round_id, voter, "cast", rating, choice, scope_id=scope_id)
 
     async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:
         return await self.store.apply_votes(ops)
@@ -130,8 +139,11 @@ class Conductor:
     async def quorum_reached(self, round: OpenRound) -> bool:
         return quorum_reached(round.spec, await self.store.ballot_count(round.id))
 
-    async def close(self, round_id: int, actor: str = "engine") -> Outcome | None:
-        """Close and learn, exactly once: None if the round was already closed or cancelled."""
+    async def close(
+        self, round_id: int, actor: str = "engine", announce: Callable[[Outcome, list[Ballot]], str] | None = None
+    ) -> Outcome | None:
+        """Close and learn, exactly once: None if the round was already closed or cancelled. With
+        `announce`, its text for the round's channel is stored with the close (the outbox)."""
         row = await self.store.round(round_id)
         if row is None or row.status != "open":
             return None
@@ -142,7 +154,7 @@ class Conductor:
         def decide(ballots, table, incumbent_score, history):
             return settle(spec, plan, ballots, table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history)
 
-        return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor)
+        return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor, announce)
 
     async def stop(self, session_id: int, actor: str) -> bool:
         return await self.store.end_session(session_id, "stopped", actor)

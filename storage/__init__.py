@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage.protocol import RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
+from storage.protocol import Announcement, DatabaseGone, RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
 
-__all__ = ["RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult", "open_store"]
+__all__ = ["Announcement", "DatabaseGone", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult", "open_store"]
 
 
 async def open_store(location: str | Path) -> Store:

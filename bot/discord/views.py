@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import discord
 
+from bot.discord.edge import context_problem
+from bot.discord.votes import VOTING_STOPPED
 from core.crowd import ASPECTS, check_rating, compound_rating
-from storage import VoteResult
+from storage import DatabaseGone, VoteResult
 
 _WITHDRAW = "x"
 _AB_LABELS = {"a": "A", "b": "B", "both": "Both", "neither": "Neither"}
@@ -26,9 +28,15 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<ro
     async def callback(self, interaction: discord.Interaction) -> None:
         runner = interaction.client.runner
         retract = self.value == _WITHDRAW
+        if await context_problem(interaction) is not None:
+            await interaction.response.send_message(_refusal(VoteResult("blocked")), ephemeral=True)
+            return
         value: float | str | None = None if retract else float(self.value) if self.value.isdigit() else self.value
         try:
             result = await runner.button_vote(interaction, self.round_id, value, retract)
+        except DatabaseGone:
+            await interaction.response.send_message(VOTING_STOPPED, ephemeral=True)
+            return
         except Exception:  # the database failed (the vote writer logged it): say so, do not leave the press unanswered
             await interaction.response.send_message(NOT_SAVED, ephemeral=True)
             return
@@ -56,11 +64,17 @@ class AspectSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"ct:(?P<
         return cls(int(match["round"]), match["aspect"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        if await context_problem(interaction) is not None:  # as VoteButton: where the vote may not count
+            await interaction.response.send_message(_refusal(VoteResult("blocked")), ephemeral=True)
+            return
         try:
             rating = check_rating(float(self.item.values[0]))
             result = await interaction.client.runner.button_vote(interaction, self.round_id, {self.aspect: rating}, False)
         except ValueError:  # a value the menu does not offer: a forged request
             await interaction.response.send_message("Sorry, that is not a rating from 1 to 10.", ephemeral=True)
+            return
+        except DatabaseGone:
+            await interaction.response.send_message(VOTING_STOPPED, ephemeral=True)
             return
         except Exception:  # the database failed (the vote writer logged it)
             await interaction.response.send_message(NOT_SAVED, ephemeral=True)
