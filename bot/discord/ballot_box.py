@@ -185,11 +185,8 @@ class BallotBox:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._apply_votes(), name="vote-writer")
 
-    async def button_vote(
-        self, interaction: discord.Interaction, round_id: int, value: float | str | dict[str, float] | None, retract: bool
-    ) -> VoteResult:
-        """A vote from a component on a round's message: a button's rating or choice, an aspect's select
-        menu ({aspect: rating}), or Withdraw (`retract`)."""
+    async def button_vote(self, interaction: discord.Interaction, round_id: int, value: float | str | dict | None, retract: bool) -> VoteResult:
+        # value: a button's rating or choice, or an aspect's select menu's {aspect: rating}
         user = interaction.user
         return await self.submit(
             interaction.message.id, user.id, value, retract, origin=origin_scope(interaction.guild_id, user.id),
