@@ -71,7 +71,7 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
 
 # The music options' defaults are filled in after parsing (None: not given), so a resumed terminal
 # session can say which options given on the command line it does not apply.
-MUSIC_DEFAULTS = {"base": "C4", "scale": "major", "length": 8, "tempo": 120, "mode": "rating", "preset": "default"}
+MUSIC_DEFAULTS = {"base": "C4", "scale": "major", "length": 8, "tempo": 120, "instrument": "piano", "mode": "rating", "preset": "default"}
 
 
 def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
@@ -82,6 +82,7 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
     parser.add_argument("--scale", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)} (default major)")
     parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), help="notes in the track, 4-64 (default 8)")
     parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), help="beats per minute, 40-240 (default 120)")
+    parser.add_argument("--instrument", help="the melody's General MIDI instrument: piano (default), violin, 'alto sax', 0-127...")
     parser.add_argument("--mode", choices=["rating", "ab"], help="rate 1-10, or choose between A and B (default rating)")
     parser.add_argument("--preset", help="agent preset: default, hillclimb, context, paper, random or theory (default: default)")
     parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=f"rounds to run (default {rounds_default})")
@@ -105,6 +106,8 @@ def build_parser() -> Parser:
     _add_music(run, rounds_default=10)
     run.add_argument("--out", type=_given("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
+    run.add_argument("--from", dest="from_file", type=_given("--from"), metavar="FILE.mid", help="a new session from your own melody")
+    run.add_argument("--from-track", type=_in_range(int, 1, 10_000, "--from-track"), metavar="N", help="with --from: the melody of track N (from 1)")
     run.add_argument("--new", action="store_true", help=(
         "end the unfinished terminal session (stopped: nothing learned from its open round) and start one with these "
         "options; without it an unfinished session is resumed as it was started"))
@@ -140,6 +143,7 @@ def build_parser() -> Parser:
     render.add_argument("--out-dir", type=_given("--out-dir"), required=True, help="folder for the audio files")
     render.add_argument("--format", choices=["ogg", "wav"], default="ogg", help="ogg (Opus, for chat) or wav (default ogg)")
     render.add_argument("--soundfont", type=_given("--soundfont"), help="a .sf2 file (default: $CROWDTUNE_SOUNDFONT or the Debian soundfonts)")
+    render.add_argument("--keep-level", action="store_true", help="keep the synthesiser's level instead of bringing each file to -16 LUFS (true peak -1 dBTP)")
 
     export = commands.add_parser("export", help="export compositions (MIDI), rounds, votes, audit log and Q-tables as one zip")
     _add_db(export)
@@ -167,6 +171,7 @@ def _spec(args: argparse.Namespace):
     import secrets
 
     from core.engine import SessionSpec
+    from core.instruments import parse_instrument
     from core.music import parse_note
 
     # A fresh seed per run, so every newcomer does not hear the same first track; it is printed.
@@ -174,7 +179,8 @@ def _spec(args: argparse.Namespace):
     music = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in MUSIC_DEFAULTS.items()}
     rounds = args.rounds if args.rounds is not None else args.rounds_default
     try:
-        return SessionSpec(**{**music, "base": parse_note(music["base"])}, rounds=rounds, seed=seed)
+        music |= {"base": parse_note(music["base"]), "instrument": parse_instrument(music["instrument"])}
+        return SessionSpec(**music, rounds=rounds, seed=seed)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
 
@@ -196,6 +202,14 @@ async def _run(args: argparse.Namespace) -> int:
     spec = _spec(args)
     if args.aspects and spec.mode == "ab":
         raise UsageError("--aspects rates one version at a time: use it with --mode rating")
+    from bot.media.midi_import import session_from_file
+
+    try:  # --from FILE.mid: a file that cannot be used creates nothing
+        spec, first_track, summary = session_from_file(args.from_file, args.from_track, args.instrument, spec)
+    except ValueError as problem:
+        raise UsageError(str(problem)) from None
+    if summary:
+        print(f"from {args.from_file}: {summary}", flush=True)
     renderer = None
     if not args.no_audio:
         from bot.media.render import Renderer
@@ -208,7 +222,7 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         out = Path(args.out) if args.out else Path(args.db).resolve().parent / "rounds"
         session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects)
-        await session.run(spec, given=_given_music(args), new=args.new)
+        await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track)
     finally:
         await store.close()
         if renderer is not None:
@@ -293,7 +307,7 @@ def _render(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {', '.join(missing)}")
     with Renderer.open(args.soundfont) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
-            written = render_files(renderer, paths, Path(args.out_dir), args.format, on_written=lambda _: bar.update(1))
+            written = render_files(renderer, paths, Path(args.out_dir), args.format, lambda _: bar.update(1), args.keep_level)
         except ValueError as problem:
             raise UsageError(str(problem)) from None
     print(f"rendered {plural(len(written), 'file')} to {args.out_dir}")

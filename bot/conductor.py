@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 from core.agent import AgentConfig, feature_names, model_name, scope_model
 from core.agent import preset as agent_preset
-from core.crowd import Ballot, check_choice, check_rating, robust_rating
+from core.crowd import Ballot, check_choice, check_rating, compound_rating, robust_rating
 from core.learner import Posterior, explain
 from core.engine import (
     Aggregator,
@@ -27,7 +27,7 @@ from core.engine import (
     settle,
     settle_keys,
 )
-from core.music import track_from_dict, track_to_dict
+from core.music import Track, track_from_dict, track_to_dict
 from storage import RoundRow, SessionRow, Store, VoteOp, VoteResult
 
 
@@ -58,15 +58,17 @@ class Conductor:
         scope_name: str = "",
         continue_from_last: bool = False,
         options: dict | None = None,
+        first_track: Track | None = None,
     ) -> SessionRow:
-        """Start a session. With `continue_from_last`, the first track is where the scope's last
-        session in this channel ended, when its musical parameters match."""
+        """Start a session from `first_track` (a person's own melody) or a new random track. With
+        `continue_from_last` and no `first_track`, the first track is where the scope's last session in
+        this channel ended, when its musical parameters match (played on this session's instrument)."""
         await self.store.ensure_scope(scope_id, scope_kind, scope_name)
-        track = spec.first_track()
-        if continue_from_last:
+        track = first_track or spec.first_track()
+        if continue_from_last and first_track is None:
             last = await self.store.latest_session(scope_id, channel_id)
             if last is not None and _same_music(SessionSpec.from_dict(last.spec), spec):
-                track = track_from_dict(last.track)
+                track = replace(track_from_dict(last.track), instrument=spec.instrument)
         return await self.store.create_session(scope_id, channel_id, spec.to_dict(), track_to_dict(track), actor, options)
 
     async def open_round(self, session_id: int) -> OpenRound | None:
@@ -116,11 +118,23 @@ class Conductor:
 
     @staticmethod
     def vote_op(
-        round_id: int, mode: str, voter: str, value: float | str | None, retract: bool = False, scope_id: str | None = None
+        round_id: int,
+        mode: str,
+        voter: str,
+        value: float | str | Mapping[str, float] | None,
+        retract: bool = False,
+        scope_id: str | None = None,
     ) -> VoteOp:
         """A validated cast (or, with `retract`, a withdrawal: of `value` only, when one is given); with
-        `scope_id`, refused unless the round belongs to that scope. ValueError with a user-facing
+        `scope_id`, refused unless the round belongs to that scope. A mapping is a cast of some aspects
+        ({"novelty": 7}), merged with the voter's others (rating mode). ValueError with a user-facing
         message if the value is malformed."""
+        if isinstance(value, Mapping):
+            if mode != "rating" or retract:
+                raise ValueError("aspects are rated in rating rounds, and withdrawn with the whole vote")
+            compound_rating(value)  # checks the names and the ranges
+            aspects = tuple(sorted((name, float(v)) for name, v in value.items()))
+            return VoteOp(round_id, voter, "cast", aspects=aspects, scope_id=scope_id)
         if value is None:
             rating, choice = None, None
         elif mode == "ab":

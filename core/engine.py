@@ -18,6 +18,7 @@ from core import agent as q
 from core.actions import Action, apply, describe
 from core.crowd import NEUTRAL_RATING, Ballot, CrowdEstimate, ab_rewards, mean_rating
 from core.learner import Observation, Posterior
+from core.instruments import DEFAULT_PROGRAM, GM_PROGRAMS
 from core.music import Track, check_base, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
 
 MODES = ("rating", "ab")
@@ -43,6 +44,7 @@ class SessionSpec:
     exploration: str | None = None  # overrides the preset's exploration strategy
     state: str | None = None  # overrides the preset's state encoding
     keep_best: bool | None = None  # overrides whether the preset reverts edits rated below the incumbent
+    instrument: int = DEFAULT_PROGRAM  # General MIDI program of the melody and chords (specs stored before it: piano)
 
     def __post_init__(self) -> None:
         check_base(self.base)
@@ -57,6 +59,8 @@ class SessionSpec:
             raise ValueError(f"a round lasts {ROUND_SECONDS_MIN} s to 7 days, not {self.round_seconds} s")
         if self.quorum is not None and not 1 <= self.quorum <= 100_000:
             raise ValueError(f"quorum must be at least 1, not {self.quorum}")
+        if not 0 <= self.instrument < len(GM_PROGRAMS):
+            raise ValueError(f"instrument must be a General MIDI program 0-127, not {self.instrument}")
 
     @property
     def agent(self) -> q.AgentConfig:
@@ -65,7 +69,8 @@ class SessionSpec:
         return replace(config, **{name: value for name, value in overrides.items() if value is not None})
 
     def first_track(self) -> Track:
-        return generate_track(self.base, self.scale, self.length, self.tempo, random.Random(self.seed))
+        track = generate_track(self.base, self.scale, self.length, self.tempo, random.Random(self.seed))
+        return replace(track, instrument=self.instrument)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -168,6 +168,11 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (scope_id, name)
     ) WITHOUT ROWID;
     """,
+    # Per-aspect ratings (musicality, novelty, coherence) as JSON {aspect: rating}; `rating` holds their compound.
+    6: """
+    ALTER TABLE votes ADD COLUMN aspects TEXT;
+    ALTER TABLE vote_events ADD COLUMN aspects TEXT;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -71,6 +71,9 @@ class VoteOp:
     choice: str | None = None
     only_if_standing: bool = False  # a retraction that applies only if (rating, choice) is the standing vote
     at: float | None = None
+    # A cast of some of the aspects (core.crowd.ASPECTS): merged with the voter's standing ones, and the
+    # vote's rating becomes their compound (core.crowd.compound_rating); `rating` is then ignored.
+    aspects: tuple[tuple[str, float], ...] | None = None
     scope_id: str | None = None  # the scope the caller believes the round belongs to (a cached lookup): refused if not
 
 
@@ -86,6 +89,7 @@ class Announcement:
 @dataclass(frozen=True)
 class VoteResult:
     status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "unknown_round", "blocked"
+    aspects: dict[str, float] | None = None  # an aspects cast: the voter's aspects now standing (their compound is the vote)
 
     @property
     def counted(self) -> bool:
@@ -202,6 +206,12 @@ class Store(Protocol):
         ...
     async def ballots(self, round_id: int) -> list[Ballot]: ...
     async def ballot_count(self, round_id: int) -> int: ...
+    async def aspect_ratings(self, round_id: int) -> list[dict[str, float]]:
+        """The standing votes' per-aspect ratings in a round (votes without aspects left out)."""
+        ...
+    async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
+        """The same over every closed round of a scope."""
+        ...
     async def strike(self, scope_id: str, voter: str, actor: str) -> int:
         """Void a voter's votes in a scope and refuse their new ones there; returns how many were voided. Audited."""
         ...

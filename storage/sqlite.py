@@ -23,7 +23,7 @@ from pathlib import Path
 import aiosqlite
 
 from core.agent import QEntry, QKey
-from core.crowd import Ballot
+from core.crowd import Ballot, compound_rating
 from core.engine import Outcome
 from core.learner import Evidence, apply_observations
 from core.music import track_to_dict
@@ -475,6 +475,20 @@ class SqliteStore:
         )
         return [Ballot(*r) for r in rows]
 
+    async def aspect_ratings(self, round_id: int) -> list[dict[str, float]]:
+        rows = await self._all(
+            "SELECT aspects FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0 AND aspects IS NOT NULL", (round_id,)
+        )
+        return [json.loads(aspects) for (aspects,) in rows]
+
+    async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
+        rows = await self._all(
+            "SELECT v.aspects FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
+            "WHERE s.scope_id = ? AND r.status = 'closed' AND v.retracted = 0 AND v.voided = 0 AND v.aspects IS NOT NULL",
+            (scope_id,),
+        )
+        return [json.loads(aspects) for (aspects,) in rows]
+
     async def ballot_count(self, round_id: int) -> int:
         """len(ballots(round_id)) without reading them: what a quorum check needs after every batch of votes."""
         return (await self._all("SELECT COUNT(*) FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0", (round_id,)))[0][0]
@@ -614,13 +628,16 @@ class SqliteStore:
 
     async def user_data(self, voter: str) -> dict:
         votes = await self._all(
-            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
+            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted, v.aspects FROM votes v "
             "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = ? ORDER BY v.cast_at",
             (voter,),
         )
         return {
             "voter": voter,
-            "votes": [dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v)) for v in votes],
+            "votes": [
+                {**dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v)), **({"aspects": json.loads(v[7])} if v[7] else {})}
+                for v in votes
+            ],
         }
 
     async def forget_user(self, voter: str, personal_scope: str) -> dict:
@@ -649,7 +666,7 @@ class SqliteStore:
             params,
         )
         votes = await self._all(
-            "SELECT s.scope_id, r.session_id, r.idx, v.voter, v.rating, v.choice, v.cast_at, v.retracted, v.voided "
+            "SELECT s.scope_id, r.session_id, r.idx, v.voter, v.rating, v.choice, v.cast_at, v.retracted, v.voided, v.aspects "
             f"FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id {where} "
             "ORDER BY r.id, v.cast_at",
             params,
@@ -687,6 +704,7 @@ class SqliteStore:
                 {
                     "scope": v[0], "session": v[1], "round": v[2] + 1, "voter": v[3], "rating": v[4], "choice": v[5],
                     "at": v[6], "retracted": bool(v[7]), "voided": bool(v[8]),
+                    **({"aspects": json.loads(v[9])} if v[9] else {}),
                 }
                 for v in votes
             ],
@@ -780,7 +798,7 @@ class _Tx:
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.kind == "cast"})
         results: list[VoteResult] = []
-        written: dict[tuple[int, str], tuple] = {}  # (round, voter) -> (rating, choice, cast_at, retracted)
+        written: dict[tuple[int, str], tuple] = {}  # (round, voter) -> (rating, choice, cast_at, retracted, aspects JSON)
         events: list[tuple] = []
         for op in ops:
             at = time.time() if op.at is None else op.at
@@ -793,34 +811,41 @@ class _Tx:
                 results.append(VoteResult("unknown_round" if status is None else "closed"))
                 continue
             key = (op.round_id, op.voter)
-            current = rows.get(key)  # (rating, choice, retracted) as the ops so far left it
+            current = rows.get(key)  # (rating, choice, retracted, aspects) as the ops so far left it
             standing = current is not None and current[2] == 0
             if op.kind == "retract":
                 if not standing or (op.only_if_standing and current[:2] != (op.rating, op.choice)):
                     results.append(VoteResult("unchanged"))
                     continue
-                rows[key] = (current[0], current[1], 1)
-                written[key] = (current[0], current[1], at, 1)
-                events.append((op.round_id, op.voter, "retract", None, None, at))
+                rows[key] = (current[0], current[1], 1, current[3])
+                written[key] = (current[0], current[1], at, 1, _json_or_none(current[3]))
+                events.append((op.round_id, op.voter, "retract", None, None, at, None))
                 results.append(VoteResult("retracted"))
-            elif (scope_id, op.voter) in struck:
+                continue
+            if (scope_id, op.voter) in struck:
                 results.append(VoteResult("blocked"))
-            elif standing and current[:2] == (op.rating, op.choice):
-                results.append(VoteResult("unchanged"))
+                continue
+            rating, aspects = op.rating, None
+            if op.aspects is not None:
+                # One answer per aspect, each whenever the voter likes: merged into what they rated before.
+                aspects = {**((current[3] or {}) if standing else {}), **dict(op.aspects)}
+                rating = compound_rating(aspects)
+            if standing and (current[0], current[1], current[3]) == (rating, op.choice, aspects):
+                results.append(VoteResult("unchanged", aspects))
             else:
-                rows[key] = (op.rating, op.choice, 0)
-                written[key] = (op.rating, op.choice, at, 0)
-                events.append((op.round_id, op.voter, "change" if standing else "cast", op.rating, op.choice, at))
-                results.append(VoteResult("changed" if standing else "recorded"))
+                rows[key] = (rating, op.choice, 0, aspects)
+                written[key] = (rating, op.choice, at, 0, _json_or_none(aspects))
+                events.append((op.round_id, op.voter, "change" if standing else "cast", rating, op.choice, at, _json_or_none(aspects)))
+                results.append(VoteResult("changed" if standing else "recorded", aspects))
         # A voter's last write in the batch is their row's final state; `voided` is left as it was.
         await self._db.executemany(
-            "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted) VALUES (?, ?, ?, ?, ?, ?) "
+            "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-            "cast_at = excluded.cast_at, retracted = excluded.retracted",
+            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects",
             [(*key, *row) for key, row in written.items()],
         )
         await self._db.executemany(
-            "INSERT INTO vote_events (round_id, voter, kind, rating, choice, at) VALUES (?, ?, ?, ?, ?, ?)", events
+            "INSERT INTO vote_events (round_id, voter, kind, rating, choice, at, aspects) VALUES (?, ?, ?, ?, ?, ?, ?)", events
         )
         return results
 
@@ -842,11 +867,11 @@ class _Tx:
         rows = {}
         for round_id, voters in voters_by_round.items():
             for chunk in _in_chunks(sorted(voters)):
-                for voter, rating, choice, retracted in await self.all(
-                    f"SELECT voter, rating, choice, retracted FROM votes WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
+                for voter, rating, choice, retracted, aspects in await self.all(
+                    f"SELECT voter, rating, choice, retracted, aspects FROM votes WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
                     (round_id, *chunk),
                 ):
-                    rows[(round_id, voter)] = (rating, choice, retracted)
+                    rows[(round_id, voter)] = (rating, choice, retracted, json.loads(aspects) if aspects else None)
         return rows
 
     async def _struck(self, scope_ids: set[str], voters: set[str]) -> set[tuple[str, str]]:
@@ -932,3 +957,7 @@ class _Tx:
             "ON CONFLICT(scope_id, state, action) DO UPDATE SET value = excluded.value, visits = excluded.visits",
             [(scope_id, s, a, e.value, e.visits) for (s, a), e in entries],
         )
+
+
+def _json_or_none(value: dict | None) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
