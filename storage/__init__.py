@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage.protocol import RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
+from storage.protocol import Reader, RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
 
-__all__ = ["RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult", "open_store"]
+__all__ = ["Reader", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult", "open_reader", "open_store"]
 
 
 async def open_store(location: str | Path) -> Store:
@@ -19,3 +19,11 @@ async def open_store(location: str | Path) -> Store:
     from storage.sqlite import SqliteStore
 
     return await SqliteStore.open(location)
+
+
+def open_reader(location: str | Path) -> Reader:
+    """A read-only, streaming `Reader` of the database at `location` (a store's `path`), for a worker
+    thread or process. StorageError when it cannot be opened."""
+    from storage.sqlite import SqliteReader
+
+    return SqliteReader(location)

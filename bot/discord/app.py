@@ -164,7 +164,10 @@ class CrowdtuneBot(commands.Bot):
             log.error("command /%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
             text = "Sorry, something went wrong on my side. Nothing was changed; please try again."
         try:
-            if interaction.response.is_done():
+            if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+                # "Thinking...": the answer replaces it (a follow-up would leave it thinking).
+                await interaction.edit_original_response(content=text, attachments=[], view=None)
+            elif interaction.response.is_done():
                 await interaction.followup.send(text, ephemeral=True)
             else:
                 await interaction.response.send_message(text, ephemeral=True)

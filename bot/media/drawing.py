@@ -9,29 +9,11 @@ itself never imports matplotlib.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
-import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from bot.worker import worker_pool
 from core.music import Track
-
-
-PARENT_CHECK_SECONDS = 1.0
-
-
-def _exit_with(parent: int) -> None:
-    """In the worker: exit once the bot process is gone. A killed bot (SIGKILL, out of memory) cannot
-    stop its pool, and the worker, which holds both ends of its own task pipe, would wait forever."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_SECONDS)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-the-bot", daemon=True).start()
 
 
 def _piano_roll(track: Track, title: str | None) -> bytes:
@@ -46,6 +28,16 @@ def _learning_curve(rewards: list[float], title: str) -> bytes:
     return learning_curve_png(rewards, title)
 
 
+def _scope_learning_curve(location: str, scope_id: str, title: str) -> tuple[bytes, int, float] | None:
+    from storage import open_reader
+
+    with open_reader(location) as reader:
+        rewards = list(reader.rewards(scope_id))
+    if not rewards:
+        return None
+    return _learning_curve(rewards, title), len(rewards), sum(rewards) / len(rewards)
+
+
 class Drawer:
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
@@ -55,6 +47,12 @@ class Drawer:
 
     async def learning_curve(self, rewards: list[float], title: str) -> bytes:
         return await self._draw(_learning_curve, list(rewards), title)
+
+    async def scope_learning_curve(self, location: str, scope_id: str, title: str) -> tuple[bytes, int, float] | None:
+        """A scope's learning curve read and drawn in the worker (the history scan stays off the event
+        loop): (PNG, rated rounds, mean reward), or None before any rated round. `location` is the
+        store's path."""
+        return await self._draw(_scope_learning_curve, location, scope_id, title)
 
     def worker_pids(self) -> list[int]:
         """The worker's process id, once started (the footprint benchmark reads its memory)."""
@@ -67,9 +65,7 @@ class Drawer:
 
     async def _draw(self, function, *args) -> bytes:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with, initargs=(os.getpid(),)
-            )
+            self._pool = worker_pool()
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
         except BrokenProcessPool:

@@ -198,16 +198,16 @@ class Sessions(commands.Cog):
     async def stats(self, interaction: discord.Interaction) -> None:
         scope_id, _ = scope_of(interaction)
         await interaction.response.defer(thinking=True)
-        rewards = await self.store.rewards_of_scope(scope_id)
-        if not rewards:
-            await interaction.followup.send("No rated rounds yet. Start with `/compose`.")
+        curve = await self.bot.drawer.scope_learning_curve(self.store.path, scope_id, "crowdtune: reward per round")
+        if curve is None:
+            await interaction.edit_original_response(content="No rated rounds yet. Start with `/compose`.")
             return
-        png = await self.bot.drawer.learning_curve(rewards, "crowdtune: reward per round")
+        png, rated, mean = curve
         top = await self.store.top_rounds(scope_id, 3)
         size = await self.store.q_size(scope_id)
-        lines = [f"{len(rewards)} rated rounds, mean reward {sum(rewards) / len(rewards):.2f}; the agent holds {size} Q-values."]
+        lines = [f"{rated} rated rounds, mean reward {mean:.2f}; the agent holds {size} Q-values."]
         lines += [f"{i}. {r.reward:.1f}/10 (session {r.session_id}, round {r.index + 1})" for i, r in enumerate(top, 1)]
-        await interaction.followup.send("\n".join(lines), file=discord.File(io.BytesIO(png), "learning-curve.png"))
+        await interaction.edit_original_response(content="\n".join(lines), attachments=[discord.File(io.BytesIO(png), "learning-curve.png")])
 
     @app_commands.command(name="top", description="The best-rated compositions, to listen to")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -216,7 +216,7 @@ class Sessions(commands.Cog):
         await interaction.response.defer(thinking=True)
         top = await self.store.top_rounds(scope_id, 3)
         if not top:
-            await interaction.followup.send("No rated rounds yet. Start with `/compose`.")
+            await interaction.edit_original_response(content="No rated rounds yet. Start with `/compose`.")
             return
         files, lines = [], []
         for rank, row in enumerate(top, 1):
@@ -225,7 +225,7 @@ class Sessions(commands.Cog):
             audio = await self.bot.renderer.render_async(track_to_midi(track), "ogg")
             files.append(discord.File(io.BytesIO(audio), f"top-{rank}.ogg"))
             lines.append(f"{rank}. {row.reward:.1f}/10: session {row.session_id}, round {row.index + 1}")
-        await interaction.followup.send("\n".join(lines), files=files)
+        await interaction.edit_original_response(content="\n".join(lines), attachments=files)
 
 
 async def setup(bot) -> None:

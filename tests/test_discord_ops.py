@@ -1,0 +1,48 @@
+"""How the bot behaves on real Discord (issue 12): it never stalls, works in threads and forum posts,
+declares where its commands run, syncs them only when they change, posts each round once across
+deployments, and starts with one clear line per problem. Against the local Discord-compatible server,
+which runs on its own thread and clock, so a frozen bot loop misses Discord's deadlines there too."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+from test_discord_bot import KEYCAPS, compose, db_rows, env, eventually, is_round, running  # noqa: F401 (env: a fixture)
+from test_discord_bot import drawer, renderer  # noqa: F401 (fixtures)
+
+from storage.sqlite import clone_rounds
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_a_long_history_export_never_stalls_the_bot(env):
+    """2,000 rounds took the old on-loop export about 10 s: a /status asked meanwhile missed
+    Discord's 3-second deadline. Now the export is made in a worker process while the bot answers."""
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=0)
+        post = await server.wait_for_message(env.channel, is_round(1))
+        await server.react(env.alice, post["id"], KEYCAPS[6])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "a vote")
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await server.wait_for_message(env.channel, is_round(2))
+        [(first,)] = db_rows(env, "SELECT id FROM rounds WHERE idx = 0")
+        clone_rounds(env.db, first, 2000, voters=3)
+
+        exported = await server.slash(env.mod, env.channel, "export")
+        assert (await exported.wait_response())["type"] == 5  # deferred at once, "thinking"
+        status = await server.slash(env.alice, env.channel, "status")
+        answer = await status.wait_response()
+        assert "Round 2" in answer["data"]["content"]
+        assert exported.original is None or exported.original["attachments"] == []  # answered while exporting
+        done = await exported.wait_original(lambda m: m["attachments"], timeout=120)
+        assert exported.followups == []  # the original response is edited, not a deprecated follow-up
+        archive = zipfile.ZipFile(io.BytesIO(server.attachment_bytes(done["attachments"][0])))
+        rounds = archive.read("rounds.jsonl").splitlines()
+        assert len(rounds) == 2002 and len([n for n in archive.namelist() if n.endswith(".mid")]) == 2002 + 1
+        assert sum(1 for _ in archive.read("votes.jsonl").splitlines()) == 1 + 3 * 2000
+        assert json.loads(rounds[0])["round"] == 0
+    assert server.missed_deadlines == []
