@@ -10,6 +10,7 @@ import json
 import zipfile
 
 import pytest
+from fakediscord import Permission
 from test_discord_bot import KEYCAPS, compose, db_rows, env, eventually, is_round, running  # noqa: F401 (env: a fixture)
 from test_discord_bot import drawer, renderer  # noqa: F401 (fixtures)
 
@@ -46,3 +47,41 @@ async def test_a_long_history_export_never_stalls_the_bot(env):
         assert sum(1 for _ in archive.read("votes.jsonl").splitlines()) == 1 + 3 * 2000
         assert json.loads(rounds[0])["round"] == 0
     assert server.missed_deadlines == []
+
+
+# -- threads and forum posts (Discord checks Send Messages in Threads there, not Send Messages) --------
+
+
+async def test_compose_in_a_thread_needs_send_messages_in_threads_and_says_so(env):
+    server = env.server
+    thread = server.add_thread(env.channel, "jam")
+    server.set_permissions(env.channel, server.world.bot, deny=Permission.SEND_MESSAGES_IN_THREADS)  # the parent's overwrite applies
+    async with running(env):
+        reply = await compose(env, channel=thread)
+        assert "send messages in threads" in reply["data"]["content"] and reply["data"]["flags"] & 64
+        assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
+    assert server.messages(thread) == []
+
+
+async def test_compose_runs_in_a_thread_where_only_posting_in_threads_is_allowed(env):
+    server = env.server
+    thread = server.add_thread(env.channel, "jam")
+    server.set_permissions(env.channel, server.world.bot, deny=Permission.SEND_MESSAGES)  # not needed in a thread
+    async with running(env):
+        reply = await compose(env, channel=thread, rounds=2)
+        assert "Composing" in reply["data"]["content"]
+        post = await server.wait_for_message(thread, is_round(1))
+        await server.react(env.alice, post["id"], KEYCAPS[4])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "a vote in the thread")
+    assert server.messages(env.channel) == []
+
+
+async def test_compose_runs_in_a_forum_post(env):
+    server = env.server
+    forum = server.add_forum_channel(env.guild, "tracks")
+    post_thread = server.add_forum_post(forum, "Our song", env.alice, "Let's compose here")
+    async with running(env):
+        reply = await compose(env, user=env.alice, channel=post_thread, rounds=2)
+        assert "Composing" in reply["data"]["content"]
+        post = await server.wait_for_message(post_thread, is_round(1))
+        assert any(a["filename"] == "round-1.ogg" for a in post["attachments"])

@@ -50,13 +50,19 @@ async def scope_settings(bot, scope_id: str) -> dict:
 
 
 NEEDED_PERMISSIONS = ("view_channel", "send_messages", "attach_files", "read_message_history")
+THREADS = (discord.ChannelType.public_thread, discord.ChannelType.private_thread, discord.ChannelType.news_thread)
 
 
 def missing_permissions(interaction: discord.Interaction, vote_style: str) -> list[str]:
+    """The permissions the bot lacks to run rounds where the command was used (app_permissions, which
+    Discord computes for that channel or thread). In threads and forum posts Discord checks Send
+    Messages in Threads instead of Send Messages."""
     if interaction.guild_id is None:
         return []
     permissions = interaction.app_permissions
-    needed = NEEDED_PERMISSIONS + (("add_reactions",) if vote_style == "reactions" else ())
+    in_thread = getattr(interaction.channel, "type", None) in THREADS
+    needed = tuple("send_messages_in_threads" if in_thread and name == "send_messages" else name for name in NEEDED_PERMISSIONS)
+    needed += ("add_reactions",) if vote_style == "reactions" else ()
     return [name.replace("_", " ") for name in needed if not getattr(permissions, name)]
 
 
