@@ -85,3 +85,39 @@ async def test_compose_runs_in_a_forum_post(env):
         assert "Composing" in reply["data"]["content"]
         post = await server.wait_for_message(post_thread, is_round(1))
         assert any(a["filename"] == "round-1.ogg" for a in post["attachments"])
+
+
+# -- where commands may be used ---------------------------------------------------------------------
+
+
+async def test_commands_declare_a_server_install_and_the_server_and_bot_dm_contexts(env):
+    async with running(env) as bot:
+        await env.server.wait_until(lambda: env.server.commands.get(None), what="commands synced")
+        declared = {c.name: c.to_dict(bot.tree) for c in bot.tree.get_commands()}
+    assert declared and all(d["integration_types"] == [0] for d in declared.values())  # guild install only
+    assert all(set(d["contexts"]) <= {0, 1} for d in declared.values())  # a server, or a DM with the bot
+    assert declared["compose"]["contexts"] == [0, 1] and declared["strike"]["contexts"] == [0]
+
+
+@pytest.mark.parametrize("where", ["a server without the bot", "a group chat"])
+async def test_a_command_used_where_the_bot_cannot_post_gets_a_clear_answer(env, monkeypatch, where):
+    """As Discord sends it when an operator enables user install: the command runs in a server the
+    bot is not in (installed to the user's account), or in a group chat (the PRIVATE_CHANNEL context)."""
+    from fakediscord.interactions import Interaction
+
+    made = Interaction.payload
+
+    def user_installed(self, world):
+        payload = made(self, world)
+        payload["authorizing_integration_owners"] = {"1": str(self.user.id)}
+        if where == "a group chat":
+            payload["context"] = 2
+        return payload
+
+    async with running(env):
+        monkeypatch.setattr(Interaction, "payload", user_installed)
+        reply = await compose(env, user=env.alice, channel=env.channel if where != "a group chat" else env.server.dm_channel(env.alice))
+        text = reply["data"]["content"]
+        assert reply["data"]["flags"] & 64 and "Nothing was changed" in text, text
+        assert ("not in this server" in text) if where != "a group chat" else ("group chats" in text), text
+    assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0

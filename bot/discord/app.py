@@ -44,6 +44,8 @@ def request_problem(interaction: discord.Interaction) -> str | None:
     its options' types, ranges, lengths and choices; required and unknown options), or None.
     Discord's client enforces these, but a crafted request need not, and discord.py checks none
     of them when a command arrives."""
+    if (problem := place_problem(interaction)) is not None:
+        return problem
     command = interaction.command
     if not isinstance(command, app_commands.Command):
         return None  # unknown to us: the tree reports it
@@ -66,6 +68,24 @@ def request_problem(interaction: discord.Interaction) -> str | None:
                 return f"/{command.name} needs the option '{name}'"
         elif (problem := _value_problem(parameter, given[name], known)) is not None:
             return f"'{name}' {problem}"
+    return None
+
+
+# How the commands may be installed (sent with each command at sync): to a server, not to a person's
+# account. Without it Discord follows the application's settings in the Developer Portal, and with user
+# install enabled there /compose would run where the bot cannot post. Where each command may be used
+# (a server, a DM with the bot) each declares itself (cogs: EVERYWHERE, or guild_only): a tree-wide
+# default would be merged into guild_only's and open /strike to DMs.
+INSTALLS = app_commands.AppInstallationType(guild=True, user=False)
+
+
+def place_problem(interaction: discord.Interaction) -> str | None:
+    """Why the bot cannot work where a command was used, or None: a group DM or another person's DM
+    (the PRIVATE_CHANNEL context), or a server the bot is not installed in (a user install)."""
+    if interaction.context.private_channel:
+        return "I can only work in servers I'm in and in a DM with me, not in group chats or other people's DMs"
+    if interaction.guild_id is not None and not interaction.is_guild_integration():
+        return "I'm not in this server, so I can't post here: ask a moderator to add me, or use a DM with me"
     return None
 
 
@@ -112,7 +132,8 @@ class CrowdtuneBot(commands.Bot):
     def __init__(self, settings: Settings, conductor: Conductor, renderer, drawer: Drawer | None = None, **options) -> None:
         options.setdefault("guild_ready_timeout", settings.guild_ready_timeout)
         super().__init__(
-            command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None, tree_cls=CheckedTree, **options
+            command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None, tree_cls=CheckedTree,
+            allowed_installs=INSTALLS, **options
         )
         self.settings = settings
         self.conductor = conductor
