@@ -10,7 +10,7 @@ from pathlib import Path
 
 from storage.protocol import Reader, RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
 
-__all__ = ["Reader", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult", "open_reader", "open_store"]
+__all__ = ["Reader", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult", "clone_rounds", "open_reader", "open_store"]
 
 
 async def open_store(location: str | Path) -> Store:
@@ -27,3 +27,11 @@ def open_reader(location: str | Path) -> Reader:
     from storage.sqlite import SqliteReader
 
     return SqliteReader(location)
+
+
+def clone_rounds(location: str | Path, round_id: int, copies: int, voters: int = 3) -> int:
+    """Benchmarks and tests: `copies` closed copies of a round, each with `voters` ratings, added to its
+    session by direct inserts (a long history in seconds). Returns the last new round's id."""
+    from storage.sqlite import clone_rounds as clone
+
+    return clone(location, round_id, copies, voters)

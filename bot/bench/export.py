@@ -1,5 +1,5 @@
 """The export of a long history: `crowdtune bench export`. A 100,000-round scope (made by direct
-inserts: storage.sqlite.clone_rounds) exported the way /export does it, in a worker process, while the
+inserts: storage.clone_rounds) exported the way /export does it, in a worker process, while the
 event loop's lag is sampled; the same loop idle, and a 1,000-round export run on the loop itself (as
 before issue 12), in the same run for comparison.
 
@@ -41,7 +41,7 @@ async def _scope_of(store, scope_id: str, rounds: int) -> None:
     """A scope with `rounds` closed rounds: one played through the conductor, the rest its copies."""
     from bot.conductor import Conductor
     from core.engine import SessionSpec
-    from storage.sqlite import clone_rounds
+    from storage import clone_rounds
 
     conductor = Conductor(store)
     session = await conductor.start(scope_id, "guild", f"channel-{scope_id}", SessionSpec(rounds=None), actor="bench")

@@ -14,7 +14,7 @@ from fakediscord import Permission
 from test_discord_bot import KEYCAPS, compose, db_rows, env, eventually, is_round, running  # noqa: F401 (env: a fixture)
 from test_discord_bot import drawer, renderer  # noqa: F401 (fixtures)
 
-from storage.sqlite import clone_rounds
+from storage import clone_rounds
 
 pytestmark = pytest.mark.asyncio
 
