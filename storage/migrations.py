@@ -92,6 +92,12 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX audit_by_scope ON audit(scope_id);
     """,
+    2: """
+    CREATE TABLE deployment (                      -- facts about this bot's deployment: its id, the commands synced
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -473,6 +473,21 @@ class SqliteStore:
 
         return await asyncio.to_thread(collect)
 
+    # -- the deployment (bot/discord/app.py) ------------------------------------------------------
+
+    async def deployment_value(self, key: str) -> str | None:
+        row = await self._one("SELECT value FROM deployment WHERE key = ?", (key,))
+        return None if row is None else row[0]
+
+    async def set_deployment_value(self, key: str, value: str, replace: bool = True) -> str:
+        """Store `value` under `key` (with replace=False only if there is none yet); returns the value
+        stored, so two processes racing to set a first value agree on one."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        async with self._tx() as db:
+            await db.execute(f"{verb} INTO deployment (key, value) VALUES (?, ?)", (key, value))
+            (stored,) = await db.one("SELECT value FROM deployment WHERE key = ?", (key,))
+        return stored
+
     # -- start-up check and early close (bot/discord/runner.py) ------------------------------------------
 
     async def check_writable(self) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
+import json
 import logging
 import math
 import signal
 import sqlite3
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -23,6 +26,8 @@ from bot.settings import Settings
 from bot.discord.views import VoteButton
 
 log = logging.getLogger("crowdtune.bot")
+COMMAND_SYNC_RETRY_SECONDS = 5.0  # the first pause after a failed command sync; it doubles up to the max
+COMMAND_SYNC_RETRY_MAX_SECONDS = 600.0
 
 
 def bot_intents() -> discord.Intents:
@@ -140,6 +145,8 @@ class CrowdtuneBot(commands.Bot):
         self.renderer = renderer
         self._owns_drawer = drawer is None
         self.drawer = drawer or Drawer()
+        self._command_sync: asyncio.Task | None = None
+        self.command_sync_retry_seconds = COMMAND_SYNC_RETRY_SECONDS
         self.runner = RoundRunner(self, conductor, renderer, self.drawer, VoteLimiter(settings.vote_burst, settings.vote_refill_seconds))
 
     async def setup_hook(self) -> None:
@@ -150,15 +157,46 @@ class CrowdtuneBot(commands.Bot):
         await moderation.setup(self)
         self.tree.on_error = self.on_app_command_error
         if self.settings.dev_guild_id:
-            guild = discord.Object(id=self.settings.dev_guild_id)
-            self.tree.copy_global_to(guild=guild)
-            await self.tree.sync(guild=guild)
-        else:
-            await self.tree.sync()
+            self.tree.copy_global_to(guild=discord.Object(id=self.settings.dev_guild_id))
 
     async def on_ready(self) -> None:
         resumed = await self.runner.resume_all()
         log.info("ready as %s; %d session(s) running", self.user, resumed)
+        if self._command_sync is None:  # on_ready comes again after a reconnect: sync once a process
+            self._command_sync = asyncio.create_task(self.sync_commands(), name="command-sync")
+
+    async def wait_until_commands_synced(self) -> bool:
+        """Wait for the command sync that follows the first on_ready (see sync_commands); its result."""
+        await self.wait_until_ready()
+        while self._command_sync is None:
+            await asyncio.sleep(0.01)
+        return await asyncio.shield(self._command_sync)
+
+    async def sync_commands(self) -> bool:
+        """Register the commands with Discord if they differ from what this application last synced
+        (a digest kept in the database): restarts, even a crash loop, cost no request and no rate
+        limit. Runs after open rounds have resumed; a failure is logged and retried with a growing
+        pause, never fatal. True once synced (or unchanged); False if the bot closed first."""
+        guild = discord.Object(id=self.settings.dev_guild_id) if self.settings.dev_guild_id else None
+        declared = sorted((c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)), key=lambda c: (c["name"], c.get("type", 1)))
+        digest = hashlib.sha256(json.dumps(declared, sort_keys=True).encode()).hexdigest()
+        key = f"commands:{self.application_id}:{guild.id if guild else 'global'}"
+        if await self.conductor.store.deployment_value(key) == digest:
+            log.info("commands unchanged since the last sync: not synced")
+            return True
+        pause = self.command_sync_retry_seconds
+        while not self.is_closed():
+            try:
+                await self.tree.sync(guild=guild)
+            except (discord.HTTPException, aiohttp.ClientError, OSError) as problem:
+                log.warning("could not sync the commands (%s); retrying in %.0f s", problem, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, COMMAND_SYNC_RETRY_MAX_SECONDS)
+                continue
+            await self.conductor.store.set_deployment_value(key, digest)
+            log.info("synced %d command(s)%s", len(declared), f" to server {guild.id}" if guild else "")
+            return True
+        return False
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         self.runner.on_reaction(payload, added=True)
@@ -196,6 +234,8 @@ class CrowdtuneBot(commands.Bot):
             pass
 
     async def close(self) -> None:
+        if self._command_sync is not None:
+            self._command_sync.cancel()
         await self.runner.shutdown()
         await super().close()
         if self._owns_drawer:

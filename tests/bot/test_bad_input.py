@@ -245,6 +245,7 @@ class LiveBot:
                 bot = CrowdtuneBot(Settings(_env_file=None), Conductor(store), renderer, guild_ready_timeout=0.05)
                 try:
                     async with server.connect(bot):
+                        await bot.wait_until_commands_synced()
                         self._ready.set()
                         await self._stop
                 finally:

@@ -76,6 +76,7 @@ async def running(env: Env, **settings):
     bot = CrowdtuneBot(Settings(_env_file=None, **settings), Conductor(store), env.renderer, env.drawer, guild_ready_timeout=0.05)
     try:
         async with env.server.connect(bot):
+            await bot.wait_until_commands_synced()
             yield bot
     finally:
         await store.close()

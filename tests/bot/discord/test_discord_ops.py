@@ -5,8 +5,10 @@ which runs on its own thread and clock, so a frozen bot loop misses Discord's de
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import sqlite3
 import zipfile
 
 import pytest
@@ -14,7 +16,10 @@ from fakediscord import Permission
 from test_discord_bot import KEYCAPS, compose, db_rows, env, eventually, is_round, running  # noqa: F401 (env: a fixture)
 from test_discord_bot import drawer, renderer  # noqa: F401 (fixtures)
 
-from storage import clone_rounds
+from bot.conductor import Conductor
+from bot.discord.app import CrowdtuneBot
+from bot.settings import Settings
+from storage import clone_rounds, open_store
 
 pytestmark = pytest.mark.asyncio
 
@@ -121,3 +126,55 @@ async def test_a_command_used_where_the_bot_cannot_post_gets_a_clear_answer(env,
         assert reply["data"]["flags"] & 64 and "Nothing was changed" in text, text
         assert ("not in this server" in text) if where != "a group chat" else ("group chats" in text), text
     assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
+
+
+# -- command sync ----------------------------------------------------------------------------------
+
+SYNC = "PUT /applications/{application_id}/commands"
+
+
+async def test_commands_are_synced_once_and_not_again_while_they_stay_the_same(env):
+    server = env.server
+    async with running(env) as bot:
+        assert await bot.wait_until_commands_synced()
+    assert server.request_counts[SYNC] == 1
+    for _ in range(2):  # restarts, as in a crash loop: no request, no rate limit
+        async with running(env) as bot:
+            assert await bot.wait_until_commands_synced()
+            reply = await (await env.server.slash(env.alice, env.channel, "status")).wait_response()
+            assert "No session is running here" in reply["data"]["content"]
+    assert server.request_counts[SYNC] == 1
+    with sqlite3.connect(env.db) as raw:  # a changed declaration is synced again
+        raw.execute("UPDATE deployment SET value = 'an older digest' WHERE key LIKE 'commands:%'")
+    async with running(env) as bot:
+        assert await bot.wait_until_commands_synced()
+    assert server.request_counts[SYNC] == 2
+
+
+async def test_a_failed_command_sync_is_retried_and_open_rounds_run_meanwhile(env, caplog):
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=0)
+        await server.wait_for_message(env.channel, is_round(1))
+    with sqlite3.connect(env.db) as raw:
+        raw.execute("DELETE FROM deployment")
+    server.fail(SYNC, count=2, status=403, code=50001, message="Missing Access")
+    store = await open_store(env.db)
+    bot = CrowdtuneBot(Settings(_env_file=None), Conductor(store), env.renderer, env.drawer, guild_ready_timeout=0.05)
+    bot.command_sync_retry_seconds = 0.05
+    try:
+        async with server.connect(bot):
+            # The open round resumed (its timer runs) although the sync failed: /close works on it.
+            await server.wait_until(lambda: server.request_counts[SYNC] >= 1, what="a first sync")
+            for _ in range(200):  # until the resumed round is back in the runner's hands
+                answer = (await (await server.slash(env.mod, env.channel, "close")).wait_response())["data"]["content"]
+                if "Closing" in answer:
+                    break
+                await asyncio.sleep(0.05)
+            assert "Closing" in answer
+            await server.wait_for_message(env.channel, is_round(2))
+            assert await bot.wait_until_commands_synced()
+    finally:
+        await store.close()
+    assert server.request_counts[SYNC] == 1 + 3  # the first run's, then two refused and one that worked
+    assert sum("could not sync the commands" in r.getMessage() for r in caplog.records) == 2
