@@ -897,3 +897,102 @@ async def test_unknown_emoji_is_10014(world: World) -> None:
         assert list(world.server.message(message.id)["reactions"]) == [custom, "🅰️"]
         with pytest.raises(fakediscord.ApiError):
             await world.server.react(world.alice, message.id, "thumbsup")
+
+
+async def test_installation_contexts_decide_where_a_command_runs() -> None:
+    # The operator enabled user install: commands that declare nothing become user-installable too.
+    async with FakeDiscord(installation_types=(0, 1), privileged_intents=Intent.GUILD_MEMBERS) as server:
+        home = server.add_guild("home")
+        home_channel = server.add_text_channel(home, "music")
+        elsewhere = server.add_guild("elsewhere", with_bot=False)
+        elsewhere_channel = server.add_text_channel(elsewhere, "chat")
+        alice = server.add_user("alice")
+        server.add_member(home, alice)
+        server.add_member(elsewhere, alice)
+        bot = make_bot()
+        errors: asyncio.Queue[BaseException] = asyncio.Queue()
+        seen: asyncio.Queue[discord.Interaction] = asyncio.Queue()
+
+        @bot.tree.command(name="undeclared", description="Declares no installation context")
+        async def undeclared(interaction: discord.Interaction) -> None:
+            seen.put_nowait(interaction)
+            await interaction.response.send_message("Composing...")
+            try:
+                await interaction.channel.send("round 1")
+            except discord.HTTPException as error:
+                errors.put_nowait(error)
+
+        @bot.tree.command(name="servers", description="Server install only, not in DMs")
+        @app_commands.allowed_installs(guilds=True, users=False)
+        @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
+        async def servers(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("ok")
+
+        async with server.connect(bot):
+            await bot.tree.sync()
+            assert server.command("undeclared")["integration_types"] == [0, 1]
+            assert bot.get_guild(elsewhere.id) is None  # no events from a guild the bot is not in
+
+            # Where the bot is: both commands, authorized by the guild install (and alice's install).
+            interaction = await server.slash(alice, home_channel, "servers")
+            assert (await interaction.wait_response())["data"]["content"] == "ok"
+            assert interaction.owners == {"0": str(home.id)}
+
+            # Where it is not: the undeclared command runs as alice's user install, answers, then cannot post.
+            interaction = await server.slash(alice, elsewhere_channel, "undeclared")
+            assert (await interaction.wait_response())["data"]["content"] == "Composing..."
+            got = await asyncio.wait_for(seen.get(), 5)
+            assert got.context.guild and got.is_user_integration() and not got.is_guild_integration()
+            error = await asyncio.wait_for(errors.get(), 5)
+            assert (error.status, error.code) == (403, 50001)
+            with pytest.raises(PermissionError):
+                await server.slash(alice, elsewhere_channel, "servers")
+            with pytest.raises(PermissionError):
+                await server.slash(alice, alice, "servers")  # a DM with the bot: not among its contexts
+
+    # An application without user install cannot declare a user-installable command.
+    async with FakeDiscord(privileged_intents=Intent.GUILD_MEMBERS) as server:
+        bot = make_bot()
+
+        @bot.tree.command(name="mine", description="User install")
+        @app_commands.allowed_installs(guilds=True, users=True)
+        async def mine(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("ok")
+
+        async with server.connect(bot):
+            with pytest.raises(discord.HTTPException) as refused:
+                await bot.tree.sync()
+            assert refused.value.code == 50035
+
+
+async def test_daily_command_creates_are_limited_and_overwrites_are_not_creates(world: World) -> None:
+    server = world.server
+    auth = {"Authorization": f"Bot {server.bot_token}"}
+    url = f"{server.api_base}/applications/{server.application_id}/commands"
+    batch = [{"name": f"c{i}", "description": "d", "type": 1} for i in range(100)]
+    async with aiohttp.ClientSession(headers=auth) as http:
+        for _ in range(3):  # the same 100 commands again: overwrites, not creates
+            async with http.put(url, json=batch) as response:
+                assert response.status == 200
+        renamed = [{**c, "name": f"{c['name']}x"} for c in batch]
+        async with http.put(url, json=renamed) as response:
+            assert response.status == 200
+        async with http.put(url, json=[{**c, "name": f"{c['name']}y"} for c in batch]) as response:
+            body = await response.json()
+            assert response.status == 429 and body["code"] == 30034 and body["retry_after"] > 0
+    assert server.command_creates[None] == 200
+
+
+async def test_ignore_after_makes_a_paging_loop_see_the_first_page_forever(world: World) -> None:
+    crowd = world.server.add_users(30, guild=world.guild)
+    async with posted(world) as (bot, _, message):
+        await world.server.react_many([(user, message.id, "1️⃣", True) for user in crowd])
+        world.server.ignore_after = True
+        (reaction,) = (await message.channel.fetch_message(message.id)).reactions
+        pages = []
+        after = None
+        for _ in range(3):  # a loop that trusted `after` would never end
+            page = [u async for u in reaction.users(limit=25, after=after)]
+            pages.append(sorted(u.id for u in page))
+            after = discord.Object(pages[-1][-1])
+        assert pages[0] == pages[1] == pages[2] == sorted(u.id for u in crowd)[:25]

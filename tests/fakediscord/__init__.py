@@ -19,7 +19,7 @@ Where it runs
     caller's loop. benchmarks/fakeserver.py puts the whole server in a process of its own.
 
 Driving the world (as users and moderators do)
-    add_user/add_users/add_guild/add_member/add_role/add_text_channel/add_forum_channel/
+    add_user/add_users/add_guild (with_bot=False: a server the bot is not in)/add_member/add_role/add_text_channel/add_forum_channel/
     add_thread/add_forum_post/add_emoji/set_permissions/dm_channel; send_message; react/unreact
     (burst=True: a super reaction) and react_many; press_button/select/slash; delete_message;
     purge (MESSAGE_DELETE_BULK); clear_reactions (MESSAGE_REACTION_REMOVE_ALL, or _EMOJI with an
@@ -62,6 +62,14 @@ What it enforces, with Discord's documented codes and bodies (developers/topics/
       25 options and 25 choices (names 1-100, string values up to 100), min/max_length 0/1-6000,
       required options first, unique names, 8,000 characters of names, descriptions and values per
       command (the longest localization counted), 100 chat-input/15 user/15 message commands (30032).
+    - Installation contexts: the application supports `installation_types=` (GUILD_INSTALL 0 by
+      default; add USER_INSTALL 1 as an operator enabling user install would); a command that
+      declares no `integration_types` gets those, and declaring an unsupported one is 50035.
+      slash() finds the command as Discord's client would: guild commands where the bot is; global
+      ones only in their `contexts` (null: all, less BOT_DM with dm_permission false) and where an
+      install applies (GUILD_INSTALL where the bot is a member or in its DM, USER_INSTALL anywhere),
+      and sends `context` and `authorizing_integration_owners` accordingly. A guild made with
+      with_bot=False sends the bot no events (but INTERACTION_CREATE) and REST there is 50001.
     - Gateway: IDENTIFY with a privileged intent (members, presences, message content) not
       granted by `privileged_intents=` is closed with 4014; a bad token 4004; a shard outside
       [0, count) 4010; over 2,500 guilds a shard 4011. Events of a guild go to shard

@@ -187,6 +187,8 @@ class Gateway:
         if not self.sessions:
             return  # nobody to tell; a client that connects later gets the state in READY/GUILD_CREATE
         guild_id = payload.get("guild_id")
+        if event != "INTERACTION_CREATE" and not self.world.bot_sees(None if guild_id is None else int(guild_id)):
+            return  # a guild the bot is not in (a user-installed command there still reaches it)
         entry = (event, dumps(payload), None if redacted is None else dumps(redacted),
                  None if guild_id is None else int(guild_id))
         self.log.append(entry)
@@ -208,7 +210,7 @@ class Gateway:
             self._fan_out(*entry)
 
     def send_guild_create(self, guild: Guild) -> None:
-        if not self.sessions:
+        if not self.sessions or not self.world.bot_sees(guild.id):
             return
         for session in self.sessions.values():
             if session.handles_guild(guild.id):
@@ -323,7 +325,7 @@ class Gateway:
         session.attach(ws, transport)
         session.push("READY", dumps(self._ready(session)))
         for guild in self.world.guilds.values():
-            if session.handles_guild(guild.id):
+            if session.handles_guild(guild.id) and self.world.bot_sees(guild.id):
                 session.push("GUILD_CREATE", dumps(self._guild_create(guild, session)))
         return session
 
@@ -342,7 +344,11 @@ class Gateway:
         return {
             "v": 10,
             "user": {**bot.payload(), "verified": True, "mfa_enabled": False, "flags": 0, "email": None},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds if session.handles_guild(g)],
+            "guilds": [
+                {"id": str(g), "unavailable": True}
+                for g in self.world.guilds
+                if session.handles_guild(g) and self.world.bot_sees(g)
+            ],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.server.gateway_url,

@@ -28,8 +28,6 @@ DISCORD_OBSERVED_LIMITS: dict[str, tuple[int, float]] = {
     "PUT /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me": (1, 0.25),
     "DELETE /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me": (1, 0.25),
     "POST /channels/{channel_id}/messages": (5, 5.0),
-    "PUT /applications/{application_id}/commands": (2, 60.0),
-    "PUT /applications/{application_id}/guilds/{guild_id}/commands": (2, 60.0),
 }
 GLOBAL_LIMIT = 50  # requests per second per bot, documented
 TOP_LEVEL = ("channel_id", "guild_id", "webhook_id", "webhook_token")
@@ -57,14 +55,23 @@ def headers(route: str, limit: int, remaining: int, reset_after: float) -> dict[
     }
 
 
-def too_many(retry_after: float, route_headers: dict[str, str], *, scope: str) -> web.Response:
-    """Discord's 429: Retry-After (whole seconds, rounded up), the scope, the JSON body with retry_after."""
+def too_many(
+    retry_after: float, route_headers: dict[str, str], *, scope: str, code: int | None = None, message: str | None = None
+) -> web.Response:
+    """Discord's 429: Retry-After (whole seconds, rounded up), the scope, the JSON body with retry_after
+    (and an error code for limits that have one, e.g. 30034)."""
     is_global = scope == "global"
     extra = {"Retry-After": str(max(1, math.ceil(retry_after))), "X-RateLimit-Scope": scope}
     if is_global:
         extra["X-RateLimit-Global"] = "true"
         route_headers = {"Via": route_headers["Via"]}
-    body: dict[str, Any] = {"message": "You are being rate limited.", "retry_after": round(retry_after, 3), "global": is_global}
+    body: dict[str, Any] = {
+        "message": message or "You are being rate limited.",
+        "retry_after": round(retry_after, 3),
+        "global": is_global,
+    }
+    if code is not None:
+        body["code"] = code
     return json_response(body, 429, {**route_headers, **extra})
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
 from aiohttp import web
 
 from .interactions import ATTACHMENT_SIZE_LIMIT, MESSAGE_COMPONENT, Interaction
+from .ratelimits import headers, too_many
 from .wire import json_response
 from .world import (
     DM_CHANNEL,
@@ -53,6 +54,7 @@ def invalid_form(field: str, code: str, message: str) -> ApiError:
 
 
 NO_CONTENT = 204
+DAY_SECONDS = 24 * 3600.0
 REQUEST_SIZE_LIMIT = 25 * 1024 * 1024  # all files of one request
 NONCE_MAX_LENGTH = 25
 BULK_DELETE_MAX_AGE_MS = 14 * 24 * 3600 * 1000
@@ -341,7 +343,7 @@ class RestApi:
             around = int(query["around"])
             older = [i for i in ids if i < around][-(limit // 2) :] if limit > 1 else []
             picked = (older + [i for i in ids if i >= around])[:limit]
-        elif "after" in query:
+        elif "after" in query and not self.server.ignore_after:
             picked = [i for i in ids if i > int(query["after"])][:limit]
         elif "before" in query:
             picked = [i for i in ids if i < int(query["before"])][-limit:]
@@ -473,7 +475,7 @@ class RestApi:
         # Normal reactors only, unless type=1 asks for the super (burst) ones.
         reactors = message["burst_reactions" if kind == "1" else "reactions"].get(emoji, ())
         limit = max(1, min(100, int(request.query.get("limit", 25))))
-        after = int(request.query.get("after", 0))
+        after = 0 if self.server.ignore_after else int(request.query.get("after", 0))
         # Discord pages reaction users by ascending user id.
         user_ids = sorted(u for u in reactors if u > after)[:limit]
         return json_response([self.world.users[u].payload() for u in user_ids])
@@ -497,6 +499,8 @@ class RestApi:
         guild = self.world.guilds.get(int(request.match_info["guild_id"]))
         if guild is None:
             raise ApiError(404, 10004, "Unknown Guild")
+        if not self.world.bot_sees(guild.id):
+            raise ApiError(403, 50001, "Missing Access")
         return guild
 
     async def get_guild(self, request: web.Request) -> web.Response:
@@ -543,7 +547,13 @@ class RestApi:
         body, _ = await self._body(request)
         if not isinstance(body, list):
             raise invalid_form("_", "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
-        _validate_commands(body)
+        _validate_commands(body, self.server.installation_types)
+        if not self.server._count_command_creates(scope, body):
+            route = f"{request.method} {request.match_info.route.resource.canonical[len(API_PREFIX):]}"
+            return too_many(
+                DAY_SECONDS, headers(route, 1, 0, DAY_SECONDS), scope="user", code=30034,
+                message="Max number of daily application command creates has been reached (200)",
+            )
         return json_response(self.server._set_commands(scope, body))
 
     # -- interactions ---------------------------------------------------------------------------
@@ -653,10 +663,17 @@ MAX_COMMANDS = {1: 100, 2: 15, 3: 15}
 MAX_COMMAND_SIZE = 8000
 
 
-def _validate_commands(commands: list[dict[str, Any]]) -> None:
-    """Discord's documented command limits: names and descriptions, options, choices, counts, size."""
+def _validate_commands(commands: list[dict[str, Any]], installation_types: list[int]) -> None:
+    """Discord's documented command limits: names and descriptions, options, choices, counts, size;
+    integration_types only among the application's installation contexts."""
     seen: set[tuple[str, int]] = set()
     for index, command in enumerate(commands):
+        declared = command.get("integration_types") or []
+        if not set(declared) <= set(installation_types):
+            raise invalid_form(
+                f"{index}.integration_types", "APPLICATION_COMMAND_INTEGRATION_TYPES_INVALID",
+                f"Integration types {declared} are not all supported by the application ({installation_types})",
+            )
         kind = command.get("type", 1)
         key = (command.get("name", ""), kind)
         if key in seen:

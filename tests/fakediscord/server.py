@@ -15,7 +15,14 @@ from aiohttp import web
 
 from .faults import Fault, Faults
 from .gateway import Gateway, Session
-from .interactions import APPLICATION_COMMAND, MESSAGE_COMPONENT, Interaction, command_options, find_command
+from .interactions import (
+    APPLICATION_COMMAND,
+    GUILD_INSTALL,
+    MESSAGE_COMPONENT,
+    Interaction,
+    command_options,
+    find_command,
+)
 from .rest import RestApi
 from .ratelimits import GLOBAL_LIMIT, RateLimits
 from .rest import ApiError
@@ -45,6 +52,7 @@ from .world import (
 )
 
 T = TypeVar("T")
+DAILY_COMMAND_CREATES = 200  # per scope (Discord: "200 application command creates per day, per guild")
 MessageRef = Any  # a message dict, an id, or anything with .id (a discord.Message)
 ChannelRef = Any  # a Channel, an id, anything with .id, or a User (meaning the bot's DM with them)
 # (user, message, emoji, add?) or (user, message, emoji, add?, burst?) for react_many
@@ -171,6 +179,7 @@ class FakeDiscord:
         route_limits: dict[str, tuple[int, float]] | None = None,
         nonce_window: float = 5 * 60.0,
         privileged_intents: int = 0,
+        installation_types: Iterable[int] = (GUILD_INSTALL,),
         heartbeat_interval: float = 41.25,
         global_rate_limit: int | None = GLOBAL_LIMIT,
     ) -> None:
@@ -198,6 +207,15 @@ class FakeDiscord:
         self._nonces: dict[tuple[int, int, str], tuple[dict[str, Any], float]] = {}
         # Privileged intents enabled for the application in the developer portal; others get 4014.
         self.privileged_intents = int(privileged_intents)
+        # The application's installation contexts (developer portal): GUILD_INSTALL 0, USER_INSTALL 1.
+        # A command that declares no integration_types gets these.
+        self.installation_types = sorted(set(installation_types))
+        # A deliberate deviation, for tests of paging loops: reaction and message listings ignore `after`
+        # (always the first page), as some Discord-compatible servers do.
+        self.ignore_after = False
+        # Commands created (not overwritten with the same name and type) today, by scope: 200 a day
+        # per scope is Discord's limit (30034).
+        self.command_creates: Counter[int | None] = Counter()
         self.gateway = Gateway(self, history_size=history_size)
         self.gateway.heartbeat_interval_ms = round(heartbeat_interval * 1000)
         self.rest = RestApi(self)
@@ -478,10 +496,11 @@ class FakeDiscord:
         return users
 
     @on_server
-    def add_guild(self, name: str, *, owner: User | None = None) -> Guild:
+    def add_guild(self, name: str, *, owner: User | None = None, with_bot: bool = True) -> Guild:
         """A guild with @everyone, the bot's managed role (all permissions but ADMINISTRATOR),
-        the owner (a new user by default) and the bot as members."""
-        guild = self.world.add_guild(name, owner or self.world.add_user(f"{name}-owner"))
+        the owner (a new user by default) and the bot as members. with_bot=False: a guild the bot
+        is not in (no events reach it, REST there is 50001); only user-installed commands work there."""
+        guild = self.world.add_guild(name, owner or self.world.add_user(f"{name}-owner"), with_bot=with_bot)
         self.gateway.send_guild_create(guild)
         return guild
 
@@ -667,7 +686,7 @@ class FakeDiscord:
         them. `subcommand` is "sub" or "group sub". Options are typed and validated against the
         synced definition (users/channels/roles may be given as objects or ids)."""
         target = self._channel(channel)
-        command = find_command(self.commands, target, name)
+        command, context, owners = find_command(self.commands, self.world, target, user, name)
         required = command.get("default_member_permissions")
         if check_permissions and required is not None and target.guild_id is not None:
             have = self.world.permissions_for(target, user.id)
@@ -679,7 +698,7 @@ class FakeDiscord:
             data["resolved"] = resolved
         if "guild_id" in command:
             data["guild_id"] = command["guild_id"]
-        return await self._interact(user, target, APPLICATION_COMMAND, data)
+        return await self._interact(user, target, APPLICATION_COMMAND, data, context=context, owners=owners)
 
     @on_server_async
     async def delete_message(self, message: MessageRef) -> None:
@@ -780,7 +799,15 @@ class FakeDiscord:
 
     @on_server_async
     async def _interact(
-        self, user: User, channel: Channel, kind: int, data: dict[str, Any], message: dict[str, Any] | None = None
+        self,
+        user: User,
+        channel: Channel,
+        kind: int,
+        data: dict[str, Any],
+        message: dict[str, Any] | None = None,
+        *,
+        context: int | None = None,
+        owners: dict[str, str] | None = None,
     ) -> Interaction:
         self._check_can_see(user, channel)
         interaction = Interaction(
@@ -792,6 +819,8 @@ class FakeDiscord:
             channel=channel,
             data=data,
             message=message,
+            context=context,
+            owners=owners,
         )
         self.interactions[interaction.id] = interaction
         self.interactions_by_token[interaction.token] = interaction
@@ -981,6 +1010,16 @@ class FakeDiscord:
             self.gateway.dispatch("MESSAGE_DELETE_BULK", payload)
         self.notify()
 
+    def _count_command_creates(self, guild_id: int | None, commands: list[dict[str, Any]]) -> bool:
+        """Counts commands new to the scope; False (and nothing counted) past 200 in the fake's day,
+        which lasts as long as the server."""
+        existing = {(c["name"], c["type"]) for c in self.commands.get(guild_id, [])}
+        created = sum(1 for c in commands if (c["name"], c.get("type", 1)) not in existing)
+        if self.command_creates[guild_id] + created > DAILY_COMMAND_CREATES:
+            return False
+        self.command_creates[guild_id] += created
+        return True
+
     def _set_commands(self, guild_id: int | None, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Bulk overwrite; a command keeps its id when one with its name and type existed."""
         existing = {(c["name"], c["type"]): c for c in self.commands.get(guild_id, [])}
@@ -1003,7 +1042,7 @@ class FakeDiscord:
                 "default_member_permissions": None if permissions is None else str(permissions),
                 "dm_permission": command.get("dm_permission", True),
                 "contexts": command.get("contexts"),
-                "integration_types": command.get("integration_types") or [0],
+                "integration_types": command.get("integration_types") or self.installation_types,
                 "nsfw": command.get("nsfw", False),
             }
             if guild_id is not None:

@@ -413,15 +413,22 @@ class World:
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str, owner: User) -> Guild:
+    def add_guild(self, name: str, owner: User, *, with_bot: bool = True) -> Guild:
+        """With the bot as a member (its managed role) unless with_bot=False: a server where only a
+        user-installed app can be used."""
         guild = Guild(self.new_id(), name, owner.id)
         self.guilds[guild.id] = guild
         guild.roles[guild.id] = Role(guild.id, guild.id, "@everyone", EVERYONE_PERMISSIONS)
-        bot_role = self.add_role(guild, self.bot.name, BOT_ROLE_PERMISSIONS, bot_id=self.bot.id)
         self.add_member(guild, owner)
-        self.add_member(guild, self.bot, roles=[bot_role.id])
-        self.bot_joined_at[guild.id] = now_iso()
+        if with_bot:
+            bot_role = self.add_role(guild, self.bot.name, BOT_ROLE_PERMISSIONS, bot_id=self.bot.id)
+            self.add_member(guild, self.bot, roles=[bot_role.id])
+            self.bot_joined_at[guild.id] = now_iso()
         return guild
+
+    def bot_sees(self, guild_id: int | None) -> bool:
+        """DMs, and guilds the bot is a member of: the only places whose events reach the bot."""
+        return guild_id is None or guild_id in self.bot_joined_at
 
     def add_role(self, guild: Guild, name: str, permissions: int, *, bot_id: int | None = None) -> Role:
         role = Role(self.new_id(), guild.id, name, int(permissions), len(guild.roles), bot_id)
@@ -480,6 +487,21 @@ class World:
         if match is None:
             return emoji_lib.is_emoji(key)
         return any(int(match.group(3)) in guild.emojis for guild in self.guilds.values())
+
+    def app_permissions(self, channel: Channel) -> int:
+        """An interaction's app_permissions: the bot's in the channel; where the bot is not a member
+        (a user-installed command), what @everyone has there (an approximation: Discord's docs do not
+        say)."""
+        if self.bot_sees(channel.guild_id):
+            return self.permissions_for(channel, self.bot.id)
+        assert channel.guild_id is not None
+        guild = self.guilds[channel.guild_id]
+        parent = self.channels[channel.parent_id] if channel.is_thread and channel.parent_id else channel
+        perms = guild.roles[guild.id].permissions
+        if guild.id in parent.overwrites:
+            _, allow, deny = parent.overwrites[guild.id]
+            perms = (perms & ~deny) | allow
+        return perms
 
     def permissions_for(self, channel: Channel, user_id: int) -> int:
         if channel.guild_id is None:
