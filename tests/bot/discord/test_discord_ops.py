@@ -13,6 +13,7 @@ import zipfile
 
 import pytest
 from fakediscord import Permission
+from fakediscord.interactions import APPLICATION_COMMAND, GUILD_CONTEXT, GUILD_INSTALL, PRIVATE_CHANNEL_CONTEXT, USER_INSTALL
 from test_discord_bot import KEYCAPS, compose, db_rows, env, eventually, is_round, running  # noqa: F401 (env: a fixture)
 from test_discord_bot import drawer, renderer  # noqa: F401 (fixtures)
 
@@ -104,24 +105,38 @@ async def test_commands_declare_a_server_install_and_the_server_and_bot_dm_conte
     assert declared["compose"]["contexts"] == [0, 1] and declared["strike"]["contexts"] == [0]
 
 
-@pytest.mark.parametrize("where", ["a server without the bot", "a group chat"])
-async def test_a_command_used_where_the_bot_cannot_post_gets_a_clear_answer(env, monkeypatch, where):
-    """As Discord sends it when an operator enables user install: the command runs in a server the
-    bot is not in (installed to the user's account), or in a group chat (the PRIVATE_CHANNEL context)."""
-    from fakediscord.interactions import Interaction
-
-    made = Interaction.payload
-
-    def user_installed(self, world):
-        payload = made(self, world)
-        payload["authorizing_integration_owners"] = {"1": str(self.user.id)}
-        if where == "a group chat":
-            payload["context"] = 2
-        return payload
-
+async def test_with_user_install_enabled_the_commands_still_appear_only_where_the_bot_is(env):
+    """An operator enables user install in the Developer Portal: commands that declare no install
+    type would follow it and be offered in servers the bot is not in (where /compose said
+    "Composing..." and then failed)."""
+    server = env.server
+    server.installation_types = [GUILD_INSTALL, USER_INSTALL]
+    elsewhere = server.add_guild("Elsewhere", owner=env.alice, with_bot=False)
+    channel = server.add_text_channel(elsewhere, "chat")
     async with running(env):
-        monkeypatch.setattr(Interaction, "payload", user_installed)
-        reply = await compose(env, user=env.alice, channel=env.channel if where != "a group chat" else env.server.dm_channel(env.alice))
+        with pytest.raises(PermissionError, match="not installed here"):
+            await server.slash(env.alice, channel, "compose", {})
+        reply = await compose(env, user=env.alice, channel=server.dm_channel(env.alice), rounds=1)  # a DM with the bot works
+        assert "Composing" in reply["data"]["content"]
+
+
+@pytest.mark.parametrize("where", ["a server without the bot", "a group chat"])
+async def test_a_command_used_where_the_bot_cannot_post_gets_a_clear_answer(env, where):
+    """As Discord sends it for a user-installed command (one synced before, or a forged request): in a
+    server the bot is not in, or in a group chat (the PRIVATE_CHANNEL context)."""
+    server = env.server
+    if where == "a group chat":
+        channel, context = server.dm_channel(env.alice), PRIVATE_CHANNEL_CONTEXT
+    else:
+        elsewhere = server.add_guild("Elsewhere", owner=env.alice, with_bot=False)
+        channel, context = server.add_text_channel(elsewhere, "chat"), GUILD_CONTEXT
+    async with running(env):
+        command = next(c for c in server.commands[None] if c["name"] == "compose")
+        data = {"id": command["id"], "name": "compose", "type": 1, "options": []}
+        interaction = await server._interact(
+            env.alice, channel, APPLICATION_COMMAND, data, context=context, owners={str(USER_INSTALL): str(env.alice.id)}
+        )
+        reply = await interaction.wait_response()
         text = reply["data"]["content"]
         assert reply["data"]["flags"] & 64 and "Nothing was changed" in text, text
         assert ("not in this server" in text) if where != "a group chat" else ("group chats" in text), text
