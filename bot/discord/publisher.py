@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import io
 import logging
+import secrets
 import time
 from collections.abc import Callable, Coroutine
 
@@ -22,6 +23,7 @@ from storage import RoundRow, SessionRow
 
 log = logging.getLogger("crowdtune.publisher")
 
+DEPLOYMENT_ID = "deployment_id"
 ADOPT_WINDOW = 300.0  # a first round's lost post is looked for this far (seconds) before it was planned
 
 
@@ -33,7 +35,8 @@ class Publisher:
         self.drawer = drawer
         self.spawn = spawn  # runs a coroutine in the background (adding reactions)
         self._started_at = time.time()
-        self._post_tried: set[int] = set()  # rounds whose post may have reached Discord without being recorded
+        self._post_tried: set[int] = set()
+        self._deployment_id: str | None = None  # rounds whose post may have reached Discord without being recorded
 
     async def publish(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> tuple[RoundRow, bool]:
         """Post the round, or adopt its post made before a crash, and record the message. Returns
@@ -69,7 +72,7 @@ class Publisher:
         view = vote_view(open_round.id, spec.mode) if style == "buttons" else None
         # Discord returns the message already made with this nonce rather than a second one (for a few
         # minutes), so a retried request after a lost response does not post the round twice.
-        nonce = f"ct-round-{open_round.id}"
+        nonce = await self.nonce(open_round.id)
         if view:
             message = await channel.send(content, files=files, view=view, nonce=nonce)
         else:
@@ -77,6 +80,15 @@ class Publisher:
         if style == "reactions":
             self.spawn(self.add_reactions(message, spec.mode))
         return message
+
+    async def nonce(self, round_id: int) -> str:
+        """The round post's nonce: this deployment's random id (made once, kept in the database) and
+        the round's id, so neither a re-created database nor a second deployment on the same token
+        reuses one (Discord would return that earlier message instead of posting). At most 25
+        characters, Discord's limit: 13 and a round id of up to 12 digits."""
+        if self._deployment_id is None:
+            self._deployment_id = await self.store.set_deployment_value(DEPLOYMENT_ID, secrets.token_hex(5), replace=False)
+        return f"ct{self._deployment_id}-{round_id}"
 
     async def _find_lost_post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message | None:
         """The round's post when an earlier attempt (before a crash, or a request whose answer was lost)

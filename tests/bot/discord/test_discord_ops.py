@@ -193,3 +193,26 @@ async def test_a_failed_command_sync_is_retried_and_open_rounds_run_meanwhile(en
         await store.close()
     assert server.request_counts[SYNC] == 1 + 3  # the first run's, then two refused and one that worked
     assert sum("could not sync the commands" in r.getMessage() for r in caplog.records) == 2
+
+
+# -- round-post nonces -----------------------------------------------------------------------------
+
+
+async def test_round_posts_stay_unique_after_the_database_is_recreated(env):
+    """Round ids start again at 1 in a new database (or in a second deployment on the same token):
+    with a nonce made of the round id alone, Discord (enforce_nonce) returned the old round's message
+    instead of posting the new one."""
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=3)
+        first = await server.wait_for_message(env.channel, is_round(1))
+    for suffix in ("", "-wal", "-shm"):
+        env.db.with_name(env.db.name + suffix).unlink(missing_ok=True)
+    async with running(env):
+        await compose(env, rounds=3)
+        await eventually(lambda: db_rows(env, "SELECT message_ids FROM rounds WHERE idx = 0") not in ([], [("[]",)]), "round 1 posted")
+    [(message_ids,)] = db_rows(env, "SELECT message_ids FROM rounds WHERE idx = 0")
+    posts = [m for m in server.messages(env.channel) if is_round(1)(m)]
+    assert len(posts) == 2 and json.loads(message_ids) == [str(posts[1]["id"])] and posts[0]["id"] == first["id"]
+    nonces = [m.get("nonce") for m in posts]
+    assert len(set(nonces)) == 2 and all(n and len(n) <= 25 for n in nonces), nonces
