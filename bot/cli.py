@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 from bot.bench import PERF_BENCHMARKS
+from bot.errors import ExitCode
 
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
-EXIT_USAGE = 2
+EXIT_USAGE = int(ExitCode.USAGE)
 
 
 class UsageError(Exception):
@@ -145,7 +146,7 @@ async def _run(args: argparse.Namespace) -> int:
     from bot.settings import load_settings
 
     settings = load_settings()
-    if settings.discord_token:
+    if settings.discord_token is not None:  # set, even empty: the bot (an empty token is one clear line there)
         from bot.discord.app import run_bot
 
         return await run_bot(settings, db=args.db)
@@ -272,15 +273,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
-        return 130
+        return int(ExitCode.INTERRUPTED)
     except Exception as problem:
         from bot.errors import user_facing
 
-        message = user_facing(problem)
-        if message is None:
+        known = user_facing(problem)
+        if known is None:
             raise
+        message, code = known
         print(f"crowdtune {args.command}: {one_line(message)}", file=sys.stderr)
-        return 1
+        return int(code)
     return 0
 
 

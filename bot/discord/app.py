@@ -19,7 +19,7 @@ from discord.ext import commands
 
 from bot.conductor import Conductor
 from bot.media.drawing import Drawer
-from bot.errors import StartupError
+from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.runner import RoundRunner
 from bot.settings import Settings
@@ -136,6 +136,8 @@ class CheckedTree(app_commands.CommandTree):
 class CrowdtuneBot(commands.Bot):
     def __init__(self, settings: Settings, conductor: Conductor, renderer, drawer: Drawer | None = None, **options) -> None:
         options.setdefault("guild_ready_timeout", settings.guild_ready_timeout)
+        # discord.py warns at every start that voice needs PyNaCl and davey: the bot has no voice.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None, tree_cls=CheckedTree,
             allowed_installs=INSTALLS, **options
@@ -258,26 +260,63 @@ def freeze_start_up_objects() -> None:
     gc.freeze()
 
 
+async def reach_discord(retry_seconds: float) -> None:
+    """Wait until Discord's REST API (discord.http.Route.BASE, see point_at) answers GET /gateway, which
+    needs no token: tried again after 1, 2, 4 ... 30 s while `retry_seconds` last, as the network may
+    come up after the bot (a container starting, a laptop waking). StartupError DISCORD_UNREACHABLE
+    then; BAD_URL when something answers that is not Discord's API (HTTP 4xx)."""
+    url = discord.http.Route.BASE.rstrip("/") + "/gateway"
+    where = yarl.URL(url).host
+    loop = asyncio.get_running_loop()
+    give_up, pause, tries = loop.time() + retry_seconds, 1.0, 0
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        while True:
+            tries += 1
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+                    if response.status < 500 and response.status != 429:
+                        raise StartupError(
+                            f"{url} answered HTTP {response.status}: CROWDTUNE_API_BASE must be a Discord API base such as "
+                            "https://discord.com/api/v10",
+                            ExitCode.BAD_URL,
+                        )
+                    reason = f"HTTP {response.status}"
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as problem:
+                reason = str(problem) or type(problem).__name__
+            if loop.time() + pause > give_up:
+                raise StartupError(
+                    f"cannot reach Discord at {where} ({reason}), {tries} tries in {retry_seconds:g} s: check the network "
+                    "and CROWDTUNE_API_BASE",
+                    ExitCode.DISCORD_UNREACHABLE,
+                )
+            log.warning("cannot reach Discord at %s (%s); trying again in %g s", where, reason, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
+
+
 async def run_bot(settings: Settings, db: str) -> int:
-    """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database."""
+    """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database.
+    Each start-up problem is a StartupError (or StorageError, RenderSetupError) with its exit code."""
     from bot.media.render import Renderer
     from storage import open_store
 
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
     if not token or any(c.isspace() for c in token):
-        raise StartupError("DISCORD_TOKEN is empty or malformed: paste the bot token from the Developer Portal")
+        raise StartupError("DISCORD_TOKEN is empty or malformed: paste the bot token from the Developer Portal", ExitCode.NO_TOKEN)
     renderer = Renderer.open(settings.soundfont)
     store = None
     try:
         store = await open_store(settings.db or db)
         await store.check_writable()  # a read-only file or a full disk: say so now, not at the first vote
+        point_at(settings)
+        await reach_discord(settings.connect_retry_seconds)
     except BaseException:
         if store is not None:
             await store.close()
         renderer.close()
         raise
-    discord.utils.setup_logging(level=logging.INFO)
-    point_at(settings)
     bot = CrowdtuneBot(settings, Conductor(store), renderer)
     from bot.discord.cogs import moderation, sessions  # noqa: F401  (imported now, to be frozen with the rest)
 
@@ -286,11 +325,18 @@ async def run_bot(settings: Settings, db: str) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
     try:
-        await bot.start(token)
+        await bot.login(token)
+        discord.utils.setup_logging(level=logging.INFO)  # after the login: a refused token is one line
+        await bot.connect()
     except discord.LoginFailure:
-        raise StartupError("Discord refused the token: check DISCORD_TOKEN (it is never printed)") from None
+        raise StartupError("Discord refused the token: check DISCORD_TOKEN (it is never printed)", ExitCode.TOKEN_REFUSED) from None
     except discord.PrivilegedIntentsRequired:
-        raise StartupError("Discord refused the intents: this bot needs no privileged intent; check the application") from None
+        raise StartupError(
+            "Discord refused the intents: this bot needs no privileged intent; check the application", ExitCode.INTENTS_REFUSED
+        ) from None
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError, discord.DiscordServerError) as problem:
+        # Reachable a moment ago (reach_discord), gone at the login: the same problem.
+        raise StartupError(f"cannot reach Discord ({problem}): check the network", ExitCode.DISCORD_UNREACHABLE) from None
     finally:
         if not bot.is_closed():
             await bot.close()

@@ -70,6 +70,10 @@ class RenderSetupError(RuntimeError):
     """Rendering cannot work on this machine; the message says what to install or set."""
 
 
+class SoundfontError(RenderSetupError):
+    """The soundfont is missing or cannot be loaded."""
+
+
 class _LibraryMissing(RenderSetupError):
     """libfluidsynth or its Python binding cannot be loaded: the one case "auto" falls back from."""
 
@@ -84,7 +88,7 @@ def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
     for candidate in DEFAULT_SOUNDFONTS:
         if candidate.is_file():
             return candidate
-    raise RenderSetupError(
+    raise SoundfontError(
         f"no SoundFont found (looked in {', '.join(map(str, DEFAULT_SOUNDFONTS))}): "
         f"run `{INSTALL_HINT}` or set {SOUNDFONT_ENV} to an .sf2 file"
     )
@@ -92,7 +96,7 @@ def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
 
 def _existing_soundfont(path: Path, source: str) -> Path:
     if not path.is_file():
-        raise RenderSetupError(
+        raise SoundfontError(
             f"SoundFont {path} ({source}) does not exist: run `{INSTALL_HINT}` or set {SOUNDFONT_ENV} to an .sf2 file"
         )
     return path
@@ -185,7 +189,7 @@ class _InProcessSynth:
         )
         if self._synth.sfload(str(soundfont)) == -1:
             self._synth.delete()
-            raise RenderSetupError(f"FluidSynth could not load the SoundFont {soundfont}: is it an .sf2 file?")
+            raise SoundfontError(f"FluidSynth could not load the SoundFont {soundfont}: is it an .sf2 file?")
         self._frames_pulled = 0
         self._handlers = {
             "note_on": lambda m: self._synth.noteon(m.channel, m.note, m.velocity),

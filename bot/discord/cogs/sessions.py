@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.votes import describe_votes, origin_scope, voter_id
+from bot.settings import round_defaults
 from core.engine import SessionSpec
 from core.midi import track_to_midi
 from core.music import SCALES, MusicError, parse_note, track_from_dict
@@ -36,10 +37,7 @@ def is_moderator(interaction: discord.Interaction, settings: dict) -> bool:
 async def scope_settings(bot, scope_id: str) -> dict:
     """The scope's stored settings over the operator's defaults."""
     defaults = {
-        "preset": bot.settings.preset,
-        "round_seconds": bot.settings.round_seconds,
-        "quorum": bot.settings.quorum,
-        "rounds": bot.settings.rounds,
+        **round_defaults(bot.settings),
         "vote_style": "reactions",
         "hide_results": False,
         "exploration": None,
