@@ -293,6 +293,15 @@ class SqliteStore:
             )
         ]
 
+    async def last_message_before(self, session_id: int, index: int) -> str | None:
+        """The last message id of the latest posted round of the session before round `index` (one
+        indexed row, however long the session)."""
+        rows = await self._all(
+            "SELECT message_ids FROM rounds WHERE session_id = ? AND idx < ? AND message_ids != '[]' ORDER BY idx DESC LIMIT 1",
+            (session_id, index),
+        )
+        return json.loads(rows[0][0])[-1] if rows else None
+
     async def top_rounds(self, scope_id: str, limit: int = 5) -> list[RoundRow]:
         return [
             _round(r)
@@ -476,8 +485,8 @@ class SqliteStore:
     # -- the deployment (bot/discord/app.py) ------------------------------------------------------
 
     async def deployment_value(self, key: str) -> str | None:
-        row = await self._one("SELECT value FROM deployment WHERE key = ?", (key,))
-        return None if row is None else row[0]
+        rows = await self._all("SELECT value FROM deployment WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
 
     async def set_deployment_value(self, key: str, value: str, replace: bool = True) -> str:
         """Store `value` under `key` (with replace=False only if there is none yet); returns the value

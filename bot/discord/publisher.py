@@ -96,9 +96,9 @@ class Publisher:
         row = open_round.row
         if row.id not in self._post_tried and row.opened_at >= self._started_at:
             return None
-        earlier = [r for r in await self.store.rounds_of(session.id) if r.index < row.index and r.message_ids]
-        if earlier:
-            after = discord.Object(int(earlier[-1].message_ids[-1]))
+        previous = await self.store.last_message_before(session.id, row.index)  # not the whole history: one row
+        if previous is not None:
+            after = discord.Object(int(previous))
         else:
             since = dt.datetime.fromtimestamp(row.opened_at - ADOPT_WINDOW, dt.timezone.utc)
             after = discord.Object(discord.utils.time_snowflake(since))
