@@ -16,8 +16,14 @@ from core.agent import EXPLORATIONS, PRESETS
 from bot.worker import in_worker_process
 from storage.export import write_export, write_person_copy
 
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 NOT_A_MODERATOR = "This command is for moderators (Manage Server permission, or the server's moderator role)."
+
+
+def file_size(size: int) -> str:
+    """Bytes for people: '10 MiB', '1.5 MiB', '50 KiB'."""
+    if size >= 2**20:
+        return f"{round(size / 2**20, 1):g} MiB"
+    return f"{round(size / 2**10, 1):g} KiB"
 
 
 class Moderation(commands.Cog):
@@ -129,7 +135,7 @@ class Moderation(commands.Cog):
         if scope_id is None:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        limit = interaction.guild.filesize_limit if interaction.guild else DEFAULT_UPLOAD_LIMIT
+        limit = interaction.filesize_limit  # what Discord says this upload may be, here (boosts, DMs)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"crowdtune-{scope_id.replace(':', '-')}.zip"
             counts = await in_worker_process(write_export, self.store.path, path, scope_id)
@@ -137,7 +143,7 @@ class Moderation(commands.Cog):
             summary = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
             if size > limit:
                 await interaction.edit_original_response(
-                    content=f"The export ({size / 2**20:.1f} MiB) is over Discord's {limit / 2**20:.0f} MiB upload limit. "
+                    content=f"The export ({file_size(size)}) is over Discord's {file_size(limit)} upload limit. "
                     f"On the bot's machine run: `crowdtune export --scope {scope_id} --out export.zip`"
                 )
                 return

@@ -216,3 +216,22 @@ async def test_round_posts_stay_unique_after_the_database_is_recreated(env):
     assert len(posts) == 2 and json.loads(message_ids) == [str(posts[1]["id"])] and posts[0]["id"] == first["id"]
     nonces = [m.get("nonce") for m in posts]
     assert len(set(nonces)) == 2 and all(n and len(n) <= 25 for n in nonces), nonces
+
+
+async def test_an_export_over_the_upload_limit_says_what_to_run_instead(env, monkeypatch):
+    """The limit is the one Discord gives with the interaction (attachment_size_limit), here lowered."""
+    import fakediscord.interactions
+
+    monkeypatch.setattr(fakediscord.interactions, "ATTACHMENT_SIZE_LIMIT", 50 * 1024)
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=0)
+        await server.wait_for_message(env.channel, is_round(1))
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await server.wait_for_message(env.channel, is_round(2))
+        [(first,)] = db_rows(env, "SELECT id FROM rounds WHERE idx = 0")
+        clone_rounds(env.db, first, 400, voters=3)
+        exported = await server.slash(env.mod, env.channel, "export")
+        answer = await exported.wait_original(lambda m: "upload limit" in m["content"], timeout=60)
+    assert answer["attachments"] == [] and f"crowdtune export --scope guild:{env.guild.id}" in answer["content"]
+    assert "over Discord's 0 MiB" not in answer["content"]
