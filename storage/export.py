@@ -72,7 +72,7 @@ def write_export(location: str, out: Path, scope_id: str | None = None) -> dict[
 
     Synchronous and streaming, for a worker thread or process: rows are read one at a time from a
     read-only snapshot (storage.open_reader) and written straight into the zip, so memory does not
-    grow with the history except for the zip's directory (about 0.2 KiB an entry). Errors:
+    grow with the history except for the zip's directory (about 0.5 KiB an entry). Errors:
     StorageError when the database cannot be read, OSError when `out` cannot be written.
     """
     out = Path(out)
