@@ -55,6 +55,24 @@ async def test_a_long_history_export_never_stalls_the_bot(env):
     assert server.missed_deadlines == []
 
 
+async def test_stats_reads_and_draws_a_long_history_off_the_loop_and_edits_its_answer(env):
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=0)
+        post = await server.wait_for_message(env.channel, is_round(1))
+        await server.react(env.alice, post["id"], KEYCAPS[8])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "a vote")
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await server.wait_for_message(env.channel, is_round(2))
+        [(first,)] = db_rows(env, "SELECT id FROM rounds WHERE idx = 0")
+        clone_rounds(env.db, first, 500, voters=3)
+        stats = await server.slash(env.bob, env.channel, "stats")
+        assert (await stats.wait_response())["type"] == 5
+        answer = await stats.wait_original(lambda m: m["attachments"], timeout=60)
+    assert answer["content"].startswith("501 rated rounds, mean reward") and stats.followups == []
+    assert server.attachment_bytes(answer["attachments"][0]).startswith(b"\x89PNG")
+
+
 # -- threads and forum posts (Discord checks Send Messages in Threads there, not Send Messages) --------
 
 
