@@ -8,6 +8,7 @@ coroutines share one connection and SQLite transactions belong to connections, n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
@@ -796,7 +797,8 @@ def clone_rounds(path: str | Path, round_id: int, copies: int, voters: int = 3, 
     """Benchmarks and tests: append `copies` closed copies of round `round_id` (its plan, reward and
     outcome) to its session, each with `voters` ratings, by direct inserts (about 100,000 rounds in
     seconds, where playing them would take hours). Returns the id of the last round added."""
-    with sqlite3.connect(path, isolation_level=None) as db:
+    # (closing: sqlite3's own context manager commits but leaves the connection open)
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None, timeout=60)) as db:  # a running bot may be writing
         session_id, mode, plan, reward, outcome, opened_at = db.execute(
             "SELECT session_id, mode, plan, reward, outcome, opened_at FROM rounds WHERE id = ?", (round_id,)
         ).fetchone()
