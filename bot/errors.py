@@ -22,7 +22,8 @@ class ExitCode(IntEnum):
     NO_SOUNDFONT = 10  # the soundfont is missing or unreadable
     INTENTS_REFUSED = 11  # Discord refused the gateway intents
     FILE = 12  # a file or folder named on the command line cannot be read or written
-    INTERRUPTED = 130  # Ctrl-C
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+    TERMINATED = 143  # SIGTERM ended a terminal session (128 + SIGTERM, as a shell reports it)
 
 
 class StartupError(RuntimeError):
@@ -32,6 +33,10 @@ class StartupError(RuntimeError):
     def __init__(self, message: str, code: ExitCode = ExitCode.SETTING) -> None:
         super().__init__(message)
         self.code = code
+
+
+class Terminated(Exception):
+    """SIGTERM ended a terminal session; its open round stays open (exit code TERMINATED)."""
 
 
 def user_facing(problem: BaseException) -> tuple[str, ExitCode] | None:

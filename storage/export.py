@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from core.midi import midi_bytes, track_to_midi
@@ -66,14 +66,17 @@ def _write_qtables(stream, entries: Iterable[dict]) -> int:
     return count
 
 
-def write_export(location: str, out: Path, scope_id: str | None = None) -> dict[str, int]:
+def write_export(
+    location: str, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None
+) -> dict[str, int]:
     """Write the export of one scope (or every scope) of the database at `location` to the zip `out`,
     atomically (a temporary file renamed into place); returns counts.
 
     Synchronous and streaming, for a worker thread or process: rows are read one at a time from a
     read-only snapshot (storage.open_reader) and written straight into the zip, so memory does not
     grow with the history except for the zip's directory (about 0.5 KiB an entry). Errors:
-    StorageError when the database cannot be read, OSError when `out` cannot be written.
+    StorageError when the database cannot be read, OSError when `out` cannot be written. `progress` is
+    called after each composition is written (a progress bar).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -92,8 +95,10 @@ def write_export(location: str, out: Path, scope_id: str | None = None) -> dict[
                     for variant, proposal in enumerate(proposals):
                         suffix = f"-{'ab'[variant]}" if len(proposals) > 1 else ""
                         midi = track_to_midi(track_from_dict(proposal["track"]))
-                        archive.writestr(f"{folder}/round-{round_row['round'] + 1:04d}{suffix}.mid", midi_bytes(midi))
+                        archive.writestr(f"{folder}/round-{round_row['round']:04d}{suffix}.mid", midi_bytes(midi))
                         counts["compositions"] += 1
+                        if progress is not None:
+                            progress()
                     counts["rounds"] += _write_jsonl(rounds_lines, [round_row])
                 for session in reader.sessions(scope_id):
                     folder = f"compositions/{folders[session['scope']]}/session-{session['session']}"
@@ -117,10 +122,12 @@ def write_export(location: str, out: Path, scope_id: str | None = None) -> dict[
     return counts
 
 
-async def export_zip(store: Store, out: Path, scope_id: str | None = None) -> dict[str, int]:
+async def export_zip(
+    store: Store, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None
+) -> dict[str, int]:
     """`write_export` of the store's database, in a worker thread (the bot runs it in a worker
     process: bot.worker); returns counts."""
-    return await asyncio.to_thread(write_export, store.path, out, scope_id)
+    return await asyncio.to_thread(write_export, store.path, out, scope_id, progress)
 
 
 def write_person_copy(location: str, voter: str, out: Path, personal_agent_q_values: int) -> int:

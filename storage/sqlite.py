@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import sqlite3
 import time
@@ -58,6 +59,16 @@ def _round(row: tuple) -> RoundRow:
     )
 
 
+@functools.cache
+def expected_schema(version: int) -> dict[str, list[str]]:
+    """{table: its column names} after migrations 1..version, from an empty in-memory database."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        for number in range(1, version + 1):
+            db.executescript(MIGRATIONS[number])
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: [c[1] for c in db.execute(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
+
+
 class SqliteStore:
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
@@ -69,6 +80,8 @@ class SqliteStore:
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
         path = str(path)
+        if path != ":memory:" and Path(path).expanduser().is_dir():
+            raise StorageError(f"{path} is a folder; name a database file in it, such as {Path(path) / 'crowdtune.db'}")
         if path != ":memory:":
             parent = Path(path).expanduser().resolve().parent
             try:
@@ -97,10 +110,18 @@ class SqliteStore:
             raise StorageError(
                 f"the database {self.path} is from a newer crowdtune (schema {version}, this one knows {SCHEMA_VERSION})"
             )
+        not_ours = StorageError(
+            f"{self.path} is another program's database, not crowdtune's; left as it is (choose another file with --db or CROWDTUNE_DB)"
+        )
         if version == 0 and (await self._one("SELECT COUNT(*) FROM sqlite_master"))[0]:
-            raise StorageError(
-                f"{self.path} is another program's database, not crowdtune's; left as it is (choose another file with --db or CROWDTUNE_DB)"
-            )
+            raise not_ours
+        # Integrity before anything is written: a damaged page would otherwise surface mid-session, after
+        # rounds were promised to resume. quick_check reads every page once (O(database size), at start only).
+        problems = [row[0] for row in await self._db.execute_fetchall("PRAGMA quick_check") if row[0] != "ok"]
+        if problems:
+            raise StorageError(f"the database {self.path} is damaged ({problems[0]}); left as it is: restore a backup or start another file")
+        if version and not await self._schema_is(version):
+            raise not_ours
         await self._db.execute("PRAGMA journal_mode = WAL")
         await self._db.execute("PRAGMA synchronous = NORMAL")
         await self._db.execute("PRAGMA foreign_keys = ON")
@@ -109,6 +130,13 @@ class SqliteStore:
                 for number in range(version + 1, SCHEMA_VERSION + 1):
                     await db.executescript_in_tx(MIGRATIONS[number])
                 await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    async def _schema_is(self, version: int) -> bool:
+        """Whether the file holds the tables, with their columns, that crowdtune's migrations 1..version make
+        (a user_version alone does not say whose file it is)."""
+        tables = [r[0] for r in await self._db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        found = {t: [c[1] for c in await self._db.execute_fetchall(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
+        return all(found.get(table) == columns for table, columns in expected_schema(version).items())
 
     async def close(self) -> None:
         await self._db.close()
@@ -212,6 +240,24 @@ class SqliteStore:
             (scope_id, channel_id),
         )
         return _session(rows[0]) if rows else None
+
+    async def all_sessions(self) -> list[SessionRow]:
+        """Every session, oldest first (`crowdtune sessions`)."""
+        return [_session(r) for r in await self._all(f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY id")]
+
+    async def rate_starting_track(self, session_id: int, score: float, actor: str) -> bool:
+        """Set the score of a session's starting track (a rating 1-10), the bar its first edit must pass.
+        False (nothing changed) once the session has a score or a closed round."""
+        async with self._tx() as db:
+            row = await db.one(
+                "SELECT scope_id FROM sessions WHERE id = ? AND status = 'active' AND rounds_done = 0 AND incumbent_score IS NULL",
+                (session_id,),
+            )
+            if row is None:
+                return False
+            await db.execute("UPDATE sessions SET incumbent_score = ? WHERE id = ?", (score, session_id))
+            await db.audit(row[0], actor, "starting_track_rated", {"session": session_id, "rating": score})
+        return True
 
     async def active_sessions(self) -> list[SessionRow]:
         return [_session(r) for r in await self._all(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE status = 'active'")]
@@ -738,7 +784,7 @@ class SqliteReader:
         ):
             plan = json.loads(r[5])
             yield {
-                "scope": r[0], "session": r[1], "round": r[2], "status": r[3], "mode": r[4],
+                "scope": r[0], "session": r[1], "round": r[2] + 1, "status": r[3], "mode": r[4],
                 "actions": [p["action"] for p in plan["proposals"]],
                 "descriptions": [p["description"] for p in plan["proposals"]],
                 "reward": r[6], "outcome": json.loads(r[7]) if r[7] else None,
@@ -754,7 +800,7 @@ class SqliteReader:
             params,
         ):
             yield {
-                "scope": v[0], "session": v[1], "round": v[2], "voter": v[3], "rating": v[4], "choice": v[5],
+                "scope": v[0], "session": v[1], "round": v[2] + 1, "voter": v[3], "rating": v[4], "choice": v[5],
                 "at": v[6], "retracted": bool(v[7]), "voided": bool(v[8]),
             }
 
@@ -764,9 +810,19 @@ class SqliteReader:
             yield {"scope": s[0], "session": s[1], "spec": json.loads(s[2]), "status": s[3], "track": json.loads(s[4]), "rounds_done": s[5]}
 
     def audit(self, scope_id: str | None) -> Iterator[dict]:
-        where, params = self._where("scope_id", scope_id)
-        for a in self._rows(f"SELECT at, scope_id, actor, action, detail FROM audit {where} ORDER BY id", params):
-            yield {"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": json.loads(a[4])}
+        """The audit log; a round it names (the database's round id) is given as its session and its
+        number from 1, as people see it ("round 3", round-0003.mid), when it is a round of the scope."""
+        where, params = self._where("a.scope_id", scope_id)
+        for a in self._rows(
+            "SELECT a.at, a.scope_id, a.actor, a.action, a.detail, r.session_id, r.idx, s.scope_id FROM audit a "
+            "LEFT JOIN rounds r ON r.id = json_extract(a.detail, '$.round') LEFT JOIN sessions s ON s.id = r.session_id "
+            f"{where} ORDER BY a.id",
+            params,
+        ):
+            detail = json.loads(a[4])
+            if a[5] is not None and scope_id in (None, a[7]):
+                detail["session"], detail["round"] = a[5], a[6] + 1
+            yield {"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": detail}
 
     def qvalues(self, scope_id: str | None) -> Iterator[dict]:
         """Ordered by scope, so a scope's entries come together."""
@@ -777,11 +833,11 @@ class SqliteReader:
     def votes_of(self, voter: str) -> Iterator[dict]:
         """Every vote a person cast, anywhere (their copy of their data)."""
         for v in self._rows(
-            "SELECT v.round_id, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
+            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
             "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = ? ORDER BY v.cast_at",
             (voter,),
         ):
-            yield dict(zip(("round", "scope", "rating", "choice", "at", "retracted"), v))
+            yield dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v))
 
     def rewards(self, scope_id: str) -> Iterator[float]:
         """The scope's rewards in the order its rounds closed (its learning curve)."""
