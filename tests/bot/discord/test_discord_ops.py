@@ -45,7 +45,8 @@ async def test_a_long_history_export_never_stalls_the_bot(env):
         answer = await status.wait_response()
         assert "Round 2" in answer["data"]["content"]
         assert exported.original is None or exported.original["attachments"] == []  # answered while exporting
-        done = await exported.wait_original(lambda m: m["attachments"], timeout=120)
+        done = await exported.wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=120)
+        assert done["attachments"], done["content"]
         assert exported.followups == []  # the original response is edited, not a deprecated follow-up
         archive = zipfile.ZipFile(io.BytesIO(server.attachment_bytes(done["attachments"][0])))
         rounds = archive.read("rounds.jsonl").splitlines()
@@ -68,8 +69,8 @@ async def test_stats_reads_and_draws_a_long_history_off_the_loop_and_edits_its_a
         clone_rounds(env.db, first, 500, voters=3)
         stats = await server.slash(env.bob, env.channel, "stats")
         assert (await stats.wait_response())["type"] == 5
-        answer = await stats.wait_original(lambda m: m["attachments"], timeout=60)
-    assert answer["content"].startswith("501 rated rounds, mean reward") and stats.followups == []
+        answer = await stats.wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=120)
+    assert answer["content"].startswith("501 rated rounds, mean reward") and stats.followups == [], answer["content"]
     assert server.attachment_bytes(answer["attachments"][0]).startswith(b"\x89PNG")
 
 
