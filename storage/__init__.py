@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage.protocol import Reader, RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
+from storage.protocol import Announcement, DatabaseGone, Reader, RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
 
-__all__ = ["Reader", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult", "clone_rounds", "open_reader", "open_store"]
+__all__ = [
+    "Announcement", "DatabaseGone", "Reader", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult",
+    "clone_rounds", "open_reader", "open_store",
+]
 
 
 async def open_store(location: str | Path) -> Store:
