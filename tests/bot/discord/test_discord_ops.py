@@ -25,19 +25,25 @@ from storage import clone_rounds, open_store
 pytestmark = pytest.mark.asyncio
 
 
+async def long_history(env, copies: int) -> None:
+    """A session whose first round was rated (one vote) and closed, then `copies` closed copies of it
+    (3 votes each, by direct inserts); its second round is open."""
+    await compose(env, rounds=0)
+    post = await env.server.wait_for_message(env.channel, is_round(1))
+    await env.server.react(env.alice, post["id"], KEYCAPS[6])
+    await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "a vote")
+    await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
+    await env.server.wait_for_message(env.channel, is_round(2))
+    [(first,)] = db_rows(env, "SELECT id FROM rounds WHERE idx = 0")
+    clone_rounds(env.db, first, copies, voters=3)
+
+
 async def test_a_long_history_export_never_stalls_the_bot(env):
     """2,000 rounds took the old on-loop export about 10 s: a /status asked meanwhile missed
     Discord's 3-second deadline. Now the export is made in a worker process while the bot answers."""
     server = env.server
     async with running(env):
-        await compose(env, rounds=0)
-        post = await server.wait_for_message(env.channel, is_round(1))
-        await server.react(env.alice, post["id"], KEYCAPS[6])
-        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "a vote")
-        await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        await server.wait_for_message(env.channel, is_round(2))
-        [(first,)] = db_rows(env, "SELECT id FROM rounds WHERE idx = 0")
-        clone_rounds(env.db, first, 2000, voters=3)
+        await long_history(env, 2000)
 
         exported = await server.slash(env.mod, env.channel, "export")
         assert (await exported.wait_response())["type"] == 5  # deferred at once, "thinking"
@@ -59,14 +65,7 @@ async def test_a_long_history_export_never_stalls_the_bot(env):
 async def test_stats_reads_and_draws_a_long_history_off_the_loop_and_edits_its_answer(env):
     server = env.server
     async with running(env):
-        await compose(env, rounds=0)
-        post = await server.wait_for_message(env.channel, is_round(1))
-        await server.react(env.alice, post["id"], KEYCAPS[8])
-        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "a vote")
-        await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        await server.wait_for_message(env.channel, is_round(2))
-        [(first,)] = db_rows(env, "SELECT id FROM rounds WHERE idx = 0")
-        clone_rounds(env.db, first, 500, voters=3)
+        await long_history(env, 500)
         stats = await server.slash(env.bob, env.channel, "stats")
         assert (await stats.wait_response())["type"] == 5
         answer = await stats.wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=120)
@@ -244,12 +243,7 @@ async def test_an_export_over_the_upload_limit_says_what_to_run_instead(env, mon
     monkeypatch.setattr(fakediscord.interactions, "ATTACHMENT_SIZE_LIMIT", 50 * 1024)
     server = env.server
     async with running(env):
-        await compose(env, rounds=0)
-        await server.wait_for_message(env.channel, is_round(1))
-        await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        await server.wait_for_message(env.channel, is_round(2))
-        [(first,)] = db_rows(env, "SELECT id FROM rounds WHERE idx = 0")
-        clone_rounds(env.db, first, 400, voters=3)
+        await long_history(env, 400)
         exported = await server.slash(env.mod, env.channel, "export")
         answer = await exported.wait_original(lambda m: "upload limit" in m["content"], timeout=60)
     assert answer["attachments"] == [] and f"crowdtune export --scope guild:{env.guild.id}" in answer["content"]
