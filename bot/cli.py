@@ -15,7 +15,8 @@ DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 EXIT_USAGE = int(ExitCode.USAGE)
 SEED_MAX = 2**31 - 1
 # core.raters.BUILTIN_RATERS' names, for --help without importing the raters (tests/test_cli.py keeps them equal).
-RATER_NAMES = ("crowd", "theorist", "calm", "energetic", "harmonist", "groove", "melodist", "troll", "brigader")
+RATER_NAMES = ("crowd", "theorist", "calm", "energetic", "harmonist", "groove", "melodist", "troll", "brigader",
+               "leaper", "droner", "outsider", "syncopator", "restless", "contrarian_troll")
 
 
 class UsageError(Exception):
@@ -83,7 +84,7 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
     parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), help="notes in the track, 4-64 (default 8)")
     parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), help="beats per minute, 40-240 (default 120)")
     parser.add_argument("--mode", choices=["rating", "ab"], help="rate 1-10, or choose between A and B (default rating)")
-    parser.add_argument("--preset", help="agent preset: default, paper, random or theory (default: default)")
+    parser.add_argument("--preset", help="agent preset: default, hillclimb, context, paper, random or theory (default: default)")
     parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=f"rounds to run (default {rounds_default})")
     parser.add_argument("--seed", type=_in_range(int, 0, SEED_MAX, "--seed"), help=(
         "random seed for the first track and the agent's choices (default: a fresh one, printed, so --seed repeats a run)"))
@@ -116,13 +117,17 @@ def build_parser() -> Parser:
     _add_db(sessions)
 
     simulate = commands.add_parser("simulate", help="let simulated raters vote on every round", description=(
-        f"Run a session where simulated raters vote. A rater is a built-in name ({', '.join(RATER_NAMES)}: 'crowd' is all "
-        "the others together; theorist follows music-theory rules; calm, energetic, harmonist, groove and melodist are "
-        "taste profiles with --noise; troll and brigader attack) or MODULE:FUNC, any callable taking a mido.MidiFile and "
+        f"Run a session where simulated raters vote. A rater is a built-in name ({', '.join(RATER_NAMES)}: 'crowd' is every "
+        "member of the --crowd; theorist follows music-theory rules; calm, energetic, harmonist, groove and melodist are "
+        "taste profiles with --noise; leaper, droner, outsider, syncopator and restless are the contrarian crowd's tastes, "
+        "against those rules; troll, contrarian_troll and brigader attack) or MODULE:FUNC, any callable taking a mido.MidiFile and "
         "returning a number in [1, 10]; MODULE is imported from the current folder too, as with python -m."))
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
     simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
+    simulate.add_argument("--crowd", choices=["builtin", "contrarian"], default="builtin", help=(
+        "which simulated crowd the rater 'crowd' is: builtin (tastes that share the theory critic's core) or "
+        "contrarian (tastes that run against it) (default builtin)"))
     simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
     simulate.add_argument("--out", type=_given("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
     simulate.add_argument("--force", action="store_true", help="write into --out even if it holds files (of another run)")
@@ -154,6 +159,8 @@ def build_parser() -> Parser:
     bench.add_argument("--out", type=_given("--out"), help=(
         "learning: a new or empty folder for the report (BENCHMARKS.md) and plot (default: a new bench-learning-DATE folder)"))
     bench.add_argument("--force", action="store_true", help="learning: write into --out even if it holds files (docs/ in a checkout)")
+    bench.add_argument("--crowd", choices=["builtin", "contrarian"], action="append", help="learning: a crowd to run (repeatable; default both)")
+    bench.add_argument("--only", action="append", metavar="LINE", help="learning: run only this line of the table (repeatable), e.g. 'default'")
     return parser
 
 
@@ -219,7 +226,7 @@ async def _simulate(args: argparse.Namespace) -> int:
 
     spec = _spec(args)
     try:
-        raters = load_raters(args.rater, random.Random(spec.seed), args.noise)
+        raters = load_raters(args.rater, random.Random(spec.seed), args.noise, args.crowd)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     out = _fresh_folder(Path(args.out), args.force)
@@ -241,7 +248,8 @@ async def _simulate(args: argparse.Namespace) -> int:
     first, last = rewards[: max(1, len(rewards) // 10)], rewards[-max(1, len(rewards) // 10) :]
     print(
         f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); mean reward {sum(first) / len(first):.2f} in the first "
-        f"tenth, {sum(last) / len(last):.2f} in the last; wrote {out}/results.json, learning-curve.png and round MIDI files"
+        f"tenth, {sum(last) / len(last):.2f} in the last; wrote {out}/results.json, learning-curve.png, start.mid, final.mid "
+        "and round MIDI files"
     )
     return 0
 
@@ -316,7 +324,7 @@ async def _export(args: argparse.Namespace) -> int:
     finally:
         await store.close()
     words = {"compositions": ("composition", None), "rounds": ("round", None), "votes": ("vote", None),
-             "audit": ("audit entry", "audit entries"), "q_entries": ("Q-entry", "Q-entries")}
+             "audit": ("audit entry", "audit entries"), "q_entries": ("Q-entry", "Q-entries"), "models": ("learned model", None)}
     print(f"wrote {args.out}: " + ", ".join(plural(counts[k], *words[k]) for k in counts))
     return 0
 
@@ -340,7 +348,13 @@ def _bench(args: argparse.Namespace) -> int:
         # Never into the checkout's tracked docs/ by default: a new folder per run.
         default = Path(f"bench-learning-{datetime.now():%Y%m%d-%H%M%S}")
         out = _fresh_folder(Path(args.out) if args.out else default, args.force)
-        return bench_learning(seeds=args.seeds, rounds=args.rounds, out=out)
+        try:
+            return bench_learning(
+                seeds=args.seeds, rounds=args.rounds, out=out, crowds=tuple(args.crowd or ("builtin", "contrarian")),
+                only=tuple(args.only or ()),
+            )
+        except ValueError as problem:
+            raise UsageError(str(problem)) from None
     from bot.bench import run
 
     return run(args.which)
@@ -375,12 +389,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as problem:
         from bot.errors import user_facing
 
-        known = user_facing(problem)
-        if known is None:
+        if (known := user_facing(problem)) is None:
             raise
-        message, code = known
-        print(f"crowdtune {args.command}: {one_line(message)}", file=sys.stderr)
-        return int(code)
+        print(f"crowdtune {args.command}: {one_line(known[0])}", file=sys.stderr)  # the line, then its exit code
+        return int(known[1])
     return 0
 
 

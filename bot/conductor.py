@@ -6,11 +6,15 @@ Front ends open a round, show it, pass votes in, and close it (on a timer, a quo
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.agent import AgentConfig, feature_names, model_name, scope_model
+from core.agent import preset as agent_preset
 from core.crowd import Ballot, check_choice, check_rating, robust_rating
+from core.learner import Posterior, explain
 from core.engine import (
     Aggregator,
     Outcome,
@@ -76,10 +80,39 @@ class Conductor:
             track = track_from_dict(session.track)
             index = await self.store.next_round_index(session_id)
             table = await self.store.q_entries(session.scope_id, plan_keys(spec, track))
-            plan = plan_round(spec, index, track, table, round_rng(spec, index))
+            model = await self.model(session.scope_id, spec.agent)
+            # Scoring a few dozen candidate edits by their features takes milliseconds of numpy and Python.
+            plan = await asyncio.to_thread(plan_round, spec, index, track, table, round_rng(spec, index), model)
             closes_at = self.clock() + spec.round_seconds
             row = await self.store.open_round(session_id, index, spec.mode, plan.to_dict(), closes_at)
         return OpenRound(row, RoundPlan.from_dict(row.plan), spec)
+
+    async def model(self, scope_id: str, config: AgentConfig) -> Posterior | None:
+        """The scope's linear model (None for agents that keep none): its own evidence and, when the scope
+        opted in with the `share_learning` setting, that of every other scope that did too."""
+        name = model_name(config)
+        if name is None:
+            return None
+        evidence = await self.store.model_evidence(scope_id, name)
+        shared = []
+        if (await self.store.scope_settings(scope_id)).get("share_learning"):
+            shared = await self.store.shared_evidence(name, scope_id)
+        return await asyncio.to_thread(scope_model, config, evidence, shared)
+
+    async def ratings_learned(self, scope_id: str, config: AgentConfig) -> int:
+        """How much the scope's agent has learned: its model's observations (ratings), or for a tabular agent
+        the number of its Q-values (a count in SQL: reading the table would grow with its history)."""
+        name = model_name(config)
+        if name is None:
+            return await self.store.q_size(scope_id) if config.learner == "table" else 0
+        evidence = await self.store.model_evidence(scope_id, name)
+        return 0 if evidence is None else evidence.count
+
+    async def lessons(self, scope_id: str, preset: str = "default") -> list[str]:
+        """What the scope's agent is most sure its crowd likes and dislikes, in words (empty before any rating)."""
+        config = agent_preset(preset)
+        model = await self.model(scope_id, config)
+        return explain(model, feature_names(config)) if model is not None else []
 
     @staticmethod
     def vote_op(
@@ -137,8 +170,10 @@ class Conductor:
         spec = SessionSpec.from_dict(session.spec)
         plan = RoundPlan.from_dict(row.plan)
 
-        def decide(ballots, table, incumbent_score, history):
-            return settle(spec, plan, ballots, table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history)
+        def decide(ballots, table, incumbent_score, history, reference=None):
+            return settle(
+                spec, plan, ballots, table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history, reference
+            )
 
         return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor, announce)
 

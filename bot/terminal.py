@@ -140,8 +140,8 @@ class TerminalSession:
             session = await self.conductor.start(
                 terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True
             )
-            size = await store.q_size(session.scope_id)
-            self.say(f"session {session.id}: {describe_spec(spec)} (--seed {spec.seed} repeats it); the agent knows {size} Q-values")
+            ratings = await self.conductor.ratings_learned(session.scope_id, spec.agent)
+            self.say(f"session {session.id}: {describe_spec(spec)} (--seed {spec.seed} repeats it); the agent has learned from {ratings} ratings")
         if self.aspects and spec.mode == "ab":
             self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
         self.folder = self.out_dir / session_folder(store.path, session)
@@ -161,6 +161,7 @@ class TerminalSession:
             answer = await self._ask(open_round, clips)
             if answer is None:
                 self.say("stopped; this round stays open and the next `crowdtune run` resumes it")
+                await self._summarise_learning(session)
                 return rated
             before = (await store.session(session.id)).incumbent_score
             await self.conductor.vote(open_round.id, self.voter, answer)
@@ -170,7 +171,16 @@ class TerminalSession:
                 descriptions = [p.description for p in open_round.plan.proposals]
                 self.say(f"  {explain(outcome, open_round.spec, descriptions, before)}")
         self.say(f"session {session.id} finished after {rated} rated round{'s' if rated != 1 else ''} in this run")
+        await self._summarise_learning(session)
         return rated
+
+    async def _summarise_learning(self, session) -> None:
+        """What the agent is most sure you like and dislike, in words, from every rating in this scope."""
+        learned = await self.conductor.lessons(session.scope_id, session.spec.get("preset", "default"))
+        if learned:
+            self.say("what the agent has learned from your ratings so far:")
+            for line in learned:
+                self.say(f"  {line}")
 
     def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str]) -> SessionSpec:
         """Say what is resumed and which options given on the command line it does not apply."""

@@ -115,6 +115,10 @@ def write_export(
                     _write_jsonl(entry, reader.sessions(scope_id))
                 with archive.open("qtable.json", "w", force_zip64=True) as entry:
                     counts["q_entries"] = _write_qtables(entry, reader.qvalues(scope_id))
+                models: dict[str, dict[str, dict]] = {}  # one fixed-size model per scope and learner: small
+                for row in reader.models(scope_id):
+                    models.setdefault(row["scope"], {})[row["name"]] = row["data"]
+                archive.writestr("models.json", json.dumps(models, sort_keys=True))
         os.replace(temp_name, out)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

@@ -158,9 +158,19 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX unsent_announcements ON announcements(channel_id, id) WHERE sent_at IS NULL;
     """,
+    # A scope's learned model (core.learner.Evidence): fixed-size statistics, updated as a round closes.
+    5: """
+    CREATE TABLE models (                          -- a scope's learned model: fixed-size statistics as JSON
+        scope_id TEXT NOT NULL REFERENCES scopes(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,                        -- which learner and feature set (core.agent.model_name)
+        data TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (scope_id, name)
+    ) WITHOUT ROWID;
+    """,
     # Facts the bot keeps about its deployment: a random id for its round-post nonces, the digest of the
     # commands it last synced (issue 12).
-    5: """
+    6: """
     CREATE TABLE deployment (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL

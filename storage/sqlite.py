@@ -25,6 +25,7 @@ import aiosqlite
 from core.agent import QEntry, QKey
 from core.crowd import Ballot
 from core.engine import Outcome
+from core.learner import Evidence, apply_observations
 from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import Announcement, DatabaseGone, RoundRow, SessionRow, StorageError, VoteOp, VoteResult, outcome_to_dict
@@ -422,6 +423,21 @@ class SqliteStore:
 
         return await asyncio.to_thread(collect)
 
+    async def learning_history(self, scope_id: str) -> list[tuple[float, float | None, float | None]]:
+        """Per closed rated round of the scope, oldest first: (the crowd's verdict, the kept track's score
+        after it (None before this was recorded), the standard deviation of its ratings (None in A/B))."""
+        rows = await self._all(
+            "SELECT r.reward, json_extract(r.outcome, '$.incumbent_score'), AVG(v.rating), AVG(v.rating * v.rating), COUNT(v.rating) "
+            "FROM rounds r JOIN sessions s ON s.id = r.session_id "
+            "LEFT JOIN votes v ON v.round_id = r.id AND v.retracted = 0 AND v.voided = 0 "
+            "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id ORDER BY r.closed_at, r.id",
+            (scope_id,),
+        )
+        return [
+            (reward, score, max(0.0, squares - mean * mean) ** 0.5 if count else None)
+            for reward, score, mean, squares, count in rows
+        ]
+
     async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         async with self._tx() as db:
             row = await db.one(
@@ -517,20 +533,38 @@ class SqliteStore:
     async def reset_scope(self, scope_id: str, actor: str) -> int:
         async with self._tx() as db:
             cursor = await db.execute("DELETE FROM qvalues WHERE scope_id = ?", (scope_id,))
-            await db.audit(scope_id, actor, "reset", {"q_entries_deleted": cursor.rowcount})
+            models = await db.execute("DELETE FROM models WHERE scope_id = ?", (scope_id,))
+            await db.audit(scope_id, actor, "reset", {"q_entries_deleted": cursor.rowcount, "models_deleted": models.rowcount})
         return cursor.rowcount
+
+    # -- learned models (fixed size per scope: reading one costs the same whatever the history) ---------
+
+    async def model_evidence(self, scope_id: str, name: str) -> Evidence | None:
+        """The scope's evidence for the model `name`, or None before its first rated round."""
+        rows = await self._all("SELECT data FROM models WHERE scope_id = ? AND name = ?", (scope_id, name))
+        return Evidence.from_dict(json.loads(rows[0][0])) if rows else None
+
+    async def shared_evidence(self, name: str, exclude_scope: str) -> list[Evidence]:
+        """The evidence for `name` of every other scope whose settings opt in to sharing (share_learning)."""
+        rows = await self._all(
+            "SELECT m.data FROM models m JOIN scopes s ON s.id = m.scope_id "
+            "WHERE m.name = ? AND m.scope_id != ? AND json_extract(s.settings, '$.share_learning') = 1 ORDER BY m.scope_id",
+            (name, exclude_scope),
+        )
+        return [Evidence.from_dict(json.loads(data)) for (data,) in rows]
 
     async def close_round(
         self,
         round_id: int,
         keys: list[QKey],
-        settle: Callable[[list[Ballot], dict[QKey, QEntry], float | None, dict[str, list[tuple[float, float]]]], Outcome],
+        settle: Callable[..., Outcome],
         actor: str = "engine",
         announce: Callable[[Outcome, list[Ballot]], str] | None = None,
     ) -> Outcome | None:
-        """Close a round and apply its Q-updates in one transaction, with its announcement queued in the
-        outbox. None if it was not open, so a second close (a timer and a quorum racing, a restart)
-        never rewards twice."""
+        """Close a round and apply its Q-updates and model observations in one transaction, with its
+        announcement queued in the outbox. None if it was not open, so a second close (a timer and a quorum
+        racing, a restart) never rewards twice. `settle(ballots, table, incumbent_score, history, reference)`
+        decides; `reference` is the ballots and verdict of the rating round whose edit the session kept last."""
         async with self._tx() as db:
             row = await db.one(
                 "SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec, s.channel_id FROM rounds r "
@@ -548,11 +582,15 @@ class SqliteStore:
                 )
             ]
             table = await db.q_entries(scope_id, keys)
-            history = await db.voter_history(scope_id, [b.voter for b in ballots])
+            reference = await db.incumbent_reference(session_id)
+            voters = [b.voter for b in ballots] + [b.voter for b in (reference[0] if reference else ())]
+            history = await db.voter_history(scope_id, list(dict.fromkeys(voters)))
             # Weighing a big crowd's history takes tens of milliseconds of Python: on a thread the event
             # loop still gets the GIL every few milliseconds instead of waiting for all of it.
-            outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history)
+            outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history, reference)
             await db.put_q(scope_id, outcome.updates)
+            if outcome.observations:
+                await db.add_observations(scope_id, outcome.model, outcome.observations)
             await db.execute(
                 "UPDATE rounds SET status = 'closed', reward = ?, closed_at = ?, outcome = ? WHERE id = ?",
                 (outcome.reward, time.time(), json.dumps(outcome_to_dict(outcome)), round_id),
@@ -618,6 +656,7 @@ class SqliteStore:
                     "sessions": list(reader.sessions(scope_id)),
                     "audit": list(reader.audit(scope_id)),
                     "qvalues": list(reader.qvalues(scope_id)),
+                    "models": list(reader.models(scope_id)),
                 }
 
         return await asyncio.to_thread(collect)
@@ -836,6 +875,34 @@ class _Tx:
                 found.setdefault(voter, []).append((rating, reward))
         return {voter: found[voter] for voter in voters if voter in found}
 
+    async def incumbent_reference(self, session_id: int) -> tuple[list[Ballot], float] | None:
+        """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar)."""
+        row = await self.one(
+            "SELECT id, reward FROM rounds WHERE session_id = ? AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
+            "AND json_extract(outcome, '$.kept_edit') = 1 ORDER BY idx DESC LIMIT 1",
+            (session_id,),
+        )
+        if row is None:
+            return None
+        ballots = [
+            Ballot(*r)
+            for r in await self.all(
+                "SELECT voter, rating, choice FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0 ORDER BY cast_at, voter",
+                (row[0],),
+            )
+        ]
+        return (ballots, row[1]) if ballots else None
+
+    async def add_observations(self, scope_id: str, name: str, observations) -> None:
+        """Add a closed round's observations to the scope's model, inside the close's transaction."""
+        row = await self.one("SELECT data FROM models WHERE scope_id = ? AND name = ?", (scope_id, name))
+        data = apply_observations(json.loads(row[0]) if row else None, len(observations[0][0]), observations)
+        await self.execute(
+            "INSERT INTO models (scope_id, name, data, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(scope_id, name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+            (scope_id, name, json.dumps(data), time.time()),
+        )
+
     async def put_q(self, scope_id: str, entries: Iterable[tuple[QKey, QEntry]]) -> None:
         await self._db.executemany(
             "INSERT INTO qvalues (scope_id, state, action, value, visits) VALUES (?, ?, ?, ?, ?) "
@@ -945,6 +1012,12 @@ class SqliteReader:
         where, params = self._where("scope_id", scope_id)
         for q in self._rows(f"SELECT scope_id, state, action, value, visits FROM qvalues {where} ORDER BY scope_id, state, action", params):
             yield {"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]}
+
+    def models(self, scope_id: str | None) -> Iterator[dict]:
+        """The scopes' learned models (fixed-size statistics), ordered by scope."""
+        where, params = self._where("scope_id", scope_id)
+        for m in self._rows(f"SELECT scope_id, name, data FROM models {where} ORDER BY scope_id, name", params):
+            yield {"scope": m[0], "name": m[1], "data": json.loads(m[2])}
 
     def votes_of(self, voter: str) -> Iterator[dict]:
         """Every vote a person cast, anywhere (their copy of their data)."""

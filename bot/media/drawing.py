@@ -22,20 +22,10 @@ def _piano_roll(track: Track, title: str | None) -> bytes:
     return piano_roll_png(track, title)
 
 
-def _learning_curve(rewards: list[float], title: str) -> bytes:
+def _learning_curve(rewards: list[float], title: str, scores: list | None, spread: list | None) -> bytes:
     from bot.media.pianoroll import learning_curve_png
 
-    return learning_curve_png(rewards, title)
-
-
-def _scope_learning_curve(location: str, scope_id: str, title: str) -> tuple[bytes, int, float] | None:
-    from storage import open_reader
-
-    with open_reader(location) as reader:
-        rewards = list(reader.rewards(scope_id))
-    if not rewards:
-        return None
-    return _learning_curve(rewards, title), len(rewards), sum(rewards) / len(rewards)
+    return learning_curve_png(rewards, title, scores=scores, spread=spread)
 
 
 class Drawer:
@@ -45,14 +35,8 @@ class Drawer:
     async def piano_roll(self, track: Track, title: str | None = None) -> bytes:
         return await self._draw(_piano_roll, track, title)
 
-    async def learning_curve(self, rewards: list[float], title: str) -> bytes:
-        return await self._draw(_learning_curve, list(rewards), title)
-
-    async def scope_learning_curve(self, location: str, scope_id: str, title: str) -> tuple[bytes, int, float] | None:
-        """A scope's learning curve read and drawn in the worker (the history scan stays off the event
-        loop): (PNG, rated rounds, mean reward), or None before any rated round. `location` is the
-        store's path."""
-        return await self._draw(_scope_learning_curve, location, scope_id, title)
+    async def learning_curve(self, rewards: list[float], title: str, scores: list | None = None, spread: list | None = None) -> bytes:
+        return await self._draw(_learning_curve, list(rewards), title, scores, spread)
 
     def worker_pids(self) -> list[int]:
         """The worker's process id, once started (the footprint benchmark reads its memory)."""

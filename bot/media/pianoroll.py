@@ -101,18 +101,32 @@ def _add_bars(axes, left, width, middle, height: float, colours, **style) -> Non
 
 
 def learning_curve_png(
-    rewards: list[float], title: str = "crowdtune: reward per round", extra: dict[str, list[float]] | None = None
+    rewards: list[float],
+    title: str = "crowdtune: learning curve",
+    extra: dict[str, list[float]] | None = None,
+    scores: list[float | None] | None = None,
+    spread: list[float | None] | None = None,
 ) -> bytes:
-    """Reward per round with its moving average; `extra` series (same rounds) as further lines.
-    NaN marks a round without a reward and leaves a gap."""
+    """The community's track over rounds, on the 1-10 scale: `scores`, the score the engine believes the
+    kept track has after each round (a line: it rises when an edit the crowd liked stays); `rewards`, the
+    crowd's verdict on each round's proposal (a point each, NaN for a round without one); `spread`, the
+    standard deviation of each round's ratings (a band around its point). `extra` series (same rounds) are
+    further lines, such as a benchmark's noise-free judge."""
     figure = _figure(margins={"left": 0.075, "right": 0.985, "top": 0.92, "bottom": 0.11})
     axes = figure.subplots()
     values = np.asarray(rewards, dtype=float)
     rounds = np.arange(1, len(values) + 1)
     if len(values):
-        axes.plot(rounds, values, "o-", color=REWARD_COLOUR, markersize=2.5, linewidth=0.8, label="reward")
-        window = min(MAX_AVERAGE_WINDOW, max(MIN_AVERAGE_WINDOW, len(values) // 10))
-        axes.plot(rounds, _moving_average(values, window), color=AVERAGE_COLOUR, linewidth=2, label=f"moving average ({window})")
+        if spread is not None:
+            sd = np.asarray([np.nan if v is None else v for v in spread], dtype=float)
+            axes.fill_between(rounds, values - sd, values + sd, color=REWARD_COLOUR, alpha=0.25, linewidth=0, label="crowd spread (± 1 sd)")
+        axes.plot(rounds, values, "o", color=REWARD_COLOUR, markersize=3, label="each round's proposal")
+        if scores is not None:
+            kept = np.asarray([np.nan if v is None else v for v in scores], dtype=float)
+            axes.step(rounds, kept, where="post", color=AVERAGE_COLOUR, linewidth=2, label="the kept track's score")
+        else:
+            window = min(MAX_AVERAGE_WINDOW, max(MIN_AVERAGE_WINDOW, len(values) // 10))
+            axes.plot(rounds, _moving_average(values, window), color=AVERAGE_COLOUR, linewidth=2, label=f"moving average ({window})")
     else:
         axes.text(0.5, 0.5, "no rounds yet", transform=axes.transAxes, ha="center", va="center", color="#777777")
     for (name, series), colour in zip((extra or {}).items(), itertools.cycle(EXTRA_COLOURS)):
@@ -120,11 +134,12 @@ def learning_curve_png(
     axes.set_title(title, fontsize=10)
     axes.set_xlabel("round", fontsize=8)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylabel("reward", fontsize=8)
+    axes.set_ylabel("rating (1-10)", fontsize=8)
+    axes.set_ylim(1, 10)  # the whole scale: the noise is small beside where the track stands
     axes.tick_params(labelsize=7, length=2)
     axes.grid(alpha=0.3, linewidth=0.5)
     if len(values) or extra:
-        axes.legend(fontsize=7, loc="upper left", frameon=False)  # "best" searches the data: slow
+        axes.legend(fontsize=7, loc="lower right", frameon=False)  # "best" searches the data: slow
     return _png(figure)
 
 

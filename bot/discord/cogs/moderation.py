@@ -14,6 +14,7 @@ from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
 from core.agent import EXPLORATIONS, PRESETS
 from bot.worker import in_worker_process
+from core.agent import preset as agent_preset
 from storage.export import write_export, write_person_copy
 
 NOT_A_MODERATOR = "This command is for moderators (Manage Server permission, or the server's moderator role)."
@@ -52,6 +53,7 @@ class Moderation(commands.Cog):
         hide_results="hide the votes until a round closes",
         mod_role="a role whose members may use moderator commands",
         anti_brigade="ignore votes from accounts that joined the server after the round began",
+        share_learning="learn from the servers that opted in too, and share what this one learns (off by default)",
     )
     @app_commands.choices(
         preset=[app_commands.Choice(name=p, value=p) for p in PRESETS],
@@ -70,6 +72,7 @@ class Moderation(commands.Cog):
         hide_results: bool | None = None,
         mod_role: discord.Role | None = None,
         anti_brigade: bool | None = None,
+        share_learning: bool | None = None,
     ) -> None:
         scope_id = await self._moderator_scope(interaction)
         if scope_id is None:
@@ -92,6 +95,7 @@ class Moderation(commands.Cog):
             "hide_results": hide_results,
             "mod_role": None if mod_role is None else mod_role.id,
             "anti_brigade": anti_brigade,
+            "share_learning": share_learning,
         }
         changes = {key: value for key, value in given.items() if value is not None}
         # 0 means "none" for these two, so it must be stored, not skipped.
@@ -116,9 +120,11 @@ class Moderation(commands.Cog):
         if scope_id is None:
             return
         size = await self.store.q_size(scope_id)
+        ratings = await self.bot.conductor.ratings_learned(scope_id, agent_preset("default"))
         view = Confirm(interaction.user.id, "Reset the agent")
         await interaction.response.send_message(
-            f"Reset the agent? It forgets all {size} learned Q-values. Compositions and votes are kept.", view=view, ephemeral=True
+            f"Reset the agent? It forgets what it learned from {ratings} rated edits and all {size} learned Q-values. "
+            "Compositions and votes are kept.", view=view, ephemeral=True
         )
         await view.wait()
         if not view.confirmed:

@@ -43,6 +43,7 @@ async def scope_settings(bot, scope_id: str) -> dict:
         "exploration": None,
         "mod_role": None,
         "anti_brigade": False,
+        "share_learning": False,  # start from what the scopes that opted in learned, and share this one's
     }
     return {**defaults, **await bot.conductor.store.scope_settings(scope_id)}
 
@@ -202,14 +203,21 @@ class Sessions(commands.Cog):
     async def stats(self, interaction: discord.Interaction) -> None:
         scope_id, _ = scope_of(interaction)
         await interaction.response.defer(thinking=True)
-        curve = await self.bot.drawer.scope_learning_curve(self.store.path, scope_id, "crowdtune: reward per round")
-        if curve is None:
+        history = await self.store.learning_history(scope_id)
+        if not history:
             await interaction.edit_original_response(content="No rated rounds yet. Start with `/compose`.")
             return
-        png, rated, mean = curve
+        rewards = [reward for reward, _, _ in history]
+        png = await self.bot.drawer.learning_curve(
+            rewards, "crowdtune: the kept track's score and each round's proposal",
+            scores=[score for _, score, _ in history], spread=[spread for _, _, spread in history],
+        )
         top = await self.store.top_rounds(scope_id, 3)
-        size = await self.store.q_size(scope_id)
-        lines = [f"{rated} rated rounds, mean reward {mean:.2f}; the agent holds {size} Q-values."]
+        settings = await scope_settings(self.bot, scope_id)
+        learned = await self.bot.conductor.lessons(scope_id, settings["preset"])
+        lines = [f"{len(rewards)} rated rounds, mean reward {sum(rewards) / len(rewards):.2f}."]
+        if learned:
+            lines.append("What the agent has learned so far: " + "; ".join(learned) + ".")
         lines += [f"{i}. {r.reward:.1f}/10 (session {r.session_id}, round {r.index + 1})" for i, r in enumerate(top, 1)]
         await interaction.edit_original_response(content="\n".join(lines), attachments=[discord.File(io.BytesIO(png), "learning-curve.png")])
 
