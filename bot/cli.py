@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 from bot.bench import PERF_BENCHMARKS
+from bot.errors import ExitCode
 
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
-EXIT_USAGE = 2
+EXIT_USAGE = int(ExitCode.USAGE)
 SEED_MAX = 2**31 - 1
 # core.raters.BUILTIN_RATERS' names, for --help without importing the raters (tests/test_cli.py keeps them equal).
 RATER_NAMES = ("crowd", "theorist", "calm", "energetic", "harmonist", "groove", "melodist", "troll", "brigader",
@@ -195,7 +196,7 @@ async def _run(args: argparse.Namespace) -> int:
     from bot.settings import load_settings
 
     settings = load_settings()
-    if settings.discord_token:
+    if settings.discord_token is not None:  # set, even empty: the bot (an empty token is one clear line there)
         from bot.discord.app import run_bot
 
         return await run_bot(settings, db=args.db)
@@ -396,17 +397,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
-        return 130
+        return int(ExitCode.INTERRUPTED)
     except Terminated:
-        return 143  # 128 + SIGTERM, as a shell reports it
+        return int(ExitCode.TERMINATED)
     except Exception as problem:
         from bot.errors import user_facing
 
-        message = user_facing(problem)
-        if message is None:
+        if (known := user_facing(problem)) is None:
             raise
-        print(f"crowdtune {args.command}: {one_line(message)}", file=sys.stderr)
-        return 1
+        print(f"crowdtune {args.command}: {one_line(known[0])}", file=sys.stderr)  # the line, then its exit code
+        return int(known[1])
     return 0
 
 

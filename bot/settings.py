@@ -1,11 +1,14 @@
-"""Settings from the environment or a `.env` file. The token is a SecretStr: it prints as '**********'."""
+"""Settings from the environment or a `.env` file. The token is a SecretStr: it prints as '**********'.
+
+Every setting is checked at start (`load_settings`), each problem named by its variable, so a bad value
+is one line and an exit code then, not a failure at the first command (bot.errors.ExitCode)."""
 
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.errors import StartupError
+from bot.errors import ExitCode, StartupError
 
 
 class Settings(BaseSettings):
@@ -19,19 +22,74 @@ class Settings(BaseSettings):
     gateway_url: str | None = None  # a Discord-compatible gateway, e.g. ws://127.0.0.1:8080/
     # discord.py waits this long after the last server arrives before it calls itself ready.
     guild_ready_timeout: float = Field(default=2.0, ge=0.0, le=60.0)
+    # How long to keep trying to reach Discord at start (pauses of 1, 2, 4 ... 30 s) before giving up.
+    connect_retry_seconds: float = Field(default=60.0, ge=0.0, le=3600.0)
+    # Round defaults for new sessions; checked as /compose would check them (core.engine.SessionSpec).
     round_seconds: float = 300.0
-    quorum: int | None = None
-    rounds: int | None = 10
+    quorum: int | None = None  # 0: none
+    rounds: int | None = 10  # 0: endless
     preset: str = "default"
     # Per person: this many vote changes at once, then one more every vote_refill_seconds.
     vote_burst: int = Field(default=6, ge=1, le=1000)
     vote_refill_seconds: float = Field(default=5.0, gt=0.0, le=3600.0)
 
 
+# The URL settings, the schemes each accepts and an example.
+URLS = {
+    "api_base": (("http", "https"), "http://127.0.0.1:8080/api/v10"),
+    "gateway_url": (("ws", "wss"), "ws://127.0.0.1:8080/"),
+}
+
+
 def load_settings(**overrides) -> Settings:
+    """The settings, every one checked: StartupError naming each bad variable (the value is not echoed:
+    it may be the token), with exit code BAD_URL for a URL and SETTING for anything else."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as problem:
-        # One line per bad setting, naming the variable; the value is not echoed (it may be the token).
-        details = "; ".join(f"CROWDTUNE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in problem.errors())
-        raise StartupError(f"bad setting: {details}") from None
+        details = "; ".join(f"{_variable('_'.join(map(str, e['loc'])))}: {e['msg']}" for e in problem.errors())
+        raise StartupError(f"bad setting: {details}", ExitCode.SETTING) from None
+    problems = [f"{_variable(name)}: {problem}" for name, problem in _round_default_problems(settings)]
+    if problems:
+        raise StartupError(f"bad setting: {'; '.join(problems)}", ExitCode.SETTING)
+    problems = [problem for name in URLS if (problem := _url_problem(name, getattr(settings, name))) is not None]
+    if problems:
+        raise StartupError(f"bad URL: {'; '.join(problems)}", ExitCode.BAD_URL)
+    return settings
+
+
+def round_defaults(settings: Settings) -> dict:
+    """The round defaults as SessionSpec takes them (0 quorum: none; 0 rounds: endless)."""
+    return {"preset": settings.preset, "round_seconds": settings.round_seconds, "quorum": settings.quorum or None, "rounds": settings.rounds or None}
+
+
+def _round_default_problems(settings: Settings) -> list[tuple[str, str]]:
+    from core.engine import SessionSpec
+
+    problems = []
+    for name, value in round_defaults(settings).items():
+        try:
+            SessionSpec(**{name: value})
+        except ValueError as problem:
+            problems.append((name, str(problem)))
+    return problems
+
+
+def _url_problem(name: str, value: str | None) -> str | None:
+    import yarl
+
+    if value is None:
+        return None
+    schemes, example = URLS[name]
+    try:
+        url = yarl.URL(value.strip())
+        usable = url.scheme in schemes and bool(url.host) and url.port is not None
+    except (ValueError, TypeError):
+        usable = False
+    if usable:
+        return None
+    return f"{_variable(name)} must be a {' or '.join(schemes)} URL with a host, such as {example}"
+
+
+def _variable(field: str) -> str:
+    return "DISCORD_TOKEN" if field == "discord_token" else f"CROWDTUNE_{field.upper()}"

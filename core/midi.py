@@ -17,12 +17,17 @@ DRUM_VELOCITY = 90
 TICKS_PER_STEP = TICKS_PER_BEAT // 4  # percussion is a sixteenth grid
 
 
-def _to_track(events: list[tuple[int, int, mido.Message]], name: str) -> mido.MidiTrack:
-    """Absolute-time events to a delta-time MidiTrack; note-offs sort before note-ons at one tick."""
+# An event before it becomes a message: (absolute tick, order at that tick, message type, its fields).
+Event = tuple[int, int, str, dict]
+
+
+def _to_track(events: list[Event], name: str) -> mido.MidiTrack:
+    """Absolute-time events to a delta-time MidiTrack; note-offs sort before note-ons at one tick.
+    Each message is made once, with its delta time (mido checks every field of every message made)."""
     track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)])
     now = 0
-    for tick, _, message in sorted(events, key=lambda e: (e[0], e[1])):
-        track.append(message.copy(time=tick - now))
+    for tick, _, kind, fields in sorted(events, key=lambda e: (e[0], e[1])):
+        track.append(mido.Message(kind, time=tick - now, **fields))
         now = tick
     track.append(mido.MetaMessage("end_of_track", time=0))
     return track
@@ -39,9 +44,7 @@ def track_to_midi(track: Track) -> mido.MidiFile:
     )
     midi.tracks.append(conductor)
 
-    events: list[tuple[int, int, mido.Message]] = [
-        (0, 1, mido.Message("program_change", channel=MELODY_CHANNEL, program=track.instrument))
-    ]
+    events: list[Event] = [(0, 1, "program_change", {"channel": MELODY_CHANNEL, "program": track.instrument})]
     start = 0
     for note, pitch in zip(track.notes, track.pitches):
         length = round(note.duration * TICKS_PER_BEAT)
@@ -49,20 +52,20 @@ def track_to_midi(track: Track) -> mido.MidiFile:
         if note.chord:
             voices += [(p, max(1, round(note.velocity * CHORD_VELOCITY_SCALE))) for p in track.chord_pitches(note.degree)]
         for voice_pitch, velocity in voices:
-            events.append((start, 2, mido.Message("note_on", channel=MELODY_CHANNEL, note=voice_pitch, velocity=velocity)))
-            events.append((start + length, 0, mido.Message("note_off", channel=MELODY_CHANNEL, note=voice_pitch, velocity=0)))
+            events.append((start, 2, "note_on", {"channel": MELODY_CHANNEL, "note": voice_pitch, "velocity": velocity}))
+            events.append((start + length, 0, "note_off", {"channel": MELODY_CHANNEL, "note": voice_pitch, "velocity": 0}))
         start += length
     midi.tracks.append(_to_track(events, "melody"))
 
-    drum_events: list[tuple[int, int, mido.Message]] = []
+    drum_events: list[Event] = []
     bars = max(1, math.ceil(start / (TICKS_PER_STEP * PERCUSSION_STEPS)))
     for step in range(bars * PERCUSSION_STEPS):
         drum = track.percussion[step % PERCUSSION_STEPS]
         tick = step * TICKS_PER_STEP
         if drum == REST or tick >= start:
             continue
-        drum_events.append((tick, 2, mido.Message("note_on", channel=DRUM_CHANNEL, note=drum, velocity=DRUM_VELOCITY)))
-        drum_events.append((tick + TICKS_PER_STEP, 0, mido.Message("note_off", channel=DRUM_CHANNEL, note=drum, velocity=0)))
+        drum_events.append((tick, 2, "note_on", {"channel": DRUM_CHANNEL, "note": drum, "velocity": DRUM_VELOCITY}))
+        drum_events.append((tick + TICKS_PER_STEP, 0, "note_off", {"channel": DRUM_CHANNEL, "note": drum, "velocity": 0}))
     midi.tracks.append(_to_track(drum_events, "percussion"))
     return midi
 

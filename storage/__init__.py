@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage.protocol import Announcement, DatabaseGone, RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
+from storage.protocol import Announcement, DatabaseGone, Reader, RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
 
-__all__ = ["Announcement", "DatabaseGone", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult", "open_store"]
+__all__ = [
+    "Announcement", "DatabaseGone", "Reader", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult",
+    "clone_rounds", "open_reader", "open_store",
+]
 
 
 async def open_store(location: str | Path) -> Store:
@@ -19,3 +22,19 @@ async def open_store(location: str | Path) -> Store:
     from storage.sqlite import SqliteStore
 
     return await SqliteStore.open(location)
+
+
+def open_reader(location: str | Path) -> Reader:
+    """A read-only, streaming `Reader` of the database at `location` (a store's `path`), for a worker
+    thread or process. StorageError when it cannot be opened."""
+    from storage.sqlite import SqliteReader
+
+    return SqliteReader(location)
+
+
+def clone_rounds(location: str | Path, round_id: int, copies: int, voters: int = 3) -> int:
+    """Benchmarks and tests: `copies` closed copies of a round, each with `voters` ratings, added to its
+    session by direct inserts (a long history in seconds). Returns the last new round's id."""
+    from storage.sqlite import clone_rounds as clone
+
+    return clone(location, round_id, copies, voters)

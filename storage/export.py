@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from core.midi import midi_bytes, track_to_midi
 from core.music import track_from_dict
+from storage import open_reader
 from storage.protocol import Store
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+|\.{2,}")
@@ -36,60 +39,110 @@ def scope_folders(scopes: list[str]) -> dict[str, str]:
     }
 
 
-def _jsonl(rows: list[dict]) -> str:
-    return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+def _write_jsonl(stream, rows: Iterable[dict]) -> int:
+    """Write rows as JSON lines to a binary stream; returns how many."""
+    count = 0
+    for row in rows:
+        stream.write((json.dumps(row, sort_keys=True) + "\n").encode())
+        count += 1
+    return count
+
+
+def _write_qtables(stream, entries: Iterable[dict]) -> int:
+    """qtable.json: {scope: [{state, action, value, visits}, ...]}, written entry by entry (the
+    entries come ordered by scope)."""
+    count, scope = 0, None
+    stream.write(b"{")
+    for entry in entries:
+        if entry["scope"] != scope:
+            opening = "\n], " if scope is not None else "\n"
+            scope = entry["scope"]
+            stream.write(f"{opening}{json.dumps(scope)}: [\n ".encode())
+        else:
+            stream.write(b",\n ")
+        stream.write(json.dumps({k: entry[k] for k in ("action", "state", "value", "visits")}, sort_keys=True).encode())
+        count += 1
+    stream.write(b"\n]}\n" if scope is not None else b"}\n")
+    return count
+
+
+def write_export(
+    location: str, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None
+) -> dict[str, int]:
+    """Write the export of one scope (or every scope) of the database at `location` to the zip `out`,
+    atomically (a temporary file renamed into place); returns counts.
+
+    Synchronous and streaming, for a worker thread or process: rows are read one at a time from a
+    read-only snapshot (storage.open_reader) and written straight into the zip, so memory does not
+    grow with the history except for the zip's directory (about 0.5 KiB an entry). Errors:
+    StorageError when the database cannot be read, OSError when `out` cannot be written. `progress` is
+    called after each composition is written (a progress bar).
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=".export-", suffix=".zip", dir=out.parent)
+    os.close(fd)
+    counts = dict.fromkeys(("compositions", "rounds", "votes", "audit", "q_entries"), 0)
+    try:
+        with open_reader(location) as reader, tempfile.TemporaryFile() as rounds_lines:
+            folders = scope_folders(reader.scopes(scope_id))
+            with zipfile.ZipFile(temp_name, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+                # One pass over the rounds: their MIDI files go into the zip, their lines to a temporary
+                # file (a zip takes one entry at a time), copied in after.
+                for round_row in reader.rounds(scope_id):
+                    folder = f"compositions/{folders[round_row['scope']]}/session-{round_row['session']}"
+                    proposals = round_row.pop("plan")["proposals"]
+                    for variant, proposal in enumerate(proposals):
+                        suffix = f"-{'ab'[variant]}" if len(proposals) > 1 else ""
+                        midi = track_to_midi(track_from_dict(proposal["track"]))
+                        archive.writestr(f"{folder}/round-{round_row['round']:04d}{suffix}.mid", midi_bytes(midi))
+                        counts["compositions"] += 1
+                        if progress is not None:
+                            progress()
+                    counts["rounds"] += _write_jsonl(rounds_lines, [round_row])
+                for session in reader.sessions(scope_id):
+                    folder = f"compositions/{folders[session['scope']]}/session-{session['session']}"
+                    archive.writestr(f"{folder}/current.mid", midi_bytes(track_to_midi(track_from_dict(session["track"]))))
+                    counts["compositions"] += 1
+                with archive.open("rounds.jsonl", "w", force_zip64=True) as entry:
+                    rounds_lines.seek(0)
+                    shutil.copyfileobj(rounds_lines, entry)
+                with archive.open("votes.jsonl", "w", force_zip64=True) as entry:
+                    counts["votes"] = _write_jsonl(entry, reader.votes(scope_id))
+                with archive.open("audit.jsonl", "w", force_zip64=True) as entry:
+                    counts["audit"] = _write_jsonl(entry, reader.audit(scope_id))
+                with archive.open("sessions.jsonl", "w", force_zip64=True) as entry:
+                    _write_jsonl(entry, reader.sessions(scope_id))
+                with archive.open("qtable.json", "w", force_zip64=True) as entry:
+                    counts["q_entries"] = _write_qtables(entry, reader.qvalues(scope_id))
+                models: dict[str, dict[str, dict]] = {}  # one fixed-size model per scope and learner: small
+                for row in reader.models(scope_id):
+                    models.setdefault(row["scope"], {})[row["name"]] = row["data"]
+                archive.writestr("models.json", json.dumps(models, sort_keys=True))
+        os.replace(temp_name, out)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return counts
 
 
 async def export_zip(
     store: Store, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None
 ) -> dict[str, int]:
-    """Write the export atomically (a temporary file renamed into place); returns counts. `progress`
-    is called after each composition is written (a progress bar)."""
-    data = await store.export_rows(scope_id)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=".export-", suffix=".zip", dir=out.parent)
-    os.close(fd)
-    compositions = 0
-    folders = scope_folders([row["scope"] for row in data["rounds"] + data["sessions"]])
-    try:
-        with zipfile.ZipFile(temp_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for round_row in data["rounds"]:
-                folder = f"compositions/{folders[round_row['scope']]}/session-{round_row['session']}"
-                proposals = round_row["plan"]["proposals"]
-                for variant, proposal in enumerate(proposals):
-                    suffix = f"-{'ab'[variant]}" if len(proposals) > 1 else ""
-                    midi = track_to_midi(track_from_dict(proposal["track"]))
-                    archive.writestr(f"{folder}/round-{round_row['round']:04d}{suffix}.mid", midi_bytes(midi))
-                    compositions += 1
-                    if progress is not None:
-                        progress()
-            for session in data["sessions"]:
-                folder = f"compositions/{folders[session['scope']]}/session-{session['session']}"
-                archive.writestr(f"{folder}/current.mid", midi_bytes(track_to_midi(track_from_dict(session["track"]))))
-                compositions += 1
-            rounds = [{k: v for k, v in r.items() if k != "plan"} for r in data["rounds"]]
-            archive.writestr("rounds.jsonl", _jsonl(rounds))
-            archive.writestr("votes.jsonl", _jsonl(data["votes"]))
-            archive.writestr("audit.jsonl", _jsonl(data["audit"]))
-            archive.writestr("sessions.jsonl", _jsonl(data["sessions"]))
-            qtables: dict[str, list[dict]] = {}
-            for row in data["qvalues"]:
-                qtables.setdefault(row["scope"], []).append({k: row[k] for k in ("state", "action", "value", "visits")})
-            archive.writestr("qtable.json", json.dumps(qtables, indent=1, sort_keys=True))
-            models: dict[str, dict[str, dict]] = {}
-            for row in data["models"]:
-                models.setdefault(row["scope"], {})[row["name"]] = row["data"]
-            archive.writestr("models.json", json.dumps(models, sort_keys=True))
-        os.replace(temp_name, out)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return {
-        "compositions": compositions,
-        "rounds": len(data["rounds"]),
-        "votes": len(data["votes"]),
-        "audit": len(data["audit"]),
-        "q_entries": len(data["qvalues"]),
-        "models": len(data["models"]),
-    }
+    """`write_export` of the store's database, in a worker thread (the bot runs it in a worker
+    process: bot.worker); returns counts."""
+    return await asyncio.to_thread(write_export, store.path, out, scope_id, progress)
+
+
+def write_person_copy(location: str, voter: str, out: Path, personal_agent_q_values: int) -> int:
+    """A person's copy of their data (/forget-me): `{"voter", "votes": [...], "personal_agent_q_values"}`
+    as JSON, streamed vote by vote from a read-only snapshot into `out`. Synchronous, for a worker;
+    returns the number of votes."""
+    count = 0
+    with open_reader(location) as reader, open(out, "w", encoding="utf-8") as stream:
+        stream.write(f'{{"voter": {json.dumps(voter)},\n "personal_agent_q_values": {int(personal_agent_q_values)},\n "votes": [')
+        for vote in reader.votes_of(voter):
+            stream.write(("\n  " if count == 0 else ",\n  ") + json.dumps(vote, sort_keys=True))
+            count += 1
+        stream.write("\n ]}\n")
+    return count

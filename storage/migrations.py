@@ -173,6 +173,14 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE votes ADD COLUMN aspects TEXT;
     ALTER TABLE vote_events ADD COLUMN aspects TEXT;
     """,
+    # Facts the bot keeps about its deployment: a random id for its round-post nonces, the digest of the
+    # commands it last synced (issue 12).
+    7: """
+    CREATE TABLE deployment (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -397,6 +397,15 @@ class SqliteStore:
             )
         ]
 
+    async def last_message_before(self, session_id: int, index: int) -> str | None:
+        """The last message id of the latest posted round of the session before round `index` (one
+        indexed row, however long the session)."""
+        rows = await self._all(
+            "SELECT message_ids FROM rounds WHERE session_id = ? AND idx < ? AND message_ids != '[]' ORDER BY idx DESC LIMIT 1",
+            (session_id, index),
+        )
+        return json.loads(rows[0][0])[-1] if rows else None
+
     async def top_rounds(self, scope_id: str, limit: int = 5) -> list[RoundRow]:
         return [
             _round(r)
@@ -408,12 +417,11 @@ class SqliteStore:
         ]
 
     async def rewards_of_scope(self, scope_id: str) -> list[float]:
-        rows = await self._all(
-            "SELECT r.reward FROM rounds r JOIN sessions s ON s.id = r.session_id "
-            "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL ORDER BY r.closed_at, r.id",
-            (scope_id,),
-        )
-        return [r[0] for r in rows]
+        def collect() -> list[float]:
+            with SqliteReader(self.path) as reader:
+                return list(reader.rewards(scope_id))
+
+        return await asyncio.to_thread(collect)
 
     async def learning_history(self, scope_id: str) -> list[tuple[float, float | None, float | None]]:
         """Per closed rated round of the scope, oldest first: (the crowd's verdict, the kept track's score
@@ -627,18 +635,11 @@ class SqliteStore:
     # -- personal data ----------------------------------------------------------------------------
 
     async def user_data(self, voter: str) -> dict:
-        votes = await self._all(
-            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted, v.aspects FROM votes v "
-            "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = ? ORDER BY v.cast_at",
-            (voter,),
-        )
-        return {
-            "voter": voter,
-            "votes": [
-                {**dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v)), **({"aspects": json.loads(v[7])} if v[7] else {})}
-                for v in votes
-            ],
-        }
+        def collect() -> dict:
+            with SqliteReader(self.path) as reader:
+                return {"voter": voter, "votes": list(reader.votes_of(voter))}
+
+        return await asyncio.to_thread(collect)
 
     async def forget_user(self, voter: str, personal_scope: str) -> dict:
         """Delete a user's votes everywhere and their personal agent; returns what was deleted. Moderation
@@ -658,64 +659,36 @@ class SqliteStore:
     # -- export -------------------------------------------------------------------------------------
 
     async def export_rows(self, scope_id: str | None) -> dict[str, list[dict]]:
-        """Everything an export holds, for one scope or all, as plain rows."""
-        where, params = ("WHERE s.scope_id = ?", (scope_id,)) if scope_id else ("", ())
-        rounds = await self._all(
-            "SELECT s.scope_id, r.session_id, r.idx, r.status, r.mode, r.plan, r.reward, r.outcome, r.opened_at, r.closed_at, r.id "
-            f"FROM rounds r JOIN sessions s ON s.id = r.session_id {where} ORDER BY s.scope_id, r.session_id, r.idx",
-            params,
-        )
-        votes = await self._all(
-            "SELECT s.scope_id, r.session_id, r.idx, v.voter, v.rating, v.choice, v.cast_at, v.retracted, v.voided, v.aspects "
-            f"FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id {where} "
-            "ORDER BY r.id, v.cast_at",
-            params,
-        )
-        sessions = await self._all(
-            f"SELECT s.scope_id, s.id, s.spec, s.status, s.track, s.rounds_done FROM sessions s {where} ORDER BY s.id", params
-        )
-        audit_where, audit_params = ("WHERE scope_id = ?", (scope_id,)) if scope_id else ("", ())
-        audit = await self._all(f"SELECT at, scope_id, actor, action, detail FROM audit {audit_where} ORDER BY id", audit_params)
-        q_where, q_params = ("WHERE scope_id = ?", (scope_id,)) if scope_id else ("", ())
-        qvalues = await self._all(f"SELECT scope_id, state, action, value, visits FROM qvalues {q_where} ORDER BY scope_id, state, action", q_params)
-        models = await self._all(f"SELECT scope_id, name, data FROM models {q_where} ORDER BY scope_id, name", q_params)
-        # One numbering everywhere: a round is its session and its number from 1, as users see it ("round 3",
-        # round-0003.mid); the audit log stores the database's round id, translated here.
-        numbered = {r[10]: (r[1], r[2] + 1) for r in rounds}
+        """Everything an export holds, for one scope or all, as plain rows (small scopes and tests;
+        an export streams them from a `SqliteReader` instead)."""
 
-        def audit_detail(text: str) -> dict:
-            detail = json.loads(text)
-            if detail.get("round") in numbered:
-                detail["session"], detail["round"] = numbered[detail["round"]]
-            return detail
+        def collect() -> dict[str, list[dict]]:
+            with SqliteReader(self.path) as reader:
+                return {
+                    "rounds": list(reader.rounds(scope_id)),
+                    "votes": list(reader.votes(scope_id)),
+                    "sessions": list(reader.sessions(scope_id)),
+                    "audit": list(reader.audit(scope_id)),
+                    "qvalues": list(reader.qvalues(scope_id)),
+                    "models": list(reader.models(scope_id)),
+                }
 
-        return {
-            "rounds": [
-                {
-                    "scope": r[0], "session": r[1], "round": r[2] + 1, "status": r[3], "mode": r[4],
-                    "actions": [p["action"] for p in json.loads(r[5])["proposals"]],
-                    "descriptions": [p["description"] for p in json.loads(r[5])["proposals"]],
-                    "reward": r[6], "outcome": json.loads(r[7]) if r[7] else None,
-                    "opened_at": r[8], "closed_at": r[9], "plan": json.loads(r[5]),
-                }
-                for r in rounds
-            ],
-            "votes": [
-                {
-                    "scope": v[0], "session": v[1], "round": v[2] + 1, "voter": v[3], "rating": v[4], "choice": v[5],
-                    "at": v[6], "retracted": bool(v[7]), "voided": bool(v[8]),
-                    **({"aspects": json.loads(v[9])} if v[9] else {}),
-                }
-                for v in votes
-            ],
-            "sessions": [
-                {"scope": s[0], "session": s[1], "spec": json.loads(s[2]), "status": s[3], "track": json.loads(s[4]), "rounds_done": s[5]}
-                for s in sessions
-            ],
-            "audit": [{"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": audit_detail(a[4])} for a in audit],
-            "qvalues": [{"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]} for q in qvalues],
-            "models": [{"scope": m[0], "name": m[1], "data": json.loads(m[2])} for m in models],
-        }
+        return await asyncio.to_thread(collect)
+
+    # -- the deployment (bot/discord/app.py) ------------------------------------------------------
+
+    async def deployment_value(self, key: str) -> str | None:
+        rows = await self._all("SELECT value FROM deployment WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    async def set_deployment_value(self, key: str, value: str, replace: bool = True) -> str:
+        """Store `value` under `key` (with replace=False only if there is none yet); returns the value
+        stored, so two processes racing to set a first value agree on one."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        async with self._tx() as db:
+            await db.execute(f"{verb} INTO deployment (key, value) VALUES (?, ?)", (key, value))
+            (stored,) = await db.one("SELECT value FROM deployment WHERE key = ?", (key,))
+        return stored
 
     # -- start-up check and early close (bot/discord/runner.py) ------------------------------------------
 
@@ -961,3 +934,162 @@ class _Tx:
 
 def _json_or_none(value: dict | None) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True)
+
+
+class SqliteReader:
+    """Read-only, synchronous, streaming access to a crowdtune database, for a worker thread or process:
+    exports, a person's copy of their data, history scans. Whatever their size, they never run on the
+    bot's event loop nor wait on its connection.
+
+    Its own read-only connection; everything read through one reader comes from one snapshot (one read
+    transaction: in WAL mode the bot keeps writing meanwhile). Each method yields one plain dict (or
+    value) a row, fetched in batches, so memory stays bounded however long the history.
+    StorageError when the database cannot be opened ("":memory:" cannot be shared with a reader).
+    """
+
+    BATCH = 500  # rows fetched from SQLite at a time
+
+    def __init__(self, path: str | Path) -> None:
+        if str(path) == ":memory:":
+            raise StorageError("an in-memory database cannot be read from a worker: use a database file")
+        uri = Path(path).expanduser().resolve().as_uri() + "?mode=ro"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            self._db.execute("BEGIN")  # one snapshot for everything read (taken at the first SELECT)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read the database {path}: {exc}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> SqliteReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _rows(self, sql: str, params: Iterable = ()) -> Iterator[tuple]:
+        cursor = self._db.execute(sql, tuple(params))
+        while batch := cursor.fetchmany(self.BATCH):
+            yield from batch
+
+    @staticmethod
+    def _where(column: str, scope_id: str | None) -> tuple[str, tuple]:
+        return (f"WHERE {column} = ?", (scope_id,)) if scope_id else ("", ())
+
+    def scopes(self, scope_id: str | None) -> list[str]:
+        """The scopes that have sessions (all, or just `scope_id`)."""
+        where, params = self._where("scope_id", scope_id)
+        return [r[0] for r in self._rows(f"SELECT DISTINCT scope_id FROM sessions {where} ORDER BY scope_id", params)]
+
+    def rounds(self, scope_id: str | None) -> Iterator[dict]:
+        where, params = self._where("s.scope_id", scope_id)
+        for r in self._rows(
+            "SELECT s.scope_id, r.session_id, r.idx, r.status, r.mode, r.plan, r.reward, r.outcome, r.opened_at, r.closed_at "
+            f"FROM rounds r JOIN sessions s ON s.id = r.session_id {where} ORDER BY s.scope_id, r.session_id, r.idx",
+            params,
+        ):
+            plan = json.loads(r[5])
+            yield {
+                "scope": r[0], "session": r[1], "round": r[2] + 1, "status": r[3], "mode": r[4],
+                "actions": [p["action"] for p in plan["proposals"]],
+                "descriptions": [p["description"] for p in plan["proposals"]],
+                "reward": r[6], "outcome": json.loads(r[7]) if r[7] else None,
+                "opened_at": r[8], "closed_at": r[9], "plan": plan,
+            }
+
+    def votes(self, scope_id: str | None) -> Iterator[dict]:
+        where, params = self._where("s.scope_id", scope_id)
+        for v in self._rows(
+            "SELECT s.scope_id, r.session_id, r.idx, v.voter, v.rating, v.choice, v.cast_at, v.retracted, v.voided, v.aspects "
+            f"FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id {where} "
+            "ORDER BY r.id, v.cast_at",
+            params,
+        ):
+            yield {
+                "scope": v[0], "session": v[1], "round": v[2] + 1, "voter": v[3], "rating": v[4], "choice": v[5],
+                "at": v[6], "retracted": bool(v[7]), "voided": bool(v[8]),
+                **({"aspects": json.loads(v[9])} if v[9] else {}),
+            }
+
+    def sessions(self, scope_id: str | None) -> Iterator[dict]:
+        where, params = self._where("s.scope_id", scope_id)
+        for s in self._rows(f"SELECT s.scope_id, s.id, s.spec, s.status, s.track, s.rounds_done FROM sessions s {where} ORDER BY s.id", params):
+            yield {"scope": s[0], "session": s[1], "spec": json.loads(s[2]), "status": s[3], "track": json.loads(s[4]), "rounds_done": s[5]}
+
+    def audit(self, scope_id: str | None) -> Iterator[dict]:
+        """The audit log; a round it names (the database's round id) is given as its session and its
+        number from 1, as people see it ("round 3", round-0003.mid), when it is a round of the scope."""
+        where, params = self._where("a.scope_id", scope_id)
+        for a in self._rows(
+            "SELECT a.at, a.scope_id, a.actor, a.action, a.detail, r.session_id, r.idx, s.scope_id FROM audit a "
+            "LEFT JOIN rounds r ON r.id = json_extract(a.detail, '$.round') LEFT JOIN sessions s ON s.id = r.session_id "
+            f"{where} ORDER BY a.id",
+            params,
+        ):
+            detail = json.loads(a[4])
+            if a[5] is not None and scope_id in (None, a[7]):
+                detail["session"], detail["round"] = a[5], a[6] + 1
+            yield {"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": detail}
+
+    def qvalues(self, scope_id: str | None) -> Iterator[dict]:
+        """Ordered by scope, so a scope's entries come together."""
+        where, params = self._where("scope_id", scope_id)
+        for q in self._rows(f"SELECT scope_id, state, action, value, visits FROM qvalues {where} ORDER BY scope_id, state, action", params):
+            yield {"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]}
+
+    def models(self, scope_id: str | None) -> Iterator[dict]:
+        """The scopes' learned models (fixed-size statistics), ordered by scope."""
+        where, params = self._where("scope_id", scope_id)
+        for m in self._rows(f"SELECT scope_id, name, data FROM models {where} ORDER BY scope_id, name", params):
+            yield {"scope": m[0], "name": m[1], "data": json.loads(m[2])}
+
+    def votes_of(self, voter: str) -> Iterator[dict]:
+        """Every vote a person cast, anywhere (their copy of their data)."""
+        for v in self._rows(
+            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted, v.aspects FROM votes v "
+            "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = ? ORDER BY v.cast_at",
+            (voter,),
+        ):
+            vote = dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v))
+            yield {**vote, **({"aspects": json.loads(v[7])} if v[7] else {})}
+
+    def rewards(self, scope_id: str) -> Iterator[float]:
+        """The scope's rewards in the order its rounds closed (its learning curve)."""
+        for (reward,) in self._rows(
+            "SELECT r.reward FROM rounds r JOIN sessions s ON s.id = r.session_id "
+            "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL ORDER BY r.closed_at, r.id",
+            (scope_id,),
+        ):
+            yield reward
+
+
+def clone_rounds(path: str | Path, round_id: int, copies: int, voters: int = 3, chunk: int = 10_000) -> int:
+    """Benchmarks and tests: append `copies` closed copies of round `round_id` (its plan, reward and
+    outcome) to its session, each with `voters` ratings, by direct inserts (about 100,000 rounds in
+    seconds, where playing them would take hours). Returns the id of the last round added."""
+    # (closing: sqlite3's own context manager commits but leaves the connection open)
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None, timeout=60)) as db:  # a running bot may be writing
+        session_id, mode, plan, reward, outcome, opened_at = db.execute(
+            "SELECT session_id, mode, plan, reward, outcome, opened_at FROM rounds WHERE id = ?", (round_id,)
+        ).fetchone()
+        (first,) = db.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM rounds WHERE session_id = ?", (session_id,)).fetchone()
+        last = round_id
+        for start in range(0, copies, chunk):
+            db.execute("BEGIN IMMEDIATE")
+            for idx in range(first + start, first + min(start + chunk, copies)):
+                at = opened_at + idx
+                cursor = db.execute(
+                    "INSERT INTO rounds (session_id, idx, mode, plan, opened_at, closes_at, status, reward, outcome, closed_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'closed', ?, ?, ?)",
+                    (session_id, idx, mode, plan, at, at + 1, reward, outcome, at + 1),
+                )
+                last = cursor.lastrowid
+                db.executemany(
+                    "INSERT INTO votes (round_id, voter, rating, cast_at) VALUES (?, ?, ?, ?)",
+                    [(last, f"user:{v}", 1 + (idx + v) % 10, at + 0.5) for v in range(voters)],
+                )
+            db.execute("UPDATE sessions SET rounds_done = rounds_done + ? WHERE id = ?", (min(start + chunk, copies) - start, session_id))
+            db.execute("COMMIT")
+    return last

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PERF_BENCHMARKS = ("render", "loop", "votes", "qtable", "footprint")
+PERF_BENCHMARKS = ("render", "loop", "votes", "qtable", "footprint", "export")
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 

@@ -205,7 +205,7 @@ async def running_bot(world: dict, store, renderer):
     await bot.login(world["token"])
     connection = asyncio.create_task(bot.connect())
     try:
-        await asyncio.wait_for(bot.wait_until_ready(), 60)
+        await asyncio.wait_for(bot.wait_until_commands_synced(), 60)
         freeze_start_up_objects()  # as `crowdtune run` does
         yield bot
     finally:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
+import json
 import logging
 import math
 import os
@@ -12,6 +14,7 @@ import socket
 import sqlite3
 import time
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -19,7 +22,7 @@ from discord.ext import commands
 
 from bot.conductor import Conductor
 from bot.media.drawing import Drawer
-from bot.errors import StartupError
+from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.edge import context_problem
 from bot.discord.runner import RoundRunner
@@ -27,6 +30,8 @@ from bot.settings import Settings
 from bot.discord.views import AspectSelect, VoteButton
 
 log = logging.getLogger("crowdtune.bot")
+COMMAND_SYNC_RETRY_SECONDS = 5.0  # the first pause after a failed command sync; it doubles up to the max
+COMMAND_SYNC_RETRY_MAX_SECONDS = 600.0
 
 
 def bot_intents() -> discord.Intents:
@@ -48,6 +53,8 @@ def request_problem(interaction: discord.Interaction) -> str | None:
     its options' types, ranges, lengths and choices; required and unknown options), or None.
     Discord's client enforces these, but a crafted request need not, and discord.py checks none
     of them when a command arrives."""
+    if (problem := place_problem(interaction)) is not None:
+        return problem
     command = interaction.command
     if not isinstance(command, app_commands.Command):
         return None  # unknown to us: the tree reports it
@@ -70,6 +77,24 @@ def request_problem(interaction: discord.Interaction) -> str | None:
                 return f"/{command.name} needs the option '{name}'"
         elif (problem := _value_problem(parameter, given[name], known)) is not None:
             return f"'{name}' {problem}"
+    return None
+
+
+# How the commands may be installed (sent with each command at sync): to a server, not to a person's
+# account. Without it Discord follows the application's settings in the Developer Portal, and with user
+# install enabled there /compose would run where the bot cannot post. Where each command may be used
+# (a server, a DM with the bot) each declares itself (cogs: EVERYWHERE, or guild_only): a tree-wide
+# default would be merged into guild_only's and open /strike to DMs.
+INSTALLS = app_commands.AppInstallationType(guild=True, user=False)
+
+
+def place_problem(interaction: discord.Interaction) -> str | None:
+    """Why the bot cannot work where a command was used, or None: a group DM or another person's DM
+    (the PRIVATE_CHANNEL context), or a server the bot is not installed in (a user install)."""
+    if interaction.context.private_channel:
+        return "I can only work in servers I'm in and in a DM with me, not in group chats or other people's DMs"
+    if interaction.guild_id is not None and not interaction.is_guild_integration():
+        return "I'm not in this server, so I can't post here: ask a moderator to add me, or use a DM with me"
     return None
 
 
@@ -123,14 +148,19 @@ class CheckedTree(app_commands.CommandTree):
 class CrowdtuneBot(commands.Bot):
     def __init__(self, settings: Settings, conductor: Conductor, renderer, drawer: Drawer | None = None, **options) -> None:
         options.setdefault("guild_ready_timeout", settings.guild_ready_timeout)
+        # discord.py warns at every start that voice needs PyNaCl and davey: the bot has no voice.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
-            command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None, tree_cls=CheckedTree, **options
+            command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None, tree_cls=CheckedTree,
+            allowed_installs=INSTALLS, **options
         )
         self.settings = settings
         self.conductor = conductor
         self.renderer = renderer
         self._owns_drawer = drawer is None
         self.drawer = drawer or Drawer()
+        self._command_sync: asyncio.Task | None = None
+        self.command_sync_retry_seconds = COMMAND_SYNC_RETRY_SECONDS
         self.runner = RoundRunner(self, conductor, renderer, self.drawer, VoteLimiter(settings.vote_burst, settings.vote_refill_seconds))
 
     async def setup_hook(self) -> None:
@@ -141,15 +171,46 @@ class CrowdtuneBot(commands.Bot):
         await moderation.setup(self)
         self.tree.on_error = self.on_app_command_error
         if self.settings.dev_guild_id:
-            guild = discord.Object(id=self.settings.dev_guild_id)
-            self.tree.copy_global_to(guild=guild)
-            await self.tree.sync(guild=guild)
-        else:
-            await self.tree.sync()
+            self.tree.copy_global_to(guild=discord.Object(id=self.settings.dev_guild_id))
 
     async def on_ready(self) -> None:
         resumed = await self.runner.resume_all()
         log.info("ready as %s; %d session(s) running", self.user, resumed)
+        if self._command_sync is None:  # on_ready comes again after a reconnect: sync once a process
+            self._command_sync = asyncio.create_task(self.sync_commands(), name="command-sync")
+
+    async def wait_until_commands_synced(self) -> bool:
+        """Wait for the command sync that follows the first on_ready (see sync_commands); its result."""
+        await self.wait_until_ready()
+        while self._command_sync is None:
+            await asyncio.sleep(0.01)
+        return await asyncio.shield(self._command_sync)
+
+    async def sync_commands(self) -> bool:
+        """Register the commands with Discord if they differ from what this application last synced
+        (a digest kept in the database): restarts, even a crash loop, cost no request and no rate
+        limit. Runs after open rounds have resumed; a failure is logged and retried with a growing
+        pause, never fatal. True once synced (or unchanged); False if the bot closed first."""
+        guild = discord.Object(id=self.settings.dev_guild_id) if self.settings.dev_guild_id else None
+        declared = sorted((c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)), key=lambda c: (c["name"], c.get("type", 1)))
+        digest = hashlib.sha256(json.dumps(declared, sort_keys=True).encode()).hexdigest()
+        key = f"commands:{self.application_id}:{guild.id if guild else 'global'}"
+        if await self.conductor.store.deployment_value(key) == digest:
+            log.info("commands unchanged since the last sync: not synced")
+            return True
+        pause = self.command_sync_retry_seconds
+        while not self.is_closed():
+            try:
+                await self.tree.sync(guild=guild)
+            except (discord.HTTPException, aiohttp.ClientError, OSError) as problem:
+                log.warning("could not sync the commands (%s); retrying in %.0f s", problem, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, COMMAND_SYNC_RETRY_MAX_SECONDS)
+                continue
+            await self.conductor.store.set_deployment_value(key, digest)
+            log.info("synced %d command(s)%s", len(declared), f" to server {guild.id}" if guild else "")
+            return True
+        return False
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         self.runner.on_reaction(payload, added=True)
@@ -186,7 +247,10 @@ class CrowdtuneBot(commands.Bot):
             log.error("command /%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
             text = "Sorry, something went wrong on my side. Nothing was changed; please try again."
         try:
-            if interaction.response.is_done():
+            if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+                # "Thinking...": the answer replaces it (a follow-up would leave it thinking).
+                await interaction.edit_original_response(content=text, attachments=[], view=None)
+            elif interaction.response.is_done():
                 await interaction.followup.send(text, ephemeral=True)
             else:
                 await interaction.response.send_message(text, ephemeral=True)
@@ -194,6 +258,8 @@ class CrowdtuneBot(commands.Bot):
             pass
 
     async def close(self) -> None:
+        if self._command_sync is not None:
+            self._command_sync.cancel()
         await self.runner.shutdown()
         await super().close()
         if self._owns_drawer:
@@ -216,14 +282,51 @@ def freeze_start_up_objects() -> None:
     gc.freeze()
 
 
+async def reach_discord(retry_seconds: float) -> None:
+    """Wait until Discord's REST API (discord.http.Route.BASE, see point_at) answers GET /gateway, which
+    needs no token: tried again after 1, 2, 4 ... 30 s while `retry_seconds` last, as the network may
+    come up after the bot (a container starting, a laptop waking). StartupError DISCORD_UNREACHABLE
+    then; BAD_URL when something answers that is not Discord's API (HTTP 4xx)."""
+    url = discord.http.Route.BASE.rstrip("/") + "/gateway"
+    where = yarl.URL(url).host
+    loop = asyncio.get_running_loop()
+    give_up, pause, tries = loop.time() + retry_seconds, 1.0, 0
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        while True:
+            tries += 1
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+                    if response.status < 500 and response.status != 429:
+                        raise StartupError(
+                            f"{url} answered HTTP {response.status}: CROWDTUNE_API_BASE must be a Discord API base such as "
+                            "https://discord.com/api/v10",
+                            ExitCode.BAD_URL,
+                        )
+                    reason = f"HTTP {response.status}"
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as problem:
+                reason = str(problem) or type(problem).__name__
+            if loop.time() + pause > give_up:
+                raise StartupError(
+                    f"cannot reach Discord at {where} ({reason}), {tries} tries in {retry_seconds:g} s: check the network "
+                    "and CROWDTUNE_API_BASE",
+                    ExitCode.DISCORD_UNREACHABLE,
+                )
+            log.warning("cannot reach Discord at %s (%s); trying again in %g s", where, reason, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
+
+
 async def run_bot(settings: Settings, db: str) -> int:
-    """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database."""
+    """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database.
+    Each start-up problem is a StartupError (or StorageError, RenderSetupError) with its exit code."""
     from bot.media.render import Renderer
     from storage import open_store
 
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
     if not token or any(c.isspace() for c in token):
-        raise StartupError("DISCORD_TOKEN is empty or malformed: paste the bot token from the Developer Portal")
+        raise StartupError("DISCORD_TOKEN is empty or malformed: paste the bot token from the Developer Portal", ExitCode.NO_TOKEN)
     renderer = Renderer.open(settings.soundfont)
     store = None
     try:
@@ -231,13 +334,13 @@ async def run_bot(settings: Settings, db: str) -> int:
         await store.check_writable()  # a read-only file or a full disk: say so now, not at the first vote
         # One bot per database: a second one would race the first for every close (issue 11, case 9).
         await store.claim_instance(f"process {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        point_at(settings)
+        await reach_discord(settings.connect_retry_seconds)
     except BaseException:
         if store is not None:
             await store.close()
         renderer.close()
         raise
-    discord.utils.setup_logging(level=logging.INFO)
-    point_at(settings)
     bot = CrowdtuneBot(settings, Conductor(store), renderer)
     from bot.discord.cogs import moderation, sessions  # noqa: F401  (imported now, to be frozen with the rest)
 
@@ -246,11 +349,18 @@ async def run_bot(settings: Settings, db: str) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
     try:
-        await bot.start(token)
+        await bot.login(token)
+        discord.utils.setup_logging(level=logging.INFO)  # after the login: a refused token is one line
+        await bot.connect()
     except discord.LoginFailure:
-        raise StartupError("Discord refused the token: check DISCORD_TOKEN (it is never printed)") from None
+        raise StartupError("Discord refused the token: check DISCORD_TOKEN (it is never printed)", ExitCode.TOKEN_REFUSED) from None
     except discord.PrivilegedIntentsRequired:
-        raise StartupError("Discord refused the intents: this bot needs no privileged intent; check the application") from None
+        raise StartupError(
+            "Discord refused the intents: this bot needs no privileged intent; check the application", ExitCode.INTENTS_REFUSED
+        ) from None
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError, discord.DiscordServerError) as problem:
+        # Reachable a moment ago (reach_discord), gone at the login: the same problem.
+        raise StartupError(f"cannot reach Discord ({problem}): check the network", ExitCode.DISCORD_UNREACHABLE) from None
     finally:
         if not bot.is_closed():
             await bot.close()

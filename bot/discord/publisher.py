@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import io
 import logging
+import secrets
 import time
 from collections.abc import Callable, Coroutine
 
@@ -23,6 +24,7 @@ from storage import RoundRow, SessionRow
 
 log = logging.getLogger("crowdtune.publisher")
 
+DEPLOYMENT_ID = "deployment_id"
 ADOPT_WINDOW = 300.0  # a first round's lost post is looked for this far (seconds) before it was planned
 
 
@@ -34,7 +36,8 @@ class Publisher:
         self.drawer = drawer
         self.spawn = spawn  # runs a coroutine in the background (adding reactions)
         self._started_at = time.time()
-        self._post_tried: set[int] = set()  # rounds whose post may have reached Discord without being recorded
+        self._post_tried: set[int] = set()
+        self._deployment_id: str | None = None  # rounds whose post may have reached Discord without being recorded
 
     async def publish(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> tuple[RoundRow, bool]:
         """Post the round, or adopt its post made before a crash, and record the message. Returns
@@ -70,7 +73,7 @@ class Publisher:
         view = vote_view(open_round.id, spec.mode, aspects=style == ASPECTS_STYLE) if style in ("buttons", ASPECTS_STYLE) else None
         # Discord returns the message already made with this nonce rather than a second one (for a few
         # minutes), so a retried request after a lost response does not post the round twice.
-        nonce = f"ct-round-{open_round.id}"
+        nonce = await self.nonce(open_round.id)
         if view:
             message = await channel.send(content, files=files, view=view, nonce=nonce)
         else:
@@ -79,15 +82,24 @@ class Publisher:
             self.spawn(self.add_reactions(message, spec.mode))
         return message
 
+    async def nonce(self, round_id: int) -> str:
+        """The round post's nonce: this deployment's random id (made once, kept in the database) and
+        the round's id, so neither a re-created database nor a second deployment on the same token
+        reuses one (Discord would return that earlier message instead of posting). At most 25
+        characters, Discord's limit: 13 and a round id of up to 12 digits."""
+        if self._deployment_id is None:
+            self._deployment_id = await self.store.set_deployment_value(DEPLOYMENT_ID, secrets.token_hex(5), replace=False)
+        return f"ct{self._deployment_id}-{round_id}"
+
     async def _find_lost_post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message | None:
         """The round's post when an earlier attempt (before a crash, or a request whose answer was lost)
         may have made it: a message of ours after the previous round's, starting with this round's heading."""
         row = open_round.row
         if row.id not in self._post_tried and row.opened_at >= self._started_at:
             return None
-        earlier = [r for r in await self.store.rounds_of(session.id) if r.index < row.index and r.message_ids]
-        if earlier:
-            after = discord.Object(int(earlier[-1].message_ids[-1]))
+        previous = await self.store.last_message_before(session.id, row.index)  # not the whole history: one row
+        if previous is not None:
+            after = discord.Object(int(previous))
         else:
             since = dt.datetime.fromtimestamp(row.opened_at - ADOPT_WINDOW, dt.timezone.utc)
             after = discord.Object(discord.utils.time_snowflake(since))

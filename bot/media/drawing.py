@@ -9,30 +9,12 @@ itself never imports matplotlib.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
-import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from bot.worker import worker_pool
 from core.actions import Action
 from core.music import Track
-
-
-PARENT_CHECK_SECONDS = 1.0
-
-
-def _exit_with(parent: int) -> None:
-    """In the worker: exit once the bot process is gone. A killed bot (SIGKILL, out of memory) cannot
-    stop its pool, and the worker, which holds both ends of its own task pipe, would wait forever."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_SECONDS)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-the-bot", daemon=True).start()
 
 
 def _piano_roll(track: Track, title: str | None, before: Track | None, edit: Action | None) -> bytes:
@@ -69,9 +51,7 @@ class Drawer:
 
     async def _draw(self, function, *args) -> bytes:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with, initargs=(os.getpid(),)
-            )
+            self._pool = worker_pool()
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
         except BrokenProcessPool:

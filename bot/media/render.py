@@ -24,7 +24,9 @@ import mido
 import numpy as np
 
 from bot.media.loudness import normalise, trim_trailing_silence
-from bot.media.synth import CHANNELS, INSTALL_HINT, CliSynth, InProcessSynth, LibraryMissing, RenderSetupError, midi_timeline
+from bot.media.synth import (
+    CHANNELS, INSTALL_HINT, CliSynth, InProcessSynth, LibraryMissing, RenderSetupError, SoundfontError, midi_timeline,
+)
 
 SOUNDFONT_ENV = "CROWDTUNE_SOUNDFONT"
 DEFAULT_SOUNDFONTS = (
@@ -57,7 +59,7 @@ def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
     for candidate in DEFAULT_SOUNDFONTS:
         if candidate.is_file():
             return candidate
-    raise RenderSetupError(
+    raise SoundfontError(
         f"no SoundFont found (looked in {', '.join(map(str, DEFAULT_SOUNDFONTS))}): "
         f"run `{INSTALL_HINT}` or set {SOUNDFONT_ENV} to an .sf2 file"
     )
@@ -65,7 +67,7 @@ def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
 
 def _existing_soundfont(path: Path, source: str) -> Path:
     if not path.is_file():
-        raise RenderSetupError(
+        raise SoundfontError(
             f"SoundFont {path} ({source}) does not exist: run `{INSTALL_HINT}` or set {SOUNDFONT_ENV} to an .sf2 file"
         )
     return path

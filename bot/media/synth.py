@@ -38,6 +38,10 @@ class RenderSetupError(RuntimeError):
     """Rendering cannot work on this machine; the message says what to install or set."""
 
 
+class SoundfontError(RenderSetupError):
+    """The soundfont is missing or cannot be loaded."""
+
+
 class LibraryMissing(RenderSetupError):
     """libfluidsynth or its Python binding cannot be loaded: the one case "auto" falls back from."""
 
@@ -114,7 +118,7 @@ class InProcessSynth:
         )
         if self._synth.sfload(str(soundfont)) == -1:
             self._synth.delete()
-            raise RenderSetupError(f"FluidSynth could not load the SoundFont {soundfont}: is it an .sf2 file?")
+            raise SoundfontError(f"FluidSynth could not load the SoundFont {soundfont}: is it an .sf2 file?")
         self._frames_pulled = 0
         self._handlers = {
             "note_on": lambda m: self._synth.noteon(m.channel, m.note, m.velocity),

@@ -27,6 +27,7 @@ from test_security import raw_slash
 from test_reliability_kill import record_figures
 
 from bot.cli import main
+from bot.errors import ExitCode
 from core.agent import PRESETS
 from core.music import SCALES, parse_note
 
@@ -183,7 +184,7 @@ def test_every_command_line_argument_rejects_bad_values_clearly_and_writes_nothi
         code, stderr = run_cli(argv)
         TRIED["command_line_arguments"] += 1
         lines = stderr.strip().splitlines()
-        assert code in (1, 2), (argv, code, stderr)
+        assert code in (ExitCode.USAGE, ExitCode.DATABASE, ExitCode.FILE, ExitCode.NO_SOUNDFONT), (argv, code, stderr)
         assert len(lines) == 1 and "Traceback" not in stderr, (argv, stderr)  # splitlines: \\x85, \\u2028 too
         assert "error" in lines[0] or "cannot" in lines[0] or "no such" in lines[0], (argv, stderr)
         created = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.name != "existing.db")
@@ -245,6 +246,7 @@ class LiveBot:
                 bot = CrowdtuneBot(Settings(_env_file=None), Conductor(store), renderer, guild_ready_timeout=0.05)
                 try:
                     async with server.connect(bot):
+                        await bot.wait_until_commands_synced()
                         self._ready.set()
                         await self._stop
                 finally:

@@ -1,5 +1,5 @@
 """Start-up problems, for the terminal session and the Discord bot alike: a corrupt database, a
-read-only database, a missing soundfont, a full disk. Each is one clear line and exit code 1 at
+read-only database, a missing soundfont, a full disk. Each is one clear line and its exit code at
 start, and the data already in the database is all still there."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from test_bad_input import in_empty_folder, run_cli
+
+from bot.errors import ExitCode
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 MODES = {"terminal": {}, "bot": {"DISCORD_TOKEN": "well.formed.token", "CROWDTUNE_API_BASE": "http://127.0.0.1:9/api/v10"}}
@@ -56,9 +58,9 @@ def start(folder: Path, mode: str, db: Path, extra_env: dict | None = None) -> t
         return run_cli(["run", "--db", str(db), "--rounds", "3"])
 
 
-def assert_one_clear_line(code: int, stderr: str, *words: str) -> None:
+def assert_one_clear_line(code: int, stderr: str, *words: str, expected: ExitCode = ExitCode.DATABASE) -> None:
     lines = stderr.strip().splitlines()
-    assert code == 1 and len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert code == expected and len(lines) == 1 and "Traceback" not in stderr, (code, stderr)
     assert all(word in lines[0] for word in words), stderr
     assert "well.formed.token" not in stderr
 
@@ -76,7 +78,7 @@ def test_a_corrupt_database_is_one_clear_line_and_left_as_it_was(tmp_path, mode)
 def test_a_missing_soundfont_is_one_clear_line_and_the_database_is_untouched(tmp_path, mode, db):
     before = digest(db)
     code, stderr = start(tmp_path, mode, db, {"CROWDTUNE_SOUNDFONT": str(tmp_path / "missing.sf2")})
-    assert_one_clear_line(code, stderr)
+    assert_one_clear_line(code, stderr, expected=ExitCode.NO_SOUNDFONT)
     assert "soundfont" in stderr.lower() or "CROWDTUNE_SOUNDFONT" in stderr
     assert digest(db) == before
 

@@ -57,6 +57,7 @@ async def test_the_bot_process_runs_a_round_and_stops_cleanly_on_sigterm(tmp_pat
     assert process.returncode == 0, err.decode()
     logs = out.decode() + err.decode()
     assert server.bot_token not in logs and "Traceback" not in logs
+    assert "PyNaCl" not in logs and "davey" not in logs  # no voice warnings: the bot has no voice
     with sqlite3.connect(tmp_path / "bot.db") as raw:
         # Open rounds stay open in the database, for the next start to resume.
         assert raw.execute("SELECT COUNT(*) FROM rounds WHERE status = 'open'").fetchone()[0] == 2
@@ -66,7 +67,7 @@ async def test_a_refused_token_is_one_clear_line_and_never_echoed(tmp_path):
     async with FakeDiscord() as server:
         process = await start(server, tmp_path, "not.the.right.token")
         out, err = await asyncio.wait_for(process.communicate(), timeout=30)
-    assert process.returncode == 1
+    assert process.returncode == 5  # README "Exit codes"
     assert "refused the token" in err.decode()
     assert "not.the.right.token" not in out.decode() + err.decode()
     assert "Traceback" not in err.decode()

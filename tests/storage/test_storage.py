@@ -263,3 +263,19 @@ def test_sigkill_mid_round_loses_no_acknowledged_vote_and_never_rewards_twice(tm
             await store.close()
 
     asyncio.run(verify())
+
+
+async def test_the_last_message_before_a_round_is_one_row_of_the_latest_posted_round(store):
+    conductor = Conductor(store)
+    session = await _session(conductor)
+    rounds = []
+    for index in range(3):
+        rounds.append(await conductor.open_round(session.id))
+        if index != 1:  # round 2's post never made it
+            await store.set_round_messages(rounds[-1].id, [f"{index}00", f"{index}01"])
+        await conductor.vote(rounds[-1].id, "alice", 6)
+        await conductor.close(rounds[-1].id)
+    assert await store.last_message_before(session.id, 0) is None
+    assert await store.last_message_before(session.id, 1) == "001"
+    assert await store.last_message_before(session.id, 2) == "001"  # round 2 has no message: round 1's
+    assert await store.last_message_before(session.id, 3) == "201"

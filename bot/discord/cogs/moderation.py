@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import json
 import tempfile
 from pathlib import Path
 
@@ -15,11 +13,18 @@ from bot.discord.cogs.sessions import EVERYWHERE, is_moderator, scope_of, scope_
 from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
 from core.agent import EXPLORATIONS, PRESETS
+from bot.worker import in_worker_process
 from core.agent import preset as agent_preset
-from storage.export import export_zip
+from storage.export import write_export, write_person_copy
 
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 NOT_A_MODERATOR = "This command is for moderators (Manage Server permission, or the server's moderator role)."
+
+
+def file_size(size: int) -> str:
+    """Bytes for people: '10 MiB', '1.5 MiB', '50 KiB'."""
+    if size >= 2**20:
+        return f"{round(size / 2**20, 1):g} MiB"
+    return f"{round(size / 2**10, 1):g} KiB"
 
 
 class Moderation(commands.Cog):
@@ -136,20 +141,19 @@ class Moderation(commands.Cog):
         if scope_id is None:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        limit = interaction.guild.filesize_limit if interaction.guild else DEFAULT_UPLOAD_LIMIT
+        limit = interaction.filesize_limit  # what Discord says this upload may be, here (boosts, DMs)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"crowdtune-{scope_id.replace(':', '-')}.zip"
-            counts = await export_zip(self.store, path, scope_id)
+            counts = await in_worker_process(write_export, self.store.path, path, scope_id)
             size = path.stat().st_size
             summary = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
             if size > limit:
-                await interaction.followup.send(
-                    f"The export ({size / 2**20:.1f} MiB) is over Discord's {limit / 2**20:.0f} MiB upload limit. "
-                    f"On the bot's machine run: `crowdtune export --scope {scope_id} --out export.zip`",
-                    ephemeral=True,
+                await interaction.edit_original_response(
+                    content=f"The export ({file_size(size)}) is over Discord's {file_size(limit)} upload limit. "
+                    f"On the bot's machine run: `crowdtune export --scope {scope_id} --out export.zip`"
                 )
                 return
-            await interaction.followup.send(f"Export: {summary}.", file=discord.File(path), ephemeral=True)
+            await interaction.edit_original_response(content=f"Export: {summary}.", attachments=[discord.File(path)])
         await self.store.audit(scope_id, voter_id(interaction.user.id), "export", counts)
 
     @app_commands.command(name="strike", description="Moderators: void a user's votes in this server and ignore new ones")
@@ -185,16 +189,18 @@ class Moderation(commands.Cog):
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def forget_me(self, interaction: discord.Interaction) -> None:
         voter = voter_id(interaction.user.id)
-        data = await self.store.user_data(voter)
-        data["personal_agent_q_values"] = await self.store.q_size(voter)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        q_values = await self.store.q_size(voter)
         view = Confirm(interaction.user.id, "Delete my data")
-        await interaction.response.send_message(
-            f"Here is your data: {len(data['votes'])} vote(s), and a personal agent with {data['personal_agent_q_values']} Q-values. "
-            "Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.",
-            file=discord.File(io.BytesIO(json.dumps(data, indent=1).encode()), "my-crowdtune-data.json"),
-            view=view,
-            ephemeral=True,
-        )
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "my-crowdtune-data.json"
+            votes = await in_worker_process(write_person_copy, self.store.path, voter, path, q_values)
+            await interaction.edit_original_response(
+                content=f"Here is your data: {votes} vote(s), and a personal agent with {q_values} Q-values. "
+                "Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.",
+                attachments=[discord.File(path)],
+                view=view,
+            )
         await view.wait()
         if not view.confirmed:
             if view.confirmed is False:

@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.discord.votes import describe_aspects, describe_votes, origin_scope, voter_id
 from bot.media.midi_import import MAX_FILE_BYTES, melody_from_file
+from bot.settings import round_defaults
 from core.engine import SessionSpec
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
 from core.midi import track_to_midi
@@ -44,10 +45,7 @@ def is_moderator(interaction: discord.Interaction, settings: dict) -> bool:
 async def scope_settings(bot, scope_id: str) -> dict:
     """The scope's stored settings over the operator's defaults."""
     defaults = {
-        "preset": bot.settings.preset,
-        "round_seconds": bot.settings.round_seconds,
-        "quorum": bot.settings.quorum,
-        "rounds": bot.settings.rounds,
+        **round_defaults(bot.settings),
         "vote_style": "reactions",
         "hide_results": False,
         "exploration": None,
@@ -59,13 +57,19 @@ async def scope_settings(bot, scope_id: str) -> dict:
 
 
 NEEDED_PERMISSIONS = ("view_channel", "send_messages", "attach_files", "read_message_history")
+THREADS = (discord.ChannelType.public_thread, discord.ChannelType.private_thread, discord.ChannelType.news_thread)
 
 
 def missing_permissions(interaction: discord.Interaction, vote_style: str) -> list[str]:
+    """The permissions the bot lacks to run rounds where the command was used (app_permissions, which
+    Discord computes for that channel or thread). In threads and forum posts Discord checks Send
+    Messages in Threads instead of Send Messages."""
     if interaction.guild_id is None:
         return []
     permissions = interaction.app_permissions
-    needed = NEEDED_PERMISSIONS + (("add_reactions",) if vote_style == "reactions" else ())
+    in_thread = getattr(interaction.channel, "type", None) in THREADS
+    needed = tuple("send_messages_in_threads" if in_thread and name == "send_messages" else name for name in NEEDED_PERMISSIONS)
+    needed += ("add_reactions",) if vote_style == "reactions" else ()
     return [name.replace("_", " ") for name in needed if not getattr(permissions, name)]
 
 
@@ -252,7 +256,7 @@ class Sessions(commands.Cog):
         await interaction.response.defer(thinking=True)
         history = await self.store.learning_history(scope_id)
         if not history:
-            await interaction.followup.send("No rated rounds yet. Start with `/compose`.")
+            await interaction.edit_original_response(content="No rated rounds yet. Start with `/compose`.")
             return
         rewards = [reward for reward, _, _ in history]
         png = await self.bot.drawer.learning_curve(
@@ -269,7 +273,7 @@ class Sessions(commands.Cog):
         if aspect_ratings:
             lines.append(f"Mean per aspect (votes): {describe_aspects(aspect_ratings)}.")
         lines += [f"{i}. {r.reward:.1f}/10 (session {r.session_id}, round {r.index + 1})" for i, r in enumerate(top, 1)]
-        await interaction.followup.send("\n".join(lines), file=discord.File(io.BytesIO(png), "learning-curve.png"))
+        await interaction.edit_original_response(content="\n".join(lines), attachments=[discord.File(io.BytesIO(png), "learning-curve.png")])
 
     @app_commands.command(name="top", description="The best-rated compositions, to listen to")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -278,7 +282,7 @@ class Sessions(commands.Cog):
         await interaction.response.defer(thinking=True)
         top = await self.store.top_rounds(scope_id, 3)
         if not top:
-            await interaction.followup.send("No rated rounds yet. Start with `/compose`.")
+            await interaction.edit_original_response(content="No rated rounds yet. Start with `/compose`.")
             return
         files, lines = [], []
         for rank, row in enumerate(top, 1):
@@ -287,7 +291,7 @@ class Sessions(commands.Cog):
             audio = await self.bot.renderer.render_async(track_to_midi(track), "ogg")
             files.append(discord.File(io.BytesIO(audio), f"top-{rank}.ogg"))
             lines.append(f"{rank}. {row.reward:.1f}/10: session {row.session_id}, round {row.index + 1}")
-        await interaction.followup.send("\n".join(lines), files=files)
+        await interaction.edit_original_response(content="\n".join(lines), attachments=files)
 
 
 async def setup(bot) -> None:

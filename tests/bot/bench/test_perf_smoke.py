@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.bench import common, footprint, qtable
+from bot.bench import export as export_benchmark
 from bot.bench import loop as loop_benchmark
 from bot.bench import render as render_benchmark
 from bot.bench import votes as votes_benchmark
@@ -44,6 +45,13 @@ async def test_qtable_benchmark_fills_the_scope_and_times_both_operations():
     results = await qtable.bench_qtable(rows=3000, trials=4, note_counts=(8,))
     assert results["rows"] == 3000
     assert {"choose (1e6)", "update: write (1e6)", "choose (small)"} <= set(results[8])
+
+
+async def test_export_benchmark_exports_every_round_in_a_worker(capsys):
+    figures = await export_benchmark.main(big_rounds=200, small_rounds=20)
+    printed = capsys.readouterr().out
+    assert "200 rounds, 600 votes, 201 MIDI files" in printed  # the scope's rounds, 3 votes each, and its current track
+    assert figures["lag_p99_ms"] >= 0 and figures["worker_growth_mib"] >= 0 and figures["seconds_per_1000"] > 0
 
 
 def test_footprint_benchmark_reads_resident_memory_and_help_time():

@@ -76,6 +76,7 @@ async def running(env: Env, **settings):
     bot = CrowdtuneBot(Settings(_env_file=None, **settings), Conductor(store), env.renderer, env.drawer, guild_ready_timeout=0.05)
     try:
         async with env.server.connect(bot):
+            await bot.wait_until_commands_synced()
             yield bot
     finally:
         await store.close()
@@ -240,7 +241,7 @@ async def test_moderators_export_strike_and_reset(env):
         await env.server.wait_for_message(env.channel, is_round(2))
 
         exported = await env.server.slash(env.mod, env.channel, "export")
-        [followup] = await exported.wait_followups(1)
+        followup = await exported.wait_original()
         [attachment] = followup["attachments"]
         zip_path = env.db.parent / "export.zip"
         zip_path.write_bytes(env.server.attachment_bytes(attachment))
@@ -337,11 +338,12 @@ async def test_stop_and_forget_me(env):
         assert db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
 
         forget = await env.server.slash(env.alice, env.channel, "forget-me")
-        prompt = await forget.wait_response()
-        [attachment] = forget.original["attachments"]
+        assert (await forget.wait_response())["type"] == 5  # deferred at once: the copy is made in a worker
+        prompt = await forget.wait_original()
+        [attachment] = prompt["attachments"]
         data = json.loads(env.server.attachment_bytes(attachment))
         assert data["voter"] == uid(env.alice) and len(data["votes"]) == 1
-        confirm = next(c["custom_id"] for row in prompt["data"]["components"] for c in row["components"] if c["label"] == "Delete my data")
+        confirm = next(c["custom_id"] for row in prompt["components"] for c in row["components"] if c["label"] == "Delete my data")
         await (await env.server.press_button(env.alice, forget.original["id"], confirm)).wait_response()
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 0, "forgotten")
 

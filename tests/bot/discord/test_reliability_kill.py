@@ -109,9 +109,10 @@ class BotLane:
         finally:
             log.close()
         await self.server.wait_until(
-            lambda: self.server.events_received["IDENTIFY"] > identified and any(s.connected for s in self.server.sessions),
+            lambda: self.server.events_received["IDENTIFY"] > identified and any(s.connected for s in self.server.sessions)
+            and self.server.commands.get(None),  # synced after the first start (and kept: unchanged since)
             timeout=30,
-            what=f"lane {self.number}: the bot connected",
+            what=f"lane {self.number}: the bot connected and its commands synced",
         )
 
     async def kill(self) -> None:

@@ -135,11 +135,14 @@ async def test_permission_matrix_for_every_command(env, actor):
                 assert fingerprint(env) == before, f"{actor} /{command} was refused but changed something"
                 continue
             if command == "export":
-                [followup] = await interaction.wait_followups(1)
+                followup = await interaction.wait_original()
                 assert followup["attachments"][0]["filename"].endswith(".zip")
                 await eventually(lambda: db_rows(env, "SELECT 1 FROM audit WHERE action = 'export'"), "the export audited")
             elif command in ("stats", "top"):
-                await interaction.wait_followups(1)
+                await interaction.wait_original()
+            elif command == "forget-me":  # deferred, then the original response holds the copy and the question
+                response = {"data": await interaction.wait_original()}
+                assert ALLOWED_REPLY[command] in response["data"]["content"], f"{actor} /{command}: {response!r}"
             else:
                 assert ALLOWED_REPLY[command] in text, f"{actor} /{command}: {text!r}"
             if command in ("reset", "forget-me"):  # answer the confirmation: Cancel
@@ -171,11 +174,11 @@ async def test_one_server_never_sees_or_changes_another_servers_data(env):
         ask = lambda name, options=None: server.slash(owner, other_channel, name, options or {})  # noqa: E731
         assert "No session is running here" in (await (await ask("status")).wait_response())["data"]["content"]
         stats = await ask("stats")
-        assert "No rated rounds" in (await stats.wait_followups(1))[0]["content"]
+        assert "No rated rounds" in (await stats.wait_original())["content"]
         top = await ask("top")
-        assert "No rated rounds" in (await top.wait_followups(1))[0]["content"]
+        assert "No rated rounds" in (await top.wait_original())["content"]
         exported = await ask("export")
-        [followup] = await exported.wait_followups(1)
+        followup = await exported.wait_original()
         archive = zipfile.ZipFile(io.BytesIO(server.attachment_bytes(followup["attachments"][0])))
         assert not [n for n in archive.namelist() if n.endswith(".mid")]
         assert archive.read("votes.jsonl") == b"" and archive.read("rounds.jsonl") == b""
@@ -217,17 +220,17 @@ async def test_a_personal_agents_data_reaches_only_its_user(env):
         await server.wait_for_message(alice_dm, is_round(2), timeout=20)
         for name in ("stats", "top"):
             reply = await server.slash(env.bob, bob_dm, name)
-            assert "No rated rounds" in (await reply.wait_followups(1))[0]["content"]
+            assert "No rated rounds" in (await reply.wait_original())["content"]
         status = await (await server.slash(env.bob, bob_dm, "status")).wait_response()
         assert "No session is running here" in status["data"]["content"]
         for user, channel in ((env.bob, bob_dm), (env.mod, env.channel)):  # bob's own export, and the server's
             exported = await server.slash(user, channel, "export")
-            [followup] = await exported.wait_followups(1)
+            followup = await exported.wait_original()
             archive = zipfile.ZipFile(io.BytesIO(server.attachment_bytes(followup["attachments"][0])))
             everything = b"".join(archive.read(n) for n in archive.namelist()).decode()
             assert str(env.alice.id) not in everything
         mine = await server.slash(env.alice, alice_dm, "export")
-        [followup] = await mine.wait_followups(1)
+        followup = await mine.wait_original()
         archive = zipfile.ZipFile(io.BytesIO(server.attachment_bytes(followup["attachments"][0])))
         assert {json.loads(line)["scope"] for line in archive.read("rounds.jsonl").splitlines()} == {uid(env.alice)}
     assert await ballots(env) == {uid(env.alice): 9.0}
@@ -244,7 +247,7 @@ async def test_an_export_holds_no_token_and_no_other_scopes_data(env, tmp_path):
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "a vote")
         await (await env.server.slash(env.alice, env.server.dm_channel(env.alice), "compose", {"rounds": 1})).wait_response()
         exported = await env.server.slash(env.mod, env.channel, "export")
-        [followup] = await exported.wait_followups(1)
+        followup = await exported.wait_original()
         token = bot.http.token
     data = env.server.attachment_bytes(followup["attachments"][0])
     assert token.encode() not in data and token not in zipfile.ZipFile(io.BytesIO(data)).read("audit.jsonl").decode()
@@ -268,7 +271,7 @@ def test_names_inside_an_export_cannot_escape_its_folder(tmp_path_factory, names
     folder = tmp_path_factory.mktemp("export")
 
     async def build_and_export():
-        store = await open_store(":memory:")
+        store = await open_store(folder / "export.db")
         try:
             conductor = Conductor(store)
             for number, name in enumerate(names):

@@ -27,8 +27,10 @@ async def first_round(env, **options) -> dict:
 
 async def confirm(server, user, interaction, label: str) -> dict:
     """Answer an ephemeral confirmation (the prompt `interaction` answered) by pressing `label`."""
-    prompt = await interaction.wait_response()
-    button = next(c["custom_id"] for row in prompt["data"]["components"] for c in row["components"] if c["label"] == label)
+    prompt = (await interaction.wait_response())["data"]
+    if interaction.deferred:  # asked by editing the original response (/forget-me makes its copy first)
+        prompt = await interaction.wait_original()
+    button = next(c["custom_id"] for row in prompt["components"] for c in row["components"] if c["label"] == label)
     return await (await server.press_button(user, interaction.original["id"], button)).wait_response()
 
 
@@ -402,7 +404,7 @@ async def test_9_a_second_bot_on_the_same_database_refuses_to_start_naming_the_f
                     process.send_signal(signal.SIGTERM)
                     await asyncio.wait_for(process.communicate(), timeout=30)
         assert len(server.sessions) == 1  # the second never reached the gateway
-    assert second.returncode == 1
+    assert second.returncode == 8  # README "Exit codes": the database cannot be used
     [line] = err.decode().strip().splitlines()
     assert "already running" in line and f"process {first.pid}" in line and "Traceback" not in line
 

@@ -1,0 +1,59 @@
+"""Work whose cost grows with the data (an export, a person's copy of their data), in a process of its
+own, so the bot's event loop only waits for it.
+
+A thread is not enough: MIDI and JSON building is pure Python and holds the GIL, so the loop would
+still wait for it in 5 ms slices (sys.getswitchinterval). A fresh process per job ("spawn": the bot
+process has threads) also gives its memory back to the system when the job ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+PARENT_CHECK_SECONDS = 1.0
+BACKGROUND_NICENESS = 10  # a job nobody waits on in real time yields the CPU to the bot's loop
+T = TypeVar("T")
+
+
+def exit_with(parent: int, niceness: int = 0) -> None:
+    """In a worker: exit once the bot process is gone. A killed bot (SIGKILL, out of memory) cannot
+    stop its pool, and the worker, which holds both ends of its own task pipe, would wait forever.
+    `niceness` lowers the worker's CPU priority, so on a busy machine the bot's loop goes first."""
+    if niceness:
+        os.nice(niceness)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-the-bot", daemon=True).start()
+
+
+def worker_pool(niceness: int = 0) -> ProcessPoolExecutor:
+    """One worker process, started with "spawn", that exits with the bot (see exit_with)."""
+    return ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with, initargs=(os.getpid(), niceness)
+    )
+
+
+async def in_worker_process(function: Callable[..., T], *args) -> T:
+    """`function(*args)` in a new worker process; its result (or exception). Function, arguments and
+    result must pickle. The worker runs at a lower CPU priority (BACKGROUND_NICENESS). Cancelled
+    (the bot stops): the worker is ended at once."""
+    pool = worker_pool(BACKGROUND_NICENESS)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+    except asyncio.CancelledError:
+        for process in list((pool._processes or {}).values()):
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,121 @@
+"""Start-up problems of the Discord bot, each run as an operator runs it: `crowdtune run` in a process of
+its own. Each is one line on stderr (after a line per retry when Discord is unreachable), never a
+traceback nor the token, and a distinct exit code, the one README "Exit codes" gives."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fakediscord import FakeDiscord
+
+from bot.errors import ExitCode
+
+CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
+README = Path(__file__).resolve().parents[2] / "README.md"
+TOKEN = "well.formed.token"
+UNREACHABLE = "http://127.0.0.1:9/api/v10"  # the discard port: nothing listens
+
+
+def start(folder: Path, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CROWDTUNE_") and k != "DISCORD_TOKEN"}
+    settings = {"DISCORD_TOKEN": TOKEN, "CROWDTUNE_DB": str(folder / "bot.db"), "CROWDTUNE_API_BASE": UNREACHABLE,
+                "CROWDTUNE_CONNECT_RETRY_SECONDS": "0", **env}
+    return subprocess.run([CROWDTUNE, "run"], cwd=folder, env={**clean, **settings}, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line(result: subprocess.CompletedProcess, code: ExitCode, *words: str, token: str = TOKEN) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("crowdtune run: "), result.stderr
+    assert "Traceback" not in result.stderr and (not token or token not in result.stderr + result.stdout)
+    assert all(word in lines[0] for word in words), result.stderr
+    return lines[0]
+
+
+BAD_SETTINGS = {
+    "CROWDTUNE_PRESET": ("bogus", "unknown preset"),
+    "CROWDTUNE_ROUND_SECONDS": ("1", "a round lasts"),
+    "CROWDTUNE_QUORUM": ("-3", "quorum"),
+    "CROWDTUNE_ROUNDS": ("-1", "rounds must be"),
+    "CROWDTUNE_VOTE_BURST": ("0", "greater than or equal to 1"),
+    "CROWDTUNE_GUILD_READY_TIMEOUT": ("soon", "valid number"),
+    "CROWDTUNE_DEV_GUILD_ID": ("lab", "valid integer"),
+}
+
+
+@pytest.mark.parametrize("variable", BAD_SETTINGS)
+def test_a_bad_setting_is_one_line_naming_it(tmp_path, variable):
+    value, words = BAD_SETTINGS[variable]
+    assert_one_line(start(tmp_path, **{variable: value}), ExitCode.SETTING, variable, words)
+    assert not (tmp_path / "bot.db").exists()  # refused before anything was written
+
+
+def test_a_round_length_that_is_not_a_number_is_refused(tmp_path):
+    assert_one_line(start(tmp_path, CROWDTUNE_ROUND_SECONDS="nan"), ExitCode.SETTING, "CROWDTUNE_ROUND_SECONDS")
+
+
+@pytest.mark.parametrize("token", ["", "two words"])
+def test_no_token_or_a_malformed_one(tmp_path, token):
+    assert_one_line(start(tmp_path, DISCORD_TOKEN=token), ExitCode.NO_TOKEN, "DISCORD_TOKEN", token="two words" if token else "")
+
+
+@pytest.mark.parametrize("variable, url", [
+    ("CROWDTUNE_API_BASE", "127.0.0.1:8080/api/v10"),
+    ("CROWDTUNE_API_BASE", "http://"),
+    ("CROWDTUNE_API_BASE", "http://[::1/api"),
+    ("CROWDTUNE_GATEWAY_URL", "http://127.0.0.1:8080/"),
+])
+def test_a_bad_url_is_one_line_naming_the_setting(tmp_path, variable, url):
+    assert_one_line(start(tmp_path, **{variable: url}), ExitCode.BAD_URL, variable)
+
+
+def test_discord_unreachable_is_retried_with_growing_pauses_then_one_line(tmp_path):
+    result = start(tmp_path, CROWDTUNE_CONNECT_RETRY_SECONDS="3.5")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == ExitCode.DISCORD_UNREACHABLE and "Traceback" not in result.stderr, result.stderr
+    assert [re.search(r"trying again in (\d+) s", line).group(1) for line in lines[:-1]] == ["1", "2"]
+    assert lines[-1].startswith("crowdtune run: cannot reach Discord") and "3 tries" in lines[-1]
+    assert TOKEN not in result.stderr
+
+
+async def test_an_api_base_that_is_not_discords_api_is_a_bad_url(tmp_path):
+    async with FakeDiscord() as server:
+        result = await asyncio.to_thread(start, tmp_path, CROWDTUNE_API_BASE=server.api_base + "/nothing-here")
+    assert_one_line(result, ExitCode.BAD_URL, "CROWDTUNE_API_BASE", "HTTP 404")
+
+
+async def test_a_refused_token_is_one_line(tmp_path):
+    async with FakeDiscord() as server:
+        result = await asyncio.to_thread(start, tmp_path, DISCORD_TOKEN="not.the.right.token", CROWDTUNE_API_BASE=server.api_base,
+                                         CROWDTUNE_GATEWAY_URL=server.gateway_url)
+    assert_one_line(result, ExitCode.TOKEN_REFUSED, "refused the token", token="not.the.right.token")
+
+
+def test_a_database_that_cannot_be_used(tmp_path):
+    (tmp_path / "bot.db").write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 30)
+    assert_one_line(start(tmp_path), ExitCode.DATABASE, "cannot be used")
+
+
+def test_a_missing_soundfont(tmp_path):
+    assert_one_line(start(tmp_path, CROWDTUNE_SOUNDFONT=str(tmp_path / "none.sf2")), ExitCode.NO_SOUNDFONT, "none.sf2")
+
+
+def test_missing_fluidsynth(tmp_path):
+    """Neither the FluidSynth library (its binding cannot load) nor the fluidsynth program (not on PATH)."""
+    (tmp_path / "nofs").mkdir()
+    (tmp_path / "nofs" / "fluidsynth.py").write_text('raise ImportError("libfluidsynth.so.3: cannot open shared object file")\n')
+    result = start(tmp_path, PYTHONPATH=str(tmp_path / "nofs"), PATH=str(tmp_path / "nofs"))
+    assert_one_line(result, ExitCode.NO_SYNTHESISER, "FluidSynth", "apt-get install")
+
+
+def test_the_readme_lists_every_exit_code():
+    section = README.read_text().split("### Exit codes", 1)[1].split("\n#", 1)[0]
+    listed = {int(number) for number in re.findall(r"^\| (\d+) \|", section, re.M)}
+    assert listed == {int(code) for code in ExitCode}
