@@ -23,12 +23,10 @@ from core.engine import Outcome
 from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import RoundRow, SessionRow, StorageError, VoteOp, VoteResult, outcome_to_dict
-
-
-_SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at, options, owner"
-_ROUND_COLUMNS = (
-    "r.id, r.session_id, s.scope_id, s.channel_id, r.idx, r.mode, r.plan, r.message_ids, r.opened_at, r.closes_at, "
-    "r.status, r.reward, r.outcome"
+from storage.rows import (
+    EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS, EXPORT_VOTE_COLUMNS,
+    EXPORT_VOTE_ORDER, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, export_dict, plan_votes,
+    round_row as _round, session_row as _session,
 )
 
 
@@ -42,19 +40,6 @@ def _in_chunks(items: list) -> Iterator[list]:
 
 def _placeholders(values: list) -> str:
     return ",".join("?" * len(values))
-
-
-def _session(row: tuple) -> SessionRow:
-    return SessionRow(
-        row[0], row[1], row[2], json.loads(row[3]), row[4], json.loads(row[5]), row[6], row[7], row[8], json.loads(row[9]), row[10]
-    )
-
-
-def _round(row: tuple) -> RoundRow:
-    return RoundRow(
-        row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), tuple(json.loads(row[7])),
-        row[8], row[9], row[10], row[11], json.loads(row[12]) if row[12] else None,
-    )
 
 
 class SqliteStore:
@@ -466,48 +451,22 @@ class SqliteStore:
         """Everything an export holds, for one scope or all, as plain rows."""
         where, params = ("WHERE s.scope_id = ?", (scope_id,)) if scope_id else ("", ())
         rounds = await self._all(
-            "SELECT s.scope_id, r.session_id, r.idx, r.status, r.mode, r.plan, r.reward, r.outcome, r.opened_at, r.closed_at, r.id "
-            f"FROM rounds r JOIN sessions s ON s.id = r.session_id {where} ORDER BY s.scope_id, r.session_id, r.idx",
+            f"SELECT {EXPORT_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id {where} "
+            "ORDER BY s.scope_id, r.session_id, r.idx",
             params,
         )
         votes = await self._all(
-            "SELECT s.scope_id, r.session_id, r.idx, v.voter, v.rating, v.choice, v.cast_at, v.retracted, v.voided "
-            f"FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id {where} "
-            "ORDER BY r.id, v.cast_at",
+            f"SELECT {EXPORT_VOTE_COLUMNS} FROM votes v JOIN rounds r ON r.id = v.round_id "
+            f"JOIN sessions s ON s.id = r.session_id {where} {EXPORT_VOTE_ORDER}",
             params,
         )
-        sessions = await self._all(
-            f"SELECT s.scope_id, s.id, s.spec, s.status, s.track, s.rounds_done FROM sessions s {where} ORDER BY s.id", params
+        sessions = await self._all(f"SELECT {EXPORT_SESSION_COLUMNS} FROM sessions s {where} ORDER BY s.id", params)
+        own_where, own_params = ("WHERE scope_id = ?", (scope_id,)) if scope_id else ("", ())
+        audit = await self._all(f"SELECT {EXPORT_AUDIT_COLUMNS} FROM audit {own_where} ORDER BY id", own_params)
+        qvalues = await self._all(
+            f"SELECT {EXPORT_Q_COLUMNS} FROM qvalues {own_where} ORDER BY scope_id, state, action", own_params
         )
-        audit_where, audit_params = ("WHERE scope_id = ?", (scope_id,)) if scope_id else ("", ())
-        audit = await self._all(f"SELECT at, scope_id, actor, action, detail FROM audit {audit_where} ORDER BY id", audit_params)
-        q_where, q_params = ("WHERE scope_id = ?", (scope_id,)) if scope_id else ("", ())
-        qvalues = await self._all(f"SELECT scope_id, state, action, value, visits FROM qvalues {q_where} ORDER BY scope_id, state, action", q_params)
-        return {
-            "rounds": [
-                {
-                    "scope": r[0], "session": r[1], "round": r[2], "status": r[3], "mode": r[4],
-                    "actions": [p["action"] for p in json.loads(r[5])["proposals"]],
-                    "descriptions": [p["description"] for p in json.loads(r[5])["proposals"]],
-                    "reward": r[6], "outcome": json.loads(r[7]) if r[7] else None,
-                    "opened_at": r[8], "closed_at": r[9], "plan": json.loads(r[5]),
-                }
-                for r in rounds
-            ],
-            "votes": [
-                {
-                    "scope": v[0], "session": v[1], "round": v[2], "voter": v[3], "rating": v[4], "choice": v[5],
-                    "at": v[6], "retracted": bool(v[7]), "voided": bool(v[8]),
-                }
-                for v in votes
-            ],
-            "sessions": [
-                {"scope": s[0], "session": s[1], "spec": json.loads(s[2]), "status": s[3], "track": json.loads(s[4]), "rounds_done": s[5]}
-                for s in sessions
-            ],
-            "audit": [{"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": json.loads(a[4])} for a in audit],
-            "qvalues": [{"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]} for q in qvalues],
-        }
+        return export_dict(rounds, votes, sessions, audit, qvalues)
 
     # -- start-up check and early close (bot/discord/runner.py) ------------------------------------------
 
@@ -570,35 +529,7 @@ class _Tx:
         counted = [op for op in ops if rounds.get(op.round_id, (None, None))[0] == "open"]
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.kind == "cast"})
-        results: list[VoteResult] = []
-        written: dict[tuple[int, str], tuple] = {}  # (round, voter) -> (rating, choice, cast_at, retracted)
-        events: list[tuple] = []
-        for op in ops:
-            at = time.time() if op.at is None else op.at
-            status, scope_id = rounds.get(op.round_id, (None, None))
-            if status != "open":
-                results.append(VoteResult("unknown_round" if status is None else "closed"))
-                continue
-            key = (op.round_id, op.voter)
-            current = rows.get(key)  # (rating, choice, retracted) as the ops so far left it
-            standing = current is not None and current[2] == 0
-            if op.kind == "retract":
-                if not standing or (op.only_if_standing and current[:2] != (op.rating, op.choice)):
-                    results.append(VoteResult("unchanged"))
-                    continue
-                rows[key] = (current[0], current[1], 1)
-                written[key] = (current[0], current[1], at, 1)
-                events.append((op.round_id, op.voter, "retract", None, None, at))
-                results.append(VoteResult("retracted"))
-            elif (scope_id, op.voter) in struck:
-                results.append(VoteResult("blocked"))
-            elif standing and current[:2] == (op.rating, op.choice):
-                results.append(VoteResult("unchanged"))
-            else:
-                rows[key] = (op.rating, op.choice, 0)
-                written[key] = (op.rating, op.choice, at, 0)
-                events.append((op.round_id, op.voter, "change" if standing else "cast", op.rating, op.choice, at))
-                results.append(VoteResult("changed" if standing else "recorded"))
+        results, written, events = plan_votes(ops, rounds, rows, struck)
         # A voter's last write in the batch is their row's final state; `voided` is left as it was.
         await self._db.executemany(
             "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted) VALUES (?, ?, ?, ?, ?, ?) "

@@ -1,0 +1,116 @@
+"""What the backends share beside their SQL: tuples to rows, the order votes apply in, export rows.
+
+Every backend (storage/sqlite.py, storage/postgres.py) selects the same columns in the same order,
+so one function per shape turns a database row into a `SessionRow`, a `RoundRow` or an export row,
+and one function decides what a batch of votes does; the backends differ only in how they read and
+write.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from storage.protocol import RoundRow, SessionRow, VoteOp, VoteResult
+
+SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at, options, owner"
+ROUND_COLUMNS = (
+    "r.id, r.session_id, s.scope_id, s.channel_id, r.idx, r.mode, r.plan, r.message_ids, r.opened_at, r.closes_at, "
+    "r.status, r.reward, r.outcome"
+)
+
+# The export's queries, each selecting the columns `export_dict` reads, in its order.
+EXPORT_ROUND_COLUMNS = (
+    "s.scope_id, r.session_id, r.idx, r.status, r.mode, r.plan, r.reward, r.outcome, r.opened_at, r.closed_at, r.id"
+)
+EXPORT_VOTE_COLUMNS = "s.scope_id, r.session_id, r.idx, v.voter, v.rating, v.choice, v.cast_at, v.retracted, v.voided"
+EXPORT_VOTE_ORDER = "ORDER BY r.id, v.cast_at, v.voter"
+EXPORT_SESSION_COLUMNS = "s.scope_id, s.id, s.spec, s.status, s.track, s.rounds_done"
+EXPORT_AUDIT_COLUMNS = "at, scope_id, actor, action, detail"
+EXPORT_Q_COLUMNS = "scope_id, state, action, value, visits"
+
+
+def session_row(row: tuple) -> SessionRow:
+    return SessionRow(
+        row[0], row[1], row[2], json.loads(row[3]), row[4], json.loads(row[5]), row[6], row[7], row[8], json.loads(row[9]), row[10]
+    )
+
+
+def round_row(row: tuple) -> RoundRow:
+    return RoundRow(
+        row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), tuple(json.loads(row[7])),
+        row[8], row[9], row[10], row[11], json.loads(row[12]) if row[12] else None,
+    )
+
+
+def plan_votes(
+    ops: list[VoteOp],
+    rounds: dict[int, tuple[str, str]],
+    rows: dict[tuple[int, str], tuple],
+    struck: set[tuple[str, str]],
+) -> tuple[list[VoteResult], dict[tuple[int, str], tuple], list[tuple]]:
+    """Decide what casts and retractions do, in the order given.
+
+    `rounds`: round id -> (status, scope id); `rows`: (round, voter) -> (rating, choice, retracted) as
+    stored (changed in place as the ops go); `struck`: (scope, voter) pairs. Returns each op's result,
+    the final (rating, choice, cast_at, retracted) of every (round, voter) written, and the vote events
+    (round, voter, kind, rating, choice, at) to append."""
+    results: list[VoteResult] = []
+    written: dict[tuple[int, str], tuple] = {}
+    events: list[tuple] = []
+    for op in ops:
+        at = time.time() if op.at is None else op.at
+        status, scope_id = rounds.get(op.round_id, (None, None))
+        if status != "open":
+            results.append(VoteResult("unknown_round" if status is None else "closed"))
+            continue
+        key = (op.round_id, op.voter)
+        current = rows.get(key)  # (rating, choice, retracted) as the ops so far left it
+        standing = current is not None and current[2] == 0
+        if op.kind == "retract":
+            if not standing or (op.only_if_standing and current[:2] != (op.rating, op.choice)):
+                results.append(VoteResult("unchanged"))
+                continue
+            rows[key] = (current[0], current[1], 1)
+            written[key] = (current[0], current[1], at, 1)
+            events.append((op.round_id, op.voter, "retract", None, None, at))
+            results.append(VoteResult("retracted"))
+        elif (scope_id, op.voter) in struck:
+            results.append(VoteResult("blocked"))
+        elif standing and current[:2] == (op.rating, op.choice):
+            results.append(VoteResult("unchanged"))
+        else:
+            rows[key] = (op.rating, op.choice, 0)
+            written[key] = (op.rating, op.choice, at, 0)
+            events.append((op.round_id, op.voter, "change" if standing else "cast", op.rating, op.choice, at))
+            results.append(VoteResult("changed" if standing else "recorded"))
+    return results, written, events
+
+
+def export_dict(rounds: list, votes: list, sessions: list, audit: list, qvalues: list) -> dict[str, list[dict]]:
+    """The export's plain rows from the EXPORT_* selections (storage/export.py writes them)."""
+    return {
+        "rounds": [
+            {
+                "scope": r[0], "session": r[1], "round": r[2], "status": r[3], "mode": r[4],
+                "actions": [p["action"] for p in json.loads(r[5])["proposals"]],
+                "descriptions": [p["description"] for p in json.loads(r[5])["proposals"]],
+                "reward": r[6], "outcome": json.loads(r[7]) if r[7] else None,
+                "opened_at": r[8], "closed_at": r[9], "plan": json.loads(r[5]),
+            }
+            for r in rounds
+        ],
+        "votes": [
+            {
+                "scope": v[0], "session": v[1], "round": v[2], "voter": v[3], "rating": v[4], "choice": v[5],
+                "at": v[6], "retracted": bool(v[7]), "voided": bool(v[8]),
+            }
+            for v in votes
+        ],
+        "sessions": [
+            {"scope": s[0], "session": s[1], "spec": json.loads(s[2]), "status": s[3], "track": json.loads(s[4]), "rounds_done": s[5]}
+            for s in sessions
+        ],
+        "audit": [{"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": json.loads(a[4])} for a in audit],
+        "qvalues": [{"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]} for q in qvalues],
+    }
