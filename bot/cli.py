@@ -61,7 +61,7 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
         "--db",
         type=_given("--db"),
         default=os.environ.get("CROWDTUNE_DB") or str(DEFAULT_DB),
-        help=f"SQLite database file (default: $CROWDTUNE_DB or {DEFAULT_DB})",
+        help=f"SQLite database file or postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL (default: $CROWDTUNE_DB or {DEFAULT_DB})",
     )
 
 
@@ -114,6 +114,12 @@ def build_parser() -> Parser:
     export.add_argument("--scope", type=_given("--scope"), help="one scope (e.g. guild:123, user:456, local:NAME); default: every scope")
     export.add_argument("--out", type=_given("--out"), required=True, help="the zip file to write")
 
+    copy = commands.add_parser("copy-db", help="copy a whole database into a new, empty one (SQLite to PostgreSQL or back)", description=(
+        "Copy every scope, session, round, vote, vote event, strike, audit entry and Q-value, with their ids, into an "
+        "empty database; both exports are identical afterwards. Stop the bot first."))
+    copy.add_argument("--from", dest="source", type=_given("--from"), required=True, metavar="DB", help="the database to copy (a SQLite file or a postgresql:// URL)")
+    copy.add_argument("--to", dest="target", type=_given("--to"), required=True, metavar="DB", help="the empty database to fill (a postgresql:// URL or a new SQLite file)")
+
     bench = commands.add_parser("bench", help="benchmarks that print figures")
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
@@ -133,6 +139,13 @@ def _spec(args: argparse.Namespace):
         )
     except ValueError as problem:
         raise UsageError(str(problem)) from None
+
+
+def _beside_db(db: str) -> Path:
+    """The folder for files that go with a database: its own folder, or crowdtune-data/ for a server's."""
+    from storage import is_postgres_url
+
+    return DEFAULT_DB.parent.resolve() if is_postgres_url(db) or db == ":memory:" else Path(db).resolve().parent
 
 
 async def _open_store(db: str):
@@ -162,7 +175,7 @@ async def _run(args: argparse.Namespace) -> int:
 
     store = await _open_store(args.db)
     try:
-        out = Path(args.out) if args.out else Path(args.db).resolve().parent / "rounds"
+        out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
         session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects)
         await session.run(spec)
     finally:
@@ -230,16 +243,44 @@ def _render(args: argparse.Namespace) -> int:
 async def _export(args: argparse.Namespace) -> int:
     from storage.export import export_zip
 
-    if not Path(args.db).exists():
+    if not _exists(args.db):
         raise UsageError(f"no database at {args.db}")
     store = await _open_store(args.db)
     try:
         if args.scope and args.scope not in {s for s, _, _ in await store.scopes()}:
-            raise UsageError(f"no scope '{args.scope}' in {args.db}")
+            raise UsageError(f"no scope '{args.scope}' in {store.path}")
         counts = await export_zip(store, Path(args.out), args.scope)
     finally:
         await store.close()
     print(f"wrote {args.out}: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+    return 0
+
+
+def _exists(db: str) -> bool:
+    from storage import is_postgres_url
+
+    return is_postgres_url(db) or db == ":memory:" or Path(db).exists()
+
+
+async def _copy_db(args: argparse.Namespace) -> int:
+    from storage.copy import copy_database
+
+    if not _exists(args.source):
+        raise UsageError(f"no database at {args.source}")
+    if args.source == args.target:
+        raise UsageError("--from and --to name the same database")
+    source = await _open_store(args.source)
+    try:
+        target = await _open_store(args.target)
+        try:
+            counts = await copy_database(source, target)
+        except ValueError as problem:
+            raise UsageError(str(problem)) from None
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    print(f"copied into {target.path}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
     return 0
 
 
@@ -265,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
                 return _render(args)
             case "export":
                 return asyncio.run(_export(args))
+            case "copy-db":
+                return asyncio.run(_copy_db(args))
             case "bench":
                 return _bench(args)
     except UsageError as problem:

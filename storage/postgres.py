@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,8 +33,9 @@ from core.music import track_to_dict
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import RoundRow, SessionRow, StorageError, VoteOp, VoteResult, outcome_to_dict
 from storage.rows import (
-    EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS, EXPORT_VOTE_COLUMNS,
-    EXPORT_VOTE_ORDER, ROUND_COLUMNS, SESSION_COLUMNS, export_dict, plan_votes, round_row, session_row,
+    COPY_CHUNK_ROWS, EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS,
+    EXPORT_VOTE_COLUMNS, EXPORT_VOTE_ORDER, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, copy_columns, export_dict,
+    plan_votes, round_row, session_row,
 )
 
 T = TypeVar("T")
@@ -572,6 +573,42 @@ class PostgresStore:
             await self._tx(body)
         except _UNUSABLE as exc:
             raise StorageError(f"the database {self.path} cannot be written: {_reason(exc, self._url)}") from None
+
+    # -- copying a whole database (storage/copy.py) ------------------------------------------------
+
+    async def read_table(self, table: str) -> AsyncIterator[tuple[list[str], list[tuple]]]:
+        copy_columns(table, ["id"])
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            statement = await conn.prepare(f"SELECT * FROM {table}")
+            columns = [a.name for a in statement.get_attributes()]
+            rows: list[tuple] = []
+            async for record in statement.cursor(prefetch=COPY_CHUNK_ROWS):
+                rows.append(tuple(record))
+                if len(rows) == COPY_CHUNK_ROWS:
+                    yield columns, rows
+                    rows = []
+            if rows:
+                yield columns, rows
+
+    async def write_tables(self, chunks: AsyncIterable[tuple[str, list[str], list[tuple]]]) -> dict[str, int]:
+        """Copied rows go in with COPY, ids included; then each identity counter moves past the copied
+        ids, so the next session, round, vote event or audit entry gets a new one."""
+        counts: dict[str, int] = {}
+        async with self._pool.acquire() as conn, conn.transaction():
+            for table, _ in TABLES:
+                if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
+                    raise ValueError(f"{self.path} already holds data ({table}); copy into a new, empty database")
+            async for table, columns, rows in chunks:
+                copy_columns(table, columns)
+                await conn.copy_records_to_table(table, records=rows, columns=columns)
+                counts[table] = counts.get(table, 0) + len(rows)
+            for table, identity in TABLES:
+                if identity:
+                    await conn.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', '{identity}'), "
+                        f"COALESCE((SELECT MAX({identity}) FROM {table}), 0) + 1, false)"
+                    )
+        return counts
 
     # -- shards ---------------------------------------------------------------------------------------
 

@@ -101,17 +101,3 @@ MIGRATIONS: dict[int, str] = {
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
-
-# Tables in the order a copy fills them (parents before children), with the identity column whose
-# sequence must move past copied ids.
-TABLES: tuple[tuple[str, str | None], ...] = (
-    ("scopes", None),
-    ("sessions", "id"),
-    ("rounds", "id"),
-    ("round_messages", None),
-    ("votes", None),
-    ("vote_events", "id"),
-    ("strikes", None),
-    ("qvalues", None),
-    ("audit", "id"),
-)

@@ -9,7 +9,7 @@ exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -170,3 +170,18 @@ class Store(Protocol):
     async def forget_user(self, voter: str, personal_scope: str) -> dict: ...
     async def export_rows(self, scope_id: str | None) -> dict[str, list[dict]]: ...
     async def check_writable(self) -> None: ...
+
+    # -- copying a whole database (storage/copy.py) --
+    def read_table(self, table: str) -> AsyncIterator[tuple[list[str], list[tuple]]]:
+        """Every row of one of storage.rows.TABLES, in chunks of (column names, rows)."""
+        ...
+    async def write_tables(self, chunks: AsyncIterable[tuple[str, list[str], list[tuple]]]) -> dict[str, int]:
+        """Insert (table, column names, rows) chunks, ids included, in one transaction; returns rows per
+        table. ValueError if this database already holds data."""
+        ...
+
+    # -- shards (bot/discord/shards.py) --
+    async def claim_shards(self, shard_count: int, shard_ids: Iterable[int]) -> None:
+        """Hold these shards for this process until `close` or its death; StorageError if another
+        process holds one of them (or runs another shard count)."""
+        ...

@@ -9,6 +9,7 @@ write.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from storage.protocol import RoundRow, SessionRow, VoteOp, VoteResult
@@ -19,6 +20,22 @@ ROUND_COLUMNS = (
     "r.status, r.reward, r.outcome"
 )
 
+# Every table, parents before children (the order a copy fills them), with the identity column whose
+# counter a copy moves past the copied ids. A table added by a migration is added here too (the copy
+# test fails otherwise).
+TABLES: tuple[tuple[str, str | None], ...] = (
+    ("scopes", None),
+    ("sessions", "id"),
+    ("rounds", "id"),
+    ("round_messages", None),
+    ("votes", None),
+    ("vote_events", "id"),
+    ("strikes", None),
+    ("qvalues", None),
+    ("audit", "id"),
+)
+COPY_CHUNK_ROWS = 5000  # rows read and written at a time when a database is copied
+
 # The export's queries, each selecting the columns `export_dict` reads, in its order.
 EXPORT_ROUND_COLUMNS = (
     "s.scope_id, r.session_id, r.idx, r.status, r.mode, r.plan, r.reward, r.outcome, r.opened_at, r.closed_at, r.id"
@@ -28,6 +45,17 @@ EXPORT_VOTE_ORDER = "ORDER BY r.id, v.cast_at, v.voter"
 EXPORT_SESSION_COLUMNS = "s.scope_id, s.id, s.spec, s.status, s.track, s.rounds_done"
 EXPORT_AUDIT_COLUMNS = "at, scope_id, actor, action, detail"
 EXPORT_Q_COLUMNS = "scope_id, state, action, value, visits"
+
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def copy_columns(table: str, columns: list[str]) -> str:
+    """The column list of a copied chunk, checked: a table of TABLES and plain column names only,
+    since both are put into SQL text."""
+    if table not in dict(TABLES) or not columns or not all(_IDENTIFIER.fullmatch(c) for c in columns):
+        raise ValueError(f"not a crowdtune table or column: {table} {columns}")
+    return ", ".join(columns)
 
 
 def session_row(row: tuple) -> SessionRow:

@@ -8,12 +8,14 @@ coroutines share one connection and SQLite transactions belong to connections, n
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import IO
 
 import aiosqlite
 
@@ -24,9 +26,9 @@ from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import RoundRow, SessionRow, StorageError, VoteOp, VoteResult, outcome_to_dict
 from storage.rows import (
-    EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS, EXPORT_VOTE_COLUMNS,
-    EXPORT_VOTE_ORDER, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, export_dict, plan_votes,
-    round_row as _round, session_row as _session,
+    COPY_CHUNK_ROWS, EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS,
+    EXPORT_VOTE_COLUMNS, EXPORT_VOTE_ORDER, TABLES, copy_columns, export_dict, plan_votes,
+    ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
 )
 
 
@@ -46,6 +48,7 @@ class SqliteStore:
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        self._claim: IO | None = None  # the lock file held by claim_shards
         self.path = path
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -95,6 +98,9 @@ class SqliteStore:
                 await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     async def close(self) -> None:
+        if self._claim is not None:
+            self._claim.close()
+            self._claim = None
         await self._db.close()
 
     async def __aenter__(self) -> SqliteStore:
@@ -467,6 +473,45 @@ class SqliteStore:
             f"SELECT {EXPORT_Q_COLUMNS} FROM qvalues {own_where} ORDER BY scope_id, state, action", own_params
         )
         return export_dict(rounds, votes, sessions, audit, qvalues)
+
+    # -- copying a whole database (storage/copy.py) ------------------------------------------------
+
+    async def read_table(self, table: str) -> AsyncIterator[tuple[list[str], list[tuple]]]:
+        copy_columns(table, ["id"])
+        async with self._lock, self._db.execute(f"SELECT * FROM {table}") as cursor:
+            columns = [d[0] for d in cursor.description]
+            while rows := await cursor.fetchmany(COPY_CHUNK_ROWS):
+                yield columns, [tuple(r) for r in rows]
+
+    async def write_tables(self, chunks: AsyncIterable[tuple[str, list[str], list[tuple]]]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        async with self._tx() as db:
+            for table, _ in TABLES:
+                if await db.one(f"SELECT 1 FROM {table} LIMIT 1"):
+                    raise ValueError(f"{self.path} already holds data ({table}); copy into a new, empty database")
+            async for table, columns, rows in chunks:
+                names = copy_columns(table, columns)
+                await db.executemany(f"INSERT INTO {table} ({names}) VALUES ({_placeholders(columns)})", rows)
+                counts[table] = counts.get(table, 0) + len(rows)
+        return counts
+
+    # -- shards -------------------------------------------------------------------------------------
+
+    async def claim_shards(self, shard_count: int, shard_ids: Iterable[int]) -> None:
+        """One process serves a SQLite file, whatever its shards: an exclusive lock on `<file>.lock`,
+        which the system releases when the process ends, even by SIGKILL."""
+        if self.path == ":memory:" or self._claim is not None:
+            return
+        claim = open(f"{self.path}.lock", "a")  # noqa: SIM115 (held until close)
+        try:
+            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            claim.close()
+            raise StorageError(
+                f"another bot process already runs on {self.path}; a SQLite database serves one process "
+                "(run every shard in it, or move to PostgreSQL with crowdtune copy-db)"
+            ) from None
+        self._claim = claim
 
     # -- start-up check and early close (bot/discord/runner.py) ------------------------------------------
 
