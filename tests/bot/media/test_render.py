@@ -229,10 +229,10 @@ def test_render_files_refuses_a_midi_file_without_notes_before_writing_anything(
 def test_a_render_without_sound_is_a_short_silent_ogg_not_a_crash(tmp_path):
     # libopusenc aborts the process when drained before any audio: run where an abort fails one test only.
     script = (
-        "import sys, mido; from bot.media.render import Renderer; sys.path.insert(0, 'tests'); from test_render import silent_midi\n"
+        "import sys, mido; from bot.media.render import Renderer; sys.path.insert(0, 'tests/bot/media'); from test_render import silent_midi\n"
         "with Renderer.open(backend='inprocess') as renderer: sys.stdout.buffer.write(renderer.render_ogg(silent_midi(1.0)))"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=Path(__file__).parent.parent, timeout=60)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=Path(__file__).resolve().parents[3], timeout=60)
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-500:]
     decoded = tmp_path / "decoded.wav"
     subprocess.run(["opusdec", "--quiet", "-", str(decoded)], input=result.stdout, check=True, capture_output=True)

@@ -25,7 +25,7 @@ from storage.postgres_migrations import SCHEMA_VERSION as PG_SCHEMA_VERSION
 from storage.protocol import Store
 from storage.sqlite import SqliteStore
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
