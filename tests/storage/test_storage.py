@@ -22,8 +22,6 @@ from storage.export import export_zip, safe_name
 from storage.migrations import SCHEMA_VERSION
 from storage.postgres import PostgresStore, public_url
 from storage.postgres_migrations import SCHEMA_VERSION as PG_SCHEMA_VERSION
-from storage.protocol import Store
-from storage.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,19 +135,6 @@ async def test_both_backends_have_the_same_tables_and_columns(tmp_path, postgres
     for location in (lite, pg):
         await (await open_store(location)).close()
     assert await _schema(lite, None) == await _schema(pg, postgres_server)
-
-
-@pytest.mark.parametrize("backend", [SqliteStore, PostgresStore])
-def test_each_backend_implements_the_store_protocol_exactly(backend):
-    import inspect
-
-    wanted = {name for name, value in vars(Store).items() if inspect.isfunction(value) and not name.startswith("_")}
-    assert "read_table" in wanted and "close_round" in wanted
-    for name in wanted:
-        declared, made = getattr(Store, name), getattr(backend, name)
-        assert inspect.iscoroutinefunction(made) == inspect.iscoroutinefunction(declared), name
-        assert inspect.iscoroutinefunction(made) or inspect.isasyncgenfunction(made), name
-        assert inspect.signature(getattr(backend, name)) == inspect.signature(getattr(Store, name)), name
 
 
 async def test_two_processes_closing_at_once_reward_a_round_once(postgres_server):
