@@ -31,7 +31,9 @@ from core.crowd import Ballot
 from core.engine import Outcome
 from core.music import track_to_dict
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
-from storage.protocol import RoundRow, SessionRow, StorageError, VoteOp, VoteResult, outcome_to_dict
+from storage.protocol import (
+    ClosesOnExit, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult, outcome_to_dict,
+)
 from storage.rows import (
     COPY_CHUNK_ROWS, EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS,
     EXPORT_VOTE_COLUMNS, EXPORT_VOTE_ORDER, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, copy_columns, export_dict,
@@ -87,7 +89,7 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-class PostgresStore:
+class PostgresStore(ClosesOnExit):
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
         self._url = url
@@ -140,12 +142,6 @@ class PostgresStore:
             await self._lease.close()
             self._lease = None
         await self._pool.close()
-
-    async def __aenter__(self) -> PostgresStore:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def _tx(self, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run `body(connection)` in one transaction; again if PostgreSQL aborted it as a deadlock
@@ -366,13 +362,7 @@ class PostgresStore:
 
         return await self._tx(body)
 
-    async def close_round(
-        self,
-        round_id: int,
-        keys: list[QKey],
-        settle: Callable[[list[Ballot], dict[QKey, QEntry], float | None, dict[str, list[tuple[float, float]]]], Outcome],
-        actor: str = "engine",
-    ) -> Outcome | None:
+    async def close_round(self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine") -> Outcome | None:
         """Close a round and apply its Q-updates in one transaction. None if it was not open: the
         round's row lock makes a second close, from this process or another, wait and then find it
         closed, so no round is rewarded twice."""
@@ -524,7 +514,7 @@ class PostgresStore:
     async def user_data(self, voter: str) -> dict:
         votes = await self._all(
             "SELECT v.round_id, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
-            f"JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = $1 ORDER BY v.cast_at",
+            "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = $1 ORDER BY v.cast_at",
             voter,
         )
         return {
@@ -683,7 +673,7 @@ async def _voter_history(
         "SELECT voter, rating, reward FROM ("
         "SELECT v.voter, v.rating, r.reward, "
         "ROW_NUMBER() OVER (PARTITION BY v.voter ORDER BY r.closed_at DESC, r.id DESC) AS newest "
-        f"FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
+        "FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
         "WHERE v.voter = ANY($1::text[]) AND s.scope_id = $2 AND r.status = 'closed' AND r.mode = 'rating' "
         "AND r.reward IS NOT NULL AND v.retracted = 0 AND v.voided = 0 AND v.rating IS NOT NULL"
         ") AS ranked WHERE newest <= $3 ORDER BY voter, newest",

@@ -88,6 +88,24 @@ def outcome_to_dict(outcome: Outcome) -> dict:
     }
 
 
+Settle = Callable[[list[Ballot], dict[QKey, QEntry], float | None, dict[str, list[tuple[float, float]]]], Outcome]
+"""`settle(ballots, q_entries, incumbent_score, voter_history) -> Outcome`: what `close_round` calls
+inside its transaction (core/engine.py's settlement, a pure function)."""
+
+
+class ClosesOnExit:
+    """`async with store:` closes the store on the way out."""
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
 class Store(Protocol):
     """A crowdtune database. All methods are coroutines; a backend raises StorageError when the
     database cannot be used, ValueError for a request that breaks a rule (a second active session in
@@ -139,13 +157,7 @@ class Store(Protocol):
     async def top_rounds(self, scope_id: str, limit: int = 5) -> list[RoundRow]: ...
     async def rewards_of_scope(self, scope_id: str) -> list[float]: ...
     async def cancel_round(self, round_id: int, actor: str, reason: str) -> bool: ...
-    async def close_round(
-        self,
-        round_id: int,
-        keys: list[QKey],
-        settle: Callable[[list[Ballot], dict[QKey, QEntry], float | None, dict[str, list[tuple[float, float]]]], Outcome],
-        actor: str = "engine",
-    ) -> Outcome | None:
+    async def close_round(self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine") -> Outcome | None:
         """Settle a round with `settle(ballots, q_entries, incumbent_score, voter_history)` and store the
         outcome and its Q-updates in one transaction. None if the round was not open, so a second close
         never rewards twice."""

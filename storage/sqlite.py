@@ -12,7 +12,7 @@ import fcntl
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO
@@ -24,7 +24,9 @@ from core.crowd import Ballot
 from core.engine import Outcome
 from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
-from storage.protocol import RoundRow, SessionRow, StorageError, VoteOp, VoteResult, outcome_to_dict
+from storage.protocol import (
+    ClosesOnExit, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult, outcome_to_dict,
+)
 from storage.rows import (
     COPY_CHUNK_ROWS, EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS,
     EXPORT_VOTE_COLUMNS, EXPORT_VOTE_ORDER, TABLES, copy_columns, export_dict, plan_votes,
@@ -44,7 +46,7 @@ def _placeholders(values: list) -> str:
     return ",".join("?" * len(values))
 
 
-class SqliteStore:
+class SqliteStore(ClosesOnExit):
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
         self._lock = asyncio.Lock()
@@ -102,12 +104,6 @@ class SqliteStore:
             self._claim.close()
             self._claim = None
         await self._db.close()
-
-    async def __aenter__(self) -> SqliteStore:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[_Tx]:
@@ -384,13 +380,7 @@ class SqliteStore:
             await db.audit(scope_id, actor, "reset", {"q_entries_deleted": cursor.rowcount})
         return cursor.rowcount
 
-    async def close_round(
-        self,
-        round_id: int,
-        keys: list[QKey],
-        settle: Callable[[list[Ballot], dict[QKey, QEntry], float | None, dict[str, list[tuple[float, float]]]], Outcome],
-        actor: str = "engine",
-    ) -> Outcome | None:
+    async def close_round(self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine") -> Outcome | None:
         """Close a round and apply its Q-updates in one transaction. None if it was not open,
         so a second close (a timer and a quorum racing, a restart) never rewards twice."""
         async with self._tx() as db:
