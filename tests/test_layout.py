@@ -83,3 +83,31 @@ def test_each_backend_implements_the_store_protocol_exactly(backend):
         if re.search(rf"\.{name}\(", path.read_text())
     ]
     assert used_outside == []
+
+
+def test_a_non_editable_install_ships_every_package(tmp_path):
+    # The Docker image installs with `pip install .`: a package missing from the wheel is an ImportError there.
+    # Built from a copy, so no build/ folder left by an earlier build can fill the gaps.
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for top in ("bot", "core", "storage"):
+        shutil.copytree(ROOT / top, source / top, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)],
+        check=True, capture_output=True,
+    )
+    [wheel] = tmp_path.glob("*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    packages = {
+        str(init.relative_to(ROOT))
+        for top in ("bot", "core", "storage")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert packages and packages <= shipped, sorted(packages - shipped)
