@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from .ratelimits import headers, too_many
 from .wire import json_response
 
 
@@ -27,27 +26,8 @@ class Fault:
         if self.status != 429:
             body = {"message": self.message or f"{self.status}: injected fault", "code": self.code}
             return json_response(body, self.status)
-        bucket = hashlib.sha1(self.route.encode()).hexdigest()[:16]
-        headers = {
-            "Retry-After": f"{self.retry_after:.3f}",
-            "X-RateLimit-Limit": "5",
-            "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": f"{time.time() + self.retry_after:.3f}",
-            "X-RateLimit-Reset-After": f"{self.retry_after:.3f}",
-            "X-RateLimit-Bucket": bucket,
-            "X-RateLimit-Scope": "global" if self.is_global else "user",
-            # discord.py treats a 429 without Via as a Cloudflare ban and gives up.
-            "Via": "1.1 google",
-        }
-        if self.is_global:
-            headers["X-RateLimit-Global"] = "true"
-        body: dict[str, Any] = {
-            "message": "You are being rate limited.",
-            "retry_after": self.retry_after,
-            "global": self.is_global,
-            "code": 0,
-        }
-        return json_response(body, 429, headers)
+        route_headers = headers(self.route, 5, 0, self.retry_after)
+        return too_many(self.retry_after, route_headers, scope="global" if self.is_global else "user")
 
 
 class Faults:

@@ -41,6 +41,8 @@ _RECONNECT = '{"op":7,"d":null,"s":null,"t":null}'
 class Intent(IntFlag):
     GUILDS = 1 << 0
     GUILD_MEMBERS = 1 << 1
+    GUILD_EXPRESSIONS = 1 << 3
+    GUILD_PRESENCES = 1 << 8
     GUILD_MESSAGES = 1 << 9
     GUILD_MESSAGE_REACTIONS = 1 << 10
     DIRECT_MESSAGES = 1 << 12
@@ -48,12 +50,21 @@ class Intent(IntFlag):
     MESSAGE_CONTENT = 1 << 15
 
 
+# Refused with close code 4014 unless enabled for the application (FakeDiscord(privileged_intents=...)).
+PRIVILEGED_INTENTS = Intent.GUILD_MEMBERS | Intent.GUILD_PRESENCES | Intent.MESSAGE_CONTENT
+# Discord's gateway close codes used here.
+CLOSE_AUTHENTICATION_FAILED, CLOSE_INVALID_SHARD, CLOSE_SHARDING_REQUIRED, CLOSE_DISALLOWED_INTENTS = 4004, 4010, 4011, 4014
+GUILDS_PER_SHARD = 2500  # more guilds on one shard: 4011 Sharding required
+
+
 # event -> (intent needed in a guild, in a DM); events not listed are always sent.
 _EVENT_INTENTS: dict[str, tuple[int, int]] = {
     event: (int(in_guild), int(in_dm))
     for events, in_guild, in_dm in [
         (("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE", "GUILD_ROLE_CREATE", "GUILD_ROLE_UPDATE",
-          "GUILD_ROLE_DELETE", "CHANNEL_CREATE", "CHANNEL_UPDATE", "CHANNEL_DELETE"), Intent.GUILDS, 0),
+          "GUILD_ROLE_DELETE", "CHANNEL_CREATE", "CHANNEL_UPDATE", "CHANNEL_DELETE", "THREAD_CREATE", "THREAD_UPDATE",
+          "THREAD_DELETE"), Intent.GUILDS, 0),
+        (("GUILD_EMOJIS_UPDATE", "GUILD_STICKERS_UPDATE"), Intent.GUILD_EXPRESSIONS, 0),
         (("GUILD_MEMBER_ADD", "GUILD_MEMBER_UPDATE", "GUILD_MEMBER_REMOVE"), Intent.GUILD_MEMBERS, 0),
         (("MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE", "MESSAGE_DELETE_BULK"),
          Intent.GUILD_MESSAGES, Intent.DIRECT_MESSAGES),
@@ -153,12 +164,17 @@ class Gateway:
         self.world = server.world
         self.history_size = history_size
         self.heartbeat_interval_ms = 41250
+        # Discord closes a connection that misses a heartbeat (then the client must RESUME); it allows some
+        # tolerance over the interval, undocumented: here half an interval more.
+        self.heartbeat_tolerance = 1.5
+        self.heartbeat_timeouts = 0  # connections closed for a missed heartbeat
         self.sessions: dict[str, Session] = {}
         self.received: Counter[str] = Counter()  # client opcodes by name
         self.sent: Counter[str] = Counter()  # dispatches by event name (once per dispatch, not per session)
         # (event, d, d without message content, guild_id) of recent dispatches, for replay_last()
         self.log: deque[tuple[str, str, str | None, int | None]] = deque(maxlen=history_size)
         self._sockets: set[web.WebSocketResponse] = set()
+        self._last_heartbeat: dict[web.WebSocketResponse, float] = {}
         self._closed_by_us: set[web.WebSocketResponse] = set()
 
     # -- dispatching ----------------------------------------------------------------------------
@@ -171,6 +187,8 @@ class Gateway:
         if not self.sessions:
             return  # nobody to tell; a client that connects later gets the state in READY/GUILD_CREATE
         guild_id = payload.get("guild_id")
+        if event != "INTERACTION_CREATE" and not self.world.bot_sees(None if guild_id is None else int(guild_id)):
+            return  # a guild the bot is not in (a user-installed command there still reaches it)
         entry = (event, dumps(payload), None if redacted is None else dumps(redacted),
                  None if guild_id is None else int(guild_id))
         self.log.append(entry)
@@ -192,7 +210,7 @@ class Gateway:
             self._fan_out(*entry)
 
     def send_guild_create(self, guild: Guild) -> None:
-        if not self.sessions:
+        if not self.sessions or not self.world.bot_sees(guild.id):
             return
         for session in self.sessions.values():
             if session.handles_guild(guild.id):
@@ -235,6 +253,7 @@ class Gateway:
         await ws.prepare(request)
         self._sockets.add(ws)
         session: Session | None = None
+        watchdog = asyncio.create_task(self._watch_heartbeats(ws, request.transport), name="fakediscord-heartbeats")
         try:
             hello = {"op": HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms, "_trace": []}}
             await ws.send_str(dumps(hello))
@@ -245,6 +264,7 @@ class Gateway:
                 op, d = packet.get("op"), packet.get("d")
                 self.received[OP_NAMES.get(op, str(op))] += 1
                 if op == HEARTBEAT:
+                    self._last_heartbeat[ws] = asyncio.get_running_loop().time()
                     await ws.send_str(_ACK)
                 elif op == IDENTIFY:
                     session = await self._identify(ws, request.transport, d)
@@ -254,6 +274,8 @@ class Gateway:
                     self._send_member_chunks(session, d)
                 self.server.notify()
         finally:
+            watchdog.cancel()
+            self._last_heartbeat.pop(ws, None)
             self._sockets.discard(ws)
             if session is not None:
                 session.detach(ws)
@@ -264,16 +286,46 @@ class Gateway:
             self.server.notify()
         return ws
 
+    async def _watch_heartbeats(self, ws: web.WebSocketResponse, transport: Any) -> None:
+        """Closes the connection when no heartbeat came within the interval (and the tolerance), the
+        way a dead client's connection ends: the session stays, so the client can RESUME."""
+        loop = asyncio.get_running_loop()
+        self._last_heartbeat[ws] = loop.time()  # the first heartbeat is due within one interval of HELLO
+        while not ws.closed:
+            allowed = self.heartbeat_interval_ms / 1000 * self.heartbeat_tolerance
+            late = loop.time() - self._last_heartbeat.get(ws, loop.time()) - allowed
+            if late >= 0:
+                self.heartbeat_timeouts += 1
+                self._closed_by_us.add(ws)
+                for session in self.sessions.values():
+                    session.detach(ws)
+                transport.abort()  # as Discord drops a zombied connection: no close frame, resumable
+                self.server.notify()
+                return
+            await asyncio.sleep(-late)
+
     async def _identify(self, ws: web.WebSocketResponse, transport: Any, d: dict[str, Any]) -> Session | None:
         if d.get("token") != self.server.bot_token:
-            await ws.close(code=4004, message=b"Authentication failed.")
+            await ws.close(code=CLOSE_AUTHENTICATION_FAILED, message=b"Authentication failed.")
             return None
-        session = Session(uuid.uuid4().hex, int(d.get("intents", 0)), d.get("shard") or [0, 1], self.history_size)
+        intents = int(d.get("intents", 0))
+        if intents & PRIVILEGED_INTENTS & ~self.server.privileged_intents:
+            await ws.close(code=CLOSE_DISALLOWED_INTENTS, message=b"Disallowed intent(s).")
+            return None
+        shard = d.get("shard") or [0, 1]
+        shard_id, shard_count = int(shard[0]), int(shard[1])
+        if not 0 <= shard_id < shard_count:
+            await ws.close(code=CLOSE_INVALID_SHARD, message=b"Invalid shard.")
+            return None
+        if len(self.world.guilds) > GUILDS_PER_SHARD * shard_count:
+            await ws.close(code=CLOSE_SHARDING_REQUIRED, message=b"Sharding required.")
+            return None
+        session = Session(uuid.uuid4().hex, intents, [shard_id, shard_count], self.history_size)
         self.sessions[session.id] = session
         session.attach(ws, transport)
         session.push("READY", dumps(self._ready(session)))
         for guild in self.world.guilds.values():
-            if session.handles_guild(guild.id):
+            if session.handles_guild(guild.id) and self.world.bot_sees(guild.id):
                 session.push("GUILD_CREATE", dumps(self._guild_create(guild, session)))
         return session
 
@@ -292,7 +344,11 @@ class Gateway:
         return {
             "v": 10,
             "user": {**bot.payload(), "verified": True, "mfa_enabled": False, "flags": 0, "email": None},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds if session.handles_guild(g)],
+            "guilds": [
+                {"id": str(g), "unavailable": True}
+                for g in self.world.guilds
+                if session.handles_guild(g) and self.world.bot_sees(g)
+            ],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.server.gateway_url,

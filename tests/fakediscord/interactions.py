@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, Callable
 
 from .world import MESSAGE_FLAG_EPHEMERAL, MESSAGE_FLAG_LOADING, Channel, User, World
@@ -10,6 +11,8 @@ if TYPE_CHECKING:
     from .server import FakeDiscord
 
 APPLICATION_COMMAND, MESSAGE_COMPONENT = 2, 3
+GUILD_INSTALL, USER_INSTALL = 0, 1  # application integration types
+GUILD_CONTEXT, BOT_DM_CONTEXT, PRIVATE_CHANNEL_CONTEXT = 0, 1, 2  # interaction context types
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER = 3, 4, 5, 6, 7, 8, 9, 10
 # Discord's attachment_size_limit for an unboosted guild.
@@ -34,8 +37,14 @@ class Interaction:
         channel: Channel,
         data: dict[str, Any],
         message: dict[str, Any] | None = None,
+        context: int | None = None,
+        owners: dict[str, str] | None = None,
     ) -> None:
         self.server = server
+        guild_id = channel.guild_id
+        self.context = context if context is not None else (GUILD_CONTEXT if guild_id is not None else BOT_DM_CONTEXT)
+        # authorizing_integration_owners; a component interaction is authorized like the bot's install
+        self.owners = owners if owners is not None else {str(GUILD_INSTALL): str(guild_id or 0)}
         self.id = id
         self.token = token
         self.type = type
@@ -43,13 +52,18 @@ class Interaction:
         self.channel = channel
         self.data = data
         self.message = message
-        self.created_at: float | None = None  # loop time of the INTERACTION_CREATE dispatch
+        self.created_at: float | None = None  # server loop time of the INTERACTION_CREATE dispatch
+        self.missed_deadline = False  # no initial response within the server's interaction_ack_timeout
         self.callbacks: list[dict[str, Any]] = []
         self.original: dict[str, Any] | None = None
         self.followups: list[dict[str, Any]] = []
 
     def __repr__(self) -> str:
         return f"<Interaction id={self.id} type={self.type} user={self.user.name!r} callbacks={self.callbacks!r}>"
+
+    def age(self) -> float:
+        """Seconds since INTERACTION_CREATE by the server's clock (call on the server's thread)."""
+        return asyncio.get_running_loop().time() - (self.created_at or 0.0)
 
     @property
     def response(self) -> dict[str, Any] | None:
@@ -96,7 +110,7 @@ class Interaction:
             "id": str(self.id),
             "type": self.type,
             "user": self.user.payload(),
-            "authorizing_integration_owners": {"0": str(guild_id or 0)},
+            "authorizing_integration_owners": self.owners,
         }
         if self.type == APPLICATION_COMMAND:
             metadata["name"] = self.data["name"]
@@ -120,12 +134,12 @@ class Interaction:
             "version": 1,
             "channel_id": str(channel.id),
             "channel": channel.payload(),
-            "app_permissions": str(world.permissions_for(channel, bot.id)),
+            "app_permissions": str(world.app_permissions(channel)),
             "locale": "en-US",
             "entitlements": [],
             "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
-            "authorizing_integration_owners": {"0": str(guild_id or 0)},
-            "context": 0 if guild_id is not None else 1,  # GUILD / BOT_DM
+            "authorizing_integration_owners": self.owners,
+            "context": self.context,
         }
         if guild_id is not None:
             member = world.guilds[guild_id].members[user.id]
@@ -142,17 +156,38 @@ class Interaction:
         return payload
 
 
-def find_command(commands: dict[int | None, list[dict[str, Any]]], channel: Channel, name: str) -> dict[str, Any]:
-    """The synced chat-input command a user in `channel` would see under `name`."""
-    scopes = [channel.guild_id, None] if channel.guild_id is not None else [None]
+def find_command(
+    commands: dict[int | None, list[dict[str, Any]]], world: World, channel: Channel, user: User, name: str
+) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The synced chat-input command `user` would see under `name` in `channel`, the interaction
+    context there (GUILD 0, BOT_DM 1) and the authorizing_integration_owners, as Discord decides them:
+    guild commands only where the bot is; a global command only in its `contexts` (all of them when
+    null, less BOT_DM with dm_permission false) and where one of its `integration_types` is installed:
+    GUILD_INSTALL where the bot is a member (or its DM), USER_INSTALL anywhere."""
+    guild_id = channel.guild_id
+    bot_there = world.bot_sees(guild_id)
+    context = GUILD_CONTEXT if guild_id is not None else BOT_DM_CONTEXT
+    scopes = [guild_id, None] if guild_id is not None and bot_there else [None]
     for scope in scopes:
         for command in commands.get(scope, []):
-            if command["name"] == name and command.get("type", 1) == 1:
-                if scope is None and channel.guild_id is None:
-                    contexts = command.get("contexts")
-                    if command.get("dm_permission") is False or (contexts is not None and 1 not in contexts):
-                        raise PermissionError(f"/{name} is not available in DMs")
-                return command
+            if command["name"] != name or command.get("type", 1) != 1:
+                continue
+            if scope is not None:
+                return command, context, {str(GUILD_INSTALL): str(scope)}
+            contexts = command.get("contexts")
+            if contexts is None:
+                contexts = [GUILD_CONTEXT, PRIVATE_CHANNEL_CONTEXT] + ([] if command.get("dm_permission") is False else [BOT_DM_CONTEXT])
+            if context not in contexts:
+                raise PermissionError(f"/{name} is not available in {'DMs' if guild_id is None else 'servers'} (contexts {contexts})")
+            owners: dict[str, str] = {}
+            types = command.get("integration_types") or [GUILD_INSTALL]
+            if GUILD_INSTALL in types and bot_there:
+                owners[str(GUILD_INSTALL)] = str(guild_id or 0)
+            if USER_INSTALL in types:
+                owners[str(USER_INSTALL)] = str(user.id)
+            if not owners:
+                raise PermissionError(f"/{name} is not installed here: the bot is not in this server and the command is not user-installable")
+            return command, context, owners
     synced = {scope: [c["name"] for c in cmds] for scope, cmds in commands.items()}
     raise LookupError(f"no synced command /{name} usable in channel {channel.id}; synced: {synced}")
 

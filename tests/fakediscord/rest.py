@@ -9,19 +9,23 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from .interactions import MESSAGE_COMPONENT, Interaction
+from .interactions import ATTACHMENT_SIZE_LIMIT, MESSAGE_COMPONENT, Interaction
+from .ratelimits import headers, too_many
 from .wire import json_response
 from .world import (
     DM_CHANNEL,
+    FORUM_CHANNEL,
     MESSAGE_FLAG_EPHEMERAL,
     MESSAGE_FLAG_LOADING,
     Channel,
     Permission,
     emoji_payload,
+    snowflake_time_ms,
 )
 
 if TYPE_CHECKING:
@@ -29,7 +33,8 @@ if TYPE_CHECKING:
 
 API_PREFIX = "/api/v10"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
+# Discord's `^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$`, as near as Python's re gets.
+_COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
 
 
 class ApiError(Exception):
@@ -49,6 +54,10 @@ def invalid_form(field: str, code: str, message: str) -> ApiError:
 
 
 NO_CONTENT = 204
+DAY_SECONDS = 24 * 3600.0
+REQUEST_SIZE_LIMIT = 25 * 1024 * 1024  # all files of one request
+NONCE_MAX_LENGTH = 25
+BULK_DELETE_MAX_AGE_MS = 14 * 24 * 3600 * 1000
 
 
 class RestApi:
@@ -67,6 +76,7 @@ class RestApi:
             ("POST", "/channels/{channel_id}/typing", self.typing, True),
             ("GET", "/channels/{channel_id}/messages", self.get_messages, True),
             ("POST", "/channels/{channel_id}/messages", self.post_message, True),
+            ("POST", "/channels/{channel_id}/messages/bulk-delete", self.bulk_delete, True),
             ("GET", "/channels/{channel_id}/messages/{message_id}", self.get_message, True),
             ("PATCH", "/channels/{channel_id}/messages/{message_id}", self.edit_message, True),
             ("DELETE", "/channels/{channel_id}/messages/{message_id}", self.delete_message, True),
@@ -116,12 +126,17 @@ class RestApi:
             return fault.response()
         if key not in self._auth_free and request.headers.get("Authorization") != f"Bot {server.bot_token}":
             return ApiError(401, 0, "401: Unauthorized").response()
+        limit_headers, limited = server.rate_limits.admit(key, request.match_info)
+        if limited is not None:
+            return limited
         try:
-            return await handler(request)
+            response = await handler(request)
         except ApiError as error:
-            return error.response()
+            response = error.response()
         finally:
             server.notify()
+        response.headers.update(limit_headers)
+        return response
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -169,7 +184,13 @@ class RestApi:
         files: dict[int, tuple[str, bytes]],
         existing: Iterable[dict[str, Any]] = (),
     ) -> list[dict[str, Any]]:
-        """New uploads get ids; entries naming an existing attachment keep it (message edits)."""
+        """New uploads get ids; entries naming an existing attachment keep it (message edits).
+
+        A file over the per-file limit (10 MiB, Discord's attachment_size_limit without boosts), or
+        files over 25 MiB together, is 413 with code 40005."""
+        sizes = [len(data) for _, data in files.values()]
+        if any(size > ATTACHMENT_SIZE_LIMIT for size in sizes) or sum(sizes) > REQUEST_SIZE_LIMIT:
+            raise ApiError(413, 40005, "Request entity too large")
         kept = {a["id"]: a for a in existing}
         entries = body.get("attachments")
         if entries is None:
@@ -246,6 +267,8 @@ class RestApi:
         interaction = self.server.interactions_by_token.get(request.match_info["webhook_token"])
         if interaction is None or int(request.match_info["webhook_id"]) != self.world.bot.id:
             raise ApiError(404, 10015, "Unknown Webhook")
+        if interaction.age() > self.server.interaction_token_lifetime:
+            raise ApiError(401, 50027, "Invalid Webhook Token")
         return interaction
 
     # -- gateway, users, application ------------------------------------------------------------
@@ -320,7 +343,7 @@ class RestApi:
             around = int(query["around"])
             older = [i for i in ids if i < around][-(limit // 2) :] if limit > 1 else []
             picked = (older + [i for i in ids if i >= around])[:limit]
-        elif "after" in query:
+        elif "after" in query and not self.server.ignore_after:
             picked = [i for i in ids if i > int(query["after"])][:limit]
         elif "before" in query:
             picked = [i for i in ids if i < int(query["before"])][-limit:]
@@ -336,11 +359,22 @@ class RestApi:
             assert channel.recipient is not None
             if not channel.recipient.accepts_dms:
                 raise ApiError(403, 50007, "Cannot send messages to this user")
+        elif channel.type == FORUM_CHANNEL:
+            raise ApiError(400, 50008, "Cannot send messages in a non-text channel")
         else:
-            self._require(channel, Permission.SEND_MESSAGES | (Permission.ATTACH_FILES if files else 0))
+            # In threads and forum posts Discord checks Send Messages in Threads, not Send Messages.
+            send = Permission.SEND_MESSAGES_IN_THREADS if channel.is_thread else Permission.SEND_MESSAGES
+            self._require(channel, send | (Permission.ATTACH_FILES if files else 0))
             if body.get("embeds") and not self.world.permissions_for(channel, self.world.bot.id) & Permission.EMBED_LINKS:
                 body["embeds"] = []  # Discord drops embeds silently without EMBED_LINKS
         self._validate_message(body, len(body.get("attachments") or files), creating=True)
+        nonce = body.get("nonce")
+        if nonce is not None and len(str(nonce)) > NONCE_MAX_LENGTH:
+            raise invalid_form("nonce", "BASE_TYPE_MAX_LENGTH", f"Must be {NONCE_MAX_LENGTH} or fewer in length.")
+        if nonce is not None and body.get("enforce_nonce"):
+            earlier = self.server._nonce_message(channel, self.world.bot, str(nonce))
+            if earlier is not None:
+                return json_response(self.world.message_payload(earlier))
         attachments = self._attachments(channel.id, body, files)
         reference = self._reference(channel, body)
         # Only interaction responses can be ephemeral or loading.
@@ -377,13 +411,34 @@ class RestApi:
         self.server._delete_message(message)
         return web.Response(status=NO_CONTENT)
 
+    async def bulk_delete(self, request: web.Request) -> web.Response:
+        """2-100 ids, guild channels only, MANAGE_MESSAGES, none older than 14 days, no duplicates;
+        unknown ids count towards the limits and are skipped (Discord's documented rules)."""
+        channel = self._channel(request)
+        if channel.guild_id is None:
+            raise ApiError(403, 50003, "Cannot execute action on a DM channel")
+        self._require(channel, Permission.MANAGE_MESSAGES)
+        body, _ = await self._body(request)
+        ids = [int(i) for i in body.get("messages") or []]
+        if len(ids) < 2:
+            raise invalid_form("messages", "BASE_TYPE_MIN_LENGTH", "Must be 2 or more in length.")
+        if len(ids) > 100:
+            raise invalid_form("messages", "BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.")
+        if len(set(ids)) != len(ids):
+            raise invalid_form("messages", "BASE_TYPE_DUPLICATES", "Duplicate message ids are not allowed.")
+        oldest_ms = int(time.time() * 1000) - BULK_DELETE_MAX_AGE_MS
+        if any(snowflake_time_ms(i) < oldest_ms for i in ids):
+            raise ApiError(400, 50034, "A message provided was too old to bulk delete")
+        self.server._bulk_delete(channel, [channel.messages[i] for i in ids if i in channel.messages])
+        return web.Response(status=NO_CONTENT)
+
     # -- reactions ------------------------------------------------------------------------------
 
     def _reaction_target(self, request: web.Request) -> tuple[Channel, dict[str, Any], str]:
         channel = self._channel(request)
         message = self._message(channel, request.match_info["message_id"])
         emoji = request.match_info["emoji"]
-        if emoji_payload(emoji)["id"] is None and emoji.isascii():
+        if not self.world.knows_emoji(emoji):
             raise ApiError(400, 10014, "Unknown Emoji")
         return channel, message, emoji
 
@@ -392,12 +447,12 @@ class RestApi:
         # Adding to an existing reaction needs no ADD_REACTIONS, as on Discord.
         new = emoji not in message["reactions"]
         self._require(channel, Permission.READ_MESSAGE_HISTORY | (Permission.ADD_REACTIONS if new else 0))
-        self.server._apply_reactions([(self.world.bot, message, emoji, True)])
+        self.server._apply_reactions([(self.world.bot, message, emoji, True, False)])
         return web.Response(status=NO_CONTENT)
 
     async def remove_own_reaction(self, request: web.Request) -> web.Response:
         _, message, emoji = self._reaction_target(request)
-        self.server._apply_reactions([(self.world.bot, message, emoji, False)])
+        self.server._apply_reactions([(self.world.bot, message, emoji, False, False)])
         return web.Response(status=NO_CONTENT)
 
     async def remove_reaction(self, request: web.Request) -> web.Response:
@@ -407,33 +462,35 @@ class RestApi:
             raise ApiError(404, 10013, "Unknown User")
         if user is not self.world.bot:
             self._require(channel, Permission.MANAGE_MESSAGES)
-        self.server._apply_reactions([(user, message, emoji, False)])
+        # The user's reaction with that emoji goes, normal and super alike.
+        self.server._apply_reactions([(user, message, emoji, False, False), (user, message, emoji, False, True)])
         return web.Response(status=NO_CONTENT)
 
     async def get_reaction_users(self, request: web.Request) -> web.Response:
         channel, message, emoji = self._reaction_target(request)
         self._require(channel, Permission.READ_MESSAGE_HISTORY)
-        if request.query.get("type", "0") != "0":
-            return json_response([])  # no burst (super) reactions in the fake
+        kind = request.query.get("type", "0")
+        if kind not in ("0", "1"):
+            raise invalid_form("type", "NUMBER_TYPE_COERCE", f"Value \"{kind}\" is not a valid enum value.")
+        # Normal reactors only, unless type=1 asks for the super (burst) ones.
+        reactors = message["burst_reactions" if kind == "1" else "reactions"].get(emoji, ())
         limit = max(1, min(100, int(request.query.get("limit", 25))))
-        after = int(request.query.get("after", 0))
+        after = 0 if self.server.ignore_after else int(request.query.get("after", 0))
         # Discord pages reaction users by ascending user id.
-        user_ids = sorted(u for u in message["reactions"].get(emoji, ()) if u > after)[:limit]
+        user_ids = sorted(u for u in reactors if u > after)[:limit]
         return json_response([self.world.users[u].payload() for u in user_ids])
 
     async def clear_reactions(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
         message = self._message(channel, request.match_info["message_id"])
         self._require(channel, Permission.MANAGE_MESSAGES)
-        message["reactions"] = {}
-        self.server._dispatch_reaction_clear(message, None)
+        self.server._clear_reactions(message, None)
         return web.Response(status=NO_CONTENT)
 
     async def clear_emoji(self, request: web.Request) -> web.Response:
         channel, message, emoji = self._reaction_target(request)
         self._require(channel, Permission.MANAGE_MESSAGES)
-        if message["reactions"].pop(emoji, None) is not None:
-            self.server._dispatch_reaction_clear(message, emoji)
+        self.server._clear_reactions(message, emoji)
         return web.Response(status=NO_CONTENT)
 
     # -- guilds ---------------------------------------------------------------------------------
@@ -442,6 +499,8 @@ class RestApi:
         guild = self.world.guilds.get(int(request.match_info["guild_id"]))
         if guild is None:
             raise ApiError(404, 10004, "Unknown Guild")
+        if not self.world.bot_sees(guild.id):
+            raise ApiError(403, 50001, "Missing Access")
         return guild
 
     async def get_guild(self, request: web.Request) -> web.Response:
@@ -488,7 +547,13 @@ class RestApi:
         body, _ = await self._body(request)
         if not isinstance(body, list):
             raise invalid_form("_", "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
-        _validate_commands(body)
+        _validate_commands(body, self.server.installation_types)
+        if not self.server._count_command_creates(scope, body):
+            route = f"{request.method} {request.match_info.route.resource.canonical[len(API_PREFIX):]}"
+            return too_many(
+                DAY_SECONDS, headers(route, 1, 0, DAY_SECONDS), scope="user", code=30034,
+                message="Max number of daily application command creates has been reached (200)",
+            )
         return json_response(self.server._set_commands(scope, body))
 
     # -- interactions ---------------------------------------------------------------------------
@@ -499,7 +564,8 @@ class RestApi:
         if interaction.callbacks:
             raise ApiError(400, 40060, "Interaction has already been acknowledged.")
         timeout = server.interaction_ack_timeout
-        if timeout is not None and asyncio.get_running_loop().time() - (interaction.created_at or 0) > timeout:
+        if timeout is not None and interaction.age() > timeout:
+            server._deadline_passed(interaction)
             raise ApiError(404, 10062, "Unknown interaction")
         body, files = await self._body(request)
         kind, data = body.get("type"), body.get("data") or {}
@@ -591,9 +657,23 @@ class RestApi:
         return web.Response(body=data, content_type="application/octet-stream")
 
 
-def _validate_commands(commands: list[dict[str, Any]]) -> None:
+# Per scope and type (Discord's "Registering a Command" limits).
+MAX_COMMANDS = {1: 100, 2: 15, 3: 15}
+# Combined name, description and value characters of one chat-input command, its options and choices.
+MAX_COMMAND_SIZE = 8000
+
+
+def _validate_commands(commands: list[dict[str, Any]], installation_types: list[int]) -> None:
+    """Discord's documented command limits: names and descriptions, options, choices, counts, size;
+    integration_types only among the application's installation contexts."""
     seen: set[tuple[str, int]] = set()
     for index, command in enumerate(commands):
+        declared = command.get("integration_types") or []
+        if not set(declared) <= set(installation_types):
+            raise invalid_form(
+                f"{index}.integration_types", "APPLICATION_COMMAND_INTEGRATION_TYPES_INVALID",
+                f"Integration types {declared} are not all supported by the application ({installation_types})",
+            )
         kind = command.get("type", 1)
         key = (command.get("name", ""), kind)
         if key in seen:
@@ -601,8 +681,34 @@ def _validate_commands(commands: list[dict[str, Any]]) -> None:
         seen.add(key)
         if kind == 1:
             _validate_option(command, str(index))
-        elif not 1 <= len(key[0]) <= 32:
-            raise invalid_form(f"{index}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length.")
+            size = _command_size(command)
+            if size > MAX_COMMAND_SIZE:
+                raise invalid_form(
+                    str(index), "APPLICATION_COMMAND_TOO_LARGE", f"Command exceeds maximum size ({MAX_COMMAND_SIZE}): {size}"
+                )
+        else:
+            if not 1 <= len(key[0]) <= 32:
+                raise invalid_form(f"{index}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length.")
+            if command.get("description"):
+                raise invalid_form(f"{index}.description", "BASE_TYPE_BAD_LENGTH", "Must be empty for user and message commands.")
+    for kind, most in MAX_COMMANDS.items():
+        if sum(1 for _, k in seen if k == kind) > most:
+            raise ApiError(400, 30032, "Maximum number of application commands reached")
+
+
+def _longest(item: dict[str, Any], field: str) -> int:
+    """A field's size: with localizations, the longest of the default and its localizations."""
+    value = item.get(field)
+    sizes = [len(str(value)) if value is not None else 0]
+    sizes += [len(v) for v in (item.get(f"{field}_localizations") or {}).values() if v]
+    return max(sizes)
+
+
+def _command_size(item: dict[str, Any]) -> int:
+    size = _longest(item, "name") + _longest(item, "description")
+    for choice in item.get("choices") or []:
+        size += _longest(choice, "name") + len(str(choice.get("value", "")))
+    return size + sum(_command_size(child) for child in item.get("options") or [])
 
 
 def _validate_option(option: dict[str, Any], where: str) -> None:
@@ -613,8 +719,17 @@ def _validate_option(option: dict[str, Any], where: str) -> None:
     if not 1 <= len(description) <= 100:
         raise invalid_form(f"{where}.description", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
     children = option.get("options") or []
-    if len(children) > 25 or len(option.get("choices") or []) > 25:
+    choices = option.get("choices") or []
+    if len(children) > 25 or len(choices) > 25:
         raise invalid_form(f"{where}.options", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+    for i, choice in enumerate(choices):
+        if not 1 <= len(choice.get("name", "")) <= 100:
+            raise invalid_form(f"{where}.choices.{i}.name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+        if isinstance(choice.get("value"), str) and len(choice["value"]) > 100:
+            raise invalid_form(f"{where}.choices.{i}.value", "BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.")
+    for bound, low in (("min_length", 0), ("max_length", 1)):
+        if bound in option and not low <= int(option[bound]) <= 6000:
+            raise invalid_form(f"{where}.{bound}", "NUMBER_TYPE_MAX", f"{bound} must be between {low} and 6000.")
     names = [c.get("name") for c in children]
     if len(names) != len(set(names)):
         raise invalid_form(f"{where}.options", "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS", "Option names must be unique")

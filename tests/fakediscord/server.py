@@ -3,21 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import secrets
+import threading
 from collections import Counter
-from typing import Any, AsyncIterator, Callable, Iterable, Iterator, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, TypeVar
 
 from aiohttp import web
 
 from .faults import Fault, Faults
 from .gateway import Gateway, Session
-from .interactions import APPLICATION_COMMAND, MESSAGE_COMPONENT, Interaction, command_options, find_command
+from .interactions import (
+    APPLICATION_COMMAND,
+    GUILD_INSTALL,
+    MESSAGE_COMPONENT,
+    Interaction,
+    command_options,
+    find_command,
+)
 from .rest import RestApi
+from .ratelimits import GLOBAL_LIMIT, RateLimits
+from .rest import ApiError
 from .world import (
+    BURST_COLORS,
+    FORUM_CHANNEL,
+    MAX_REACTIONS,
     MEMBER_OVERWRITE,
     MESSAGE_FLAG_EPHEMERAL,
     MESSAGE_FLAG_LOADING,
+    PRIVATE_THREAD,
+    PUBLIC_THREAD,
     ROLE_OVERWRITE,
     Channel,
     Guild,
@@ -31,50 +48,114 @@ from .world import (
     iter_components,
     now_iso,
     number_components,
+    reaction_keys,
 )
 
 T = TypeVar("T")
+DAILY_COMMAND_CREATES = 200  # per scope (Discord: "200 application command creates per day, per guild")
 MessageRef = Any  # a message dict, an id, or anything with .id (a discord.Message)
 ChannelRef = Any  # a Channel, an id, anything with .id, or a User (meaning the bot's DM with them)
-# (user, message, emoji, add?) for react_many
-ReactionAction = tuple[User, MessageRef, Any, bool]
+# (user, message, emoji, add?) or (user, message, emoji, add?, burst?) for react_many
+ReactionAction = tuple[Any, ...]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on_server(method: F) -> F:
+    """Runs a synchronous method on the server's thread (waiting for its result) unless already there,
+    so that tests on their own loop and the server's handlers never touch the state at the same time."""
+
+    @functools.wraps(method)
+    def wrapper(self: FakeDiscord, *args: Any, **kwargs: Any) -> Any:
+        if self._on_server_thread():
+            return method(self, *args, **kwargs)
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(method(self, *args, **kwargs))
+            except BaseException as error:  # re-raised in the caller's thread
+                done.set_exception(error)
+
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(run)
+        return done.result()
+
+    return wrapper  # type: ignore[return-value]
+
+
+def on_server_async(method: F) -> F:
+    """Runs a coroutine method on the server's loop, awaited from the caller's loop."""
+
+    @functools.wraps(method)
+    async def wrapper(self: FakeDiscord, *args: Any, **kwargs: Any) -> Any:
+        if self._on_server_thread():
+            return await method(self, *args, **kwargs)
+        assert self._loop is not None
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(method(self, *args, **kwargs), self._loop))
+
+    return wrapper  # type: ignore[return-value]
 
 
 class _Waiters:
-    """Futures waiting for a predicate over server state; re-checked whenever state changes."""
+    """Futures (each on its waiter's loop) waiting for a predicate over server state.
+
+    Predicates run on the server's thread, whenever state changes; a satisfied waiter gets its value
+    through its own loop's call_soon_threadsafe.
+    """
 
     def __init__(self) -> None:
         self._pending: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
 
-    async def wait(self, predicate: Callable[[], T | None], timeout: float, what: str) -> T:
-        value = predicate()
-        if value:
-            return value
-        entry = (predicate, asyncio.get_running_loop().create_future())
-        self._pending.append(entry)
-        try:
-            return await asyncio.wait_for(entry[1], timeout)
-        except asyncio.TimeoutError:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}") from None
-        finally:
+    def add(self, entry: tuple[Callable[[], Any], asyncio.Future[Any]]) -> None:
+        """Server thread: resolves at once when the predicate already holds, else keeps the entry."""
+        if not self._check(entry):
+            self._pending.append(entry)
+
+    def remove(self, entry: tuple[Callable[[], Any], asyncio.Future[Any]]) -> None:
+        with contextlib.suppress(ValueError):
             self._pending.remove(entry)
 
     def fail_all(self, error: BaseException) -> None:
         for _, future in self._pending:
-            if not future.done():
-                future.set_exception(error)
+            _resolve(future, error=error)
 
     def notify(self) -> None:
-        for predicate, future in self._pending:
-            if future.done():
-                continue
-            try:
-                value = predicate()
-            except Exception as exc:  # a broken predicate should fail its test, not the server
-                future.set_exception(exc)
-            else:
-                if value:
-                    future.set_result(value)
+        self._pending = [entry for entry in self._pending if not self._check(entry)]
+
+    @staticmethod
+    def _check(entry: tuple[Callable[[], Any], asyncio.Future[Any]]) -> bool:
+        predicate, future = entry
+        if future.done():
+            return True
+        try:
+            value = predicate()
+        except Exception as exc:  # a broken predicate should fail its test, not the server
+            _resolve(future, error=exc)
+            return True
+        if value:
+            _resolve(future, value)
+            return True
+        return False
+
+
+def _message_id(message: MessageRef) -> int:
+    if isinstance(message, dict):
+        return int(message["id"])
+    return int(message if isinstance(message, int) else message.id)
+
+
+def _resolve(future: asyncio.Future[Any], value: Any = None, *, error: BaseException | None = None) -> None:
+    def settle() -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    future.get_loop().call_soon_threadsafe(settle)
 
 
 class FakeDiscord:
@@ -92,8 +173,15 @@ class FakeDiscord:
         bot_token: str | None = None,
         host: str = "127.0.0.1",
         interaction_ack_timeout: float | None = 3.0,
+        interaction_token_lifetime: float = 15 * 60.0,
         history_size: int = 200_000,
         shard_count: int = 1,
+        route_limits: dict[str, tuple[int, float]] | None = None,
+        nonce_window: float = 5 * 60.0,
+        privileged_intents: int = 0,
+        installation_types: Iterable[int] = (GUILD_INSTALL,),
+        heartbeat_interval: float = 41.25,
+        global_rate_limit: int | None = GLOBAL_LIMIT,
     ) -> None:
         self.world = World(bot_name)
         self.bot_token = bot_token or f"fake.{secrets.token_urlsafe(24)}"
@@ -101,6 +189,10 @@ class FakeDiscord:
         self.port: int | None = None
         # Discord forgets an interaction that is not acknowledged within 3 s; None disables that.
         self.interaction_ack_timeout = interaction_ack_timeout
+        # Followups and edits of the original response work for 15 min, then 401 Invalid Webhook Token.
+        self.interaction_token_lifetime = interaction_token_lifetime
+        # Interactions left unanswered past the deadline, recorded when it passes (by the server's clock).
+        self.missed_deadlines: list[Interaction] = []
         self.shard_count = shard_count  # what GET /gateway/bot recommends
         self.commands: dict[int | None, list[dict[str, Any]]] = {None: []}  # synced, by guild id (None: global)
         self.interactions: dict[int, Interaction] = {}
@@ -108,12 +200,32 @@ class FakeDiscord:
         self.request_counts: Counter[str] = Counter()  # "METHOD /template" -> requests (faulted ones too)
         self.unhandled_requests: list[str] = []  # requests no route matched: a gap in the fake
         self.faults = Faults()
+        self.rate_limits = RateLimits(route_limits, global_limit=global_rate_limit)
+        # enforce_nonce: a nonce repeated by the same author in the same channel within this many seconds
+        # ("the past few minutes" in Discord's docs) returns the earlier message instead of posting.
+        self.nonce_window = nonce_window
+        self._nonces: dict[tuple[int, int, str], tuple[dict[str, Any], float]] = {}
+        # Privileged intents enabled for the application in the developer portal; others get 4014.
+        self.privileged_intents = int(privileged_intents)
+        # The application's installation contexts (developer portal): GUILD_INSTALL 0, USER_INSTALL 1.
+        # A command that declares no integration_types gets these.
+        self.installation_types = sorted(set(installation_types))
+        # A deliberate deviation, for tests of paging loops: reaction and message listings ignore `after`
+        # (always the first page), as some Discord-compatible servers do.
+        self.ignore_after = False
+        # Commands created (not overwritten with the same name and type) today, by scope: 200 a day
+        # per scope is Discord's limit (30034).
+        self.command_creates: Counter[int | None] = Counter()
         self.gateway = Gateway(self, history_size=history_size)
+        self.gateway.heartbeat_interval_ms = round(heartbeat_interval * 1000)
         self.rest = RestApi(self)
         self._waiters = _Waiters()
         self._cursors: dict[int, int] = {}  # channel id -> last message wait_for_message returned
         self._runner: web.AppRunner | None = None
         self._saved_discord_globals: tuple[Any, Any] | None = None
+        # The server's own thread and loop: its clock and its answers go on while a client's loop is frozen.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -125,6 +237,40 @@ class FakeDiscord:
         await self.close()
 
     async def start(self) -> None:
+        """Starts the server's thread and loop, then listens on them."""
+        started: concurrent.futures.Future[asyncio.AbstractEventLoop] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._serve, args=(started,), name="fakediscord", daemon=True)
+        self._thread.start()
+        self._loop = await asyncio.wrap_future(started)
+        try:
+            await self._listen()
+        except BaseException:
+            await self._stop_thread()
+            raise
+
+    def _serve(self, started: concurrent.futures.Future[asyncio.AbstractEventLoop]) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        loop.call_soon(started.set_result, loop)
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def _on_server_thread(self) -> bool:
+        thread = self._thread
+        return thread is None or thread.ident == threading.get_ident() or self._loop is None or self._loop.is_closed()
+
+    async def _stop_thread(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 10)
+        self._thread = None
+
+    @on_server_async
+    async def _listen(self) -> None:
         app = web.Application(middlewares=[self.rest.middleware], client_max_size=64 * 1024 * 1024)
         app.router.add_get("/", self.gateway.handle)
         self.rest.add_routes(app)
@@ -137,6 +283,13 @@ class FakeDiscord:
 
     async def close(self) -> None:
         self.restore_discord_py()
+        if self._thread is None:
+            return
+        await self._shut_down()
+        await self._stop_thread()
+
+    @on_server_async
+    async def _shut_down(self) -> None:
         await self.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -213,18 +366,34 @@ class FakeDiscord:
 
     def _client_stopped(self, runner: asyncio.Task[None]) -> None:
         # A payload discord.py cannot parse kills its client: fail the waits now, not at their timeout.
-        if not runner.cancelled() and runner.exception() is not None:
-            self._waiters.fail_all(RuntimeError(f"the discord.py client died: {runner.exception()!r}"))
+        if not runner.cancelled() and runner.exception() is not None and self._loop is not None:
+            error = RuntimeError(f"the discord.py client died: {runner.exception()!r}")
+            self._loop.call_soon_threadsafe(self._waiters.fail_all, error)
 
     # -- waiting --------------------------------------------------------------------------------
 
+    @on_server
     def notify(self) -> None:
         """Re-checks everything waiting on server state; call after any change."""
         self._waiters.notify()
 
     async def wait_until(self, predicate: Callable[[], T | None], timeout: float = 10.0, what: str = "a condition") -> T:
-        """Returns predicate()'s first truthy value, re-checking on every server state change."""
-        return await self._waiters.wait(predicate, timeout, what)
+        """Returns predicate()'s first truthy value, re-checking on every server state change.
+
+        The predicate runs on the server's thread (so it sees a consistent state); the wait is on
+        the caller's loop."""
+        entry = (predicate, asyncio.get_running_loop().create_future())
+        self._call_on_server(self._waiters.add, entry)
+        try:
+            return await asyncio.wait_for(entry[1], timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}") from None
+        finally:
+            self._call_on_server(self._waiters.remove, entry)
+
+    @on_server
+    def _call_on_server(self, function: Callable[..., T], *args: Any) -> T:
+        return function(*args)
 
     async def wait_for_message(
         self,
@@ -261,6 +430,7 @@ class FakeDiscord:
 
         return await self.wait_until(connected, timeout, "a connected gateway session")
 
+    @on_server_async
     async def flush(self) -> None:
         """Waits until every dispatch so far is written to the connected sockets."""
         await self.gateway.flush()
@@ -287,10 +457,12 @@ class FakeDiscord:
     def sessions(self) -> list[Session]:
         return list(self.gateway.sessions.values())
 
+    @on_server
     def messages(self, channel: ChannelRef) -> list[dict[str, Any]]:
         """Live message dicts of a channel, oldest first (not ephemeral, not deleted)."""
         return list(self._channel(channel).messages.values())
 
+    @on_server
     def message(self, message: MessageRef) -> dict[str, Any]:
         return self._message(message)
 
@@ -298,6 +470,7 @@ class FakeDiscord:
         attachment_id = attachment if isinstance(attachment, int) else int(attachment["id"])
         return self.world.attachment_data[attachment_id]
 
+    @on_server
     def command(self, name: str, guild: Guild | None = None) -> dict[str, Any]:
         scope = None if guild is None else guild.id
         for command in self.commands.get(scope, []):
@@ -307,11 +480,13 @@ class FakeDiscord:
 
     # -- world building (dispatches the matching events to connected sessions) ------------------
 
+    @on_server
     def add_user(self, name: str, *, bot: bool = False, accepts_dms: bool = True) -> User:
         user = self.world.add_user(name, bot=bot)
         user.accepts_dms = accepts_dms
         return user
 
+    @on_server
     def add_users(self, count: int, *, guild: Guild | None = None, prefix: str = "user") -> list[User]:
         """Bulk users, made members of `guild` when given."""
         users = [self.world.add_user(f"{prefix}{i}") for i in range(count)]
@@ -320,23 +495,65 @@ class FakeDiscord:
                 self.add_member(guild, user)
         return users
 
-    def add_guild(self, name: str, *, owner: User | None = None) -> Guild:
+    @on_server
+    def add_guild(self, name: str, *, owner: User | None = None, with_bot: bool = True) -> Guild:
         """A guild with @everyone, the bot's managed role (all permissions but ADMINISTRATOR),
-        the owner (a new user by default) and the bot as members."""
-        guild = self.world.add_guild(name, owner or self.world.add_user(f"{name}-owner"))
+        the owner (a new user by default) and the bot as members. with_bot=False: a guild the bot
+        is not in (no events reach it, REST there is 50001); only user-installed commands work there."""
+        guild = self.world.add_guild(name, owner or self.world.add_user(f"{name}-owner"), with_bot=with_bot)
         self.gateway.send_guild_create(guild)
         return guild
 
+    @on_server
     def add_text_channel(self, guild: Guild, name: str, *, topic: str | None = None) -> Channel:
         channel = self.world.add_channel(guild, name, topic=topic)
         self.gateway.dispatch("CHANNEL_CREATE", channel.payload())
         return channel
 
+    @on_server
+    def add_forum_channel(self, guild: Guild, name: str, *, topic: str | None = None) -> Channel:
+        """A forum channel (type 15): people post threads in it; nobody posts in it directly."""
+        channel = self.world.add_channel(guild, name, topic=topic, type=FORUM_CHANNEL)
+        self.gateway.dispatch("CHANNEL_CREATE", channel.payload())
+        return channel
+
+    @on_server
+    def add_thread(self, parent: Channel, name: str, *, owner: User | None = None, private: bool = False) -> Channel:
+        """A thread (type 11, or 12 with private=True) in a text channel, started by `owner` (a member;
+        the guild's owner by default). THREAD_CREATE. Its permissions are its parent's overwrites, and
+        posting in it needs SEND_MESSAGES_IN_THREADS instead of SEND_MESSAGES, as on Discord."""
+        assert parent.guild_id is not None
+        starter = owner or self.world.users[self.world.guilds[parent.guild_id].owner_id]
+        thread = self.world.add_thread(parent, name, starter, type=PRIVATE_THREAD if private else PUBLIC_THREAD)
+        self.gateway.dispatch("THREAD_CREATE", {**thread.payload(), "newly_created": True})
+        return thread
+
+    @on_server
+    def add_forum_post(self, forum: Channel, name: str, author: User, content: str) -> Channel:
+        """A post in a forum channel: a public thread whose first message (same id as the thread) is
+        `content` by `author`. THREAD_CREATE, then MESSAGE_CREATE."""
+        if forum.type != FORUM_CHANNEL:
+            raise ValueError(f"channel {forum.id} is not a forum channel")
+        thread = self.world.add_thread(forum, name, author)
+        self.gateway.dispatch("THREAD_CREATE", {**thread.payload(), "newly_created": True})
+        self._create_message(thread, author, {"content": content}, [], id=thread.id)
+        return thread
+
+    @on_server
+    def add_emoji(self, guild: Guild, name: str) -> str:
+        """A custom emoji of `guild`; returns its reaction key "name:id" (GUILD_EMOJIS_UPDATE)."""
+        emoji_id = self.world.new_id()
+        guild.emojis[emoji_id] = name
+        self.gateway.dispatch("GUILD_EMOJIS_UPDATE", {"guild_id": str(guild.id), "emojis": guild.emojis_payload()})
+        return f"{name}:{emoji_id}"
+
+    @on_server
     def add_role(self, guild: Guild, name: str, *, permissions: int = 0) -> Role:
         role = self.world.add_role(guild, name, permissions)
         self.gateway.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()})
         return role
 
+    @on_server
     def add_member(
         self, guild: Guild, user: User, *, roles: Iterable[Role | int] = (), joined_at: Any = None, nick: str | None = None
     ) -> Member:
@@ -344,6 +561,7 @@ class FakeDiscord:
         self.gateway.dispatch("GUILD_MEMBER_ADD", {**member.payload(), "guild_id": str(guild.id)})
         return member
 
+    @on_server
     def set_permissions(self, channel: Channel, target: User | Role | Guild, *, allow: int = 0, deny: int = 0) -> None:
         """Channel permission overwrite for a member, a role, or @everyone (pass the guild);
         allow=deny=0 removes it."""
@@ -354,11 +572,13 @@ class FakeDiscord:
             channel.overwrites.pop(target.id, None)
         self.gateway.dispatch("CHANNEL_UPDATE", channel.payload())
 
+    @on_server
     def dm_channel(self, user: User) -> Channel:
         return self.world.dm_channel(user)
 
     # -- acting as users ------------------------------------------------------------------------
 
+    @on_server_async
     async def send_message(
         self, user: User, channel: ChannelRef, content: str, *, reply_to: MessageRef | None = None
     ) -> dict[str, Any]:
@@ -374,25 +594,63 @@ class FakeDiscord:
         await self.flush()
         return message
 
-    async def react(self, user: User, message: MessageRef, emoji: Any) -> bool:
-        """Adds a reaction; False (and no event) if the user already had it, as on Discord."""
-        return await self.react_many([(user, message, emoji, True)]) == 1
+    @on_server_async
+    async def react(self, user: User, message: MessageRef, emoji: Any, *, burst: bool = False) -> bool:
+        """Adds a reaction (a super reaction with burst=True); False (and no event) if the user already
+        had it, as on Discord. ApiError 30010 when it would be the message's 21st distinct emoji."""
+        return await self.react_many([(user, message, emoji, True, burst)]) == 1
 
-    async def unreact(self, user: User, message: MessageRef, emoji: Any) -> bool:
-        return await self.react_many([(user, message, emoji, False)]) == 1
+    @on_server_async
+    async def unreact(self, user: User, message: MessageRef, emoji: Any, *, burst: bool = False) -> bool:
+        return await self.react_many([(user, message, emoji, False, burst)]) == 1
 
+    @on_server_async
+    async def replay_reaction(
+        self, user: User, message: MessageRef, emoji: Any, *, add: bool = True, burst: bool = False
+    ) -> None:
+        """Dispatches a reaction event again without changing any state: a stale or duplicate
+        delivery (e.g. MESSAGE_REACTION_ADD for a reaction already removed), as Discord's gateway
+        may send after a RESUME. Pass the message's dict to replay one about a deleted message."""
+        target = message if isinstance(message, dict) else self._message(message)
+        self.gateway.dispatch(*self._reaction_event(user, target, emoji_key(emoji), add, burst))
+        await self.flush()
+
+    @on_server_async
+    async def clear_reactions(self, message: MessageRef, emoji: Any = None) -> None:
+        """A moderator's "remove all reactions" (MESSAGE_REACTION_REMOVE_ALL) or, with `emoji`, the
+        removal of every reaction with that emoji (MESSAGE_REACTION_REMOVE_EMOJI)."""
+        target = self._message(message)
+        self._clear_reactions(target, None if emoji is None else emoji_key(emoji))
+        await self.flush()
+
+    @on_server_async
+    async def purge(self, messages: Iterable[MessageRef]) -> None:
+        """A moderator's purge (or a ban that deletes messages): one MESSAGE_DELETE_BULK per channel."""
+        by_channel: dict[int, list[dict[str, Any]]] = {}
+        for message in messages:
+            target = self._message(message)
+            by_channel.setdefault(target["channel_id"], []).append(target)
+        for channel_id, targets in by_channel.items():
+            self._bulk_delete(self.world.channels[channel_id], targets)
+        await self.flush()
+
+    @on_server_async
     async def react_many(self, actions: Iterable[ReactionAction]) -> int:
         """Applies (user, message, emoji, add) actions in order as one burst of events;
         returns how many changed something (and so were dispatched)."""
         resolved = []
-        for user, message, emoji, add in actions:
+        for user, message, emoji, add, *burst in actions:
             target = self._message(message)
             self._check_can_see(user, self.world.channels[target["channel_id"]])
-            resolved.append((user, target, emoji_key(emoji), add))
+            key = emoji_key(emoji)
+            if not self.world.knows_emoji(key):
+                raise ApiError(400, 10014, "Unknown Emoji")
+            resolved.append((user, target, key, add, bool(burst and burst[0])))
         count = self._apply_reactions(resolved)
         await self.flush()
         return count
 
+    @on_server_async
     async def press_button(self, user: User, message: MessageRef, custom_id: str) -> Interaction:
         target = self._message(message)
         component = self._component(target, custom_id, kind=2)
@@ -401,6 +659,7 @@ class FakeDiscord:
         data = {"custom_id": custom_id, "component_type": 2}
         return await self._interact(user, self.world.channels[target["channel_id"]], MESSAGE_COMPONENT, data, target)
 
+    @on_server_async
     async def select(self, user: User, message: MessageRef, custom_id: str, values: list[str]) -> Interaction:
         """Picks `values` in a string select menu."""
         target = self._message(message)
@@ -412,6 +671,7 @@ class FakeDiscord:
         data = {"custom_id": custom_id, "component_type": 3, "values": list(values)}
         return await self._interact(user, self.world.channels[target["channel_id"]], MESSAGE_COMPONENT, data, target)
 
+    @on_server_async
     async def slash(
         self,
         user: User,
@@ -426,7 +686,7 @@ class FakeDiscord:
         them. `subcommand` is "sub" or "group sub". Options are typed and validated against the
         synced definition (users/channels/roles may be given as objects or ids)."""
         target = self._channel(channel)
-        command = find_command(self.commands, target, name)
+        command, context, owners = find_command(self.commands, self.world, target, user, name)
         required = command.get("default_member_permissions")
         if check_permissions and required is not None and target.guild_id is not None:
             have = self.world.permissions_for(target, user.id)
@@ -438,8 +698,9 @@ class FakeDiscord:
             data["resolved"] = resolved
         if "guild_id" in command:
             data["guild_id"] = command["guild_id"]
-        return await self._interact(user, target, APPLICATION_COMMAND, data)
+        return await self._interact(user, target, APPLICATION_COMMAND, data, context=context, owners=owners)
 
+    @on_server_async
     async def delete_message(self, message: MessageRef) -> None:
         """Deletes a message as a moderator would (MESSAGE_DELETE)."""
         self._delete_message(self._message(message))
@@ -447,21 +708,25 @@ class FakeDiscord:
 
     # -- raw gateway control --------------------------------------------------------------------
 
+    @on_server_async
     async def dispatch(self, event: str, payload: dict[str, Any]) -> None:
         self.gateway.dispatch(event, payload)
         await self.flush()
 
+    @on_server_async
     async def dispatch_many(self, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Raw dispatches (routed by payload["guild_id"]), each serialised once, sent as one burst."""
         for event, payload in events:
             self.gateway.dispatch(event, payload)
         await self.flush()
 
+    @on_server_async
     async def replay_last(self, count: int) -> None:
         """Sends the last `count` dispatches again with new sequence numbers (duplicate delivery)."""
         self.gateway.replay(count)
         await self.flush()
 
+    @on_server_async
     async def drop_connections(self, *, code: int | None = None, resumable: bool = True) -> None:
         """Cuts every gateway socket (TCP abort, or a close frame with `code`). The client
         reconnects and RESUMEs, and gets what it missed replayed; with resumable=False the
@@ -469,20 +734,29 @@ class FakeDiscord:
         await self.gateway.drop(code=code, resumable=resumable)
         self.notify()
 
+    @on_server_async
     async def request_reconnect(self) -> None:
         """Sends op 7 RECONNECT, as Discord does before moving a session."""
         await self.gateway.request_reconnect()
 
     # -- REST faults ----------------------------------------------------------------------------
 
+    @on_server
     def rate_limit(self, route: str, count: int = 1, *, retry_after: float = 0.05, is_global: bool = False) -> None:
         """The next `count` requests to `route` ("POST /channels/{channel_id}/messages", templates
         as in discord.py) answer 429 with Discord's headers and body."""
         self.faults.add(Fault(self._route(route), count, 429, retry_after, is_global))
 
+    @on_server
     def fail(self, route: str, count: int = 1, *, status: int = 500, code: int = 0, message: str | None = None) -> None:
         """The next `count` requests to `route` answer `status` (discord.py retries 5xx after 1 s, 3 s...)."""
         self.faults.add(Fault(self._route(route), count, status, code=code, message=message))
+
+    @on_server
+    def set_route_limit(self, route: str, limit: int, per: float) -> None:
+        """Per-route bucket: `limit` requests per `per` seconds for each top-level resource (channel,
+        guild, webhook); the next one is a 429 with Discord's headers and body."""
+        self.rate_limits.route_limits[self._route(route)] = (limit, per)
 
     def _route(self, route: str) -> str:
         method, _, template = route.partition(" ")
@@ -502,11 +776,8 @@ class FakeDiscord:
         return self.world.channels[channel_id]
 
     def _message(self, message: MessageRef) -> dict[str, Any]:
-        if isinstance(message, dict):
-            message_id = message["id"]
-        else:
-            message_id = message if isinstance(message, int) else message.id
-        found = self.world.messages.get(int(message_id))
+        message_id = _message_id(message)
+        found = self.world.messages.get(message_id)
         if found is None:
             raise LookupError(f"no live message {message_id}")
         return found
@@ -526,8 +797,17 @@ class FakeDiscord:
                 return component
         raise LookupError(f"message {message['id']} has no component type {kind} with custom_id {custom_id!r}")
 
+    @on_server_async
     async def _interact(
-        self, user: User, channel: Channel, kind: int, data: dict[str, Any], message: dict[str, Any] | None = None
+        self,
+        user: User,
+        channel: Channel,
+        kind: int,
+        data: dict[str, Any],
+        message: dict[str, Any] | None = None,
+        *,
+        context: int | None = None,
+        owners: dict[str, str] | None = None,
     ) -> Interaction:
         self._check_can_see(user, channel)
         interaction = Interaction(
@@ -539,13 +819,34 @@ class FakeDiscord:
             channel=channel,
             data=data,
             message=message,
+            context=context,
+            owners=owners,
         )
         self.interactions[interaction.id] = interaction
         self.interactions_by_token[interaction.token] = interaction
-        interaction.created_at = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        interaction.created_at = loop.time()
+        if self.interaction_ack_timeout is not None:
+            loop.call_later(self.interaction_ack_timeout, self._deadline_passed, interaction)
         self.gateway.dispatch("INTERACTION_CREATE", interaction.payload(self.world))
         await self.flush()
         return interaction
+
+    def _nonce_message(self, channel: Channel, author: User, nonce: str) -> dict[str, Any] | None:
+        """The live message `author` posted in `channel` with `nonce` within the nonce window."""
+        found = self._nonces.get((channel.id, author.id, nonce))
+        if found is None:
+            return None
+        message, at = found
+        if message["deleted"] or asyncio.get_running_loop().time() - at > self.nonce_window:
+            return None
+        return message
+
+    def _deadline_passed(self, interaction: Interaction) -> None:
+        if not interaction.callbacks and not interaction.missed_deadline:
+            interaction.missed_deadline = True
+            self.missed_deadlines.append(interaction)
+            self.notify()
 
     def _create_message(
         self,
@@ -556,6 +857,7 @@ class FakeDiscord:
         *,
         reference: dict[str, Any] | None = None,
         interaction: Interaction | None = None,
+        id: int | None = None,
     ) -> dict[str, Any]:
         message = self.world.new_message(
             channel,
@@ -570,7 +872,10 @@ class FakeDiscord:
             interaction=None if interaction is None else interaction.metadata(),
             nonce=body.get("nonce"),
             tts=bool(body.get("tts")),
+            id=id,
         )
+        if message["nonce"] is not None:
+            self._nonces[(channel.id, author.id, str(message["nonce"]))] = (message, asyncio.get_running_loop().time())
         if not message["flags"] & MESSAGE_FLAG_EPHEMERAL:
             self._dispatch_message("MESSAGE_CREATE", message)
         self.notify()
@@ -621,54 +926,99 @@ class FakeDiscord:
             redacted = {**payload, "content": "", "embeds": [], "attachments": [], "components": []}
         self.gateway.dispatch(event, payload, redacted=redacted)
 
-    def _apply_reactions(self, actions: Iterable[tuple[User, dict[str, Any], str, bool]]) -> int:
-        """Updates reaction state and dispatches one event per effective change."""
+    def _apply_reactions(self, actions: Iterable[tuple[User, dict[str, Any], str, bool, bool]]) -> int:
+        """Updates reaction state and dispatches one event per effective change.
+
+        Actions are (user, message, emoji key, add?, burst?). A new emoji beyond the message's 20th
+        raises ApiError 30010 (changes before it stand, as separate requests would)."""
         count = 0
         dispatch = self.gateway.dispatch
-        for user, message, key, add in actions:
-            users = message["reactions"].get(key)
-            if add:
-                if users is None:
-                    users = message["reactions"][key] = {}
-                elif user.id in users:
-                    continue
-                users[user.id] = None
-            else:
-                if users is None or user.id not in users:
-                    continue
-                del users[user.id]
-                if not users:
-                    del message["reactions"][key]
-            payload: dict[str, Any] = {
-                "user_id": str(user.id),
-                "type": 0,
-                "message_id": str(message["id"]),
-                "channel_id": str(message["channel_id"]),
-                "emoji": emoji_payload(key),
-                "burst": False,
-                "burst_colors": [],
-            }
-            guild_id = message["guild_id"]
-            if guild_id is not None:
-                payload["guild_id"] = str(guild_id)
-            if add:
-                payload["message_author_id"] = str(message["author_id"])
-                member = None if guild_id is None else self.world.guilds[guild_id].members.get(user.id)
-                if member is not None:
-                    payload["member"] = member.payload()
-            dispatch("MESSAGE_REACTION_ADD" if add else "MESSAGE_REACTION_REMOVE", payload)
-            count += 1
-        self.notify()
+        try:
+            for user, message, key, add, burst in actions:
+                table = message["burst_reactions" if burst else "reactions"]
+                users = table.get(key)
+                if add:
+                    if users is None:
+                        if key not in message["reactions"] and key not in message["burst_reactions"]:
+                            if len(reaction_keys(message)) >= MAX_REACTIONS:
+                                raise ApiError(400, 30010, "Maximum number of reactions reached (20)")
+                        users = table[key] = {}
+                    elif user.id in users:
+                        continue
+                    users[user.id] = None
+                else:
+                    if users is None or user.id not in users:
+                        continue
+                    del users[user.id]
+                    if not users:
+                        del table[key]
+                dispatch(*self._reaction_event(user, message, key, add, burst))
+                count += 1
+        finally:
+            self.notify()
         return count
 
-    def _dispatch_reaction_clear(self, message: dict[str, Any], emoji: str | None) -> None:
+    def _reaction_event(
+        self, user: User, message: dict[str, Any], key: str, add: bool, burst: bool
+    ) -> tuple[str, dict[str, Any]]:
+        """MESSAGE_REACTION_ADD/REMOVE as Discord sends them (`type` 1 and `burst` for super reactions)."""
+        payload: dict[str, Any] = {
+            "user_id": str(user.id),
+            "type": 1 if burst else 0,
+            "message_id": str(message["id"]),
+            "channel_id": str(message["channel_id"]),
+            "emoji": emoji_payload(key),
+            "burst": burst,
+        }
+        guild_id = message["guild_id"]
+        if guild_id is not None:
+            payload["guild_id"] = str(guild_id)
+        if add:
+            payload["burst_colors"] = BURST_COLORS if burst else []
+            payload["message_author_id"] = str(message["author_id"])
+            member = None if guild_id is None else self.world.guilds[guild_id].members.get(user.id)
+            if member is not None:
+                payload["member"] = member.payload()
+        return ("MESSAGE_REACTION_ADD" if add else "MESSAGE_REACTION_REMOVE"), payload
+
+    def _clear_reactions(self, message: dict[str, Any], emoji: str | None) -> None:
+        """Removes every reaction (emoji None) or every reaction with one emoji, normal and super;
+        dispatches MESSAGE_REACTION_REMOVE_ALL / _EMOJI when anything was there."""
         payload: dict[str, Any] = {"channel_id": str(message["channel_id"]), "message_id": str(message["id"])}
         if message["guild_id"] is not None:
             payload["guild_id"] = str(message["guild_id"])
         if emoji is None:
-            self.gateway.dispatch("MESSAGE_REACTION_REMOVE_ALL", payload)
+            had = bool(message["reactions"] or message["burst_reactions"])
+            message["reactions"], message["burst_reactions"] = {}, {}
+            if had:
+                self.gateway.dispatch("MESSAGE_REACTION_REMOVE_ALL", payload)
         else:
-            self.gateway.dispatch("MESSAGE_REACTION_REMOVE_EMOJI", {**payload, "emoji": emoji_payload(emoji)})
+            normal = message["reactions"].pop(emoji, None)
+            burst = message["burst_reactions"].pop(emoji, None)
+            if normal is not None or burst is not None:
+                self.gateway.dispatch("MESSAGE_REACTION_REMOVE_EMOJI", {**payload, "emoji": emoji_payload(emoji)})
+        self.notify()
+
+    def _bulk_delete(self, channel: Channel, messages: list[dict[str, Any]]) -> None:
+        """Deletes messages of one channel with a single MESSAGE_DELETE_BULK."""
+        for message in messages:
+            self.world.delete_message(message)
+        payload: dict[str, Any] = {"ids": [str(m["id"]) for m in messages], "channel_id": str(channel.id)}
+        if channel.guild_id is not None:
+            payload["guild_id"] = str(channel.guild_id)
+        if messages:
+            self.gateway.dispatch("MESSAGE_DELETE_BULK", payload)
+        self.notify()
+
+    def _count_command_creates(self, guild_id: int | None, commands: list[dict[str, Any]]) -> bool:
+        """Counts commands new to the scope; False (and nothing counted) past 200 in the fake's day,
+        which lasts as long as the server."""
+        existing = {(c["name"], c["type"]) for c in self.commands.get(guild_id, [])}
+        created = sum(1 for c in commands if (c["name"], c.get("type", 1)) not in existing)
+        if self.command_creates[guild_id] + created > DAILY_COMMAND_CREATES:
+            return False
+        self.command_creates[guild_id] += created
+        return True
 
     def _set_commands(self, guild_id: int | None, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Bulk overwrite; a command keeps its id when one with its name and type existed."""
@@ -692,7 +1042,7 @@ class FakeDiscord:
                 "default_member_permissions": None if permissions is None else str(permissions),
                 "dm_permission": command.get("dm_permission", True),
                 "contexts": command.get("contexts"),
-                "integration_types": command.get("integration_types") or [0],
+                "integration_types": command.get("integration_types") or self.installation_types,
                 "nsfw": command.get("nsfw", False),
             }
             if guild_id is not None:

@@ -8,12 +8,41 @@ from __future__ import annotations
 import datetime as dt
 import mimetypes
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from enum import IntFlag
 from typing import Any, Iterable
 
+import emoji as emoji_lib
+
 DISCORD_EPOCH_MS = 1_420_070_400_000
+MAX_REACTIONS = 20  # distinct emojis per message (error 30010 beyond)
+# Colours of a super reaction's animation ("#rrggbb"), as the gateway sends them.
+BURST_COLORS = ["#ffd700", "#ff8c00"]
+
+
+class _Snowflakes:
+    """Ids for the whole process: time-based like Discord's (ms since 2015 << 22) and strictly
+    increasing across every World, so a second server in the same process never reuses one."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        candidate = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+        with self._lock:
+            self._last = max(self._last + 1, candidate)
+            return self._last
+
+
+SNOWFLAKES = _Snowflakes()
+
+
+def snowflake_time_ms(snowflake: int) -> int:
+    """Unix time in ms at which an id was made."""
+    return (snowflake >> 22) + DISCORD_EPOCH_MS
 
 
 class Permission(IntFlag):
@@ -55,6 +84,8 @@ EVERYONE_PERMISSIONS = int(
 )
 
 TEXT_CHANNEL, DM_CHANNEL = 0, 1
+ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD, FORUM_CHANNEL = 10, 11, 12, 15
+THREAD_TYPES = frozenset({ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD})
 ROLE_OVERWRITE, MEMBER_OVERWRITE = 0, 1
 MESSAGE_FLAG_EPHEMERAL = 1 << 6
 MESSAGE_FLAG_LOADING = 1 << 7
@@ -177,6 +208,9 @@ class Channel:
     position: int = 0
     topic: str | None = None
     recipient: User | None = None  # DM channels only
+    parent_id: int | None = None  # threads: the text or forum channel they are in
+    owner_id: int | None = None  # threads: who started it
+    created_at: str = ""
     # target id -> (overwrite type, allow, deny)
     overwrites: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     # id -> message dict, in creation order; ephemeral and deleted messages are not here
@@ -185,6 +219,10 @@ class Channel:
     @property
     def last_message_id(self) -> int | None:
         return next(reversed(self.messages), None)
+
+    @property
+    def is_thread(self) -> bool:
+        return self.type in THREAD_TYPES
 
     def payload(self) -> dict[str, Any]:
         last = self.last_message_id
@@ -197,7 +235,44 @@ class Channel:
                 "recipients": [self.recipient.payload()],
                 "flags": 0,
             }
+        if self.is_thread:
+            metadata: dict[str, Any] = {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": self.created_at,
+                "locked": False,
+                "create_timestamp": self.created_at,
+            }
+            if self.type == PRIVATE_THREAD:
+                metadata["invitable"] = True
+            return {
+                "id": str(self.id),
+                "type": self.type,
+                "guild_id": str(self.guild_id),
+                "parent_id": str(self.parent_id),
+                "owner_id": str(self.owner_id),
+                "name": self.name,
+                "last_message_id": None if last is None else str(last),
+                "message_count": len(self.messages),
+                "total_message_sent": len(self.messages),
+                "member_count": 1,
+                "rate_limit_per_user": 0,
+                "flags": 0,
+                "applied_tags": [],
+                "thread_metadata": metadata,
+            }
+        forum: dict[str, Any] = {}
+        if self.type == FORUM_CHANNEL:
+            forum = {
+                "available_tags": [],
+                "default_reaction_emoji": None,
+                "default_thread_rate_limit_per_user": 0,
+                "default_sort_order": None,
+                "default_forum_layout": 0,
+                "default_auto_archive_duration": 1440,
+            }
         return {
+            **forum,
             "id": str(self.id),
             "type": self.type,
             "guild_id": str(self.guild_id),
@@ -223,6 +298,8 @@ class Guild:
     owner_id: int
     roles: dict[int, Role] = field(default_factory=dict)
     channels: dict[int, Channel] = field(default_factory=dict)
+    threads: dict[int, Channel] = field(default_factory=dict)  # active threads
+    emojis: dict[int, str] = field(default_factory=dict)  # custom emoji id -> name
     members: dict[int, Member] = field(default_factory=dict, repr=False)
 
     def permissions_for(self, user_id: int, channel: Channel | None = None) -> int:
@@ -239,7 +316,7 @@ class Guild:
             return ALL_PERMISSIONS
         if channel is None:
             return perms
-        overwrites = channel.overwrites
+        overwrites = channel.overwrites  # a thread's are its parent's (World.permissions_for passes the parent)
         if self.id in overwrites:
             _, allow, deny = overwrites[self.id]
             perms = (perms & ~deny) | allow
@@ -256,6 +333,12 @@ class Guild:
             return 0
         return perms
 
+    def emojis_payload(self) -> list[dict[str, Any]]:
+        return [
+            {"id": str(i), "name": name, "roles": [], "require_colons": True, "managed": False, "animated": False, "available": True}
+            for i, name in self.emojis.items()
+        ]
+
     def payload(self, *, members: Iterable[Member], joined_at: str) -> dict[str, Any]:
         """Full GUILD_CREATE shape."""
         return {
@@ -269,10 +352,10 @@ class Guild:
             "owner_id": str(self.owner_id),
             "features": [],
             "roles": [r.payload() for r in self.roles.values()],
-            "emojis": [],
+            "emojis": self.emojis_payload(),
             "stickers": [],
             "channels": [c.payload() for c in self.channels.values()],
-            "threads": [],
+            "threads": [t.payload() for t in self.threads.values()],
             "members": [m.payload() for m in members],
             "member_count": len(self.members),
             "large": len(self.members) > 250,
@@ -308,7 +391,6 @@ class World:
     """All state of the fake Discord; pure data, no I/O."""
 
     def __init__(self, bot_name: str) -> None:
-        self._last_id = 0
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}
@@ -322,9 +404,7 @@ class World:
 
     def new_id(self) -> int:
         # Time-based like real snowflakes, strictly increasing so id order is creation order.
-        candidate = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
-        self._last_id = max(self._last_id + 1, candidate)
-        return self._last_id
+        return SNOWFLAKES.next()
 
     # -- world building -------------------------------------------------------------------------
 
@@ -333,15 +413,22 @@ class World:
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str, owner: User) -> Guild:
+    def add_guild(self, name: str, owner: User, *, with_bot: bool = True) -> Guild:
+        """With the bot as a member (its managed role) unless with_bot=False: a server where only a
+        user-installed app can be used."""
         guild = Guild(self.new_id(), name, owner.id)
         self.guilds[guild.id] = guild
         guild.roles[guild.id] = Role(guild.id, guild.id, "@everyone", EVERYONE_PERMISSIONS)
-        bot_role = self.add_role(guild, self.bot.name, BOT_ROLE_PERMISSIONS, bot_id=self.bot.id)
         self.add_member(guild, owner)
-        self.add_member(guild, self.bot, roles=[bot_role.id])
-        self.bot_joined_at[guild.id] = now_iso()
+        if with_bot:
+            bot_role = self.add_role(guild, self.bot.name, BOT_ROLE_PERMISSIONS, bot_id=self.bot.id)
+            self.add_member(guild, self.bot, roles=[bot_role.id])
+            self.bot_joined_at[guild.id] = now_iso()
         return guild
+
+    def bot_sees(self, guild_id: int | None) -> bool:
+        """DMs, and guilds the bot is a member of: the only places whose events reach the bot."""
+        return guild_id is None or guild_id in self.bot_joined_at
 
     def add_role(self, guild: Guild, name: str, permissions: int, *, bot_id: int | None = None) -> Role:
         role = Role(self.new_id(), guild.id, name, int(permissions), len(guild.roles), bot_id)
@@ -367,11 +454,23 @@ class World:
         guild.members[user.id] = member
         return member
 
-    def add_channel(self, guild: Guild, name: str, *, topic: str | None = None) -> Channel:
-        channel = Channel(self.new_id(), TEXT_CHANNEL, name, guild.id, len(guild.channels), topic)
+    def add_channel(self, guild: Guild, name: str, *, topic: str | None = None, type: int = TEXT_CHANNEL) -> Channel:
+        channel = Channel(self.new_id(), type, name, guild.id, len(guild.channels), topic)
         guild.channels[channel.id] = channel
         self.channels[channel.id] = channel
         return channel
+
+    def add_thread(self, parent: Channel, name: str, owner: User, *, type: int = PUBLIC_THREAD, id: int | None = None) -> Channel:
+        """A thread in a text channel, or (type PUBLIC_THREAD) a post in a forum channel."""
+        if parent.type not in (TEXT_CHANNEL, FORUM_CHANNEL) or type not in THREAD_TYPES:
+            raise ValueError(f"no thread of type {type} in a channel of type {parent.type}")
+        if parent.type == FORUM_CHANNEL and type != PUBLIC_THREAD:
+            raise ValueError("forum posts are public threads")
+        assert parent.guild_id is not None
+        thread = Channel(id or self.new_id(), type, name, parent.guild_id, parent_id=parent.id, owner_id=owner.id, created_at=now_iso())
+        self.guilds[parent.guild_id].threads[thread.id] = thread
+        self.channels[thread.id] = thread
+        return thread
 
     def dm_channel(self, user: User) -> Channel:
         channel = self.dm_channels.get(user.id)
@@ -381,9 +480,35 @@ class World:
             self.channels[channel.id] = channel
         return channel
 
+    def knows_emoji(self, key: str) -> bool:
+        """A reaction key Discord accepts: a Unicode emoji, or "name:id" of a custom emoji of a guild
+        the bot is in (anything else is 10014 Unknown Emoji)."""
+        match = _CUSTOM_EMOJI.match(key)
+        if match is None:
+            return emoji_lib.is_emoji(key)
+        return any(int(match.group(3)) in guild.emojis for guild in self.guilds.values())
+
+    def app_permissions(self, channel: Channel) -> int:
+        """An interaction's app_permissions: the bot's in the channel; where the bot is not a member
+        (a user-installed command), what @everyone has there (an approximation: Discord's docs do not
+        say)."""
+        if self.bot_sees(channel.guild_id):
+            return self.permissions_for(channel, self.bot.id)
+        assert channel.guild_id is not None
+        guild = self.guilds[channel.guild_id]
+        parent = self.channels[channel.parent_id] if channel.is_thread and channel.parent_id else channel
+        perms = guild.roles[guild.id].permissions
+        if guild.id in parent.overwrites:
+            _, allow, deny = parent.overwrites[guild.id]
+            perms = (perms & ~deny) | allow
+        return perms
+
     def permissions_for(self, channel: Channel, user_id: int) -> int:
         if channel.guild_id is None:
             return BOT_ROLE_PERMISSIONS & ~int(Permission.MANAGE_MESSAGES)
+        if channel.is_thread:  # a thread has no overwrites of its own: its parent's apply
+            assert channel.parent_id is not None
+            channel = self.channels[channel.parent_id]
         return self.guilds[channel.guild_id].permissions_for(user_id, channel)
 
     # -- messages -------------------------------------------------------------------------------
@@ -421,10 +546,12 @@ class World:
         interaction: dict[str, Any] | None = None,
         nonce: str | None = None,
         tts: bool = False,
+        id: int | None = None,
     ) -> dict[str, Any]:
-        """Stores a message. `interaction` is the interaction_metadata of a response/followup."""
+        """Stores a message. `interaction` is the interaction_metadata of a response/followup; `id`
+        is given for a forum post's first message, whose id is the post's (as on Discord)."""
         message: dict[str, Any] = {
-            "id": self.new_id(),
+            "id": id or self.new_id(),
             "channel_id": channel.id,
             "guild_id": channel.guild_id,
             "author_id": author.id,
@@ -439,8 +566,10 @@ class World:
             "timestamp": now_iso(),
             "edited_timestamp": None,
             "mentions": [int(m) for m in _USER_MENTION.findall(content) if int(m) in self.users],
-            # emoji key -> ordered set (dict) of user ids, in reaction order
+            # emoji key -> ordered set (dict) of user ids, in reaction order: normal reactions, then
+            # super (burst) reactions; a user may have both on one emoji, as on Discord
             "reactions": {},
+            "burst_reactions": {},
             "message_reference": reference,
             "interaction": interaction,
             "deleted": False,
@@ -475,7 +604,7 @@ class World:
             "type": message["type"],
             "flags": message["flags"],
         }
-        if message["reactions"]:
+        if message["reactions"] or message["burst_reactions"]:
             payload["reactions"] = self.reactions_payload(message)
         if message["nonce"] is not None:
             payload["nonce"] = message["nonce"]
@@ -501,18 +630,28 @@ class World:
         return payload
 
     def reactions_payload(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """Discord's reaction objects: `count` includes super reactions, `count_details` splits them."""
         bot_id = self.bot.id
-        return [
-            {
-                "emoji": emoji_payload(key),
-                "count": len(users),
-                "count_details": {"burst": 0, "normal": len(users)},
-                "burst_colors": [],
-                "me": bot_id in users,
-                "me_burst": False,
-            }
-            for key, users in message["reactions"].items()
-        ]
+        payload = []
+        for key in reaction_keys(message):
+            normal = message["reactions"].get(key, {})
+            burst = message["burst_reactions"].get(key, {})
+            payload.append(
+                {
+                    "emoji": emoji_payload(key),
+                    "count": len(normal) + len(burst),
+                    "count_details": {"burst": len(burst), "normal": len(normal)},
+                    "burst_colors": BURST_COLORS if burst else [],
+                    "me": bot_id in normal,
+                    "me_burst": bot_id in burst,
+                }
+            )
+        return payload
+
+
+def reaction_keys(message: dict[str, Any]) -> list[str]:
+    """The distinct emojis on a message (normal or super), in first-reaction order."""
+    return list(dict.fromkeys([*message["reactions"], *message["burst_reactions"]]))
 
 
 def number_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
