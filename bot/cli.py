@@ -91,6 +91,10 @@ def build_parser() -> Parser:
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
     run.add_argument("--aspects", action="store_true", help=(
         "in the terminal, rate musicality, novelty and coherence apart (such as 7 5 6); your vote weighs them 2:1:1"))
+    run.add_argument("--shard-count", type=_in_range(int, 1, 4096, "--shard-count"), help=(
+        "the Discord bot as shards: how many in all (default: $CROWDTUNE_SHARD_COUNT, or one unsharded process)"))
+    run.add_argument("--shard-ids", type=_given("--shard-ids"), metavar="IDS", help=(
+        "the shards this process runs, such as 0,1 (default: $CROWDTUNE_SHARD_IDS, or all of them)"))
 
     simulate = commands.add_parser("simulate", help="let simulated raters vote on every round", description=(
         "Run a session where simulated raters vote. A rater is a built-in short name, 'crowd' (the built-in crowd), "
@@ -157,11 +161,14 @@ async def _open_store(db: str):
 async def _run(args: argparse.Namespace) -> int:
     from bot.settings import load_settings
 
-    settings = load_settings()
+    overrides = {k: v for k, v in (("shard_count", args.shard_count), ("shard_ids", args.shard_ids)) if v is not None}
+    settings = load_settings(**overrides)
     if settings.discord_token:
         from bot.discord.app import run_bot
 
         return await run_bot(settings, db=args.db)
+    if overrides:
+        raise UsageError("--shard-count and --shard-ids are for the Discord bot (set DISCORD_TOKEN)")
     spec = _spec(args)
     if args.aspects and spec.mode == "ab":
         raise UsageError("--aspects rates one version at a time: use it with --mode rating")

@@ -13,7 +13,6 @@ import asyncio
 import getpass
 import os
 import shutil
-import sqlite3
 import subprocess
 from pathlib import Path
 from typing import TextIO
@@ -21,7 +20,7 @@ from typing import TextIO
 from bot.conductor import Conductor, OpenRound
 from core.engine import SessionSpec
 from core.midi import midi_bytes, track_to_midi
-from storage import StorageError
+from storage import StorageError, database_errors
 
 TERMINAL_CHANNEL = "terminal"
 _PLAYERS = (("paplay",), ("aplay", "-q"), ("afplay",), ("ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet"))
@@ -52,7 +51,7 @@ class TerminalSession:
         await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
         try:
             return await self._run(spec)
-        except sqlite3.Error as problem:  # transactions roll back: nothing stored is lost
+        except database_errors() as problem:  # transactions roll back: nothing stored is lost
             raise StorageError(
                 f"the database stopped working ({problem}); the open round stays open and the next `crowdtune run` resumes it"
             ) from None

@@ -11,7 +11,19 @@ from pathlib import Path
 
 from storage.protocol import RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
 
-__all__ = ["RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult", "is_postgres_url", "open_store"]
+__all__ = [
+    "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult", "database_errors", "is_postgres_url", "open_store",
+]
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """What a backend raises when its database fails mid-operation (a disk error, a lost server
+    connection), for front ends that turn it into one polite line; transactions roll back first."""
+    import sqlite3
+
+    import asyncpg
+
+    return (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def is_postgres_url(location: str | Path) -> bool:

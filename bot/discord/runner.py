@@ -63,8 +63,10 @@ class RoundRunner:
             self._tasks[session_id] = asyncio.create_task(self._run(session_id), name=f"session-{session_id}")
 
     async def resume_all(self) -> int:
-        """On start: every active session runs again; open rounds keep their closes-at."""
-        sessions = await self.store.active_sessions()
+        """On start: every active session of this process's shards runs again (bot.shard_plan; all
+        of them unsharded); open rounds keep their closes-at. Returns how many."""
+        plan = getattr(self.bot, "shard_plan", None)
+        sessions = [s for s in await self.store.active_sessions() if plan is None or plan.owns_scope(s.scope_id)]
         for session in sessions:
             if session.channel_id is not None and session.channel_id.isdigit():
                 self.ensure_running(session.id)
