@@ -346,3 +346,26 @@ def test_sigkill_mid_round_loses_no_acknowledged_vote_and_never_rewards_twice(tm
             await store.close()
 
     asyncio.run(verify())
+
+
+# -- shards: one process per shard -------------------------------------------------------------------
+
+
+async def test_a_shard_is_run_by_one_process_at_a_time(db_location):
+    first, second = await open_store(db_location), await open_store(db_location)
+    try:
+        await first.claim_shards(2, [0])
+        with pytest.raises(StorageError, match="already run|already runs"):
+            await second.claim_shards(2, [0, 1])
+        if db_location.startswith("postgresql://"):
+            await second.claim_shards(2, [1])  # the other shard is free
+            third = await open_store(db_location)
+            with pytest.raises(StorageError, match="different shard count"):
+                await third.claim_shards(4, [3])
+            await third.close()
+        await first.close()  # a process that ends (even killed) frees its shards
+        first = await open_store(db_location)
+        await first.claim_shards(2, [0])
+    finally:
+        await first.close()
+        await second.close()
