@@ -34,7 +34,8 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable  # fsync on, as a production server runs (benchmarks); off for tests
         self.initdb, self.pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
         if not (self.initdb and self.pg_ctl):
             raise FileNotFoundError("PostgreSQL is not installed (make test installs Debian's postgresql package)")
@@ -62,10 +63,10 @@ class PostgresServer:
             "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
         )
         pwfile.unlink()
-        # fsync off: the tests kill bot processes, never the server; durability against a power cut is
-        # PostgreSQL's own business and costs seconds on a loaded machine.
+        # fsync off for tests: they kill bot processes, never the server; durability against a power cut
+        # is PostgreSQL's own business and costs seconds on a loaded machine.
         options = (
-            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync={'on' if self.durable else 'off'} "
             "-c max_connections=300 -c shared_buffers=32MB"
         )
         self._run(self.pg_ctl, "start", "-w", "-t", "120", "-D", str(self.data), "-l", str(self.folder / "log"), "-o", options)

@@ -41,8 +41,10 @@ class RoundRunner:
         self._wake: dict[int, asyncio.Event] = {}
         self._background: set[asyncio.Task] = set()
         join_times = JoinTimes(bot)
-        self.ballot_box = BallotBox(bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake)
         self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn)
+        self.ballot_box = BallotBox(
+            bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in
+        )
         self.reconciler = Reconciler(self.ballot_box, join_times, self.publisher, self._spawn, self.wake)
         # What the Discord events, the cogs and the buttons call.
         self.on_reaction = self.ballot_box.on_reaction
