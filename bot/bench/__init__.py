@@ -3,7 +3,8 @@
 One module a benchmark, imported only when it runs (the CLI stays fast): `learning` (simulated crowds,
 the agents' quality over rounds), `render` (track to audio), `loop` and `votes` (the real bot against
 the tests' Discord-compatible server in a process of its own: `fakeserver`; they need a source
-checkout), `qtable` (a million-row scope) and `footprint` (memory, start-up). `common` holds what
+checkout), `qtable` (a million-row scope), `footprint` (memory, start-up) and `scaling` (SQLite against
+PostgreSQL with 1, 2 and 4 processes). `common` holds what
 they share.
 """
 
@@ -15,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PERF_BENCHMARKS = ("render", "loop", "votes", "qtable", "footprint")
+PERF_BENCHMARKS = ("render", "loop", "votes", "qtable", "footprint", "scaling")
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
