@@ -443,16 +443,22 @@ class PostgresStore(ClosesOnExit):
                 )
             }
             results, written, events = plan_votes(ops, rounds, rows, struck)
+            # One statement each for the votes and the events, however many the batch holds (arrays
+            # unnested server-side): a round trip per row would cost more than the writes.
             if written:
-                await conn.executemany(
-                    "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted) VALUES ($1, $2, $3, $4, $5, $6) "
+                columns = list(zip(*[(*key, *row) for key, row in written.items()]))
+                await conn.execute(
+                    "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted) "
+                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::float8[], $6::int[]) "
                     "ON CONFLICT (round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
                     "cast_at = excluded.cast_at, retracted = excluded.retracted",
-                    [(*key, *row) for key, row in written.items()],
+                    *map(list, columns),
                 )
             if events:
-                await conn.executemany(
-                    "INSERT INTO vote_events (round_id, voter, kind, rating, choice, at) VALUES ($1, $2, $3, $4, $5, $6)", events
+                await conn.execute(
+                    "INSERT INTO vote_events (round_id, voter, kind, rating, choice, at) "
+                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::float8[])",
+                    *map(list, zip(*events)),
                 )
             return results
 

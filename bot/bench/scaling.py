@@ -30,6 +30,7 @@ ROUNDS = 4  # rounds per session
 VOTERS = 100  # votes per round
 BATCHES = (1, 25)  # votes per transaction: a quiet bot, a burst
 PROCESSES = (1, 2, 4)  # PostgreSQL processes sharing one database
+BARRIER_SECONDS = 300.0  # a process that has not started by then has failed
 
 
 async def _work(location: str, worker: int, batch: int, start, results) -> None:
@@ -44,7 +45,7 @@ async def _work(location: str, worker: int, batch: int, start, results) -> None:
             await conductor.start(f"guild:{worker}{n:03d}{batch:03d}", "guild", f"c{worker}-{n}-{batch}", SessionSpec(rounds=ROUNDS), actor="bench")
             for n in range(SESSIONS)
         ]
-        await asyncio.to_thread(start.wait)
+        await asyncio.to_thread(start.wait, BARRIER_SECONDS)
         began = time.perf_counter()
 
         async def run(session) -> tuple[int, int]:
@@ -75,7 +76,7 @@ def _measure(location: str, processes: int, batch: int) -> tuple[float, int, int
     workers = [context.Process(target=_worker, args=(location, w, batch, start, results)) for w in range(processes)]
     for process in workers:
         process.start()
-    start.wait()  # every process has opened its store and sessions
+    start.wait(BARRIER_SECONDS)  # every process has opened its store and sessions (BrokenBarrierError if one died)
     figures = [results.get(timeout=1800) for _ in workers]
     for process in workers:
         process.join()
