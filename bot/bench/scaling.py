@@ -85,6 +85,41 @@ def _measure(location: str, processes: int, batch: int) -> tuple[float, int, int
     return votes / seconds, votes, closes
 
 
+Q_ROWS = 50_000  # Q-table entries written to measure what one costs on disk
+
+
+async def _fill_q(location: str, keys: list) -> None:
+    from core.agent import QEntry
+    from storage import open_store
+
+    store = await open_store(location)
+    try:
+        await store.ensure_scope("sim:q", "sim", "q")
+        await store.put_q_entries("sim:q", ((key, QEntry(0.5, 3)) for key in keys))
+    finally:
+        await store.close()
+
+
+def q_entry_bytes(scratch: Path, server, url: str) -> tuple[float, float | None]:
+    """Bytes on disk per Q-table entry, indexes included: (SQLite, PostgreSQL or None without a private
+    server to ask), for Q_ROWS realistic keys (bot/bench/qtable.py's: the presets' own keys)."""
+    from bot.bench.qtable import _realistic_q_keys
+
+    keys = _realistic_q_keys(Q_ROWS)
+    lite = scratch / "q.db"
+    asyncio.run(_fill_q(str(lite), []))
+    empty = lite.stat().st_size
+    asyncio.run(_fill_q(str(lite), keys))
+    lite_bytes = (lite.stat().st_size - empty) / len(keys)
+    if server is None:
+        return lite_bytes, None
+    size = "SELECT pg_total_relation_size('qvalues')"
+    asyncio.run(_fill_q(url, []))
+    before = int(server.psql(url, size))
+    asyncio.run(_fill_q(url, keys))
+    return lite_bytes, (int(server.psql(url, size)) - before) / len(keys)
+
+
 def _postgres():
     """A database URL maker: $CROWDTUNE_BENCH_DB (the same database each time), or a private server's
     fresh databases (tests/pgserver.py, in a source checkout)."""
@@ -117,6 +152,14 @@ def main() -> None:
                         f"  PostgreSQL, {processes} process{'es' if processes > 1 else '  '}: {rate:8.0f} votes/s  "
                         f"({rate / lite:.2f}x)  {votes} votes, {closes} closes"
                     )
+                # What waiting for the disk at each commit costs: SQLite's synchronous NORMAL does not wait
+                # either (a commit survives the bot's crash, not the machine's power cut).
+                url = new_database()
+                rate, votes, closes = _measure(url + ("&" if "?" in url else "?") + "synchronous_commit=off", 1, batch)
+                print(f"  PostgreSQL, 1 process, synchronous_commit off: {rate:8.0f} votes/s  ({rate / lite:.2f}x)")
+            lite_bytes, pg_bytes = q_entry_bytes(Path(scratch), server, new_database())
+            pg_text = f"{pg_bytes:.0f} bytes" if pg_bytes is not None else "not measured (a given database)"
+            print(f"\nA Q-table entry on disk, indexes included ({Q_ROWS:,} realistic keys): SQLite {lite_bytes:.0f} bytes, PostgreSQL {pg_text}")
         print(f"\nPostgreSQL: {public_url(new_database()) if server is None else 'a private server (tests/pgserver.py), fsync and synchronous commit on as by default; SQLite: WAL, synchronous NORMAL'}")
     finally:
         if server is not None:
