@@ -1,4 +1,8 @@
-"""The `crowdtune` command. Heavy modules are imported inside each command, so --help is quick."""
+"""The `crowdtune` command. Heavy modules are imported inside each command, so --help is quick.
+
+Why this module is long: it is the whole command line, every subcommand's arguments and its short
+handler (run, simulate, render, export, sessions, copy-db, bench), each importing its work lazily.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ from bot.bench import PERF_BENCHMARKS
 
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 EXIT_USAGE = 2
+SEED_MAX = 2**31 - 1
+# core.raters.BUILTIN_RATERS' names, for --help without importing the raters (tests/test_cli.py keeps them equal).
+RATER_NAMES = ("crowd", "theorist", "calm", "energetic", "harmonist", "groove", "melodist", "troll", "brigader")
 
 
 class UsageError(Exception):
@@ -65,17 +72,29 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# The music options' defaults are filled in after parsing (None: not given), so a resumed terminal
+# session can say which options given on the command line it does not apply.
+MUSIC_DEFAULTS = {"base": "C4", "scale": "major", "length": 8, "tempo": 120, "mode": "rating", "preset": "default"}
+
+
 def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
     from core.music import SCALES  # small and pure: fine for --help
 
-    parser.add_argument("--base", default="C4", help="base note: C4, F#3, Bb2 or a MIDI number (default C4)")
-    parser.add_argument("--scale", default="major", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)}")
-    parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), default=8, help="notes in the track, 4-64 (default 8)")
-    parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), default=120, help="beats per minute, 40-240 (default 120)")
-    parser.add_argument("--mode", choices=["rating", "ab"], default="rating", help="rate 1-10, or choose between A and B")
-    parser.add_argument("--preset", default="default", help="agent preset: default, paper, random or theory (default: default)")
-    parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=rounds_default, help=f"rounds to run (default {rounds_default})")
-    parser.add_argument("--seed", type=_in_range(int, 0, 2**31 - 1, "--seed"), default=0, help="random seed for the first track and the agent")
+    parser.set_defaults(rounds_default=rounds_default)
+    parser.add_argument("--base", help="base note: C4, F#3, Bb2 or a MIDI number, A1-G7 (33-103) (default C4)")
+    parser.add_argument("--scale", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)} (default major)")
+    parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), help="notes in the track, 4-64 (default 8)")
+    parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), help="beats per minute, 40-240 (default 120)")
+    parser.add_argument("--mode", choices=["rating", "ab"], help="rate 1-10, or choose between A and B (default rating)")
+    parser.add_argument("--preset", help="agent preset: default, paper, random or theory (default: default)")
+    parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=f"rounds to run (default {rounds_default})")
+    parser.add_argument("--seed", type=_in_range(int, 0, SEED_MAX, "--seed"), help=(
+        "random seed for the first track and the agent's choices (default: a fresh one, printed, so --seed repeats a run)"))
+
+
+def _given_music(args: argparse.Namespace) -> frozenset[str]:
+    """The music options named on the command line."""
+    return frozenset(name for name in (*MUSIC_DEFAULTS, "rounds", "seed") if getattr(args, name) is not None)
 
 
 def build_parser() -> Parser:
@@ -89,6 +108,9 @@ def build_parser() -> Parser:
     _add_music(run, rounds_default=10)
     run.add_argument("--out", type=_given("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
+    run.add_argument("--new", action="store_true", help=(
+        "end the unfinished terminal session (stopped: nothing learned from its open round) and start one with these "
+        "options; without it an unfinished session is resumed as it was started"))
     run.add_argument("--aspects", action="store_true", help=(
         "in the terminal, rate musicality, novelty and coherence apart (such as 7 5 6); your vote weighs them 2:1:1"))
     run.add_argument("--shard-count", type=_in_range(int, 1, 4096, "--shard-count"), help=(
@@ -96,17 +118,26 @@ def build_parser() -> Parser:
     run.add_argument("--shard-ids", type=_given("--shard-ids"), metavar="IDS", help=(
         "the shards this process runs, such as 0,1 (default: $CROWDTUNE_SHARD_IDS, or all of them)"))
 
+    sessions = commands.add_parser("sessions", help="list the sessions in the database", description=(
+        "List every session in the database: its number, status, where it runs, its options and rounds done."))
+    _add_db(sessions)
+
     simulate = commands.add_parser("simulate", help="let simulated raters vote on every round", description=(
-        "Run a session where simulated raters vote. A rater is a built-in short name, 'crowd' (the built-in crowd), "
-        "or MODULE:FUNC, any callable taking a mido.MidiFile and returning a number in [1, 10]."))
+        f"Run a session where simulated raters vote. A rater is a built-in name ({', '.join(RATER_NAMES)}: 'crowd' is all "
+        "the others together; theorist follows music-theory rules; calm, energetic, harmonist, groove and melodist are "
+        "taste profiles with --noise; troll and brigader attack) or MODULE:FUNC, any callable taking a mido.MidiFile and "
+        "returning a number in [1, 10]; MODULE is imported from the current folder too, as with python -m."))
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
     simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
     simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
-    simulate.add_argument("--out", type=_given("--out"), required=True, help="folder for round MIDI files, results.json and the learning curve")
+    simulate.add_argument("--out", type=_given("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
+    simulate.add_argument("--force", action="store_true", help="write into --out even if it holds files (of another run)")
     simulate.add_argument("--audio", action="store_true", help="also render each round to OGG Opus")
 
-    render = commands.add_parser("render", help="render MIDI files to audio with one loaded synthesiser")
+    render = commands.add_parser("render", help="render MIDI files to audio with one loaded synthesiser", description=(
+        "Render MIDI files (type 0 or 1, with at least one note, at most 600 s long, timed in ticks per beat with "
+        "tempos above 0) to OGG Opus or WAV, one synthesiser for all. Every file is checked before anything is written."))
     _add_db(render)
     render.add_argument("files", nargs="+", type=_given("FILE.mid"), metavar="FILE.mid")
     render.add_argument("--out-dir", type=_given("--out-dir"), required=True, help="folder for the audio files")
@@ -116,7 +147,8 @@ def build_parser() -> Parser:
     export = commands.add_parser("export", help="export compositions (MIDI), rounds, votes, audit log and Q-tables as one zip")
     _add_db(export)
     export.add_argument("--scope", type=_given("--scope"), help="one scope (e.g. guild:123, user:456, local:NAME); default: every scope")
-    export.add_argument("--out", type=_given("--out"), required=True, help="the zip file to write")
+    export.add_argument("--out", type=_given("--out"), required=True, help="the zip file to write (not the database itself)")
+    export.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     copy = commands.add_parser("copy-db", help="copy a whole database into a new, empty one (SQLite to PostgreSQL or back)", description=(
         "Copy every scope, session, round, vote, vote event, strike, audit entry and Q-value, with their ids, into an "
@@ -124,23 +156,33 @@ def build_parser() -> Parser:
     copy.add_argument("--from", dest="source", type=_given("--from"), required=True, metavar="DB", help="the database to copy (a SQLite file or a postgresql:// URL)")
     copy.add_argument("--to", dest="target", type=_given("--to"), required=True, metavar="DB", help="the empty database to fill (a postgresql:// URL or a new SQLite file)")
 
-    bench = commands.add_parser("bench", help="benchmarks that print figures")
+    bench = commands.add_parser("bench", help="benchmarks that print figures", description=(
+        "learning: presets and options against a simulated crowd (--seeds, --rounds, --out, --force apply to it only); "
+        "render: the rendering paths; loop and votes: the bot's event-loop lag and vote throughput under load (a source "
+        "checkout); qtable: Q-table "
+        "lookups and writes; footprint: memory and start-up time; scaling: SQLite against PostgreSQL with 1, 2 and 4 "
+        "processes (a source checkout). See docs/BENCHMARKS.md."))
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
-    bench.add_argument("--out", type=_given("--out"), default="docs", help="folder for the report and plot (learning)")
+    bench.add_argument("--out", type=_given("--out"), help=(
+        "learning: a new or empty folder for the report (BENCHMARKS.md) and plot (default: a new bench-learning-DATE folder)"))
+    bench.add_argument("--force", action="store_true", help="learning: write into --out even if it holds files (docs/ in a checkout)")
     return parser
 
 
 def _spec(args: argparse.Namespace):
+    import secrets
+
     from core.engine import SessionSpec
     from core.music import parse_note
 
+    # A fresh seed per run, so every newcomer does not hear the same first track; it is printed.
+    seed = args.seed if args.seed is not None else secrets.randbelow(SEED_MAX + 1)
+    music = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in MUSIC_DEFAULTS.items()}
+    rounds = args.rounds if args.rounds is not None else args.rounds_default
     try:
-        return SessionSpec(
-            base=parse_note(args.base), scale=args.scale, length=args.length, tempo=args.tempo, mode=args.mode,
-            preset=args.preset, rounds=args.rounds, seed=args.seed,
-        )
+        return SessionSpec(**{**music, "base": parse_note(music["base"])}, rounds=rounds, seed=seed)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
 
@@ -184,7 +226,7 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
         session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects)
-        await session.run(spec)
+        await session.run(spec, given=_given_music(args), new=args.new)
     finally:
         await store.close()
         if renderer is not None:
@@ -196,29 +238,56 @@ async def _simulate(args: argparse.Namespace) -> int:
     import random
 
     from bot.conductor import Conductor
-    from bot.simulate import load_raters, progress_bar, run_simulation
+    from bot.progress import plural, progress_bar
+    from bot.simulate import RaterError, load_raters, run_simulation
 
     spec = _spec(args)
     try:
-        raters = load_raters(args.rater, random.Random(args.seed), args.noise)
+        raters = load_raters(args.rater, random.Random(spec.seed), args.noise)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _fresh_folder(Path(args.out), args.force)
     store = await _open_store(args.db)
     try:
         scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
-        results = await run_simulation(
-            Conductor(store), spec, raters, out, scope, audio=args.audio, progress=progress_bar()
-        )
+        with progress_bar(spec.rounds, "simulate", "round") as bar:
+
+            def advance(done: int, total: int, reward: float | None) -> None:
+                bar.update(1)
+                bar.set_postfix_str("" if reward is None else f"reward {reward:.2f}", refresh=False)
+
+            results = await run_simulation(Conductor(store), spec, raters, out, scope, audio=args.audio, progress=advance)
+    except RaterError as problem:
+        raise UsageError(f"{problem}; the session was stopped") from None
     finally:
         await store.close()
     rewards = [r["reward"] for r in results["rounds"] if r["reward"] is not None]
     first, last = rewards[: max(1, len(rewards) // 10)], rewards[-max(1, len(rewards) // 10) :]
     print(
-        f"{len(results['rounds'])} rounds with {len(raters)} raters; mean reward {sum(first) / len(first):.2f} in the first "
+        f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); mean reward {sum(first) / len(first):.2f} in the first "
         f"tenth, {sum(last) / len(last):.2f} in the last; wrote {out}/results.json, learning-curve.png and round MIDI files"
     )
+    return 0
+
+
+async def _sessions(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from bot.terminal import describe_spec
+    from core.engine import SessionSpec
+
+    if not _exists(args.db):
+        raise UsageError(f"no database at {args.db}")
+    store = await _open_store(args.db)
+    try:
+        sessions = await store.all_sessions()
+    finally:
+        await store.close()
+    for s in sessions:
+        started = datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
+        where = f"{s.scope_id}" + (f" #{s.channel_id}" if s.channel_id else "")
+        print(f"{s.id:>4}  {s.status:<8}  {started}  {where}: {describe_spec(SessionSpec.from_dict(s.spec))}; {s.rounds_done} done")
+    print(f"{len(sessions)} session{'s' if len(sessions) != 1 else ''} in {store.path}")
     return 0
 
 
@@ -232,34 +301,47 @@ async def _fresh_scope(store, stem: str) -> str:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from bot.progress import plural, progress_bar
     from bot.media.render import Renderer, render_files
 
     paths = [Path(f) for f in args.files]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
-    with Renderer.open(args.soundfont) as renderer:
+    with Renderer.open(args.soundfont) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
-            written = render_files(renderer, paths, Path(args.out_dir), args.format)
+            written = render_files(renderer, paths, Path(args.out_dir), args.format, on_written=lambda _: bar.update(1))
         except ValueError as problem:
             raise UsageError(str(problem)) from None
-    print(f"rendered {len(written)} file(s) to {args.out_dir}")
+    print(f"rendered {plural(len(written), 'file')} to {args.out_dir}")
     return 0
 
 
 async def _export(args: argparse.Namespace) -> int:
+    from bot.progress import plural, progress_bar
     from storage.export import export_zip
 
     if not _exists(args.db):
         raise UsageError(f"no database at {args.db}")
+    out, db = Path(args.out).resolve(), Path(args.db).resolve()
+    if out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
+        raise UsageError(f"--out {args.out} is the database (or its journal); choose another file")
+    if out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder; name the zip file to write, such as {Path(args.out) / 'export.zip'}")
+    if out.exists() and not args.force:
+        raise UsageError(f"{args.out} exists; add --force to replace it")
     store = await _open_store(args.db)
     try:
-        if args.scope and args.scope not in {s for s, _, _ in await store.scopes()}:
-            raise UsageError(f"no scope '{args.scope}' in {store.path}")
-        counts = await export_zip(store, Path(args.out), args.scope)
+        scopes = sorted(s for s, _, _ in await store.scopes())
+        if args.scope and args.scope not in scopes:
+            raise UsageError(f"no scope '{args.scope}' in {store.path}; its scopes: {', '.join(scopes) or 'none yet'}")
+        with progress_bar(None, "export", "file") as bar:
+            counts = await export_zip(store, Path(args.out), args.scope, progress=lambda: bar.update(1))
     finally:
         await store.close()
-    print(f"wrote {args.out}: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()))
+    words = {"compositions": ("composition", None), "rounds": ("round", None), "votes": ("vote", None),
+             "audit": ("audit entry", "audit entries"), "q_entries": ("Q-entry", "Q-entries")}
+    print(f"wrote {args.out}: " + ", ".join(plural(counts[k], *words[k]) for k in counts))
     return 0
 
 
@@ -291,17 +373,34 @@ async def _copy_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fresh_folder(out: Path, force: bool) -> Path:
+    """`out`, made if needed; UsageError if it is a file, or holds files (of another run) and not `force`."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UsageError(f"{out} already holds files (another run's?); choose a new folder, or add --force to write into it")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def _bench(args: argparse.Namespace) -> int:
     if args.which == "learning":
+        from datetime import datetime
+
         from bot.bench.learning import bench_learning
 
-        return bench_learning(seeds=args.seeds, rounds=args.rounds, out=Path(args.out))
+        # Never into the checkout's tracked docs/ by default: a new folder per run.
+        default = Path(f"bench-learning-{datetime.now():%Y%m%d-%H%M%S}")
+        out = _fresh_folder(Path(args.out) if args.out else default, args.force)
+        return bench_learning(seeds=args.seeds, rounds=args.rounds, out=out)
     from bot.bench import run
 
     return run(args.which)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot.errors import Terminated
+
     args = build_parser().parse_args(argv)
     try:
         match args.command:
@@ -309,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
                 return asyncio.run(_run(args))
             case "simulate":
                 return asyncio.run(_simulate(args))
+            case "sessions":
+                return asyncio.run(_sessions(args))
             case "render":
                 return _render(args)
             case "export":
@@ -323,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        return 143  # 128 + SIGTERM, as a shell reports it
     except Exception as problem:
         from bot.errors import user_facing
 

@@ -7,6 +7,10 @@ class StartupError(RuntimeError):
     """A problem the operator must fix before the bot can start; the message says what."""
 
 
+class Terminated(Exception):
+    """SIGTERM ended a terminal session; its open round stays open (exit code 143)."""
+
+
 def user_facing(problem: BaseException) -> str | None:
     from storage import StorageError
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import numbers
+import os
 import random
 import sys
 from collections.abc import Callable
@@ -59,6 +61,9 @@ def load_raters(specs: list[str], rng: random.Random, noise: float) -> list[Name
 
 def _import_rater(spec: str) -> Rater:
     module_name, _, attribute = spec.partition(":")
+    # Modules in the current folder are importable, as with `python -m`, without setting PYTHONPATH.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # any failure to import is the user's module's problem, reported plainly
@@ -73,18 +78,27 @@ def _import_rater(spec: str) -> Rater:
     return target
 
 
-def _checked(rater: NamedRater, midi: mido.MidiFile) -> float:
-    value = float(rater.rate(midi))
-    if not 1 <= value <= 10:
-        raise ValueError(f"rater '{rater.name}' returned {value}, outside 1-10")
-    return value
+class RaterError(ValueError):
+    """A rater raised, or returned something other than a number from 1 to 10; the message names the
+    rater, the round and what it returned."""
 
 
-def ab_choice(rater: NamedRater, midi_a: mido.MidiFile, midi_b: mido.MidiFile) -> str:
+def _checked(rater: NamedRater, midi: mido.MidiFile, number: int) -> float:
+    try:
+        value = rater.rate(midi)
+    except Exception as exc:  # the rater's own bug, reported as such
+        raise RaterError(f"rater '{rater.name}' failed in round {number}: {type(exc).__name__}: {exc}") from None
+    # bool is a Real too, but True is not a rating; NaN fails the range comparison.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 1 <= value <= 10:
+        raise RaterError(f"rater '{rater.name}' returned {value!r} in round {number}: a rater returns a number from 1 to 10")
+    return float(value)
+
+
+def ab_choice(rater: NamedRater, midi_a: mido.MidiFile, midi_b: mido.MidiFile, number: int) -> str:
     """A rater votes for the variant it rates higher; a tie is a vote for both."""
     from core.raters import prefer
 
-    return prefer(lambda midi: _checked(rater, midi), midi_a, midi_b)
+    return prefer(lambda midi: _checked(rater, midi, number), midi_a, midi_b)
 
 
 async def run_simulation(
@@ -115,12 +129,18 @@ async def run_simulation(
                 "actions": [p.action.key() for p in plan.proposals],
                 "descriptions": [p.description for p in plan.proposals],
             }
-            if spec.mode == "ab":
-                votes = {r.name: ab_choice(r, midis[0], midis[1]) for r in raters}
-                record["votes"] = votes
-            else:
-                votes = {r.name: _checked(r, midis[0]) for r in raters}
-                record["ratings"] = votes
+            try:
+                if spec.mode == "ab":
+                    votes = {r.name: ab_choice(r, midis[0], midis[1], plan.index + 1) for r in raters}
+                    record["votes"] = votes
+                else:
+                    votes = {r.name: _checked(r, midis[0], plan.index + 1) for r in raters}
+                    record["ratings"] = votes
+            except RaterError:
+                # End the session cleanly: no open round is left behind and nothing is learned from this one.
+                await conductor.store.cancel_round(open_round.id, "simulate", "a rater failed")
+                await conductor.stop(session.id, "simulate")
+                raise
             for voter, value in votes.items():
                 await conductor.vote(open_round.id, voter, value)
             outcome = await conductor.close(open_round.id, actor="simulate")
@@ -172,20 +192,3 @@ def _write_results(out_dir: Path, results: dict) -> None:
     (out_dir / "learning-curve.png").write_bytes(
         learning_curve_png(rewards, title=f"crowdtune simulate: {results['spec']['preset']}, {results['spec']['mode']}", extra=extra)
     )
-
-
-def progress_bar(stream=sys.stderr) -> Callable[[int, int, float | None], None] | None:
-    """A one-line progress bar on a terminal; nothing when output is piped."""
-    if not stream.isatty():
-        return None
-
-    def show(done: int, total: int, reward: float | None) -> None:
-        width = 30
-        filled = int(width * done / total) if total else width
-        last = "-" if reward is None else f"{reward:.2f}"
-        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} reward {last} ")
-        if done == total:
-            stream.write("\n")
-        stream.flush()
-
-    return show

@@ -1,33 +1,80 @@
 """The terminal session: the person at the keyboard is the crowd.
 
-Each round's audio, MIDI and piano roll are written to a folder (and played where a player
-exists and a person is at a terminal); the rating is read from standard input, so
-`printf '7\\n3\\n' | crowdtune run --rounds 2` works. The agent lives in the database, so the
-next run continues it. Stopping mid-round (end of input, q, Ctrl-C, even SIGKILL) leaves the round
-open for the next run to resume; a rating counts once its round's summary is printed.
+Each round's audio, MIDI and piano roll are written to a folder of its own per database and
+session; on a terminal each clip is played (one at a time: A, then B), and the rating is read from
+standard input, so `printf '7\\n3\\n' | crowdtune run --rounds 2` works. The agent lives in the
+database, so the next run continues it. Stopping mid-round (end of input, q, Ctrl-C, SIGTERM, even
+SIGKILL) leaves the round open for the next run to resume; a rating counts once its round's summary
+is printed. `--new` ends an unfinished session instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import os
-import shutil
-import subprocess
+import signal
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound
-from core.engine import SessionSpec
+from bot.console import LineReader, Player
+from bot.errors import Terminated
+from core.engine import Outcome, SessionSpec
 from core.midi import midi_bytes, track_to_midi
-from storage import StorageError, database_errors
+from core.music import Track, note_name, track_from_dict
+from storage import SessionRow, StorageError, database_errors
+from storage.export import safe_name
 
 TERMINAL_CHANNEL = "terminal"
-_PLAYERS = (("paplay",), ("aplay", "-q"), ("afplay",), ("ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet"))
+# The command-line options that make up a session's SessionSpec (and so cannot change while it runs).
+SPEC_OPTIONS = ("base", "scale", "length", "tempo", "mode", "preset", "rounds", "seed")
+_REPLAYS = {"r": None, "ra": 0, "r a": 0, "rb": 1, "r b": 1}  # None: every clip of the round
+_STOPS = ("q", "quit", "stop")
 
 
 def terminal_scope() -> str:
     return f"local:{getpass.getuser()}"
+
+
+def describe_spec(spec: SessionSpec) -> str:
+    rounds = "endless" if spec.rounds is None else f"{spec.rounds} round{'s' if spec.rounds != 1 else ''}"
+    return (
+        f"{spec.mode} mode, {note_name(spec.base)} {spec.scale.replace('_', ' ')}, {spec.length} notes, {spec.tempo} bpm, "
+        f"preset {spec.preset}, seed {spec.seed}, {rounds}"
+    )
+
+
+def session_folder(db_path: str, session: SessionRow) -> str:
+    """A folder name unique per database and session: the database's name, the session's number and
+    when it started (two databases in one folder, or one deleted and made again, never share files)."""
+    started = datetime.fromtimestamp(session.created_at).strftime("%Y%m%d-%H%M%S")
+    return f"{safe_name(Path(db_path).stem)}-session-{session.id}-{started}"
+
+
+def explain(outcome: Outcome, spec: SessionSpec, descriptions: list[str], before: float | None) -> str:
+    """One line saying what happened to the round and what its numbers are. `before` is the score the
+    track before the edit had (None: not rated yet)."""
+    if spec.mode == "ab":
+        a, b = outcome.variant_rewards
+        scale = "how likely each beats the track before, on 1-10; 5.5 is as good"
+        if not outcome.kept_edit:
+            return f"the track before stays: it was preferred to both edits (A {a:.1f}, B {b:.1f}: {scale})"
+        winner = "AB"[outcome.winner]
+        if f"{a:.1f}" == f"{b:.1f}":
+            return f"A and B tie ({a:.1f} each: {scale}); {winner} is kept, picked at random: {descriptions[outcome.winner]}"
+        return f"{winner} won (A {a:.1f}, B {b:.1f}: {scale}): {descriptions[outcome.winner]}"
+    given = f"{outcome.reward:.1f}/10"
+    # The engine blends the rating with the score of the track before (Bayesian average): one rating
+    # moves a score only part of the way, so a newcomer is told what the numbers are.
+    prior = f"the {before:.1f} of the track before" if before is not None else "the agent's guess before anyone listened"
+    if outcome.kept_edit:
+        score = f"; the track now scores {outcome.incumbent_score:.1f}" if outcome.incumbent_score is not None else ""
+        return f"rated {given}: the edit stays ({descriptions[0]}){score}, your rating blended with {prior}"
+    now = f" (now {outcome.incumbent_score:.1f})" if outcome.incumbent_score is not None else ""
+    return f"rated {given}: blended with {prior}, the edit scores below it, so it is undone and the track before stays{now}"
 
 
 class TerminalSession:
@@ -42,108 +89,185 @@ class TerminalSession:
         self.stdout = stdout
         self.interactive = stdin.isatty() and stdout.isatty()
         self.voter = f"user:{getpass.getuser()}"
+        self.folder = out_dir
 
     def say(self, text: str) -> None:
         print(text, file=self.stdout, flush=True)
 
-    async def run(self, spec: SessionSpec) -> int:
-        """Run (or resume) the terminal session; returns the number of rounds rated."""
+    async def run(self, spec: SessionSpec, given: frozenset[str] = frozenset(), new: bool = False) -> int:
+        """Run (or resume) the terminal session; returns the number of rounds rated. `given`: the
+        SPEC_OPTIONS named on the command line (a resumed session says which of them it does not apply);
+        `new`: end an unfinished session and start one from `spec`. Raises Terminated on SIGTERM, and
+        lets Ctrl-C's cancellation through; either way the players are stopped and the round stays open."""
         await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
+        self.reader = LineReader(self.stdin)
+        self.player = Player(self.say, self.interactive)
+        loop, task, terminated = asyncio.get_running_loop(), asyncio.current_task(), []
+
+        def on_sigterm() -> None:
+            terminated.append(True)
+            task.cancel()
+
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
+            loop.add_signal_handler(signal.SIGTERM, on_sigterm)
         try:
-            return await self._run(spec)
+            return await self._run(spec, given, new)
+        except asyncio.CancelledError:
+            self.say("\nstopped; this round stays open and the next `crowdtune run` resumes it")
+            if terminated:
+                raise Terminated() from None
+            raise
         except database_errors() as problem:  # transactions roll back: nothing stored is lost
             raise StorageError(
                 f"the database stopped working ({problem}); the open round stays open and the next `crowdtune run` resumes it"
             ) from None
+        finally:
+            await self.player.stop()
+            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+                loop.remove_signal_handler(signal.SIGTERM)
 
-    async def _run(self, spec: SessionSpec) -> int:
-        scope = terminal_scope()
-        session = await self.conductor.store.active_session_in(TERMINAL_CHANNEL)
-        if session is not None and session.scope_id == scope:
-            self.say(f"resuming session {session.id} ({session.rounds_done} rounds done)")
+    async def _run(self, spec: SessionSpec, given: frozenset[str], new: bool) -> int:
+        store = self.conductor.store
+        session = await store.active_session_in(TERMINAL_CHANNEL)
+        if session is not None and new:
+            await self.conductor.stop(session.id, self.voter)
+            self.say(f"session {session.id} ended (stopped; nothing learned from its open round)")
+            session = None
+        if session is not None:
+            spec = self._resume(session, spec, given)
         else:
             session = await self.conductor.start(
-                scope, "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True
+                terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True
             )
-            size = await self.conductor.store.q_size(scope)
-            self.say(f"session {session.id}: {spec.mode} mode, preset {spec.preset}; the agent knows {size} Q-values")
-        if self.aspects and session.spec.get("mode") == "ab":
+            size = await store.q_size(session.scope_id)
+            self.say(f"session {session.id}: {describe_spec(spec)} (--seed {spec.seed} repeats it); the agent knows {size} Q-values")
+        if self.aspects and spec.mode == "ab":
             self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
+        self.folder = self.out_dir / session_folder(store.path, session)
+        replays = "r replays, ra or rb one of them" if spec.mode == "ab" else "r replays"
+        self.say(f"files in {self.folder}; at the prompt: {replays}, q stops (the round stays open)")
+        if (
+            self.interactive and spec.mode == "rating" and session.rounds_done == 0 and session.incumbent_score is None
+            and await store.open_round_of(session.id) is None
+        ):
+            if not await self._rate_starting_track(session):
+                self.say("stopped; the next `crowdtune run` starts from this track")
+                return 0
         rated = 0
         while (open_round := await self.conductor.open_round(session.id)) is not None:
-            await self._present(open_round)
-            answer = await self._ask(open_round)
+            clips = await self._present(open_round)
+            await self.player.play(clips)
+            answer = await self._ask(open_round, clips)
             if answer is None:
                 self.say("stopped; this round stays open and the next `crowdtune run` resumes it")
                 return rated
+            before = (await store.session(session.id)).incumbent_score
             await self.conductor.vote(open_round.id, self.voter, answer)
             outcome = await self.conductor.close(open_round.id, actor=self.voter)
             rated += 1
             if outcome is not None:
-                self.say(f"  {outcome.summary}")
-        self.say(f"session {session.id} finished after {rated} rated rounds in this run")
+                descriptions = [p.description for p in open_round.plan.proposals]
+                self.say(f"  {explain(outcome, open_round.spec, descriptions, before)}")
+        self.say(f"session {session.id} finished after {rated} rated round{'s' if rated != 1 else ''} in this run")
         return rated
 
-    async def _present(self, open_round: OpenRound) -> None:
+    def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str]) -> SessionSpec:
+        """Say what is resumed and which options given on the command line it does not apply."""
+        old = SessionSpec.from_dict(session.spec)
+        self.say(f"resuming session {session.id}: {describe_spec(old)}; {session.rounds_done} done")
+        differ = [name for name in SPEC_OPTIONS if name in given and getattr(spec, name) != getattr(old, name)]
+        if differ:
+            shown = ", ".join(f"--{n} {note_name(spec.base) if n == 'base' else getattr(spec, n)}" for n in differ)
+            self.say(f"  not applied: {shown} (this session was started otherwise); `crowdtune run --new` ends it and starts a new one")
+        return old
+
+    async def _rate_starting_track(self, session: SessionRow) -> bool:
+        """Play the track the first edit starts from and take its rating: the bar that edit must pass.
+        False if the person stopped."""
+        self.say("the starting track (the agent edits it from round 1 on):")
+        listen, wav = await self._write_clip(self.folder / "start", track_from_dict(session.track), "the starting track")
+        self.say(f"  listen: {listen}")
+        clips = [wav] if wav else []
+        await self.player.play(clips)
+        rating = await self._ask(None, clips)
+        if rating is None:
+            return False
+        await self.conductor.store.rate_starting_track(session.id, float(rating), self.voter)
+        self.say(f"  rated {float(rating):.1f}/10: the first edit is compared with this")
+        return True
+
+    async def _write_clip(self, stem: Path, track: Track, title: str) -> tuple[Path, Path | None]:
+        """Write a track's MIDI, piano roll and (with a renderer) WAV; returns (what to listen to, the WAV or None)."""
         from bot.media.pianoroll import piano_roll_png
 
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        midi = track_to_midi(track)
+        _write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
+        _write_whole(stem.with_suffix(".png"), await asyncio.to_thread(piano_roll_png, track, title))
+        if self.renderer is None:
+            return stem.with_suffix(".mid"), None
+        wav = stem.with_suffix(".wav")
+        _write_whole(wav, await self.renderer.render_async(midi, "wav"))
+        return wav, wav
+
+    async def _present(self, open_round: OpenRound) -> list[Path]:
+        """Write the round's files and say where; returns the clips to play (A then B)."""
         plan = open_round.plan
-        folder = self.out_dir / f"session-{open_round.row.session_id}"
-        folder.mkdir(parents=True, exist_ok=True)
         labels = ["A", "B"] if len(plan.proposals) > 1 else [""]
         self.say(f"round {plan.index + 1}:")
+        clips = []
         for label, proposal in zip(labels, plan.proposals):
-            stem = folder / f"round-{plan.index + 1:04d}{'-' + label.lower() if label else ''}"
-            midi = track_to_midi(proposal.track)
-            _write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
-            png = await asyncio.to_thread(piano_roll_png, proposal.track, f"round {plan.index + 1} {label}".strip())
-            _write_whole(stem.with_suffix(".png"), png)
-            listen = stem.with_suffix(".mid")
-            if self.renderer is not None:
-                listen = stem.with_suffix(".wav")
-                _write_whole(listen, await self.renderer.render_async(midi, "wav"))
-                self._play(listen)
+            stem = self.folder / f"round-{plan.index + 1:04d}{'-' + label.lower() if label else ''}"
+            listen, wav = await self._write_clip(stem, proposal.track, f"round {plan.index + 1} {label}".strip())
+            clips += [wav] if wav else []
             prefix = f"  {label}: " if label else "  "
             self.say(f"{prefix}{proposal.description}; listen: {listen} (piano roll: {stem.with_suffix('.png')})")
+        return clips
 
-    def _play(self, path: Path) -> None:
-        if not self.interactive:
-            return
-        for player in _PLAYERS:
-            if shutil.which(player[0]):
-                subprocess.Popen([*player, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                return
-
-    async def _ask(self, open_round: OpenRound) -> float | str | None:
-        if open_round.spec.mode == "ab":
+    async def _ask(self, open_round: OpenRound | None, clips: list[Path]) -> float | str | None:
+        """The person's vote on a round (None: the starting track), asked until it is valid; None if they stopped."""
+        if open_round is not None and open_round.spec.mode == "ab":
             question = "  A or B (or both / neither)? "
-        elif self.aspects:
+        elif open_round is not None and self.aspects:
             question = "  musicality, novelty, coherence, 1-10 each (such as 7 5 6)? "
         else:
             question = "  your rating, 1-10? "
         while True:
             self.stdout.write(question)
             self.stdout.flush()
-            line = await asyncio.to_thread(self.stdin.readline)
-            if not line:
+            line = await self.reader.readline()
+            if line is None:
                 self.stdout.write("\n")
                 return None
             answer = line.strip()
-            if answer.lower() in ("q", "quit", "stop"):
+            if answer.lower() in _STOPS:
                 return None
             if not self.interactive:
                 self.stdout.write(answer + "\n")
+            if answer.lower() in _REPLAYS:
+                await self._replay(clips, _REPLAYS[answer.lower()])
+                continue
             try:
                 return self._vote_of(open_round, answer)
             except ValueError as problem:
                 self.say(f"  sorry: {problem}")
 
-    def _vote_of(self, open_round: OpenRound, answer: str) -> float | str:
+    async def _replay(self, clips: list[Path], which: int | None) -> None:
+        if not self.interactive:
+            self.say("  clips play only on a terminal")
+        elif not clips:
+            self.say("  no audio to play (--no-audio): open the MIDI file")
+        elif which is not None and which >= len(clips):
+            self.say("  this round has one version: r replays it")
+        else:
+            await self.player.play(clips if which is None else [clips[which]])
+
+    def _vote_of(self, open_round: OpenRound | None, answer: str) -> float | str:
         from core.crowd import check_choice, check_rating, compound_rating, parse_aspects
 
-        if open_round.spec.mode == "ab":
+        if open_round is not None and open_round.spec.mode == "ab":
             return check_choice(answer)
-        if self.aspects:
+        if open_round is not None and self.aspects:
             rating = compound_rating(parse_aspects(answer))
             self.say(f"  your rating: {rating:.3g} (musicality counts twice)")
             return rating

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from core import agent as q
 from core.actions import Action, apply, describe
 from core.crowd import NEUTRAL_RATING, Ballot, CrowdEstimate, ab_rewards, mean_rating, typical_reward
-from core.music import Track, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
+from core.music import Track, check_base, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
 
 MODES = ("rating", "ab")
 ROUND_SECONDS_MIN, ROUND_SECONDS_MAX = 10, 7 * 24 * 3600
@@ -41,8 +41,7 @@ class SessionSpec:
     keep_best: bool | None = None  # overrides whether the preset reverts edits rated below the incumbent
 
     def __post_init__(self) -> None:
-        if not 0 <= self.base <= 127:
-            raise ValueError(f"base note must be a MIDI number 0-127, not {self.base}")
+        check_base(self.base)
         scale_intervals(self.scale)
         check_parameters(self.length, self.tempo)
         if self.mode not in MODES:
@@ -218,7 +217,9 @@ def settle(
     if spec.mode == "ab":
         other = "B" if winner == 0 else "A"
         versus = f"({rewards[winner]:.1f} vs {rewards[1 - winner]:.1f})"
-        if keep:
+        if keep and f"{rewards[0]:.1f}" == f"{rewards[1]:.1f}":  # "both", or votes that cancel out: no winner to name
+            summary = f"A and B tied ({rewards[0]:.1f} each), so {'AB'[winner]} was kept at random: {best.description}"
+        elif keep:
             summary = f"{'AB'[winner]} won {versus} over {other}: {best.description}"
         else:
             summary = f"the crowd preferred the track before to both edits {versus}, so it stays"

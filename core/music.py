@@ -35,6 +35,10 @@ MIN_NOTES = 2  # editing may shorten a track, never below this
 TEMPO_MIN, TEMPO_MAX = 40, 240
 # Melody pitches stay within an octave below and two above the base note.
 RANGE_BELOW, RANGE_ABOVE = 12, 24
+# The lowest melody pitch is kept audible: MIDI 21 (A0, 27.5 Hz) is the piano's lowest key; MIDI 0 is
+# 8 Hz, below hearing. The highest must stay a MIDI note (127).
+AUDIBLE_LOWEST = 21
+BASE_MIN, BASE_MAX = AUDIBLE_LOWEST + RANGE_BELOW, 127 - RANGE_ABOVE
 
 # General MIDI percussion (channel 10); "change percussion" cycles a step through these.
 REST, KICK, SNARE, HIHAT = 0, 35, 38, 42
@@ -133,6 +137,16 @@ class Track:
         return f"{melody}|{drums}"
 
 
+def check_base(base: int) -> None:
+    """MusicError unless every pitch a track on this base may reach (RANGE_BELOW under it to
+    RANGE_ABOVE over it) is an audible MIDI note: base BASE_MIN-BASE_MAX (A1-G7)."""
+    if not BASE_MIN <= base <= BASE_MAX:
+        raise MusicError(
+            f"base note must be {note_name(BASE_MIN)}-{note_name(BASE_MAX)} (MIDI {BASE_MIN}-{BASE_MAX}), not "
+            f"{note_name(base) if 0 <= base <= 127 else base}: the melody moves an octave below it and two above"
+        )
+
+
 def check_parameters(length: int, tempo: int) -> None:
     if not LENGTH_MIN <= length <= LENGTH_MAX:
         raise MusicError(f"length must be {LENGTH_MIN}-{LENGTH_MAX} notes, not {length}")
@@ -142,14 +156,12 @@ def check_parameters(length: int, tempo: int) -> None:
 
 def generate_track(base: int, scale: str, length: int, tempo: int, rng: random.Random) -> Track:
     """A random starting track as in the paper: pitches from one octave of the scale."""
+    check_base(base)
     check_parameters(length, tempo)
     degrees = len(scale_intervals(scale))
     notes = tuple(Note(rng.randint(0, degrees), rng.choice(DURATIONS)) for _ in range(length))
     percussion = tuple(rng.choice((REST, REST, KICK, SNARE, HIHAT)) for _ in range(PERCUSSION_STEPS))
-    track = Track(notes, percussion, tempo, base, scale)
-    if not all(track.in_range(n.degree) for n in notes):
-        raise MusicError(f"base note {note_name(base)} is too close to the edge of the MIDI range for this scale")
-    return track
+    return Track(notes, percussion, tempo, base, scale)  # degrees 0..one octave: in range by check_base
 
 
 def track_to_dict(track: Track) -> dict:

@@ -9,6 +9,7 @@ import re
 import tempfile
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from core.midi import midi_bytes, track_to_midi
@@ -39,8 +40,11 @@ def _jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
 
 
-async def export_zip(store: Store, out: Path, scope_id: str | None = None) -> dict[str, int]:
-    """Write the export atomically (a temporary file renamed into place); returns counts."""
+async def export_zip(
+    store: Store, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None
+) -> dict[str, int]:
+    """Write the export atomically (a temporary file renamed into place); returns counts. `progress`
+    is called after each composition is written (a progress bar)."""
     data = await store.export_rows(scope_id)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -56,8 +60,10 @@ async def export_zip(store: Store, out: Path, scope_id: str | None = None) -> di
                 for variant, proposal in enumerate(proposals):
                     suffix = f"-{'ab'[variant]}" if len(proposals) > 1 else ""
                     midi = track_to_midi(track_from_dict(proposal["track"]))
-                    archive.writestr(f"{folder}/round-{round_row['round'] + 1:04d}{suffix}.mid", midi_bytes(midi))
+                    archive.writestr(f"{folder}/round-{round_row['round']:04d}{suffix}.mid", midi_bytes(midi))
                     compositions += 1
+                    if progress is not None:
+                        progress()
             for session in data["sessions"]:
                 folder = f"compositions/{folders[session['scope']]}/session-{session['session']}"
                 archive.writestr(f"{folder}/current.mid", midi_bytes(track_to_midi(track_from_dict(session["track"]))))

@@ -243,6 +243,27 @@ class PostgresStore(ClosesOnExit):
         )
         return session_row(rows[0]) if rows else None
 
+    async def all_sessions(self) -> list[SessionRow]:
+        """Every session, oldest first (`crowdtune sessions`)."""
+        return [session_row(r) for r in await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY id")]
+
+    async def rate_starting_track(self, session_id: int, score: float, actor: str) -> bool:
+        """Set the score of a session's starting track (a rating 1-10), the bar its first edit must pass.
+        False (nothing changed) once the session has a score or a closed round."""
+
+        async def body(conn: asyncpg.Connection) -> bool:
+            scope_id = await conn.fetchval(
+                "UPDATE sessions SET incumbent_score = $1 WHERE id = $2 AND status = 'active' AND rounds_done = 0 "
+                "AND incumbent_score IS NULL RETURNING scope_id",
+                score, session_id,
+            )
+            if scope_id is None:
+                return False
+            await _audit(conn, scope_id, actor, "starting_track_rated", {"session": session_id, "rating": score})
+            return True
+
+        return await self._tx(body)
+
     async def active_sessions(self) -> list[SessionRow]:
         return [session_row(r) for r in await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE status = 'active' ORDER BY id")]
 
@@ -519,13 +540,13 @@ class PostgresStore(ClosesOnExit):
 
     async def user_data(self, voter: str) -> dict:
         votes = await self._all(
-            "SELECT v.round_id, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
+            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
             "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = $1 ORDER BY v.cast_at",
             voter,
         )
         return {
             "voter": voter,
-            "votes": [dict(zip(("round", "scope", "rating", "choice", "at", "retracted"), v)) for v in votes],
+            "votes": [dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v)) for v in votes],
         }
 
     async def forget_user(self, voter: str, personal_scope: str) -> dict:

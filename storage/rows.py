@@ -117,10 +117,20 @@ def plan_votes(
 
 def export_dict(rounds: list, votes: list, sessions: list, audit: list, qvalues: list) -> dict[str, list[dict]]:
     """The export's plain rows from the EXPORT_* selections (storage/export.py writes them)."""
+    # One numbering everywhere: a round is its session and its number from 1, as users see it ("round 3",
+    # round-0003.mid); the audit log stores the database's round id, translated here.
+    numbered = {r[10]: (r[1], r[2] + 1) for r in rounds}
+
+    def audit_detail(text: str) -> dict:
+        detail = json.loads(text)
+        if detail.get("round") in numbered:
+            detail["session"], detail["round"] = numbered[detail["round"]]
+        return detail
+
     return {
         "rounds": [
             {
-                "scope": r[0], "session": r[1], "round": r[2], "status": r[3], "mode": r[4],
+                "scope": r[0], "session": r[1], "round": r[2] + 1, "status": r[3], "mode": r[4],
                 "actions": [p["action"] for p in json.loads(r[5])["proposals"]],
                 "descriptions": [p["description"] for p in json.loads(r[5])["proposals"]],
                 "reward": r[6], "outcome": json.loads(r[7]) if r[7] else None,
@@ -130,7 +140,7 @@ def export_dict(rounds: list, votes: list, sessions: list, audit: list, qvalues:
         ],
         "votes": [
             {
-                "scope": v[0], "session": v[1], "round": v[2], "voter": v[3], "rating": v[4], "choice": v[5],
+                "scope": v[0], "session": v[1], "round": v[2] + 1, "voter": v[3], "rating": v[4], "choice": v[5],
                 "at": v[6], "retracted": bool(v[7]), "voided": bool(v[8]),
             }
             for v in votes
@@ -139,6 +149,6 @@ def export_dict(rounds: list, votes: list, sessions: list, audit: list, qvalues:
             {"scope": s[0], "session": s[1], "spec": json.loads(s[2]), "status": s[3], "track": json.loads(s[4]), "rounds_done": s[5]}
             for s in sessions
         ],
-        "audit": [{"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": json.loads(a[4])} for a in audit],
+        "audit": [{"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": audit_detail(a[4])} for a in audit],
         "qvalues": [{"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]} for q in qvalues],
     }

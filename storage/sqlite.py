@@ -8,7 +8,9 @@ coroutines share one connection and SQLite transactions belong to connections, n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
+import functools
 import json
 import sqlite3
 import time
@@ -46,6 +48,16 @@ def _placeholders(values: list) -> str:
     return ",".join("?" * len(values))
 
 
+@functools.cache
+def expected_schema(version: int) -> dict[str, list[str]]:
+    """{table: its column names} after migrations 1..version, from an empty in-memory database."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        for number in range(1, version + 1):
+            db.executescript(MIGRATIONS[number])
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: [c[1] for c in db.execute(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
+
+
 class SqliteStore(ClosesOnExit):
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
@@ -58,6 +70,8 @@ class SqliteStore(ClosesOnExit):
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
         path = str(path)
+        if path != ":memory:" and Path(path).expanduser().is_dir():
+            raise StorageError(f"{path} is a folder; name a database file in it, such as {Path(path) / 'crowdtune.db'}")
         if path != ":memory:":
             parent = Path(path).expanduser().resolve().parent
             try:
@@ -86,10 +100,18 @@ class SqliteStore(ClosesOnExit):
             raise StorageError(
                 f"the database {self.path} is from a newer crowdtune (schema {version}, this one knows {SCHEMA_VERSION})"
             )
+        not_ours = StorageError(
+            f"{self.path} is another program's database, not crowdtune's; left as it is (choose another file with --db or CROWDTUNE_DB)"
+        )
         if version == 0 and (await self._one("SELECT COUNT(*) FROM sqlite_master"))[0]:
-            raise StorageError(
-                f"{self.path} is another program's database, not crowdtune's; left as it is (choose another file with --db or CROWDTUNE_DB)"
-            )
+            raise not_ours
+        # Integrity before anything is written: a damaged page would otherwise surface mid-session, after
+        # rounds were promised to resume. quick_check reads every page once (O(database size), at start only).
+        problems = [row[0] for row in await self._db.execute_fetchall("PRAGMA quick_check") if row[0] != "ok"]
+        if problems:
+            raise StorageError(f"the database {self.path} is damaged ({problems[0]}); left as it is: restore a backup or start another file")
+        if version and not await self._schema_is(version):
+            raise not_ours
         await self._db.execute("PRAGMA journal_mode = WAL")
         await self._db.execute("PRAGMA synchronous = NORMAL")
         await self._db.execute("PRAGMA foreign_keys = ON")
@@ -98,6 +120,13 @@ class SqliteStore(ClosesOnExit):
                 for number in range(version + 1, SCHEMA_VERSION + 1):
                     await db.executescript_in_tx(MIGRATIONS[number])
                 await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    async def _schema_is(self, version: int) -> bool:
+        """Whether the file holds the tables, with their columns, that crowdtune's migrations 1..version make
+        (a user_version alone does not say whose file it is)."""
+        tables = [r[0] for r in await self._db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        found = {t: [c[1] for c in await self._db.execute_fetchall(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
+        return all(found.get(table) == columns for table, columns in expected_schema(version).items())
 
     async def close(self) -> None:
         if self._claim is not None:
@@ -198,6 +227,24 @@ class SqliteStore(ClosesOnExit):
             (scope_id, channel_id),
         )
         return _session(rows[0]) if rows else None
+
+    async def all_sessions(self) -> list[SessionRow]:
+        """Every session, oldest first (`crowdtune sessions`)."""
+        return [_session(r) for r in await self._all(f"SELECT {_SESSION_COLUMNS} FROM sessions ORDER BY id")]
+
+    async def rate_starting_track(self, session_id: int, score: float, actor: str) -> bool:
+        """Set the score of a session's starting track (a rating 1-10), the bar its first edit must pass.
+        False (nothing changed) once the session has a score or a closed round."""
+        async with self._tx() as db:
+            row = await db.one(
+                "SELECT scope_id FROM sessions WHERE id = ? AND status = 'active' AND rounds_done = 0 AND incumbent_score IS NULL",
+                (session_id,),
+            )
+            if row is None:
+                return False
+            await db.execute("UPDATE sessions SET incumbent_score = ? WHERE id = ?", (score, session_id))
+            await db.audit(row[0], actor, "starting_track_rated", {"session": session_id, "rating": score})
+        return True
 
     async def active_sessions(self) -> list[SessionRow]:
         return [_session(r) for r in await self._all(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE status = 'active'")]
@@ -422,13 +469,13 @@ class SqliteStore(ClosesOnExit):
 
     async def user_data(self, voter: str) -> dict:
         votes = await self._all(
-            "SELECT v.round_id, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
+            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
             "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = ? ORDER BY v.cast_at",
             (voter,),
         )
         return {
             "voter": voter,
-            "votes": [dict(zip(("round", "scope", "rating", "choice", "at", "retracted"), v)) for v in votes],
+            "votes": [dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v)) for v in votes],
         }
 
     async def forget_user(self, voter: str, personal_scope: str) -> dict:

@@ -1,13 +1,19 @@
-"""Fixtures shared by the test modules: a real PostgreSQL server for the session and a database
-location per backend, so storage tests run against SQLite files and PostgreSQL alike."""
+"""Suite-wide settings and fixtures: no Hypothesis deadline; a real PostgreSQL server for the session
+and a database location per backend, so storage and bot tests run against SQLite files and PostgreSQL alike."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from hypothesis import settings
 
 from pgserver import PostgresServer
+
+# No Hypothesis deadline anywhere: a test asserts behaviour, never what fits in a time window (the suite
+# runs on loaded 2-core machines, where one example can take seconds).
+settings.register_profile("crowdtune", deadline=None)
+settings.load_profile("crowdtune")
 
 BACKENDS = ("sqlite", "postgresql")
 

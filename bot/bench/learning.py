@@ -14,7 +14,6 @@ import os
 import platform
 import random
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -200,8 +199,13 @@ def _median_rounds(rounds: list[int | None], limit: int) -> str:
     return f"{shown} ({sum(r is not None for r in rounds)}/{len(rounds)})"
 
 
+def checkpoints_for(rounds: int) -> list[int]:
+    """The rounds after which the table shows the quality: the CHECKPOINTS a run reaches, and its last."""
+    return [c for c in CHECKPOINTS if c < rounds] + [rounds]
+
+
 def table(summaries: list[Summary], rounds: int) -> str:
-    checkpoints = [c for c in CHECKPOINTS if c < rounds] + [rounds]
+    checkpoints = checkpoints_for(rounds)
     header = ["preset / option", "start", *(f"quality@{c}" for c in checkpoints), f"rounds to {TARGET_QUALITY:g} (seeds)", "worse edits"]
     rows = [header, ["---"] * len(header)]
     for s in summaries:
@@ -322,7 +326,7 @@ def findings(summaries: list[Summary], rounds: int) -> list[str]:
         f"same scope: {versus('default, 2nd session', 'default')} without one.",
         f"- Exploration, against epsilon-greedy: softmax {versus('default, softmax', 'default')}; decaying epsilon "
         f"{versus('default, epsilon_decay', 'default')}; UCB1 {versus('default, ucb', 'default')}.",
-        f"- The theory prior: {versus('theory', 'default')}, and {at('theory', 10):.2f} after 10 rounds. The simulated "
+        f"- The theory prior: {versus('theory', 'default')}, and {at('theory', min(10, rounds)):.2f} after {min(10, rounds)} rounds. The simulated "
         "tastes share the critic's core, so this benchmark flatters it: it is a preset of its own, not part of `default`.",
         f"- A/B rounds: {versus('default, A/B', 'default')} with rating rounds. The simulated voters answer a, b or both, "
         "never neither, so no A/B edit is ever undone.",
@@ -344,7 +348,7 @@ judged by the noise-free mean of the honest tastes (`core.raters.consensus_score
 - Machine: {"; ".join(f"{k} {v}" for k, v in machine.items())}
 - {len(summaries)} presets/options x {seeds} seeds, {WORKERS} worker processes; {timing}.
 
-Quality after 10, 30 and {rounds} rounds: mean ± sd over seeds. *Rounds to {TARGET_QUALITY:g}*: the median round at
+Quality after {" and ".join(", ".join(map(str, checkpoints_for(rounds))).rsplit(", ", 1))} rounds: mean ± sd over seeds. *Rounds to {TARGET_QUALITY:g}*: the median round at
 which the session's track first reaches a judged {TARGET_QUALITY:g}, and how many seeds got there. *Worse edits*: the share
 of proposed edits that the judge scores below the track they edited, the rounds the crowd spends on something worse.
 
@@ -365,21 +369,17 @@ worse than random): {"met" if met else "not met"}. {note}
 
 
 def bench_learning(seeds: int, rounds: int, out: Path) -> int:
+    from bot.progress import progress_bar
+
     machine = describe_machine()
     command = f"crowdtune bench learning --seeds {seeds} --rounds {rounds} --out {out}"
     print("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()))
     print(f"{len(VARIANTS)} presets/options x {seeds} seeds x {rounds} rounds on {WORKERS} worker processes", flush=True)
 
-    def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\r{done}/{total} sessions")
-            sys.stderr.flush()
-
     started = time.perf_counter()
-    summaries = run_all(VARIANTS, seeds, rounds, WORKERS, progress)
+    with progress_bar(len(VARIANTS) * seeds, "bench learning", "session") as bar:
+        summaries = run_all(VARIANTS, seeds, rounds, WORKERS, lambda done, total: bar.update(done - bar.n))
     wall = time.perf_counter() - started
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
     session_seconds = statistics.fmean(run.seconds for s in summaries for run in s.runs)
     timing = f"wall time {wall:.0f} s, {session_seconds:.2f} s per session in one process"
     met, body = report(summaries, seeds, rounds, machine, command, timing)

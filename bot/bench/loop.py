@@ -46,7 +46,12 @@ QUORUM = 300  # voters a round: rounds close often, so settling, rendering and p
 STALL_SECONDS = 0.010
 
 
-async def main(seconds: float, diagnose: float, variants: tuple[str, ...] | None = None, repeats: int = 2, idle_seconds: float = 2.0) -> dict:
+async def main(
+    seconds: float, diagnose: float, variants: tuple[str, ...] | None = None, repeats: int = 2, idle_seconds: float = 2.0,
+    settled: bool = False,
+) -> dict:
+    """With `settled`, each run first waits until every session has posted a round, and after the crowd until a
+    vote is stored, however slow the machine: a smoke test counts what was done, not what fitted in `seconds`."""
     print(machine_description())
     print(
         f"{SESSIONS} sessions ({NOTES} notes, half A/B), a crowd of {CROWD} reacting at up to {VOTES_PER_SECOND} votes/s, "
@@ -56,7 +61,7 @@ async def main(seconds: float, diagnose: float, variants: tuple[str, ...] | None
     runs = {"bot idle": [await _measure(idle_seconds, votes_per_second=0)], **{name: [] for name in names}}
     for repeat in range(repeats):  # alternating the order, so drifting load falls on every variant alike
         for name in names if repeat % 2 == 0 else reversed(names):
-            runs[name].append(await _measure(seconds, VOTES_PER_SECOND, changes=VARIANTS[name]))
+            runs[name].append(await _measure(seconds, VOTES_PER_SECOND, changes=VARIANTS[name], settled=settled))
     print(f"\nloop lag, ms: median / p99 / max (ticks), {repeats} runs of {seconds:.0f} s pooled; what the bot did meanwhile")
     for name, results in runs.items():
         lags = [lag for result in results for lag in result["lags"]]
@@ -103,7 +108,7 @@ VARIANTS = {
 }
 
 
-async def _measure(seconds: float, votes_per_second: float, changes=(), watch=None) -> dict:
+async def _measure(seconds: float, votes_per_second: float, changes=(), watch=None, settled: bool = False) -> dict:
     """One bot, one server, one crowd: the ticker's lags and what got done. `changes` are context
     managers entered with the bot once it is ready (to undo a change); `watch` an async one around the
     measured seconds only."""
@@ -121,10 +126,14 @@ async def _measure(seconds: float, votes_per_second: float, changes=(), watch=No
                         for channel in range(SESSIONS):
                             options = {"length": NOTES, "mode": "ab" if channel % 2 else "rating", "quorum": QUORUM, "rounds": 0, "round_minutes": 600.0}
                             await server.call("slash", guild="loop", command="compose", options=options, channel=channel)
+                        if settled:
+                            await _until(db, lambda done: done["renders"] >= SESSIONS)
                     lags: list[float] = []
                     async with ticking(lags), (watch() if watch is not None else contextlib.nullcontext()):
                         if votes_per_second:
                             await server.call("crowd", guild="loop", votes_per_second=votes_per_second, seconds=seconds, per_round=QUORUM)
+                            if settled:
+                                await _until(db, lambda done: done["votes"] > 0)
                         else:
                             await asyncio.sleep(seconds)
             finally:
@@ -143,6 +152,16 @@ async def ticking(lags: list[float]):
     finally:
         stop.set()
         await task
+
+
+async def _until(db: Path, condition, limit: float = 600.0) -> None:
+    """Wait until `condition(_done(db))` holds; the limit only stops a broken bot from hanging the run."""
+    waited = 0.0
+    while not condition(_done(db)):
+        if waited > limit:
+            raise RuntimeError(f"the bot did not get there in {limit:.0f} s: {_done(db)}")
+        await asyncio.sleep(0.1)
+        waited += 0.1
 
 
 def _done(db: Path) -> dict:

@@ -20,6 +20,7 @@ Q_TRIALS = 200
 
 
 async def bench_qtable(rows: int = Q_ROWS, trials: int = Q_TRIALS, note_counts: tuple[int, ...] = (8, 64)) -> dict:
+    from bot.progress import progress_bar
     from core.agent import QEntry, action_keys
     from core.engine import SessionSpec, plan_keys, plan_round, round_rng, settle, settle_keys
     from core.crowd import Ballot, robust_rating
@@ -49,7 +50,7 @@ async def bench_qtable(rows: int = Q_ROWS, trials: int = Q_TRIALS, note_counts: 
             tracks = [SessionSpec(length=notes, seed=seed).first_track() for seed in range(trials)]
             timings = {f"{what} ({label})": [] for what in ("choose", "update: write", "update: whole close") for label in ("1e6", "small")}
             parts = {"choose, 1e6: plan_keys": [], "choose, 1e6: q_entries (SQLite)": [], "choose, 1e6: plan_round": []}
-            for trial, track in enumerate(tracks):
+            for trial, track in enumerate(progress_bar(len(tracks), f"{notes}-note tracks", "trial", iterable=tracks)):
                 for scope, label in ((big, "1e6"), (small, "small")) if trial % 2 else ((small, "small"), (big, "1e6")):
                     action_keys.cache_clear()  # each choice computes its track's keys, as a round's new track does
                     start = time.perf_counter()

@@ -40,6 +40,7 @@ def bench_render(
     note_counts: tuple[int, ...] = NOTE_COUNTS, trials: int = RENDER_TRIALS, cli_files: int = CLI_FILES, cli_runs: int = CLI_RUNS
 ) -> dict:
     from bot.media.render import Renderer, synthesize_only
+    from bot.progress import progress_bar
     from core.midi import midi_bytes, track_to_midi
 
     soundfont = TIMGM6MB if TIMGM6MB.is_file() else None
@@ -62,7 +63,7 @@ def bench_render(
             for action in paths.values():  # warm-up: the 48 kHz synth, the page cache
                 action()
             names = list(paths)
-            for trial in range(trials):
+            for trial in progress_bar(trials, f"{notes} notes", "trial", iterable=range(trials)):
                 for name in names[trial % len(names) :] + names[: trial % len(names)]:  # rotate who goes first
                     cpu_before, child_before, start = time.process_time(), children_cpu(), time.perf_counter()
                     paths[name]()
@@ -99,6 +100,7 @@ def _report_render(notes: int, seconds: float, samples: dict[str, Samples]) -> d
 def _bench_render_command(soundfont: Path, scratch: Path, files: int, runs: int) -> dict:
     """`crowdtune render` over many files (one process, the soundfont loaded once) against one
     midi2audio run per file, in the same run; both include starting their programs."""
+    from bot.progress import progress_bar
     from core.midi import midi_bytes, track_to_midi
 
     inputs = [scratch / f"many-{seed}.mid" for seed in range(files)]
@@ -111,7 +113,7 @@ def _bench_render_command(soundfont: Path, scratch: Path, files: int, runs: int)
         f"midi2audio x {files}": lambda: [subprocess.run(midi2audio_command(soundfont, p, scratch / f"{p.stem}.wav"), capture_output=True, check=True) for p in inputs],
     }  # fmt: skip
     walls: dict[str, list[float]] = {name: [] for name in commands}
-    for run_index in range(runs):
+    for run_index in progress_bar(runs, "many files", "run", iterable=range(runs)):
         names = list(commands)
         for name in names[run_index % len(names) :] + names[: run_index % len(names)]:
             start = time.perf_counter()

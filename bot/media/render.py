@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import threading
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
@@ -114,8 +114,17 @@ def _timeline(midi: mido.MidiFile, name: str = "the MIDI") -> list[tuple[float, 
     any silence padded after the last note, are dropped."""
     if midi.type == 2:
         raise ValueError(f"{name} is a type 2 (asynchronous) MIDI file, which has no single timeline to render")
+    # Timing that cannot be honoured is refused rather than rendered wrong (or divided by zero). The header's
+    # division (SMF 1.0, "Header Chunks"): positive is ticks per quarter note; 0 means nothing; negative
+    # (top bit set) is SMPTE frames per second, which mido would misread as ticks per beat.
+    if midi.ticks_per_beat == 0:
+        raise ValueError(f"{name} has a time division of 0 ticks per beat in its header, so its timing is undefined")
+    if midi.ticks_per_beat < 0:
+        raise ValueError(f"{name} counts time in SMPTE frames (time division {midi.ticks_per_beat}), which cannot be rendered; save it with ticks per beat")
     events, now = [], 0.0
     for message in midi:  # mido merges the tracks and gives delta times in seconds
+        if message.type == "set_tempo" and message.tempo == 0:
+            raise ValueError(f"{name} sets a tempo of 0 microseconds per beat, which would play every later note at once")
         now += message.time
         if not message.is_meta:
             events.append((now, message))
@@ -531,9 +540,12 @@ def _encode_ogg_opus(chunks: Iterator[np.ndarray], sample_rate: int) -> bytes:
         encoder.close()
 
 
-def render_files(renderer: Renderer, paths: list[Path], out_dir: Path, fmt: str) -> list[Path]:
-    """Render each MIDI file to out_dir/<stem>.<fmt> with the one renderer. Every input is read and
-    checked first, so a bad file raises ValueError naming it before anything is written."""
+def render_files(
+    renderer: Renderer, paths: list[Path], out_dir: Path, fmt: str, on_written: Callable[[Path], None] | None = None
+) -> list[Path]:
+    """Render each MIDI file to out_dir/<stem>.<fmt> with the one renderer, calling `on_written` after
+    each (a progress bar). Every input is read and checked first, so a bad file raises ValueError naming
+    it before anything is written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown audio format {fmt!r}: use 'ogg' or 'wav'")
     midis = [parse_midi(Path(path).read_bytes(), str(path)) for path in paths]
@@ -544,4 +556,6 @@ def render_files(renderer: Renderer, paths: list[Path], out_dir: Path, fmt: str)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for target, midi in zip(targets, midis):
         target.write_bytes(renderer.render(midi, fmt))
+        if on_written is not None:
+            on_written(target)
     return targets

@@ -122,7 +122,7 @@ ARGUMENTS = (
         (["bench", "learning"], "--seeds", bad_int(1, 1000)),
         (["bench", "learning"], "--rounds", bad_int(1, 10_000)),
         (["bench", "learning"], "--out", st.just("")),
-        ([], "COMMAND", bad_choice(["run", "simulate", "render", "export", "bench"])),
+        ([], "COMMAND", bad_choice(["run", "sessions", "simulate", "render", "export", "bench"])),
     ]
 )
 

@@ -143,3 +143,39 @@ def test_a_full_disk_is_one_clear_line_at_start_and_nothing_is_lost(tmp_path, mo
     assert_one_clear_line(code, stderr, str(after.name))
     assert "disk is full" in stderr or "disk I/O error" in stderr, stderr
     assert contents(after) == rows
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("version", [1, "latest"])
+def test_another_programs_database_with_a_user_version_is_left_as_it_was(tmp_path, mode, version):
+    from storage.migrations import SCHEMA_VERSION
+
+    db = tmp_path / "theirs.db"
+    with sqlite3.connect(db) as raw:
+        raw.execute("CREATE TABLE sessions (id INTEGER PRIMARY KEY, note TEXT)")
+        raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION if version == 'latest' else version}")
+    before = digest(db)
+    assert_one_clear_line(*start(tmp_path, mode, db), "another program's database")
+    assert digest(db) == before and not Path(f"{db}-wal").exists()
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_damaged_data_page_is_found_before_anything_is_written(tmp_path, mode, db):
+    with sqlite3.connect(db) as raw:
+        (page_size,) = raw.execute("PRAGMA page_size").fetchone()
+        (root,) = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = 'votes'").fetchone()
+    data = bytearray(db.read_bytes())
+    data[(root - 1) * page_size : root * page_size] = b"\x0d" + b"\xff" * (page_size - 1)  # a leaf page of garbage
+    db.write_bytes(bytes(data))
+    before = digest(db)
+    assert_one_clear_line(*start(tmp_path, mode, db), "damaged")
+    assert digest(db) == before
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_folder_as_the_database_is_one_clear_line(tmp_path, mode):
+    (tmp_path / "folder").mkdir()
+    assert_one_clear_line(*start(tmp_path, mode, tmp_path / "folder"), "is a folder")
+    assert list((tmp_path / "folder").iterdir()) == []

@@ -1,6 +1,7 @@
 """The `crowdtune` command end to end, as a subprocess, the way a user runs it."""
 
 import json
+import re
 import os
 import sqlite3
 import subprocess
@@ -37,6 +38,10 @@ def test_help_everywhere(tmp_path):
         ["simulate", "--length", "999", "--out", "o"],
         ["simulate", "--scale", "klingon", "--out", "o"],
         ["simulate", "--base", "H9", "--out", "o"],
+        ["simulate", "--base", "120", "--out", "o"],
+        ["simulate", "--base", "G9", "--out", "o"],
+        ["run", "--base", "127", "--no-audio"],
+        ["run", "--base", "0", "--no-audio"],
         ["simulate", "--preset", "nope", "--out", "o"],
         ["simulate", "--rater", "no_such_module:f", "--out", "o"],
         ["simulate", "--rater", "nobody", "--out", "o"],
@@ -83,7 +88,7 @@ def test_simulate_with_an_outside_rater_in_ab_mode(tmp_path):
     )
     crowdtune(
         "simulate", "--rater", "myraters:short_is_sweet", "--rater", "myraters:constant", "--mode", "ab",
-        "--rounds", "5", "--out", "ab", "--db", "t.db", cwd=tmp_path, env_extra={"PYTHONPATH": str(tmp_path)},
+        "--rounds", "5", "--out", "ab", "--db", "t.db", cwd=tmp_path,  # imported from the current folder, no PYTHONPATH
     )
     out = tmp_path / "ab"
     assert (out / "round-0001-a.mid").exists() and (out / "round-0001-b.mid").exists()
@@ -92,11 +97,26 @@ def test_simulate_with_an_outside_rater_in_ab_mode(tmp_path):
     assert all(len(r["actions"]) == 2 for r in rounds)
 
 
-def test_a_rater_returning_out_of_range_is_reported(tmp_path):
-    (tmp_path / "bad.py").write_text("def rater(midi):\n    return 42\n")
-    result = crowdtune("simulate", "--rater", "bad:rater", "--out", "o", "--db", "t.db", cwd=tmp_path, check=False,
-                       env_extra={"PYTHONPATH": str(tmp_path)})
-    assert result.returncode != 0 and "outside 1-10" in result.stderr
+@pytest.mark.parametrize(
+    "body, shown",
+    [
+        ("return 42", "returned 42"),
+        ("return float('nan')", "returned nan"),
+        ("return None", "returned None"),
+        ("return '7'", "returned '7'"),
+        ("return True", "returned True"),
+        ("raise KeyError('oops')", "failed in round 3: KeyError"),
+    ],
+)
+def test_a_rater_that_misbehaves_is_named_with_its_round_and_leaves_no_open_session(tmp_path, body, shown):
+    (tmp_path / "bad.py").write_text(f"calls = 0\ndef rater(midi):\n    global calls\n    calls += 1\n    if calls < 3:\n        return 5\n    {body}\n")
+    result = crowdtune("simulate", "--rater", "bad:rater", "--out", "o", "--db", "t.db", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "rater 'bad:rater'" in result.stderr and shown in result.stderr and "round 3" in result.stderr
+    with sqlite3.connect(tmp_path / "t.db") as raw:
+        assert raw.execute("SELECT status FROM sessions").fetchall() == [("stopped",)]
+        assert raw.execute("SELECT status FROM rounds ORDER BY id").fetchall() == [("closed",), ("closed",), ("cancelled",)]
 
 
 def _rounds(db):
@@ -177,3 +197,117 @@ def test_run_without_a_soundfont_says_what_to_install(tmp_path):
     assert result.returncode == 1
     assert "apt-get install" in result.stderr or "CROWDTUNE_SOUNDFONT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _first_track(db):
+    with sqlite3.connect(db) as raw:
+        return raw.execute("SELECT plan FROM rounds ORDER BY id LIMIT 1").fetchone()[0]
+
+
+def test_each_run_starts_from_a_fresh_seed_that_it_prints_and_seed_repeats(tmp_path):
+    runs = [crowdtune("run", "--rounds", "1", "--no-audio", "--db", f"{n}.db", stdin="5\n", cwd=tmp_path) for n in "ab"]
+    seeds = [int(re.search(r"seed (\d+)", run.stdout)[1]) for run in runs]
+    assert seeds[0] != seeds[1]
+    assert json.loads(_first_track(tmp_path / "a.db"))["incumbent"] != json.loads(_first_track(tmp_path / "b.db"))["incumbent"]
+    again = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "c.db", "--seed", str(seeds[0]), stdin="5\n", cwd=tmp_path)
+    assert f"seed {seeds[0]}" in again.stdout
+    assert _first_track(tmp_path / "c.db") == _first_track(tmp_path / "a.db")
+    simulated = crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", "s.db", cwd=tmp_path)
+    assert "seed " in simulated.stdout
+
+
+def test_export_never_overwrites_the_database_or_another_file_and_names_the_scopes(tmp_path):
+    crowdtune("simulate", "--rounds", "2", "--seed", "1", "--out", "sim", "--db", "ct.db", cwd=tmp_path)
+    before = (tmp_path / "ct.db").read_bytes()
+    (tmp_path / "keep.zip").write_bytes(b"mine")
+    (tmp_path / "folder").mkdir()
+    for out, says in [("ct.db", "is the database"), ("./ct.db-wal", "is the database"), ("ct.db-shm", "is the database"),
+                      ("keep.zip", "--force"), ("folder", "is a folder")]:
+        result = crowdtune("export", "--out", out, "--db", "ct.db", cwd=tmp_path, check=False)
+        assert result.returncode == 2 and says in result.stderr and len(result.stderr.splitlines()) == 1, (out, result.stderr)
+        assert ".export-" not in result.stderr
+    assert (tmp_path / "ct.db").read_bytes() == before and (tmp_path / "keep.zip").read_bytes() == b"mine"
+    assert not list(tmp_path.glob(".export-*")) and not list((tmp_path / "folder").iterdir())
+    crowdtune("export", "--out", "keep.zip", "--db", "ct.db", "--force", cwd=tmp_path)
+    assert zipfile.is_zipfile(tmp_path / "keep.zip")
+    unknown = crowdtune("export", "--scope", "guild:404", "--out", "x.zip", "--db", "ct.db", cwd=tmp_path, check=False)
+    assert unknown.returncode == 2 and "sim:default-rating-s1-1" in unknown.stderr
+
+
+def test_runs_never_mix_in_one_folder_and_bench_learning_defaults_to_a_new_one(tmp_path):
+    crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", "ct.db", cwd=tmp_path)
+    before = sorted(p.name for p in (tmp_path / "sim").iterdir())
+    again = crowdtune("simulate", "--rounds", "3", "--out", "sim", "--db", "ct.db", cwd=tmp_path, check=False)
+    assert again.returncode == 2 and "--force" in again.stderr and len(again.stderr.splitlines()) == 1
+    assert sorted(p.name for p in (tmp_path / "sim").iterdir()) == before
+    crowdtune("simulate", "--rounds", "3", "--out", "sim", "--db", "ct.db", "--force", cwd=tmp_path)
+    assert (tmp_path / "sim" / "round-0003.mid").exists()
+
+    refused = crowdtune("bench", "learning", "--seeds", "1", "--rounds", "3", "--out", "sim", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "--force" in refused.stderr and not (tmp_path / "sim" / "BENCHMARKS.md").exists()
+    crowdtune("bench", "learning", "--seeds", "1", "--rounds", "3", cwd=tmp_path, check=False)  # exit 1: target not met
+    [folder] = tmp_path.glob("bench-learning-*")
+    report = (folder / "BENCHMARKS.md").read_text()
+    assert "Quality after 3 rounds" in report and "after 10" not in report
+    assert (folder / "learning.png").exists()
+
+
+def _midi_bytes(ticks_per_beat=480, tempo=500_000) -> bytes:
+    import io
+
+    import mido
+
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo), mido.Message("note_on", note=60, velocity=90),
+                            mido.Message("note_off", note=60, time=480), mido.Message("note_on", note=64, velocity=90),
+                            mido.Message("note_off", note=64, time=480)])
+    midi.tracks.append(track)
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    data = bytearray(buffer.getvalue())
+    data[12:14] = ticks_per_beat.to_bytes(2, "big", signed=True)  # the header's time division
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (_midi_bytes(ticks_per_beat=0), "time division of 0"),
+        (_midi_bytes(ticks_per_beat=-(25 << 8) + 40), "SMPTE"),  # 25 frames/s, 40 ticks a frame
+        (_midi_bytes(tempo=0), "tempo of 0"),
+    ],
+)
+def test_render_refuses_midi_timing_it_cannot_honour_with_one_line(tmp_path, data, reason):
+    (tmp_path / "odd.mid").write_bytes(data)
+    (tmp_path / "fine.mid").write_bytes(_midi_bytes())
+    result = crowdtune("render", "fine.mid", "odd.mid", "--out-dir", "audio", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "odd.mid" in line and reason in line
+    assert not (tmp_path / "audio").exists()
+
+
+def test_the_export_numbers_rounds_from_1_everywhere_as_the_session_shows_them(tmp_path):
+    shown = crowdtune("run", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="6\n4\n", cwd=tmp_path).stdout
+    assert "round 1:" in shown and "round 2:" in shown
+    crowdtune("export", "--out", "all.zip", "--db", "ct.db", cwd=tmp_path)
+    with zipfile.ZipFile(tmp_path / "all.zip") as archive:
+        lines = {name: [json.loads(line) for line in archive.read(name).splitlines()] for name in ("rounds.jsonl", "votes.jsonl", "audit.jsonl")}
+        midis = sorted(n.rsplit("/", 1)[1] for n in archive.namelist() if "/round-" in n)
+    assert [r["round"] for r in lines["rounds.jsonl"]] == [1, 2]
+    assert [v["round"] for v in lines["votes.jsonl"]] == [1, 2]
+    assert [a["detail"]["round"] for a in lines["audit.jsonl"] if a["action"] == "round_closed"] == [1, 2]
+    assert midis == ["round-0001.mid", "round-0002.mid"]
+
+
+def test_help_names_every_builtin_rater_and_the_render_limits(tmp_path):
+    from bot.cli import RATER_NAMES
+    from core.raters import BUILTIN_RATERS
+
+    assert list(RATER_NAMES) == ["crowd", *BUILTIN_RATERS]
+    simulate = " ".join(crowdtune("simulate", "--help", cwd=tmp_path).stdout.split())
+    assert all(name in simulate for name in RATER_NAMES) and "current folder" in simulate
+    assert "600 s" in " ".join(crowdtune("render", "--help", cwd=tmp_path).stdout.split())
+    assert "apply to it only" in " ".join(crowdtune("bench", "--help", cwd=tmp_path).stdout.split())
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name in RATER_NAMES)

@@ -260,3 +260,13 @@ def test_a_track_longer_than_any_session_makes_still_offers_every_note():
     assert {a.index for a in offered} == set(range(LENGTH_MAX + 6))
     for action in offered[-20:]:  # apply raises on an action that should not have been offered
         assert len(apply(track, action).notes) >= len(track.notes) - 1
+
+
+def test_an_ab_tie_is_called_a_tie_not_a_win():
+    from core.crowd import Ballot
+    from core.engine import SessionSpec, plan_round, round_rng, settle
+
+    spec = SessionSpec(mode="ab", seed=1)
+    plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
+    outcome = settle(spec, plan, [Ballot("v", None, "both")], {}, None, round_rng(spec, 0))
+    assert outcome.summary.startswith("A and B tied") and " won " not in outcome.summary

@@ -16,16 +16,18 @@ Where it runs
     thread and return their result; user actions (`react`, `slash`, `press_button`, ...) are
     awaited from the test's loop; `wait_until(predicate)` evaluates the predicate on the server's
     thread after every change and wakes the test's loop. `connect(client)` runs the client on the
-    caller's loop. benchmarks/fakeserver.py puts the whole server in a process of its own.
+    caller's loop. bot/bench/fakeserver.py puts the whole server in a process of its own.
 
 Driving the world (as users and moderators do)
-    add_user/add_users/add_guild (with_bot=False: a server the bot is not in)/add_member/add_role/add_text_channel/add_forum_channel/
-    add_thread/add_forum_post/add_emoji/set_permissions/dm_channel; send_message; react/unreact
+    add_user/add_users/add_guild (with_bot=False: a server the bot is not in)/add_member/add_role/
+    add_text_channel/add_forum_channel/add_thread/add_forum_post/add_emoji/set_permissions/
+    dm_channel; send_message; react/unreact
     (burst=True: a super reaction) and react_many; press_button/select/slash; delete_message;
     purge (MESSAGE_DELETE_BULK); clear_reactions (MESSAGE_REACTION_REMOVE_ALL, or _EMOJI with an
     emoji); replay_reaction (a stale or duplicate reaction event, state unchanged); replay_last;
     dispatch/dispatch_many (raw events); drop_connections/request_reconnect; rate_limit/fail
-    (inject 429s and errors on a route); set_route_limit (a per-route bucket).
+    (inject 429s and errors on a route); set_route_limit (a per-route bucket); ignore_after = True
+    (a deliberate deviation: listings ignore `after`, for tests of paging loops).
 
 Observing
     messages/message (live dicts: "reactions" and "burst_reactions" map emoji -> user ids),

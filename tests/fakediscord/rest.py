@@ -6,7 +6,6 @@ counters read "POST /channels/{channel_id}/messages" exactly as in discord/http.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time

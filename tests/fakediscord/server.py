@@ -9,7 +9,7 @@ import functools
 import secrets
 import threading
 from collections import Counter
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, TypeVar
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, TypeVar
 
 from aiohttp import web
 
@@ -23,9 +23,8 @@ from .interactions import (
     command_options,
     find_command,
 )
-from .rest import RestApi
 from .ratelimits import GLOBAL_LIMIT, RateLimits
-from .rest import ApiError
+from .rest import ApiError, RestApi
 from .world import (
     BURST_COLORS,
     FORUM_CHANNEL,

@@ -85,7 +85,11 @@ async def test_votes_benchmark_stores_every_vote_by_reactions_and_buttons():
 
 
 async def test_loop_benchmark_runs_rounds_while_it_ticks():
-    results = await loop_benchmark.main(seconds=3.0, diagnose=2.0, variants=(loop_benchmark.AS_SHIPPED,), repeats=1, idle_seconds=0.2)
+    # settled: the sessions' first rounds are posted before the crowd starts and a vote is stored before it
+    # ends, however loaded the machine; the test counts what was done, not what fitted in a window.
+    results = await loop_benchmark.main(
+        seconds=3.0, diagnose=2.0, variants=(loop_benchmark.AS_SHIPPED,), repeats=1, idle_seconds=0.2, settled=True
+    )
     [busy] = results["runs"][loop_benchmark.AS_SHIPPED]
     assert busy["lags"] and busy["votes"] > 0 and busy["renders"] >= loop_benchmark.SESSIONS
 

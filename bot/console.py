@@ -1,0 +1,130 @@
+"""The terminal's input and audio: lines read without blocking the event loop (so Ctrl-C ends a
+session at once), and clips played one at a time with the first player program found."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import io
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import TextIO
+
+# Tried in this order; ffplay last, it opens a window without -nodisp.
+PLAYERS = (("paplay",), ("aplay", "-q"), ("afplay",), ("ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet"))
+
+
+class LineReader:
+    """Lines from standard input without blocking the event loop. A daemon thread reads (the file
+    descriptor directly, so no lock on sys.stdin is held at exit): asyncio.run does not wait for it,
+    so Ctrl-C at the prompt ends the session at once."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self._ended = False
+        threading.Thread(target=self._read, name="crowdtune-stdin", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            fd = None  # an in-memory stream: it never blocks
+        try:
+            if fd is None:
+                for line in iter(self._stream.readline, ""):
+                    self._put(line)
+            else:
+                decoder, pending = codecs.getincrementaldecoder("utf-8")("replace"), ""
+                while chunk := os.read(fd, 4096):
+                    *lines, pending = (pending + decoder.decode(chunk)).split("\n")
+                    for line in lines:
+                        self._put(line + "\n")
+                if pending:
+                    self._put(pending)
+        except OSError:
+            pass  # standard input went away: the same as its end
+        self._put(None)
+
+    def _put(self, line: str | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is asking any more
+            self._loop.call_soon_threadsafe(self._lines.put_nowait, line)
+
+    async def readline(self) -> str | None:
+        """The next line, or None at the end of input."""
+        if self._ended:
+            return None
+        line = await self._lines.get()
+        self._ended = line is None
+        return line
+
+
+class Player:
+    """Plays a round's clips one at a time (A, then B) with the first player program on PATH. A new
+    `play` stops what is playing, and `stop` ends it and reaps the process: one clip is heard at a
+    time and none outlives the session. Players run in their own process group, so Ctrl-C at the
+    terminal reaches crowdtune, which stops them."""
+
+    def __init__(self, say, enabled: bool) -> None:
+        self.say = say
+        self.enabled = enabled  # only when a person is at a terminal
+        self.command = next(((found, *rest) for name, *rest in PLAYERS if (found := shutil.which(name))), None)
+        self._task: asyncio.Task | None = None
+        self._missing_said = False
+
+    async def play(self, clips: list[Path]) -> None:
+        await self.stop()
+        if not self.enabled or not clips:
+            return
+        if self.command is None:
+            if not self._missing_said:
+                names = ", ".join(p[0] for p in PLAYERS)
+                self.say(f"  (no audio player found ({names}): open the WAV files yourself)")
+                self._missing_said = True
+            return
+        self._task = asyncio.create_task(self._play_all(clips))
+
+    async def _play_all(self, clips: list[Path]) -> None:
+        name = Path(self.command[0]).name
+        for clip in clips:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *self.command, str(clip), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE, start_new_session=True,
+                )
+            except OSError as exc:
+                self.say(f"  the player {name} could not start ({exc.strerror}); open {clip} yourself")
+                return
+            try:
+                _, errors = await process.communicate()
+            except asyncio.CancelledError:
+                await _end(process)
+                raise
+            if process.returncode != 0:
+                last = errors.decode(errors="replace").strip().splitlines()[-1:]
+                reason = f": {last[0]}" if last else ""
+                self.say(f"  the player {name} could not play {clip.name} (exit {process.returncode}{reason}); open it yourself")
+                return
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _end(process: asyncio.subprocess.Process) -> None:
+    """Terminate a player and wait for it (no zombie); kill it if it ignores SIGTERM."""
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 5)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()

@@ -1,0 +1,258 @@
+"""The terminal session as a person uses it: under a pseudo-terminal (pexpect), with a fake audio
+player on PATH (a real program that records when it starts and stops), and as a subprocess with
+ratings piped in."""
+
+import os
+import re
+import signal
+import sqlite3
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from test_cli import crowdtune
+
+CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
+WAIT = 60  # a limit on waiting for something to happen, never a measure of how fast it happened
+
+FAKE_PLAYER = """#!/bin/sh
+# Records its start and its end (played to the end, or stopped by SIGTERM) in $PLAYER_LOG.
+echo "start $$ $1" >> "$PLAYER_LOG"
+sleep "${PLAYER_SECONDS:-600}" &
+child=$!
+trap 'kill $child 2>/dev/null; echo "stop $$ $1" >> "$PLAYER_LOG"; exit 0' TERM
+wait $child
+echo "end $$ $1" >> "$PLAYER_LOG"
+exit "${PLAYER_EXIT:-0}"
+"""
+
+
+@pytest.fixture
+def player(tmp_path):
+    """A fake `paplay` first on PATH; returns (environment, the log's path)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "paplay"
+    script.write_text(FAKE_PLAYER)
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "player.log"
+    log.touch()
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    env.update(PATH=f"{bin_dir}:{env['PATH']}", PLAYER_LOG=str(log))
+    return env, log
+
+
+def spawn(args, cwd, env):
+    return pexpect.spawn(CROWDTUNE, ["run", "--db", "ct.db", "--out", "rounds", *args], cwd=str(cwd), env=env,
+                         encoding="utf-8", timeout=WAIT)
+
+
+def events(log: Path) -> list[tuple[str, str, str]]:
+    """(what, pid, clip name) per line of the player's log."""
+    return [(what, pid, Path(clip).name) for what, pid, clip in (line.split(" ", 2) for line in log.read_text().splitlines())]
+
+
+def wait_for(condition, what: str):
+    limit = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < limit, f"gave up waiting for {what}"
+        time.sleep(0.05)
+
+
+def most_at_once(log: Path) -> int:
+    playing, most = set(), 0
+    for what, pid, _ in events(log):
+        if what == "start":
+            playing.add(pid)
+        else:
+            playing.discard(pid)
+        most = max(most, len(playing))
+    return most
+
+
+def children_states(pid: int) -> list[str]:
+    """The states (R, S, Z...) of a process's children, from /proc."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with open(f"/proc/{child}/stat") as stat_file:
+                states.append(stat_file.read().rsplit(")", 1)[1].split()[0])
+    return states
+
+
+def rounds(db):
+    with sqlite3.connect(db) as raw:
+        return raw.execute("SELECT idx, status FROM rounds ORDER BY id").fetchall()
+
+
+def test_ab_clips_play_one_at_a_time_replay_on_request_and_stop_with_the_session(tmp_path, player):
+    env, log = player
+    child = spawn(["--mode", "ab", "--rounds", "3"], tmp_path, env)
+    child.expect(r"A or B .*\? ")
+    wait_for(lambda: events(log), "clip A to start")
+    assert [e[2] for e in events(log)] == ["round-0001-a.wav"]  # B waits for A to end
+    child.sendline("rb")  # hear B now: A stops first
+    wait_for(lambda: len(events(log)) == 3, "A to stop and B to start")
+    assert [(e[0], e[2]) for e in events(log)] == [("start", "round-0001-a.wav"), ("stop", "round-0001-a.wav"), ("start", "round-0001-b.wav")]
+    child.sendline("a")  # vote quickly: the next round's prompt stops B
+    child.expect(r"round 2:")
+    child.expect(r"A or B .*\? ")
+    wait_for(lambda: events(log)[-1][2] == "round-0002-a.wav", "round 2's A to start")
+    assert "Z" not in children_states(child.pid)  # every player that ended was reaped
+    child.sendline("q")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert most_at_once(log) == 1
+    started = [pid for what, pid, _ in events(log) if what == "start"]
+    ended = [pid for what, pid, _ in events(log) if what != "start"]
+    assert sorted(started) == sorted(ended) and len(started) == 3  # none outlives the session
+    assert rounds(tmp_path / "ct.db") == [(0, "closed"), (1, "open")]
+
+
+def test_a_then_b_in_order_when_clips_play_to_the_end(tmp_path, player):
+    env, log = player
+    env["PLAYER_SECONDS"] = "0.2"
+    child = spawn(["--mode", "ab", "--rounds", "1"], tmp_path, env)
+    child.expect(r"A or B .*\? ")
+    wait_for(lambda: len(events(log)) == 4, "A and B to play")
+    assert [(e[0], e[2]) for e in events(log)] == [
+        ("start", "round-0001-a.wav"), ("end", "round-0001-a.wav"), ("start", "round-0001-b.wav"), ("end", "round-0001-b.wav")
+    ]
+    child.sendline("r")
+    wait_for(lambda: len(events(log)) == 8, "the replay of A and B")
+    child.sendline("both")
+    child.expect("tie")
+    child.expect(pexpect.EOF)
+
+
+def test_a_failing_or_missing_player_gets_one_clear_line(tmp_path, player):
+    env, log = player
+    env.update(PLAYER_SECONDS="0", PLAYER_EXIT="3")
+    child = spawn(["--rounds", "1"], tmp_path, env)
+    child.expect(r"could not play start\.wav \(exit 3\); open it yourself")
+    child.sendline("q")
+    child.expect(pexpect.EOF)
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    env["PATH"] = str(empty)  # no player at all (crowdtune itself is started by its full path)
+    child = spawn(["--rounds", "1", "--db", "other.db"], tmp_path, env)
+    child.expect(r"no audio player found")
+    child.sendline("q")
+    child.expect(pexpect.EOF)
+
+
+def test_the_starting_track_is_played_and_rated_before_the_first_edit(tmp_path, player):
+    env, log = player
+    child = spawn(["--rounds", "2"], tmp_path, env)
+    child.expect("the starting track")
+    child.expect(r"your rating, 1-10\? ")
+    wait_for(lambda: events(log), "the starting track to play")
+    assert events(log)[0][2] == "start.wav"
+    child.sendline("10")
+    child.expect(r"round 1:")
+    child.expect(r"your rating, 1-10\? ")
+    child.sendline("10")
+    child.expect(r"rated 10\.0/10: the edit stays .*the track now scores 10\.0, your rating blended with the 10\.0 of the track before")
+    child.sendline("q")
+    child.expect(pexpect.EOF)
+    with sqlite3.connect(tmp_path / "ct.db") as raw:
+        assert raw.execute("SELECT COUNT(*) FROM audit WHERE action = 'starting_track_rated'").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143)])
+def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_the_round_to_resume(tmp_path, player, how, code):
+    env, log = player
+    child = spawn(["--rounds", "3"], tmp_path, env)
+    child.expect(r"your rating, 1-10\? ")
+    child.sendline("6")  # the starting track
+    child.expect(r"round 1:")
+    child.expect(r"your rating, 1-10\? ")
+    wait_for(lambda: events(log)[-1][2] == "round-0001.wav", "round 1's clip to play")
+    if how == "ctrl-c":
+        child.sendintr()  # the terminal's ^C: SIGINT to the foreground process group, no Enter
+    else:
+        child.kill(signal.SIGTERM)
+    child.expect(pexpect.EOF)  # without Enter: the old session waited for a line here forever
+    child.close()
+    assert child.exitstatus == code
+    assert events(log)[-1][0] == "stop" and most_at_once(log) == 1
+    assert rounds(tmp_path / "ct.db") == [(0, "open")]
+    resumed = crowdtune("run", "--db", "ct.db", "--out", "rounds", "--no-audio", stdin="7\n", cwd=tmp_path)
+    assert "resuming session 1" in resumed.stdout
+    assert rounds(tmp_path / "ct.db")[0] == (0, "closed")
+
+
+# -- piped, as a subprocess ------------------------------------------------------------------------
+
+
+def test_an_unfinished_session_says_what_it_resumes_and_which_options_it_does_not_apply_and_new_ends_it(tmp_path):
+    crowdtune("run", "--rounds", "3", "--no-audio", "--db", "ct.db", stdin="6\n", cwd=tmp_path)
+    resumed = crowdtune("run", "--mode", "ab", "--scale", "blues", "--length", "8", "--no-audio", "--db", "ct.db",
+                        stdin="a\n", cwd=tmp_path)
+    assert "resuming session 1: rating mode, C4 major, 8 notes" in resumed.stdout
+    assert re.search(r"not applied: --scale blues, --mode ab \(.*\); `crowdtune run --new`", resumed.stdout)  # --length 8 is the same
+    fresh = crowdtune("run", "--new", "--mode", "ab", "--scale", "blues", "--rounds", "1", "--no-audio", "--db", "ct.db",
+                      stdin="a\n", cwd=tmp_path)
+    assert "session 1 ended" in fresh.stdout and "session 2: ab mode, C4 blues" in fresh.stdout
+    with sqlite3.connect(tmp_path / "ct.db") as raw:
+        assert raw.execute("SELECT id, status FROM sessions ORDER BY id").fetchall() == [(1, "stopped"), (2, "finished")]
+        assert raw.execute("SELECT session_id, status FROM rounds ORDER BY id").fetchall() == [
+            (1, "closed"), (1, "cancelled"), (2, "closed")
+        ]
+    listed = crowdtune("sessions", "--db", "ct.db", cwd=tmp_path)
+    lines = listed.stdout.splitlines()
+    assert re.match(r"\s+1  stopped .*rating mode, C4 major.* 1 done$", lines[0])
+    assert re.match(r"\s+2  finished .*ab mode, C4 blues.* 1 done$", lines[1])
+    assert lines[2] == "2 sessions in ct.db"
+
+
+def test_feedback_says_what_its_numbers_are(tmp_path):
+    rated = crowdtune("run", "--rounds", "2", "--no-audio", "--db", "r.db", stdin="10\n2\n", cwd=tmp_path)
+    summaries = [line for line in rated.stdout.splitlines() if line.startswith("  rated ")]
+    assert len(summaries) == 2 and all("blended with" in line for line in summaries)
+    both = crowdtune("run", "--mode", "ab", "--rounds", "1", "--no-audio", "--db", "ab.db", stdin="both\n", cwd=tmp_path)
+    assert re.search(r"A and B tie \((\d+\.\d) each: how likely each beats the track before", both.stdout)
+    assert " won " not in both.stdout
+
+
+def test_round_files_are_unique_per_database_and_session(tmp_path):
+    for db in ("one.db", "two.db"):
+        crowdtune("run", "--rounds", "1", "--no-audio", "--db", db, stdin="5\n", cwd=tmp_path)
+    folders = sorted(p.name for p in (tmp_path / "rounds").iterdir())
+    assert len(folders) == 2 and folders[0].startswith("one-session-1-") and folders[1].startswith("two-session-1-")
+    assert all(sorted(f.name for f in (tmp_path / "rounds" / name).iterdir()) == ["round-0001.mid", "round-0001.png"] for name in folders)
+
+
+# -- progress on a terminal, quiet otherwise -------------------------------------------------------
+
+
+def on_a_terminal(args, cwd) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    child = pexpect.spawn(CROWDTUNE, args, cwd=str(cwd), env=env, encoding="utf-8", timeout=WAIT)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    return child.before
+
+
+def test_long_work_shows_progress_on_a_terminal_and_nothing_when_piped_and_counts_read_well(tmp_path):
+    shown = on_a_terminal(["simulate", "--rounds", "3", "--rater", "theorist", "--out", "sim", "--db", "ct.db"], tmp_path)
+    assert re.search(r"simulate: .*\d/3 \[.* round", shown) and "with 1 rater (" in shown
+    piped = crowdtune("simulate", "--rounds", "3", "--rater", "theorist", "--out", "sim2", "--db", "ct.db", cwd=tmp_path)
+    assert piped.stderr == "" and "with 1 rater (" in piped.stdout
+
+    mids = sorted(str(p) for p in (tmp_path / "sim").glob("*.mid"))
+    shown = on_a_terminal(["render", *mids, "--out-dir", "audio"], tmp_path)
+    assert re.search(r"render: .*\d/3 \[.* file", shown) and "rendered 3 files to audio" in shown
+    piped = crowdtune("render", mids[0], "--out-dir", "one", cwd=tmp_path)
+    assert piped.stderr == "" and "rendered 1 file to one" in piped.stdout
+
+    shown = on_a_terminal(["export", "--out", "a.zip", "--db", "ct.db"], tmp_path)
+    assert re.search(r"export: .*\d+ file", shown) and "6 rounds" in shown
+    piped = crowdtune("export", "--out", "b.zip", "--db", "ct.db", cwd=tmp_path)
+    assert piped.stderr == "" and "6 rounds" in piped.stdout
