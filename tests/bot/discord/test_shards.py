@@ -165,10 +165,10 @@ async def test_two_shard_processes_on_one_database_lose_no_vote_when_one_is_kill
         for shard, guild in guilds.items():
             scope = f"guild:{guild.id}"
             rows = await store.export_rows(scope)
-            rounds = {r["round"]: r for r in rows["rounds"]}
+            rounds = {r["round"] - 1: r for r in rows["rounds"]}  # exports number rounds from 1
             # Every acknowledged vote is stored, once, as the voter's standing vote.
             for index, standing in acked[shard].items():
-                stored = {int(v["voter"].split(":")[1]): v["rating"] for v in rows["votes"] if v["round"] == index and not v["retracted"]}
+                stored = {int(v["voter"].split(":")[1]): v["rating"] for v in rows["votes"] if v["round"] == index + 1 and not v["retracted"]}
                 assert stored == standing, (shard, index)
             closed = [r for r in rounds.values() if r["status"] == "closed"]
             # Every round rewarded once: one close each in the audit and on Discord, one Q-visit each.
@@ -176,7 +176,7 @@ async def test_two_shard_processes_on_one_database_lose_no_vote_when_one_is_kill
             assert len(closes) == len(closed) == len({a["detail"]["round"] for a in closes}) == len(closed_posts[shard])
             assert sum(q["visits"] for q in rows["qvalues"]) == len(closed)
             assert [r["outcome"]["voters"] for r in sorted(closed, key=lambda r: r["round"])] == [
-                len(acked[shard].get(i, {})) for i in sorted(r["round"] for r in closed)
+                len(acked[shard].get(i, {})) for i in sorted(i for i, r in rounds.items() if r["status"] == "closed")
             ]
     finally:
         await store.close()
