@@ -7,9 +7,10 @@ Front ends open a round, show it, pass votes in, and close it (on a timer, a quo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.crowd import check_choice, check_rating, robust_rating
+from core.crowd import Ballot, check_choice, check_rating, robust_rating
 from core.engine import (
     Aggregator,
     Outcome,
@@ -81,9 +82,12 @@ class Conductor:
         return OpenRound(row, RoundPlan.from_dict(row.plan), spec)
 
     @staticmethod
-    def vote_op(round_id: int, mode: str, voter: str, value: float | str | None, retract: bool = False) -> VoteOp:
-        """A validated cast (or, with `retract`, a withdrawal: of `value` only, when one is given).
-        ValueError with a user-facing message if the value is malformed."""
+    def vote_op(
+        round_id: int, mode: str, voter: str, value: float | str | None, retract: bool = False, scope_id: str | None = None
+    ) -> VoteOp:
+        """A validated cast (or, with `retract`, a withdrawal: of `value` only, when one is given); with
+        `scope_id`, refused unless the round belongs to that scope. ValueError with a user-facing
+        message if the value is malformed."""
         if value is None:
             rating, choice = None, None
         elif mode == "ab":
@@ -96,10 +100,10 @@ class Conductor:
                     raise ValueError(f"a rating is a number from 1 to 10, not '{value}'") from None
             rating, choice = check_rating(value), None
         if retract:
-            return VoteOp(round_id, voter, "retract", rating, choice, only_if_standing=value is not None)
+            return VoteOp(round_id, voter, "retract", rating, choice, only_if_standing=value is not None, scope_id=scope_id)
         if value is None:
             raise ValueError("a vote needs a value")
-        return VoteOp(round_id, voter, "cast", rating, choice)
+        return VoteOp(round_id, voter, "cast", rating, choice, scope_id=scope_id)
 
     async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:
         return await self.store.apply_votes(ops)
@@ -121,8 +125,11 @@ class Conductor:
     async def quorum_reached(self, round: OpenRound) -> bool:
         return quorum_reached(round.spec, await self.store.ballot_count(round.id))
 
-    async def close(self, round_id: int, actor: str = "engine") -> Outcome | None:
-        """Close and learn, exactly once: None if the round was already closed or cancelled."""
+    async def close(
+        self, round_id: int, actor: str = "engine", announce: Callable[[Outcome, list[Ballot]], str] | None = None
+    ) -> Outcome | None:
+        """Close and learn, exactly once: None if the round was already closed or cancelled. With
+        `announce`, its text for the round's channel is stored with the close (the outbox)."""
         row = await self.store.round(round_id)
         if row is None or row.status != "open":
             return None
@@ -133,7 +140,7 @@ class Conductor:
         def decide(ballots, table, incumbent_score, history):
             return settle(spec, plan, ballots, table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history)
 
-        return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor)
+        return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor, announce)
 
     async def stop(self, session_id: int, actor: str) -> bool:
         return await self.store.end_session(session_id, "stopped", actor)

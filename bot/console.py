@@ -9,6 +9,8 @@ import contextlib
 import io
 import os
 import shutil
+import signal
+import tempfile
 import threading
 from pathlib import Path
 from typing import TextIO
@@ -91,24 +93,29 @@ class Player:
     async def _play_all(self, clips: list[Path]) -> None:
         name = Path(self.command[0]).name
         for clip in clips:
-            try:
-                process = await asyncio.create_subprocess_exec(
+            # The player's messages go to a file, not a pipe: asyncio (3.11) can wait forever for a pipe of a
+            # process whose start was cancelled. The start is shielded, so a stop always ends it by _end.
+            with tempfile.TemporaryFile() as errors:
+                starting = asyncio.ensure_future(asyncio.create_subprocess_exec(
                     *self.command, str(clip), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.PIPE, start_new_session=True,
-                )
-            except OSError as exc:
-                self.say(f"  the player {name} could not start ({exc.strerror}); open {clip} yourself")
-                return
-            try:
-                _, errors = await process.communicate()
-            except asyncio.CancelledError:
-                await _end(process)
-                raise
-            if process.returncode != 0:
-                last = errors.decode(errors="replace").strip().splitlines()[-1:]
-                reason = f": {last[0]}" if last else ""
-                self.say(f"  the player {name} could not play {clip.name} (exit {process.returncode}{reason}); open it yourself")
-                return
+                    stderr=errors, start_new_session=True,
+                ))
+                try:
+                    process = await asyncio.shield(starting)
+                    await process.wait()
+                except OSError as exc:
+                    self.say(f"  the player {name} could not start ({exc.strerror}); open {clip} yourself")
+                    return
+                except asyncio.CancelledError:
+                    with contextlib.suppress(OSError):
+                        await _end(await starting)
+                    raise
+                if process.returncode != 0:
+                    errors.seek(0)
+                    last = errors.read().decode(errors="replace").strip().splitlines()[-1:]
+                    reason = f": {last[0]}" if last else ""
+                    self.say(f"  the player {name} could not play {clip.name} (exit {process.returncode}{reason}); open it yourself")
+                    return
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -119,12 +126,13 @@ class Player:
 
 
 async def _end(process: asyncio.subprocess.Process) -> None:
-    """Terminate a player and wait for it (no zombie); kill it if it ignores SIGTERM."""
-    with contextlib.suppress(ProcessLookupError):
-        process.terminate()
-    try:
-        await asyncio.wait_for(process.wait(), 5)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
+    """Terminate a player's process group (a player may be a wrapper script with children) and wait for
+    it (no zombie); kill the group if it ignores SIGTERM."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+            return
+        except TimeoutError:
+            continue

@@ -147,10 +147,10 @@ class TerminalSession:
         replays = "r replays, ra or rb one of them" if spec.mode == "ab" else "r replays"
         self.say(f"files in {self.folder}; at the prompt: {replays}, q stops (the round stays open)")
         if (
-            self.interactive and spec.mode == "rating" and session.rounds_done == 0 and session.incumbent_score is None
+            self.interactive and session.rounds_done == 0 and session.incumbent_score is None
             and await store.open_round_of(session.id) is None
         ):
-            if not await self._rate_starting_track(session):
+            if not await self._starting_track(session, spec):
                 self.say("stopped; the next `crowdtune run` starts from this track")
                 return 0
         rated = 0
@@ -181,14 +181,24 @@ class TerminalSession:
             self.say(f"  not applied: {shown} (this session was started otherwise); `crowdtune run --new` ends it and starts a new one")
         return old
 
-    async def _rate_starting_track(self, session: SessionRow) -> bool:
-        """Play the track the first edit starts from and take its rating: the bar that edit must pass.
-        False if the person stopped."""
+    async def _starting_track(self, session: SessionRow, spec: SessionSpec) -> bool:
+        """Play the track the first edit starts from and, in rating mode, take its rating: the bar that edit
+        must pass (in A/B mode each edit is compared with it by the person). False if the person stopped."""
         self.say("the starting track (the agent edits it from round 1 on):")
         listen, wav = await self._write_clip(self.folder / "start", track_from_dict(session.track), "the starting track")
         self.say(f"  listen: {listen}")
         clips = [wav] if wav else []
         await self.player.play(clips)
+        if spec.mode == "ab":
+            while True:
+                self.stdout.write("  press Enter for round 1 (r replays, q stops) ")
+                self.stdout.flush()
+                line = await self.reader.readline()
+                if line is None or line.strip().lower() in _STOPS:
+                    return False
+                if line.strip().lower() not in _REPLAYS:
+                    return True
+                await self._replay(clips, None)
         rating = await self._ask(None, clips)
         if rating is None:
             return False

@@ -118,6 +118,7 @@ class Outcome:
     winner: int | None  # index of the winning proposal in A/B mode
     voters: int
     summary: str
+    tied: bool = False  # A/B: both edits scored the same, and a coin flip (the round's seeded generator) chose
 
 
 def _proposal(config: q.AgentConfig, incumbent: Track, action: Action) -> Proposal:
@@ -214,15 +215,10 @@ def settle(
         updates.append((proposal.key, entry))
 
     score = rewards[winner]
+    # A tie is what the summary would show as one (equal to its 0.1): reported as a tie, never as a win.
+    tied = spec.mode == "ab" and f"{rewards[0]:.1f}" == f"{rewards[1]:.1f}"
     if spec.mode == "ab":
-        other = "B" if winner == 0 else "A"
-        versus = f"({rewards[winner]:.1f} vs {rewards[1 - winner]:.1f})"
-        if keep and f"{rewards[0]:.1f}" == f"{rewards[1]:.1f}":  # "both", or votes that cancel out: no winner to name
-            summary = f"A and B tied ({rewards[0]:.1f} each), so {'AB'[winner]} was kept at random: {best.description}"
-        elif keep:
-            summary = f"{'AB'[winner]} won {versus} over {other}: {best.description}"
-        else:
-            summary = f"the crowd preferred the track before to both edits {versus}, so it stays"
+        summary = _ab_summary(rewards, winner, tied, keep, baseline, best.description)
     elif keep:
         summary = f"the crowd gave {score:.1f}/10 and the edit stays: {best.description}"
     else:
@@ -237,7 +233,24 @@ def settle(
         winner=winner if spec.mode == "ab" else None,
         voters=len(ballots),
         summary=summary,
+        tied=tied,
     )
+
+
+def _ab_summary(rewards: Sequence[float], winner: int, tied: bool, keep: bool, baseline: float, description: str) -> str:
+    """An A/B close in words, every number named: each edit's score is its chance of beating the track
+    before on the 1-10 scale (5.5: as good as it); a tie says so and how it was broken (a coin flip)."""
+    scores = f"A {rewards[0]:.1f}, B {rewards[1]:.1f}"
+    if not keep:
+        both = "A and B tied" if tied else "the crowd preferred the track before to both edits"
+        return f"{both} ({scores} against {baseline:.1f} for the track before, on a 1-10 scale), so the track before stays"
+    if tied:
+        how = "a coin flip kept" if rewards[0] == rewards[1] else "kept the one ahead by less than 0.05,"
+        return (
+            f"A and B tied ({scores}: each one's chance of beating the track before, on a 1-10 scale); "
+            f"{how} {'AB'[winner]}: {description}"
+        )
+    return f"{'AB'[winner]} won ({scores}: each one's chance of beating the track before, on a 1-10 scale): {description}"
 
 
 def _no_votes(config: q.AgentConfig, plan: RoundPlan, incumbent_score: float | None) -> Outcome:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage.protocol import RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
+from storage.protocol import Announcement, DatabaseGone, RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
 
 __all__ = [
-    "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult", "database_errors", "is_postgres_url", "open_store",
+    "Announcement", "DatabaseGone", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult", "database_errors",
+    "is_postgres_url", "open_store",
 ]
 
 

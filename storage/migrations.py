@@ -92,6 +92,72 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX audit_by_scope ON audit(scope_id);
     """,
+    # Ids are never reused (AUTOINCREMENT): a cached message, a button's custom id or a sleeping task
+    # that names a deleted session or round must not come to name the next one (issue 11, case 1).
+    # SQLite cannot add AUTOINCREMENT to a table, so each is rebuilt (sqlite.org/lang_altertable.html,
+    # "Making Other Kinds Of Table Schema Changes"; foreign keys are off while migrations run).
+    2: """
+    CREATE TABLE sessions_new (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope_id TEXT NOT NULL REFERENCES scopes(id) ON DELETE CASCADE,
+        channel_id TEXT,
+        spec TEXT NOT NULL,
+        options TEXT NOT NULL DEFAULT '{}',
+        owner TEXT,
+        status TEXT NOT NULL CHECK (status IN ('active', 'stopped', 'finished')),
+        track TEXT NOT NULL,
+        incumbent_score REAL,
+        rounds_done INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    INSERT INTO sessions_new SELECT id, scope_id, channel_id, spec, options, owner, status, track, incumbent_score,
+        rounds_done, created_at FROM sessions;
+    DROP TABLE sessions;
+    ALTER TABLE sessions_new RENAME TO sessions;
+    CREATE UNIQUE INDEX one_active_session_per_channel ON sessions(channel_id) WHERE status = 'active';
+    CREATE INDEX sessions_by_scope ON sessions(scope_id);
+    CREATE TABLE rounds_new (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        mode TEXT NOT NULL CHECK (mode IN ('rating', 'ab')),
+        plan TEXT NOT NULL,
+        message_ids TEXT NOT NULL DEFAULT '[]',
+        opened_at REAL NOT NULL,
+        closes_at REAL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'closed', 'cancelled')),
+        reward REAL,
+        outcome TEXT,
+        closed_at REAL,
+        UNIQUE (session_id, idx)
+    );
+    INSERT INTO rounds_new SELECT id, session_id, idx, mode, plan, message_ids, opened_at, closes_at, status, reward,
+        outcome, closed_at FROM rounds;
+    DROP TABLE rounds;
+    ALTER TABLE rounds_new RENAME TO rounds;
+    CREATE INDEX open_rounds ON rounds(status) WHERE status = 'open';
+    """,
+    # A person who used /forget-me while a round was open may still have a reaction on its message: it is
+    # not read back into a vote (issue 11, case 2). Rows go when the round closes or is cancelled.
+    3: """
+    CREATE TABLE withheld_reactions (
+        round_id INTEGER NOT NULL REFERENCES rounds(id) ON DELETE CASCADE,
+        voter TEXT NOT NULL,
+        PRIMARY KEY (round_id, voter)
+    ) WITHOUT ROWID;
+    """,
+    # The outbox: what must reach a channel (a round's summary, a cancellation) is recorded in the
+    # transaction that closes or cancels the round, and posted (once) even after a crash (issue 11, case 8).
+    4: """
+    CREATE TABLE announcements (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel_id TEXT NOT NULL,
+        content TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        sent_at REAL
+    );
+    CREATE INDEX unsent_announcements ON announcements(channel_id, id) WHERE sent_at IS NULL;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

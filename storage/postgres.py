@@ -32,7 +32,7 @@ from core.engine import Outcome
 from core.music import track_to_dict
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    ClosesOnExit, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult, outcome_to_dict,
+    Announcement, ClosesOnExit, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult, outcome_to_dict,
 )
 from storage.rows import (
     COPY_CHUNK_ROWS, EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS,
@@ -95,6 +95,7 @@ class PostgresStore(ClosesOnExit):
         self._url = url
         self._votes = asyncio.Lock()  # one vote batch at a time: batches apply in the order they arrive
         self._lease: asyncpg.Connection | None = None
+        self._holder = "crowdtune"
         self.path = public_url(url)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -142,6 +143,13 @@ class PostgresStore(ClosesOnExit):
             await self._lease.close()
             self._lease = None
         await self._pool.close()
+
+    async def claim_instance(self, holder: str) -> None:
+        """Several bot processes share a PostgreSQL database, one per shard: exclusivity is per shard
+        (claim_shards, which an unsharded bot calls for the one shard there is, so two unsharded bots
+        still refuse to run together). The holder's description names this process's shard connection
+        (`application_name`, seen in pg_stat_activity)."""
+        self._holder = holder[:60]
 
     async def _tx(self, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run `body(connection)` in one transaction; again if PostgreSQL aborted it as a deadlock
@@ -277,6 +285,10 @@ class PostgresStore(ClosesOnExit):
             if scope_id is None:
                 return False
             await conn.execute(
+                "DELETE FROM withheld_reactions WHERE round_id IN (SELECT id FROM rounds WHERE session_id = $1 AND status = 'open')",
+                session_id,
+            )
+            await conn.execute(
                 "UPDATE rounds SET status = 'cancelled', closed_at = $1 WHERE session_id = $2 AND status = 'open'",
                 time.time(), session_id,
             )
@@ -369,34 +381,45 @@ class PostgresStore(ClosesOnExit):
         )
         return [r[0] for r in rows]
 
-    async def cancel_round(self, round_id: int, actor: str, reason: str) -> bool:
+    async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         async def body(conn: asyncpg.Connection) -> bool:
-            scope_id = await conn.fetchval(
+            row = await conn.fetchrow(
                 "UPDATE rounds r SET status = 'cancelled', closed_at = $1 FROM sessions s "
-                "WHERE s.id = r.session_id AND r.id = $2 AND r.status = 'open' RETURNING s.scope_id",
+                "WHERE s.id = r.session_id AND r.id = $2 AND r.status = 'open' RETURNING s.scope_id, s.channel_id",
                 time.time(), round_id,
             )
-            if scope_id is None:
+            if row is None:
                 return False
+            scope_id, channel_id = row
+            if announce is not None and channel_id is not None:
+                await _announce(conn, channel_id, announce)
+            await conn.execute("DELETE FROM withheld_reactions WHERE round_id = $1", round_id)
             await _audit(conn, scope_id, actor, "round_cancelled", {"round": round_id, "reason": reason})
             return True
 
         return await self._tx(body)
 
-    async def close_round(self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine") -> Outcome | None:
+    async def close_round(
+        self,
+        round_id: int,
+        keys: list[QKey],
+        settle: Settle,
+        actor: str = "engine",
+        announce: Callable[[Outcome, list[Ballot]], str] | None = None,
+    ) -> Outcome | None:
         """Close a round and apply its Q-updates in one transaction. None if it was not open: the
         round's row lock makes a second close, from this process or another, wait and then find it
         closed, so no round is rewarded twice."""
 
         async def body(conn: asyncpg.Connection) -> Outcome | None:
             row = await conn.fetchrow(
-                f"SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec {_ROUNDS} "
+                f"SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec, s.channel_id {_ROUNDS} "
                 "WHERE r.id = $1 AND r.status = 'open' FOR UPDATE OF r, s",
                 round_id,
             )
             if row is None:
                 return None
-            session_id, scope_id, incumbent_score, rounds_done, spec = row
+            session_id, scope_id, incumbent_score, rounds_done, spec, channel_id = row
             await _lock_scope(conn, scope_id)  # closes in one scope take turns: no Q-update is lost
             ballots = [
                 Ballot(*r)
@@ -421,10 +444,27 @@ class PostgresStore(ClosesOnExit):
                 json.dumps(track_to_dict(outcome.next_track)), outcome.incumbent_score,
                 "finished" if finished else "active", session_id,
             )
+            await conn.execute("DELETE FROM withheld_reactions WHERE round_id = $1", round_id)
+            if announce is not None and channel_id is not None:
+                await _announce(conn, channel_id, announce(outcome, ballots))
             await _audit(conn, scope_id, actor, "round_closed", {"round": round_id, "reward": outcome.reward, "voters": outcome.voters})
             return outcome
 
         return await self._tx(body)
+
+    # -- the outbox -------------------------------------------------------------------------------
+
+    async def pending_announcements(self, channel_id: str | None = None) -> list[Announcement]:
+        if channel_id is None:
+            rows = await self._all("SELECT id, channel_id, content FROM announcements WHERE sent_at IS NULL ORDER BY id")
+        else:
+            rows = await self._all(
+                "SELECT id, channel_id, content FROM announcements WHERE sent_at IS NULL AND channel_id = $1 ORDER BY id", channel_id
+            )
+        return [Announcement(*row) for row in rows]
+
+    async def mark_announced(self, announcement_id: int) -> None:
+        await self._pool.execute("UPDATE announcements SET sent_at = $1 WHERE id = $2", time.time(), announcement_id)
 
     # -- votes ----------------------------------------------------------------------------------
 
@@ -443,7 +483,10 @@ class PostgresStore(ClosesOnExit):
                     sorted({op.round_id for op in ops}),
                 )
             }
-            counted = [op for op in ops if rounds.get(op.round_id, (None, None))[0] == "open"]
+            counted = [
+                op for op in ops
+                if rounds.get(op.round_id, (None, None))[0] == "open" and op.scope_id in (None, rounds[op.round_id][1])
+            ]
             scopes = sorted({rounds[op.round_id][1] for op in counted})
             # A strike (which locks its scope) is either seen here or sees these votes.
             await conn.execute("SELECT 1 FROM scopes WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE", scopes)
@@ -516,6 +559,22 @@ class PostgresStore(ClosesOnExit):
 
         return await self._tx(body)
 
+    async def unstrike(self, scope_id: str, voter: str, actor: str) -> bool:
+        """Lift a strike: the user's new votes in the scope count again (the voided ones stay void)."""
+
+        async def body(conn: asyncpg.Connection) -> bool:
+            await _lock_scope(conn, scope_id)
+            lifted = _count(await conn.execute("DELETE FROM strikes WHERE scope_id = $1 AND voter = $2", scope_id, voter))
+            if lifted:
+                await _audit(conn, scope_id, actor, "unstrike", {"voter": voter})
+            return lifted > 0
+
+        return await self._tx(body)
+
+    async def withheld_voters(self, round_id: int) -> set[str]:
+        """Voters whose reactions on this round are not read back (they used /forget-me while it was open)."""
+        return {voter for (voter,) in await self._all("SELECT voter FROM withheld_reactions WHERE round_id = $1", round_id)}
+
     # -- Q-values -------------------------------------------------------------------------------
 
     async def q_entries(self, scope_id: str, keys: Iterable[QKey]) -> dict[QKey, QEntry]:
@@ -550,13 +609,18 @@ class PostgresStore(ClosesOnExit):
         }
 
     async def forget_user(self, voter: str, personal_scope: str) -> dict:
-        """Delete a user's votes everywhere and their personal agent; returns what was deleted."""
+        """Delete a user's votes everywhere and their personal agent; returns what was deleted. Moderation
+        records (strikes and the audit log) are kept; reactions the user leaves on rounds open now are not
+        read back into votes."""
 
         async def body(conn: asyncpg.Connection) -> dict:
             events = _count(await conn.execute("DELETE FROM vote_events WHERE voter = $1", voter))
             votes = _count(await conn.execute("DELETE FROM votes WHERE voter = $1", voter))
             scope = _count(await conn.execute("DELETE FROM scopes WHERE id = $1", personal_scope))
-            await conn.execute("DELETE FROM strikes WHERE voter = $1", voter)
+            await conn.execute(
+                "INSERT INTO withheld_reactions (round_id, voter) SELECT id, $1 FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",
+                voter,
+            )
             await _audit(conn, None, "user", "forget_me", {"votes": votes, "personal_agent": scope > 0})
             return {"votes": votes, "vote_events": events, "personal_agent": scope > 0}
 
@@ -636,7 +700,7 @@ class PostgresStore(ClosesOnExit):
         process holds one of them, or runs with another shard count."""
         shard_ids = sorted(set(shard_ids))
         try:
-            conn = await asyncpg.connect(self._url)
+            conn = await asyncpg.connect(self._url, server_settings={"application_name": self._holder})
         except Exception as exc:
             raise StorageError(f"cannot connect to the database {self.path}: {_reason(exc, self._url)}") from None
         try:
@@ -672,6 +736,12 @@ async def _audit(conn: asyncpg.Connection | asyncpg.Pool, scope_id: str | None, 
     await conn.execute(
         "INSERT INTO audit (at, scope_id, actor, action, detail) VALUES ($1, $2, $3, $4, $5)",
         time.time(), scope_id, actor, action, json.dumps(detail),
+    )
+
+
+async def _announce(conn: asyncpg.Connection, channel_id: str, content: str) -> None:
+    await conn.execute(
+        "INSERT INTO announcements (channel_id, content, created_at) VALUES ($1, $2, $3)", channel_id, content, time.time()
     )
 
 

@@ -22,6 +22,11 @@ class StorageError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
 
 
+class DatabaseGone(StorageError):
+    """The database the store opened is no longer the one at its location (its file was removed or
+    replaced while the program ran): nothing more can be saved until it is restarted."""
+
+
 @dataclass(frozen=True)
 class SessionRow:
     id: int
@@ -65,6 +70,16 @@ class VoteOp:
     choice: str | None = None
     only_if_standing: bool = False  # a retraction that applies only if (rating, choice) is the standing vote
     at: float | None = None
+    scope_id: str | None = None  # the scope the caller believes the round belongs to (a cached lookup): refused if not
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A message that must reach a channel, recorded with the change it announces (the outbox)."""
+
+    id: int
+    channel_id: str
+    content: str
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,7 @@ def outcome_to_dict(outcome: Outcome) -> dict:
         "winner": outcome.winner,
         "voters": outcome.voters,
         "summary": outcome.summary,
+        "tied": outcome.tied,
     }
 
 
@@ -114,6 +130,11 @@ class Store(Protocol):
     path: str
 
     async def close(self) -> None: ...
+    async def claim_instance(self, holder: str) -> None:
+        """Make this process the only one running a bot on this database until the store is closed (a
+        crash releases it too). StorageError naming the running one (its `holder` text: process id,
+        host, start time) if another holds it."""
+        ...
     async def schema_version(self) -> int: ...
 
     # -- scopes (a server's agent, or a person's), their settings and the audit log --
@@ -160,11 +181,30 @@ class Store(Protocol):
     async def rounds_of(self, session_id: int) -> list[RoundRow]: ...
     async def top_rounds(self, scope_id: str, limit: int = 5) -> list[RoundRow]: ...
     async def rewards_of_scope(self, scope_id: str) -> list[float]: ...
-    async def cancel_round(self, round_id: int, actor: str, reason: str) -> bool: ...
-    async def close_round(self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine") -> Outcome | None:
+    async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
+        """Cancel an open round (nothing is learned); with `announce`, that text is queued for the round's
+        channel in the same transaction. False if it was not open (and nothing is queued)."""
+        ...
+    async def close_round(
+        self,
+        round_id: int,
+        keys: list[QKey],
+        settle: Settle,
+        actor: str = "engine",
+        announce: Callable[[Outcome, list[Ballot]], str] | None = None,
+    ) -> Outcome | None:
         """Settle a round with `settle(ballots, q_entries, incumbent_score, voter_history)` and store the
-        outcome and its Q-updates in one transaction. None if the round was not open, so a second close
-        never rewards twice."""
+        outcome and its Q-updates in one transaction; with `announce`, the text `announce(outcome,
+        ballots)` is queued for the round's channel in that same transaction. None if the round was not
+        open, so a second close never rewards (nor announces) twice."""
+        ...
+
+    # -- the outbox: announcements recorded with what they announce, posted once --
+    async def pending_announcements(self, channel_id: str | None = None) -> list[Announcement]:
+        """Announcements not yet marked sent (of one channel, or all), oldest first."""
+        ...
+    async def mark_announced(self, announcement_id: int) -> None:
+        """Record that an announcement reached its channel."""
         ...
 
     # -- votes --
@@ -173,7 +213,16 @@ class Store(Protocol):
         ...
     async def ballots(self, round_id: int) -> list[Ballot]: ...
     async def ballot_count(self, round_id: int) -> int: ...
-    async def strike(self, scope_id: str, voter: str, actor: str) -> int: ...
+    async def strike(self, scope_id: str, voter: str, actor: str) -> int:
+        """Void a voter's votes in a scope and refuse their new ones there; returns how many were voided. Audited."""
+        ...
+    async def unstrike(self, scope_id: str, voter: str, actor: str) -> bool:
+        """Lift a strike (new votes count again; voided ones stay void); False if there was none. Audited."""
+        ...
+    async def withheld_voters(self, round_id: int) -> set[str]:
+        """Voters whose reactions on this round are not to be read back into votes: they used
+        `forget_user` while it was open."""
+        ...
 
     # -- the agent's Q-values --
     async def q_entries(self, scope_id: str, keys: Iterable[QKey]) -> dict[QKey, QEntry]: ...
@@ -183,7 +232,11 @@ class Store(Protocol):
 
     # -- a person's data, exports and health --
     async def user_data(self, voter: str) -> dict: ...
-    async def forget_user(self, voter: str, personal_scope: str) -> dict: ...
+    async def forget_user(self, voter: str, personal_scope: str) -> dict:
+        """Delete a voter's votes and vote events everywhere and their personal scope; keep moderation
+        records (strikes, the audit log); withhold their reactions on rounds open now (`withheld_voters`).
+        Returns {"votes": n, "vote_events": n, "personal_agent": bool}."""
+        ...
     async def export_rows(self, scope_id: str | None) -> dict[str, list[dict]]: ...
     async def check_writable(self) -> None: ...
 

@@ -28,11 +28,13 @@ TABLES: tuple[tuple[str, str | None], ...] = (
     ("sessions", "id"),
     ("rounds", "id"),
     ("round_messages", None),
+    ("withheld_reactions", None),
     ("votes", None),
     ("vote_events", "id"),
     ("strikes", None),
     ("qvalues", None),
     ("audit", "id"),
+    ("announcements", "id"),
 )
 COPY_CHUNK_ROWS = 5000  # rows read and written at a time when a database is copied
 
@@ -89,6 +91,10 @@ def plan_votes(
     for op in ops:
         at = time.time() if op.at is None else op.at
         status, scope_id = rounds.get(op.round_id, (None, None))
+        if op.scope_id is not None and scope_id is not None and op.scope_id != scope_id:
+            # A cache that outlived its round (ids are never reused, but a cache is checked anyway).
+            results.append(VoteResult("unknown_round"))
+            continue
         if status != "open":
             results.append(VoteResult("unknown_round" if status is None else "closed"))
             continue

@@ -12,12 +12,13 @@ import contextlib
 import fcntl
 import functools
 import json
+import logging
+import os
 import sqlite3
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import IO
 
 import aiosqlite
 
@@ -27,7 +28,8 @@ from core.engine import Outcome
 from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    ClosesOnExit, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult, outcome_to_dict,
+    Announcement, ClosesOnExit, DatabaseGone, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
+    outcome_to_dict,
 )
 from storage.rows import (
     COPY_CHUNK_ROWS, EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS,
@@ -58,12 +60,17 @@ def expected_schema(version: int) -> dict[str, list[str]]:
         return {t: [c[1] for c in db.execute(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
 
 
+log = logging.getLogger("crowdtune.storage")
+
+
 class SqliteStore(ClosesOnExit):
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
         self._lock = asyncio.Lock()
-        self._claim: IO | None = None  # the lock file held by claim_shards
         self.path = path
+        self._file: tuple[int, int] | None = None  # which file was opened (set once prepared): checked before every write
+        self._instance_lock: int | None = None  # the descriptor holding the one-bot lock (claim_instance)
+        self._gone: DatabaseGone | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -85,6 +92,7 @@ class SqliteStore(ClosesOnExit):
         store = cls(db, path)
         try:
             await store._prepare()
+            store._file = _identity(path)
         except BaseException as exc:
             await db.close()  # a connection left open keeps a thread alive
             if isinstance(exc, sqlite3.DatabaseError):
@@ -114,12 +122,17 @@ class SqliteStore(ClosesOnExit):
             raise not_ours
         await self._db.execute("PRAGMA journal_mode = WAL")
         await self._db.execute("PRAGMA synchronous = NORMAL")
-        await self._db.execute("PRAGMA foreign_keys = ON")
         if version < SCHEMA_VERSION:
+            # Foreign keys stay off while tables are rebuilt (a DROP would cascade), and are checked before
+            # the commit; the pragma cannot change inside a transaction.
+            await self._db.execute("PRAGMA foreign_keys = OFF")
             async with self._tx() as db:
                 for number in range(version + 1, SCHEMA_VERSION + 1):
                     await db.executescript_in_tx(MIGRATIONS[number])
+                if await db.all("PRAGMA foreign_key_check"):
+                    raise StorageError(f"the database {self.path} has rows pointing at missing ones; it was not upgraded")
                 await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        await self._db.execute("PRAGMA foreign_keys = ON")
 
     async def _schema_is(self, version: int) -> bool:
         """Whether the file holds the tables, with their columns, that crowdtune's migrations 1..version make
@@ -129,14 +142,48 @@ class SqliteStore(ClosesOnExit):
         return all(found.get(table) == columns for table, columns in expected_schema(version).items())
 
     async def close(self) -> None:
-        if self._claim is not None:
-            self._claim.close()
-            self._claim = None
+        if self._instance_lock is not None:
+            os.close(self._instance_lock)  # releases the lock
+            self._instance_lock = None
         await self._db.close()
+
+    async def claim_instance(self, holder: str) -> None:
+        """An exclusive lock (flock) on `<database>.lock`, which holds the holder's description. The kernel
+        releases it when the process ends, however it ends, so a crash never leaves a stale claim."""
+        if self.path == ":memory:" or self._instance_lock is not None:
+            return
+        lock_path = f"{self.path}.lock"
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError(f"cannot create the lock file {lock_path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            running = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise StorageError(
+                f"another crowdtune bot is already running on {self.path} ({running}); stop it first, or use another database (CROWDTUNE_DB)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        self._instance_lock = fd
+
+    def _check_same_file(self) -> None:
+        """DatabaseGone if the file at the path is not the one opened: writes would go to a file nobody
+        will ever open again (a removed file lives on while it is open), so nothing is written."""
+        if self._gone is None and self._file is not None and _identity(self.path) != self._file:
+            self._gone = DatabaseGone(
+                f"the database {self.path} was removed or replaced while crowdtune ran; nothing more is saved until it is restarted"
+            )
+            log.error("%s", self._gone)
+        if self._gone is not None:
+            raise self._gone
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[_Tx]:
         async with self._lock:
+            self._check_same_file()
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield _Tx(self._db)
@@ -257,6 +304,10 @@ class SqliteStore(ClosesOnExit):
                 return False
             await db.execute("UPDATE sessions SET status = ? WHERE id = ?", (status, session_id))
             await db.execute(
+                "DELETE FROM withheld_reactions WHERE round_id IN (SELECT id FROM rounds WHERE session_id = ? AND status = 'open')",
+                (session_id,),
+            )
+            await db.execute(
                 "UPDATE rounds SET status = 'cancelled', closed_at = ? WHERE session_id = ? AND status = 'open'",
                 (time.time(), session_id),
             )
@@ -345,15 +396,18 @@ class SqliteStore(ClosesOnExit):
         )
         return [r[0] for r in rows]
 
-    async def cancel_round(self, round_id: int, actor: str, reason: str) -> bool:
+    async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         async with self._tx() as db:
             row = await db.one(
-                "SELECT s.scope_id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.id = ? AND r.status = 'open'",
+                "SELECT s.scope_id, s.channel_id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.id = ? AND r.status = 'open'",
                 (round_id,),
             )
             if row is None:
                 return False
+            if announce is not None and row[1] is not None:
+                await db.announce(row[1], announce)
             await db.execute("UPDATE rounds SET status = 'cancelled', closed_at = ? WHERE id = ?", (time.time(), round_id))
+            await db.execute("DELETE FROM withheld_reactions WHERE round_id = ?", (round_id,))
             await db.audit(row[0], actor, "round_cancelled", {"round": round_id, "reason": reason})
         return True
 
@@ -403,6 +457,19 @@ class SqliteStore(ClosesOnExit):
             await db.audit(scope_id, actor, "strike", {"voter": voter, "voided": cursor.rowcount})
         return cursor.rowcount
 
+    async def unstrike(self, scope_id: str, voter: str, actor: str) -> bool:
+        """Lift a strike: the user's new votes in the scope count again (the voided ones stay void).
+        False if there was no strike. Audited."""
+        async with self._tx() as db:
+            cursor = await db.execute("DELETE FROM strikes WHERE scope_id = ? AND voter = ?", (scope_id, voter))
+            if cursor.rowcount:
+                await db.audit(scope_id, actor, "unstrike", {"voter": voter})
+        return cursor.rowcount > 0
+
+    async def withheld_voters(self, round_id: int) -> set[str]:
+        """Voters whose reactions on this round are not read back (they used /forget-me while it was open)."""
+        return {voter for (voter,) in await self._all("SELECT voter FROM withheld_reactions WHERE round_id = ?", (round_id,))}
+
     # -- Q-values and the close ----------------------------------------------------------------
 
     async def q_entries(self, scope_id: str, keys: Iterable[QKey]) -> dict[QKey, QEntry]:
@@ -427,18 +494,26 @@ class SqliteStore(ClosesOnExit):
             await db.audit(scope_id, actor, "reset", {"q_entries_deleted": cursor.rowcount})
         return cursor.rowcount
 
-    async def close_round(self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine") -> Outcome | None:
-        """Close a round and apply its Q-updates in one transaction. None if it was not open,
-        so a second close (a timer and a quorum racing, a restart) never rewards twice."""
+    async def close_round(
+        self,
+        round_id: int,
+        keys: list[QKey],
+        settle: Settle,
+        actor: str = "engine",
+        announce: Callable[[Outcome, list[Ballot]], str] | None = None,
+    ) -> Outcome | None:
+        """Close a round and apply its Q-updates in one transaction, with its announcement queued in the
+        outbox. None if it was not open, so a second close (a timer and a quorum racing, a restart)
+        never rewards twice."""
         async with self._tx() as db:
             row = await db.one(
-                "SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec FROM rounds r "
+                "SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec, s.channel_id FROM rounds r "
                 "JOIN sessions s ON s.id = r.session_id WHERE r.id = ? AND r.status = 'open'",
                 (round_id,),
             )
             if row is None:
                 return None
-            session_id, scope_id, incumbent_score, rounds_done, spec = row
+            session_id, scope_id, incumbent_score, rounds_done, spec, channel_id = row
             ballots = [
                 Ballot(*r)
                 for r in await db.all(
@@ -462,8 +537,22 @@ class SqliteStore(ClosesOnExit):
                 "UPDATE sessions SET track = ?, incumbent_score = ?, rounds_done = rounds_done + 1, status = ? WHERE id = ?",
                 (json.dumps(track_to_dict(outcome.next_track)), outcome.incumbent_score, "finished" if finished else "active", session_id),
             )
+            await db.execute("DELETE FROM withheld_reactions WHERE round_id = ?", (round_id,))
+            if announce is not None and channel_id is not None:
+                await db.announce(channel_id, announce(outcome, ballots))
             await db.audit(scope_id, actor, "round_closed", {"round": round_id, "reward": outcome.reward, "voters": outcome.voters})
         return outcome
+
+    # -- the outbox ---------------------------------------------------------------------------------
+
+    async def pending_announcements(self, channel_id: str | None = None) -> list[Announcement]:
+        where, params = ("AND channel_id = ?", (channel_id,)) if channel_id is not None else ("", ())
+        rows = await self._all(f"SELECT id, channel_id, content FROM announcements WHERE sent_at IS NULL {where} ORDER BY id", params)
+        return [Announcement(*row) for row in rows]
+
+    async def mark_announced(self, announcement_id: int) -> None:
+        async with self._tx() as db:
+            await db.execute("UPDATE announcements SET sent_at = ? WHERE id = ?", (time.time(), announcement_id))
 
     # -- personal data ----------------------------------------------------------------------------
 
@@ -479,12 +568,17 @@ class SqliteStore(ClosesOnExit):
         }
 
     async def forget_user(self, voter: str, personal_scope: str) -> dict:
-        """Delete a user's votes everywhere and their personal agent; returns what was deleted."""
+        """Delete a user's votes everywhere and their personal agent; returns what was deleted. Moderation
+        records (strikes and the audit log) are kept: forgetting oneself must not lift a strike. Reactions
+        the user leaves on rounds open now are not read back into votes."""
         async with self._tx() as db:
             events = await db.execute("DELETE FROM vote_events WHERE voter = ?", (voter,))
             votes = await db.execute("DELETE FROM votes WHERE voter = ?", (voter,))
             scope = await db.execute("DELETE FROM scopes WHERE id = ?", (personal_scope,))
-            await db.execute("DELETE FROM strikes WHERE voter = ?", (voter,))
+            await db.execute(
+                "INSERT INTO withheld_reactions (round_id, voter) SELECT id, ? FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",
+                (voter,),
+            )
             await db.audit(None, "user", "forget_me", {"votes": votes.rowcount, "personal_agent": scope.rowcount > 0})
         return {"votes": votes.rowcount, "vote_events": events.rowcount, "personal_agent": scope.rowcount > 0}
 
@@ -535,20 +629,8 @@ class SqliteStore(ClosesOnExit):
     # -- shards -------------------------------------------------------------------------------------
 
     async def claim_shards(self, shard_count: int, shard_ids: Iterable[int]) -> None:
-        """One process serves a SQLite file, whatever its shards: an exclusive lock on `<file>.lock`,
-        which the system releases when the process ends, even by SIGKILL."""
-        if self.path == ":memory:" or self._claim is not None:
-            return
-        claim = open(f"{self.path}.lock", "a")  # noqa: SIM115 (held until close)
-        try:
-            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            claim.close()
-            raise StorageError(
-                f"another bot process already runs on {self.path}; a SQLite database serves one process "
-                "(run every shard in it, or move to PostgreSQL with crowdtune copy-db)"
-            ) from None
-        self._claim = claim
+        """A SQLite file serves one process, whatever its shards: the one-bot claim (claim_instance)."""
+        await self.claim_instance(f"process {os.getpid()}, shards {','.join(map(str, shard_ids))} of {shard_count}")
 
     # -- start-up check and early close (bot/discord/runner.py) ------------------------------------------
 
@@ -570,6 +652,17 @@ class SqliteStore(ClosesOnExit):
                 (closes_at, round_id, closes_at),
             )
         return cursor.rowcount > 0
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`; None for an in-memory database or a missing file."""
+    if path == ":memory:":
+        return None
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 class _Tx:
@@ -597,6 +690,11 @@ class _Tx:
     async def all(self, sql: str, params: Iterable = ()) -> list[tuple]:
         return list(await self._db.execute_fetchall(sql, tuple(params)))
 
+    async def announce(self, channel_id: str, content: str) -> None:
+        await self._db.execute(
+            "INSERT INTO announcements (channel_id, content, created_at) VALUES (?, ?, ?)", (channel_id, content, time.time())
+        )
+
     async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict) -> None:
         await self._db.execute(
             "INSERT INTO audit (at, scope_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
@@ -608,7 +706,10 @@ class _Tx:
         voters' current rows, strikes) is read first and the writes go out in two executemany calls, so a
         batch costs a handful of statements (each a hop to aiosqlite's thread) however many votes it holds."""
         rounds = await self._rounds_with_scope({op.round_id for op in ops})
-        counted = [op for op in ops if rounds.get(op.round_id, (None, None))[0] == "open"]
+        counted = [
+            op for op in ops
+            if rounds.get(op.round_id, (None, None))[0] == "open" and op.scope_id in (None, rounds[op.round_id][1])
+        ]
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.kind == "cast"})
         results, written, events = plan_votes(ops, rounds, rows, struck)

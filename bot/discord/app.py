@@ -6,7 +6,10 @@ import asyncio
 import gc
 import logging
 import math
+import os
 import signal
+import socket
+import time
 
 import discord
 import yarl
@@ -17,6 +20,7 @@ from bot.conductor import Conductor
 from bot.media.drawing import Drawer
 from bot.errors import StartupError
 from bot.discord.ballot_box import VoteLimiter
+from bot.discord.edge import context_problem
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ShardPlan
 from bot.settings import Settings
@@ -102,7 +106,7 @@ def _bounds(low: float | None, high: float | None) -> str:
 
 class CheckedTree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        problem = request_problem(interaction)
+        problem = request_problem(interaction) or await context_problem(interaction)
         if problem is None:
             return True
         await interaction.response.send_message(f"Sorry, {problem}. Nothing was changed.", ephemeral=True)
@@ -151,8 +155,18 @@ class CrowdtuneBot(commands.Bot):
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         self.runner.on_reaction(payload, added=False)
 
+    async def on_raw_reaction_clear(self, payload: discord.RawReactionClearEvent) -> None:
+        self.runner.on_reactions_cleared(payload.message_id)
+
+    async def on_raw_reaction_clear_emoji(self, payload: discord.RawReactionClearEmojiEvent) -> None:
+        self.runner.on_reactions_cleared(payload.message_id, str(payload.emoji))
+
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         await self.runner.on_message_deleted(payload.message_id)
+
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        for message_id in sorted(payload.message_ids):
+            await self.runner.on_message_deleted(message_id)
 
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         if isinstance(error, app_commands.NoPrivateMessage):
@@ -219,6 +233,8 @@ async def run_bot(settings: Settings, db: str) -> int:
     try:
         store = await open_store(settings.db or db)
         await store.check_writable()  # a read-only file or a full disk: say so now, not at the first vote
+        # One bot per database: a second one would race the first for every close (issue 11, case 9).
+        await store.claim_instance(f"process {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
         await store.claim_shards(shards.count, shards.ids)  # one process per shard, never two
     except BaseException:
         if store is not None:

@@ -23,8 +23,9 @@ import discord
 
 from bot.conductor import Conductor
 from bot.discord.anti_brigade import JoinTimes, is_newcomer
+from bot.discord.edge import fits_integer
 from bot.discord.votes import RoundRef, origin_scope, vote_from_emoji, voter_id
-from storage import RoundRow, SessionRow, VoteResult
+from storage import DatabaseGone, RoundRow, SessionRow, VoteResult
 
 log = logging.getLogger("crowdtune.votes")
 
@@ -68,6 +69,19 @@ class _PendingVote:
 
 
 @dataclass(frozen=True)
+class _Clear:
+    """A moderator removed every reaction of a message (emoji None) or every reaction with one emoji:
+    the votes they stood for are withdrawn, in order with the votes queued around it."""
+
+    message_id: int
+    emoji: str | None
+    done: asyncio.Future
+
+
+CLEARED = 0  # in `watching`: every reaction of the message changed (no user has id 0)
+
+
+@dataclass(frozen=True)
 class _Barrier:
     """Resolved once every vote queued before it is committed."""
 
@@ -75,6 +89,12 @@ class _Barrier:
 
 
 class BallotBox:
+    """Votes from Discord, in arrival order, to the database.
+
+    Why this class is long: intake, the single writer and the quorum check share one queue and one
+    ordering rule (a vote is applied after every vote that arrived before it); split, the rule would
+    be spread over several classes."""
+
     def __init__(
         self,
         bot: discord.Client,
@@ -91,8 +111,9 @@ class BallotBox:
         self.join_times = join_times
         self.on_quorum = on_quorum  # called with the session id when a vote brings its round to the quorum
         self.recorded_in = recorded_in  # waits until a round being posted in a channel is recorded (the publisher)
+        self.on_database_gone: Callable[[DatabaseGone], None] = lambda problem: None  # set by the runner
         self._refs: dict[int, RoundRef] = {}  # message id -> round
-        self._votes: asyncio.Queue[_PendingVote | _Barrier] = asyncio.Queue()
+        self._votes: asyncio.Queue[_PendingVote | _Clear | _Barrier] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         self.watching: dict[int, set[int]] = {}  # message id -> users whose reactions changed during a reconciliation
 
@@ -112,7 +133,8 @@ class BallotBox:
         self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.round_id != round_id}
 
     def scope_settings_changed(self, scope_id: str) -> None:
-        """Forget cached rounds of a scope, so votes see its new settings (anti-brigading)."""
+        """Forget cached rounds of a scope, so votes see its new settings (anti-brigading) or, once the
+        scope is deleted, find no round."""
         self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.scope_id != scope_id}
 
     def cached_ref(self, message_id: int) -> RoundRef | None:
@@ -164,13 +186,16 @@ class BallotBox:
         """Queue a vote; the future resolves to its VoteResult once it is committed. A `limited` vote
         (one a person just made) is refused as "too_fast" over the person's rate."""
         done = asyncio.get_running_loop().create_future()
+        if not fits_integer(message_id, user_id, round_id):  # would fail the whole batch at the database
+            done.set_result(VoteResult("unknown_round"))
+            return done
         if limited and not self.limiter.allow(user_id):
             done.set_result(VoteResult("too_fast"))
             return done
         self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id))
         return done
 
-    def _queue(self, item: _PendingVote | _Barrier) -> None:
+    def _queue(self, item: _PendingVote | _Clear | _Barrier) -> None:
         self._votes.put_nowait(item)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._apply_votes(), name="vote-writer")
@@ -213,6 +238,19 @@ class BallotBox:
             channel_id=payload.channel_id,
         )
 
+    def on_reactions_cleared(self, message_id: int, emoji: str | None = None) -> None:
+        """MESSAGE_REACTION_REMOVE_ALL (emoji None) or MESSAGE_REACTION_REMOVE_EMOJI: withdraw exactly the
+        votes those reactions stood for, at once. Queued with no await before it, like a reaction."""
+        ref = self._refs.get(message_id)
+        if ref is not None and ref.style != "reactions":
+            return
+        if emoji is not None and vote_from_emoji("ab", emoji) is None and vote_from_emoji("rating", emoji) is None:
+            return
+        watchers = self.watching.get(message_id)
+        if watchers is not None:
+            watchers.add(CLEARED)
+        self._queue(_Clear(message_id, emoji, asyncio.get_running_loop().create_future()))
+
     # -- the writer -----------------------------------------------------------------------------------
 
     async def settle_votes(self) -> None:
@@ -241,7 +279,10 @@ class BallotBox:
             try:
                 await self._apply_batch(batch)
             except Exception as problem:  # the database failed: nobody is told their vote counted
-                log.exception("could not store %d vote(s)", len(batch))
+                if isinstance(problem, DatabaseGone):
+                    self.on_database_gone(problem)
+                else:
+                    log.exception("could not store %d vote(s)", len(batch))
                 for item in batch:
                     if not item.done.done():
                         item.done.set_exception(problem)
@@ -249,11 +290,18 @@ class BallotBox:
                 for _ in batch:
                     self._votes.task_done()
 
-    async def _apply_batch(self, batch: list[_PendingVote | _Barrier]) -> None:
+    async def _apply_batch(self, batch: list[_PendingVote | _Clear | _Barrier]) -> None:
         ops, accepted, barriers = [], [], []
+        touched: dict[int, RoundRef] = {}
         for item in batch:
             if isinstance(item, _Barrier):
                 barriers.append(item)
+                continue
+            if isinstance(item, _Clear):
+                # What a clear withdraws depends on the votes before it: those are written first.
+                await self._write(ops, accepted, touched)
+                ops, accepted = [], []
+                await self._clear(item)
                 continue
             ref = await self.ref_for(item.message_id)
             if ref is None and item.channel_id is not None and self.recorded_in is not None:
@@ -271,19 +319,35 @@ class BallotBox:
             elif is_newcomer(ref, item.joined_at, item.retract):
                 item.done.set_result(VoteResult("newcomer"))
             else:
-                ops.append(self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract))
+                ops.append(self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id))
                 accepted.append((item, ref))
-        results = await self.conductor.apply_votes(ops) if ops else []
-        touched: dict[int, RoundRef] = {}
-        for (item, ref), result in zip(accepted, results):
-            item.done.set_result(result)
-            if result.counted:
-                touched[ref.session_id] = ref
+        await self._write(ops, accepted, touched)
         for barrier in barriers:
             barrier.done.set_result(None)
         for ref in touched.values():
             if await self._quorum(ref):
                 self.on_quorum(ref.session_id)
+
+    async def _write(self, ops: list, accepted: list[tuple[_PendingVote, RoundRef]], touched: dict[int, RoundRef]) -> None:
+        results = await self.conductor.apply_votes(ops) if ops else []
+        for (item, ref), result in zip(accepted, results):
+            item.done.set_result(result)
+            if result.counted:
+                touched[ref.session_id] = ref
+
+    async def _clear(self, item: _Clear) -> None:
+        ref = await self.ref_for(item.message_id)
+        if ref is not None and ref.style == "reactions":
+            value = None if item.emoji is None else vote_from_emoji(ref.mode, item.emoji)
+            ops = [
+                self.conductor.vote_op(ref.round_id, ref.mode, ballot.voter, standing, retract=True, scope_id=ref.scope_id)
+                for ballot in await self.store.ballots(ref.round_id)
+                if (standing := ballot.choice if ref.mode == "ab" else ballot.rating) is not None
+                and (item.emoji is None or standing == value)
+            ]
+            if ops:
+                await self.conductor.apply_votes(ops)
+        item.done.set_result(None)
 
     async def _quorum(self, ref: RoundRef) -> bool:
         session = await self.store.session(ref.session_id)

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 from collections.abc import Callable, Coroutine
 
 import discord
 
 from bot.discord.anti_brigade import JoinTimes
-from bot.discord.ballot_box import BallotBox
+from bot.discord.ballot_box import CLEARED, BallotBox
 from bot.discord.publisher import Publisher
-from bot.discord.votes import bare, emoji_for_mode, vote_from_emoji, voter_id
+from bot.discord.votes import bare, emoji_for_mode, round_cancelled, vote_from_emoji, voter_id
 from storage import RoundRow
+
+log = logging.getLogger("crowdtune.reconciler")
 
 RECONCILE_PASSES = 4  # re-read reactions while people keep changing them during the read, up to this
 
@@ -45,8 +48,25 @@ class Reconciler:
         if ref is None:
             self._deleted.append(message_id)
             return
-        if await self.store.cancel_round(ref.round_id, actor="moderator", reason="round message deleted"):
+        if await self._cancel(ref.round_id, actor="moderator", reason="round message deleted"):
             self.wake(ref.session_id)
+
+    async def _cancel(self, round_id: int, actor: str, reason: str) -> bool:
+        """Cancel the round, its announcement recorded in the same transaction (the runner posts it)."""
+        row = await self.store.round(round_id)
+        if row is None:
+            return False
+        return await self.store.cancel_round(round_id, actor=actor, reason=reason, announce=round_cancelled(row.index + 1))
+
+    async def still_posted(self, channel, row: RoundRow) -> bool:
+        """Whether the round's message still exists; a round whose message was deleted (while the bot
+        was down, whatever its vote style) is cancelled."""
+        try:
+            await channel.fetch_message(int(row.message_ids[0]))
+        except discord.NotFound:
+            await self._cancel(row.id, actor="crowdtune", reason="round message missing")
+            return False
+        return True
 
     async def reconcile(self, channel, row: RoundRow, add_missing: bool = False) -> None:
         """Make the round's stored votes match the reactions on its message: counts reactions made
@@ -67,22 +87,26 @@ class Reconciler:
                 try:
                     message = await channel.fetch_message(message_id)
                 except discord.NotFound:
-                    await self.store.cancel_round(row.id, actor="crowdtune", reason="round message missing")
+                    await self._cancel(row.id, actor="crowdtune", reason="round message missing")
                     return
-                present = await self._reactions_by_user(message, current)
+                present, complete = await self._reactions_by_user(message, current)
                 await box.settle_votes()
+                withheld = await self.store.withheld_voters(row.id)
                 ballots = await self.store.ballots(row.id)
                 # No await from here to the submits: a reaction event now would be missed by both.
-                standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in ballots}
+                if CLEARED in watchers:
+                    continue  # the reactions were cleared during the read: what was read is gone
+                standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in ballots if b.voter not in withheld}
                 pending = [
                     box.submit(message_id, user_id, values[-1])
                     for user_id, values in present.items()
                     if user_id not in watchers and standing.get(voter_id(user_id)) not in values
                 ]
+                # A listing that did not end says nothing about who is missing from it.
                 pending += [
                     box.submit(message_id, int(voter.split(":")[1]), value, retract=True)
                     for voter, value in standing.items()
-                    if int(voter.split(":")[1]) not in present and int(voter.split(":")[1]) not in watchers
+                    if complete and int(voter.split(":")[1]) not in present and int(voter.split(":")[1]) not in watchers
                 ]
                 await asyncio.gather(*pending)
                 if not watchers:
@@ -95,30 +119,59 @@ class Reconciler:
             if missing:
                 self.spawn(self.publisher.add_reactions(message, row.mode, only=missing))
 
-    async def _reactions_by_user(self, message: discord.Message, row: RoundRow) -> dict[int, list[float | str]]:
-        """Each person's vote reactions on the message (with anti-brigading, only members who joined in time)."""
+    async def _reactions_by_user(self, message: discord.Message, row: RoundRow) -> tuple[dict[int, list[float | str]], bool]:
+        """Each person's vote reactions on the message (with anti-brigading, only members who joined in
+        time), and whether every listing was read to its end."""
         present: dict[int, list[float | str]] = {}
+        complete = True
         for reaction in message.reactions:
             value = vote_from_emoji(row.mode, str(reaction.emoji))
             if value is None or reaction.count <= (1 if reaction.me else 0):
                 continue  # not a vote, or only our own reaction: nothing to read
-            for user in await _everyone_with(reaction):
+            users, listed = await _everyone_with(reaction)
+            complete = complete and listed
+            for user in users:
                 if not self.ballot_box.is_bot(user.id, None) and not user.bot:
                     present.setdefault(user.id, []).append(value)
+        for voter in await self.store.withheld_voters(row.id):  # they used /forget-me: only new events count
+            present.pop(int(voter.split(":")[1]), None)
         ref = await self.ballot_box.ref_for(message.id)
         if ref is not None:
             await self.join_times.drop_newcomers(ref, present)
-        return present
+        return present, complete
 
 
-async def _everyone_with(reaction: discord.Reaction) -> list[discord.abc.User]:
-    """Everyone with this reaction now. discord.py's users(limit=None) stops after the count the
-    message had when fetched, so it misses people when the reaction changed since (our own added)."""
-    users: list[discord.abc.User] = []
+REACTION_PAGE = 100  # users per request: Discord's maximum for GET .../reactions/{emoji}
+PAGE_SLACK = 10  # pages read beyond what the reaction's count asks for before a listing is given up on
+
+
+async def _everyone_with(reaction: discord.Reaction) -> tuple[list[discord.abc.User], bool]:
+    """Everyone with this reaction now, normal and super (burst) alike (Discord lists super reactors
+    only when asked for them, `type=1`), and whether the listing was read to its end."""
+    users, complete = await _paged(reaction, discord.ReactionType.normal, reaction.normal_count)
+    if reaction.burst_count or reaction.me_burst:
+        burst, burst_complete = await _paged(reaction, discord.ReactionType.burst, reaction.burst_count)
+        users, complete = users + burst, complete and burst_complete
+    return users, complete
+
+
+async def _paged(reaction: discord.Reaction, kind: discord.ReactionType, count: int) -> tuple[list[discord.abc.User], bool]:
+    """Every user of one reaction type, page by page. discord.py's users(limit=None) stops after the count
+    the message had when fetched, so it misses people when the reaction changed since (our own added);
+    this reads on until a short page. A server that ignores `after` (an outside Discord-compatible
+    one) must not keep the loop going: a page that brings no new user ends it, and so does a bound on
+    the pages read (issue 11, case 11). Returns the users and whether the listing ended with a short page
+    (complete); an incomplete one must not be taken to mean that the others removed their reactions."""
+    users: dict[int, discord.abc.User] = {}
     after = None
-    while True:
-        page = [user async for user in reaction.users(limit=100, after=after)]
-        users += page
-        if len(page) < 100:
-            return users
+    for _ in range(count // REACTION_PAGE + PAGE_SLACK):
+        page = [user async for user in reaction.users(limit=REACTION_PAGE, after=after, type=kind)]
+        new = [user for user in page if user.id not in users]
+        users.update((user.id, user) for user in new)
+        if len(page) < REACTION_PAGE:
+            return list(users.values()), True
+        if not new:
+            break
         after = discord.Object(max(user.id for user in page))
+    log.warning("reactions %s on message %s: the listing did not end; stopped after %d users", reaction.emoji, reaction.message.id, len(users))
+    return list(users.values()), False

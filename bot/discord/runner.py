@@ -23,9 +23,9 @@ from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import Publisher
 from bot.discord.reconciler import Reconciler
-from bot.discord.votes import describe_votes
+from bot.discord.votes import VOTING_STOPPED, round_summary
 from bot.media.drawing import Drawer
-from storage import RoundRow, SessionRow
+from storage import DatabaseGone, RoundRow, SessionRow
 
 log = logging.getLogger("crowdtune.rounds")
 
@@ -40,7 +40,10 @@ class RoundRunner:
         self._tasks: dict[int, asyncio.Task] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._background: set[asyncio.Task] = set()
+        self._announcing = asyncio.Lock()
+        self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
         join_times = JoinTimes(bot)
+        self.ballot_box.on_database_gone = self.database_gone
         self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn)
         self.ballot_box = BallotBox(
             bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in
@@ -51,6 +54,7 @@ class RoundRunner:
         self.button_vote = self.ballot_box.button_vote
         self.scope_settings_changed = self.ballot_box.scope_settings_changed
         self.on_message_deleted = self.reconciler.on_message_deleted
+        self.on_reactions_cleared = self.ballot_box.on_reactions_cleared
 
     @property
     def limiter(self) -> VoteLimiter:
@@ -59,20 +63,77 @@ class RoundRunner:
     # -- sessions -----------------------------------------------------------------------------
 
     def ensure_running(self, session_id: int) -> None:
+        if self.stopped_by is not None:
+            return
         task = self._tasks.get(session_id)
         if task is None or task.done():
             self._wake[session_id] = asyncio.Event()
             self._tasks[session_id] = asyncio.create_task(self._run(session_id), name=f"session-{session_id}")
 
+    async def announce(self, channel_id: str | None = None) -> None:
+        """Post what the outbox holds (for one channel, or all), oldest first, each once: marked sent after
+        it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
+        it twice within Discord's nonce window (minutes). For one session's channel a refusal is raised
+        (the session stops, saying why); across all channels at start, a channel Discord refuses us
+        (gone, or closed to us) is given up on."""
+        async with self._announcing:
+            for note in await self.store.pending_announcements(channel_id):
+                channel = self.bot.get_partial_messageable(int(note.channel_id))
+                try:
+                    await channel.send(note.content, nonce=f"ct-note-{note.id}")
+                except (discord.Forbidden, discord.NotFound) as problem:
+                    if channel_id is not None:
+                        raise
+                    log.warning("announcement %s for channel %s dropped: %s", note.id, note.channel_id, problem)
+                await self.store.mark_announced(note.id)
+
     async def resume_all(self) -> int:
-        """On start: every active session of this process's shards runs again (bot.shard_plan; all
-        of them unsharded); open rounds keep their closes-at. Returns how many."""
+        """On start: what the outbox holds is posted, then every active session of this process's shards
+        runs again (bot.shard_plan; all of them unsharded); open rounds keep their closes-at. Returns how many."""
         plan = getattr(self.bot, "shard_plan", None)
+        try:
+            if plan is None or not plan.sharded:
+                await self.announce()
+            else:  # only its own servers' channels: another shard process posts the rest
+                owned = {s.channel_id for s in await self.store.all_sessions() if s.channel_id and plan.owns_scope(s.scope_id)}
+                for channel_id in sorted(owned):
+                    with contextlib.suppress(discord.Forbidden, discord.NotFound):
+                        await self.announce(channel_id)
+        except discord.HTTPException as problem:  # left in the outbox: each session posts its channel's first
+            log.warning("could not post the outbox at start: %s", problem)
         sessions = [s for s in await self.store.active_sessions() if plan is None or plan.owns_scope(s.scope_id)]
         for session in sessions:
             if session.channel_id is not None and session.channel_id.isdigit():
                 self.ensure_running(session.id)
         return len(sessions)
+
+    def database_gone(self, problem: DatabaseGone) -> None:
+        """The database file was removed or replaced under the running bot: voting stops everywhere, each
+        running session's channel is told once, and the operator reads it in the log (issue 11, case 9)."""
+        if self.stopped_by is not None:
+            return
+        self.stopped_by = problem
+        log.error("voting stopped in every session: %s", problem)
+        self._spawn(self._say_voting_stopped())
+
+    async def _say_voting_stopped(self) -> None:
+        current = asyncio.current_task()
+        tasks = [task for task in self._tasks.values() if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for session in await self.store.active_sessions():  # reads still work: only writes are refused
+            if session.channel_id is not None and session.channel_id.isdigit():
+                with contextlib.suppress(discord.HTTPException):
+                    await self.bot.get_partial_messageable(int(session.channel_id)).send(VOTING_STOPPED)
+
+    def scope_deleted(self, scope_id: str) -> None:
+        """A scope and its sessions were deleted (/forget-me): no cached message reaches its rounds any
+        more, and every session is woken to see whether its round still exists (a deleted one's task
+        ends at once rather than sleeping out its timer)."""
+        self.ballot_box.scope_settings_changed(scope_id)
+        for session_id in list(self._wake):
+            self.wake(session_id)
 
     def wake(self, session_id: int) -> None:
         event = self._wake.get(session_id)
@@ -117,6 +178,9 @@ class RoundRunner:
                 await self.store.end_session(session_id, "stopped", actor="crowdtune")
                 await self._say_stopped(session_id, problem)
                 return
+            except DatabaseGone as problem:
+                self.database_gone(problem)
+                return
             except Exception:
                 log.exception("session %s: round failed; retrying", session_id)
                 await asyncio.sleep(RETRY_AFTER_ERROR)
@@ -148,6 +212,7 @@ class RoundRunner:
         if session is None or open_round is None:
             return True
         channel = self.bot.get_partial_messageable(int(session.channel_id))
+        await self.announce(session.channel_id)  # what an earlier run recorded but could not post
         style = session.options.get("vote_style", "reactions")
         row = open_round.row
         resumed = bool(row.message_ids)
@@ -156,34 +221,43 @@ class RoundRunner:
         await self._remember(row, session)
         if resumed and style == "reactions":  # people may have voted while we were away
             await self.reconciler.reconcile(channel, row, add_missing=True)
-        await self._wait_for_close(session_id, open_round)
+        elif resumed:  # its message may have been deleted while we were away
+            await self.reconciler.still_posted(channel, row)
+        await self._wait_for_close(session_id, open_round, channel, style)
         if style == "reactions":
             await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
         await self.ballot_box.settle_votes()  # every vote that arrived before the close counts
-        outcome = await self.conductor.close(open_round.id, actor="crowdtune")
+        number, mode = open_round.plan.index + 1, open_round.spec.mode
+        # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
+        await self.conductor.close(open_round.id, actor="crowdtune", announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots))
         self.ballot_box.forget_round(row.id)
         refreshed = await self.store.session(session_id)
-        number = open_round.plan.index + 1
-        if outcome is not None:
-            ballots_text = describe_votes(open_round.spec.mode, await self.store.ballots(open_round.id))
-            reward = "no reward" if outcome.reward is None else f"reward {outcome.reward:.1f}/10"
-            await channel.send(
-                f"**Round {number} closed**: {outcome.voters} voted ({ballots_text}), {reward}. "
-                f"{outcome.summary[0].upper()}{outcome.summary[1:]}."
-            )
-        elif refreshed.status == "active":  # cancelled, not stopped: its message was deleted
-            await channel.send(f"**Round {number} cancelled**: its message was deleted, so nothing was learned from it. The next round is coming.")
+        if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
+            return True
+        await self.announce(session.channel_id)  # the summary, or the cancellation a deletion recorded
         if refreshed.status == "finished":
             await channel.send(f"Session finished after {refreshed.rounds_done} rounds. Use `/top` to hear the best.")
             return True
         return refreshed.status != "active"
 
-    async def _wait_for_close(self, session_id: int, open_round: OpenRound) -> None:
+    async def _quorum_stands(self, open_round: OpenRound, row: RoundRow, channel, style: str) -> bool:
+        """Whether the round has its quorum of standing votes. A count reached by reaction events is
+        checked against the reactions themselves first: a stale or replayed add event (one whose
+        removal came before it) must not close a round (issue 11, case 5)."""
+        if not await self.conductor.quorum_reached(open_round):
+            return False
+        if style != "reactions":
+            return True  # buttons are interactions, answered once: there is nothing stale to re-read
+        await self.reconciler.reconcile(channel, row)
+        await self.ballot_box.settle_votes()
+        return await self.conductor.quorum_reached(open_round)
+
+    async def _wait_for_close(self, session_id: int, open_round: OpenRound, channel, style: str) -> None:
         event = self._wake[session_id]
         while True:
             event.clear()  # before the checks, so a wake during them is not lost
             row = await self.store.round(open_round.id)
-            if row is None or row.status != "open" or await self.conductor.quorum_reached(open_round):
+            if row is None or row.status != "open" or await self._quorum_stands(open_round, row, channel, style):
                 return
             remaining = (row.closes_at or time.time()) - time.time()
             if remaining <= 0:

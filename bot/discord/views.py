@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import discord
 
-from storage import VoteResult
+from bot.discord.edge import context_problem
+from bot.discord.votes import VOTING_STOPPED
+from storage import DatabaseGone, VoteResult
 
 _WITHDRAW = "x"
 _AB_LABELS = {"a": "A", "b": "B", "both": "Both", "neither": "Neither"}
@@ -25,9 +27,15 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<ro
     async def callback(self, interaction: discord.Interaction) -> None:
         runner = interaction.client.runner
         retract = self.value == _WITHDRAW
+        if await context_problem(interaction) is not None:
+            await interaction.response.send_message(_refusal(VoteResult("blocked")), ephemeral=True)
+            return
         value: float | str | None = None if retract else float(self.value) if self.value.isdigit() else self.value
         try:
             result = await runner.button_vote(interaction, self.round_id, value, retract)
+        except DatabaseGone:
+            await interaction.response.send_message(VOTING_STOPPED, ephemeral=True)
+            return
         except Exception:  # the database failed (the vote writer logged it): say so, do not leave the press unanswered
             await interaction.response.send_message(NOT_SAVED, ephemeral=True)
             return

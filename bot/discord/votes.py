@@ -9,6 +9,10 @@ from dataclasses import dataclass
 RATING_EMOJI = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10)) + ("\U0001f51f",)  # 1️⃣ .. 9️⃣, 🔟
 AB_EMOJI = {"\U0001f170\ufe0f": "a", "\U0001f171\ufe0f": "b", "\U0001f44d": "both", "\U0001f44e": "neither"}  # 🅰️ 🅱️ 👍 👎
 VOTE_STYLES = ("reactions", "buttons")
+VOTING_STOPPED = (
+    "Voting has stopped: my database was removed or replaced while I was running, so nothing more can be saved. "
+    "Votes made from now on do not count; the operator has been told (see the log) and must restart me."
+)
 
 
 def bare(emoji: str) -> str:
@@ -46,6 +50,19 @@ def describe_votes(mode: str, ballots) -> str:
     # Counted, not listed: a thousand ratings would not fit in a Discord message (2,000 characters).
     counts = collections.Counter(b.rating for b in ballots)
     return ", ".join(f"{n}× {r:g}" if n > 1 else f"{r:g}" for r, n in sorted(counts.items())) or "none yet"
+
+
+def round_summary(number: int, mode: str, outcome, ballots) -> str:
+    """What the channel is told when round `number` closes (an Outcome, the standing ballots)."""
+    reward = "no reward" if outcome.reward is None else f"reward {outcome.reward:.1f}/10"
+    return (
+        f"**Round {number} closed**: {outcome.voters} voted ({describe_votes(mode, ballots)}), {reward}. "
+        f"{outcome.summary[0].upper()}{outcome.summary[1:]}."
+    )
+
+
+def round_cancelled(number: int) -> str:
+    return f"**Round {number} cancelled**: its message was deleted, so nothing was learned from it. The next round is coming."
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,14 @@ async def _community(store) -> None:
         await conductor.retract(r.id, "v1")
         await conductor.close(r.id)
     await conductor.open_round(server.id)  # left open
+    await store.forget_user("v5", "user:v5")  # their reactions on the open round are withheld
     ab = await conductor.start("guild:2", "guild", "c2", SessionSpec(mode="ab"), actor="mod")
     r = await conductor.open_round(ab.id)
     for v, choice in enumerate(["a", "b", "both", "neither"]):
         await conductor.vote(r.id, f"w{v}", choice)
     await conductor.close(r.id)
     r = await conductor.open_round(ab.id)
-    await store.cancel_round(r.id, "mod", "message deleted")
+    await store.cancel_round(r.id, "mod", "message deleted", announce="Round 2 cancelled")  # the outbox
     await store.strike("guild:1", "v2", actor="mod")
     await store.update_scope_settings("guild:1", {"quorum": 3}, actor="mod")
     personal = await conductor.start("user:9", "user", "dm9", SessionSpec(), actor="user:9")

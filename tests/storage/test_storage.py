@@ -122,7 +122,7 @@ async def _schema(location: str, postgres_server) -> dict[str, list[str]]:
         pairs = list(zip(rows[::2], rows[1::2]))
     else:
         with sqlite3.connect(location) as raw:
-            tables = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            tables = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
             pairs = [(t, c[1]) for t in tables for c in raw.execute(f"PRAGMA table_info({t})")]
     schema: dict[str, list[str]] = {}
     for table, column in pairs:

@@ -1,4 +1,4 @@
-"""Moderator tools (/config, /reset, /export, /strike) and a user's own data (/forget-me)."""
+"""Moderator tools (/config, /reset, /export, /strike, /unstrike) and a user's own data (/forget-me)."""
 
 from __future__ import annotations
 
@@ -160,6 +160,21 @@ class Moderation(commands.Cog):
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
+    @app_commands.command(name="unstrike", description="Moderators: lift a strike, so a user's new votes here count again")
+    @app_commands.guild_only()
+    @app_commands.describe(user="whose strike to lift")
+    async def unstrike(self, interaction: discord.Interaction, user: discord.User) -> None:
+        scope_id = await self._moderator_scope(interaction)
+        if scope_id is None:
+            return
+        lifted = await self.store.unstrike(scope_id, voter_id(user.id), actor=voter_id(interaction.user.id))
+        text = (
+            f"Lifted the strike on {user.mention}: their new votes here count again (the voided ones stay void). This is in the audit log."
+            if lifted
+            else f"{user.mention} has no strike here; nothing was changed."
+        )
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+
     @app_commands.command(name="forget-me", description="Get a copy of your data, then delete your votes and your personal agent")
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def forget_me(self, interaction: discord.Interaction) -> None:
@@ -169,7 +184,7 @@ class Moderation(commands.Cog):
         view = Confirm(interaction.user.id, "Delete my data")
         await interaction.response.send_message(
             f"Here is your data: {len(data['votes'])} vote(s), and a personal agent with {data['personal_agent_q_values']} Q-values. "
-            "Delete it all? This cannot be undone.",
+            "Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.",
             file=discord.File(io.BytesIO(json.dumps(data, indent=1).encode()), "my-crowdtune-data.json"),
             view=view,
             ephemeral=True,
@@ -180,8 +195,10 @@ class Moderation(commands.Cog):
                 await view.interaction.response.edit_message(content="Nothing was deleted.", view=None, attachments=[])
             return
         result = await self.store.forget_user(voter, personal_scope=voter)
+        self.bot.runner.scope_deleted(voter)
         await view.interaction.response.edit_message(
-            content=f"Deleted {result['votes']} vote(s){' and your personal agent' if result['personal_agent'] else ''}.",
+            content=f"Deleted {result['votes']} vote(s){' and your personal agent' if result['personal_agent'] else ''}. "
+            "Moderation records about you (a strike, the audit log) are kept; a reaction you leave on an open round no longer counts.",
             view=None,
             attachments=[],
         )

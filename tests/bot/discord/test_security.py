@@ -63,6 +63,7 @@ MATRIX = {
     "reset": MODERATORS,
     "export": MODERATORS,
     "strike": {**MODERATORS, "dm_user": False},  # servers only
+    "unstrike": {**MODERATORS, "dm_user": False},
 }
 ALLOWED_REPLY = {
     "compose": "Composing",
@@ -76,6 +77,7 @@ ALLOWED_REPLY = {
     "reset": "Reset the agent?",
     "export": "",
     "strike": "Voided",
+    "unstrike": "Lifted the strike",
 }
 
 
@@ -108,14 +110,15 @@ async def test_permission_matrix_for_every_command(env, actor):
             await compose(env, user=env.mod, rounds=5)  # started by the owner, not by the person tested
             outcomes = {}
         await server.wait_for_message(here, is_round(1), timeout=20)
-        order = ["status", "stats", "top", "config", "export", "strike", "reset", "forget-me", "close", "stop", "compose"]
+        order = ["status", "stats", "top", "config", "export", "strike", "unstrike", "reset", "forget-me", "close", "stop", "compose"]
         checked = 1 if outcomes else 0
         for command in order:
             if command in outcomes:
                 continue
             options = {"config": [{"name": "quorum", "type": 4, "value": 3}],
-                       "strike": [{"name": "user", "type": 6, "value": str(env.alice.id)}]}.get(command, [])
-            resolved = {"users": {str(env.alice.id): env.alice.payload()}} if command == "strike" else None
+                       "strike": [{"name": "user", "type": 6, "value": str(env.alice.id)}],
+                       "unstrike": [{"name": "user", "type": 6, "value": str(env.alice.id)}]}.get(command, [])
+            resolved = {"users": {str(env.alice.id): env.alice.payload()}} if command in ("strike", "unstrike") else None
             target = elsewhere if command == "compose" else here
             before = fingerprint(env)
             interaction = await raw_slash(server, person, target, command, options, resolved)
