@@ -67,31 +67,35 @@ async def test_copy_to_postgres_and_back_keeps_every_row_and_the_same_export(tmp
     monkeypatch.setattr("storage.sqlite.COPY_CHUNK_ROWS", 7)
     monkeypatch.setattr("storage.postgres.COPY_CHUNK_ROWS", 7)
     lite = await open_store(tmp_path / "community.db")
-    await _community(lite)
-    url = postgres_server.new_database()
-    pg = await open_store(url)
-    counts = await copy_database(lite, pg)
-    assert counts["votes"] > 7 and counts["vote_events"] > 7 and counts["audit"] > 7
-    source = await _tables(lite)
-    assert all(source[t] for t, _ in TABLES if t != "strikes") and source["strikes"]
-    assert await _tables(pg) == source
-    assert await pg.export_rows(None) == await lite.export_rows(None)
-    assert _unzipped(tmp_path / "lite.zip", await export_zip(lite, tmp_path / "lite.zip")) == _unzipped(
-        tmp_path / "pg.zip", await export_zip(pg, tmp_path / "pg.zip")
-    )
-    assert await pg.export_rows("guild:2") == await lite.export_rows("guild:2")
-    # The copy goes on where the original stopped: new rows get new ids.
-    before = {s.id for s in await pg.active_sessions()}
-    fresh = await Conductor(pg).start("guild:3", "guild", "c3", SessionSpec(), actor="mod")
-    assert fresh.id > max(before)
-    # A database that holds data is never a copy's target.
-    with pytest.raises(ValueError, match="already holds data"):
-        await copy_database(lite, pg)
-    back = await open_store(tmp_path / "back.db")
-    await copy_database(pg, back)
-    assert await back.export_rows(None) == await pg.export_rows(None)
-    for store in (lite, pg, back):
-        await store.close()
+    pg = back = None
+    try:
+        await _community(lite)
+        url = postgres_server.new_database()
+        pg = await open_store(url)
+        counts = await copy_database(lite, pg)
+        assert counts["votes"] > 7 and counts["vote_events"] > 7 and counts["audit"] > 7
+        source = await _tables(lite)
+        assert all(source[t] for t, _ in TABLES if t != "strikes") and source["strikes"]
+        assert await _tables(pg) == source
+        assert await pg.export_rows(None) == await lite.export_rows(None)
+        assert _unzipped(tmp_path / "lite.zip", await export_zip(lite, tmp_path / "lite.zip")) == _unzipped(
+            tmp_path / "pg.zip", await export_zip(pg, tmp_path / "pg.zip")
+        )
+        assert await pg.export_rows("guild:2") == await lite.export_rows("guild:2")
+        # The copy goes on where the original stopped: new rows get new ids.
+        before = {s.id for s in await pg.active_sessions()}
+        fresh = await Conductor(pg).start("guild:3", "guild", "c3", SessionSpec(), actor="mod")
+        assert fresh.id > max(before)
+        # A database that holds data is never a copy's target.
+        with pytest.raises(ValueError, match="already holds data"):
+            await copy_database(lite, pg)
+        back = await open_store(tmp_path / "back.db")
+        await copy_database(pg, back)
+        assert await back.export_rows(None) == await pg.export_rows(None)
+    finally:
+        for store in (lite, pg, back):
+            if store is not None:
+                await store.close()
 
 
 def test_copy_db_command(tmp_path, postgres_server, capsys):
