@@ -32,7 +32,7 @@ from core.engine import Outcome
 from core.music import track_to_dict
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announcement, ClosesOnExit, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult, outcome_to_dict,
+    Announce, Announcement, ClosesOnExit, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult, outcome_to_dict,
 )
 from storage.rows import (
     COPY_CHUNK_ROWS, EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS,
@@ -400,12 +400,7 @@ class PostgresStore(ClosesOnExit):
         return await self._tx(body)
 
     async def close_round(
-        self,
-        round_id: int,
-        keys: list[QKey],
-        settle: Settle,
-        actor: str = "engine",
-        announce: Callable[[Outcome, list[Ballot]], str] | None = None,
+        self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine", announce: Announce | None = None
     ) -> Outcome | None:
         """Close a round and apply its Q-updates in one transaction. None if it was not open: the
         round's row lock makes a second close, from this process or another, wait and then find it

@@ -109,6 +109,10 @@ Settle = Callable[[list[Ballot], dict[QKey, QEntry], float | None, dict[str, lis
 inside its transaction (core/engine.py's settlement, a pure function)."""
 
 
+Announce = Callable[[Outcome, list[Ballot]], str]
+"""`announce(outcome, ballots) -> text` for the round's channel, queued in the close's transaction (the outbox)."""
+
+
 class ClosesOnExit:
     """`async with store:` closes the store on the way out."""
 
@@ -186,12 +190,7 @@ class Store(Protocol):
         channel in the same transaction. False if it was not open (and nothing is queued)."""
         ...
     async def close_round(
-        self,
-        round_id: int,
-        keys: list[QKey],
-        settle: Settle,
-        actor: str = "engine",
-        announce: Callable[[Outcome, list[Ballot]], str] | None = None,
+        self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine", announce: Announce | None = None
     ) -> Outcome | None:
         """Settle a round with `settle(ballots, q_entries, incumbent_score, voter_history)` and store the
         outcome and its Q-updates in one transaction; with `announce`, the text `announce(outcome,

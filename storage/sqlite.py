@@ -16,7 +16,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from core.engine import Outcome
 from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announcement, ClosesOnExit, DatabaseGone, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClosesOnExit, DatabaseGone, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
     outcome_to_dict,
 )
 from storage.rows import (
@@ -495,12 +495,7 @@ class SqliteStore(ClosesOnExit):
         return cursor.rowcount
 
     async def close_round(
-        self,
-        round_id: int,
-        keys: list[QKey],
-        settle: Settle,
-        actor: str = "engine",
-        announce: Callable[[Outcome, list[Ballot]], str] | None = None,
+        self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine", announce: Announce | None = None
     ) -> Outcome | None:
         """Close a round and apply its Q-updates in one transaction, with its announcement queued in the
         outbox. None if it was not open, so a second close (a timer and a quorum racing, a restart)
