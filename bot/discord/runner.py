@@ -43,11 +43,11 @@ class RoundRunner:
         self._announcing = asyncio.Lock()
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
         join_times = JoinTimes(bot)
-        self.ballot_box.on_database_gone = self.database_gone
         self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn)
         self.ballot_box = BallotBox(
             bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in
         )
+        self.ballot_box.on_database_gone = self.database_gone
         self.reconciler = Reconciler(self.ballot_box, join_times, self.publisher, self._spawn, self.wake)
         # What the Discord events, the cogs and the buttons call.
         self.on_reaction = self.ballot_box.on_reaction
