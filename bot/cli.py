@@ -1,4 +1,8 @@
-"""The `crowdtune` command. Heavy modules are imported inside each command, so --help is quick."""
+"""The `crowdtune` command. Heavy modules are imported inside each command, so --help is quick.
+
+Why this module is long: it is the whole command line, every subcommand's arguments and its short
+handler (run, simulate, render, export, sessions, copy-db, bench), each importing its work lazily.
+"""
 
 from __future__ import annotations
 
@@ -66,7 +70,7 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
         "--db",
         type=_given("--db"),
         default=os.environ.get("CROWDTUNE_DB") or str(DEFAULT_DB),
-        help=f"SQLite database file (default: $CROWDTUNE_DB or {DEFAULT_DB})",
+        help=f"SQLite database file or postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL (default: $CROWDTUNE_DB or {DEFAULT_DB})",
     )
 
 
@@ -114,6 +118,10 @@ def build_parser() -> Parser:
         "options; without it an unfinished session is resumed as it was started"))
     run.add_argument("--aspects", action="store_true", help=(
         "in the terminal, rate musicality, novelty and coherence apart (such as 7 5 6); your vote weighs them 2:1:1"))
+    run.add_argument("--shard-count", type=_in_range(int, 1, 4096, "--shard-count"), help=(
+        "the Discord bot as shards: how many in all (default: $CROWDTUNE_SHARD_COUNT, or one unsharded process)"))
+    run.add_argument("--shard-ids", type=_given("--shard-ids"), metavar="IDS", help=(
+        "the shards this process runs, such as 0,1 (default: $CROWDTUNE_SHARD_IDS, or all of them)"))
 
     sessions = commands.add_parser("sessions", help="list the sessions in the database", description=(
         "List every session in the database: its number, status, where it runs, its options and rounds done."))
@@ -152,11 +160,18 @@ def build_parser() -> Parser:
     export.add_argument("--out", type=_given("--out"), required=True, help="the zip file to write (not the database itself)")
     export.add_argument("--force", action="store_true", help="replace --out if it exists")
 
+    copy = commands.add_parser("copy-db", help="copy a whole database into a new, empty one (SQLite to PostgreSQL or back)", description=(
+        "Copy every scope, session, round, vote, vote event, strike, audit entry and Q-value, with their ids, into an "
+        "empty database; both exports are identical afterwards. Stop the bot first."))
+    copy.add_argument("--from", dest="source", type=_given("--from"), required=True, metavar="DB", help="the database to copy (a SQLite file or a postgresql:// URL)")
+    copy.add_argument("--to", dest="target", type=_given("--to"), required=True, metavar="DB", help="the empty database to fill (a postgresql:// URL or a new SQLite file)")
+
     bench = commands.add_parser("bench", help="benchmarks that print figures", description=(
         "learning: presets and options against a simulated crowd (--seeds, --rounds, --out, --force apply to it only); "
         "render: the rendering paths; loop and votes: the bot's event-loop lag and vote throughput under load (a source "
         "checkout); qtable: Q-table "
-        "lookups and writes; footprint: memory and start-up time. See docs/BENCHMARKS.md."))
+        "lookups and writes; footprint: memory and start-up time; scaling: SQLite against PostgreSQL with 1, 2 and 4 "
+        "processes (a source checkout). See docs/BENCHMARKS.md."))
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
@@ -186,6 +201,13 @@ def _spec(args: argparse.Namespace):
         raise UsageError(str(problem)) from None
 
 
+def _beside_db(db: str) -> Path:
+    """The folder for files that go with a database: its own folder, or crowdtune-data/ for a server's."""
+    from storage import is_postgres_url
+
+    return DEFAULT_DB.parent.resolve() if is_postgres_url(db) or db == ":memory:" else Path(db).resolve().parent
+
+
 async def _open_store(db: str):
     from storage import open_store
 
@@ -195,11 +217,14 @@ async def _open_store(db: str):
 async def _run(args: argparse.Namespace) -> int:
     from bot.settings import load_settings
 
-    settings = load_settings()
+    overrides = {k: v for k, v in (("shard_count", args.shard_count), ("shard_ids", args.shard_ids)) if v is not None}
+    settings = load_settings(**overrides)
     if settings.discord_token is not None:  # set, even empty: the bot (an empty token is one clear line there)
         from bot.discord.app import run_bot
 
         return await run_bot(settings, db=args.db)
+    if overrides:
+        raise UsageError("--shard-count and --shard-ids are for the Discord bot (set DISCORD_TOKEN)")
     spec = _spec(args)
     if args.aspects and spec.mode == "ab":
         raise UsageError("--aspects rates one version at a time: use it with --mode rating")
@@ -221,7 +246,7 @@ async def _run(args: argparse.Namespace) -> int:
 
     store = await _open_store(args.db)
     try:
-        out = Path(args.out) if args.out else Path(args.db).resolve().parent / "rounds"
+        out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
         session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects)
         await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track)
     finally:
@@ -274,7 +299,7 @@ async def _sessions(args: argparse.Namespace) -> int:
     from bot.terminal import describe_spec
     from core.engine import SessionSpec
 
-    if not Path(args.db).exists():
+    if not _exists(args.db):
         raise UsageError(f"no database at {args.db}")
     store = await _open_store(args.db)
     try:
@@ -285,7 +310,7 @@ async def _sessions(args: argparse.Namespace) -> int:
         started = datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
         where = f"{s.scope_id}" + (f" #{s.channel_id}" if s.channel_id else "")
         print(f"{s.id:>4}  {s.status:<8}  {started}  {where}: {describe_spec(SessionSpec.from_dict(s.spec))}; {s.rounds_done} done")
-    print(f"{len(sessions)} session{'s' if len(sessions) != 1 else ''} in {args.db}")
+    print(f"{len(sessions)} session{'s' if len(sessions) != 1 else ''} in {store.path}")
     return 0
 
 
@@ -319,7 +344,7 @@ async def _export(args: argparse.Namespace) -> int:
     from bot.progress import plural, progress_bar
     from storage.export import export_zip
 
-    if not Path(args.db).exists():
+    if not _exists(args.db):
         raise UsageError(f"no database at {args.db}")
     out, db = Path(args.out).resolve(), Path(args.db).resolve()
     if out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
@@ -332,7 +357,7 @@ async def _export(args: argparse.Namespace) -> int:
     try:
         scopes = sorted(s for s, _, _ in await store.scopes())
         if args.scope and args.scope not in scopes:
-            raise UsageError(f"no scope '{args.scope}' in {args.db}; its scopes: {', '.join(scopes) or 'none yet'}")
+            raise UsageError(f"no scope '{args.scope}' in {store.path}; its scopes: {', '.join(scopes) or 'none yet'}")
         with progress_bar(None, "export", "file") as bar:
             counts = await export_zip(store, Path(args.out), args.scope, progress=lambda: bar.update(1))
     finally:
@@ -340,6 +365,34 @@ async def _export(args: argparse.Namespace) -> int:
     words = {"compositions": ("composition", None), "rounds": ("round", None), "votes": ("vote", None),
              "audit": ("audit entry", "audit entries"), "q_entries": ("Q-entry", "Q-entries"), "models": ("learned model", None)}
     print(f"wrote {args.out}: " + ", ".join(plural(counts[k], *words[k]) for k in counts))
+    return 0
+
+
+def _exists(db: str) -> bool:
+    from storage import is_postgres_url
+
+    return is_postgres_url(db) or db == ":memory:" or Path(db).exists()
+
+
+async def _copy_db(args: argparse.Namespace) -> int:
+    from storage.copy import copy_database
+
+    if not _exists(args.source):
+        raise UsageError(f"no database at {args.source}")
+    if args.source == args.target:
+        raise UsageError("--from and --to name the same database")
+    source = await _open_store(args.source)
+    try:
+        target = await _open_store(args.target)
+        try:
+            counts = await copy_database(source, target)
+        except ValueError as problem:
+            raise UsageError(str(problem)) from None
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    print(f"copied into {target.path}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
     return 0
 
 
@@ -390,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
                 return _render(args)
             case "export":
                 return asyncio.run(_export(args))
+            case "copy-db":
+                return asyncio.run(_copy_db(args))
             case "bench":
                 return _bench(args)
     except UsageError as problem:

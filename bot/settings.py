@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # Per person: this many vote changes at once, then one more every vote_refill_seconds.
     vote_burst: int = Field(default=6, ge=1, le=1000)
     vote_refill_seconds: float = Field(default=5.0, gt=0.0, le=3600.0)
+    # Sharding (bot/discord/shards.py): how many shards in all, and which this process runs ("0,1").
+    shard_count: int | None = None
+    shard_ids: str | None = None
 
 
 # The URL settings, the schemes each accepts and an example.

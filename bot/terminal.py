@@ -15,7 +15,6 @@ import contextlib
 import getpass
 import os
 import signal
-import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -28,7 +27,7 @@ from core.engine import Outcome, SessionSpec
 from core.instruments import instrument_name
 from core.midi import midi_bytes, track_to_midi
 from core.music import Track, note_name, track_from_dict
-from storage import SessionRow, StorageError
+from storage import SessionRow, StorageError, database_errors
 from storage.export import safe_name
 
 TERMINAL_CHANNEL = "terminal"
@@ -130,7 +129,7 @@ class TerminalSession:
             if terminated:
                 raise Terminated() from None
             raise
-        except sqlite3.Error as problem:  # transactions roll back: nothing stored is lost
+        except database_errors() as problem:  # transactions roll back: nothing stored is lost
             raise StorageError(
                 f"the database stopped working ({problem}); the open round stays open and the next `crowdtune run` resumes it"
             ) from None

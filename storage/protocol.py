@@ -9,7 +9,7 @@ exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -111,6 +111,28 @@ def outcome_to_dict(outcome: Outcome) -> dict:
     }
 
 
+Settle = Callable[..., Outcome]  # (ballots, q_entries, incumbent_score, voter_history, reference) -> Outcome
+"""`settle(ballots, q_entries, incumbent_score, voter_history) -> Outcome`: what `close_round` calls
+inside its transaction (core/engine.py's settlement, a pure function)."""
+
+
+Announce = Callable[[Outcome, list[Ballot]], str]
+"""`announce(outcome, ballots) -> text` for the round's channel, queued in the close's transaction (the outbox)."""
+
+
+class ClosesOnExit:
+    """`async with store:` closes the store on the way out."""
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
 class Store(Protocol):
     """A crowdtune database. All methods are coroutines; a backend raises StorageError when the
     database cannot be used, ValueError for a request that breaks a rule (a second active session in
@@ -181,12 +203,7 @@ class Store(Protocol):
         channel in the same transaction. False if it was not open (and nothing is queued)."""
         ...
     async def close_round(
-        self,
-        round_id: int,
-        keys: list[QKey],
-        settle: Callable[..., Outcome],
-        actor: str = "engine",
-        announce: Callable[[Outcome, list[Ballot]], str] | None = None,
+        self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine", announce: Announce | None = None
     ) -> Outcome | None:
         """Settle a round with `settle(ballots, q_entries, incumbent_score, voter_history, reference)` and
         store the outcome, its Q-updates and its model observations in one transaction (`reference`: the
@@ -247,6 +264,21 @@ class Store(Protocol):
         ...
     async def export_rows(self, scope_id: str | None) -> dict[str, list[dict]]: ...
     async def check_writable(self) -> None: ...
+
+    # -- copying a whole database (storage/copy.py) --
+    def read_table(self, table: str) -> AsyncIterator[tuple[list[str], list[tuple]]]:
+        """Every row of one of storage.rows.TABLES, in chunks of (column names, rows)."""
+        ...
+    async def write_tables(self, chunks: AsyncIterable[tuple[str, list[str], list[tuple]]]) -> dict[str, int]:
+        """Insert (table, column names, rows) chunks, ids included, in one transaction; returns rows per
+        table. ValueError if this database already holds data."""
+        ...
+
+    # -- shards (bot/discord/shards.py) --
+    async def claim_shards(self, shard_count: int, shard_ids: Iterable[int]) -> None:
+        """Hold these shards for this process until `close` or its death; StorageError if another
+        process holds one of them (or runs another shard count)."""
+        ...
 
     # -- the deployment: facts the bot keeps about itself (its id, the commands it last synced) --
     async def deployment_value(self, key: str) -> str | None: ...

@@ -16,25 +16,26 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiosqlite
 
 from core.agent import QEntry, QKey
-from core.crowd import Ballot, compound_rating
+from core.crowd import Ballot
 from core.engine import Outcome
 from core.learner import Evidence, apply_observations
 from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
-from storage.protocol import Announcement, DatabaseGone, RoundRow, SessionRow, StorageError, VoteOp, VoteResult, outcome_to_dict
-
-
-_SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at, options, owner"
-_ROUND_COLUMNS = (
-    "r.id, r.session_id, s.scope_id, s.channel_id, r.idx, r.mode, r.plan, r.message_ids, r.opened_at, r.closes_at, "
-    "r.status, r.reward, r.outcome"
+from storage.protocol import (
+    Announce, Announcement, ClosesOnExit, DatabaseGone, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
+    outcome_to_dict,
+)
+from storage.rows import (
+    COPY_CHUNK_ROWS, EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS,
+    EXPORT_VOTE_COLUMNS, EXPORT_VOTE_ORDER, TABLES, copy_columns, export_dict, plan_votes,
+    ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
 )
 
 
@@ -50,19 +51,6 @@ def _placeholders(values: list) -> str:
     return ",".join("?" * len(values))
 
 
-def _session(row: tuple) -> SessionRow:
-    return SessionRow(
-        row[0], row[1], row[2], json.loads(row[3]), row[4], json.loads(row[5]), row[6], row[7], row[8], json.loads(row[9]), row[10]
-    )
-
-
-def _round(row: tuple) -> RoundRow:
-    return RoundRow(
-        row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), tuple(json.loads(row[7])),
-        row[8], row[9], row[10], row[11], json.loads(row[12]) if row[12] else None,
-    )
-
-
 @functools.cache
 def expected_schema(version: int) -> dict[str, list[str]]:
     """{table: its column names} after migrations 1..version, from an empty in-memory database."""
@@ -76,7 +64,7 @@ def expected_schema(version: int) -> dict[str, list[str]]:
 log = logging.getLogger("crowdtune.storage")
 
 
-class SqliteStore:
+class SqliteStore(ClosesOnExit):
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
         self._lock = asyncio.Lock()
@@ -192,12 +180,6 @@ class SqliteStore:
             log.error("%s", self._gone)
         if self._gone is not None:
             raise self._gone
-
-    async def __aenter__(self) -> SqliteStore:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[_Tx]:
@@ -568,12 +550,7 @@ class SqliteStore:
         return [Evidence.from_dict(json.loads(data)) for (data,) in rows]
 
     async def close_round(
-        self,
-        round_id: int,
-        keys: list[QKey],
-        settle: Callable[..., Outcome],
-        actor: str = "engine",
-        announce: Callable[[Outcome, list[Ballot]], str] | None = None,
+        self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine", announce: Announce | None = None
     ) -> Outcome | None:
         """Close a round and apply its Q-updates and model observations in one transaction, with its
         announcement queued in the outbox. None if it was not open, so a second close (a timer and a quorum
@@ -690,6 +667,33 @@ class SqliteStore:
             (stored,) = await db.one("SELECT value FROM deployment WHERE key = ?", (key,))
         return stored
 
+    # -- copying a whole database (storage/copy.py) ------------------------------------------------
+
+    async def read_table(self, table: str) -> AsyncIterator[tuple[list[str], list[tuple]]]:
+        copy_columns(table, ["id"])
+        async with self._lock, self._db.execute(f"SELECT * FROM {table}") as cursor:
+            columns = [d[0] for d in cursor.description]
+            while rows := await cursor.fetchmany(COPY_CHUNK_ROWS):
+                yield columns, [tuple(r) for r in rows]
+
+    async def write_tables(self, chunks: AsyncIterable[tuple[str, list[str], list[tuple]]]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        async with self._tx() as db:
+            for table, _ in TABLES:
+                if await db.one(f"SELECT 1 FROM {table} LIMIT 1"):
+                    raise ValueError(f"{self.path} already holds data ({table}); copy into a new, empty database")
+            async for table, columns, rows in chunks:
+                names = copy_columns(table, columns)
+                await db.executemany(f"INSERT INTO {table} ({names}) VALUES ({_placeholders(columns)})", rows)
+                counts[table] = counts.get(table, 0) + len(rows)
+        return counts
+
+    # -- shards -------------------------------------------------------------------------------------
+
+    async def claim_shards(self, shard_count: int, shard_ids: Iterable[int]) -> None:
+        """A SQLite file serves one process, whatever its shards: the one-bot claim (claim_instance)."""
+        await self.claim_instance(f"process {os.getpid()}, shards {','.join(map(str, shard_ids))} of {shard_count}")
+
     # -- start-up check and early close (bot/discord/runner.py) ------------------------------------------
 
     async def check_writable(self) -> None:
@@ -770,46 +774,7 @@ class _Tx:
         ]
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.kind == "cast"})
-        results: list[VoteResult] = []
-        written: dict[tuple[int, str], tuple] = {}  # (round, voter) -> (rating, choice, cast_at, retracted, aspects JSON)
-        events: list[tuple] = []
-        for op in ops:
-            at = time.time() if op.at is None else op.at
-            status, scope_id = rounds.get(op.round_id, (None, None))
-            if op.scope_id is not None and scope_id is not None and op.scope_id != scope_id:
-                # A cache that outlived its round (ids are never reused, but a cache is checked anyway).
-                results.append(VoteResult("unknown_round"))
-                continue
-            if status != "open":
-                results.append(VoteResult("unknown_round" if status is None else "closed"))
-                continue
-            key = (op.round_id, op.voter)
-            current = rows.get(key)  # (rating, choice, retracted, aspects) as the ops so far left it
-            standing = current is not None and current[2] == 0
-            if op.kind == "retract":
-                if not standing or (op.only_if_standing and current[:2] != (op.rating, op.choice)):
-                    results.append(VoteResult("unchanged"))
-                    continue
-                rows[key] = (current[0], current[1], 1, current[3])
-                written[key] = (current[0], current[1], at, 1, _json_or_none(current[3]))
-                events.append((op.round_id, op.voter, "retract", None, None, at, None))
-                results.append(VoteResult("retracted"))
-                continue
-            if (scope_id, op.voter) in struck:
-                results.append(VoteResult("blocked"))
-                continue
-            rating, aspects = op.rating, None
-            if op.aspects is not None:
-                # One answer per aspect, each whenever the voter likes: merged into what they rated before.
-                aspects = {**((current[3] or {}) if standing else {}), **dict(op.aspects)}
-                rating = compound_rating(aspects)
-            if standing and (current[0], current[1], current[3]) == (rating, op.choice, aspects):
-                results.append(VoteResult("unchanged", aspects))
-            else:
-                rows[key] = (rating, op.choice, 0, aspects)
-                written[key] = (rating, op.choice, at, 0, _json_or_none(aspects))
-                events.append((op.round_id, op.voter, "change" if standing else "cast", rating, op.choice, at, _json_or_none(aspects)))
-                results.append(VoteResult("changed" if standing else "recorded", aspects))
+        results, written, events = plan_votes(ops, rounds, rows, struck)
         # A voter's last write in the batch is their row's final state; `voided` is left as it was.
         await self._db.executemany(
             "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -930,10 +895,6 @@ class _Tx:
             "ON CONFLICT(scope_id, state, action) DO UPDATE SET value = excluded.value, visits = excluded.visits",
             [(scope_id, s, a, e.value, e.visits) for (s, a), e in entries],
         )
-
-
-def _json_or_none(value: dict | None) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True)
 
 
 class SqliteReader:

@@ -1,8 +1,43 @@
-"""Suite-wide settings."""
+"""Suite-wide settings and fixtures: no Hypothesis deadline; a real PostgreSQL server for the session
+and a database location per backend, so storage and bot tests run against SQLite files and PostgreSQL alike."""
 
+from __future__ import annotations
+
+import os
+
+import pytest
 from hypothesis import settings
+
+from pgserver import PostgresServer
 
 # No Hypothesis deadline anywhere: a test asserts behaviour, never what fits in a time window (the suite
 # runs on loaded 2-core machines, where one example can take seconds).
 settings.register_profile("crowdtune", deadline=None)
 settings.load_profile("crowdtune")
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The test session's PostgreSQL server, started on first use and stopped at the end. Without
+    PostgreSQL installed the tests that need it are skipped, except in CI (CI=true), where that fails."""
+    try:
+        server = PostgresServer()
+    except FileNotFoundError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_location(request, tmp_path):
+    """Where a fresh database lives: a SQLite file path, or the URL of a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "t.db")
+    return request.getfixturevalue("postgres_server").new_database()

@@ -1,12 +1,16 @@
 """The layout stays readable (issue 10): no module in bot/ over about 400 lines and no class over about 250
 unless its docstring says why; nothing outside storage/ names a storage backend or a database driver's
-SQL; every Store method the SQLite backend offers is declared by the protocol, and the other way round."""
+SQL; every Store method each backend (SQLite, PostgreSQL) offers is declared by the protocol, and the
+other way round."""
 
 import ast
 import inspect
 import re
 from pathlib import Path
 
+import pytest
+
+from storage.postgres import PostgresStore
 from storage.protocol import Store
 from storage.sqlite import SqliteStore
 
@@ -40,7 +44,11 @@ def test_only_storage_names_the_sqlite_backend_or_writes_sql():
     for folder in ("bot", "core"):
         for path in _python_files(folder):
             text = path.read_text()
-            if "SqliteStore" in text or writes_sql.search(text) or re.search(r"^\s*import aiosqlite", text, re.M):
+            if (
+                re.search(r"\b(SqliteStore|PostgresStore)\b", text)
+                or writes_sql.search(text)
+                or re.search(r"^\s*(import|from) (aiosqlite|asyncpg)\b", text, re.M)
+            ):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
 
@@ -53,12 +61,19 @@ def _public_methods(cls) -> dict[str, inspect.Signature]:
     }
 
 
-def test_the_sqlite_backend_implements_the_store_protocol_exactly():
-    declared, offered = _public_methods(Store), _public_methods(SqliteStore)
+@pytest.mark.parametrize("backend", [SqliteStore, PostgresStore])
+def test_each_backend_implements_the_store_protocol_exactly(backend):
+    declared, offered = _public_methods(Store), _public_methods(backend)
     missing = sorted(set(declared) - set(offered))
     assert missing == []
     differing = [name for name in declared if list(declared[name].parameters) != list(offered[name].parameters)]
     assert differing == []
+    # A coroutine where the protocol declares one; an async generator where it declares an iterator.
+    kinds = {
+        name: (inspect.iscoroutinefunction(getattr(Store, name)), inspect.iscoroutinefunction(getattr(backend, name)))
+        for name in declared
+    }
+    assert [name for name, (want, made) in kinds.items() if want != made] == []
     # What the backend offers beyond the protocol is used only inside storage/ (or nowhere).
     extra = sorted(set(offered) - set(declared))
     used_outside = [

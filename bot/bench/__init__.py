@@ -1,10 +1,11 @@
-"""Benchmarks that print figures: `crowdtune bench learning|render|loop|votes|qtable|footprint`.
+"""Benchmarks that print figures: `crowdtune bench learning|render|loop|votes|qtable|footprint|scaling`.
 
 One module a benchmark, imported only when it runs (the CLI stays fast): `learning` (simulated crowds,
 the agents' quality over rounds), `render` (track to audio), `loop` and `votes` (the real bot against
 the tests' Discord-compatible server in a process of its own: `fakeserver`; they need a source
-checkout), `qtable` (a million-row scope) and `footprint` (memory, start-up). `common` holds what
-they share.
+checkout), `qtable` (a million-row scope), `footprint` (memory, start-up) and `scaling` (SQLite against
+PostgreSQL with 1, 2 and 4 processes, on the tests' private PostgreSQL server: a source checkout too).
+`common` holds what they share.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-PERF_BENCHMARKS = ("render", "loop", "votes", "qtable", "footprint", "export")
+PERF_BENCHMARKS = ("render", "loop", "votes", "qtable", "footprint", "export", "scaling")
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def run(which: str) -> int:
     """Run one performance benchmark by name (see PERF_BENCHMARKS); its exit code."""
-    if which in ("loop", "votes"):
+    if which in ("loop", "votes", "scaling"):
         # A process of their own (they start a server process and describe the machine themselves).
         if not (CHECKOUT / "tests" / "fakediscord").is_dir():
-            print(f"crowdtune bench {which} runs the bot against tests/fakediscord: it needs a source checkout")
+            print(f"crowdtune bench {which} uses the tests' servers (tests/): it needs a source checkout")
             return 1
         return subprocess.run([sys.executable, "-m", f"bot.bench.{which}"], check=False, cwd=CHECKOUT).returncode
     from bot.bench.common import machine_description

@@ -11,7 +11,6 @@ import math
 import os
 import signal
 import socket
-import sqlite3
 import time
 
 import aiohttp
@@ -26,7 +25,9 @@ from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.edge import context_problem
 from bot.discord.runner import RoundRunner
+from bot.discord.shards import ShardPlan
 from bot.settings import Settings
+from storage import database_errors
 from bot.discord.views import AspectSelect, VoteButton
 
 log = logging.getLogger("crowdtune.bot")
@@ -146,10 +147,15 @@ class CheckedTree(app_commands.CommandTree):
 
 
 class CrowdtuneBot(commands.Bot):
-    def __init__(self, settings: Settings, conductor: Conductor, renderer, drawer: Drawer | None = None, **options) -> None:
+    def __init__(
+        self, settings: Settings, conductor: Conductor, renderer, drawer: Drawer | None = None, shards: ShardPlan | None = None, **options
+    ) -> None:
         options.setdefault("guild_ready_timeout", settings.guild_ready_timeout)
         # discord.py warns at every start that voice needs PyNaCl and davey: the bot has no voice.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        self.shard_plan = shards or ShardPlan()
+        if self.shard_plan.sharded:
+            options.update(shard_count=self.shard_plan.count, shard_ids=list(self.shard_plan.ids))
         super().__init__(
             command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None, tree_cls=CheckedTree,
             allowed_installs=INSTALLS, **options
@@ -175,7 +181,7 @@ class CrowdtuneBot(commands.Bot):
 
     async def on_ready(self) -> None:
         resumed = await self.runner.resume_all()
-        log.info("ready as %s; %d session(s) running", self.user, resumed)
+        log.info("ready as %s (%s); %d session(s) running", self.user, self.shard_plan.describe(), resumed)
         if self._command_sync is None:  # on_ready comes again after a reconnect: sync once a process
             self._command_sync = asyncio.create_task(self.sync_commands(), name="command-sync")
 
@@ -240,7 +246,7 @@ class CrowdtuneBot(commands.Bot):
             text = "Sorry, one of the options is not a valid value (an unknown user, role or channel?). Nothing was changed."
         elif isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
             text = "That command is out of date here; Discord updates it within a minute. Please try again then."
-        elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, sqlite3.Error):
+        elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, database_errors()):
             log.error("command /%s: the database failed: %s", interaction.command.name if interaction.command else "?", error.original)
             text = "Sorry, I cannot save anything right now (my database failed). Nothing was changed; please try again later."
         else:
@@ -264,6 +270,11 @@ class CrowdtuneBot(commands.Bot):
         await super().close()
         if self._owns_drawer:
             await asyncio.to_thread(self.drawer.close)
+
+
+class ShardedCrowdtuneBot(CrowdtuneBot, commands.AutoShardedBot):
+    """The same bot running several shards in one process (discord.py's AutoShardedClient: one gateway
+    connection per shard); made by `run_bot` when a shard count is set."""
 
 
 def point_at(settings: Settings) -> None:
@@ -327,6 +338,7 @@ async def run_bot(settings: Settings, db: str) -> int:
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
     if not token or any(c.isspace() for c in token):
         raise StartupError("DISCORD_TOKEN is empty or malformed: paste the bot token from the Developer Portal", ExitCode.NO_TOKEN)
+    shards = ShardPlan.make(settings.shard_count, settings.shard_ids)
     renderer = Renderer.open(settings.soundfont)
     store = None
     try:
@@ -334,6 +346,7 @@ async def run_bot(settings: Settings, db: str) -> int:
         await store.check_writable()  # a read-only file or a full disk: say so now, not at the first vote
         # One bot per database: a second one would race the first for every close (issue 11, case 9).
         await store.claim_instance(f"process {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        await store.claim_shards(shards.count, shards.ids)  # one process per shard, never two
         point_at(settings)
         await reach_discord(settings.connect_retry_seconds)
     except BaseException:
@@ -341,7 +354,7 @@ async def run_bot(settings: Settings, db: str) -> int:
             await store.close()
         renderer.close()
         raise
-    bot = CrowdtuneBot(settings, Conductor(store), renderer)
+    bot = (ShardedCrowdtuneBot if shards.sharded else CrowdtuneBot)(settings, Conductor(store), renderer, shards=shards)
     from bot.discord.cogs import moderation, sessions  # noqa: F401  (imported now, to be frozen with the rest)
 
     freeze_start_up_objects()

@@ -16,7 +16,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import discord
@@ -65,6 +65,7 @@ class _PendingVote:
     origin: str | None = None  # the scope it was cast in (see origin_scope); None: read back from the round's own message
     joined_at: dt.datetime | None = None  # when the voter joined the server, when the event says
     round_id: int | None = None  # the round a button names, for a post not recorded yet
+    channel_id: int | None = None  # where a reaction was made: its round may be being recorded there
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,20 @@ class _Barrier:
 
 
 class BallotBox:
+    """Votes from Discord, in arrival order, to the database.
+
+    Why this class is long: intake, the single writer and the quorum check share one queue and one
+    ordering rule (a vote is applied after every vote that arrived before it); split, the rule would
+    be spread over several classes."""
+
     def __init__(
-        self, bot: discord.Client, conductor: Conductor, limiter: VoteLimiter, join_times: JoinTimes, on_quorum: Callable[[int], None]
+        self,
+        bot: discord.Client,
+        conductor: Conductor,
+        limiter: VoteLimiter,
+        join_times: JoinTimes,
+        on_quorum: Callable[[int], None],
+        recorded_in: Callable[[int, int], Awaitable[None]] | None = None,
     ) -> None:
         self.bot = bot
         self.conductor = conductor
@@ -97,6 +110,7 @@ class BallotBox:
         self.limiter = limiter
         self.join_times = join_times
         self.on_quorum = on_quorum  # called with the session id when a vote brings its round to the quorum
+        self.recorded_in = recorded_in  # waits until a round being posted in a channel is recorded (the publisher)
         self.on_database_gone: Callable[[DatabaseGone], None] = lambda problem: None  # set by the runner
         self._refs: dict[int, RoundRef] = {}  # message id -> round
         self._votes: asyncio.Queue[_PendingVote | _Clear | _Barrier] = asyncio.Queue()
@@ -167,6 +181,7 @@ class BallotBox:
         joined_at: dt.datetime | None = None,
         limited: bool = False,
         round_id: int | None = None,
+        channel_id: int | None = None,
     ) -> asyncio.Future:
         """Queue a vote; the future resolves to its VoteResult once it is committed. A `limited` vote
         (one a person just made) is refused as "too_fast" over the person's rate."""
@@ -177,7 +192,7 @@ class BallotBox:
         if limited and not self.limiter.allow(user_id):
             done.set_result(VoteResult("too_fast"))
             return done
-        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id))
+        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id))
         return done
 
     def _queue(self, item: _PendingVote | _Clear | _Barrier) -> None:
@@ -221,6 +236,7 @@ class BallotBox:
         self.submit(
             payload.message_id, payload.user_id, emoji, retract=not added, from_reaction=True,
             origin=origin_scope(payload.guild_id, payload.user_id), joined_at=joined_at, limited=True,
+            channel_id=payload.channel_id,
         )
 
     def on_reactions_cleared(self, message_id: int, emoji: str | None = None) -> None:
@@ -289,6 +305,9 @@ class BallotBox:
                 await self._clear(item)
                 continue
             ref = await self.ref_for(item.message_id)
+            if ref is None and item.channel_id is not None and self.recorded_in is not None:
+                await self.recorded_in(item.channel_id, item.message_id)  # a round's post not recorded yet
+                ref = await self.ref_for(item.message_id)
             if ref is None and item.round_id is not None:
                 ref = await self._unrecorded_ref(item.round_id, item.message_id)
             value = item.value

@@ -25,6 +25,7 @@ from storage import RoundRow, SessionRow
 log = logging.getLogger("crowdtune.publisher")
 
 DEPLOYMENT_ID = "deployment_id"
+CLOCK_SKEW = 5.0  # seconds Discord's clock (in message ids) may run behind ours
 ADOPT_WINDOW = 300.0  # a first round's lost post is looked for this far (seconds) before it was planned
 
 
@@ -36,8 +37,18 @@ class Publisher:
         self.drawer = drawer
         self.spawn = spawn  # runs a coroutine in the background (adding reactions)
         self._started_at = time.time()
-        self._post_tried: set[int] = set()
-        self._deployment_id: str | None = None  # rounds whose post may have reached Discord without being recorded
+        self._post_tried: set[int] = set()  # rounds whose post may have reached Discord without being recorded
+        # channel id -> (when its post began, set once that round is recorded with its message)
+        self._deployment_id: str | None = None
+        self._recording: dict[int, tuple[float, asyncio.Event]] = {}
+
+    async def recorded_in(self, channel_id: int, message_id: int) -> None:
+        """Wait until the round being posted in this channel, if any, is recorded with its message, when
+        `message_id` may be that post (made since the post began): a vote on a message just posted
+        must find which round it is, and the post reaches people before the database has it."""
+        recording = self._recording.get(channel_id)
+        if recording is not None and discord.utils.snowflake_time(message_id).timestamp() >= recording[0] - CLOCK_SKEW:
+            await recording[1].wait()
 
     async def publish(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> tuple[RoundRow, bool]:
         """Post the round, or adopt its post made before a crash, and record the message. Returns
@@ -45,14 +56,25 @@ class Publisher:
         row, seconds = open_round.row, open_round.spec.round_seconds
         message = await self._find_lost_post(channel, session, open_round, style)
         adopted = message is not None
-        if adopted:
-            closes_at = message.created_at.timestamp() + seconds
-        else:
-            self._post_tried.add(row.id)
-            message = await self._post(channel, open_round, style)
-            closes_at = time.time() + seconds
-        await self.store.set_round_messages(row.id, [str(message.id)], closes_at)
+        recorded = asyncio.Event()
+        self._recording[channel.id] = (time.time(), recorded)
+        try:
+            if adopted:
+                closes_at = message.created_at.timestamp() + seconds
+            else:
+                self._post_tried.add(row.id)
+                message = await self._post(channel, open_round, style)
+                closes_at = time.time() + seconds
+            await self.store.set_round_messages(row.id, [str(message.id)], closes_at)
+        finally:
+            recorded.set()
+            if self._recording.get(channel.id, (0, None))[1] is recorded:
+                del self._recording[channel.id]
         self._post_tried.discard(row.id)
+        if style == "reactions" and not adopted:
+            # Only now: a vote on the bot's reactions must find its message recorded as this round's
+            # (an adopted post gets its missing reactions from the reconciler).
+            self.spawn(self.add_reactions(message, open_round.spec.mode))
         return await self.store.round(row.id), adopted
 
     async def _post(self, channel, open_round: OpenRound, style: str) -> discord.Message:
@@ -78,8 +100,6 @@ class Publisher:
             message = await channel.send(content, files=files, view=view, nonce=nonce)
         else:
             message = await channel.send(content, files=files, nonce=nonce)
-        if style == "reactions":
-            self.spawn(self.add_reactions(message, spec.mode))
         return message
 
     async def nonce(self, round_id: int) -> str:

@@ -43,9 +43,11 @@ class RoundRunner:
         self._announcing = asyncio.Lock()
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
         join_times = JoinTimes(bot)
-        self.ballot_box = BallotBox(bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake)
-        self.ballot_box.on_database_gone = self.database_gone
         self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn)
+        self.ballot_box = BallotBox(
+            bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in
+        )
+        self.ballot_box.on_database_gone = self.database_gone
         self.reconciler = Reconciler(self.ballot_box, join_times, self.publisher, self._spawn, self.wake)
         # What the Discord events, the cogs and the buttons call.
         self.on_reaction = self.ballot_box.on_reaction
@@ -86,13 +88,20 @@ class RoundRunner:
                 await self.store.mark_announced(note.id)
 
     async def resume_all(self) -> int:
-        """On start: what the outbox holds is posted, then every active session runs again; open rounds
-        keep their closes-at."""
+        """On start: what the outbox holds is posted, then every active session of this process's shards
+        runs again (bot.shard_plan; all of them unsharded); open rounds keep their closes-at. Returns how many."""
+        plan = getattr(self.bot, "shard_plan", None)
         try:
-            await self.announce()
+            if plan is None or not plan.sharded:
+                await self.announce()
+            else:  # only its own servers' channels: another shard process posts the rest
+                owned = {s.channel_id for s in await self.store.all_sessions() if s.channel_id and plan.owns_scope(s.scope_id)}
+                for channel_id in sorted(owned):
+                    with contextlib.suppress(discord.Forbidden, discord.NotFound):
+                        await self.announce(channel_id)
         except discord.HTTPException as problem:  # left in the outbox: each session posts its channel's first
             log.warning("could not post the outbox at start: %s", problem)
-        sessions = await self.store.active_sessions()
+        sessions = [s for s in await self.store.active_sessions() if plan is None or plan.owns_scope(s.scope_id)]
         for session in sessions:
             if session.channel_id is not None and session.channel_id.isdigit():
                 self.ensure_running(session.id)

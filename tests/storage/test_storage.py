@@ -1,4 +1,5 @@
-"""Storage on real SQLite files: migrations, votes, the once-only close, export, and crashes."""
+"""Storage on both backends (real SQLite files and a real PostgreSQL server): migrations, votes, the
+once-only close, export, and crashes."""
 
 import asyncio
 import json
@@ -15,16 +16,20 @@ import pytest
 
 from bot.conductor import Conductor
 from core.engine import SessionSpec
+from pgserver import PASSWORD
 from storage import open_store, StorageError
 from storage.export import export_zip, safe_name
 from storage.migrations import SCHEMA_VERSION
+from storage.postgres import PostgresStore, public_url
+from storage.postgres_migrations import SCHEMA_VERSION as PG_SCHEMA_VERSION
+from storage.rows import TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-async def store(tmp_path):
-    store = await open_store(tmp_path / "t.db")
+async def store(db_location):
+    store = await open_store(db_location)
     yield store
     await store.close()
 
@@ -68,6 +73,97 @@ async def test_a_corrupt_file_is_a_clear_error(tmp_path):
     with pytest.raises(StorageError, match="cannot be used"):
         await open_store(path)
     assert path.read_bytes() == b"this is not a database" * 100
+
+
+# -- PostgreSQL: its migrations, its errors, the same schema as SQLite --------------------------------
+
+
+async def test_postgres_migrates_refuses_newer_schemas_and_other_programs_databases(postgres_server):
+    url = postgres_server.new_database()
+    store = await open_store(url)
+    assert isinstance(store, PostgresStore) and await store.schema_version() == PG_SCHEMA_VERSION == SCHEMA_VERSION
+    await store.close()
+    postgres_server.psql(url, "UPDATE crowdtune_schema SET version = 99")
+    with pytest.raises(StorageError, match="newer"):
+        await open_store(url)
+    theirs = postgres_server.new_database()
+    postgres_server.psql(theirs, "CREATE TABLE invoices (id SERIAL PRIMARY KEY, total REAL); INSERT INTO invoices (total) VALUES (12.5)")
+    with pytest.raises(StorageError, match="another program's database"):
+        await open_store(theirs)
+    assert postgres_server.psql(theirs, "SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'public'").strip() == "invoices"
+
+
+async def test_postgres_errors_never_show_the_password(postgres_server):
+    wrong = postgres_server.url("postgres", password="not-the-" + PASSWORD)
+    with pytest.raises(StorageError) as refused:
+        await open_store(wrong)
+    assert "password" in str(refused.value) and PASSWORD not in str(refused.value) and "***" in str(refused.value)
+    missing = postgres_server.url("no_such_database")
+    with pytest.raises(StorageError) as absent:
+        await open_store(missing)
+    assert "no_such_database" in str(absent.value) and PASSWORD not in str(absent.value)
+    nobody_home = f"postgresql://crowdtune:{PASSWORD}@127.0.0.1:1/x?password={PASSWORD}"
+    with pytest.raises(StorageError) as unreachable:
+        await open_store(nobody_home)
+    assert PASSWORD not in str(unreachable.value)
+    assert PASSWORD not in public_url(nobody_home) and public_url(nobody_home).count("***") == 2
+    store = await open_store(postgres_server.new_database())
+    assert PASSWORD not in store.path
+    await store.close()
+
+
+async def _schema(location: str, postgres_server) -> dict[str, list[str]]:
+    if location.startswith("postgresql://"):
+        rows = postgres_server.psql(
+            location,
+            "SELECT table_name || ' ' || column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND table_name <> 'crowdtune_schema' ORDER BY table_name, ordinal_position",
+        ).split()
+        pairs = list(zip(rows[::2], rows[1::2]))
+    else:
+        with sqlite3.connect(location) as raw:
+            tables = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+            pairs = [(t, c[1]) for t in tables for c in raw.execute(f"PRAGMA table_info({t})")]
+    schema: dict[str, list[str]] = {}
+    for table, column in pairs:
+        schema.setdefault(table, []).append(column)
+    return schema
+
+
+async def test_both_backends_have_the_same_tables_and_columns(tmp_path, postgres_server):
+    """A migration added to one backend and not the other fails here."""
+    lite, pg = str(tmp_path / "s.db"), postgres_server.new_database()
+    for location in (lite, pg):
+        await (await open_store(location)).close()
+    schema = await _schema(lite, None)
+    assert schema == await _schema(pg, postgres_server)
+    assert set(schema) == {table for table, _ in TABLES}  # copy-db copies every table
+
+
+async def test_two_processes_closing_at_once_reward_a_round_once(postgres_server):
+    """Two stores (two connection pools, as two bot processes have) race to close the same rounds
+    while votes keep arriving from both: each round is settled once, every acknowledged vote counts once."""
+    url = postgres_server.new_database()
+    first, second = await open_store(url), await open_store(url)
+    try:
+        conductors = [Conductor(first), Conductor(second)]
+        session = await _session(conductors[0], rounds=100)
+        for index in range(6):
+            r = await conductors[index % 2].open_round(session.id)
+            votes = [conductors[v % 2].vote(r.id, f"v{v}", 1 + (v + index) % 10) for v in range(12)]
+            acked = [v for v, result in enumerate(await asyncio.gather(*votes)) if result.status == "recorded"]
+            outcomes = await asyncio.gather(*(conductors[k % 2].close(r.id) for k in range(4)))
+            assert sum(o is not None for o in outcomes) == 1
+            (outcome,) = [o for o in outcomes if o is not None]
+            assert outcome.voters == len(acked) == 12
+        table = await first.q_table("guild:1")
+        assert sum(e.visits for e in table.values()) == 6
+        assert (await second.session(session.id)).rounds_done == 6
+        audit = (await first.export_rows("guild:1"))["audit"]
+        assert sum(a["action"] == "round_closed" for a in audit) == 6
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_one_vote_per_voter_latest_wins_and_retraction(store):
@@ -223,8 +319,8 @@ CRASH_CHILD = textwrap.dedent(
 )
 
 
-def test_sigkill_mid_round_loses_no_acknowledged_vote_and_never_rewards_twice(tmp_path):
-    db = tmp_path / "crash.db"
+def test_sigkill_mid_round_loses_no_acknowledged_vote_and_never_rewards_twice(tmp_path, db_location):
+    db = db_location
     script = tmp_path / "child.py"
     script.write_text(CRASH_CHILD)
     acked: set[tuple[int, str]] = set()
@@ -247,8 +343,7 @@ def test_sigkill_mid_round_loses_no_acknowledged_vote_and_never_rewards_twice(tm
     async def verify():
         store = await open_store(db)
         try:
-            with sqlite3.connect(db) as raw:
-                stored = set(raw.execute("SELECT round_id, voter FROM votes"))
+            stored = {(r.id, b.voter) for s in await store.active_sessions() for r in await store.rounds_of(s.id) for b in await store.ballots(r.id)}
             assert acked and acked <= stored
             rounds = (await store.export_rows("guild:crash"))["rounds"]
             closed = [r for r in rounds if r["status"] == "closed"]
@@ -279,3 +374,26 @@ async def test_the_last_message_before_a_round_is_one_row_of_the_latest_posted_r
     assert await store.last_message_before(session.id, 1) == "001"
     assert await store.last_message_before(session.id, 2) == "001"  # round 2 has no message: round 1's
     assert await store.last_message_before(session.id, 3) == "201"
+
+
+# -- shards: one process per shard -------------------------------------------------------------------
+
+
+async def test_a_shard_is_run_by_one_process_at_a_time(db_location):
+    first, second = await open_store(db_location), await open_store(db_location)
+    try:
+        await first.claim_shards(2, [0])
+        with pytest.raises(StorageError, match="already run|already runs"):
+            await second.claim_shards(2, [0, 1])
+        if db_location.startswith("postgresql://"):
+            await second.claim_shards(2, [1])  # the other shard is free
+            third = await open_store(db_location)
+            with pytest.raises(StorageError, match="different shard count"):
+                await third.claim_shards(4, [3])
+            await third.close()
+        await first.close()  # a process that ends (even killed) frees its shards
+        first = await open_store(db_location)
+        await first.claim_shards(2, [0])
+    finally:
+        await first.close()
+        await second.close()

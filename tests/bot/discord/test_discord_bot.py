@@ -1,7 +1,7 @@
 """The real bot (unmodified discord.py) against the local Discord-compatible server.
 
 Each test runs the whole product: slash commands, rendering with FluidSynth, posting over HTTP,
-votes as gateway events, SQLite storage and the engine.
+votes as gateway events, storage on both backends (a SQLite file, a PostgreSQL database) and the engine.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sqlite3
 import subprocess
 import zipfile
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from dbrows import query
 from fakediscord import Channel, FakeDiscord, Guild, Permission, User
 
 from bot.conductor import Conductor
@@ -40,7 +40,8 @@ class Env:
     alice: User
     bob: User
     carol: User
-    db: Path
+    db: str  # a SQLite file or a postgresql:// URL
+    folder: Path
     renderer: Renderer
     drawer: Drawer
 
@@ -59,7 +60,7 @@ def drawer():
 
 
 @pytest_asyncio.fixture
-async def env(tmp_path, renderer, drawer):
+async def env(tmp_path, renderer, drawer, db_location):
     async with FakeDiscord() as server:
         mod = server.add_user("mod")
         guild = server.add_guild("Listening Lab", owner=mod)
@@ -67,7 +68,7 @@ async def env(tmp_path, renderer, drawer):
         users = [server.add_user(name) for name in ("alice", "bob", "carol")]
         for user in users:
             server.add_member(guild, user)
-        yield Env(server, guild, channel, mod, *users, tmp_path / "bot.db", renderer, drawer)
+        yield Env(server, guild, channel, mod, *users, db_location, tmp_path, renderer, drawer)
 
 
 @contextlib.asynccontextmanager
@@ -83,8 +84,7 @@ async def running(env: Env, **settings):
 
 
 def db_rows(env: Env, sql: str, params=()):
-    with sqlite3.connect(env.db) as raw:
-        return raw.execute(sql, params).fetchall()
+    return query(env.db, sql, params)
 
 
 async def eventually(predicate, what: str, timeout: float = 10.0):
@@ -198,6 +198,23 @@ async def test_ab_rounds_with_both_and_neither(env):
         assert await ballots(env) == {uid(env.alice): "a", uid(env.bob): "both", uid(env.carol): "neither"}
 
 
+async def test_a_reaction_on_a_post_whose_round_is_not_recorded_yet_counts_at_once(env, monkeypatch):
+    async with running(env) as bot:
+        store = bot.conductor.store
+        record = store.set_round_messages
+
+        async def slow(*args, **kwargs):  # a busy database: the post is out, its round not recorded yet
+            await asyncio.sleep(1.0)
+            return await record(*args, **kwargs)
+
+        monkeypatch.setattr(store, "set_round_messages", slow)
+        await compose(env, rounds=2)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
+        await env.server.react(env.alice, post["id"], KEYCAPS[6])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the vote")
+        assert await ballots(env) == {uid(env.alice): 7.0}
+
+
 async def test_a_personal_agent_in_dms_learns_only_from_its_owner(env):
     dm = env.server.dm_channel(env.alice)
     async with running(env):
@@ -243,7 +260,7 @@ async def test_moderators_export_strike_and_reset(env):
         exported = await env.server.slash(env.mod, env.channel, "export")
         followup = await exported.wait_original()
         [attachment] = followup["attachments"]
-        zip_path = env.db.parent / "export.zip"
+        zip_path = env.folder / "export.zip"
         zip_path.write_bytes(env.server.attachment_bytes(attachment))
         with zipfile.ZipFile(zip_path) as archive:
             votes = [json.loads(line) for line in archive.read("votes.jsonl").splitlines()]

@@ -6,18 +6,27 @@ moderator, a channel where the bot lacks a permission, and a database that stops
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 
+import asyncpg
 import pytest
 from fakediscord import Permission
 from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
 from test_reliability_kill import record_figures
+
+from storage import is_postgres_url
 
 
 MESSAGES = "POST /channels/{channel_id}/messages"
 OWN_REACTION = "PUT /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"
 REACTION_USERS = "GET /channels/{channel_id}/messages/{message_id}/reactions/{emoji}"
 CALLBACK = "POST /interactions/{webhook_id}/{webhook_token}/callback"
+
+
+def voters_of_first_round(env) -> int:
+    [(outcome,)] = db_rows(env, "SELECT outcome FROM rounds WHERE idx = 0")
+    return json.loads(outcome)["voters"]
 
 
 def round_posts(env, number: int) -> list[dict]:
@@ -82,7 +91,7 @@ async def test_a_dropped_connection_resumes_and_replayed_or_duplicated_events_co
         await close_and_wait_next(env, 1)
     # Settled once (a session's first round measures its new track: the model learns from the next ones).
     assert db_rows(env, "SELECT COUNT(*) FROM audit WHERE action = 'round_closed'")[0][0] == 1
-    assert db_rows(env, "SELECT voters FROM (SELECT json_extract(outcome, '$.voters') AS voters FROM rounds WHERE idx = 0)") == [(3,)]
+    assert voters_of_first_round(env) == 3
     record_figures("gateway_resume_and_replay", faults=3, votes_checked=3, votes_lost=0)
 
 
@@ -100,7 +109,7 @@ async def test_reactions_whose_events_were_lost_still_count_at_the_close(env):
         await close_and_wait_next(env, 1)
     # The close re-read the reactions on the message: both votes counted.
     assert await ballots(env) == {uid(env.alice): 6.0, uid(env.bob): 10.0}
-    assert db_rows(env, "SELECT json_extract(outcome, '$.voters') FROM rounds WHERE idx = 0") == [(2,)]
+    assert voters_of_first_round(env) == 2
     record_figures("gateway_events_lost", faults=1, votes_checked=2, votes_lost=0)
 
 
@@ -188,7 +197,9 @@ async def test_when_the_database_stops_taking_writes_votes_and_commands_say_so_a
 
         store = bot.conductor.store
 
-        async def full(*args, **kwargs):  # SQLITE_FULL, as a full disk (or PRAGMA max_page_count) reports it
+        async def full(*args, **kwargs):  # a full disk, as each backend's driver reports it
+            if is_postgres_url(env.db):
+                raise asyncpg.exceptions.DiskFullError('could not extend file "base/16384/2619": No space left on device')
             raise sqlite3.OperationalError("database or disk is full")
 
         monkeypatch.setattr(store, "apply_votes", full)

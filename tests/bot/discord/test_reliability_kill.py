@@ -15,12 +15,12 @@ import json
 import os
 import random
 import re
-import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dbrows import query
 from fakediscord import Channel, FakeDiscord, Guild, User
 
 # How many ratings the scopes' models hold: one per closed round after each session's first.
@@ -44,9 +44,8 @@ def record_figures(name: str, **figures) -> None:
             out.write(json.dumps({"test": name, **figures}) + "\n")
 
 
-def rows(db: Path, sql: str, params=()) -> list[tuple]:
-    with sqlite3.connect(db, timeout=10) as raw:
-        return raw.execute(sql, params).fetchall()
+def rows(db: Path | str, sql: str, params=()) -> list[tuple]:
+    return query(db, sql, params)
 
 
 async def eventually(check, what: str, timeout: float = 20.0):
@@ -77,6 +76,7 @@ class BotLane:
     voters: list[User]
     folder: Path
     rng: random.Random
+    location: str | None = None  # the database: a postgresql:// URL, or None for bot.db in the folder
     process: asyncio.subprocess.Process | None = None
     kills: int = 0
     closing: set[int] = field(default_factory=set)  # round indexes a /close was sent for
@@ -86,8 +86,8 @@ class BotLane:
     checked_at_restarts: int = 0  # votes compared right after a restart
 
     @property
-    def db(self) -> Path:
-        return self.folder / "bot.db"
+    def db(self) -> Path | str:
+        return self.location or self.folder / "bot.db"
 
     async def start(self) -> None:
         identified = self.server.events_received["IDENTIFY"]
@@ -354,7 +354,7 @@ class BotLane:
                 "votes_checked_after_restarts": self.checked_at_restarts}
 
 
-async def make_bot_lane(stack, number: int, style: str, tmp_path: Path) -> BotLane:
+async def make_bot_lane(stack, number: int, style: str, tmp_path: Path, location: str | None = None) -> BotLane:
     server = await stack.enter_async_context(FakeDiscord())
     mod = server.add_user("mod")
     guild = server.add_guild(f"Lab {number}", owner=mod)
@@ -364,7 +364,7 @@ async def make_bot_lane(stack, number: int, style: str, tmp_path: Path) -> BotLa
         server.add_member(guild, user)
     folder = tmp_path / f"lane{number}"
     folder.mkdir()
-    return BotLane(number, style, server, guild, channel, mod, voters, folder, random.Random(SEED * 100 + number))
+    return BotLane(number, style, server, guild, channel, mod, voters, folder, random.Random(SEED * 100 + number), location)
 
 
 async def run_lanes(lanes: list, kills: int, run_lane) -> tuple[list[dict], dict[str, int]]:
@@ -399,11 +399,15 @@ async def run_bot_lane(lane: BotLane, kills: int) -> dict:
             await lane.process.wait()
 
 
-async def test_sigkill_the_bot_at_random_points_loses_no_vote_and_rewards_each_round_once(tmp_path):
+async def test_sigkill_the_bot_at_random_points_loses_no_vote_and_rewards_each_round_once(tmp_path, postgres_server):
     started = time.monotonic()
-    styles = ["reactions", "buttons", "reactions"]
+    # Both vote styles on both backends: a SQLite file in the lane's folder, or a PostgreSQL database.
+    lanes_wanted = [("reactions", None), ("buttons", None), ("reactions", "postgresql"), ("buttons", "postgresql")]
     async with contextlib.AsyncExitStack() as stack:
-        lanes = [await make_bot_lane(stack, n, style, tmp_path) for n, style in enumerate(styles)]
+        lanes = [
+            await make_bot_lane(stack, n, style, tmp_path, postgres_server.new_database() if backend else None)
+            for n, (style, backend) in enumerate(lanes_wanted)
+        ]
         results, points = await run_lanes(lanes, BOT_KILLS, run_bot_lane)
     kills = sum(r["kills"] for r in results)
     assert kills >= BOT_KILLS

@@ -8,11 +8,11 @@ import asyncio
 import datetime as dt
 import io
 import json
-import sqlite3
 import zipfile
 from pathlib import Path, PurePosixPath
 
 import pytest
+from dbrows import query, tables
 from fakediscord import Permission
 from fakediscord.interactions import APPLICATION_COMMAND
 from hypothesis import HealthCheck, given, settings
@@ -32,9 +32,7 @@ SERVER_ONLY = "works only in a server"
 
 def fingerprint(env) -> dict:
     """Everything a command could change, to prove a refused one changed nothing."""
-    with sqlite3.connect(env.db) as raw:
-        tables = [t for (t,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: sorted(map(repr, raw.execute(f"SELECT * FROM {t}"))) for t in tables}
+    return {t: sorted(map(repr, query(env.db, f"SELECT * FROM {t}"))) for t in tables(env.db)}
 
 
 async def raw_slash(server, user, channel, name: str, options: list[dict], resolved: dict | None = None):

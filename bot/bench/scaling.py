@@ -1,0 +1,171 @@
+"""Past one process: votes per second for SQLite in one process against PostgreSQL with 1, 2 and 4
+processes on this machine, in one run, as ratios to SQLite's figure.
+
+    crowdtune bench scaling        (PostgreSQL: $CROWDTUNE_BENCH_DB, else a private server as the tests start)
+
+Each process does what a bot process does below the ballot box, through the same Conductor and Store:
+SESSIONS sessions of its own servers run at once (as a shard's servers do), each round takes VOTERS
+votes written BATCH at a time (the ballot box commits what has queued in one transaction: 1 when votes
+trickle in, more in a burst), then closes (settle and Q-updates in one transaction). Votes per second
+count every acknowledged vote from the moment all processes start to the last one's end. No Discord,
+no rendering: this measures what the database and the storage code carry, the part that changes
+between backends and grows with processes. The machine is shared (see its description), so ratios in
+the same run are the figures to compare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bot.bench.common import machine_description
+
+SESSIONS = 4  # sessions each process runs at once
+ROUNDS = 4  # rounds per session
+VOTERS = 100  # votes per round
+BATCHES = (1, 25)  # votes per transaction: a quiet bot, a burst
+PROCESSES = (1, 2, 4)  # PostgreSQL processes sharing one database
+BARRIER_SECONDS = 300.0  # a process that has not started by then has failed
+
+
+async def _work(location: str, worker: int, batch: int, start, results) -> None:
+    from bot.conductor import Conductor
+    from core.engine import SessionSpec
+    from storage import open_store
+
+    store = await open_store(location)
+    try:
+        conductor = Conductor(store)
+        sessions = [
+            await conductor.start(f"guild:{worker}{n:03d}{batch:03d}", "guild", f"c{worker}-{n}-{batch}", SessionSpec(rounds=ROUNDS), actor="bench")
+            for n in range(SESSIONS)
+        ]
+        await asyncio.to_thread(start.wait, BARRIER_SECONDS)
+        began = time.perf_counter()
+
+        async def run(session) -> tuple[int, int]:
+            votes = closes = 0
+            for _ in range(ROUNDS):
+                opened = await conductor.open_round(session.id)
+                voters = [f"user:{worker}-{v}" for v in range(VOTERS)]
+                for first in range(0, VOTERS, batch):
+                    ops = [conductor.vote_op(opened.id, "rating", voter, 1 + (v % 10)) for v, voter in enumerate(voters[first : first + batch])]
+                    votes += sum(r.counted for r in await conductor.apply_votes(ops))
+                closes += (await conductor.close(opened.id)) is not None
+            return votes, closes
+
+        counts = await asyncio.gather(*(run(s) for s in sessions))
+        results.put((sum(c[0] for c in counts), sum(c[1] for c in counts), began, time.perf_counter()))
+    finally:
+        await store.close()
+
+
+def _worker(location: str, worker: int, batch: int, start, results) -> None:
+    asyncio.run(_work(location, worker, batch, start, results))
+
+
+def _measure(location: str, processes: int, batch: int) -> tuple[float, int, int]:
+    """(votes per second, votes, closes) of `processes` processes on one database."""
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(processes + 1), context.Queue()
+    workers = [context.Process(target=_worker, args=(location, w, batch, start, results)) for w in range(processes)]
+    for process in workers:
+        process.start()
+    start.wait(BARRIER_SECONDS)  # every process has opened its store and sessions (BrokenBarrierError if one died)
+    figures = [results.get(timeout=1800) for _ in workers]
+    for process in workers:
+        process.join()
+    votes, closes = sum(f[0] for f in figures), sum(f[1] for f in figures)
+    seconds = max(f[3] for f in figures) - min(f[2] for f in figures)
+    return votes / seconds, votes, closes
+
+
+Q_ROWS = 50_000  # Q-table entries written to measure what one costs on disk
+
+
+async def _fill_q(location: str, keys: list) -> None:
+    from core.agent import QEntry
+    from storage import open_store
+
+    store = await open_store(location)
+    try:
+        await store.ensure_scope("sim:q", "sim", "q")
+        await store.put_q_entries("sim:q", ((key, QEntry(0.5, 3)) for key in keys))
+    finally:
+        await store.close()
+
+
+def q_entry_bytes(scratch: Path, server, url: str) -> tuple[float, float | None]:
+    """Bytes on disk per Q-table entry, indexes included: (SQLite, PostgreSQL or None without a private
+    server to ask), for Q_ROWS realistic keys (bot/bench/qtable.py's: the presets' own keys)."""
+    from bot.bench.qtable import _realistic_q_keys
+
+    keys = _realistic_q_keys(Q_ROWS)
+    lite = scratch / "q.db"
+    asyncio.run(_fill_q(str(lite), []))
+    empty = lite.stat().st_size
+    asyncio.run(_fill_q(str(lite), keys))
+    lite_bytes = (lite.stat().st_size - empty) / len(keys)
+    if server is None:
+        return lite_bytes, None
+    size = "SELECT pg_total_relation_size('qvalues')"
+    asyncio.run(_fill_q(url, []))
+    before = int(server.psql(url, size))
+    asyncio.run(_fill_q(url, keys))
+    return lite_bytes, (int(server.psql(url, size)) - before) / len(keys)
+
+
+def _postgres():
+    """A database URL maker: $CROWDTUNE_BENCH_DB (the same database each time), or a private server's
+    fresh databases (tests/pgserver.py, in a source checkout)."""
+    given = os.environ.get("CROWDTUNE_BENCH_DB")
+    if given:
+        return (lambda: given), None
+    checkout = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(checkout / "tests"))
+    from pgserver import PostgresServer  # the tests' own; needs a source checkout and Debian's postgresql
+
+    server = PostgresServer(durable=True).start()
+    return server.new_database, server
+
+
+def main() -> None:
+    from storage.postgres import public_url
+
+    new_database, server = _postgres()
+    try:
+        print(f"{SESSIONS} sessions a process, {ROUNDS} rounds each, {VOTERS} votes a round; votes per second, all processes together")
+        with tempfile.TemporaryDirectory() as scratch:
+            for batch in BATCHES:
+                lite, votes, closes = _measure(str(Path(scratch) / f"bench-{batch}.db"), 1, batch)
+                print(f"\n{batch} vote(s) a transaction:")
+                print(f"  SQLite, 1 process:        {lite:8.0f} votes/s  (1.00x)  {votes} votes, {closes} closes")
+                for processes in PROCESSES:
+                    url = new_database()
+                    rate, votes, closes = _measure(url, processes, batch)
+                    print(
+                        f"  PostgreSQL, {processes} process{'es' if processes > 1 else '  '}: {rate:8.0f} votes/s  "
+                        f"({rate / lite:.2f}x)  {votes} votes, {closes} closes"
+                    )
+                # What waiting for the disk at each commit costs: SQLite's synchronous NORMAL does not wait
+                # either (a commit survives the bot's crash, not the machine's power cut).
+                url = new_database()
+                rate, votes, closes = _measure(url + ("&" if "?" in url else "?") + "synchronous_commit=off", 1, batch)
+                print(f"  PostgreSQL, 1 process, synchronous_commit off: {rate:8.0f} votes/s  ({rate / lite:.2f}x)")
+            lite_bytes, pg_bytes = q_entry_bytes(Path(scratch), server, new_database())
+            pg_text = f"{pg_bytes:.0f} bytes" if pg_bytes is not None else "not measured (a given database)"
+            print(f"\nA Q-table entry on disk, indexes included ({Q_ROWS:,} realistic keys): SQLite {lite_bytes:.0f} bytes, PostgreSQL {pg_text}")
+        print(f"\nPostgreSQL: {public_url(new_database()) if server is None else 'a private server (tests/pgserver.py), fsync and synchronous commit on as by default; SQLite: WAL, synchronous NORMAL'}")
+    finally:
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    print(machine_description())
+    main()

@@ -1,0 +1,70 @@
+"""Which shards this process runs, and which scopes belong to them.
+
+Discord splits a bot's servers into shards by `(guild_id >> 22) % shard_count`; direct messages go to
+shard 0 (Discord's gateway docs, "Sharding"). A process given some shards receives the events of their
+servers only, and resumes, times and closes only the rounds of those servers' sessions (and of DMs
+when it runs shard 0), so several processes share one database without touching each other's rounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.errors import StartupError
+
+MAX_SHARDS = 4096  # far beyond any need: Discord asks for one shard per 1,000-2,500 servers
+
+
+def shard_of(guild_id: int | None, shard_count: int) -> int:
+    """The shard a server's events arrive on; DMs (no server) arrive on shard 0."""
+    return 0 if guild_id is None else (guild_id >> 22) % shard_count
+
+
+def parse_shard_ids(text: str) -> tuple[int, ...]:
+    """'0,1' or '2' -> (0, 1) or (2,); ValueError with the reason otherwise."""
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() for p in parts):
+        raise ValueError(f"shard ids must be whole numbers separated by commas, such as 0,1 (not '{text}')")
+    ids = tuple(sorted({int(p) for p in parts}))
+    return ids
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """`count` shards in all; this process runs `ids`. `sharded` is False for the plain one-process bot."""
+
+    count: int = 1
+    ids: tuple[int, ...] = (0,)
+    sharded: bool = False
+
+    @classmethod
+    def make(cls, count: int | None, ids: str | None) -> ShardPlan:
+        """From --shard-count/--shard-ids (or CROWDTUNE_SHARD_COUNT/_IDS). Without ids a process runs
+        every shard. StartupError, naming the setting, for a plan that cannot work."""
+        if count is None:
+            if ids is not None:
+                raise StartupError("--shard-ids (CROWDTUNE_SHARD_IDS) needs --shard-count (CROWDTUNE_SHARD_COUNT): how many shards in all")
+            return cls()
+        if not 1 <= count <= MAX_SHARDS:
+            raise StartupError(f"--shard-count (CROWDTUNE_SHARD_COUNT) must be 1-{MAX_SHARDS}, not {count}")
+        try:
+            chosen = parse_shard_ids(ids) if ids is not None else tuple(range(count))
+        except ValueError as problem:
+            raise StartupError(f"--shard-ids (CROWDTUNE_SHARD_IDS): {problem}") from None
+        outside = [i for i in chosen if i >= count]
+        if outside:
+            raise StartupError(
+                f"--shard-ids (CROWDTUNE_SHARD_IDS) {', '.join(map(str, outside))} outside 0-{count - 1} (--shard-count {count})"
+            )
+        return cls(count, chosen, sharded=True)
+
+    def owns_guild(self, guild_id: int | None) -> bool:
+        return shard_of(guild_id, self.count) in self.ids
+
+    def owns_scope(self, scope_id: str) -> bool:
+        """A 'guild:<id>' scope belongs to its server's shard; a person's ('user:<id>') to shard 0."""
+        kind, _, ident = scope_id.partition(":")
+        return self.owns_guild(int(ident) if kind == "guild" and ident.isdigit() else None)
+
+    def describe(self) -> str:
+        return f"shards {','.join(map(str, self.ids))} of {self.count}" if self.sharded else "unsharded"

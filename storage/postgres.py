@@ -1,0 +1,786 @@
+"""The PostgreSQL backend of the `Store` protocol (storage/protocol.py), through asyncpg: for a bot
+that outgrows one process, several shard processes on one or many machines sharing one database.
+
+Selected by a `postgresql://` location (`CROWDTUNE_DB` or `--db`). It keeps SQLite's promises with
+row locks instead of one writer:
+- `close_round` locks the round (`FOR UPDATE ... WHERE status = 'open'`) and its scope, so of two
+  closes at the same moment, from one process or two, one settles and the other finds the round
+  closed: rewarded exactly once; closes in one scope take turns, so no Q-update is lost.
+- `apply_votes` runs one batch at a time per process, in the order given, and locks the batch's
+  rounds, so a vote lands before a close (and counts) or after it ("closed").
+- Every write commits before it returns (synchronous commit), so a SIGKILL of a bot process loses
+  nothing it acknowledged; the server keeps what it committed.
+A transaction that PostgreSQL aborts as a deadlock victim or serialization failure is run again.
+
+The password in the URL never reaches a message: `public_url` shows it as `***`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from core.agent import QEntry, QKey
+from core.crowd import Ballot
+from core.engine import Outcome
+from core.music import track_to_dict
+from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
+from storage.protocol import (
+    Announce, Announcement, ClosesOnExit, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult, outcome_to_dict,
+)
+from storage.rows import (
+    COPY_CHUNK_ROWS, EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS,
+    EXPORT_VOTE_COLUMNS, EXPORT_VOTE_ORDER, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, copy_columns, export_dict,
+    plan_votes, round_row, session_row,
+)
+
+T = TypeVar("T")
+
+POOL_SIZE = 10  # connections per process; PostgreSQL's default max_connections is 100
+_ATTEMPTS = 5  # a transaction chosen as a deadlock victim is run again up to this many times
+_RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+_UNUSABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+_MIGRATION_LOCK = 0x63726F77  # pg_advisory_xact_lock key: processes starting together migrate one at a time
+_SHARD_LOCKS = 0x73686172  # advisory lock namespace: (namespace, shard id) is held by the process running it
+_SHARD_COUNT_LOCKS = 0x636E74  # (namespace, shard count) is held shared by every shard process
+
+_ROUNDS = "FROM rounds r JOIN sessions s ON s.id = r.session_id"
+
+
+def public_url(url: str) -> str:
+    """The URL with its password (in the authority or a `password=` parameter) shown as ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        netloc = f"{userinfo}@{host}"
+    query = "&".join(
+        "password=***" if pair.lower().startswith("password=") else pair for pair in parts.query.split("&")
+    ) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _secrets(url: str) -> list[str]:
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [pair.split("=", 1)[1] for pair in parts.query.split("&") if pair.lower().startswith("password=")]
+    return [s for s in found if s]
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """One line about a driver error, with any secret of the URL blanked out (belt and braces: asyncpg
+    does not quote the URL today)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _count(status: str) -> int:
+    """Rows touched, from a command status such as 'UPDATE 3'."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresStore(ClosesOnExit):
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self._pool = pool
+        self._url = url
+        self._votes = asyncio.Lock()  # one vote batch at a time: batches apply in the order they arrive
+        self._lease: asyncpg.Connection | None = None
+        self._holder = "crowdtune"
+        self.path = public_url(url)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, url: str, pool_size: int = POOL_SIZE) -> PostgresStore:
+        shown = public_url(url)
+        try:
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, timeout=30)
+        except Exception as exc:  # any driver or network error; the message is redacted
+            raise StorageError(f"cannot connect to the database {shown}: {_reason(exc, url)}") from None
+        store = cls(pool, url)
+        try:
+            await store._prepare()
+        except BaseException as exc:
+            await pool.close()
+            if isinstance(exc, _UNUSABLE):
+                raise StorageError(f"the database {shown} cannot be used: {_reason(exc, url)}") from None
+            raise
+        return store
+
+    async def _prepare(self) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            if await conn.fetchval("SELECT to_regclass('crowdtune_schema') IS NOT NULL"):
+                version = await conn.fetchval("SELECT version FROM crowdtune_schema")
+            elif await conn.fetchval("SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema()"):
+                raise StorageError(
+                    f"{self.path} is another program's database, not crowdtune's; left as it is "
+                    "(choose another database with --db or CROWDTUNE_DB)"
+                )
+            else:
+                await conn.execute("CREATE TABLE crowdtune_schema (version INTEGER NOT NULL); INSERT INTO crowdtune_schema VALUES (0)")
+                version = 0
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"the database {self.path} is from a newer crowdtune (schema {version}, this one knows {SCHEMA_VERSION})"
+                )
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                await conn.execute(MIGRATIONS[number])
+            await conn.execute("UPDATE crowdtune_schema SET version = $1", SCHEMA_VERSION)
+
+    async def close(self) -> None:
+        if self._lease is not None:
+            await self._lease.close()
+            self._lease = None
+        await self._pool.close()
+
+    async def claim_instance(self, holder: str) -> None:
+        """Several bot processes share a PostgreSQL database, one per shard: exclusivity is per shard
+        (claim_shards, which an unsharded bot calls for the one shard there is, so two unsharded bots
+        still refuse to run together). The holder's description names this process's shard connection
+        (`application_name`, seen in pg_stat_activity)."""
+        self._holder = holder[:60]
+
+    async def _tx(self, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run `body(connection)` in one transaction; again if PostgreSQL aborted it as a deadlock
+        victim or a serialization failure (the body must be safe to repeat: it only reads and
+        writes the database, and `settle` is a pure function)."""
+        for attempt in range(_ATTEMPTS):
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    return await body(conn)
+            except _RETRYABLE:
+                if attempt + 1 == _ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _all(self, sql: str, *args: object) -> list[tuple]:
+        return [tuple(r) for r in await self._pool.fetch(sql, *args)]
+
+    async def schema_version(self) -> int:
+        return await self._pool.fetchval("SELECT version FROM crowdtune_schema")
+
+    # -- scopes and audit ---------------------------------------------------------------------
+
+    async def ensure_scope(self, scope_id: str, kind: str, name: str = "") -> None:
+        await self._pool.execute(
+            "INSERT INTO scopes (id, kind, name, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+            scope_id, kind, name, time.time(),
+        )
+
+    async def scope_settings(self, scope_id: str) -> dict:
+        settings = await self._pool.fetchval("SELECT settings FROM scopes WHERE id = $1", scope_id)
+        return json.loads(settings) if settings is not None else {}
+
+    async def update_scope_settings(self, scope_id: str, changes: dict, actor: str) -> dict:
+        async def body(conn: asyncpg.Connection) -> dict:
+            current = await conn.fetchval("SELECT settings FROM scopes WHERE id = $1 FOR UPDATE", scope_id)
+            if current is None:
+                raise KeyError(scope_id)
+            settings = {**json.loads(current), **changes}
+            await conn.execute("UPDATE scopes SET settings = $1 WHERE id = $2", json.dumps(settings), scope_id)
+            await _audit(conn, scope_id, actor, "config", changes)
+            return settings
+
+        return await self._tx(body)
+
+    async def scopes(self) -> list[tuple[str, str, str]]:
+        return await self._all("SELECT id, kind, name FROM scopes ORDER BY id")
+
+    async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict | None = None) -> None:
+        await _audit(self._pool, scope_id, actor, action, detail or {})
+
+    async def reset_scope(self, scope_id: str, actor: str) -> int:
+        async def body(conn: asyncpg.Connection) -> int:
+            await _lock_scope(conn, scope_id)
+            deleted = _count(await conn.execute("DELETE FROM qvalues WHERE scope_id = $1", scope_id))
+            await _audit(conn, scope_id, actor, "reset", {"q_entries_deleted": deleted})
+            return deleted
+
+        return await self._tx(body)
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    async def create_session(
+        self, scope_id: str, channel_id: str | None, spec: dict, track: dict, actor: str, options: dict | None = None
+    ) -> SessionRow:
+        """Start a session; a channel runs one active session at a time (ValueError otherwise, also
+        when another process starts one there at the same moment: the unique index decides)."""
+
+        async def body(conn: asyncpg.Connection) -> SessionRow:
+            if channel_id is not None and await conn.fetchval(
+                "SELECT 1 FROM sessions WHERE channel_id = $1 AND status = 'active'", channel_id
+            ):
+                raise ValueError
+            row = await conn.fetchrow(
+                "INSERT INTO sessions (scope_id, channel_id, spec, options, owner, status, track, created_at) "
+                f"VALUES ($1, $2, $3, $4, $5, 'active', $6, $7) RETURNING {SESSION_COLUMNS}",
+                scope_id, channel_id, json.dumps(spec), json.dumps(options or {}), actor, json.dumps(track), time.time(),
+            )
+            await _audit(conn, scope_id, actor, "session_start", {"session": row[0], "channel": channel_id, "spec": spec})
+            return session_row(tuple(row))
+
+        try:
+            return await self._tx(body)
+        except (ValueError, asyncpg.UniqueViolationError):
+            raise ValueError("a session is already running here: stop it first") from None
+
+    async def session(self, session_id: int) -> SessionRow | None:
+        rows = await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1", session_id)
+        return session_row(rows[0]) if rows else None
+
+    async def active_session_in(self, channel_id: str) -> SessionRow | None:
+        rows = await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE channel_id = $1 AND status = 'active'", channel_id)
+        return session_row(rows[0]) if rows else None
+
+    async def latest_session(self, scope_id: str, channel_id: str | None) -> SessionRow | None:
+        rows = await self._all(
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE scope_id = $1 AND channel_id IS NOT DISTINCT FROM $2 "
+            "ORDER BY id DESC LIMIT 1",
+            scope_id, channel_id,
+        )
+        return session_row(rows[0]) if rows else None
+
+    async def all_sessions(self) -> list[SessionRow]:
+        """Every session, oldest first (`crowdtune sessions`)."""
+        return [session_row(r) for r in await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY id")]
+
+    async def rate_starting_track(self, session_id: int, score: float, actor: str) -> bool:
+        """Set the score of a session's starting track (a rating 1-10), the bar its first edit must pass.
+        False (nothing changed) once the session has a score or a closed round."""
+
+        async def body(conn: asyncpg.Connection) -> bool:
+            scope_id = await conn.fetchval(
+                "UPDATE sessions SET incumbent_score = $1 WHERE id = $2 AND status = 'active' AND rounds_done = 0 "
+                "AND incumbent_score IS NULL RETURNING scope_id",
+                score, session_id,
+            )
+            if scope_id is None:
+                return False
+            await _audit(conn, scope_id, actor, "starting_track_rated", {"session": session_id, "rating": score})
+            return True
+
+        return await self._tx(body)
+
+    async def active_sessions(self) -> list[SessionRow]:
+        return [session_row(r) for r in await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE status = 'active' ORDER BY id")]
+
+    async def end_session(self, session_id: int, status: str, actor: str) -> bool:
+        """Stop or finish a session; open rounds in it are cancelled. False if it had already ended."""
+
+        async def body(conn: asyncpg.Connection) -> bool:
+            scope_id = await conn.fetchval(
+                "UPDATE sessions SET status = $1 WHERE id = $2 AND status = 'active' RETURNING scope_id", status, session_id
+            )
+            if scope_id is None:
+                return False
+            await conn.execute(
+                "DELETE FROM withheld_reactions WHERE round_id IN (SELECT id FROM rounds WHERE session_id = $1 AND status = 'open')",
+                session_id,
+            )
+            await conn.execute(
+                "UPDATE rounds SET status = 'cancelled', closed_at = $1 WHERE session_id = $2 AND status = 'open'",
+                time.time(), session_id,
+            )
+            await _audit(conn, scope_id, actor, f"session_{status}", {"session": session_id})
+            return True
+
+        return await self._tx(body)
+
+    # -- rounds ---------------------------------------------------------------------------------
+
+    async def next_round_index(self, session_id: int) -> int:
+        return await self._pool.fetchval("SELECT COALESCE(MAX(idx) + 1, 0) FROM rounds WHERE session_id = $1", session_id)
+
+    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow:
+        """Record a planned round; opening the same index twice returns the round already there."""
+
+        async def body(conn: asyncpg.Connection) -> RoundRow:
+            await conn.execute(
+                "INSERT INTO rounds (session_id, idx, mode, plan, opened_at, closes_at, status) "
+                "VALUES ($1, $2, $3, $4, $5, $6, 'open') ON CONFLICT (session_id, idx) DO NOTHING",
+                session_id, index, mode, json.dumps(plan), time.time(), closes_at,
+            )
+            row = await conn.fetchrow(f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE r.session_id = $1 AND r.idx = $2", session_id, index)
+            return round_row(tuple(row))
+
+        return await self._tx(body)
+
+    async def set_round_messages(self, round_id: int, message_ids: list[str], closes_at: float | None = None) -> None:
+        async def body(conn: asyncpg.Connection) -> None:
+            await conn.execute(
+                "UPDATE rounds SET message_ids = $1, closes_at = COALESCE($2, closes_at) WHERE id = $3",
+                json.dumps(message_ids), closes_at, round_id,
+            )
+            await conn.execute(
+                "INSERT INTO round_messages (message_id, round_id) SELECT m, $2 FROM unnest($1::text[]) AS m "
+                "ON CONFLICT DO NOTHING",
+                list(message_ids), round_id,
+            )
+
+        await self._tx(body)
+
+    async def set_closes_at(self, round_id: int, closes_at: float) -> bool:
+        """Bring an open round's close forward (someone closed it by hand); stored, so a restart honours it."""
+        status = await self._pool.execute(
+            "UPDATE rounds SET closes_at = $1 WHERE id = $2 AND status = 'open' AND (closes_at IS NULL OR closes_at > $1)",
+            closes_at, round_id,
+        )
+        return _count(status) > 0
+
+    async def round(self, round_id: int) -> RoundRow | None:
+        rows = await self._all(f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE r.id = $1", round_id)
+        return round_row(rows[0]) if rows else None
+
+    async def round_for_message(self, message_id: str) -> RoundRow | None:
+        rows = await self._all(
+            f"SELECT {ROUND_COLUMNS} FROM round_messages m JOIN rounds r ON r.id = m.round_id "
+            "JOIN sessions s ON s.id = r.session_id WHERE m.message_id = $1",
+            message_id,
+        )
+        return round_row(rows[0]) if rows else None
+
+    async def open_rounds(self) -> list[RoundRow]:
+        return [round_row(r) for r in await self._all(f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE r.status = 'open' ORDER BY r.id")]
+
+    async def open_round_of(self, session_id: int) -> RoundRow | None:
+        rows = await self._all(
+            f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE r.session_id = $1 AND r.status = 'open' ORDER BY r.idx DESC LIMIT 1",
+            session_id,
+        )
+        return round_row(rows[0]) if rows else None
+
+    async def rounds_of(self, session_id: int) -> list[RoundRow]:
+        return [round_row(r) for r in await self._all(f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE r.session_id = $1 ORDER BY r.idx", session_id)]
+
+    async def top_rounds(self, scope_id: str, limit: int = 5) -> list[RoundRow]:
+        return [
+            round_row(r)
+            for r in await self._all(
+                f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE s.scope_id = $1 AND r.status = 'closed' AND r.reward IS NOT NULL "
+                "ORDER BY r.reward DESC, r.id LIMIT $2",
+                scope_id, limit,
+            )
+        ]
+
+    async def rewards_of_scope(self, scope_id: str) -> list[float]:
+        rows = await self._all(
+            f"SELECT r.reward {_ROUNDS} WHERE s.scope_id = $1 AND r.status = 'closed' AND r.reward IS NOT NULL "
+            "ORDER BY r.closed_at, r.id",
+            scope_id,
+        )
+        return [r[0] for r in rows]
+
+    async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
+        async def body(conn: asyncpg.Connection) -> bool:
+            row = await conn.fetchrow(
+                "UPDATE rounds r SET status = 'cancelled', closed_at = $1 FROM sessions s "
+                "WHERE s.id = r.session_id AND r.id = $2 AND r.status = 'open' RETURNING s.scope_id, s.channel_id",
+                time.time(), round_id,
+            )
+            if row is None:
+                return False
+            scope_id, channel_id = row
+            if announce is not None and channel_id is not None:
+                await _announce(conn, channel_id, announce)
+            await conn.execute("DELETE FROM withheld_reactions WHERE round_id = $1", round_id)
+            await _audit(conn, scope_id, actor, "round_cancelled", {"round": round_id, "reason": reason})
+            return True
+
+        return await self._tx(body)
+
+    async def close_round(
+        self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine", announce: Announce | None = None
+    ) -> Outcome | None:
+        """Close a round and apply its Q-updates in one transaction. None if it was not open: the
+        round's row lock makes a second close, from this process or another, wait and then find it
+        closed, so no round is rewarded twice."""
+
+        async def body(conn: asyncpg.Connection) -> Outcome | None:
+            row = await conn.fetchrow(
+                f"SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec, s.channel_id {_ROUNDS} "
+                "WHERE r.id = $1 AND r.status = 'open' FOR UPDATE OF r, s",
+                round_id,
+            )
+            if row is None:
+                return None
+            session_id, scope_id, incumbent_score, rounds_done, spec, channel_id = row
+            await _lock_scope(conn, scope_id)  # closes in one scope take turns: no Q-update is lost
+            ballots = [
+                Ballot(*r)
+                for r in await conn.fetch(
+                    "SELECT voter, rating, choice FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 0 "
+                    "ORDER BY cast_at, voter",
+                    round_id,
+                )
+            ]
+            table = await _q_entries(conn, scope_id, keys)
+            history = await _voter_history(conn, scope_id, [b.voter for b in ballots])
+            outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history)
+            await _put_q(conn, scope_id, outcome.updates)
+            await conn.execute(
+                "UPDATE rounds SET status = 'closed', reward = $1, closed_at = $2, outcome = $3 WHERE id = $4",
+                outcome.reward, time.time(), json.dumps(outcome_to_dict(outcome)), round_id,
+            )
+            total = json.loads(spec).get("rounds")
+            finished = total is not None and rounds_done + 1 >= total
+            await conn.execute(
+                "UPDATE sessions SET track = $1, incumbent_score = $2, rounds_done = rounds_done + 1, status = $3 WHERE id = $4",
+                json.dumps(track_to_dict(outcome.next_track)), outcome.incumbent_score,
+                "finished" if finished else "active", session_id,
+            )
+            await conn.execute("DELETE FROM withheld_reactions WHERE round_id = $1", round_id)
+            if announce is not None and channel_id is not None:
+                await _announce(conn, channel_id, announce(outcome, ballots))
+            await _audit(conn, scope_id, actor, "round_closed", {"round": round_id, "reward": outcome.reward, "voters": outcome.voters})
+            return outcome
+
+        return await self._tx(body)
+
+    # -- the outbox -------------------------------------------------------------------------------
+
+    async def pending_announcements(self, channel_id: str | None = None) -> list[Announcement]:
+        if channel_id is None:
+            rows = await self._all("SELECT id, channel_id, content FROM announcements WHERE sent_at IS NULL ORDER BY id")
+        else:
+            rows = await self._all(
+                "SELECT id, channel_id, content FROM announcements WHERE sent_at IS NULL AND channel_id = $1 ORDER BY id", channel_id
+            )
+        return [Announcement(*row) for row in rows]
+
+    async def mark_announced(self, announcement_id: int) -> None:
+        await self._pool.execute("UPDATE announcements SET sent_at = $1 WHERE id = $2", time.time(), announcement_id)
+
+    # -- votes ----------------------------------------------------------------------------------
+
+    async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:
+        """Apply casts and retractions in the order given, in one transaction; durable on return."""
+        if not ops:
+            return []
+
+        async def body(conn: asyncpg.Connection) -> list[VoteResult]:
+            # Lock the rounds (in id order, so two batches never deadlock): a close waits for this
+            # batch or this batch for the close, never both at once.
+            rounds = {
+                r[0]: (r[1], r[2])
+                for r in await conn.fetch(
+                    f"SELECT r.id, r.status, s.scope_id {_ROUNDS} WHERE r.id = ANY($1::bigint[]) ORDER BY r.id FOR UPDATE OF r",
+                    sorted({op.round_id for op in ops}),
+                )
+            }
+            counted = [
+                op for op in ops
+                if rounds.get(op.round_id, (None, None))[0] == "open" and op.scope_id in (None, rounds[op.round_id][1])
+            ]
+            scopes = sorted({rounds[op.round_id][1] for op in counted})
+            # A strike (which locks its scope) is either seen here or sees these votes.
+            await conn.execute("SELECT 1 FROM scopes WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE", scopes)
+            pairs = sorted({(op.round_id, op.voter) for op in counted})
+            rows = {
+                (r[0], r[1]): (r[2], r[3], r[4])
+                for r in await conn.fetch(
+                    "SELECT v.round_id, v.voter, v.rating, v.choice, v.retracted FROM votes v "
+                    "JOIN unnest($1::bigint[], $2::text[]) AS k(round_id, voter) ON v.round_id = k.round_id AND v.voter = k.voter",
+                    [p[0] for p in pairs], [p[1] for p in pairs],
+                )
+            }
+            struck = {
+                (r[0], r[1])
+                for r in await conn.fetch(
+                    "SELECT scope_id, voter FROM strikes WHERE scope_id = ANY($1::text[]) AND voter = ANY($2::text[])",
+                    scopes, sorted({op.voter for op in counted if op.kind == "cast"}),
+                )
+            }
+            results, written, events = plan_votes(ops, rounds, rows, struck)
+            # One statement each for the votes and the events, however many the batch holds (arrays
+            # unnested server-side): a round trip per row would cost more than the writes.
+            if written:
+                columns = list(zip(*[(*key, *row) for key, row in written.items()]))
+                await conn.execute(
+                    "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted) "
+                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::float8[], $6::int[]) "
+                    "ON CONFLICT (round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
+                    "cast_at = excluded.cast_at, retracted = excluded.retracted",
+                    *map(list, columns),
+                )
+            if events:
+                await conn.execute(
+                    "INSERT INTO vote_events (round_id, voter, kind, rating, choice, at) "
+                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::float8[])",
+                    *map(list, zip(*events)),
+                )
+            return results
+
+        async with self._votes:
+            return await self._tx(body)
+
+    async def ballots(self, round_id: int) -> list[Ballot]:
+        rows = await self._all(
+            "SELECT voter, rating, choice FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 0 ORDER BY cast_at, voter",
+            round_id,
+        )
+        return [Ballot(*r) for r in rows]
+
+    async def ballot_count(self, round_id: int) -> int:
+        return await self._pool.fetchval("SELECT COUNT(*) FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 0", round_id)
+
+    async def strike(self, scope_id: str, voter: str, actor: str) -> int:
+        """Void every vote a user cast in a scope (moderation); returns how many were voided."""
+
+        async def body(conn: asyncpg.Connection) -> int:
+            await _lock_scope(conn, scope_id)
+            voided = _count(
+                await conn.execute(
+                    "UPDATE votes SET voided = 1 WHERE voter = $1 AND voided = 0 AND round_id IN "
+                    f"(SELECT r.id {_ROUNDS} WHERE s.scope_id = $2)",
+                    voter, scope_id,
+                )
+            )
+            await conn.execute(
+                "INSERT INTO strikes (scope_id, voter, at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", scope_id, voter, time.time()
+            )
+            await _audit(conn, scope_id, actor, "strike", {"voter": voter, "voided": voided})
+            return voided
+
+        return await self._tx(body)
+
+    async def unstrike(self, scope_id: str, voter: str, actor: str) -> bool:
+        """Lift a strike: the user's new votes in the scope count again (the voided ones stay void)."""
+
+        async def body(conn: asyncpg.Connection) -> bool:
+            await _lock_scope(conn, scope_id)
+            lifted = _count(await conn.execute("DELETE FROM strikes WHERE scope_id = $1 AND voter = $2", scope_id, voter))
+            if lifted:
+                await _audit(conn, scope_id, actor, "unstrike", {"voter": voter})
+            return lifted > 0
+
+        return await self._tx(body)
+
+    async def withheld_voters(self, round_id: int) -> set[str]:
+        """Voters whose reactions on this round are not read back (they used /forget-me while it was open)."""
+        return {voter for (voter,) in await self._all("SELECT voter FROM withheld_reactions WHERE round_id = $1", round_id)}
+
+    # -- Q-values -------------------------------------------------------------------------------
+
+    async def q_entries(self, scope_id: str, keys: Iterable[QKey]) -> dict[QKey, QEntry]:
+        async with self._pool.acquire() as conn:
+            return await _q_entries(conn, scope_id, list(keys))
+
+    async def q_table(self, scope_id: str) -> dict[QKey, QEntry]:
+        rows = await self._all("SELECT state, action, value, visits FROM qvalues WHERE scope_id = $1 ORDER BY state, action", scope_id)
+        return {(s, a): QEntry(v, n) for s, a, v, n in rows}
+
+    async def q_size(self, scope_id: str) -> int:
+        return await self._pool.fetchval("SELECT COUNT(*) FROM qvalues WHERE scope_id = $1", scope_id)
+
+    async def put_q_entries(self, scope_id: str, entries: Iterable[tuple[QKey, QEntry]]) -> None:
+        async def body(conn: asyncpg.Connection) -> None:
+            await _lock_scope(conn, scope_id)
+            await _put_q(conn, scope_id, entries)
+
+        await self._tx(body)
+
+    # -- personal data, export and health --------------------------------------------------------
+
+    async def user_data(self, voter: str) -> dict:
+        votes = await self._all(
+            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
+            "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = $1 ORDER BY v.cast_at",
+            voter,
+        )
+        return {
+            "voter": voter,
+            "votes": [dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v)) for v in votes],
+        }
+
+    async def forget_user(self, voter: str, personal_scope: str) -> dict:
+        """Delete a user's votes everywhere and their personal agent; returns what was deleted. Moderation
+        records (strikes and the audit log) are kept; reactions the user leaves on rounds open now are not
+        read back into votes."""
+
+        async def body(conn: asyncpg.Connection) -> dict:
+            events = _count(await conn.execute("DELETE FROM vote_events WHERE voter = $1", voter))
+            votes = _count(await conn.execute("DELETE FROM votes WHERE voter = $1", voter))
+            scope = _count(await conn.execute("DELETE FROM scopes WHERE id = $1", personal_scope))
+            await conn.execute(
+                "INSERT INTO withheld_reactions (round_id, voter) SELECT id, $1 FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",
+                voter,
+            )
+            await _audit(conn, None, "user", "forget_me", {"votes": votes, "personal_agent": scope > 0})
+            return {"votes": votes, "vote_events": events, "personal_agent": scope > 0}
+
+        return await self._tx(body)
+
+    async def export_rows(self, scope_id: str | None) -> dict[str, list[dict]]:
+        """Everything an export holds, for one scope or all, as plain rows (the same as SQLite's)."""
+        where, own_where, params = ("WHERE s.scope_id = $1", "WHERE scope_id = $1", (scope_id,)) if scope_id else ("", "", ())
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            fetch = conn.fetch
+            rounds = await fetch(f"SELECT {EXPORT_ROUND_COLUMNS} {_ROUNDS} {where} ORDER BY s.scope_id, r.session_id, r.idx", *params)
+            votes = await fetch(
+                f"SELECT {EXPORT_VOTE_COLUMNS} FROM votes v JOIN rounds r ON r.id = v.round_id "
+                f"JOIN sessions s ON s.id = r.session_id {where} {EXPORT_VOTE_ORDER}",
+                *params,
+            )
+            sessions = await fetch(f"SELECT {EXPORT_SESSION_COLUMNS} FROM sessions s {where} ORDER BY s.id", *params)
+            audit = await fetch(f"SELECT {EXPORT_AUDIT_COLUMNS} FROM audit {own_where} ORDER BY id", *params)
+            qvalues = await fetch(f"SELECT {EXPORT_Q_COLUMNS} FROM qvalues {own_where} ORDER BY scope_id, state, action", *params)
+        return export_dict(rounds, votes, sessions, audit, qvalues)
+
+    async def check_writable(self) -> None:
+        """StorageError now if nothing can be written (a read-only server or user), rather than at the
+        first vote. Writes and removes one audit row in a committed transaction."""
+
+        async def body(conn: asyncpg.Connection) -> None:
+            row_id = await conn.fetchval("INSERT INTO audit (at, actor, action) VALUES ($1, 'crowdtune', 'write_check') RETURNING id", time.time())
+            await conn.execute("DELETE FROM audit WHERE id = $1", row_id)
+
+        try:
+            await self._tx(body)
+        except _UNUSABLE as exc:
+            raise StorageError(f"the database {self.path} cannot be written: {_reason(exc, self._url)}") from None
+
+    # -- copying a whole database (storage/copy.py) ------------------------------------------------
+
+    async def read_table(self, table: str) -> AsyncIterator[tuple[list[str], list[tuple]]]:
+        copy_columns(table, ["id"])
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            statement = await conn.prepare(f"SELECT * FROM {table}")
+            columns = [a.name for a in statement.get_attributes()]
+            rows: list[tuple] = []
+            async for record in statement.cursor(prefetch=COPY_CHUNK_ROWS):
+                rows.append(tuple(record))
+                if len(rows) == COPY_CHUNK_ROWS:
+                    yield columns, rows
+                    rows = []
+            if rows:
+                yield columns, rows
+
+    async def write_tables(self, chunks: AsyncIterable[tuple[str, list[str], list[tuple]]]) -> dict[str, int]:
+        """Copied rows go in with COPY, ids included; then each identity counter moves past the copied
+        ids, so the next session, round, vote event or audit entry gets a new one."""
+        counts: dict[str, int] = {}
+        async with self._pool.acquire() as conn, conn.transaction():
+            for table, _ in TABLES:
+                if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
+                    raise ValueError(f"{self.path} already holds data ({table}); copy into a new, empty database")
+            async for table, columns, rows in chunks:
+                copy_columns(table, columns)
+                await conn.copy_records_to_table(table, records=rows, columns=columns)
+                counts[table] = counts.get(table, 0) + len(rows)
+            for table, identity in TABLES:
+                if identity:
+                    await conn.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', '{identity}'), "
+                        f"COALESCE((SELECT MAX({identity}) FROM {table}), 0) + 1, false)"
+                    )
+        return counts
+
+    # -- shards ---------------------------------------------------------------------------------------
+
+    async def claim_shards(self, shard_count: int, shard_ids: Iterable[int]) -> None:
+        """Hold these shards for this process until `close` (or until the process dies: the locks are
+        PostgreSQL advisory locks on a connection of their own, released by the server when that
+        connection ends, so a SIGKILLed process frees its shards at once). StorageError if another
+        process holds one of them, or runs with another shard count."""
+        shard_ids = sorted(set(shard_ids))
+        try:
+            conn = await asyncpg.connect(self._url, server_settings={"application_name": self._holder})
+        except Exception as exc:
+            raise StorageError(f"cannot connect to the database {self.path}: {_reason(exc, self._url)}") from None
+        try:
+            await conn.execute("SELECT pg_advisory_lock_shared($1, $2)", _SHARD_COUNT_LOCKS, shard_count)
+            others = await conn.fetch(
+                "SELECT DISTINCT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objsubid = 2 AND objid <> $2",
+                _SHARD_COUNT_LOCKS, shard_count,
+            )
+            if others:
+                counts = ", ".join(str(r[0]) for r in others)
+                raise StorageError(
+                    f"another bot process runs with a different shard count ({counts}, this one {shard_count}) on this database; "
+                    "every process must be given the same --shard-count"
+                )
+            for shard_id in shard_ids:
+                if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", _SHARD_LOCKS, shard_id):
+                    raise StorageError(
+                        f"shard {shard_id} of {shard_count} is already run by another bot process on this database; "
+                        "give each process its own --shard-ids"
+                    )
+        except BaseException:
+            await conn.close()
+            raise
+        if self._lease is not None:
+            await self._lease.close()
+        self._lease = conn
+
+
+# -- statements shared by several transactions -----------------------------------------------------
+
+
+async def _audit(conn: asyncpg.Connection | asyncpg.Pool, scope_id: str | None, actor: str, action: str, detail: dict) -> None:
+    await conn.execute(
+        "INSERT INTO audit (at, scope_id, actor, action, detail) VALUES ($1, $2, $3, $4, $5)",
+        time.time(), scope_id, actor, action, json.dumps(detail),
+    )
+
+
+async def _announce(conn: asyncpg.Connection, channel_id: str, content: str) -> None:
+    await conn.execute(
+        "INSERT INTO announcements (channel_id, content, created_at) VALUES ($1, $2, $3)", channel_id, content, time.time()
+    )
+
+
+async def _lock_scope(conn: asyncpg.Connection, scope_id: str) -> None:
+    await conn.execute("SELECT 1 FROM scopes WHERE id = $1 FOR UPDATE", scope_id)
+
+
+async def _q_entries(conn: asyncpg.Connection, scope_id: str, keys: list[QKey]) -> dict[QKey, QEntry]:
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT q.state, q.action, q.value, q.visits FROM qvalues q "
+        "JOIN unnest($2::text[], $3::text[]) AS k(state, action) ON q.state = k.state AND q.action = k.action "
+        "WHERE q.scope_id = $1",
+        scope_id, [k[0] for k in keys], [k[1] for k in keys],
+    )
+    return {(r[0], r[1]): QEntry(r[2], r[3]) for r in rows}
+
+
+async def _voter_history(
+    conn: asyncpg.Connection, scope_id: str, voters: list[str], limit: int = 50
+) -> dict[str, list[tuple[float, float]]]:
+    """Each voter's latest ratings in this scope beside the reward their round got, newest first."""
+    found: dict[str, list[tuple[float, float]]] = {}
+    rows = await conn.fetch(
+        "SELECT voter, rating, reward FROM ("
+        "SELECT v.voter, v.rating, r.reward, "
+        "ROW_NUMBER() OVER (PARTITION BY v.voter ORDER BY r.closed_at DESC, r.id DESC) AS newest "
+        "FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
+        "WHERE v.voter = ANY($1::text[]) AND s.scope_id = $2 AND r.status = 'closed' AND r.mode = 'rating' "
+        "AND r.reward IS NOT NULL AND v.retracted = 0 AND v.voided = 0 AND v.rating IS NOT NULL"
+        ") AS ranked WHERE newest <= $3 ORDER BY voter, newest",
+        list(dict.fromkeys(voters)), scope_id, limit,
+    )
+    for voter, rating, reward in rows:
+        found.setdefault(voter, []).append((rating, reward))
+    return {voter: found[voter] for voter in voters if voter in found}
+
+
+async def _put_q(conn: asyncpg.Connection, scope_id: str, entries: Iterable[tuple[QKey, QEntry]]) -> None:
+    rows = [(scope_id, s, a, float(e.value), int(e.visits)) for (s, a), e in entries]
+    if rows:
+        await conn.executemany(
+            "INSERT INTO qvalues (scope_id, state, action, value, visits) VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT (scope_id, state, action) DO UPDATE SET value = excluded.value, visits = excluded.visits",
+            rows,
+        )

@@ -1,0 +1,174 @@
+"""What the backends share beside their SQL: tuples to rows, the order votes apply in, export rows.
+
+Every backend (storage/sqlite.py, storage/postgres.py) selects the same columns in the same order,
+so one function per shape turns a database row into a `SessionRow`, a `RoundRow` or an export row,
+and one function decides what a batch of votes does; the backends differ only in how they read and
+write.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from core.crowd import compound_rating
+from storage.protocol import RoundRow, SessionRow, VoteOp, VoteResult
+
+SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at, options, owner"
+ROUND_COLUMNS = (
+    "r.id, r.session_id, s.scope_id, s.channel_id, r.idx, r.mode, r.plan, r.message_ids, r.opened_at, r.closes_at, "
+    "r.status, r.reward, r.outcome"
+)
+
+# Every table, parents before children (the order a copy fills them), with the identity column whose
+# counter a copy moves past the copied ids. A table added by a migration is added here too (the copy
+# test fails otherwise).
+TABLES: tuple[tuple[str, str | None], ...] = (
+    ("scopes", None),
+    ("sessions", "id"),
+    ("rounds", "id"),
+    ("round_messages", None),
+    ("withheld_reactions", None),
+    ("votes", None),
+    ("vote_events", "id"),
+    ("strikes", None),
+    ("qvalues", None),
+    ("audit", "id"),
+    ("announcements", "id"),
+)
+COPY_CHUNK_ROWS = 5000  # rows read and written at a time when a database is copied
+
+# The export's queries, each selecting the columns `export_dict` reads, in its order.
+EXPORT_ROUND_COLUMNS = (
+    "s.scope_id, r.session_id, r.idx, r.status, r.mode, r.plan, r.reward, r.outcome, r.opened_at, r.closed_at, r.id"
+)
+EXPORT_VOTE_COLUMNS = "s.scope_id, r.session_id, r.idx, v.voter, v.rating, v.choice, v.cast_at, v.retracted, v.voided"
+EXPORT_VOTE_ORDER = "ORDER BY r.id, v.cast_at, v.voter"
+EXPORT_SESSION_COLUMNS = "s.scope_id, s.id, s.spec, s.status, s.track, s.rounds_done"
+EXPORT_AUDIT_COLUMNS = "at, scope_id, actor, action, detail"
+EXPORT_Q_COLUMNS = "scope_id, state, action, value, visits"
+
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def copy_columns(table: str, columns: list[str]) -> str:
+    """The column list of a copied chunk, checked: a table of TABLES and plain column names only,
+    since both are put into SQL text."""
+    if table not in dict(TABLES) or not columns or not all(_IDENTIFIER.fullmatch(c) for c in columns):
+        raise ValueError(f"not a crowdtune table or column: {table} {columns}")
+    return ", ".join(columns)
+
+
+def session_row(row: tuple) -> SessionRow:
+    return SessionRow(
+        row[0], row[1], row[2], json.loads(row[3]), row[4], json.loads(row[5]), row[6], row[7], row[8], json.loads(row[9]), row[10]
+    )
+
+
+def round_row(row: tuple) -> RoundRow:
+    return RoundRow(
+        row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), tuple(json.loads(row[7])),
+        row[8], row[9], row[10], row[11], json.loads(row[12]) if row[12] else None,
+    )
+
+
+def plan_votes(
+    ops: list[VoteOp],
+    rounds: dict[int, tuple[str, str]],
+    rows: dict[tuple[int, str], tuple],
+    struck: set[tuple[str, str]],
+) -> tuple[list[VoteResult], dict[tuple[int, str], tuple], list[tuple]]:
+    """Decide what casts and retractions do, in the order given.
+
+    `rounds`: round id -> (status, scope id); `rows`: (round, voter) -> (rating, choice, retracted,
+    aspects dict or None) as stored (changed in place as the ops go); `struck`: (scope, voter) pairs.
+    Returns each op's result, the final (rating, choice, cast_at, retracted, aspects JSON or None) of
+    every (round, voter) written, and the vote events (round, voter, kind, rating, choice, at, aspects
+    JSON or None) to append. An aspects cast is merged into what the voter rated before (one answer
+    per aspect, each whenever they like); its rating is their compound (core.crowd.compound_rating)."""
+    results: list[VoteResult] = []
+    written: dict[tuple[int, str], tuple] = {}
+    events: list[tuple] = []
+    for op in ops:
+        at = time.time() if op.at is None else op.at
+        status, scope_id = rounds.get(op.round_id, (None, None))
+        if op.scope_id is not None and scope_id is not None and op.scope_id != scope_id:
+            # A cache that outlived its round (ids are never reused, but a cache is checked anyway).
+            results.append(VoteResult("unknown_round"))
+            continue
+        if status != "open":
+            results.append(VoteResult("unknown_round" if status is None else "closed"))
+            continue
+        key = (op.round_id, op.voter)
+        current = rows.get(key)  # (rating, choice, retracted, aspects) as the ops so far left it
+        standing = current is not None and current[2] == 0
+        if op.kind == "retract":
+            if not standing or (op.only_if_standing and current[:2] != (op.rating, op.choice)):
+                results.append(VoteResult("unchanged"))
+                continue
+            rows[key] = (current[0], current[1], 1, current[3])
+            written[key] = (current[0], current[1], at, 1, json_or_none(current[3]))
+            events.append((op.round_id, op.voter, "retract", None, None, at, None))
+            results.append(VoteResult("retracted"))
+            continue
+        if (scope_id, op.voter) in struck:
+            results.append(VoteResult("blocked"))
+            continue
+        rating, aspects = op.rating, None
+        if op.aspects is not None:
+            aspects = {**((current[3] or {}) if standing else {}), **dict(op.aspects)}
+            rating = compound_rating(aspects)
+        if standing and (current[0], current[1], current[3]) == (rating, op.choice, aspects):
+            results.append(VoteResult("unchanged", aspects))
+        else:
+            rows[key] = (rating, op.choice, 0, aspects)
+            written[key] = (rating, op.choice, at, 0, json_or_none(aspects))
+            events.append((op.round_id, op.voter, "change" if standing else "cast", rating, op.choice, at, json_or_none(aspects)))
+            results.append(VoteResult("changed" if standing else "recorded", aspects))
+    return results, written, events
+
+
+def json_or_none(value: dict | None) -> str | None:
+    """An aspects dict as stored (sorted JSON text), or None."""
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def export_dict(rounds: list, votes: list, sessions: list, audit: list, qvalues: list) -> dict[str, list[dict]]:
+    """The export's plain rows from the EXPORT_* selections (storage/export.py writes them)."""
+    # One numbering everywhere: a round is its session and its number from 1, as users see it ("round 3",
+    # round-0003.mid); the audit log stores the database's round id, translated here.
+    numbered = {r[10]: (r[1], r[2] + 1) for r in rounds}
+
+    def audit_detail(text: str) -> dict:
+        detail = json.loads(text)
+        if detail.get("round") in numbered:
+            detail["session"], detail["round"] = numbered[detail["round"]]
+        return detail
+
+    return {
+        "rounds": [
+            {
+                "scope": r[0], "session": r[1], "round": r[2] + 1, "status": r[3], "mode": r[4],
+                "actions": [p["action"] for p in json.loads(r[5])["proposals"]],
+                "descriptions": [p["description"] for p in json.loads(r[5])["proposals"]],
+                "reward": r[6], "outcome": json.loads(r[7]) if r[7] else None,
+                "opened_at": r[8], "closed_at": r[9], "plan": json.loads(r[5]),
+            }
+            for r in rounds
+        ],
+        "votes": [
+            {
+                "scope": v[0], "session": v[1], "round": v[2] + 1, "voter": v[3], "rating": v[4], "choice": v[5],
+                "at": v[6], "retracted": bool(v[7]), "voided": bool(v[8]),
+            }
+            for v in votes
+        ],
+        "sessions": [
+            {"scope": s[0], "session": s[1], "spec": json.loads(s[2]), "status": s[3], "track": json.loads(s[4]), "rounds_done": s[5]}
+            for s in sessions
+        ],
+        "audit": [{"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": audit_detail(a[4])} for a in audit],
+        "qvalues": [{"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]} for q in qvalues],
+    }

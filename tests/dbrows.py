@@ -1,0 +1,64 @@
+"""Read a bot's database from a test, whichever backend it is on: a SQLite file or a PostgreSQL URL.
+
+Tests poll the database while the bot runs on the test's event loop, so PostgreSQL is read from a
+thread of its own (one loop, one connection per database), and `query` stays a plain function.
+Statements are written once with SQLite's `?` placeholders and work on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import asyncpg
+
+from storage import is_postgres_url
+
+_KEEP = 4  # open connections at most; a test's database is dropped with the test's fixtures
+_loop: asyncio.AbstractEventLoop | None = None
+_connections: OrderedDict[str, asyncpg.Connection] = OrderedDict()
+_guard = threading.Lock()
+
+
+def _background() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _guard:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="dbrows", daemon=True).start()
+        return _loop
+
+
+async def _fetch(url: str, sql: str, params: tuple) -> list[tuple]:
+    connection = _connections.get(url)
+    if connection is None or connection.is_closed():
+        connection = _connections[url] = await asyncpg.connect(url)
+        while len(_connections) > _KEEP:
+            await _connections.popitem(last=False)[1].close()
+    _connections.move_to_end(url)
+    return [tuple(r) for r in await connection.fetch(sql, *params)]
+
+
+def _numbered(sql: str) -> str:
+    count = iter(range(1, 1000))
+    return re.sub(r"\?", lambda _: f"${next(count)}", sql)
+
+
+def query(location: str | Path, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of `sql` (with `?` placeholders) in the database at `location`."""
+    if is_postgres_url(location):
+        future = asyncio.run_coroutine_threadsafe(_fetch(str(location), _numbered(sql), tuple(params)), _background())
+        return future.result(timeout=60)
+    with sqlite3.connect(location, timeout=10) as raw:
+        return raw.execute(sql, params).fetchall()
+
+
+def tables(location: str | Path) -> list[str]:
+    """Every table of the database (PostgreSQL: of its current schema)."""
+    if is_postgres_url(location):
+        return [t for (t,) in query(location, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")]
+    return [t for (t,) in query(location, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]

@@ -1,0 +1,104 @@
+"""A real PostgreSQL server for the test session: Debian's `postgresql` package, `initdb` into a
+temporary folder, `pg_ctl` on a private port and socket folder, stopped at the end.
+
+PostgreSQL refuses to run as root, so as root (CI) the server runs as `nobody` through `runuser`.
+Host connections need a password (scram-sha-256), so the tests exercise what an operator's URL
+carries; each test gets a fresh database from `new_database()`.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+USER = "crowdtune"
+PASSWORD = "pg-test-secret-7f3a"  # tests check that it never appears in a message
+
+
+def find_bin(name: str) -> str | None:
+    """The newest installed PostgreSQL's `name` (Debian keeps them off PATH)."""
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(Path(p).parts[4]))
+    return found[-1] if found else shutil.which(name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PostgresServer:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable  # fsync on, as a production server runs (benchmarks); off for tests
+        self.initdb, self.pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
+        if not (self.initdb and self.pg_ctl):
+            raise FileNotFoundError("PostgreSQL is not installed (make test installs Debian's postgresql package)")
+        self.folder = Path(tempfile.mkdtemp(prefix="crowdtune-pg-"))
+        self.data = self.folder / "data"
+        self.port = _free_port()
+        self._names = itertools.count(1)
+        self._as_user: list[str] = []
+        if os.geteuid() == 0:
+            self._as_user = ["runuser", "-u", "nobody", "--"]
+            shutil.chown(self.folder, "nobody")
+
+    def _run(self, *command: str) -> None:
+        result = subprocess.run([*self._as_user, *command], capture_output=True, text=True, cwd=self.folder)
+        if result.returncode:
+            raise RuntimeError(f"{command[0]} failed: {result.stdout}{result.stderr}")
+
+    def start(self) -> PostgresServer:
+        pwfile = self.folder / "pw"
+        pwfile.write_text(PASSWORD + "\n")
+        if self._as_user:
+            shutil.chown(pwfile, "nobody")
+        self._run(
+            self.initdb, "-D", str(self.data), "-U", USER, f"--pwfile={pwfile}", "--auth-local=trust",
+            "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
+        )
+        pwfile.unlink()
+        # fsync off for tests: they kill bot processes, never the server; durability against a power cut
+        # is PostgreSQL's own business and costs seconds on a loaded machine.
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync={'on' if self.durable else 'off'} "
+            "-c max_connections=300 -c shared_buffers=32MB"
+        )
+        self._run(self.pg_ctl, "start", "-w", "-t", "120", "-D", str(self.data), "-l", str(self.folder / "log"), "-o", options)
+        return self
+
+    def stop(self) -> None:
+        if self.data.exists():
+            subprocess.run([*self._as_user, self.pg_ctl, "stop", "-m", "immediate", "-D", str(self.data)], capture_output=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def url(self, database: str, password: str = PASSWORD) -> str:
+        return f"postgresql://{USER}:{password}@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        """A fresh, empty database; returns its URL."""
+        name = f"t{next(self._names)}"
+        createdb = find_bin("createdb")
+        result = subprocess.run(
+            [createdb, "-h", str(self.folder), "-p", str(self.port), "-U", USER, name], capture_output=True, text=True
+        )
+        if result.returncode:
+            raise RuntimeError(f"createdb failed: {result.stderr}")
+        return self.url(name)
+
+    def psql(self, url: str, sql: str) -> str:
+        """Run SQL as the superuser over the socket (for tests that set up or inspect a database)."""
+        database = url.rsplit("/", 1)[1]
+        result = subprocess.run(
+            [find_bin("psql"), "-h", str(self.folder), "-p", str(self.port), "-U", USER, "-d", database, "-At", "-v",
+             "ON_ERROR_STOP=1", "-c", sql],
+            capture_output=True, text=True,
+        )
+        if result.returncode:
+            raise RuntimeError(f"psql failed: {result.stderr}")
+        return result.stdout

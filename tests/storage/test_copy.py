@@ -1,0 +1,124 @@
+"""crowdtune copy-db: a community's SQLite database moved to PostgreSQL (and back) loses nothing."""
+
+import asyncio
+import zipfile
+
+import pytest
+
+from bot.cli import main
+from bot.conductor import Conductor
+from core.engine import SessionSpec
+from pgserver import PASSWORD
+from storage import open_store
+from storage.copy import copy_database
+from storage.export import export_zip
+from storage.rows import TABLES
+
+
+async def _community(store) -> None:
+    """A database with every kind of row: closed, open and cancelled rounds, both modes, changed and
+    retracted votes, a strike, a reset, a personal agent, settings and round messages."""
+    conductor = Conductor(store)
+    server = await conductor.start("guild:1", "guild", "c1", SessionSpec(rounds=5), actor="mod")
+    for index in range(3):
+        r = await conductor.open_round(server.id)
+        await store.set_round_messages(r.id, [f"m{index}"])
+        for v in range(6):
+            await conductor.vote(r.id, f"v{v}", 1 + (v * 3 + index) % 10)
+        await conductor.vote(r.id, "v0", 10)
+        await conductor.retract(r.id, "v1")
+        await conductor.close(r.id)
+    await conductor.open_round(server.id)  # left open
+    await store.forget_user("v5", "user:v5")  # their reactions on the open round are withheld
+    ab = await conductor.start("guild:2", "guild", "c2", SessionSpec(mode="ab"), actor="mod")
+    r = await conductor.open_round(ab.id)
+    for v, choice in enumerate(["a", "b", "both", "neither"]):
+        await conductor.vote(r.id, f"w{v}", choice)
+    await conductor.close(r.id)
+    r = await conductor.open_round(ab.id)
+    await store.cancel_round(r.id, "mod", "message deleted", announce="Round 2 cancelled")  # the outbox
+    await store.strike("guild:1", "v2", actor="mod")
+    await store.update_scope_settings("guild:1", {"quorum": 3}, actor="mod")
+    personal = await conductor.start("user:9", "user", "dm9", SessionSpec(), actor="user:9")
+    r = await conductor.open_round(personal.id)
+    await conductor.vote(r.id, "user:9", 4)
+    await conductor.close(r.id)
+    await store.end_session(personal.id, "stopped", "user:9")
+
+
+def _unzipped(path, counts) -> tuple[dict, dict[str, bytes]]:
+    """An export's counts and every file in it (the zip's own timestamps aside)."""
+    with zipfile.ZipFile(path) as archive:
+        return counts, {name: archive.read(name) for name in archive.namelist()}
+
+
+async def _tables(store) -> dict[str, list[tuple]]:
+    found = {}
+    for table, _ in TABLES:
+        rows = []
+        async for columns, chunk in store.read_table(table):
+            rows += [dict(zip(columns, row)) for row in chunk]
+        found[table] = sorted(rows, key=repr)
+    return found
+
+
+async def test_copy_to_postgres_and_back_keeps_every_row_and_the_same_export(tmp_path, postgres_server, monkeypatch):
+    monkeypatch.setattr("storage.rows.COPY_CHUNK_ROWS", 7)  # several chunks per table
+    monkeypatch.setattr("storage.sqlite.COPY_CHUNK_ROWS", 7)
+    monkeypatch.setattr("storage.postgres.COPY_CHUNK_ROWS", 7)
+    lite = await open_store(tmp_path / "community.db")
+    pg = back = None
+    try:
+        await _community(lite)
+        url = postgres_server.new_database()
+        pg = await open_store(url)
+        counts = await copy_database(lite, pg)
+        assert counts["votes"] > 7 and counts["vote_events"] > 7 and counts["audit"] > 7
+        source = await _tables(lite)
+        assert all(source[t] for t, _ in TABLES if t != "strikes") and source["strikes"]
+        assert await _tables(pg) == source
+        assert await pg.export_rows(None) == await lite.export_rows(None)
+        assert _unzipped(tmp_path / "lite.zip", await export_zip(lite, tmp_path / "lite.zip")) == _unzipped(
+            tmp_path / "pg.zip", await export_zip(pg, tmp_path / "pg.zip")
+        )
+        assert await pg.export_rows("guild:2") == await lite.export_rows("guild:2")
+        # The copy goes on where the original stopped: new rows get new ids.
+        before = {s.id for s in await pg.active_sessions()}
+        fresh = await Conductor(pg).start("guild:3", "guild", "c3", SessionSpec(), actor="mod")
+        assert fresh.id > max(before)
+        # A database that holds data is never a copy's target.
+        with pytest.raises(ValueError, match="already holds data"):
+            await copy_database(lite, pg)
+        back = await open_store(tmp_path / "back.db")
+        await copy_database(pg, back)
+        assert await back.export_rows(None) == await pg.export_rows(None)
+    finally:
+        for store in (lite, pg, back):
+            if store is not None:
+                await store.close()
+
+
+def test_copy_db_command(tmp_path, postgres_server, capsys):
+    db = tmp_path / "crowdtune.db"
+
+    async def fill():
+        store = await open_store(db)
+        await _community(store)
+        await store.close()
+
+    asyncio.run(fill())
+    url = postgres_server.new_database()
+    assert main(["copy-db", "--from", str(db), "--to", url]) == 0
+    out = capsys.readouterr().out
+    assert "copied into" in out and " votes" in out and PASSWORD not in out
+    assert main(["copy-db", "--from", str(db), "--to", url]) == 2
+    err = capsys.readouterr().err
+    assert "already holds data" in err and PASSWORD not in err
+    assert main(["copy-db", "--from", str(tmp_path / "none.db"), "--to", url]) == 2
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "none.db").exists()
+    # the export command reads the copy as it read the original
+    assert main(["export", "--db", url, "--out", str(tmp_path / "pg.zip")]) == 0
+    assert main(["export", "--db", str(db), "--out", str(tmp_path / "lite.zip")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split(": ", 1)[1] == lines[1].split(": ", 1)[1]
