@@ -47,7 +47,12 @@ async def open_store(location: str | Path) -> Store:
 
 def open_reader(location: str | Path) -> Reader:
     """A read-only, streaming `Reader` of the database at `location` (a store's `path`), for a worker
-    thread or process. StorageError when it cannot be opened."""
+    thread or process: a SQLite file, or a PostgreSQL store's `path` (which carries its URL). StorageError
+    when it cannot be opened."""
+    if is_postgres_url(location):
+        from storage.postgres import PostgresReader
+
+        return PostgresReader(location)
     from storage.sqlite import SqliteReader
 
     return SqliteReader(location)

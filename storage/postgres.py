@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,16 +29,16 @@ import asyncpg
 
 from core.agent import QEntry, QKey
 from core.crowd import Ballot
+from core.learner import Evidence, apply_observations
 from core.engine import Outcome
 from core.music import track_to_dict
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
     Announce, Announcement, ClosesOnExit, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult, outcome_to_dict,
 )
+from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS,
-    EXPORT_VOTE_COLUMNS, EXPORT_VOTE_ORDER, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, copy_columns, export_dict,
-    plan_votes, round_row, session_row,
+    COPY_CHUNK_ROWS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, copy_columns, plan_votes, round_row, session_row,
 )
 
 T = TypeVar("T")
@@ -96,7 +97,7 @@ class PostgresStore(ClosesOnExit):
         self._votes = asyncio.Lock()  # one vote batch at a time: batches apply in the order they arrive
         self._lease: asyncpg.Connection | None = None
         self._holder = "crowdtune"
-        self.path = public_url(url)
+        self.path = Location(url)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -204,7 +205,8 @@ class PostgresStore(ClosesOnExit):
         async def body(conn: asyncpg.Connection) -> int:
             await _lock_scope(conn, scope_id)
             deleted = _count(await conn.execute("DELETE FROM qvalues WHERE scope_id = $1", scope_id))
-            await _audit(conn, scope_id, actor, "reset", {"q_entries_deleted": deleted})
+            models = _count(await conn.execute("DELETE FROM models WHERE scope_id = $1", scope_id))
+            await _audit(conn, scope_id, actor, "reset", {"q_entries_deleted": deleted, "models_deleted": models})
             return deleted
 
         return await self._tx(body)
@@ -363,6 +365,14 @@ class PostgresStore(ClosesOnExit):
     async def rounds_of(self, session_id: int) -> list[RoundRow]:
         return [round_row(r) for r in await self._all(f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE r.session_id = $1 ORDER BY r.idx", session_id)]
 
+    async def last_message_before(self, session_id: int, index: int) -> str | None:
+        """The last message id of the latest posted round of the session before round `index`."""
+        rows = await self._all(
+            "SELECT message_ids FROM rounds WHERE session_id = $1 AND idx < $2 AND message_ids != '[]' ORDER BY idx DESC LIMIT 1",
+            session_id, index,
+        )
+        return json.loads(rows[0][0])[-1] if rows else None
+
     async def top_rounds(self, scope_id: str, limit: int = 5) -> list[RoundRow]:
         return [
             round_row(r)
@@ -380,6 +390,20 @@ class PostgresStore(ClosesOnExit):
             scope_id,
         )
         return [r[0] for r in rows]
+
+    async def learning_history(self, scope_id: str) -> list[tuple[float, float | None, float | None]]:
+        """Per closed rated round of the scope, oldest first: (the crowd's verdict, the kept track's score
+        after it (None before this was recorded), the standard deviation of its ratings (None in A/B))."""
+        rows = await self._all(
+            "SELECT r.reward, (r.outcome::jsonb ->> 'incumbent_score')::float8, AVG(v.rating), AVG(v.rating * v.rating), "
+            f"COUNT(v.rating) {_ROUNDS} LEFT JOIN votes v ON v.round_id = r.id AND v.retracted = 0 AND v.voided = 0 "
+            "WHERE s.scope_id = $1 AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id ORDER BY r.closed_at, r.id",
+            scope_id,
+        )
+        return [
+            (reward, score, max(0.0, squares - mean * mean) ** 0.5 if count else None)
+            for reward, score, mean, squares, count in rows
+        ]
 
     async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         async def body(conn: asyncpg.Connection) -> bool:
@@ -402,9 +426,11 @@ class PostgresStore(ClosesOnExit):
     async def close_round(
         self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine", announce: Announce | None = None
     ) -> Outcome | None:
-        """Close a round and apply its Q-updates in one transaction. None if it was not open: the
-        round's row lock makes a second close, from this process or another, wait and then find it
-        closed, so no round is rewarded twice."""
+        """Close a round and apply its Q-updates and model observations in one transaction. None if it
+        was not open: the round's row lock makes a second close, from this process or another, wait and
+        then find it closed, so no round is rewarded twice. `settle(ballots, table, incumbent_score,
+        history, reference)` decides; `reference` is the ballots and verdict of the rating round whose
+        edit the session kept last."""
 
         async def body(conn: asyncpg.Connection) -> Outcome | None:
             row = await conn.fetchrow(
@@ -425,9 +451,13 @@ class PostgresStore(ClosesOnExit):
                 )
             ]
             table = await _q_entries(conn, scope_id, keys)
-            history = await _voter_history(conn, scope_id, [b.voter for b in ballots])
-            outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history)
+            reference = await _incumbent_reference(conn, session_id)
+            voters = [b.voter for b in ballots] + [b.voter for b in (reference[0] if reference else ())]
+            history = await _voter_history(conn, scope_id, list(dict.fromkeys(voters)))
+            outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history, reference)
             await _put_q(conn, scope_id, outcome.updates)
+            if outcome.observations:
+                await _add_observations(conn, scope_id, outcome.model, outcome.observations)
             await conn.execute(
                 "UPDATE rounds SET status = 'closed', reward = $1, closed_at = $2, outcome = $3 WHERE id = $4",
                 outcome.reward, time.time(), json.dumps(outcome_to_dict(outcome)), round_id,
@@ -446,6 +476,22 @@ class PostgresStore(ClosesOnExit):
             return outcome
 
         return await self._tx(body)
+
+    # -- learned models (fixed size per scope) -------------------------------------------------------
+
+    async def model_evidence(self, scope_id: str, name: str) -> Evidence | None:
+        """The scope's evidence for the model `name`, or None before its first rated round."""
+        rows = await self._all("SELECT data FROM models WHERE scope_id = $1 AND name = $2", scope_id, name)
+        return Evidence.from_dict(json.loads(rows[0][0])) if rows else None
+
+    async def shared_evidence(self, name: str, exclude_scope: str) -> list[Evidence]:
+        """The evidence for `name` of every other scope whose settings opt in to sharing (share_learning)."""
+        rows = await self._all(
+            "SELECT m.data FROM models m JOIN scopes s ON s.id = m.scope_id WHERE m.name = $1 AND m.scope_id != $2 "
+            "AND (s.settings::jsonb -> 'share_learning') IN ('1'::jsonb, 'true'::jsonb) ORDER BY m.scope_id",
+            name, exclude_scope,
+        )
+        return [Evidence.from_dict(json.loads(data)) for (data,) in rows]
 
     # -- the outbox -------------------------------------------------------------------------------
 
@@ -487,9 +533,9 @@ class PostgresStore(ClosesOnExit):
             await conn.execute("SELECT 1 FROM scopes WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE", scopes)
             pairs = sorted({(op.round_id, op.voter) for op in counted})
             rows = {
-                (r[0], r[1]): (r[2], r[3], r[4])
+                (r[0], r[1]): (r[2], r[3], r[4], json.loads(r[5]) if r[5] else None)
                 for r in await conn.fetch(
-                    "SELECT v.round_id, v.voter, v.rating, v.choice, v.retracted FROM votes v "
+                    "SELECT v.round_id, v.voter, v.rating, v.choice, v.retracted, v.aspects FROM votes v "
                     "JOIN unnest($1::bigint[], $2::text[]) AS k(round_id, voter) ON v.round_id = k.round_id AND v.voter = k.voter",
                     [p[0] for p in pairs], [p[1] for p in pairs],
                 )
@@ -507,16 +553,16 @@ class PostgresStore(ClosesOnExit):
             if written:
                 columns = list(zip(*[(*key, *row) for key, row in written.items()]))
                 await conn.execute(
-                    "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted) "
-                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::float8[], $6::int[]) "
+                    "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects) "
+                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::float8[], $6::int[], $7::text[]) "
                     "ON CONFLICT (round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-                    "cast_at = excluded.cast_at, retracted = excluded.retracted",
+                    "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects",
                     *map(list, columns),
                 )
             if events:
                 await conn.execute(
-                    "INSERT INTO vote_events (round_id, voter, kind, rating, choice, at) "
-                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::float8[])",
+                    "INSERT INTO vote_events (round_id, voter, kind, rating, choice, at, aspects) "
+                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::float8[], $7::text[])",
                     *map(list, zip(*events)),
                 )
             return results
@@ -530,6 +576,20 @@ class PostgresStore(ClosesOnExit):
             round_id,
         )
         return [Ballot(*r) for r in rows]
+
+    async def aspect_ratings(self, round_id: int) -> list[dict[str, float]]:
+        rows = await self._all(
+            "SELECT aspects FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 0 AND aspects IS NOT NULL", round_id
+        )
+        return [json.loads(aspects) for (aspects,) in rows]
+
+    async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
+        rows = await self._all(
+            "SELECT v.aspects FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
+            "WHERE s.scope_id = $1 AND r.status = 'closed' AND v.retracted = 0 AND v.voided = 0 AND v.aspects IS NOT NULL",
+            scope_id,
+        )
+        return [json.loads(aspects) for (aspects,) in rows]
 
     async def ballot_count(self, round_id: int) -> int:
         return await self._pool.fetchval("SELECT COUNT(*) FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 0", round_id)
@@ -593,15 +653,11 @@ class PostgresStore(ClosesOnExit):
     # -- personal data, export and health --------------------------------------------------------
 
     async def user_data(self, voter: str) -> dict:
-        votes = await self._all(
-            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
-            "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = $1 ORDER BY v.cast_at",
-            voter,
-        )
-        return {
-            "voter": voter,
-            "votes": [dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v)) for v in votes],
-        }
+        def collect() -> dict:
+            with PostgresReader(self.path) as reader:
+                return {"voter": voter, "votes": list(reader.votes_of(voter))}
+
+        return await asyncio.to_thread(collect)
 
     async def forget_user(self, voter: str, personal_scope: str) -> dict:
         """Delete a user's votes everywhere and their personal agent; returns what was deleted. Moderation
@@ -622,20 +678,37 @@ class PostgresStore(ClosesOnExit):
         return await self._tx(body)
 
     async def export_rows(self, scope_id: str | None) -> dict[str, list[dict]]:
-        """Everything an export holds, for one scope or all, as plain rows (the same as SQLite's)."""
-        where, own_where, params = ("WHERE s.scope_id = $1", "WHERE scope_id = $1", (scope_id,)) if scope_id else ("", "", ())
-        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            fetch = conn.fetch
-            rounds = await fetch(f"SELECT {EXPORT_ROUND_COLUMNS} {_ROUNDS} {where} ORDER BY s.scope_id, r.session_id, r.idx", *params)
-            votes = await fetch(
-                f"SELECT {EXPORT_VOTE_COLUMNS} FROM votes v JOIN rounds r ON r.id = v.round_id "
-                f"JOIN sessions s ON s.id = r.session_id {where} {EXPORT_VOTE_ORDER}",
-                *params,
-            )
-            sessions = await fetch(f"SELECT {EXPORT_SESSION_COLUMNS} FROM sessions s {where} ORDER BY s.id", *params)
-            audit = await fetch(f"SELECT {EXPORT_AUDIT_COLUMNS} FROM audit {own_where} ORDER BY id", *params)
-            qvalues = await fetch(f"SELECT {EXPORT_Q_COLUMNS} FROM qvalues {own_where} ORDER BY scope_id, state, action", *params)
-        return export_dict(rounds, votes, sessions, audit, qvalues)
+        """Everything an export holds, for one scope or all, as plain rows (the same as SQLite's: one
+        `Reader`, storage/reader.py)."""
+
+        def collect() -> dict[str, list[dict]]:
+            with PostgresReader(self.path) as reader:
+                return {
+                    "rounds": list(reader.rounds(scope_id)),
+                    "votes": list(reader.votes(scope_id)),
+                    "sessions": list(reader.sessions(scope_id)),
+                    "audit": list(reader.audit(scope_id)),
+                    "qvalues": list(reader.qvalues(scope_id)),
+                    "models": list(reader.models(scope_id)),
+                }
+
+        return await asyncio.to_thread(collect)
+
+    # -- the deployment (bot/discord/app.py) ------------------------------------------------------
+
+    async def deployment_value(self, key: str) -> str | None:
+        return await self._pool.fetchval("SELECT value FROM deployment WHERE key = $1", key)
+
+    async def set_deployment_value(self, key: str, value: str, replace: bool = True) -> str:
+        """Store `value` under `key` (with replace=False only if there is none yet); returns the value
+        stored, so two processes racing to set a first value agree on one."""
+        conflict = "DO UPDATE SET value = excluded.value" if replace else "DO NOTHING"
+
+        async def body(conn: asyncpg.Connection) -> str:
+            await conn.execute(f"INSERT INTO deployment (key, value) VALUES ($1, $2) ON CONFLICT (key) {conflict}", key, value)
+            return await conn.fetchval("SELECT value FROM deployment WHERE key = $1", key)
+
+        return await self._tx(body)
 
     async def check_writable(self) -> None:
         """StorageError now if nothing can be written (a read-only server or user), rather than at the
@@ -784,3 +857,85 @@ async def _put_q(conn: asyncpg.Connection, scope_id: str, entries: Iterable[tupl
             "ON CONFLICT (scope_id, state, action) DO UPDATE SET value = excluded.value, visits = excluded.visits",
             rows,
         )
+
+
+async def _incumbent_reference(conn: asyncpg.Connection, session_id: int) -> tuple[list[Ballot], float] | None:
+    """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar)."""
+    row = await conn.fetchrow(
+        "SELECT id, reward FROM rounds WHERE session_id = $1 AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
+        "AND (outcome::jsonb -> 'kept_edit') IN ('1'::jsonb, 'true'::jsonb) ORDER BY idx DESC LIMIT 1",
+        session_id,
+    )
+    if row is None:
+        return None
+    ballots = [
+        Ballot(*r)
+        for r in await conn.fetch(
+            "SELECT voter, rating, choice FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 0 ORDER BY cast_at, voter",
+            row[0],
+        )
+    ]
+    return (ballots, row[1]) if ballots else None
+
+
+async def _add_observations(conn: asyncpg.Connection, scope_id: str, name: str, observations) -> None:
+    """Add a closed round's observations to the scope's model, inside the close's transaction."""
+    data = await conn.fetchval("SELECT data FROM models WHERE scope_id = $1 AND name = $2 FOR UPDATE", scope_id, name)
+    updated = apply_observations(json.loads(data) if data else None, len(observations[0][0]), observations)
+    await conn.execute(
+        "INSERT INTO models (scope_id, name, data, updated_at) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (scope_id, name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+        scope_id, name, json.dumps(updated), time.time(),
+    )
+
+
+class Location(str):
+    """A PostgreSQL store's `path`: reads (and prints) as the URL without its password (`public_url`),
+    and carries the full URL in `url` for `PostgresReader`, which may run in a spawned worker process
+    (a str subclass pickles with its attributes)."""
+
+    url: str
+
+    def __new__(cls, url: str) -> Location:
+        shown = super().__new__(cls, public_url(url))
+        shown.url = url
+        return shown
+
+
+class PostgresReader(RowReader):
+    """Read-only, synchronous, streaming access to a crowdtune PostgreSQL database (storage/reader.py's
+    queries), for a worker thread or process: its own connection and event loop (asyncpg is the
+    driver the project already has), one read-only REPEATABLE READ transaction (one snapshot while the
+    bots keep writing), and server-side cursors fetched BATCH rows at a time. Not for a thread that
+    runs an event loop. StorageError (the password shown as ***) when the database cannot be opened.
+    """
+
+    ROUND_IN_DETAIL = (
+        "(CASE WHEN jsonb_typeof(a.detail::jsonb -> 'round') = 'number' THEN (a.detail::jsonb ->> 'round')::numeric END)"
+    )
+    _PLACEHOLDER = re.compile(r"\?")
+
+    def __init__(self, location: str) -> None:
+        url = getattr(location, "url", location)
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._conn = self._loop.run_until_complete(asyncpg.connect(url, timeout=30))
+            self._tx = self._conn.transaction(isolation="repeatable_read", readonly=True)
+            self._loop.run_until_complete(self._tx.start())
+        except _UNUSABLE as exc:
+            self._loop.close()
+            raise StorageError(f"cannot read the database {public_url(url)}: {_reason(exc, url)}") from None
+
+    def close(self) -> None:
+        try:
+            self._loop.run_until_complete(self._conn.close())
+        finally:
+            self._loop.close()
+
+    def _rows(self, sql: str, params: Iterable = ()) -> Iterator[tuple]:
+        numbers = iter(range(1, 1_000))
+        sql = self._PLACEHOLDER.sub(lambda _: f"${next(numbers)}", sql)
+        cursor = self._loop.run_until_complete(self._conn.cursor(sql, *params))
+        while batch := self._loop.run_until_complete(cursor.fetch(self.BATCH)):
+            yield from (tuple(r) for r in batch)
+

@@ -120,6 +120,28 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX unsent_announcements ON announcements(channel_id, id) WHERE sent_at IS NULL;
     """,
+    # A scope's learned model (core.learner.Evidence): fixed-size statistics, updated as a round closes.
+    5: """
+    CREATE TABLE models (
+        scope_id TEXT COLLATE "C" NOT NULL REFERENCES scopes(id) ON DELETE CASCADE,
+        name TEXT COLLATE "C" NOT NULL,
+        data TEXT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (scope_id, name)
+    );
+    """,
+    # Per-aspect ratings as JSON {aspect: rating}; `rating` holds their compound.
+    6: """
+    ALTER TABLE votes ADD COLUMN aspects TEXT;
+    ALTER TABLE vote_events ADD COLUMN aspects TEXT;
+    """,
+    # Facts the bot keeps about its deployment (issue 12).
+    7: """
+    CREATE TABLE deployment (
+        key TEXT COLLATE "C" PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -1,9 +1,9 @@
-"""What the backends share beside their SQL: tuples to rows, the order votes apply in, export rows.
+"""What the backends share beside their SQL: tuples to rows, the order votes apply in, the table list.
 
 Every backend (storage/sqlite.py, storage/postgres.py) selects the same columns in the same order,
-so one function per shape turns a database row into a `SessionRow`, a `RoundRow` or an export row,
-and one function decides what a batch of votes does; the backends differ only in how they read and
-write.
+so one function per shape turns a database row into a `SessionRow` or a `RoundRow` (export rows:
+storage/reader.py), and one function decides what a batch of votes does; the backends differ only in
+how they read and write.
 """
 
 from __future__ import annotations
@@ -34,21 +34,12 @@ TABLES: tuple[tuple[str, str | None], ...] = (
     ("vote_events", "id"),
     ("strikes", None),
     ("qvalues", None),
+    ("models", None),
     ("audit", "id"),
     ("announcements", "id"),
+    ("deployment", None),
 )
 COPY_CHUNK_ROWS = 5000  # rows read and written at a time when a database is copied
-
-# The export's queries, each selecting the columns `export_dict` reads, in its order.
-EXPORT_ROUND_COLUMNS = (
-    "s.scope_id, r.session_id, r.idx, r.status, r.mode, r.plan, r.reward, r.outcome, r.opened_at, r.closed_at, r.id"
-)
-EXPORT_VOTE_COLUMNS = "s.scope_id, r.session_id, r.idx, v.voter, v.rating, v.choice, v.cast_at, v.retracted, v.voided"
-EXPORT_VOTE_ORDER = "ORDER BY r.id, v.cast_at, v.voter"
-EXPORT_SESSION_COLUMNS = "s.scope_id, s.id, s.spec, s.status, s.track, s.rounds_done"
-EXPORT_AUDIT_COLUMNS = "at, scope_id, actor, action, detail"
-EXPORT_Q_COLUMNS = "scope_id, state, action, value, visits"
-
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -133,42 +124,3 @@ def plan_votes(
 def json_or_none(value: dict | None) -> str | None:
     """An aspects dict as stored (sorted JSON text), or None."""
     return None if value is None else json.dumps(value, sort_keys=True)
-
-
-def export_dict(rounds: list, votes: list, sessions: list, audit: list, qvalues: list) -> dict[str, list[dict]]:
-    """The export's plain rows from the EXPORT_* selections (storage/export.py writes them)."""
-    # One numbering everywhere: a round is its session and its number from 1, as users see it ("round 3",
-    # round-0003.mid); the audit log stores the database's round id, translated here.
-    numbered = {r[10]: (r[1], r[2] + 1) for r in rounds}
-
-    def audit_detail(text: str) -> dict:
-        detail = json.loads(text)
-        if detail.get("round") in numbered:
-            detail["session"], detail["round"] = numbered[detail["round"]]
-        return detail
-
-    return {
-        "rounds": [
-            {
-                "scope": r[0], "session": r[1], "round": r[2] + 1, "status": r[3], "mode": r[4],
-                "actions": [p["action"] for p in json.loads(r[5])["proposals"]],
-                "descriptions": [p["description"] for p in json.loads(r[5])["proposals"]],
-                "reward": r[6], "outcome": json.loads(r[7]) if r[7] else None,
-                "opened_at": r[8], "closed_at": r[9], "plan": json.loads(r[5]),
-            }
-            for r in rounds
-        ],
-        "votes": [
-            {
-                "scope": v[0], "session": v[1], "round": v[2] + 1, "voter": v[3], "rating": v[4], "choice": v[5],
-                "at": v[6], "retracted": bool(v[7]), "voided": bool(v[8]),
-            }
-            for v in votes
-        ],
-        "sessions": [
-            {"scope": s[0], "session": s[1], "spec": json.loads(s[2]), "status": s[3], "track": json.loads(s[4]), "rounds_done": s[5]}
-            for s in sessions
-        ],
-        "audit": [{"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": audit_detail(a[4])} for a in audit],
-        "qvalues": [{"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]} for q in qvalues],
-    }

@@ -32,9 +32,9 @@ from storage.protocol import (
     Announce, Announcement, ClosesOnExit, DatabaseGone, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
     outcome_to_dict,
 )
+from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, EXPORT_AUDIT_COLUMNS, EXPORT_Q_COLUMNS, EXPORT_ROUND_COLUMNS, EXPORT_SESSION_COLUMNS,
-    EXPORT_VOTE_COLUMNS, EXPORT_VOTE_ORDER, TABLES, copy_columns, export_dict, plan_votes,
+    COPY_CHUNK_ROWS, TABLES, copy_columns, plan_votes,
     ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
 )
 
@@ -897,7 +897,7 @@ class _Tx:
         )
 
 
-class SqliteReader:
+class SqliteReader(RowReader):
     """Read-only, synchronous, streaming access to a crowdtune database, for a worker thread or process:
     exports, a person's copy of their data, history scans. Whatever their size, they never run on the
     bot's event loop nor wait on its connection.
@@ -907,8 +907,6 @@ class SqliteReader:
     value) a row, fetched in batches, so memory stays bounded however long the history.
     StorageError when the database cannot be opened ("":memory:" cannot be shared with a reader).
     """
-
-    BATCH = 500  # rows fetched from SQLite at a time
 
     def __init__(self, path: str | Path) -> None:
         if str(path) == ":memory:":
@@ -924,106 +922,10 @@ class SqliteReader:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> SqliteReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _rows(self, sql: str, params: Iterable = ()) -> Iterator[tuple]:
         cursor = self._db.execute(sql, tuple(params))
         while batch := cursor.fetchmany(self.BATCH):
             yield from batch
-
-    @staticmethod
-    def _where(column: str, scope_id: str | None) -> tuple[str, tuple]:
-        return (f"WHERE {column} = ?", (scope_id,)) if scope_id else ("", ())
-
-    def scopes(self, scope_id: str | None) -> list[str]:
-        """The scopes that have sessions (all, or just `scope_id`)."""
-        where, params = self._where("scope_id", scope_id)
-        return [r[0] for r in self._rows(f"SELECT DISTINCT scope_id FROM sessions {where} ORDER BY scope_id", params)]
-
-    def rounds(self, scope_id: str | None) -> Iterator[dict]:
-        where, params = self._where("s.scope_id", scope_id)
-        for r in self._rows(
-            "SELECT s.scope_id, r.session_id, r.idx, r.status, r.mode, r.plan, r.reward, r.outcome, r.opened_at, r.closed_at "
-            f"FROM rounds r JOIN sessions s ON s.id = r.session_id {where} ORDER BY s.scope_id, r.session_id, r.idx",
-            params,
-        ):
-            plan = json.loads(r[5])
-            yield {
-                "scope": r[0], "session": r[1], "round": r[2] + 1, "status": r[3], "mode": r[4],
-                "actions": [p["action"] for p in plan["proposals"]],
-                "descriptions": [p["description"] for p in plan["proposals"]],
-                "reward": r[6], "outcome": json.loads(r[7]) if r[7] else None,
-                "opened_at": r[8], "closed_at": r[9], "plan": plan,
-            }
-
-    def votes(self, scope_id: str | None) -> Iterator[dict]:
-        where, params = self._where("s.scope_id", scope_id)
-        for v in self._rows(
-            "SELECT s.scope_id, r.session_id, r.idx, v.voter, v.rating, v.choice, v.cast_at, v.retracted, v.voided, v.aspects "
-            f"FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id {where} "
-            "ORDER BY r.id, v.cast_at",
-            params,
-        ):
-            yield {
-                "scope": v[0], "session": v[1], "round": v[2] + 1, "voter": v[3], "rating": v[4], "choice": v[5],
-                "at": v[6], "retracted": bool(v[7]), "voided": bool(v[8]),
-                **({"aspects": json.loads(v[9])} if v[9] else {}),
-            }
-
-    def sessions(self, scope_id: str | None) -> Iterator[dict]:
-        where, params = self._where("s.scope_id", scope_id)
-        for s in self._rows(f"SELECT s.scope_id, s.id, s.spec, s.status, s.track, s.rounds_done FROM sessions s {where} ORDER BY s.id", params):
-            yield {"scope": s[0], "session": s[1], "spec": json.loads(s[2]), "status": s[3], "track": json.loads(s[4]), "rounds_done": s[5]}
-
-    def audit(self, scope_id: str | None) -> Iterator[dict]:
-        """The audit log; a round it names (the database's round id) is given as its session and its
-        number from 1, as people see it ("round 3", round-0003.mid), when it is a round of the scope."""
-        where, params = self._where("a.scope_id", scope_id)
-        for a in self._rows(
-            "SELECT a.at, a.scope_id, a.actor, a.action, a.detail, r.session_id, r.idx, s.scope_id FROM audit a "
-            "LEFT JOIN rounds r ON r.id = json_extract(a.detail, '$.round') LEFT JOIN sessions s ON s.id = r.session_id "
-            f"{where} ORDER BY a.id",
-            params,
-        ):
-            detail = json.loads(a[4])
-            if a[5] is not None and scope_id in (None, a[7]):
-                detail["session"], detail["round"] = a[5], a[6] + 1
-            yield {"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": detail}
-
-    def qvalues(self, scope_id: str | None) -> Iterator[dict]:
-        """Ordered by scope, so a scope's entries come together."""
-        where, params = self._where("scope_id", scope_id)
-        for q in self._rows(f"SELECT scope_id, state, action, value, visits FROM qvalues {where} ORDER BY scope_id, state, action", params):
-            yield {"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]}
-
-    def models(self, scope_id: str | None) -> Iterator[dict]:
-        """The scopes' learned models (fixed-size statistics), ordered by scope."""
-        where, params = self._where("scope_id", scope_id)
-        for m in self._rows(f"SELECT scope_id, name, data FROM models {where} ORDER BY scope_id, name", params):
-            yield {"scope": m[0], "name": m[1], "data": json.loads(m[2])}
-
-    def votes_of(self, voter: str) -> Iterator[dict]:
-        """Every vote a person cast, anywhere (their copy of their data)."""
-        for v in self._rows(
-            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted, v.aspects FROM votes v "
-            "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = ? ORDER BY v.cast_at",
-            (voter,),
-        ):
-            vote = dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v))
-            yield {**vote, **({"aspects": json.loads(v[7])} if v[7] else {})}
-
-    def rewards(self, scope_id: str) -> Iterator[float]:
-        """The scope's rewards in the order its rounds closed (its learning curve)."""
-        for (reward,) in self._rows(
-            "SELECT r.reward FROM rounds r JOIN sessions s ON s.id = r.session_id "
-            "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL ORDER BY r.closed_at, r.id",
-            (scope_id,),
-        ):
-            yield reward
 
 
 def clone_rounds(path: str | Path, round_id: int, copies: int, voters: int = 3, chunk: int = 10_000) -> int:
