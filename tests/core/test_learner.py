@@ -30,8 +30,8 @@ def tracks(count: int, seed: int = 0, length: int = 8):
 
 
 @pytest.fixture
-async def store(tmp_path):
-    store = await open_store(tmp_path / "t.db")
+async def store(db_location):
+    store = await open_store(db_location)
     yield store
     await store.close()
 
@@ -172,14 +172,24 @@ async def test_hillclimb_learns_nothing_and_edits_at_random(store):
     assert q.HILLCLIMB.keep_best and q.HILLCLIMB.rescore == q.DEFAULT.rescore and q.HILLCLIMB.reward == q.DEFAULT.reward
 
 
+async def _observe(store, scope_id: str, name: str, observations) -> None:
+    """Add model observations as a close does (inside a transaction), on either backend."""
+    if hasattr(store, "_pool"):  # PostgreSQL
+        from storage.postgres import _add_observations
+
+        await store._tx(lambda conn: _add_observations(conn, scope_id, name, observations))
+    else:
+        async with store._tx() as db:
+            await db.add_observations(scope_id, name, observations)
+
+
 async def test_scopes_that_opt_in_share_what_they_learned_and_no_other(store):
     conductor = Conductor(store)
     observation = [(tuple([1.0] + [0.0] * (DIMENSION - 1)), 1.0)]
     for scope, share in (("guild:a", True), ("guild:b", True), ("guild:c", False)):
         await store.ensure_scope(scope, "guild")
         await store.update_scope_settings(scope, {"share_learning": share}, actor="mod")
-        async with store._tx() as db:
-            await db.add_observations(scope, "edits-v1", observation * 5)
+        await _observe(store, scope, "edits-v1", observation * 5)
     assert len(await store.shared_evidence("edits-v1", "guild:a")) == 1  # b only: c did not opt in
     own = await conductor.model("guild:c", q.DEFAULT)  # not opted in: its own evidence alone
     shared = await conductor.model("guild:a", q.DEFAULT)

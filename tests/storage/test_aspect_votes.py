@@ -12,8 +12,8 @@ from storage import open_store
 
 
 @pytest.fixture
-async def opened(tmp_path):
-    store = await open_store(tmp_path / "aspects.db")
+async def opened(db_location):
+    store = await open_store(db_location)
     conductor = Conductor(store)
     session = await conductor.start("guild:1", "guild", "c1", SessionSpec(rounds=3), actor="mod")
     round_id = (await conductor.open_round(session.id)).id
