@@ -127,3 +127,30 @@ def test_copy_db_command(tmp_path, postgres_server, capsys):
     assert main(["export", "--db", str(db), "--out", str(tmp_path / "lite.zip")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split(": ", 1)[1] == lines[1].split(": ", 1)[1]
+
+
+def test_a_postgresql_export_runs_in_a_spawned_worker_process_and_never_shows_the_password(tmp_path, postgres_server):
+    """The bot exports in a worker process (bot.worker, "spawn"): it gets only the store's `path`, which
+    prints without the password yet lets the worker's reader connect."""
+    from bot.worker import in_worker_process
+    from storage import StorageError, open_reader
+    from storage.export import write_export
+
+    async def run():
+        store = await open_store(postgres_server.new_database())
+        try:
+            await _community(store)
+            assert PASSWORD not in f"{store.path} {store.path!r}"
+            counts = await in_worker_process(write_export, store.path, tmp_path / "pg.zip", "guild:1")
+            return counts, await store.export_rows("guild:1")
+        finally:
+            await store.close()
+
+    counts, rows = asyncio.run(run())
+    assert counts["votes"] == len(rows["votes"]) > 0 and counts["rounds"] == len(rows["rounds"]) > 0
+    with zipfile.ZipFile(tmp_path / "pg.zip") as archive:
+        assert archive.read("models.json") != b"{}"
+    wrong = postgres_server.new_database().replace(PASSWORD, "not-the-password")
+    with pytest.raises(StorageError) as refused:
+        open_reader(wrong)
+    assert "not-the-password" not in str(refused.value) and "***" in str(refused.value)
