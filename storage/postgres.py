@@ -38,7 +38,8 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, copy_columns, plan_votes, round_row, session_row,
+    COPY_CHUNK_ROWS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, copy_columns, learning_points, plan_votes, round_row,
+    session_row,
 )
 
 T = TypeVar("T")
@@ -400,10 +401,7 @@ class PostgresStore(ClosesOnExit):
             "WHERE s.scope_id = $1 AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id ORDER BY r.closed_at, r.id",
             scope_id,
         )
-        return [
-            (reward, score, max(0.0, squares - mean * mean) ** 0.5 if count else None)
-            for reward, score, mean, squares, count in rows
-        ]
+        return learning_points(rows)
 
     async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         async def body(conn: asyncpg.Connection) -> bool:
@@ -683,14 +681,7 @@ class PostgresStore(ClosesOnExit):
 
         def collect() -> dict[str, list[dict]]:
             with PostgresReader(self.path) as reader:
-                return {
-                    "rounds": list(reader.rounds(scope_id)),
-                    "votes": list(reader.votes(scope_id)),
-                    "sessions": list(reader.sessions(scope_id)),
-                    "audit": list(reader.audit(scope_id)),
-                    "qvalues": list(reader.qvalues(scope_id)),
-                    "models": list(reader.models(scope_id)),
-                }
+                return reader.export_rows(scope_id)
 
         return await asyncio.to_thread(collect)
 

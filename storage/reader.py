@@ -28,6 +28,10 @@ class RowReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def export_rows(self, scope_id: str | None) -> dict[str, list[dict]]:
+        """Everything an export holds, as lists (small scopes and tests; an export streams instead)."""
+        return {part: list(getattr(self, part)(scope_id)) for part in ("rounds", "votes", "sessions", "audit", "qvalues", "models")}
+
     @staticmethod
     def _where(column: str, scope_id: str | None) -> tuple[str, tuple]:
         return (f"WHERE {column} = ?", (scope_id,)) if scope_id else ("", ())

@@ -65,6 +65,13 @@ def round_row(row: tuple) -> RoundRow:
     )
 
 
+def learning_points(rows: list[tuple]) -> list[tuple[float, float | None, float | None]]:
+    """(reward, kept score, standard deviation of the ratings or None) from the backends' learning-history
+    rows (reward, kept score, mean rating, mean squared rating, ratings counted): the population standard
+    deviation sqrt(E[x^2] - E[x]^2), clipped at 0 against rounding."""
+    return [(reward, score, max(0.0, squares - mean * mean) ** 0.5 if count else None) for reward, score, mean, squares, count in rows]
+
+
 def plan_votes(
     ops: list[VoteOp],
     rounds: dict[int, tuple[str, str]],

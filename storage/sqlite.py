@@ -34,7 +34,7 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, TABLES, copy_columns, plan_votes,
+    COPY_CHUNK_ROWS, TABLES, copy_columns, learning_points, plan_votes,
     ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
 )
 
@@ -415,10 +415,7 @@ class SqliteStore(ClosesOnExit):
             "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id ORDER BY r.closed_at, r.id",
             (scope_id,),
         )
-        return [
-            (reward, score, max(0.0, squares - mean * mean) ** 0.5 if count else None)
-            for reward, score, mean, squares, count in rows
-        ]
+        return learning_points(rows)
 
     async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         async with self._tx() as db:
@@ -641,14 +638,7 @@ class SqliteStore(ClosesOnExit):
 
         def collect() -> dict[str, list[dict]]:
             with SqliteReader(self.path) as reader:
-                return {
-                    "rounds": list(reader.rounds(scope_id)),
-                    "votes": list(reader.votes(scope_id)),
-                    "sessions": list(reader.sessions(scope_id)),
-                    "audit": list(reader.audit(scope_id)),
-                    "qvalues": list(reader.qvalues(scope_id)),
-                    "models": list(reader.models(scope_id)),
-                }
+                return reader.export_rows(scope_id)
 
         return await asyncio.to_thread(collect)
 
