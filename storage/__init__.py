@@ -60,7 +60,10 @@ def open_reader(location: str | Path) -> Reader:
 
 def clone_rounds(location: str | Path, round_id: int, copies: int, voters: int = 3) -> int:
     """Benchmarks and tests: `copies` closed copies of a round, each with `voters` ratings, added to its
-    session by direct inserts (a long history in seconds). Returns the last new round's id."""
+    session by direct inserts (a long history in seconds). Returns the last new round's id. SQLite files
+    only: StorageError for a PostgreSQL URL."""
+    if is_postgres_url(location):
+        raise StorageError("cloning rounds (a benchmark's long history) works on a SQLite file only")
     from storage.sqlite import clone_rounds as clone
 
     return clone(location, round_id, copies, voters)
