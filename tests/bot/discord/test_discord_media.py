@@ -106,13 +106,13 @@ async def test_a_three_aspect_session_asks_each_aspect_apart_and_votes_their_com
         await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
         summary = await env.server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
         assert "2 voted" in summary["content"]
-        stats = await env.server.slash(env.mod, env.channel, "stats")
-        [shown] = await stats.wait_followups(1)
+        stats = await env.server.slash(env.mod, env.channel, "stats")  # /stats edits its deferred answer (issue 12)
+        shown = await stats.wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=60)
         assert "Mean per aspect (votes): musicality 8.0 (1), novelty 4.5 (2), coherence 6.0 (1)" in shown["content"]
 
-        exported = await env.server.slash(env.mod, env.channel, "export")
-        [followup] = await exported.wait_followups(1)
-        archive_bytes = env.server.attachment_bytes(followup["attachments"][0])
+        exported = await env.server.slash(env.mod, env.channel, "export")  # made in a worker; the answer is edited
+        done = await exported.wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=60)
+        archive_bytes = env.server.attachment_bytes(done["attachments"][0])
 
     # The vote is the compound (core.crowd.compound_rating: musicality counts twice), each aspect is kept.
     rows = dict(db_rows(env, "SELECT voter, rating FROM votes WHERE retracted = 0"))
