@@ -60,10 +60,11 @@ def open_reader(location: str | Path) -> Reader:
 
 def clone_rounds(location: str | Path, round_id: int, copies: int, voters: int = 3) -> int:
     """Benchmarks and tests: `copies` closed copies of a round, each with `voters` ratings, added to its
-    session by direct inserts (a long history in seconds). Returns the last new round's id. SQLite files
-    only: StorageError for a PostgreSQL URL."""
+    session by direct inserts (a long history in seconds). Returns the last new round's id."""
     if is_postgres_url(location):
-        raise StorageError("cloning rounds (a benchmark's long history) works on a SQLite file only")
+        from storage.postgres import clone_rounds as clone_on_postgres
+
+        return clone_on_postgres(location, round_id, copies, voters)
     from storage.sqlite import clone_rounds as clone
 
     return clone(location, round_id, copies, voters)
