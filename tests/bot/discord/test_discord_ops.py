@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import sqlite3
 import zipfile
+from pathlib import Path
 
 import pytest
 from fakediscord import Permission
@@ -20,7 +20,7 @@ from test_discord_bot import drawer, renderer  # noqa: F401 (fixtures)
 from bot.conductor import Conductor
 from bot.discord.app import CrowdtuneBot
 from bot.settings import Settings
-from storage import clone_rounds, open_store
+from storage import clone_rounds, is_postgres_url, open_store
 
 pytestmark = pytest.mark.asyncio
 
@@ -177,8 +177,8 @@ async def test_commands_are_synced_once_and_not_again_while_they_stay_the_same(e
             reply = await (await env.server.slash(env.alice, env.channel, "status")).wait_response()
             assert "No session is running here" in reply["data"]["content"]
     assert server.request_counts[SYNC] == 1
-    with sqlite3.connect(env.db) as raw:  # a changed declaration is synced again
-        raw.execute("UPDATE deployment SET value = 'an older digest' WHERE key LIKE 'commands:%'")
+    # a changed declaration is synced again
+    db_rows(env, "UPDATE deployment SET value = 'an older digest' WHERE key LIKE 'commands:%'")
     async with running(env) as bot:
         assert await bot.wait_until_commands_synced()
     assert server.request_counts[SYNC] == 2
@@ -189,8 +189,7 @@ async def test_a_failed_command_sync_is_retried_and_open_rounds_run_meanwhile(en
     async with running(env):
         await compose(env, rounds=0)
         await server.wait_for_message(env.channel, is_round(1))
-    with sqlite3.connect(env.db) as raw:
-        raw.execute("DELETE FROM deployment")
+    db_rows(env, "DELETE FROM deployment")
     server.fail(SYNC, count=2, status=403, code=50001, message="Missing Access")
     store = await open_store(env.db)
     bot = CrowdtuneBot(Settings(_env_file=None), Conductor(store), env.renderer, env.drawer, guild_ready_timeout=0.05)
@@ -224,8 +223,12 @@ async def test_round_posts_stay_unique_after_the_database_is_recreated(env):
     async with running(env):
         await compose(env, rounds=3)
         first = await server.wait_for_message(env.channel, is_round(1))
-    for suffix in ("", "-wal", "-shm"):
-        env.db.with_name(env.db.name + suffix).unlink(missing_ok=True)
+    if is_postgres_url(env.db):  # every table dropped: the next start migrates an empty database
+        db_rows(env, "DROP SCHEMA public CASCADE")
+        db_rows(env, "CREATE SCHEMA public")
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(env.db + suffix).unlink(missing_ok=True)
     async with running(env):
         await compose(env, rounds=3)
         await eventually(lambda: db_rows(env, "SELECT message_ids FROM rounds WHERE idx = 0") not in ([], [("[]",)]), "round 1 posted")
