@@ -23,8 +23,6 @@ from pathlib import Path
 from dbrows import query
 from fakediscord import Channel, FakeDiscord, Guild, User
 
-# How many ratings the scopes' models hold: one per closed round after each session's first.
-LEARNED = "SELECT COALESCE(SUM(json_extract(data, '$.count')), 0) FROM models"
 
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
@@ -46,6 +44,12 @@ def record_figures(name: str, **figures) -> None:
 
 def rows(db: Path | str, sql: str, params=()) -> list[tuple]:
     return query(db, sql, params)
+
+
+def learned(db: Path | str) -> int:
+    """How many ratings the scopes' models hold: one per closed round after each session's first (the
+    models' JSON read here, the same on both backends)."""
+    return sum(json.loads(data)["count"] for (data,) in rows(db, "SELECT data FROM models"))
 
 
 async def eventually(check, what: str, timeout: float = 20.0):
@@ -347,7 +351,7 @@ class BotLane:
         assert voted == len(closed), "every closed round had a vote"
         # Rewarded exactly once: each closed rating round after the first (which measures the new track) adds
         # one observation to the scope's model.
-        assert rows(self.db, LEARNED)[0][0] == max(0, len(closed) - 1)
+        assert learned(self.db) == max(0, len(closed) - 1)
         assert rows(self.db, "SELECT rounds_done, status FROM sessions") == [(len(closed), "active")]
         assert len(closed) >= len(self.closing) - 1 and len([r for r in rounds if r[2] == "open"]) == 1
         return {"kills": self.kills, "rounds_closed": len(closed), "votes_checked": checked,
@@ -502,7 +506,7 @@ class TerminalLane:
         for index, rating in self.acked.items():
             assert votes.get(index) == rating, f"terminal lane {self.number}: the acknowledged rating of round {index + 1} is lost"
         assert len(votes) == len(closed), "every closed round holds its one rating"
-        assert rows(self.db, LEARNED)[0][0] == max(0, len(closed) - 1)  # each rating learned once
+        assert learned(self.db) == max(0, len(closed) - 1)  # each rating learned once
         assert rows(self.db, "SELECT rounds_done, status FROM sessions") == [(len(closed), "active")], "one session, resumed every time"
         for path in (self.folder / "rounds").rglob("*"):
             if path.name.startswith("."):
