@@ -1,4 +1,8 @@
-"""The `crowdtune` command. Heavy modules are imported inside each command, so --help is quick."""
+"""The `crowdtune` command. Heavy modules are imported inside each command, so --help is quick.
+
+Why this module is long: it is the whole command line, every subcommand's arguments and its short
+handler (run, simulate, render, export, sessions, copy-db, bench), each importing its work lazily.
+"""
 
 from __future__ import annotations
 
@@ -322,7 +326,8 @@ async def _export(args: argparse.Namespace) -> int:
     if not Path(args.db).exists():
         raise UsageError(f"no database at {args.db}")
     out, db = Path(args.out).resolve(), Path(args.db).resolve()
-    if out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
+    # Only a database file has journals beside it; a folder is refused by name when it is opened.
+    if db.is_file() and out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
         raise UsageError(f"--out {args.out} is the database (or its journal); choose another file")
     if out.is_dir():
         raise UsageError(f"--out {args.out} is a folder; name the zip file to write, such as {Path(args.out) / 'export.zip'}")

@@ -107,12 +107,12 @@ async def test_a_three_aspect_session_asks_each_aspect_apart_and_votes_their_com
         summary = await env.server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
         assert "2 voted" in summary["content"]
         stats = await env.server.slash(env.mod, env.channel, "stats")
-        [shown] = await stats.wait_followups(1)
+        shown = await stats.wait_original(lambda m: bool(m["attachments"]), timeout=60)  # deferred, then edited
         assert "Mean per aspect (votes): musicality 8.0 (1), novelty 4.5 (2), coherence 6.0 (1)" in shown["content"]
 
         exported = await env.server.slash(env.mod, env.channel, "export")
-        [followup] = await exported.wait_followups(1)
-        archive_bytes = env.server.attachment_bytes(followup["attachments"][0])
+        answer = await exported.wait_original(lambda m: bool(m["attachments"]), timeout=60)  # written in a worker
+        archive_bytes = env.server.attachment_bytes(answer["attachments"][0])
 
     # The vote is the compound (core.crowd.compound_rating: musicality counts twice), each aspect is kept.
     rows = dict(db_rows(env, "SELECT voter, rating FROM votes WHERE retracted = 0"))
