@@ -221,9 +221,22 @@ async def _simulate(args: argparse.Namespace) -> int:
         raters = load_raters(args.rater, random.Random(spec.seed), args.noise)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
-    out = _fresh_folder(Path(args.out), args.force)
-    store = await _open_store(args.db)
+    # Every check (the folder, the soundfont, the database) before anything is made: a simulation that
+    # cannot start leaves no empty folder and no session behind.
+    out = _fresh_folder(Path(args.out), args.force, make=False)
+    renderer = None
+    if args.audio:
+        from bot.media.render import Renderer
+
+        renderer = Renderer.open()
     try:
+        store = await _open_store(args.db)
+    except BaseException:
+        if renderer is not None:
+            renderer.close()
+        raise
+    try:
+        out.mkdir(parents=True, exist_ok=True)
         scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
         with progress_bar(spec.rounds, "simulate", "round") as bar:
 
@@ -231,11 +244,13 @@ async def _simulate(args: argparse.Namespace) -> int:
                 bar.update(1)
                 bar.set_postfix_str("" if reward is None else f"reward {reward:.2f}", refresh=False)
 
-            results = await run_simulation(Conductor(store), spec, raters, out, scope, audio=args.audio, progress=advance)
+            results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance)
     except RaterError as problem:
         raise UsageError(f"{problem}; the session was stopped") from None
     finally:
         await store.close()
+        if renderer is not None:
+            renderer.close()
     rewards = [r["reward"] for r in results["rounds"] if r["reward"] is not None]
     first, last = rewards[: max(1, len(rewards) // 10)], rewards[-max(1, len(rewards) // 10) :]
     print(
@@ -320,13 +335,14 @@ async def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fresh_folder(out: Path, force: bool) -> Path:
-    """`out`, made if needed; UsageError if it is a file, or holds files (of another run) and not `force`."""
+def _fresh_folder(out: Path, force: bool, make: bool = True) -> Path:
+    """`out`, made if needed (and `make`); UsageError if it is a file, or holds files (of another run) and not `force`."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise UsageError(f"{out} already holds files (another run's?); choose a new folder, or add --force to write into it")
-    out.mkdir(parents=True, exist_ok=True)
+    if make:
+        out.mkdir(parents=True, exist_ok=True)
     return out
 
 

@@ -107,59 +107,51 @@ async def run_simulation(
     raters: list[NamedRater],
     out_dir: Path | None,
     scope_id: str,
-    audio: bool = False,
+    renderer=None,
     progress: Callable[[int, int, float | None], None] | None = None,
     judge: Callable[[mido.MidiFile], float] | None = None,
 ) -> dict:
-    """Run a whole session with simulated raters; write its files to out_dir (if given)."""
+    """Run a whole session with simulated raters; write its files to out_dir (if given), each round also
+    as OGG Opus when a `renderer` (bot.media.render.Renderer, opened and closed by the caller) is given."""
     session = await conductor.start(scope_id, "sim", None, spec, actor="simulate", scope_name=scope_id)
-    renderer = None
-    if audio and out_dir is not None:
-        from bot.media.render import Renderer
-
-        renderer = Renderer.open()
     rounds: list[dict] = []
     total = spec.rounds or 0
-    try:
-        while (open_round := await conductor.open_round(session.id)) is not None:
-            plan = open_round.plan
-            midis = [track_to_midi(p.track) for p in plan.proposals]
-            record: dict = {
-                "index": plan.index + 1,
-                "actions": [p.action.key() for p in plan.proposals],
-                "descriptions": [p.description for p in plan.proposals],
-            }
-            try:
-                if spec.mode == "ab":
-                    votes = {r.name: ab_choice(r, midis[0], midis[1], plan.index + 1) for r in raters}
-                    record["votes"] = votes
-                else:
-                    votes = {r.name: _checked(r, midis[0], plan.index + 1) for r in raters}
-                    record["ratings"] = votes
-            except RaterError:
-                # End the session cleanly: no open round is left behind and nothing is learned from this one.
-                await conductor.store.cancel_round(open_round.id, "simulate", "a rater failed")
-                await conductor.stop(session.id, "simulate")
-                raise
-            for voter, value in votes.items():
-                await conductor.vote(open_round.id, voter, value)
-            outcome = await conductor.close(open_round.id, actor="simulate")
-            record.update(
-                reward=outcome.reward,
-                kept_edit=outcome.kept_edit,
-                winner="ab"[outcome.winner] if outcome.winner is not None else None,
-                q_size=await conductor.store.q_size(scope_id),
-            )
-            if judge is not None:
-                record["judge"] = judge(track_to_midi(outcome.next_track))
-            if out_dir is not None:
-                _write_round_files(out_dir, plan.index + 1, midis, renderer)
-            rounds.append(record)
-            if progress:
-                progress(len(rounds), total, outcome.reward)
-    finally:
-        if renderer is not None:
-            renderer.close()
+    while (open_round := await conductor.open_round(session.id)) is not None:
+        plan = open_round.plan
+        midis = [track_to_midi(p.track) for p in plan.proposals]
+        record: dict = {
+            "index": plan.index + 1,
+            "actions": [p.action.key() for p in plan.proposals],
+            "descriptions": [p.description for p in plan.proposals],
+        }
+        try:
+            if spec.mode == "ab":
+                votes = {r.name: ab_choice(r, midis[0], midis[1], plan.index + 1) for r in raters}
+                record["votes"] = votes
+            else:
+                votes = {r.name: _checked(r, midis[0], plan.index + 1) for r in raters}
+                record["ratings"] = votes
+        except RaterError:
+            # End the session cleanly: no open round is left behind and nothing is learned from this one.
+            await conductor.store.cancel_round(open_round.id, "simulate", "a rater failed")
+            await conductor.stop(session.id, "simulate")
+            raise
+        for voter, value in votes.items():
+            await conductor.vote(open_round.id, voter, value)
+        outcome = await conductor.close(open_round.id, actor="simulate")
+        record.update(
+            reward=outcome.reward,
+            kept_edit=outcome.kept_edit,
+            winner="ab"[outcome.winner] if outcome.winner is not None else None,
+            q_size=await conductor.store.q_size(scope_id),
+        )
+        if judge is not None:
+            record["judge"] = judge(track_to_midi(outcome.next_track))
+        if out_dir is not None:
+            _write_round_files(out_dir, plan.index + 1, midis, renderer)
+        rounds.append(record)
+        if progress:
+            progress(len(rounds), total, outcome.reward)
     final = await conductor.store.session(session.id)
     results = {
         "scope": scope_id,

@@ -252,6 +252,21 @@ def test_runs_never_mix_in_one_folder_and_bench_learning_defaults_to_a_new_one(t
     assert (folder / "learning.png").exists()
 
 
+@pytest.mark.parametrize("problem", ["another program's database", "no soundfont"])
+def test_a_simulation_that_cannot_start_writes_nothing(tmp_path, problem):
+    """Every check (the database, the soundfont for --audio) comes before the --out folder or a session is made."""
+    if problem == "no soundfont":
+        args, env = ["--audio"], {"CROWDTUNE_SOUNDFONT": str(tmp_path / "none.sf2")}
+    else:
+        with sqlite3.connect(tmp_path / "ct.db") as raw:
+            raw.execute("CREATE TABLE notes (text TEXT)")
+        args, env = [], {}
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", "ct.db", *args, cwd=tmp_path, check=False, env_extra=env)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no sim/ folder, no database with a session left active
+
+
 def _midi_bytes(ticks_per_beat=480, tempo=500_000) -> bytes:
     import io
 
