@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -172,6 +173,12 @@ def _spec(args: argparse.Namespace):
         raise UsageError(str(problem)) from None
 
 
+def _renderer():
+    from bot.media.render import Renderer
+
+    return Renderer.open()
+
+
 async def _open_store(db: str):
     from storage import open_store
 
@@ -189,11 +196,7 @@ async def _run(args: argparse.Namespace) -> int:
     spec = _spec(args)
     if args.aspects and spec.mode == "ab":
         raise UsageError("--aspects rates one version at a time: use it with --mode rating")
-    renderer = None
-    if not args.no_audio:
-        from bot.media.render import Renderer
-
-        renderer = Renderer.open()
+    renderer = None if args.no_audio else _renderer()
     from bot.conductor import Conductor
     from bot.terminal import TerminalSession
 
@@ -224,33 +227,23 @@ async def _simulate(args: argparse.Namespace) -> int:
     # Every check (the folder, the soundfont, the database) before anything is made: a simulation that
     # cannot start leaves no empty folder and no session behind.
     out = _fresh_folder(Path(args.out), args.force, make=False)
-    renderer = None
-    if args.audio:
-        from bot.media.render import Renderer
-
-        renderer = Renderer.open()
-    try:
+    with contextlib.ExitStack() as opened:
+        renderer = opened.enter_context(_renderer()) if args.audio else None
         store = await _open_store(args.db)
-    except BaseException:
-        if renderer is not None:
-            renderer.close()
-        raise
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
-        with progress_bar(spec.rounds, "simulate", "round") as bar:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
+            with progress_bar(spec.rounds, "simulate", "round") as bar:
 
-            def advance(done: int, total: int, reward: float | None) -> None:
-                bar.update(1)
-                bar.set_postfix_str("" if reward is None else f"reward {reward:.2f}", refresh=False)
+                def advance(done: int, total: int, reward: float | None) -> None:
+                    bar.update(1)
+                    bar.set_postfix_str("" if reward is None else f"reward {reward:.2f}", refresh=False)
 
-            results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance)
-    except RaterError as problem:
-        raise UsageError(f"{problem}; the session was stopped") from None
-    finally:
-        await store.close()
-        if renderer is not None:
-            renderer.close()
+                results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance)
+        except RaterError as problem:
+            raise UsageError(f"{problem}; the session was stopped") from None
+        finally:
+            await store.close()
     rewards = [r["reward"] for r in results["rounds"] if r["reward"] is not None]
     first, last = rewards[: max(1, len(rewards) // 10)], rewards[-max(1, len(rewards) // 10) :]
     print(
