@@ -60,6 +60,23 @@ def _given(name: str):
     return parse
 
 
+def _folder(name: str):
+    """A folder to write into: given, and neither it nor a folder above it an existing file (found at
+    parse time, so nothing is written before the refusal)."""
+    given = _given(name)
+
+    def parse(text: str) -> str:
+        path = Path(given(text)).expanduser()
+        for place in (path, *path.parents):
+            if place.exists():
+                if not place.is_dir():
+                    raise argparse.ArgumentTypeError(f"{name} {text}: {place} is a file, not a folder")
+                break
+        return text
+
+    return parse
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
@@ -103,7 +120,7 @@ def build_parser() -> Parser:
         "terminal where you are the crowd: each round is written to a folder and your rating is read from standard input."))
     _add_db(run)
     _add_music(run, rounds_default=10)
-    run.add_argument("--out", type=_given("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
+    run.add_argument("--out", type=_folder("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
     run.add_argument("--new", action="store_true", help=(
         "end the unfinished terminal session (stopped: nothing learned from its open round) and start one with these "
@@ -124,7 +141,7 @@ def build_parser() -> Parser:
     _add_music(simulate, rounds_default=30)
     simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
     simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
-    simulate.add_argument("--out", type=_given("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
+    simulate.add_argument("--out", type=_folder("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
     simulate.add_argument("--force", action="store_true", help="write into --out even if it holds files (of another run)")
     simulate.add_argument("--audio", action="store_true", help="also render each round to OGG Opus")
 
@@ -133,7 +150,7 @@ def build_parser() -> Parser:
         "tempos above 0) to OGG Opus or WAV, one synthesiser for all. Every file is checked before anything is written."))
     _add_db(render)
     render.add_argument("files", nargs="+", type=_given("FILE.mid"), metavar="FILE.mid")
-    render.add_argument("--out-dir", type=_given("--out-dir"), required=True, help="folder for the audio files")
+    render.add_argument("--out-dir", type=_folder("--out-dir"), required=True, help="folder for the audio files")
     render.add_argument("--format", choices=["ogg", "wav"], default="ogg", help="ogg (Opus, for chat) or wav (default ogg)")
     render.add_argument("--soundfont", type=_given("--soundfont"), help="a .sf2 file (default: $CROWDTUNE_SOUNDFONT or the Debian soundfonts)")
 
@@ -151,7 +168,7 @@ def build_parser() -> Parser:
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
-    bench.add_argument("--out", type=_given("--out"), help=(
+    bench.add_argument("--out", type=_folder("--out"), help=(
         "learning: a new or empty folder for the report (BENCHMARKS.md) and plot (default: a new bench-learning-DATE folder)"))
     bench.add_argument("--force", action="store_true", help="learning: write into --out even if it holds files (docs/ in a checkout)")
     return parser

@@ -252,6 +252,26 @@ def test_runs_never_mix_in_one_folder_and_bench_learning_defaults_to_a_new_one(t
     assert (folder / "learning.png").exists()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--rounds", "1", "--no-audio", "--out", "taken"],
+        ["run", "--rounds", "1", "--no-audio", "--out", "taken/rounds"],
+        ["simulate", "--rounds", "2", "--out", "taken/sim"],
+        ["render", "song.mid", "--out-dir", "taken"],
+        ["bench", "learning", "--seeds", "1", "--rounds", "2", "--out", "taken"],
+    ],
+)
+def test_an_output_folder_that_is_a_file_is_a_bad_argument(tmp_path, args):
+    (tmp_path / "taken").write_text("a file of the user's")
+    (tmp_path / "song.mid").write_bytes(_midi_bytes())
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = crowdtune(*args, "--db", "ct.db", cwd=tmp_path, stdin="5\n", check=False) if args[0] != "bench" else crowdtune(*args, cwd=tmp_path, check=False)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "taken" in result.stderr and "not a folder" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and (tmp_path / "taken").read_text() == "a file of the user's"
+
+
 @pytest.mark.parametrize("problem", ["another program's database", "no soundfont"])
 def test_a_simulation_that_cannot_start_writes_nothing(tmp_path, problem):
     """Every check (the database, the soundfont for --audio) comes before the --out folder or a session is made."""
@@ -290,6 +310,8 @@ def _midi_bytes(ticks_per_beat=480, tempo=500_000) -> bytes:
         (_midi_bytes(ticks_per_beat=0), "time division of 0"),
         (_midi_bytes(ticks_per_beat=-(25 << 8) + 40), "SMPTE"),  # 25 frames/s, 40 ticks a frame
         (_midi_bytes(tempo=0), "tempo of 0"),
+        (b"", "is not a valid MIDI file (it ends"),  # mido's EOFError has no message of its own
+        (_midi_bytes()[:20], "is not a valid MIDI file (it ends"),
     ],
 )
 def test_render_refuses_midi_timing_it_cannot_honour_with_one_line(tmp_path, data, reason):
