@@ -116,42 +116,47 @@ async def run_simulation(
     session = await conductor.start(scope_id, "sim", None, spec, actor="simulate", scope_name=scope_id)
     rounds: list[dict] = []
     total = spec.rounds or 0
-    while (open_round := await conductor.open_round(session.id)) is not None:
-        plan = open_round.plan
-        midis = [track_to_midi(p.track) for p in plan.proposals]
-        record: dict = {
-            "index": plan.index + 1,
-            "actions": [p.action.key() for p in plan.proposals],
-            "descriptions": [p.description for p in plan.proposals],
-        }
-        try:
-            if spec.mode == "ab":
-                votes = {r.name: ab_choice(r, midis[0], midis[1], plan.index + 1) for r in raters}
-                record["votes"] = votes
-            else:
-                votes = {r.name: _checked(r, midis[0], plan.index + 1) for r in raters}
-                record["ratings"] = votes
-        except RaterError:
-            # End the session cleanly: no open round is left behind and nothing is learned from this one.
-            await conductor.store.cancel_round(open_round.id, "simulate", "a rater failed")
-            await conductor.stop(session.id, "simulate")
-            raise
-        for voter, value in votes.items():
-            await conductor.vote(open_round.id, voter, value)
-        outcome = await conductor.close(open_round.id, actor="simulate")
-        record.update(
-            reward=outcome.reward,
-            kept_edit=outcome.kept_edit,
-            winner="ab"[outcome.winner] if outcome.winner is not None else None,
-            q_size=await conductor.store.q_size(scope_id),
-        )
-        if judge is not None:
-            record["judge"] = judge(track_to_midi(outcome.next_track))
-        if out_dir is not None:
-            _write_round_files(out_dir, plan.index + 1, midis, renderer)
-        rounds.append(record)
-        if progress:
-            progress(len(rounds), total, outcome.reward)
+    try:
+        while (open_round := await conductor.open_round(session.id)) is not None:
+            plan = open_round.plan
+            midis = [track_to_midi(p.track) for p in plan.proposals]
+            record: dict = {
+                "index": plan.index + 1,
+                "actions": [p.action.key() for p in plan.proposals],
+                "descriptions": [p.description for p in plan.proposals],
+            }
+            try:
+                if spec.mode == "ab":
+                    votes = {r.name: ab_choice(r, midis[0], midis[1], plan.index + 1) for r in raters}
+                    record["votes"] = votes
+                else:
+                    votes = {r.name: _checked(r, midis[0], plan.index + 1) for r in raters}
+                    record["ratings"] = votes
+            except RaterError:
+                # Its round is cancelled with the reason in the audit log; the session is stopped below.
+                await conductor.store.cancel_round(open_round.id, "simulate", "a rater failed")
+                raise
+            for voter, value in votes.items():
+                await conductor.vote(open_round.id, voter, value)
+            outcome = await conductor.close(open_round.id, actor="simulate")
+            record.update(
+                reward=outcome.reward,
+                kept_edit=outcome.kept_edit,
+                winner="ab"[outcome.winner] if outcome.winner is not None else None,
+                q_size=await conductor.store.q_size(scope_id),
+            )
+            if judge is not None:
+                record["judge"] = judge(track_to_midi(outcome.next_track))
+            if out_dir is not None:
+                _write_round_files(out_dir, plan.index + 1, midis, renderer)
+            rounds.append(record)
+            if progress:
+                progress(len(rounds), total, outcome.reward)
+    except BaseException:
+        # Ctrl-C (or any other failure) ends the session too: a simulation is never resumed, so it must
+        # not stay active with a round open. Its open round is cancelled; nothing is learned from it.
+        await conductor.stop(session.id, "simulate")
+        raise
     final = await conductor.store.session(session.id)
     results = {
         "scope": scope_id,

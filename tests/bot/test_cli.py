@@ -272,6 +272,30 @@ def test_an_output_folder_that_is_a_file_is_a_bad_argument(tmp_path, args):
     assert sorted(p.name for p in tmp_path.iterdir()) == before and (tmp_path / "taken").read_text() == "a file of the user's"
 
 
+def test_an_interrupted_simulation_is_stopped_not_left_active(tmp_path):
+    """Ctrl-C (SIGINT) during `simulate`: exit code 130, and the session is stopped with no round open
+    (a simulation is never resumed, so an active one would stay active for ever)."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    process = subprocess.Popen([CROWDTUNE, "simulate", "--rounds", "10000", "--out", "sim", "--db", "ct.db"], cwd=tmp_path,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):  # until a round has closed (a bound against a hang, not a time assertion)
+            if (tmp_path / "sim" / "round-0001.mid").exists():
+                break
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 130
+    finally:
+        process.kill()
+    with sqlite3.connect(tmp_path / "ct.db") as raw:
+        assert raw.execute("SELECT status FROM sessions").fetchall() == [("stopped",)]
+        assert raw.execute("SELECT COUNT(*) FROM rounds WHERE status = 'open'").fetchone() == (0,)
+        assert raw.execute("SELECT COUNT(*) FROM rounds WHERE status = 'closed'").fetchone()[0] >= 1
+
+
 @pytest.mark.parametrize("problem", ["another program's database", "no soundfont"])
 def test_a_simulation_that_cannot_start_writes_nothing(tmp_path, problem):
     """Every check (the database, the soundfont for --audio) comes before the --out folder or a session is made."""
