@@ -23,6 +23,7 @@ from typing import TextIO
 from bot.conductor import Conductor, OpenRound
 from bot.console import LineReader, Player
 from bot.errors import Terminated
+from bot.progress import plural
 from core.engine import Outcome, SessionSpec
 from core.midi import midi_bytes, track_to_midi
 from core.music import Track, note_name, track_from_dict
@@ -141,7 +142,7 @@ class TerminalSession:
                 terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True
             )
             size = await store.q_size(session.scope_id)
-            self.say(f"session {session.id}: {describe_spec(spec)} (--seed {spec.seed} repeats it); the agent knows {size} Q-values")
+            self.say(f"session {session.id}: {describe_spec(spec)} (--seed {spec.seed} repeats it); the agent knows {plural(size, 'Q-value')}")
         if self.aspects and spec.mode == "ab":
             self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
         self.folder = self.out_dir / session_folder(store.path, session)
@@ -169,7 +170,7 @@ class TerminalSession:
             if outcome is not None:
                 descriptions = [p.description for p in open_round.plan.proposals]
                 self.say(f"  {explain(outcome, open_round.spec, descriptions, before)}")
-        self.say(f"session {session.id} finished after {rated} rated round{'s' if rated != 1 else ''} in this run")
+        self.say(f"session {session.id} finished after {plural(rated, 'rated round')} in this run")
         return rated
 
     def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str]) -> SessionSpec:

@@ -137,6 +137,12 @@ def test_run_in_the_terminal_reads_ratings_and_a_second_run_continues_the_agent(
     assert _rounds(tmp_path / "d/ct.db")[-1] == (0, "closed", 9.0)
 
 
+def test_the_terminal_says_one_q_value_in_the_singular(tmp_path):
+    crowdtune("run", "--rounds", "1", "--db", "ct.db", "--no-audio", stdin="5\n", cwd=tmp_path)  # one rated edit: one Q-value
+    second = crowdtune("run", "--rounds", "1", "--db", "ct.db", "--no-audio", stdin="q\n", cwd=tmp_path)
+    assert re.search(r"the agent knows 1 Q-value$", second.stdout, re.M), second.stdout
+
+
 def test_run_explains_bad_ratings_and_asks_again(tmp_path):
     result = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="eleven\n0\n\n8\n", cwd=tmp_path)
     assert result.stdout.count("sorry") == 3

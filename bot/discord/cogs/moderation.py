@@ -14,6 +14,7 @@ from discord.ext import commands
 from bot.discord.cogs.sessions import EVERYWHERE, is_moderator, scope_of, scope_settings
 from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
+from bot.progress import plural
 from core.agent import EXPLORATIONS, PRESETS
 from storage.export import export_zip
 
@@ -113,7 +114,7 @@ class Moderation(commands.Cog):
         size = await self.store.q_size(scope_id)
         view = Confirm(interaction.user.id, "Reset the agent")
         await interaction.response.send_message(
-            f"Reset the agent? It forgets all {size} learned Q-values. Compositions and votes are kept.", view=view, ephemeral=True
+            f"Reset the agent? It forgets {plural(size, 'learned Q-value')}. Compositions and votes are kept.", view=view, ephemeral=True
         )
         await view.wait()
         if not view.confirmed:
@@ -121,7 +122,7 @@ class Moderation(commands.Cog):
                 await view.interaction.response.edit_message(content="Nothing was reset.", view=None)
             return
         deleted = await self.store.reset_scope(scope_id, actor=voter_id(interaction.user.id))
-        await view.interaction.response.edit_message(content=f"The agent is reset ({deleted} Q-values cleared).", view=None)
+        await view.interaction.response.edit_message(content=f"The agent is reset ({plural(deleted, 'Q-value')} cleared).", view=None)
 
     @app_commands.command(name="export", description="Moderators: compositions (MIDI), rounds, votes, audit log and Q-table as a zip")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -183,7 +184,7 @@ class Moderation(commands.Cog):
         data["personal_agent_q_values"] = await self.store.q_size(voter)
         view = Confirm(interaction.user.id, "Delete my data")
         await interaction.response.send_message(
-            f"Here is your data: {len(data['votes'])} vote(s), and a personal agent with {data['personal_agent_q_values']} Q-values. "
+            f"Here is your data: {plural(len(data['votes']), 'vote')}, and a personal agent with {plural(data['personal_agent_q_values'], 'Q-value')}. "
             "Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.",
             file=discord.File(io.BytesIO(json.dumps(data, indent=1).encode()), "my-crowdtune-data.json"),
             view=view,

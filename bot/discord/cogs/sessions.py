@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.votes import describe_votes, origin_scope, voter_id
+from bot.progress import plural
 from core.engine import SessionSpec
 from core.midi import track_to_midi
 from core.music import SCALES, MusicError, parse_note, track_from_dict
@@ -205,7 +206,7 @@ class Sessions(commands.Cog):
         png = await self.bot.drawer.learning_curve(rewards, "crowdtune: reward per round")
         top = await self.store.top_rounds(scope_id, 3)
         size = await self.store.q_size(scope_id)
-        lines = [f"{len(rewards)} rated rounds, mean reward {sum(rewards) / len(rewards):.2f}; the agent holds {size} Q-values."]
+        lines = [f"{plural(len(rewards), 'rated round')}, mean reward {sum(rewards) / len(rewards):.2f}; the agent holds {plural(size, 'Q-value')}."]
         lines += [f"{i}. {r.reward:.1f}/10 (session {r.session_id}, round {r.index + 1})" for i, r in enumerate(top, 1)]
         await interaction.followup.send("\n".join(lines), file=discord.File(io.BytesIO(png), "learning-curve.png"))
 
