@@ -143,6 +143,22 @@ def test_the_terminal_says_one_q_value_in_the_singular(tmp_path):
     assert re.search(r"the agent knows 1 Q-value$", second.stdout, re.M), second.stdout
 
 
+@pytest.mark.parametrize(
+    "name, value",
+    [("CROWDTUNE_ROUND_SECONDS", "-5"), ("CROWDTUNE_ROUND_SECONDS", "nan"), ("CROWDTUNE_QUORUM", "0"),
+     ("CROWDTUNE_ROUNDS", "-1"), ("CROWDTUNE_ROUNDS", "10001"), ("CROWDTUNE_PRESET", "bogus")],
+)
+def test_a_bad_setting_is_one_clear_line_at_start_and_nothing_is_written(tmp_path, name, value):
+    """A setting a session could never be started with is refused at start (README: 'A bad setting is one
+    clear line at start'), not only later by /compose."""
+    result = crowdtune("run", "--rounds", "1", "--db", "ct.db", "--no-audio", stdin="5\n", cwd=tmp_path, check=False,
+                       env_extra={name: value})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "bad setting" in line and name in line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_run_explains_bad_ratings_and_asks_again(tmp_path):
     result = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="eleven\n0\n\n8\n", cwd=tmp_path)
     assert result.stdout.count("sorry") == 3
