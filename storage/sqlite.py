@@ -210,7 +210,14 @@ class SqliteStore:
     async def _tx(self) -> AsyncIterator[_Tx]:
         async with self._lock:
             self._check_same_file()
-            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                # aiosqlite runs the BEGIN in its thread even when its awaiter is cancelled (Ctrl-C); this
+                # ROLLBACK is queued after it, so the connection is not left inside a transaction nobody ends.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    await self._db.execute("ROLLBACK")
+                raise
             try:
                 yield _Tx(self._db)
             except BaseException:
