@@ -61,17 +61,13 @@ def _given(name: str):
 
 
 def _folder(name: str):
-    """A folder to write into: given, and neither it nor a folder above it an existing file (found at
-    parse time, so nothing is written before the refusal)."""
-    given = _given(name)
+    """A folder to write into: given, and neither it nor a folder above it a file (refused while parsing, so before anything is written)."""
 
     def parse(text: str) -> str:
-        path = Path(given(text)).expanduser()
-        for place in (path, *path.parents):
-            if place.exists():
-                if not place.is_dir():
-                    raise argparse.ArgumentTypeError(f"{name} {text}: {place} is a file, not a folder")
-                break
+        path = Path(_given(name)(text)).expanduser()
+        place = next((p for p in (path, *path.parents) if p.exists()), None)
+        if place is not None and not place.is_dir():
+            raise argparse.ArgumentTypeError(f"{name} {text}: {place} is a file, not a folder")
         return text
 
     return parse
@@ -163,8 +159,7 @@ def build_parser() -> Parser:
     bench = commands.add_parser("bench", help="benchmarks that print figures", description=(
         "learning: presets and options against a simulated crowd (--seeds, --rounds, --out, --force apply to it only); "
         "render: the rendering paths; loop and votes: the bot's event-loop lag and vote throughput under load (a source "
-        "checkout); qtable: Q-table "
-        "lookups and writes; footprint: memory and start-up time. See docs/BENCHMARKS.md."))
+        "checkout); qtable: Q-table lookups and writes; footprint: memory and start-up time. See docs/BENCHMARKS.md."))
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
@@ -213,19 +208,18 @@ async def _run(args: argparse.Namespace) -> int:
     spec = _spec(args)
     if args.aspects and spec.mode == "ab":
         raise UsageError("--aspects rates one version at a time: use it with --mode rating")
-    renderer = None if args.no_audio else _renderer()
     from bot.conductor import Conductor
     from bot.terminal import TerminalSession
 
-    store = await _open_store(args.db)
-    try:
-        out = Path(args.out) if args.out else Path(args.db).resolve().parent / "rounds"
-        session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects)
-        await session.run(spec, given=_given_music(args), new=args.new)
-    finally:
-        await store.close()
-        if renderer is not None:
-            renderer.close()
+    with contextlib.ExitStack() as opened:
+        renderer = None if args.no_audio else opened.enter_context(_renderer())
+        store = await _open_store(args.db)
+        try:
+            out = Path(args.out) if args.out else Path(args.db).resolve().parent / "rounds"
+            session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects)
+            await session.run(spec, given=_given_music(args), new=args.new)
+        finally:
+            await store.close()
     return 0
 
 
@@ -241,9 +235,8 @@ async def _simulate(args: argparse.Namespace) -> int:
         raters = load_raters(args.rater, random.Random(spec.seed), args.noise)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
-    # Every check (the folder, the soundfont, the database) before anything is made: a simulation that
-    # cannot start leaves no empty folder and no session behind.
-    out = _fresh_folder(Path(args.out), args.force, make=False)
+    # Every check (the folder, the soundfont, the database) before anything is made, so a failed start leaves nothing.
+    out = _fresh_folder(Path(args.out), args.force)
     with contextlib.ExitStack() as opened:
         renderer = opened.enter_context(_renderer()) if args.audio else None
         store = await _open_store(args.db)
@@ -294,10 +287,7 @@ async def _sessions(args: argparse.Namespace) -> int:
 async def _fresh_scope(store, stem: str) -> str:
     """A new scope per simulation, so the same seed gives the same results and nothing is overwritten."""
     taken = {scope_id for scope_id, _, _ in await store.scopes()}
-    number = 1
-    while f"{stem}-{number}" in taken:
-        number += 1
-    return f"{stem}-{number}"
+    return next(f"{stem}-{n}" for n in range(1, len(taken) + 2) if f"{stem}-{n}" not in taken)  # one is free
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -345,14 +335,11 @@ async def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fresh_folder(out: Path, force: bool, make: bool = True) -> Path:
-    """`out`, made if needed (and `make`); UsageError if it is a file, or holds files (of another run) and not `force`."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} is a file, not a folder")
+def _fresh_folder(out: Path, force: bool) -> Path:
+    """`out`, checked (its maker makes it): UsageError if it holds files (of another run) and not `force`.
+    An --out that is a file was refused while parsing (_folder)."""
     if out.is_dir() and any(out.iterdir()) and not force:
         raise UsageError(f"{out} already holds files (another run's?); choose a new folder, or add --force to write into it")
-    if make:
-        out.mkdir(parents=True, exist_ok=True)
     return out
 
 
