@@ -1,8 +1,8 @@
 FROM python:3.11-slim
 
-# FluidSynth, a General MIDI soundfont and the Opus encoder: everything rendering needs.
+# FluidSynth and a General MIDI soundfont: everything rendering needs (PyAV's wheel brings the Opus encoder).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fluidsynth libfluidsynth3 timgm6mb-soundfont opus-tools \
+    && apt-get install -y --no-install-recommends fluidsynth libfluidsynth3 timgm6mb-soundfont \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

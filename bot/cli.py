@@ -15,7 +15,8 @@ DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 EXIT_USAGE = 2
 SEED_MAX = 2**31 - 1
 # core.raters.BUILTIN_RATERS' names, for --help without importing the raters (tests/test_cli.py keeps them equal).
-RATER_NAMES = ("crowd", "theorist", "calm", "energetic", "harmonist", "groove", "melodist", "troll", "brigader")
+RATER_NAMES = ("crowd", "theorist", "calm", "energetic", "harmonist", "groove", "melodist", "troll", "brigader",
+               "leaper", "droner", "outsider", "syncopator", "restless", "contrarian_troll")
 
 
 class UsageError(Exception):
@@ -84,7 +85,7 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
 
 # The music options' defaults are filled in after parsing (None: not given), so a resumed terminal
 # session can say which options given on the command line it does not apply.
-MUSIC_DEFAULTS = {"base": "C4", "scale": "major", "length": 8, "tempo": 120, "mode": "rating", "preset": "default"}
+MUSIC_DEFAULTS = {"base": "C4", "scale": "major", "length": 8, "tempo": 120, "instrument": "piano", "mode": "rating", "preset": "default"}
 
 
 def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
@@ -95,8 +96,9 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
     parser.add_argument("--scale", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)} (default major)")
     parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), help="notes in the track, 4-64 (default 8)")
     parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), help="beats per minute, 40-240 (default 120)")
+    parser.add_argument("--instrument", help="the melody's General MIDI instrument: piano (default), violin, 'alto sax', 0-127...")
     parser.add_argument("--mode", choices=["rating", "ab"], help="rate 1-10, or choose between A and B (default rating)")
-    parser.add_argument("--preset", help="agent preset: default, paper, random or theory (default: default)")
+    parser.add_argument("--preset", help="agent preset: default, hillclimb, context, paper, random or theory (default: default)")
     parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=f"rounds to run (default {rounds_default})")
     parser.add_argument("--seed", type=_in_range(int, 0, SEED_MAX, "--seed"), help=(
         "random seed for the first track and the agent's choices (default: a fresh one, printed, so --seed repeats a run)"))
@@ -118,6 +120,8 @@ def build_parser() -> Parser:
     _add_music(run, rounds_default=10)
     run.add_argument("--out", type=_folder("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
+    run.add_argument("--from", dest="from_file", type=_given("--from"), metavar="FILE.mid", help="a new session from your own melody")
+    run.add_argument("--from-track", type=_in_range(int, 1, 10_000, "--from-track"), metavar="N", help="with --from: the melody of track N (from 1)")
     run.add_argument("--new", action="store_true", help=(
         "end the unfinished terminal session (stopped: nothing learned from its open round) and start one with these "
         "options; without it an unfinished session is resumed as it was started"))
@@ -129,13 +133,17 @@ def build_parser() -> Parser:
     _add_db(sessions)
 
     simulate = commands.add_parser("simulate", help="let simulated raters vote on every round", description=(
-        f"Run a session where simulated raters vote. A rater is a built-in name ({', '.join(RATER_NAMES)}: 'crowd' is all "
-        "the others together; theorist follows music-theory rules; calm, energetic, harmonist, groove and melodist are "
-        "taste profiles with --noise; troll and brigader attack) or MODULE:FUNC, any callable taking a mido.MidiFile and "
+        f"Run a session where simulated raters vote. A rater is a built-in name ({', '.join(RATER_NAMES)}: 'crowd' is every "
+        "member of the --crowd; theorist follows music-theory rules; calm, energetic, harmonist, groove and melodist are "
+        "taste profiles with --noise; leaper, droner, outsider, syncopator and restless are the contrarian crowd's tastes, "
+        "against those rules; troll, contrarian_troll and brigader attack) or MODULE:FUNC, any callable taking a mido.MidiFile and "
         "returning a number in [1, 10]; MODULE is imported from the current folder too, as with python -m."))
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
     simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
+    simulate.add_argument("--crowd", choices=["builtin", "contrarian"], default="builtin", help=(
+        "which simulated crowd the rater 'crowd' is: builtin (tastes that share the theory critic's core) or "
+        "contrarian (tastes that run against it) (default builtin)"))
     simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
     simulate.add_argument("--out", type=_folder("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
     simulate.add_argument("--force", action="store_true", help="write into --out even if it holds files (of another run)")
@@ -149,6 +157,7 @@ def build_parser() -> Parser:
     render.add_argument("--out-dir", type=_folder("--out-dir"), required=True, help="folder for the audio files")
     render.add_argument("--format", choices=["ogg", "wav"], default="ogg", help="ogg (Opus, for chat) or wav (default ogg)")
     render.add_argument("--soundfont", type=_given("--soundfont"), help="a .sf2 file (default: $CROWDTUNE_SOUNDFONT or the Debian soundfonts)")
+    render.add_argument("--keep-level", action="store_true", help="keep the synthesiser's level instead of bringing each file to -16 LUFS (true peak -1 dBTP)")
 
     export = commands.add_parser("export", help="export compositions (MIDI), rounds, votes, audit log and Q-tables as one zip")
     _add_db(export)
@@ -166,6 +175,8 @@ def build_parser() -> Parser:
     bench.add_argument("--out", type=_folder("--out"), help=(
         "learning: a new or empty folder for the report (BENCHMARKS.md) and plot (default: a new bench-learning-DATE folder)"))
     bench.add_argument("--force", action="store_true", help="learning: write into --out even if it holds files (docs/ in a checkout)")
+    bench.add_argument("--crowd", choices=["builtin", "contrarian"], action="append", help="learning: a crowd to run (repeatable; default both)")
+    bench.add_argument("--only", action="append", metavar="LINE", help="learning: run only this line of the table (repeatable), e.g. 'default'")
     return parser
 
 
@@ -173,6 +184,7 @@ def _spec(args: argparse.Namespace):
     import secrets
 
     from core.engine import SessionSpec
+    from core.instruments import parse_instrument
     from core.music import parse_note
 
     # A fresh seed per run, so every newcomer does not hear the same first track; it is printed.
@@ -180,7 +192,8 @@ def _spec(args: argparse.Namespace):
     music = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in MUSIC_DEFAULTS.items()}
     rounds = args.rounds if args.rounds is not None else args.rounds_default
     try:
-        return SessionSpec(**{**music, "base": parse_note(music["base"])}, rounds=rounds, seed=seed)
+        music |= {"base": parse_note(music["base"]), "instrument": parse_instrument(music["instrument"])}
+        return SessionSpec(**music, rounds=rounds, seed=seed)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
 
@@ -208,6 +221,14 @@ async def _run(args: argparse.Namespace) -> int:
     spec = _spec(args)
     if args.aspects and spec.mode == "ab":
         raise UsageError("--aspects rates one version at a time: use it with --mode rating")
+    from bot.media.midi_import import session_from_file
+
+    try:  # --from FILE.mid: a file that cannot be used creates nothing
+        spec, first_track, summary = session_from_file(args.from_file, args.from_track, args.instrument, spec)
+    except ValueError as problem:
+        raise UsageError(str(problem)) from None
+    if summary:
+        print(f"from {args.from_file}: {summary}", flush=True)
     from bot.conductor import Conductor
     from bot.terminal import TerminalSession
 
@@ -217,7 +238,7 @@ async def _run(args: argparse.Namespace) -> int:
         try:
             out = Path(args.out) if args.out else Path(args.db).resolve().parent / "rounds"
             session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects)
-            await session.run(spec, given=_given_music(args), new=args.new)
+            await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track)
         finally:
             await store.close()
     return 0
@@ -232,7 +253,7 @@ async def _simulate(args: argparse.Namespace) -> int:
 
     spec = _spec(args)
     try:
-        raters = load_raters(args.rater, random.Random(spec.seed), args.noise)
+        raters = load_raters(args.rater, random.Random(spec.seed), args.noise, args.crowd)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     # Every check (the folder, the soundfont, the database) before anything is made, so a failed start leaves nothing.
@@ -258,7 +279,8 @@ async def _simulate(args: argparse.Namespace) -> int:
     first, last = rewards[: max(1, len(rewards) // 10)], rewards[-max(1, len(rewards) // 10) :]
     print(
         f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); mean reward {sum(first) / len(first):.2f} in the first "
-        f"tenth, {sum(last) / len(last):.2f} in the last; wrote {out}/results.json, learning-curve.png and round MIDI files"
+        f"tenth, {sum(last) / len(last):.2f} in the last; wrote {out}/results.json, learning-curve.png, start.mid, final.mid "
+        "and round MIDI files"
     )
     return 0
 
@@ -300,7 +322,7 @@ def _render(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {', '.join(missing)}")
     with Renderer.open(args.soundfont) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
-            written = render_files(renderer, paths, Path(args.out_dir), args.format, on_written=lambda _: bar.update(1))
+            written = render_files(renderer, paths, Path(args.out_dir), args.format, lambda _: bar.update(1), args.keep_level)
         except ValueError as problem:
             raise UsageError(str(problem)) from None
     print(f"rendered {plural(len(written), 'file')} to {args.out_dir}")
@@ -330,7 +352,7 @@ async def _export(args: argparse.Namespace) -> int:
     finally:
         await store.close()
     words = {"compositions": ("composition", None), "rounds": ("round", None), "votes": ("vote", None),
-             "audit": ("audit entry", "audit entries"), "q_entries": ("Q-entry", "Q-entries")}
+             "audit": ("audit entry", "audit entries"), "q_entries": ("Q-entry", "Q-entries"), "models": ("learned model", None)}
     print(f"wrote {args.out}: " + ", ".join(plural(counts[k], *words[k]) for k in counts))
     return 0
 
@@ -352,7 +374,13 @@ def _bench(args: argparse.Namespace) -> int:
         # Never into the checkout's tracked docs/ by default: a new folder per run.
         default = Path(f"bench-learning-{datetime.now():%Y%m%d-%H%M%S}")
         out = _fresh_folder(Path(args.out) if args.out else default, args.force)
-        return bench_learning(seeds=args.seeds, rounds=args.rounds, out=out)
+        try:
+            return bench_learning(
+                seeds=args.seeds, rounds=args.rounds, out=out, crowds=tuple(args.crowd or ("builtin", "contrarian")),
+                only=tuple(args.only or ()),
+            )
+        except ValueError as problem:
+            raise UsageError(str(problem)) from None
     from bot.bench import run
 
     return run(args.which)

@@ -6,11 +6,15 @@ Front ends open a round, show it, pass votes in, and close it (on a timer, a quo
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
-from core.crowd import Ballot, check_choice, check_rating, robust_rating
+from core.agent import AgentConfig, feature_names, model_name, scope_model
+from core.agent import preset as agent_preset
+from core.crowd import Ballot, check_choice, check_rating, compound_rating, robust_rating
+from core.learner import Posterior, explain
 from core.engine import (
     Aggregator,
     Outcome,
@@ -23,7 +27,7 @@ from core.engine import (
     settle,
     settle_keys,
 )
-from core.music import track_from_dict, track_to_dict
+from core.music import Track, track_from_dict, track_to_dict
 from storage import RoundRow, SessionRow, Store, VoteOp, VoteResult
 
 
@@ -54,15 +58,17 @@ class Conductor:
         scope_name: str = "",
         continue_from_last: bool = False,
         options: dict | None = None,
+        first_track: Track | None = None,
     ) -> SessionRow:
-        """Start a session. With `continue_from_last`, the first track is where the scope's last
-        session in this channel ended, when its musical parameters match."""
+        """Start a session from `first_track` (a person's own melody) or a new random track. With
+        `continue_from_last` and no `first_track`, the first track is where the scope's last session in
+        this channel ended, when its musical parameters match (played on this session's instrument)."""
         await self.store.ensure_scope(scope_id, scope_kind, scope_name)
-        track = spec.first_track()
-        if continue_from_last:
+        track = first_track or spec.first_track()
+        if continue_from_last and first_track is None:
             last = await self.store.latest_session(scope_id, channel_id)
             if last is not None and _same_music(SessionSpec.from_dict(last.spec), spec):
-                track = track_from_dict(last.track)
+                track = replace(track_from_dict(last.track), instrument=spec.instrument)
         return await self.store.create_session(scope_id, channel_id, spec.to_dict(), track_to_dict(track), actor, options)
 
     async def open_round(self, session_id: int) -> OpenRound | None:
@@ -76,18 +82,59 @@ class Conductor:
             track = track_from_dict(session.track)
             index = await self.store.next_round_index(session_id)
             table = await self.store.q_entries(session.scope_id, plan_keys(spec, track))
-            plan = plan_round(spec, index, track, table, round_rng(spec, index))
+            model = await self.model(session.scope_id, spec.agent)
+            # Scoring a few dozen candidate edits by their features takes milliseconds of numpy and Python.
+            plan = await asyncio.to_thread(plan_round, spec, index, track, table, round_rng(spec, index), model)
             closes_at = self.clock() + spec.round_seconds
             row = await self.store.open_round(session_id, index, spec.mode, plan.to_dict(), closes_at)
         return OpenRound(row, RoundPlan.from_dict(row.plan), spec)
 
+    async def model(self, scope_id: str, config: AgentConfig) -> Posterior | None:
+        """The scope's linear model (None for agents that keep none): its own evidence and, when the scope
+        opted in with the `share_learning` setting, that of every other scope that did too."""
+        name = model_name(config)
+        if name is None:
+            return None
+        evidence = await self.store.model_evidence(scope_id, name)
+        shared = []
+        if (await self.store.scope_settings(scope_id)).get("share_learning"):
+            shared = await self.store.shared_evidence(name, scope_id)
+        return await asyncio.to_thread(scope_model, config, evidence, shared)
+
+    async def ratings_learned(self, scope_id: str, config: AgentConfig) -> int:
+        """How much the scope's agent has learned: its model's observations (ratings), or for a tabular agent
+        the number of its Q-values (a count in SQL: reading the table would grow with its history)."""
+        name = model_name(config)
+        if name is None:
+            return await self.store.q_size(scope_id) if config.learner == "table" else 0
+        evidence = await self.store.model_evidence(scope_id, name)
+        return 0 if evidence is None else evidence.count
+
+    async def lessons(self, scope_id: str, preset: str = "default") -> list[str]:
+        """What the scope's agent is most sure its crowd likes and dislikes, in words (empty before any rating)."""
+        config = agent_preset(preset)
+        model = await self.model(scope_id, config)
+        return explain(model, feature_names(config)) if model is not None else []
+
     @staticmethod
     def vote_op(
-        round_id: int, mode: str, voter: str, value: float | str | None, retract: bool = False, scope_id: str | None = None
+        round_id: int,
+        mode: str,
+        voter: str,
+        value: float | str | Mapping[str, float] | None,
+        retract: bool = False,
+        scope_id: str | None = None,
     ) -> VoteOp:
         """A validated cast (or, with `retract`, a withdrawal: of `value` only, when one is given); with
-        `scope_id`, refused unless the round belongs to that scope. ValueError with a user-facing
+        `scope_id`, refused unless the round belongs to that scope. A mapping is a cast of some aspects
+        ({"novelty": 7}), merged with the voter's others (rating mode). ValueError with a user-facing
         message if the value is malformed."""
+        if isinstance(value, Mapping):
+            if mode != "rating" or retract:
+                raise ValueError("aspects are rated in rating rounds, and withdrawn with the whole vote")
+            compound_rating(value)  # checks the names and the ranges
+            aspects = tuple(sorted((name, float(v)) for name, v in value.items()))
+            return VoteOp(round_id, voter, "cast", aspects=aspects, scope_id=scope_id)
         if value is None:
             rating, choice = None, None
         elif mode == "ab":
@@ -137,8 +184,10 @@ class Conductor:
         spec = SessionSpec.from_dict(session.spec)
         plan = RoundPlan.from_dict(row.plan)
 
-        def decide(ballots, table, incumbent_score, history):
-            return settle(spec, plan, ballots, table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history)
+        def decide(ballots, table, incumbent_score, history, reference=None):
+            return settle(
+                spec, plan, ballots, table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history, reference
+            )
 
         return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor, announce)
 

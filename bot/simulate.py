@@ -11,6 +11,7 @@ import json
 import numbers
 import os
 import random
+import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import mido
 from bot.conductor import Conductor
 from core.engine import SessionSpec
 from core.midi import track_to_midi
+from core.music import track_from_dict
 
 Rater = Callable[[mido.MidiFile], float]
 
@@ -31,14 +33,15 @@ class NamedRater:
     rate: Rater
 
 
-def load_raters(specs: list[str], rng: random.Random, noise: float) -> list[NamedRater]:
-    """Raters by built-in short name ('crowd' is the whole default crowd) or as MODULE:FUNC."""
+def load_raters(specs: list[str], rng: random.Random, noise: float, crowd: str = "builtin") -> list[NamedRater]:
+    """Raters by built-in short name ('crowd' is every member of the crowd named `crowd`: 'builtin' or
+    'contrarian') or as MODULE:FUNC."""
     from core import raters as builtin
 
     loaded: list[NamedRater] = []
     for spec in specs or ["crowd"]:
         if spec == "crowd":
-            loaded += [NamedRater(name, rater) for name, rater in builtin.default_crowd(rng, noise)]
+            loaded += [NamedRater(name, rater) for name, rater in builtin.default_crowd(rng, noise, crowd)]
         elif spec in builtin.BUILTIN_RATERS:
             loaded.append(NamedRater(spec, builtin.BUILTIN_RATERS[spec](rng, noise)))
         elif ":" in spec:
@@ -94,11 +97,14 @@ def _checked(rater: NamedRater, midi: mido.MidiFile, number: int) -> float:
     return float(value)
 
 
-def ab_choice(rater: NamedRater, midi_a: mido.MidiFile, midi_b: mido.MidiFile, number: int) -> str:
-    """A rater votes for the variant it rates higher; a tie is a vote for both."""
+def ab_choice(
+    rater: NamedRater, midi_a: mido.MidiFile, midi_b: mido.MidiFile, number: int, before: mido.MidiFile | None = None
+) -> str:
+    """A rater votes for the variant it rates higher (a tie is a vote for both), or "neither" when it rates
+    both below the track before them, the one it heard last."""
     from core.raters import prefer
 
-    return prefer(lambda midi: _checked(rater, midi, number), midi_a, midi_b)
+    return prefer(lambda midi: _checked(rater, midi, number), midi_a, midi_b, before)
 
 
 async def run_simulation(
@@ -127,7 +133,8 @@ async def run_simulation(
             }
             try:
                 if spec.mode == "ab":
-                    votes = {r.name: ab_choice(r, midis[0], midis[1], plan.index + 1) for r in raters}
+                    before = track_to_midi(plan.incumbent)
+                    votes = {r.name: ab_choice(r, midis[0], midis[1], plan.index + 1, before) for r in raters}
                     record["votes"] = votes
                 else:
                     votes = {r.name: _checked(r, midis[0], plan.index + 1) for r in raters}
@@ -141,6 +148,8 @@ async def run_simulation(
             outcome = await conductor.close(open_round.id, actor="simulate")
             record.update(
                 reward=outcome.reward,
+                score=outcome.incumbent_score,
+                spread=statistics.pstdev(votes.values()) if spec.mode == "rating" else None,
                 kept_edit=outcome.kept_edit,
                 winner="ab"[outcome.winner] if outcome.winner is not None else None,
                 q_size=await conductor.store.q_size(scope_id),
@@ -158,6 +167,10 @@ async def run_simulation(
         await conductor.stop(session.id, "simulate")
         raise
     final = await conductor.store.session(session.id)
+    if out_dir is not None:
+        # The session's first and last tracks, for anyone to judge a run with their own scorer.
+        track_to_midi(track_from_dict(session.track)).save(str(out_dir / "start.mid"))
+        track_to_midi(track_from_dict(final.track)).save(str(out_dir / "final.mid"))
     results = {
         "scope": scope_id,
         "session": session.id,
@@ -185,7 +198,10 @@ def _write_results(out_dir: Path, results: dict) -> None:
 
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     rewards = [r["reward"] if r["reward"] is not None else float("nan") for r in results["rounds"]]
-    extra = {"judge": [r["judge"] for r in results["rounds"]]} if results["rounds"] and "judge" in results["rounds"][0] else None
+    extra = {"noise-free judge": [r["judge"] for r in results["rounds"]]} if results["rounds"] and "judge" in results["rounds"][0] else None
     (out_dir / "learning-curve.png").write_bytes(
-        learning_curve_png(rewards, title=f"crowdtune simulate: {results['spec']['preset']}, {results['spec']['mode']}", extra=extra)
+        learning_curve_png(
+            rewards, title=f"crowdtune simulate: {results['spec']['preset']}, {results['spec']['mode']}", extra=extra,
+            scores=[r["score"] for r in results["rounds"]], spread=[r["spread"] for r in results["rounds"]],
+        )
     )

@@ -23,8 +23,9 @@ from typing import TextIO
 from bot.conductor import Conductor, OpenRound
 from bot.console import LineReader, Player
 from bot.errors import Terminated
-from bot.progress import plural
+from core.actions import Action
 from core.engine import Outcome, SessionSpec
+from core.instruments import instrument_name
 from core.midi import midi_bytes, track_to_midi
 from core.music import Track, note_name, track_from_dict
 from storage import SessionRow, StorageError
@@ -32,7 +33,7 @@ from storage.export import safe_name
 
 TERMINAL_CHANNEL = "terminal"
 # The command-line options that make up a session's SessionSpec (and so cannot change while it runs).
-SPEC_OPTIONS = ("base", "scale", "length", "tempo", "mode", "preset", "rounds", "seed")
+SPEC_OPTIONS = ("base", "scale", "length", "tempo", "instrument", "mode", "preset", "rounds", "seed")
 _REPLAYS = {"r": None, "ra": 0, "r a": 0, "rb": 1, "r b": 1}  # None: every clip of the round
 _STOPS = ("q", "quit", "stop")
 
@@ -45,8 +46,15 @@ def describe_spec(spec: SessionSpec) -> str:
     rounds = "endless" if spec.rounds is None else f"{spec.rounds} round{'s' if spec.rounds != 1 else ''}"
     return (
         f"{spec.mode} mode, {note_name(spec.base)} {spec.scale.replace('_', ' ')}, {spec.length} notes, {spec.tempo} bpm, "
-        f"preset {spec.preset}, seed {spec.seed}, {rounds}"
+        f"played on {instrument_name(spec.instrument)}, preset {spec.preset}, seed {spec.seed}, {rounds}"
     )
+
+
+def _option_text(spec: SessionSpec, name: str) -> str:
+    """An option's value as it is typed: a note name, an instrument's name, else the value."""
+    if name == "base":
+        return note_name(spec.base)
+    return instrument_name(spec.instrument) if name == "instrument" else str(getattr(spec, name))
 
 
 def session_folder(db_path: str, session: SessionRow) -> str:
@@ -96,10 +104,13 @@ class TerminalSession:
     def say(self, text: str) -> None:
         print(text, file=self.stdout, flush=True)
 
-    async def run(self, spec: SessionSpec, given: frozenset[str] = frozenset(), new: bool = False) -> int:
+    async def run(
+        self, spec: SessionSpec, given: frozenset[str] = frozenset(), new: bool = False, first_track: Track | None = None
+    ) -> int:
         """Run (or resume) the terminal session; returns the number of rounds rated. `given`: the
         SPEC_OPTIONS named on the command line (a resumed session says which of them it does not apply);
-        `new`: end an unfinished session and start one from `spec`. Raises Terminated on SIGTERM, and
+        `new`: end an unfinished session and start one from `spec`; `first_track` (a person's own melody):
+        the same, starting from that track. Raises Terminated on SIGTERM, and
         lets Ctrl-C's cancellation through; either way the players are stopped and the round stays open."""
         await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
         self.reader = LineReader(self.stdin)
@@ -113,7 +124,7 @@ class TerminalSession:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
             loop.add_signal_handler(signal.SIGTERM, on_sigterm)
         try:
-            return await self._run(spec, given, new)
+            return await self._run(spec, given, new or first_track is not None, first_track)
         except asyncio.CancelledError:
             self.say("\nstopped; this round stays open and the next `crowdtune run` resumes it")
             if terminated:
@@ -128,7 +139,7 @@ class TerminalSession:
             with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
                 loop.remove_signal_handler(signal.SIGTERM)
 
-    async def _run(self, spec: SessionSpec, given: frozenset[str], new: bool) -> int:
+    async def _run(self, spec: SessionSpec, given: frozenset[str], new: bool, first_track: Track | None) -> int:
         store = self.conductor.store
         session = await store.active_session_in(TERMINAL_CHANNEL)
         if session is not None and new:
@@ -139,10 +150,10 @@ class TerminalSession:
             spec = self._resume(session, spec, given)
         else:
             session = await self.conductor.start(
-                terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True
+                terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True, first_track=first_track
             )
-            size = await store.q_size(session.scope_id)
-            self.say(f"session {session.id}: {describe_spec(spec)} (--seed {spec.seed} repeats it); the agent knows {plural(size, 'Q-value')}")
+            ratings = await self.conductor.ratings_learned(session.scope_id, spec.agent)
+            self.say(f"session {session.id}: {describe_spec(spec)} (--seed {spec.seed} repeats it); the agent has learned from {ratings} ratings")
         if self.aspects and spec.mode == "ab":
             self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
         self.folder = self.out_dir / session_folder(store.path, session)
@@ -162,6 +173,7 @@ class TerminalSession:
             answer = await self._ask(open_round, clips)
             if answer is None:
                 self.say("stopped; this round stays open and the next `crowdtune run` resumes it")
+                await self._summarise_learning(session)
                 return rated
             before = (await store.session(session.id)).incumbent_score
             await self.conductor.vote(open_round.id, self.voter, answer)
@@ -170,8 +182,17 @@ class TerminalSession:
             if outcome is not None:
                 descriptions = [p.description for p in open_round.plan.proposals]
                 self.say(f"  {explain(outcome, open_round.spec, descriptions, before)}")
-        self.say(f"session {session.id} finished after {plural(rated, 'rated round')} in this run")
+        self.say(f"session {session.id} finished after {rated} rated round{'s' if rated != 1 else ''} in this run")
+        await self._summarise_learning(session)
         return rated
+
+    async def _summarise_learning(self, session) -> None:
+        """What the agent is most sure you like and dislike, in words, from every rating in this scope."""
+        learned = await self.conductor.lessons(session.scope_id, session.spec.get("preset", "default"))
+        if learned:
+            self.say("what the agent has learned from your ratings so far:")
+            for line in learned:
+                self.say(f"  {line}")
 
     def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str]) -> SessionSpec:
         """Say what is resumed and which options given on the command line it does not apply."""
@@ -179,7 +200,7 @@ class TerminalSession:
         self.say(f"resuming session {session.id}: {describe_spec(old)}; {session.rounds_done} done")
         differ = [name for name in SPEC_OPTIONS if name in given and getattr(spec, name) != getattr(old, name)]
         if differ:
-            shown = ", ".join(f"--{n} {note_name(spec.base) if n == 'base' else getattr(spec, n)}" for n in differ)
+            shown = ", ".join(f"--{n} {_option_text(spec, n)}" for n in differ)
             self.say(f"  not applied: {shown} (this session was started otherwise); `crowdtune run --new` ends it and starts a new one")
         return old
 
@@ -208,14 +229,17 @@ class TerminalSession:
         self.say(f"  rated {float(rating):.1f}/10: the first edit is compared with this")
         return True
 
-    async def _write_clip(self, stem: Path, track: Track, title: str) -> tuple[Path, Path | None]:
-        """Write a track's MIDI, piano roll and (with a renderer) WAV; returns (what to listen to, the WAV or None)."""
+    async def _write_clip(
+        self, stem: Path, track: Track, title: str, before: Track | None = None, edit: Action | None = None
+    ) -> tuple[Path, Path | None]:
+        """Write a track's MIDI, piano roll (marking the `edit` that made it from `before`) and (with a
+        renderer) WAV; returns (what to listen to, the WAV or None)."""
         from bot.media.pianoroll import piano_roll_png
 
         stem.parent.mkdir(parents=True, exist_ok=True)
         midi = track_to_midi(track)
         _write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
-        _write_whole(stem.with_suffix(".png"), await asyncio.to_thread(piano_roll_png, track, title))
+        _write_whole(stem.with_suffix(".png"), await asyncio.to_thread(piano_roll_png, track, title, before, edit))
         if self.renderer is None:
             return stem.with_suffix(".mid"), None
         wav = stem.with_suffix(".wav")
@@ -230,7 +254,9 @@ class TerminalSession:
         clips = []
         for label, proposal in zip(labels, plan.proposals):
             stem = self.folder / f"round-{plan.index + 1:04d}{'-' + label.lower() if label else ''}"
-            listen, wav = await self._write_clip(stem, proposal.track, f"round {plan.index + 1} {label}".strip())
+            listen, wav = await self._write_clip(
+                stem, proposal.track, f"round {plan.index + 1} {label}".strip(), plan.incumbent, proposal.action
+            )
             clips += [wav] if wav else []
             prefix = f"  {label}: " if label else "  "
             self.say(f"{prefix}{proposal.description}; listen: {listen} (piano roll: {stem.with_suffix('.png')})")

@@ -1,4 +1,7 @@
-"""Tabular Q-learning over track edits.
+"""The agents: tabular Q-learning over track edits, and a Bayesian linear model of each edit's improvement.
+
+Which one a preset uses is its `learner`: "table" (the paper's agent and the former default), "linear"
+(`default`, `theory`: core.features and core.learner; see `choose_linear`) or "none" (`hillclimb`).
 
 The agent never holds the Q-table: callers pass in the entries it needs (from SQLite or a dict),
 so a scope's table can be far larger than memory and every update is one row.
@@ -21,7 +24,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
+import numpy as np
+
 from core.actions import ALL_KINDS, PAPER_KINDS, Action, Kind, apply, legal_actions
+from core.features import FEATURE_NAMES, candidate_features
+from core.learner import Evidence, Posterior, generator, thompson_choices
 from core.music import PERCUSSION_STEPS, Track, scale_intervals
 from core.theory import melody_of_track, theory_critic
 
@@ -30,6 +37,10 @@ QKey = tuple[str, str]
 STATE_ENCODINGS = ("track", "relative", "context")
 EXPLORATIONS = ("epsilon", "epsilon_decay", "softmax", "ucb")
 REWARDS = ("absolute", "delta")
+# "table": tabular Q-learning over (state key, action key) entries; "linear": a Bayesian linear model of an
+# edit's improvement over its musical features (core.learner), choosing by Thompson sampling; "none": edits
+# at random and learns nothing (the hill-climbing baseline).
+LEARNERS = ("table", "linear", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +74,20 @@ class AgentConfig:
     prior_visits: float = 2.0  # how many rewards the theory prior is worth
     # How far the crowd's verdict on an undone edit pulls the incumbent's score toward it (see engine.settle).
     rescore: float = 0.0
+    learner: str = "table"
+    # Candidate edits the linear learner scores per choice (a random subset of the legal ones beyond that):
+    # featurising an edit costs ~0.4 ms on a 64-note track, which has ~500 legal edits.
+    max_candidates: int = 96
+    # Keep-best with the linear learner: the Bayesian average of an edit's score shrinks the crowd's verdict
+    # toward the track before's score plus the improvement the model expects of the edit (not plus nothing).
+    informed_keep: bool = False
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
             ("state encoding", self.state, STATE_ENCODINGS),
             ("exploration", self.exploration, EXPLORATIONS),
             ("reward", self.reward, REWARDS),
+            ("learner", self.learner, LEARNERS),
         ):
             if value not in allowed:
                 raise ValueError(f"unknown {name} '{value}'; choose one of: {', '.join(allowed)}")
@@ -257,15 +276,76 @@ def learn(
     return QEntry(new_value, old.visits + 1)
 
 
+# --- the linear learner ----------------------------------------------------------------------------
+
+THEORY_FEATURE = "theory"
+
+
+def model_name(config: AgentConfig) -> str | None:
+    """The name a scope stores this learner's statistics under (None: the learner keeps none). Feature sets
+    of another size are another model, so statistics of different shapes never mix."""
+    if config.learner != "linear":
+        return None
+    return f"edits-v1{'+theory' if config.theory_prior else ''}"
+
+
+def feature_names(config: AgentConfig) -> tuple[str, ...]:
+    return (*FEATURE_NAMES, THEORY_FEATURE) if config.theory_prior else FEATURE_NAMES
+
+
+def initial_model(config: AgentConfig) -> Posterior:
+    """The linear learner's prior: the theory feature's weight starts at `theory_prior`."""
+    return Posterior.prior(feature_names(config), {THEORY_FEATURE: config.theory_prior} if config.theory_prior else None)
+
+
+def scope_model(config: AgentConfig, evidence: Evidence | None, shared: Sequence[Evidence] = ()) -> Posterior:
+    """The posterior a scope's agent chooses with: its prior, its own evidence and, when the scope opted in
+    to shared learning, other opted-in scopes' evidence (see Posterior.updated)."""
+    prior = initial_model(config)
+    return prior.updated(evidence if evidence is not None else Evidence.empty(prior.dimension), shared)
+
+
+def featurize(config: AgentConfig, track: Track, actions: Sequence[Action]) -> np.ndarray:
+    """Feature vectors of `actions` on `track`, shape (len(actions), len(feature_names(config)))."""
+    features = candidate_features(track, actions)
+    if not config.theory_prior:
+        return features
+    before = theory_critic.critique(melody_of_track(track)).score_1_to_10
+    gains = np.array([theory_gain(track, apply(track, action), before) for action in actions])
+    return np.column_stack([features, gains])
+
+
+def choose_linear(
+    config: AgentConfig,
+    track: Track,
+    model: Posterior | None,
+    rng: random.Random,
+    draws: int = 1,
+) -> list[tuple[Action, tuple[float, ...], float]]:
+    """`draws` different edits by Thompson sampling over (at most max_candidates of) the legal ones, each
+    with its feature vector and the improvement the posterior mean expects of it (rating points). With no
+    model yet, the prior (`initial_model`) decides."""
+    actions = list(candidate_actions(config, track))
+    if not actions:
+        raise ValueError("no legal action on this track")
+    if len(actions) > config.max_candidates:
+        actions = rng.sample(actions, config.max_candidates)
+    features = featurize(config, track, actions)
+    posterior = model if model is not None else initial_model(config)
+    chosen = thompson_choices(posterior, features, draws, generator(rng))
+    expected = features[chosen] @ posterior.mean()
+    return [(actions[i], tuple(float(v) for v in features[i]), float(e)) for i, e in zip(chosen, expected)]
+
+
 # The paper's agent, its bugs fixed. Its code decays epsilon as 0.5 x 0.01^episode, an episode being 8 ratings.
 PAPER = AgentConfig(
     state="track", kinds=PAPER_KINDS, exploration="epsilon_decay", epsilon=0.5, epsilon_decay=0.01 ** (1 / 8),
     epsilon_min=0.0, alpha=0.1, gamma=0.9,
 )
 RANDOM = AgentConfig(state="context", exploration="epsilon", epsilon=1.0, alpha=0.0, gamma=0.0)
-# The best found with `crowdtune bench learning` (docs/BENCHMARKS.md). Softmax, UCB, coarser contexts,
-# looking ahead (gamma > 0) and a confidence margin for keeping an edit measured no better.
-DEFAULT = AgentConfig(
+# The tabular agent that was `default` until the linear learner replaced it: Q-values per note context.
+# Softmax, UCB, coarser contexts, looking ahead (gamma > 0) and a confidence margin measured no better.
+CONTEXT = AgentConfig(
     state="context",
     exploration="epsilon",
     epsilon=0.2,
@@ -280,11 +360,21 @@ DEFAULT = AgentConfig(
     keep_best=True,
     rescore=0.1,
 )
-# Default plus the music-theory critic's opinion of each edit as a head start; reported on its own, since
-# the simulated crowd's tastes share that critic's core.
+# The honest baseline: exactly the same aggregation, keep-best and undo bar, every edit chosen at random,
+# nothing learned. Every claim about learning is measured against it (docs/BENCHMARKS.md).
+HILLCLIMB = replace(CONTEXT, learner="none", epsilon=1.0)
+# The best found with `crowdtune bench learning`: a Bayesian linear model of each edit's improvement over
+# features shared across positions, tracks and keys, Thompson sampling, keep-best.
+DEFAULT = replace(CONTEXT, learner="linear")
+# Default plus the music-theory critic's verdict on each edit as one more feature, whose weight starts at 1
+# (a head start the crowd's ratings can overturn); reported on its own, since one simulated crowd's tastes
+# share that critic's core and the other's run against it.
 THEORY = replace(DEFAULT, theory_prior=1.0)
 
-PRESETS: dict[str, AgentConfig] = {"paper": PAPER, "default": DEFAULT, "random": RANDOM, "theory": THEORY}
+PRESETS: dict[str, AgentConfig] = {
+    "paper": PAPER, "default": DEFAULT, "random": RANDOM, "theory": THEORY, "hillclimb": HILLCLIMB, "context": CONTEXT,
+}
+PRESET_NAMES = tuple(PRESETS)
 
 
 def preset(name: str) -> AgentConfig:

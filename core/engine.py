@@ -16,12 +16,17 @@ from dataclasses import asdict, dataclass, replace
 
 from core import agent as q
 from core.actions import Action, apply, describe
-from core.crowd import NEUTRAL_RATING, Ballot, CrowdEstimate, ab_rewards, mean_rating, typical_reward
+from core.crowd import NEUTRAL_RATING, Ballot, CrowdEstimate, ab_rewards, mean_rating
+from core.learner import Observation, Posterior
+from core.instruments import DEFAULT_PROGRAM, GM_PROGRAMS
 from core.music import Track, check_base, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
 
 MODES = ("rating", "ab")
 ROUND_SECONDS_MIN, ROUND_SECONDS_MAX = 10, 7 * 24 * 3600
 ROUNDS_MAX = 10_000
+# An A/B reward (1 + 9 x the chance of beating the track before) as an improvement in rating points for the
+# linear learner: a clear preference (about 8 of 10) counts as about half a point.
+AB_TO_RATING = 0.25
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class SessionSpec:
     exploration: str | None = None  # overrides the preset's exploration strategy
     state: str | None = None  # overrides the preset's state encoding
     keep_best: bool | None = None  # overrides whether the preset reverts edits rated below the incumbent
+    instrument: int = DEFAULT_PROGRAM  # General MIDI program of the melody and chords (specs stored before it: piano)
 
     def __post_init__(self) -> None:
         check_base(self.base)
@@ -53,6 +59,8 @@ class SessionSpec:
             raise ValueError(f"a round lasts {ROUND_SECONDS_MIN} s to 7 days, not {self.round_seconds} s")
         if self.quorum is not None and not 1 <= self.quorum <= 100_000:
             raise ValueError(f"quorum must be at least 1, not {self.quorum}")
+        if not 0 <= self.instrument < len(GM_PROGRAMS):
+            raise ValueError(f"instrument must be a General MIDI program 0-127, not {self.instrument}")
 
     @property
     def agent(self) -> q.AgentConfig:
@@ -61,7 +69,8 @@ class SessionSpec:
         return replace(config, **{name: value for name, value in overrides.items() if value is not None})
 
     def first_track(self) -> Track:
-        return generate_track(self.base, self.scale, self.length, self.tempo, random.Random(self.seed))
+        track = generate_track(self.base, self.scale, self.length, self.tempo, random.Random(self.seed))
+        return replace(track, instrument=self.instrument)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,6 +86,8 @@ class Proposal:
     key: q.QKey
     track: Track
     description: str
+    features: tuple[float, ...] = ()  # the linear learner's feature vector of the edit (empty for the others)
+    expected: float = 0.0  # the improvement the linear learner expected of it when it was chosen (rating points)
 
 
 @dataclass(frozen=True)
@@ -90,7 +101,10 @@ class RoundPlan:
             "index": self.index,
             "incumbent": track_to_dict(self.incumbent),
             "proposals": [
-                {"action": p.action.key(), "key": list(p.key), "track": track_to_dict(p.track), "description": p.description}
+                {
+                    "action": p.action.key(), "key": list(p.key), "track": track_to_dict(p.track), "description": p.description,
+                    "features": list(p.features), "expected": p.expected,
+                }
                 for p in self.proposals
             ],
         }
@@ -101,7 +115,10 @@ class RoundPlan:
             data["index"],
             track_from_dict(data["incumbent"]),
             tuple(
-                Proposal(Action.from_key(p["action"]), tuple(p["key"]), track_from_dict(p["track"]), p["description"])
+                Proposal(
+                    Action.from_key(p["action"]), tuple(p["key"]), track_from_dict(p["track"]), p["description"],
+                    tuple(p.get("features", ())), p.get("expected", 0.0),
+                )
                 for p in data["proposals"]
             ),
         )
@@ -118,33 +135,55 @@ class Outcome:
     winner: int | None  # index of the winning proposal in A/B mode
     voters: int
     summary: str
+    # The linear learner's evidence from this round: (an edit's features, its observed improvement), to be
+    # added to the scope's model named `model` in the same transaction as the round's close.
+    observations: tuple[Observation, ...] = ()
+    model: str | None = None
     tied: bool = False  # A/B: both edits scored the same, and a coin flip (the round's seeded generator) chose
 
 
-def _proposal(config: q.AgentConfig, incumbent: Track, action: Action) -> Proposal:
-    return Proposal(action, q.q_key(config, incumbent, action), apply(incumbent, action), describe(incumbent, action))
+def _proposal(
+    config: q.AgentConfig, incumbent: Track, action: Action, features: tuple[float, ...] = (), expected: float = 0.0
+) -> Proposal:
+    return Proposal(
+        action, q.q_key(config, incumbent, action), apply(incumbent, action), describe(incumbent, action), features, expected
+    )
 
 
 def plan_keys(spec: SessionSpec, incumbent: Track) -> list[q.QKey]:
-    """The Q-entries `plan_round` reads."""
-    return q.lookup_keys(spec.agent, incumbent)
+    """The Q-entries `plan_round` reads (none unless the agent learns a table)."""
+    config = spec.agent
+    return q.lookup_keys(config, incumbent) if config.learner == "table" else []
 
 
 def plan_round(
-    spec: SessionSpec, index: int, incumbent: Track, table: Mapping[q.QKey, q.QEntry], rng: random.Random
+    spec: SessionSpec,
+    index: int,
+    incumbent: Track,
+    table: Mapping[q.QKey, q.QEntry],
+    rng: random.Random,
+    model: Posterior | None = None,
 ) -> RoundPlan:
+    """The round's edits: one in rating mode, two different ones in A/B mode. `table` holds the Q-entries
+    `plan_keys` names; `model` is the scope's linear model (`q.model_name`; None: the prior)."""
     config = spec.agent
+    draws = 2 if spec.mode == "ab" else 1
+    if config.learner == "linear":
+        chosen = q.choose_linear(config, incumbent, model, rng, draws)
+        return RoundPlan(index, incumbent, tuple(_proposal(config, incumbent, a, x, e) for a, x, e in chosen))
     first = q.choose(config, incumbent, table, rng, index)
-    chosen = [first]
-    if spec.mode == "ab":
-        chosen.append(q.choose(config, incumbent, table, rng, index, exclude=frozenset(chosen)))
-    return RoundPlan(index, incumbent, tuple(_proposal(config, incumbent, a) for a in chosen))
+    actions = [first]
+    if draws == 2:
+        actions.append(q.choose(config, incumbent, table, rng, index, exclude=frozenset(actions)))
+    return RoundPlan(index, incumbent, tuple(_proposal(config, incumbent, a) for a in actions))
 
 
 def settle_keys(spec: SessionSpec, plan: RoundPlan) -> list[q.QKey]:
     """The Q-entries `settle` reads: each proposal's own entry and, when the agent looks ahead, those of
     every track the session may continue from."""
     config = spec.agent
+    if config.learner != "table":
+        return []
     keys = [p.key for p in plan.proposals]
     if config.gamma:
         for track in (plan.incumbent, *(p.track for p in plan.proposals)):
@@ -166,9 +205,14 @@ def settle(
     rng: random.Random,
     aggregate: Aggregator = mean_rating,
     history: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    reference: tuple[Sequence[Ballot], float] | None = None,
 ) -> Outcome:
+    """The round's outcome from its ballots. `reference`: the ballots of the round whose edit made the
+    incumbent and the verdict it got then; the incumbent's score moves by how much the crowd's verdict on
+    those same ballots has moved since, as the aggregator learned who to trust (see `scale_drift`)."""
     config = spec.agent
     verdict = None
+    drift = 0.0
     if spec.mode == "ab":
         rewards = ab_rewards(ballots)
         if rewards is None:
@@ -176,24 +220,34 @@ def settle(
         winner = max(range(2), key=lambda i: (rewards[i], rng.random()))
         # An A/B reward says how much the crowd prefers an edit to the track before it (5.5: as good).
         beliefs, baseline = rewards, NEUTRAL_RATING
-        # What the agent learns is which of the two the crowd preferred: approval alone is cheap (a brigader
+        # What the table learns is which of the two the crowd preferred: approval alone is cheap (a brigader
         # likes everything), and learning it would make every edit tried look better than any edit untried.
         learning_baseline = statistics.fmean(rewards)
+        # The linear learner learns each edit's chance of beating the track before, scaled to rating points.
+        targets: list[float | None] = [AB_TO_RATING * (r - NEUTRAL_RATING) for r in rewards]
     else:
         verdict = aggregate(ballots, history or {})
         if verdict is None:
             return _no_votes(config, plan, incumbent_score)
-        # A track nobody has rated yet is assumed to score like the scope's recent rounds.
-        baseline = incumbent_score if incumbent_score is not None else typical_reward(history or {})
         crowd = verdict.rating if isinstance(verdict, CrowdEstimate) else verdict
         # Before anyone has heard the edit, the best guess of its score is the score of the track it edits:
         # the belief is the crowd's verdict shrunk toward that (the verdict itself is what gets reported).
-        belief = verdict.shrunk_toward(baseline) if isinstance(verdict, CrowdEstimate) else verdict
+        # A session's starting track nobody has rated yet is one edit from what the crowd just heard, so this
+        # verdict measures it: the edit stays and sets the bar (shrunk toward neutral), and nothing is learned
+        # about improvement, rather than holding a new track to the scope's recent best scores.
+        drift = scale_drift(reference, aggregate, history or {}) if incumbent_score is not None else 0.0
+        baseline = incumbent_score + drift if incumbent_score is not None else None
+        prior = baseline if baseline is not None else NEUTRAL_RATING
+        belief = verdict.shrunk_toward(prior) if isinstance(verdict, CrowdEstimate) else verdict
+        # What is learned is the crowd's own evidence; the model's expectation may inform only the keeping.
+        targets = [belief - baseline if baseline is not None else None]
+        if config.informed_keep and baseline is not None and isinstance(verdict, CrowdEstimate):
+            belief = verdict.shrunk_toward(baseline + plan.proposals[0].expected)
         rewards, beliefs, winner = (crowd,), (belief,), 0
         learning_baseline = baseline
 
     best = plan.proposals[winner]
-    keep = not config.keep_best or beliefs[winner] >= baseline
+    keep = not config.keep_best or baseline is None or beliefs[winner] >= baseline
     next_track = best.track if keep else plan.incumbent
     if keep:
         next_score = beliefs[winner]
@@ -201,24 +255,35 @@ def settle(
         # The undone edit differs from the incumbent by one edit, so its verdict is weak evidence about the
         # incumbent too: it wears down a lucky score, and follows the crowd's scale as the aggregator learns
         # who to trust. A plain number from a custom aggregator is taken as it is, like its verdict.
-        next_score = baseline + config.rescore * (verdict.rating - baseline)
+        # Stored on the scale of the round that set the bar, like the score it replaces (see scale_drift).
+        next_score = baseline + config.rescore * (verdict.rating - baseline) - drift
     else:
         next_score = incumbent_score
 
     updates = []
-    working = dict(table)
-    for proposal, belief, reward in zip(plan.proposals, beliefs, rewards):
-        # "delta": how much better than the track before the edit is believed to be; "absolute": the verdict.
-        learned = belief - learning_baseline if config.reward == "delta" else reward
-        entry = q.learn(config, proposal.key, learned, next_track, working)
-        working[proposal.key] = entry
-        updates.append((proposal.key, entry))
+    observations: list[Observation] = []
+    if config.learner == "table":
+        working = dict(table)
+        for proposal, belief, reward in zip(plan.proposals, beliefs, rewards):
+            # "delta": how much better than the track before the edit is believed to be; "absolute": the verdict.
+            if config.reward == "delta" and learning_baseline is None:
+                continue  # the track before was never rated: nothing known about improvement
+            learned = belief - learning_baseline if config.reward == "delta" else reward
+            # The Bellman target values the state the edit itself leads to (the paper's s' = apply(s, a)), not
+            # the winner's track: a losing A/B edit is not credited with where the session went instead.
+            entry = q.learn(config, proposal.key, learned, proposal.track, working)
+            working[proposal.key] = entry
+            updates.append((proposal.key, entry))
+    elif config.learner == "linear":
+        observations = [(p.features, y) for p, y in zip(plan.proposals, targets) if y is not None and p.features]
 
     score = rewards[winner]
     # A tie is what the summary would show as one (equal to its 0.1): reported as a tie, never as a win.
     tied = spec.mode == "ab" and f"{rewards[0]:.1f}" == f"{rewards[1]:.1f}"
     if spec.mode == "ab":
         summary = _ab_summary(rewards, winner, tied, keep, baseline, best.description)
+    elif baseline is None:
+        summary = f"the crowd gave {score:.1f}/10 to the first edit of this track, which stays and sets the bar: {best.description}"
     elif keep:
         summary = f"the crowd gave {score:.1f}/10 and the edit stays: {best.description}"
     else:
@@ -233,6 +298,8 @@ def settle(
         winner=winner if spec.mode == "ab" else None,
         voters=len(ballots),
         summary=summary,
+        observations=tuple(observations),
+        model=q.model_name(config) if observations else None,
         tied=tied,
     )
 
@@ -251,6 +318,26 @@ def _ab_summary(rewards: Sequence[float], winner: int, tied: bool, keep: bool, b
             f"{how} {'AB'[winner]}: {description}"
         )
     return f"{'AB'[winner]} won ({scores}: each one's chance of beating the track before, on a 1-10 scale): {description}"
+
+
+def scale_drift(
+    reference: tuple[Sequence[Ballot], float] | None,
+    aggregate: Aggregator,
+    history: Mapping[str, Sequence[tuple[float, float]]],
+) -> float:
+    """How far the crowd's verdict on the ballots that set the bar has moved since they were cast (0 without).
+
+    A score is a verdict of its time: while the aggregator learns that a brigade's 10s or a troll's ratings
+    deserve less weight, every later verdict comes out lower (or higher) for the same music, and a bar left
+    where it was would undo every edit. The incumbent's score is kept on the scale of the round that set it
+    and compared with today's verdicts after this correction."""
+    if reference is None:
+        return 0.0
+    ballots, then = reference
+    now = aggregate(ballots, history)
+    if now is None:
+        return 0.0
+    return (now.rating if isinstance(now, CrowdEstimate) else now) - then
 
 
 def _no_votes(config: q.AgentConfig, plan: RoundPlan, incumbent_score: float | None) -> Outcome:

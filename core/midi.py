@@ -12,7 +12,6 @@ from core.music import PERCUSSION_STEPS, REST, Track
 TICKS_PER_BEAT = 480
 MELODY_CHANNEL = 0
 DRUM_CHANNEL = 9  # General MIDI channel 10
-PIANO_PROGRAM = 0
 CHORD_VELOCITY_SCALE = 0.7  # chords sit under the melody
 DRUM_VELOCITY = 90
 TICKS_PER_STEP = TICKS_PER_BEAT // 4  # percussion is a sixteenth grid
@@ -41,7 +40,7 @@ def track_to_midi(track: Track) -> mido.MidiFile:
     midi.tracks.append(conductor)
 
     events: list[tuple[int, int, mido.Message]] = [
-        (0, 1, mido.Message("program_change", channel=MELODY_CHANNEL, program=PIANO_PROGRAM))
+        (0, 1, mido.Message("program_change", channel=MELODY_CHANNEL, program=track.instrument))
     ]
     start = 0
     for note, pitch in zip(track.notes, track.pitches):

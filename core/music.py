@@ -10,6 +10,8 @@ import random
 import re
 from dataclasses import dataclass, field, replace
 
+from core.instruments import DEFAULT_PROGRAM
+
 SCALES: dict[str, tuple[int, ...]] = {
     "major": (0, 2, 4, 5, 7, 9, 11),
     "minor": (0, 2, 3, 5, 7, 8, 10),
@@ -49,6 +51,14 @@ PERCUSSION_STEPS = 16  # one bar of sixteenths, looped under the melody
 _NOTE_NAME = re.compile(r"^\s*([A-Ga-g])([#b♯♭]?)(-?\d+)\s*$")
 _PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+# Each scale is written in the key signature of a major key: its tonic lies this many semitones above
+# that key's tonic (A minor and D dorian are written like C major).
+_ABOVE_PARENT_MAJOR = {
+    "major": 0, "minor": 9, "harmonic_minor": 9, "diminished": 0, "major_pentatonic": 0, "minor_pentatonic": 9,
+    "blues": 9, "dorian": 2, "mixolydian": 7, "lydian": 5, "phrygian": 4,
+}  # fmt: skip
+_FLAT_MAJOR_KEYS = {5, 10, 3, 8, 1}  # F, Bb, Eb, Ab and Db major have flats in their signatures (F# major: sharps)
 
 
 class MusicError(ValueError):
@@ -71,8 +81,20 @@ def parse_note(text: str | int) -> int:
     return number
 
 
-def note_name(pitch: int) -> str:
-    return f"{_SHARP_NAMES[pitch % 12]}{pitch // 12 - 1}"
+def note_name(pitch: int, flats: bool = False) -> str:
+    """60 -> 'C4'; 70 -> 'A#4', or 'Bb4' with `flats`."""
+    return f"{(_FLAT_NAMES if flats else _SHARP_NAMES)[pitch % 12]}{pitch // 12 - 1}"
+
+
+def uses_flats(base: int, scale: str) -> bool:
+    """Whether the key of `scale` on `base` is written with flats (F major, D minor, G dorian...)."""
+    return (base - _ABOVE_PARENT_MAJOR[scale]) % 12 in _FLAT_MAJOR_KEYS
+
+
+def key_name(base: int, scale: str) -> str:
+    """'Bb major', 'F# minor', 'D dorian': the tonic spelled as the key signature spells it."""
+    names = _FLAT_NAMES if uses_flats(base, scale) else _SHARP_NAMES
+    return f"{names[base % 12]} {scale.replace('_', ' ')}"
 
 
 def scale_intervals(name: str) -> tuple[int, ...]:
@@ -103,6 +125,7 @@ class Track:
     tempo: int
     base: int
     scale: str
+    instrument: int = DEFAULT_PROGRAM  # the General MIDI program of the melody and its chords (core.instruments)
     pitches: tuple[int, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -171,9 +194,13 @@ def track_to_dict(track: Track) -> dict:
         "tempo": track.tempo,
         "base": track.base,
         "scale": track.scale,
+        "instrument": track.instrument,
     }
 
 
 def track_from_dict(data: dict) -> Track:
     notes = tuple(Note(int(d), float(dur), int(v), bool(c)) for d, dur, v, c in data["notes"])
-    return Track(notes, tuple(int(p) for p in data["percussion"]), int(data["tempo"]), int(data["base"]), str(data["scale"]))
+    return Track(
+        notes, tuple(int(p) for p in data["percussion"]), int(data["tempo"]), int(data["base"]), str(data["scale"]),
+        int(data.get("instrument", DEFAULT_PROGRAM)),  # tracks stored before instruments were chosen are pianos
+    )

@@ -28,7 +28,11 @@ __all__ = [
     "Rater",
     "RaterLike",
     "consensus_score",
+    "CONTRARIAN_TASTES",
+    "CROWDS",
+    "CROWD_MEMBERS",
     "default_crowd",
+    "judge",
     "make_rater",
     "prefer",
     "theory_critic",
@@ -229,13 +233,124 @@ HONEST_TASTES: dict[str, Callable[[Heard], float]] = {
 }
 
 
+# --- the contrarian crowd: tastes that run against the theory critic ---------------------------------
+
+
+def _against(heard: Heard, weighted_features: list[tuple[float, float]]) -> float:
+    """Like _blend, but the shared core is the critic's verdict turned upside down."""
+    own = sum(weight * value for weight, value in weighted_features)
+    return RATING_MIN + (RATING_MAX - RATING_MIN) * (CORE_WEIGHT * (1 - heard.theory_unit) + (1 - CORE_WEIGHT) * own)
+
+
+def _unresolved_leaps(heard: Heard) -> float:
+    """The share of leaps (a fourth or more) not followed by a step back: what the critic's rule rewards, undone."""
+    pairs = list(zip(heard.intervals, heard.intervals[1:]))
+    leaps = [(a, b) for a, b in pairs if abs(a) >= 5]
+    return _share([not (0 < abs(b) <= 2 and (a > 0) != (b > 0)) for a, b in leaps]) if leaps else 0.0
+
+
+@_honest
+def leaper(heard: Heard) -> float:
+    """Loves wide leaps left hanging and a wide range: the critic's leap rules reversed."""
+    return _against(
+        heard,
+        [
+            (0.35, _ramp(statistics.fmean(abs(i) for i in heard.intervals) if heard.intervals else 0, 2, 9)),
+            (0.3, _unresolved_leaps(heard)),
+            (0.35, _ramp(_pitch_range(heard), 7, 24)),
+        ],
+    )
+
+
+@_honest
+def droner(heard: Heard) -> float:
+    """Loves a hypnotic drone: the same pitch again and again, few distinct pitches, steady loud notes."""
+    distinct = len(set(heard.pitches))
+    return _against(
+        heard,
+        [
+            (0.4, _share([i == 0 for i in heard.intervals])),
+            (0.3, _ramp(distinct, 7, 2)),
+            (0.3, _ramp(_mean_velocity(heard), 60, 120)),
+        ],
+    )
+
+
+@_honest
+def outsider(heard: Heard) -> float:
+    """Loves colour outside the key and a line that never comes home: off-tonic ends, no tonic at the start."""
+    score = heard.theory
+    return _against(
+        heard,
+        [
+            (0.4, _ramp(score.in_key, 0.0, -1.0)),  # the critic's in-key rule is negative per note outside the key
+            (0.3, 1.0 - score.tonic_end / W_TONIC),
+            (0.3, 1.0 - score.tonic_start / W_TONIC),
+        ],
+    )
+
+
+@_honest
+def syncopator(heard: Heard) -> float:
+    """Loves the off-beat: notes and chords between the beats, kicks and snares off the eighths, no backbeat."""
+    melody = heard.parsed.melody
+    off_beat = [not n.start_beat.is_integer() for n in melody]
+    pattern = heard.drum_pattern
+    stray = sum(1 for step, drums in pattern.items() if step % 2 and drums & {KICK, SNARE})
+    backbeat = sum(KICK in pattern.get(s, ()) for s in BACKBEAT_KICKS) + sum(SNARE in pattern.get(s, ()) for s in BACKBEAT_SNARES)
+    return _against(
+        heard,
+        [
+            (0.35, _share(off_beat)),
+            (0.2, _share([n.has_chord for n, off in zip(melody, off_beat) if off])),
+            (0.25, min(1.0, stray / 4)),
+            (0.2, 1.0 - backbeat / 4),
+        ],
+    )
+
+
+@_honest
+def restless(heard: Heard) -> float:
+    """Loves a fast zigzag: many notes a second, a change of direction at every note, short last notes."""
+    last = heard.parsed.melody[-1]
+    return _against(
+        heard,
+        [
+            (0.4, _ramp(heard.notes_per_second, 2.0, 8.0)),
+            (0.4, _ramp(_direction_changes(heard), 0.3, 1.0)),
+            (0.2, _ramp(last.duration_beats, 1.0, 0.25)),
+        ],
+    )
+
+
+CONTRARIAN_TASTES: dict[str, Callable[[Heard], float]] = {
+    "leaper": leaper,
+    "droner": droner,
+    "outsider": outsider,
+    "syncopator": syncopator,
+    "restless": restless,
+}
+# A crowd: its honest tastes (judged by their noise-free mean, which nothing trains on); each crowd also
+# has a troll who mirrors that mean and a brigader.
+CROWDS: dict[str, dict[str, Callable[[Heard], float]]] = {"builtin": HONEST_TASTES, "contrarian": CONTRARIAN_TASTES}
+
+
+def _consensus_of(tastes: dict[str, Callable[[Heard], float]], heard: Heard) -> float:
+    return statistics.fmean(taste(heard) for taste in tastes.values())
+
+
 def _consensus(heard: Heard) -> float:
-    return statistics.fmean(taste(heard) for taste in HONEST_TASTES.values())
+    return _consensus_of(HONEST_TASTES, heard)
 
 
 def troll(heard: Heard) -> float:
     """Adversarial: the mirror image of the honest consensus, so it pulls learning the wrong way."""
     return RATING_MAX + RATING_MIN - _consensus(heard)
+
+
+def contrarian_troll(heard: Heard) -> float:
+    """The contrarian crowd's troll: the mirror image of that crowd's consensus."""
+    return RATING_MAX + RATING_MIN - _consensus_of(CONTRARIAN_TASTES, heard)
 
 
 def _clamp(rating: float) -> float:
@@ -273,6 +388,13 @@ BUILTIN_RATERS: dict[str, RaterFactory] = {
     **{name: partial(Rater, name, taste) for name, taste in HONEST_TASTES.items()},
     "troll": partial(Rater, "troll", troll),
     "brigader": lambda rng, noise: Brigader(),  # no noise: it does not listen
+    **{name: partial(Rater, name, taste) for name, taste in CONTRARIAN_TASTES.items()},
+    "contrarian_troll": partial(Rater, "contrarian_troll", contrarian_troll),
+}
+# Each crowd's members, by rater name: its honest tastes, its troll and a brigader.
+CROWD_MEMBERS: dict[str, tuple[str, ...]] = {
+    "builtin": (*HONEST_TASTES, "troll", "brigader"),
+    "contrarian": (*CONTRARIAN_TASTES, "contrarian_troll", "brigader"),
 }
 
 
@@ -284,17 +406,34 @@ def make_rater(name: str, rng: random.Random, noise: float = DEFAULT_NOISE) -> R
     return factory(rng, noise)
 
 
-def default_crowd(rng: random.Random, noise: float = DEFAULT_NOISE) -> list[tuple[str, RaterLike]]:
-    """Every built-in rater once. Each gets its own generator seeded from `rng`, so one member's noise
-    does not depend on how often the others were asked."""
-    return [(name, make_rater(name, random.Random(rng.getrandbits(64)), noise)) for name in BUILTIN_RATERS]
+def default_crowd(rng: random.Random, noise: float = DEFAULT_NOISE, crowd: str = "builtin") -> list[tuple[str, RaterLike]]:
+    """Every member of a crowd (CROWD_MEMBERS) once. Each gets its own generator seeded from `rng`, so one
+    member's noise does not depend on how often the others were asked."""
+    try:
+        members = CROWD_MEMBERS[crowd]
+    except KeyError:
+        raise ValueError(f"unknown crowd '{crowd}'; choose one of: {', '.join(CROWD_MEMBERS)}") from None
+    return [(name, make_rater(name, random.Random(rng.getrandbits(64)), noise)) for name in members]
 
 
-def consensus_score(midi: mido.MidiFile) -> float:
-    """The honest tastes' mean without noise: a benchmark yardstick, never a training signal."""
-    return _consensus(Heard(midi))
+def consensus_score(midi: mido.MidiFile, crowd: str = "builtin") -> float:
+    """A crowd's honest tastes' mean without noise: a benchmark yardstick, never a training signal."""
+    return _consensus_of(CROWDS[crowd], Heard(midi))
 
 
-def prefer(rater: RaterLike, midi_a: mido.MidiFile, midi_b: mido.MidiFile) -> Literal["a", "b", "both"]:
+def judge(crowd: str) -> Callable[[mido.MidiFile], float]:
+    """The noise-free scorer of a crowd (see consensus_score)."""
+    if crowd not in CROWDS:
+        raise ValueError(f"unknown crowd '{crowd}'; choose one of: {', '.join(CROWDS)}")
+    return partial(consensus_score, crowd=crowd)
+
+
+def prefer(
+    rater: RaterLike, midi_a: mido.MidiFile, midi_b: mido.MidiFile, before: mido.MidiFile | None = None
+) -> Literal["a", "b", "both", "neither"]:
+    """An A/B vote: the variant the rater rates higher (a tie is "both"); "neither" when both rate below
+    `before`, the track the rater heard last, when given."""
     a, b = round(rater(midi_a), 2), round(rater(midi_b), 2)
+    if before is not None and max(a, b) < round(rater(before), 2):
+        return "neither"
     return "both" if a == b else "a" if a > b else "b"

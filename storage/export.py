@@ -77,6 +77,10 @@ async def export_zip(
             for row in data["qvalues"]:
                 qtables.setdefault(row["scope"], []).append({k: row[k] for k in ("state", "action", "value", "visits")})
             archive.writestr("qtable.json", json.dumps(qtables, indent=1, sort_keys=True))
+            models: dict[str, dict[str, dict]] = {}
+            for row in data["models"]:
+                models.setdefault(row["scope"], {})[row["name"]] = row["data"]
+            archive.writestr("models.json", json.dumps(models, sort_keys=True))
         os.replace(temp_name, out)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
@@ -87,4 +91,5 @@ async def export_zip(
         "votes": len(data["votes"]),
         "audit": len(data["audit"]),
         "q_entries": len(data["qvalues"]),
+        "models": len(data["models"]),
     }

@@ -158,6 +158,21 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX unsent_announcements ON announcements(channel_id, id) WHERE sent_at IS NULL;
     """,
+    # A scope's learned model (core.learner.Evidence): fixed-size statistics, updated as a round closes.
+    5: """
+    CREATE TABLE models (                          -- a scope's learned model: fixed-size statistics as JSON
+        scope_id TEXT NOT NULL REFERENCES scopes(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,                        -- which learner and feature set (core.agent.model_name)
+        data TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (scope_id, name)
+    ) WITHOUT ROWID;
+    """,
+    # Per-aspect ratings (musicality, novelty, coherence) as JSON {aspect: rating}; `rating` holds their compound.
+    6: """
+    ALTER TABLE votes ADD COLUMN aspects TEXT;
+    ALTER TABLE vote_events ADD COLUMN aspects TEXT;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

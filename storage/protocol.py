@@ -16,6 +16,7 @@ from typing import Protocol
 from core.agent import QEntry, QKey
 from core.crowd import Ballot
 from core.engine import Outcome
+from core.learner import Evidence
 
 
 class StorageError(RuntimeError):
@@ -70,6 +71,9 @@ class VoteOp:
     choice: str | None = None
     only_if_standing: bool = False  # a retraction that applies only if (rating, choice) is the standing vote
     at: float | None = None
+    # A cast of some of the aspects (core.crowd.ASPECTS): merged with the voter's standing ones, and the
+    # vote's rating becomes their compound (core.crowd.compound_rating); `rating` is then ignored.
+    aspects: tuple[tuple[str, float], ...] | None = None
     scope_id: str | None = None  # the scope the caller believes the round belongs to (a cached lookup): refused if not
 
 
@@ -85,6 +89,7 @@ class Announcement:
 @dataclass(frozen=True)
 class VoteResult:
     status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "unknown_round", "blocked"
+    aspects: dict[str, float] | None = None  # an aspects cast: the voter's aspects now standing (their compound is the vote)
 
     @property
     def counted(self) -> bool:
@@ -100,6 +105,8 @@ def outcome_to_dict(outcome: Outcome) -> dict:
         "winner": outcome.winner,
         "voters": outcome.voters,
         "summary": outcome.summary,
+        "incumbent_score": outcome.incumbent_score,
+        "observations": [[list(x), y] for x, y in outcome.observations],
         "tied": outcome.tied,
     }
 
@@ -128,7 +135,7 @@ class Store(Protocol):
         ...
     async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict | None = None) -> None: ...
     async def reset_scope(self, scope_id: str, actor: str) -> int:
-        """Forget a scope's agent (its Q-values); returns how many were deleted."""
+        """Forget a scope's agent (its Q-values and learned models); returns how many Q-values were deleted."""
         ...
 
     # -- sessions --
@@ -163,6 +170,9 @@ class Store(Protocol):
     async def rounds_of(self, session_id: int) -> list[RoundRow]: ...
     async def top_rounds(self, scope_id: str, limit: int = 5) -> list[RoundRow]: ...
     async def rewards_of_scope(self, scope_id: str) -> list[float]: ...
+    async def learning_history(self, scope_id: str) -> list[tuple[float, float | None, float | None]]:
+        """Per closed rated round, oldest first: (verdict, the kept track's score after it, the ratings' sd)."""
+        ...
     async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         """Cancel an open round (nothing is learned); with `announce`, that text is queued for the round's
         channel in the same transaction. False if it was not open (and nothing is queued)."""
@@ -171,12 +181,13 @@ class Store(Protocol):
         self,
         round_id: int,
         keys: list[QKey],
-        settle: Callable[[list[Ballot], dict[QKey, QEntry], float | None, dict[str, list[tuple[float, float]]]], Outcome],
+        settle: Callable[..., Outcome],
         actor: str = "engine",
         announce: Callable[[Outcome, list[Ballot]], str] | None = None,
     ) -> Outcome | None:
-        """Settle a round with `settle(ballots, q_entries, incumbent_score, voter_history)` and store the
-        outcome and its Q-updates in one transaction; with `announce`, the text `announce(outcome,
+        """Settle a round with `settle(ballots, q_entries, incumbent_score, voter_history, reference)` and
+        store the outcome, its Q-updates and its model observations in one transaction (`reference`: the
+        ballots and verdict of the session's last rating round whose edit was kept, or None); with `announce`, the text `announce(outcome,
         ballots)` is queued for the round's channel in that same transaction. None if the round was not
         open, so a second close never rewards (nor announces) twice."""
         ...
@@ -195,6 +206,12 @@ class Store(Protocol):
         ...
     async def ballots(self, round_id: int) -> list[Ballot]: ...
     async def ballot_count(self, round_id: int) -> int: ...
+    async def aspect_ratings(self, round_id: int) -> list[dict[str, float]]:
+        """The standing votes' per-aspect ratings in a round (votes without aspects left out)."""
+        ...
+    async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
+        """The same over every closed round of a scope."""
+        ...
     async def strike(self, scope_id: str, voter: str, actor: str) -> int:
         """Void a voter's votes in a scope and refuse their new ones there; returns how many were voided. Audited."""
         ...
@@ -211,6 +228,12 @@ class Store(Protocol):
     async def q_table(self, scope_id: str) -> dict[QKey, QEntry]: ...
     async def q_size(self, scope_id: str) -> int: ...
     async def put_q_entries(self, scope_id: str, entries: Iterable[tuple[QKey, QEntry]]) -> None: ...
+
+    # -- learned models: fixed-size evidence per scope (reading one costs the same whatever the history) --
+    async def model_evidence(self, scope_id: str, name: str) -> Evidence | None: ...
+    async def shared_evidence(self, name: str, exclude_scope: str) -> list[Evidence]:
+        """The evidence for `name` of every other scope whose settings opt in (share_learning)."""
+        ...
 
     # -- a person's data, exports and health --
     async def user_data(self, voter: str) -> dict: ...

@@ -23,8 +23,9 @@ from pathlib import Path
 import aiosqlite
 
 from core.agent import QEntry, QKey
-from core.crowd import Ballot
+from core.crowd import Ballot, compound_rating
 from core.engine import Outcome
+from core.learner import Evidence, apply_observations
 from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import Announcement, DatabaseGone, RoundRow, SessionRow, StorageError, VoteOp, VoteResult, outcome_to_dict
@@ -429,6 +430,21 @@ class SqliteStore:
         )
         return [r[0] for r in rows]
 
+    async def learning_history(self, scope_id: str) -> list[tuple[float, float | None, float | None]]:
+        """Per closed rated round of the scope, oldest first: (the crowd's verdict, the kept track's score
+        after it (None before this was recorded), the standard deviation of its ratings (None in A/B))."""
+        rows = await self._all(
+            "SELECT r.reward, json_extract(r.outcome, '$.incumbent_score'), AVG(v.rating), AVG(v.rating * v.rating), COUNT(v.rating) "
+            "FROM rounds r JOIN sessions s ON s.id = r.session_id "
+            "LEFT JOIN votes v ON v.round_id = r.id AND v.retracted = 0 AND v.voided = 0 "
+            "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id ORDER BY r.closed_at, r.id",
+            (scope_id,),
+        )
+        return [
+            (reward, score, max(0.0, squares - mean * mean) ** 0.5 if count else None)
+            for reward, score, mean, squares, count in rows
+        ]
+
     async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         async with self._tx() as db:
             row = await db.one(
@@ -473,6 +489,20 @@ class SqliteStore:
             (round_id,),
         )
         return [Ballot(*r) for r in rows]
+
+    async def aspect_ratings(self, round_id: int) -> list[dict[str, float]]:
+        rows = await self._all(
+            "SELECT aspects FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0 AND aspects IS NOT NULL", (round_id,)
+        )
+        return [json.loads(aspects) for (aspects,) in rows]
+
+    async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
+        rows = await self._all(
+            "SELECT v.aspects FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
+            "WHERE s.scope_id = ? AND r.status = 'closed' AND v.retracted = 0 AND v.voided = 0 AND v.aspects IS NOT NULL",
+            (scope_id,),
+        )
+        return [json.loads(aspects) for (aspects,) in rows]
 
     async def ballot_count(self, round_id: int) -> int:
         """len(ballots(round_id)) without reading them: what a quorum check needs after every batch of votes."""
@@ -524,20 +554,38 @@ class SqliteStore:
     async def reset_scope(self, scope_id: str, actor: str) -> int:
         async with self._tx() as db:
             cursor = await db.execute("DELETE FROM qvalues WHERE scope_id = ?", (scope_id,))
-            await db.audit(scope_id, actor, "reset", {"q_entries_deleted": cursor.rowcount})
+            models = await db.execute("DELETE FROM models WHERE scope_id = ?", (scope_id,))
+            await db.audit(scope_id, actor, "reset", {"q_entries_deleted": cursor.rowcount, "models_deleted": models.rowcount})
         return cursor.rowcount
+
+    # -- learned models (fixed size per scope: reading one costs the same whatever the history) ---------
+
+    async def model_evidence(self, scope_id: str, name: str) -> Evidence | None:
+        """The scope's evidence for the model `name`, or None before its first rated round."""
+        rows = await self._all("SELECT data FROM models WHERE scope_id = ? AND name = ?", (scope_id, name))
+        return Evidence.from_dict(json.loads(rows[0][0])) if rows else None
+
+    async def shared_evidence(self, name: str, exclude_scope: str) -> list[Evidence]:
+        """The evidence for `name` of every other scope whose settings opt in to sharing (share_learning)."""
+        rows = await self._all(
+            "SELECT m.data FROM models m JOIN scopes s ON s.id = m.scope_id "
+            "WHERE m.name = ? AND m.scope_id != ? AND json_extract(s.settings, '$.share_learning') = 1 ORDER BY m.scope_id",
+            (name, exclude_scope),
+        )
+        return [Evidence.from_dict(json.loads(data)) for (data,) in rows]
 
     async def close_round(
         self,
         round_id: int,
         keys: list[QKey],
-        settle: Callable[[list[Ballot], dict[QKey, QEntry], float | None, dict[str, list[tuple[float, float]]]], Outcome],
+        settle: Callable[..., Outcome],
         actor: str = "engine",
         announce: Callable[[Outcome, list[Ballot]], str] | None = None,
     ) -> Outcome | None:
-        """Close a round and apply its Q-updates in one transaction, with its announcement queued in the
-        outbox. None if it was not open, so a second close (a timer and a quorum racing, a restart)
-        never rewards twice."""
+        """Close a round and apply its Q-updates and model observations in one transaction, with its
+        announcement queued in the outbox. None if it was not open, so a second close (a timer and a quorum
+        racing, a restart) never rewards twice. `settle(ballots, table, incumbent_score, history, reference)`
+        decides; `reference` is the ballots and verdict of the rating round whose edit the session kept last."""
         async with self._tx() as db:
             row = await db.one(
                 "SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec, s.channel_id FROM rounds r "
@@ -555,11 +603,15 @@ class SqliteStore:
                 )
             ]
             table = await db.q_entries(scope_id, keys)
-            history = await db.voter_history(scope_id, [b.voter for b in ballots])
+            reference = await db.incumbent_reference(session_id)
+            voters = [b.voter for b in ballots] + [b.voter for b in (reference[0] if reference else ())]
+            history = await db.voter_history(scope_id, list(dict.fromkeys(voters)))
             # Weighing a big crowd's history takes tens of milliseconds of Python: on a thread the event
             # loop still gets the GIL every few milliseconds instead of waiting for all of it.
-            outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history)
+            outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history, reference)
             await db.put_q(scope_id, outcome.updates)
+            if outcome.observations:
+                await db.add_observations(scope_id, outcome.model, outcome.observations)
             await db.execute(
                 "UPDATE rounds SET status = 'closed', reward = ?, closed_at = ?, outcome = ? WHERE id = ?",
                 (outcome.reward, time.time(), json.dumps(outcome_to_dict(outcome)), round_id),
@@ -591,13 +643,16 @@ class SqliteStore:
 
     async def user_data(self, voter: str) -> dict:
         votes = await self._all(
-            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted FROM votes v "
+            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted, v.aspects FROM votes v "
             "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = ? ORDER BY v.cast_at",
             (voter,),
         )
         return {
             "voter": voter,
-            "votes": [dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v)) for v in votes],
+            "votes": [
+                {**dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v)), **({"aspects": json.loads(v[7])} if v[7] else {})}
+                for v in votes
+            ],
         }
 
     async def forget_user(self, voter: str, personal_scope: str) -> dict:
@@ -626,7 +681,7 @@ class SqliteStore:
             params,
         )
         votes = await self._all(
-            "SELECT s.scope_id, r.session_id, r.idx, v.voter, v.rating, v.choice, v.cast_at, v.retracted, v.voided "
+            "SELECT s.scope_id, r.session_id, r.idx, v.voter, v.rating, v.choice, v.cast_at, v.retracted, v.voided, v.aspects "
             f"FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id {where} "
             "ORDER BY r.id, v.cast_at",
             params,
@@ -638,6 +693,7 @@ class SqliteStore:
         audit = await self._all(f"SELECT at, scope_id, actor, action, detail FROM audit {audit_where} ORDER BY id", audit_params)
         q_where, q_params = ("WHERE scope_id = ?", (scope_id,)) if scope_id else ("", ())
         qvalues = await self._all(f"SELECT scope_id, state, action, value, visits FROM qvalues {q_where} ORDER BY scope_id, state, action", q_params)
+        models = await self._all(f"SELECT scope_id, name, data FROM models {q_where} ORDER BY scope_id, name", q_params)
         # One numbering everywhere: a round is its session and its number from 1, as users see it ("round 3",
         # round-0003.mid); the audit log stores the database's round id, translated here.
         numbered = {r[10]: (r[1], r[2] + 1) for r in rounds}
@@ -663,6 +719,7 @@ class SqliteStore:
                 {
                     "scope": v[0], "session": v[1], "round": v[2] + 1, "voter": v[3], "rating": v[4], "choice": v[5],
                     "at": v[6], "retracted": bool(v[7]), "voided": bool(v[8]),
+                    **({"aspects": json.loads(v[9])} if v[9] else {}),
                 }
                 for v in votes
             ],
@@ -672,6 +729,7 @@ class SqliteStore:
             ],
             "audit": [{"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": audit_detail(a[4])} for a in audit],
             "qvalues": [{"scope": q[0], "state": q[1], "action": q[2], "value": q[3], "visits": q[4]} for q in qvalues],
+            "models": [{"scope": m[0], "name": m[1], "data": json.loads(m[2])} for m in models],
         }
 
     # -- start-up check and early close (bot/discord/runner.py) ------------------------------------------
@@ -755,7 +813,7 @@ class _Tx:
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.kind == "cast"})
         results: list[VoteResult] = []
-        written: dict[tuple[int, str], tuple] = {}  # (round, voter) -> (rating, choice, cast_at, retracted)
+        written: dict[tuple[int, str], tuple] = {}  # (round, voter) -> (rating, choice, cast_at, retracted, aspects JSON)
         events: list[tuple] = []
         for op in ops:
             at = time.time() if op.at is None else op.at
@@ -768,34 +826,41 @@ class _Tx:
                 results.append(VoteResult("unknown_round" if status is None else "closed"))
                 continue
             key = (op.round_id, op.voter)
-            current = rows.get(key)  # (rating, choice, retracted) as the ops so far left it
+            current = rows.get(key)  # (rating, choice, retracted, aspects) as the ops so far left it
             standing = current is not None and current[2] == 0
             if op.kind == "retract":
                 if not standing or (op.only_if_standing and current[:2] != (op.rating, op.choice)):
                     results.append(VoteResult("unchanged"))
                     continue
-                rows[key] = (current[0], current[1], 1)
-                written[key] = (current[0], current[1], at, 1)
-                events.append((op.round_id, op.voter, "retract", None, None, at))
+                rows[key] = (current[0], current[1], 1, current[3])
+                written[key] = (current[0], current[1], at, 1, _json_or_none(current[3]))
+                events.append((op.round_id, op.voter, "retract", None, None, at, None))
                 results.append(VoteResult("retracted"))
-            elif (scope_id, op.voter) in struck:
+                continue
+            if (scope_id, op.voter) in struck:
                 results.append(VoteResult("blocked"))
-            elif standing and current[:2] == (op.rating, op.choice):
-                results.append(VoteResult("unchanged"))
+                continue
+            rating, aspects = op.rating, None
+            if op.aspects is not None:
+                # One answer per aspect, each whenever the voter likes: merged into what they rated before.
+                aspects = {**((current[3] or {}) if standing else {}), **dict(op.aspects)}
+                rating = compound_rating(aspects)
+            if standing and (current[0], current[1], current[3]) == (rating, op.choice, aspects):
+                results.append(VoteResult("unchanged", aspects))
             else:
-                rows[key] = (op.rating, op.choice, 0)
-                written[key] = (op.rating, op.choice, at, 0)
-                events.append((op.round_id, op.voter, "change" if standing else "cast", op.rating, op.choice, at))
-                results.append(VoteResult("changed" if standing else "recorded"))
+                rows[key] = (rating, op.choice, 0, aspects)
+                written[key] = (rating, op.choice, at, 0, _json_or_none(aspects))
+                events.append((op.round_id, op.voter, "change" if standing else "cast", rating, op.choice, at, _json_or_none(aspects)))
+                results.append(VoteResult("changed" if standing else "recorded", aspects))
         # A voter's last write in the batch is their row's final state; `voided` is left as it was.
         await self._db.executemany(
-            "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted) VALUES (?, ?, ?, ?, ?, ?) "
+            "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-            "cast_at = excluded.cast_at, retracted = excluded.retracted",
+            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects",
             [(*key, *row) for key, row in written.items()],
         )
         await self._db.executemany(
-            "INSERT INTO vote_events (round_id, voter, kind, rating, choice, at) VALUES (?, ?, ?, ?, ?, ?)", events
+            "INSERT INTO vote_events (round_id, voter, kind, rating, choice, at, aspects) VALUES (?, ?, ?, ?, ?, ?, ?)", events
         )
         return results
 
@@ -817,11 +882,11 @@ class _Tx:
         rows = {}
         for round_id, voters in voters_by_round.items():
             for chunk in _in_chunks(sorted(voters)):
-                for voter, rating, choice, retracted in await self.all(
-                    f"SELECT voter, rating, choice, retracted FROM votes WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
+                for voter, rating, choice, retracted, aspects in await self.all(
+                    f"SELECT voter, rating, choice, retracted, aspects FROM votes WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
                     (round_id, *chunk),
                 ):
-                    rows[(round_id, voter)] = (rating, choice, retracted)
+                    rows[(round_id, voter)] = (rating, choice, retracted, json.loads(aspects) if aspects else None)
         return rows
 
     async def _struck(self, scope_ids: set[str], voters: set[str]) -> set[tuple[str, str]]:
@@ -873,9 +938,41 @@ class _Tx:
                 found.setdefault(voter, []).append((rating, reward))
         return {voter: found[voter] for voter in voters if voter in found}
 
+    async def incumbent_reference(self, session_id: int) -> tuple[list[Ballot], float] | None:
+        """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar)."""
+        row = await self.one(
+            "SELECT id, reward FROM rounds WHERE session_id = ? AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
+            "AND json_extract(outcome, '$.kept_edit') = 1 ORDER BY idx DESC LIMIT 1",
+            (session_id,),
+        )
+        if row is None:
+            return None
+        ballots = [
+            Ballot(*r)
+            for r in await self.all(
+                "SELECT voter, rating, choice FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0 ORDER BY cast_at, voter",
+                (row[0],),
+            )
+        ]
+        return (ballots, row[1]) if ballots else None
+
+    async def add_observations(self, scope_id: str, name: str, observations) -> None:
+        """Add a closed round's observations to the scope's model, inside the close's transaction."""
+        row = await self.one("SELECT data FROM models WHERE scope_id = ? AND name = ?", (scope_id, name))
+        data = apply_observations(json.loads(row[0]) if row else None, len(observations[0][0]), observations)
+        await self.execute(
+            "INSERT INTO models (scope_id, name, data, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(scope_id, name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+            (scope_id, name, json.dumps(data), time.time()),
+        )
+
     async def put_q(self, scope_id: str, entries: Iterable[tuple[QKey, QEntry]]) -> None:
         await self._db.executemany(
             "INSERT INTO qvalues (scope_id, state, action, value, visits) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(scope_id, state, action) DO UPDATE SET value = excluded.value, visits = excluded.visits",
             [(scope_id, s, a, e.value, e.visits) for (s, a), e in entries],
         )
+
+
+def _json_or_none(value: dict | None) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)

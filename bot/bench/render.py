@@ -56,6 +56,8 @@ def bench_render(
             paths: dict[str, Callable[[], object]] = {
                 "crowdtune -> OGG Opus": lambda: renderer.render_ogg(track_to_midi(track)),
                 "crowdtune -> WAV": lambda: renderer.render_wav(track_to_midi(track)),
+                "OGG, level kept": lambda: renderer.render_ogg(track_to_midi(track), keep_level=True),
+                "WAV, level kept": lambda: renderer.render_wav(track_to_midi(track), keep_level=True),
                 "synthesis alone": lambda: synthesize_only(renderer, midi),
                 "midi2audio -> WAV": lambda: subprocess.run(midi2audio_command(renderer.soundfont, midi_path, wav_path), capture_output=True, check=True),
             }
@@ -79,7 +81,11 @@ def _report_render(notes: int, seconds: float, samples: dict[str, Samples]) -> d
     for name, measured in samples.items():
         print(f"  {name:24} wall {spread(measured.wall):>22} ms   cpu {statistics.median(measured.cpu) * 1000:6.1f} ms")
     ogg, wav, synth, m2a = (samples[k] for k in ("crowdtune -> OGG Opus", "crowdtune -> WAV", "synthesis alone", "midi2audio -> WAV"))
+    ogg_kept, wav_kept = samples["OGG, level kept"], samples["WAV, level kept"]
     ratios = {
+        "levelling: OGG / level kept": paired_ratios(ogg, ogg_kept),
+        "levelling: WAV / level kept": paired_ratios(wav, wav_kept),
+        "WAV level kept / synthesis": paired_ratios(wav_kept, synth),
         "midi2audio / crowdtune OGG": paired_ratios(m2a, ogg),
         "midi2audio / crowdtune WAV": paired_ratios(m2a, wav),
         "crowdtune OGG / synthesis": paired_ratios(ogg, synth),

@@ -24,7 +24,7 @@ from bot.discord.ballot_box import VoteLimiter
 from bot.discord.edge import context_problem
 from bot.discord.runner import RoundRunner
 from bot.settings import Settings
-from bot.discord.views import VoteButton
+from bot.discord.views import AspectSelect, VoteButton
 
 log = logging.getLogger("crowdtune.bot")
 
@@ -61,9 +61,9 @@ def request_problem(interaction: discord.Interaction) -> str | None:
             return f"/{command.name} has no such option"
         given[option["name"]] = option.get("value")
     resolved = (interaction.data or {}).get("resolved") or {}
-    # Discord sends every user, role or channel an option names in "resolved"; an id that is not
-    # there names nothing Discord vouched for.
-    known = {str(key) for part in ("users", "members", "roles", "channels") for key in resolved.get(part) or {}}
+    # Discord sends every user, role, channel or attached file an option names in "resolved"; an id that
+    # is not there names nothing Discord vouched for.
+    known = {str(key) for part in ("users", "members", "roles", "channels", "attachments") for key in resolved.get(part) or {}}
     for name, parameter in declared.items():
         if name not in given:
             if parameter.required:
@@ -92,6 +92,9 @@ def _value_problem(parameter: app_commands.Parameter, value, known: set[str]) ->
     elif kind in (_T.user, _T.role, _T.channel, _T.mentionable):
         if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) not in known:
             return "must be a user, role or channel Discord knows"
+    elif kind is _T.attachment:
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) not in known:
+            return "must be a file attached to the command"
     if parameter.choices and value not in [choice.value for choice in parameter.choices]:
         return "must be one of: " + ", ".join(str(choice.value) for choice in parameter.choices)
     return None
@@ -105,6 +108,11 @@ def _bounds(low: float | None, high: float | None) -> str:
 
 class CheckedTree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.type is discord.InteractionType.autocomplete:
+            # Suggestions while someone types: the text is unfinished (often empty, under an option's minimum
+            # length), nothing is changed, and only a list of choices is a valid answer; the command itself
+            # is checked when it is sent.
+            return True
         problem = request_problem(interaction) or await context_problem(interaction)
         if problem is None:
             return True
@@ -128,7 +136,7 @@ class CrowdtuneBot(commands.Bot):
     async def setup_hook(self) -> None:
         from bot.discord.cogs import moderation, sessions
 
-        self.add_dynamic_items(VoteButton)
+        self.add_dynamic_items(VoteButton, AspectSelect)
         await sessions.setup(self)
         await moderation.setup(self)
         self.tree.on_error = self.on_app_command_error

@@ -24,7 +24,7 @@ import discord
 from bot.conductor import Conductor
 from bot.discord.anti_brigade import JoinTimes, is_newcomer
 from bot.discord.edge import fits_integer
-from bot.discord.votes import RoundRef, origin_scope, vote_from_emoji, voter_id
+from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, round_style, vote_from_emoji, voter_id
 from storage import DatabaseGone, RoundRow, SessionRow, VoteResult
 
 log = logging.getLogger("crowdtune.votes")
@@ -107,7 +107,7 @@ class BallotBox:
 
     async def _ref(self, row: RoundRow, session: SessionRow) -> RoundRef:
         settings = await self.store.scope_settings(session.scope_id)
-        style = session.options.get("vote_style", "reactions")
+        style = round_style(session.options)
         return RoundRef(row.id, session.id, row.mode, session.scope_id, style, row.opened_at, bool(settings.get("anti_brigade")))
 
     async def remember(self, row: RoundRow, session: SessionRow) -> None:
@@ -185,7 +185,8 @@ class BallotBox:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._apply_votes(), name="vote-writer")
 
-    async def button_vote(self, interaction: discord.Interaction, round_id: int, value: float | str | None, retract: bool) -> VoteResult:
+    async def button_vote(self, interaction: discord.Interaction, round_id: int, value: float | str | dict | None, retract: bool) -> VoteResult:
+        # value: a button's rating or choice, or an aspect's select menu's {aspect: rating}
         user = interaction.user
         return await self.submit(
             interaction.message.id, user.id, value, retract, origin=origin_scope(interaction.guild_id, user.id),
@@ -293,7 +294,8 @@ class BallotBox:
             value = item.value
             if ref is not None and item.from_reaction:
                 value = vote_from_emoji(ref.mode, str(item.value)) if ref.style == "reactions" else None
-            if ref is None or (item.from_reaction and value is None):
+            if ref is None or (item.from_reaction and value is None) or (isinstance(value, dict) != (ref.style == ASPECTS_STYLE) and not item.retract):
+                # An aspect's rating counts only in a three-aspect round, and a plain vote only elsewhere.
                 item.done.set_result(VoteResult("unknown_round"))
             elif not self.may_vote(ref, item.user_id, item.origin):
                 item.done.set_result(VoteResult("blocked"))

@@ -14,9 +14,10 @@ from collections.abc import Callable, Coroutine
 import discord
 
 from bot.conductor import OpenRound
-from bot.discord.votes import emoji_for_mode
+from bot.discord.votes import ASPECTS_STYLE, emoji_for_mode
 from bot.media.drawing import Drawer
 from core.engine import SessionSpec
+from core.instruments import instrument_name
 from core.midi import track_to_midi
 from storage import RoundRow, SessionRow
 
@@ -62,11 +63,11 @@ class Publisher:
             stem = f"round-{number}{'-' + label if label else ''}"
             audio, roll = await asyncio.gather(
                 self.renderer.render_async(track_to_midi(proposal.track), "ogg"),
-                self.drawer.piano_roll(proposal.track, f"round {number} {label.upper()}".strip()),
+                self.drawer.piano_roll(proposal.track, f"round {number} {label.upper()}".strip(), plan.incumbent, proposal.action),
             )
             files += [discord.File(io.BytesIO(audio), f"{stem}.ogg"), discord.File(io.BytesIO(roll), f"{stem}.png")]
         content = f"{round_heading(spec, plan, number, style)} Voting {deadline(spec, time.time() + spec.round_seconds)}."
-        view = vote_view(open_round.id, spec.mode) if style == "buttons" else None
+        view = vote_view(open_round.id, spec.mode, aspects=style == ASPECTS_STYLE) if style in ("buttons", ASPECTS_STYLE) else None
         # Discord returns the message already made with this nonce rather than a second one (for a few
         # minutes), so a retried request after a lost response does not post the round twice.
         nonce = f"ct-round-{open_round.id}"
@@ -113,8 +114,12 @@ def round_heading(spec: SessionSpec, plan, number: int, style: str) -> str:
         how = "Vote 🅰️, 🅱️, 👍 (both) or 👎 (neither)" if style == "reactions" else "Vote A, B, both or neither"
     else:
         edits = plan.proposals[0].description[0].upper() + plan.proposals[0].description[1:]
-        how = "Rate it 1-10 with a reaction" if style == "reactions" else "Rate it 1-10 with a button"
-    return f"**Round {number}{total}**: {edits}. {how}; your latest vote counts and you can withdraw it."
+        how = {
+            "reactions": "Rate it 1-10 with a reaction",
+            ASPECTS_STYLE: "Rate its musicality, novelty and coherence 1-10 (any of them) with the menus",
+        }.get(style, "Rate it 1-10 with a button")
+    # "**Round N of M**:" opens every round post (tools read it); the instrument follows the edits.
+    return f"**Round {number}{total}**: {edits} (on {instrument_name(spec.instrument)}). {how}; your latest vote counts and you can withdraw it."
 
 
 def deadline(spec: SessionSpec, closes_at: float) -> str:

@@ -23,7 +23,7 @@ from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import Publisher
 from bot.discord.reconciler import Reconciler
-from bot.discord.votes import VOTING_STOPPED, round_summary
+from bot.discord.votes import VOTING_STOPPED, round_style, round_summary
 from bot.media.drawing import Drawer
 from storage import DatabaseGone, RoundRow, SessionRow
 
@@ -204,7 +204,7 @@ class RoundRunner:
             return True
         channel = self.bot.get_partial_messageable(int(session.channel_id))
         await self.announce(session.channel_id)  # what an earlier run recorded but could not post
-        style = session.options.get("vote_style", "reactions")
+        style = round_style(session.options)
         row = open_round.row
         resumed = bool(row.message_ids)
         if not resumed:

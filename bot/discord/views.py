@@ -6,6 +6,7 @@ import discord
 
 from bot.discord.edge import context_problem
 from bot.discord.votes import VOTING_STOPPED
+from core.crowd import ASPECTS, check_rating, compound_rating
 from storage import DatabaseGone, VoteResult
 
 _WITHDRAW = "x"
@@ -48,6 +49,44 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<ro
         await interaction.response.send_message(text or _refusal(result), ephemeral=True)
 
 
+class AspectSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"ct:(?P<round>\d+):(?P<aspect>musicality|novelty|coherence)"):
+    """One aspect's rating, 1-10, in a select menu: a voter answers any of the three, each when they like."""
+
+    def __init__(self, round_id: int, aspect: str, row: int | None = None) -> None:
+        options = [discord.SelectOption(label=f"{aspect.capitalize()}: {n}", value=str(n)) for n in range(1, 11)]
+        select = discord.ui.Select(custom_id=f"ct:{round_id}:{aspect}", placeholder=f"{aspect.capitalize()}, 1-10", options=options, row=row)
+        super().__init__(select)
+        self.round_id = round_id
+        self.aspect = aspect
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Select, match) -> AspectSelect:
+        return cls(int(match["round"]), match["aspect"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        if await context_problem(interaction) is not None:  # as VoteButton: where the vote may not count
+            await interaction.response.send_message(_refusal(VoteResult("blocked")), ephemeral=True)
+            return
+        try:
+            rating = check_rating(float(self.item.values[0]))
+            result = await interaction.client.runner.button_vote(interaction, self.round_id, {self.aspect: rating}, False)
+        except ValueError:  # a value the menu does not offer: a forged request
+            await interaction.response.send_message("Sorry, that is not a rating from 1 to 10.", ephemeral=True)
+            return
+        except DatabaseGone:
+            await interaction.response.send_message(VOTING_STOPPED, ephemeral=True)
+            return
+        except Exception:  # the database failed (the vote writer logged it)
+            await interaction.response.send_message(NOT_SAVED, ephemeral=True)
+            return
+        if result.counted and result.aspects:
+            rated = ", ".join(f"{name} {value:g}" for name, value in result.aspects.items())
+            text = f"Your {self.aspect}: {rating:g}. Your vote counts {compound_rating(result.aspects):.3g} ({rated}; musicality counts twice)."
+        else:
+            text = _refusal(result)
+        await interaction.response.send_message(text, ephemeral=True)
+
+
 NOT_SAVED = "Sorry, your vote could not be saved just now; nothing was changed. Please press again in a moment."
 
 
@@ -61,9 +100,14 @@ def _refusal(result: VoteResult) -> str:
     }.get(result.status, "Your vote was not counted.")
 
 
-def vote_view(round_id: int, mode: str) -> discord.ui.View:
+def vote_view(round_id: int, mode: str, aspects: bool = False) -> discord.ui.View:
+    """Buttons for a rating or an A/B choice, or (`aspects`) a select menu per aspect; and Withdraw."""
     view = discord.ui.View(timeout=None)
-    if mode == "ab":
+    if aspects:
+        for row, aspect in enumerate(ASPECTS):
+            view.add_item(AspectSelect(round_id, aspect, row=row))
+        view.add_item(VoteButton(round_id, _WITHDRAW, row=len(ASPECTS)))
+    elif mode == "ab":
         for value in _AB_LABELS:
             view.add_item(VoteButton(round_id, value, row=0))
         view.add_item(VoteButton(round_id, _WITHDRAW, row=1))

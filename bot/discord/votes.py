@@ -14,6 +14,24 @@ VOTING_STOPPED = (
     "Votes made from now on do not count; the operator has been told (see the log) and must restart me."
 )
 
+ASPECTS_STYLE = "aspects"  # a session asking musicality, novelty and coherence: a select menu for each
+
+
+def round_style(session_options: dict) -> str:
+    """How a session's rounds take votes: reactions, buttons, or (for a three-aspect session) select menus."""
+    return ASPECTS_STYLE if session_options.get("aspects") else session_options.get("vote_style", "reactions")
+
+
+def describe_aspects(ratings: list[dict[str, float]]) -> str:
+    """Each aspect's mean over the ratings that include it: 'musicality 7.0 (3), novelty 5.5 (2), ...'."""
+    from core.crowd import ASPECTS
+
+    parts = []
+    for aspect in ASPECTS:
+        values = [r[aspect] for r in ratings if aspect in r]
+        parts.append(f"{aspect} {sum(values) / len(values):.1f} ({len(values)})" if values else f"{aspect}: none yet")
+    return ", ".join(parts)
+
 
 def bare(emoji: str) -> str:
     """The emoji without its variation selector: clients send keycaps and letters with or without it."""

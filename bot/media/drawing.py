@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from core.actions import Action
 from core.music import Track
 
 
@@ -34,27 +35,28 @@ def _exit_with(parent: int) -> None:
     threading.Thread(target=watch, name="exit-with-the-bot", daemon=True).start()
 
 
-def _piano_roll(track: Track, title: str | None) -> bytes:
+def _piano_roll(track: Track, title: str | None, before: Track | None, edit: Action | None) -> bytes:
     from bot.media.pianoroll import piano_roll_png
 
-    return piano_roll_png(track, title)
+    return piano_roll_png(track, title, before, edit)
 
 
-def _learning_curve(rewards: list[float], title: str) -> bytes:
+def _learning_curve(rewards: list[float], title: str, scores: list | None, spread: list | None) -> bytes:
     from bot.media.pianoroll import learning_curve_png
 
-    return learning_curve_png(rewards, title)
+    return learning_curve_png(rewards, title, scores=scores, spread=spread)
 
 
 class Drawer:
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
 
-    async def piano_roll(self, track: Track, title: str | None = None) -> bytes:
-        return await self._draw(_piano_roll, track, title)
+    async def piano_roll(self, track: Track, title: str | None = None, before: Track | None = None, edit: Action | None = None) -> bytes:
+        """bot.media.pianoroll.piano_roll_png, drawn in the worker process."""
+        return await self._draw(_piano_roll, track, title, before, edit)
 
-    async def learning_curve(self, rewards: list[float], title: str) -> bytes:
-        return await self._draw(_learning_curve, list(rewards), title)
+    async def learning_curve(self, rewards: list[float], title: str, scores: list | None = None, spread: list | None = None) -> bytes:
+        return await self._draw(_learning_curve, list(rewards), title, scores, spread)
 
     def worker_pids(self) -> list[int]:
         """The worker's process id, once started (the footprint benchmark reads its memory)."""

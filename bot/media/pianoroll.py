@@ -17,7 +17,9 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, MultipleLocator
 
-from core.music import DRUM_NAMES, PERCUSSION_STEPS, REST, VELOCITY_MAX, VELOCITY_MIN, Track, note_name
+from core.instruments import instrument_name
+from core.actions import Action, Kind
+from core.music import DRUM_NAMES, PERCUSSION_STEPS, REST, VELOCITY_MAX, VELOCITY_MIN, Track, note_name, uses_flats
 
 SIZE_INCHES, DPI = (8.0, 4.0), 100  # 800 x 400 px
 BEATS_PER_BAR = 4
@@ -31,13 +33,16 @@ CHORD_SHADE_SCALE = 0.4  # chord tones: the melody's shade, lighter
 DRUM_COLOURS = {"kick": "#333333", "snare": "#d9822b", "hi-hat": "#8c8c8c"}
 BAR_LINE = {"color": "#9a9a9a", "linewidth": 0.8, "zorder": 1}
 REWARD_COLOUR, AVERAGE_COLOUR = "#9ab8e0", "#1f4e9c"
+EDIT_COLOUR = "#e4572e"  # what the round's edit touched
 EXTRA_COLOURS = ("#d9822b", "#4c9a2a", "#a23b72", "#555555")
 MIN_AVERAGE_WINDOW, MAX_AVERAGE_WINDOW = 3, 20  # rounds; about a tenth of the run in between
 
 
-def piano_roll_png(track: Track, title: str | None = None) -> bytes:
+def piano_roll_png(track: Track, title: str | None = None, before: Track | None = None, edit: Action | None = None) -> bytes:
     """Melody bars by pitch over beats (darker = louder), chord tones lighter, the drum hits in a
-    strip below, a line at every bar."""
+    strip below, a line at every bar; the title names the instrument and the pitches are spelled with
+    flats in flat keys. With the `edit` that made `track` from `before`, the note (or drum step) it
+    touched is outlined, and a removed note is drawn dashed where it was."""
     figure = _figure(margins={"left": 0.06, "right": 0.985, "top": 0.92, "bottom": 0.1})
     roll, drums = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (4, 1), "hspace": 0.08})
     beats = max(track.beats, 1.0)
@@ -52,7 +57,8 @@ def piano_roll_png(track: Track, title: str | None = None) -> bytes:
         if note.chord
         for pitch in track.chord_pitches(note.degree)
     ]
-    pitches = sorted({*track.pitches, *(bar[2] for bar in chord_bars)}) or [track.base]
+    removed = [before.pitches[edit.index]] if edit is not None and before is not None and edit.kind is Kind.REMOVE else []
+    pitches = sorted({*track.pitches, *(bar[2] for bar in chord_bars), *removed}) or [track.base]
     low, high = pitches[0] - 1, pitches[-1] + 1
 
     black_keys = [p for p in range(low, high + 1) if p % 12 in BLACK_KEYS]
@@ -63,9 +69,10 @@ def piano_roll_png(track: Track, title: str | None = None) -> bytes:
     if track.notes:
         _add_bars(roll, starts, durations, track.pitches, 0.8, MELODY_COLOURS(shades), zorder=3, edgecolor="white", linewidth=0.5)
     labelled = pitches[:: math.ceil(len(pitches) / MAX_PITCH_LABELS)]
-    roll.set_yticks(labelled, [note_name(p) for p in labelled])
+    roll.set_yticks(labelled, pitch_labels(track, labelled))
     roll.set_ylim(low - 0.5, high + 0.5)
-    roll.set_title(title or f"{note_name(track.base)} {track.scale.replace('_', ' ')}, {track.tempo} bpm, {len(track.notes)} notes", fontsize=10)
+    heading = title or f"{note_name(track.base)} {track.scale.replace('_', ' ')}, {track.tempo} bpm, {len(track.notes)} notes"
+    roll.set_title(f"{heading}: {instrument_name(track.instrument)}", fontsize=10)
 
     drum_rows = [d for d in DRUM_NAMES if d != REST]
     # As core.midi plays it: the one-bar pattern looped for as long as the melody lasts.
@@ -75,6 +82,8 @@ def piano_roll_png(track: Track, title: str | None = None) -> bytes:
         left, row = zip(*hits)
         colours = [DRUM_COLOURS[DRUM_NAMES[drum_rows[r]]] for r in row]
         _add_bars(drums, left, [STEP_BEATS * 0.8] * len(hits), row, 0.6, colours, zorder=3)
+    if edit is not None and before is not None:
+        _mark_edit(roll, drums, track, before, edit, starts)
     drums.set_yticks(range(len(drum_rows)), [DRUM_NAMES[d] for d in drum_rows])
     drums.set_ylim(-0.7, len(drum_rows) - 0.3)
     drums.set_xlabel("beat", fontsize=8)
@@ -90,6 +99,34 @@ def piano_roll_png(track: Track, title: str | None = None) -> bytes:
     return _png(figure)
 
 
+def pitch_labels(track: Track, pitches: list[int]) -> list[str]:
+    """Note names as the track's key spells them: flats in flat keys (Bb major, D minor...), else sharps."""
+    flats = uses_flats(track.base, track.scale)
+    return [note_name(p, flats) for p in pitches]
+
+
+def _mark_edit(roll, drums, track: Track, before: Track, edit: Action, starts: np.ndarray) -> None:
+    """Outline what the edit touched: the edited (or added) note, every repeat of an edited drum step,
+    or, dashed, the note a removal took out, at the place it had."""
+    if edit.kind is Kind.PERCUSSION:
+        steps = range(edit.index, math.ceil(track.beats / STEP_BEATS), PERCUSSION_STEPS)
+        rows = len(DRUM_NAMES) - 1
+        _add_bars(drums, [s * STEP_BEATS for s in steps], [STEP_BEATS] * len(steps), [(rows - 1) / 2] * len(steps), rows,
+                  "none", zorder=4, edgecolor=EDIT_COLOUR, linewidth=1.5)  # fmt: skip
+        return
+    if edit.kind is Kind.REMOVE:
+        gone = before.notes[edit.index]
+        start = float(sum(n.duration for n in before.notes[: edit.index]))
+        _add_bars(roll, [start], [gone.duration], [before.pitches[edit.index]], 0.8, "none", zorder=4,
+                  edgecolor=EDIT_COLOUR, linewidth=1.5, linestyle="--")  # fmt: skip
+        roll.annotate("removed", (start + gone.duration / 2, before.pitches[edit.index] + 0.6), ha="center", va="bottom", fontsize=7, color=EDIT_COLOUR)
+        return
+    index = edit.index + 1 if edit.kind is Kind.ADD_NOTE else edit.index
+    if index < len(track.notes):
+        _add_bars(roll, [starts[index]], [track.notes[index].duration], [track.pitches[index]], 0.8, "none", zorder=4,
+                  edgecolor=EDIT_COLOUR, linewidth=2)  # fmt: skip
+
+
 def _add_bars(axes, left, width, middle, height: float, colours, **style) -> None:
     """Rectangles as one collection: far faster to draw than a patch per bar."""
     left, width, bottom = np.asarray(left, float), np.asarray(width, float), np.asarray(middle, float) - height / 2
@@ -101,18 +138,32 @@ def _add_bars(axes, left, width, middle, height: float, colours, **style) -> Non
 
 
 def learning_curve_png(
-    rewards: list[float], title: str = "crowdtune: reward per round", extra: dict[str, list[float]] | None = None
+    rewards: list[float],
+    title: str = "crowdtune: learning curve",
+    extra: dict[str, list[float]] | None = None,
+    scores: list[float | None] | None = None,
+    spread: list[float | None] | None = None,
 ) -> bytes:
-    """Reward per round with its moving average; `extra` series (same rounds) as further lines.
-    NaN marks a round without a reward and leaves a gap."""
+    """The community's track over rounds, on the 1-10 scale: `scores`, the score the engine believes the
+    kept track has after each round (a line: it rises when an edit the crowd liked stays); `rewards`, the
+    crowd's verdict on each round's proposal (a point each, NaN for a round without one); `spread`, the
+    standard deviation of each round's ratings (a band around its point). `extra` series (same rounds) are
+    further lines, such as a benchmark's noise-free judge."""
     figure = _figure(margins={"left": 0.075, "right": 0.985, "top": 0.92, "bottom": 0.11})
     axes = figure.subplots()
     values = np.asarray(rewards, dtype=float)
     rounds = np.arange(1, len(values) + 1)
     if len(values):
-        axes.plot(rounds, values, "o-", color=REWARD_COLOUR, markersize=2.5, linewidth=0.8, label="reward")
-        window = min(MAX_AVERAGE_WINDOW, max(MIN_AVERAGE_WINDOW, len(values) // 10))
-        axes.plot(rounds, _moving_average(values, window), color=AVERAGE_COLOUR, linewidth=2, label=f"moving average ({window})")
+        if spread is not None:
+            sd = np.asarray([np.nan if v is None else v for v in spread], dtype=float)
+            axes.fill_between(rounds, values - sd, values + sd, color=REWARD_COLOUR, alpha=0.25, linewidth=0, label="crowd spread (± 1 sd)")
+        axes.plot(rounds, values, "o", color=REWARD_COLOUR, markersize=3, label="each round's proposal")
+        if scores is not None:
+            kept = np.asarray([np.nan if v is None else v for v in scores], dtype=float)
+            axes.step(rounds, kept, where="post", color=AVERAGE_COLOUR, linewidth=2, label="the kept track's score")
+        else:
+            window = min(MAX_AVERAGE_WINDOW, max(MIN_AVERAGE_WINDOW, len(values) // 10))
+            axes.plot(rounds, _moving_average(values, window), color=AVERAGE_COLOUR, linewidth=2, label=f"moving average ({window})")
     else:
         axes.text(0.5, 0.5, "no rounds yet", transform=axes.transAxes, ha="center", va="center", color="#777777")
     for (name, series), colour in zip((extra or {}).items(), itertools.cycle(EXTRA_COLOURS)):
@@ -120,11 +171,12 @@ def learning_curve_png(
     axes.set_title(title, fontsize=10)
     axes.set_xlabel("round", fontsize=8)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylabel("reward", fontsize=8)
+    axes.set_ylabel("rating (1-10)", fontsize=8)
+    axes.set_ylim(1, 10)  # the whole scale: the noise is small beside where the track stands
     axes.tick_params(labelsize=7, length=2)
     axes.grid(alpha=0.3, linewidth=0.5)
     if len(values) or extra:
-        axes.legend(fontsize=7, loc="upper left", frameon=False)  # "best" searches the data: slow
+        axes.legend(fontsize=7, loc="lower right", frameon=False)  # "best" searches the data: slow
     return _png(figure)
 
 

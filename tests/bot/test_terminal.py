@@ -262,7 +262,7 @@ def test_long_work_shows_progress_on_a_terminal_and_nothing_when_piped_and_count
     piped = crowdtune("simulate", "--rounds", "3", "--rater", "theorist", "--out", "sim2", "--db", "ct.db", cwd=tmp_path)
     assert piped.stderr == "" and "with 1 rater (" in piped.stdout
 
-    mids = sorted(str(p) for p in (tmp_path / "sim").glob("*.mid"))
+    mids = sorted(str(p) for p in (tmp_path / "sim").glob("round-*.mid"))
     shown = on_a_terminal(["render", *mids, "--out-dir", "audio"], tmp_path)
     assert re.search(r"render: .*\d/3 \[.* file", shown) and "rendered 3 files to audio" in shown
     piped = crowdtune("render", mids[0], "--out-dir", "one", cwd=tmp_path)

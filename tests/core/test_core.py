@@ -216,7 +216,7 @@ def _plan(spec, index=0):
 
 
 def test_rating_round_learns_once_and_keeps_the_best():
-    spec = SessionSpec(preset="default", mode="rating")
+    spec = SessionSpec(preset="context", mode="rating")  # the tabular agent: one Q-entry per round
     plan = _plan(spec)
     assert RoundPlan.from_dict(plan.to_dict()) == plan
     outcome = settle(spec, plan, [Ballot("u", 8)], {}, incumbent_score=6.0, rng=random.Random(0))
@@ -249,8 +249,13 @@ def test_ab_round_offers_two_different_edits_and_the_winner_continues():
     ballots = [Ballot("x", choice="b"), Ballot("y", choice="b"), Ballot("z", choice="a")]
     outcome = settle(spec, plan, ballots, {}, None, random.Random(0))
     assert outcome.winner == 1 and outcome.next_track == plan.proposals[1].track
-    assert len(outcome.updates) == 2
-    assert set(settle_keys(spec, plan)) >= {p.key for p in plan.proposals}
+    assert len(outcome.observations) == 2 and outcome.updates == ()  # the linear learner: one observation per edit
+    (_, a), (_, b) = outcome.observations
+    assert b > a
+    table_spec = SessionSpec(mode="ab", preset="context")
+    plan = _plan(table_spec)
+    assert len(settle(table_spec, plan, ballots, {}, None, random.Random(0)).updates) == 2
+    assert set(settle_keys(table_spec, plan)) >= {p.key for p in plan.proposals}
 
 
 def test_a_track_longer_than_any_session_makes_still_offers_every_note():

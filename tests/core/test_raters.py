@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from core.actions import apply, legal_actions
 from core.midi import track_to_midi
 from core.music import HIHAT, KICK, REST, SCALES, SNARE, Note, Track, generate_track
-from core.raters import BUILTIN_RATERS, HONEST_TASTES, consensus_score, default_crowd, make_rater, prefer
+from core.raters import BUILTIN_RATERS, CONTRARIAN_TASTES, HONEST_TASTES, consensus_score, default_crowd, make_rater, prefer
 
 
 def varied_track(seed: int) -> Track:
@@ -138,12 +138,15 @@ def test_prefer_picks_the_higher_rating_and_calls_ties_both():
     assert prefer(make_rater("brigader", random.Random(0)), good, bad) == "both"
 
 
-def test_default_crowd_has_every_builtin_once():
-    crowd = default_crowd(random.Random(1))
-    names = [name for name, _ in crowd]
-    assert names == list(BUILTIN_RATERS) and len(set(names)) == len(names)
-    assert set(HONEST_TASTES) | {"troll", "brigader"} == set(names)
-    assert all(rater.name == name for name, rater in crowd)
+@pytest.mark.parametrize("crowd, tastes", [("builtin", HONEST_TASTES), ("contrarian", CONTRARIAN_TASTES)])
+def test_each_crowd_has_its_tastes_a_troll_and_a_brigader_once(crowd, tastes):
+    members = default_crowd(random.Random(1), crowd=crowd)
+    names = [name for name, _ in members]
+    assert len(set(names)) == len(names) and set(names) <= set(BUILTIN_RATERS)
+    assert set(names) == set(tastes) | {"troll" if crowd == "builtin" else "contrarian_troll", "brigader"}
+    assert all(rater.name == name for name, rater in members)
+    with pytest.raises(ValueError, match="unknown crowd"):
+        default_crowd(random.Random(1), crowd="nobody")
 
 
 def test_unknown_rater_name_is_refused():

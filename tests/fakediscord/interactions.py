@@ -10,11 +10,12 @@ from .world import MESSAGE_FLAG_EPHEMERAL, MESSAGE_FLAG_LOADING, Channel, User, 
 if TYPE_CHECKING:
     from .server import FakeDiscord
 
-APPLICATION_COMMAND, MESSAGE_COMPONENT = 2, 3
+APPLICATION_COMMAND, MESSAGE_COMPONENT, APPLICATION_COMMAND_AUTOCOMPLETE = 2, 3, 4
+AUTOCOMPLETE_CHOICES_MAX = 25
 GUILD_INSTALL, USER_INSTALL = 0, 1  # application integration types
 GUILD_CONTEXT, BOT_DM_CONTEXT, PRIVATE_CHANNEL_CONTEXT = 0, 1, 2  # interaction context types
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
-STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER = 3, 4, 5, 6, 7, 8, 9, 10
+STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = 3, 4, 5, 6, 7, 8, 9, 10, 11
 # Discord's attachment_size_limit for an unboosted guild.
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
 
@@ -248,6 +249,14 @@ def _option_value(world: World, channel: Channel, spec: dict[str, Any], value: A
         if (low is not None and value_size < low) or (high is not None and value_size > high):
             raise ValueError(f"option {name!r}: {value!r} is out of bounds [{low}, {high}]")
         return value
+
+    if kind == ATTACHMENT:
+        # A file the user uploads with the command: (filename, bytes), stored and served like any attachment.
+        if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], bytes)):
+            raise TypeError(f"option {name!r} needs (filename, bytes), got {value!r}")
+        attachment = world.add_attachment(channel.id, value[0], value[1])
+        resolved.setdefault("attachments", {})[str(attachment["id"])] = {**attachment, "id": str(attachment["id"])}
+        return str(attachment["id"])
 
     target_id = value if isinstance(value, int) else value.id
     guild = world.guilds.get(channel.guild_id) if channel.guild_id is not None else None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from .interactions import ATTACHMENT_SIZE_LIMIT, MESSAGE_COMPONENT, Interaction
+from .interactions import APPLICATION_COMMAND_AUTOCOMPLETE, ATTACHMENT_SIZE_LIMIT, AUTOCOMPLETE_CHOICES_MAX, MESSAGE_COMPONENT, Interaction
 from .ratelimits import headers, too_many
 from .wire import json_response
 from .world import (
@@ -568,6 +568,14 @@ class RestApi:
             raise ApiError(404, 10062, "Unknown interaction")
         body, files = await self._body(request)
         kind, data = body.get("type"), body.get("data") or {}
+        if interaction.type == APPLICATION_COMMAND_AUTOCOMPLETE:
+            choices = data.get("choices")
+            if kind != 8 or not isinstance(choices, list) or len(choices) > AUTOCOMPLETE_CHOICES_MAX:
+                raise invalid_form("data.choices", "BASE_TYPE_MAX_LENGTH", "An autocomplete answers with type 8 and at most 25 choices")
+            if any(not 1 <= len(str(c.get("name", ""))) <= 100 or "value" not in c for c in choices):
+                raise invalid_form("data.choices", "BASE_TYPE_BAD_LENGTH", "A choice needs a name of 1-100 characters and a value")
+            interaction.callbacks.append({"type": kind, "data": data})
+            return web.Response(status=NO_CONTENT)
         allowed = {4, 5, 9} | ({6, 7} if interaction.type == MESSAGE_COMPONENT else set())
         if kind not in allowed:
             raise invalid_form("type", "INTERACTION_RESPONSE_TYPE_INVALID", f"Response type {kind} is not valid here")

@@ -17,6 +17,7 @@ from .faults import Fault, Faults
 from .gateway import Gateway, Session
 from .interactions import (
     APPLICATION_COMMAND,
+    APPLICATION_COMMAND_AUTOCOMPLETE,
     GUILD_INSTALL,
     MESSAGE_COMPONENT,
     Interaction,
@@ -698,6 +699,21 @@ class FakeDiscord:
         if "guild_id" in command:
             data["guild_id"] = command["guild_id"]
         return await self._interact(user, target, APPLICATION_COMMAND, data, context=context, owners=owners)
+
+    @on_server_async
+    async def autocomplete(self, user: User, channel: ChannelRef, name: str, options: dict[str, Any], focused: str) -> Interaction:
+        """A user typing into option `focused` of a slash command (the others already filled): the bot
+        answers with at most 25 choices (callback type 8, `interaction.response["data"]["choices"]`)."""
+        target = self._channel(channel)
+        command, context, owners = find_command(self.commands, self.world, target, user, name)
+        others = {k: v for k, v in options.items() if k != focused}
+        values, _ = command_options(self.world, command, target, others, None)
+        spec = next((s for s in command.get("options") or [] if s["name"] == focused), None)
+        if spec is None or not spec.get("autocomplete"):
+            raise ValueError(f"/{name} option {focused!r} does not autocomplete")
+        values.append({"name": focused, "type": spec["type"], "value": options.get(focused, ""), "focused": True})
+        data: dict[str, Any] = {"id": command["id"], "name": name, "type": 1, "options": values}
+        return await self._interact(user, target, APPLICATION_COMMAND_AUTOCOMPLETE, data, context=context, owners=owners)
 
     @on_server_async
     async def delete_message(self, message: MessageRef) -> None:

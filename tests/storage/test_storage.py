@@ -94,16 +94,25 @@ async def test_one_vote_per_voter_latest_wins_and_retraction(store):
     assert ("bob", 5, True) in kinds
 
 
-async def test_a_round_is_rewarded_exactly_once_even_when_closes_race(store):
+@pytest.mark.parametrize("preset", ["default", "context"])
+async def test_a_round_is_rewarded_exactly_once_even_when_closes_race(store, preset):
+    """The Q-update (tabular agent) or the model update (linear learner) of a round is applied once however
+    many closes race. The session's first round measures its starting track and teaches nothing."""
     conductor = Conductor(store)
-    session = await _session(conductor)
-    r = await conductor.open_round(session.id)
-    await conductor.vote(r.id, "alice", 8)
-    results = await asyncio.gather(*(conductor.close(r.id) for _ in range(5)))
-    assert sum(o is not None for o in results) == 1
+    session = await _session(conductor, preset=preset)
+    for rating in (6, 8):
+        r = await conductor.open_round(session.id)
+        await conductor.vote(r.id, "alice", rating)
+        results = await asyncio.gather(*(conductor.close(r.id) for _ in range(5)))
+        assert sum(o is not None for o in results) == 1
     table = await store.q_table("guild:1")
-    assert sum(e.visits for e in table.values()) == 1
-    assert (await store.session(session.id)).rounds_done == 1
+    evidence = await store.model_evidence("guild:1", "edits-v1")
+    if preset == "default":
+        assert table == {} and evidence.count == 1
+        assert (await conductor.close(r.id)) is None and (await store.model_evidence("guild:1", "edits-v1")).count == 1
+    else:
+        assert sum(e.visits for e in table.values()) == 1 and evidence is None
+    assert (await store.session(session.id)).rounds_done == 2
 
 
 async def test_one_active_session_per_channel(store):
@@ -148,7 +157,7 @@ async def test_scopes_are_separate(store):
         await conductor.close(r.id)
     rows = await store.export_rows("guild:2")
     assert {r["scope"] for r in rows["rounds"]} == {"guild:2"}
-    assert {q["scope"] for q in rows["qvalues"]} == {"guild:2"}
+    assert {q["scope"] for q in rows["qvalues"]} <= {"guild:2"} and {m["scope"] for m in rows["models"]} <= {"guild:2"}
 
 
 async def test_export_zip_holds_compositions_and_logs(store, tmp_path):
@@ -168,7 +177,7 @@ async def test_export_zip_holds_compositions_and_logs(store, tmp_path):
         assert rounds[0]["scope"] == "guild:../../evil" and rounds[0]["status"] == "closed" and rounds[0]["reward"] > 0
         votes = [json.loads(line) for line in archive.read("votes.jsonl").splitlines()]
         assert votes[0]["voter"] == "alice" and votes[0]["choice"] == "a" and votes[0]["retracted"] is False
-        assert json.loads(archive.read("qtable.json"))["guild:../../evil"]
+        assert json.loads(archive.read("models.json"))["guild:../../evil"]["edits-v1"]["count"] == 2  # A and B
         assert archive.read("audit.jsonl")
     assert safe_name("../../etc/passwd") == "etc_passwd"
 
@@ -244,9 +253,9 @@ def test_sigkill_mid_round_loses_no_acknowledged_vote_and_never_rewards_twice(tm
             rounds = (await store.export_rows("guild:crash"))["rounds"]
             closed = [r for r in rounds if r["status"] == "closed"]
             assert closed, "some rounds closed before the kills"
-            table = await store.q_table("guild:crash")
-            # Each closed rating round updates exactly one entry once: visits add up to closed rounds.
-            assert sum(e.visits for e in table.values()) == len(closed)
+            evidence = await store.model_evidence("guild:crash", "edits-v1")
+            # Each closed rating round after the first adds exactly one observation to the scope's model, once.
+            assert evidence.count == len(closed) - 1
             session = await store.active_session_in("crash")
             assert session.rounds_done == len(closed)
             assert len([r for r in rounds if r["status"] == "open"]) <= 1

@@ -14,8 +14,8 @@ from discord.ext import commands
 from bot.discord.cogs.sessions import EVERYWHERE, is_moderator, scope_of, scope_settings
 from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
-from bot.progress import plural
 from core.agent import EXPLORATIONS, PRESETS
+from core.agent import preset as agent_preset
 from storage.export import export_zip
 
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
@@ -48,6 +48,7 @@ class Moderation(commands.Cog):
         hide_results="hide the votes until a round closes",
         mod_role="a role whose members may use moderator commands",
         anti_brigade="ignore votes from accounts that joined the server after the round began",
+        share_learning="learn from the servers that opted in too, and share what this one learns (off by default)",
     )
     @app_commands.choices(
         preset=[app_commands.Choice(name=p, value=p) for p in PRESETS],
@@ -66,6 +67,7 @@ class Moderation(commands.Cog):
         hide_results: bool | None = None,
         mod_role: discord.Role | None = None,
         anti_brigade: bool | None = None,
+        share_learning: bool | None = None,
     ) -> None:
         scope_id = await self._moderator_scope(interaction)
         if scope_id is None:
@@ -88,6 +90,7 @@ class Moderation(commands.Cog):
             "hide_results": hide_results,
             "mod_role": None if mod_role is None else mod_role.id,
             "anti_brigade": anti_brigade,
+            "share_learning": share_learning,
         }
         changes = {key: value for key, value in given.items() if value is not None}
         # 0 means "none" for these two, so it must be stored, not skipped.
@@ -112,9 +115,11 @@ class Moderation(commands.Cog):
         if scope_id is None:
             return
         size = await self.store.q_size(scope_id)
+        ratings = await self.bot.conductor.ratings_learned(scope_id, agent_preset("default"))
         view = Confirm(interaction.user.id, "Reset the agent")
         await interaction.response.send_message(
-            f"Reset the agent? It forgets {plural(size, 'learned Q-value')}. Compositions and votes are kept.", view=view, ephemeral=True
+            f"Reset the agent? It forgets what it learned from {ratings} rated edits and all {size} learned Q-values. "
+            "Compositions and votes are kept.", view=view, ephemeral=True
         )
         await view.wait()
         if not view.confirmed:
@@ -122,7 +127,7 @@ class Moderation(commands.Cog):
                 await view.interaction.response.edit_message(content="Nothing was reset.", view=None)
             return
         deleted = await self.store.reset_scope(scope_id, actor=voter_id(interaction.user.id))
-        await view.interaction.response.edit_message(content=f"The agent is reset ({plural(deleted, 'Q-value')} cleared).", view=None)
+        await view.interaction.response.edit_message(content=f"The agent is reset ({deleted} Q-values cleared).", view=None)
 
     @app_commands.command(name="export", description="Moderators: compositions (MIDI), rounds, votes, audit log and Q-table as a zip")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -184,7 +189,7 @@ class Moderation(commands.Cog):
         data["personal_agent_q_values"] = await self.store.q_size(voter)
         view = Confirm(interaction.user.id, "Delete my data")
         await interaction.response.send_message(
-            f"Here is your data: {plural(len(data['votes']), 'vote')}, and a personal agent with {plural(data['personal_agent_q_values'], 'Q-value')}. "
+            f"Here is your data: {len(data['votes'])} vote(s), and a personal agent with {data['personal_agent_q_values']} Q-values. "
             "Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.",
             file=discord.File(io.BytesIO(json.dumps(data, indent=1).encode()), "my-crowdtune-data.json"),
             view=view,

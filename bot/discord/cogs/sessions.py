@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.votes import describe_votes, origin_scope, voter_id
-from bot.progress import plural
+from bot.discord.votes import describe_aspects, describe_votes, origin_scope, voter_id
+from bot.media.midi_import import MAX_FILE_BYTES, melody_from_file
 from core.engine import SessionSpec
+from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
 from core.midi import track_to_midi
-from core.music import SCALES, MusicError, parse_note, track_from_dict
+from core.music import SCALES, parse_note, track_from_dict
 
 SCALE_CHOICES = [app_commands.Choice(name=name.replace("_", " "), value=name) for name in SCALES]
 MODE_CHOICES = [app_commands.Choice(name="rate 1-10", value="rating"), app_commands.Choice(name="A/B", value="ab")]
 EVERYWHERE = dict(guilds=True, dms=True, private_channels=False)
+
+
+def _quoted(text: str) -> str:
+    """Text from a user's file (its name, its track names) made safe to show: no pings, no markup."""
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))[:200]
 
 
 def scope_of(interaction: discord.Interaction) -> tuple[str, str]:
@@ -46,6 +53,7 @@ async def scope_settings(bot, scope_id: str) -> dict:
         "exploration": None,
         "mod_role": None,
         "anti_brigade": False,
+        "share_learning": False,  # start from what the scopes that opted in learned, and share this one's
     }
     return {**defaults, **await bot.conductor.store.scope_settings(scope_id)}
 
@@ -77,6 +85,10 @@ class Sessions(commands.Cog):
         round_minutes="how long each round stays open",
         quorum="close a round early once this many have voted",
         rounds="how many rounds (0: endless)",
+        instrument="the melody's instrument (General MIDI), such as piano, violin or flute",
+        melody="start from your own melody: a MIDI file (its key, scale, length and tempo replace the options above)",
+        melody_track="which track of the MIDI file holds the melody (default: the busiest)",
+        aspects="ask each voter for musicality, novelty and coherence apart (rate 1-10 mode)",
     )
     @app_commands.choices(scale=SCALE_CHOICES, mode=MODE_CHOICES)
     async def compose(
@@ -90,15 +102,29 @@ class Sessions(commands.Cog):
         round_minutes: app_commands.Range[float, 0.25, 10080.0] | None = None,
         quorum: app_commands.Range[int, 1, 100000] | None = None,
         rounds: app_commands.Range[int, 0, 10000] | None = None,
+        instrument: app_commands.Range[str, 1, 40] | None = None,
+        melody: discord.Attachment | None = None,
+        melody_track: app_commands.Range[int, 1, 10000] | None = None,
+        aspects: bool = False,
     ) -> None:
         scope_id, kind = scope_of(interaction)
         settings = await scope_settings(self.bot, scope_id)
+        fitted = None
         try:
+            program = parse_instrument(instrument or "piano")
+            if melody is not None:
+                fitted = await self._fit_melody(melody, melody_track, program if instrument else None)
+            elif melody_track is not None:
+                raise ValueError("melody_track names a track of the MIDI file given as melody")
+            if aspects and mode == "ab":
+                raise ValueError("the three aspects rate one version at a time: use them with the rate 1-10 mode")
+            music = (
+                dict(base=fitted.track.base, scale=fitted.track.scale, length=len(fitted.track.notes), tempo=fitted.track.tempo,
+                     instrument=fitted.track.instrument)
+                if fitted else dict(base=parse_note(base), scale=scale, length=length, tempo=tempo, instrument=program)
+            )  # fmt: skip
             spec = SessionSpec(
-                base=parse_note(base),
-                scale=scale,
-                length=length,
-                tempo=tempo,
+                **music,
                 mode=mode,
                 preset=settings["preset"],
                 exploration=settings["exploration"],
@@ -107,10 +133,10 @@ class Sessions(commands.Cog):
                 quorum=settings["quorum"] if quorum is None else quorum,
                 seed=interaction.id % 2**31,
             )
-        except (MusicError, ValueError) as problem:
+        except ValueError as problem:  # MusicError and InstrumentError included
             await interaction.response.send_message(f"Sorry, I can't start that: {problem}.", ephemeral=True)
             return
-        missing = missing_permissions(interaction, settings["vote_style"])
+        missing = missing_permissions(interaction, "buttons" if aspects else settings["vote_style"])
         if missing:
             await interaction.response.send_message(
                 f"I can't run rounds in this channel: I am missing the {', '.join(missing)} permission(s). "
@@ -118,22 +144,45 @@ class Sessions(commands.Cog):
                 ephemeral=True,
             )
             return
-        options = {"vote_style": settings["vote_style"], "hide_results": settings["hide_results"]}
+        options = {"vote_style": settings["vote_style"], "hide_results": settings["hide_results"], "aspects": aspects}
         try:
             session = await self.bot.conductor.start(
                 scope_id, kind, str(interaction.channel_id), spec, actor=voter_id(interaction.user.id),
                 scope_name=interaction.guild.name if interaction.guild else interaction.user.name, options=options,
+                first_track=fitted.track if fitted else None,
             )
         except ValueError as problem:
             await interaction.response.send_message(f"Sorry, {problem} (`/stop`).", ephemeral=True)
             return
         agent = "this server's agent" if kind == "guild" else "your personal agent"
         length_text = f"{spec.rounds} rounds" if spec.rounds else "endless rounds"
+        music_text = (
+            f"from your melody ({_quoted(fitted.summary)})" if fitted else f"in {scale.replace('_', ' ')} from {base}"
+        )
         await interaction.response.send_message(
-            f"Composing with {agent}: {length_text} in {scale.replace('_', ' ')} from {base}, "
-            f"{'A/B votes' if mode == 'ab' else 'ratings 1-10'}, {spec.round_seconds / 60:g} min per round. The first round is coming up."
+            f"Composing with {agent}: {length_text} {music_text} on {instrument_name(spec.instrument)}, "
+            f"{'A/B votes' if mode == 'ab' else 'musicality, novelty and coherence 1-10' if aspects else 'ratings 1-10'}, "
+            f"{spec.round_seconds / 60:g} min per round. The first round is coming up."
         )
         self.bot.runner.ensure_running(session.id)
+
+    async def _fit_melody(self, melody: discord.Attachment, track_number: int | None, program: int | None):
+        """The attachment's melody fitted to the track model (bot.media.midi_import); ValueError with a
+        user-facing message when the file cannot be used."""
+        name = _quoted(melody.filename)
+        if melody.size > MAX_FILE_BYTES:
+            raise ValueError(f"{name} is {melody.size / 1024:.0f} KiB; a melody file may be at most {MAX_FILE_BYTES // 1024} KiB")
+        try:
+            data = await melody.read()
+        except discord.HTTPException:
+            raise ValueError(f"{name} could not be downloaded; try again") from None
+        # Parsing and fitting grow with the file: off the event loop.
+        return await asyncio.to_thread(melody_from_file, data, name, track_number, program)
+
+    @compose.autocomplete("instrument")
+    async def _instrument_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """General MIDI instruments whose name contains what is typed (Discord shows at most 25)."""
+        return [app_commands.Choice(name=GM_PROGRAMS[p], value=GM_PROGRAMS[p]) for p in suggest_instruments(current[:40])]
 
     async def _session_here(self, interaction: discord.Interaction):
         session = await self.store.active_session_in(str(interaction.channel_id))
@@ -189,6 +238,8 @@ class Sessions(commands.Cog):
         votes = f"{len(ballots)} voted so far"
         if not session.options.get("hide_results"):
             votes += f" ({describe_votes(open_round.mode, ballots)})"
+            if session.options.get("aspects"):
+                votes += f"; per aspect: {describe_aspects(await self.store.aspect_ratings(open_round.id))}"
         closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
         await interaction.response.send_message(
             f"Round {open_round.index + 1}: {descriptions}. {votes}{closes}. {progress}.", ephemeral=True
@@ -199,14 +250,24 @@ class Sessions(commands.Cog):
     async def stats(self, interaction: discord.Interaction) -> None:
         scope_id, _ = scope_of(interaction)
         await interaction.response.defer(thinking=True)
-        rewards = await self.store.rewards_of_scope(scope_id)
-        if not rewards:
+        history = await self.store.learning_history(scope_id)
+        if not history:
             await interaction.followup.send("No rated rounds yet. Start with `/compose`.")
             return
-        png = await self.bot.drawer.learning_curve(rewards, "crowdtune: reward per round")
+        rewards = [reward for reward, _, _ in history]
+        png = await self.bot.drawer.learning_curve(
+            rewards, "crowdtune: the kept track's score and each round's proposal",
+            scores=[score for _, score, _ in history], spread=[spread for _, _, spread in history],
+        )
         top = await self.store.top_rounds(scope_id, 3)
-        size = await self.store.q_size(scope_id)
-        lines = [f"{plural(len(rewards), 'rated round')}, mean reward {sum(rewards) / len(rewards):.2f}; the agent holds {plural(size, 'Q-value')}."]
+        settings = await scope_settings(self.bot, scope_id)
+        learned = await self.bot.conductor.lessons(scope_id, settings["preset"])
+        lines = [f"{len(rewards)} rated rounds, mean reward {sum(rewards) / len(rewards):.2f}."]
+        if learned:
+            lines.append("What the agent has learned so far: " + "; ".join(learned) + ".")
+        aspect_ratings = await self.store.aspect_ratings_of_scope(scope_id)
+        if aspect_ratings:
+            lines.append(f"Mean per aspect (votes): {describe_aspects(aspect_ratings)}.")
         lines += [f"{i}. {r.reward:.1f}/10 (session {r.session_id}, round {r.index + 1})" for i, r in enumerate(top, 1)]
         await interaction.followup.send("\n".join(lines), file=discord.File(io.BytesIO(png), "learning-curve.png"))
 

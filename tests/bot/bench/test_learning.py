@@ -103,7 +103,7 @@ def test_one_vote_is_not_a_verdict():
     assert CrowdEstimate(10.0, 40.0).shrunk_toward(6.0) > 9.5  # a crowd is
     assert CrowdEstimate(10.0, 1.0).shrunk_toward(None) == 10.0  # nothing known to shrink toward
 
-    spec = SessionSpec(preset="default")
+    spec = SessionSpec(preset="context")
     plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
     one = settle(spec, plan, [Ballot("new", 10)], {}, 6.0, random.Random(0), robust_rating, {})
     many = settle(spec, plan, [Ballot(f"v{i}", 10) for i in range(40)], {}, 6.0, random.Random(0), robust_rating, {})
@@ -114,7 +114,7 @@ def test_one_vote_is_not_a_verdict():
 
 def test_through_settle_a_troll_moves_the_reward_and_the_learning_less_than_an_honest_voter():
     history = crowd_history()
-    spec = SessionSpec(preset="default")
+    spec = SessionSpec(preset="context")
     plan = plan_round(spec, 3, spec.first_track(), {}, round_rng(spec, 3))
 
     def settled(voter: str, rating: float):
@@ -130,16 +130,23 @@ def test_through_settle_a_troll_moves_the_reward_and_the_learning_less_than_an_h
         assert reward < honest_reward / 3 and learning < honest_learning / 3
 
 
-def test_a_new_session_starts_from_the_scopes_typical_reward():
+def test_a_new_sessions_first_edit_measures_its_track_instead_of_the_scopes_recent_best():
+    """The issue's carry-over defect: a new starting track was held to the scope's recent best scores, so its
+    first kept edit came around round 16. Now the first verdict sets the bar (shrunk toward neutral), and
+    nothing is learned about improvement from it, since the track before was never rated."""
     history = crowd_history()
-    rewards = {r for pairs in history.values() for _, r in pairs}
-    assert typical_reward(history) == pytest.approx(statistics.fmean(rewards))
     assert typical_reward({}) == 5.5
-    spec = SessionSpec(preset="default")
-    plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
-    low = typical_reward(history) - 1.5
-    outcome = settle(spec, plan, [Ballot(v, low) for v in HONEST], {}, None, random.Random(0), robust_rating, history)
-    assert not outcome.kept_edit  # rated well below what this crowd usually gives: not kept blindly
+    for preset in ("default", "context"):
+        spec = SessionSpec(preset=preset)
+        plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
+        low = typical_reward(history) - 1.5
+        outcome = settle(spec, plan, [Ballot(v, low) for v in HONEST], {}, None, random.Random(0), robust_rating, history)
+        assert outcome.kept_edit and outcome.next_track == plan.proposals[0].track
+        assert low < outcome.incumbent_score < 5.5  # the crowd's verdict, shrunk toward neutral
+        assert outcome.updates == () and outcome.observations == ()
+        second = plan_round(spec, 1, outcome.next_track, {}, round_rng(spec, 1))
+        worse = settle(spec, second, [Ballot(v, low - 1) for v in HONEST], {}, outcome.incumbent_score, random.Random(0), robust_rating, history)
+        assert not worse.kept_edit  # from then on the bar is the track's own score
 
 
 def test_keep_best_never_loses_a_loved_track_and_wears_down_a_lucky_score():
@@ -176,7 +183,7 @@ def test_ab_rewards_read_both_and_neither_against_the_track_before():
 
 
 def test_ab_round_undone_when_the_crowd_prefers_the_track_before():
-    spec = SessionSpec(preset="default", mode="ab")
+    spec = SessionSpec(preset="context", mode="ab")
     plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
     ballots = [Ballot("x", choice="neither"), Ballot("y", choice="neither"), Ballot("z", choice="a")]
     outcome = settle(spec, plan, ballots, {}, None, random.Random(0))
@@ -185,6 +192,21 @@ def test_ab_round_undone_when_the_crowd_prefers_the_track_before():
     assert a.value > 0 > b.value  # the agent learns which of the two the crowd preferred
     paper = SessionSpec(preset="paper", mode="ab")
     assert settle(paper, plan, ballots, {}, None, random.Random(0)).kept_edit  # the paper never undoes
+
+
+def test_a_losing_ab_edit_is_valued_by_where_it_leads_not_by_the_winners_track():
+    """The paper's A/B update credited the losing edit with gamma x the winner's next-state value."""
+    spec = SessionSpec(preset="paper", mode="ab")
+    plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
+    a, b = plan.proposals
+    # A leads to a track whose known edits are worth 9; B's track has nothing known.
+    table = {key: q.QEntry(9.0, 3) for key in q.lookup_keys(spec.agent, a.track)}
+    known = {k: table[k] for k in settle_keys(spec, plan) if k in table}
+    outcome = settle(spec, plan, [Ballot("x", choice="a"), Ballot("y", choice="a")], known, None, random.Random(0))
+    values = dict(outcome.updates)
+    assert outcome.winner == 0
+    assert values[a.key].value > 0.1 * 0.9 * 9.0  # the winner's target includes its own next state's value
+    assert values[b.key].value < 0.1 * 5.5 + 1e-9  # the loser's does not borrow it
 
 
 # --- aspects -----------------------------------------------------------------------------------------
@@ -205,7 +227,7 @@ def test_compound_rating_weighs_musicality_novelty_and_coherence():
 @pytest.mark.parametrize("state", q.STATE_ENCODINGS)
 @pytest.mark.parametrize("exploration", q.EXPLORATIONS)
 def test_every_exploration_and_state_learns_through_the_engine(exploration, state):
-    spec = SessionSpec(preset="default", exploration=exploration, state=state, rounds=8)
+    spec = SessionSpec(preset="context", exploration=exploration, state=state, rounds=8)
     table: dict = {}
     track, score = spec.first_track(), None
     for index in range(8):
@@ -216,10 +238,11 @@ def test_every_exploration_and_state_learns_through_the_engine(exploration, stat
         ballots = [Ballot(f"v{i}", min(10.0, rating + (i - 2) * 0.3)) for i in range(5)]
         known = {k: table[k] for k in settle_keys(spec, plan) if k in table}
         outcome = settle(spec, plan, ballots, known, score, round_rng(spec, index), robust_rating, {})
-        assert len(outcome.updates) == 1  # one Q-entry per rating round
+        # One Q-entry per rating round, except the first: its track before was never rated.
+        assert len(outcome.updates) == (0 if index == 0 else 1)
         table.update(outcome.updates)
         track, score = outcome.next_track, outcome.incumbent_score
-    assert sum(e.visits for e in table.values()) == 8
+    assert sum(e.visits for e in table.values()) == 7
     if state == "context":
         assert all(action in {k.value for k in q.ALL_KINDS} for _, action in table)
 

@@ -151,7 +151,9 @@ async def test_a_session_in_a_channel_from_compose_to_the_next_round(env):
         await env.server.wait_for_message(env.channel, is_round(2))
         [(status_, reward)] = db_rows(env, "SELECT status, reward FROM rounds WHERE idx = 0")
         assert status_ == "closed" and reward is not None
-        assert db_rows(env, "SELECT SUM(visits) FROM qvalues")[0][0] == 1
+        # A session's first round measures its new track: the edit stays, and nothing is learned about improvement.
+        assert db_rows(env, "SELECT json_extract(outcome, '$.kept_edit') FROM rounds WHERE idx = 0") == [(1,)]
+        assert db_rows(env, "SELECT COUNT(*) FROM models") == [(0,)]
         await env.server.react(env.carol, post["id"], KEYCAPS[4])  # after close: ignored
         await asyncio.sleep(0.2)
         assert await ballots(env) == expected
@@ -206,7 +208,8 @@ async def test_a_personal_agent_in_dms_learns_only_from_its_owner(env):
         await (await env.server.slash(env.alice, dm, "close")).wait_response()
         await env.server.wait_for_message(dm, lambda m: "Session finished" in m["content"])
     assert db_rows(env, "SELECT scope_id FROM sessions") == [(uid(env.alice),)]
-    assert db_rows(env, "SELECT DISTINCT scope_id FROM qvalues") == [(uid(env.alice),)]
+    rated = "SELECT DISTINCT s.scope_id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.reward IS NOT NULL"
+    assert db_rows(env, rated) == [(uid(env.alice),)]
 
 
 @pytest.mark.parametrize("command, options", [("config", {"quorum": 3}), ("reset", {}), ("export", {}), ("strike", {"user": None})])
@@ -222,6 +225,9 @@ async def test_moderator_commands_are_refused_to_members(env, command, options):
 
 async def test_moderators_export_strike_and_reset(env):
     async with running(env):
+        # The paper's agent learns a Q-value from the raw rating of the first round (default's model, which
+        # learns improvements, first learns from the second: the first measures the new track).
+        await (await env.server.slash(env.mod, env.channel, "config", {"preset": "paper"})).wait_response()
         await compose(env, rounds=5)
         post = await env.server.wait_for_message(env.channel, is_round(1))
         await env.server.react(env.bob, post["id"], KEYCAPS[0])
@@ -272,7 +278,7 @@ async def test_a_restart_mid_round_counts_reactions_made_while_the_bot_was_down(
         assert len([m for m in env.server.messages(env.channel) if is_round(1)(m)]) == 1  # not posted twice
         await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
         await env.server.wait_for_message(env.channel, is_round(2))
-    assert db_rows(env, "SELECT SUM(visits) FROM qvalues")[0][0] == 1
+    assert db_rows(env, "SELECT json_extract(outcome, '$.voters'), reward FROM rounds WHERE idx = 0")[0][0] == 2
 
 
 async def test_duplicate_gateway_events_change_nothing(env):

@@ -23,6 +23,9 @@ from pathlib import Path
 
 from fakediscord import Channel, FakeDiscord, Guild, User
 
+# How many ratings the scopes' models hold: one per closed round after each session's first.
+LEARNED = "SELECT COALESCE(SUM(json_extract(data, '$.count')), 0) FROM models"
+
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 SEED = int(os.environ.get("CROWDTUNE_KILL_SEED", "20250301"))
@@ -341,8 +344,9 @@ class BotLane:
         voted = rows(self.db, "SELECT COUNT(DISTINCT v.round_id) FROM votes v JOIN rounds r ON r.id = v.round_id "
                               "WHERE r.status = 'closed' AND v.retracted = 0 AND v.voided = 0")[0][0]
         assert voted == len(closed), "every closed round had a vote"
-        # Rewarded exactly once: each closed rating round adds one visit to one Q-value.
-        assert rows(self.db, "SELECT COALESCE(SUM(visits), 0) FROM qvalues")[0][0] == len(closed)
+        # Rewarded exactly once: each closed rating round after the first (which measures the new track) adds
+        # one observation to the scope's model.
+        assert rows(self.db, LEARNED)[0][0] == max(0, len(closed) - 1)
         assert rows(self.db, "SELECT rounds_done, status FROM sessions") == [(len(closed), "active")]
         assert len(closed) >= len(self.closing) - 1 and len([r for r in rounds if r[2] == "open"]) == 1
         return {"kills": self.kills, "rounds_closed": len(closed), "votes_checked": checked,
@@ -493,7 +497,7 @@ class TerminalLane:
         for index, rating in self.acked.items():
             assert votes.get(index) == rating, f"terminal lane {self.number}: the acknowledged rating of round {index + 1} is lost"
         assert len(votes) == len(closed), "every closed round holds its one rating"
-        assert rows(self.db, "SELECT COALESCE(SUM(visits), 0) FROM qvalues")[0][0] == len(closed)
+        assert rows(self.db, LEARNED)[0][0] == max(0, len(closed) - 1)  # each rating learned once
         assert rows(self.db, "SELECT rounds_done, status FROM sessions") == [(len(closed), "active")], "one session, resumed every time"
         for path in (self.folder / "rounds").rglob("*"):
             if path.name.startswith("."):

@@ -71,3 +71,39 @@ def test_learning_curve_is_an_800_by_400_png(rewards, extra):
     png = learning_curve_png(rewards, "crowdtune: reward per round", extra=extra)
     assert decoded_size(png) == (800, 400)
     assert len(png) < 200 * 1024
+
+
+def edit_pixels(png: bytes) -> int:
+    """Pixels of the edit's colour (bot.media.pianoroll.EDIT_COLOUR, #e4572e)."""
+    pixels = matplotlib.image.imread(io.BytesIO(png), format="png")[..., :3]
+    return int((abs(pixels - (0xE4 / 255, 0x57 / 255, 0x2E / 255)).max(axis=-1) < 0.02).sum())
+
+
+@pytest.mark.parametrize("kind, index", [("pitch_up", 2), ("remove", 1), ("percussion", 3), ("add_note", 0), ("longer", 0)])
+def test_the_note_or_drum_step_an_edit_touched_is_marked(kind, index):
+    from core.actions import Action, Kind, apply
+
+    before = hand_made_track()
+    action = Action(Kind(kind), index)
+    after = apply(before, action)
+    assert edit_pixels(piano_roll_png(after)) == 0
+    marked = piano_roll_png(after, None, before, action)
+    assert edit_pixels(marked) > 50 and marked == piano_roll_png(after, None, before, action)
+
+
+def test_a_removed_note_is_drawn_even_where_no_other_note_reaches():
+    from core.actions import Action, Kind, apply
+
+    before = hand_made_track().with_notes((Note(0, 1.0), Note(1, 1.0), Note(14, 1.0), Note(2, 1.0)))  # one note far above
+    after = apply(before, Action(Kind.REMOVE, 2))
+    assert edit_pixels(piano_roll_png(after, None, before, Action(Kind.REMOVE, 2))) > 50
+
+
+@pytest.mark.parametrize(
+    "base, scale, names",
+    [(70, "major", ["Bb4", "Eb5", "Gb5"]), (62, "minor", ["Bb4", "Eb5", "Gb5"]), (67, "major", ["A#4", "D#5", "F#5"]), (67, "dorian", ["Bb4", "Eb5", "Gb5"])],
+)
+def test_pitches_are_spelled_with_flats_in_flat_keys(base, scale, names):
+    from bot.media.pianoroll import pitch_labels
+
+    assert pitch_labels(Track((Note(0, 1.0),), (REST,) * PERCUSSION_STEPS, 120, base, scale), [70, 75, 78]) == names

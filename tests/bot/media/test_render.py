@@ -124,11 +124,13 @@ def test_renders_are_deterministic_and_independent_of_earlier_renders(renderer):
         assert fresh.render_wav(midi) == first
 
 
-def test_synthesis_alone_gives_the_frames_of_the_wav(renderer):
+def test_synthesis_alone_gives_the_frames_of_a_wav_that_keeps_the_level_less_its_trailing_silence(renderer):
     midi = notes_with_gap()
     pcm = synthesize_only(renderer, midi)
     assert pcm.dtype == np.int16 and pcm.shape[1] == 2
-    assert np.array_equal(pcm, read_wav(renderer.render_wav(midi))[1])
+    kept = read_wav(renderer.render_wav(midi, keep_level=True))[1]
+    assert 0 < len(kept) < len(pcm)
+    assert np.array_equal(pcm[: len(kept)], kept) and not pcm[len(kept) :].any()
 
 
 def test_concurrent_renders_from_threads_are_serialised(renderer):
@@ -227,7 +229,7 @@ def test_render_files_refuses_a_midi_file_without_notes_before_writing_anything(
 
 
 def test_a_render_without_sound_is_a_short_silent_ogg_not_a_crash(tmp_path):
-    # libopusenc aborts the process when drained before any audio: run where an abort fails one test only.
+    # libopusenc aborted the process when drained before any audio: run where an abort fails one test only.
     script = (
         "import sys, mido; from bot.media.render import Renderer; sys.path.insert(0, 'tests/bot/media'); from test_render import silent_midi\n"
         "with Renderer.open(backend='inprocess') as renderer: sys.stdout.buffer.write(renderer.render_ogg(silent_midi(1.0)))"

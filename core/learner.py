@@ -1,0 +1,214 @@
+"""A Bayesian linear model of how much an edit improves a track, learned from every rating in a scope.
+
+The model: improvement y = w . x + noise, x the edit's features (core.features), noise ~ N(0, sigma^2),
+prior w ~ N(m0, diag(s0^2)). The posterior is Gaussian with precision A = diag(1/s0^2) + sum x x^T / sigma^2
+and A mu = diag(1/s0^2) m0 + sum x y / sigma^2 (Bishop, Pattern Recognition and Machine Learning, 3.3).
+A scope stores its `Evidence` (sum x x^T, sum x y and per-feature counts for explaining what was learned),
+independent of the prior: its size is fixed (d x d), so reading it costs the same after ten ratings or ten
+thousand, and evidence from other scopes adds in the same way (`Posterior.updated`, shared learning).
+
+Exploration is Thompson sampling for linear payoffs (Agrawal and Goyal, ICML 2013): draw w from the
+posterior, take the candidate with the best drawn value; two independent draws give two informative,
+usually different, edits for an A/B round. Draws come from a numpy Generator the caller derives from the
+round's random.Random (`generator`), so a round replanned after a restart decides the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.random import PCG64, Generator
+
+from core.features import FEATURE_NAMES, FEATURE_WORDS
+
+Observation = tuple[tuple[float, ...], float]  # (feature vector, observed improvement in rating points)
+
+NOISE_SD = 0.8  # rating points: an improvement's noise as one round's blended score measures it (bench-tuned, 0.3-1.2 tried)
+KIND_PRIOR_SD = 0.3  # rating points: what one kind of edit does on average, before any rating
+FEATURE_PRIOR_SD = 3.0  # rating points per unit of a descriptor's change (descriptors are shares, about 0-1)
+# How much other scopes' evidence counts in a shared prior: a scope's own ratings outweigh theirs.
+SHARED_WEIGHT = 0.5
+EXPLORATION = 0.3  # Thompson draws' spread around the posterior mean, in posterior sds (bench-tuned: 0, 0.3, 0.6, 1 tried)
+
+
+@dataclass(frozen=True, eq=False)
+class Evidence:
+    """What a scope's ratings say, independent of any prior: the sufficient statistics of least squares.
+    gram = sum x x^T (d, d), moment = sum x y (d,), `count` observations, `support` (d,): how many had each
+    feature non-zero, `magnitude` (d,): the sum of |x_i| (a feature's typical change is magnitude / support).
+    Fixed size whatever the history; adding observations is exactly-once business of the caller (storage
+    adds a closed round's in the transaction that closes it)."""
+
+    gram: np.ndarray
+    moment: np.ndarray
+    count: int
+    support: np.ndarray
+    magnitude: np.ndarray
+
+    @staticmethod
+    def empty(dimension: int) -> Evidence:
+        return Evidence(np.zeros((dimension, dimension)), np.zeros(dimension), 0, np.zeros(dimension), np.zeros(dimension))
+
+    @property
+    def dimension(self) -> int:
+        return len(self.moment)
+
+    def observed(self, observations: Iterable[Observation]) -> Evidence:
+        """This evidence plus more (x, y) observations; ValueError if a vector has the wrong length."""
+        rows = [(np.asarray(x, dtype=float), float(y)) for x, y in observations]
+        if not rows:
+            return self
+        x = np.stack([r[0] for r in rows])
+        y = np.array([r[1] for r in rows])
+        if x.shape[1] != self.dimension:
+            raise ValueError(f"an observation has {x.shape[1]} features, the model {self.dimension}")
+        return Evidence(
+            self.gram + x.T @ x,
+            self.moment + x.T @ y,
+            self.count + len(rows),
+            self.support + (x != 0).sum(axis=0),
+            self.magnitude + np.abs(x).sum(axis=0),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "gram": self.gram.tolist(), "moment": self.moment.tolist(), "count": self.count,
+            "support": self.support.tolist(), "magnitude": self.magnitude.tolist(),
+        }
+
+    @staticmethod
+    def from_dict(data: dict) -> Evidence:
+        return Evidence(
+            np.array(data["gram"], dtype=float), np.array(data["moment"], dtype=float), int(data["count"]),
+            np.array(data["support"], dtype=float), np.array(data["magnitude"], dtype=float),
+        )
+
+
+def apply_observations(data: dict | None, dimension: int, observations: Iterable[Observation]) -> dict:
+    """Stored evidence (`Evidence.to_dict`, or None for none yet) with `observations` added, as stored."""
+    evidence = Evidence.from_dict(data) if data is not None else Evidence.empty(dimension)
+    return evidence.observed(observations).to_dict()
+
+
+@dataclass(frozen=True, eq=False)
+class Posterior:
+    """Gaussian posterior over the weights: precision (d, d) and shift = precision @ mean (d,), with the
+    scope's own `evidence` (for counts in explanations)."""
+
+    precision: np.ndarray
+    shift: np.ndarray
+    evidence: Evidence
+
+    @staticmethod
+    def prior(names: Sequence[str] = FEATURE_NAMES, means: dict[str, float] | None = None) -> Posterior:
+        """The prior before any rating: kinds of edit N(0, KIND_PRIOR_SD^2), descriptor changes
+        N(0, FEATURE_PRIOR_SD^2); `means` sets a feature's prior mean (the theory preset's critic)."""
+        sd = np.array([KIND_PRIOR_SD if name.startswith("kind:") else FEATURE_PRIOR_SD for name in names])
+        precision = 1.0 / sd**2
+        mean = np.array([(means or {}).get(name, 0.0) for name in names])
+        return Posterior(np.diag(precision), precision * mean, Evidence.empty(len(names)))
+
+    @property
+    def dimension(self) -> int:
+        return len(self.shift)
+
+    @property
+    def count(self) -> int:
+        return self.evidence.count
+
+    def updated(self, evidence: Evidence, shared: Sequence[Evidence] = (), weight: float = SHARED_WEIGHT,
+                noise_sd: float | None = None) -> Posterior:
+        """This prior updated with a scope's own `evidence` and, each counted `weight` times (0-1), other
+        scopes' `shared` evidence: a prior learned across the scopes that share what they learned."""
+        if evidence.dimension != self.dimension:
+            raise ValueError(f"the evidence has {evidence.dimension} features, the model {self.dimension}")
+        scale = 1.0 / (noise_sd or NOISE_SD) ** 2
+        precision, shift = self.precision + scale * evidence.gram, self.shift + scale * evidence.moment
+        for other in shared:
+            if other.dimension == self.dimension:
+                precision = precision + weight * scale * other.gram
+                shift = shift + weight * scale * other.moment
+        return Posterior(precision, shift, evidence)
+
+    def observed(self, observations: Iterable[Observation], noise_sd: float | None = None) -> Posterior:
+        """The posterior after more (x, y) observations."""
+        observations = list(observations)
+        more = Evidence.empty(self.dimension).observed(observations)
+        updated = self.updated(more, noise_sd=noise_sd)
+        return Posterior(updated.precision, updated.shift, self.evidence.observed(observations))
+
+    def mean(self) -> np.ndarray:
+        return np.linalg.solve(self.precision, self.shift)
+
+    def covariance(self) -> np.ndarray:
+        return np.linalg.inv(self.precision)
+
+    def sample(self, generator: Generator) -> np.ndarray:
+        """One draw of the weights from the posterior (Thompson sampling)."""
+        # mu + L^-T z with A = L L^T has covariance A^-1.
+        lower = np.linalg.cholesky(self.precision)
+        z = generator.standard_normal(self.dimension)
+        return self.mean() + EXPLORATION * np.linalg.solve(lower.T, z)
+
+
+def generator(rng: random.Random) -> Generator:
+    """A numpy generator derived from the round's random.Random (same round, same draws)."""
+    return Generator(PCG64(rng.getrandbits(64)))
+
+
+def thompson_choices(posterior: Posterior, features: np.ndarray, draws: int, rng: Generator) -> list[int]:
+    """Indices of the candidates (rows of `features`) that `draws` independent posterior draws value most,
+    all different: the second draw's best among those the first did not take, and so on."""
+    chosen: list[int] = []
+    for _ in range(min(draws, len(features))):
+        values = features @ posterior.sample(rng)
+        values[chosen] = -math.inf
+        chosen.append(int(np.argmax(values)))
+    return chosen
+
+
+# --- saying what was learned --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lesson:
+    feature: str
+    words: str
+    effect: float  # rating points an edit with this feature's typical change gains (negative: loses)
+    sd: float  # the posterior's standard deviation of that effect
+    ratings: int  # how many ratings had this feature
+
+    def text(self) -> str:
+        return f"{self.words}: {self.effect:+.1f} on average over {self.ratings} ratings"
+
+
+def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_ratings: int = 3) -> list[Lesson]:
+    """What the model is most sure of, one Lesson per feature seen in at least `min_ratings` ratings,
+    most certain first (by |effect| / sd). A feature's effect is its weight times its typical change."""
+    mean = posterior.mean()
+    sd = np.sqrt(np.clip(np.diag(posterior.covariance()), 0.0, None))
+    found = []
+    for i, name in enumerate(names[: posterior.dimension]):
+        seen = int(posterior.evidence.support[i])
+        if seen < min_ratings:
+            continue
+        typical = posterior.evidence.magnitude[i] / seen
+        found.append(Lesson(name, FEATURE_WORDS.get(name, name), float(mean[i] * typical), float(sd[i] * typical), seen))
+    return sorted(found, key=lambda lesson: -abs(lesson.effect) / max(lesson.sd, 1e-9))
+
+
+def explain(posterior: Posterior | None, names: Sequence[str] = FEATURE_NAMES, top: int = 3) -> list[str]:
+    """A few lines in words: what the crowd is most surely found to like, then to dislike
+    ("resolving a leap by a step back: +0.8 on average over 23 ratings"). Empty before any rating."""
+    if posterior is None or posterior.count == 0:
+        return []
+    # Only what the posterior is fairly sure of: at least a twentieth of a point, one standard deviation from 0.
+    found = [lesson for lesson in lessons(posterior, names) if abs(lesson.effect) >= 0.05 and abs(lesson.effect) >= lesson.sd]
+    likes = [lesson for lesson in found if lesson.effect > 0][:top]
+    dislikes = [lesson for lesson in found if lesson.effect < 0][:top]
+    lines = [f"likes {lesson.text()}" for lesson in likes] + [f"dislikes {lesson.text()}" for lesson in dislikes]
+    return lines

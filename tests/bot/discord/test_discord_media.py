@@ -1,0 +1,146 @@
+"""What a listener hears and sees on Discord, through the real bot and the local Discord-compatible
+server: the clip's level, the instrument, a session started from an attached MIDI file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_discord_bot import compose, db_rows, drawer, env, is_round, renderer, running  # noqa: F401 - fixtures
+from test_fitting import MELODY, a_minor_snapped, song
+from test_loudness import assert_listening_level, ogg_samples
+
+from core.midi import midi_bytes
+from core.music import degree_to_pitch
+
+pytestmark = pytest.mark.asyncio
+
+
+def round_ogg(env, post) -> bytes:
+    return env.server.attachment_bytes(next(a for a in post["attachments"] if a["filename"].endswith(".ogg")))
+
+
+async def test_a_round_is_played_on_the_chosen_instrument_at_the_listening_level(env):
+    async with running(env):
+        response = await compose(env, rounds=2, instrument="violin")
+        assert "on Violin" in response["data"]["content"]
+        post = await env.server.wait_for_message(env.channel, is_round(1))
+        assert post["content"].startswith("**Round 1 of 2**: ") and "(on Violin)" in post["content"]
+        assert_listening_level(*ogg_samples(round_ogg(env, post)))
+    [(spec,)] = db_rows(env, "SELECT spec FROM sessions")
+    assert json.loads(spec)["instrument"] == 40
+
+
+async def test_an_unknown_instrument_is_a_polite_refusal_and_nothing_starts(env):
+    async with running(env):
+        reply = await compose(env, instrument="kazoo")
+        assert reply["data"]["flags"] & 64 and "Sorry" in reply["data"]["content"] and "kazoo" in reply["data"]["content"]
+    assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
+
+
+async def test_a_session_from_an_attached_midi_file_plays_that_melody_first(env):
+    async with running(env):
+        response = await compose(env, rounds=2, melody=("song.mid", midi_bytes(song())))
+        content = response["data"]["content"]
+        assert "from your melody (kept 19 notes of track 2 (Lead) in A minor at 90 bpm" in content and "on Flute" in content
+        await env.server.wait_for_message(env.channel, is_round(1))
+    [(plan,)] = db_rows(env, "SELECT plan FROM rounds WHERE idx = 0")
+    incumbent = json.loads(plan)["incumbent"]
+    pitches = [degree_to_pitch(incumbent["base"], incumbent["scale"], degree) for degree, *_ in incumbent["notes"]]
+    assert pitches == a_minor_snapped([p for p, _ in MELODY])
+
+
+@pytest.mark.parametrize(
+    "options, says",
+    [
+        ({"melody": ("evil.mid", b"MThd\x00\x00\x00\x06\x00\x01\xff\xff\x01\xe0")}, "evil.mid"),
+        ({"melody": ("drums.mid", b"not midi")}, "not a valid MIDI file"),
+        ({"melody_track": 2}, "melody_track names a track"),
+        ({"melody": ("song.mid", midi_bytes(song())), "melody_track": 9}, "track 9 has no melody"),
+    ],
+)
+async def test_a_bad_melody_file_is_one_polite_line_and_nothing_is_created(env, options, says):
+    async with running(env):
+        reply = await compose(env, **options)
+        content = reply["data"]["content"]
+        assert reply["data"]["flags"] & 64 and content.startswith("Sorry") and says in content and "\n" not in content
+    assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
+
+
+def component(post, suffix: str) -> dict:
+    return next(c for row in post["components"] for c in row["components"] if c["custom_id"].endswith(f":{suffix}"))
+
+
+async def pick(env, user, post, aspect: str, rating: int) -> str:
+    chosen = await env.server.select(user, post["id"], component(post, aspect)["custom_id"], [str(rating)])
+    reply = await chosen.wait_response()
+    assert reply["data"]["flags"] & 64
+    return reply["data"]["content"]
+
+
+async def test_a_three_aspect_session_asks_each_aspect_apart_and_votes_their_compound(env):
+    async with running(env):
+        response = await compose(env, rounds=2, aspects=True)
+        assert "musicality, novelty and coherence 1-10" in response["data"]["content"]
+        post = await env.server.wait_for_message(env.channel, is_round(1))
+        assert "musicality, novelty and coherence" in post["content"]
+        # One compact control per aspect (a select menu each) and Withdraw: 4 of Discord's 5 rows, no reactions.
+        assert [[c["type"] for c in row["components"]] for row in post["components"]] == [[3], [3], [3], [2]]
+        assert [o["value"] for o in component(post, "novelty")["options"]] == [str(n) for n in range(1, 11)]
+        assert not env.server.message(post["id"])["reactions"]
+
+        assert "Your musicality: 8. Your vote counts 8" in await pick(env, env.alice, post, "musicality", 8)
+        merged = await pick(env, env.alice, post, "novelty", 5)  # any aspect, any time: merged with the others
+        assert "Your vote counts 7 (musicality 8, novelty 5" in merged
+        await pick(env, env.bob, post, "coherence", 6)
+        await pick(env, env.bob, post, "novelty", 4)
+        await pick(env, env.carol, post, "coherence", 2)
+        withdrawn = await (await env.server.press_button(env.carol, post["id"], component(post, "x")["custom_id"])).wait_response()
+        assert "withdrawn" in withdrawn["data"]["content"]
+        await env.server.react(env.carol, post["id"], "7️⃣")  # a reaction is not a vote in a three-aspect round
+
+        status = await (await env.server.slash(env.alice, env.channel, "status")).wait_response()
+        assert "2 voted so far" in status["data"]["content"]
+        assert "per aspect: musicality 8.0 (1), novelty 4.5 (2), coherence 6.0 (1)" in status["data"]["content"]
+
+        await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
+        summary = await env.server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
+        assert "2 voted" in summary["content"]
+        stats = await env.server.slash(env.mod, env.channel, "stats")
+        [shown] = await stats.wait_followups(1)
+        assert "Mean per aspect (votes): musicality 8.0 (1), novelty 4.5 (2), coherence 6.0 (1)" in shown["content"]
+
+        exported = await env.server.slash(env.mod, env.channel, "export")
+        [followup] = await exported.wait_followups(1)
+        archive_bytes = env.server.attachment_bytes(followup["attachments"][0])
+
+    # The vote is the compound (core.crowd.compound_rating: musicality counts twice), each aspect is kept.
+    rows = dict(db_rows(env, "SELECT voter, rating FROM votes WHERE retracted = 0"))
+    assert rows == {f"user:{env.alice.id}": 7.0, f"user:{env.bob.id}": 5.0}
+    [(reward,)] = db_rows(env, "SELECT reward FROM rounds WHERE idx = 0")
+    assert 5.0 <= reward <= 7.0  # the crowd's verdict from the two compounds
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(archive_bytes)) as archive:
+        votes = {v["voter"]: v for v in map(json.loads, archive.read("votes.jsonl").splitlines())}
+    assert votes[f"user:{env.alice.id}"]["aspects"] == {"musicality": 8.0, "novelty": 5.0}
+    assert votes[f"user:{env.bob.id}"]["aspects"] == {"coherence": 6.0, "novelty": 4.0}
+
+
+async def test_three_aspects_with_ab_mode_is_a_polite_refusal(env):
+    async with running(env):
+        reply = await compose(env, aspects=True, mode="ab")
+        assert reply["data"]["flags"] & 64 and "rate 1-10 mode" in reply["data"]["content"]
+    assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
+
+
+async def test_the_instrument_option_autocompletes_general_midi_names(env):
+    async with running(env):
+        typing = await env.server.autocomplete(env.alice, env.channel, "compose", {"instrument": "sax"}, focused="instrument")
+        answer = await typing.wait_response()
+        assert answer["type"] == 8
+        assert [c["name"] for c in answer["data"]["choices"]] == ["Soprano Sax", "Alto Sax", "Tenor Sax", "Baritone Sax"]
+        empty = await (await env.server.autocomplete(env.alice, env.channel, "compose", {}, focused="instrument")).wait_response()
+        assert len(empty["data"]["choices"]) == 25  # Discord shows at most 25
+    assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0  # typing starts nothing

@@ -1,0 +1,257 @@
+"""The linear learner: edit features, the Bayesian update, Thompson sampling, exactly-once model updates
+through a real SQLite close, shared learning, explanations, hillclimb and the contrarian crowd."""
+
+import random
+import statistics
+
+import numpy as np
+import pytest
+
+from bot.conductor import Conductor
+from core import agent as q
+from core.actions import Kind, apply, legal_actions
+from core.crowd import Ballot, robust_rating
+from core.engine import SessionSpec, plan_round, round_rng, settle
+from core.features import DIMENSION, FEATURE_NAMES, candidate_features, edit_features, track_descriptors
+from core.learner import Evidence, Posterior, explain, generator, lessons, thompson_choices
+from core.midi import track_to_midi
+from core.music import Note, Track, generate_track
+from core.raters import CONTRARIAN_TASTES, Heard, consensus_score, make_rater, prefer, theory_critic
+from storage import open_store
+
+
+def tracks(count: int, seed: int = 0, length: int = 8):
+    rng = random.Random(seed)
+    for _ in range(count):
+        track = generate_track(60, rng.choice(["major", "minor", "dorian"]), length, 120, rng)
+        for _ in range(rng.randint(0, 12)):
+            track = apply(track, rng.choice(legal_actions(track)))
+        yield track
+
+
+@pytest.fixture
+async def store(tmp_path):
+    store = await open_store(tmp_path / "t.db")
+    yield store
+    await store.close()
+
+
+# --- features ---------------------------------------------------------------------------------------
+
+
+def test_features_have_one_row_per_edit_and_a_name_per_column():
+    track = next(tracks(1))
+    actions = legal_actions(track)
+    features = candidate_features(track, actions)
+    assert features.shape == (len(actions), DIMENSION) == (len(actions), len(FEATURE_NAMES))
+    assert np.isfinite(features).all()
+    for action, row in zip(actions, features):  # exactly one kind, the edit's own
+        kinds = row[: len(Kind)]
+        assert kinds.sum() == 1 and FEATURE_NAMES[int(np.argmax(kinds))] == f"kind:{action.kind.value}"
+
+
+@pytest.mark.parametrize("scale", ["major", "minor", "blues"])
+def test_features_are_the_same_in_every_key(scale):
+    """Transposed to another key (base note), every edit of the same tune has the same features: what a
+    scope learned in C applies in D."""
+    notes = tuple(Note(d, dur, v, c) for d, dur, v, c in [(0, 1.0, 80, True), (4, 0.5, 96, False), (2, 0.5, 64, False),
+                                                          (7, 1.0, 80, False), (5, 0.75, 80, True), (1, 0.25, 112, False)])
+    drums = (35, 0, 42, 0, 38, 0, 42, 0, 35, 35, 42, 0, 38, 0, 42, 38)
+    in_c, in_f_sharp = Track(notes, drums, 120, 60, scale), Track(notes, drums, 120, 66, scale)
+    actions = legal_actions(in_c)
+    assert actions == legal_actions(in_f_sharp)
+    assert np.allclose(candidate_features(in_c, actions), candidate_features(in_f_sharp, actions))
+    assert np.allclose(track_descriptors(in_c), track_descriptors(in_f_sharp))
+
+
+def test_an_edit_that_changes_nothing_the_descriptors_see_has_only_its_kind():
+    track = next(tracks(1))
+    louder = next(a for a in legal_actions(track) if a.kind is Kind.LOUDER)
+    row = edit_features(track, louder)
+    loudness = FEATURE_NAMES.index("more:loudness")
+    assert row[loudness] > 0  # louder is louder
+    assert row[FEATURE_NAMES.index("more:range")] == 0 and row[FEATURE_NAMES.index("rule:intervals")] == 0
+
+
+# --- the Bayesian update and Thompson sampling ------------------------------------------------------
+
+
+def test_the_posterior_moves_toward_the_observed_improvements():
+    rng = np.random.default_rng(0)
+    truth = np.zeros(DIMENSION)
+    truth[FEATURE_NAMES.index("kind:add_chord")] = 0.8
+    truth[FEATURE_NAMES.index("more:steps")] = 2.0
+    xs = rng.normal(0, 0.3, size=(1000, DIMENSION))
+    ys = xs @ truth + rng.normal(0, 0.3, size=1000)
+    prior = Posterior.prior()
+    posterior = prior.observed(zip(map(tuple, xs), ys))
+    mean = posterior.mean()
+    assert abs(mean[FEATURE_NAMES.index("kind:add_chord")] - 0.8) < 0.15
+    assert abs(mean[FEATURE_NAMES.index("more:steps")] - 2.0) < 0.2
+    assert np.abs(np.delete(mean, [FEATURE_NAMES.index("kind:add_chord"), FEATURE_NAMES.index("more:steps")])).max() < 0.3
+    assert np.trace(posterior.covariance()) < np.trace(prior.covariance())  # more certain
+    assert posterior.count == 1000
+    # The same, through stored evidence (what storage keeps) rather than in one go.
+    evidence = Evidence.empty(DIMENSION).observed(zip(map(tuple, xs[:100]), ys[:100])).observed(zip(map(tuple, xs[100:]), ys[100:]))
+    assert np.allclose(prior.updated(Evidence.from_dict(evidence.to_dict())).mean(), mean)
+
+
+def test_thompson_draws_are_deterministic_per_round_generator_and_pick_what_the_model_likes():
+    features = np.eye(DIMENSION)[: 11]  # one candidate per kind of edit
+    chord = FEATURE_NAMES.index("kind:add_chord")
+    posterior = Posterior.prior().observed([(tuple(features[chord]), 1.0)] * 20 + [(tuple(features[0]), -1.0)] * 20)
+    picks = [thompson_choices(posterior, features, 2, generator(random.Random(f"7:{i}"))) for i in range(20)]
+    assert picks == [thompson_choices(posterior, features, 2, generator(random.Random(f"7:{i}"))) for i in range(20)]
+    assert all(len(set(p)) == 2 for p in picks)  # two different edits for an A/B round
+    assert statistics.fmean(p[0] == chord for p in picks) > 0.9
+    assert all(p[0] != 0 for p in picks)
+
+
+def test_a_replanned_round_decides_the_same_way():
+    spec = SessionSpec(mode="ab")
+    track = spec.first_track()
+    model = q.scope_model(spec.agent, Evidence.empty(DIMENSION))
+    first = plan_round(spec, 3, track, {}, round_rng(spec, 3), model)
+    again = plan_round(spec, 3, track, {}, round_rng(spec, 3), model)
+    assert first == again and first.proposals[0].action != first.proposals[1].action
+    assert len(first.proposals[0].features) == DIMENSION
+
+
+def test_the_theory_preset_starts_with_the_critics_verdict_as_a_weighted_feature():
+    theory = q.initial_model(q.THEORY)
+    names = q.feature_names(q.THEORY)
+    assert names[-1] == q.THEORY_FEATURE and theory.mean()[-1] == pytest.approx(1.0)
+    assert q.initial_model(q.DEFAULT).dimension == DIMENSION
+
+
+# --- settle, storage and the conductor ------------------------------------------------------------
+
+
+def test_settle_learns_the_improvement_over_the_track_before():
+    spec = SessionSpec()
+    plan = plan_round(spec, 1, spec.first_track(), {}, round_rng(spec, 1))
+    better = settle(spec, plan, [Ballot(f"v{i}", 8.0) for i in range(5)], {}, 6.0, random.Random(0), robust_rating, {})
+    worse = settle(spec, plan, [Ballot(f"v{i}", 4.0) for i in range(5)], {}, 6.0, random.Random(0), robust_rating, {})
+    (features, up), = better.observations
+    (_, down), = worse.observations
+    assert features == plan.proposals[0].features and up > 1 and down < -1 and better.model == "edits-v1"
+    assert better.updates == ()  # no Q-table for the linear learner
+
+
+async def test_a_closed_rounds_model_update_is_applied_once_through_sqlite(store):
+    conductor = Conductor(store)
+    session = await conductor.start("guild:1", "guild", "c", SessionSpec(rounds=4), actor="t")
+    counts = []
+    for rating in (5, 7, 3, 8):
+        r = await conductor.open_round(session.id)
+        await conductor.vote(r.id, "a", rating)
+        await conductor.vote(r.id, "b", rating)
+        assert await conductor.close(r.id) is not None
+        assert await conductor.close(r.id) is None  # the second close finds it closed: nothing applied
+        evidence = await store.model_evidence("guild:1", "edits-v1")
+        counts.append(0 if evidence is None else evidence.count)
+    assert counts == [0, 1, 2, 3]
+    outcomes = [row["outcome"] for row in (await store.export_rows("guild:1"))["rounds"]]
+    stored = Evidence.empty(DIMENSION).observed((tuple(x), y) for o in outcomes for x, y in o["observations"])
+    assert np.allclose(stored.gram, evidence.gram) and np.allclose(stored.moment, evidence.moment)
+    assert await store.reset_scope("guild:1", "t") == 0 and await store.model_evidence("guild:1", "edits-v1") is None
+
+
+async def test_hillclimb_learns_nothing_and_edits_at_random(store):
+    conductor = Conductor(store)
+    session = await conductor.start("guild:h", "guild", "c", SessionSpec(preset="hillclimb", rounds=12), actor="t")
+    kinds = set()
+    while (r := await conductor.open_round(session.id)) is not None:
+        kinds.add(r.plan.proposals[0].action.kind)
+        assert r.plan.proposals[0].features == ()
+        await conductor.vote(r.id, "a", 1 + r.plan.index % 10)
+        outcome = await conductor.close(r.id)
+        assert outcome.updates == () and outcome.observations == ()
+    assert await store.q_size("guild:h") == 0 and await store.model_evidence("guild:h", "edits-v1") is None
+    assert len(kinds) >= 4
+    assert q.HILLCLIMB.keep_best and q.HILLCLIMB.rescore == q.DEFAULT.rescore and q.HILLCLIMB.reward == q.DEFAULT.reward
+
+
+async def test_scopes_that_opt_in_share_what_they_learned_and_no_other(store):
+    conductor = Conductor(store)
+    observation = [(tuple([1.0] + [0.0] * (DIMENSION - 1)), 1.0)]
+    for scope, share in (("guild:a", True), ("guild:b", True), ("guild:c", False)):
+        await store.ensure_scope(scope, "guild")
+        await store.update_scope_settings(scope, {"share_learning": share}, actor="mod")
+        async with store._tx() as db:
+            await db.add_observations(scope, "edits-v1", observation * 5)
+    assert len(await store.shared_evidence("edits-v1", "guild:a")) == 1  # b only: c did not opt in
+    own = await conductor.model("guild:c", q.DEFAULT)  # not opted in: its own evidence alone
+    shared = await conductor.model("guild:a", q.DEFAULT)
+    assert own.count == shared.count == 5
+    assert shared.precision[0, 0] > own.precision[0, 0]  # b's evidence counts (at half weight) for a
+    await store.ensure_scope("guild:new", "guild")
+    await store.update_scope_settings("guild:new", {"share_learning": True}, actor="mod")
+    fresh = await conductor.model("guild:new", q.DEFAULT)
+    assert fresh.count == 0 and fresh.mean()[0] > 0.3  # a new server starts from the shared prior
+
+
+# --- saying what was learned ----------------------------------------------------------------------
+
+
+def test_the_explanation_names_what_the_crowd_likes_and_dislikes_with_its_evidence():
+    chord = np.zeros(DIMENSION)
+    chord[FEATURE_NAMES.index("kind:add_chord")] = 1.0
+    drums = np.zeros(DIMENSION)
+    drums[FEATURE_NAMES.index("kind:percussion")] = 1.0
+    observations = [(tuple(chord), 0.8)] * 23 + [(tuple(drums), -0.6)] * 12
+    lines = explain(q.scope_model(q.DEFAULT, Evidence.empty(DIMENSION).observed(observations)))
+    assert lines[0].startswith("likes adding a chord: +0.") and lines[0].endswith("on average over 23 ratings")
+    assert any(line.startswith("dislikes changing a drum step: -0.") and "over 12 ratings" in line for line in lines)
+    assert explain(None) == [] and explain(Posterior.prior()) == []
+    assert lessons(Posterior.prior()) == []
+
+
+# --- the simulated crowds -------------------------------------------------------------------------
+
+
+def test_the_contrarian_crowd_disagrees_with_the_critic():
+    midis = [track_to_midi(t) for t in tracks(60, seed=3)]
+    critic = [theory_critic(m) for m in midis]
+    contrarian = [consensus_score(m, "contrarian") for m in midis]
+    assert statistics.correlation(contrarian, critic) < -0.5
+    assert statistics.correlation([consensus_score(m) for m in midis], critic) > 0.5
+    for taste in CONTRARIAN_TASTES.values():  # each taste on its own leans against the critic
+        assert statistics.correlation([taste(Heard(m)) for m in midis], critic) < 0
+
+
+def test_ab_voters_answer_neither_when_both_edits_are_worse_than_what_they_heard():
+    good, bad = sorted((track_to_midi(t) for t in tracks(20, seed=5)), key=theory_critic)[::-19][:2]
+    theorist = make_rater("theorist", random.Random(0), noise=0.0)
+    assert prefer(theorist, bad, bad, before=good) == "neither"
+    assert prefer(theorist, good, bad, before=bad) == "a"
+    assert prefer(theorist, bad, good) == "b"  # without the track before: never neither
+
+
+def test_the_bar_follows_the_crowds_scale_as_the_aggregation_learns_who_to_trust():
+    """A brigade's 10s count fully while nobody knows them and hardly later: the verdict on the same ballots
+    drops, so a bar left where those ballots put it would undo every later edit."""
+    from core.crowd import robust_rating
+    from core.engine import scale_drift
+
+    honest = [f"h{i}" for i in range(5)]
+    brigade = [f"b{i}" for i in range(4)]
+    then_ballots = [Ballot(v, 6.0) for v in honest] + [Ballot(v, 10.0) for v in brigade]
+    then = robust_rating(then_ballots, {}).rating
+    rng = random.Random(0)
+    history: dict = {}
+    for _ in range(20):  # the brigade always 10, the honest voters rate varied music
+        quality = rng.uniform(3, 8)
+        ratings = {v: quality + rng.gauss(0, 0.5) for v in honest} | {v: 10.0 for v in brigade}
+        for voter, rating in ratings.items():
+            history.setdefault(voter, []).insert(0, (rating, quality))
+    drift = scale_drift((then_ballots, then), robust_rating, history)
+    assert drift < -0.5
+    assert scale_drift(None, robust_rating, history) == 0.0
+    spec = SessionSpec()
+    plan = plan_round(spec, 4, spec.first_track(), {}, round_rng(spec, 4))
+    today = [Ballot(v, 6.5) for v in honest] + [Ballot(v, 10.0) for v in brigade]  # a better edit, today's scale
+    bar = then  # the bar that round set
+    stale = settle(spec, plan, today, {}, bar, random.Random(0), robust_rating, history)
+    followed = settle(spec, plan, today, {}, bar, random.Random(0), robust_rating, history, (then_ballots, then))
+    assert not stale.kept_edit and followed.kept_edit
