@@ -12,6 +12,7 @@ from pathlib import Path
 import mido
 import pytest
 
+from bot.errors import ExitCode
 from core.midi import track_to_midi
 from core.music import track_from_dict
 from core.theory import melody_notes
@@ -147,7 +148,7 @@ def test_run_in_the_terminal_reads_ratings_and_a_second_run_continues_the_agent(
 
 @pytest.mark.parametrize(
     "name, value",
-    [("CROWDTUNE_ROUND_SECONDS", "-5"), ("CROWDTUNE_ROUND_SECONDS", "nan"), ("CROWDTUNE_QUORUM", "0"),
+    [("CROWDTUNE_ROUND_SECONDS", "-5"), ("CROWDTUNE_ROUND_SECONDS", "nan"), ("CROWDTUNE_QUORUM", "-3"),
      ("CROWDTUNE_ROUNDS", "-1"), ("CROWDTUNE_ROUNDS", "10001"), ("CROWDTUNE_PRESET", "bogus")],
 )
 def test_a_bad_setting_is_one_clear_line_at_start_and_nothing_is_written(tmp_path, name, value):
@@ -155,7 +156,7 @@ def test_a_bad_setting_is_one_clear_line_at_start_and_nothing_is_written(tmp_pat
     clear line at start'), not only later by /compose."""
     result = crowdtune("run", "--rounds", "1", "--db", "ct.db", "--no-audio", stdin="5\n", cwd=tmp_path, check=False,
                        env_extra={name: value})
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == ExitCode.SETTING and "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()
     assert "bad setting" in line and name in line
     assert list(tmp_path.iterdir()) == []
@@ -331,7 +332,8 @@ def test_a_simulation_that_cannot_start_writes_nothing(tmp_path, problem):
         args, env = [], {}
     before = sorted(p.name for p in tmp_path.iterdir())
     result = crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", "ct.db", *args, cwd=tmp_path, check=False, env_extra=env)
-    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    expected = ExitCode.NO_SOUNDFONT if problem == "no soundfont" else ExitCode.DATABASE
+    assert result.returncode == expected and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no sim/ folder, no database with a session left active
 
 
