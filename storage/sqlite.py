@@ -440,18 +440,14 @@ class SqliteStore:
 
     async def learning_history(self, scope_id: str) -> list[tuple[float, float | None, float | None]]:
         """Per closed rated round of the scope, oldest first: (the crowd's verdict, the kept track's score
-        after it (None before this was recorded), the standard deviation of its ratings (None in A/B))."""
-        rows = await self._all(
-            "SELECT r.reward, json_extract(r.outcome, '$.incumbent_score'), AVG(v.rating), AVG(v.rating * v.rating), COUNT(v.rating) "
-            "FROM rounds r JOIN sessions s ON s.id = r.session_id "
-            "LEFT JOIN votes v ON v.round_id = r.id AND v.retracted = 0 AND v.voided = 0 "
-            "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id ORDER BY r.closed_at, r.id",
-            (scope_id,),
-        )
-        return [
-            (reward, score, max(0.0, squares - mean * mean) ** 0.5 if count else None)
-            for reward, score, mean, squares, count in rows
-        ]
+        after it (None before this was recorded), the standard deviation of its ratings (None in A/B)).
+        Read in a thread through its own connection: it grows with the scope's history."""
+
+        def collect() -> list[tuple[float, float | None, float | None]]:
+            with SqliteReader(self.path) as reader:
+                return list(reader.learning_history(scope_id))
+
+        return await asyncio.to_thread(collect)
 
     async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         async with self._tx() as db:
@@ -1069,6 +1065,17 @@ class SqliteReader:
         ):
             vote = dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v))
             yield {**vote, **({"aspects": json.loads(v[7])} if v[7] else {})}
+
+    def learning_history(self, scope_id: str) -> Iterator[tuple[float, float | None, float | None]]:
+        """See SqliteStore.learning_history."""
+        for reward, score, mean, squares, count in self._rows(
+            "SELECT r.reward, json_extract(r.outcome, '$.incumbent_score'), AVG(v.rating), AVG(v.rating * v.rating), COUNT(v.rating) "
+            "FROM rounds r JOIN sessions s ON s.id = r.session_id "
+            "LEFT JOIN votes v ON v.round_id = r.id AND v.retracted = 0 AND v.voided = 0 "
+            "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id ORDER BY r.closed_at, r.id",
+            (scope_id,),
+        ):
+            yield reward, score, max(0.0, squares - mean * mean) ** 0.5 if count else None
 
     def rewards(self, scope_id: str) -> Iterator[float]:
         """The scope's rewards in the order its rounds closed (its learning curve)."""
