@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -65,6 +66,19 @@ def _given(name: str):
     return parse
 
 
+def _folder(name: str):
+    """A folder to write into: given, and neither it nor a folder above it a file (refused while parsing, so before anything is written)."""
+
+    def parse(text: str) -> str:
+        path = Path(_given(name)(text)).expanduser()
+        place = next((p for p in (path, *path.parents) if p.exists()), None)
+        if place is not None and not place.is_dir():
+            raise argparse.ArgumentTypeError(f"{name} {text}: {place} is a file, not a folder")
+        return text
+
+    return parse
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
@@ -109,7 +123,7 @@ def build_parser() -> Parser:
         "terminal where you are the crowd: each round is written to a folder and your rating is read from standard input."))
     _add_db(run)
     _add_music(run, rounds_default=10)
-    run.add_argument("--out", type=_given("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
+    run.add_argument("--out", type=_folder("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
     run.add_argument("--from", dest="from_file", type=_given("--from"), metavar="FILE.mid", help="a new session from your own melody")
     run.add_argument("--from-track", type=_in_range(int, 1, 10_000, "--from-track"), metavar="N", help="with --from: the melody of track N (from 1)")
@@ -140,7 +154,7 @@ def build_parser() -> Parser:
         "which simulated crowd the rater 'crowd' is: builtin (tastes that share the theory critic's core) or "
         "contrarian (tastes that run against it) (default builtin)"))
     simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
-    simulate.add_argument("--out", type=_given("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
+    simulate.add_argument("--out", type=_folder("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
     simulate.add_argument("--force", action="store_true", help="write into --out even if it holds files (of another run)")
     simulate.add_argument("--audio", action="store_true", help="also render each round to OGG Opus")
 
@@ -149,7 +163,7 @@ def build_parser() -> Parser:
         "tempos above 0) to OGG Opus or WAV, one synthesiser for all. Every file is checked before anything is written."))
     _add_db(render)
     render.add_argument("files", nargs="+", type=_given("FILE.mid"), metavar="FILE.mid")
-    render.add_argument("--out-dir", type=_given("--out-dir"), required=True, help="folder for the audio files")
+    render.add_argument("--out-dir", type=_folder("--out-dir"), required=True, help="folder for the audio files")
     render.add_argument("--format", choices=["ogg", "wav"], default="ogg", help="ogg (Opus, for chat) or wav (default ogg)")
     render.add_argument("--soundfont", type=_given("--soundfont"), help="a .sf2 file (default: $CROWDTUNE_SOUNDFONT or the Debian soundfonts)")
     render.add_argument("--keep-level", action="store_true", help="keep the synthesiser's level instead of bringing each file to -16 LUFS (true peak -1 dBTP)")
@@ -175,7 +189,7 @@ def build_parser() -> Parser:
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
-    bench.add_argument("--out", type=_given("--out"), help=(
+    bench.add_argument("--out", type=_folder("--out"), help=(
         "learning: a new or empty folder for the report (BENCHMARKS.md) and plot (default: a new bench-learning-DATE folder)"))
     bench.add_argument("--force", action="store_true", help="learning: write into --out even if it holds files (docs/ in a checkout)")
     bench.add_argument("--crowd", choices=["builtin", "contrarian"], action="append", help="learning: a crowd to run (repeatable; default both)")
@@ -208,6 +222,12 @@ def _beside_db(db: str) -> Path:
     return DEFAULT_DB.parent.resolve() if is_postgres_url(db) or db == ":memory:" else Path(db).resolve().parent
 
 
+def _renderer():
+    from bot.media.render import Renderer
+
+    return Renderer.open()
+
+
 async def _open_store(db: str):
     from storage import open_store
 
@@ -236,23 +256,18 @@ async def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(problem)) from None
     if summary:
         print(f"from {args.from_file}: {summary}", flush=True)
-    renderer = None
-    if not args.no_audio:
-        from bot.media.render import Renderer
-
-        renderer = Renderer.open()
     from bot.conductor import Conductor
     from bot.terminal import TerminalSession
 
-    store = await _open_store(args.db)
-    try:
-        out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
-        session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects)
-        await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track)
-    finally:
-        await store.close()
-        if renderer is not None:
-            renderer.close()
+    with contextlib.ExitStack() as opened:
+        renderer = None if args.no_audio else opened.enter_context(_renderer())
+        store = await _open_store(args.db)
+        try:
+            out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
+            session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects)
+            await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track)
+        finally:
+            await store.close()
     return 0
 
 
@@ -268,21 +283,25 @@ async def _simulate(args: argparse.Namespace) -> int:
         raters = load_raters(args.rater, random.Random(spec.seed), args.noise, args.crowd)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
+    # Every check (the folder, the soundfont, the database) before anything is made, so a failed start leaves nothing.
     out = _fresh_folder(Path(args.out), args.force)
-    store = await _open_store(args.db)
-    try:
-        scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
-        with progress_bar(spec.rounds, "simulate", "round") as bar:
+    with contextlib.ExitStack() as opened:
+        renderer = opened.enter_context(_renderer()) if args.audio else None
+        store = await _open_store(args.db)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
+            with progress_bar(spec.rounds, "simulate", "round") as bar:
 
-            def advance(done: int, total: int, reward: float | None) -> None:
-                bar.update(1)
-                bar.set_postfix_str("" if reward is None else f"reward {reward:.2f}", refresh=False)
+                def advance(done: int, total: int, reward: float | None) -> None:
+                    bar.update(1)
+                    bar.set_postfix_str("" if reward is None else f"reward {reward:.2f}", refresh=False)
 
-            results = await run_simulation(Conductor(store), spec, raters, out, scope, audio=args.audio, progress=advance)
-    except RaterError as problem:
-        raise UsageError(f"{problem}; the session was stopped") from None
-    finally:
-        await store.close()
+                results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance)
+        except RaterError as problem:
+            raise UsageError(f"{problem}; the session was stopped") from None
+        finally:
+            await store.close()
     rewards = [r["reward"] for r in results["rounds"] if r["reward"] is not None]
     first, last = rewards[: max(1, len(rewards) // 10)], rewards[-max(1, len(rewards) // 10) :]
     print(
@@ -317,10 +336,7 @@ async def _sessions(args: argparse.Namespace) -> int:
 async def _fresh_scope(store, stem: str) -> str:
     """A new scope per simulation, so the same seed gives the same results and nothing is overwritten."""
     taken = {scope_id for scope_id, _, _ in await store.scopes()}
-    number = 1
-    while f"{stem}-{number}" in taken:
-        number += 1
-    return f"{stem}-{number}"
+    return next(f"{stem}-{n}" for n in range(1, len(taken) + 2) if f"{stem}-{n}" not in taken)  # one is free
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -347,7 +363,8 @@ async def _export(args: argparse.Namespace) -> int:
     if not _exists(args.db):
         raise UsageError(f"no database at {args.db}")
     out, db = Path(args.out).resolve(), Path(args.db).resolve()
-    if out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
+    # Only a database file has journals beside it; a folder is refused by name when it is opened.
+    if db.is_file() and out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
         raise UsageError(f"--out {args.out} is the database (or its journal); choose another file")
     if out.is_dir():
         raise UsageError(f"--out {args.out} is a folder; name the zip file to write, such as {Path(args.out) / 'export.zip'}")
@@ -397,12 +414,10 @@ async def _copy_db(args: argparse.Namespace) -> int:
 
 
 def _fresh_folder(out: Path, force: bool) -> Path:
-    """`out`, made if needed; UsageError if it is a file, or holds files (of another run) and not `force`."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} is a file, not a folder")
+    """`out`, checked (its maker makes it): UsageError if it holds files (of another run) and not `force`.
+    An --out that is a file was refused while parsing (_folder)."""
     if out.is_dir() and any(out.iterdir()) and not force:
         raise UsageError(f"{out} already holds files (another run's?); choose a new folder, or add --force to write into it")
-    out.mkdir(parents=True, exist_ok=True)
     return out
 
 

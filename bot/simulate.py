@@ -113,17 +113,13 @@ async def run_simulation(
     raters: list[NamedRater],
     out_dir: Path | None,
     scope_id: str,
-    audio: bool = False,
+    renderer=None,
     progress: Callable[[int, int, float | None], None] | None = None,
     judge: Callable[[mido.MidiFile], float] | None = None,
 ) -> dict:
-    """Run a whole session with simulated raters; write its files to out_dir (if given)."""
+    """Run a whole session with simulated raters; write its files to out_dir (if given), each round also
+    as OGG Opus when a `renderer` (bot.media.render.Renderer, opened and closed by the caller) is given."""
     session = await conductor.start(scope_id, "sim", None, spec, actor="simulate", scope_name=scope_id)
-    renderer = None
-    if audio and out_dir is not None:
-        from bot.media.render import Renderer
-
-        renderer = Renderer.open()
     rounds: list[dict] = []
     total = spec.rounds or 0
     try:
@@ -144,9 +140,8 @@ async def run_simulation(
                     votes = {r.name: _checked(r, midis[0], plan.index + 1) for r in raters}
                     record["ratings"] = votes
             except RaterError:
-                # End the session cleanly: no open round is left behind and nothing is learned from this one.
+                # Its round is cancelled with the reason in the audit log; the session is stopped below.
                 await conductor.store.cancel_round(open_round.id, "simulate", "a rater failed")
-                await conductor.stop(session.id, "simulate")
                 raise
             for voter, value in votes.items():
                 await conductor.vote(open_round.id, voter, value)
@@ -166,9 +161,11 @@ async def run_simulation(
             rounds.append(record)
             if progress:
                 progress(len(rounds), total, outcome.reward)
-    finally:
-        if renderer is not None:
-            renderer.close()
+    except BaseException:
+        # Ctrl-C (or any other failure) ends the session too: a simulation is never resumed, so it must
+        # not stay active with a round open. Its open round is cancelled; nothing is learned from it.
+        await conductor.stop(session.id, "simulate")
+        raise
     final = await conductor.store.session(session.id)
     if out_dir is not None:
         # The session's first and last tracks, for anyone to judge a run with their own scorer.

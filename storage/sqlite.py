@@ -105,13 +105,17 @@ class SqliteStore(ClosesOnExit):
         await self._db.execute("PRAGMA busy_timeout = 5000")
         # Checked before anything is changed (even the journal mode, which is stored in the file).
         (version,) = await self._one("PRAGMA user_version")
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"the database {self.path} is from a newer crowdtune (schema {version}, this one knows {SCHEMA_VERSION})"
-            )
         not_ours = StorageError(
             f"{self.path} is another program's database, not crowdtune's; left as it is (choose another file with --db or CROWDTUNE_DB)"
         )
+        if version > SCHEMA_VERSION:
+            # A newer crowdtune still has this one's tables (their columns may have changed); a file
+            # without them that merely has a high user_version is another program's.
+            if not set(expected_schema(SCHEMA_VERSION)) <= set(await self._tables()):
+                raise not_ours
+            raise StorageError(
+                f"the database {self.path} is from a newer crowdtune (schema {version}, this one knows {SCHEMA_VERSION})"
+            )
         if version == 0 and (await self._one("SELECT COUNT(*) FROM sqlite_master"))[0]:
             raise not_ours
         # Integrity before anything is written: a damaged page would otherwise surface mid-session, after
@@ -138,9 +142,13 @@ class SqliteStore(ClosesOnExit):
     async def _schema_is(self, version: int) -> bool:
         """Whether the file holds the tables, with their columns, that crowdtune's migrations 1..version make
         (a user_version alone does not say whose file it is)."""
-        tables = [r[0] for r in await self._db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        found = {t: [c[1] for c in await self._db.execute_fetchall(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
+        found = await self._tables()
         return all(found.get(table) == columns for table, columns in expected_schema(version).items())
+
+    async def _tables(self) -> dict[str, list[str]]:
+        """{table: its column names} in the open file."""
+        tables = [r[0] for r in await self._db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: [c[1] for c in await self._db.execute_fetchall(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
 
     async def close(self) -> None:
         if self._instance_lock is not None:
@@ -185,7 +193,14 @@ class SqliteStore(ClosesOnExit):
     async def _tx(self) -> AsyncIterator[_Tx]:
         async with self._lock:
             self._check_same_file()
-            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                # aiosqlite runs the BEGIN in its thread even when its awaiter is cancelled (Ctrl-C); this
+                # ROLLBACK is queued after it, so the connection is not left inside a transaction nobody ends.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    await self._db.execute("ROLLBACK")
+                raise
             try:
                 yield _Tx(self._db)
             except BaseException:
@@ -415,7 +430,7 @@ class SqliteStore(ClosesOnExit):
             "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id ORDER BY r.closed_at, r.id",
             (scope_id,),
         )
-        return learning_points(rows)
+        return await asyncio.to_thread(learning_points, rows)  # grows with the history: off the loop
 
     async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         async with self._tx() as db:

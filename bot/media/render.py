@@ -78,7 +78,9 @@ def parse_midi(data: bytes, name: str = "MIDI data") -> mido.MidiFile:
     try:
         midi = mido.MidiFile(file=io.BytesIO(data))
     except (OSError, EOFError, ValueError, KeyError, IndexError, mido.KeySignatureError) as problem:
-        raise ValueError(f"{name} is not a valid MIDI file ({problem})") from None
+        # mido's EOFError (a file cut short, or empty) carries no message of its own.
+        reason = str(problem) or "it ends before its header or a track is complete"
+        raise ValueError(f"{name} is not a valid MIDI file ({reason})") from None
     if not any(message.type == "note_on" and message.velocity > 0 for _, message in midi_timeline(midi, name)):
         raise ValueError(f"{name} has no notes to play, so there is nothing to render")
     return midi

@@ -148,14 +148,15 @@ def test_a_full_disk_is_one_clear_line_at_start_and_nothing_is_lost(tmp_path, mo
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("version", [1, "latest"])
+@pytest.mark.parametrize("version", [1, "latest", "newer"])
 def test_another_programs_database_with_a_user_version_is_left_as_it_was(tmp_path, mode, version):
     from storage.migrations import SCHEMA_VERSION
 
     db = tmp_path / "theirs.db"
+    number = {"latest": SCHEMA_VERSION, "newer": SCHEMA_VERSION + 3}.get(version, version)
     with sqlite3.connect(db) as raw:
         raw.execute("CREATE TABLE sessions (id INTEGER PRIMARY KEY, note TEXT)")
-        raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION if version == 'latest' else version}")
+        raw.execute(f"PRAGMA user_version = {number}")
     before = digest(db)
     assert_one_clear_line(*start(tmp_path, mode, db), "another program's database")
     assert digest(db) == before and not Path(f"{db}-wal").exists()

@@ -12,6 +12,7 @@ from pathlib import Path
 import mido
 import pytest
 
+from bot.errors import ExitCode
 from core.midi import track_to_midi
 from core.music import track_from_dict
 from core.theory import melody_notes
@@ -145,6 +146,22 @@ def test_run_in_the_terminal_reads_ratings_and_a_second_run_continues_the_agent(
     assert _rounds(tmp_path / "d/ct.db")[-1] == (0, "closed", 9.0)
 
 
+@pytest.mark.parametrize(
+    "name, value",
+    [("CROWDTUNE_ROUND_SECONDS", "-5"), ("CROWDTUNE_ROUND_SECONDS", "nan"), ("CROWDTUNE_QUORUM", "-3"),
+     ("CROWDTUNE_ROUNDS", "-1"), ("CROWDTUNE_ROUNDS", "10001"), ("CROWDTUNE_PRESET", "bogus")],
+)
+def test_a_bad_setting_is_one_clear_line_at_start_and_nothing_is_written(tmp_path, name, value):
+    """A setting a session could never be started with is refused at start (README: 'A bad setting is one
+    clear line at start'), not only later by /compose."""
+    result = crowdtune("run", "--rounds", "1", "--db", "ct.db", "--no-audio", stdin="5\n", cwd=tmp_path, check=False,
+                       env_extra={name: value})
+    assert result.returncode == ExitCode.SETTING and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "bad setting" in line and name in line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_run_explains_bad_ratings_and_asks_again(tmp_path):
     result = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="eleven\n0\n\n8\n", cwd=tmp_path)
     assert result.stdout.count("sorry") == 3
@@ -260,6 +277,66 @@ def test_runs_never_mix_in_one_folder_and_bench_learning_defaults_to_a_new_one(t
     assert (folder / "learning-builtin.png").exists() and (folder / "learning-contrarian.png").exists()  # one per crowd
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--rounds", "1", "--no-audio", "--out", "taken"],
+        ["run", "--rounds", "1", "--no-audio", "--out", "taken/rounds"],
+        ["simulate", "--rounds", "2", "--out", "taken/sim"],
+        ["render", "song.mid", "--out-dir", "taken"],
+        ["bench", "learning", "--seeds", "1", "--rounds", "2", "--out", "taken"],
+    ],
+)
+def test_an_output_folder_that_is_a_file_is_a_bad_argument(tmp_path, args):
+    (tmp_path / "taken").write_text("a file of the user's")
+    (tmp_path / "song.mid").write_bytes(_midi_bytes())
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = crowdtune(*args, "--db", "ct.db", cwd=tmp_path, stdin="5\n", check=False) if args[0] != "bench" else crowdtune(*args, cwd=tmp_path, check=False)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "taken" in result.stderr and "not a folder" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and (tmp_path / "taken").read_text() == "a file of the user's"
+
+
+def test_an_interrupted_simulation_is_stopped_not_left_active(tmp_path):
+    """Ctrl-C (SIGINT) during `simulate`: exit code 130, and the session is stopped with no round open
+    (a simulation is never resumed, so an active one would stay active for ever)."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    process = subprocess.Popen([CROWDTUNE, "simulate", "--rounds", "10000", "--out", "sim", "--db", "ct.db"], cwd=tmp_path,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):  # until a round has closed (a bound against a hang, not a time assertion)
+            if (tmp_path / "sim" / "round-0001.mid").exists():
+                break
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 130
+    finally:
+        process.kill()
+    with sqlite3.connect(tmp_path / "ct.db") as raw:
+        assert raw.execute("SELECT status FROM sessions").fetchall() == [("stopped",)]
+        assert raw.execute("SELECT COUNT(*) FROM rounds WHERE status = 'open'").fetchone() == (0,)
+        assert raw.execute("SELECT COUNT(*) FROM rounds WHERE status = 'closed'").fetchone()[0] >= 1
+
+
+@pytest.mark.parametrize("problem", ["another program's database", "no soundfont"])
+def test_a_simulation_that_cannot_start_writes_nothing(tmp_path, problem):
+    """Every check (the database, the soundfont for --audio) comes before the --out folder or a session is made."""
+    if problem == "no soundfont":
+        args, env = ["--audio"], {"CROWDTUNE_SOUNDFONT": str(tmp_path / "none.sf2")}
+    else:
+        with sqlite3.connect(tmp_path / "ct.db") as raw:
+            raw.execute("CREATE TABLE notes (text TEXT)")
+        args, env = [], {}
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", "ct.db", *args, cwd=tmp_path, check=False, env_extra=env)
+    expected = ExitCode.NO_SOUNDFONT if problem == "no soundfont" else ExitCode.DATABASE
+    assert result.returncode == expected and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no sim/ folder, no database with a session left active
+
+
 def _midi_bytes(ticks_per_beat=480, tempo=500_000) -> bytes:
     import io
 
@@ -283,6 +360,8 @@ def _midi_bytes(ticks_per_beat=480, tempo=500_000) -> bytes:
         (_midi_bytes(ticks_per_beat=0), "time division of 0"),
         (_midi_bytes(ticks_per_beat=-(25 << 8) + 40), "SMPTE"),  # 25 frames/s, 40 ticks a frame
         (_midi_bytes(tempo=0), "tempo of 0"),
+        (b"", "is not a valid MIDI file (it ends"),  # mido's EOFError has no message of its own
+        (_midi_bytes()[:20], "is not a valid MIDI file (it ends"),
     ],
 )
 def test_render_refuses_midi_timing_it_cannot_honour_with_one_line(tmp_path, data, reason):

@@ -399,3 +399,19 @@ async def test_a_shard_is_run_by_one_process_at_a_time(db_location):
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_write_cancelled_while_it_begins_leaves_the_connection_usable(tmp_path):
+    """Ctrl-C cancels the task awaiting a write; aiosqlite still runs its BEGIN in its own thread. That
+    transaction must be ended, or every later write (stopping the session, say) fails "within a transaction"."""
+    store = await open_store(tmp_path / "t.db")
+    try:
+        write = asyncio.create_task(store.ensure_scope("local:a", "local"))
+        await asyncio.sleep(0)  # the task now awaits its BEGIN
+        write.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await write
+        await store.ensure_scope("local:b", "local")
+        assert [scope for scope, _, _ in await store.scopes()] == ["local:b"]
+    finally:
+        await store.close()
