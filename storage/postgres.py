@@ -402,7 +402,7 @@ class PostgresStore(ClosesOnExit):
             "WHERE s.scope_id = $1 AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id ORDER BY r.closed_at, r.id",
             scope_id,
         )
-        return learning_points(rows)
+        return await asyncio.to_thread(learning_points, rows)  # grows with the history: off the loop
 
     async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         async def body(conn: asyncpg.Connection) -> bool:
