@@ -84,7 +84,9 @@ class Conductor:
             table = await self.store.q_entries(session.scope_id, plan_keys(spec, track))
             model = await self.model(session.scope_id, spec.agent)
             # Scoring a few dozen candidate edits by their features takes milliseconds of numpy and Python.
-            plan = await asyncio.to_thread(plan_round, spec, index, track, table, round_rng(spec, index), model)
+            plan = await asyncio.to_thread(
+                plan_round, spec, index, track, table, round_rng(spec, index), model, session.incumbent_score is None
+            )
             closes_at = self.clock() + spec.round_seconds
             row = await self.store.open_round(session_id, index, spec.mode, plan.to_dict(), closes_at)
         return OpenRound(row, RoundPlan.from_dict(row.plan), spec)

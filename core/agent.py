@@ -28,7 +28,7 @@ import numpy as np
 
 from core.actions import ALL_KINDS, PAPER_KINDS, Action, Kind, apply, legal_actions
 from core.features import FEATURE_NAMES, candidate_features
-from core.learner import Evidence, Posterior, generator, thompson_choices
+from core.learner import Evidence, Posterior, cautious_choice, generator, thompson_choices
 from core.music import PERCUSSION_STEPS, Track, scale_intervals
 from core.theory import melody_of_track, theory_critic
 
@@ -321,10 +321,12 @@ def choose_linear(
     model: Posterior | None,
     rng: random.Random,
     draws: int = 1,
+    cautious: bool = False,
 ) -> list[tuple[Action, tuple[float, ...], float]]:
     """`draws` different edits by Thompson sampling over (at most max_candidates of) the legal ones, each
     with its feature vector and the improvement the posterior mean expects of it (rating points). With no
-    model yet, the prior (`initial_model`) decides."""
+    model yet, the prior (`initial_model`) decides. `cautious` (one draw: an edit that will stay whatever the
+    crowd says) takes the best lower confidence bound instead (`core.learner.cautious_choice`)."""
     actions = list(candidate_actions(config, track))
     if not actions:
         raise ValueError("no legal action on this track")
@@ -332,7 +334,10 @@ def choose_linear(
         actions = rng.sample(actions, config.max_candidates)
     features = featurize(config, track, actions)
     posterior = model if model is not None else initial_model(config)
-    chosen = thompson_choices(posterior, features, draws, generator(rng))
+    if cautious and draws == 1:
+        chosen = [cautious_choice(posterior, features)]
+    else:
+        chosen = thompson_choices(posterior, features, draws, generator(rng))
     expected = features[chosen] @ posterior.mean()
     return [(actions[i], tuple(float(v) for v in features[i]), float(e)) for i, e in zip(chosen, expected)]
 

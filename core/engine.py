@@ -163,13 +163,16 @@ def plan_round(
     table: Mapping[q.QKey, q.QEntry],
     rng: random.Random,
     model: Posterior | None = None,
+    unrated: bool = False,
 ) -> RoundPlan:
     """The round's edits: one in rating mode, two different ones in A/B mode. `table` holds the Q-entries
-    `plan_keys` names; `model` is the scope's linear model (`q.model_name`; None: the prior)."""
+    `plan_keys` names; `model` is the scope's linear model (`q.model_name`; None: the prior). `unrated`: the
+    incumbent has no score yet (a session's first round), so a rating round's edit stays whatever the crowd
+    says and the linear learner chooses it cautiously."""
     config = spec.agent
     draws = 2 if spec.mode == "ab" else 1
     if config.learner == "linear":
-        chosen = q.choose_linear(config, incumbent, model, rng, draws)
+        chosen = q.choose_linear(config, incumbent, model, rng, draws, cautious=unrated and config.keep_best)
         return RoundPlan(index, incumbent, tuple(_proposal(config, incumbent, a, x, e) for a, x, e in chosen))
     first = q.choose(config, incumbent, table, rng, index)
     actions = [first]

@@ -29,10 +29,13 @@ Observation = tuple[tuple[float, ...], float]  # (feature vector, observed impro
 
 NOISE_SD = 0.8  # rating points: an improvement's noise as one round's blended score measures it (bench-tuned, 0.3-1.2 tried)
 KIND_PRIOR_SD = 0.3  # rating points: what one kind of edit does on average, before any rating
-FEATURE_PRIOR_SD = 3.0  # rating points per unit of a descriptor's change (descriptors are shares, about 0-1)
+FEATURE_PRIOR_SD = 1.5  # rating points per unit of a descriptor's change (descriptors are shares, about 0-1; bench-tuned: 1, 1.5, 2, 3 tried)
 # How much other scopes' evidence counts in a shared prior: a scope's own ratings outweigh theirs.
 SHARED_WEIGHT = 0.5
 EXPLORATION = 0.3  # Thompson draws' spread around the posterior mean, in posterior sds (bench-tuned: 0, 0.3, 0.6, 1 tried)
+# A cautious choice (an edit that stays whatever the crowd says) takes the best lower bound: mean - CAUTION sd
+# (bench-tuned: 1 and 0.3 tried; 0.3 lets a scope's second session start with what its first taught).
+CAUTION = 0.3
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,6 +172,16 @@ def thompson_choices(posterior: Posterior, features: np.ndarray, draws: int, rng
         values[chosen] = -math.inf
         chosen.append(int(np.argmax(values)))
     return chosen
+
+
+def cautious_choice(posterior: Posterior, features: np.ndarray) -> int:
+    """The candidate (row of `features`) with the best lower confidence bound of its value, mean - CAUTION x
+    sd under the posterior: for an edit that stays whatever the crowd says (a session's first, which sets
+    the bar), where a bold guess cannot be undone. Before any rating every mean is 0, so this is the edit
+    the prior is surest changes little."""
+    covariance = posterior.covariance()
+    sd = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", features, covariance, features), 0.0, None))
+    return int(np.argmax(features @ posterior.mean() - CAUTION * sd))
 
 
 # --- saying what was learned --------------------------------------------------------------------------

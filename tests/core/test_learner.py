@@ -13,7 +13,7 @@ from core.actions import Kind, apply, legal_actions
 from core.crowd import Ballot, robust_rating
 from core.engine import SessionSpec, plan_round, round_rng, settle
 from core.features import DIMENSION, FEATURE_NAMES, candidate_features, edit_features, track_descriptors
-from core.learner import Evidence, Posterior, explain, generator, lessons, thompson_choices
+from core.learner import Evidence, Posterior, cautious_choice, explain, generator, lessons, thompson_choices
 from core.midi import track_to_midi
 from core.music import Note, Track, generate_track
 from core.raters import CONTRARIAN_TASTES, Heard, consensus_score, make_rater, prefer, theory_critic
@@ -107,6 +107,41 @@ def test_thompson_draws_are_deterministic_per_round_generator_and_pick_what_the_
     assert all(p[0] != 0 for p in picks)
 
 
+def test_a_cautious_choice_takes_the_best_lower_bound():
+    # Before any rating every mean is 0: the edit the prior is surest changes little (the smallest sd).
+    prior = Posterior.prior()
+    features = np.zeros((3, DIMENSION))
+    features[:, FEATURE_NAMES.index("kind:add_chord")] = 1.0
+    features[0, FEATURE_NAMES.index("more:steps")] = 0.5
+    features[2, FEATURE_NAMES.index("more:range")] = 0.2
+    assert cautious_choice(prior, features) == 1
+    # Once ratings say more steps help, surely enough, the edit that adds them wins despite its spread.
+    steps = np.zeros(DIMENSION)
+    steps[FEATURE_NAMES.index("more:steps")] = 0.5
+    learned = prior.observed([(tuple(steps), 1.0)] * 10)
+    assert cautious_choice(learned, features) == 0
+
+
+def test_a_sessions_first_edit_is_cautious_and_later_ones_are_drawn():
+    """The first edit of a session stays whatever the crowd says (it sets the bar), so it is the candidate
+    with the best lower bound, not a Thompson draw; once the incumbent has a score, rounds draw again."""
+    for seed in range(8):
+        spec = SessionSpec(seed=seed)
+        track = spec.first_track()
+        first = plan_round(spec, 0, track, {}, round_rng(spec, 0), unrated=True)
+        rng = round_rng(spec, 0)
+        actions = list(q.candidate_actions(spec.agent, track))
+        if len(actions) > spec.agent.max_candidates:
+            actions = rng.sample(actions, spec.agent.max_candidates)
+        features = q.featurize(spec.agent, track, actions)
+        assert first.proposals[0].action == actions[cautious_choice(q.initial_model(spec.agent), features)]
+    drawn = [plan_round(SessionSpec(seed=s), 0, SessionSpec(seed=s).first_track(), {}, round_rng(SessionSpec(seed=s), 0), unrated=False)
+             for s in range(8)]
+    cautious = [plan_round(SessionSpec(seed=s), 0, SessionSpec(seed=s).first_track(), {}, round_rng(SessionSpec(seed=s), 0), unrated=True)
+                for s in range(8)]
+    assert any(d.proposals[0].action != c.proposals[0].action for d, c in zip(drawn, cautious))
+
+
 def test_a_replanned_round_decides_the_same_way():
     spec = SessionSpec(mode="ab")
     track = spec.first_track()
@@ -155,6 +190,21 @@ async def test_a_closed_rounds_model_update_is_applied_once_through_sqlite(store
     stored = Evidence.empty(DIMENSION).observed((tuple(x), y) for o in outcomes for x, y in o["observations"])
     assert np.allclose(stored.gram, evidence.gram) and np.allclose(stored.moment, evidence.moment)
     assert await store.reset_scope("guild:1", "t") == 0 and await store.model_evidence("guild:1", "edits-v1") is None
+
+
+async def test_the_conductor_plans_a_sessions_first_round_cautiously(store):
+    conductor = Conductor(store)
+    spec = SessionSpec(rounds=3, seed=5)
+    session = await conductor.start("guild:2", "guild", "c", spec, actor="t")
+    first = await conductor.open_round(session.id)
+    model = await conductor.model("guild:2", spec.agent)
+    assert first.plan == plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0), model, unrated=True)
+    for voter in ("a", "b"):
+        await conductor.vote(first.id, voter, 6)
+    outcome = await conductor.close(first.id)
+    second = await conductor.open_round(session.id)
+    model = await conductor.model("guild:2", spec.agent)
+    assert second.plan == plan_round(spec, 1, outcome.next_track, {}, round_rng(spec, 1), model, unrated=False)
 
 
 async def test_hillclimb_learns_nothing_and_edits_at_random(store):
