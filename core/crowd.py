@@ -29,6 +29,10 @@ PSEUDO_ROUNDS = 5
 MIN_ROUNDS = 3  # fewer rated rounds say nothing about a voter's bias, spread or agreement
 FULL_AGREEMENT = 0.5  # a voter whose ratings correlate this well with the crowd's counts fully
 SPREAD_LIMITS = (0.5, 2.0)  # normalisation stretches or squeezes a voter's deviations at most this much
+# Agreement is measured against the others' plain mean, then again against the others weighted by the trust
+# that gave (bench-tuned: 1, 2 and 3 passes tried): attackers pollute the plain mean, so noisy honest voters
+# of different tastes seem to agree weakly with it and would lose trust to an attack.
+AGREEMENT_PASSES = 2
 BLOC_ROUNDS = 5  # voting identically in this many shared rounds (and now) makes voters one bloc
 # A rating further than this from the round's median (in robust standard deviations, at least one point
 # each) counts as if it were this far: one rating can pull the result only so much.
@@ -106,6 +110,9 @@ def voter_profiles(history: History, bloc_size: Mapping[str, int] | None = None)
 
     Agreement compares a voter's ratings with the others' plain mean, not with the rewards this aggregator
     produced: measured against its own output, whoever it trusted would seem to agree and stay trusted.
+    Then (AGREEMENT_PASSES) it is measured again against the others weighted by the trust the plain
+    comparison gave, each voter still left out of their own comparison, so trolls and brigaders who drag
+    the plain mean away cannot make honest voters look like they disagree.
     Bias compares with the others weighted as in the verdict (trust, shared within a bloc), so that a
     brigade does not set the scale.
     """
@@ -136,6 +143,9 @@ def voter_profiles(history: History, bloc_size: Mapping[str, int] | None = None)
     plain = compared_with_others({})
     known = {v: _agreement_and_trust(plain[v]) for v in history if len(history[v]) >= MIN_ROUNDS}
     weighted = compared_with_others({v: t / bloc_size.get(v, 1) for v, (_, t) in known.items()})
+    for _ in range(AGREEMENT_PASSES - 1):
+        known = {v: _agreement_and_trust(weighted[v]) for v in known}
+        weighted = compared_with_others({v: t / bloc_size.get(v, 1) for v, (_, t) in known.items()})
     profiles = {}
     for voter, pairs in history.items():
         if voter not in known:

@@ -67,6 +67,28 @@ def test_a_troll_or_a_brigader_moves_the_verdict_less_than_any_honest_voter():
     assert all(profiles[v].trust > 0.9 for v in HONEST)
 
 
+def test_an_attack_does_not_cost_honest_voters_their_trust():
+    """Three trolls and four brigaders pollute the others' plain mean each honest voter is compared with:
+    against it, noisy honest voters of different tastes seem to agree weakly (trust about 0.75 in this
+    history); agreement is measured again against the others weighted by that first trust, which the
+    attackers have mostly lost, so the honest keep full trust and the attackers stay distrusted."""
+    rng = random.Random(1)
+    history: dict[str, list[tuple[float, float]]] = {}
+    for round_number in range(15):
+        quality = rng.uniform(3, 8)
+        reward = 5 + round_number / 100  # tells the rounds apart
+        ratings = {
+            **{v: min(10.0, max(1.0, quality + rng.gauss(0, 1.6))) for v in HONEST + ["honest5"]},
+            **{f"troll{i}": min(10.0, max(1.0, 11 - quality + rng.gauss(0, 0.8))) for i in range(3)},
+            **{f"brigader{i}": 10.0 for i in range(4)},
+        }
+        for voter, rating in ratings.items():
+            history.setdefault(voter, []).insert(0, (rating, reward))
+    profiles = voter_profiles(history)
+    assert all(profiles[v].trust > 0.95 for v in HONEST + ["honest5"])
+    assert all(profiles[v].trust < 0.3 for v in profiles if not v.startswith("honest"))
+
+
 def test_newcomers_all_count_the_same_and_a_far_rating_pulls_only_so_far():
     """Without history nobody is known to be a troll, but nobody counts more than an honest newcomer, and a
     10 among sixes pulls less than it would in a plain mean."""
