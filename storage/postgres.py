@@ -965,3 +965,21 @@ def clone_rounds(url: str, round_id: int, copies: int, voters: int = 3) -> int:
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, clone()).result()
 
+
+def relation_bytes(url: str, table: str) -> int:
+    """Benchmarks: bytes a table takes on disk, its indexes and TOAST included (pg_total_relation_size).
+    Synchronous, like `clone_rounds`. ValueError for a table crowdtune does not have."""
+    from storage.rows import TABLES
+
+    if table not in dict(TABLES):
+        raise ValueError(f"no table {table!r}")
+
+    async def size() -> int:
+        conn = await asyncpg.connect(getattr(url, "url", url), timeout=30)
+        try:
+            return int(await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", table))
+        finally:
+            await conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, size()).result()
