@@ -5,7 +5,8 @@ Selected by a `postgresql://` location (`CROWDTUNE_DB` or `--db`). It keeps SQLi
 row locks instead of one writer:
 - `close_round` locks the round (`FOR UPDATE ... WHERE status = 'open'`) and its scope, so of two
   closes at the same moment, from one process or two, one settles and the other finds the round
-  closed: rewarded exactly once; closes in one scope take turns, so no Q-update is lost.
+  closed: rewarded exactly once; closes in one scope take turns, so no Q-update nor model update is
+  lost (the first write of a scope's model too, which a lock on the `models` row could not cover).
 - `apply_votes` runs one batch at a time per process, in the order given, and locks the batch's
   rounds, so a vote lands before a close (and counts) or after it ("closed").
 - Every write commits before it returns (synchronous commit), so a SIGKILL of a bot process loses
@@ -871,7 +872,9 @@ async def _incumbent_reference(conn: asyncpg.Connection, session_id: int) -> tup
 
 
 async def _add_observations(conn: asyncpg.Connection, scope_id: str, name: str, observations) -> None:
-    """Add a closed round's observations to the scope's model, inside the close's transaction."""
+    """Add a closed round's observations to the scope's model, inside the close's transaction. Safe only
+    under the close's scope lock: before a scope's first observation there is no row to lock, and two
+    inserts would each start from an empty model."""
     data = await conn.fetchval("SELECT data FROM models WHERE scope_id = $1 AND name = $2 FOR UPDATE", scope_id, name)
     updated = apply_observations(json.loads(data) if data else None, len(observations[0][0]), observations)
     await conn.execute(
