@@ -57,9 +57,24 @@ _SHARD_COUNT_LOCKS = 0x636E74  # (namespace, shard count) is held shared by ever
 _ROUNDS = "FROM rounds r JOIN sessions s ON s.id = r.session_id"
 
 
-def public_url(url: str) -> str:
-    """The URL with its password (in the authority or a `password=` parameter) shown as ***."""
+def _unreadable(url: str) -> bool:
+    """True when the URL's parts cannot be told apart: a user name or password holding a character
+    URLs reserve (/ ? # @), not percent-encoded, makes the rest of it read as a port, a path or a
+    query; where the password ends is then anyone's guess, so nothing of the URL may be shown."""
     parts = urlsplit(url)
+    try:
+        parts.port
+    except ValueError:
+        return True
+    return parts.netloc.count("@") > 1 or "#" in url or any("@" in part for part in (parts.path, parts.query))
+
+
+def public_url(url: str) -> str:
+    """The URL with its password (in the authority or a `password=` parameter) shown as ***; only the
+    scheme of a URL whose parts cannot be told apart (`_unreadable`)."""
+    parts = urlsplit(url)
+    if _unreadable(url):
+        return f"{parts.scheme}://***"
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
@@ -107,6 +122,11 @@ class PostgresStore(ClosesOnExit):
     @classmethod
     async def open(cls, url: str, pool_size: int = POOL_SIZE) -> PostgresStore:
         shown = public_url(url)
+        if _unreadable(url):  # the driver would quote the misread parts: pieces of the password
+            raise StorageError(
+                f"the database URL {shown} cannot be read: percent-encode / ? # @ : % in its user name and password "
+                "(/ as %2F, @ as %40), or give the password in PGPASSWORD instead"
+            )
         try:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, timeout=30)
         except Exception as exc:  # any driver or network error; the message is redacted

@@ -4,6 +4,7 @@ once-only close, export, and crashes."""
 import asyncio
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -110,6 +111,20 @@ async def test_postgres_errors_never_show_the_password(postgres_server):
     store = await open_store(postgres_server.new_database())
     assert PASSWORD not in store.path
     await store.close()
+
+
+@pytest.mark.parametrize("password", ["Xq7/Kp9+Zw=", "1234/5678", "Xq7?Kp9", "1234?5678", "Xq7#Kp9", "Xq7@Kp9"])
+async def test_a_password_that_breaks_the_url_is_one_clear_line_without_it(password):
+    """Characters a URL reserves (a base64 password has / and +) must be percent-encoded in the password:
+    unencoded, the URL parses into nonsense (the password read as a port, a path, a query), so neither
+    the redaction nor the driver's complaint may quote any of it."""
+    url = f"postgresql://crowdtune:{password}@127.0.0.1:1/crowdtune"
+    with pytest.raises(StorageError) as refused:
+        await open_store(url)
+    message = str(refused.value)
+    assert "percent-encode" in message and "\n" not in message
+    for shown in (message, public_url(url)):
+        assert not any(piece in shown for piece in re.split(r"[/?#@+=]", password) if piece), shown
 
 
 async def _schema(location: str, postgres_server) -> dict[str, list[str]]:
