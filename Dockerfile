@@ -1,8 +1,9 @@
 FROM python:3.11-slim
 
-# FluidSynth and a General MIDI soundfont: everything rendering needs (PyAV's wheel brings the Opus encoder).
+# FluidSynth and a General MIDI soundfont: everything rendering needs (PyAV's wheel brings the Opus encoder);
+# libatomic1 for pedalboard's wheel (the limiter that levels every clip), which links it without bundling it.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fluidsynth libfluidsynth3 timgm6mb-soundfont \
+    && apt-get install -y --no-install-recommends fluidsynth libfluidsynth3 timgm6mb-soundfont libatomic1 \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

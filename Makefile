@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh Debian machine: `make run` and `make test`.
 VENV ?= .venv
 PYTHON ?= python3
-APT_PACKAGES := fluidsynth libfluidsynth3 timgm6mb-soundfont opus-tools postgresql
+APT_PACKAGES := fluidsynth libfluidsynth3 timgm6mb-soundfont libatomic1 opus-tools postgresql
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run test system-deps

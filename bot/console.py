@@ -78,15 +78,19 @@ class Player:
         self._task: asyncio.Task | None = None
         self._missing_said = False
 
-    async def play(self, clips: list[Path]) -> None:
+    async def play(self, clips: list[Path], asked: bool = False) -> None:
+        """Play `clips` in turn. Without a player program this says so once a session, and again each
+        time the person `asked` for a replay (naming the files to open), so no request goes unanswered."""
         await self.stop()
         if not self.enabled or not clips:
             return
         if self.command is None:
-            if not self._missing_said:
+            if asked:
+                self.say(f"  no audio player to replay with: open {', '.join(str(clip) for clip in clips)} yourself")
+            elif not self._missing_said:
                 names = ", ".join(p[0] for p in PLAYERS)
                 self.say(f"  (no audio player found ({names}): open the WAV files yourself)")
-                self._missing_said = True
+            self._missing_said = True
             return
         self._task = asyncio.create_task(self._play_all(clips))
 

@@ -297,7 +297,7 @@ class TerminalSession:
         elif which is not None and which >= len(clips):
             self.say("  this round has one version: r replays it")
         else:
-            await self.player.play(clips if which is None else [clips[which]])
+            await self.player.play(clips if which is None else [clips[which]], asked=True)
 
     def _vote_of(self, open_round: OpenRound | None, answer: str) -> float | str:
         from core.crowd import check_choice, check_rating, compound_rating, parse_aspects

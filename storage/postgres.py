@@ -5,7 +5,8 @@ Selected by a `postgresql://` location (`CROWDTUNE_DB` or `--db`). It keeps SQLi
 row locks instead of one writer:
 - `close_round` locks the round (`FOR UPDATE ... WHERE status = 'open'`) and its scope, so of two
   closes at the same moment, from one process or two, one settles and the other finds the round
-  closed: rewarded exactly once; closes in one scope take turns, so no Q-update is lost.
+  closed: rewarded exactly once; closes in one scope take turns, so no Q-update nor model update is
+  lost (the first write of a scope's model too, which a lock on the `models` row could not cover).
 - `apply_votes` runs one batch at a time per process, in the order given, and locks the batch's
   rounds, so a vote lands before a close (and counts) or after it ("closed").
 - Every write commits before it returns (synchronous commit), so a SIGKILL of a bot process loses
@@ -56,9 +57,24 @@ _SHARD_COUNT_LOCKS = 0x636E74  # (namespace, shard count) is held shared by ever
 _ROUNDS = "FROM rounds r JOIN sessions s ON s.id = r.session_id"
 
 
-def public_url(url: str) -> str:
-    """The URL with its password (in the authority or a `password=` parameter) shown as ***."""
+def _unreadable(url: str) -> bool:
+    """True when the URL's parts cannot be told apart: a user name or password holding a character
+    URLs reserve (/ ? # @), not percent-encoded, makes the rest of it read as a port, a path or a
+    query; where the password ends is then anyone's guess, so nothing of the URL may be shown."""
     parts = urlsplit(url)
+    try:
+        parts.port
+    except ValueError:
+        return True
+    return parts.netloc.count("@") > 1 or "#" in url or any("@" in part for part in (parts.path, parts.query))
+
+
+def public_url(url: str) -> str:
+    """The URL with its password (in the authority or a `password=` parameter) shown as ***; only the
+    scheme of a URL whose parts cannot be told apart (`_unreadable`)."""
+    parts = urlsplit(url)
+    if _unreadable(url):
+        return f"{parts.scheme}://***"
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
@@ -106,6 +122,11 @@ class PostgresStore(ClosesOnExit):
     @classmethod
     async def open(cls, url: str, pool_size: int = POOL_SIZE) -> PostgresStore:
         shown = public_url(url)
+        if _unreadable(url):  # the driver would quote the misread parts: pieces of the password
+            raise StorageError(
+                f"the database URL {shown} cannot be read: percent-encode / ? # @ : % in its user name and password "
+                "(/ as %2F, @ as %40), or give the password in PGPASSWORD instead"
+            )
         try:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, timeout=30)
         except Exception as exc:  # any driver or network error; the message is redacted
@@ -871,7 +892,9 @@ async def _incumbent_reference(conn: asyncpg.Connection, session_id: int) -> tup
 
 
 async def _add_observations(conn: asyncpg.Connection, scope_id: str, name: str, observations) -> None:
-    """Add a closed round's observations to the scope's model, inside the close's transaction."""
+    """Add a closed round's observations to the scope's model, inside the close's transaction. Safe only
+    under the close's scope lock: before a scope's first observation there is no row to lock, and two
+    inserts would each start from an empty model."""
     data = await conn.fetchval("SELECT data FROM models WHERE scope_id = $1 AND name = $2 FOR UPDATE", scope_id, name)
     updated = apply_observations(json.loads(data) if data else None, len(observations[0][0]), observations)
     await conn.execute(
@@ -965,3 +988,21 @@ def clone_rounds(url: str, round_id: int, copies: int, voters: int = 3) -> int:
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, clone()).result()
 
+
+def relation_bytes(url: str, table: str) -> int:
+    """Benchmarks: bytes a table takes on disk, its indexes and TOAST included (pg_total_relation_size).
+    Synchronous, like `clone_rounds`. ValueError for a table crowdtune does not have."""
+    from storage.rows import TABLES
+
+    if table not in dict(TABLES):
+        raise ValueError(f"no table {table!r}")
+
+    async def size() -> int:
+        conn = await asyncpg.connect(getattr(url, "url", url), timeout=30)
+        try:
+            return int(await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", table))
+        finally:
+            await conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, size()).result()

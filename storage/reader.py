@@ -22,6 +22,11 @@ class RowReader:
     def close(self) -> None:
         raise NotImplementedError
 
+    def _one(self, sql: str, params: Iterable = ()) -> tuple:
+        """The single row a query returns (an aggregate), read to the end."""
+        (row,) = list(self._rows(sql, params))
+        return row
+
     def __enter__(self) -> RowReader:
         return self
 
@@ -121,3 +126,23 @@ class RowReader:
             (scope_id,),
         ):
             yield reward
+
+    # --- what benchmarks count while a bot runs (storage is the only code that reads SQL) ---------------
+
+    def activity(self) -> dict[str, int]:
+        """How far a bot has got: vote events stored, rounds closed, and audio files posted (one per rating
+        round posted, two per A/B round)."""
+        (votes,) = self._one("SELECT COUNT(*) FROM vote_events")
+        (rounds,) = self._one("SELECT COUNT(*) FROM rounds WHERE status = 'closed'")
+        (posted,) = self._one("SELECT COALESCE(SUM(CASE mode WHEN 'ab' THEN 2 ELSE 1 END), 0) FROM rounds WHERE message_ids != '[]'")
+        return {"votes": votes, "rounds": rounds, "renders": posted}
+
+    def round_votes(self, round_ids: list[int], rating: float) -> tuple[dict[str, int], int]:
+        """The vote events of these rounds by kind, and how many standing votes among them give `rating`."""
+        marks = ",".join("?" * len(round_ids))
+        kinds = dict(self._rows(f"SELECT kind, COUNT(*) FROM vote_events WHERE round_id IN ({marks}) GROUP BY kind", round_ids))
+        (standing,) = self._one(
+            f"SELECT COUNT(*) FROM votes WHERE round_id IN ({marks}) AND retracted = 0 AND voided = 0 AND rating = ?",
+            (*round_ids, float(rating)),
+        )
+        return kinds, standing

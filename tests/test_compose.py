@@ -1,8 +1,16 @@
 """compose.yaml (PostgreSQL and two bot shards from the Dockerfile's image) parses and describes a bot
-that can run: Docker is not on the test machines, so this checks the file, not a running stack."""
+that can run, and the image and `make` install every system library the installed packages need:
+Docker is not on the test machines, so this checks the files, not a running stack (docs/COMPOSE.md
+tells how the stack was run by hand)."""
 
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
 from bot.discord.shards import ShardPlan
@@ -25,9 +33,51 @@ def test_compose_runs_every_shard_once_against_its_postgres_service():
         assert bot["depends_on"]["postgres"]["condition"] == "service_healthy"
         env = bot["environment"]
         url = env["CROWDTUNE_DB"]
-        assert is_postgres_url(url) and "@postgres:5432/" in url and "${POSTGRES_PASSWORD" in url  # no password in the file
+        assert is_postgres_url(url) and urlsplit(url).hostname == "postgres" and urlsplit(url).port == 5432
+        # The password from .env, given apart from the URL: any characters work (none is in the file).
+        assert urlsplit(url).password is None and env["PGPASSWORD"].startswith("${POSTGRES_PASSWORD")
         plan = ShardPlan.make(int(env["CROWDTUNE_SHARD_COUNT"]), env["CROWDTUNE_SHARD_IDS"])
         counts.add(plan.count)
         shards += plan.ids
     (count,) = counts  # every process agrees on the shard count
     assert sorted(shards) == list(range(count))  # each shard run by exactly one process
+
+
+# What every Debian image has, python:3.11-slim included (apt itself links them): the C and C++ runtimes, zlib.
+DEBIAN_BASE = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g"}
+
+
+def _debian_package(library: str) -> str:
+    for path in (library, "/usr" + library):  # merged /usr: ldd says /lib/..., dpkg may list /usr/lib/...
+        found = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True)
+        if found.returncode == 0:
+            return found.stdout.split(":", 1)[0]
+    raise AssertionError(f"no Debian package holds {library}")
+
+
+def _system_libraries_linked() -> dict[str, str]:
+    """Each shared library outside the installed Python packages that one of their compiled modules
+    links (as ldd resolves it on this machine) -> the module that needs it."""
+    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    needed: dict[str, str] = {}
+    for module in site.rglob("*.so*"):
+        if not module.is_file():
+            continue
+        out = subprocess.run(["ldd", str(module)], capture_output=True, text=True).stdout
+        for library in re.findall(r"=> (/\S+)", out):
+            if not library.startswith(str(site)):  # a wheel's own bundled copies (*.libs) travel with it
+                needed.setdefault(library, module.name)
+    return needed
+
+
+@pytest.mark.skipif(not (shutil.which("ldd") and shutil.which("dpkg")), reason="needs ldd and dpkg (Debian)")
+def test_the_image_and_make_install_every_system_library_the_wheels_link():
+    """A wheel that links a system library without bundling it (pedalboard's limiter links libatomic)
+    works here and fails at the first round in the image, where python:3.11-slim lacks it."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    image = set(re.search(r"apt-get install -y --no-install-recommends ([^\\&]+)", dockerfile).group(1).split())
+    make = set(re.search(r"^APT_PACKAGES := (.+)$", (ROOT / "Makefile").read_text(), re.M).group(1).split())
+    needed = {_debian_package(library): module for library, module in _system_libraries_linked().items()}
+    missing = {package: module for package, module in needed.items() if package not in DEBIAN_BASE | image}
+    assert not missing, f"the Dockerfile does not install (package: a module that links it): {missing}"
+    assert not {package for package in needed if package not in DEBIAN_BASE | make}, "nor does the Makefile"

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import gc
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -165,14 +164,10 @@ async def _until(db: Path, condition, limit: float = 600.0) -> None:
 
 
 def _done(db: Path) -> dict:
-    with contextlib.closing(sqlite3.connect(db)) as connection:
-        (votes,) = connection.execute("SELECT COUNT(*) FROM vote_events").fetchone()
-        (rounds,) = connection.execute("SELECT COUNT(*) FROM rounds WHERE status = 'closed'").fetchone()
-        # Every posted round was rendered: one OGG in rating mode, two in A/B mode.
-        (renders,) = connection.execute(
-            "SELECT COALESCE(SUM(CASE mode WHEN 'ab' THEN 2 ELSE 1 END), 0) FROM rounds WHERE message_ids != '[]'"
-        ).fetchone()
-    return {"votes": votes, "rounds": rounds, "renders": renders}
+    from storage import open_reader
+
+    with open_reader(db) as reader:
+        return reader.activity()
 
 
 async def _diagnose(seconds: float) -> list[tuple[str, int]]:

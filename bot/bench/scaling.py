@@ -113,11 +113,12 @@ def q_entry_bytes(scratch: Path, server, url: str) -> tuple[float, float | None]
     lite_bytes = (lite.stat().st_size - empty) / len(keys)
     if server is None:
         return lite_bytes, None
-    size = "SELECT pg_total_relation_size('qvalues')"
+    from storage.postgres import relation_bytes
+
     asyncio.run(_fill_q(url, []))
-    before = int(server.psql(url, size))
+    before = relation_bytes(url, "qvalues")
     asyncio.run(_fill_q(url, keys))
-    return lite_bytes, (int(server.psql(url, size)) - before) / len(keys)
+    return lite_bytes, (relation_bytes(url, "qvalues") - before) / len(keys)
 
 
 def _postgres():

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sqlite3
 import statistics
 import tempfile
 import time
@@ -139,12 +138,10 @@ async def _run(server: ServerProcess, store: Store, commits: Commits, db: Path, 
 
 def _stored(db: Path, round_ids: list[int]) -> dict:
     """The database itself: the vote events of these rounds and the standing votes of SECOND."""
-    marks = ",".join("?" * len(round_ids))
-    with contextlib.closing(sqlite3.connect(db)) as connection:
-        kinds = dict(connection.execute(f"SELECT kind, COUNT(*) FROM vote_events WHERE round_id IN ({marks}) GROUP BY kind", round_ids).fetchall())
-        (standing,) = connection.execute(
-            f"SELECT COUNT(*) FROM votes WHERE round_id IN ({marks}) AND retracted = 0 AND voided = 0 AND rating = ?", (*round_ids, float(SECOND))
-        ).fetchone()
+    from storage import open_reader
+
+    with open_reader(db) as reader:
+        kinds, standing = reader.round_votes(round_ids, SECOND)
     return {"events_stored": sum(kinds.values()), "kinds": kinds, "standing": standing}
 
 

@@ -368,6 +368,8 @@ async def run_bot(settings: Settings, db: str) -> int:
     except discord.LoginFailure:
         raise StartupError("Discord refused the token: check DISCORD_TOKEN (it is never printed)", ExitCode.TOKEN_REFUSED) from None
     except discord.PrivilegedIntentsRequired:
+        # Discord refuses (4014) only privileged intents, which bot_intents() never asks for: this is for an
+        # application or Discord-compatible server that refuses anyway (tests/bot/test_startup.py).
         raise StartupError(
             "Discord refused the intents: this bot needs no privileged intent; check the application", ExitCode.INTENTS_REFUSED
         ) from None

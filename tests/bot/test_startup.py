@@ -22,11 +22,11 @@ TOKEN = "well.formed.token"
 UNREACHABLE = "http://127.0.0.1:9/api/v10"  # the discard port: nothing listens
 
 
-def start(folder: Path, **env: str) -> subprocess.CompletedProcess:
+def start(folder: Path, *, command: list[str] | None = None, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CROWDTUNE_") and k != "DISCORD_TOKEN"}
     settings = {"DISCORD_TOKEN": TOKEN, "CROWDTUNE_DB": str(folder / "bot.db"), "CROWDTUNE_API_BASE": UNREACHABLE,
                 "CROWDTUNE_CONNECT_RETRY_SECONDS": "0", **env}
-    return subprocess.run([CROWDTUNE, "run"], cwd=folder, env={**clean, **settings}, stdin=subprocess.DEVNULL,
+    return subprocess.run(command or [CROWDTUNE, "run"], cwd=folder, env={**clean, **settings}, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -96,6 +96,31 @@ async def test_a_refused_token_is_one_line(tmp_path):
         result = await asyncio.to_thread(start, tmp_path, DISCORD_TOKEN="not.the.right.token", CROWDTUNE_API_BASE=server.api_base,
                                          CROWDTUNE_GATEWAY_URL=server.gateway_url)
     assert_one_line(result, ExitCode.TOKEN_REFUSED, "refused the token", token="not.the.right.token")
+
+
+# `crowdtune run` with one change: the intents the bot builds (bot_intents, its own function) also ask
+# for a privileged one. The bot itself asks for none (so no application has to enable any), which is
+# why only this can show what an operator sees if Discord refuses the intents (close code 4014).
+WITH_MEMBERS_INTENT = """
+import sys
+import bot.discord.app as app
+built = app.bot_intents
+def with_members():
+    intents = built()
+    intents.members = True
+    return intents
+app.bot_intents = with_members
+from bot.cli import main
+sys.exit(main(["run"]))
+"""
+
+
+@pytest.mark.parametrize("sharding", [{}, {"CROWDTUNE_SHARD_COUNT": "2", "CROWDTUNE_SHARD_IDS": "0,1"}], ids=["one", "sharded"])
+async def test_refused_intents_are_one_line(tmp_path, sharding):
+    async with FakeDiscord(bot_token=TOKEN) as server:  # the members intent is not enabled for the application
+        result = await asyncio.to_thread(start, tmp_path, command=[sys.executable, "-c", WITH_MEMBERS_INTENT],
+                                         CROWDTUNE_API_BASE=server.api_base, CROWDTUNE_GATEWAY_URL=server.gateway_url, **sharding)
+    assert_one_line(result, ExitCode.INTENTS_REFUSED, "refused the intents")
 
 
 def test_a_database_that_cannot_be_used(tmp_path):

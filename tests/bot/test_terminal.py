@@ -157,6 +157,11 @@ def test_a_failing_or_missing_player_gets_one_clear_line(tmp_path, player):
     env["PATH"] = str(empty)  # no player at all (crowdtune itself is started by its full path)
     child = spawn(["--rounds", "1", "--db", "other.db"], tmp_path, env)
     child.expect(r"no audio player found")
+    child.expect(r"your rating, 1-10\? ")
+    child.sendline("r")  # a replay asked for is answered every time, with the file to open
+    child.expect(r"no audio player to replay with: open \S*start\.wav yourself")
+    child.sendline("r")
+    child.expect(r"no audio player to replay with: open \S*start\.wav yourself")
     child.sendline("q")
     child.expect(pexpect.EOF)
 

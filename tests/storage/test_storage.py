@@ -4,6 +4,7 @@ once-only close, export, and crashes."""
 import asyncio
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -112,6 +113,20 @@ async def test_postgres_errors_never_show_the_password(postgres_server):
     await store.close()
 
 
+@pytest.mark.parametrize("password", ["Xq7/Kp9+Zw=", "1234/5678", "Xq7?Kp9", "1234?5678", "Xq7#Kp9", "Xq7@Kp9"])
+async def test_a_password_that_breaks_the_url_is_one_clear_line_without_it(password):
+    """Characters a URL reserves (a base64 password has / and +) must be percent-encoded in the password:
+    unencoded, the URL parses into nonsense (the password read as a port, a path, a query), so neither
+    the redaction nor the driver's complaint may quote any of it."""
+    url = f"postgresql://crowdtune:{password}@127.0.0.1:1/crowdtune"
+    with pytest.raises(StorageError) as refused:
+        await open_store(url)
+    message = str(refused.value)
+    assert "percent-encode" in message and "\n" not in message
+    for shown in (message, public_url(url)):
+        assert not any(piece in shown for piece in re.split(r"[/?#@+=]", password) if piece), shown
+
+
 async def _schema(location: str, postgres_server) -> dict[str, list[str]]:
     if location.startswith("postgresql://"):
         rows = postgres_server.psql(
@@ -163,6 +178,40 @@ async def test_two_processes_closing_at_once_reward_a_round_once(postgres_server
         assert (await second.session(session.id)).rounds_done == 6
         audit = (await first.export_rows("guild:1"))["audit"]
         assert sum(a["action"] == "round_closed" for a in audit) == 6
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_two_stores_closing_rounds_of_one_scope_at_once_lose_no_model_update(db_location):
+    """Two stores on one database (each its own connection pool, as two shard processes have) close rounds
+    of two sessions in the same scope at the same moment, each round raced by both: the scope's one
+    learned model (the default agent's linear model, one row in `models`) counts every rewarded round's
+    rating exactly once, the first write of the row included. The first round of a session measures its
+    starting track and teaches nothing."""
+    first, second = await open_store(db_location), await open_store(db_location)
+    try:
+        conductors = [Conductor(first), Conductor(second)]
+        sessions = [await _session(conductors[k], channel=f"c{k}", rounds=100) for k in range(2)]
+        rewarded, observed = 0, 0
+        for index in range(6):
+            rounds = [await conductors[k].open_round(s.id) for k, s in enumerate(sessions)]
+            for k, r in enumerate(rounds):
+                await asyncio.gather(*(conductors[v % 2].vote(r.id, f"v{v}", 1 + (v + index + k) % 10) for v in range(4)))
+            closes = [conductors[c % 2].close(r.id) for r in rounds for c in range(2)]  # each round by both stores
+            outcomes = await asyncio.gather(*closes)
+            for k in range(2):
+                assert sum(o is not None for o in outcomes[2 * k: 2 * k + 2]) == 1  # rewarded once
+            settled = [o for o in outcomes if o is not None]
+            rewarded += len(settled)
+            observed += sum(len(o.observations) for o in settled)
+            assert [len(o.observations) for o in settled] == ([0, 0] if index == 0 else [1, 1])
+        evidence = await second.model_evidence("guild:1", "edits-v1")
+        assert rewarded == 12 and evidence.count == observed == rewarded - len(sessions)
+        for store in (first, second):
+            assert [(await store.session(s.id)).rounds_done for s in sessions] == [6, 6]
+        audit = (await first.export_rows("guild:1"))["audit"]
+        assert sum(a["action"] == "round_closed" for a in audit) == rewarded
     finally:
         await first.close()
         await second.close()
