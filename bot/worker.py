@@ -13,12 +13,17 @@ import multiprocessing
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 PARENT_CHECK_SECONDS = 1.0
 BACKGROUND_NICENESS = 10  # a job nobody waits on in real time yields the CPU to the bot's loop
+# Worker processes at once per bot process (about 50 MiB each, and a database connection): more jobs wait
+# their turn, so a burst of /export or /forget-me cannot exhaust memory or PostgreSQL's connections.
+MAX_WORKERS = 2
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 T = TypeVar("T")
 
 
@@ -47,13 +52,16 @@ def worker_pool(niceness: int = 0) -> ProcessPoolExecutor:
 async def in_worker_process(function: Callable[..., T], *args) -> T:
     """`function(*args)` in a new worker process; its result (or exception). Function, arguments and
     result must pickle. The worker runs at a lower CPU priority (BACKGROUND_NICENESS). Cancelled
-    (the bot stops): the worker is ended at once."""
-    pool = worker_pool(BACKGROUND_NICENESS)
-    try:
-        return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
-    except asyncio.CancelledError:
-        for process in list((pool._processes or {}).values()):
-            process.terminate()
-        raise
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    (the bot stops): the worker is ended at once. At most MAX_WORKERS run at once; later calls wait."""
+    loop = asyncio.get_running_loop()
+    turns = _turns.setdefault(loop, asyncio.Semaphore(MAX_WORKERS))
+    async with turns:
+        pool = worker_pool(BACKGROUND_NICENESS)
+        try:
+            return await loop.run_in_executor(pool, function, *args)
+        except asyncio.CancelledError:
+            for process in list((pool._processes or {}).values()):
+                process.terminate()
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
