@@ -19,7 +19,7 @@ import numpy as np
 
 from core.midi import midi_bytes
 
-INSTALL_HINT = "apt-get install fluidsynth timgm6mb-soundfont opus-tools"
+INSTALL_HINT = "apt-get install fluidsynth libfluidsynth3 timgm6mb-soundfont libatomic1"  # what rendering needs (PyAV brings the Opus encoder)
 
 CHANNELS = 2
 MIDI_CHANNELS = 16

@@ -1,4 +1,4 @@
-"""Rendering with the real FluidSynth, soundfont and opus-tools (no mocks)."""
+"""Rendering with the real FluidSynth and soundfont, decoded by opus-tools (no mocks)."""
 
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ async def test_render_async_keeps_the_event_loop_responsive(renderer):
 
 
 def test_missing_soundfont_says_what_to_install(monkeypatch, tmp_path):
-    with pytest.raises(RenderSetupError, match="apt-get install fluidsynth timgm6mb-soundfont opus-tools") as raised:
+    with pytest.raises(RenderSetupError, match="apt-get install fluidsynth libfluidsynth3 timgm6mb-soundfont libatomic1") as raised:
         Renderer.open(str(tmp_path / "missing.sf2"))
     assert SOUNDFONT_ENV in str(raised.value) and isinstance(raised.value, RuntimeError)
 
