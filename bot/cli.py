@@ -261,10 +261,11 @@ async def _run(args: argparse.Namespace) -> int:
 
     with contextlib.ExitStack() as opened:
         renderer = None if args.no_audio else opened.enter_context(_renderer())
+        reader = await TerminalSession.nothing_to_rate(sys.stdin)  # before the database is opened (or made)
         store = await _open_store(args.db)
         try:
             out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
-            session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects)
+            session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects, reader=reader)
             await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track)
         finally:
             await store.close()

@@ -29,6 +29,7 @@ class LineReader:
         self._lines: asyncio.Queue[str | None] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         self._ended = False
+        self._peeked: list[str | None] = []  # a line `at_end` waited for, kept for the next readline
         threading.Thread(target=self._read, name="crowdtune-stdin", daemon=True).start()
 
     def _read(self) -> None:
@@ -60,9 +61,18 @@ class LineReader:
         """The next line, or None at the end of input."""
         if self._ended:
             return None
-        line = await self._lines.get()
+        line = self._peeked.pop() if self._peeked else await self._lines.get()
         self._ended = line is None
         return line
+
+    async def at_end(self) -> bool:
+        """Whether input ends before another line (waiting for one if none has come yet). Reads nothing
+        away: the line waited for is the next `readline`'s."""
+        if self._ended:
+            return True
+        if not self._peeked:
+            self._peeked.append(await self._lines.get())
+        return self._peeked[0] is None
 
 
 class Player:

@@ -13,7 +13,7 @@ class ExitCode(IntEnum):
     BUG = 1  # an unexpected error: a traceback, please report it
     USAGE = 2  # a bad command-line argument
     SETTING = 3  # a bad setting in the environment or .env
-    NO_TOKEN = 4  # DISCORD_TOKEN empty or malformed
+    NO_TOKEN = 4  # DISCORD_TOKEN empty or malformed, or missing with nothing on standard input to rate with
     TOKEN_REFUSED = 5  # Discord refused the token
     DISCORD_UNREACHABLE = 6  # Discord (or CROWDTUNE_API_BASE) could not be reached, after retries
     BAD_URL = 7  # CROWDTUNE_API_BASE or CROWDTUNE_GATEWAY_URL is not a usable URL

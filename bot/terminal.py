@@ -21,7 +21,7 @@ from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound
 from bot.console import LineReader, Player
-from bot.errors import Terminated
+from bot.errors import ExitCode, StartupError, Terminated
 from core.actions import Action
 from core.engine import Outcome, SessionSpec
 from core.instruments import instrument_name
@@ -88,17 +88,33 @@ def explain(outcome: Outcome, spec: SessionSpec, descriptions: list[str], before
 
 class TerminalSession:
     def __init__(
-        self, conductor: Conductor, renderer, out_dir: Path, stdin: TextIO, stdout: TextIO, aspects: bool = False
+        self, conductor: Conductor, renderer, out_dir: Path, stdin: TextIO, stdout: TextIO, aspects: bool = False,
+        reader: LineReader | None = None,
     ) -> None:
         self.conductor = conductor
         self.aspects = aspects  # ask musicality, novelty and coherence apart; the vote is their compound
         self.renderer = renderer  # None: MIDI and piano roll only
         self.out_dir = out_dir
         self.stdin = stdin
+        self.reader = reader  # reading `stdin` already (`nothing_to_rate` looked at it); else made by `run`
         self.stdout = stdout
         self.interactive = stdin.isatty() and stdout.isatty()
         self.voter = f"user:{getpass.getuser()}"
         self.folder = out_dir
+
+    @staticmethod
+    async def nothing_to_rate(stdin: TextIO) -> LineReader:
+        """A reader of `stdin` for the session, after checking there is something to read: StartupError
+        (NO_TOKEN) when standard input is not a terminal and ends before its first line (a container started
+        without one, `< /dev/null`), where a session would open a round nobody can rate."""
+        reader = LineReader(stdin)
+        if not stdin.isatty() and await reader.at_end():
+            raise StartupError(
+                "no DISCORD_TOKEN, so this is a terminal session, but standard input is empty: set DISCORD_TOKEN "
+                "(environment or .env) to run the Discord bot, or run crowdtune run in a terminal",
+                ExitCode.NO_TOKEN,
+            )
+        return reader
 
     def say(self, text: str) -> None:
         print(text, file=self.stdout, flush=True)
@@ -112,7 +128,7 @@ class TerminalSession:
         the same, starting from that track. Raises Terminated on SIGTERM, and
         lets Ctrl-C's cancellation through; either way the players are stopped and the round stays open."""
         await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
-        self.reader = LineReader(self.stdin)
+        self.reader = self.reader or LineReader(self.stdin)
         self.player = Player(self.say, self.interactive)
         loop, task, terminated = asyncio.get_running_loop(), asyncio.current_task(), []
 

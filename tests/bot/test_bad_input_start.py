@@ -5,6 +5,7 @@ start, and the data already in the database is all still there."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import resource
 import shutil
@@ -52,8 +53,10 @@ def _env(extra: dict) -> dict:
 
 
 def start(folder: Path, mode: str, db: Path, extra_env: dict | None = None) -> tuple[int, str]:
-    """`crowdtune run` started in-process, as in `mode`, with nothing on standard input."""
+    """`crowdtune run` started in-process, as in `mode`, with a rating on standard input (a terminal session
+    with nothing to read stops before the database: tests/bot/test_cli.py)."""
     with in_empty_folder():
+        sys.stdin = io.StringIO("7\n")
         os.environ.update({**MODES[mode], **(extra_env or {})})
         return run_cli(["run", "--db", str(db), "--rounds", "3"])
 
@@ -125,7 +128,7 @@ def run_on_a_full_disk(folder: Path, db: Path, mode: str) -> tuple[int, str, Pat
             f'mount -t tmpfs -o size={pages * 4 + 32}k tmpfs "{disk}" && cp "{db}" "{disk}/" && '
             f'"$@" --db "{disk}/{db.name}"; code=$?; cp "{disk}/{db.name}"* "{after}/"; exit $code'
         )
-        result = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", *args], cwd=folder, env=env, input="",
+        result = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", *args], cwd=folder, env=env, input="7\n",
                                 capture_output=True, text=True, timeout=120)
     else:
         shutil.copy(db, after / db.name)
@@ -133,7 +136,7 @@ def run_on_a_full_disk(folder: Path, db: Path, mode: str) -> tuple[int, str, Pat
         def limit_file_size() -> None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
 
-        result = subprocess.run([*args, "--db", str(after / db.name)], cwd=folder, env=env, input="", capture_output=True,
+        result = subprocess.run([*args, "--db", str(after / db.name)], cwd=folder, env=env, input="7\n", capture_output=True,
                                 text=True, timeout=120, preexec_fn=limit_file_size)
     return result.returncode, result.stderr, after / db.name
 

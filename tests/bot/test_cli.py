@@ -216,6 +216,15 @@ def test_render_many_files_and_export(tmp_path):
     assert bad.returncode == 2 and not (tmp_path / "x.zip").exists()
 
 
+def test_run_with_no_token_and_nothing_on_standard_input_is_one_line_and_creates_nothing(tmp_path):
+    """A container started without a terminal (or `< /dev/null`): no session opens a round nobody can rate."""
+    result = crowdtune("run", "--rounds", "2", "--db", "ct.db", "--no-audio", stdin="", cwd=tmp_path, check=False)
+    assert result.returncode == 4  # README "Exit codes"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DISCORD_TOKEN" in lines[0] and "standard input is empty" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == []
+
+
 def test_run_without_a_soundfont_says_what_to_install(tmp_path):
     result = crowdtune("run", "--rounds", "1", "--db", "ct.db", cwd=tmp_path, check=False,
                        env_extra={"CROWDTUNE_SOUNDFONT": str(tmp_path / "none.sf2")})
