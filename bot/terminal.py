@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import io
 import os
+import select
 import signal
 from datetime import datetime
 from pathlib import Path
@@ -86,6 +88,15 @@ def explain(outcome: Outcome, spec: SessionSpec, descriptions: list[str], before
     return f"rated {given}: blended with {prior}, the edit scores below it, so it is undone and the track before stays{now}"
 
 
+def _input_ready(stdin: TextIO) -> bool:
+    """Whether reading `stdin` would not wait: a line, or its end, is already there (always, for a stream
+    without a file descriptor)."""
+    try:
+        return bool(select.select([stdin.fileno()], [], [], 0)[0])
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return True
+
+
 class TerminalSession:
     def __init__(
         self, conductor: Conductor, renderer, out_dir: Path, stdin: TextIO, stdout: TextIO, aspects: bool = False,
@@ -105,10 +116,12 @@ class TerminalSession:
     @staticmethod
     async def nothing_to_rate(stdin: TextIO) -> LineReader:
         """A reader of `stdin` for the session, after checking there is something to read: StartupError
-        (NO_TOKEN) when standard input is not a terminal and ends before its first line (a container started
-        without one, `< /dev/null`), where a session would open a round nobody can rate."""
+        (NO_TOKEN) when standard input is not a terminal and has already ended before its first line (a
+        container started without one, `< /dev/null`), where a session would open a round nobody can rate."""
         reader = LineReader(stdin)
-        if not stdin.isatty() and await reader.at_end():
+        # Only input already there is looked at: a program driving the session over a pipe writes its first
+        # rating after it has seen the first prompt, so waiting for a line here would wait for ever.
+        if not stdin.isatty() and _input_ready(stdin) and await reader.at_end():
             raise StartupError(
                 "no DISCORD_TOKEN, so this is a terminal session, but standard input is empty: set DISCORD_TOKEN "
                 "(environment or .env) to run the Discord bot, or run crowdtune run in a terminal",
