@@ -471,6 +471,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.INTERRUPTED)
     except Terminated:
         return int(ExitCode.TERMINATED)
+    except BrokenPipeError:
+        # The reader of our output went away (`crowdtune sessions | head -1`): stop quietly, as other
+        # command-line tools do; stdout goes to /dev/null so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.BROKEN_PIPE)
     except Exception as problem:
         from bot.errors import user_facing
 

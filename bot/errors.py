@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     INTENTS_REFUSED = 11  # Discord refused the gateway intents
     FILE = 12  # a file or folder named on the command line cannot be read or written
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+    BROKEN_PIPE = 141  # the program reading crowdtune's output stopped reading (128 + SIGPIPE)
     TERMINATED = 143  # SIGTERM ended a terminal session (128 + SIGTERM, as a shell reports it)
 
 

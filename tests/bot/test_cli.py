@@ -407,3 +407,16 @@ def test_help_names_every_builtin_rater_and_the_render_limits(tmp_path):
     assert "apply to it only" in " ".join(crowdtune("bench", "--help", cwd=tmp_path).stdout.split())
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert all(f"`{name}`" in readme for name in RATER_NAMES)
+
+
+def test_output_piped_into_a_reader_that_stops_is_no_traceback(tmp_path):
+    """`crowdtune run ... | head -c 1`: the reader has gone when the session writes again (after the rating
+    it reads once head has exited), so the write fails: exit 141 and no traceback."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    head = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen([CROWDTUNE, "run", "--rounds", "3", "--db", "ct.db", "--no-audio"], cwd=tmp_path,
+                               stdin=subprocess.PIPE, stdout=head.stdin, stderr=subprocess.PIPE, env=env)
+    head.stdin.close()  # only head holds the pipe's reading end now
+    head.wait(timeout=60)
+    _, stderr = process.communicate(b"5\n5\n5\n", timeout=120)
+    assert process.returncode == 141 and b"Traceback" not in stderr, (process.returncode, stderr)
