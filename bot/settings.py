@@ -49,6 +49,13 @@ def load_settings(**overrides) -> Settings:
     it may be the token), with exit code BAD_URL for a URL and SETTING for anything else."""
     try:
         settings = Settings(**overrides)
+    except UnicodeDecodeError:
+        # Windows PowerShell 5's `echo ... > .env` writes UTF-16: say what to do, not a traceback.
+        raise StartupError(
+            "the .env file is not UTF-8 text (PowerShell 5's > writes UTF-16): save it as UTF-8, for example with "
+            "Out-File -Encoding utf8, or set the variables in the environment",
+            ExitCode.SETTING,
+        ) from None
     except ValidationError as problem:
         details = "; ".join(f"{_variable('_'.join(map(str, e['loc'])))}: {e['msg']}" for e in problem.errors())
         raise StartupError(f"bad setting: {details}", ExitCode.SETTING) from None

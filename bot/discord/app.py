@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import socket
 import time
@@ -329,6 +330,11 @@ async def reach_discord(retry_seconds: float) -> None:
             pause = min(pause * 2, 30.0)
 
 
+# A bot token is three base64url parts joined by dots (the bot's id, a timestamp, a signature): anything else
+# would be refused by Discord after a minute of retries as if Discord were unreachable.
+BOT_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
 async def run_bot(settings: Settings, db: str) -> int:
     """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database.
     Each start-up problem is a StartupError (or StorageError, RenderSetupError) with its exit code."""
@@ -336,7 +342,7 @@ async def run_bot(settings: Settings, db: str) -> int:
     from storage import open_store
 
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
-    if not token or any(c.isspace() for c in token):
+    if not BOT_TOKEN.fullmatch(token):
         raise StartupError("DISCORD_TOKEN is empty or malformed: paste the bot token from the Developer Portal", ExitCode.NO_TOKEN)
     shards = ShardPlan.make(settings.shard_count, settings.shard_ids)
     renderer = Renderer.open(settings.soundfont)

@@ -61,9 +61,10 @@ def test_a_round_length_that_is_not_a_number_is_refused(tmp_path):
     assert_one_line(start(tmp_path, CROWDTUNE_ROUND_SECONDS="nan"), ExitCode.SETTING, "CROWDTUNE_ROUND_SECONDS")
 
 
-@pytest.mark.parametrize("token", ["", "two words"])
+@pytest.mark.parametrize("token", ["", "two words", "abc", "two.parts", "a.b.c d", "a..c"])
 def test_no_token_or_a_malformed_one(tmp_path, token):
-    assert_one_line(start(tmp_path, DISCORD_TOKEN=token), ExitCode.NO_TOKEN, "DISCORD_TOKEN", token="two words" if token else "")
+    assert_one_line(start(tmp_path, DISCORD_TOKEN=token), ExitCode.NO_TOKEN, "DISCORD_TOKEN", token=token)
+    assert not (tmp_path / "bot.db").exists()
 
 
 @pytest.mark.parametrize("variable, url", [
@@ -93,9 +94,9 @@ async def test_an_api_base_that_is_not_discords_api_is_a_bad_url(tmp_path):
 
 async def test_a_refused_token_is_one_line(tmp_path):
     async with FakeDiscord() as server:
-        result = await asyncio.to_thread(start, tmp_path, DISCORD_TOKEN="not.the.right.token", CROWDTUNE_API_BASE=server.api_base,
+        result = await asyncio.to_thread(start, tmp_path, DISCORD_TOKEN="not.the-right.token", CROWDTUNE_API_BASE=server.api_base,
                                          CROWDTUNE_GATEWAY_URL=server.gateway_url)
-    assert_one_line(result, ExitCode.TOKEN_REFUSED, "refused the token", token="not.the.right.token")
+    assert_one_line(result, ExitCode.TOKEN_REFUSED, "refused the token", token="not.the-right.token")
 
 
 # `crowdtune run` with one change: the intents the bot builds (bot_intents, its own function) also ask
@@ -144,3 +145,10 @@ def test_the_readme_lists_every_exit_code():
     section = README.read_text().split("### Exit codes", 1)[1].split("\n#", 1)[0]
     listed = {int(number) for number in re.findall(r"^\| (\d+) \|", section, re.M)}
     assert listed == {int(code) for code in ExitCode}
+
+
+def test_a_dot_env_file_that_is_not_utf8_is_one_line(tmp_path):
+    """Windows PowerShell 5's `echo DISCORD_TOKEN=... > .env` writes UTF-16."""
+    (tmp_path / ".env").write_text("CROWDTUNE_QUORUM=3\n", encoding="utf-16")
+    assert_one_line(start(tmp_path), ExitCode.SETTING, ".env", "UTF-8")
+    assert not (tmp_path / "bot.db").exists()

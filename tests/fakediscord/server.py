@@ -184,7 +184,7 @@ class FakeDiscord:
         global_rate_limit: int | None = GLOBAL_LIMIT,
     ) -> None:
         self.world = World(bot_name)
-        self.bot_token = bot_token or f"fake.{secrets.token_urlsafe(24)}"
+        self.bot_token = bot_token or f"ZmFrZQ.{secrets.token_urlsafe(6)}.{secrets.token_urlsafe(27)}"  # three parts, as Discord's
         self.host = host
         self.port: int | None = None
         # Discord forgets an interaction that is not acknowledged within 3 s; None disables that.
