@@ -65,9 +65,9 @@ async def test_the_bot_process_runs_a_round_and_stops_cleanly_on_sigterm(tmp_pat
 
 async def test_a_refused_token_is_one_clear_line_and_never_echoed(tmp_path):
     async with FakeDiscord() as server:
-        process = await start(server, tmp_path, "not.the.right.token")
+        process = await start(server, tmp_path, "not.the-right.token")
         out, err = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 5  # README "Exit codes"
     assert "refused the token" in err.decode()
-    assert "not.the.right.token" not in out.decode() + err.decode()
+    assert "not.the-right.token" not in out.decode() + err.decode()
     assert "Traceback" not in err.decode()
