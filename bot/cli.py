@@ -264,6 +264,9 @@ async def _run(args: argparse.Namespace) -> int:
         reader = await TerminalSession.nothing_to_rate(sys.stdin)  # before the database is opened (or made)
         store = await _open_store(args.db)
         try:
+            # One process per database, as for the bot: two terminals on one session would close each
+            # other's rounds, and the rating typed into the slower one would be lost.
+            await store.claim_instance(f"crowdtune run in a terminal, process {os.getpid()}")
             out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
             session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects, reader=reader)
             await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track)
@@ -290,6 +293,7 @@ async def _simulate(args: argparse.Namespace) -> int:
         renderer = opened.enter_context(_renderer()) if args.audio else None
         store = await _open_store(args.db)
         try:
+            await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
             out.mkdir(parents=True, exist_ok=True)
             scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
             with progress_bar(spec.rounds, "simulate", "round") as bar:

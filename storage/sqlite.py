@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import functools
 import json
@@ -172,10 +173,16 @@ class SqliteStore(ClosesOnExit):
             running = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
             raise StorageError(
-                f"another crowdtune bot is already running on {self.path} ({running}); stop it first, or use another database (CROWDTUNE_DB)"
+                f"another crowdtune is already running on {self.path} ({running}); stop it first, or use another database "
+                "(--db or CROWDTUNE_DB)"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, holder.encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, holder.encode(), 0)
+        except OSError as exc:  # a full disk: the lock is held, but who holds it cannot be written down
+            os.close(fd)
+            reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+            raise StorageError(f"cannot write the lock file {lock_path}: {reason}") from None
         self._instance_lock = fd
 
     def _check_same_file(self) -> None:

@@ -420,3 +420,24 @@ def test_output_piped_into_a_reader_that_stops_is_no_traceback(tmp_path):
     head.wait(timeout=60)
     _, stderr = process.communicate(b"5\n5\n5\n", timeout=120)
     assert process.returncode == 141 and b"Traceback" not in stderr, (process.returncode, stderr)
+
+
+def test_a_second_terminal_on_the_same_database_is_refused_and_no_rating_is_lost(tmp_path):
+    """Two `crowdtune run` on one database would share its session: the second closed the first's round,
+    and the rating typed into the first was lost. The second now refuses, naming the first."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    first = subprocess.Popen([CROWDTUNE, "run", "--rounds", "3", "--db", "ct.db", "--no-audio"], cwd=tmp_path,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        seen = b""
+        while b"your rating" not in seen:  # the first is at its prompt, holding the database
+            chunk = first.stdout.read1(4096)
+            assert chunk, first.stderr.read()
+            seen += chunk
+        second = crowdtune("run", "--rounds", "3", "--db", "ct.db", "--no-audio", stdin="8\n", cwd=tmp_path, check=False)
+        assert second.returncode == 8 and "already running" in second.stderr and f"process {first.pid}" in second.stderr
+        out, _ = first.communicate(b"6\n", timeout=120)
+    finally:
+        first.kill()
+    with sqlite3.connect(tmp_path / "ct.db") as raw:
+        assert raw.execute("SELECT rating FROM votes").fetchall() == [(6.0,)]
