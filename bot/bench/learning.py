@@ -321,7 +321,7 @@ def targets(summaries: list[Summary], crowd: str, rounds: int) -> list[tuple[str
         gap = paired(by["default, personal"].quality_at(early), by["hillclimb, personal"].quality_at(early))
         end = paired(by["default, personal"].quality_at(rounds), by["hillclimb, personal"].quality_at(rounds))
         found.append(("personal agent not below hillclimb", gap[0] + gap[1] >= 0 and end[0] + end[1] >= 0,
-                      f"after {early}: {_versus(gap)}; after {rounds}: {_versus(end)}"))
+                      f"after {early}: {_versus(gap)}" + (f"; after {rounds}: {_versus(end)}" if rounds > early else "")))
     return found
 
 
@@ -407,6 +407,8 @@ What each line is: {what}.
 
 
 def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tuple[str, ...] = ()) -> int:
+    """Run the learning benchmark and write its report and plots into `out`; 0 (the figures say which
+    targets were met)."""
     machine = describe_machine()
     variants = tuple(v for v in VARIANTS if not only or v.label in only)
     unknown = set(only) - {v.label for v in VARIANTS}
@@ -437,4 +439,6 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
              f"crowdtune bench learning: {seeds} seeds, {crowd} crowd (noise {NOISE}), judged noise-free")
     write_section(out / "BENCHMARKS.md", "Learning", body)
     print(f"wrote {out / 'BENCHMARKS.md'} and learning-*.png there")
-    return 0 if missed == 0 else 1
+    # A benchmark reports; a target it shows unmet is a finding, not a failure of the command (exit 0).
+    print(f"targets not met: {missed} (NOT MET above)" if missed else "every target met")
+    return 0
