@@ -216,11 +216,15 @@ class TerminalSession:
 
     async def _summarise_learning(self, session) -> None:
         """What the agent is most sure you like and dislike, in words, from every rating in this scope."""
-        learned = await self.conductor.lessons(session.scope_id, session.spec.get("preset", "default"))
+        spec = SessionSpec.from_dict(session.spec)
+        learned = await self.conductor.lessons(session.scope_id, spec.preset)
         if learned:
             self.say("what the agent has learned from your ratings so far:")
             for line in learned:
                 self.say(f"  {line}")
+        elif spec.agent.learner == "linear":  # a model that could say something, but is sure of nothing yet
+            ratings = await self.conductor.ratings_learned(session.scope_id, spec.agent)
+            self.say(f"the agent is not yet sure of anything you like or dislike ({ratings} rating{'' if ratings == 1 else 's'} so far)")
 
     def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str]) -> SessionSpec:
         """Say what is resumed and which options given on the command line it does not apply."""

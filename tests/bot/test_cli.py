@@ -442,3 +442,13 @@ def test_a_second_terminal_on_the_same_database_is_refused_and_no_rating_is_lost
         first.kill()
     with sqlite3.connect(tmp_path / "ct.db") as raw:
         assert raw.execute("SELECT rating FROM votes").fetchall() == [(6.0,)]
+
+
+def test_the_end_of_a_terminal_session_says_what_was_learned_or_that_nothing_is_sure_yet(tmp_path):
+    """Two ratings: the first sets the bar, the second is the model's one rating, too few for any lesson
+    (each needs 3): the session says so rather than nothing."""
+    result = crowdtune("run", "--rounds", "2", "--db", "ct.db", "--no-audio", stdin="6\n7\n", cwd=tmp_path)
+    assert "the agent is not yet sure of anything you like or dislike (1 rating so far)" in result.stdout, result.stdout
+    more = crowdtune("run", "--new", "--rounds", "30", "--db", "ct.db", "--no-audio", stdin="".join(f"{2 + i % 7}\n" for i in range(30)),
+                     cwd=tmp_path)
+    assert "what the agent has learned from your ratings so far:" in more.stdout or "(30 ratings so far)" in more.stdout
