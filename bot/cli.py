@@ -262,12 +262,14 @@ async def _run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as opened:
         renderer = None if args.no_audio else opened.enter_context(_renderer())
         reader = await TerminalSession.nothing_to_rate(sys.stdin)  # before the database is opened (or made)
+        out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
+        if args.out:  # a folder that cannot be made fails here (exit 12), before a session is started
+            out.mkdir(parents=True, exist_ok=True)
         store = await _open_store(args.db)
         try:
             # One process per database, as for the bot: two terminals on one session would close each
             # other's rounds, and the rating typed into the slower one would be lost.
             await store.claim_instance(f"crowdtune run in a terminal, process {os.getpid()}")
-            out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
             session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects, reader=reader)
             await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track)
         finally:

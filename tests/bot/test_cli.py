@@ -452,3 +452,10 @@ def test_the_end_of_a_terminal_session_says_what_was_learned_or_that_nothing_is_
     more = crowdtune("run", "--new", "--rounds", "30", "--db", "ct.db", "--no-audio", stdin="".join(f"{2 + i % 7}\n" for i in range(30)),
                      cwd=tmp_path)
     assert "what the agent has learned from your ratings so far:" in more.stdout or "(30 ratings so far)" in more.stdout
+
+
+def test_an_output_folder_that_cannot_be_made_stops_run_before_a_session_starts(tmp_path):
+    result = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", "--out", "/proc/crowdtune-rounds", stdin="5\n",
+                       cwd=tmp_path, check=False)
+    assert result.returncode == 12 and len(result.stderr.strip().splitlines()) == 1 and "/proc/crowdtune-rounds" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no database, no session to resume
