@@ -45,7 +45,8 @@ def piano_roll_png(track: Track, title: str | None = None, before: Track | None 
     touched is outlined, and a removed note is drawn dashed where it was."""
     figure = _figure(margins={"left": 0.06, "right": 0.985, "top": 0.92, "bottom": 0.1})
     roll, drums = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (4, 1), "hspace": 0.08})
-    beats = max(track.beats, 1.0)
+    # With an edit shown, the time the track before took too: a removed last note lies past the new end.
+    beats = max(track.beats, before.beats if before is not None and edit is not None else 0.0, 1.0)
 
     starts = np.cumsum([0.0, *(n.duration for n in track.notes)])[:-1]
     durations = np.array([n.duration for n in track.notes])

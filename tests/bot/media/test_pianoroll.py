@@ -97,6 +97,9 @@ def test_a_removed_note_is_drawn_even_where_no_other_note_reaches():
     before = hand_made_track().with_notes((Note(0, 1.0), Note(1, 1.0), Note(14, 1.0), Note(2, 1.0)))  # one note far above
     after = apply(before, Action(Kind.REMOVE, 2))
     assert edit_pixels(piano_roll_png(after, None, before, Action(Kind.REMOVE, 2))) > 50
+    # The last note: it lies past the end of the shorter track, so the picture spans the track before.
+    last = Action(Kind.REMOVE, len(before.notes) - 1)
+    assert edit_pixels(piano_roll_png(apply(before, last), None, before, last)) > 50
 
 
 @pytest.mark.parametrize(
