@@ -282,6 +282,7 @@ async def _simulate(args: argparse.Namespace) -> int:
 
     from bot.conductor import Conductor
     from bot.progress import plural, progress_bar
+    from bot.console import sigterm_ends_this_task
     from bot.simulate import RaterError, load_raters, run_simulation
 
     spec = _spec(args)
@@ -304,7 +305,9 @@ async def _simulate(args: argparse.Namespace) -> int:
                     bar.update(1)
                     bar.set_postfix_str("" if reward is None else f"reward {reward:.2f}", refresh=False)
 
-                results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance)
+                # SIGTERM (docker stop, kill) ends it as Ctrl-C does: its session stopped, exit code 143.
+                async with sigterm_ends_this_task():
+                    results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance)
         except RaterError as problem:
             raise UsageError(f"{problem}; the session was stopped") from None
         finally:

@@ -11,18 +11,16 @@ is printed. `--new` ends an unfinished session instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
 import io
 import os
 import select
-import signal
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound
-from bot.console import LineReader, Player
+from bot.console import LineReader, Player, sigterm_ends_this_task
 from bot.errors import ExitCode, StartupError, Terminated
 from core.actions import Action
 from core.engine import Outcome, SessionSpec
@@ -143,20 +141,11 @@ class TerminalSession:
         await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
         self.reader = self.reader or LineReader(self.stdin)
         self.player = Player(self.say, self.interactive)
-        loop, task, terminated = asyncio.get_running_loop(), asyncio.current_task(), []
-
-        def on_sigterm() -> None:
-            terminated.append(True)
-            task.cancel()
-
-        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
-            loop.add_signal_handler(signal.SIGTERM, on_sigterm)
         try:
-            return await self._run(spec, given, new or first_track is not None, first_track)
-        except asyncio.CancelledError:
+            async with sigterm_ends_this_task():
+                return await self._run(spec, given, new or first_track is not None, first_track)
+        except (asyncio.CancelledError, Terminated):
             self.say("\nstopped; this round stays open and the next `crowdtune run` resumes it")
-            if terminated:
-                raise Terminated() from None
             raise
         except database_errors() as problem:  # transactions roll back: nothing stored is lost
             raise StorageError(
@@ -164,8 +153,6 @@ class TerminalSession:
             ) from None
         finally:
             await self.player.stop()
-            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-                loop.remove_signal_handler(signal.SIGTERM)
 
     async def _run(self, spec: SessionSpec, given: frozenset[str], new: bool, first_track: Track | None) -> int:
         store = self.conductor.store

@@ -307,9 +307,10 @@ def test_an_output_folder_that_is_a_file_is_a_bad_argument(tmp_path, args):
     assert sorted(p.name for p in tmp_path.iterdir()) == before and (tmp_path / "taken").read_text() == "a file of the user's"
 
 
-def test_an_interrupted_simulation_is_stopped_not_left_active(tmp_path):
-    """Ctrl-C (SIGINT) during `simulate`: exit code 130, and the session is stopped with no round open
-    (a simulation is never resumed, so an active one would stay active for ever)."""
+@pytest.mark.parametrize("how, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupted_simulation_is_stopped_not_left_active(tmp_path, how, code):
+    """Ctrl-C (SIGINT) or SIGTERM (docker stop, kill) during `simulate`: exit code 130 or 143, and the session
+    is stopped with no round open (a simulation is never resumed, so an active one would stay active for ever)."""
     import signal
     import time
 
@@ -321,8 +322,8 @@ def test_an_interrupted_simulation_is_stopped_not_left_active(tmp_path):
             if (tmp_path / "sim" / "round-0001.mid").exists():
                 break
             time.sleep(0.1)
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=120) == 130
+        process.send_signal(getattr(signal, how))
+        assert process.wait(timeout=120) == code
     finally:
         process.kill()
     with sqlite3.connect(tmp_path / "ct.db") as raw:
