@@ -419,7 +419,7 @@ async def _copy_db(args: argparse.Namespace) -> int:
             await target.close()
     finally:
         await source.close()
-    print(f"copied into {target.path}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+    print(f"copied into {target.path}, rows per table: " + ", ".join(f"{table} {n}" for table, n in counts.items()))
     return 0
 
 

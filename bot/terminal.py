@@ -22,6 +22,7 @@ from typing import TextIO
 from bot.conductor import Conductor, OpenRound
 from bot.console import LineReader, Player, sigterm_ends_this_task
 from bot.errors import ExitCode, StartupError, Terminated
+from bot.progress import plural
 from core.actions import Action
 from core.engine import Outcome, SessionSpec
 from core.instruments import instrument_name
@@ -168,7 +169,7 @@ class TerminalSession:
                 terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True, first_track=first_track
             )
             ratings = await self.conductor.ratings_learned(session.scope_id, spec.agent)
-            self.say(f"session {session.id}: {describe_spec(spec)} (--seed {spec.seed} repeats it); the agent has learned from {ratings} ratings")
+            self.say(f"session {session.id}: {describe_spec(spec)} (--seed {spec.seed} repeats it); the agent has learned from {plural(ratings, 'rating')}")
         if self.aspects and spec.mode == "ab":
             self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
         self.folder = self.out_dir / session_folder(store.path, session)

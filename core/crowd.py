@@ -50,7 +50,7 @@ class Ballot:
 
 def check_rating(value: float) -> float:
     if not RATING_MIN <= value <= RATING_MAX:
-        raise ValueError(f"a rating is a number from {RATING_MIN} to {RATING_MAX}, not {value}")
+        raise ValueError(f"a rating is a number from {RATING_MIN} to {RATING_MAX}, not {value:g}")
     return float(value)
 
 

@@ -115,7 +115,7 @@ def test_copy_db_command(tmp_path, postgres_server, capsys):
     url = postgres_server.new_database()
     assert main(["copy-db", "--from", str(db), "--to", url]) == 0
     out = capsys.readouterr().out
-    assert "copied into" in out and " votes" in out and PASSWORD not in out
+    assert "copied into" in out and "votes " in out and PASSWORD not in out
     assert main(["copy-db", "--from", str(db), "--to", url]) == 2
     err = capsys.readouterr().err
     assert "already holds data" in err and PASSWORD not in err
