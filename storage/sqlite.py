@@ -87,9 +87,15 @@ class SqliteStore(ClosesOnExit):
                 parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StorageError(f"cannot create the database folder {parent}: {exc.strerror}") from None
+        connecting = aiosqlite.connect(path, isolation_level=None)
         try:
-            db = await aiosqlite.connect(path, isolation_level=None)
+            db = await connecting
         except sqlite3.Error as exc:
+            # aiosqlite stops its worker thread, which then reports to this event loop: wait for it, or a
+            # caller that closes the loop at once gets "Event loop is closed" printed from that thread.
+            worker = getattr(connecting, "_thread", None)
+            if worker is not None:
+                await asyncio.to_thread(worker.join, 10)
             raise StorageError(f"cannot open the database {path}: {exc}") from None
         store = cls(db, path)
         try:

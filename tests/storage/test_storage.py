@@ -464,3 +464,22 @@ async def test_a_write_cancelled_while_it_begins_leaves_the_connection_usable(tm
         assert [scope for scope, _, _ in await store.scopes()] == ["local:b"]
     finally:
         await store.close()
+
+
+def test_a_database_that_cannot_be_opened_leaves_no_thread_reporting_to_a_closed_loop(monkeypatch):
+    """`crowdtune run --db /proc/x.db` printed its one line, then now and then "Event loop is closed" from
+    aiosqlite's worker thread, which reported its stop to the loop `asyncio.run` had already closed."""
+    import threading
+
+    from storage import StorageError
+
+    errors: list[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+
+    async def attempt() -> None:
+        with pytest.raises(StorageError):
+            await open_store("/proc/x.db")  # /proc exists, but no file can be made in it
+
+    for _ in range(100):
+        asyncio.run(attempt())
+    assert errors == []
