@@ -281,8 +281,8 @@ async def _simulate(args: argparse.Namespace) -> int:
     import random
 
     from bot.conductor import Conductor
-    from bot.progress import plural, progress_bar
     from bot.console import sigterm_ends_this_task
+    from bot.progress import plural, progress_bar
     from bot.simulate import RaterError, load_raters, run_simulation
 
     spec = _spec(args)

@@ -9,6 +9,7 @@ import codecs
 import contextlib
 import io
 import os
+import select
 import shutil
 import signal
 import tempfile
@@ -66,6 +67,18 @@ class LineReader:
         line = self._peeked.pop() if self._peeked else await self._lines.get()
         self._ended = line is None
         return line
+
+    async def ended_before_input(self) -> bool:
+        """Whether the stream is not a terminal and has already ended before its first line (`< /dev/null`).
+        Only input already there is looked at: a program driving a session over a pipe writes its first
+        line after it has seen the first prompt, so waiting for one here would wait for ever."""
+        if self._stream.isatty():
+            return False
+        try:
+            ready = bool(select.select([self._stream.fileno()], [], [], 0)[0])
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            ready = True  # a stream without a file descriptor never blocks
+        return ready and await self.at_end()
 
     async def at_end(self) -> bool:
         """Whether input ends before another line (waiting for one if none has come yet). Reads nothing

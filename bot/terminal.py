@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import io
 import os
-import select
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -87,15 +85,6 @@ def explain(outcome: Outcome, spec: SessionSpec, descriptions: list[str], before
     return f"rated {given}: blended with {prior}, the edit scores below it, so it is undone and the track before stays{now}"
 
 
-def _input_ready(stdin: TextIO) -> bool:
-    """Whether reading `stdin` would not wait: a line, or its end, is already there (always, for a stream
-    without a file descriptor)."""
-    try:
-        return bool(select.select([stdin.fileno()], [], [], 0)[0])
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return True
-
-
 class TerminalSession:
     def __init__(
         self, conductor: Conductor, renderer, out_dir: Path, stdin: TextIO, stdout: TextIO, aspects: bool = False,
@@ -118,9 +107,7 @@ class TerminalSession:
         (NO_TOKEN) when standard input is not a terminal and has already ended before its first line (a
         container started without one, `< /dev/null`), where a session would open a round nobody can rate."""
         reader = LineReader(stdin)
-        # Only input already there is looked at: a program driving the session over a pipe writes its first
-        # rating after it has seen the first prompt, so waiting for a line here would wait for ever.
-        if not stdin.isatty() and _input_ready(stdin) and await reader.at_end():
+        if await reader.ended_before_input():
             raise StartupError(
                 "no DISCORD_TOKEN, so this is a terminal session, but standard input is empty: set DISCORD_TOKEN "
                 "(environment or .env) to run the Discord bot, or run crowdtune run in a terminal",
@@ -212,7 +199,7 @@ class TerminalSession:
                 self.say(f"  {line}")
         elif spec.agent.learner == "linear":  # a model that could say something, but is sure of nothing yet
             ratings = await self.conductor.ratings_learned(session.scope_id, spec.agent)
-            self.say(f"the agent is not yet sure of anything you like or dislike ({ratings} rating{'' if ratings == 1 else 's'} so far)")
+            self.say(f"the agent is not yet sure of anything you like or dislike ({plural(ratings, 'rating')} so far)")
 
     def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str]) -> SessionSpec:
         """Say what is resumed and which options given on the command line it does not apply."""

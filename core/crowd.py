@@ -140,12 +140,12 @@ def voter_profiles(history: History, bloc_size: Mapping[str, int] | None = None)
                 compared[voter].append((rating, (weighted - own * rating) / rest if rest > 1e-9 else reward))
         return compared
 
-    plain = compared_with_others({})
-    known = {v: _agreement_and_trust(plain[v]) for v in history if len(history[v]) >= MIN_ROUNDS}
-    weighted = compared_with_others({v: t / bloc_size.get(v, 1) for v, (_, t) in known.items()})
-    for _ in range(AGREEMENT_PASSES - 1):
-        known = {v: _agreement_and_trust(weighted[v]) for v in known}
-        weighted = compared_with_others({v: t / bloc_size.get(v, 1) for v, (_, t) in known.items()})
+    weights: dict[str, float] = {}  # the first pass: everyone counts alike (the plain mean)
+    for _ in range(AGREEMENT_PASSES):
+        compared = compared_with_others(weights)
+        known = {v: _agreement_and_trust(compared[v]) for v in history if len(history[v]) >= MIN_ROUNDS}
+        weights = {v: t / bloc_size.get(v, 1) for v, (_, t) in known.items()}
+    weighted = compared_with_others(weights)
     profiles = {}
     for voter, pairs in history.items():
         if voter not in known:

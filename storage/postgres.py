@@ -960,33 +960,28 @@ def clone_rounds(url: str, round_id: int, copies: int, voters: int = 3) -> int:
     server-side by generate_series in one transaction). Synchronous: runs its own event loop on a
     thread of its own, so a caller on an event loop may call it too. Returns the last new round's id."""
 
-    async def clone() -> int:
-        conn = await asyncpg.connect(getattr(url, "url", url), timeout=30)
-        try:
-            async with conn.transaction():
-                last = await conn.fetchval(
-                    "WITH src AS (SELECT session_id, mode, plan, reward, outcome, opened_at FROM rounds WHERE id = $1), "
-                    "first AS (SELECT COALESCE(MAX(idx), -1) + 1 AS idx FROM rounds WHERE session_id = (SELECT session_id FROM src)), "
-                    "added AS (INSERT INTO rounds (session_id, idx, mode, plan, opened_at, closes_at, status, reward, outcome, closed_at) "
-                    "SELECT src.session_id, first.idx + g, src.mode, src.plan, src.opened_at + first.idx + g, "
-                    "src.opened_at + first.idx + g + 1, 'closed', src.reward, src.outcome, src.opened_at + first.idx + g + 1 "
-                    "FROM src, first, generate_series(0, $2 - 1) AS g RETURNING id, idx, opened_at), "
-                    "rated AS (INSERT INTO votes (round_id, voter, rating, cast_at) "
-                    "SELECT added.id, 'user:' || v, 1 + (added.idx + v) % 10, added.opened_at + 0.5 "
-                    "FROM added, generate_series(0, $3 - 1) AS v) "
-                    "SELECT MAX(id) FROM added",
-                    round_id, copies, voters,
-                )
-                await conn.execute(
-                    "UPDATE sessions SET rounds_done = rounds_done + $1 WHERE id = (SELECT session_id FROM rounds WHERE id = $2)",
-                    copies, round_id,
-                )
-            return last if last is not None else round_id
-        finally:
-            await conn.close()
+    async def clone(conn: asyncpg.Connection) -> int:
+        async with conn.transaction():
+            last = await conn.fetchval(
+                "WITH src AS (SELECT session_id, mode, plan, reward, outcome, opened_at FROM rounds WHERE id = $1), "
+                "first AS (SELECT COALESCE(MAX(idx), -1) + 1 AS idx FROM rounds WHERE session_id = (SELECT session_id FROM src)), "
+                "added AS (INSERT INTO rounds (session_id, idx, mode, plan, opened_at, closes_at, status, reward, outcome, closed_at) "
+                "SELECT src.session_id, first.idx + g, src.mode, src.plan, src.opened_at + first.idx + g, "
+                "src.opened_at + first.idx + g + 1, 'closed', src.reward, src.outcome, src.opened_at + first.idx + g + 1 "
+                "FROM src, first, generate_series(0, $2 - 1) AS g RETURNING id, idx, opened_at), "
+                "rated AS (INSERT INTO votes (round_id, voter, rating, cast_at) "
+                "SELECT added.id, 'user:' || v, 1 + (added.idx + v) % 10, added.opened_at + 0.5 "
+                "FROM added, generate_series(0, $3 - 1) AS v) "
+                "SELECT MAX(id) FROM added",
+                round_id, copies, voters,
+            )
+            await conn.execute(
+                "UPDATE sessions SET rounds_done = rounds_done + $1 WHERE id = (SELECT session_id FROM rounds WHERE id = $2)",
+                copies, round_id,
+            )
+        return last if last is not None else round_id
 
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, clone()).result()
+    return _on_a_connection_of_its_own(url, clone)
 
 
 def relation_bytes(url: str, table: str) -> int:
@@ -997,12 +992,22 @@ def relation_bytes(url: str, table: str) -> int:
     if table not in dict(TABLES):
         raise ValueError(f"no table {table!r}")
 
-    async def size() -> int:
+    async def size(conn: asyncpg.Connection) -> int:
+        return int(await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", table))
+
+    return _on_a_connection_of_its_own(url, size)
+
+
+def _on_a_connection_of_its_own(url: str, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """`work` on a connection of its own, on an event loop of its own in a thread of its own, so a caller
+    that is itself on an event loop may call it synchronously."""
+
+    async def run() -> T:
         conn = await asyncpg.connect(getattr(url, "url", url), timeout=30)
         try:
-            return int(await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", table))
+            return await work(conn)
         finally:
             await conn.close()
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, size()).result()
+        return pool.submit(asyncio.run, run()).result()
