@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 
 from core import agent as q
 from core.actions import Action, apply, describe
-from core.crowd import NEUTRAL_RATING, Ballot, CrowdEstimate, ab_rewards, mean_rating
+from core.crowd import NEUTRAL_RATING, Ballot, ChoiceHistory, CrowdEstimate, ab_rewards, mean_rating
 from core.learner import Observation, Posterior
 from core.instruments import DEFAULT_PROGRAM, GM_PROGRAMS
 from core.music import Track, check_base, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
@@ -207,17 +207,19 @@ def settle(
     incumbent_score: float | None,
     rng: random.Random,
     aggregate: Aggregator = mean_rating,
-    history: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    history: Mapping[str, Sequence[tuple[float, float]]] | ChoiceHistory | None = None,
     reference: tuple[Sequence[Ballot], float] | None = None,
 ) -> Outcome:
-    """The round's outcome from its ballots. `reference`: the ballots of the round whose edit made the
+    """The round's outcome from its ballots. `history`: the voters' past votes in the scope, in rounds of
+    this round's mode (ratings beside their round's reward, or A/B choices beside their round's id), from
+    which their trust is measured. `reference`: the ballots of the round whose edit made the
     incumbent and the verdict it got then; the incumbent's score moves by how much the crowd's verdict on
     those same ballots has moved since, as the aggregator learned who to trust (see `scale_drift`)."""
     config = spec.agent
     verdict = None
     drift = 0.0
     if spec.mode == "ab":
-        rewards = ab_rewards(ballots)
+        rewards = ab_rewards(ballots, history)
         if rewards is None:
             return _no_votes(config, plan, incumbent_score)
         winner = max(range(2), key=lambda i: (rewards[i], rng.random()))

@@ -14,8 +14,7 @@ from core.crowd import (
     Ballot,
     CrowdEstimate,
     ab_rewards,
-    ab_wins,
-    bradley_terry,
+    ab_weights,
     compound_rating,
     parse_aspects,
     robust_rating,
@@ -182,26 +181,56 @@ def test_keep_best_never_loses_a_loved_track_and_wears_down_a_lucky_score():
 # --- A/B ---------------------------------------------------------------------------------------------
 
 
-def test_bradley_terry_recovers_an_obvious_preference():
-    truth = [0.6, 0.3, 0.1]
-    games = 200
-    wins = [[games * truth[i] / (truth[i] + truth[j]) if i != j else 0.0 for j in range(3)] for i in range(3)]
-    fitted = bradley_terry(wins)
-    assert fitted == pytest.approx(truth, abs=1e-3)
-    assert fitted[0] > fitted[1] > fitted[2]
+def ab_votes(choices: str, voters: list[str] | None = None) -> list[Ballot]:
+    names = {"a": "a", "b": "b", "+": "both", "-": "neither"}
+    voters = voters or [f"v{i}" for i in range(len(choices))]
+    return [Ballot(voter, choice=names[c]) for voter, c in zip(voters, choices)]
 
 
-def test_ab_rewards_read_both_and_neither_against_the_track_before():
+def test_ab_rewards_count_each_edit_against_the_track_before():
     def rewards(choices: str) -> tuple[float, float]:
-        names = {"a": "a", "b": "b", "+": "both", "-": "neither"}
-        return ab_rewards([Ballot(f"v{i}", choice=names[c]) for i, c in enumerate(choices)])
+        return ab_rewards(ab_votes(choices))
 
-    a, b = rewards("aaaaaaab")
-    assert a > 6.5 and b < 4.5 and a + b == pytest.approx(11)  # no verdict on the track before: symmetric
+    a, b = rewards("aaa-")
+    # Three of four chose A over B and over the track before: A beats it (it used to score 4.4, undone).
+    assert a > 5.5 > b
+    assert rewards("aa-")[0] == rewards("aab-")[0]  # a vote for B says nothing of A against the track before
     liked, disliked = rewards("++++"), rewards("----")
     assert liked[0] == liked[1] > 7 and disliked[0] == disliked[1] < 4
     assert rewards("a")[0] < rewards("aaaaaa")[0]  # one vote is not a verdict
-    assert ab_wins([Ballot("x", choice="neither")])[2][0] > ab_wins([])[2][0]
+    assert ab_rewards([]) is None and ab_rewards([Ballot("x", rating=7.0)]) is None
+
+
+HONEST_AB = [f"honest{i}" for i in range(5)]
+BRIGADE_AB = [f"brigader{i}" for i in range(3)]
+
+
+def ab_history(rounds: int = 20, seed: int = 0) -> dict[str, list[tuple[str, int]]]:
+    """A scope's A/B history: honest voters mostly choose what the round deserved (an edit or the track
+    before), the troll its opposite, a brigade of identical accounts always "both"."""
+    rng = random.Random(seed)
+    opposite = {"a": "b", "b": "a", "neither": "both"}
+    history: dict[str, list[tuple[str, int]]] = {}
+    for round_id in range(1, rounds + 1):
+        deserved = rng.choice(["a", "b", "neither"])
+        choices = {v: deserved if rng.random() < 0.7 else rng.choice(["a", "b", "neither"]) for v in HONEST_AB}
+        choices |= {"troll": opposite[deserved]} | {v: "both" for v in BRIGADE_AB}
+        for voter, choice in choices.items():
+            history.setdefault(voter, []).insert(0, (choice, round_id))  # newest first, as storage gives it
+    return history
+
+
+def test_a_brigade_and_a_troll_lose_their_weight_in_ab_rounds():
+    """A/B votes are weighed by trust as ratings are: a brigade that says "both" whatever it hears, or a
+    troll who picks the opposite of the crowd, counts fully while unknown and hardly once known."""
+    ballots = ab_votes("--a-a" + "a" + "+++", [*HONEST_AB, "troll", *BRIGADE_AB])
+    assert set(ab_weights(ballots).values()) == {1.0}  # newcomers: the benefit of the doubt
+    weights = ab_weights(ballots, ab_history())
+    assert min(weights[v] for v in HONEST_AB) > 0.8
+    assert weights["troll"] < 0.4 and sum(weights[v] for v in BRIGADE_AB) < 0.4
+    # Three honest voters preferred the track before, two chose A: unknown, the troll and the brigade would
+    # have kept A; known, they do not.
+    assert ab_rewards(ballots)[0] > 5.5 > ab_rewards(ballots, ab_history())[0]
 
 
 def test_ab_round_undone_when_the_crowd_prefers_the_track_before():
