@@ -266,6 +266,8 @@ PRIOR_GAMES = 1.0  # one virtual drawn game between each edit and the track befo
 # (voter_profiles): their preference for A over B, and whether an edit beat the track before for them.
 AB_VALUES: Mapping[str, tuple[float, float]] = {"a": (1.0, 1.0), "b": (-1.0, 1.0), "both": (0.0, 1.0), "neither": (0.0, -1.0)}
 
+# A/B votes agree less than ratings (four choices carry less than a number), so a voter counts fully at a
+# lower agreement than FULL_AGREEMENT (bench-tuned: 0.1, 0.2, 0.3 and 0.5 tried).
 AB_FULL_AGREEMENT = 0.2
 # voter -> [(their A/B choice, the round's id), ...], newest first
 ChoiceHistory = Mapping[str, Sequence[tuple[str, int]]]
