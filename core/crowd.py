@@ -19,8 +19,9 @@ RATING_MIN, RATING_MAX = 1, 10
 CHOICES = ("a", "b", "both", "neither")
 NEUTRAL_RATING = (RATING_MIN + RATING_MAX) / 2
 
-# voter -> [(their rating, the reward their round got), ...], newest first
-History = Mapping[str, Sequence[tuple[float, float]]]
+# voter -> [(their rating, their round's id, the reward their round got), ...], newest first. Rounds are told
+# apart by their id: two rounds can end with the same reward (a small crowd's 6 and 8, then 8 and 6).
+History = Mapping[str, Sequence[tuple[float, int, float]]]
 
 # How much evidence the prior (the score of the track an edit started from) is worth, in voters.
 PRIOR_VOTES = 2.0
@@ -106,8 +107,8 @@ NEWCOMER = VoterProfile(0, NEUTRAL_RATING, NEUTRAL_RATING, 0.0, 0.0, 1.0)
 
 def voter_profiles(history: History, bloc_size: Mapping[str, int] | None = None, solo: bool = True) -> dict[str, VoterProfile]:
     """Each voter's profile, measured against the *other* voters of `history` in the same past rounds
-    (rounds told apart by their key, the reward for ratings; a voter who rated a round alone is compared
-    with its reward, or with `solo` False the round is left out of their record).
+    (a voter who rated a round alone is compared with its reward, or with `solo` False the round is left
+    out of their record).
 
     Agreement compares a voter's ratings with the others' plain mean, not with the rewards this aggregator
     produced: measured against its own output, whoever it trusted would seem to agree and stay trusted.
@@ -118,16 +119,16 @@ def voter_profiles(history: History, bloc_size: Mapping[str, int] | None = None,
     brigade does not set the scale.
     """
     bloc_size = bloc_size or {}
-    rounds: dict[float, dict[str, float]] = defaultdict(dict)
+    rounds: dict[int, dict[str, float]] = defaultdict(dict)
     for voter, pairs in history.items():
-        for rating, reward in pairs:
-            rounds[reward][voter] = rating
+        for rating, round_id, _ in pairs:
+            rounds[round_id][voter] = rating
 
     def compared_with_others(weight: Mapping[str, float]) -> dict[str, list[tuple[float, float]]]:
         """voter -> [(their rating, the others' weighted mean rating that round)]."""
         sums = {}
-        for reward, ratings in rounds.items():
-            sums[reward] = (
+        for round_id, ratings in rounds.items():
+            sums[round_id] = (
                 sum(weight.get(v, 1.0) for v in ratings),
                 sum(weight.get(v, 1.0) * r for v, r in ratings.items()),
             )
@@ -135,8 +136,8 @@ def voter_profiles(history: History, bloc_size: Mapping[str, int] | None = None,
         for voter, pairs in history.items():
             own = weight.get(voter, 1.0)
             compared[voter] = []
-            for rating, reward in pairs:
-                total, weighted = sums[reward]
+            for rating, round_id, reward in pairs:
+                total, weighted = sums[round_id]
                 rest = total - own
                 if rest > 1e-9:
                     compared[voter].append((rating, (weighted - own * rating) / rest))
@@ -192,10 +193,10 @@ def normalised(rating: float, profile: VoterProfile, typical_spread: float | Non
     return min(RATING_MAX, max(RATING_MIN, (1 - c) * rating + c * on_crowd_scale))
 
 
-def blocs(ballots: Sequence[Ballot], history: Mapping[str, Sequence[tuple[object, float]]]) -> dict[str, int]:
+def blocs(ballots: Sequence[Ballot], history: History | ChoiceHistory) -> dict[str, int]:
     """Each voter's bloc size: voters who vote this round identically and voted every round they shared
-    (at least BLOC_ROUNDS, matched by the round's key: its reward for ratings, its id for A/B votes)
-    identically too act as one voter. `history`: voter -> [(their rating or A/B choice, round key)]."""
+    (at least BLOC_ROUNDS) identically too act as one voter. `history`: voter -> [(their rating or A/B
+    choice, the round's id, its reward)]."""
     size = {b.voter: 1 for b in ballots}
     by_vote: dict[object, list[str]] = defaultdict(list)
     for b in ballots:
@@ -205,7 +206,7 @@ def blocs(ballots: Sequence[Ballot], history: Mapping[str, Sequence[tuple[object
     for voters in by_vote.values():
         if len(voters) < 2:
             continue
-        records = {v: {key: vote for vote, key in history.get(v, ())} for v in voters}
+        records = {v: {round_id: vote for vote, round_id, _ in history.get(v, ())} for v in voters}
         groups: list[list[str]] = []
         for voter in voters:
             for group in groups:
@@ -220,7 +221,7 @@ def blocs(ballots: Sequence[Ballot], history: Mapping[str, Sequence[tuple[object
     return size
 
 
-def _always_alike(a: Mapping[float, object], b: Mapping[float, object]) -> bool:
+def _always_alike(a: Mapping[int, object], b: Mapping[int, object]) -> bool:
     shared = a.keys() & b.keys()
     return len(shared) >= BLOC_ROUNDS and all(a[k] == b[k] for k in shared)
 
@@ -255,7 +256,7 @@ def robust_rating(ballots: Sequence[Ballot], history: History | None = None) -> 
 def typical_reward(history: History) -> float:
     """The mean reward of the recent rounds in these voters' history: what a track nobody has rated yet
     is assumed to score. The neutral rating when there is no history."""
-    rewards = {reward for pairs in history.values() for _, reward in pairs}
+    rewards = {round_id: reward for pairs in history.values() for _, round_id, reward in pairs}.values()
     return statistics.fmean(rewards) if rewards else NEUTRAL_RATING
 
 
@@ -269,8 +270,8 @@ AB_VALUES: Mapping[str, tuple[float, float]] = {"a": (1.0, 1.0), "b": (-1.0, 1.0
 # A/B votes agree less than ratings (four choices carry less than a number), so a voter counts fully at a
 # lower agreement than FULL_AGREEMENT (bench-tuned: 0.1, 0.2, 0.3 and 0.5 tried).
 AB_FULL_AGREEMENT = 0.2
-# voter -> [(their A/B choice, the round's id), ...], newest first
-ChoiceHistory = Mapping[str, Sequence[tuple[str, int]]]
+# voter -> [(their A/B choice, their round's id, the reward its winner got), ...], newest first
+ChoiceHistory = Mapping[str, Sequence[tuple[str, int, float]]]
 
 
 def ab_weights(ballots: Sequence[Ballot], history: ChoiceHistory | None = None) -> dict[str, float]:
@@ -282,7 +283,10 @@ def ab_weights(ballots: Sequence[Ballot], history: ChoiceHistory | None = None) 
     bloc_size = blocs(voted, history)
     agreements: dict[str, list[float]] = defaultdict(list)
     for item in (0, 1):
-        numbers = {b.voter: [(AB_VALUES[choice][item], float(round_id)) for choice, round_id in history.get(b.voter, ())] for b in voted}
+        numbers = {
+            b.voter: [(AB_VALUES[choice][item], round_id, reward) for choice, round_id, reward in history.get(b.voter, ())]
+            for b in voted
+        }
         # A round a voter chose in alone has no others to agree with: it is left out (solo=False).
         for voter, profile in voter_profiles(numbers, bloc_size, solo=False).items():
             if profile.rounds:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from core.agent import QEntry, QKey
-from core.crowd import Ballot
+from core.crowd import Ballot, ChoiceHistory, History
 from core.learner import Evidence, apply_observations
 from core.engine import Outcome
 from core.music import track_to_dict
@@ -844,14 +844,14 @@ async def _q_entries(conn: asyncpg.Connection, scope_id: str, keys: list[QKey]) 
 
 async def _voter_history(
     conn: asyncpg.Connection, scope_id: str, voters: list[str], mode: str = "rating", limit: int = 50
-) -> dict[str, list[tuple[float, float]]] | dict[str, list[tuple[str, int]]]:
-    """Each voter's latest votes in this scope, in closed rounds of `mode`, newest first: a rating beside
-    the reward its round got, or an A/B choice beside its round's id."""
-    value, key = HISTORY_COLUMNS[mode]
+) -> History | ChoiceHistory:
+    """Each voter's latest votes in this scope, in closed rounds of `mode`, newest first: their rating or
+    A/B choice, the round's id and the reward it got."""
+    value = HISTORY_COLUMNS[mode]
     found: dict[str, list] = {}
     rows = await conn.fetch(
-        "SELECT voter, value, key FROM ("
-        f"SELECT v.voter, v.{value} AS value, r.{key} AS key, "
+        "SELECT voter, value, round_id, reward FROM ("
+        f"SELECT v.voter, v.{value} AS value, r.id AS round_id, r.reward, "
         "ROW_NUMBER() OVER (PARTITION BY v.voter ORDER BY r.closed_at DESC, r.id DESC) AS newest "
         "FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
         "WHERE v.voter = ANY($1::text[]) AND s.scope_id = $2 AND r.status = 'closed' AND r.mode = $3 "
@@ -859,8 +859,8 @@ async def _voter_history(
         ") AS ranked WHERE newest <= $4 ORDER BY voter, newest",
         list(dict.fromkeys(voters)), scope_id, mode, limit,
     )
-    for voter, vote, round_key in rows:
-        found.setdefault(voter, []).append((vote, round_key))
+    for voter, vote, round_id, reward in rows:
+        found.setdefault(voter, []).append((vote, round_id, reward))
     return {voter: found[voter] for voter in voters if voter in found}
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import aiosqlite
 
 from core.agent import QEntry, QKey
-from core.crowd import Ballot
+from core.crowd import Ballot, ChoiceHistory, History
 from core.engine import Outcome
 from core.learner import Evidence, apply_observations
 from core.music import track_to_dict
@@ -861,17 +861,17 @@ class _Tx:
 
     async def voter_history(
         self, scope_id: str, voters: list[str], mode: str = "rating", limit: int = 50
-    ) -> dict[str, list[tuple[float, float]]] | dict[str, list[tuple[str, int]]]:
-        """Each voter's latest votes in this scope, in closed rounds of `mode`, newest first: a rating beside
-        the reward its round got, or an A/B choice beside its round's id. One query per 500 voters rather
+    ) -> History | ChoiceHistory:
+        """Each voter's latest votes in this scope, in closed rounds of `mode`, newest first: their rating
+        or A/B choice, the round's id and the reward it got. One query per 500 voters rather
         than one per voter: a round with a thousand voters closes in a few statements while votes wait
         behind its transaction."""
-        value, key = HISTORY_COLUMNS[mode]
+        value = HISTORY_COLUMNS[mode]
         found: dict[str, list] = {}
         for chunk in _in_chunks(list(dict.fromkeys(voters))):
             rows = await self.all(
-                "SELECT voter, value, key FROM ("
-                f"SELECT v.voter, v.{value} AS value, r.{key} AS key, "
+                "SELECT voter, value, round_id, reward FROM ("
+                f"SELECT v.voter, v.{value} AS value, r.id AS round_id, r.reward, "
                 "ROW_NUMBER() OVER (PARTITION BY v.voter ORDER BY r.closed_at DESC, r.id DESC) AS newest "
                 "FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
                 f"WHERE v.voter IN ({_placeholders(chunk)}) AND s.scope_id = ? AND r.status = 'closed' AND r.mode = ? "
@@ -879,8 +879,8 @@ class _Tx:
                 ") WHERE newest <= ? ORDER BY voter, newest",
                 (*chunk, scope_id, mode, limit),
             )
-            for voter, vote, round_key in rows:
-                found.setdefault(voter, []).append((vote, round_key))
+            for voter, vote, round_id, reward in rows:
+                found.setdefault(voter, []).append((vote, round_id, reward))
         return {voter: found[voter] for voter in voters if voter in found}
 
     async def incumbent_reference(self, session_id: int) -> tuple[list[Ballot], float] | None:

@@ -28,18 +28,18 @@ from core.raters import consensus_score
 HONEST = [f"honest{i}" for i in range(5)]
 
 
-def crowd_history(rounds: int = 20, brigade: int = 1, seed: int = 0) -> dict[str, list[tuple[float, float]]]:
+def crowd_history(rounds: int = 20, brigade: int = 1, seed: int = 0) -> dict[str, list[tuple[float, int, float]]]:
     """A scope's voter history: honest voters rate a varying quality with noise, the troll its mirror
     image, brigaders (identical accounts) always 10; each round's reward is the honest mean."""
     rng = random.Random(seed)
-    history: dict[str, list[tuple[float, float]]] = {}
-    for _ in range(rounds):
+    history: dict[str, list[tuple[float, int, float]]] = {}
+    for round_id in range(1, rounds + 1):
         quality = rng.uniform(3, 8)
         honest = {v: min(10.0, max(1.0, quality + rng.gauss(0, 0.8))) for v in HONEST}
         reward = statistics.fmean(honest.values())
         ratings = {**honest, "troll": 11 - quality + rng.gauss(0, 0.8), **{f"brigader{i}": 10.0 for i in range(brigade)}}
         for voter, rating in ratings.items():
-            history.setdefault(voter, []).insert(0, (rating, reward))  # newest first, as storage gives it
+            history.setdefault(voter, []).insert(0, (rating, round_id, reward))  # newest first, as storage gives it
     return history
 
 
@@ -72,17 +72,17 @@ def test_an_attack_does_not_cost_honest_voters_their_trust():
     history); agreement is measured again against the others weighted by that first trust, which the
     attackers have mostly lost, so the honest keep full trust and the attackers stay distrusted."""
     rng = random.Random(1)
-    history: dict[str, list[tuple[float, float]]] = {}
-    for round_number in range(15):
+    history: dict[str, list[tuple[float, int, float]]] = {}
+    for round_id in range(15):
         quality = rng.uniform(3, 8)
-        reward = 5 + round_number / 100  # tells the rounds apart
+        reward = 5.0  # rounds are told apart by their id, not by their reward
         ratings = {
             **{v: min(10.0, max(1.0, quality + rng.gauss(0, 1.6))) for v in HONEST + ["honest5"]},
             **{f"troll{i}": min(10.0, max(1.0, 11 - quality + rng.gauss(0, 0.8))) for i in range(3)},
             **{f"brigader{i}": 10.0 for i in range(4)},
         }
         for voter, rating in ratings.items():
-            history.setdefault(voter, []).insert(0, (rating, reward))
+            history.setdefault(voter, []).insert(0, (rating, round_id, reward))
     profiles = voter_profiles(history)
     assert all(profiles[v].trust > 0.95 for v in HONEST + ["honest5"])
     assert all(profiles[v].trust < 0.3 for v in profiles if not v.startswith("honest"))
@@ -112,11 +112,30 @@ def test_each_voter_is_put_on_the_crowd_scale():
     """A harsh voter (always two points below the crowd) giving 5 means what the crowd would call about 7."""
     rng = random.Random(1)
     history = {"harsh": []}
-    for _ in range(30):
+    for round_id in range(30):
         reward = rng.uniform(4, 8)
-        history["harsh"].insert(0, (reward - 2 + rng.gauss(0, 0.3), reward))
+        history["harsh"].insert(0, (reward - 2 + rng.gauss(0, 0.3), round_id, reward))
     estimate = robust_rating([Ballot("harsh", 5.0)], history)
     assert 6.5 < estimate.rating < 7.5
+
+
+def test_rounds_that_end_with_the_same_reward_stay_apart():
+    """Rounds used to be told apart by their reward. A small crowd's integer ratings often end two rounds at
+    the same mean (6, 7, 8 and 7, 7, 7), and those rounds became one, so a voter's agreement came out of
+    the wrong rounds (one honest voter's trust: 0.48 instead of 0.93 here). Profiles must not depend on
+    whether rewards coincide."""
+    rng = random.Random(1285)
+    history: dict[str, list[tuple[float, int, float]]] = {v: [] for v in "abc"}
+    for round_id in range(10):
+        quality = rng.choice([5, 6, 7, 8])
+        ratings = {v: min(10, max(1, quality + rng.choice([-1, 0, 0, 1]))) for v in history}
+        for voter, rating in ratings.items():
+            history[voter].insert(0, (rating, round_id, statistics.fmean(ratings.values())))
+    assert len({reward for _, _, reward in history["a"]}) < 10  # some rounds share a reward
+    apart = {v: [(r, i, reward + i / 1000) for r, i, reward in pairs] for v, pairs in history.items()}
+    for voter, profile in voter_profiles(history).items():
+        assert profile.agreement == pytest.approx(voter_profiles(apart)[voter].agreement)
+        assert profile.rounds == 10
 
 
 def test_one_vote_is_not_a_verdict():
@@ -205,18 +224,18 @@ HONEST_AB = [f"honest{i}" for i in range(5)]
 BRIGADE_AB = [f"brigader{i}" for i in range(3)]
 
 
-def ab_history(rounds: int = 20, seed: int = 0) -> dict[str, list[tuple[str, int]]]:
+def ab_history(rounds: int = 20, seed: int = 0) -> dict[str, list[tuple[str, int, float]]]:
     """A scope's A/B history: honest voters mostly choose what the round deserved (an edit or the track
     before), the troll its opposite, a brigade of identical accounts always "both"."""
     rng = random.Random(seed)
     opposite = {"a": "b", "b": "a", "neither": "both"}
-    history: dict[str, list[tuple[str, int]]] = {}
+    history: dict[str, list[tuple[str, int, float]]] = {}
     for round_id in range(1, rounds + 1):
         deserved = rng.choice(["a", "b", "neither"])
         choices = {v: deserved if rng.random() < 0.7 else rng.choice(["a", "b", "neither"]) for v in HONEST_AB}
         choices |= {"troll": opposite[deserved]} | {v: "both" for v in BRIGADE_AB}
         for voter, choice in choices.items():
-            history.setdefault(voter, []).insert(0, (choice, round_id))  # newest first, as storage gives it
+            history.setdefault(voter, []).insert(0, (choice, round_id, 7.0))  # newest first, as storage gives it
     return history
 
 
