@@ -372,8 +372,7 @@ CRASH_CHILD = textwrap.dedent(
     """
     import asyncio, sys
     from bot.conductor import Conductor
-    from core.crowd import Ballot, ab_rewards
-from core.engine import SessionSpec
+    from core.engine import SessionSpec
     from storage import open_store
 
     async def main(path, voters):
