@@ -14,7 +14,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from test_cli import crowdtune
+from test_cli import IGNORING_SIGINT, crowdtune
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 WAIT = 60  # a limit on waiting for something to happen, never a measure of how fast it happened
@@ -47,9 +47,10 @@ def player(tmp_path):
     return env, log
 
 
-def spawn(args, cwd, env):
-    return pexpect.spawn(CROWDTUNE, ["run", "--db", "ct.db", "--out", "rounds", *args], cwd=str(cwd), env=env,
-                         encoding="utf-8", timeout=WAIT)
+def spawn(args, cwd, env, prefix=()):
+    """`crowdtune run` under a pseudo-terminal; `prefix`: a command line that starts it (IGNORING_SIGINT)."""
+    command = [*prefix, CROWDTUNE, "run", "--db", "ct.db", "--out", "rounds", *args]
+    return pexpect.spawn(command[0], command[1:], cwd=str(cwd), env=env, encoding="utf-8", timeout=WAIT)
 
 
 def events(log: Path) -> list[tuple[str, str, str]]:
@@ -184,10 +185,13 @@ def test_the_starting_track_is_played_and_rated_before_the_first_edit(tmp_path, 
         assert raw.execute("SELECT COUNT(*) FROM audit WHERE action = 'starting_track_rated'").fetchone() == (1,)
 
 
-@pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143)])
-def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_the_round_to_resume(tmp_path, player, how, code):
+@pytest.mark.parametrize("how, code, prefix", [("ctrl-c", 130, ()), ("ctrl-c", 130, IGNORING_SIGINT), ("sigterm", 143, ())],
+                         ids=["ctrl-c-130", "ctrl-c-130-started-with-SIGINT-ignored", "sigterm-143"])
+def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_the_round_to_resume(tmp_path, player, how, code, prefix):
+    """Also when crowdtune was started with SIGINT ignored (as a shell starts a command in the background): Ctrl-C
+    did nothing then."""
     env, log = player
-    child = spawn(["--rounds", "3"], tmp_path, env)
+    child = spawn(["--rounds", "3"], tmp_path, env, prefix)
     child.expect(r"your rating, 1-10\? ")
     child.sendline("6")  # the starting track
     child.expect(r"round 1:")
