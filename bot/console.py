@@ -145,11 +145,20 @@ class Player:
                     return
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None and not task.done():
+        """Stop what is playing and wait until its player has ended. A cancellation of the caller (Ctrl-C,
+        SIGTERM) while it waits goes through to the caller: it is neither swallowed (the session went on to its
+        prompt) nor passed on to the player's ending (which would be cut short, the player left playing); a
+        later `stop` waits for that ending again."""
+        task = self._task
+        if task is None:
+            return
+        if not task.done() and not task.cancelling():  # cancelled once: its ending must not be interrupted
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.wait([task])  # unlike `await task`, a cancellation of the caller stays the caller's
+        if self._task is task:
+            self._task = None
+        if not task.cancelled():
+            task.result()  # a bug in the player's task is raised, not lost
 
 
 async def _end(process: asyncio.subprocess.Process) -> None:
