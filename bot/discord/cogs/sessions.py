@@ -127,6 +127,12 @@ class Sessions(commands.Cog):
         melody_track: app_commands.Range[int, 1, 10000] | None = None,
         aspects: bool = False,
     ) -> None:
+        if melody is not None:
+            # Downloading and reading the file can outlast the 3 s Discord allows before the first answer (a
+            # slow CDN, a large file), and so can waiting for the database: acknowledge first. Privately,
+            # because a deferred answer keeps the visibility chosen here and a problem with the file is for
+            # its sender alone; the session is announced to the channel in a followup.
+            await interaction.response.defer(ephemeral=True, thinking=True)
         scope_id, kind = scope_of(interaction)
         settings = await scope_settings(self.bot, scope_id)
         # Everything that can be checked without the melody's bytes is checked before they are downloaded.
@@ -152,23 +158,18 @@ class Sessions(commands.Cog):
                 seed=interaction.id % 2**31,
             )
         except ValueError as problem:  # MusicError and InstrumentError included
-            await interaction.response.send_message(f"{CANNOT_START}{problem}.", ephemeral=True)
+            await answer_privately(interaction, f"{CANNOT_START}{problem}.")
             return
         missing = missing_permissions(interaction, "buttons" if aspects else settings["vote_style"])
         if missing:
-            await interaction.response.send_message(
+            await answer_privately(
+                interaction,
                 f"I can't run rounds in this channel: I am missing the {', '.join(missing)} permission(s). "
                 "Ask a moderator to grant them, or use another channel.",
-                ephemeral=True,
             )
             return
         fitted = None
         if melody is not None:
-            # Downloading and reading the file can outlast the 3 s Discord allows before the first answer (a
-            # slow CDN, a large file): acknowledge now. Privately, because a deferred answer keeps the
-            # visibility chosen here and a problem with the file is for its sender alone; the session is
-            # announced to the channel in a followup.
-            await interaction.response.defer(ephemeral=True, thinking=True)
             try:
                 fitted = await self._fit_melody(melody, melody_track, program if instrument else None)
                 track = fitted.track
@@ -197,7 +198,7 @@ class Sessions(commands.Cog):
             f"{spec.round_seconds / 60:g} min per round. The first round is coming up."
         )
         try:
-            if interaction.response.is_done():  # deferred privately for the melody: fill that in, then announce
+            if fitted:  # deferred privately for the melody: fill that in, then announce
                 await interaction.edit_original_response(content=f"Read {_quoted(melody.filename)}: the session starts below.")
                 await interaction.followup.send(announcement)
             else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_discord_bot import compose, db_rows, drawer, env, is_round, renderer, running  # noqa: F401 - fixtures
+from test_discord_bot import compose, db_rows, drawer, env, final_answer, is_round, renderer, running  # noqa: F401 - fixtures
 from test_fitting import MELODY, a_minor_snapped, song
 from test_loudness import assert_listening_level, ogg_samples
 
@@ -39,15 +39,6 @@ async def test_an_unknown_instrument_is_a_polite_refusal_and_nothing_starts(env)
         reply = await compose(env, instrument="kazoo")
         assert reply["data"]["flags"] & 64 and "Sorry" in reply["data"]["content"] and "kazoo" in reply["data"]["content"]
     assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
-
-
-async def final_answer(interaction) -> dict:
-    """What the person who used a command is finally shown: the response, or the deferred ("thinking")
-    message once it is filled in; a message dict with its content and flags."""
-    response = await interaction.wait_response()
-    if interaction.deferred:
-        return await interaction.wait_original()
-    return {"content": "", "flags": 0, **response["data"]}
 
 
 async def test_a_session_from_an_attached_midi_file_plays_that_melody_first(env):
