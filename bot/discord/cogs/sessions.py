@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from dataclasses import replace
 
 import aiohttp
@@ -19,12 +20,13 @@ from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, sug
 from core.midi import track_to_midi
 from core.music import SCALES, parse_note, track_from_dict
 
+log = logging.getLogger("crowdtune.bot")
 SCALE_CHOICES = [app_commands.Choice(name=name.replace("_", " "), value=name) for name in SCALES]
 MODE_CHOICES = [app_commands.Choice(name="rate 1-10", value="rating"), app_commands.Choice(name="A/B", value="ab")]
 EVERYWHERE = dict(guilds=True, dms=True, private_channels=False)
 CANNOT_START = "Sorry, I can't start that: "
-# How long a melody file may take to download once /compose is acknowledged: Discord's CDN serves the
-# 1 MiB a melody may be in about a second; past this its sender is told to try again, not left "thinking".
+# How long a melody file may take to download once /compose is acknowledged (1 MiB at most: 30 s is
+# about 0.3 Mbit/s); past this its sender is told to try again instead of being left "thinking".
 MELODY_DOWNLOAD_SECONDS = 30.0
 
 
@@ -33,14 +35,14 @@ def _quoted(text: str) -> str:
     return discord.utils.escape_mentions(discord.utils.escape_markdown(text))[:200]
 
 
-async def answer_privately(interaction: discord.Interaction, content: str, **fields) -> None:
+async def answer_privately(interaction: discord.Interaction, content: str) -> None:
     """A command's answer that only the person who used it sees: the initial response, or, once the
-    command was deferred privately (ephemeral=True), the "thinking" message filled in. `fields`: a view,
-    allowed_mentions. (A deferred answer keeps the visibility of its deferral: Discord cannot change it.)"""
+    command was deferred privately (ephemeral=True), the "thinking" message filled in (a deferred answer
+    keeps the visibility of its deferral: Discord cannot change a message's)."""
     if interaction.response.is_done():
-        await interaction.edit_original_response(content=content, **fields)
+        await interaction.edit_original_response(content=content)
     else:
-        await interaction.response.send_message(content, ephemeral=True, **fields)
+        await interaction.response.send_message(content, ephemeral=True)
 
 
 def scope_of(interaction: discord.Interaction) -> tuple[str, str]:
@@ -203,8 +205,11 @@ class Sessions(commands.Cog):
                 await interaction.followup.send(announcement)
             else:
                 await interaction.response.send_message(announcement)
+        except discord.HTTPException as problem:
+            # The session is started and its rounds will show it: not an error to report as "nothing was changed".
+            log.warning("/compose: session %d started, but its announcement failed: %s", session.id, problem)
         finally:
-            self.bot.runner.ensure_running(session.id)  # started: its rounds run even if the announcement failed
+            self.bot.runner.ensure_running(session.id)
 
     async def _fit_melody(self, melody: discord.Attachment, track_number: int | None, program: int | None):
         """The attachment's melody fitted to the track model (bot.media.midi_import); ValueError with a
