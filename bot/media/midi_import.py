@@ -20,14 +20,20 @@ from core.instruments import DEFAULT_PROGRAM, parse_instrument
 from core.midi import DRUM_CHANNEL
 
 MAX_FILE_BYTES = 1024 * 1024  # a melody is a few KiB; this bounds the work a hostile file can cause
+
+
+def check_file_size(size: int, name: str) -> None:
+    """ValueError naming `name` when a file of `size` bytes is over MAX_FILE_BYTES: checked before a
+    download (from the size Discord gives) and again on the bytes read."""
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"{name} is {-(-size // 1024)} KiB; a melody file may be at most {MAX_FILE_BYTES // 1024} KiB")
 DEFAULT_TEMPO_BPM = 120.0  # Standard MIDI Files without a tempo event play at 120 bpm
 
 
 def read_parts(data: bytes, name: str) -> tuple[tuple[SourcePart, ...], float]:
     """The notes of each (track, channel) of a MIDI file, in beats, and its first tempo in bpm.
     ValueError naming `name` for a file that is not a usable MIDI file."""
-    if len(data) > MAX_FILE_BYTES:
-        raise ValueError(f"{name} is {len(data) / 1024:.0f} KiB; a melody file may be at most {MAX_FILE_BYTES // 1024} KiB")
+    check_file_size(len(data), name)
     midi = parse_midi(data, name)  # also refuses SMPTE timing: a note then has no place on a beat grid
     tempo = next((m.tempo for track in midi.tracks for m in track if m.type == "set_tempo"), None)
     parts: list[SourcePart] = []
