@@ -94,10 +94,10 @@ MUSIC_DEFAULTS = {"base": "C4", "scale": "major", "length": 8, "tempo": 120, "in
 
 
 def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
-    from core.music import SCALES  # small and pure: fine for --help
+    from core.music import BASE_RANGE, SCALES  # small and pure: fine for --help
 
     parser.set_defaults(rounds_default=rounds_default)
-    parser.add_argument("--base", help="base note: C4, F#3, Bb2 or a MIDI number, A1-G7 (33-103) (default C4)")
+    parser.add_argument("--base", help=f"base note: C4, F#3, Bb2 or a MIDI number, {BASE_RANGE} (default C4)")
     parser.add_argument("--scale", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)} (default major)")
     parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), help="notes in the track, 4-64 (default 8)")
     parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), help="beats per minute, 40-240 (default 120)")
@@ -202,14 +202,14 @@ def _spec(args: argparse.Namespace):
 
     from core.engine import SessionSpec
     from core.instruments import parse_instrument
-    from core.music import parse_note
+    from core.music import parse_base
 
     # A fresh seed per run, so every newcomer does not hear the same first track; it is printed.
     seed = args.seed if args.seed is not None else secrets.randbelow(SEED_MAX + 1)
     music = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in MUSIC_DEFAULTS.items()}
     rounds = args.rounds if args.rounds is not None else args.rounds_default
     try:
-        music |= {"base": parse_note(music["base"]), "instrument": parse_instrument(music["instrument"])}
+        music |= {"base": parse_base(music["base"]), "instrument": parse_instrument(music["instrument"])}
         return SessionSpec(**music, rounds=rounds, seed=seed)
     except ValueError as problem:
         raise UsageError(str(problem)) from None

@@ -29,7 +29,7 @@ from test_reliability_kill import record_figures
 from bot.cli import main
 from bot.errors import ExitCode
 from core.agent import PRESETS
-from core.music import SCALES, parse_note
+from core.music import SCALES, parse_base
 
 TRIED: Counter[str] = Counter()  # bad inputs tried, for docs/RELIABILITY.md
 
@@ -72,7 +72,7 @@ def bad_choice(valid):
 
 def _is_note(text: str) -> bool:
     try:
-        parse_note(text)
+        parse_base(text)
         return True
     except ValueError:
         return False
@@ -345,6 +345,28 @@ def test_compose_refuses_a_base_note_that_is_not_a_note(live_bot, base, where):
     reply = live_bot.call(compose())
     TRIED["base_notes_through_discord"] += 1
     assert reply["data"]["flags"] & 64 and reply["data"]["content"].startswith("Sorry, I can't start that"), reply
+    assert live_bot.fingerprint() == before
+    assert not live_bot.errors
+
+
+@pytest.mark.parametrize("base", ["200", "127", "0", "C9", "A0"])
+def test_compose_refuses_a_base_note_out_of_range_stating_the_range_its_option_declares(live_bot, base):
+    """The base's valid range (room for an octave below and two above) is narrower than MIDI's 0-127: the
+    refusal states it, and so does the option's description, from the same constants."""
+    from core.music import BASE_MAX, BASE_MIN, note_name
+
+    valid = f"{note_name(BASE_MIN)}-{note_name(BASE_MAX)} (MIDI {BASE_MIN}-{BASE_MAX})"
+    [declared] = [o for c in live_bot.server.commands[None] if c["name"] == "compose" for o in c["options"] if o["name"] == "base"]
+    assert valid in declared["description"], declared
+
+    async def compose():
+        interaction = await live_bot.server.slash(live_bot.mod, live_bot.channel, "compose", {"base": base}, check_permissions=False)
+        return await interaction.wait_response()
+
+    before = live_bot.fingerprint()
+    reply = live_bot.call(compose())
+    text = reply["data"]["content"]
+    assert reply["data"]["flags"] & 64 and text.startswith("Sorry, I can't start that") and valid in text and "0-127" not in text, text
     assert live_bot.fingerprint() == before
     assert not live_bot.errors
 

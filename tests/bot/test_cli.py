@@ -510,3 +510,29 @@ def test_an_input_file_that_cannot_be_read_is_one_line_naming_it_and_why_exit_12
     [line] = result.stderr.strip().splitlines()
     assert file.name in line and WHY[why] in line.lower(), line
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no database, no output
+
+
+def _base_range() -> str:
+    """The valid base notes as every message and help states them, from the constants core.music.check_base uses."""
+    from core.music import BASE_MAX, BASE_MIN, note_name
+
+    return f"{note_name(BASE_MIN)}-{note_name(BASE_MAX)} (MIDI {BASE_MIN}-{BASE_MAX})"
+
+
+@pytest.mark.parametrize("base", ["200", "128", "127", "104", "32", "0", "C9", "C10", "H9", "²"])
+@pytest.mark.parametrize("command", [["run", "--no-audio", "--db", "ct.db"], ["simulate", "--out", "sim", "--db", "ct.db"]])
+def test_a_base_note_out_of_range_is_told_the_range_it_may_take(tmp_path, command, base):
+    """The track needs an octave below its base and two above, so the base's range is narrower than MIDI's
+    0-127: a refused base states that range, not MIDI's."""
+    result = crowdtune(*command, "--base", base, cwd=tmp_path, stdin="7\n", check=False)
+    assert result.returncode == ExitCode.USAGE and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert _base_range() in line and "0-127" not in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_base_range_is_stated_alike_in_help_and_readme(tmp_path):
+    for command in ("run", "simulate"):
+        assert _base_range() in " ".join(crowdtune(command, "--help", cwd=tmp_path).stdout.split()), command
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert readme.count(_base_range()) >= 2  # --base, and /compose's base note
