@@ -3,8 +3,8 @@
 Ratings: `robust_rating` puts each voter on the crowd's scale (their bias and spread, learned from their
 history), weighs them by how much they have agreed with the crowd, counts a bloc of voters who always vote
 alike as one voter, and returns a `CrowdEstimate` that the engine shrinks toward the score of the track
-the edit started from (a Bayesian average, so one vote is not a verdict). A/B votes: a Bradley-Terry
-model with "both" and "neither". Aspects: `compound_rating` combines musicality, novelty and coherence.
+the edit started from (a Bayesian average, so one vote is not a verdict). A/B votes (`ab_rewards`): each
+edit's chance of beating the track before, from the votes weighted by the same kind of trust. Aspects: `compound_rating` combines musicality, novelty and coherence.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ RATING_MIN, RATING_MAX = 1, 10
 CHOICES = ("a", "b", "both", "neither")
 NEUTRAL_RATING = (RATING_MIN + RATING_MAX) / 2
 
-# voter -> [(their rating, the reward their round got), ...], newest first
-History = Mapping[str, Sequence[tuple[float, float]]]
+# voter -> [(their rating, their round's id, the reward their round got), ...], newest first. Rounds are told
+# apart by their id: two rounds can end with the same reward (a small crowd's 6 and 8, then 8 and 6).
+History = Mapping[str, Sequence[tuple[float, int, float]]]
 
 # How much evidence the prior (the score of the track an edit started from) is worth, in voters.
 PRIOR_VOTES = 2.0
@@ -104,9 +105,10 @@ class VoterProfile:
 NEWCOMER = VoterProfile(0, NEUTRAL_RATING, NEUTRAL_RATING, 0.0, 0.0, 1.0)
 
 
-def voter_profiles(history: History, bloc_size: Mapping[str, int] | None = None) -> dict[str, VoterProfile]:
+def voter_profiles(history: History, bloc_size: Mapping[str, int] | None = None, solo: bool = True) -> dict[str, VoterProfile]:
     """Each voter's profile, measured against the *other* voters of `history` in the same past rounds
-    (rounds told apart by their reward; a voter who rated a round alone is compared with its reward).
+    (a voter who rated a round alone is compared with its reward, or with `solo` False the round is left
+    out of their record).
 
     Agreement compares a voter's ratings with the others' plain mean, not with the rewards this aggregator
     produced: measured against its own output, whoever it trusted would seem to agree and stay trusted.
@@ -117,16 +119,16 @@ def voter_profiles(history: History, bloc_size: Mapping[str, int] | None = None)
     brigade does not set the scale.
     """
     bloc_size = bloc_size or {}
-    rounds: dict[float, dict[str, float]] = defaultdict(dict)
+    rounds: dict[int, dict[str, float]] = defaultdict(dict)
     for voter, pairs in history.items():
-        for rating, reward in pairs:
-            rounds[reward][voter] = rating
+        for rating, round_id, _ in pairs:
+            rounds[round_id][voter] = rating
 
     def compared_with_others(weight: Mapping[str, float]) -> dict[str, list[tuple[float, float]]]:
         """voter -> [(their rating, the others' weighted mean rating that round)]."""
         sums = {}
-        for reward, ratings in rounds.items():
-            sums[reward] = (
+        for round_id, ratings in rounds.items():
+            sums[round_id] = (
                 sum(weight.get(v, 1.0) for v in ratings),
                 sum(weight.get(v, 1.0) * r for v, r in ratings.items()),
             )
@@ -134,16 +136,19 @@ def voter_profiles(history: History, bloc_size: Mapping[str, int] | None = None)
         for voter, pairs in history.items():
             own = weight.get(voter, 1.0)
             compared[voter] = []
-            for rating, reward in pairs:
-                total, weighted = sums[reward]
+            for rating, round_id, reward in pairs:
+                total, weighted = sums[round_id]
                 rest = total - own
-                compared[voter].append((rating, (weighted - own * rating) / rest if rest > 1e-9 else reward))
+                if rest > 1e-9:
+                    compared[voter].append((rating, (weighted - own * rating) / rest))
+                elif solo:
+                    compared[voter].append((rating, reward))
         return compared
 
     weights: dict[str, float] = {}  # the first pass: everyone counts alike (the plain mean)
     for _ in range(AGREEMENT_PASSES):
         compared = compared_with_others(weights)
-        known = {v: _agreement_and_trust(compared[v]) for v in history if len(history[v]) >= MIN_ROUNDS}
+        known = {v: _agreement_and_trust(compared[v]) for v in history if len(compared[v]) >= MIN_ROUNDS}
         weights = {v: t / bloc_size.get(v, 1) for v, (_, t) in known.items()}
     weighted = compared_with_others(weights)
     profiles = {}
@@ -151,10 +156,10 @@ def voter_profiles(history: History, bloc_size: Mapping[str, int] | None = None)
         if voter not in known:
             profiles[voter] = NEWCOMER
             continue
-        ratings = [r for r, _ in pairs]
+        ratings = [r for r, _ in weighted[voter]]
         crowd = [o for _, o in weighted[voter]]
         profiles[voter] = VoterProfile(
-            len(pairs), statistics.fmean(ratings), statistics.fmean(crowd), statistics.pstdev(ratings), *known[voter]
+            len(ratings), statistics.fmean(ratings), statistics.fmean(crowd), statistics.pstdev(ratings), *known[voter]
         )
     return profiles
 
@@ -188,18 +193,20 @@ def normalised(rating: float, profile: VoterProfile, typical_spread: float | Non
     return min(RATING_MAX, max(RATING_MIN, (1 - c) * rating + c * on_crowd_scale))
 
 
-def blocs(ballots: Sequence[Ballot], history: History) -> dict[str, int]:
-    """Each voter's bloc size: voters who rate this round identically and rated every round they shared
-    (at least BLOC_ROUNDS, matched by the round's reward) identically too act as one voter."""
+def blocs(ballots: Sequence[Ballot], history: History | ChoiceHistory) -> dict[str, int]:
+    """Each voter's bloc size: voters who vote this round identically and voted every round they shared
+    (at least BLOC_ROUNDS) identically too act as one voter. `history`: voter -> [(their rating or A/B
+    choice, the round's id, its reward)]."""
     size = {b.voter: 1 for b in ballots}
-    by_rating: dict[float, list[str]] = defaultdict(list)
+    by_vote: dict[object, list[str]] = defaultdict(list)
     for b in ballots:
-        if b.rating is not None:
-            by_rating[b.rating].append(b.voter)
-    for voters in by_rating.values():
+        vote = b.rating if b.rating is not None else b.choice
+        if vote is not None:
+            by_vote[vote].append(b.voter)
+    for voters in by_vote.values():
         if len(voters) < 2:
             continue
-        records = {v: {reward: rating for rating, reward in history.get(v, ())} for v in voters}
+        records = {v: {round_id: vote for vote, round_id, _ in history.get(v, ())} for v in voters}
         groups: list[list[str]] = []
         for voter in voters:
             for group in groups:
@@ -214,7 +221,7 @@ def blocs(ballots: Sequence[Ballot], history: History) -> dict[str, int]:
     return size
 
 
-def _always_alike(a: Mapping[float, float], b: Mapping[float, float]) -> bool:
+def _always_alike(a: Mapping[int, object], b: Mapping[int, object]) -> bool:
     shared = a.keys() & b.keys()
     return len(shared) >= BLOC_ROUNDS and all(a[k] == b[k] for k in shared)
 
@@ -249,73 +256,73 @@ def robust_rating(ballots: Sequence[Ballot], history: History | None = None) -> 
 def typical_reward(history: History) -> float:
     """The mean reward of the recent rounds in these voters' history: what a track nobody has rated yet
     is assumed to score. The neutral rating when there is no history."""
-    rewards = {reward for pairs in history.values() for _, reward in pairs}
+    rewards = {round_id: reward for pairs in history.values() for _, round_id, reward in pairs}.values()
     return statistics.fmean(rewards) if rewards else NEUTRAL_RATING
 
 
 # --- A/B votes ----------------------------------------------------------------------------------------
 
-A, B, REFERENCE = 0, 1, 2  # the reference is the track both variants were edited from
-PRIOR_GAMES = 1.0  # one virtual drawn game between every pair, so one vote is not a verdict
+PRIOR_GAMES = 1.0  # one virtual drawn game between each edit and the track before, so one vote is not a verdict
+# An A/B vote as two numbers, so that a voter's agreement with the others is measured as for ratings
+# (voter_profiles): their preference for A over B, and whether an edit beat the track before for them.
+AB_VALUES: Mapping[str, tuple[float, float]] = {"a": (1.0, 1.0), "b": (-1.0, 1.0), "both": (0.0, 1.0), "neither": (0.0, -1.0)}
+
+# A/B votes agree less than ratings (four choices carry less than a number), so a voter counts fully at a
+# lower agreement than FULL_AGREEMENT (bench-tuned: 0.1, 0.2, 0.3 and 0.5 tried).
+AB_FULL_AGREEMENT = 0.2
+# voter -> [(their A/B choice, their round's id, the reward its winner got), ...], newest first
+ChoiceHistory = Mapping[str, Sequence[tuple[str, int, float]]]
 
 
-def bradley_terry(wins: Sequence[Sequence[float]], iterations: int = 200, tolerance: float = 1e-10) -> list[float]:
-    """Strengths from a matrix wins[i][j] (how often i beat j; a draw is half a win each), by Hunter's MM
-    algorithm. Strengths are normalised to sum to 1; P(i beats j) = s_i / (s_i + s_j)."""
-    n = len(wins)
-    strength = [1.0 / n] * n
-    for _ in range(iterations):
-        updated = []
-        for i in range(n):
-            won = sum(wins[i][j] for j in range(n) if j != i)
-            games = sum((wins[i][j] + wins[j][i]) / (strength[i] + strength[j]) for j in range(n) if j != i)
-            updated.append(won / games if games else strength[i])
-        total = sum(updated)
-        updated = [s / total for s in updated]
-        change = max(abs(a - b) for a, b in zip(updated, strength))
-        strength = updated
-        if change < tolerance:
-            break
-    return strength
+def ab_weights(ballots: Sequence[Ballot], history: ChoiceHistory | None = None) -> dict[str, float]:
+    """Each A/B voter's weight, 0-1: their trust, from how their past A/B votes agreed with the others'
+    (`voter_profiles` on each of `AB_VALUES`' two numbers, averaged), shared within a bloc of voters who
+    always choose alike (`blocs`). A newcomer counts fully (the benefit of the doubt, as for ratings)."""
+    history = history or {}
+    voted = [b for b in ballots if b.choice in CHOICES]
+    bloc_size = blocs(voted, history)
+    agreements: dict[str, list[float]] = defaultdict(list)
+    for item in (0, 1):
+        numbers = {
+            b.voter: [(AB_VALUES[choice][item], round_id, reward) for choice, round_id, reward in history.get(b.voter, ())]
+            for b in voted
+        }
+        # A round a voter chose in alone has no others to agree with: it is left out (solo=False).
+        for voter, profile in voter_profiles(numbers, bloc_size, solo=False).items():
+            if profile.rounds:
+                agreements[voter].append(profile.agreement)
+    weights = {}
+    for b in voted:
+        rounds = len(history.get(b.voter, ()))
+        own = min(1.0, max(0.0, statistics.fmean(agreements[b.voter]) / AB_FULL_AGREEMENT)) if agreements[b.voter] else 1.0
+        trust = (PSEUDO_ROUNDS + rounds * own) / (PSEUDO_ROUNDS + rounds)
+        weights[b.voter] = trust / bloc_size[b.voter]
+    return weights
 
 
-def ab_wins(ballots: Sequence[Ballot]) -> list[list[float]]:
-    """The win matrix over (A, B, reference) from A/B ballots, with the prior's drawn games.
+def ab_rewards(ballots: Sequence[Ballot], history: ChoiceHistory | None = None) -> tuple[float, float] | None:
+    """Each edit's reward on the 1-10 scale: 1 + 9 x its chance of beating the track it was edited from,
+    or None without A/B votes.
 
-    "a"/"b": that side beats the other. "both" (liking both): a draw between A and B, and each beats the
-    reference. "neither": the reference beats each.
+    A vote is the voter's top choice among the three tracks ("both": A and B tie on top; "neither": the
+    track before is on top). Broken into the pairwise comparisons it implies with the track before (rank
+    breaking; Azari Soufiani, Parkes and Xia, "Computing parametric ranking models via rank-breaking",
+    ICML 2014), "a" and "both" are wins of A over the track before, "neither" a win of the track before over
+    each edit, and "b" says nothing of A against it. The chance is the Bradley-Terry estimate of that one
+    pair, wins / games, each vote weighted by its voter's trust (`ab_weights`), with PRIOR_GAMES drawn games.
     """
-    half = PRIOR_GAMES / 2
-    wins = [[0.0 if i == j else half for j in range(3)] for i in range(3)]
-    for ballot in ballots:
-        match ballot.choice:
-            case "a":
-                wins[A][B] += 1
-            case "b":
-                wins[B][A] += 1
-            case "both":
-                wins[A][B] += 0.5
-                wins[B][A] += 0.5
-                wins[A][REFERENCE] += 1
-                wins[B][REFERENCE] += 1
-            case "neither":
-                wins[REFERENCE][A] += 1
-                wins[REFERENCE][B] += 1
-    return wins
-
-
-def ab_rewards(ballots: Sequence[Ballot]) -> tuple[float, float] | None:
-    """Each variant's reward on the 1-10 scale: 1 + 9 x the chance, under a Bradley-Terry model of this
-    round's votes, that the crowd prefers it to the track it was edited from (5.5: as good as that)."""
-    if not any(b.choice in CHOICES for b in ballots):
+    weights = ab_weights(ballots, history)
+    if not weights:
         return None
-    strength = bradley_terry(ab_wins(ballots))
-    scale = RATING_MAX - RATING_MIN
+    votes = [(b.choice, weights[b.voter]) for b in ballots if b.voter in weights]
+    against = sum(w for choice, w in votes if choice == "neither")
 
-    def versus_reference(i: int) -> float:
-        return RATING_MIN + scale * strength[i] / (strength[i] + strength[REFERENCE])
+    def reward(side: str) -> float:
+        wins = sum(w for choice, w in votes if choice in (side, "both"))
+        chance = (wins + PRIOR_GAMES / 2) / (wins + against + PRIOR_GAMES)
+        return RATING_MIN + (RATING_MAX - RATING_MIN) * chance
 
-    return versus_reference(A), versus_reference(B)
+    return reward("a"), reward("b")
 
 
 # --- aspects ------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 
 from core import agent as q
 from core.actions import Action, apply, describe
-from core.crowd import NEUTRAL_RATING, Ballot, CrowdEstimate, ab_rewards, mean_rating
+from core.crowd import NEUTRAL_RATING, Ballot, ChoiceHistory, CrowdEstimate, History, ab_rewards, mean_rating
 from core.learner import Observation, Posterior
 from core.instruments import DEFAULT_PROGRAM, GM_PROGRAMS
 from core.music import Track, check_base, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
@@ -194,9 +194,9 @@ def settle_keys(spec: SessionSpec, plan: RoundPlan) -> list[q.QKey]:
     return list(dict.fromkeys(keys))
 
 
-# (ballots, each voter's history [(their rating, their round's reward), newest first]) -> the crowd's
+# (ballots, each voter's history [(their rating, their round's id, its reward), newest first]) -> the crowd's
 # verdict: a rating taken as it is, or a CrowdEstimate that settle shrinks toward the edited track's score.
-Aggregator = Callable[[Sequence[Ballot], Mapping[str, Sequence[tuple[float, float]]]], float | CrowdEstimate | None]
+Aggregator = Callable[[Sequence[Ballot], History], float | CrowdEstimate | None]
 
 
 def settle(
@@ -207,17 +207,18 @@ def settle(
     incumbent_score: float | None,
     rng: random.Random,
     aggregate: Aggregator = mean_rating,
-    history: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    history: History | ChoiceHistory | None = None,
     reference: tuple[Sequence[Ballot], float] | None = None,
 ) -> Outcome:
-    """The round's outcome from its ballots. `reference`: the ballots of the round whose edit made the
+    """The round's outcome from its ballots. `history`: the voters' past votes in the scope, in rounds of
+    this round's mode (`core.crowd.History` or `ChoiceHistory`), from which their trust is measured. `reference`: the ballots of the round whose edit made the
     incumbent and the verdict it got then; the incumbent's score moves by how much the crowd's verdict on
     those same ballots has moved since, as the aggregator learned who to trust (see `scale_drift`)."""
     config = spec.agent
     verdict = None
     drift = 0.0
     if spec.mode == "ab":
-        rewards = ab_rewards(ballots)
+        rewards = ab_rewards(ballots, history)
         if rewards is None:
             return _no_votes(config, plan, incumbent_score)
         winner = max(range(2), key=lambda i: (rewards[i], rng.random()))
@@ -326,7 +327,7 @@ def _ab_summary(rewards: Sequence[float], winner: int, tied: bool, keep: bool, b
 def scale_drift(
     reference: tuple[Sequence[Ballot], float] | None,
     aggregate: Aggregator,
-    history: Mapping[str, Sequence[tuple[float, float]]],
+    history: History,
 ) -> float:
     """How far the crowd's verdict on the ballots that set the bar has moved since they were cast (0 without).
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from core.agent import QEntry, QKey
-from core.crowd import Ballot
+from core.crowd import Ballot, ChoiceHistory, History
 from core.learner import Evidence, apply_observations
 from core.engine import Outcome
 from core.music import track_to_dict
@@ -40,7 +40,7 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, copy_columns, learning_points, plan_votes, round_row,
+    COPY_CHUNK_ROWS, HISTORY_COLUMNS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, copy_columns, learning_points, plan_votes, round_row,
     session_row,
 )
 
@@ -454,13 +454,13 @@ class PostgresStore(ClosesOnExit):
 
         async def body(conn: asyncpg.Connection) -> Outcome | None:
             row = await conn.fetchrow(
-                f"SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec, s.channel_id {_ROUNDS} "
+                f"SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec, s.channel_id, r.mode {_ROUNDS} "
                 "WHERE r.id = $1 AND r.status = 'open' FOR UPDATE OF r, s",
                 round_id,
             )
             if row is None:
                 return None
-            session_id, scope_id, incumbent_score, rounds_done, spec, channel_id = row
+            session_id, scope_id, incumbent_score, rounds_done, spec, channel_id, mode = row
             await _lock_scope(conn, scope_id)  # closes in one scope take turns: no Q-update is lost
             ballots = [
                 Ballot(*r)
@@ -473,7 +473,7 @@ class PostgresStore(ClosesOnExit):
             table = await _q_entries(conn, scope_id, keys)
             reference = await _incumbent_reference(conn, session_id)
             voters = [b.voter for b in ballots] + [b.voter for b in (reference[0] if reference else ())]
-            history = await _voter_history(conn, scope_id, list(dict.fromkeys(voters)))
+            history = await _voter_history(conn, scope_id, list(dict.fromkeys(voters)), mode)
             outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history, reference)
             await _put_q(conn, scope_id, outcome.updates)
             if outcome.observations:
@@ -843,22 +843,24 @@ async def _q_entries(conn: asyncpg.Connection, scope_id: str, keys: list[QKey]) 
 
 
 async def _voter_history(
-    conn: asyncpg.Connection, scope_id: str, voters: list[str], limit: int = 50
-) -> dict[str, list[tuple[float, float]]]:
-    """Each voter's latest ratings in this scope beside the reward their round got, newest first."""
-    found: dict[str, list[tuple[float, float]]] = {}
+    conn: asyncpg.Connection, scope_id: str, voters: list[str], mode: str = "rating", limit: int = 50
+) -> History | ChoiceHistory:
+    """Each voter's latest votes in this scope, in closed rounds of `mode`, newest first: their rating or
+    A/B choice, the round's id and the reward it got."""
+    value = HISTORY_COLUMNS[mode]
+    found: dict[str, list] = {}
     rows = await conn.fetch(
-        "SELECT voter, rating, reward FROM ("
-        "SELECT v.voter, v.rating, r.reward, "
+        "SELECT voter, value, round_id, reward FROM ("
+        f"SELECT v.voter, v.{value} AS value, r.id AS round_id, r.reward, "
         "ROW_NUMBER() OVER (PARTITION BY v.voter ORDER BY r.closed_at DESC, r.id DESC) AS newest "
         "FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
-        "WHERE v.voter = ANY($1::text[]) AND s.scope_id = $2 AND r.status = 'closed' AND r.mode = 'rating' "
-        "AND r.reward IS NOT NULL AND v.retracted = 0 AND v.voided = 0 AND v.rating IS NOT NULL"
-        ") AS ranked WHERE newest <= $3 ORDER BY voter, newest",
-        list(dict.fromkeys(voters)), scope_id, limit,
+        "WHERE v.voter = ANY($1::text[]) AND s.scope_id = $2 AND r.status = 'closed' AND r.mode = $3 "
+        f"AND r.reward IS NOT NULL AND v.retracted = 0 AND v.voided = 0 AND v.{value} IS NOT NULL"
+        ") AS ranked WHERE newest <= $4 ORDER BY voter, newest",
+        list(dict.fromkeys(voters)), scope_id, mode, limit,
     )
-    for voter, rating, reward in rows:
-        found.setdefault(voter, []).append((rating, reward))
+    for voter, vote, round_id, reward in rows:
+        found.setdefault(voter, []).append((vote, round_id, reward))
     return {voter: found[voter] for voter in voters if voter in found}
 
 

@@ -21,6 +21,9 @@ ROUND_COLUMNS = (
     "r.status, r.reward, r.outcome"
 )
 
+# A voter's history in rounds of one mode (what their trust is measured on): the column their vote is in.
+HISTORY_COLUMNS = {"rating": "rating", "ab": "choice"}
+
 # Every table, parents before children (the order a copy fills them), with the identity column whose
 # counter a copy moves past the copied ids. A table added by a migration is added here too (the copy
 # test fails otherwise).

@@ -24,7 +24,7 @@ from pathlib import Path
 import aiosqlite
 
 from core.agent import QEntry, QKey
-from core.crowd import Ballot
+from core.crowd import Ballot, ChoiceHistory, History
 from core.engine import Outcome
 from core.learner import Evidence, apply_observations
 from core.music import track_to_dict
@@ -35,7 +35,7 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, TABLES, copy_columns, learning_points, plan_votes,
+    COPY_CHUNK_ROWS, HISTORY_COLUMNS, TABLES, copy_columns, learning_points, plan_votes,
     ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
 )
 
@@ -583,13 +583,13 @@ class SqliteStore(ClosesOnExit):
         decides; `reference` is the ballots and verdict of the rating round whose edit the session kept last."""
         async with self._tx() as db:
             row = await db.one(
-                "SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec, s.channel_id FROM rounds r "
+                "SELECT r.session_id, s.scope_id, s.incumbent_score, s.rounds_done, s.spec, s.channel_id, r.mode FROM rounds r "
                 "JOIN sessions s ON s.id = r.session_id WHERE r.id = ? AND r.status = 'open'",
                 (round_id,),
             )
             if row is None:
                 return None
-            session_id, scope_id, incumbent_score, rounds_done, spec, channel_id = row
+            session_id, scope_id, incumbent_score, rounds_done, spec, channel_id, mode = row
             ballots = [
                 Ballot(*r)
                 for r in await db.all(
@@ -600,7 +600,7 @@ class SqliteStore(ClosesOnExit):
             table = await db.q_entries(scope_id, keys)
             reference = await db.incumbent_reference(session_id)
             voters = [b.voter for b in ballots] + [b.voter for b in (reference[0] if reference else ())]
-            history = await db.voter_history(scope_id, list(dict.fromkeys(voters)))
+            history = await db.voter_history(scope_id, list(dict.fromkeys(voters)), mode)
             # Weighing a big crowd's history takes tens of milliseconds of Python: on a thread the event
             # loop still gets the GIL every few milliseconds instead of waiting for all of it.
             outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history, reference)
@@ -859,24 +859,28 @@ class _Tx:
                     found[(state, action)] = QEntry(value, visits)
         return found
 
-    async def voter_history(self, scope_id: str, voters: list[str], limit: int = 50) -> dict[str, list[tuple[float, float]]]:
-        """Each voter's latest ratings in this scope beside the reward their round got, newest first.
-        One query per 500 voters rather than one per voter: a round with a thousand voters closes in
-        a few statements while votes wait behind its transaction."""
-        found: dict[str, list[tuple[float, float]]] = {}
+    async def voter_history(
+        self, scope_id: str, voters: list[str], mode: str = "rating", limit: int = 50
+    ) -> History | ChoiceHistory:
+        """Each voter's latest votes in this scope, in closed rounds of `mode`, newest first: their rating
+        or A/B choice, the round's id and the reward it got. One query per 500 voters rather
+        than one per voter: a round with a thousand voters closes in a few statements while votes wait
+        behind its transaction."""
+        value = HISTORY_COLUMNS[mode]
+        found: dict[str, list] = {}
         for chunk in _in_chunks(list(dict.fromkeys(voters))):
             rows = await self.all(
-                "SELECT voter, rating, reward FROM ("
-                "SELECT v.voter, v.rating, r.reward, "
+                "SELECT voter, value, round_id, reward FROM ("
+                f"SELECT v.voter, v.{value} AS value, r.id AS round_id, r.reward, "
                 "ROW_NUMBER() OVER (PARTITION BY v.voter ORDER BY r.closed_at DESC, r.id DESC) AS newest "
                 "FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
-                f"WHERE v.voter IN ({_placeholders(chunk)}) AND s.scope_id = ? AND r.status = 'closed' AND r.mode = 'rating' "
-                "AND r.reward IS NOT NULL AND v.retracted = 0 AND v.voided = 0 AND v.rating IS NOT NULL"
+                f"WHERE v.voter IN ({_placeholders(chunk)}) AND s.scope_id = ? AND r.status = 'closed' AND r.mode = ? "
+                f"AND r.reward IS NOT NULL AND v.retracted = 0 AND v.voided = 0 AND v.{value} IS NOT NULL"
                 ") WHERE newest <= ? ORDER BY voter, newest",
-                (*chunk, scope_id, limit),
+                (*chunk, scope_id, mode, limit),
             )
-            for voter, rating, reward in rows:
-                found.setdefault(voter, []).append((rating, reward))
+            for voter, vote, round_id, reward in rows:
+                found.setdefault(voter, []).append((vote, round_id, reward))
         return {voter: found[voter] for voter in voters if voter in found}
 
     async def incumbent_reference(self, session_id: int) -> tuple[list[Ballot], float] | None:

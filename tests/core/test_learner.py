@@ -300,11 +300,11 @@ def test_the_bar_follows_the_crowds_scale_as_the_aggregation_learns_who_to_trust
     then = robust_rating(then_ballots, {}).rating
     rng = random.Random(0)
     history: dict = {}
-    for _ in range(20):  # the brigade always 10, the honest voters rate varied music
+    for round_id in range(20):  # the brigade always 10, the honest voters rate varied music
         quality = rng.uniform(3, 8)
         ratings = {v: quality + rng.gauss(0, 0.5) for v in honest} | {v: 10.0 for v in brigade}
         for voter, rating in ratings.items():
-            history.setdefault(voter, []).insert(0, (rating, quality))
+            history.setdefault(voter, []).insert(0, (rating, round_id, quality))
     drift = scale_drift((then_ballots, then), robust_rating, history)
     assert drift < -0.5
     assert scale_drift(None, robust_rating, history) == 0.0

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.conductor import Conductor
+from core.crowd import Ballot, ab_rewards
 from core.engine import SessionSpec
 from pgserver import PASSWORD
 from storage import open_store, StorageError
@@ -37,6 +38,29 @@ async def store(db_location):
 
 async def _session(conductor, channel="c1", scope="guild:1", **spec):
     return await conductor.start(scope, "guild", channel, SessionSpec(**spec), actor="mod")
+
+
+async def test_an_ab_round_weighs_each_voter_by_their_past_ab_votes(store):
+    """The store hands settle the voters' past A/B choices: a brigade that always votes "both" counts fully
+    while nobody knows it, and hardly once its votes show it says the same whatever it hears."""
+    conductor = Conductor(store)
+    session = await _session(conductor, mode="ab", rounds=None, preset="hillclimb")
+    honest, brigade = ["h1", "h2", "h3"], ["b1", "b2", "b3"]
+    # The honest voters mostly agree, never all alike (identical records would make them one bloc).
+    for choices in ["aab", "bbb", "--a", "aba", "---", "bab", "aaa", "-b-"]:
+        r = await conductor.open_round(session.id)
+        for voter, choice in zip(honest, choices):
+            await conductor.vote(r.id, voter, {"-": "neither"}.get(choice, choice))
+        for voter in brigade:
+            await conductor.vote(r.id, voter, "both")
+        await conductor.close(r.id)
+    r = await conductor.open_round(session.id)
+    votes = {"h1": "neither", "h2": "neither", "h3": "a", **{voter: "both" for voter in brigade}}
+    for voter, choice in votes.items():
+        await conductor.vote(r.id, voter, choice)
+    outcome = await conductor.close(r.id)
+    assert ab_rewards([Ballot(v, choice=c) for v, c in votes.items()])[0] > 5.5  # from unknown voters: A stays
+    assert not outcome.kept_edit and outcome.variant_rewards[0] < 5.5  # known: the honest majority decides
 
 
 async def test_migrations_set_user_version_and_wal(tmp_path):

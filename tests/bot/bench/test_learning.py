@@ -14,8 +14,7 @@ from core.crowd import (
     Ballot,
     CrowdEstimate,
     ab_rewards,
-    ab_wins,
-    bradley_terry,
+    ab_weights,
     compound_rating,
     parse_aspects,
     robust_rating,
@@ -29,18 +28,18 @@ from core.raters import consensus_score
 HONEST = [f"honest{i}" for i in range(5)]
 
 
-def crowd_history(rounds: int = 20, brigade: int = 1, seed: int = 0) -> dict[str, list[tuple[float, float]]]:
+def crowd_history(rounds: int = 20, brigade: int = 1, seed: int = 0) -> dict[str, list[tuple[float, int, float]]]:
     """A scope's voter history: honest voters rate a varying quality with noise, the troll its mirror
     image, brigaders (identical accounts) always 10; each round's reward is the honest mean."""
     rng = random.Random(seed)
-    history: dict[str, list[tuple[float, float]]] = {}
-    for _ in range(rounds):
+    history: dict[str, list[tuple[float, int, float]]] = {}
+    for round_id in range(1, rounds + 1):
         quality = rng.uniform(3, 8)
         honest = {v: min(10.0, max(1.0, quality + rng.gauss(0, 0.8))) for v in HONEST}
         reward = statistics.fmean(honest.values())
         ratings = {**honest, "troll": 11 - quality + rng.gauss(0, 0.8), **{f"brigader{i}": 10.0 for i in range(brigade)}}
         for voter, rating in ratings.items():
-            history.setdefault(voter, []).insert(0, (rating, reward))  # newest first, as storage gives it
+            history.setdefault(voter, []).insert(0, (rating, round_id, reward))  # newest first, as storage gives it
     return history
 
 
@@ -73,17 +72,17 @@ def test_an_attack_does_not_cost_honest_voters_their_trust():
     history); agreement is measured again against the others weighted by that first trust, which the
     attackers have mostly lost, so the honest keep full trust and the attackers stay distrusted."""
     rng = random.Random(1)
-    history: dict[str, list[tuple[float, float]]] = {}
-    for round_number in range(15):
+    history: dict[str, list[tuple[float, int, float]]] = {}
+    for round_id in range(15):
         quality = rng.uniform(3, 8)
-        reward = 5 + round_number / 100  # tells the rounds apart
+        reward = 5.0  # rounds are told apart by their id, not by their reward
         ratings = {
             **{v: min(10.0, max(1.0, quality + rng.gauss(0, 1.6))) for v in HONEST + ["honest5"]},
             **{f"troll{i}": min(10.0, max(1.0, 11 - quality + rng.gauss(0, 0.8))) for i in range(3)},
             **{f"brigader{i}": 10.0 for i in range(4)},
         }
         for voter, rating in ratings.items():
-            history.setdefault(voter, []).insert(0, (rating, reward))
+            history.setdefault(voter, []).insert(0, (rating, round_id, reward))
     profiles = voter_profiles(history)
     assert all(profiles[v].trust > 0.95 for v in HONEST + ["honest5"])
     assert all(profiles[v].trust < 0.3 for v in profiles if not v.startswith("honest"))
@@ -113,11 +112,30 @@ def test_each_voter_is_put_on_the_crowd_scale():
     """A harsh voter (always two points below the crowd) giving 5 means what the crowd would call about 7."""
     rng = random.Random(1)
     history = {"harsh": []}
-    for _ in range(30):
+    for round_id in range(30):
         reward = rng.uniform(4, 8)
-        history["harsh"].insert(0, (reward - 2 + rng.gauss(0, 0.3), reward))
+        history["harsh"].insert(0, (reward - 2 + rng.gauss(0, 0.3), round_id, reward))
     estimate = robust_rating([Ballot("harsh", 5.0)], history)
     assert 6.5 < estimate.rating < 7.5
+
+
+def test_rounds_that_end_with_the_same_reward_stay_apart():
+    """Rounds used to be told apart by their reward. A small crowd's integer ratings often end two rounds at
+    the same mean (6, 7, 8 and 7, 7, 7), and those rounds became one, so a voter's agreement came out of
+    the wrong rounds (one honest voter's trust: 0.48 instead of 0.93 here). Profiles must not depend on
+    whether rewards coincide."""
+    rng = random.Random(1285)
+    history: dict[str, list[tuple[float, int, float]]] = {v: [] for v in "abc"}
+    for round_id in range(10):
+        quality = rng.choice([5, 6, 7, 8])
+        ratings = {v: min(10, max(1, quality + rng.choice([-1, 0, 0, 1]))) for v in history}
+        for voter, rating in ratings.items():
+            history[voter].insert(0, (rating, round_id, statistics.fmean(ratings.values())))
+    assert len({reward for _, _, reward in history["a"]}) < 10  # some rounds share a reward
+    apart = {v: [(r, i, reward + i / 1000) for r, i, reward in pairs] for v, pairs in history.items()}
+    for voter, profile in voter_profiles(history).items():
+        assert profile.agreement == pytest.approx(voter_profiles(apart)[voter].agreement)
+        assert profile.rounds == 10
 
 
 def test_one_vote_is_not_a_verdict():
@@ -182,26 +200,56 @@ def test_keep_best_never_loses_a_loved_track_and_wears_down_a_lucky_score():
 # --- A/B ---------------------------------------------------------------------------------------------
 
 
-def test_bradley_terry_recovers_an_obvious_preference():
-    truth = [0.6, 0.3, 0.1]
-    games = 200
-    wins = [[games * truth[i] / (truth[i] + truth[j]) if i != j else 0.0 for j in range(3)] for i in range(3)]
-    fitted = bradley_terry(wins)
-    assert fitted == pytest.approx(truth, abs=1e-3)
-    assert fitted[0] > fitted[1] > fitted[2]
+def ab_votes(choices: str, voters: list[str] | None = None) -> list[Ballot]:
+    names = {"a": "a", "b": "b", "+": "both", "-": "neither"}
+    voters = voters or [f"v{i}" for i in range(len(choices))]
+    return [Ballot(voter, choice=names[c]) for voter, c in zip(voters, choices)]
 
 
-def test_ab_rewards_read_both_and_neither_against_the_track_before():
+def test_ab_rewards_count_each_edit_against_the_track_before():
     def rewards(choices: str) -> tuple[float, float]:
-        names = {"a": "a", "b": "b", "+": "both", "-": "neither"}
-        return ab_rewards([Ballot(f"v{i}", choice=names[c]) for i, c in enumerate(choices)])
+        return ab_rewards(ab_votes(choices))
 
-    a, b = rewards("aaaaaaab")
-    assert a > 6.5 and b < 4.5 and a + b == pytest.approx(11)  # no verdict on the track before: symmetric
+    a, b = rewards("aaa-")
+    # Three of four chose A over B and over the track before: A beats it (it used to score 4.4, undone).
+    assert a > 5.5 > b
+    assert rewards("aa-")[0] == rewards("aab-")[0]  # a vote for B says nothing of A against the track before
     liked, disliked = rewards("++++"), rewards("----")
     assert liked[0] == liked[1] > 7 and disliked[0] == disliked[1] < 4
     assert rewards("a")[0] < rewards("aaaaaa")[0]  # one vote is not a verdict
-    assert ab_wins([Ballot("x", choice="neither")])[2][0] > ab_wins([])[2][0]
+    assert ab_rewards([]) is None and ab_rewards([Ballot("x", rating=7.0)]) is None
+
+
+HONEST_AB = [f"honest{i}" for i in range(5)]
+BRIGADE_AB = [f"brigader{i}" for i in range(3)]
+
+
+def ab_history(rounds: int = 20, seed: int = 0) -> dict[str, list[tuple[str, int, float]]]:
+    """A scope's A/B history: honest voters mostly choose what the round deserved (an edit or the track
+    before), the troll its opposite, a brigade of identical accounts always "both"."""
+    rng = random.Random(seed)
+    opposite = {"a": "b", "b": "a", "neither": "both"}
+    history: dict[str, list[tuple[str, int, float]]] = {}
+    for round_id in range(1, rounds + 1):
+        deserved = rng.choice(["a", "b", "neither"])
+        choices = {v: deserved if rng.random() < 0.7 else rng.choice(["a", "b", "neither"]) for v in HONEST_AB}
+        choices |= {"troll": opposite[deserved]} | {v: "both" for v in BRIGADE_AB}
+        for voter, choice in choices.items():
+            history.setdefault(voter, []).insert(0, (choice, round_id, 7.0))  # newest first, as storage gives it
+    return history
+
+
+def test_a_brigade_and_a_troll_lose_their_weight_in_ab_rounds():
+    """A/B votes are weighed by trust as ratings are: a brigade that says "both" whatever it hears, or a
+    troll who picks the opposite of the crowd, counts fully while unknown and hardly once known."""
+    ballots = ab_votes("--a-a" + "a" + "+++", [*HONEST_AB, "troll", *BRIGADE_AB])
+    assert set(ab_weights(ballots).values()) == {1.0}  # newcomers: the benefit of the doubt
+    weights = ab_weights(ballots, ab_history())
+    assert min(weights[v] for v in HONEST_AB) > 0.8
+    assert weights["troll"] < 0.4 and sum(weights[v] for v in BRIGADE_AB) < 0.4
+    # Three honest voters preferred the track before, two chose A: unknown, the troll and the brigade would
+    # have kept A; known, they do not.
+    assert ab_rewards(ballots)[0] > 5.5 > ab_rewards(ballots, ab_history())[0]
 
 
 def test_ab_round_undone_when_the_crowd_prefers_the_track_before():

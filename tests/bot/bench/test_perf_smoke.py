@@ -169,7 +169,7 @@ async def test_voter_history_is_each_voters_latest_ratings_newest_first(tmp_path
         expected = {}
         for voter in voters:
             rows = db.execute(
-                "SELECT v.rating, r.reward FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
+                "SELECT v.rating, r.id, r.reward FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
                 "WHERE v.voter = ? AND s.scope_id = 'guild:1' AND r.status = 'closed' AND r.mode = 'rating' AND r.reward IS NOT NULL "
                 "AND v.retracted = 0 AND v.voided = 0 AND v.rating IS NOT NULL ORDER BY r.closed_at DESC LIMIT 5",
                 (voter,),
