@@ -224,11 +224,15 @@ class TerminalSession:
                 self.stdout.write("  press Enter for round 1 (r replays, q stops) ")
                 self.stdout.flush()
                 line = await self.reader.readline()
-                if line is None or line.strip().lower() in _STOPS:
+                answer = None if line is None else line.strip()
+                if answer is None or answer.lower() in _STOPS:
                     return False
-                if line.strip().lower() not in _REPLAYS:
+                if not answer:
                     return True
-                await self._replay(clips, None)
+                if answer.lower() in _REPLAYS:
+                    await self._replay(clips, None)
+                else:  # a rating typed out of habit would otherwise start the round unasked
+                    self.say(f"  sorry: only Enter starts round 1 (r replays, q stops), not '{answer}'")
         rating = await self._ask(None, clips)
         if rating is None:
             return False

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import mido
 
+from bot.errors import check_readable
 from bot.media.render import parse_midi
 from core.engine import SessionSpec
 from core.fitting import Fitted, SourceNote, SourcePart, fit_melody
@@ -87,14 +88,13 @@ def melody_from_file(data: bytes, name: str, track_number: int | None = None, in
 def session_from_file(path: str | None, track_number: int | None, instrument: str | None, spec: SessionSpec):
     """`crowdtune run --from FILE.mid [--from-track N] [--instrument NAME]`: (the spec with the melody's
     base, scale, length, tempo and instrument, the first track, the line saying what was kept and changed);
-    without --from, (spec, None, None). ValueError with one user-facing line when the file or the options
-    cannot be used."""
+    without --from, (spec, None, None). UnreadableFile when the file cannot be read; ValueError with one
+    user-facing line when its content or the options cannot be used."""
     if path is None:
         if track_number is not None:
             raise ValueError("--from-track names a track of the file given with --from")
         return spec, None, None
-    if not Path(path).is_file():
-        raise ValueError(f"no such file: {path}")
+    check_readable([path])  # UnreadableFile (exit code FILE), before anything is made
     program = parse_instrument(instrument) if instrument else None
     fitted = melody_from_file(Path(path).read_bytes(), path, track_number, program)
     track = fitted.track

@@ -18,7 +18,7 @@ from bot.settings import round_defaults
 from core.engine import SessionSpec
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
 from core.midi import track_to_midi
-from core.music import SCALES, parse_note, track_from_dict
+from core.music import BASE_RANGE, SCALES, parse_base, track_from_dict
 
 log = logging.getLogger("crowdtune.bot")
 SCALE_CHOICES = [app_commands.Choice(name=name.replace("_", " "), value=name) for name in SCALES]
@@ -99,7 +99,7 @@ class Sessions(commands.Cog):
     @app_commands.command(name="compose", description="Start composing here: each round the agent edits the track and you rate it")
     @app_commands.allowed_contexts(**EVERYWHERE)
     @app_commands.describe(
-        base="base note, e.g. C4, F#3, Bb2 or a MIDI number",
+        base=f"base note, {BASE_RANGE}: such as C4, F#3, Bb2 or a MIDI number",
         scale="the scale the melody uses",
         length="notes in the track (4-64)",
         tempo="beats per minute (40-240)",
@@ -147,7 +147,7 @@ class Sessions(commands.Cog):
             if aspects and mode == "ab":
                 raise ValueError("the three aspects rate one version at a time: use them with the rate 1-10 mode")
             # A melody's key, scale, length and tempo replace these once it is read.
-            music = dict(base=parse_note(base), scale=scale, length=length, tempo=tempo) if melody is None else {}
+            music = dict(base=parse_base(base), scale=scale, length=length, tempo=tempo) if melody is None else {}
             spec = SessionSpec(
                 **music,
                 instrument=program,
