@@ -276,7 +276,8 @@ class TerminalSession:
     async def _ask(self, open_round: OpenRound | None, clips: list[Path]) -> float | str | None:
         """The person's vote on a round (None: the starting track), asked until it is valid; None if they stopped."""
         if open_round is not None and open_round.spec.mode == "ab":
-            question = "  A or B (or both / neither)? "
+            # A vote is the favourite of the three tracks: a vote for A says A beat B and the track before.
+            question = "  A or B (both: both beat the track before; neither: the track before is best)? "
         elif open_round is not None and self.aspects:
             question = "  musicality, novelty, coherence, 1-10 each (such as 7 5 6)? "
         else:

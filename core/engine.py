@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 
 from core import agent as q
 from core.actions import Action, apply, describe
-from core.crowd import NEUTRAL_RATING, Ballot, ChoiceHistory, CrowdEstimate, History, ab_rewards, mean_rating
+from core.crowd import NEUTRAL_RATING, Ballot, ChoiceHistory, CrowdEstimate, History, ab_tally, mean_rating
 from core.learner import Observation, Posterior
 from core.instruments import DEFAULT_PROGRAM, GM_PROGRAMS
 from core.music import Track, check_base, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
@@ -218,17 +218,19 @@ def settle(
     verdict = None
     drift = 0.0
     if spec.mode == "ab":
-        rewards = ab_rewards(ballots, history)
-        if rewards is None:
+        tally = ab_tally(ballots, history)
+        if tally is None:
             return _no_votes(config, plan, incumbent_score)
+        rewards = tally.rewards
         winner = max(range(2), key=lambda i: (rewards[i], rng.random()))
         # An A/B reward says how much the crowd prefers an edit to the track before it (5.5: as good).
         beliefs, baseline = rewards, NEUTRAL_RATING
         # What the table learns is which of the two the crowd preferred: approval alone is cheap (a brigader
         # likes everything), and learning it would make every edit tried look better than any edit untried.
         learning_baseline = statistics.fmean(rewards)
-        # The linear learner learns each edit's chance of beating the track before, scaled to rating points.
-        targets: list[float | None] = [AB_TO_RATING * (r - NEUTRAL_RATING) for r in rewards]
+        # The linear learner learns each edit's chance of beating the track before, scaled to rating points;
+        # of an edit no vote compared with the track before nothing is learned (its 5.5 is the prior's).
+        targets: list[float | None] = [AB_TO_RATING * (r - NEUTRAL_RATING) if games else None for r, games in zip(rewards, tally.games)]
     else:
         verdict = aggregate(ballots, history or {})
         if verdict is None:
@@ -251,7 +253,9 @@ def settle(
         learning_baseline = baseline
 
     best = plan.proposals[winner]
-    keep = not config.keep_best or baseline is None or beliefs[winner] >= baseline
+    # A rating that equals the bar keeps the edit; an A/B crowd split evenly between the winner and the track
+    # before keeps the track before (a brigader's "both" against the one honest "neither" is such a split).
+    keep = not config.keep_best or baseline is None or beliefs[winner] > baseline or (spec.mode == "rating" and beliefs[winner] == baseline)
     next_track = best.track if keep else plan.incumbent
     if keep:
         next_score = beliefs[winner]

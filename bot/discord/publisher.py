@@ -143,7 +143,13 @@ def round_heading(spec: SessionSpec, plan, number: int, style: str) -> str:
     total = f" of {spec.rounds}" if spec.rounds else ""
     if spec.mode == "ab":
         edits = f"A {plan.proposals[0].description}; B {plan.proposals[1].description}"
-        how = "Vote 🅰️, 🅱️, 👍 (both) or 👎 (neither)" if style == "reactions" else "Vote A, B, both or neither"
+        # A vote is the favourite of the three tracks (core.crowd.ab_rewards): say so, or a vote for the
+        # better of two worse edits would count as beating the track before.
+        how = (
+            "Vote for the one you like best: 🅰️, 🅱️, 👍 (both beat the track before) or 👎 (neither: the track before is best)"
+            if style == "reactions"
+            else "Vote for the one you like best: A, B, both (both beat the track before) or neither (the track before is best)"
+        )
     else:
         edits = plan.proposals[0].description[0].upper() + plan.proposals[0].description[1:]
         how = {
