@@ -66,14 +66,7 @@ def explain(outcome: Outcome, spec: SessionSpec, descriptions: list[str], before
     """One line saying what happened to the round and what its numbers are. `before` is the score the
     track before the edit had (None: not rated yet)."""
     if spec.mode == "ab":
-        a, b = outcome.variant_rewards
-        scale = "how likely each beats the track before, on 1-10; 5.5 is as good"
-        if not outcome.kept_edit:
-            return f"the track before stays: it was preferred to both edits (A {a:.1f}, B {b:.1f}: {scale})"
-        winner = "AB"[outcome.winner]
-        if f"{a:.1f}" == f"{b:.1f}":
-            return f"A and B tie ({a:.1f} each: {scale}); {winner} is kept, picked at random: {descriptions[outcome.winner]}"
-        return f"{winner} won (A {a:.1f}, B {b:.1f}: {scale}): {descriptions[outcome.winner]}"
+        return outcome.summary  # the engine's words, as every front end posts them
     given = f"{outcome.reward:.1f}/10"
     # The engine blends the rating with the score of the track before (Bayesian average): one rating
     # moves a score only part of the way, so a newcomer is told what the numbers are.

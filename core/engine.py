@@ -317,8 +317,11 @@ def _ab_summary(rewards: Sequence[float], winner: int, tied: bool, keep: bool, b
     before on the 1-10 scale (5.5: as good as it); a tie says so and how it was broken (a coin flip)."""
     scores = f"A {rewards[0]:.1f}, B {rewards[1]:.1f}"
     if not keep:
-        both = "A and B tied" if tied else "the crowd preferred the track before to both edits"
-        return f"{both} ({scores} against {baseline:.1f} for the track before, on a 1-10 scale), so the track before stays"
+        # Whether or not A and B tied, the reason is the same: neither beat the track before.
+        return (
+            f"neither edit beat the track before ({scores}: each one's chance of beating it, on a 1-10 scale where "
+            f"{baseline:.1f} is as good), so the track before stays"
+        )
     if tied:
         how = "a coin flip kept" if rewards[0] == rewards[1] else "kept the one ahead by less than 0.05,"
         return (
