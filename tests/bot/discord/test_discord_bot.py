@@ -197,7 +197,10 @@ async def test_ab_rounds_with_both_and_neither(env):
     async with running(env):
         await compose(env, mode="ab", rounds=2, quorum=3)
         post = await env.server.wait_for_message(env.channel, is_round(1))
-        assert sorted(a["filename"] for a in post["attachments"]) == ["round-1-a.ogg", "round-1-a.png", "round-1-b.ogg", "round-1-b.png"]
+        # The track before is posted too: a vote compares both edits with it.
+        assert sorted(a["filename"] for a in post["attachments"]) == [
+            "round-1-a.ogg", "round-1-a.png", "round-1-b.ogg", "round-1-b.png", "round-1-before.ogg"
+        ]
         await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 4, what="A/B reactions")
         await env.server.react(env.alice, post["id"], "🅰️")
         await env.server.react(env.bob, post["id"], "👍")

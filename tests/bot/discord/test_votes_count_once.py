@@ -437,6 +437,6 @@ async def test_7_an_ab_tie_is_announced_as_a_tie_and_how_it_was_broken(env):
     a, b = ab_rewards([Ballot("alice", choice="a"), Ballot("bob", choice="b")])
     assert a == b > 5.5 and f"A {a:.1f}, B {b:.1f}" in tie and "chance of beating the track before" in tie
     # The edits' own scores are named as theirs, and what they were measured against.
-    assert "neither edit beat the track before" in neither and "A " in neither and "B " in neither and "5.5 is as good" in neither
+    assert "neither edit beat the track before" in neither.lower() and "A " in neither and "B " in neither and "5.5 is as good" in neither
     [(outcome,)] = db_rows(env, "SELECT outcome FROM rounds WHERE idx = 0")
     assert '"tied": true' in outcome
