@@ -253,9 +253,7 @@ def settle(
         learning_baseline = baseline
 
     best = plan.proposals[winner]
-    # A rating that equals the bar keeps the edit; an A/B crowd split evenly between the winner and the track
-    # before keeps the track before (a brigader's "both" against the one honest "neither" is such a split).
-    keep = not config.keep_best or baseline is None or beliefs[winner] > baseline or (spec.mode == "rating" and beliefs[winner] == baseline)
+    keep = not config.keep_best or baseline is None or beliefs[winner] >= baseline
     next_track = best.track if keep else plan.incumbent
     if keep:
         next_score = beliefs[winner]
