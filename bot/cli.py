@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from bot.bench import PERF_BENCHMARKS
-from bot.errors import ExitCode
+from bot.errors import ExitCode, check_readable
 
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 EXIT_USAGE = int(ExitCode.USAGE)
@@ -94,10 +94,10 @@ MUSIC_DEFAULTS = {"base": "C4", "scale": "major", "length": 8, "tempo": 120, "in
 
 
 def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
-    from core.music import SCALES  # small and pure: fine for --help
+    from core.music import BASE_RANGE, SCALES  # small and pure: fine for --help
 
     parser.set_defaults(rounds_default=rounds_default)
-    parser.add_argument("--base", help="base note: C4, F#3, Bb2 or a MIDI number, A1-G7 (33-103) (default C4)")
+    parser.add_argument("--base", help=f"base note: C4, F#3, Bb2 or a MIDI number, {BASE_RANGE} (default C4)")
     parser.add_argument("--scale", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)} (default major)")
     parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), help="notes in the track, 4-64 (default 8)")
     parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), help="beats per minute, 40-240 (default 120)")
@@ -202,14 +202,14 @@ def _spec(args: argparse.Namespace):
 
     from core.engine import SessionSpec
     from core.instruments import parse_instrument
-    from core.music import parse_note
+    from core.music import parse_base
 
     # A fresh seed per run, so every newcomer does not hear the same first track; it is printed.
     seed = args.seed if args.seed is not None else secrets.randbelow(SEED_MAX + 1)
     music = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in MUSIC_DEFAULTS.items()}
     rounds = args.rounds if args.rounds is not None else args.rounds_default
     try:
-        music |= {"base": parse_note(music["base"]), "instrument": parse_instrument(music["instrument"])}
+        music |= {"base": parse_base(music["base"]), "instrument": parse_instrument(music["instrument"])}
         return SessionSpec(**music, rounds=rounds, seed=seed)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
@@ -325,8 +325,7 @@ async def _sessions(args: argparse.Namespace) -> int:
     from bot.terminal import describe_spec
     from core.engine import SessionSpec
 
-    if not _exists(args.db):
-        raise UsageError(f"no database at {args.db}")
+    _check_readable_db(args.db)
     store = await _open_store(args.db)
     try:
         sessions = await store.all_sessions()
@@ -351,9 +350,7 @@ def _render(args: argparse.Namespace) -> int:
     from bot.media.render import Renderer, render_files
 
     paths = [Path(f) for f in args.files]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise UsageError(f"no such file: {', '.join(missing)}")
+    check_readable(paths)  # every file, before the synthesiser is loaded or anything written
     with Renderer.open(args.soundfont) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
             written = render_files(renderer, paths, Path(args.out_dir), args.format, lambda _: bar.update(1), args.keep_level)
@@ -367,8 +364,7 @@ async def _export(args: argparse.Namespace) -> int:
     from bot.progress import plural, progress_bar
     from storage.export import export_zip
 
-    if not _exists(args.db):
-        raise UsageError(f"no database at {args.db}")
+    _check_readable_db(args.db)
     out, db = Path(args.out).resolve(), Path(args.db).resolve()
     # Only a database file has journals beside it; a folder is refused by name when it is opened.
     if db.is_file() and out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
@@ -392,17 +388,19 @@ async def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exists(db: str) -> bool:
+def _check_readable_db(db: str) -> None:
+    """A database to read (not to create): UnreadableFile unless it is a SQLite file that can be read (or a
+    PostgreSQL URL, or ":memory:", whose problems the store reports when it is opened)."""
     from storage import is_postgres_url
 
-    return is_postgres_url(db) or db == ":memory:" or Path(db).exists()
+    if not (is_postgres_url(db) or db == ":memory:"):
+        check_readable([db], "the database ")
 
 
 async def _copy_db(args: argparse.Namespace) -> int:
     from storage.copy import copy_database
 
-    if not _exists(args.source):
-        raise UsageError(f"no database at {args.source}")
+    _check_readable_db(args.source)
     if args.source == args.target:
         raise UsageError("--from and --to name the same database")
     source = await _open_store(args.source)

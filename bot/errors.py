@@ -3,6 +3,9 @@ propagates (a traceback, exit code 1)."""
 
 from __future__ import annotations
 
+import os
+import stat
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -34,6 +37,42 @@ class StartupError(RuntimeError):
     def __init__(self, message: str, code: ExitCode = ExitCode.SETTING) -> None:
         super().__init__(message)
         self.code = code
+
+
+class UnreadableFile(StartupError):
+    """A file the user named (a MIDI file, a database to read, a rater module) cannot be read: exit code FILE."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ExitCode.FILE)
+
+
+def why_unreadable(path: str | os.PathLike) -> str | None:
+    """Why the file at `path` cannot be read, in a few words ('no such file', 'a folder, not a file',
+    'permission denied', ...), or None when it can: it is opened for reading to be sure (file modes, ACLs,
+    root's privileges all count as the read itself will)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as problem:  # a folder on the way that is a file, or that may not be entered
+        return (problem.strerror or str(problem)).lower()
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file"
+    if not stat.S_ISREG(mode):  # a device or a pipe: opening it might wait for ever
+        return "not a regular file"
+    try:
+        with open(path, "rb"):
+            return None
+    except OSError as problem:
+        return (problem.strerror or str(problem)).lower()
+
+
+def check_readable(paths: Iterable[str | os.PathLike], what: str = "") -> None:
+    """UnreadableFile naming every one of `paths` that cannot be read and why, such as "cannot read
+    the database none.db (no such file)"; `what` ("the database ") comes before the names."""
+    problems = [f"{path} ({why})" for path in paths if (why := why_unreadable(path)) is not None]
+    if problems:
+        raise UnreadableFile(f"cannot read {what}{', '.join(problems)}")
 
 
 class Interrupted(Exception):

@@ -7,6 +7,7 @@ so what it measures is the code users run.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import numbers
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 import mido
 
 from bot.conductor import Conductor
+from bot.errors import UnreadableFile, check_readable
 from core.engine import SessionSpec
 from core.midi import track_to_midi
 from core.music import track_from_dict
@@ -64,12 +66,17 @@ def load_raters(specs: list[str], rng: random.Random, noise: float, crowd: str =
 
 def _import_rater(spec: str) -> Rater:
     module_name, _, attribute = spec.partition(":")
+    if not module_name.strip():
+        raise ValueError(f"rater '{spec}' names no module: use MODULE:FUNC")
     # Modules in the current folder are importable, as with `python -m`, without setting PYTHONPATH.
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
+        _check_module_readable(module_name)
         module = importlib.import_module(module_name)
-    except Exception as exc:  # any failure to import is the user's module's problem, reported plainly
+    except UnreadableFile:
+        raise
+    except Exception as exc:  # any other failure to import is the user's module's problem, reported plainly
         raise ValueError(f"cannot import rater module '{module_name}': {exc}") from None
     target = module
     for part in attribute.split("."):
@@ -79,6 +86,25 @@ def _import_rater(spec: str) -> Rater:
     if not callable(target):
         raise ValueError(f"'{spec}' is not callable")
     return target
+
+
+def _check_module_readable(module_name: str) -> None:
+    """UnreadableFile (exit code FILE, as for any file named on the command line) when the module is not
+    there or its file cannot be read; found before it is imported, so a module that fails as it runs is
+    told apart (its parent packages are imported to find it)."""
+    try:
+        found = importlib.util.find_spec(module_name)
+    except ModuleNotFoundError as missing:
+        if not f"{module_name}.".startswith(f"{missing.name}."):
+            raise  # a module that a parent package imports is missing: that package's problem
+        found = None
+    if found is None:
+        raise UnreadableFile(
+            f"cannot read the rater module {module_name} (no such file: no {module_name.replace('.', '/')}.py in the "
+            "current folder or on the Python path)"
+        )
+    if found.has_location and found.origin:
+        check_readable([found.origin], "the rater module ")
 
 
 class RaterError(ValueError):

@@ -66,14 +66,7 @@ def explain(outcome: Outcome, spec: SessionSpec, descriptions: list[str], before
     """One line saying what happened to the round and what its numbers are. `before` is the score the
     track before the edit had (None: not rated yet)."""
     if spec.mode == "ab":
-        a, b = outcome.variant_rewards
-        scale = "how likely each beats the track before, on 1-10; 5.5 is as good"
-        if not outcome.kept_edit:
-            return f"the track before stays: it was preferred to both edits (A {a:.1f}, B {b:.1f}: {scale})"
-        winner = "AB"[outcome.winner]
-        if f"{a:.1f}" == f"{b:.1f}":
-            return f"A and B tie ({a:.1f} each: {scale}); {winner} is kept, picked at random: {descriptions[outcome.winner]}"
-        return f"{winner} won (A {a:.1f}, B {b:.1f}: {scale}): {descriptions[outcome.winner]}"
+        return outcome.summary  # the engine's words, as every front end posts them
     given = f"{outcome.reward:.1f}/10"
     # The engine blends the rating with the score of the track before (Bayesian average): one rating
     # moves a score only part of the way, so a newcomer is told what the numbers are.
@@ -223,11 +216,15 @@ class TerminalSession:
                 self.stdout.write("  press Enter for round 1 (r replays, q stops) ")
                 self.stdout.flush()
                 line = await self.reader.readline()
-                if line is None or line.strip().lower() in _STOPS:
+                answer = None if line is None else line.strip()
+                if answer is None or answer.lower() in _STOPS:
                     return False
-                if line.strip().lower() not in _REPLAYS:
+                if not answer:
                     return True
-                await self._replay(clips, None)
+                if answer.lower() in _REPLAYS:
+                    await self._replay(clips, None)
+                else:  # a rating typed out of habit would otherwise start the round unasked
+                    self.say(f"  sorry: only Enter starts round 1 (r replays, q stops), not '{answer}'")
         rating = await self._ask(None, clips)
         if rating is None:
             return False
@@ -271,7 +268,8 @@ class TerminalSession:
     async def _ask(self, open_round: OpenRound | None, clips: list[Path]) -> float | str | None:
         """The person's vote on a round (None: the starting track), asked until it is valid; None if they stopped."""
         if open_round is not None and open_round.spec.mode == "ab":
-            question = "  A or B (or both / neither)? "
+            # A vote is the favourite of the three tracks: a vote for A says A beat B and the track before.
+            question = "  A or B (both: both beat the track before; neither: the track before is best)? "
         elif open_round is not None and self.aspects:
             question = "  musicality, novelty, coherence, 1-10 each (such as 7 5 6)? "
         else:

@@ -193,9 +193,9 @@ def normalised(rating: float, profile: VoterProfile, typical_spread: float | Non
     return min(RATING_MAX, max(RATING_MIN, (1 - c) * rating + c * on_crowd_scale))
 
 
-def blocs(ballots: Sequence[Ballot], history: History | ChoiceHistory) -> dict[str, int]:
+def blocs(ballots: Sequence[Ballot], history: History | ChoiceHistory, rounds: int = BLOC_ROUNDS) -> dict[str, int]:
     """Each voter's bloc size: voters who vote this round identically and voted every round they shared
-    (at least BLOC_ROUNDS) identically too act as one voter. `history`: voter -> [(their rating or A/B
+    (at least `rounds`) identically too act as one voter. `history`: voter -> [(their rating or A/B
     choice, the round's id, its reward)]."""
     size = {b.voter: 1 for b in ballots}
     by_vote: dict[object, list[str]] = defaultdict(list)
@@ -210,7 +210,7 @@ def blocs(ballots: Sequence[Ballot], history: History | ChoiceHistory) -> dict[s
         groups: list[list[str]] = []
         for voter in voters:
             for group in groups:
-                if _always_alike(records[voter], records[group[0]]):
+                if _always_alike(records[voter], records[group[0]], rounds):
                     group.append(voter)
                     break
             else:
@@ -221,9 +221,9 @@ def blocs(ballots: Sequence[Ballot], history: History | ChoiceHistory) -> dict[s
     return size
 
 
-def _always_alike(a: Mapping[int, object], b: Mapping[int, object]) -> bool:
+def _always_alike(a: Mapping[int, object], b: Mapping[int, object], rounds: int) -> bool:
     shared = a.keys() & b.keys()
-    return len(shared) >= BLOC_ROUNDS and all(a[k] == b[k] for k in shared)
+    return len(shared) >= rounds and all(a[k] == b[k] for k in shared)
 
 
 def outlier_weights(values: Sequence[float]) -> list[float]:
@@ -270,37 +270,63 @@ AB_VALUES: Mapping[str, tuple[float, float]] = {"a": (1.0, 1.0), "b": (-1.0, 1.0
 # A/B votes agree less than ratings (four choices carry less than a number), so a voter counts fully at a
 # lower agreement than FULL_AGREEMENT (bench-tuned: 0.1, 0.2, 0.3 and 0.5 tried).
 AB_FULL_AGREEMENT = 0.2
+# Four choices make chance identity common: two honest voters of one taste often vote alike five rounds
+# running, so A/B voters are a bloc only after twice the rounds ratings need.
+AB_BLOC_ROUNDS = 2 * BLOC_ROUNDS
+AB_SAME_ROUNDS = 8  # the same A/B vote this many rounds running, and now, says nothing about the music
 # voter -> [(their A/B choice, their round's id, the reward its winner got), ...], newest first
 ChoiceHistory = Mapping[str, Sequence[tuple[str, int, float]]]
 
 
 def ab_weights(ballots: Sequence[Ballot], history: ChoiceHistory | None = None) -> dict[str, float]:
     """Each A/B voter's weight, 0-1: their trust, from how their past A/B votes agreed with the others'
-    (`voter_profiles` on each of `AB_VALUES`' two numbers, averaged), shared within a bloc of voters who
-    always choose alike (`blocs`). A newcomer counts fully (the benefit of the doubt, as for ratings)."""
+    (`voter_profiles` on each of `AB_VALUES`' two numbers, averaged, over the rounds they shared with
+    others), shared within a bloc of voters who always choose alike (`blocs`, over AB_BLOC_ROUNDS). A
+    newcomer counts fully (the benefit of the doubt, as for ratings). A voter who gave this same vote in
+    each of their last AB_SAME_ROUNDS rounds counts 0 while anyone else's vote counts: a vote that never
+    changes says nothing about what was played (as a rating that is always 10 says nothing once
+    normalised), and agreement cannot tell it from an honest voter's when they two vote alone."""
     history = history or {}
     voted = [b for b in ballots if b.choice in CHOICES]
-    bloc_size = blocs(voted, history)
+    bloc_size = blocs(voted, history, AB_BLOC_ROUNDS)
     agreements: dict[str, list[float]] = defaultdict(list)
+    shared: dict[str, int] = {}
     for item in (0, 1):
         numbers = {
             b.voter: [(AB_VALUES[choice][item], round_id, reward) for choice, round_id, reward in history.get(b.voter, ())]
             for b in voted
         }
-        # A round a voter chose in alone has no others to agree with: it is left out (solo=False).
+        # A round a voter chose in alone has no others to agree with: it is left out (solo=False), and
+        # it is not counted as evidence either.
         for voter, profile in voter_profiles(numbers, bloc_size, solo=False).items():
             if profile.rounds:
                 agreements[voter].append(profile.agreement)
+                shared[voter] = profile.rounds
     weights = {}
     for b in voted:
-        rounds = len(history.get(b.voter, ()))
+        rounds = shared.get(b.voter, 0)
         own = min(1.0, max(0.0, statistics.fmean(agreements[b.voter]) / AB_FULL_AGREEMENT)) if agreements[b.voter] else 1.0
         trust = (PSEUDO_ROUNDS + rounds * own) / (PSEUDO_ROUNDS + rounds)
         weights[b.voter] = trust / bloc_size[b.voter]
+    unchanging = {
+        b.voter for b in voted
+        if [choice for choice, _, _ in history.get(b.voter, ())[:AB_SAME_ROUNDS]] == [b.choice] * AB_SAME_ROUNDS
+    }
+    if unchanging and len(unchanging) < len(weights):
+        weights.update({voter: 0.0 for voter in unchanging})
     return weights
 
 
-def ab_rewards(ballots: Sequence[Ballot], history: ChoiceHistory | None = None) -> tuple[float, float] | None:
+@dataclass(frozen=True, slots=True)
+class AbTally:
+    """An A/B round's votes, counted: each edit's reward (1-10, see `ab_rewards`) and how many voters'
+    worth of votes compared it with the track before (0: nothing is known of it beyond the prior)."""
+
+    rewards: tuple[float, float]
+    games: tuple[float, float]
+
+
+def ab_tally(ballots: Sequence[Ballot], history: ChoiceHistory | None = None) -> AbTally | None:
     """Each edit's reward on the 1-10 scale: 1 + 9 x its chance of beating the track it was edited from,
     or None without A/B votes.
 
@@ -317,12 +343,19 @@ def ab_rewards(ballots: Sequence[Ballot], history: ChoiceHistory | None = None) 
     votes = [(b.choice, weights[b.voter]) for b in ballots if b.voter in weights]
     against = sum(w for choice, w in votes if choice == "neither")
 
-    def reward(side: str) -> float:
+    def counted(side: str) -> tuple[float, float]:
         wins = sum(w for choice, w in votes if choice in (side, "both"))
         chance = (wins + PRIOR_GAMES / 2) / (wins + against + PRIOR_GAMES)
-        return RATING_MIN + (RATING_MAX - RATING_MIN) * chance
+        return RATING_MIN + (RATING_MAX - RATING_MIN) * chance, wins + against
 
-    return reward("a"), reward("b")
+    (reward_a, games_a), (reward_b, games_b) = counted("a"), counted("b")
+    return AbTally((reward_a, reward_b), (games_a, games_b))
+
+
+def ab_rewards(ballots: Sequence[Ballot], history: ChoiceHistory | None = None) -> tuple[float, float] | None:
+    """Each edit's reward (see `ab_tally`), or None without A/B votes."""
+    tally = ab_tally(ballots, history)
+    return tally.rewards if tally is not None else None
 
 
 # --- aspects ------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 
 from core import agent as q
 from core.actions import Action, apply, describe
-from core.crowd import NEUTRAL_RATING, Ballot, ChoiceHistory, CrowdEstimate, History, ab_rewards, mean_rating
+from core.crowd import NEUTRAL_RATING, Ballot, ChoiceHistory, CrowdEstimate, History, ab_tally, mean_rating
 from core.learner import Observation, Posterior
 from core.instruments import DEFAULT_PROGRAM, GM_PROGRAMS
 from core.music import Track, check_base, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
@@ -218,17 +218,19 @@ def settle(
     verdict = None
     drift = 0.0
     if spec.mode == "ab":
-        rewards = ab_rewards(ballots, history)
-        if rewards is None:
+        tally = ab_tally(ballots, history)
+        if tally is None:
             return _no_votes(config, plan, incumbent_score)
+        rewards = tally.rewards
         winner = max(range(2), key=lambda i: (rewards[i], rng.random()))
         # An A/B reward says how much the crowd prefers an edit to the track before it (5.5: as good).
         beliefs, baseline = rewards, NEUTRAL_RATING
         # What the table learns is which of the two the crowd preferred: approval alone is cheap (a brigader
         # likes everything), and learning it would make every edit tried look better than any edit untried.
         learning_baseline = statistics.fmean(rewards)
-        # The linear learner learns each edit's chance of beating the track before, scaled to rating points.
-        targets: list[float | None] = [AB_TO_RATING * (r - NEUTRAL_RATING) for r in rewards]
+        # The linear learner learns each edit's chance of beating the track before, scaled to rating points;
+        # of an edit no vote compared with the track before nothing is learned (its 5.5 is the prior's).
+        targets: list[float | None] = [AB_TO_RATING * (r - NEUTRAL_RATING) if games else None for r, games in zip(rewards, tally.games)]
     else:
         verdict = aggregate(ballots, history or {})
         if verdict is None:
@@ -313,8 +315,11 @@ def _ab_summary(rewards: Sequence[float], winner: int, tied: bool, keep: bool, b
     before on the 1-10 scale (5.5: as good as it); a tie says so and how it was broken (a coin flip)."""
     scores = f"A {rewards[0]:.1f}, B {rewards[1]:.1f}"
     if not keep:
-        both = "A and B tied" if tied else "the crowd preferred the track before to both edits"
-        return f"{both} ({scores} against {baseline:.1f} for the track before, on a 1-10 scale), so the track before stays"
+        # Whether or not A and B tied, the reason is the same: neither beat the track before.
+        return (
+            f"neither edit beat the track before ({scores}: each one's chance of beating it, on a 1-10 scale where "
+            f"{baseline:.1f} is as good), so the track before stays"
+        )
     if tied:
         how = "a coin flip kept" if rewards[0] == rewards[1] else "kept the one ahead by less than 0.05,"
         return (

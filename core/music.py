@@ -65,25 +65,30 @@ class MusicError(ValueError):
     """A musical parameter out of range; the message is meant for the user."""
 
 
-def parse_note(text: str | int) -> int:
-    """'C4' -> 60, 'F#3' -> 54, 'Bb2' -> 46, '60' or 60 -> 60 (scientific pitch, C4 = 60)."""
-    if isinstance(text, int) or (isinstance(text, str) and text.strip().isdigit()):
+def note_name(pitch: int, flats: bool = False) -> str:
+    """60 -> 'C4'; 70 -> 'A#4', or 'Bb4' with `flats`."""
+    return f"{(_FLAT_NAMES if flats else _SHARP_NAMES)[pitch % 12]}{pitch // 12 - 1}"
+
+
+# The base notes check_base allows, as every message, help text and option description states them.
+BASE_RANGE = f"{note_name(BASE_MIN)}-{note_name(BASE_MAX)} (MIDI {BASE_MIN}-{BASE_MAX})"
+
+
+def parse_base(text: str | int) -> int:
+    """A session's base note from its name or MIDI number: 'C4' -> 60, 'F#3' -> 54, 'Bb2' -> 46, '60' or 60
+    -> 60 (scientific pitch, C4 = 60). MusicError, stating BASE_RANGE, for text that is not a note or a
+    note outside that range (check_base)."""
+    if isinstance(text, int) or (isinstance(text, str) and text.strip().isdecimal()):
         number = int(text)
     else:
         match = _NOTE_NAME.match(str(text))
         if not match:
-            raise MusicError(f"'{text}' is not a note: use a name like C4, F#3, Bb2 or a MIDI number 0-127")
+            raise MusicError(f"'{text}' is not a note: use a name like C4, F#3, Bb2 or a MIDI number, {BASE_RANGE}")
         letter, accidental, octave = match.groups()
         number = (int(octave) + 1) * 12 + _PITCH_CLASS[letter.upper()]
         number += {"#": 1, "♯": 1, "b": -1, "♭": -1}.get(accidental, 0)
-    if not 0 <= number <= 127:
-        raise MusicError(f"'{text}' is outside the MIDI range 0-127")
+    check_base(number)
     return number
-
-
-def note_name(pitch: int, flats: bool = False) -> str:
-    """60 -> 'C4'; 70 -> 'A#4', or 'Bb4' with `flats`."""
-    return f"{(_FLAT_NAMES if flats else _SHARP_NAMES)[pitch % 12]}{pitch // 12 - 1}"
 
 
 def uses_flats(base: int, scale: str) -> bool:
@@ -162,11 +167,11 @@ class Track:
 
 def check_base(base: int) -> None:
     """MusicError unless every pitch a track on this base may reach (RANGE_BELOW under it to
-    RANGE_ABOVE over it) is an audible MIDI note: base BASE_MIN-BASE_MAX (A1-G7)."""
+    RANGE_ABOVE over it) is an audible MIDI note: base BASE_MIN-BASE_MAX (BASE_RANGE)."""
     if not BASE_MIN <= base <= BASE_MAX:
         raise MusicError(
-            f"base note must be {note_name(BASE_MIN)}-{note_name(BASE_MAX)} (MIDI {BASE_MIN}-{BASE_MAX}), not "
-            f"{note_name(base) if 0 <= base <= 127 else base}: the melody moves an octave below it and two above"
+            f"base note must be {BASE_RANGE}, not {note_name(base) if 0 <= base <= 127 else base}: "
+            "the melody moves an octave below it and two above"
         )
 
 

@@ -8,11 +8,13 @@ Statements are written once with SQLite's `?` placeholders and work on both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import AsyncIterator
 
 import asyncpg
 
@@ -62,3 +64,28 @@ def tables(location: str | Path) -> list[str]:
     if is_postgres_url(location):
         return [t for (t,) in query(location, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")]
     return [t for (t,) in query(location, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+
+
+@contextlib.asynccontextmanager
+async def writes_held(location: str | Path) -> AsyncIterator[None]:
+    """Another connection holds the database's write lock for the block, as a long transaction elsewhere
+    would: the bot's writes wait until the block ends (SQLite: for its busy_timeout, 5 s), its reads do
+    not. Nothing is changed."""
+    if is_postgres_url(location):
+        connection = await asyncpg.connect(str(location))
+        try:
+            async with connection.transaction():
+                names = [r[0] for r in await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+                # EXCLUSIVE blocks every write and SELECT ... FOR UPDATE, not plain reads.
+                await connection.execute(f"LOCK TABLE {', '.join(names)} IN EXCLUSIVE MODE")
+                yield
+        finally:
+            await connection.close()
+        return
+    raw = sqlite3.connect(location, isolation_level=None, timeout=10)
+    try:
+        raw.execute("BEGIN IMMEDIATE")  # the write lock; WAL readers go on
+        yield
+        raw.execute("ROLLBACK")
+    finally:
+        raw.close()

@@ -165,6 +165,29 @@ async def test_file_attachment_is_stored_and_downloadable(world: World) -> None:
                 assert await response.read() == OGG
 
 
+async def test_attachment_downloads_can_be_held_and_failed(world: World) -> None:
+    bot = make_bot()
+    server = world.server
+    async with server.connect(bot):
+        sent = await bot.get_channel(world.channel.id).send("take 1", file=discord.File(io.BytesIO(OGG), "take1.ogg"))
+        server.hold_downloads()
+        download = asyncio.ensure_future(sent.attachments[0].read())
+        await server.wait_until(lambda: server.downloads_waiting == 1, what="the download held")
+        assert not download.done()
+        server.release_downloads()
+        assert await download == OGG and server.downloads_waiting == 0
+        assert await sent.attachments[0].read() == OGG  # no longer held
+        server.fail(fakediscord.rest.CDN_ROUTE, status=404, code=0, message="404: Not Found")
+        with pytest.raises(discord.NotFound):
+            await sent.attachments[0].read()
+        assert server.request_counts[fakediscord.rest.CDN_ROUTE] == 3
+        server.hold_downloads()
+        held = asyncio.ensure_future(sent.attachments[0].read())
+        await server.wait_until(lambda: server.downloads_waiting == 1, what="the download held")
+        held.cancel()  # the client gives up; the server's handler still waits, until the shutdown releases it
+        await asyncio.gather(held, return_exceptions=True)
+
+
 async def test_bot_edits_and_deletes_its_messages(world: World) -> None:
     bot = make_bot()
     events = Recorder(bot, "raw_message_edit", "raw_message_delete")

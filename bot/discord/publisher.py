@@ -84,13 +84,23 @@ class Publisher:
         number = plan.index + 1
         files: list[discord.File] = []
         labels = ["a", "b"] if len(plan.proposals) > 1 else [""]
-        for label, proposal in zip(labels, plan.proposals):
-            stem = f"round-{number}{'-' + label if label else ''}"
-            audio, roll = await asyncio.gather(
-                self.renderer.render_async(track_to_midi(proposal.track), "ogg"),
-                self.drawer.piano_roll(proposal.track, f"round {number} {label.upper()}".strip(), plan.incumbent, proposal.action),
-            )
-            files += [discord.File(io.BytesIO(audio), f"{stem}.ogg"), discord.File(io.BytesIO(roll), f"{stem}.png")]
+        # An A/B vote compares both edits with the track before ("neither": it is best), so it is posted too.
+        before = (
+            asyncio.ensure_future(self.renderer.render_async(track_to_midi(plan.incumbent), "ogg")) if len(plan.proposals) > 1 else None
+        )
+        try:
+            for label, proposal in zip(labels, plan.proposals):
+                stem = f"round-{number}{'-' + label if label else ''}"
+                audio, roll = await asyncio.gather(
+                    self.renderer.render_async(track_to_midi(proposal.track), "ogg"),
+                    self.drawer.piano_roll(proposal.track, f"round {number} {label.upper()}".strip(), plan.incumbent, proposal.action),
+                )
+                files += [discord.File(io.BytesIO(audio), f"{stem}.ogg"), discord.File(io.BytesIO(roll), f"{stem}.png")]
+            if before is not None:
+                files.append(discord.File(io.BytesIO(await before), f"round-{number}-before.ogg"))
+        finally:
+            if before is not None and not before.done():
+                before.cancel()  # an edit's rendering failed: the round is retried, this one is not needed
         content = f"{round_heading(spec, plan, number, style)} Voting {deadline(spec, time.time() + spec.round_seconds)}."
         view = vote_view(open_round.id, spec.mode, aspects=style == ASPECTS_STYLE) if style in ("buttons", ASPECTS_STYLE) else None
         # Discord returns the message already made with this nonce rather than a second one (for a few
@@ -143,7 +153,15 @@ def round_heading(spec: SessionSpec, plan, number: int, style: str) -> str:
     total = f" of {spec.rounds}" if spec.rounds else ""
     if spec.mode == "ab":
         edits = f"A {plan.proposals[0].description}; B {plan.proposals[1].description}"
-        how = "Vote 🅰️, 🅱️, 👍 (both) or 👎 (neither)" if style == "reactions" else "Vote A, B, both or neither"
+        # A vote is the favourite of the three tracks (core.crowd.ab_rewards): say so, or a vote for the
+        # better of two worse edits would count as beating the track before.
+        how = (
+            "Vote for the one you like best, the track before (attached) included: 🅰️, 🅱️, 👍 (both beat the track before) "
+            "or 👎 (neither: the track before is best)"
+            if style == "reactions"
+            else "Vote for the one you like best, the track before (attached) included: A, B, both (both beat the track before) "
+            "or neither (the track before is best)"
+        )
     else:
         edits = plan.proposals[0].description[0].upper() + plan.proposals[0].description[1:]
         how = {

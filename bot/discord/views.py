@@ -130,6 +130,18 @@ class Confirm(discord.ui.View):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return interaction.user.id == self.owner_id
 
+    async def confirm(self, cancelled: str, **cleared) -> bool:
+        """Wait for the answer; whether it was Confirm. Confirm is acknowledged at once (a deferred update,
+        which shows nothing): the work that follows may outlast the 3 s Discord gives an answer, and the
+        caller then edits the question's message (the command's original response) with the outcome.
+        Cancel turns the question into `cancelled`, without its buttons and `cleared` (attachments=[])."""
+        await self.wait()
+        if self.confirmed:
+            await self.interaction.response.defer()
+        elif self.confirmed is False:
+            await self.interaction.response.edit_message(content=cancelled, view=None, **cleared)
+        return bool(self.confirmed)
+
     @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
     async def yes(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         self.confirmed = True

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import mido
 
+from bot.errors import check_readable
 from bot.media.render import parse_midi
 from core.engine import SessionSpec
 from core.fitting import Fitted, SourceNote, SourcePart, fit_melody
@@ -20,14 +21,20 @@ from core.instruments import DEFAULT_PROGRAM, parse_instrument
 from core.midi import DRUM_CHANNEL
 
 MAX_FILE_BYTES = 1024 * 1024  # a melody is a few KiB; this bounds the work a hostile file can cause
+
+
+def check_file_size(size: int, name: str) -> None:
+    """ValueError naming `name` when a file of `size` bytes is over MAX_FILE_BYTES: checked before a
+    download (from the size Discord gives) and again on the bytes read."""
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"{name} is {-(-size // 1024)} KiB; a melody file may be at most {MAX_FILE_BYTES // 1024} KiB")
 DEFAULT_TEMPO_BPM = 120.0  # Standard MIDI Files without a tempo event play at 120 bpm
 
 
 def read_parts(data: bytes, name: str) -> tuple[tuple[SourcePart, ...], float]:
     """The notes of each (track, channel) of a MIDI file, in beats, and its first tempo in bpm.
     ValueError naming `name` for a file that is not a usable MIDI file."""
-    if len(data) > MAX_FILE_BYTES:
-        raise ValueError(f"{name} is {len(data) / 1024:.0f} KiB; a melody file may be at most {MAX_FILE_BYTES // 1024} KiB")
+    check_file_size(len(data), name)
     midi = parse_midi(data, name)  # also refuses SMPTE timing: a note then has no place on a beat grid
     tempo = next((m.tempo for track in midi.tracks for m in track if m.type == "set_tempo"), None)
     parts: list[SourcePart] = []
@@ -81,14 +88,13 @@ def melody_from_file(data: bytes, name: str, track_number: int | None = None, in
 def session_from_file(path: str | None, track_number: int | None, instrument: str | None, spec: SessionSpec):
     """`crowdtune run --from FILE.mid [--from-track N] [--instrument NAME]`: (the spec with the melody's
     base, scale, length, tempo and instrument, the first track, the line saying what was kept and changed);
-    without --from, (spec, None, None). ValueError with one user-facing line when the file or the options
-    cannot be used."""
+    without --from, (spec, None, None). UnreadableFile when the file cannot be read; ValueError with one
+    user-facing line when its content or the options cannot be used."""
     if path is None:
         if track_number is not None:
             raise ValueError("--from-track names a track of the file given with --from")
         return spec, None, None
-    if not Path(path).is_file():
-        raise ValueError(f"no such file: {path}")
+    check_readable([path])  # UnreadableFile (exit code FILE), before anything is made
     program = parse_instrument(instrument) if instrument else None
     fitted = melody_from_file(Path(path).read_bytes(), path, track_number, program)
     track = fitted.track

@@ -23,6 +23,7 @@ from typing import Literal
 import mido
 import numpy as np
 
+from bot.errors import why_unreadable
 from bot.media.loudness import normalise, trim_trailing_silence
 from bot.media.synth import (
     CHANNELS, INSTALL_HINT, CliSynth, InProcessSynth, LibraryMissing, RenderSetupError, SoundfontError, midi_timeline,
@@ -66,9 +67,11 @@ def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
 
 
 def _existing_soundfont(path: Path, source: str) -> Path:
-    if not path.is_file():
+    """`path` once it can be read; SoundfontError (its own exit code, NO_SOUNDFONT) saying why not, as
+    bot.errors.check_readable says it for other files."""
+    if (why := why_unreadable(path)) is not None:
         raise SoundfontError(
-            f"SoundFont {path} ({source}) does not exist: run `{INSTALL_HINT}` or set {SOUNDFONT_ENV} to an .sf2 file"
+            f"cannot read the SoundFont {path} ({source}: {why}): run `{INSTALL_HINT}` or set {SOUNDFONT_ENV} to an .sf2 file"
         )
     return path
 

@@ -26,10 +26,11 @@ from test_security import raw_slash
 
 from test_reliability_kill import record_figures
 
+from bot.bench import PERF_BENCHMARKS
 from bot.cli import main
 from bot.errors import ExitCode
 from core.agent import PRESETS
-from core.music import SCALES, parse_note
+from core.music import SCALES, parse_base
 
 TRIED: Counter[str] = Counter()  # bad inputs tried, for docs/RELIABILITY.md
 
@@ -72,7 +73,7 @@ def bad_choice(valid):
 
 def _is_note(text: str) -> bool:
     try:
-        parse_note(text)
+        parse_base(text)
         return True
     except ValueError:
         return False
@@ -119,11 +120,13 @@ ARGUMENTS = (
         (["export", "--out", "x.zip"], "--db", st.one_of(st.just(""), ARGV_TEXT)),
         (["export", "--db", "existing.db"], "--out", st.just("")),
         (["export", "--db", "existing.db", "--out", "x.zip"], "--scope", st.one_of(st.just(""), ARGV_TEXT)),
-        (["bench"], "WHICH", bad_choice(["learning", "render", "loop", "qtable", "footprint"])),
+        # every benchmark's name is valid: hypothesis draws text from the source's string constants too, and a
+        # valid name would run that benchmark (minutes) instead of being refused
+        (["bench"], "WHICH", bad_choice(["learning", *PERF_BENCHMARKS])),
         (["bench", "learning"], "--seeds", bad_int(1, 1000)),
         (["bench", "learning"], "--rounds", bad_int(1, 10_000)),
         (["bench", "learning"], "--out", st.just("")),
-        ([], "COMMAND", bad_choice(["run", "sessions", "simulate", "render", "export", "bench"])),
+        ([], "COMMAND", bad_choice(["run", "sessions", "simulate", "render", "export", "copy-db", "bench"])),
     ]
 )
 
@@ -345,6 +348,28 @@ def test_compose_refuses_a_base_note_that_is_not_a_note(live_bot, base, where):
     reply = live_bot.call(compose())
     TRIED["base_notes_through_discord"] += 1
     assert reply["data"]["flags"] & 64 and reply["data"]["content"].startswith("Sorry, I can't start that"), reply
+    assert live_bot.fingerprint() == before
+    assert not live_bot.errors
+
+
+@pytest.mark.parametrize("base", ["200", "127", "0", "C9", "A0"])
+def test_compose_refuses_a_base_note_out_of_range_stating_the_range_its_option_declares(live_bot, base):
+    """The base's valid range (room for an octave below and two above) is narrower than MIDI's 0-127: the
+    refusal states it, and so does the option's description, from the same constants."""
+    from core.music import BASE_MAX, BASE_MIN, note_name
+
+    valid = f"{note_name(BASE_MIN)}-{note_name(BASE_MAX)} (MIDI {BASE_MIN}-{BASE_MAX})"
+    [declared] = [o for c in live_bot.server.commands[None] if c["name"] == "compose" for o in c["options"] if o["name"] == "base"]
+    assert valid in declared["description"], declared
+
+    async def compose():
+        interaction = await live_bot.server.slash(live_bot.mod, live_bot.channel, "compose", {"base": base}, check_permissions=False)
+        return await interaction.wait_response()
+
+    before = live_bot.fingerprint()
+    reply = live_bot.call(compose())
+    text = reply["data"]["content"]
+    assert reply["data"]["flags"] & 64 and text.startswith("Sorry, I can't start that") and valid in text and "0-127" not in text, text
     assert live_bot.fingerprint() == before
     assert not live_bot.errors
 

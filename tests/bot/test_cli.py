@@ -3,6 +3,7 @@
 import json
 import re
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -23,10 +24,10 @@ CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 IGNORING_SIGINT = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
 
 
-def crowdtune(*args, cwd, stdin="", env_extra=None, check=True):
+def crowdtune(*args, cwd, stdin="", env_extra=None, check=True, prefix=()):
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
     env.update(env_extra or {})
-    result = subprocess.run([CROWDTUNE, *args], cwd=cwd, input=stdin, capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run([*prefix, CROWDTUNE, *args], cwd=cwd, input=stdin, capture_output=True, text=True, env=env, timeout=120)
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
@@ -52,13 +53,10 @@ def test_help_everywhere(tmp_path):
         ["run", "--base", "127", "--no-audio"],
         ["run", "--base", "0", "--no-audio"],
         ["simulate", "--preset", "nope", "--out", "o"],
-        ["simulate", "--rater", "no_such_module:f", "--out", "o"],
         ["simulate", "--rater", "nobody", "--out", "o"],
         ["simulate"],
         ["run", "--tempo", "9"],
         ["run", "--mode", "vote"],
-        ["export", "--out", "x.zip"],
-        ["render", "missing.mid", "--out-dir", "o"],
         ["frobnicate"],
     ],
 )
@@ -465,3 +463,79 @@ def test_an_output_folder_that_cannot_be_made_stops_run_before_a_session_starts(
                        cwd=tmp_path, check=False)
     assert result.returncode == 12 and len(result.stderr.strip().splitlines()) == 1 and "/proc/crowdtune-rounds" in result.stderr
     assert list(tmp_path.iterdir()) == []  # no database, no session to resume
+
+
+def mode_bits_bind_root() -> tuple[str, ...]:
+    """A command prefix under which a file's mode bits hold even for root: setpriv drops the capabilities
+    that let root read any file (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH). () when not root."""
+    if os.geteuid() != 0:
+        return ()
+    caps = "-dac_override,-dac_read_search"
+    prefix = ("setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}")
+    if shutil.which("setpriv") is None or subprocess.run([*prefix, "true"], capture_output=True).returncode:
+        pytest.skip("running as root where setpriv cannot drop CAP_DAC_OVERRIDE: no way to make a file unreadable")
+    return prefix
+
+
+# Every option that reads a file the user names, as (the arguments naming FILE, what FILE holds when it exists).
+INPUT_FILES = {
+    "render": (["render", "FILE", "--out-dir", "audio"], "midi"),
+    "run --from": (["run", "--from", "FILE", "--no-audio", "--db", "ct.db"], "midi"),
+    "copy-db --from": (["copy-db", "--from", "FILE", "--to", "copy.db"], "db"),
+    "sessions --db": (["sessions", "--db", "FILE"], "db"),
+    "export --db": (["export", "--db", "FILE", "--out", "all.zip"], "db"),
+    "simulate --rater": (["simulate", "--rater", "FILE:rate", "--out", "sim", "--db", "ct.db"], "module"),
+    "render --soundfont": (["render", "song.mid", "--out-dir", "audio", "--soundfont", "FILE"], "soundfont"),
+}
+WHY = {"missing": "no such file", "folder": "a folder, not a file", "unreadable": "permission denied"}
+
+
+# A folder named as a rater module is a package, a module like any other: not a file that cannot be read.
+@pytest.mark.parametrize("option, why", [(o, w) for o in INPUT_FILES for w in WHY if (o, w) != ("simulate --rater", "folder")])
+def test_an_input_file_that_cannot_be_read_is_one_line_naming_it_and_why_exit_12_and_writes_nothing(tmp_path, option, why):
+    """README "Exit codes": 12 for a file named on the command line that cannot be read (the soundfont has its
+    own code, 10); the line names the file and says why; no database, session or output folder is made."""
+    argv, holds = INPUT_FILES[option]
+    (tmp_path / "song.mid").write_bytes(_midi_bytes())
+    # A rater is named as a module: the file is MODULE.py (found in the current folder, as with python -m).
+    name, file = ("mymod", tmp_path / "mymod.py") if holds == "module" else ("input.x", tmp_path / "input.x")
+    prefix = ()
+    if why == "folder":
+        file.mkdir()
+    elif why == "unreadable":
+        file.write_bytes({"midi": _midi_bytes(), "db": b"", "module": b"def rate(midi):\n    return 5\n", "soundfont": b"sfbk"}[holds])
+        file.chmod(0)
+        prefix = mode_bits_bind_root()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = crowdtune(*[a.replace("FILE", name) for a in argv], cwd=tmp_path, stdin="7\n", check=False, prefix=prefix)
+    expected = ExitCode.NO_SOUNDFONT if holds == "soundfont" else ExitCode.FILE
+    assert result.returncode == expected and "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert file.name in line and WHY[why] in line.lower(), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no database, no output
+
+
+def _base_range() -> str:
+    """The valid base notes as every message and help states them, from the constants core.music.check_base uses."""
+    from core.music import BASE_MAX, BASE_MIN, note_name
+
+    return f"{note_name(BASE_MIN)}-{note_name(BASE_MAX)} (MIDI {BASE_MIN}-{BASE_MAX})"
+
+
+@pytest.mark.parametrize("base", ["200", "128", "127", "104", "32", "0", "C9", "C10", "H9", "²"])
+@pytest.mark.parametrize("command", [["run", "--no-audio", "--db", "ct.db"], ["simulate", "--out", "sim", "--db", "ct.db"]])
+def test_a_base_note_out_of_range_is_told_the_range_it_may_take(tmp_path, command, base):
+    """The track needs an octave below its base and two above, so the base's range is narrower than MIDI's
+    0-127: a refused base states that range, not MIDI's."""
+    result = crowdtune(*command, "--base", base, cwd=tmp_path, stdin="7\n", check=False)
+    assert result.returncode == ExitCode.USAGE and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert _base_range() in line and "0-127" not in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_base_range_is_stated_alike_in_help_and_readme(tmp_path):
+    for command in ("run", "simulate"):
+        assert _base_range() in " ".join(crowdtune(command, "--help", cwd=tmp_path).stdout.split()), command
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert readme.count(_base_range()) >= 2  # --base, and /compose's base note

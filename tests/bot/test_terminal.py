@@ -147,6 +147,25 @@ def test_a_then_b_in_order_when_clips_play_to_the_end(tmp_path, player):
     child.expect(pexpect.EOF)
 
 
+def test_the_prompt_that_waits_for_enter_refuses_anything_else_and_asks_again(tmp_path, player):
+    """A/B mode, after the starting track: only Enter starts round 1 (r replays, q stops). Anything else (a
+    rating typed out of habit, a letter) is one polite line saying what is expected, and the same prompt again."""
+    env, log = player
+    child = spawn(["--mode", "ab", "--rounds", "1"], tmp_path, env)
+    child.expect(r"press Enter for round 1")
+    for typed in ("7", "a", "yes please"):
+        child.sendline(typed)
+        assert child.expect([r"sorry[^\r\n]*Enter[^\r\n]*\r?\n[^\r\n]*press Enter for round 1", r"round 1:"]) == 0, typed
+        assert f"'{typed}'" in child.after  # the line says what it refused
+    assert rounds(tmp_path / "ct.db") == []  # nothing started
+    child.sendline("")
+    child.expect(r"round 1:")
+    child.expect(r"A or B .*\? ")
+    assert rounds(tmp_path / "ct.db") == [(0, "open")]
+    child.sendline("q")
+    child.expect(pexpect.EOF)
+
+
 def test_a_failing_or_missing_player_gets_one_clear_line(tmp_path, player):
     env, log = player
     env.update(PLAYER_SECONDS="0", PLAYER_EXIT="3")
@@ -271,7 +290,7 @@ def test_feedback_says_what_its_numbers_are(tmp_path):
     summaries = [line for line in rated.stdout.splitlines() if line.startswith("  rated ")]
     assert len(summaries) == 2 and all("blended with" in line for line in summaries)
     both = crowdtune("run", "--mode", "ab", "--rounds", "1", "--no-audio", "--db", "ab.db", stdin="both\n", cwd=tmp_path)
-    assert re.search(r"A and B tie \((\d+\.\d) each: how likely each beats the track before", both.stdout)
+    assert re.search(r"A and B tied \(A (\d+\.\d), B \1: each one's chance of beating the track before", both.stdout)
     assert " won " not in both.stdout
 
 

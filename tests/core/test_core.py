@@ -25,7 +25,7 @@ from core.music import (
     Track,
     generate_track,
     note_name,
-    parse_note,
+    parse_base,
     track_from_dict,
     track_to_dict,
 )
@@ -40,14 +40,14 @@ tracks = st.builds(
 
 
 def test_note_names_parse_both_ways():
-    assert parse_note("C4") == 60
-    assert parse_note("F#3") == 54
-    assert parse_note("Bb2") == 46
-    assert parse_note("60") == 60 and parse_note(72) == 72
+    assert parse_base("C4") == 60
+    assert parse_base("F#3") == 54
+    assert parse_base("Bb2") == 46
+    assert parse_base("60") == 60 and parse_base(72) == 72
     assert note_name(61) == "C#4"
     for bad in ("H4", "C", "", "C99", "-1", "128"):
         with pytest.raises(MusicError):
-            parse_note(bad)
+            parse_base(bad)
 
 
 def test_unknown_scale_lists_the_valid_ones():

@@ -26,7 +26,9 @@ Driving the world (as users and moderators do)
     purge (MESSAGE_DELETE_BULK); clear_reactions (MESSAGE_REACTION_REMOVE_ALL, or _EMOJI with an
     emoji); replay_reaction (a stale or duplicate reaction event, state unchanged); replay_last;
     dispatch/dispatch_many (raw events); drop_connections/request_reconnect; rate_limit/fail
-    (inject 429s and errors on a route); set_route_limit (a per-route bucket); ignore_after = True
+    (inject 429s and errors on a route, attachment downloads included: rest.CDN_ROUTE);
+    hold_downloads/release_downloads (attachment downloads wait until released, as from a slow
+    CDN; `downloads_waiting` counts them); set_route_limit (a per-route bucket); ignore_after = True
     (a deliberate deviation: listings ignore `after`, for tests of paging loops).
 
 Observing

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from .server import FakeDiscord
 
 API_PREFIX = "/api/v10"
+# Attachment downloads (Discord's CDN serves them outside the API); a key of request_counts and faults.
+CDN_ROUTE = "GET /attachments/{channel_id}/{attachment_id}/{filename}"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Discord's `^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$`, as near as Python's re gets.
 _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
@@ -101,12 +103,12 @@ class RestApi:
             ("DELETE", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}", self.delete_webhook_message, False),
         ]
         self._auth_free = {f"{m} {t}" for m, t, _, auth in self.routes if not auth}
-        self.route_keys = {f"{m} {t}" for m, t, _, _ in self.routes}
+        self.route_keys = {f"{m} {t}" for m, t, _, _ in self.routes} | {CDN_ROUTE}
 
     def add_routes(self, app: web.Application) -> None:
         for method, template, handler, _ in self.routes:
             app.router.add_route(method, API_PREFIX + template, handler)
-        app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self.get_attachment)
+        app.router.add_get(CDN_ROUTE.partition(" ")[2], self.get_attachment)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -657,7 +659,22 @@ class RestApi:
 
     # -- attachments (the "CDN") ----------------------------------------------------------------
 
-    async def get_attachment(self, request: web.Request) -> web.Response:
+    async def get_attachment(self, request: web.Request) -> web.StreamResponse:
+        """An attachment's bytes. Counted in request_counts and faulted (server.fail) like a REST route;
+        waits while downloads are held (server.hold_downloads), as a slow CDN or a large file would."""
+        server = self.server
+        server.request_counts[CDN_ROUTE] += 1
+        fault = server.faults.take(CDN_ROUTE)
+        if fault is not None:
+            return fault.response()
+        gate = server._download_gate
+        if gate is not None:
+            server.downloads_waiting += 1
+            server.notify()
+            try:
+                await gate.wait()
+            finally:
+                server.downloads_waiting -= 1
         data = self.world.attachment_data.get(int(request.match_info["attachment_id"]))
         if data is None:
             raise web.HTTPNotFound()

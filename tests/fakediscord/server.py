@@ -200,6 +200,9 @@ class FakeDiscord:
         self.request_counts: Counter[str] = Counter()  # "METHOD /template" -> requests (faulted ones too)
         self.unhandled_requests: list[str] = []  # requests no route matched: a gap in the fake
         self.faults = Faults()
+        # While set (hold_downloads), attachment downloads wait for it: a slow CDN or a large file.
+        self._download_gate: asyncio.Event | None = None
+        self.downloads_waiting = 0  # attachment downloads waiting for release_downloads()
         self.rate_limits = RateLimits(route_limits, global_limit=global_rate_limit)
         # enforce_nonce: a nonce repeated by the same author in the same channel within this many seconds
         # ("the past few minutes" in Discord's docs) returns the earlier message instead of posting.
@@ -290,6 +293,7 @@ class FakeDiscord:
 
     @on_server_async
     async def _shut_down(self) -> None:
+        self.release_downloads()  # a held download would keep its handler, and so the shutdown, waiting
         await self.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -766,6 +770,21 @@ class FakeDiscord:
     def fail(self, route: str, count: int = 1, *, status: int = 500, code: int = 0, message: str | None = None) -> None:
         """The next `count` requests to `route` answer `status` (discord.py retries 5xx after 1 s, 3 s...)."""
         self.faults.add(Fault(self._route(route), count, status, code=code, message=message))
+
+    @on_server
+    def hold_downloads(self) -> None:
+        """Attachment downloads (GET on an attachment's url) wait from now until release_downloads(), as
+        they would from a slow CDN or for a large file; `downloads_waiting` counts those waiting. A
+        test-only knob, so a test decides when a download ends instead of guessing how long it takes."""
+        if self._download_gate is None:
+            self._download_gate = asyncio.Event()
+
+    @on_server
+    def release_downloads(self) -> None:
+        """Lets every held attachment download finish; later ones are served at once."""
+        gate, self._download_gate = self._download_gate, None
+        if gate is not None:
+            gate.set()
 
     @on_server
     def set_route_limit(self, route: str, limit: int, per: float) -> None:

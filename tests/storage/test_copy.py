@@ -7,6 +7,7 @@ import pytest
 
 from bot.cli import main
 from bot.conductor import Conductor
+from bot.errors import ExitCode
 from core.agent import QEntry
 from core.engine import SessionSpec
 from pgserver import PASSWORD
@@ -119,8 +120,8 @@ def test_copy_db_command(tmp_path, postgres_server, capsys):
     assert main(["copy-db", "--from", str(db), "--to", url]) == 2
     err = capsys.readouterr().err
     assert "already holds data" in err and PASSWORD not in err
-    assert main(["copy-db", "--from", str(tmp_path / "none.db"), "--to", url]) == 2
-    assert "no database at" in capsys.readouterr().err
+    assert main(["copy-db", "--from", str(tmp_path / "none.db"), "--to", url]) == ExitCode.FILE
+    assert "cannot read the database" in capsys.readouterr().err
     assert not (tmp_path / "none.db").exists()
     # the export command reads the copy as it read the original
     assert main(["export", "--db", url, "--out", str(tmp_path / "pg.zip")]) == 0

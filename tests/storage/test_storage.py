@@ -348,7 +348,8 @@ async def test_export_zip_holds_compositions_and_logs(store, tmp_path):
         assert rounds[0]["scope"] == "guild:../../evil" and rounds[0]["status"] == "closed" and rounds[0]["reward"] > 0
         votes = [json.loads(line) for line in archive.read("votes.jsonl").splitlines()]
         assert votes[0]["voter"] == "alice" and votes[0]["choice"] == "a" and votes[0]["retracted"] is False
-        assert json.loads(archive.read("models.json"))["guild:../../evil"]["edits-v1"]["count"] == 2  # A and B
+        # One vote for A: A was compared with the track before, B was not (nothing is learned of B).
+        assert json.loads(archive.read("models.json"))["guild:../../evil"]["edits-v1"]["count"] == 1
         assert archive.read("audit.jsonl")
     assert safe_name("../../etc/passwd") == "etc_passwd"
 

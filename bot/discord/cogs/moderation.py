@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.cogs.sessions import EVERYWHERE, is_moderator, scope_of, scope_settings
+from bot.discord.cogs.sessions import EVERYWHERE, answer_privately, is_moderator, scope_of, scope_settings
 from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
 from core.agent import EXPLORATIONS, PRESETS
@@ -32,11 +32,16 @@ class Moderation(commands.Cog):
         self.bot = bot
         self.store = bot.conductor.store
 
-    async def _moderator_scope(self, interaction: discord.Interaction) -> str | None:
-        """The scope a moderator acts on, or None after telling a non-moderator politely."""
+    async def _moderator_scope(self, interaction: discord.Interaction, *, defer: bool = False) -> str | None:
+        """The scope a moderator acts on, or None after telling a non-moderator politely. `defer`: the
+        command's work grows with the data, so it is acknowledged first (Discord wants an answer within
+        3 s), privately as its answer will be, before even the settings are read (a read can wait for the
+        database, behind a long write); its answers then fill in the original response."""
+        if defer:
+            await interaction.response.defer(ephemeral=True, thinking=True)
         scope_id, kind = scope_of(interaction)
         if not is_moderator(interaction, await scope_settings(self.bot, scope_id)):
-            await interaction.response.send_message(NOT_A_MODERATOR, ephemeral=True)
+            await answer_privately(interaction, NOT_A_MODERATOR)
             return None
         await self.store.ensure_scope(scope_id, kind)
         return scope_id
@@ -116,31 +121,27 @@ class Moderation(commands.Cog):
     @app_commands.command(name="reset", description="Moderators: clear this server's agent (asks first)")
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def reset(self, interaction: discord.Interaction) -> None:
-        scope_id = await self._moderator_scope(interaction)
+        scope_id = await self._moderator_scope(interaction, defer=True)  # counting and clearing grow with the Q-table
         if scope_id is None:
             return
         size = await self.store.q_size(scope_id)
         ratings = await self.bot.conductor.ratings_learned(scope_id, agent_preset("default"))
         view = Confirm(interaction.user.id, "Reset the agent")
-        await interaction.response.send_message(
-            f"Reset the agent? It forgets what it learned from {ratings} rated edits and all {size} learned Q-values. "
-            "Compositions and votes are kept.", view=view, ephemeral=True
+        await interaction.edit_original_response(
+            content=f"Reset the agent? It forgets what it learned from {ratings} rated edits and all {size} learned Q-values. "
+            "Compositions and votes are kept.", view=view
         )
-        await view.wait()
-        if not view.confirmed:
-            if view.confirmed is False:
-                await view.interaction.response.edit_message(content="Nothing was reset.", view=None)
+        if not await view.confirm("Nothing was reset."):
             return
         deleted = await self.store.reset_scope(scope_id, actor=voter_id(interaction.user.id))
-        await view.interaction.response.edit_message(content=f"The agent is reset ({deleted} Q-values cleared).", view=None)
+        await interaction.edit_original_response(content=f"The agent is reset ({deleted} Q-values cleared).", view=None)
 
     @app_commands.command(name="export", description="Moderators: compositions (MIDI), rounds, votes, audit log and Q-table as a zip")
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def export(self, interaction: discord.Interaction) -> None:
-        scope_id = await self._moderator_scope(interaction)
+        scope_id = await self._moderator_scope(interaction, defer=True)  # the zip is made in a worker process
         if scope_id is None:
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
         limit = interaction.filesize_limit  # what Discord says this upload may be, here (boosts, DMs)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"crowdtune-{scope_id.replace(':', '-')}.zip"
@@ -160,13 +161,12 @@ class Moderation(commands.Cog):
     @app_commands.guild_only()
     @app_commands.describe(user="whose votes to void")
     async def strike(self, interaction: discord.Interaction, user: discord.User) -> None:
-        scope_id = await self._moderator_scope(interaction)
+        scope_id = await self._moderator_scope(interaction, defer=True)  # voiding grows with the user's votes
         if scope_id is None:
             return
         voided = await self.store.strike(scope_id, voter_id(user.id), actor=voter_id(interaction.user.id))
-        await interaction.response.send_message(
-            f"Voided {voided} vote(s) by {user.mention}; their new votes here are ignored. This is in the audit log.",
-            ephemeral=True,
+        await interaction.edit_original_response(
+            content=f"Voided {voided} vote(s) by {user.mention}; their new votes here are ignored. This is in the audit log.",
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
@@ -201,14 +201,11 @@ class Moderation(commands.Cog):
                 attachments=[discord.File(path)],
                 view=view,
             )
-        await view.wait()
-        if not view.confirmed:
-            if view.confirmed is False:
-                await view.interaction.response.edit_message(content="Nothing was deleted.", view=None, attachments=[])
+        if not await view.confirm("Nothing was deleted.", attachments=[]):
             return
         result = await self.store.forget_user(voter, personal_scope=voter)
         self.bot.runner.scope_deleted(voter)
-        await view.interaction.response.edit_message(
+        await interaction.edit_original_response(
             content=f"Deleted {result['votes']} vote(s){' and your personal agent' if result['personal_agent'] else ''}. "
             "Moderation records about you (a strike, the audit log) are kept; a reaction you leave on an open round no longer counts.",
             view=None,

@@ -4,27 +4,45 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
+from dataclasses import replace
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.votes import describe_aspects, describe_votes, origin_scope, voter_id
-from bot.media.midi_import import MAX_FILE_BYTES, melody_from_file
+from bot.media.midi_import import check_file_size, melody_from_file
 from bot.settings import round_defaults
 from core.engine import SessionSpec
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
 from core.midi import track_to_midi
-from core.music import SCALES, parse_note, track_from_dict
+from core.music import BASE_RANGE, SCALES, parse_base, track_from_dict
 
+log = logging.getLogger("crowdtune.bot")
 SCALE_CHOICES = [app_commands.Choice(name=name.replace("_", " "), value=name) for name in SCALES]
 MODE_CHOICES = [app_commands.Choice(name="rate 1-10", value="rating"), app_commands.Choice(name="A/B", value="ab")]
 EVERYWHERE = dict(guilds=True, dms=True, private_channels=False)
+CANNOT_START = "Sorry, I can't start that: "
+# How long a melody file may take to download once /compose is acknowledged (1 MiB at most: 30 s is
+# about 0.3 Mbit/s); past this its sender is told to try again instead of being left "thinking".
+MELODY_DOWNLOAD_SECONDS = 30.0
 
 
 def _quoted(text: str) -> str:
     """Text from a user's file (its name, its track names) made safe to show: no pings, no markup."""
     return discord.utils.escape_mentions(discord.utils.escape_markdown(text))[:200]
+
+
+async def answer_privately(interaction: discord.Interaction, content: str) -> None:
+    """A command's answer that only the person who used it sees: the initial response, or, once the
+    command was deferred privately (ephemeral=True), the "thinking" message filled in (a deferred answer
+    keeps the visibility of its deferral: Discord cannot change a message's)."""
+    if interaction.response.is_done():
+        await interaction.edit_original_response(content=content)
+    else:
+        await interaction.response.send_message(content, ephemeral=True)
 
 
 def scope_of(interaction: discord.Interaction) -> tuple[str, str]:
@@ -81,7 +99,7 @@ class Sessions(commands.Cog):
     @app_commands.command(name="compose", description="Start composing here: each round the agent edits the track and you rate it")
     @app_commands.allowed_contexts(**EVERYWHERE)
     @app_commands.describe(
-        base="base note, e.g. C4, F#3, Bb2 or a MIDI number",
+        base=f"base note, {BASE_RANGE}: such as C4, F#3, Bb2 or a MIDI number",
         scale="the scale the melody uses",
         length="notes in the track (4-64)",
         tempo="beats per minute (40-240)",
@@ -111,24 +129,28 @@ class Sessions(commands.Cog):
         melody_track: app_commands.Range[int, 1, 10000] | None = None,
         aspects: bool = False,
     ) -> None:
+        if melody is not None:
+            # Downloading and reading the file can outlast the 3 s Discord allows before the first answer (a
+            # slow CDN, a large file), and so can waiting for the database: acknowledge first. Privately,
+            # because a deferred answer keeps the visibility chosen here and a problem with the file is for
+            # its sender alone; the session is announced to the channel in a followup.
+            await interaction.response.defer(ephemeral=True, thinking=True)
         scope_id, kind = scope_of(interaction)
         settings = await scope_settings(self.bot, scope_id)
-        fitted = None
+        # Everything that can be checked without the melody's bytes is checked before they are downloaded.
         try:
             program = parse_instrument(instrument or "piano")
             if melody is not None:
-                fitted = await self._fit_melody(melody, melody_track, program if instrument else None)
+                check_file_size(melody.size, _quoted(melody.filename))
             elif melody_track is not None:
                 raise ValueError("melody_track names a track of the MIDI file given as melody")
             if aspects and mode == "ab":
                 raise ValueError("the three aspects rate one version at a time: use them with the rate 1-10 mode")
-            music = (
-                dict(base=fitted.track.base, scale=fitted.track.scale, length=len(fitted.track.notes), tempo=fitted.track.tempo,
-                     instrument=fitted.track.instrument)
-                if fitted else dict(base=parse_note(base), scale=scale, length=length, tempo=tempo, instrument=program)
-            )  # fmt: skip
+            # A melody's key, scale, length and tempo replace these once it is read.
+            music = dict(base=parse_base(base), scale=scale, length=length, tempo=tempo) if melody is None else {}
             spec = SessionSpec(
                 **music,
+                instrument=program,
                 mode=mode,
                 preset=settings["preset"],
                 exploration=settings["exploration"],
@@ -138,16 +160,25 @@ class Sessions(commands.Cog):
                 seed=interaction.id % 2**31,
             )
         except ValueError as problem:  # MusicError and InstrumentError included
-            await interaction.response.send_message(f"Sorry, I can't start that: {problem}.", ephemeral=True)
+            await answer_privately(interaction, f"{CANNOT_START}{problem}.")
             return
         missing = missing_permissions(interaction, "buttons" if aspects else settings["vote_style"])
         if missing:
-            await interaction.response.send_message(
+            await answer_privately(
+                interaction,
                 f"I can't run rounds in this channel: I am missing the {', '.join(missing)} permission(s). "
                 "Ask a moderator to grant them, or use another channel.",
-                ephemeral=True,
             )
             return
+        fitted = None
+        if melody is not None:
+            try:
+                fitted = await self._fit_melody(melody, melody_track, program if instrument else None)
+                track = fitted.track
+                spec = replace(spec, base=track.base, scale=track.scale, length=len(track.notes), tempo=track.tempo, instrument=track.instrument)
+            except ValueError as problem:
+                await answer_privately(interaction, f"{CANNOT_START}{problem}.")
+                return
         options = {"vote_style": settings["vote_style"], "hide_results": settings["hide_results"], "aspects": aspects}
         try:
             session = await self.bot.conductor.start(
@@ -156,29 +187,40 @@ class Sessions(commands.Cog):
                 first_track=fitted.track if fitted else None,
             )
         except ValueError as problem:
-            await interaction.response.send_message(f"Sorry, {problem} (`/stop`).", ephemeral=True)
+            await answer_privately(interaction, f"Sorry, {problem} (`/stop`).")
             return
         agent = "this server's agent" if kind == "guild" else "your personal agent"
         length_text = f"{spec.rounds} rounds" if spec.rounds else "endless rounds"
         music_text = (
             f"from your melody ({_quoted(fitted.summary)})" if fitted else f"in {scale.replace('_', ' ')} from {base}"
         )
-        await interaction.response.send_message(
+        announcement = (
             f"Composing with {agent}: {length_text} {music_text} on {instrument_name(spec.instrument)}, "
             f"{'A/B votes' if mode == 'ab' else 'musicality, novelty and coherence 1-10' if aspects else 'ratings 1-10'}, "
             f"{spec.round_seconds / 60:g} min per round. The first round is coming up."
         )
-        self.bot.runner.ensure_running(session.id)
+        try:
+            if fitted:  # deferred privately for the melody: fill that in, then announce
+                await interaction.edit_original_response(content=f"Read {_quoted(melody.filename)}: the session starts below.")
+                await interaction.followup.send(announcement)
+            else:
+                await interaction.response.send_message(announcement)
+        except discord.HTTPException as problem:
+            # The session is started and its rounds will show it: not an error to report as "nothing was changed".
+            log.warning("/compose: session %d started, but its announcement failed: %s", session.id, problem)
+        finally:
+            self.bot.runner.ensure_running(session.id)
 
     async def _fit_melody(self, melody: discord.Attachment, track_number: int | None, program: int | None):
         """The attachment's melody fitted to the track model (bot.media.midi_import); ValueError with a
-        user-facing message when the file cannot be used."""
+        user-facing message when the file cannot be downloaded (within MELODY_DOWNLOAD_SECONDS) or used."""
         name = _quoted(melody.filename)
-        if melody.size > MAX_FILE_BYTES:
-            raise ValueError(f"{name} is {melody.size / 1024:.0f} KiB; a melody file may be at most {MAX_FILE_BYTES // 1024} KiB")
         try:
-            data = await melody.read()
-        except discord.HTTPException:
+            async with asyncio.timeout(MELODY_DOWNLOAD_SECONDS):
+                data = await melody.read()
+        except TimeoutError:
+            raise ValueError(f"{name} could not be downloaded in time; try again") from None
+        except (discord.HTTPException, aiohttp.ClientError):
             raise ValueError(f"{name} could not be downloaded; try again") from None
         # Parsing and fitting grow with the file: off the event loop.
         return await asyncio.to_thread(melody_from_file, data, name, track_number, program)

@@ -252,6 +252,57 @@ def test_a_brigade_and_a_troll_lose_their_weight_in_ab_rounds():
     assert ab_rewards(ballots)[0] > 5.5 > ab_rewards(ballots, ab_history())[0]
 
 
+def test_a_vote_that_never_changes_cannot_keep_an_edit_the_one_honest_voter_rejects():
+    """Found by a user trial: one honest voter and one account that says "both" to everything, 30 rounds
+    together. Agreement cannot tell the two apart (each is compared with the other only), so the "both"
+    exactly cancelled the honest "neither" (5.5 each) and a 5.5 edit stayed: every edit was kept."""
+    choices = [("a", "b", "neither")[i % 3] for i in range(30)]
+    history = {
+        "honest": [(c, i, 7.0) for i, c in reversed(list(enumerate(choices)))],
+        "brigader": [("both", i, 7.0) for i in reversed(range(30))],
+    }
+    ballots = [Ballot("honest", choice="neither"), Ballot("brigader", choice="both")]
+    assert max(ab_rewards(ballots, history)) < 5.5
+    assert ab_rewards(ballots) == (5.5, 5.5)  # unknown, the two cancel: an even split keeps, as a rating at the bar does
+    spec = SessionSpec(mode="ab", seed=1)
+    plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
+    assert not settle(spec, plan, ballots, {}, 7.0, random.Random(0), history=history).kept_edit
+
+
+def test_an_edit_no_vote_compared_with_the_track_before_teaches_nothing():
+    """A vote for A says nothing of B against the track before: B's 5.5 is the prior's, not an observed
+    "exactly as good" (it used to be learned as an improvement of 0)."""
+    spec = SessionSpec(mode="ab", seed=1)
+    plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
+    outcome = settle(spec, plan, [Ballot("v", choice="a")], {}, 7.0, random.Random(0))
+    assert [x for x, _ in outcome.observations] == [plan.proposals[0].features]
+    both = settle(spec, plan, [Ballot("v", choice="neither")], {}, 7.0, random.Random(0))
+    assert len(both.observations) == 2  # "neither" compared both
+
+
+def test_rounds_a_voter_chose_in_alone_do_not_count_as_evidence_against_them():
+    """A regular who voted alone for 30 rounds, then disagreed with two newcomers in 3 rounds, counted less
+    (0.13) than with the 3 shared rounds alone (0.625): rounds without others are no evidence either way."""
+    history: dict[str, list[tuple[str, int, float]]] = {"regular": [], "n1": [], "n2": []}
+    for i in range(30):
+        history["regular"].insert(0, (("a", "b")[i % 2], i, 7.0))
+    for j, (mine, theirs) in enumerate([("a", "b"), ("b", "a"), ("neither", "both")]):
+        history["regular"].insert(0, (mine, 100 + j, 7.0))
+        for newcomer in ("n1", "n2"):
+            history[newcomer].insert(0, (theirs, 100 + j, 7.0))
+    ballots = [Ballot("regular", choice="neither"), Ballot("n1", choice="a"), Ballot("n2", choice="b")]
+    shared_only = {voter: pairs[:3] for voter, pairs in history.items()}
+    assert ab_weights(ballots, history)["regular"] == pytest.approx(ab_weights(ballots, shared_only)["regular"])
+
+
+def test_honest_voters_who_often_agree_are_not_taken_for_a_bloc():
+    """With four choices, two voters of one taste often vote alike five rounds running; A/B blocs need
+    twice the rounds ratings need, so they still count as two."""
+    history = {v: [(c, i, 7.0) for i, c in reversed(list(enumerate("a b neither a b".split())))] for v in ("x", "y")}
+    weights = ab_weights([Ballot("x", choice="a"), Ballot("y", choice="a"), Ballot("z", choice="neither")], history)
+    assert weights["x"] == weights["y"] == pytest.approx(1.0)
+
+
 def test_ab_round_undone_when_the_crowd_prefers_the_track_before():
     spec = SessionSpec(preset="context", mode="ab")
     plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from dbrows import query
+from dbrows import query, writes_held
 from fakediscord import Channel, FakeDiscord, Guild, Permission, User
 
 from bot.conductor import Conductor
@@ -105,6 +105,15 @@ async def compose(env: Env, user: User | None = None, channel=None, **options):
     return await interaction.wait_response()
 
 
+async def final_answer(interaction) -> dict:
+    """What the person who used a command is finally shown: the response, or the deferred ("thinking")
+    message once it is filled in; a message dict with its content, flags and components."""
+    response = await interaction.wait_response()
+    if interaction.deferred:
+        return await interaction.wait_original()
+    return {"content": "", "flags": 0, "components": [], **response["data"]}
+
+
 async def ballots(env: Env, round_index: int = 0):
     rows = db_rows(
         env,
@@ -188,7 +197,10 @@ async def test_ab_rounds_with_both_and_neither(env):
     async with running(env):
         await compose(env, mode="ab", rounds=2, quorum=3)
         post = await env.server.wait_for_message(env.channel, is_round(1))
-        assert sorted(a["filename"] for a in post["attachments"]) == ["round-1-a.ogg", "round-1-a.png", "round-1-b.ogg", "round-1-b.png"]
+        # The track before is posted too: a vote compares both edits with it.
+        assert sorted(a["filename"] for a in post["attachments"]) == [
+            "round-1-a.ogg", "round-1-a.png", "round-1-b.ogg", "round-1-b.png", "round-1-before.ogg"
+        ]
         await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 4, what="A/B reactions")
         await env.server.react(env.alice, post["id"], "🅰️")
         await env.server.react(env.bob, post["id"], "👍")
@@ -237,8 +249,8 @@ async def test_moderator_commands_are_refused_to_members(env, command, options):
         options = {"user": env.alice}
     async with running(env):
         before = db_rows(env, "SELECT COUNT(*) FROM audit")
-        reply = await (await env.server.slash(env.bob, env.channel, command, options)).wait_response()
-        assert reply["data"]["flags"] & 64 and "moderators" in reply["data"]["content"]
+        reply = await final_answer(await env.server.slash(env.bob, env.channel, command, options))
+        assert reply["flags"] & 64 and "moderators" in reply["content"]
         assert db_rows(env, "SELECT COUNT(*) FROM audit") == before
 
 
@@ -252,8 +264,8 @@ async def test_moderators_export_strike_and_reset(env):
         await env.server.react(env.bob, post["id"], KEYCAPS[0])
         await env.server.react(env.alice, post["id"], KEYCAPS[7])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "votes")
-        struck = await (await env.server.slash(env.mod, env.channel, "strike", {"user": env.bob})).wait_response()
-        assert "Voided 1 vote" in struck["data"]["content"]
+        struck = await final_answer(await env.server.slash(env.mod, env.channel, "strike", {"user": env.bob}))
+        assert "Voided 1 vote" in struck["content"]
         assert await ballots(env) == {uid(env.alice): 8.0}
         await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
         await env.server.wait_for_message(env.channel, is_round(2))
@@ -269,13 +281,56 @@ async def test_moderators_export_strike_and_reset(env):
             assert all(env.server.bot_token not in archive.read(name).decode("latin-1") for name in archive.namelist())
 
         reset = await env.server.slash(env.mod, env.channel, "reset")
-        prompt = await reset.wait_response()
-        confirm = next(c["custom_id"] for row in prompt["data"]["components"] for c in row["components"] if c["label"] == "Reset the agent")
+        prompt = await final_answer(reset)
+        confirm = next(c["custom_id"] for row in prompt["components"] for c in row["components"] if c["label"] == "Reset the agent")
         assert db_rows(env, "SELECT COUNT(*) FROM qvalues")[0][0] > 0
-        ephemeral = env.server.message(reset.original["id"]) if reset.original else None
-        target = ephemeral["id"] if ephemeral else prompt
-        await (await env.server.press_button(env.mod, target, confirm)).wait_response()
+        await (await env.server.press_button(env.mod, prompt["id"], confirm)).wait_response()
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM qvalues")[0][0] == 0, "reset")
+
+
+async def test_moderation_whose_work_grows_with_the_data_is_acknowledged_before_it(env):
+    """Voiding a user's votes, counting and clearing an agent's Q-values, deleting a person's votes: each
+    grows with the history, so the command (or the confirming press) is acknowledged before the work. Here
+    another connection holds the database's write lock (a long transaction): the work waits, the answers
+    must not, or Discord's 3 s pass (10062) and the moderator sees "The application did not respond"."""
+    server = env.server
+
+    async def answered_while_writes_wait(act):
+        async with writes_held(env.db):
+            interaction = await act()
+            await server.wait_until(lambda: interaction.callbacks or interaction.missed_deadline, what="an answer or the deadline")
+        assert not server.missed_deadlines, f"{interaction!r} was answered only after its database work"
+        return interaction
+
+    def button(message: dict, label: str) -> str:
+        return next(c["custom_id"] for row in message["components"] for c in row["components"] if c["label"] == label)
+
+    async with running(env):
+        await (await server.slash(env.mod, env.channel, "config", {"preset": "paper"})).wait_response()
+        await compose(env, rounds=5)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await server.react(env.bob, post["id"], KEYCAPS[0])
+        await server.react(env.alice, post["id"], KEYCAPS[7])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "votes")
+
+        struck = await answered_while_writes_wait(lambda: server.slash(env.mod, env.channel, "strike", {"user": env.bob}))
+        assert struck.ephemeral and "Voided 1 vote" in (await struck.wait_original())["content"]
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await server.wait_for_message(env.channel, is_round(2), timeout=30)
+        assert db_rows(env, "SELECT COUNT(*) FROM qvalues")[0][0] > 0
+
+        reset = await answered_while_writes_wait(lambda: server.slash(env.mod, env.channel, "reset"))
+        prompt = await reset.wait_original()
+        assert reset.ephemeral and "Reset the agent?" in prompt["content"]
+        await answered_while_writes_wait(lambda: server.press_button(env.mod, prompt["id"], button(prompt, "Reset the agent")))
+        assert "The agent is reset" in (await reset.wait_original(lambda m: not m["components"]))["content"]
+        assert db_rows(env, "SELECT COUNT(*) FROM qvalues")[0][0] == 0
+
+        forget = await server.slash(env.alice, env.channel, "forget-me")
+        prompt = await forget.wait_original()
+        await answered_while_writes_wait(lambda: server.press_button(env.alice, prompt["id"], button(prompt, "Delete my data")))
+        assert "Deleted 1 vote" in (await forget.wait_original(lambda m: not m["components"]))["content"]
+        assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),))[0][0] == 0
 
 
 async def test_a_restart_mid_round_counts_reactions_made_while_the_bot_was_down(env):

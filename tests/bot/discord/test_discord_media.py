@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_discord_bot import compose, db_rows, drawer, env, is_round, renderer, running  # noqa: F401 - fixtures
+from test_discord_bot import compose, db_rows, drawer, env, final_answer, is_round, renderer, running  # noqa: F401 - fixtures
 from test_fitting import MELODY, a_minor_snapped, song
 from test_loudness import assert_listening_level, ogg_samples
 
+from bot.discord.cogs import sessions
+from bot.media.midi_import import MAX_FILE_BYTES
 from core.midi import midi_bytes
 from core.music import degree_to_pitch
+from fakediscord.rest import CDN_ROUTE
 
 pytestmark = pytest.mark.asyncio
 
@@ -40,30 +43,93 @@ async def test_an_unknown_instrument_is_a_polite_refusal_and_nothing_starts(env)
 
 async def test_a_session_from_an_attached_midi_file_plays_that_melody_first(env):
     async with running(env):
-        response = await compose(env, rounds=2, melody=("song.mid", midi_bytes(song())))
-        content = response["data"]["content"]
+        asked = await env.server.slash(env.mod, env.channel, "compose", {"rounds": 2, "melody": ("song.mid", midi_bytes(song()))})
+        # Acknowledged privately before the download (errors stay private); the session is announced to the channel.
+        assert (await asked.wait_response())["type"] == 5 and asked.ephemeral
+        [announcement] = await asked.wait_followups()
+        content = announcement["content"]
         assert "from your melody (kept 19 notes of track 2 (Lead) in A minor at 90 bpm" in content and "on Flute" in content
+        assert not announcement["flags"] & 64
+        assert "song.mid" in (await asked.wait_original())["content"]
         await env.server.wait_for_message(env.channel, is_round(1))
+        assert env.server.request_counts[CDN_ROUTE] == 1 and not env.server.missed_deadlines
+        again = await env.server.slash(env.alice, env.channel, "compose", {"melody": ("song.mid", midi_bytes(song()))})
+        refused = await final_answer(again)  # known only once the melody is read: still private, one line
+        assert refused["flags"] & 64 and refused["content"].startswith("Sorry") and "/stop" in refused["content"]
+        assert not again.followups
     [(plan,)] = db_rows(env, "SELECT plan FROM rounds WHERE idx = 0")
     incumbent = json.loads(plan)["incumbent"]
     pitches = [degree_to_pitch(incumbent["base"], incumbent["scale"], degree) for degree, *_ in incumbent["notes"]]
     assert pitches == a_minor_snapped([p for p, _ in MELODY])
 
 
-@pytest.mark.parametrize(
-    "options, says",
-    [
-        ({"melody": ("evil.mid", b"MThd\x00\x00\x00\x06\x00\x01\xff\xff\x01\xe0")}, "evil.mid"),
-        ({"melody": ("drums.mid", b"not midi")}, "not a valid MIDI file"),
-        ({"melody_track": 2}, "melody_track names a track"),
-        ({"melody": ("song.mid", midi_bytes(song())), "melody_track": 9}, "track 9 has no melody"),
-    ],
-)
-async def test_a_bad_melody_file_is_one_polite_line_and_nothing_is_created(env, options, says):
+async def test_a_melody_that_downloads_slowly_is_acknowledged_within_discords_deadline(env):
+    server = env.server
     async with running(env):
-        reply = await compose(env, **options)
-        content = reply["data"]["content"]
-        assert reply["data"]["flags"] & 64 and content.startswith("Sorry") and says in content and "\n" not in content
+        server.hold_downloads()  # a slow CDN or a large file: the download ends when the test says
+        asked = await server.slash(env.mod, env.channel, "compose", {"rounds": 2, "melody": ("song.mid", midi_bytes(song()))})
+        # Either the bot acknowledges while its download is still under way, or Discord's 3 s pass first.
+        await server.wait_until(lambda: asked.missed_deadline or (asked.callbacks and server.downloads_waiting), what="an answer")
+        server.release_downloads()
+        assert not server.missed_deadlines, "the bot read the attachment before answering the interaction"
+        [announcement] = await asked.wait_followups()
+        assert "from your melody (kept 19 notes" in announcement["content"]
+        await server.wait_for_message(env.channel, is_round(1))
+    assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 1
+
+
+async def test_a_session_whose_announcement_fails_still_runs_and_is_not_called_unchanged(env):
+    server = env.server
+    async with running(env):
+        server.fail("POST /webhooks/{webhook_id}/{webhook_token}", status=400, code=50035, message="Invalid Form Body")
+        asked = await server.slash(env.mod, env.channel, "compose", {"rounds": 2, "melody": ("song.mid", midi_bytes(song()))})
+        await server.wait_for_message(env.channel, is_round(1), timeout=30)  # started, so it runs
+        assert "song.mid" in (await asked.wait_original())["content"] and not asked.followups
+        assert "Nothing was changed" not in asked.original["content"]
+    assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 1
+
+
+SONG = ("song.mid", midi_bytes(song()))
+
+
+@pytest.mark.parametrize(
+    "options, says, downloads",
+    [
+        ({"melody": ("evil.mid", b"MThd\x00\x00\x00\x06\x00\x01\xff\xff\x01\xe0")}, "evil.mid", 1),
+        ({"melody": ("drums.mid", b"not midi")}, "not a valid MIDI file", 1),
+        ({"melody_track": 2}, "melody_track names a track", 0),
+        ({"melody": SONG, "melody_track": 9}, "track 9 has no melody", 1),
+        # Whatever can be checked without the file is checked before it is downloaded.
+        ({"melody": ("big.mid", b"MThd" + bytes(MAX_FILE_BYTES))}, "a melody file may be at most 1024 KiB", 0),
+        ({"melody": SONG, "aspects": True, "mode": "ab"}, "rate 1-10 mode", 0),
+        ({"melody": SONG, "instrument": "kazoo"}, "kazoo", 0),
+    ],
+    ids=["bad-header", "not-midi", "no-file", "no-such-track", "too-big", "aspects-ab", "instrument"],
+)
+async def test_a_bad_melody_file_is_one_polite_line_and_nothing_is_created(env, options, says, downloads):
+    async with running(env):
+        asked = await env.server.slash(env.mod, env.channel, "compose", options)
+        shown = await final_answer(asked)
+        content = shown["content"]
+        assert shown["flags"] & 64 and content.startswith("Sorry") and says in content and "\n" not in content
+        assert not asked.followups and env.server.request_counts[CDN_ROUTE] == downloads
+    assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
+
+
+@pytest.mark.parametrize("failure", ["cdn-error", "timeout"])
+async def test_a_melody_that_cannot_be_downloaded_is_one_polite_line(env, monkeypatch, failure):
+    server = env.server
+    if failure == "timeout":
+        monkeypatch.setattr(sessions, "MELODY_DOWNLOAD_SECONDS", 0.2)
+        server.hold_downloads()  # never released: the CDN does not answer
+    else:
+        server.fail(CDN_ROUTE, status=500, message="500: Internal Server Error")
+    async with running(env):
+        asked = await server.slash(env.mod, env.channel, "compose", {"melody": SONG})
+        shown = await final_answer(asked)
+        content = shown["content"]
+        assert shown["flags"] & 64 and content.startswith("Sorry") and "song.mid could not be downloaded" in content
+        assert "\n" not in content and not asked.followups and not server.missed_deadlines
     assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
 
 
