@@ -281,7 +281,6 @@ async def _simulate(args: argparse.Namespace) -> int:
     import random
 
     from bot.conductor import Conductor
-    from bot.console import sigterm_ends_this_task
     from bot.progress import plural, progress_bar
     from bot.simulate import RaterError, load_raters, run_simulation
 
@@ -305,9 +304,7 @@ async def _simulate(args: argparse.Namespace) -> int:
                     bar.update(1)
                     bar.set_postfix_str("" if reward is None else f"reward {reward:.2f}", refresh=False)
 
-                # SIGTERM (docker stop, kill) ends it as Ctrl-C does: its session stopped, exit code 143.
-                async with sigterm_ends_this_task():
-                    results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance)
+                results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance)
         except RaterError as problem:
             raise UsageError(f"{problem}; the session was stopped") from None
         finally:
@@ -450,30 +447,44 @@ def _bench(args: argparse.Namespace) -> int:
     return run(args.which)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from bot.errors import Terminated
+def _until_signal(work) -> int:
+    """Run the coroutine `work` in a new event loop; SIGINT and SIGTERM cancel it, so its cleanup runs, and
+    end it as Interrupted or Terminated (bot.stopping)."""
+    from bot.stopping import signals_end_this_task
 
+    async def stoppable() -> int:
+        async with signals_end_this_task():
+            return await work
+
+    return asyncio.run(stoppable())
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bot.errors import Interrupted, Terminated
+    from bot.stopping import heed_ctrl_c
+
+    heed_ctrl_c()
     args = build_parser().parse_args(argv)
     try:
         match args.command:
             case "run":
-                return asyncio.run(_run(args))
+                return _until_signal(_run(args))
             case "simulate":
-                return asyncio.run(_simulate(args))
+                return _until_signal(_simulate(args))
             case "sessions":
-                return asyncio.run(_sessions(args))
+                return _until_signal(_sessions(args))
             case "render":
                 return _render(args)
             case "export":
-                return asyncio.run(_export(args))
+                return _until_signal(_export(args))
             case "copy-db":
-                return asyncio.run(_copy_db(args))
+                return _until_signal(_copy_db(args))
             case "bench":
                 return _bench(args)
     except UsageError as problem:
         print(f"crowdtune {args.command}: error: {one_line(str(problem))}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         print("\ninterrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except Terminated:

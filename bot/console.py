@@ -1,6 +1,5 @@
 """The terminal's input and audio: lines read without blocking the event loop (so Ctrl-C ends a
-session at once), clips played one at a time with the first player program found, and SIGTERM ending a
-session as Ctrl-C does."""
+session at once), and clips played one at a time with the first player program found."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
 
@@ -147,11 +145,20 @@ class Player:
                     return
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None and not task.done():
+        """Stop what is playing and wait until its player has ended. A cancellation of the caller (Ctrl-C,
+        SIGTERM) while it waits goes through to the caller: it is neither swallowed (the session went on to its
+        prompt) nor passed on to the player's ending (which would be cut short, the player left playing); a
+        later `stop` waits for that ending again."""
+        task = self._task
+        if task is None:
+            return
+        if not task.done() and not task.cancelling():  # cancelled once: its ending must not be interrupted
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.wait([task])  # unlike `await task`, a cancellation of the caller stays the caller's
+        if self._task is task:
+            self._task = None
+        if not task.cancelled():
+            task.result()  # a bug in the player's task is raised, not lost
 
 
 async def _end(process: asyncio.subprocess.Process) -> None:
@@ -165,29 +172,3 @@ async def _end(process: asyncio.subprocess.Process) -> None:
             return
         except TimeoutError:
             continue
-
-
-@contextlib.asynccontextmanager
-async def sigterm_ends_this_task() -> AsyncIterator[None]:
-    """SIGTERM cancels the task running this block, so its cleanup runs as for Ctrl-C, and leaves it as
-    Terminated (exit code TERMINATED) rather than a cancellation. Without a signal handler (not the main
-    thread) SIGTERM keeps its default action."""
-    from bot.errors import Terminated
-
-    loop, task, terminated = asyncio.get_running_loop(), asyncio.current_task(), []
-
-    def on_sigterm() -> None:
-        terminated.append(True)
-        task.cancel()
-
-    with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
-        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
-    try:
-        yield
-    except asyncio.CancelledError:
-        if terminated:
-            raise Terminated() from None
-        raise
-    finally:
-        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-            loop.remove_signal_handler(signal.SIGTERM)

@@ -27,7 +27,7 @@ class ExitCode(IntEnum):
     FILE = 12  # a file or folder named on the command line cannot be read or written
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
     BROKEN_PIPE = 141  # the program reading crowdtune's output stopped reading (128 + SIGPIPE)
-    TERMINATED = 143  # SIGTERM ended a terminal session (128 + SIGTERM, as a shell reports it)
+    TERMINATED = 143  # SIGTERM ended a command, the running bot apart (128 + SIGTERM, as a shell reports it)
 
 
 class StartupError(RuntimeError):
@@ -75,8 +75,12 @@ def check_readable(paths: Iterable[str | os.PathLike], what: str = "") -> None:
         raise UnreadableFile(f"cannot read {what}{', '.join(problems)}")
 
 
+class Interrupted(Exception):
+    """SIGINT (Ctrl-C) ended a command after its cleanup (exit code INTERRUPTED); see bot.stopping."""
+
+
 class Terminated(Exception):
-    """SIGTERM ended a terminal session; its open round stays open (exit code TERMINATED)."""
+    """SIGTERM ended a command after its cleanup (exit code TERMINATED); see bot.stopping."""
 
 
 def user_facing(problem: BaseException) -> tuple[str, ExitCode] | None:

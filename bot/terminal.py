@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound
-from bot.console import LineReader, Player, sigterm_ends_this_task
-from bot.errors import ExitCode, StartupError, Terminated
+from bot.console import LineReader, Player
+from bot.errors import ExitCode, StartupError
 from bot.progress import plural
 from core.actions import Action
 from core.engine import Outcome, SessionSpec
@@ -117,15 +117,14 @@ class TerminalSession:
         """Run (or resume) the terminal session; returns the number of rounds rated. `given`: the
         SPEC_OPTIONS named on the command line (a resumed session says which of them it does not apply);
         `new`: end an unfinished session and start one from `spec`; `first_track` (a person's own melody):
-        the same, starting from that track. Raises Terminated on SIGTERM, and
-        lets Ctrl-C's cancellation through; either way the players are stopped and the round stays open."""
+        the same, starting from that track. Ctrl-C and SIGTERM cancel it (bot.stopping): the cancellation goes
+        through once the players are stopped, and the round stays open."""
         await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
         self.reader = self.reader or LineReader(self.stdin)
         self.player = Player(self.say, self.interactive)
         try:
-            async with sigterm_ends_this_task():
-                return await self._run(spec, given, new or first_track is not None, first_track)
-        except (asyncio.CancelledError, Terminated):
+            return await self._run(spec, given, new or first_track is not None, first_track)
+        except asyncio.CancelledError:
             self.say("\nstopped; this round stays open and the next `crowdtune run` resumes it")
             raise
         except database_errors() as problem:  # transactions roll back: nothing stored is lost

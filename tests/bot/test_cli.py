@@ -19,6 +19,9 @@ from core.music import track_from_dict
 from core.theory import melody_notes
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
+# A command line's prefix that starts the command as a shell without job control starts one in the background
+# (`crowdtune simulate ... &` in a script, or an agent's tool): with SIGINT ignored, which Python keeps ignored.
+IGNORING_SIGINT = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
 
 
 def crowdtune(*args, cwd, stdin="", env_extra=None, check=True, prefix=()):
@@ -305,15 +308,17 @@ def test_an_output_folder_that_is_a_file_is_a_bad_argument(tmp_path, args):
     assert sorted(p.name for p in tmp_path.iterdir()) == before and (tmp_path / "taken").read_text() == "a file of the user's"
 
 
-@pytest.mark.parametrize("how, code", [("SIGINT", 130), ("SIGTERM", 143)])
-def test_an_interrupted_simulation_is_stopped_not_left_active(tmp_path, how, code):
+@pytest.mark.parametrize("how, code, prefix", [("SIGINT", 130, []), ("SIGINT", 130, IGNORING_SIGINT), ("SIGTERM", 143, [])],
+                         ids=["SIGINT-130", "SIGINT-130-started-with-SIGINT-ignored", "SIGTERM-143"])
+def test_an_interrupted_simulation_is_stopped_not_left_active(tmp_path, how, code, prefix):
     """Ctrl-C (SIGINT) or SIGTERM (docker stop, kill) during `simulate`: exit code 130 or 143, and the session
-    is stopped with no round open (a simulation is never resumed, so an active one would stay active for ever)."""
+    is stopped with no round open (a simulation is never resumed, so an active one would stay active for ever).
+    Also when it was started with SIGINT ignored, as a shell starts a command in the background: it ran on."""
     import signal
     import time
 
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
-    process = subprocess.Popen([CROWDTUNE, "simulate", "--rounds", "10000", "--out", "sim", "--db", "ct.db"], cwd=tmp_path,
+    process = subprocess.Popen([*prefix, CROWDTUNE, "simulate", "--rounds", "10000", "--out", "sim", "--db", "ct.db"], cwd=tmp_path,
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         for _ in range(600):  # until a round has closed (a bound against a hang, not a time assertion)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from fakediscord import FakeDiscord
 
 from bot.errors import ExitCode
+from test_cli import IGNORING_SIGINT
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -84,6 +86,30 @@ def test_discord_unreachable_is_retried_with_growing_pauses_then_one_line(tmp_pa
     assert [re.search(r"trying again in (\d+) s", line).group(1) for line in lines[:-1]] == ["1", "2"]
     assert lines[-1].startswith("crowdtune run: cannot reach Discord") and "3 tries" in lines[-1]
     assert TOKEN not in result.stderr
+
+
+@pytest.mark.parametrize("how, code", [("SIGINT", ExitCode.INTERRUPTED), ("SIGTERM", ExitCode.TERMINATED)])
+def test_sigint_or_sigterm_while_discord_is_retried_ends_the_start_at_once(tmp_path, how, code):
+    """Ctrl-C or SIGTERM while the bot still tries to reach Discord ends it with its exit code and no traceback,
+    the database closed and unclaimed; also when it was started with SIGINT ignored, as a shell starts a command in
+    the background (SIGINT did nothing then, and SIGTERM killed it outright)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CROWDTUNE_") and k != "DISCORD_TOKEN"}
+    settings = {"DISCORD_TOKEN": TOKEN, "CROWDTUNE_DB": str(tmp_path / "bot.db"), "CROWDTUNE_API_BASE": UNREACHABLE,
+                "CROWDTUNE_CONNECT_RETRY_SECONDS": "600"}
+    process = subprocess.Popen([*IGNORING_SIGINT, CROWDTUNE, "run"], cwd=tmp_path, env={**clean, **settings},
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stderr.readline()  # the first retry: the database is open and claimed by now
+        assert "trying again" in first, first
+        process.send_signal(getattr(signal, how))
+        assert process.wait(timeout=120) == code  # a bound against a hang, not a time assertion
+        rest = process.stderr.read()
+    finally:
+        process.kill()
+        process.stderr.close()
+    assert "Traceback" not in rest and TOKEN not in first + rest, rest
+    result = start(tmp_path)  # the claim was released: this start fails on Discord, not on the database
+    assert result.returncode == ExitCode.DISCORD_UNREACHABLE, result.stderr
 
 
 async def test_an_api_base_that_is_not_discords_api_is_a_bad_url(tmp_path):

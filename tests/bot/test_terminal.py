@@ -14,15 +14,16 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from test_cli import crowdtune
+from test_cli import IGNORING_SIGINT, crowdtune
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 WAIT = 60  # a limit on waiting for something to happen, never a measure of how fast it happened
 
 FAKE_PLAYER = """#!/bin/sh
 # Records its start and its end (played to the end, or stopped by SIGTERM) in $PLAYER_LOG.
-# The trap comes first: a SIGTERM right after the start is logged too.
-trap 'kill $child 2>/dev/null; echo "stop $$ $1" >> "$PLAYER_LOG"; exit 0' TERM
+# The trap comes first: a SIGTERM right after the start is logged too. Stopped while $PLAYER_LOG.hold
+# exists, it ends only once that file is gone (a player slow to stop).
+trap 'kill $child 2>/dev/null; echo "stop $$ $1" >> "$PLAYER_LOG"; while [ -e "$PLAYER_LOG.hold" ]; do sleep 0.05; done; exit 0' TERM
 echo "start $$ $1" >> "$PLAYER_LOG"
 sleep "${PLAYER_SECONDS:-600}" &
 child=$!
@@ -47,9 +48,10 @@ def player(tmp_path):
     return env, log
 
 
-def spawn(args, cwd, env):
-    return pexpect.spawn(CROWDTUNE, ["run", "--db", "ct.db", "--out", "rounds", *args], cwd=str(cwd), env=env,
-                         encoding="utf-8", timeout=WAIT)
+def spawn(args, cwd, env, prefix=()):
+    """`crowdtune run` under a pseudo-terminal; `prefix`: a command line that starts it (IGNORING_SIGINT)."""
+    command = [*prefix, CROWDTUNE, "run", "--db", "ct.db", "--out", "rounds", *args]
+    return pexpect.spawn(command[0], command[1:], cwd=str(cwd), env=env, encoding="utf-8", timeout=WAIT)
 
 
 def events(log: Path) -> list[tuple[str, str, str]]:
@@ -203,10 +205,13 @@ def test_the_starting_track_is_played_and_rated_before_the_first_edit(tmp_path, 
         assert raw.execute("SELECT COUNT(*) FROM audit WHERE action = 'starting_track_rated'").fetchone() == (1,)
 
 
-@pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143)])
-def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_the_round_to_resume(tmp_path, player, how, code):
+@pytest.mark.parametrize("how, code, prefix", [("ctrl-c", 130, ()), ("ctrl-c", 130, IGNORING_SIGINT), ("sigterm", 143, ())],
+                         ids=["ctrl-c-130", "ctrl-c-130-started-with-SIGINT-ignored", "sigterm-143"])
+def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_the_round_to_resume(tmp_path, player, how, code, prefix):
+    """Also when crowdtune was started with SIGINT ignored (as a shell starts a command in the background): Ctrl-C
+    did nothing then."""
     env, log = player
-    child = spawn(["--rounds", "3"], tmp_path, env)
+    child = spawn(["--rounds", "3"], tmp_path, env, prefix)
     child.expect(r"your rating, 1-10\? ")
     child.sendline("6")  # the starting track
     child.expect(r"round 1:")
@@ -225,6 +230,35 @@ def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_
     resumed = crowdtune("run", "--db", "ct.db", "--out", "rounds", "--no-audio", stdin="7\n", cwd=tmp_path)
     assert "resuming session 1" in resumed.stdout
     assert rounds(tmp_path / "ct.db")[0] == (0, "closed")
+
+
+@pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143)])
+def test_ctrl_c_and_sigterm_while_a_replay_stops_the_clip_still_end_the_session(tmp_path, player, how, code):
+    """A replay first stops the clip playing and waits for its player to end: Ctrl-C or SIGTERM meanwhile ends
+    the session as at the prompt, and that player is still ended. (The stop swallowed the cancellation, and the
+    session went on to replay and wait at the prompt.)"""
+    env, log = player
+    child = spawn(["--rounds", "3"], tmp_path, env)
+    child.expect(r"your rating, 1-10\? ")
+    child.sendline("6")  # the starting track
+    child.expect(r"your rating, 1-10\? ")
+    wait_for(lambda: events(log)[-1][2] == "round-0001.wav", "round 1's clip to play")
+    hold = Path(f"{log}.hold")
+    hold.touch()  # the player told to stop ends only once this is gone
+    child.sendline("r")
+    wait_for(lambda: events(log)[-1][0] == "stop", "the replay to stop round 1's clip")
+    if how == "ctrl-c":
+        child.sendintr()
+    else:
+        child.kill(signal.SIGTERM)
+    child.expect(r"stopped; this round stays open")  # the signal was heard while the player was being stopped
+    hold.unlink()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == code
+    assert [what for what, _, clip in events(log) if clip == "round-0001.wav"] == ["start", "stop"], log.read_text()
+    assert not any(running(pid) for what, pid, _ in events(log) if what == "start")  # the player was ended
+    assert rounds(tmp_path / "ct.db") == [(0, "open")]
 
 
 # -- piped, as a subprocess ------------------------------------------------------------------------
