@@ -3,8 +3,9 @@
 Ratings: `robust_rating` puts each voter on the crowd's scale (their bias and spread, learned from their
 history), weighs them by how much they have agreed with the crowd, counts a bloc of voters who always vote
 alike as one voter, and returns a `CrowdEstimate` that the engine shrinks toward the score of the track
-the edit started from (a Bayesian average, so one vote is not a verdict). A/B votes (`ab_rewards`): each
-edit's chance of beating the track before, from the votes weighted by the same kind of trust. Aspects: `compound_rating` combines musicality, novelty and coherence.
+the edit started from (a Bayesian average, so one vote is not a verdict). A/B votes (`ab_tally`): each
+edit's chance of beating the track before, from the votes weighted by the same kind of trust. Aspects:
+`compound_rating` combines musicality, novelty and coherence.
 """
 
 from __future__ import annotations
@@ -168,8 +169,15 @@ def _agreement_and_trust(compared: Sequence[tuple[float, float]]) -> tuple[float
     """(agreement, trust) from [(their rating, the others' mean)]: the benefit of the doubt (trust 1)
     fades as evidence accumulates, and disagreeing counts as zero."""
     agreement = _correlation([r for r, _ in compared], [o for _, o in compared])
-    own = min(1.0, max(0.0, agreement) / FULL_AGREEMENT)
-    return agreement, (PSEUDO_ROUNDS * 1.0 + len(compared) * own) / (PSEUDO_ROUNDS + len(compared))
+    return agreement, trust_from(agreement, len(compared))
+
+
+def trust_from(agreement: float, rounds: int, full_agreement: float = FULL_AGREEMENT) -> float:
+    """Trust 0-1 from an agreement measured over `rounds` rounds: the benefit of the doubt (trust 1, worth
+    PSEUDO_ROUNDS rounds) fades as evidence accumulates; agreeing `full_agreement` or more counts fully,
+    disagreeing counts as zero."""
+    own = min(1.0, max(0.0, agreement) / full_agreement)
+    return (PSEUDO_ROUNDS + rounds * own) / (PSEUDO_ROUNDS + rounds)
 
 
 def _correlation(xs: Sequence[float], ys: Sequence[float]) -> float:
@@ -302,12 +310,11 @@ def ab_weights(ballots: Sequence[Ballot], history: ChoiceHistory | None = None) 
             if profile.rounds:
                 agreements[voter].append(profile.agreement)
                 shared[voter] = profile.rounds
-    weights = {}
-    for b in voted:
-        rounds = shared.get(b.voter, 0)
-        own = min(1.0, max(0.0, statistics.fmean(agreements[b.voter]) / AB_FULL_AGREEMENT)) if agreements[b.voter] else 1.0
-        trust = (PSEUDO_ROUNDS + rounds * own) / (PSEUDO_ROUNDS + rounds)
-        weights[b.voter] = trust / bloc_size[b.voter]
+    weights = {
+        b.voter: (trust_from(statistics.fmean(agreements[b.voter]), shared[b.voter], AB_FULL_AGREEMENT) if b.voter in shared else 1.0)
+        / bloc_size[b.voter]
+        for b in voted
+    }
     unchanging = {
         b.voter for b in voted
         if [choice for choice, _, _ in history.get(b.voter, ())[:AB_SAME_ROUNDS]] == [b.choice] * AB_SAME_ROUNDS
