@@ -82,9 +82,11 @@ async def writes_held(location: str | Path) -> AsyncIterator[None]:
         finally:
             await connection.close()
         return
-    raw = sqlite3.connect(location, isolation_level=None, timeout=10)
+    raw = sqlite3.connect(location, isolation_level=None, timeout=30, check_same_thread=False)
     try:
-        raw.execute("BEGIN IMMEDIATE")  # the write lock; WAL readers go on
+        # The write lock (WAL readers go on), waited for off the loop: a transaction the bot has open on
+        # this loop can only end while the loop runs.
+        await asyncio.to_thread(raw.execute, "BEGIN IMMEDIATE")
         yield
         raw.execute("ROLLBACK")
     finally:
