@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 
 from core import agent as q
 from core.actions import Action, apply, describe
-from core.crowd import NEUTRAL_RATING, Ballot, ChoiceHistory, CrowdEstimate, History, ab_tally, mean_rating
+from core.crowd import NEUTRAL_RATING, RATING_MAX, RATING_MIN, Ballot, ChoiceHistory, CrowdEstimate, History, ab_tally, mean_rating
 from core.learner import Observation, Posterior
 from core.instruments import DEFAULT_PROGRAM, GM_PROGRAMS
 from core.music import Track, check_base, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
@@ -310,23 +310,30 @@ def settle(
     )
 
 
+def beat_chance(reward: float) -> float:
+    """An A/B edit's chance (0-1) of beating the track before it, from its reward: `core.crowd.ab_tally` gives
+    1 + 9 x that chance, the 1-10 scale the learner's arithmetic uses. A front end shows the chance, never the
+    reward: it is not a rating of the music (an edit of a fine track may hardly beat it)."""
+    return (reward - RATING_MIN) / (RATING_MAX - RATING_MIN)
+
+
+def chance_text(reward: float) -> str:
+    """An A/B edit's chance of beating the track before, as shown: "78%"."""
+    return f"{100 * beat_chance(reward):.0f}%"
+
+
 def _ab_summary(rewards: Sequence[float], winner: int, tied: bool, keep: bool, baseline: float, description: str) -> str:
-    """An A/B close in words, every number named: each edit's score is its chance of beating the track
-    before on the 1-10 scale (5.5: as good as it); a tie says so and how it was broken (a coin flip)."""
-    scores = f"A {rewards[0]:.1f}, B {rewards[1]:.1f}"
+    """An A/B close in words, every number named: each edit's chance of beating the track before, as a
+    percentage (50%: as good as it; see `beat_chance`); a tie says so and how it was broken (a coin flip)."""
+    chances = f"the chance each beat the track before, from the votes: A {chance_text(rewards[0])}, B {chance_text(rewards[1])}"
     if not keep:
         # Whether or not A and B tied, the reason is the same: neither beat the track before.
-        return (
-            f"neither edit beat the track before ({scores}: each one's chance of beating it, on a 1-10 scale where "
-            f"{baseline:.1f} is as good), so the track before stays"
-        )
+        return f"neither edit beat the track before ({chances}; {chance_text(baseline)} is as good), so the track before stays"
     if tied:
-        how = "a coin flip kept" if rewards[0] == rewards[1] else "kept the one ahead by less than 0.05,"
-        return (
-            f"A and B tied ({scores}: each one's chance of beating the track before, on a 1-10 scale); "
-            f"{how} {'AB'[winner]}: {description}"
-        )
-    return f"{'AB'[winner]} won ({scores}: each one's chance of beating the track before, on a 1-10 scale): {description}"
+        how = "a coin flip kept" if rewards[0] == rewards[1] else "kept the one a hair ahead,"
+        each = chance_text(statistics.fmean(rewards))
+        return f"A and B tied (each beat the track before with a chance of {each}, from the votes); {how} {'AB'[winner]}: {description}"
+    return f"{'AB'[winner]} won ({chances}): {description}"
 
 
 def scale_drift(

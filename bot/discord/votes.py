@@ -72,9 +72,14 @@ def describe_votes(mode: str, ballots) -> str:
 
 def round_summary(number: int, mode: str, outcome, ballots) -> str:
     """What the channel is told when round `number` closes (an Outcome, the standing ballots)."""
-    reward = "no reward" if outcome.reward is None else f"reward {outcome.reward:.1f}/10"
+    # An A/B reward is an edit's chance of beating the track before, not a score of the music: the engine's
+    # summary gives each chance as such, so no A/B number is shown on the 1-10 scale.
+    if mode == "ab":
+        verdict = ""
+    else:
+        verdict = ", no reward" if outcome.reward is None else f", reward {outcome.reward:.1f}/10"
     return (
-        f"**Round {number} closed**: {outcome.voters} voted ({describe_votes(mode, ballots)}), {reward}. "
+        f"**Round {number} closed**: {outcome.voters} voted ({describe_votes(mode, ballots)}){verdict}. "
         f"{outcome.summary[0].upper()}{outcome.summary[1:]}."
     )
 

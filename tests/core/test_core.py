@@ -275,3 +275,24 @@ def test_an_ab_tie_is_called_a_tie_not_a_win():
     plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
     outcome = settle(spec, plan, [Ballot("v", None, "both")], {}, None, round_rng(spec, 0))
     assert outcome.summary.startswith("A and B tied") and " won " not in outcome.summary
+
+
+@pytest.mark.parametrize(
+    "choices, opens",
+    [(["a", "a", "b"], "A won"), (["both"], "A and B tied"), (["neither", "neither", "a"], "neither edit beat the track before")],
+)
+def test_an_ab_summary_gives_each_edits_chance_of_beating_the_track_before_never_a_score_out_of_10(choices, opens):
+    """An A/B reward is 1 + 9 x an edit's chance of beating the track before (core.crowd.ab_tally), not a 1-10
+    rating of the music: the summary says the chance, as a percentage, and never puts it on a 1-10 scale."""
+    spec = SessionSpec(mode="ab", seed=2)
+    plan = _plan(spec)
+    ballots = [Ballot(f"v{i}", choice=c) for i, c in enumerate(choices)]
+    outcome = settle(spec, plan, ballots, {}, None, round_rng(spec, 0))
+    assert outcome.summary.startswith(opens), outcome.summary
+    assert "/10" not in outcome.summary and "1-10" not in outcome.summary and "5.5" not in outcome.summary
+    a, b = ab_rewards(ballots)
+    shown = [f"{100 * (r - 1) / 9:.0f}%" for r in (a, b)]
+    if opens == "A and B tied":
+        assert shown[0] == shown[1] and f"with a chance of {shown[0]}" in outcome.summary
+    else:
+        assert f"A {shown[0]}, B {shown[1]}" in outcome.summary and "chance each beat the track before" in outcome.summary

@@ -11,6 +11,7 @@ import asyncio
 import pytest
 
 from core.crowd import Ballot, ab_rewards
+from core.engine import chance_text
 from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
 
 pytestmark = pytest.mark.asyncio
@@ -435,8 +436,9 @@ async def test_7_an_ab_tie_is_announced_as_a_tie_and_how_it_was_broken(env):
     assert "tied" in tie and "coin flip kept" in tie and " won" not in tie
     # One vote each: each edit beat the track before once (a vote for an edit is a win over it too).
     a, b = ab_rewards([Ballot("alice", choice="a"), Ballot("bob", choice="b")])
-    assert a == b > 5.5 and f"A {a:.1f}, B {b:.1f}" in tie and "chance of beating the track before" in tie
-    # The edits' own scores are named as theirs, and what they were measured against.
-    assert "neither edit beat the track before" in neither.lower() and "A " in neither and "B " in neither and "5.5 is as good" in neither
+    assert a == b > 5.5 and f"each beat the track before with a chance of {chance_text(a)}" in tie and "/10" not in tie
+    # The edits' own chances are named as theirs, and what they were measured against; never as x/10.
+    assert "neither edit beat the track before" in neither.lower() and "A " in neither and "B " in neither and "50% is as good" in neither
+    assert "/10" not in neither and "reward" not in neither
     [(outcome,)] = db_rows(env, "SELECT outcome FROM rounds WHERE idx = 0")
     assert '"tied": true' in outcome
