@@ -282,13 +282,16 @@ async def _simulate(args: argparse.Namespace) -> int:
 
     from bot.conductor import Conductor
     from bot.progress import plural, progress_bar
-    from bot.simulate import RaterError, load_raters, run_simulation
+    from bot.simulate import RaterError, load_raters, report, run_simulation
+    from core.raters import judge as crowd_judge
 
     spec = _spec(args)
     try:
         raters = load_raters(args.rater, random.Random(spec.seed), args.noise, args.crowd)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
+    # With the crowd among the raters, its noise-free judge (which nothing trains on) says how the music went.
+    judge = crowd_judge(args.crowd) if not args.rater or "crowd" in args.rater else None
     # Every check (the folder, the soundfont, the database) before anything is made, so a failed start leaves nothing.
     out = _fresh_folder(Path(args.out), args.force)
     with contextlib.ExitStack() as opened:
@@ -300,21 +303,23 @@ async def _simulate(args: argparse.Namespace) -> int:
             scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
             with progress_bar(spec.rounds, "simulate", "round") as bar:
 
-                def advance(done: int, total: int, reward: float | None) -> None:
-                    bar.update(1)
-                    bar.set_postfix_str("" if reward is None else f"reward {reward:.2f}", refresh=False)
+                kept = 0
 
-                results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance)
+                def advance(done: int, total: int, record: dict) -> None:
+                    nonlocal kept
+                    kept += record["kept_edit"]
+                    bar.update(1)
+                    bar.set_postfix_str(f"{kept} kept", refresh=False)
+
+                results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance, judge=judge)
         except RaterError as problem:
             raise UsageError(f"{problem}; the session was stopped") from None
         finally:
             await store.close()
-    rewards = [r["reward"] for r in results["rounds"] if r["reward"] is not None]
-    first, last = rewards[: max(1, len(rewards) // 10)], rewards[-max(1, len(rewards) // 10) :]
     print(
-        f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); mean reward {sum(first) / len(first):.2f} in the first "
-        f"tenth, {sum(last) / len(last):.2f} in the last; wrote {out}/results.json, learning-curve.png, start.mid, final.mid "
-        "and round MIDI files"
+        f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); "
+        f"{report(results, args.crowd if judge is not None else None)}; wrote {out}/results.json, learning-curve.png, start.mid, "
+        "final.mid and round MIDI files"
     )
     return 0
 

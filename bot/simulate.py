@@ -22,7 +22,7 @@ import mido
 
 from bot.conductor import Conductor
 from bot.errors import UnreadableFile, check_readable
-from core.engine import SessionSpec
+from core.engine import SessionSpec, beat_chance
 from core.midi import track_to_midi
 from core.music import track_from_dict
 
@@ -140,7 +140,7 @@ async def run_simulation(
     out_dir: Path | None,
     scope_id: str,
     renderer=None,
-    progress: Callable[[int, int, float | None], None] | None = None,
+    progress: Callable[[int, int, dict], None] | None = None,
     judge: Callable[[mido.MidiFile], float] | None = None,
 ) -> dict:
     """Run a whole session with simulated raters; write its files to out_dir (if given), each round also
@@ -172,10 +172,13 @@ async def run_simulation(
             for voter, value in votes.items():
                 await conductor.vote(open_round.id, voter, value)
             outcome = await conductor.close(open_round.id, actor="simulate")
+            if spec.mode == "ab":
+                # An A/B reward is each edit's chance of beating the track before (scaled to 1-10 for the
+                # learner): recorded as that chance, not as a reward or a score of the music.
+                record["beat_before"] = [None if r is None else beat_chance(r) for r in outcome.variant_rewards]
+            else:
+                record.update(reward=outcome.reward, score=outcome.incumbent_score, spread=statistics.pstdev(votes.values()))
             record.update(
-                reward=outcome.reward,
-                score=outcome.incumbent_score,
-                spread=statistics.pstdev(votes.values()) if spec.mode == "rating" else None,
                 kept_edit=outcome.kept_edit,
                 winner="ab"[outcome.winner] if outcome.winner is not None else None,
                 q_size=await conductor.store.q_size(scope_id),
@@ -186,17 +189,18 @@ async def run_simulation(
                 _write_round_files(out_dir, plan.index + 1, midis, renderer)
             rounds.append(record)
             if progress:
-                progress(len(rounds), total, outcome.reward)
+                progress(len(rounds), total, record)
     except BaseException:
         # Ctrl-C (or any other failure) ends the session too: a simulation is never resumed, so it must
         # not stay active with a round open. Its open round is cancelled; nothing is learned from it.
         await conductor.stop(session.id, "simulate")
         raise
     final = await conductor.store.session(session.id)
+    start_midi, final_midi = (track_to_midi(track_from_dict(t)) for t in (session.track, final.track))
     if out_dir is not None:
         # The session's first and last tracks, for anyone to judge a run with their own scorer.
-        track_to_midi(track_from_dict(session.track)).save(str(out_dir / "start.mid"))
-        track_to_midi(track_from_dict(final.track)).save(str(out_dir / "final.mid"))
+        start_midi.save(str(out_dir / "start.mid"))
+        final_midi.save(str(out_dir / "final.mid"))
     results = {
         "scope": scope_id,
         "session": session.id,
@@ -205,6 +209,8 @@ async def run_simulation(
         "final_track": final.track,
         "rounds": rounds,
     }
+    if judge is not None:
+        results["judged"] = {"start": judge(start_midi), "final": judge(final_midi)}
     if out_dir is not None:
         _write_results(out_dir, results)
     return results
@@ -220,14 +226,48 @@ def _write_round_files(out_dir: Path, number: int, midis: list[mido.MidiFile], r
 
 
 def _write_results(out_dir: Path, results: dict) -> None:
-    from bot.media.pianoroll import learning_curve_png
+    from bot.media.pianoroll import ab_curve_png, learning_curve_png
 
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
-    rewards = [r["reward"] if r["reward"] is not None else float("nan") for r in results["rounds"]]
-    extra = {"noise-free judge": [r["judge"] for r in results["rounds"]]} if results["rounds"] and "judge" in results["rounds"][0] else None
-    (out_dir / "learning-curve.png").write_bytes(
-        learning_curve_png(
-            rewards, title=f"crowdtune simulate: {results['spec']['preset']}, {results['spec']['mode']}", extra=extra,
-            scores=[r["score"] for r in results["rounds"]], spread=[r["spread"] for r in results["rounds"]],
+    rounds = results["rounds"]
+    title = f"crowdtune simulate: {results['spec']['preset']}, {results['spec']['mode']}"
+    judged = {"noise-free judge of the kept track": [r["judge"] for r in rounds]} if rounds and "judge" in rounds[0] else None
+    if results["spec"]["mode"] == "ab":
+        chances = [r["beat_before"]["ab".index(r["winner"])] if r["winner"] else None for r in rounds]
+        png = ab_curve_png(chances, [r["kept_edit"] for r in rounds], title, judged=judged)
+    else:
+        rewards = [r["reward"] if r["reward"] is not None else float("nan") for r in rounds]
+        png = learning_curve_png(
+            rewards, title=title, extra=judged, scores=[r["score"] for r in rounds], spread=[r["spread"] for r in rounds]
         )
-    )
+    (out_dir / "learning-curve.png").write_bytes(png)
+
+
+def report(results: dict, judged_by: str | None = None) -> str:
+    """What a simulation measured, in words, for its mode: in rating mode the crowd's verdict on each proposal
+    (1-10) in the first and the last tenth of the rounds; in A/B mode the share of votes that preferred an
+    edit to the track before (an A/B round gives no 1-10 verdict); then how many rounds kept an edit and,
+    with `judged_by` (the crowd whose noise-free judge scored the run: results["judged"]), the judge's score
+    of the starting and the final track."""
+    from bot.progress import plural
+
+    rounds = results["rounds"]
+    tenth = max(1, len(rounds) // 10)
+    parts = {"first tenth": rounds[:tenth], "last": rounds[-tenth:]}
+    if results["spec"]["mode"] == "ab":
+        shares = {}
+        for name, part in parts.items():
+            votes = [v for r in part for v in r["votes"].values()]
+            shares[name] = f"{sum(v != 'neither' for v in votes) / len(votes):.0%}" if votes else "none"
+        words = [f"votes preferring an edit to the track before: {shares['first tenth']} in the first tenth, {shares['last']} in the last"]
+    else:
+        means = {}
+        for name, part in parts.items():
+            verdicts = [r["reward"] for r in part if r["reward"] is not None]
+            means[name] = f"{statistics.fmean(verdicts):.2f}" if verdicts else "none"
+        words = [f"the crowd's verdict on each proposal: {means['first tenth']} on average in the first tenth, {means['last']} in the last"]
+    words.append(f"an edit kept in {sum(r['kept_edit'] for r in rounds)} of {plural(len(rounds), 'round')}")
+    if judged_by is not None and "judged" in results:
+        start, final = results["judged"]["start"], results["judged"]["final"]
+        words.append(f"the {judged_by} crowd's noise-free judge scores the starting track {start:.2f} and the final one {final:.2f}")
+    return "; ".join(words)

@@ -181,6 +181,47 @@ def learning_curve_png(
     return _png(figure)
 
 
+def ab_curve_png(
+    chances: list[float | None],
+    kept: list[bool],
+    title: str = "crowdtune: A/B rounds",
+    judged: dict[str, list[float]] | None = None,
+) -> bytes:
+    """A/B rounds over time, on the scale their votes measure: `chances`, each round's chosen edit's chance of
+    beating the track before it (0-1, `core.engine.beat_chance`; None: nobody voted), a filled point when the
+    edit was kept and a hollow one when the track before stayed, against 50% (as good as the track before).
+    Not a score of the music: a fine track's edits hardly beat it. `judged` series (such as a simulated
+    crowd's noise-free judge of the kept track, 1-10) get a panel of their own above, never this axis."""
+    figure = _figure(margins={"left": 0.075, "right": 0.985, "top": 0.92, "bottom": 0.11, "hspace": 0.35})
+    panels = figure.subplots(2 if judged else 1, 1, squeeze=False)[:, 0]
+    axes = panels[-1]
+    values = np.asarray([np.nan if c is None else 100 * c for c in chances], dtype=float)
+    rounds = np.arange(1, len(values) + 1)
+    held = np.asarray(kept[: len(values)], dtype=bool)
+    if len(values):
+        axes.axhline(50, color="#777777", linewidth=0.8, linestyle="--", label="as good as the track before")
+        axes.plot(rounds[held], values[held], "o", color=AVERAGE_COLOUR, markersize=4, label="edit kept")
+        axes.plot(rounds[~held], values[~held], "o", markerfacecolor="none", color=AVERAGE_COLOUR, markersize=4, label="track before stayed")
+        axes.legend(fontsize=7, loc="lower center", ncol=3, frameon=False)
+    else:
+        axes.text(0.5, 0.5, "no rounds yet", transform=axes.transAxes, ha="center", va="center", color="#777777")
+    axes.set_ylabel("chance it beat the track before (%)", fontsize=8)
+    axes.set_ylim(0, 100)
+    for (name, series), colour in zip((judged or {}).items(), itertools.cycle(EXTRA_COLOURS)):
+        panels[0].plot(np.arange(1, len(series) + 1), np.asarray(series, dtype=float), color=colour, linewidth=1.5, label=name)
+    if judged:
+        panels[0].set_ylabel("judged quality (1-10)", fontsize=8)
+        panels[0].set_ylim(1, 10)
+        panels[0].legend(fontsize=7, loc="lower right", frameon=False)
+    panels[0].set_title(title, fontsize=10)
+    axes.set_xlabel("round", fontsize=8)
+    for panel in panels:
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
+        panel.tick_params(labelsize=7, length=2)
+        panel.grid(alpha=0.3, linewidth=0.5)
+    return _png(figure)
+
+
 def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
     """Mean of the last `window` rounds that have a value (NaN where none has)."""
     present = ~np.isnan(values)

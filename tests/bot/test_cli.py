@@ -91,6 +91,40 @@ def test_simulate_with_the_builtin_crowd_writes_its_files(tmp_path):
     assert json.loads((tmp_path / "sim2" / "results.json").read_text())["rounds"] == results["rounds"]
 
 
+def _tenths(rounds: list) -> tuple[list, list]:
+    tenth = max(1, len(rounds) // 10)
+    return rounds[:tenth], rounds[-tenth:]
+
+
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+def test_simulate_reports_what_its_mode_measures_and_the_judged_quality_of_the_start_and_final_tracks(tmp_path, mode):
+    """An A/B reward is each kept edit's chance of beating the track before it (1 + 9 x that chance), so its
+    mean can fall while the music improves (seed 5: 6.17 -> 4.71 printed as "mean reward" while the crowd's
+    noise-free judge rose): A/B reports the votes that preferred an edit and the edits kept, and both modes
+    the crowd's noise-free judge of the starting and the final track, on the 1-10 scale the judge uses."""
+    from core.raters import judge
+
+    result = crowdtune("simulate", "--mode", mode, "--rounds", "30", "--seed", "5", "--out", "sim", "--db", "t.db", cwd=tmp_path)
+    out = tmp_path / "sim"
+    rounds = json.loads((out / "results.json").read_text())["rounds"]
+    scores = [judge("builtin")(mido.MidiFile(out / name)) for name in ("start.mid", "final.mid")]
+    assert f"the builtin crowd's noise-free judge scores the starting track {scores[0]:.2f} and the final one {scores[1]:.2f}" in result.stdout
+    assert f"an edit kept in {sum(r['kept_edit'] for r in rounds)} of 30 rounds" in result.stdout
+    assert rounds[-1]["judge"] == pytest.approx(scores[1])
+    first, last = _tenths(rounds)
+    if mode == "ab":
+        assert "reward" not in result.stdout and "score " not in result.stdout, result.stdout
+        share = [sum(v != "neither" for r in part for v in r["votes"].values()) / sum(len(r["votes"]) for r in part) for part in (first, last)]
+        assert f"votes preferring an edit to the track before: {share[0]:.0%} in the first tenth, {share[1]:.0%} in the last" in result.stdout
+        # Each edit's chance of beating the track before, as the chance it is (0-1), not as a 1-10 "reward" or "score".
+        assert all("reward" not in r and "score" not in r and len(r["beat_before"]) == 2 for r in rounds)
+        assert all(0 < c < 1 for r in rounds for c in r["beat_before"])
+    else:
+        means = [sum(r["reward"] for r in part) / len(part) for part in (first, last)]
+        assert f"the crowd's verdict on each proposal: {means[0]:.2f} on average in the first tenth, {means[1]:.2f} in the last" in result.stdout
+    assert (out / "learning-curve.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_simulate_with_an_outside_rater_in_ab_mode(tmp_path):
     (tmp_path / "myraters.py").write_text(
         "def short_is_sweet(midi):\n    return max(1.0, min(10.0, 11 - midi.length))\n"

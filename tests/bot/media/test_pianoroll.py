@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import matplotlib.image
 import pytest
 
-from bot.media.pianoroll import learning_curve_png, piano_roll_png
+from bot.media.pianoroll import ab_curve_png, learning_curve_png, piano_roll_png
 from core.music import HIHAT, KICK, PERCUSSION_STEPS, REST, SNARE, Note, Track, generate_track
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -69,6 +69,17 @@ def test_pictures_can_be_drawn_from_several_threads_at_once():
 )
 def test_learning_curve_is_an_800_by_400_png(rewards, extra):
     png = learning_curve_png(rewards, "crowdtune: reward per round", extra=extra)
+    assert decoded_size(png) == (800, 400)
+    assert len(png) < 200 * 1024
+
+
+@pytest.mark.parametrize(
+    "chances, kept, judged",
+    [([0.7, None, 0.3, 0.55], [True, False, False, True], {"judge": [5.0, 5.0, 5.0, 6.0]}), ([0.6], [True], None), ([], [], None)],
+    ids=["gap-and-judge", "one-round", "no-rounds"],
+)
+def test_the_ab_curve_is_an_800_by_400_png(chances, kept, judged):
+    png = ab_curve_png(chances, kept, "crowdtune: A/B rounds", judged=judged)
     assert decoded_size(png) == (800, 400)
     assert len(png) < 200 * 1024
 
