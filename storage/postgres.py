@@ -40,8 +40,8 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, HISTORY_COLUMNS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, copy_columns, learning_points, plan_votes, round_row,
-    session_row,
+    COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, ab_points, copy_columns, learning_points,
+    plan_votes, round_row, session_row,
 )
 
 T = TypeVar("T")
@@ -396,13 +396,13 @@ class PostgresStore(ClosesOnExit):
         )
         return json.loads(rows[0][0])[-1] if rows else None
 
-    async def top_rounds(self, scope_id: str, limit: int = 5) -> list[RoundRow]:
+    async def top_rounds(self, scope_id: str, limit: int = 5, mode: str = "rating") -> list[RoundRow]:
         return [
             round_row(r)
             for r in await self._all(
-                f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE s.scope_id = $1 AND r.status = 'closed' AND r.reward IS NOT NULL "
-                "ORDER BY r.reward DESC, r.id LIMIT $2",
-                scope_id, limit,
+                f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE s.scope_id = $1 AND r.mode = $2 AND r.status = 'closed' "
+                "AND r.reward IS NOT NULL ORDER BY r.reward DESC, r.id LIMIT $3",
+                scope_id, mode, limit,
             )
         ]
 
@@ -420,10 +420,23 @@ class PostgresStore(ClosesOnExit):
         rows = await self._all(
             "SELECT r.reward, (r.outcome::jsonb ->> 'incumbent_score')::float8, AVG(v.rating), AVG(v.rating * v.rating), "
             f"COUNT(v.rating) {_ROUNDS} LEFT JOIN votes v ON v.round_id = r.id AND v.retracted = 0 AND v.voided = 0 "
-            "WHERE s.scope_id = $1 AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id ORDER BY r.closed_at, r.id",
+            "WHERE s.scope_id = $1 AND r.mode = 'rating' AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id "
+            "ORDER BY r.closed_at, r.id",
             scope_id,
         )
         return await asyncio.to_thread(learning_points, rows)  # grows with the history: off the loop
+
+    async def ab_history(self, scope_id: str) -> list[tuple[float, bool, int, int]]:
+        """Per closed A/B round of the scope with votes, oldest first: (the chosen edit's reward, whether an
+        edit was kept, the standing votes, those that preferred an edit to the track before)."""
+        rows = await self._all(
+            f"SELECT r.reward, (r.outcome::jsonb ->> 'kept_edit')::boolean, COUNT(v.choice), {PREFERRING} "
+            f"{_ROUNDS} LEFT JOIN votes v ON v.round_id = r.id AND v.retracted = 0 AND v.voided = 0 "
+            "WHERE s.scope_id = $1 AND r.mode = 'ab' AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id "
+            "ORDER BY r.closed_at, r.id",
+            scope_id,
+        )
+        return await asyncio.to_thread(ab_points, rows)  # grows with the history: off the loop
 
     async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         async def body(conn: asyncpg.Connection) -> bool:

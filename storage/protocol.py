@@ -193,10 +193,18 @@ class Store(Protocol):
     async def last_message_before(self, session_id: int, index: int) -> str | None:
         """The last message id of the session's latest posted round before round `index`, or None."""
         ...
-    async def top_rounds(self, scope_id: str, limit: int = 5) -> list[RoundRow]: ...
+    async def top_rounds(self, scope_id: str, limit: int = 5, mode: str = "rating") -> list[RoundRow]:
+        """The scope's closed rounds of `mode` with the highest rewards: rated rounds by the crowd's verdict
+        (1-10), A/B rounds by the chosen edit's chance of beating the track before; never the two mixed."""
+        ...
     async def rewards_of_scope(self, scope_id: str) -> list[float]: ...
     async def learning_history(self, scope_id: str) -> list[tuple[float, float | None, float | None]]:
-        """Per closed rated round, oldest first: (verdict, the kept track's score after it, the ratings' sd)."""
+        """Per closed rated round (rating mode), oldest first: (verdict, the kept track's score after it, the
+        ratings' sd)."""
+        ...
+    async def ab_history(self, scope_id: str) -> list[tuple[float, bool, int, int]]:
+        """Per closed A/B round with votes, oldest first: (the chosen edit's reward, whether an edit was kept,
+        the standing votes, those that preferred an edit to the track before)."""
         ...
     async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         """Cancel an open round (nothing is learned); with `announce`, that text is queued for the round's

@@ -75,6 +75,17 @@ def learning_points(rows: list[tuple]) -> list[tuple[float, float | None, float 
     return [(reward, score, max(0.0, squares - mean * mean) ** 0.5 if count else None) for reward, score, mean, squares, count in rows]
 
 
+# An A/B round's standing votes that preferred an edit to the track before (every choice but "neither"), in
+# SQL both backends share (for the rows of `ab_points`).
+PREFERRING = "COALESCE(SUM(CASE WHEN v.choice <> 'neither' THEN 1 ELSE 0 END), 0)"
+
+
+def ab_points(rows: list[tuple]) -> list[tuple[float, bool, int, int]]:
+    """(reward, edit kept, votes, votes preferring an edit) from the backends' A/B-history rows; a backend's
+    JSON true (SQLite: 1) becomes a bool."""
+    return [(reward, bool(kept), int(votes), int(preferring)) for reward, kept, votes, preferring in rows]
+
+
 def plan_votes(
     ops: list[VoteOp],
     rounds: dict[int, tuple[str, str]],

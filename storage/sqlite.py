@@ -35,8 +35,8 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, HISTORY_COLUMNS, TABLES, copy_columns, learning_points, plan_votes,
-    ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
+    COPY_CHUNK_ROWS, HISTORY_COLUMNS, TABLES, ab_points, copy_columns, learning_points, plan_votes,
+    PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
 )
 
 
@@ -416,13 +416,13 @@ class SqliteStore(ClosesOnExit):
         )
         return json.loads(rows[0][0])[-1] if rows else None
 
-    async def top_rounds(self, scope_id: str, limit: int = 5) -> list[RoundRow]:
+    async def top_rounds(self, scope_id: str, limit: int = 5, mode: str = "rating") -> list[RoundRow]:
         return [
             _round(r)
             for r in await self._all(
                 f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id "
-                "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL ORDER BY r.reward DESC, r.id LIMIT ?",
-                (scope_id, limit),
+                "WHERE s.scope_id = ? AND r.mode = ? AND r.status = 'closed' AND r.reward IS NOT NULL ORDER BY r.reward DESC, r.id LIMIT ?",
+                (scope_id, mode, limit),
             )
         ]
 
@@ -440,10 +440,24 @@ class SqliteStore(ClosesOnExit):
             "SELECT r.reward, json_extract(r.outcome, '$.incumbent_score'), AVG(v.rating), AVG(v.rating * v.rating), COUNT(v.rating) "
             "FROM rounds r JOIN sessions s ON s.id = r.session_id "
             "LEFT JOIN votes v ON v.round_id = r.id AND v.retracted = 0 AND v.voided = 0 "
-            "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id ORDER BY r.closed_at, r.id",
+            "WHERE s.scope_id = ? AND r.mode = 'rating' AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id "
+            "ORDER BY r.closed_at, r.id",
             (scope_id,),
         )
         return await asyncio.to_thread(learning_points, rows)  # grows with the history: off the loop
+
+    async def ab_history(self, scope_id: str) -> list[tuple[float, bool, int, int]]:
+        """Per closed A/B round of the scope with votes, oldest first: (the chosen edit's reward, whether an
+        edit was kept, the standing votes, those that preferred an edit to the track before)."""
+        rows = await self._all(
+            f"SELECT r.reward, json_extract(r.outcome, '$.kept_edit'), COUNT(v.choice), {_PREFERRING} "
+            "FROM rounds r JOIN sessions s ON s.id = r.session_id "
+            "LEFT JOIN votes v ON v.round_id = r.id AND v.retracted = 0 AND v.voided = 0 "
+            "WHERE s.scope_id = ? AND r.mode = 'ab' AND r.status = 'closed' AND r.reward IS NOT NULL GROUP BY r.id "
+            "ORDER BY r.closed_at, r.id",
+            (scope_id,),
+        )
+        return await asyncio.to_thread(ab_points, rows)  # grows with the history: off the loop
 
     async def cancel_round(self, round_id: int, actor: str, reason: str, announce: str | None = None) -> bool:
         async with self._tx() as db:

@@ -84,6 +84,31 @@ def round_summary(number: int, mode: str, outcome, ballots) -> str:
     )
 
 
+def describe_ab_rounds(history: list[tuple[float, bool, int, int]]) -> str:
+    """A scope's A/B rounds in words (`Store.ab_history` rows): how many kept an edit and how many votes
+    preferred an edit to the track before. No 1-10 number: an A/B round gives none."""
+    from bot.progress import plural
+
+    kept = sum(1 for _, edit_kept, _, _ in history if edit_kept)
+    votes, preferring = sum(h[2] for h in history), sum(h[3] for h in history)
+    return (
+        f"{plural(len(history), 'A/B round')}: an edit kept in {kept}; "
+        f"{preferring} of {plural(votes, 'vote')} preferred an edit to the track before"
+    )
+
+
+def ranked_round(rank: int, row) -> str:
+    """One line of a ranking (/top, /stats) of a round (a `RoundRow`): a rated round by the crowd's verdict out
+    of 10, an A/B round by its chosen edit's chance of beating the track before, which is no score of the music."""
+    from bot.progress import plural
+    from core.engine import chance_text
+
+    where = f"session {row.session_id}, round {row.index + 1}"
+    if row.mode == "ab":
+        return f"{rank}. beat the track before: {chance_text(row.reward)} ({plural((row.outcome or {}).get('voters', 0), 'vote')}): {where}"
+    return f"{rank}. {row.reward:.1f}/10: {where}"
+
+
 def round_cancelled(number: int) -> str:
     return f"**Round {number} cancelled**: its message was deleted, so nothing was learned from it. The next round is coming."
 

@@ -29,6 +29,12 @@ def _learning_curve(rewards: list[float], title: str, scores: list | None, sprea
     return learning_curve_png(rewards, title, scores=scores, spread=spread)
 
 
+def _ab_curve(chances: list, kept: list[bool], title: str) -> bytes:
+    from bot.media.pianoroll import ab_curve_png
+
+    return ab_curve_png(chances, kept, title)
+
+
 class Drawer:
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
@@ -39,6 +45,10 @@ class Drawer:
 
     async def learning_curve(self, rewards: list[float], title: str, scores: list | None = None, spread: list | None = None) -> bytes:
         return await self._draw(_learning_curve, list(rewards), title, scores, spread)
+
+    async def ab_curve(self, chances: list[float | None], kept: list[bool], title: str) -> bytes:
+        """bot.media.pianoroll.ab_curve_png, drawn in the worker process."""
+        return await self._draw(_ab_curve, list(chances), list(kept), title)
 
     def worker_pids(self) -> list[int]:
         """The worker's process id, once started (the footprint benchmark reads its memory)."""

@@ -508,3 +508,34 @@ def test_a_database_that_cannot_be_opened_leaves_no_thread_reporting_to_a_closed
     for _ in range(100):
         asyncio.run(attempt())
     assert errors == []
+
+
+async def test_rated_and_ab_rounds_are_read_apart_for_the_scopes_summaries(store):
+    """/top and /stats read rated rounds and A/B rounds apart: an A/B reward is an edit's chance of beating the
+    track before (1 + 9 x it), not a 1-10 rating, so it is never ranked or averaged with ratings."""
+    conductor = Conductor(store)
+    rated = await _session(conductor, channel="c1", rounds=2)
+    for rating in (4, 6):
+        r = await conductor.open_round(rated.id)
+        await conductor.vote(r.id, "u1", rating)
+        await conductor.close(r.id)
+    ab = await _session(conductor, channel="c2", mode="ab", rounds=4)
+    for choices in (["a", "a", "a"], ["neither", "neither", "b"], ["both", "neither"]):
+        r = await conductor.open_round(ab.id)
+        for i, choice in enumerate(choices):
+            await conductor.vote(r.id, f"v{i}", choice)
+        await conductor.close(r.id)
+    r = await conductor.open_round(ab.id)  # an A/B round nobody voted in: nothing to show
+    await conductor.close(r.id)
+
+    top = await store.top_rounds("guild:1", 5)
+    assert [row.mode for row in top] == ["rating", "rating"] and top[0].reward >= top[1].reward
+    top_ab = await store.top_rounds("guild:1", 5, mode="ab")
+    assert [row.mode for row in top_ab] == ["ab"] * 3 and [row.reward for row in top_ab] == sorted((row.reward for row in top_ab), reverse=True)
+    assert len(await store.learning_history("guild:1")) == 2  # the rated rounds' curve only
+    history = await store.ab_history("guild:1")
+    rounds = await store.rounds_of(ab.id)
+    assert history == [
+        (row.reward, row.outcome["kept_edit"], row.outcome["voters"], preferring)
+        for row, preferring in zip(rounds, (3, 1, 1))
+    ]

@@ -12,10 +12,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.votes import describe_aspects, describe_votes, origin_scope, voter_id
+from bot.discord.votes import describe_ab_rounds, describe_aspects, describe_votes, origin_scope, ranked_round, voter_id
 from bot.media.midi_import import check_file_size, melody_from_file
+from bot.progress import plural
 from bot.settings import round_defaults
-from core.engine import SessionSpec
+from core.engine import SessionSpec, beat_chance
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
 from core.midi import track_to_midi
 from core.music import BASE_RANGE, SCALES, parse_base, track_from_dict
@@ -296,44 +297,79 @@ class Sessions(commands.Cog):
     async def stats(self, interaction: discord.Interaction) -> None:
         scope_id, _ = scope_of(interaction)
         await interaction.response.defer(thinking=True)
-        history = await self.store.learning_history(scope_id)
-        if not history:
-            await interaction.edit_original_response(content="No rated rounds yet. Start with `/compose`.")
-            return
-        rewards = [reward for reward, _, _ in history]
-        png = await self.bot.drawer.learning_curve(
-            rewards, "crowdtune: the kept track's score and each round's proposal",
-            scores=[score for _, score, _ in history], spread=[spread for _, _, spread in history],
-        )
-        top = await self.store.top_rounds(scope_id, 3)
-        settings = await scope_settings(self.bot, scope_id)
-        learned = await self.bot.conductor.lessons(scope_id, settings["preset"])
-        lines = [f"{len(rewards)} rated rounds, mean reward {sum(rewards) / len(rewards):.2f}."]
-        if learned:
-            lines.append("What the agent has learned so far: " + "; ".join(learned) + ".")
-        aspect_ratings = await self.store.aspect_ratings_of_scope(scope_id)
-        if aspect_ratings:
-            lines.append(f"Mean per aspect (votes): {describe_aspects(aspect_ratings)}.")
-        lines += [f"{i}. {r.reward:.1f}/10 (session {r.session_id}, round {r.index + 1})" for i, r in enumerate(top, 1)]
-        await interaction.edit_original_response(content="\n".join(lines), attachments=[discord.File(io.BytesIO(png), "learning-curve.png")])
+        content, files = await learning_report(self.bot, scope_id)
+        await interaction.edit_original_response(content=content, attachments=files)
 
     @app_commands.command(name="top", description="The best-rated compositions, to listen to")
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def top(self, interaction: discord.Interaction) -> None:
         scope_id, _ = scope_of(interaction)
         await interaction.response.defer(thinking=True)
-        top = await self.store.top_rounds(scope_id, 3)
-        if not top:
-            await interaction.edit_original_response(content="No rated rounds yet. Start with `/compose`.")
+        best = await best_rounds(self.store, scope_id)
+        if not best:
+            await interaction.edit_original_response(content=NOTHING_RATED)
             return
         files, lines = [], []
-        for rank, row in enumerate(top, 1):
-            winner = (row.outcome or {}).get("winner") or 0
-            track = track_from_dict(row.plan["proposals"][winner]["track"])
-            audio = await self.bot.renderer.render_async(track_to_midi(track), "ogg")
-            files.append(discord.File(io.BytesIO(audio), f"top-{rank}.ogg"))
-            lines.append(f"{rank}. {row.reward:.1f}/10: session {row.session_id}, round {row.index + 1}")
+        for heading, rows in best:
+            lines += [heading] if len(best) > 1 else []
+            for rank, row in enumerate(rows, 1):
+                winner = (row.outcome or {}).get("winner") or 0
+                track = track_from_dict(row.plan["proposals"][winner]["track"])
+                audio = await self.bot.renderer.render_async(track_to_midi(track), "ogg")
+                files.append(discord.File(io.BytesIO(audio), f"top{'-ab' if row.mode == 'ab' else ''}-{rank}.ogg"))
+                lines.append(ranked_round(rank, row))
         await interaction.edit_original_response(content="\n".join(lines), attachments=files)
+
+
+NOTHING_RATED = "No rated rounds yet. Start with `/compose`."
+
+
+async def best_rounds(store, scope_id: str, limit: int = 3) -> list[tuple[str, list]]:
+    """The scope's best rated rounds and, apart, the A/B rounds whose edit most surely beat the track before
+    (an A/B reward is that chance, not a 1-10 verdict: never ranked with ratings): (heading, rows) for each
+    kind that has any."""
+    kinds = (
+        ("rating", "Best rated (the crowd's verdict, 1-10):"),
+        ("ab", "A/B edits most preferred to the track before (their chance of beating it, not a score):"),
+    )
+    found = [(heading, await store.top_rounds(scope_id, limit, mode=mode)) for mode, heading in kinds]
+    return [(heading, rows) for heading, rows in found if rows]
+
+
+async def learning_report(bot, scope_id: str) -> tuple[str, list[discord.File]]:
+    """/stats: rated rounds (their verdicts' mean and learning curve) and A/B rounds (edits kept, votes that
+    preferred an edit, each round's chance chart) apart, what the agent learned, the best rounds of each kind."""
+    store = bot.conductor.store
+    history, ab_history = await store.learning_history(scope_id), await store.ab_history(scope_id)
+    if not history and not ab_history:
+        return NOTHING_RATED, []
+    lines, files = [], []
+    if history:
+        rewards = [reward for reward, _, _ in history]
+        lines.append(f"{plural(len(rewards), 'rated round')}, mean reward {sum(rewards) / len(rewards):.2f}.")
+        png = await bot.drawer.learning_curve(
+            rewards, "crowdtune: the kept track's score and each round's proposal",
+            scores=[score for _, score, _ in history], spread=[spread for _, _, spread in history],
+        )
+        files.append(discord.File(io.BytesIO(png), "learning-curve.png"))
+    if ab_history:
+        lines.append(f"{describe_ab_rounds(ab_history)}.")
+        png = await bot.drawer.ab_curve(
+            [beat_chance(reward) for reward, _, _, _ in ab_history], [kept for _, kept, _, _ in ab_history],
+            "crowdtune: A/B rounds, each chosen edit's chance of beating the track before",
+        )
+        files.append(discord.File(io.BytesIO(png), "ab-rounds.png"))
+    settings = await scope_settings(bot, scope_id)
+    learned = await bot.conductor.lessons(scope_id, settings["preset"])
+    if learned:
+        lines.append("What the agent has learned so far: " + "; ".join(learned) + ".")
+    aspect_ratings = await store.aspect_ratings_of_scope(scope_id)
+    if aspect_ratings:
+        lines.append(f"Mean per aspect (votes): {describe_aspects(aspect_ratings)}.")
+    best = await best_rounds(store, scope_id)
+    for heading, rows in best:
+        lines += ([heading] if len(best) > 1 else []) + [ranked_round(rank, row) for rank, row in enumerate(rows, 1)]
+    return "\n".join(lines), files
 
 
 async def setup(bot) -> None:

@@ -210,3 +210,36 @@ async def test_the_instrument_option_autocompletes_general_midi_names(env):
         empty = await (await env.server.autocomplete(env.alice, env.channel, "compose", {}, focused="instrument")).wait_response()
         assert len(empty["data"]["choices"]) == 25  # Discord shows at most 25
     assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0  # typing starts nothing
+
+
+async def test_stats_and_top_show_ab_rounds_apart_from_ratings_never_out_of_10(env):
+    """An A/B round's reward is its edit's chance of beating the track before (1 + 9 x it), not a 1-10 rating:
+    /stats and /top rank and average rated rounds alone and show A/B rounds as the chance they are."""
+    from test_discord_bot import KEYCAPS, eventually
+
+    from core.engine import chance_text
+
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=1)
+        rated = await server.wait_for_message(env.channel, is_round(1))
+        await server.react(env.alice, rated["id"], KEYCAPS[6])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "a rating")
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT status FROM sessions") == [("finished",)], "the rated session to finish")
+        await compose(env, rounds=1, mode="ab")
+        ab = await server.wait_for_message(env.channel, lambda m: is_round(1)(m) and m["id"] != rated["id"])
+        for user, choice in ((env.alice, "🅰️"), (env.bob, "🅰️"), (env.carol, "👎")):
+            await server.react(user, ab["id"], choice)
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 4, "three A/B votes")
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM sessions WHERE status = 'finished'")[0][0] == 2, "both sessions")
+        stats = await (await server.slash(env.bob, env.channel, "stats")).wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=60)
+        top = await (await server.slash(env.bob, env.channel, "top")).wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=60)
+    (rating, _), (chance, _) = db_rows(env, "SELECT reward, mode FROM rounds ORDER BY id")
+    for shown in (stats["content"], top["content"]):
+        assert f"{chance:.1f}/10" not in shown and f"beat the track before: {chance_text(chance)} (3 votes)" in shown, shown
+        assert [line for line in shown.splitlines() if "/10" in line] == [f"1. {rating:.1f}/10: session 1, round 1"], shown
+    assert stats["content"].startswith(f"1 rated round, mean reward {rating:.2f}.")  # the rating alone, not the A/B chance
+    assert "1 A/B round: an edit kept in 1; 2 of 3 votes preferred an edit to the track before" in stats["content"]
+    assert len(top["attachments"]) == 2 and len(stats["attachments"]) == 2  # a rated curve and an A/B chart
