@@ -32,7 +32,9 @@ from storage.export import safe_name
 TERMINAL_CHANNEL = "terminal"
 # The command-line options that make up a session's SessionSpec (and so cannot change while it runs).
 SPEC_OPTIONS = ("base", "scale", "length", "tempo", "instrument", "mode", "preset", "rounds", "seed")
-_REPLAYS = {"r": None, "ra": 0, "r a": 0, "rb": 1, "r b": 1}  # None: every clip of the round
+# None: every clip of the round (A, then B); BEFORE: the track before, which every A/B vote is about.
+BEFORE = "before"
+_REPLAYS = {"r": None, "ra": 0, "r a": 0, "rb": 1, "r b": 1, "rp": BEFORE, "r p": BEFORE}
 _STOPS = ("q", "quit", "stop")
 
 
@@ -152,7 +154,7 @@ class TerminalSession:
         if self.aspects and spec.mode == "ab":
             self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
         self.folder = self.out_dir / session_folder(store.path, session)
-        replays = "r replays, ra or rb one of them" if spec.mode == "ab" else "r replays"
+        replays = "r replays, ra or rb one of them, rp the track before" if spec.mode == "ab" else "r replays"
         self.say(f"files in {self.folder}; at the prompt: {replays}, q stops (the round stays open)")
         if (
             self.interactive and session.rounds_done == 0 and session.incumbent_score is None
@@ -163,9 +165,9 @@ class TerminalSession:
                 return 0
         rated = 0
         while (open_round := await self.conductor.open_round(session.id)) is not None:
-            clips = await self._present(open_round)
+            clips, before_clip = await self._present(open_round)
             await self.player.play(clips)
-            answer = await self._ask(open_round, clips)
+            answer = await self._ask(open_round, clips, before_clip)
             if answer is None:
                 self.say("stopped; this round stays open and the next `crowdtune run` resumes it")
                 await self._summarise_learning(session)
@@ -249,24 +251,29 @@ class TerminalSession:
         _write_whole(wav, await self.renderer.render_async(midi, "wav"))
         return wav, wav
 
-    async def _present(self, open_round: OpenRound) -> list[Path]:
-        """Write the round's files and say where; returns the clips to play (A then B)."""
+    async def _present(self, open_round: OpenRound) -> tuple[list[Path], Path | None]:
+        """Write the round's files and say where; returns the clips to play (A then B) and, in A/B mode, the
+        track before's clip (a vote is the favourite of the three; `rp` replays it), else None."""
         plan = open_round.plan
         labels = ["A", "B"] if len(plan.proposals) > 1 else [""]
-        self.say(f"round {plan.index + 1}:")
+        number = plan.index + 1
+        self.say(f"round {number}:")
         clips = []
         for label, proposal in zip(labels, plan.proposals):
-            stem = self.folder / f"round-{plan.index + 1:04d}{'-' + label.lower() if label else ''}"
-            listen, wav = await self._write_clip(
-                stem, proposal.track, f"round {plan.index + 1} {label}".strip(), plan.incumbent, proposal.action
-            )
+            stem = self.folder / f"round-{number:04d}{'-' + label.lower() if label else ''}"
+            listen, wav = await self._write_clip(stem, proposal.track, f"round {number} {label}".strip(), plan.incumbent, proposal.action)
             clips += [wav] if wav else []
             prefix = f"  {label}: " if label else "  "
             self.say(f"{prefix}{proposal.description}; listen: {listen} (piano roll: {stem.with_suffix('.png')})")
-        return clips
+        if len(plan.proposals) == 1:
+            return clips, None
+        listen, before = await self._write_clip(self.folder / f"round-{number:04d}-before", plan.incumbent, f"round {number}: the track before")
+        self.say(f"  the track before: listen: {listen} (rp replays it)")
+        return clips, before
 
-    async def _ask(self, open_round: OpenRound | None, clips: list[Path]) -> float | str | None:
-        """The person's vote on a round (None: the starting track), asked until it is valid; None if they stopped."""
+    async def _ask(self, open_round: OpenRound | None, clips: list[Path], before: Path | None = None) -> float | str | None:
+        """The person's vote on a round (None: the starting track), asked until it is valid; None if they stopped.
+        `before`: the track before's clip (A/B mode), which `rp` replays."""
         if open_round is not None and open_round.spec.mode == "ab":
             # A vote is the favourite of the three tracks: a vote for A says A beat B and the track before.
             question = "  A or B (both: both beat the track before; neither: the track before is best)? "
@@ -287,7 +294,13 @@ class TerminalSession:
             if not self.interactive:
                 self.stdout.write(answer + "\n")
             if answer.lower() in _REPLAYS:
-                await self._replay(clips, _REPLAYS[answer.lower()])
+                which = _REPLAYS[answer.lower()]
+                if which != BEFORE:
+                    await self._replay(clips, which)
+                elif open_round is None or open_round.spec.mode != "ab":
+                    self.say("  rp replays the track before in A/B rounds; here r replays this round")
+                else:
+                    await self._replay([before] if before else [], None)
                 continue
             try:
                 return self._vote_of(open_round, answer)

@@ -129,6 +129,31 @@ def test_ab_clips_play_one_at_a_time_replay_on_request_and_stop_with_the_session
     assert rounds(tmp_path / "ct.db") == [(0, "closed"), (1, "open")]
 
 
+def test_rp_replays_the_track_before_which_every_ab_vote_is_about(tmp_path, player):
+    """An A/B vote is the favourite of three tracks, A, B and the track before: `rp` replays that one (its files
+    are written beside A's and B's, as Discord attaches round-N-before.ogg), and the prompt's help names it."""
+    env, log = player
+    child = spawn(["--mode", "ab", "--rounds", "2"], tmp_path, env)
+    child.expect(r"at the prompt: r replays, ra or rb one of them, rp the track before, q stops")
+    child.expect(r"press Enter for round 1")
+    child.sendline("")
+    child.expect(r"the track before: listen: \S*round-0001-before\.wav")
+    child.expect(r"A or B .*\? ")
+    wait_for(lambda: len(events(log)) == 3, "clip A to start")
+    child.sendline("rp")
+    wait_for(lambda: len(events(log)) == 5, "A to stop and the track before to start")
+    assert [(e[0], e[2]) for e in events(log)[2:]] == [("start", "round-0001-a.wav"), ("stop", "round-0001-a.wav"), ("start", "round-0001-before.wav")]
+    child.sendline("a")
+    child.expect(r"A or B .*\? ")
+    child.sendline("q")
+    child.expect(pexpect.EOF)
+    child.close()
+    folder = next((tmp_path / "rounds").iterdir())
+    # Round 1's track before is the starting track; round 2's is what round 1 kept.
+    assert (folder / "round-0001-before.mid").read_bytes() == (folder / "start.mid").read_bytes()
+    assert {p.name for p in folder.glob("round-0002-before.*")} == {"round-0002-before.mid", "round-0002-before.png", "round-0002-before.wav"}
+
+
 def test_a_then_b_in_order_when_clips_play_to_the_end(tmp_path, player):
     env, log = player
     env["PLAYER_SECONDS"] = "0.2"
