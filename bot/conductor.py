@@ -27,6 +27,7 @@ from core.engine import (
     settle,
     settle_keys,
 )
+from bot.progress import plural
 from core.music import Track, track_from_dict, track_to_dict
 from storage import RoundRow, SessionRow, Store, VoteOp, VoteResult
 
@@ -103,14 +104,23 @@ class Conductor:
             shared = await self.store.shared_evidence(name, scope_id)
         return await asyncio.to_thread(scope_model, config, evidence, shared)
 
-    async def ratings_learned(self, scope_id: str, config: AgentConfig) -> int:
-        """How much the scope's agent has learned: its model's observations (ratings), or for a tabular agent
-        the number of its Q-values (a count in SQL: reading the table would grow with its history)."""
+    async def judged_edits(self, scope_id: str, config: AgentConfig) -> int:
+        """How many judged edits the scope's model has learned from (its observations): an edit the crowd rated,
+        or an A/B edit that votes compared with the track before (an A/B round gives up to two, and no
+        rating); 0 for an agent without a model."""
         name = model_name(config)
-        if name is None:
-            return await self.store.q_size(scope_id) if config.learner == "table" else 0
-        evidence = await self.store.model_evidence(scope_id, name)
+        evidence = await self.store.model_evidence(scope_id, name) if name is not None else None
         return 0 if evidence is None else evidence.count
+
+    async def learned_from(self, scope_id: str, config: AgentConfig) -> str:
+        """What the scope's agent has learned, counted as what it is: "has learned from 12 judged edits", a
+        tabular agent's "holds 37 learned Q-values" (a count in SQL: reading the table would grow with its
+        history), or that it learns nothing."""
+        if config.learner == "table":
+            return f"holds {plural(await self.store.q_size(scope_id), 'learned Q-value')}"
+        if model_name(config) is None:
+            return "learns nothing (its edits are random)"
+        return f"has learned from {plural(await self.judged_edits(scope_id, config), 'judged edit')}"
 
     async def lessons(self, scope_id: str, preset: str = "default") -> list[str]:
         """What the scope's agent is most sure its crowd likes and dislikes, in words (empty before any rating)."""

@@ -149,8 +149,8 @@ class TerminalSession:
             session = await self.conductor.start(
                 terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True, first_track=first_track
             )
-            ratings = await self.conductor.ratings_learned(session.scope_id, spec.agent)
-            self.say(f"session {session.id}: {describe_spec(spec)} (--seed {spec.seed} repeats it); the agent has learned from {plural(ratings, 'rating')}")
+            learned = await self.conductor.learned_from(session.scope_id, spec.agent)
+            self.say(f"session {session.id}: {describe_spec(spec)} (--seed {spec.seed} repeats it); the agent {learned}")
         if self.aspects and spec.mode == "ab":
             self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
         self.folder = self.out_dir / session_folder(store.path, session)
@@ -179,7 +179,7 @@ class TerminalSession:
             if outcome is not None:
                 descriptions = [p.description for p in open_round.plan.proposals]
                 self.say(f"  {explain(outcome, open_round.spec, descriptions, before)}")
-        self.say(f"session {session.id} finished after {rated} rated round{'s' if rated != 1 else ''} in this run")
+        self.say(f"session {session.id} finished after {plural(rated, 'round')} voted in this run")
         await self._summarise_learning(session)
         return rated
 
@@ -188,12 +188,12 @@ class TerminalSession:
         spec = SessionSpec.from_dict(session.spec)
         learned = await self.conductor.lessons(session.scope_id, spec.preset)
         if learned:
-            self.say("what the agent has learned from your ratings so far:")
+            self.say("what the agent has learned from your votes so far:")
             for line in learned:
                 self.say(f"  {line}")
         elif spec.agent.learner == "linear":  # a model that could say something, but is sure of nothing yet
-            ratings = await self.conductor.ratings_learned(session.scope_id, spec.agent)
-            self.say(f"the agent is not yet sure of anything you like or dislike ({plural(ratings, 'rating')} so far)")
+            judged = await self.conductor.judged_edits(session.scope_id, spec.agent)
+            self.say(f"the agent is not yet sure of anything you like or dislike ({plural(judged, 'judged edit')} so far)")
 
     def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str]) -> SessionSpec:
         """Say what is resumed and which options given on the command line it does not apply."""

@@ -193,21 +193,23 @@ class Lesson:
     words: str
     effect: float  # rating points an edit with this feature's typical change gains (negative: loses)
     sd: float  # the posterior's standard deviation of that effect
-    ratings: int  # how many ratings had this feature
+    # How many judged edits had this feature: edits the crowd rated, or A/B edits votes compared with the
+    # track before (an A/B round gives up to two and no rating, so they are not called ratings).
+    judged: int
 
     def text(self) -> str:
-        return f"{self.words}: {self.effect:+.1f} on average over {self.ratings} ratings"
+        return f"{self.words}: {self.effect:+.1f} on average over {self.judged} judged edit{'s' if self.judged != 1 else ''}"
 
 
-def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_ratings: int = 3) -> list[Lesson]:
-    """What the model is most sure of, one Lesson per feature seen in at least `min_ratings` ratings,
+def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judged: int = 3) -> list[Lesson]:
+    """What the model is most sure of, one Lesson per feature seen in at least `min_judged` judged edits,
     most certain first (by |effect| / sd). A feature's effect is its weight times its typical change."""
     mean = posterior.mean()
     sd = np.sqrt(np.clip(np.diag(posterior.covariance()), 0.0, None))
     found = []
     for i, name in enumerate(names[: posterior.dimension]):
         seen = int(posterior.evidence.support[i])
-        if seen < min_ratings:
+        if seen < min_judged:
             continue
         typical = posterior.evidence.magnitude[i] / seen
         found.append(Lesson(name, FEATURE_WORDS.get(name, name), float(mean[i] * typical), float(sd[i] * typical), seen))
@@ -216,7 +218,7 @@ def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_rati
 
 def explain(posterior: Posterior | None, names: Sequence[str] = FEATURE_NAMES, top: int = 3) -> list[str]:
     """A few lines in words: what the crowd is most surely found to like, then to dislike
-    ("resolving a leap by a step back: +0.8 on average over 23 ratings"). Empty before any rating."""
+    ("resolving a leap by a step back: +0.8 on average over 23 judged edits"). Empty before any vote."""
     if posterior is None or posterior.count == 0:
         return []
     # Only what the posterior is fairly sure of: at least a twentieth of a point, one standard deviation from 0.

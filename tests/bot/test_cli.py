@@ -486,10 +486,23 @@ def test_the_end_of_a_terminal_session_says_what_was_learned_or_that_nothing_is_
     """Two ratings: the first sets the bar, the second is the model's one rating, too few for any lesson
     (each needs 3): the session says so rather than nothing."""
     result = crowdtune("run", "--rounds", "2", "--db", "ct.db", "--no-audio", stdin="6\n7\n", cwd=tmp_path)
-    assert "the agent is not yet sure of anything you like or dislike (1 rating so far)" in result.stdout, result.stdout
+    assert "the agent is not yet sure of anything you like or dislike (1 judged edit so far)" in result.stdout, result.stdout
     more = crowdtune("run", "--new", "--rounds", "30", "--db", "ct.db", "--no-audio", stdin="".join(f"{2 + i % 7}\n" for i in range(30)),
                      cwd=tmp_path)
-    assert "what the agent has learned from your ratings so far:" in more.stdout or "(30 ratings so far)" in more.stdout
+    assert "what the agent has learned from your votes so far:" in more.stdout or "(30 judged edits so far)" in more.stdout
+
+
+def test_what_an_ab_session_learned_from_is_counted_and_worded_as_judged_edits_not_ratings(tmp_path):
+    """An A/B round gives no rating: each edit a vote compared with the track before is one judged edit ("a":
+    A only; "neither": both), so two A/B rounds teach the model 3, and no line calls them ratings."""
+    first = crowdtune("run", "--mode", "ab", "--rounds", "2", "--db", "ct.db", "--no-audio", stdin="a\nneither\n", cwd=tmp_path)
+    assert "(3 judged edits so far)" in first.stdout or "what the agent has learned from your votes so far:" in first.stdout, first.stdout
+    second = crowdtune("run", "--new", "--mode", "ab", "--rounds", "1", "--db", "ct.db", "--no-audio", stdin="b\n", cwd=tmp_path)
+    assert "the agent has learned from 3 judged edits" in second.stdout, second.stdout
+    assert "rating" not in first.stdout + second.stdout
+    table = crowdtune("run", "--new", "--preset", "context", "--rounds", "1", "--db", "ct.db", "--no-audio", stdin="b\n", cwd=tmp_path,
+                      check=False)
+    assert "learned from" not in table.stdout.splitlines()[0] and "learned Q-value" in table.stdout.splitlines()[0], table.stdout
 
 
 def test_an_output_folder_that_cannot_be_made_stops_run_before_a_session_starts(tmp_path):

@@ -12,6 +12,7 @@ from discord.ext import commands
 from bot.discord.cogs.sessions import EVERYWHERE, answer_privately, is_moderator, scope_of, scope_settings
 from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
+from bot.progress import plural
 from core.agent import EXPLORATIONS, PRESETS
 from bot.worker import in_worker_process
 from core.agent import preset as agent_preset
@@ -125,10 +126,10 @@ class Moderation(commands.Cog):
         if scope_id is None:
             return
         size = await self.store.q_size(scope_id)
-        ratings = await self.bot.conductor.ratings_learned(scope_id, agent_preset("default"))
+        judged = await self.bot.conductor.judged_edits(scope_id, agent_preset("default"))
         view = Confirm(interaction.user.id, "Reset the agent")
         await interaction.edit_original_response(
-            content=f"Reset the agent? It forgets what it learned from {ratings} rated edits and all {size} learned Q-values. "
+            content=f"Reset the agent? It forgets what it learned from {plural(judged, 'judged edit')} and all {size} learned Q-values. "
             "Compositions and votes are kept.", view=view
         )
         if not await view.confirm("Nothing was reset."):

@@ -321,7 +321,7 @@ class Sessions(commands.Cog):
         await interaction.edit_original_response(content="\n".join(lines), attachments=files)
 
 
-NOTHING_RATED = "No rated rounds yet. Start with `/compose`."
+NOTHING_RATED = "No rounds with votes yet. Start with `/compose`."
 
 
 async def best_rounds(store, scope_id: str, limit: int = 3) -> list[tuple[str, list]]:

@@ -168,9 +168,9 @@ async def test_one_server_never_sees_or_changes_another_servers_data(env):
         ask = lambda name, options=None: server.slash(owner, other_channel, name, options or {})  # noqa: E731
         assert "No session is running here" in (await (await ask("status")).wait_response())["data"]["content"]
         stats = await ask("stats")
-        assert "No rated rounds" in (await stats.wait_original())["content"]
+        assert "No rounds with votes" in (await stats.wait_original())["content"]
         top = await ask("top")
-        assert "No rated rounds" in (await top.wait_original())["content"]
+        assert "No rounds with votes" in (await top.wait_original())["content"]
         exported = await ask("export")
         followup = await exported.wait_original()
         archive = zipfile.ZipFile(io.BytesIO(server.attachment_bytes(followup["attachments"][0])))
@@ -214,7 +214,7 @@ async def test_a_personal_agents_data_reaches_only_its_user(env):
         await server.wait_for_message(alice_dm, is_round(2), timeout=20)
         for name in ("stats", "top"):
             reply = await server.slash(env.bob, bob_dm, name)
-            assert "No rated rounds" in (await reply.wait_original())["content"]
+            assert "No rounds with votes" in (await reply.wait_original())["content"]
         status = await (await server.slash(env.bob, bob_dm, "status")).wait_response()
         assert "No session is running here" in status["data"]["content"]
         for user, channel in ((env.bob, bob_dm), (env.mod, env.channel)):  # bob's own export, and the server's
