@@ -251,9 +251,9 @@ class TerminalSession:
         _write_whole(wav, await self.renderer.render_async(midi, "wav"))
         return wav, wav
 
-    async def _present(self, open_round: OpenRound) -> tuple[list[Path], Path | None]:
+    async def _present(self, open_round: OpenRound) -> tuple[list[Path], list[Path] | None]:
         """Write the round's files and say where; returns the clips to play (A then B) and, in A/B mode, the
-        track before's clip (a vote is the favourite of the three; `rp` replays it), else None."""
+        track before's (a vote is the favourite of the three; `rp` replays it; no audio: []), else None."""
         plan = open_round.plan
         labels = ["A", "B"] if len(plan.proposals) > 1 else [""]
         number = plan.index + 1
@@ -269,9 +269,9 @@ class TerminalSession:
             return clips, None
         listen, before = await self._write_clip(self.folder / f"round-{number:04d}-before", plan.incumbent, f"round {number}: the track before")
         self.say(f"  the track before: listen: {listen} (rp replays it)")
-        return clips, before
+        return clips, [before] if before else []
 
-    async def _ask(self, open_round: OpenRound | None, clips: list[Path], before: Path | None = None) -> float | str | None:
+    async def _ask(self, open_round: OpenRound | None, clips: list[Path], before: list[Path] | None = None) -> float | str | None:
         """The person's vote on a round (None: the starting track), asked until it is valid; None if they stopped.
         `before`: the track before's clip (A/B mode), which `rp` replays."""
         if open_round is not None and open_round.spec.mode == "ab":
@@ -294,20 +294,18 @@ class TerminalSession:
             if not self.interactive:
                 self.stdout.write(answer + "\n")
             if answer.lower() in _REPLAYS:
-                which = _REPLAYS[answer.lower()]
-                if which != BEFORE:
-                    await self._replay(clips, which)
-                elif open_round is None or open_round.spec.mode != "ab":
-                    self.say("  rp replays the track before in A/B rounds; here r replays this round")
-                else:
-                    await self._replay([before] if before else [], None)
+                await self._replay(clips, _REPLAYS[answer.lower()], before)
                 continue
             try:
                 return self._vote_of(open_round, answer)
             except ValueError as problem:
                 self.say(f"  sorry: {problem}")
 
-    async def _replay(self, clips: list[Path], which: int | None) -> None:
+    async def _replay(self, clips: list[Path], which: int | str | None, before: list[Path] | None = None) -> None:
+        """Play `clips` again: `which` one, None: all, BEFORE: `before` (an A/B round's track before; None: none)."""
+        if which == BEFORE and before is None:
+            return self.say("  rp replays the track before in A/B rounds; here r replays this round")
+        clips, which = (before, None) if which == BEFORE else (clips, which)
         if not self.interactive:
             self.say("  clips play only on a terminal")
         elif not clips:

@@ -406,14 +406,6 @@ class PostgresStore(ClosesOnExit):
             )
         ]
 
-    async def rewards_of_scope(self, scope_id: str) -> list[float]:
-        rows = await self._all(
-            f"SELECT r.reward {_ROUNDS} WHERE s.scope_id = $1 AND r.status = 'closed' AND r.reward IS NOT NULL "
-            "ORDER BY r.closed_at, r.id",
-            scope_id,
-        )
-        return [r[0] for r in rows]
-
     async def learning_history(self, scope_id: str) -> list[tuple[float, float | None, float | None]]:
         """Per closed rated round of the scope, oldest first: (the crowd's verdict, the kept track's score
         after it (None before this was recorded), the standard deviation of its ratings (None in A/B))."""

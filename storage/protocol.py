@@ -197,7 +197,6 @@ class Store(Protocol):
         """The scope's closed rounds of `mode` with the highest rewards: rated rounds by the crowd's verdict
         (1-10), A/B rounds by the chosen edit's chance of beating the track before; never the two mixed."""
         ...
-    async def rewards_of_scope(self, scope_id: str) -> list[float]: ...
     async def learning_history(self, scope_id: str) -> list[tuple[float, float | None, float | None]]:
         """Per closed rated round (rating mode), oldest first: (verdict, the kept track's score after it, the
         ratings' sd)."""

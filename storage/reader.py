@@ -118,15 +118,6 @@ class RowReader:
             vote = dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v))
             yield {**vote, **({"aspects": json.loads(v[7])} if v[7] else {})}
 
-    def rewards(self, scope_id: str) -> Iterator[float]:
-        """The scope's rewards in the order its rounds closed (its learning curve)."""
-        for (reward,) in self._rows(
-            "SELECT r.reward FROM rounds r JOIN sessions s ON s.id = r.session_id "
-            "WHERE s.scope_id = ? AND r.status = 'closed' AND r.reward IS NOT NULL ORDER BY r.closed_at, r.id",
-            (scope_id,),
-        ):
-            yield reward
-
     # --- what benchmarks count while a bot runs (storage is the only code that reads SQL) ---------------
 
     def activity(self) -> dict[str, int]:

@@ -426,13 +426,6 @@ class SqliteStore(ClosesOnExit):
             )
         ]
 
-    async def rewards_of_scope(self, scope_id: str) -> list[float]:
-        def collect() -> list[float]:
-            with SqliteReader(self.path) as reader:
-                return list(reader.rewards(scope_id))
-
-        return await asyncio.to_thread(collect)
-
     async def learning_history(self, scope_id: str) -> list[tuple[float, float | None, float | None]]:
         """Per closed rated round of the scope, oldest first: (the crowd's verdict, the kept track's score
         after it (None before this was recorded), the standard deviation of its ratings (None in A/B))."""
