@@ -275,7 +275,9 @@ def test_an_edit_no_vote_compared_with_the_track_before_teaches_nothing():
     spec = SessionSpec(mode="ab", seed=1)
     plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
     outcome = settle(spec, plan, [Ballot("v", choice="a")], {}, 7.0, random.Random(0))
-    assert [x for x, _ in outcome.observations] == [plan.proposals[0].features]
+    # A against the track before (and A against B, a comparison); nothing of B against the track before.
+    a, b = (p.features for p in plan.proposals)
+    assert [x for x, _ in outcome.observations] == [a] and [x for x, _ in outcome.comparisons] == [tuple(x - y for x, y in zip(a, b))]
     both = settle(spec, plan, [Ballot("v", choice="neither")], {}, 7.0, random.Random(0))
     assert len(both.observations) == 2  # "neither" compared both
 
