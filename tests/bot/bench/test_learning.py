@@ -263,7 +263,7 @@ def test_a_vote_that_never_changes_cannot_keep_an_edit_the_one_honest_voter_reje
     }
     ballots = [Ballot("honest", choice="neither"), Ballot("brigader", choice="both")]
     assert max(ab_rewards(ballots, history)) < 5.5
-    assert ab_rewards(ballots) == (5.5, 5.5)  # unknown, the two cancel: an even split keeps, as a rating at the bar does
+    assert ab_rewards(ballots) == (5.5, 5.5)  # unknown, the two cancel: an even split, short of the keep margin
     spec = SessionSpec(mode="ab", seed=1)
     plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
     assert not settle(spec, plan, ballots, {}, 7.0, random.Random(0), history=history).kept_edit
