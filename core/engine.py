@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass, replace
 
 from core import agent as q
 from core.actions import Action, apply, describe
-from core.crowd import NEUTRAL_RATING, RATING_MAX, RATING_MIN, Ballot, ChoiceHistory, CrowdEstimate, History, ab_tally, mean_rating
+from core.crowd import (
+    NEUTRAL_RATING, RATING_MAX, RATING_MIN, Ballot, ChoiceHistory, CrowdEstimate, History, ab_keep_margin, ab_tally, mean_rating,
+)
 from core.learner import Observation, Posterior
 from core.instruments import DEFAULT_PROGRAM, GM_PROGRAMS
 from core.music import Track, check_base, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
@@ -138,6 +140,9 @@ class Outcome:
     # The linear learner's evidence from this round: (an edit's features, its observed improvement), to be
     # added to the scope's model named `model` in the same transaction as the round's close.
     observations: tuple[Observation, ...] = ()
+    # A/B: (A's features - B's, A's improvement - B's) from the votes between the edits; they inform the
+    # model but are no judged edit (see core.learner.Evidence.observed).
+    comparisons: tuple[Observation, ...] = ()
     model: str | None = None
     tied: bool = False  # A/B: both edits scored the same, and a coin flip (the round's seeded generator) chose
 
@@ -217,20 +222,27 @@ def settle(
     config = spec.agent
     verdict = None
     drift = 0.0
+    pair: Observation | None = None
     if spec.mode == "ab":
         tally = ab_tally(ballots, history)
         if tally is None:
             return _no_votes(config, plan, incumbent_score)
         rewards = tally.rewards
         winner = max(range(2), key=lambda i: (rewards[i], rng.random()))
-        # An A/B reward says how much the crowd prefers an edit to the track before it (5.5: as good).
-        beliefs, baseline = rewards, NEUTRAL_RATING
+        # An A/B reward says how much the crowd prefers an edit to the track before it (5.5: as good); the
+        # winner must beat that by more than the better of two edits no better than it would by chance.
+        beliefs, baseline = rewards, NEUTRAL_RATING + ab_keep_margin(tally.games[winner])
         # What the table learns is which of the two the crowd preferred: approval alone is cheap (a brigader
         # likes everything), and learning it would make every edit tried look better than any edit untried.
         learning_baseline = statistics.fmean(rewards)
         # The linear learner learns each edit's chance of beating the track before, scaled to rating points;
         # of an edit no vote compared with the track before nothing is learned (its 5.5 is the prior's).
         targets: list[float | None] = [AB_TO_RATING * (r - NEUTRAL_RATING) if games else None for r, games in zip(rewards, tally.games)]
+        # Votes for one edit over the other measure the difference of their improvements, which the linear
+        # model sees through the difference of their features (rank breaking's third comparison).
+        if tally.pair_games and all(p.features for p in plan.proposals):
+            difference = tuple(a - b for a, b in zip(plan.proposals[0].features, plan.proposals[1].features))
+            pair = (difference, AB_TO_RATING * (RATING_MAX - RATING_MIN) * (tally.a_over_b - 0.5))
     else:
         verdict = aggregate(ballots, history or {})
         if verdict is None:
@@ -268,6 +280,7 @@ def settle(
 
     updates = []
     observations: list[Observation] = []
+    comparisons: list[Observation] = []
     if config.learner == "table":
         working = dict(table)
         for proposal, belief, reward in zip(plan.proposals, beliefs, rewards):
@@ -282,6 +295,7 @@ def settle(
             updates.append((proposal.key, entry))
     elif config.learner == "linear":
         observations = [(p.features, y) for p, y in zip(plan.proposals, targets) if y is not None and p.features]
+        comparisons = [pair] if pair is not None else []
 
     score = rewards[winner]
     # A tie is what the summary would show as one (equal to its 0.1): reported as a tie, never as a win.
@@ -305,7 +319,8 @@ def settle(
         voters=len(ballots),
         summary=summary,
         observations=tuple(observations),
-        model=q.model_name(config) if observations else None,
+        comparisons=tuple(comparisons),
+        model=q.model_name(config) if observations or comparisons else None,
         tied=tied,
     )
 
@@ -328,7 +343,10 @@ def _ab_summary(rewards: Sequence[float], winner: int, tied: bool, keep: bool, b
     chances = f"the chance each beat the track before, from the votes: A {chance_text(rewards[0])}, B {chance_text(rewards[1])}"
     if not keep:
         # Whether or not A and B tied, the reason is the same: neither beat the track before.
-        return f"neither edit beat the track before ({chances}; {chance_text(baseline)} is as good), so the track before stays"
+        return (
+            f"neither edit beat the track before clearly enough ({chances}; the better of two needed {chance_text(baseline)}"
+            f" with these votes, more than chance alone gives it), so the track before stays"
+        )
     if tied:
         how = "a coin flip kept" if rewards[0] == rewards[1] else "kept the one a hair ahead,"
         each = chance_text(statistics.fmean(rewards))

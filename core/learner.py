@@ -60,22 +60,30 @@ class Evidence:
     def dimension(self) -> int:
         return len(self.moment)
 
-    def observed(self, observations: Iterable[Observation]) -> Evidence:
-        """This evidence plus more (x, y) observations; ValueError if a vector has the wrong length."""
+    def observed(self, observations: Iterable[Observation], comparisons: Iterable[Observation] = ()) -> Evidence:
+        """This evidence plus more (x, y) observations of judged edits, and `comparisons`: (x_a - x_b, y_a - y_b)
+        rows of two edits judged against each other, which inform the fit (gram, moment) but are no judged
+        edit (count, support and magnitude describe edits). ValueError if a vector has the wrong length."""
+        edits, compared = self._rows(observations), self._rows(comparisons)
+        if edits is None and compared is None:
+            return self
+        gram, moment = self.gram.copy(), self.moment.copy()
+        for x, y in filter(None, (edits, compared)):
+            gram += x.T @ x
+            moment += x.T @ y
+        if edits is None:
+            return Evidence(gram, moment, self.count, self.support, self.magnitude)
+        x = edits[0]
+        return Evidence(gram, moment, self.count + len(x), self.support + (x != 0).sum(axis=0), self.magnitude + np.abs(x).sum(axis=0))
+
+    def _rows(self, observations: Iterable[Observation]) -> tuple[np.ndarray, np.ndarray] | None:
         rows = [(np.asarray(x, dtype=float), float(y)) for x, y in observations]
         if not rows:
-            return self
+            return None
         x = np.stack([r[0] for r in rows])
-        y = np.array([r[1] for r in rows])
         if x.shape[1] != self.dimension:
             raise ValueError(f"an observation has {x.shape[1]} features, the model {self.dimension}")
-        return Evidence(
-            self.gram + x.T @ x,
-            self.moment + x.T @ y,
-            self.count + len(rows),
-            self.support + (x != 0).sum(axis=0),
-            self.magnitude + np.abs(x).sum(axis=0),
-        )
+        return x, np.array([r[1] for r in rows])
 
     def to_dict(self) -> dict:
         return {
@@ -91,10 +99,13 @@ class Evidence:
         )
 
 
-def apply_observations(data: dict | None, dimension: int, observations: Iterable[Observation]) -> dict:
-    """Stored evidence (`Evidence.to_dict`, or None for none yet) with `observations` added, as stored."""
+def apply_observations(
+    data: dict | None, dimension: int, observations: Iterable[Observation], comparisons: Iterable[Observation] = ()
+) -> dict:
+    """Stored evidence (`Evidence.to_dict`, or None for none yet) with `observations` and `comparisons` added
+    (see `Evidence.observed`), as stored."""
     evidence = Evidence.from_dict(data) if data is not None else Evidence.empty(dimension)
-    return evidence.observed(observations).to_dict()
+    return evidence.observed(observations, comparisons).to_dict()
 
 
 @dataclass(frozen=True, eq=False)

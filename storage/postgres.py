@@ -481,8 +481,8 @@ class PostgresStore(ClosesOnExit):
             history = await _voter_history(conn, scope_id, list(dict.fromkeys(voters)), mode)
             outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history, reference)
             await _put_q(conn, scope_id, outcome.updates)
-            if outcome.observations:
-                await _add_observations(conn, scope_id, outcome.model, outcome.observations)
+            if outcome.observations or outcome.comparisons:
+                await _add_observations(conn, scope_id, outcome.model, outcome.observations, outcome.comparisons)
             await conn.execute(
                 "UPDATE rounds SET status = 'closed', reward = $1, closed_at = $2, outcome = $3 WHERE id = $4",
                 outcome.reward, time.time(), json.dumps(outcome_to_dict(outcome)), round_id,
@@ -898,12 +898,13 @@ async def _incumbent_reference(conn: asyncpg.Connection, session_id: int) -> tup
     return (ballots, row[1]) if ballots else None
 
 
-async def _add_observations(conn: asyncpg.Connection, scope_id: str, name: str, observations) -> None:
+async def _add_observations(conn: asyncpg.Connection, scope_id: str, name: str, observations, comparisons=()) -> None:
     """Add a closed round's observations to the scope's model, inside the close's transaction. Safe only
     under the close's scope lock: before a scope's first observation there is no row to lock, and two
     inserts would each start from an empty model."""
     data = await conn.fetchval("SELECT data FROM models WHERE scope_id = $1 AND name = $2 FOR UPDATE", scope_id, name)
-    updated = apply_observations(json.loads(data) if data else None, len(observations[0][0]), observations)
+    dimension = len((*observations, *comparisons)[0][0])
+    updated = apply_observations(json.loads(data) if data else None, dimension, observations, comparisons)
     await conn.execute(
         "INSERT INTO models (scope_id, name, data, updated_at) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (scope_id, name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",

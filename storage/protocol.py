@@ -107,6 +107,7 @@ def outcome_to_dict(outcome: Outcome) -> dict:
         "summary": outcome.summary,
         "incumbent_score": outcome.incumbent_score,
         "observations": [[list(x), y] for x, y in outcome.observations],
+        "comparisons": [[list(x), y] for x, y in outcome.comparisons],
         "tied": outcome.tied,
     }
 

@@ -612,8 +612,8 @@ class SqliteStore(ClosesOnExit):
             # loop still gets the GIL every few milliseconds instead of waiting for all of it.
             outcome = await asyncio.to_thread(settle, ballots, table, incumbent_score, history, reference)
             await db.put_q(scope_id, outcome.updates)
-            if outcome.observations:
-                await db.add_observations(scope_id, outcome.model, outcome.observations)
+            if outcome.observations or outcome.comparisons:
+                await db.add_observations(scope_id, outcome.model, outcome.observations, outcome.comparisons)
             await db.execute(
                 "UPDATE rounds SET status = 'closed', reward = ?, closed_at = ?, outcome = ? WHERE id = ?",
                 (outcome.reward, time.time(), json.dumps(outcome_to_dict(outcome)), round_id),
@@ -908,10 +908,11 @@ class _Tx:
         ]
         return (ballots, row[1]) if ballots else None
 
-    async def add_observations(self, scope_id: str, name: str, observations) -> None:
+    async def add_observations(self, scope_id: str, name: str, observations, comparisons=()) -> None:
         """Add a closed round's observations to the scope's model, inside the close's transaction."""
         row = await self.one("SELECT data FROM models WHERE scope_id = ? AND name = ?", (scope_id, name))
-        data = apply_observations(json.loads(row[0]) if row else None, len(observations[0][0]), observations)
+        dimension = len((*observations, *comparisons)[0][0])
+        data = apply_observations(json.loads(row[0]) if row else None, dimension, observations, comparisons)
         await self.execute(
             "INSERT INTO models (scope_id, name, data, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(scope_id, name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",

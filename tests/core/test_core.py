@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from core import agent as q
 from core.actions import ALL_KINDS, PAPER_KINDS, Action, Kind, apply, describe, is_legal, legal_actions
-from core.crowd import Ballot, ab_rewards, mean_rating
+from core.crowd import Ballot, ab_keep_margin, ab_rewards, mean_rating
 from core.engine import RoundPlan, SessionSpec, plan_round, round_rng, settle, settle_keys
 from core.midi import track_to_midi
 from core.music import (
@@ -249,13 +249,49 @@ def test_ab_round_offers_two_different_edits_and_the_winner_continues():
     ballots = [Ballot("x", choice="b"), Ballot("y", choice="b"), Ballot("z", choice="a")]
     outcome = settle(spec, plan, ballots, {}, None, random.Random(0))
     assert outcome.winner == 1 and outcome.next_track == plan.proposals[1].track
-    assert len(outcome.observations) == 2 and outcome.updates == ()  # the linear learner: one observation per edit
-    (_, a), (_, b) = outcome.observations
-    assert b > a
+    # The linear learner: each edit against the track before, and A against B (their features' difference).
+    assert len(outcome.observations) == 2 and len(outcome.comparisons) == 1 and outcome.updates == ()
+    (features_a, a), (features_b, b) = outcome.observations
+    ((difference, a_over_b),) = outcome.comparisons
+    assert b > a and a_over_b < 0
+    assert difference == tuple(x - y for x, y in zip(features_a, features_b))
     table_spec = SessionSpec(mode="ab", preset="context")
     plan = _plan(table_spec)
     assert len(settle(table_spec, plan, ballots, {}, None, random.Random(0)).updates) == 2
     assert set(settle_keys(table_spec, plan)) >= {p.key for p in plan.proposals}
+
+
+def test_the_winner_of_two_edits_must_beat_the_track_before_by_more_than_chance():
+    """The winner is the better of two noisy estimates: two edits no different from the track before give it
+    a chance above one half, so an edit stays only past ab_keep_margin, which shrinks as votes grow."""
+    spec = SessionSpec(mode="ab", seed=3)
+    plan = _plan(spec)
+
+    def outcome(choices):
+        return settle(spec, plan, [Ballot(f"v{i}", choice=c) for i, c in enumerate(choices)], {}, None, round_rng(spec, 0))
+
+    # 3 of 5 voters chose A over the track before (chance 3.5 / 6 = 58%): what one of two edits no better
+    # than it often gets.
+    slim = outcome(["a", "a", "a", "neither", "neither"])
+    assert slim.variant_rewards[0] > 5.5 and not slim.kept_edit and slim.next_track == plan.incumbent
+    assert slim.summary.startswith("neither edit beat the track before clearly enough")
+    clear = outcome(["a", "a", "a", "a", "neither"])
+    assert clear.kept_edit and clear.next_track == plan.proposals[0].track
+    margins = [ab_keep_margin(games) for games in (1, 5, 20, 100)]
+    assert margins == sorted(margins, reverse=True) and margins[-1] < 0.3 < 1.5 < margins[0]
+
+
+def test_votes_between_the_two_edits_teach_the_difference_of_their_features():
+    spec = SessionSpec(mode="ab", seed=4)
+    plan = _plan(spec)
+    edits = [p.features for p in plan.proposals]
+    for choices, sign in ((["a", "a", "b"], 1), (["b", "both", "b"], -1), (["both", "both"], 0)):
+        outcome = settle(spec, plan, [Ballot(f"v{i}", choice=c) for i, c in enumerate(choices)], {}, None, round_rng(spec, 0))
+        ((difference, target),) = outcome.comparisons
+        assert difference == tuple(a - b for a, b in zip(*edits)) and (target > 0) - (target < 0) == sign
+    # "neither" says nothing of A against B: only the comparisons with the track before are learned.
+    outcome = settle(spec, plan, [Ballot("v", choice="neither")], {}, None, round_rng(spec, 0))
+    assert [features for features, _ in outcome.observations] == edits and outcome.comparisons == ()
 
 
 def test_a_track_longer_than_any_session_makes_still_offers_every_note():

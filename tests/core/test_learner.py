@@ -96,6 +96,20 @@ def test_the_posterior_moves_toward_the_observed_improvements():
     assert np.allclose(prior.updated(Evidence.from_dict(evidence.to_dict())).mean(), mean)
 
 
+def test_a_comparison_of_two_edits_informs_the_fit_but_is_no_judged_edit():
+    """An A/B vote between two edits says A's improvement minus B's: a row (x_a - x_b, y) in the fit, which
+    moves the model toward what was preferred, while count and support stay those of the judged edits."""
+    kinds = [FEATURE_NAMES.index("kind:add_chord"), FEATURE_NAMES.index("kind:remove")]
+    a, b = np.eye(DIMENSION)[kinds]
+    evidence = Evidence.empty(DIMENSION).observed([], [(tuple(a - b), 0.5)] * 10)
+    assert evidence.count == 0 and not evidence.support.any() and not evidence.magnitude.any()
+    mean = q.scope_model(q.DEFAULT, evidence).mean()
+    assert mean[kinds[0]] - mean[kinds[1]] > 0.3
+    judged = evidence.observed([(tuple(a), 0.2)])
+    assert judged.count == 1 and judged.support.tolist() == a.tolist()
+    assert Evidence.from_dict(judged.to_dict()).gram.tolist() == judged.gram.tolist()
+
+
 def test_thompson_draws_are_deterministic_per_round_generator_and_pick_what_the_model_likes():
     features = np.eye(DIMENSION)[: 11]  # one candidate per kind of edit
     chord = FEATURE_NAMES.index("kind:add_chord")

@@ -13,6 +13,7 @@ import textwrap
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.conductor import Conductor
@@ -348,8 +349,10 @@ async def test_export_zip_holds_compositions_and_logs(store, tmp_path):
         assert rounds[0]["scope"] == "guild:../../evil" and rounds[0]["status"] == "closed" and rounds[0]["reward"] > 0
         votes = [json.loads(line) for line in archive.read("votes.jsonl").splitlines()]
         assert votes[0]["voter"] == "alice" and votes[0]["choice"] == "a" and votes[0]["retracted"] is False
-        # One vote for A: A was compared with the track before, B was not (nothing is learned of B).
-        assert json.loads(archive.read("models.json"))["guild:../../evil"]["edits-v1"]["count"] == 1
+        # One vote for A: A was compared with the track before, B was not (nothing is learned of B alone),
+        # and A with B: a comparison, which the fit sees but which is no judged edit.
+        model = json.loads(archive.read("models.json"))["guild:../../evil"]["edits-v1"]
+        assert model["count"] == 1 and np.linalg.matrix_rank(np.array(model["gram"])) == 2  # two rows: A, and A - B
         assert archive.read("audit.jsonl")
     assert safe_name("../../etc/passwd") == "etc_passwd"
 

@@ -263,7 +263,7 @@ def test_a_vote_that_never_changes_cannot_keep_an_edit_the_one_honest_voter_reje
     }
     ballots = [Ballot("honest", choice="neither"), Ballot("brigader", choice="both")]
     assert max(ab_rewards(ballots, history)) < 5.5
-    assert ab_rewards(ballots) == (5.5, 5.5)  # unknown, the two cancel: an even split keeps, as a rating at the bar does
+    assert ab_rewards(ballots) == (5.5, 5.5)  # unknown, the two cancel: an even split, short of the keep margin
     spec = SessionSpec(mode="ab", seed=1)
     plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
     assert not settle(spec, plan, ballots, {}, 7.0, random.Random(0), history=history).kept_edit
@@ -275,7 +275,9 @@ def test_an_edit_no_vote_compared_with_the_track_before_teaches_nothing():
     spec = SessionSpec(mode="ab", seed=1)
     plan = plan_round(spec, 0, spec.first_track(), {}, round_rng(spec, 0))
     outcome = settle(spec, plan, [Ballot("v", choice="a")], {}, 7.0, random.Random(0))
-    assert [x for x, _ in outcome.observations] == [plan.proposals[0].features]
+    # A against the track before (and A against B, a comparison); nothing of B against the track before.
+    a, b = (p.features for p in plan.proposals)
+    assert [x for x, _ in outcome.observations] == [a] and [x for x, _ in outcome.comparisons] == [tuple(x - y for x, y in zip(a, b))]
     both = settle(spec, plan, [Ballot("v", choice="neither")], {}, 7.0, random.Random(0))
     assert len(both.observations) == 2  # "neither" compared both
 
