@@ -298,8 +298,9 @@ def settle(
         comparisons = [pair] if pair is not None else []
 
     score = rewards[winner]
-    # A tie is what the summary would show as one (equal to its 0.1): reported as a tie, never as a win.
-    tied = spec.mode == "ab" and f"{rewards[0]:.1f}" == f"{rewards[1]:.1f}"
+    # A tie is what every front end shows as one (equal percentages, `chance_text`): reported as a tie, never
+    # as a win, and two chances shown apart are never called a tie.
+    tied = spec.mode == "ab" and chance_text(rewards[0]) == chance_text(rewards[1])
     if spec.mode == "ab":
         summary = _ab_summary(rewards, winner, tied, keep, baseline, best.description)
     elif baseline is None:
@@ -332,19 +333,30 @@ def beat_chance(reward: float) -> float:
     return (reward - RATING_MIN) / (RATING_MAX - RATING_MIN)
 
 
-def chance_text(reward: float) -> str:
-    """An A/B edit's chance of beating the track before, as shown: "78%"."""
-    return f"{100 * beat_chance(reward):.0f}%"
+def chance_text(reward: float, decimals: int = 0) -> str:
+    """An A/B edit's chance of beating the track before, as shown: "78%" (or with `decimals`: "78.4%")."""
+    return f"{100 * beat_chance(reward):.{decimals}f}%"
+
+
+def telling_decimals(reward: float, other: float) -> int:
+    """The fewest decimals (0-3) at which two different A/B chances (as rewards) read differently, so a
+    sentence comparing them ("needed 58.4%" after "58.3%") never shows them equal."""
+    return next((d for d in range(3) if chance_text(reward, d) != chance_text(other, d)), 3)
 
 
 def _ab_summary(rewards: Sequence[float], winner: int, tied: bool, keep: bool, baseline: float, description: str) -> str:
     """An A/B close in words, every number named: each edit's chance of beating the track before, as a
     percentage (50%: as good as it; see `beat_chance`); a tie says so and how it was broken (a coin flip)."""
-    chances = f"the chance each beat the track before, from the votes: A {chance_text(rewards[0])}, B {chance_text(rewards[1])}"
+    # Shown finely enough that the winner's chance reads below the one it needed, when it did not stay.
+    decimals = 0 if keep else telling_decimals(rewards[winner], baseline)
+    chances = (
+        f"the chance each beat the track before, from the votes: "
+        f"A {chance_text(rewards[0], decimals)}, B {chance_text(rewards[1], decimals)}"
+    )
     if not keep:
         # Whether or not A and B tied, the reason is the same: neither beat the track before.
         return (
-            f"neither edit beat the track before clearly enough ({chances}; the better of two needed {chance_text(baseline)}"
+            f"neither edit beat the track before clearly enough ({chances}; the better of two needed {chance_text(baseline, decimals)}"
             f" with these votes, more than chance alone gives it), so the track before stays"
         )
     if tied:

@@ -1,6 +1,7 @@
 """The pure core, without mocks: music values, actions, the agent and the round engine."""
 
 import random
+import re
 from collections import Counter
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from core import agent as q
 from core.actions import ALL_KINDS, PAPER_KINDS, Action, Kind, apply, describe, is_legal, legal_actions
 from core.crowd import Ballot, ab_keep_margin, ab_rewards, mean_rating
-from core.engine import RoundPlan, SessionSpec, plan_round, round_rng, settle, settle_keys
+from core.engine import RoundPlan, SessionSpec, chance_text, plan_round, round_rng, settle, settle_keys
 from core.midi import track_to_midi
 from core.music import (
     DURATION_MAX,
@@ -332,3 +333,32 @@ def test_an_ab_summary_gives_each_edits_chance_of_beating_the_track_before_never
         assert shown[0] == shown[1] and f"with a chance of {shown[0]}" in outcome.summary
     else:
         assert f"A {shown[0]}, B {shown[1]}" in outcome.summary and "chance each beat the track before" in outcome.summary
+
+
+@pytest.mark.parametrize(
+    "choices",
+    [
+        ["b"] + ["both"] * 7,  # A 94.4%, B 94.4% ... on the 1-10 scale 9.4 and 9.5: once called "B won (A 94%, B 94%)"
+        ["b"] + ["both"] * 6,  # 92.9% and 93.8%: 9.4 each on the 1-10 scale, once called a tie at "93%"
+        ["both"] * 7 + ["neither"] * 5,  # 58.3% against a needed 58.4%: once "A 58%, B 58%; ... needed 58%"
+        ["both"] * 6 + ["neither"] * 4,  # kept at 59.1% past a needed 58.8%
+    ],
+)
+def test_an_ab_summary_never_shows_numbers_that_contradict_its_words(choices):
+    """The summary's words follow its shown percentages: a tie is two equal percentages and a win two different
+    ones, and an edit that did not stay shows a chance below the one it needed."""
+    spec = SessionSpec(mode="ab", seed=2)
+    plan = _plan(spec)
+    ballots = [Ballot(f"v{i}", choice=c) for i, c in enumerate(choices)]
+    outcome = settle(spec, plan, ballots, {}, None, round_rng(spec, 0))
+    summary = outcome.summary
+    shown = [float(x) for x in re.findall(r"(\d+(?:\.\d+)?)%", summary)]
+    if summary.startswith("neither edit"):
+        *chances, needed = shown
+        assert max(chances) < needed, summary
+    elif summary.startswith("A and B tied"):
+        # each edit's own percentage, as /top and results.json show it, is the one the tie names
+        assert outcome.tied and len(shown) == 1, summary
+        assert {chance_text(r) for r in outcome.variant_rewards} == {f"{shown[0]:.0f}%"}, summary
+    else:
+        assert " won " in summary and not outcome.tied and shown[0] != shown[1], summary
