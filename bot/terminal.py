@@ -276,7 +276,7 @@ class TerminalSession:
         `before`: the track before's clip (A/B mode), which `rp` replays."""
         if open_round is not None and open_round.spec.mode == "ab":
             # A vote is the favourite of the three tracks: a vote for A says A beat B and the track before.
-            question = "  A or B (both: both beat the track before; neither: the track before is best)? "
+            question = "  Your favourite of the three, A or B (both: both beat the track before; neither: the track before is best)? "
         elif open_round is not None and self.aspects:
             question = "  musicality, novelty, coherence, 1-10 each (such as 7 5 6)? "
         else:

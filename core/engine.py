@@ -302,7 +302,7 @@ def settle(
     # as a win, and two chances shown apart are never called a tie.
     tied = spec.mode == "ab" and chance_text(rewards[0]) == chance_text(rewards[1])
     if spec.mode == "ab":
-        summary = _ab_summary(rewards, winner, tied, keep, baseline, best.description)
+        summary = _ab_summary(rewards, tally.games, winner, tied, keep, baseline, best.description)
     elif baseline is None:
         summary = f"the crowd gave {score:.1f}/10 to the first edit of this track, which stays and sets the bar: {best.description}"
     elif keep:
@@ -344,20 +344,27 @@ def telling_decimals(reward: float, other: float) -> int:
     return next((d for d in range(3) if chance_text(reward, d) != chance_text(other, d)), 3)
 
 
-def _ab_summary(rewards: Sequence[float], winner: int, tied: bool, keep: bool, baseline: float, description: str) -> str:
+def _ab_summary(
+    rewards: Sequence[float], games: Sequence[float], winner: int, tied: bool, keep: bool, baseline: float, description: str
+) -> str:
     """An A/B close in words, every number named: each edit's chance of beating the track before, as a
-    percentage (50%: as good as it; see `beat_chance`); a tie says so and how it was broken (a coin flip)."""
+    percentage (50%: as good as it; see `beat_chance`), or that no vote compared it with the track before
+    (`games` 0: its 50% is only the prior); a tie says so and how it was broken (a coin flip)."""
     # Shown finely enough that the winner's chance reads below the one it needed, when it did not stay.
     decimals = 0 if keep else telling_decimals(rewards[winner], baseline)
-    chances = (
-        f"the chance each beat the track before, from the votes: "
-        f"A {chance_text(rewards[0], decimals)}, B {chance_text(rewards[1], decimals)}"
-    )
+    shown = [
+        f"{side} {chance_text(reward, decimals)}" if played else f"{side} not compared with it"
+        for side, reward, played in zip("AB", rewards, games)
+    ]
+    chances = f"the chance each beat the track before, from the votes: {', '.join(shown)}"
+    if not keep and rewards[winner] <= NEUTRAL_RATING:
+        return f"neither edit beat the track before ({chances}), so the track before stays"
     if not keep:
-        # Whether or not A and B tied, the reason is the same: neither beat the track before.
+        # Whether or not A and B tied, the reason is the same: neither beat the track before by enough.
         return (
-            f"neither edit beat the track before clearly enough ({chances}; the better of two needed {chance_text(baseline, decimals)}"
-            f" with these votes, more than chance alone gives it), so the track before stays"
+            f"neither edit beat the track before clearly enough ({chances}; with these votes the better of two needed"
+            f" {chance_text(baseline, decimals)}, which two edits no better than it often reach by chance),"
+            f" so the track before stays"
         )
     if tied:
         how = "a coin flip kept" if rewards[0] == rewards[1] else "kept the one a hair ahead,"

@@ -228,6 +228,7 @@ def test_run_with_aspects_stores_their_compound_and_explains_bad_lines(tmp_path)
 def test_run_in_ab_mode(tmp_path):
     result = crowdtune("run", "--mode", "ab", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="c\nb\nneither\n", cwd=tmp_path)
     assert "A or B" in result.stdout and "sorry" in result.stdout
+    assert "Your favourite of the three" in result.stdout  # what a vote means, as Discord's post says
     assert [r[1] for r in _rounds(tmp_path / "ct.db")] == ["closed", "closed"]
 
 

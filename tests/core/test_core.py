@@ -282,6 +282,26 @@ def test_the_winner_of_two_edits_must_beat_the_track_before_by_more_than_chance(
     assert margins == sorted(margins, reverse=True) and margins[-1] < 0.3 < 1.5 < margins[0]
 
 
+@pytest.mark.parametrize(
+    "choices, says, never",
+    [
+        (["neither"] * 3, "neither edit beat the track before (", ["clearly enough", "needed"]),  # plainly the track before
+        (["a", "a", "neither"], "neither edit beat the track before clearly enough (", []),  # 62.5% < the 64% needed
+        (["a"], "A won (", ["B 50%"]),  # nothing compared B with the track before: its 50% is the prior's
+    ],
+)
+def test_an_ab_summary_says_why_the_track_before_stays_and_what_no_vote_compared(choices, says, never):
+    """Found by a user trial: three "neither" read "neither edit beat the track before clearly enough (...
+    needed 70% ...)", odd when the crowd plainly preferred it; and a lone vote for A showed "B 50%", which
+    reads as "as good" though no vote compared B with the track before."""
+    spec = SessionSpec(mode="ab", seed=2)
+    outcome = settle(spec, _plan(spec), [Ballot(f"v{i}", choice=c) for i, c in enumerate(choices)], {}, None, round_rng(spec, 0))
+    assert outcome.summary.startswith(says), outcome.summary
+    assert not [text for text in never if text in outcome.summary], outcome.summary
+    if choices == ["a"]:
+        assert "B not compared with it" in outcome.summary
+
+
 def test_votes_between_the_two_edits_teach_the_difference_of_their_features():
     spec = SessionSpec(mode="ab", seed=4)
     plan = _plan(spec)
