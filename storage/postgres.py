@@ -400,8 +400,8 @@ class PostgresStore(ClosesOnExit):
         return [
             round_row(r)
             for r in await self._all(
-                f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE s.scope_id = $1 AND r.mode = $2 AND r.status = 'closed' "
-                "AND r.reward IS NOT NULL ORDER BY r.reward DESC, r.id LIMIT $3",
+                f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE s.scope_id = $1 AND r.mode = $2 AND r.status = 'closed' AND r.reward IS NOT NULL "
+                "AND (r.mode = 'rating' OR (r.outcome::jsonb -> 'kept_edit') IN ('1'::jsonb, 'true'::jsonb)) ORDER BY r.reward DESC, r.id LIMIT $3",
                 scope_id, mode, limit,
             )
         ]

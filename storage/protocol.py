@@ -196,7 +196,8 @@ class Store(Protocol):
         ...
     async def top_rounds(self, scope_id: str, limit: int = 5, mode: str = "rating") -> list[RoundRow]:
         """The scope's closed rounds of `mode` with the highest rewards: rated rounds by the crowd's verdict
-        (1-10), A/B rounds by the chosen edit's chance of beating the track before; never the two mixed."""
+        (1-10), A/B rounds whose edit stayed by its chance of beating the track before (an undone edit did not
+        clearly beat it, whatever its chance); never the two mixed."""
         ...
     async def learning_history(self, scope_id: str) -> list[tuple[float, float | None, float | None]]:
         """Per closed rated round (rating mode), oldest first: (verdict, the kept track's score after it, the

@@ -421,7 +421,8 @@ class SqliteStore(ClosesOnExit):
             _round(r)
             for r in await self._all(
                 f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id "
-                "WHERE s.scope_id = ? AND r.mode = ? AND r.status = 'closed' AND r.reward IS NOT NULL ORDER BY r.reward DESC, r.id LIMIT ?",
+                "WHERE s.scope_id = ? AND r.mode = ? AND r.status = 'closed' AND r.reward IS NOT NULL "
+                "AND (r.mode = 'rating' OR json_extract(r.outcome, '$.kept_edit') = 1) ORDER BY r.reward DESC, r.id LIMIT ?",
                 (scope_id, mode, limit),
             )
         ]

@@ -325,12 +325,12 @@ NOTHING_RATED = "No rounds with votes yet. Start with `/compose`."
 
 
 async def best_rounds(store, scope_id: str, limit: int = 3) -> list[tuple[str, list]]:
-    """The scope's best rated rounds and, apart, the A/B rounds whose edit most surely beat the track before
-    (an A/B reward is that chance, not a 1-10 verdict: never ranked with ratings): (heading, rows) for each
+    """The scope's best rated rounds and, apart, the A/B rounds whose edit stayed, most surely preferred first
+    (an A/B reward is the chance of beating it, not a 1-10 verdict: never ranked with ratings): (heading, rows) for each
     kind that has any."""
     kinds = (
         ("rating", "Best rated (the crowd's verdict, 1-10):"),
-        ("ab", "A/B edits most preferred to the track before (their chance of beating it, not a score):"),
+        ("ab", "A/B edits that stayed, most preferred to the track before first (their chance of beating it, not a score):"),
     )
     found = [(heading, await store.top_rounds(scope_id, limit, mode=mode)) for mode, heading in kinds]
     return [(heading, rows) for heading, rows in found if rows]
