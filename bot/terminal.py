@@ -289,10 +289,10 @@ class TerminalSession:
                 self.stdout.write("\n")
                 return None
             answer = line.strip()
+            if not self.interactive:  # piped input is not echoed: the transcript shows each answer, a stop too
+                self.stdout.write(answer + "\n")
             if answer.lower() in _STOPS:
                 return None
-            if not self.interactive:
-                self.stdout.write(answer + "\n")
             if answer.lower() in _REPLAYS:
                 await self._replay(clips, _REPLAYS[answer.lower()], before)
                 continue

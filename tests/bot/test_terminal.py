@@ -310,6 +310,15 @@ def test_an_unfinished_session_says_what_it_resumes_and_which_options_it_does_no
     assert lines[2] == "2 sessions in ct.db"
 
 
+@pytest.mark.parametrize("mode, first", [("rating", "6"), ("ab", "a")])
+def test_a_piped_stop_is_shown_as_typed_and_what_follows_starts_its_own_line(tmp_path, mode, first):
+    """Piped answers are echoed after their prompt; "q" was not, so "stopped; ..." ran on after the prompt."""
+    result = crowdtune("run", "--mode", mode, "--rounds", "3", "--no-audio", "--db", "ct.db", stdin=f"{first}\nq\n", cwd=tmp_path)
+    prompts = [line for line in result.stdout.splitlines() if line.rstrip().endswith("?") or "? " in line]
+    assert [line.rsplit("? ", 1)[1] for line in prompts] == [first, "q"], result.stdout
+    assert any(line.startswith("stopped; this round stays open") for line in result.stdout.splitlines()), result.stdout
+
+
 def test_feedback_says_what_its_numbers_are(tmp_path):
     rated = crowdtune("run", "--rounds", "2", "--no-audio", "--db", "r.db", stdin="10\n2\n", cwd=tmp_path)
     summaries = [line for line in rated.stdout.splitlines() if line.startswith("  rated ")]
