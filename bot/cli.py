@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from bot.bench import PERF_BENCHMARKS
-from bot.errors import ExitCode, check_readable
+from bot.errors import ExitCode, check_readable, check_writable
 
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 EXIT_USAGE = int(ExitCode.USAGE)
@@ -66,24 +66,10 @@ def _given(name: str):
     return parse
 
 
-def _folder(name: str):
-    """A folder to write into: given, and neither it nor a folder above it a file (refused while parsing, so before anything is written)."""
-
-    def parse(text: str) -> str:
-        path = Path(_given(name)(text)).expanduser()
-        place = next((p for p in (path, *path.parents) if p.exists()), None)
-        if place is not None and not place.is_dir():
-            raise argparse.ArgumentTypeError(f"{name} {text}: {place} is a file, not a folder")
-        return text
-
-    return parse
-
-
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
-        type=_given("--db"),
-        default=os.environ.get("CROWDTUNE_DB") or str(DEFAULT_DB),
+        type=_given("--db"),  # default: _database()
         help=f"SQLite database file or postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL (default: $CROWDTUNE_DB or {DEFAULT_DB})",
     )
 
@@ -123,7 +109,7 @@ def build_parser() -> Parser:
         "terminal where you are the crowd: each round is written to a folder and your rating is read from standard input."))
     _add_db(run)
     _add_music(run, rounds_default=10)
-    run.add_argument("--out", type=_folder("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
+    run.add_argument("--out", type=_given("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
     run.add_argument("--from", dest="from_file", type=_given("--from"), metavar="FILE.mid", help="a new session from your own melody")
     run.add_argument("--from-track", type=_in_range(int, 1, 10_000, "--from-track"), metavar="N", help="with --from: the melody of track N (from 1)")
@@ -154,16 +140,15 @@ def build_parser() -> Parser:
         "which simulated crowd the rater 'crowd' is: builtin (tastes that share the theory critic's core) or "
         "contrarian (tastes that run against it) (default builtin)"))
     simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
-    simulate.add_argument("--out", type=_folder("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
+    simulate.add_argument("--out", type=_given("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
     simulate.add_argument("--force", action="store_true", help="write into --out even if it holds files (of another run)")
     simulate.add_argument("--audio", action="store_true", help="also render each round to OGG Opus")
 
     render = commands.add_parser("render", help="render MIDI files to audio with one loaded synthesiser", description=(
         "Render MIDI files (type 0 or 1, with at least one note, at most 600 s long, timed in ticks per beat with "
         "tempos above 0) to OGG Opus or WAV, one synthesiser for all. Every file is checked before anything is written."))
-    _add_db(render)
     render.add_argument("files", nargs="+", type=_given("FILE.mid"), metavar="FILE.mid")
-    render.add_argument("--out-dir", type=_folder("--out-dir"), required=True, help="folder for the audio files")
+    render.add_argument("--out-dir", type=_given("--out-dir"), required=True, help="folder for the audio files")
     render.add_argument("--format", choices=["ogg", "wav"], default="ogg", help="ogg (Opus, for chat) or wav (default ogg)")
     render.add_argument("--soundfont", type=_given("--soundfont"), help="a .sf2 file (default: $CROWDTUNE_SOUNDFONT or the Debian soundfonts)")
     render.add_argument("--keep-level", action="store_true", help="keep the synthesiser's level instead of bringing each file to -16 LUFS (true peak -1 dBTP)")
@@ -189,7 +174,7 @@ def build_parser() -> Parser:
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
-    bench.add_argument("--out", type=_folder("--out"), help=(
+    bench.add_argument("--out", type=_given("--out"), help=(
         "learning: a new or empty folder for the report (BENCHMARKS.md) and plot (default: a new bench-learning-DATE folder)"))
     bench.add_argument("--force", action="store_true", help="learning: write into --out even if it holds files (docs/ in a checkout)")
     bench.add_argument("--crowd", choices=["builtin", "contrarian"], action="append", help="learning: a crowd to run (repeatable; default both)")
@@ -222,6 +207,26 @@ def _beside_db(db: str) -> Path:
     return DEFAULT_DB.parent.resolve() if is_postgres_url(db) or db == ":memory:" else Path(db).resolve().parent
 
 
+def _database(given: str | None, setting: str | None = None) -> str:
+    """The database a command uses: --db (`given`), else CROWDTUNE_DB (`setting`, as bot.settings read it, .env
+    included; else the environment's), else DEFAULT_DB."""
+    return given or setting or os.environ.get("CROWDTUNE_DB") or str(DEFAULT_DB)
+
+
+def _check_database(db: str, create: bool) -> None:
+    """UnreadableFile (exit code FILE) unless the SQLite file `db` can be read, or with `create` made if it
+    is not there (its folder must exist, but for DEFAULT_DB's: that one is made). A PostgreSQL URL, or
+    ":memory:", has its problems reported by the store when it is opened."""
+    from storage import is_postgres_url
+
+    if is_postgres_url(db) or db == ":memory:":
+        return
+    if create and not os.path.lexists(db):
+        check_writable(db, "the database ", make_parents=Path(db) == DEFAULT_DB)
+    else:
+        check_readable([db], "the database ", example="crowdtune.db")
+
+
 def _renderer():
     from bot.media.render import Renderer
 
@@ -239,10 +244,14 @@ async def _run(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in (("shard_count", args.shard_count), ("shard_ids", args.shard_ids)) if v is not None}
     settings = load_settings(**overrides)
+    args.db = _database(args.db, settings.db)
+    _check_database(args.db, create=True)
     if settings.discord_token is not None:  # set, even empty: the bot (an empty token is one clear line there)
         from bot.discord.app import run_bot
 
         return await run_bot(settings, db=args.db)
+    if args.out:  # before a session is started, or a database made
+        check_writable(args.out, "the folder ", folder=True)
     if overrides:
         raise UsageError("--shard-count and --shard-ids are for the Discord bot (set DISCORD_TOKEN)")
     spec = _spec(args)
@@ -263,8 +272,8 @@ async def _run(args: argparse.Namespace) -> int:
         renderer = None if args.no_audio else opened.enter_context(_renderer())
         reader = await TerminalSession.nothing_to_rate(sys.stdin)  # before the database is opened (or made)
         out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
-        if args.out:  # a folder that cannot be made fails here (exit 12), before a session is started
-            out.mkdir(parents=True, exist_ok=True)
+        if args.out:  # a folder that cannot be made (no permission) fails here (exit 12), before a session is started
+            out.mkdir(exist_ok=True)
         store = await _open_store(args.db)
         try:
             # One process per database, as for the bot: two terminals on one session would close each
@@ -293,13 +302,15 @@ async def _simulate(args: argparse.Namespace) -> int:
     # With the crowd among the raters, its noise-free judge (which nothing trains on) says how the music went.
     judge = crowd_judge(args.crowd) if not args.rater or "crowd" in args.rater else None
     # Every check (the folder, the soundfont, the database) before anything is made, so a failed start leaves nothing.
+    args.db = _database(args.db)
+    _check_database(args.db, create=True)
     out = _fresh_folder(Path(args.out), args.force)
     with contextlib.ExitStack() as opened:
         renderer = opened.enter_context(_renderer()) if args.audio else None
         store = await _open_store(args.db)
         try:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
-            out.mkdir(parents=True, exist_ok=True)
+            out.mkdir(exist_ok=True)
             scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
             with progress_bar(spec.rounds, "simulate", "round") as bar:
 
@@ -330,7 +341,8 @@ async def _sessions(args: argparse.Namespace) -> int:
     from bot.terminal import describe_spec
     from core.engine import SessionSpec
 
-    _check_readable_db(args.db)
+    args.db = _database(args.db)
+    _check_database(args.db, create=False)
     store = await _open_store(args.db)
     try:
         sessions = await store.all_sessions()
@@ -356,6 +368,7 @@ def _render(args: argparse.Namespace) -> int:
 
     paths = [Path(f) for f in args.files]
     check_readable(paths)  # every file, before the synthesiser is loaded or anything written
+    check_writable(args.out_dir, "the folder ", folder=True)
     with Renderer.open(args.soundfont) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
             written = render_files(renderer, paths, Path(args.out_dir), args.format, lambda _: bar.update(1), args.keep_level)
@@ -369,13 +382,13 @@ async def _export(args: argparse.Namespace) -> int:
     from bot.progress import plural, progress_bar
     from storage.export import export_zip
 
-    _check_readable_db(args.db)
+    args.db = _database(args.db)
+    _check_database(args.db, create=False)
     out, db = Path(args.out).resolve(), Path(args.db).resolve()
     # Only a database file has journals beside it; a folder is refused by name when it is opened.
     if db.is_file() and out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
         raise UsageError(f"--out {args.out} is the database (or its journal); choose another file")
-    if out.is_dir():
-        raise UsageError(f"--out {args.out} is a folder; name the zip file to write, such as {Path(args.out) / 'export.zip'}")
+    check_writable(args.out, "the zip file ", example="export.zip")
     if out.exists() and not args.force:
         raise UsageError(f"{args.out} exists; add --force to replace it")
     store = await _open_store(args.db)
@@ -393,19 +406,11 @@ async def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_readable_db(db: str) -> None:
-    """A database to read (not to create): UnreadableFile unless it is a SQLite file that can be read (or a
-    PostgreSQL URL, or ":memory:", whose problems the store reports when it is opened)."""
-    from storage import is_postgres_url
-
-    if not (is_postgres_url(db) or db == ":memory:"):
-        check_readable([db], "the database ")
-
-
 async def _copy_db(args: argparse.Namespace) -> int:
     from storage.copy import copy_database
 
-    _check_readable_db(args.source)
+    _check_database(args.source, create=False)
+    _check_database(args.target, create=True)
     if args.source == args.target:
         raise UsageError("--from and --to name the same database")
     source = await _open_store(args.source)
@@ -423,9 +428,10 @@ async def _copy_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fresh_folder(out: Path, force: bool) -> Path:
-    """`out`, checked (its maker makes it): UsageError if it holds files (of another run) and not `force`.
-    An --out that is a file was refused while parsing (_folder)."""
+def _fresh_folder(out: Path, force: bool, default: bool = False) -> Path:
+    """`out`, checked (its maker makes it): UnreadableFile if it is a file or its folder does not exist (a
+    `default` one the program names may be made), UsageError if it holds files (of another run) and not `force`."""
+    check_writable(out, "the folder ", folder=True, make_parents=default)
     if out.is_dir() and any(out.iterdir()) and not force:
         raise UsageError(f"{out} already holds files (another run's?); choose a new folder, or add --force to write into it")
     return out
@@ -439,7 +445,7 @@ def _bench(args: argparse.Namespace) -> int:
 
         # Never into the checkout's tracked docs/ by default: a new folder per run.
         default = Path(f"bench-learning-{datetime.now():%Y%m%d-%H%M%S}")
-        out = _fresh_folder(Path(args.out) if args.out else default, args.force)
+        out = _fresh_folder(Path(args.out) if args.out else default, args.force, default=not args.out)
         try:
             return bench_learning(
                 seeds=args.seeds, rounds=args.rounds, out=out, crowds=tuple(args.crowd or ("builtin", "contrarian")),

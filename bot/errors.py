@@ -7,6 +7,7 @@ import os
 import stat
 from collections.abc import Iterable
 from enum import IntEnum
+from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -40,10 +41,14 @@ class StartupError(RuntimeError):
 
 
 class UnreadableFile(StartupError):
-    """A file the user named (a MIDI file, a database to read, a rater module) cannot be read: exit code FILE."""
+    """A file or folder the user named (a MIDI file, a database, a rater module, an output folder) cannot be
+    read or written: exit code FILE."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, ExitCode.FILE)
+
+
+FOLDER_NOT_FILE = "a folder, not a file"
 
 
 def why_unreadable(path: str | os.PathLike) -> str | None:
@@ -57,7 +62,7 @@ def why_unreadable(path: str | os.PathLike) -> str | None:
     except OSError as problem:  # a folder on the way that is a file, or that may not be entered
         return (problem.strerror or str(problem)).lower()
     if stat.S_ISDIR(mode):
-        return "a folder, not a file"
+        return FOLDER_NOT_FILE
     if not stat.S_ISREG(mode):  # a device or a pipe: opening it might wait for ever
         return "not a regular file"
     try:
@@ -67,12 +72,55 @@ def why_unreadable(path: str | os.PathLike) -> str | None:
         return (problem.strerror or str(problem)).lower()
 
 
-def check_readable(paths: Iterable[str | os.PathLike], what: str = "") -> None:
-    """UnreadableFile naming every one of `paths` that cannot be read and why, such as "cannot read
-    the database none.db (no such file)"; `what` ("the database ") comes before the names."""
-    problems = [f"{path} ({why})" for path in paths if (why := why_unreadable(path)) is not None]
+def why_unwritable(path: str | os.PathLike, folder: bool = False, make_parents: bool = False) -> str | None:
+    """Why `path` cannot be written as a file (with `folder`: made or filled as a folder), in a few words
+    ('a file, not a folder', 'the folder typo/dir does not exist', ...), or None when it can be tried.
+    The folder it goes in must exist, as for cp or a shell's `>`: a mistyped path is a mistake, not a tree
+    of new folders; with `make_parents` (a path the program itself names) only a file on the way is one.
+    Permissions are left to the write itself (its OSError names the path)."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # not there, or a file on the way: found below
+        mode = None
+    except OSError as problem:  # a folder that may not be entered, a name too long
+        return (problem.strerror or str(problem)).lower()
+    if mode is not None:
+        if folder != stat.S_ISDIR(mode):
+            return "a file, not a folder" if folder else FOLDER_NOT_FILE
+        return None
+    place = next((p for p in path.parents if p.exists()), None)  # the nearest that exists (exists() is False past a file)
+    if place is not None and not place.is_dir():
+        return f"{place} is a file, not a folder"
+    if place != path.parent and not make_parents:
+        return f"the folder {path.parent} does not exist"
+    return None
+
+
+def _refuse(verb: str, problems: list[tuple[str | os.PathLike, str]], what: str, example: str | None) -> None:
+    """UnreadableFile naming each (path, why) of `problems`; a folder where a file is wanted gets `example`,
+    a file's name to suggest in it."""
+    def said(path, why):
+        hint = f": name a file in it, such as {Path(path) / example}" if example and why == FOLDER_NOT_FILE else ""
+        return f"{path} ({why}{hint})"
+
     if problems:
-        raise UnreadableFile(f"cannot read {what}{', '.join(problems)}")
+        raise UnreadableFile(f"cannot {verb} {what}{', '.join(said(path, why) for path, why in problems)}")
+
+
+def check_readable(paths: Iterable[str | os.PathLike], what: str = "", example: str | None = None) -> None:
+    """UnreadableFile naming every one of `paths` that cannot be read and why, such as "cannot read
+    the database none.db (no such file)"; `what` ("the database ") comes before the names; `example`
+    (crowdtune.db) is suggested in a folder named instead of a file."""
+    _refuse("read", [(path, why) for path in paths if (why := why_unreadable(path)) is not None], what, example)
+
+
+def check_writable(path: str | os.PathLike, what: str, folder: bool = False, make_parents: bool = False,
+                   example: str | None = None) -> None:
+    """UnreadableFile when `path` cannot be written (why_unwritable), such as "cannot write the folder
+    typo/sim (the folder typo does not exist)"; `what` ("the folder ") comes before the name, `example`
+    as for check_readable."""
+    _refuse("write", [(path, why)] if (why := why_unwritable(path, folder, make_parents)) else [], what, example)
 
 
 class Interrupted(Exception):

@@ -348,7 +348,7 @@ async def run_bot(settings: Settings, db: str) -> int:
     renderer = Renderer.open(settings.soundfont)
     store = None
     try:
-        store = await open_store(settings.db or db)
+        store = await open_store(db)  # the command line's --db, else CROWDTUNE_DB (bot.cli._database)
         await store.check_writable()  # a read-only file or a full disk: say so now, not at the first vote
         # One bot per database: a second one would race the first for every close (issue 11, case 9).
         await store.claim_instance(f"process {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")

@@ -183,5 +183,5 @@ def test_a_damaged_data_page_is_found_before_anything_is_written(tmp_path, mode,
 @pytest.mark.parametrize("mode", MODES)
 def test_a_folder_as_the_database_is_one_clear_line(tmp_path, mode):
     (tmp_path / "folder").mkdir()
-    assert_one_clear_line(*start(tmp_path, mode, tmp_path / "folder"), "is a folder")
+    assert_one_clear_line(*start(tmp_path, mode, tmp_path / "folder"), "a folder, not a file", expected=ExitCode.FILE)
     assert list((tmp_path / "folder").iterdir()) == []

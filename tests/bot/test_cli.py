@@ -169,6 +169,7 @@ def _rounds(db):
 
 
 def test_run_in_the_terminal_reads_ratings_and_a_second_run_continues_the_agent(tmp_path):
+    (tmp_path / "d").mkdir()
     first = crowdtune("run", "--rounds", "2", "--db", "d/ct.db", "--out", "rounds", stdin="7\n3\n", cwd=tmp_path)
     assert "round 1" in first.stdout and "round 2" in first.stdout
     wavs = sorted((tmp_path / "rounds").rglob("*.wav"))
@@ -291,10 +292,10 @@ def test_export_never_overwrites_the_database_or_another_file_and_names_the_scop
     before = (tmp_path / "ct.db").read_bytes()
     (tmp_path / "keep.zip").write_bytes(b"mine")
     (tmp_path / "folder").mkdir()
-    for out, says in [("ct.db", "is the database"), ("./ct.db-wal", "is the database"), ("ct.db-shm", "is the database"),
-                      ("keep.zip", "--force"), ("folder", "is a folder")]:
+    for out, says, code in [("ct.db", "is the database", 2), ("./ct.db-wal", "is the database", 2), ("ct.db-shm", "is the database", 2),
+                            ("keep.zip", "--force", 2), ("folder", "a folder, not a file: name a file in it, such as folder/export.zip", 12)]:
         result = crowdtune("export", "--out", out, "--db", "ct.db", cwd=tmp_path, check=False)
-        assert result.returncode == 2 and says in result.stderr and len(result.stderr.splitlines()) == 1, (out, result.stderr)
+        assert result.returncode == code and says in result.stderr and len(result.stderr.splitlines()) == 1, (out, result.stderr)
         assert ".export-" not in result.stderr
     assert (tmp_path / "ct.db").read_bytes() == before and (tmp_path / "keep.zip").read_bytes() == b"mine"
     assert not list(tmp_path.glob(".export-*")) and not list((tmp_path / "folder").iterdir())
@@ -333,12 +334,13 @@ def test_runs_never_mix_in_one_folder_and_bench_learning_defaults_to_a_new_one(t
         ["bench", "learning", "--seeds", "1", "--rounds", "2", "--out", "taken"],
     ],
 )
-def test_an_output_folder_that_is_a_file_is_a_bad_argument(tmp_path, args):
+def test_an_output_folder_that_is_a_file_is_a_path_that_cannot_be_written(tmp_path, args):
     (tmp_path / "taken").write_text("a file of the user's")
     (tmp_path / "song.mid").write_bytes(_midi_bytes())
     before = sorted(p.name for p in tmp_path.iterdir())
-    result = crowdtune(*args, "--db", "ct.db", cwd=tmp_path, stdin="5\n", check=False) if args[0] != "bench" else crowdtune(*args, cwd=tmp_path, check=False)
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    with_db = ["--db", "ct.db"] if args[0] in ("run", "simulate") else []
+    result = crowdtune(*args, *with_db, cwd=tmp_path, stdin="5\n", check=False)
+    assert result.returncode == ExitCode.FILE and len(result.stderr.strip().splitlines()) == 1
     assert "taken" in result.stderr and "not a folder" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before and (tmp_path / "taken").read_text() == "a file of the user's"
 
@@ -587,3 +589,93 @@ def test_the_base_range_is_stated_alike_in_help_and_readme(tmp_path):
         assert _base_range() in " ".join(crowdtune(command, "--help", cwd=tmp_path).stdout.split()), command
     readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     assert readme.count(_base_range()) >= 2  # --base, and /compose's base note
+
+
+def _a_database(folder: Path) -> Path:
+    """A crowdtune database with a session in it (two rounds of a simulation)."""
+    crowdtune("simulate", "--rounds", "2", "--out", "made-sim", "--db", "made.db", cwd=folder)
+    shutil.rmtree(folder / "made-sim")
+    return folder / "made.db"
+
+
+def _files(folder: Path) -> dict[str, bytes | None]:
+    """Every file and folder under `folder`, with its bytes (None for a folder): what a refused command must not change."""
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
+
+
+# Every command that opens a database, as (its arguments, the one naming the database: DB).
+DATABASE_ARGS = {
+    "run": ["run", "--rounds", "1", "--no-audio", "--db", "DB"],
+    "simulate": ["simulate", "--rounds", "2", "--out", "sim", "--db", "DB"],
+    "sessions": ["sessions", "--db", "DB"],
+    "export": ["export", "--out", "all.zip", "--db", "DB"],
+    "copy-db --from": ["copy-db", "--from", "DB", "--to", "copy.db"],
+    "copy-db --to": ["copy-db", "--from", "made.db", "--to", "DB"],
+}
+
+
+@pytest.mark.parametrize("command", DATABASE_ARGS)
+def test_a_folder_as_the_database_is_the_same_line_and_exit_code_for_every_command(tmp_path, command):
+    """`run --db FOLDER` exited 8 (a database that cannot be used) while `sessions --db FOLDER` exited 12: a
+    path that names the wrong kind of thing is the same mistake everywhere, a file named on the command line
+    that cannot be used (README "Exit codes": 12), said the same way."""
+    _a_database(tmp_path)
+    (tmp_path / "folder").mkdir()
+    before = _files(tmp_path)
+    result = crowdtune(*[a.replace("DB", "folder") for a in DATABASE_ARGS[command]], cwd=tmp_path, stdin="5\n", check=False)
+    assert result.returncode == ExitCode.FILE and "Traceback" not in result.stderr, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert "the database folder (a folder, not a file" in line and "such as folder/crowdtune.db" in line, line
+    assert _files(tmp_path) == before
+
+
+# Every option naming a file or folder to write, as (the arguments, with PATH for it, and what the line calls it).
+OUTPUT_ARGS = {
+    "run --db": (["run", "--rounds", "1", "--no-audio", "--db", "PATH"], "the database"),
+    "run --out": (["run", "--rounds", "1", "--no-audio", "--db", "ct.db", "--out", "PATH"], "the folder"),
+    "simulate --db": (["simulate", "--rounds", "2", "--out", "sim", "--db", "PATH"], "the database"),
+    "simulate --out": (["simulate", "--rounds", "2", "--db", "ct.db", "--out", "PATH"], "the folder"),
+    "render --out-dir": (["render", "song.mid", "--out-dir", "PATH"], "the folder"),
+    "export --out": (["export", "--db", "made.db", "--out", "PATH"], "the zip file"),
+    "copy-db --to": (["copy-db", "--from", "made.db", "--to", "PATH"], "the database"),
+    "bench learning --out": (["bench", "learning", "--seeds", "1", "--rounds", "2", "--out", "PATH"], "the folder"),
+}
+
+
+@pytest.mark.parametrize("option", OUTPUT_ARGS)
+def test_a_mistyped_path_whose_folder_does_not_exist_is_refused_and_no_folder_is_made(tmp_path, option):
+    """`--db /tmp/typo/dir/x.db` made typo/ and typo/dir/ and a database in them: a path whose folder does not
+    exist is a mistake (as for cp or a shell's >), one line naming that folder, exit 12, nothing made."""
+    _a_database(tmp_path)
+    (tmp_path / "song.mid").write_bytes(_midi_bytes())
+    argv, what = OUTPUT_ARGS[option]
+    before = _files(tmp_path)
+    result = crowdtune(*[a.replace("PATH", "typo/dir/x") for a in argv], cwd=tmp_path, stdin="5\n", check=False)
+    assert result.returncode == ExitCode.FILE and "Traceback" not in result.stderr, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert f"cannot write {what} typo/dir/x (the folder typo/dir does not exist)" in line, line
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.parametrize("option", [o for o in OUTPUT_ARGS if "--db" not in o and "--to" not in o])
+def test_an_output_that_is_the_wrong_kind_of_thing_is_a_bad_path_like_any_other(tmp_path, option):
+    """A folder option naming a file (or export's zip naming a folder) was argparse's usage error, exit 2, while
+    a database that is a folder was 12: the same mistake of a path, one line saying what it is, exit 12."""
+    _a_database(tmp_path)
+    (tmp_path / "song.mid").write_bytes(_midi_bytes())
+    argv, what = OUTPUT_ARGS[option]
+    wrong, kind = ("folder", "a folder, not a file") if what == "the zip file" else ("taken", "a file, not a folder")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "taken").write_text("a file of the user's")
+    before = _files(tmp_path)
+    result = crowdtune(*[a.replace("PATH", wrong) for a in argv], cwd=tmp_path, stdin="5\n", check=False)
+    assert result.returncode == ExitCode.FILE and "Traceback" not in result.stderr, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert f"cannot write {what} {wrong} ({kind}" in line, line
+    assert _files(tmp_path) == before
+
+
+def test_the_default_database_folder_is_made_as_the_readme_says(tmp_path):
+    """The folder the tool itself names (crowdtune-data/) is made when missing; only a path the user typed must exist."""
+    crowdtune("run", "--rounds", "1", "--no-audio", stdin="5\n", cwd=tmp_path)
+    assert (tmp_path / "crowdtune-data" / "crowdtune.db").is_file() and list((tmp_path / "crowdtune-data" / "rounds").iterdir())
