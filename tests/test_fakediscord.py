@@ -608,6 +608,26 @@ async def test_snowflakes_keep_growing_across_servers() -> None:
 RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-Reset-After", "X-RateLimit-Bucket")
 
 
+@pytest.mark.parametrize("answer", ["rate limited", "failed", "unauthorized"])
+async def test_a_request_answered_early_still_wakes_those_waiting_on_its_count(world: World, answer: str) -> None:
+    """request_counts is server state: a wait on it must see a request answered by a 429, an injected fault
+    or a 401 as much as one handled. Those returned before the handler and woke nobody, so a test waiting
+    for "the summary held" by a rate limit timed out when the request came after its wait began."""
+    server = world.server
+    if answer == "rate limited":
+        server.rate_limit(MESSAGES_ROUTE, retry_after=60)
+    elif answer == "failed":
+        server.fail(MESSAGES_ROUTE, status=502)
+    token = "wrong" if answer == "unauthorized" else server.bot_token
+    before = server.request_counts[MESSAGES_ROUTE]
+    waiting = asyncio.ensure_future(server.wait_until(lambda: server.request_counts[MESSAGES_ROUTE] > before, timeout=30, what="the count"))
+    await asyncio.sleep(0.05)  # the wait is registered first: the case that woke nobody
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {token}"}) as http:
+        async with http.post(f"{server.api_base}/channels/{world.channel.id}/messages", json={"content": "hi"}) as response:
+            assert response.status in (429, 502, 401)
+    assert await waiting
+
+
 async def test_rate_limit_headers_buckets_and_429s(world: World) -> None:
     server = world.server
     auth = {"Authorization": f"Bot {server.bot_token}"}

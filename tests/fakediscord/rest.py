@@ -121,7 +121,7 @@ class RestApi:
         if not canonical.startswith(API_PREFIX):
             return await handler(request)  # the gateway websocket and attachment downloads
         key = f"{request.method} {canonical[len(API_PREFIX):]}"
-        server.request_counts[key] += 1
+        _count(server, key)
         fault = server.faults.take(key)
         if fault is not None:
             return fault.response()
@@ -663,7 +663,7 @@ class RestApi:
         """An attachment's bytes. Counted in request_counts and faulted (server.fail) like a REST route;
         waits while downloads are held (server.hold_downloads), as a slow CDN or a large file would."""
         server = self.server
-        server.request_counts[CDN_ROUTE] += 1
+        _count(server, CDN_ROUTE)
         fault = server.faults.take(CDN_ROUTE)
         if fault is not None:
             return fault.response()
@@ -762,3 +762,10 @@ def _validate_option(option: dict[str, Any], where: str) -> None:
         raise invalid_form(f"{where}.options", "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID", "Required options must be placed before non-required options")
     for i, child in enumerate(children):
         _validate_option(child, f"{where}.options.{i}")
+
+
+def _count(server: FakeDiscord, key: str) -> None:
+    """Counts a request (request_counts) and wakes the waits on the count: a request answered before its
+    handler (an injected fault, a 401, a 429) changes no other state, so nothing else would wake them."""
+    server.request_counts[key] += 1
+    server.notify()
