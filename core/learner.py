@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.random import PCG64, Generator
@@ -65,16 +65,17 @@ class Evidence:
         rows of two edits judged against each other, which inform the fit (gram, moment) but are no judged
         edit (count, support and magnitude describe edits). ValueError if a vector has the wrong length."""
         edits, compared = self._rows(observations), self._rows(comparisons)
-        if edits is None and compared is None:
+        rows = [r for r in (edits, compared) if r is not None]
+        if not rows:
             return self
-        gram, moment = self.gram.copy(), self.moment.copy()
-        for x, y in filter(None, (edits, compared)):
-            gram += x.T @ x
-            moment += x.T @ y
+        gram, moment = self.gram, self.moment
+        for x, y in rows:
+            gram, moment = gram + x.T @ x, moment + x.T @ y
+        fitted = replace(self, gram=gram, moment=moment)
         if edits is None:
-            return Evidence(gram, moment, self.count, self.support, self.magnitude)
+            return fitted
         x = edits[0]
-        return Evidence(gram, moment, self.count + len(x), self.support + (x != 0).sum(axis=0), self.magnitude + np.abs(x).sum(axis=0))
+        return replace(fitted, count=self.count + len(x), support=self.support + (x != 0).sum(axis=0), magnitude=self.magnitude + np.abs(x).sum(axis=0))
 
     def _rows(self, observations: Iterable[Observation]) -> tuple[np.ndarray, np.ndarray] | None:
         rows = [(np.asarray(x, dtype=float), float(y)) for x, y in observations]
@@ -99,12 +100,12 @@ class Evidence:
         )
 
 
-def apply_observations(
-    data: dict | None, dimension: int, observations: Iterable[Observation], comparisons: Iterable[Observation] = ()
-) -> dict:
-    """Stored evidence (`Evidence.to_dict`, or None for none yet) with `observations` and `comparisons` added
-    (see `Evidence.observed`), as stored."""
-    evidence = Evidence.from_dict(data) if data is not None else Evidence.empty(dimension)
+def apply_observations(data: dict | None, observations: Sequence[Observation], comparisons: Sequence[Observation] = ()) -> dict:
+    """Stored evidence (`Evidence.to_dict`, or None for none yet: sized by the first row) with `observations`
+    and `comparisons` added (see `Evidence.observed`), as stored. ValueError without a row."""
+    if data is None and not (observations or comparisons):
+        raise ValueError("no observation to add")
+    evidence = Evidence.from_dict(data) if data is not None else Evidence.empty(len((*observations, *comparisons)[0][0]))
     return evidence.observed(observations, comparisons).to_dict()
 
 

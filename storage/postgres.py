@@ -903,8 +903,7 @@ async def _add_observations(conn: asyncpg.Connection, scope_id: str, name: str, 
     under the close's scope lock: before a scope's first observation there is no row to lock, and two
     inserts would each start from an empty model."""
     data = await conn.fetchval("SELECT data FROM models WHERE scope_id = $1 AND name = $2 FOR UPDATE", scope_id, name)
-    dimension = len((*observations, *comparisons)[0][0])
-    updated = apply_observations(json.loads(data) if data else None, dimension, observations, comparisons)
+    updated = apply_observations(json.loads(data) if data else None, observations, comparisons)
     await conn.execute(
         "INSERT INTO models (scope_id, name, data, updated_at) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (scope_id, name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",

@@ -912,8 +912,7 @@ class _Tx:
     async def add_observations(self, scope_id: str, name: str, observations, comparisons=()) -> None:
         """Add a closed round's observations to the scope's model, inside the close's transaction."""
         row = await self.one("SELECT data FROM models WHERE scope_id = ? AND name = ?", (scope_id, name))
-        dimension = len((*observations, *comparisons)[0][0])
-        data = apply_observations(json.loads(row[0]) if row else None, dimension, observations, comparisons)
+        data = apply_observations(json.loads(row[0]) if row else None, observations, comparisons)
         await self.execute(
             "INSERT INTO models (scope_id, name, data, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(scope_id, name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
