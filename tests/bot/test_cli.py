@@ -14,6 +14,7 @@ import mido
 import pytest
 
 from bot.errors import ExitCode
+from core.engine import SessionSpec
 from core.midi import track_to_midi
 from core.music import track_from_dict
 from core.theory import melody_notes
@@ -123,6 +124,25 @@ def test_simulate_reports_what_its_mode_measures_and_the_judged_quality_of_the_s
         means = [sum(r["reward"] for r in part) / len(part) for part in (first, last)]
         assert f"the crowd's verdict on each proposal: {means[0]:.2f} on average in the first tenth, {means[1]:.2f} in the last" in result.stdout
     assert (out / "learning-curve.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_an_ab_round_in_results_json_says_which_edit_stayed_or_that_none_did(tmp_path):
+    """results.json named a `winner` in every A/B round, also where neither edit beat the track before clearly
+    enough and the track before stayed: read as what the track became, it told another history than the
+    session's. A round now says `kept`: "a", "b" or null, beside each edit's chance (`beat_before`); following
+    the kept edits from the first track leads to the final one."""
+    from core.actions import Action, apply
+
+    crowdtune("simulate", "--mode", "ab", "--rounds", "30", "--seed", "5", "--out", "sim", "--db", "t.db", cwd=tmp_path)
+    results = json.loads((tmp_path / "sim" / "results.json").read_text())
+    rounds = results["rounds"]
+    assert all("winner" not in r and (r["kept"] is not None) == r["kept_edit"] for r in rounds)
+    assert {r["kept"] for r in rounds} == {"a", "b", None}, [r["kept"] for r in rounds]  # each case is met
+    track = SessionSpec.from_dict(results["spec"]).first_track()
+    for r in rounds:
+        if r["kept"] is not None:
+            track = apply(track, Action.from_key(r["actions"]["ab".index(r["kept"])]))
+    assert track == track_from_dict(results["final_track"])
 
 
 def test_simulate_with_an_outside_rater_in_ab_mode(tmp_path):
@@ -752,7 +772,6 @@ def test_a_quoted_tilde_in_any_path_option_is_the_home_folder(tmp_path, option):
     opened as given, and exports read the expanded one; the command line refused it first ("the folder ~ does
     not exist"). Every path option of every command now means the home folder by ~, as a shell would."""
     from bot.media.render import find_soundfont
-    from core.engine import SessionSpec
 
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir(), work.mkdir()
