@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from bot.bench import PERF_BENCHMARKS
-from bot.errors import ExitCode, check_readable, check_writable
+from bot.errors import ExitCode, check_readable, check_writable, user_path
 
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 EXIT_USAGE = int(ExitCode.USAGE)
@@ -56,7 +56,7 @@ def _in_range(convert, low: float, high: float, name: str):
 
 
 def _given(name: str):
-    """A path or a name that must not be empty ('' would otherwise mean the current folder, or every scope)."""
+    """A name that must not be empty ('' would otherwise mean every scope)."""
 
     def parse(text: str) -> str:
         if not text.strip():
@@ -66,11 +66,18 @@ def _given(name: str):
     return parse
 
 
+def _path(name: str):
+    """The type of every option naming a file, a folder or a database: not empty ('' would mean the current
+    folder), ~ the home folder as the shell would have made it unquoted (bot.errors.user_path)."""
+    given = _given(name)
+    return lambda text: user_path(given(text))
+
+
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
-        type=_given("--db"),  # default: _database()
-        help=f"SQLite database file or postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL (default: $CROWDTUNE_DB or {DEFAULT_DB})",
+        type=_path("--db"),  # default: _database()
+        help=f"SQLite database file or postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL (default: CROWDTUNE_DB, from the environment or .env, or {DEFAULT_DB})",
     )
 
 
@@ -109,9 +116,9 @@ def build_parser() -> Parser:
         "terminal where you are the crowd: each round is written to a folder and your rating is read from standard input."))
     _add_db(run)
     _add_music(run, rounds_default=10)
-    run.add_argument("--out", type=_given("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
+    run.add_argument("--out", type=_path("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
-    run.add_argument("--from", dest="from_file", type=_given("--from"), metavar="FILE.mid", help="a new session from your own melody")
+    run.add_argument("--from", dest="from_file", type=_path("--from"), metavar="FILE.mid", help="a new session from your own melody")
     run.add_argument("--from-track", type=_in_range(int, 1, 10_000, "--from-track"), metavar="N", help="with --from: the melody of track N (from 1)")
     run.add_argument("--new", action="store_true", help=(
         "end the unfinished terminal session (stopped: nothing learned from its open round) and start one with these "
@@ -140,30 +147,30 @@ def build_parser() -> Parser:
         "which simulated crowd the rater 'crowd' is: builtin (tastes that share the theory critic's core) or "
         "contrarian (tastes that run against it) (default builtin)"))
     simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
-    simulate.add_argument("--out", type=_given("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
+    simulate.add_argument("--out", type=_path("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
     simulate.add_argument("--force", action="store_true", help="write into --out even if it holds files (of another run)")
     simulate.add_argument("--audio", action="store_true", help="also render each round to OGG Opus")
 
     render = commands.add_parser("render", help="render MIDI files to audio with one loaded synthesiser", description=(
         "Render MIDI files (type 0 or 1, with at least one note, at most 600 s long, timed in ticks per beat with "
         "tempos above 0) to OGG Opus or WAV, one synthesiser for all. Every file is checked before anything is written."))
-    render.add_argument("files", nargs="+", type=_given("FILE.mid"), metavar="FILE.mid")
-    render.add_argument("--out-dir", type=_given("--out-dir"), required=True, help="folder for the audio files")
+    render.add_argument("files", nargs="+", type=_path("FILE.mid"), metavar="FILE.mid")
+    render.add_argument("--out-dir", type=_path("--out-dir"), required=True, help="folder for the audio files")
     render.add_argument("--format", choices=["ogg", "wav"], default="ogg", help="ogg (Opus, for chat) or wav (default ogg)")
-    render.add_argument("--soundfont", type=_given("--soundfont"), help="a .sf2 file (default: $CROWDTUNE_SOUNDFONT or the Debian soundfonts)")
+    render.add_argument("--soundfont", type=_path("--soundfont"), help="a .sf2 file (default: CROWDTUNE_SOUNDFONT, from the environment or .env, or the Debian soundfonts)")
     render.add_argument("--keep-level", action="store_true", help="keep the synthesiser's level instead of bringing each file to -16 LUFS (true peak -1 dBTP)")
 
     export = commands.add_parser("export", help="export compositions (MIDI), rounds, votes, audit log and Q-tables as one zip")
     _add_db(export)
     export.add_argument("--scope", type=_given("--scope"), help="one scope (e.g. guild:123, user:456, local:NAME); default: every scope")
-    export.add_argument("--out", type=_given("--out"), required=True, help="the zip file to write (not the database itself)")
+    export.add_argument("--out", type=_path("--out"), required=True, help="the zip file to write (not the database itself)")
     export.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     copy = commands.add_parser("copy-db", help="copy a whole database into a new, empty one (SQLite to PostgreSQL or back)", description=(
         "Copy every scope, session, round, vote, vote event, strike, audit entry and Q-value, with their ids, into an "
         "empty database; both exports are identical afterwards. Stop the bot first."))
-    copy.add_argument("--from", dest="source", type=_given("--from"), required=True, metavar="DB", help="the database to copy (a SQLite file or a postgresql:// URL)")
-    copy.add_argument("--to", dest="target", type=_given("--to"), required=True, metavar="DB", help="the empty database to fill (a postgresql:// URL or a new SQLite file)")
+    copy.add_argument("--from", dest="source", type=_path("--from"), required=True, metavar="DB", help="the database to copy (a SQLite file or a postgresql:// URL)")
+    copy.add_argument("--to", dest="target", type=_path("--to"), required=True, metavar="DB", help="the empty database to fill (a postgresql:// URL or a new SQLite file)")
 
     bench = commands.add_parser("bench", help="benchmarks that print figures", description=(
         "learning: presets and options against a simulated crowd (--seeds, --rounds, --out, --force apply to it only); "
@@ -174,7 +181,7 @@ def build_parser() -> Parser:
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
-    bench.add_argument("--out", type=_given("--out"), help=(
+    bench.add_argument("--out", type=_path("--out"), help=(
         "learning: a new or empty folder for the report (BENCHMARKS.md) and plot (default: a new bench-learning-DATE folder)"))
     bench.add_argument("--force", action="store_true", help="learning: write into --out even if it holds files (docs/ in a checkout)")
     bench.add_argument("--crowd", choices=["builtin", "contrarian"], action="append", help="learning: a crowd to run (repeatable; default both)")
@@ -207,10 +214,22 @@ def _beside_db(db: str) -> Path:
     return DEFAULT_DB.parent.resolve() if is_postgres_url(db) or db == ":memory:" else Path(db).resolve().parent
 
 
-def _database(given: str | None, setting: str | None = None) -> str:
-    """The database a command uses: --db (`given`), else CROWDTUNE_DB (`setting`, as bot.settings read it, .env
-    included; else the environment's), else DEFAULT_DB."""
-    return given or setting or os.environ.get("CROWDTUNE_DB") or str(DEFAULT_DB)
+def _database(given: str | None, settings=None) -> str:
+    """The database a command uses: --db (`given`), else CROWDTUNE_DB, else DEFAULT_DB (see _setting)."""
+    return _setting(given, "db", settings) or str(DEFAULT_DB)
+
+
+def _setting(given: str | None, name: str, settings=None) -> str | None:
+    """An option's value (`given`), else the setting `name` of bot.settings.Locations, read as every command
+    reads settings: the environment, else .env (`settings`, a Locations or Settings, when the command has
+    read them; else they are read now, only if needed). None when neither is set. Either way ~ is expanded."""
+    if given:
+        return given
+    if settings is None:
+        from bot.settings import load_locations
+
+        settings = load_locations()
+    return getattr(settings, name) or None
 
 
 def _check_database(db: str, create: bool) -> None:
@@ -227,10 +246,10 @@ def _check_database(db: str, create: bool) -> None:
         check_readable([db], "the database ", example="crowdtune.db")
 
 
-def _renderer():
+def _renderer(soundfont: str | None):
     from bot.media.render import Renderer
 
-    return Renderer.open()
+    return Renderer.open(soundfont)
 
 
 async def _open_store(db: str):
@@ -244,7 +263,7 @@ async def _run(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in (("shard_count", args.shard_count), ("shard_ids", args.shard_ids)) if v is not None}
     settings = load_settings(**overrides)
-    args.db = _database(args.db, settings.db)
+    args.db = _database(args.db, settings)
     _check_database(args.db, create=True)
     if settings.discord_token is not None:  # set, even empty: the bot (an empty token is one clear line there)
         from bot.discord.app import run_bot
@@ -269,7 +288,7 @@ async def _run(args: argparse.Namespace) -> int:
     from bot.terminal import TerminalSession
 
     with contextlib.ExitStack() as opened:
-        renderer = None if args.no_audio else opened.enter_context(_renderer())
+        renderer = None if args.no_audio else opened.enter_context(_renderer(settings.soundfont))
         reader = await TerminalSession.nothing_to_rate(sys.stdin)  # before the database is opened (or made)
         out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
         if args.out:  # a folder that cannot be made (no permission) fails here (exit 12), before a session is started
@@ -306,7 +325,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     _check_database(args.db, create=True)
     out = _fresh_folder(Path(args.out), args.force)
     with contextlib.ExitStack() as opened:
-        renderer = opened.enter_context(_renderer()) if args.audio else None
+        renderer = opened.enter_context(_renderer(_setting(None, "soundfont"))) if args.audio else None
         store = await _open_store(args.db)
         try:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
@@ -369,7 +388,7 @@ def _render(args: argparse.Namespace) -> int:
     paths = [Path(f) for f in args.files]
     check_readable(paths)  # every file, before the synthesiser is loaded or anything written
     check_writable(args.out_dir, "the folder ", folder=True)
-    with Renderer.open(args.soundfont) as renderer, progress_bar(len(paths), "render", "file") as bar:
+    with Renderer.open(_setting(args.soundfont, "soundfont")) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
             written = render_files(renderer, paths, Path(args.out_dir), args.format, lambda _: bar.update(1), args.keep_level)
         except ValueError as problem:

@@ -51,6 +51,14 @@ class UnreadableFile(StartupError):
 FOLDER_NOT_FILE = "a folder, not a file"
 
 
+def user_path(text: str) -> str:
+    """A path as a user means it: a leading ~ or ~NAME is that home folder, as a shell would expand it
+    (a quoted '~/x.db' on a command line, or any path in .env, reaches crowdtune unexpanded). Anything
+    else, a postgresql:// URL included, is returned as it is. Every path the command line or a setting
+    names goes through here; the library (storage, bot.media) takes paths as given, as open() does."""
+    return os.path.expanduser(text)
+
+
 def why_unreadable(path: str | os.PathLike) -> str | None:
     """Why the file at `path` cannot be read, in a few words ('no such file', 'a folder, not a file',
     'permission denied', ...), or None when it can: it is opened for reading to be sure (file modes, ACLs,

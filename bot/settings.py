@@ -1,22 +1,38 @@
-"""Settings from the environment or a `.env` file. The token is a SecretStr: it prints as '**********'.
+"""Settings from the environment or a `.env` file (a variable in the environment wins over the same one in
+`.env`: pydantic-settings' order). The token is a SecretStr: it prints as '**********'.
 
 Every setting is checked at start (`load_settings`), each problem named by its variable, so a bad value
-is one line and an exit code then, not a failure at the first command (bot.errors.ExitCode)."""
+is one line and an exit code then, not a failure at the first command (bot.errors.ExitCode). Commands
+other than the bot read only the files every command uses (`load_locations`), the same way."""
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from typing import TypeVar
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.errors import ExitCode, StartupError
+from bot.errors import ExitCode, StartupError, user_path
 
 
-class Settings(BaseSettings):
+class Locations(BaseSettings):
+    """The settings every command reads, not only the bot: its database (CROWDTUNE_DB) and soundfont
+    (CROWDTUNE_SOUNDFONT), each a path (~ expanded: user_path) or, for the database, a postgresql:// URL.
+    Read without the token or anything else in .env."""
+
     model_config = SettingsConfigDict(env_prefix="CROWDTUNE_", env_file=".env", extra="ignore")
 
-    discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN"))
     db: str | None = None
     soundfont: str | None = None
+
+    @field_validator("db", "soundfont")
+    @classmethod
+    def _as_meant(cls, value: str | None) -> str | None:
+        return user_path(value) if value else value
+
+
+class Settings(Locations):
+    discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN"))
     dev_guild_id: int | None = None  # sync commands to this guild only: instant, for development
     api_base: str | None = None  # a Discord-compatible REST base, e.g. http://127.0.0.1:8080/api/v10
     gateway_url: str | None = None  # a Discord-compatible gateway, e.g. ws://127.0.0.1:8080/
@@ -47,8 +63,29 @@ URLS = {
 def load_settings(**overrides) -> Settings:
     """The settings, every one checked: StartupError naming each bad variable (the value is not echoed:
     it may be the token), with exit code BAD_URL for a URL and SETTING for anything else."""
+    settings = _read(Settings, **overrides)
+    problems = [f"{_variable(name)}: {problem}" for name, problem in _round_default_problems(settings)]
+    if problems:
+        raise StartupError(f"bad setting: {'; '.join(problems)}", ExitCode.SETTING)
+    problems = [problem for name in URLS if (problem := _url_problem(name, getattr(settings, name))) is not None]
+    if problems:
+        raise StartupError(f"bad URL: {'; '.join(problems)}", ExitCode.BAD_URL)
+    return settings
+
+
+def load_locations() -> Locations:
+    """The database and soundfont settings, for a command that needs nothing else of them (StartupError, exit
+    code SETTING, when .env cannot be read)."""
+    return _read(Locations)
+
+
+S = TypeVar("S", bound=Locations)
+
+
+def _read(kind: type[S], **overrides) -> S:
+    """`kind`'s settings from the environment and .env; StartupError (SETTING) for an unreadable .env or a bad value."""
     try:
-        settings = Settings(**overrides)
+        return kind(**overrides)
     except UnicodeDecodeError:
         # Windows PowerShell 5's `echo ... > .env` writes UTF-16: say what to do, not a traceback.
         raise StartupError(
@@ -59,13 +96,6 @@ def load_settings(**overrides) -> Settings:
     except ValidationError as problem:
         details = "; ".join(f"{_variable('_'.join(map(str, e['loc'])))}: {e['msg']}" for e in problem.errors())
         raise StartupError(f"bad setting: {details}", ExitCode.SETTING) from None
-    problems = [f"{_variable(name)}: {problem}" for name, problem in _round_default_problems(settings)]
-    if problems:
-        raise StartupError(f"bad setting: {'; '.join(problems)}", ExitCode.SETTING)
-    problems = [problem for name in URLS if (problem := _url_problem(name, getattr(settings, name))) is not None]
-    if problems:
-        raise StartupError(f"bad URL: {'; '.join(problems)}", ExitCode.BAD_URL)
-    return settings
 
 
 def round_defaults(settings: Settings) -> dict:

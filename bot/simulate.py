@@ -174,15 +174,15 @@ async def run_simulation(
             outcome = await conductor.close(open_round.id, actor="simulate")
             if spec.mode == "ab":
                 # An A/B reward is each edit's chance of beating the track before (scaled to 1-10 for the
-                # learner): recorded as that chance, not as a reward or a score of the music.
-                record["beat_before"] = [None if r is None else beat_chance(r) for r in outcome.variant_rewards]
+                # learner): recorded as that chance, not as a reward or a score of the music. `kept` names the
+                # edit the track became, or none: the crowd's favourite of the two stays only past a margin.
+                record.update(
+                    beat_before=[None if r is None else beat_chance(r) for r in outcome.variant_rewards],
+                    kept="ab"[outcome.winner] if outcome.kept_edit else None,
+                )
             else:
                 record.update(reward=outcome.reward, score=outcome.incumbent_score, spread=statistics.pstdev(votes.values()))
-            record.update(
-                kept_edit=outcome.kept_edit,
-                winner="ab"[outcome.winner] if outcome.winner is not None else None,
-                q_size=await conductor.store.q_size(scope_id),
-            )
+            record.update(kept_edit=outcome.kept_edit, q_size=await conductor.store.q_size(scope_id))
             if judge is not None:
                 record["judge"] = judge(track_to_midi(outcome.next_track))
             if out_dir is not None:
@@ -233,7 +233,8 @@ def _write_results(out_dir: Path, results: dict) -> None:
     title = f"crowdtune simulate: {results['spec']['preset']}, {results['spec']['mode']}"
     judged = {"noise-free judge of the kept track": [r["judge"] for r in rounds]} if rounds and "judge" in rounds[0] else None
     if results["spec"]["mode"] == "ab":
-        chances = [r["beat_before"]["ab".index(r["winner"])] if r["winner"] else None for r in rounds]
+        # The crowd's favourite edit's chance, whether it stayed or not (ab_curve_png draws which).
+        chances = [max((c for c in r["beat_before"] if c is not None), default=None) for r in rounds]
         png = ab_curve_png(chances, [r["kept_edit"] for r in rounds], title, judged=judged)
     else:
         rewards = [r["reward"] if r["reward"] is not None else float("nan") for r in rounds]

@@ -33,9 +33,14 @@ def is_postgres_url(location: str | Path) -> bool:
 
 
 async def open_store(location: str | Path) -> Store:
-    """Open (creating and migrating as needed) the database at `location`: a SQLite file path,
-    ":memory:", or a `postgresql://user:password@host:port/database` URL. StorageError with one clear
-    line (never the password) when it cannot be used."""
+    """Open (creating and migrating as needed) the database at `location`: a SQLite file path, taken as
+    given (no ~), ":memory:", or a `postgresql://user:password@host:port/database` URL. StorageError with one
+    clear line (never the password) when it cannot be used.
+
+    A SQLite file's missing folders are made, as every library function here and in bot.media makes the
+    folders of the paths it is handed: only a caller knows whether a path was typed by a user (a missing
+    folder is then a typo, refused before this is called: bot.cli) or named by the program (crowdtune-data/,
+    a session's folder, a worker's temporary one, which must be made)."""
     if is_postgres_url(location):
         from storage.postgres import PostgresStore
 

@@ -74,7 +74,8 @@ def write_export(
 
     Synchronous and streaming, for a worker thread or process: rows are read one at a time from a
     read-only snapshot (storage.open_reader) and written straight into the zip, so memory does not
-    grow with the history except for the zip's directory (about 0.5 KiB an entry). Errors:
+    grow with the history except for the zip's directory (about 0.5 KiB an entry). `out`'s missing folders
+    are made (why: storage.open_store). Errors:
     StorageError when the database cannot be read, OSError when `out` cannot be written. `progress` is
     called after each composition is written (a progress bar).
     """

@@ -79,10 +79,10 @@ class SqliteStore(ClosesOnExit):
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
         path = str(path)
-        if path != ":memory:" and Path(path).expanduser().is_dir():
+        if path != ":memory:" and Path(path).is_dir():
             raise StorageError(f"{path} is a folder; name a database file in it, such as {Path(path) / 'crowdtune.db'}")
         if path != ":memory:":
-            parent = Path(path).expanduser().resolve().parent
+            parent = Path(path).resolve().parent
             try:
                 parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -941,7 +941,7 @@ class SqliteReader(RowReader):
     def __init__(self, path: str | Path) -> None:
         if str(path) == ":memory:":
             raise StorageError("an in-memory database cannot be read from a worker: use a database file")
-        uri = Path(path).expanduser().resolve().as_uri() + "?mode=ro"
+        uri = Path(path).resolve().as_uri() + "?mode=ro"
         try:
             self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout = 5000")

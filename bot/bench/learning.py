@@ -176,7 +176,7 @@ async def _simulate_one(variant: Variant, seed: int, rounds: int, crowd: str) ->
         better.append(statistics.fmean(judge(p) > judge(track) + 1e-9 for p in proposals))
         worse.append(statistics.fmean(judge(p) < judge(track) - 1e-9 for p in proposals))
         if record["kept_edit"]:
-            track = proposals["ab".index(record["winner"]) if record["winner"] else 0]
+            track = proposals["ab".index(record["kept"]) if "kept" in record else 0]  # a rating round has one
         quality.append(judge(track))
         # The replay must follow the session exactly, or the edit shares would be about other tracks.
         if abs(quality[-1] - record["judge"]) > 1e-9:

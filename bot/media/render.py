@@ -256,7 +256,8 @@ def render_files(
 ) -> list[Path]:
     """Render each MIDI file to out_dir/<stem>.<fmt> with the one renderer (at the listening level unless
     `keep_level`), calling `on_written` after each (a progress bar). Every input is read and checked
-    first, so a bad file raises ValueError naming it before anything is written."""
+    first, so a bad file raises ValueError naming it before anything is written; then out_dir is made, its
+    missing parents too (a typed path is checked by the caller: storage.open_store says why)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown audio format {fmt!r}: use 'ogg' or 'wav'")
     midis = [parse_midi(Path(path).read_bytes(), str(path)) for path in paths]

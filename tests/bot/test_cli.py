@@ -14,6 +14,7 @@ import mido
 import pytest
 
 from bot.errors import ExitCode
+from core.engine import SessionSpec
 from core.midi import track_to_midi
 from core.music import track_from_dict
 from core.theory import melody_notes
@@ -123,6 +124,25 @@ def test_simulate_reports_what_its_mode_measures_and_the_judged_quality_of_the_s
         means = [sum(r["reward"] for r in part) / len(part) for part in (first, last)]
         assert f"the crowd's verdict on each proposal: {means[0]:.2f} on average in the first tenth, {means[1]:.2f} in the last" in result.stdout
     assert (out / "learning-curve.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_an_ab_round_in_results_json_says_which_edit_stayed_or_that_none_did(tmp_path):
+    """results.json named a `winner` in every A/B round, also where neither edit beat the track before clearly
+    enough and the track before stayed: read as what the track became, it told another history than the
+    session's. A round now says `kept`: "a", "b" or null, beside each edit's chance (`beat_before`); following
+    the kept edits from the first track leads to the final one."""
+    from core.actions import Action, apply
+
+    crowdtune("simulate", "--mode", "ab", "--rounds", "30", "--seed", "5", "--out", "sim", "--db", "t.db", cwd=tmp_path)
+    results = json.loads((tmp_path / "sim" / "results.json").read_text())
+    rounds = results["rounds"]
+    assert all("winner" not in r and (r["kept"] is not None) == r["kept_edit"] for r in rounds)
+    assert {r["kept"] for r in rounds} == {"a", "b", None}, [r["kept"] for r in rounds]  # each case is met
+    track = SessionSpec.from_dict(results["spec"]).first_track()
+    for r in rounds:
+        if r["kept"] is not None:
+            track = apply(track, Action.from_key(r["actions"]["ab".index(r["kept"])]))
+    assert track == track_from_dict(results["final_track"])
 
 
 def test_simulate_with_an_outside_rater_in_ab_mode(tmp_path):
@@ -679,3 +699,89 @@ def test_the_default_database_folder_is_made_as_the_readme_says(tmp_path):
     """The folder the tool itself names (crowdtune-data/) is made when missing; only a path the user typed must exist."""
     crowdtune("run", "--rounds", "1", "--no-audio", stdin="5\n", cwd=tmp_path)
     assert (tmp_path / "crowdtune-data" / "crowdtune.db").is_file() and list((tmp_path / "crowdtune-data" / "rounds").iterdir())
+
+
+# Secrets a .env holds beside the settings (never to be printed by any command).
+SECRETS = {"DISCORD_TOKEN": "MTIz.a-secret-token.value", "POSTGRES_PASSWORD": "a-secret-password"}
+
+
+@pytest.mark.parametrize("command", [name for name, argv in DATABASE_ARGS.items() if "--db" in argv])
+def test_crowdtune_db_in_dotenv_names_the_database_of_every_command_and_no_secret_is_printed(tmp_path, command):
+    """`CROWDTUNE_DB` in .env was read by `run` only: `sessions`, `simulate` and `export` read the environment
+    alone, so `simulate` filled crowdtune-data/crowdtune.db while the bot used the .env's database. Every command
+    now reads it the way every setting is read (README: .env, the environment over it, --db over both)."""
+    _a_database(tmp_path)
+    (tmp_path / "folder").mkdir()
+    # run with a token would be the bot: its .env holds the other secret only.
+    secrets = {k: v for k, v in SECRETS.items() if command != "run" or k != "DISCORD_TOKEN"}
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in {**secrets, "CROWDTUNE_DB": "folder"}.items()))
+    before = _files(tmp_path)
+    argv = [a for a in DATABASE_ARGS[command] if a not in ("--db", "DB")]
+    result = crowdtune(*argv, cwd=tmp_path, stdin="5\n", check=False)
+    assert result.returncode == ExitCode.FILE and "Traceback" not in result.stderr, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert "the database folder (a folder, not a file" in line, line
+    assert not any(secret in result.stdout + result.stderr for secret in SECRETS.values())
+    assert _files(tmp_path) == before
+
+
+def test_the_database_option_comes_before_the_environment_which_comes_before_dotenv(tmp_path):
+    """The order every setting has (pydantic-settings: the environment over .env), with --db over both."""
+    _a_database(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / ".env").write_text("CROWDTUNE_DB=folder\n")
+    listed = crowdtune("sessions", cwd=tmp_path, env_extra={"CROWDTUNE_DB": "made.db"})
+    assert listed.stdout.strip().endswith("1 session in made.db"), listed.stdout
+    (tmp_path / ".env").write_text("CROWDTUNE_DB=made.db\n")
+    listed = crowdtune("sessions", "--db", "made.db", cwd=tmp_path, env_extra={"CROWDTUNE_DB": "folder"})
+    assert listed.stdout.strip().endswith("1 session in made.db"), listed.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "simulate --audio", "render"])
+def test_crowdtune_soundfont_in_dotenv_is_the_soundfont_of_every_command(tmp_path, command):
+    """`CROWDTUNE_SOUNDFONT` in .env was the bot's only: `run` in a terminal, `simulate --audio` and `render`
+    read the environment and rendered with the Debian soundfont. The same kind as CROWDTUNE_DB's."""
+    (tmp_path / "song.mid").write_bytes(_midi_bytes())
+    (tmp_path / ".env").write_text("CROWDTUNE_SOUNDFONT=missing.sf2\n")
+    argv = {"run": ["run", "--rounds", "1", "--db", "ct.db"], "simulate --audio": ["simulate", "--audio", "--rounds", "1", "--db", "ct.db", "--out", "sim"],
+            "render": ["render", "song.mid", "--out-dir", "."]}[command]
+    result = crowdtune(*argv, cwd=tmp_path, stdin="5\n", check=False)
+    assert result.returncode == ExitCode.NO_SOUNDFONT and "Traceback" not in result.stderr, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert "cannot read the SoundFont missing.sf2" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env", "song.mid"]
+
+
+# Every path option of every command, given as ~/NAME (quoted: the shell leaves ~ alone), and what it makes.
+HOME_ARGS = {
+    "run --db --out": (["run", "--rounds", "1", "--no-audio", "--db", "~/new.db", "--out", "~/rounds"], ["new.db", "rounds"]),
+    "run --from": (["run", "--rounds", "1", "--no-audio", "--db", "~/new.db", "--from", "~/melody.mid"], ["new.db"]),
+    "simulate --db --out": (["simulate", "--rounds", "2", "--db", "~/new.db", "--out", "~/sim"], ["new.db", "sim/results.json"]),
+    "sessions --db": (["sessions", "--db", "~/made.db"], []),
+    "export --db --out": (["export", "--db", "~/made.db", "--out", "~/all.zip"], ["all.zip"]),
+    "copy-db --from --to": (["copy-db", "--from", "~/made.db", "--to", "~/copy.db"], ["copy.db"]),
+    "render FILE --out-dir --soundfont": (["render", "~/song.mid", "--out-dir", "~/audio", "--soundfont", "~/font.sf2"], ["audio/song.ogg"]),
+    "bench learning --out": (["bench", "learning", "--seeds", "1", "--rounds", "2", "--crowd", "builtin", "--only", "default",
+                              "--out", "~/bench"], ["bench/BENCHMARKS.md"]),
+}
+
+
+@pytest.mark.parametrize("option", HOME_ARGS)
+def test_a_quoted_tilde_in_any_path_option_is_the_home_folder(tmp_path, option):
+    """`--db '~/x.db'` (quoted, so the shell did not expand ~) was expanded by SqliteStore to look for a folder but
+    opened as given, and exports read the expanded one; the command line refused it first ("the folder ~ does
+    not exist"). Every path option of every command now means the home folder by ~, as a shell would."""
+    from bot.media.render import find_soundfont
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    _a_database(tmp_path).rename(home / "made.db")
+    (home / "song.mid").write_bytes(_midi_bytes())
+    track_to_midi(SessionSpec(seed=1).first_track()).save(home / "melody.mid")
+    (home / "font.sf2").symlink_to(find_soundfont())
+    argv, made = HOME_ARGS[option]
+    result = crowdtune(*argv, cwd=work, stdin="5\n", env_extra={"HOME": str(home)})
+    assert all((home / name).exists() for name in made), sorted(p.name for p in home.iterdir())
+    assert list(work.iterdir()) == []  # no folder named ~, no crowdtune-data/
+    if option == "sessions --db":
+        assert result.stdout.strip().endswith(f"1 session in {home / 'made.db'}"), result.stdout

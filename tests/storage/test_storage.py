@@ -101,6 +101,25 @@ async def test_a_corrupt_file_is_a_clear_error(tmp_path):
     assert path.read_bytes() == b"this is not a database" * 100
 
 
+async def test_a_database_path_is_the_same_file_for_the_store_its_checks_and_its_readers(tmp_path, monkeypatch):
+    """SqliteStore.open expanded ~ to look for a folder but opened the path as given, and its readers (the
+    export) expanded it again: `~/x.db`, with a folder named ~ in the current one, was written in one file
+    and exported from another (or not found). The library takes a path as it is, as open() does; the command
+    line and the settings expand ~ (bot.errors.user_path)."""
+    home = tmp_path / "home"
+    home.mkdir(), (tmp_path / "~").mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    store = await open_store("~/x.db")
+    try:
+        await _session(Conductor(store), scope="guild:7")
+        counts = await export_zip(store, tmp_path / "export.zip")
+    finally:
+        await store.close()
+    assert counts["compositions"] == 1  # the session's current track, read back from the file written
+    assert (tmp_path / "~" / "x.db").is_file() and list(home.iterdir()) == []
+
+
 # -- PostgreSQL: its migrations, its errors, the same schema as SQLite --------------------------------
 
 

@@ -416,6 +416,15 @@ def test_default_beats_random_through_the_real_session_path():
     assert statistics.fmean(d.quality[-1] for d in default) > statistics.fmean(d.quality[0] for d in default)
 
 
+def test_the_benchmark_follows_an_ab_session_through_the_edits_that_stayed():
+    """The benchmark replays each session from its round records (bot.simulate's, as in results.json), judging
+    every track on the way, and stops at the first round where the replay leaves the session: an A/B round's
+    `kept` must name the edit the track became."""
+    by_label = {v.label: v for v in VARIANTS}
+    run = simulate_one(by_label["default, A/B"], 3, 20)
+    assert len(run.quality) == 21 and run.quality[-1] != run.quality[0]
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [("7 5 6", {"musicality": 7, "novelty": 5, "coherence": 6}), ("7,5,6", {"musicality": 7, "novelty": 5, "coherence": 6}),
