@@ -16,6 +16,7 @@ belong together; split, each part would need the others' dataclasses.
 from __future__ import annotations
 
 import asyncio
+import math
 import multiprocessing
 import os
 import platform
@@ -76,6 +77,11 @@ VARIANTS = (
             other_key=True, earlier_rounds=EARLIER_ROUNDS),
 )
 ATTACK = ("brigader", "brigader", "brigader")  # plus two of the crowd's own trolls
+INFORMATION_PAIRS = 30  # pairs of random edits of each seed's starting track (vote_information)
+BAR_ROUNDS = 10  # rounds of ratings of the track before that make a well-known bar
+BOOTSTRAP_RESAMPLES = 1000  # for vote_information's 95% intervals
+# vote_information costs a fraction of a session per seed, so the bench gives it this many times its seeds
+INFORMATION_SEED_FACTOR = 5
 
 
 @dataclass
@@ -200,6 +206,129 @@ def run_all(variants, crowds, seeds: int, rounds: int, workers: int = WORKERS, p
 
 
 # --- the report --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoteInformation:
+    """How much one round of a crowd's votes says about an edit: the squared correlation (R²), over `edits`
+    random edits of the seeds' starting tracks, between the round's evidence and the edit's judged change
+    (the crowd's noise-free judge of the edited track minus that of the track before)."""
+
+    crowd: str
+    edits: int
+    rating_one_round: float  # the verdict on the edit minus a verdict on the track before, one round each
+    rating_known_bar: float  # the verdict on the edit minus the track before's mean verdict over BAR_ROUNDS rounds
+    ab: float  # an A/B round's chance that the edit beats the track before (`core.crowd.ab_tally`)
+    # 95% intervals of ab_round_share against each bar (one round, well-known), bootstrapped over seeds
+    intervals: tuple[tuple[float, float], tuple[float, float]] = ((math.nan, math.nan), (math.nan, math.nan))
+
+    @staticmethod
+    def bits(r2: float) -> float:
+        """R² as information in bits, -1/2 log2(1 - R²): the mutual information of two jointly Gaussian
+        variables (Cover and Thomas, Elements of Information Theory, 2nd ed., eq. 8.56); an approximation
+        here, since many edits change nothing the judge hears."""
+        return -0.5 * math.log2(1.0 - min(r2, 1.0 - 1e-12))
+
+    def ab_round_share(self, rating_r2: float) -> float:
+        """An A/B round's information about its two edits (at most twice one edit's: they share the votes)
+        as a share of a rating round's about its one edit, whose evidence has `rating_r2`."""
+        return 2 * self.bits(self.ab) / self.bits(rating_r2) if rating_r2 > 0 else math.nan
+
+
+def _information_job(job: tuple[str, int, int]) -> list[tuple[float, float, float, float]]:
+    """(judged change, rating evidence against one round, against a well-known bar, A/B chance) of each
+    edit A of `pairs` random pairs of edits of one seed's starting track, its crowd voting as in a session."""
+    from core.actions import apply, legal_actions
+    from core.crowd import Ballot, ab_tally, robust_rating
+    from core.engine import SessionSpec, beat_chance
+    from core.midi import track_to_midi
+    from core.raters import prefer
+
+    crowd, seed, pairs = job
+    raters, judge = _crowd_raters(VARIANTS[1], crowd, seed)
+    rng = random.Random(f"information:{crowd}:{seed}")
+    track = SessionSpec(seed=seed).first_track()
+    before = track_to_midi(track)
+
+    def verdict(midi) -> float:
+        return robust_rating([Ballot(r.name, rating=r.rate(midi)) for r in raters]).rating
+
+    rows = []
+    for _ in range(pairs):
+        edit_a, edit_b = (track_to_midi(apply(track, action)) for action in rng.sample(legal_actions(track), 2))
+        rated = verdict(edit_a)
+        bar = statistics.fmean(verdict(before) for _ in range(BAR_ROUNDS))
+        tally = ab_tally([Ballot(r.name, choice=prefer(r.rate, edit_a, edit_b, before)) for r in raters])
+        rows.append((judge(edit_a) - judge(before), rated - verdict(before), rated - bar, beat_chance(tally.rewards[0])))
+    return rows
+
+
+def vote_information(crowd: str, seeds: int, pairs: int = INFORMATION_PAIRS, workers: int = WORKERS) -> VoteInformation:
+    """How much one round's votes say about an edit, rating against A/B (`VoteInformation`), over `pairs`
+    pairs of random edits of each of `seeds` seeds' starting tracks, the bench's crowd voting."""
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        by_seed = pool.map(_information_job, [(crowd, seed, pairs) for seed in range(seeds)])
+
+    def measured(groups: list[list[tuple[float, float, float, float]]]) -> VoteInformation:
+        rows = [row for rows in groups for row in rows]
+        changes = [row[0] for row in rows]
+
+        def r2(column: int) -> float:
+            values = [row[column] for row in rows]
+            if statistics.pstdev(values) == 0 or statistics.pstdev(changes) == 0:
+                return 0.0
+            return statistics.correlation(changes, values) ** 2
+
+        return VoteInformation(crowd, len(rows), r2(1), r2(2), r2(3))
+
+    # Seeds, not edits, are resampled: the edits of one starting track share its crowd and its judge.
+    rng = random.Random(f"information:{crowd}:bootstrap")
+    resampled = [measured([rng.choice(by_seed) for _ in by_seed]) for _ in range(BOOTSTRAP_RESAMPLES)]
+
+    def interval(share) -> tuple[float, float]:
+        values = sorted(v for v in map(share, resampled) if not math.isnan(v))
+        if not values:
+            return math.nan, math.nan
+        return values[int(0.025 * (len(values) - 1))], values[int(0.975 * (len(values) - 1))]
+
+    information = measured(by_seed)
+    return replace(information, intervals=(
+        interval(lambda i: i.ab_round_share(i.rating_one_round)), interval(lambda i: i.ab_round_share(i.rating_known_bar)),
+    ))
+
+
+INFORMATION_HEADING = "### What one round's votes say about an edit"
+
+
+def information_text(information: list[VoteInformation], seeds: int) -> str:
+    """The report's account of `vote_information`: what was measured, and the table."""
+    return f"""For each of {seeds} seeds, {INFORMATION_PAIRS} pairs of random edits of the starting track, each crowd voting once
+as in a session (no history, so everyone counts fully). *R²*: the squared correlation between a round's
+evidence about edit A and A's judged change; in bits, -1/2 log2(1 - R²). Rating: the crowd's verdict on A
+(`robust_rating`) minus its verdict on the track before, heard in one round, or over {BAR_ROUNDS} (a well-known
+bar; a rating round's bar lies between: one round's verdict, worn down by the edits undone since). A/B: A's chance
+of beating the track before in an A/B round of A and B (`ab_tally`). *A/B round / rating round*: the information
+an A/B round gives about its two edits (at most twice one edit's) as a share of a rating round's about its one,
+against each bar (95% interval, bootstrapped over seeds). Every voter gives one vote in either round, so this
+is information per vote.
+
+""" + information_table(information)
+
+
+def information_table(information: list[VoteInformation]) -> str:
+    """A Markdown table of `vote_information` results, one line per crowd."""
+    lines = [
+        "| crowd | edits | rating, bar from one round | rating, well-known bar | A/B, each edit | A/B round / rating round |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for info in information:
+        cells = [f"R² {r2:.3f} ({info.bits(r2):.3f} bits)" for r2 in (info.rating_one_round, info.rating_known_bar, info.ab)]
+        shares = " / ".join(
+            f"{info.ab_round_share(r2):.0%} ({lo:.0%}-{hi:.0%})"
+            for r2, (lo, hi) in zip((info.rating_one_round, info.rating_known_bar), info.intervals)
+        )
+        lines.append(f"| {info.crowd} | {info.edits} | {' | '.join(cells)} | {shares} |")
+    return "\n".join(lines)
 
 
 def describe_machine() -> dict[str, str]:
@@ -373,7 +502,10 @@ def write_section(path: Path, heading: str, body: str) -> None:
     path.write_text("\n".join(lines).rstrip() + "\n")
 
 
-def report(summaries: list[Summary], crowds, seeds: int, rounds: int, machine: dict[str, str], command: str, timing: str) -> tuple[int, str]:
+def report(
+    summaries: list[Summary], crowds, seeds: int, rounds: int, machine: dict[str, str], command: str, timing: str,
+    information: list[VoteInformation] = (),
+) -> tuple[int, str]:
     """The Markdown section and how many targets were not met."""
     what = "; ".join(f"`{v.label}`: {v.what}" for v in dict.fromkeys(s.variant for s in summaries))
     parts = [f"""
@@ -403,6 +535,8 @@ What each line is: {what}.
             lines.append(f"- {name}: **{'met' if met else 'not met'}** ({figures})")
         lines += ["", f"![learning curves, {crowd} crowd](learning-{crowd}.png)", ""]
         parts.append("\n".join(lines))
+    if information:
+        parts.append(INFORMATION_HEADING + "\n\n" + information_text(information, INFORMATION_SEED_FACTOR * seeds))
     return missed, "\n".join(parts)
 
 
@@ -426,12 +560,19 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
     wall = time.perf_counter() - started
     session_seconds = statistics.fmean(run.seconds for s in summaries for run in s.runs)
     timing = f"wall time {wall:.0f} s, {session_seconds:.2f} s per session in one process"
-    missed, body = report(summaries, crowds, seeds, rounds, machine, command, timing)
+    # The A/B target compares A/B with rating rounds per vote; how much a vote says bounds what either can learn.
+    information = []
+    if any(v.mode == "ab" for v in variants):
+        print("measuring what one round's votes say about an edit (rating and A/B)", flush=True)
+        information = [vote_information(crowd, INFORMATION_SEED_FACTOR * seeds) for crowd in crowds]
+    missed, body = report(summaries, crowds, seeds, rounds, machine, command, timing, information)
     for crowd in crowds:
         print(f"\n{crowd} crowd")
         print(table(summaries, crowd, rounds))
         for name, met, figures in targets(summaries, crowd, rounds):
             print(f"  {'MET    ' if met else 'NOT MET'} {name}: {figures}")
+    if information:
+        print("\n" + INFORMATION_HEADING.lstrip("# ") + "\n" + information_table(information))
     print(timing)
     out.mkdir(parents=True, exist_ok=True)
     for crowd in crowds:

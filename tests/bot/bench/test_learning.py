@@ -6,7 +6,8 @@ import statistics
 
 import pytest
 
-from bot.bench.learning import VARIANTS, simulate_one
+from bot.bench import learning
+from bot.bench.learning import VARIANTS, VoteInformation, simulate_one, vote_information
 from core import agent as q
 from core.actions import apply
 from core.crowd import (
@@ -380,6 +381,26 @@ def test_the_theory_prior_steers_untried_edits():
 
 
 # --- the benchmark, small ------------------------------------------------------------------------------
+
+
+def test_information_in_bits_is_the_mutual_information_of_two_gaussians():
+    assert VoteInformation.bits(0.0) == 0.0
+    assert VoteInformation.bits(0.75) == pytest.approx(1.0)  # -1/2 log2(1/4)
+    info = VoteInformation("builtin", 10, rating_one_round=0.1, rating_known_bar=0.2, ab=0.1)
+    assert info.ab_round_share(info.rating_one_round) == pytest.approx(2.0)  # two edits, each as well known
+
+
+def test_what_one_rounds_votes_say_about_an_edit_is_measured_on_the_bench_crowd(monkeypatch):
+    info = vote_information("builtin", 2, pairs=10, workers=1)
+    assert info.edits == 20
+    figures = (info.rating_one_round, info.rating_known_bar, info.ab)
+    assert all(0.0 <= r2 <= 1.0 for r2 in figures)
+    again = vote_information("builtin", 2, pairs=10, workers=1)
+    assert (again.rating_one_round, again.rating_known_bar, again.ab) == figures  # seeded: the same crowd and edits
+    assert info.rating_one_round != info.rating_known_bar  # a noisy crowd's one hearing of the track before is no well-known bar
+    monkeypatch.setattr(learning, "NOISE", 0.0)  # reaches the forked workers
+    quiet = vote_information("builtin", 2, pairs=10, workers=1)
+    assert quiet.rating_one_round == pytest.approx(quiet.rating_known_bar)  # without noise, one hearing is as good as ten
 
 
 def test_default_beats_random_through_the_real_session_path():
