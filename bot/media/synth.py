@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import ctypes.util
 import io
 import itertools
+import logging
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +35,68 @@ PULL_FRAMES = 4096  # largest piece asked of the synth at once: bounds the buffe
 RELEASE_TAIL_SECONDS = 1.0  # after the last event, so notes ring out; stops early at silence
 FADE_OUT_SECONDS = 0.1  # when the tail is cut while notes still ring, fade instead of clicking
 MAX_SECONDS = 600.0  # refuse runaway files rather than fill memory
+
+
+log = logging.getLogger("crowdtune.fluidsynth")
+
+# FluidSynth's log levels (fluidsynth/log.h: FLUID_PANIC .. FLUID_DBG) and GLib's (GLogLevelFlags bits:
+# ERROR, CRITICAL, WARNING, MESSAGE, INFO, DEBUG), as logging levels.
+FLUID_LOG_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG}
+GLIB_LOG_LEVELS = {1 << 2: logging.CRITICAL, 1 << 3: logging.ERROR, 1 << 4: logging.WARNING, 1 << 5: logging.INFO, 1 << 6: logging.INFO, 1 << 7: logging.DEBUG}
+_FLUID_LOG_FUNCTION = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+_GLIB_LOG_FUNCTION = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+_native_log = threading.local()  # .lines: a list while a soundfont loads on this thread
+_routed: list[object] = []  # the installed callbacks: C keeps pointers to them for the life of the process
+_routing = threading.Lock()
+
+
+def _native_message(level: int, message: bytes | None) -> None:
+    text = (message or b"").decode(errors="replace").strip()
+    lines = getattr(_native_log, "lines", None)
+    if lines is not None:
+        lines.append((level, text))
+    else:
+        log.log(level, "%s", text)
+
+
+def _route_native_logs(fluidsynth_module) -> None:
+    """Send FluidSynth's messages, and GLib's (FluidSynth's DLS loader, libinstpatch, logs through it), to
+    `log` instead of the process's stderr, once per process: a soundfont FluidSynth cannot load would
+    otherwise print its library lines before crowdtune's one line saying so."""
+    with _routing:
+        if _routed:
+            return
+        fluid = _FLUID_LOG_FUNCTION(lambda level, message, data: _native_message(FLUID_LOG_LEVELS.get(level, logging.ERROR), message))
+        set_fluid_log = fluidsynth_module.cfunc(
+            "fluid_set_log_function", ctypes.c_void_p,
+            ("level", ctypes.c_int, 1), ("fun", _FLUID_LOG_FUNCTION, 1), ("data", ctypes.c_void_p, 1),
+        )  # fmt: skip
+        for level in FLUID_LOG_LEVELS:
+            set_fluid_log(level, fluid, None)
+        _routed.append(fluid)
+        glib_name = ctypes.util.find_library("glib-2.0")
+        if glib_name:  # libfluidsynth links GLib, so it is loaded already; without it there is nothing to route
+            def glib_message(domain: bytes | None, flags: int, message: bytes | None, data: object) -> None:
+                level = next((lvl for bit, lvl in GLIB_LOG_LEVELS.items() if flags & bit), logging.WARNING)
+                _native_message(level, message)
+
+            glib = _GLIB_LOG_FUNCTION(glib_message)
+            library = ctypes.CDLL(glib_name)
+            library.g_log_set_default_handler.argtypes = [_GLIB_LOG_FUNCTION, ctypes.c_void_p]
+            library.g_log_set_default_handler.restype = ctypes.c_void_p
+            library.g_log_set_default_handler(glib, None)
+            _routed.append(glib)
+
+
+@contextlib.contextmanager
+def _native_log_kept() -> Iterator[list[tuple[int, str]]]:
+    """Hold back the native libraries' messages on this thread, as (logging level, text), for the caller
+    to report."""
+    _native_log.lines = []
+    try:
+        yield _native_log.lines
+    finally:
+        del _native_log.lines
 
 
 class RenderSetupError(RuntimeError):
@@ -116,9 +181,18 @@ class InProcessSynth:
                 # FluidSynth 2.3 it puts audible clicks into TimGM6mb's looped samples.
             },
         )
-        if self._synth.sfload(str(soundfont)) == -1:
+        _route_native_logs(fluidsynth)
+        with _native_log_kept() as messages:
+            loaded = self._synth.sfload(str(soundfont)) != -1
+        if not loaded:
             self._synth.delete()
-            raise SoundfontError(f"FluidSynth could not load the SoundFont {soundfont}: is it an .sf2 file?")
+            for level, text in messages:
+                log.debug("while loading %s: %s", soundfont, text)
+            # FluidSynth's own first complaint says what is wrong ("SoundFont file size mismatch").
+            why = next((text for level, text in messages if level >= logging.ERROR), "")
+            raise SoundfontError(f"FluidSynth could not load the SoundFont {soundfont}{f' ({why})' if why else ''}: is it an .sf2 file?")
+        for level, text in messages:
+            log.log(level, "while loading %s: %s", soundfont, text)
         self._frames_pulled = 0
         self._handlers = {
             "note_on": lambda m: self._synth.noteon(m.channel, m.note, m.velocity),

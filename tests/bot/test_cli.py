@@ -14,6 +14,7 @@ import mido
 import pytest
 
 from bot.errors import ExitCode
+from bot.media.render import find_soundfont
 from core.engine import SessionSpec
 from core.midi import track_to_midi
 from core.music import track_from_dict
@@ -752,6 +753,30 @@ def test_crowdtune_soundfont_in_dotenv_is_the_soundfont_of_every_command(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env", "song.mid"]
 
 
+def _broken_soundfonts(folder: Path) -> dict[str, Path]:
+    """Files FluidSynth cannot load: not a SoundFont at all, and a real one cut short (a download that stopped)."""
+    garbage, cut = folder / "garbage.sf2", folder / "cut.sf2"
+    garbage.write_bytes(bytes(range(256)) * 20)
+    cut.write_bytes(find_soundfont().read_bytes()[:20_000])
+    return {"garbage": garbage, "cut short": cut}
+
+
+@pytest.mark.parametrize("broken", ["garbage", "cut short"])
+@pytest.mark.parametrize("command", ["render", "run"])
+def test_a_soundfont_fluidsynth_cannot_load_is_one_line_with_its_reason_and_no_library_chatter(tmp_path, command, broken):
+    """FluidSynth and GLib (its DLS loader's) printed their own lines to stderr before ours: "fluidsynth: error:
+    SoundFont file size mismatch", "** CRITICAL **: ipatch_container_init_iter ...". They go to logging now,
+    and ours says what FluidSynth found."""
+    (tmp_path / "song.mid").write_bytes(_midi_bytes())
+    font = _broken_soundfonts(tmp_path)[broken]
+    argv = {"render": ["render", "song.mid", "--out-dir", ".", "--soundfont", str(font)],
+            "run": ["run", "--rounds", "1", "--db", "ct.db"]}[command]
+    result = crowdtune(*argv, cwd=tmp_path, stdin="5\n", check=False, env_extra={"CROWDTUNE_SOUNDFONT": str(font)})
+    assert result.returncode == ExitCode.NO_SOUNDFONT, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert f"FluidSynth could not load the SoundFont {font} (" in line, line
+
+
 # Every path option of every command, given as ~/NAME (quoted: the shell leaves ~ alone), and what it makes.
 HOME_ARGS = {
     "run --db --out": (["run", "--rounds", "1", "--no-audio", "--db", "~/new.db", "--out", "~/rounds"], ["new.db", "rounds"]),
@@ -771,7 +796,6 @@ def test_a_quoted_tilde_in_any_path_option_is_the_home_folder(tmp_path, option):
     """`--db '~/x.db'` (quoted, so the shell did not expand ~) was expanded by SqliteStore to look for a folder but
     opened as given, and exports read the expanded one; the command line refused it first ("the folder ~ does
     not exist"). Every path option of every command now means the home folder by ~, as a shell would."""
-    from bot.media.render import find_soundfont
 
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir(), work.mkdir()
