@@ -387,9 +387,10 @@ def _ab_summary(
             f" so {verdict}"
         )
     if tied:
-        how = "a coin flip chose" if rewards[0] == rewards[1] else "the one a hair ahead won,"
+        side = "AB"[winner]
+        how = f"a coin flip chose {side}" if rewards[0] == rewards[1] else f"{side}, a hair ahead, was chosen"
         each = chance_text(statistics.fmean(rewards))
-        return f"A and B tied (each beat the track before with a chance of {each}, from the votes); {how} {'AB'[winner]} and {verdict}: {description}"
+        return f"A and B tied (each beat the track before with a chance of {each}, from the votes); {how} and {verdict}: {description}"
     return f"{'AB'[winner]} won ({chances}) and {verdict}: {description}"
 
 
