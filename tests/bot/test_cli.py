@@ -326,6 +326,16 @@ def test_export_never_overwrites_the_database_or_another_file_and_names_the_scop
     assert unknown.returncode == 2 and "sim:default-rating-s1-1" in unknown.stderr
 
 
+def test_bench_learning_says_when_too_few_seeds_make_its_verdicts_chance_and_quotes_line_names(tmp_path):
+    """With 2 seeds it printed "MET personal agent not below hillclimb: after 10: -0.91 ± 3.16" as if it meant
+    something; and an unknown --only listed names that hold commas joined by commas."""
+    few = crowdtune("bench", "learning", "--seeds", "2", "--rounds", "2", "--only", "default", "--only", "hillclimb", "--out", "b", cwd=tmp_path)
+    assert few.stdout.count("fewer than the 20 the targets ask for") == 2, few.stdout  # once per crowd
+    assert "fewer than the 20" in (tmp_path / "b" / "BENCHMARKS.md").read_text()
+    unknown = crowdtune("bench", "learning", "--seeds", "1", "--only", "nope", cwd=tmp_path, check=False)
+    assert unknown.returncode == 2 and "'default, A/B', 'hillclimb, A/B'" in unknown.stderr, unknown.stderr
+
+
 def test_runs_never_mix_in_one_folder_and_bench_learning_defaults_to_a_new_one(tmp_path):
     crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", "ct.db", cwd=tmp_path)
     before = sorted(p.name for p in (tmp_path / "sim").iterdir())
