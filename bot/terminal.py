@@ -257,7 +257,7 @@ class TerminalSession:
         """Play the track the first edit starts from and, in rating mode, take its rating: the bar that edit
         must pass (in A/B mode each edit is compared with it by the person). False if the person stopped."""
         self.say("the starting track (the agent edits it from round 1 on):")
-        where, wav = await self._write_clip(self.folder / "start", track_from_dict(session.track), "the starting track")
+        where, wav = await write_clip(self.renderer, self.folder / "start", track_from_dict(session.track), "the starting track")
         self.say(f"  {where}")
         clips = [wav] if wav else []
         await self.player.play(clips)
@@ -284,24 +284,6 @@ class TerminalSession:
         self.say(f"  rated {rating_text(float(rating))}/10: the first edit is compared with this")
         return True
 
-    async def _write_clip(
-        self, stem: Path, track: Track, title: str, before: Track | None = None, edit: Action | None = None
-    ) -> tuple[str, Path | None]:
-        """Write a track's MIDI, piano roll (marking the `edit` that made it from `before`) and (with a
-        renderer) WAV; returns (where it is, in words: "listen: X.wav", or without audio "MIDI file: X.mid"),
-        the WAV or None)."""
-        from bot.media.pianoroll import piano_roll_png
-
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        midi = track_to_midi(track)
-        _write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
-        _write_whole(stem.with_suffix(".png"), await asyncio.to_thread(piano_roll_png, track, title, before, edit))
-        if self.renderer is None:
-            return f"MIDI file: {stem.with_suffix('.mid')}", None
-        wav = stem.with_suffix(".wav")
-        _write_whole(wav, await self.renderer.render_async(midi, "wav"))
-        return f"listen: {wav}", wav
-
     async def _present(self, open_round: OpenRound) -> tuple[list[Path], list[Path] | None]:
         """Write the round's files and say where; returns the clips to play (A then B) and, in A/B mode, the
         track before's (a vote is the favourite of the three; `rp` replays it; no audio: []), else None."""
@@ -312,13 +294,13 @@ class TerminalSession:
         clips = []
         for label, proposal in zip(labels, plan.proposals):
             stem = self.folder / f"round-{number:04d}{'-' + label.lower() if label else ''}"
-            where, wav = await self._write_clip(stem, proposal.track, f"round {number} {label}".strip(), plan.incumbent, proposal.action)
+            where, wav = await write_clip(self.renderer, stem, proposal.track, f"round {number} {label}".strip(), plan.incumbent, proposal.action)
             clips += [wav] if wav else []
             prefix = f"  {label}: " if label else "  "
             self.say(f"{prefix}{proposal.description}; {where} (piano roll: {stem.with_suffix('.png')})")
         if len(plan.proposals) == 1:
             return clips, None
-        where, before = await self._write_clip(self.folder / f"round-{number:04d}-before", plan.incumbent, f"round {number}: the track before")
+        where, before = await write_clip(self.renderer, self.folder / f"round-{number:04d}-before", plan.incumbent, f"round {number}: the track before")
         self.say(f"  the track before: {where}" + (" (rp replays it)" if before else ""))
         return clips, [before] if before else []
 
@@ -346,9 +328,13 @@ class TerminalSession:
                 self.say(f"  {helped}")
                 continue
             try:
-                return self._vote_of(open_round, answer)
+                vote = vote_of(kind, answer)
             except ValueError as problem:
                 self.say(f"  sorry: {problem}")
+                continue
+            if kind == "aspects":
+                self.say(f"  your rating: {rating_text(vote)} (musicality counts twice)")
+            return vote
 
     async def _replay(self, clips: list[Path], which: int | str | None, before: list[Path] | None = None) -> None:
         """Play `clips` again: `which` one, None: all, BEFORE: `before` (an A/B round's track before; None: none)."""
@@ -364,20 +350,41 @@ class TerminalSession:
         else:
             await self.player.play(clips if which is None else [clips[which]], asked=True)
 
-    def _vote_of(self, open_round: OpenRound | None, answer: str) -> float | str:
-        from core.crowd import check_choice, check_rating, compound_rating, parse_aspects
 
-        if open_round is not None and open_round.spec.mode == "ab":
-            return check_choice(answer)
-        if open_round is not None and self.aspects:
-            rating = compound_rating(parse_aspects(answer))
-            self.say(f"  your rating: {rating_text(rating)} (musicality counts twice)")
-            return rating
-        try:
-            value = float(answer)
-        except ValueError:
-            raise ValueError(f"a rating is a number from 1 to 10, not '{answer}'") from None
-        return check_rating(value)
+
+def vote_of(kind: str, answer: str) -> float | str:
+    """The vote a typed `answer` to a PROMPTS `kind` of question is: a choice ("ab"), a rating, or the
+    compound of three aspects ("aspects"); ValueError, worded for the person, if it is none."""
+    from core.crowd import check_choice, check_rating, compound_rating, parse_aspects
+
+    if kind == "ab":
+        return check_choice(answer)
+    if kind == "aspects":
+        return compound_rating(parse_aspects(answer))
+    try:
+        value = float(answer)
+    except ValueError:
+        raise ValueError(f"a rating is a number from 1 to 10, not '{answer}'") from None
+    return check_rating(value)
+
+
+async def write_clip(
+    renderer, stem: Path, track: Track, title: str, before: Track | None = None, edit: Action | None = None
+) -> tuple[str, Path | None]:
+    """Write a track's MIDI, piano roll (marking the `edit` that made it from `before`) and, with a `renderer`
+    (None: no audio), WAV; returns (where it is, in words: "listen: X.wav", or without audio "MIDI file:
+    X.mid"; the WAV or None)."""
+    from bot.media.pianoroll import piano_roll_png
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    midi = track_to_midi(track)
+    _write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
+    _write_whole(stem.with_suffix(".png"), await asyncio.to_thread(piano_roll_png, track, title, before, edit))
+    if renderer is None:
+        return f"MIDI file: {stem.with_suffix('.mid')}", None
+    wav = stem.with_suffix(".wav")
+    _write_whole(wav, await renderer.render_async(midi, "wav"))
+    return f"listen: {wav}", wav
 
 
 def _write_whole(path: Path, data: bytes) -> None:
