@@ -1,8 +1,11 @@
 """compose.yaml (PostgreSQL and two bot shards from the Dockerfile's image) parses and describes a bot
-that can run, and the image and `make` install every system library the installed packages need:
-Docker is not on the test machines, so this checks the files, not a running stack (docs/COMPOSE.md
-tells how the stack was run by hand)."""
+that can run; the image and `make run` install every system library the installed packages need, and
+no more than running needs; the build context (.dockerignore) holds what the Dockerfile copies and no
+secret or data; commands run in the container can write where they start. Docker is not on the test
+machines, so this checks the files, not a running stack (docs/COMPOSE.md tells how the stack was run
+by hand)."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -14,6 +17,7 @@ import pytest
 import yaml
 
 from bot.discord.shards import ShardPlan
+from bot.media.synth import INSTALL_HINT
 from storage import is_postgres_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,3 +85,45 @@ def test_the_image_and_make_install_every_system_library_the_wheels_link():
     missing = {package: module for package, module in needed.items() if package not in DEBIAN_BASE | image}
     assert not missing, f"the Dockerfile does not install (package: a module that links it): {missing}"
     assert not {package for package in needed if package not in DEBIAN_BASE | make}, "nor does the Makefile"
+
+
+def _makefile_list(name: str) -> list[str]:
+    return re.search(rf"^{name} := (.+)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+
+
+def _dockerfile() -> list[tuple[str, list[str]]]:
+    """The Dockerfile's instructions as (KEYWORD, words), continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    return [(words[0].upper(), words[1:]) for line in text.splitlines()
+            if (words := line.split()) and not words[0].startswith("#")]
+
+
+def test_the_image_and_make_run_install_what_running_needs_and_only_make_test_adds_the_tests():
+    """One list of what running needs (Makefile APT_PACKAGES), installed as it is by the image and named
+    by the line a missing synthesiser gives; what only the tests need (a PostgreSQL server, opus-tools)
+    is apart, so neither `make run` nor the image installs a database server."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    image = re.search(r"apt-get install -y --no-install-recommends ([^\\&]+)", dockerfile).group(1).split()
+    run, tests_only = _makefile_list("APT_PACKAGES"), _makefile_list("TEST_APT_PACKAGES")
+    assert sorted(image) == sorted(run) == sorted(INSTALL_HINT.removeprefix("apt-get install ").split())
+    assert "postgresql" in tests_only and not set(tests_only) & set(run)
+
+
+@pytest.mark.skipif(not shutil.which("make"), reason="needs make")
+@pytest.mark.parametrize("target", ["run", "test"])
+def test_make_asks_for_the_packages_of_its_target_only(target, tmp_path):
+    """On a machine with none of the packages, as a user who is not root, `make run` and `make test` say
+    the one line to run: `make run` without what only the tests need."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for name, script in {"dpkg": "exit 1", "id": "echo 1000"}.items():  # nothing installed; not root
+        (fake / name).write_text(f"#!/bin/sh\n{script}\n")
+        (fake / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(["make", "-s", "-C", str(ROOT), target, f"VENV={tmp_path / 'venv'}"], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and not (tmp_path / "venv").exists(), result.stdout + result.stderr
+    asked = re.search(r"^  apt-get install -y (.+)$", result.stdout, re.M).group(1).split()
+    wanted = _makefile_list("APT_PACKAGES") + (_makefile_list("TEST_APT_PACKAGES") if target == "test" else [])
+    assert [p for p in asked if p != "python3-venv"] == wanted
+    assert ("postgresql" in asked) == (target == "test")  # running needs no database server
