@@ -6,6 +6,7 @@ machines, so this checks the files, not a running stack (docs/COMPOSE.md tells h
 by hand)."""
 
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -127,3 +128,65 @@ def test_make_asks_for_the_packages_of_its_target_only(target, tmp_path):
     wanted = _makefile_list("APT_PACKAGES") + (_makefile_list("TEST_APT_PACKAGES") if target == "test" else [])
     assert [p for p in asked if p != "python3-venv"] == wanted
     assert ("postgresql" in asked) == (target == "test")  # running needs no database server
+
+
+def _dockerignore() -> list[tuple[re.Pattern[str], bool]]:
+    """.dockerignore as (pattern, is an exception `!`), as Docker reads it: a pattern is relative to the
+    context's root (a leading / is dropped, the path cleaned); `*` and `?` stay within one folder, `**`
+    spans any number of folders. This matcher knows only those; the file is checked to use no others."""
+    rules = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        exception = line.startswith("!")
+        pattern = posixpath.normpath(line.removeprefix("!").strip()).lstrip("/")
+        assert not set(pattern) & set("[]\\"), f"{line}: a pattern this test cannot read"
+        parts = re.split(r"(\*\*/|\*\*|\*|\?)", pattern)
+        wildcards = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+        rules.append((re.compile("".join(wildcards.get(p, re.escape(p)) for p in parts)), exception))
+    return rules
+
+
+def _in_context(path: str, rules: list[tuple[re.Pattern[str], bool]]) -> bool:
+    """Whether Docker sends `path` (relative, with /) as build context: the last pattern that matches it
+    or one of the folders it is in decides; with none, it is sent."""
+    parts = path.split("/")
+    folders_and_path = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    sent = True
+    for pattern, exception in rules:
+        if any(pattern.fullmatch(p) for p in folders_and_path):
+            sent = exception
+    return sent
+
+
+def _gitignored_examples() -> list[str]:
+    """A path for each line of .gitignore that git would ignore: at the root and, for a line that is
+    not anchored to the root, inside a folder the image copies too."""
+    examples = []
+    for line in (ROOT / ".gitignore").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        anchored = "/" in line.rstrip("/")
+        example = line.strip("/").replace("*", "x") + ("/file" if line.endswith("/") else "")
+        examples += [example] if anchored else [example, f"bot/media/{example}"]
+    return examples
+
+
+def test_the_build_context_holds_what_the_dockerfile_copies_and_no_secret_or_data():
+    """`docker build` (and docker-compose 1.29's builder) send the folder as the build context: without
+    .dockerignore, .env (the token, database passwords), .venv and crowdtune-data/ (users' databases)."""
+    rules = _dockerignore()
+    copied = [source for keyword, words in _dockerfile() if keyword in {"COPY", "ADD"}
+              for source in [w for w in words if not w.startswith("--")][:-1]]
+    assert copied
+    for source in copied:
+        path = ROOT / source
+        files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file() and "__pycache__" not in f.parts]
+        assert files, f"the Dockerfile copies {source}, which is not here"
+        left_out = [str(f.relative_to(ROOT)) for f in files if not _in_context(f.relative_to(ROOT).as_posix(), rules)]
+        assert not left_out, f".dockerignore leaves out what the Dockerfile copies: {left_out[:5]}"
+    secrets_and_data = [".env", ".env.production", "bot/.env", ".venv/bin/python", "crowdtune-data/crowdtune.db",
+                        ".git/config", "export.zip", "bot/__pycache__/cli.cpython-311.pyc", *_gitignored_examples()]
+    sent = [path for path in secrets_and_data if _in_context(path, rules)]
+    assert not sent, f"sent to the Docker daemon: {sent}"
