@@ -190,3 +190,29 @@ def test_the_build_context_holds_what_the_dockerfile_copies_and_no_secret_or_dat
                         ".git/config", "export.zip", "bot/__pycache__/cli.cpython-311.pyc", *_gitignored_examples()]
     sent = [path for path in secrets_and_data if _in_context(path, rules)]
     assert not sent, f"sent to the Docker daemon: {sent}"
+
+
+def test_commands_run_in_the_container_start_in_a_folder_its_user_writes():
+    """The bot's /export, over the upload limit, says to run `crowdtune export ... --out export.zip`:
+    run in the container (docker compose exec), a relative path lands in the folder the command starts
+    in, which must belong to the user the image runs as, and be the volume, where the file is kept."""
+    instructions = _dockerfile()
+    workdir = [w for keyword, w in instructions if keyword == "WORKDIR"][-1][0]
+    user = [w for keyword, w in instructions if keyword == "USER"][-1][0]
+    owned = {path for keyword, words in instructions if keyword == "RUN"
+             for command in " ".join(words).split("&&") if (c := command.split())[:2] == ["chown", user] for path in c[2:]}
+    volumes = {v for keyword, words in instructions if keyword == "VOLUME" for v in re.findall(r'"([^"]+)"', " ".join(words))}
+    assert workdir in owned and workdir in volumes, (workdir, user, owned, volumes)
+
+
+def test_the_readme_runs_commands_in_the_services_and_volume_the_files_define():
+    """The README's Docker section tells how to run a CLI command in the container: every service it
+    names is one compose.yaml defines, and each --out it writes there is in the image's volume."""
+    services = set(yaml.safe_load((ROOT / "compose.yaml").read_text())["services"])
+    readme = (ROOT / "README.md").read_text()
+    execs = re.findall(r"docker compose (?:exec|cp) (\S+?)(?::\S*)? (.*)", readme)
+    assert execs, "the README says how to run a command in the container"
+    assert {service for service, _ in execs} <= services
+    volumes = {v for keyword, words in _dockerfile() if keyword == "VOLUME" for v in re.findall(r'"([^"]+)"', " ".join(words))}
+    outs = [out for _, rest in execs for out in re.findall(r"--out (\S+)", rest)]
+    assert outs and all(not out.startswith("/") or any(out.startswith(v + "/") for v in volumes) for out in outs), outs
