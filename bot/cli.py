@@ -297,7 +297,7 @@ async def _run(args: argparse.Namespace) -> int:
     if summary:
         print(f"from {args.from_file}: {summary}", flush=True)
     from bot.conductor import Conductor
-    from bot.terminal import TerminalSession
+    from bot.terminal import TerminalSession, terminal_scope
 
     with contextlib.ExitStack() as opened:
         renderer = None if args.no_audio else opened.enter_context(_renderer(settings.soundfont))
@@ -310,6 +310,7 @@ async def _run(args: argparse.Namespace) -> int:
             # One process per database, as for the bot: two terminals on one session would close each
             # other's rounds, and the rating typed into the slower one would be lost.
             await store.claim_instance(f"crowdtune run in a terminal, process {os.getpid()}")
+            await store.claim_scope(terminal_scope())  # on PostgreSQL, which bots share, the claim is the scope's
             session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects, reader=reader)
             await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track)
         finally:
@@ -348,6 +349,7 @@ async def _simulate(args: argparse.Namespace) -> int:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
             out.mkdir(exist_ok=True)
             scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
+            await store.claim_scope(scope)
             with progress_bar(spec.rounds, "simulate", "round") as bar:
 
                 kept = 0

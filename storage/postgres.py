@@ -53,6 +53,7 @@ _UNUSABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.Tim
 _MIGRATION_LOCK = 0x63726F77  # pg_advisory_xact_lock key: processes starting together migrate one at a time
 _SHARD_LOCKS = 0x73686172  # advisory lock namespace: (namespace, shard id) is held by the process running it
 _SHARD_COUNT_LOCKS = 0x636E74  # (namespace, shard count) is held shared by every shard process
+_SCOPE_LOCKS = 0x73636F70  # (namespace, hashtext(scope id)) is held by the terminal or simulation driving that scope
 
 _ROUNDS = "FROM rounds r JOIN sessions s ON s.id = r.session_id"
 
@@ -114,6 +115,7 @@ class PostgresStore(ClosesOnExit):
         self._url = url
         self._votes = asyncio.Lock()  # one vote batch at a time: batches apply in the order they arrive
         self._lease: asyncpg.Connection | None = None
+        self._scope_leases: list[asyncpg.Connection] = []
         self._holder = "crowdtune"
         self.path = Location(url)
 
@@ -165,6 +167,9 @@ class PostgresStore(ClosesOnExit):
         if self._lease is not None:
             await self._lease.close()
             self._lease = None
+        for lease in self._scope_leases:
+            await lease.close()
+        self._scope_leases.clear()
         await self._pool.close()
 
     async def claim_instance(self, holder: str) -> None:
@@ -812,6 +817,31 @@ class PostgresStore(ClosesOnExit):
         if self._lease is not None:
             await self._lease.close()
         self._lease = conn
+
+    async def claim_scope(self, scope_id: str) -> None:
+        """Hold `scope_id` for this process until `close` or its death (an advisory lock on a connection of its
+        own, as for shards): bots share a PostgreSQL database, but a terminal session or a simulation drives
+        its scope alone. StorageError naming the process that holds it."""
+        try:
+            conn = await asyncpg.connect(self._url, server_settings={"application_name": self._holder})
+        except Exception as exc:
+            raise StorageError(f"cannot connect to the database {self.path}: {_reason(exc, self._url)}") from None
+        try:
+            key = await conn.fetchval("SELECT hashtext($1)", scope_id)
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", _SCOPE_LOCKS, key):
+                # pg_locks shows the second key as an unsigned oid.
+                running = await conn.fetchval(
+                    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2 AND l.granted",
+                    _SCOPE_LOCKS, key & 0xFFFFFFFF,
+                )
+                raise StorageError(
+                    f"another crowdtune is already running {scope_id} on {self.path} ({running or 'another process'}); stop it first"
+                )
+        except BaseException:
+            await conn.close()
+            raise
+        self._scope_leases.append(conn)
 
 
 # -- statements shared by several transactions -----------------------------------------------------

@@ -289,6 +289,11 @@ class Store(Protocol):
         process holds one of them (or runs another shard count)."""
         ...
 
+    async def claim_scope(self, scope_id: str) -> None:
+        """Hold this scope for this process (a terminal session or a simulation drives its scope alone) until
+        `close` or its death; StorageError naming the process that holds it."""
+        ...
+
     # -- the deployment: facts the bot keeps about itself (its id, the commands it last synced) --
     async def deployment_value(self, key: str) -> str | None: ...
     async def set_deployment_value(self, key: str, value: str, replace: bool = True) -> str:

@@ -720,6 +720,10 @@ class SqliteStore(ClosesOnExit):
         """A SQLite file serves one process, whatever its shards: the one-bot claim (claim_instance)."""
         await self.claim_instance(f"process {os.getpid()}, shards {','.join(map(str, shard_ids))} of {shard_count}")
 
+    async def claim_scope(self, scope_id: str) -> None:
+        """A SQLite file serves one process, whatever it drives: the one-process claim (claim_instance)."""
+        await self.claim_instance(f"process {os.getpid()}, {scope_id}")
+
     # -- start-up check and early close (bot/discord/runner.py) ------------------------------------------
 
     async def check_writable(self) -> None:

@@ -31,6 +31,7 @@ NOISE = 0.8  # standard deviation of each honest rater's noise, on the 1-10 scal
 CROWDS = ("builtin", "contrarian")
 CHECKPOINTS = (10, 30, 100)  # rounds after which the tables show the quality
 EARLY = 30  # "the first rounds": the better-edit share and the main comparison are taken here
+TARGET_SEEDS = 20  # the issue's targets are judged over at least this many seeds
 CARRY_ROUNDS = 10  # a second session is compared with a fresh one after this many rounds
 EARLIER_ROUNDS = 30  # rounds of the earlier session in the same scope (an evening's worth of ratings)
 EARLIER_SEED_OFFSET = 1_000_000  # the earlier session's starting track comes from seeds no session uses
@@ -502,6 +503,14 @@ def write_section(path: Path, heading: str, body: str) -> None:
     path.write_text("\n".join(lines).rstrip() + "\n")
 
 
+def few_seeds_warning(seeds: int) -> str:
+    """What the verdicts are worth with fewer seeds than the targets ask for."""
+    return (
+        f"With {seeds} seed{'s' if seeds != 1 else ''}, fewer than the {TARGET_SEEDS} the targets ask for, the intervals are so wide "
+        "that a verdict says little: 'not below ... beyond noise' is met by almost anything, the others are chance."
+    )
+
+
 def report(
     summaries: list[Summary], crowds, seeds: int, rounds: int, machine: dict[str, str], command: str, timing: str,
     information: list[VoteInformation] = (),
@@ -530,6 +539,8 @@ What each line is: {what}.
     missed = 0
     for crowd in crowds:
         lines = [f"### The {crowd} crowd", "", table(summaries, crowd, rounds), "", "Targets:", ""]
+        if seeds < TARGET_SEEDS:
+            lines += [few_seeds_warning(seeds), ""]
         for name, met, figures in targets(summaries, crowd, rounds):
             missed += met is False
             lines.append(f"- {name}: **{'met' if met else 'not met'}** ({figures})")
@@ -547,7 +558,10 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
     variants = tuple(v for v in VARIANTS if not only or v.label in only)
     unknown = set(only) - {v.label for v in VARIANTS}
     if unknown:
-        raise ValueError(f"unknown bench line(s) {', '.join(sorted(unknown))}; choose from: {', '.join(v.label for v in VARIANTS)}")
+        # Line names hold commas ("default, A/B"), so each is quoted as it would be typed.
+        raise ValueError(
+            f"unknown bench line(s) {', '.join(repr(u) for u in sorted(unknown))}; choose from: {', '.join(repr(v.label) for v in VARIANTS)}"
+        )
     command = f"crowdtune bench learning --seeds {seeds} --rounds {rounds} --out {out}"
     print("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()))
     print(f"{len(variants)} settings x {len(crowds)} crowds x {seeds} seeds x {rounds} rounds on {WORKERS} worker processes", flush=True)
@@ -569,6 +583,8 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
     for crowd in crowds:
         print(f"\n{crowd} crowd")
         print(table(summaries, crowd, rounds))
+        if seeds < TARGET_SEEDS:
+            print("  " + few_seeds_warning(seeds))
         for name, met, figures in targets(summaries, crowd, rounds):
             print(f"  {'MET    ' if met else 'NOT MET'} {name}: {figures}")
     if information:

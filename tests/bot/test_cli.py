@@ -328,6 +328,16 @@ def test_export_never_overwrites_the_database_or_another_file_and_names_the_scop
     assert unknown.returncode == 2 and "sim:default-rating-s1-1" in unknown.stderr
 
 
+def test_bench_learning_says_when_too_few_seeds_make_its_verdicts_chance_and_quotes_line_names(tmp_path):
+    """With 2 seeds it printed "MET personal agent not below hillclimb: after 10: -0.91 ± 3.16" as if it meant
+    something; and an unknown --only listed names that hold commas joined by commas."""
+    few = crowdtune("bench", "learning", "--seeds", "2", "--rounds", "2", "--only", "default", "--only", "hillclimb", "--out", "b", cwd=tmp_path)
+    assert few.stdout.count("fewer than the 20 the targets ask for") == 2, few.stdout  # once per crowd
+    assert "fewer than the 20" in (tmp_path / "b" / "BENCHMARKS.md").read_text()
+    unknown = crowdtune("bench", "learning", "--seeds", "1", "--only", "nope", cwd=tmp_path, check=False)
+    assert unknown.returncode == 2 and "'default, A/B', 'hillclimb, A/B'" in unknown.stderr, unknown.stderr
+
+
 def test_runs_never_mix_in_one_folder_and_bench_learning_defaults_to_a_new_one(tmp_path):
     crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", "ct.db", cwd=tmp_path)
     before = sorted(p.name for p in (tmp_path / "sim").iterdir())
@@ -487,11 +497,15 @@ def test_output_piped_into_a_reader_that_stops_is_no_traceback(tmp_path):
     assert process.returncode == 141 and b"Traceback" not in stderr, (process.returncode, stderr)
 
 
-def test_a_second_terminal_on_the_same_database_is_refused_and_no_rating_is_lost(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_second_terminal_on_the_same_database_is_refused_and_no_rating_is_lost(tmp_path, request, backend):
     """Two `crowdtune run` on one database would share its session: the second closed the first's round,
-    and the rating typed into the first was lost. The second now refuses, naming the first."""
+    and the rating typed into the first was lost. The second now refuses, naming the first. On PostgreSQL,
+    which bots share by shard, the claim is the terminal's scope: two terminals mixed their ratings there."""
+    server = request.getfixturevalue("postgres_server") if backend == "postgresql" else None
+    db = server.new_database() if server else "ct.db"
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
-    first = subprocess.Popen([CROWDTUNE, "run", "--rounds", "3", "--db", "ct.db", "--no-audio"], cwd=tmp_path,
+    first = subprocess.Popen([CROWDTUNE, "run", "--rounds", "3", "--db", db, "--no-audio"], cwd=tmp_path,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         seen = b""
@@ -499,13 +513,16 @@ def test_a_second_terminal_on_the_same_database_is_refused_and_no_rating_is_lost
             chunk = first.stdout.read1(4096)
             assert chunk, first.stderr.read()
             seen += chunk
-        second = crowdtune("run", "--rounds", "3", "--db", "ct.db", "--no-audio", stdin="8\n", cwd=tmp_path, check=False)
-        assert second.returncode == 8 and "already running" in second.stderr and f"process {first.pid}" in second.stderr
+        second = crowdtune("run", "--rounds", "3", "--db", db, "--no-audio", stdin="8\n", cwd=tmp_path, check=False)
+        assert second.returncode == 8 and "already running" in second.stderr and f"process {first.pid}" in second.stderr, second.stderr
         out, _ = first.communicate(b"6\n", timeout=120)
     finally:
         first.kill()
-    with sqlite3.connect(tmp_path / "ct.db") as raw:
-        assert raw.execute("SELECT rating FROM votes").fetchall() == [(6.0,)]
+    if server:
+        assert server.psql(db, "SELECT rating FROM votes").split() == ["6"]
+    else:
+        with sqlite3.connect(tmp_path / "ct.db") as raw:
+            assert raw.execute("SELECT rating FROM votes").fetchall() == [(6.0,)]
 
 
 def test_the_end_of_a_terminal_session_says_what_was_learned_or_that_nothing_is_sure_yet(tmp_path):

@@ -497,6 +497,28 @@ async def test_a_shard_is_run_by_one_process_at_a_time(db_location):
         await second.close()
 
 
+async def test_a_scope_is_driven_by_one_terminal_or_simulation_at_a_time(db_location):
+    """Bots share a PostgreSQL database by shard, so claim_instance holds nothing there, and two terminals
+    drove one session and mixed each other's ratings. A terminal or a simulation claims its scope."""
+    first, second = await open_store(db_location), await open_store(db_location)
+    try:
+        await first.claim_instance("terminal one")
+        await first.claim_scope("local:alice")
+        with pytest.raises(StorageError, match="already running") as refused:
+            await second.claim_instance("terminal two")  # SQLite: one process per file, refused here already
+            await second.claim_scope("local:alice")
+        assert "terminal one" in str(refused.value)
+        if db_location.startswith("postgresql://"):
+            await second.claim_scope("local:bob")  # another scope is free
+        await first.close()  # a process that ends (even killed) frees its scope
+        first = await open_store(db_location)
+        await first.claim_instance("terminal three")
+        await first.claim_scope("local:alice")
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_a_write_cancelled_while_it_begins_leaves_the_connection_usable(tmp_path):
     """Ctrl-C cancels the task awaiting a write; aiosqlite still runs its BEGIN in its own thread. That
     transaction must be ended, or every later write (stopping the session, say) fails "within a transaction"."""

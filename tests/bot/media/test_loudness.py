@@ -1,10 +1,13 @@
-"""Listening level measured on real FluidSynth renders: pyloudnorm for loudness (ITU-R BS.1770-4) and
-4x oversampling for true peak, on WAV and on OGG Opus decoded again."""
+"""Listening level measured on real FluidSynth renders with other implementations than the one the product
+uses (libebur128): pyloudnorm for loudness (ITU-R BS.1770-4) and scipy's polyphase resampler for the true
+peak (4x oversampled), on WAV and on OGG Opus decoded again."""
 
 from __future__ import annotations
 
 import io
 import random
+import subprocess
+import sys
 import wave
 
 import av
@@ -147,3 +150,21 @@ def test_simulate_audio_is_at_the_listening_level(tmp_path):
     assert len(clips) == 2
     for clip in clips:
         assert_listening_level(*ogg_samples(clip.read_bytes()))
+
+
+def test_levelling_a_clip_imports_nothing_the_bots_memory_cannot_afford():
+    """pyloudnorm imported scipy (530 modules, +75 MiB resident in the bot's process; `crowdtune bench
+    footprint` went from 113 to 302 MiB at its peak with the 4x oversampled copy of each clip)."""
+    code = (
+        "import sys, random\n"
+        "from bot.media.render import Renderer\n"
+        "from core.midi import track_to_midi\n"
+        "from core.music import generate_track\n"
+        "with Renderer.open(backend='inprocess') as renderer:\n"
+        "    midi = track_to_midi(generate_track(60, 'major', 8, 120, random.Random(1)))\n"
+        "    renderer.render(midi, 'ogg'); renderer.render(midi, 'wav')\n"
+        "print(sorted({name.split('.')[0] for name in sys.modules} & {'scipy', 'pyloudnorm', 'matplotlib'}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stdout
+
