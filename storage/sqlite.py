@@ -113,7 +113,7 @@ class SqliteStore(ClosesOnExit):
         # Checked before anything is changed (even the journal mode, which is stored in the file).
         (version,) = await self._one("PRAGMA user_version")
         not_ours = StorageError(
-            f"{self.path} is another program's database, not crowdtune's; left as it is (choose another file with --db or CROWDTUNE_DB)"
+            f"{self.path} is another program's database, not crowdtune's; left as it is: choose another file"
         )
         if version > SCHEMA_VERSION:
             # A newer crowdtune still has this one's tables (their columns may have changed); a file
