@@ -567,6 +567,22 @@ def mode_bits_bind_root() -> tuple[str, ...]:
     return prefix
 
 
+@pytest.mark.parametrize("command", [["sessions", "--db", "ro/ct.db"], ["export", "--db", "ro/ct.db", "--out", "all.zip"]])
+def test_a_database_whose_folder_cannot_be_written_says_so_and_what_to_do(tmp_path, command):
+    """On a read-only file system (or a folder without write permission) a database could not even be read:
+    "unable to open database file", exit 8, and nothing said why (a store writes beside its database)."""
+    (tmp_path / "ro").mkdir()
+    crowdtune("simulate", "--rounds", "1", "--db", "ro/ct.db", "--out", "sim", cwd=tmp_path)
+    (tmp_path / "ro").chmod(0o555)
+    try:
+        result = crowdtune(*command, cwd=tmp_path, check=False, prefix=mode_bits_bind_root())
+    finally:
+        (tmp_path / "ro").chmod(0o755)
+    assert result.returncode == ExitCode.DATABASE, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert "cannot be written" in line and "copy the file to a folder you can write" in line, line
+
+
 # Every option that reads a file the user names, as (the arguments naming FILE, what FILE holds when it exists).
 INPUT_FILES = {
     "render": (["render", "FILE", "--out-dir", "audio"], "midi"),
