@@ -15,6 +15,9 @@ RUN pip install --no-cache-dir .
 
 RUN useradd --create-home --uid 10001 crowdtune && mkdir -p /data && chown crowdtune /data
 USER crowdtune
+# Commands run in the container (`docker compose exec shard-0 crowdtune export ... --out export.zip`) start
+# in the volume, which this user owns: a relative path is written there, and kept.
+WORKDIR /data
 ENV CROWDTUNE_DB=/data/crowdtune.db \
     CROWDTUNE_SOUNDFONT=/usr/share/sounds/sf2/TimGM6mb.sf2 \
     PYTHONUNBUFFERED=1

@@ -1,15 +1,20 @@
 # Two commands do all the set-up on a fresh Debian machine: `make run` and `make test`.
 VENV ?= .venv
 PYTHON ?= python3
-APT_PACKAGES := fluidsynth libfluidsynth3 timgm6mb-soundfont libatomic1 opus-tools postgresql
+# What running needs (the Dockerfile installs the same): FluidSynth, a General MIDI soundfont, and libatomic1,
+# which pedalboard's wheel links without bundling it.
+APT_PACKAGES := fluidsynth libfluidsynth3 timgm6mb-soundfont libatomic1
+# What only the tests add: opus-tools decodes the bot's OGG files; PostgreSQL's server runs the tests'
+# private database (tests/pgserver.py). `make run` installs none of it.
+TEST_APT_PACKAGES := opus-tools postgresql
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test system-deps
+.PHONY: run test system-deps test-deps
 
-# Installs the system packages that are missing (as root), or says the one line to run.
-system-deps:
+# Installs the system packages among $(1) that are missing (as root), or says the one line to run.
+define install-missing
 	@missing=""; \
-	for package in $(APT_PACKAGES); do dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	for package in $(1); do dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
@@ -21,6 +26,13 @@ system-deps:
 			exit 1; \
 		fi; \
 	fi
+endef
+
+system-deps:
+	$(call install-missing,$(APT_PACKAGES))
+
+test-deps:
+	$(call install-missing,$(APT_PACKAGES) $(TEST_APT_PACKAGES))
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,5 +43,5 @@ $(STAMP): pyproject.toml
 run: system-deps $(STAMP)
 	$(VENV)/bin/crowdtune run $(ARGS)
 
-test: system-deps $(STAMP)
+test: test-deps $(STAMP)
 	$(VENV)/bin/python -m pytest -q $(ARGS)

@@ -68,9 +68,17 @@ def _given(name: str):
 
 def _path(name: str):
     """The type of every option naming a file, a folder or a database: not empty ('' would mean the current
-    folder), ~ the home folder as the shell would have made it unquoted (bot.errors.user_path)."""
+    folder), not '-' (which other tools read as standard input or output, and here would be a file named -),
+    ~ the home folder as the shell would have made it unquoted (bot.errors.user_path)."""
     given = _given(name)
-    return lambda text: user_path(given(text))
+
+    def parse(text: str) -> str:
+        if text == "-":
+            raise argparse.ArgumentTypeError(
+                f"{name} takes a path, not '-': standard input and output are not used (a file named - is ./-)")
+        return user_path(given(text))
+
+    return parse
 
 
 def _add_db(parser: argparse.ArgumentParser) -> None:
@@ -138,14 +146,15 @@ def build_parser() -> Parser:
         f"Run a session where simulated raters vote. A rater is a built-in name ({', '.join(RATER_NAMES)}: 'crowd' is every "
         "member of the --crowd; theorist follows music-theory rules; calm, energetic, harmonist, groove and melodist are "
         "taste profiles with --noise; leaper, droner, outsider, syncopator and restless are the contrarian crowd's tastes, "
-        "against those rules; troll, contrarian_troll and brigader attack) or MODULE:FUNC, any callable taking a mido.MidiFile and "
-        "returning a number in [1, 10]; MODULE is imported from the current folder too, as with python -m."))
+        "against those rules; troll, contrarian_troll and brigader attack) or MODULE:FUNC or PATH.py:FUNC, any callable taking a "
+        "mido.MidiFile and returning a number in [1, 10]; MODULE is imported from the current folder too, as with python -m; "
+        "PATH.py is loaded from that file."))
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
     simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
-    simulate.add_argument("--crowd", choices=["builtin", "contrarian"], default="builtin", help=(
+    simulate.add_argument("--crowd", choices=["builtin", "contrarian"], help=(
         "which simulated crowd the rater 'crowd' is: builtin (tastes that share the theory critic's core) or "
-        "contrarian (tastes that run against it) (default builtin)"))
+        "contrarian (tastes that run against it) (default builtin); only with the rater 'crowd'"))
     simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
     simulate.add_argument("--out", type=_path("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
     simulate.add_argument("--force", action="store_true", help="write into --out even if it holds files (of another run)")
@@ -153,9 +162,11 @@ def build_parser() -> Parser:
 
     render = commands.add_parser("render", help="render MIDI files to audio with one loaded synthesiser", description=(
         "Render MIDI files (type 0 or 1, with at least one note, at most 600 s long, timed in ticks per beat with "
-        "tempos above 0) to OGG Opus or WAV, one synthesiser for all. Every file is checked before anything is written."))
+        "tempos above 0) to OGG Opus or WAV, one synthesiser for all, into --out-dir as FILE.ogg (or .wav). Every file is "
+        "checked before anything is written, and an audio file that exists is replaced only with --force."))
     render.add_argument("files", nargs="+", type=_path("FILE.mid"), metavar="FILE.mid")
     render.add_argument("--out-dir", type=_path("--out-dir"), required=True, help="folder for the audio files")
+    render.add_argument("--force", action="store_true", help="replace audio files that exist in --out-dir")
     render.add_argument("--format", choices=["ogg", "wav"], default="ogg", help="ogg (Opus, for chat) or wav (default ogg)")
     render.add_argument("--soundfont", type=_path("--soundfont"), help="a .sf2 file (default: CROWDTUNE_SOUNDFONT, from the environment or .env, or the Debian soundfonts)")
     render.add_argument("--keep-level", action="store_true", help="keep the synthesiser's level instead of bringing each file to -16 LUFS (true peak -1 dBTP)")
@@ -167,8 +178,9 @@ def build_parser() -> Parser:
     export.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     copy = commands.add_parser("copy-db", help="copy a whole database into a new, empty one (SQLite to PostgreSQL or back)", description=(
-        "Copy every scope, session, round, vote, vote event, strike, audit entry and Q-value, with their ids, into an "
-        "empty database; both exports are identical afterwards. Stop the bot first."))
+        "Copy every scope, session, round, vote (with its aspects), vote event, strike, audit entry, Q-value, learned "
+        "model and deployment value, with their ids, into an empty database; both exports are identical afterwards. "
+        "Stop the bot first."))
     copy.add_argument("--from", dest="source", type=_path("--from"), required=True, metavar="DB", help="the database to copy (a SQLite file or a postgresql:// URL)")
     copy.add_argument("--to", dest="target", type=_path("--to"), required=True, metavar="DB", help="the empty database to fill (a postgresql:// URL or a new SQLite file)")
 
@@ -250,7 +262,7 @@ def _check_database(db: str, create: bool) -> None:
     if is_postgres_url(db) or db == ":memory:":
         return
     if create and not os.path.lexists(db):
-        check_writable(db, "the database ", make_parents=Path(db) == DEFAULT_DB)
+        check_writable(db, "the database ", make_parents=Path(db) == DEFAULT_DB, example="crowdtune.db")
     else:
         check_readable([db], "the database ", example="crowdtune.db")
 
@@ -324,12 +336,17 @@ async def _simulate(args: argparse.Namespace) -> int:
     from core.raters import judge as crowd_judge
 
     spec = _spec(args)
+    with_crowd = not args.rater or "crowd" in args.rater
+    if args.crowd and not with_crowd:  # it would change nothing: say so rather than run without it
+        raise UsageError(f"--crowd chooses who the rater 'crowd' is, and the raters given ({', '.join(args.rater)}) "
+                         "do not include it: add --rater crowd, or leave --crowd out")
+    crowd = args.crowd or "builtin"
     try:
-        raters = load_raters(args.rater, random.Random(spec.seed), args.noise, args.crowd)
+        raters = load_raters(args.rater, random.Random(spec.seed), args.noise, crowd)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     # With the crowd among the raters, its noise-free judge (which nothing trains on) says how the music went.
-    judge = crowd_judge(args.crowd) if not args.rater or "crowd" in args.rater else None
+    judge = crowd_judge(crowd) if with_crowd else None
     # Every check (the folder, the soundfont, the database) before anything is made, so a failed start leaves nothing.
     args.db = _database(args.db)
     _check_database(args.db, create=True)
@@ -359,7 +376,7 @@ async def _simulate(args: argparse.Namespace) -> int:
             await store.close()
     print(
         f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); "
-        f"{report(results, args.crowd if judge is not None else None)}; wrote {out}/results.json, learning-curve.png, start.mid, "
+        f"{report(results, crowd if judge is not None else None)}; wrote {out}/results.json, learning-curve.png, start.mid, "
         "final.mid and round MIDI files"
     )
     return 0
@@ -394,11 +411,18 @@ async def _fresh_scope(store, stem: str) -> str:
 
 def _render(args: argparse.Namespace) -> int:
     from bot.progress import plural, progress_bar
-    from bot.media.render import Renderer, render_files
+    from bot.media.render import Renderer, render_files, render_targets
 
-    paths = [Path(f) for f in args.files]
-    check_readable(paths)  # every file, before the synthesiser is loaded or anything written
+    check_readable(args.files)  # every file, as typed (data/ is no file), before the synthesiser is loaded or anything written
     check_writable(args.out_dir, "the folder ", folder=True)
+    paths = [Path(f) for f in args.files]
+    try:
+        there = [t for t in render_targets(paths, Path(args.out_dir), args.format) if t.exists()]
+    except ValueError as problem:
+        raise UsageError(str(problem)) from None
+    if there and not args.force:
+        more = f" (and {plural(len(there) - 1, 'other')})" if len(there) > 1 else ""
+        raise UsageError(f"{there[0]} exists{more}; add --force to replace it")
     with Renderer.open(_setting(args.soundfont, "soundfont")) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
             written = render_files(renderer, paths, Path(args.out_dir), args.format, lambda _: bar.update(1), args.keep_level)
@@ -414,11 +438,11 @@ async def _export(args: argparse.Namespace) -> int:
 
     args.db = _database(args.db)
     _check_database(args.db, create=False)
+    check_writable(args.out, "the zip file ", example="export.zip")  # as typed: data/ is a folder's name
     out, db = Path(args.out).resolve(), Path(args.db).resolve()
     # Only a database file has journals beside it; a folder is refused by name when it is opened.
     if db.is_file() and out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
         raise UsageError(f"--out {args.out} is the database (or its journal); choose another file")
-    check_writable(args.out, "the zip file ", example="export.zip")
     if out.exists() and not args.force:
         raise UsageError(f"{args.out} exists; add --force to replace it")
     store = await _open_store(args.db)

@@ -63,12 +63,14 @@ def why_unreadable(path: str | os.PathLike) -> str | None:
     """Why the file at `path` cannot be read, in a few words ('no such file', 'a folder, not a file',
     'permission denied', ...), or None when it can: it is opened for reading to be sure (file modes, ACLs,
     root's privileges all count as the read itself will)."""
+    if (why := folder_name(path)) is not None:
+        return why
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return "no such file"
     except OSError as problem:  # a folder on the way that is a file, or that may not be entered
-        return (problem.strerror or str(problem)).lower()
+        return _reason(problem)
     if stat.S_ISDIR(mode):
         return FOLDER_NOT_FILE
     if not stat.S_ISREG(mode):  # a device or a pipe: opening it might wait for ever
@@ -77,39 +79,78 @@ def why_unreadable(path: str | os.PathLike) -> str | None:
         with open(path, "rb"):
             return None
     except OSError as problem:
-        return (problem.strerror or str(problem)).lower()
+        return _reason(problem)
 
 
 def why_unwritable(path: str | os.PathLike, folder: bool = False, make_parents: bool = False) -> str | None:
     """Why `path` cannot be written as a file (with `folder`: made or filled as a folder), in a few words
-    ('a file, not a folder', 'the folder typo/dir does not exist', ...), or None when it can be tried.
-    The folder it goes in must exist, as for cp or a shell's `>`: a mistyped path is a mistake, not a tree
-    of new folders; with `make_parents` (a path the program itself names) only a file on the way is one.
-    Permissions are left to the write itself (its OSError names the path)."""
+    ('a file, not a folder', 'the folder typo/dir does not exist', 'read-only file system', ...), or None
+    when it can. The folder it goes in must exist, as for cp or a shell's `>`: a mistyped path is a mistake,
+    not a tree of new folders; with `make_parents` (a path the program itself names) only a file on the way
+    is one. Whether the place takes it (permissions, a read-only file system, /proc) is tried, as the write
+    itself will try it: what is not there is made and removed at once (see _try_making), and a file or folder
+    that is there must have a folder that takes new files (a replaced file, a database's journal, a round's
+    files are new files there)."""
+    if not folder and (why := folder_name(path)) is not None:
+        return why
     path = Path(path)
     try:
         mode = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):  # not there, or a file on the way: found below
         mode = None
     except OSError as problem:  # a folder that may not be entered, a name too long
-        return (problem.strerror or str(problem)).lower()
+        return _reason(problem)
     if mode is not None:
         if folder != stat.S_ISDIR(mode):
             return "a file, not a folder" if folder else FOLDER_NOT_FILE
-        return None
+        return _try_making(Path(path if folder else path.parent) / ".crowdtune-write-check", folder=False)
     place = next((p for p in path.parents if p.exists()), None)  # the nearest that exists (exists() is False past a file)
     if place is not None and not place.is_dir():
         return f"{place} is a file, not a folder"
     if place != path.parent and not make_parents:
         return f"the folder {path.parent} does not exist"
+    first_missing = next((p for p in (path, *path.parents) if p.parent == place), path)
+    return _try_making(first_missing, folder=folder or first_missing != path)
+
+
+def folder_name(path: str | os.PathLike) -> str | None:
+    """Why `path` as typed can only name a folder, such as "it ends in /, so it names a folder, not a file"
+    (`--db data/`, or a last part '.' or '..'), else None: pathlib would drop a final separator, and a file
+    would be made where the user meant a folder."""
+    text = os.fspath(path)
+    end = os.path.basename(text)
+    if end not in ("", ".", "..") or not text:
+        return None
+    return f"it ends in {end or os.sep}, so it names a folder, not a file"
+
+
+def _try_making(path: Path, folder: bool) -> str | None:
+    """Make `path` (a file or a folder that is not there) and remove it at once: None when that worked, else
+    the reason the system gave. Someone else making it meanwhile is no reason (nothing of theirs is removed)."""
+    try:
+        if folder:
+            os.mkdir(path)
+        else:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return None
+    except OSError as problem:
+        return _reason(problem)
+    (os.rmdir if folder else os.unlink)(path)
     return None
+
+
+def _reason(problem: OSError) -> str:
+    """An OSError's reason in a few lower-case words ('permission denied', 'read-only file system')."""
+    return (problem.strerror or str(problem)).lower()
 
 
 def _refuse(verb: str, problems: list[tuple[str | os.PathLike, str]], what: str, example: str | None) -> None:
     """UnreadableFile naming each (path, why) of `problems`; a folder where a file is wanted gets `example`,
     a file's name to suggest in it."""
     def said(path, why):
-        hint = f": name a file in it, such as {Path(path) / example}" if example and why == FOLDER_NOT_FILE else ""
+        named_a_folder = why == FOLDER_NOT_FILE or why == folder_name(path)
+        hint = f": name a file in it, such as {Path(path) / example}" if example and named_a_folder else ""
         return f"{path} ({why}{hint})"
 
     if problems:

@@ -7,6 +7,7 @@ so what it measures is the code users run.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import json
 import numbers
@@ -50,7 +51,7 @@ def load_raters(specs: list[str], rng: random.Random, noise: float, crowd: str =
             loaded.append(NamedRater(spec, _import_rater(spec)))
         else:
             names = ", ".join(["crowd", *builtin.BUILTIN_RATERS])
-            raise ValueError(f"unknown rater '{spec}': use one of {names}, or MODULE:FUNC")
+            raise ValueError(f"unknown rater '{spec}': use one of {names}, or MODULE:FUNC or FILE.py:FUNC")
     names = [r.name for r in loaded]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
@@ -65,19 +66,22 @@ def load_raters(specs: list[str], rng: random.Random, noise: float, crowd: str =
 
 
 def _import_rater(spec: str) -> Rater:
-    module_name, _, attribute = spec.partition(":")
+    """The callable `spec` names: MODULE:FUNC (a module importable from the current folder too, as with
+    `python -m`) or PATH:FUNC (a Python file: a MODULE with a / or ending in .py). FUNC may be dotted
+    (Class.method). UnreadableFile when the module's file is not there or cannot be read; ValueError when
+    it fails as it is run, or has no such callable."""
+    module_name, _, attribute = spec.rpartition(":")  # a file's path may hold ':' itself, a function's name not
     if not module_name.strip():
-        raise ValueError(f"rater '{spec}' names no module: use MODULE:FUNC")
-    # Modules in the current folder are importable, as with `python -m`, without setting PYTHONPATH.
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
+        raise ValueError(f"rater '{spec}' names no module: use MODULE:FUNC or FILE.py:FUNC")
+    is_file = "/" in module_name or module_name.endswith(".py")
     try:
-        _check_module_readable(module_name)
-        module = importlib.import_module(module_name)
+        module = _load_file(module_name) if is_file else _import_module(module_name)
     except UnreadableFile:
         raise
-    except Exception as exc:  # any other failure to import is the user's module's problem, reported plainly
-        raise ValueError(f"cannot import rater module '{module_name}': {exc}") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # any other failure (a sys.exit() too) is the user's module's, reported plainly
+        raise ValueError(f"cannot import rater module '{module_name}': {type(exc).__name__}: {exc}") from None
     target = module
     for part in attribute.split("."):
         target = getattr(target, part, None)
@@ -86,6 +90,36 @@ def _import_rater(spec: str) -> Rater:
     if not callable(target):
         raise ValueError(f"'{spec}' is not callable")
     return target
+
+
+def _import_module(module_name: str):
+    # Modules in the current folder are importable, as with `python -m`, without setting PYTHONPATH.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    _check_module_readable(module_name)
+    return importlib.import_module(module_name)
+
+
+def _load_file(path: str):
+    """The module the Python file at `path` holds, run once however many raters name it (as an import
+    would be). Its folder is appended to the import path, so that it imports the modules beside it as it
+    would when run with `python FILE`, without hiding any other module."""
+    check_readable([path], "the rater module ")
+    resolved = Path(path).resolve()
+    name = f"crowdtune_rater_file:{resolved}"  # not a name an import could ever take
+    if name in sys.modules:
+        return sys.modules[name]
+    if str(resolved.parent) not in sys.path:
+        sys.path.append(str(resolved.parent))
+    found = importlib.util.spec_from_file_location(name, resolved, loader=importlib.machinery.SourceFileLoader(name, str(resolved)))
+    module = importlib.util.module_from_spec(found)
+    sys.modules[name] = module  # before it runs, as an import does (dataclasses and pickle look it up)
+    try:
+        found.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def _check_module_readable(module_name: str) -> None:
@@ -115,7 +149,9 @@ class RaterError(ValueError):
 def _checked(rater: NamedRater, midi: mido.MidiFile, number: int) -> float:
     try:
         value = rater.rate(midi)
-    except Exception as exc:  # the rater's own bug, reported as such
+    except KeyboardInterrupt:  # Ctrl-C while it ran: the user's, not the rater's
+        raise
+    except BaseException as exc:  # the rater's own bug (a sys.exit() too), reported as such
         raise RaterError(f"rater '{rater.name}' failed in round {number}: {type(exc).__name__}: {exc}") from None
     # bool is a Real too, but True is not a rating; NaN fails the range comparison.
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 1 <= value <= 10:

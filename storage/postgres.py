@@ -150,8 +150,7 @@ class PostgresStore(ClosesOnExit):
                 version = await conn.fetchval("SELECT version FROM crowdtune_schema")
             elif await conn.fetchval("SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema()"):
                 raise StorageError(
-                    f"{self.path} is another program's database, not crowdtune's; left as it is "
-                    "(choose another database with --db or CROWDTUNE_DB)"
+                    f"{self.path} is another program's database, not crowdtune's; left as it is: choose another database"
                 )
             else:
                 await conn.execute("CREATE TABLE crowdtune_schema (version INTEGER NOT NULL); INSERT INTO crowdtune_schema VALUES (0)")

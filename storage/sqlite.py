@@ -61,6 +61,21 @@ def expected_schema(version: int) -> dict[str, list[str]]:
         return {t: [c[1] for c in db.execute(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
 
 
+def _unwritable_place(path: str | Path) -> str:
+    """Why SQLite may fail to open a database it can read, as the end of a message: its folder takes no new
+    file (a read-only file system, no permission), and a store writes beside its database even to read it
+    (WAL's shared-memory file, the lock, migrations). "" when the folder can be written."""
+    folder = Path(path).resolve().parent
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return ""
+    if not read_only and os.access(folder, os.W_OK):
+        return ""
+    why = "is on a read-only file system" if read_only else "cannot be written"
+    return f" (its folder {folder} {why}, and crowdtune writes beside its database even to read it: copy the file to a folder you can write)"
+
+
 class SqliteStore(ClosesOnExit):
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
@@ -92,7 +107,7 @@ class SqliteStore(ClosesOnExit):
             worker = getattr(connecting, "_thread", None)
             if worker is not None:
                 await asyncio.to_thread(worker.join, 10)
-            raise StorageError(f"cannot open the database {path}: {exc}") from None
+            raise StorageError(f"cannot open the database {path}: {exc}{_unwritable_place(path)}") from None
         store = cls(db, path)
         try:
             await store._prepare()
@@ -100,7 +115,7 @@ class SqliteStore(ClosesOnExit):
         except BaseException as exc:
             await db.close()  # a connection left open keeps a thread alive
             if isinstance(exc, sqlite3.DatabaseError):
-                raise StorageError(f"the database {path} cannot be used: {exc}") from None
+                raise StorageError(f"the database {path} cannot be used: {exc}{_unwritable_place(path)}") from None
             raise
         return store
 
@@ -109,7 +124,7 @@ class SqliteStore(ClosesOnExit):
         # Checked before anything is changed (even the journal mode, which is stored in the file).
         (version,) = await self._one("PRAGMA user_version")
         not_ours = StorageError(
-            f"{self.path} is another program's database, not crowdtune's; left as it is (choose another file with --db or CROWDTUNE_DB)"
+            f"{self.path} is another program's database, not crowdtune's; left as it is: choose another file"
         )
         if version > SCHEMA_VERSION:
             # A newer crowdtune still has this one's tables (their columns may have changed); a file

@@ -51,12 +51,14 @@ EMPTY_CLIP_MS = 20  # what a render without any sound becomes: one Opus frame of
 
 
 def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
-    """The explicit path, else $CROWDTUNE_SOUNDFONT, else the first Debian soundfont that exists."""
+    """The explicit path, else $CROWDTUNE_SOUNDFONT, else the first Debian soundfont that exists.
+    SoundfontError when the one named cannot be read, or none was named and none is installed (only
+    then is installing one the advice: a named one that is not there is a mistyped path)."""
     if explicit:
-        return _existing_soundfont(Path(explicit), "the given soundfont")
+        return _existing_soundfont(explicit)
     from_env = os.environ.get(SOUNDFONT_ENV)
     if from_env:
-        return _existing_soundfont(Path(from_env), f"${SOUNDFONT_ENV}")
+        return _existing_soundfont(from_env, f"${SOUNDFONT_ENV}: ")
     for candidate in DEFAULT_SOUNDFONTS:
         if candidate.is_file():
             return candidate
@@ -66,14 +68,14 @@ def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
     )
 
 
-def _existing_soundfont(path: Path, source: str) -> Path:
-    """`path` once it can be read; SoundfontError (its own exit code, NO_SOUNDFONT) saying why not, as
-    bot.errors.check_readable says it for other files."""
+def _existing_soundfont(path: str | os.PathLike, source: str = "") -> Path:
+    """`path` (as typed: data/ is a folder's name) once it can be read; SoundfontError (its own exit code,
+    NO_SOUNDFONT) saying why not, as bot.errors.check_readable says it for other files, after `source`."""
     if (why := why_unreadable(path)) is not None:
         raise SoundfontError(
-            f"cannot read the SoundFont {path} ({source}: {why}): run `{INSTALL_HINT}` or set {SOUNDFONT_ENV} to an .sf2 file"
-        )
-    return path
+            f"cannot read the SoundFont {path} ({source}{why}): set {SOUNDFONT_ENV} (or render's --soundfont) to an .sf2 "
+            "file that can be read")
+    return Path(path)
 
 
 def parse_midi(data: bytes, name: str = "MIDI data") -> mido.MidiFile:
@@ -246,6 +248,18 @@ def _encode_ogg_opus(samples: np.ndarray, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
+def render_targets(paths: list[Path], out_dir: Path, fmt: str) -> list[Path]:
+    """The audio file each MIDI file in `paths` is rendered to: out_dir/<stem>.<fmt>. ValueError for an
+    unknown format, or when two inputs would be written to the same file."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown audio format {fmt!r}: use 'ogg' or 'wav'")
+    targets = [Path(out_dir) / f"{Path(path).stem}.{fmt}" for path in paths]
+    clashes = sorted({str(t) for t in targets if targets.count(t) > 1})
+    if clashes:
+        raise ValueError(f"several inputs would be written to the same file: {', '.join(clashes)}")
+    return targets
+
+
 def render_files(
     renderer: Renderer,
     paths: list[Path],
@@ -258,13 +272,8 @@ def render_files(
     `keep_level`), calling `on_written` after each (a progress bar). Every input is read and checked
     first, so a bad file raises ValueError naming it before anything is written; then out_dir is made, its
     missing parents too (a typed path is checked by the caller: storage.open_store says why)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown audio format {fmt!r}: use 'ogg' or 'wav'")
+    targets = render_targets(paths, out_dir, fmt)
     midis = [parse_midi(Path(path).read_bytes(), str(path)) for path in paths]
-    targets = [Path(out_dir) / f"{Path(path).stem}.{fmt}" for path in paths]
-    clashes = sorted({str(t) for t in targets if targets.count(t) > 1})
-    if clashes:
-        raise ValueError(f"several inputs would be written to the same file: {', '.join(clashes)}")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for target, midi in zip(targets, midis):
         target.write_bytes(renderer.render(midi, fmt, keep_level))

@@ -171,6 +171,8 @@ def test_simulate_with_an_outside_rater_in_ab_mode(tmp_path):
         ("return '7'", "returned '7'"),
         ("return True", "returned True"),
         ("raise KeyError('oops')", "failed in round 3: KeyError"),
+        # SystemExit is no Exception: it ended the command silently with exit code 3, "a bad setting".
+        ("raise SystemExit(3)", "failed in round 3: SystemExit: 3"),
     ],
 )
 def test_a_rater_that_misbehaves_is_named_with_its_round_and_leaves_no_open_session(tmp_path, body, shown):
@@ -297,11 +299,11 @@ def test_run_with_no_token_and_nothing_on_standard_input_is_one_line_and_creates
     assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == []
 
 
-def test_run_without_a_soundfont_says_what_to_install(tmp_path):
+def test_run_with_a_missing_soundfont_named_says_which_setting_names_it(tmp_path):
     result = crowdtune("run", "--rounds", "1", "--db", "ct.db", cwd=tmp_path, check=False,
                        env_extra={"CROWDTUNE_SOUNDFONT": str(tmp_path / "none.sf2")})
     assert result.returncode == 10  # README "Exit codes": the soundfont is missing
-    assert "apt-get install" in result.stderr or "CROWDTUNE_SOUNDFONT" in result.stderr
+    assert "CROWDTUNE_SOUNDFONT" in result.stderr and "apt-get" not in result.stderr  # a path typed wrong: nothing to install
     assert "Traceback" not in result.stderr
 
 
@@ -579,6 +581,22 @@ def mode_bits_bind_root() -> tuple[str, ...]:
     return prefix
 
 
+@pytest.mark.parametrize("command", [["sessions", "--db", "ro/ct.db"], ["export", "--db", "ro/ct.db", "--out", "all.zip"]])
+def test_a_database_whose_folder_cannot_be_written_says_so_and_what_to_do(tmp_path, command):
+    """On a read-only file system (or a folder without write permission) a database could not even be read:
+    "unable to open database file", exit 8, and nothing said why (a store writes beside its database)."""
+    (tmp_path / "ro").mkdir()
+    crowdtune("simulate", "--rounds", "1", "--db", "ro/ct.db", "--out", "sim", cwd=tmp_path)
+    (tmp_path / "ro").chmod(0o555)
+    try:
+        result = crowdtune(*command, cwd=tmp_path, check=False, prefix=mode_bits_bind_root())
+    finally:
+        (tmp_path / "ro").chmod(0o755)
+    assert result.returncode == ExitCode.DATABASE, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert "cannot be written" in line and "copy the file to a folder you can write" in line, line
+
+
 # Every option that reads a file the user names, as (the arguments naming FILE, what FILE holds when it exists).
 INPUT_FILES = {
     "render": (["render", "FILE", "--out-dir", "audio"], "midi"),
@@ -588,6 +606,7 @@ INPUT_FILES = {
     "export --db": (["export", "--db", "FILE", "--out", "all.zip"], "db"),
     "simulate --rater": (["simulate", "--rater", "FILE:rate", "--out", "sim", "--db", "ct.db"], "module"),
     "render --soundfont": (["render", "song.mid", "--out-dir", "audio", "--soundfont", "FILE"], "soundfont"),
+    "simulate --rater PATH": (["simulate", "--rater", "./FILE:rate", "--out", "sim", "--db", "ct.db"], "rater file"),
 }
 WHY = {"missing": "no such file", "folder": "a folder, not a file", "unreadable": "permission denied"}
 
@@ -605,7 +624,8 @@ def test_an_input_file_that_cannot_be_read_is_one_line_naming_it_and_why_exit_12
     if why == "folder":
         file.mkdir()
     elif why == "unreadable":
-        file.write_bytes({"midi": _midi_bytes(), "db": b"", "module": b"def rate(midi):\n    return 5\n", "soundfont": b"sfbk"}[holds])
+        rater = b"def rate(midi):\n    return 5\n"
+        file.write_bytes({"midi": _midi_bytes(), "db": b"", "module": rater, "rater file": rater, "soundfont": b"sfbk"}[holds])
         file.chmod(0)
         prefix = mode_bits_bind_root()
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -614,6 +634,8 @@ def test_an_input_file_that_cannot_be_read_is_one_line_naming_it_and_why_exit_12
     assert result.returncode == expected and "Traceback" not in result.stderr, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert file.name in line and WHY[why] in line.lower(), line
+    if holds == "soundfont":  # a path typed wrong, not a soundfont to install (that advice is for none found)
+        assert "apt-get" not in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no database, no output
 
 
@@ -840,3 +862,144 @@ def test_a_quoted_tilde_in_any_path_option_is_the_home_folder(tmp_path, option):
     assert list(work.iterdir()) == []  # no folder named ~, no crowdtune-data/
     if option == "sessions --db":
         assert result.stdout.strip().endswith(f"1 session in {home / 'made.db'}"), result.stdout
+
+
+# Every option naming a file (not a folder) that a command writes or reads, as (its arguments with PATH, the exit
+# code a path that cannot be used gets there).
+FILE_ARGS = {
+    **{option: (argv, ExitCode.FILE) for option, (argv, what) in OUTPUT_ARGS.items() if what != "the folder"},
+    **{option: ([a.replace("FILE", "PATH") for a in argv], ExitCode.NO_SOUNDFONT if holds == "soundfont" else ExitCode.FILE)
+       for option, (argv, holds) in INPUT_FILES.items() if holds != "module"},
+}
+
+
+@pytest.mark.parametrize("name", ["new/", "made.db/", "new/."])
+@pytest.mark.parametrize("option", FILE_ARGS)
+def test_a_file_path_ending_in_a_separator_names_a_folder_and_is_refused_before_anything_is_made(tmp_path, option, name):
+    """`run --db /tmp/x/nd2/` made a 110 KB database at /tmp/x/nd2, then failed (Not a directory, exit 12): pathlib
+    drops a final /, so the check looked at another path than SQLite opened. A path that ends in / (or .) names a
+    folder: every option naming a file refuses it with one line, before anything is made."""
+    _a_database(tmp_path)
+    (tmp_path / "song.mid").write_bytes(_midi_bytes())
+    argv, code = FILE_ARGS[option]
+    before = _files(tmp_path)
+    result = crowdtune(*[a.replace("PATH", name) for a in argv], cwd=tmp_path, stdin="5\n", check=False)
+    assert result.returncode == code and "Traceback" not in result.stderr, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert name in line and f"it ends in {name[-1]}, so it names a folder, not a file" in line, line
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.parametrize("option", [*OUTPUT_ARGS, "export --out (replacing)"])
+def test_a_place_that_cannot_take_a_new_file_is_the_usual_line_before_anything_is_made(tmp_path, option):
+    """`--out /proc/x` gave the system's raw "No such file or directory: /proc/x", `--db /proc/x.db` exit 8
+    "unable to open database file", an export into a read-only folder the name of its temporary file: every
+    output now tries its place first and says "cannot write WHAT PATH (reason)", exit 12, before anything is made."""
+    _a_database(tmp_path)
+    (tmp_path / "song.mid").write_bytes(_midi_bytes())
+    prefix, path = (), "/proc/crowdtune-check"
+    if option == "export --out (replacing)":  # the zip is there, its folder takes no new file (the temporary one)
+        argv, what = [*OUTPUT_ARGS["export --out"][0], "--force"], "the zip file"
+        (tmp_path / "shut").mkdir()
+        (tmp_path / "shut" / "all.zip").write_bytes(b"an old export")
+        (tmp_path / "shut").chmod(0o555)
+        prefix, path = mode_bits_bind_root(), "shut/all.zip"
+    else:
+        argv, what = OUTPUT_ARGS[option]
+    before = _files(tmp_path)
+    result = crowdtune(*[a.replace("PATH", path) for a in argv], cwd=tmp_path, stdin="5\n", check=False, prefix=prefix)
+    assert result.returncode == ExitCode.FILE and "Traceback" not in result.stderr, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert f"cannot write {what} {path} (" in line and ".export-" not in line, line
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.parametrize("option", [o for o in FILE_ARGS if "--rater" not in o] + ["run --out", "render --out-dir"])
+def test_a_dash_is_no_path_and_no_file_named_dash_is_written(tmp_path, option):
+    """`export --out -` wrote a file named '-' (to other tools, standard output): every path option refuses '-'."""
+    _a_database(tmp_path)
+    (tmp_path / "song.mid").write_bytes(_midi_bytes())
+    argv = FILE_ARGS[option][0] if option in FILE_ARGS else OUTPUT_ARGS[option][0]
+    before = _files(tmp_path)
+    result = crowdtune(*[a.replace("PATH", "-") for a in argv], cwd=tmp_path, stdin="5\n", check=False)
+    assert result.returncode == ExitCode.USAGE and "Traceback" not in result.stderr, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert "not '-'" in line, line
+    assert _files(tmp_path) == before
+
+
+def test_a_rater_named_by_its_file_path_is_loaded_from_there_with_the_modules_beside_it(tmp_path):
+    """`--rater /tmp/t13/raters/bad.py:zero` said "no /tmp/t13/raters/bad/py.py in the current folder": a path
+    was read as a dotted module name. PATH.py:FUNC now loads that file, once however many raters name it."""
+    (tmp_path / "raters").mkdir()
+    (tmp_path / "raters" / "helper.py").write_text("SCORE = 6\n")
+    (tmp_path / "raters" / "mine.py").write_text(
+        "import helper\nloads = globals().get('loads', 0) + 1\ndef rate(midi):\n    return helper.SCORE + loads\n")
+    (tmp_path / "work").mkdir()
+    mine = tmp_path / "raters" / "mine.py"
+    result = crowdtune("simulate", "--rounds", "2", "--rater", f"{mine}:rate", "--rater", "../raters/mine.py:rate",
+                       "--out", "sim", "--db", "t.db", cwd=tmp_path / "work")
+    rounds = json.loads((tmp_path / "work" / "sim" / "results.json").read_text())["rounds"]
+    assert [sorted(r["ratings"].values()) for r in rounds] == [[7.0, 7.0], [7.0, 7.0]], result.stdout  # run once: loads == 1
+    missing = crowdtune("simulate", "--rater", "../raters/bad.py:zero", "--out", "sim2", "--db", "t2.db",
+                        cwd=tmp_path / "work", check=False)
+    assert missing.returncode == ExitCode.FILE
+    assert missing.stderr.strip() == "crowdtune simulate: cannot read the rater module ../raters/bad.py (no such file)"
+
+
+def test_a_rater_module_that_exits_as_it_is_imported_is_one_line_exit_2(tmp_path):
+    (tmp_path / "quits.py").write_text("import sys\nsys.exit(3)\ndef rate(midi):\n    return 5\n")
+    for rater in ("quits:rate", "./quits.py:rate"):
+        result = crowdtune("simulate", "--rater", rater, "--out", "sim", "--db", "t.db", cwd=tmp_path, check=False)
+        assert result.returncode == ExitCode.USAGE and "Traceback" not in result.stderr, (result.returncode, result.stderr)
+        [line] = result.stderr.strip().splitlines()
+        assert "cannot import rater module" in line and "SystemExit: 3" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["__pycache__", "quits.py"] or sorted(
+        p.name for p in tmp_path.iterdir()) == ["quits.py"]
+
+
+def test_crowd_without_the_rater_crowd_is_refused_not_ignored(tmp_path):
+    """`simulate --mode ab --crowd contrarian --rater theorist` ran with the theorist alone, --crowd ignored."""
+    result = crowdtune("simulate", "--mode", "ab", "--crowd", "contrarian", "--rater", "theorist", "--out", "sim",
+                       "--db", "t.db", cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "--crowd" in line and "--rater crowd" in line, line
+    assert list(tmp_path.iterdir()) == []
+    crowdtune("simulate", "--rounds", "1", "--crowd", "contrarian", "--rater", "crowd", "--rater", "theorist", "--out", "sim",
+              "--db", "t.db", cwd=tmp_path)
+    raters = json.loads((tmp_path / "sim" / "results.json").read_text())["raters"]
+    assert "leaper" in raters and "theorist" in raters and "calm" not in raters
+
+
+def test_render_replaces_no_audio_file_without_force(tmp_path):
+    """`render` overwrote audio files silently, where export, simulate and bench refuse without --force."""
+    for name in ("a.mid", "b.mid"):
+        (tmp_path / name).write_bytes(_midi_bytes())
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "audio" / "b.ogg").write_bytes(b"the user's own recording")
+    before = _files(tmp_path)
+    result = crowdtune("render", "a.mid", "b.mid", "--out-dir", "audio", cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE and "Traceback" not in result.stderr, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert f"{Path('audio', 'b.ogg')} exists; add --force to replace it" in line, line
+    assert _files(tmp_path) == before  # nothing written, a.ogg neither
+    crowdtune("render", "a.mid", "b.mid", "--out-dir", "audio", "--force", cwd=tmp_path)
+    assert all((tmp_path / "audio" / n).read_bytes()[:4] == b"OggS" for n in ("a.ogg", "b.ogg"))
+
+
+def test_copy_db_names_its_own_options_and_its_help_what_the_readme_says_it_copies(tmp_path):
+    """copy-db refusing another program's database said "choose another file with --db or CROWDTUNE_DB" (its
+    option is --to), and its help left learned models out of what it copies."""
+    _a_database(tmp_path)
+    with sqlite3.connect(tmp_path / "other.db") as raw:
+        raw.execute("CREATE TABLE notes (x)")
+    result = crowdtune("copy-db", "--from", "made.db", "--to", "other.db", cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.DATABASE and "another program's" in result.stderr
+    assert "--db" not in result.stderr and "CROWDTUNE_DB" not in result.stderr, result.stderr
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    listed = re.search(r"`copy-db` copies every (.+?) with their ids", readme).group(1)
+    things = [re.sub(r"\(.*?\)", "", t).strip() for t in re.split(r", | and ", listed)]
+    assert len(things) >= 8 and "learned model" in things
+    helped = " ".join(crowdtune("copy-db", "--help", cwd=tmp_path).stdout.split())
+    assert [t for t in things if t not in helped] == []

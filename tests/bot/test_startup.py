@@ -123,6 +123,9 @@ async def test_a_refused_token_is_one_line(tmp_path):
         result = await asyncio.to_thread(start, tmp_path, DISCORD_TOKEN="not.the-right.token", CROWDTUNE_API_BASE=server.api_base,
                                          CROWDTUNE_GATEWAY_URL=server.gateway_url)
     assert_one_line(result, ExitCode.TOKEN_REFUSED, "refused the token", token="not.the-right.token")
+    # One refused request per start: a container restarted again and again (README, Docker) adds one to
+    # Discord's count of invalid requests per start, which its backoff spaces out.
+    assert server.request_counts == {"GET /gateway": 1, "GET /users/@me": 1}
 
 
 # `crowdtune run` with one change: the intents the bot builds (bot_intents, its own function) also ask

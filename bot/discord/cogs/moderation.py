@@ -152,7 +152,8 @@ class Moderation(commands.Cog):
             if size > limit:
                 await interaction.edit_original_response(
                     content=f"The export ({file_size(size)}) is over Discord's {file_size(limit)} upload limit. "
-                    f"On the bot's machine run: `crowdtune export --scope {scope_id} --out export.zip`"
+                    "Run this where the bot runs (with Docker, in its container: the README's Docker section): "
+                    f"`crowdtune export --scope {scope_id} --out export.zip`"
                 )
                 return
             await interaction.edit_original_response(content=f"Export: {summary}.", attachments=[discord.File(path)])

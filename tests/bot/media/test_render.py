@@ -159,12 +159,21 @@ async def test_render_async_keeps_the_event_loop_responsive(renderer):
     assert ticks_during_render > 0
 
 
-def test_missing_soundfont_says_what_to_install(monkeypatch, tmp_path):
-    with pytest.raises(RenderSetupError, match="apt-get install fluidsynth libfluidsynth3 timgm6mb-soundfont libatomic1") as raised:
+def test_only_a_search_that_finds_no_soundfont_says_what_to_install(monkeypatch, tmp_path):
+    """A soundfont named (an option, CROWDTUNE_SOUNDFONT) that is not there is a mistyped path: installing
+    one would not help. Only when none was named and none is installed is the advice to install one."""
+    with pytest.raises(RenderSetupError) as raised:
         Renderer.open(str(tmp_path / "missing.sf2"))
-    assert SOUNDFONT_ENV in str(raised.value) and isinstance(raised.value, RuntimeError)
+    assert SOUNDFONT_ENV in str(raised.value) and "missing.sf2 (no such file)" in str(raised.value)
+    assert "apt-get" not in str(raised.value) and isinstance(raised.value, RuntimeError)
 
     monkeypatch.setenv(SOUNDFONT_ENV, str(tmp_path / "also-missing.sf2"))
+    with pytest.raises(RenderSetupError) as raised:
+        find_soundfont()
+    assert f"${SOUNDFONT_ENV}: no such file" in str(raised.value) and "apt-get" not in str(raised.value)
+
+    monkeypatch.delenv(SOUNDFONT_ENV)
+    monkeypatch.setattr("bot.media.render.DEFAULT_SOUNDFONTS", (tmp_path / "none.sf2",))
     with pytest.raises(RenderSetupError, match=INSTALL_HINT):
         find_soundfont()
 
