@@ -201,7 +201,10 @@ def build_parser() -> Parser:
     return parser
 
 
-def _spec(args: argparse.Namespace):
+def _spec(args: argparse.Namespace, settings=None):
+    """The SessionSpec the options ask for. With `settings` (bot.settings.Settings, checked), its round
+    defaults that mean the same in a terminal as on Discord (CROWDTUNE_ROUNDS, CROWDTUNE_PRESET) stand in
+    for options not given, as they do for /compose."""
     import secrets
 
     from core.engine import SessionSpec
@@ -210,8 +213,14 @@ def _spec(args: argparse.Namespace):
 
     # A fresh seed per run, so every newcomer does not hear the same first track; it is printed.
     seed = args.seed if args.seed is not None else secrets.randbelow(SEED_MAX + 1)
-    music = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in MUSIC_DEFAULTS.items()}
-    rounds = args.rounds if args.rounds is not None else args.rounds_default
+    defaults, rounds = dict(MUSIC_DEFAULTS), args.rounds_default
+    if settings is not None:
+        from bot.settings import round_defaults
+
+        chosen = round_defaults(settings)
+        defaults["preset"], rounds = chosen["preset"], chosen["rounds"]
+    music = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in defaults.items()}
+    rounds = args.rounds if args.rounds is not None else rounds
     try:
         music |= {"base": parse_base(music["base"]), "instrument": parse_instrument(music["instrument"])}
         return SessionSpec(**music, rounds=rounds, seed=seed)
@@ -285,7 +294,7 @@ async def _run(args: argparse.Namespace) -> int:
         check_writable(args.out, "the folder ", folder=True)
     if overrides:
         raise UsageError("--shard-count and --shard-ids are for the Discord bot (set DISCORD_TOKEN)")
-    spec = _spec(args)
+    spec = _spec(args, settings)
     if args.aspects and spec.mode == "ab":
         raise UsageError("--aspects rates one version at a time: use it with --mode rating")
     from bot.media.midi_import import session_from_file
@@ -544,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except Terminated:
+        print("\nterminated", file=sys.stderr)  # one line, as for Ctrl-C: a signal is an end like any other
         return int(ExitCode.TERMINATED)
     except BrokenPipeError:
         # The reader of our output went away (`crowdtune sessions | head -1`): stop quietly, as other

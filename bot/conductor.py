@@ -105,9 +105,10 @@ class Conductor:
         return await asyncio.to_thread(scope_model, config, evidence, shared)
 
     async def judged_edits(self, scope_id: str, config: AgentConfig) -> int:
-        """How many judged edits the scope's model has learned from (its observations): an edit the crowd rated,
-        or an A/B edit that votes compared with the track before (an A/B round gives up to two, and no
-        rating); 0 for an agent without a model."""
+        """How many judged edits the scope's model has learned from (its observations): an edit the crowd rated
+        against a track before it that had a score (a session's first edit, when nobody rated its starting
+        track, only sets the bar: core.engine.settle), or an A/B edit that votes compared with the track before
+        (an A/B round gives up to two, and no rating); 0 for an agent without a model."""
         name = model_name(config)
         evidence = await self.store.model_evidence(scope_id, name) if name is not None else None
         return 0 if evidence is None else evidence.count
@@ -116,10 +117,10 @@ class Conductor:
         """What the scope's agent has learned, counted as what it is: "has learned from 12 judged edits", a
         tabular agent's "holds 37 learned Q-values" (a count in SQL: reading the table would grow with its
         history), or that it learns nothing."""
+        if not config.learns:
+            return "learns nothing (its edits are random)"
         if config.learner == "table":
             return f"holds {plural(await self.store.q_size(scope_id), 'learned Q-value')}"
-        if model_name(config) is None:
-            return "learns nothing (its edits are random)"
         return f"has learned from {plural(await self.judged_edits(scope_id, config), 'judged edit')}"
 
     async def lessons(self, scope_id: str, preset: str = "default") -> list[str]:

@@ -11,6 +11,7 @@ is printed. `--new` ends an unfinished session instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import os
 from datetime import datetime
@@ -34,8 +35,28 @@ TERMINAL_CHANNEL = "terminal"
 SPEC_OPTIONS = ("base", "scale", "length", "tempo", "instrument", "mode", "preset", "rounds", "seed")
 # None: every clip of the round (A, then B); BEFORE: the track before, which every A/B vote is about.
 BEFORE = "before"
+ROUND_STAYS_OPEN = "stopped; this round stays open and the next `crowdtune run` resumes it"
 _REPLAYS = {"r": None, "ra": 0, "r a": 0, "rb": 1, "r b": 1, "rp": BEFORE, "r p": BEFORE}
 _STOPS = ("q", "quit", "stop")
+_HELPS = ("help", "h", "?")
+
+
+# Every prompt in one style (lower case, short, the question last) and its help, shown for help, h or ?.
+# A/B: a vote is the favourite of the three tracks, so a vote for A says A beat B and the track before.
+_KEYS = "r replays, q stops (the round stays open)"
+PROMPTS = {
+    "rating": ("  your rating, 1-10? ", f"type a rating from 1 (worst) to 10 (best), such as 7; {_KEYS}"),
+    "aspects": (
+        "  musicality, novelty, coherence, 1-10 each (such as 7 5 6)? ",
+        f"type three ratings from 1 to 10, such as 7 5 6, or one number for all three; {_KEYS}",
+    ),
+    "ab": (
+        "  your favourite of the three: a, b, both or neither? ",
+        "type a or b (that version is your favourite), both (A and B tie, above the track before) or neither, or n "
+        f"(the track before is best); ra, rb or rp replays A, B or the track before, {_KEYS}",
+    ),
+}
+START_HELP = "press Enter to start round 1; r replays the starting track, q stops (the next `crowdtune run` starts from it)"
 
 
 def terminal_scope() -> str:
@@ -64,20 +85,27 @@ def session_folder(db_path: str, session: SessionRow) -> str:
     return f"{safe_name(Path(db_path).stem)}-session-{session.id}-{started}"
 
 
-def explain(outcome: Outcome, spec: SessionSpec, descriptions: list[str], before: float | None) -> str:
+def rating_text(rating: float) -> str:
+    """A person's rating as every line shows it: one decimal, or two when one would round it (a compound of
+    three aspects, 6.25, is not shown as 6.25 on one line and 6.2 on the next)."""
+    return f"{rating:.1f}" if round(rating, 1) == rating else f"{rating:.2f}"
+
+
+def explain(outcome: Outcome, spec: SessionSpec, descriptions: list[str], before: float | None, vote: float | str) -> str:
     """One line saying what happened to the round and what its numbers are. `before` is the score the
-    track before the edit had (None: not rated yet)."""
+    track before the edit had (None: not rated yet); `vote` the person's (a rating, in rating mode). What became of the edit is
+    the engine's words (`Outcome.verdict`), as every front end shows them."""
     if spec.mode == "ab":
         return outcome.summary  # the engine's words, as every front end posts them
-    given = f"{outcome.reward:.1f}/10"
+    given = f"{rating_text(float(vote))}/10"
     # The engine blends the rating with the score of the track before (Bayesian average): one rating
     # moves a score only part of the way, so a newcomer is told what the numbers are.
     prior = f"the {before:.1f} of the track before" if before is not None else "the agent's guess before anyone listened"
     if outcome.kept_edit:
         score = f"; the track now scores {outcome.incumbent_score:.1f}" if outcome.incumbent_score is not None else ""
-        return f"rated {given}: the edit stays ({descriptions[0]}){score}, your rating blended with {prior}"
+        return f"rated {given}: {outcome.verdict} ({descriptions[0]}){score}, your rating blended with {prior}"
     now = f" (now {outcome.incumbent_score:.1f})" if outcome.incumbent_score is not None else ""
-    return f"rated {given}: blended with {prior}, the edit scores below it, so it is undone and the track before stays{now}"
+    return f"rated {given}: blended with {prior}, the edit scores below it, so {outcome.verdict}{now}"
 
 
 class TerminalSession:
@@ -95,6 +123,9 @@ class TerminalSession:
         self.interactive = stdin.isatty() and stdout.isatty()
         self.voter = f"user:{getpass.getuser()}"
         self.folder = out_dir
+        # What a stop says now (q, the end of input, Ctrl-C or SIGTERM alike): its line and, once rounds
+        # run, the session whose lessons follow it.
+        self._stopping: tuple[str, SessionRow | None] = (ROUND_STAYS_OPEN, None)
 
     @staticmethod
     async def nothing_to_rate(stdin: TextIO) -> LineReader:
@@ -127,7 +158,11 @@ class TerminalSession:
         try:
             return await self._run(spec, given, new or first_track is not None, first_track)
         except asyncio.CancelledError:
-            self.say("\nstopped; this round stays open and the next `crowdtune run` resumes it")
+            # Ctrl-C or SIGTERM (bot.stopping): the same closing lines as q. They only read, and a signal
+            # repeated meanwhile is ignored; a database that fails now only loses these lines.
+            self.stdout.write("\n")
+            with contextlib.suppress(StorageError, *database_errors()):
+                await self._stopped()
             raise
         except database_errors() as problem:  # transactions roll back: nothing stored is lost
             raise StorageError(
@@ -155,22 +190,28 @@ class TerminalSession:
             self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
         self.folder = self.out_dir / session_folder(store.path, session)
         replays = "r replays, ra or rb one of them, rp the track before" if spec.mode == "ab" else "r replays"
-        self.say(f"files in {self.folder}; at the prompt: {replays}, q stops (the round stays open)")
+        self.say(f"files in {self.folder}; at the prompt: {replays}, q stops (the round stays open), help explains")
+        if spec.mode == "ab":
+            self.say(
+                "a vote is your favourite of the three (A, B and the track before): a, b, both when A and B tie above the "
+                "track before, neither (or n) when the track before is best"
+            )
         if (
             self.interactive and session.rounds_done == 0 and session.incumbent_score is None
             and await store.open_round_of(session.id) is None
         ):
+            self._stopping = ("stopped; the next `crowdtune run` starts from this track", None)
             if not await self._starting_track(session, spec):
-                self.say("stopped; the next `crowdtune run` starts from this track")
+                await self._stopped()
                 return 0
+        self._stopping = (ROUND_STAYS_OPEN, session)
         rated = 0
         while (open_round := await self.conductor.open_round(session.id)) is not None:
             clips, before_clip = await self._present(open_round)
             await self.player.play(clips)
             answer = await self._ask(open_round, clips, before_clip)
             if answer is None:
-                self.say("stopped; this round stays open and the next `crowdtune run` resumes it")
-                await self._summarise_learning(session)
+                await self._stopped()
                 return rated
             before = (await store.session(session.id)).incumbent_score
             await self.conductor.vote(open_round.id, self.voter, answer)
@@ -178,10 +219,17 @@ class TerminalSession:
             rated += 1
             if outcome is not None:
                 descriptions = [p.description for p in open_round.plan.proposals]
-                self.say(f"  {explain(outcome, open_round.spec, descriptions, before)}")
+                self.say(f"  {explain(outcome, open_round.spec, descriptions, before, answer)}")
         self.say(f"session {session.id} finished after {plural(rated, 'round')} voted in this run")
         await self._summarise_learning(session)
         return rated
+
+    async def _stopped(self) -> None:
+        """Say that the session stopped and what that leaves, then (once rounds run) what the agent has learned."""
+        line, session = self._stopping
+        self.say(line)
+        if session is not None:
+            await self._summarise_learning(session)
 
     async def _summarise_learning(self, session) -> None:
         """What the agent is most sure you like and dislike, in words, from every rating in this scope."""
@@ -209,8 +257,8 @@ class TerminalSession:
         """Play the track the first edit starts from and, in rating mode, take its rating: the bar that edit
         must pass (in A/B mode each edit is compared with it by the person). False if the person stopped."""
         self.say("the starting track (the agent edits it from round 1 on):")
-        listen, wav = await self._write_clip(self.folder / "start", track_from_dict(session.track), "the starting track")
-        self.say(f"  listen: {listen}")
+        where, wav = await write_clip(self.renderer, self.folder / "start", track_from_dict(session.track), "the starting track")
+        self.say(f"  {where}")
         clips = [wav] if wav else []
         await self.player.play(clips)
         if spec.mode == "ab":
@@ -225,31 +273,16 @@ class TerminalSession:
                     return True
                 if answer.lower() in _REPLAYS:
                     await self._replay(clips, None)
+                elif answer.lower() in _HELPS:
+                    self.say(f"  {START_HELP}")
                 else:  # a rating typed out of habit would otherwise start the round unasked
                     self.say(f"  sorry: only Enter starts round 1 (r replays, q stops), not '{answer}'")
         rating = await self._ask(None, clips)
         if rating is None:
             return False
         await self.conductor.store.rate_starting_track(session.id, float(rating), self.voter)
-        self.say(f"  rated {float(rating):.1f}/10: the first edit is compared with this")
+        self.say(f"  rated {rating_text(float(rating))}/10: the first edit is compared with this")
         return True
-
-    async def _write_clip(
-        self, stem: Path, track: Track, title: str, before: Track | None = None, edit: Action | None = None
-    ) -> tuple[Path, Path | None]:
-        """Write a track's MIDI, piano roll (marking the `edit` that made it from `before`) and (with a
-        renderer) WAV; returns (what to listen to, the WAV or None)."""
-        from bot.media.pianoroll import piano_roll_png
-
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        midi = track_to_midi(track)
-        _write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
-        _write_whole(stem.with_suffix(".png"), await asyncio.to_thread(piano_roll_png, track, title, before, edit))
-        if self.renderer is None:
-            return stem.with_suffix(".mid"), None
-        wav = stem.with_suffix(".wav")
-        _write_whole(wav, await self.renderer.render_async(midi, "wav"))
-        return wav, wav
 
     async def _present(self, open_round: OpenRound) -> tuple[list[Path], list[Path] | None]:
         """Write the round's files and say where; returns the clips to play (A then B) and, in A/B mode, the
@@ -261,26 +294,21 @@ class TerminalSession:
         clips = []
         for label, proposal in zip(labels, plan.proposals):
             stem = self.folder / f"round-{number:04d}{'-' + label.lower() if label else ''}"
-            listen, wav = await self._write_clip(stem, proposal.track, f"round {number} {label}".strip(), plan.incumbent, proposal.action)
+            where, wav = await write_clip(self.renderer, stem, proposal.track, f"round {number} {label}".strip(), plan.incumbent, proposal.action)
             clips += [wav] if wav else []
             prefix = f"  {label}: " if label else "  "
-            self.say(f"{prefix}{proposal.description}; listen: {listen} (piano roll: {stem.with_suffix('.png')})")
+            self.say(f"{prefix}{proposal.description}; {where} (piano roll: {stem.with_suffix('.png')})")
         if len(plan.proposals) == 1:
             return clips, None
-        listen, before = await self._write_clip(self.folder / f"round-{number:04d}-before", plan.incumbent, f"round {number}: the track before")
-        self.say(f"  the track before: listen: {listen} (rp replays it)")
+        where, before = await write_clip(self.renderer, self.folder / f"round-{number:04d}-before", plan.incumbent, f"round {number}: the track before")
+        self.say(f"  the track before: {where}" + (" (rp replays it)" if before else ""))
         return clips, [before] if before else []
 
     async def _ask(self, open_round: OpenRound | None, clips: list[Path], before: list[Path] | None = None) -> float | str | None:
         """The person's vote on a round (None: the starting track), asked until it is valid; None if they stopped.
         `before`: the track before's clip (A/B mode), which `rp` replays."""
-        if open_round is not None and open_round.spec.mode == "ab":
-            # A vote is the favourite of the three tracks: a vote for A says A beat B and the track before.
-            question = "  Your favourite of the three, A or B (both: both beat the track before; neither: the track before is best)? "
-        elif open_round is not None and self.aspects:
-            question = "  musicality, novelty, coherence, 1-10 each (such as 7 5 6)? "
-        else:
-            question = "  your rating, 1-10? "
+        kind = "rating" if open_round is None else "aspects" if self.aspects and open_round.spec.mode == "rating" else open_round.spec.mode
+        question, helped = PROMPTS[kind]
         while True:
             self.stdout.write(question)
             self.stdout.flush()
@@ -296,10 +324,17 @@ class TerminalSession:
             if answer.lower() in _REPLAYS:
                 await self._replay(clips, _REPLAYS[answer.lower()], before)
                 continue
+            if answer.lower() in _HELPS:
+                self.say(f"  {helped}")
+                continue
             try:
-                return self._vote_of(open_round, answer)
+                vote = vote_of(kind, answer)
             except ValueError as problem:
                 self.say(f"  sorry: {problem}")
+                continue
+            if kind == "aspects":
+                self.say(f"  your rating: {rating_text(vote)} (musicality counts twice)")
+            return vote
 
     async def _replay(self, clips: list[Path], which: int | str | None, before: list[Path] | None = None) -> None:
         """Play `clips` again: `which` one, None: all, BEFORE: `before` (an A/B round's track before; None: none)."""
@@ -315,20 +350,41 @@ class TerminalSession:
         else:
             await self.player.play(clips if which is None else [clips[which]], asked=True)
 
-    def _vote_of(self, open_round: OpenRound | None, answer: str) -> float | str:
-        from core.crowd import check_choice, check_rating, compound_rating, parse_aspects
 
-        if open_round is not None and open_round.spec.mode == "ab":
-            return check_choice(answer)
-        if open_round is not None and self.aspects:
-            rating = compound_rating(parse_aspects(answer))
-            self.say(f"  your rating: {rating:.3g} (musicality counts twice)")
-            return rating
-        try:
-            value = float(answer)
-        except ValueError:
-            raise ValueError(f"a rating is a number from 1 to 10, not '{answer}'") from None
-        return check_rating(value)
+
+def vote_of(kind: str, answer: str) -> float | str:
+    """The vote a typed `answer` to a PROMPTS `kind` of question is: a choice ("ab"), a rating, or the
+    compound of three aspects ("aspects"); ValueError, worded for the person, if it is none."""
+    from core.crowd import check_choice, check_rating, compound_rating, parse_aspects
+
+    if kind == "ab":
+        return check_choice(answer)
+    if kind == "aspects":
+        return compound_rating(parse_aspects(answer))
+    try:
+        value = float(answer)
+    except ValueError:
+        raise ValueError(f"a rating is a number from 1 to 10, not '{answer}'") from None
+    return check_rating(value)
+
+
+async def write_clip(
+    renderer, stem: Path, track: Track, title: str, before: Track | None = None, edit: Action | None = None
+) -> tuple[str, Path | None]:
+    """Write a track's MIDI, piano roll (marking the `edit` that made it from `before`) and, with a `renderer`
+    (None: no audio), WAV; returns (where it is, in words: "listen: X.wav", or without audio "MIDI file:
+    X.mid"; the WAV or None)."""
+    from bot.media.pianoroll import piano_roll_png
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    midi = track_to_midi(track)
+    _write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
+    _write_whole(stem.with_suffix(".png"), await asyncio.to_thread(piano_roll_png, track, title, before, edit))
+    if renderer is None:
+        return f"MIDI file: {stem.with_suffix('.mid')}", None
+    wav = stem.with_suffix(".wav")
+    _write_whole(wav, await renderer.render_async(midi, "wav"))
+    return f"listen: {wav}", wav
 
 
 def _write_whole(path: Path, data: bytes) -> None:

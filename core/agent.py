@@ -92,6 +92,19 @@ class AgentConfig:
             if value not in allowed:
                 raise ValueError(f"unknown {name} '{value}'; choose one of: {', '.join(allowed)}")
 
+    @property
+    def learns(self) -> bool:
+        """Whether ratings change what the agent chooses: not without a learner (`hillclimb`), nor with a table
+        that never moves (alpha 0, without averaging) or is never consulted (epsilon-greedy with epsilon 1:
+        every edit random), as `random`'s."""
+        if self.learner == "none":
+            return False
+        if self.learner == "table":
+            frozen = self.alpha == 0 and not self.averaging
+            ignored = self.exploration == "epsilon" and self.epsilon >= 1
+            return not (frozen or ignored)
+        return True
+
 
 def q_update(q: float, reward: float, max_next: float, alpha: float, gamma: float) -> float:
     """The Bellman update, with the target on the *next* state (the paper's code used the same state)."""

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 RATING_MIN, RATING_MAX = 1, 10
 CHOICES = ("a", "b", "both", "neither")
+# Typed short forms of a choice (none can be read as another: only "neither" starts with n).
+CHOICE_ABBREVIATIONS = {"n": "neither"}
 NEUTRAL_RATING = (RATING_MIN + RATING_MAX) / 2
 
 # voter -> [(their rating, their round's id, the reward their round got), ...], newest first. Rounds are told
@@ -57,9 +59,11 @@ def check_rating(value: float) -> float:
 
 
 def check_choice(choice: str) -> str:
+    """A typed A/B vote, normalised: one of CHOICES (or an abbreviation of one); ValueError otherwise."""
     normalised = choice.strip().lower()
+    normalised = CHOICE_ABBREVIATIONS.get(normalised, normalised)
     if normalised not in CHOICES:
-        raise ValueError(f"a vote is one of {', '.join(CHOICES)}, not '{choice}'")
+        raise ValueError(f"a vote is one of {', '.join(CHOICES)} (or n), not '{choice}'")
     return normalised
 
 

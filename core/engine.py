@@ -145,6 +145,9 @@ class Outcome:
     comparisons: tuple[Observation, ...] = ()
     model: str | None = None
     tied: bool = False  # A/B: both edits scored the same, and a coin flip (the round's seeded generator) chose
+    # What became of the round's edit(s), in words every front end shows ("the edit stays", "the first edit of this
+    # track stays and sets the bar", "the track before stays"...): the one place an outcome's fate is worded.
+    verdict: str = ""
 
 
 def _proposal(
@@ -226,7 +229,7 @@ def settle(
     if spec.mode == "ab":
         tally = ab_tally(ballots, history)
         if tally is None:
-            return _no_votes(config, plan, incumbent_score)
+            return _no_votes(spec, plan, incumbent_score)
         rewards = tally.rewards
         winner = max(range(2), key=lambda i: (rewards[i], rng.random()))
         # An A/B reward says how much the crowd prefers an edit to the track before it (5.5: as good); the
@@ -246,7 +249,7 @@ def settle(
     else:
         verdict = aggregate(ballots, history or {})
         if verdict is None:
-            return _no_votes(config, plan, incumbent_score)
+            return _no_votes(spec, plan, incumbent_score)
         crowd = verdict.rating if isinstance(verdict, CrowdEstimate) else verdict
         # Before anyone has heard the edit, the best guess of its score is the score of the track it edits:
         # the belief is the crowd's verdict shrunk toward that (the verdict itself is what gets reported).
@@ -301,14 +304,13 @@ def settle(
     # A tie is what every front end shows as one (equal percentages, `chance_text`): reported as a tie, never
     # as a win, and two chances shown apart are never called a tie.
     tied = spec.mode == "ab" and chance_text(rewards[0]) == chance_text(rewards[1])
+    verdict = fate(spec, keep, winner if spec.mode == "ab" else None, first=baseline is None)
     if spec.mode == "ab":
-        summary = _ab_summary(rewards, tally.games, winner, tied, keep, baseline, best.description)
-    elif baseline is None:
-        summary = f"the crowd gave {score:.1f}/10 to the first edit of this track, which stays and sets the bar: {best.description}"
+        summary = _ab_summary(rewards, tally.games, winner, tied, keep, baseline, best.description, verdict)
     elif keep:
-        summary = f"the crowd gave {score:.1f}/10 and the edit stays: {best.description}"
+        summary = f"the crowd gave {score:.1f}/10 and {verdict}: {best.description}"
     else:
-        summary = f"the crowd gave {score:.1f}/10, below the {baseline:.1f} of the track before, so the edit is undone"
+        summary = f"the crowd gave {score:.1f}/10, below the {baseline:.1f} of the track before, so {verdict}"
     return Outcome(
         reward=score,
         variant_rewards=tuple(rewards),
@@ -323,7 +325,23 @@ def settle(
         comparisons=tuple(comparisons),
         model=q.model_name(config) if observations or comparisons else None,
         tied=tied,
+        verdict=verdict,
     )
+
+
+def fate(spec: SessionSpec, kept: bool, winner: int | None = None, first: bool = False) -> str:
+    """What became of a round's edit, in words: `kept` whether the track became it (A/B: the `winner`, 0 for
+    A); `first`: the track before had no score yet (a rating round's edit then stays and sets the bar). A
+    preset that keeps every edit says so, so an edit rated 2/10 that stays does not read as a verdict."""
+    if not kept:
+        return "the track before stays" if winner is not None else "the edit is undone and the track before stays"
+    edit = "the edit" if winner is None else f"{'AB'[winner]}'s edit"
+    if not spec.agent.keep_best:
+        keeper = f"the {spec.preset} preset" if spec.keep_best is None else "this session"
+        return f"{keeper} keeps every edit, so {edit} stays"
+    if first and winner is None:
+        return "the first edit of this track stays and sets the bar"
+    return f"{edit} stays"
 
 
 def beat_chance(reward: float) -> float:
@@ -345,11 +363,13 @@ def telling_decimals(reward: float, other: float) -> int:
 
 
 def _ab_summary(
-    rewards: Sequence[float], games: Sequence[float], winner: int, tied: bool, keep: bool, baseline: float, description: str
+    rewards: Sequence[float], games: Sequence[float], winner: int, tied: bool, keep: bool, baseline: float, description: str,
+    verdict: str,
 ) -> str:
     """An A/B close in words, every number named: each edit's chance of beating the track before, as a
     percentage (50%: as good as it; see `beat_chance`), or that no vote compared it with the track before
-    (`games` 0: its 50% is only the prior); a tie says so and how it was broken (a coin flip)."""
+    (`games` 0: its 50% is only the prior); a tie says so and how it was broken (a coin flip); and, in
+    `verdict` (`fate`), whether the winning edit stays or the track before does."""
     # Shown finely enough that the winner's chance reads below the one it needed, when it did not stay.
     decimals = 0 if keep else telling_decimals(rewards[winner], baseline)
     shown = [
@@ -358,19 +378,20 @@ def _ab_summary(
     ]
     chances = f"the chance each beat the track before, from the votes: {', '.join(shown)}"
     if not keep and rewards[winner] <= NEUTRAL_RATING:
-        return f"neither edit beat the track before ({chances}), so the track before stays"
+        return f"neither edit beat the track before ({chances}), so {verdict}"
     if not keep:
         # Whether or not A and B tied, the reason is the same: neither beat the track before by enough.
         return (
             f"neither edit beat the track before clearly enough ({chances}; with these votes the better of two needed"
             f" {chance_text(baseline, decimals)}, which two edits no better than it often reach by chance),"
-            f" so the track before stays"
+            f" so {verdict}"
         )
     if tied:
-        how = "a coin flip kept" if rewards[0] == rewards[1] else "kept the one a hair ahead,"
+        side = "AB"[winner]
+        how = f"a coin flip chose {side}" if rewards[0] == rewards[1] else f"{side}, a hair ahead, was chosen"
         each = chance_text(statistics.fmean(rewards))
-        return f"A and B tied (each beat the track before with a chance of {each}, from the votes); {how} {'AB'[winner]}: {description}"
-    return f"{'AB'[winner]} won ({chances}): {description}"
+        return f"A and B tied (each beat the track before with a chance of {each}, from the votes); {how} and {verdict}: {description}"
+    return f"{'AB'[winner]} won ({chances}) and {verdict}: {description}"
 
 
 def scale_drift(
@@ -393,9 +414,11 @@ def scale_drift(
     return (now.rating if isinstance(now, CrowdEstimate) else now) - then
 
 
-def _no_votes(config: q.AgentConfig, plan: RoundPlan, incumbent_score: float | None) -> Outcome:
+def _no_votes(spec: SessionSpec, plan: RoundPlan, incumbent_score: float | None) -> Outcome:
+    config = spec.agent
     # Nothing was learned; without evidence an edit is kept only when the agent never reverts.
     keep = not config.keep_best
+    verdict = fate(spec, keep, 0 if spec.mode == "ab" else None)
     return Outcome(
         reward=None,
         variant_rewards=tuple(None for _ in plan.proposals),
@@ -405,7 +428,8 @@ def _no_votes(config: q.AgentConfig, plan: RoundPlan, incumbent_score: float | N
         kept_edit=keep,
         winner=None,
         voters=0,
-        summary="nobody voted, so nothing was learned",
+        summary=f"nobody voted, so nothing was learned and {verdict}",
+        verdict=verdict,
     )
 
 

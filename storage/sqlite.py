@@ -13,7 +13,6 @@ import errno
 import fcntl
 import functools
 import json
-import logging
 import os
 import sqlite3
 import time
@@ -60,9 +59,6 @@ def expected_schema(version: int) -> dict[str, list[str]]:
             db.executescript(MIGRATIONS[number])
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return {t: [c[1] for c in db.execute(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
-
-
-log = logging.getLogger("crowdtune.storage")
 
 
 def _unwritable_place(path: str | Path) -> str:
@@ -212,8 +208,7 @@ class SqliteStore(ClosesOnExit):
         if self._gone is None and self._file is not None and _identity(self.path) != self._file:
             self._gone = DatabaseGone(
                 f"the database {self.path} was removed or replaced while crowdtune ran; nothing more is saved until it is restarted"
-            )
-            log.error("%s", self._gone)
+            )  # raised, not logged too: each front end says it once (the bot's runner logs it)
         if self._gone is not None:
             raise self._gone
 

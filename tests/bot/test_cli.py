@@ -221,6 +221,19 @@ def test_a_bad_setting_is_one_clear_line_at_start_and_nothing_is_written(tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_terminal_session_takes_the_round_defaults_the_bot_takes_and_its_options_win(tmp_path):
+    """Found by a user trial: CROWDTUNE_ROUNDS=3 CROWDTUNE_PRESET=theory started 10 rounds of preset default in the
+    terminal, which yet refused CROWDTUNE_ROUNDS=abc: the settings that mean the same there apply, from .env too."""
+    (tmp_path / ".env").write_text("CROWDTUNE_PRESET=theory\n")
+    first = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path, env_extra={"CROWDTUNE_ROUNDS": "3"})
+    assert re.match(r"session 1: .*preset theory, seed \d+, 3 rounds ", first.stdout), first.stdout
+    given = crowdtune("run", "--new", "--rounds", "2", "--preset", "hillclimb", "--no-audio", "--db", "ct.db", stdin="q\n",
+                      cwd=tmp_path, env_extra={"CROWDTUNE_ROUNDS": "3"})
+    assert re.search(r"session 2: .*preset hillclimb, seed \d+, 2 rounds ", given.stdout), given.stdout
+    endless = crowdtune("run", "--new", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path, env_extra={"CROWDTUNE_ROUNDS": "0"})
+    assert re.search(r"session 3: .*preset theory, seed \d+, endless ", endless.stdout), endless.stdout
+
+
 def test_run_explains_bad_ratings_and_asks_again(tmp_path):
     result = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="eleven\n0\n\n8\n", cwd=tmp_path)
     assert result.stdout.count("sorry") == 3
@@ -251,8 +264,9 @@ def test_run_with_aspects_stores_their_compound_and_explains_bad_lines(tmp_path)
 
 def test_run_in_ab_mode(tmp_path):
     result = crowdtune("run", "--mode", "ab", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="c\nb\nneither\n", cwd=tmp_path)
-    assert "A or B" in result.stdout and "sorry" in result.stdout
-    assert "Your favourite of the three" in result.stdout  # what a vote means, as Discord's post says
+    assert "your favourite of the three: a, b, both or neither?" in result.stdout and "sorry" in result.stdout
+    # what a vote means, as Discord's post says
+    assert "a vote is your favourite of the three (A, B and the track before)" in result.stdout
     assert [r[1] for r in _rounds(tmp_path / "ct.db")] == ["closed", "closed"]
 
 

@@ -107,7 +107,7 @@ def test_ab_clips_play_one_at_a_time_replay_on_request_and_stop_with_the_session
     child.expect(r"press Enter for round 1")  # first the starting track, which both edits change
     wait_for(lambda: events(log), "the starting track to play")
     child.sendline("")
-    child.expect(r"A or B .*\? ")
+    child.expect(r"your favourite of the three: .*\? ")
     wait_for(lambda: len(events(log)) == 3, "clip A to start")
     # The starting track stops when round 1 starts; B waits for A to end.
     assert [(e[0], e[2]) for e in events(log)] == [("start", "start.wav"), ("stop", "start.wav"), ("start", "round-0001-a.wav")]
@@ -116,7 +116,7 @@ def test_ab_clips_play_one_at_a_time_replay_on_request_and_stop_with_the_session
     assert [(e[0], e[2]) for e in events(log)[2:]] == [("start", "round-0001-a.wav"), ("stop", "round-0001-a.wav"), ("start", "round-0001-b.wav")]
     child.sendline("a")  # vote quickly: the next round's prompt stops B
     child.expect(r"round 2:")
-    child.expect(r"A or B .*\? ")
+    child.expect(r"your favourite of the three: .*\? ")
     wait_for(lambda: events(log)[-1][2] == "round-0002-a.wav", "round 2's A to start")
     assert "Z" not in children_states(child.pid)  # every player that ended was reaped
     child.sendline("q")
@@ -138,13 +138,13 @@ def test_rp_replays_the_track_before_which_every_ab_vote_is_about(tmp_path, play
     child.expect(r"press Enter for round 1")
     child.sendline("")
     child.expect(r"the track before: listen: \S*round-0001-before\.wav")
-    child.expect(r"A or B .*\? ")
+    child.expect(r"your favourite of the three: .*\? ")
     wait_for(lambda: len(events(log)) == 3, "clip A to start")
     child.sendline("rp")
     wait_for(lambda: len(events(log)) == 5, "A to stop and the track before to start")
     assert [(e[0], e[2]) for e in events(log)[2:]] == [("start", "round-0001-a.wav"), ("stop", "round-0001-a.wav"), ("start", "round-0001-before.wav")]
     child.sendline("a")
-    child.expect(r"A or B .*\? ")
+    child.expect(r"your favourite of the three: .*\? ")
     child.sendline("q")
     child.expect(pexpect.EOF)
     child.close()
@@ -160,7 +160,7 @@ def test_a_then_b_in_order_when_clips_play_to_the_end(tmp_path, player):
     child = spawn(["--mode", "ab", "--rounds", "1"], tmp_path, env)
     child.expect(r"press Enter for round 1")
     child.sendline("")
-    child.expect(r"A or B .*\? ")
+    child.expect(r"your favourite of the three: .*\? ")
     wait_for(lambda: len(events(log)) == 6, "A and B to play")
     assert [(e[0], e[2]) for e in events(log)[2:]] == [
         ("start", "round-0001-a.wav"), ("end", "round-0001-a.wav"), ("start", "round-0001-b.wav"), ("end", "round-0001-b.wav")
@@ -185,7 +185,7 @@ def test_the_prompt_that_waits_for_enter_refuses_anything_else_and_asks_again(tm
     assert rounds(tmp_path / "ct.db") == []  # nothing started
     child.sendline("")
     child.expect(r"round 1:")
-    child.expect(r"A or B .*\? ")
+    child.expect(r"your favourite of the three: .*\? ")
     assert rounds(tmp_path / "ct.db") == [(0, "open")]
     child.sendline("q")
     child.expect(pexpect.EOF)
@@ -249,6 +249,13 @@ def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_
     child.expect(pexpect.EOF)  # without Enter: the old session waited for a line here forever
     child.close()
     assert child.exitstatus == code
+    # The closing lines q and Ctrl-D print (they were skipped), then the one line naming the signal.
+    ending = [line for line in child.before.replace("\r", "").splitlines() if line.strip()]
+    assert ending[-3:] == [
+        "stopped; this round stays open and the next `crowdtune run` resumes it",
+        "the agent is not yet sure of anything you like or dislike (0 judged edits so far)",
+        "interrupted" if how == "ctrl-c" else "terminated",
+    ], child.before
     assert events(log)[-1][2] == "round-0001.wav" and most_at_once(log) == 1, log.read_text()
     assert not any(running(pid) for what, pid, _ in events(log) if what == "start")  # the player was stopped
     assert rounds(tmp_path / "ct.db") == [(0, "open")]
@@ -364,3 +371,73 @@ def test_long_work_shows_progress_on_a_terminal_and_nothing_when_piped_and_count
     assert re.search(r"export: .*\d+ file", shown) and "6 rounds" in shown
     piped = crowdtune("export", "--out", "b.zip", "--db", "ct.db", cwd=tmp_path)
     assert piped.stderr == "" and "6 rounds" in piped.stdout
+
+
+def test_a_session_s_first_edit_says_why_it_stays_whatever_it_is_rated(tmp_path):
+    """Found by a user trial: `printf '1\\nq\\n' | crowdtune run` printed "rated 1.0/10: the edit stays": piped
+    ratings do not rate the starting track, so the first edit stays whatever it gets, and the line says so; a
+    preset that keeps every edit says that."""
+    first = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="1\nq\n", cwd=tmp_path)
+    assert "  rated 1.0/10: the first edit of this track stays and sets the bar (" in first.stdout, first.stdout
+    paper = crowdtune("run", "--new", "--preset", "paper", "--no-audio", "--db", "ct.db", stdin="2\n3\nq\n", cwd=tmp_path)
+    kept = [line for line in paper.stdout.splitlines() if line.startswith("  rated ")]
+    assert len(kept) == 2 and all(": the paper preset keeps every edit, so the edit stays (" in line for line in kept), paper.stdout
+    # `random` chooses every edit at random, so it learns nothing that chooses one, whatever it stores.
+    wild = crowdtune("run", "--new", "--preset", "random", "--no-audio", "--db", "ct.db", stdin="2\nq\n", cwd=tmp_path)
+    assert re.search(r"^session 3: .*preset random.*; the agent learns nothing \(its edits are random\)$", wild.stdout, re.M), wild.stdout
+    assert "  rated 2.0/10: the random preset keeps every edit, so the edit stays (" in wild.stdout, wild.stdout
+
+
+def test_judged_edits_are_counted_as_the_readme_defines_them(tmp_path):
+    """Four piped ratings teach the model three judged edits: the first edit had no rated track before it and
+    only sets the bar. The README once called every rated edit a judged edit."""
+    result = crowdtune("run", "--aspects", "--no-audio", "--db", "ct.db", stdin="7 5 6\n6 6 7\n5 5 5\n8 7 6\nq\n", cwd=tmp_path)
+    assert "(3 judged edits so far)" in result.stdout and "stays and sets the bar" in result.stdout, result.stdout
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    [definition] = re.findall(r"A judged edit is an edit you rated[^.]*\.", readme.replace("\n", " "))
+    assert "first edit" in definition and "bar" in definition, definition
+
+
+def test_prompts_take_n_for_neither_answer_help_and_share_one_style(tmp_path):
+    """`n` was refused for "neither", and help or ? got "sorry: a vote is...": help answers, asks again and
+    changes nothing. The A/B prompt was a capitalised 100-character line unlike `your rating, 1-10?`."""
+    ab = crowdtune("run", "--mode", "ab", "--rounds", "1", "--no-audio", "--db", "ab.db", stdin="help\n?\nn\n", cwd=tmp_path)
+    assert "sorry" not in ab.stdout and ab.stdout.count("  type a or b ") == 2, ab.stdout
+    assert "neither edit beat the track before" in ab.stdout
+    rated = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "r.db", stdin="?\nhelp\n7\n", cwd=tmp_path)
+    assert "sorry" not in rated.stdout and rated.stdout.count("  type a rating from 1") == 2, rated.stdout
+    aspects = crowdtune("run", "--aspects", "--rounds", "1", "--no-audio", "--db", "s.db", stdin="h\n7\n", cwd=tmp_path)
+    assert "sorry" not in aspects.stdout and "  type three ratings" in aspects.stdout, aspects.stdout
+    with sqlite3.connect(tmp_path / "ab.db") as raw:
+        assert raw.execute("SELECT choice FROM votes").fetchall() == [("neither",)]
+    for db, answers in (("r.db", 3), ("s.db", 2)):
+        with sqlite3.connect(tmp_path / db) as raw:
+            assert raw.execute("SELECT COUNT(*) FROM votes").fetchone() == (1,)
+    prompts = [line.rsplit("? ", 1)[0] + "?" for out in (ab, rated, aspects) for line in out.stdout.splitlines() if "? " in line]
+    assert len(prompts) == 8 and all(p.startswith("  ") and p[2].islower() and len(p) <= 70 for p in prompts), prompts
+
+
+def test_one_value_per_rating_no_listen_without_audio_and_a_removed_database_said_once(tmp_path):
+    """--aspects showed "your rating: 6.25" then "rated 6.2/10"; --no-audio said "listen: ...mid"; a database
+    removed mid-session printed its line twice on stderr (logged, then reported)."""
+    import subprocess
+
+    rated = crowdtune("run", "--aspects", "--no-audio", "--db", "ct.db", stdin="7 5 6\nq\n", cwd=tmp_path)
+    assert "  your rating: 6.25 (" in rated.stdout and "  rated 6.25/10: " in rated.stdout, rated.stdout
+    assert "listen:" not in rated.stdout and re.search(r"; MIDI file: \S+round-0001\.mid \(piano roll", rated.stdout), rated.stdout
+    ab = crowdtune("run", "--mode", "ab", "--no-audio", "--db", "ab.db", stdin="a\nq\n", cwd=tmp_path)
+    assert "listen:" not in ab.stdout and "the track before: MIDI file: " in ab.stdout, ab.stdout
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    child = subprocess.Popen([CROWDTUNE, "run", "--no-audio", "--db", "gone.db"], cwd=tmp_path, env=env, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdin.write("5\n")
+    child.stdin.flush()
+    while not child.stdout.readline().startswith("  your rating, 1-10? 5"):
+        pass
+    while "rated 5.0/10" not in child.stdout.readline():  # round 1 is closed: the next write finds the file gone
+        pass
+    for path in tmp_path.glob("gone.db*"):
+        if path.suffix != ".lock":
+            path.unlink()
+    out, err = child.communicate("6\n", timeout=WAIT)
+    assert child.returncode == 8 and err.count("was removed or replaced") == 1, err

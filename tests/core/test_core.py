@@ -382,3 +382,51 @@ def test_an_ab_summary_never_shows_numbers_that_contradict_its_words(choices):
         assert {chance_text(r) for r in outcome.variant_rewards} == {f"{shown[0]:.0f}%"}, summary
     else:
         assert " won " in summary and not outcome.tied and shown[0] != shown[1], summary
+
+
+AB_BALLOTS = [
+    ["a"], ["b", "b", "a"], ["both"], ["b"] + ["both"] * 7, ["neither"] * 3, ["a", "a", "neither"],
+    ["a", "a", "a", "neither", "neither"], ["a", "a", "a", "a", "neither"], [],
+]
+
+
+@pytest.mark.parametrize("preset", ["default", "context", "paper"])
+@pytest.mark.parametrize("choices", AB_BALLOTS, ids=lambda c: "-".join(c) or "nobody")
+def test_every_ab_summary_says_plainly_whether_the_winning_edit_or_the_track_before_stays(choices, preset):
+    """Found by a user trial: "A won (... A 75%, B not compared with it): played note 1 softer" never said
+    whether the edit stays, as a rating round's summary does. Every A/B close says one or the other, and
+    says it truly (the track became the winner's edit, or stayed)."""
+    spec = SessionSpec(mode="ab", seed=2, preset=preset)
+    plan = _plan(spec)
+    outcome = settle(spec, plan, [Ballot(f"v{i}", choice=c) for i, c in enumerate(choices)], {}, None, round_rng(spec, 0))
+    kept = [side for side, p in zip("AB", plan.proposals) if outcome.kept_edit and outcome.next_track == p.track]
+    if kept:
+        assert f"{kept[0]}'s edit stays" in outcome.summary and "track before stays" not in outcome.summary, outcome.summary
+    else:
+        assert outcome.next_track == plan.incumbent and "the track before stays" in outcome.summary, outcome.summary
+        assert "edit stays" not in outcome.summary, outcome.summary
+    if not spec.agent.keep_best:  # a 2/10 edit that stays must not read as the crowd's verdict
+        assert f"the {preset} preset keeps every edit" in outcome.summary, outcome.summary
+
+
+@pytest.mark.parametrize(
+    "preset, incumbent_score, rating, says",
+    [
+        ("default", None, 1.0, "the first edit of this track stays and sets the bar"),  # whatever it is rated
+        ("default", 5.0, 9.0, "and the edit stays"),
+        ("default", 6.0, 2.0, "so the edit is undone and the track before stays"),
+        ("paper", 6.0, 3.0, "the paper preset keeps every edit, so the edit stays"),
+        ("random", None, 2.0, "the random preset keeps every edit, so the edit stays"),
+    ],
+)
+def test_a_rating_summary_says_why_the_edit_stays_or_is_undone(preset, incumbent_score, rating, says):
+    """`Outcome.verdict` is the one wording of what became of an edit, which every front end shows: a rating of
+    1 that keeps a session's first edit, or a preset's rule, is said to be the reason."""
+    spec = SessionSpec(seed=2, preset=preset)
+    outcome = settle(spec, _plan(spec), [Ballot("v", rating)], {}, incumbent_score, round_rng(spec, 0))
+    assert says in outcome.summary and outcome.verdict in outcome.summary, outcome.summary
+    assert outcome.kept_edit == ("undone" not in outcome.verdict)
+
+
+def test_random_learns_nothing_that_chooses_its_edits_and_the_learning_presets_do():
+    assert [name for name, config in q.PRESETS.items() if not config.learns] == ["random", "hillclimb"]

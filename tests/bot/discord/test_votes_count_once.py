@@ -7,6 +7,7 @@ user or a moderator would, and written to fail on the code before its fix (docs/
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -433,7 +434,10 @@ async def test_7_an_ab_tie_is_announced_as_a_tie_and_how_it_was_broken(env):
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 5, "a round of 'neither'")
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
         neither = (await server.wait_for_message(env.channel, lambda m: "Round 2 closed" in m["content"], timeout=20))["content"]
-    assert "tied" in tie and "coin flip kept" in tie and " won" not in tie
+    assert "tied" in tie and "coin flip chose" in tie and " won" not in tie
+    # Each close says plainly what stays: the edit the coin chose, or (three "neither") the track before.
+    assert re.search(r"coin flip chose ([AB]) and \1's edit stays: ", tie), tie
+    assert neither.rstrip(".").endswith("so the track before stays") and "edit stays" not in neither, neither
     # One vote each: each edit beat the track before once (a vote for an edit is a win over it too).
     a, b = ab_rewards([Ballot("alice", choice="a"), Ballot("bob", choice="b")])
     assert a == b > 5.5 and f"each beat the track before with a chance of {chance_text(a)}" in tie and "/10" not in tie
