@@ -200,7 +200,7 @@ class TerminalSession:
             self.interactive and session.rounds_done == 0 and session.incumbent_score is None
             and await store.open_round_of(session.id) is None
         ):
-            self._stopping = ("stopped; the next `crowdtune run` starts from this track", None)
+            self._stopping = ("stopped; the next `crowdtune run` starts from this track", session)
             if not await self._starting_track(session, spec):
                 await self._stopped()
                 return 0
@@ -242,6 +242,8 @@ class TerminalSession:
         elif spec.agent.learner == "linear":  # a model that could say something, but is sure of nothing yet
             judged = await self.conductor.judged_edits(session.scope_id, spec.agent)
             self.say(f"the agent is not yet sure of anything you like or dislike ({plural(judged, 'judged edit')} so far)")
+        else:  # a table or nothing at all: what the session's first line says of it, as it stands now
+            self.say(f"the agent {await self.conductor.learned_from(session.scope_id, spec.agent)}")
 
     def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str]) -> SessionSpec:
         """Say what is resumed and which options given on the command line it does not apply."""

@@ -211,7 +211,8 @@ class Lesson:
 
     def text(self) -> str:
         # The model's estimate for one such edit, other things equal, not an average of the ratings those edits got.
-        return f"{self.words}: {self.effect:+.1f} an edit, the model estimates from {self.judged} judged edit{'s' if self.judged != 1 else ''}"
+        edits = "the judged edit" if self.judged == 1 else f"the {self.judged} judged edits"
+        return f"{self.words}: {self.effect:+.1f} an edit, the model estimates from {edits} with it"
 
 
 def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judged: int = 3) -> list[Lesson]:
@@ -231,7 +232,7 @@ def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judg
 
 def explain(posterior: Posterior | None, names: Sequence[str] = FEATURE_NAMES, top: int = 3) -> list[str]:
     """A few lines in words: what the crowd is most surely found to like, then to dislike
-    ("resolving a leap by a step back: +0.8 an edit, the model estimates from 23 judged edits"). Empty before any vote."""
+    ("resolving a leap by a step back: +0.8 an edit, the model estimates from the 23 judged edits with it"). Empty before any vote."""
     if posterior is None or posterior.count == 0:
         return []
     # Only what the posterior is fairly sure of: at least a twentieth of a point, one standard deviation from 0.

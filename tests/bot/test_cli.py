@@ -348,6 +348,7 @@ def test_bench_learning_says_when_too_few_seeds_make_its_verdicts_chance_and_quo
     few = crowdtune("bench", "learning", "--seeds", "2", "--rounds", "2", "--only", "default", "--only", "hillclimb", "--out", "b", cwd=tmp_path)
     assert few.stdout.count("fewer than the 20 the targets ask for") == 2, few.stdout  # once per crowd
     assert "fewer than the 20" in (tmp_path / "b" / "BENCHMARKS.md").read_text()
+    assert "Warning" not in few.stderr, few.stderr  # matplotlib's, for a panel with no line that ran
     unknown = crowdtune("bench", "learning", "--seeds", "1", "--only", "nope", cwd=tmp_path, check=False)
     assert unknown.returncode == 2 and "'default, A/B', 'hillclimb, A/B'" in unknown.stderr, unknown.stderr
 
@@ -547,6 +548,18 @@ def test_the_end_of_a_terminal_session_says_what_was_learned_or_that_nothing_is_
     more = crowdtune("run", "--new", "--rounds", "30", "--db", "ct.db", "--no-audio", stdin="".join(f"{2 + i % 7}\n" for i in range(30)),
                      cwd=tmp_path)
     assert "what the agent has learned from your votes so far:" in more.stdout or "(30 judged edits so far)" in more.stdout
+
+
+@pytest.mark.parametrize("preset, says", [("paper", "the agent holds"), ("context", "the agent holds"), ("hillclimb", "learns nothing"),
+                                           ("random", "learns nothing")])
+def test_a_session_of_any_preset_ends_saying_what_its_agent_learned(tmp_path, preset, says):
+    """The README: every way of stopping prints what the agent has learned. A table-based or learning-free
+    preset ended with nothing after its last round, though its first line spoke of it."""
+    finished = crowdtune("run", "--preset", preset, "--rounds", "2", "--db", "ct.db", "--no-audio", stdin="5\n8\n", cwd=tmp_path)
+    last = finished.stdout.strip().splitlines()[-1]
+    assert says in last, finished.stdout
+    stopped = crowdtune("run", "--new", "--preset", preset, "--rounds", "2", "--db", "ct.db", "--no-audio", stdin="q\n", cwd=tmp_path)
+    assert says in stopped.stdout.strip().splitlines()[-1], stopped.stdout
 
 
 def test_what_an_ab_session_learned_from_is_counted_and_worded_as_judged_edits_not_ratings(tmp_path):

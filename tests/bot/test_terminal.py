@@ -441,3 +441,21 @@ def test_one_value_per_rating_no_listen_without_audio_and_a_removed_database_sai
             path.unlink()
     out, err = child.communicate("6\n", timeout=WAIT)
     assert child.returncode == 8 and err.count("was removed or replaced") == 1, err
+
+
+def test_stopping_at_the_starting_track_also_says_what_the_agent_has_learned(tmp_path, player):
+    """q at the starting track's prompt (a new session of a scope that learned before) said only that the next
+    run starts from this track: every other stop also says what the agent has learned, as the README says."""
+    env, _ = player
+    first = spawn(["--rounds", "1", "--no-audio", "--preset", "paper"], tmp_path, env)
+    first.expect(r"your rating, 1-10\?")  # the starting track
+    first.sendline("5")
+    first.expect(r"your rating, 1-10\?")  # round 1
+    first.sendline("8")
+    first.expect(pexpect.EOF)
+    again = spawn(["--new", "--rounds", "1", "--no-audio", "--preset", "paper"], tmp_path, env)
+    again.expect(r"your rating, 1-10\?")  # the new session's starting track
+    again.sendline("q")
+    again.expect(pexpect.EOF)
+    assert "starts from this track" in again.before and "the agent holds" in again.before, again.before
+

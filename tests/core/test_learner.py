@@ -275,8 +275,8 @@ def test_the_explanation_names_what_the_crowd_likes_and_dislikes_with_its_eviden
     drums[FEATURE_NAMES.index("kind:percussion")] = 1.0
     observations = [(tuple(chord), 0.8)] * 23 + [(tuple(drums), -0.6)] * 12
     lines = explain(q.scope_model(q.DEFAULT, Evidence.empty(DIMENSION).observed(observations)))
-    assert lines[0].startswith("likes adding a chord: +0.") and lines[0].endswith("an edit, the model estimates from 23 judged edits")
-    assert any(line.startswith("dislikes changing a drum step: -0.") and "from 12 judged edits" in line for line in lines)
+    assert lines[0].startswith("likes adding a chord: +0.") and lines[0].endswith("an edit, the model estimates from the 23 judged edits with it")
+    assert any(line.startswith("dislikes changing a drum step: -0.") and "from the 12 judged edits with it" in line for line in lines)
     assert explain(None) == [] and explain(Posterior.prior()) == []
     assert lessons(Posterior.prior()) == []
 
