@@ -76,9 +76,7 @@ def _import_rater(spec: str) -> Rater:
     is_file = "/" in module_name or module_name.endswith(".py")
     try:
         module = _load_file(module_name) if is_file else _import_module(module_name)
-    except UnreadableFile:
-        raise
-    except KeyboardInterrupt:
+    except (UnreadableFile, KeyboardInterrupt):
         raise
     except BaseException as exc:  # any other failure (a sys.exit() too) is the user's module's, reported plainly
         raise ValueError(f"cannot import rater module '{module_name}': {type(exc).__name__}: {exc}") from None

@@ -789,10 +789,7 @@ class PostgresStore(ClosesOnExit):
         connection ends, so a SIGKILLed process frees its shards at once). StorageError if another
         process holds one of them, or runs with another shard count."""
         shard_ids = sorted(set(shard_ids))
-        try:
-            conn = await asyncpg.connect(self._url, server_settings={"application_name": self._holder})
-        except Exception as exc:
-            raise StorageError(f"cannot connect to the database {self.path}: {_reason(exc, self._url)}") from None
+        conn = await self._lease_connection()
         try:
             await conn.execute("SELECT pg_advisory_lock_shared($1, $2)", _SHARD_COUNT_LOCKS, shard_count)
             others = await conn.fetch(
@@ -818,14 +815,20 @@ class PostgresStore(ClosesOnExit):
             await self._lease.close()
         self._lease = conn
 
+    async def _lease_connection(self) -> asyncpg.Connection:
+        """A connection of its own, outside the pool, for advisory locks held until `close` (the server
+        releases them when it ends, so a process that dies frees them at once); named by this process's
+        holder text (`application_name`, seen in pg_stat_activity)."""
+        try:
+            return await asyncpg.connect(self._url, server_settings={"application_name": self._holder})
+        except Exception as exc:
+            raise StorageError(f"cannot connect to the database {self.path}: {_reason(exc, self._url)}") from None
+
     async def claim_scope(self, scope_id: str) -> None:
         """Hold `scope_id` for this process until `close` or its death (an advisory lock on a connection of its
         own, as for shards): bots share a PostgreSQL database, but a terminal session or a simulation drives
         its scope alone. StorageError naming the process that holds it."""
-        try:
-            conn = await asyncpg.connect(self._url, server_settings={"application_name": self._holder})
-        except Exception as exc:
-            raise StorageError(f"cannot connect to the database {self.path}: {_reason(exc, self._url)}") from None
+        conn = await self._lease_connection()
         try:
             key = await conn.fetchval("SELECT hashtext($1)", scope_id)
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", _SCOPE_LOCKS, key):

@@ -246,7 +246,7 @@ def _information_job(job: tuple[str, int, int]) -> list[tuple[float, float, floa
     from core.raters import prefer
 
     crowd, seed, pairs = job
-    raters, judge = _crowd_raters(VARIANTS[1], crowd, seed)
+    raters, judge = _crowd_raters(next(v for v in VARIANTS if v.label == "default"), crowd, seed)  # the whole crowd
     rng = random.Random(f"information:{crowd}:{seed}")
     track = SessionSpec(seed=seed).first_track()
     before = track_to_midi(track)
@@ -264,27 +264,29 @@ def _information_job(job: tuple[str, int, int]) -> list[tuple[float, float, floa
     return rows
 
 
+def _measured_information(crowd: str, groups: list[list[tuple[float, float, float, float]]]) -> VoteInformation:
+    """VoteInformation of `_information_job`'s rows (one list a seed): each evidence's R² with the judged change."""
+    rows = [row for rows in groups for row in rows]
+    changes = [row[0] for row in rows]
+
+    def r2(column: int) -> float:
+        values = [row[column] for row in rows]
+        if statistics.pstdev(values) == 0 or statistics.pstdev(changes) == 0:
+            return 0.0
+        return statistics.correlation(changes, values) ** 2
+
+    return VoteInformation(crowd, len(rows), r2(1), r2(2), r2(3))
+
+
 def vote_information(crowd: str, seeds: int, pairs: int = INFORMATION_PAIRS, workers: int = WORKERS) -> VoteInformation:
     """How much one round's votes say about an edit, rating against A/B (`VoteInformation`), over `pairs`
     pairs of random edits of each of `seeds` seeds' starting tracks, the bench's crowd voting."""
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         by_seed = pool.map(_information_job, [(crowd, seed, pairs) for seed in range(seeds)])
 
-    def measured(groups: list[list[tuple[float, float, float, float]]]) -> VoteInformation:
-        rows = [row for rows in groups for row in rows]
-        changes = [row[0] for row in rows]
-
-        def r2(column: int) -> float:
-            values = [row[column] for row in rows]
-            if statistics.pstdev(values) == 0 or statistics.pstdev(changes) == 0:
-                return 0.0
-            return statistics.correlation(changes, values) ** 2
-
-        return VoteInformation(crowd, len(rows), r2(1), r2(2), r2(3))
-
     # Seeds, not edits, are resampled: the edits of one starting track share its crowd and its judge.
     rng = random.Random(f"information:{crowd}:bootstrap")
-    resampled = [measured([rng.choice(by_seed) for _ in by_seed]) for _ in range(BOOTSTRAP_RESAMPLES)]
+    resampled = [_measured_information(crowd, [rng.choice(by_seed) for _ in by_seed]) for _ in range(BOOTSTRAP_RESAMPLES)]
 
     def interval(share) -> tuple[float, float]:
         values = sorted(v for v in map(share, resampled) if not math.isnan(v))
@@ -292,7 +294,7 @@ def vote_information(crowd: str, seeds: int, pairs: int = INFORMATION_PAIRS, wor
             return math.nan, math.nan
         return values[int(0.025 * (len(values) - 1))], values[int(0.975 * (len(values) - 1))]
 
-    information = measured(by_seed)
+    information = _measured_information(crowd, by_seed)
     return replace(information, intervals=(
         interval(lambda i: i.ab_round_share(i.rating_one_round)), interval(lambda i: i.ab_round_share(i.rating_known_bar)),
     ))
