@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from bot.bench import PERF_BENCHMARKS
@@ -29,8 +30,73 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
+    """argparse's parser, with every problem one line naming the command (`crowdtune run: error: ...`).
+
+    An unknown option is named before anything else is checked (a mistyped `--outt` is the news, not the
+    missing `--out`), and an abbreviation is no option: `--see` for `--seed` would change its meaning the day
+    an option `--seen` is added."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.option_names: set[str] = set()  # filled by add_argument (argparse's own table is private)
+        self.has_commands = False
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def add_subparsers(self, **kwargs):
+        self.has_commands = True
+        return super().add_subparsers(**kwargs)
+
+    def add_argument(self, *names, **kwargs):
+        self.option_names.update(name for name in names if name.startswith("-"))
+        return super().add_argument(*names, **kwargs)
+
     def error(self, message: str) -> None:  # one clear line instead of argparse's usage dump
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        if (unknown := self._unknown_option(args)) is not None:
+            self.error(f"unknown option {unknown}")
+        namespace, extra = super().parse_known_args(args, namespace)
+        if extra:  # a subcommand's parser says it itself, naming its command, rather than its caller
+            self.error(f"unexpected argument '{extra[0]}'")
+        return namespace, extra
+
+    def _unknown_option(self, args: list[str]) -> str | None:
+        """The first of `args` that is an option this parser does not know (its name, without any =VALUE). A
+        parser with subcommands looks only before the command: the rest is the subcommand's to check."""
+        for arg in args:
+            if arg == "--" or (self.has_commands and not arg.startswith("-")):
+                return None
+            name = arg.split("=", 1)[0]
+            if arg.startswith("-") and len(arg) > 1 and not _is_number(arg) and name not in self.option_names:
+                return name
+        return None
+
+
+class _Version(argparse.Action):
+    """--version: "crowdtune X.Y.Z" from the installed package's metadata (read only when asked), exit 0."""
+
+    def __init__(self, option_strings, dest, **kwargs) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            shown = version("crowdtune")
+        except PackageNotFoundError:  # run from a source folder that was never installed (python -m bot.cli)
+            shown = "(not installed as a package: version unknown)"
+        print(f"crowdtune {shown}")
+        parser.exit(0)
+
+
+def _is_number(text: str) -> bool:
+    """Whether `text` reads as a number ('-1', '-0.5'): an option's value, never an option."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def one_line(text: str) -> str:
@@ -110,6 +176,29 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
         "random seed for the first track and the agent's choices (default: a fresh one, printed, so --seed repeats a run)"))
 
 
+def _option(dest: str) -> str:
+    """The command-line option that sets the attribute `dest` (--from for from_file)."""
+    return {"from_file": "--from"}.get(dest, "--" + dest.replace("_", "-"))
+
+
+def _refuse_given(args: argparse.Namespace, dests: Iterable[str], why: str) -> None:
+    """UsageError naming the first of the options `dests` given on the command line (their attributes not None
+    nor False), followed by `why`: what takes it instead. An option a command would ignore is refused, not
+    silently dropped, so nobody believes it changed something."""
+    for dest in dests:
+        if getattr(args, dest) not in (None, False):
+            raise UsageError(f"{_option(dest)} {why}")
+
+
+# What `run` uses only in a terminal session, not when it runs the bot (whose sessions take /compose's options).
+TERMINAL_ONLY = (*MUSIC_DEFAULTS, "rounds", "seed", "out", "no_audio", "from_file", "from_track", "new", "aspects")
+# What a melody from a file (--from) sets itself.
+FROM_FILE_SETS = ("base", "scale", "length", "tempo")
+# What only `bench learning` uses, and its defaults.
+BENCH_SEEDS, BENCH_ROUNDS = 20, 100
+BENCH_LEARNING_ONLY = ("seeds", "rounds", "out", "force", "crowd", "only")
+
+
 def _given_music(args: argparse.Namespace) -> frozenset[str]:
     """The music options named on the command line."""
     return frozenset(name for name in (*MUSIC_DEFAULTS, "rounds", "seed") if getattr(args, name) is not None)
@@ -117,6 +206,7 @@ def _given_music(args: argparse.Namespace) -> frozenset[str]:
 
 def build_parser() -> Parser:
     parser = Parser(prog="crowdtune", description="Compose music together by rating it: a Discord bot, a terminal session and a simulated crowd.")
+    parser.add_argument("--version", action=_Version, help="print crowdtune's version and exit")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
 
     run = commands.add_parser("run", help="the Discord bot when DISCORD_TOKEN is set, else a session in the terminal", description=(
@@ -155,7 +245,8 @@ def build_parser() -> Parser:
     simulate.add_argument("--crowd", choices=["builtin", "contrarian"], help=(
         "which simulated crowd the rater 'crowd' is: builtin (tastes that share the theory critic's core) or "
         "contrarian (tastes that run against it) (default builtin); only with the rater 'crowd'"))
-    simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), default=0.8, help="noise (standard deviation, 0-10) of built-in raters (default 0.8)")
+    simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), help=(
+        "noise (standard deviation, 0-10) of the built-in raters' ratings (default 0.8); only with a built-in rater that has noise"))
     simulate.add_argument("--out", type=_path("--out"), required=True, help="a new or empty folder for round MIDI files, results.json and the learning curve")
     simulate.add_argument("--force", action="store_true", help="write into --out even if it holds files (of another run)")
     simulate.add_argument("--audio", action="store_true", help="also render each round to OGG Opus")
@@ -185,14 +276,15 @@ def build_parser() -> Parser:
     copy.add_argument("--to", dest="target", type=_path("--to"), required=True, metavar="DB", help="the empty database to fill (a postgresql:// URL or a new SQLite file)")
 
     bench = commands.add_parser("bench", help="benchmarks that print figures", description=(
-        "learning: presets and options against a simulated crowd (--seeds, --rounds, --out, --force apply to it only); "
+        "learning: presets and options against a simulated crowd (--seeds, --rounds, --out, --force, --crowd and --only apply "
+        "to it only); "
         "render: the rendering paths; loop and votes: the bot's event-loop lag and vote throughput under load (a source "
         "checkout); qtable: Q-table "
         "lookups and writes; footprint: memory and start-up time; scaling: SQLite against PostgreSQL with 1, 2 and 4 "
         "processes (a source checkout). See docs/BENCHMARKS.md."))
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
-    bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), default=20, help="seeds per configuration (learning)")
-    bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), default=100, help="rounds per run (learning)")
+    bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), help=f"seeds per configuration (learning; default {BENCH_SEEDS})")
+    bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=f"rounds per run (learning; default {BENCH_ROUNDS})")
     bench.add_argument("--out", type=_path("--out"), help=(
         "learning: a new or empty folder for the report (BENCHMARKS.md) and plot (default: a new bench-learning-DATE folder)"))
     bench.add_argument("--force", action="store_true", help="learning: write into --out even if it holds files (docs/ in a checkout)")
@@ -289,11 +381,17 @@ async def _run(args: argparse.Namespace) -> int:
     if settings.discord_token is not None:  # set, even empty: the bot (an empty token is one clear line there)
         from bot.discord.app import run_bot
 
+        _refuse_given(args, TERMINAL_ONLY, (
+            "is for a session in the terminal, and DISCORD_TOKEN is set, so this runs the Discord bot (its sessions take "
+            "their options from /compose): leave it out, or unset DISCORD_TOKEN for a terminal session"))
+
         return await run_bot(settings, db=args.db)
     if args.out:  # before a session is started, or a database made
         check_writable(args.out, "the folder ", folder=True)
     if overrides:
         raise UsageError("--shard-count and --shard-ids are for the Discord bot (set DISCORD_TOKEN)")
+    if args.from_file:
+        _refuse_given(args, FROM_FILE_SETS, "comes from the file with --from (the melody keeps its key, length and tempo): leave it out")
     spec = _spec(args, settings)
     if args.aspects and spec.mode == "ab":
         raise UsageError("--aspects rates one version at a time: use it with --mode rating")
@@ -332,8 +430,8 @@ async def _simulate(args: argparse.Namespace) -> int:
 
     from bot.conductor import Conductor
     from bot.progress import plural, progress_bar
-    from bot.simulate import RaterError, load_raters, report, run_simulation
-    from core.raters import judge as crowd_judge
+    from bot.simulate import RaterError, has_noise, load_raters, report, run_simulation
+    from core.raters import DEFAULT_NOISE, judge as crowd_judge
 
     spec = _spec(args)
     with_crowd = not args.rater or "crowd" in args.rater
@@ -341,8 +439,11 @@ async def _simulate(args: argparse.Namespace) -> int:
         raise UsageError(f"--crowd chooses who the rater 'crowd' is, and the raters given ({', '.join(args.rater)}) "
                          "do not include it: add --rater crowd, or leave --crowd out")
     crowd = args.crowd or "builtin"
+    if args.noise is not None and not any(map(has_noise, args.rater or ["crowd"])):
+        raise UsageError(f"--noise sets the built-in raters' noise, and the raters given ({', '.join(args.rater)}) have none: "
+                         "leave --noise out")
     try:
-        raters = load_raters(args.rater, random.Random(spec.seed), args.noise, crowd)
+        raters = load_raters(args.rater, random.Random(spec.seed), DEFAULT_NOISE if args.noise is None else args.noise, crowd)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     # With the crowd among the raters, its noise-free judge (which nothing trains on) says how the music went.
@@ -492,24 +593,25 @@ def _fresh_folder(out: Path, force: bool, default: bool = False) -> Path:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    if args.which == "learning":
-        from datetime import datetime
+    if args.which != "learning":
+        _refuse_given(args, BENCH_LEARNING_ONLY, f"is for bench learning only; bench {args.which} takes no options")
+        from bot.bench import run
 
-        from bot.bench.learning import bench_learning
+        return run(args.which)
+    from datetime import datetime
 
-        # Never into the checkout's tracked docs/ by default: a new folder per run.
-        default = Path(f"bench-learning-{datetime.now():%Y%m%d-%H%M%S}")
-        out = _fresh_folder(Path(args.out) if args.out else default, args.force, default=not args.out)
-        try:
-            return bench_learning(
-                seeds=args.seeds, rounds=args.rounds, out=out, crowds=tuple(args.crowd or ("builtin", "contrarian")),
-                only=tuple(args.only or ()),
-            )
-        except ValueError as problem:
-            raise UsageError(str(problem)) from None
-    from bot.bench import run
+    from bot.bench.learning import bench_learning
 
-    return run(args.which)
+    # Never into the checkout's tracked docs/ by default: a new folder per run.
+    default = Path(f"bench-learning-{datetime.now():%Y%m%d-%H%M%S}")
+    out = _fresh_folder(Path(args.out) if args.out else default, args.force, default=not args.out)
+    try:
+        return bench_learning(
+            seeds=args.seeds or BENCH_SEEDS, rounds=args.rounds or BENCH_ROUNDS, out=out,
+            crowds=tuple(args.crowd or ("builtin", "contrarian")), only=tuple(args.only or ()),
+        )
+    except ValueError as problem:
+        raise UsageError(str(problem)) from None
 
 
 def _until_signal(work) -> int:

@@ -36,6 +36,14 @@ class NamedRater:
     rate: Rater
 
 
+def has_noise(spec: str) -> bool:
+    """Whether the rater `spec` (as load_raters takes it) is a built-in one whose ratings have noise: the
+    crowd, or any built-in rater but the noiseless ones (core.raters.NOISELESS_RATERS)."""
+    from core.raters import BUILTIN_RATERS, NOISELESS_RATERS
+
+    return spec == "crowd" or (spec in BUILTIN_RATERS and spec not in NOISELESS_RATERS)
+
+
 def load_raters(specs: list[str], rng: random.Random, noise: float, crowd: str = "builtin") -> list[NamedRater]:
     """Raters by built-in short name ('crowd' is every member of the crowd named `crowd`: 'builtin' or
     'contrarian') or as MODULE:FUNC."""

@@ -391,6 +391,8 @@ BUILTIN_RATERS: dict[str, RaterFactory] = {
     **{name: partial(Rater, name, taste) for name, taste in CONTRARIAN_TASTES.items()},
     "contrarian_troll": partial(Rater, "contrarian_troll", contrarian_troll),
 }
+# The built-in raters whose ratings have no noise (the brigader does not listen): --noise means nothing to them.
+NOISELESS_RATERS = frozenset({"brigader"})
 # Each crowd's members, by rater name: its honest tastes, its troll and a brigader.
 CROWD_MEMBERS: dict[str, tuple[str, ...]] = {
     "builtin": (*HONEST_TASTES, "troll", "brigader"),

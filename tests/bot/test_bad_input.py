@@ -126,7 +126,8 @@ ARGUMENTS = (
         (["bench", "learning"], "--seeds", bad_int(1, 1000)),
         (["bench", "learning"], "--rounds", bad_int(1, 10_000)),
         (["bench", "learning"], "--out", st.just("")),
-        ([], "COMMAND", bad_choice(["run", "sessions", "simulate", "render", "export", "copy-db", "bench"])),
+        # (and no option that is valid without a command: --help, --version)
+        ([], "COMMAND", bad_choice(["run", "sessions", "simulate", "render", "export", "copy-db", "bench", "-h", "--help", "--version"])),
     ]
 )
 

@@ -21,6 +21,8 @@ from bot.errors import ExitCode
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 MODES = {"terminal": {}, "bot": {"DISCORD_TOKEN": "well.formed.token", "CROWDTUNE_API_BASE": "http://127.0.0.1:9/api/v10"}}
+# A terminal session's options (the bot refuses them: its sessions take theirs from /compose).
+TERMINAL_OPTIONS = {"terminal": ["--rounds", "3"], "bot": []}
 
 
 def digest(path: Path) -> str:
@@ -58,7 +60,7 @@ def start(folder: Path, mode: str, db: Path, extra_env: dict | None = None) -> t
     with in_empty_folder():
         sys.stdin = io.StringIO("7\n")
         os.environ.update({**MODES[mode], **(extra_env or {})})
-        return run_cli(["run", "--db", str(db), "--rounds", "3"])
+        return run_cli(["run", "--db", str(db), *TERMINAL_OPTIONS[mode]])
 
 
 def assert_one_clear_line(code: int, stderr: str, *words: str, expected: ExitCode = ExitCode.DATABASE) -> None:
@@ -116,7 +118,7 @@ def run_on_a_full_disk(folder: Path, db: Path, mode: str) -> tuple[int, str, Pat
     """Start crowdtune with `db` on a disk with no room left: a tmpfs just big enough for the
     database (in a mount namespace, as root), or else with a file size limit (RLIMIT_FSIZE) that
     fails writes the same way. Returns the exit code, stderr and the database afterwards."""
-    args = [CROWDTUNE, "run", "--rounds", "3", "--no-audio"]
+    args = [CROWDTUNE, "run", *TERMINAL_OPTIONS[mode], *(["--no-audio"] if TERMINAL_OPTIONS[mode] else [])]
     env = _env(MODES[mode])
     after = folder / "after"
     after.mkdir()
