@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bot.bench import PERF_BENCHMARKS
-from bot.errors import ExitCode, check_readable, check_writable, user_path
+from bot.errors import ExitCode, UnreadableFile, check_readable, check_writable, folder_name, user_path
 
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 EXIT_USAGE = int(ExitCode.USAGE)
@@ -371,6 +371,28 @@ async def _open_store(db: str):
     return await open_store(db)
 
 
+START_A_SESSION = "start a session with crowdtune run or crowdtune simulate"
+
+
+async def _open_to_read(db: str, nothing: str | None):
+    """The store of a command that only reads the database `db` (storage.open_store's read_only: nothing is made,
+    migrated or written, so a file in a folder that cannot be written is read too). UnreadableFile (exit code
+    FILE) when the file cannot be read (a folder, no permission), and when there is no database there (or one
+    holding no crowdtune data yet), `nothing` ("nothing to export") saying what that means; with `nothing`
+    None, NoDatabase then, for a command to which it is no error."""
+    from storage import NoDatabase, is_postgres_url, open_store
+
+    # A file that is not there is said by the store, which makes nothing; a folder's name (data/) is no file.
+    if is_postgres_url(db) or os.path.lexists(db) or folder_name(db) is not None:
+        _check_database(db, create=False)
+    try:
+        return await open_store(db, read_only=True)
+    except NoDatabase as absent:
+        if nothing is None:
+            raise
+        raise UnreadableFile(f"{absent}, so {nothing} ({START_A_SESSION})") from None
+
+
 async def _run(args: argparse.Namespace) -> int:
     from bot.settings import load_settings
 
@@ -489,9 +511,14 @@ async def _sessions(args: argparse.Namespace) -> int:
     from bot.terminal import describe_spec
     from core.engine import SessionSpec
 
+    from storage import NoDatabase
+
     args.db = _database(args.db)
-    _check_database(args.db, create=False)
-    store = await _open_store(args.db)
+    try:
+        store = await _open_to_read(args.db, None)
+    except NoDatabase as absent:  # a listing of nothing, as on a fresh checkout: no error
+        print(f"no sessions yet: {absent} ({START_A_SESSION})")
+        return 0
     try:
         sessions = await store.all_sessions()
     finally:
@@ -538,16 +565,15 @@ async def _export(args: argparse.Namespace) -> int:
     from storage.export import export_zip
 
     args.db = _database(args.db)
-    _check_database(args.db, create=False)
-    check_writable(args.out, "the zip file ", example="export.zip")  # as typed: data/ is a folder's name
-    out, db = Path(args.out).resolve(), Path(args.db).resolve()
-    # Only a database file has journals beside it; a folder is refused by name when it is opened.
-    if db.is_file() and out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
-        raise UsageError(f"--out {args.out} is the database (or its journal); choose another file")
-    if out.exists() and not args.force:
-        raise UsageError(f"{args.out} exists; add --force to replace it")
-    store = await _open_store(args.db)
+    store = await _open_to_read(args.db, "nothing to export")
     try:
+        check_writable(args.out, "the zip file ", example="export.zip")  # as typed: data/ is a folder's name
+        out, db = Path(args.out).resolve(), Path(args.db).resolve()
+        # Only a database file has journals beside it.
+        if db.is_file() and out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
+            raise UsageError(f"--out {args.out} is the database (or its journal); choose another file")
+        if out.exists() and not args.force:
+            raise UsageError(f"{args.out} exists; add --force to replace it")
         scopes = sorted(s for s, _, _ in await store.scopes())
         if args.scope and args.scope not in scopes:
             raise UsageError(f"no scope '{args.scope}' in {store.path}; its scopes: {', '.join(scopes) or 'none yet'}")
@@ -564,12 +590,11 @@ async def _export(args: argparse.Namespace) -> int:
 async def _copy_db(args: argparse.Namespace) -> int:
     from storage.copy import copy_database
 
-    _check_database(args.source, create=False)
-    _check_database(args.target, create=True)
     if args.source == args.target:
         raise UsageError("--from and --to name the same database")
-    source = await _open_store(args.source)
+    source = await _open_to_read(args.source, "nothing to copy")
     try:
+        _check_database(args.target, create=True)
         target = await _open_store(args.target)
         try:
             counts = await copy_database(source, target)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage.protocol import Announcement, DatabaseGone, Reader, RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult
+from storage.protocol import (
+    Announcement, DatabaseGone, NoDatabase, Reader, RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult,
+)
 
 __all__ = [
-    "Announcement", "DatabaseGone", "Reader", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult",
+    "Announcement", "DatabaseGone", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult",
     "clone_rounds", "database_errors", "is_postgres_url", "open_reader", "open_store",
 ]
 
@@ -32,22 +34,28 @@ def is_postgres_url(location: str | Path) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 
 
-async def open_store(location: str | Path) -> Store:
+async def open_store(location: str | Path, read_only: bool = False) -> Store:
     """Open (creating and migrating as needed) the database at `location`: a SQLite file path, taken as
     given (no ~), ":memory:", or a `postgresql://user:password@host:port/database` URL. StorageError with one
     clear line (never the password) when it cannot be used.
 
-    A SQLite file's missing folders are made, as every library function here and in bot.media makes the
+    With `read_only`, for commands that only read (a listing, an export, a copy's source): nothing is created,
+    migrated or written, in the database or beside a SQLite file (no -wal or -shm is left), so a file in a
+    folder that cannot be written (a read-only mount, a backup) can be read too; the database refuses any
+    write. NoDatabase when there is none there (or it holds no crowdtune data yet); StorageError, saying what to
+    do, when its schema is another crowdtune's, older or newer.
+
+    To write, a SQLite file's missing folders are made, as every library function here and in bot.media makes the
     folders of the paths it is handed: only a caller knows whether a path was typed by a user (a missing
     folder is then a typo, refused before this is called: bot.cli) or named by the program (crowdtune-data/,
     a session's folder, a worker's temporary one, which must be made)."""
     if is_postgres_url(location):
         from storage.postgres import PostgresStore
 
-        return await PostgresStore.open(str(location))
+        return await PostgresStore.open(str(location), read_only=read_only)
     from storage.sqlite import SqliteStore
 
-    return await SqliteStore.open(location)
+    return await SqliteStore.open(location, read_only=read_only)
 
 
 def open_reader(location: str | Path) -> Reader:

@@ -15,7 +15,8 @@ from storage.rows import TABLES
 
 async def copy_database(source: Store, target: Store) -> dict[str, int]:
     """Copy every table of `source` into `target`, which must hold no data (ValueError otherwise).
-    Both are opened (so migrated to this crowdtune's schema). Returns rows copied per table."""
+    Both are of this crowdtune's schema (the target migrated as it was opened; the source, opened to read only by
+    `crowdtune copy-db`, refused otherwise). Returns rows copied per table."""
 
     async def chunks() -> AsyncIterator[tuple[str, list[str], list[tuple]]]:
         for table, _ in TABLES:

@@ -36,7 +36,8 @@ from core.engine import Outcome
 from core.music import track_to_dict
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClosesOnExit, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult, outcome_to_dict,
+    Announce, Announcement, ClosesOnExit, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
+    other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
@@ -122,7 +123,9 @@ class PostgresStore(ClosesOnExit):
     # -- lifecycle -----------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, url: str, pool_size: int = POOL_SIZE) -> PostgresStore:
+    async def open(cls, url: str, pool_size: int = POOL_SIZE, read_only: bool = False) -> PostgresStore:
+        """The store of the database at `url` (storage.open_store: what `read_only` means; here its every
+        transaction is READ ONLY, default_transaction_read_only, so it works with a read-only role or a standby)."""
         shown = public_url(url)
         if _unreadable(url):  # the driver would quote the misread parts: pieces of the password
             raise StorageError(
@@ -130,12 +133,15 @@ class PostgresStore(ClosesOnExit):
                 "(/ as %2F, @ as %40), or give the password in PGPASSWORD instead"
             )
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, timeout=30)
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=pool_size, timeout=30,
+                server_settings={"default_transaction_read_only": "on"} if read_only else None,
+            )
         except Exception as exc:  # any driver or network error; the message is redacted
             raise StorageError(f"cannot connect to the database {shown}: {_reason(exc, url)}") from None
         store = cls(pool, url)
         try:
-            await store._prepare()
+            await store._prepare(read_only)
         except BaseException as exc:
             await pool.close()
             if isinstance(exc, _UNUSABLE):
@@ -143,22 +149,25 @@ class PostgresStore(ClosesOnExit):
             raise
         return store
 
-    async def _prepare(self) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+    async def _prepare(self, read_only: bool) -> None:
+        async with self._pool.acquire() as conn, conn.transaction(readonly=read_only):
+            if not read_only:  # one migration at a time; a reader reads what is committed
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
             if await conn.fetchval("SELECT to_regclass('crowdtune_schema') IS NOT NULL"):
                 version = await conn.fetchval("SELECT version FROM crowdtune_schema")
             elif await conn.fetchval("SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema()"):
                 raise StorageError(
                     f"{self.path} is another program's database, not crowdtune's; left as it is: choose another database"
                 )
+            elif read_only:
+                raise NoDatabase(f"the database {self.path} holds no crowdtune data yet")
             else:
                 await conn.execute("CREATE TABLE crowdtune_schema (version INTEGER NOT NULL); INSERT INTO crowdtune_schema VALUES (0)")
                 version = 0
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"the database {self.path} is from a newer crowdtune (schema {version}, this one knows {SCHEMA_VERSION})"
-                )
+            if version > SCHEMA_VERSION or (read_only and version < SCHEMA_VERSION):
+                raise other_schema(self.path, version, SCHEMA_VERSION)
+            if read_only:
+                return
             for number in range(version + 1, SCHEMA_VERSION + 1):
                 await conn.execute(MIGRATIONS[number])
             await conn.execute("UPDATE crowdtune_schema SET version = $1", SCHEMA_VERSION)

@@ -23,6 +23,26 @@ class StorageError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
 
 
+class NoDatabase(StorageError):
+    """There is nothing to read where a database was named to be read (`open_store(..., read_only=True)`):
+    no file there, or a database that holds no crowdtune data yet. Reading makes none."""
+
+
+def other_schema(path: object, version: int, known: int) -> StorageError:
+    """The refusal of a database of another crowdtune's schema `version` (this one's is `known`), for either
+    backend: a newer one is never touched; an older one is upgraded only by a store that writes (its
+    migrations are writes), so a store opened to read only says which command does it."""
+    if version > known:
+        return StorageError(
+            f"the database {path} is from a newer crowdtune (schema {version}, this one knows {known}): use that crowdtune, "
+            "or upgrade this one"
+        )
+    return StorageError(
+        f"the database {path} is from an older crowdtune (schema {version}, this one reads {known}) and reading changes "
+        "nothing: run a command that writes to it once (the bot, crowdtune run or simulate) to upgrade it, then try again"
+    )
+
+
 class DatabaseGone(StorageError):
     """The database the store opened is no longer the one at its location (its file was removed or
     replaced while the program ran): nothing more can be saved until it is restarted."""

@@ -29,8 +29,8 @@ from core.learner import Evidence, apply_observations
 from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClosesOnExit, DatabaseGone, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
-    outcome_to_dict,
+    Announce, Announcement, ClosesOnExit, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
+    other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
@@ -61,19 +61,50 @@ def expected_schema(version: int) -> dict[str, list[str]]:
         return {t: [c[1] for c in db.execute(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
 
 
-def _unwritable_place(path: str | Path) -> str:
-    """Why SQLite may fail to open a database it can read, as the end of a message: its folder takes no new
-    file (a read-only file system, no permission), and a store writes beside its database even to read it
-    (WAL's shared-memory file, the lock, migrations). "" when the folder can be written."""
-    folder = Path(path).resolve().parent
+def _why_unwritable(place: Path) -> str | None:
+    """Why the file or folder `place` cannot be written ("is on a read-only file system", "cannot be
+    written"), or None when it can (or cannot be looked at: opening it will say)."""
     try:
-        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        read_only = bool(os.statvfs(place).f_flag & os.ST_RDONLY)
     except OSError:
+        return None
+    if read_only:
+        return "is on a read-only file system"
+    return None if os.access(place, os.W_OK) else "cannot be written"
+
+
+def _unwritable_place(path: str | Path) -> str:
+    """Why SQLite may fail to open a database it can read, to write to it, as the end of a message: its folder
+    takes no new file (a read-only file system, no permission), and a store that writes writes beside its
+    database too (WAL's -wal and -shm, the lock). "" when the folder can be written."""
+    folder = Path(path).resolve().parent
+    if (why := _why_unwritable(folder)) is None:
         return ""
-    if not read_only and os.access(folder, os.W_OK):
-        return ""
-    why = "is on a read-only file system" if read_only else "cannot be written"
-    return f" (its folder {folder} {why}, and crowdtune writes beside its database even to read it: copy the file to a folder you can write)"
+    return (f" (its folder {folder} {why}, and writing to a database writes beside it too: "
+            "move the file to a folder you can write; commands that only read, such as sessions and export, can read it there)")
+
+
+def reading_uri(path: str | Path) -> str:
+    """The URI that opens the SQLite file `path` to read, writing nothing in it or beside it, with WAL's
+    snapshots kept (the connection also sets PRAGMA query_only):
+    - a -wal beside it (a writer has it open, or stopped without closing it): mode=ro, sharing the writer's
+      index (its -shm), so the reader sees its latest commits and makes or removes nothing;
+    - else, where the file and its folder can be written: mode=rw under query_only. It takes part in WAL's
+      locking as any reader, so a writer that starts meanwhile cannot change what it reads, and as the last
+      connection it removes the -wal and -shm it needed (mode=ro makes them too and, not allowed to remove
+      them, leaves them behind: measured with SQLite 3.40);
+    - else (a read-only mount, a backup copy without write permission): immutable=1, the file read as it is,
+      without locks or the -shm SQLite cannot make there (SQLITE_READONLY_CANTINIT). A writer needs a -wal
+      beside it, which whoever reads here could not make; one with more rights that starts during the read
+      would not be noticed (https://www.sqlite.org/uri.html#uriimmutable).
+    """
+    file = Path(path).resolve()
+    uri = file.as_uri()
+    if os.path.lexists(f"{file}-wal"):
+        return f"{uri}?mode=ro"
+    if _why_unwritable(file) is None and _why_unwritable(file.parent) is None:
+        return f"{uri}?mode=rw"
+    return f"{uri}?mode=ro&immutable=1"
 
 
 class SqliteStore(ClosesOnExit):
@@ -88,17 +119,23 @@ class SqliteStore(ClosesOnExit):
     # -- lifecycle -----------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: str | Path) -> SqliteStore:
+    async def open(cls, path: str | Path, read_only: bool = False) -> SqliteStore:
+        """The store of the database file `path` (storage.open_store: what `read_only` means)."""
         path = str(path)
         if path != ":memory:" and Path(path).is_dir():
             raise StorageError(f"{path} is a folder; name a database file in it, such as {Path(path) / 'crowdtune.db'}")
-        if path != ":memory:":
+        if read_only:
+            if path == ":memory:":
+                raise StorageError("an in-memory database holds nothing to read: use a database file")
+            if not os.path.lexists(path):
+                raise NoDatabase(f"there is no database at {path}")
+        elif path != ":memory:":
             parent = Path(path).resolve().parent
             try:
                 parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StorageError(f"cannot create the database folder {parent}: {exc.strerror}") from None
-        connecting = aiosqlite.connect(path, isolation_level=None)
+        connecting = aiosqlite.connect(reading_uri(path) if read_only else path, uri=read_only, isolation_level=None)
         try:
             db = await connecting
         except sqlite3.Error as exc:
@@ -110,7 +147,7 @@ class SqliteStore(ClosesOnExit):
             raise StorageError(f"cannot open the database {path}: {exc}{_unwritable_place(path)}") from None
         store = cls(db, path)
         try:
-            await store._prepare()
+            await store._prepare(read_only)
             store._file = _identity(path)
         except BaseException as exc:
             await db.close()  # a connection left open keeps a thread alive
@@ -119,8 +156,10 @@ class SqliteStore(ClosesOnExit):
             raise
         return store
 
-    async def _prepare(self) -> None:
+    async def _prepare(self, read_only: bool) -> None:
         await self._db.execute("PRAGMA busy_timeout = 5000")
+        if read_only:
+            await self._db.execute("PRAGMA query_only = ON")  # the connection refuses every write
         # Checked before anything is changed (even the journal mode, which is stored in the file).
         (version,) = await self._one("PRAGMA user_version")
         not_ours = StorageError(
@@ -131,11 +170,11 @@ class SqliteStore(ClosesOnExit):
             # without them that merely has a high user_version is another program's.
             if not set(expected_schema(SCHEMA_VERSION)) <= set(await self._tables()):
                 raise not_ours
-            raise StorageError(
-                f"the database {self.path} is from a newer crowdtune (schema {version}, this one knows {SCHEMA_VERSION})"
-            )
+            raise other_schema(self.path, version, SCHEMA_VERSION)
         if version == 0 and (await self._one("SELECT COUNT(*) FROM sqlite_master"))[0]:
             raise not_ours
+        if version == 0 and read_only:  # an empty file: a writer would make crowdtune's tables in it
+            raise NoDatabase(f"the database {self.path} holds no crowdtune data yet")
         # Integrity before anything is written: a damaged page would otherwise surface mid-session, after
         # rounds were promised to resume. quick_check reads every page once (O(database size), at start only).
         problems = [row[0] for row in await self._db.execute_fetchall("PRAGMA quick_check") if row[0] != "ok"]
@@ -143,6 +182,10 @@ class SqliteStore(ClosesOnExit):
             raise StorageError(f"the database {self.path} is damaged ({problems[0]}); left as it is: restore a backup or start another file")
         if version and not await self._schema_is(version):
             raise not_ours
+        if read_only:
+            if version < SCHEMA_VERSION:
+                raise other_schema(self.path, version, SCHEMA_VERSION)
+            return
         await self._db.execute("PRAGMA journal_mode = WAL")
         await self._db.execute("PRAGMA synchronous = NORMAL")
         if version < SCHEMA_VERSION:
@@ -955,9 +998,9 @@ class SqliteReader(RowReader):
     def __init__(self, path: str | Path) -> None:
         if str(path) == ":memory:":
             raise StorageError("an in-memory database cannot be read from a worker: use a database file")
-        uri = Path(path).resolve().as_uri() + "?mode=ro"
         try:
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(reading_uri(path), uri=True, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA query_only = ON")
             self._db.execute("PRAGMA busy_timeout = 5000")
             self._db.execute("BEGIN")  # one snapshot for everything read (taken at the first SELECT)
         except sqlite3.Error as exc:

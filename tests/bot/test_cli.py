@@ -594,22 +594,6 @@ def mode_bits_bind_root() -> tuple[str, ...]:
     return prefix
 
 
-@pytest.mark.parametrize("command", [["sessions", "--db", "ro/ct.db"], ["export", "--db", "ro/ct.db", "--out", "all.zip"]])
-def test_a_database_whose_folder_cannot_be_written_says_so_and_what_to_do(tmp_path, command):
-    """On a read-only file system (or a folder without write permission) a database could not even be read:
-    "unable to open database file", exit 8, and nothing said why (a store writes beside its database)."""
-    (tmp_path / "ro").mkdir()
-    crowdtune("simulate", "--rounds", "1", "--db", "ro/ct.db", "--out", "sim", cwd=tmp_path)
-    (tmp_path / "ro").chmod(0o555)
-    try:
-        result = crowdtune(*command, cwd=tmp_path, check=False, prefix=mode_bits_bind_root())
-    finally:
-        (tmp_path / "ro").chmod(0o755)
-    assert result.returncode == ExitCode.DATABASE, (result.returncode, result.stderr)
-    [line] = result.stderr.strip().splitlines()
-    assert "cannot be written" in line and "copy the file to a folder you can write" in line, line
-
-
 # Every option that reads a file the user names, as (the arguments naming FILE, what FILE holds when it exists).
 INPUT_FILES = {
     "render": (["render", "FILE", "--out-dir", "audio"], "midi"),
@@ -624,8 +608,10 @@ INPUT_FILES = {
 WHY = {"missing": "no such file", "folder": "a folder, not a file", "unreadable": "permission denied"}
 
 
-# A folder named as a rater module is a package, a module like any other: not a file that cannot be read.
-@pytest.mark.parametrize("option, why", [(o, w) for o in INPUT_FILES for w in WHY if (o, w) != ("simulate --rater", "folder")])
+# A folder named as a rater module is a package, a module like any other: not a file that cannot be read. A
+# database that is not there is nothing to read, no unreadable file (tests/bot/test_cli_edges.py).
+@pytest.mark.parametrize("option, why", [(o, w) for o in INPUT_FILES for w in WHY
+                                         if (o, w) != ("simulate --rater", "folder") and (INPUT_FILES[o][1], w) != ("db", "missing")])
 def test_an_input_file_that_cannot_be_read_is_one_line_naming_it_and_why_exit_12_and_writes_nothing(tmp_path, option, why):
     """README "Exit codes": 12 for a file named on the command line that cannot be read (the soundfont has its
     own code, 10); the line names the file and says why; no database, session or output folder is made."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ExitCode
-from test_cli import _midi_bytes, crowdtune
+from test_cli import _midi_bytes, crowdtune, mode_bits_bind_root
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -112,3 +112,74 @@ def test_noise_without_a_builtin_rater_that_has_noise_is_refused(tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.py"]
     crowdtune("simulate", "--rater", "mine:rate", "--rater", "calm", "--noise", "2", "--rounds", "1", "--out", "sim", "--db", "t.db",
               cwd=tmp_path)
+
+
+# -- commands that only read a database ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("db", [None, "typo/x.db", "empty.db"])
+def test_sessions_before_there_is_a_database_says_so_and_how_to_start_one_and_makes_nothing(tmp_path, db):
+    """On a fresh checkout `crowdtune sessions` said "cannot read the database crowdtune-data/crowdtune.db (no such
+    file)", exit 12: a listing of nothing is no error."""
+    (tmp_path / "empty.db").write_bytes(b"")
+    result = crowdtune("sessions", *(["--db", db] if db else []), cwd=tmp_path, check=False)
+    assert result.returncode == 0 and result.stderr == "", (result.returncode, result.stderr)
+    [line] = result.stdout.splitlines()
+    where = db or "crowdtune-data/crowdtune.db"
+    said = f"the database {where} holds no crowdtune data yet" if db == "empty.db" else f"there is no database at {where}"
+    assert line == f"no sessions yet: {said} (start a session with crowdtune run or crowdtune simulate)", line
+    assert [(p.name, p.read_bytes()) for p in tmp_path.iterdir()] == [("empty.db", b"")]
+
+
+@pytest.mark.parametrize("argv, nothing", [
+    (["export", "--out", "all.zip"], "nothing to export"),
+    (["export", "--out", "all.zip", "--db", "empty.db"], "nothing to export"),
+    (["copy-db", "--from", "none.db", "--to", "copy.db"], "nothing to copy"),
+    (["copy-db", "--from", "empty.db", "--to", "copy.db"], "nothing to copy"),
+])
+def test_exporting_or_copying_a_database_that_is_not_there_is_one_line_and_makes_nothing(tmp_path, argv, nothing):
+    (tmp_path / "empty.db").write_bytes(b"")
+    result = crowdtune(*argv, cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.FILE
+    line = one_line(result)
+    assert f", so {nothing} (start a session with crowdtune run or crowdtune simulate)" in line, line
+    assert ("holds no crowdtune data yet" if "empty.db" in argv else "there is no database at") in line, line
+    assert [(p.name, p.read_bytes()) for p in tmp_path.iterdir()] == [("empty.db", b"")]
+
+
+@pytest.mark.parametrize("locked", [True, False], ids=["read-only", "writable"])
+def test_commands_that_only_read_read_a_database_in_a_folder_they_cannot_write_and_change_nothing(tmp_path, locked):
+    """On a read-only file system, or in a folder without write permission (a backup), sessions, export and
+    copy-db's source were refused ("its folder cannot be written, and crowdtune writes beside its database even
+    to read it"): they opened it as a writer does. Reading now writes nothing in the file or beside it, whether
+    or not it could (no -wal, no -shm left behind); a command that writes is still refused there, saying so."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    crowdtune("simulate", "--rounds", "2", "--db", "ro/ct.db", "--out", "sim", cwd=tmp_path)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    prefix = ()
+    if locked:
+        (folder / "ct.db").chmod(0o444)
+        folder.chmod(0o555)
+        prefix = mode_bits_bind_root()
+    try:
+        listed = crowdtune("sessions", "--db", "ro/ct.db", cwd=tmp_path, prefix=prefix)
+        exported = crowdtune("export", "--db", "ro/ct.db", "--out", "all.zip", cwd=tmp_path, prefix=prefix)
+        crowdtune("copy-db", "--from", "ro/ct.db", "--to", "copy.db", cwd=tmp_path, prefix=prefix)
+        written = crowdtune("simulate", "--rounds", "1", "--db", "ro/ct.db", "--out", "sim2", cwd=tmp_path, check=False, prefix=prefix)
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before or not locked
+    finally:
+        folder.chmod(0o755)
+        (folder / "ct.db").chmod(0o644)
+    assert re.search(r"^1 session in ro/ct.db$", listed.stdout, re.M), listed.stdout
+    assert "wrote all.zip: 3 compositions, 2 rounds" in exported.stdout, exported.stdout
+    assert re.search(r"^1 session in copy.db$", crowdtune("sessions", "--db", "copy.db", cwd=tmp_path).stdout, re.M)
+    if locked:
+        assert written.returncode == ExitCode.DATABASE, (written.returncode, written.stderr)
+        assert "move the file to a folder you can write" in one_line(written)
+    else:
+        assert written.returncode == 0, written.stderr
+        before = {p.name: p.read_bytes() for p in folder.iterdir()}
+        crowdtune("sessions", "--db", "ro/ct.db", cwd=tmp_path)
+        crowdtune("export", "--db", "ro/ct.db", "--out", "all.zip", "--force", cwd=tmp_path)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
