@@ -113,9 +113,10 @@ def _bench_render_command(soundfont: Path, scratch: Path, files: int, runs: int)
     for seed, path in enumerate(inputs):
         path.write_bytes(midi_bytes(track_to_midi(benchmark_track(32, seed))))
     crowdtune = crowdtune_command()
+    # --force: every run after the first writes the same files again (render replaces none without it).
     commands = {
-        "crowdtune render --format ogg": lambda: subprocess.run([*crowdtune, "render", *map(str, inputs), "--out-dir", str(scratch / "ogg"), "--format", "ogg", "--soundfont", str(soundfont)], capture_output=True, check=True),
-        "crowdtune render --format wav": lambda: subprocess.run([*crowdtune, "render", *map(str, inputs), "--out-dir", str(scratch / "wav"), "--format", "wav", "--soundfont", str(soundfont)], capture_output=True, check=True),
+        "crowdtune render --format ogg": lambda: subprocess.run([*crowdtune, "render", *map(str, inputs), "--out-dir", str(scratch / "ogg"), "--format", "ogg", "--force", "--soundfont", str(soundfont)], capture_output=True, check=True),
+        "crowdtune render --format wav": lambda: subprocess.run([*crowdtune, "render", *map(str, inputs), "--out-dir", str(scratch / "wav"), "--format", "wav", "--force", "--soundfont", str(soundfont)], capture_output=True, check=True),
         f"midi2audio x {files}": lambda: [subprocess.run(midi2audio_command(soundfont, p, scratch / f"{p.stem}.wav"), capture_output=True, check=True) for p in inputs],
     }  # fmt: skip
     walls: dict[str, list[float]] = {name: [] for name in commands}
