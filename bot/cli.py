@@ -399,13 +399,14 @@ async def _run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("shard_count", args.shard_count), ("shard_ids", args.shard_ids)) if v is not None}
     settings = load_settings(**overrides)
     args.db = _database(args.db, settings)
-    _check_database(args.db, create=True)
-    if settings.discord_token is not None:  # set, even empty: the bot (an empty token is one clear line there)
-        from bot.discord.app import run_bot
-
+    runs_bot = settings.discord_token is not None  # set, even empty: the bot (an empty token is one clear line there)
+    if runs_bot:
         _refuse_given(args, TERMINAL_ONLY, (
             "is for a session in the terminal, and DISCORD_TOKEN is set, so this runs the Discord bot (its sessions take "
             "their options from /compose): leave it out, or unset DISCORD_TOKEN for a terminal session"))
+    _check_database(args.db, create=True)
+    if runs_bot:
+        from bot.discord.app import run_bot
 
         return await run_bot(settings, db=args.db)
     if args.out:  # before a session is started, or a database made
@@ -510,7 +511,6 @@ async def _sessions(args: argparse.Namespace) -> int:
 
     from bot.terminal import describe_spec
     from core.engine import SessionSpec
-
     from storage import NoDatabase
 
     args.db = _database(args.db)
