@@ -216,7 +216,11 @@ async def run_simulation(
                 )
             else:
                 record.update(reward=outcome.reward, score=outcome.incumbent_score, spread=statistics.pstdev(votes.values()))
-            record.update(kept_edit=outcome.kept_edit, q_size=await conductor.store.q_size(scope_id))
+            record["kept_edit"] = outcome.kept_edit
+            # What the agent has learned so far, counted as what it is (none for an agent that learns nothing).
+            learned = await conductor.learned(scope_id, spec.agent)
+            if learned is not None:
+                record[learned[0]] = learned[1]
             if judge is not None:
                 record["judge"] = judge(track_to_midi(outcome.next_track))
             if out_dir is not None:

@@ -93,6 +93,20 @@ def test_simulate_with_the_builtin_crowd_writes_its_files(tmp_path):
     assert json.loads((tmp_path / "sim2" / "results.json").read_text())["rounds"] == results["rounds"]
 
 
+@pytest.mark.parametrize(("preset", "unit"), [("default", "judged_edits"), ("context", "q_values"), ("hillclimb", None)])
+def test_results_json_counts_what_the_agent_learned_as_what_it_is(tmp_path, preset, unit):
+    """Every round reported `q_size`, the Q-table's size: always 0 for `default`, which learns a model."""
+    crowdtune("simulate", "--preset", preset, "--rounds", "6", "--seed", "2", "--out", "sim", "--db", "t.db", cwd=tmp_path)
+    rounds = json.loads((tmp_path / "sim" / "results.json").read_text())["rounds"]
+    units = {"judged_edits", "q_values", "q_size"}
+    if unit is None:
+        assert all(not units & set(r) for r in rounds)  # an agent that learns nothing counts nothing
+        return
+    counts = [r[unit] for r in rounds]
+    assert all(not (units - {unit}) & set(r) for r in rounds)
+    assert counts == sorted(counts) and counts[-1] > 0
+
+
 def _tenths(rounds: list) -> tuple[list, list]:
     tenth = max(1, len(rounds) // 10)
     return rounds[:tenth], rounds[-tenth:]
