@@ -362,6 +362,10 @@ def test_bench_learning_says_when_too_few_seeds_make_its_verdicts_chance_and_quo
     few = crowdtune("bench", "learning", "--seeds", "2", "--rounds", "2", "--only", "default", "--only", "hillclimb", "--out", "b", cwd=tmp_path)
     assert few.stdout.count("fewer than the 20 the targets ask for") == 2, few.stdout  # once per crowd
     assert "fewer than the 20" in (tmp_path / "b" / "BENCHMARKS.md").read_text()
+    assert "2 seeds (0-1)" in (tmp_path / "b" / "BENCHMARKS.md").read_text()
+    moved = crowdtune("bench", "learning", "--seeds", "1", "--first-seed", "40", "--rounds", "2", "--only", "default", "--out", "c", cwd=tmp_path)
+    report = (tmp_path / "c" / "BENCHMARKS.md").read_text()
+    assert moved.returncode == 0 and "--first-seed 40" in report and "1 seed (40-40)" in report
     assert "Warning" not in few.stderr, few.stderr  # matplotlib's, for a panel with no line that ran
     unknown = crowdtune("bench", "learning", "--seeds", "1", "--only", "nope", cwd=tmp_path, check=False)
     assert unknown.returncode == 2 and "'default, A/B', 'hillclimb, A/B'" in unknown.stderr, unknown.stderr

@@ -425,6 +425,15 @@ def test_the_benchmark_follows_an_ab_session_through_the_edits_that_stayed():
     assert len(run.quality) == 21 and run.quality[-1] != run.quality[0]
 
 
+def test_the_benchmark_runs_from_a_first_seed_so_figures_can_be_checked_out_of_sample():
+    """The bench always ran seeds 0..N-1, the seeds its presets were tuned on; `first_seed` moves the range,
+    and a seed gives the same session whichever range it is in (pairing depends on the seed alone)."""
+    default = next(v for v in VARIANTS if v.label == "default")
+    (moved,) = learning.run_all([default], ["builtin"], seeds=2, rounds=3, workers=1, first_seed=5)
+    assert [r.seed for r in moved.runs] == [5, 6]
+    assert [r.quality for r in moved.runs] == [simulate_one(default, seed, 3).quality for seed in (5, 6)]
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [("7 5 6", {"musicality": 7, "novelty": 5, "coherence": 6}), ("7,5,6", {"musicality": 7, "novelty": 5, "coherence": 6}),
