@@ -36,17 +36,18 @@ class NamedRater:
     rate: Rater
 
 
-def load_raters(specs: list[str], rng: random.Random, noise: float, crowd: str = "builtin") -> list[NamedRater]:
+def load_raters(specs: list[str], rng: random.Random, noise: float, crowd: str = "builtin", shared: float = 0.0) -> list[NamedRater]:
     """Raters by built-in short name ('crowd' is every member of the crowd named `crowd`: 'builtin' or
-    'contrarian') or as MODULE:FUNC."""
+    'contrarian') or as MODULE:FUNC. `shared`: the part of a built-in rater's noise that clips heard together
+    share (core.raters.Rater.together)."""
     from core import raters as builtin
 
     loaded: list[NamedRater] = []
     for spec in specs or ["crowd"]:
         if spec == "crowd":
-            loaded += [NamedRater(name, rater) for name, rater in builtin.default_crowd(rng, noise, crowd)]
+            loaded += [NamedRater(name, rater) for name, rater in builtin.default_crowd(rng, noise, crowd, shared)]
         elif spec in builtin.BUILTIN_RATERS:
-            loaded.append(NamedRater(spec, builtin.BUILTIN_RATERS[spec](rng, noise)))
+            loaded.append(NamedRater(spec, builtin.make_rater(spec, rng, noise, shared)))
         elif ":" in spec:
             loaded.append(NamedRater(spec, _import_rater(spec)))
         else:
@@ -145,16 +146,40 @@ class RaterError(ValueError):
 
 
 def _checked(rater: NamedRater, midi: mido.MidiFile, number: int) -> float:
+    (value,) = _checked_ratings(rater, lambda: [rater.rate(midi)], number)
+    return value
+
+
+def _checked_ratings(rater: NamedRater, rate: Callable[[], list], number: int) -> list[float]:
+    """What `rate()` returns, each a rating from 1 to 10, or a RaterError naming the rater and the round."""
     try:
-        value = rater.rate(midi)
+        values = rate()
     except KeyboardInterrupt:  # Ctrl-C while it ran: the user's, not the rater's
         raise
     except BaseException as exc:  # the rater's own bug (a sys.exit() too), reported as such
         raise RaterError(f"rater '{rater.name}' failed in round {number}: {type(exc).__name__}: {exc}") from None
-    # bool is a Real too, but True is not a rating; NaN fails the range comparison.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 1 <= value <= 10:
-        raise RaterError(f"rater '{rater.name}' returned {value!r} in round {number}: a rater returns a number from 1 to 10")
-    return float(value)
+    for value in values:
+        # bool is a Real too, but True is not a rating; NaN fails the range comparison.
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 1 <= value <= 10:
+            raise RaterError(f"rater '{rater.name}' returned {value!r} in round {number}: a rater returns a number from 1 to 10")
+    return [float(value) for value in values]
+
+
+@dataclass(frozen=True)
+class _CheckedRater:
+    """A rater as one round hears it: every rating checked (`_checked`), clips heard together when the
+    rater can hear them so (core.raters.heard_together)."""
+
+    rater: NamedRater
+    number: int
+
+    def __call__(self, midi: mido.MidiFile) -> float:
+        return _checked(self.rater, midi, self.number)
+
+    def together(self, midis) -> list[float]:
+        from core.raters import heard_together
+
+        return _checked_ratings(self.rater, lambda: heard_together(self.rater.rate, midis), self.number)
 
 
 def ab_choice(
@@ -164,7 +189,7 @@ def ab_choice(
     both below the track before them, the one it heard last."""
     from core.raters import prefer
 
-    return prefer(lambda midi: _checked(rater, midi, number), midi_a, midi_b, before)
+    return prefer(_CheckedRater(rater, number), midi_a, midi_b, before)
 
 
 async def run_simulation(

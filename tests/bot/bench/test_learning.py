@@ -434,6 +434,17 @@ def test_the_benchmark_runs_from_a_first_seed_so_figures_can_be_checked_out_of_s
     assert [r.quality for r in moved.runs] == [simulate_one(default, seed, 3).quality for seed in (5, 6)]
 
 
+def test_the_ab_target_reports_how_its_verdict_moves_when_clips_heard_together_share_noise():
+    """The A/B target's verdict rests on the simulated listener: the shared-noise line runs the same sessions
+    with half of each voter's noise variance shared by the clips of one vote, and the target's figures say so."""
+    lines = [v for v in VARIANTS if v.label in ("default", "default, A/B", "default, A/B, shared noise")]
+    summaries = learning.run_all(lines, ["builtin"], seeds=2, rounds=6, workers=1)
+    by = {s.variant.label: s for s in summaries}
+    assert [r.quality for r in by["default, A/B"].runs] != [r.quality for r in by["default, A/B, shared noise"].runs]
+    (ab,) = [figures for name, _, figures in learning.targets(summaries, "builtin", 6) if name.startswith("A/B")]
+    assert "with half the noise shared by the clips of a vote: A/B - rating" in ab
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [("7 5 6", {"musicality": 7, "novelty": 5, "coherence": 6}), ("7,5,6", {"musicality": 7, "novelty": 5, "coherence": 6}),
