@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import socket
-import sys
 import time
 
 import aiohttp
@@ -26,6 +25,7 @@ from bot.media.drawing import Drawer
 from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.edge import context_problem
+from bot.discord.logs import setup_logging
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ShardPlan
 from bot.settings import Settings
@@ -279,20 +279,6 @@ class ShardedCrowdtuneBot(CrowdtuneBot, commands.AutoShardedBot):
     connection per shard); made by `run_bot` when a shard count is set."""
 
 
-class OneLineReconnects(logging.Filter):
-    """discord.py logs every reconnect attempt with the whole traceback of what broke the connection
-    (discord/client.py, discord/shard.py), as an error: while Discord is unreachable, a traceback every few
-    seconds. Reconnecting is the library doing its job, and the reason fits one line: a warning."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and str(record.msg).startswith("Attempting a reconnect"):
-            problem = record.exc_info[1]
-            record.msg, record.args = f"{record.msg} (%s)", (*(record.args or ()), f"{type(problem).__name__}: {problem}".rstrip(": "))
-            record.exc_info, record.exc_text = None, None
-            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
-        return True
-
-
 def point_at(settings: Settings) -> None:
     """Send discord.py to a Discord-compatible server (self-hosted, or the tests' local one)."""
     if settings.api_base:
@@ -384,12 +370,7 @@ async def run_bot(settings: Settings, db: str) -> int:
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
     try:
         await bot.login(token)
-        # After the login: a refused token is one line. discord.py colours its log in any Docker container, even
-        # into a file or a log collector; colour only a terminal.
-        plain = logging.Formatter("[{asctime}] [{levelname:<8}] {name}: {message}", "%Y-%m-%d %H:%M:%S", style="{")
-        discord.utils.setup_logging(level=logging.INFO, **({} if sys.stderr.isatty() else {"formatter": plain}))
-        for name in ("discord.client", "discord.shard"):
-            logging.getLogger(name).addFilter(OneLineReconnects())
+        setup_logging()  # after the login: a refused token is one line
         await bot.connect()
     except discord.LoginFailure:
         raise StartupError("Discord refused the token: check DISCORD_TOKEN (it is never printed)", ExitCode.TOKEN_REFUSED) from None
