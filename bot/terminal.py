@@ -23,6 +23,7 @@ from bot.console import LineReader, Player
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
 from core.actions import Action
+from core.crowd import rating_text
 from core.engine import Outcome, SessionSpec
 from core.instruments import instrument_name
 from core.midi import midi_bytes, track_to_midi
@@ -83,12 +84,6 @@ def session_folder(db_path: str, session: SessionRow) -> str:
     when it started (two databases in one folder, or one deleted and made again, never share files)."""
     started = datetime.fromtimestamp(session.created_at).strftime("%Y%m%d-%H%M%S")
     return f"{safe_name(Path(db_path).stem)}-session-{session.id}-{started}"
-
-
-def rating_text(rating: float) -> str:
-    """A person's rating as every line shows it: one decimal, or two when one would round it (a compound of
-    three aspects, 6.25, is not shown as 6.25 on one line and 6.2 on the next)."""
-    return f"{rating:.1f}" if round(rating, 1) == rating else f"{rating:.2f}"
 
 
 def explain(outcome: Outcome, spec: SessionSpec, descriptions: list[str], before: float | None, vote: float | str) -> str:

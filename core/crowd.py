@@ -53,9 +53,16 @@ class Ballot:
 
 
 def check_rating(value: float) -> float:
+    """`value` as a float; ValueError if it is not a rating (1-10), showing it unrounded (10.000001 is not "10")."""
     if not RATING_MIN <= value <= RATING_MAX:
-        raise ValueError(f"a rating is a number from {RATING_MIN} to {RATING_MAX}, not {value:g}")
+        raise ValueError(f"a rating is a number from {RATING_MIN} to {RATING_MAX}, not {value:.15g}")
     return float(value)
+
+
+def rating_text(rating: float) -> str:
+    """A person's rating (or a compound of aspects) as every front end shows it: at most two decimals, trailing
+    zeros dropped ("5", "7.5", "6.25", 19/3 as "6.33"), whatever decimals it was typed with."""
+    return f"{rating:.2f}".rstrip("0").rstrip(".")
 
 
 def check_choice(choice: str) -> str:
