@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import getpass
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -330,7 +331,8 @@ class TerminalSession:
                 self.say(f"  sorry: {problem}")
                 continue
             if kind == "aspects":
-                self.say(f"  your rating: {rating_text(vote)} (musicality counts twice)")
+                self.say(f"  your rating: {rating_text(vote.rating)} ({vote.words})")
+                return vote.rating
             return vote
 
     async def _replay(self, clips: list[Path], which: int | str | None, before: list[Path] | None = None) -> None:
@@ -349,15 +351,25 @@ class TerminalSession:
 
 
 
-def vote_of(kind: str, answer: str) -> float | str:
+@dataclass(frozen=True)
+class AspectsVote:
+    rating: float  # the compound of the aspects (core.crowd.compound_rating): the vote
+    words: str  # how the numbers typed made it (core.crowd.aspects_text)
+
+
+def vote_of(kind: str, answer: str) -> float | str | AspectsVote:
     """The vote a typed `answer` to a PROMPTS `kind` of question is: a choice ("ab"), a rating, or the
     compound of three aspects ("aspects"); ValueError, worded for the person, if it is none."""
-    from core.crowd import check_choice, check_rating, compound_rating, parse_aspects
+    from core.crowd import aspects_text, check_choice, check_rating, compound_rating, parse_aspects
 
     if kind == "ab":
         return check_choice(answer)
     if kind == "aspects":
-        return compound_rating(parse_aspects(answer))
+        aspects = parse_aspects(answer)
+        words = aspects_text(aspects)
+        if len(set(aspects.values())) == 1:  # one number (or three alike): say how to tell them apart
+            words += "; to rate them apart, type three numbers such as 7 5 6"
+        return AspectsVote(compound_rating(aspects), words)
     try:
         value = float(answer)
     except ValueError:

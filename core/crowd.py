@@ -419,6 +419,26 @@ def compound_rating(aspects: Mapping[str, float], weights: Mapping[str, float] =
     return sum(weights[name] * check_rating(value) for name, value in aspects.items()) / total
 
 
+def weighting_text(weights: Mapping[str, float] = ASPECT_WEIGHTS) -> str:
+    """How `compound_rating` weighs the aspects, in words, against the lightest: "musicality counted twice"."""
+    lightest = min(weights.values())
+    times = {1: "once", 2: "twice", 3: "three times"}
+    heavier = [(name, weight / lightest) for name, weight in weights.items() if weight > lightest]
+    return ", ".join(f"{name} counted {times.get(ratio, f'{ratio:g} times')}" for name, ratio in heavier) or "all alike"
+
+
+def aspects_text(aspects: Mapping[str, float]) -> str:
+    """How a voter's aspect ratings made their rating, in words: one number for all ("7 for each of musicality,
+    novelty and coherence"), or each with how they were combined ("musicality 7, novelty 5, coherence 6: their
+    mean with musicality counted twice")."""
+    values = set(aspects.values())
+    if len(values) == 1 and len(aspects) > 1:
+        *first, last = aspects
+        return f"{rating_text(values.pop())} for each of {', '.join(first)} and {last}"
+    rated = ", ".join(f"{name} {rating_text(value)}" for name, value in aspects.items())
+    return f"{rated}: their mean with {weighting_text()}" if len(aspects) > 1 else rated
+
+
 def parse_aspects(text: str) -> dict[str, float]:
     """Per-aspect ratings typed on one line: a number for each of ASPECTS in order ("7 5 6", commas
     allowed), or one number for all of them."""

@@ -474,3 +474,15 @@ def test_a_rating_is_shown_in_one_form_whatever_decimals_it_was_typed_with(tmp_p
     assert "  sorry: a rating is a number from 1 to 10, not 10.000001" in lines, rated.stdout
     aspects = crowdtune("run", "--aspects", "--rounds", "1", "--no-audio", "--db", "s.db", stdin="7.00 5 6.0\n", cwd=tmp_path)
     assert "  your rating: 6.25 " in aspects.stdout and "  rated 6.25/10: " in aspects.stdout, aspects.stdout
+
+
+def test_with_aspects_the_line_after_a_rating_says_how_the_numbers_typed_were_counted(tmp_path):
+    """Found by a fresh-user trial: one number typed with --aspects was answered "your rating: 7.0 (musicality
+    counts twice)", which means nothing when all three got the same number: the line says the one number rated
+    each aspect and how to rate them apart; three different numbers are told how they were combined."""
+    result = crowdtune("run", "--aspects", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="7\n7 5 6\n", cwd=tmp_path)
+    said = [line for line in result.stdout.splitlines() if line.startswith("  your rating: ")]
+    assert said == [
+        "  your rating: 7 (7 for each of musicality, novelty and coherence; to rate them apart, type three numbers such as 7 5 6)",
+        "  your rating: 6.25 (musicality 7, novelty 5, coherence 6: their mean with musicality counted twice)",
+    ], result.stdout
