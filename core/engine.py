@@ -377,8 +377,14 @@ def _ab_summary(
         for side, reward, played in zip("AB", rewards, games)
     ]
     chances = f"the chance each beat the track before, from the votes: {', '.join(shown)}"
-    if not keep and rewards[winner] <= NEUTRAL_RATING:
-        return f"neither edit beat the track before ({chances}), so {verdict}"
+    side = "AB"[winner]
+    how = f"a coin flip chose {side}" if rewards[0] == rewards[1] else f"{side}, a hair ahead, was chosen" if tied else ""
+    if rewards[winner] <= NEUTRAL_RATING:
+        # The votes preferred the track before to both edits: said first, even when the preset keeps an edit
+        # anyway (then a tie of two losers is no "tie", only which of them the preset kept).
+        if not keep:
+            return f"neither edit beat the track before ({chances}), so {verdict}"
+        return f"neither edit beat the track before ({chances}); {how or f'{side} came closer'} and {verdict}: {description}"
     if not keep:
         # Whether or not A and B tied, the reason is the same: neither beat the track before by enough.
         return (
@@ -387,11 +393,9 @@ def _ab_summary(
             f" so {verdict}"
         )
     if tied:
-        side = "AB"[winner]
-        how = f"a coin flip chose {side}" if rewards[0] == rewards[1] else f"{side}, a hair ahead, was chosen"
         each = chance_text(statistics.fmean(rewards))
         return f"A and B tied (each beat the track before with a chance of {each}, from the votes); {how} and {verdict}: {description}"
-    return f"{'AB'[winner]} won ({chances}) and {verdict}: {description}"
+    return f"{side} won ({chances}) and {verdict}: {description}"
 
 
 def scale_drift(

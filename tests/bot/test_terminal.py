@@ -486,3 +486,12 @@ def test_with_aspects_the_line_after_a_rating_says_how_the_numbers_typed_were_co
         "  your rating: 7 (7 for each of musicality, novelty and coherence; to rate them apart, type three numbers such as 7 5 6)",
         "  your rating: 6.25 (musicality 7, novelty 5, coherence 6: their mean with musicality counted twice)",
     ], result.stdout
+
+
+def test_neither_alone_with_a_preset_that_keeps_every_edit_says_neither_edit_beat_the_track_before(tmp_path):
+    """Found by a fresh-user trial: `n` with `--preset paper` was answered "A and B tied (each beat the track before
+    with a chance of 25% ...)", a tie where the person had said the track before was best."""
+    result = crowdtune("run", "--mode", "ab", "--preset", "paper", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="n\n", cwd=tmp_path)
+    [line] = [line for line in result.stdout.splitlines() if "the track before (" in line]
+    assert line.startswith("  neither edit beat the track before (") and "tied" not in line, result.stdout
+    assert re.search(r"\); a coin flip chose ([AB]) and the paper preset keeps every edit, so \1's edit stays: ", line), line
