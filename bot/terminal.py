@@ -87,10 +87,13 @@ def session_folder(db_path: str, session: SessionRow) -> str:
     return f"{safe_name(Path(db_path).stem)}-session-{session.id}-{started}"
 
 
-def explain(outcome: Outcome, spec: SessionSpec, descriptions: list[str], before: float | None, vote: float | str) -> str:
+def explain(
+    outcome: Outcome, spec: SessionSpec, descriptions: list[str], before: float | None, vote: float | str, why_rescored: bool = True
+) -> str:
     """One line saying what happened to the round and what its numbers are. `before` is the score the
     track before the edit had (None: not rated yet); `vote` the person's (a rating, in rating mode). What became of the edit is
-    the engine's words (`Outcome.verdict`), as every front end shows them."""
+    the engine's words (`Outcome.verdict`), as every front end shows them. An undone edit's rating also moves the
+    kept track's score (`core.engine.settle`, the preset's `rescore`); `why_rescored` adds why (the first time)."""
     if spec.mode == "ab":
         return outcome.summary  # the engine's words, as every front end posts them
     given = f"{rating_text(float(vote))}/10"
@@ -100,8 +103,13 @@ def explain(outcome: Outcome, spec: SessionSpec, descriptions: list[str], before
     if outcome.kept_edit:
         score = f"; the track now scores {outcome.incumbent_score:.1f}" if outcome.incumbent_score is not None else ""
         return f"rated {given}: {outcome.verdict} ({descriptions[0]}){score}, your rating blended with {prior}"
-    now = f" (now {outcome.incumbent_score:.1f})" if outcome.incumbent_score is not None else ""
-    return f"rated {given}: blended with {prior}, the edit scores below it, so {outcome.verdict}{now}"
+    line = f"rated {given}: blended with {prior}, the edit scores below it, so {outcome.verdict}"
+    if outcome.incumbent_score is None:
+        return line
+    if not spec.agent.rescore:
+        return f"{line} (its score stays {outcome.incumbent_score:.1f})"
+    line += f"; its score moves {spec.agent.rescore:.0%} of the way toward your rating, now {outcome.incumbent_score:.1f}"
+    return f"{line} (the two differ by one edit, so your rating says a little about it too)" if why_rescored else line
 
 
 class TerminalSession:
@@ -201,7 +209,7 @@ class TerminalSession:
                 await self._stopped()
                 return 0
         self._stopping = (ROUND_STAYS_OPEN, session)
-        rated = 0
+        rated, why_rescored = 0, True
         while (open_round := await self.conductor.open_round(session.id)) is not None:
             clips, before_clip = await self._present(open_round)
             await self.player.play(clips)
@@ -215,7 +223,8 @@ class TerminalSession:
             rated += 1
             if outcome is not None:
                 descriptions = [p.description for p in open_round.plan.proposals]
-                self.say(f"  {explain(outcome, open_round.spec, descriptions, before, answer)}")
+                self.say(f"  {explain(outcome, open_round.spec, descriptions, before, answer, why_rescored)}")
+                why_rescored = why_rescored and outcome.kept_edit
         self.say(f"session {session.id} finished after {plural(rated, 'round')} voted in this run")
         await self._summarise_learning(session)
         return rated

@@ -495,3 +495,19 @@ def test_neither_alone_with_a_preset_that_keeps_every_edit_says_neither_edit_bea
     [line] = [line for line in result.stdout.splitlines() if "the track before (" in line]
     assert line.startswith("  neither edit beat the track before (") and "tied" not in line, result.stdout
     assert re.search(r"\); a coin flip chose ([AB]) and the paper preset keeps every edit, so \1's edit stays: ", line), line
+
+
+def test_an_undone_edit_says_why_the_kept_tracks_score_moves_too(tmp_path):
+    """Found by a fresh-user trial: "... so the edit is undone and the track before stays (now 6.2)": the kept
+    track's score moved with no word of why, as if the rating had been applied to the wrong track. It moves a
+    tenth of the way toward the rating (the preset's `rescore`: the two tracks differ by one edit); the first
+    such line says why, later ones how much."""
+    result = crowdtune("run", "--rounds", "3", "--no-audio", "--db", "ct.db", stdin="9\n2\n2\n", cwd=tmp_path)
+    undone = [line for line in result.stdout.splitlines() if "the edit is undone" in line]
+    assert len(undone) == 2, result.stdout
+    for line in undone:
+        before, now = (float(x) for x in re.search(r"the (\d+\.\d) of the track before.*, now (\d+\.\d)", line).groups())
+        assert "its score moves 10% of the way toward your rating, now " in line, line
+        assert abs(now - (before + 0.1 * (2 - before))) <= 0.1, line
+    assert "(the two differ by one edit, so your rating says a little about it too)" in undone[0], undone[0]
+    assert "differ by one edit" not in undone[1], undone[1]
