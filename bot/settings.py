@@ -64,7 +64,7 @@ def load_settings(**overrides) -> Settings:
     """The settings, every one checked: StartupError naming each bad variable (the value is not echoed:
     it may be the token), with exit code BAD_URL for a URL and SETTING for anything else."""
     settings = _read(Settings, **overrides)
-    problems = [f"{_variable(name)}: {problem}" for name, problem in _round_default_problems(settings)]
+    problems = [f"{variable_name(name)}: {problem}" for name, problem in _round_default_problems(settings)]
     if problems:
         raise StartupError(f"bad setting: {'; '.join(problems)}", ExitCode.SETTING)
     problems = [problem for name in URLS if (problem := _url_problem(name, getattr(settings, name))) is not None]
@@ -94,7 +94,7 @@ def _read(kind: type[S], **overrides) -> S:
             ExitCode.SETTING,
         ) from None
     except ValidationError as problem:
-        details = "; ".join(f"{_variable('_'.join(map(str, e['loc'])))}: {e['msg']}" for e in problem.errors())
+        details = "; ".join(f"{variable_name('_'.join(map(str, e['loc'])))}: {e['msg']}" for e in problem.errors())
         raise StartupError(f"bad setting: {details}", ExitCode.SETTING) from None
 
 
@@ -128,8 +128,9 @@ def _url_problem(name: str, value: str | None) -> str | None:
         usable = False
     if usable:
         return None
-    return f"{_variable(name)} must be a {' or '.join(schemes)} URL with a host, such as {example}"
+    return f"{variable_name(name)} must be a {' or '.join(schemes)} URL with a host, such as {example}"
 
 
-def _variable(field: str) -> str:
+def variable_name(field: str) -> str:
+    """The environment variable (or .env line) that sets a Settings field: "rounds" is CROWDTUNE_ROUNDS."""
     return "DISCORD_TOKEN" if field == "discord_token" else f"CROWDTUNE_{field.upper()}"

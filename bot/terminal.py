@@ -14,9 +14,11 @@ import asyncio
 import contextlib
 import getpass
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound
@@ -149,10 +151,12 @@ class TerminalSession:
         print(text, file=self.stdout, flush=True)
 
     async def run(
-        self, spec: SessionSpec, given: frozenset[str] = frozenset(), new: bool = False, first_track: Track | None = None
+        self, spec: SessionSpec, given: frozenset[str] = frozenset(), new: bool = False, first_track: Track | None = None,
+        settings_given: Mapping[str, str] = MappingProxyType({}),
     ) -> int:
         """Run (or resume) the terminal session; returns the number of rounds rated. `given`: the
-        SPEC_OPTIONS named on the command line (a resumed session says which of them it does not apply);
+        SPEC_OPTIONS named on the command line, `settings_given` those that settings set instead, each as it was set
+        ("CROWDTUNE_ROUNDS=0") (a resumed session says which of them it does not apply);
         `new`: end an unfinished session and start one from `spec`; `first_track` (a person's own melody):
         the same, starting from that track. Ctrl-C and SIGTERM cancel it (bot.stopping): the cancellation goes
         through once the players are stopped, and the round stays open."""
@@ -160,7 +164,7 @@ class TerminalSession:
         self.reader = self.reader or LineReader(self.stdin)
         self.player = Player(self.say, self.interactive)
         try:
-            return await self._run(spec, given, new or first_track is not None, first_track)
+            return await self._run(spec, given, settings_given, new or first_track is not None, first_track)
         except asyncio.CancelledError:
             # Ctrl-C or SIGTERM (bot.stopping): the same closing lines as q. They only read, and a signal
             # repeated meanwhile is ignored; a database that fails now only loses these lines.
@@ -175,7 +179,9 @@ class TerminalSession:
         finally:
             await self.player.stop()
 
-    async def _run(self, spec: SessionSpec, given: frozenset[str], new: bool, first_track: Track | None) -> int:
+    async def _run(
+        self, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str], new: bool, first_track: Track | None
+    ) -> int:
         store = self.conductor.store
         session = await store.active_session_in(TERMINAL_CHANNEL)
         if session is not None and new:
@@ -183,7 +189,7 @@ class TerminalSession:
             self.say(f"session {session.id} ended (stopped; nothing learned from its open round)")
             session = None
         if session is not None:
-            spec = self._resume(session, spec, given)
+            spec = self._resume(session, spec, given, settings_given)
         else:
             session = await self.conductor.start(
                 terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True, first_track=first_track
@@ -250,13 +256,14 @@ class TerminalSession:
         else:  # a table or nothing at all: what the session's first line says of it, as it stands now
             self.say(f"the agent {await self.conductor.learned_from(session.scope_id, spec.agent)}")
 
-    def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str]) -> SessionSpec:
-        """Say what is resumed and which options given on the command line it does not apply."""
+    def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str]) -> SessionSpec:
+        """Say what is resumed and which options given on the command line, or settings, it does not apply."""
         old = SessionSpec.from_dict(session.spec)
         self.say(f"resuming session {session.id}: {describe_spec(old)}; {session.rounds_done} done")
-        differ = [name for name in SPEC_OPTIONS if name in given and getattr(spec, name) != getattr(old, name)]
+        asked = [name for name in SPEC_OPTIONS if name in given or name in settings_given]
+        differ = [name for name in asked if getattr(spec, name) != getattr(old, name)]
         if differ:
-            shown = ", ".join(f"--{n} {_option_text(spec, n)}" for n in differ)
+            shown = ", ".join(f"--{n} {_option_text(spec, n)}" if n in given else settings_given[n] for n in differ)
             self.say(f"  not applied: {shown} (this session was started otherwise); `crowdtune run --new` ends it and starts a new one")
         return old
 

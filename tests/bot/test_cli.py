@@ -234,6 +234,22 @@ def test_a_terminal_session_takes_the_round_defaults_the_bot_takes_and_its_optio
     assert re.search(r"session 3: .*preset theory, seed \d+, endless ", endless.stdout), endless.stdout
 
 
+def test_a_resumed_session_names_the_settings_it_does_not_apply_as_it_names_options_and_help_names_them(tmp_path):
+    """Found by a fresh-user trial: CROWDTUNE_PRESET and CROWDTUNE_ROUNDS, the terminal's defaults, were silently
+    not applied to a resumed session, where an option given got "not applied: ...". An option given wins over
+    its setting, so only the option is named then; a setting equal to the session's is no news."""
+    crowdtune("run", "--rounds", "3", "--no-audio", "--db", "ct.db", stdin="6\n", cwd=tmp_path)
+    (tmp_path / ".env").write_text("CROWDTUNE_PRESET=paper\n")
+    resumed = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path, env_extra={"CROWDTUNE_ROUNDS": "0"})
+    assert "  not applied: CROWDTUNE_PRESET=paper, CROWDTUNE_ROUNDS=0 (this session was started otherwise); " in resumed.stdout, resumed.stdout
+    given = crowdtune("run", "--rounds", "7", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path,
+                      env_extra={"CROWDTUNE_ROUNDS": "5", "CROWDTUNE_PRESET": "default"})
+    assert "  not applied: --rounds 7 (this session" in given.stdout, given.stdout
+    helped = " ".join(crowdtune("run", "--help", cwd=tmp_path).stdout.split())
+    assert "(default: CROWDTUNE_PRESET, from the environment or .env, else default)" in helped, helped
+    assert "(default: CROWDTUNE_ROUNDS, from the environment or .env, 0 meaning endless, else 10)" in helped, helped
+
+
 def test_run_explains_bad_ratings_and_asks_again(tmp_path):
     result = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="eleven\n0\n\n8\n", cwd=tmp_path)
     assert result.stdout.count("sorry") == 3
