@@ -26,6 +26,7 @@ from core.music import Track, check_base, check_parameters, generate_track, scal
 MODES = ("rating", "ab")
 ROUND_SECONDS_MIN, ROUND_SECONDS_MAX = 10, 7 * 24 * 3600
 ROUNDS_MAX = 10_000
+QUORUM_MAX = 100_000
 # An A/B reward (1 + 9 x the chance of beating the track before) as an improvement in rating points for the
 # linear learner: a clear preference (about 8 of 10) counts as about half a point.
 AB_TO_RATING = 0.25
@@ -59,7 +60,7 @@ class SessionSpec:
             raise ValueError(f"rounds must be 1-{ROUNDS_MAX} (or endless), not {self.rounds}")
         if not ROUND_SECONDS_MIN <= self.round_seconds <= ROUND_SECONDS_MAX:
             raise ValueError(f"a round lasts {ROUND_SECONDS_MIN} s to 7 days, not {self.round_seconds} s")
-        if self.quorum is not None and not 1 <= self.quorum <= 100_000:
+        if self.quorum is not None and not 1 <= self.quorum <= QUORUM_MAX:
             raise ValueError(f"quorum must be at least 1, not {self.quorum}")
         if not 0 <= self.instrument < len(GM_PROGRAMS):
             raise ValueError(f"instrument must be a General MIDI program 0-127, not {self.instrument}")
