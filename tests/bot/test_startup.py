@@ -79,6 +79,9 @@ def test_every_setting_says_what_it_expects_and_no_bad_value_shows_a_secret(tmp_
     from bot.settings import Settings, expected
 
     assert all(expected(name) for name in Settings.model_fields)
+    for name, field in Settings.model_fields.items():  # the words name the bounds the field is checked against
+        bounds = [getattr(m, b) for m in field.metadata for b in ("ge", "gt", "le", "lt") if hasattr(m, b)]
+        assert all(f" {bound:g}" in expected(name) for bound in bounds), (name, expected(name))
     line = assert_one_line(start(tmp_path, CROWDTUNE_DEV_GUILD_ID=TOKEN), ExitCode.SETTING, "CROWDTUNE_DEV_GUILD_ID")
     assert "(not shown: it holds DISCORD_TOKEN)" in line, line
     leaked = "postgresql://bot:hunter2@db.example:5432/crowdtune"
