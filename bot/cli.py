@@ -25,7 +25,8 @@ RATER_NAMES = ("crowd", "theorist", "calm", "energetic", "harmonist", "groove", 
 
 
 class UsageError(Exception):
-    """A bad argument: one line on stderr, exit code 2, nothing written."""
+    """A bad argument: one line on stderr, exit code 2, nothing written (a simulation's rater that fails mid-run too,
+    but its rounds done are kept: bot.simulate.run_simulation)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -381,27 +382,38 @@ async def _simulate(args: argparse.Namespace) -> int:
             out.mkdir(exist_ok=True)
             scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
             await store.claim_scope(scope)
+            done = kept = 0
             with progress_bar(spec.rounds, "simulate", "round") as bar:
 
-                kept = 0
-
-                def advance(done: int, total: int, record: dict) -> None:
-                    nonlocal kept
-                    kept += record["kept_edit"]
+                def advance(rounds_done: int, total: int, record: dict) -> None:
+                    nonlocal done, kept
+                    done, kept = rounds_done, kept + record["kept_edit"]
                     bar.update(1)
                     bar.set_postfix_str(f"{kept} kept", refresh=False)
 
                 results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance, judge=judge)
         except RaterError as problem:
-            raise UsageError(f"{problem}; the session was stopped") from None
+            # Stopped, as by a signal: the rounds done are in --out with results.json saying why (README "Exit codes").
+            raise UsageError(
+                f"{problem}; the session was stopped: {out}/ holds the {plural(done, 'round')} done, with results.json saying why"
+            ) from None
+        except (asyncio.CancelledError, KeyboardInterrupt) as stop:  # a signal: main then says which
+            from bot.stopping import why_stopped
+
+            print(f"stopped after {done} of {plural(spec.rounds, 'round')}: {why_stopped(stop)}; wrote {_simulation_files(out)}")
+            raise
         finally:
             await store.close()
     print(
         f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); "
-        f"{report(results, crowd if judge is not None else None)}; wrote {out}/results.json, learning-curve.png, start.mid, "
-        "final.mid and round MIDI files"
+        f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out)}"
     )
     return 0
+
+
+def _simulation_files(out: Path) -> str:
+    """What a simulation writes to --out `out`, in words, stopped early or not (bot.simulate.run_simulation)."""
+    return f"{out}/results.json, learning-curve.png, start.mid, final.mid and round MIDI files"
 
 
 async def _sessions(args: argparse.Namespace) -> int:

@@ -1032,3 +1032,60 @@ def test_copy_db_names_its_own_options_and_its_help_what_the_readme_says_it_copi
     assert len(things) >= 8 and "learned model" in things
     helped = " ".join(crowdtune("copy-db", "--help", cwd=tmp_path).stdout.split())
     assert [t for t in things if t not in helped] == []
+
+
+def _results_of_a_stopped_run(folder: Path) -> dict:
+    """results.json of a simulation that stopped early, checked against the files beside it: every round it lists
+    has its MIDI file and no other round has one, start.mid and final.mid are there, and `stopped` says why."""
+    results = json.loads((folder / "results.json").read_text())
+    numbers = [r["index"] for r in results["rounds"]]
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert sorted(p.name for p in folder.glob("round-*.mid")) == [f"round-{n:04d}.mid" for n in numbers]
+    assert (folder / "start.mid").exists() and (folder / "final.mid").exists() and (folder / "learning-curve.png").exists()
+    final = mido.MidiFile(folder / "final.mid")
+    assert final.tracks == track_to_midi(track_from_dict(results["final_track"])).tracks
+    return results
+
+
+@pytest.mark.parametrize("how, code, words", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
+def test_a_simulation_stopped_by_a_signal_leaves_results_json_for_the_rounds_done_saying_so(tmp_path, how, code, words):
+    """Found by a fresh-user trial: `simulate --out DIR` stopped by SIGTERM (or Ctrl-C) left the rounds' MIDI files
+    and no results.json, start.mid or final.mid. Both signals leave them for the rounds done, saying why it stopped."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    process = subprocess.Popen([CROWDTUNE, "simulate", "--rounds", "10000", "--out", "sim", "--db", "ct.db"], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):  # until two rounds have closed (a bound against a hang, not a time assertion)
+            if (tmp_path / "sim" / "round-0002.mid").exists():
+                break
+            time.sleep(0.1)
+        process.send_signal(getattr(signal, how))
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == code and err.strip().endswith(words), err
+    results = _results_of_a_stopped_run(tmp_path / "sim")
+    assert len(results["rounds"]) >= 2 and results["stopped"].startswith(words), results["stopped"]
+    assert re.search(rf"^stopped after {len(results['rounds'])} of 10000 rounds: {words} \(.*\); wrote sim/results\.json", out, re.M), out
+    with sqlite3.connect(tmp_path / "ct.db") as raw:
+        assert raw.execute("SELECT COUNT(*) FROM rounds WHERE status = 'closed'").fetchone() == (len(results["rounds"]),)
+
+
+def test_a_rater_that_fails_mid_run_leaves_the_rounds_done_and_results_json_saying_why(tmp_path):
+    """A custom rater raising in round 3 ended with exit code 2 and the first rounds' MIDI files, with no results.json,
+    while README's exit code 2 said nothing is written: the rounds done are kept, with results.json saying why."""
+    (tmp_path / "bad.py").write_text("calls = 0\ndef rater(midi):\n    global calls\n    calls += 1\n    if calls < 3:\n"
+                                     "        return 5\n    raise KeyError('oops')\n")
+    result = crowdtune("simulate", "--rater", "bad:rater", "--out", "o", "--db", "t.db", "--mode", "rating", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "rater 'bad:rater' failed in round 3: KeyError" in line and "o/ holds the 2 rounds done, with results.json" in line, line
+    results = _results_of_a_stopped_run(tmp_path / "o")
+    assert len(results["rounds"]) == 2 and results["stopped"] == "rater 'bad:rater' failed in round 3: KeyError: 'oops'"
+    finished = crowdtune("simulate", "--rounds", "2", "--rater", "theorist", "--out", "fine", "--db", "t.db", cwd=tmp_path)
+    assert json.loads((tmp_path / "fine" / "results.json").read_text())["stopped"] is None, finished.stdout
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    assert "the rounds done are kept" in readme and '"stopped"' in readme
