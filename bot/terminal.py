@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,14 +21,12 @@ from types import MappingProxyType
 from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound
-from bot.console import LineReader, Player
+from bot.console import LineReader, Player, write_clip
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
-from core.actions import Action
 from core.crowd import rating_text
 from core.engine import Outcome, SessionSpec
 from core.instruments import instrument_name
-from core.midi import midi_bytes, track_to_midi
 from core.music import Track, note_name, track_from_dict
 from storage import SessionRow, StorageError, database_errors
 from storage.export import safe_name
@@ -391,29 +388,3 @@ def vote_of(kind: str, answer: str) -> float | str | AspectsVote:
     except ValueError:
         raise ValueError(f"a rating is a number from 1 to 10, not '{answer}'") from None
     return check_rating(value)
-
-
-async def write_clip(
-    renderer, stem: Path, track: Track, title: str, before: Track | None = None, edit: Action | None = None
-) -> tuple[str, Path | None]:
-    """Write a track's MIDI, piano roll (marking the `edit` that made it from `before`) and, with a `renderer`
-    (None: no audio), WAV; returns (where it is, in words: "listen: X.wav", or without audio "MIDI file:
-    X.mid"; the WAV or None)."""
-    from bot.media.pianoroll import piano_roll_png
-
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    midi = track_to_midi(track)
-    _write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
-    _write_whole(stem.with_suffix(".png"), await asyncio.to_thread(piano_roll_png, track, title, before, edit))
-    if renderer is None:
-        return f"MIDI file: {stem.with_suffix('.mid')}", None
-    wav = stem.with_suffix(".wav")
-    _write_whole(wav, await renderer.render_async(midi, "wav"))
-    return f"listen: {wav}", wav
-
-
-def _write_whole(path: Path, data: bytes) -> None:
-    """Write through a temporary file, so a crash never leaves a half-written round file behind."""
-    temporary = path.with_name(f".{path.name}.part")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
