@@ -6,6 +6,7 @@ so what it measures is the code users run.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.machinery
 import importlib.util
@@ -23,7 +24,8 @@ import mido
 
 from bot.conductor import Conductor
 from bot.errors import UnreadableFile, check_readable
-from core.engine import SessionSpec, beat_chance
+from bot.stopping import why_stopped
+from core.engine import Outcome, SessionSpec, beat_chance
 from core.midi import track_to_midi
 from core.music import track_from_dict
 
@@ -203,7 +205,10 @@ async def run_simulation(
     judge: Callable[[mido.MidiFile], float] | None = None,
 ) -> dict:
     """Run a whole session with simulated raters; write its files to out_dir (if given), each round also
-    as OGG Opus when a `renderer` (bot.media.render.Renderer, opened and closed by the caller) is given."""
+    as OGG Opus when a `renderer` (bot.media.render.Renderer, opened and closed by the caller) is given.
+    results["stopped"] is None. Stopped early (Ctrl-C, SIGTERM, a rater's failure: anything raised), the session
+    is stopped and out_dir still gets results.json, start.mid, final.mid and the plot for the rounds done, with
+    `stopped` saying why (bot.stopping.why_stopped), before the exception goes on."""
     session = await conductor.start(scope_id, "sim", None, spec, actor="simulate", scope_name=scope_id)
     rounds: list[dict] = []
     total = spec.rounds or 0
@@ -230,7 +235,7 @@ async def run_simulation(
                 raise
             for voter, value in votes.items():
                 await conductor.vote(open_round.id, voter, value)
-            outcome = await conductor.close(open_round.id, actor="simulate")
+            outcome, stopping = await _close_whole(conductor, open_round.id)
             if spec.mode == "ab":
                 # An A/B reward is each edit's chance of beating the track before (scaled to 1-10 for the
                 # learner): recorded as that chance, not as a reward or a score of the music. `kept` names the
@@ -242,22 +247,48 @@ async def run_simulation(
             else:
                 record.update(reward=outcome.reward, score=outcome.incumbent_score, spread=statistics.pstdev(votes.values()))
             record["kept_edit"] = outcome.kept_edit
-            # What the agent has learned so far, counted as what it is (none for an agent that learns nothing).
-            learned = await conductor.learned(scope_id, spec.agent)
-            if learned is not None:
-                record[learned[0]] = learned[1]
             if judge is not None:
                 record["judge"] = judge(track_to_midi(outcome.next_track))
             if out_dir is not None:
                 _write_round_files(out_dir, plan.index + 1, midis, renderer)
+            # Recorded as soon as it closed, with its files (nothing above waits): a stop from here on keeps it.
             rounds.append(record)
             if progress:
                 progress(len(rounds), total, record)
-    except BaseException:
+            if stopping is not None:
+                raise stopping
+            # What the agent has learned so far, counted as what it is (none for an agent that learns nothing);
+            # read after the round is recorded, since it waits on the database.
+            learned = await conductor.learned(scope_id, spec.agent)
+            if learned is not None:
+                record[learned[0]] = learned[1]
+    except BaseException as stop:
         # Ctrl-C (or any other failure) ends the session too: a simulation is never resumed, so it must
         # not stay active with a round open. Its open round is cancelled; nothing is learned from it.
         await conductor.stop(session.id, "simulate")
+        await _results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, why_stopped(stop))
         raise
+    return await _results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, None)
+
+
+async def _close_whole(conductor: Conductor, round_id: int) -> tuple[Outcome, asyncio.CancelledError | None]:
+    """Close a round: its outcome, and the stop (a signal's cancellation) that came meanwhile, if one did. The close
+    is waited for to its end all the same (the database may have committed it already), so that the caller records
+    the round before it lets the stop go on: results.json then holds every round the database closed."""
+    closing = asyncio.ensure_future(conductor.close(round_id, actor="simulate"))
+    try:
+        return await asyncio.shield(closing), None
+    except asyncio.CancelledError as stop:
+        await asyncio.wait([closing])
+        return closing.result(), stop
+
+
+async def _results(
+    conductor: Conductor, spec: SessionSpec, raters: list[NamedRater], out_dir: Path | None, scope_id: str, session,
+    rounds: list[dict], judge: Callable[[mido.MidiFile], float] | None, stopped: str | None,
+) -> dict:
+    """The run's results (`stopped`: why it ended early, None when it ran its rounds), written to out_dir with
+    the session's first and last tracks and the plot."""
     final = await conductor.store.session(session.id)
     start_midi, final_midi = (track_to_midi(track_from_dict(t)) for t in (session.track, final.track))
     if out_dir is not None:
@@ -271,6 +302,7 @@ async def run_simulation(
         "raters": [r.name for r in raters],
         "final_track": final.track,
         "rounds": rounds,
+        "stopped": stopped,
     }
     if judge is not None:
         results["judged"] = {"start": judge(start_midi), "final": judge(final_midi)}
@@ -290,10 +322,13 @@ def _write_round_files(out_dir: Path, number: int, midis: list[mido.MidiFile], r
 
 def _write_results(out_dir: Path, results: dict) -> None:
     from bot.media.pianoroll import ab_curve_png, learning_curve_png
+    from bot.progress import plural
 
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     rounds = results["rounds"]
     title = f"crowdtune simulate: {results['spec']['preset']}, {results['spec']['mode']}"
+    if results["stopped"] is not None:
+        title += f" (stopped after {plural(len(rounds), 'round')})"
     judged = {"noise-free judge of the kept track": [r["judge"] for r in rounds]} if rounds and "judge" in rounds[0] else None
     if results["spec"]["mode"] == "ab":
         # The crowd's favourite edit's chance, whether it stayed or not (ab_curve_png draws which).
