@@ -26,7 +26,8 @@ RATER_NAMES = ("crowd", "theorist", "calm", "energetic", "harmonist", "groove", 
 
 
 class UsageError(Exception):
-    """A bad argument: one line on stderr, exit code 2, nothing written."""
+    """A bad argument: one line on stderr, exit code 2, nothing written (a simulation's rater that fails mid-run too,
+    but its rounds done are kept: bot.simulate.run_simulation)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -160,8 +161,18 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
 MUSIC_DEFAULTS = {"base": "C4", "scale": "major", "length": 8, "tempo": 120, "instrument": "piano", "mode": "rating", "preset": "default"}
 
 
-def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
+# The settings that stand in for options not given in a terminal session, as they do for /compose: round
+# defaults that mean the same there (CROWDTUNE_PRESET, CROWDTUNE_ROUNDS; a round's length and quorum do not).
+SESSION_SETTINGS = ("preset", "rounds")
+
+
+def _add_music(parser: argparse.ArgumentParser, rounds_default: int, from_settings: bool = False) -> None:
+    """The music options; `from_settings`: SESSION_SETTINGS are their defaults (`crowdtune run`), which --help says."""
     from core.music import BASE_RANGE, SCALES  # small and pure: fine for --help
+
+    def default(name: str, value: str, meaning: str = "") -> str:
+        setting = f"CROWDTUNE_{name.upper()}, from the environment or .env{meaning}, else " if from_settings else ""
+        return f"(default: {setting}{value})"
 
     parser.set_defaults(rounds_default=rounds_default)
     parser.add_argument("--base", help=f"base note: C4, F#3, Bb2 or a MIDI number, {BASE_RANGE} (default C4)")
@@ -170,8 +181,9 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int) -> None:
     parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), help="beats per minute, 40-240 (default 120)")
     parser.add_argument("--instrument", help="the melody's General MIDI instrument: piano (default), violin, 'alto sax', 0-127...")
     parser.add_argument("--mode", choices=["rating", "ab"], help="rate 1-10, or choose between A and B (default rating)")
-    parser.add_argument("--preset", help="agent preset: default, hillclimb, context, paper, random or theory (default: default)")
-    parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=f"rounds to run (default {rounds_default})")
+    parser.add_argument("--preset", help=f"agent preset: default, hillclimb, context, paper, random or theory {default('preset', 'default')}")
+    parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=(
+        f"rounds to run, 1-10000 {default('rounds', str(rounds_default), ', 0 meaning endless')}"))
     parser.add_argument("--seed", type=_in_range(int, 0, SEED_MAX, "--seed"), help=(
         "random seed for the first track and the agent's choices (default: a fresh one, printed, so --seed repeats a run)"))
 
@@ -196,12 +208,23 @@ TERMINAL_ONLY = (*MUSIC_DEFAULTS, "rounds", "seed", "out", "no_audio", "from_fil
 FROM_FILE_SETS = ("base", "scale", "length", "tempo")
 # What only `bench learning` uses, and its defaults.
 BENCH_SEEDS, BENCH_ROUNDS = 20, 100
-BENCH_LEARNING_ONLY = ("seeds", "rounds", "out", "force", "crowd", "only")
+BENCH_LEARNING_ONLY = ("seeds", "first_seed", "rounds", "out", "force", "crowd", "only")
 
 
 def _given_music(args: argparse.Namespace) -> frozenset[str]:
     """The music options named on the command line."""
     return frozenset(name for name in (*MUSIC_DEFAULTS, "rounds", "seed") if getattr(args, name) is not None)
+
+
+def _settings_in_use(args: argparse.Namespace, settings) -> dict[str, str]:
+    """The SESSION_SETTINGS set (in the environment or .env) and not overridden by an option, each as it was
+    set ("CROWDTUNE_ROUNDS=0"), so a resumed session can say which of them it does not apply."""
+    from bot.settings import variable_name
+
+    return {
+        name: f"{variable_name(name)}={getattr(settings, name)}"
+        for name in SESSION_SETTINGS if name in settings.model_fields_set and getattr(args, name) is None
+    }
 
 
 def build_parser() -> Parser:
@@ -213,7 +236,7 @@ def build_parser() -> Parser:
         "With DISCORD_TOKEN set (environment or .env), run the Discord bot. Without it, run a session in the "
         "terminal where you are the crowd: each round is written to a folder and your rating is read from standard input."))
     _add_db(run)
-    _add_music(run, rounds_default=10)
+    _add_music(run, rounds_default=10, from_settings=True)
     run.add_argument("--out", type=_path("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
     run.add_argument("--from", dest="from_file", type=_path("--from"), metavar="FILE.mid", help="a new session from your own melody")
@@ -276,8 +299,8 @@ def build_parser() -> Parser:
     copy.add_argument("--to", dest="target", type=_path("--to"), required=True, metavar="DB", help="the empty database to fill (a postgresql:// URL or a new SQLite file)")
 
     bench = commands.add_parser("bench", help="benchmarks that print figures", description=(
-        "learning: presets and options against a simulated crowd (--seeds, --rounds, --out, --force, --crowd and --only apply "
-        "to it only); "
+        "learning: presets and options against a simulated crowd (--seeds, --first-seed, --rounds, --out, --force, --crowd and "
+        "--only apply to it only); "
         "render: the rendering paths; loop and votes: the bot's event-loop lag and vote throughput under load (a source "
         "checkout); qtable: Q-table "
         "lookups and writes; footprint: memory and start-up time; scaling: SQLite against PostgreSQL with 1, 2 and 4 "
@@ -285,6 +308,8 @@ def build_parser() -> Parser:
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), help=f"seeds per configuration (learning; default {BENCH_SEEDS})")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=f"rounds per run (learning; default {BENCH_ROUNDS})")
+    bench.add_argument("--first-seed", type=_in_range(int, 0, 1_000_000, "--first-seed"), help=(
+        "learning: the first seed (default 0); the presets were tuned on seeds 0-39, so --first-seed 40 checks them out of sample"))
     bench.add_argument("--out", type=_path("--out"), help=(
         "learning: a new or empty folder for the report (BENCHMARKS.md) and plot (default: a new bench-learning-DATE folder)"))
     bench.add_argument("--force", action="store_true", help="learning: write into --out even if it holds files (docs/ in a checkout)")
@@ -305,14 +330,13 @@ def _spec(args: argparse.Namespace, settings=None):
 
     # A fresh seed per run, so every newcomer does not hear the same first track; it is printed.
     seed = args.seed if args.seed is not None else secrets.randbelow(SEED_MAX + 1)
-    defaults, rounds = dict(MUSIC_DEFAULTS), args.rounds_default
+    defaults = {**MUSIC_DEFAULTS, "rounds": args.rounds_default}
     if settings is not None:
         from bot.settings import round_defaults
 
-        chosen = round_defaults(settings)
-        defaults["preset"], rounds = chosen["preset"], chosen["rounds"]
+        defaults |= {name: round_defaults(settings)[name] for name in SESSION_SETTINGS}
     music = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in defaults.items()}
-    rounds = args.rounds if args.rounds is not None else rounds
+    rounds = music.pop("rounds")
     try:
         music |= {"base": parse_base(music["base"]), "instrument": parse_instrument(music["instrument"])}
         return SessionSpec(**music, rounds=rounds, seed=seed)
@@ -442,7 +466,8 @@ async def _run(args: argparse.Namespace) -> int:
             await store.claim_instance(f"crowdtune run in a terminal, process {os.getpid()}")
             await store.claim_scope(terminal_scope())  # on PostgreSQL, which bots share, the claim is the scope's
             session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects, reader=reader)
-            await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track)
+            await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track,
+                              settings_given=_settings_in_use(args, settings))
         finally:
             await store.close()
     return 0
@@ -483,27 +508,38 @@ async def _simulate(args: argparse.Namespace) -> int:
             out.mkdir(exist_ok=True)
             scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
             await store.claim_scope(scope)
+            done = kept = 0
             with progress_bar(spec.rounds, "simulate", "round") as bar:
 
-                kept = 0
-
-                def advance(done: int, total: int, record: dict) -> None:
-                    nonlocal kept
-                    kept += record["kept_edit"]
+                def advance(rounds_done: int, total: int, record: dict) -> None:
+                    nonlocal done, kept
+                    done, kept = rounds_done, kept + record["kept_edit"]
                     bar.update(1)
                     bar.set_postfix_str(f"{kept} kept", refresh=False)
 
                 results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance, judge=judge)
         except RaterError as problem:
-            raise UsageError(f"{problem}; the session was stopped") from None
+            # Stopped, as by a signal: the rounds done are in --out with results.json saying why (README "Exit codes").
+            raise UsageError(
+                f"{problem}; the session was stopped: {out}/ holds the {plural(done, 'round')} done, with results.json saying why"
+            ) from None
+        except (asyncio.CancelledError, KeyboardInterrupt) as stop:  # a signal: main then says which
+            from bot.stopping import why_stopped
+
+            print(f"stopped after {done} of {plural(spec.rounds, 'round')}: {why_stopped(stop)}; wrote {_simulation_files(out)}")
+            raise
         finally:
             await store.close()
     print(
         f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); "
-        f"{report(results, crowd if judge is not None else None)}; wrote {out}/results.json, learning-curve.png, start.mid, "
-        "final.mid and round MIDI files"
+        f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out)}"
     )
     return 0
+
+
+def _simulation_files(out: Path) -> str:
+    """What a simulation writes to --out `out`, in words, stopped early or not (bot.simulate.run_simulation)."""
+    return f"{out}/results.json, learning-curve.png, start.mid, final.mid and round MIDI files"
 
 
 async def _sessions(args: argparse.Namespace) -> int:
@@ -633,7 +669,7 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         return bench_learning(
             seeds=args.seeds or BENCH_SEEDS, rounds=args.rounds or BENCH_ROUNDS, out=out,
-            crowds=tuple(args.crowd or ("builtin", "contrarian")), only=tuple(args.only or ()),
+            crowds=tuple(args.crowd or ("builtin", "contrarian")), only=tuple(args.only or ()), first_seed=args.first_seed or 0,
         )
     except ValueError as problem:
         raise UsageError(str(problem)) from None

@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from core.agent import AgentConfig, feature_names, model_name, scope_model
 from core.agent import preset as agent_preset
@@ -113,15 +114,25 @@ class Conductor:
         evidence = await self.store.model_evidence(scope_id, name) if name is not None else None
         return 0 if evidence is None else evidence.count
 
-    async def learned_from(self, scope_id: str, config: AgentConfig) -> str:
-        """What the scope's agent has learned, counted as what it is: "has learned from 12 judged edits", a
-        tabular agent's "holds 37 learned Q-values" (a count in SQL: reading the table would grow with its
-        history), or that it learns nothing."""
+    async def learned(self, scope_id: str, config: AgentConfig) -> tuple[Literal["q_values", "judged_edits"], int] | None:
+        """What the scope's agent has learned, counted as what it is: a tabular agent's Q-values (a count in
+        SQL: reading the table would grow with its history), a linear model's judged edits, or None for an
+        agent that learns nothing."""
         if not config.learns:
-            return "learns nothing (its edits are random)"
+            return None
         if config.learner == "table":
-            return f"holds {plural(await self.store.q_size(scope_id), 'learned Q-value')}"
-        return f"has learned from {plural(await self.judged_edits(scope_id, config), 'judged edit')}"
+            return "q_values", await self.store.q_size(scope_id)
+        return "judged_edits", await self.judged_edits(scope_id, config)
+
+    async def learned_from(self, scope_id: str, config: AgentConfig) -> str:
+        """`learned` in words: "has learned from 12 judged edits", "holds 37 learned Q-values", or that it learns nothing."""
+        learned = await self.learned(scope_id, config)
+        if learned is None:
+            return "learns nothing (its edits are random)"
+        unit, count = learned
+        if unit == "q_values":
+            return f"holds {plural(count, 'learned Q-value')}"
+        return f"has learned from {plural(count, 'judged edit')}"
 
     async def lessons(self, scope_id: str, preset: str = "default") -> list[str]:
         """What the scope's agent is most sure its crowd likes and dislikes, in words (empty before any rating)."""

@@ -1,5 +1,6 @@
 """The terminal's input and audio: lines read without blocking the event loop (so Ctrl-C ends a
-session at once), and clips played one at a time with the first player program found."""
+session at once), each clip's files written whole, and clips played one at a time with the first player
+program found."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import TextIO
+
+from core.actions import Action
+from core.midi import midi_bytes, track_to_midi
+from core.music import Track
 
 # Tried in this order; ffplay last, it opens a window without -nodisp.
 PLAYERS = (("paplay",), ("aplay", "-q"), ("afplay",), ("ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet"))
@@ -172,3 +177,29 @@ async def _end(process: asyncio.subprocess.Process) -> None:
             return
         except TimeoutError:
             continue
+
+
+async def write_clip(
+    renderer, stem: Path, track: Track, title: str, before: Track | None = None, edit: Action | None = None
+) -> tuple[str, Path | None]:
+    """Write a track's MIDI, piano roll (marking the `edit` that made it from `before`) and, with a `renderer`
+    (None: no audio), WAV; returns (where it is, in words: "listen: X.wav", or without audio "MIDI file:
+    X.mid"; the WAV or None)."""
+    from bot.media.pianoroll import piano_roll_png
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    midi = track_to_midi(track)
+    _write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
+    _write_whole(stem.with_suffix(".png"), await asyncio.to_thread(piano_roll_png, track, title, before, edit))
+    if renderer is None:
+        return f"MIDI file: {stem.with_suffix('.mid')}", None
+    wav = stem.with_suffix(".wav")
+    _write_whole(wav, await renderer.render_async(midi, "wav"))
+    return f"listen: {wav}", wav
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write through a temporary file, so a crash never leaves a half-written round file behind."""
+    temporary = path.with_name(f".{path.name}.part")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)

@@ -1,19 +1,25 @@
 """Settings from the environment or a `.env` file (a variable in the environment wins over the same one in
 `.env`: pydantic-settings' order). The token is a SecretStr: it prints as '**********'.
 
-Every setting is checked at start (`load_settings`), each problem named by its variable, so a bad value
-is one line and an exit code then, not a failure at the first command (bot.errors.ExitCode). Commands
-other than the bot read only the files every command uses (`load_locations`), the same way."""
+Every setting is checked at start (`load_settings`), so a bad value is one line and an exit code then, not a
+failure at the first command (bot.errors.ExitCode). The line names the variable, the value given and where
+(the environment or .env) and what the setting expects (each field's description), never a secret: not the
+token, nor a URL's password. Commands other than the bot read only the files every command uses
+(`load_locations`), the same way."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.discord.shards import MAX_SHARDS
 from bot.errors import ExitCode, StartupError, user_path
-
+from core.agent import PRESET_NAMES
+from core.engine import QUORUM_MAX, ROUND_SECONDS_MAX, ROUND_SECONDS_MIN, ROUNDS_MAX
 
 class Locations(BaseSettings):
     """The settings every command reads, not only the bot: its database (CROWDTUNE_DB) and soundfont
@@ -22,8 +28,9 @@ class Locations(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CROWDTUNE_", env_file=".env", extra="ignore")
 
-    db: str | None = None
-    soundfont: str | None = None
+    # Each description is what the setting expects, as a bad value's line says it ("expected ...").
+    db: str | None = Field(default=None, description="a SQLite file's path or a postgresql:// URL")
+    soundfont: str | None = Field(default=None, description="a .sf2 soundfont file's path")
 
     @field_validator("db", "soundfont")
     @classmethod
@@ -32,44 +39,48 @@ class Locations(BaseSettings):
 
 
 class Settings(Locations):
-    discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN"))
-    dev_guild_id: int | None = None  # sync commands to this guild only: instant, for development
-    api_base: str | None = None  # a Discord-compatible REST base, e.g. http://127.0.0.1:8080/api/v10
-    gateway_url: str | None = None  # a Discord-compatible gateway, e.g. ws://127.0.0.1:8080/
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN"),
+        description="the bot's token, from the Discord Developer Portal",
+    )
+    # Sync commands to this guild only: instant, for development.
+    dev_guild_id: int | None = Field(default=None, description="a whole number (a server's id)")
+    api_base: str | None = Field(default=None, description="an http or https URL with a host, such as http://127.0.0.1:8080/api/v10")
+    gateway_url: str | None = Field(default=None, description="a ws or wss URL with a host, such as ws://127.0.0.1:8080/")
     # discord.py waits this long after the last server arrives before it calls itself ready.
-    guild_ready_timeout: float = Field(default=2.0, ge=0.0, le=60.0)
+    guild_ready_timeout: float = Field(default=2.0, ge=0.0, le=60.0, description="a number of seconds from 0 to 60")
     # How long to keep trying to reach Discord at start (pauses of 1, 2, 4 ... 30 s) before giving up.
-    connect_retry_seconds: float = Field(default=60.0, ge=0.0, le=3600.0)
+    connect_retry_seconds: float = Field(default=60.0, ge=0.0, le=3600.0, description="a number of seconds from 0 to 3600")
     # Round defaults for new sessions; checked as /compose would check them (core.engine.SessionSpec).
-    round_seconds: float = 300.0
-    quorum: int | None = None  # 0: none
-    rounds: int | None = 10  # 0: endless
-    preset: str = "default"
+    round_seconds: float = Field(
+        default=300.0, description=f"a number of seconds from {ROUND_SECONDS_MIN} to {ROUND_SECONDS_MAX} (7 days)"
+    )
+    quorum: int | None = Field(default=None, description=f"a whole number from 1 to {QUORUM_MAX}, or 0 for none")
+    rounds: int | None = Field(default=10, description=f"a whole number from 1 to {ROUNDS_MAX}, or 0 for endless")
+    preset: str = Field(default="default", description=f"one of: {', '.join(PRESET_NAMES)}")
     # Per person: this many vote changes at once, then one more every vote_refill_seconds.
-    vote_burst: int = Field(default=6, ge=1, le=1000)
-    vote_refill_seconds: float = Field(default=5.0, gt=0.0, le=3600.0)
+    vote_burst: int = Field(default=6, ge=1, le=1000, description="a whole number from 1 to 1000")
+    vote_refill_seconds: float = Field(default=5.0, gt=0.0, le=3600.0, description="a number of seconds above 0, up to 3600")
     # Sharding (bot/discord/shards.py): how many shards in all, and which this process runs ("0,1").
-    shard_count: int | None = None
-    shard_ids: str | None = None
+    shard_count: int | None = Field(default=None, ge=1, le=MAX_SHARDS, description=f"a whole number from 1 to {MAX_SHARDS}")
+    shard_ids: str | None = Field(default=None, description="shard numbers separated by commas, such as 0,1")
 
 
-# The URL settings, the schemes each accepts and an example.
-URLS = {
-    "api_base": (("http", "https"), "http://127.0.0.1:8080/api/v10"),
-    "gateway_url": (("ws", "wss"), "ws://127.0.0.1:8080/"),
-}
+# The URL settings and the schemes each accepts.
+URLS = {"api_base": ("http", "https"), "gateway_url": ("ws", "wss")}
+_HIDDEN = "(not shown)"
 
 
 def load_settings(**overrides) -> Settings:
-    """The settings, every one checked: StartupError naming each bad variable (the value is not echoed:
-    it may be the token), with exit code BAD_URL for a URL and SETTING for anything else."""
+    """The settings, every one checked: StartupError naming each bad variable, its value (no secret: `_shown`)
+    and what it expects, with exit code BAD_URL for a URL and SETTING for anything else."""
     settings = _read(Settings, **overrides)
-    problems = [f"{_variable(name)}: {problem}" for name, problem in _round_default_problems(settings)]
+    problems = [_problem(name, getattr(settings, name)) for name in _round_default_problems(settings)]
     if problems:
-        raise StartupError(f"bad setting: {'; '.join(problems)}", ExitCode.SETTING)
-    problems = [problem for name in URLS if (problem := _url_problem(name, getattr(settings, name))) is not None]
+        raise StartupError(_bad(problems), ExitCode.SETTING)
+    problems = [_problem(name, value) for name in URLS if not _usable_url(name, value := getattr(settings, name))]
     if problems:
-        raise StartupError(f"bad URL: {'; '.join(problems)}", ExitCode.BAD_URL)
+        raise StartupError(_bad(problems), ExitCode.BAD_URL)
     return settings
 
 
@@ -94,8 +105,10 @@ def _read(kind: type[S], **overrides) -> S:
             ExitCode.SETTING,
         ) from None
     except ValidationError as problem:
-        details = "; ".join(f"{_variable('_'.join(map(str, e['loc'])))}: {e['msg']}" for e in problem.errors())
-        raise StartupError(f"bad setting: {details}", ExitCode.SETTING) from None
+        named = [(_field(kind, e["loc"]), e["input"]) for e in problem.errors()]
+        # An override is an option's value (checked by the command line first): shown as given, not looked up.
+        problems = [_problem(name, value, look_up=name not in overrides) for name, value in named]
+        raise StartupError(_bad(problems), ExitCode.SETTING) from None
 
 
 def round_defaults(settings: Settings) -> dict:
@@ -103,33 +116,89 @@ def round_defaults(settings: Settings) -> dict:
     return {"preset": settings.preset, "round_seconds": settings.round_seconds, "quorum": settings.quorum or None, "rounds": settings.rounds or None}
 
 
-def _round_default_problems(settings: Settings) -> list[tuple[str, str]]:
+def expected(name: str) -> str:
+    """What the setting `name` (a Settings field) expects, in words: "a whole number from 1 to 1000"."""
+    return Settings.model_fields[name].description
+
+
+def variable_name(field: str) -> str:
+    """The environment variable (or .env line) that sets a Settings field: "rounds" is CROWDTUNE_ROUNDS."""
+    return "DISCORD_TOKEN" if field == "discord_token" else f"CROWDTUNE_{field.upper()}"
+
+
+def _round_default_problems(settings: Settings) -> list[str]:
+    """The round defaults /compose would refuse (core.engine.SessionSpec's checks)."""
     from core.engine import SessionSpec
 
     problems = []
     for name, value in round_defaults(settings).items():
         try:
             SessionSpec(**{name: value})
-        except ValueError as problem:
-            problems.append((name, str(problem)))
+        except ValueError:
+            problems.append(name)
     return problems
 
 
-def _url_problem(name: str, value: str | None) -> str | None:
+def _usable_url(name: str, value: str | None) -> bool:
     import yarl
 
     if value is None:
-        return None
-    schemes, example = URLS[name]
+        return True
     try:
         url = yarl.URL(value.strip())
-        usable = url.scheme in schemes and bool(url.host) and url.port is not None
+        return url.scheme in URLS[name] and bool(url.host) and url.port is not None
     except (ValueError, TypeError):
-        usable = False
-    if usable:
-        return None
-    return f"{_variable(name)} must be a {' or '.join(schemes)} URL with a host, such as {example}"
+        return False
 
 
-def _variable(field: str) -> str:
-    return "DISCORD_TOKEN" if field == "discord_token" else f"CROWDTUNE_{field.upper()}"
+def _field(kind: type[Locations], loc: tuple) -> str:
+    """The field a validation error's location names (a field, or the alias it was read by: DISCORD_TOKEN)."""
+    name = str(loc[0]) if loc else ""
+    return name if name in kind.model_fields else next(
+        (field for field in kind.model_fields if variable_name(field) == name.upper()), name
+    )
+
+
+def _bad(problems: list[str]) -> str:
+    return f"bad setting{'s' if len(problems) > 1 else ''}: {'; '.join(problems)}"
+
+
+def _problem(name: str, parsed: object, look_up: bool = True) -> str:
+    """One bad setting in words: "CROWDTUNE_ROUNDS is 'abc' (in .env), expected a whole number from 1 to 10000,
+    or 0 for endless". With `look_up` the value is shown as it was given, where it was found (else as `parsed`)."""
+    given = _given(variable_name(name)) if look_up else None
+    value, where = given if given is not None else (parsed, None)
+    shown = _HIDDEN if name == "discord_token" else _shown(str(value))
+    return f"{variable_name(name)} is {shown}{f' ({where})' if where else ''}, expected {expected(name)}"
+
+
+def _given(variable: str) -> tuple[str, str] | None:
+    """The text `variable` was given as and where: in the environment, which wins (any case, as pydantic-settings
+    reads it), else in .env; None if neither has it."""
+    environment = {key.upper(): value for key, value in os.environ.items()}
+    if variable in environment:
+        return environment[variable], "in the environment"
+    from dotenv import dotenv_values
+
+    env_file = str(Locations.model_config["env_file"])
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        for key, value in dotenv_values(env_file).items():
+            if key.upper() == variable and value is not None:
+                return value, "in .env"
+    return None
+
+
+def _shown(value: str, longest: int = 80) -> str:
+    """A bad value as a line may show it: quoted, without a URL's password (storage.postgres.public_url), never
+    holding the token, and cut short past `longest` characters."""
+    token = (_given("DISCORD_TOKEN") or _given("CROWDTUNE_DISCORD_TOKEN") or ("", None))[0].strip()
+    if token and token in value:
+        return f"{_HIDDEN[:-1]}: it holds DISCORD_TOKEN)"
+    if "://" in value:
+        from storage.postgres import public_url
+
+        try:
+            value = public_url(value.strip())
+        except ValueError:  # not readable as a URL (http://[::1/api): where a password would end is unknown
+            value = f"{value.split('://', 1)[0].strip()}://***"
+    return f"'{value if len(value) <= longest else value[:longest - 3] + '...'}'"

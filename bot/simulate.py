@@ -6,6 +6,7 @@ so what it measures is the code users run.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.machinery
 import importlib.util
@@ -23,7 +24,8 @@ import mido
 
 from bot.conductor import Conductor
 from bot.errors import UnreadableFile, check_readable
-from core.engine import SessionSpec, beat_chance
+from bot.stopping import why_stopped
+from core.engine import Outcome, SessionSpec, beat_chance
 from core.midi import track_to_midi
 from core.music import track_from_dict
 
@@ -44,17 +46,18 @@ def has_noise(spec: str) -> bool:
     return spec == "crowd" or (spec in BUILTIN_RATERS and spec not in NOISELESS_RATERS)
 
 
-def load_raters(specs: list[str], rng: random.Random, noise: float, crowd: str = "builtin") -> list[NamedRater]:
+def load_raters(specs: list[str], rng: random.Random, noise: float, crowd: str = "builtin", shared: float = 0.0) -> list[NamedRater]:
     """Raters by built-in short name ('crowd' is every member of the crowd named `crowd`: 'builtin' or
-    'contrarian') or as MODULE:FUNC."""
+    'contrarian') or as MODULE:FUNC. `shared`: the part of a built-in rater's noise that clips heard together
+    share (core.raters.Rater.together)."""
     from core import raters as builtin
 
     loaded: list[NamedRater] = []
     for spec in specs or ["crowd"]:
         if spec == "crowd":
-            loaded += [NamedRater(name, rater) for name, rater in builtin.default_crowd(rng, noise, crowd)]
+            loaded += [NamedRater(name, rater) for name, rater in builtin.default_crowd(rng, noise, crowd, shared)]
         elif spec in builtin.BUILTIN_RATERS:
-            loaded.append(NamedRater(spec, builtin.BUILTIN_RATERS[spec](rng, noise)))
+            loaded.append(NamedRater(spec, builtin.make_rater(spec, rng, noise, shared)))
         elif ":" in spec:
             loaded.append(NamedRater(spec, _import_rater(spec)))
         else:
@@ -153,16 +156,40 @@ class RaterError(ValueError):
 
 
 def _checked(rater: NamedRater, midi: mido.MidiFile, number: int) -> float:
+    (value,) = _checked_ratings(rater, lambda: [rater.rate(midi)], number)
+    return value
+
+
+def _checked_ratings(rater: NamedRater, rate: Callable[[], list], number: int) -> list[float]:
+    """What `rate()` returns, each a rating from 1 to 10, or a RaterError naming the rater and the round."""
     try:
-        value = rater.rate(midi)
+        values = rate()
     except KeyboardInterrupt:  # Ctrl-C while it ran: the user's, not the rater's
         raise
     except BaseException as exc:  # the rater's own bug (a sys.exit() too), reported as such
         raise RaterError(f"rater '{rater.name}' failed in round {number}: {type(exc).__name__}: {exc}") from None
-    # bool is a Real too, but True is not a rating; NaN fails the range comparison.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 1 <= value <= 10:
-        raise RaterError(f"rater '{rater.name}' returned {value!r} in round {number}: a rater returns a number from 1 to 10")
-    return float(value)
+    for value in values:
+        # bool is a Real too, but True is not a rating; NaN fails the range comparison.
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 1 <= value <= 10:
+            raise RaterError(f"rater '{rater.name}' returned {value!r} in round {number}: a rater returns a number from 1 to 10")
+    return [float(value) for value in values]
+
+
+@dataclass(frozen=True)
+class _CheckedRater:
+    """A rater as one round hears it: every rating checked (`_checked`), clips heard together when the
+    rater can hear them so (core.raters.heard_together)."""
+
+    rater: NamedRater
+    number: int
+
+    def __call__(self, midi: mido.MidiFile) -> float:
+        return _checked(self.rater, midi, self.number)
+
+    def together(self, midis) -> list[float]:
+        from core.raters import heard_together
+
+        return _checked_ratings(self.rater, lambda: heard_together(self.rater.rate, midis), self.number)
 
 
 def ab_choice(
@@ -172,7 +199,7 @@ def ab_choice(
     both below the track before them, the one it heard last."""
     from core.raters import prefer
 
-    return prefer(lambda midi: _checked(rater, midi, number), midi_a, midi_b, before)
+    return prefer(_CheckedRater(rater, number), midi_a, midi_b, before)
 
 
 async def run_simulation(
@@ -186,7 +213,10 @@ async def run_simulation(
     judge: Callable[[mido.MidiFile], float] | None = None,
 ) -> dict:
     """Run a whole session with simulated raters; write its files to out_dir (if given), each round also
-    as OGG Opus when a `renderer` (bot.media.render.Renderer, opened and closed by the caller) is given."""
+    as OGG Opus when a `renderer` (bot.media.render.Renderer, opened and closed by the caller) is given.
+    results["stopped"] is None. Stopped early (Ctrl-C, SIGTERM, a rater's failure: anything raised), the session
+    is stopped and out_dir still gets results.json, start.mid, final.mid and the plot for the rounds done, with
+    `stopped` saying why (bot.stopping.why_stopped), before the exception goes on."""
     session = await conductor.start(scope_id, "sim", None, spec, actor="simulate", scope_name=scope_id)
     rounds: list[dict] = []
     total = spec.rounds or 0
@@ -213,7 +243,7 @@ async def run_simulation(
                 raise
             for voter, value in votes.items():
                 await conductor.vote(open_round.id, voter, value)
-            outcome = await conductor.close(open_round.id, actor="simulate")
+            outcome, stopping = await _close_whole(conductor, open_round.id)
             if spec.mode == "ab":
                 # An A/B reward is each edit's chance of beating the track before (scaled to 1-10 for the
                 # learner): recorded as that chance, not as a reward or a score of the music. `kept` names the
@@ -224,19 +254,49 @@ async def run_simulation(
                 )
             else:
                 record.update(reward=outcome.reward, score=outcome.incumbent_score, spread=statistics.pstdev(votes.values()))
-            record.update(kept_edit=outcome.kept_edit, q_size=await conductor.store.q_size(scope_id))
+            record["kept_edit"] = outcome.kept_edit
             if judge is not None:
                 record["judge"] = judge(track_to_midi(outcome.next_track))
             if out_dir is not None:
                 _write_round_files(out_dir, plan.index + 1, midis, renderer)
+            # Recorded as soon as it closed, with its files (nothing above waits): a stop from here on keeps it.
             rounds.append(record)
             if progress:
                 progress(len(rounds), total, record)
-    except BaseException:
+            if stopping is not None:
+                raise stopping
+            # What the agent has learned so far, counted as what it is (none for an agent that learns nothing);
+            # read after the round is recorded, since it waits on the database.
+            learned = await conductor.learned(scope_id, spec.agent)
+            if learned is not None:
+                record[learned[0]] = learned[1]
+    except BaseException as stop:
         # Ctrl-C (or any other failure) ends the session too: a simulation is never resumed, so it must
         # not stay active with a round open. Its open round is cancelled; nothing is learned from it.
         await conductor.stop(session.id, "simulate")
+        await _results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, why_stopped(stop))
         raise
+    return await _results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, None)
+
+
+async def _close_whole(conductor: Conductor, round_id: int) -> tuple[Outcome, asyncio.CancelledError | None]:
+    """Close a round: its outcome, and the stop (a signal's cancellation) that came meanwhile, if one did. The close
+    is waited for to its end all the same (the database may have committed it already), so that the caller records
+    the round before it lets the stop go on: results.json then holds every round the database closed."""
+    closing = asyncio.ensure_future(conductor.close(round_id, actor="simulate"))
+    try:
+        return await asyncio.shield(closing), None
+    except asyncio.CancelledError as stop:
+        await asyncio.wait([closing])
+        return closing.result(), stop
+
+
+async def _results(
+    conductor: Conductor, spec: SessionSpec, raters: list[NamedRater], out_dir: Path | None, scope_id: str, session,
+    rounds: list[dict], judge: Callable[[mido.MidiFile], float] | None, stopped: str | None,
+) -> dict:
+    """The run's results (`stopped`: why it ended early, None when it ran its rounds), written to out_dir with
+    the session's first and last tracks and the plot."""
     final = await conductor.store.session(session.id)
     start_midi, final_midi = (track_to_midi(track_from_dict(t)) for t in (session.track, final.track))
     if out_dir is not None:
@@ -250,6 +310,7 @@ async def run_simulation(
         "raters": [r.name for r in raters],
         "final_track": final.track,
         "rounds": rounds,
+        "stopped": stopped,
     }
     if judge is not None:
         results["judged"] = {"start": judge(start_midi), "final": judge(final_midi)}
@@ -269,10 +330,13 @@ def _write_round_files(out_dir: Path, number: int, midis: list[mido.MidiFile], r
 
 def _write_results(out_dir: Path, results: dict) -> None:
     from bot.media.pianoroll import ab_curve_png, learning_curve_png
+    from bot.progress import plural
 
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     rounds = results["rounds"]
     title = f"crowdtune simulate: {results['spec']['preset']}, {results['spec']['mode']}"
+    if results["stopped"] is not None:
+        title += f" (stopped after {plural(len(rounds), 'round')})"
     judged = {"noise-free judge of the kept track": [r["judge"] for r in rounds]} if rounds and "judge" in rounds[0] else None
     if results["spec"]["mode"] == "ab":
         # The crowd's favourite edit's chance, whether it stayed or not (ab_curve_png draws which).

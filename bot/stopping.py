@@ -14,6 +14,18 @@ from collections.abc import AsyncIterator
 from bot.errors import Interrupted, Terminated
 
 ENDINGS = {signal.SIGINT: Interrupted, signal.SIGTERM: Terminated}
+# Why a command stopped, in the words its closing line uses (`main` prints "interrupted" or "terminated").
+WORDS = {signal.SIGINT: "interrupted (Ctrl-C or SIGINT)", signal.SIGTERM: "terminated (SIGTERM)"}
+
+
+def why_stopped(problem: BaseException) -> str:
+    """Why work ended early, in words, from what ended it: a signal (`signals_end_this_task` cancels the task
+    with its WORDS), Ctrl-C outside an event loop, or a failure (its own message, such as a rater's)."""
+    if isinstance(problem, KeyboardInterrupt):
+        return WORDS[signal.SIGINT]
+    if isinstance(problem, asyncio.CancelledError):
+        return next((str(a) for a in problem.args if isinstance(a, str)), "cancelled")
+    return str(problem) or type(problem).__name__
 
 
 def heed_ctrl_c() -> None:
@@ -38,7 +50,7 @@ async def signals_end_this_task() -> AsyncIterator[None]:
     def on_signal(number: signal.Signals) -> None:
         if not received:
             received.append(number)
-            task.cancel()
+            task.cancel(WORDS[number])  # the work's cleanup may say why it stopped (why_stopped)
 
     installed = []
     for number in ENDINGS:

@@ -13,19 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound
-from bot.console import LineReader, Player
+from bot.console import LineReader, Player, write_clip
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
-from core.actions import Action
+from core.crowd import rating_text
 from core.engine import Outcome, SessionSpec
 from core.instruments import instrument_name
-from core.midi import midi_bytes, track_to_midi
 from core.music import Track, note_name, track_from_dict
 from storage import SessionRow, StorageError, database_errors
 from storage.export import safe_name
@@ -85,16 +86,13 @@ def session_folder(db_path: str, session: SessionRow) -> str:
     return f"{safe_name(Path(db_path).stem)}-session-{session.id}-{started}"
 
 
-def rating_text(rating: float) -> str:
-    """A person's rating as every line shows it: one decimal, or two when one would round it (a compound of
-    three aspects, 6.25, is not shown as 6.25 on one line and 6.2 on the next)."""
-    return f"{rating:.1f}" if round(rating, 1) == rating else f"{rating:.2f}"
-
-
-def explain(outcome: Outcome, spec: SessionSpec, descriptions: list[str], before: float | None, vote: float | str) -> str:
+def explain(
+    outcome: Outcome, spec: SessionSpec, descriptions: list[str], before: float | None, vote: float | str, why_rescored: bool = True
+) -> str:
     """One line saying what happened to the round and what its numbers are. `before` is the score the
     track before the edit had (None: not rated yet); `vote` the person's (a rating, in rating mode). What became of the edit is
-    the engine's words (`Outcome.verdict`), as every front end shows them."""
+    the engine's words (`Outcome.verdict`), as every front end shows them. An undone edit's rating also moves the
+    kept track's score (`core.engine.settle`, the preset's `rescore`); `why_rescored` adds why (the first time)."""
     if spec.mode == "ab":
         return outcome.summary  # the engine's words, as every front end posts them
     given = f"{rating_text(float(vote))}/10"
@@ -104,8 +102,13 @@ def explain(outcome: Outcome, spec: SessionSpec, descriptions: list[str], before
     if outcome.kept_edit:
         score = f"; the track now scores {outcome.incumbent_score:.1f}" if outcome.incumbent_score is not None else ""
         return f"rated {given}: {outcome.verdict} ({descriptions[0]}){score}, your rating blended with {prior}"
-    now = f" (now {outcome.incumbent_score:.1f})" if outcome.incumbent_score is not None else ""
-    return f"rated {given}: blended with {prior}, the edit scores below it, so {outcome.verdict}{now}"
+    line = f"rated {given}: blended with {prior}, the edit scores below it, so {outcome.verdict}"
+    if outcome.incumbent_score is None:
+        return line
+    if not spec.agent.rescore:
+        return f"{line} (its score stays {outcome.incumbent_score:.1f})"
+    line += f"; its score moves {spec.agent.rescore:.0%} of the way toward your rating, now {outcome.incumbent_score:.1f}"
+    return f"{line} (the two differ by one edit, so your rating says a little about it too)" if why_rescored else line
 
 
 class TerminalSession:
@@ -145,10 +148,12 @@ class TerminalSession:
         print(text, file=self.stdout, flush=True)
 
     async def run(
-        self, spec: SessionSpec, given: frozenset[str] = frozenset(), new: bool = False, first_track: Track | None = None
+        self, spec: SessionSpec, given: frozenset[str] = frozenset(), new: bool = False, first_track: Track | None = None,
+        settings_given: Mapping[str, str] = MappingProxyType({}),
     ) -> int:
         """Run (or resume) the terminal session; returns the number of rounds rated. `given`: the
-        SPEC_OPTIONS named on the command line (a resumed session says which of them it does not apply);
+        SPEC_OPTIONS named on the command line, `settings_given` those that settings set instead, each as it was set
+        ("CROWDTUNE_ROUNDS=0") (a resumed session says which of them it does not apply);
         `new`: end an unfinished session and start one from `spec`; `first_track` (a person's own melody):
         the same, starting from that track. Ctrl-C and SIGTERM cancel it (bot.stopping): the cancellation goes
         through once the players are stopped, and the round stays open."""
@@ -156,7 +161,7 @@ class TerminalSession:
         self.reader = self.reader or LineReader(self.stdin)
         self.player = Player(self.say, self.interactive)
         try:
-            return await self._run(spec, given, new or first_track is not None, first_track)
+            return await self._run(spec, given, settings_given, new or first_track is not None, first_track)
         except asyncio.CancelledError:
             # Ctrl-C or SIGTERM (bot.stopping): the same closing lines as q. They only read, and a signal
             # repeated meanwhile is ignored; a database that fails now only loses these lines.
@@ -171,7 +176,9 @@ class TerminalSession:
         finally:
             await self.player.stop()
 
-    async def _run(self, spec: SessionSpec, given: frozenset[str], new: bool, first_track: Track | None) -> int:
+    async def _run(
+        self, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str], new: bool, first_track: Track | None
+    ) -> int:
         store = self.conductor.store
         session = await store.active_session_in(TERMINAL_CHANNEL)
         if session is not None and new:
@@ -179,7 +186,7 @@ class TerminalSession:
             self.say(f"session {session.id} ended (stopped; nothing learned from its open round)")
             session = None
         if session is not None:
-            spec = self._resume(session, spec, given)
+            spec = self._resume(session, spec, given, settings_given)
         else:
             session = await self.conductor.start(
                 terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True, first_track=first_track
@@ -205,7 +212,7 @@ class TerminalSession:
                 await self._stopped()
                 return 0
         self._stopping = (ROUND_STAYS_OPEN, session)
-        rated = 0
+        rated, why_rescored = 0, True
         while (open_round := await self.conductor.open_round(session.id)) is not None:
             clips, before_clip = await self._present(open_round)
             await self.player.play(clips)
@@ -219,7 +226,8 @@ class TerminalSession:
             rated += 1
             if outcome is not None:
                 descriptions = [p.description for p in open_round.plan.proposals]
-                self.say(f"  {explain(outcome, open_round.spec, descriptions, before, answer)}")
+                self.say(f"  {explain(outcome, open_round.spec, descriptions, before, answer, why_rescored)}")
+                why_rescored = why_rescored and outcome.kept_edit
         self.say(f"session {session.id} finished after {plural(rated, 'round')} voted in this run")
         await self._summarise_learning(session)
         return rated
@@ -245,13 +253,14 @@ class TerminalSession:
         else:  # a table or nothing at all: what the session's first line says of it, as it stands now
             self.say(f"the agent {await self.conductor.learned_from(session.scope_id, spec.agent)}")
 
-    def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str]) -> SessionSpec:
-        """Say what is resumed and which options given on the command line it does not apply."""
+    def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str]) -> SessionSpec:
+        """Say what is resumed and which options given on the command line, or settings, it does not apply."""
         old = SessionSpec.from_dict(session.spec)
         self.say(f"resuming session {session.id}: {describe_spec(old)}; {session.rounds_done} done")
-        differ = [name for name in SPEC_OPTIONS if name in given and getattr(spec, name) != getattr(old, name)]
+        asked = [name for name in SPEC_OPTIONS if name in given or name in settings_given]
+        differ = [name for name in asked if getattr(spec, name) != getattr(old, name)]
         if differ:
-            shown = ", ".join(f"--{n} {_option_text(spec, n)}" for n in differ)
+            shown = ", ".join(f"--{n} {_option_text(spec, n)}" if n in given else settings_given[n] for n in differ)
             self.say(f"  not applied: {shown} (this session was started otherwise); `crowdtune run --new` ends it and starts a new one")
         return old
 
@@ -335,7 +344,8 @@ class TerminalSession:
                 self.say(f"  sorry: {problem}")
                 continue
             if kind == "aspects":
-                self.say(f"  your rating: {rating_text(vote)} (musicality counts twice)")
+                self.say(f"  your rating: {rating_text(vote.rating)} ({vote.words})")
+                return vote.rating
             return vote
 
     async def _replay(self, clips: list[Path], which: int | str | None, before: list[Path] | None = None) -> None:
@@ -354,43 +364,27 @@ class TerminalSession:
 
 
 
-def vote_of(kind: str, answer: str) -> float | str:
+@dataclass(frozen=True)
+class AspectsVote:
+    rating: float  # the compound of the aspects (core.crowd.compound_rating): the vote
+    words: str  # how the numbers typed made it (core.crowd.aspects_text)
+
+
+def vote_of(kind: str, answer: str) -> float | str | AspectsVote:
     """The vote a typed `answer` to a PROMPTS `kind` of question is: a choice ("ab"), a rating, or the
     compound of three aspects ("aspects"); ValueError, worded for the person, if it is none."""
-    from core.crowd import check_choice, check_rating, compound_rating, parse_aspects
+    from core.crowd import aspects_text, check_choice, check_rating, compound_rating, parse_aspects
 
     if kind == "ab":
         return check_choice(answer)
     if kind == "aspects":
-        return compound_rating(parse_aspects(answer))
+        aspects = parse_aspects(answer)
+        words = aspects_text(aspects)
+        if len(set(aspects.values())) == 1:  # one number (or three alike): say how to tell them apart
+            words += "; to rate them apart, type three numbers such as 7 5 6"
+        return AspectsVote(compound_rating(aspects), words)
     try:
         value = float(answer)
     except ValueError:
         raise ValueError(f"a rating is a number from 1 to 10, not '{answer}'") from None
     return check_rating(value)
-
-
-async def write_clip(
-    renderer, stem: Path, track: Track, title: str, before: Track | None = None, edit: Action | None = None
-) -> tuple[str, Path | None]:
-    """Write a track's MIDI, piano roll (marking the `edit` that made it from `before`) and, with a `renderer`
-    (None: no audio), WAV; returns (where it is, in words: "listen: X.wav", or without audio "MIDI file:
-    X.mid"; the WAV or None)."""
-    from bot.media.pianoroll import piano_roll_png
-
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    midi = track_to_midi(track)
-    _write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
-    _write_whole(stem.with_suffix(".png"), await asyncio.to_thread(piano_roll_png, track, title, before, edit))
-    if renderer is None:
-        return f"MIDI file: {stem.with_suffix('.mid')}", None
-    wav = stem.with_suffix(".wav")
-    _write_whole(wav, await renderer.render_async(midi, "wav"))
-    return f"listen: {wav}", wav
-
-
-def _write_whole(path: Path, data: bytes) -> None:
-    """Write through a temporary file, so a crash never leaves a half-written round file behind."""
-    temporary = path.with_name(f".{path.name}.part")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)

@@ -53,9 +53,16 @@ class Ballot:
 
 
 def check_rating(value: float) -> float:
+    """`value` as a float; ValueError if it is not a rating (1-10), showing it unrounded (10.000001 is not "10")."""
     if not RATING_MIN <= value <= RATING_MAX:
-        raise ValueError(f"a rating is a number from {RATING_MIN} to {RATING_MAX}, not {value:g}")
+        raise ValueError(f"a rating is a number from {RATING_MIN} to {RATING_MAX}, not {value:.15g}")
     return float(value)
+
+
+def rating_text(rating: float) -> str:
+    """A person's rating (or a compound of aspects) as every front end shows it: at most two decimals, trailing
+    zeros dropped ("5", "7.5", "6.25", 19/3 as "6.33"), whatever decimals it was typed with."""
+    return f"{rating:.2f}".rstrip("0").rstrip(".")
 
 
 def check_choice(choice: str) -> str:
@@ -410,6 +417,26 @@ def compound_rating(aspects: Mapping[str, float], weights: Mapping[str, float] =
     if total <= 0:
         raise ValueError("the rated aspects all have weight 0")
     return sum(weights[name] * check_rating(value) for name, value in aspects.items()) / total
+
+
+def weighting_text(weights: Mapping[str, float] = ASPECT_WEIGHTS) -> str:
+    """How `compound_rating` weighs the aspects, in words, against the lightest: "musicality counted twice"."""
+    lightest = min(weights.values())
+    times = {1: "once", 2: "twice", 3: "three times"}
+    heavier = [(name, weight / lightest) for name, weight in weights.items() if weight > lightest]
+    return ", ".join(f"{name} counted {times.get(ratio, f'{ratio:g} times')}" for name, ratio in heavier) or "all alike"
+
+
+def aspects_text(aspects: Mapping[str, float]) -> str:
+    """How a voter's aspect ratings made their rating, in words: one number for all ("7 for each of musicality,
+    novelty and coherence"), or each with how they were combined ("musicality 7, novelty 5, coherence 6: their
+    mean with musicality counted twice")."""
+    values = set(aspects.values())
+    if len(values) == 1 and len(aspects) > 1:
+        *first, last = aspects
+        return f"{rating_text(values.pop())} for each of {', '.join(first)} and {last}"
+    rated = ", ".join(f"{name} {rating_text(value)}" for name, value in aspects.items())
+    return f"{rated}: their mean with {weighting_text()}" if len(aspects) > 1 else rated
 
 
 def parse_aspects(text: str) -> dict[str, float]:

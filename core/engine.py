@@ -26,6 +26,7 @@ from core.music import Track, check_base, check_parameters, generate_track, scal
 MODES = ("rating", "ab")
 ROUND_SECONDS_MIN, ROUND_SECONDS_MAX = 10, 7 * 24 * 3600
 ROUNDS_MAX = 10_000
+QUORUM_MAX = 100_000
 # An A/B reward (1 + 9 x the chance of beating the track before) as an improvement in rating points for the
 # linear learner: a clear preference (about 8 of 10) counts as about half a point.
 AB_TO_RATING = 0.25
@@ -59,7 +60,7 @@ class SessionSpec:
             raise ValueError(f"rounds must be 1-{ROUNDS_MAX} (or endless), not {self.rounds}")
         if not ROUND_SECONDS_MIN <= self.round_seconds <= ROUND_SECONDS_MAX:
             raise ValueError(f"a round lasts {ROUND_SECONDS_MIN} s to 7 days, not {self.round_seconds} s")
-        if self.quorum is not None and not 1 <= self.quorum <= 100_000:
+        if self.quorum is not None and not 1 <= self.quorum <= QUORUM_MAX:
             raise ValueError(f"quorum must be at least 1, not {self.quorum}")
         if not 0 <= self.instrument < len(GM_PROGRAMS):
             raise ValueError(f"instrument must be a General MIDI program 0-127, not {self.instrument}")
@@ -377,8 +378,14 @@ def _ab_summary(
         for side, reward, played in zip("AB", rewards, games)
     ]
     chances = f"the chance each beat the track before, from the votes: {', '.join(shown)}"
-    if not keep and rewards[winner] <= NEUTRAL_RATING:
-        return f"neither edit beat the track before ({chances}), so {verdict}"
+    side = "AB"[winner]
+    how = f"a coin flip chose {side}" if rewards[0] == rewards[1] else f"{side}, a hair ahead, was chosen" if tied else ""
+    if rewards[winner] <= NEUTRAL_RATING:
+        # The votes preferred the track before to both edits: said first, even when the preset keeps an edit
+        # anyway (then a tie of two losers is no "tie", only which of them the preset kept).
+        if not keep:
+            return f"neither edit beat the track before ({chances}), so {verdict}"
+        return f"neither edit beat the track before ({chances}); {how or f'{side} came closer'} and {verdict}: {description}"
     if not keep:
         # Whether or not A and B tied, the reason is the same: neither beat the track before by enough.
         return (
@@ -387,11 +394,9 @@ def _ab_summary(
             f" so {verdict}"
         )
     if tied:
-        side = "AB"[winner]
-        how = f"a coin flip chose {side}" if rewards[0] == rewards[1] else f"{side}, a hair ahead, was chosen"
         each = chance_text(statistics.fmean(rewards))
         return f"A and B tied (each beat the track before with a chance of {each}, from the votes); {how} and {verdict}: {description}"
-    return f"{'AB'[winner]} won ({chances}) and {verdict}: {description}"
+    return f"{side} won ({chances}) and {verdict}: {description}"
 
 
 def scale_drift(

@@ -8,10 +8,11 @@ comes only from the `random.Random` it was built with.
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property, partial, wraps
 from typing import Literal
 
@@ -32,6 +33,7 @@ __all__ = [
     "CROWDS",
     "CROWD_MEMBERS",
     "default_crowd",
+    "heard_together",
     "judge",
     "make_rater",
     "prefer",
@@ -363,12 +365,29 @@ class Rater:
     taste: Callable[[Heard], float]
     rng: random.Random | None = None
     noise: float = 0.0  # standard deviation of the Gaussian added to each rating
+    shared: float = 0.0  # the part of `noise` (a standard deviation) that clips heard together share: see together
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.shared <= self.noise:
+            raise ValueError(f"shared noise {self.shared} must be from 0 to the rater's noise {self.noise}")
 
     def __call__(self, midi: mido.MidiFile) -> float:
         rating = self.taste(Heard(midi))
         if self.noise and self.rng is not None:
             rating += self.rng.gauss(0.0, self.noise)
         return _clamp(rating)
+
+    def together(self, midis: Sequence[mido.MidiFile]) -> list[float]:
+        """Ratings of clips heard together, as in one A/B vote (the edits and the track before): one draw of
+        sd `shared` common to all of them (the listener's mood or anchor of the moment, which a comparison
+        cancels and a lone rating does not) plus each clip's own draw of sd sqrt(noise² - shared²), so each
+        rating's noise is still `noise`. With `shared` 0 these are the ratings of each clip heard alone, with
+        the same draws in the same order."""
+        if not self.shared or self.rng is None:
+            return [self(midi) for midi in midis]
+        mood = self.rng.gauss(0.0, self.shared)
+        own = math.sqrt(self.noise**2 - self.shared**2)
+        return [_clamp(self.taste(Heard(midi)) + mood + self.rng.gauss(0.0, own)) for midi in midis]
 
 
 @dataclass(frozen=True)
@@ -400,22 +419,26 @@ CROWD_MEMBERS: dict[str, tuple[str, ...]] = {
 }
 
 
-def make_rater(name: str, rng: random.Random, noise: float = DEFAULT_NOISE) -> RaterLike:
+def make_rater(name: str, rng: random.Random, noise: float = DEFAULT_NOISE, shared: float = 0.0) -> RaterLike:
+    """A built-in rater; `shared`: the part of its noise that clips heard together share (Rater.together)."""
     try:
         factory = BUILTIN_RATERS[name]
     except KeyError:
         raise ValueError(f"unknown rater '{name}'; choose one of: {', '.join(BUILTIN_RATERS)}") from None
-    return factory(rng, noise)
+    rater = factory(rng, noise)
+    return replace(rater, shared=shared) if shared and isinstance(rater, Rater) else rater
 
 
-def default_crowd(rng: random.Random, noise: float = DEFAULT_NOISE, crowd: str = "builtin") -> list[tuple[str, RaterLike]]:
+def default_crowd(
+    rng: random.Random, noise: float = DEFAULT_NOISE, crowd: str = "builtin", shared: float = 0.0
+) -> list[tuple[str, RaterLike]]:
     """Every member of a crowd (CROWD_MEMBERS) once. Each gets its own generator seeded from `rng`, so one
-    member's noise does not depend on how often the others were asked."""
+    member's noise does not depend on how often the others were asked; `shared`: see Rater.together."""
     try:
         members = CROWD_MEMBERS[crowd]
     except KeyError:
         raise ValueError(f"unknown crowd '{crowd}'; choose one of: {', '.join(CROWD_MEMBERS)}") from None
-    return [(name, make_rater(name, random.Random(rng.getrandbits(64)), noise)) for name in members]
+    return [(name, make_rater(name, random.Random(rng.getrandbits(64)), noise, shared)) for name in members]
 
 
 def consensus_score(midi: mido.MidiFile, crowd: str = "builtin") -> float:
@@ -434,8 +457,15 @@ def prefer(
     rater: RaterLike, midi_a: mido.MidiFile, midi_b: mido.MidiFile, before: mido.MidiFile | None = None
 ) -> Literal["a", "b", "both", "neither"]:
     """An A/B vote: the variant the rater rates higher (a tie is "both"); "neither" when both rate below
-    `before`, the track the rater heard last, when given."""
-    a, b = round(rater(midi_a), 2), round(rater(midi_b), 2)
-    if before is not None and max(a, b) < round(rater(before), 2):
+    `before`, the track the rater heard last, when given. The clips are heard together (`heard_together`)."""
+    a, b, *rest = (round(r, 2) for r in heard_together(rater, [midi_a, midi_b] + ([before] if before is not None else [])))
+    if rest and max(a, b) < rest[0]:
         return "neither"
     return "both" if a == b else "a" if a > b else "b"
+
+
+def heard_together(rater: RaterLike, midis: Sequence[mido.MidiFile]) -> list[float]:
+    """A rater's ratings of clips heard together: its own `together(midis)` when it has one (Rater.together),
+    else each clip rated alone, in order."""
+    together = getattr(rater, "together", None)
+    return list(together(midis)) if together is not None else [rater(midi) for midi in midis]

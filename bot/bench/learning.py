@@ -28,6 +28,9 @@ from pathlib import Path
 
 WORKERS = 2  # the machine CI runs on has two cores
 NOISE = 0.8  # standard deviation of each honest rater's noise, on the 1-10 scale
+# "default, A/B, shared noise": half of the noise variance shared by clips heard together. Nothing measured
+# this crowd's share; the line shows how much the A/B target's verdict depends on it.
+SHARED_NOISE = NOISE / math.sqrt(2)
 CROWDS = ("builtin", "contrarian")
 CHECKPOINTS = (10, 30, 100)  # rounds after which the tables show the quality
 EARLY = 30  # "the first rounds": the better-edit share and the main comparison are taken here
@@ -56,6 +59,7 @@ class Variant:
     personal: bool = False  # one noisy rater (a taste of the crowd, by seed) instead of the crowd
     earlier_rounds: int = 0  # an earlier session in the same scope (C major, another track) first
     other_key: bool = False  # the session is in another key and scale (OTHER_KEYS)
+    shared_noise: float = 0.0  # the part of each rater's noise (sd) that the clips of one A/B vote share
 
 
 VARIANTS = (
@@ -67,6 +71,10 @@ VARIANTS = (
     Variant("random", "random", "random edits, every edit kept"),
     Variant("default, A/B", "default", "A/B rounds: two Thompson draws, 'neither' keeps the track before", mode="ab"),
     Variant("hillclimb, A/B", "hillclimb", "A/B rounds with two random edits", mode="ab"),
+    Variant("default, A/B, shared noise", "default",
+            "A/B rounds where half of each listener's noise variance is shared by the clips of one vote (heard together), "
+            "which a comparison cancels and a lone rating does not (rating rounds are unchanged by it)",
+            mode="ab", shared_noise=SHARED_NOISE),
     Variant("default, attacked", "default", "3 more brigaders and 2 more trolls join", attacked=True),
     Variant("hillclimb, attacked", "hillclimb", "the same attack", attacked=True),
     Variant("default, personal", "default", "one noisy rater (a taste of the crowd, by seed), judged by that taste", personal=True),
@@ -127,7 +135,7 @@ def _crowd_raters(variant: Variant, crowd: str, seed: int):
         return [NamedRater(name, make_rater(name, rng, NOISE))], lambda midi: taste(Heard(midi))
     troll = CROWD_MEMBERS[crowd][-2]
     extra = [*ATTACK, troll, troll] if variant.attacked else []
-    return load_raters(["crowd", *extra], rng, NOISE, crowd), judge(crowd)
+    return load_raters(["crowd", *extra], rng, NOISE, crowd, variant.shared_noise), judge(crowd)
 
 
 def simulate_one(variant: Variant, seed: int, rounds: int, crowd: str = "builtin") -> Run:
@@ -193,9 +201,10 @@ def _simulate_job(job: tuple[Variant, int, int, str]) -> Run:
     return simulate_one(*job)
 
 
-def run_all(variants, crowds, seeds: int, rounds: int, workers: int = WORKERS, progress=None) -> list[Summary]:
+def run_all(variants, crowds, seeds: int, rounds: int, workers: int = WORKERS, progress=None, first_seed: int = 0) -> list[Summary]:
+    """Every variant on every crowd for seeds first_seed .. first_seed + seeds - 1."""
     summaries = {(v.label, c): Summary(v, c) for c in crowds for v in variants}
-    jobs = [(v, seed, rounds, c) for seed in range(seeds) for c in crowds for v in variants]
+    jobs = [(v, seed, rounds, c) for seed in range(first_seed, first_seed + seeds) for c in crowds for v in variants]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         for done, run in enumerate(pool.imap_unordered(_simulate_job, jobs), 1):
             summaries[(run.label, run.crowd)].runs.append(run)
@@ -278,11 +287,13 @@ def _measured_information(crowd: str, groups: list[list[tuple[float, float, floa
     return VoteInformation(crowd, len(rows), r2(1), r2(2), r2(3))
 
 
-def vote_information(crowd: str, seeds: int, pairs: int = INFORMATION_PAIRS, workers: int = WORKERS) -> VoteInformation:
+def vote_information(
+    crowd: str, seeds: int, pairs: int = INFORMATION_PAIRS, workers: int = WORKERS, first_seed: int = 0
+) -> VoteInformation:
     """How much one round's votes say about an edit, rating against A/B (`VoteInformation`), over `pairs`
-    pairs of random edits of each of `seeds` seeds' starting tracks, the bench's crowd voting."""
+    pairs of random edits of each of `seeds` seeds' starting tracks (from `first_seed`), the bench's crowd voting."""
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        by_seed = pool.map(_information_job, [(crowd, seed, pairs) for seed in range(seeds)])
+        by_seed = pool.map(_information_job, [(crowd, seed, pairs) for seed in range(first_seed, first_seed + seeds)])
 
     # Seeds, not edits, are resampled: the edits of one starting track share its crowd and its judge.
     rng = random.Random(f"information:{crowd}:bootstrap")
@@ -445,7 +456,10 @@ def targets(summaries: list[Summary], crowd: str, rounds: int) -> list[tuple[str
         found.append((f"A/B within noise of rating per vote after {rounds} rounds, no longer than the crowd wants",
                       gap[0] + gap[1] >= 0 and too_long <= 0.5,
                       f"A/B - rating {_versus(gap)}; final notes A/B {lengths[0]:.1f}, rating {lengths[1]:.1f}; "
-                      f"the judge would rather lose a note than gain one for {100 * too_long:.0f}% of A/B's final tracks"))
+                      f"the judge would rather lose a note than gain one for {100 * too_long:.0f}% of A/B's final tracks"
+                      + (f"; with half the noise shared by the clips of a vote: A/B - rating "
+                         f"{_versus(paired(by['default, A/B, shared noise'].quality_at(rounds), by['default'].quality_at(rounds)))}"
+                         if have("default, A/B, shared noise") else "")))
     if have("default, attacked", "default"):
         gap = paired(by["default, attacked"].quality_at(early), by["default"].quality_at(early))
         found.append((f"attacked within 0.3 of unattacked after {early} rounds", gap[0] >= -0.3, _versus(gap)))
@@ -465,7 +479,8 @@ def plot(summaries: list[Summary], crowd: str, path: Path, title: str) -> None:
 
     panels = (
         ("presets", ("hillclimb", "default", "context", "theory", "paper", "random")),
-        ("A/B, attack, personal", ("hillclimb", "default", "default, A/B", "hillclimb, A/B", "default, attacked", "default, personal", "hillclimb, personal")),
+        ("A/B, attack, personal", ("hillclimb", "default", "default, A/B", "default, A/B, shared noise", "hillclimb, A/B",
+                                   "default, attacked", "default, personal", "hillclimb, personal")),
         ("another key: fresh vs 2nd session", ("default, fresh, other key", "default, 2nd session, other key", "hillclimb, 2nd session, other key")),
     )
     by = {s.variant.label: s for s in summaries if s.crowd == crowd}
@@ -516,9 +531,11 @@ def few_seeds_warning(seeds: int) -> str:
 
 def report(
     summaries: list[Summary], crowds, seeds: int, rounds: int, machine: dict[str, str], command: str, timing: str,
-    information: list[VoteInformation] = (),
+    information: list[VoteInformation] = (), first_seed: int = 0,
 ) -> tuple[int, str]:
     """The Markdown section and how many targets were not met."""
+    from bot.progress import plural
+
     what = "; ".join(f"`{v.label}`: {v.what}" for v in dict.fromkeys(s.variant for s in summaries))
     parts = [f"""
 How much each preset learns from a crowd, against `hillclimb` (the same aggregation, keep-best and undo bar with
@@ -531,7 +548,7 @@ crowd's noise-free judge, which nothing trains on. Sessions go through the condu
 
 - Command: `{command}`
 - Machine: {"; ".join(f"{k} {v}" for k, v in machine.items())}
-- {len(summaries)} crowd x setting lines x {seeds} seeds, {WORKERS} worker processes; {timing}.
+- {len(summaries)} crowd x setting lines x {plural(seeds, 'seed')} ({first_seed}-{first_seed + seeds - 1}), {WORKERS} worker processes; {timing}.
 
 Quality after {" and ".join(", ".join(map(str, checkpoints_for(rounds))).rsplit(", ", 1))} rounds (*quality@n*): mean ± sd over seeds. *vs hillclimb*: the paired difference with hillclimb in the same setting,
 mean ± half-width of the 95% interval. *Better/worse edits*: the share of proposed edits the judge scores above /
@@ -554,9 +571,10 @@ What each line is: {what}.
     return missed, "\n".join(parts)
 
 
-def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tuple[str, ...] = ()) -> int:
-    """Run the learning benchmark and write its report and plots into `out`; 0 (the figures say which
-    targets were met)."""
+def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tuple[str, ...] = (), first_seed: int = 0) -> int:
+    """Run the learning benchmark on seeds first_seed .. first_seed + seeds - 1 and write its report and plots
+    into `out`; 0 (the figures say which targets were met). A `first_seed` past the seeds the presets were
+    tuned on (0-39) checks their figures out of sample."""
     machine = describe_machine()
     variants = tuple(v for v in VARIANTS if not only or v.label in only)
     unknown = set(only) - {v.label for v in VARIANTS}
@@ -565,7 +583,7 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
         raise ValueError(
             f"unknown bench line(s) {', '.join(repr(u) for u in sorted(unknown))}; choose from: {', '.join(repr(v.label) for v in VARIANTS)}"
         )
-    command = f"crowdtune bench learning --seeds {seeds} --rounds {rounds} --out {out}"
+    command = f"crowdtune bench learning --seeds {seeds}{f' --first-seed {first_seed}' if first_seed else ''} --rounds {rounds} --out {out}"
     print("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()))
     print(f"{len(variants)} settings x {len(crowds)} crowds x {seeds} seeds x {rounds} rounds on {WORKERS} worker processes", flush=True)
 
@@ -573,7 +591,7 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
 
     started = time.perf_counter()
     with progress_bar(len(variants) * len(crowds) * seeds, "bench learning", "session") as bar:
-        summaries = run_all(variants, crowds, seeds, rounds, WORKERS, lambda done, total: bar.update(done - bar.n))
+        summaries = run_all(variants, crowds, seeds, rounds, WORKERS, lambda done, total: bar.update(done - bar.n), first_seed)
     wall = time.perf_counter() - started
     session_seconds = statistics.fmean(run.seconds for s in summaries for run in s.runs)
     timing = f"wall time {wall:.0f} s, {session_seconds:.2f} s per session in one process"
@@ -582,9 +600,12 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
     if any(v.mode == "ab" for v in variants):
         print("measuring what one round's votes say about an edit (rating and A/B)", flush=True)
         measuring = time.perf_counter()
-        information = [vote_information(crowd, INFORMATION_SEED_FACTOR * seeds) for crowd in crowds]
+        # Disjoint seed ranges of the bench give disjoint ones here.
+        information = [
+            vote_information(crowd, INFORMATION_SEED_FACTOR * seeds, first_seed=INFORMATION_SEED_FACTOR * first_seed) for crowd in crowds
+        ]
         timing += f"; what one round's votes say: {time.perf_counter() - measuring:.0f} s"
-    missed, body = report(summaries, crowds, seeds, rounds, machine, command, timing, information)
+    missed, body = report(summaries, crowds, seeds, rounds, machine, command, timing, information, first_seed)
     for crowd in crowds:
         print(f"\n{crowd} crowd")
         print(table(summaries, crowd, rounds))

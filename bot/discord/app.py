@@ -25,6 +25,7 @@ from bot.media.drawing import Drawer
 from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.edge import context_problem
+from bot.discord.logs import setup_logging
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ShardPlan
 from bot.settings import Settings
@@ -369,7 +370,7 @@ async def run_bot(settings: Settings, db: str) -> int:
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
     try:
         await bot.login(token)
-        discord.utils.setup_logging(level=logging.INFO)  # after the login: a refused token is one line
+        setup_logging()  # after the login: a refused token is one line
         await bot.connect()
     except discord.LoginFailure:
         raise StartupError("Discord refused the token: check DISCORD_TOKEN (it is never printed)", ExitCode.TOKEN_REFUSED) from None

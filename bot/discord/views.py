@@ -6,7 +6,7 @@ import discord
 
 from bot.discord.edge import context_problem
 from bot.discord.votes import VOTING_STOPPED
-from core.crowd import ASPECTS, check_rating, compound_rating
+from core.crowd import ASPECTS, aspects_text, check_rating, compound_rating, rating_text
 from storage import DatabaseGone, VoteResult
 
 _WITHDRAW = "x"
@@ -80,8 +80,8 @@ class AspectSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"ct:(?P<
             await interaction.response.send_message(NOT_SAVED, ephemeral=True)
             return
         if result.counted and result.aspects:
-            rated = ", ".join(f"{name} {value:g}" for name, value in result.aspects.items())
-            text = f"Your {self.aspect}: {rating:g}. Your vote counts {compound_rating(result.aspects):.3g} ({rated}; musicality counts twice)."
+            counts = rating_text(compound_rating(result.aspects))
+            text = f"Your {self.aspect}: {rating_text(rating)}. Your vote counts {counts} ({aspects_text(result.aspects)})."
         else:
             text = _refusal(result)
         await interaction.response.send_message(text, ephemeral=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass
 
+from core.crowd import rating_text
+
 RATING_EMOJI = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10)) + ("\U0001f51f",)  # 1️⃣ .. 9️⃣, 🔟
 AB_EMOJI = {"\U0001f170\ufe0f": "a", "\U0001f171\ufe0f": "b", "\U0001f44d": "both", "\U0001f44e": "neither"}  # 🅰️ 🅱️ 👍 👎
 VOTE_STYLES = ("reactions", "buttons")
@@ -66,8 +68,9 @@ def describe_votes(mode: str, ballots) -> str:
         counts = {c: sum(1 for b in ballots if b.choice == c) for c in ("a", "b", "both", "neither")}
         return ", ".join(f"{k.upper() if len(k) == 1 else k}: {v}" for k, v in counts.items())
     # Counted, not listed: a thousand ratings would not fit in a Discord message (2,000 characters).
-    counts = collections.Counter(b.rating for b in ballots)
-    return ", ".join(f"{n}× {r:g}" if n > 1 else f"{r:g}" for r, n in sorted(counts.items())) or "none yet"
+    # Counted as shown, so two compounds of aspects that read alike (6.33) are one entry.
+    counts = collections.Counter(rating_text(b.rating) for b in ballots)
+    return ", ".join(f"{n}× {r}" if n > 1 else r for r, n in sorted(counts.items(), key=lambda item: float(item[0]))) or "none yet"
 
 
 def round_summary(number: int, mode: str, outcome, ballots) -> str:

@@ -63,6 +63,32 @@ async def test_the_bot_process_runs_a_round_and_stops_cleanly_on_sigterm(tmp_pat
         assert raw.execute("SELECT COUNT(*) FROM rounds WHERE status = 'open'").fetchone()[0] == 2
 
 
+async def test_while_discord_is_unreachable_each_reconnect_is_one_line_not_a_traceback(tmp_path):
+    """discord.py logs each reconnect attempt with the traceback of what broke the connection: with Discord
+    down, an operator's log filled with tracebacks every few seconds."""
+    server = FakeDiscord()
+    await server.__aenter__()
+    try:
+        process = await start(server, tmp_path, server.bot_token)
+        await server.wait_until(lambda: server.commands[None], timeout=30, what="commands synced")  # after on_ready
+    finally:
+        await server.__aexit__(None, None, None)  # Discord goes away; the bot keeps trying
+    lines: list[str] = []
+    try:
+        while sum("Attempting a reconnect" in line for line in lines) < 2:
+            line = await asyncio.wait_for(process.stderr.readline(), timeout=60)
+            assert line, "the bot stopped instead of reconnecting"
+            lines.append(line.decode())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    logs = "".join(lines) + out.decode() + err.decode()
+    assert "Traceback" not in logs, logs
+    assert "\x1b[" not in logs  # no colour codes into a pipe (discord.py colours whenever it runs in Docker)
+    attempts = [line for line in lines if "Attempting a reconnect" in line]
+    assert all("WARNING" in line and "(" in line for line in attempts), attempts  # the reason, on the line
+
+
 async def test_a_refused_token_is_one_clear_line_and_never_echoed(tmp_path):
     async with FakeDiscord() as server:
         process = await start(server, tmp_path, "not.the-right.token")

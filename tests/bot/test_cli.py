@@ -93,6 +93,20 @@ def test_simulate_with_the_builtin_crowd_writes_its_files(tmp_path):
     assert json.loads((tmp_path / "sim2" / "results.json").read_text())["rounds"] == results["rounds"]
 
 
+@pytest.mark.parametrize(("preset", "unit"), [("default", "judged_edits"), ("context", "q_values"), ("hillclimb", None)])
+def test_results_json_counts_what_the_agent_learned_as_what_it_is(tmp_path, preset, unit):
+    """Every round reported `q_size`, the Q-table's size: always 0 for `default`, which learns a model."""
+    crowdtune("simulate", "--preset", preset, "--rounds", "6", "--seed", "2", "--out", "sim", "--db", "t.db", cwd=tmp_path)
+    rounds = json.loads((tmp_path / "sim" / "results.json").read_text())["rounds"]
+    units = {"judged_edits", "q_values", "q_size"}
+    if unit is None:
+        assert all(not units & set(r) for r in rounds)  # an agent that learns nothing counts nothing
+        return
+    counts = [r[unit] for r in rounds]
+    assert all(not (units - {unit}) & set(r) for r in rounds)
+    assert counts == sorted(counts) and counts[-1] > 0
+
+
 def _tenths(rounds: list) -> tuple[list, list]:
     tenth = max(1, len(rounds) // 10)
     return rounds[:tenth], rounds[-tenth:]
@@ -234,6 +248,22 @@ def test_a_terminal_session_takes_the_round_defaults_the_bot_takes_and_its_optio
     assert re.search(r"session 3: .*preset theory, seed \d+, endless ", endless.stdout), endless.stdout
 
 
+def test_a_resumed_session_names_the_settings_it_does_not_apply_as_it_names_options_and_help_names_them(tmp_path):
+    """Found by a fresh-user trial: CROWDTUNE_PRESET and CROWDTUNE_ROUNDS, the terminal's defaults, were silently
+    not applied to a resumed session, where an option given got "not applied: ...". An option given wins over
+    its setting, so only the option is named then; a setting equal to the session's is no news."""
+    crowdtune("run", "--rounds", "3", "--no-audio", "--db", "ct.db", stdin="6\n", cwd=tmp_path)
+    (tmp_path / ".env").write_text("CROWDTUNE_PRESET=paper\n")
+    resumed = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path, env_extra={"CROWDTUNE_ROUNDS": "0"})
+    assert "  not applied: CROWDTUNE_PRESET=paper, CROWDTUNE_ROUNDS=0 (this session was started otherwise); " in resumed.stdout, resumed.stdout
+    given = crowdtune("run", "--rounds", "7", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path,
+                      env_extra={"CROWDTUNE_ROUNDS": "5", "CROWDTUNE_PRESET": "default"})
+    assert "  not applied: --rounds 7 (this session" in given.stdout, given.stdout
+    helped = " ".join(crowdtune("run", "--help", cwd=tmp_path).stdout.split())
+    assert "(default: CROWDTUNE_PRESET, from the environment or .env, else default)" in helped, helped
+    assert "(default: CROWDTUNE_ROUNDS, from the environment or .env, 0 meaning endless, else 10)" in helped, helped
+
+
 def test_run_explains_bad_ratings_and_asks_again(tmp_path):
     result = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="eleven\n0\n\n8\n", cwd=tmp_path)
     assert result.stdout.count("sorry") == 3
@@ -348,6 +378,10 @@ def test_bench_learning_says_when_too_few_seeds_make_its_verdicts_chance_and_quo
     few = crowdtune("bench", "learning", "--seeds", "2", "--rounds", "2", "--only", "default", "--only", "hillclimb", "--out", "b", cwd=tmp_path)
     assert few.stdout.count("fewer than the 20 the targets ask for") == 2, few.stdout  # once per crowd
     assert "fewer than the 20" in (tmp_path / "b" / "BENCHMARKS.md").read_text()
+    assert "2 seeds (0-1)" in (tmp_path / "b" / "BENCHMARKS.md").read_text()
+    moved = crowdtune("bench", "learning", "--seeds", "1", "--first-seed", "40", "--rounds", "2", "--only", "default", "--out", "c", cwd=tmp_path)
+    report = (tmp_path / "c" / "BENCHMARKS.md").read_text()
+    assert moved.returncode == 0 and "--first-seed 40" in report and "1 seed (40-40)" in report
     assert "Warning" not in few.stderr, few.stderr  # matplotlib's, for a panel with no line that ran
     unknown = crowdtune("bench", "learning", "--seeds", "1", "--only", "nope", cwd=tmp_path, check=False)
     assert unknown.returncode == 2 and "'default, A/B', 'hillclimb, A/B'" in unknown.stderr, unknown.stderr
@@ -398,26 +432,33 @@ def test_an_output_folder_that_is_a_file_is_a_path_that_cannot_be_written(tmp_pa
 def test_an_interrupted_simulation_is_stopped_not_left_active(tmp_path, how, code, prefix):
     """Ctrl-C (SIGINT) or SIGTERM (docker stop, kill) during `simulate`: exit code 130 or 143, and the session
     is stopped with no round open (a simulation is never resumed, so an active one would stay active for ever).
-    Also when it was started with SIGINT ignored, as a shell starts a command in the background: it ran on."""
+    Also when it was started with SIGINT ignored, as a shell starts a command in the background: it ran on.
+    Found by a fresh-user trial: it left the rounds' MIDI files and no results.json, start.mid or final.mid;
+    both signals now leave them for the rounds done, saying why it stopped."""
     import signal
     import time
 
+    words = "interrupted" if how == "SIGINT" else "terminated"
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
     process = subprocess.Popen([*prefix, CROWDTUNE, "simulate", "--rounds", "10000", "--out", "sim", "--db", "ct.db"], cwd=tmp_path,
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        for _ in range(600):  # until a round has closed (a bound against a hang, not a time assertion)
-            if (tmp_path / "sim" / "round-0001.mid").exists():
+        for _ in range(600):  # until two rounds have closed (a bound against a hang, not a time assertion)
+            if (tmp_path / "sim" / "round-0002.mid").exists():
                 break
             time.sleep(0.1)
         process.send_signal(getattr(signal, how))
-        assert process.wait(timeout=120) == code
+        out, err = process.communicate(timeout=120)
     finally:
         process.kill()
+    assert process.returncode == code and err.strip().endswith(words), err
+    results = _results_of_a_stopped_run(tmp_path / "sim")
+    assert len(results["rounds"]) >= 2 and results["stopped"].startswith(words), results["stopped"]
+    assert re.search(rf"^stopped after {len(results['rounds'])} of 10000 rounds: {words} \(.*\); wrote sim/results\.json", out, re.M), out
     with sqlite3.connect(tmp_path / "ct.db") as raw:
         assert raw.execute("SELECT status FROM sessions").fetchall() == [("stopped",)]
         assert raw.execute("SELECT COUNT(*) FROM rounds WHERE status = 'open'").fetchone() == (0,)
-        assert raw.execute("SELECT COUNT(*) FROM rounds WHERE status = 'closed'").fetchone()[0] >= 1
+        assert raw.execute("SELECT COUNT(*) FROM rounds WHERE status = 'closed'").fetchone() == (len(results["rounds"]),)
 
 
 @pytest.mark.parametrize("problem", ["another program's database", "no soundfont"])
@@ -1002,3 +1043,33 @@ def test_copy_db_names_its_own_options_and_its_help_what_the_readme_says_it_copi
     assert len(things) >= 8 and "learned model" in things
     helped = " ".join(crowdtune("copy-db", "--help", cwd=tmp_path).stdout.split())
     assert [t for t in things if t not in helped] == []
+
+
+def _results_of_a_stopped_run(folder: Path) -> dict:
+    """results.json of a simulation that stopped early, checked against the files beside it: every round it lists
+    has its MIDI file and no other round has one, start.mid and final.mid are there, and `stopped` says why."""
+    results = json.loads((folder / "results.json").read_text())
+    numbers = [r["index"] for r in results["rounds"]]
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert sorted(p.name for p in folder.glob("round-*.mid")) == [f"round-{n:04d}.mid" for n in numbers]
+    assert (folder / "start.mid").exists() and (folder / "final.mid").exists() and (folder / "learning-curve.png").exists()
+    final = mido.MidiFile(folder / "final.mid")
+    assert final.tracks == track_to_midi(track_from_dict(results["final_track"])).tracks
+    return results
+
+
+def test_a_rater_that_fails_mid_run_leaves_the_rounds_done_and_results_json_saying_why(tmp_path):
+    """A custom rater raising in round 3 ended with exit code 2 and the first rounds' MIDI files, with no results.json,
+    while README's exit code 2 said nothing is written: the rounds done are kept, with results.json saying why."""
+    (tmp_path / "bad.py").write_text("calls = 0\ndef rater(midi):\n    global calls\n    calls += 1\n    if calls < 3:\n"
+                                     "        return 5\n    raise KeyError('oops')\n")
+    result = crowdtune("simulate", "--rater", "bad:rater", "--out", "o", "--db", "t.db", "--mode", "rating", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "rater 'bad:rater' failed in round 3: KeyError" in line and "o/ holds the 2 rounds done, with results.json" in line, line
+    results = _results_of_a_stopped_run(tmp_path / "o")
+    assert len(results["rounds"]) == 2 and results["stopped"] == "rater 'bad:rater' failed in round 3: KeyError: 'oops'"
+    finished = crowdtune("simulate", "--rounds", "2", "--rater", "theorist", "--out", "fine", "--db", "t.db", cwd=tmp_path)
+    assert json.loads((tmp_path / "fine" / "results.json").read_text())["stopped"] is None, finished.stdout
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    assert "the rounds done are kept" in readme and '"stopped"' in readme

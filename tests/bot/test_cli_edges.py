@@ -58,8 +58,8 @@ def test_an_argument_a_command_does_not_take_is_named_with_its_command(tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("given", [["--seeds", "3"], ["--rounds", "5"], ["--out", "report"], ["--force"], ["--crowd", "builtin"],
-                                   ["--only", "default"]])
+@pytest.mark.parametrize("given", [["--seeds", "3"], ["--first-seed", "40"], ["--rounds", "5"], ["--out", "report"], ["--force"],
+                                   ["--crowd", "builtin"], ["--only", "default"]])
 @pytest.mark.parametrize("which", ["render", "qtable"])
 def test_a_bench_refuses_an_option_only_another_bench_uses(tmp_path, which, given):
     """`bench render --seeds 3` ran the render benchmark, the seeds silently ignored (they are bench learning's)."""

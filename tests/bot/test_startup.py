@@ -24,10 +24,11 @@ TOKEN = "well.formed.token"
 UNREACHABLE = "http://127.0.0.1:9/api/v10"  # the discard port: nothing listens
 
 
-def start(folder: Path, *, command: list[str] | None = None, **env: str) -> subprocess.CompletedProcess:
+def start(folder: Path, *, command: list[str] | None = None, **env: str | None) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CROWDTUNE_") and k != "DISCORD_TOKEN"}
     settings = {"DISCORD_TOKEN": TOKEN, "CROWDTUNE_DB": str(folder / "bot.db"), "CROWDTUNE_API_BASE": UNREACHABLE,
                 "CROWDTUNE_CONNECT_RETRY_SECONDS": "0", **env}
+    settings = {name: value for name, value in settings.items() if value is not None}  # None: not in the environment
     return subprocess.run(command or [CROWDTUNE, "run"], cwd=folder, env={**clean, **settings}, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120)
 
@@ -41,22 +42,52 @@ def assert_one_line(result: subprocess.CompletedProcess, code: ExitCode, *words:
     return lines[0]
 
 
+# Every setting a value can be wrong for, with such values and what the line must say is expected instead.
 BAD_SETTINGS = {
-    "CROWDTUNE_PRESET": ("bogus", "unknown preset"),
-    "CROWDTUNE_ROUND_SECONDS": ("1", "a round lasts"),
-    "CROWDTUNE_QUORUM": ("-3", "quorum"),
-    "CROWDTUNE_ROUNDS": ("-1", "rounds must be"),
-    "CROWDTUNE_VOTE_BURST": ("0", "greater than or equal to 1"),
-    "CROWDTUNE_GUILD_READY_TIMEOUT": ("soon", "valid number"),
-    "CROWDTUNE_DEV_GUILD_ID": ("lab", "valid integer"),
+    "CROWDTUNE_PRESET": (["bogus"], "one of: paper, default, random, theory, hillclimb, context"),
+    "CROWDTUNE_ROUND_SECONDS": (["1", "x", "nan"], "a number of seconds from 10 to 604800 (7 days)"),
+    "CROWDTUNE_QUORUM": (["-3", "1.5"], "a whole number from 1 to 100000, or 0 for none"),
+    "CROWDTUNE_ROUNDS": (["abc", "-1", "10001"], "a whole number from 1 to 10000, or 0 for endless"),
+    "CROWDTUNE_VOTE_BURST": (["0", "many"], "a whole number from 1 to 1000"),
+    "CROWDTUNE_VOTE_REFILL_SECONDS": (["0", "nan"], "a number of seconds above 0, up to 3600"),
+    "CROWDTUNE_GUILD_READY_TIMEOUT": (["soon", "99"], "a number of seconds from 0 to 60"),
+    "CROWDTUNE_CONNECT_RETRY_SECONDS": (["-1"], "a number of seconds from 0 to 3600"),
+    "CROWDTUNE_DEV_GUILD_ID": (["lab"], "a whole number (a server's id)"),
+    "CROWDTUNE_SHARD_COUNT": (["two", "0"], "a whole number from 1 to 4096"),
 }
 
 
-@pytest.mark.parametrize("variable", BAD_SETTINGS)
-def test_a_bad_setting_is_one_line_naming_it(tmp_path, variable):
-    value, words = BAD_SETTINGS[variable]
-    assert_one_line(start(tmp_path, **{variable: value}), ExitCode.SETTING, variable, words)
+@pytest.mark.parametrize("where", ["environment", ".env"])
+@pytest.mark.parametrize("variable, value", [(v, x) for v, (values, _) in BAD_SETTINGS.items() for x in values])
+def test_a_bad_setting_is_one_polite_line_naming_it_its_value_and_what_is_expected(tmp_path, variable, value, where):
+    """Found by a fresh-user trial: CROWDTUNE_ROUNDS=abc printed pydantic's "Input should be a valid integer, unable to
+    parse string as an integer", without the value or what would do. Every setting is one line in one form."""
+    if where == ".env":
+        (tmp_path / ".env").write_text(f"{variable}={value}\n")
+        result = start(tmp_path, **{variable: None})
+    else:
+        result = start(tmp_path, **{variable: value})
+    line = assert_one_line(result, ExitCode.SETTING)
+    expected = BAD_SETTINGS[variable][1]
+    assert line == f"crowdtune run: bad setting: {variable} is '{value}' (in {'the ' if where == 'environment' else ''}{where}), expected {expected}", line
     assert not (tmp_path / "bot.db").exists()  # refused before anything was written
+
+
+def test_every_setting_says_what_it_expects_and_no_bad_value_shows_a_secret(tmp_path):
+    """Every setting has the words of what it expects (a new one cannot be left out); a value holding the token or
+    a URL's password is never shown."""
+    from bot.settings import Settings, expected
+
+    assert all(expected(name) for name in Settings.model_fields)
+    for name, field in Settings.model_fields.items():  # the words name the bounds the field is checked against
+        bounds = [getattr(m, b) for m in field.metadata for b in ("ge", "gt", "le", "lt") if hasattr(m, b)]
+        assert all(f" {bound:g}" in expected(name) for bound in bounds), (name, expected(name))
+    line = assert_one_line(start(tmp_path, CROWDTUNE_DEV_GUILD_ID=TOKEN), ExitCode.SETTING, "CROWDTUNE_DEV_GUILD_ID")
+    assert "(not shown: it holds DISCORD_TOKEN)" in line, line
+    leaked = "postgresql://bot:hunter2@db.example:5432/crowdtune"
+    for env, code in (({"CROWDTUNE_API_BASE": leaked}, ExitCode.BAD_URL), ({"CROWDTUNE_QUORUM": leaked}, ExitCode.SETTING)):
+        line = assert_one_line(start(tmp_path, **env), code)
+        assert "hunter2" not in line and "'postgresql://bot:***@db.example:5432/crowdtune'" in line, line
 
 
 def test_a_round_length_that_is_not_a_number_is_refused(tmp_path):

@@ -223,7 +223,7 @@ def test_the_starting_track_is_played_and_rated_before_the_first_edit(tmp_path, 
     child.expect(r"round 1:")
     child.expect(r"your rating, 1-10\? ")
     child.sendline("10")
-    child.expect(r"rated 10\.0/10: the edit stays .*the track now scores 10\.0, your rating blended with the 10\.0 of the track before")
+    child.expect(r"rated 10/10: the edit stays .*the track now scores 10\.0, your rating blended with the 10\.0 of the track before")
     child.sendline("q")
     child.expect(pexpect.EOF)
     with sqlite3.connect(tmp_path / "ct.db") as raw:
@@ -378,14 +378,14 @@ def test_a_session_s_first_edit_says_why_it_stays_whatever_it_is_rated(tmp_path)
     ratings do not rate the starting track, so the first edit stays whatever it gets, and the line says so; a
     preset that keeps every edit says that."""
     first = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="1\nq\n", cwd=tmp_path)
-    assert "  rated 1.0/10: the first edit of this track stays and sets the bar (" in first.stdout, first.stdout
+    assert "  rated 1/10: the first edit of this track stays and sets the bar (" in first.stdout, first.stdout
     paper = crowdtune("run", "--new", "--preset", "paper", "--no-audio", "--db", "ct.db", stdin="2\n3\nq\n", cwd=tmp_path)
     kept = [line for line in paper.stdout.splitlines() if line.startswith("  rated ")]
     assert len(kept) == 2 and all(": the paper preset keeps every edit, so the edit stays (" in line for line in kept), paper.stdout
     # `random` chooses every edit at random, so it learns nothing that chooses one, whatever it stores.
     wild = crowdtune("run", "--new", "--preset", "random", "--no-audio", "--db", "ct.db", stdin="2\nq\n", cwd=tmp_path)
     assert re.search(r"^session 3: .*preset random.*; the agent learns nothing \(its edits are random\)$", wild.stdout, re.M), wild.stdout
-    assert "  rated 2.0/10: the random preset keeps every edit, so the edit stays (" in wild.stdout, wild.stdout
+    assert "  rated 2/10: the random preset keeps every edit, so the edit stays (" in wild.stdout, wild.stdout
 
 
 def test_judged_edits_are_counted_as_the_readme_defines_them(tmp_path):
@@ -434,7 +434,7 @@ def test_one_value_per_rating_no_listen_without_audio_and_a_removed_database_sai
     child.stdin.flush()
     while not child.stdout.readline().startswith("  your rating, 1-10? 5"):
         pass
-    while "rated 5.0/10" not in child.stdout.readline():  # round 1 is closed: the next write finds the file gone
+    while "rated 5/10" not in child.stdout.readline():  # round 1 is closed: the next write finds the file gone
         pass
     for path in tmp_path.glob("gone.db*"):
         if path.suffix != ".lock":
@@ -459,3 +459,55 @@ def test_stopping_at_the_starting_track_also_says_what_the_agent_has_learned(tmp
     again.expect(pexpect.EOF)
     assert "starts from this track" in again.before and "the agent holds" in again.before, again.before
 
+
+
+def test_a_rating_is_shown_in_one_form_whatever_decimals_it_was_typed_with(tmp_path):
+    """Found by a fresh-user trial: "5.00" was shown as "rated 5.0/10" and "5.0000001" as "rated 5.00/10": every
+    line crowdtune writes shows a rating alike (at most two decimals, no trailing zeros), and a refused one as it
+    was typed, never rounded into the range ("not 10" for 10.000001)."""
+    from core.crowd import rating_text
+
+    assert [rating_text(r) for r in (5.0, 5.0000001, 7.5, 6.25, 19 / 3, 9.999)] == ["5", "5", "7.5", "6.25", "6.33", "10"]
+    rated = crowdtune("run", "--rounds", "3", "--no-audio", "--db", "r.db", stdin="5.00\n10.000001\n5.0000001\n7.50\n", cwd=tmp_path)
+    lines = rated.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("  rated ")] == ["  rated 5/10", "  rated 5/10", "  rated 7.5/10"]
+    assert "  sorry: a rating is a number from 1 to 10, not 10.000001" in lines, rated.stdout
+    aspects = crowdtune("run", "--aspects", "--rounds", "1", "--no-audio", "--db", "s.db", stdin="7.00 5 6.0\n", cwd=tmp_path)
+    assert "  your rating: 6.25 " in aspects.stdout and "  rated 6.25/10: " in aspects.stdout, aspects.stdout
+
+
+def test_with_aspects_the_line_after_a_rating_says_how_the_numbers_typed_were_counted(tmp_path):
+    """Found by a fresh-user trial: one number typed with --aspects was answered "your rating: 7.0 (musicality
+    counts twice)", which means nothing when all three got the same number: the line says the one number rated
+    each aspect and how to rate them apart; three different numbers are told how they were combined."""
+    result = crowdtune("run", "--aspects", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="7\n7 5 6\n", cwd=tmp_path)
+    said = [line for line in result.stdout.splitlines() if line.startswith("  your rating: ")]
+    assert said == [
+        "  your rating: 7 (7 for each of musicality, novelty and coherence; to rate them apart, type three numbers such as 7 5 6)",
+        "  your rating: 6.25 (musicality 7, novelty 5, coherence 6: their mean with musicality counted twice)",
+    ], result.stdout
+
+
+def test_neither_alone_with_a_preset_that_keeps_every_edit_says_neither_edit_beat_the_track_before(tmp_path):
+    """Found by a fresh-user trial: `n` with `--preset paper` was answered "A and B tied (each beat the track before
+    with a chance of 25% ...)", a tie where the person had said the track before was best."""
+    result = crowdtune("run", "--mode", "ab", "--preset", "paper", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="n\n", cwd=tmp_path)
+    [line] = [line for line in result.stdout.splitlines() if "the track before (" in line]
+    assert line.startswith("  neither edit beat the track before (") and "tied" not in line, result.stdout
+    assert re.search(r"\); a coin flip chose ([AB]) and the paper preset keeps every edit, so \1's edit stays: ", line), line
+
+
+def test_an_undone_edit_says_why_the_kept_tracks_score_moves_too(tmp_path):
+    """Found by a fresh-user trial: "... so the edit is undone and the track before stays (now 6.2)": the kept
+    track's score moved with no word of why, as if the rating had been applied to the wrong track. It moves a
+    tenth of the way toward the rating (the preset's `rescore`: the two tracks differ by one edit); the first
+    such line says why, later ones how much."""
+    result = crowdtune("run", "--rounds", "3", "--no-audio", "--db", "ct.db", stdin="9\n2\n2\n", cwd=tmp_path)
+    undone = [line for line in result.stdout.splitlines() if "the edit is undone" in line]
+    assert len(undone) == 2, result.stdout
+    for line in undone:
+        before, now = (float(x) for x in re.search(r"the (\d+\.\d) of the track before.*, now (\d+\.\d)", line).groups())
+        assert "its score moves 10% of the way toward your rating, now " in line, line
+        assert abs(now - (before + 0.1 * (2 - before))) <= 0.1, line
+    assert "(the two differ by one edit, so your rating says a little about it too)" in undone[0], undone[0]
+    assert "differ by one edit" not in undone[1], undone[1]

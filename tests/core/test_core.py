@@ -409,6 +409,22 @@ def test_every_ab_summary_says_plainly_whether_the_winning_edit_or_the_track_bef
         assert f"the {preset} preset keeps every edit" in outcome.summary, outcome.summary
 
 
+@pytest.mark.parametrize("preset", ["paper", "random", "default"])
+@pytest.mark.parametrize("choices", [["neither"], ["neither", "neither", "a"]], ids=["n", "n-n-a"])
+def test_an_ab_round_whose_edits_both_lost_to_the_track_before_says_so_whether_or_not_the_preset_keeps_one(preset, choices):
+    """Found by a fresh-user trial: with `paper`, a lone "neither" read "A and B tied (each beat the track before
+    with a chance of 25%); a coin flip chose A": a tie, where the vote said the track before beat both. Every
+    preset opens with what the votes said, as `default` does; one that keeps every edit then says which it kept."""
+    spec = SessionSpec(mode="ab", seed=2, preset=preset)
+    outcome = settle(spec, _plan(spec), [Ballot(f"v{i}", choice=c) for i, c in enumerate(choices)], {}, None, round_rng(spec, 0))
+    assert outcome.summary.startswith("neither edit beat the track before ("), outcome.summary
+    assert "tied" not in outcome.summary and " won " not in outcome.summary and outcome.verdict in outcome.summary
+    if not spec.agent.keep_best:
+        side = "AB"[outcome.winner]
+        how = f"a coin flip chose {side}" if choices == ["neither"] else f"{side} came closer"
+        assert f"); {how} and the {preset} preset keeps every edit, so {side}'s edit stays: " in outcome.summary, outcome.summary
+
+
 @pytest.mark.parametrize(
     "preset, incumbent_score, rating, says",
     [

@@ -138,6 +138,36 @@ def test_prefer_picks_the_higher_rating_and_calls_ties_both():
     assert prefer(make_rater("brigader", random.Random(0)), good, bad) == "both"
 
 
+def test_noise_shared_by_clips_heard_together_cancels_in_a_comparison_and_not_in_a_lone_rating():
+    """Rater.together: a listener's mood of the moment moves every clip of one A/B vote alike. Each rating's
+    noise stays `noise`; the difference between two clips heard together loses the shared part."""
+    clip = track_to_midi(tune(ARCH))
+    truth = make_rater("calm", random.Random(0), 0.0)(clip)
+    alone = make_rater("calm", random.Random(1), 0.8)
+    shared = make_rater("calm", random.Random(1), 0.8, shared=0.6)
+    pairs = [shared.together([clip, clip]) for _ in range(4000)]
+    lone = [alone(clip) for _ in range(4000)]
+    assert abs(statistics.stdev(a for a, _ in pairs) - 0.8) < 0.05 and abs(statistics.stdev(lone) - 0.8) < 0.05
+    # Var(a - b) = 2 (0.8² - 0.6²) = 0.56 with the mood shared, 2 x 0.8² = 1.28 without.
+    assert abs(statistics.variance(a - b for a, b in pairs) - 0.56) < 0.06
+    assert abs(statistics.fmean(lone) - truth) < 0.05
+    # All of it shared: two clips heard together are compared without error, though each rating is noisy.
+    moody = make_rater("theorist", random.Random(2), 0.8, shared=0.8)
+    good, bad = track_to_midi(tune(ARCH)), track_to_midi(tune((0, 6, 0, 6, 0, 6, 0, 6, 0, 6)))
+    assert {prefer(moody, good, bad) for _ in range(200)} == {"a"}
+    assert statistics.stdev(moody(bad) for _ in range(200)) > 0.3  # clamped at 1 now and then
+    with pytest.raises(ValueError, match="shared noise"):
+        make_rater("calm", random.Random(0), 0.5, shared=0.6)
+
+
+def test_without_shared_noise_clips_heard_together_draw_as_if_heard_alone():
+    """The bench's figures rest on the draws: with no shared part, together() is each clip rated alone, in order."""
+    clips = [track_to_midi(varied_track(seed)) for seed in range(3)]
+    heard = make_rater("melodist", random.Random(5), 0.8)
+    again = make_rater("melodist", random.Random(5), 0.8)
+    assert heard.together(clips) == [again(clip) for clip in clips]
+
+
 @pytest.mark.parametrize("crowd, tastes", [("builtin", HONEST_TASTES), ("contrarian", CONTRARIAN_TASTES)])
 def test_each_crowd_has_its_tastes_a_troll_and_a_brigader_once(crowd, tastes):
     members = default_crowd(random.Random(1), crowd=crowd)

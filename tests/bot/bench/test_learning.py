@@ -425,6 +425,26 @@ def test_the_benchmark_follows_an_ab_session_through_the_edits_that_stayed():
     assert len(run.quality) == 21 and run.quality[-1] != run.quality[0]
 
 
+def test_the_benchmark_runs_from_a_first_seed_so_figures_can_be_checked_out_of_sample():
+    """The bench always ran seeds 0..N-1, the seeds its presets were tuned on; `first_seed` moves the range,
+    and a seed gives the same session whichever range it is in (pairing depends on the seed alone)."""
+    default = next(v for v in VARIANTS if v.label == "default")
+    (moved,) = learning.run_all([default], ["builtin"], seeds=2, rounds=3, workers=1, first_seed=5)
+    assert [r.seed for r in moved.runs] == [5, 6]
+    assert [r.quality for r in moved.runs] == [simulate_one(default, seed, 3).quality for seed in (5, 6)]
+
+
+def test_the_ab_target_reports_how_its_verdict_moves_when_clips_heard_together_share_noise():
+    """The A/B target's verdict rests on the simulated listener: the shared-noise line runs the same sessions
+    with half of each voter's noise variance shared by the clips of one vote, and the target's figures say so."""
+    lines = [v for v in VARIANTS if v.label in ("default", "default, A/B", "default, A/B, shared noise")]
+    summaries = learning.run_all(lines, ["builtin"], seeds=2, rounds=6, workers=1)
+    by = {s.variant.label: s for s in summaries}
+    assert [r.quality for r in by["default, A/B"].runs] != [r.quality for r in by["default, A/B, shared noise"].runs]
+    (ab,) = [figures for name, _, figures in learning.targets(summaries, "builtin", 6) if name.startswith("A/B")]
+    assert "with half the noise shared by the clips of a vote: A/B - rating" in ab
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [("7 5 6", {"musicality": 7, "novelty": 5, "coherence": 6}), ("7,5,6", {"musicality": 7, "novelty": 5, "coherence": 6}),
