@@ -292,7 +292,8 @@ def build_parser() -> Parser:
     export.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     copy = commands.add_parser("copy-db", help="copy a whole database into a new, empty one (SQLite to PostgreSQL or back)", description=(
-        "Copy every scope, session, round, vote (with its aspects), vote event, strike, audit entry, Q-value, learned "
+        "Copy every scope, session, round (with the ids of the Discord messages that carry it), vote (with its aspects), "
+        "vote event, reaction withheld from a round, strike, audit entry, announcement still to post, Q-value, learned "
         "model and deployment value, with their ids, into an empty database; both exports are identical afterwards. "
         "Stop the bot first."))
     copy.add_argument("--from", dest="source", type=_path("--from"), required=True, metavar="DB", help="the database to copy (a SQLite file or a postgresql:// URL)")
