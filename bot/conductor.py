@@ -14,7 +14,7 @@ from typing import Literal
 
 from core.agent import AgentConfig, feature_names, model_name, scope_model
 from core.agent import preset as agent_preset
-from core.crowd import Ballot, check_choice, check_rating, compound_rating, robust_rating
+from core.crowd import Ballot, check_choice, check_rating, compound_rating, parse_rating, robust_rating
 from core.learner import Posterior, explain
 from core.engine import (
     Aggregator,
@@ -164,12 +164,7 @@ class Conductor:
         elif mode == "ab":
             rating, choice = None, check_choice(str(value))
         else:
-            if isinstance(value, str):
-                try:
-                    value = float(value.strip())
-                except ValueError:
-                    raise ValueError(f"a rating is a number from 1 to 10, not '{value}'") from None
-            rating, choice = check_rating(value), None
+            rating, choice = parse_rating(value) if isinstance(value, str) else check_rating(value), None
         if retract:
             return VoteOp(round_id, voter, "retract", rating, choice, only_if_standing=value is not None, scope_id=scope_id)
         if value is None:

@@ -373,7 +373,7 @@ class AspectsVote:
 def vote_of(kind: str, answer: str) -> float | str | AspectsVote:
     """The vote a typed `answer` to a PROMPTS `kind` of question is: a choice ("ab"), a rating, or the
     compound of three aspects ("aspects"); ValueError, worded for the person, if it is none."""
-    from core.crowd import aspects_text, check_choice, check_rating, compound_rating, parse_aspects
+    from core.crowd import aspects_text, check_choice, compound_rating, parse_aspects, parse_rating
 
     if kind == "ab":
         return check_choice(answer)
@@ -383,8 +383,4 @@ def vote_of(kind: str, answer: str) -> float | str | AspectsVote:
         if len(set(aspects.values())) == 1:  # one number (or three alike): say how to tell them apart
             words += "; to rate them apart, type three numbers such as 7 5 6"
         return AspectsVote(compound_rating(aspects), words)
-    try:
-        value = float(answer)
-    except ValueError:
-        raise ValueError(f"a rating is a number from 1 to 10, not '{answer}'") from None
-    return check_rating(value)
+    return parse_rating(answer)

@@ -53,10 +53,23 @@ class Ballot:
 
 
 def check_rating(value: float) -> float:
-    """`value` as a float; ValueError if it is not a rating (1-10), showing it unrounded (10.000001 is not "10")."""
+    """`value` as a float; ValueError if it is not a rating (1-10), showing it unrounded (10.000001 is not "10").
+    A rating a person typed is read by `parse_rating`, which quotes the text itself."""
     if not RATING_MIN <= value <= RATING_MAX:
         raise ValueError(f"a rating is a number from {RATING_MIN} to {RATING_MAX}, not {value:.15g}")
     return float(value)
+
+
+def parse_rating(text: str) -> float:
+    """A typed rating (1-10) as a float; ValueError if it is none, quoting `text` as typed (spaces around it
+    dropped): a float would show "10.00000000000001" as 10, "0.0000001" as 1e-07 and "1e400" as inf."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not RATING_MIN <= value <= RATING_MAX:
+        raise ValueError(f"a rating is a number from {RATING_MIN} to {RATING_MAX}, not '{text.strip()}'")
+    return value
 
 
 def rating_text(rating: float) -> str:
@@ -447,13 +460,15 @@ def parse_aspects(text: str) -> dict[str, float]:
     if len(parts) not in (1, len(ASPECTS)):
         raise wrong
     try:
-        values = [float(part) for part in parts]
+        for part in parts:
+            float(part)  # a word is refused with the whole line; a number out of range with its aspect
     except ValueError:
         raise wrong from None
-    ratings = dict(zip(ASPECTS, values * len(ASPECTS) if len(values) == 1 else values))
-    for name, value in ratings.items():
+    typed = dict(zip(ASPECTS, parts * len(ASPECTS) if len(parts) == 1 else parts))
+    ratings = {}
+    for name, part in typed.items():
         try:
-            check_rating(value)
+            ratings[name] = parse_rating(part)
         except ValueError as problem:
             raise ValueError(f"{name}: {problem}") from None
     return ratings

@@ -471,7 +471,7 @@ def test_a_rating_is_shown_in_one_form_whatever_decimals_it_was_typed_with(tmp_p
     rated = crowdtune("run", "--rounds", "3", "--no-audio", "--db", "r.db", stdin="5.00\n10.000001\n5.0000001\n7.50\n", cwd=tmp_path)
     lines = rated.stdout.splitlines()
     assert [line.split(":")[0] for line in lines if line.startswith("  rated ")] == ["  rated 5/10", "  rated 5/10", "  rated 7.5/10"]
-    assert "  sorry: a rating is a number from 1 to 10, not 10.000001" in lines, rated.stdout
+    assert "  sorry: a rating is a number from 1 to 10, not '10.000001'" in lines, rated.stdout
     aspects = crowdtune("run", "--aspects", "--rounds", "1", "--no-audio", "--db", "s.db", stdin="7.00 5 6.0\n", cwd=tmp_path)
     assert "  your rating: 6.25 " in aspects.stdout and "  rated 6.25/10: " in aspects.stdout, aspects.stdout
 
@@ -511,3 +511,14 @@ def test_an_undone_edit_says_why_the_kept_tracks_score_moves_too(tmp_path):
         assert abs(now - (before + 0.1 * (2 - before))) <= 0.1, line
     assert "(the two differ by one edit, so your rating says a little about it too)" in undone[0], undone[0]
     assert "differ by one edit" not in undone[1], undone[1]
+
+
+def test_a_refused_rating_is_quoted_exactly_as_it_was_typed(tmp_path):
+    """Found by a fresh-user trial: `10.00000000000001` was refused as "not 10", `0.0000001` as "not 1e-07" and
+    `1e400` as "not inf": a refused number is quoted as typed, as a refused word is, with or without aspects."""
+    typed = ["10.00000000000001", "0.0000001", "1e400", "-0"]
+    rated = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "r.db", stdin="\n".join([*typed, "5"]) + "\n", cwd=tmp_path)
+    refusals = [line for line in rated.stdout.splitlines() if line.startswith("  sorry: ")]
+    assert refusals == [f"  sorry: a rating is a number from 1 to 10, not '{text}'" for text in typed], rated.stdout
+    aspects = crowdtune("run", "--aspects", "--rounds", "1", "--no-audio", "--db", "s.db", stdin="7 1e400 6\n5\n", cwd=tmp_path)
+    assert "  sorry: novelty: a rating is a number from 1 to 10, not '1e400'" in aspects.stdout.splitlines(), aspects.stdout
