@@ -182,8 +182,10 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int, from_settin
     parser.add_argument("--instrument", help="the melody's General MIDI instrument: piano (default), violin, 'alto sax', 0-127...")
     parser.add_argument("--mode", choices=["rating", "ab"], help="rate 1-10, or choose between A and B (default rating)")
     parser.add_argument("--preset", help=f"agent preset: default, hillclimb, context, paper, random or theory {default('preset', 'default')}")
-    parser.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=(
-        f"rounds to run, 1-10000 {default('rounds', str(rounds_default), ', 0 meaning endless')}"))
+    # A terminal session may be endless, as with CROWDTUNE_ROUNDS=0 and /compose; a simulation must end.
+    endless = " or 0" if from_settings else ""  # what 0 means, the default's words say
+    parser.add_argument("--rounds", type=_in_range(int, 0 if from_settings else 1, 10_000, "--rounds"), help=(
+        f"rounds to run, 1-10000{endless} {default('rounds', str(rounds_default), ', 0 meaning endless')}"))
     parser.add_argument("--seed", type=_in_range(int, 0, SEED_MAX, "--seed"), help=(
         "random seed for the first track and the agent's choices (default: a fresh one, printed, so --seed repeats a run)"))
 
@@ -337,7 +339,7 @@ def _spec(args: argparse.Namespace, settings=None):
 
         defaults |= {name: round_defaults(settings)[name] for name in SESSION_SETTINGS}
     music = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in defaults.items()}
-    rounds = music.pop("rounds")
+    rounds = music.pop("rounds") or None  # 0: endless (a terminal session's --rounds; the setting is already None)
     try:
         music |= {"base": parse_base(music["base"]), "instrument": parse_instrument(music["instrument"])}
         return SessionSpec(**music, rounds=rounds, seed=seed)

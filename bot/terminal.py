@@ -73,9 +73,11 @@ def describe_spec(spec: SessionSpec) -> str:
 
 
 def _option_text(spec: SessionSpec, name: str) -> str:
-    """An option's value as it is typed: a note name, an instrument's name, else the value."""
+    """An option's value as it is typed: a note name, an instrument's name, 0 for endless rounds, else the value."""
     if name == "base":
         return note_name(spec.base)
+    if name == "rounds" and spec.rounds is None:
+        return "0"
     return instrument_name(spec.instrument) if name == "instrument" else str(getattr(spec, name))
 
 

@@ -264,6 +264,21 @@ def test_a_resumed_session_names_the_settings_it_does_not_apply_as_it_names_opti
     assert "(default: CROWDTUNE_ROUNDS, from the environment or .env, 0 meaning endless, else 10)" in helped, helped
 
 
+def test_run_rounds_0_is_endless_as_the_setting_is_and_simulate_still_refuses_it(tmp_path):
+    """Found by a fresh-user trial: CROWDTUNE_ROUNDS=0 and `run --help` meant endless, yet `run --rounds 0` was
+    refused ("must be 1-10000"). A simulation must end, so `simulate --rounds 0` is refused with one line."""
+    endless = crowdtune("run", "--rounds", "0", "--no-audio", "--db", "ct.db", stdin="5\n6\nq\n", cwd=tmp_path)
+    assert re.match(r"session 1: .*seed \d+, endless ", endless.stdout), endless.stdout
+    crowdtune("run", "--new", "--rounds", "3", "--no-audio", "--db", "ct.db", stdin="5\n", cwd=tmp_path)
+    resumed = crowdtune("run", "--rounds", "0", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path)
+    assert "  not applied: --rounds 0 (this session was started otherwise); " in resumed.stdout, resumed.stdout
+    assert "rounds to run, 1-10000 or 0 (default: " in " ".join(crowdtune("run", "--help", cwd=tmp_path).stdout.split())
+    assert "rounds to run, 1-10000 (default: 30)" in " ".join(crowdtune("simulate", "--help", cwd=tmp_path).stdout.split())
+    refused = crowdtune("simulate", "--rounds", "0", "--out", "sim", "--db", "sim.db", cwd=tmp_path, check=False)
+    assert refused.returncode == ExitCode.USAGE and "--rounds must be 1-10000, not 0" in refused.stderr, refused.stderr
+    assert not (tmp_path / "sim").exists()
+
+
 def test_run_explains_bad_ratings_and_asks_again(tmp_path):
     result = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="eleven\n0\n\n8\n", cwd=tmp_path)
     assert result.stdout.count("sorry") == 3
