@@ -523,9 +523,8 @@ async def _simulate(args: argparse.Namespace) -> int:
                 results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance, judge=judge)
         except RaterError as problem:
             # Stopped, as by a signal: the rounds done are in --out with results.json saying why (README "Exit codes").
-            raise UsageError(
-                f"{problem}; the session was stopped: {out}/ holds the {plural(done, 'round')} done, with results.json saying why"
-            ) from None
+            left = f": {out}/ holds the {plural(done, 'round')} done, with" if done else f" before any round was done: {out}/ holds"
+            raise UsageError(f"{problem}; the session was stopped{left} results.json saying why") from None
         except (asyncio.CancelledError, KeyboardInterrupt) as stop:  # a signal: main then says which
             from bot.stopping import why_stopped
 

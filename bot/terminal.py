@@ -65,7 +65,7 @@ def terminal_scope() -> str:
 
 
 def describe_spec(spec: SessionSpec) -> str:
-    rounds = "endless" if spec.rounds is None else f"{spec.rounds} round{'s' if spec.rounds != 1 else ''}"
+    rounds = "endless" if spec.rounds is None else plural(spec.rounds, "round")
     return (
         f"{spec.mode} mode, {note_name(spec.base)} {spec.scale.replace('_', ' ')}, {spec.length} notes, {spec.tempo} bpm, "
         f"played on {instrument_name(spec.instrument)}, preset {spec.preset}, seed {spec.seed}, {rounds}"

@@ -548,7 +548,7 @@ crowd's noise-free judge, which nothing trains on. Sessions go through the condu
 
 - Command: `{command}`
 - Machine: {"; ".join(f"{k} {v}" for k, v in machine.items())}
-- {len(summaries)} crowd x setting lines x {plural(seeds, 'seed')} ({first_seed}-{first_seed + seeds - 1}), {WORKERS} worker processes; {timing}.
+- {len(summaries)} crowd x setting lines x {plural(seeds, 'seed')} ({first_seed}-{first_seed + seeds - 1}), {plural(WORKERS, 'worker process', 'worker processes')}; {timing}.
 
 Quality after {" and ".join(", ".join(map(str, checkpoints_for(rounds))).rsplit(", ", 1))} rounds (*quality@n*): mean ± sd over seeds. *vs hillclimb*: the paired difference with hillclimb in the same setting,
 mean ± half-width of the 95% interval. *Better/worse edits*: the share of proposed edits the judge scores above /
@@ -585,9 +585,10 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
         )
     command = f"crowdtune bench learning --seeds {seeds}{f' --first-seed {first_seed}' if first_seed else ''} --rounds {rounds} --out {out}"
     print("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()))
-    print(f"{len(variants)} settings x {len(crowds)} crowds x {seeds} seeds x {rounds} rounds on {WORKERS} worker processes", flush=True)
+    from bot.progress import plural, progress_bar
 
-    from bot.progress import progress_bar
+    counts = " x ".join(plural(n, word) for n, word in ((len(variants), "setting"), (len(crowds), "crowd"), (seeds, "seed"), (rounds, "round")))
+    print(f"{counts} on {plural(WORKERS, 'worker process', 'worker processes')}", flush=True)
 
     started = time.perf_counter()
     with progress_bar(len(variants) * len(crowds) * seeds, "bench learning", "session") as bar:

@@ -22,6 +22,7 @@ from discord.ext import commands
 
 from bot.conductor import Conductor
 from bot.media.drawing import Drawer
+from bot.progress import plural
 from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.edge import context_problem
@@ -322,7 +323,7 @@ async def reach_discord(retry_seconds: float) -> None:
                 reason = str(problem) or type(problem).__name__
             if loop.time() + pause > give_up:
                 raise StartupError(
-                    f"cannot reach Discord at {where} ({reason}), {tries} tries in {retry_seconds:g} s: check the network "
+                    f"cannot reach Discord at {where} ({reason}), {plural(tries, 'try', 'tries')} in {retry_seconds:g} s: check the network "
                     "and CROWDTUNE_API_BASE",
                     ExitCode.DISCORD_UNREACHABLE,
                 )

@@ -25,6 +25,7 @@ from bot.discord.publisher import Publisher
 from bot.discord.reconciler import Reconciler
 from bot.discord.votes import VOTING_STOPPED, round_style, round_summary
 from bot.media.drawing import Drawer
+from bot.progress import plural
 from storage import DatabaseGone, RoundRow, SessionRow
 
 log = logging.getLogger("crowdtune.rounds")
@@ -236,7 +237,7 @@ class RoundRunner:
             return True
         await self.announce(session.channel_id)  # the summary, or the cancellation a deletion recorded
         if refreshed.status == "finished":
-            await channel.send(f"Session finished after {refreshed.rounds_done} rounds. Use `/top` to hear the best.")
+            await channel.send(f"Session finished after {plural(refreshed.rounds_done, 'round')}. Use `/top` to hear the best.")
             return True
         return refreshed.status != "active"
 

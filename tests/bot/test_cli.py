@@ -396,6 +396,8 @@ def test_bench_learning_says_when_too_few_seeds_make_its_verdicts_chance_and_quo
     assert "2 seeds (0-1)" in (tmp_path / "b" / "BENCHMARKS.md").read_text()
     moved = crowdtune("bench", "learning", "--seeds", "1", "--first-seed", "40", "--rounds", "2", "--only", "default", "--out", "c", cwd=tmp_path)
     report = (tmp_path / "c" / "BENCHMARKS.md").read_text()
+    # Found by a fresh-user trial: the first lines said "1 settings x 2 crowds x 1 seeds".
+    assert re.search(r"^1 setting x 2 crowds x 1 seed x 2 rounds on \d+ worker process(es)?$", moved.stdout, re.M), moved.stdout
     assert moved.returncode == 0 and "--first-seed 40" in report and "1 seed (40-40)" in report
     assert "Warning" not in few.stderr, few.stderr  # matplotlib's, for a panel with no line that ran
     unknown = crowdtune("bench", "learning", "--seeds", "1", "--only", "nope", cwd=tmp_path, check=False)
@@ -1084,6 +1086,11 @@ def test_a_rater_that_fails_mid_run_leaves_the_rounds_done_and_results_json_sayi
     assert "rater 'bad:rater' failed in round 3: KeyError" in line and "o/ holds the 2 rounds done, with results.json" in line, line
     results = _results_of_a_stopped_run(tmp_path / "o")
     assert len(results["rounds"]) == 2 and results["stopped"] == "rater 'bad:rater' failed in round 3: KeyError: 'oops'"
+    # Found by a fresh-user trial: a rater failing in round 1 left "o/ holds the 0 rounds done".
+    (tmp_path / "worse.py").write_text("def rater(midi):\n    raise KeyError('oops')\n")
+    first = crowdtune("simulate", "--rater", "worse:rater", "--out", "w", "--db", "t.db", "--mode", "rating", cwd=tmp_path, check=False)
+    assert first.returncode == 2 and "; the session was stopped before any round was done: w/ holds results.json saying why" in first.stderr, first.stderr
+    assert _results_of_a_stopped_run(tmp_path / "w")["rounds"] == []
     finished = crowdtune("simulate", "--rounds", "2", "--rater", "theorist", "--out", "fine", "--db", "t.db", cwd=tmp_path)
     assert json.loads((tmp_path / "fine" / "results.json").read_text())["stopped"] is None, finished.stdout
     readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())

@@ -119,6 +119,12 @@ def test_discord_unreachable_is_retried_with_growing_pauses_then_one_line(tmp_pa
     assert TOKEN not in result.stderr
 
 
+def test_discord_unreachable_at_once_counts_its_one_try_in_the_singular(tmp_path):
+    """Found by a fresh-user trial: CROWDTUNE_CONNECT_RETRY_SECONDS=0 ended with "1 tries in 0 s"."""
+    line = assert_one_line(start(tmp_path), ExitCode.DISCORD_UNREACHABLE, "cannot reach Discord")
+    assert ", 1 try in 0 s: " in line, line
+
+
 @pytest.mark.parametrize("how, code", [("SIGINT", ExitCode.INTERRUPTED), ("SIGTERM", ExitCode.TERMINATED)])
 def test_sigint_or_sigterm_while_discord_is_retried_ends_the_start_at_once(tmp_path, how, code):
     """Ctrl-C or SIGTERM while the bot still tries to reach Discord ends it with its exit code and no traceback,

@@ -191,7 +191,7 @@ class Sessions(commands.Cog):
             await answer_privately(interaction, f"Sorry, {problem} (`/stop`).")
             return
         agent = "this server's agent" if kind == "guild" else "your personal agent"
-        length_text = f"{spec.rounds} rounds" if spec.rounds else "endless rounds"
+        length_text = plural(spec.rounds, "round") if spec.rounds else "endless rounds"
         music_text = (
             f"from your melody ({_quoted(fitted.summary)})" if fitted else f"in {scale.replace('_', ' ')} from {base}"
         )
@@ -252,7 +252,7 @@ class Sessions(commands.Cog):
             return
         await self.bot.conductor.stop(session.id, actor=voter_id(interaction.user.id))
         self.bot.runner.wake(session.id)
-        await interaction.response.send_message(f"Session stopped after {session.rounds_done} rounds; what the agent learned is kept.")
+        await interaction.response.send_message(f"Session stopped after {plural(session.rounds_done, 'round')}; what the agent learned is kept.")
 
     @app_commands.command(name="close", description="Close the current round now and move on")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -276,7 +276,7 @@ class Sessions(commands.Cog):
             return
         open_round = await self.store.open_round_of(session.id)
         total = session.spec.get("rounds")
-        progress = f"{session.rounds_done} of {total} rounds done" if total else f"{session.rounds_done} rounds done"
+        progress = f"{session.rounds_done} of {plural(total, 'round')} done" if total else f"{plural(session.rounds_done, 'round')} done"
         if open_round is None:
             await interaction.response.send_message(f"{progress}; the next round is being prepared.", ephemeral=True)
             return
