@@ -357,10 +357,13 @@ def chance_text(reward: float, decimals: int = 0) -> str:
     return f"{100 * beat_chance(reward):.{decimals}f}%"
 
 
-def telling_decimals(reward: float, other: float) -> int:
-    """The fewest decimals (0-3) at which two different A/B chances (as rewards) read differently, so a
-    sentence comparing them ("needed 58.4%" after "58.3%") never shows them equal."""
-    return next((d for d in range(3) if chance_text(reward, d) != chance_text(other, d)), 3)
+def telling_decimals(
+    value: float, other: float, text: Callable[[float, int], str] = chance_text, fewest: int = 0, most: int = 3
+) -> int:
+    """The fewest decimals (`fewest` to `most`) at which two different numbers read differently as `text(number,
+    decimals)` shows them (by default A/B chances, as rewards), so a sentence comparing them ("needed 58.4%" after
+    "58.3%", a score moved from 6.13 to 6.12) never shows them equal; `most` if they read alike even then."""
+    return next((d for d in range(fewest, most) if text(value, d) != text(other, d)), most)
 
 
 def _ab_summary(

@@ -506,7 +506,7 @@ def test_an_undone_edit_says_why_the_kept_tracks_score_moves_too(tmp_path):
     undone = [line for line in result.stdout.splitlines() if "the edit is undone" in line]
     assert len(undone) == 2, result.stdout
     for line in undone:
-        before, now = (float(x) for x in re.search(r"the (\d+\.\d) of the track before.*, now (\d+\.\d)", line).groups())
+        before, now = (float(x) for x in re.search(r"the (\d+\.\d+) of the track before.*, now (\d+\.\d+)", line).groups())
         assert "its score moves 10% of the way toward your rating, now " in line, line
         assert abs(now - (before + 0.1 * (2 - before))) <= 0.1, line
     assert "(the two differ by one edit, so your rating says a little about it too)" in undone[0], undone[0]
@@ -522,3 +522,23 @@ def test_a_refused_rating_is_quoted_exactly_as_it_was_typed(tmp_path):
     assert refusals == [f"  sorry: a rating is a number from 1 to 10, not '{text}'" for text in typed], rated.stdout
     aspects = crowdtune("run", "--aspects", "--rounds", "1", "--no-audio", "--db", "s.db", stdin="7 1e400 6\n5\n", cwd=tmp_path)
     assert "  sorry: novelty: a rating is a number from 1 to 10, not '1e400'" in aspects.stdout.splitlines(), aspects.stdout
+
+
+def test_an_undone_edit_s_small_move_of_the_kept_score_is_shown_in_enough_decimals(tmp_path):
+    """Found by a fresh-user trial: "its score moves 10% of the way toward your rating, now 6.1" after "the 6.1 of
+    the track before": one decimal hid a move of 0.008. A rating a little below the kept track's score moves it a
+    little, and the line shows the two scores apart."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    child = subprocess.Popen([CROWDTUNE, "run", "--rounds", "2", "--seed", "7", "--no-audio", "--db", "ct.db"], cwd=tmp_path,
+                             env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdin.write("9\n")
+    child.stdin.flush()
+    while not (line := child.stdout.readline()).startswith("  rated 9/10"):
+        assert line, "the session ended before round 1 was rated"
+    kept = float(re.search(r"the track now scores (\d+\.\d)", line).group(1))
+    out, _ = child.communicate(f"{kept - 0.1:.1f}\n", timeout=WAIT)
+    [undone] = [line for line in out.splitlines() if "the edit is undone" in line]
+    before, now = re.search(r"the (\d+\.\d+) of the track before.*, now (\d+\.\d+)", undone).groups()
+    assert before != now and float(now) < float(before), undone
