@@ -42,22 +42,27 @@ _STOPS = ("q", "quit", "stop")
 _HELPS = ("help", "h", "?")
 
 
-# Every prompt in one style (lower case, short, the question last) and its help, shown for help, h or ?.
-# A/B: a vote is the favourite of the three tracks, so a vote for A says A beat B and the track before.
-_KEYS = "r replays, q stops (the round stays open)"
+# Every prompt in one style (lower case, short, the question last) and its help, shown for help, h or ?,
+# ending with the keys (`keys`). A/B: a vote is the favourite of the three tracks, so a vote for A says A beat B
+# and the track before.
 PROMPTS = {
-    "rating": ("  your rating, 1-10? ", f"type a rating from 1 (worst) to 10 (best), such as 7; {_KEYS}"),
+    "rating": ("  your rating, 1-10? ", "type a rating from 1 (worst) to 10 (best), such as 7; "),
     "aspects": (
         "  musicality, novelty, coherence, 1-10 each (such as 7 5 6)? ",
-        f"type three ratings from 1 to 10, such as 7 5 6, or one number for all three; {_KEYS}",
+        "type three ratings from 1 to 10, such as 7 5 6, or one number for all three; ",
     ),
     "ab": (
         "  your favourite of the three: a, b, both or neither? ",
         "type a or b (that version is your favourite), both (A and B tie, above the track before) or neither, or n "
-        f"(the track before is best); ra, rb or rp replays A, B or the track before, {_KEYS}",
+        "(the track before is best); ",
     ),
 }
-START_HELP = "press Enter to start round 1; r replays the starting track, q stops (the next `crowdtune run` starts from it)"
+
+
+def keys(mode: str, replays: bool) -> str:
+    """The keys at a round's prompt, in words: the replays only when there is audio to play again (`replays`)."""
+    ab = "ra, rb or rp replays A, B or the track before, " if mode == "ab" else ""
+    return f"{ab}r replays, q stops (the round stays open)" if replays else "q stops (the round stays open)"
 
 
 def terminal_scope() -> str:
@@ -135,6 +140,7 @@ class TerminalSession:
         self.reader = reader  # reading `stdin` already (`nothing_to_rate` looked at it); else made by `run`
         self.stdout = stdout
         self.interactive = stdin.isatty() and stdout.isatty()
+        self.replays = renderer is not None and self.interactive  # clips to play again: audio, on a terminal
         self.voter = f"user:{getpass.getuser()}"
         self.folder = out_dir
         # What a stop says now (q, the end of input, Ctrl-C or SIGTERM alike): its line and, once rounds
@@ -207,8 +213,7 @@ class TerminalSession:
         if self.aspects and spec.mode == "ab":
             self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
         self.folder = self.out_dir / session_folder(store.path, session)
-        replays = "r replays, ra or rb one of them, rp the track before" if spec.mode == "ab" else "r replays"
-        self.say(f"files in {self.folder}; at the prompt: {replays}, q stops (the round stays open), help explains")
+        self.say(f"files in {self.folder}; at the prompt: {keys(spec.mode, self.replays)}, help explains")
         if spec.mode == "ab":
             self.say(
                 "a vote is your favourite of the three (A, B and the track before): a, b, both when A and B tie above the "
@@ -285,7 +290,8 @@ class TerminalSession:
         await self.player.play(clips)
         if spec.mode == "ab":
             while True:
-                self.stdout.write("  press Enter for round 1 (r replays, q stops) ")
+                shortly = "r replays, q stops" if self.replays else "q stops"
+                self.stdout.write(f"  press Enter for round 1 ({shortly}) ")
                 self.stdout.flush()
                 line = await self.reader.readline()
                 answer = None if line is None else line.strip()
@@ -296,9 +302,10 @@ class TerminalSession:
                 if answer.lower() in _REPLAYS:
                     await self._replay(clips, None)
                 elif answer.lower() in _HELPS:
-                    self.say(f"  {START_HELP}")
+                    replay = "r replays the starting track, " if self.replays else ""
+                    self.say(f"  press Enter to start round 1; {replay}q stops (the next `crowdtune run` starts from it)")
                 else:  # a rating typed out of habit would otherwise start the round unasked
-                    self.say(f"  sorry: only Enter starts round 1 (r replays, q stops), not '{answer}'")
+                    self.say(f"  sorry: only Enter starts round 1 ({shortly}), not '{answer}'")
         rating = await self._ask(None, clips)
         if rating is None:
             return False
@@ -347,7 +354,7 @@ class TerminalSession:
                 await self._replay(clips, _REPLAYS[answer.lower()], before)
                 continue
             if answer.lower() in _HELPS:
-                self.say(f"  {helped}")
+                self.say(f"  {helped}{keys(kind, self.replays)}")
                 continue
             try:
                 vote = vote_of(kind, answer)

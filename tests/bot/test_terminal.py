@@ -134,7 +134,7 @@ def test_rp_replays_the_track_before_which_every_ab_vote_is_about(tmp_path, play
     are written beside A's and B's, as Discord attaches round-N-before.ogg), and the prompt's help names it."""
     env, log = player
     child = spawn(["--mode", "ab", "--rounds", "2"], tmp_path, env)
-    child.expect(r"at the prompt: r replays, ra or rb one of them, rp the track before, q stops")
+    child.expect(r"at the prompt: ra, rb or rp replays A, B or the track before, r replays, q stops")
     child.expect(r"press Enter for round 1")
     child.sendline("")
     child.expect(r"the track before: listen: \S*round-0001-before\.wav")
@@ -542,3 +542,28 @@ def test_an_undone_edit_s_small_move_of_the_kept_score_is_shown_in_enough_decima
     [undone] = [line for line in out.splitlines() if "the edit is undone" in line]
     before, now = re.search(r"the (\d+\.\d+) of the track before.*, now (\d+\.\d+)", undone).groups()
     assert before != now and float(now) < float(before), undone
+
+
+def test_without_audio_no_line_offers_a_replay(tmp_path, player):
+    """Found by a fresh-user trial: with --no-audio the A/B prompt said "press Enter for round 1 (r replays, q
+    stops)", and the help lines offered r, with nothing to replay. Without audio no line offers it; with audio
+    every one still does."""
+    env, _ = player
+    import io
+
+    child = spawn(["--mode", "ab", "--rounds", "1", "--no-audio"], tmp_path, env)
+    child.logfile_read = transcript = io.StringIO()
+    child.expect(r"press Enter for round 1 \(([^)]*)\) ")
+    assert child.match.group(1) == "q stops", child.before
+    child.sendline("?")
+    child.expect(r"round 1 \(q stops\) ")
+    child.sendline("")
+    child.expect(r"a, b, both or neither\? ")
+    child.sendline("help")
+    child.expect(r"a, b, both or neither\? ")
+    child.sendline("q")
+    child.expect(pexpect.EOF)
+    shown = transcript.getvalue()
+    assert "replay" not in shown and "sorry" not in shown and shown.count("type a or b ") == 1, shown
+    rated = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "r.db", stdin="help\n5\n", cwd=tmp_path)
+    assert "  type a rating from 1" in rated.stdout and "replay" not in rated.stdout, rated.stdout
