@@ -689,6 +689,13 @@ def _until_signal(work) -> int:
     return asyncio.run(stoppable())
 
 
+def _say_stopped(word: str) -> None:
+    """The one line on stderr that says a signal ended the command; on a terminal it starts a line of its own
+    (the ^C or a prompt may end the line before it), elsewhere it is one line with no blank one before it."""
+    lead = "\n" if sys.stderr.isatty() else ""
+    print(f"{lead}{word}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     from bot.errors import Interrupted, Terminated
     from bot.stopping import heed_ctrl_c
@@ -715,10 +722,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crowdtune {args.command}: error: {one_line(str(problem))}", file=sys.stderr)
         return EXIT_USAGE
     except (KeyboardInterrupt, Interrupted):
-        print("\ninterrupted", file=sys.stderr)
+        _say_stopped("interrupted")
         return int(ExitCode.INTERRUPTED)
     except Terminated:
-        print("\nterminated", file=sys.stderr)  # one line, as for Ctrl-C: a signal is an end like any other
+        _say_stopped("terminated")  # one line, as for Ctrl-C: a signal is an end like any other
         return int(ExitCode.TERMINATED)
     except BrokenPipeError:
         # The reader of our output went away (`crowdtune sessions | head -1`): stop quietly, as other
