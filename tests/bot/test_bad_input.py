@@ -101,7 +101,8 @@ MUSIC = {
 }
 # (the command and its required arguments, the option, bad values)
 ARGUMENTS = (
-    [(["run"], option, values) for option, values in MUSIC.items()]
+    # `run --rounds 0` is an endless session (as CROWDTUNE_ROUNDS=0 is); a simulation must end.
+    [(["run"], option, values) for option, values in {**MUSIC, "--rounds": bad_int(0, 10_000)}.items()]
     + [(["simulate", "--out", "sim"], option, values) for option, values in MUSIC.items()]
     + [
         (["run"], "--db", st.just("")),
