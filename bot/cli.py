@@ -372,10 +372,12 @@ def _setting(given: str | None, name: str, settings=None) -> str | None:
 
 def _check_database(db: str, create: bool) -> None:
     """UnreadableFile (exit code FILE) unless the SQLite file `db` can be read, or with `create` made if it
-    is not there (its folder must exist, but for DEFAULT_DB's: that one is made). A PostgreSQL URL, or
-    ":memory:", has its problems reported by the store when it is opened."""
-    from storage import is_postgres_url
+    is not there (its folder must exist, but for DEFAULT_DB's: that one is made). StorageError (exit code DATABASE)
+    for a URL that is no PostgreSQL one, or cannot be read (storage.check_location). A PostgreSQL URL, or
+    ":memory:", has its other problems reported by the store when it is opened."""
+    from storage import check_location, is_postgres_url
 
+    check_location(db)
     if is_postgres_url(db) or db == ":memory:":
         return
     if create and not os.path.lexists(db):

@@ -743,6 +743,39 @@ def test_a_folder_as_the_database_is_the_same_line_and_exit_code_for_every_comma
     assert _files(tmp_path) == before
 
 
+# URLs naming no database crowdtune can use, and what the line says of each.
+BAD_URLS = {
+    "postgresql+asyncpg://u:s3cretpw@127.0.0.1/db": "neither a SQLite file's path nor a PostgreSQL URL",
+    "postgresql://u:s3cretpw@[::1/db": "a [ or ] is out of place",
+    "postgresql://u:s3cretpw@127.0.0.1:notaport/db": "its port is not a number from 1 to 65535",
+}
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+@pytest.mark.parametrize("command", DATABASE_ARGS)
+def test_a_url_that_names_no_usable_database_is_one_line_without_its_password_for_every_command(tmp_path, command, url):
+    """Found by a fresh-user trial: a URL of another scheme was taken for a SQLite path ("the folder
+    postgresql+asyncpg:/u:s3cretpw@127.0.0.1 does not exist"), a malformed PostgreSQL URL was a traceback. Any
+    location that looks like a URL and cannot be used is a database that cannot be used (exit 8), said in one
+    line with the password as ***, and nothing is made."""
+    if "made.db" in DATABASE_ARGS[command]:
+        _a_database(tmp_path)
+    before = _files(tmp_path)
+    result = crowdtune(*[a.replace("DB", url) for a in DATABASE_ARGS[command]], cwd=tmp_path, stdin="5\n", check=False)
+    assert result.returncode == ExitCode.DATABASE and "Traceback" not in result.stderr, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert BAD_URLS[url] in line and "***" in line and "s3cretpw" not in result.stdout + result.stderr, line
+    assert _files(tmp_path) == before
+
+
+def test_crowdtune_db_naming_another_kind_of_url_says_what_would_do(tmp_path):
+    result = crowdtune("sessions", cwd=tmp_path, env_extra={"CROWDTUNE_DB": "mysql://u:s3cretpw@h/db"}, check=False)
+    assert result.returncode == ExitCode.DATABASE, (result.returncode, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert "mysql://u:***@h/db" in line and "a SQLite file's path" in line and "postgresql://" in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
 # Every option naming a file or folder to write, as (the arguments, with PATH for it, and what the line calls it).
 OUTPUT_ARGS = {
     "run --db": (["run", "--rounds", "1", "--no-audio", "--db", "PATH"], "the database"),
