@@ -521,6 +521,11 @@ async def _simulate(args: argparse.Namespace) -> int:
                     bar.set_postfix_str(f"{kept} kept", refresh=False)
 
                 results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance, judge=judge)
+            # Said before the store closes: a signal that comes as it closes must not swallow a finished run's summary.
+            print(
+                f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); "
+                f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out)}"
+            )
         except RaterError as problem:
             # Stopped, as by a signal: the rounds done are in --out with results.json saying why (README "Exit codes").
             raise UsageError(
@@ -533,10 +538,6 @@ async def _simulate(args: argparse.Namespace) -> int:
             raise
         finally:
             await store.close()
-    print(
-        f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); "
-        f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out)}"
-    )
     return 0
 
 

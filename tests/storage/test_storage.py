@@ -610,3 +610,28 @@ async def test_rated_and_ab_rounds_are_read_apart_for_the_scopes_summaries(store
         (row.reward, row.outcome["kept_edit"], row.outcome["voters"], preferring)
         for row, preferring in zip(rounds, (3, 1, 1))
     ]
+
+
+def test_a_stop_while_sqlite_connects_leaves_no_thread_reporting_to_a_closed_event_loop(tmp_path):
+    """Ctrl-C or SIGTERM in the first half second of `run` or `simulate` cancelled the open while aiosqlite's
+    worker thread connected; the thread then reported to the closed loop: "Event loop is closed", twice."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from storage.sqlite import SqliteStore
+
+        async def main(path):
+            task = asyncio.ensure_future(SqliteStore.open(path))
+            await asyncio.sleep(0)  # the open starts: its worker thread connects
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+        for i in range(20):
+            asyncio.run(main(f"{sys.argv[1]}/{i}.db"))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
