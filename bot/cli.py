@@ -374,10 +374,12 @@ def _setting(given: str | None, name: str, settings=None) -> str | None:
 
 def _check_database(db: str, create: bool) -> None:
     """UnreadableFile (exit code FILE) unless the SQLite file `db` can be read, or with `create` made if it
-    is not there (its folder must exist, but for DEFAULT_DB's: that one is made). A PostgreSQL URL, or
-    ":memory:", has its problems reported by the store when it is opened."""
-    from storage import is_postgres_url
+    is not there (its folder must exist, but for DEFAULT_DB's: that one is made). StorageError (exit code DATABASE)
+    for a URL that is no PostgreSQL one, or cannot be read (storage.check_location). A PostgreSQL URL, or
+    ":memory:", has its other problems reported by the store when it is opened."""
+    from storage import check_location, is_postgres_url
 
+    check_location(db)
     if is_postgres_url(db) or db == ":memory:":
         return
     if create and not os.path.lexists(db):
@@ -521,6 +523,11 @@ async def _simulate(args: argparse.Namespace) -> int:
                     bar.set_postfix_str(f"{kept} kept", refresh=False)
 
                 results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance, judge=judge)
+            # Said before the store closes: a signal that comes as it closes must not swallow a finished run's summary.
+            print(
+                f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); "
+                f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out)}"
+            )
         except RaterError as problem:
             # Stopped, as by a signal: the rounds done are in --out with results.json saying why (README "Exit codes").
             left = f": {out}/ holds the {plural(done, 'round')} done, with" if done else f" before any round was done: {out}/ holds"
@@ -532,10 +539,6 @@ async def _simulate(args: argparse.Namespace) -> int:
             raise
         finally:
             await store.close()
-    print(
-        f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); "
-        f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out)}"
-    )
     return 0
 
 

@@ -197,8 +197,5 @@ def _shown(value: str, longest: int = 80) -> str:
     if "://" in value:
         from storage.postgres import public_url
 
-        try:
-            value = public_url(value.strip())
-        except ValueError:  # not readable as a URL (http://[::1/api): where a password would end is unknown
-            value = f"{value.split('://', 1)[0].strip()}://***"
+        value = public_url(value.strip())  # only the scheme of one whose parts cannot be told apart (http://[::1/api)
     return f"'{value if len(value) <= longest else value[:longest - 3] + '...'}'"

@@ -7,6 +7,7 @@ the embedded default, or `PostgresStore` (storage/postgres.py) for a `postgresql
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from storage.protocol import (
@@ -15,7 +16,7 @@ from storage.protocol import (
 
 __all__ = [
     "Announcement", "DatabaseGone", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult",
-    "clone_rounds", "database_errors", "is_postgres_url", "open_reader", "open_store",
+    "check_location", "clone_rounds", "database_errors", "is_postgres_url", "open_reader", "open_store",
 ]
 
 
@@ -34,6 +35,27 @@ def is_postgres_url(location: str | Path) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 
 
+# A URL's scheme and "://" (RFC 3986, section 3.1): a location starting so is a URL, never a file's path.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def check_location(location: str | Path) -> None:
+    """StorageError, one line with any password shown as ***, unless `location` is a SQLite file's path or a
+    readable `postgresql://` URL: another URL (`postgresql+asyncpg://`, `mysql://`, `sqlite:///`) would
+    otherwise be taken for a path, printed whole and made as folders; a PostgreSQL URL whose parts cannot
+    be told apart (storage.postgres.check_url) is refused before any connection is tried."""
+    if not isinstance(location, str) or _URL.match(location) is None:
+        return
+    from storage.postgres import check_url, public_url
+
+    if not is_postgres_url(location):
+        raise StorageError(
+            f"the database {public_url(location)} is neither a SQLite file's path nor a PostgreSQL URL: "
+            "give a path such as crowdtune-data/crowdtune.db, or a URL such as postgresql://user:password@host:5432/database"
+        )
+    check_url(location)
+
+
 async def open_store(location: str | Path, read_only: bool = False) -> Store:
     """Open (creating and migrating as needed) the database at `location`: a SQLite file path, taken as
     given (no ~), ":memory:", or a `postgresql://user:password@host:port/database` URL. StorageError with one
@@ -48,7 +70,8 @@ async def open_store(location: str | Path, read_only: bool = False) -> Store:
     To write, a SQLite file's missing folders are made, as every library function here and in bot.media makes the
     folders of the paths it is handed: only a caller knows whether a path was typed by a user (a missing
     folder is then a typo, refused before this is called: bot.cli) or named by the program (crowdtune-data/,
-    a session's folder, a worker's temporary one, which must be made)."""
+    a session's folder, a worker's temporary one, which must be made). Any other URL is refused (check_location)."""
+    check_location(location)
     if is_postgres_url(location):
         from storage.postgres import PostgresStore
 
@@ -61,7 +84,8 @@ async def open_store(location: str | Path, read_only: bool = False) -> Store:
 def open_reader(location: str | Path) -> Reader:
     """A read-only, streaming `Reader` of the database at `location` (a store's `path`), for a worker
     thread or process: a SQLite file, or a PostgreSQL store's `path` (which carries its URL). StorageError
-    when it cannot be opened."""
+    when it cannot be opened (check_location)."""
+    check_location(location)
     if is_postgres_url(location):
         from storage.postgres import PostgresReader
 

@@ -59,24 +59,44 @@ _SCOPE_LOCKS = 0x73636F70  # (namespace, hashtext(scope id)) is held by the term
 _ROUNDS = "FROM rounds r JOIN sessions s ON s.id = r.session_id"
 
 
-def _unreadable(url: str) -> bool:
-    """True when the URL's parts cannot be told apart: a user name or password holding a character
-    URLs reserve (/ ? # @), not percent-encoded, makes the rest of it read as a port, a path or a
-    query; where the password ends is then anyone's guess, so nothing of the URL may be shown."""
-    parts = urlsplit(url)
+_ENCODE = (
+    "percent-encode / ? # @ : % in its user name and password (/ as %2F, @ as %40), or give the password "
+    "in PGPASSWORD instead"
+)
+
+
+def _why_unreadable(url: str) -> str | None:
+    """Why the URL's parts cannot be told apart, or None when they can. A user name or password holding a
+    character URLs reserve (/ ? # @), not percent-encoded, makes the rest of it read as a port, a path or a
+    query; a [ or ] out of place, or a port that is no port, leaves the parts unread too. Where the password
+    ends is then anyone's guess, so nothing of the URL may be shown."""
     try:
-        parts.port
-    except ValueError:
-        return True
-    return parts.netloc.count("@") > 1 or "#" in url or any("@" in part for part in (parts.path, parts.query))
+        parts = urlsplit(url)
+    except ValueError:  # urlsplit: a [ without its ], or [ ] holding no IPv6 address
+        return ("a [ or ] is out of place: an IPv6 host goes in [ ], such as postgresql://user@[::1]:5432/crowdtune, "
+                "and a [ or ] in a user name or password is percent-encoded (%5B, %5D)")
+    if parts.netloc.count("@") > 1 or "#" in url or any("@" in part for part in (parts.path, parts.query)):
+        return _ENCODE
+    try:
+        port = parts.port
+    except ValueError:  # not digits, or past 65535
+        port = 0
+    return "its port is not a number from 1 to 65535" if port == 0 else None
+
+
+def check_url(url: str) -> None:
+    """StorageError, one line showing only the URL's scheme, when the parts of `url` cannot be told apart
+    (`_why_unreadable`): the driver would quote the misread parts, pieces of the password."""
+    if (why := _why_unreadable(url)) is not None:
+        raise StorageError(f"the database URL {public_url(url)} cannot be read: {why}")
 
 
 def public_url(url: str) -> str:
-    """The URL with its password (in the authority or a `password=` parameter) shown as ***; only the
-    scheme of a URL whose parts cannot be told apart (`_unreadable`)."""
+    """`url` (a URL of any scheme) with its password (in the authority or a `password=` parameter) shown as
+    ***; only the scheme of a URL whose parts cannot be told apart (`_why_unreadable`). Never raises."""
+    if _why_unreadable(url) is not None:
+        return f"{url.partition('://')[0]}://***"
     parts = urlsplit(url)
-    if _unreadable(url):
-        return f"{parts.scheme}://***"
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
@@ -126,12 +146,8 @@ class PostgresStore(ClosesOnExit):
     async def open(cls, url: str, pool_size: int = POOL_SIZE, read_only: bool = False) -> PostgresStore:
         """The store of the database at `url` (storage.open_store: what `read_only` means; here its every
         transaction is READ ONLY, default_transaction_read_only, so it works with a read-only role or a standby)."""
+        check_url(url)
         shown = public_url(url)
-        if _unreadable(url):  # the driver would quote the misread parts: pieces of the password
-            raise StorageError(
-                f"the database URL {shown} cannot be read: percent-encode / ? # @ : % in its user name and password "
-                "(/ as %2F, @ as %40), or give the password in PGPASSWORD instead"
-            )
         try:
             pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=pool_size, timeout=30,

@@ -107,6 +107,14 @@ def reading_uri(path: str | Path) -> str:
     return f"{uri}?mode=ro&immutable=1"
 
 
+async def _thread_ended(connection: aiosqlite.Connection) -> None:
+    """Wait for the worker thread of a connection that failed to open: aiosqlite stops it, and it then reports
+    to the event loop; a caller that closes the loop at once would get "Event loop is closed" from it."""
+    worker = getattr(connection, "_thread", None)
+    if worker is not None:
+        await asyncio.to_thread(worker.join, 10)
+
+
 class SqliteStore(ClosesOnExit):
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
@@ -135,15 +143,21 @@ class SqliteStore(ClosesOnExit):
                 parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StorageError(f"cannot create the database folder {parent}: {exc.strerror}") from None
-        connecting = aiosqlite.connect(reading_uri(path) if read_only else path, uri=read_only, isolation_level=None)
+        connection = aiosqlite.connect(reading_uri(path) if read_only else path, uri=read_only, isolation_level=None)
+        connecting = asyncio.ensure_future(connection)
         try:
-            db = await connecting
+            db = await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            # A stop (Ctrl-C, SIGTERM) while the worker thread connects: it connects all the same and then
+            # reports to the event loop, which by then may be closed ("Event loop is closed" printed from the
+            # thread). Let it finish and close what it made, which ends the thread; then stop.
+            try:
+                await (await connecting).close()
+            except sqlite3.Error:
+                await _thread_ended(connection)
+            raise
         except sqlite3.Error as exc:
-            # aiosqlite stops its worker thread, which then reports to this event loop: wait for it, or a
-            # caller that closes the loop at once gets "Event loop is closed" printed from that thread.
-            worker = getattr(connecting, "_thread", None)
-            if worker is not None:
-                await asyncio.to_thread(worker.join, 10)
+            await _thread_ended(connection)
             raise StorageError(f"cannot open the database {path}: {exc}{_unwritable_place(path)}") from None
         store = cls(db, path)
         try:

@@ -35,6 +35,7 @@ CROWDS = ("builtin", "contrarian")
 CHECKPOINTS = (10, 30, 100)  # rounds after which the tables show the quality
 EARLY = 30  # "the first rounds": the better-edit share and the main comparison are taken here
 TARGET_SEEDS = 20  # the targets are judged over at least this many seeds
+TARGETS_PER_CROWD = 7  # what `targets` judges on a crowd when every line ran
 CARRY_ROUNDS = 10  # a second session is compared with a fresh one after this many rounds
 EARLIER_ROUNDS = 30  # rounds of the earlier session in the same scope (an evening's worth of ratings)
 EARLIER_SEED_OFFSET = 1_000_000  # the earlier session's starting track comes from seeds no session uses
@@ -628,5 +629,7 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
     if not judged:
         print("no target can be judged from these lines (each compares lines that did not run, such as default and hillclimb)")
     else:
-        print(f"targets not met: {missed} (NOT MET above)" if missed else "every target met")
+        total = TARGETS_PER_CROWD * len(crowds)
+        partly = f" ({judged} of {total} judged: the rest compare lines that did not run)" if judged < total else ""
+        print(f"targets not met: {missed} (NOT MET above){partly}" if missed else f"every target judged met{partly}")
     return 0

@@ -20,7 +20,7 @@ from bot.conductor import Conductor
 from core.crowd import Ballot, ab_rewards
 from core.engine import SessionSpec
 from pgserver import PASSWORD
-from storage import open_store, StorageError
+from storage import open_reader, open_store, StorageError
 from storage.export import export_zip, safe_name
 from storage.migrations import SCHEMA_VERSION
 from storage.postgres import PostgresStore, public_url
@@ -169,6 +169,30 @@ async def test_a_password_that_breaks_the_url_is_one_clear_line_without_it(passw
     assert "percent-encode" in message and "\n" not in message
     for shown in (message, public_url(url)):
         assert not any(piece in shown for piece in re.split(r"[/?#@+=]", password) if piece), shown
+
+
+# Locations that look like URLs but name no database crowdtune can open, and what the line says of each.
+UNUSABLE_URLS = {
+    f"postgresql+asyncpg://crowdtune:{PASSWORD}@127.0.0.1/crowdtune": "neither a SQLite file's path nor a PostgreSQL URL",
+    f"mysql://crowdtune:{PASSWORD}@127.0.0.1/crowdtune": "neither a SQLite file's path nor a PostgreSQL URL",
+    f"postgresql://crowdtune:{PASSWORD}@[::1/crowdtune": "a [ or ] is out of place",
+    f"postgresql://crowdtune:{PASSWORD}@127.0.0.1:notaport/crowdtune": "its port is not a number from 1 to 65535",
+    f"postgresql://crowdtune:{PASSWORD}@127.0.0.1:99999/crowdtune": "its port is not a number from 1 to 65535",
+}
+
+
+@pytest.mark.parametrize("url", UNUSABLE_URLS)
+async def test_a_url_crowdtune_cannot_use_is_one_line_without_the_password_and_makes_nothing(tmp_path, monkeypatch, url):
+    """Found by a fresh-user trial: postgresql+asyncpg:// or mysql:// was taken for a SQLite path (printed with its
+    password, made as folders), postgresql://...@[::1/db was a traceback, and a bad port got advice on percent-encoding."""
+    monkeypatch.chdir(tmp_path)
+    for opening in (lambda: open_store(url), lambda: open_store(url, read_only=True), lambda: asyncio.to_thread(open_reader, url)):
+        with pytest.raises(StorageError) as refused:
+            await opening()
+        message = str(refused.value)
+        assert UNUSABLE_URLS[url] in message and "***" in message and "\n" not in message, message
+        assert PASSWORD not in message and PASSWORD not in public_url(url)
+    assert list(tmp_path.iterdir()) == []
 
 
 async def _schema(location: str, postgres_server) -> dict[str, list[str]]:
@@ -586,3 +610,28 @@ async def test_rated_and_ab_rounds_are_read_apart_for_the_scopes_summaries(store
         (row.reward, row.outcome["kept_edit"], row.outcome["voters"], preferring)
         for row, preferring in zip(rounds, (3, 1, 1))
     ]
+
+
+def test_a_stop_while_sqlite_connects_leaves_no_thread_reporting_to_a_closed_event_loop(tmp_path):
+    """Ctrl-C or SIGTERM in the first half second of `run` or `simulate` cancelled the open while aiosqlite's
+    worker thread connected; the thread then reported to the closed loop: "Event loop is closed", twice."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from storage.sqlite import SqliteStore
+
+        async def main(path):
+            task = asyncio.ensure_future(SqliteStore.open(path))
+            await asyncio.sleep(0)  # the open starts: its worker thread connects
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+        for i in range(20):
+            asyncio.run(main(f"{sys.argv[1]}/{i}.db"))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr == "", result.stderr

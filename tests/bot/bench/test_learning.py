@@ -434,6 +434,14 @@ def test_the_benchmark_runs_from_a_first_seed_so_figures_can_be_checked_out_of_s
     assert [r.quality for r in moved.runs] == [simulate_one(default, seed, 3).quality for seed in (5, 6)]
 
 
+def test_the_bench_says_how_many_of_the_targets_its_lines_could_judge(tmp_path, capsys):
+    """With two lines of sixteen it printed "every target met", though it had judged one target a crowd."""
+    learning.bench_learning(1, 2, tmp_path / "some", crowds=("builtin",), only=("default",))
+    assert capsys.readouterr().out.strip().endswith("(1 of 7 judged: the rest compare lines that did not run)")
+    everything = learning.run_all(VARIANTS, ["builtin"], seeds=1, rounds=2, workers=1)
+    assert len(learning.targets(everything, "builtin", 2)) == learning.TARGETS_PER_CROWD
+
+
 def test_the_ab_target_reports_how_its_verdict_moves_when_clips_heard_together_share_noise():
     """The A/B target's verdict rests on the simulated listener: the shared-noise line runs the same sessions
     with half of each voter's noise variance shared by the clips of one vote, and the target's figures say so."""
