@@ -22,10 +22,11 @@ from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound
 from bot.console import LineReader, Player, write_clip
+from bot.terminal_words import explain
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
 from core.crowd import rating_text
-from core.engine import Outcome, SessionSpec, telling_decimals
+from core.engine import SessionSpec
 from core.instruments import instrument_name
 from core.music import Track, note_name, track_from_dict
 from storage import SessionRow, StorageError, database_errors
@@ -86,45 +87,24 @@ def _option_text(spec: SessionSpec, name: str) -> str:
     return instrument_name(spec.instrument) if name == "instrument" else str(getattr(spec, name))
 
 
+def resuming(
+    session: SessionRow, old: SessionSpec, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str]
+) -> list[str]:
+    """The lines that say a session is resumed (`old`, as it was started) and which options or settings that ask
+    for `spec` it does not apply."""
+    lines = [f"resuming session {session.id}: {describe_spec(old)}; {session.rounds_done} done"]
+    differ = [n for n in SPEC_OPTIONS if (n in given or n in settings_given) and getattr(spec, n) != getattr(old, n)]
+    if differ:
+        shown = ", ".join(f"--{n} {_option_text(spec, n)}" if n in given else settings_given[n] for n in differ)
+        lines.append(f"  not applied: {shown} (this session was started otherwise); `crowdtune run --new` ends it and starts a new one")
+    return lines
+
+
 def session_folder(db_path: str, session: SessionRow) -> str:
     """A folder name unique per database and session: the database's name, the session's number and
     when it started (two databases in one folder, or one deleted and made again, never share files)."""
     started = datetime.fromtimestamp(session.created_at).strftime("%Y%m%d-%H%M%S")
     return f"{safe_name(Path(db_path).stem)}-session-{session.id}-{started}"
-
-
-def explain(
-    outcome: Outcome, spec: SessionSpec, descriptions: list[str], before: float | None, vote: float | str, why_rescored: bool = True
-) -> str:
-    """One line saying what happened to the round and what its numbers are. `before` is the score the
-    track before the edit had (None: not rated yet); `vote` the person's (a rating, in rating mode). What became of the edit is
-    the engine's words (`Outcome.verdict`), as every front end shows them. An undone edit's rating also moves the
-    kept track's score (`core.engine.settle`, the preset's `rescore`); `why_rescored` adds why (the first time)."""
-    if spec.mode == "ab":
-        return outcome.summary  # the engine's words, as every front end posts them
-    given = f"{rating_text(float(vote))}/10"
-    # The engine blends the rating with the score of the track before (Bayesian average): one rating
-    # moves a score only part of the way, so a newcomer is told what the numbers are.
-    now = outcome.incumbent_score
-    rescored = not outcome.kept_edit and now is not None and before is not None and spec.agent.rescore > 0
-    # A rescored score is shown in as many decimals as tell it from the score before (a move of 0.008 too).
-    decimals = telling_decimals(now, before, _score_text, fewest=1) if rescored else 1
-    prior = f"the {before:.{decimals}f} of the track before" if before is not None else "the agent's guess before anyone listened"
-    if outcome.kept_edit:
-        score = f"; the track now scores {now:.1f}" if now is not None else ""
-        return f"rated {given}: {outcome.verdict} ({descriptions[0]}){score}, your rating blended with {prior}"
-    line = f"rated {given}: blended with {prior}, the edit scores below it, so {outcome.verdict}"
-    if now is None:
-        return line
-    if not spec.agent.rescore:
-        return f"{line} (its score stays {now:.1f})"
-    moved = "hardly at all: now" if rescored and _score_text(now, decimals) == _score_text(before, decimals) else "now"
-    line += f"; its score moves {spec.agent.rescore:.0%} of the way toward your rating, {moved} {now:.{decimals}f}"
-    return f"{line} (the two differ by one edit, so your rating says a little about it too)" if why_rescored else line
-
-
-def _score_text(score: float, decimals: int) -> str:
-    return f"{score:.{decimals}f}"
 
 
 class TerminalSession:
@@ -272,12 +252,8 @@ class TerminalSession:
     def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str]) -> SessionSpec:
         """Say what is resumed and which options given on the command line, or settings, it does not apply."""
         old = SessionSpec.from_dict(session.spec)
-        self.say(f"resuming session {session.id}: {describe_spec(old)}; {session.rounds_done} done")
-        asked = [name for name in SPEC_OPTIONS if name in given or name in settings_given]
-        differ = [name for name in asked if getattr(spec, name) != getattr(old, name)]
-        if differ:
-            shown = ", ".join(f"--{n} {_option_text(spec, n)}" if n in given else settings_given[n] for n in differ)
-            self.say(f"  not applied: {shown} (this session was started otherwise); `crowdtune run --new` ends it and starts a new one")
+        for line in resuming(session, old, spec, given, settings_given):
+            self.say(line)
         return old
 
     async def _starting_track(self, session: SessionRow, spec: SessionSpec) -> bool:
