@@ -258,7 +258,8 @@ def build_parser() -> Parser:
         "end the unfinished terminal session (stopped: nothing learned from its open round) and start one with these "
         "options; without it an unfinished session is resumed as it was started"))
     run.add_argument("--aspects", action="store_true", help=(
-        "in the terminal, rate musicality, novelty and coherence apart (such as 7 5 6); your vote weighs them 2:1:1"))
+        "in the terminal, rate musicality, novelty and coherence apart (such as 7 5 6); your vote weighs them 2:1:1. "
+        "A session keeps it: resumed, it asks as it was started"))
     run.add_argument("--shard-count", type=_in_range(int, 1, 4096, "--shard-count"), help=(
         "the Discord bot as shards: how many in all (default: $CROWDTUNE_SHARD_COUNT, or one unsharded process)"))
     run.add_argument("--shard-ids", type=_shard_ids, metavar="IDS", help=(
