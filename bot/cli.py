@@ -133,6 +133,17 @@ def _given(name: str):
     return parse
 
 
+def _shard_ids(text: str) -> str:
+    """--shard-ids as given, checked as CROWDTUNE_SHARD_IDS is (bot.discord.shards.parse_shard_ids)."""
+    from bot.discord.shards import parse_shard_ids
+
+    try:
+        parse_shard_ids(text)
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+    return text
+
+
 def _path(name: str):
     """The type of every option naming a file, a folder or a database: not empty ('' would mean the current
     folder), not '-' (which other tools read as standard input or output, and here would be a file named -),
@@ -247,10 +258,11 @@ def build_parser() -> Parser:
         "end the unfinished terminal session (stopped: nothing learned from its open round) and start one with these "
         "options; without it an unfinished session is resumed as it was started"))
     run.add_argument("--aspects", action="store_true", help=(
-        "in the terminal, rate musicality, novelty and coherence apart (such as 7 5 6); your vote weighs them 2:1:1"))
+        "in the terminal, rate musicality, novelty and coherence apart (such as 7 5 6); your vote weighs them 2:1:1. "
+        "A session keeps it: resumed, it asks as it was started"))
     run.add_argument("--shard-count", type=_in_range(int, 1, 4096, "--shard-count"), help=(
         "the Discord bot as shards: how many in all (default: $CROWDTUNE_SHARD_COUNT, or one unsharded process)"))
-    run.add_argument("--shard-ids", type=_given("--shard-ids"), metavar="IDS", help=(
+    run.add_argument("--shard-ids", type=_shard_ids, metavar="IDS", help=(
         "the shards this process runs, such as 0,1 (default: $CROWDTUNE_SHARD_IDS, or all of them)"))
 
     sessions = commands.add_parser("sessions", help="list the sessions in the database", description=(
@@ -354,22 +366,24 @@ def _beside_db(db: str) -> Path:
     return DEFAULT_DB.parent.resolve() if is_postgres_url(db) or db == ":memory:" else Path(db).resolve().parent
 
 
-def _database(given: str | None, settings=None) -> str:
+def _settings():
+    """The settings of a command that does not run the bot (bot.settings.CommandSettings: every one but the token),
+    each checked as `run` checks them (bot.settings.load_settings): StartupError, exit code SETTING (BAD_URL for a
+    URL), for a bad one, whether or not this command uses it. Every command that reads a setting calls this first."""
+    from bot.settings import CommandSettings, load_settings
+
+    return load_settings(CommandSettings)
+
+
+def _database(given: str | None, settings) -> str:
     """The database a command uses: --db (`given`), else CROWDTUNE_DB, else DEFAULT_DB (see _setting)."""
     return _setting(given, "db", settings) or str(DEFAULT_DB)
 
 
-def _setting(given: str | None, name: str, settings=None) -> str | None:
-    """An option's value (`given`), else the setting `name` of bot.settings.Locations, read as every command
-    reads settings: the environment, else .env (`settings`, a Locations or Settings, when the command has
-    read them; else they are read now, only if needed). None when neither is set. Either way ~ is expanded."""
-    if given:
-        return given
-    if settings is None:
-        from bot.settings import load_locations
-
-        settings = load_locations()
-    return getattr(settings, name) or None
+def _setting(given: str | None, name: str, settings) -> str | None:
+    """An option's value (`given`), else the setting `name` of `settings` (bot.settings.CommandSettings, read as
+    every command reads them: the environment, else .env). None when neither is set. Either way ~ is expanded."""
+    return given or getattr(settings, name) or None
 
 
 def _check_database(db: str, create: bool) -> None:
@@ -486,6 +500,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     from bot.simulate import RaterError, has_noise, load_raters, report, run_simulation
     from core.raters import DEFAULT_NOISE, judge as crowd_judge
 
+    settings = _settings()  # a simulation's rounds and preset are its options' alone (SESSION_SETTINGS are run's)
     spec = _spec(args)
     with_crowd = not args.rater or "crowd" in args.rater
     if args.crowd and not with_crowd:  # it would change nothing: say so rather than run without it
@@ -502,11 +517,11 @@ async def _simulate(args: argparse.Namespace) -> int:
     # With the crowd among the raters, its noise-free judge (which nothing trains on) says how the music went.
     judge = crowd_judge(crowd) if with_crowd else None
     # Every check (the folder, the soundfont, the database) before anything is made, so a failed start leaves nothing.
-    args.db = _database(args.db)
+    args.db = _database(args.db, settings)
     _check_database(args.db, create=True)
     out = _fresh_folder(Path(args.out), args.force)
     with contextlib.ExitStack() as opened:
-        renderer = opened.enter_context(_renderer(_setting(None, "soundfont"))) if args.audio else None
+        renderer = opened.enter_context(_renderer(settings.soundfont)) if args.audio else None
         store = await _open_store(args.db)
         try:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
@@ -554,7 +569,7 @@ async def _sessions(args: argparse.Namespace) -> int:
     from core.engine import SessionSpec
     from storage import NoDatabase
 
-    args.db = _database(args.db)
+    args.db = _database(args.db, _settings())
     try:
         store = await _open_to_read(args.db, None)
     except NoDatabase as absent:  # a listing of nothing, as on a fresh checkout: no error
@@ -567,7 +582,7 @@ async def _sessions(args: argparse.Namespace) -> int:
     for s in sessions:
         started = datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
         where = f"{s.scope_id}" + (f" #{s.channel_id}" if s.channel_id else "")
-        print(f"{s.id:>4}  {s.status:<8}  {started}  {where}: {describe_spec(SessionSpec.from_dict(s.spec))}; {s.rounds_done} done")
+        print(f"{s.id:>4}  {s.status:<8}  {started}  {where}: {describe_spec(SessionSpec.from_dict(s.spec), s.options)}; {s.rounds_done} done")
     print(f"{len(sessions)} session{'s' if len(sessions) != 1 else ''} in {store.path}")
     return 0
 
@@ -582,6 +597,7 @@ def _render(args: argparse.Namespace) -> int:
     from bot.progress import plural, progress_bar
     from bot.media.render import Renderer, render_files, render_targets
 
+    settings = _settings()
     check_readable(args.files)  # every file, as typed (data/ is no file), before the synthesiser is loaded or anything written
     check_writable(args.out_dir, "the folder ", folder=True)
     paths = [Path(f) for f in args.files]
@@ -592,7 +608,7 @@ def _render(args: argparse.Namespace) -> int:
     if there and not args.force:
         more = f" (and {plural(len(there) - 1, 'other')})" if len(there) > 1 else ""
         raise UsageError(f"{there[0]} exists{more}; add --force to replace it")
-    with Renderer.open(_setting(args.soundfont, "soundfont")) as renderer, progress_bar(len(paths), "render", "file") as bar:
+    with Renderer.open(_setting(args.soundfont, "soundfont", settings)) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
             written = render_files(renderer, paths, Path(args.out_dir), args.format, lambda _: bar.update(1), args.keep_level)
         except ValueError as problem:
@@ -605,7 +621,7 @@ async def _export(args: argparse.Namespace) -> int:
     from bot.progress import plural, progress_bar
     from storage.export import export_zip
 
-    args.db = _database(args.db)
+    args.db = _database(args.db, _settings())
     store = await _open_to_read(args.db, "nothing to export")
     try:
         check_writable(args.out, "the zip file ", example="export.zip")  # as typed: data/ is a folder's name

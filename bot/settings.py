@@ -4,8 +4,8 @@
 Every setting is checked at start (`load_settings`), so a bad value is one line and an exit code then, not a
 failure at the first command (bot.errors.ExitCode). The line names the variable, the value given and where
 (the environment or .env) and what the setting expects (each field's description), never a secret: not the
-token, nor a URL's password. Commands other than the bot read only the files every command uses
-(`load_locations`), the same way."""
+token, nor a URL's password. Every command that reads settings checks them all this one way, whichever it
+uses; only the bot reads the token (`load_settings(CommandSettings)` leaves it out)."""
 
 from __future__ import annotations
 
@@ -16,33 +16,21 @@ from typing import TypeVar
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.discord.shards import MAX_SHARDS
+from bot.discord.shards import MAX_SHARDS, parse_shard_ids
 from bot.errors import ExitCode, StartupError, user_path
 from core.agent import PRESET_NAMES
 from core.engine import QUORUM_MAX, ROUND_SECONDS_MAX, ROUND_SECONDS_MIN, ROUNDS_MAX
 
-class Locations(BaseSettings):
-    """The settings every command reads, not only the bot: its database (CROWDTUNE_DB) and soundfont
-    (CROWDTUNE_SOUNDFONT), each a path (~ expanded: user_path) or, for the database, a postgresql:// URL.
-    Read without the token or anything else in .env."""
+
+class CommandSettings(BaseSettings):
+    """Every setting but the token: what each command reads and checks. The database (CROWDTUNE_DB) and
+    soundfont (CROWDTUNE_SOUNDFONT) are paths (~ expanded: user_path) or, for the database, a postgresql:// URL."""
 
     model_config = SettingsConfigDict(env_prefix="CROWDTUNE_", env_file=".env", extra="ignore")
 
     # Each description is what the setting expects, as a bad value's line says it ("expected ...").
     db: str | None = Field(default=None, description="a SQLite file's path or a postgresql:// URL")
     soundfont: str | None = Field(default=None, description="a .sf2 soundfont file's path")
-
-    @field_validator("db", "soundfont")
-    @classmethod
-    def _as_meant(cls, value: str | None) -> str | None:
-        return user_path(value) if value else value
-
-
-class Settings(Locations):
-    discord_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN"),
-        description="the bot's token, from the Discord Developer Portal",
-    )
     # Sync commands to this guild only: instant, for development.
     dev_guild_id: int | None = Field(default=None, description="a whole number (a server's id)")
     api_base: str | None = Field(default=None, description="an http or https URL with a host, such as http://127.0.0.1:8080/api/v10")
@@ -65,16 +53,42 @@ class Settings(Locations):
     shard_count: int | None = Field(default=None, ge=1, le=MAX_SHARDS, description=f"a whole number from 1 to {MAX_SHARDS}")
     shard_ids: str | None = Field(default=None, description="shard numbers separated by commas, such as 0,1")
 
+    @field_validator("db", "soundfont")
+    @classmethod
+    def _as_meant(cls, value: str | None) -> str | None:
+        return user_path(value) if value else value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_ids(cls, value: str | None) -> str | None:
+        """Checked as --shard-ids is (bot.discord.shards.parse_shard_ids), whether or not the bot runs."""
+        if value is not None:
+            parse_shard_ids(value)
+        return value
+
+
+class Settings(CommandSettings):
+    """Every setting, the token too: what `crowdtune run` reads (the bot, or a terminal session)."""
+
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN"),
+        description="the bot's token, from the Discord Developer Portal",
+    )
+
 
 # The URL settings and the schemes each accepts.
 URLS = {"api_base": ("http", "https"), "gateway_url": ("ws", "wss")}
 _HIDDEN = "(not shown)"
 
 
-def load_settings(**overrides) -> Settings:
-    """The settings, every one checked: StartupError naming each bad variable, its value (no secret: `_shown`)
-    and what it expects, with exit code BAD_URL for a URL and SETTING for anything else."""
-    settings = _read(Settings, **overrides)
+S = TypeVar("S", bound=CommandSettings)
+
+
+def load_settings(kind: type[S] = Settings, **overrides) -> S:
+    """The settings (`kind`: Settings, or CommandSettings for a command that does not run the bot), every one
+    checked: StartupError naming each bad variable, its value (no secret: `_shown`) and what it expects, with
+    exit code BAD_URL for a URL and SETTING for anything else (also for a .env that cannot be read)."""
+    settings = _read(kind, **overrides)
     problems = [_problem(name, getattr(settings, name)) for name in _round_default_problems(settings)]
     if problems:
         raise StartupError(_bad(problems), ExitCode.SETTING)
@@ -82,15 +96,6 @@ def load_settings(**overrides) -> Settings:
     if problems:
         raise StartupError(_bad(problems), ExitCode.BAD_URL)
     return settings
-
-
-def load_locations() -> Locations:
-    """The database and soundfont settings, for a command that needs nothing else of them (StartupError, exit
-    code SETTING, when .env cannot be read)."""
-    return _read(Locations)
-
-
-S = TypeVar("S", bound=Locations)
 
 
 def _read(kind: type[S], **overrides) -> S:
@@ -111,7 +116,7 @@ def _read(kind: type[S], **overrides) -> S:
         raise StartupError(_bad(problems), ExitCode.SETTING) from None
 
 
-def round_defaults(settings: Settings) -> dict:
+def round_defaults(settings: CommandSettings) -> dict:
     """The round defaults as SessionSpec takes them (0 quorum: none; 0 rounds: endless)."""
     return {"preset": settings.preset, "round_seconds": settings.round_seconds, "quorum": settings.quorum or None, "rounds": settings.rounds or None}
 
@@ -126,7 +131,7 @@ def variable_name(field: str) -> str:
     return "DISCORD_TOKEN" if field == "discord_token" else f"CROWDTUNE_{field.upper()}"
 
 
-def _round_default_problems(settings: Settings) -> list[str]:
+def _round_default_problems(settings: CommandSettings) -> list[str]:
     """The round defaults /compose would refuse (core.engine.SessionSpec's checks)."""
     from core.engine import SessionSpec
 
@@ -151,7 +156,7 @@ def _usable_url(name: str, value: str | None) -> bool:
         return False
 
 
-def _field(kind: type[Locations], loc: tuple) -> str:
+def _field(kind: type[CommandSettings], loc: tuple) -> str:
     """The field a validation error's location names (a field, or the alias it was read by: DISCORD_TOKEN)."""
     name = str(loc[0]) if loc else ""
     return name if name in kind.model_fields else next(
@@ -180,7 +185,7 @@ def _given(variable: str) -> tuple[str, str] | None:
         return environment[variable], "in the environment"
     from dotenv import dotenv_values
 
-    env_file = str(Locations.model_config["env_file"])
+    env_file = str(CommandSettings.model_config["env_file"])
     with contextlib.suppress(OSError, UnicodeDecodeError):
         for key, value in dotenv_values(env_file).items():
             if key.upper() == variable and value is not None:

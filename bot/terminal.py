@@ -70,10 +70,12 @@ def terminal_scope() -> str:
     return f"local:{getpass.getuser()}"
 
 
-def describe_spec(spec: SessionSpec) -> str:
+def describe_spec(spec: SessionSpec, options: Mapping[str, object] = MappingProxyType({})) -> str:
+    """A session's options in words; `options` (SessionRow.options) says whether its votes are by aspects."""
     rounds = "endless" if spec.rounds is None else plural(spec.rounds, "round")
+    apart = " (musicality, novelty and coherence apart)" if options.get("aspects") else ""
     return (
-        f"{spec.mode} mode, {note_name(spec.base)} {spec.scale.replace('_', ' ')}, {spec.length} notes, {spec.tempo} bpm, "
+        f"{spec.mode} mode{apart}, {note_name(spec.base)} {spec.scale.replace('_', ' ')}, {spec.length} notes, {spec.tempo} bpm, "
         f"played on {instrument_name(spec.instrument)}, preset {spec.preset}, seed {spec.seed}, {rounds}"
     )
 
@@ -88,14 +90,18 @@ def _option_text(spec: SessionSpec, name: str) -> str:
 
 
 def resuming(
-    session: SessionRow, old: SessionSpec, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str]
+    session: SessionRow, old: SessionSpec, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str],
+    aspects: bool = False,
 ) -> list[str]:
-    """The lines that say a session is resumed (`old`, as it was started) and which options or settings that ask
-    for `spec` it does not apply."""
-    lines = [f"resuming session {session.id}: {describe_spec(old)}; {session.rounds_done} done"]
+    """The lines that say a session is resumed (`old`, as it was started, with its SessionRow.options) and which
+    options or settings that ask for `spec` (and `aspects`: --aspects was given) it does not apply."""
+    lines = [f"resuming session {session.id}: {describe_spec(old, session.options)}; {session.rounds_done} done"]
     differ = [n for n in SPEC_OPTIONS if (n in given or n in settings_given) and getattr(spec, n) != getattr(old, n)]
-    if differ:
-        shown = ", ".join(f"--{n} {_option_text(spec, n)}" if n in given else settings_given[n] for n in differ)
+    not_applied = [f"--{n} {_option_text(spec, n)}" if n in given else settings_given[n] for n in differ]
+    if aspects and not session.options.get("aspects"):  # a flag: only a session started without it differs
+        not_applied.append("--aspects")
+    if not_applied:
+        shown = ", ".join(not_applied)
         lines.append(f"  not applied: {shown} (this session was started otherwise); `crowdtune run --new` ends it and starts a new one")
     return lines
 
@@ -186,12 +192,13 @@ class TerminalSession:
             spec = self._resume(session, spec, given, settings_given)
         else:
             session = await self.conductor.start(
-                terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True, first_track=first_track
+                terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True,
+                options={"aspects": self.aspects}, first_track=first_track,
             )
             learned = await self.conductor.learned_from(session.scope_id, spec.agent)
-            self.say(f"session {session.id}: {describe_spec(spec)} (--seed {spec.seed} repeats it); the agent {learned}")
-        if self.aspects and spec.mode == "ab":
-            self.say("this session is A/B: you choose between two versions, so --aspects does not apply")
+            self.say(f"session {session.id}: {describe_spec(spec, session.options)} (--seed {spec.seed} repeats it); the agent {learned}")
+        # A session keeps how it was started: its votes by aspects or not, whatever this run's --aspects says.
+        self.aspects = bool(session.options.get("aspects")) and spec.mode == "rating"
         self.folder = self.out_dir / session_folder(store.path, session)
         self.say(f"files in {self.folder}; at the prompt: {keys(spec.mode, self.replays)}, help explains")
         if spec.mode == "ab":
@@ -252,7 +259,7 @@ class TerminalSession:
     def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str]) -> SessionSpec:
         """Say what is resumed and which options given on the command line, or settings, it does not apply."""
         old = SessionSpec.from_dict(session.spec)
-        for line in resuming(session, old, spec, given, settings_given):
+        for line in resuming(session, old, spec, given, settings_given, self.aspects):
             self.say(line)
         return old
 
@@ -312,7 +319,8 @@ class TerminalSession:
     async def _ask(self, open_round: OpenRound | None, clips: list[Path], before: list[Path] | None = None) -> float | str | None:
         """The person's vote on a round (None: the starting track), asked until it is valid; None if they stopped.
         `before`: the track before's clip (A/B mode), which `rp` replays."""
-        kind = "rating" if open_round is None else "aspects" if self.aspects and open_round.spec.mode == "rating" else open_round.spec.mode
+        # Every rating of an aspects session is asked by aspects, the starting track's too (A/B sessions have none).
+        kind = "aspects" if self.aspects else "rating" if open_round is None else open_round.spec.mode
         question, helped = PROMPTS[kind]
         while True:
             self.stdout.write(question)

@@ -54,6 +54,7 @@ BAD_SETTINGS = {
     "CROWDTUNE_CONNECT_RETRY_SECONDS": (["-1"], "a number of seconds from 0 to 3600"),
     "CROWDTUNE_DEV_GUILD_ID": (["lab"], "a whole number (a server's id)"),
     "CROWDTUNE_SHARD_COUNT": (["two", "0"], "a whole number from 1 to 4096"),
+    "CROWDTUNE_SHARD_IDS": (["a,b", "0,,1"], "shard numbers separated by commas, such as 0,1"),
 }
 
 
@@ -71,6 +72,37 @@ def test_a_bad_setting_is_one_polite_line_naming_it_its_value_and_what_is_expect
     expected = BAD_SETTINGS[variable][1]
     assert line == f"crowdtune run: bad setting: {variable} is '{value}' (in {'the ' if where == 'environment' else ''}{where}), expected {expected}", line
     assert not (tmp_path / "bot.db").exists()  # refused before anything was written
+
+
+# Every command that reads settings (copy-db and bench read none), with arguments it would otherwise run with.
+READING_SETTINGS = {
+    "run": ["--no-audio"], "simulate": ["--rounds", "1", "--out", "sim"], "sessions": [], "export": ["--out", "all.zip"],
+    "render": ["tune.mid", "--out-dir", "."],
+}
+
+
+@pytest.mark.parametrize("command", READING_SETTINGS)
+@pytest.mark.parametrize("variable, value", [("CROWDTUNE_ROUNDS", "abc"), ("CROWDTUNE_SHARD_IDS", "a,b")])
+def test_every_command_that_reads_settings_refuses_a_bad_one_as_the_bot_does(tmp_path, command, variable, value):
+    """Found by a fresh-user trial: `CROWDTUNE_ROUNDS=abc crowdtune simulate` ran, and CROWDTUNE_SHARD_IDS=a,b was
+    accepted without DISCORD_TOKEN (a terminal session started). Every command that reads settings checks them all,
+    in one way: one line naming the variable, its value and where it came from, exit code 3, nothing written."""
+    result = start(tmp_path, command=[CROWDTUNE, command, *READING_SETTINGS[command]], DISCORD_TOKEN=None, **{variable: value})
+    assert result.returncode == ExitCode.SETTING, (result.returncode, result.stdout, result.stderr)
+    assert result.stderr.splitlines() == [
+        f"crowdtune {command}: bad setting: {variable} is '{value}' (in the environment), expected {BAD_SETTINGS[variable][1]}"
+    ], result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_malformed_shard_ids_option_is_a_bad_argument_checked_as_the_setting_is(tmp_path):
+    for token in (TOKEN, None):  # the bot or a terminal session: the same line
+        result = start(tmp_path, command=[CROWDTUNE, "run", "--shard-count", "2", "--shard-ids", "a,b"], DISCORD_TOKEN=token)
+        assert result.returncode == ExitCode.USAGE and result.stderr.splitlines() == [
+            "crowdtune run: error: argument --shard-ids: shard ids must be whole numbers separated by commas, such as 0,1 "
+            "(not 'a,b') (see crowdtune run --help)"
+        ], result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_every_setting_says_what_it_expects_and_no_bad_value_shows_a_secret(tmp_path):

@@ -567,3 +567,43 @@ def test_without_audio_no_line_offers_a_replay(tmp_path, player):
     assert "replay" not in shown and "sorry" not in shown and shown.count("type a or b ") == 1, shown
     rated = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "r.db", stdin="help\n5\n", cwd=tmp_path)
     assert "  type a rating from 1" in rated.stdout and "replay" not in rated.stdout, rated.stdout
+
+
+ASPECTS_PROMPT = "  musicality, novelty, coherence, 1-10 each (such as 7 5 6)? "
+
+
+def test_a_resumed_session_keeps_its_aspects_and_names_a_differing_aspects_as_not_applied(tmp_path):
+    """Found by a fresh-user trial: --aspects was not stored with the session, so a resumed session switched
+    between aspect ratings and plain ratings with each run's --aspects. It keeps the way it was started."""
+    crowdtune("run", "--aspects", "--rounds", "3", "--no-audio", "--db", "a.db", stdin="7 5 6\nq\n", cwd=tmp_path)
+    resumed = crowdtune("run", "--no-audio", "--db", "a.db", stdin="8 6 6\nq\n", cwd=tmp_path)
+    assert "resuming session 1: rating mode (musicality, novelty and coherence apart), C4 major" in resumed.stdout, resumed.stdout
+    assert "not applied" not in resumed.stdout, resumed.stdout  # --aspects left out: nothing asked otherwise
+    assert f"{ASPECTS_PROMPT}8 6 6" in resumed.stdout and "  rated 7/10: " in resumed.stdout, resumed.stdout
+    crowdtune("run", "--rounds", "3", "--no-audio", "--db", "p.db", stdin="7\nq\n", cwd=tmp_path)
+    plain = crowdtune("run", "--aspects", "--no-audio", "--db", "p.db", stdin="7 5 6\n8\nq\n", cwd=tmp_path)
+    assert re.search(r"resuming session 1: rating mode, C4 major.*\n  not applied: --aspects \(this session was started otherwise\)",
+                     plain.stdout), plain.stdout
+    assert "  your rating, 1-10? 7 5 6\n  sorry: " in plain.stdout and "  rated 8/10: " in plain.stdout, plain.stdout
+    assert "musicality" not in plain.stdout.split("not applied")[1], plain.stdout
+    listed = crowdtune("sessions", "--db", "a.db", cwd=tmp_path).stdout
+    assert "rating mode (musicality, novelty and coherence apart), C4 major" in listed, listed
+
+
+def test_with_aspects_the_starting_track_takes_three_numbers_as_the_readme_says(tmp_path, player):
+    """Found by a fresh-user trial: with --aspects the starting track's prompt on a terminal asked for one
+    rating and refused the README's `7 5 6`. Every rating prompt of an aspects session takes three numbers or one."""
+    env, _ = player
+    child = spawn(["--aspects", "--rounds", "1", "--no-audio"], tmp_path, env)
+    child.expect("the starting track")
+    child.expect_exact(ASPECTS_PROMPT)
+    child.sendline("7 5 6")
+    child.expect_exact("  your rating: 6.25 (musicality 7, novelty 5, coherence 6")
+    child.expect_exact("  rated 6.25/10: the first edit is compared with this")
+    child.expect("round 1:")
+    child.expect_exact(ASPECTS_PROMPT)
+    child.sendline("q")
+    child.expect(pexpect.EOF)
+    assert "sorry" not in child.before, child.before
+    with sqlite3.connect(tmp_path / "ct.db") as raw:
+        assert raw.execute("SELECT incumbent_score FROM sessions").fetchall() == [(6.25,)]
