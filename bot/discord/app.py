@@ -28,7 +28,7 @@ from bot.discord.ballot_box import VoteLimiter
 from bot.discord.edge import context_problem
 from bot.discord.logs import setup_logging
 from bot.discord.runner import RoundRunner
-from bot.discord.shards import ShardPlan
+from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.settings import Settings
 from storage import database_errors
 from bot.discord.views import AspectSelect, VoteButton
@@ -275,7 +275,7 @@ class CrowdtuneBot(commands.Bot):
             await asyncio.to_thread(self.drawer.close)
 
 
-class ShardedCrowdtuneBot(CrowdtuneBot, commands.AutoShardedBot):
+class ShardedCrowdtuneBot(ClosedShardsStayClosed, CrowdtuneBot, commands.AutoShardedBot):
     """The same bot running several shards in one process (discord.py's AutoShardedClient: one gateway
     connection per shard); made by `run_bot` when a shard count is set."""
 

@@ -10,13 +10,18 @@ import discord
 PLAIN = logging.Formatter("[{asctime}] [{levelname:<8}] {name}: {message}", "%Y-%m-%d %H:%M:%S", style="{")
 
 
+# How discord.py begins the message of each attempt to connect again (discord/client.py, discord/shard.py):
+# a reconnect, and a shard's first connection tried again.
+RETRIES = ("Attempting a reconnect", "Failed to connect for shard_id")
+
+
 class OneLineReconnects(logging.Filter):
-    """discord.py logs every reconnect attempt with the whole traceback of what broke the connection
-    (discord/client.py, discord/shard.py), as an error: while Discord is unreachable, a traceback every few
-    seconds. Reconnecting is the library doing its job, and the reason fits one line: a warning."""
+    """discord.py logs every attempt to connect again (RETRIES) with the whole traceback of what failed, as an
+    error: while Discord is unreachable, a traceback every few seconds. Retrying is the library doing its job,
+    and the reason fits one line: a warning."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and str(record.msg).startswith("Attempting a reconnect"):
+        if record.exc_info and str(record.msg).startswith(RETRIES):
             problem = record.exc_info[1]
             record.msg, record.args = f"{record.msg} (%s)", (*(record.args or ()), f"{type(problem).__name__}: {problem}".rstrip(": "))
             record.exc_info, record.exc_text = None, None

@@ -15,6 +15,18 @@ from bot.errors import StartupError
 MAX_SHARDS = 4096  # far beyond any need: Discord asks for one shard per 1,000-2,500 servers
 
 
+class ClosedShardsStayClosed:
+    """For a client that is a discord.AutoShardedClient. discord.py retries a shard's first connection every
+    5 s for as long as it fails (`launch_shard` calls itself) without asking whether the client was closed
+    meanwhile: SIGTERM closed the bot, and it went on trying and never ended (`docker stop` then kills it).
+    A closed client launches nothing, so its `connect` returns."""
+
+    async def launch_shard(self, gateway, shard_id: int, *, initial: bool = False) -> None:
+        if self.is_closed():
+            return
+        await super().launch_shard(gateway, shard_id, initial=initial)
+
+
 def shard_of(guild_id: int | None, shard_count: int) -> int:
     """The shard a server's events arrive on; DMs (no server) arrive on shard 0."""
     return 0 if guild_id is None else (guild_id >> 22) % shard_count

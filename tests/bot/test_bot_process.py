@@ -97,3 +97,34 @@ async def test_a_refused_token_is_one_clear_line_and_never_echoed(tmp_path):
     assert "refused the token" in err.decode()
     assert "not.the-right.token" not in out.decode() + err.decode()
     assert "Traceback" not in err.decode()
+
+
+async def test_a_shard_that_cannot_reach_the_gateway_retries_in_one_line_not_a_traceback(tmp_path):
+    """A sharded bot (discord.py's AutoShardedClient) retries a shard's first connection every 5 s, logging
+    the whole traceback each time ("Failed to connect for shard_id"): the same kind as a reconnect. And it
+    retried after SIGTERM had closed it, so it never ended."""
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on: the gateway is down, the REST API is up
+        closed.bind(("127.0.0.1", 0))
+        dead_gateway = f"ws://127.0.0.1:{closed.getsockname()[1]}/"
+    async with FakeDiscord() as server:
+        env = bot_env(server, tmp_path / "bot.db", server.bot_token)
+        env.update(CROWDTUNE_GATEWAY_URL=dead_gateway, CROWDTUNE_SHARD_COUNT="2")
+        process = await asyncio.create_subprocess_exec(
+            CROWDTUNE, "run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        lines: list[str] = []
+        try:
+            while sum("Failed to connect" in line for line in lines) < 2:
+                line = await asyncio.wait_for(process.stderr.readline(), timeout=60)
+                assert line, "the bot stopped instead of retrying"
+                lines.append(line.decode())
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, err.decode()  # SIGTERM stops it as it stops an unsharded bot
+    logs = "".join(lines) + out.decode() + err.decode()
+    assert "Traceback" not in logs, logs
+    failures = [line for line in lines if "Failed to connect" in line]
+    assert all("WARNING" in line and "(" in line for line in failures), failures  # the reason, on the line
