@@ -22,6 +22,10 @@ from core.agent import PRESET_NAMES
 from core.engine import QUORUM_MAX, ROUND_SECONDS_MAX, ROUND_SECONDS_MIN, ROUNDS_MAX
 
 
+class Unusable(ValueError):
+    """A setting's value refused for a reason the line gives after what the setting expects."""
+
+
 class CommandSettings(BaseSettings):
     """Every setting but the token: what each command reads and checks. The database (CROWDTUNE_DB) and
     soundfont (CROWDTUNE_SOUNDFONT) are paths (~ expanded: user_path) or, for the database, a postgresql:// URL."""
@@ -57,6 +61,20 @@ class CommandSettings(BaseSettings):
     @classmethod
     def _as_meant(cls, value: str | None) -> str | None:
         return user_path(value) if value else value
+
+    @field_validator("db")
+    @classmethod
+    def _a_database(cls, value: str | None) -> str | None:
+        """A URL that names no database crowdtune can use (storage.check_location) is a bad setting, checked by
+        every command, the ones that never open the database too, as --db's is checked by those that do."""
+        from storage import StorageError, check_location, is_postgres_url
+        from storage.postgres import url_problem
+
+        try:
+            check_location(value or "")
+        except StorageError:  # its own line says "the database"; this one names the setting, so only the reason
+            raise Unusable(url_problem(value) if is_postgres_url(value) else "its scheme is not postgresql") from None
+        return value
 
     @field_validator("shard_ids")
     @classmethod
@@ -110,9 +128,12 @@ def _read(kind: type[S], **overrides) -> S:
             ExitCode.SETTING,
         ) from None
     except ValidationError as problem:
-        named = [(_field(kind, e["loc"]), e["input"]) for e in problem.errors()]
+        named = [(_field(kind, e["loc"]), e["input"], e.get("ctx", {}).get("error")) for e in problem.errors()]
         # An override is an option's value (checked by the command line first): shown as given, not looked up.
-        problems = [_problem(name, value, look_up=name not in overrides) for name, value in named]
+        problems = [
+            _problem(name, value, look_up=name not in overrides, reason=str(why) if isinstance(why, Unusable) else None)
+            for name, value, why in named
+        ]
         raise StartupError(_bad(problems), ExitCode.SETTING) from None
 
 
@@ -168,13 +189,14 @@ def _bad(problems: list[str]) -> str:
     return f"bad setting{'s' if len(problems) > 1 else ''}: {'; '.join(problems)}"
 
 
-def _problem(name: str, parsed: object, look_up: bool = True) -> str:
+def _problem(name: str, parsed: object, look_up: bool = True, reason: str | None = None) -> str:
     """One bad setting in words: "CROWDTUNE_ROUNDS is 'abc' (in .env), expected a whole number from 1 to 10000,
-    or 0 for endless". With `look_up` the value is shown as it was given, where it was found (else as `parsed`)."""
+    or 0 for endless", then `reason` if given (after a colon). With `look_up` the value is shown as it was
+    given, where it was found (else as `parsed`)."""
     given = _given(variable_name(name)) if look_up else None
     value, where = given if given is not None else (parsed, None)
     shown = _HIDDEN if name == "discord_token" else _shown(str(value))
-    return f"{variable_name(name)} is {shown}{f' ({where})' if where else ''}, expected {expected(name)}"
+    return f"{variable_name(name)} is {shown}{f' ({where})' if where else ''}, expected {expected(name)}{f': {reason}' if reason else ''}"
 
 
 def _given(variable: str) -> tuple[str, str] | None:

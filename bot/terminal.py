@@ -382,7 +382,12 @@ def vote_of(kind: str, answer: str) -> float | str | AspectsVote:
     if kind == "aspects":
         aspects = parse_aspects(answer)
         words = aspects_text(aspects)
-        if len(set(aspects.values())) == 1:  # one number (or three alike): say how to tell them apart
+        if len(answer.replace(",", " ").split()) == 1:  # one number for all three: say how to tell them apart
             words += "; to rate them apart, type three numbers such as 7 5 6"
         return AspectsVote(compound_rating(aspects), words)
-    return parse_rating(answer)
+    try:
+        return parse_rating(answer)
+    except ValueError as problem:
+        if len(answer.replace(",", " ").split()) == 3:  # aspects typed to a session started without --aspects
+            raise ValueError(f"{problem}: this session takes one rating (it was started without --aspects)") from None
+        raise

@@ -65,7 +65,7 @@ _ENCODE = (
 )
 
 
-def _why_unreadable(url: str) -> str | None:
+def url_problem(url: str) -> str | None:
     """Why the URL's parts cannot be told apart, or None when they can. A user name or password holding a
     character URLs reserve (/ ? # @), not percent-encoded, makes the rest of it read as a port, a path or a
     query; a [ or ] out of place, or a port that is no port, leaves the parts unread too. Where the password
@@ -86,15 +86,15 @@ def _why_unreadable(url: str) -> str | None:
 
 def check_url(url: str) -> None:
     """StorageError, one line showing only the URL's scheme, when the parts of `url` cannot be told apart
-    (`_why_unreadable`): the driver would quote the misread parts, pieces of the password."""
-    if (why := _why_unreadable(url)) is not None:
+    (`url_problem`): the driver would quote the misread parts, pieces of the password."""
+    if (why := url_problem(url)) is not None:
         raise StorageError(f"the database URL {public_url(url)} cannot be read: {why}")
 
 
 def public_url(url: str) -> str:
     """`url` (a URL of any scheme) with its password (in the authority or a `password=` parameter) shown as
-    ***; only the scheme of a URL whose parts cannot be told apart (`_why_unreadable`). Never raises."""
-    if _why_unreadable(url) is not None:
+    ***; only the scheme of a URL whose parts cannot be told apart (`url_problem`). Never raises."""
+    if url_problem(url) is not None:
         return f"{url.partition('://')[0]}://***"
     parts = urlsplit(url)
     netloc = parts.netloc

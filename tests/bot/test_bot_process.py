@@ -28,11 +28,25 @@ def bot_env(server: FakeDiscord, db: Path, token: str) -> dict[str, str]:
     return env
 
 
-async def start(server: FakeDiscord, tmp_path: Path, token: str):
+async def start(server: FakeDiscord, tmp_path: Path, token: str, **settings: str):
     return await asyncio.create_subprocess_exec(
-        CROWDTUNE, "run", cwd=tmp_path, env=bot_env(server, tmp_path / "bot.db", token),
+        CROWDTUNE, "run", cwd=tmp_path, env={**bot_env(server, tmp_path / "bot.db", token), **settings},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def retries_then_sigterm(process, retry: str, times: int = 2) -> tuple[list[str], str]:
+    """Read the bot's log until `times` lines hold `retry`, then stop it with SIGTERM: (those lines, the whole log)."""
+    lines: list[str] = []
+    try:
+        while sum(retry in line for line in lines) < times:
+            line = await asyncio.wait_for(process.stderr.readline(), timeout=60)
+            assert line, "the bot stopped instead of trying again"
+            lines.append(line.decode())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    return [line for line in lines if retry in line], "".join(lines) + out.decode() + err.decode()
 
 
 async def test_the_bot_process_runs_a_round_and_stops_cleanly_on_sigterm(tmp_path):
@@ -73,19 +87,9 @@ async def test_while_discord_is_unreachable_each_reconnect_is_one_line_not_a_tra
         await server.wait_until(lambda: server.commands[None], timeout=30, what="commands synced")  # after on_ready
     finally:
         await server.__aexit__(None, None, None)  # Discord goes away; the bot keeps trying
-    lines: list[str] = []
-    try:
-        while sum("Attempting a reconnect" in line for line in lines) < 2:
-            line = await asyncio.wait_for(process.stderr.readline(), timeout=60)
-            assert line, "the bot stopped instead of reconnecting"
-            lines.append(line.decode())
-    finally:
-        process.send_signal(signal.SIGTERM)
-        out, err = await asyncio.wait_for(process.communicate(), timeout=30)
-    logs = "".join(lines) + out.decode() + err.decode()
+    attempts, logs = await retries_then_sigterm(process, "Attempting a reconnect")
     assert "Traceback" not in logs, logs
     assert "\x1b[" not in logs  # no colour codes into a pipe (discord.py colours whenever it runs in Docker)
-    attempts = [line for line in lines if "Attempting a reconnect" in line]
     assert all("WARNING" in line and "(" in line for line in attempts), attempts  # the reason, on the line
 
 
@@ -109,22 +113,8 @@ async def test_a_shard_that_cannot_reach_the_gateway_retries_in_one_line_not_a_t
         closed.bind(("127.0.0.1", 0))
         dead_gateway = f"ws://127.0.0.1:{closed.getsockname()[1]}/"
     async with FakeDiscord() as server:
-        env = bot_env(server, tmp_path / "bot.db", server.bot_token)
-        env.update(CROWDTUNE_GATEWAY_URL=dead_gateway, CROWDTUNE_SHARD_COUNT="2")
-        process = await asyncio.create_subprocess_exec(
-            CROWDTUNE, "run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        lines: list[str] = []
-        try:
-            while sum("Failed to connect" in line for line in lines) < 2:
-                line = await asyncio.wait_for(process.stderr.readline(), timeout=60)
-                assert line, "the bot stopped instead of retrying"
-                lines.append(line.decode())
-        finally:
-            process.send_signal(signal.SIGTERM)
-            out, err = await asyncio.wait_for(process.communicate(), timeout=30)
-    assert process.returncode == 0, err.decode()  # SIGTERM stops it as it stops an unsharded bot
-    logs = "".join(lines) + out.decode() + err.decode()
+        process = await start(server, tmp_path, server.bot_token, CROWDTUNE_GATEWAY_URL=dead_gateway, CROWDTUNE_SHARD_COUNT="2")
+        failures, logs = await retries_then_sigterm(process, "Failed to connect for shard_id")
+    assert process.returncode == 0, logs  # SIGTERM stops it as it stops an unsharded bot
     assert "Traceback" not in logs, logs
-    failures = [line for line in lines if "Failed to connect" in line]
     assert all("WARNING" in line and "(" in line for line in failures), failures  # the reason, on the line

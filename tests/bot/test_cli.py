@@ -789,9 +789,10 @@ def test_a_url_that_names_no_usable_database_is_one_line_without_its_password_fo
 
 def test_crowdtune_db_naming_another_kind_of_url_says_what_would_do(tmp_path):
     result = crowdtune("sessions", cwd=tmp_path, env_extra={"CROWDTUNE_DB": "mysql://u:s3cretpw@h/db"}, check=False)
-    assert result.returncode == ExitCode.DATABASE, (result.returncode, result.stderr)
+    assert result.returncode == ExitCode.SETTING, (result.returncode, result.stderr)
     [line] = result.stderr.strip().splitlines()
-    assert "mysql://u:***@h/db" in line and "a SQLite file's path" in line and "postgresql://" in line, line
+    assert "CROWDTUNE_DB is 'mysql://u:***@h/db' (in the environment)" in line, line
+    assert "a SQLite file's path" in line and "postgresql://" in line and "scheme" in line, line
     assert list(tmp_path.iterdir()) == []
 
 

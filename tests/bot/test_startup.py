@@ -95,6 +95,22 @@ def test_every_command_that_reads_settings_refuses_a_bad_one_as_the_bot_does(tmp
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", READING_SETTINGS)
+def test_a_crowdtune_db_url_that_names_no_database_is_a_bad_setting_for_every_command(tmp_path, command):
+    """Found by a fresh-user trial: `render`, which opens no database, took CROWDTUNE_DB=postgresql://...:99999
+    without a word, and the commands that open one refused it as a database ("the database URL postgresql://***
+    cannot be read", exit 8) without naming the variable or where it was set. It is a bad setting like any other."""
+    (tmp_path / ".env").write_text("CROWDTUNE_DB=postgresql://u:s3cretpw@localhost:99999/db\n")
+    result = start(tmp_path, command=[CROWDTUNE, command, *READING_SETTINGS[command]], DISCORD_TOKEN=None, CROWDTUNE_DB=None)
+    assert result.returncode == ExitCode.SETTING, (result.returncode, result.stdout, result.stderr)
+    assert result.stderr.splitlines() == [
+        f"crowdtune {command}: bad setting: CROWDTUNE_DB is 'postgresql://***' (in .env), expected a SQLite file's path "
+        "or a postgresql:// URL: its port is not a number from 1 to 65535"
+    ], result.stderr
+    assert "s3cretpw" not in result.stdout + result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+
+
 def test_a_malformed_shard_ids_option_is_a_bad_argument_checked_as_the_setting_is(tmp_path):
     for token in (TOKEN, None):  # the bot or a terminal session: the same line
         result = start(tmp_path, command=[CROWDTUNE, "run", "--shard-count", "2", "--shard-ids", "a,b"], DISCORD_TOKEN=token)

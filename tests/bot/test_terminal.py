@@ -479,13 +479,23 @@ def test_a_rating_is_shown_in_one_form_whatever_decimals_it_was_typed_with(tmp_p
 def test_with_aspects_the_line_after_a_rating_says_how_the_numbers_typed_were_counted(tmp_path):
     """Found by a fresh-user trial: one number typed with --aspects was answered "your rating: 7.0 (musicality
     counts twice)", which means nothing when all three got the same number: the line says the one number rated
-    each aspect and how to rate them apart; three different numbers are told how they were combined."""
-    result = crowdtune("run", "--aspects", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="7\n7 5 6\n", cwd=tmp_path)
+    each aspect and how to rate them apart; three different numbers are told how they were combined. Three equal
+    numbers were told to type three numbers, as if one had been typed (a later trial)."""
+    result = crowdtune("run", "--aspects", "--rounds", "3", "--no-audio", "--db", "ct.db", stdin="7\n7 5 6\n3 3 3\n", cwd=tmp_path)
     said = [line for line in result.stdout.splitlines() if line.startswith("  your rating: ")]
     assert said == [
         "  your rating: 7 (7 for each of musicality, novelty and coherence; to rate them apart, type three numbers such as 7 5 6)",
         "  your rating: 6.25 (musicality 7, novelty 5, coherence 6: their mean with musicality counted twice)",
+        "  your rating: 3 (3 for each of musicality, novelty and coherence)",
     ], result.stdout
+
+
+def test_three_numbers_typed_to_a_session_without_aspects_say_why_they_are_refused(tmp_path):
+    """Found by a fresh-user trial: `7 5 6` in a session started without --aspects (resumed with it: not applied)
+    was refused as "a rating is a number from 1 to 10, not '7 5 6'", with no word of why three numbers fail."""
+    result = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="7 5 6\n6\n", cwd=tmp_path)
+    assert "not '7 5 6': this session takes one rating (it was started without --aspects)" in result.stdout + result.stderr, result.stdout
+    assert "  rated 6/10: " in result.stdout, result.stdout  # the refused line changed nothing; the next one rated
 
 
 def test_neither_alone_with_a_preset_that_keeps_every_edit_says_neither_edit_beat_the_track_before(tmp_path):
