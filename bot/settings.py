@@ -73,7 +73,8 @@ class CommandSettings(BaseSettings):
         try:
             check_location(value or "")
         except StorageError:  # its own line says "the database"; this one names the setting, so only the reason
-            raise Unusable(url_problem(value) if is_postgres_url(value) else "its scheme is not postgresql") from None
+            problem = "it has spaces around it" if value != value.strip() else url_problem(value) if is_postgres_url(value) else None
+            raise Unusable(problem or "it does not start with postgresql://") from None
         return value
 
     @field_validator("shard_ids")
@@ -221,7 +222,9 @@ def _shown(value: str, longest: int = 80) -> str:
     token = (_given("DISCORD_TOKEN") or _given("CROWDTUNE_DISCORD_TOKEN") or ("", None))[0].strip()
     if token and token in value:
         return f"{_HIDDEN[:-1]}: it holds DISCORD_TOKEN)"
-    if "://" in value:
+    from storage import looks_like_url
+
+    if looks_like_url(value):
         from storage.postgres import public_url
 
         value = public_url(value.strip())  # only the scheme of one whose parts cannot be told apart (http://[::1/api)

@@ -16,7 +16,7 @@ from storage.protocol import (
 
 __all__ = [
     "Announcement", "DatabaseGone", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult",
-    "check_location", "clone_rounds", "database_errors", "is_postgres_url", "open_reader", "open_store",
+    "check_location", "clone_rounds", "database_errors", "is_postgres_url", "looks_like_url", "open_reader", "open_store",
 ]
 
 
@@ -35,8 +35,17 @@ def is_postgres_url(location: str | Path) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 
 
-# A URL's scheme and "://" (RFC 3986, section 3.1): a location starting so is a URL, never a file's path.
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# A location that looks like a URL, even mistyped, is never a file's path: taken for one, it would be printed
+# whole and made, password and all. So: "://" anywhere; a scheme (RFC 3986, section 3.1) of two characters or
+# more and a colon at its start (one letter is a Windows drive, C:\\); or a PostgreSQL scheme's name and a / or
+# : ("postgresql//u:pw@host"). Spaces before it count for nothing.
+_URL = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9+.-]+:|postgres(?:ql)?[/:])|.*://", re.IGNORECASE | re.DOTALL)
+
+
+def looks_like_url(location: str | Path) -> bool:
+    """True when `location` is meant as a URL, even a mistyped one (_URL): it is never a file's path, and no
+    line shows it but through storage.postgres.public_url."""
+    return isinstance(location, str) and _URL.match(location) is not None
 
 
 def check_location(location: str | Path) -> None:
@@ -44,10 +53,12 @@ def check_location(location: str | Path) -> None:
     readable `postgresql://` URL: another URL (`postgresql+asyncpg://`, `mysql://`, `sqlite:///`) would
     otherwise be taken for a path, printed whole and made as folders; a PostgreSQL URL whose parts cannot
     be told apart (storage.postgres.check_url) is refused before any connection is tried."""
-    if not isinstance(location, str) or _URL.match(location) is None:
+    if not looks_like_url(location):
         return
     from storage.postgres import check_url, public_url
 
+    if location != location.strip():
+        raise StorageError(f"the database URL {public_url(location.strip())} has spaces around it: remove them")
     if not is_postgres_url(location):
         raise StorageError(
             f"the database {public_url(location)} is neither a SQLite file's path nor a PostgreSQL URL: "

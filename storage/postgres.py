@@ -94,8 +94,9 @@ def check_url(url: str) -> None:
 def public_url(url: str) -> str:
     """`url` (a URL of any scheme) with its password (in the authority or a `password=` parameter) shown as
     ***; only the scheme of a URL whose parts cannot be told apart (`url_problem`). Never raises."""
-    if url_problem(url) is not None:
-        return f"{url.partition('://')[0]}://***"
+    if url_problem(url) is not None:  # its scheme alone, even from a mistyped one ("postgresql:/u:pw@h": no ://)
+        scheme = re.match(r"\s*([A-Za-z][A-Za-z0-9+.-]*)", url)
+        return f"{scheme.group(1) if scheme else ''}://***"
     parts = urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:

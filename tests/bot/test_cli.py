@@ -767,6 +767,11 @@ BAD_URLS = {
     "postgresql+asyncpg://u:s3cretpw@127.0.0.1/db": "neither a SQLite file's path nor a PostgreSQL URL",
     "postgresql://u:s3cretpw@[::1/db": "a [ or ] is out of place",
     "postgresql://u:s3cretpw@127.0.0.1:notaport/db": "its port is not a number from 1 to 65535",
+    # Mistyped (a later trial): each was taken for a file's path, printed whole and made, the password in its name.
+    " postgresql://u:s3cretpw@127.0.0.1/db": "has spaces around it",
+    "postgresql:/u:s3cretpw@127.0.0.1/db": "neither a SQLite file's path nor a PostgreSQL URL",
+    "postgresql//u:s3cretpw@127.0.0.1/db": "neither a SQLite file's path nor a PostgreSQL URL",
+    "postgresql:u:s3cretpw@h": "neither a SQLite file's path nor a PostgreSQL URL",
 }
 
 
@@ -792,7 +797,7 @@ def test_crowdtune_db_naming_another_kind_of_url_says_what_would_do(tmp_path):
     assert result.returncode == ExitCode.SETTING, (result.returncode, result.stderr)
     [line] = result.stderr.strip().splitlines()
     assert "CROWDTUNE_DB is 'mysql://u:***@h/db' (in the environment)" in line, line
-    assert "a SQLite file's path" in line and "postgresql://" in line and "scheme" in line, line
+    assert "a SQLite file's path" in line and "it does not start with postgresql://" in line, line
     assert list(tmp_path.iterdir()) == []
 
 

@@ -111,6 +111,17 @@ def test_a_crowdtune_db_url_that_names_no_database_is_a_bad_setting_for_every_co
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
 
 
+@pytest.mark.parametrize("url", ["postgresql:/u:s3cretpw@h/db", "postgresql//u:s3cretpw@h/db", " postgresql://u:s3cretpw@h/db"])
+def test_a_mistyped_crowdtune_db_url_is_a_bad_setting_shown_without_its_password(tmp_path, url):
+    """Found by a fresh-user trial: a URL with a slash or colon missing, or a space before it, was taken for a file's
+    path: "no sessions yet: there is no database at postgresql:/u:s3cretPW@h/db", and `run` made that file."""
+    result = start(tmp_path, command=[CROWDTUNE, "sessions"], DISCORD_TOKEN=None, CROWDTUNE_DB=url)
+    assert result.returncode == ExitCode.SETTING, (result.returncode, result.stdout, result.stderr)
+    [line] = result.stderr.splitlines()
+    assert line.startswith("crowdtune sessions: bad setting: CROWDTUNE_DB is 'postgresql://") and "***" in line, line
+    assert "s3cretpw" not in result.stdout + result.stderr and list(tmp_path.iterdir()) == []
+
+
 def test_a_malformed_shard_ids_option_is_a_bad_argument_checked_as_the_setting_is(tmp_path):
     for token in (TOKEN, None):  # the bot or a terminal session: the same line
         result = start(tmp_path, command=[CROWDTUNE, "run", "--shard-count", "2", "--shard-ids", "a,b"], DISCORD_TOKEN=token)
