@@ -388,6 +388,6 @@ def vote_of(kind: str, answer: str) -> float | str | AspectsVote:
     try:
         return parse_rating(answer)
     except ValueError as problem:
-        if len(answer.replace(",", " ").split()) == 3:  # aspects typed to a session started without --aspects
+        if len(answer.replace(",", " ").split()) > 1:  # aspects typed to a session started without --aspects
             raise ValueError(f"{problem}: this session takes one rating (it was started without --aspects)") from None
         raise
