@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from decimal import ROUND_HALF_UP, Decimal
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -74,8 +75,10 @@ def parse_rating(text: str) -> float:
 
 def rating_text(rating: float) -> str:
     """A person's rating (or a compound of aspects) as every front end shows it: at most two decimals, trailing
-    zeros dropped ("5", "7.5", "6.25", 19/3 as "6.33"), whatever decimals it was typed with."""
-    return f"{rating:.2f}".rstrip("0").rstrip(".")
+    zeros dropped ("5", "7.5", "6.25", 19/3 as "6.33"), whatever decimals it was typed with. Halves round up, as
+    people round the number they typed: 7.555 is "7.56" (a float holds it as 7.55499..., which %.2f shows as 7.55)."""
+    shown = Decimal(repr(rating)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"{shown:f}".rstrip("0").rstrip(".")
 
 
 def check_choice(choice: str) -> str:
