@@ -11,6 +11,7 @@ edit's chance of beating the track before, from the votes weighted by the same k
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from decimal import ROUND_HALF_UP, Decimal
 from collections import defaultdict
@@ -61,13 +62,15 @@ def check_rating(value: float) -> float:
     return float(value)
 
 
+# A typed rating: ASCII digits with an optional fraction ("7", "7.5", ".5"). float() also reads "1e1", "1_0" and
+# other scripts' digits ("١٠") as 10, which no one types as a rating and few would read as one.
+TYPED_RATING = re.compile(r"\s*(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*")
+
+
 def parse_rating(text: str) -> float:
-    """A typed rating (1-10) as a float; ValueError if it is none, quoting `text` as typed (spaces around it
-    dropped): a float would show "10.00000000000001" as 10, "0.0000001" as 1e-07 and "1e400" as inf."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    """A typed rating (1-10, written as TYPED_RATING) as a float; ValueError if it is none, quoting `text` as typed
+    (spaces around it dropped): a float would show "10.00000000000001" as 10, "0.0000001" as 1e-07 and "1e400" as inf."""
+    value = float(text) if TYPED_RATING.fullmatch(text) else math.nan
     if not RATING_MIN <= value <= RATING_MAX:
         raise ValueError(f"a rating is a number from {RATING_MIN} to {RATING_MAX}, not '{text.strip()}'")
     return value

@@ -473,6 +473,12 @@ def test_a_rating_is_shown_in_one_form_whatever_decimals_it_was_typed_with(tmp_p
     lines = rated.stdout.splitlines()
     assert [line.split(":")[0] for line in lines if line.startswith("  rated ")] == ["  rated 5/10", "  rated 5/10", "  rated 7.5/10"]
     assert "  sorry: a rating is a number from 1 to 10, not '10.000001'" in lines, rated.stdout
+    from core.crowd import parse_rating  # a later trial: float() took "1e1", "1_0" and Arabic-Indic digits as 10
+
+    assert [parse_rating(t) for t in ("7", " 7.5 ", "10.", "1.0")] == [7.0, 7.5, 10.0, 1.0]
+    for typed in ("1e1", "1_0", "\u0661\u0660", "0x5", "nan", "inf", "", "7,5"):
+        with pytest.raises(ValueError, match="a rating is a number from 1 to 10"):
+            parse_rating(typed)
     aspects = crowdtune("run", "--aspects", "--rounds", "1", "--no-audio", "--db", "s.db", stdin="7.00 5 6.0\n", cwd=tmp_path)
     assert "  your rating: 6.25 " in aspects.stdout and "  rated 6.25/10: " in aspects.stdout, aspects.stdout
 
