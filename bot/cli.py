@@ -366,13 +366,20 @@ def _beside_db(db: str) -> Path:
     return DEFAULT_DB.parent.resolve() if is_postgres_url(db) or db == ":memory:" else Path(db).resolve().parent
 
 
-def _settings():
-    """The settings of a command that does not run the bot (bot.settings.CommandSettings: every one but the token),
-    each checked as `run` checks them (bot.settings.load_settings): StartupError, exit code SETTING (BAD_URL for a
-    URL), for a bad one, whether or not this command uses it. Every command that reads a setting calls this first."""
+def _settings(kind=None, **options):
+    """The settings (`kind`: bot.settings.Settings for `run`; else CommandSettings, every one but the token), each
+    checked as the bot checks them (bot.settings.load_settings): StartupError, exit code SETTING (BAD_URL for a URL),
+    for a bad one, whether or not this command uses it. Every command that reads a setting calls this first.
+    `options`: the command's options that replace a setting (db, soundfont, shard_count, shard_ids). One given
+    wins, and the setting it replaces is neither read nor checked; a --db is checked as a database (storage.
+    check_location: StorageError, exit code DATABASE), not as the setting."""
     from bot.settings import CommandSettings, load_settings
+    from storage import check_location
 
-    return load_settings(CommandSettings)
+    given = {name: value for name, value in options.items() if value is not None}
+    if "db" in given:
+        check_location(given["db"])
+    return load_settings(kind or CommandSettings, **given)
 
 
 def _database(given: str | None, settings) -> str:
@@ -437,10 +444,9 @@ async def _open_to_read(db: str, nothing: str | None):
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from bot.settings import load_settings
+    from bot.settings import Settings
 
-    overrides = {k: v for k, v in (("shard_count", args.shard_count), ("shard_ids", args.shard_ids)) if v is not None}
-    settings = load_settings(**overrides)
+    settings = _settings(Settings, db=args.db, shard_count=args.shard_count, shard_ids=args.shard_ids)
     args.db = _database(args.db, settings)
     runs_bot = settings.discord_token is not None  # set, even empty: the bot (an empty token is one clear line there)
     if runs_bot:
@@ -454,7 +460,7 @@ async def _run(args: argparse.Namespace) -> int:
         return await run_bot(settings, db=args.db)
     if args.out:  # before a session is started, or a database made
         check_writable(args.out, "the folder ", folder=True)
-    if overrides:
+    if args.shard_count is not None or args.shard_ids is not None:
         raise UsageError("--shard-count and --shard-ids are for the Discord bot (set DISCORD_TOKEN)")
     if args.from_file:
         _refuse_given(args, FROM_FILE_SETS, "comes from the file with --from (the melody keeps its key, length and tempo): leave it out")
@@ -500,7 +506,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     from bot.simulate import RaterError, has_noise, load_raters, report, run_simulation
     from core.raters import DEFAULT_NOISE, judge as crowd_judge
 
-    settings = _settings()  # a simulation's rounds and preset are its options' alone (SESSION_SETTINGS are run's)
+    settings = _settings(db=args.db)  # a simulation's rounds and preset are its options' alone (SESSION_SETTINGS are run's)
     spec = _spec(args)
     with_crowd = not args.rater or "crowd" in args.rater
     if args.crowd and not with_crowd:  # it would change nothing: say so rather than run without it
@@ -569,7 +575,7 @@ async def _sessions(args: argparse.Namespace) -> int:
     from core.engine import SessionSpec
     from storage import NoDatabase
 
-    args.db = _database(args.db, _settings())
+    args.db = _database(args.db, _settings(db=args.db))
     try:
         store = await _open_to_read(args.db, None)
     except NoDatabase as absent:  # a listing of nothing, as on a fresh checkout: no error
@@ -597,7 +603,7 @@ def _render(args: argparse.Namespace) -> int:
     from bot.progress import plural, progress_bar
     from bot.media.render import Renderer, render_files, render_targets
 
-    settings = _settings()
+    settings = _settings(soundfont=args.soundfont)
     check_readable(args.files)  # every file, as typed (data/ is no file), before the synthesiser is loaded or anything written
     check_writable(args.out_dir, "the folder ", folder=True)
     paths = [Path(f) for f in args.files]
@@ -621,7 +627,7 @@ async def _export(args: argparse.Namespace) -> int:
     from bot.progress import plural, progress_bar
     from storage.export import export_zip
 
-    args.db = _database(args.db, _settings())
+    args.db = _database(args.db, _settings(db=args.db))
     store = await _open_to_read(args.db, "nothing to export")
     try:
         check_writable(args.out, "the zip file ", example="export.zip")  # as typed: data/ is a folder's name

@@ -111,6 +111,20 @@ def test_a_crowdtune_db_url_that_names_no_database_is_a_bad_setting_for_every_co
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
 
 
+@pytest.mark.parametrize("command", ["run", "simulate", "sessions", "export"])
+def test_an_option_replaces_its_setting_which_is_then_not_checked(tmp_path, command):
+    """Found by a fresh-user trial: with a bad CROWDTUNE_DB in .env, `--db good.db` was refused for the setting it
+    replaces, though the README says an option wins over a setting (--db over CROWDTUNE_DB)."""
+    (tmp_path / ".env").write_text("CROWDTUNE_DB=postgresql://u:s3cretpw@localhost:99999/db\n")
+    made = start(tmp_path, command=[CROWDTUNE, "simulate", "--rounds", "1", "--out", "first", "--db", "good.db"],
+                 DISCORD_TOKEN=None, CROWDTUNE_DB=None)
+    assert made.returncode == 0, made.stderr
+    args = [*READING_SETTINGS[command], "--db", "good.db"]
+    result = start(tmp_path, command=[CROWDTUNE, command, *args], DISCORD_TOKEN=None, CROWDTUNE_DB=None)
+    assert result.returncode == 0 or command == "run" and result.returncode == ExitCode.NO_TOKEN, (result.returncode, result.stderr)
+    assert "CROWDTUNE_DB" not in result.stderr, result.stderr  # run: stdin is empty (exit 4), after the settings
+
+
 @pytest.mark.parametrize("url", ["postgresql:/u:s3cretpw@h/db", "postgresql//u:s3cretpw@h/db", " postgresql://u:s3cretpw@h/db"])
 def test_a_mistyped_crowdtune_db_url_is_a_bad_setting_shown_without_its_password(tmp_path, url):
     """Found by a fresh-user trial: a URL with a slash or colon missing, or a space before it, was taken for a file's
