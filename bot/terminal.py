@@ -60,14 +60,19 @@ PROMPTS = {
 }
 
 
-def keys(mode: str, replays: bool) -> str:
-    """The keys at a round's prompt, in words: the replays only when there is audio to play again (`replays`)."""
+def keys(mode: str, replays: bool, starting: bool = False) -> str:
+    """The keys at a prompt, in words: the replays only when there is audio to play again (`replays`). `starting`:
+    the prompt rates the starting track, before any round is open."""
     ab = "ra, rb or rp replays A, B or the track before, " if mode == "ab" else ""
-    return f"{ab}r replays, q stops (the round stays open)" if replays else "q stops (the round stays open)"
+    stops = "q stops (the next `crowdtune run` starts from this track)" if starting else "q stops (the round stays open)"
+    return f"{ab}r replays, {stops}" if replays else stops
 
 
 def terminal_scope() -> str:
     return f"local:{getpass.getuser()}"
+
+
+MODE_NAMES = {"rating": "rating", "ab": "A/B"}  # as the README and the Discord posts name them (--mode ab)
 
 
 def describe_spec(spec: SessionSpec, options: Mapping[str, object] = MappingProxyType({})) -> str:
@@ -75,7 +80,7 @@ def describe_spec(spec: SessionSpec, options: Mapping[str, object] = MappingProx
     rounds = "endless" if spec.rounds is None else plural(spec.rounds, "round")
     apart = " (musicality, novelty and coherence apart)" if options.get("aspects") else ""
     return (
-        f"{spec.mode} mode{apart}, {note_name(spec.base)} {spec.scale.replace('_', ' ')}, {spec.length} notes, {spec.tempo} bpm, "
+        f"{MODE_NAMES[spec.mode]} mode{apart}, {note_name(spec.base)} {spec.scale.replace('_', ' ')}, {spec.length} notes, {spec.tempo} bpm, "
         f"played on {instrument_name(spec.instrument)}, preset {spec.preset}, seed {spec.seed}, {rounds}"
     )
 
@@ -338,7 +343,7 @@ class TerminalSession:
                 await self._replay(clips, _REPLAYS[answer.lower()], before)
                 continue
             if answer.lower() in _HELPS:
-                self.say(f"  {helped}{keys(kind, self.replays)}")
+                self.say(f"  {helped}{keys(kind, self.replays, starting=open_round is None)}")
                 continue
             try:
                 vote = vote_of(kind, answer)

@@ -304,7 +304,7 @@ def test_an_unfinished_session_says_what_it_resumes_and_which_options_it_does_no
     assert re.search(r"not applied: --scale blues, --mode ab \(.*\); `crowdtune run --new`", resumed.stdout)  # --length 8 is the same
     fresh = crowdtune("run", "--new", "--mode", "ab", "--scale", "blues", "--rounds", "1", "--no-audio", "--db", "ct.db",
                       stdin="a\n", cwd=tmp_path)
-    assert "session 1 ended" in fresh.stdout and "session 2: ab mode, C4 blues" in fresh.stdout
+    assert "session 1 ended" in fresh.stdout and "session 2: A/B mode, C4 blues" in fresh.stdout
     with sqlite3.connect(tmp_path / "ct.db") as raw:
         assert raw.execute("SELECT id, status FROM sessions ORDER BY id").fetchall() == [(1, "stopped"), (2, "finished")]
         assert raw.execute("SELECT session_id, status FROM rounds ORDER BY id").fetchall() == [
@@ -313,7 +313,7 @@ def test_an_unfinished_session_says_what_it_resumes_and_which_options_it_does_no
     listed = crowdtune("sessions", "--db", "ct.db", cwd=tmp_path)
     lines = listed.stdout.splitlines()
     assert re.match(r"\s+1  stopped .*rating mode, C4 major.* 1 done$", lines[0])
-    assert re.match(r"\s+2  finished .*ab mode, C4 blues.* 1 done$", lines[1])
+    assert re.match(r"\s+2  finished .*A/B mode, C4 blues.* 1 done$", lines[1])
     assert lines[2] == "2 sessions in ct.db"
 
 
@@ -614,6 +614,9 @@ def test_with_aspects_the_starting_track_takes_three_numbers_as_the_readme_says(
     env, _ = player
     child = spawn(["--aspects", "--rounds", "1", "--no-audio"], tmp_path, env)
     child.expect("the starting track")
+    child.expect_exact(ASPECTS_PROMPT)
+    child.sendline("?")  # a later trial: its help said "the round stays open", before any round was
+    child.expect_exact("q stops (the next `crowdtune run` starts from this track)")
     child.expect_exact(ASPECTS_PROMPT)
     child.sendline("7 5 6")
     child.expect_exact("  your rating: 6.25 (musicality 7, novelty 5, coherence 6")
