@@ -382,15 +382,9 @@ def _settings(kind=None, **options):
     return load_settings(kind or CommandSettings, **given)
 
 
-def _database(given: str | None, settings) -> str:
-    """The database a command uses: --db (`given`), else CROWDTUNE_DB, else DEFAULT_DB (see _setting)."""
-    return _setting(given, "db", settings) or str(DEFAULT_DB)
-
-
-def _setting(given: str | None, name: str, settings) -> str | None:
-    """An option's value (`given`), else the setting `name` of `settings` (bot.settings.CommandSettings, read as
-    every command reads them: the environment, else .env). None when neither is set. Either way ~ is expanded."""
-    return given or getattr(settings, name) or None
+def _database(settings) -> str:
+    """The database a command uses: --db, else CROWDTUNE_DB (both in `settings`, from `_settings`), else DEFAULT_DB."""
+    return settings.db or str(DEFAULT_DB)
 
 
 def _check_database(db: str, create: bool) -> None:
@@ -447,7 +441,7 @@ async def _run(args: argparse.Namespace) -> int:
     from bot.settings import Settings
 
     settings = _settings(Settings, db=args.db, shard_count=args.shard_count, shard_ids=args.shard_ids)
-    args.db = _database(args.db, settings)
+    args.db = _database(settings)
     runs_bot = settings.discord_token is not None  # set, even empty: the bot (an empty token is one clear line there)
     if runs_bot:
         _refuse_given(args, TERMINAL_ONLY, (
@@ -523,7 +517,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     # With the crowd among the raters, its noise-free judge (which nothing trains on) says how the music went.
     judge = crowd_judge(crowd) if with_crowd else None
     # Every check (the folder, the soundfont, the database) before anything is made, so a failed start leaves nothing.
-    args.db = _database(args.db, settings)
+    args.db = _database(settings)
     _check_database(args.db, create=True)
     out = _fresh_folder(Path(args.out), args.force)
     with contextlib.ExitStack() as opened:
@@ -575,7 +569,7 @@ async def _sessions(args: argparse.Namespace) -> int:
     from core.engine import SessionSpec
     from storage import NoDatabase
 
-    args.db = _database(args.db, _settings(db=args.db))
+    args.db = _database(_settings(db=args.db))
     try:
         store = await _open_to_read(args.db, None)
     except NoDatabase as absent:  # a listing of nothing, as on a fresh checkout: no error
@@ -614,7 +608,7 @@ def _render(args: argparse.Namespace) -> int:
     if there and not args.force:
         more = f" (and {plural(len(there) - 1, 'other')})" if len(there) > 1 else ""
         raise UsageError(f"{there[0]} exists{more}; add --force to replace it")
-    with Renderer.open(_setting(args.soundfont, "soundfont", settings)) as renderer, progress_bar(len(paths), "render", "file") as bar:
+    with Renderer.open(settings.soundfont) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
             written = render_files(renderer, paths, Path(args.out_dir), args.format, lambda _: bar.update(1), args.keep_level)
         except ValueError as problem:
@@ -627,7 +621,7 @@ async def _export(args: argparse.Namespace) -> int:
     from bot.progress import plural, progress_bar
     from storage.export import export_zip
 
-    args.db = _database(args.db, _settings(db=args.db))
+    args.db = _database(_settings(db=args.db))
     store = await _open_to_read(args.db, "nothing to export")
     try:
         check_writable(args.out, "the zip file ", example="export.zip")  # as typed: data/ is a folder's name

@@ -65,16 +65,12 @@ class CommandSettings(BaseSettings):
     @field_validator("db")
     @classmethod
     def _a_database(cls, value: str | None) -> str | None:
-        """A URL that names no database crowdtune can use (storage.check_location) is a bad setting, checked by
+        """A URL that names no database crowdtune can use (storage.location_problem) is a bad setting, checked by
         every command, the ones that never open the database too, as --db's is checked by those that do."""
-        from storage import StorageError, check_location, is_postgres_url
-        from storage.postgres import url_problem
+        from storage import location_problem
 
-        try:
-            check_location(value or "")
-        except StorageError:  # its own line says "the database"; this one names the setting, so only the reason
-            problem = "it has spaces around it" if value != value.strip() else url_problem(value) if is_postgres_url(value) else None
-            raise Unusable(problem or "it does not start with postgresql://") from None
+        if value and (why := location_problem(value)) is not None:
+            raise Unusable(why)  # check_location's own line says "the database"; this one names the setting
         return value
 
     @field_validator("shard_ids")

@@ -38,6 +38,7 @@ SPEC_OPTIONS = ("base", "scale", "length", "tempo", "instrument", "mode", "prese
 # None: every clip of the round (A, then B); BEFORE: the track before, which every A/B vote is about.
 BEFORE = "before"
 ROUND_STAYS_OPEN = "stopped; this round stays open and the next `crowdtune run` resumes it"
+STARTS_HERE = "the next `crowdtune run` starts from this track"  # a stop before round 1 (the starting track's rating)
 _REPLAYS = {"r": None, "ra": 0, "r a": 0, "rb": 1, "r b": 1, "rp": BEFORE, "r p": BEFORE}
 _STOPS = ("q", "quit", "stop")
 _HELPS = ("help", "h", "?")
@@ -64,7 +65,7 @@ def keys(mode: str, replays: bool, starting: bool = False) -> str:
     """The keys at a prompt, in words: the replays only when there is audio to play again (`replays`). `starting`:
     the prompt rates the starting track, before any round is open."""
     ab = "ra, rb or rp replays A, B or the track before, " if mode == "ab" else ""
-    stops = "q stops (the next `crowdtune run` starts from this track)" if starting else "q stops (the round stays open)"
+    stops = f"q stops ({STARTS_HERE})" if starting else "q stops (the round stays open)"
     return f"{ab}r replays, {stops}" if replays else stops
 
 
@@ -215,7 +216,7 @@ class TerminalSession:
             self.interactive and session.rounds_done == 0 and session.incumbent_score is None
             and await store.open_round_of(session.id) is None
         ):
-            self._stopping = ("stopped; the next `crowdtune run` starts from this track", session)
+            self._stopping = (f"stopped; {STARTS_HERE}", session)
             if not await self._starting_track(session, spec):
                 await self._stopped()
                 return 0
@@ -380,19 +381,19 @@ class AspectsVote:
 def vote_of(kind: str, answer: str) -> float | str | AspectsVote:
     """The vote a typed `answer` to a PROMPTS `kind` of question is: a choice ("ab"), a rating, or the
     compound of three aspects ("aspects"); ValueError, worded for the person, if it is none."""
-    from core.crowd import aspects_text, check_choice, compound_rating, parse_aspects, parse_rating
+    from core.crowd import aspects_text, check_choice, compound_rating, parse_aspects, parse_rating, typed_parts
 
     if kind == "ab":
         return check_choice(answer)
     if kind == "aspects":
         aspects = parse_aspects(answer)
         words = aspects_text(aspects)
-        if len(answer.replace(",", " ").split()) == 1:  # one number for all three: say how to tell them apart
+        if len(typed_parts(answer)) == 1:  # one number for all three: say how to tell them apart
             words += "; to rate them apart, type three numbers such as 7 5 6"
         return AspectsVote(compound_rating(aspects), words)
     try:
         return parse_rating(answer)
     except ValueError as problem:
-        if len(answer.replace(",", " ").split()) > 1:  # aspects typed to a session started without --aspects
+        if len(typed_parts(answer)) > 1:  # aspects typed to a session started without --aspects
             raise ValueError(f"{problem}: this session takes one rating (it was started without --aspects)") from None
         raise

@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from decimal import ROUND_HALF_UP, Decimal
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 RATING_MIN, RATING_MAX = 1, 10
 CHOICES = ("a", "b", "both", "neither")
@@ -458,10 +458,15 @@ def aspects_text(aspects: Mapping[str, float]) -> str:
     return f"{rated}: their mean with {weighting_text()}" if len(aspects) > 1 else rated
 
 
+def typed_parts(text: str) -> list[str]:
+    """The numbers (or words) typed on one line, apart: separated by spaces or commas ("7 5 6", "7,5,6")."""
+    return text.replace(",", " ").split()
+
+
 def parse_aspects(text: str) -> dict[str, float]:
     """Per-aspect ratings typed on one line: a number for each of ASPECTS in order ("7 5 6", commas
-    allowed), or one number for all of them."""
-    parts = text.replace(",", " ").split()
+    allowed: typed_parts), or one number for all of them."""
+    parts = typed_parts(text)
     wrong = ValueError(f"rate {', '.join(ASPECTS)} from 1 to 10, such as '7 5 6' (or one number for all three), not '{text.strip()}'")
     if len(parts) not in (1, len(ASPECTS)):
         raise wrong

@@ -16,7 +16,7 @@ from storage.protocol import (
 
 __all__ = [
     "Announcement", "DatabaseGone", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult",
-    "check_location", "clone_rounds", "database_errors", "is_postgres_url", "looks_like_url", "open_reader", "open_store",
+    "check_location", "clone_rounds", "database_errors", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
 ]
 
 
@@ -48,18 +48,37 @@ def looks_like_url(location: str | Path) -> bool:
     return isinstance(location, str) and _URL.match(location) is not None
 
 
-def check_location(location: str | Path) -> None:
-    """StorageError, one line with any password shown as ***, unless `location` is a SQLite file's path or a
-    readable `postgresql://` URL: another URL (`postgresql+asyncpg://`, `mysql://`, `sqlite:///`) would
-    otherwise be taken for a path, printed whole and made as folders; a PostgreSQL URL whose parts cannot
-    be told apart (storage.postgres.check_url) is refused before any connection is tried."""
+# Why a location that looks like a URL names no database, besides storage.postgres.url_problem's reasons.
+SPACES, NOT_POSTGRES = "it has spaces around it", "it does not start with postgresql://"
+
+
+def location_problem(location: str | Path) -> str | None:
+    """Why `location` names no database crowdtune can use, in a few words (SPACES, NOT_POSTGRES or
+    storage.postgres.url_problem's), or None for a SQLite file's path or a readable `postgresql://` URL."""
     if not looks_like_url(location):
+        return None
+    if location != location.strip():
+        return SPACES
+    if not is_postgres_url(location):
+        return NOT_POSTGRES
+    from storage.postgres import url_problem
+
+    return url_problem(location)
+
+
+def check_location(location: str | Path) -> None:
+    """StorageError, one line with any password shown as ***, when `location` names no database crowdtune can use
+    (`location_problem`): another URL (`postgresql+asyncpg://`, `mysql://`, `sqlite:///`) would otherwise be taken
+    for a path, printed whole and made as folders; a PostgreSQL URL whose parts cannot be told apart
+    (storage.postgres.check_url) is refused before any connection is tried."""
+    why = location_problem(location)
+    if why is None:
         return
     from storage.postgres import check_url, public_url
 
-    if location != location.strip():
+    if why == SPACES:
         raise StorageError(f"the database URL {public_url(location.strip())} has spaces around it: remove them")
-    if not is_postgres_url(location):
+    if why == NOT_POSTGRES:
         raise StorageError(
             f"the database {public_url(location)} is neither a SQLite file's path nor a PostgreSQL URL: "
             "give a path such as crowdtune-data/crowdtune.db, or a URL such as postgresql://user:password@host:5432/database"
