@@ -49,41 +49,38 @@ def looks_like_url(location: str | Path) -> bool:
 
 
 # Why a location that looks like a URL names no database, besides storage.postgres.url_problem's reasons.
-SPACES, NOT_POSTGRES = "it has spaces around it", "it does not start with postgresql://"
+SPACES = "it has spaces around it: remove them"
+_EXAMPLES = "give a path such as crowdtune-data/crowdtune.db, or a URL such as postgresql://user:password@host:5432/database"
+# A SQLAlchemy URL names its driver in the scheme (postgresql+asyncpg://, postgresql+psycopg://); asyncpg takes none.
+_DRIVER = re.compile(r"\s*postgres(?:ql)?\+([A-Za-z0-9_.-]+):", re.IGNORECASE)
 
 
 def location_problem(location: str | Path) -> str | None:
-    """Why `location` names no database crowdtune can use, in a few words (SPACES, NOT_POSTGRES or
-    storage.postgres.url_problem's), or None for a SQLite file's path or a readable `postgresql://` URL."""
+    """Why `location` names no database crowdtune can use, as the reason part of a line ("it has spaces around
+    it: remove them"), the one wording of both a --db's line (`check_location`) and a CROWDTUNE_DB's (bot.settings);
+    None for a SQLite file's path or a usable `postgresql://` URL. Shows no part of `location` but a driver's name."""
     if not looks_like_url(location):
         return None
     if location != location.strip():
         return SPACES
     if not is_postgres_url(location):
-        return NOT_POSTGRES
+        if (driver := _DRIVER.match(location)) is not None:
+            return f"it names a driver (+{driver[1]}), as a SQLAlchemy URL does: leave out +{driver[1]}, as in postgresql://user:password@host:5432/database"
+        return f"it does not start with postgresql:// or postgres://: {_EXAMPLES}"
     from storage.postgres import url_problem
 
     return url_problem(location)
 
 
 def check_location(location: str | Path) -> None:
-    """StorageError, one line with any password shown as ***, when `location` names no database crowdtune can use
-    (`location_problem`): another URL (`postgresql+asyncpg://`, `mysql://`, `sqlite:///`) would otherwise be taken
-    for a path, printed whole and made as folders; a PostgreSQL URL whose parts cannot be told apart
-    (storage.postgres.check_url) is refused before any connection is tried."""
-    why = location_problem(location)
-    if why is None:
-        return
-    from storage.postgres import check_url, public_url
+    """StorageError, "the database URL ... cannot be used: " and `location_problem`'s reason, any password shown as
+    ***, when `location` names no database crowdtune can use: another URL (`postgresql+asyncpg://`, `mysql://`,
+    `sqlite:///`) would otherwise be taken for a path, printed whole and made as folders; a PostgreSQL URL whose
+    parts cannot be told apart (storage.postgres.url_problem) is refused before any connection is tried."""
+    if (why := location_problem(location)) is not None:
+        from storage.postgres import public_url
 
-    if why == SPACES:
-        raise StorageError(f"the database URL {public_url(location.strip())} has spaces around it: remove them")
-    if why == NOT_POSTGRES:
-        raise StorageError(
-            f"the database {public_url(location)} is neither a SQLite file's path nor a PostgreSQL URL: "
-            "give a path such as crowdtune-data/crowdtune.db, or a URL such as postgresql://user:password@host:5432/database"
-        )
-    check_url(location)
+        raise StorageError(f"the database URL {public_url(str(location).strip())} cannot be used: {why}")
 
 
 async def open_store(location: str | Path, read_only: bool = False) -> Store:

@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -34,6 +34,7 @@ from core.crowd import Ballot, ChoiceHistory, History
 from core.learner import Evidence, apply_observations
 from core.engine import Outcome
 from core.music import track_to_dict
+from storage import check_location
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
     Announce, Announcement, ClosesOnExit, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
@@ -59,6 +60,7 @@ _SCOPE_LOCKS = 0x73636F70  # (namespace, hashtext(scope id)) is held by the term
 _ROUNDS = "FROM rounds r JOIN sessions s ON s.id = r.session_id"
 
 
+_BAD_ESCAPE = "a % in it starts no percent-encoding of UTF-8 text (such as %40 for @): write a % itself as %25"
 _ENCODE = (
     "percent-encode / ? # @ : % in its user name and password (/ as %2F, @ as %40), or give the password "
     "in PGPASSWORD instead"
@@ -66,10 +68,13 @@ _ENCODE = (
 
 
 def url_problem(url: str) -> str | None:
-    """Why the URL's parts cannot be told apart, or None when they can. A user name or password holding a
-    character URLs reserve (/ ? # @), not percent-encoded, makes the rest of it read as a port, a path or a
-    query; a [ or ] out of place, or a port that is no port, leaves the parts unread too. Where the password
-    ends is then anyone's guess, so nothing of the URL may be shown."""
+    """Why the URL's parts cannot be told apart or read as libpq reads them, or None when they can. A user name or
+    password holding a character URLs reserve (/ ? # @), not percent-encoded, makes the rest of it read as a port,
+    a path or a query; a [ or ] out of place, or a port that is no port, leaves the parts unread too. Where the
+    password ends is then anyone's guess, so nothing of the URL may be shown. An empty port ("host:/db") and a %
+    that starts no %XX of UTF-8 text are refused, as libpq refuses the second: asyncpg would connect to the
+    default port (PGPORT, else 5432) and keep the % as typed (or read %ff as U+FFFD), a password that is not the
+    one meant."""
     try:
         parts = urlsplit(url)
     except ValueError:  # urlsplit: a [ without its ], or [ ] holding no IPv6 address
@@ -81,14 +86,13 @@ def url_problem(url: str) -> str | None:
         port = parts.port
     except ValueError:  # not digits, or past 65535
         port = 0
-    return "its port is not a number from 1 to 65535" if port == 0 else None
-
-
-def check_url(url: str) -> None:
-    """StorageError, one line showing only the URL's scheme, when the parts of `url` cannot be told apart
-    (`url_problem`): the driver would quote the misread parts, pieces of the password."""
-    if (why := url_problem(url)) is not None:
-        raise StorageError(f"the database URL {public_url(url)} cannot be read: {why}")
+    if port == 0 or parts.netloc.endswith(":"):
+        return "its port is not a number from 1 to 65535 (leave out the : too for the default port, 5432)"
+    try:
+        unquote(url, errors="strict")
+    except UnicodeDecodeError:
+        return _BAD_ESCAPE
+    return _BAD_ESCAPE if re.search(r"%(?![0-9A-Fa-f]{2})", url) else None
 
 
 def public_url(url: str) -> str:
@@ -147,7 +151,7 @@ class PostgresStore(ClosesOnExit):
     async def open(cls, url: str, pool_size: int = POOL_SIZE, read_only: bool = False) -> PostgresStore:
         """The store of the database at `url` (storage.open_store: what `read_only` means; here its every
         transaction is READ ONLY, default_transaction_read_only, so it works with a read-only role or a standby)."""
-        check_url(url)
+        check_location(url)
         shown = public_url(url)
         try:
             pool = await asyncpg.create_pool(

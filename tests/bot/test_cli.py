@@ -764,14 +764,17 @@ def test_a_folder_as_the_database_is_the_same_line_and_exit_code_for_every_comma
 
 # URLs naming no database crowdtune can use, and what the line says of each.
 BAD_URLS = {
-    "postgresql+asyncpg://u:s3cretpw@127.0.0.1/db": "neither a SQLite file's path nor a PostgreSQL URL",
+    "postgresql+asyncpg://u:s3cretpw@127.0.0.1/db": "leave out +asyncpg, as in postgresql://",
     "postgresql://u:s3cretpw@[::1/db": "a [ or ] is out of place",
     "postgresql://u:s3cretpw@127.0.0.1:notaport/db": "its port is not a number from 1 to 65535",
     # Mistyped (a later trial): each was taken for a file's path, printed whole and made, the password in its name.
     " postgresql://u:s3cretpw@127.0.0.1/db": "has spaces around it",
-    "postgresql:/u:s3cretpw@127.0.0.1/db": "neither a SQLite file's path nor a PostgreSQL URL",
-    "postgresql//u:s3cretpw@127.0.0.1/db": "neither a SQLite file's path nor a PostgreSQL URL",
-    "postgresql:u:s3cretpw@h": "neither a SQLite file's path nor a PostgreSQL URL",
+    "postgresql:/u:s3cretpw@127.0.0.1/db": "it does not start with postgresql:// or postgres://",
+    "postgresql//u:s3cretpw@127.0.0.1/db": "it does not start with postgresql:// or postgres://",
+    "postgresql:u:s3cretpw@h": "it does not start with postgresql:// or postgres://",
+    # Taken silently (a later trial): asyncpg connected to port 5432, and kept %zz in the password as typed.
+    "postgresql://u:s3cretpw@127.0.0.1:/db": "its port is not a number from 1 to 65535",
+    "postgresql://u:s3cret%zzpw@127.0.0.1/db": "a % in it starts no percent-encoding",
 }
 
 
@@ -798,6 +801,30 @@ def test_crowdtune_db_naming_another_kind_of_url_says_what_would_do(tmp_path):
     [line] = result.stderr.strip().splitlines()
     assert "CROWDTUNE_DB is 'mysql://u:***@h/db' (in the environment)" in line, line
     assert "a SQLite file's path" in line and "it does not start with postgresql://" in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+# URLs a user may mean as a database, and what the reason says of each (a SQLAlchemy user's driver, above all).
+REASONS = {
+    "postgresql+asyncpg://u:s3cretpw@h/db": "leave out +asyncpg",
+    "postgresql+psycopg://u:s3cretpw@h/db": "leave out +psycopg",
+    "mysql://u:s3cretpw@h/db": "does not start with postgresql://",
+    "postgresql://u:s3cretpw@h:/db": "port",
+}
+
+
+@pytest.mark.parametrize("url", REASONS)
+def test_a_bad_database_url_gives_the_same_reason_as_db_and_as_crowdtune_db(tmp_path, url):
+    """Found by a fresh-user trial: postgresql+asyncpg://... was "neither a SQLite file's path nor a PostgreSQL URL"
+    with --db and "it does not start with postgresql://" in CROWDTUNE_DB, and neither said to drop the driver.
+    One reason (storage.location_problem) ends both lines; the exit codes stay a database's (8) and a setting's (3)."""
+    given = crowdtune("sessions", "--db", url, cwd=tmp_path, check=False)
+    setting = crowdtune("sessions", cwd=tmp_path, env_extra={"CROWDTUNE_DB": url}, check=False)
+    assert (given.returncode, setting.returncode) == (ExitCode.DATABASE, ExitCode.SETTING), (given.stderr, setting.stderr)
+    [given_line], [setting_line] = given.stderr.strip().splitlines(), setting.stderr.strip().splitlines()
+    reason = given_line.split(" cannot be used: ", 1)[1]
+    assert setting_line.endswith(f", expected a SQLite file's path or a postgresql:// URL: {reason}"), (given_line, setting_line)
+    assert REASONS[url] in reason and "s3cretpw" not in given.stderr + setting.stderr, reason
     assert list(tmp_path.iterdir()) == []
 
 

@@ -173,11 +173,14 @@ async def test_a_password_that_breaks_the_url_is_one_clear_line_without_it(passw
 
 # Locations that look like URLs but name no database crowdtune can open, and what the line says of each.
 UNUSABLE_URLS = {
-    f"postgresql+asyncpg://crowdtune:{PASSWORD}@127.0.0.1/crowdtune": "neither a SQLite file's path nor a PostgreSQL URL",
-    f"mysql://crowdtune:{PASSWORD}@127.0.0.1/crowdtune": "neither a SQLite file's path nor a PostgreSQL URL",
+    f"postgresql+asyncpg://crowdtune:{PASSWORD}@127.0.0.1/crowdtune": "leave out +asyncpg",
+    f"mysql://crowdtune:{PASSWORD}@127.0.0.1/crowdtune": "it does not start with postgresql:// or postgres://",
     f"postgresql://crowdtune:{PASSWORD}@[::1/crowdtune": "a [ or ] is out of place",
     f"postgresql://crowdtune:{PASSWORD}@127.0.0.1:notaport/crowdtune": "its port is not a number from 1 to 65535",
     f"postgresql://crowdtune:{PASSWORD}@127.0.0.1:99999/crowdtune": "its port is not a number from 1 to 65535",
+    f"postgresql://crowdtune:{PASSWORD}@127.0.0.1:/crowdtune": "its port is not a number from 1 to 65535",
+    f"postgresql://crowdtune:{PASSWORD}%zz@127.0.0.1/crowdtune": "a % in it starts no percent-encoding",
+    f"postgresql://crowdtune:{PASSWORD}%ff@127.0.0.1/crowdtune": "a % in it starts no percent-encoding",
 }
 
 
