@@ -809,7 +809,8 @@ REASONS = {
     "postgresql+asyncpg://u:s3cretpw@h/db": "leave out +asyncpg",
     "postgresql+psycopg://u:s3cretpw@h/db": "leave out +psycopg",
     "mysql://u:s3cretpw@h/db": "does not start with postgresql://",
-    "postgresql://u:s3cretpw@h:/db": "port",
+    "postgresql://u:s3cretpw@h:/db": "its port is not a number",
+    "postgresql://u:s3cret%zzpw@h/db": "a % in it starts no percent-encoding",
 }
 
 
