@@ -679,7 +679,11 @@ def _bench(args: argparse.Namespace) -> int:
         _refuse_given(args, BENCH_LEARNING_ONLY, f"is for bench learning only; bench {args.which} takes no options")
         from bot.bench import run
 
-        return run(args.which)
+        if args.which != "scaling":
+            return run(args.which)
+        # Checked here, with every setting, and handed on: the benchmark's process runs in the checkout, away from this .env.
+        bench_db = _settings().bench_db
+        return run(args.which, {"CROWDTUNE_BENCH_DB": bench_db} if bench_db else None)
     from datetime import datetime
 
     from bot.bench.learning import bench_learning

@@ -13,7 +13,7 @@ import contextlib
 import os
 from typing import TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.discord.shards import MAX_SHARDS, parse_shard_ids
@@ -34,6 +34,8 @@ class CommandSettings(BaseSettings):
 
     # Each description is what the setting expects, as a bad value's line says it ("expected ...").
     db: str | None = Field(default=None, description="a SQLite file's path or a postgresql:// URL")
+    # `crowdtune bench scaling`'s PostgreSQL database (unset: a private server, in a source checkout).
+    bench_db: str | None = Field(default=None, description="a postgresql:// URL of a database crowdtune bench scaling may fill")
     soundfont: str | None = Field(default=None, description="a .sf2 soundfont file's path")
     # Sync commands to this guild only: instant, for development.
     dev_guild_id: int | None = Field(default=None, description="a whole number (a server's id)")
@@ -62,15 +64,18 @@ class CommandSettings(BaseSettings):
     def _as_meant(cls, value: str | None) -> str | None:
         return user_path(value) if value else value
 
-    @field_validator("db")
+    @field_validator("db", "bench_db")
     @classmethod
-    def _a_database(cls, value: str | None) -> str | None:
+    def _a_database(cls, value: str | None, info: ValidationInfo) -> str | None:
         """A URL that names no database crowdtune can use (storage.location_problem) is a bad setting, checked by
-        every command, the ones that never open the database too, as --db's is checked by those that do."""
-        from storage import location_problem
+        every command, the ones that never open the database too, as --db's is checked by those that do. The
+        benchmark's is a server's: a file's path is refused (no reason but what it expects)."""
+        from storage import is_postgres_url, location_problem
 
         if value and (why := location_problem(value)) is not None:
             raise Unusable(why)  # check_location's own line says "the database"; this one names the setting
+        if value and info.field_name == "bench_db" and not is_postgres_url(value):
+            raise ValueError("a file's path")
         return value
 
     @field_validator("shard_ids")

@@ -50,7 +50,7 @@ def looks_like_url(location: str | Path) -> bool:
 
 # Why a location that looks like a URL names no database, besides storage.postgres.url_problem's reasons.
 SPACES = "it has spaces around it: remove them"
-_EXAMPLES = "give a path such as crowdtune-data/crowdtune.db, or a URL such as postgresql://user:password@host:5432/database"
+_EXAMPLE = "as in postgresql://user:password@host:5432/database"
 # A SQLAlchemy URL names its driver in the scheme (postgresql+asyncpg://, postgresql+psycopg://); asyncpg takes none.
 _DRIVER = re.compile(r"\s*postgres(?:ql)?\+([A-Za-z0-9_.-]+):", re.IGNORECASE)
 
@@ -65,8 +65,8 @@ def location_problem(location: str | Path) -> str | None:
         return SPACES
     if not is_postgres_url(location):
         if (driver := _DRIVER.match(location)) is not None:
-            return f"it names a driver (+{driver[1]}), as a SQLAlchemy URL does: leave out +{driver[1]}, as in postgresql://user:password@host:5432/database"
-        return f"it does not start with postgresql:// or postgres://: {_EXAMPLES}"
+            return f"it names a driver (+{driver[1]}), as a SQLAlchemy URL does: leave out +{driver[1]}, {_EXAMPLE}"
+        return f"it does not start with postgresql:// or postgres://, {_EXAMPLE}"
     from storage.postgres import url_problem
 
     return url_problem(location)

@@ -122,8 +122,8 @@ def q_entry_bytes(scratch: Path, server, url: str) -> tuple[float, float | None]
 
 
 def _postgres():
-    """A database URL maker: $CROWDTUNE_BENCH_DB (the same database each time), or a private server's
-    fresh databases (tests/pgserver.py, in a source checkout)."""
+    """A database URL maker: $CROWDTUNE_BENCH_DB (the same database each time; checked, and taken from .env too,
+    by `crowdtune bench`: bot.settings), or a private server's fresh databases (tests/pgserver.py, in a source checkout)."""
     given = os.environ.get("CROWDTUNE_BENCH_DB")
     if given:
         return (lambda: given), None

@@ -829,6 +829,24 @@ def test_a_bad_database_url_gives_the_same_reason_as_db_and_as_crowdtune_db(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("where", ["the environment", ".env"])
+@pytest.mark.parametrize("value", ["postgresql+asyncpg://u:s3cretpw@h/db", "bench.db"])
+def test_bench_scaling_checks_crowdtune_bench_db_as_a_setting(tmp_path, value, where):
+    """Found by a fresh-user trial: `bench scaling` read CROWDTUNE_BENCH_DB unchecked (not from .env either), ran
+    SQLite's figures for a minute and then showed a worker's traceback. It is a setting: one line naming it, exit 3,
+    nothing run or written."""
+    env = {"CROWDTUNE_BENCH_DB": value} if where == "the environment" else {}
+    if where == ".env":
+        (tmp_path / ".env").write_text(f"CROWDTUNE_BENCH_DB={value}\n")
+    before = _files(tmp_path)
+    result = crowdtune("bench", "scaling", cwd=tmp_path, env_extra=env, check=False)
+    assert result.returncode == ExitCode.SETTING and result.stdout == "", (result.returncode, result.stdout, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"crowdtune bench: bad setting: CROWDTUNE_BENCH_DB is '{value.replace('s3cretpw', '***')}' (in {where})"), line
+    assert "expected a postgresql:// URL" in line and "s3cretpw" not in line, line
+    assert _files(tmp_path) == before
+
+
 # Every option naming a file or folder to write, as (the arguments, with PATH for it, and what the line calls it).
 OUTPUT_ARGS = {
     "run --db": (["run", "--rounds", "1", "--no-audio", "--db", "PATH"], "the database"),
