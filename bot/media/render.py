@@ -29,7 +29,7 @@ from bot.media.synth import (
     CHANNELS, INSTALL_HINT, CliSynth, InProcessSynth, LibraryMissing, RenderSetupError, SoundfontError, midi_timeline,
 )
 
-SOUNDFONT_ENV = "CROWDTUNE_SOUNDFONT"
+SOUNDFONT_SETTING = "CROWDTUNE_SOUNDFONT"  # named in messages; bot.settings reads it
 DEFAULT_SOUNDFONTS = (
     Path("/usr/share/sounds/sf2/TimGM6mb.sf2"),
     Path("/usr/share/sounds/sf2/default-GM.sf2"),
@@ -50,30 +50,29 @@ OPUS_FRAME_MS = 120
 EMPTY_CLIP_MS = 20  # what a render without any sound becomes: one Opus frame of silence
 
 
-def find_soundfont(explicit: str | os.PathLike | None = None) -> Path:
-    """The explicit path, else $CROWDTUNE_SOUNDFONT, else the first Debian soundfont that exists.
-    SoundfontError when the one named cannot be read, or none was named and none is installed (only
-    then is installing one the advice: a named one that is not there is a mistyped path)."""
-    if explicit:
-        return _existing_soundfont(explicit)
-    from_env = os.environ.get(SOUNDFONT_ENV)
-    if from_env:
-        return _existing_soundfont(from_env, f"${SOUNDFONT_ENV}: ")
+def find_soundfont(configured: str | os.PathLike | None = None) -> Path:
+    """The soundfont `configured` (a caller's: the CROWDTUNE_SOUNDFONT setting, from the environment or .env, or
+    render's --soundfont, as bot.settings reads them), else the first Debian soundfont that exists; never read
+    from the environment here, so a .env's value is not passed over. SoundfontError when the one named cannot
+    be read, or none was named and none is installed (only then is installing one the advice: a named one
+    that is not there is a mistyped path)."""
+    if configured:
+        return _existing_soundfont(configured)
     for candidate in DEFAULT_SOUNDFONTS:
         if candidate.is_file():
             return candidate
     raise SoundfontError(
         f"no SoundFont found (looked in {', '.join(map(str, DEFAULT_SOUNDFONTS))}): "
-        f"run `{INSTALL_HINT}` or set {SOUNDFONT_ENV} to an .sf2 file"
+        f"run `{INSTALL_HINT}` or set {SOUNDFONT_SETTING} to an .sf2 file"
     )
 
 
-def _existing_soundfont(path: str | os.PathLike, source: str = "") -> Path:
+def _existing_soundfont(path: str | os.PathLike) -> Path:
     """`path` (as typed: data/ is a folder's name) once it can be read; SoundfontError (its own exit code,
-    NO_SOUNDFONT) saying why not, as bot.errors.check_readable says it for other files, after `source`."""
+    NO_SOUNDFONT) saying why not, as bot.errors.check_readable says it for other files."""
     if (why := why_unreadable(path)) is not None:
         raise SoundfontError(
-            f"cannot read the SoundFont {path} ({source}{why}): set {SOUNDFONT_ENV} (or render's --soundfont) to an .sf2 "
+            f"cannot read the SoundFont {path} ({why}): set {SOUNDFONT_SETTING} (or render's --soundfont) to an .sf2 "
             "file that can be read")
     return Path(path)
 

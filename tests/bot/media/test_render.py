@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.media.render import INSTALL_HINT, SOUNDFONT_ENV, Renderer, RenderSetupError, find_soundfont, render_files, synthesize_only
+from bot.media.render import INSTALL_HINT, SOUNDFONT_SETTING, Renderer, RenderSetupError, find_soundfont, render_files, synthesize_only
 from core.midi import midi_bytes, track_to_midi
 from core.music import Note, generate_track
 
@@ -164,29 +164,25 @@ def test_only_a_search_that_finds_no_soundfont_says_what_to_install(monkeypatch,
     one would not help. Only when none was named and none is installed is the advice to install one."""
     with pytest.raises(RenderSetupError) as raised:
         Renderer.open(str(tmp_path / "missing.sf2"))
-    assert SOUNDFONT_ENV in str(raised.value) and "missing.sf2 (no such file)" in str(raised.value)
+    assert SOUNDFONT_SETTING in str(raised.value) and "missing.sf2 (no such file)" in str(raised.value)
     assert "apt-get" not in str(raised.value) and isinstance(raised.value, RuntimeError)
 
-    monkeypatch.setenv(SOUNDFONT_ENV, str(tmp_path / "also-missing.sf2"))
-    with pytest.raises(RenderSetupError) as raised:
-        find_soundfont()
-    assert f"${SOUNDFONT_ENV}: no such file" in str(raised.value) and "apt-get" not in str(raised.value)
-
-    monkeypatch.delenv(SOUNDFONT_ENV)
     monkeypatch.setattr("bot.media.render.DEFAULT_SOUNDFONTS", (tmp_path / "none.sf2",))
     with pytest.raises(RenderSetupError, match=INSTALL_HINT):
         find_soundfont()
 
 
-def test_soundfont_comes_from_the_environment_then_the_debian_paths(monkeypatch, tmp_path):
-    monkeypatch.delenv(SOUNDFONT_ENV, raising=False)
+def test_soundfont_comes_from_the_caller_then_the_debian_paths_never_from_the_environment(monkeypatch, tmp_path):
+    """CROWDTUNE_SOUNDFONT is read by the settings (bot.settings: the environment, then .env) and passed in; a
+    second reading of the environment here would pass over a .env's value and say where it came from otherwise."""
+    monkeypatch.delenv(SOUNDFONT_SETTING, raising=False)
     default = find_soundfont()
     assert default.is_file()
     chosen = tmp_path / "chosen.sf2"
     chosen.symlink_to(default)
-    monkeypatch.setenv(SOUNDFONT_ENV, str(chosen))
-    assert find_soundfont() == chosen
-    assert find_soundfont(str(default)) == default
+    assert find_soundfont(str(chosen)) == chosen
+    monkeypatch.setenv(SOUNDFONT_SETTING, str(tmp_path / "missing.sf2"))
+    assert find_soundfont() == default
 
 
 def test_a_file_that_is_not_a_soundfont_is_a_setup_error(tmp_path):
