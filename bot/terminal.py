@@ -292,7 +292,7 @@ class TerminalSession:
                     await self._replay(clips, None)
                 elif answer.lower() in _HELPS:
                     replay = "r replays the starting track, " if self.replays else ""
-                    self.say(f"  press Enter to start round 1; {replay}q stops (the next `crowdtune run` starts from it)")
+                    self.say(f"  press Enter to start round 1; {replay}{keys(spec.mode, replays=False, starting=True)}")
                 else:  # a rating typed out of habit would otherwise start the round unasked
                     self.say(f"  sorry: only Enter starts round 1 ({shortly}), not '{answer}'")
         rating = await self._ask(None, clips)

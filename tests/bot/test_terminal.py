@@ -587,6 +587,23 @@ def test_without_audio_no_line_offers_a_replay(tmp_path, player):
     assert "  type a rating from 1" in rated.stdout and "replay" not in rated.stdout, rated.stdout
 
 
+@pytest.mark.parametrize("mode, prompt", [("rating", "your rating, 1-10? "), ("ab", ") ")])
+def test_help_at_the_starting_track_words_a_stop_there_alike_in_both_modes(tmp_path, player, mode, prompt):
+    """Found by a fresh-user trial: A/B's help said "q stops (the next `crowdtune run` starts from it)", rating's
+    "... starts from this track" (STARTS_HERE), as the stop itself says: one wording."""
+    env, _ = player
+    child = spawn(["--mode", mode, "--rounds", "1", "--no-audio"], tmp_path, env)
+    child.expect("the starting track")
+    child.expect_exact(prompt)
+    child.sendline("help")
+    child.expect(r"\r?\n(  [^\r\n]*)\r?\n")
+    assert child.match.group(1).endswith("q stops (the next `crowdtune run` starts from this track)"), child.match.group(1)
+    child.expect_exact(prompt)
+    child.sendline("q")
+    child.expect(pexpect.EOF)
+    assert "stopped; the next `crowdtune run` starts from this track" in child.before, child.before
+
+
 ASPECTS_PROMPT = "  musicality, novelty, coherence, 1-10 each (such as 7 5 6)? "
 
 
