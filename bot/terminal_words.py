@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.crowd import rating_text
-from core.engine import Outcome, SessionSpec, telling_decimals
+from core.engine import Outcome, SessionSpec
 
 
 def explain(
@@ -17,24 +17,19 @@ def explain(
         return outcome.summary  # the engine's words, as every front end posts them
     given = f"{rating_text(float(vote))}/10"
     # The engine blends the rating with the score of the track before (Bayesian average): one rating
-    # moves a score only part of the way, so a newcomer is told what the numbers are.
+    # moves a score only part of the way, so a newcomer is told what the numbers are. A score is on a rating's
+    # scale and shown as one is (rating_text), so the same score reads alike in every line.
     now = outcome.incumbent_score
-    rescored = not outcome.kept_edit and now is not None and before is not None and spec.agent.rescore > 0
-    # A rescored score is shown in as many decimals as tell it from the score before (a move of 0.008 too).
-    decimals = telling_decimals(now, before, _score_text, fewest=1) if rescored else 1
-    prior = f"the {before:.{decimals}f} of the track before" if before is not None else "the agent's guess before anyone listened"
+    prior = f"the {rating_text(before)} of the track before" if before is not None else "the agent's guess before anyone listened"
     if outcome.kept_edit:
-        score = f"; the track now scores {now:.1f}" if now is not None else ""
+        score = f"; the track now scores {rating_text(now)}" if now is not None else ""
         return f"rated {given}: {outcome.verdict} ({descriptions[0]}){score}, your rating blended with {prior}"
     line = f"rated {given}: blended with {prior}, the edit scores below it, so {outcome.verdict}"
     if now is None:
         return line
     if not spec.agent.rescore:
-        return f"{line} (its score stays {now:.1f})"
-    moved = "hardly at all: now" if rescored and _score_text(now, decimals) == _score_text(before, decimals) else "now"
-    line += f"; its score moves {spec.agent.rescore:.0%} of the way toward your rating, {moved} {now:.{decimals}f}"
+        return f"{line} (its score stays {rating_text(now)})"
+    # A move of less than 0.005 reads as none: said, so the rating does not seem ignored.
+    moved = "hardly at all: now" if before is not None and rating_text(now) == rating_text(before) else "now"
+    line += f"; its score moves {spec.agent.rescore:.0%} of the way toward your rating, {moved} {rating_text(now)}"
     return f"{line} (the two differ by one edit, so your rating says a little about it too)" if why_rescored else line
-
-
-def _score_text(score: float, decimals: int) -> str:
-    return f"{score:.{decimals}f}"

@@ -77,8 +77,9 @@ def parse_rating(text: str) -> float:
 
 
 def rating_text(rating: float) -> str:
-    """A person's rating (or a compound of aspects) as every front end shows it: at most two decimals, trailing
-    zeros dropped ("5", "7.5", "6.25", 19/3 as "6.33"), whatever decimals it was typed with. Halves round up, as
+    """A person's rating (or a compound of aspects), or a track's score (on the same 1-10 scale), as every front end
+    shows it: at most two decimals, trailing zeros dropped ("5", "7.5", "6.25", 19/3 as "6.33"), whatever decimals
+    it was typed with, so one number reads alike wherever it appears. Halves round up, as
     people round the number they typed: 7.555 is "7.56" (a float holds it as 7.55499..., which %.2f shows as 7.55)."""
     shown = Decimal(repr(rating)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     return f"{shown:f}".rstrip("0").rstrip(".")

@@ -18,6 +18,7 @@ from core import agent as q
 from core.actions import Action, apply, describe
 from core.crowd import (
     NEUTRAL_RATING, RATING_MAX, RATING_MIN, Ballot, ChoiceHistory, CrowdEstimate, History, ab_keep_margin, ab_tally, mean_rating,
+    rating_text,
 )
 from core.learner import Observation, Posterior
 from core.instruments import DEFAULT_PROGRAM, GM_PROGRAMS
@@ -309,9 +310,9 @@ def settle(
     if spec.mode == "ab":
         summary = _ab_summary(rewards, tally.games, winner, tied, keep, baseline, best.description, verdict)
     elif keep:
-        summary = f"the crowd gave {score:.1f}/10 and {verdict}: {best.description}"
+        summary = f"the crowd gave {rating_text(score)}/10 and {verdict}: {best.description}"
     else:
-        summary = f"the crowd gave {score:.1f}/10, below the {baseline:.1f} of the track before, so {verdict}"
+        summary = f"the crowd gave {rating_text(score)}/10, below the {rating_text(baseline)} of the track before, so {verdict}"
     return Outcome(
         reward=score,
         variant_rewards=tuple(rewards),
@@ -357,13 +358,11 @@ def chance_text(reward: float, decimals: int = 0) -> str:
     return f"{100 * beat_chance(reward):.{decimals}f}%"
 
 
-def telling_decimals(
-    value: float, other: float, text: Callable[[float, int], str] = chance_text, fewest: int = 0, most: int = 3
-) -> int:
-    """The fewest decimals (`fewest` to `most`) at which two different numbers read differently as `text(number,
-    decimals)` shows them (by default A/B chances, as rewards), so a sentence comparing them ("needed 58.4%" after
-    "58.3%", a score moved from 6.13 to 6.12) never shows them equal; `most` if they read alike even then."""
-    return next((d for d in range(fewest, most) if text(value, d) != text(other, d)), most)
+def telling_decimals(value: float, other: float, most: int = 3) -> int:
+    """The fewest decimals (0 to `most`) at which two different A/B chances (as rewards) read differently as
+    `chance_text` shows them, so a sentence comparing them ("needed 58.4%" after "58.3%") never shows them
+    equal; `most` if they read alike even then."""
+    return next((d for d in range(most) if chance_text(value, d) != chance_text(other, d)), most)
 
 
 def _ab_summary(

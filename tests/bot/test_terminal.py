@@ -17,6 +17,7 @@ import pytest
 from test_cli import IGNORING_SIGINT, crowdtune
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
+SCORE = r"(\d+(?:\.\d+)?)"  # a score as a line shows it
 WAIT = 60  # a limit on waiting for something to happen, never a measure of how fast it happened
 
 FAKE_PLAYER = """#!/bin/sh
@@ -524,7 +525,7 @@ def test_an_undone_edit_says_why_the_kept_tracks_score_moves_too(tmp_path):
     undone = [line for line in result.stdout.splitlines() if "the edit is undone" in line]
     assert len(undone) == 2, result.stdout
     for line in undone:
-        before, now = (float(x) for x in re.search(r"the (\d+\.\d+) of the track before.*, now (\d+\.\d+)", line).groups())
+        before, now = (float(x) for x in re.search(rf"the {SCORE} of the track before.*, now {SCORE}", line).groups())
         assert "its score moves 10% of the way toward your rating, now " in line, line
         assert abs(now - (before + 0.1 * (2 - before))) <= 0.1, line
     assert "(the two differ by one edit, so your rating says a little about it too)" in undone[0], undone[0]
@@ -555,11 +556,34 @@ def test_an_undone_edit_s_small_move_of_the_kept_score_is_shown_in_enough_decima
     child.stdin.flush()
     while not (line := child.stdout.readline()).startswith("  rated 9/10"):
         assert line, "the session ended before round 1 was rated"
-    kept = float(re.search(r"the track now scores (\d+\.\d)", line).group(1))
-    out, _ = child.communicate(f"{kept - 0.1:.1f}\n", timeout=WAIT)
+    kept = float(re.search(rf"the track now scores {SCORE}", line).group(1))
+    out, _ = child.communicate(f"{kept - 0.1:.2f}\n", timeout=WAIT)
     [undone] = [line for line in out.splitlines() if "the edit is undone" in line]
-    before, now = re.search(r"the (\d+\.\d+) of the track before.*, now (\d+\.\d+)", undone).groups()
+    before, now = re.search(rf"the {SCORE} of the track before.*, now {SCORE}", undone).groups()
     assert before != now and float(now) < float(before), undone
+
+
+def test_a_score_reads_as_a_rating_does_and_alike_in_every_line(tmp_path):
+    """Found by a fresh-user trial: a score was shown with one decimal, or with as many as told two apart ("the
+    6.33 of the track before ... now 6.30"), so one score read 6.3 in a line and 6.33 in the next, "6.0" and "6.30"
+    kept trailing zeros, and a kept edit read "scores 6.0, ... blended with the 6.0 of the track before". A score is
+    on a rating's scale and shown as a rating is (core.crowd.rating_text), in every line alike."""
+    from core.crowd import rating_text
+
+    result = crowdtune("run", "--rounds", "6", "--seed", "7", "--no-audio", "--db", "ct.db", stdin="9\n2\n2\n6.3\n6.2\n9\n", cwd=tmp_path)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("  rated ")]
+    assert len(lines) == 6, result.stdout
+    for line in lines:
+        for shown in re.findall(rf"(?:scores|the|now|stays) {SCORE}\b", line):
+            assert shown == rating_text(float(shown)), line  # at most two decimals, no trailing zeros
+    kept = [re.search(rf"(?:scores|now) {SCORE}\b(?!.*(?:scores|now) \d)", line).group(1) for line in lines]
+    befores = [re.search(rf"the {SCORE} of the track before", line).group(1) for line in lines[1:]]
+    assert befores == kept[:-1], lines  # the kept track's score, then the track before's: one number, one text
+    for line, before in zip(lines[1:], befores):  # a kept edit's score and the track before's, these apart by 0.09 or more
+        assert "the track now scores" not in line or re.search(rf"scores {SCORE}\b", line).group(1) != before, line
+    with sqlite3.connect(tmp_path / "ct.db") as raw:
+        [(score,)] = raw.execute("SELECT incumbent_score FROM sessions").fetchall()
+    assert kept[-1] == rating_text(score), (kept[-1], score)
 
 
 def test_without_audio_no_line_offers_a_replay(tmp_path, player):
