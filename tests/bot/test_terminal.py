@@ -224,7 +224,7 @@ def test_the_starting_track_is_played_and_rated_before_the_first_edit(tmp_path, 
     child.expect(r"round 1:")
     child.expect(r"your rating, 1-10\? ")
     child.sendline("10")
-    child.expect(r"rated 10/10: the edit stays .*the track now scores 10\.0, your rating blended with the 10\.0 of the track before")
+    child.expect(r"rated 10/10: the edit stays .*the track now scores 10, your rating blended with the 10 of the track before")
     child.sendline("q")
     child.expect(pexpect.EOF)
     with sqlite3.connect(tmp_path / "ct.db") as raw:
