@@ -319,7 +319,7 @@ def build_parser() -> Parser:
         "render: the rendering paths; loop and votes: the bot's event-loop lag and vote throughput under load (a source "
         "checkout); qtable: Q-table "
         "lookups and writes; footprint: memory and start-up time; scaling: SQLite against PostgreSQL with 1, 2 and 4 "
-        "processes (a source checkout). See docs/BENCHMARKS.md."))
+        "processes (a source checkout; on the database CROWDTUNE_BENCH_DB names, else a private server). See docs/BENCHMARKS.md."))
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), help=f"seeds per configuration (learning; default {BENCH_SEEDS})")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=f"rounds per run (learning; default {BENCH_ROUNDS})")
