@@ -139,6 +139,8 @@ def main() -> None:
     from storage.postgres import public_url
 
     new_database, server = _postgres()
+    if server is None:  # a given database that cannot be used: said before any figure, not as workers' tracebacks
+        asyncio.run(_fill_q(new_database(), []))
     try:
         print(f"{SESSIONS} sessions a process, {ROUNDS} rounds each, {VOTERS} votes a round; votes per second, all processes together")
         with tempfile.TemporaryDirectory() as scratch:
@@ -168,5 +170,12 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from bot.errors import ExitCode
+    from storage import StorageError
+
     print(machine_description())
-    main()
+    try:
+        main()
+    except StorageError as problem:
+        print(f"crowdtune bench: {problem}", file=sys.stderr)
+        sys.exit(ExitCode.DATABASE)

@@ -847,6 +847,16 @@ def test_bench_scaling_checks_crowdtune_bench_db_as_a_setting(tmp_path, value, w
     assert _files(tmp_path) == before
 
 
+def test_bench_scaling_on_a_database_it_cannot_reach_says_so_in_one_line_before_any_figure(tmp_path):
+    """A later trial: CROWDTUNE_BENCH_DB naming a server that is not there printed SQLite's figures, then each
+    worker's traceback, then waited out its start barrier (five minutes). One line, exit 8, no password."""
+    result = crowdtune("bench", "scaling", cwd=tmp_path, env_extra={"CROWDTUNE_BENCH_DB": "postgresql://u:s3cretpw@127.0.0.1:1/db"}, check=False)
+    assert result.returncode == ExitCode.DATABASE and "votes/s" not in result.stdout, (result.returncode, result.stdout, result.stderr)
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("crowdtune bench: cannot connect to the database postgresql://u:***@127.0.0.1:1/db"), line
+    assert "s3cretpw" not in result.stdout + result.stderr
+
+
 # Every option naming a file or folder to write, as (the arguments, with PATH for it, and what the line calls it).
 OUTPUT_ARGS = {
     "run --db": (["run", "--rounds", "1", "--no-audio", "--db", "PATH"], "the database"),
