@@ -80,7 +80,7 @@ def round_summary(number: int, mode: str, outcome, ballots) -> str:
     if mode == "ab":
         verdict = ""
     else:
-        verdict = ", no reward" if outcome.reward is None else f", reward {outcome.reward:.1f}/10"
+        verdict = ", no reward" if outcome.reward is None else f", reward {rating_text(outcome.reward)}/10"
     return (
         f"**Round {number} closed**: {outcome.voters} voted ({describe_votes(mode, ballots)}){verdict}. "
         f"{outcome.summary[0].upper()}{outcome.summary[1:]}."
@@ -109,7 +109,7 @@ def ranked_round(rank: int, row) -> str:
     where = f"session {row.session_id}, round {row.index + 1}"
     if row.mode == "ab":
         return f"{rank}. beat the track before: {chance_text(row.reward)} ({plural((row.outcome or {}).get('voters', 0), 'vote')}): {where}"
-    return f"{rank}. {row.reward:.1f}/10: {where}"
+    return f"{rank}. {rating_text(row.reward)}/10: {where}"
 
 
 def round_cancelled(number: int) -> str:

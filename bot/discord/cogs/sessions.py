@@ -16,6 +16,7 @@ from bot.discord.votes import describe_ab_rounds, describe_aspects, describe_vot
 from bot.media.midi_import import check_file_size, melody_from_file
 from bot.progress import plural
 from bot.settings import round_defaults
+from core.crowd import rating_text
 from core.engine import SessionSpec, beat_chance
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
 from core.midi import track_to_midi
@@ -346,7 +347,7 @@ async def learning_report(bot, scope_id: str) -> tuple[str, list[discord.File]]:
     lines, files = [], []
     if history:
         rewards = [reward for reward, _, _ in history]
-        lines.append(f"{plural(len(rewards), 'rated round')}, mean reward {sum(rewards) / len(rewards):.2f}.")
+        lines.append(f"{plural(len(rewards), 'rated round')}, mean reward {rating_text(sum(rewards) / len(rewards))}.")
         png = await bot.drawer.learning_curve(
             rewards, "crowdtune: the kept track's score and each round's proposal",
             scores=[score for _, score, _ in history], spread=[spread for _, _, spread in history],
