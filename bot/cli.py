@@ -315,14 +315,15 @@ def build_parser() -> Parser:
 
     bench = commands.add_parser("bench", help="benchmarks that print figures", description=(
         "learning: presets and options against a simulated crowd (--seeds, --first-seed, --rounds, --out, --force, --crowd and "
-        "--only apply to it only); "
+        "--only apply to it only, --rounds to scaling too); "
         "render: the rendering paths; loop and votes: the bot's event-loop lag and vote throughput under load (a source "
         "checkout); qtable: Q-table "
         "lookups and writes; footprint: memory and start-up time; scaling: SQLite against PostgreSQL with 1, 2 and 4 "
         "processes (a source checkout; on the database CROWDTUNE_BENCH_DB names, else a private server). See docs/BENCHMARKS.md."))
     bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), help=f"seeds per configuration (learning; default {BENCH_SEEDS})")
-    bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=f"rounds per run (learning; default {BENCH_ROUNDS})")
+    bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=(
+        f"rounds per run (learning; default {BENCH_ROUNDS}); scaling: rounds each session runs (default 4)"))
     bench.add_argument("--first-seed", type=_in_range(int, 0, 1_000_000, "--first-seed"), help=(
         "learning: the first seed (default 0); the presets were tuned on seeds 0-39, so --first-seed 40 checks them out of sample"))
     bench.add_argument("--out", type=_path("--out"), help=(
@@ -676,14 +677,18 @@ def _fresh_folder(out: Path, force: bool, default: bool = False) -> Path:
 
 def _bench(args: argparse.Namespace) -> int:
     if args.which != "learning":
-        _refuse_given(args, BENCH_LEARNING_ONLY, f"is for bench learning only; bench {args.which} takes no options")
+        if args.which != "scaling":
+            _refuse_given(args, BENCH_LEARNING_ONLY, f"is for bench learning only; bench {args.which} takes no options")
+            from bot.bench import run
+
+            return run(args.which)
+        _refuse_given(args, set(BENCH_LEARNING_ONLY) - {"rounds"}, "is for bench learning only; bench scaling takes only --rounds")
         from bot.bench import run
 
-        if args.which != "scaling":
-            return run(args.which)
         # Checked here, with every setting, and handed on: the benchmark's process runs in the checkout, away from this .env.
         bench_db = _settings().bench_db
-        return run(args.which, {"CROWDTUNE_BENCH_DB": bench_db} if bench_db else None)
+        arguments = ["--rounds", str(args.rounds)] if args.rounds else []
+        return run(args.which, {"CROWDTUNE_BENCH_DB": bench_db} if bench_db else None, arguments)
     from datetime import datetime
 
     from bot.bench.learning import bench_learning

@@ -21,16 +21,17 @@ PERF_BENCHMARKS = ("render", "loop", "votes", "qtable", "footprint", "export", "
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-def run(which: str, environment: dict[str, str] | None = None) -> int:
+def run(which: str, environment: dict[str, str] | None = None, arguments: list[str] | None = None) -> int:
     """Run one performance benchmark by name (see PERF_BENCHMARKS); its exit code. `environment`: variables
-    added to those of a benchmark run in a process of its own (CROWDTUNE_BENCH_DB, checked, for `scaling`)."""
+    added to those of a benchmark run in a process of its own (CROWDTUNE_BENCH_DB, checked, for `scaling`);
+    `arguments`: its command line's, checked (`--rounds N` for `scaling`)."""
     if which in ("loop", "votes", "scaling"):
         # A process of their own (they start a server process and describe the machine themselves).
         if not (CHECKOUT / "tests" / "fakediscord").is_dir():
             print(f"crowdtune bench {which} uses the tests' servers (tests/): it needs a source checkout")
             return 1
         return subprocess.run(
-            [sys.executable, "-m", f"bot.bench.{which}"], check=False, cwd=CHECKOUT, env={**os.environ, **(environment or {})},
+            [sys.executable, "-m", f"bot.bench.{which}", *(arguments or [])], check=False, cwd=CHECKOUT, env={**os.environ, **(environment or {})},
         ).returncode
     from bot.bench.common import machine_description
 

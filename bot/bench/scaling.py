@@ -1,10 +1,11 @@
 """Past one process: votes per second for SQLite in one process against PostgreSQL with 1, 2 and 4
 processes on this machine, in one run, as ratios to SQLite's figure.
 
-    crowdtune bench scaling        (PostgreSQL: $CROWDTUNE_BENCH_DB, else a private server as the tests start)
+    crowdtune bench scaling [--rounds N]   (PostgreSQL: $CROWDTUNE_BENCH_DB, else a private server as the tests start)
 
 Each process does what a bot process does below the ballot box, through the same Conductor and Store:
-SESSIONS sessions of its own servers run at once (as a shard's servers do), each round takes VOTERS
+SESSIONS sessions of its own servers run at once (as a shard's servers do), ROUNDS rounds each unless
+--rounds says how many, each round takes VOTERS
 votes written BATCH at a time (the ballot box commits what has queued in one transaction: 1 when votes
 trickle in, more in a burst), then closes (settle and Q-updates in one transaction). Votes per second
 count every acknowledged vote from the moment all processes start to the last one's end. No Discord,
@@ -26,14 +27,14 @@ from pathlib import Path
 from bot.bench.common import machine_description
 
 SESSIONS = 4  # sessions each process runs at once
-ROUNDS = 4  # rounds per session
+ROUNDS = 4  # rounds per session (--rounds)
 VOTERS = 100  # votes per round
 BATCHES = (1, 25)  # votes per transaction: a quiet bot, a burst
 PROCESSES = (1, 2, 4)  # PostgreSQL processes sharing one database
 BARRIER_SECONDS = 300.0  # a process that has not started by then has failed
 
 
-async def _work(location: str, worker: int, batch: int, start, results) -> None:
+async def _work(location: str, worker: int, batch: int, rounds: int, start, results) -> None:
     from bot.conductor import Conductor
     from core.engine import SessionSpec
     from storage import open_store
@@ -42,7 +43,7 @@ async def _work(location: str, worker: int, batch: int, start, results) -> None:
     try:
         conductor = Conductor(store)
         sessions = [
-            await conductor.start(f"guild:{worker}{n:03d}{batch:03d}", "guild", f"c{worker}-{n}-{batch}", SessionSpec(rounds=ROUNDS), actor="bench")
+            await conductor.start(f"guild:{worker}{n:03d}{batch:03d}", "guild", f"c{worker}-{n}-{batch}", SessionSpec(rounds=rounds), actor="bench")
             for n in range(SESSIONS)
         ]
         await asyncio.to_thread(start.wait, BARRIER_SECONDS)
@@ -50,7 +51,7 @@ async def _work(location: str, worker: int, batch: int, start, results) -> None:
 
         async def run(session) -> tuple[int, int]:
             votes = closes = 0
-            for _ in range(ROUNDS):
+            for _ in range(rounds):
                 opened = await conductor.open_round(session.id)
                 voters = [f"user:{worker}-{v}" for v in range(VOTERS)]
                 for first in range(0, VOTERS, batch):
@@ -65,15 +66,15 @@ async def _work(location: str, worker: int, batch: int, start, results) -> None:
         await store.close()
 
 
-def _worker(location: str, worker: int, batch: int, start, results) -> None:
-    asyncio.run(_work(location, worker, batch, start, results))
+def _worker(location: str, worker: int, batch: int, rounds: int, start, results) -> None:
+    asyncio.run(_work(location, worker, batch, rounds, start, results))
 
 
-def _measure(location: str, processes: int, batch: int) -> tuple[float, int, int]:
+def _measure(location: str, processes: int, batch: int, rounds: int) -> tuple[float, int, int]:
     """(votes per second, votes, closes) of `processes` processes on one database."""
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(processes + 1), context.Queue()
-    workers = [context.Process(target=_worker, args=(location, w, batch, start, results)) for w in range(processes)]
+    workers = [context.Process(target=_worker, args=(location, w, batch, rounds, start, results)) for w in range(processes)]
     for process in workers:
         process.start()
     start.wait(BARRIER_SECONDS)  # every process has opened its store and sessions (BrokenBarrierError if one died)
@@ -135,22 +136,22 @@ def _postgres():
     return server.new_database, server
 
 
-def main() -> None:
+def main(rounds: int = ROUNDS) -> None:
     from storage.postgres import public_url
 
     new_database, server = _postgres()
     if server is None:  # a given database that cannot be used: said before any figure, not as workers' tracebacks
         asyncio.run(_fill_q(new_database(), []))
     try:
-        print(f"{SESSIONS} sessions a process, {ROUNDS} rounds each, {VOTERS} votes a round; votes per second, all processes together")
+        print(f"{SESSIONS} sessions a process, {rounds} round{'s' if rounds > 1 else ''} each, {VOTERS} votes a round; votes per second, all processes together")
         with tempfile.TemporaryDirectory() as scratch:
             for batch in BATCHES:
-                lite, votes, closes = _measure(str(Path(scratch) / f"bench-{batch}.db"), 1, batch)
+                lite, votes, closes = _measure(str(Path(scratch) / f"bench-{batch}.db"), 1, batch, rounds)
                 print(f"\n{batch} vote(s) a transaction:")
                 print(f"  SQLite, 1 process:        {lite:8.0f} votes/s  (1.00x)  {votes} votes, {closes} closes")
                 for processes in PROCESSES:
                     url = new_database()
-                    rate, votes, closes = _measure(url, processes, batch)
+                    rate, votes, closes = _measure(url, processes, batch, rounds)
                     print(
                         f"  PostgreSQL, {processes} process{'es' if processes > 1 else '  '}: {rate:8.0f} votes/s  "
                         f"({rate / lite:.2f}x)  {votes} votes, {closes} closes"
@@ -158,7 +159,7 @@ def main() -> None:
                 # What waiting for the disk at each commit costs: SQLite's synchronous NORMAL does not wait
                 # either (a commit survives the bot's crash, not the machine's power cut).
                 url = new_database()
-                rate, votes, closes = _measure(url + ("&" if "?" in url else "?") + "synchronous_commit=off", 1, batch)
+                rate, votes, closes = _measure(url + ("&" if "?" in url else "?") + "synchronous_commit=off", 1, batch, rounds)
                 print(f"  PostgreSQL, 1 process, synchronous_commit off: {rate:8.0f} votes/s  ({rate / lite:.2f}x)")
             lite_bytes, pg_bytes = q_entry_bytes(Path(scratch), server, new_database())
             pg_text = f"{pg_bytes:.0f} bytes" if pg_bytes is not None else "not measured (a given database)"
@@ -170,12 +171,17 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
     from bot.errors import ExitCode
     from storage import StorageError
 
+    parser = argparse.ArgumentParser(prog="python -m bot.bench.scaling", description="(`crowdtune bench scaling` checks --rounds)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    sys.stdout.reconfigure(line_buffering=True)  # each figure as it comes, into a pipe or a file too
     print(machine_description())
     try:
-        main()
+        main(parser.parse_args().rounds)
     except StorageError as problem:
         print(f"crowdtune bench: {problem}", file=sys.stderr)
         sys.exit(ExitCode.DATABASE)
