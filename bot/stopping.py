@@ -2,14 +2,16 @@
 task, so its cleanup runs as it would for any other end (a terminal round left to resume, a simulation's
 session stopped, players reaped, the database closed), and the command ends as Interrupted or Terminated
 (exit codes 130 and 143, README "Exit codes"). The running Discord bot replaces both handlers by its own
-graceful close (bot.discord.app.run_bot)."""
+graceful close (bot.discord.app.run_bot). Work outside an event loop (a benchmark in a process of its own)
+gets the same from `signals_raise`, and the command that started it passes a signal on (`run_passing_signals`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 
 from bot.errors import Interrupted, Terminated
 
@@ -70,3 +72,66 @@ async def signals_end_this_task() -> AsyncIterator[None]:
     if received:  # the work ended anyway (the signal came as it finished): still the signal's exit code
         task.uncancel()
         raise ENDINGS[received[0]]()
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """For work outside an event loop, in the main thread: the first SIGINT or SIGTERM raises Interrupted or
+    Terminated where the work is, so its `finally` blocks run (a private server stopped, its folder removed).
+    A repeated signal changes nothing, as in `signals_end_this_task`: a terminal's Ctrl-C or timeout(1) reaches
+    every process of the command, and the command passes it on too (`run_passing_signals`). Once a signal has
+    come the handlers stay till the process ends, so a late repeat cannot kill it before its exit code."""
+    received: list[signal.Signals] = []
+
+    def on_signal(number: int, frame) -> None:
+        if not received:
+            received.append(signal.Signals(number))
+            raise ENDINGS[number]()
+
+    previous = {number: signal.signal(number, on_signal) for number in ENDINGS}
+    try:
+        yield
+    finally:
+        if not received:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait (blocked) while the block runs and come after it: for cleanup a signal must not
+    cut short. Processes started in the block inherit them blocked, so they never get them and whoever started
+    them must end them (as multiprocessing starts its resource tracker)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, ENDINGS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def run_passing_signals(command: list[str], **options) -> int:
+    """Run `command` (subprocess.Popen's `options`) to its end and return its exit code; a process that ends
+    cleanly on SIGINT and SIGTERM (`signals_raise`). The first SIGINT or SIGTERM this process receives meanwhile
+    is passed on to it (Ctrl-C reaches both, `kill` this one only) and, once it has ended, raises Interrupted or
+    Terminated: the command then says so in one line and ends with 130 or 143, as any other does."""
+    received: list[signal.Signals] = []
+    child: list[subprocess.Popen] = []
+
+    def on_signal(number: int, frame) -> None:
+        if not received:
+            received.append(signal.Signals(number))
+            for process in child:
+                process.send_signal(number)
+
+    previous = {number: signal.signal(number, on_signal) for number in ENDINGS}
+    try:
+        child.append(subprocess.Popen(command, **options))
+        if received:  # it came as the process started; a second one changes nothing for it
+            child[0].send_signal(received[0])
+        code = child[0].wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if received:
+        raise ENDINGS[received[0]]()
+    return code

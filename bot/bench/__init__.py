@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -30,9 +29,12 @@ def run(which: str, environment: dict[str, str] | None = None, arguments: list[s
         if not (CHECKOUT / "tests" / "fakediscord").is_dir():
             print(f"crowdtune bench {which} uses the tests' servers (tests/): it needs a source checkout")
             return 1
-        return subprocess.run(
-            [sys.executable, "-m", f"bot.bench.{which}", *(arguments or [])], check=False, cwd=CHECKOUT, env={**os.environ, **(environment or {})},
-        ).returncode
+        from bot.stopping import run_passing_signals
+
+        # A signal is passed on: the benchmark stops what it started (scaling: its private server) and ends.
+        return run_passing_signals(
+            [sys.executable, "-m", f"bot.bench.{which}", *(arguments or [])], cwd=CHECKOUT, env={**os.environ, **(environment or {})},
+        )
     from bot.bench.common import machine_description
 
     print(machine_description())

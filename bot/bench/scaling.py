@@ -17,14 +17,17 @@ the same run are the figures to compare.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
+import queue
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bot.bench.common import machine_description
+from bot.stopping import signals_held
 
 SESSIONS = 4  # sessions each process runs at once
 ROUNDS = 4  # rounds per session (--rounds)
@@ -32,6 +35,7 @@ VOTERS = 100  # votes per round
 BATCHES = (1, 25)  # votes per transaction: a quiet bot, a burst
 PROCESSES = (1, 2, 4)  # PostgreSQL processes sharing one database
 BARRIER_SECONDS = 300.0  # a process that has not started by then has failed
+POLL_SECONDS = 5.0  # how often the figures' wait checks that no process has died
 
 
 async def _work(location: str, worker: int, batch: int, rounds: int, start, results) -> None:
@@ -71,19 +75,39 @@ def _worker(location: str, worker: int, batch: int, rounds: int, start, results)
 
 
 def _measure(location: str, processes: int, batch: int, rounds: int) -> tuple[float, int, int]:
-    """(votes per second, votes, closes) of `processes` processes on one database."""
+    """(votes per second, votes, closes) of `processes` processes on one database. The processes never get
+    SIGINT or SIGTERM (no traceback of theirs on Ctrl-C): this one ends them when it ends early."""
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(processes + 1), context.Queue()
     workers = [context.Process(target=_worker, args=(location, w, batch, rounds, start, results)) for w in range(processes)]
-    for process in workers:
-        process.start()
-    start.wait(BARRIER_SECONDS)  # every process has opened its store and sessions (BrokenBarrierError if one died)
-    figures = [results.get(timeout=1800) for _ in workers]
-    for process in workers:
-        process.join()
+    try:
+        for process in workers:
+            with signals_held():  # inherited blocked
+                process.start()
+        start.wait(BARRIER_SECONDS)  # every process has opened its store and sessions (BrokenBarrierError if one died)
+        figures = _figures(workers, results)
+    finally:
+        for process in workers:
+            if process.pid is not None:  # started
+                if process.is_alive():  # ended early (a signal, a failure): their figures are not wanted
+                    process.kill()
+                process.join()
     votes, closes = sum(f[0] for f in figures), sum(f[1] for f in figures)
     seconds = max(f[3] for f in figures) - min(f[2] for f in figures)
     return votes / seconds, votes, closes
+
+
+def _figures(workers: list, results) -> list[tuple]:
+    """Each process's figures from `results`, however long its rounds take (--rounds); RuntimeError once one has
+    died without them (its traceback is on stderr) rather than waiting for ever."""
+    figures: list[tuple] = []
+    while len(figures) < len(workers):
+        try:
+            figures.append(results.get(timeout=POLL_SECONDS))
+        except queue.Empty:
+            if failed := [p.exitcode for p in workers if p.exitcode not in (None, 0)]:
+                raise RuntimeError(f"a benchmark process failed (exit code {failed[0]})") from None
+    return figures
 
 
 Q_ROWS = 50_000  # Q-table entries written to measure what one costs on disk
@@ -122,27 +146,37 @@ def q_entry_bytes(scratch: Path, server, url: str) -> tuple[float, float | None]
     return lite_bytes, (relation_bytes(url, "qvalues") - before) / len(keys)
 
 
+@contextlib.contextmanager
 def _postgres():
-    """A database URL maker: $CROWDTUNE_BENCH_DB (the same database each time; checked, and taken from .env too,
-    by `crowdtune bench`: bot.settings), or a private server's fresh databases (tests/pgserver.py, in a source checkout)."""
+    """(a database URL maker, the private server or None): $CROWDTUNE_BENCH_DB (the same database each time;
+    checked, and taken from .env too, by `crowdtune bench`: bot.settings), or a private server's fresh databases
+    (tests/pgserver.py, in a source checkout), stopped and its folder removed however the block ends. A signal
+    waits while it starts or stops (seconds; cut short, pg_ctl could leave a server no one stops) and comes after."""
     given = os.environ.get("CROWDTUNE_BENCH_DB")
     if given:
-        return (lambda: given), None
+        yield (lambda: given), None
+        return
     checkout = Path(__file__).resolve().parents[2]
     sys.path.insert(0, str(checkout / "tests"))
     from pgserver import PostgresServer  # the tests' own; needs a source checkout and Debian's postgresql
 
-    server = PostgresServer(durable=True).start()
-    return server.new_database, server
+    server = None
+    try:
+        with signals_held():
+            server = PostgresServer(durable=True).start()
+        yield server.new_database, server
+    finally:
+        if server is not None:
+            with signals_held():
+                server.stop()
 
 
 def main(rounds: int = ROUNDS) -> None:
     from storage.postgres import public_url
 
-    new_database, server = _postgres()
-    if server is None:  # a given database that cannot be used: said before any figure, not as workers' tracebacks
-        asyncio.run(_fill_q(new_database(), []))
-    try:
+    with _postgres() as (new_database, server):
+        if server is None:  # a given database that cannot be used: said before any figure, not as workers' tracebacks
+            asyncio.run(_fill_q(new_database(), []))
         print(f"{SESSIONS} sessions a process, {rounds} round{'s' if rounds > 1 else ''} each, {VOTERS} votes a round; votes per second, all processes together")
         with tempfile.TemporaryDirectory() as scratch:
             for batch in BATCHES:
@@ -165,23 +199,28 @@ def main(rounds: int = ROUNDS) -> None:
             pg_text = f"{pg_bytes:.0f} bytes" if pg_bytes is not None else "not measured (a given database)"
             print(f"\nA Q-table entry on disk, indexes included ({Q_ROWS:,} realistic keys): SQLite {lite_bytes:.0f} bytes, PostgreSQL {pg_text}")
         print(f"\nPostgreSQL: {public_url(new_database()) if server is None else 'a private server (tests/pgserver.py), fsync and synchronous commit on as by default; SQLite: WAL, synchronous NORMAL'}")
-    finally:
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":
     import argparse
 
-    from bot.errors import ExitCode
+    from bot.errors import ExitCode, Interrupted, Terminated
+    from bot.stopping import signals_raise
     from storage import StorageError
 
     parser = argparse.ArgumentParser(prog="python -m bot.bench.scaling", description="(`crowdtune bench scaling` checks --rounds)")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     sys.stdout.reconfigure(line_buffering=True)  # each figure as it comes, into a pipe or a file too
-    print(machine_description())
-    try:
-        main(parser.parse_args().rounds)
-    except StorageError as problem:
-        print(f"crowdtune bench: {problem}", file=sys.stderr)
-        sys.exit(ExitCode.DATABASE)
+    # SIGINT and SIGTERM end it cleanly (its workers and private server stopped) with their exit codes;
+    # `crowdtune bench`, which passes them on, says so in its one line.
+    with signals_raise():
+        try:
+            print(machine_description())
+            main(parser.parse_args().rounds)
+        except StorageError as problem:
+            print(f"crowdtune bench: {problem}", file=sys.stderr)
+            sys.exit(ExitCode.DATABASE)
+        except Interrupted:
+            sys.exit(ExitCode.INTERRUPTED)
+        except Terminated:
+            sys.exit(ExitCode.TERMINATED)

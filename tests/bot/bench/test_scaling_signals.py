@@ -1,0 +1,98 @@
+"""`crowdtune bench scaling` ended by a signal ends as every command does: its cleanup run (its private
+PostgreSQL server stopped and its folder removed, its worker processes ended), one line, exit code 130 or 143.
+
+Found by a fresh-user trial: SIGTERM (`timeout 40 crowdtune bench scaling`) left the private server running,
+re-parented to PID 1, with ~75 MB under /tmp, at every kill; Ctrl-C printed a worker's traceback and a
+resource_tracker warning about leaked semaphores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ExitCode
+from pgserver import find_bin
+
+CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
+HEADLINE = "4 sessions a process, "  # printed once the private server runs, before the first measurement
+HANG_SECONDS = 600  # a bound against a hang, not a time assertion
+
+
+def _processes_naming(text: str) -> list[str]:
+    """The command lines of the running processes that hold `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and text.encode() in (command := (entry / "cmdline").read_bytes()):
+                found.append(command.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+def _stop_leaked_servers(folder: Path) -> None:
+    """Stop any PostgreSQL server left running with its data under `folder` (what the old code leaked)."""
+    as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    for data in folder.glob("crowdtune-pg-*/data"):
+        subprocess.run([*as_user, find_bin("pg_ctl"), "stop", "-m", "immediate", "-D", str(data)], capture_output=True)
+
+
+@pytest.mark.parametrize("how, to", [
+    (signal.SIGTERM, "process"),  # kill PID, docker stop: crowdtune alone gets it
+    (signal.SIGTERM, "group"),  # timeout(1): every process of the command gets it
+    (signal.SIGINT, "group"),  # Ctrl-C on a terminal: the whole foreground group gets it
+], ids=["SIGTERM-to-crowdtune", "SIGTERM-to-the-group", "SIGINT-to-the-group"])
+def test_a_signal_stops_bench_scaling_and_its_private_server(how, to):
+    if find_bin("pg_ctl") is None:
+        pytest.skip("PostgreSQL is not installed (make test installs Debian's postgresql package)")
+    code, word = (ExitCode.TERMINATED, "terminated") if how == signal.SIGTERM else (ExitCode.INTERRUPTED, "interrupted")
+    # TMPDIR: the private server's folder lands in here, so this test finds its own server (other benchmarks
+    # may run on the machine). Short, for the server's socket path; open to `nobody`, who runs it as root.
+    temp = Path(tempfile.mkdtemp(prefix="ct-sig-", dir="/tmp"))
+    temp.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("CROWDTUNE_BENCH_DB", "CROWDTUNE_DB", "DISCORD_TOKEN")}
+    env["TMPDIR"] = str(temp)
+    # 10,000 rounds a session: the first measurement alone runs for hours, so the signal comes mid-run.
+    process = subprocess.Popen([CROWDTUNE, "bench", "scaling", "--rounds", "10000"], cwd=temp, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    watchdog = threading.Timer(HANG_SECONDS, os.killpg, (process.pid, signal.SIGKILL))
+    watchdog.start()
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith(HEADLINE):
+                break
+        assert lines and lines[-1].startswith(HEADLINE), (lines, process.stderr.read() if process.poll() is not None else "")
+        [folder] = temp.glob("crowdtune-pg-*")  # the private server it started
+        assert _processes_naming(str(folder))
+        for _ in range(HANG_SECONDS * 10):  # until its workers run (their SQLite file): they get the group's signal
+            if list(temp.glob("*/bench-1.db")) or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert list(temp.glob("*/bench-1.db")), process.poll()
+        if to == "group":
+            os.killpg(process.pid, how)
+        else:
+            process.send_signal(how)
+        # communicate ends once every process holding the output ended: crowdtune, the benchmark, its workers.
+        out, err = process.communicate(timeout=HANG_SECONDS)
+        assert process.returncode == code and err == f"{word}\n", (process.returncode, err)
+        assert _processes_naming(str(folder)) == [] and not folder.exists()
+        assert list(temp.iterdir()) == []  # its scratch SQLite files too
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        _stop_leaked_servers(temp)
+        shutil.rmtree(temp, ignore_errors=True)
