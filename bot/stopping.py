@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import signal
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Iterator
 
 from bot.errors import Interrupted, Terminated
@@ -99,14 +100,33 @@ def signals_raise() -> Iterator[None]:
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait (blocked) while the block runs and come after it: for cleanup a signal must not
-    cut short. Processes started in the block inherit them blocked, so they never get them and whoever started
-    them must end them (as multiprocessing starts its resource tracker)."""
+    """SIGINT and SIGTERM wait (blocked) while the block runs and come after it: for cleanup, or a server's
+    start, that a signal must not cut short."""
     held = signal.pthread_sigmask(signal.SIG_BLOCK, ENDINGS)
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+@contextlib.contextmanager
+def unheard_by_children(numbers: tuple[signal.Signals, ...] = tuple(ENDINGS)) -> Iterator[None]:
+    """Processes started in the block ignore the signals `numbers` (SIGINT, SIGTERM) for good: Python keeps an
+    ignored signal ignored, and a terminal's Ctrl-C reaches every process of the command, where a worker's own
+    KeyboardInterrupt would be a traceback; whoever started them ends them. (A signal mask would not do:
+    multiprocessing's spawn starts its processes with none.) This process's own signals wait meanwhile and come
+    after, but for one that comes in the instant before it ignores them (setting SIG_IGN drops a pending one).
+    Outside the main thread, which alone may set signal actions, it changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with signals_held():
+        previous = {number: signal.signal(number, signal.SIG_IGN) for number in numbers}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
 
 def run_passing_signals(command: list[str], **options) -> int:

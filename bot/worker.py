@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
+
+from bot.stopping import unheard_by_children
 
 PARENT_CHECK_SECONDS = 1.0
 BACKGROUND_NICENESS = 10  # a job nobody waits on in real time yields the CPU to the bot's loop
@@ -49,6 +52,14 @@ def worker_pool(niceness: int = 0) -> ProcessPoolExecutor:
     )
 
 
+def in_pool(pool: ProcessPoolExecutor, function: Callable[..., T], *args) -> asyncio.Future[T]:
+    """loop.run_in_executor(pool, function, *args), in the event loop's thread. The pool's process, which it
+    starts on demand, ignores SIGINT: Ctrl-C on a terminal reaches every process of the command, and the
+    worker's own KeyboardInterrupt would be a traceback; the pool's owner ends it (bot.stopping.unheard_by_children)."""
+    with unheard_by_children((signal.SIGINT,)):
+        return asyncio.get_running_loop().run_in_executor(pool, function, *args)
+
+
 async def in_worker_process(function: Callable[..., T], *args) -> T:
     """`function(*args)` in a new worker process; its result (or exception). Function, arguments and
     result must pickle. The worker runs at a lower CPU priority (BACKGROUND_NICENESS). Cancelled
@@ -58,7 +69,7 @@ async def in_worker_process(function: Callable[..., T], *args) -> T:
     async with turns:
         pool = worker_pool(BACKGROUND_NICENESS)
         try:
-            return await loop.run_in_executor(pool, function, *args)
+            return await in_pool(pool, function, *args)
         except asyncio.CancelledError:
             for process in list((pool._processes or {}).values()):
                 process.terminate()

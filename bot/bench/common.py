@@ -94,3 +94,23 @@ async def ticker(lags: list[float], stop: asyncio.Event) -> None:
         start = loop.time()
         await asyncio.sleep(TICK_SECONDS)
         lags.append(loop.time() - start - TICK_SECONDS)
+
+
+def run_in_own_process(work) -> None:
+    """A benchmark in a process of its own (`crowdtune bench loop|votes`): asyncio.run(work), which SIGINT and
+    SIGTERM cancel so its cleanup runs (its server process stopped), then exit code 130 or 143 without a word:
+    `crowdtune bench`, which passes the signal on, says it (bot.stopping.run_passing_signals)."""
+    from bot.errors import ExitCode, Interrupted, Terminated
+    from bot.stopping import signals_end_this_task
+
+    async def stoppable() -> None:
+        async with signals_end_this_task():
+            await work
+
+    sys.stdout.reconfigure(line_buffering=True)  # each figure as it comes, into a pipe or a file too
+    try:
+        asyncio.run(stoppable())
+    except Interrupted:
+        sys.exit(ExitCode.INTERRUPTED)
+    except Terminated:
+        sys.exit(ExitCode.TERMINATED)

@@ -25,6 +25,7 @@ for path in (str(ROOT), str(ROOT / "tests")):
 RATING_KEYCAPS = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10)) + ("\U0001f51f",)
 AB_REACTIONS = ("\U0001f170\ufe0f", "\U0001f171\ufe0f", "\U0001f44d", "\U0001f44e")
 SEND_INTERVAL = 0.02  # a paced crowd sends a slice of its events this often
+STOP_SECONDS = 30.0  # a server process that has not ended by then is killed
 
 
 def serve(connection) -> None:
@@ -172,20 +173,34 @@ class ServerProcess:
     """The benchmark's handle on the server process: one command at a time, without blocking its loop."""
 
     def __init__(self) -> None:
+        from bot.stopping import unheard_by_children
+
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()
         self._process = context.Process(target=serve, args=(child,), daemon=True)
-        self._process.start()
+        with unheard_by_children():  # Ctrl-C reaches it too, and its traceback would be noise: stop() ends it
+            self._process.start()
         self._lock = asyncio.Lock()
+        self._cut_short = False  # a call was cancelled: its thread still waits for the reply
 
     async def call(self, method: str, /, **arguments):
         async with self._lock:
             self._connection.send((method, arguments))
-            return await asyncio.get_running_loop().run_in_executor(None, self._connection.recv)
+            self._cut_short = True
+            reply = await asyncio.get_running_loop().run_in_executor(None, self._connection.recv)
+            self._cut_short = False
+            return reply
 
     async def stop(self) -> None:
-        await self.call("stop")
-        self._process.join(10)
+        """Ask the server process to end, and end it if it has not: it never gets SIGINT or SIGTERM itself. After
+        a call cut short (a signal ended the benchmark) it is ended at once: asking would mix the two replies; its
+        end also ends the thread still waiting for the first."""
+        if not self._cut_short:
+            with contextlib.suppress(asyncio.TimeoutError, EOFError, OSError):
+                await asyncio.wait_for(self.call("stop"), STOP_SECONDS)
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
 
 
 @contextlib.asynccontextmanager

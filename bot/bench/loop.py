@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bot.bench.common import machine_description, percentile, ticker, verdict
+from bot.bench.common import machine_description, percentile, run_in_own_process, ticker, verdict
 from bot.bench.fakeserver import ServerProcess, running_bot
 from bot.media.render import Renderer
 from storage import open_store
@@ -265,4 +265,4 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=2, help="runs of each configuration, pooled")
     parser.add_argument("--diagnose", type=float, default=5.0, help="seconds of the stack-sampling pass (0: skip it)")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.seconds, arguments.diagnose, repeats=arguments.repeats))
+    run_in_own_process(main(arguments.seconds, arguments.diagnose, repeats=arguments.repeats))

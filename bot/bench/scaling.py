@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from bot.bench.common import machine_description
-from bot.stopping import signals_held
+from bot.stopping import signals_held, unheard_by_children
 
 SESSIONS = 4  # sessions each process runs at once
 ROUNDS = 4  # rounds per session (--rounds)
@@ -82,7 +82,7 @@ def _measure(location: str, processes: int, batch: int, rounds: int) -> tuple[fl
     workers = [context.Process(target=_worker, args=(location, w, batch, rounds, start, results)) for w in range(processes)]
     try:
         for process in workers:
-            with signals_held():  # inherited blocked
+            with unheard_by_children():
                 process.start()
         start.wait(BARRIER_SECONDS)  # every process has opened its store and sessions (BrokenBarrierError if one died)
         figures = _figures(workers, results)

@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.bench.common import machine_description, percentile, ticker
+from bot.bench.common import machine_description, percentile, run_in_own_process, ticker
 from bot.bench.fakeserver import ServerProcess, running_bot
 from bot.media.render import Renderer
 from storage import Store, open_store
@@ -192,4 +192,4 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse_arguments()
-    asyncio.run(main(arguments.users, arguments.rounds, arguments.length, tuple(arguments.style or STYLES)))
+    run_in_own_process(main(arguments.users, arguments.rounds, arguments.length, tuple(arguments.style or STYLES)))

@@ -8,11 +8,10 @@ itself never imports matplotlib.
 
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from bot.worker import worker_pool
+from bot.worker import in_pool, worker_pool
 from core.actions import Action
 from core.music import Track
 
@@ -63,7 +62,7 @@ class Drawer:
         if self._pool is None:
             self._pool = worker_pool()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+            return await in_pool(self._pool, function, *args)
         except BrokenProcessPool:
             # The worker died (killed, out of memory): this picture fails, the next one starts a new worker.
             broken, self._pool = self._pool, None
