@@ -228,5 +228,5 @@ def _shown(value: str, longest: int = 80) -> str:
     if looks_like_url(value):
         from storage.postgres import public_url
 
-        value = public_url(value.strip())  # only the scheme of one whose parts cannot be told apart (http://[::1/api)
+        value = public_url(value.strip())
     return f"'{value if len(value) <= longest else value[:longest - 3] + '...'}'"

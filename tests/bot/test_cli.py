@@ -769,9 +769,9 @@ BAD_URLS = {
     "postgresql://u:s3cretpw@127.0.0.1:notaport/db": "its port is not a number from 1 to 65535",
     # Mistyped (a later trial): each was taken for a file's path, printed whole and made, the password in its name.
     " postgresql://u:s3cretpw@127.0.0.1/db": "has spaces around it",
-    "postgresql:/u:s3cretpw@127.0.0.1/db": "it does not start with postgresql:// or postgres://",
-    "postgresql//u:s3cretpw@127.0.0.1/db": "it does not start with postgresql:// or postgres://",
-    "postgresql:u:s3cretpw@h": "it does not start with postgresql:// or postgres://",
+    "postgresql:/u:s3cretpw@127.0.0.1/db": "postgresql:/u:***@127.0.0.1/db cannot be used: postgresql: must be followed by //",
+    "postgresql//u:s3cretpw@127.0.0.1/db": "postgresql//u:***@127.0.0.1/db cannot be used: postgresql must be followed by ://",
+    "postgresql:u:s3cretpw@h": "postgresql:u:***@h cannot be used: postgresql: must be followed by //",
     # Taken silently (a later trial): asyncpg connected to port 5432, and kept %zz in the password as typed.
     "postgresql://u:s3cretpw@127.0.0.1:/db": "its port is not a number from 1 to 65535",
     "postgresql://u:s3cret%zzpw@127.0.0.1/db": "a % in it starts no percent-encoding",

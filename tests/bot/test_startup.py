@@ -104,7 +104,7 @@ def test_a_crowdtune_db_url_that_names_no_database_is_a_bad_setting_for_every_co
     result = start(tmp_path, command=[CROWDTUNE, command, *READING_SETTINGS[command]], DISCORD_TOKEN=None, CROWDTUNE_DB=None)
     assert result.returncode == ExitCode.SETTING, (result.returncode, result.stdout, result.stderr)
     assert result.stderr.splitlines() == [
-        f"crowdtune {command}: bad setting: CROWDTUNE_DB is 'postgresql://***' (in .env), expected a SQLite file's path "
+        f"crowdtune {command}: bad setting: CROWDTUNE_DB is 'postgresql://u:***@localhost:99999/db' (in .env), expected a SQLite file's path "
         "or a postgresql:// URL: its port is not a number from 1 to 65535 (leave out the : too for the default port, 5432)"
     ], result.stderr
     assert "s3cretpw" not in result.stdout + result.stderr
