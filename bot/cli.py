@@ -681,9 +681,9 @@ def _bench(args: argparse.Namespace) -> int:
 
         if args.which != "scaling":
             return run(args.which)
-        # Checked here, with every setting, and handed on: the benchmark's process runs in the checkout, away from this .env.
-        bench_db = _settings().bench_db
-        return run(args.which, {"CROWDTUNE_BENCH_DB": bench_db} if bench_db else None)
+        # Checked here, with every setting, and handed on: the benchmark's process runs in the checkout, away from this
+        # .env; unset (or blank: bot.settings) is handed on as empty, so a blank one in the environment is not read there.
+        return run(args.which, {"CROWDTUNE_BENCH_DB": _settings().bench_db or ""})
     from datetime import datetime
 
     from bot.bench.learning import bench_learning

@@ -22,6 +22,9 @@ from core.agent import PRESET_NAMES
 from core.engine import QUORUM_MAX, ROUND_SECONDS_MAX, ROUND_SECONDS_MIN, ROUNDS_MAX
 
 
+_TOKEN_VARIABLES = ("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN")
+
+
 class Unusable(ValueError):
     """A setting's value refused for a reason the line gives after what the setting expects."""
 
@@ -59,6 +62,11 @@ class CommandSettings(BaseSettings):
     shard_count: int | None = Field(default=None, ge=1, le=MAX_SHARDS, description=f"a whole number from 1 to {MAX_SHARDS}")
     shard_ids: str | None = Field(default=None, description="shard numbers separated by commas, such as 0,1")
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        """pydantic-settings' sources in its order, a blank value in the environment or .env dropped (`_blank`)."""
+        return init_settings, _unblanked(env_settings), _unblanked(dotenv_settings), file_secret_settings
+
     @field_validator("db", "soundfont")
     @classmethod
     def _as_meant(cls, value: str | None) -> str | None:
@@ -91,9 +99,22 @@ class Settings(CommandSettings):
     """Every setting, the token too: what `crowdtune run` reads (the bot, or a terminal session)."""
 
     discord_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN"),
+        default=None, validation_alias=AliasChoices(*_TOKEN_VARIABLES),
         description="the bot's token, from the Discord Developer Portal",
     )
+
+
+def _blank(variable: str, value: str | None) -> bool:
+    """True for a setting given as empty or spaces only, which counts as unset, in the environment and in .env alike
+    (python-dotenv strips a .env line's value; the environment's is taken as it is): `CROWDTUNE_DB=` is the default
+    database, and .env's value is read under an environment's blank one. Not the token: DISCORD_TOKEN set but empty is
+    the bot's mistake (its own line, ExitCode.NO_TOKEN), not a terminal session."""
+    return isinstance(value, str) and not value.strip() and variable.upper() not in _TOKEN_VARIABLES
+
+
+def _unblanked(source):
+    """`source` (a pydantic-settings source: a field's or alias's name to its value) without its blank values."""
+    return lambda: {key: value for key, value in source().items() if not _blank(key, value)}
 
 
 # The URL settings and the schemes each accepts.
@@ -203,16 +224,16 @@ def _problem(name: str, parsed: object, look_up: bool = True, reason: str | None
 
 def _given(variable: str) -> tuple[str, str] | None:
     """The text `variable` was given as and where: in the environment, which wins (any case, as pydantic-settings
-    reads it), else in .env; None if neither has it."""
+    reads it), else in .env; None if neither has it. A blank value is unset (`_blank`)."""
     environment = {key.upper(): value for key, value in os.environ.items()}
-    if variable in environment:
+    if variable in environment and not _blank(variable, environment[variable]):
         return environment[variable], "in the environment"
     from dotenv import dotenv_values
 
     env_file = str(CommandSettings.model_config["env_file"])
     with contextlib.suppress(OSError, UnicodeDecodeError):
         for key, value in dotenv_values(env_file).items():
-            if key.upper() == variable and value is not None:
+            if key.upper() == variable and value is not None and not _blank(variable, value):
                 return value, "in .env"
     return None
 

@@ -292,3 +292,44 @@ def test_a_dot_env_file_that_is_not_utf8_is_one_line(tmp_path):
     (tmp_path / ".env").write_text("CROWDTUNE_QUORUM=3\n", encoding="utf-16")
     assert_one_line(start(tmp_path), ExitCode.SETTING, ".env", "UTF-8")
     assert not (tmp_path / "bot.db").exists()
+
+
+BLANKABLE = ["CROWDTUNE_DB", "CROWDTUNE_BENCH_DB", "CROWDTUNE_SOUNDFONT", "CROWDTUNE_ROUNDS", "CROWDTUNE_QUORUM", "CROWDTUNE_PRESET",
+             "CROWDTUNE_SHARD_IDS", "CROWDTUNE_API_BASE"]
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t "])
+@pytest.mark.parametrize("where", ["the environment", ".env"])
+def test_a_blank_setting_counts_as_unset_in_the_environment_and_in_dotenv_alike(tmp_path, monkeypatch, blank, where):
+    """Found by a fresh-user trial: CROWDTUNE_DB='' was the default database, CROWDTUNE_BENCH_DB= a private server,
+    but CROWDTUNE_ROUNDS='' was refused, and a space was refused in the environment but stripped and taken in .env.
+    Blank is unset, every setting, both places (the token apart: set but empty is the bot's own line, exit 4)."""
+    from bot.settings import CommandSettings, Settings, load_settings
+
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.upper().startswith("CROWDTUNE_") or n.upper() == "DISCORD_TOKEN"]:
+        monkeypatch.delenv(name)
+    unset = load_settings(CommandSettings).model_dump()
+    if where == ".env":
+        (tmp_path / ".env").write_text("".join(f'{name}="{blank}"\n' for name in BLANKABLE))
+    else:
+        for name in BLANKABLE:
+            monkeypatch.setenv(name, blank)
+    assert load_settings(CommandSettings).model_dump() == unset
+    monkeypatch.setenv("DISCORD_TOKEN", blank)
+    assert load_settings(Settings).discord_token.get_secret_value() == blank
+
+
+def test_a_blank_setting_in_the_environment_lets_the_one_in_dotenv_through(tmp_path, monkeypatch):
+    """Unset in the environment, so .env's value is read, and a bad one is named where it was set."""
+    from bot.errors import StartupError
+    from bot.settings import CommandSettings, load_settings
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("CROWDTUNE_QUORUM=7\nCROWDTUNE_ROUNDS=abc\n")
+    monkeypatch.setenv("CROWDTUNE_QUORUM", " ")
+    monkeypatch.setenv("CROWDTUNE_ROUNDS", "")
+    with pytest.raises(StartupError, match=r"CROWDTUNE_ROUNDS is 'abc' \(in \.env\)"):
+        load_settings(CommandSettings)
+    monkeypatch.setenv("CROWDTUNE_ROUNDS", "5")
+    assert (load_settings(CommandSettings).quorum, load_settings(CommandSettings).rounds) == (7, 5)
