@@ -17,7 +17,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, Validation
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.discord.shards import MAX_SHARDS, parse_shard_ids
-from bot.errors import ExitCode, StartupError, user_path
+from bot.errors import ExitCode, StartupError, user_path, why_unreadable
 from core.agent import PRESET_NAMES
 from core.engine import QUORUM_MAX, ROUND_SECONDS_MAX, ROUND_SECONDS_MIN, ROUNDS_MAX
 
@@ -128,9 +128,13 @@ S = TypeVar("S", bound=CommandSettings)
 def load_settings(kind: type[S] = Settings, **overrides) -> S:
     """The settings (`kind`: Settings, or CommandSettings for a command that does not run the bot), every one
     checked: StartupError naming each bad variable, its value (no secret: `_shown`) and what it expects, with
-    exit code BAD_URL for a URL and SETTING for anything else (also for a .env that cannot be read)."""
+    exit code BAD_URL for a URL and SETTING for anything else (also for a .env that cannot be read, and for a
+    CROWDTUNE_SOUNDFONT naming no file that can be read, unless `overrides` replaces it: render's --soundfont)."""
     settings = _read(kind, **overrides)
     problems = [_problem(name, getattr(settings, name)) for name in _round_default_problems(settings)]
+    if "soundfont" not in overrides and settings.soundfont and (why := why_unreadable(settings.soundfont)) is not None:
+        # A stat and an open: whether it is a soundfont FluidSynth can load is found by what renders (NO_SOUNDFONT).
+        problems.append(_problem("soundfont", settings.soundfont, reason=why))
     if problems:
         raise StartupError(_bad(problems), ExitCode.SETTING)
     problems = [_problem(name, value) for name in URLS if not _usable_url(name, value := getattr(settings, name))]
@@ -163,6 +167,22 @@ def _read(kind: type[S], **overrides) -> S:
 def round_defaults(settings: CommandSettings) -> dict:
     """The round defaults as SessionSpec takes them (0 quorum: none; 0 rounds: endless)."""
     return {"preset": settings.preset, "round_seconds": settings.round_seconds, "quorum": settings.quorum or None, "rounds": settings.rounds or None}
+
+
+def open_renderer(settings: CommandSettings, option: bool = False):
+    """A bot.media.render.Renderer with the soundfont `settings` name (a context manager; render.Renderer.open's
+    errors). A SoundfontError (exit code NO_SOUNDFONT: a file there that FluidSynth cannot load) for one that
+    CROWDTUNE_SOUNDFONT named, not an option (`option`: render's --soundfont), says where it was set, as a bad
+    setting's line does: "CROWDTUNE_SOUNDFONT (in .env): FluidSynth could not load ..."."""
+    from bot.media.render import Renderer, SoundfontError
+
+    try:
+        return Renderer.open(settings.soundfont)
+    except SoundfontError as problem:
+        variable = variable_name("soundfont")
+        if option or not settings.soundfont or (given := _given(variable)) is None:
+            raise
+        raise SoundfontError(f"{variable} ({given[1]}): {problem}") from None
 
 
 def expected(name: str) -> str:

@@ -348,8 +348,9 @@ def test_run_with_no_token_and_nothing_on_standard_input_is_one_line_and_creates
 def test_run_with_a_missing_soundfont_named_says_which_setting_names_it(tmp_path):
     result = crowdtune("run", "--rounds", "1", "--db", "ct.db", cwd=tmp_path, check=False,
                        env_extra={"CROWDTUNE_SOUNDFONT": str(tmp_path / "none.sf2")})
-    assert result.returncode == 10  # README "Exit codes": the soundfont is missing
-    assert "CROWDTUNE_SOUNDFONT" in result.stderr and "apt-get" not in result.stderr  # a path typed wrong: nothing to install
+    assert result.returncode == ExitCode.SETTING  # README "Exit codes": a bad setting (a path typed wrong)
+    assert f"CROWDTUNE_SOUNDFONT is '{tmp_path / 'none.sf2'}' (in the environment)" in result.stderr, result.stderr
+    assert "apt-get" not in result.stderr  # a path typed wrong: nothing to install
     assert "Traceback" not in result.stderr
 
 
@@ -483,7 +484,8 @@ def test_an_interrupted_simulation_is_stopped_not_left_active(tmp_path, how, cod
 @pytest.mark.parametrize("problem", ["another program's database", "no soundfont"])
 def test_a_simulation_that_cannot_start_writes_nothing(tmp_path, problem):
     """Every check (the database, the soundfont for --audio) comes before the --out folder or a session is made."""
-    if problem == "no soundfont":
+    if problem == "no soundfont":  # a file there that FluidSynth cannot load (one not there is a bad setting)
+        (tmp_path / "none.sf2").write_bytes(bytes(range(256)) * 20)
         args, env = ["--audio"], {"CROWDTUNE_SOUNDFONT": str(tmp_path / "none.sf2")}
     else:
         with sqlite3.connect(tmp_path / "ct.db") as raw:
@@ -945,18 +947,21 @@ def test_the_database_option_comes_before_the_environment_which_comes_before_dot
     assert listed.stdout.strip().endswith("1 session in made.db"), listed.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "simulate --audio", "render"])
+@pytest.mark.parametrize("command", ["run", "simulate --audio", "render", "simulate", "sessions"])
 def test_crowdtune_soundfont_in_dotenv_is_the_soundfont_of_every_command(tmp_path, command):
     """`CROWDTUNE_SOUNDFONT` in .env was the bot's only: `run` in a terminal, `simulate --audio` and `render`
-    read the environment and rendered with the Debian soundfont. The same kind as CROWDTUNE_DB's."""
+    read the environment and rendered with the Debian soundfont. The same kind as CROWDTUNE_DB's. A later trial:
+    naming no file, it passed `simulate` without --audio and `sessions` without a word, though the README says every
+    command checks every setting, and its line (exit 10) said not where it was set: a bad setting's line, exit 3."""
     (tmp_path / "song.mid").write_bytes(_midi_bytes())
     (tmp_path / ".env").write_text("CROWDTUNE_SOUNDFONT=missing.sf2\n")
     argv = {"run": ["run", "--rounds", "1", "--db", "ct.db"], "simulate --audio": ["simulate", "--audio", "--rounds", "1", "--db", "ct.db", "--out", "sim"],
-            "render": ["render", "song.mid", "--out-dir", "."]}[command]
+            "render": ["render", "song.mid", "--out-dir", "."], "simulate": ["simulate", "--rounds", "1", "--db", "ct.db", "--out", "sim"],
+            "sessions": ["sessions"]}[command]
     result = crowdtune(*argv, cwd=tmp_path, stdin="5\n", check=False)
-    assert result.returncode == ExitCode.NO_SOUNDFONT and "Traceback" not in result.stderr, (result.returncode, result.stderr)
+    assert result.returncode == ExitCode.SETTING and "Traceback" not in result.stderr, (result.returncode, result.stderr)
     [line] = result.stderr.strip().splitlines()
-    assert "cannot read the SoundFont missing.sf2" in line, line
+    assert line.endswith("bad setting: CROWDTUNE_SOUNDFONT is 'missing.sf2' (in .env), expected a .sf2 soundfont file's path: no such file"), line
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env", "song.mid"]
 
 
@@ -982,6 +987,8 @@ def test_a_soundfont_fluidsynth_cannot_load_is_one_line_with_its_reason_and_no_l
     assert result.returncode == ExitCode.NO_SOUNDFONT, (result.returncode, result.stderr)
     [line] = result.stderr.strip().splitlines()
     assert f"FluidSynth could not load the SoundFont {font} (" in line, line
+    # Named by the setting (run), the line says where it was set, as a bad setting's does; by --soundfont, not.
+    assert line.startswith(f"crowdtune {command}: {'CROWDTUNE_SOUNDFONT (in the environment): ' if command == 'run' else ''}FluidSynth"), line
 
 
 # Every path option of every command, given as ~/NAME (quoted: the shell leaves ~ alone), and what it makes.
