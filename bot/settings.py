@@ -5,7 +5,8 @@ Every setting is checked at start (`load_settings`), so a bad value is one line 
 failure at the first command (bot.errors.ExitCode). The line names the variable, the value given and where
 (the environment or .env) and what the setting expects (each field's description), never a secret: not the
 token, nor a URL's password. Every command that reads settings checks them all this one way, whichever it
-uses; only the bot reads the token (`load_settings(CommandSettings)` leaves it out)."""
+uses; only the bot reads the token (`load_settings(CommandSettings)` leaves it out). A blank value (empty or spaces
+only) is unset, in the environment and in .env alike (`_blank`), but for the token."""
 
 from __future__ import annotations
 
