@@ -16,6 +16,7 @@ import pytest
 
 from bot.errors import ExitCode
 from bot.media.render import find_soundfont
+from core.crowd import rating_text
 from core.engine import SessionSpec
 from core.midi import track_to_midi
 from core.music import track_from_dict
@@ -125,21 +126,28 @@ def test_simulate_reports_what_its_mode_measures_and_the_judged_quality_of_the_s
     out = tmp_path / "sim"
     rounds = json.loads((out / "results.json").read_text())["rounds"]
     scores = [judge("builtin")(mido.MidiFile(out / name)) for name in ("start.mid", "final.mid")]
-    assert f"the builtin crowd's noise-free judge scores the starting track {scores[0]:.2f} and the final one {scores[1]:.2f}" in result.stdout
+    assert f"the builtin crowd's noise-free judge scores the starting track {rating_text(scores[0])} and the final one {rating_text(scores[1])}" in result.stdout
     assert f"an edit kept in {sum(r['kept_edit'] for r in rounds)} of 30 rounds" in result.stdout
     assert rounds[-1]["judge"] == pytest.approx(scores[1])
     first, last = _tenths(rounds)
     if mode == "ab":
         assert "reward" not in result.stdout and "score " not in result.stdout, result.stdout
         share = [sum(v != "neither" for r in part for v in r["votes"].values()) / sum(len(r["votes"]) for r in part) for part in (first, last)]
-        assert f"votes preferring an edit to the track before: {share[0]:.0%} in the first tenth, {share[1]:.0%} in the last" in result.stdout
+        assert f"votes preferring an edit to the track before: {share[0]:.0%} in the first 3 rounds, {share[1]:.0%} in the last 3 rounds" in result.stdout
         # Each edit's chance of beating the track before, as the chance it is (0-1), not as a 1-10 "reward" or "score".
         assert all("reward" not in r and "score" not in r and len(r["beat_before"]) == 2 for r in rounds)
         assert all(0 < c < 1 for r in rounds for c in r["beat_before"])
     else:
         means = [sum(r["reward"] for r in part) / len(part) for part in (first, last)]
-        assert f"the crowd's verdict on each proposal: {means[0]:.2f} on average in the first tenth, {means[1]:.2f} in the last" in result.stdout
+        assert f"the crowd's verdict on each proposal: {rating_text(means[0])} on average in the first 3 rounds, {rating_text(means[1])} on average in the last 3 rounds" in result.stdout
     assert (out / "learning-curve.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(("rounds", "says"), [(2, "on average in the first round, "), (1, "on average in its one round")])
+def test_a_short_simulation_names_the_rounds_its_figures_cover_not_a_tenth(tmp_path, rounds, says):
+    """A tenth of two rounds is no tenth: the report names the rounds it averages (at least one)."""
+    result = crowdtune("simulate", "--rounds", str(rounds), "--seed", "5", "--out", "sim", "--db", "t.db", cwd=tmp_path)
+    assert says in result.stdout and "tenth" not in result.stdout, result.stdout
 
 
 def test_an_ab_round_in_results_json_says_which_edit_stayed_or_that_none_did(tmp_path):
