@@ -270,7 +270,11 @@ def test_a_database_that_cannot_be_used(tmp_path):
 
 
 def test_a_missing_soundfont(tmp_path):
-    assert_one_line(start(tmp_path, CROWDTUNE_SOUNDFONT=str(tmp_path / "none.sf2")), ExitCode.NO_SOUNDFONT, "none.sf2")
+    """Named by the setting and not there: a bad setting (exit 3); there but no SoundFont: exit 10, saying where it was set."""
+    assert_one_line(start(tmp_path, CROWDTUNE_SOUNDFONT=str(tmp_path / "none.sf2")), ExitCode.SETTING, "CROWDTUNE_SOUNDFONT is", "none.sf2")
+    (tmp_path / "none.sf2").write_bytes(bytes(range(256)) * 20)
+    assert_one_line(start(tmp_path, CROWDTUNE_SOUNDFONT=str(tmp_path / "none.sf2")), ExitCode.NO_SOUNDFONT,
+                    "CROWDTUNE_SOUNDFONT (in the environment): FluidSynth could not load the SoundFont", "none.sf2")
 
 
 def test_missing_fluidsynth(tmp_path):
