@@ -404,12 +404,6 @@ def _check_database(db: str, create: bool) -> None:
         check_readable([db], "the database ", example="crowdtune.db")
 
 
-def _renderer(soundfont: str | None):
-    from bot.media.render import Renderer
-
-    return Renderer.open(soundfont)
-
-
 async def _open_store(db: str):
     from storage import open_store
 
@@ -439,7 +433,7 @@ async def _open_to_read(db: str, nothing: str | None):
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from bot.settings import Settings
+    from bot.settings import Settings, open_renderer
 
     settings = _settings(Settings, db=args.db, shard_count=args.shard_count, shard_ids=args.shard_ids)
     args.db = _database(settings)
@@ -474,7 +468,7 @@ async def _run(args: argparse.Namespace) -> int:
     from bot.terminal import TerminalSession, terminal_scope
 
     with contextlib.ExitStack() as opened:
-        renderer = None if args.no_audio else opened.enter_context(_renderer(settings.soundfont))
+        renderer = None if args.no_audio else opened.enter_context(open_renderer(settings))
         reader = await TerminalSession.nothing_to_rate(sys.stdin)  # before the database is opened (or made)
         out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
         if args.out:  # a folder that cannot be made (no permission) fails here (exit 12), before a session is started
@@ -498,6 +492,7 @@ async def _simulate(args: argparse.Namespace) -> int:
 
     from bot.conductor import Conductor
     from bot.progress import plural, progress_bar
+    from bot.settings import open_renderer
     from bot.simulate import RaterError, has_noise, load_raters, report, run_simulation
     from core.raters import DEFAULT_NOISE, judge as crowd_judge
 
@@ -522,7 +517,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     _check_database(args.db, create=True)
     out = _fresh_folder(Path(args.out), args.force)
     with contextlib.ExitStack() as opened:
-        renderer = opened.enter_context(_renderer(settings.soundfont)) if args.audio else None
+        renderer = opened.enter_context(open_renderer(settings)) if args.audio else None
         store = await _open_store(args.db)
         try:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
@@ -596,7 +591,8 @@ async def _fresh_scope(store, stem: str) -> str:
 
 def _render(args: argparse.Namespace) -> int:
     from bot.progress import plural, progress_bar
-    from bot.media.render import Renderer, render_files, render_targets
+    from bot.media.render import render_files, render_targets
+    from bot.settings import open_renderer
 
     settings = _settings(soundfont=args.soundfont)
     check_readable(args.files)  # every file, as typed (data/ is no file), before the synthesiser is loaded or anything written
@@ -609,7 +605,7 @@ def _render(args: argparse.Namespace) -> int:
     if there and not args.force:
         more = f" (and {plural(len(there) - 1, 'other')})" if len(there) > 1 else ""
         raise UsageError(f"{there[0]} exists{more}; add --force to replace it")
-    with Renderer.open(settings.soundfont) as renderer, progress_bar(len(paths), "render", "file") as bar:
+    with open_renderer(settings, option=args.soundfont is not None) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
             written = render_files(renderer, paths, Path(args.out_dir), args.format, lambda _: bar.update(1), args.keep_level)
         except ValueError as problem:
@@ -685,10 +681,10 @@ def _bench(args: argparse.Namespace) -> int:
         _refuse_given(args, set(BENCH_LEARNING_ONLY) - {"rounds"}, "is for bench learning only; bench scaling takes only --rounds")
         from bot.bench import run
 
-        # Checked here, with every setting, and handed on: the benchmark's process runs in the checkout, away from this .env.
-        bench_db = _settings().bench_db
+        # Checked here, with every setting, and handed on: the benchmark's process runs in the checkout, away from this
+        # .env; unset (or blank: bot.settings) is handed on as empty, so a blank one in the environment is not read there.
         arguments = ["--rounds", str(args.rounds)] if args.rounds else []
-        return run(args.which, {"CROWDTUNE_BENCH_DB": bench_db} if bench_db else None, arguments)
+        return run(args.which, {"CROWDTUNE_BENCH_DB": _settings().bench_db or ""}, arguments)
     from datetime import datetime
 
     from bot.bench.learning import bench_learning

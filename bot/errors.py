@@ -23,7 +23,7 @@ class ExitCode(IntEnum):
     BAD_URL = 7  # CROWDTUNE_API_BASE or CROWDTUNE_GATEWAY_URL is not a usable URL
     DATABASE = 8  # the database cannot be opened, read or written
     NO_SYNTHESISER = 9  # FluidSynth (or the Opus encoder) is not installed
-    NO_SOUNDFONT = 10  # the soundfont is missing or unreadable
+    NO_SOUNDFONT = 10  # the soundfont cannot be loaded, or none is named or installed (a setting naming no file: SETTING)
     INTENTS_REFUSED = 11  # Discord refused the gateway intents
     FILE = 12  # a file or folder named on the command line cannot be read or written
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)

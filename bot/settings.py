@@ -5,7 +5,8 @@ Every setting is checked at start (`load_settings`), so a bad value is one line 
 failure at the first command (bot.errors.ExitCode). The line names the variable, the value given and where
 (the environment or .env) and what the setting expects (each field's description), never a secret: not the
 token, nor a URL's password. Every command that reads settings checks them all this one way, whichever it
-uses; only the bot reads the token (`load_settings(CommandSettings)` leaves it out)."""
+uses; only the bot reads the token (`load_settings(CommandSettings)` leaves it out). A blank value (empty or spaces
+only) is unset, in the environment and in .env alike (`_blank`), but for the token."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, Validation
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.discord.shards import MAX_SHARDS, parse_shard_ids
-from bot.errors import ExitCode, StartupError, user_path
+from bot.errors import ExitCode, StartupError, user_path, why_unreadable
 from core.agent import PRESET_NAMES
 from core.engine import QUORUM_MAX, ROUND_SECONDS_MAX, ROUND_SECONDS_MIN, ROUNDS_MAX
+
+
+_TOKEN_VARIABLES = ("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN")
 
 
 class Unusable(ValueError):
@@ -59,6 +63,11 @@ class CommandSettings(BaseSettings):
     shard_count: int | None = Field(default=None, ge=1, le=MAX_SHARDS, description=f"a whole number from 1 to {MAX_SHARDS}")
     shard_ids: str | None = Field(default=None, description="shard numbers separated by commas, such as 0,1")
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        """pydantic-settings' sources in its order, a blank value in the environment or .env dropped (`_blank`)."""
+        return init_settings, _unblanked(env_settings), _unblanked(dotenv_settings), file_secret_settings
+
     @field_validator("db", "soundfont")
     @classmethod
     def _as_meant(cls, value: str | None) -> str | None:
@@ -91,9 +100,22 @@ class Settings(CommandSettings):
     """Every setting, the token too: what `crowdtune run` reads (the bot, or a terminal session)."""
 
     discord_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN"),
+        default=None, validation_alias=AliasChoices(*_TOKEN_VARIABLES),
         description="the bot's token, from the Discord Developer Portal",
     )
+
+
+def _blank(variable: str, value: str | None) -> bool:
+    """True for a setting given as empty or spaces only, which counts as unset, in the environment and in .env alike
+    (python-dotenv strips a .env line's value; the environment's is taken as it is): `CROWDTUNE_DB=` is the default
+    database, and .env's value is read under an environment's blank one. Not the token: DISCORD_TOKEN set but empty is
+    the bot's mistake (its own line, ExitCode.NO_TOKEN), not a terminal session."""
+    return isinstance(value, str) and not value.strip() and variable.upper() not in _TOKEN_VARIABLES
+
+
+def _unblanked(source):
+    """`source` (a pydantic-settings source: a field's or alias's name to its value) without its blank values."""
+    return lambda: {key: value for key, value in source().items() if not _blank(key, value)}
 
 
 # The URL settings and the schemes each accepts.
@@ -107,9 +129,13 @@ S = TypeVar("S", bound=CommandSettings)
 def load_settings(kind: type[S] = Settings, **overrides) -> S:
     """The settings (`kind`: Settings, or CommandSettings for a command that does not run the bot), every one
     checked: StartupError naming each bad variable, its value (no secret: `_shown`) and what it expects, with
-    exit code BAD_URL for a URL and SETTING for anything else (also for a .env that cannot be read)."""
+    exit code BAD_URL for a URL and SETTING for anything else (also for a .env that cannot be read, and for a
+    CROWDTUNE_SOUNDFONT naming no file that can be read, unless `overrides` replaces it: render's --soundfont)."""
     settings = _read(kind, **overrides)
     problems = [_problem(name, getattr(settings, name)) for name in _round_default_problems(settings)]
+    if "soundfont" not in overrides and settings.soundfont and (why := why_unreadable(settings.soundfont)) is not None:
+        # A stat and an open: whether it is a soundfont FluidSynth can load is found by what renders (NO_SOUNDFONT).
+        problems.append(_problem("soundfont", settings.soundfont, reason=why))
     if problems:
         raise StartupError(_bad(problems), ExitCode.SETTING)
     problems = [_problem(name, value) for name in URLS if not _usable_url(name, value := getattr(settings, name))]
@@ -142,6 +168,22 @@ def _read(kind: type[S], **overrides) -> S:
 def round_defaults(settings: CommandSettings) -> dict:
     """The round defaults as SessionSpec takes them (0 quorum: none; 0 rounds: endless)."""
     return {"preset": settings.preset, "round_seconds": settings.round_seconds, "quorum": settings.quorum or None, "rounds": settings.rounds or None}
+
+
+def open_renderer(settings: CommandSettings, option: bool = False):
+    """A bot.media.render.Renderer with the soundfont `settings` name (a context manager; render.Renderer.open's
+    errors). A SoundfontError (exit code NO_SOUNDFONT: a file there that FluidSynth cannot load) for one that
+    CROWDTUNE_SOUNDFONT named, not an option (`option`: render's --soundfont), says where it was set, as a bad
+    setting's line does: "CROWDTUNE_SOUNDFONT (in .env): FluidSynth could not load ..."."""
+    from bot.media.render import Renderer, SoundfontError
+
+    try:
+        return Renderer.open(settings.soundfont)
+    except SoundfontError as problem:
+        variable = variable_name("soundfont")
+        if option or not settings.soundfont or (given := _given(variable)) is None:
+            raise
+        raise SoundfontError(f"{variable} ({given[1]}): {problem}") from None
 
 
 def expected(name: str) -> str:
@@ -203,16 +245,16 @@ def _problem(name: str, parsed: object, look_up: bool = True, reason: str | None
 
 def _given(variable: str) -> tuple[str, str] | None:
     """The text `variable` was given as and where: in the environment, which wins (any case, as pydantic-settings
-    reads it), else in .env; None if neither has it."""
+    reads it), else in .env; None if neither has it. A blank value is unset (`_blank`)."""
     environment = {key.upper(): value for key, value in os.environ.items()}
-    if variable in environment:
+    if variable in environment and not _blank(variable, environment[variable]):
         return environment[variable], "in the environment"
     from dotenv import dotenv_values
 
     env_file = str(CommandSettings.model_config["env_file"])
     with contextlib.suppress(OSError, UnicodeDecodeError):
         for key, value in dotenv_values(env_file).items():
-            if key.upper() == variable and value is not None:
+            if key.upper() == variable and value is not None and not _blank(variable, value):
                 return value, "in .env"
     return None
 
@@ -228,5 +270,5 @@ def _shown(value: str, longest: int = 80) -> str:
     if looks_like_url(value):
         from storage.postgres import public_url
 
-        value = public_url(value.strip())  # only the scheme of one whose parts cannot be told apart (http://[::1/api)
+        value = public_url(value.strip())
     return f"'{value if len(value) <= longest else value[:longest - 3] + '...'}'"

@@ -25,6 +25,7 @@ import mido
 from bot.conductor import Conductor
 from bot.errors import UnreadableFile, check_readable
 from bot.stopping import why_stopped
+from core.crowd import rating_text
 from core.engine import Outcome, SessionSpec, beat_chance
 from core.midi import track_to_midi
 from core.music import track_from_dict
@@ -352,7 +353,8 @@ def _write_results(out_dir: Path, results: dict) -> None:
 
 def report(results: dict, judged_by: str | None = None) -> str:
     """What a simulation measured, in words, for its mode: in rating mode the crowd's verdict on each proposal
-    (1-10) in the first and the last tenth of the rounds; in A/B mode the share of votes that preferred an
+    (1-10) in the first and the last tenth of the rounds (at least one round each, named by their number); in
+    A/B mode the share of votes that preferred an
     edit to the track before (an A/B round gives no 1-10 verdict); then how many rounds kept an edit and,
     with `judged_by` (the crowd whose noise-free judge scored the run: results["judged"]), the judge's score
     of the starting and the final track."""
@@ -360,21 +362,22 @@ def report(results: dict, judged_by: str | None = None) -> str:
 
     rounds = results["rounds"]
     tenth = max(1, len(rounds) // 10)
-    parts = {"first tenth": rounds[:tenth], "last": rounds[-tenth:]}
+    span = "round" if tenth == 1 else f"{tenth} rounds"
+    parts = {f"the first {span}": rounds[:tenth], f"the last {span}": rounds[-tenth:]} if len(rounds) > 1 else {"its one round": rounds}
     if results["spec"]["mode"] == "ab":
         shares = {}
         for name, part in parts.items():
             votes = [v for r in part for v in r["votes"].values()]
             shares[name] = f"{sum(v != 'neither' for v in votes) / len(votes):.0%}" if votes else "none"
-        words = [f"votes preferring an edit to the track before: {shares['first tenth']} in the first tenth, {shares['last']} in the last"]
+        words = ["votes preferring an edit to the track before: " + ", ".join(f"{share} in {name}" for name, share in shares.items())]
     else:
         means = {}
         for name, part in parts.items():
             verdicts = [r["reward"] for r in part if r["reward"] is not None]
-            means[name] = f"{statistics.fmean(verdicts):.2f}" if verdicts else "none"
-        words = [f"the crowd's verdict on each proposal: {means['first tenth']} on average in the first tenth, {means['last']} in the last"]
+            means[name] = rating_text(statistics.fmean(verdicts)) if verdicts else "none"
+        words = ["the crowd's verdict on each proposal: " + ", ".join(f"{mean} on average in {name}" for name, mean in means.items())]
     words.append(f"an edit kept in {sum(r['kept_edit'] for r in rounds)} of {plural(len(rounds), 'round')}")
     if judged_by is not None and "judged" in results:
         start, final = results["judged"]["start"], results["judged"]["final"]
-        words.append(f"the {judged_by} crowd's noise-free judge scores the starting track {start:.2f} and the final one {final:.2f}")
+        words.append(f"the {judged_by} crowd's noise-free judge scores the starting track {rating_text(start)} and the final one {rating_text(final)}")
     return "; ".join(words)

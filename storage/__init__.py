@@ -53,6 +53,8 @@ SPACES = "it has spaces around it: remove them"
 _EXAMPLE = "as in postgresql://user:password@host:5432/database"
 # A SQLAlchemy URL names its driver in the scheme (postgresql+asyncpg://, postgresql+psycopg://); asyncpg takes none.
 _DRIVER = re.compile(r"\s*postgres(?:ql)?\+([A-Za-z0-9_.-]+):", re.IGNORECASE)
+# PostgreSQL's scheme as mistyped: its name in any case, then what was written for "://".
+_MISTYPED = re.compile(r"\s*(postgres(?:ql)?)(?![A-Za-z0-9+.-])(:?)(/*)", re.IGNORECASE)
 
 
 def location_problem(location: str | Path) -> str | None:
@@ -64,12 +66,27 @@ def location_problem(location: str | Path) -> str | None:
     if location != location.strip():
         return SPACES
     if not is_postgres_url(location):
-        if (driver := _DRIVER.match(location)) is not None:
-            return f"it names a driver (+{driver[1]}), as a SQLAlchemy URL does: leave out +{driver[1]}, {_EXAMPLE}"
-        return f"it does not start with postgresql:// or postgres://, {_EXAMPLE}"
+        return _scheme_problem(location)
     from storage.postgres import url_problem
 
     return url_problem(location)
+
+
+def _scheme_problem(location: str) -> str:
+    """Why a URL's scheme is not postgresql:// nor postgres://, naming the mistake. An upper-case scheme is refused
+    though asyncpg would take it (urllib lowercases schemes): the URL is libpq's, and libpq (psql, pg_dump) reads
+    only postgresql:// and postgres://, so one URL serves crowdtune and PostgreSQL's own tools alike."""
+    if (driver := _DRIVER.match(location)) is not None:
+        return f"it names a driver (+{driver[1]}), as a SQLAlchemy URL does: leave out +{driver[1]}, {_EXAMPLE}"
+    if (typed := _MISTYPED.match(location)) is None:
+        return f"it does not start with postgresql:// or postgres://, {_EXAMPLE}"
+    name, colon, slashes = typed[1].lower(), typed[2], typed[3]
+    if colon + slashes == "://":
+        return f"write the scheme in lower case: {name}://, {_EXAMPLE}"
+    lower = "" if typed[1] == name else f" (and {name} written in lower case)"
+    if colon:
+        return f"{name}: must be followed by //{lower}, {_EXAMPLE}"
+    return f"{name} must be followed by :// (the : is missing){lower}, {_EXAMPLE}"
 
 
 def check_location(location: str | Path) -> None:

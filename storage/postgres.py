@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
@@ -71,7 +71,7 @@ def url_problem(url: str) -> str | None:
     """Why the URL's parts cannot be told apart or read as libpq reads them, or None when they can. A user name or
     password holding a character URLs reserve (/ ? # @), not percent-encoded, makes the rest of it read as a port,
     a path or a query; a [ or ] out of place, or a port that is no port, leaves the parts unread too. Where the
-    password ends is then anyone's guess, so nothing of the URL may be shown. An empty port ("host:/db") and a %
+    password ends is then anyone's guess, so all from its first : to its last @ is hidden (`public_url`). An empty port ("host:/db") and a %
     that starts no %XX of UTF-8 text are refused, as libpq refuses the second: asyncpg would connect to the
     default port (PGPORT, else 5432) and keep the % as typed (or read %ff as U+FFFD), a password that is not the
     one meant."""
@@ -95,23 +95,32 @@ def url_problem(url: str) -> str | None:
     return _BAD_ESCAPE if re.search(r"%(?![0-9A-Fa-f]{2})", url) else None
 
 
+# Where a URL's authority starts: past its scheme and the : and / that follow it, even mistyped (postgresql:/,
+# postgresql//, postgresql:u:pw@h), so that a password is found there too.
+_AUTHORITY = re.compile(r"\s*[^:/@]*(?::/*|/+)")
+_PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+
+
 def public_url(url: str) -> str:
-    """`url` (a URL of any scheme) with its password (in the authority or a `password=` parameter) shown as
-    ***; only the scheme of a URL whose parts cannot be told apart (`url_problem`). Never raises."""
-    if url_problem(url) is not None:  # its scheme alone, even from a mistyped one ("postgresql:/u:pw@h": no ://)
-        scheme = re.match(r"\s*([A-Za-z][A-Za-z0-9+.-]*)", url)
-        return f"{scheme.group(1) if scheme else ''}://***"
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{host}"
-    query = "&".join(
-        "password=***" if pair.lower().startswith("password=") else pair for pair in parts.query.split("&")
-    ) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """`url` (of any scheme, even mistyped or unreadable: `url_problem`) as typed but for its password, shown as
+    ***: the text from the first : in its authority (past "//") to the last @, where a password holding an unencoded
+    @ / ? # [ ends as far as anyone can tell, so none of it shows however the URL is broken, while its user, host,
+    port and database still do; a `password=` parameter's value; and, with no @ at all, a "port" that is no number
+    (the password of "postgresql://user:secret" with its host left out). Never raises."""
+    authority = _AUTHORITY.match(url)
+    start = authority.end() if authority else 0
+    at = url.rfind("@")
+    colon = url.find(":", start)
+    if not 0 <= colon < at and url[:start].endswith(":"):
+        colon = url.find(":")  # a user's name taken for a scheme (me:pw@host, no //): that : may start a password
+    if 0 <= colon < at:
+        url = f"{url[:colon]}:***{url[at:]}"
+    elif at < 0:
+        hostport = re.match(r"[^/?#]*", url[start:])[0]
+        host, colon, port = hostport.rpartition(":")
+        if colon and port and not port.isdigit() and "]" not in port:
+            url = f"{url[:start]}{host}:***{url[start + len(hostport):]}"
+    return _PASSWORD_PARAMETER.sub(r"\1***", url)
 
 
 def _secrets(url: str) -> list[str]:

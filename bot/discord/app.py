@@ -29,7 +29,7 @@ from bot.discord.edge import context_problem
 from bot.discord.logs import setup_logging
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
-from bot.settings import Settings
+from bot.settings import Settings, open_renderer
 from storage import database_errors
 from bot.discord.views import AspectSelect, VoteButton
 
@@ -340,14 +340,13 @@ BOT_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 async def run_bot(settings: Settings, db: str) -> int:
     """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database.
     Each start-up problem is a StartupError (or StorageError, RenderSetupError) with its exit code."""
-    from bot.media.render import Renderer
     from storage import open_store
 
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
     if not BOT_TOKEN.fullmatch(token):
         raise StartupError("DISCORD_TOKEN is empty or malformed: paste the bot token from the Developer Portal", ExitCode.NO_TOKEN)
     shards = ShardPlan.make(settings.shard_count, settings.shard_ids)
-    renderer = Renderer.open(settings.soundfont)
+    renderer = open_renderer(settings)
     store = None
     try:
         store = await open_store(db)  # the command line's --db, else CROWDTUNE_DB (bot.cli._database)

@@ -83,7 +83,7 @@ def test_a_corrupt_database_is_one_clear_line_and_left_as_it_was(tmp_path, mode)
 def test_a_missing_soundfont_is_one_clear_line_and_the_database_is_untouched(tmp_path, mode, db):
     before = digest(db)
     code, stderr = start(tmp_path, mode, db, {"CROWDTUNE_SOUNDFONT": str(tmp_path / "missing.sf2")})
-    assert_one_clear_line(code, stderr, expected=ExitCode.NO_SOUNDFONT)
+    assert_one_clear_line(code, stderr, expected=ExitCode.SETTING)  # a path typed wrong: a bad setting
     assert "soundfont" in stderr.lower() or "CROWDTUNE_SOUNDFONT" in stderr
     assert digest(db) == before
 

@@ -16,6 +16,7 @@ import pytest
 
 from bot.errors import ExitCode
 from bot.media.render import find_soundfont
+from core.crowd import rating_text
 from core.engine import SessionSpec
 from core.midi import track_to_midi
 from core.music import track_from_dict
@@ -125,21 +126,28 @@ def test_simulate_reports_what_its_mode_measures_and_the_judged_quality_of_the_s
     out = tmp_path / "sim"
     rounds = json.loads((out / "results.json").read_text())["rounds"]
     scores = [judge("builtin")(mido.MidiFile(out / name)) for name in ("start.mid", "final.mid")]
-    assert f"the builtin crowd's noise-free judge scores the starting track {scores[0]:.2f} and the final one {scores[1]:.2f}" in result.stdout
+    assert f"the builtin crowd's noise-free judge scores the starting track {rating_text(scores[0])} and the final one {rating_text(scores[1])}" in result.stdout
     assert f"an edit kept in {sum(r['kept_edit'] for r in rounds)} of 30 rounds" in result.stdout
     assert rounds[-1]["judge"] == pytest.approx(scores[1])
     first, last = _tenths(rounds)
     if mode == "ab":
         assert "reward" not in result.stdout and "score " not in result.stdout, result.stdout
         share = [sum(v != "neither" for r in part for v in r["votes"].values()) / sum(len(r["votes"]) for r in part) for part in (first, last)]
-        assert f"votes preferring an edit to the track before: {share[0]:.0%} in the first tenth, {share[1]:.0%} in the last" in result.stdout
+        assert f"votes preferring an edit to the track before: {share[0]:.0%} in the first 3 rounds, {share[1]:.0%} in the last 3 rounds" in result.stdout
         # Each edit's chance of beating the track before, as the chance it is (0-1), not as a 1-10 "reward" or "score".
         assert all("reward" not in r and "score" not in r and len(r["beat_before"]) == 2 for r in rounds)
         assert all(0 < c < 1 for r in rounds for c in r["beat_before"])
     else:
         means = [sum(r["reward"] for r in part) / len(part) for part in (first, last)]
-        assert f"the crowd's verdict on each proposal: {means[0]:.2f} on average in the first tenth, {means[1]:.2f} in the last" in result.stdout
+        assert f"the crowd's verdict on each proposal: {rating_text(means[0])} on average in the first 3 rounds, {rating_text(means[1])} on average in the last 3 rounds" in result.stdout
     assert (out / "learning-curve.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(("rounds", "says"), [(2, "on average in the first round, "), (1, "on average in its one round")])
+def test_a_short_simulation_names_the_rounds_its_figures_cover_not_a_tenth(tmp_path, rounds, says):
+    """A tenth of two rounds is no tenth: the report names the rounds it averages (at least one)."""
+    result = crowdtune("simulate", "--rounds", str(rounds), "--seed", "5", "--out", "sim", "--db", "t.db", cwd=tmp_path)
+    assert says in result.stdout and "tenth" not in result.stdout, result.stdout
 
 
 def test_an_ab_round_in_results_json_says_which_edit_stayed_or_that_none_did(tmp_path):
@@ -348,8 +356,9 @@ def test_run_with_no_token_and_nothing_on_standard_input_is_one_line_and_creates
 def test_run_with_a_missing_soundfont_named_says_which_setting_names_it(tmp_path):
     result = crowdtune("run", "--rounds", "1", "--db", "ct.db", cwd=tmp_path, check=False,
                        env_extra={"CROWDTUNE_SOUNDFONT": str(tmp_path / "none.sf2")})
-    assert result.returncode == 10  # README "Exit codes": the soundfont is missing
-    assert "CROWDTUNE_SOUNDFONT" in result.stderr and "apt-get" not in result.stderr  # a path typed wrong: nothing to install
+    assert result.returncode == ExitCode.SETTING  # README "Exit codes": a bad setting (a path typed wrong)
+    assert f"CROWDTUNE_SOUNDFONT is '{tmp_path / 'none.sf2'}' (in the environment)" in result.stderr, result.stderr
+    assert "apt-get" not in result.stderr  # a path typed wrong: nothing to install
     assert "Traceback" not in result.stderr
 
 
@@ -483,7 +492,8 @@ def test_an_interrupted_simulation_is_stopped_not_left_active(tmp_path, how, cod
 @pytest.mark.parametrize("problem", ["another program's database", "no soundfont"])
 def test_a_simulation_that_cannot_start_writes_nothing(tmp_path, problem):
     """Every check (the database, the soundfont for --audio) comes before the --out folder or a session is made."""
-    if problem == "no soundfont":
+    if problem == "no soundfont":  # a file there that FluidSynth cannot load (one not there is a bad setting)
+        (tmp_path / "none.sf2").write_bytes(bytes(range(256)) * 20)
         args, env = ["--audio"], {"CROWDTUNE_SOUNDFONT": str(tmp_path / "none.sf2")}
     else:
         with sqlite3.connect(tmp_path / "ct.db") as raw:
@@ -769,9 +779,9 @@ BAD_URLS = {
     "postgresql://u:s3cretpw@127.0.0.1:notaport/db": "its port is not a number from 1 to 65535",
     # Mistyped (a later trial): each was taken for a file's path, printed whole and made, the password in its name.
     " postgresql://u:s3cretpw@127.0.0.1/db": "has spaces around it",
-    "postgresql:/u:s3cretpw@127.0.0.1/db": "it does not start with postgresql:// or postgres://",
-    "postgresql//u:s3cretpw@127.0.0.1/db": "it does not start with postgresql:// or postgres://",
-    "postgresql:u:s3cretpw@h": "it does not start with postgresql:// or postgres://",
+    "postgresql:/u:s3cretpw@127.0.0.1/db": "postgresql:/u:***@127.0.0.1/db cannot be used: postgresql: must be followed by //",
+    "postgresql//u:s3cretpw@127.0.0.1/db": "postgresql//u:***@127.0.0.1/db cannot be used: postgresql must be followed by ://",
+    "postgresql:u:s3cretpw@h": "postgresql:u:***@h cannot be used: postgresql: must be followed by //",
     # Taken silently (a later trial): asyncpg connected to port 5432, and kept %zz in the password as typed.
     "postgresql://u:s3cretpw@127.0.0.1:/db": "its port is not a number from 1 to 65535",
     "postgresql://u:s3cret%zzpw@127.0.0.1/db": "a % in it starts no percent-encoding",
@@ -945,18 +955,21 @@ def test_the_database_option_comes_before_the_environment_which_comes_before_dot
     assert listed.stdout.strip().endswith("1 session in made.db"), listed.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "simulate --audio", "render"])
+@pytest.mark.parametrize("command", ["run", "simulate --audio", "render", "simulate", "sessions"])
 def test_crowdtune_soundfont_in_dotenv_is_the_soundfont_of_every_command(tmp_path, command):
     """`CROWDTUNE_SOUNDFONT` in .env was the bot's only: `run` in a terminal, `simulate --audio` and `render`
-    read the environment and rendered with the Debian soundfont. The same kind as CROWDTUNE_DB's."""
+    read the environment and rendered with the Debian soundfont. The same kind as CROWDTUNE_DB's. A later trial:
+    naming no file, it passed `simulate` without --audio and `sessions` without a word, though the README says every
+    command checks every setting, and its line (exit 10) said not where it was set: a bad setting's line, exit 3."""
     (tmp_path / "song.mid").write_bytes(_midi_bytes())
     (tmp_path / ".env").write_text("CROWDTUNE_SOUNDFONT=missing.sf2\n")
     argv = {"run": ["run", "--rounds", "1", "--db", "ct.db"], "simulate --audio": ["simulate", "--audio", "--rounds", "1", "--db", "ct.db", "--out", "sim"],
-            "render": ["render", "song.mid", "--out-dir", "."]}[command]
+            "render": ["render", "song.mid", "--out-dir", "."], "simulate": ["simulate", "--rounds", "1", "--db", "ct.db", "--out", "sim"],
+            "sessions": ["sessions"]}[command]
     result = crowdtune(*argv, cwd=tmp_path, stdin="5\n", check=False)
-    assert result.returncode == ExitCode.NO_SOUNDFONT and "Traceback" not in result.stderr, (result.returncode, result.stderr)
+    assert result.returncode == ExitCode.SETTING and "Traceback" not in result.stderr, (result.returncode, result.stderr)
     [line] = result.stderr.strip().splitlines()
-    assert "cannot read the SoundFont missing.sf2" in line, line
+    assert line.endswith("bad setting: CROWDTUNE_SOUNDFONT is 'missing.sf2' (in .env), expected a .sf2 soundfont file's path: no such file"), line
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env", "song.mid"]
 
 
@@ -982,6 +995,8 @@ def test_a_soundfont_fluidsynth_cannot_load_is_one_line_with_its_reason_and_no_l
     assert result.returncode == ExitCode.NO_SOUNDFONT, (result.returncode, result.stderr)
     [line] = result.stderr.strip().splitlines()
     assert f"FluidSynth could not load the SoundFont {font} (" in line, line
+    # Named by the setting (run), the line says where it was set, as a bad setting's does; by --soundfont, not.
+    assert line.startswith(f"crowdtune {command}: {'CROWDTUNE_SOUNDFONT (in the environment): ' if command == 'run' else ''}FluidSynth"), line
 
 
 # Every path option of every command, given as ~/NAME (quoted: the shell leaves ~ alone), and what it makes.

@@ -104,7 +104,7 @@ def test_a_crowdtune_db_url_that_names_no_database_is_a_bad_setting_for_every_co
     result = start(tmp_path, command=[CROWDTUNE, command, *READING_SETTINGS[command]], DISCORD_TOKEN=None, CROWDTUNE_DB=None)
     assert result.returncode == ExitCode.SETTING, (result.returncode, result.stdout, result.stderr)
     assert result.stderr.splitlines() == [
-        f"crowdtune {command}: bad setting: CROWDTUNE_DB is 'postgresql://***' (in .env), expected a SQLite file's path "
+        f"crowdtune {command}: bad setting: CROWDTUNE_DB is 'postgresql://u:***@localhost:99999/db' (in .env), expected a SQLite file's path "
         "or a postgresql:// URL: its port is not a number from 1 to 65535 (leave out the : too for the default port, 5432)"
     ], result.stderr
     assert "s3cretpw" not in result.stdout + result.stderr
@@ -132,7 +132,8 @@ def test_a_mistyped_crowdtune_db_url_is_a_bad_setting_shown_without_its_password
     result = start(tmp_path, command=[CROWDTUNE, "sessions"], DISCORD_TOKEN=None, CROWDTUNE_DB=url)
     assert result.returncode == ExitCode.SETTING, (result.returncode, result.stdout, result.stderr)
     [line] = result.stderr.splitlines()
-    assert line.startswith("crowdtune sessions: bad setting: CROWDTUNE_DB is 'postgresql://") and "***" in line, line
+    shown = url.strip().replace("s3cretpw", "***")  # as typed (a later trial: shown as postgresql://***, host and all)
+    assert line.startswith(f"crowdtune sessions: bad setting: CROWDTUNE_DB is '{shown}' (in the environment)"), line
     assert "s3cretpw" not in result.stdout + result.stderr and list(tmp_path.iterdir()) == []
 
 
@@ -269,7 +270,11 @@ def test_a_database_that_cannot_be_used(tmp_path):
 
 
 def test_a_missing_soundfont(tmp_path):
-    assert_one_line(start(tmp_path, CROWDTUNE_SOUNDFONT=str(tmp_path / "none.sf2")), ExitCode.NO_SOUNDFONT, "none.sf2")
+    """Named by the setting and not there: a bad setting (exit 3); there but no SoundFont: exit 10, saying where it was set."""
+    assert_one_line(start(tmp_path, CROWDTUNE_SOUNDFONT=str(tmp_path / "none.sf2")), ExitCode.SETTING, "CROWDTUNE_SOUNDFONT is", "none.sf2")
+    (tmp_path / "none.sf2").write_bytes(bytes(range(256)) * 20)
+    assert_one_line(start(tmp_path, CROWDTUNE_SOUNDFONT=str(tmp_path / "none.sf2")), ExitCode.NO_SOUNDFONT,
+                    "CROWDTUNE_SOUNDFONT (in the environment): FluidSynth could not load the SoundFont", "none.sf2")
 
 
 def test_missing_fluidsynth(tmp_path):
@@ -291,3 +296,44 @@ def test_a_dot_env_file_that_is_not_utf8_is_one_line(tmp_path):
     (tmp_path / ".env").write_text("CROWDTUNE_QUORUM=3\n", encoding="utf-16")
     assert_one_line(start(tmp_path), ExitCode.SETTING, ".env", "UTF-8")
     assert not (tmp_path / "bot.db").exists()
+
+
+BLANKABLE = ["CROWDTUNE_DB", "CROWDTUNE_BENCH_DB", "CROWDTUNE_SOUNDFONT", "CROWDTUNE_ROUNDS", "CROWDTUNE_QUORUM", "CROWDTUNE_PRESET",
+             "CROWDTUNE_SHARD_IDS", "CROWDTUNE_API_BASE"]
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t "])
+@pytest.mark.parametrize("where", ["the environment", ".env"])
+def test_a_blank_setting_counts_as_unset_in_the_environment_and_in_dotenv_alike(tmp_path, monkeypatch, blank, where):
+    """Found by a fresh-user trial: CROWDTUNE_DB='' was the default database, CROWDTUNE_BENCH_DB= a private server,
+    but CROWDTUNE_ROUNDS='' was refused, and a space was refused in the environment but stripped and taken in .env.
+    Blank is unset, every setting, both places (the token apart: set but empty is the bot's own line, exit 4)."""
+    from bot.settings import CommandSettings, Settings, load_settings
+
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.upper().startswith("CROWDTUNE_") or n.upper() == "DISCORD_TOKEN"]:
+        monkeypatch.delenv(name)
+    unset = load_settings(CommandSettings).model_dump()
+    if where == ".env":
+        (tmp_path / ".env").write_text("".join(f'{name}="{blank}"\n' for name in BLANKABLE))
+    else:
+        for name in BLANKABLE:
+            monkeypatch.setenv(name, blank)
+    assert load_settings(CommandSettings).model_dump() == unset
+    monkeypatch.setenv("DISCORD_TOKEN", blank)
+    assert load_settings(Settings).discord_token.get_secret_value() == blank
+
+
+def test_a_blank_setting_in_the_environment_lets_the_one_in_dotenv_through(tmp_path, monkeypatch):
+    """Unset in the environment, so .env's value is read, and a bad one is named where it was set."""
+    from bot.errors import StartupError
+    from bot.settings import CommandSettings, load_settings
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("CROWDTUNE_QUORUM=7\nCROWDTUNE_ROUNDS=abc\n")
+    monkeypatch.setenv("CROWDTUNE_QUORUM", " ")
+    monkeypatch.setenv("CROWDTUNE_ROUNDS", "")
+    with pytest.raises(StartupError, match=r"CROWDTUNE_ROUNDS is 'abc' \(in \.env\)"):
+        load_settings(CommandSettings)
+    monkeypatch.setenv("CROWDTUNE_ROUNDS", "5")
+    assert (load_settings(CommandSettings).quorum, load_settings(CommandSettings).rounds) == (7, 5)

@@ -20,7 +20,7 @@ from bot.conductor import Conductor
 from core.crowd import Ballot, ab_rewards
 from core.engine import SessionSpec
 from pgserver import PASSWORD
-from storage import open_reader, open_store, StorageError
+from storage import check_location, open_reader, open_store, StorageError
 from storage.export import export_zip, safe_name
 from storage.migrations import SCHEMA_VERSION
 from storage.postgres import PostgresStore, public_url
@@ -196,6 +196,53 @@ async def test_a_url_crowdtune_cannot_use_is_one_line_without_the_password_and_m
         assert UNUSABLE_URLS[url] in message and "***" in message and "\n" not in message, message
         assert PASSWORD not in message and PASSWORD not in public_url(url)
     assert list(tmp_path.iterdir()) == []
+
+
+
+# Mistyped schemes, each as typed (its password masked) and the mistake the line names.
+MISTYPED_SCHEMES = {
+    "Postgres://u:s3cretpw@h/db": "write the scheme in lower case: postgres://",
+    "POSTGRESQL://u:s3cretpw@h/db": "write the scheme in lower case: postgresql://",
+    "postgresql:/u:s3cretpw@h/db": "postgresql: must be followed by //",
+    "postgresql:u:s3cretpw@h/db": "postgresql: must be followed by //",
+    "postgresql//u:s3cretpw@h/db": "postgresql must be followed by :// (the : is missing)",
+    "sqlite:///x.db": "it does not start with postgresql:// or postgres://",
+}
+
+
+@pytest.mark.parametrize("url", MISTYPED_SCHEMES)
+def test_a_mistyped_scheme_is_shown_as_typed_and_its_mistake_named(url):
+    """Found by a fresh-user trial: Postgres://... was shown as postgres://u:***@h/db beside "it does not start with
+    postgres://", postgresql:/u:pw@h/db as postgresql://***, and sqlite:///x.db as sqlite:/x.db."""
+    with pytest.raises(StorageError) as refused:
+        check_location(url)
+    shown = url.replace("s3cretpw", "***")
+    assert str(refused.value) == f"the database URL {shown} cannot be used: {MISTYPED_SCHEMES[url]}, as in postgresql://user:password@host:5432/database"
+
+
+# URLs whose parts cannot be told apart: all but the password is shown, so one of several can be told.
+UNREADABLE = {
+    "postgresql://u:s3cretpw@h:/db": "postgresql://u:***@h:/db",
+    "postgresql://u:s3cret%zzpw@h/db": "postgresql://u:***@h/db",
+    "postgresql://u:s3cret/pw@h/db": "postgresql://u:***@h/db",
+    "postgresql://u:s3cret@pw@h/db": "postgresql://u:***@h/db",
+    "postgresql://u:s3cret[pw@h/db": "postgresql://u:***@h/db",
+    "postgresql://u:s3cret#pw@h/db": "postgresql://u:***@h/db",
+    "postgresql://u:s3cretpw@h:0/db": "postgresql://u:***@h:0/db",
+    "postgresql://u:s3cretpw@h:99999/db": "postgresql://u:***@h:99999/db",
+    "postgresql://u@h:/db": "postgresql://u@h:/db",
+    "postgresql://u:s3cretpw": "postgresql://u:***",  # the host left out: the password reads as a port
+    "u:s3cretpw@h/db": "u:***@h/db",  # the scheme left out: the user reads as one
+    "postgresql://u@h/db?password=s3cretpw&sslmode=require": "postgresql://u@h/db?password=***&sslmode=require",
+    "postgresql://": "postgresql://",
+}
+
+
+@pytest.mark.parametrize("url", UNREADABLE)
+def test_public_url_masks_the_password_only_even_of_a_url_it_cannot_read(url):
+    """Found by a fresh-user trial: an empty port, %zz, an unencoded / in the password, [, port 0 or 99999, even
+    postgresql://u@h:/db were all shown as postgresql://***, host included; postgresql:// read postgresql:."""
+    assert public_url(url) == UNREADABLE[url]
 
 
 async def _schema(location: str, postgres_server) -> dict[str, list[str]]:
