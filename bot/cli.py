@@ -673,14 +673,12 @@ def _fresh_folder(out: Path, force: bool, default: bool = False) -> Path:
 
 def _bench(args: argparse.Namespace) -> int:
     if args.which != "learning":
-        if args.which != "scaling":
-            _refuse_given(args, BENCH_LEARNING_ONLY, f"is for bench learning only; bench {args.which} takes no options")
-            from bot.bench import run
-
-            return run(args.which)
-        _refuse_given(args, set(BENCH_LEARNING_ONLY) - {"rounds"}, "is for bench learning only; bench scaling takes only --rounds")
         from bot.bench import run
 
+        if args.which != "scaling":
+            _refuse_given(args, BENCH_LEARNING_ONLY, f"is for bench learning only; bench {args.which} takes no options")
+            return run(args.which)
+        _refuse_given(args, set(BENCH_LEARNING_ONLY) - {"rounds"}, "is for bench learning only; bench scaling takes only --rounds")
         # Checked here, with every setting, and handed on: the benchmark's process runs in the checkout, away from this
         # .env; unset (or blank: bot.settings) is handed on as empty, so a blank one in the environment is not read there.
         arguments = ["--rounds", str(args.rounds)] if args.rounds else []

@@ -857,6 +857,17 @@ def test_bench_scaling_checks_crowdtune_bench_db_as_a_setting(tmp_path, value, w
     assert _files(tmp_path) == before
 
 
+@pytest.mark.parametrize("args, line", [
+    (["scaling", "--seeds", "2"], "--seeds is for bench learning only; bench scaling takes only --rounds"),
+    (["render", "--rounds", "2"], "--rounds is for bench learning only; bench render takes no options"),
+])
+def test_bench_scaling_takes_rounds_and_no_other_option(tmp_path, args, line):
+    """`bench scaling --rounds N` sets its sessions' rounds (tests/bot/bench/test_scaling_signals.py runs it); any
+    other option of bench learning's is refused, one line and exit 2, before anything runs, as for other benches."""
+    result = crowdtune("bench", *args, cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE and result.stdout == "" and result.stderr == f"crowdtune bench: error: {line}\n", result.stderr
+
+
 def test_bench_scaling_on_a_database_it_cannot_reach_says_so_in_one_line_before_any_figure(tmp_path):
     """A later trial: CROWDTUNE_BENCH_DB naming a server that is not there printed SQLite's figures, then each
     worker's traceback, then waited out its start barrier (five minutes). One line, exit 8, no password."""
