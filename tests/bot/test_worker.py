@@ -29,3 +29,35 @@ def test_a_burst_of_jobs_runs_at_most_max_workers_at_once(tmp_path):
     assert [number for number, _ in results] == list(range(5))
     assert max(running for _, running in results) <= worker.MAX_WORKERS == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def _sigint_ignored() -> bool:
+    import signal
+
+    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def _ignores_sigint(pid: int) -> bool:
+    """Whether process `pid` ignores SIGINT (signal 2: bit 1 of /proc's SigIgn mask)."""
+    mask = next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("SigIgn:"))
+    return bool(int(mask, 16) & (1 << 1))
+
+
+def test_worker_processes_ignore_ctrl_c_their_owner_ends_them():
+    """A terminal's Ctrl-C reaches every process of the command: the bot's drawing and export workers printed a
+    KeyboardInterrupt traceback each (found with `bench votes`, whose bot draws). They ignore SIGINT; the bot
+    ends them (shutdown, terminate, or exit_with when it is gone)."""
+    import random
+
+    from bot.media.drawing import Drawer
+    from core.music import generate_track
+
+    assert asyncio.run(worker.in_worker_process(_sigint_ignored))
+    drawer = Drawer()
+    try:
+        asyncio.run(drawer.piano_roll(generate_track(60, "major", 8, 120, random.Random(1))))
+        [pid] = drawer.worker_pids()
+        assert _ignores_sigint(pid)
+    finally:
+        drawer.close()
+    assert not _ignores_sigint(os.getpid())  # this process still heeds it
