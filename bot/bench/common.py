@@ -10,6 +10,7 @@ counts correctly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import resource
@@ -17,7 +18,7 @@ import shutil
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,21 +97,31 @@ async def ticker(lags: list[float], stop: asyncio.Event) -> None:
         lags.append(loop.time() - start - TICK_SECONDS)
 
 
+@contextlib.contextmanager
+def quiet_signal_exit() -> Iterator[None]:
+    """In a benchmark's own process: Interrupted or Terminated (a signal, after the cleanup) ends it with exit code
+    130 or 143 without a word: `crowdtune bench`, which passes the signal on, says it
+    (bot.stopping.run_passing_signals). Its output is line-buffered meanwhile: each figure as it comes, into a
+    pipe or a file too."""
+    from bot.errors import ExitCode, Interrupted, Terminated
+
+    sys.stdout.reconfigure(line_buffering=True)
+    try:
+        yield
+    except Interrupted:
+        sys.exit(ExitCode.INTERRUPTED)
+    except Terminated:
+        sys.exit(ExitCode.TERMINATED)
+
+
 def run_in_own_process(work) -> None:
     """A benchmark in a process of its own (`crowdtune bench loop|votes`): asyncio.run(work), which SIGINT and
-    SIGTERM cancel so its cleanup runs (its server process stopped), then exit code 130 or 143 without a word:
-    `crowdtune bench`, which passes the signal on, says it (bot.stopping.run_passing_signals)."""
-    from bot.errors import ExitCode, Interrupted, Terminated
+    SIGTERM cancel so its cleanup runs (its server process stopped), then quiet_signal_exit."""
     from bot.stopping import signals_end_this_task
 
     async def stoppable() -> None:
         async with signals_end_this_task():
             await work
 
-    sys.stdout.reconfigure(line_buffering=True)  # each figure as it comes, into a pipe or a file too
-    try:
+    with quiet_signal_exit():
         asyncio.run(stoppable())
-    except Interrupted:
-        sys.exit(ExitCode.INTERRUPTED)
-    except Terminated:
-        sys.exit(ExitCode.TERMINATED)

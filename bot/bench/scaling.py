@@ -204,23 +204,18 @@ def main(rounds: int = ROUNDS) -> None:
 if __name__ == "__main__":
     import argparse
 
-    from bot.errors import ExitCode, Interrupted, Terminated
+    from bot.bench.common import quiet_signal_exit
+    from bot.errors import ExitCode
     from bot.stopping import signals_raise
     from storage import StorageError
 
     parser = argparse.ArgumentParser(prog="python -m bot.bench.scaling", description="(`crowdtune bench scaling` checks --rounds)")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
-    sys.stdout.reconfigure(line_buffering=True)  # each figure as it comes, into a pipe or a file too
-    # SIGINT and SIGTERM end it cleanly (its workers and private server stopped) with their exit codes;
-    # `crowdtune bench`, which passes them on, says so in its one line.
-    with signals_raise():
+    # SIGINT and SIGTERM end it cleanly (its workers and private server stopped) with their exit codes.
+    with quiet_signal_exit(), signals_raise():
+        print(machine_description())
         try:
-            print(machine_description())
             main(parser.parse_args().rounds)
         except StorageError as problem:
             print(f"crowdtune bench: {problem}", file=sys.stderr)
             sys.exit(ExitCode.DATABASE)
-        except Interrupted:
-            sys.exit(ExitCode.INTERRUPTED)
-        except Terminated:
-            sys.exit(ExitCode.TERMINATED)
