@@ -54,6 +54,15 @@ class PostgresServer:
             raise RuntimeError(f"{command[0]} failed: {result.stdout}{result.stderr}")
 
     def start(self) -> PostgresServer:
+        """Make and start the server; if that fails or is cut short (a signal to the process group kills
+        initdb or pg_ctl), whatever was made is stopped and its folder removed before the error goes on."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> PostgresServer:
         pwfile = self.folder / "pw"
         pwfile.write_text(PASSWORD + "\n")
         if self._as_user:

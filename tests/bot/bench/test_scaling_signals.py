@@ -96,3 +96,20 @@ def test_a_signal_stops_bench_scaling_and_its_private_server(how, to):
         process.wait()
         _stop_leaked_servers(temp)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.skipif(find_bin("initdb") is None, reason="needs Debian's postgresql")
+@pytest.mark.parametrize("fails", ["initdb", "pg_ctl"])
+def test_a_private_server_whose_start_fails_leaves_no_folder(fails):
+    """A signal to the process group (as `timeout` and systemd send it) can kill initdb or pg_ctl while the
+    benchmark's server starts; the start then fails, and its folder (a half-made database, the password
+    file) must go with it. A trial left /tmp/crowdtune-pg-* folders of up to 39 MB this way. Here the
+    program that is cut short is replaced by one that fails."""
+    from pgserver import PostgresServer
+
+    server = PostgresServer()
+    setattr(server, fails, shutil.which("false"))
+    with pytest.raises(RuntimeError, match="failed"):
+        server.start()
+    assert not server.folder.exists()
+    assert _processes_naming(str(server.folder)) == []
