@@ -259,10 +259,25 @@ def _given(variable: str) -> tuple[str, str] | None:
     return None
 
 
+def _token_given() -> tuple[str, str, str] | None:
+    """(variable, text, where) of the bot token as it is read (DISCORD_TOKEN before CROWDTUNE_DISCORD_TOKEN), or None."""
+    for variable in _TOKEN_VARIABLES:
+        if (given := _given(variable)) is not None:
+            return variable, *given
+    return None
+
+
+def token_origin() -> str:
+    """The bot token's variable and where it was set, for a line about it ("DISCORD_TOKEN (in the environment)"):
+    an environment's empty token hides a good one in .env, which the line must not leave a person to guess."""
+    given = _token_given()
+    return f"{given[0]} ({given[2]})" if given else "DISCORD_TOKEN"
+
+
 def _shown(value: str, longest: int = 80) -> str:
     """A bad value as a line may show it: quoted, without a URL's password (storage.postgres.public_url), never
     holding the token, and cut short past `longest` characters."""
-    token = (_given("DISCORD_TOKEN") or _given("CROWDTUNE_DISCORD_TOKEN") or ("", None))[0].strip()
+    token = (_token_given() or ("", "", ""))[1].strip()
     if token and token in value:
         return f"{_HIDDEN[:-1]}: it holds DISCORD_TOKEN)"
     from storage import looks_like_url

@@ -29,7 +29,7 @@ from bot.discord.edge import context_problem
 from bot.discord.logs import setup_logging
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
-from bot.settings import Settings, open_renderer
+from bot.settings import Settings, open_renderer, token_origin
 from storage import database_errors
 from bot.discord.views import AspectSelect, VoteButton
 
@@ -344,7 +344,7 @@ async def run_bot(settings: Settings, db: str) -> int:
 
     token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
     if not BOT_TOKEN.fullmatch(token):
-        raise StartupError("DISCORD_TOKEN is empty or malformed: paste the bot token from the Developer Portal", ExitCode.NO_TOKEN)
+        raise StartupError(f"{token_origin()} is empty or malformed: paste the bot token from the Developer Portal", ExitCode.NO_TOKEN)
     shards = ShardPlan.make(settings.shard_count, settings.shard_ids)
     renderer = open_renderer(settings)
     store = None

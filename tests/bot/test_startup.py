@@ -174,6 +174,15 @@ def test_no_token_or_a_malformed_one(tmp_path, token):
     assert not (tmp_path / "bot.db").exists()
 
 
+@pytest.mark.parametrize("where", ["environment", ".env"])
+def test_an_empty_token_line_says_where_it_was_set(tmp_path, where):
+    """An empty DISCORD_TOKEN in the environment hides a good one in .env (the token is the one setting a blank
+    does not unset: the bot's mistake, exit 4): the line says which one it means, as every setting's line does."""
+    (tmp_path / ".env").write_text(f"DISCORD_TOKEN={TOKEN if where == 'environment' else ''}\n")
+    line = assert_one_line(start(tmp_path, DISCORD_TOKEN="" if where == "environment" else None), ExitCode.NO_TOKEN)
+    assert f"DISCORD_TOKEN (in {'the environment' if where == 'environment' else '.env'}) is empty" in line, line
+
+
 @pytest.mark.parametrize("variable, url", [
     ("CROWDTUNE_API_BASE", "127.0.0.1:8080/api/v10"),
     ("CROWDTUNE_API_BASE", "http://"),
