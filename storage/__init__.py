@@ -54,13 +54,16 @@ _EXAMPLE = "as in postgresql://user:password@host:5432/database"
 # A SQLAlchemy URL names its driver in the scheme (postgresql+asyncpg://, postgresql+psycopg://); asyncpg takes none.
 _DRIVER = re.compile(r"\s*postgres(?:ql)?\+([A-Za-z0-9_.-]+):", re.IGNORECASE)
 # PostgreSQL's scheme as mistyped: its name in any case, then what was written for "://".
+# A SQLAlchemy SQLite URL: sqlite:///relative.db, sqlite:////absolute.db; the path is what crowdtune takes.
+_SQLITE = re.compile(r"\s*sqlite:(?:///?)?(.+)", re.IGNORECASE)
 _MISTYPED = re.compile(r"\s*(postgres(?:ql)?)(?![A-Za-z0-9+.-])(:?)(/*)", re.IGNORECASE)
 
 
 def location_problem(location: str | Path) -> str | None:
     """Why `location` names no database crowdtune can use, as the reason part of a line ("it has spaces around
     it: remove them"), the one wording of both a --db's line (`check_location`) and a CROWDTUNE_DB's (bot.settings);
-    None for a SQLite file's path or a usable `postgresql://` URL. Shows no part of `location` but a driver's name."""
+    None for a SQLite file's path or a usable `postgresql://` URL. Shows no part of `location` but a driver's name
+    or a SQLite URL's path."""
     if not looks_like_url(location):
         return None
     if location != location.strip():
@@ -78,6 +81,8 @@ def _scheme_problem(location: str) -> str:
     only postgresql:// and postgres://, so one URL serves crowdtune and PostgreSQL's own tools alike."""
     if (driver := _DRIVER.match(location)) is not None:
         return f"it names a driver (+{driver[1]}), as a SQLAlchemy URL does: leave out +{driver[1]}, {_EXAMPLE}"
+    if (sqlite := _SQLITE.match(location)) is not None:
+        return f"a SQLite database is given as its file's path alone (here {sqlite[1]}), a PostgreSQL one by a URL, {_EXAMPLE}"
     if (typed := _MISTYPED.match(location)) is None:
         return f"it does not start with postgresql:// or postgres://, {_EXAMPLE}"
     name, colon, slashes = typed[1].lower(), typed[2], typed[3]

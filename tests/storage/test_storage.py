@@ -206,7 +206,9 @@ MISTYPED_SCHEMES = {
     "postgresql:/u:s3cretpw@h/db": "postgresql: must be followed by //",
     "postgresql:u:s3cretpw@h/db": "postgresql: must be followed by //",
     "postgresql//u:s3cretpw@h/db": "postgresql must be followed by :// (the : is missing)",
-    "sqlite:///x.db": "it does not start with postgresql:// or postgres://",
+    "sqlite:///x.db": "a SQLite database is given as its file's path alone (here x.db), a PostgreSQL one by a URL",
+    "sqlite:////srv/x.db": "a SQLite database is given as its file's path alone (here /srv/x.db), a PostgreSQL one by a URL",
+    "mysql://u:s3cretpw@h/db": "it does not start with postgresql:// or postgres://",
 }
 
 
