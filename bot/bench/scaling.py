@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from bot.bench.common import machine_description
+from bot.progress import plural
 from bot.stopping import signals_held, unheard_by_children
 
 SESSIONS = 4  # sessions each process runs at once
@@ -181,7 +182,7 @@ def main(rounds: int = ROUNDS) -> None:
         with tempfile.TemporaryDirectory() as scratch:
             for batch in BATCHES:
                 lite, votes, closes = _measure(str(Path(scratch) / f"bench-{batch}.db"), 1, batch, rounds)
-                print(f"\n{batch} vote(s) a transaction:")
+                print(f"\n{plural(batch, 'vote')} a transaction:")
                 print(f"  SQLite, 1 process:        {lite:8.0f} votes/s  (1.00x)  {votes} votes, {closes} closes")
                 for processes in PROCESSES:
                     url = new_database()

@@ -168,7 +168,7 @@ class Moderation(commands.Cog):
             return
         voided = await self.store.strike(scope_id, voter_id(user.id), actor=voter_id(interaction.user.id))
         await interaction.edit_original_response(
-            content=f"Voided {voided} vote(s) by {user.mention}; their new votes here are ignored. This is in the audit log.",
+            content=f"Voided {plural(voided, 'vote')} by {user.mention}; their new votes here are ignored. This is in the audit log.",
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
@@ -198,7 +198,7 @@ class Moderation(commands.Cog):
             path = Path(folder) / "my-crowdtune-data.json"
             votes = await in_worker_process(write_person_copy, self.store.path, voter, path, q_values)
             await interaction.edit_original_response(
-                content=f"Here is your data: {votes} vote(s), and a personal agent with {q_values} Q-values. "
+                content=f"Here is your data: {plural(votes, 'vote')}, and a personal agent with {plural(q_values, 'Q-value')}. "
                 "Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.",
                 attachments=[discord.File(path)],
                 view=view,
@@ -208,7 +208,7 @@ class Moderation(commands.Cog):
         result = await self.store.forget_user(voter, personal_scope=voter)
         self.bot.runner.scope_deleted(voter)
         await interaction.edit_original_response(
-            content=f"Deleted {result['votes']} vote(s){' and your personal agent' if result['personal_agent'] else ''}. "
+            content=f"Deleted {plural(result['votes'], 'vote')}{' and your personal agent' if result['personal_agent'] else ''}. "
             "Moderation records about you (a strike, the audit log) are kept; a reaction you leave on an open round no longer counts.",
             view=None,
             attachments=[],
