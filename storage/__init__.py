@@ -53,9 +53,9 @@ SPACES = "it has spaces around it: remove them"
 _EXAMPLE = "as in postgresql://user:password@host:5432/database"
 # A SQLAlchemy URL names its driver in the scheme (postgresql+asyncpg://, postgresql+psycopg://); asyncpg takes none.
 _DRIVER = re.compile(r"\s*postgres(?:ql)?\+([A-Za-z0-9_.-]+):", re.IGNORECASE)
-# PostgreSQL's scheme as mistyped: its name in any case, then what was written for "://".
 # A SQLAlchemy SQLite URL: sqlite:///relative.db, sqlite:////absolute.db; the path is what crowdtune takes.
 _SQLITE = re.compile(r"\s*sqlite:(?:///?)?(.+)", re.IGNORECASE)
+# PostgreSQL's scheme as mistyped: its name in any case, then what was written for "://".
 _MISTYPED = re.compile(r"\s*(postgres(?:ql)?)(?![A-Za-z0-9+.-])(:?)(/*)", re.IGNORECASE)
 
 

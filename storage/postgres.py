@@ -71,10 +71,10 @@ def url_problem(url: str) -> str | None:
     """Why the URL's parts cannot be told apart or read as libpq reads them, or None when they can. A user name or
     password holding a character URLs reserve (/ ? # @), not percent-encoded, makes the rest of it read as a port,
     a path or a query; a [ or ] out of place, or a port that is no port, leaves the parts unread too. Where the
-    password ends is then anyone's guess, so all from its first : to its last @ is hidden (`public_url`). An empty port ("host:/db") and a %
-    that starts no %XX of UTF-8 text are refused, as libpq refuses the second: asyncpg would connect to the
-    default port (PGPORT, else 5432) and keep the % as typed (or read %ff as U+FFFD), a password that is not the
-    one meant."""
+    password ends is then anyone's guess, so all from its first : to its last @ is hidden (`public_url`). An
+    empty port ("host:/db") and a % that starts no %XX of UTF-8 text are refused, as libpq refuses the second:
+    asyncpg would connect to the default port (PGPORT, else 5432) and keep the % as typed (or read %ff as
+    U+FFFD), a password that is not the one meant."""
     try:
         parts = urlsplit(url)
     except ValueError:  # urlsplit: a [ without its ], or [ ] holding no IPv6 address

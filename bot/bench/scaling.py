@@ -178,7 +178,7 @@ def main(rounds: int = ROUNDS) -> None:
     with _postgres() as (new_database, server):
         if server is None:  # a given database that cannot be used: said before any figure, not as workers' tracebacks
             asyncio.run(_fill_q(new_database(), []))
-        print(f"{SESSIONS} sessions a process, {rounds} round{'s' if rounds > 1 else ''} each, {VOTERS} votes a round; votes per second, all processes together")
+        print(f"{SESSIONS} sessions a process, {plural(rounds, 'round')} each, {VOTERS} votes a round; votes per second, all processes together")
         with tempfile.TemporaryDirectory() as scratch:
             for batch in BATCHES:
                 lite, votes, closes = _measure(str(Path(scratch) / f"bench-{batch}.db"), 1, batch, rounds)
