@@ -181,6 +181,12 @@ UNUSABLE_URLS = {
     f"postgresql://crowdtune:{PASSWORD}@127.0.0.1:/crowdtune": "its port is not a number from 1 to 65535",
     f"postgresql://crowdtune:{PASSWORD}%zz@127.0.0.1/crowdtune": "a % in it starts no percent-encoding",
     f"postgresql://crowdtune:{PASSWORD}%ff@127.0.0.1/crowdtune": "a % in it starts no percent-encoding",
+    # A slash too many leaves the host out: user, password and host would be the database's name.
+    f"postgresql:///crowdtune:{PASSWORD}@127.0.0.1/crowdtune": "it has 3 slashes after postgresql: where 2 go",
+    f"postgres:////crowdtune:{PASSWORD}@127.0.0.1/crowdtune": "it has 4 slashes after postgres: where 2 go",
+    # libpq's local socket on that port, asyncpg's host "", which it cannot reach.
+    f"postgresql://crowdtune:{PASSWORD}@:5433/crowdtune": "it names a port (:5433) but no host",
+    f"postgresql://crowdtune:{PASSWORD}@db1:5432,db2:x/crowdtune": "its port is not a number from 1 to 65535",
 }
 
 
@@ -197,6 +203,29 @@ async def test_a_url_crowdtune_cannot_use_is_one_line_without_the_password_and_m
         assert PASSWORD not in message and PASSWORD not in public_url(url)
     assert list(tmp_path.iterdir()) == []
 
+
+
+# URLs libpq reads (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS) and asyncpg
+# connects with alike: the local socket and the user's own database (no host, no name), a database whose name holds
+# a / (postgresql://host//db names "/db"), and a list of hosts, each with its port.
+LIBPQ_URLS = ["postgresql://", "postgresql:///", "postgresql:///crowdtune", "postgresql://127.0.0.1//crowdtune",
+              "postgresql://127.0.0.1/crowd/tune", "postgresql://u:pw@/crowdtune?host=/var/run/postgresql&port=5433",
+              "postgresql://db1:5432,db2:5433/crowdtune", "postgresql://u:pw@[::1]:5432,db2/crowdtune"]
+
+
+@pytest.mark.parametrize("url", LIBPQ_URLS)
+def test_a_url_libpq_reads_is_not_refused(url):
+    """Found by a fresh-user trial: a list of hosts with ports (host1:5432,host2:5433) was told its port is not a
+    number; the forms with a slash more are libpq's and are left to the server to answer."""
+    assert check_location(url) is None
+
+
+async def test_a_list_of_hosts_reaches_the_one_that_answers(postgres_server):
+    """libpq's and asyncpg's multi-host URL: the first host (port 1, nothing there) refuses, the second answers."""
+    url = postgres_server.new_database()
+    listed = url.replace("@127.0.0.1:", "@127.0.0.1:1,127.0.0.1:")
+    store = await open_store(listed)
+    await store.close()
 
 
 # Mistyped schemes, each as typed (its password masked) and the mistake the line names.
