@@ -61,9 +61,10 @@ _ROUNDS = "FROM rounds r JOIN sessions s ON s.id = r.session_id"
 
 
 _BAD_ESCAPE = "a % in it starts no percent-encoding of UTF-8 text (such as %40 for @): write a % itself as %25"
+# A : ends the user name, but in the password it is the password's own (RFC 3986 userinfo; libpq and asyncpg alike).
 _ENCODE = (
-    "percent-encode / ? # @ : % in its user name and password (/ as %2F, @ as %40), or give the password "
-    "in PGPASSWORD instead"
+    "percent-encode / ? # @ % in its user name and password, and : in its user name (/ as %2F, @ as %40), or give "
+    "the password in PGPASSWORD instead"
 )
 
 
