@@ -12,13 +12,14 @@ from bot.discord.votes import RoundRef
 from bot.progress import plural
 
 CACHE_LIMIT = 100_000  # (server, member) join times kept before the cache starts again
-DAY = 86_400.0  # seconds
+DAY = 86_400.0  # seconds: a membership age counts days of 24 hours, whatever the time zone
 MAX_MEMBER_DAYS = 365  # /config member_days: a year at most
 
 
 def joined_by(ref: RoundRef) -> float | None:
     """The latest join time (Unix seconds) of a member whose votes count in the round: `member_days`
-    days before it began; None when anyone's count (anti-brigading off, or a personal agent: no server)."""
+    days (of 24 hours) before it began; None when anyone's votes count (anti-brigading off, or a personal
+    agent: no server)."""
     if not (ref.anti_brigade and ref.scope_id.startswith("guild:")):
         return None
     return ref.opened_at - ref.member_days * DAY
