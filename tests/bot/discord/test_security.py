@@ -400,8 +400,8 @@ def buttons_of(post) -> dict[str, str]:
     return {c["custom_id"].rsplit(":", 1)[1]: c["custom_id"] for row in post["components"] for c in row["components"]}
 
 
-async def config(env, where=None, **options) -> str:
-    return (await (await env.server.slash(env.mod, where or env.channel, "config", options)).wait_response())["data"]["content"]
+async def config(env, where=None, user=None, **options) -> str:
+    return (await (await env.server.slash(user or env.mod, where or env.channel, "config", options)).wait_response())["data"]["content"]
 
 
 async def test_a_membership_age_counts_reactions_only_from_members_that_many_days_old(env):
@@ -485,6 +485,19 @@ async def test_the_restart_recount_applies_the_membership_age(env):
         await (await server.slash(env.mod, env.channel, "close")).wait_response()  # the close's re-read: 1 day now
         await server.wait_for_message(env.channel, is_round(2), timeout=20)
     assert await ballots(env, 0) == {uid(two_days): 2.0, uid(veteran): 6.0}
+
+
+async def test_a_personal_agent_is_not_affected_by_a_membership_age(env):
+    server = env.server
+    dm = server.dm_channel(env.alice)
+    async with running(env):
+        said = await config(env, dm, env.alice, vote_style="buttons", anti_brigade=True, member_days=365)
+        assert said.endswith("Anti-brigading applies in servers only: a personal agent counts its owner's votes.")
+        await compose(env, user=env.alice, channel=dm, rounds=3)
+        post = await server.wait_for_message(dm, is_round(1), timeout=20)
+        counted = await (await server.press_button(env.alice, post["id"], buttons_of(post)["8"])).wait_response()
+        assert "Your rating: 8" in counted["data"]["content"]  # in a DM there is no server to have joined
+    assert await ballots(env) == {uid(env.alice): 8.0}
 
 
 async def test_config_shows_and_sets_the_membership_age_within_0_to_365_days(env):
