@@ -1,5 +1,6 @@
-"""Anti-brigading: with the scope's `anti_brigade` setting, accounts that joined the server after a round
-began do not vote in it. Join times come with reaction events and, when missing, from Discord, cached."""
+"""Anti-brigading: with the scope's `anti_brigade` setting, only members who joined the server at least
+`member_days` whole days before a round began vote in it (0 days: joined before it began). Join times
+come with reaction events and button presses and, when missing, from Discord, cached."""
 
 from __future__ import annotations
 
@@ -8,13 +9,37 @@ import datetime as dt
 import discord
 
 from bot.discord.votes import RoundRef
+from bot.progress import plural
 
 CACHE_LIMIT = 100_000  # (server, member) join times kept before the cache starts again
+DAY = 86_400.0  # seconds: a membership age counts days of 24 hours, whatever the time zone
+MAX_MEMBER_DAYS = 365  # /config member_days: a year at most
 
 
-def is_newcomer(ref: RoundRef, joined_at: dt.datetime | None, retract: bool) -> bool:
-    """Whether a vote (not a withdrawal) comes from an account that joined after the round began."""
-    return ref.anti_brigade and not retract and joined_at is not None and joined_at.timestamp() > ref.opened_at
+def joined_by(ref: RoundRef) -> float | None:
+    """The latest join time (Unix seconds) of a member whose votes count in the round: `member_days`
+    days (of 24 hours) before it began; None when anyone's votes count (anti-brigading off, or a personal
+    agent: no server)."""
+    if not (ref.anti_brigade and ref.scope_id.startswith("guild:")):
+        return None
+    return ref.opened_at - ref.member_days * DAY
+
+
+def joined_in_time(ref: RoundRef, joined_at: dt.datetime | None) -> bool:
+    """The one rule: whether a member who joined the server at `joined_at` (None: not a member, or not
+    known) may vote in the round. Withdrawing a vote is always allowed (the callers do not ask)."""
+    latest = joined_by(ref)
+    return latest is None or (joined_at is not None and joined_at.timestamp() <= latest)
+
+
+def rule_text(anti_brigade: bool, member_days: int) -> str:
+    """Who votes, in words, for /config and a refused button: 'votes count only from members who joined
+    at least 3 days before the round began'."""
+    if not anti_brigade:
+        return "votes count from everyone"
+    if member_days == 0:
+        return "votes count only from members who joined before the round began"
+    return f"votes count only from members who joined at least {plural(member_days, 'day')} before the round began"
 
 
 class JoinTimes:
@@ -40,12 +65,18 @@ class JoinTimes:
             self._joined[(guild_id, user_id)] = member.joined_at if member is not None else None
         return self._joined[(guild_id, user_id)]
 
+    async def may_vote(self, ref: RoundRef, user_id: int, joined_at: dt.datetime | None = None) -> bool:
+        """Whether the member may vote in the round (`joined_in_time`): `joined_at` as the event gave it,
+        else looked up (asked of Discord only when the round asks for a membership age and it is not cached)."""
+        if joined_by(ref) is None:
+            return True
+        if joined_at is None:
+            joined_at = await self.joined_at(int(ref.scope_id.split(":")[1]), user_id)
+        return joined_in_time(ref, joined_at)
+
     async def drop_newcomers(self, ref: RoundRef, present: dict[int, list]) -> None:
-        """Remove from `present` (user id -> their votes) whoever may not vote in the round."""
-        if not (ref.anti_brigade and ref.scope_id.startswith("guild:")):
-            return
-        guild_id = int(ref.scope_id.split(":")[1])
+        """Remove from `present` (user id -> their votes) whoever may not vote in the round: newcomers, and
+        those no longer members."""
         for user_id in list(present):
-            joined = await self.joined_at(guild_id, user_id)
-            if joined is None or joined.timestamp() > ref.opened_at:
-                del present[user_id]  # a newcomer, or no longer a member
+            if not await self.may_vote(ref, user_id):
+                del present[user_id]

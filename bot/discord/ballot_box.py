@@ -5,8 +5,8 @@ Votes are queued at once, in arrival order, and one writer applies them in batch
 of order: a reaction removed before its adding is stored). A vote is acknowledged only once committed.
 Before a vote is queued the person's rate is checked; before it is stored its message is mapped to its
 round (cached), and it must come from the round's own scope, from the owner of a personal agent, and,
-with anti-brigading, from a member who joined before the round began. When a vote brings a round to its
-quorum, the session is woken to close it.
+with anti-brigading, from a member who joined long enough before the round began (anti_brigade.py).
+When a vote brings a round to its quorum, the session is woken to close it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.conductor import Conductor
-from bot.discord.anti_brigade import JoinTimes, is_newcomer
+from bot.discord.anti_brigade import JoinTimes
 from bot.discord.edge import fits_integer
 from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, round_style, vote_from_emoji, voter_id
 from storage import DatabaseGone, RoundRow, SessionRow, VoteResult
@@ -122,7 +122,10 @@ class BallotBox:
     async def _ref(self, row: RoundRow, session: SessionRow) -> RoundRef:
         settings = await self.store.scope_settings(session.scope_id)
         style = round_style(session.options)
-        return RoundRef(row.id, session.id, row.mode, session.scope_id, style, row.opened_at, bool(settings.get("anti_brigade")))
+        return RoundRef(
+            row.id, session.id, row.mode, session.scope_id, style, row.opened_at,
+            bool(settings.get("anti_brigade")), int(settings.get("member_days") or 0),
+        )
 
     async def remember(self, row: RoundRow, session: SessionRow) -> None:
         ref = await self._ref(row, session)
@@ -318,8 +321,8 @@ class BallotBox:
                 item.done.set_result(VoteResult("unknown_round"))
             elif not self.may_vote(ref, item.user_id, item.origin):
                 item.done.set_result(VoteResult("blocked"))
-            elif is_newcomer(ref, item.joined_at, item.retract):
-                item.done.set_result(VoteResult("newcomer"))
+            elif not item.retract and not await self.join_times.may_vote(ref, item.user_id, item.joined_at):
+                item.done.set_result(VoteResult("newcomer", member_days=ref.member_days))
             else:
                 ops.append(self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id))
                 accepted.append((item, ref))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.discord.anti_brigade import rule_text
 from bot.discord.edge import context_problem
 from bot.discord.votes import VOTING_STOPPED
 from core.crowd import ASPECTS, aspects_text, check_rating, compound_rating, rating_text
@@ -91,12 +92,13 @@ NOT_SAVED = "Sorry, your vote could not be saved just now; nothing was changed. 
 
 
 def _refusal(result: VoteResult) -> str:
+    if result.status == "newcomer":
+        return f"Sorry, your vote was not counted: in this server {rule_text(True, result.member_days)}."
     return {
         "closed": "This round has closed; your vote was not counted.",
         "unknown_round": "This round is no longer open.",
         "blocked": "Your vote cannot be counted here.",
         "too_fast": "You are changing your vote very fast; wait a few seconds, then press again.",
-        "newcomer": "This server counts votes only from members who joined before the round began.",
     }.get(result.status, "Your vote was not counted.")
 
 

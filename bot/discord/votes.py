@@ -127,3 +127,4 @@ class RoundRef:
     style: str
     opened_at: float
     anti_brigade: bool
+    member_days: int = 0  # with anti_brigade: whole days a voter must have been a member when the round began

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.anti_brigade import MAX_MEMBER_DAYS, rule_text
 from bot.discord.cogs.sessions import EVERYWHERE, answer_privately, is_moderator, scope_of, scope_settings
 from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
@@ -19,6 +20,17 @@ from core.agent import preset as agent_preset
 from storage.export import write_export, write_person_copy
 
 NOT_A_MODERATOR = "This command is for moderators (Manage Server permission, or the server's moderator role)."
+
+
+def anti_brigading_text(scope_id: str, settings: dict) -> str:
+    """Who votes in this scope's rounds now, in one sentence for /config."""
+    if not scope_id.startswith("guild:"):
+        return "Anti-brigading applies in servers only: a personal agent counts its owner's votes."
+    on, days = bool(settings["anti_brigade"]), int(settings["member_days"])
+    if on:
+        return f"Anti-brigading (at once, also in open rounds): {rule_text(True, days)}."
+    later = f" (member days {days} apply once anti brigade is on)" if days else ""
+    return f"Anti-brigading is off: {rule_text(False, days)}{later}."
 
 
 def file_size(size: int) -> str:
@@ -59,6 +71,7 @@ class Moderation(commands.Cog):
         hide_results="hide the votes until a round closes",
         mod_role="a role whose members may use moderator commands",
         anti_brigade="ignore votes from accounts that joined the server after the round began",
+        member_days="only members who joined at least this many days before a round vote (1 or more: anti brigade on)",
         share_learning="learn from the servers that opted in too, and share what this one learns (off by default)",
     )
     @app_commands.choices(
@@ -78,6 +91,7 @@ class Moderation(commands.Cog):
         hide_results: bool | None = None,
         mod_role: discord.Role | None = None,
         anti_brigade: bool | None = None,
+        member_days: app_commands.Range[int, 0, MAX_MEMBER_DAYS] | None = None,
         share_learning: bool | None = None,
     ) -> None:
         scope_id = await self._moderator_scope(interaction)
@@ -101,9 +115,12 @@ class Moderation(commands.Cog):
             "hide_results": hide_results,
             "mod_role": None if mod_role is None else mod_role.id,
             "anti_brigade": anti_brigade,
+            "member_days": member_days,
             "share_learning": share_learning,
         }
         changes = {key: value for key, value in given.items() if value is not None}
+        if member_days and anti_brigade is None and not (await scope_settings(self.bot, scope_id))["anti_brigade"]:
+            changes["anti_brigade"] = True  # a membership age is asked for to keep raids out: it turns anti-brigading on
         # 0 means "none" for these two, so it must be stored, not skipped.
         if quorum is not None:
             changes["quorum"] = quorum or None
@@ -116,7 +133,7 @@ class Moderation(commands.Cog):
         shown = ", ".join(f"{k.replace('_', ' ')}: {v if v is not None else 'none'}" for k, v in settings.items())
         verb = "Updated" if changes else "Current settings"
         await interaction.response.send_message(
-            f"{verb}. {shown}. New sessions use these; anti brigade applies at once.", ephemeral=True
+            f"{verb}. {shown}. New sessions use these. {anti_brigading_text(scope_id, settings)}", ephemeral=True
         )
 
     @app_commands.command(name="reset", description="Moderators: clear this server's agent (asks first)")

@@ -71,6 +71,7 @@ async def scope_settings(bot, scope_id: str) -> dict:
         "exploration": None,
         "mod_role": None,
         "anti_brigade": False,
+        "member_days": 0,  # with anti_brigade: the membership age, in whole days, a round asks of its voters
         "share_learning": False,  # start from what the scopes that opted in learned, and share this one's
     }
     return {**defaults, **await bot.conductor.store.scope_settings(scope_id)}

@@ -389,6 +389,156 @@ async def test_without_anti_brigading_newcomers_vote(env):
     assert await ballots(env) == {uid(newcomer): 3.0}
 
 
+def member_since(server, guild, name: str, days: float):
+    """A member who joined the server `days` days ago (a round opened now began that long after)."""
+    user = server.add_user(name)
+    server.add_member(guild, user, joined_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days))
+    return user
+
+
+def buttons_of(post) -> dict[str, str]:
+    return {c["custom_id"].rsplit(":", 1)[1]: c["custom_id"] for row in post["components"] for c in row["components"]}
+
+
+async def config(env, where=None, user=None, **options) -> str:
+    return (await (await env.server.slash(user or env.mod, where or env.channel, "config", options)).wait_response())["data"]["content"]
+
+
+async def test_a_membership_age_counts_reactions_only_from_members_that_many_days_old(env):
+    server = env.server
+    async with running(env):
+        assert "at least 1 day before the round began" in await config(env, member_days=1)
+        await compose(env, rounds=3)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.wait_until(lambda: len(server.message(post["id"])["reactions"]) == 10, what="reactions")
+        two_days = member_since(server, env.guild, "two_days", 2)
+        second = member_since(server, env.guild, "second_two_days", 2)
+        veteran = member_since(server, env.guild, "veteran", 30)
+        await server.react(two_days, post["id"], KEYCAPS[4])  # 2 days >= 1: counted
+        await server.react(veteran, post["id"], KEYCAPS[8])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "two votes")
+        # Raised to 3 days while the round is open: it applies at once.
+        assert "at least 3 days before the round began" in await config(env, member_days=3)
+        await server.react(second, post["id"], KEYCAPS[0])  # 2 days < 3: not counted
+        await server.react(veteran, post["id"], KEYCAPS[9])  # a change by a member of 30 days still counts
+        await eventually(lambda: db_rows(env, "SELECT rating FROM votes WHERE voter = ?", (uid(veteran),)) == [(10.0,)], "the veteran's change")
+        assert await ballots(env) == {uid(two_days): 5.0, uid(veteran): 10.0}  # the standing vote waits for the close
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await server.wait_for_message(env.channel, is_round(2), timeout=20)
+    # The close re-read the reactions under the 3-day rule: only the veteran's stands.
+    assert await ballots(env, 0) == {uid(veteran): 10.0}
+    assert db_rows(env, "SELECT COUNT(*) FROM vote_events WHERE voter = ?", (uid(second),))[0][0] == 0
+
+
+async def test_a_membership_age_refuses_buttons_and_aspect_menus_politely(env):
+    server = env.server
+    two_days = member_since(server, env.guild, "two_days", 2)
+    veteran = member_since(server, env.guild, "veteran", 30)
+    async with running(env):
+        await config(env, vote_style="buttons", member_days=3)
+        await compose(env, rounds=3)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        button = buttons_of(post)
+        refused = (await (await server.press_button(two_days, post["id"], button["2"])).wait_response())["data"]
+        assert refused["flags"] & 64 and "\n" not in refused["content"]
+        assert refused["content"] == (
+            "Sorry, your vote was not counted: in this server votes count only from members who joined at least 3 days "
+            "before the round began."
+        )
+        counted = (await (await server.press_button(veteran, post["id"], button["7"])).wait_response())["data"]
+        assert "Your rating: 7" in counted["content"]
+        assert "at least 1 day before" in await config(env, member_days=1)  # lowered: the same press now counts
+        again = (await (await server.press_button(two_days, post["id"], button["2"])).wait_response())["data"]
+        assert "Your rating: 2" in again["content"]
+        assert await ballots(env) == {uid(two_days): 2.0, uid(veteran): 7.0}
+
+        await (await server.slash(env.mod, env.channel, "stop")).wait_response()
+        await config(env, member_days=3)
+        await compose(env, rounds=3, aspects=True)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        menu = next(c for row in post["components"] for c in row["components"] if c["custom_id"].endswith(":novelty"))
+        chosen = await (await server.select(two_days, post["id"], menu["custom_id"], ["6"])).wait_response()
+        assert "at least 3 days before the round began" in chosen["data"]["content"]
+        chosen = await (await server.select(veteran, post["id"], menu["custom_id"], ["6"])).wait_response()
+        assert "Your novelty: 6" in chosen["data"]["content"]
+    rows = db_rows(env, "SELECT voter FROM votes v JOIN rounds r ON r.id = v.round_id WHERE r.session_id = 2")
+    assert rows == [(uid(veteran),)]
+
+
+async def test_the_restart_recount_applies_the_membership_age(env):
+    server = env.server
+    two_days = member_since(server, env.guild, "two_days", 2)
+    veteran = member_since(server, env.guild, "veteran", 30)
+    async with running(env):
+        await config(env, member_days=3)
+        await compose(env, rounds=3)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.wait_until(lambda: len(server.message(post["id"])["reactions"]) == 10, what="reactions")
+    # While the bot is down both react; at the restart it reads the reactions back, asking Discord when each joined.
+    await server.react(two_days, post["id"], KEYCAPS[1])
+    await server.react(veteran, post["id"], KEYCAPS[5])
+    async with running(env) as bot:
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the recount")
+        await bot.runner.ballot_box.settle_votes()
+        assert await ballots(env) == {uid(veteran): 6.0}
+        await config(env, member_days=1)
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()  # the close's re-read: 1 day now
+        await server.wait_for_message(env.channel, is_round(2), timeout=20)
+    assert await ballots(env, 0) == {uid(two_days): 2.0, uid(veteran): 6.0}
+
+
+async def test_a_personal_agent_is_not_affected_by_a_membership_age(env):
+    server = env.server
+    dm = server.dm_channel(env.alice)
+    async with running(env):
+        said = await config(env, dm, env.alice, vote_style="buttons", anti_brigade=True, member_days=365)
+        assert said.endswith("Anti-brigading applies in servers only: a personal agent counts its owner's votes.")
+        await compose(env, user=env.alice, channel=dm, rounds=3)
+        post = await server.wait_for_message(dm, is_round(1), timeout=20)
+        counted = await (await server.press_button(env.alice, post["id"], buttons_of(post)["8"])).wait_response()
+        assert "Your rating: 8" in counted["data"]["content"]  # in a DM there is no server to have joined
+    assert await ballots(env) == {uid(env.alice): 8.0}
+
+
+async def test_config_shows_and_sets_the_membership_age_within_0_to_365_days(env):
+    server = env.server
+    async with running(env):
+        shown = await config(env)
+        assert "member days: 0" in shown and "Anti-brigading is off: votes count from everyone." in shown
+        declared = next(o for o in server.command("config")["options"] if o["name"] == "member_days")
+        assert (declared["type"], declared["min_value"], declared["max_value"]) == (4, 0, 365)
+        assert len(declared["description"]) <= 100
+
+        # A membership age turns anti-brigading on, and the answer says in one line what now counts.
+        updated = await config(env, member_days=3)
+        assert updated.startswith("Updated.") and "anti brigade: True" in updated and "member days: 3" in updated
+        assert updated.endswith("votes count only from members who joined at least 3 days before the round began.")
+        assert "member days: 3" in await config(env)  # kept
+        off = await config(env, anti_brigade=False)
+        assert "Anti-brigading is off: votes count from everyone (member days 3 apply once anti brigade is on)." in off
+        # Off and given a membership age in the same command: it stays off, as asked.
+        assert "anti brigade: False" in await config(env, anti_brigade=False, member_days=5)
+        zero = await config(env, anti_brigade=True, member_days=0)
+        assert zero.endswith("votes count only from members who joined before the round began.")
+        assert "anti brigade: True" in await config(env, member_days=0)  # 0 leaves anti-brigading as it is
+        assert "servers only" in await config(env, server.dm_channel(env.mod), member_days=3)  # a personal agent
+
+        # Out of 0..365 Discord's client refuses to send the command (min_value/max_value) ...
+        before = fingerprint(env)
+        for days in (-1, 366, 10**6):
+            with pytest.raises(ValueError, match="out of bounds"):
+                await server.slash(env.mod, env.channel, "config", {"member_days": days})
+        # ... and a forged request that skips the client gets one polite line and changes nothing.
+        for days in (-1, 366, 2.5):
+            forged = await raw_slash(server, env.mod, env.channel, "config", [{"name": "member_days", "type": 4, "value": days}])
+            content = (await forged.wait_response())["data"]["content"]
+            assert content.startswith("Sorry") and "\n" not in content, content
+        assert fingerprint(env) == before
+    assert [json.loads(d) for (d,) in db_rows(env, "SELECT detail FROM audit WHERE action = 'config' ORDER BY id")][:2] == [
+        {"member_days": 3, "anti_brigade": True}, {"anti_brigade": False},
+    ]
+
+
 def test_the_cli_export_of_one_scope_holds_only_that_scope(tmp_path):
     from bot.cli import main
 
