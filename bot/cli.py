@@ -605,7 +605,7 @@ def _render(args: argparse.Namespace) -> int:
     if there and not args.force:
         more = f" (and {plural(len(there) - 1, 'other')})" if len(there) > 1 else ""
         raise UsageError(f"{there[0]} exists{more}; add --force to replace it")
-    with open_renderer(settings, option=args.soundfont is not None) as renderer, progress_bar(len(paths), "render", "file") as bar:
+    with open_renderer(settings, option="--soundfont" if args.soundfont is not None else None) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
             written = render_files(renderer, paths, Path(args.out_dir), args.format, lambda _: bar.update(1), args.keep_level)
         except ValueError as problem:

@@ -170,15 +170,16 @@ def round_defaults(settings: CommandSettings) -> dict:
     return {"preset": settings.preset, "round_seconds": settings.round_seconds, "quorum": settings.quorum or None, "rounds": settings.rounds or None}
 
 
-def open_renderer(settings: CommandSettings, option: bool = False):
+def open_renderer(settings: CommandSettings, option: str | None = None):
     """A bot.media.render.Renderer with the soundfont `settings` name (a context manager; render.Renderer.open's
-    errors). A SoundfontError (exit code NO_SOUNDFONT: a file there that FluidSynth cannot load) for one that
-    CROWDTUNE_SOUNDFONT named, not an option (`option`: render's --soundfont), says where it was set, as a bad
-    setting's line does: "CROWDTUNE_SOUNDFONT (in .env): FluidSynth could not load ..."."""
-    from bot.media.render import Renderer, SoundfontError
+    errors). `option`: the command-line option that named it ("--soundfont", render's), if one did, as the advice on
+    a file that cannot be read names it; else that advice names CROWDTUNE_SOUNDFONT. A SoundfontError (exit code
+    NO_SOUNDFONT: a file there that FluidSynth cannot load) for one that CROWDTUNE_SOUNDFONT named, not an option,
+    says where it was set, as a bad setting's line does: "CROWDTUNE_SOUNDFONT (in .env): FluidSynth could not load ..."."""
+    from bot.media.render import SOUNDFONT_SETTING, Renderer, SoundfontError
 
     try:
-        return Renderer.open(settings.soundfont)
+        return Renderer.open(settings.soundfont, named_by=option or SOUNDFONT_SETTING)
     except SoundfontError as problem:
         variable = variable_name("soundfont")
         if option or not settings.soundfont or (given := _given(variable)) is None:

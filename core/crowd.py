@@ -85,6 +85,15 @@ def rating_text(rating: float) -> str:
     return f"{shown:f}".rstrip("0").rstrip(".")
 
 
+def rating_comparison(rating: float, other: float) -> str:
+    """How `rating` compares with `other` as both read (`rating_text`), in words for a line that shows them both:
+    "below", "above", or "level with" when they read alike (19/3 and 6.334 both read 6.33), so no line says
+    "6.33, below the 6.33"."""
+    if rating_text(rating) == rating_text(other):
+        return "level with"
+    return "below" if rating < other else "above"
+
+
 def check_choice(choice: str) -> str:
     """A typed A/B vote, normalised: one of CHOICES (or an abbreviation of one); ValueError otherwise."""
     normalised = choice.strip().lower()

@@ -18,7 +18,7 @@ from core import agent as q
 from core.actions import Action, apply, describe
 from core.crowd import (
     NEUTRAL_RATING, RATING_MAX, RATING_MIN, Ballot, ChoiceHistory, CrowdEstimate, History, ab_keep_margin, ab_tally, mean_rating,
-    rating_text,
+    rating_comparison, rating_text,
 )
 from core.learner import Observation, Posterior
 from core.instruments import DEFAULT_PROGRAM, GM_PROGRAMS
@@ -312,7 +312,10 @@ def settle(
     elif keep:
         summary = f"the crowd gave {rating_text(score)}/10 and {verdict}: {best.description}"
     else:
-        summary = f"the crowd gave {rating_text(score)}/10, below the {rating_text(baseline)} of the track before, so {verdict}"
+        # Said as the two numbers read: a verdict a hair under the bar reads level with it (both 6.33), and one that
+        # an informed keep (`AgentConfig.informed_keep`) undoes may read above it.
+        compared = rating_comparison(score, baseline)
+        summary = f"the crowd gave {rating_text(score)}/10, {compared} the {rating_text(baseline)} of the track before, so {verdict}"
     return Outcome(
         reward=score,
         variant_rewards=tuple(rewards),

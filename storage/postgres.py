@@ -34,7 +34,7 @@ from core.crowd import Ballot, ChoiceHistory, History
 from core.learner import Evidence, apply_observations
 from core.engine import Outcome
 from core.music import track_to_dict
-from storage import check_location
+from storage import _EXAMPLE, check_location
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
     Announce, Announcement, ClosesOnExit, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
@@ -61,33 +61,55 @@ _ROUNDS = "FROM rounds r JOIN sessions s ON s.id = r.session_id"
 
 
 _BAD_ESCAPE = "a % in it starts no percent-encoding of UTF-8 text (such as %40 for @): write a % itself as %25"
+# A : ends the user name, but in the password it is the password's own (RFC 3986 userinfo; libpq and asyncpg alike).
 _ENCODE = (
-    "percent-encode / ? # @ : % in its user name and password (/ as %2F, @ as %40), or give the password "
-    "in PGPASSWORD instead"
+    "percent-encode / ? # @ % in its user name and password, and : in its user name (/ as %2F, @ as %40), or give "
+    "the password in PGPASSWORD instead"
 )
 
 
 def url_problem(url: str) -> str | None:
-    """Why the URL's parts cannot be told apart or read as libpq reads them, or None when they can. A user name or
-    password holding a character URLs reserve (/ ? # @), not percent-encoded, makes the rest of it read as a port,
-    a path or a query; a [ or ] out of place, or a port that is no port, leaves the parts unread too. Where the
-    password ends is then anyone's guess, so all from its first : to its last @ is hidden (`public_url`). An
-    empty port ("host:/db") and a % that starts no %XX of UTF-8 text are refused, as libpq refuses the second:
-    asyncpg would connect to the default port (PGPORT, else 5432) and keep the % as typed (or read %ff as
-    U+FFFD), a password that is not the one meant."""
+    """Why the URL's parts cannot be told apart or read as libpq reads them, or asyncpg cannot connect where libpq
+    would, or None when they can. A user name or password holding a character URLs reserve (/ ? # @), not
+    percent-encoded, makes the rest of it read as a port, a path or a query; a [ or ] out of place, or a port that
+    is no port, leaves the parts unread too. Where the password ends is then anyone's guess, so all from its first
+    : to its last @ is hidden (`public_url`). A / too many after the scheme (postgresql:///user:pw@host/db) leaves
+    the host out and makes the rest the database's name, password and all (libpq's and asyncpg's reading alike), so
+    it is refused as that; without an @ (postgresql:///db, the local socket; postgresql://host//db, a database
+    named /db) the URL is libpq's, kept. A port without a host (@:5433) is libpq's local socket on that port but
+    asyncpg's host "", which no connection reaches. An empty port ("host:/db") and a % that starts no %XX of UTF-8
+    text are refused, as libpq refuses the second: asyncpg would connect to the default port (PGPORT, else 5432)
+    and keep the % as typed (or read %ff as U+FFFD), a password that is not the one meant."""
     try:
         parts = urlsplit(url)
     except ValueError:  # urlsplit: a [ without its ], or [ ] holding no IPv6 address
         return ("a [ or ] is out of place: an IPv6 host goes in [ ], such as postgresql://user@[::1]:5432/crowdtune, "
                 "and a [ or ] in a user name or password is percent-encoded (%5B, %5D)")
+    if not parts.netloc and "@" in parts.path:
+        slashes = len(re.match(r"[^:]*:(/*)", url)[1])
+        return (f"it has {slashes} slashes after {parts.scheme}: where 2 go, so its user, password and host would be read "
+                f"as the database's name: write {parts.scheme}://, {_EXAMPLE}")
     if parts.netloc.count("@") > 1 or "#" in url or any("@" in part for part in (parts.path, parts.query)):
         return _ENCODE
-    try:
-        port = parts.port
-    except ValueError:  # not digits, or past 65535
-        port = 0
-    if port == 0 or parts.netloc.endswith(":"):
-        return "its port is not a number from 1 to 65535 (leave out the : too for the default port, 5432)"
+    return _host_problem(parts.netloc.rpartition("@")[2]) or _escape_problem(url)
+
+
+def _host_problem(hosts: str) -> str | None:
+    """Why a URL's host list ("host:port", "[::1]:5432", or several, comma-separated, as libpq and asyncpg take them)
+    names no server asyncpg can reach, or None."""
+    for host in hosts.split(","):
+        name, colon, port = re.fullmatch(r"(\[[^\]]*\]|[^:]*)(:?)(.*)", host).groups()
+        if colon and not (re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535):
+            return "its port is not a number from 1 to 65535 (leave out the : too for the default port, 5432)"
+        if colon and not name:
+            return (f"it names a port (:{port}) but no host: name the host, as in postgresql://user:password@localhost:{port}/"
+                    f"database, or the folder of the server's socket, as in postgresql://user:password@/database?host="
+                    f"/var/run/postgresql&port={port}")
+    return None
+
+
+def _escape_problem(url: str) -> str | None:
+    """Why the %s of `url` are no percent-encoding of UTF-8 text, or None."""
     try:
         unquote(url, errors="strict")
     except UnicodeDecodeError:

@@ -50,14 +50,15 @@ OPUS_FRAME_MS = 120
 EMPTY_CLIP_MS = 20  # what a render without any sound becomes: one Opus frame of silence
 
 
-def find_soundfont(configured: str | os.PathLike | None = None) -> Path:
+def find_soundfont(configured: str | os.PathLike | None = None, named_by: str = SOUNDFONT_SETTING) -> Path:
     """The soundfont `configured` (a caller's: the CROWDTUNE_SOUNDFONT setting, from the environment or .env, or
     render's --soundfont, as bot.settings reads them), else the first Debian soundfont that exists; never read
     from the environment here, so a .env's value is not passed over. SoundfontError when the one named cannot
-    be read, or none was named and none is installed (only then is installing one the advice: a named one
-    that is not there is a mistyped path)."""
+    be read, its advice naming what named it (`named_by`: the setting, or the option the user typed), or none was
+    named and none is installed (only then is installing one the advice: a named one that is not there is a
+    mistyped path)."""
     if configured:
-        return _existing_soundfont(configured)
+        return _existing_soundfont(configured, named_by)
     for candidate in DEFAULT_SOUNDFONTS:
         if candidate.is_file():
             return candidate
@@ -67,13 +68,12 @@ def find_soundfont(configured: str | os.PathLike | None = None) -> Path:
     )
 
 
-def _existing_soundfont(path: str | os.PathLike) -> Path:
+def _existing_soundfont(path: str | os.PathLike, named_by: str) -> Path:
     """`path` (as typed: data/ is a folder's name) once it can be read; SoundfontError (its own exit code,
-    NO_SOUNDFONT) saying why not, as bot.errors.check_readable says it for other files."""
+    NO_SOUNDFONT) saying why not, as bot.errors.check_readable says it for other files, and that `named_by` must
+    name one that can."""
     if (why := why_unreadable(path)) is not None:
-        raise SoundfontError(
-            f"cannot read the SoundFont {path} ({why}): set {SOUNDFONT_SETTING} (or render's --soundfont) to an .sf2 "
-            "file that can be read")
+        raise SoundfontError(f"cannot read the SoundFont {path} ({why}): {named_by} must name an .sf2 file that can be read")
     return Path(path)
 
 
@@ -120,10 +120,14 @@ class Renderer:
         self._closed = False
 
     @classmethod
-    def open(cls, soundfont: str | os.PathLike | None = None, backend: Backend = "auto", sample_rate: int = 44100) -> Renderer:
-        """Find and load the soundfont. "auto" uses the in-process synth and falls back to the
-        fluidsynth program when libfluidsynth or pyfluidsynth cannot be loaded."""
-        path = find_soundfont(soundfont)
+    def open(
+        cls, soundfont: str | os.PathLike | None = None, backend: Backend = "auto", sample_rate: int = 44100,
+        named_by: str = SOUNDFONT_SETTING,
+    ) -> Renderer:
+        """Find and load the soundfont (`find_soundfont`: `named_by` is what named it, for its advice). "auto" uses
+        the in-process synth and falls back to the fluidsynth program when libfluidsynth or pyfluidsynth cannot be
+        loaded."""
+        path = find_soundfont(soundfont, named_by)
         if backend == "inprocess":
             return cls(InProcessSynth(path, sample_rate), path)
         if backend == "cli":

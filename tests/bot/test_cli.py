@@ -705,6 +705,8 @@ def test_an_input_file_that_cannot_be_read_is_one_line_naming_it_and_why_exit_12
     assert file.name in line and WHY[why] in line.lower(), line
     if holds == "soundfont":  # a path typed wrong, not a soundfont to install (that advice is for none found)
         assert "apt-get" not in line, line
+        # Found by a fresh-user trial: the advice named CROWDTUNE_SOUNDFONT first; it names what the user typed.
+        assert line.endswith(": --soundfont must name an .sf2 file that can be read") and "CROWDTUNE_SOUNDFONT" not in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no database, no output
 
 

@@ -3,6 +3,7 @@
 import random
 import re
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from core import agent as q
 from core.actions import ALL_KINDS, PAPER_KINDS, Action, Kind, apply, describe, is_legal, legal_actions
-from core.crowd import Ballot, ab_keep_margin, ab_rewards, mean_rating
+from core.crowd import Ballot, ab_keep_margin, ab_rewards, mean_rating, rating_comparison, rating_text
 from core.engine import RoundPlan, SessionSpec, chance_text, plan_round, round_rng, settle, settle_keys
 from core.midi import track_to_midi
 from core.music import (
@@ -443,6 +444,25 @@ def test_a_rating_summary_says_why_the_edit_stays_or_is_undone(preset, incumbent
     assert says in outcome.summary and outcome.verdict in outcome.summary, outcome.summary
     assert outcome.kept_edit == ("undone" not in outcome.verdict)
 
+
+
+@pytest.mark.parametrize(
+    "incumbent_score, rating, compared",
+    [(19 / 3, 6.33, "6.33/10, level with the 6.33"), (6.334, 6.33, "6.33/10, level with the 6.33"), (6.0, 2.0, "2/10, below the 6")],
+)
+def test_an_undone_edit_s_summary_compares_the_two_numbers_as_they_read(incumbent_score, rating, compared):
+    """Found by a fresh-user trial: "the crowd gave 6.33/10, below the 6.33 of the track before"."""
+    spec = SessionSpec(seed=2, preset="default")
+    outcome = settle(spec, _plan(spec), [Ballot("v", rating)], {}, incumbent_score, round_rng(spec, 0))
+    assert not outcome.kept_edit and f"the crowd gave {compared} of the track before, so " in outcome.summary, outcome.summary
+
+
+@given(st.floats(1, 10), st.floats(1, 10))
+def test_two_scores_are_compared_as_they_read(rating, other):
+    """Every line comparing two shown scores says what the two numbers, as shown, say: equal ones are level."""
+    shown, other_shown = Decimal(rating_text(rating)), Decimal(rating_text(other))
+    expected = "level with" if shown == other_shown else "below" if shown < other_shown else "above"
+    assert rating_comparison(rating, other) == expected
 
 def test_random_learns_nothing_that_chooses_its_edits_and_the_learning_presets_do():
     assert [name for name, config in q.PRESETS.items() if not config.learns] == ["random", "hillclimb"]

@@ -2,6 +2,7 @@
 once-only close, export, and crashes."""
 
 import asyncio
+import inspect
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from bot.conductor import Conductor
 from core.crowd import Ballot, ab_rewards
 from core.engine import SessionSpec
 from pgserver import PASSWORD
-from storage import check_location, open_reader, open_store, StorageError
+from storage import check_location, location_problem, open_reader, open_store, StorageError
 from storage.export import export_zip, safe_name
 from storage.migrations import SCHEMA_VERSION
 from storage.postgres import PostgresStore, public_url
@@ -171,6 +172,44 @@ async def test_a_password_that_breaks_the_url_is_one_clear_line_without_it(passw
         assert not any(piece in shown for piece in re.split(r"[/?#@+=]", password) if piece), shown
 
 
+
+def _asyncpg_password(url: str) -> str | None:
+    """The password asyncpg's own URL parser reads from `url` (None: it cannot read the URL), no server needed."""
+    from asyncpg.connect_utils import _parse_connect_dsn_and_args
+
+    arguments = dict.fromkeys(inspect.signature(_parse_connect_dsn_and_args).parameters)
+    try:
+        return _parse_connect_dsn_and_args(**{**arguments, "dsn": url})[1].password
+    except ValueError:
+        return None
+
+
+def test_what_a_password_must_percent_encode_is_what_asyncpg_misreads_unencoded():
+    """Found by a fresh-user trial: README and the refusal said a : in a password must be percent-encoded, yet one
+    was taken: after the user name's : (RFC 3986 userinfo) a : is the password's own, as libpq and asyncpg read it.
+    The refusal and README name the same characters, each of which, unencoded, asyncpg reads as another password
+    (or no URL); a : it reads as typed, and crowdtune takes."""
+    refusal = location_problem("postgresql://crowdtune:a/b@db.example/crowdtune")
+    listed = re.search(r"percent-encode (.+?) in its user name and password", refusal)[1].split()
+    readme = re.search(r"a password holding `([^`]+)` must be percent-encoded", (ROOT / "README.md").read_text())[1].split()
+    assert listed == readme and ":" not in listed and "/" in listed
+    for character in [*listed, ":"]:
+        password = f"pa{character}41ss"  # %41 is A: an unencoded % starts an escape
+        url = f"postgresql://crowdtune:{password}@db.example:5432/crowdtune"
+        assert (_asyncpg_password(url) == password) == (character not in listed), character
+    assert location_problem("postgresql://crowdtune:pa:41ss@db.example:5432/crowdtune") is None
+
+
+async def test_a_password_holding_a_colon_connects_as_typed(postgres_server):
+    url = postgres_server.new_database()
+    name = url.rsplit("/", 1)[1]
+    role = f"colon_{name}"
+    postgres_server.psql(url, f"CREATE ROLE {role} LOGIN PASSWORD 'pa:ss:wd'")
+    postgres_server.psql(url, f"ALTER DATABASE {name} OWNER TO {role}")
+    store = await open_store(f"postgresql://{role}:pa:ss:wd@127.0.0.1:{postgres_server.port}/{name}")
+    assert store.path == f"postgresql://{role}:***@127.0.0.1:{postgres_server.port}/{name}", store.path
+    await store.close()
+
 # Locations that look like URLs but name no database crowdtune can open, and what the line says of each.
 UNUSABLE_URLS = {
     f"postgresql+asyncpg://crowdtune:{PASSWORD}@127.0.0.1/crowdtune": "leave out +asyncpg",
@@ -181,6 +220,12 @@ UNUSABLE_URLS = {
     f"postgresql://crowdtune:{PASSWORD}@127.0.0.1:/crowdtune": "its port is not a number from 1 to 65535",
     f"postgresql://crowdtune:{PASSWORD}%zz@127.0.0.1/crowdtune": "a % in it starts no percent-encoding",
     f"postgresql://crowdtune:{PASSWORD}%ff@127.0.0.1/crowdtune": "a % in it starts no percent-encoding",
+    # A slash too many leaves the host out: user, password and host would be the database's name.
+    f"postgresql:///crowdtune:{PASSWORD}@127.0.0.1/crowdtune": "it has 3 slashes after postgresql: where 2 go",
+    f"postgres:////crowdtune:{PASSWORD}@127.0.0.1/crowdtune": "it has 4 slashes after postgres: where 2 go",
+    # libpq's local socket on that port, asyncpg's host "", which it cannot reach.
+    f"postgresql://crowdtune:{PASSWORD}@:5433/crowdtune": "it names a port (:5433) but no host",
+    f"postgresql://crowdtune:{PASSWORD}@db1:5432,db2:x/crowdtune": "its port is not a number from 1 to 65535",
 }
 
 
@@ -197,6 +242,29 @@ async def test_a_url_crowdtune_cannot_use_is_one_line_without_the_password_and_m
         assert PASSWORD not in message and PASSWORD not in public_url(url)
     assert list(tmp_path.iterdir()) == []
 
+
+
+# URLs libpq reads (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS) and asyncpg
+# connects with alike: the local socket and the user's own database (no host, no name), a database whose name holds
+# a / (postgresql://host//db names "/db"), and a list of hosts, each with its port.
+LIBPQ_URLS = ["postgresql://", "postgresql:///", "postgresql:///crowdtune", "postgresql://127.0.0.1//crowdtune",
+              "postgresql://127.0.0.1/crowd/tune", "postgresql://u:pw@/crowdtune?host=/var/run/postgresql&port=5433",
+              "postgresql://db1:5432,db2:5433/crowdtune", "postgresql://u:pw@[::1]:5432,db2/crowdtune"]
+
+
+@pytest.mark.parametrize("url", LIBPQ_URLS)
+def test_a_url_libpq_reads_is_not_refused(url):
+    """Found by a fresh-user trial: a list of hosts with ports (host1:5432,host2:5433) was told its port is not a
+    number; the forms with a slash more are libpq's and are left to the server to answer."""
+    assert check_location(url) is None
+
+
+async def test_a_list_of_hosts_reaches_the_one_that_answers(postgres_server):
+    """libpq's and asyncpg's multi-host URL: the first host (port 1, nothing there) refuses, the second answers."""
+    url = postgres_server.new_database()
+    listed = url.replace("@127.0.0.1:", "@127.0.0.1:1,127.0.0.1:")
+    store = await open_store(listed)
+    await store.close()
 
 
 # Mistyped schemes, each as typed (its password masked) and the mistake the line names.
