@@ -462,8 +462,6 @@ async def _run(args: argparse.Namespace) -> int:
         spec, first_track, summary = session_from_file(args.from_file, args.from_track, args.instrument, spec)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
-    if summary:
-        print(f"from {args.from_file}: {summary}", flush=True)
     from bot.conductor import Conductor
     from bot.terminal import TerminalSession, terminal_scope
 
@@ -481,7 +479,8 @@ async def _run(args: argparse.Namespace) -> int:
             await store.claim_scope(terminal_scope())  # on PostgreSQL, which bots share, the claim is the scope's
             session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects, reader=reader)
             await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track,
-                              settings_given=_settings_in_use(args, settings))
+                              settings_given=_settings_in_use(args, settings),
+                              first_track_origin=f"from {args.from_file}: {summary}" if summary else "")
         finally:
             await store.close()
     return 0
