@@ -614,8 +614,8 @@ def _render(args: argparse.Namespace) -> int:
 
 
 async def _export(args: argparse.Namespace) -> int:
-    from bot.progress import plural, progress_bar
-    from storage.export import export_zip
+    from bot.progress import counted, progress_bar
+    from storage.export import COUNTED, export_zip
 
     args.db = _database(_settings(db=args.db))
     store = await _open_to_read(args.db, "nothing to export")
@@ -634,9 +634,7 @@ async def _export(args: argparse.Namespace) -> int:
             counts = await export_zip(store, Path(args.out), args.scope, progress=lambda: bar.update(1))
     finally:
         await store.close()
-    words = {"compositions": ("composition", None), "rounds": ("round", None), "votes": ("vote", None),
-             "audit": ("audit entry", "audit entries"), "q_entries": ("Q-entry", "Q-entries"), "models": ("learned model", None)}
-    print(f"wrote {args.out}: " + ", ".join(plural(counts[k], *words[k]) for k in counts))
+    print(f"wrote {args.out}: {counted(counts, COUNTED)}")
     return 0
 
 

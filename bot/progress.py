@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import TextIO
 
 
@@ -35,3 +36,7 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     """'1 rater', '2 raters'; `many` for irregular words ('1 entry', '3 entries')."""
     return f"{count} {word if count == 1 else many or word + 's'}"
 
+
+def counted(counts: Mapping[str, int], words: Mapping[str, tuple[str, str | None]]) -> str:
+    """'3 rounds, 1 audit entry': each of `counts`, in its order, with its word from `words` ((one, many), as plural)."""
+    return ", ".join(plural(count, *words[key]) for key, count in counts.items())
