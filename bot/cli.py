@@ -459,7 +459,7 @@ async def _run(args: argparse.Namespace) -> int:
     from bot.media.midi_import import session_from_file
 
     try:  # --from FILE.mid: a file that cannot be used creates nothing
-        spec, first_track, summary = session_from_file(args.from_file, args.from_track, args.instrument, spec)
+        spec, first_track = session_from_file(args.from_file, args.from_track, args.instrument, spec)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     from bot.conductor import Conductor
@@ -479,8 +479,7 @@ async def _run(args: argparse.Namespace) -> int:
             await store.claim_scope(terminal_scope())  # on PostgreSQL, which bots share, the claim is the scope's
             session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects, reader=reader)
             await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track,
-                              settings_given=_settings_in_use(args, settings),
-                              first_track_origin=f"from {args.from_file}: {summary}" if summary else "")
+                              settings_given=_settings_in_use(args, settings))
         finally:
             await store.close()
     return 0

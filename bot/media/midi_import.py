@@ -89,16 +89,17 @@ def melody_from_file(data: bytes, name: str, track_number: int | None = None, in
 
 def session_from_file(path: str | None, track_number: int | None, instrument: str | None, spec: SessionSpec):
     """`crowdtune run --from FILE.mid [--from-track N] [--instrument NAME]`: (the spec with the melody's
-    base, scale, length, tempo and instrument, the first track, the line saying what was kept and changed);
-    without --from, (spec, None, None). UnreadableFile when the file cannot be read; ValueError with one
-    user-facing line when its content or the options cannot be used."""
+    base, scale, length, tempo and instrument, the melody fitted: its track, and its summary as the line to
+    say once the session has started, "from FILE.mid: kept ..."); without --from, (spec, None).
+    UnreadableFile when the file cannot be read; ValueError with one user-facing line when its content or the
+    options cannot be used."""
     if path is None:
         if track_number is not None:
             raise ValueError("--from-track names a track of the file given with --from")
-        return spec, None, None
+        return spec, None
     check_readable([path])  # UnreadableFile (exit code FILE), before anything is made
     program = parse_instrument(instrument) if instrument else None
     fitted = melody_from_file(Path(path).read_bytes(), path, track_number, program)
     track = fitted.track
     music = dict(base=track.base, scale=track.scale, length=len(track.notes), tempo=track.tempo, instrument=track.instrument)
-    return replace(spec, **music), track, fitted.summary
+    return replace(spec, **music), replace(fitted, summary=f"from {path}: {fitted.summary}")
