@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import getpass
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -22,7 +21,7 @@ from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound
 from bot.console import LineReader, Player, write_clip
-from bot.terminal_words import explain
+from bot.terminal_words import AspectsVote, Vote, explain, rating_of, vote_of
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
 from core.crowd import rating_text
@@ -295,11 +294,11 @@ class TerminalSession:
                     self.say(f"  press Enter to start round 1; {replay}{keys(spec.mode, replays=False, starting=True)}")
                 else:  # a rating typed out of habit would otherwise start the round unasked
                     self.say(f"  sorry: only Enter starts round 1 ({shortly}), not '{answer}'")
-        rating = await self._ask(None, clips)
-        if rating is None:
+        vote = await self._ask(None, clips)
+        if vote is None:
             return False
-        await self.conductor.store.rate_starting_track(session.id, float(rating), self.voter)
-        self.say(f"  rated {rating_text(float(rating))}/10: the first edit is compared with this")
+        await self.conductor.store.rate_starting_track(session.id, rating_of(vote), self.voter)
+        self.say(f"  rated {rating_text(rating_of(vote))}/10: the first edit is compared with this")
         return True
 
     async def _present(self, open_round: OpenRound) -> tuple[list[Path], list[Path] | None]:
@@ -322,7 +321,7 @@ class TerminalSession:
         self.say(f"  the track before: {where}" + (" (rp replays it)" if before else ""))
         return clips, [before] if before else []
 
-    async def _ask(self, open_round: OpenRound | None, clips: list[Path], before: list[Path] | None = None) -> float | str | None:
+    async def _ask(self, open_round: OpenRound | None, clips: list[Path], before: list[Path] | None = None) -> Vote | None:
         """The person's vote on a round (None: the starting track), asked until it is valid; None if they stopped.
         `before`: the track before's clip (A/B mode), which `rp` replays."""
         # Every rating of an aspects session is asked by aspects, the starting track's too (A/B sessions have none).
@@ -351,9 +350,9 @@ class TerminalSession:
             except ValueError as problem:
                 self.say(f"  sorry: {problem}")
                 continue
-            if kind == "aspects":
+            if isinstance(vote, AspectsVote):  # cast as its aspects, so they are stored with it (as on Discord)
                 self.say(f"  your rating: {rating_text(vote.rating)} ({vote.words})")
-                return vote.rating
+                return vote.aspects
             return vote
 
     async def _replay(self, clips: list[Path], which: int | str | None, before: list[Path] | None = None) -> None:
@@ -369,31 +368,3 @@ class TerminalSession:
             self.say("  this round has one version: r replays it")
         else:
             await self.player.play(clips if which is None else [clips[which]], asked=True)
-
-
-
-@dataclass(frozen=True)
-class AspectsVote:
-    rating: float  # the compound of the aspects (core.crowd.compound_rating): the vote
-    words: str  # how the numbers typed made it (core.crowd.aspects_text)
-
-
-def vote_of(kind: str, answer: str) -> float | str | AspectsVote:
-    """The vote a typed `answer` to a PROMPTS `kind` of question is: a choice ("ab"), a rating, or the
-    compound of three aspects ("aspects"); ValueError, worded for the person, if it is none."""
-    from core.crowd import aspects_text, check_choice, compound_rating, parse_aspects, parse_rating, typed_parts
-
-    if kind == "ab":
-        return check_choice(answer)
-    if kind == "aspects":
-        aspects = parse_aspects(answer)
-        words = aspects_text(aspects)
-        if len(typed_parts(answer)) == 1:  # one number for all three: say how to tell them apart
-            words += "; to rate them apart, type three numbers such as 7 5 6"
-        return AspectsVote(compound_rating(aspects), words)
-    try:
-        return parse_rating(answer)
-    except ValueError as problem:
-        if len(typed_parts(answer)) > 1:  # aspects typed to a session started without --aspects
-            raise ValueError(f"{problem}: this session takes one rating (it was started without --aspects)") from None
-        raise
