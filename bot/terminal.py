@@ -27,7 +27,7 @@ from bot.progress import plural
 from core.crowd import rating_text
 from core.engine import SessionSpec
 from core.instruments import instrument_name
-from core.music import Track, note_name, track_from_dict
+from core.music import Track, key_name, tonic_name, track_from_dict
 from storage import SessionRow, StorageError, database_errors
 from storage.export import safe_name
 
@@ -80,15 +80,16 @@ def describe_spec(spec: SessionSpec, options: Mapping[str, object] = MappingProx
     rounds = "endless" if spec.rounds is None else plural(spec.rounds, "round")
     apart = " (musicality, novelty and coherence apart)" if options.get("aspects") else ""
     return (
-        f"{MODE_NAMES[spec.mode]} mode{apart}, {note_name(spec.base)} {spec.scale.replace('_', ' ')}, {spec.length} notes, {spec.tempo} bpm, "
+        f"{MODE_NAMES[spec.mode]} mode{apart}, {key_name(spec.base, spec.scale, octave=True)}, {spec.length} notes, {spec.tempo} bpm, "
         f"played on {instrument_name(spec.instrument)}, preset {spec.preset}, seed {spec.seed}, {rounds}"
     )
 
 
 def _option_text(spec: SessionSpec, name: str) -> str:
-    """An option's value as it is typed: a note name, an instrument's name, 0 for endless rounds, else the value."""
+    """An option's value as it is typed: a note name (as the key spells it), an instrument's name, 0 for endless
+    rounds, else the value."""
     if name == "base":
-        return note_name(spec.base)
+        return tonic_name(spec.base, spec.scale)
     if name == "rounds" and spec.rounds is None:
         return "0"
     return instrument_name(spec.instrument) if name == "instrument" else str(getattr(spec, name))

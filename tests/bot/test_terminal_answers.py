@@ -3,6 +3,7 @@ fresh-user trial of `crowdtune run` (votes by aspects stored as Discord's are, k
 no replay offered without a player, a decimal comma)."""
 
 import json
+import re
 import sqlite3
 import zipfile
 
@@ -25,3 +26,17 @@ def test_aspect_votes_typed_at_the_terminal_are_stored_with_their_aspects_as_dis
     with sqlite3.connect(tmp_path / "ct.db") as raw:  # the vote's history too, as a Discord aspects cast writes it
         events = raw.execute("SELECT kind, aspects IS NOT NULL FROM vote_events ORDER BY id").fetchall()
     assert events == [("cast", 1)] * 3, events
+
+
+def test_a_session_names_its_key_as_the_key_spells_it(tmp_path):
+    """Found by a fresh-user trial: `run --base Bb2 --scale dorian` said "rating mode, A#2 dorian" (so did `sessions`,
+    and a resumed session's "not applied"), while the piano roll spelled Bb3 and Eb3: one spelling, the key's."""
+    first = crowdtune("run", "--base", "Bb2", "--scale", "dorian", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="5\nq\n",
+                      cwd=tmp_path)
+    assert "rating mode, Bb2 dorian, 8 notes" in first.stdout, first.stdout
+    resumed = crowdtune("run", "--base", "Eb3", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path)
+    assert "resuming session 1: rating mode, Bb2 dorian, " in resumed.stdout, resumed.stdout
+    assert "  not applied: --base Eb3 (" in resumed.stdout, resumed.stdout  # Eb3 major: flats
+    crowdtune("run", "--new", "--base", "Db4", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="5\n", cwd=tmp_path)
+    listed = crowdtune("sessions", "--db", "ct.db", cwd=tmp_path).stdout
+    assert "rating mode, Bb2 dorian, " in listed and "rating mode, Db4 major, " in listed and not re.search("[A-G]#", listed), listed

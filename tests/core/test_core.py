@@ -466,3 +466,22 @@ def test_two_scores_are_compared_as_they_read(rating, other):
 
 def test_random_learns_nothing_that_chooses_its_edits_and_the_learning_presets_do():
     assert [name for name, config in q.PRESETS.items() if not config.learns] == ["random", "hillclimb"]
+
+
+@pytest.mark.parametrize(
+    "base, scale, name",
+    [
+        (46, "dorian", "Bb2 dorian"), (61, "major", "Db4 major"), (62, "minor", "D4 minor"), (61, "minor", "C#4 minor"),
+        (66, "major", "F#4 major"), (63, "minor", "Eb4 minor"), (70, "phrygian", "Bb4 phrygian"), (71, "lydian", "B4 lydian"),
+        (68, "mixolydian", "Ab4 mixolydian"), (68, "minor", "G#4 minor"), (54, "blues", "F#3 blues"),
+    ],
+)
+def test_a_key_and_its_base_note_are_spelled_as_the_key_signature_spells_them(base, scale, name):
+    """Flats in flat keys (Bb, Db major; G dorian), sharps otherwise; of the keys six flats or six sharps write
+    alike, Eb minor (not D# minor) and F# major (not Gb major). The pitches of the key are spelled the same way."""
+    from core.music import key_name, tonic_name, uses_flats
+
+    assert key_name(base, scale, octave=True) == name
+    assert key_name(base, scale) == name.split()[0].rstrip("0123456789") + " " + scale
+    assert tonic_name(base, scale) == name.split()[0]
+    assert note_name(base, uses_flats(base, scale)) == tonic_name(base, scale)
