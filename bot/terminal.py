@@ -132,7 +132,9 @@ class TerminalSession:
         self.reader = reader  # reading `stdin` already (`nothing_to_rate` looked at it); else made by `run`
         self.stdout = stdout
         self.interactive = stdin.isatty() and stdout.isatty()
-        self.replays = renderer is not None and self.interactive  # clips to play again: audio, on a terminal
+        self.player = Player(self.say, self.interactive)
+        # Clips to play again: audio, on a terminal, with a player program (else no line offers r).
+        self.replays = renderer is not None and self.player.can_play
         self.voter = f"user:{getpass.getuser()}"
         self.folder = out_dir
         # What a stop says now (q, the end of input, Ctrl-C or SIGTERM alike): its line and, once rounds
@@ -168,7 +170,6 @@ class TerminalSession:
         through once the players are stopped, and the round stays open."""
         await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
         self.reader = self.reader or LineReader(self.stdin)
-        self.player = Player(self.say, self.interactive)
         try:
             return await self._run(spec, given, settings_given, new or first_track is not None, first_track)
         except asyncio.CancelledError:
@@ -319,7 +320,7 @@ class TerminalSession:
         if len(plan.proposals) == 1:
             return clips, None
         where, before = await write_clip(self.renderer, self.folder / f"round-{number:04d}-before", plan.incumbent, f"round {number}: the track before")
-        self.say(f"  the track before: {where}" + (" (rp replays it)" if before else ""))
+        self.say(f"  the track before: {where}" + (" (rp replays it)" if self.replays else ""))
         return clips, [before] if before else []
 
     async def _ask(self, open_round: OpenRound | None, clips: list[Path], before: list[Path] | None = None) -> Vote | None:
@@ -357,15 +358,18 @@ class TerminalSession:
             return vote
 
     async def _replay(self, clips: list[Path], which: int | str | None, before: list[Path] | None = None) -> None:
-        """Play `clips` again: `which` one, None: all, BEFORE: `before` (an A/B round's track before; None: none)."""
+        """Play `clips` again: `which` one, None: all, BEFORE: `before` (an A/B round's track before; None: none).
+        Where nothing plays, say why (without offering another replay)."""
+        if not self.interactive:
+            return self.say("  clips play only on a terminal")
+        if self.renderer is None:
+            return self.say("  no audio to play (--no-audio): open the MIDI file")
+        if not self.replays:  # no player: the player says so, naming the files to open
+            return await self.player.play(before if which == BEFORE and before else clips, asked=True)
         if which == BEFORE and before is None:
             return self.say("  rp replays the track before in A/B rounds; here r replays this round")
         clips, which = (before, None) if which == BEFORE else (clips, which)
-        if not self.interactive:
-            self.say("  clips play only on a terminal")
-        elif not clips:
-            self.say("  no audio to play (--no-audio): open the MIDI file")
-        elif which is not None and which >= len(clips):
+        if which is not None and which >= len(clips):
             self.say("  this round has one version: r replays it")
         else:
             await self.player.play(clips if which is None else [clips[which]], asked=True)

@@ -2,12 +2,19 @@
 fresh-user trial of `crowdtune run` (votes by aspects stored as Discord's are, keys spelled as the key does,
 no replay offered without a player, a decimal comma)."""
 
+import io
 import json
+import os
 import re
+import shutil
 import sqlite3
 import zipfile
 
+import pexpect
+import pytest
+
 from test_cli import crowdtune
+from test_terminal import spawn
 
 
 def test_aspect_votes_typed_at_the_terminal_are_stored_with_their_aspects_as_discord_s_are(tmp_path):
@@ -40,3 +47,33 @@ def test_a_session_names_its_key_as_the_key_spells_it(tmp_path):
     crowdtune("run", "--new", "--base", "Db4", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="5\n", cwd=tmp_path)
     listed = crowdtune("sessions", "--db", "ct.db", cwd=tmp_path).stdout
     assert "rating mode, Bb2 dorian, " in listed and "rating mode, Db4 major, " in listed and not re.search("[A-G]#", listed), listed
+
+
+@pytest.mark.parametrize("mode, first_prompt", [("rating", "your rating, 1-10? "), ("ab", "press Enter for round 1 (q stops) ")])
+def test_without_an_audio_player_no_line_offers_a_replay(tmp_path, mode, first_prompt):
+    """Found by a fresh-user trial: with audio but no player program (paplay, aplay, afplay, ffplay) the first line said
+    "r replays, q stops" and help "r replays", and `r` then said there is no player. Nothing plays, so nothing offers r;
+    an `r` typed anyway still says why nothing plays and which file to open."""
+    bin_dir = tmp_path / "bin"  # PATH without any player (the synthesiser's program kept, if there is one)
+    bin_dir.mkdir()
+    if synth := shutil.which("fluidsynth"):
+        (bin_dir / "fluidsynth").symlink_to(synth)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")} | {"PATH": str(bin_dir)}
+    child = spawn(["--mode", mode, "--rounds", "1"], tmp_path, env)
+    child.logfile_read = transcript = io.StringIO()
+    child.expect_exact(first_prompt)
+    child.sendline("help")
+    child.expect_exact(first_prompt)
+    if mode == "ab":
+        child.sendline("")
+        child.expect_exact("a, b, both or neither? ")
+        child.sendline("help")
+        child.expect_exact("a, b, both or neither? ")
+    child.sendline("r")
+    child.expect_exact("  no audio player to replay with: open ")
+    child.expect_exact("? ")
+    child.sendline("q")
+    child.expect(pexpect.EOF)
+    shown = transcript.getvalue()
+    assert " replays" not in shown and "rp " not in shown and "sorry" not in shown, shown
+    assert "listen: " in shown and shown.count("no audio player found (") == 1, shown
