@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.crowd import aspects_text, check_choice, compound_rating, parse_aspects, parse_rating, rating_text, typed_parts
+from core.crowd import (
+    aspects_text, check_choice, compound_rating, decimal_comma, parse_aspects, parse_rating, rating_text, typed_parts,
+)
 from core.engine import Outcome, SessionSpec
 
 # A vote as the terminal casts it (bot.conductor.Conductor.vote): a choice (A/B mode), a rating, or the ratings of
@@ -44,7 +46,7 @@ def vote_of(kind: str, answer: str) -> float | str | AspectsVote:
     try:
         return parse_rating(answer)
     except ValueError as problem:
-        if len(typed_parts(answer)) > 1:  # aspects typed to a session started without --aspects
+        if len(typed_parts(answer)) > 1 and not decimal_comma(answer):  # aspects typed to a session without --aspects
             raise ValueError(f"{problem}: this session takes one rating (it was started without --aspects)") from None
         raise
 

@@ -77,3 +77,24 @@ def test_without_an_audio_player_no_line_offers_a_replay(tmp_path, mode, first_p
     shown = transcript.getvalue()
     assert " replays" not in shown and "rp " not in shown and "sorry" not in shown, shown
     assert "listen: " in shown and shown.count("no audio player found (") == 1, shown
+
+
+def test_a_rating_typed_with_a_decimal_comma_is_told_to_take_a_point(tmp_path):
+    """Found by a fresh-user trial: `7,5` in a session without --aspects was told the session takes one rating, as
+    if it were aspects; it is 7.5 written with a decimal comma (README: "7.5; not 7,5"). Three numbers keep the
+    aspects hint; with --aspects, `7,5,6` is three numbers and `7,5` is told both ways of writing it."""
+    plain = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "p.db", stdin="7,5\n7,5,6\n12,5\n7.5\n", cwd=tmp_path)
+    sorry = [line for line in plain.stdout.splitlines() if line.startswith("  sorry: ")]
+    assert sorry == [
+        "  sorry: a rating is a number from 1 to 10 written with a decimal point, such as 7.5, not '7,5'",
+        "  sorry: a rating is a number from 1 to 10, not '7,5,6': this session takes one rating (it was started without --aspects)",
+        "  sorry: a rating is a number from 1 to 10, not '12,5': this session takes one rating (it was started without --aspects)",
+    ], plain.stdout
+    assert "  rated 7.5/10: " in plain.stdout, plain.stdout
+    aspects = crowdtune("run", "--aspects", "--rounds", "1", "--no-audio", "--db", "a.db", stdin="7,5\n7,5,6\n", cwd=tmp_path)
+    sorry = [line for line in aspects.stdout.splitlines() if line.startswith("  sorry: ")]
+    assert sorry == [
+        "  sorry: rate musicality, novelty, coherence from 1 to 10, such as '7 5 6' (or one number for all three), not '7,5'"
+        "; a decimal is written with a point, such as 7.5"
+    ], aspects.stdout
+    assert "  your rating: 6.25 (musicality 7, novelty 5, coherence 6: " in aspects.stdout, aspects.stdout

@@ -485,3 +485,17 @@ def test_a_key_and_its_base_note_are_spelled_as_the_key_signature_spells_them(ba
     assert key_name(base, scale) == name.split()[0].rstrip("0123456789") + " " + scale
     assert tonic_name(base, scale) == name.split()[0]
     assert note_name(base, uses_flats(base, scale)) == tonic_name(base, scale)
+
+
+@pytest.mark.parametrize("typed, point", [("7,5", "7.5"), (" 10,0 ", "10.0"), ("1,25", "1.25"), ("12,5", None), ("0,5", None),
+                                          ("7,5,6", None), ("7, 5", None), ("7.5", None), ("a,b", None)])
+def test_a_rating_typed_with_a_decimal_comma_is_answered_with_the_point(typed, point):
+    """A plausible rating with a decimal comma is refused with the same number written with a point; anything else
+    with the plain refusal."""
+    from core.crowd import decimal_comma, parse_rating
+
+    assert decimal_comma(typed) == point
+    if typed.strip() != "7.5":
+        with pytest.raises(ValueError) as refused:
+            parse_rating(typed)
+        assert (f"such as {point}, not '{typed.strip()}'" in str(refused.value)) == (point is not None), refused.value
