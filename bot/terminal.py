@@ -359,17 +359,14 @@ class TerminalSession:
 
     async def _replay(self, clips: list[Path], which: int | str | None, before: list[Path] | None = None) -> None:
         """Play `clips` again: `which` one, None: all, BEFORE: `before` (an A/B round's track before; None: none).
-        Where nothing plays, say why (without offering another replay)."""
+        Where nothing plays, say why (offering r only where it plays: `replays`); without a player, the player says so."""
         if not self.interactive:
             return self.say("  clips play only on a terminal")
         if self.renderer is None:
             return self.say("  no audio to play (--no-audio): open the MIDI file")
-        if not self.replays:  # no player: the player says so, naming the files to open
-            return await self.player.play(before if which == BEFORE and before else clips, asked=True)
         if which == BEFORE and before is None:
-            return self.say("  rp replays the track before in A/B rounds; here r replays this round")
+            return self.say("  rp replays the track before in A/B rounds" + ("; here r replays this round" if self.replays else ""))
         clips, which = (before, None) if which == BEFORE else (clips, which)
         if which is not None and which >= len(clips):
-            self.say("  this round has one version: r replays it")
-        else:
-            await self.player.play(clips if which is None else [clips[which]], asked=True)
+            return self.say("  this round has one version" + (": r replays it" if self.replays else ""))
+        await self.player.play(clips if which is None else [clips[which]], asked=True)
