@@ -21,7 +21,7 @@ from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound
 from bot.console import LineReader, Player, write_clip
-from bot.terminal_words import AspectsVote, Vote, explain, rating_of, vote_of
+from bot.terminal_words import AspectsVote, Vote, explain, learning_summary, rating_of, vote_of
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
 from core.crowd import rating_text
@@ -249,19 +249,9 @@ class TerminalSession:
         if session is not None:
             await self._summarise_learning(session)
 
-    async def _summarise_learning(self, session) -> None:
-        """What the agent is most sure you like and dislike, in words, from every rating in this scope."""
-        spec = SessionSpec.from_dict(session.spec)
-        learned = await self.conductor.lessons(session.scope_id, spec.preset)
-        if learned:
-            self.say("what the agent has learned from your votes so far:")
-            for line in learned:
-                self.say(f"  {line}")
-        elif spec.agent.learner == "linear":  # a model that could say something, but is sure of nothing yet
-            judged = await self.conductor.judged_edits(session.scope_id, spec.agent)
-            self.say(f"the agent is not yet sure of anything you like or dislike ({plural(judged, 'judged edit')} so far)")
-        else:  # a table or nothing at all: what the session's first line says of it, as it stands now
-            self.say(f"the agent {await self.conductor.learned_from(session.scope_id, spec.agent)}")
+    async def _summarise_learning(self, session: SessionRow) -> None:
+        for line in await learning_summary(self.conductor, session):
+            self.say(line)
 
     def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str]) -> SessionSpec:
         """Say what is resumed and which options given on the command line, or settings, it does not apply."""

@@ -1,15 +1,17 @@
-"""The terminal session's words (bot.terminal): what a typed answer is as a vote, and what it says about a
-rated round's outcome."""
+"""The terminal session's words (bot.terminal): what a typed answer is as a vote, what it says about a rated
+round's outcome, and what the agent has learned."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.progress import plural
 from core.crowd import (
     aspects_text, check_choice, compound_rating, decimal_comma, parse_aspects, parse_rating, rating_text, typed_parts,
 )
 from core.engine import Outcome, SessionSpec
+from storage import SessionRow
 
 # A vote as the terminal casts it (bot.conductor.Conductor.vote): a choice (A/B mode), a rating, or the ratings of
 # the aspects (core.crowd.ASPECTS) by name, stored with the vote as a Discord aspects vote is.
@@ -78,3 +80,17 @@ def explain(
     moved = "hardly at all: now" if before is not None and rating_text(now) == rating_text(before) else "now"
     line += f"; its score moves {spec.agent.rescore:.0%} of the way toward your rating, {moved} {rating_text(now)}"
     return f"{line} (the two differ by one edit, so your rating says a little about it too)" if why_rescored else line
+
+
+async def learning_summary(conductor, session: SessionRow) -> list[str]:
+    """What the agent (bot.conductor.Conductor's, for `session`'s scope and preset) is most sure you like and dislike,
+    in lines, from every rating in the scope; or that it is sure of nothing yet (how much it has judged)."""
+    spec = SessionSpec.from_dict(session.spec)
+    learned = await conductor.lessons(session.scope_id, spec.preset)
+    if learned:
+        return ["what the agent has learned from your votes so far:", *(f"  {line}" for line in learned)]
+    if spec.agent.learner == "linear":  # a model that could say something, but is sure of nothing yet
+        judged = await conductor.judged_edits(session.scope_id, spec.agent)
+        return [f"the agent is not yet sure of anything you like or dislike ({plural(judged, 'judged edit')} so far)"]
+    # A table or nothing at all: what the session's first line says of it, as it stands now.
+    return [f"the agent {await conductor.learned_from(session.scope_id, spec.agent)}"]
