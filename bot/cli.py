@@ -459,11 +459,9 @@ async def _run(args: argparse.Namespace) -> int:
     from bot.media.midi_import import session_from_file
 
     try:  # --from FILE.mid: a file that cannot be used creates nothing
-        spec, first_track, summary = session_from_file(args.from_file, args.from_track, args.instrument, spec)
+        spec, first_track = session_from_file(args.from_file, args.from_track, args.instrument, spec)
     except ValueError as problem:
         raise UsageError(str(problem)) from None
-    if summary:
-        print(f"from {args.from_file}: {summary}", flush=True)
     from bot.conductor import Conductor
     from bot.terminal import TerminalSession, terminal_scope
 
@@ -615,8 +613,8 @@ def _render(args: argparse.Namespace) -> int:
 
 
 async def _export(args: argparse.Namespace) -> int:
-    from bot.progress import plural, progress_bar
-    from storage.export import export_zip
+    from bot.progress import counted, progress_bar
+    from storage.export import COUNTED, export_zip
 
     args.db = _database(_settings(db=args.db))
     store = await _open_to_read(args.db, "nothing to export")
@@ -635,9 +633,7 @@ async def _export(args: argparse.Namespace) -> int:
             counts = await export_zip(store, Path(args.out), args.scope, progress=lambda: bar.update(1))
     finally:
         await store.close()
-    words = {"compositions": ("composition", None), "rounds": ("round", None), "votes": ("vote", None),
-             "audit": ("audit entry", "audit entries"), "q_entries": ("Q-entry", "Q-entries"), "models": ("learned model", None)}
-    print(f"wrote {args.out}: " + ", ".join(plural(counts[k], *words[k]) for k in counts))
+    print(f"wrote {args.out}: {counted(counts, COUNTED)}")
     return 0
 
 

@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import TextIO
 
 
 def progress_bar(total: int | None, what: str, unit: str = "it", stream: TextIO | None = None, iterable=None):
     """A tqdm bar on `stream` (standard error) when it is a terminal; a silent one otherwise, so piped
     and logged output stays clean. Use as a context manager and `.update(n)`, or iterate over it
-    (with `iterable`)."""
+    (with `iterable`). It reads "render: 67%|###  | 2/3 [00:02<00:01, 1.15 s/file]"; without a total,
+    "export: 274 file [00:01, 180.00 file/s]"."""
     from tqdm import tqdm
 
+    class Bar(tqdm):
+        # tqdm writes its rate against the unit ("1.15s/file"; a unit given with a space read "1.15s/ file")
+        # and has no field for it spaced: `pace` is the same rate (tqdm's smoothed one, else n / elapsed; per
+        # unit when under one a second) said with a space.
+        @staticmethod
+        def format_meter(n, total, elapsed, rate=None, initial=0, **rest):
+            rate = rate or ((n - initial) / elapsed if elapsed else None)
+            pace = "?" if not rate else f"{1 / rate:.2f} s/{unit}" if rate < 1 else f"{rate:.2f} {unit}/s"
+            return tqdm.format_meter(n, total, elapsed, rate=rate, initial=initial, pace=pace, **rest)
+
     stream = stream or sys.stderr
-    return tqdm(
-        iterable, total=total, desc=what, unit=f" {unit}", file=stream, disable=not stream.isatty(), leave=False,
-        dynamic_ncols=True,
+    counted = "{n_fmt}/{total_fmt} [{elapsed}<{remaining}" if total else "{n_fmt} {unit} [{elapsed}"
+    return Bar(
+        iterable, total=total, desc=what, unit=unit, file=stream, disable=not stream.isatty(), leave=False, dynamic_ncols=True,
+        bar_format=("{l_bar}{bar}| " if total else "{desc}: ") + counted + ", {pace}{postfix}]",
     )
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
     """'1 rater', '2 raters'; `many` for irregular words ('1 entry', '3 entries')."""
     return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def counted(counts: Mapping[str, int], words: Mapping[str, tuple[str, str | None]]) -> str:
+    """'3 rounds, 1 audit entry': each of `counts`, in its order, with its word from `words` ((one, many), as plural)."""
+    return ", ".join(plural(count, *words[key]) for key, count in counts.items())

@@ -27,7 +27,8 @@ from bot.progress import plural
 from core.crowd import rating_text
 from core.engine import SessionSpec
 from core.instruments import instrument_name
-from core.music import Track, key_name, tonic_name, track_from_dict
+from core.fitting import Fitted
+from core.music import key_name, tonic_name, track_from_dict
 from storage import SessionRow, StorageError, database_errors
 from storage.export import safe_name
 
@@ -159,14 +160,14 @@ class TerminalSession:
         print(text, file=self.stdout, flush=True)
 
     async def run(
-        self, spec: SessionSpec, given: frozenset[str] = frozenset(), new: bool = False, first_track: Track | None = None,
+        self, spec: SessionSpec, given: frozenset[str] = frozenset(), new: bool = False, first_track: Fitted | None = None,
         settings_given: Mapping[str, str] = MappingProxyType({}),
     ) -> int:
         """Run (or resume) the terminal session; returns the number of rounds rated. `given`: the
         SPEC_OPTIONS named on the command line, `settings_given` those that settings set instead, each as it was set
         ("CROWDTUNE_ROUNDS=0") (a resumed session says which of them it does not apply);
-        `new`: end an unfinished session and start one from `spec`; `first_track` (a person's own melody):
-        the same, starting from that track. Ctrl-C and SIGTERM cancel it (bot.stopping): the cancellation goes
+        `new`: end an unfinished session and start one from `spec`; `first_track` (a person's own melody): the same,
+        from its track, its summary said once the session has started. Ctrl-C and SIGTERM cancel it (bot.stopping): the cancellation goes
         through once the players are stopped, and the round stays open."""
         await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
         self.reader = self.reader or LineReader(self.stdin)
@@ -187,7 +188,7 @@ class TerminalSession:
             await self.player.stop()
 
     async def _run(
-        self, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str], new: bool, first_track: Track | None
+        self, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str], new: bool, first_track: Fitted | None
     ) -> int:
         store = self.conductor.store
         session = await store.active_session_in(TERMINAL_CHANNEL)
@@ -200,10 +201,10 @@ class TerminalSession:
         else:
             session = await self.conductor.start(
                 terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True,
-                options={"aspects": self.aspects}, first_track=first_track,
+                options={"aspects": self.aspects}, first_track=first_track and first_track.track,
             )
             learned = await self.conductor.learned_from(session.scope_id, spec.agent)
-            self.say(f"session {session.id}: {describe_spec(spec, session.options)} (--seed {spec.seed} repeats it); the agent {learned}")
+            self.say((f"{first_track.summary}\n" if first_track else "") + f"session {session.id}: {describe_spec(spec, session.options)} (--seed {spec.seed} repeats it); the agent {learned}")
         # A session keeps how it was started: its votes by aspects or not, whatever this run's --aspects says.
         self.aspects = bool(session.options.get("aspects")) and spec.mode == "rating"
         self.folder = self.out_dir / session_folder(store.path, session)

@@ -74,19 +74,46 @@ class Fitted:
     summary: str  # one line: what was kept and what changed
 
 
-def choose_part(parts: tuple[SourcePart, ...], number: int | None = None) -> SourcePart:
-    """The busiest part that is not drums, of the track a person named or of the whole file. MusicError
-    when there is none."""
+def choose_part(parts: tuple[SourcePart, ...], number: int | None = None, tracks: int | None = None) -> SourcePart:
+    """The busiest part that is not drums, of the track a person named or of the whole file. `tracks`: how
+    many tracks the file has (default: the highest numbered part's), to tell a track the file lacks from one
+    without a melody. MusicError, naming the tracks a melody can be taken from, when there is none."""
     melodic = [p for p in parts if not p.drums and p.notes]
     if number is not None:
         named = [p for p in melodic if p.number == number]
         if not named:
-            choices = ", ".join(f"{p.label()}: {len(p.notes)} notes" for p in melodic) or "none"
-            raise MusicError(f"track {number} has no melody to take; the tracks with notes are {choices}")
+            raise MusicError(f"{_why_no_melody_in(number, parts, tracks)}; {_tracks_with_a_melody(melodic)}")
         melodic = named
+    if not any(p.notes for p in parts):
+        raise MusicError("the file has no notes, so there is no melody to take")
     if not melodic:
-        raise MusicError("the file has no notes outside the drum channel, so there is no melody to take")
+        raise MusicError("the file has notes only on the drum channel, so there is no melody to take")
     return max(melodic, key=lambda p: (len(p.notes), -p.number))
+
+
+def _why_no_melody_in(number: int, parts: tuple[SourcePart, ...], tracks: int | None) -> str:
+    tracks = max((p.number for p in parts), default=0) if tracks is None else tracks
+    if number > tracks:
+        if tracks == 1:
+            return f"there is no track {number}: the file has 1 track"
+        return f"there is no track {number}: the file has {tracks} tracks, numbered from 1 (a conductor track included)"
+    drums = [p for p in parts if p.number == number and p.drums and p.notes]
+    if drums:
+        return f"track {drums[0].label()} plays only drums, so there is no melody to take"
+    return f"track {number} has no notes, so there is no melody to take"
+
+
+def _tracks_with_a_melody(melodic: list[SourcePart]) -> str:
+    """'a melody can be taken from track 2 (Lead, 12 notes)', or that none has one."""
+    notes: dict[int, int] = {}  # a track's notes on all its channels but the drums'
+    names = {p.number: p.name for p in melodic}
+    for part in melodic:
+        notes[part.number] = notes.get(part.number, 0) + len(part.notes)
+    if not notes:
+        return "no track has notes outside the drum channel"
+    said = [f"{n} ({names[n] + ', ' if names[n] else ''}{count} note{'s' if count != 1 else ''})" for n, count in notes.items()]
+    listed = said[0] if len(said) == 1 else f"{', '.join(said[:-1])} or {said[-1]}"
+    return f"a melody can be taken from track{'s' if len(said) > 1 else ''} {listed}"
 
 
 def top_voice(notes: tuple[SourceNote, ...]) -> list[SourceNote]:
@@ -159,12 +186,14 @@ def _percussion(parts: tuple[SourcePart, ...]) -> tuple[int, ...]:
     return tuple(pattern)
 
 
-def fit_melody(parts: tuple[SourcePart, ...], tempo: float, number: int | None = None, instrument: int | None = None) -> Fitted:
-    """The melody of `parts` (see choose_part and top_voice) as a Track: key and scale detected, pitches
+def fit_melody(
+    parts: tuple[SourcePart, ...], tempo: float, number: int | None = None, instrument: int | None = None, tracks: int | None = None
+) -> Fitted:
+    """The melody of `parts` (see choose_part, with `number` and `tracks`, and top_voice) as a Track: key and scale detected, pitches
     snapped to the scale, durations to the sixteenth grid (within the track model's 0.25-2 beats; a rest
     lengthens the note before it), at most LENGTH_MAX notes, the tempo within range. `instrument`: the
     melody's General MIDI program (default: the part's). MusicError when there is no usable melody."""
-    part = choose_part(parts, number)
+    part = choose_part(parts, number, tracks)
     voice = top_voice(part.notes)
     if len(voice) < LENGTH_MIN:
         raise MusicError(f"track {part.label()} has {len(voice)} melody notes; a track needs at least {LENGTH_MIN}")

@@ -32,8 +32,11 @@ GM_PROGRAMS: tuple[str, ...] = (
     "Guitar Fret Noise", "Breath Noise", "Seashore", "Bird Tweet", "Telephone Ring", "Helicopter", "Applause", "Gunshot",
 )  # fmt: skip
 DEFAULT_PROGRAM = 0  # Acoustic Grand Piano
-# Short names people type for the commonest programs.
-ALIASES = {"piano": 0, "guitar": 24, "bass": 32, "strings": 48, "organ": 19, "sax": 65, "synth": 80}
+# A family's word plays its usual instrument, as people say "a piano" for a grand piano; README
+# ("Instruments") lists each. Any other part of a name must fit one program: "drum" fits three and is refused.
+FAMILY_WORDS = {
+    "piano": 0, "organ": 19, "guitar": 24, "bass": 32, "strings": 48, "brass": 61, "sax": 65, "saxophone": 65, "synth": 80,
+}  # fmt: skip
 SUGGESTIONS_MAX = 25  # Discord shows at most 25 autocomplete choices
 
 
@@ -46,9 +49,9 @@ def _folded(text: str) -> str:
 
 
 def parse_instrument(text: str | int) -> int:
-    """A General MIDI program 0-127 from its name (any case; 'violin', 'Acoustic Grand Piano'), an alias
-    ('piano', 'guitar', ...), a number 0-127, or a part of a name that only one program contains.
-    InstrumentError otherwise."""
+    """A General MIDI program 0-127 from its name (any case; 'violin', 'Acoustic Grand Piano'), a family's
+    word (FAMILY_WORDS: 'guitar' is Acoustic Guitar (nylon)), a number 0-127, or a part of a name that only
+    one program contains. InstrumentError otherwise, naming the programs a part fits when it fits several."""
     if isinstance(text, int) or str(text).strip().isdigit():
         number = int(text)
         if not 0 <= number < len(GM_PROGRAMS):
@@ -57,8 +60,8 @@ def parse_instrument(text: str | int) -> int:
     wanted = _folded(str(text))
     if not wanted:
         raise InstrumentError("name an instrument, such as piano, violin or flute")
-    if wanted in ALIASES:
-        return ALIASES[wanted]
+    if wanted in FAMILY_WORDS:
+        return FAMILY_WORDS[wanted]
     for program, name in enumerate(GM_PROGRAMS):
         if _folded(name) == wanted:
             return program
@@ -72,11 +75,13 @@ def parse_instrument(text: str | int) -> int:
 
 
 def suggest_instruments(text: str, limit: int = SUGGESTIONS_MAX) -> list[int]:
-    """Programs whose name contains `text` (any case), those starting with it first; at most `limit`."""
+    """Programs whose name contains `text` (any case), at most `limit`: a family word's own program first
+    (what the word alone plays), then those starting with `text`, then the others."""
     wanted = _folded(text)
-    starting = [p for p, name in enumerate(GM_PROGRAMS) if _folded(name).startswith(wanted)]
-    containing = [p for p, name in enumerate(GM_PROGRAMS) if wanted in _folded(name) and p not in starting]
-    return (starting + containing)[:limit]
+    family = [FAMILY_WORDS[wanted]] if wanted in FAMILY_WORDS else []
+    starting = [p for p, name in enumerate(GM_PROGRAMS) if _folded(name).startswith(wanted) and p not in family]
+    containing = [p for p, name in enumerate(GM_PROGRAMS) if wanted in _folded(name) and p not in family + starting]
+    return (family + starting + containing)[:limit]
 
 
 def instrument_name(program: int) -> str:

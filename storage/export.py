@@ -66,11 +66,19 @@ def _write_qtables(stream, entries: Iterable[dict]) -> int:
     return count
 
 
+# What an export counts, each with its word (one, many; None: one + "s") for the line that reports it
+# (bot.progress.counted): the README's terms.
+COUNTED = {
+    "compositions": ("composition", None), "rounds": ("round", None), "votes": ("vote", None),
+    "audit": ("audit entry", "audit entries"), "q_values": ("Q-value", None), "models": ("learned model", None),
+}  # fmt: skip
+
+
 def write_export(
     location: str, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None
 ) -> dict[str, int]:
     """Write the export of one scope (or every scope) of the database at `location` to the zip `out`,
-    atomically (a temporary file renamed into place); returns counts.
+    atomically (a temporary file renamed into place); returns counts, keyed as COUNTED.
 
     Synchronous and streaming, for a worker thread or process: rows are read one at a time from a
     read-only snapshot (storage.open_reader) and written straight into the zip, so memory does not
@@ -83,7 +91,7 @@ def write_export(
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=".export-", suffix=".zip", dir=out.parent)
     os.close(fd)
-    counts = dict.fromkeys(("compositions", "rounds", "votes", "audit", "q_entries"), 0)
+    counts = dict.fromkeys(COUNTED, 0)
     try:
         with open_reader(location) as reader, tempfile.TemporaryFile() as rounds_lines:
             folders = scope_folders(reader.scopes(scope_id))
@@ -115,10 +123,11 @@ def write_export(
                 with archive.open("sessions.jsonl", "w", force_zip64=True) as entry:
                     _write_jsonl(entry, reader.sessions(scope_id))
                 with archive.open("qtable.json", "w", force_zip64=True) as entry:
-                    counts["q_entries"] = _write_qtables(entry, reader.qvalues(scope_id))
+                    counts["q_values"] = _write_qtables(entry, reader.qvalues(scope_id))
                 models: dict[str, dict[str, dict]] = {}  # one fixed-size model per scope and learner: small
                 for row in reader.models(scope_id):
                     models.setdefault(row["scope"], {})[row["name"]] = row["data"]
+                    counts["models"] += 1
                 archive.writestr("models.json", json.dumps(models, sort_keys=True))
         os.replace(temp_name, out)
     except BaseException:

@@ -1,8 +1,8 @@
 """A person's MIDI file read into the parts core.fitting takes a melody from (the edge: bytes in).
 
 The file passes the same checks as `crowdtune render` (bot.media.render.parse_midi: a valid Standard
-MIDI File, not type 2, at most 600 s, with notes) and a size limit; anything else is one ValueError
-naming the file.
+MIDI File, not type 2, at most 600 s) and a size limit; anything else, a file without a melody too
+(core.fitting), is one ValueError naming the file.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ def check_file_size(size: int, name: str) -> None:
 DEFAULT_TEMPO_BPM = 120.0  # Standard MIDI Files without a tempo event play at 120 bpm
 
 
-def read_parts(data: bytes, name: str) -> tuple[tuple[SourcePart, ...], float]:
-    """The notes of each (track, channel) of a MIDI file, in beats, and its first tempo in bpm.
-    ValueError naming `name` for a file that is not a usable MIDI file."""
+def read_parts(data: bytes, name: str) -> tuple[tuple[SourcePart, ...], float, int]:
+    """The notes of each (track, channel) of a MIDI file, in beats, its first tempo in bpm and its number
+    of tracks. ValueError naming `name` for a file that is not a usable MIDI file."""
     check_file_size(len(data), name)
-    midi = parse_midi(data, name)  # also refuses SMPTE timing: a note then has no place on a beat grid
+    # Also refuses SMPTE timing: a note then has no place on a beat grid. A file without notes passes, for
+    # core.fitting to say there is no melody to take.
+    midi = parse_midi(data, name, need_notes=False)
     tempo = next((m.tempo for track in midi.tracks for m in track if m.type == "set_tempo"), None)
     parts: list[SourcePart] = []
     for number, track in enumerate(midi.tracks, start=1):
@@ -50,7 +52,7 @@ def read_parts(data: bytes, name: str) -> tuple[tuple[SourcePart, ...], float]:
             parts.append(
                 SourcePart(number, track_name, notes, channel == DRUM_CHANNEL, programs.get(channel, DEFAULT_PROGRAM))
             )
-    return tuple(parts), mido.tempo2bpm(tempo) if tempo else DEFAULT_TEMPO_BPM
+    return tuple(parts), mido.tempo2bpm(tempo) if tempo else DEFAULT_TEMPO_BPM, len(midi.tracks)
 
 
 def _notes_by_channel(track: mido.MidiTrack, ticks_per_beat: int) -> dict[int, list[SourceNote]]:
@@ -78,25 +80,26 @@ def _notes_by_channel(track: mido.MidiTrack, ticks_per_beat: int) -> dict[int, l
 def melody_from_file(data: bytes, name: str, track_number: int | None = None, instrument: int | None = None) -> Fitted:
     """The file's melody fitted to the track model (core.fitting.fit_melody). ValueError (with a
     user-facing message naming the file) when the file or its melody cannot be used."""
-    parts, tempo = read_parts(data, name)
+    parts, tempo, tracks = read_parts(data, name)
     try:
-        return fit_melody(parts, tempo, track_number, instrument)
+        return fit_melody(parts, tempo, track_number, instrument, tracks)
     except ValueError as problem:
         raise ValueError(f"{name}: {problem}") from None
 
 
 def session_from_file(path: str | None, track_number: int | None, instrument: str | None, spec: SessionSpec):
     """`crowdtune run --from FILE.mid [--from-track N] [--instrument NAME]`: (the spec with the melody's
-    base, scale, length, tempo and instrument, the first track, the line saying what was kept and changed);
-    without --from, (spec, None, None). UnreadableFile when the file cannot be read; ValueError with one
-    user-facing line when its content or the options cannot be used."""
+    base, scale, length, tempo and instrument, the melody fitted: its track, and its summary as the line to
+    say once the session has started, "from FILE.mid: kept ..."); without --from, (spec, None).
+    UnreadableFile when the file cannot be read; ValueError with one user-facing line when its content or the
+    options cannot be used."""
     if path is None:
         if track_number is not None:
             raise ValueError("--from-track names a track of the file given with --from")
-        return spec, None, None
+        return spec, None
     check_readable([path])  # UnreadableFile (exit code FILE), before anything is made
     program = parse_instrument(instrument) if instrument else None
     fitted = melody_from_file(Path(path).read_bytes(), path, track_number, program)
     track = fitted.track
     music = dict(base=track.base, scale=track.scale, length=len(track.notes), tempo=track.tempo, instrument=track.instrument)
-    return replace(spec, **music), track, fitted.summary
+    return replace(spec, **music), replace(fitted, summary=f"from {path}: {fitted.summary}")

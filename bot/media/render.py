@@ -77,15 +77,17 @@ def _existing_soundfont(path: str | os.PathLike, named_by: str) -> Path:
     return Path(path)
 
 
-def parse_midi(data: bytes, name: str = "MIDI data") -> mido.MidiFile:
-    """Bytes to a MidiFile we can render; anything else is a ValueError naming `name`."""
+def parse_midi(data: bytes, name: str = "MIDI data", need_notes: bool = True) -> mido.MidiFile:
+    """Bytes to a MidiFile we can render; anything else is a ValueError naming `name`. Without
+    `need_notes` a file without notes passes (a melody's import says why it is no use in its own words)."""
     try:
         midi = mido.MidiFile(file=io.BytesIO(data))
     except (OSError, EOFError, ValueError, KeyError, IndexError, mido.KeySignatureError) as problem:
         # mido's EOFError (a file cut short, or empty) carries no message of its own.
         reason = str(problem) or "it ends before its header or a track is complete"
         raise ValueError(f"{name} is not a valid MIDI file ({reason})") from None
-    if not any(message.type == "note_on" and message.velocity > 0 for _, message in midi_timeline(midi, name)):
+    timeline = midi_timeline(midi, name)  # refuses timing that cannot be honoured, notes or not
+    if need_notes and not any(message.type == "note_on" and message.velocity > 0 for _, message in timeline):
         raise ValueError(f"{name} has no notes to play, so there is nothing to render")
     return midi
 

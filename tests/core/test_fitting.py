@@ -116,14 +116,20 @@ def test_a_scale_played_up_and_down_is_found_in_its_key(tonic, mode):
     [
         (b"MThd garbage", "not a valid MIDI file"),
         (b"\0" * (MAX_FILE_BYTES + 1), "at most 1024 KiB"),
-        (None, "no notes outside the drum channel"),
+        (None, "the file has notes only on the drum channel, so there is no melody to take"),
         ("short", "has 3 melody notes; a track needs at least 4"),
+        # It said render's "has no notes to play, so there is nothing to render".
+        ("empty", "their.mid: the file has no notes, so there is no melody to take"),
     ],
 )
 def test_files_without_a_usable_melody_are_one_clear_error(data, says):
     if data is None:  # drums only
         midi = song()
         midi.tracks = [midi.tracks[0], midi.tracks[3]]
+        data = midi_bytes(midi)
+    elif data == "empty":
+        midi = song()
+        midi.tracks = midi.tracks[:1]  # the tempo track alone
         data = midi_bytes(midi)
     elif data == "short":
         data = midi_bytes(song(melody=[(60, 1), (62, 1), (64, 1)]))
@@ -135,9 +141,24 @@ def test_files_without_a_usable_melody_are_one_clear_error(data, says):
     assert "their.mid" in str(raised.value) and "\n" not in str(raised.value)
 
 
-def test_a_part_named_that_has_no_notes_lists_those_that_have():
-    with pytest.raises(MusicError, match=r"track 1 has no melody to take; the tracks with notes are 2 \(Lead\): 23 notes, 3 \(Bass\): 4 notes"):
-        fit_melody(read_parts(midi_bytes(song()), "s.mid")[0], 120, number=1)
+@pytest.mark.parametrize(
+    "number, why",
+    [
+        (9, "there is no track 9: the file has 4 tracks, numbered from 1 (a conductor track included)"),
+        (1, "track 1 has no notes, so there is no melody to take"),
+        (4, "track 4 (Drums) plays only drums, so there is no melody to take"),
+    ],
+)
+def test_a_track_named_without_a_melody_says_why_and_lists_those_that_have_one(number, why):
+    """Found by a fresh-user trial: `--from-track 9` of a file of 3 tracks said "track 9 has no melody to take",
+    as if it existed. Each reason is now said, with the tracks a melody can be taken from."""
+    with pytest.raises(ValueError) as raised:
+        melody_from_file(midi_bytes(song()), "s.mid", track_number=number)
+    assert str(raised.value) == f"s.mid: {why}; a melody can be taken from tracks 2 (Lead, 23 notes) or 3 (Bass, 4 notes)"
+    parts, _, tracks = read_parts(midi_bytes(song()), "s.mid")
+    assert tracks == 4
+    with pytest.raises(MusicError, match="no track 9: the file has 4 tracks"):  # counted from the parts when not given
+        fit_melody(parts, 120, number=9)
 
 
 def test_fitting_is_pure_and_deterministic():
@@ -171,6 +192,24 @@ def test_a_session_started_from_a_file_plays_that_melody_as_its_first_round(tmp_
     heard = [m.note for m in top_voice_messages(mido.MidiFile(round_midi))]
     assert edit_distance_at_most_one(heard, expected), (heard, expected)
     assert [m.program for m in mido.MidiFile(round_midi) if m.type == "program_change"] == [73]
+
+
+def test_the_line_saying_what_was_kept_comes_once_the_session_has_started(tmp_path):
+    """Found by a fresh-user trial: `from song.mid: kept ...` was printed before the unfinished session was ended,
+    and before a start refused (input empty from the start, exit 4), when nothing was made from the file."""
+    (tmp_path / "song.mid").write_bytes(midi_bytes(song()))
+    env = {"PATH": "/usr/bin:/bin"}
+    run = [CROWDTUNE, "run", "--from", "song.mid", "--rounds", "1", "--no-audio", "--db", "t.db", "--out", "out"]
+    refused = subprocess.run(run, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, env=env)
+    assert refused.returncode == 4 and refused.stdout == "", (refused.stdout, refused.stderr)
+    # A session left unfinished (its second round open), which --from ends.
+    unfinished = subprocess.run([*run[:2], "--rounds", "2", *run[6:]], cwd=tmp_path, input="7\n", capture_output=True, text=True, timeout=120, env=env)
+    assert unfinished.returncode == 0 and "from song.mid" not in unfinished.stdout, unfinished.stderr
+    result = subprocess.run(run, cwd=tmp_path, input="7\n", capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("session 1 ended") and lines[1].startswith("from song.mid: kept 19 notes") and lines[2].startswith("session 2:")
+    assert sum(line.startswith("from song.mid") for line in lines) == 1
 
 
 def top_voice_messages(midi: mido.MidiFile) -> list[mido.Message]:

@@ -13,7 +13,7 @@ import mido
 import pytest
 
 from core.engine import SessionSpec
-from core.instruments import DEFAULT_PROGRAM, GM_PROGRAMS, InstrumentError, parse_instrument, suggest_instruments
+from core.instruments import DEFAULT_PROGRAM, FAMILY_WORDS, GM_PROGRAMS, InstrumentError, parse_instrument, suggest_instruments
 from core.midi import DRUM_CHANNEL, MELODY_CHANNEL, track_to_midi
 from core.music import Note, generate_track, track_from_dict, track_to_dict
 
@@ -33,6 +33,26 @@ def test_instruments_by_name_alias_number_or_unique_part(text, program):
 def test_unknown_or_ambiguous_instruments_are_one_clear_error(text, says):
     with pytest.raises(InstrumentError, match=says.replace("(", r"\(")):
         parse_instrument(text)
+
+
+def test_a_family_word_plays_the_instrument_the_readme_names_and_no_other_part_of_several_names_passes():
+    """Found by a fresh-user trial: `sax` played Alto Sax and `guitar` Acoustic Guitar (nylon) through an
+    undocumented table while `drum` was refused, though README said only a part fitting one instrument works.
+    Every family word is now in README with the program it plays; a part fitting several is refused, and
+    Discord's autocomplete offers a family word's program first, since that is what the word alone plays."""
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    instruments = readme.split("### Instruments", 1)[1].split("###", 1)[0]
+    for word, program in FAMILY_WORDS.items():
+        assert parse_instrument(word.upper()) == program and suggest_instruments(word)[0] == program
+        said = instruments.split(f"`{word}`", 1)[1].split("(", 1)[1]  # "`sax` or `saxophone` (Alto Sax)"
+        assert said.startswith(GM_PROGRAMS[program]), word
+    assert {"sax", "saxophone", "guitar", "piano"} <= set(FAMILY_WORDS)
+    assert parse_instrument("saxophone") == parse_instrument("sax") == GM_PROGRAMS.index("Alto Sax")
+    ambiguous = [w for w in ("drum", "horn", "voice", "electric guitar", "lead", "pad") if len(suggest_instruments(w)) > 1]
+    assert len(ambiguous) == 6
+    for word in ambiguous:
+        with pytest.raises(InstrumentError, match="could be several"):
+            parse_instrument(word)
 
 
 def test_suggestions_start_with_what_is_typed_and_stay_within_discords_25():

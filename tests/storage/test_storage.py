@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 
 from bot.conductor import Conductor
+from bot.progress import counted
 from core.crowd import Ballot, ab_rewards
 from core.engine import SessionSpec
 from pgserver import PASSWORD
 from storage import check_location, location_problem, open_reader, open_store, StorageError
-from storage.export import export_zip, safe_name
+from storage.export import COUNTED, export_zip, safe_name
 from storage.migrations import SCHEMA_VERSION
 from storage.postgres import PostgresStore, public_url
 from storage.postgres_migrations import SCHEMA_VERSION as PG_SCHEMA_VERSION
@@ -516,7 +517,10 @@ async def test_export_zip_holds_compositions_and_logs(store, tmp_path):
         # and A with B: a comparison, which the fit sees but which is no judged edit.
         model = json.loads(archive.read("models.json"))["guild:../../evil"]["edits-v1"]
         assert model["count"] == 1 and np.linalg.matrix_rank(np.array(model["gram"])) == 2  # two rows: A, and A - B
-        assert archive.read("audit.jsonl")
+        audit = len(archive.read("audit.jsonl").splitlines())
+    # The line that reports it (`crowdtune export`, /export) uses README's terms: it said "0 Q-entries" (and
+    # /export "1 votes, 4 audit, 0 q entries"), and counted no learned model.
+    assert counted(counts, COUNTED) == f"3 compositions, 1 round, 1 vote, {audit} audit entries, 0 Q-values, 1 learned model"
     assert safe_name("../../etc/passwd") == "etc_passwd"
 
 

@@ -13,11 +13,11 @@ from bot.discord.anti_brigade import MAX_MEMBER_DAYS, rule_text
 from bot.discord.cogs.sessions import EVERYWHERE, answer_privately, is_moderator, scope_of, scope_settings
 from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
-from bot.progress import plural
+from bot.progress import counted, plural
 from core.agent import EXPLORATIONS, PRESETS
 from bot.worker import in_worker_process
 from core.agent import preset as agent_preset
-from storage.export import write_export, write_person_copy
+from storage.export import COUNTED, write_export, write_person_copy
 
 NOT_A_MODERATOR = "This command is for moderators (Manage Server permission, or the server's moderator role)."
 
@@ -165,7 +165,7 @@ class Moderation(commands.Cog):
             path = Path(folder) / f"crowdtune-{scope_id.replace(':', '-')}.zip"
             counts = await in_worker_process(write_export, self.store.path, path, scope_id)
             size = path.stat().st_size
-            summary = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+            summary = counted(counts, COUNTED)
             if size > limit:
                 await interaction.edit_original_response(
                     content=f"The export ({file_size(size)}) is over Discord's {file_size(limit)} upload limit. "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import subprocess
 import zipfile
 from dataclasses import dataclass
@@ -274,6 +275,8 @@ async def test_moderators_export_strike_and_reset(env):
 
         exported = await env.server.slash(env.mod, env.channel, "export")
         followup = await exported.wait_original()
+        # In README's terms, each count with its own word (it said "1 votes, 6 audit, 1 q entries").
+        assert re.fullmatch(r"Export: \d+ compositions, 2 rounds, 2 votes, \d+ audit entries, \d+ Q-values?, \d+ learned models?\.", followup["content"]), followup["content"]
         [attachment] = followup["attachments"]
         zip_path = env.folder / "export.zip"
         zip_path.write_bytes(env.server.attachment_bytes(attachment))
