@@ -719,11 +719,47 @@ def _say_stopped(word: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.errors import Interrupted, Terminated
+    """Run the command `argv` (default: sys.argv's) and return its exit code (README "Exit codes"). Standard
+    output that cannot be written (a full disk, `> /dev/full`) ends any command with one line, exit code FILE,
+    its cleanup done as for any other end; what is still unwritten is flushed here, not at the interpreter's exit."""
+    from bot.errors import GuardedOutput, OutputFailed
     from bot.stopping import heed_ctrl_c
 
     heed_ctrl_c()
-    args = build_parser().parse_args(argv)
+    given, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
+    command = None
+    try:
+        try:
+            args = build_parser().parse_args(argv)  # --help and --version write here too
+            command = args.command
+            return _command(args)
+        finally:  # after argparse's SystemExit too: its --help and --version
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of our output went away (`crowdtune sessions | head -1`): stop quietly, as other
+        # command-line tools do.
+        _discard_output(given)
+        return int(ExitCode.BROKEN_PIPE)
+    except OutputFailed as problem:
+        with contextlib.suppress(OSError):
+            print(f"crowdtune{f' {command}' if command else ''}: {problem}", file=sys.stderr)
+        _discard_output(given)
+        return int(ExitCode.FILE)
+    finally:
+        sys.stdout = given
+
+
+def _discard_output(stream) -> None:
+    """Point `stream` (standard output) at /dev/null, so the interpreter's flush at exit finds nowhere to fail
+    (what Python's documentation advises for a BrokenPipeError)."""
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
+def _command(args: argparse.Namespace) -> int:
+    """Run the parsed command; every problem a user can fix is one line on stderr and its exit code."""
+    from bot.errors import Interrupted, Terminated
+
     try:
         match args.command:
             case "run":
@@ -749,11 +785,6 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         _say_stopped("terminated")  # one line, as for Ctrl-C: a signal is an end like any other
         return int(ExitCode.TERMINATED)
-    except BrokenPipeError:
-        # The reader of our output went away (`crowdtune sessions | head -1`): stop quietly, as other
-        # command-line tools do; stdout goes to /dev/null so the interpreter's final flush cannot fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return int(ExitCode.BROKEN_PIPE)
     except Exception as problem:
         from bot.errors import user_facing
 

@@ -4,12 +4,13 @@ there is one, and on a database they may not write beside)."""
 
 import importlib.metadata
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from bot.errors import ExitCode
-from test_cli import _midi_bytes, crowdtune, mode_bits_bind_root
+from test_cli import CROWDTUNE, _midi_bytes, crowdtune, mode_bits_bind_root
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -183,3 +184,29 @@ def test_commands_that_only_read_read_a_database_in_a_folder_they_cannot_write_a
         crowdtune("sessions", "--db", "ro/ct.db", cwd=tmp_path)
         crowdtune("export", "--db", "ro/ct.db", "--out", "all.zip", "--force", cwd=tmp_path)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+# -- standard output that cannot be written ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv, command, stdin", [
+    (["--version"], "", ""),
+    (["run", "--help"], "", ""),
+    (["sessions", "--db", "ct.db"], " sessions", ""),
+    (["simulate", "--rounds", "2", "--out", "sim", "--db", "ct.db"], " simulate", ""),
+    (["run", "--no-audio", "--rounds", "1", "--db", "ct.db"], " run", "5\n"),
+])
+def test_standard_output_that_cannot_be_written_is_one_line(tmp_path, argv, command, stdin):
+    """`crowdtune sessions > /dev/full` (a full disk) ended in a traceback, "OSError: [Errno 28] No space left on
+    device", exit code 1 (a bug), also when only the interpreter's flush at exit failed: now one line and exit code 12,
+    the work cleaned up as for any other end (a terminal session's round stays open to resume)."""
+    if "sessions" in argv:  # a database with a session to list
+        crowdtune("simulate", "--rounds", "1", "--out", "first", "--db", "ct.db", cwd=tmp_path)
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([CROWDTUNE, *argv], cwd=tmp_path, input=stdin, stdout=full, stderr=subprocess.PIPE,
+                                text=True, timeout=120)
+    assert result.returncode == ExitCode.FILE, result.stderr
+    assert one_line(result) == f"crowdtune{command}: cannot write to standard output: no space left on device"
+    if "run" in argv and "--help" not in argv:
+        listed = crowdtune("sessions", "--db", "ct.db", cwd=tmp_path).stdout
+        assert re.search(r"^ +1  active .*; 0 done$", listed, re.M), listed  # its round open, to resume
