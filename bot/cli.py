@@ -364,7 +364,7 @@ def _beside_db(db: str) -> Path:
     """The folder for files that go with a database: its own folder, or crowdtune-data/ for a server's."""
     from storage import is_postgres_url
 
-    return DEFAULT_DB.parent.resolve() if is_postgres_url(db) or db == ":memory:" else Path(db).resolve().parent
+    return DEFAULT_DB.parent.resolve() if is_postgres_url(db) else Path(db).resolve().parent
 
 
 def _settings(kind=None, **options):
@@ -388,15 +388,18 @@ def _database(settings) -> str:
     return settings.db or str(DEFAULT_DB)
 
 
-def _check_database(db: str, create: bool) -> None:
+def _check_database(db: str, create: bool, throwaway: bool = False) -> None:
     """UnreadableFile (exit code FILE) unless the SQLite file `db` can be read, or with `create` made if it
     is not there (its folder must exist, but for DEFAULT_DB's: that one is made). StorageError (exit code DATABASE)
-    for a URL that is no PostgreSQL one, or cannot be read (storage.check_location). A PostgreSQL URL, or
-    ":memory:", has its other problems reported by the store when it is opened."""
-    from storage import check_location, is_postgres_url
+    for a URL that is no PostgreSQL one, or cannot be read (storage.check_location), and for ":memory:" to a command
+    that writes what must outlast it (a terminal session, the bot, a copy), unless `throwaway` (a simulation, whose
+    results are all in --out). A PostgreSQL URL has its other problems reported by the store when it is opened."""
+    from storage import IN_MEMORY, IN_MEMORY_GONE, StorageError, check_location, is_postgres_url
 
     check_location(db)
-    if is_postgres_url(db) or db == ":memory:":
+    if db == IN_MEMORY and create and not throwaway:
+        raise StorageError(IN_MEMORY_GONE)
+    if is_postgres_url(db) or db == IN_MEMORY:
         return
     if create and not os.path.lexists(db):
         check_writable(db, "the database ", make_parents=Path(db) == DEFAULT_DB, example="crowdtune.db")
@@ -514,7 +517,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     judge = crowd_judge(crowd) if with_crowd else None
     # Every check (the folder, the soundfont, the database) before anything is made, so a failed start leaves nothing.
     args.db = _database(settings)
-    _check_database(args.db, create=True)
+    _check_database(args.db, create=True, throwaway=True)
     out = _fresh_folder(Path(args.out), args.force)
     with contextlib.ExitStack() as opened:
         renderer = opened.enter_context(open_renderer(settings)) if args.audio else None

@@ -21,6 +21,7 @@ from bot.discord.shards import MAX_SHARDS, parse_shard_ids
 from bot.errors import ExitCode, StartupError, user_path, why_unreadable
 from core.agent import PRESET_NAMES
 from core.engine import QUORUM_MAX, ROUND_SECONDS_MAX, ROUND_SECONDS_MIN, ROUNDS_MAX
+from storage import IN_MEMORY, IN_MEMORY_GONE
 
 
 _TOKEN_VARIABLES = ("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN")
@@ -130,9 +131,12 @@ def load_settings(kind: type[S] = Settings, **overrides) -> S:
     """The settings (`kind`: Settings, or CommandSettings for a command that does not run the bot), every one
     checked: StartupError naming each bad variable, its value (no secret: `_shown`) and what it expects, with
     exit code BAD_URL for a URL and SETTING for anything else (also for a .env that cannot be read, and for a
-    CROWDTUNE_SOUNDFONT naming no file that can be read, unless `overrides` replaces it: render's --soundfont)."""
+    CROWDTUNE_SOUNDFONT naming no file that can be read, unless `overrides` replaces it: render's --soundfont, and for
+    a CROWDTUNE_DB of ":memory:", gone when the command ends, unless --db replaces it)."""
     settings = _read(kind, **overrides)
     problems = [_problem(name, getattr(settings, name)) for name in _round_default_problems(settings)]
+    if "db" not in overrides and settings.db == IN_MEMORY:  # every command's default database; most could not use it
+        problems.append(_problem("db", settings.db, reason=IN_MEMORY_GONE))
     if "soundfont" not in overrides and settings.soundfont and (why := why_unreadable(settings.soundfont)) is not None:
         # A stat and an open: whether it is a soundfont FluidSynth can load is found by what renders (NO_SOUNDFONT).
         problems.append(_problem("soundfont", settings.soundfont, reason=why))

@@ -210,3 +210,37 @@ def test_standard_output_that_cannot_be_written_is_one_line(tmp_path, argv, comm
     if "run" in argv and "--help" not in argv:
         listed = crowdtune("sessions", "--db", "ct.db", cwd=tmp_path).stdout
         assert re.search(r"^ +1  active .*; 0 done$", listed, re.M), listed  # its round open, to resume
+
+
+# -- an in-memory database -----------------------------------------------------------------------------------
+
+
+GONE = "an in-memory database (:memory:) is gone when the command ends, so nothing written to it could be resumed or read: use a database file"
+
+
+@pytest.mark.parametrize("argv, env, code, said", [
+    (["run", "--db", ":memory:", "--no-audio"], {}, ExitCode.DATABASE, f"crowdtune run: {GONE}"),
+    (["run", "--db", ":memory:"], TOKEN, ExitCode.DATABASE, f"crowdtune run: {GONE}"),
+    (["copy-db", "--from", "ct.db", "--to", ":memory:"], {}, ExitCode.DATABASE, f"crowdtune copy-db: {GONE}"),
+    (["sessions", "--db", ":memory:"], {}, ExitCode.DATABASE, "crowdtune sessions: an in-memory database holds nothing to read: use a database file"),
+    (["run", "--no-audio"], {"CROWDTUNE_DB": ":memory:"}, ExitCode.SETTING,
+     f"crowdtune run: bad setting: CROWDTUNE_DB is ':memory:' (in the environment), expected a SQLite file's path or a postgresql:// URL: {GONE}"),
+    (["simulate", "--out", "sim"], {"CROWDTUNE_DB": ":memory:"}, ExitCode.SETTING, None),
+])
+def test_an_in_memory_database_is_refused_where_what_is_written_must_last(tmp_path, argv, env, code, said):
+    """`crowdtune run --db :memory:` said "the next crowdtune run resumes it" (it cannot: the database is gone) and
+    made crowdtune-data/rounds/memory-session-1-.../; `copy-db --to :memory:` said "copied into :memory:"."""
+    crowdtune("simulate", "--rounds", "1", "--out", "first", "--db", "ct.db", cwd=tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = crowdtune(*argv, cwd=tmp_path, stdin="q\n", env_extra=env, check=False)
+    assert result.returncode == code, result.stderr
+    line = one_line(result)
+    assert line == said or said is None and line.endswith(GONE), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_simulation_may_use_an_in_memory_database_its_results_all_in_out(tmp_path):
+    """A simulation's results are all in --out: a database it throws away is a real use, with no false promise."""
+    result = crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", ":memory:", cwd=tmp_path)
+    assert result.stdout.startswith("2 rounds") and "resume" not in result.stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["sim"]
