@@ -244,3 +244,19 @@ def test_a_simulation_may_use_an_in_memory_database_its_results_all_in_out(tmp_p
     result = crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", ":memory:", cwd=tmp_path)
     assert result.stdout.startswith("2 rounds") and "resume" not in result.stdout
     assert [p.name for p in tmp_path.iterdir()] == ["sim"]
+
+
+@pytest.mark.parametrize("argv, env, code, said", [
+    (["copy-db", "--from", "ct.db", "--to", "postgresql://..."], {}, ExitCode.DATABASE,
+     "crowdtune copy-db: the database URL postgresql://... cannot be used: its host '...'"),
+    (["sessions"], {"CROWDTUNE_DB": "postgresql://..."}, ExitCode.SETTING,
+     "crowdtune sessions: bad setting: CROWDTUNE_DB is 'postgresql://...' (in the environment), expected a SQLite file's path "
+     "or a postgresql:// URL: its host '...'"),
+])
+def test_a_url_whose_host_is_no_host_name_is_one_line(tmp_path, argv, env, code, said):
+    """`copy-db --to postgresql://...`, README's placeholder typed as it is, said "cannot connect to the database
+    postgresql://...: encoding with 'idna' codec failed (UnicodeError: label empty or too long)"."""
+    crowdtune("simulate", "--rounds", "1", "--out", "first", "--db", "ct.db", cwd=tmp_path)
+    result = crowdtune(*argv, cwd=tmp_path, env_extra=env, check=False)
+    assert result.returncode == code, result.stderr
+    assert one_line(result).startswith(said + " cannot be a host's name"), result.stderr
