@@ -145,7 +145,7 @@ def _shard_ids(text: str) -> str:
 
 
 def _path(name: str):
-    """The type of every option naming a file, a folder or a database: not empty ('' would mean the current
+    """The type of every option naming a file, a folder or a database (a --rater too: PATH.py:FUNC): not empty ('' would mean the current
     folder), not '-' (which other tools read as standard input or output, and here would be a file named -),
     ~ the home folder as the shell would have made it unquoted (bot.errors.user_path)."""
     given = _given(name)
@@ -278,7 +278,8 @@ def build_parser() -> Parser:
         "PATH.py is loaded from that file."))
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
-    simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
+    # A rater may be a file (PATH.py:FUNC), its ~ expanded as every path option's is.
+    simulate.add_argument("--rater", action="append", default=[], type=_path("--rater"), metavar="RATER", help="a rater (repeatable; default: crowd)")
     simulate.add_argument("--crowd", choices=["builtin", "contrarian"], help=(
         "which simulated crowd the rater 'crowd' is: builtin (tastes that share the theory critic's core) or "
         "contrarian (tastes that run against it) (default builtin); only with the rater 'crowd'"))

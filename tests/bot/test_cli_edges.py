@@ -260,3 +260,38 @@ def test_a_url_whose_host_is_no_host_name_is_one_line(tmp_path, argv, env, code,
     result = crowdtune(*argv, cwd=tmp_path, env_extra=env, check=False)
     assert result.returncode == code, result.stderr
     assert one_line(result).startswith(said + " cannot be a host's name"), result.stderr
+
+
+# -- ~ in every path option -----------------------------------------------------------------------------------
+
+
+# Every option that names a file, a folder or a database, per command (README: ~ works in every path option).
+PATH_OPTIONS = {
+    "run": {"--db", "--out", "--from"}, "sessions": {"--db"}, "simulate": {"--db", "--out", "--rater"},
+    "render": {"FILE.mid", "--out-dir", "--soundfont"}, "export": {"--db", "--out"}, "copy-db": {"--from", "--to"},
+    "bench": {"--out"},
+}
+
+
+def test_every_path_option_expands_a_quoted_tilde_in_one_way(monkeypatch, tmp_path):
+    """`simulate --rater '~/raters/mine.py:my_rater'` said "cannot read the rater module ~/raters/mine.py (no such
+    file)", though every other path option took a quoted ~: each now has the one path type (bot.errors.user_path)."""
+    from bot.cli import build_parser
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    found = {}
+    for name, command in commands.items():
+        for action in command._actions:
+            if getattr(action.type, "__qualname__", "") == "_path.<locals>.parse":
+                found.setdefault(name, set()).add(action.option_strings[0] if action.option_strings else action.metavar)
+                assert action.type("~/raters/mine.py:rate") == f"{tmp_path}/raters/mine.py:rate"
+    assert found == PATH_OPTIONS
+
+
+def test_a_rater_file_named_with_a_quoted_tilde_is_loaded(tmp_path):
+    (tmp_path / "raters").mkdir()
+    (tmp_path / "raters" / "mine.py").write_text("def rate(midi):\n    return 5\n")
+    result = crowdtune("simulate", "--rater", "~/raters/mine.py:rate", "--rounds", "1", "--out", "sim", "--db", "t.db",
+                       cwd=tmp_path, env_extra={"HOME": str(tmp_path)})
+    assert result.stdout.startswith("1 round with 1 rater"), result.stdout
