@@ -402,7 +402,7 @@ def _check_database(db: str, create: bool, throwaway: bool = False) -> None:
         raise StorageError(IN_MEMORY_GONE)
     if is_postgres_url(db) or db == IN_MEMORY:
         return
-    if create and not os.path.lexists(db):
+    if create and (not os.path.lexists(db) or os.path.isdir(db)):  # a folder: said as what is to be written
         check_writable(db, "the database ", make_parents=Path(db) == DEFAULT_DB, example="crowdtune.db")
     else:
         check_readable([db], "the database ", example="crowdtune.db")

@@ -135,6 +135,8 @@ def _try_making(path: Path, folder: bool) -> str | None:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
         return None
+    except FileNotFoundError:  # its folder is there (the caller found it), but makes no new entry: /proc, /sys
+        return f"the folder {path.parent} takes no new file"
     except OSError as problem:
         return _reason(problem)
     (os.rmdir if folder else os.unlink)(path)
