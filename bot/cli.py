@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -51,6 +52,8 @@ class Parser(argparse.ArgumentParser):
         return super().add_argument(*names, **kwargs)
 
     def error(self, message: str) -> None:  # one clear line instead of argparse's usage dump
+        if (needs := re.fullmatch(r"argument (\S+): expected one argument", message)) is not None:
+            message = f"{needs[1]} needs a value"
         self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
     def parse_known_args(self, args=None, namespace=None):
@@ -65,12 +68,14 @@ class Parser(argparse.ArgumentParser):
     def _unknown_option(self, args: list[str]) -> str | None:
         """The first of `args` that is an option this parser does not know (its name, without any =VALUE). A
         parser with subcommands looks only before the command: the rest is the subcommand's to check."""
-        for arg in args:
+        for before, arg in zip([None, *args], args):
             if arg == "--" or (self.has_commands and not arg.startswith("-")):
                 return None
             name = arg.split("=", 1)[0]
             if arg.startswith("-") and len(arg) > 1 and not _is_number(arg) and name not in self.option_names:
-                return name
+                # After an option that wants a value (`--db --rounds`), the value is what is missing: argparse says so.
+                takes = self._option_string_actions.get(before or "")
+                return None if takes is not None and takes.nargs is None and takes.const is None else name
         return None
 
 

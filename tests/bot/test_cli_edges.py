@@ -52,6 +52,18 @@ def test_an_unknown_option_is_named_with_its_command(tmp_path, argv, prog, optio
     assert result.stdout == "" and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("argv, option", [(["sessions", "--db", "--rounds"], "--db"), (["run", "--db", "--rounds", "3"], "--db"),
+                                          (["simulate", "--out", "--bogus"], "--out"), (["simulate", "--rater"], "--rater")])
+def test_an_option_without_its_value_says_so(tmp_path, argv, option):
+    """`sessions --db --rounds` said "unknown option --rounds" (the news is that --db has no value), and `run --db
+    --rounds 3` argparse's "argument --db: expected one argument"."""
+    result = crowdtune(*argv, cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE
+    prog = f"crowdtune {argv[0]}"
+    assert one_line(result) == f"{prog}: error: {option} needs a value (see {prog} --help)"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_argument_a_command_does_not_take_is_named_with_its_command(tmp_path):
     result = crowdtune("sessions", "all", cwd=tmp_path, check=False)
     assert result.returncode == ExitCode.USAGE
