@@ -52,8 +52,7 @@ class Parser(argparse.ArgumentParser):
         return super().add_argument(*names, **kwargs)
 
     def error(self, message: str) -> None:  # one clear line instead of argparse's usage dump
-        if (needs := re.fullmatch(r"argument (\S+): expected one argument", message)) is not None:
-            message = f"{needs[1]} needs a value"
+        message = _plain(message)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
     def parse_known_args(self, args=None, namespace=None):
@@ -77,6 +76,20 @@ class Parser(argparse.ArgumentParser):
                 takes = self._option_string_actions.get(before or "")
                 return None if takes is not None and takes.nargs is None and takes.const is None else name
         return None
+
+
+def _plain(message: str) -> str:
+    """argparse's `message` said as crowdtune's other bad-argument lines are: "--db needs a value" (not "argument
+    --db: expected one argument"), "--scale must be one of: major, minor, ..., not 'klingon'" (not "invalid choice:
+    ... (choose from ...)"), and an option's own message without argparse's "argument --tempo: " before its name."""
+    if (needs := re.fullmatch(r"argument (\S+): expected one argument", message)) is not None:
+        return f"{needs[1]} needs a value"
+    if (choice := re.fullmatch(r"argument (\S+): invalid choice: (.*) \(choose from (.*)\)", message)) is not None:
+        choices = ", ".join(re.findall(r"'([^']*)'", choice[3]))
+        return f"{choice[1]} must be one of: {choices}, not {choice[2]}"
+    if (named := re.fullmatch(r"argument (\S+): (.*)", message)) is not None and named[2].startswith(named[1] + " "):
+        return named[2]
+    return message
 
 
 class _Version(argparse.Action):
@@ -326,7 +339,8 @@ def build_parser() -> Parser:
         "checkout); qtable: Q-table "
         "lookups and writes; footprint: memory and start-up time; scaling: SQLite against PostgreSQL with 1, 2 and 4 "
         "processes (a source checkout; on the database CROWDTUNE_BENCH_DB names, else a private server). See docs/BENCHMARKS.md."))
-    bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
+    bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], metavar="BENCHMARK", help=(
+        f"what to measure: {', '.join(['learning', *PERF_BENCHMARKS])}"))
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), help=f"seeds per configuration (learning; default {BENCH_SEEDS})")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=(
         f"rounds per run (learning; default {BENCH_ROUNDS}); scaling: rounds each session runs (default 4)"))

@@ -64,6 +64,37 @@ def test_an_option_without_its_value_says_so(tmp_path, argv, option):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("argv, said", [
+    (["bench", "nope"], "BENCHMARK must be one of: learning, render, loop, votes, qtable, footprint, export, scaling, not 'nope'"),
+    (["frobnicate"], "COMMAND must be one of: run, sessions, simulate, render, export, copy-db, bench, not 'frobnicate'"),
+    (["simulate", "--crowd", "x", "--out", "sim"], "--crowd must be one of: builtin, contrarian, not 'x'"),
+    (["run", "--tempo", "9"], "--tempo must be 40-240, not 9"),
+])
+def test_a_bad_choice_is_said_in_one_form_naming_the_choices_as_help_lists_them(tmp_path, argv, said):
+    """`bench nope` said "argument which: invalid choice" (an internal name), `--preset foo` "unknown preset 'foo'; choose
+    one of: paper, default, random, ..." in another order than --help's and without "(see ... --help)", and `--tempo 9`
+    "argument --tempo: --tempo must be 40-240"."""
+    result = crowdtune(*argv, cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE
+    prog = " ".join(["crowdtune", *argv[:1]]) if argv[0] != "frobnicate" else "crowdtune"
+    assert one_line(result) == f"{prog}: error: {said} (see {prog} --help)"
+    assert list(tmp_path.iterdir()) == []
+    if "--preset" in argv:  # --help lists them in the same order
+        listed = " ".join(crowdtune(argv[0], "--help", cwd=tmp_path).stdout.split())
+        assert "agent preset: default, hillclimb, context, paper, random or theory" in listed
+
+
+@pytest.mark.parametrize("only, said", [(["nope"], "1 unknown line ('nope')"), (["nope", "x"], "2 unknown lines ('nope', 'x')")])
+def test_an_unknown_bench_line_is_named_with_the_choices(tmp_path, only, said):
+    """`bench learning --only nope` said "unknown bench line(s) 'nope'"."""
+    result = crowdtune("bench", "learning", *[a for o in only for a in ("--only", o)], "--seeds", "1", "--rounds", "2",
+                       cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE
+    line = one_line(result)
+    assert line.startswith(f"crowdtune bench: error: --only names {said}; choose from: 'hillclimb', 'default',"), line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_argument_a_command_does_not_take_is_named_with_its_command(tmp_path):
     result = crowdtune("sessions", "all", cwd=tmp_path, check=False)
     assert result.returncode == ExitCode.USAGE
