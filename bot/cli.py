@@ -151,6 +151,15 @@ def _given(name: str):
     return parse
 
 
+def _preset(text: str) -> str:
+    """--preset, one of core.agent.PRESET_NAMES (imported only when the option is given: --help stays quick)."""
+    from core.agent import PRESET_NAMES
+
+    if text not in PRESET_NAMES:
+        raise argparse.ArgumentTypeError(f"--preset must be one of: {', '.join(PRESET_NAMES)}, not '{text}'")
+    return text
+
+
 def _shard_ids(text: str) -> str:
     """--shard-ids as given, checked as CROWDTUNE_SHARD_IDS is (bot.discord.shards.parse_shard_ids)."""
     from bot.discord.shards import parse_shard_ids
@@ -210,7 +219,7 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int, from_settin
     parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), help="beats per minute, 40-240 (default 120)")
     parser.add_argument("--instrument", help="the melody's General MIDI instrument: piano (default), violin, 'alto sax', 0-127...")
     parser.add_argument("--mode", choices=["rating", "ab"], help="rate 1-10, or choose between A and B (default rating)")
-    parser.add_argument("--preset", help=f"agent preset: default, hillclimb, context, paper, random or theory {default('preset', 'default')}")
+    parser.add_argument("--preset", type=_preset, help=f"agent preset: default, hillclimb, context, paper, random or theory {default('preset', 'default')}")
     # A terminal session may be endless, as with CROWDTUNE_ROUNDS=0 and /compose; a simulation must end.
     endless = " or 0" if from_settings else ""  # what 0 means, the default's words say
     parser.add_argument("--rounds", type=_in_range(int, 0 if from_settings else 1, 10_000, "--rounds"), help=(

@@ -67,6 +67,8 @@ def test_an_option_without_its_value_says_so(tmp_path, argv, option):
 @pytest.mark.parametrize("argv, said", [
     (["bench", "nope"], "BENCHMARK must be one of: learning, render, loop, votes, qtable, footprint, export, scaling, not 'nope'"),
     (["frobnicate"], "COMMAND must be one of: run, sessions, simulate, render, export, copy-db, bench, not 'frobnicate'"),
+    (["run", "--preset", "foo"], "--preset must be one of: default, hillclimb, context, paper, random, theory, not 'foo'"),
+    (["simulate", "--preset", "foo", "--out", "sim"], "--preset must be one of: default, hillclimb, context, paper, random, theory, not 'foo'"),
     (["simulate", "--crowd", "x", "--out", "sim"], "--crowd must be one of: builtin, contrarian, not 'x'"),
     (["run", "--tempo", "9"], "--tempo must be 40-240, not 9"),
 ])
