@@ -174,8 +174,8 @@ class Conductor:
     async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:
         return await self.store.apply_votes(ops)
 
-    async def vote(self, round_id: int, voter: str, value: float | str) -> VoteResult:
-        """A rating (rating mode) or a choice (A/B mode)."""
+    async def vote(self, round_id: int, voter: str, value: float | str | Mapping[str, float]) -> VoteResult:
+        """A rating or some aspects' ratings by name (rating mode: see `vote_op`), or a choice (A/B mode)."""
         row = await self.store.round(round_id)
         if row is None:
             return VoteResult("unknown_round")

@@ -106,6 +106,11 @@ class Player:
         self._task: asyncio.Task | None = None
         self._missing_said = False
 
+    @property
+    def can_play(self) -> bool:
+        """Whether clips play: a person is at a terminal and a player program was found."""
+        return self.enabled and self.command is not None
+
     async def play(self, clips: list[Path], asked: bool = False) -> None:
         """Play `clips` in turn. Without a player program this says so once a session, and again each
         time the person `asked` for a replay (naming the files to open), so no request goes unanswered."""

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import getpass
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -22,13 +21,13 @@ from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound
 from bot.console import LineReader, Player, write_clip
-from bot.terminal_words import explain
+from bot.terminal_words import AspectsVote, Vote, explain, learning_summary, rating_of, vote_of
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
 from core.crowd import rating_text
 from core.engine import SessionSpec
 from core.instruments import instrument_name
-from core.music import Track, note_name, track_from_dict
+from core.music import Track, key_name, tonic_name, track_from_dict
 from storage import SessionRow, StorageError, database_errors
 from storage.export import safe_name
 
@@ -81,15 +80,16 @@ def describe_spec(spec: SessionSpec, options: Mapping[str, object] = MappingProx
     rounds = "endless" if spec.rounds is None else plural(spec.rounds, "round")
     apart = " (musicality, novelty and coherence apart)" if options.get("aspects") else ""
     return (
-        f"{MODE_NAMES[spec.mode]} mode{apart}, {note_name(spec.base)} {spec.scale.replace('_', ' ')}, {spec.length} notes, {spec.tempo} bpm, "
+        f"{MODE_NAMES[spec.mode]} mode{apart}, {key_name(spec.base, spec.scale, octave=True)}, {spec.length} notes, {spec.tempo} bpm, "
         f"played on {instrument_name(spec.instrument)}, preset {spec.preset}, seed {spec.seed}, {rounds}"
     )
 
 
 def _option_text(spec: SessionSpec, name: str) -> str:
-    """An option's value as it is typed: a note name, an instrument's name, 0 for endless rounds, else the value."""
+    """An option's value as it is typed: a note name (as the key spells it), an instrument's name, 0 for endless
+    rounds, else the value."""
     if name == "base":
-        return note_name(spec.base)
+        return tonic_name(spec.base, spec.scale)
     if name == "rounds" and spec.rounds is None:
         return "0"
     return instrument_name(spec.instrument) if name == "instrument" else str(getattr(spec, name))
@@ -132,7 +132,9 @@ class TerminalSession:
         self.reader = reader  # reading `stdin` already (`nothing_to_rate` looked at it); else made by `run`
         self.stdout = stdout
         self.interactive = stdin.isatty() and stdout.isatty()
-        self.replays = renderer is not None and self.interactive  # clips to play again: audio, on a terminal
+        self.player = Player(self.say, self.interactive)
+        # Clips to play again: audio, on a terminal, with a player program (else no line offers r).
+        self.replays = renderer is not None and self.player.can_play
         self.voter = f"user:{getpass.getuser()}"
         self.folder = out_dir
         # What a stop says now (q, the end of input, Ctrl-C or SIGTERM alike): its line and, once rounds
@@ -168,7 +170,6 @@ class TerminalSession:
         through once the players are stopped, and the round stays open."""
         await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
         self.reader = self.reader or LineReader(self.stdin)
-        self.player = Player(self.say, self.interactive)
         try:
             return await self._run(spec, given, settings_given, new or first_track is not None, first_track)
         except asyncio.CancelledError:
@@ -248,19 +249,9 @@ class TerminalSession:
         if session is not None:
             await self._summarise_learning(session)
 
-    async def _summarise_learning(self, session) -> None:
-        """What the agent is most sure you like and dislike, in words, from every rating in this scope."""
-        spec = SessionSpec.from_dict(session.spec)
-        learned = await self.conductor.lessons(session.scope_id, spec.preset)
-        if learned:
-            self.say("what the agent has learned from your votes so far:")
-            for line in learned:
-                self.say(f"  {line}")
-        elif spec.agent.learner == "linear":  # a model that could say something, but is sure of nothing yet
-            judged = await self.conductor.judged_edits(session.scope_id, spec.agent)
-            self.say(f"the agent is not yet sure of anything you like or dislike ({plural(judged, 'judged edit')} so far)")
-        else:  # a table or nothing at all: what the session's first line says of it, as it stands now
-            self.say(f"the agent {await self.conductor.learned_from(session.scope_id, spec.agent)}")
+    async def _summarise_learning(self, session: SessionRow) -> None:
+        for line in await learning_summary(self.conductor, session):
+            self.say(line)
 
     def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str]) -> SessionSpec:
         """Say what is resumed and which options given on the command line, or settings, it does not apply."""
@@ -295,11 +286,11 @@ class TerminalSession:
                     self.say(f"  press Enter to start round 1; {replay}{keys(spec.mode, replays=False, starting=True)}")
                 else:  # a rating typed out of habit would otherwise start the round unasked
                     self.say(f"  sorry: only Enter starts round 1 ({shortly}), not '{answer}'")
-        rating = await self._ask(None, clips)
-        if rating is None:
+        vote = await self._ask(None, clips)
+        if vote is None:
             return False
-        await self.conductor.store.rate_starting_track(session.id, float(rating), self.voter)
-        self.say(f"  rated {rating_text(float(rating))}/10: the first edit is compared with this")
+        await self.conductor.store.rate_starting_track(session.id, rating_of(vote), self.voter)
+        self.say(f"  rated {rating_text(rating_of(vote))}/10: the first edit is compared with this")
         return True
 
     async def _present(self, open_round: OpenRound) -> tuple[list[Path], list[Path] | None]:
@@ -319,10 +310,10 @@ class TerminalSession:
         if len(plan.proposals) == 1:
             return clips, None
         where, before = await write_clip(self.renderer, self.folder / f"round-{number:04d}-before", plan.incumbent, f"round {number}: the track before")
-        self.say(f"  the track before: {where}" + (" (rp replays it)" if before else ""))
+        self.say(f"  the track before: {where}" + (" (rp replays it)" if self.replays else ""))
         return clips, [before] if before else []
 
-    async def _ask(self, open_round: OpenRound | None, clips: list[Path], before: list[Path] | None = None) -> float | str | None:
+    async def _ask(self, open_round: OpenRound | None, clips: list[Path], before: list[Path] | None = None) -> Vote | None:
         """The person's vote on a round (None: the starting track), asked until it is valid; None if they stopped.
         `before`: the track before's clip (A/B mode), which `rp` replays."""
         # Every rating of an aspects session is asked by aspects, the starting track's too (A/B sessions have none).
@@ -351,49 +342,21 @@ class TerminalSession:
             except ValueError as problem:
                 self.say(f"  sorry: {problem}")
                 continue
-            if kind == "aspects":
+            if isinstance(vote, AspectsVote):  # cast as its aspects, so they are stored with it (as on Discord)
                 self.say(f"  your rating: {rating_text(vote.rating)} ({vote.words})")
-                return vote.rating
+                return vote.aspects
             return vote
 
     async def _replay(self, clips: list[Path], which: int | str | None, before: list[Path] | None = None) -> None:
-        """Play `clips` again: `which` one, None: all, BEFORE: `before` (an A/B round's track before; None: none)."""
-        if which == BEFORE and before is None:
-            return self.say("  rp replays the track before in A/B rounds; here r replays this round")
-        clips, which = (before, None) if which == BEFORE else (clips, which)
+        """Play `clips` again: `which` one, None: all, BEFORE: `before` (an A/B round's track before; None: none).
+        Where nothing plays, say why (offering r only where it plays: `replays`); without a player, the player says so."""
         if not self.interactive:
-            self.say("  clips play only on a terminal")
-        elif not clips:
-            self.say("  no audio to play (--no-audio): open the MIDI file")
-        elif which is not None and which >= len(clips):
-            self.say("  this round has one version: r replays it")
-        else:
-            await self.player.play(clips if which is None else [clips[which]], asked=True)
-
-
-
-@dataclass(frozen=True)
-class AspectsVote:
-    rating: float  # the compound of the aspects (core.crowd.compound_rating): the vote
-    words: str  # how the numbers typed made it (core.crowd.aspects_text)
-
-
-def vote_of(kind: str, answer: str) -> float | str | AspectsVote:
-    """The vote a typed `answer` to a PROMPTS `kind` of question is: a choice ("ab"), a rating, or the
-    compound of three aspects ("aspects"); ValueError, worded for the person, if it is none."""
-    from core.crowd import aspects_text, check_choice, compound_rating, parse_aspects, parse_rating, typed_parts
-
-    if kind == "ab":
-        return check_choice(answer)
-    if kind == "aspects":
-        aspects = parse_aspects(answer)
-        words = aspects_text(aspects)
-        if len(typed_parts(answer)) == 1:  # one number for all three: say how to tell them apart
-            words += "; to rate them apart, type three numbers such as 7 5 6"
-        return AspectsVote(compound_rating(aspects), words)
-    try:
-        return parse_rating(answer)
-    except ValueError as problem:
-        if len(typed_parts(answer)) > 1:  # aspects typed to a session started without --aspects
-            raise ValueError(f"{problem}: this session takes one rating (it was started without --aspects)") from None
-        raise
+            return self.say("  clips play only on a terminal")
+        if self.renderer is None:
+            return self.say("  no audio to play (--no-audio): open the MIDI file")
+        if which == BEFORE and before is None:
+            return self.say("  rp replays the track before in A/B rounds" + ("; here r replays this round" if self.replays else ""))
+        clips, which = (before, None) if which == BEFORE else (clips, which)
+        if which is not None and which >= len(clips):
+            return self.say("  this round has one version" + (": r replays it" if self.replays else ""))
+        await self.player.play(clips if which is None else [clips[which]], asked=True)

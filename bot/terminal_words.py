@@ -1,21 +1,68 @@
-"""What the terminal session says about a rated round's outcome, in words (bot.terminal)."""
+"""The terminal session's words (bot.terminal): what a typed answer is as a vote, what it says about a rated
+round's outcome, and what the agent has learned."""
 
 from __future__ import annotations
 
-from core.crowd import rating_text
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.progress import plural
+from core.crowd import (
+    aspects_text, check_choice, compound_rating, decimal_comma, parse_aspects, parse_rating, rating_text, typed_parts,
+)
 from core.engine import Outcome, SessionSpec
+from storage import SessionRow
+
+# A vote as the terminal casts it (bot.conductor.Conductor.vote): a choice (A/B mode), a rating, or the ratings of
+# the aspects (core.crowd.ASPECTS) by name, stored with the vote as a Discord aspects vote is.
+Vote = float | str | Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class AspectsVote:
+    aspects: Mapping[str, float]  # each aspect's rating, 1-10, as typed (one number typed: the same for all)
+    words: str  # how the numbers typed made the rating (core.crowd.aspects_text)
+
+    @property
+    def rating(self) -> float:
+        """The compound of the aspects (core.crowd.compound_rating): what the vote counts as."""
+        return compound_rating(self.aspects)
+
+
+def rating_of(vote: float | Mapping[str, float]) -> float:
+    """The rating a rating-mode `Vote` counts as: itself, or the compound of its aspects."""
+    return compound_rating(vote) if isinstance(vote, Mapping) else float(vote)
+
+
+def vote_of(kind: str, answer: str) -> float | str | AspectsVote:
+    """The vote a typed `answer` to a PROMPTS `kind` of question (bot.terminal) is: a choice ("ab"), a rating,
+    or three aspects ("aspects"); ValueError, worded for the person, if it is none."""
+    if kind == "ab":
+        return check_choice(answer)
+    if kind == "aspects":
+        aspects = parse_aspects(answer)
+        words = aspects_text(aspects)
+        if len(typed_parts(answer)) == 1:  # one number for all three: say how to tell them apart
+            words += "; to rate them apart, type three numbers such as 7 5 6"
+        return AspectsVote(aspects, words)
+    try:
+        return parse_rating(answer)
+    except ValueError as problem:
+        if len(typed_parts(answer)) > 1 and not decimal_comma(answer):  # aspects typed to a session without --aspects
+            raise ValueError(f"{problem}: this session takes one rating (it was started without --aspects)") from None
+        raise
 
 
 def explain(
-    outcome: Outcome, spec: SessionSpec, descriptions: list[str], before: float | None, vote: float | str, why_rescored: bool = True
+    outcome: Outcome, spec: SessionSpec, descriptions: list[str], before: float | None, vote: Vote, why_rescored: bool = True
 ) -> str:
     """One line saying what happened to the round and what its numbers are. `before` is the score the
-    track before the edit had (None: not rated yet); `vote` the person's (a rating, in rating mode). What became of the edit is
+    track before the edit had (None: not rated yet); `vote` the person's (a rating or aspects, in rating mode). What became of the edit is
     the engine's words (`Outcome.verdict`), as every front end shows them. An undone edit's rating also moves the
     kept track's score (`core.engine.settle`, the preset's `rescore`); `why_rescored` adds why (the first time)."""
     if spec.mode == "ab":
         return outcome.summary  # the engine's words, as every front end posts them
-    given = f"{rating_text(float(vote))}/10"
+    given = f"{rating_text(rating_of(vote))}/10"
     # The engine blends the rating with the score of the track before (Bayesian average): one rating
     # moves a score only part of the way, so a newcomer is told what the numbers are. A score is on a rating's
     # scale and shown as one is (rating_text), so the same score reads alike in every line.
@@ -33,3 +80,17 @@ def explain(
     moved = "hardly at all: now" if before is not None and rating_text(now) == rating_text(before) else "now"
     line += f"; its score moves {spec.agent.rescore:.0%} of the way toward your rating, {moved} {rating_text(now)}"
     return f"{line} (the two differ by one edit, so your rating says a little about it too)" if why_rescored else line
+
+
+async def learning_summary(conductor, session: SessionRow) -> list[str]:
+    """What the agent (bot.conductor.Conductor's, for `session`'s scope and preset) is most sure you like and dislike,
+    in lines, from every rating in the scope; or that it is sure of nothing yet (how much it has judged)."""
+    spec = SessionSpec.from_dict(session.spec)
+    learned = await conductor.lessons(session.scope_id, spec.preset)
+    if learned:
+        return ["what the agent has learned from your votes so far:", *(f"  {line}" for line in learned)]
+    if spec.agent.learner == "linear":  # a model that could say something, but is sure of nothing yet
+        judged = await conductor.judged_edits(session.scope_id, spec.agent)
+        return [f"the agent is not yet sure of anything you like or dislike ({plural(judged, 'judged edit')} so far)"]
+    # A table or nothing at all: what the session's first line says of it, as it stands now.
+    return [f"the agent {await conductor.learned_from(session.scope_id, spec.agent)}"]

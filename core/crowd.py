@@ -67,12 +67,26 @@ def check_rating(value: float) -> float:
 TYPED_RATING = re.compile(r"\s*(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*")
 
 
+# A number written with a decimal comma ("7,5"), as many languages write 7.5.
+_DECIMAL_COMMA = re.compile(r"\s*([0-9]+),([0-9]+)\s*")
+
+
+def decimal_comma(text: str) -> str | None:
+    """`text` written with a point ("7,5" -> "7.5") when it is a rating (1-10) written with a decimal comma; else None."""
+    match = _DECIMAL_COMMA.fullmatch(text)
+    point = match and f"{match[1]}.{match[2]}"
+    return point if point and RATING_MIN <= float(point) <= RATING_MAX else None
+
+
 def parse_rating(text: str) -> float:
     """A typed rating (1-10, written as TYPED_RATING) as a float; ValueError if it is none, quoting `text` as typed
-    (spaces around it dropped): a float would show "10.00000000000001" as 10, "0.0000001" as 1e-07 and "1e400" as inf."""
+    (spaces around it dropped): a float would show "10.00000000000001" as 10, "0.0000001" as 1e-07 and "1e400" as inf.
+    A rating written with a decimal comma is told the same number with a point (decimal_comma)."""
     value = float(text) if TYPED_RATING.fullmatch(text) else math.nan
     if not RATING_MIN <= value <= RATING_MAX:
-        raise ValueError(f"a rating is a number from {RATING_MIN} to {RATING_MAX}, not '{text.strip()}'")
+        point = decimal_comma(text)
+        how = f" written with a decimal point, such as {point}" if point else ""
+        raise ValueError(f"a rating is a number from {RATING_MIN} to {RATING_MAX}{how}, not '{text.strip()}'")
     return value
 
 
@@ -479,6 +493,8 @@ def parse_aspects(text: str) -> dict[str, float]:
     parts = typed_parts(text)
     wrong = ValueError(f"rate {', '.join(ASPECTS)} from 1 to 10, such as '7 5 6' (or one number for all three), not '{text.strip()}'")
     if len(parts) not in (1, len(ASPECTS)):
+        if point := decimal_comma(text):  # "7,5": two aspects, or 7.5 written with a comma
+            raise ValueError(f"{wrong}; a decimal is written with a point, such as {point}")
         raise wrong
     try:
         for part in parts:

@@ -59,6 +59,9 @@ _ABOVE_PARENT_MAJOR = {
     "blues": 9, "dorian": 2, "mixolydian": 7, "lydian": 5, "phrygian": 4,
 }  # fmt: skip
 _FLAT_MAJOR_KEYS = {5, 10, 3, 8, 1}  # F, Bb, Eb, Ab and Db major have flats in their signatures (F# major: sharps)
+# F# major's six sharps and Gb major's six flats write the same pitches: there the key is named as its tonic is
+# more often written (Eb minor, Ab dorian and Bb phrygian; F# major, B lydian).
+_SIX_EITHER_WAY, _FLAT_TONICS = 6, {3, 8, 10}
 
 
 class MusicError(ValueError):
@@ -92,14 +95,22 @@ def parse_base(text: str | int) -> int:
 
 
 def uses_flats(base: int, scale: str) -> bool:
-    """Whether the key of `scale` on `base` is written with flats (F major, D minor, G dorian...)."""
-    return (base - _ABOVE_PARENT_MAJOR[scale]) % 12 in _FLAT_MAJOR_KEYS
+    """Whether the key of `scale` on `base` is written with flats (F major, D minor, G dorian, Eb minor...)."""
+    parent = (base - _ABOVE_PARENT_MAJOR[scale]) % 12
+    return parent in _FLAT_MAJOR_KEYS or (parent == _SIX_EITHER_WAY and base % 12 in _FLAT_TONICS)
 
 
-def key_name(base: int, scale: str) -> str:
-    """'Bb major', 'F# minor', 'D dorian': the tonic spelled as the key signature spells it."""
-    names = _FLAT_NAMES if uses_flats(base, scale) else _SHARP_NAMES
-    return f"{names[base % 12]} {scale.replace('_', ' ')}"
+def tonic_name(base: int, scale: str) -> str:
+    """A key's base note with its octave, spelled as the key signature spells it: 46, 'dorian' -> 'Bb2'
+    (where note_name alone says 'A#2'). Every line that names a session's key or base note uses it."""
+    return note_name(base, uses_flats(base, scale))
+
+
+def key_name(base: int, scale: str, octave: bool = False) -> str:
+    """'Bb major', 'F# minor', 'D dorian': the tonic spelled as the key signature spells it (tonic_name); with
+    `octave`, the base note's octave too: 'Bb2 dorian'."""
+    tonic = tonic_name(base, scale)
+    return f"{tonic if octave else tonic.rstrip('-0123456789')} {scale.replace('_', ' ')}"
 
 
 def scale_intervals(name: str) -> tuple[int, ...]:

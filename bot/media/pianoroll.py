@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator, MultipleLocator
 
 from core.instruments import instrument_name
 from core.actions import Action, Kind
-from core.music import DRUM_NAMES, PERCUSSION_STEPS, REST, VELOCITY_MAX, VELOCITY_MIN, Track, note_name, uses_flats
+from core.music import DRUM_NAMES, PERCUSSION_STEPS, REST, VELOCITY_MAX, VELOCITY_MIN, Track, key_name, note_name, uses_flats
 
 SIZE_INCHES, DPI = (8.0, 4.0), 100  # 800 x 400 px
 BEATS_PER_BAR = 4
@@ -72,7 +72,7 @@ def piano_roll_png(track: Track, title: str | None = None, before: Track | None 
     labelled = pitches[:: math.ceil(len(pitches) / MAX_PITCH_LABELS)]
     roll.set_yticks(labelled, pitch_labels(track, labelled))
     roll.set_ylim(low - 0.5, high + 0.5)
-    heading = title or f"{note_name(track.base)} {track.scale.replace('_', ' ')}, {track.tempo} bpm, {len(track.notes)} notes"
+    heading = title or f"{key_name(track.base, track.scale, octave=True)}, {track.tempo} bpm, {len(track.notes)} notes"
     roll.set_title(f"{heading}: {instrument_name(track.instrument)}", fontsize=10)
 
     drum_rows = [d for d in DRUM_NAMES if d != REST]

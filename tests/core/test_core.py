@@ -466,3 +466,36 @@ def test_two_scores_are_compared_as_they_read(rating, other):
 
 def test_random_learns_nothing_that_chooses_its_edits_and_the_learning_presets_do():
     assert [name for name, config in q.PRESETS.items() if not config.learns] == ["random", "hillclimb"]
+
+
+@pytest.mark.parametrize(
+    "base, scale, name",
+    [
+        (46, "dorian", "Bb2 dorian"), (61, "major", "Db4 major"), (62, "minor", "D4 minor"), (61, "minor", "C#4 minor"),
+        (66, "major", "F#4 major"), (63, "minor", "Eb4 minor"), (70, "phrygian", "Bb4 phrygian"), (71, "lydian", "B4 lydian"),
+        (68, "mixolydian", "Ab4 mixolydian"), (68, "minor", "G#4 minor"), (54, "blues", "F#3 blues"),
+    ],
+)
+def test_a_key_and_its_base_note_are_spelled_as_the_key_signature_spells_them(base, scale, name):
+    """Flats in flat keys (Bb, Db major; G dorian), sharps otherwise; of the keys six flats or six sharps write
+    alike, Eb minor (not D# minor) and F# major (not Gb major). The pitches of the key are spelled the same way."""
+    from core.music import key_name, tonic_name, uses_flats
+
+    assert key_name(base, scale, octave=True) == name
+    assert key_name(base, scale) == name.split()[0].rstrip("0123456789") + " " + scale
+    assert tonic_name(base, scale) == name.split()[0]
+    assert note_name(base, uses_flats(base, scale)) == tonic_name(base, scale)
+
+
+@pytest.mark.parametrize("typed, point", [("7,5", "7.5"), (" 10,0 ", "10.0"), ("1,25", "1.25"), ("12,5", None), ("0,5", None),
+                                          ("7,5,6", None), ("7, 5", None), ("7.5", None), ("a,b", None)])
+def test_a_rating_typed_with_a_decimal_comma_is_answered_with_the_point(typed, point):
+    """A plausible rating with a decimal comma is refused with the same number written with a point; anything else
+    with the plain refusal."""
+    from core.crowd import decimal_comma, parse_rating
+
+    assert decimal_comma(typed) == point
+    if typed.strip() != "7.5":
+        with pytest.raises(ValueError) as refused:
+            parse_rating(typed)
+        assert (f"such as {point}, not '{typed.strip()}'" in str(refused.value)) == (point is not None), refused.value

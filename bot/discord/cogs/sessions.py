@@ -20,7 +20,7 @@ from core.crowd import rating_text
 from core.engine import SessionSpec, beat_chance
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
 from core.midi import track_to_midi
-from core.music import BASE_RANGE, SCALES, parse_base, track_from_dict
+from core.music import BASE_RANGE, SCALES, key_name, parse_base, track_from_dict
 
 log = logging.getLogger("crowdtune.bot")
 SCALE_CHOICES = [app_commands.Choice(name=name.replace("_", " "), value=name) for name in SCALES]
@@ -195,7 +195,7 @@ class Sessions(commands.Cog):
         agent = "this server's agent" if kind == "guild" else "your personal agent"
         length_text = plural(spec.rounds, "round") if spec.rounds else "endless rounds"
         music_text = (
-            f"from your melody ({_quoted(fitted.summary)})" if fitted else f"in {scale.replace('_', ' ')} from {base}"
+            f"from your melody ({_quoted(fitted.summary)})" if fitted else f"in {key_name(spec.base, spec.scale, octave=True)}"
         )
         announcement = (
             f"Composing with {agent}: {length_text} {music_text} on {instrument_name(spec.instrument)}, "

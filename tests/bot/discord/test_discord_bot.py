@@ -130,8 +130,9 @@ def uid(user: User) -> str:
 
 async def test_a_session_in_a_channel_from_compose_to_the_next_round(env):
     async with running(env):
-        response = await compose(env, rounds=3, tempo=100, scale="dorian")
-        assert "Composing with this server's agent" in response["data"]["content"]
+        response = await compose(env, rounds=3, tempo=100, scale="dorian", base="A#3")
+        # The key named as the key spells it (a trial of the terminal found A#2 dorian where the piano roll said Bb).
+        assert "Composing with this server's agent: 3 rounds in Bb3 dorian on " in response["data"]["content"], response
         post = await env.server.wait_for_message(env.channel, is_round(1))
         names = sorted(a["filename"] for a in post["attachments"])
         assert names == ["round-1.ogg", "round-1.png"]

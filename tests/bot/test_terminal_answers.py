@@ -1,0 +1,103 @@
+"""What the terminal session does with what is typed at its prompts, and how its lines name things: found by a
+fresh-user trial of `crowdtune run` (votes by aspects stored as Discord's are, keys spelled as the key does,
+no replay offered without a player, a decimal comma)."""
+
+import io
+import json
+import os
+import re
+import shutil
+import sqlite3
+import zipfile
+
+import pexpect
+import pytest
+
+from test_cli import crowdtune
+from test_terminal import spawn
+
+
+def test_aspect_votes_typed_at_the_terminal_are_stored_with_their_aspects_as_discord_s_are(tmp_path):
+    """Found by a fresh-user trial: `run --aspects` stored only the compound (6.25), so the export's votes.jsonl
+    had no `aspects` on any vote. Each vote keeps the aspects typed, one number standing for all three."""
+    typed = "7 5 6\n8\n7,5,6\n"
+    crowdtune("run", "--aspects", "--rounds", "3", "--no-audio", "--db", "ct.db", stdin=typed, cwd=tmp_path)
+    crowdtune("export", "--db", "ct.db", "--out", "export.zip", cwd=tmp_path)
+    with zipfile.ZipFile(tmp_path / "export.zip") as archive:
+        votes = [json.loads(line) for line in archive.read("votes.jsonl").splitlines()]
+    assert [(v["rating"], v.get("aspects")) for v in votes] == [
+        (6.25, {"coherence": 6.0, "musicality": 7.0, "novelty": 5.0}),
+        (8.0, {"coherence": 8.0, "musicality": 8.0, "novelty": 8.0}),
+        (6.25, {"coherence": 6.0, "musicality": 7.0, "novelty": 5.0}),
+    ], votes
+    with sqlite3.connect(tmp_path / "ct.db") as raw:  # the vote's history too, as a Discord aspects cast writes it
+        events = raw.execute("SELECT kind, aspects IS NOT NULL FROM vote_events ORDER BY id").fetchall()
+    assert events == [("cast", 1)] * 3, events
+
+
+def test_a_session_names_its_key_as_the_key_spells_it(tmp_path):
+    """Found by a fresh-user trial: `run --base Bb2 --scale dorian` said "rating mode, A#2 dorian" (so did `sessions`,
+    and a resumed session's "not applied"), while the piano roll spelled Bb3 and Eb3: one spelling, the key's."""
+    first = crowdtune("run", "--base", "Bb2", "--scale", "dorian", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="5\nq\n",
+                      cwd=tmp_path)
+    assert "rating mode, Bb2 dorian, 8 notes" in first.stdout, first.stdout
+    resumed = crowdtune("run", "--base", "Eb3", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path)
+    assert "resuming session 1: rating mode, Bb2 dorian, " in resumed.stdout, resumed.stdout
+    assert "  not applied: --base Eb3 (" in resumed.stdout, resumed.stdout  # Eb3 major: flats
+    crowdtune("run", "--new", "--base", "Db4", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="5\n", cwd=tmp_path)
+    listed = crowdtune("sessions", "--db", "ct.db", cwd=tmp_path).stdout
+    assert "rating mode, Bb2 dorian, " in listed and "rating mode, Db4 major, " in listed and not re.search("[A-G]#", listed), listed
+
+
+@pytest.mark.parametrize("mode, first_prompt", [("rating", "your rating, 1-10? "), ("ab", "press Enter for round 1 (q stops) ")])
+def test_without_an_audio_player_no_line_offers_a_replay(tmp_path, mode, first_prompt):
+    """Found by a fresh-user trial: with audio but no player program (paplay, aplay, afplay, ffplay) the first line said
+    "r replays, q stops" and help "r replays", and `r` then said there is no player. Nothing plays, so nothing offers r;
+    an `r` typed anyway still says why nothing plays and which file to open."""
+    bin_dir = tmp_path / "bin"  # PATH without any player (the synthesiser's program kept, if there is one)
+    bin_dir.mkdir()
+    if synth := shutil.which("fluidsynth"):
+        (bin_dir / "fluidsynth").symlink_to(synth)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")} | {"PATH": str(bin_dir)}
+    child = spawn(["--mode", mode, "--rounds", "1"], tmp_path, env)
+    child.logfile_read = transcript = io.StringIO()
+    child.expect_exact(first_prompt)
+    child.sendline("help")
+    child.expect_exact(first_prompt)
+    if mode == "ab":
+        child.sendline("")
+        child.expect_exact("a, b, both or neither? ")
+        child.sendline("help")
+        child.expect_exact("a, b, both or neither? ")
+    child.sendline("r")
+    child.expect_exact("  no audio player to replay with: open ")
+    child.expect_exact("? ")
+    child.sendline("rb")  # one clip asked for: that clip named (a rating round's one version: said so)
+    child.expect(r"  (no audio player to replay with: open \S+round-0001-b\.wav yourself|this round has one version)\r?\n")
+    child.expect_exact("? ")
+    child.sendline("q")
+    child.expect(pexpect.EOF)
+    shown = transcript.getvalue()
+    assert " replays" not in shown and "rp " not in shown and "sorry" not in shown, shown
+    assert "listen: " in shown and shown.count("no audio player found (") == 1, shown
+
+
+def test_a_rating_typed_with_a_decimal_comma_is_told_to_take_a_point(tmp_path):
+    """Found by a fresh-user trial: `7,5` in a session without --aspects was told the session takes one rating, as
+    if it were aspects; it is 7.5 written with a decimal comma (README: "7.5; not 7,5"). Three numbers keep the
+    aspects hint; with --aspects, `7,5,6` is three numbers and `7,5` is told both ways of writing it."""
+    plain = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "p.db", stdin="7,5\n7,5,6\n12,5\n7.5\n", cwd=tmp_path)
+    sorry = [line for line in plain.stdout.splitlines() if line.startswith("  sorry: ")]
+    assert sorry == [
+        "  sorry: a rating is a number from 1 to 10 written with a decimal point, such as 7.5, not '7,5'",
+        "  sorry: a rating is a number from 1 to 10, not '7,5,6': this session takes one rating (it was started without --aspects)",
+        "  sorry: a rating is a number from 1 to 10, not '12,5': this session takes one rating (it was started without --aspects)",
+    ], plain.stdout
+    assert "  rated 7.5/10: " in plain.stdout, plain.stdout
+    aspects = crowdtune("run", "--aspects", "--rounds", "1", "--no-audio", "--db", "a.db", stdin="7,5\n7,5,6\n", cwd=tmp_path)
+    sorry = [line for line in aspects.stdout.splitlines() if line.startswith("  sorry: ")]
+    assert sorry == [
+        "  sorry: rate musicality, novelty, coherence from 1 to 10, such as '7 5 6' (or one number for all three), not '7,5'"
+        "; a decimal is written with a point, such as 7.5"
+    ], aspects.stdout
+    assert "  your rating: 6.25 (musicality 7, novelty 5, coherence 6: " in aspects.stdout, aspects.stdout
