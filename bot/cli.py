@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -51,6 +52,7 @@ class Parser(argparse.ArgumentParser):
         return super().add_argument(*names, **kwargs)
 
     def error(self, message: str) -> None:  # one clear line instead of argparse's usage dump
+        message = _plain(message)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
     def parse_known_args(self, args=None, namespace=None):
@@ -65,13 +67,29 @@ class Parser(argparse.ArgumentParser):
     def _unknown_option(self, args: list[str]) -> str | None:
         """The first of `args` that is an option this parser does not know (its name, without any =VALUE). A
         parser with subcommands looks only before the command: the rest is the subcommand's to check."""
-        for arg in args:
+        for before, arg in zip([None, *args], args):
             if arg == "--" or (self.has_commands and not arg.startswith("-")):
                 return None
             name = arg.split("=", 1)[0]
             if arg.startswith("-") and len(arg) > 1 and not _is_number(arg) and name not in self.option_names:
-                return name
+                # After an option that wants a value (`--db --rounds`), the value is what is missing: argparse says so.
+                takes = self._option_string_actions.get(before or "")
+                return None if takes is not None and takes.nargs is None and takes.const is None else name
         return None
+
+
+def _plain(message: str) -> str:
+    """argparse's `message` said as crowdtune's other bad-argument lines are: "--db needs a value" (not "argument
+    --db: expected one argument"), "--scale must be one of: major, minor, ..., not 'klingon'" (not "invalid choice:
+    ... (choose from ...)"), and an option's own message without argparse's "argument --tempo: " before its name."""
+    if (needs := re.fullmatch(r"argument (\S+): expected one argument", message)) is not None:
+        return f"{needs[1]} needs a value"
+    if (choice := re.fullmatch(r"argument (\S+): invalid choice: (.*) \(choose from (.*)\)", message)) is not None:
+        choices = ", ".join(re.findall(r"'([^']*)'", choice[3]))
+        return f"{choice[1]} must be one of: {choices}, not {choice[2]}"
+    if (named := re.fullmatch(r"argument (\S+): (.*)", message)) is not None and named[2].startswith(named[1] + " "):
+        return named[2]
+    return message
 
 
 class _Version(argparse.Action):
@@ -133,6 +151,15 @@ def _given(name: str):
     return parse
 
 
+def _preset(text: str) -> str:
+    """--preset, one of core.agent.PRESET_NAMES (imported only when the option is given: --help stays quick)."""
+    from core.agent import PRESET_NAMES
+
+    if text not in PRESET_NAMES:
+        raise argparse.ArgumentTypeError(f"--preset must be one of: {', '.join(PRESET_NAMES)}, not '{text}'")
+    return text
+
+
 def _shard_ids(text: str) -> str:
     """--shard-ids as given, checked as CROWDTUNE_SHARD_IDS is (bot.discord.shards.parse_shard_ids)."""
     from bot.discord.shards import parse_shard_ids
@@ -145,7 +172,7 @@ def _shard_ids(text: str) -> str:
 
 
 def _path(name: str):
-    """The type of every option naming a file, a folder or a database: not empty ('' would mean the current
+    """The type of every option naming a file, a folder or a database (a --rater too: PATH.py:FUNC): not empty ('' would mean the current
     folder), not '-' (which other tools read as standard input or output, and here would be a file named -),
     ~ the home folder as the shell would have made it unquoted (bot.errors.user_path)."""
     given = _given(name)
@@ -192,7 +219,7 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int, from_settin
     parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), help="beats per minute, 40-240 (default 120)")
     parser.add_argument("--instrument", help="the melody's General MIDI instrument: piano (default), violin, 'alto sax', 0-127...")
     parser.add_argument("--mode", choices=["rating", "ab"], help="rate 1-10, or choose between A and B (default rating)")
-    parser.add_argument("--preset", help=f"agent preset: default, hillclimb, context, paper, random or theory {default('preset', 'default')}")
+    parser.add_argument("--preset", type=_preset, help=f"agent preset: default, hillclimb, context, paper, random or theory {default('preset', 'default')}")
     # A terminal session may be endless, as with CROWDTUNE_ROUNDS=0 and /compose; a simulation must end.
     endless = " or 0" if from_settings else ""  # what 0 means, the default's words say
     parser.add_argument("--rounds", type=_in_range(int, 0 if from_settings else 1, 10_000, "--rounds"), help=(
@@ -278,7 +305,8 @@ def build_parser() -> Parser:
         "PATH.py is loaded from that file."))
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
-    simulate.add_argument("--rater", action="append", default=[], metavar="RATER", help="a rater (repeatable; default: crowd)")
+    # A rater may be a file (PATH.py:FUNC), its ~ expanded as every path option's is.
+    simulate.add_argument("--rater", action="append", default=[], type=_path("--rater"), metavar="RATER", help="a rater (repeatable; default: crowd)")
     simulate.add_argument("--crowd", choices=["builtin", "contrarian"], help=(
         "which simulated crowd the rater 'crowd' is: builtin (tastes that share the theory critic's core) or "
         "contrarian (tastes that run against it) (default builtin); only with the rater 'crowd'"))
@@ -320,7 +348,8 @@ def build_parser() -> Parser:
         "checkout); qtable: Q-table "
         "lookups and writes; footprint: memory and start-up time; scaling: SQLite against PostgreSQL with 1, 2 and 4 "
         "processes (a source checkout; on the database CROWDTUNE_BENCH_DB names, else a private server). See docs/BENCHMARKS.md."))
-    bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], help="what to measure")
+    bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], metavar="BENCHMARK", help=(
+        f"what to measure: {', '.join(['learning', *PERF_BENCHMARKS])}"))
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), help=f"seeds per configuration (learning; default {BENCH_SEEDS})")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=(
         f"rounds per run (learning; default {BENCH_ROUNDS}); scaling: rounds each session runs (default 4)"))
@@ -364,7 +393,7 @@ def _beside_db(db: str) -> Path:
     """The folder for files that go with a database: its own folder, or crowdtune-data/ for a server's."""
     from storage import is_postgres_url
 
-    return DEFAULT_DB.parent.resolve() if is_postgres_url(db) or db == ":memory:" else Path(db).resolve().parent
+    return DEFAULT_DB.parent.resolve() if is_postgres_url(db) else Path(db).resolve().parent
 
 
 def _settings(kind=None, **options):
@@ -388,17 +417,20 @@ def _database(settings) -> str:
     return settings.db or str(DEFAULT_DB)
 
 
-def _check_database(db: str, create: bool) -> None:
+def _check_database(db: str, create: bool, throwaway: bool = False) -> None:
     """UnreadableFile (exit code FILE) unless the SQLite file `db` can be read, or with `create` made if it
     is not there (its folder must exist, but for DEFAULT_DB's: that one is made). StorageError (exit code DATABASE)
-    for a URL that is no PostgreSQL one, or cannot be read (storage.check_location). A PostgreSQL URL, or
-    ":memory:", has its other problems reported by the store when it is opened."""
-    from storage import check_location, is_postgres_url
+    for a URL that is no PostgreSQL one, or cannot be read (storage.check_location), and for ":memory:" to a command
+    that writes what must outlast it (a terminal session, the bot, a copy), unless `throwaway` (a simulation, whose
+    results are all in --out). A PostgreSQL URL has its other problems reported by the store when it is opened."""
+    from storage import IN_MEMORY, IN_MEMORY_GONE, StorageError, check_location, is_postgres_url
 
     check_location(db)
-    if is_postgres_url(db) or db == ":memory:":
+    if db == IN_MEMORY and create and not throwaway:
+        raise StorageError(IN_MEMORY_GONE)
+    if is_postgres_url(db) or db == IN_MEMORY:
         return
-    if create and not os.path.lexists(db):
+    if create and (not os.path.lexists(db) or os.path.isdir(db)):  # a folder: said as what is to be written
         check_writable(db, "the database ", make_parents=Path(db) == DEFAULT_DB, example="crowdtune.db")
     else:
         check_readable([db], "the database ", example="crowdtune.db")
@@ -512,7 +544,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     judge = crowd_judge(crowd) if with_crowd else None
     # Every check (the folder, the soundfont, the database) before anything is made, so a failed start leaves nothing.
     args.db = _database(settings)
-    _check_database(args.db, create=True)
+    _check_database(args.db, create=True, throwaway=True)
     out = _fresh_folder(Path(args.out), args.force)
     with contextlib.ExitStack() as opened:
         renderer = opened.enter_context(open_renderer(settings)) if args.audio else None
@@ -715,11 +747,47 @@ def _say_stopped(word: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.errors import Interrupted, Terminated
+    """Run the command `argv` (default: sys.argv's) and return its exit code (README "Exit codes"). Standard
+    output that cannot be written (a full disk, `> /dev/full`) ends any command with one line, exit code FILE,
+    its cleanup done as for any other end; what is still unwritten is flushed here, not at the interpreter's exit."""
+    from bot.errors import GuardedOutput, OutputFailed
     from bot.stopping import heed_ctrl_c
 
     heed_ctrl_c()
-    args = build_parser().parse_args(argv)
+    given, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
+    command = None
+    try:
+        try:
+            args = build_parser().parse_args(argv)  # --help and --version write here too
+            command = args.command
+            return _command(args)
+        finally:  # after argparse's SystemExit too: its --help and --version
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of our output went away (`crowdtune sessions | head -1`): stop quietly, as other
+        # command-line tools do.
+        _discard_output(given)
+        return int(ExitCode.BROKEN_PIPE)
+    except OutputFailed as problem:
+        with contextlib.suppress(OSError):
+            print(f"crowdtune{f' {command}' if command else ''}: {problem}", file=sys.stderr)
+        _discard_output(given)
+        return int(ExitCode.FILE)
+    finally:
+        sys.stdout = given
+
+
+def _discard_output(stream) -> None:
+    """Point `stream` (standard output) at /dev/null, so the interpreter's flush at exit finds nowhere to fail
+    (what Python's documentation advises for a BrokenPipeError)."""
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
+def _command(args: argparse.Namespace) -> int:
+    """Run the parsed command; every problem a user can fix is one line on stderr and its exit code."""
+    from bot.errors import Interrupted, Terminated
+
     try:
         match args.command:
             case "run":
@@ -745,11 +813,6 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         _say_stopped("terminated")  # one line, as for Ctrl-C: a signal is an end like any other
         return int(ExitCode.TERMINATED)
-    except BrokenPipeError:
-        # The reader of our output went away (`crowdtune sessions | head -1`): stop quietly, as other
-        # command-line tools do; stdout goes to /dev/null so the interpreter's final flush cannot fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return int(ExitCode.BROKEN_PIPE)
     except Exception as problem:
         from bot.errors import user_facing
 

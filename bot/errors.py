@@ -3,6 +3,7 @@ propagates (a traceback, exit code 1)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Iterable
@@ -134,6 +135,8 @@ def _try_making(path: Path, folder: bool) -> str | None:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
         return None
+    except FileNotFoundError:  # its folder is there (the caller found it), but makes no new entry: /proc, /sys
+        return f"the folder {path.parent} takes no new file"
     except OSError as problem:
         return _reason(problem)
     (os.rmdir if folder else os.unlink)(path)
@@ -170,6 +173,41 @@ def check_writable(path: str | os.PathLike, what: str, folder: bool = False, mak
     typo/sim (the folder typo does not exist)"; `what` ("the folder ") comes before the name, `example`
     as for check_readable."""
     _refuse("write", [(path, why)] if (why := why_unwritable(path, folder, make_parents)) else [], what, example)
+
+
+class OutputFailed(Exception):
+    """Standard output cannot be written (a full disk, `> /dev/full`, an I/O error): exit code FILE. The message
+    says why ("cannot write to standard output: no space left on device")."""
+
+
+class GuardedOutput:
+    """A text stream (standard output) whose failed writes and flushes raise OutputFailed, so a command can tell
+    them from any other OSError (a file of its own) and end with one line. Everything else is the stream's own.
+    A reader that went away (BrokenPipeError) is left as it is: that is its own end (exit code BROKEN_PIPE)."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        with self._guarded():
+            return self.stream.write(text)
+
+    def flush(self) -> None:
+        with self._guarded():
+            self.stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _guarded():
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as problem:
+            raise OutputFailed(f"cannot write to standard output: {_reason(problem)}") from None
 
 
 class Interrupted(Exception):

@@ -11,7 +11,9 @@ only) is unset, in the environment and in .env alike (`_blank`), but for the tok
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
+import re
 from typing import TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -21,6 +23,7 @@ from bot.discord.shards import MAX_SHARDS, parse_shard_ids
 from bot.errors import ExitCode, StartupError, user_path, why_unreadable
 from core.agent import PRESET_NAMES
 from core.engine import QUORUM_MAX, ROUND_SECONDS_MAX, ROUND_SECONDS_MIN, ROUNDS_MAX
+from storage import IN_MEMORY, IN_MEMORY_GONE
 
 
 _TOKEN_VARIABLES = ("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN")
@@ -130,9 +133,12 @@ def load_settings(kind: type[S] = Settings, **overrides) -> S:
     """The settings (`kind`: Settings, or CommandSettings for a command that does not run the bot), every one
     checked: StartupError naming each bad variable, its value (no secret: `_shown`) and what it expects, with
     exit code BAD_URL for a URL and SETTING for anything else (also for a .env that cannot be read, and for a
-    CROWDTUNE_SOUNDFONT naming no file that can be read, unless `overrides` replaces it: render's --soundfont)."""
+    CROWDTUNE_SOUNDFONT naming no file that can be read, unless `overrides` replaces it: render's --soundfont, and for
+    a CROWDTUNE_DB of ":memory:", gone when the command ends, unless --db replaces it)."""
     settings = _read(kind, **overrides)
     problems = [_problem(name, getattr(settings, name)) for name in _round_default_problems(settings)]
+    if "db" not in overrides and settings.db == IN_MEMORY:  # every command's default database; most could not use it
+        problems.append(_problem("db", settings.db, reason=IN_MEMORY_GONE))
     if "soundfont" not in overrides and settings.soundfont and (why := why_unreadable(settings.soundfont)) is not None:
         # A stat and an open: whether it is a soundfont FluidSynth can load is found by what renders (NO_SOUNDFONT).
         problems.append(_problem("soundfont", settings.soundfont, reason=why))
@@ -145,7 +151,10 @@ def load_settings(kind: type[S] = Settings, **overrides) -> S:
 
 
 def _read(kind: type[S], **overrides) -> S:
-    """`kind`'s settings from the environment and .env; StartupError (SETTING) for an unreadable .env or a bad value."""
+    """`kind`'s settings from the environment and .env; StartupError (SETTING) for an unreadable .env, a line of it
+    that cannot be parsed or a CROWDTUNE_ name that is no setting (`_unread`), or a bad value."""
+    if problems := _unread():
+        raise StartupError(_bad(problems), ExitCode.SETTING)
     try:
         return kind(**overrides)
     except UnicodeDecodeError:
@@ -163,6 +172,46 @@ def _read(kind: type[S], **overrides) -> S:
             for name, value, why in named
         ]
         raise StartupError(_bad(problems), ExitCode.SETTING) from None
+
+
+# A .env line's variable name, shown when the line cannot be parsed (its value never is: it may be the token).
+_NAME = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")
+
+
+def _unread() -> list[str]:
+    """What would be dropped silently as the settings are read, each in words: a line of .env that python-dotenv
+    cannot parse (it would only log a warning of its own and skip it), and a CROWDTUNE_ variable that is no setting (a
+    typo such as CROWDTUNE_ROUND would leave the default in force), with the setting it was likely meant to be (difflib).
+    In .env every CROWDTUNE_ name is crowdtune's; in the environment, other programs may use the prefix (the tests'
+    CROWDTUNE_KILL_SEED), so only a name close to a setting's is taken for a typo."""
+    from dotenv.parser import parse_stream
+
+    env_file = str(CommandSettings.model_config["env_file"])
+    try:
+        with open(env_file, encoding="utf-8") as lines:
+            bindings = list(parse_stream(lines))
+    except (OSError, UnicodeDecodeError):  # none, or one _read's own handler explains
+        bindings = []
+    problems = []
+    for binding in (b for b in bindings if b.error):
+        text = binding.original.string  # from the end of the line before: blank lines first, if any
+        name, line = _NAME.match(text.lstrip()), binding.original.line + text[:len(text) - len(text.lstrip())].count("\n")
+        problems.append(f"line {line} of {env_file}{f' ({name[1]})' if name else ''} cannot be parsed: write "
+                        "NAME=VALUE, quoting a value that holds spaces or # (and closing each quote)")
+    variables = [*(variable_name(field) for field in Settings.model_fields if field != "discord_token"), *_TOKEN_VARIABLES]
+    given = [(key, "in the environment") for key in os.environ] + [(b.key, f"in {env_file}") for b in bindings if b.key]
+    prefix = "CROWDTUNE_"
+    for key, where in given:
+        if not key.upper().startswith(prefix) or key.upper() in variables:
+            continue
+        # Compared without the prefix they all share; cut-offs from trying typos (ROUND, SOUNDFONTS, GATEWAY) and
+        # the tests' own variables, which must not match.
+        in_env_file = where != "in the environment"
+        meant = difflib.get_close_matches(key.upper().removeprefix(prefix), [v.removeprefix(prefix) for v in variables], n=1,
+                                          cutoff=0.7 if in_env_file else 0.75)
+        if meant or in_env_file:
+            problems.append(f"{key} ({where}) is no setting" + (f": did you mean {prefix}{meant[0]}?" if meant else ""))
+    return problems
 
 
 def round_defaults(settings: CommandSettings) -> dict:

@@ -389,8 +389,9 @@ DEFAULT = replace(CONTEXT, learner="linear")
 # share that critic's core and the other's run against it.
 THEORY = replace(DEFAULT, theory_prior=1.0)
 
+# In the order --help, /config and every line listing them give them: the default, its baseline, then the rest.
 PRESETS: dict[str, AgentConfig] = {
-    "paper": PAPER, "default": DEFAULT, "random": RANDOM, "theory": THEORY, "hillclimb": HILLCLIMB, "context": CONTEXT,
+    "default": DEFAULT, "hillclimb": HILLCLIMB, "context": CONTEXT, "paper": PAPER, "random": RANDOM, "theory": THEORY,
 }
 PRESET_NAMES = tuple(PRESETS)
 

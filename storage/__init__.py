@@ -35,6 +35,13 @@ def is_postgres_url(location: str | Path) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 
 
+# SQLite's name for a database that lives in memory, gone when it is closed (benchmarks and tests use it).
+IN_MEMORY = ":memory:"
+# Why a command that keeps what it writes (a terminal session, the bot, a copy) refuses it, and CROWDTUNE_DB too.
+IN_MEMORY_GONE = ("an in-memory database (:memory:) is gone when the command ends, so nothing written to it could be "
+                  "resumed or read: use a database file")
+
+
 # A location that looks like a URL, even mistyped, is never a file's path: taken for one, it would be printed
 # whole and made, password and all. So: "://" anywhere; a scheme (RFC 3986, section 3.1) of two characters or
 # more and a colon at its start (one letter is a Windows drive, C:\\); or a PostgreSQL scheme's name and a / or

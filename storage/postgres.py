@@ -105,7 +105,21 @@ def _host_problem(hosts: str) -> str | None:
             return (f"it names a port (:{port}) but no host: name the host, as in postgresql://user:password@localhost:{port}/"
                     f"database, or the folder of the server's socket, as in postgresql://user:password@/database?host="
                     f"/var/run/postgresql&port={port}")
+        if name and not name.startswith("[") and not _host_name(unquote(name)):
+            return (f"its host '{name}' cannot be a host's name (a part between dots is empty or longer than 63 characters, or holds "
+                    f"a character no host name takes): name the server, as in postgresql://user:password@db.example.com:5432/database")
     return None
+
+
+def _host_name(name: str) -> bool:
+    """Whether `name` can be looked up as a host: it encodes as the resolver will encode it (IDNA 2003, Python's idna
+    codec, which the event loop's getaddrinfo uses), which refuses an empty label ("...", "a..b") or one over 63
+    characters; an IPv4 address passes as it is."""
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _escape_problem(url: str) -> str | None:

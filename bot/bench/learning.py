@@ -576,18 +576,19 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
     """Run the learning benchmark on seeds first_seed .. first_seed + seeds - 1 and write its report and plots
     into `out`; 0 (the figures say which targets were met). A `first_seed` past the seeds the presets were
     tuned on (0-39) checks their figures out of sample."""
+    from bot.progress import plural, progress_bar
+
     machine = describe_machine()
     variants = tuple(v for v in VARIANTS if not only or v.label in only)
     unknown = set(only) - {v.label for v in VARIANTS}
     if unknown:
         # Line names hold commas ("default, A/B"), so each is quoted as it would be typed.
         raise ValueError(
-            f"unknown bench line(s) {', '.join(repr(u) for u in sorted(unknown))}; choose from: {', '.join(repr(v.label) for v in VARIANTS)}"
+            f"--only names {plural(len(unknown), 'unknown line')} ({', '.join(repr(u) for u in sorted(unknown))}); "
+            f"choose from: {', '.join(repr(v.label) for v in VARIANTS)}"
         )
     command = f"crowdtune bench learning --seeds {seeds}{f' --first-seed {first_seed}' if first_seed else ''} --rounds {rounds} --out {out}"
     print("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()))
-    from bot.progress import plural, progress_bar
-
     counts = " x ".join(plural(n, word) for n, word in ((len(variants), "setting"), (len(crowds), "crowd"), (seeds, "seed"), (rounds, "round")))
     print(f"{counts} on {plural(WORKERS, 'worker process', 'worker processes')}", flush=True)
 

@@ -771,6 +771,8 @@ def test_a_folder_as_the_database_is_the_same_line_and_exit_code_for_every_comma
     assert result.returncode == ExitCode.FILE and "Traceback" not in result.stderr, (result.returncode, result.stderr)
     [line] = result.stderr.strip().splitlines()
     assert "the database folder (a folder, not a file" in line and "such as folder/crowdtune.db" in line, line
+    # What is to be written is said as such: copy-db --to FOLDER said "cannot read the database folder".
+    assert f"cannot {'read' if command in ('sessions', 'export', 'copy-db --from') else 'write'} the database folder" in line, line
     assert _files(tmp_path) == before
 
 
@@ -1093,6 +1095,8 @@ def test_a_place_that_cannot_take_a_new_file_is_the_usual_line_before_anything_i
     assert result.returncode == ExitCode.FILE and "Traceback" not in result.stderr, (result.returncode, result.stderr)
     [line] = result.stderr.strip().splitlines()
     assert f"cannot write {what} {path} (" in line and ".export-" not in line, line
+    # /proc is there but makes no new entry: the system's "no such file or directory" said otherwise.
+    assert path != "/proc/crowdtune-check" or line.endswith(f"{path} (the folder /proc takes no new file)"), line
     assert _files(tmp_path) == before
 
 

@@ -4,12 +4,13 @@ there is one, and on a database they may not write beside)."""
 
 import importlib.metadata
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from bot.errors import ExitCode
-from test_cli import _midi_bytes, crowdtune, mode_bits_bind_root
+from test_cli import CROWDTUNE, _midi_bytes, crowdtune, mode_bits_bind_root
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -49,6 +50,51 @@ def test_an_unknown_option_is_named_with_its_command(tmp_path, argv, prog, optio
     assert result.returncode == ExitCode.USAGE
     assert one_line(result) == f"{prog}: error: unknown option {option} (see {prog} --help)"
     assert result.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, option", [(["sessions", "--db", "--rounds"], "--db"), (["run", "--db", "--rounds", "3"], "--db"),
+                                          (["simulate", "--out", "--bogus"], "--out"), (["simulate", "--rater"], "--rater")])
+def test_an_option_without_its_value_says_so(tmp_path, argv, option):
+    """`sessions --db --rounds` said "unknown option --rounds" (the news is that --db has no value), and `run --db
+    --rounds 3` argparse's "argument --db: expected one argument"."""
+    result = crowdtune(*argv, cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE
+    prog = f"crowdtune {argv[0]}"
+    assert one_line(result) == f"{prog}: error: {option} needs a value (see {prog} --help)"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["bench", "nope"], "BENCHMARK must be one of: learning, render, loop, votes, qtable, footprint, export, scaling, not 'nope'"),
+    (["frobnicate"], "COMMAND must be one of: run, sessions, simulate, render, export, copy-db, bench, not 'frobnicate'"),
+    (["run", "--preset", "foo"], "--preset must be one of: default, hillclimb, context, paper, random, theory, not 'foo'"),
+    (["simulate", "--preset", "foo", "--out", "sim"], "--preset must be one of: default, hillclimb, context, paper, random, theory, not 'foo'"),
+    (["simulate", "--crowd", "x", "--out", "sim"], "--crowd must be one of: builtin, contrarian, not 'x'"),
+    (["run", "--tempo", "9"], "--tempo must be 40-240, not 9"),
+])
+def test_a_bad_choice_is_said_in_one_form_naming_the_choices_as_help_lists_them(tmp_path, argv, said):
+    """`bench nope` said "argument which: invalid choice" (an internal name), `--preset foo` "unknown preset 'foo'; choose
+    one of: paper, default, random, ..." in another order than --help's and without "(see ... --help)", and `--tempo 9`
+    "argument --tempo: --tempo must be 40-240"."""
+    result = crowdtune(*argv, cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE
+    prog = " ".join(["crowdtune", *argv[:1]]) if argv[0] != "frobnicate" else "crowdtune"
+    assert one_line(result) == f"{prog}: error: {said} (see {prog} --help)"
+    assert list(tmp_path.iterdir()) == []
+    if "--preset" in argv:  # --help lists them in the same order
+        listed = " ".join(crowdtune(argv[0], "--help", cwd=tmp_path).stdout.split())
+        assert "agent preset: default, hillclimb, context, paper, random or theory" in listed
+
+
+@pytest.mark.parametrize("only, said", [(["nope"], "1 unknown line ('nope')"), (["nope", "x"], "2 unknown lines ('nope', 'x')")])
+def test_an_unknown_bench_line_is_named_with_the_choices(tmp_path, only, said):
+    """`bench learning --only nope` said "unknown bench line(s) 'nope'"."""
+    result = crowdtune("bench", "learning", *[a for o in only for a in ("--only", o)], "--seeds", "1", "--rounds", "2",
+                       cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE
+    line = one_line(result)
+    assert line.startswith(f"crowdtune bench: error: --only names {said}; choose from: 'hillclimb', 'default',"), line
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_argument_a_command_does_not_take_is_named_with_its_command(tmp_path):
@@ -183,3 +229,114 @@ def test_commands_that_only_read_read_a_database_in_a_folder_they_cannot_write_a
         crowdtune("sessions", "--db", "ro/ct.db", cwd=tmp_path)
         crowdtune("export", "--db", "ro/ct.db", "--out", "all.zip", "--force", cwd=tmp_path)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+# -- standard output that cannot be written ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv, command, stdin", [
+    (["--version"], "", ""),
+    (["run", "--help"], "", ""),
+    (["sessions", "--db", "ct.db"], " sessions", ""),
+    (["simulate", "--rounds", "2", "--out", "sim", "--db", "ct.db"], " simulate", ""),
+    (["run", "--no-audio", "--rounds", "1", "--db", "ct.db"], " run", "5\n"),
+])
+def test_standard_output_that_cannot_be_written_is_one_line(tmp_path, argv, command, stdin):
+    """`crowdtune sessions > /dev/full` (a full disk) ended in a traceback, "OSError: [Errno 28] No space left on
+    device", exit code 1 (a bug), also when only the interpreter's flush at exit failed: now one line and exit code 12,
+    the work cleaned up as for any other end (a terminal session's round stays open to resume)."""
+    if "sessions" in argv:  # a database with a session to list
+        crowdtune("simulate", "--rounds", "1", "--out", "first", "--db", "ct.db", cwd=tmp_path)
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([CROWDTUNE, *argv], cwd=tmp_path, input=stdin, stdout=full, stderr=subprocess.PIPE,
+                                text=True, timeout=120)
+    assert result.returncode == ExitCode.FILE, result.stderr
+    assert one_line(result) == f"crowdtune{command}: cannot write to standard output: no space left on device"
+    if "run" in argv and "--help" not in argv:
+        listed = crowdtune("sessions", "--db", "ct.db", cwd=tmp_path).stdout
+        assert re.search(r"^ +1  active .*; 0 done$", listed, re.M), listed  # its round open, to resume
+
+
+# -- an in-memory database -----------------------------------------------------------------------------------
+
+
+GONE = "an in-memory database (:memory:) is gone when the command ends, so nothing written to it could be resumed or read: use a database file"
+
+
+@pytest.mark.parametrize("argv, env, code, said", [
+    (["run", "--db", ":memory:", "--no-audio"], {}, ExitCode.DATABASE, f"crowdtune run: {GONE}"),
+    (["run", "--db", ":memory:"], TOKEN, ExitCode.DATABASE, f"crowdtune run: {GONE}"),
+    (["copy-db", "--from", "ct.db", "--to", ":memory:"], {}, ExitCode.DATABASE, f"crowdtune copy-db: {GONE}"),
+    (["sessions", "--db", ":memory:"], {}, ExitCode.DATABASE, "crowdtune sessions: an in-memory database holds nothing to read: use a database file"),
+    (["run", "--no-audio"], {"CROWDTUNE_DB": ":memory:"}, ExitCode.SETTING,
+     f"crowdtune run: bad setting: CROWDTUNE_DB is ':memory:' (in the environment), expected a SQLite file's path or a postgresql:// URL: {GONE}"),
+    (["simulate", "--out", "sim"], {"CROWDTUNE_DB": ":memory:"}, ExitCode.SETTING, None),
+])
+def test_an_in_memory_database_is_refused_where_what_is_written_must_last(tmp_path, argv, env, code, said):
+    """`crowdtune run --db :memory:` said "the next crowdtune run resumes it" (it cannot: the database is gone) and
+    made crowdtune-data/rounds/memory-session-1-.../; `copy-db --to :memory:` said "copied into :memory:"."""
+    crowdtune("simulate", "--rounds", "1", "--out", "first", "--db", "ct.db", cwd=tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = crowdtune(*argv, cwd=tmp_path, stdin="q\n", env_extra=env, check=False)
+    assert result.returncode == code, result.stderr
+    line = one_line(result)
+    assert line == said or said is None and line.endswith(GONE), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_simulation_may_use_an_in_memory_database_its_results_all_in_out(tmp_path):
+    """A simulation's results are all in --out: a database it throws away is a real use, with no false promise."""
+    result = crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", ":memory:", cwd=tmp_path)
+    assert result.stdout.startswith("2 rounds") and "resume" not in result.stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["sim"]
+
+
+@pytest.mark.parametrize("argv, env, code, said", [
+    (["copy-db", "--from", "ct.db", "--to", "postgresql://..."], {}, ExitCode.DATABASE,
+     "crowdtune copy-db: the database URL postgresql://... cannot be used: its host '...'"),
+    (["sessions"], {"CROWDTUNE_DB": "postgresql://..."}, ExitCode.SETTING,
+     "crowdtune sessions: bad setting: CROWDTUNE_DB is 'postgresql://...' (in the environment), expected a SQLite file's path "
+     "or a postgresql:// URL: its host '...'"),
+])
+def test_a_url_whose_host_is_no_host_name_is_one_line(tmp_path, argv, env, code, said):
+    """`copy-db --to postgresql://...`, README's placeholder typed as it is, said "cannot connect to the database
+    postgresql://...: encoding with 'idna' codec failed (UnicodeError: label empty or too long)"."""
+    crowdtune("simulate", "--rounds", "1", "--out", "first", "--db", "ct.db", cwd=tmp_path)
+    result = crowdtune(*argv, cwd=tmp_path, env_extra=env, check=False)
+    assert result.returncode == code, result.stderr
+    assert one_line(result).startswith(said + " cannot be a host's name"), result.stderr
+
+
+# -- ~ in every path option -----------------------------------------------------------------------------------
+
+
+# Every option that names a file, a folder or a database, per command (README: ~ works in every path option).
+PATH_OPTIONS = {
+    "run": {"--db", "--out", "--from"}, "sessions": {"--db"}, "simulate": {"--db", "--out", "--rater"},
+    "render": {"FILE.mid", "--out-dir", "--soundfont"}, "export": {"--db", "--out"}, "copy-db": {"--from", "--to"},
+    "bench": {"--out"},
+}
+
+
+def test_every_path_option_expands_a_quoted_tilde_in_one_way(monkeypatch, tmp_path):
+    """`simulate --rater '~/raters/mine.py:my_rater'` said "cannot read the rater module ~/raters/mine.py (no such
+    file)", though every other path option took a quoted ~: each now has the one path type (bot.errors.user_path)."""
+    from bot.cli import build_parser
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    found = {}
+    for name, command in commands.items():
+        for action in command._actions:
+            if getattr(action.type, "__qualname__", "") == "_path.<locals>.parse":
+                found.setdefault(name, set()).add(action.option_strings[0] if action.option_strings else action.metavar)
+                assert action.type("~/raters/mine.py:rate") == f"{tmp_path}/raters/mine.py:rate"
+    assert found == PATH_OPTIONS
+
+
+def test_a_rater_file_named_with_a_quoted_tilde_is_loaded(tmp_path):
+    (tmp_path / "raters").mkdir()
+    (tmp_path / "raters" / "mine.py").write_text("def rate(midi):\n    return 5\n")
+    result = crowdtune("simulate", "--rater", "~/raters/mine.py:rate", "--rounds", "1", "--out", "sim", "--db", "t.db",
+                       cwd=tmp_path, env_extra={"HOME": str(tmp_path)})
+    assert result.stdout.startswith("1 round with 1 rater"), result.stdout

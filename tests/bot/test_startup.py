@@ -44,7 +44,7 @@ def assert_one_line(result: subprocess.CompletedProcess, code: ExitCode, *words:
 
 # Every setting a value can be wrong for, with such values and what the line must say is expected instead.
 BAD_SETTINGS = {
-    "CROWDTUNE_PRESET": (["bogus"], "one of: paper, default, random, theory, hillclimb, context"),
+    "CROWDTUNE_PRESET": (["bogus"], "one of: default, hillclimb, context, paper, random, theory"),
     "CROWDTUNE_ROUND_SECONDS": (["1", "x", "nan"], "a number of seconds from 10 to 604800 (7 days)"),
     "CROWDTUNE_QUORUM": (["-3", "1.5"], "a whole number from 1 to 100000, or 0 for none"),
     "CROWDTUNE_ROUNDS": (["abc", "-1", "10001"], "a whole number from 1 to 10000, or 0 for endless"),
@@ -109,6 +109,39 @@ def test_a_crowdtune_db_url_that_names_no_database_is_a_bad_setting_for_every_co
     ], result.stderr
     assert "s3cretpw" not in result.stdout + result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+
+
+UNPARSED = "cannot be parsed: write NAME=VALUE, quoting a value that holds spaces or # (and closing each quote)"
+
+
+@pytest.mark.parametrize("command", READING_SETTINGS)
+@pytest.mark.parametrize("env_file, said", [
+    ('CROWDTUNE_ROUNDS=3\n\nCROWDTUNE_DB="unterminated\n', f"line 3 of .env (CROWDTUNE_DB) {UNPARSED}"),
+    ("garbage line without equals\n", f"line 1 of .env {UNPARSED}"),
+    ("CROWDTUNE_ROUND=5\n", "CROWDTUNE_ROUND (in .env) is no setting: did you mean CROWDTUNE_ROUNDS?"),
+    ("CROWDTUNE_COLOUR=blue\n", "CROWDTUNE_COLOUR (in .env) is no setting"),
+])
+def test_a_dot_env_line_that_cannot_be_parsed_or_names_no_setting_is_a_bad_setting(tmp_path, command, env_file, said):
+    """Found by a fresh-user trial: a .env line python-dotenv cannot parse was dropped with its own warning ("python-dotenv
+    could not parse statement starting at line 1"), and a misspelled CROWDTUNE_ROUND silently left the default in force;
+    the command ran on (exit 0). Now one line naming the file's line, or the name and the setting it was likely meant to be."""
+    (tmp_path / ".env").write_text(env_file)
+    result = start(tmp_path, command=[CROWDTUNE, command, *READING_SETTINGS[command]], DISCORD_TOKEN=None, CROWDTUNE_DB=None)
+    assert result.returncode == ExitCode.SETTING, (result.returncode, result.stdout, result.stderr)
+    assert result.stderr.splitlines() == [f"crowdtune {command}: bad setting: {said}"], result.stderr
+    assert "unterminated" not in result.stderr  # a value is never shown: it may be the token
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+
+
+def test_a_misspelled_setting_in_the_environment_is_refused_but_another_programs_variable_is_not(tmp_path):
+    """In the environment other programs may use the prefix (the tests' CROWDTUNE_KILL_SEED): only a name close to a
+    setting's is taken for a typo."""
+    result = start(tmp_path, command=[CROWDTUNE, "sessions"], DISCORD_TOKEN=None, CROWDTUNE_SOUNDFONTS="x.sf2")
+    assert result.returncode == ExitCode.SETTING, (result.returncode, result.stderr)
+    assert result.stderr.splitlines() == [
+        "crowdtune sessions: bad setting: CROWDTUNE_SOUNDFONTS (in the environment) is no setting: did you mean CROWDTUNE_SOUNDFONT?"]
+    listed = start(tmp_path, command=[CROWDTUNE, "sessions"], DISCORD_TOKEN=None, CROWDTUNE_KILL_SEED="5")
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
 
 
 @pytest.mark.parametrize("command", ["run", "simulate", "sessions", "export"])

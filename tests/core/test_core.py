@@ -465,7 +465,7 @@ def test_two_scores_are_compared_as_they_read(rating, other):
     assert rating_comparison(rating, other) == expected
 
 def test_random_learns_nothing_that_chooses_its_edits_and_the_learning_presets_do():
-    assert [name for name, config in q.PRESETS.items() if not config.learns] == ["random", "hillclimb"]
+    assert {name for name, config in q.PRESETS.items() if not config.learns} == {"random", "hillclimb"}
 
 
 @pytest.mark.parametrize(

@@ -227,6 +227,10 @@ UNUSABLE_URLS = {
     # libpq's local socket on that port, asyncpg's host "", which it cannot reach.
     f"postgresql://crowdtune:{PASSWORD}@:5433/crowdtune": "it names a port (:5433) but no host",
     f"postgresql://crowdtune:{PASSWORD}@db1:5432,db2:x/crowdtune": "its port is not a number from 1 to 65535",
+    # A host no resolver takes (asyncpg said "encoding with 'idna' codec failed (UnicodeError: label empty or too long)").
+    f"postgresql://crowdtune:{PASSWORD}@.../crowdtune": "its host '...' cannot be a host's name",
+    f"postgresql://crowdtune:{PASSWORD}@db1,db..example:5433/crowdtune": "its host 'db..example' cannot be a host's name",
+    f"postgresql://crowdtune:{PASSWORD}@{'x' * 64}.example/crowdtune": "longer than 63 characters",
 }
 
 
@@ -250,7 +254,8 @@ async def test_a_url_crowdtune_cannot_use_is_one_line_without_the_password_and_m
 # a / (postgresql://host//db names "/db"), and a list of hosts, each with its port.
 LIBPQ_URLS = ["postgresql://", "postgresql:///", "postgresql:///crowdtune", "postgresql://127.0.0.1//crowdtune",
               "postgresql://127.0.0.1/crowd/tune", "postgresql://u:pw@/crowdtune?host=/var/run/postgresql&port=5433",
-              "postgresql://db1:5432,db2:5433/crowdtune", "postgresql://u:pw@[::1]:5432,db2/crowdtune"]
+              "postgresql://db1:5432,db2:5433/crowdtune", "postgresql://u:pw@[::1]:5432,db2/crowdtune",
+              "postgresql://db_1.example.com./crowdtune", "postgresql://bücher.example/crowdtune"]
 
 
 @pytest.mark.parametrize("url", LIBPQ_URLS)
