@@ -843,6 +843,25 @@ def test_a_bad_database_url_gives_the_same_reason_as_db_and_as_crowdtune_db(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+# URLs of a fresh-user trial, each with a password that is a piece of the driver's words, and those words.
+DRIVER_WORDS = {
+    "postgresql://u:1@localhost:1/db": ["Errno 111", "127.0.0.1", "Connect call failed"],
+    "postgresql://u:e@localhost:1/db": ["Errno 111", "127.0.0.1", "Connect call failed"],
+    "postgresql://u:p@localhost:1/db?sslmode=bogus": ["`sslmode` parameter must be one of: disable, allow, prefer, require"],
+}
+
+
+@pytest.mark.parametrize("url", DRIVER_WORDS)
+def test_a_database_that_cannot_be_reached_is_named_without_its_password_and_the_driver_s_words_kept(tmp_path, url):
+    """Found by a fresh-user trial: `--db postgresql://u:1@localhost:1/db` said "[Errno *********] Connect call failed
+    ('***27.0.0.***', ***)": every 1 masked, which gave the password away and garbled the reason."""
+    result = crowdtune("sessions", "--db", url, cwd=tmp_path, check=False)
+    [line] = result.stderr.strip().splitlines()
+    shown = url.replace(":1@", ":***@").replace(":e@", ":***@").replace(":p@", ":***@")
+    assert result.returncode == ExitCode.DATABASE and line.startswith(f"crowdtune sessions: cannot connect to the database {shown}: "), line
+    assert all(words in line for words in DRIVER_WORDS[url]), line
+
+
 @pytest.mark.parametrize("where", ["the environment", ".env"])
 @pytest.mark.parametrize("value", ["postgresql+asyncpg://u:s3cretpw@h/db", "bench.db"])
 def test_bench_scaling_checks_crowdtune_bench_db_as_a_setting(tmp_path, value, where):
