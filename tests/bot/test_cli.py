@@ -888,7 +888,24 @@ def test_bench_scaling_takes_rounds_and_no_other_option(tmp_path, args, line):
     """`bench scaling --rounds N` sets its sessions' rounds (tests/bot/bench/test_scaling_signals.py runs it); any
     other option of bench learning's is refused, one line and exit 2, before anything runs, as for other benches."""
     result = crowdtune("bench", *args, cwd=tmp_path, check=False)
-    assert result.returncode == ExitCode.USAGE and result.stdout == "" and result.stderr == f"crowdtune bench: error: {line}\n", result.stderr
+    assert result.returncode == ExitCode.USAGE and result.stdout == "" and result.stderr == f"crowdtune bench: error: {line} (see crowdtune bench --help)\n", result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["bench", "render", "--seeds", "2"],
+    ["simulate", "--rater", "theorist", "--crowd", "contrarian", "--out", "o"],
+    ["simulate", "--noise", "0.5", "--rater", "brigader", "--out", "o"],
+    ["simulate", "--base", "G9", "--out", "o"],
+    ["copy-db", "--from", "a.db", "--to", "a.db"],
+    ["bench", "learning", "--only", "nope", "--seeds", "1", "--rounds", "2"],
+])
+def test_arguments_refused_after_parsing_read_as_the_parser_s_own_refusals(tmp_path, args):
+    """Found by a fresh-user trial: `bench render --seeds 2` lacked the "(see crowdtune bench --help)" that ends every
+    other bad argument's line: arguments a command refuses after parsing are said the same way, exit 2, nothing written."""
+    result = crowdtune(*args, cwd=tmp_path, check=False)
+    [line] = result.stderr.splitlines()
+    assert result.returncode == ExitCode.USAGE and line.startswith(f"crowdtune {args[0]}: error: "), line
+    assert line.endswith(f" (see crowdtune {args[0]} --help)") and list(tmp_path.iterdir()) == [], line
 
 
 def test_bench_scaling_on_a_database_it_cannot_reach_says_so_in_one_line_before_any_figure(tmp_path):
