@@ -760,11 +760,11 @@ def main(argv: list[str] | None = None) -> int:
 
     heed_ctrl_c()
     given, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
-    command = None
+    # argparse names the command in it as soon as it is read, before the command's own options (its --help) are.
+    parsed = argparse.Namespace()
     try:
         try:
-            args = build_parser().parse_args(argv)  # --help and --version write here too
-            command = args.command
+            args = build_parser().parse_args(argv, parsed)  # --help and --version write here too
             return _command(args)
         finally:  # after argparse's SystemExit too: its --help and --version
             sys.stdout.flush()
@@ -775,6 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.BROKEN_PIPE)
     except OutputFailed as problem:
         with contextlib.suppress(OSError):
+            command = getattr(parsed, "command", None)
             print(f"crowdtune{f' {command}' if command else ''}: {problem}", file=sys.stderr)
         _discard_output(given)
         return int(ExitCode.FILE)
