@@ -6,6 +6,8 @@ The names are the General MIDI Level 1 Sound Set (MIDI Manufacturers Association
 
 from __future__ import annotations
 
+import re
+
 GM_PROGRAMS: tuple[str, ...] = (
     "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
     "Electric Piano 1", "Electric Piano 2", "Harpsichord", "Clavinet",
@@ -51,8 +53,9 @@ def _folded(text: str) -> str:
 def parse_instrument(text: str | int) -> int:
     """A General MIDI program 0-127 from its name (any case; 'violin', 'Acoustic Grand Piano'), a family's
     word (FAMILY_WORDS: 'guitar' is Acoustic Guitar (nylon)), a number 0-127, or a part of a name that only
-    one program contains. InstrumentError otherwise, naming the programs a part fits when it fits several."""
-    if isinstance(text, int) or str(text).strip().isdigit():
+    one program contains. InstrumentError otherwise: any integer outside 0-127 ('-1' too) is said to be one, and a
+    part that fits several programs is told their names."""
+    if isinstance(text, int) or re.fullmatch(r"\s*[+-]?\d+\s*", str(text)):
         number = int(text)
         if not 0 <= number < len(GM_PROGRAMS):
             raise InstrumentError(f"instrument number {number} is not a General MIDI program (0-127)")

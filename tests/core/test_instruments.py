@@ -48,11 +48,20 @@ def test_a_family_word_plays_the_instrument_the_readme_names_and_no_other_part_o
         assert said.startswith(GM_PROGRAMS[program]), word
     assert {"sax", "saxophone", "guitar", "piano"} <= set(FAMILY_WORDS)
     assert parse_instrument("saxophone") == parse_instrument("sax") == GM_PROGRAMS.index("Alto Sax")
-    ambiguous = [w for w in ("drum", "horn", "voice", "electric guitar", "lead", "pad") if len(suggest_instruments(w)) > 1]
+    ambiguous = [w for w in ("electric piano", "horn", "voice", "electric guitar", "lead", "pad") if len(suggest_instruments(w)) > 1]
     assert len(ambiguous) == 6
     for word in ambiguous:
         with pytest.raises(InstrumentError, match="could be several"):
             parse_instrument(word)
+
+
+@pytest.mark.parametrize("text", ["-1", " -40 ", "+128", "128", -1, "99999999999999999999"])
+def test_any_integer_outside_general_midi_is_said_to_be_a_number_out_of_range(text):
+    """Found by a fresh-user trial: `--instrument -1` was told "'-1' could be several instruments (Electric Piano 1,
+    ...)" while 128 was told the range: any text that is an integer gets the number's line."""
+    with pytest.raises(InstrumentError, match=r"^instrument number [-+]?\d+ is not a General MIDI program \(0-127\)$"):
+        parse_instrument(text)
+    assert parse_instrument("+5") == parse_instrument(" 5 ") == 5
 
 
 def test_suggestions_start_with_what_is_typed_and_stay_within_discords_25():
