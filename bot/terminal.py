@@ -39,6 +39,7 @@ SPEC_OPTIONS = ("base", "scale", "length", "tempo", "instrument", "mode", "prese
 BEFORE = "before"
 ROUND_STAYS_OPEN = "stopped; this round stays open and the next `crowdtune run` resumes it"
 STARTS_HERE = "the next `crowdtune run` starts from this track"  # a stop before round 1 (the starting track's rating)
+ONE_VERSION, STARTING_ALONE = "this round has one version", "this is the starting track alone"  # what ra or rb finds
 _REPLAYS = {"r": None, "ra": 0, "r a": 0, "rb": 1, "r b": 1, "rp": BEFORE, "r p": BEFORE}
 _STOPS = ("q", "quit", "stop")
 _HELPS = ("help", "h", "?")
@@ -281,7 +282,7 @@ class TerminalSession:
                 if not answer:
                     return True
                 if answer.lower() in _REPLAYS:
-                    await self._replay(clips, _REPLAYS[answer.lower()], alone="this is the starting track alone")
+                    await self._replay(clips, _REPLAYS[answer.lower()], alone=STARTING_ALONE)
                 elif answer.lower() in _HELPS:
                     replay = "r replays the starting track, " if self.replays else ""
                     self.say(f"  press Enter to start round 1; {replay}{keys(spec.mode, replays=False, starting=True)}")
@@ -334,7 +335,7 @@ class TerminalSession:
             if answer.lower() in _STOPS:
                 return None
             if answer.lower() in _REPLAYS:
-                await self._replay(clips, _REPLAYS[answer.lower()], before)
+                await self._replay(clips, _REPLAYS[answer.lower()], before, STARTING_ALONE if open_round is None else ONE_VERSION)
                 continue
             if answer.lower() in _HELPS:
                 self.say(f"  {helped}{keys(kind, self.replays, starting=open_round is None)}")
@@ -355,7 +356,7 @@ class TerminalSession:
             await self.player.play(clips)
 
     async def _replay(self, clips: list[Path], which: int | str | None, before: list[Path] | None = None,
-                      alone: str = "this round has one version") -> None:
+                      alone: str = ONE_VERSION) -> None:
         """Play `clips` again (`_opened`'s files): `which` one, None: all, BEFORE: `before` (an A/B round's track
         before; None: none). One rule: a clip not there (ra or rb where `alone` is all there is, rp outside A/B rounds)
         is said so; where nothing plays, the line says why and names the files to open instead (without a player

@@ -72,8 +72,8 @@ def test_without_an_audio_player_no_line_offers_a_replay(tmp_path, mode, first_p
     child.sendline("r")
     child.expect_exact("  no audio player to replay with: open ")
     child.expect_exact("? ")
-    child.sendline("rb")  # one clip asked for: that clip named (a rating round's one version: said so)
-    child.expect(r"  (no audio player to replay with: open \S+round-0001-b\.wav yourself|this round has one version, no A or B)\r?\n")
+    child.sendline("rb")  # one clip asked for: that clip named (the starting track, rated in rating mode: said so)
+    child.expect(r"  (no audio player to replay with: open \S+round-0001-b\.wav yourself|this is the starting track alone, no A or B)\r?\n")
     child.expect_exact("? ")
     child.sendline("q")
     child.expect(pexpect.EOF)
@@ -126,6 +126,12 @@ def test_a_replay_where_nothing_plays_says_why_and_names_the_files_and_one_of_a_
         f"no audio to play (--no-audio): open {folder}/round-0001-b.mid yourself",
         f"no audio to play (--no-audio): open {folder}/round-0001-before.mid yourself",
     ], transcript.getvalue()
+    rating = spawn(["--rounds", "1", "--no-audio", "--db", "s.db"], tmp_path, env)  # the starting track, in rating mode
+    rating.expect_exact("your rating, 1-10? ")
+    rating.sendline("rb")
+    rating.expect_exact("  this is the starting track alone, no A or B\r\n")
+    rating.sendline("q")
+    rating.expect(pexpect.EOF)
     piped = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "p.db", stdin="r\nra\nrb\nrp\n5\n", cwd=tmp_path).stdout
     folder = str(next(p for p in (tmp_path / "rounds").iterdir() if p.name.startswith("p-")))
     lines = piped.splitlines()
