@@ -11,21 +11,29 @@ def progress_bar(total: int | None, what: str, unit: str = "it", stream: TextIO 
     """A tqdm bar on `stream` (standard error) when it is a terminal; a silent one otherwise, so piped
     and logged output stays clean. Use as a context manager and `.update(n)`, or iterate over it
     (with `iterable`). It reads "render: 67%|###  | 2/3 [00:02<00:01, 1.15 s/file]"; without a total,
-    "export: 274 file [00:01, 180.00 file/s]"."""
+    "export: 274 files [00:01, 180.00 file/s]". Its last frame, drawn as it closes, shows the final count."""
     from tqdm import tqdm
 
     class Bar(tqdm):
         # tqdm writes its rate against the unit ("1.15s/file"; a unit given with a space read "1.15s/ file")
         # and has no field for it spaced: `pace` is the same rate (tqdm's smoothed one, else n / elapsed; per
-        # unit when under one a second) said with a space.
+        # unit when under one a second) said with a space. tqdm's {unit} is the word as given ("274 file"):
+        # `counted` is the count with its word in the plural where it is one (plural).
         @staticmethod
         def format_meter(n, total, elapsed, rate=None, initial=0, **rest):
             rate = rate or ((n - initial) / elapsed if elapsed else None)
             pace = "?" if not rate else f"{1 / rate:.2f} s/{unit}" if rate < 1 else f"{rate:.2f} {unit}/s"
-            return tqdm.format_meter(n, total, elapsed, rate=rate, initial=initial, pace=pace, **rest)
+            return tqdm.format_meter(n, total, elapsed, rate=rate, initial=initial, pace=pace, counted=plural(n, unit), **rest)
+
+        def close(self):
+            # tqdm draws at most every mininterval (0.1 s), so the last updates of fast work go undrawn, and close
+            # does not draw them either (with leave=False it only clears the line): draw the final count first.
+            if not self.disable:
+                self.refresh()
+            super().close()
 
     stream = stream or sys.stderr
-    counted = "{n_fmt}/{total_fmt} [{elapsed}<{remaining}" if total else "{n_fmt} {unit} [{elapsed}"
+    counted = "{n_fmt}/{total_fmt} [{elapsed}<{remaining}" if total else "{counted} [{elapsed}"
     return Bar(
         iterable, total=total, desc=what, unit=unit, file=stream, disable=not stream.isatty(), leave=False, dynamic_ncols=True,
         bar_format=("{l_bar}{bar}| " if total else "{desc}: ") + counted + ", {pace}{postfix}]",

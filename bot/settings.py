@@ -6,7 +6,9 @@ failure at the first command (bot.errors.ExitCode). The line names the variable,
 (the environment or .env) and what the setting expects (each field's description), never a secret: not the
 token, nor a URL's password. Every command that reads settings checks them all this one way, whichever it
 uses; only the bot reads the token (`load_settings(CommandSettings)` leaves it out). A blank value (empty or spaces
-only) is unset, in the environment and in .env alike (`_blank`), but for the token."""
+only) is unset, in the environment and in .env alike (`_blank`), but for the token. Names are case-sensitive, as the
+environment's are on Linux; one in another case, or near a setting's, or a setting given twice in .env, is refused
+before any value is read (`_unread`)."""
 
 from __future__ import annotations
 
@@ -179,11 +181,9 @@ _NAME = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")
 
 
 def _unread() -> list[str]:
-    """What would be dropped silently as the settings are read, each in words: a line of .env that python-dotenv
-    cannot parse (it would only log a warning of its own and skip it), and a CROWDTUNE_ variable that is no setting (a
-    typo such as CROWDTUNE_ROUND would leave the default in force), with the setting it was likely meant to be (difflib).
-    In .env every CROWDTUNE_ name is crowdtune's; in the environment, other programs may use the prefix (the tests'
-    CROWDTUNE_KILL_SEED), so only a name close to a setting's is taken for a typo."""
+    """What would be dropped or overridden silently as the settings are read, each in words: a line of .env that
+    python-dotenv cannot parse (it would only log a warning of its own and skip it), a setting's name given twice in
+    .env (the last would win unseen; both lines named), and a name that is no setting's but close to one (`_misnamed`)."""
     from dotenv.parser import parse_stream
 
     env_file = str(CommandSettings.model_config["env_file"])
@@ -194,24 +194,52 @@ def _unread() -> list[str]:
         bindings = []
     problems = []
     for binding in (b for b in bindings if b.error):
-        text = binding.original.string  # from the end of the line before: blank lines first, if any
-        name, line = _NAME.match(text.lstrip()), binding.original.line + text[:len(text) - len(text.lstrip())].count("\n")
-        problems.append(f"line {line} of {env_file}{f' ({name[1]})' if name else ''} cannot be parsed: write "
+        name = _NAME.match(binding.original.string.lstrip())
+        problems.append(f"line {_line_of(binding)} of {env_file}{f' ({name[1]})' if name else ''} cannot be parsed: write "
                         "NAME=VALUE, quoting a value that holds spaces or # (and closing each quote)")
     variables = [*(variable_name(field) for field in Settings.model_fields if field != "discord_token"), *_TOKEN_VARIABLES]
-    given = [(key, "in the environment") for key in os.environ] + [(b.key, f"in {env_file}") for b in bindings if b.key]
-    prefix = "CROWDTUNE_"
-    for key, where in given:
-        if not key.upper().startswith(prefix) or key.upper() in variables:
-            continue
-        # Compared without the prefix they all share; cut-offs from trying typos (ROUND, SOUNDFONTS, GATEWAY) and
-        # the tests' own variables, which must not match.
-        in_env_file = where != "in the environment"
-        meant = difflib.get_close_matches(key.upper().removeprefix(prefix), [v.removeprefix(prefix) for v in variables], n=1,
-                                          cutoff=0.7 if in_env_file else 0.75)
-        if meant or in_env_file:
-            problems.append(f"{key} ({where}) is no setting" + (f": did you mean {prefix}{meant[0]}?" if meant else ""))
+    at: dict[str, list[str]] = {}
+    for binding in (b for b in bindings if b.key in variables):
+        at.setdefault(binding.key, []).append(str(_line_of(binding)))
+    problems += [f"{name} is set {'twice' if len(lines) == 2 else f'{len(lines)} times'} in {env_file} (lines "
+                 f"{', '.join(lines[:-1])} and {lines[-1]}): keep one" for name, lines in at.items() if len(lines) > 1]
+    given = [(key, False) for key in os.environ] + [(b.key, True) for b in bindings if b.key]
+    for key, in_env_file in dict.fromkeys(given):
+        if (meant := _misnamed(key, variables, in_env_file)) is not None:
+            where = f"in {env_file}" if in_env_file else "in the environment"
+            problems.append(f"{key} ({where}) is no setting" + (f": did you mean {meant}?" if meant else ""))
     return problems
+
+
+def _line_of(binding) -> int:
+    """The line number of a python-dotenv binding's own line (its text starts at the end of the line before, blank
+    lines first, if any)."""
+    text = binding.original.string
+    return binding.original.line + text[:len(text) - len(text.lstrip())].count("\n")
+
+
+_PREFIX = "CROWDTUNE_"
+
+
+def _misnamed(key: str, variables: list[str], in_env_file: bool) -> str | None:
+    """The variable (of `variables`, exact names) a name that is none of them was likely meant to be, "" for a
+    CROWDTUNE_ name in .env like none, else None (not taken for a mistake). Names are case-sensitive, as the environment's
+    are on Linux: crowdtune_rounds is not read, so it is refused as CROWDTUNE_ROUNDS misspelled, in .env and in the
+    environment alike. A name near a setting's (difflib; cut-offs from trying typos such as ROUND, SOUNDFONTS,
+    GATEWAY, DISCORD_TOKN and the tests' own variables, which must not match) is one too: compared without the prefix
+    they share, or whole for the token's; in the environment, where other programs may use the prefix (the tests'
+    CROWDTUNE_KILL_SEED) or a DISCORD_ name, only a closer one. In .env every CROWDTUNE_ name is crowdtune's."""
+    upper = key.upper()
+    if key in variables:
+        return None
+    if upper in variables:
+        return upper
+    if upper.startswith(_PREFIX):
+        near = difflib.get_close_matches(upper.removeprefix(_PREFIX), [v.removeprefix(_PREFIX) for v in variables], n=1,
+                                         cutoff=0.7 if in_env_file else 0.75)
+        return _PREFIX + near[0] if near else "" if in_env_file else None
+    near = difflib.get_close_matches(upper, _TOKEN_VARIABLES[:1], n=1, cutoff=0.8 if in_env_file else 0.9)
+    return near[0] if near else None
 
 
 def round_defaults(settings: CommandSettings) -> dict:

@@ -39,6 +39,7 @@ SPEC_OPTIONS = ("base", "scale", "length", "tempo", "instrument", "mode", "prese
 BEFORE = "before"
 ROUND_STAYS_OPEN = "stopped; this round stays open and the next `crowdtune run` resumes it"
 STARTS_HERE = "the next `crowdtune run` starts from this track"  # a stop before round 1 (the starting track's rating)
+ONE_VERSION, STARTING_ALONE = "this round has one version", "this is the starting track alone"  # what ra or rb finds
 _REPLAYS = {"r": None, "ra": 0, "r a": 0, "rb": 1, "r b": 1, "rp": BEFORE, "r p": BEFORE}
 _STOPS = ("q", "quit", "stop")
 _HELPS = ("help", "h", "?")
@@ -226,7 +227,7 @@ class TerminalSession:
         rated, why_rescored = 0, True
         while (open_round := await self.conductor.open_round(session.id)) is not None:
             clips, before_clip = await self._present(open_round)
-            await self.player.play(clips)
+            await self._play(clips)
             answer = await self._ask(open_round, clips, before_clip)
             if answer is None:
                 await self._stopped()
@@ -267,8 +268,8 @@ class TerminalSession:
         self.say("the starting track (the agent edits it from round 1 on):")
         where, wav = await write_clip(self.renderer, self.folder / "start", track_from_dict(session.track), "the starting track")
         self.say(f"  {where}")
-        clips = [wav] if wav else []
-        await self.player.play(clips)
+        clips = [_opened(self.folder / "start", wav)]
+        await self._play(clips)
         if spec.mode == "ab":
             while True:
                 shortly = "r replays, q stops" if self.replays else "q stops"
@@ -281,7 +282,7 @@ class TerminalSession:
                 if not answer:
                     return True
                 if answer.lower() in _REPLAYS:
-                    await self._replay(clips, None)
+                    await self._replay(clips, _REPLAYS[answer.lower()], alone=STARTING_ALONE)
                 elif answer.lower() in _HELPS:
                     replay = "r replays the starting track, " if self.replays else ""
                     self.say(f"  press Enter to start round 1; {replay}{keys(spec.mode, replays=False, starting=True)}")
@@ -295,8 +296,8 @@ class TerminalSession:
         return True
 
     async def _present(self, open_round: OpenRound) -> tuple[list[Path], list[Path] | None]:
-        """Write the round's files and say where; returns the clips to play (A then B) and, in A/B mode, the
-        track before's (a vote is the favourite of the three; `rp` replays it; no audio: []), else None."""
+        """Write the round's files and say where; returns each clip's file to hear (A then B: `_opened`) and, in A/B
+        mode, the track before's (a vote is the favourite of the three; `rp` replays it), else None."""
         plan = open_round.plan
         labels = ["A", "B"] if len(plan.proposals) > 1 else [""]
         number = plan.index + 1
@@ -305,14 +306,15 @@ class TerminalSession:
         for label, proposal in zip(labels, plan.proposals):
             stem = self.folder / f"round-{number:04d}{'-' + label.lower() if label else ''}"
             where, wav = await write_clip(self.renderer, stem, proposal.track, f"round {number} {label}".strip(), plan.incumbent, proposal.action)
-            clips += [wav] if wav else []
+            clips.append(_opened(stem, wav))
             prefix = f"  {label}: " if label else "  "
             self.say(f"{prefix}{proposal.description}; {where} (piano roll: {stem.with_suffix('.png')})")
         if len(plan.proposals) == 1:
             return clips, None
-        where, before = await write_clip(self.renderer, self.folder / f"round-{number:04d}-before", plan.incumbent, f"round {number}: the track before")
+        stem = self.folder / f"round-{number:04d}-before"
+        where, before = await write_clip(self.renderer, stem, plan.incumbent, f"round {number}: the track before")
         self.say(f"  the track before: {where}" + (" (rp replays it)" if self.replays else ""))
-        return clips, [before] if before else []
+        return clips, [_opened(stem, before)]
 
     async def _ask(self, open_round: OpenRound | None, clips: list[Path], before: list[Path] | None = None) -> Vote | None:
         """The person's vote on a round (None: the starting track), asked until it is valid; None if they stopped.
@@ -333,7 +335,7 @@ class TerminalSession:
             if answer.lower() in _STOPS:
                 return None
             if answer.lower() in _REPLAYS:
-                await self._replay(clips, _REPLAYS[answer.lower()], before)
+                await self._replay(clips, _REPLAYS[answer.lower()], before, STARTING_ALONE if open_round is None else ONE_VERSION)
                 continue
             if answer.lower() in _HELPS:
                 self.say(f"  {helped}{keys(kind, self.replays, starting=open_round is None)}")
@@ -348,16 +350,29 @@ class TerminalSession:
                 return vote.aspects
             return vote
 
-    async def _replay(self, clips: list[Path], which: int | str | None, before: list[Path] | None = None) -> None:
-        """Play `clips` again: `which` one, None: all, BEFORE: `before` (an A/B round's track before; None: none).
-        Where nothing plays, say why (offering r only where it plays: `replays`); without a player, the player says so."""
-        if not self.interactive:
-            return self.say("  clips play only on a terminal")
-        if self.renderer is None:
-            return self.say("  no audio to play (--no-audio): open the MIDI file")
+    async def _play(self, clips: list[Path]) -> None:
+        """Play a round's clips as it opens: only audio (without it, `clips` are MIDI files for the person to open)."""
+        if self.renderer is not None:
+            await self.player.play(clips)
+
+    async def _replay(self, clips: list[Path], which: int | str | None, before: list[Path] | None = None,
+                      alone: str = ONE_VERSION) -> None:
+        """Play `clips` again (`_opened`'s files): `which` one, None: all, BEFORE: `before` (an A/B round's track
+        before; None: none). One rule: a clip not there (ra or rb where `alone` is all there is, rp outside A/B rounds)
+        is said so; where nothing plays, the line says why and names the files to open instead (without a player
+        program, the player says so, naming them), so a replay asked for is never left unanswered."""
+        here = "; r replays it" if self.replays else ""
         if which == BEFORE and before is None:
-            return self.say("  rp replays the track before in A/B rounds" + ("; here r replays this round" if self.replays else ""))
-        clips, which = (before, None) if which == BEFORE else (clips, which)
-        if which is not None and which >= len(clips):
-            return self.say("  this round has one version" + (": r replays it" if self.replays else ""))
-        await self.player.play(clips if which is None else [clips[which]], asked=True)
+            return self.say(f"  rp replays the track before, in A/B rounds{here}")
+        if isinstance(which, int) and len(clips) < 2:
+            return self.say(f"  {alone}, no A or B{here}")
+        chosen = before if which == BEFORE else clips if which is None else [clips[which]]
+        why = "clips play only on a terminal" if not self.interactive else "no audio to play (--no-audio)" if self.renderer is None else None
+        if why is not None:
+            return self.say(f"  {why}: open {', '.join(map(str, chosen))} yourself")
+        await self.player.play(chosen, asked=True)
+
+
+def _opened(stem: Path, wav: Path | None) -> Path:
+    """The file a person opens to hear a clip written by write_clip: its WAV, or without audio its MIDI file."""
+    return wav or stem.with_suffix(".mid")

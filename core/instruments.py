@@ -6,6 +6,8 @@ The names are the General MIDI Level 1 Sound Set (MIDI Manufacturers Association
 
 from __future__ import annotations
 
+import re
+
 GM_PROGRAMS: tuple[str, ...] = (
     "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
     "Electric Piano 1", "Electric Piano 2", "Harpsichord", "Clavinet",
@@ -33,10 +35,16 @@ GM_PROGRAMS: tuple[str, ...] = (
 )  # fmt: skip
 DEFAULT_PROGRAM = 0  # Acoustic Grand Piano
 # A family's word plays its usual instrument, as people say "a piano" for a grand piano; README
-# ("Instruments") lists each. Any other part of a name must fit one program: "drum" fits three and is refused.
+# ("Instruments") lists each. Any other part of a name must fit one program: "horn" fits three and is refused.
 FAMILY_WORDS = {
     "piano": 0, "organ": 19, "guitar": 24, "bass": 32, "strings": 48, "brass": 61, "sax": 65, "saxophone": 65, "synth": 80,
 }  # fmt: skip
+# What names the drum kit, which is no program (drums stay on channel 10, beside the melody): refused with one line,
+# whether it would fit a pitched program ("drums": Steel Drums) or several ("drum") or none ("percussion").
+DRUM_KIT_WORDS = frozenset({
+    "drum", "drums", "drum kit", "drumkit", "drum set", "drumset", "drum kits", "percussion", "percussions", "kit",
+})  # fmt: skip
+PITCHED_PERCUSSION = ("Steel Drums", "Timpani", "Xylophone", "Marimba")
 SUGGESTIONS_MAX = 25  # Discord shows at most 25 autocomplete choices
 
 
@@ -51,8 +59,9 @@ def _folded(text: str) -> str:
 def parse_instrument(text: str | int) -> int:
     """A General MIDI program 0-127 from its name (any case; 'violin', 'Acoustic Grand Piano'), a family's
     word (FAMILY_WORDS: 'guitar' is Acoustic Guitar (nylon)), a number 0-127, or a part of a name that only
-    one program contains. InstrumentError otherwise, naming the programs a part fits when it fits several."""
-    if isinstance(text, int) or str(text).strip().isdigit():
+    one program contains. InstrumentError otherwise: any integer outside 0-127 ('-1' too) is said to be one, the drum
+    kit (DRUM_KIT_WORDS) is no program a melody plays on, and a part that fits several programs is told their names."""
+    if isinstance(text, int) or re.fullmatch(r"\s*[+-]?\d+\s*", str(text)):
         number = int(text)
         if not 0 <= number < len(GM_PROGRAMS):
             raise InstrumentError(f"instrument number {number} is not a General MIDI program (0-127)")
@@ -62,6 +71,11 @@ def parse_instrument(text: str | int) -> int:
         raise InstrumentError("name an instrument, such as piano, violin or flute")
     if wanted in FAMILY_WORDS:
         return FAMILY_WORDS[wanted]
+    if wanted in DRUM_KIT_WORDS:
+        raise InstrumentError(
+            f"'{text}': the drum kit plays beside the melody (on channel 10), and a melody needs a pitched instrument: "
+            f"name one, such as {', '.join(PITCHED_PERCUSSION[:-1])} or {PITCHED_PERCUSSION[-1]}"
+        )
     for program, name in enumerate(GM_PROGRAMS):
         if _folded(name) == wanted:
             return program

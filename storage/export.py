@@ -85,13 +85,14 @@ def write_export(
     grow with the history except for the zip's directory (about 0.5 KiB an entry). `out`'s missing folders
     are made (why: storage.open_store). Errors:
     StorageError when the database cannot be read, OSError when `out` cannot be written. `progress` is
-    called after each composition is written (a progress bar).
+    called after each file is written into the zip (a progress bar: its count ends at the zip's number of files).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=".export-", suffix=".zip", dir=out.parent)
     os.close(fd)
     counts = dict.fromkeys(COUNTED, 0)
+    wrote = progress or (lambda: None)
     try:
         with open_reader(location) as reader, tempfile.TemporaryFile() as rounds_lines:
             folders = scope_folders(reader.scopes(scope_id))
@@ -106,29 +107,35 @@ def write_export(
                         midi = track_to_midi(track_from_dict(proposal["track"]))
                         archive.writestr(f"{folder}/round-{round_row['round']:04d}{suffix}.mid", midi_bytes(midi))
                         counts["compositions"] += 1
-                        if progress is not None:
-                            progress()
+                        wrote()
                     counts["rounds"] += _write_jsonl(rounds_lines, [round_row])
                 for session in reader.sessions(scope_id):
                     folder = f"compositions/{folders[session['scope']]}/session-{session['session']}"
                     archive.writestr(f"{folder}/current.mid", midi_bytes(track_to_midi(track_from_dict(session["track"]))))
                     counts["compositions"] += 1
+                    wrote()
                 with archive.open("rounds.jsonl", "w", force_zip64=True) as entry:
                     rounds_lines.seek(0)
                     shutil.copyfileobj(rounds_lines, entry)
+                wrote()
                 with archive.open("votes.jsonl", "w", force_zip64=True) as entry:
                     counts["votes"] = _write_jsonl(entry, reader.votes(scope_id))
+                wrote()
                 with archive.open("audit.jsonl", "w", force_zip64=True) as entry:
                     counts["audit"] = _write_jsonl(entry, reader.audit(scope_id))
+                wrote()
                 with archive.open("sessions.jsonl", "w", force_zip64=True) as entry:
                     _write_jsonl(entry, reader.sessions(scope_id))
+                wrote()
                 with archive.open("qtable.json", "w", force_zip64=True) as entry:
                     counts["q_values"] = _write_qtables(entry, reader.qvalues(scope_id))
                 models: dict[str, dict[str, dict]] = {}  # one fixed-size model per scope and learner: small
                 for row in reader.models(scope_id):
                     models.setdefault(row["scope"], {})[row["name"]] = row["data"]
                     counts["models"] += 1
+                wrote()
                 archive.writestr("models.json", json.dumps(models, sort_keys=True))
+                wrote()
         os.replace(temp_name, out)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

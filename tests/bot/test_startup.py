@@ -133,6 +133,28 @@ def test_a_dot_env_line_that_cannot_be_parsed_or_names_no_setting_is_a_bad_setti
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
 
 
+@pytest.mark.parametrize("env_file, said", [
+    ("crowdtune_rounds=3\n", "crowdtune_rounds (in .env) is no setting: did you mean CROWDTUNE_ROUNDS?"),
+    ("CROWDTUNE_ROUNDS=4\ncrowdtune_rounds=3\n", "crowdtune_rounds (in .env) is no setting: did you mean CROWDTUNE_ROUNDS?"),
+    ("CROWDTUNE_ROUNDS=4\n\n# the old one\nCROWDTUNE_ROUNDS=3\n", "CROWDTUNE_ROUNDS is set twice in .env (lines 1 and 4): keep one"),
+    ("DISCORD_TOKEN=s3cret.one.tok\nCROWDTUNE_DB=a.db\nDISCORD_TOKEN=s3cret.two.tok\nDISCORD_TOKEN=s3cret.three.tok\n",
+     "DISCORD_TOKEN is set 3 times in .env (lines 1, 3 and 4): keep one"),
+    ("DISCORD_TOKN=s3cret.one.tok\n", "DISCORD_TOKN (in .env) is no setting: did you mean DISCORD_TOKEN?"),
+    ("discord_token=s3cret.one.tok\n", "discord_token (in .env) is no setting: did you mean DISCORD_TOKEN?"),
+])
+def test_a_dot_env_name_in_the_wrong_case_near_a_setting_s_or_given_twice_is_a_bad_setting(tmp_path, env_file, said):
+    """Found by a fresh-user trial: `crowdtune_rounds=3` was applied (names read in any case) and its errors then named
+    CROWDTUNE_ROUNDS; after `CROWDTUNE_ROUNDS=4` it silently won; a repeated name silently took the last; and
+    `DISCORD_TOKN` was ignored, so `run` started a terminal session instead of the bot. Names are case-sensitive, as
+    the environment's are: each of these is one line, exit code 3, naming lines and names, never a value."""
+    (tmp_path / ".env").write_text(env_file)
+    result = start(tmp_path, command=[CROWDTUNE, "run", "--no-audio"], DISCORD_TOKEN=None, CROWDTUNE_DB=None)
+    assert result.returncode == ExitCode.SETTING, (result.returncode, result.stdout, result.stderr)
+    assert result.stderr.splitlines() == [f"crowdtune run: bad setting: {said}"] and result.stdout == "", result.stderr
+    assert "s3cret" not in result.stderr and "=3" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+
+
 def test_a_misspelled_setting_in_the_environment_is_refused_but_another_programs_variable_is_not(tmp_path):
     """In the environment other programs may use the prefix (the tests' CROWDTUNE_KILL_SEED): only a name close to a
     setting's is taken for a typo."""
@@ -140,7 +162,12 @@ def test_a_misspelled_setting_in_the_environment_is_refused_but_another_programs
     assert result.returncode == ExitCode.SETTING, (result.returncode, result.stderr)
     assert result.stderr.splitlines() == [
         "crowdtune sessions: bad setting: CROWDTUNE_SOUNDFONTS (in the environment) is no setting: did you mean CROWDTUNE_SOUNDFONT?"]
-    listed = start(tmp_path, command=[CROWDTUNE, "sessions"], DISCORD_TOKEN=None, CROWDTUNE_KILL_SEED="5")
+    for variable, meant in [("crowdtune_rounds", "CROWDTUNE_ROUNDS"), ("DISCORD_TOKN", "DISCORD_TOKEN")]:  # as in .env
+        result = start(tmp_path, command=[CROWDTUNE, "sessions"], DISCORD_TOKEN=None, **{variable: "3"})
+        assert result.returncode == ExitCode.SETTING and result.stderr.splitlines() == [
+            f"crowdtune sessions: bad setting: {variable} (in the environment) is no setting: did you mean {meant}?"], result.stderr
+    listed = start(tmp_path, command=[CROWDTUNE, "sessions"], DISCORD_TOKEN=None, CROWDTUNE_KILL_SEED="5",
+                   DISCORD_BOT_TOKEN="another.bot.s", DISCORD_CLIENT_ID="5")
     assert listed.returncode == 0 and listed.stderr == "", listed.stderr
 
 

@@ -72,8 +72,8 @@ def test_without_an_audio_player_no_line_offers_a_replay(tmp_path, mode, first_p
     child.sendline("r")
     child.expect_exact("  no audio player to replay with: open ")
     child.expect_exact("? ")
-    child.sendline("rb")  # one clip asked for: that clip named (a rating round's one version: said so)
-    child.expect(r"  (no audio player to replay with: open \S+round-0001-b\.wav yourself|this round has one version)\r?\n")
+    child.sendline("rb")  # one clip asked for: that clip named (the starting track, rated in rating mode: said so)
+    child.expect(r"  (no audio player to replay with: open \S+round-0001-b\.wav yourself|this is the starting track alone, no A or B)\r?\n")
     child.expect_exact("? ")
     child.sendline("q")
     child.expect(pexpect.EOF)
@@ -101,3 +101,44 @@ def test_a_rating_typed_with_a_decimal_comma_is_told_to_take_a_point(tmp_path):
         "; a decimal is written with a point, such as 7.5"
     ], aspects.stdout
     assert "  your rating: 6.25 (musicality 7, novelty 5, coherence 6: " in aspects.stdout, aspects.stdout
+
+
+def test_a_replay_where_nothing_plays_says_why_and_names_the_files_and_one_of_a_clip_not_there_says_so(tmp_path):
+    """Found by a fresh-user trial: where nothing plays, `r` said "no audio to play (--no-audio): open the MIDI file"
+    or "clips play only on a terminal", naming no file, and `ra` in rating mode replayed as `r` did. One rule (README:
+    "typed anyway, it says why, naming the file to open"): each replay names the files it would have played, and a
+    clip the round does not have (A or B of one version, the track before outside A/B rounds) is said to be missing."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    child = spawn(["--mode", "ab", "--rounds", "1", "--no-audio"], tmp_path, env)
+    child.logfile_read = transcript = io.StringIO()
+    start, vote = "press Enter for round 1 (q stops) ", "neither? "
+    for prompt, typed in [(start, "r"), (start, "rb"), (start, "rp"), (start, ""), (vote, "r"), (vote, "rb"), (vote, "rp"), (vote, "q")]:
+        child.expect_exact(prompt)
+        child.sendline(typed)
+    child.expect(pexpect.EOF)
+    folder = "rounds/" + next((tmp_path / "rounds").iterdir()).name
+    said = [line.strip() for line in transcript.getvalue().splitlines() if "yourself" in line or "no A or B" in line or "rp replays" in line]
+    assert said == [
+        f"no audio to play (--no-audio): open {folder}/start.mid yourself",
+        "this is the starting track alone, no A or B",
+        "rp replays the track before, in A/B rounds",
+        f"no audio to play (--no-audio): open {folder}/round-0001-a.mid, {folder}/round-0001-b.mid yourself",
+        f"no audio to play (--no-audio): open {folder}/round-0001-b.mid yourself",
+        f"no audio to play (--no-audio): open {folder}/round-0001-before.mid yourself",
+    ], transcript.getvalue()
+    rating = spawn(["--rounds", "1", "--no-audio", "--db", "s.db"], tmp_path, env)  # the starting track, in rating mode
+    rating.expect_exact("your rating, 1-10? ")
+    rating.sendline("rb")
+    rating.expect_exact("  this is the starting track alone, no A or B\r\n")
+    rating.sendline("q")
+    rating.expect(pexpect.EOF)
+    piped = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "p.db", stdin="r\nra\nrb\nrp\n5\n", cwd=tmp_path).stdout
+    folder = str(next(p for p in (tmp_path / "rounds").iterdir() if p.name.startswith("p-")))
+    lines = piped.splitlines()
+    said = [answer.strip() for asked, answer in zip(lines, lines[1:]) if asked.endswith(("? r", "? ra", "? rb", "? rp"))]
+    assert said == [
+        f"clips play only on a terminal: open {folder}/round-0001.mid yourself",
+        "this round has one version, no A or B",
+        "this round has one version, no A or B",
+        "rp replays the track before, in A/B rounds",
+    ], piped

@@ -48,11 +48,36 @@ def test_a_family_word_plays_the_instrument_the_readme_names_and_no_other_part_o
         assert said.startswith(GM_PROGRAMS[program]), word
     assert {"sax", "saxophone", "guitar", "piano"} <= set(FAMILY_WORDS)
     assert parse_instrument("saxophone") == parse_instrument("sax") == GM_PROGRAMS.index("Alto Sax")
-    ambiguous = [w for w in ("drum", "horn", "voice", "electric guitar", "lead", "pad") if len(suggest_instruments(w)) > 1]
+    ambiguous = [w for w in ("electric piano", "horn", "voice", "electric guitar", "lead", "pad") if len(suggest_instruments(w)) > 1]
     assert len(ambiguous) == 6
     for word in ambiguous:
         with pytest.raises(InstrumentError, match="could be several"):
             parse_instrument(word)
+
+
+@pytest.mark.parametrize("text", ["-1", " -40 ", "+128", "128", -1, "99999999999999999999"])
+def test_any_integer_outside_general_midi_is_said_to_be_a_number_out_of_range(text):
+    """Found by a fresh-user trial: `--instrument -1` was told "'-1' could be several instruments (Electric Piano 1,
+    ...)" while 128 was told the range: any text that is an integer gets the number's line."""
+    with pytest.raises(InstrumentError, match=r"^instrument number [-+]?\d+ is not a General MIDI program \(0-127\)$"):
+        parse_instrument(text)
+    assert parse_instrument("+5") == parse_instrument(" 5 ") == 5
+
+
+@pytest.mark.parametrize("text", ["drums", "drum", "Drum Kit", "drum-set", "drumkit", "percussion", "DRUMS"])
+def test_the_drum_kit_is_refused_with_one_line_naming_pitched_percussion(text):
+    """Found by a fresh-user trial: `--instrument drums` played Steel Drums (the only name holding "drums") while
+    `drum` was refused as fitting three. Someone asking for drums means the kit, which plays beside the melody on
+    channel 10 and is no program a melody plays on: one line for every way of naming it, pointing to the pitched
+    percussion that a melody can play on (each of them a name parse_instrument takes)."""
+    with pytest.raises(InstrumentError) as refused:
+        parse_instrument(text)
+    said = str(refused.value)
+    assert said.startswith(f"'{text}': the drum kit plays beside the melody (on channel 10)") and "\n" not in said, said
+    named = said.split("such as ", 1)[1].replace(" or ", ", ").split(", ")
+    assert named == ["Steel Drums", "Timpani", "Xylophone", "Marimba"], said
+    assert [GM_PROGRAMS[parse_instrument(name)] for name in named] == named
+    assert GM_PROGRAMS[parse_instrument("steel drum")] == "Steel Drums" and GM_PROGRAMS[parse_instrument("taiko")] == "Taiko Drum"
 
 
 def test_suggestions_start_with_what_is_typed_and_stay_within_discords_25():

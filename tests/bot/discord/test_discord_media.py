@@ -35,10 +35,12 @@ async def test_a_round_is_played_on_the_chosen_instrument_at_the_listening_level
     assert json.loads(spec)["instrument"] == 40
 
 
-async def test_an_unknown_instrument_is_a_polite_refusal_and_nothing_starts(env):
+@pytest.mark.parametrize("instrument, says", [("kazoo", "'kazoo' is not a General MIDI instrument"), ("drums", "'drums': the drum kit ")])
+async def test_an_unknown_instrument_is_a_polite_refusal_and_nothing_starts(env, instrument, says):
+    """The drum kit (`drums`) is refused as on the command line (core.instruments.parse_instrument), not Steel Drums."""
     async with running(env):
-        reply = await compose(env, instrument="kazoo")
-        assert reply["data"]["flags"] & 64 and "Sorry" in reply["data"]["content"] and "kazoo" in reply["data"]["content"]
+        reply = await compose(env, instrument=instrument)
+        assert reply["data"]["flags"] & 64 and "Sorry" in reply["data"]["content"] and says in reply["data"]["content"], reply
     assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
 
 
