@@ -31,6 +31,11 @@ class UsageError(Exception):
     but its rounds done are kept: bot.simulate.run_simulation)."""
 
 
+class ArgumentError(UsageError):
+    """An argument, or arguments together, that a command refuses after parsing (an option it would ignore, a value
+    only it can check): said as the parser says its own, the line ending "(see crowdtune COMMAND --help)"."""
+
+
 class Parser(argparse.ArgumentParser):
     """argparse's parser, with every problem one line naming the command (`crowdtune run: error: ...`).
 
@@ -239,7 +244,7 @@ def _refuse_given(args: argparse.Namespace, dests: Iterable[str], why: str) -> N
     silently dropped, so nobody believes it changed something."""
     for dest in dests:
         if getattr(args, dest) not in (None, False):
-            raise UsageError(f"{_option(dest)} {why}")
+            raise ArgumentError(f"{_option(dest)} {why}")
 
 
 # What `run` uses only in a terminal session, not when it runs the bot (whose sessions take /compose's options).
@@ -386,7 +391,7 @@ def _spec(args: argparse.Namespace, settings=None):
         music |= {"base": parse_base(music["base"]), "instrument": parse_instrument(music["instrument"])}
         return SessionSpec(**music, rounds=rounds, seed=seed)
     except ValueError as problem:
-        raise UsageError(str(problem)) from None
+        raise ArgumentError(str(problem)) from None
 
 
 def _beside_db(db: str) -> Path:
@@ -482,12 +487,12 @@ async def _run(args: argparse.Namespace) -> int:
     if args.out:  # before a session is started, or a database made
         check_writable(args.out, "the folder ", folder=True)
     if args.shard_count is not None or args.shard_ids is not None:
-        raise UsageError("--shard-count and --shard-ids are for the Discord bot (set DISCORD_TOKEN)")
+        raise ArgumentError("--shard-count and --shard-ids are for the Discord bot (set DISCORD_TOKEN)")
     if args.from_file:
         _refuse_given(args, FROM_FILE_SETS, "comes from the file with --from (the melody keeps its key, length and tempo): leave it out")
     spec = _spec(args, settings)
     if args.aspects and spec.mode == "ab":
-        raise UsageError("--aspects rates one version at a time: use it with --mode rating")
+        raise ArgumentError("--aspects rates one version at a time: use it with --mode rating")
     from bot.media.midi_import import session_from_file
 
     try:  # --from FILE.mid: a file that cannot be used creates nothing
@@ -530,11 +535,11 @@ async def _simulate(args: argparse.Namespace) -> int:
     spec = _spec(args)
     with_crowd = not args.rater or "crowd" in args.rater
     if args.crowd and not with_crowd:  # it would change nothing: say so rather than run without it
-        raise UsageError(f"--crowd chooses who the rater 'crowd' is, and the raters given ({', '.join(args.rater)}) "
+        raise ArgumentError(f"--crowd chooses who the rater 'crowd' is, and the raters given ({', '.join(args.rater)}) "
                          "do not include it: add --rater crowd, or leave --crowd out")
     crowd = args.crowd or "builtin"
     if args.noise is not None and not any(map(has_noise, args.rater or ["crowd"])):
-        raise UsageError(f"--noise sets the built-in raters' noise, and the raters given ({', '.join(args.rater)}) have none: "
+        raise ArgumentError(f"--noise sets the built-in raters' noise, and the raters given ({', '.join(args.rater)}) have none: "
                          "leave --noise out")
     try:
         raters = load_raters(args.rater, random.Random(spec.seed), DEFAULT_NOISE if args.noise is None else args.noise, crowd)
@@ -631,7 +636,7 @@ def _render(args: argparse.Namespace) -> int:
     try:
         there = [t for t in render_targets(paths, Path(args.out_dir), args.format) if t.exists()]
     except ValueError as problem:
-        raise UsageError(str(problem)) from None
+        raise ArgumentError(str(problem)) from None
     if there and not args.force:
         more = f" (and {plural(len(there) - 1, 'other')})" if len(there) > 1 else ""
         raise UsageError(f"{there[0]} exists{more}; add --force to replace it")
@@ -655,7 +660,7 @@ async def _export(args: argparse.Namespace) -> int:
         out, db = Path(args.out).resolve(), Path(args.db).resolve()
         # Only a database file has journals beside it.
         if db.is_file() and out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
-            raise UsageError(f"--out {args.out} is the database (or its journal); choose another file")
+            raise ArgumentError(f"--out {args.out} is the database (or its journal); choose another file")
         if out.exists() and not args.force:
             raise UsageError(f"{args.out} exists; add --force to replace it")
         scopes = sorted(s for s, _, _ in await store.scopes())
@@ -673,7 +678,7 @@ async def _copy_db(args: argparse.Namespace) -> int:
     from storage.copy import copy_database
 
     if args.source == args.target:
-        raise UsageError("--from and --to name the same database")
+        raise ArgumentError("--from and --to name the same database")
     source = await _open_to_read(args.source, "nothing to copy")
     try:
         _check_database(args.target, create=True)
@@ -724,7 +729,7 @@ def _bench(args: argparse.Namespace) -> int:
             crowds=tuple(args.crowd or ("builtin", "contrarian")), only=tuple(args.only or ()), first_seed=args.first_seed or 0,
         )
     except ValueError as problem:
-        raise UsageError(str(problem)) from None
+        raise ArgumentError(str(problem)) from None
 
 
 def _until_signal(work) -> int:
@@ -755,11 +760,11 @@ def main(argv: list[str] | None = None) -> int:
 
     heed_ctrl_c()
     given, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
-    command = None
+    # argparse names the command in it as soon as it is read, before the command's own options (its --help) are.
+    parsed = argparse.Namespace()
     try:
         try:
-            args = build_parser().parse_args(argv)  # --help and --version write here too
-            command = args.command
+            args = build_parser().parse_args(argv, parsed)  # --help and --version write here too
             return _command(args)
         finally:  # after argparse's SystemExit too: its --help and --version
             sys.stdout.flush()
@@ -770,6 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.BROKEN_PIPE)
     except OutputFailed as problem:
         with contextlib.suppress(OSError):
+            command = getattr(parsed, "command", None)
             print(f"crowdtune{f' {command}' if command else ''}: {problem}", file=sys.stderr)
         _discard_output(given)
         return int(ExitCode.FILE)
@@ -805,7 +811,8 @@ def _command(args: argparse.Namespace) -> int:
             case "bench":
                 return _bench(args)
     except UsageError as problem:
-        print(f"crowdtune {args.command}: error: {one_line(str(problem))}", file=sys.stderr)
+        ending = f" (see crowdtune {args.command} --help)" if isinstance(problem, ArgumentError) else ""
+        print(f"crowdtune {args.command}: error: {one_line(str(problem))}{ending}", file=sys.stderr)
         return EXIT_USAGE
     except (KeyboardInterrupt, Interrupted):
         _say_stopped("interrupted")

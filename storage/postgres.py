@@ -13,7 +13,8 @@ row locks instead of one writer:
   nothing it acknowledged; the server keeps what it committed.
 A transaction that PostgreSQL aborts as a deadlock victim or serialization failure is run again.
 
-The password in the URL never reaches a message: `public_url` shows it as `***`.
+The password in the URL never reaches a message: `public_url` shows it as `***`, and `public_text` masks a
+driver's message without changing its own words.
 """
 
 from __future__ import annotations
@@ -160,19 +161,47 @@ def public_url(url: str) -> str:
 
 
 def _secrets(url: str) -> list[str]:
-    parts = urlsplit(url)
+    """The URL's password and any password= parameter's value, each as typed and percent-decoded, longest first."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unreadable (url_problem): nothing of it reached a driver
+        return []
     found = [parts.password] if parts.password else []
     found += [pair.split("=", 1)[1] for pair in parts.query.split("&") if pair.lower().startswith("password=")]
-    return [s for s in found if s]
+    return sorted({form for s in found if s for form in (s, unquote(s))}, key=len, reverse=True)
+
+
+# A secret is masked where a message prints it as a value (Python's repr and libpq's key=value alike): the whole of a
+# quoted text, or what follows an = up to where a value ends. Only that: a password's text elsewhere is a word or a
+# number of the message itself ("password authentication failed", "[Errno 111]", "127.0.0.1", port 1), and masking
+# those would spell the password out ("Conn***ct call fail***d" says it is "e") while hiding nothing.
+_VALUE = r"(?:(?<=')%s(?=')|(?<=\")%s(?=\")|(?<==)%s(?=[\s&;,)'\"]|$))"
+# Nor is a secret shorter than this masked even as a value: "'1'", "'db'", "'require'" are as likely the message's
+# own; 8 characters is NIST SP 800-63B's (section 5.1.1.2) least length for a password a person chooses.
+_SECRET_CHARACTERS = 8
+
+
+def public_text(text: str, url: str) -> str:
+    """`text`, a driver's or a server's message about the database at `url`, as it is, but that: `url` in it, as
+    typed or percent-decoded, reads as `public_url(url)`; and a secret of it (the password, a password= parameter's
+    value, as typed or percent-decoded) of _SECRET_CHARACTERS or more, where the message prints it as a value
+    (_VALUE), reads as ***, unless the line shows that text anyway as the URL's user, host, port, database or a
+    parameter (masking it there would tell which it is). Never a replacement inside a word or a number: the
+    message's own text stays exact. The one masking of every line and log that may hold a driver's words."""
+    shown = public_url(url)
+    for form in sorted({url, unquote(url)}, key=len, reverse=True):
+        text = text.replace(form, shown)
+    public = set(re.split(r"[/:@?&=,\[\]]+", shown))
+    for secret in _secrets(url):
+        if len(secret) >= _SECRET_CHARACTERS and secret not in public:
+            text = re.sub(_VALUE % ((re.escape(secret),) * 3), "***", text)
+    return text
 
 
 def _reason(exc: BaseException, url: str) -> str:
-    """One line about a driver error, with any secret of the URL blanked out (belt and braces: asyncpg
-    does not quote the URL today)."""
+    """One line about a driver error (its first), masked by `public_text`."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    for secret in _secrets(url):
-        text = text.replace(secret, "***")
-    return text
+    return public_text(text, url)
 
 
 def _count(status: str) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import os
 import sys
 from pathlib import Path
 
@@ -31,9 +30,12 @@ def run(which: str, environment: dict[str, str] | None = None, arguments: list[s
             return 1
         from bot.stopping import run_passing_signals
 
-        # A signal is passed on: the benchmark stops what it started (scaling: its private server) and ends.
+        from bot.bench.common import measured_environment
+
+        # A signal is passed on: the benchmark stops what it started (scaling: its private server) and ends. Its bot
+        # reads no setting of this one's (measured_environment): only `environment`, checked here.
         return run_passing_signals(
-            [sys.executable, "-m", f"bot.bench.{which}", *(arguments or [])], cwd=CHECKOUT, env={**os.environ, **(environment or {})},
+            [sys.executable, "-m", f"bot.bench.{which}", *(arguments or [])], cwd=CHECKOUT, env=measured_environment(**(environment or {})),
         )
     from bot.bench.common import machine_description
 

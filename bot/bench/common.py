@@ -81,6 +81,44 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# What a benchmark's own child processes (crowdtune render, the footprint's probe, the bot of `bench loop`) must not
+# inherit: the user's settings and token. A bad setting would end the child after minutes of work (bench reads no
+# settings: README), a good one would change what is measured (a soundfont, CROWDTUNE_VOTE_BURST), and the token
+# could connect a child to Discord. They run as crowdtune runs by default, the same on every machine.
+_NOT_INHERITED = ("CROWDTUNE_", "DISCORD_TOKEN")
+
+
+def measured_environment(**variables: str) -> dict[str, str]:
+    """This process's environment without CROWDTUNE_* and DISCORD_TOKEN (_NOT_INHERITED), plus `variables` (a
+    benchmark's own, checked: CROWDTUNE_BENCH_DB), and with this crowdtune's folder first on PYTHONPATH, so that a
+    child started in a scratch folder imports the same code as this process."""
+    import bot
+
+    source = str(Path(bot.__file__).resolve().parents[1])
+    environment = {key: value for key, value in os.environ.items() if not key.upper().startswith(_NOT_INHERITED)}
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [source, environment.get("PYTHONPATH")]))
+    return {**environment, **variables}
+
+
+def run_measured(name: str, command: list[str], scratch: Path, crowdtune: bool = True) -> str:
+    """Run `command`, a process a benchmark measures, in the scratch folder `scratch` (where no .env is) with
+    `measured_environment()`; its standard output. StartupError (one line: `name`, its exit code and the last line
+    of its stderr) if it fails anyway, whose code is the child's own when it is `crowdtune` (README's "Exit codes"
+    mean the same for it), 128 + N when signal N ended it, else ExitCode.BUG."""
+    from bot.errors import ExitCode, StartupError
+
+    result = subprocess.run(command, cwd=scratch, env=measured_environment(), capture_output=True)
+    if result.returncode == 0:
+        return result.stdout.decode(errors="replace")
+    lines = [line.strip() for line in result.stderr.decode(errors="replace").splitlines() if line.strip()]
+    ended = f"signal {-result.returncode}" if result.returncode < 0 else f"exit code {result.returncode}"
+    if result.returncode < 0:
+        code = 128 - result.returncode
+    else:
+        code = result.returncode if crowdtune and result.returncode in set(ExitCode) else ExitCode.BUG
+    raise StartupError(f"{name} failed ({ended}): {lines[-1] if lines else 'it said nothing on stderr'}", code)
+
+
 def crowdtune_command() -> list[str]:
     beside_python = Path(sys.executable).parent / "crowdtune"
     if beside_python.is_file():

@@ -5,11 +5,12 @@ stage, and how fast `crowdtune --help` answers.
 from __future__ import annotations
 
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from bot.bench.common import TIMGM6MB, crowdtune_command, spread, verdict
+from bot.bench.common import TIMGM6MB, crowdtune_command, run_measured, spread, verdict
 
 TARGET_RSS_MIB = 200.0
 TARGET_HELP_SECONDS = 0.3
@@ -42,13 +43,15 @@ async def store():
     from storage import open_store
     with tempfile.TemporaryDirectory() as scratch:
         opened = await open_store(Path(scratch) / "f.db")
-        bot = CrowdtuneBot(Settings(_env_file=None), Conductor(opened), renderer)
-        print("@bot", *rss_mib())
-        await bot.drawer.piano_roll(track, "x")
-        await bot.drawer.learning_curve([5.0, 6.0, 7.0], "x")
-        print("@drawer", *rss_mib(bot.drawer.worker_pids()[0]))
-        bot.drawer.close()
-        await opened.close()
+        try:  # closed however it ends: an open store kept a failed probe from ending
+            bot = CrowdtuneBot(Settings(_env_file=None), Conductor(opened), renderer)
+            print("@bot", *rss_mib())
+            await bot.drawer.piano_roll(track, "x")
+            await bot.drawer.learning_curve([5.0, 6.0, 7.0], "x")
+            print("@drawer", *rss_mib(bot.drawer.worker_pids()[0]))
+            bot.drawer.close()
+        finally:
+            await opened.close()
 
 asyncio.run(store())
 """
@@ -58,9 +61,14 @@ def bench_footprint(help_runs: int = 10) -> dict:
     from bot.media.render import find_soundfont
 
     soundfont = find_soundfont(TIMGM6MB if TIMGM6MB.is_file() else None)
-    probe = subprocess.run([sys.executable, "-c", _FOOTPRINT_PROBE, str(soundfont)], capture_output=True, text=True, check=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        return _bench_footprint(soundfont, Path(scratch), help_runs)
+
+
+def _bench_footprint(soundfont: Path, scratch: Path, help_runs: int) -> dict:
+    probe = run_measured("the footprint's probe", [sys.executable, "-c", _FOOTPRINT_PROBE, str(soundfont)], scratch)
     # Only the probe's own lines (marked "@"): a library may print to stdout too.
-    figures = [line[1:].split() for line in probe.stdout.splitlines() if line.startswith("@")]
+    figures = [line[1:].split() for line in probe.splitlines() if line.startswith("@")]
     stages = {stage: (float(now), float(peak)) for stage, now, peak in figures}
     print(f"resident memory (MiB, now / peak), soundfont {soundfont.name}:")
     labels = {
@@ -84,7 +92,7 @@ def bench_footprint(help_runs: int = 10) -> dict:
     for _ in range(help_runs):
         for name, command in commands.items():
             start = time.perf_counter()
-            subprocess.run(command, capture_output=True, check=True)
+            run_measured(name, command, scratch)
             walls[name].append(time.perf_counter() - start)
     print(f"start-up, {help_runs} runs interleaved; wall s: median [p10-p90]")
     for name, values in walls.items():

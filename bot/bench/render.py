@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import random
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from bot.bench.common import TIMGM6MB, Samples, children_cpu, crowdtune_command, paired_ratios, percentile, spread, verdict
+from bot.bench.common import TIMGM6MB, Samples, children_cpu, crowdtune_command, paired_ratios, percentile, run_measured, spread, verdict
 
 NOTE_COUNTS = (8, 32, 64)
 RENDER_TRIALS = 15
@@ -59,7 +58,7 @@ def bench_render(
                 "OGG, level kept": lambda: renderer.render_ogg(track_to_midi(track), keep_level=True),
                 "WAV, level kept": lambda: renderer.render_wav(track_to_midi(track), keep_level=True),
                 "synthesis alone": lambda: synthesize_only(renderer, midi),
-                "midi2audio -> WAV": lambda: subprocess.run(midi2audio_command(renderer.soundfont, midi_path, wav_path), capture_output=True, check=True),
+                "midi2audio -> WAV": lambda: run_measured("midi2audio (fluidsynth)", midi2audio_command(renderer.soundfont, midi_path, wav_path), Path(scratch), crowdtune=False),
             }
             samples = {name: Samples() for name in paths}
             for action in paths.values():  # warm-up: the 48 kHz synth, the page cache
@@ -115,9 +114,10 @@ def _bench_render_command(soundfont: Path, scratch: Path, files: int, runs: int)
     crowdtune = crowdtune_command()
     # --force: every run after the first writes the same files again (render replaces none without it).
     commands = {
-        "crowdtune render --format ogg": lambda: subprocess.run([*crowdtune, "render", *map(str, inputs), "--out-dir", str(scratch / "ogg"), "--format", "ogg", "--force", "--soundfont", str(soundfont)], capture_output=True, check=True),
-        "crowdtune render --format wav": lambda: subprocess.run([*crowdtune, "render", *map(str, inputs), "--out-dir", str(scratch / "wav"), "--format", "wav", "--force", "--soundfont", str(soundfont)], capture_output=True, check=True),
-        f"midi2audio x {files}": lambda: [subprocess.run(midi2audio_command(soundfont, p, scratch / f"{p.stem}.wav"), capture_output=True, check=True) for p in inputs],
+        f"crowdtune render --format {fmt}": lambda fmt=fmt: run_measured(f"crowdtune render --format {fmt}", [*crowdtune, "render", *map(str, inputs), "--out-dir", str(scratch / fmt), "--format", fmt, "--force", "--soundfont", str(soundfont)], scratch)
+        for fmt in ("ogg", "wav")
+    } | {
+        f"midi2audio x {files}": lambda: [run_measured("midi2audio (fluidsynth)", midi2audio_command(soundfont, p, scratch / f"{p.stem}.wav"), scratch, crowdtune=False) for p in inputs],
     }  # fmt: skip
     walls: dict[str, list[float]] = {name: [] for name in commands}
     for run_index in progress_bar(runs, "many files", "run", iterable=range(runs)):

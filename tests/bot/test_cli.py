@@ -843,6 +843,25 @@ def test_a_bad_database_url_gives_the_same_reason_as_db_and_as_crowdtune_db(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+# URLs of a fresh-user trial, each with a password that is a piece of the driver's words, and those words.
+DRIVER_WORDS = {
+    "postgresql://u:1@localhost:1/db": ["Errno 111", "127.0.0.1", "Connect call failed"],
+    "postgresql://u:e@localhost:1/db": ["Errno 111", "127.0.0.1", "Connect call failed"],
+    "postgresql://u:p@localhost:1/db?sslmode=bogus": ["`sslmode` parameter must be one of: disable, allow, prefer, require"],
+}
+
+
+@pytest.mark.parametrize("url", DRIVER_WORDS)
+def test_a_database_that_cannot_be_reached_is_named_without_its_password_and_the_driver_s_words_kept(tmp_path, url):
+    """Found by a fresh-user trial: `--db postgresql://u:1@localhost:1/db` said "[Errno *********] Connect call failed
+    ('***27.0.0.***', ***)": every 1 masked, which gave the password away and garbled the reason."""
+    result = crowdtune("sessions", "--db", url, cwd=tmp_path, check=False)
+    [line] = result.stderr.strip().splitlines()
+    shown = url.replace(":1@", ":***@").replace(":e@", ":***@").replace(":p@", ":***@")
+    assert result.returncode == ExitCode.DATABASE and line.startswith(f"crowdtune sessions: cannot connect to the database {shown}: "), line
+    assert all(words in line for words in DRIVER_WORDS[url]), line
+
+
 @pytest.mark.parametrize("where", ["the environment", ".env"])
 @pytest.mark.parametrize("value", ["postgresql+asyncpg://u:s3cretpw@h/db", "bench.db"])
 def test_bench_scaling_checks_crowdtune_bench_db_as_a_setting(tmp_path, value, where):
@@ -869,7 +888,24 @@ def test_bench_scaling_takes_rounds_and_no_other_option(tmp_path, args, line):
     """`bench scaling --rounds N` sets its sessions' rounds (tests/bot/bench/test_scaling_signals.py runs it); any
     other option of bench learning's is refused, one line and exit 2, before anything runs, as for other benches."""
     result = crowdtune("bench", *args, cwd=tmp_path, check=False)
-    assert result.returncode == ExitCode.USAGE and result.stdout == "" and result.stderr == f"crowdtune bench: error: {line}\n", result.stderr
+    assert result.returncode == ExitCode.USAGE and result.stdout == "" and result.stderr == f"crowdtune bench: error: {line} (see crowdtune bench --help)\n", result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["bench", "render", "--seeds", "2"],
+    ["simulate", "--rater", "theorist", "--crowd", "contrarian", "--out", "o"],
+    ["simulate", "--noise", "0.5", "--rater", "brigader", "--out", "o"],
+    ["simulate", "--base", "G9", "--out", "o"],
+    ["copy-db", "--from", "a.db", "--to", "a.db"],
+    ["bench", "learning", "--only", "nope", "--seeds", "1", "--rounds", "2"],
+])
+def test_arguments_refused_after_parsing_read_as_the_parser_s_own_refusals(tmp_path, args):
+    """Found by a fresh-user trial: `bench render --seeds 2` lacked the "(see crowdtune bench --help)" that ends every
+    other bad argument's line: arguments a command refuses after parsing are said the same way, exit 2, nothing written."""
+    result = crowdtune(*args, cwd=tmp_path, check=False)
+    [line] = result.stderr.splitlines()
+    assert result.returncode == ExitCode.USAGE and line.startswith(f"crowdtune {args[0]}: error: "), line
+    assert line.endswith(f" (see crowdtune {args[0]} --help)") and list(tmp_path.iterdir()) == [], line
 
 
 def test_bench_scaling_on_a_database_it_cannot_reach_says_so_in_one_line_before_any_figure(tmp_path):

@@ -236,7 +236,9 @@ def test_commands_that_only_read_read_a_database_in_a_folder_they_cannot_write_a
 
 @pytest.mark.parametrize("argv, command, stdin", [
     (["--version"], "", ""),
-    (["run", "--help"], "", ""),
+    (["--help"], "", ""),
+    (["run", "--help"], " run", ""),  # the command is named as soon as it is read, --help or not
+    (["bench", "--help"], " bench", ""),
     (["sessions", "--db", "ct.db"], " sessions", ""),
     (["simulate", "--rounds", "2", "--out", "sim", "--db", "ct.db"], " simulate", ""),
     (["run", "--no-audio", "--rounds", "1", "--db", "ct.db"], " run", "5\n"),

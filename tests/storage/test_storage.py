@@ -25,7 +25,7 @@ from pgserver import PASSWORD
 from storage import check_location, location_problem, open_reader, open_store, StorageError
 from storage.export import COUNTED, export_zip, safe_name
 from storage.migrations import SCHEMA_VERSION
-from storage.postgres import PostgresStore, public_url
+from storage.postgres import PostgresStore, public_text, public_url
 from storage.postgres_migrations import SCHEMA_VERSION as PG_SCHEMA_VERSION
 from storage.rows import TABLES
 
@@ -319,6 +319,51 @@ def test_public_url_masks_the_password_only_even_of_a_url_it_cannot_read(url):
     """Found by a fresh-user trial: an empty port, %zz, an unencoded / in the password, [, port 0 or 99999, even
     postgresql://u@h:/db were all shown as postgresql://***, host included; postgresql:// read postgresql:."""
     assert public_url(url) == UNREADABLE[url]
+
+
+# A driver's own messages, as a fresh-user trial saw them, each with the password whose every occurrence was masked.
+DRIVER_TEXTS = {
+    "1": "[Errno 111] Connect call failed ('127.0.0.1', 1)",
+    "e": "[Errno 111] Connect call failed ('127.0.0.1', 1)",
+    "p": "`sslmode` parameter must be one of: disable, allow, prefer, require, verify-ca, verify-full",
+    "password": 'password authentication failed for user "u"',
+    "u": 'password authentication failed for user "u"',  # a password that is the user's name too
+    "s3cretpw1": 'password authentication failed for user "s3cretpw1"',
+}
+
+
+@pytest.mark.parametrize("password", DRIVER_TEXTS)
+def test_public_text_leaves_the_driver_s_own_words_exact(password):
+    """Found by a fresh-user trial: every occurrence of the password's text was masked, so "[Errno 111]" read
+    "[Errno *********]" and "Connect" "Conn***ct": the message spelled the password out ("1", "e", "p")."""
+    url = f"postgresql://{'s3cretpw1' if password == 's3cretpw1' else 'u'}:{password}@localhost:1/db?sslmode=bogus"
+    assert public_text(DRIVER_TEXTS[password], url) == DRIVER_TEXTS[password]
+
+
+@pytest.mark.parametrize("password", ["s3cret/pw%40!x", "longer secret here", "1"])
+def test_public_text_shows_the_url_in_a_message_as_public_url(password):
+    """A message quoting the URL, as typed or percent-decoded, shows it as `public_url` does: no part of the password."""
+    from urllib.parse import quote
+
+    url = f"postgresql://crowdtune:{quote(password, safe='')}@db.example:5432/crowdtune?password={quote(password, safe='')}"
+    for quoted in (url, url.replace(quote(password, safe=""), password)):
+        text = public_text(f"could not connect to {quoted}: timeout", url)
+        assert text == f"could not connect to {public_url(url)}: timeout" and "***" in text, text
+        assert password not in text and quote(password, safe="") not in text
+
+
+@pytest.mark.parametrize("printed", ["invalid value {!r} for option", 'key "{}" in the password', "password={} rejected",
+                                     "password={}&sslmode=x", "password={}"])
+@pytest.mark.parametrize("password", ["Xq7-Kp9+Zw", "pa ss wo rd", "hunter%2F22"])
+def test_public_text_masks_a_password_the_driver_prints_as_a_value(password, printed):
+    """A driver that prints the password as a value (Python's repr, a quoted text, key=value) never shows it,
+    percent-decoded either; the message's other words stay as they are."""
+    from urllib.parse import unquote
+
+    url = f"postgresql://crowdtune:{password}@db.example/crowdtune"
+    for form in {password, unquote(password)}:
+        text = public_text(printed.format(form), url)
+        assert form not in text and unquote(password) not in text and text == printed.format("***"), text
 
 
 async def _schema(location: str, postgres_server) -> dict[str, list[str]]:

@@ -182,3 +182,52 @@ async def test_voter_history_is_each_voters_latest_ratings_newest_first(tmp_path
     async with store._tx() as db:
         assert await db.voter_history("guild:1", voters, limit=5) == expected
     await store.close()
+
+
+# A user's settings, each bad (bench reads none, but the processes it measures would: README, "Exit codes" 3).
+BAD_SETTINGS = {"CROWDTUNE_ROUNDS": "abc", "CROWDTUNE_DB": ":memory:", "DISCORD_TOKEN": "not-a-token"}
+
+
+@pytest.fixture
+def bad_settings(tmp_path, monkeypatch):
+    """A folder whose .env and environment hold bad settings, as the current folder."""
+    (tmp_path / ".env").write_text("".join(f"{key}={value}\n" for key, value in BAD_SETTINGS.items()))
+    monkeypatch.chdir(tmp_path)
+    for key, value in BAD_SETTINGS.items():
+        monkeypatch.setenv(key, value)
+    return tmp_path
+
+
+def test_the_render_command_is_measured_whatever_settings_the_user_has(bad_settings, tmp_path_factory):
+    """Found by a fresh-user trial: with CROWDTUNE_ROUNDS=abc in .env, `crowdtune bench render` worked for a minute,
+    then its `crowdtune render` child refused the setting: a traceback, exit code 1."""
+    scratch = tmp_path_factory.mktemp("scratch")
+    results = render_benchmark._bench_render_command(common.TIMGM6MB, scratch, files=1, runs=1)
+    assert set(results) == {"ogg", "wav"} and all(ratio > 0 for ratio in results.values())
+    assert sorted(p.name for p in (scratch / "ogg").iterdir()) == ["many-0.ogg"]
+    assert sorted(p.name for p in bad_settings.iterdir()) == [".env"]  # nothing written where the user is
+
+
+def test_the_footprint_probe_builds_its_bot_whatever_settings_the_user_has(bad_settings):
+    results = footprint.bench_footprint(help_runs=1)
+    assert set(results["stages"]) == {"python", "imports", "soundfont", "renders", "bot", "drawer"}
+
+
+def test_a_benchmark_s_processes_inherit_no_setting_nor_the_token(bad_settings):
+    environment = common.measured_environment(CROWDTUNE_BENCH_DB="postgresql://u@h/db")
+    assert not any(key.startswith("CROWDTUNE_") or key == "DISCORD_TOKEN" for key in set(environment) - {"CROWDTUNE_BENCH_DB"})
+    assert environment["CROWDTUNE_BENCH_DB"] == "postgresql://u@h/db" and environment["PATH"] == __import__("os").environ["PATH"]
+
+
+@pytest.mark.parametrize("command, crowdtune, code, line", [
+    ([*common.crowdtune_command(), "render", "missing.mid", "--out-dir", "out"], True, 12, "cannot read missing.mid (no such file)"),  # crowdtune's own code
+    (["sh", "-c", "echo first >&2; echo last words >&2; exit 3"], False, 1, "last words"),  # another program's: not crowdtune's 3
+    (["sh", "-c", "kill -TERM $$"], True, 143, "it said nothing on stderr"),
+])
+def test_a_measured_process_that_fails_is_one_line_with_its_last_words_and_an_exit_code_of_the_table(tmp_path, command, crowdtune, code, line):
+    from bot.errors import StartupError, user_facing
+
+    with pytest.raises(StartupError) as failed:
+        common.run_measured("the measured thing", command, tmp_path, crowdtune=crowdtune)
+    text, exit_code = user_facing(failed.value)
+    assert exit_code == code and text.startswith("the measured thing failed (") and text.endswith(line) and "\n" not in text, text
