@@ -85,12 +85,15 @@ def _db(gain_db: float) -> float:
     return 10 ** (gain_db / 20)
 
 
-def normalise(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+def normalise(samples: np.ndarray, sample_rate: int, held_at_ceiling: bool = True) -> np.ndarray:
     """(frames, channels) float32 samples brought to TARGET_LUFS with true peaks at most
     TRUE_PEAK_CEILING_DBTP. Silence is returned as it is. The gain is one number for the whole clip; the
     limiter then holds down any peak that gain pushed over its ceiling (it leaves audio under it exactly as
     it is), and when that took loudness away the gain is raised and the clip limited again
-    (MAKEUP_PASSES times at most). Whatever true peak is left over the ceiling is taken off the whole clip."""
+    (MAKEUP_PASSES times at most). Whatever true peak is left over the ceiling is taken off the whole clip,
+    unless `held_at_ceiling` is False: for a caller that measures the true peak of what it makes of the
+    samples instead (bot.media.render.encode_under_ceiling, after Opus), which the measurement here would
+    only cost twice."""
     from pedalboard import BrickwallLimiter
 
     loudness = integrated_loudness(samples, sample_rate)
@@ -113,7 +116,7 @@ def normalise(samples: np.ndarray, sample_rate: int) -> np.ndarray:
             break
         gain_db += shortfall
         levelled, limited = levelled_at(gain_db)
-    excess = true_peak_dbtp(levelled, sample_rate) - TRUE_PEAK_CEILING_DBTP
+    excess = true_peak_dbtp(levelled, sample_rate) - TRUE_PEAK_CEILING_DBTP if held_at_ceiling else 0.0
     if excess > 0:
         levelled = levelled * _db(-excess)
     return np.ascontiguousarray(levelled, dtype=np.float32)

@@ -24,7 +24,7 @@ import mido
 import numpy as np
 
 from bot.errors import why_unreadable
-from bot.media.loudness import normalise, trim_trailing_silence
+from bot.media.loudness import TRUE_PEAK_CEILING_DBTP, normalise, trim_trailing_silence, true_peak_dbtp
 from bot.media.synth import (
     CHANNELS, INSTALL_HINT, CliSynth, InProcessSynth, LibraryMissing, RenderSetupError, SoundfontError, midi_timeline,
 )
@@ -162,13 +162,15 @@ class Renderer:
 
     def listening_samples(self, midi: mido.MidiFile | bytes, keep_level: bool = False, for_opus: bool = False) -> np.ndarray:
         """The clip as (frames, 2) float32 samples: brought to the listening level (bot/media/loudness.py) unless
-        `keep_level`, and without trailing digital silence. `for_opus`: at Opus's 48 kHz."""
+        `keep_level`, and without trailing digital silence. `for_opus`: at Opus's 48 kHz, for render_ogg, which holds
+        the true peak of the coded clip instead of these samples' (encode_under_ceiling)."""
         midi = _as_midi(midi)
         with self._synth_in_use(for_opus) as synth:
             samples = np.concatenate([np.empty((0, CHANNELS), dtype=np.float32), *synth.sample_chunks(midi)])
             rate = synth.sample_rate
         if not keep_level:
-            samples = normalise(samples, rate)
+            # Opus's own peaks are held after coding (encode_under_ceiling), where they are made.
+            samples = normalise(samples, rate, held_at_ceiling=not for_opus)
         return trim_trailing_silence(samples)
 
     def render_wav(self, midi: mido.MidiFile | bytes, keep_level: bool = False) -> bytes:
@@ -184,7 +186,8 @@ class Renderer:
 
     def render_ogg(self, midi: mido.MidiFile | bytes, keep_level: bool = False) -> bytes:
         """OGG Opus for chat, at the listening level (or, with `keep_level`, the synth's)."""
-        return _encode_ogg_opus(self.listening_samples(midi, keep_level, for_opus=True), OPUS_SAMPLE_RATE)
+        samples = self.listening_samples(midi, keep_level, for_opus=True)
+        return _encode_ogg_opus(samples, OPUS_SAMPLE_RATE) if keep_level else encode_under_ceiling(samples, OPUS_SAMPLE_RATE)
 
     def render(self, midi: mido.MidiFile | bytes, fmt: Format = "ogg", keep_level: bool = False) -> bytes:
         if fmt == "ogg":
@@ -251,6 +254,40 @@ def _encode_ogg_opus(samples: np.ndarray, sample_rate: int) -> bytes:
         for packet in (*stream.encode(frame), *stream.encode(None)):
             container.mux(packet)
     return buffer.getvalue()
+
+
+# Opus codes a waveform, not its samples: decoded, a clip's true peak can come out a few tenths of a dB above what
+# went in (a simulated round measured -0.93 dBTP), past the limiter's headroom. What a listener's player decodes is
+# measured, and a clip that crossed is coded again this far under the ceiling (libebur128 and other 4x meters
+# differ by hundredths of a dB).
+OPUS_PEAK_MARGIN_DB = 0.1
+OPUS_PEAK_PASSES = 3  # codings at most: each scales the clip by the last one's excess, which Opus keeps nearly alike
+
+
+def encode_under_ceiling(samples: np.ndarray, sample_rate: int) -> bytes:
+    """`_encode_ogg_opus` of (frames, 2) float32 samples, whose decoded true peak is at most
+    TRUE_PEAK_CEILING_DBTP - OPUS_PEAK_MARGIN_DB (EBU R128's -1 dBTP for lossy coding): the clip is decoded and
+    measured, and coded again quieter by what it crossed by, OPUS_PEAK_PASSES times at most. The loudness drops
+    by as much (a tenth of a dB or two, within R128's tolerance); a clip under the ceiling is coded once, and one
+    still over it after the last coding is returned as that coding left it."""
+    limit = TRUE_PEAK_CEILING_DBTP - OPUS_PEAK_MARGIN_DB
+    data = _encode_ogg_opus(samples, sample_rate)
+    for _ in range(OPUS_PEAK_PASSES - 1):
+        over = true_peak_dbtp(decode_ogg_opus(data), sample_rate) - limit
+        if not over > 0:
+            break
+        samples = (samples * 10 ** (-(over + OPUS_PEAK_MARGIN_DB) / 20)).astype(np.float32)
+        data = _encode_ogg_opus(samples, sample_rate)
+    return data
+
+
+def decode_ogg_opus(data: bytes) -> np.ndarray:
+    """Ogg Opus bytes decoded as a listener's player does (FFmpeg's Opus decoder, through PyAV): (frames, 2) float32."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        frames = [frame.to_ndarray() for frame in container.decode(audio=0)]
+    return np.concatenate(frames, axis=1).T.astype(np.float32)  # FFmpeg gives planar float: (channels, frames)
 
 
 def render_targets(paths: list[Path], out_dir: Path, fmt: str) -> list[Path]:

@@ -18,7 +18,7 @@ import pytest
 from scipy.signal import resample_poly
 
 from bot.media.loudness import SILENCE_FLOOR, TARGET_LUFS, TRUE_PEAK_CEILING_DBTP, trim_trailing_silence
-from bot.media.render import Renderer
+from bot.media.render import OPUS_SAMPLE_RATE, Renderer, _encode_ogg_opus, decode_ogg_opus, encode_under_ceiling
 from core.midi import midi_bytes, track_to_midi
 from core.music import Note, generate_track
 
@@ -70,10 +70,8 @@ def wav_samples(data: bytes) -> tuple[np.ndarray, int]:
 def ogg_samples(data: bytes) -> tuple[np.ndarray, int]:
     """Decoded by FFmpeg (through PyAV), as a listener's player would."""
     with av.open(io.BytesIO(data)) as container:
-        frames = [frame.to_ndarray() for frame in container.decode(audio=0)]
         rate = container.streams.audio[0].sample_rate
-    planar = np.concatenate(frames, axis=1)  # FFmpeg's Opus decoder gives planar float: (channels, frames)
-    return planar.T.astype(np.float64), rate
+    return decode_ogg_opus(data).astype(np.float64), rate
 
 
 def loudness(samples: np.ndarray, rate: int) -> float:
@@ -168,3 +166,19 @@ def test_levelling_a_clip_imports_nothing_the_bots_memory_cannot_afford():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert result.stdout.strip() == "[]", result.stdout
 
+
+
+def test_what_opus_adds_to_a_peak_is_taken_off_before_the_clip_is_sent():
+    """A clip whose samples sit just under the ceiling can decode over it: Opus codes the waveform, and a square
+    wave's edges ring (a simulated round's clip decoded at -0.93 dBTP). Coded plainly it crosses; the renderer's
+    coding takes what it crossed by off and codes it again."""
+    t = np.arange(OPUS_SAMPLE_RATE * 2) / OPUS_SAMPLE_RATE
+    square = sum(np.sin(2 * np.pi * k * 220 * t) / k for k in range(1, 45, 2))  # band-limited: odd harmonics to 10 kHz
+    square *= 10 ** ((TRUE_PEAK_CEILING_DBTP - 0.2 - true_peak(square[:, None])) / 20)
+    samples = np.stack([square, square], axis=1).astype(np.float32)
+    assert true_peak(samples.astype(np.float64)) <= TRUE_PEAK_CEILING_DBTP  # what went in was under it
+    plain = true_peak(ogg_samples(_encode_ogg_opus(samples, OPUS_SAMPLE_RATE))[0])
+    assert plain > TRUE_PEAK_CEILING_DBTP, plain  # the codec alone pushes it over
+    kept = ogg_samples(encode_under_ceiling(samples, OPUS_SAMPLE_RATE))[0]
+    assert true_peak(kept) <= TRUE_PEAK_CEILING_DBTP
+    assert loudness(kept, OPUS_SAMPLE_RATE) > loudness(samples.astype(np.float64), OPUS_SAMPLE_RATE) - 1.5  # only the excess is taken off
