@@ -135,6 +135,8 @@ def _escape_problem(url: str) -> str | None:
 # Where a URL's authority starts: past its scheme and the : and / that follow it, even mistyped (postgresql:/,
 # postgresql//, postgresql:u:pw@h), so that a password is found there too.
 _AUTHORITY = re.compile(r"\s*[^:/@]*(?::/*|/+)")
+# A PostgreSQL scheme's name, mistyped without its // (postgresql:u:pw@h): the : after it starts no password.
+_POSTGRES_NAME = re.compile(r"postgres(?:ql)?", re.IGNORECASE)
 _PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
 
 
@@ -148,7 +150,7 @@ def public_url(url: str) -> str:
     start = authority.end() if authority else 0
     at = url.rfind("@")
     colon = url.find(":", start)
-    if not 0 <= colon < at and url[:start].endswith(":"):
+    if url[:start].endswith(":") and not (0 <= colon < at and _POSTGRES_NAME.fullmatch(url[:start - 1].strip())):
         colon = url.find(":")  # a user's name taken for a scheme (me:pw@host, no //): that : may start a password
     if 0 <= colon < at:
         url = f"{url[:colon]}:***{url[at:]}"

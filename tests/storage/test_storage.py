@@ -296,6 +296,36 @@ def test_a_mistyped_scheme_is_shown_as_typed_and_its_mistake_named(url):
     assert str(refused.value) == f"the database URL {shown} cannot be used: {MISTYPED_SCHEMES[url]}, as in postgresql://user:password@host:5432/database"
 
 
+# URLs with their scheme left out, each as its line shows it (a fresh-user trial: each was a SQLite file's path, made
+# with the password in its name and printed whole).
+NO_SCHEME = {
+    "u:s3cretpw@localhost/db": "u:***@localhost/db",
+    "u:s3cretpw@localhost:5432": "u:***@localhost:5432",
+    "my_user:s3c:retpw@db.example/crowdtune": "my_user:***@db.example/crowdtune",
+}
+
+
+@pytest.mark.parametrize("url", NO_SCHEME)
+async def test_a_url_without_its_scheme_is_refused_with_its_password_masked(tmp_path, monkeypatch, url):
+    monkeypatch.chdir(tmp_path)
+    shown = NO_SCHEME[url]
+    with pytest.raises(StorageError) as refused:
+        await open_store(url)
+    assert str(refused.value) == (f"the database URL {shown} cannot be used: it lacks postgresql:// before its user name: "
+                                  f"write postgresql://{shown}"), refused.value
+    assert "s3c" not in str(refused.value) and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("path", ["backups/db@2026.db", "./a@b.db", "a@b.db", "./u:pw@h.db"])
+async def test_a_file_s_path_holding_an_at_sign_stays_a_path(tmp_path, monkeypatch, path):
+    """An @ after a / or with no : before it is no URL's user and password: the file is made where the path says."""
+    monkeypatch.chdir(tmp_path)
+    assert location_problem(path) is None
+    store = await open_store(path)
+    await store.close()
+    assert (tmp_path / path).is_file()
+
+
 # URLs whose parts cannot be told apart: all but the password is shown, so one of several can be told.
 UNREADABLE = {
     "postgresql://u:s3cretpw@h:/db": "postgresql://u:***@h:/db",
@@ -309,6 +339,7 @@ UNREADABLE = {
     "postgresql://u@h:/db": "postgresql://u@h:/db",
     "postgresql://u:s3cretpw": "postgresql://u:***",  # the host left out: the password reads as a port
     "u:s3cretpw@h/db": "u:***@h/db",  # the scheme left out: the user reads as one
+    "u:s3c:retpw@h/db": "u:***@h/db",  # and a : in the password
     "postgresql://u@h/db?password=s3cretpw&sslmode=require": "postgresql://u@h/db?password=***&sslmode=require",
     "postgresql://": "postgresql://",
 }
