@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 import asyncpg
 
@@ -137,15 +137,23 @@ def _escape_problem(url: str) -> str | None:
 _AUTHORITY = re.compile(r"\s*[^:/@]*(?::/*|/+)")
 # A PostgreSQL scheme's name, mistyped without its // (postgresql:u:pw@h): the : after it starts no password.
 _POSTGRES_NAME = re.compile(r"postgres(?:ql)?", re.IGNORECASE)
-_PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+# A query parameter: its key as typed (with the ? or & before it and the = after it), and its value.
+_PARAMETER = re.compile(r"([?&]([^=&]*)=)([^&]*)")
+
+
+def _is_password_key(key: str) -> bool:
+    """Whether a query parameter's key, as typed, names the password: asyncpg reads keys percent-decoded (parse_qs:
+    pass%77ord is password); in any case, to be safe, though asyncpg reads only the lower-case one."""
+    return unquote_plus(key).lower() == "password"
 
 
 def public_url(url: str) -> str:
     """`url` (of any scheme, even mistyped or unreadable: `url_problem`) as typed but for its password, shown as
     ***: the text from the first : in its authority (past "//") to the last @, where a password holding an unencoded
     @ / ? # [ ends as far as anyone can tell, so none of it shows however the URL is broken, while its user, host,
-    port and database still do; a `password=` parameter's value; and, with no @ at all, a "port" that is no number
-    (the password of "postgresql://user:secret" with its host left out). Never raises."""
+    port and database still do; a `password=` parameter's value (its key read as asyncpg reads it, percent-decoded:
+    pass%77ord=); and, with no @ at all, a "port" that is no number (the password of "postgresql://user:secret" with
+    its host left out). Never raises."""
     authority = _AUTHORITY.match(url)
     start = authority.end() if authority else 0
     at = url.rfind("@")
@@ -159,7 +167,7 @@ def public_url(url: str) -> str:
         host, colon, port = hostport.rpartition(":")
         if colon and port and not port.isdigit() and "]" not in port:
             url = f"{url[:start]}{host}:***{url[start + len(hostport):]}"
-    return _PASSWORD_PARAMETER.sub(r"\1***", url)
+    return _PARAMETER.sub(lambda m: f"{m[1]}***" if _is_password_key(m[2]) else m[0], url)
 
 
 def _secrets(url: str) -> list[str]:
@@ -169,7 +177,7 @@ def _secrets(url: str) -> list[str]:
     except ValueError:  # unreadable (url_problem): nothing of it reached a driver
         return []
     found = [parts.password] if parts.password else []
-    found += [pair.split("=", 1)[1] for pair in parts.query.split("&") if pair.lower().startswith("password=")]
+    found += [value for key, _, value in (pair.partition("=") for pair in parts.query.split("&")) if _is_password_key(key)]
     return sorted({form for s in found if s for form in (s, unquote(s))}, key=len, reverse=True)
 
 

@@ -341,6 +341,9 @@ UNREADABLE = {
     "u:s3cretpw@h/db": "u:***@h/db",  # the scheme left out: the user reads as one
     "u:s3c:retpw@h/db": "u:***@h/db",  # and a : in the password
     "postgresql://u@h/db?password=s3cretpw&sslmode=require": "postgresql://u@h/db?password=***&sslmode=require",
+    # The key percent-encoded (a fresh-user trial: asyncpg reads it decoded, as the password, and it was printed).
+    "postgresql://u@h/db?pass%77ord=s3cretpw&sslmode=require": "postgresql://u@h/db?pass%77ord=***&sslmode=require",
+    "postgresql://u@h/db?sslmode=require&PASS%57ORD=s3cretpw": "postgresql://u@h/db?sslmode=require&PASS%57ORD=***",
     "postgresql://": "postgresql://",
 }
 
@@ -395,6 +398,14 @@ def test_public_text_masks_a_password_the_driver_prints_as_a_value(password, pri
     for form in {password, unquote(password)}:
         text = public_text(printed.format(form), url)
         assert form not in text and unquote(password) not in text and text == printed.format("***"), text
+
+
+@pytest.mark.parametrize("key", ["password", "pass%77ord", "%70assword", "PASSWORD"])
+def test_public_text_masks_a_password_parameter_whatever_way_its_key_is_written(key):
+    """Found by a fresh-user trial: ?pass%77ord=... is asyncpg's password, and the driver's quoted text showed it."""
+    url = f"postgresql://u@localhost:1/db?{key}=correcthorsebattery"
+    text = public_text("password authentication failed: got 'correcthorsebattery'", url)
+    assert text == "password authentication failed: got '***'", text
 
 
 async def _schema(location: str, postgres_server) -> dict[str, list[str]]:
