@@ -118,6 +118,11 @@ UNPARSED = "cannot be parsed: write NAME=VALUE, quoting a value that holds space
 @pytest.mark.parametrize("env_file, said", [
     ('CROWDTUNE_ROUNDS=3\n\nCROWDTUNE_DB="unterminated\n', f"line 3 of .env (CROWDTUNE_DB) {UNPARSED}"),
     ("garbage line without equals\n", f"line 1 of .env {UNPARSED}"),
+    # One word without = (a later trial): python-dotenv read a name without a value, and `run` started a terminal
+    # session instead of the bot. A word that is no setting's name may be the token pasted alone: never shown.
+    ("DISCORD_TOKEN\n", f"line 1 of .env (DISCORD_TOKEN) {UNPARSED}"),
+    ("# the bot's\nMTIz.unterminated-tok.en\n", f"line 2 of .env {UNPARSED}"),
+    ("CROWDTUNE_DB=a.db\nexport CROWDTUNE_ROUNDS\n", f"line 2 of .env (CROWDTUNE_ROUNDS) {UNPARSED}"),
     ("CROWDTUNE_ROUND=5\n", "CROWDTUNE_ROUND (in .env) is no setting: did you mean CROWDTUNE_ROUNDS?"),
     ("CROWDTUNE_COLOUR=blue\n", "CROWDTUNE_COLOUR (in .env) is no setting"),
 ])
