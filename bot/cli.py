@@ -470,12 +470,13 @@ async def _open_to_read(db: str, nothing: str | None):
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from bot.settings import Settings, open_renderer
+    from bot.settings import Settings, bot_token, open_renderer
 
     settings = _settings(Settings, db=args.db, shard_count=args.shard_count, shard_ids=args.shard_ids)
     args.db = _database(settings)
     runs_bot = settings.discord_token is not None  # set, even empty: the bot (an empty token is one clear line there)
     if runs_bot:
+        bot_token(settings)
         _refuse_given(args, TERMINAL_ONLY, (
             "is for a session in the terminal, and DISCORD_TOKEN is set, so this runs the Discord bot (its sessions take "
             "their options from /compose): leave it out, or unset DISCORD_TOKEN for a terminal session"))

@@ -351,6 +351,21 @@ def _token_given() -> tuple[str, str, str] | None:
     return None
 
 
+# A bot token is three base64url parts joined by dots (the bot's id, a timestamp, a signature): anything else
+# would be refused by Discord after a minute of retries as if Discord were unreachable.
+BOT_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def bot_token(settings: Settings) -> str:
+    """The bot token of `settings`, stripped; StartupError (NO_TOKEN) when it is empty or malformed (BOT_TOKEN), which
+    the bot would otherwise learn from Discord only after a minute of retries. Checked first when the bot is to run,
+    before any option is judged (an option for a terminal session is no mistake when the bot cannot run anyway)."""
+    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+    if not BOT_TOKEN.fullmatch(token):
+        raise StartupError(f"{token_origin()} is empty or malformed: paste the bot token from the Developer Portal", ExitCode.NO_TOKEN)
+    return token
+
+
 def token_origin() -> str:
     """The bot token's variable and where it was set, for a line about it ("DISCORD_TOKEN (in the environment)"):
     an environment's empty token hides a good one in .env, which the line must not leave a person to guess."""

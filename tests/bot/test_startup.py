@@ -239,6 +239,18 @@ def test_no_token_or_a_malformed_one(tmp_path, token):
     assert not (tmp_path / "bot.db").exists()
 
 
+@pytest.mark.parametrize("options", [["--no-audio"], ["--rounds", "3", "--mode", "ab"], ["--out", "rounds"]])
+@pytest.mark.parametrize("token", ["", "abc"])
+def test_an_empty_or_malformed_token_is_said_first_whatever_options_are_given(tmp_path, token, options):
+    """Found by a fresh-user trial: `DISCORD_TOKEN=` in .env and `run --no-audio` said "--no-audio is for a session in
+    the terminal, and DISCORD_TOKEN is set, so this runs the Discord bot", exit 2, though that bot cannot run; without
+    the option it said the token is empty, exit 4. The token's line comes first, as it is what to fix."""
+    (tmp_path / ".env").write_text(f"DISCORD_TOKEN={token}\n")
+    line = assert_one_line(start(tmp_path, command=[CROWDTUNE, "run", *options], DISCORD_TOKEN=None), ExitCode.NO_TOKEN, token=token)
+    assert "DISCORD_TOKEN (in .env) is empty or malformed" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+
+
 @pytest.mark.parametrize("where", ["environment", ".env"])
 def test_an_empty_token_line_says_where_it_was_set(tmp_path, where):
     """An empty DISCORD_TOKEN in the environment hides a good one in .env (the token is the one setting a blank
