@@ -885,7 +885,9 @@ def test_bench_scaling_checks_crowdtune_bench_db_as_a_setting(tmp_path, value, w
 
 @pytest.mark.parametrize("args, line", [
     (["scaling", "--seeds", "2"], "--seeds is for bench learning only; bench scaling takes only --rounds"),
-    (["render", "--rounds", "2"], "--rounds is for bench learning only; bench render takes no options"),
+    # Not "for bench learning only" (a fresh-user trial): bench scaling takes it too, as the README says.
+    (["render", "--rounds", "2"], "--rounds is for bench learning and bench scaling only; bench render takes no options"),
+    (["render", "--crowd", "builtin"], "--crowd is for bench learning only; bench render takes no options"),
 ])
 def test_bench_scaling_takes_rounds_and_no_other_option(tmp_path, args, line):
     """`bench scaling --rounds N` sets its sessions' rounds (tests/bot/bench/test_scaling_signals.py runs it); any
