@@ -152,8 +152,10 @@ def public_url(url: str) -> str:
     ***: the text from the first : in its authority (past "//") to the last @, where a password holding an unencoded
     @ / ? # [ ends as far as anyone can tell, so none of it shows however the URL is broken, while its user, host,
     port and database still do; a `password=` parameter's value (its key read as asyncpg reads it, percent-decoded:
-    pass%77ord=); and, with no @ at all, a "port" that is no number (the password of "postgresql://user:secret" with
-    its host left out). Never raises."""
+    pass%77ord=), and any other parameter's value that is the password (of _SECRET_CHARACTERS or more, percent-decoded
+    alike: `public_text` then masks it where a message prints it too); and, with no @ at all, a "port" that is no
+    number (the password of "postgresql://user:secret" with its host left out). Never raises."""
+    secrets = {unquote(secret) for secret in _secrets(url) if len(unquote(secret)) >= _SECRET_CHARACTERS}
     authority = _AUTHORITY.match(url)
     start = authority.end() if authority else 0
     at = url.rfind("@")
@@ -167,7 +169,11 @@ def public_url(url: str) -> str:
         host, colon, port = hostport.rpartition(":")
         if colon and port and not port.isdigit() and "]" not in port:
             url = f"{url[:start]}{host}:***{url[start + len(hostport):]}"
-    return _PARAMETER.sub(lambda m: f"{m[1]}***" if _is_password_key(m[2]) else m[0], url)
+    def masked(parameter: re.Match) -> str:  # a value read as asyncpg reads it (parse_qs: + is a space) or as typed
+        secret = _is_password_key(parameter[2]) or {unquote(parameter[3]), unquote_plus(parameter[3])} & secrets
+        return f"{parameter[1]}***" if secret else parameter[0]
+
+    return _PARAMETER.sub(masked, url)
 
 
 def _secrets(url: str) -> list[str]:

@@ -408,6 +408,18 @@ def test_public_text_masks_a_password_parameter_whatever_way_its_key_is_written(
     assert text == "password authentication failed: got '***'", text
 
 
+@pytest.mark.parametrize("query", ["target_session_attrs=correcthorsebattery", "application_name=correct%68orsebattery"])
+def test_a_parameter_whose_value_is_the_password_is_masked_in_the_url_and_the_driver_s_words(query):
+    """Found by a fresh-user trial: ?target_session_attrs=<the password> was shown in the URL, so the driver's
+    "got '<the password>'" was left unmasked (the text shown anyway as a parameter): both printed the password."""
+    url = f"postgresql://u:correcthorsebattery@localhost:1/db?{query}"
+    key = query.split("=")[0]
+    assert public_url(url) == f"postgresql://u:***@localhost:1/db?{key}=***"
+    text = public_text(f"{key} is expected to be one of ..., got 'correcthorsebattery'", url)
+    assert text == f"{key} is expected to be one of ..., got '***'", text
+    assert public_url("postgresql://u:pw@h/db?application_name=pw") == "postgresql://u:***@h/db?application_name=pw"  # too short
+
+
 async def _schema(location: str, postgres_server) -> dict[str, list[str]]:
     if location.startswith("postgresql://"):
         rows = postgres_server.psql(
