@@ -251,9 +251,20 @@ def _refuse_given(args: argparse.Namespace, dests: Iterable[str], why: str) -> N
 TERMINAL_ONLY = (*MUSIC_DEFAULTS, "rounds", "seed", "out", "no_audio", "from_file", "from_track", "new", "aspects")
 # What a melody from a file (--from) sets itself.
 FROM_FILE_SETS = ("base", "scale", "length", "tempo")
-# What only `bench learning` uses, and its defaults.
+# `bench learning`'s defaults.
 BENCH_SEEDS, BENCH_ROUNDS = 20, 100
-BENCH_LEARNING_ONLY = ("seeds", "first_seed", "rounds", "out", "force", "crowd", "only")
+# The options each benchmark takes: a benchmark not listed takes none (the one table of what is refused, and why).
+BENCH_OPTIONS = {"learning": ("seeds", "first_seed", "rounds", "out", "force", "crowd", "only"), "scaling": ("rounds",)}
+
+
+def _refuse_bench_options(args: argparse.Namespace) -> None:
+    """UsageError for an option that bench `args.which` does not take (BENCH_OPTIONS), naming every benchmark that
+    takes it and what this one takes."""
+    taken = BENCH_OPTIONS.get(args.which, ())
+    own = f"takes only {', '.join(_option(dest) for dest in taken)}" if taken else "takes no options"
+    for dest in dict.fromkeys(dest for dests in BENCH_OPTIONS.values() for dest in dests if dest not in taken):
+        takers = " and ".join(f"bench {which}" for which, dests in BENCH_OPTIONS.items() if dest in dests)
+        _refuse_given(args, [dest], f"is for {takers} only; bench {args.which} {own}")
 
 
 def _given_music(args: argparse.Namespace) -> frozenset[str]:
@@ -470,12 +481,13 @@ async def _open_to_read(db: str, nothing: str | None):
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from bot.settings import Settings, open_renderer
+    from bot.settings import Settings, bot_token, open_renderer
 
     settings = _settings(Settings, db=args.db, shard_count=args.shard_count, shard_ids=args.shard_ids)
     args.db = _database(settings)
     runs_bot = settings.discord_token is not None  # set, even empty: the bot (an empty token is one clear line there)
     if runs_bot:
+        bot_token(settings)
         _refuse_given(args, TERMINAL_ONLY, (
             "is for a session in the terminal, and DISCORD_TOKEN is set, so this runs the Discord bot (its sessions take "
             "their options from /compose): leave it out, or unset DISCORD_TOKEN for a terminal session"))
@@ -705,13 +717,12 @@ def _fresh_folder(out: Path, force: bool, default: bool = False) -> Path:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    _refuse_bench_options(args)
     if args.which != "learning":
         from bot.bench import run
 
         if args.which != "scaling":
-            _refuse_given(args, BENCH_LEARNING_ONLY, f"is for bench learning only; bench {args.which} takes no options")
             return run(args.which)
-        _refuse_given(args, set(BENCH_LEARNING_ONLY) - {"rounds"}, "is for bench learning only; bench scaling takes only --rounds")
         # Checked here, with every setting, and handed on: the benchmark's process runs in the checkout, away from this
         # .env; unset (or blank: bot.settings) is handed on as empty, so a blank one in the environment is not read there.
         arguments = ["--rounds", str(args.rounds)] if args.rounds else []

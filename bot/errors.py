@@ -4,6 +4,8 @@ propagates (a traceback, exit code 1)."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
 import stat
 from collections.abc import Iterable
@@ -180,12 +182,26 @@ class OutputFailed(Exception):
     says why ("cannot write to standard output: no space left on device")."""
 
 
+class _ClosedOutput(io.TextIOBase):
+    """Standard output that was closed when the program started (`>&-`, for which Python sets sys.stdout to None):
+    every write fails as a write to a closed descriptor does (EBADF), as a full disk's fails with ENOSPC."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+
 class GuardedOutput:
     """A text stream (standard output) whose failed writes and flushes raise OutputFailed, so a command can tell
     them from any other OSError (a file of its own) and end with one line. Everything else is the stream's own.
-    A reader that went away (BrokenPipeError) is left as it is: that is its own end (exit code BROKEN_PIPE)."""
+    A reader that went away (BrokenPipeError) is left as it is: that is its own end (exit code BROKEN_PIPE).
+
+    A closed standard output (`stream` None) fails at the first write (_ClosedOutput), and its descriptor, 1, is
+    held on /dev/null, so that no file opened later becomes descriptor 1 and takes a child process's output."""
 
     def __init__(self, stream) -> None:
+        if stream is None:
+            _hold_descriptor(1)
+            stream = _ClosedOutput()
         self.stream = stream
 
     def write(self, text: str) -> int:
@@ -208,6 +224,17 @@ class GuardedOutput:
             raise
         except OSError as problem:
             raise OutputFailed(f"cannot write to standard output: {_reason(problem)}") from None
+
+
+def _hold_descriptor(fd: int) -> None:
+    """Open /dev/null as descriptor `fd` if it is closed (an open file takes the lowest free descriptor)."""
+    try:
+        os.fstat(fd)
+    except OSError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
 
 
 class Interrupted(Exception):

@@ -192,12 +192,18 @@ def _unread() -> list[str]:
             bindings = list(parse_stream(lines))
     except (OSError, UnicodeDecodeError):  # none, or one _read's own handler explains
         bindings = []
-    problems = []
-    for binding in (b for b in bindings if b.error):
-        name = _NAME.match(binding.original.string.lstrip())
-        problems.append(f"line {_line_of(binding)} of {env_file}{f' ({name[1]})' if name else ''} cannot be parsed: write "
-                        "NAME=VALUE, quoting a value that holds spaces or # (and closing each quote)")
     variables = [*(variable_name(field) for field in Settings.model_fields if field != "discord_token"), *_TOKEN_VARIABLES]
+    # A word without = (DISCORD_TOKEN, or a token pasted alone) python-dotenv reads as a name without a value, and
+    # the setting would be left unset unseen: it cannot be parsed either. Its word is shown only if it is a setting's
+    # name: any other may be a value, the token itself.
+    unparsed = [b for b in bindings if b.error or (b.key and b.value is None)]
+    bindings = [b for b in bindings if b not in unparsed]
+    problems = []
+    for binding in unparsed:
+        name = _NAME.match(binding.original.string.lstrip())
+        name = name[1] if name else binding.key if binding.key in variables else None
+        problems.append(f"line {_line_of(binding)} of {env_file}{f' ({name})' if name else ''} cannot be parsed: write "
+                        "NAME=VALUE, quoting a value that holds spaces or # (and closing each quote)")
     at: dict[str, list[str]] = {}
     for binding in (b for b in bindings if b.key in variables):
         at.setdefault(binding.key, []).append(str(_line_of(binding)))
@@ -343,6 +349,21 @@ def _token_given() -> tuple[str, str, str] | None:
         if (given := _given(variable)) is not None:
             return variable, *given
     return None
+
+
+# A bot token is three base64url parts joined by dots (the bot's id, a timestamp, a signature): anything else
+# would be refused by Discord after a minute of retries as if Discord were unreachable.
+BOT_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def bot_token(settings: Settings) -> str:
+    """The bot token of `settings`, stripped; StartupError (NO_TOKEN) when it is empty or malformed (BOT_TOKEN), which
+    the bot would otherwise learn from Discord only after a minute of retries. Checked first when the bot is to run,
+    before any option is judged (an option for a terminal session is no mistake when the bot cannot run anyway)."""
+    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+    if not BOT_TOKEN.fullmatch(token):
+        raise StartupError(f"{token_origin()} is empty or malformed: paste the bot token from the Developer Portal", ExitCode.NO_TOKEN)
+    return token
 
 
 def token_origin() -> str:

@@ -44,9 +44,14 @@ IN_MEMORY_GONE = ("an in-memory database (:memory:) is gone when the command end
 
 # A location that looks like a URL, even mistyped, is never a file's path: taken for one, it would be printed
 # whole and made, password and all. So: "://" anywhere; a scheme (RFC 3986, section 3.1) of two characters or
-# more and a colon at its start (one letter is a Windows drive, C:\\); or a PostgreSQL scheme's name and a / or
-# : ("postgresql//u:pw@host"). Spaces before it count for nothing.
-_URL = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9+.-]+:|postgres(?:ql)?[/:])|.*://", re.IGNORECASE | re.DOTALL)
+# more and a colon at its start (one letter is a Windows drive, C:\\); a PostgreSQL scheme's name and a / or
+# : ("postgresql//u:pw@host"); or a user and password (RFC 3986 userinfo, section 3.2.1: an @ after a :, both
+# before any /) with the scheme left out ("u:pw@host/db"), while a file's path with an @ ("backups/db@2026.db",
+# "./a@b.db") stays a path. Spaces before it count for nothing.
+_USERINFO = r"[^/]*:[^/]*@"
+_URL = re.compile(rf"\s*(?:[A-Za-z][A-Za-z0-9+.-]+:|postgres(?:ql)?[/:]|{_USERINFO})|.*://", re.IGNORECASE | re.DOTALL)
+# A URL whose scheme is left out: it starts with its user and password.
+_NO_SCHEME = re.compile(rf"\s*{_USERINFO}", re.DOTALL)
 
 
 def looks_like_url(location: str | Path) -> bool:
@@ -69,8 +74,8 @@ _MISTYPED = re.compile(r"\s*(postgres(?:ql)?)(?![A-Za-z0-9+.-])(:?)(/*)", re.IGN
 def location_problem(location: str | Path) -> str | None:
     """Why `location` names no database crowdtune can use, as the reason part of a line ("it has spaces around
     it: remove them"), the one wording of both a --db's line (`check_location`) and a CROWDTUNE_DB's (bot.settings);
-    None for a SQLite file's path or a usable `postgresql://` URL. Shows no part of `location` but a driver's name
-    or a SQLite URL's path."""
+    None for a SQLite file's path or a usable `postgresql://` URL. Shows no part of `location` but a driver's name,
+    a SQLite URL's path, or, for a URL without its scheme, the URL as `public_url` shows it (its password as ***)."""
     if not looks_like_url(location):
         return None
     if location != location.strip():
@@ -91,6 +96,10 @@ def _scheme_problem(location: str) -> str:
     if (sqlite := _SQLITE.match(location)) is not None:
         return f"a SQLite database is given as its file's path alone (here {sqlite[1]}), a PostgreSQL one by a URL, {_EXAMPLE}"
     if (typed := _MISTYPED.match(location)) is None:
+        if _NO_SCHEME.match(location) is not None and "://" not in location:
+            from storage.postgres import public_url
+
+            return f"it lacks postgresql:// before its user name: write postgresql://{public_url(location)}"
         return f"it does not start with postgresql:// or postgres://, {_EXAMPLE}"
     name, colon, slashes = typed[1].lower(), typed[2], typed[3]
     if colon + slashes == "://":

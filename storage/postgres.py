@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 import asyncpg
 
@@ -135,20 +135,32 @@ def _escape_problem(url: str) -> str | None:
 # Where a URL's authority starts: past its scheme and the : and / that follow it, even mistyped (postgresql:/,
 # postgresql//, postgresql:u:pw@h), so that a password is found there too.
 _AUTHORITY = re.compile(r"\s*[^:/@]*(?::/*|/+)")
-_PASSWORD_PARAMETER = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+# A PostgreSQL scheme's name, mistyped without its // (postgresql:u:pw@h): the : after it starts no password.
+_POSTGRES_NAME = re.compile(r"postgres(?:ql)?", re.IGNORECASE)
+# A query parameter: its key as typed (with the ? or & before it and the = after it), and its value.
+_PARAMETER = re.compile(r"([?&]([^=&]*)=)([^&]*)")
+
+
+def _is_password_key(key: str) -> bool:
+    """Whether a query parameter's key, as typed, names the password: asyncpg reads keys percent-decoded (parse_qs:
+    pass%77ord is password); in any case, to be safe, though asyncpg reads only the lower-case one."""
+    return unquote_plus(key).lower() == "password"
 
 
 def public_url(url: str) -> str:
     """`url` (of any scheme, even mistyped or unreadable: `url_problem`) as typed but for its password, shown as
     ***: the text from the first : in its authority (past "//") to the last @, where a password holding an unencoded
     @ / ? # [ ends as far as anyone can tell, so none of it shows however the URL is broken, while its user, host,
-    port and database still do; a `password=` parameter's value; and, with no @ at all, a "port" that is no number
-    (the password of "postgresql://user:secret" with its host left out). Never raises."""
+    port and database still do; a `password=` parameter's value (its key read as asyncpg reads it, percent-decoded:
+    pass%77ord=), and any other parameter's value that is the password (of _SECRET_CHARACTERS or more, percent-decoded
+    alike: `public_text` then masks it where a message prints it too); and, with no @ at all, a "port" that is no
+    number (the password of "postgresql://user:secret" with its host left out). Never raises."""
+    secrets = {unquote(secret) for secret in _secrets(url) if len(unquote(secret)) >= _SECRET_CHARACTERS}
     authority = _AUTHORITY.match(url)
     start = authority.end() if authority else 0
     at = url.rfind("@")
     colon = url.find(":", start)
-    if not 0 <= colon < at and url[:start].endswith(":"):
+    if url[:start].endswith(":") and not (0 <= colon < at and _POSTGRES_NAME.fullmatch(url[:start - 1].strip())):
         colon = url.find(":")  # a user's name taken for a scheme (me:pw@host, no //): that : may start a password
     if 0 <= colon < at:
         url = f"{url[:colon]}:***{url[at:]}"
@@ -157,7 +169,11 @@ def public_url(url: str) -> str:
         host, colon, port = hostport.rpartition(":")
         if colon and port and not port.isdigit() and "]" not in port:
             url = f"{url[:start]}{host}:***{url[start + len(hostport):]}"
-    return _PASSWORD_PARAMETER.sub(r"\1***", url)
+    def masked(parameter: re.Match) -> str:  # a value read as asyncpg reads it (parse_qs: + is a space) or as typed
+        secret = _is_password_key(parameter[2]) or {unquote(parameter[3]), unquote_plus(parameter[3])} & secrets
+        return f"{parameter[1]}***" if secret else parameter[0]
+
+    return _PARAMETER.sub(masked, url)
 
 
 def _secrets(url: str) -> list[str]:
@@ -167,7 +183,7 @@ def _secrets(url: str) -> list[str]:
     except ValueError:  # unreadable (url_problem): nothing of it reached a driver
         return []
     found = [parts.password] if parts.password else []
-    found += [pair.split("=", 1)[1] for pair in parts.query.split("&") if pair.lower().startswith("password=")]
+    found += [value for key, _, value in (pair.partition("=") for pair in parts.query.split("&")) if _is_password_key(key)]
     return sorted({form for s in found if s for form in (s, unquote(s))}, key=len, reverse=True)
 
 

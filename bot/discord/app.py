@@ -9,7 +9,6 @@ import json
 import logging
 import math
 import os
-import re
 import signal
 import socket
 import time
@@ -29,7 +28,7 @@ from bot.discord.edge import context_problem
 from bot.discord.logs import setup_logging
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
-from bot.settings import Settings, open_renderer, token_origin
+from bot.settings import Settings, bot_token, open_renderer
 from storage import database_errors
 from bot.discord.views import AspectSelect, VoteButton
 
@@ -332,19 +331,12 @@ async def reach_discord(retry_seconds: float) -> None:
             pause = min(pause * 2, 30.0)
 
 
-# A bot token is three base64url parts joined by dots (the bot's id, a timestamp, a signature): anything else
-# would be refused by Discord after a minute of retries as if Discord were unreachable.
-BOT_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-
-
 async def run_bot(settings: Settings, db: str) -> int:
     """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database.
     Each start-up problem is a StartupError (or StorageError, RenderSetupError) with its exit code."""
     from storage import open_store
 
-    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
-    if not BOT_TOKEN.fullmatch(token):
-        raise StartupError(f"{token_origin()} is empty or malformed: paste the bot token from the Developer Portal", ExitCode.NO_TOKEN)
+    token = bot_token(settings)
     shards = ShardPlan.make(settings.shard_count, settings.shard_ids)
     renderer = open_renderer(settings)
     store = None

@@ -786,6 +786,8 @@ BAD_URLS = {
     "postgresql:/u:s3cretpw@127.0.0.1/db": "postgresql:/u:***@127.0.0.1/db cannot be used: postgresql: must be followed by //",
     "postgresql//u:s3cretpw@127.0.0.1/db": "postgresql//u:***@127.0.0.1/db cannot be used: postgresql must be followed by ://",
     "postgresql:u:s3cretpw@h": "postgresql:u:***@h cannot be used: postgresql: must be followed by //",
+    # The scheme left out: taken for a file's path, made with the password in its name (rounds/u_s3cretpw_...).
+    "u:s3cretpw@127.0.0.1/db": "u:***@127.0.0.1/db cannot be used: it lacks postgresql:// before its user name: write postgresql://u:***@127.0.0.1/db",
     # Taken silently (a later trial): asyncpg connected to port 5432, and kept %zz in the password as typed.
     "postgresql://u:s3cretpw@127.0.0.1:/db": "its port is not a number from 1 to 65535",
     "postgresql://u:s3cret%zzpw@127.0.0.1/db": "a % in it starts no percent-encoding",
@@ -823,6 +825,7 @@ REASONS = {
     "postgresql+asyncpg://u:s3cretpw@h/db": "leave out +asyncpg",
     "postgresql+psycopg://u:s3cretpw@h/db": "leave out +psycopg",
     "mysql://u:s3cretpw@h/db": "does not start with postgresql://",
+    "u:s3cretpw@h:5432": "lacks postgresql:// before its user name: write postgresql://u:***@h:5432",
     "postgresql://u:s3cretpw@h:/db": "its port is not a number",
     "postgresql://u:s3cret%zzpw@h/db": "a % in it starts no percent-encoding",
 }
@@ -882,7 +885,9 @@ def test_bench_scaling_checks_crowdtune_bench_db_as_a_setting(tmp_path, value, w
 
 @pytest.mark.parametrize("args, line", [
     (["scaling", "--seeds", "2"], "--seeds is for bench learning only; bench scaling takes only --rounds"),
-    (["render", "--rounds", "2"], "--rounds is for bench learning only; bench render takes no options"),
+    # Not "for bench learning only" (a fresh-user trial): bench scaling takes it too, as the README says.
+    (["render", "--rounds", "2"], "--rounds is for bench learning and bench scaling only; bench render takes no options"),
+    (["render", "--crowd", "builtin"], "--crowd is for bench learning only; bench render takes no options"),
 ])
 def test_bench_scaling_takes_rounds_and_no_other_option(tmp_path, args, line):
     """`bench scaling --rounds N` sets its sessions' rounds (tests/bot/bench/test_scaling_signals.py runs it); any

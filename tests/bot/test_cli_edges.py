@@ -243,17 +243,20 @@ def test_commands_that_only_read_read_a_database_in_a_folder_they_cannot_write_a
     (["simulate", "--rounds", "2", "--out", "sim", "--db", "ct.db"], " simulate", ""),
     (["run", "--no-audio", "--rounds", "1", "--db", "ct.db"], " run", "5\n"),
 ])
-def test_standard_output_that_cannot_be_written_is_one_line(tmp_path, argv, command, stdin):
+@pytest.mark.parametrize("output, reason", [("full", "no space left on device"), ("closed", "bad file descriptor")])
+def test_standard_output_that_cannot_be_written_is_one_line(tmp_path, argv, command, stdin, output, reason):
     """`crowdtune sessions > /dev/full` (a full disk) ended in a traceback, "OSError: [Errno 28] No space left on
     device", exit code 1 (a bug), also when only the interpreter's flush at exit failed: now one line and exit code 12,
-    the work cleaned up as for any other end (a terminal session's round stays open to resume)."""
+    the work cleaned up as for any other end (a terminal session's round stays open to resume). A later trial:
+    standard output closed (`>&-`, sys.stdout None) was "AttributeError: 'NoneType' object has no attribute 'flush'"."""
     if "sessions" in argv:  # a database with a session to list
         crowdtune("simulate", "--rounds", "1", "--out", "first", "--db", "ct.db", cwd=tmp_path)
     with open("/dev/full", "w") as full:
-        result = subprocess.run([CROWDTUNE, *argv], cwd=tmp_path, input=stdin, stdout=full, stderr=subprocess.PIPE,
+        closed = ["sh", "-c", 'exec "$0" "$@" >&-'] if output == "closed" else []  # `crowdtune ... >&-`
+        result = subprocess.run([*closed, CROWDTUNE, *argv], cwd=tmp_path, input=stdin, stdout=full, stderr=subprocess.PIPE,
                                 text=True, timeout=120)
     assert result.returncode == ExitCode.FILE, result.stderr
-    assert one_line(result) == f"crowdtune{command}: cannot write to standard output: no space left on device"
+    assert one_line(result) == f"crowdtune{command}: cannot write to standard output: {reason}"
     if "run" in argv and "--help" not in argv:
         listed = crowdtune("sessions", "--db", "ct.db", cwd=tmp_path).stdout
         assert re.search(r"^ +1  active .*; 0 done$", listed, re.M), listed  # its round open, to resume

@@ -118,6 +118,11 @@ UNPARSED = "cannot be parsed: write NAME=VALUE, quoting a value that holds space
 @pytest.mark.parametrize("env_file, said", [
     ('CROWDTUNE_ROUNDS=3\n\nCROWDTUNE_DB="unterminated\n', f"line 3 of .env (CROWDTUNE_DB) {UNPARSED}"),
     ("garbage line without equals\n", f"line 1 of .env {UNPARSED}"),
+    # One word without = (a later trial): python-dotenv read a name without a value, and `run` started a terminal
+    # session instead of the bot. A word that is no setting's name may be the token pasted alone: never shown.
+    ("DISCORD_TOKEN\n", f"line 1 of .env (DISCORD_TOKEN) {UNPARSED}"),
+    ("# the bot's\nMTIz.unterminated-tok.en\n", f"line 2 of .env {UNPARSED}"),
+    ("CROWDTUNE_DB=a.db\nexport CROWDTUNE_ROUNDS\n", f"line 2 of .env (CROWDTUNE_ROUNDS) {UNPARSED}"),
     ("CROWDTUNE_ROUND=5\n", "CROWDTUNE_ROUND (in .env) is no setting: did you mean CROWDTUNE_ROUNDS?"),
     ("CROWDTUNE_COLOUR=blue\n", "CROWDTUNE_COLOUR (in .env) is no setting"),
 ])
@@ -232,6 +237,18 @@ def test_a_round_length_that_is_not_a_number_is_refused(tmp_path):
 def test_no_token_or_a_malformed_one(tmp_path, token):
     assert_one_line(start(tmp_path, DISCORD_TOKEN=token), ExitCode.NO_TOKEN, "DISCORD_TOKEN", token=token)
     assert not (tmp_path / "bot.db").exists()
+
+
+@pytest.mark.parametrize("options", [["--no-audio"], ["--rounds", "3", "--mode", "ab"], ["--out", "rounds"]])
+@pytest.mark.parametrize("token", ["", "abc"])
+def test_an_empty_or_malformed_token_is_said_first_whatever_options_are_given(tmp_path, token, options):
+    """Found by a fresh-user trial: `DISCORD_TOKEN=` in .env and `run --no-audio` said "--no-audio is for a session in
+    the terminal, and DISCORD_TOKEN is set, so this runs the Discord bot", exit 2, though that bot cannot run; without
+    the option it said the token is empty, exit 4. The token's line comes first, as it is what to fix."""
+    (tmp_path / ".env").write_text(f"DISCORD_TOKEN={token}\n")
+    line = assert_one_line(start(tmp_path, command=[CROWDTUNE, "run", *options], DISCORD_TOKEN=None), ExitCode.NO_TOKEN, token=token)
+    assert "DISCORD_TOKEN (in .env) is empty or malformed" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
 
 
 @pytest.mark.parametrize("where", ["environment", ".env"])

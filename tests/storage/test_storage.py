@@ -296,6 +296,36 @@ def test_a_mistyped_scheme_is_shown_as_typed_and_its_mistake_named(url):
     assert str(refused.value) == f"the database URL {shown} cannot be used: {MISTYPED_SCHEMES[url]}, as in postgresql://user:password@host:5432/database"
 
 
+# URLs with their scheme left out, each as its line shows it (a fresh-user trial: each was a SQLite file's path, made
+# with the password in its name and printed whole).
+NO_SCHEME = {
+    "u:s3cretpw@localhost/db": "u:***@localhost/db",
+    "u:s3cretpw@localhost:5432": "u:***@localhost:5432",
+    "my_user:s3c:retpw@db.example/crowdtune": "my_user:***@db.example/crowdtune",
+}
+
+
+@pytest.mark.parametrize("url", NO_SCHEME)
+async def test_a_url_without_its_scheme_is_refused_with_its_password_masked(tmp_path, monkeypatch, url):
+    monkeypatch.chdir(tmp_path)
+    shown = NO_SCHEME[url]
+    with pytest.raises(StorageError) as refused:
+        await open_store(url)
+    assert str(refused.value) == (f"the database URL {shown} cannot be used: it lacks postgresql:// before its user name: "
+                                  f"write postgresql://{shown}"), refused.value
+    assert "s3c" not in str(refused.value) and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("path", ["backups/db@2026.db", "./a@b.db", "a@b.db", "./u:pw@h.db"])
+async def test_a_file_s_path_holding_an_at_sign_stays_a_path(tmp_path, monkeypatch, path):
+    """An @ after a / or with no : before it is no URL's user and password: the file is made where the path says."""
+    monkeypatch.chdir(tmp_path)
+    assert location_problem(path) is None
+    store = await open_store(path)
+    await store.close()
+    assert (tmp_path / path).is_file()
+
+
 # URLs whose parts cannot be told apart: all but the password is shown, so one of several can be told.
 UNREADABLE = {
     "postgresql://u:s3cretpw@h:/db": "postgresql://u:***@h:/db",
@@ -309,7 +339,11 @@ UNREADABLE = {
     "postgresql://u@h:/db": "postgresql://u@h:/db",
     "postgresql://u:s3cretpw": "postgresql://u:***",  # the host left out: the password reads as a port
     "u:s3cretpw@h/db": "u:***@h/db",  # the scheme left out: the user reads as one
+    "u:s3c:retpw@h/db": "u:***@h/db",  # and a : in the password
     "postgresql://u@h/db?password=s3cretpw&sslmode=require": "postgresql://u@h/db?password=***&sslmode=require",
+    # The key percent-encoded (a fresh-user trial: asyncpg reads it decoded, as the password, and it was printed).
+    "postgresql://u@h/db?pass%77ord=s3cretpw&sslmode=require": "postgresql://u@h/db?pass%77ord=***&sslmode=require",
+    "postgresql://u@h/db?sslmode=require&PASS%57ORD=s3cretpw": "postgresql://u@h/db?sslmode=require&PASS%57ORD=***",
     "postgresql://": "postgresql://",
 }
 
@@ -364,6 +398,26 @@ def test_public_text_masks_a_password_the_driver_prints_as_a_value(password, pri
     for form in {password, unquote(password)}:
         text = public_text(printed.format(form), url)
         assert form not in text and unquote(password) not in text and text == printed.format("***"), text
+
+
+@pytest.mark.parametrize("key", ["password", "pass%77ord", "%70assword", "PASSWORD"])
+def test_public_text_masks_a_password_parameter_whatever_way_its_key_is_written(key):
+    """Found by a fresh-user trial: ?pass%77ord=... is asyncpg's password, and the driver's quoted text showed it."""
+    url = f"postgresql://u@localhost:1/db?{key}=correcthorsebattery"
+    text = public_text("password authentication failed: got 'correcthorsebattery'", url)
+    assert text == "password authentication failed: got '***'", text
+
+
+@pytest.mark.parametrize("query", ["target_session_attrs=correcthorsebattery", "application_name=correct%68orsebattery"])
+def test_a_parameter_whose_value_is_the_password_is_masked_in_the_url_and_the_driver_s_words(query):
+    """Found by a fresh-user trial: ?target_session_attrs=<the password> was shown in the URL, so the driver's
+    "got '<the password>'" was left unmasked (the text shown anyway as a parameter): both printed the password."""
+    url = f"postgresql://u:correcthorsebattery@localhost:1/db?{query}"
+    key = query.split("=")[0]
+    assert public_url(url) == f"postgresql://u:***@localhost:1/db?{key}=***"
+    text = public_text(f"{key} is expected to be one of ..., got 'correcthorsebattery'", url)
+    assert text == f"{key} is expected to be one of ..., got '***'", text
+    assert public_url("postgresql://u:pw@h/db?application_name=pw") == "postgresql://u:***@h/db?application_name=pw"  # too short
 
 
 async def _schema(location: str, postgres_server) -> dict[str, list[str]]:
