@@ -62,7 +62,7 @@ def looks_like_url(location: str | Path) -> bool:
 
 # Why a location that looks like a URL names no database, besides storage.postgres.url_problem's reasons.
 SPACES = "it has spaces around it: remove them"
-_EXAMPLE = "as in postgresql://user:password@host:5432/database"
+URL_EXAMPLE = "as in postgresql://user:password@host:5432/database"
 # A SQLAlchemy URL names its driver in the scheme (postgresql+asyncpg://, postgresql+psycopg://); asyncpg takes none.
 _DRIVER = re.compile(r"\s*postgres(?:ql)?\+([A-Za-z0-9_.-]+):", re.IGNORECASE)
 # A SQLAlchemy SQLite URL: sqlite:///relative.db, sqlite:////absolute.db; the path is what crowdtune takes.
@@ -92,22 +92,22 @@ def _scheme_problem(location: str) -> str:
     though asyncpg would take it (urllib lowercases schemes): the URL is libpq's, and libpq (psql, pg_dump) reads
     only postgresql:// and postgres://, so one URL serves crowdtune and PostgreSQL's own tools alike."""
     if (driver := _DRIVER.match(location)) is not None:
-        return f"it names a driver (+{driver[1]}), as a SQLAlchemy URL does: leave out +{driver[1]}, {_EXAMPLE}"
+        return f"it names a driver (+{driver[1]}), as a SQLAlchemy URL does: leave out +{driver[1]}, {URL_EXAMPLE}"
     if (sqlite := _SQLITE.match(location)) is not None:
-        return f"a SQLite database is given as its file's path alone (here {sqlite[1]}), a PostgreSQL one by a URL, {_EXAMPLE}"
+        return f"a SQLite database is given as its file's path alone (here {sqlite[1]}), a PostgreSQL one by a URL, {URL_EXAMPLE}"
     if (typed := _MISTYPED.match(location)) is None:
         if _NO_SCHEME.match(location) is not None and "://" not in location:
             from storage.postgres import public_url
 
             return f"it lacks postgresql:// before its user name: write postgresql://{public_url(location)}"
-        return f"it does not start with postgresql:// or postgres://, {_EXAMPLE}"
+        return f"it does not start with postgresql:// or postgres://, {URL_EXAMPLE}"
     name, colon, slashes = typed[1].lower(), typed[2], typed[3]
     if colon + slashes == "://":
-        return f"write the scheme in lower case: {name}://, {_EXAMPLE}"
+        return f"write the scheme in lower case: {name}://, {URL_EXAMPLE}"
     lower = "" if typed[1] == name else f" (and {name} written in lower case)"
     if colon:
-        return f"{name}: must be followed by //{lower}, {_EXAMPLE}"
-    return f"{name} must be followed by :// (the : is missing){lower}, {_EXAMPLE}"
+        return f"{name}: must be followed by //{lower}, {URL_EXAMPLE}"
+    return f"{name} must be followed by :// (the : is missing){lower}, {URL_EXAMPLE}"
 
 
 def check_location(location: str | Path) -> None:

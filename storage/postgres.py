@@ -35,7 +35,7 @@ from core.crowd import Ballot, ChoiceHistory, History
 from core.learner import Evidence, apply_observations
 from core.engine import Outcome
 from core.music import track_to_dict
-from storage import _EXAMPLE, check_location
+from storage import URL_EXAMPLE, check_location
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
     Announce, Announcement, ClosesOnExit, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
@@ -89,7 +89,7 @@ def url_problem(url: str) -> str | None:
     if not parts.netloc and "@" in parts.path:
         slashes = len(re.match(r"[^:]*:(/*)", url)[1])
         return (f"it has {slashes} slashes after {parts.scheme}: where 2 go, so its user, password and host would be read "
-                f"as the database's name: write {parts.scheme}://, {_EXAMPLE}")
+                f"as the database's name: write {parts.scheme}://, {URL_EXAMPLE}")
     if parts.netloc.count("@") > 1 or "#" in url or any("@" in part for part in (parts.path, parts.query)):
         return _ENCODE
     return _host_problem(parts.netloc.rpartition("@")[2]) or _escape_problem(url)
@@ -169,6 +169,7 @@ def public_url(url: str) -> str:
         host, colon, port = hostport.rpartition(":")
         if colon and port and not port.isdigit() and "]" not in port:
             url = f"{url[:start]}{host}:***{url[start + len(hostport):]}"
+
     def masked(parameter: re.Match) -> str:  # a value read as asyncpg reads it (parse_qs: + is a space) or as typed
         secret = _is_password_key(parameter[2]) or {unquote(parameter[3]), unquote_plus(parameter[3])} & secrets
         return f"{parameter[1]}***" if secret else parameter[0]
