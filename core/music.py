@@ -50,6 +50,7 @@ PERCUSSION_STEPS = 16  # one bar of sixteenths, looped under the melody
 
 _NOTE_NAME = re.compile(r"^\s*([A-Ga-g])([#b♯♭]?)(-?\d+)\s*$")
 _PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_LETTERS = "CDEFGAB"
 _SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
 # Each scale is written in the key signature of a major key: its tonic lies this many semitones above
@@ -104,6 +105,35 @@ def tonic_name(base: int, scale: str) -> str:
     """A key's base note with its octave, spelled as the key signature spells it: 46, 'dorian' -> 'Bb2'
     (where note_name alone says 'A#2'). Every line that names a session's key or base note uses it."""
     return note_name(base, uses_flats(base, scale))
+
+
+def spelled_note_name(pitch: int, base: int, scale: str) -> str:
+    """A MIDI pitch named as the key of `scale` on `base` writes it: 65 in F# major -> 'E#4', 61 in D harmonic
+    minor -> 'C#4', 59 in Eb minor -> 'Cb4' (the octave number follows the letter, as in scientific pitch).
+    A seven-note scale's notes take seven successive letters from the tonic's (tonic_name); a shorter or
+    longer scale's notes that lie in its parent major key take that key's letters; any other pitch is
+    spelled with the key signature's sharps or flats (note_name)."""
+    letter, alter = _key_letters(base, scale).get(pitch % 12, (None, 0))
+    if letter is None:
+        return note_name(pitch, uses_flats(base, scale))
+    accidental = "#" * alter if alter > 0 else "b" * -alter
+    return f"{letter}{accidental}{(pitch - alter) // 12 - 1}"
+
+
+def _key_letters(base: int, scale: str) -> dict[int, tuple[str, int]]:
+    """Pitch class -> (letter, semitones the letter's natural note is altered by, -2 to 2) for the key's notes."""
+    intervals = scale_intervals(scale)
+    tonic_letter = _LETTERS.index(tonic_name(base, scale)[0])
+    if len(intervals) != len(_LETTERS):
+        above = _ABOVE_PARENT_MAJOR[scale]
+        intervals = tuple((step - above) % 12 for step in SCALES["major"])
+        tonic_letter -= SCALES["major"].index(above)  # the parent key's tonic letter
+    letters = {}
+    for position, step in enumerate(intervals):
+        letter = _LETTERS[(tonic_letter + position) % len(_LETTERS)]
+        pitch_class = (base + step) % 12
+        letters[pitch_class] = (letter, (pitch_class - _PITCH_CLASS[letter] + 6) % 12 - 6)
+    return letters
 
 
 def key_name(base: int, scale: str, octave: bool = False) -> str:

@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator, MultipleLocator
 
 from core.instruments import instrument_name
 from core.actions import Action, Kind
-from core.music import DRUM_NAMES, PERCUSSION_STEPS, REST, VELOCITY_MAX, VELOCITY_MIN, Track, key_name, note_name, uses_flats
+from core.music import DRUM_NAMES, PERCUSSION_STEPS, REST, VELOCITY_MAX, VELOCITY_MIN, Track, key_name, spelled_note_name
 
 SIZE_INCHES, DPI = (8.0, 4.0), 100  # 800 x 400 px
 BEATS_PER_BAR = 4
@@ -101,9 +101,8 @@ def piano_roll_png(track: Track, title: str | None = None, before: Track | None 
 
 
 def pitch_labels(track: Track, pitches: list[int]) -> list[str]:
-    """Note names as the track's key spells them: flats in flat keys (Bb major, D minor...), else sharps."""
-    flats = uses_flats(track.base, track.scale)
-    return [note_name(p, flats) for p in pitches]
+    """Note names as the track's key spells them (core.music.spelled_note_name): E# in F# major, Bb in D minor."""
+    return [spelled_note_name(p, track.base, track.scale) for p in pitches]
 
 
 def _mark_edit(roll, drums, track: Track, before: Track, edit: Action, starts: np.ndarray) -> None:

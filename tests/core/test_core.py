@@ -499,3 +499,24 @@ def test_a_rating_typed_with_a_decimal_comma_is_answered_with_the_point(typed, p
         with pytest.raises(ValueError) as refused:
             parse_rating(typed)
         assert (f"such as {point}, not '{typed.strip()}'" in str(refused.value)) == (point is not None), refused.value
+
+
+def test_each_seven_note_key_spells_its_notes_with_seven_letters_from_its_tonic():
+    """For every base note and seven-note scale: the tonic as tonic_name spells it, seven distinct letters in
+    order, at most a double accidental, and each name read back (parse_base) the pitch it names."""
+    from core.music import BASE_MAX, BASE_MIN, SCALES, parse_base, spelled_note_name, tonic_name
+
+    for scale, intervals in SCALES.items():
+        if len(intervals) != 7:
+            continue
+        for base in range(BASE_MIN, BASE_MAX - 11):
+            names = [spelled_note_name(base + step, base, scale) for step in intervals]
+            assert names[0] == tonic_name(base, scale)
+            assert "".join(name[0] for name in names) in "CDEFGABCDEFGAB", (scale, base, names)
+            for step, name in zip(intervals, names):
+                accidentals = name[1:].rstrip("0123456789")
+                assert accidentals in ("", "#", "b", "##", "bb"), name
+                pitch = (int(name[1 + len(accidentals):]) + 1) * 12 + "C D EF G A B".index(name[0])
+                assert pitch + accidentals.count("#") - accidentals.count("b") == base + step, name
+                if len(accidentals) < 2:
+                    assert parse_base(name) == base + step or not BASE_MIN <= base + step <= BASE_MAX

@@ -121,3 +121,23 @@ def test_pitches_are_spelled_with_flats_in_flat_keys(base, scale, names):
     from bot.media.pianoroll import pitch_labels
 
     assert pitch_labels(Track((Note(0, 1.0),), (REST,) * PERCUSSION_STEPS, 120, base, scale), [70, 75, 78]) == names
+
+
+@pytest.mark.parametrize(
+    "base, scale, pitches, names",
+    [
+        (66, "major", [65, 66, 70], ["E#4", "F#4", "A#4"]),  # F# major: its seventh is E#, not F
+        (63, "minor", [59, 63, 71], ["Cb4", "Eb4", "Cb5"]),  # Eb minor: its sixth is Cb (the octave number follows the letter)
+        (62, "harmonic_minor", [61, 70, 73], ["C#4", "Bb4", "C#5"]),  # D harmonic minor: C#, not Db, beside Bb
+        (67, "harmonic_minor", [66, 70], ["F#4", "Bb4"]),  # G harmonic minor: F#, not Gb
+        (68, "harmonic_minor", [67, 79], ["F##4", "F##5"]),  # G# harmonic minor: the leading note is F double sharp
+        (60, "major", [59, 60, 61], ["B3", "C4", "C#4"]),  # a pitch outside the key: the key signature's way
+    ],
+)
+def test_every_pitch_of_the_key_is_spelled_with_its_own_letter(base, scale, pitches, names):
+    """The notes of a seven-note scale take seven letters in order (F# major's seventh is E#, D harmonic minor's
+    C#), as a musician reading the piano roll expects; a pitch outside the key is spelled as its signature
+    spells (sharps or flats)."""
+    from bot.media.pianoroll import pitch_labels
+
+    assert pitch_labels(Track((Note(0, 1.0),), (REST,) * PERCUSSION_STEPS, 120, base, scale), pitches) == names
