@@ -541,6 +541,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     from bot.progress import plural, progress_bar
     from bot.settings import open_renderer
     from bot.simulate import RaterError, has_noise, load_raters, report, run_simulation
+    from bot.terminal import describe_spec
     from core.raters import DEFAULT_NOISE, judge as crowd_judge
 
     settings = _settings(db=args.db)  # a simulation's rounds and preset are its options' alone (SESSION_SETTINGS are run's)
@@ -583,7 +584,7 @@ async def _simulate(args: argparse.Namespace) -> int:
                 results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance, judge=judge)
             # Said before the store closes: a signal that comes as it closes must not swallow a finished run's summary.
             print(
-                f"{plural(len(results['rounds']), 'round')} with {plural(len(raters), 'rater')} (seed {spec.seed}); "
+                f"{plural(len(raters), 'rater')}, {describe_spec(spec)}; "
                 f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out)}"
             )
         except RaterError as problem:

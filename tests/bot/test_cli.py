@@ -74,8 +74,10 @@ def test_bad_arguments_get_one_clear_line_and_exit_2_and_write_nothing(tmp_path,
 
 
 def test_simulate_with_the_builtin_crowd_writes_its_files(tmp_path):
-    result = crowdtune("simulate", "--rounds", "12", "--seed", "3", "--out", "sim", "--db", "t.db", cwd=tmp_path)
-    assert "12 rounds" in result.stdout
+    options = ("--rounds", "12", "--seed", "3", "--db", "t.db", "--base", "F#3", "--instrument", "violin")
+    result = crowdtune("simulate", *options, "--out", "sim", cwd=tmp_path)
+    # The session in words, as a terminal session names it: what was composed and how it was played.
+    assert result.stdout.startswith("8 raters, rating mode, F#3 major, 8 notes, 120 bpm, played on Violin, preset default, seed 3, 12 rounds;")
     out = tmp_path / "sim"
     assert sorted(p.name for p in out.glob("round-*.mid")) == [f"round-{i:04d}.mid" for i in range(1, 13)]
     results = json.loads((out / "results.json").read_text())
@@ -89,7 +91,7 @@ def test_simulate_with_the_builtin_crowd_writes_its_files(tmp_path):
     # The first and the last track, to judge the run with any scorer: the last is what the session ended on.
     start, final = (mido.MidiFile(out / name) for name in ("start.mid", "final.mid"))
     assert len(melody_notes(start)) == 8 and melody_notes(final) == melody_notes(track_to_midi(track_from_dict(results["final_track"])))
-    again = crowdtune("simulate", "--rounds", "12", "--seed", "3", "--out", "sim2", "--db", "t.db", cwd=tmp_path)
+    again = crowdtune("simulate", *options, "--out", "sim2", cwd=tmp_path)
     assert again.returncode == 0
     # A fresh scope per run: the same seed gives the same rounds.
     assert json.loads((tmp_path / "sim2" / "results.json").read_text())["rounds"] == results["rounds"]
@@ -1288,5 +1290,5 @@ def test_a_signal_as_a_finished_simulation_closes_its_database_does_not_swallow_
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 143 and "terminated" in result.stderr
-    assert "2 rounds with" in result.stdout and "wrote sim/results.json" in result.stdout, result.stdout
+    assert "seed 1, 2 rounds;" in result.stdout and "wrote sim/results.json" in result.stdout, result.stdout
     assert json.loads((tmp_path / "sim" / "results.json").read_text())["stopped"] is None
