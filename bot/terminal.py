@@ -29,6 +29,7 @@ from core.engine import SessionSpec
 from core.instruments import instrument_name
 from core.fitting import Fitted
 from core.music import key_name, tonic_name, track_from_dict
+from core.words import quoted
 from storage import SessionRow, StorageError, database_errors
 from storage.export import safe_name
 
@@ -287,7 +288,7 @@ class TerminalSession:
                     replay = "r replays the starting track, " if self.replays else ""
                     self.say(f"  press Enter to start round 1; {replay}{keys(spec.mode, replays=False, starting=True)}")
                 else:  # a rating typed out of habit would otherwise start the round unasked
-                    self.say(f"  sorry: only Enter starts round 1 ({shortly}), not '{answer}'")
+                    self.say(f"  sorry: only Enter starts round 1 ({shortly}), not {quoted(answer)}")
         vote = await self._ask(None, clips)
         if vote is None:
             return False

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from core.instruments import DEFAULT_PROGRAM
+from core.words import quoted
 
 SCALES: dict[str, tuple[int, ...]] = {
     "major": (0, 2, 4, 5, 7, 9, 11),
@@ -87,7 +88,7 @@ def parse_base(text: str | int) -> int:
     else:
         match = _NOTE_NAME.match(str(text))
         if not match:
-            raise MusicError(f"'{text}' is not a note: use a name like C4, F#3, Bb2 or a MIDI number, {BASE_RANGE}")
+            raise MusicError(f"{quoted(str(text))} is not a note: use a name like C4, F#3, Bb2 or a MIDI number, {BASE_RANGE}")
         letter, accidental, octave = match.groups()
         number = (int(octave) + 1) * 12 + _PITCH_CLASS[letter.upper()]
         number += {"#": 1, "♯": 1, "b": -1, "♭": -1}.get(accidental, 0)

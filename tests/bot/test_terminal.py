@@ -669,3 +669,15 @@ def test_with_aspects_the_starting_track_takes_three_numbers_as_the_readme_says(
     assert "sorry" not in child.before, child.before
     with sqlite3.connect(tmp_path / "ct.db") as raw:
         assert raw.execute("SELECT incumbent_score FROM sessions").fetchall() == [(6.25,)]
+
+
+def test_a_refused_line_is_quoted_short_however_long_it_is(tmp_path):
+    """Found by a fresh-user trial: a 5,000-character line was quoted back whole, a screenful of one 'sorry'. Every
+    refusal quotes what was typed through one rule (core.words.quoted): its first 40 characters and its length."""
+    from core.words import QUOTE_LIMIT
+
+    long = "x" * 5000
+    rated = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "r.db", stdin=f"{long}\n5\n", cwd=tmp_path)
+    refusals = [line for line in rated.stdout.splitlines() if line.startswith("  sorry: ")]
+    assert refusals == [f"  sorry: a rating is a number from 1 to 10, not '{'x' * QUOTE_LIMIT}...' (5,000 characters)"], rated.stdout
+    assert rated.returncode == 0
