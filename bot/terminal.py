@@ -201,7 +201,11 @@ class TerminalSession:
             self.say(f"session {session.id} ended (stopped; nothing learned from its open round)")
             session = None
         if session is not None:
-            spec = await self._resume(session, spec, given, settings_given)
+            # Said as a new session's first line is, with the options or settings it does not apply.
+            old = SessionSpec.from_dict(session.spec)
+            learned = await self.conductor.learned_from(session.scope_id, old.agent)
+            self.say("\n".join(resuming(session, old, spec, given, settings_given, self.aspects, learned)))
+            spec = old
         else:
             session = await self.conductor.start(
                 terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True,
@@ -257,15 +261,6 @@ class TerminalSession:
     async def _summarise_learning(self, session: SessionRow) -> None:
         for line in await learning_summary(self.conductor, session):
             self.say(line)
-
-    async def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str]) -> SessionSpec:
-        """Say what is resumed, what its agent has learned (as a new session's first line does), and which options
-        given on the command line, or settings, it does not apply."""
-        old = SessionSpec.from_dict(session.spec)
-        learned = await self.conductor.learned_from(session.scope_id, old.agent)
-        for line in resuming(session, old, spec, given, settings_given, self.aspects, learned):
-            self.say(line)
-        return old
 
     async def _starting_track(self, session: SessionRow, spec: SessionSpec) -> bool:
         """Play the track the first edit starts from and, in rating mode, take its rating: the bar that edit
