@@ -131,11 +131,15 @@ def one_line(text: str) -> str:
 
 def _in_range(convert, low: float, high: float, name: str):
     """An argparse type: a number (int or float, as `convert` makes it) from low to high."""
+    from core.words import whole_number
+
     kind, show = ("a whole number", str) if convert is int else ("a number", "{:g}".format)
 
     def parse(text: str):
         try:
-            value = convert(text)
+            if not text.isascii():  # float() and int() also read digits of other scripts ('５', '٣')
+                raise ValueError(text)
+            value = whole_number(text) if convert is int else convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be {kind}, not '{text}'") from None
         if not low <= value <= high:  # also refuses nan

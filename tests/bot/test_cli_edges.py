@@ -52,6 +52,20 @@ def test_an_unknown_option_is_named_with_its_command(tmp_path, argv, prog, optio
     assert result.stdout == "" and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("option, typed", [
+    ("--rounds", "５"), ("--rounds", "٣"), ("--length", "１２"), ("--tempo", "９０"), ("--seed", "７"), ("--base", "６０"),
+    ("--base", "C４"), ("--instrument", "４０"), ("--noise", "０.５"), ("--rounds", "²"),
+])
+def test_a_number_in_digits_nobody_types_is_refused_as_anywhere_else(tmp_path, option, typed):
+    """Found by a fresh-user trial: `--rounds ５` (fullwidth) or `--base C４` started a session, while the same digit
+    in CROWDTUNE_ROUNDS or at the rating prompt is refused: every number typed is ASCII digits (core.words)."""
+    argv = ["simulate", "--out", "sim", "--db", "t.db", option, typed]
+    result = crowdtune(*argv, cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    assert result.stderr.count("\n") == 1 and typed in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("argv, option", [(["sessions", "--db", "--rounds"], "--db"), (["run", "--db", "--rounds", "3"], "--db"),
                                           (["simulate", "--out", "--bogus"], "--out"), (["simulate", "--rater"], "--rater")])
 def test_an_option_without_its_value_says_so(tmp_path, argv, option):
@@ -292,7 +306,7 @@ def test_an_in_memory_database_is_refused_where_what_is_written_must_last(tmp_pa
 def test_a_simulation_may_use_an_in_memory_database_its_results_all_in_out(tmp_path):
     """A simulation's results are all in --out: a database it throws away is a real use, with no false promise."""
     result = crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", ":memory:", cwd=tmp_path)
-    assert result.stdout.startswith("2 rounds") and "resume" not in result.stdout
+    assert ", 2 rounds; " in result.stdout and "resume" not in result.stdout, result.stdout
     assert [p.name for p in tmp_path.iterdir()] == ["sim"]
 
 
@@ -344,4 +358,4 @@ def test_a_rater_file_named_with_a_quoted_tilde_is_loaded(tmp_path):
     (tmp_path / "raters" / "mine.py").write_text("def rate(midi):\n    return 5\n")
     result = crowdtune("simulate", "--rater", "~/raters/mine.py:rate", "--rounds", "1", "--out", "sim", "--db", "t.db",
                        cwd=tmp_path, env_extra={"HOME": str(tmp_path)})
-    assert result.stdout.startswith("1 round with 1 rater"), result.stdout
+    assert result.stdout.startswith("1 rater, rating mode, ") and ", 1 round; " in result.stdout, result.stdout
