@@ -85,6 +85,8 @@ def test_an_option_without_its_value_says_so(tmp_path, argv, option):
     (["simulate", "--preset", "foo", "--out", "sim"], "--preset must be one of: default, hillclimb, context, paper, random, theory, not 'foo'"),
     (["simulate", "--crowd", "x", "--out", "sim"], "--crowd must be one of: builtin, contrarian, not 'x'"),
     (["run", "--tempo", "9"], "--tempo must be 40-240, not 9"),
+    (["run", "--scale", "Klingon"], "--scale must be one of: major, minor, harmonic_minor, diminished, major_pentatonic, "
+                                    "minor_pentatonic, blues, dorian, mixolydian, lydian, phrygian, not 'Klingon'"),
 ])
 def test_a_bad_choice_is_said_in_one_form_naming_the_choices_as_help_lists_them(tmp_path, argv, said):
     """`bench nope` said "argument which: invalid choice" (an internal name), `--preset foo` "unknown preset 'foo'; choose
@@ -301,6 +303,14 @@ def test_an_in_memory_database_is_refused_where_what_is_written_must_last(tmp_pa
     line = one_line(result)
     assert line == said or said is None and line.endswith(GONE), line
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_scale_and_a_preset_are_taken_as_sessions_print_them(tmp_path):
+    """Found by a fresh-user trial: sessions print "Bb3 harmonic minor" and "preset default", but `--scale 'harmonic
+    minor'` and `--preset Default` were refused: what is printed can be typed back."""
+    result = crowdtune("simulate", "--scale", "Harmonic Minor", "--preset", "Default", "--rounds", "1", "--out", "sim",
+                       "--db", "t.db", cwd=tmp_path)
+    assert ", C4 harmonic minor, " in result.stdout and ", preset default, " in result.stdout, result.stdout
 
 
 def test_a_simulation_may_use_an_in_memory_database_its_results_all_in_out(tmp_path):
