@@ -230,6 +230,9 @@ class Lesson:
         return f"{self.words}: {self.effect:+.1f} an edit on average, the model estimates from {edits} with it"
 
 
+# A lesson is said once its effect is this many posterior sds from 0: a typical edit's effect pools every feature
+# it changes, so its sd falls fast, and at one sd three ratings already "taught" three likes.
+SURE = 2.0
 # Two lessons whose typical edits point this much the same way (cosine) say one thing: the surer is said.
 SAME_LESSON = 0.95
 
@@ -269,8 +272,8 @@ def explain(posterior: Posterior | None, names: Sequence[str] = FEATURE_NAMES, t
     it"). Empty before any vote."""
     if posterior is None or posterior.count == 0:
         return []
-    # Only what the posterior is fairly sure of: at least a twentieth of a point, one standard deviation from 0.
-    found = [lesson for lesson in lessons(posterior, names) if abs(lesson.effect) >= 0.05 and abs(lesson.effect) >= lesson.sd]
+    # Only what the posterior is sure of: at least a twentieth of a point, SURE standard deviations from 0.
+    found = [lesson for lesson in lessons(posterior, names) if abs(lesson.effect) >= 0.05 and abs(lesson.effect) >= SURE * lesson.sd]
     likes = [lesson for lesson in found if lesson.effect > 0][:top]
     dislikes = [lesson for lesson in found if lesson.effect < 0][:top]
     lines = [f"likes {lesson.text()}" for lesson in likes] + [f"dislikes {lesson.text()}" for lesson in dislikes]
