@@ -52,6 +52,13 @@ def test_note_names_parse_both_ways():
             parse_base(bad)
 
 
+@pytest.mark.parametrize("typed", ["Bb0", "Eb8", "Ab7", "Db1", "B♭0", "C#1"])
+def test_a_base_note_out_of_range_is_named_as_it_was_typed(typed):
+    """A musician who typed Bb0 is not told they typed A#0."""
+    with pytest.raises(MusicError, match=f"not {typed}: "):
+        parse_base(typed)
+
+
 def test_unknown_scale_lists_the_valid_ones():
     with pytest.raises(MusicError, match="dorian"):
         generate_track(60, "klingon", 8, 120, random.Random(0))
