@@ -6,7 +6,7 @@ The names are the General MIDI Level 1 Sound Set (MIDI Manufacturers Association
 
 from __future__ import annotations
 
-import re
+from core.words import WHOLE_NUMBER, quoted
 
 GM_PROGRAMS: tuple[str, ...] = (
     "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
@@ -61,7 +61,7 @@ def parse_instrument(text: str | int) -> int:
     word (FAMILY_WORDS: 'guitar' is Acoustic Guitar (nylon)), a number 0-127, or a part of a name that only
     one program contains. InstrumentError otherwise: any integer outside 0-127 ('-1' too) is said to be one, the drum
     kit (DRUM_KIT_WORDS) is no program a melody plays on, and a part that fits several programs is told their names."""
-    if isinstance(text, int) or re.fullmatch(r"\s*[+-]?\d+\s*", str(text)):
+    if isinstance(text, int) or WHOLE_NUMBER.fullmatch(str(text)):
         number = int(text)
         if not 0 <= number < len(GM_PROGRAMS):
             raise InstrumentError(f"instrument number {number} is not a General MIDI program (0-127)")
@@ -73,7 +73,7 @@ def parse_instrument(text: str | int) -> int:
         return FAMILY_WORDS[wanted]
     if wanted in DRUM_KIT_WORDS:
         raise InstrumentError(
-            f"'{text}': the drum kit plays beside the melody (on channel 10), and a melody needs a pitched instrument: "
+            f"{quoted(text)}: the drum kit plays beside the melody (on channel 10), and a melody needs a pitched instrument: "
             f"name one, such as {', '.join(PITCHED_PERCUSSION[:-1])} or {PITCHED_PERCUSSION[-1]}"
         )
     for program, name in enumerate(GM_PROGRAMS):
@@ -84,8 +84,8 @@ def parse_instrument(text: str | int) -> int:
         return matches[0]
     if matches:
         names = ", ".join(GM_PROGRAMS[p] for p in matches[:5])
-        raise InstrumentError(f"'{text}' could be several instruments ({names}{', ...' if len(matches) > 5 else ''}): name one")
-    raise InstrumentError(f"'{text}' is not a General MIDI instrument: try piano, violin, flute, trumpet or a number 0-127")
+        raise InstrumentError(f"{quoted(text)} could be several instruments ({names}{', ...' if len(matches) > 5 else ''}): name one")
+    raise InstrumentError(f"{quoted(text)} is not a General MIDI instrument: try piano, violin, flute, trumpet or a number 0-127")
 
 
 def suggest_instruments(text: str, limit: int = SUGGESTIONS_MAX) -> list[int]:

@@ -392,6 +392,16 @@ def test_an_ab_summary_never_shows_numbers_that_contradict_its_words(choices):
         assert " won " in summary and not outcome.tied and shown[0] != shown[1], summary
 
 
+def test_an_ab_edit_no_vote_compared_with_the_track_before_has_no_reward():
+    """Found by a fresh-user trial: the export gave such an edit 5.5, which reads as a 50% chance of beating the
+    track before, while the round's summary said it was not compared with it. A vote for B says nothing of A
+    against the track before: with only votes for B, A's reward is None, B's a chance."""
+    spec = SessionSpec(mode="ab", seed=2)
+    outcome = settle(spec, _plan(spec), [Ballot(f"v{i}", choice="b") for i in range(3)], {}, None, round_rng(spec, 0))
+    assert outcome.variant_rewards[0] is None and outcome.variant_rewards[1] > 5.5, outcome.variant_rewards
+    assert "A not compared with it" in outcome.summary, outcome.summary
+
+
 AB_BALLOTS = [
     ["a"], ["b", "b", "a"], ["both"], ["b"] + ["both"] * 7, ["neither"] * 3, ["a", "a", "neither"],
     ["a", "a", "a", "neither", "neither"], ["a", "a", "a", "a", "neither"], [],
