@@ -34,7 +34,7 @@ async def test_config_answers_with_the_options_it_takes_each_once_in_their_units
         assert shown.count("anti_brigade") == 1 and shown.count("\n") == 0
 
         updated = await config(env, round_minutes=0.25, hide_results=True, rounds=0, preset="paper", anti_brigade=True)
-        assert updated.startswith("Updated")
+        assert updated.startswith("Updated. These settings apply to new sessions. preset: paper,")
         assert "round_minutes: 0.25," in updated and "hide_results: on" in updated and "rounds: endless" in updated
         assert "exploration: the preset's (epsilon_decay)" in updated
         assert "anti_brigade: on" in updated and "member_days" in updated
@@ -104,3 +104,26 @@ async def test_a_round_lasts_the_same_15_s_to_7_days_in_the_check_the_options_th
     assert CommandSettings(_env_file=None, round_seconds=ROUND_SECONDS_MIN).round_seconds == ROUND_SECONDS_MIN
     assert f"from {ROUND_SECONDS_MIN} to " in expected("round_seconds")
     assert f"a round lasts {ROUND_SECONDS_MIN} s to 7 days" in " ".join(README.read_text().split())
+
+
+@pytest.mark.parametrize("preset, unit, other", [("default", "judged edit", "Q-value"), ("context", "learned Q-value", "judged edit")])
+async def test_reset_counts_what_the_agent_learned_in_the_units_its_preset_learns(env, preset, unit, other):
+    server = env.server
+    async with running(env):
+        await config(env, preset=preset)
+        await compose(env, rounds=3)
+        for number in (1, 2):
+            post = await server.wait_for_message(env.channel, is_round(number), timeout=30)
+            await server.react(env.alice, post["id"], KEYCAPS[7 - number])
+            await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == number, "the vote")
+            await (await server.slash(env.mod, env.channel, "close")).wait_response()
+            await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM rounds WHERE status = 'closed'")[0][0] == number, "the close")
+
+        asked = await server.slash(env.mod, env.channel, "reset")
+        prompt = await asked.wait_original()
+        assert "Reset the agent?" in prompt["content"] and unit in prompt["content"], prompt["content"]
+        assert other not in prompt["content"] and " 0 " not in prompt["content"], prompt["content"]
+        button = next(c["custom_id"] for row in prompt["components"] for c in row["components"] if c["label"] == "Reset the agent")
+        await (await server.press_button(env.mod, prompt["id"], button)).wait_response()
+        done = (await asked.wait_original(lambda m: not m["components"]))["content"]
+        assert done.startswith("The agent is reset") and "Q-value" not in done and " 0 " not in done, done

@@ -110,7 +110,7 @@ async def test_two_shard_processes_on_one_database_lose_no_vote_when_one_is_kill
                 acked[shard].setdefault(index, {})[user.id] = float(value)
 
             for shard in (0, 1):
-                assert "vote style: buttons" in await slash(shard, "config", vote_style="buttons")
+                assert "vote_style: buttons" in await slash(shard, "config", vote_style="buttons")
                 assert "Composing" in await slash(shard, "compose", rounds=2)
             posts = {shard: await post_of(shard, 0) for shard in (0, 1)}
             for k in range(4):
