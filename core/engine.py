@@ -268,8 +268,11 @@ def settle(
         baseline = incumbent_score + drift if incumbent_score is not None else None
         prior = baseline if baseline is not None else NEUTRAL_RATING
         belief = verdict.shrunk_toward(prior) if isinstance(verdict, CrowdEstimate) else verdict
-        # What is learned is the crowd's own evidence; the model's expectation may inform only the keeping.
-        targets = [belief - baseline if baseline is not None else None]
+        # What is learned is the crowd's own evidence, its verdict's distance from the bar, not the belief shrunk
+        # toward the bar: the model has its own prior, and a shrunk target taught a personal agent (one rater,
+        # PRIOR_VOTES 2) a third of each change (docs/BENCHMARKS.md: level in quality, effects in true points).
+        # The model's expectation may inform only the keeping.
+        targets = [crowd - baseline if baseline is not None else None]
         if config.informed_keep and baseline is not None and isinstance(verdict, CrowdEstimate):
             belief = verdict.shrunk_toward(baseline + plan.proposals[0].expected)
         rewards, beliefs, winner = (crowd,), (belief,), 0
@@ -324,7 +327,8 @@ def settle(
         summary = f"the crowd gave {rating_text(score)}/10, {compared} the {rating_text(baseline)} of the track before, so {verdict}"
     return Outcome(
         reward=score,
-        variant_rewards=tuple(rewards),
+        # An edit no vote compared with the track before has no reward (its 5.5 is only the prior's).
+        variant_rewards=tuple(r if spec.mode != "ab" or tally.games[i] else None for i, r in enumerate(rewards)),
         updates=tuple(updates),
         next_track=next_track,
         incumbent_score=next_score,
