@@ -769,13 +769,6 @@ def _until_signal(work) -> int:
     return asyncio.run(stoppable())
 
 
-def _say_stopped(word: str) -> None:
-    """The one line on stderr that says a signal ended the command; on a terminal it starts a line of its own
-    (the ^C or a prompt may end the line before it), elsewhere it is one line with no blank one before it."""
-    lead = "\n" if sys.stderr.isatty() else ""
-    print(f"{lead}{word}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command `argv` (default: sys.argv's) and return its exit code (README "Exit codes"). Standard
     output that cannot be written (a full disk, `> /dev/full`) ends any command with one line, exit code FILE,
@@ -818,6 +811,7 @@ def _discard_output(stream) -> None:
 def _command(args: argparse.Namespace) -> int:
     """Run the parsed command; every problem a user can fix is one line on stderr and its exit code."""
     from bot.errors import Interrupted, Terminated
+    from bot.stopping import say_stopped
 
     try:
         match args.command:
@@ -840,10 +834,10 @@ def _command(args: argparse.Namespace) -> int:
         print(f"crowdtune {args.command}: error: {one_line(str(problem))}{ending}", file=sys.stderr)
         return EXIT_USAGE
     except (KeyboardInterrupt, Interrupted):
-        _say_stopped("interrupted")
+        say_stopped("interrupted")
         return int(ExitCode.INTERRUPTED)
     except Terminated:
-        _say_stopped("terminated")  # one line, as for Ctrl-C: a signal is an end like any other
+        say_stopped("terminated")  # one line, as for Ctrl-C: a signal is an end like any other
         return int(ExitCode.TERMINATED)
     except Exception as problem:
         from bot.errors import user_facing

@@ -54,7 +54,8 @@ class CommandSettings(BaseSettings):
     guild_ready_timeout: float = Field(default=2.0, ge=0.0, le=60.0, description="a number of seconds from 0 to 60")
     # How long to keep trying to reach Discord at start (pauses of 1, 2, 4 ... 30 s) before giving up.
     connect_retry_seconds: float = Field(default=60.0, ge=0.0, le=3600.0, description="a number of seconds from 0 to 3600")
-    # Round defaults for new sessions; checked as /compose would check them (core.engine.SessionSpec).
+    # Round defaults for new sessions; checked as /compose would check them (core.engine.SessionSpec), its
+    # round_minutes in seconds.
     round_seconds: float = Field(
         default=300.0, description=f"a number of seconds from {ROUND_SECONDS_MIN} to {ROUND_SECONDS_MAX} (7 days)"
     )

@@ -2,7 +2,7 @@
 task, so its cleanup runs as it would for any other end (a terminal round left to resume, a simulation's
 session stopped, players reaped, the database closed), and the command ends as Interrupted or Terminated
 (exit codes 130 and 143, README "Exit codes"). The running Discord bot replaces both handlers by its own
-graceful close (bot.discord.app.run_bot). Work outside an event loop (a benchmark in a process of its own)
+graceful close (`close_on_signals`), ends with exit code 0 and says so in its own line (`bot_stopped`). Work outside an event loop (a benchmark in a process of its own)
 gets the same from `signals_raise`, and the command that started it passes a signal on (`run_passing_signals`)."""
 
 from __future__ import annotations
@@ -11,14 +11,42 @@ import asyncio
 import contextlib
 import signal
 import subprocess
+import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from bot.errors import Interrupted, Terminated
 
 ENDINGS = {signal.SIGINT: Interrupted, signal.SIGTERM: Terminated}
 # Why a command stopped, in the words its closing line uses (`main` prints "interrupted" or "terminated").
 WORDS = {signal.SIGINT: "interrupted (Ctrl-C or SIGINT)", signal.SIGTERM: "terminated (SIGTERM)"}
+
+
+def say_stopped(words: str) -> None:
+    """The one line on stderr that says a signal ended the command; on a terminal it starts a line of its own
+    (the ^C or a prompt may end the line before it), elsewhere it is one line with no blank one before it."""
+    lead = "\n" if sys.stderr.isatty() else ""
+    print(f"{lead}{words}", file=sys.stderr)
+
+
+def close_on_signals(close: Callable[[], Awaitable[object]]) -> list[signal.Signals]:
+    """For the running Discord bot, whose end on SIGINT or SIGTERM is its graceful close, not an error: each of
+    them starts `close()` in the running loop (discord.py's Client.close, which a repeat joins). Returns the list the
+    signals received are added to, for the bot's last line (`bot_stopped`)."""
+    loop, received = asyncio.get_running_loop(), []
+
+    def on_signal(number: signal.Signals) -> None:
+        received.append(number)
+        asyncio.ensure_future(close())
+
+    for number in ENDINGS:
+        loop.add_signal_handler(number, on_signal, number)
+    return received
+
+
+def bot_stopped(number: signal.Signals) -> str:
+    """The running bot's last line once the signal `number` has closed it (exit code 0, README "Exit codes")."""
+    return f"{WORDS[number]}: the bot has stopped; its open rounds resume at its next start"
 
 
 def why_stopped(problem: BaseException) -> str:

@@ -25,7 +25,13 @@ from core.instruments import DEFAULT_PROGRAM, GM_PROGRAMS
 from core.music import Track, check_base, check_parameters, generate_track, scale_intervals, track_from_dict, track_to_dict
 
 MODES = ("rating", "ab")
-ROUND_SECONDS_MIN, ROUND_SECONDS_MAX = 10, 7 * 24 * 3600
+# How long a round may last: the one limit the check below, the options /compose and /config take (in minutes: a
+# quarter of one is the least), their help, CROWDTUNE_ROUND_SECONDS and the README all state.
+ROUND_SECONDS_MIN, ROUND_SECONDS_MAX = 15, 7 * 24 * 3600
+ROUND_MINUTES_MIN, ROUND_MINUTES_MAX = ROUND_SECONDS_MIN / 60, ROUND_SECONDS_MAX / 60
+ROUND_LENGTHS = f"{ROUND_SECONDS_MIN} s to 7 days"
+# The round_minutes option's range, as its help gives it (Discord's limit on a description: 100 characters).
+ROUND_MINUTES_RANGE = f"{ROUND_MINUTES_MIN:g} to {ROUND_MINUTES_MAX:g} ({ROUND_LENGTHS})"
 ROUNDS_MAX = 10_000
 QUORUM_MAX = 100_000
 # An A/B reward (1 + 9 x the chance of beating the track before) as an improvement in rating points for the
@@ -60,7 +66,7 @@ class SessionSpec:
         if self.rounds is not None and not 1 <= self.rounds <= ROUNDS_MAX:
             raise ValueError(f"rounds must be 1-{ROUNDS_MAX} (or endless), not {self.rounds}")
         if not ROUND_SECONDS_MIN <= self.round_seconds <= ROUND_SECONDS_MAX:
-            raise ValueError(f"a round lasts {ROUND_SECONDS_MIN} s to 7 days, not {self.round_seconds} s")
+            raise ValueError(f"a round lasts {ROUND_LENGTHS}, not {self.round_seconds} s")
         if self.quorum is not None and not 1 <= self.quorum <= QUORUM_MAX:
             raise ValueError(f"quorum must be at least 1, not {self.quorum}")
         if not 0 <= self.instrument < len(GM_PROGRAMS):

@@ -346,6 +346,9 @@ class PostgresStore(ClosesOnExit):
     async def scopes(self) -> list[tuple[str, str, str]]:
         return await self._all("SELECT id, kind, name FROM scopes ORDER BY id")
 
+    async def has_scope(self, scope_id: str) -> bool:
+        return await self._pool.fetchval("SELECT EXISTS (SELECT 1 FROM scopes WHERE id = $1)", scope_id)
+
     async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict | None = None) -> None:
         await _audit(self._pool, scope_id, actor, action, detail or {})
 

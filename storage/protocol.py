@@ -177,6 +177,9 @@ class Store(Protocol):
     async def scopes(self) -> list[tuple[str, str, str]]:
         """(scope id, kind, name) of every scope."""
         ...
+    async def has_scope(self, scope_id: str) -> bool:
+        """Whether the scope exists (a person's: their personal agent, made by their first DM command)."""
+        ...
     async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict | None = None) -> None: ...
     async def reset_scope(self, scope_id: str, actor: str) -> int:
         """Forget a scope's agent (its Q-values and learned models); returns how many Q-values were deleted."""

@@ -325,6 +325,9 @@ class SqliteStore(ClosesOnExit):
     async def scopes(self) -> list[tuple[str, str, str]]:
         return [tuple(r) for r in await self._all("SELECT id, kind, name FROM scopes ORDER BY id")]
 
+    async def has_scope(self, scope_id: str) -> bool:
+        return bool(await self._all("SELECT 1 FROM scopes WHERE id = ?", (scope_id,)))
+
     async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict | None = None) -> None:
         async with self._tx() as db:
             await db.audit(scope_id, actor, action, detail or {})

@@ -9,7 +9,6 @@ import json
 import logging
 import math
 import os
-import signal
 import socket
 import time
 
@@ -29,6 +28,7 @@ from bot.discord.logs import setup_logging
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.settings import Settings, bot_token, open_renderer
+from bot.stopping import bot_stopped, close_on_signals, say_stopped
 from storage import database_errors
 from bot.discord.views import AspectSelect, VoteButton
 
@@ -183,7 +183,7 @@ class CrowdtuneBot(commands.Bot):
 
     async def on_ready(self) -> None:
         resumed = await self.runner.resume_all()
-        log.info("ready as %s (%s); %d session(s) running", self.user, self.shard_plan.describe(), resumed)
+        log.info("ready as %s (%s); %s running", self.user, self.shard_plan.describe(), plural(resumed, "session"))
         if self._command_sync is None:  # on_ready comes again after a reconnect: sync once a process
             self._command_sync = asyncio.create_task(self.sync_commands(), name="command-sync")
 
@@ -216,7 +216,7 @@ class CrowdtuneBot(commands.Bot):
                 pause = min(pause * 2, COMMAND_SYNC_RETRY_MAX_SECONDS)
                 continue
             await self.conductor.store.set_deployment_value(key, digest)
-            log.info("synced %d command(s)%s", len(declared), f" to server {guild.id}" if guild else "")
+            log.info("synced %s%s", plural(len(declared), "command"), f" to server {guild.id}" if guild else "")
             return True
         return False
 
@@ -357,9 +357,7 @@ async def run_bot(settings: Settings, db: str) -> int:
     from bot.discord.cogs import moderation, sessions  # noqa: F401  (imported now, to be frozen with the rest)
 
     freeze_start_up_objects()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
+    stopped_by = close_on_signals(bot.close)
     try:
         await bot.login(token)
         setup_logging()  # after the login: a refused token is one line
@@ -380,4 +378,6 @@ async def run_bot(settings: Settings, db: str) -> int:
             await bot.close()
         await store.close()
         renderer.close()
+    if stopped_by:  # every end is one line (README "Exit codes"), after the cleanup it waited for
+        say_stopped(bot_stopped(stopped_by[0]))
     return 0

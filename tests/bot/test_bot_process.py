@@ -118,3 +118,23 @@ async def test_a_shard_that_cannot_reach_the_gateway_retries_in_one_line_not_a_t
     assert process.returncode == 0, logs  # SIGTERM stops it as it stops an unsharded bot
     assert "Traceback" not in logs, logs
     assert all("WARNING" in line and "(" in line for line in failures), failures  # the reason, on the line
+
+
+@pytest.mark.parametrize("number, word", [(signal.SIGTERM, "terminated (SIGTERM)"), (signal.SIGINT, "interrupted (Ctrl-C or SIGINT)")])
+async def test_a_signal_stops_the_bot_with_exit_code_0_and_one_last_line_saying_what_stopped_it(tmp_path, number, word):
+    """README "Exit codes": crowdtune ends with one line on stderr, the running bot too (it printed none),
+    and its log counts in words ("0 sessions running", not "0 session(s)")."""
+    async with FakeDiscord() as server:
+        process = await start(server, tmp_path, server.bot_token)
+        try:
+            await server.wait_until(lambda: server.commands[None], timeout=30, what="commands synced")
+            await server.wait_for_session(timeout=30)
+        finally:
+            process.send_signal(number)
+            out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    logs = err.decode()
+    assert process.returncode == 0, logs
+    last = logs.rstrip("\n").splitlines()[-1]
+    assert last.startswith(word) and "open rounds resume" in last, last
+    assert sum(line.startswith(word) for line in logs.splitlines()) == 1, logs
+    assert "0 sessions running" in logs and "(s)" not in logs, logs

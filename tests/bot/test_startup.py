@@ -45,7 +45,7 @@ def assert_one_line(result: subprocess.CompletedProcess, code: ExitCode, *words:
 # Every setting a value can be wrong for, with such values and what the line must say is expected instead.
 BAD_SETTINGS = {
     "CROWDTUNE_PRESET": (["bogus"], "one of: default, hillclimb, context, paper, random, theory"),
-    "CROWDTUNE_ROUND_SECONDS": (["1", "x", "nan"], "a number of seconds from 10 to 604800 (7 days)"),
+    "CROWDTUNE_ROUND_SECONDS": (["1", "x", "nan"], "a number of seconds from 15 to 604800 (7 days)"),
     "CROWDTUNE_QUORUM": (["-3", "1.5"], "a whole number from 1 to 100000, or 0 for none"),
     "CROWDTUNE_ROUNDS": (["abc", "-1", "10001"], "a whole number from 1 to 10000, or 0 for endless"),
     "CROWDTUNE_VOTE_BURST": (["0", "many"], "a whole number from 1 to 1000"),

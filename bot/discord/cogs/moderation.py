@@ -15,6 +15,7 @@ from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
 from bot.progress import counted, plural
 from core.agent import EXPLORATIONS, PRESETS
+from core.engine import ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE
 from bot.worker import in_worker_process
 from core.agent import preset as agent_preset
 from storage.export import COUNTED, write_export, write_person_copy
@@ -23,14 +24,37 @@ NOT_A_MODERATOR = "This command is for moderators (Manage Server permission, or 
 
 
 def anti_brigading_text(scope_id: str, settings: dict) -> str:
-    """Who votes in this scope's rounds now, in one sentence for /config."""
+    """Who votes in this scope's rounds now, in one sentence for /config, naming the options that set it."""
     if not scope_id.startswith("guild:"):
-        return "Anti-brigading applies in servers only: a personal agent counts its owner's votes."
+        return "anti_brigade applies in servers only: a personal agent counts its owner's votes."
     on, days = bool(settings["anti_brigade"]), int(settings["member_days"])
     if on:
-        return f"Anti-brigading (at once, also in open rounds): {rule_text(True, days)}."
-    later = f" (member days {days} apply once anti brigade is on)" if days else ""
-    return f"Anti-brigading is off: {rule_text(False, days)}{later}."
+        return f"anti_brigade: on, member_days: {days}, so {rule_text(True, days)} (at once, also in open rounds)."
+    later = f" (member_days: {days} applies once anti_brigade is on)" if days else ""
+    return f"anti_brigade: off, so {rule_text(False, days)}{later}."
+
+
+def on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def settings_text(settings: dict) -> str:
+    """A scope's settings as /config takes them, each option once by its name, in its units and words:
+    "preset: default, exploration: the preset's (epsilon), round_minutes: 5, ..., hide_results: off"
+    (anti_brigade and member_days apart: `anti_brigading_text`)."""
+    exploration = settings["exploration"] or f"the preset's ({agent_preset(settings['preset']).exploration})"
+    shown = {
+        "preset": settings["preset"],
+        "exploration": exploration,
+        "round_minutes": f"{round(settings['round_seconds'] / 60, 2):g}",
+        "quorum": settings["quorum"] or "none",
+        "rounds": settings["rounds"] or "endless",
+        "vote_style": settings["vote_style"],
+        "hide_results": on_off(settings["hide_results"]),
+        "mod_role": f"<@&{settings['mod_role']}>" if settings["mod_role"] else "none",
+        "share_learning": on_off(settings["share_learning"]),
+    }
+    return ", ".join(f"{option}: {value}" for option, value in shown.items())
 
 
 def file_size(size: int) -> str:
@@ -64,7 +88,7 @@ class Moderation(commands.Cog):
     @app_commands.describe(
         preset="the learning preset",
         exploration="how the agent explores (overrides the preset)",
-        round_minutes="default round length",
+        round_minutes=f"default round length, in minutes: {ROUND_MINUTES_RANGE}",
         quorum="default quorum (0: none)",
         rounds="default rounds per session (0: endless)",
         vote_style="reactions (1-10 emoji) or buttons (anonymous)",
@@ -84,7 +108,7 @@ class Moderation(commands.Cog):
         interaction: discord.Interaction,
         preset: str | None = None,
         exploration: str | None = None,
-        round_minutes: app_commands.Range[float, 0.25, 10080.0] | None = None,
+        round_minutes: app_commands.Range[float, ROUND_MINUTES_MIN, ROUND_MINUTES_MAX] | None = None,
         quorum: app_commands.Range[int, 0, 100000] | None = None,
         rounds: app_commands.Range[int, 0, 10000] | None = None,
         vote_style: str | None = None,
@@ -130,10 +154,10 @@ class Moderation(commands.Cog):
             await self.store.update_scope_settings(scope_id, changes, actor=voter_id(interaction.user.id))
             self.bot.runner.scope_settings_changed(scope_id)
         settings = await scope_settings(self.bot, scope_id)
-        shown = ", ".join(f"{k.replace('_', ' ')}: {v if v is not None else 'none'}" for k, v in settings.items())
-        verb = "Updated" if changes else "Current settings"
         await interaction.response.send_message(
-            f"{verb}. {shown}. New sessions use these. {anti_brigading_text(scope_id, settings)}", ephemeral=True
+            f"{'Updated. ' if changes else ''}These settings apply to new sessions. {settings_text(settings)}. "
+            f"{anti_brigading_text(scope_id, settings)}",
+            ephemeral=True, allowed_mentions=discord.AllowedMentions.none(),
         )
 
     @app_commands.command(name="reset", description="Moderators: clear this server's agent (asks first)")
@@ -142,17 +166,15 @@ class Moderation(commands.Cog):
         scope_id = await self._moderator_scope(interaction, defer=True)  # counting and clearing grow with the Q-table
         if scope_id is None:
             return
-        size = await self.store.q_size(scope_id)
-        judged = await self.bot.conductor.judged_edits(scope_id, agent_preset("default"))
+        learned = await self._learned(scope_id)
         view = Confirm(interaction.user.id, "Reset the agent")
         await interaction.edit_original_response(
-            content=f"Reset the agent? It forgets what it learned from {plural(judged, 'judged edit')} and all {size} learned Q-values. "
-            "Compositions and votes are kept.", view=view
+            content=f"Reset the agent? It {learned}; a reset forgets it all. Compositions and votes are kept.", view=view
         )
         if not await view.confirm("Nothing was reset."):
             return
-        deleted = await self.store.reset_scope(scope_id, actor=voter_id(interaction.user.id))
-        await interaction.edit_original_response(content=f"The agent is reset ({deleted} Q-values cleared).", view=None)
+        await self.store.reset_scope(scope_id, actor=voter_id(interaction.user.id))
+        await interaction.edit_original_response(content="The agent is reset: it starts learning afresh from the next round.", view=None)
 
     @app_commands.command(name="export", description="Moderators: compositions (MIDI), rounds, votes, audit log and Q-table as a zip")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -209,13 +231,16 @@ class Moderation(commands.Cog):
     async def forget_me(self, interaction: discord.Interaction) -> None:
         voter = voter_id(interaction.user.id)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        q_values = await self.store.q_size(voter)
+        agent = await self._personal_agent(voter)
         view = Confirm(interaction.user.id, "Delete my data")
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "my-crowdtune-data.json"
-            votes = await in_worker_process(write_person_copy, self.store.path, voter, path, q_values)
+            votes = await in_worker_process(write_person_copy, self.store.path, voter, path, await self.store.q_size(voter))
+            if not votes and agent is None:
+                await interaction.edit_original_response(content="Nothing of yours is stored here (no votes, no personal agent): there is nothing to delete.")
+                return
             await interaction.edit_original_response(
-                content=f"Here is your data: {plural(votes, 'vote')}, and a personal agent with {plural(q_values, 'Q-value')}. "
+                content=f"Here is your data: {stored(votes, agent)}. "
                 "Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.",
                 attachments=[discord.File(path)],
                 view=view,
@@ -225,11 +250,36 @@ class Moderation(commands.Cog):
         result = await self.store.forget_user(voter, personal_scope=voter)
         self.bot.runner.scope_deleted(voter)
         await interaction.edit_original_response(
-            content=f"Deleted {plural(result['votes'], 'vote')}{' and your personal agent' if result['personal_agent'] else ''}. "
+            content=f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)}. "
             "Moderation records about you (a strike, the audit log) are kept; a reaction you leave on an open round no longer counts.",
             view=None,
             attachments=[],
         )
+
+    async def _learned(self, scope_id: str) -> str:
+        """What the scope's agent has learned, in the units its preset (the scope's setting) learns in
+        (conductor.learned_from): "has learned from 3 judged edits", "holds 12 learned Q-values"; "has not learned
+        anything yet" rather than a count of none."""
+        config = agent_preset((await scope_settings(self.bot, scope_id))["preset"])
+        learned = await self.bot.conductor.learned(scope_id, config)
+        if learned is not None and learned[1] == 0:
+            return "has not learned anything yet"
+        return await self.bot.conductor.learned_from(scope_id, config)
+
+    async def _personal_agent(self, voter: str) -> str | None:
+        """A person's personal agent (the scope of their DM sessions) and what it learned (`_learned`), in words:
+        "your personal agent, which has learned from 3 judged edits"; None if they have none."""
+        if not await self.store.has_scope(voter):
+            return None
+        return f"your personal agent, which {await self._learned(voter)}"
+
+
+def stored(votes: int, agent: str | None) -> str:
+    """What /forget-me finds or deleted, naming only what there is: "5 votes", "2 votes and your personal agent"."""
+    parts = [plural(votes, "vote")] if votes else []
+    if agent is not None:
+        parts.append(agent)
+    return " and ".join(parts) or "nothing"
 
 
 async def setup(bot) -> None:

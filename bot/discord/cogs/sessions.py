@@ -17,7 +17,7 @@ from bot.media.midi_import import check_file_size, melody_from_file
 from bot.progress import plural
 from bot.settings import round_defaults
 from core.crowd import rating_text
-from core.engine import SessionSpec, beat_chance
+from core.engine import ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, SessionSpec, beat_chance
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
 from core.midi import track_to_midi
 from core.music import BASE_RANGE, SCALES, key_name, parse_base, track_from_dict
@@ -107,7 +107,7 @@ class Sessions(commands.Cog):
         length="notes in the track (4-64)",
         tempo="beats per minute (40-240)",
         mode="rate each round 1-10, or choose between two edits",
-        round_minutes="how long each round stays open",
+        round_minutes=f"how long each round stays open, in minutes: {ROUND_MINUTES_RANGE}",
         quorum="close a round early once this many have voted",
         rounds="how many rounds (0: endless)",
         instrument="the melody's instrument (General MIDI), such as piano, violin or flute",
@@ -124,7 +124,7 @@ class Sessions(commands.Cog):
         length: app_commands.Range[int, 4, 64] = 8,
         tempo: app_commands.Range[int, 40, 240] = 120,
         mode: str = "rating",
-        round_minutes: app_commands.Range[float, 0.25, 10080.0] | None = None,
+        round_minutes: app_commands.Range[float, ROUND_MINUTES_MIN, ROUND_MINUTES_MAX] | None = None,
         quorum: app_commands.Range[int, 1, 100000] | None = None,
         rounds: app_commands.Range[int, 0, 10000] | None = None,
         instrument: app_commands.Range[str, 1, 40] | None = None,

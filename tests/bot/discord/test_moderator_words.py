@@ -1,0 +1,129 @@
+"""What /config and /forget-me say, in a moderator's and a member's words, and the one round-length limit
+every place states (the real bot against the local Discord-compatible server)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
+
+from bot.settings import CommandSettings, expected
+from core.engine import ROUND_SECONDS_MAX, ROUND_SECONDS_MIN, SessionSpec
+
+pytestmark = pytest.mark.asyncio
+README = Path(__file__).resolve().parents[3] / "README.md"
+# The options /config takes that its answer lists (anti_brigade and member_days are said in its last sentence).
+LISTED = ("preset", "exploration", "round_minutes", "quorum", "rounds", "vote_style", "hide_results", "mod_role", "share_learning")
+
+
+async def config(env, where=None, **options) -> str:
+    return (await (await env.server.slash(env.mod, where or env.channel, "config", options)).wait_response())["data"]["content"]
+
+
+async def test_config_answers_with_the_options_it_takes_each_once_in_their_units_and_words(env):
+    async with running(env):
+        shown = await config(env)
+        for option in LISTED:
+            assert shown.count(f"{option}: ") == 1, (option, shown)
+        assert "round_minutes: 5," in shown  # the operator's 300 s, in the option's minutes
+        assert "hide_results: off" in shown and "share_learning: off" in shown
+        assert "exploration: the preset's (epsilon)" in shown and "rounds: 10" in shown and "quorum: none" in shown
+        assert not re.search(r"True|False|round seconds|anti brigade:|member days:", shown), shown
+        assert shown.count("anti_brigade") == 1 and shown.count("\n") == 0
+
+        updated = await config(env, round_minutes=0.25, hide_results=True, rounds=0, preset="paper", anti_brigade=True)
+        assert updated.startswith("Updated. These settings apply to new sessions. preset: paper,")
+        assert "round_minutes: 0.25," in updated and "hide_results: on" in updated and "rounds: endless" in updated
+        assert "exploration: the preset's (epsilon_decay)" in updated
+        assert "anti_brigade: on" in updated and "member_days" in updated
+        assert "exploration: softmax" in await config(env, exploration="softmax")
+
+
+async def forget(env, user, channel, press: str | None = None) -> dict:
+    """/forget-me's prompt (the original response once filled in), after pressing `press` if given: its final form."""
+    asked = await env.server.slash(user, channel, "forget-me")
+    prompt = await asked.wait_original()
+    if press is None:
+        return prompt
+    button = next(c["custom_id"] for row in prompt["components"] for c in row["components"] if c["label"] == press)
+    await (await env.server.press_button(user, prompt["id"], button)).wait_response()
+    return await asked.wait_original(lambda m: not m["components"])
+
+
+async def test_forget_me_names_only_what_is_stored_and_offers_nothing_when_nothing_is(env):
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=3)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.react(env.alice, post["id"], KEYCAPS[6])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the vote")
+
+        prompt = await forget(env, env.alice, env.channel)
+        assert "1 vote" in prompt["content"] and "Delete it all?" in prompt["content"]
+        assert "Q-value" not in prompt["content"] and "personal agent" not in prompt["content"], prompt["content"]
+        deleted = await forget(env, env.alice, env.channel, press="Delete my data")
+        assert "Deleted 1 vote" in deleted["content"]
+
+        again = await forget(env, env.alice, env.channel)
+        assert "nothing" in again["content"].lower() and "Delete" not in again["content"], again["content"]
+        assert again["components"] == [] and again["attachments"] == []
+        assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),)) == [(0,)]
+
+
+@pytest.mark.parametrize("preset, unit, other", [("default", "judged edit", "Q-value"), ("context", "learned Q-value", "judged edit")])
+async def test_forget_me_counts_what_a_personal_agent_learned_in_the_units_its_preset_learns(env, preset, unit, other):
+    server = env.server
+    dm = server.dm_channel(env.alice)
+    async with running(env):
+        await (await server.slash(env.alice, dm, "config", {"preset": preset})).wait_response()
+        await compose(env, user=env.alice, channel=dm, rounds=3)
+        for number in (1, 2):  # a session's first edit only sets the bar: the second is judged against it
+            post = await server.wait_for_message(dm, is_round(number), timeout=30)
+            await server.react(env.alice, post["id"], KEYCAPS[7 - number])
+            await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == number, "the vote")
+            await (await server.slash(env.alice, dm, "close")).wait_response()
+            await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM rounds WHERE status = 'closed'")[0][0] == number, "the close")
+
+        content = (await forget(env, env.alice, dm))["content"]
+        assert "2 votes" in content and "your personal agent" in content and unit in content, content
+        assert other not in content and " 0 " not in content, content
+
+
+async def test_a_round_lasts_the_same_15_s_to_7_days_in_the_check_the_options_the_help_and_the_readme(env):
+    low, high = ROUND_SECONDS_MIN / 60, ROUND_SECONDS_MAX / 60
+    async with running(env):
+        for command in ("compose", "config"):
+            declared = next(o for o in env.server.command(command)["options"] if o["name"] == "round_minutes")
+            assert (declared["min_value"], declared["max_value"]) == (low, high), command
+            assert f"{low:g}" in declared["description"] and "7 days" in declared["description"], declared
+    SessionSpec(round_seconds=ROUND_SECONDS_MIN)
+    with pytest.raises(ValueError, match=f"{ROUND_SECONDS_MIN} s to 7 days"):
+        SessionSpec(round_seconds=ROUND_SECONDS_MIN - 1)
+    assert CommandSettings(_env_file=None, round_seconds=ROUND_SECONDS_MIN).round_seconds == ROUND_SECONDS_MIN
+    assert f"from {ROUND_SECONDS_MIN} to " in expected("round_seconds")
+    assert f"a round lasts {ROUND_SECONDS_MIN} s to 7 days" in " ".join(README.read_text().split())
+
+
+@pytest.mark.parametrize("preset, unit, other", [("default", "judged edit", "Q-value"), ("context", "learned Q-value", "judged edit")])
+async def test_reset_counts_what_the_agent_learned_in_the_units_its_preset_learns(env, preset, unit, other):
+    server = env.server
+    async with running(env):
+        await config(env, preset=preset)
+        await compose(env, rounds=3)
+        for number in (1, 2):
+            post = await server.wait_for_message(env.channel, is_round(number), timeout=30)
+            await server.react(env.alice, post["id"], KEYCAPS[7 - number])
+            await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == number, "the vote")
+            await (await server.slash(env.mod, env.channel, "close")).wait_response()
+            await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM rounds WHERE status = 'closed'")[0][0] == number, "the close")
+
+        asked = await server.slash(env.mod, env.channel, "reset")
+        prompt = await asked.wait_original()
+        assert "Reset the agent?" in prompt["content"] and unit in prompt["content"], prompt["content"]
+        assert other not in prompt["content"] and " 0 " not in prompt["content"], prompt["content"]
+        button = next(c["custom_id"] for row in prompt["components"] for c in row["components"] if c["label"] == "Reset the agent")
+        await (await server.press_button(env.mod, prompt["id"], button)).wait_response()
+        done = (await asked.wait_original(lambda m: not m["components"]))["content"]
+        assert done.startswith("The agent is reset") and "Q-value" not in done and " 0 " not in done, done
