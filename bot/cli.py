@@ -598,7 +598,7 @@ async def _simulate(args: argparse.Namespace) -> int:
             # Said before the store closes: a signal that comes as it closes must not swallow a finished run's summary.
             print(
                 f"{plural(len(raters), 'rater')}, {describe_spec(spec)}; "
-                f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out)}"
+                f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out, args.audio)}"
             )
         except RaterError as problem:
             # Stopped, as by a signal: the rounds done are in --out with results.json saying why (README "Exit codes").
@@ -607,16 +607,18 @@ async def _simulate(args: argparse.Namespace) -> int:
         except (asyncio.CancelledError, KeyboardInterrupt) as stop:  # a signal: main then says which
             from bot.stopping import why_stopped
 
-            print(f"stopped after {done} of {plural(spec.rounds, 'round')}: {why_stopped(stop)}; wrote {_simulation_files(out)}")
+            print(f"stopped after {done} of {plural(spec.rounds, 'round')}: {why_stopped(stop)}; wrote {_simulation_files(out, args.audio)}")
             raise
         finally:
             await store.close()
     return 0
 
 
-def _simulation_files(out: Path) -> str:
-    """What a simulation writes to --out `out`, in words, stopped early or not (bot.simulate.run_simulation)."""
-    return f"{out}/results.json, learning-curve.png, start.mid, final.mid and round MIDI files"
+def _simulation_files(out: Path, audio: bool = False) -> str:
+    """What a simulation writes to --out `out` (with `audio`: --audio), in words, stopped early or not
+    (bot.simulate.run_simulation)."""
+    rounds = "round MIDI and OGG files" if audio else "round MIDI files"
+    return f"{out}/results.json, learning-curve.png, start.mid, final.mid and {rounds}"
 
 
 async def _sessions(args: argparse.Namespace) -> int:

@@ -97,6 +97,13 @@ def test_simulate_with_the_builtin_crowd_writes_its_files(tmp_path):
     assert json.loads((tmp_path / "sim2" / "results.json").read_text())["rounds"] == results["rounds"]
 
 
+def test_simulate_with_audio_names_the_audio_it_wrote(tmp_path):
+    """Found by a fresh-user trial: `simulate --audio` said it wrote MIDI files only, and its OGG files were a surprise."""
+    result = crowdtune("simulate", "--audio", "--rounds", "1", "--seed", "2", "--out", "sim", "--db", "t.db", cwd=tmp_path)
+    assert result.stdout.rstrip().endswith("wrote sim/results.json, learning-curve.png, start.mid, final.mid and round MIDI and OGG files")
+    assert (tmp_path / "sim" / "round-0001.ogg").read_bytes().startswith(b"OggS")
+
+
 @pytest.mark.parametrize(("preset", "unit"), [("default", "judged_edits"), ("context", "q_values"), ("hillclimb", None)])
 def test_results_json_counts_what_the_agent_learned_as_what_it_is(tmp_path, preset, unit):
     """Every round reported `q_size`, the Q-table's size: always 0 for `default`, which learns a model."""
