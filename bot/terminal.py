@@ -29,6 +29,7 @@ from core.engine import SessionSpec
 from core.instruments import instrument_name
 from core.fitting import Fitted
 from core.music import key_name, tonic_name, track_from_dict
+from core.words import quoted
 from storage import SessionRow, StorageError, database_errors
 from storage.export import safe_name
 
@@ -99,11 +100,13 @@ def _option_text(spec: SessionSpec, name: str) -> str:
 
 def resuming(
     session: SessionRow, old: SessionSpec, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str],
-    aspects: bool = False,
+    aspects: bool = False, learned: str | None = None,
 ) -> list[str]:
-    """The lines that say a session is resumed (`old`, as it was started, with its SessionRow.options) and which
-    options or settings that ask for `spec` (and `aspects`: --aspects was given) it does not apply."""
-    lines = [f"resuming session {session.id}: {describe_spec(old, session.options)}; {session.rounds_done} done"]
+    """The lines that say a session is resumed (`old`, as it was started, with its SessionRow.options; `learned`:
+    what its agent has learned, Conductor.learned_from's words) and which options or settings that ask for `spec`
+    (and `aspects`: --aspects was given) it does not apply."""
+    agent = f"; the agent {learned}" if learned else ""
+    lines = [f"resuming session {session.id}: {describe_spec(old, session.options)}; {session.rounds_done} done{agent}"]
     differ = [n for n in SPEC_OPTIONS if (n in given or n in settings_given) and getattr(spec, n) != getattr(old, n)]
     not_applied = [f"--{n} {_option_text(spec, n)}" if n in given else settings_given[n] for n in differ]
     if aspects and not session.options.get("aspects"):  # a flag: only a session started without it differs
@@ -198,7 +201,11 @@ class TerminalSession:
             self.say(f"session {session.id} ended (stopped; nothing learned from its open round)")
             session = None
         if session is not None:
-            spec = self._resume(session, spec, given, settings_given)
+            # Said as a new session's first line is, with the options or settings it does not apply.
+            old = SessionSpec.from_dict(session.spec)
+            learned = await self.conductor.learned_from(session.scope_id, old.agent)
+            self.say("\n".join(resuming(session, old, spec, given, settings_given, self.aspects, learned)))
+            spec = old
         else:
             session = await self.conductor.start(
                 terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True,
@@ -255,19 +262,12 @@ class TerminalSession:
         for line in await learning_summary(self.conductor, session):
             self.say(line)
 
-    def _resume(self, session: SessionRow, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str]) -> SessionSpec:
-        """Say what is resumed and which options given on the command line, or settings, it does not apply."""
-        old = SessionSpec.from_dict(session.spec)
-        for line in resuming(session, old, spec, given, settings_given, self.aspects):
-            self.say(line)
-        return old
-
     async def _starting_track(self, session: SessionRow, spec: SessionSpec) -> bool:
         """Play the track the first edit starts from and, in rating mode, take its rating: the bar that edit
         must pass (in A/B mode each edit is compared with it by the person). False if the person stopped."""
         self.say("the starting track (the agent edits it from round 1 on):")
         where, wav = await write_clip(self.renderer, self.folder / "start", track_from_dict(session.track), "the starting track")
-        self.say(f"  {where}")
+        self.say(f"  {where} (piano roll: {(self.folder / 'start').with_suffix('.png')})")
         clips = [_opened(self.folder / "start", wav)]
         await self._play(clips)
         if spec.mode == "ab":
@@ -287,7 +287,7 @@ class TerminalSession:
                     replay = "r replays the starting track, " if self.replays else ""
                     self.say(f"  press Enter to start round 1; {replay}{keys(spec.mode, replays=False, starting=True)}")
                 else:  # a rating typed out of habit would otherwise start the round unasked
-                    self.say(f"  sorry: only Enter starts round 1 ({shortly}), not '{answer}'")
+                    self.say(f"  sorry: only Enter starts round 1 ({shortly}), not {quoted(answer)}")
         vote = await self._ask(None, clips)
         if vote is None:
             return False

@@ -31,6 +31,7 @@ from core.features import FEATURE_NAMES, candidate_features
 from core.learner import Evidence, Posterior, cautious_choice, generator, thompson_choices
 from core.music import PERCUSSION_STEPS, Track, scale_intervals
 from core.theory import melody_of_track, theory_critic
+from core.words import quoted
 
 QKey = tuple[str, str]
 
@@ -90,7 +91,7 @@ class AgentConfig:
             ("learner", self.learner, LEARNERS),
         ):
             if value not in allowed:
-                raise ValueError(f"unknown {name} '{value}'; choose one of: {', '.join(allowed)}")
+                raise ValueError(f"unknown {name} {quoted(str(value))}; choose one of: {', '.join(allowed)}")
 
     @property
     def learns(self) -> bool:

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from core.words import quoted
+
 RATING_MIN, RATING_MAX = 1, 10
 CHOICES = ("a", "b", "both", "neither")
 # Typed short forms of a choice (none can be read as another: only "neither" starts with n).
@@ -86,7 +88,7 @@ def parse_rating(text: str) -> float:
     if not RATING_MIN <= value <= RATING_MAX:
         point = decimal_comma(text)
         how = f" written with a decimal point, such as {point}" if point else ""
-        raise ValueError(f"a rating is a number from {RATING_MIN} to {RATING_MAX}{how}, not '{text.strip()}'")
+        raise ValueError(f"a rating is a number from {RATING_MIN} to {RATING_MAX}{how}, not {quoted(text)}")
     return value
 
 
@@ -113,7 +115,7 @@ def check_choice(choice: str) -> str:
     normalised = choice.strip().lower()
     normalised = CHOICE_ABBREVIATIONS.get(normalised, normalised)
     if normalised not in CHOICES:
-        raise ValueError(f"a vote is one of {', '.join(CHOICES)} (or n), not '{choice}'")
+        raise ValueError(f"a vote is one of {', '.join(CHOICES)} (or n), not {quoted(choice)}")
     return normalised
 
 
@@ -491,7 +493,7 @@ def parse_aspects(text: str) -> dict[str, float]:
     """Per-aspect ratings typed on one line: a number for each of ASPECTS in order ("7 5 6", commas
     allowed: typed_parts), or one number for all of them."""
     parts = typed_parts(text)
-    wrong = ValueError(f"rate {', '.join(ASPECTS)} from 1 to 10, such as '7 5 6' (or one number for all three), not '{text.strip()}'")
+    wrong = ValueError(f"rate {', '.join(ASPECTS)} from 1 to 10, such as '7 5 6' (or one number for all three), not {quoted(text)}")
     if len(parts) not in (1, len(ASPECTS)):
         if point := decimal_comma(text):  # "7,5": two aspects, or 7.5 written with a comma
             raise ValueError(f"{wrong}; a decimal is written with a point, such as {point}")

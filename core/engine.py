@@ -318,7 +318,8 @@ def settle(
         summary = f"the crowd gave {rating_text(score)}/10, {compared} the {rating_text(baseline)} of the track before, so {verdict}"
     return Outcome(
         reward=score,
-        variant_rewards=tuple(rewards),
+        # An edit no vote compared with the track before has no reward (its 5.5 is only the prior's).
+        variant_rewards=tuple(r if spec.mode != "ab" or tally.games[i] else None for i, r in enumerate(rewards)),
         updates=tuple(updates),
         next_track=next_track,
         incumbent_score=next_score,

@@ -82,19 +82,25 @@ DESCRIPTORS: tuple[tuple[str, str], ...] = (
 # descriptor's: a crowd that likes leaps left hanging learns a negative weight for "leap_resolved".
 RULES: tuple[tuple[str, str], ...] = (
     ("in_key", "notes that fit the key"),
-    ("tonic_start", "the critic's tonic at the start"),
-    ("tonic_end", "the critic's tonic at the end"),
-    ("repetition", "avoiding long runs of one note (the critic's repetition rule)"),
-    ("autocorrelation", "a melody that does not echo itself note for note"),
+    ("tonic_start", "starting on the home note of the key the melody fits best"),
+    ("tonic_end", "ending on the home note of the key the melody fits best"),
+    ("repetition", "breaking up runs of more than four of one note"),
+    ("autocorrelation", "a melody that varies rather than echoing itself note for note"),
     ("motif", "a last bar with several distinct pitches (a motif)"),
     ("repeated_motif", "a motif that comes back"),
     ("intervals", "consonant intervals (steps, thirds, fifths) rather than sevenths and wide leaps"),
-    ("two_leaps", "avoiding two leaps in the same direction"),
-    ("leap_resolved", "a leap answered by a step back (the critic's rule)"),
+    ("two_leaps", "breaking up two leaps in the same direction"),
+    ("leap_resolved", "a leap of a fifth or more answered by a step back"),
     ("extremes", "a highest and a lowest note heard once each"),
-    ("length", "the critic's length rule"),
+    ("length", "a track of at least eight notes"),
 )
 SQUARED = ("notes_per_second", "length", "loudness", "register", "range")  # descriptors that also enter squared
+# What an increase of a squared descriptor means: moving away from the middle toward either extreme.
+EXTREMES = {
+    "notes_per_second": "very fast or very slow notes", "length": "a very long or very short track",
+    "loudness": "very loud or very soft notes", "register": "a very high or very low melody",
+    "range": "a very wide or very narrow range",
+}
 _INDEX = {name: i for i, (name, _) in enumerate(DESCRIPTORS)}
 _SQUARED_INDEX = np.array([_INDEX[name] for name in SQUARED])
 
@@ -122,7 +128,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 FEATURE_WORDS: dict[str, str] = {
     **{f"kind:{kind.value}": KIND_WORDS[kind] for kind in ALL_KINDS},
     **{f"more:{name}": words for name, words in DESCRIPTORS},
-    **{f"more:{name}^2": f"moving toward the extremes of: {dict(DESCRIPTORS)[name]}" for name in SQUARED},
+    **{f"more:{name}^2": words for name, words in EXTREMES.items()},
     **{f"rule:{name}": words for name, words in RULES},
 }
 DIMENSION = len(FEATURE_NAMES)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from core.words import quoted
+
 GM_PROGRAMS: tuple[str, ...] = (
     "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
     "Electric Piano 1", "Electric Piano 2", "Harpsichord", "Clavinet",
@@ -73,7 +75,7 @@ def parse_instrument(text: str | int) -> int:
         return FAMILY_WORDS[wanted]
     if wanted in DRUM_KIT_WORDS:
         raise InstrumentError(
-            f"'{text}': the drum kit plays beside the melody (on channel 10), and a melody needs a pitched instrument: "
+            f"{quoted(text)}: the drum kit plays beside the melody (on channel 10), and a melody needs a pitched instrument: "
             f"name one, such as {', '.join(PITCHED_PERCUSSION[:-1])} or {PITCHED_PERCUSSION[-1]}"
         )
     for program, name in enumerate(GM_PROGRAMS):
@@ -84,8 +86,8 @@ def parse_instrument(text: str | int) -> int:
         return matches[0]
     if matches:
         names = ", ".join(GM_PROGRAMS[p] for p in matches[:5])
-        raise InstrumentError(f"'{text}' could be several instruments ({names}{', ...' if len(matches) > 5 else ''}): name one")
-    raise InstrumentError(f"'{text}' is not a General MIDI instrument: try piano, violin, flute, trumpet or a number 0-127")
+        raise InstrumentError(f"{quoted(text)} could be several instruments ({names}{', ...' if len(matches) > 5 else ''}): name one")
+    raise InstrumentError(f"{quoted(text)} is not a General MIDI instrument: try piano, violin, flute, trumpet or a number 0-127")
 
 
 def suggest_instruments(text: str, limit: int = SUGGESTIONS_MAX) -> list[int]:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from core.instruments import DEFAULT_PROGRAM
+from core.words import quoted
 
 SCALES: dict[str, tuple[int, ...]] = {
     "major": (0, 2, 4, 5, 7, 9, 11),
@@ -87,10 +88,11 @@ def parse_base(text: str | int) -> int:
     else:
         match = _NOTE_NAME.match(str(text))
         if not match:
-            raise MusicError(f"'{text}' is not a note: use a name like C4, F#3, Bb2 or a MIDI number, {BASE_RANGE}")
+            raise MusicError(f"{quoted(str(text))} is not a note: use a name like C4, F#3, Bb2 or a MIDI number, {BASE_RANGE}")
         letter, accidental, octave = match.groups()
         number = (int(octave) + 1) * 12 + _PITCH_CLASS[letter.upper()]
         number += {"#": 1, "♯": 1, "b": -1, "♭": -1}.get(accidental, 0)
+        check_base(number, str(text))
     check_base(number)
     return number
 
@@ -206,12 +208,14 @@ class Track:
         return f"{melody}|{drums}"
 
 
-def check_base(base: int) -> None:
+def check_base(base: int, typed: str | None = None) -> None:
     """MusicError unless every pitch a track on this base may reach (RANGE_BELOW under it to
-    RANGE_ABOVE over it) is an audible MIDI note: base BASE_MIN-BASE_MAX (BASE_RANGE)."""
+    RANGE_ABOVE over it) is an audible MIDI note: base BASE_MIN-BASE_MAX (BASE_RANGE). The message names
+    the note as `typed` (a name, as the person spelled it: Bb0, not A#0), else by its MIDI number's name."""
     if not BASE_MIN <= base <= BASE_MAX:
+        shown = typed.strip() if typed is not None else note_name(base) if 0 <= base <= 127 else base
         raise MusicError(
-            f"base note must be {BASE_RANGE}, not {note_name(base) if 0 <= base <= 127 else base}: "
+            f"base note must be {BASE_RANGE}, not {shown}: "
             "the melody moves an octave below it and two above"
         )
 

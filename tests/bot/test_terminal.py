@@ -297,6 +297,15 @@ def test_ctrl_c_and_sigterm_while_a_replay_stops_the_clip_still_end_the_session(
 # -- piped, as a subprocess ------------------------------------------------------------------------
 
 
+def test_a_resumed_session_says_what_its_agent_has_learned_as_a_new_one_does(tmp_path):
+    """Found by a fresh-user trial: the resume line left out what the agent had learned, which a new session's
+    first line says (README: "The first line of a session counts them alike")."""
+    crowdtune("run", "--rounds", "4", "--no-audio", "--db", "ct.db", stdin="6\n7\n5\n", cwd=tmp_path)
+    resumed = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path)
+    # Three piped ratings: the first only set the bar.
+    assert re.search(r"^resuming session 1: .*; 3 done; the agent has learned from 2 judged edits$", resumed.stdout, re.M), resumed.stdout
+
+
 def test_an_unfinished_session_says_what_it_resumes_and_which_options_it_does_not_apply_and_new_ends_it(tmp_path):
     crowdtune("run", "--rounds", "3", "--no-audio", "--db", "ct.db", stdin="6\n", cwd=tmp_path)
     resumed = crowdtune("run", "--mode", "ab", "--scale", "blues", "--length", "8", "--no-audio", "--db", "ct.db",
@@ -669,3 +678,15 @@ def test_with_aspects_the_starting_track_takes_three_numbers_as_the_readme_says(
     assert "sorry" not in child.before, child.before
     with sqlite3.connect(tmp_path / "ct.db") as raw:
         assert raw.execute("SELECT incumbent_score FROM sessions").fetchall() == [(6.25,)]
+
+
+def test_a_refused_line_is_quoted_short_however_long_it_is(tmp_path):
+    """Found by a fresh-user trial: a 5,000-character line was quoted back whole, a screenful of one 'sorry'. Every
+    refusal quotes what was typed through one rule (core.words.quoted): its first 40 characters and its length."""
+    from core.words import QUOTE_LIMIT
+
+    long = "x" * 5000
+    rated = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "r.db", stdin=f"{long}\n5\n", cwd=tmp_path)
+    refusals = [line for line in rated.stdout.splitlines() if line.startswith("  sorry: ")]
+    assert refusals == [f"  sorry: a rating is a number from 1 to 10, not '{'x' * QUOTE_LIMIT}...' (5,000 characters)"], rated.stdout
+    assert rated.returncode == 0

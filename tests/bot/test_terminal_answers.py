@@ -117,6 +117,9 @@ def test_a_replay_where_nothing_plays_says_why_and_names_the_files_and_one_of_a_
         child.sendline(typed)
     child.expect(pexpect.EOF)
     folder = "rounds/" + next((tmp_path / "rounds").iterdir()).name
+    # The starting track's picture is named as every round's is.
+    assert f"MIDI file: {folder}/start.mid (piano roll: {folder}/start.png)" in transcript.getvalue(), transcript.getvalue()
+    assert (tmp_path / folder / "start.png").read_bytes().startswith(b"\x89PNG")
     said = [line.strip() for line in transcript.getvalue().splitlines() if "yourself" in line or "no A or B" in line or "rp replays" in line]
     assert said == [
         f"no audio to play (--no-audio): open {folder}/start.mid yourself",

@@ -52,6 +52,13 @@ def test_note_names_parse_both_ways():
             parse_base(bad)
 
 
+@pytest.mark.parametrize("typed", ["Bb0", "Eb8", "Ab7", "Db1", "B♭0", "C#1"])
+def test_a_base_note_out_of_range_is_named_as_it_was_typed(typed):
+    """A musician who typed Bb0 is not told they typed A#0."""
+    with pytest.raises(MusicError, match=f"not {typed}: "):
+        parse_base(typed)
+
+
 def test_unknown_scale_lists_the_valid_ones():
     with pytest.raises(MusicError, match="dorian"):
         generate_track(60, "klingon", 8, 120, random.Random(0))
@@ -383,6 +390,16 @@ def test_an_ab_summary_never_shows_numbers_that_contradict_its_words(choices):
         assert {chance_text(r) for r in outcome.variant_rewards} == {f"{shown[0]:.0f}%"}, summary
     else:
         assert " won " in summary and not outcome.tied and shown[0] != shown[1], summary
+
+
+def test_an_ab_edit_no_vote_compared_with_the_track_before_has_no_reward():
+    """Found by a fresh-user trial: the export gave such an edit 5.5, which reads as a 50% chance of beating the
+    track before, while the round's summary said it was not compared with it. A vote for B says nothing of A
+    against the track before: with only votes for B, A's reward is None, B's a chance."""
+    spec = SessionSpec(mode="ab", seed=2)
+    outcome = settle(spec, _plan(spec), [Ballot(f"v{i}", choice="b") for i in range(3)], {}, None, round_rng(spec, 0))
+    assert outcome.variant_rewards[0] is None and outcome.variant_rewards[1] > 5.5, outcome.variant_rewards
+    assert "A not compared with it" in outcome.summary, outcome.summary
 
 
 AB_BALLOTS = [

@@ -329,3 +329,18 @@ def test_the_bar_follows_the_crowds_scale_as_the_aggregation_learns_who_to_trust
     stale = settle(spec, plan, today, {}, bar, random.Random(0), robust_rating, history)
     followed = settle(spec, plan, today, {}, bar, random.Random(0), robust_rating, history, (then_ballots, then))
     assert not stale.kept_edit and followed.kept_edit
+
+
+def test_what_was_learned_is_said_in_a_members_words():
+    """Found by a fresh-user trial: lessons read "the critic's length rule", "moving toward the extremes of: a higher
+    melody" and, after "dislikes", "avoiding long runs of one note". Each feature's words name the music, not the
+    code (no "critic", no "extremes of:"), and read as a positive change, so "likes" and "dislikes" never negate a
+    negation."""
+    from core.features import FEATURE_NAMES, FEATURE_WORDS
+
+    assert set(FEATURE_WORDS) == set(FEATURE_NAMES)
+    for name, words in FEATURE_WORDS.items():
+        assert words and words == words.strip() and ":" not in words, name
+        assert not any(jargon in words.lower() for jargon in ("critic", "rule", "extremes of")), (name, words)
+        assert not words.lower().startswith(("avoiding", "not ", "no ", "never", "without")), (name, words)
+        assert " not " not in f" {words.lower()} ", (name, words)
