@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bot.bench import PERF_BENCHMARKS
 from bot.errors import ExitCode, UnreadableFile, check_readable, check_writable, folder_name, user_path
+from core.words import quoted, whole_number
 
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 EXIT_USAGE = int(ExitCode.USAGE)
@@ -135,7 +136,9 @@ def _in_range(convert, low: float, high: float, name: str):
 
     def parse(text: str):
         try:
-            value = convert(text)
+            if not text.isascii():  # float() and int() also read digits of other scripts ('５', '٣')
+                raise ValueError(text)
+            value = whole_number(text) if convert is int else convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be {kind}, not '{text}'") from None
         if not low <= value <= high:  # also refuses nan
@@ -160,9 +163,19 @@ def _preset(text: str) -> str:
     """--preset, one of core.agent.PRESET_NAMES (imported only when the option is given: --help stays quick)."""
     from core.agent import PRESET_NAMES
 
-    if text not in PRESET_NAMES:
-        raise argparse.ArgumentTypeError(f"--preset must be one of: {', '.join(PRESET_NAMES)}, not '{text}'")
-    return text
+    if text.strip().lower() not in PRESET_NAMES:  # 'Default' as well
+        raise argparse.ArgumentTypeError(f"--preset must be one of: {', '.join(PRESET_NAMES)}, not {quoted(text)}")
+    return text.strip().lower()
+
+
+def _scale(text: str) -> str:
+    """--scale, one of core.music.SCALES, also as sessions print it ('harmonic minor', 'Major')."""
+    from core.music import SCALES
+
+    name = text.strip().lower().replace(" ", "_").replace("-", "_")
+    if name not in SCALES:
+        raise argparse.ArgumentTypeError(f"--scale must be one of: {', '.join(SCALES)}, not {quoted(text)}")
+    return name
 
 
 def _shard_ids(text: str) -> str:
@@ -219,7 +232,7 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int, from_settin
 
     parser.set_defaults(rounds_default=rounds_default)
     parser.add_argument("--base", help=f"base note: C4, F#3, Bb2 or a MIDI number, {BASE_RANGE} (default C4)")
-    parser.add_argument("--scale", choices=list(SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)} (default major)")
+    parser.add_argument("--scale", type=_scale, metavar="SCALE", help=f"one of: {', '.join(SCALES)} (default major)")
     parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), help="notes in the track, 4-64 (default 8)")
     parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), help="beats per minute, 40-240 (default 120)")
     parser.add_argument("--instrument", help="the melody's General MIDI instrument: piano (default), violin, 'alto sax', 0-127...")

@@ -262,7 +262,9 @@ def settle(
         baseline = incumbent_score + drift if incumbent_score is not None else None
         prior = baseline if baseline is not None else NEUTRAL_RATING
         belief = verdict.shrunk_toward(prior) if isinstance(verdict, CrowdEstimate) else verdict
-        # What is learned is the crowd's own evidence; the model's expectation may inform only the keeping.
+        # What is learned is the crowd's own evidence; the model's expectation may inform only the keeping. The
+        # belief, shrunk toward the bar, not the raw verdict: learning the raw one taught a personal agent as much
+        # but lost it 0.6-0.8 after 60-100 rounds on the contrarian crowd (docs/BENCHMARKS.md, stop 18).
         targets = [belief - baseline if baseline is not None else None]
         if config.informed_keep and baseline is not None and isinstance(verdict, CrowdEstimate):
             belief = verdict.shrunk_toward(baseline + plan.proposals[0].expected)

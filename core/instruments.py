@@ -6,9 +6,7 @@ The names are the General MIDI Level 1 Sound Set (MIDI Manufacturers Association
 
 from __future__ import annotations
 
-import re
-
-from core.words import quoted
+from core.words import WHOLE_NUMBER, quoted
 
 GM_PROGRAMS: tuple[str, ...] = (
     "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
@@ -63,7 +61,7 @@ def parse_instrument(text: str | int) -> int:
     word (FAMILY_WORDS: 'guitar' is Acoustic Guitar (nylon)), a number 0-127, or a part of a name that only
     one program contains. InstrumentError otherwise: any integer outside 0-127 ('-1' too) is said to be one, the drum
     kit (DRUM_KIT_WORDS) is no program a melody plays on, and a part that fits several programs is told their names."""
-    if isinstance(text, int) or re.fullmatch(r"\s*[+-]?\d+\s*", str(text)):
+    if isinstance(text, int) or WHOLE_NUMBER.fullmatch(str(text)):
         number = int(text)
         if not 0 <= number < len(GM_PROGRAMS):
             raise InstrumentError(f"instrument number {number} is not a General MIDI program (0-127)")

@@ -42,7 +42,9 @@ CAUTION = 0.3
 class Evidence:
     """What a scope's ratings say, independent of any prior: the sufficient statistics of least squares.
     gram = sum x x^T (d, d), moment = sum x y (d,), `count` observations, `support` (d,): how many had each
-    feature non-zero, `magnitude` (d,): the sum of |x_i| (a feature's typical change is magnitude / support).
+    feature non-zero, `magnitude` (d,): the sum of |x_i| (a feature's typical change is magnitude / support),
+    `compared` (d, d): the part of gram from comparison rows (A/B scopes only; None when there is none, and in
+    evidence stored before it was kept), so that `edit_gram` describes judged edits alone.
     Fixed size whatever the history; adding observations is exactly-once business of the caller (storage
     adds a closed round's in the transaction that closes it)."""
 
@@ -51,10 +53,16 @@ class Evidence:
     count: int
     support: np.ndarray
     magnitude: np.ndarray
+    compared: np.ndarray | None = None
 
     @staticmethod
     def empty(dimension: int) -> Evidence:
         return Evidence(np.zeros((dimension, dimension)), np.zeros(dimension), 0, np.zeros(dimension), np.zeros(dimension))
+
+    @property
+    def edit_gram(self) -> np.ndarray:
+        """sum x x^T over the judged edits alone (d, d): gram without the comparison rows."""
+        return self.gram if self.compared is None else self.gram - self.compared
 
     @property
     def dimension(self) -> int:
@@ -72,6 +80,9 @@ class Evidence:
         for x, y in rows:
             gram, moment = gram + x.T @ x, moment + x.T @ y
         fitted = replace(self, gram=gram, moment=moment)
+        if compared is not None:
+            x = compared[0]
+            fitted = replace(fitted, compared=(self.compared if self.compared is not None else 0.0) + x.T @ x)
         if edits is None:
             return fitted
         x = edits[0]
@@ -87,16 +98,21 @@ class Evidence:
         return x, np.array([r[1] for r in rows])
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "gram": self.gram.tolist(), "moment": self.moment.tolist(), "count": self.count,
             "support": self.support.tolist(), "magnitude": self.magnitude.tolist(),
         }
+        if self.compared is not None:  # only A/B scopes pay for it
+            data["compared"] = self.compared.tolist()
+        return data
 
     @staticmethod
     def from_dict(data: dict) -> Evidence:
+        compared = data.get("compared")
         return Evidence(
             np.array(data["gram"], dtype=float), np.array(data["moment"], dtype=float), int(data["count"]),
             np.array(data["support"], dtype=float), np.array(data["magnitude"], dtype=float),
+            None if compared is None else np.array(compared, dtype=float),
         )
 
 
@@ -203,40 +219,62 @@ def cautious_choice(posterior: Posterior, features: np.ndarray) -> int:
 class Lesson:
     feature: str
     words: str
-    effect: float  # rating points an edit with this feature's typical change gains (negative: loses)
+    effect: float  # rating points the judged edits with this feature gain on average, as the model estimates (negative: lose)
     sd: float  # the posterior's standard deviation of that effect
     # How many judged edits had this feature: edits the crowd rated, or A/B edits votes compared with the
     # track before (an A/B round gives up to two and no rating, so they are not called ratings).
     judged: int
 
     def text(self) -> str:
-        # The model's estimate for one such edit, other things equal, not an average of the ratings those edits got.
         edits = "the judged edit" if self.judged == 1 else f"the {self.judged} judged edits"
-        return f"{self.words}: {self.effect:+.1f} an edit, the model estimates from {edits} with it"
+        return f"{self.words}: {self.effect:+.1f} an edit on average, the model estimates from {edits} with it"
+
+
+# A lesson is said once its effect is this many posterior sds from 0 (a typical edit's effect pools every feature
+# it changes, so its sd is smaller than one coefficient's; with the raw verdict as the learning target, one sd let
+# three ratings "teach" three likes: docs/BENCHMARKS.md, stop 18).
+SURE = 1.0
+# Two lessons whose typical edits point this much the same way (cosine) say one thing: the surer is said.
+SAME_LESSON = 0.95
 
 
 def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judged: int = 3) -> list[Lesson]:
-    """What the model is most sure of, one Lesson per feature seen in at least `min_judged` judged edits,
-    most certain first (by |effect| / sd). A feature's effect is its weight times its typical change."""
-    mean = posterior.mean()
-    sd = np.sqrt(np.clip(np.diag(posterior.covariance()), 0.0, None))
-    found = []
+    """What the model is most sure of, one Lesson per feature seen in at least `min_judged` judged edits, most
+    certain first (by |effect| / sd), a lesson that says what a surer one says left out (SAME_LESSON).
+
+    A feature's effect is what the model expects of the judged edits that had it: m . w for the typical such
+    edit m = t_i G[i] / G[i, i] (G the judged edits' sum x x^T, t_i the feature's typical change), so the
+    features that come with it count too (a chord added on the beat is both "adding a chord" and "chords on
+    the beat"; each says what such edits gain, not half of it); its sd is sqrt(m^T Cov m). For a 0/1 feature,
+    m is the mean feature vector of the edits that had it."""
+    mean, covariance = posterior.mean(), posterior.covariance()
+    evidence = posterior.evidence
+    gram = evidence.edit_gram
+    found, typicals = [], []
     for i, name in enumerate(names[: posterior.dimension]):
-        seen = int(posterior.evidence.support[i])
-        if seen < min_judged:
+        seen = int(evidence.support[i])
+        if seen < min_judged or gram[i, i] <= 0:
             continue
-        typical = posterior.evidence.magnitude[i] / seen
-        found.append(Lesson(name, FEATURE_WORDS.get(name, name), float(mean[i] * typical), float(sd[i] * typical), seen))
-    return sorted(found, key=lambda lesson: -abs(lesson.effect) / max(lesson.sd, 1e-9))
+        typical = gram[i] / gram[i, i] * (evidence.magnitude[i] / seen)
+        sd = float(np.sqrt(max(typical @ covariance @ typical, 0.0)))
+        found.append(Lesson(name, FEATURE_WORDS.get(name, name), float(typical @ mean), sd, seen))
+        typicals.append(typical / np.linalg.norm(typical))
+    order = sorted(range(len(found)), key=lambda k: -abs(found[k].effect) / max(found[k].sd, 1e-9))
+    said: list[int] = []
+    for k in order:
+        if all(typicals[k] @ typicals[other] < SAME_LESSON for other in said):
+            said.append(k)
+    return [found[k] for k in said]
 
 
 def explain(posterior: Posterior | None, names: Sequence[str] = FEATURE_NAMES, top: int = 3) -> list[str]:
     """A few lines in words: what the crowd is most surely found to like, then to dislike
-    ("resolving a leap by a step back: +0.8 an edit, the model estimates from the 23 judged edits with it"). Empty before any vote."""
+    ("resolving a leap by a step back: +0.8 an edit on average, the model estimates from the 23 judged edits with
+    it"). Empty before any vote."""
     if posterior is None or posterior.count == 0:
         return []
-    # Only what the posterior is fairly sure of: at least a twentieth of a point, one standard deviation from 0.
-    found = [lesson for lesson in lessons(posterior, names) if abs(lesson.effect) >= 0.05 and abs(lesson.effect) >= lesson.sd]
+    # Only what the posterior is sure of: at least a twentieth of a point, SURE standard deviations from 0.
+    found = [lesson for lesson in lessons(posterior, names) if abs(lesson.effect) >= 0.05 and abs(lesson.effect) >= SURE * lesson.sd]
     likes = [lesson for lesson in found if lesson.effect > 0][:top]
     dislikes = [lesson for lesson in found if lesson.effect < 0][:top]
     lines = [f"likes {lesson.text()}" for lesson in likes] + [f"dislikes {lesson.text()}" for lesson in dislikes]

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from core.instruments import DEFAULT_PROGRAM
-from core.words import quoted
+from core.words import WHOLE_NUMBER, quoted
 
 SCALES: dict[str, tuple[int, ...]] = {
     "major": (0, 2, 4, 5, 7, 9, 11),
@@ -49,7 +49,7 @@ DRUM_CYCLE = (REST, KICK, SNARE, HIHAT)
 DRUM_NAMES = {REST: "rest", KICK: "kick", SNARE: "snare", HIHAT: "hi-hat"}
 PERCUSSION_STEPS = 16  # one bar of sixteenths, looped under the melody
 
-_NOTE_NAME = re.compile(r"^\s*([A-Ga-g])([#b♯♭]?)(-?\d+)\s*$")
+_NOTE_NAME = re.compile(r"^\s*([A-Ga-g])([#b♯♭]?)(-?[0-9]+)\s*$")
 _PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _LETTERS = "CDEFGAB"
 _SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -83,7 +83,7 @@ def parse_base(text: str | int) -> int:
     """A session's base note from its name or MIDI number: 'C4' -> 60, 'F#3' -> 54, 'Bb2' -> 46, '60' or 60
     -> 60 (scientific pitch, C4 = 60). MusicError, stating BASE_RANGE, for text that is not a note or a
     note outside that range (check_base)."""
-    if isinstance(text, int) or (isinstance(text, str) and text.strip().isdecimal()):
+    if isinstance(text, int) or (isinstance(text, str) and WHOLE_NUMBER.fullmatch(text)):
         number = int(text)
     else:
         match = _NOTE_NAME.match(str(text))

@@ -1,7 +1,11 @@
-"""How a person's own words are quoted back in a message that refuses them."""
+"""What people type: whole numbers as they are written, and their own words quoted back when refused."""
 
 from __future__ import annotations
 
+import re
+
+# ASCII digits only: int() also reads '５', '٣' or '²'-free digit runs of any script, which nobody types for a count.
+WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
 QUOTE_LIMIT = 40  # characters of a refused text quoted back: enough to recognise it, never a screenful
 
 
@@ -12,3 +16,10 @@ def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
     if len(text) <= limit:
         return f"'{text}'"
     return f"'{text[:limit]}...' ({len(text):,} characters)"
+
+
+def whole_number(text: str) -> int:
+    """A whole number as people type it: ASCII digits, an optional sign, spaces around. ValueError otherwise."""
+    if not WHOLE_NUMBER.fullmatch(text):
+        raise ValueError(f"not a whole number: {quoted(text)}")
+    return int(text)

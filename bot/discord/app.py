@@ -227,10 +227,10 @@ class CrowdtuneBot(commands.Bot):
         self.runner.on_reaction(payload, added=False)
 
     async def on_raw_reaction_clear(self, payload: discord.RawReactionClearEvent) -> None:
-        self.runner.on_reactions_cleared(payload.message_id)
+        self.runner.reconciler.on_reactions_cleared(payload.channel_id, payload.message_id)
 
     async def on_raw_reaction_clear_emoji(self, payload: discord.RawReactionClearEmojiEvent) -> None:
-        self.runner.on_reactions_cleared(payload.message_id, str(payload.emoji))
+        self.runner.reconciler.on_reactions_cleared(payload.channel_id, payload.message_id, str(payload.emoji))
 
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         await self.runner.on_message_deleted(payload.message_id)

@@ -3,7 +3,8 @@
 Votes are queued at once, in arrival order, and one writer applies them in batched transactions
 (discord.py runs every event in a task of its own, so two events could otherwise reach the database out
 of order: a reaction removed before its adding is stored). A vote is acknowledged only once committed.
-Before a vote is queued the person's rate is checked; before it is stored its message is mapped to its
+Before a vote is queued the person's rate is checked (a reaction over it is held, not dropped:
+vote_rate.py); before it is stored its message is mapped to its
 round (cached), and it must come from the round's own scope, from the owner of a personal agent, and,
 with anti-brigading, from a member who joined long enough before the round began (anti_brigade.py).
 When a vote brings a round to its quorum, the session is woken to close it.
@@ -15,7 +16,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -24,34 +24,13 @@ import discord
 from bot.conductor import Conductor
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.edge import fits_integer
+from bot.discord.vote_rate import HeldReactions, VoteLimiter
 from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, round_style, vote_from_emoji, voter_id
 from storage import DatabaseGone, RoundRow, SessionRow, VoteResult
 
 log = logging.getLogger("crowdtune.votes")
 
 VOTE_BATCH = 500
-
-
-class VoteLimiter:
-    """A token bucket per person over vote changes: `burst` at once, then one per `refill_seconds`."""
-
-    def __init__(self, burst: int, refill_seconds: float, clock=time.monotonic) -> None:
-        self.burst = burst
-        self.refill_seconds = refill_seconds
-        self.clock = clock
-        self._buckets: dict[int, tuple[float, float]] = {}  # user id -> (tokens left, when counted)
-
-    def allow(self, user_id: int) -> bool:
-        now = self.clock()
-        tokens, counted_at = self._buckets.get(user_id, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - counted_at) / self.refill_seconds)
-        allowed = tokens >= 1
-        self._buckets[user_id] = (tokens - 1 if allowed else tokens, now)
-        if len(self._buckets) > 100_000:
-            # A bucket that has refilled is the same as none: forget those.
-            full_after = self.burst * self.refill_seconds
-            self._buckets = {u: b for u, b in self._buckets.items() if now - b[1] < full_after}
-        return allowed
 
 
 @dataclass(frozen=True)
@@ -108,6 +87,7 @@ class BallotBox:
         self.conductor = conductor
         self.store = conductor.store
         self.limiter = limiter
+        self.held = HeldReactions(limiter)  # reactions over the person's rate, applied when it allows
         self.join_times = join_times
         self.on_quorum = on_quorum  # called with the session id when a vote brings its round to the quorum
         self.recorded_in = recorded_in  # waits until a round being posted in a channel is recorded (the publisher)
@@ -133,6 +113,7 @@ class BallotBox:
             self._refs[int(message_id)] = ref
 
     def forget_round(self, round_id: int) -> None:
+        self.held.forget([message_id for message_id, ref in self._refs.items() if ref.round_id == round_id])
         self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.round_id != round_id}
 
     def scope_settings_changed(self, scope_id: str) -> None:
@@ -235,12 +216,20 @@ class BallotBox:
         joined_at = payload.member.joined_at if payload.member is not None else None
         if payload.guild_id is not None and joined_at is not None:
             self.join_times.remember(payload.guild_id, payload.user_id, joined_at)
-        # Over the rate limit a reaction is not applied now; the one left on the message counts at the close.
-        self.submit(
-            payload.message_id, payload.user_id, emoji, retract=not added, from_reaction=True,
-            origin=origin_scope(payload.guild_id, payload.user_id), joined_at=joined_at, limited=True,
-            channel_id=payload.channel_id,
-        )
+        origin = origin_scope(payload.guild_id, payload.user_id)
+
+        def apply(emoji: str, retract: bool) -> None:
+            self.submit(
+                payload.message_id, payload.user_id, emoji, retract, from_reaction=True, origin=origin, joined_at=joined_at,
+                channel_id=payload.channel_id,
+            )
+
+        # Over the rate a reaction is held, not dropped, and so is every later one of the person's on the
+        # message until the held ones are applied: their votes keep their order.
+        if self.held.holds(payload.message_id, payload.user_id) or not self.limiter.allow(payload.user_id):
+            self.held.hold(payload.message_id, payload.user_id, emoji, added, apply)
+        else:
+            apply(emoji, not added)
 
     def on_reactions_cleared(self, message_id: int, emoji: str | None = None) -> None:
         """MESSAGE_REACTION_REMOVE_ALL (emoji None) or MESSAGE_REACTION_REMOVE_EMOJI: withdraw exactly the
@@ -253,6 +242,7 @@ class BallotBox:
         watchers = self.watching.get(message_id)
         if watchers is not None:
             watchers.add(CLEARED)
+        self.held.cleared(message_id, emoji)
         self._queue(_Clear(message_id, emoji, asyncio.get_running_loop().create_future()))
 
     # -- the writer -----------------------------------------------------------------------------------
@@ -264,7 +254,8 @@ class BallotBox:
         await done
 
     async def drain(self, timeout: float = 5.0) -> None:
-        """Let queued votes reach the database (on shutdown)."""
+        """Let queued votes, and the reactions held over the rate, reach the database (on shutdown)."""
+        self.held.flush()
         if self._worker is not None and not self._worker.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._votes.join(), timeout)

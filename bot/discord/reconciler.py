@@ -39,6 +39,7 @@ class Reconciler:
         self.spawn = spawn
         self.wake = wake  # wakes a session (by id) whose round changed
         self._deleted: collections.deque[int] = collections.deque(maxlen=1000)  # recent deletions of unknown messages
+        self._restoring: dict[int, bool] = {}  # message id -> cleared again since its restore of our reactions began
 
     def deleted_before_known(self, message_id: int) -> bool:
         return message_id in self._deleted
@@ -70,7 +71,8 @@ class Reconciler:
 
     async def reconcile(self, channel, row: RoundRow, add_missing: bool = False) -> None:
         """Make the round's stored votes match the reactions on its message: counts reactions made
-        while the bot was away or whose events were lost, drops ones removed meanwhile.
+        while the bot was away or whose events were lost, drops ones removed meanwhile. Reactions held over
+        a person's rate are applied first (they are the person's latest), and again at the end.
 
         Reactions keep changing while they are read. Voters with an event during the read are left to
         their events and read again in another pass; everyone else gets the diff, queued behind
@@ -84,6 +86,7 @@ class Reconciler:
                 if current is None or current.status != "open":
                     return
                 watchers.clear()
+                box.held.flush(message_id)
                 try:
                     message = await channel.fetch_message(message_id)
                 except discord.NotFound:
@@ -113,18 +116,50 @@ class Reconciler:
                     break
         finally:
             box.watching.pop(message_id, None)
-        if add_missing:
-            mine = {bare(str(r.emoji)) for r in message.reactions if r.me}
-            missing = tuple(e for e in emoji_for_mode(row.mode) if bare(e) not in mine)
-            if missing:
-                self.spawn(self.publisher.add_reactions(message, row.mode, only=missing))
+            box.held.flush(message_id)  # no await between this and the caller's settle_votes: all of them count
+        if add_missing and (missing := _missing_own_reactions(message, row.mode)):
+            self.spawn(self.publisher.add_reactions(message, row.mode, only=missing))
+
+    def on_reactions_cleared(self, channel_id: int, message_id: int, emoji: str | None = None) -> None:
+        """MESSAGE_REACTION_REMOVE_ALL (emoji None) or MESSAGE_REACTION_REMOVE_EMOJI on a message: the votes
+        those reactions stood for are withdrawn at once (the ballot box), and on an open round's message
+        the bot's own vote reactions that went with them are put back, one request after another (discord.py
+        keeps to the route's rate limit), as when a round resumes. Clears during a restore are taken up
+        by it: one restore at a time per message."""
+        self.ballot_box.on_reactions_cleared(message_id, emoji)
+        if emoji is not None and vote_from_emoji("ab", emoji) is None and vote_from_emoji("rating", emoji) is None:
+            return  # not one of ours
+        if message_id in self._restoring:
+            self._restoring[message_id] = True  # cleared again: look once more when this restore ends
+            return
+        self._restoring[message_id] = False
+        self.spawn(self._restore_own_reactions(channel_id, message_id))
+
+    async def _restore_own_reactions(self, channel_id: int, message_id: int) -> None:
+        try:
+            again = True
+            while again:
+                ref = await self.ballot_box.ref_for(message_id)
+                row = None if ref is None or ref.style != "reactions" else await self.store.round(ref.round_id)
+                if row is None or row.status != "open":
+                    return
+                message = await self.ballot_box.bot.get_partial_messageable(channel_id).fetch_message(message_id)
+                if missing := _missing_own_reactions(message, row.mode):
+                    await self.publisher.add_reactions(message, row.mode, only=missing)
+                again, self._restoring[message_id] = self._restoring[message_id], False
+        except discord.HTTPException as problem:
+            log.warning("could not put the vote reactions back on %s: %s", message_id, problem)
+        finally:
+            self._restoring.pop(message_id, None)
 
     async def _reactions_by_user(self, message: discord.Message, row: RoundRow) -> tuple[dict[int, list[float | str]], bool]:
         """Each person's vote reactions on the message (with anti-brigading, only members who joined in
-        time), and whether every listing was read to its end."""
+        time), each person's in the order of the vote emoji (emoji_for_mode: 1 to 10; A, B, both, neither),
+        whatever order the message lists them in, and whether every listing was read to its end."""
         present: dict[int, list[float | str]] = {}
         complete = True
-        for reaction in message.reactions:
+        rank = {bare(e): i for i, e in enumerate(emoji_for_mode(row.mode))}
+        for reaction in sorted(message.reactions, key=lambda r: rank.get(bare(str(r.emoji)), -1)):
             value = vote_from_emoji(row.mode, str(reaction.emoji))
             if value is None or reaction.count <= (1 if reaction.me else 0):
                 continue  # not a vote, or only our own reaction: nothing to read
@@ -139,6 +174,12 @@ class Reconciler:
         if ref is not None:
             await self.join_times.drop_newcomers(ref, present)
         return present, complete
+
+
+def _missing_own_reactions(message: discord.Message, mode: str) -> tuple[str, ...]:
+    """The vote emoji of a round of `mode` the bot has no reaction of its own with on the message."""
+    mine = {bare(str(r.emoji)) for r in message.reactions if r.me}
+    return tuple(e for e in emoji_for_mode(mode) if bare(e) not in mine)
 
 
 REACTION_PAGE = 100  # users per request: Discord's maximum for GET .../reactions/{emoji}

@@ -93,7 +93,6 @@ class RoundRunner:
         self.button_vote = self.ballot_box.button_vote
         self.scope_settings_changed = self.ballot_box.scope_settings_changed
         self.on_message_deleted = self.reconciler.on_message_deleted
-        self.on_reactions_cleared = self.ballot_box.on_reactions_cleared
 
     @property
     def limiter(self) -> VoteLimiter:

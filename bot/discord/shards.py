@@ -35,7 +35,7 @@ def shard_of(guild_id: int | None, shard_count: int) -> int:
 def parse_shard_ids(text: str) -> tuple[int, ...]:
     """'0,1' or '2' -> (0, 1) or (2,); ValueError with the reason otherwise."""
     parts = [p.strip() for p in text.split(",")]
-    if not all(p.isdigit() for p in parts):
+    if not all(p.isascii() and p.isdigit() for p in parts):  # '２' and '²' are digits too, not ones anyone types
         raise ValueError(f"shard ids must be whole numbers separated by commas, such as 0,1 (not '{text}')")
     ids = tuple(sorted({int(p) for p in parts}))
     return ids

@@ -52,6 +52,20 @@ def test_an_unknown_option_is_named_with_its_command(tmp_path, argv, prog, optio
     assert result.stdout == "" and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("option, typed", [
+    ("--rounds", "５"), ("--rounds", "٣"), ("--length", "１２"), ("--tempo", "９０"), ("--seed", "７"), ("--base", "６０"),
+    ("--base", "C４"), ("--instrument", "４０"), ("--noise", "０.５"), ("--rounds", "²"),
+])
+def test_a_number_in_digits_nobody_types_is_refused_as_anywhere_else(tmp_path, option, typed):
+    """Found by a fresh-user trial: `--rounds ５` (fullwidth) or `--base C４` started a session, while the same digit
+    in CROWDTUNE_ROUNDS or at the rating prompt is refused: every number typed is ASCII digits (core.words)."""
+    argv = ["simulate", "--out", "sim", "--db", "t.db", option, typed]
+    result = crowdtune(*argv, cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    assert result.stderr.count("\n") == 1 and typed in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("argv, option", [(["sessions", "--db", "--rounds"], "--db"), (["run", "--db", "--rounds", "3"], "--db"),
                                           (["simulate", "--out", "--bogus"], "--out"), (["simulate", "--rater"], "--rater")])
 def test_an_option_without_its_value_says_so(tmp_path, argv, option):
@@ -71,6 +85,8 @@ def test_an_option_without_its_value_says_so(tmp_path, argv, option):
     (["simulate", "--preset", "foo", "--out", "sim"], "--preset must be one of: default, hillclimb, context, paper, random, theory, not 'foo'"),
     (["simulate", "--crowd", "x", "--out", "sim"], "--crowd must be one of: builtin, contrarian, not 'x'"),
     (["run", "--tempo", "9"], "--tempo must be 40-240, not 9"),
+    (["run", "--scale", "Klingon"], "--scale must be one of: major, minor, harmonic_minor, diminished, major_pentatonic, "
+                                    "minor_pentatonic, blues, dorian, mixolydian, lydian, phrygian, not 'Klingon'"),
 ])
 def test_a_bad_choice_is_said_in_one_form_naming_the_choices_as_help_lists_them(tmp_path, argv, said):
     """`bench nope` said "argument which: invalid choice" (an internal name), `--preset foo` "unknown preset 'foo'; choose
@@ -289,10 +305,18 @@ def test_an_in_memory_database_is_refused_where_what_is_written_must_last(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+def test_a_scale_and_a_preset_are_taken_as_sessions_print_them(tmp_path):
+    """Found by a fresh-user trial: sessions print "Bb3 harmonic minor" and "preset default", but `--scale 'harmonic
+    minor'` and `--preset Default` were refused: what is printed can be typed back."""
+    result = crowdtune("simulate", "--scale", "Harmonic Minor", "--preset", "Default", "--rounds", "1", "--out", "sim",
+                       "--db", "t.db", cwd=tmp_path)
+    assert ", C4 harmonic minor, " in result.stdout and ", preset default, " in result.stdout, result.stdout
+
+
 def test_a_simulation_may_use_an_in_memory_database_its_results_all_in_out(tmp_path):
     """A simulation's results are all in --out: a database it throws away is a real use, with no false promise."""
     result = crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", ":memory:", cwd=tmp_path)
-    assert result.stdout.startswith("2 rounds") and "resume" not in result.stdout
+    assert ", 2 rounds; " in result.stdout and "resume" not in result.stdout, result.stdout
     assert [p.name for p in tmp_path.iterdir()] == ["sim"]
 
 
@@ -344,4 +368,4 @@ def test_a_rater_file_named_with_a_quoted_tilde_is_loaded(tmp_path):
     (tmp_path / "raters" / "mine.py").write_text("def rate(midi):\n    return 5\n")
     result = crowdtune("simulate", "--rater", "~/raters/mine.py:rate", "--rounds", "1", "--out", "sim", "--db", "t.db",
                        cwd=tmp_path, env_extra={"HOME": str(tmp_path)})
-    assert result.stdout.startswith("1 round with 1 rater"), result.stdout
+    assert result.stdout.startswith("1 rater, rating mode, ") and ", 1 round; " in result.stdout, result.stdout

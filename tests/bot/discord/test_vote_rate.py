@@ -1,0 +1,118 @@
+"""The per-person vote rate delays a reaction, never loses it or swaps it for an older one; a moderator's
+clear of a round's reactions puts the bot's vote reactions back (trial 18d, items 1, 2 and 4).
+
+The rate is driven by the settings (a refill that never comes within the test) or by the limiter's clock,
+which the test holds still and then moves: nothing here depends on how fast the machine is.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
+
+pytestmark = pytest.mark.asyncio
+
+NEVER = 3600.0  # a refill the tests never wait for
+REACTION_ROUTE = "PUT /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"
+
+
+async def first_round(env, **options) -> dict:
+    """/compose in the server's channel; the first round's post, once the bot's vote reactions are on it."""
+    await compose(env, rounds=3, round_minutes=600, **options)
+    post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+    count = 4 if options.get("mode") == "ab" else 10
+    await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == count, what="the vote reactions")
+    return post
+
+
+def applied(env, user) -> int:
+    """How many of the person's vote changes reached the database."""
+    return db_rows(env, "SELECT COUNT(*) FROM vote_events WHERE voter = ?", (uid(user),))[0][0]
+
+
+async def closed(env) -> str:
+    return (await env.server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"], timeout=30))["content"]
+
+
+async def test_the_latest_reaction_over_the_rate_counts_at_the_close_not_an_older_one(env):
+    server = env.server
+    async with running(env, vote_burst=6, vote_refill_seconds=NEVER):
+        post = await first_round(env, quorum=2)
+        for emoji in KEYCAPS[:8]:  # carol adds 1..8 quickly and removes none: 7 and 8 are over her rate
+            await server.react(env.carol, post["id"], emoji)
+        await server.unreact(env.carol, post["id"], KEYCAPS[7])  # then takes 8 back: 7 is her latest standing
+        await eventually(lambda: applied(env, env.carol) == 6, "her first six changes")
+        status = await (await server.slash(env.mod, env.channel, "status")).wait_response()
+        assert "1 voted so far" in status["data"]["content"]
+        await server.react(env.alice, post["id"], KEYCAPS[4])  # the quorum of 2: the round closes
+        summary = await closed(env)
+    assert "2 voted (5, 7)" in summary
+    assert await ballots(env) == {uid(env.alice): 5.0, uid(env.carol): 7.0}
+    assert applied(env, env.carol) == 7  # her held changes were applied as one, once
+
+
+async def test_a_held_reaction_is_applied_when_the_bucket_allows_and_counts_toward_the_quorum(env):
+    server = env.server
+    async with running(env, vote_burst=1, vote_refill_seconds=0.5) as bot:
+        now = [0.0]
+        bot.runner.limiter.clock = lambda: now[0]  # the bucket refills only when the test moves this clock
+        assert bot.runner.limiter.allow(env.carol.id)  # her burst spent: every reaction of hers is held
+        post = await first_round(env, quorum=1)
+        await server.react(env.carol, post["id"], KEYCAPS[1])
+        await server.unreact(env.carol, post["id"], KEYCAPS[1])
+        for emoji in (KEYCAPS[8], KEYCAPS[3]):
+            await server.react(env.carol, post["id"], emoji)  # each supersedes the one before
+        await server.unreact(env.carol, post["id"], KEYCAPS[3])  # the held 4 taken back: her 9 stands
+        await server.react(env.carol, post["id"], KEYCAPS[6])
+        await server.unreact(env.carol, post["id"], KEYCAPS[6])
+        status = await (await server.slash(env.mod, env.channel, "status")).wait_response()
+        assert "0 voted so far" in status["data"]["content"]  # held while her bucket is empty
+        assert db_rows(env, "SELECT status FROM rounds") == [("open",)]
+        now[0] += 0.5  # one refill: the held reaction is applied, and it brings the quorum of 1
+        summary = await closed(env)
+    assert "1 voted (9)" in summary
+    assert await ballots(env) == {uid(env.carol): 9.0}
+    assert applied(env, env.carol) == 1  # her seven changes, applied as one
+
+
+async def test_a_reaction_held_when_the_bot_stops_cleanly_counts_after_the_restart(env):
+    server = env.server
+    async with running(env, vote_burst=6, vote_refill_seconds=NEVER):
+        post = await first_round(env)
+        for emoji in KEYCAPS[:8]:
+            await server.react(env.carol, post["id"], emoji)
+        await eventually(lambda: applied(env, env.carol) == 6, "her first six changes")
+    assert await ballots(env) == {uid(env.carol): 8.0}  # applied on the way out
+    async with running(env, vote_burst=6, vote_refill_seconds=NEVER):
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        summary = await closed(env)
+    assert "1 voted (8)" in summary
+
+
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+async def test_a_moderators_clear_puts_the_bots_vote_reactions_back(env, mode):
+    server = env.server
+    server.set_route_limit(REACTION_ROUTE, 1, 0.25)  # Discord's observed pace for adding reactions
+    async with running(env):
+        post = await first_round(env, mode=mode)
+        own = set(server.message(post["id"])["reactions"])
+        first, second = sorted(own)[:2]
+        await server.react(env.alice, post["id"], first)
+        await server.react(env.bob, post["id"], second)
+        await eventually(lambda: len(db_rows(env, "SELECT 1 FROM votes WHERE retracted = 0")) == 2, "two votes")
+
+        def mine() -> set[str]:
+            return {emoji for emoji, users in server.message(post["id"])["reactions"].items() if server.bot_user.id in users}
+
+        await server.clear_reactions(post["id"], second)  # one emoji: bob's vote goes, the bot's reaction comes back
+        await server.wait_until(lambda: mine() == own, what="the bot's cleared emoji put back")
+        assert await ballots(env) == {uid(env.alice): "a" if mode == "ab" else 1.0}
+        await server.clear_reactions(post["id"])  # every reaction
+        await server.wait_until(lambda: mine() == own, what="every vote reaction put back")
+        await eventually(lambda: not db_rows(env, "SELECT 1 FROM votes WHERE retracted = 0"), "every vote withdrawn")
+        await server.react(env.carol, post["id"], second)  # the emoji is there to vote with again
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        summary = await closed(env)
+    assert "1 voted" in summary
+    assert set(await ballots(env)) == {uid(env.carol)}
