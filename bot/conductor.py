@@ -134,6 +134,15 @@ class Conductor:
             return f"holds {plural(count, 'learned Q-value')}"
         return f"has learned from {plural(count, 'judged edit')}"
 
+    async def nothing_sure_yet(self, scope_id: str, config: AgentConfig) -> str:
+        """What the agent says of itself when it has no lessons (`lessons` empty), in the words every front end
+        uses after "the agent": "is not yet sure of anything you like or dislike (3 judged edits so far)" for
+        a model that could say something, else `learned_from`'s words (Q-values held, or that it learns nothing)."""
+        if config.learner == "linear":
+            judged = await self.judged_edits(scope_id, config)
+            return f"is not yet sure of anything you like or dislike ({plural(judged, 'judged edit')} so far)"
+        return await self.learned_from(scope_id, config)
+
     async def lessons(self, scope_id: str, preset: str = "default") -> list[str]:
         """What the scope's agent is most sure its crowd likes and dislikes, in words (empty before any rating)."""
         config = agent_preset(preset)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.progress import plural
 from core.crowd import (
     aspects_text, check_choice, compound_rating, decimal_comma, parse_aspects, parse_rating, rating_text, typed_parts,
 )
@@ -89,8 +88,4 @@ async def learning_summary(conductor, session: SessionRow) -> list[str]:
     learned = await conductor.lessons(session.scope_id, spec.preset)
     if learned:
         return ["what the agent has learned from your votes so far:", *(f"  {line}" for line in learned)]
-    if spec.agent.learner == "linear":  # a model that could say something, but is sure of nothing yet
-        judged = await conductor.judged_edits(session.scope_id, spec.agent)
-        return [f"the agent is not yet sure of anything you like or dislike ({plural(judged, 'judged edit')} so far)"]
-    # A table or nothing at all: what the session's first line says of it, as it stands now.
-    return [f"the agent {await conductor.learned_from(session.scope_id, spec.agent)}"]
+    return [f"the agent {await conductor.nothing_sure_yet(session.scope_id, spec.agent)}"]

@@ -447,7 +447,7 @@ def _no_votes(spec: SessionSpec, plan: RoundPlan, incumbent_score: float | None)
         kept_edit=keep,
         winner=None,
         voters=0,
-        summary=f"nobody voted, so nothing was learned and {verdict}",
+        summary=f"nobody voted, so nothing was learned: {verdict}",
         verdict=verdict,
     )
 

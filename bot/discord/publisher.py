@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 import discord
 
 from bot.conductor import OpenRound
-from bot.discord.votes import ASPECTS_STYLE, emoji_for_mode
+from bot.discord.votes import ASPECTS_STYLE, emoji_for_mode, rounds_in_all
 from bot.media.drawing import Drawer
 from core.engine import SessionSpec
 from core.instruments import instrument_name
@@ -63,7 +63,7 @@ class Publisher:
                 closes_at = message.created_at.timestamp() + seconds
             else:
                 self._post_tried.add(row.id)
-                message = await self._post(channel, open_round, style)
+                message = await self._post(channel, session, open_round, style)
                 closes_at = time.time() + seconds
             await self.store.set_round_messages(row.id, [str(message.id)], closes_at)
         finally:
@@ -77,7 +77,7 @@ class Publisher:
             self.spawn(self.add_reactions(message, open_round.spec.mode))
         return await self.store.round(row.id), adopted
 
-    async def _post(self, channel, open_round: OpenRound, style: str) -> discord.Message:
+    async def _post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message:
         from bot.discord.views import vote_view
 
         plan, spec = open_round.plan, open_round.spec
@@ -101,7 +101,7 @@ class Publisher:
         finally:
             if before is not None and not before.done():
                 before.cancel()  # an edit's rendering failed: the round is retried, this one is not needed
-        content = f"{round_heading(spec, plan, number, style)} Voting {deadline(spec, time.time() + spec.round_seconds)}."
+        content = f"{round_heading(spec, plan, style, session.rounds_done)} Voting {deadline(spec, time.time() + spec.round_seconds)}."
         view = vote_view(open_round.id, spec.mode, aspects=style == ASPECTS_STYLE) if style in ("buttons", ASPECTS_STYLE) else None
         # Discord returns the message already made with this nonce rather than a second one (for a few
         # minutes), so a retried request after a lost response does not post the round twice.
@@ -133,7 +133,7 @@ class Publisher:
         else:
             since = dt.datetime.fromtimestamp(row.opened_at - ADOPT_WINDOW, dt.timezone.utc)
             after = discord.Object(discord.utils.time_snowflake(since))
-        heading = round_heading(open_round.spec, open_round.plan, open_round.plan.index + 1, style)
+        heading = round_heading(open_round.spec, open_round.plan, style, session.rounds_done)
         async for message in channel.history(limit=100, after=after):
             if message.author.id == self.bot.user.id and message.attachments and message.content.startswith(heading):
                 log.info("round %s: adopting message %s posted before a restart", row.id, message.id)
@@ -148,9 +148,13 @@ class Publisher:
             log.warning("could not add vote reactions to %s: %s", message.id, problem)
 
 
-def round_heading(spec: SessionSpec, plan, number: int, style: str) -> str:
-    """The start of a round's post: the same every time for a round, so a lost post can be recognised."""
-    total = f" of {spec.rounds}" if spec.rounds else ""
+def round_heading(spec: SessionSpec, plan, style: str, rounds_done: int) -> str:
+    """The start of a round's post: the same every time for a round, so a lost post can be recognised.
+    `rounds_done`: the session's closed rounds (`SessionRow.rounds_done`), all before this one; the rounds
+    before it that did not close were cancelled, and each was replaced (`rounds_in_all`)."""
+    number = plan.index + 1
+    total = rounds_in_all(spec.rounds, plan.index, rounds_done)
+    total = f" of {total}" if total else ""
     if spec.mode == "ab":
         edits = f"A {plan.proposals[0].description}; B {plan.proposals[1].description}"
         # A vote is the favourite of the three tracks (core.crowd.ab_rewards): say so, or a vote for the
@@ -168,8 +172,9 @@ def round_heading(spec: SessionSpec, plan, number: int, style: str) -> str:
             "reactions": "Rate it 1-10 with a reaction",
             ASPECTS_STYLE: "Rate its musicality, novelty and coherence 1-10 (any of them) with the menus",
         }.get(style, "Rate it 1-10 with a button")
-    # "**Round N of M**:" opens every round post (tools read it); the instrument follows the edits.
-    return f"**Round {number}{total}**: {edits} (on {instrument_name(spec.instrument)}). {how}; your latest vote counts and you can withdraw it."
+    # "**Round N of M**:" opens every round post (tools read it); the melody's instrument follows the edits,
+    # named as the melody's so that after a drum edit it does not read as the drum's.
+    return f"**Round {number}{total}**: {edits} (melody on {instrument_name(spec.instrument)}). {how}; your latest vote counts and you can withdraw it."
 
 
 def deadline(spec: SessionSpec, closes_at: float) -> str:

@@ -23,14 +23,51 @@ from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import Publisher
 from bot.discord.reconciler import Reconciler
-from bot.discord.votes import VOTING_STOPPED, round_style, round_summary
+from bot.discord.votes import VOTING_STOPPED, round_style, round_summary, rounds_played
 from bot.media.drawing import Drawer
-from bot.progress import plural
 from storage import DatabaseGone, RoundRow, SessionRow
 
 log = logging.getLogger("crowdtune.rounds")
 
 RETRY_AFTER_ERROR = 5.0
+# How long (seconds) /status waits for a session's restart recount (bounded: RECONCILE_PASSES reads of the
+# reactions) before answering with the votes so far and saying the recount is under way.
+RECOUNT_WAIT = 15.0
+
+
+class RestartRecounts:
+    """Which sessions' votes may still change by the recount that follows a start (the reactions made on their
+    open round while the bot was down), so /status can wait for it rather than show the votes before it."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, asyncio.Event] = {}  # session id -> set once its round was recounted
+        self._listed = asyncio.Event()  # set once the sessions to resume are known: none is missed before
+
+    def expect(self, session_ids: list[int]) -> None:
+        for session_id in session_ids:
+            self._pending.setdefault(session_id, asyncio.Event())
+        self._listed.set()
+
+    def done(self, session_id: int) -> None:
+        event = self._pending.get(session_id)
+        if event is not None:
+            event.set()
+
+    def recounting(self, session_id: int) -> bool:
+        event = self._pending.get(session_id)
+        return not self._listed.is_set() or (event is not None and not event.is_set())
+
+    async def recounted(self, session_id: int) -> bool:
+        """Wait, at most RECOUNT_WAIT seconds, until the session's recount is done; whether it is."""
+        try:
+            async with asyncio.timeout(RECOUNT_WAIT):
+                await self._listed.wait()
+                event = self._pending.get(session_id)
+                if event is not None:
+                    await event.wait()
+        except TimeoutError:
+            return False
+        return True
 
 
 class RoundRunner:
@@ -41,6 +78,7 @@ class RoundRunner:
         self._tasks: dict[int, asyncio.Task] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._background: set[asyncio.Task] = set()
+        self.recounts = RestartRecounts()
         self._announcing = asyncio.Lock()
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
         join_times = JoinTimes(bot)
@@ -102,9 +140,11 @@ class RoundRunner:
         except discord.HTTPException as problem:  # left in the outbox: each session posts its channel's first
             log.warning("could not post the outbox at start: %s", problem)
         sessions = [s for s in await self.store.active_sessions() if plan is None or plan.owns_scope(s.scope_id)]
-        for session in sessions:
-            if session.channel_id is not None and session.channel_id.isdigit():
-                self.ensure_running(session.id)
+        runnable = [s.id for s in sessions if s.channel_id is not None and s.channel_id.isdigit()]
+        # Those not running yet recount their round's reactions first (not after a reconnect: already running).
+        self.recounts.expect([i for i in runnable if i not in self._tasks and self.stopped_by is None])
+        for session_id in runnable:
+            self.ensure_running(session_id)
         return len(sessions)
 
     def database_gone(self, problem: DatabaseGone) -> None:
@@ -167,6 +207,12 @@ class RoundRunner:
         task.add_done_callback(self._background.discard)
 
     async def _run(self, session_id: int) -> None:
+        try:
+            await self._rounds(session_id)
+        finally:
+            self.recounts.done(session_id)  # ended: nothing more is recounted, and /status must not wait on it
+
+    async def _rounds(self, session_id: int) -> None:
         while True:
             try:
                 finished = await self._one_round(session_id)
@@ -223,6 +269,7 @@ class RoundRunner:
             await self.reconciler.reconcile(channel, row, add_missing=True)
         elif resumed:  # its message may have been deleted while we were away
             await self.reconciler.still_posted(channel, row)
+        self.recounts.done(session_id)
         await self._wait_for_close(session_id, open_round, channel, style)
         if style == "reactions":
             await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
@@ -236,7 +283,8 @@ class RoundRunner:
             return True
         await self.announce(session.channel_id)  # the summary, or the cancellation a deletion recorded
         if refreshed.status == "finished":
-            await channel.send(f"Session finished after {plural(refreshed.rounds_done, 'round')}. Use `/top` to hear the best.")
+            ended = rounds_played(open_round.plan.index + 1, refreshed.rounds_done)
+            await channel.send(f"Session finished after {ended}. Use `/top` to hear the best.")
             return True
         return refreshed.status != "active"
 

@@ -25,13 +25,14 @@ def round_style(session_options: dict) -> str:
 
 
 def describe_aspects(ratings: list[dict[str, float]]) -> str:
-    """Each aspect's mean over the ratings that include it: 'musicality 7.0 (3), novelty 5.5 (2), ...'."""
+    """Each aspect's mean over the ratings that include it, as every rating reads (`rating_text`): 'musicality 7 (3),
+    novelty 5.5 (2), ...'."""
     from core.crowd import ASPECTS
 
     parts = []
     for aspect in ASPECTS:
         values = [r[aspect] for r in ratings if aspect in r]
-        parts.append(f"{aspect} {sum(values) / len(values):.1f} ({len(values)})" if values else f"{aspect}: none yet")
+        parts.append(f"{aspect} {rating_text(sum(values) / len(values))} ({len(values)})" if values else f"{aspect}: none yet")
     return ", ".join(parts)
 
 
@@ -75,6 +76,8 @@ def describe_votes(mode: str, ballots) -> str:
 
 def round_summary(number: int, mode: str, outcome, ballots) -> str:
     """What the channel is told when round `number` closes (an Outcome, the standing ballots)."""
+    if not outcome.voters:  # the engine's summary says it all: "nobody voted, so nothing was learned: ..."
+        return f"**Round {number} closed**: {outcome.summary}."
     # An A/B reward is an edit's chance of beating the track before, not a score of the music: the engine's
     # summary gives each chance as such, so no A/B number is shown on the 1-10 scale.
     if mode == "ab":
@@ -100,20 +103,45 @@ def describe_ab_rounds(history: list[tuple[float, bool, int, int]]) -> str:
     )
 
 
-def ranked_round(rank: int, row) -> str:
-    """One line of a ranking (/top, /stats) of a round (a `RoundRow`): a rated round by the crowd's verdict out
-    of 10, an A/B round by its chosen edit's chance of beating the track before, which is no score of the music."""
+def ranked_round(rank: int, row, session) -> str:
+    """One line of a ranking (/top, /stats) of a round (a `RoundRow` of `session`, a `SessionRow`): a rated round by the
+    crowd's verdict out of 10, an A/B round by its chosen edit's chance of beating the track before, which is no
+    score of the music. The round is named as members saw it: its number in its post, and its session by when it
+    started and in which channel (a session's id appears in no message)."""
     from bot.progress import plural
     from core.engine import chance_text
 
-    where = f"session {row.session_id}, round {row.index + 1}"
+    where = f"round {row.index + 1} of the session started <t:{int(session.created_at)}:f>"
+    if session.channel_id and session.channel_id.isdigit() and session.scope_id.startswith("guild:"):
+        where += f" in <#{session.channel_id}>"  # a personal agent's sessions are all in the DM it is read in
     if row.mode == "ab":
         return f"{rank}. beat the track before: {chance_text(row.reward)} ({plural((row.outcome or {}).get('voters', 0), 'vote')}): {where}"
     return f"{rank}. {rating_text(row.reward)}/10: {where}"
 
 
 def round_cancelled(number: int) -> str:
-    return f"**Round {number} cancelled**: its message was deleted, so nothing was learned from it. The next round is coming."
+    """What the channel is told when round `number`'s message was deleted. A cancelled round is replaced: the
+    session still plays as many rounds that count (`rounds_in_all`)."""
+    return f"**Round {number} cancelled**: its message was deleted, so nothing was learned from it. Round {number + 1} takes its place."
+
+
+def rounds_in_all(planned: int | None, ended: int, closed: int) -> int | None:
+    """How many rounds a session of `planned` rounds (None or 0: endless, None returned) posts, once `ended` of its
+    rounds have ended, `closed` of them closed and the others cancelled: each cancelled round is replaced, so
+    the rounds that count stay `planned` and the total grows by one per cancellation ("Round 5 of 5")."""
+    return planned + ended - closed if planned else None
+
+
+def rounds_played(ended: int, closed: int) -> str:
+    """Rounds ended (closed or cancelled), as every message counts them: "5 rounds (1 cancelled)", "3 rounds"."""
+    from bot.progress import plural
+
+    return plural(ended, "round") + cancelled_note(ended, closed)
+
+
+def cancelled_note(ended: int, closed: int) -> str:
+    """" (1 cancelled)" after a count of `ended` rounds of which `closed` closed; "" when none was cancelled."""
+    return f" ({ended - closed} cancelled)" if ended > closed else ""
 
 
 @dataclass(frozen=True)

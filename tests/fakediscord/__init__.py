@@ -28,7 +28,8 @@ Driving the world (as users and moderators do)
     dispatch/dispatch_many (raw events); drop_connections/request_reconnect; rate_limit/fail
     (inject 429s and errors on a route, attachment downloads included: rest.CDN_ROUTE);
     hold_downloads/release_downloads (attachment downloads wait until released, as from a slow
-    CDN; `downloads_waiting` counts them); set_route_limit (a per-route bucket); ignore_after = True
+    CDN; `downloads_waiting` counts them); hold/release (a route's requests wait until released; `held`
+    counts them); set_route_limit (a per-route bucket); ignore_after = True
     (a deliberate deviation: listings ignore `after`, for tests of paging loops).
 
 Observing

@@ -130,6 +130,7 @@ class RestApi:
         limit_headers, limited = server.rate_limits.admit(key, request.match_info)
         if limited is not None:
             return limited
+        await server.wait_at_gate(key)
         try:
             response = await handler(request)
         except ApiError as error:

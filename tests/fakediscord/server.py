@@ -203,6 +203,9 @@ class FakeDiscord:
         # While set (hold_downloads), attachment downloads wait for it: a slow CDN or a large file.
         self._download_gate: asyncio.Event | None = None
         self.downloads_waiting = 0  # attachment downloads waiting for release_downloads()
+        # While a route has a gate (hold), its requests wait for it; `held` counts those waiting, by route.
+        self._route_gates: dict[str, asyncio.Event] = {}
+        self.held: Counter[str] = Counter()
         self.rate_limits = RateLimits(route_limits, global_limit=global_rate_limit)
         # enforce_nonce: a nonce repeated by the same author in the same channel within this many seconds
         # ("the past few minutes" in Discord's docs) returns the earlier message instead of posting.
@@ -294,6 +297,8 @@ class FakeDiscord:
     @on_server_async
     async def _shut_down(self) -> None:
         self.release_downloads()  # a held download would keep its handler, and so the shutdown, waiting
+        for route in list(self._route_gates):
+            self.release(route)
         await self.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -785,6 +790,32 @@ class FakeDiscord:
         gate, self._download_gate = self._download_gate, None
         if gate is not None:
             gate.set()
+
+    @on_server
+    def hold(self, route: str) -> None:
+        """Requests to `route` ("GET /channels/{channel_id}/messages/{message_id}/reactions/{emoji}") wait
+        from now until release(route), as on a slow connection; `held[route]` counts those waiting. A
+        test-only knob, so a test decides when a request ends instead of guessing how long it takes."""
+        self._route_gates.setdefault(self._route(route), asyncio.Event())
+
+    @on_server
+    def release(self, route: str) -> None:
+        """Lets every held request to `route` go on; later ones are served at once."""
+        gate = self._route_gates.pop(self._route(route), None)
+        if gate is not None:
+            gate.set()
+
+    async def wait_at_gate(self, route: str) -> None:
+        """Server thread: wait while `route` is held (hold)."""
+        gate = self._route_gates.get(route)
+        if gate is None:
+            return
+        self.held[route] += 1
+        self.notify()
+        try:
+            await gate.wait()
+        finally:
+            self.held[route] -= 1
 
     @on_server
     def set_route_limit(self, route: str, limit: int, per: float) -> None:

@@ -12,12 +12,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.votes import describe_ab_rounds, describe_aspects, describe_votes, origin_scope, ranked_round, voter_id
+from bot.discord.reports import best_rounds, learning_report, nothing_rated, sessions_of
+from bot.discord.votes import (
+    cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, rounds_played, voter_id,
+)
 from bot.media.midi_import import check_file_size, melody_from_file
 from bot.progress import plural
 from bot.settings import round_defaults
-from core.crowd import rating_text
-from core.engine import ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, SessionSpec, beat_chance
+from core.engine import ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, SessionSpec
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
 from core.midi import track_to_midi
 from core.music import BASE_RANGE, SCALES, key_name, parse_base, track_from_dict
@@ -252,9 +254,12 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None or not await self._may_steer(interaction, session):
             return
+        ended, _ = await rounds_ended(self.store, session)  # before the stop cancels the open round
         await self.bot.conductor.stop(session.id, actor=voter_id(interaction.user.id))
         self.bot.runner.wake(session.id)
-        await interaction.response.send_message(f"Session stopped after {plural(session.rounds_done, 'round')}; what the agent learned is kept.")
+        await interaction.response.send_message(
+            f"Session stopped after {rounds_played(ended, session.rounds_done)}; what the agent learned is kept."
+        )
 
     @app_commands.command(name="close", description="Close the current round now and move on")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -276,11 +281,19 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None:
             return
-        open_round = await self.store.open_round_of(session.id)
-        total = session.spec.get("rounds")
-        progress = f"{session.rounds_done} of {plural(total, 'round')} done" if total else f"{plural(session.rounds_done, 'round')} done"
+        recounting = ""
+        if self.bot.runner.recounts.recounting(session.id):
+            # Just after a start the reactions made while the bot was down are being recounted (a few reads of
+            # Discord): wait for it, acknowledged first (Discord's 3 s), rather than show the votes before it.
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            if not await self.bot.runner.recounts.recounted(session.id):
+                recounting = " I am still recounting the reactions made while I was offline: these counts may change."
+        ended, open_round = await rounds_ended(self.store, session)
+        total = rounds_in_all(session.spec.get("rounds"), ended, session.rounds_done)
+        progress = (f"{ended} of {plural(total, 'round')}" if total else plural(ended, "round")) + " done"
+        progress += cancelled_note(ended, session.rounds_done)
         if open_round is None:
-            await interaction.response.send_message(f"{progress}; the next round is being prepared.", ephemeral=True)
+            await answer_privately(interaction, f"{progress}; the next round is being prepared.{recounting}")
             return
         ballots = await self.store.ballots(open_round.id)
         descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
@@ -290,16 +303,16 @@ class Sessions(commands.Cog):
             if session.options.get("aspects"):
                 votes += f"; per aspect: {describe_aspects(await self.store.aspect_ratings(open_round.id))}"
         closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
-        await interaction.response.send_message(
-            f"Round {open_round.index + 1}: {descriptions}. {votes}{closes}. {progress}.", ephemeral=True
-        )
+        number = f"Round {open_round.index + 1}" + (f" of {total}" if total else "")
+        await answer_privately(interaction, f"{number}: {descriptions}. {votes}{closes}. {progress}.{recounting}")
 
     @app_commands.command(name="stats", description="How the agent is learning: a learning curve and the best compositions")
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def stats(self, interaction: discord.Interaction) -> None:
         scope_id, _ = scope_of(interaction)
         await interaction.response.defer(thinking=True)
-        content, files = await learning_report(self.bot, scope_id)
+        preset = (await scope_settings(self.bot, scope_id))["preset"]
+        content, files = await learning_report(self.bot, scope_id, preset, str(interaction.channel_id))
         await interaction.edit_original_response(content=content, attachments=files)
 
     @app_commands.command(name="top", description="The best-rated compositions, to listen to")
@@ -309,69 +322,26 @@ class Sessions(commands.Cog):
         await interaction.response.defer(thinking=True)
         best = await best_rounds(self.store, scope_id)
         if not best:
-            await interaction.edit_original_response(content=NOTHING_RATED)
+            await interaction.edit_original_response(content=await nothing_rated(self.store, str(interaction.channel_id)))
             return
         files, lines = [], []
+        sessions = await sessions_of(self.store, best)
         for heading, rows in best:
-            lines += [heading] if len(best) > 1 else []
+            lines.append(heading)
             for rank, row in enumerate(rows, 1):
                 winner = (row.outcome or {}).get("winner") or 0
                 track = track_from_dict(row.plan["proposals"][winner]["track"])
                 audio = await self.bot.renderer.render_async(track_to_midi(track), "ogg")
                 files.append(discord.File(io.BytesIO(audio), f"top{'-ab' if row.mode == 'ab' else ''}-{rank}.ogg"))
-                lines.append(ranked_round(rank, row))
+                lines.append(ranked_round(rank, row, sessions[row.session_id]))
         await interaction.edit_original_response(content="\n".join(lines), attachments=files)
 
 
-NOTHING_RATED = "No rounds with votes yet. Start with `/compose`."
-
-
-async def best_rounds(store, scope_id: str, limit: int = 3) -> list[tuple[str, list]]:
-    """The scope's best rated rounds and, apart, the A/B rounds whose edit stayed, most surely preferred first
-    (an A/B reward is the chance of beating it, not a 1-10 verdict: never ranked with ratings): (heading, rows) for each
-    kind that has any."""
-    kinds = (
-        ("rating", "Best rated (the crowd's verdict, 1-10):"),
-        ("ab", "A/B edits that stayed, most preferred to the track before first (their chance of beating it, not a score):"),
-    )
-    found = [(heading, await store.top_rounds(scope_id, limit, mode=mode)) for mode, heading in kinds]
-    return [(heading, rows) for heading, rows in found if rows]
-
-
-async def learning_report(bot, scope_id: str) -> tuple[str, list[discord.File]]:
-    """/stats: rated rounds (their verdicts' mean and learning curve) and A/B rounds (edits kept, votes that
-    preferred an edit, each round's chance chart) apart, what the agent learned, the best rounds of each kind."""
-    store = bot.conductor.store
-    history, ab_history = await store.learning_history(scope_id), await store.ab_history(scope_id)
-    if not history and not ab_history:
-        return NOTHING_RATED, []
-    lines, files = [], []
-    if history:
-        rewards = [reward for reward, _, _ in history]
-        lines.append(f"{plural(len(rewards), 'rated round')}, mean reward {rating_text(sum(rewards) / len(rewards))}.")
-        png = await bot.drawer.learning_curve(
-            rewards, "crowdtune: the kept track's score and each round's proposal",
-            scores=[score for _, score, _ in history], spread=[spread for _, _, spread in history],
-        )
-        files.append(discord.File(io.BytesIO(png), "learning-curve.png"))
-    if ab_history:
-        lines.append(f"{describe_ab_rounds(ab_history)}.")
-        png = await bot.drawer.ab_curve(
-            [beat_chance(reward) for reward, _, _, _ in ab_history], [kept for _, kept, _, _ in ab_history],
-            "crowdtune: A/B rounds, each chosen edit's chance of beating the track before",
-        )
-        files.append(discord.File(io.BytesIO(png), "ab-rounds.png"))
-    settings = await scope_settings(bot, scope_id)
-    learned = await bot.conductor.lessons(scope_id, settings["preset"])
-    if learned:
-        lines.append("What the agent has learned so far: " + "; ".join(learned) + ".")
-    aspect_ratings = await store.aspect_ratings_of_scope(scope_id)
-    if aspect_ratings:
-        lines.append(f"Mean per aspect (votes): {describe_aspects(aspect_ratings)}.")
-    best = await best_rounds(store, scope_id)
-    for heading, rows in best:
-        lines += ([heading] if len(best) > 1 else []) + [ranked_round(rank, row) for rank, row in enumerate(rows, 1)]
-    return "\n".join(lines), files
+async def rounds_ended(store, session) -> tuple[int, object]:
+    """How many of an active session's rounds have ended (closed or cancelled: all before the open one), and its
+    open round (a `RoundRow`, or None between rounds)."""
+    open_round = await store.open_round_of(session.id)
+    return (open_round.index if open_round is not None else await store.next_round_index(session.id)), open_round
 
 
 async def setup(bot) -> None:

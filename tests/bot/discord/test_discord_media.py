@@ -29,7 +29,7 @@ async def test_a_round_is_played_on_the_chosen_instrument_at_the_listening_level
         response = await compose(env, rounds=2, instrument="violin")
         assert "on Violin" in response["data"]["content"]
         post = await env.server.wait_for_message(env.channel, is_round(1))
-        assert post["content"].startswith("**Round 1 of 2**: ") and "(on Violin)" in post["content"]
+        assert post["content"].startswith("**Round 1 of 2**: ") and "(melody on Violin)" in post["content"]
         assert_listening_level(*ogg_samples(round_ogg(env, post)))
     [(spec,)] = db_rows(env, "SELECT spec FROM sessions")
     assert json.loads(spec)["instrument"] == 40
@@ -170,14 +170,14 @@ async def test_a_three_aspect_session_asks_each_aspect_apart_and_votes_their_com
 
         status = await (await env.server.slash(env.alice, env.channel, "status")).wait_response()
         assert "2 voted so far" in status["data"]["content"]
-        assert "per aspect: musicality 8.0 (1), novelty 4.5 (2), coherence 6.0 (1)" in status["data"]["content"]
+        assert "per aspect: musicality 8 (1), novelty 4.5 (2), coherence 6 (1)" in status["data"]["content"]
 
         await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
         summary = await env.server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
         assert "2 voted" in summary["content"]
         stats = await env.server.slash(env.mod, env.channel, "stats")  # /stats edits its deferred answer (issue 12)
         shown = await stats.wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=60)
-        assert "Mean per aspect (votes): musicality 8.0 (1), novelty 4.5 (2), coherence 6.0 (1)" in shown["content"]
+        assert "Mean per aspect (votes): musicality 8 (1), novelty 4.5 (2), coherence 6 (1)" in shown["content"]
 
         exported = await env.server.slash(env.mod, env.channel, "export")  # made in a worker; the answer is edited
         done = await exported.wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=60)
@@ -241,9 +241,11 @@ async def test_stats_and_top_show_ab_rounds_apart_from_ratings_never_out_of_10(e
         stats = await (await server.slash(env.bob, env.channel, "stats")).wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=60)
         top = await (await server.slash(env.bob, env.channel, "top")).wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=60)
     (rating, _), (chance, _) = db_rows(env, "SELECT reward, mode FROM rounds ORDER BY id")
+    first_started = db_rows(env, "SELECT created_at FROM sessions ORDER BY id")[0][0]
+    where = f"round 1 of the session started <t:{int(first_started)}:f> in <#{env.channel.id}>"
     for shown in (stats["content"], top["content"]):
         assert f"{chance:.1f}/10" not in shown and f"beat the track before: {chance_text(chance)} (3 votes)" in shown, shown
-        assert [line for line in shown.splitlines() if "/10" in line] == [f"1. {rating_text(rating)}/10: session 1, round 1"], shown
+        assert [line for line in shown.splitlines() if "/10" in line] == [f"1. {rating_text(rating)}/10: {where}"], shown
     assert stats["content"].startswith(f"1 rated round, mean reward {rating_text(rating)}.")  # the rating alone, not the A/B chance
     assert "1 A/B round: an edit kept in 1; 3 of 3 votes preferred an edit to the track before" in stats["content"]
     assert len(top["attachments"]) == 2 and len(stats["attachments"]) == 2  # a rated curve and an A/B chart

@@ -1,0 +1,88 @@
+"""What /stats and /top show of a scope: its rated and A/B rounds apart, what its agent learned, its best
+rounds named as members saw them, or, before any round closed with votes, what is going on instead."""
+
+from __future__ import annotations
+
+import io
+
+import discord
+
+from bot.discord.votes import describe_ab_rounds, describe_aspects, ranked_round
+from bot.progress import plural
+from core.agent import preset as agent_preset
+from core.crowd import rating_text
+from core.engine import beat_chance
+from storage import SessionRow
+
+NOTHING_RATED = "No rounds with votes yet. Start with `/compose`."
+
+
+async def nothing_rated(store, channel_id: str) -> str:
+    """What /stats and /top say before any round closed with votes: the session running where they were asked and
+    its open round's votes so far (not to start one), or how to start one."""
+    session = await store.active_session_in(channel_id)
+    if session is None:
+        return NOTHING_RATED
+    open_round = await store.open_round_of(session.id)
+    if open_round is None:
+        return "No round has closed with votes yet; the next round here is being prepared."
+    votes = plural(await store.ballot_count(open_round.id), "vote")
+    closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
+    return f"No round has closed with votes yet. Round {open_round.index + 1} is open here with {votes}{closes}."
+
+
+async def best_rounds(store, scope_id: str, limit: int = 3) -> list[tuple[str, list]]:
+    """The scope's best rated rounds and, apart, the A/B rounds whose edit stayed, most surely preferred first
+    (an A/B reward is the chance of beating it, not a 1-10 verdict: never ranked with ratings): (heading, rows) for each
+    kind that has any."""
+    kinds = (
+        ("rating", "Best rated (the crowd's verdict, 1-10):"),
+        ("ab", "A/B edits that stayed, most preferred to the track before first (their chance of beating it, not a score):"),
+    )
+    found = [(heading, await store.top_rounds(scope_id, limit, mode=mode)) for mode, heading in kinds]
+    return [(heading, rows) for heading, rows in found if rows]
+
+
+async def sessions_of(store, best: list[tuple[str, list]]) -> dict[int, SessionRow]:
+    """The sessions of `best_rounds`' rounds (a few: `limit` per kind), by id: a ranked round is named by its session."""
+    ids = sorted({row.session_id for _, rows in best for row in rows})
+    return {session_id: await store.session(session_id) for session_id in ids}
+
+
+async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> tuple[str, list[discord.File]]:
+    """/stats for a scope whose agent uses `preset`, asked in `channel_id`: rated rounds (their verdicts' mean and
+    learning curve) and A/B rounds (edits kept, votes that preferred an edit, each round's chance chart) apart, what
+    the agent learned (or that it is sure of nothing yet), the best rounds of each kind; or `nothing_rated`."""
+    store = bot.conductor.store
+    history, ab_history = await store.learning_history(scope_id), await store.ab_history(scope_id)
+    if not history and not ab_history:
+        return await nothing_rated(store, channel_id), []
+    lines, files = [], []
+    if history:
+        rewards = [reward for reward, _, _ in history]
+        lines.append(f"{plural(len(rewards), 'rated round')}, mean reward {rating_text(sum(rewards) / len(rewards))}.")
+        png = await bot.drawer.learning_curve(
+            rewards, "crowdtune: the kept track's score and each round's proposal",
+            scores=[score for _, score, _ in history], spread=[spread for _, _, spread in history],
+        )
+        files.append(discord.File(io.BytesIO(png), "learning-curve.png"))
+    if ab_history:
+        lines.append(f"{describe_ab_rounds(ab_history)}.")
+        png = await bot.drawer.ab_curve(
+            [beat_chance(reward) for reward, _, _, _ in ab_history], [kept for _, kept, _, _ in ab_history],
+            "crowdtune: A/B rounds, each chosen edit's chance of beating the track before",
+        )
+        files.append(discord.File(io.BytesIO(png), "ab-rounds.png"))
+    learned = await bot.conductor.lessons(scope_id, preset)
+    if learned:
+        lines.append("What the agent has learned so far: " + "; ".join(learned) + ".")
+    else:  # the terminal's words, from one place
+        lines.append(f"The agent {await bot.conductor.nothing_sure_yet(scope_id, agent_preset(preset))}.")
+    aspect_ratings = await store.aspect_ratings_of_scope(scope_id)
+    if aspect_ratings:
+        lines.append(f"Mean per aspect (votes): {describe_aspects(aspect_ratings)}.")
+    best = await best_rounds(store, scope_id)
+    sessions = await sessions_of(store, best)
+    for heading, rows in best:
+        lines += [heading] + [ranked_round(rank, row, sessions[row.session_id]) for rank, row in enumerate(rows, 1)]
+    return "\n".join(lines), files
