@@ -224,7 +224,7 @@ SESSION_SETTINGS = ("preset", "rounds")
 
 def _add_music(parser: argparse.ArgumentParser, rounds_default: int, from_settings: bool = False) -> None:
     """The music options; `from_settings`: SESSION_SETTINGS are their defaults (`crowdtune run`), which --help says."""
-    from core.music import BASE_RANGE, SCALES  # small and pure: fine for --help
+    from core.music import BASE_RANGE, LENGTH_MAX, LENGTH_MIN, SCALES, TEMPO_MAX, TEMPO_MIN  # small and pure: fine for --help
 
     def default(name: str, value: str, meaning: str = "") -> str:
         setting = f"CROWDTUNE_{name.upper()}, from the environment or .env{meaning}, else " if from_settings else ""
@@ -233,8 +233,9 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int, from_settin
     parser.set_defaults(rounds_default=rounds_default)
     parser.add_argument("--base", help=f"base note: C4, F#3, Bb2 or a MIDI number, {BASE_RANGE} (default C4)")
     parser.add_argument("--scale", type=_scale, metavar="SCALE", help=f"one of: {', '.join(SCALES)} (default major)")
-    parser.add_argument("--length", type=_in_range(int, 4, 64, "--length"), help="notes in the track, 4-64 (default 8)")
-    parser.add_argument("--tempo", type=_in_range(int, 40, 240, "--tempo"), help="beats per minute, 40-240 (default 120)")
+    parser.add_argument("--length", type=_in_range(int, LENGTH_MIN, LENGTH_MAX, "--length"),
+                        help=f"notes in the track, {LENGTH_MIN}-{LENGTH_MAX} (default 8)")
+    parser.add_argument("--tempo", type=_in_range(int, TEMPO_MIN, TEMPO_MAX, "--tempo"), help=f"beats per minute, {TEMPO_MIN}-{TEMPO_MAX} (default 120)")
     parser.add_argument("--instrument", help="the melody's General MIDI instrument: piano (default), violin, 'alto sax', 0-127...")
     parser.add_argument("--mode", choices=["rating", "ab"], help="rate 1-10, or choose between A and B (default rating)")
     parser.add_argument("--preset", type=_preset, help=f"agent preset: default, hillclimb, context, paper, random or theory {default('preset', 'default')}")

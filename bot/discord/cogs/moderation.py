@@ -15,7 +15,7 @@ from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
 from bot.progress import counted, plural
 from core.agent import EXPLORATIONS, PRESETS
-from core.engine import ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE
+from core.engine import QUORUM_MAX, ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, ROUNDS_MAX
 from bot.worker import in_worker_process
 from core.agent import preset as agent_preset
 from storage.export import COUNTED, write_export, write_person_copy
@@ -109,8 +109,8 @@ class Moderation(commands.Cog):
         preset: str | None = None,
         exploration: str | None = None,
         round_minutes: app_commands.Range[float, ROUND_MINUTES_MIN, ROUND_MINUTES_MAX] | None = None,
-        quorum: app_commands.Range[int, 0, 100000] | None = None,
-        rounds: app_commands.Range[int, 0, 10000] | None = None,
+        quorum: app_commands.Range[int, 0, QUORUM_MAX] | None = None,
+        rounds: app_commands.Range[int, 0, ROUNDS_MAX] | None = None,
         vote_style: str | None = None,
         hide_results: bool | None = None,
         mod_role: discord.Role | None = None,

@@ -19,10 +19,10 @@ from bot.discord.votes import (
 from bot.media.midi_import import check_file_size, melody_from_file
 from bot.progress import plural
 from bot.settings import round_defaults
-from core.engine import ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, SessionSpec
+from core.engine import QUORUM_MAX, ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, ROUNDS_MAX, SessionSpec
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
 from core.midi import track_to_midi
-from core.music import BASE_RANGE, SCALES, key_name, parse_base, track_from_dict
+from core.music import BASE_RANGE, LENGTH_MAX, LENGTH_MIN, SCALES, TEMPO_MAX, TEMPO_MIN, key_name, parse_base, track_from_dict
 
 log = logging.getLogger("crowdtune.bot")
 SCALE_CHOICES = [app_commands.Choice(name=name.replace("_", " "), value=name) for name in SCALES]
@@ -123,12 +123,12 @@ class Sessions(commands.Cog):
         interaction: discord.Interaction,
         base: app_commands.Range[str, 1, 8] = "C4",
         scale: str = "major",
-        length: app_commands.Range[int, 4, 64] = 8,
-        tempo: app_commands.Range[int, 40, 240] = 120,
+        length: app_commands.Range[int, LENGTH_MIN, LENGTH_MAX] = 8,
+        tempo: app_commands.Range[int, TEMPO_MIN, TEMPO_MAX] = 120,
         mode: str = "rating",
         round_minutes: app_commands.Range[float, ROUND_MINUTES_MIN, ROUND_MINUTES_MAX] | None = None,
-        quorum: app_commands.Range[int, 1, 100000] | None = None,
-        rounds: app_commands.Range[int, 0, 10000] | None = None,
+        quorum: app_commands.Range[int, 1, QUORUM_MAX] | None = None,
+        rounds: app_commands.Range[int, 0, ROUNDS_MAX] | None = None,
         instrument: app_commands.Range[str, 1, 40] | None = None,
         melody: discord.Attachment | None = None,
         melody_track: app_commands.Range[int, 1, 10000] | None = None,

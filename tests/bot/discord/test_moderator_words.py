@@ -72,6 +72,23 @@ async def test_forget_me_names_only_what_is_stored_and_offers_nothing_when_nothi
         assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),)) == [(0,)]
 
 
+async def test_every_number_option_of_compose_and_config_takes_the_range_its_check_takes(env):
+    """Found by a fresh-user trial's lead: after the round length, /compose and /config still wrote their other ranges
+    (length, tempo, quorum, rounds) as numbers of their own; each comes from the constant its check uses."""
+    from core.engine import QUORUM_MAX, ROUNDS_MAX
+    from core.music import LENGTH_MAX, LENGTH_MIN, TEMPO_MAX, TEMPO_MIN
+
+    ranges = {
+        "compose": {"length": (LENGTH_MIN, LENGTH_MAX), "tempo": (TEMPO_MIN, TEMPO_MAX), "quorum": (1, QUORUM_MAX), "rounds": (0, ROUNDS_MAX)},
+        "config": {"quorum": (0, QUORUM_MAX), "rounds": (0, ROUNDS_MAX)},
+    }
+    async with running(env):
+        for command, options in ranges.items():
+            declared = {o["name"]: o for o in env.server.command(command)["options"]}
+            for name, (low, high) in options.items():
+                assert (declared[name]["min_value"], declared[name]["max_value"]) == (low, high), (command, name)
+
+
 @pytest.mark.parametrize("preset, unit, other", [("default", "judged edit", "Q-value"), ("context", "learned Q-value", "judged edit")])
 async def test_forget_me_counts_what_a_personal_agent_learned_in_the_units_its_preset_learns(env, preset, unit, other):
     server = env.server
