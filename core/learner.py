@@ -227,7 +227,7 @@ class Lesson:
 
     def text(self) -> str:
         edits = "the judged edit" if self.judged == 1 else f"the {self.judged} judged edits"
-        return f"{self.words}: {self.effect:+.1f} an edit on average, the model estimates from {edits} with it"
+        return f"{self.words}: {self.effect:+.1f} points an edit on average, the model estimates from {edits} with it"
 
 
 # A lesson is said once its effect is this many posterior sds from 0 (a typical edit's effect pools every feature
@@ -269,7 +269,7 @@ def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judg
 
 def explain(posterior: Posterior | None, names: Sequence[str] = FEATURE_NAMES, top: int = 3) -> list[str]:
     """A few lines in words: what the crowd is most surely found to like, then to dislike
-    ("resolving a leap by a step back: +0.8 an edit on average, the model estimates from the 23 judged edits with
+    ("resolving a leap by a step back: +0.8 points an edit on average, the model estimates from the 23 judged edits with
     it"). Empty before any vote."""
     if posterior is None or posterior.count == 0:
         return []

@@ -122,6 +122,16 @@ class HeldReactions:
             if bare(emoji) in held.changes:
                 held.changes[bare(emoji)] = False
 
+    def forget_person(self, user_id: int) -> None:
+        """Drop everything the person has held, on every message (they deleted their data with /forget-me:
+        a reaction made before that must not come back as a vote)."""
+        for message_id in [m for m, people in self._held.items() if user_id in people]:
+            held = self._held[message_id].pop(user_id)
+            if held.timer is not None:
+                held.timer.cancel()
+            if not self._held[message_id]:
+                del self._held[message_id]
+
     def forget(self, message_ids) -> None:
         """Drop what is held on these messages (their round has closed)."""
         for message_id in message_ids:

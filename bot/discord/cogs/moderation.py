@@ -38,11 +38,19 @@ def on_off(value: bool) -> str:
     return "on" if value else "off"
 
 
+def preset_exploration(config) -> str:
+    """How a preset explores, in words: the linear model by Thompson sampling (its `exploration` field is the
+    tabular presets'), a preset that learns nothing not at all."""
+    if not config.learns:
+        return "none: its edits are random"
+    return "Thompson sampling" if config.learner == "linear" else config.exploration
+
+
 def settings_text(settings: dict) -> str:
     """A scope's settings as /config takes them, each option once by its name, in its units and words:
-    "preset: default, exploration: the preset's (epsilon), round_minutes: 5, ..., hide_results: off"
+    "preset: default, exploration: the preset's (Thompson sampling), round_minutes: 5, ..., hide_results: off"
     (anti_brigade and member_days apart: `anti_brigading_text`)."""
-    exploration = settings["exploration"] or f"the preset's ({agent_preset(settings['preset']).exploration})"
+    exploration = settings["exploration"] or f"the preset's ({preset_exploration(agent_preset(settings['preset']))})"
     shown = {
         "preset": settings["preset"],
         "exploration": exploration,
@@ -247,6 +255,8 @@ class Moderation(commands.Cog):
             )
         if not await view.confirm("Nothing was deleted.", attachments=[]):
             return
+        # Reactions held over the vote rate were made before the deletion: dropped first, so none comes back.
+        self.bot.runner.ballot_box.held.forget_person(interaction.user.id)
         result = await self.store.forget_user(voter, personal_scope=voter)
         self.bot.runner.scope_deleted(voter)
         await interaction.edit_original_response(

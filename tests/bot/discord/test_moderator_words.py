@@ -29,7 +29,7 @@ async def test_config_answers_with_the_options_it_takes_each_once_in_their_units
             assert shown.count(f"{option}: ") == 1, (option, shown)
         assert "round_minutes: 5," in shown  # the operator's 300 s, in the option's minutes
         assert "hide_results: off" in shown and "share_learning: off" in shown
-        assert "exploration: the preset's (epsilon)" in shown and "rounds: 10" in shown and "quorum: none" in shown
+        assert "exploration: the preset's (Thompson sampling)" in shown and "rounds: 10" in shown and "quorum: none" in shown
         assert not re.search(r"True|False|round seconds|anti brigade:|member days:", shown), shown
         assert shown.count("anti_brigade") == 1 and shown.count("\n") == 0
 

@@ -116,3 +116,28 @@ async def test_a_moderators_clear_puts_the_bots_vote_reactions_back(env, mode):
         summary = await closed(env)
     assert "1 voted" in summary
     assert set(await ballots(env)) == {uid(env.carol)}
+
+
+async def test_a_reaction_held_when_its_person_uses_forget_me_never_counts(env):
+    """Found by a re-trial (18e): a reaction held over the vote rate was applied after its person deleted their data
+    with /forget-me, stored their vote again and changed the reward. What /forget-me deletes includes what is held."""
+    from test_moderator_words import forget
+
+    server = env.server
+    async with running(env, vote_burst=1, vote_refill_seconds=0.5) as bot:
+        now = [0.0]
+        bot.runner.limiter.clock = lambda: now[0]  # the bucket refills only when the test moves this clock
+        post = await first_round(env)
+        await server.react(env.carol, post["id"], KEYCAPS[1])  # her one token: stored
+        await eventually(lambda: applied(env, env.carol) == 1, "her first vote")
+        await server.react(env.carol, post["id"], KEYCAPS[8])  # held
+        deleted = await forget(env, env.carol, env.channel, press="Delete my data")
+        assert deleted["content"].startswith("Deleted 1 vote"), deleted["content"]
+        now[0] += 10  # her bucket is full again: nothing of hers may come back
+        await server.react(env.alice, post["id"], KEYCAPS[4])
+        await eventually(lambda: applied(env, env.alice) == 1, "alice's vote")
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        summary = await closed(env)
+    assert "1 voted (5)" in summary, summary
+    assert await ballots(env) == {uid(env.alice): 5.0}
+    assert applied(env, env.carol) == 0
