@@ -4,6 +4,7 @@ database does not change (or is never created)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import hashlib
@@ -27,7 +28,7 @@ from test_security import raw_slash
 from test_reliability_kill import record_figures
 
 from bot.bench import PERF_BENCHMARKS
-from bot.cli import main
+from bot.cli import _preset, _scale, main
 from bot.errors import ExitCode
 from core.agent import PRESETS
 from core.music import SCALES, parse_base
@@ -67,8 +68,19 @@ def bad_int(low: int, high: int):
     ).filter(lambda text: not _is_int_in(text, low, high))
 
 
-def bad_choice(valid):
-    return st.one_of(st.just(""), ARGV_TEXT, st.sampled_from([v.upper() + " " for v in valid])).filter(lambda t: t not in valid)
+def bad_choice(valid, parse=None):
+    """Text the option refuses: not one of `valid`, nor (with `parse`, the option's argparse type) read as one."""
+
+    def refused(text: str) -> bool:
+        if parse is None:
+            return text not in valid
+        try:
+            parse(text)
+        except argparse.ArgumentTypeError:
+            return True
+        return False
+
+    return st.one_of(st.just(""), ARGV_TEXT, st.sampled_from([v.upper() + "!" for v in valid] + [v.upper() + " " for v in valid])).filter(refused)
 
 
 def _is_note(text: str) -> bool:
@@ -91,11 +103,11 @@ MUSIC = {
     "--base": st.one_of(st.just(""), ARGV_TEXT, st.integers(min_value=128).map(str), st.integers(max_value=-1).map(str)).filter(
         lambda t: not _is_note(t)
     ),
-    "--scale": bad_choice(list(SCALES)),
+    "--scale": bad_choice(list(SCALES), _scale),
     "--length": bad_int(4, 64),
     "--tempo": bad_int(40, 240),
     "--mode": bad_choice(["rating", "ab"]),
-    "--preset": bad_choice(list(PRESETS)),
+    "--preset": bad_choice(list(PRESETS), _preset),
     "--rounds": bad_int(1, 10_000),
     "--seed": bad_int(0, 2**31 - 1),
 }
