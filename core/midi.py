@@ -7,7 +7,7 @@ import math
 
 import mido
 
-from core.music import PERCUSSION_STEPS, REST, Track
+from core.music import PERCUSSION_STEPS, REST, Track, key_signature
 
 TICKS_PER_BEAT = 480
 MELODY_CHANNEL = 0
@@ -39,6 +39,8 @@ def track_to_midi(track: Track) -> mido.MidiFile:
         [
             mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(track.tempo), time=0),
             mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0),
+            # So notation programs write the track in its key (F# major with six sharps, not C with accidentals).
+            mido.MetaMessage("key_signature", key=key_signature(track.base, track.scale), time=0),
             mido.MetaMessage("end_of_track", time=0),
         ]
     )

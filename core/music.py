@@ -138,6 +138,16 @@ def _key_letters(base: int, scale: str) -> dict[int, tuple[str, int]]:
     return letters
 
 
+def key_signature(base: int, scale: str) -> str:
+    """The MIDI key signature (SMF meta event 0x59, as mido names it) a notation program shows for the key:
+    'Ebm' for Eb minor, 'F#' for F# major, and for a mode or another scale its parent major key's: 'C' for
+    D dorian or A blues... minor ones are named as minor keys ('Am' for A blues)."""
+    flats = uses_flats(base, scale)
+    if scale in ("minor", "harmonic_minor", "minor_pentatonic", "blues"):
+        return f"{(_FLAT_NAMES if flats else _SHARP_NAMES)[base % 12]}m"
+    return (_FLAT_NAMES if flats else _SHARP_NAMES)[(base - _ABOVE_PARENT_MAJOR[scale]) % 12]
+
+
 def key_name(base: int, scale: str, octave: bool = False) -> str:
     """'Bb major', 'F# minor', 'D dorian': the tonic spelled as the key signature spells it (tonic_name); with
     `octave`, the base note's octave too: 'Bb2 dorian'."""

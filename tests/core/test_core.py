@@ -537,3 +537,18 @@ def test_each_seven_note_key_spells_its_notes_with_seven_letters_from_its_tonic(
                 assert pitch + accidentals.count("#") - accidentals.count("b") == base + step, name
                 if len(accidentals) < 2:
                     assert parse_base(name) == base + step or not BASE_MIN <= base + step <= BASE_MAX
+
+
+@pytest.mark.parametrize("base, scale, key", [(66, "major", "F#"), (63, "minor", "Ebm"), (62, "dorian", "C"), (57, "blues", "Am"),
+                                              (68, "harmonic_minor", "G#m"), (70, "major", "Bb")])
+def test_a_tracks_midi_file_carries_its_key_signature(tmp_path, base, scale, key):
+    """Found by a fresh-user trial: notation software showed F# major or Bb minor as C major with accidentals. The file
+    says its key as its names spell it (a mode or another scale: its parent major key's signature)."""
+    import mido
+
+    from core.music import PERCUSSION_STEPS, REST
+
+    track = Track((Note(0, 1.0), Note(2, 1.0)), (REST,) * PERCUSSION_STEPS, 120, base, scale)
+    track_to_midi(track).save(tmp_path / "t.mid")
+    saved = [m for part in mido.MidiFile(tmp_path / "t.mid").tracks for m in part if m.type == "key_signature"]
+    assert [m.key for m in saved] == [key]
