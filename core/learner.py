@@ -230,9 +230,9 @@ class Lesson:
         return f"{self.words}: {self.effect:+.1f} points an edit on average, the model estimates from {edits} with it"
 
 
-# A lesson is said once its effect is this many posterior sds from 0 (a typical edit's effect pools every feature
-# it changes, so its sd is smaller than one coefficient's; with the raw verdict as the learning target, one sd let
-# three ratings "teach" three likes: docs/BENCHMARKS.md, stop 18).
+# A lesson is said once its effect is this many posterior sds from 0. A typical edit's effect pools every feature it
+# changes, so its sd is smaller than one coefficient's: with the raw verdict as the learning target (tried, not
+# kept), one sd let three ratings "teach" three likes; with the shrunk target they teach none.
 SURE = 1.0
 # Two lessons whose typical edits point this much the same way (cosine) say one thing: the surer is said.
 SAME_LESSON = 0.95

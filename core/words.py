@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-# ASCII digits only: int() also reads '５', '٣' or '²'-free digit runs of any script, which nobody types for a count.
+# ASCII digits only: int() also reads the digits of other scripts ('５', '٣'), which nobody means as a count here.
 WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
 QUOTE_LIMIT = 40  # characters of a refused text quoted back: enough to recognise it, never a screenful
 

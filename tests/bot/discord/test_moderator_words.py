@@ -73,7 +73,7 @@ async def test_forget_me_names_only_what_is_stored_and_offers_nothing_when_nothi
 
 
 async def test_every_number_option_of_compose_and_config_takes_the_range_its_check_takes(env):
-    """Found by a fresh-user trial's lead: after the round length, /compose and /config still wrote their other ranges
+    """Found while fixing the round length: /compose and /config still wrote their other ranges
     (length, tempo, quorum, rounds) as numbers of their own; each comes from the constant its check uses."""
     from core.engine import QUORUM_MAX, ROUNDS_MAX
     from core.music import LENGTH_MAX, LENGTH_MIN, TEMPO_MAX, TEMPO_MIN
