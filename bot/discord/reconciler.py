@@ -15,7 +15,7 @@ import discord
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import CLEARED, BallotBox
 from bot.discord.publisher import Publisher
-from bot.discord.votes import bare, emoji_for_mode, round_cancelled, vote_from_emoji, voter_id
+from bot.discord.votes import bare, emoji_for_mode, recounted_vote, round_cancelled, vote_from_emoji, voter_id
 from storage import RoundRow
 
 log = logging.getLogger("crowdtune.reconciler")
@@ -100,8 +100,10 @@ class Reconciler:
                 if CLEARED in watchers:
                     continue  # the reactions were cleared during the read: what was read is gone
                 standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in ballots if b.voter not in withheld}
+                # The stored vote stands while its reaction is on: it is the person's latest the bot saw (live, a newer
+                # reaction replaces the vote and leaves the older reaction on). Else recounted_vote chooses.
                 pending = [
-                    box.submit(message_id, user_id, values[-1])
+                    box.submit(message_id, user_id, recounted_vote(row.mode, values))
                     for user_id, values in present.items()
                     if user_id not in watchers and standing.get(voter_id(user_id)) not in values
                 ]
@@ -154,12 +156,10 @@ class Reconciler:
 
     async def _reactions_by_user(self, message: discord.Message, row: RoundRow) -> tuple[dict[int, list[float | str]], bool]:
         """Each person's vote reactions on the message (with anti-brigading, only members who joined in
-        time), each person's in the order of the vote emoji (emoji_for_mode: 1 to 10; A, B, both, neither),
-        whatever order the message lists them in, and whether every listing was read to its end."""
+        time), and whether every listing was read to its end."""
         present: dict[int, list[float | str]] = {}
         complete = True
-        rank = {bare(e): i for i, e in enumerate(emoji_for_mode(row.mode))}
-        for reaction in sorted(message.reactions, key=lambda r: rank.get(bare(str(r.emoji)), -1)):
+        for reaction in message.reactions:
             value = vote_from_emoji(row.mode, str(reaction.emoji))
             if value is None or reaction.count <= (1 if reaction.me else 0):
                 continue  # not a vote, or only our own reaction: nothing to read
