@@ -87,7 +87,7 @@ class RoundRunner:
             bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in
         )
         self.ballot_box.on_database_gone = self.database_gone
-        self.reconciler = Reconciler(self.ballot_box, join_times, self.publisher, self._spawn, self.wake)
+        self.reconciler = Reconciler(self.ballot_box, join_times, self.publisher, self.wake)
         # What the Discord events, the cogs and the buttons call.
         self.on_reaction = self.ballot_box.on_reaction
         self.button_vote = self.ballot_box.button_vote
