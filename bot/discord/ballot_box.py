@@ -192,7 +192,7 @@ class BallotBox:
             self.join_times.remember(interaction.guild_id, user.id, joined_at)  # read again when the round is counted
         return await self.submit(
             interaction.message.id, user.id, value, retract, origin=origin_scope(interaction.guild_id, user.id),
-            joined_at=getattr(user, "joined_at", None), limited=True, round_id=round_id,
+            joined_at=joined_at, limited=True, round_id=round_id,
         )
 
     def is_bot(self, user_id: int, member: discord.Member | None) -> bool:
