@@ -32,6 +32,7 @@ CANNOT_START = "Sorry, I can't start that: "
 # How long a melody file may take to download once /compose is acknowledged (1 MiB at most: 30 s is
 # about 0.3 Mbit/s); past this its sender is told to try again instead of being left "thinking".
 MELODY_DOWNLOAD_SECONDS = 30.0
+STILL_RECOUNTING = "The votes are still being counted after my restart (reactions made while I was offline): these counts may change."
 
 
 def _quoted(text: str) -> str:
@@ -281,13 +282,15 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None:
             return
-        recounting = ""
-        if self.bot.runner.recounts.recounting(session.id):
+        recounting, recounts = "", self.bot.runner.recounts
+        if recounts.recounting(session.id):
             # Just after a start the reactions made while the bot was down are being recounted (a few reads of
-            # Discord): wait for it, acknowledged first (Discord's 3 s), rather than show the votes before it.
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            if not await self.bot.runner.recounts.recounted(session.id):
-                recounting = " I am still recounting the reactions made while I was offline: these counts may change."
+            # Discord): wait for it, acknowledged first (Discord's 3 s), rather than show the votes before it;
+            # only once per recount, so a slow one does not hold every later /status too.
+            if recounts.will_wait(session.id):
+                await interaction.response.defer(ephemeral=True, thinking=True)
+            if not await recounts.recounted(session.id):
+                recounting = f"\n{STILL_RECOUNTING}"
         ended, open_round = await rounds_ended(self.store, session)
         total = rounds_in_all(session.spec.get("rounds"), ended, session.rounds_done)
         progress = (f"{ended} of {plural(total, 'round')}" if total else plural(ended, "round")) + " done"
