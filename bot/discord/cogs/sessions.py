@@ -282,7 +282,7 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None:
             return
-        recounting, recounts = "", self.bot.runner.recounts
+        notes, recounts = [], self.bot.runner.recounts  # lines under the answer
         if recounts.recounting(session.id):
             # Just after a start the reactions made while the bot was down are being recounted (a few reads of
             # Discord): wait for it, acknowledged first (Discord's 3 s), rather than show the votes before it;
@@ -290,13 +290,13 @@ class Sessions(commands.Cog):
             if recounts.will_wait(session.id):
                 await interaction.response.defer(ephemeral=True, thinking=True)
             if not await recounts.recounted(session.id):
-                recounting = f"\n{STILL_RECOUNTING}"
+                notes.append(STILL_RECOUNTING)
         ended, open_round = await rounds_ended(self.store, session)
         total = rounds_in_all(session.spec.get("rounds"), ended, session.rounds_done)
         progress = (f"{ended} of {plural(total, 'round')}" if total else plural(ended, "round")) + " done"
         progress += cancelled_note(ended, session.rounds_done)
         if open_round is None:
-            await answer_privately(interaction, f"{progress}; the next round is being prepared.{recounting}")
+            await answer_privately(interaction, "\n".join([f"{progress}; the next round is being prepared.", *notes]))
             return
         ballots = await self.store.ballots(open_round.id)
         descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
@@ -307,7 +307,13 @@ class Sessions(commands.Cog):
                 votes += f"; per aspect: {describe_aspects(await self.store.aspect_ratings(open_round.id))}"
         closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
         number = f"Round {open_round.index + 1}" + (f" of {total}" if total else "")
-        await answer_privately(interaction, f"{number}: {descriptions}. {votes}{closes}. {progress}.{recounting}")
+        held = self.bot.runner.ballot_box.held.waiting(int(m) for m in open_round.message_ids)
+        if held:  # said, so that a moderator does not take them for lost
+            notes.insert(0, (
+                f"{plural(held, 'vote')} {'is' if held == 1 else 'are'} waiting to be counted: they came faster than the "
+                "vote rate allows and count in turn, at the latest when the round closes."
+            ))
+        await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{closes}. {progress}.", *notes]))
 
     @app_commands.command(name="stats", description="How the agent is learning: a learning curve and the best compositions")
     @app_commands.allowed_contexts(**EVERYWHERE)

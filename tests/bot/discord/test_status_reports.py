@@ -57,7 +57,10 @@ async def test_status_says_how_many_votes_held_over_the_vote_rate_wait_to_be_cou
         await eventually(lambda: held.holds(int(post["id"]), env.alice.id) and held.holds(int(post["id"]), env.carol.id), "held")
         status = await command(env, env.mod, env.channel, "status")
     assert "2 voted so far (2× 4)" in status, status  # their first votes; the second ones wait
-    assert "2 more votes are waiting to be counted (changed faster than the vote rate allows; they count in turn)." in status, status
+    assert status.splitlines()[1] == (
+        "2 votes are waiting to be counted: they came faster than the vote rate allows and count in turn, "
+        "at the latest when the round closes."
+    ), status
 
 
 async def test_stats_in_another_channel_names_where_the_servers_round_is_open(env):
