@@ -17,18 +17,24 @@ from storage import SessionRow
 NOTHING_RATED = "No rounds with votes yet. Start with `/compose`."
 
 
-async def nothing_rated(store, channel_id: str) -> str:
-    """What /stats and /top say before any round closed with votes: the session running where they were asked and
-    its open round's votes so far (not to start one), or how to start one."""
-    session = await store.active_session_in(channel_id)
-    if session is None:
+async def nothing_rated(store, scope_id: str, channel_id: str) -> str:
+    """What /stats and /top say before any round closed with votes: each session of the scope that is running, the
+    one where they were asked first ("here") and the others by their channel, with its open round's votes so far (not
+    to start one); or how to start one."""
+    sessions = sorted(await store.active_sessions(scope_id), key=lambda s: s.channel_id != channel_id)
+    if not sessions:
         return NOTHING_RATED
-    open_round = await store.open_round_of(session.id)
-    if open_round is None:
-        return "No round has closed with votes yet; the next round here is being prepared."
-    votes = plural(await store.ballot_count(open_round.id), "vote")
-    closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
-    return f"No round has closed with votes yet. Round {open_round.index + 1} is open here with {votes}{closes}."
+    lines = ["No round has closed with votes yet."]
+    for session in sessions:
+        where = "here" if session.channel_id == channel_id else f"in <#{session.channel_id}>"
+        open_round = await store.open_round_of(session.id)
+        if open_round is None:
+            lines.append(f"The next round {where} is being prepared.")
+            continue
+        votes = plural(await store.ballot_count(open_round.id), "vote")
+        closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
+        lines.append(f"Round {open_round.index + 1} is open {where} with {votes}{closes}.")
+    return " ".join(lines)
 
 
 async def best_rounds(store, scope_id: str, limit: int = 3) -> list[tuple[str, list]]:
@@ -56,7 +62,7 @@ async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> t
     store = bot.conductor.store
     history, ab_history = await store.learning_history(scope_id), await store.ab_history(scope_id)
     if not history and not ab_history:
-        return await nothing_rated(store, channel_id), []
+        return await nothing_rated(store, scope_id, channel_id), []
     lines, files = [], []
     if history:
         rewards = [reward for reward, _, _ in history]

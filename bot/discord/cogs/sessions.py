@@ -331,7 +331,7 @@ class Sessions(commands.Cog):
         await interaction.response.defer(thinking=True)
         best = await best_rounds(self.store, scope_id)
         if not best:
-            await interaction.edit_original_response(content=await nothing_rated(self.store, str(interaction.channel_id)))
+            await interaction.edit_original_response(content=await nothing_rated(self.store, scope_id, str(interaction.channel_id)))
             return
         files, lines = [], []
         sessions = await sessions_of(self.store, best)
