@@ -32,7 +32,9 @@ CANNOT_START = "Sorry, I can't start that: "
 # How long a melody file may take to download once /compose is acknowledged (1 MiB at most: 30 s is
 # about 0.3 Mbit/s); past this its sender is told to try again instead of being left "thinking".
 MELODY_DOWNLOAD_SECONDS = 30.0
-STILL_RECOUNTING = "The votes are still being counted after my restart (reactions made while I was offline): these counts may change."
+STILL_RECOUNTING = (
+    "The votes are still being counted after my restart (reactions made while I was offline): these counts may change."
+)
 
 
 def _quoted(text: str) -> str:
@@ -255,12 +257,16 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None or not await self._may_steer(interaction, session):
             return
-        ended, _ = await rounds_ended(self.store, session)  # before the stop cancels the open round
+        ended, open_round = await rounds_ended(self.store, session)  # before the stop cancels the open round
         await self.bot.conductor.stop(session.id, actor=voter_id(interaction.user.id))
         self.bot.runner.wake(session.id)
-        await interaction.response.send_message(
-            f"Session stopped after {rounds_played(ended, session.rounds_done)}; what the agent learned is kept."
-        )
+        # The round that was open is counted once posted, as members saw it, and what became of its votes is said
+        # when the stop cancelled it (re-read: its timer may have closed it just before, and counted its votes).
+        posted = open_round is not None and bool(open_round.message_ids)
+        after = await self.store.round(open_round.id) if posted else None
+        stopped = [await stopped_round(self.store, after)] if after is not None and after.status == "cancelled" else []
+        played = rounds_played(ended + posted, (await self.store.session(session.id) or session).rounds_done)
+        await interaction.response.send_message("\n".join([f"Session stopped after {played}; what the agent learned is kept.", *stopped]))
 
     @app_commands.command(name="close", description="Close the current round now and move on")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -351,6 +357,19 @@ async def rounds_ended(store, session) -> tuple[int, object]:
     open round (a `RoundRow`, or None between rounds)."""
     open_round = await store.open_round_of(session.id)
     return (open_round.index if open_round is not None else await store.next_round_index(session.id)), open_round
+
+
+async def stopped_round(store, row) -> str:
+    """What became of a posted round that /stop cancelled (`row`, read before the stop): cancelled like a deleted
+    round, its votes stay stored but count for nothing (it never closes, so nothing is learned from it)."""
+    votes = await store.ballot_count(row.id)
+    if not votes:
+        return f"Round {row.index + 1} was still open: it is cancelled, and it had no votes."
+    one = votes == 1
+    return (
+        f"Round {row.index + 1} was still open: it is cancelled, and its {plural(votes, 'vote')} {'is' if one else 'are'} "
+        f"not counted (nothing is learned from {'it' if one else 'them'})."
+    )
 
 
 async def setup(bot) -> None:

@@ -61,7 +61,7 @@ async def test_stop_counts_a_cancelled_round_as_the_posts_do(env):
         await close_with(env, second, env.alice, KEYCAPS[4])
         await server.wait_for_message(env.channel, is_round(3))
         stopped = await command(env, env.mod, env.channel, "stop")
-        assert stopped.startswith("Session stopped after 2 rounds (1 cancelled);"), stopped
+        assert stopped.startswith("Session stopped after 3 rounds (2 cancelled);"), stopped  # round 3, posted, is stopped
 
 
 async def restarted_with_a_vote_made_while_down(env):
