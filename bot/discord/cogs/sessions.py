@@ -12,9 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.reports import best_rounds, learning_report, nothing_rated, sessions_of
+from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, stop_report
 from bot.discord.votes import (
-    cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, rounds_played, voter_id,
+    cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, voter_id,
 )
 from bot.media.midi_import import check_file_size, melody_from_file
 from bot.progress import plural
@@ -260,13 +260,7 @@ class Sessions(commands.Cog):
         ended, open_round = await rounds_ended(self.store, session)  # before the stop cancels the open round
         await self.bot.conductor.stop(session.id, actor=voter_id(interaction.user.id))
         self.bot.runner.wake(session.id)
-        # The round that was open is counted once posted, as members saw it, and what became of its votes is said
-        # when the stop cancelled it (re-read: its timer may have closed it just before, and counted its votes).
-        posted = open_round is not None and bool(open_round.message_ids)
-        after = await self.store.round(open_round.id) if posted else None
-        stopped = [await stopped_round(self.store, after)] if after is not None and after.status == "cancelled" else []
-        played = rounds_played(ended + posted, (await self.store.session(session.id) or session).rounds_done)
-        await interaction.response.send_message("\n".join([f"Session stopped after {played}; what the agent learned is kept.", *stopped]))
+        await interaction.response.send_message(await stop_report(self.store, session, ended, open_round))
 
     @app_commands.command(name="close", description="Close the current round now and move on")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -314,11 +308,7 @@ class Sessions(commands.Cog):
         closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
         number = f"Round {open_round.index + 1}" + (f" of {total}" if total else "")
         held = self.bot.runner.ballot_box.held.waiting(int(m) for m in open_round.message_ids)
-        if held:  # said, so that a moderator does not take them for lost
-            notes.insert(0, (
-                f"{plural(held, 'vote')} {'is' if held == 1 else 'are'} waiting to be counted: they came faster than the "
-                "vote rate allows and count in turn, at the latest when the round closes."
-            ))
+        notes[:0] = held_votes_note(held)  # said, so that a moderator does not take them for lost
         await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{closes}. {progress}.", *notes]))
 
     @app_commands.command(name="stats", description="How the agent is learning: a learning curve and the best compositions")
@@ -357,19 +347,6 @@ async def rounds_ended(store, session) -> tuple[int, object]:
     open round (a `RoundRow`, or None between rounds)."""
     open_round = await store.open_round_of(session.id)
     return (open_round.index if open_round is not None else await store.next_round_index(session.id)), open_round
-
-
-async def stopped_round(store, row) -> str:
-    """What became of a posted round that /stop cancelled (`row`, read before the stop): cancelled like a deleted
-    round, its votes stay stored but count for nothing (it never closes, so nothing is learned from it)."""
-    votes = await store.ballot_count(row.id)
-    if not votes:
-        return f"Round {row.index + 1} was still open: it is cancelled, and it had no votes."
-    one = votes == 1
-    return (
-        f"Round {row.index + 1} was still open: it is cancelled, and its {plural(votes, 'vote')} {'is' if one else 'are'} "
-        f"not counted (nothing is learned from {'it' if one else 'them'})."
-    )
 
 
 async def setup(bot) -> None:

@@ -80,19 +80,19 @@ async def test_stats_in_another_channel_names_where_the_servers_round_is_open(en
 
 
 async def test_stop_counts_the_round_it_stops_and_says_its_votes_are_not_counted(env):
-    """After round 1 closed and round 2 was posted, /stop said "after 1 round" and nothing of round 2's votes."""
+    """After two rounds closed and the third was posted, /stop said "after 2 rounds" and nothing of round 3's votes."""
     server = env.server
     async with running(env):
         await compose(env, rounds=5)
-        first = await server.wait_for_message(env.channel, is_round(1))
-        await close_with(env, first, env.alice, KEYCAPS[6])
-        second = await server.wait_for_message(env.channel, is_round(2))
+        for number, voter in ((1, env.alice), (2, env.bob)):
+            await close_with(env, await server.wait_for_message(env.channel, is_round(number)), voter, KEYCAPS[6])
+        third = await server.wait_for_message(env.channel, is_round(3))
         for user in (env.alice, env.bob):
-            await server.react(user, second["id"], KEYCAPS[4])
-        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 3, "the votes on round 2")
+            await server.react(user, third["id"], KEYCAPS[4])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 4, "the votes on round 3")
         stopped = await command(env, env.mod, env.channel, "stop")
     assert stopped.splitlines() == [
-        "Session stopped after 2 rounds (1 cancelled); what the agent learned is kept.",
-        "Round 2 was still open: it is cancelled, and its 2 votes are not counted (nothing is learned from them).",
+        "Session stopped after 3 rounds (1 cancelled); what the agent learned is kept.",
+        "Round 3 was still open: it is cancelled, and its 2 votes are not counted (nothing is learned from them).",
     ], stopped
-    assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "cancelled")]
+    assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "closed"), (2, "cancelled")]
