@@ -425,8 +425,12 @@ class PostgresStore(ClosesOnExit):
 
         return await self._tx(body)
 
-    async def active_sessions(self) -> list[SessionRow]:
-        return [session_row(r) for r in await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE status = 'active' ORDER BY id")]
+    async def active_sessions(self, scope_id: str | None = None) -> list[SessionRow]:
+        rows = await self._all(
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE status = 'active' AND ($1::text IS NULL OR scope_id = $1) ORDER BY id",
+            scope_id,
+        )
+        return [session_row(r) for r in rows]
 
     async def end_session(self, session_id: int, status: str, actor: str) -> bool:
         """Stop or finish a session; open rounds in it are cancelled. False if it had already ended."""

@@ -392,8 +392,12 @@ class SqliteStore(ClosesOnExit):
             await db.audit(row[0], actor, "starting_track_rated", {"session": session_id, "rating": score})
         return True
 
-    async def active_sessions(self) -> list[SessionRow]:
-        return [_session(r) for r in await self._all(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE status = 'active'")]
+    async def active_sessions(self, scope_id: str | None = None) -> list[SessionRow]:
+        rows = await self._all(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE status = 'active' AND (? IS NULL OR scope_id = ?) ORDER BY id",
+            (scope_id, scope_id),
+        )
+        return [_session(r) for r in rows]
 
     async def end_session(self, session_id: int, status: str, actor: str) -> bool:
         """Stop or finish a session; open rounds in it are cancelled. False if it had already ended."""

@@ -1,5 +1,6 @@
 """What /stats and /top show of a scope: its rated and A/B rounds apart, what its agent learned, its best
-rounds named as members saw them, or, before any round closed with votes, what is going on instead."""
+rounds named as members saw them, or, before any round closed with votes, what is going on instead; and what
+/status says of held votes and /stop of the session it stopped."""
 
 from __future__ import annotations
 
@@ -7,28 +8,34 @@ import io
 
 import discord
 
-from bot.discord.votes import describe_ab_rounds, describe_aspects, ranked_round
+from bot.discord.votes import describe_ab_rounds, describe_aspects, ranked_round, rounds_played
 from bot.progress import plural
 from core.agent import preset as agent_preset
 from core.crowd import rating_text
 from core.engine import beat_chance
-from storage import SessionRow
+from storage import RoundRow, SessionRow
 
 NOTHING_RATED = "No rounds with votes yet. Start with `/compose`."
 
 
-async def nothing_rated(store, channel_id: str) -> str:
-    """What /stats and /top say before any round closed with votes: the session running where they were asked and
-    its open round's votes so far (not to start one), or how to start one."""
-    session = await store.active_session_in(channel_id)
-    if session is None:
+async def nothing_rated(store, scope_id: str, channel_id: str) -> str:
+    """What /stats and /top say before any round closed with votes: each session of the scope that is running, the
+    one where they were asked first ("here") and the others by their channel, with its open round's votes so far (not
+    to start one); or how to start one."""
+    sessions = sorted(await store.active_sessions(scope_id), key=lambda s: s.channel_id != channel_id)
+    if not sessions:
         return NOTHING_RATED
-    open_round = await store.open_round_of(session.id)
-    if open_round is None:
-        return "No round has closed with votes yet; the next round here is being prepared."
-    votes = plural(await store.ballot_count(open_round.id), "vote")
-    closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
-    return f"No round has closed with votes yet. Round {open_round.index + 1} is open here with {votes}{closes}."
+    lines = ["No round has closed with votes yet."]
+    for session in sessions:
+        where = "here" if session.channel_id == channel_id else f"in <#{session.channel_id}>"
+        open_round = await store.open_round_of(session.id)
+        if open_round is None:
+            lines.append(f"The next round {where} is being prepared.")
+            continue
+        votes = plural(await store.ballot_count(open_round.id), "vote")
+        closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
+        lines.append(f"Round {open_round.index + 1} is open {where} with {votes}{closes}.")
+    return " ".join(lines)
 
 
 async def best_rounds(store, scope_id: str, limit: int = 3) -> list[tuple[str, list]]:
@@ -56,7 +63,7 @@ async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> t
     store = bot.conductor.store
     history, ab_history = await store.learning_history(scope_id), await store.ab_history(scope_id)
     if not history and not ab_history:
-        return await nothing_rated(store, channel_id), []
+        return await nothing_rated(store, scope_id, channel_id), []
     lines, files = [], []
     if history:
         rewards = [reward for reward, _, _ in history]
@@ -86,3 +93,33 @@ async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> t
     for heading, rows in best:
         lines += [heading] + [ranked_round(rank, row, sessions[row.session_id]) for rank, row in enumerate(rows, 1)]
     return "\n".join(lines), files
+
+
+def held_votes_note(held: int) -> list[str]:
+    """/status's line on `held` votes held over the vote rate (bot.discord.vote_rate), none when there are none."""
+    if not held:
+        return []
+    are = "is" if held == 1 else "are"
+    return [
+        f"{plural(held, 'vote')} {are} waiting to be counted: they came faster than the vote rate allows and count in "
+        "turn, at the latest when the round closes."
+    ]
+
+
+async def stop_report(store, session: SessionRow, ended: int, open_round: RoundRow | None) -> str:
+    """/stop's answer, once `session` is stopped: `ended` rounds had ended and `open_round` was open (both read
+    before the stop). The open round is counted once posted, as members saw it; the stop cancelled it, so its votes
+    stay stored but count for nothing (it never closes: nothing is learned from it), which is said. It is re-read:
+    its timer may have closed it just before the stop, and then its votes counted."""
+    posted = open_round is not None and bool(open_round.message_ids)
+    played = rounds_played(ended + posted, (await store.session(session.id) or session).rounds_done)
+    lines = [f"Session stopped after {played}; what the agent learned is kept."]
+    after = await store.round(open_round.id) if posted else None
+    if after is not None and after.status == "cancelled":
+        votes, number = await store.ballot_count(after.id), after.index + 1
+        lines.append(
+            f"Round {number} was still open: it is cancelled, and its {plural(votes, 'vote')} {'is' if votes == 1 else 'are'} "
+            f"not counted (nothing is learned from {'it' if votes == 1 else 'them'})."
+            if votes else f"Round {number} was still open: it is cancelled, and it had no votes."
+        )
+    return "\n".join(lines)

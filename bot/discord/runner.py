@@ -31,7 +31,8 @@ log = logging.getLogger("crowdtune.rounds")
 
 RETRY_AFTER_ERROR = 5.0
 # How long (seconds) /status waits for a session's restart recount (bounded: RECONCILE_PASSES reads of the
-# reactions) before answering with the votes so far and saying the recount is under way.
+# reactions) before answering with the votes so far and saying the recount is under way. Once per recount:
+# the first /status starts it and every later one waits at most what is left of it.
 RECOUNT_WAIT = 15.0
 
 
@@ -42,6 +43,7 @@ class RestartRecounts:
     def __init__(self) -> None:
         self._pending: dict[int, asyncio.Event] = {}  # session id -> set once its round was recounted
         self._listed = asyncio.Event()  # set once the sessions to resume are known: none is missed before
+        self._wait_ends: dict[int, float] = {}  # session id -> when (loop time) /status stops waiting for its recount
 
     def expect(self, session_ids: list[int]) -> None:
         for session_id in session_ids:
@@ -57,10 +59,17 @@ class RestartRecounts:
         event = self._pending.get(session_id)
         return not self._listed.is_set() or (event is not None and not event.is_set())
 
+    def will_wait(self, session_id: int) -> bool:
+        """Whether `recounted` would wait: the recount is under way and its one wait (RECOUNT_WAIT) is not over."""
+        ends = self._wait_ends.get(session_id)
+        return self.recounting(session_id) and (ends is None or asyncio.get_running_loop().time() < ends)
+
     async def recounted(self, session_id: int) -> bool:
-        """Wait, at most RECOUNT_WAIT seconds, until the session's recount is done; whether it is."""
+        """Whether the session's recount is done, waiting for it until RECOUNT_WAIT seconds after the first call
+        (every call shares that one wait: past it, the answer is at once)."""
+        ends = self._wait_ends.setdefault(session_id, asyncio.get_running_loop().time() + RECOUNT_WAIT)
         try:
-            async with asyncio.timeout(RECOUNT_WAIT):
+            async with asyncio.timeout_at(ends):
                 await self._listed.wait()
                 event = self._pending.get(session_id)
                 if event is not None:

@@ -72,6 +72,10 @@ class HeldReactions:
         """Whether the person has reactions held on the message: their next one waits behind them."""
         return user_id in self._held.get(message_id, ())
 
+    def waiting(self, message_ids) -> int:
+        """How many votes held on these messages (a round's) wait to be applied: one per person and message."""
+        return sum(len(self._held.get(message_id, ())) for message_id in message_ids)
+
     def hold(self, message_id: int, user_id: int, emoji: str, added: bool, apply: Apply) -> None:
         held = self._held.setdefault(message_id, {}).setdefault(user_id, _Held())
         held.changes.pop(bare(emoji), None)  # re-inserted: the newest change comes last

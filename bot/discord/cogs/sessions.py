@@ -12,9 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.reports import best_rounds, learning_report, nothing_rated, sessions_of
+from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, stop_report
 from bot.discord.votes import (
-    cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, rounds_played, voter_id,
+    cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, voter_id,
 )
 from bot.media.midi_import import check_file_size, melody_from_file
 from bot.progress import plural
@@ -32,6 +32,9 @@ CANNOT_START = "Sorry, I can't start that: "
 # How long a melody file may take to download once /compose is acknowledged (1 MiB at most: 30 s is
 # about 0.3 Mbit/s); past this its sender is told to try again instead of being left "thinking".
 MELODY_DOWNLOAD_SECONDS = 30.0
+STILL_RECOUNTING = (
+    "The votes are still being counted after my restart (reactions made while I was offline): these counts may change."
+)
 
 
 def _quoted(text: str) -> str:
@@ -254,12 +257,10 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None or not await self._may_steer(interaction, session):
             return
-        ended, _ = await rounds_ended(self.store, session)  # before the stop cancels the open round
+        ended, open_round = await rounds_ended(self.store, session)  # before the stop cancels the open round
         await self.bot.conductor.stop(session.id, actor=voter_id(interaction.user.id))
         self.bot.runner.wake(session.id)
-        await interaction.response.send_message(
-            f"Session stopped after {rounds_played(ended, session.rounds_done)}; what the agent learned is kept."
-        )
+        await interaction.response.send_message(await stop_report(self.store, session, ended, open_round))
 
     @app_commands.command(name="close", description="Close the current round now and move on")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -281,19 +282,21 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None:
             return
-        recounting = ""
-        if self.bot.runner.recounts.recounting(session.id):
+        notes, recounts = [], self.bot.runner.recounts  # lines under the answer
+        if recounts.recounting(session.id):
             # Just after a start the reactions made while the bot was down are being recounted (a few reads of
-            # Discord): wait for it, acknowledged first (Discord's 3 s), rather than show the votes before it.
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            if not await self.bot.runner.recounts.recounted(session.id):
-                recounting = " I am still recounting the reactions made while I was offline: these counts may change."
+            # Discord): wait for it, acknowledged first (Discord's 3 s), rather than show the votes before it;
+            # only once per recount, so a slow one does not hold every later /status too.
+            if recounts.will_wait(session.id):
+                await interaction.response.defer(ephemeral=True, thinking=True)
+            if not await recounts.recounted(session.id):
+                notes.append(STILL_RECOUNTING)
         ended, open_round = await rounds_ended(self.store, session)
         total = rounds_in_all(session.spec.get("rounds"), ended, session.rounds_done)
         progress = (f"{ended} of {plural(total, 'round')}" if total else plural(ended, "round")) + " done"
         progress += cancelled_note(ended, session.rounds_done)
         if open_round is None:
-            await answer_privately(interaction, f"{progress}; the next round is being prepared.{recounting}")
+            await answer_privately(interaction, "\n".join([f"{progress}; the next round is being prepared.", *notes]))
             return
         ballots = await self.store.ballots(open_round.id)
         descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
@@ -304,7 +307,9 @@ class Sessions(commands.Cog):
                 votes += f"; per aspect: {describe_aspects(await self.store.aspect_ratings(open_round.id))}"
         closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
         number = f"Round {open_round.index + 1}" + (f" of {total}" if total else "")
-        await answer_privately(interaction, f"{number}: {descriptions}. {votes}{closes}. {progress}.{recounting}")
+        held = self.bot.runner.ballot_box.held.waiting(int(m) for m in open_round.message_ids)
+        notes[:0] = held_votes_note(held)  # said, so that a moderator does not take them for lost
+        await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{closes}. {progress}.", *notes]))
 
     @app_commands.command(name="stats", description="How the agent is learning: a learning curve and the best compositions")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -322,7 +327,7 @@ class Sessions(commands.Cog):
         await interaction.response.defer(thinking=True)
         best = await best_rounds(self.store, scope_id)
         if not best:
-            await interaction.edit_original_response(content=await nothing_rated(self.store, str(interaction.channel_id)))
+            await interaction.edit_original_response(content=await nothing_rated(self.store, scope_id, str(interaction.channel_id)))
             return
         files, lines = [], []
         sessions = await sessions_of(self.store, best)

@@ -61,7 +61,7 @@ async def test_stop_counts_a_cancelled_round_as_the_posts_do(env):
         await close_with(env, second, env.alice, KEYCAPS[4])
         await server.wait_for_message(env.channel, is_round(3))
         stopped = await command(env, env.mod, env.channel, "stop")
-        assert stopped.startswith("Session stopped after 2 rounds (1 cancelled);"), stopped
+        assert stopped.startswith("Session stopped after 3 rounds (2 cancelled);"), stopped  # round 3, posted, is stopped
 
 
 async def restarted_with_a_vote_made_while_down(env):
@@ -101,7 +101,7 @@ async def test_status_says_so_when_the_restart_recount_is_still_under_way(env, m
         answer = await command(env, env.bob, env.channel, "status")
         env.server.release(REACTION_USERS)
         assert "1 voted so far (4)" in answer, answer
-        assert "still recounting the reactions made while I was offline" in answer, answer
+        assert "still being counted after my restart (reactions made while I was offline)" in answer, answer
 
 
 async def test_a_round_closed_without_votes_says_so_in_one_sentence(env):
