@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.conductor import Conductor
-from bot.discord.anti_brigade import JoinTimes
+from bot.discord.anti_brigade import JoinTimes, joined_by
 from bot.discord.edge import fits_integer
 from bot.discord.vote_rate import HeldReactions, VoteLimiter
 from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, round_style, vote_from_emoji, voter_id
@@ -187,9 +187,12 @@ class BallotBox:
     async def button_vote(self, interaction: discord.Interaction, round_id: int, value: float | str | dict | None, retract: bool) -> VoteResult:
         # value: a button's rating or choice, or an aspect's select menu's {aspect: rating}
         user = interaction.user
+        joined_at = getattr(user, "joined_at", None)
+        if interaction.guild_id is not None and joined_at is not None:
+            self.join_times.remember(interaction.guild_id, user.id, joined_at)  # read again when the round is counted
         return await self.submit(
             interaction.message.id, user.id, value, retract, origin=origin_scope(interaction.guild_id, user.id),
-            joined_at=getattr(user, "joined_at", None), limited=True, round_id=round_id,
+            joined_at=joined_at, limited=True, round_id=round_id,
         )
 
     def is_bot(self, user_id: int, member: discord.Member | None) -> bool:
@@ -244,6 +247,19 @@ class BallotBox:
             watchers.add(CLEARED)
         self.held.cleared(message_id, emoji)
         self._queue(_Clear(message_id, emoji, asyncio.get_running_loop().create_future()))
+
+    async def withdraw_refused(self, row: RoundRow) -> None:
+        """Withdraw the standing votes, however cast (reaction, button, menu), of everyone the round's membership
+        rule refuses now (anti_brigade.py), once every vote queued so far is in: the rule applies to the round's
+        count (a quorum, the close), so a moderator raising member_days while the round is open counts out votes
+        cast before, as the re-read of the reactions does. Returns once withdrawn."""
+        ref = await self.ref_for(int(row.message_ids[0])) if row.message_ids else None
+        if ref is None or joined_by(ref) is None:
+            return
+        await self.settle_votes()
+        voters = [int(b.voter.split(":")[1]) for b in await self.store.ballots(row.id) if b.voter.startswith("user:")]
+        refused = [user_id for user_id in voters if not await self.join_times.may_vote(ref, user_id)]
+        await asyncio.gather(*(self.submit(int(row.message_ids[0]), user_id, None, retract=True) for user_id in refused))
 
     # -- the writer -----------------------------------------------------------------------------------
 

@@ -15,7 +15,8 @@ from collections.abc import Callable, Coroutine
 import discord
 
 from bot.conductor import OpenRound
-from bot.discord.votes import ASPECTS_STYLE, emoji_for_mode, rounds_in_all
+from bot.discord.own_reactions import OwnReactions
+from bot.discord.votes import ASPECTS_STYLE, rounds_in_all
 from bot.media.drawing import Drawer
 from core.engine import SessionSpec
 from core.instruments import instrument_name
@@ -35,7 +36,7 @@ class Publisher:
         self.store = store
         self.renderer = renderer
         self.drawer = drawer
-        self.spawn = spawn  # runs a coroutine in the background (adding reactions)
+        self.own_reactions = OwnReactions(bot, spawn)  # adds the vote reactions, in the background
         self._started_at = time.time()
         self._post_tried: set[int] = set()  # rounds whose post may have reached Discord without being recorded
         # channel id -> (when its post began, set once that round is recorded with its message)
@@ -74,7 +75,10 @@ class Publisher:
         if style == "reactions" and not adopted:
             # Only now: a vote on the bot's reactions must find its message recorded as this round's
             # (an adopted post gets its missing reactions from the reconciler).
-            self.spawn(self.add_reactions(message, open_round.spec.mode))
+            async def mode() -> str:
+                return open_round.spec.mode
+
+            self.own_reactions.put(message.channel.id, message.id, mode, message)
         return await self.store.round(row.id), adopted
 
     async def _post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message:
@@ -139,13 +143,6 @@ class Publisher:
                 log.info("round %s: adopting message %s posted before a restart", row.id, message.id)
                 return message
         return None
-
-    async def add_reactions(self, message: discord.Message, mode: str, only: tuple[str, ...] | None = None) -> None:
-        try:
-            for emoji in only if only is not None else emoji_for_mode(mode):
-                await message.add_reaction(emoji)
-        except discord.HTTPException as problem:
-            log.warning("could not add vote reactions to %s: %s", message.id, problem)
 
 
 def round_heading(spec: SessionSpec, plan, style: str, rounds_done: int) -> str:

@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 
 import discord
 
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import CLEARED, BallotBox
 from bot.discord.publisher import Publisher
-from bot.discord.votes import bare, emoji_for_mode, round_cancelled, vote_from_emoji, voter_id
+from bot.discord.votes import recounted_vote, round_cancelled, vote_from_emoji, voter_id
 from storage import RoundRow
 
 log = logging.getLogger("crowdtune.reconciler")
@@ -24,22 +24,13 @@ RECONCILE_PASSES = 4  # re-read reactions while people keep changing them during
 
 
 class Reconciler:
-    def __init__(
-        self,
-        ballot_box: BallotBox,
-        join_times: JoinTimes,
-        publisher: Publisher,
-        spawn: Callable[[Coroutine], None],
-        wake: Callable[[int], None],
-    ) -> None:
+    def __init__(self, ballot_box: BallotBox, join_times: JoinTimes, publisher: Publisher, wake: Callable[[int], None]) -> None:
         self.ballot_box = ballot_box
         self.store = ballot_box.store
         self.join_times = join_times
         self.publisher = publisher
-        self.spawn = spawn
         self.wake = wake  # wakes a session (by id) whose round changed
         self._deleted: collections.deque[int] = collections.deque(maxlen=1000)  # recent deletions of unknown messages
-        self._restoring: dict[int, bool] = {}  # message id -> cleared again since its restore of our reactions began
 
     def deleted_before_known(self, message_id: int) -> bool:
         return message_id in self._deleted
@@ -100,8 +91,10 @@ class Reconciler:
                 if CLEARED in watchers:
                     continue  # the reactions were cleared during the read: what was read is gone
                 standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in ballots if b.voter not in withheld}
+                # The stored vote stands while its reaction is on: it is the person's latest the bot saw (live, a newer
+                # reaction replaces the vote and leaves the older reaction on). Else recounted_vote chooses.
                 pending = [
-                    box.submit(message_id, user_id, values[-1])
+                    box.submit(message_id, user_id, recounted_vote(row.mode, values))
                     for user_id, values in present.items()
                     if user_id not in watchers and standing.get(voter_id(user_id)) not in values
                 ]
@@ -117,49 +110,31 @@ class Reconciler:
         finally:
             box.watching.pop(message_id, None)
             box.held.flush(message_id)  # no await between this and the caller's settle_votes: all of them count
-        if add_missing and (missing := _missing_own_reactions(message, row.mode)):
-            self.spawn(self.publisher.add_reactions(message, row.mode, only=missing))
+        if add_missing:
+            self.publisher.own_reactions.put(message.channel.id, message_id, lambda: self._open_mode(message_id), message)
 
     def on_reactions_cleared(self, channel_id: int, message_id: int, emoji: str | None = None) -> None:
         """MESSAGE_REACTION_REMOVE_ALL (emoji None) or MESSAGE_REACTION_REMOVE_EMOJI on a message: the votes
         those reactions stood for are withdrawn at once (the ballot box), and on an open round's message
-        the bot's own vote reactions that went with them are put back, one request after another (discord.py
-        keeps to the route's rate limit), as when a round resumes. Clears during a restore are taken up
-        by it: one restore at a time per message."""
+        the bot's own vote reactions that went with them are put back in their first order (own_reactions.py),
+        as when a round resumes."""
         self.ballot_box.on_reactions_cleared(message_id, emoji)
         if emoji is not None and vote_from_emoji("ab", emoji) is None and vote_from_emoji("rating", emoji) is None:
             return  # not one of ours
-        if message_id in self._restoring:
-            self._restoring[message_id] = True  # cleared again: look once more when this restore ends
-            return
-        self._restoring[message_id] = False
-        self.spawn(self._restore_own_reactions(channel_id, message_id))
+        self.publisher.own_reactions.put(channel_id, message_id, lambda: self._open_mode(message_id))
 
-    async def _restore_own_reactions(self, channel_id: int, message_id: int) -> None:
-        try:
-            again = True
-            while again:
-                ref = await self.ballot_box.ref_for(message_id)
-                row = None if ref is None or ref.style != "reactions" else await self.store.round(ref.round_id)
-                if row is None or row.status != "open":
-                    return
-                message = await self.ballot_box.bot.get_partial_messageable(channel_id).fetch_message(message_id)
-                if missing := _missing_own_reactions(message, row.mode):
-                    await self.publisher.add_reactions(message, row.mode, only=missing)
-                again, self._restoring[message_id] = self._restoring[message_id], False
-        except discord.HTTPException as problem:
-            log.warning("could not put the vote reactions back on %s: %s", message_id, problem)
-        finally:
-            self._restoring.pop(message_id, None)
+    async def _open_mode(self, message_id: int) -> str | None:
+        """The mode of the open reactions round whose message this is; None when there is none (any more)."""
+        ref = await self.ballot_box.ref_for(message_id)
+        row = None if ref is None or ref.style != "reactions" else await self.store.round(ref.round_id)
+        return row.mode if row is not None and row.status == "open" else None
 
     async def _reactions_by_user(self, message: discord.Message, row: RoundRow) -> tuple[dict[int, list[float | str]], bool]:
         """Each person's vote reactions on the message (with anti-brigading, only members who joined in
-        time), each person's in the order of the vote emoji (emoji_for_mode: 1 to 10; A, B, both, neither),
-        whatever order the message lists them in, and whether every listing was read to its end."""
+        time), and whether every listing was read to its end."""
         present: dict[int, list[float | str]] = {}
         complete = True
-        rank = {bare(e): i for i, e in enumerate(emoji_for_mode(row.mode))}
-        for reaction in sorted(message.reactions, key=lambda r: rank.get(bare(str(r.emoji)), -1)):
+        for reaction in message.reactions:
             value = vote_from_emoji(row.mode, str(reaction.emoji))
             if value is None or reaction.count <= (1 if reaction.me else 0):
                 continue  # not a vote, or only our own reaction: nothing to read
@@ -174,12 +149,6 @@ class Reconciler:
         if ref is not None:
             await self.join_times.drop_newcomers(ref, present)
         return present, complete
-
-
-def _missing_own_reactions(message: discord.Message, mode: str) -> tuple[str, ...]:
-    """The vote emoji of a round of `mode` the bot has no reaction of its own with on the message."""
-    mine = {bare(str(r.emoji)) for r in message.reactions if r.me}
-    return tuple(e for e in emoji_for_mode(mode) if bare(e) not in mine)
 
 
 REACTION_PAGE = 100  # users per request: Discord's maximum for GET .../reactions/{emoji}

@@ -96,7 +96,7 @@ class RoundRunner:
             bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in
         )
         self.ballot_box.on_database_gone = self.database_gone
-        self.reconciler = Reconciler(self.ballot_box, join_times, self.publisher, self._spawn, self.wake)
+        self.reconciler = Reconciler(self.ballot_box, join_times, self.publisher, self.wake)
         # What the Discord events, the cogs and the buttons call.
         self.on_reaction = self.ballot_box.on_reaction
         self.button_vote = self.ballot_box.button_vote
@@ -283,6 +283,7 @@ class RoundRunner:
         if style == "reactions":
             await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
         await self.ballot_box.settle_votes()  # every vote that arrived before the close counts
+        await self.ballot_box.withdraw_refused(row)  # under the membership rule as it is now, however cast
         number, mode = open_round.plan.index + 1, open_round.spec.mode
         # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
         await self.conductor.close(open_round.id, actor="crowdtune", announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots))
@@ -300,13 +301,15 @@ class RoundRunner:
     async def _quorum_stands(self, open_round: OpenRound, row: RoundRow, channel, style: str) -> bool:
         """Whether the round has its quorum of standing votes. A count reached by reaction events is
         checked against the reactions themselves first: a stale or replayed add event (one whose
-        removal came before it) must not close a round (issue 11, case 5)."""
+        removal came before it) must not close a round (issue 11, case 5); and every count against the
+        membership rule as it is now, as at the close. (Buttons are interactions, answered once: there
+        is nothing stale to re-read.)"""
         if not await self.conductor.quorum_reached(open_round):
             return False
-        if style != "reactions":
-            return True  # buttons are interactions, answered once: there is nothing stale to re-read
-        await self.reconciler.reconcile(channel, row)
-        await self.ballot_box.settle_votes()
+        if style == "reactions":
+            await self.reconciler.reconcile(channel, row)
+            await self.ballot_box.settle_votes()
+        await self.ballot_box.withdraw_refused(row)
         return await self.conductor.quorum_reached(open_round)
 
     async def _wait_for_close(self, session_id: int, open_round: OpenRound, channel, style: str) -> None:

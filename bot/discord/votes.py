@@ -55,6 +55,23 @@ def emoji_for_mode(mode: str) -> tuple[str, ...]:
     return tuple(AB_EMOJI) if mode == "ab" else RATING_EMOJI
 
 
+def recounted_vote(mode: str, values: list[float | str]) -> float | str:
+    """The vote a re-read of the reactions counts for a person with these vote reactions (at least one) when the
+    vote stored for them is not among them. Discord does not say which reaction came last, so neither the place of
+    an emoji in the row nor an extreme decides: ratings count their median (7 and 9 count 8; 2, 6 and 10 count 6);
+    in A/B, 👎 (neither) counts only alone, since any other says an edit beat the track before, and of the others
+    🅰️ and 🅱️ together (or 👍 alone) count both, else the edit named."""
+    if mode != "ab":
+        ratings = sorted(float(v) for v in values)
+        middle = len(ratings) // 2
+        return ratings[middle] if len(ratings) % 2 else (ratings[middle - 1] + ratings[middle]) / 2
+    choices = set(values) - {"neither"}
+    if not choices:
+        return "neither"
+    edits = choices & {"a", "b"}
+    return next(iter(edits)) if len(edits) == 1 else "both"
+
+
 def voter_id(user_id: int) -> str:
     return f"user:{user_id}"
 

@@ -1,0 +1,190 @@
+"""Counting a round's votes again (task votes19): the re-read of the reactions after a restart (and before a
+close) with several vote reactions of one person; the bot's vote reactions put back after a moderator's clear,
+in their first order; and the membership age applied to every vote when the round is counted, however cast.
+Each test was written to fail on the code before its fix, except where its docstring says it proves what
+already held."""
+
+from __future__ import annotations
+
+import pytest
+from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
+from test_security import buttons_of, config, member_since
+from test_vote_rate import REACTION_ROUTE, first_round
+
+from bot.discord.votes import AB_EMOJI, emoji_for_mode
+
+pytestmark = pytest.mark.asyncio
+
+A, B, BOTH, NEITHER = AB_EMOJI  # 🅰️ 🅱️ 👍 👎
+
+
+async def close_round(env, number: int = 1) -> str:
+    """/close the open round; its summary."""
+    await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
+    closed = await env.server.wait_for_message(env.channel, lambda m: f"Round {number} closed" in m["content"], timeout=30)
+    return closed["content"]
+
+
+async def recounted(env, bot) -> None:
+    """Wait until the restart's recount of the open round is done and its votes are stored."""
+    session_id = db_rows(env, "SELECT id FROM sessions ORDER BY id DESC LIMIT 1")[0][0]
+    assert await bot.runner.recounts.recounted(session_id)
+    await bot.runner.ballot_box.settle_votes()
+
+
+# -- 1. the recount with several reactions of one person -------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+async def test_the_restart_recount_keeps_the_stored_vote_while_its_reaction_is_still_on(env, mode):
+    """Proves what already held: the vote the bot stored live stands while its reaction is among the person's,
+    however many others they added (live, where the newest replaced it, or while the bot was down)."""
+    server = env.server
+    older, newer, later = (KEYCAPS[6], KEYCAPS[2], KEYCAPS[9]) if mode == "rating" else (NEITHER, A, B)
+    async with running(env):
+        post = await first_round(env, mode=mode)
+        await server.react(env.carol, post["id"], older)
+        await server.react(env.carol, post["id"], newer)  # live: the newest replaces, the older reaction stays on
+        await eventually(lambda: len(db_rows(env, "SELECT 1 FROM vote_events")) == 2, "both of carol's votes")
+        stored = await ballots(env)
+        assert stored == {uid(env.carol): 3.0 if mode == "rating" else "a"}
+    await server.react(env.carol, post["id"], later)  # while the bot is down: a third
+    async with running(env) as bot:
+        await recounted(env, bot)
+        assert await ballots(env) == stored
+        summary = await close_round(env)
+    assert "1 voted" in summary
+    assert await ballots(env) == stored  # the close's re-read keeps it too
+
+
+async def test_the_recount_counts_the_middle_rating_of_several_when_none_stored_is_on(env):
+    """Before: the highest of the person's reactions counted (the last in emoji order)."""
+    server = env.server
+    async with running(env):
+        post = await first_round(env)
+        await server.react(env.carol, post["id"], KEYCAPS[3])  # stored live: 4
+        await eventually(lambda: len(db_rows(env, "SELECT 1 FROM votes")) == 1, "carol's vote")
+    for user, ratings in ((env.alice, (2, 6, 10)), (env.bob, (7, 9)), (env.carol, (1, 10))):
+        for rating in ratings:
+            await server.react(user, post["id"], KEYCAPS[rating - 1])
+    await server.unreact(env.carol, post["id"], KEYCAPS[3])  # her stored 4 is gone: the recount chooses
+    async with running(env) as bot:
+        await recounted(env, bot)
+        expected = {uid(env.alice): 6.0, uid(env.bob): 8.0, uid(env.carol): 5.5}
+        assert await ballots(env) == expected
+        summary = await close_round(env)
+    assert "3 voted (5.5, 6, 8)" in summary, summary
+    assert await ballots(env) == expected
+
+
+async def test_the_recount_of_several_ab_reactions_does_not_let_neither_win_by_its_place(env):
+    """Before: 👎 (neither), the last A/B emoji, won over whatever else the person reacted with."""
+    server = env.server
+    async with running(env):
+        post = await first_round(env, mode="ab")
+    reactions = {env.alice: (A, NEITHER), env.bob: (A, B), env.carol: (BOTH, B, NEITHER), env.mod: (NEITHER,)}
+    for user, emoji in reactions.items():
+        for one in emoji:
+            await server.react(user, post["id"], one)
+    async with running(env) as bot:
+        await recounted(env, bot)
+        assert await ballots(env) == {uid(env.alice): "a", uid(env.bob): "both", uid(env.carol): "b", uid(env.mod): "neither"}
+
+
+# -- 2. the bot's reactions put back in their first order ------------------------------------------------------
+
+
+def own_order(server, message_id) -> list[str]:
+    """The bot's reactions on the message, in the order Discord lists them (the order they were first added)."""
+    return [emoji for emoji, users in server.message(message_id)["reactions"].items() if server.bot_user.id in users]
+
+
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+async def test_a_clear_puts_the_bots_reactions_back_in_their_first_order(env, mode):
+    """Before: a clear during the putting back, or of one emoji, left them out of order (9, 10 before 1, ...)."""
+    server = env.server
+    server.set_route_limit(REACTION_ROUTE, 1, 0.25)  # Discord's observed pace for adding reactions
+    order = list(emoji_for_mode(mode))
+    async with running(env):
+        post = await first_round(env, mode=mode)
+        assert own_order(server, post["id"]) == order
+        await server.clear_reactions(post["id"])
+        await server.wait_until(lambda: len(own_order(server, post["id"])) == 2, what="two put back")
+        await server.clear_reactions(post["id"])  # again, while the bot is putting them back
+        await server.wait_until(lambda: len(own_order(server, post["id"])) == len(order), what="all put back")
+        assert own_order(server, post["id"]) == order
+        await server.react(env.alice, post["id"], order[0])  # a member's reaction: the bot's own there stays
+        await server.clear_reactions(post["id"], order[1])  # one emoji, in the middle
+        await server.wait_until(lambda: len(own_order(server, post["id"])) == len(order), what="the emoji put back")
+        assert own_order(server, post["id"]) == order
+        assert list(server.message(post["id"])["reactions"]) == order
+        await eventually(lambda: len(db_rows(env, "SELECT 1 FROM votes WHERE retracted = 0")) == 1, "alice's vote")
+        summary = await close_round(env)
+    assert "1 voted" in summary
+
+
+async def test_a_clear_while_the_first_reactions_go_on_keeps_their_order(env):
+    """Before: the first posting of the reactions and their putting back ran side by side, interleaved."""
+    server = env.server
+    server.set_route_limit(REACTION_ROUTE, 1, 0.25)
+    async with running(env):
+        await compose(env, rounds=3, round_minutes=600)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.wait_until(lambda: len(own_order(server, post["id"])) == 3, what="three reactions")
+        await server.clear_reactions(post["id"])
+        await server.wait_until(lambda: len(own_order(server, post["id"])) == 10, what="all ten")
+        assert own_order(server, post["id"]) == KEYCAPS
+
+
+# -- 3. the membership age applies to every vote when the round is counted ----------------------------------
+
+
+@pytest.mark.parametrize("style", ["buttons", "aspects"])
+async def test_a_raised_membership_age_applies_at_the_close_to_votes_cast_before_it(env, style):
+    """Before: a button or menu vote cast before member_days was raised still counted at the close, while a reaction
+    vote was re-checked there (test_security's test_a_membership_age_counts_reactions_only_...)."""
+    server = env.server
+    two_days = member_since(server, env.guild, "two_days", 2)
+    veteran = member_since(server, env.guild, "veteran", 30)
+    async with running(env):
+        await config(env, vote_style="buttons", member_days=1)
+        await compose_style(env, style)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        for user, value in ((two_days, "2"), (veteran, "7")):
+            said = await vote(env, post, user, style, value)
+            assert "Your " in said, said
+        assert "at least 3 days before the round began" in await config(env, member_days=3)
+        summary = await close_round(env)
+    assert "1 voted (7)" in summary, summary
+    assert await ballots(env) == {uid(veteran): 7.0}
+
+
+async def test_a_raised_membership_age_is_applied_before_a_quorum_closes_a_round(env):
+    """A vote the rule no longer counts does not make up a quorum (as a re-read does for reactions)."""
+    server = env.server
+    two_days = member_since(server, env.guild, "two_days", 2)
+    veterans = [member_since(server, env.guild, f"veteran{i}", 30) for i in range(2)]
+    async with running(env):
+        await config(env, vote_style="buttons", member_days=1)
+        await compose_style(env, "buttons", quorum=2)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        assert "Your rating: 2" in await vote(env, post, two_days, "buttons", "2")
+        await config(env, member_days=3)
+        assert "Your rating: 7" in await vote(env, post, veterans[0], "buttons", "7")  # 2 votes, 1 standing under the rule
+        assert "Your rating: 8" in await vote(env, post, veterans[1], "buttons", "8")  # the quorum of 2
+        summary = (await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"], timeout=30))["content"]
+    assert "2 voted (7, 8)" in summary, summary
+
+
+async def compose_style(env, style: str, **options) -> None:
+    await compose(env, rounds=3, round_minutes=600, **({"aspects": True} if style == "aspects" else {}), **options)
+
+
+async def vote(env, post, user, style: str, value: str) -> str:
+    """A button press (buttons) or a musicality answer (aspects); what the voter is told."""
+    if style == "aspects":
+        menu = next(c for row in post["components"] for c in row["components"] if c["custom_id"].endswith(":musicality"))
+        interaction = await env.server.select(user, post["id"], menu["custom_id"], [value])
+    else:
+        interaction = await env.server.press_button(user, post["id"], buttons_of(post)[value])
+    return (await interaction.wait_response())["data"]["content"]
