@@ -113,7 +113,7 @@ async def _measure(seconds: float, votes_per_second: float, changes=(), watch=No
     managers entered with the bot once it is ready (to undo a change); `watch` an async one around the
     measured seconds only. BenchmarkFailed (naming `name`) when the bot logs an error, a round that failed:
     the figures would be those of a bot that posts nothing."""
-    errors = LoggedErrors(f"bench loop, {name}")
+    errors = LoggedErrors(f"loop, variant '{name}'")
     server = ServerProcess()
     try:
         with tempfile.TemporaryDirectory() as scratch, Renderer.open() as renderer, contextlib.ExitStack() as changed:

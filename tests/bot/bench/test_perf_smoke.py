@@ -46,9 +46,11 @@ def test_the_benchmark_clip_is_the_anchors_shape():
 
 
 async def test_qtable_benchmark_fills_the_scope_and_times_both_operations():
+    """It timed the default preset, whose linear model reads and writes no Q-entry: 0 keys a choice."""
     results = await qtable.bench_qtable(rows=3000, trials=4, note_counts=(8,))
     assert results["rows"] == 3000
     assert {"choose (1e6)", "update: write (1e6)", "choose (small)"} <= set(results[8])
+    assert results[8]["keys"] > 8 and results[8]["stored"] == 4 * 2  # a state a note and more; an update a round, both scopes
 
 
 async def test_export_benchmark_exports_every_round_in_a_worker(capsys):
@@ -118,18 +120,18 @@ async def test_a_loop_benchmark_variant_whose_rounds_fail_ends_it_with_one_line_
     with pytest.raises(common.BenchmarkFailed) as failed:
         await loop_benchmark.main(seconds=1.0, diagnose=0, variants=("broken",), repeats=1, idle_seconds=0.2, settled=True)
     assert failed.value.code == ExitCode.BUG
-    assert str(failed.value).startswith("bench loop, broken: ") and "TypeError: drawn wrong" in str(failed.value)
+    assert str(failed.value).startswith("loop, variant 'broken': ") and "TypeError: drawn wrong" in str(failed.value)
     assert "\n" not in str(failed.value) and "loop lag" not in capsys.readouterr().out
 
 
 def test_a_failed_benchmark_in_its_own_process_is_one_line_and_exit_code_1(capsys):
     async def fails():
-        raise common.BenchmarkFailed("bench loop, x: 2 errors logged, so no figures; the first: it broke")
+        raise common.BenchmarkFailed("loop, variant 'x': 2 errors logged, so no figures; the first: it broke")
 
     with pytest.raises(SystemExit) as ended:
         common.run_in_own_process(fails())
     assert ended.value.code == ExitCode.BUG
-    assert capsys.readouterr().err == "crowdtune bench: bench loop, x: 2 errors logged, so no figures; the first: it broke\n"
+    assert capsys.readouterr().err == "crowdtune bench: loop, variant 'x': 2 errors logged, so no figures; the first: it broke\n"
 
 
 # -- storage: batched votes ------------------------------------------------------------------------
