@@ -196,7 +196,7 @@ async def _diagnose(seconds: float) -> list[tuple[str, int]]:
         gc.callbacks.remove(time_gc)
     print(
         f"\ndiagnosis ({seconds:.0f} s, same load): the loop thread's stack sampled every ms while the loop had not come back "
-        f"for {STALL_SECONDS * 1000:.0f} ms; {len(sampler.samples)} samples"
+        f"for {STALL_SECONDS * 1000:.0f} ms; {sum(sampler.samples.values())} samples"
     )
     ranked = sampler.samples.most_common(15)
     for where, count in ranked:
