@@ -1,0 +1,110 @@
+"""Removing a vote reaction while others of the person's stay on the message (task fallback19): the vote falls back
+at once to what the remaining reactions say (`recounted_vote`, the rule of the re-read), live, after a restart,
+and when a moderator removes one emoji (MESSAGE_REACTION_REMOVE_EMOJI); withdrawn only when none remains. Each
+test was written to fail on the code before its fix, except where its docstring says it proves what already held.
+
+"At once" is checked before any re-read of the reactions: no quorum is set and no close comes before the checks."""
+
+from __future__ import annotations
+
+import pytest
+from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
+from test_vote_rate import first_round
+from test_vote_recounts import close_round, recounted
+
+from bot.discord.votes import AB_EMOJI
+
+pytestmark = pytest.mark.asyncio
+
+A, B, BOTH, NEITHER = AB_EMOJI  # 🅰️ 🅱️ 👍 👎
+
+
+def events(env) -> int:
+    """How many vote changes reached the database (each a cast, a change or a retraction)."""
+    return db_rows(env, "SELECT COUNT(*) FROM vote_events")[0][0]
+
+
+async def status_line(env) -> str:
+    return (await (await env.server.slash(env.mod, env.channel, "status")).wait_response())["data"]["content"]
+
+
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+async def test_removing_the_newer_reaction_falls_back_to_the_older_one_at_once(env, mode):
+    """Before: the removal withdrew the vote, and the older reaction counted again only at the close's re-read."""
+    server = env.server
+    older, newer = (KEYCAPS[6], KEYCAPS[8]) if mode == "rating" else (A, B)
+    async with running(env):
+        post = await first_round(env, mode=mode)
+        await server.react(env.carol, post["id"], older)
+        await server.react(env.carol, post["id"], newer)  # the newer replaces her vote; the older stays on
+        await eventually(lambda: events(env) == 2, "both of her votes")
+        await server.unreact(env.carol, post["id"], newer)
+        await eventually(lambda: events(env) == 3, "the removal")
+        assert await ballots(env) == {uid(env.carol): 7.0 if mode == "rating" else "a"}
+        assert "1 voted so far" in await status_line(env)
+        await server.unreact(env.carol, post["id"], older)  # none left: withdrawn
+        await eventually(lambda: events(env) == 4, "the last removal")
+        assert await ballots(env) == {}
+        summary = await close_round(env)
+    assert "nobody voted" in summary, summary
+
+
+async def test_removing_an_older_reaction_keeps_the_standing_vote_and_the_fallback_counts_the_middle(env):
+    """Half proves what already held (removing a reaction other than the standing one changes nothing); the
+    fallback among several counts their middle, as the re-read does, and the close's re-read keeps it."""
+    server = env.server
+    async with running(env):
+        post = await first_round(env)
+        for rating in (2, 6, 10, 4):
+            await server.react(env.carol, post["id"], KEYCAPS[rating - 1])
+        await server.unreact(env.carol, post["id"], KEYCAPS[1])  # her 2 goes: her 4 stands
+        await eventually(lambda: events(env) == 4, "her four votes")
+        assert await ballots(env) == {uid(env.carol): 4.0}
+        await server.unreact(env.carol, post["id"], KEYCAPS[3])  # her standing 4 goes: 6 and 10 remain
+        await eventually(lambda: events(env) == 5, "the fallback")
+        assert await ballots(env) == {uid(env.carol): 8.0}
+        await server.unreact(env.carol, post["id"], KEYCAPS[5])  # 8 has no reaction of its own: 10 remains
+        await eventually(lambda: events(env) == 6, "the second fallback")
+        assert await ballots(env) == {uid(env.carol): 10.0}
+        summary = await close_round(env)
+    assert "1 voted (10)" in summary, summary
+
+
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+async def test_after_a_restart_the_reactions_read_back_are_fallen_back_to(env, mode):
+    """Before: after the restart the removal withdrew the vote though the reaction made before it was still on."""
+    server = env.server
+    older, newer = (KEYCAPS[6], KEYCAPS[8]) if mode == "rating" else (A, B)
+    async with running(env):
+        post = await first_round(env, mode=mode)
+    await server.react(env.carol, post["id"], older)  # while the bot is down
+    async with running(env) as bot:
+        await recounted(env, bot)
+        assert events(env) == 1
+        await server.react(env.carol, post["id"], newer)
+        await eventually(lambda: events(env) == 2, "her newer vote")
+        await server.unreact(env.carol, post["id"], newer)
+        await eventually(lambda: events(env) == 3, "the removal")
+        assert await ballots(env) == {uid(env.carol): 7.0 if mode == "rating" else "a"}
+
+
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+async def test_a_moderator_removing_one_emoji_leaves_the_other_reactions_counting(env, mode):
+    """Before: everyone whose vote was that emoji lost it, though their other reactions stayed on."""
+    server = env.server
+    older, newer, other = (KEYCAPS[6], KEYCAPS[8], KEYCAPS[2]) if mode == "rating" else (A, B, BOTH)
+    async with running(env):
+        post = await first_round(env, mode=mode)
+        await server.react(env.alice, post["id"], older)
+        await server.react(env.alice, post["id"], newer)  # alice: the newer stands, the older stays on
+        await server.react(env.bob, post["id"], newer)  # bob: only the emoji to be removed
+        await server.react(env.carol, post["id"], newer)
+        await server.react(env.carol, post["id"], other)  # carol: her other stands; the removed one was older
+        await eventually(lambda: events(env) == 5, "five votes")
+        await server.clear_reactions(post["id"], newer)
+        await eventually(lambda: events(env) == 7, "alice's fallback and bob's withdrawal")
+        expected = {uid(env.alice): 7.0, uid(env.carol): 3.0} if mode == "rating" else {uid(env.alice): "a", uid(env.carol): "both"}
+        assert await ballots(env) == expected
+        assert "2 voted so far" in await status_line(env)
+        await close_round(env)
+    assert await ballots(env) == expected
