@@ -108,3 +108,20 @@ async def test_a_moderator_removing_one_emoji_leaves_the_other_reactions_countin
         assert "2 voted so far" in await status_line(env)
         await close_round(env)
     assert await ballots(env) == expected
+
+
+async def test_a_removal_held_over_the_rate_falls_back_to_a_reaction_made_before_the_hold(env):
+    """Before: the held path fell back only among the reactions changed while held; the 7 made before was lost."""
+    server = env.server
+    async with running(env, vote_burst=2, vote_refill_seconds=0.5) as bot:
+        now = [0.0]
+        bot.runner.limiter.clock = lambda: now[0]  # the bucket refills only when the test moves this clock
+        post = await first_round(env)
+        await server.react(env.carol, post["id"], KEYCAPS[6])
+        await server.react(env.carol, post["id"], KEYCAPS[8])  # her burst of two spent
+        await eventually(lambda: events(env) == 2, "her two votes")
+        await server.unreact(env.carol, post["id"], KEYCAPS[8])  # held
+        assert await ballots(env) == {uid(env.carol): 9.0}
+        now[0] += 0.5  # one refill: the held removal is applied
+        await eventually(lambda: events(env) == 3, "the held removal")
+        assert await ballots(env) == {uid(env.carol): 7.0}
