@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
+from test_moderator_words import forget
 from test_vote_rate import first_round
 from test_vote_recounts import close_round, recounted
 
@@ -17,6 +18,8 @@ from bot.discord.votes import AB_EMOJI
 pytestmark = pytest.mark.asyncio
 
 A, B, BOTH, NEITHER = AB_EMOJI  # 🅰️ 🅱️ 👍 👎
+OLDER, NEWER = {"rating": KEYCAPS[6], "ab": A}, {"rating": KEYCAPS[8], "ab": B}  # per mode: 7 then 9, A then B
+FALLEN_BACK = {"rating": 7.0, "ab": "a"}  # the vote once the newer is removed
 
 
 def events(env) -> int:
@@ -31,8 +34,7 @@ async def status_line(env) -> str:
 @pytest.mark.parametrize("mode", ["rating", "ab"])
 async def test_removing_the_newer_reaction_falls_back_to_the_older_one_at_once(env, mode):
     """Before: the removal withdrew the vote, and the older reaction counted again only at the close's re-read."""
-    server = env.server
-    older, newer = (KEYCAPS[6], KEYCAPS[8]) if mode == "rating" else (A, B)
+    server, older, newer = env.server, OLDER[mode], NEWER[mode]
     async with running(env):
         post = await first_round(env, mode=mode)
         await server.react(env.carol, post["id"], older)
@@ -40,7 +42,7 @@ async def test_removing_the_newer_reaction_falls_back_to_the_older_one_at_once(e
         await eventually(lambda: events(env) == 2, "both of her votes")
         await server.unreact(env.carol, post["id"], newer)
         await eventually(lambda: events(env) == 3, "the removal")
-        assert await ballots(env) == {uid(env.carol): 7.0 if mode == "rating" else "a"}
+        assert await ballots(env) == {uid(env.carol): FALLEN_BACK[mode]}
         assert "1 voted so far" in await status_line(env)
         await server.unreact(env.carol, post["id"], older)  # none left: withdrawn
         await eventually(lambda: events(env) == 4, "the last removal")
@@ -73,10 +75,9 @@ async def test_removing_an_older_reaction_keeps_the_standing_vote_and_the_fallba
 @pytest.mark.parametrize("mode", ["rating", "ab"])
 async def test_after_a_restart_the_reactions_read_back_are_fallen_back_to(env, mode):
     """Before: after the restart the removal withdrew the vote though the reaction made before it was still on."""
-    server = env.server
-    older, newer = (KEYCAPS[6], KEYCAPS[8]) if mode == "rating" else (A, B)
     async with running(env):
         post = await first_round(env, mode=mode)
+    server, older, newer = env.server, OLDER[mode], NEWER[mode]
     await server.react(env.carol, post["id"], older)  # while the bot is down
     async with running(env) as bot:
         await recounted(env, bot)
@@ -85,14 +86,14 @@ async def test_after_a_restart_the_reactions_read_back_are_fallen_back_to(env, m
         await eventually(lambda: events(env) == 2, "her newer vote")
         await server.unreact(env.carol, post["id"], newer)
         await eventually(lambda: events(env) == 3, "the removal")
-        assert await ballots(env) == {uid(env.carol): 7.0 if mode == "rating" else "a"}
+        assert await ballots(env) == {uid(env.carol): FALLEN_BACK[mode]}
 
 
 @pytest.mark.parametrize("mode", ["rating", "ab"])
 async def test_a_moderator_removing_one_emoji_leaves_the_other_reactions_counting(env, mode):
     """Before: everyone whose vote was that emoji lost it, though their other reactions stayed on."""
     server = env.server
-    older, newer, other = (KEYCAPS[6], KEYCAPS[8], KEYCAPS[2]) if mode == "rating" else (A, B, BOTH)
+    older, newer, other = OLDER[mode], NEWER[mode], {"rating": KEYCAPS[2], "ab": BOTH}[mode]
     async with running(env):
         post = await first_round(env, mode=mode)
         await server.react(env.alice, post["id"], older)
@@ -103,7 +104,7 @@ async def test_a_moderator_removing_one_emoji_leaves_the_other_reactions_countin
         await eventually(lambda: events(env) == 5, "five votes")
         await server.clear_reactions(post["id"], newer)
         await eventually(lambda: events(env) == 7, "alice's fallback and bob's withdrawal")
-        expected = {uid(env.alice): 7.0, uid(env.carol): 3.0} if mode == "rating" else {uid(env.alice): "a", uid(env.carol): "both"}
+        expected = {uid(env.alice): FALLEN_BACK[mode], uid(env.carol): 3.0 if mode == "rating" else "both"}
         assert await ballots(env) == expected
         assert "2 voted so far" in await status_line(env)
         await close_round(env)
@@ -125,3 +126,22 @@ async def test_a_removal_held_over_the_rate_falls_back_to_a_reaction_made_before
         now[0] += 0.5  # one refill: the held removal is applied
         await eventually(lambda: events(env) == 3, "the held removal")
         assert await ballots(env) == {uid(env.carol): 7.0}
+
+
+async def test_reactions_made_before_forget_me_are_not_fallen_back_to(env):
+    """Proves the fallback keeps /forget-me's promise: a reaction made before the deletion never counts again, as
+    the re-read leaves it out (without forgetting her reactions, taking back a new vote brought back 8)."""
+    server = env.server
+    async with running(env):
+        post = await first_round(env)
+        await server.react(env.carol, post["id"], KEYCAPS[6])
+        await server.react(env.carol, post["id"], KEYCAPS[8])
+        await eventually(lambda: events(env) == 2, "her two votes")
+        assert "Deleted 1 vote" in (await forget(env, env.carol, env.channel, "Delete my data"))["content"]
+        await server.react(env.carol, post["id"], KEYCAPS[4])  # a new vote counts
+        await eventually(lambda: events(env) == 1, "her new vote")
+        await server.unreact(env.carol, post["id"], KEYCAPS[4])
+        await eventually(lambda: events(env) == 2, "its removal")
+        assert await ballots(env) == {}
+        summary = await close_round(env)
+    assert "nobody voted" in summary, summary
