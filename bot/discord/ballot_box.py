@@ -119,10 +119,12 @@ class BallotBox:
             if posted:
                 self.seen.posted(int(message_id))
 
-    def forget_round(self, round_id: int) -> None:
-        self.held.forget(message_ids := [message_id for message_id, ref in self._refs.items() if ref.round_id == round_id])
+    def forget_round(self, row: RoundRow) -> None:
+        # Its recorded messages too: a change of the scope's settings drops them from the cache, not from these.
+        message_ids = {int(m) for m in row.message_ids} | {m for m, ref in self._refs.items() if ref.round_id == row.id}
+        self.held.forget(message_ids)
         self.seen.forget(message_ids)
-        self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.round_id != round_id}
+        self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.round_id != row.id}
 
     def scope_settings_changed(self, scope_id: str) -> None:
         """Forget cached rounds of a scope, so votes see its new settings (anti-brigading) or, once the

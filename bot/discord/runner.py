@@ -287,7 +287,7 @@ class RoundRunner:
         number, mode = open_round.plan.index + 1, open_round.spec.mode
         # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
         await self.conductor.close(open_round.id, actor="crowdtune", announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots))
-        self.ballot_box.forget_round(row.id)
+        self.ballot_box.forget_round(row)
         refreshed = await self.store.session(session_id)
         if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
             return True
