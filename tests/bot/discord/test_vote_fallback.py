@@ -40,9 +40,11 @@ async def test_removing_the_newer_reaction_falls_back_to_the_older_one_at_once(e
         await server.react(env.carol, post["id"], older)
         await server.react(env.carol, post["id"], newer)  # the newer replaces her vote; the older stays on
         await eventually(lambda: events(env) == 2, "both of her votes")
+        requests = sum(server.request_counts.values())
         await server.unreact(env.carol, post["id"], newer)
         await eventually(lambda: events(env) == 3, "the removal")
         assert await ballots(env) == {uid(env.carol): FALLEN_BACK[mode]}
+        assert sum(server.request_counts.values()) == requests  # known from the events: no request to Discord
         assert "1 voted so far" in await status_line(env)
         await server.unreact(env.carol, post["id"], older)  # none left: withdrawn
         await eventually(lambda: events(env) == 4, "the last removal")
