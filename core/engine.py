@@ -201,7 +201,7 @@ def settle_keys(spec: SessionSpec, plan: RoundPlan) -> list[q.QKey]:
     """The Q-entries `settle` reads: each proposal's own entry and, when the agent looks ahead, those of
     every track the session may continue from."""
     config = spec.agent
-    if config.learner != "table":
+    if config.learner != "table" or not config.learns:
         return []
     keys = [p.key for p in plan.proposals]
     if config.gamma:
@@ -294,7 +294,9 @@ def settle(
     updates = []
     observations: list[Observation] = []
     comparisons: list[Observation] = []
-    if config.learner == "table":
+    # A table that never moves or is never consulted (`random`) stores nothing: its entries share their kind with a
+    # learning preset's (`context`), which would count them and choose by them.
+    if config.learner == "table" and config.learns:
         working = dict(table)
         for proposal, belief, reward in zip(plan.proposals, beliefs, rewards):
             # "delta": how much better than the track before the edit is believed to be; "absolute": the verdict.

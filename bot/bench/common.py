@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import platform
 import resource
@@ -21,6 +22,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bot.errors import ExitCode, StartupError
 
 TIMGM6MB = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 TICK_SECONDS = 0.005
@@ -105,8 +108,6 @@ def run_measured(name: str, command: list[str], scratch: Path, crowdtune: bool =
     `measured_environment()`; its standard output. StartupError (one line: `name`, its exit code and the last line
     of its stderr) if it fails anyway, whose code is the child's own when it is `crowdtune` (README's "Exit codes"
     mean the same for it), 128 + N when signal N ended it, else ExitCode.BUG."""
-    from bot.errors import ExitCode, StartupError
-
     result = subprocess.run(command, cwd=scratch, env=measured_environment(), capture_output=True)
     if result.returncode == 0:
         return result.stdout.decode(errors="replace")
@@ -117,6 +118,48 @@ def run_measured(name: str, command: list[str], scratch: Path, crowdtune: bool =
     else:
         code = result.returncode if crowdtune and result.returncode in set(ExitCode) else ExitCode.BUG
     raise StartupError(f"{name} failed ({ended}): {lines[-1] if lines else 'it said nothing on stderr'}", code)
+
+
+class BenchmarkFailed(StartupError):
+    """What a benchmark measures did not do its work (the bot's rounds failed): its figures would describe a bot
+    doing nothing, so none is printed. One line, exit code 1 (ExitCode.BUG: a bug, of the benchmark or the bot)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ExitCode.BUG)
+
+
+class LoggedErrors(logging.Handler):
+    """Inside it, the errors logged in this process are collected, not printed: a bot retries a failed round,
+    logging its traceback, for as long as it runs. `check()` (also on leaving) raises BenchmarkFailed when any
+    was, naming `what` ran, their count and the first. Warnings are printed as they would be without it."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(logging.WARNING)
+        self.what = what
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.records.append(record)
+        elif logging.lastResort is not None:
+            logging.lastResort.handle(record)  # what logging does when no handler is configured
+
+    def check(self) -> None:
+        if not self.records:
+            return
+        first = self.records[0]
+        cause = f": {first.exc_info[0].__name__}: {first.exc_info[1]}" if first.exc_info and first.exc_info[1] else ""
+        said = f"{first.getMessage()}{cause}".splitlines()[0]
+        raise BenchmarkFailed(f"{self.what}: {len(self.records)} errors logged, so no figures; the first: {said}")
+
+    def __enter__(self) -> LoggedErrors:
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, kind, problem, traceback) -> None:
+        logging.getLogger().removeHandler(self)
+        if kind is None:
+            self.check()
 
 
 def crowdtune_command() -> list[str]:
@@ -154,7 +197,8 @@ def quiet_signal_exit() -> Iterator[None]:
 
 def run_in_own_process(work) -> None:
     """A benchmark in a process of its own (`crowdtune bench loop|votes`): asyncio.run(work), which SIGINT and
-    SIGTERM cancel so its cleanup runs (its server process stopped), then quiet_signal_exit."""
+    SIGTERM cancel so its cleanup runs (its server process stopped), then quiet_signal_exit; BenchmarkFailed is
+    its one line on stderr and exit code 1."""
     from bot.stopping import signals_end_this_task
 
     async def stoppable() -> None:
@@ -162,4 +206,8 @@ def run_in_own_process(work) -> None:
             await work
 
     with quiet_signal_exit():
-        asyncio.run(stoppable())
+        try:
+            asyncio.run(stoppable())
+        except BenchmarkFailed as problem:
+            print(f"crowdtune bench: {problem}", file=sys.stderr)
+            sys.exit(problem.code)

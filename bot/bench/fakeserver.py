@@ -17,6 +17,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from bot.bench.common import LoggedErrors
+
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: the server is the tests' own
 for path in (str(ROOT), str(ROOT / "tests")):
     if path not in sys.path:
@@ -204,8 +206,9 @@ class ServerProcess:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(world: dict, store, renderer):
-    """The real CrowdtuneBot, logged in to the server process and ready."""
+async def running_bot(world: dict, store, renderer, errors: LoggedErrors | None = None):
+    """The real CrowdtuneBot, logged in to the server process and ready. An error it logs meanwhile (a round
+    that failed) is BenchmarkFailed when it has closed: `errors` collects them (a benchmark may check it sooner)."""
     from bot.conductor import Conductor
     from bot.discord.app import CrowdtuneBot, freeze_start_up_objects, point_at
     from bot.settings import Settings
@@ -216,14 +219,15 @@ async def running_bot(world: dict, store, renderer):
         _env_file=None, api_base=world["api_base"], gateway_url=world["gateway_url"], vote_burst=1000, vote_refill_seconds=0.001
     )
     point_at(settings)
-    bot = CrowdtuneBot(settings, Conductor(store), renderer, guild_ready_timeout=0.05)
-    await bot.login(world["token"])
-    connection = asyncio.create_task(bot.connect())
-    try:
-        await asyncio.wait_for(bot.wait_until_commands_synced(), 60)
-        freeze_start_up_objects()  # as `crowdtune run` does
-        yield bot
-    finally:
-        await bot.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(connection, 10)
+    with errors or LoggedErrors("the bot"):
+        bot = CrowdtuneBot(settings, Conductor(store), renderer, guild_ready_timeout=0.05)
+        await bot.login(world["token"])
+        connection = asyncio.create_task(bot.connect())
+        try:
+            await asyncio.wait_for(bot.wait_until_commands_synced(), 60)
+            freeze_start_up_objects()  # as `crowdtune run` does
+            yield bot
+        finally:
+            await bot.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection, 10)

@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bot.bench.common import machine_description, percentile, run_in_own_process, ticker, verdict
+from bot.bench.common import LoggedErrors, machine_description, percentile, run_in_own_process, ticker, verdict
 from bot.bench.fakeserver import ServerProcess, running_bot
 from bot.media.render import Renderer
 from storage import open_store
@@ -57,10 +57,10 @@ async def main(
         f"{QUORUM} voters a round (its quorum); the server in a subprocess. Lag: how late asyncio.sleep(0.005) wakes in the bot's loop."
     )
     names = list(variants or VARIANTS)
-    runs = {"bot idle": [await _measure(idle_seconds, votes_per_second=0)], **{name: [] for name in names}}
+    runs = {"bot idle": [await _measure(idle_seconds, votes_per_second=0, name="bot idle")], **{name: [] for name in names}}
     for repeat in range(repeats):  # alternating the order, so drifting load falls on every variant alike
         for name in names if repeat % 2 == 0 else reversed(names):
-            runs[name].append(await _measure(seconds, VOTES_PER_SECOND, changes=VARIANTS[name], settled=settled))
+            runs[name].append(await _measure(seconds, VOTES_PER_SECOND, changes=VARIANTS[name], settled=settled, name=name.strip()))
     print(f"\nloop lag, ms: median / p99 / max (ticks), {repeats} runs of {seconds:.0f} s pooled; what the bot did meanwhile")
     for name, results in runs.items():
         lags = [lag for result in results for lag in result["lags"]]
@@ -87,17 +87,18 @@ def heap_not_frozen(bot):
 @contextlib.contextmanager
 def piano_rolls_on_a_thread(bot):
     """Draw piano rolls on a thread of the bot's process, as before `bot.media.drawing`: matplotlib holds the
-    GIL while it draws, so the loop waits although the thread is not on it."""
-    from bot.media.pianoroll import piano_roll_png
+    GIL while it draws, so the loop waits although the thread is not on it. The drawer's own `_draw` is
+    replaced, not `piano_roll`: the publisher's call and what is drawn stay the shipped ones whatever their
+    arguments become (a copy of `piano_roll` with two of its four arguments failed every round)."""
 
-    async def on_a_thread(track, title=None):
-        return await asyncio.to_thread(piano_roll_png, track, title)
+    async def on_a_thread(function, *args):
+        return await asyncio.to_thread(function, *args)
 
-    bot.drawer.piano_roll = on_a_thread
+    bot.drawer._draw = on_a_thread
     try:
         yield
     finally:
-        del bot.drawer.piano_roll
+        del bot.drawer._draw
 
 
 AS_SHIPPED = "renders + votes, as shipped"
@@ -107,10 +108,12 @@ VARIANTS = {
 }
 
 
-async def _measure(seconds: float, votes_per_second: float, changes=(), watch=None, settled: bool = False) -> dict:
+async def _measure(seconds: float, votes_per_second: float, changes=(), watch=None, settled: bool = False, name: str = AS_SHIPPED) -> dict:
     """One bot, one server, one crowd: the ticker's lags and what got done. `changes` are context
     managers entered with the bot once it is ready (to undo a change); `watch` an async one around the
-    measured seconds only."""
+    measured seconds only. BenchmarkFailed (naming `name`) when the bot logs an error, a round that failed:
+    the figures would be those of a bot that posts nothing."""
+    errors = LoggedErrors(f"loop, variant '{name}'")
     server = ServerProcess()
     try:
         with tempfile.TemporaryDirectory() as scratch, Renderer.open() as renderer, contextlib.ExitStack() as changed:
@@ -118,7 +121,7 @@ async def _measure(seconds: float, votes_per_second: float, changes=(), watch=No
             store = await open_store(db)
             try:
                 world = await server.call("world", users=CROWD, guilds={"loop": SESSIONS})
-                async with running_bot(world, store, renderer) as bot:
+                async with running_bot(world, store, renderer, errors) as bot:
                     for change in changes:
                         changed.enter_context(change(bot))
                     if votes_per_second:
@@ -126,13 +129,13 @@ async def _measure(seconds: float, votes_per_second: float, changes=(), watch=No
                             options = {"length": NOTES, "mode": "ab" if channel % 2 else "rating", "quorum": QUORUM, "rounds": 0, "round_minutes": 600.0}
                             await server.call("slash", guild="loop", command="compose", options=options, channel=channel)
                         if settled:
-                            await _until(db, lambda done: done["renders"] >= SESSIONS)
+                            await _until(db, lambda done: done["renders"] >= SESSIONS, errors)
                     lags: list[float] = []
                     async with ticking(lags), (watch() if watch is not None else contextlib.nullcontext()):
                         if votes_per_second:
                             await server.call("crowd", guild="loop", votes_per_second=votes_per_second, seconds=seconds, per_round=QUORUM)
                             if settled:
-                                await _until(db, lambda done: done["votes"] > 0)
+                                await _until(db, lambda done: done["votes"] > 0, errors)
                         else:
                             await asyncio.sleep(seconds)
             finally:
@@ -153,10 +156,12 @@ async def ticking(lags: list[float]):
         await task
 
 
-async def _until(db: Path, condition, limit: float = 600.0) -> None:
-    """Wait until `condition(_done(db))` holds; the limit only stops a broken bot from hanging the run."""
+async def _until(db: Path, condition, errors: LoggedErrors, limit: float = 600.0) -> None:
+    """Wait until `condition(_done(db))` holds; a logged error (BenchmarkFailed) or the limit stops a broken
+    bot from hanging the run."""
     waited = 0.0
     while not condition(_done(db)):
+        errors.check()
         if waited > limit:
             raise RuntimeError(f"the bot did not get there in {limit:.0f} s: {_done(db)}")
         await asyncio.sleep(0.1)
@@ -186,12 +191,12 @@ async def _diagnose(seconds: float) -> list[tuple[str, int]]:
 
     gc.callbacks.append(time_gc)
     try:
-        await _measure(seconds, VOTES_PER_SECOND, watch=sampler.watching)
+        await _measure(seconds, VOTES_PER_SECOND, watch=sampler.watching, name="diagnosis")
     finally:
         gc.callbacks.remove(time_gc)
     print(
         f"\ndiagnosis ({seconds:.0f} s, same load): the loop thread's stack sampled every ms while the loop had not come back "
-        f"for {STALL_SECONDS * 1000:.0f} ms; {len(sampler.samples)} samples"
+        f"for {STALL_SECONDS * 1000:.0f} ms; {sum(sampler.samples.values())} samples"
     )
     ranked = sampler.samples.most_common(15)
     for where, count in ranked:

@@ -641,6 +641,14 @@ def test_a_session_of_any_preset_ends_saying_what_its_agent_learned(tmp_path, pr
     assert says in stopped.stdout.strip().splitlines()[-1], stopped.stdout
 
 
+@pytest.mark.parametrize("preset", ["random", "hillclimb"])
+def test_a_preset_that_learns_nothing_leaves_no_q_values_for_the_next_session(tmp_path, preset):
+    """`random` wrote a Q-entry a round (of the context kind), which a later `context` session counted and used."""
+    crowdtune("run", "--preset", preset, "--rounds", "2", "--db", "ct.db", "--no-audio", stdin="5\n8\n", cwd=tmp_path)
+    table = crowdtune("run", "--new", "--preset", "context", "--db", "ct.db", "--no-audio", stdin="q\n", cwd=tmp_path)
+    assert "the agent holds 0 learned Q-values" in table.stdout.splitlines()[0], table.stdout
+
+
 def test_what_an_ab_session_learned_from_is_counted_and_worded_as_judged_edits_not_ratings(tmp_path):
     """An A/B round gives no rating: each edit a vote compared with the track before is one judged edit ("a":
     A only; "neither": both), so two A/B rounds teach the model 3, and no line calls them ratings."""

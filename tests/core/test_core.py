@@ -485,6 +485,20 @@ def test_random_learns_nothing_that_chooses_its_edits_and_the_learning_presets_d
     assert {name for name, config in q.PRESETS.items() if not config.learns} == {"random", "hillclimb"}
 
 
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+@pytest.mark.parametrize("preset, overrides", [("random", {}), ("hillclimb", {}), ("random", {"exploration": "softmax"})])
+def test_an_agent_that_learns_nothing_reads_and_writes_no_q_values(preset, overrides, mode):
+    """`random`'s table never moves (alpha 0; a softmax override that consults it too) and its edits are random,
+    yet it wrote an entry per edit, of `context`'s kind, which a later `context` session counted and chose by."""
+    spec = SessionSpec(preset=preset, mode=mode, **overrides)
+    assert not spec.agent.learns
+    plan = _plan(spec)
+    ballots = [Ballot("x", choice="a"), Ballot("y", choice="b")] if mode == "ab" else [Ballot("x", 8)]
+    outcome = settle(spec, plan, ballots, {}, incumbent_score=6.0, rng=random.Random(0))
+    assert outcome.reward is not None and outcome.updates == ()
+    assert settle_keys(spec, plan) == []
+
+
 @pytest.mark.parametrize(
     "base, scale, name",
     [

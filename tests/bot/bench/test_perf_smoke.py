@@ -6,6 +6,7 @@ applying them one by one leaves, and voters' histories come back as the per-vote
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sqlite3
 from pathlib import Path
@@ -18,6 +19,7 @@ from bot.bench import loop as loop_benchmark
 from bot.bench import render as render_benchmark
 from bot.bench import votes as votes_benchmark
 from bot.conductor import Conductor
+from bot.errors import ExitCode
 from core.engine import SessionSpec
 from core.midi import track_to_midi
 from storage import Store, VoteOp, open_store
@@ -44,9 +46,11 @@ def test_the_benchmark_clip_is_the_anchors_shape():
 
 
 async def test_qtable_benchmark_fills_the_scope_and_times_both_operations():
+    """It timed the default preset, whose linear model reads and writes no Q-entry: 0 keys a choice."""
     results = await qtable.bench_qtable(rows=3000, trials=4, note_counts=(8,))
     assert results["rows"] == 3000
     assert {"choose (1e6)", "update: write (1e6)", "choose (small)"} <= set(results[8])
+    assert results[8]["keys"] > 8 and results[8]["stored"] == 4 * 2  # a state a note and more; an update a round, both scopes
 
 
 async def test_export_benchmark_exports_every_round_in_a_worker(capsys):
@@ -90,14 +94,44 @@ async def test_votes_benchmark_stores_every_vote_by_reactions_and_buttons():
         assert len(result["latencies"]) == 12 and all(latency > 0 for latency in result["latencies"])
 
 
-async def test_loop_benchmark_runs_rounds_while_it_ticks():
+async def test_loop_benchmark_runs_rounds_while_it_ticks_in_every_variant():
+    """Every variant, the ones that undo a change too: the variant drawing piano rolls on a thread replaced the
+    drawer's method by one taking two of its four arguments, so each of its rounds failed and was retried, and
+    the benchmark compared the shipped bot with one that posted nothing."""
     # settled: the sessions' first rounds are posted before the crowd starts and a vote is stored before it
     # ends, however loaded the machine; the test counts what was done, not what fitted in a window.
-    results = await loop_benchmark.main(
-        seconds=3.0, diagnose=2.0, variants=(loop_benchmark.AS_SHIPPED,), repeats=1, idle_seconds=0.2, settled=True
-    )
-    [busy] = results["runs"][loop_benchmark.AS_SHIPPED]
-    assert busy["lags"] and busy["votes"] > 0 and busy["renders"] >= loop_benchmark.SESSIONS
+    results = await loop_benchmark.main(seconds=1.0, diagnose=1.0, repeats=1, idle_seconds=0.2, settled=True)
+    assert set(results["runs"]) == {"bot idle", *loop_benchmark.VARIANTS}
+    for name in loop_benchmark.VARIANTS:
+        [busy] = results["runs"][name]
+        assert busy["lags"] and busy["votes"] > 0 and busy["renders"] >= loop_benchmark.SESSIONS, name
+
+
+async def test_a_loop_benchmark_variant_whose_rounds_fail_ends_it_with_one_line_and_no_figures(monkeypatch, capsys):
+    @contextlib.contextmanager
+    def drawing_fails(bot):
+        async def broken(*args):
+            raise TypeError("drawn wrong")
+
+        bot.drawer._draw = broken
+        yield
+
+    monkeypatch.setitem(loop_benchmark.VARIANTS, "broken", (drawing_fails,))
+    with pytest.raises(common.BenchmarkFailed) as failed:
+        await loop_benchmark.main(seconds=1.0, diagnose=0, variants=("broken",), repeats=1, idle_seconds=0.2, settled=True)
+    assert failed.value.code == ExitCode.BUG
+    assert str(failed.value).startswith("loop, variant 'broken': ") and "TypeError: drawn wrong" in str(failed.value)
+    assert "\n" not in str(failed.value) and "loop lag" not in capsys.readouterr().out
+
+
+def test_a_failed_benchmark_in_its_own_process_is_one_line_and_exit_code_1(capsys):
+    async def fails():
+        raise common.BenchmarkFailed("loop, variant 'x': 2 errors logged, so no figures; the first: it broke")
+
+    with pytest.raises(SystemExit) as ended:
+        common.run_in_own_process(fails())
+    assert ended.value.code == ExitCode.BUG
+    assert capsys.readouterr().err == "crowdtune bench: loop, variant 'x': 2 errors logged, so no figures; the first: it broke\n"
 
 
 # -- storage: batched votes ------------------------------------------------------------------------
