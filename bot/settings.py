@@ -149,7 +149,7 @@ def load_settings(kind: type[S] = Settings, **overrides) -> S:
         raise StartupError(_bad(problems), ExitCode.SETTING)
     problems = [_problem(name, value) for name in URLS if not _usable_url(name, value := getattr(settings, name))]
     if problems:
-        raise StartupError(_bad(problems), ExitCode.BAD_URL)
+        raise StartupError(_bad(problems, "bad URL"), ExitCode.BAD_URL)
     return settings
 
 
@@ -314,8 +314,10 @@ def _field(kind: type[CommandSettings], loc: tuple) -> str:
     )
 
 
-def _bad(problems: list[str]) -> str:
-    return f"bad setting{'s' if len(problems) > 1 else ''}: {'; '.join(problems)}"
+def _bad(problems: list[str], kind: str = "bad setting") -> str:
+    """The line for `problems`, beginning with what its exit code means (README "Exit codes"): "bad setting" (SETTING)
+    or "bad URL" (BAD_URL), made plural for several."""
+    return f"{kind}{'s' if len(problems) > 1 else ''}: {'; '.join(problems)}"
 
 
 def _problem(name: str, parsed: object, look_up: bool = True, reason: str | None = None) -> str:
