@@ -369,3 +369,36 @@ def test_a_rater_file_named_with_a_quoted_tilde_is_loaded(tmp_path):
     result = crowdtune("simulate", "--rater", "~/raters/mine.py:rate", "--rounds", "1", "--out", "sim", "--db", "t.db",
                        cwd=tmp_path, env_extra={"HOME": str(tmp_path)})
     assert result.stdout.startswith("1 rater, rating mode, ") and ", 1 round; " in result.stdout, result.stdout
+
+
+# Two damages, each (the page damaged given the votes table's root page, the bytes written at its start, what SQLite
+# says): a page's header of garbage (SQLite's check lists the page), and a leaf page of garbage (the check itself fails).
+DAMAGES = {
+    "a page's header": (lambda root: 4, lambda size: b"\xff" * 200, "Page 4: btreeInitPage() returns error code 11"),
+    "a whole page": (lambda root: root, lambda size: b"\x0d" + b"\xff" * (size - 1), "database disk image is malformed"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("argv", [["sessions"], ["export", "--out", "all.zip"], ["simulate", "--rounds", "1", "--out", "sim"]])
+def test_a_damaged_database_is_one_plain_line_saying_what_is_damaged_and_what_to_do(tmp_path, argv, damage):
+    """Found by a fresh-user trial: `damaged (*** in database main ***\\nPage 4: btreeInitPage() returns error code
+    11)`: SQLite's banner, its line break shown as \\n, and *** that reads as a hidden password. Each damage is said
+    alike: SQLite's first problem as it words it, without its banner, and what to do."""
+    import sqlite3
+
+    crowdtune("simulate", "--rounds", "2", "--out", "first", "--db", "ct.db", cwd=tmp_path)
+    db = tmp_path / "ct.db"
+    with sqlite3.connect(db) as raw:
+        (page_size,) = raw.execute("PRAGMA page_size").fetchone()
+        (root,) = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = 'votes'").fetchone()
+    page, garbage, said = DAMAGES[damage]
+    start, written = (page(root) - 1) * page_size, garbage(page_size)
+    data = bytearray(db.read_bytes())
+    data[start : start + len(written)] = written
+    db.write_bytes(bytes(data))
+    result = crowdtune(*argv, "--db", "ct.db", cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.DATABASE, result.stderr
+    assert one_line(result) == (
+        f"crowdtune {argv[0]}: the database ct.db is damaged (SQLite says: {said}); left as it is: restore a backup (a copy "
+        "of the file made while no crowdtune ran), or name another database with --db or CROWDTUNE_DB (a new file starts empty)")
