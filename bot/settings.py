@@ -25,6 +25,7 @@ from bot.discord.shards import MAX_SHARDS, parse_shard_ids
 from bot.errors import ExitCode, StartupError, user_path, why_unreadable
 from core.agent import PRESET_NAMES
 from core.engine import QUORUM_MAX, ROUND_SECONDS_MAX, ROUND_SECONDS_MIN, ROUNDS_MAX
+from core.words import one_of
 from storage import IN_MEMORY, IN_MEMORY_GONE
 
 
@@ -91,6 +92,14 @@ class CommandSettings(BaseSettings):
             raise Unusable(why)  # check_location's own line says "the database"; this one names the setting
         if value and info.field_name == "bench_db" and not is_postgres_url(value):
             raise ValueError("a file's path")
+        return value
+
+    @field_validator("preset")
+    @classmethod
+    def _a_preset(cls, value: str) -> str:
+        """In any case, as --preset (core.words.one_of); no preset is left to the round defaults' check, which words it."""
+        with contextlib.suppress(ValueError):
+            return one_of(value, PRESET_NAMES, "CROWDTUNE_PRESET")
         return value
 
     @field_validator("shard_ids")

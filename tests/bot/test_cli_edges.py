@@ -402,3 +402,37 @@ def test_a_damaged_database_is_one_plain_line_saying_what_is_damaged_and_what_to
     assert one_line(result) == (
         f"crowdtune {argv[0]}: the database ct.db is damaged (SQLite says: {said}); left as it is: restore a backup (a copy "
         "of the file made while no crowdtune ran), or name another database with --db or CROWDTUNE_DB (a new file starts empty)")
+
+
+def test_every_fixed_choice_is_taken_in_any_case_as_typed_and_a_wrong_one_quoted(tmp_path, monkeypatch):
+    """Found by a fresh-user trial: `--scale Major` and `--preset Default` were taken, `--mode AB` refused. Every
+    option (or argument) that takes one of fixed words takes it in any case, with spaces or hyphens for underscores,
+    as --scale does; a word that is none of them is quoted as typed. CROWDTUNE_PRESET too, as --preset."""
+    from bot.cli import build_parser
+    from bot.settings import CommandSettings, load_settings
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    checked = set()
+    for name, command in commands.items():
+        for action in command._actions:
+            choices = getattr(action.type, "choices", None)  # an argparse type of fixed words says which
+            if action.choices and not isinstance(action.choices, dict):
+                assert choices is not None, (name, action.dest)  # no fixed choice is left to argparse's exact match
+            if choices is None:
+                continue
+            for choice in choices() if callable(choices) else choices:
+                typed = f" {choice.upper().replace('_', ' ')} "
+                assert action.type(typed) == choice, (name, action.dest, typed)
+            with pytest.raises(Exception, match=r"must be one of: .*, not 'Klingon'"):
+                action.type("Klingon")
+            checked.add(action.dest)
+    assert checked == {"mode", "scale", "preset", "crowd", "format", "which"}
+    from bot import cli
+    from core.engine import MODES
+
+    assert cli.MODES == MODES  # the command line's own copy, kept so --help need not import the engine
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CROWDTUNE_PRESET", "Hillclimb")
+    assert load_settings(CommandSettings).preset == "hillclimb"
+    refused = crowdtune("run", "--mode", "vote", cwd=tmp_path, check=False)
+    assert one_line(refused) == "crowdtune run: error: --mode must be one of: rating, ab, not 'vote' (see crowdtune run --help)"
