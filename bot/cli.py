@@ -311,7 +311,9 @@ def build_parser() -> Parser:
         "terminal where you are the crowd: each round is written to a folder and your rating is read from standard input."))
     _add_db(run)
     _add_music(run, rounds_default=10, from_settings=True)
-    run.add_argument("--out", type=_path("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
+    run.add_argument("--out", type=_path("--out"), help=(
+        "a folder that gets a new folder per session, <database>-session-<n>-<date>/, for each round's audio, MIDI and "
+        "piano roll (default: rounds/ beside the database)"))
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
     run.add_argument("--from", dest="from_file", type=_path("--from"), metavar="FILE.mid", help="a new session from your own melody")
     run.add_argument("--from-track", type=_in_range(int, 1, 10_000, "--from-track"), metavar="N", help="with --from: the melody of track N (from 1)")
@@ -361,7 +363,11 @@ def build_parser() -> Parser:
     render.add_argument("--soundfont", type=_path("--soundfont"), help="a .sf2 file (default: CROWDTUNE_SOUNDFONT, from the environment or .env, or the Debian soundfonts)")
     render.add_argument("--keep-level", action="store_true", help="keep the synthesiser's level instead of bringing each file to -16 LUFS (true peak -1 dBTP)")
 
-    export = commands.add_parser("export", help="export compositions (MIDI), rounds, votes, audit log and Q-tables as one zip")
+    export = commands.add_parser("export", help="export compositions (MIDI), rounds, votes, audit log and Q-tables as one zip", description=(
+        "Write the database's data, of every scope or of --scope, to one zip file: every composition as MIDI, rounds.jsonl, "
+        "votes.jsonl (retractions and aspects included), audit.jsonl, sessions.jsonl, qtable.json and models.json (the "
+        "learned statistics). Rounds are numbered from 1, as sessions show them. The database is only read (the bot may "
+        "run meanwhile), and an existing file is replaced only with --force."))
     _add_db(export)
     export.add_argument("--scope", type=_given("--scope"), help="one scope (e.g. guild:123, user:456, local:NAME); default: every scope")
     export.add_argument("--out", type=_path("--out"), required=True, help="the zip file to write (not the database itself)")

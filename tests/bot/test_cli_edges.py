@@ -436,3 +436,21 @@ def test_every_fixed_choice_is_taken_in_any_case_as_typed_and_a_wrong_one_quoted
     assert load_settings(CommandSettings).preset == "hillclimb"
     refused = crowdtune("run", "--mode", "vote", cwd=tmp_path, check=False)
     assert one_line(refused) == "crowdtune run: error: --mode must be one of: rating, ab, not 'vote' (see crowdtune run --help)"
+
+
+def test_every_command_s_help_has_a_description_and_run_s_out_says_where_the_rounds_go(tmp_path):
+    """Found by a fresh-user trial: `export --help` had no paragraph saying what it does, unlike every other command;
+    and `run --out FOLDER` wrote into a new crowdtune-session-N-.../ folder inside FOLDER, where --help said FOLDER
+    itself held the rounds. --help, README and the files agree."""
+    from bot.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert [name for name, command in commands.items() if not command.description] == []
+    helped = " ".join(crowdtune("run", "--help", cwd=tmp_path).stdout.split())
+    said = ("--out OUT a folder that gets a new folder per session, <database>-session-<n>-<date>/, for each round's audio, "
+            "MIDI and piano roll (default: rounds/ beside the database)")
+    assert said in helped, helped
+    crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", "--out", "mine", stdin="5\n", cwd=tmp_path)
+    (session,) = (tmp_path / "mine").iterdir()
+    assert re.fullmatch(r"ct-session-1-\d{8}-\d{6}", session.name) and (session / "round-0001.mid").is_file(), session
+    assert "`--out FOLDER` puts that folder in FOLDER instead of `rounds/`" in README.read_text()
