@@ -178,6 +178,29 @@ def test_an_ab_round_in_results_json_says_which_edit_stayed_or_that_none_did(tmp
     assert track == track_from_dict(results["final_track"])
 
 
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+def test_results_json_shows_the_bar_each_round_was_compared_with(tmp_path, mode):
+    """Found by a fresh-user trial: round 6 had `score` 6.84, round 7 `reward` 7.06 yet `kept_edit` false and the score
+    still 6.84: the verdict was compared with the score moved as the crowd's scale drifted, which no field showed.
+    Each round's `bar` is what its verdict had to reach (rating points; A/B: a chance like `beat_before`), and it
+    alone says whether the edit stayed; null where nothing was compared (the first rating round, whose starting track
+    nobody rated, and a preset that keeps every edit)."""
+    crowdtune("simulate", "--mode", mode, "--rounds", "30", "--seed", "5", "--out", "sim", "--db", "t.db", cwd=tmp_path)
+    rounds = json.loads((tmp_path / "sim" / "results.json").read_text())["rounds"]
+    if mode == "rating":
+        assert rounds[0]["bar"] is None and rounds[0]["kept_edit"]
+        assert all(r["kept_edit"] == (r["reward"] >= r["bar"]) for r in rounds[1:]), rounds
+        # The bar is the score before it, moved as the crowd's verdict on the ballots that set it has moved since.
+        assert any(r["bar"] != before["score"] for before, r in zip(rounds, rounds[1:]))
+    else:
+        for r in rounds:
+            chances = [c for c in r["beat_before"] if c is not None]
+            assert 0.5 <= r["bar"] < 1 and (max(chances) >= r["bar"] if r["kept_edit"] else max(chances) <= r["bar"]), r
+    assert len({r["kept_edit"] for r in rounds}) == 2  # both fates are met
+    crowdtune("simulate", "--preset", "paper", "--rounds", "3", "--out", "paper", "--db", "t.db", cwd=tmp_path)
+    assert [r["bar"] for r in json.loads((tmp_path / "paper" / "results.json").read_text())["rounds"]] == [None] * 3
+
+
 def test_simulate_with_an_outside_rater_in_ab_mode(tmp_path):
     (tmp_path / "myraters.py").write_text(
         "def short_is_sweet(midi):\n    return max(1.0, min(10.0, 11 - midi.length))\n"
