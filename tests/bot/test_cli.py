@@ -23,6 +23,7 @@ from core.music import track_from_dict
 from core.theory import melody_notes
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
+README = Path(__file__).resolve().parents[2] / "README.md"
 # A command line's prefix that starts the command as a shell without job control starts one in the background
 # (`crowdtune simulate ... &` in a script, or an agent's tool): with SIGINT ignored, which Python keeps ignored.
 IGNORING_SIGINT = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
@@ -612,6 +613,25 @@ def test_output_piped_into_a_reader_that_stops_is_no_traceback(tmp_path):
     head.wait(timeout=60)
     _, stderr = process.communicate(b"5\n5\n5\n", timeout=120)
     assert process.returncode == 141 and b"Traceback" not in stderr, (process.returncode, stderr)
+
+
+def test_a_reader_that_stops_gives_141_only_if_it_stopped_before_the_write_as_the_readme_says(tmp_path):
+    """Found by a fresh-user trial: `crowdtune sessions | head -1` ended 0 or 141 by timing, where README gave 141 as
+    the outcome: a listing that fits the pipe is written before head exits (0); a reader gone first makes it 141."""
+    crowdtune("simulate", "--rounds", "1", "--out", "sim", "--db", "ct.db", cwd=tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    for reader_gone, code in ((True, ExitCode.BROKEN_PIPE), (False, ExitCode.OK)):
+        read_end, write_end = os.pipe()
+        if reader_gone:
+            os.close(read_end)
+        with os.fdopen(write_end, "wb") as out:
+            result = subprocess.run([CROWDTUNE, "sessions", "--db", "ct.db"], cwd=tmp_path, stdout=out, stderr=subprocess.PIPE, env=env,
+                                    timeout=120)
+        if not reader_gone:
+            os.close(read_end)  # read nothing: the listing waited in the pipe, as for a head that had not yet exited
+        assert result.returncode == code and result.stderr == b"", (reader_gone, result)
+    row = next(line for line in README.read_text().splitlines() if line.startswith("| 141 |"))
+    assert "0 when" in row and "before" in row, row
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
