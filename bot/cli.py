@@ -17,11 +17,13 @@ from pathlib import Path
 
 from bot.bench import PERF_BENCHMARKS
 from bot.errors import ExitCode, UnreadableFile, check_readable, check_writable, folder_name, user_path
-from core.words import quoted, whole_number
+from core.words import one_of, quoted, whole_number
 
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 EXIT_USAGE = int(ExitCode.USAGE)
 SEED_MAX = 2**31 - 1
+MODES, CROWDS, AUDIO_FORMATS = ("rating", "ab"), ("builtin", "contrarian"), ("ogg", "wav")  # the fixed words of options
+BENCHMARKS = ("learning", *PERF_BENCHMARKS)
 # core.raters.BUILTIN_RATERS' names, for --help without importing the raters (tests/test_cli.py keeps them equal).
 RATER_NAMES = ("crowd", "theorist", "calm", "energetic", "harmonist", "groove", "melodist", "troll", "brigader",
                "leaper", "droner", "outsider", "syncopator", "restless", "contrarian_troll")
@@ -159,23 +161,25 @@ def _given(name: str):
     return parse
 
 
-def _preset(text: str) -> str:
-    """--preset, one of core.agent.PRESET_NAMES (imported only when the option is given: --help stays quick)."""
-    from core.agent import PRESET_NAMES
+def _one_of(name: str, choices):
+    """An argparse type: one of the fixed words `choices` (or a function giving them, called only when the option is
+    given, so --help stays quick), typed in any case, also as sessions print it ('harmonic minor', 'Default', 'AB'):
+    core.words.one_of. Every option (or argument) of fixed words takes this, so all take them alike."""
 
-    if text.strip().lower() not in PRESET_NAMES:  # 'Default' as well
-        raise argparse.ArgumentTypeError(f"--preset must be one of: {', '.join(PRESET_NAMES)}, not {quoted(text)}")
-    return text.strip().lower()
+    def parse(text: str) -> str:
+        try:
+            return one_of(text, choices() if callable(choices) else choices, name)
+        except ValueError as problem:
+            raise argparse.ArgumentTypeError(str(problem)) from None
+
+    parse.choices = choices  # what it takes, for tests/bot/test_cli_edges.py
+    return parse
 
 
-def _scale(text: str) -> str:
-    """--scale, one of core.music.SCALES, also as sessions print it ('harmonic minor', 'Major')."""
-    from core.music import SCALES
+def _presets() -> tuple[str, ...]:
+    from core.agent import PRESET_NAMES  # heavy: imported only when --preset is given
 
-    name = text.strip().lower().replace(" ", "_").replace("-", "_")
-    if name not in SCALES:
-        raise argparse.ArgumentTypeError(f"--scale must be one of: {', '.join(SCALES)}, not {quoted(text)}")
-    return name
+    return PRESET_NAMES
 
 
 def _shard_ids(text: str) -> str:
@@ -232,13 +236,13 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int, from_settin
 
     parser.set_defaults(rounds_default=rounds_default)
     parser.add_argument("--base", help=f"base note: C4, F#3, Bb2 or a MIDI number, {BASE_RANGE} (default C4)")
-    parser.add_argument("--scale", type=_scale, metavar="SCALE", help=f"one of: {', '.join(SCALES)} (default major)")
+    parser.add_argument("--scale", type=_one_of("--scale", SCALES), metavar="SCALE", help=f"one of: {', '.join(SCALES)} (default major)")
     parser.add_argument("--length", type=_in_range(int, LENGTH_MIN, LENGTH_MAX, "--length"),
                         help=f"notes in the track, {LENGTH_MIN}-{LENGTH_MAX} (default 8)")
     parser.add_argument("--tempo", type=_in_range(int, TEMPO_MIN, TEMPO_MAX, "--tempo"), help=f"beats per minute, {TEMPO_MIN}-{TEMPO_MAX} (default 120)")
     parser.add_argument("--instrument", help="the melody's General MIDI instrument: piano (default), violin, 'alto sax', 0-127...")
-    parser.add_argument("--mode", choices=["rating", "ab"], help="rate 1-10, or choose between A and B (default rating)")
-    parser.add_argument("--preset", type=_preset, help=f"agent preset: default, hillclimb, context, paper, random or theory {default('preset', 'default')}")
+    parser.add_argument("--mode", type=_one_of("--mode", MODES), choices=MODES, help="rate 1-10, or choose between A and B (default rating)")
+    parser.add_argument("--preset", type=_one_of("--preset", _presets), metavar="PRESET", help=f"agent preset: default, hillclimb, context, paper, random or theory {default('preset', 'default')}")
     # A terminal session may be endless, as with CROWDTUNE_ROUNDS=0 and /compose; a simulation must end.
     endless = " or 0" if from_settings else ""  # what 0 means, the default's words say
     parser.add_argument("--rounds", type=_in_range(int, 0 if from_settings else 1, 10_000, "--rounds"), help=(
@@ -307,7 +311,9 @@ def build_parser() -> Parser:
         "terminal where you are the crowd: each round is written to a folder and your rating is read from standard input."))
     _add_db(run)
     _add_music(run, rounds_default=10, from_settings=True)
-    run.add_argument("--out", type=_path("--out"), help="folder for each round's audio, MIDI and piano roll (default: beside the database)")
+    run.add_argument("--out", type=_path("--out"), help=(
+        "a folder that gets a new folder per session, <database>-session-<n>-<date>/, for each round's audio, MIDI and "
+        "piano roll (default: rounds/ beside the database)"))
     run.add_argument("--no-audio", action="store_true", help="write MIDI and piano rolls only, do not render audio")
     run.add_argument("--from", dest="from_file", type=_path("--from"), metavar="FILE.mid", help="a new session from your own melody")
     run.add_argument("--from-track", type=_in_range(int, 1, 10_000, "--from-track"), metavar="N", help="with --from: the melody of track N (from 1)")
@@ -337,7 +343,7 @@ def build_parser() -> Parser:
     _add_music(simulate, rounds_default=30)
     # A rater may be a file (PATH.py:FUNC), its ~ expanded as every path option's is.
     simulate.add_argument("--rater", action="append", default=[], type=_path("--rater"), metavar="RATER", help="a rater (repeatable; default: crowd)")
-    simulate.add_argument("--crowd", choices=["builtin", "contrarian"], help=(
+    simulate.add_argument("--crowd", type=_one_of("--crowd", CROWDS), choices=CROWDS, help=(
         "which simulated crowd the rater 'crowd' is: builtin (tastes that share the theory critic's core) or "
         "contrarian (tastes that run against it) (default builtin); only with the rater 'crowd'"))
     simulate.add_argument("--noise", type=_in_range(float, 0.0, 10.0, "--noise"), help=(
@@ -353,11 +359,15 @@ def build_parser() -> Parser:
     render.add_argument("files", nargs="+", type=_path("FILE.mid"), metavar="FILE.mid")
     render.add_argument("--out-dir", type=_path("--out-dir"), required=True, help="folder for the audio files")
     render.add_argument("--force", action="store_true", help="replace audio files that exist in --out-dir")
-    render.add_argument("--format", choices=["ogg", "wav"], default="ogg", help="ogg (Opus, for chat) or wav (default ogg)")
+    render.add_argument("--format", type=_one_of("--format", AUDIO_FORMATS), choices=AUDIO_FORMATS, default="ogg", help="ogg (Opus, for chat) or wav (default ogg)")
     render.add_argument("--soundfont", type=_path("--soundfont"), help="a .sf2 file (default: CROWDTUNE_SOUNDFONT, from the environment or .env, or the Debian soundfonts)")
     render.add_argument("--keep-level", action="store_true", help="keep the synthesiser's level instead of bringing each file to -16 LUFS (true peak -1 dBTP)")
 
-    export = commands.add_parser("export", help="export compositions (MIDI), rounds, votes, audit log and Q-tables as one zip")
+    export = commands.add_parser("export", help="export compositions (MIDI), rounds, votes, audit log and Q-tables as one zip", description=(
+        "Write the database's data, of every scope or of --scope, to one zip file: every composition as MIDI, rounds.jsonl, "
+        "votes.jsonl (retractions and aspects included), audit.jsonl, sessions.jsonl, qtable.json and models.json (the "
+        "learned statistics). Rounds are numbered from 1, as sessions show them. The database is only read (the bot may "
+        "run meanwhile), and an existing file is replaced only with --force."))
     _add_db(export)
     export.add_argument("--scope", type=_given("--scope"), help="one scope (e.g. guild:123, user:456, local:NAME); default: every scope")
     export.add_argument("--out", type=_path("--out"), required=True, help="the zip file to write (not the database itself)")
@@ -378,7 +388,7 @@ def build_parser() -> Parser:
         "checkout); qtable: Q-table "
         "lookups and writes; footprint: memory and start-up time; scaling: SQLite against PostgreSQL with 1, 2 and 4 "
         "processes (a source checkout; on the database CROWDTUNE_BENCH_DB names, else a private server). See docs/BENCHMARKS.md."))
-    bench.add_argument("which", choices=["learning", *PERF_BENCHMARKS], metavar="BENCHMARK", help=(
+    bench.add_argument("which", type=_one_of("BENCHMARK", BENCHMARKS), choices=BENCHMARKS, metavar="BENCHMARK", help=(
         f"what to measure: {', '.join(['learning', *PERF_BENCHMARKS])}"))
     bench.add_argument("--seeds", type=_in_range(int, 1, 1000, "--seeds"), help=f"seeds per configuration (learning; default {BENCH_SEEDS})")
     bench.add_argument("--rounds", type=_in_range(int, 1, 10_000, "--rounds"), help=(
@@ -388,7 +398,7 @@ def build_parser() -> Parser:
     bench.add_argument("--out", type=_path("--out"), help=(
         "learning: a new or empty folder for the report (BENCHMARKS.md) and plot (default: a new bench-learning-DATE folder)"))
     bench.add_argument("--force", action="store_true", help="learning: write into --out even if it holds files (docs/ in a checkout)")
-    bench.add_argument("--crowd", choices=["builtin", "contrarian"], action="append", help="learning: a crowd to run (repeatable; default both)")
+    bench.add_argument("--crowd", type=_one_of("--crowd", CROWDS), choices=CROWDS, action="append", help="learning: a crowd to run (repeatable; default both)")
     bench.add_argument("--only", action="append", metavar="LINE", help="learning: run only this line of the table (repeatable), e.g. 'default'")
     return parser
 

@@ -25,6 +25,7 @@ from bot.discord.shards import MAX_SHARDS, parse_shard_ids
 from bot.errors import ExitCode, StartupError, user_path, why_unreadable
 from core.agent import PRESET_NAMES
 from core.engine import QUORUM_MAX, ROUND_SECONDS_MAX, ROUND_SECONDS_MIN, ROUNDS_MAX
+from core.words import one_of
 from storage import IN_MEMORY, IN_MEMORY_GONE
 
 
@@ -93,6 +94,14 @@ class CommandSettings(BaseSettings):
             raise ValueError("a file's path")
         return value
 
+    @field_validator("preset")
+    @classmethod
+    def _a_preset(cls, value: str) -> str:
+        """In any case, as --preset (core.words.one_of); no preset is left to the round defaults' check, which words it."""
+        with contextlib.suppress(ValueError):
+            return one_of(value, PRESET_NAMES, "CROWDTUNE_PRESET")
+        return value
+
     @field_validator("shard_ids")
     @classmethod
     def _shard_ids(cls, value: str | None) -> str | None:
@@ -149,7 +158,7 @@ def load_settings(kind: type[S] = Settings, **overrides) -> S:
         raise StartupError(_bad(problems), ExitCode.SETTING)
     problems = [_problem(name, value) for name in URLS if not _usable_url(name, value := getattr(settings, name))]
     if problems:
-        raise StartupError(_bad(problems), ExitCode.BAD_URL)
+        raise StartupError(_bad(problems, "bad URL"), ExitCode.BAD_URL)
     return settings
 
 
@@ -314,8 +323,10 @@ def _field(kind: type[CommandSettings], loc: tuple) -> str:
     )
 
 
-def _bad(problems: list[str]) -> str:
-    return f"bad setting{'s' if len(problems) > 1 else ''}: {'; '.join(problems)}"
+def _bad(problems: list[str], kind: str = "bad setting") -> str:
+    """The line for `problems`, beginning with what its exit code means (README "Exit codes"): "bad setting" (SETTING)
+    or "bad URL" (BAD_URL), made plural for several."""
+    return f"{kind}{'s' if len(problems) > 1 else ''}: {'; '.join(problems)}"
 
 
 def _problem(name: str, parsed: object, look_up: bool = True, reason: str | None = None) -> str:

@@ -252,9 +252,10 @@ async def run_simulation(
                 record.update(
                     beat_before=[None if r is None else beat_chance(r) for r in outcome.variant_rewards],
                     kept="ab"[outcome.winner] if outcome.kept_edit else None,
+                    bar=None if outcome.bar is None else beat_chance(outcome.bar),
                 )
             else:
-                record.update(reward=outcome.reward, score=outcome.incumbent_score, spread=statistics.pstdev(votes.values()))
+                record.update(reward=outcome.reward, bar=outcome.bar, score=outcome.incumbent_score, spread=statistics.pstdev(votes.values()))
             record["kept_edit"] = outcome.kept_edit
             if judge is not None:
                 record["judge"] = judge(track_to_midi(outcome.next_track))

@@ -42,7 +42,7 @@ ROUND_STAYS_OPEN = "stopped; this round stays open and the next `crowdtune run` 
 STARTS_HERE = "the next `crowdtune run` starts from this track"  # a stop before round 1 (the starting track's rating)
 ONE_VERSION, STARTING_ALONE = "this round has one version", "this is the starting track alone"  # what ra or rb finds
 _REPLAYS = {"r": None, "ra": 0, "r a": 0, "rb": 1, "r b": 1, "rp": BEFORE, "r p": BEFORE}
-_STOPS = ("q", "quit", "stop")
+_STOPS = ("q", "quit", "stop", "exit")  # what people type to leave a program, each ending the session
 _HELPS = ("help", "h", "?")
 
 
@@ -63,11 +63,13 @@ PROMPTS = {
 }
 
 
-def keys(mode: str, replays: bool, starting: bool = False) -> str:
+def keys(mode: str, replays: bool, starting: bool = False, every_stop: bool = False) -> str:
     """The keys at a prompt, in words: the replays only when there is audio to play again (`replays`). `starting`:
-    the prompt rates the starting track, before any round is open."""
+    the prompt rates the starting track, before any round is open. `every_stop`: every word that ends the session
+    (help's line), not only q."""
     ab = "ra, rb or rp replays A, B or the track before, " if mode == "ab" else ""
-    stops = f"q stops ({STARTS_HERE})" if starting else "q stops (the round stays open)"
+    stop = f"{', '.join(word for word in _STOPS if word != 'q')} or q" if every_stop else "q"
+    stops = f"{stop} stops ({STARTS_HERE})" if starting else f"{stop} stops (the round stays open)"
     return f"{ab}r replays, {stops}" if replays else stops
 
 
@@ -285,7 +287,7 @@ class TerminalSession:
                     await self._replay(clips, _REPLAYS[answer.lower()], alone=STARTING_ALONE)
                 elif answer.lower() in _HELPS:
                     replay = "r replays the starting track, " if self.replays else ""
-                    self.say(f"  press Enter to start round 1; {replay}{keys(spec.mode, replays=False, starting=True)}")
+                    self.say(f"  press Enter to start round 1; {replay}{keys(spec.mode, replays=False, starting=True, every_stop=True)}")
                 else:  # a rating typed out of habit would otherwise start the round unasked
                     self.say(f"  sorry: only Enter starts round 1 ({shortly}), not {quoted(answer)}")
         vote = await self._ask(None, clips)
@@ -338,7 +340,7 @@ class TerminalSession:
                 await self._replay(clips, _REPLAYS[answer.lower()], before, STARTING_ALONE if open_round is None else ONE_VERSION)
                 continue
             if answer.lower() in _HELPS:
-                self.say(f"  {helped}{keys(kind, self.replays, starting=open_round is None)}")
+                self.say(f"  {helped}{keys(kind, self.replays, starting=open_round is None, every_stop=True)}")
                 continue
             try:
                 vote = vote_of(kind, answer)

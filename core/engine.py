@@ -156,6 +156,10 @@ class Outcome:
     # What became of the round's edit(s), in words every front end shows ("the edit stays", "the first edit of this
     # track stays and sets the bar", "the track before stays"...): the one place an outcome's fate is worded.
     verdict: str = ""
+    # What the winner's belief had to reach for its edit to stay (the bar: rating mode, the score of the track before
+    # moved by the crowd's drift; A/B, the margin over 5.5 chance needs), on `reward`'s 1-10 scale; None when nothing
+    # was compared (no score before, nobody voted, a preset that keeps every edit). Reported only: decides nothing.
+    bar: float | None = None
 
 
 def _proposal(
@@ -342,6 +346,7 @@ def settle(
         model=q.model_name(config) if observations or comparisons else None,
         tied=tied,
         verdict=verdict,
+        bar=baseline if config.keep_best else None,
     )
 
 

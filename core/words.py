@@ -1,8 +1,10 @@
-"""What people type: whole numbers as they are written, and their own words quoted back when refused."""
+"""What people type: whole numbers as they are written, one of fixed words in any case, and their own words quoted
+back when refused."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 # ASCII digits only: int() also reads the digits of other scripts ('５', '٣'), which nobody means as a count here.
 WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
@@ -23,3 +25,19 @@ def whole_number(text: str) -> int:
     if not WHOLE_NUMBER.fullmatch(text):
         raise ValueError(f"not a whole number: {quoted(text)}")
     return int(text)
+
+
+def _folded(word: str) -> str:
+    """A word as it is compared with a fixed choice: lower case, its spaces, hyphens and underscores alike."""
+    return "_".join(re.split(r"[\s_-]+", word.strip().lower()))
+
+
+def one_of(text: str, choices: Sequence[str], name: str) -> str:
+    """The one of `choices` that `text` is, typed in any case, with spaces around and spaces or hyphens for
+    underscores ('Harmonic minor' is harmonic_minor, 'AB' ab). ValueError naming `name` (--mode) otherwise, quoting
+    `text`: "--mode must be one of: rating, ab, not 'vote'"."""
+    wanted = _folded(text)
+    found = next((choice for choice in choices if _folded(choice) == wanted), None)
+    if found is None:
+        raise ValueError(f"{name} must be one of: {', '.join(choices)}, not {quoted(text)}")
+    return found

@@ -14,6 +14,7 @@ import fcntl
 import functools
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
@@ -107,6 +108,27 @@ def reading_uri(path: str | Path) -> str:
     return f"{uri}?mode=ro&immutable=1"
 
 
+# The banner SQLite puts before a database's first problem ("*** in database main ***", then a line break): its stars
+# read as a hidden password, and it names no problem.
+_CHECK_BANNER = re.compile(r"\*\*\* in database \S+ \*\*\*")
+
+
+def integrity_problems(rows: Iterable[str]) -> list[str]:
+    """The problems `PRAGMA quick_check` (or integrity_check) reports in `rows`, one line each, as SQLite words them
+    ("Page 4: btreeInitPage() returns error code 11"), without its banner: none for a sound database ("ok")."""
+    lines = (line.strip() for row in rows if row != "ok" for line in str(row).splitlines())
+    return [line for line in lines if line and not _CHECK_BANNER.fullmatch(line)]
+
+
+def damaged(path: str | Path, problem: str) -> StorageError:
+    """The error for the damaged database `path`, with SQLite's `problem` and what to do; a copy made by copy-db
+    would fail on the same pages, so a backup is the way back."""
+    return StorageError(
+        f"the database {path} is damaged (SQLite says: {problem}); left as it is: restore a backup (a copy of the file "
+        "made while no crowdtune ran), or name another database with --db or CROWDTUNE_DB (a new file starts empty)"
+    )
+
+
 async def _thread_ended(connection: aiosqlite.Connection) -> None:
     """Wait for the worker thread of a connection that failed to open: aiosqlite stops it, and it then reports
     to the event loop; a caller that closes the loop at once would get "Event loop is closed" from it."""
@@ -165,6 +187,8 @@ class SqliteStore(ClosesOnExit):
             store._file = _identity(path)
         except BaseException as exc:
             await db.close()  # a connection left open keeps a thread alive
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_CORRUPT:  # the check itself could not read a page
+                raise damaged(path, str(exc)) from None
             if isinstance(exc, sqlite3.DatabaseError):
                 raise StorageError(f"the database {path} cannot be used: {exc}{_unwritable_place(path)}") from None
             raise
@@ -191,9 +215,9 @@ class SqliteStore(ClosesOnExit):
             raise NoDatabase(f"the database {self.path} holds no crowdtune data yet")
         # Integrity before anything is written: a damaged page would otherwise surface mid-session, after
         # rounds were promised to resume. quick_check reads every page once (O(database size), at start only).
-        problems = [row[0] for row in await self._db.execute_fetchall("PRAGMA quick_check") if row[0] != "ok"]
+        problems = integrity_problems(row[0] for row in await self._db.execute_fetchall("PRAGMA quick_check"))
         if problems:
-            raise StorageError(f"the database {self.path} is damaged ({problems[0]}); left as it is: restore a backup or start another file")
+            raise damaged(self.path, problems[0] + (f", and {len(problems) - 1} more problems" if len(problems) > 1 else ""))
         if version and not await self._schema_is(version):
             raise not_ours
         if read_only:

@@ -28,7 +28,7 @@ from test_security import raw_slash
 from test_reliability_kill import record_figures
 
 from bot.bench import PERF_BENCHMARKS
-from bot.cli import _preset, _scale, main
+from bot.cli import _one_of, main
 from bot.errors import ExitCode
 from core.agent import PRESETS
 from core.music import SCALES, parse_base
@@ -68,12 +68,11 @@ def bad_int(low: int, high: int):
     ).filter(lambda text: not _is_int_in(text, low, high))
 
 
-def bad_choice(valid, parse=None):
-    """Text the option refuses: not one of `valid`, nor (with `parse`, the option's argparse type) read as one."""
+def bad_choice(valid):
+    """Text the option refuses: not one of `valid`, nor read as one (in any case: bot.cli._one_of, every such option's type)."""
+    parse = _one_of("the option", valid)
 
     def refused(text: str) -> bool:
-        if parse is None:
-            return text not in valid
         try:
             parse(text)
         except argparse.ArgumentTypeError:
@@ -103,11 +102,11 @@ MUSIC = {
     "--base": st.one_of(st.just(""), ARGV_TEXT, st.integers(min_value=128).map(str), st.integers(max_value=-1).map(str)).filter(
         lambda t: not _is_note(t)
     ),
-    "--scale": bad_choice(list(SCALES), _scale),
+    "--scale": bad_choice(list(SCALES)),
     "--length": bad_int(4, 64),
     "--tempo": bad_int(40, 240),
     "--mode": bad_choice(["rating", "ab"]),
-    "--preset": bad_choice(list(PRESETS), _preset),
+    "--preset": bad_choice(list(PRESETS)),
     "--rounds": bad_int(1, 10_000),
     "--seed": bad_int(0, 2**31 - 1),
 }

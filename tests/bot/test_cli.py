@@ -23,6 +23,7 @@ from core.music import track_from_dict
 from core.theory import melody_notes
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
+README = Path(__file__).resolve().parents[2] / "README.md"
 # A command line's prefix that starts the command as a shell without job control starts one in the background
 # (`crowdtune simulate ... &` in a script, or an agent's tool): with SIGINT ignored, which Python keeps ignored.
 IGNORING_SIGINT = ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]
@@ -176,6 +177,29 @@ def test_an_ab_round_in_results_json_says_which_edit_stayed_or_that_none_did(tmp
         if r["kept"] is not None:
             track = apply(track, Action.from_key(r["actions"]["ab".index(r["kept"])]))
     assert track == track_from_dict(results["final_track"])
+
+
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+def test_results_json_shows_the_bar_each_round_was_compared_with(tmp_path, mode):
+    """Found by a fresh-user trial: round 6 had `score` 6.84, round 7 `reward` 7.06 yet `kept_edit` false and the score
+    still 6.84: the verdict was compared with the score moved as the crowd's scale drifted, which no field showed.
+    Each round's `bar` is what its verdict had to reach (rating points; A/B: a chance like `beat_before`), and it
+    alone says whether the edit stayed; null where nothing was compared (the first rating round, whose starting track
+    nobody rated, and a preset that keeps every edit)."""
+    crowdtune("simulate", "--mode", mode, "--rounds", "30", "--seed", "5", "--out", "sim", "--db", "t.db", cwd=tmp_path)
+    rounds = json.loads((tmp_path / "sim" / "results.json").read_text())["rounds"]
+    if mode == "rating":
+        assert rounds[0]["bar"] is None and rounds[0]["kept_edit"]
+        assert all(r["kept_edit"] == (r["reward"] >= r["bar"]) for r in rounds[1:]), rounds
+        # The bar is the score before it, moved as the crowd's verdict on the ballots that set it has moved since.
+        assert any(r["bar"] != before["score"] for before, r in zip(rounds, rounds[1:]))
+    else:
+        for r in rounds:
+            chances = [c for c in r["beat_before"] if c is not None]
+            assert 0.5 <= r["bar"] < 1 and (max(chances) >= r["bar"] if r["kept_edit"] else max(chances) <= r["bar"]), r
+    assert len({r["kept_edit"] for r in rounds}) == 2  # both fates are met
+    crowdtune("simulate", "--preset", "paper", "--rounds", "3", "--out", "paper", "--db", "t.db", cwd=tmp_path)
+    assert [r["bar"] for r in json.loads((tmp_path / "paper" / "results.json").read_text())["rounds"]] == [None] * 3
 
 
 def test_simulate_with_an_outside_rater_in_ab_mode(tmp_path):
@@ -589,6 +613,25 @@ def test_output_piped_into_a_reader_that_stops_is_no_traceback(tmp_path):
     head.wait(timeout=60)
     _, stderr = process.communicate(b"5\n5\n5\n", timeout=120)
     assert process.returncode == 141 and b"Traceback" not in stderr, (process.returncode, stderr)
+
+
+def test_a_reader_that_stops_gives_141_only_if_it_stopped_before_the_write_as_the_readme_says(tmp_path):
+    """Found by a fresh-user trial: `crowdtune sessions | head -1` ended 0 or 141 by timing, where README gave 141 as
+    the outcome: a listing that fits the pipe is written before head exits (0); a reader gone first makes it 141."""
+    crowdtune("simulate", "--rounds", "1", "--out", "sim", "--db", "ct.db", cwd=tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    for reader_gone, code in ((True, ExitCode.BROKEN_PIPE), (False, ExitCode.OK)):
+        read_end, write_end = os.pipe()
+        if reader_gone:
+            os.close(read_end)
+        with os.fdopen(write_end, "wb") as out:
+            result = subprocess.run([CROWDTUNE, "sessions", "--db", "ct.db"], cwd=tmp_path, stdout=out, stderr=subprocess.PIPE, env=env,
+                                    timeout=120)
+        if not reader_gone:
+            os.close(read_end)  # read nothing: the listing waited in the pipe, as for a head that had not yet exited
+        assert result.returncode == code and result.stderr == b"", (reader_gone, result)
+    row = next(line for line in README.read_text().splitlines() if line.startswith("| 141 |"))
+    assert "0 when" in row and "before" in row, row
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

@@ -369,3 +369,88 @@ def test_a_rater_file_named_with_a_quoted_tilde_is_loaded(tmp_path):
     result = crowdtune("simulate", "--rater", "~/raters/mine.py:rate", "--rounds", "1", "--out", "sim", "--db", "t.db",
                        cwd=tmp_path, env_extra={"HOME": str(tmp_path)})
     assert result.stdout.startswith("1 rater, rating mode, ") and ", 1 round; " in result.stdout, result.stdout
+
+
+# Two damages, each (the page damaged given the votes table's root page, the bytes written at its start, what SQLite
+# says): a page's header of garbage (SQLite's check lists the page), and a leaf page of garbage (the check itself fails).
+DAMAGES = {
+    "a page's header": (lambda root: 4, lambda size: b"\xff" * 200, "Page 4: btreeInitPage() returns error code 11"),
+    "a whole page": (lambda root: root, lambda size: b"\x0d" + b"\xff" * (size - 1), "database disk image is malformed"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("argv", [["sessions"], ["export", "--out", "all.zip"], ["simulate", "--rounds", "1", "--out", "sim"]])
+def test_a_damaged_database_is_one_plain_line_saying_what_is_damaged_and_what_to_do(tmp_path, argv, damage):
+    """Found by a fresh-user trial: `damaged (*** in database main ***\\nPage 4: btreeInitPage() returns error code
+    11)`: SQLite's banner, its line break shown as \\n, and *** that reads as a hidden password. Each damage is said
+    alike: SQLite's first problem as it words it, without its banner, and what to do."""
+    import sqlite3
+
+    crowdtune("simulate", "--rounds", "2", "--out", "first", "--db", "ct.db", cwd=tmp_path)
+    db = tmp_path / "ct.db"
+    with sqlite3.connect(db) as raw:
+        (page_size,) = raw.execute("PRAGMA page_size").fetchone()
+        (root,) = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = 'votes'").fetchone()
+    page, garbage, said = DAMAGES[damage]
+    start, written = (page(root) - 1) * page_size, garbage(page_size)
+    data = bytearray(db.read_bytes())
+    data[start : start + len(written)] = written
+    db.write_bytes(bytes(data))
+    result = crowdtune(*argv, "--db", "ct.db", cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.DATABASE, result.stderr
+    assert one_line(result) == (
+        f"crowdtune {argv[0]}: the database ct.db is damaged (SQLite says: {said}); left as it is: restore a backup (a copy "
+        "of the file made while no crowdtune ran), or name another database with --db or CROWDTUNE_DB (a new file starts empty)")
+
+
+def test_every_fixed_choice_is_taken_in_any_case_as_typed_and_a_wrong_one_quoted(tmp_path, monkeypatch):
+    """Found by a fresh-user trial: `--scale Major` and `--preset Default` were taken, `--mode AB` refused. Every
+    option (or argument) that takes one of fixed words takes it in any case, with spaces or hyphens for underscores,
+    as --scale does; a word that is none of them is quoted as typed. CROWDTUNE_PRESET too, as --preset."""
+    from bot.cli import build_parser
+    from bot.settings import CommandSettings, load_settings
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    checked = set()
+    for name, command in commands.items():
+        for action in command._actions:
+            choices = getattr(action.type, "choices", None)  # an argparse type of fixed words says which
+            if action.choices and not isinstance(action.choices, dict):
+                assert choices is not None, (name, action.dest)  # no fixed choice is left to argparse's exact match
+            if choices is None:
+                continue
+            for choice in choices() if callable(choices) else choices:
+                typed = f" {choice.upper().replace('_', ' ')} "
+                assert action.type(typed) == choice, (name, action.dest, typed)
+            with pytest.raises(Exception, match=r"must be one of: .*, not 'Klingon'"):
+                action.type("Klingon")
+            checked.add(action.dest)
+    assert checked == {"mode", "scale", "preset", "crowd", "format", "which"}
+    from bot import cli
+    from core.engine import MODES
+
+    assert cli.MODES == MODES  # the command line's own copy, kept so --help need not import the engine
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CROWDTUNE_PRESET", "Hillclimb")
+    assert load_settings(CommandSettings).preset == "hillclimb"
+    refused = crowdtune("run", "--mode", "vote", cwd=tmp_path, check=False)
+    assert one_line(refused) == "crowdtune run: error: --mode must be one of: rating, ab, not 'vote' (see crowdtune run --help)"
+
+
+def test_every_command_s_help_has_a_description_and_run_s_out_says_where_the_rounds_go(tmp_path):
+    """Found by a fresh-user trial: `export --help` had no paragraph saying what it does, unlike every other command;
+    and `run --out FOLDER` wrote into a new crowdtune-session-N-.../ folder inside FOLDER, where --help said FOLDER
+    itself held the rounds. --help, README and the files agree."""
+    from bot.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert [name for name, command in commands.items() if not command.description] == []
+    helped = " ".join(crowdtune("run", "--help", cwd=tmp_path).stdout.split())
+    said = ("--out OUT a folder that gets a new folder per session, <database>-session-<n>-<date>/, for each round's audio, "
+            "MIDI and piano roll (default: rounds/ beside the database)")
+    assert said in helped, helped
+    crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", "--out", "mine", stdin="5\n", cwd=tmp_path)
+    (session,) = (tmp_path / "mine").iterdir()
+    assert re.fullmatch(r"ct-session-1-\d{8}-\d{6}", session.name) and (session / "round-0001.mid").is_file(), session
+    assert "`--out FOLDER` puts that folder in FOLDER instead of `rounds/`" in README.read_text()

@@ -270,6 +270,20 @@ def test_a_bad_url_is_one_line_naming_the_setting(tmp_path, variable, url):
     assert_one_line(start(tmp_path, **{variable: url}), ExitCode.BAD_URL, variable)
 
 
+@pytest.mark.parametrize("command", READING_SETTINGS)
+@pytest.mark.parametrize("variable, value, code, kind", [
+    ("CROWDTUNE_API_BASE", "notaurl", ExitCode.BAD_URL, "bad URL"),
+    ("CROWDTUNE_GATEWAY_URL", "http://127.0.0.1:8080/", ExitCode.BAD_URL, "bad URL"),
+    ("CROWDTUNE_ROUNDS", "abc", ExitCode.SETTING, "bad setting"),
+])
+def test_a_bad_settings_line_names_the_kind_its_exit_code_means(tmp_path, command, variable, value, code, kind):
+    """Found by a fresh-user trial: CROWDTUNE_API_BASE=notaurl said "bad setting:", the words README gives exit code
+    3, yet ended with 7 ("not a usable URL"). Each line begins with what its code means, for every command."""
+    result = start(tmp_path, command=[CROWDTUNE, command, *READING_SETTINGS[command]], DISCORD_TOKEN=None, **{variable: value})
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert result.stderr.startswith(f"crowdtune {command}: {kind}: {variable} is '{value}' (in the environment), expected "), result.stderr
+
+
 def test_discord_unreachable_is_retried_with_growing_pauses_then_one_line(tmp_path):
     result = start(tmp_path, CROWDTUNE_CONNECT_RETRY_SECONDS="3.5")
     lines = result.stderr.strip().splitlines()

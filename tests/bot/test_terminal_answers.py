@@ -145,3 +145,14 @@ def test_a_replay_where_nothing_plays_says_why_and_names_the_files_and_one_of_a_
         "this round has one version, no A or B",
         "rp replays the track before, in A/B rounds",
     ], piped
+
+
+@pytest.mark.parametrize("word", ["q", "quit", "stop", "exit", "EXIT"])
+def test_every_word_that_ends_a_session_ends_it_and_help_names_them_all(tmp_path, word):
+    """Found by a fresh-user trial: `quit` and `stop` ended the session, but `exit`, what most programs take, was "not
+    a rating", and the help line named only q. Each ends it, in any case, and help lists every one."""
+    result = crowdtune("run", "--rounds", "3", "--no-audio", "--db", "ct.db", stdin=f"help\n5\n{word}\n6\n", cwd=tmp_path)
+    assert "sorry" not in result.stdout and "  rated 6/10" not in result.stdout, result.stdout
+    assert "stopped; this round stays open" in result.stdout, result.stdout
+    helped = next(line for line in result.stdout.splitlines() if "type a rating from 1" in line)
+    assert helped.endswith("; quit, stop, exit or q stops (the round stays open)"), helped
