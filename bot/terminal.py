@@ -30,8 +30,9 @@ from core.instruments import instrument_name
 from core.fitting import Fitted
 from core.music import key_name, tonic_name, track_from_dict
 from core.words import quoted
-from storage import SessionRow, StorageError, database_errors
+from storage import DatabaseUnwritable, SessionRow, StorageError, database_errors
 from storage.export import safe_name
+from storage.files import CannotWrite
 
 TERMINAL_CHANNEL = "terminal"
 # The command-line options that make up a session's SessionSpec (and so cannot change while it runs).
@@ -184,6 +185,10 @@ class TerminalSession:
             with contextlib.suppress(StorageError, *database_errors()):
                 await self._stopped()
             raise
+        except CannotWrite as problem:  # a round's file under --out (a full disk): the session stays, its round open
+            raise CannotWrite(problem.errno, f"{problem.strerror}; the next `crowdtune run` resumes the session", problem.filename) from None
+        except DatabaseUnwritable as problem:  # a full disk, named by the store; rolled back: nothing stored is lost
+            raise DatabaseUnwritable(f"{problem}; the open round stays open and the next `crowdtune run` resumes it") from None
         except database_errors() as problem:  # transactions roll back: nothing stored is lost
             raise StorageError(
                 f"the database stopped working ({problem}); the open round stays open and the next `crowdtune run` resumes it"
