@@ -14,7 +14,7 @@ from bot.conductor import Conductor
 from core.engine import SessionSpec
 from core.midi import midi_bytes, track_to_midi
 from core.music import track_from_dict
-from storage import StorageError
+from storage import StorageError, database_errors
 from storage.files import CannotWrite, write_whole
 
 if TYPE_CHECKING:
@@ -33,11 +33,11 @@ async def keep_rounds_done(
     missed = []
     try:
         await conductor.stop(session.id, "simulate")
-    except StorageError as problem:
+    except (StorageError, *database_errors()) as problem:  # a full disk fails this write too
         missed.append("the session stays active in the database" + ("" if str(problem) == str(stop) else f" ({problem})"))
     try:
         await results()
-    except (CannotWrite, StorageError) as problem:
+    except (CannotWrite, StorageError, *database_errors()) as problem:
         said = f"{problem.filename} could not be written: {problem.strerror}" if isinstance(problem, CannotWrite) else str(problem)
         missed.append(said if said != str(stop) else "results.json could not be written")
     if missed:

@@ -44,7 +44,7 @@ def other_schema(path: object, version: int, known: int) -> StorageError:
 
 
 class DatabaseUnwritable(StorageError):
-    """A write the database's disk refused mid-run (full, an I/O error, read-only): the transaction rolled back, so
+    """A write the database's disk refused mid-run (full, an I/O error): the transaction rolled back, so
     what was stored before is all there. The message names the database and the reason."""
 
 

@@ -107,8 +107,9 @@ def reading_uri(path: str | Path) -> str:
     return f"{uri}?mode=ro&immutable=1"
 
 
-# SQLite's primary result codes for a write the disk refused: SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL.
-_UNWRITABLE = frozenset({8, 10, 13})
+# SQLite's primary result codes for a write the disk refused: SQLITE_IOERR, SQLITE_FULL. (SQLITE_READONLY stays as it
+# is: a read-only store's refusal is a bug's.)
+_UNWRITABLE = frozenset({10, 13})
 
 
 async def _thread_ended(connection: aiosqlite.Connection) -> None:
@@ -275,7 +276,7 @@ class SqliteStore(ClosesOnExit):
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[_Tx]:
-        """A write transaction. A write the disk refuses (full, an I/O error, read-only) is DatabaseUnwritable
+        """A write transaction. A write the disk refuses (full, an I/O error) is DatabaseUnwritable
         naming the database, wherever in the transaction it comes (the COMMIT too): rolled back, nothing lost."""
         async with self._lock:
             self._check_same_file()
