@@ -701,7 +701,7 @@ class PostgresStore(ClosesOnExit):
                 (r[0], r[1])
                 for r in await conn.fetch(
                     "SELECT scope_id, voter FROM strikes WHERE scope_id = ANY($1::text[]) AND voter = ANY($2::text[])",
-                    scopes, sorted({op.voter for op in counted if op.kind == "cast"}),
+                    scopes, sorted({op.voter for op in counted if op.casts}),
                 )
             }
             results, written, events = plan_votes(ops, rounds, rows, struck)

@@ -100,6 +100,15 @@ class VoteOp:
     # vote's rating becomes their compound (core.crowd.compound_rating); `rating` is then ignored.
     aspects: tuple[tuple[str, float], ...] | None = None
     scope_id: str | None = None  # the scope the caller believes the round belongs to (a cached lookup): refused if not
+    # A retraction of a vote reaction while others of the person's stay on the message: the standing vote is left
+    # when it is one of `keep` ((rating, choice) pairs), else replaced by `instead` (a cast, refused if struck).
+    keep: tuple[tuple[float | None, str | None], ...] = ()
+    instead: tuple[float | None, str | None] | None = None
+
+    @property
+    def casts(self) -> bool:
+        """Whether the op may store a vote (and so must be refused for a struck voter)."""
+        return self.kind == "cast" or self.instead is not None
 
 
 @dataclass(frozen=True)

@@ -116,28 +116,30 @@ def plan_votes(
         key = (op.round_id, op.voter)
         current = rows.get(key)  # (rating, choice, retracted, aspects) as the ops so far left it
         standing = current is not None and current[2] == 0
+        rating, choice, aspects = op.rating, op.choice, None
         if op.kind == "retract":
-            if not standing or (op.only_if_standing and current[:2] != (op.rating, op.choice)):
+            if not standing or (op.only_if_standing and current[:2] != (op.rating, op.choice)) or current[:2] in op.keep:
                 results.append(VoteResult("unchanged"))
                 continue
-            rows[key] = (current[0], current[1], 1, current[3])
-            written[key] = (current[0], current[1], at, 1, json_or_none(current[3]))
-            events.append((op.round_id, op.voter, "retract", None, None, at, None))
-            results.append(VoteResult("retracted"))
-            continue
+            if op.instead is None:
+                rows[key] = (current[0], current[1], 1, current[3])
+                written[key] = (current[0], current[1], at, 1, json_or_none(current[3]))
+                events.append((op.round_id, op.voter, "retract", None, None, at, None))
+                results.append(VoteResult("retracted"))
+                continue
+            rating, choice = op.instead  # the person's other reactions stay on: their vote falls back to them
         if (scope_id, op.voter) in struck:
             results.append(VoteResult("blocked"))
             continue
-        rating, aspects = op.rating, None
         if op.aspects is not None:
             aspects = {**((current[3] or {}) if standing else {}), **dict(op.aspects)}
             rating = compound_rating(aspects)
-        if standing and (current[0], current[1], current[3]) == (rating, op.choice, aspects):
+        if standing and (current[0], current[1], current[3]) == (rating, choice, aspects):
             results.append(VoteResult("unchanged", aspects))
         else:
-            rows[key] = (rating, op.choice, 0, aspects)
-            written[key] = (rating, op.choice, at, 0, json_or_none(aspects))
-            events.append((op.round_id, op.voter, "change" if standing else "cast", rating, op.choice, at, json_or_none(aspects)))
+            rows[key] = (rating, choice, 0, aspects)
+            written[key] = (rating, choice, at, 0, json_or_none(aspects))
+            events.append((op.round_id, op.voter, "change" if standing else "cast", rating, choice, at, json_or_none(aspects)))
             results.append(VoteResult("changed" if standing else "recorded", aspects))
     return results, written, events
 

@@ -891,7 +891,7 @@ class _Tx:
             if rounds.get(op.round_id, (None, None))[0] == "open" and op.scope_id in (None, rounds[op.round_id][1])
         ]
         rows = await self._vote_rows(counted)
-        struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.kind == "cast"})
+        struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.casts})
         results, written, events = plan_votes(ops, rounds, rows, struck)
         # A voter's last write in the batch is their row's final state; `voided` is left as it was.
         await self._db.executemany(

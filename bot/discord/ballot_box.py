@@ -24,6 +24,7 @@ import discord
 from bot.conductor import Conductor
 from bot.discord.anti_brigade import JoinTimes, joined_by
 from bot.discord.edge import fits_integer
+from bot.discord.reactions_seen import ReactionsSeen, falling_back
 from bot.discord.vote_rate import HeldReactions, VoteLimiter
 from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, round_style, vote_from_emoji, voter_id
 from storage import DatabaseGone, RoundRow, SessionRow, VoteResult
@@ -45,6 +46,7 @@ class _PendingVote:
     joined_at: dt.datetime | None = None  # when the voter joined the server, when the event says
     round_id: int | None = None  # the round a button names, for a post not recorded yet
     channel_id: int | None = None  # where a reaction was made: its round may be being recorded there
+    remaining: tuple[str, ...] | None = None  # a removed reaction's: the person's vote emoji still on (reactions_seen.py)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class _Clear:
     message_id: int
     emoji: str | None
     done: asyncio.Future
+    remaining: dict[str, tuple[str, ...]] | None = None  # voter -> vote emoji still on, when known (reactions_seen.py)
 
 
 CLEARED = 0  # in `watching`: every reaction of the message changed (no user has id 0)
@@ -88,6 +91,7 @@ class BallotBox:
         self.store = conductor.store
         self.limiter = limiter
         self.held = HeldReactions(limiter)  # reactions over the person's rate, applied when it allows
+        self.seen = ReactionsSeen()  # the vote reactions each person has on, for a removal to fall back to
         self.join_times = join_times
         self.on_quorum = on_quorum  # called with the session id when a vote brings its round to the quorum
         self.recorded_in = recorded_in  # waits until a round being posted in a channel is recorded (the publisher)
@@ -107,14 +111,20 @@ class BallotBox:
             bool(settings.get("anti_brigade")), int(settings.get("member_days") or 0),
         )
 
-    async def remember(self, row: RoundRow, session: SessionRow) -> None:
+    async def remember(self, row: RoundRow, session: SessionRow, posted: bool = False) -> None:
+        """Map the round's messages to it; `posted`: just posted, so every reaction on them came as an event."""
         ref = await self._ref(row, session)
         for message_id in row.message_ids:
             self._refs[int(message_id)] = ref
+            if posted:
+                self.seen.posted(int(message_id))
 
-    def forget_round(self, round_id: int) -> None:
-        self.held.forget([message_id for message_id, ref in self._refs.items() if ref.round_id == round_id])
-        self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.round_id != round_id}
+    def forget_round(self, row: RoundRow) -> None:
+        # Its recorded messages too: a change of the scope's settings drops them from the cache, not from these.
+        message_ids = {int(m) for m in row.message_ids} | {m for m, ref in self._refs.items() if ref.round_id == row.id}
+        self.held.forget(message_ids)
+        self.seen.forget(message_ids)
+        self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.round_id != row.id}
 
     def scope_settings_changed(self, scope_id: str) -> None:
         """Forget cached rounds of a scope, so votes see its new settings (anti-brigading) or, once the
@@ -166,6 +176,7 @@ class BallotBox:
         limited: bool = False,
         round_id: int | None = None,
         channel_id: int | None = None,
+        remaining: tuple[str, ...] | None = None,
     ) -> asyncio.Future:
         """Queue a vote; the future resolves to its VoteResult once it is committed. A `limited` vote
         (one a person just made) is refused as "too_fast" over the person's rate."""
@@ -176,7 +187,7 @@ class BallotBox:
         if limited and not self.limiter.allow(user_id):
             done.set_result(VoteResult("too_fast"))
             return done
-        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id))
+        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id, remaining))
         return done
 
     def _queue(self, item: _PendingVote | _Clear | _Barrier) -> None:
@@ -220,11 +231,13 @@ class BallotBox:
         if payload.guild_id is not None and joined_at is not None:
             self.join_times.remember(payload.guild_id, payload.user_id, joined_at)
         origin = origin_scope(payload.guild_id, payload.user_id)
+        self.seen.changed(payload.message_id, payload.user_id, emoji, added)
 
-        def apply(emoji: str, retract: bool) -> None:
+        def apply(emoji: str, retract: bool) -> None:  # a held one when applied: the person's later ones are held too
+            remaining = self.seen.remaining(payload.message_id, payload.user_id) if retract else None
             self.submit(
                 payload.message_id, payload.user_id, emoji, retract, from_reaction=True, origin=origin, joined_at=joined_at,
-                channel_id=payload.channel_id,
+                channel_id=payload.channel_id, remaining=remaining,
             )
 
         # Over the rate a reaction is held, not dropped, and so is every later one of the person's on the
@@ -246,7 +259,9 @@ class BallotBox:
         if watchers is not None:
             watchers.add(CLEARED)
         self.held.cleared(message_id, emoji)
-        self._queue(_Clear(message_id, emoji, asyncio.get_running_loop().create_future()))
+        remaining = self.seen.cleared(message_id, emoji)
+        remaining = None if remaining is None else {voter_id(user_id): on for user_id, on in remaining.items()}
+        self._queue(_Clear(message_id, emoji, asyncio.get_running_loop().create_future(), remaining))
 
     async def withdraw_refused(self, row: RoundRow) -> None:
         """Withdraw the standing votes, however cast (reaction, button, menu), of everyone the round's membership
@@ -331,7 +346,8 @@ class BallotBox:
             elif not item.retract and not await self.join_times.may_vote(ref, item.user_id, item.joined_at):
                 item.done.set_result(VoteResult("newcomer", member_days=ref.member_days))
             else:
-                ops.append(self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id))
+                op = self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id)
+                ops.append(op if item.remaining is None else falling_back(op, ref.mode, item.remaining))
                 accepted.append((item, ref))
         await self._write(ops, accepted, touched)
         for barrier in barriers:
@@ -357,6 +373,8 @@ class BallotBox:
                 if (standing := ballot.choice if ref.mode == "ab" else ballot.rating) is not None
                 and (item.emoji is None or standing == value)
             ]
+            if item.emoji is not None and item.remaining is not None:  # one emoji gone: the others on still count
+                ops = [falling_back(op, ref.mode, item.remaining.get(op.voter, ())) for op in ops]
             if ops:
                 await self.conductor.apply_votes(ops)
         item.done.set_result(None)

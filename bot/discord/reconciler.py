@@ -90,6 +90,8 @@ class Reconciler:
                 # No await from here to the submits: a reaction event now would be missed by both.
                 if CLEARED in watchers:
                     continue  # the reactions were cleared during the read: what was read is gone
+                box.seen.read(message_id, present, watchers, complete)
+                present = {user_id: [vote_from_emoji(row.mode, emoji) for emoji in on] for user_id, on in present.items()}
                 standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in ballots if b.voter not in withheld}
                 # The stored vote stands while its reaction is on: it is the person's latest the bot saw (live, a newer
                 # reaction replaces the vote and leaves the older reaction on). Else recounted_vote chooses.
@@ -129,20 +131,19 @@ class Reconciler:
         row = None if ref is None or ref.style != "reactions" else await self.store.round(ref.round_id)
         return row.mode if row is not None and row.status == "open" else None
 
-    async def _reactions_by_user(self, message: discord.Message, row: RoundRow) -> tuple[dict[int, list[float | str]], bool]:
-        """Each person's vote reactions on the message (with anti-brigading, only members who joined in
+    async def _reactions_by_user(self, message: discord.Message, row: RoundRow) -> tuple[dict[int, list[str]], bool]:
+        """Each person's vote reactions (emoji) on the message (with anti-brigading, only members who joined in
         time), and whether every listing was read to its end."""
-        present: dict[int, list[float | str]] = {}
+        present: dict[int, list[str]] = {}
         complete = True
         for reaction in message.reactions:
-            value = vote_from_emoji(row.mode, str(reaction.emoji))
-            if value is None or reaction.count <= (1 if reaction.me else 0):
+            if vote_from_emoji(row.mode, str(reaction.emoji)) is None or reaction.count <= (1 if reaction.me else 0):
                 continue  # not a vote, or only our own reaction: nothing to read
             users, listed = await _everyone_with(reaction)
             complete = complete and listed
             for user in users:
                 if not self.ballot_box.is_bot(user.id, None) and not user.bot:
-                    present.setdefault(user.id, []).append(value)
+                    present.setdefault(user.id, []).append(str(reaction.emoji))
         for voter in await self.store.withheld_voters(row.id):  # they used /forget-me: only new events count
             present.pop(int(voter.split(":")[1]), None)
         ref = await self.ballot_box.ref_for(message.id)

@@ -254,8 +254,8 @@ class RoundRunner:
                 "What the agent learned is kept."
             )
 
-    async def _remember(self, row: RoundRow, session: SessionRow) -> None:
-        await self.ballot_box.remember(row, session)
+    async def _remember(self, row: RoundRow, session: SessionRow, posted: bool = False) -> None:
+        await self.ballot_box.remember(row, session, posted)
         for message_id in row.message_ids:
             if self.reconciler.deleted_before_known(int(message_id)):  # deleted before we had stored which round it was
                 self._spawn(self.reconciler.on_message_deleted(int(message_id)))
@@ -273,7 +273,7 @@ class RoundRunner:
         resumed = bool(row.message_ids)
         if not resumed:
             row, resumed = await self.publisher.publish(channel, session, open_round, style)
-        await self._remember(row, session)
+        await self._remember(row, session, posted=not resumed)
         if resumed and style == "reactions":  # people may have voted while we were away
             await self.reconciler.reconcile(channel, row, add_missing=True)
         elif resumed:  # its message may have been deleted while we were away
@@ -287,7 +287,7 @@ class RoundRunner:
         number, mode = open_round.plan.index + 1, open_round.spec.mode
         # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
         await self.conductor.close(open_round.id, actor="crowdtune", announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots))
-        self.ballot_box.forget_round(row.id)
+        self.ballot_box.forget_round(row)
         refreshed = await self.store.session(session_id)
         if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
             return True

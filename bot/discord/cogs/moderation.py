@@ -257,6 +257,7 @@ class Moderation(commands.Cog):
             return
         # Reactions held over the vote rate were made before the deletion: dropped first, so none comes back.
         self.bot.runner.ballot_box.held.forget_person(interaction.user.id)
+        self.bot.runner.ballot_box.seen.forget_person(interaction.user.id)
         result = await self.store.forget_user(voter, personal_scope=voter)
         self.bot.runner.scope_deleted(voter)
         await interaction.edit_original_response(

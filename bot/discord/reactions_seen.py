@@ -1,0 +1,97 @@
+"""Which vote reactions each person has on a round's message, as the bot saw them, so that removing one falls back
+at once to the person's others still on (`recounted_vote`, the re-read's rule) instead of withdrawing their vote.
+
+Why tracked in memory, not read back from Discord: Discord has no "this person's reactions" request; finding them
+means listing the users of every vote emoji on the message (a request per emoji and per hundred users, under the
+reactions route's rate limit) at each removal. The events already say it, at no cost; what they cannot say (a
+reaction made while the bot was down, or between its post and its being recorded) the re-read of the reactions
+says, which every restart does before counting a round (reconciler.py): a message is "known", and its sets used,
+only from its post or from a re-read that saw everyone, until its round is forgotten. On a message not known
+a removal withdraws the vote only if it is the one standing, as before, and the next re-read sets it right.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bot.discord.votes import bare, recounted_vote, vote_from_emoji
+from storage import VoteOp
+
+UNKNOWN_MESSAGES = 1000  # messages not (yet) a known round whose reactions are kept, oldest dropped first
+
+
+class ReactionsSeen:
+    """Per message and person, the bare vote emoji on (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self._people: dict[int, dict[int, set[str]]] = {}  # message id -> user id -> bare emoji on
+        self._known: set[int] = set()
+
+    def changed(self, message_id: int, user_id: int, emoji: str, added: bool) -> None:
+        people = self._people.setdefault(message_id, {})
+        on = people.setdefault(user_id, set())
+        (on.add if added else on.discard)(bare(emoji))
+        if not on:
+            del people[user_id]
+        if len(self._people) > len(self._known) + UNKNOWN_MESSAGES:  # reactions on messages that are no round
+            del self._people[next(m for m in self._people if m not in self._known)]
+
+    def remaining(self, message_id: int, user_id: int) -> tuple[str, ...] | None:
+        """The person's vote emoji on the message; None when the message is not known."""
+        if message_id not in self._known:
+            return None
+        return tuple(self._people.get(message_id, {}).get(user_id, ()))
+
+    def posted(self, message_id: int) -> None:
+        """The message is a round's new post: every reaction on it came since, as an event."""
+        self._known.add(message_id)
+
+    def read(self, message_id: int, present: dict[int, list[str]], skipped: set[int], complete: bool) -> None:
+        """A re-read of the message's vote reactions (`present`: user id -> emoji), at a point no event comes
+        between it and now, except for the `skipped` people's, whose sets their events keep. Makes the message
+        known when the read left out nobody."""
+        if not complete:  # who is missing from a listing that did not end is not known
+            return
+        people = self._people.setdefault(message_id, {})
+        for user_id in set(people) | set(present):
+            if user_id not in skipped:
+                people[user_id] = {bare(emoji) for emoji in present.get(user_id, ())}
+                if not people[user_id]:
+                    del people[user_id]
+        if not skipped:
+            self._known.add(message_id)
+
+    def cleared(self, message_id: int, emoji: str | None) -> dict[int, tuple[str, ...]] | None:
+        """A moderator removed every reaction (emoji None) or every one with `emoji`: what each person has left
+        (None when the message is not known)."""
+        people = self._people.setdefault(message_id, {})
+        if emoji is None:
+            people.clear()
+            self._known.add(message_id)  # nobody has a reaction on it now
+        for user_id in list(people):
+            people[user_id].discard(bare(emoji))
+            if not people[user_id]:
+                del people[user_id]
+        return {user_id: tuple(on) for user_id, on in people.items()} if message_id in self._known else None
+
+    def forget_person(self, user_id: int) -> None:
+        """The person used /forget-me: their reactions made before count no more, as the re-read leaves them out."""
+        for people in self._people.values():
+            people.pop(user_id, None)
+
+    def forget(self, message_ids) -> None:
+        for message_id in message_ids:
+            self._people.pop(message_id, None)
+            self._known.discard(message_id)
+
+
+def falling_back(op: VoteOp, mode: str, remaining: tuple[str, ...]) -> VoteOp:
+    """The retraction `op` of a removed vote reaction, made to leave the person the vote their `remaining` vote
+    emoji say, as the re-read would: the standing vote stays while its reaction is on, else `recounted_vote`
+    of the remaining; withdrawn (whichever it is) when none remains."""
+    values = [value for emoji in remaining if (value := vote_from_emoji(mode, emoji)) is not None]
+    pairs = tuple((None, value) if mode == "ab" else (float(value), None) for value in values)
+    if not values:
+        return dataclasses.replace(op, only_if_standing=False)
+    instead = recounted_vote(mode, values)
+    return dataclasses.replace(op, only_if_standing=False, keep=pairs, instead=(None, instead) if mode == "ab" else (float(instead), None))
