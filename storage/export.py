@@ -91,7 +91,7 @@ def write_export(
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = dict.fromkeys(COUNTED, 0)
     wrote = progress or (lambda: None)
-    with replacing(out) as temp_name:
+    with replacing(out, private=True) as temp_name:  # people's votes: readable by its owner alone, as before
         with open_reader(location) as reader, tempfile.TemporaryFile() as rounds_lines:
             folders = scope_folders(reader.scopes(scope_id))
             with zipfile.ZipFile(temp_name, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:

@@ -59,17 +59,17 @@ def output_target(path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def replacing(path: str | os.PathLike) -> Iterator[Path]:
+def replacing(path: str | os.PathLike, private: bool = False) -> Iterator[Path]:
     """A new temporary file beside `path`'s target (output_target) for the block to write; renamed over the target
     when the block ends without error, so nobody sees half a file. On any failure the temporary file is removed
     and the old file (or none) stays; an OSError of the block's becomes CannotWrite naming `path` (a full disk:
     "no space left on device (the disk is full)"). A replaced file keeps its permissions; a new one gets the
-    umask's, as a shell's `>` gives it."""
+    umask's, as a shell's `>` gives it, or, `private`, its owner's alone (0600: a file of people's votes)."""
     target = output_target(path)
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
     made = False
     try:
-        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666))
         made = True
         with contextlib.suppress(FileNotFoundError):
             os.chmod(temporary, stat.S_IMODE(os.stat(target).st_mode))

@@ -87,6 +87,12 @@ def test_export_force_through_a_link_replaces_its_target_and_keeps_the_link(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.zip", "real.zip"]
 
 
+def test_a_new_export_is_readable_by_its_owner_alone(tmp_path, sim_db):
+    """An export holds people's votes: a new one is 0600 whatever the umask (a replaced one keeps its mode)."""
+    crowdtune("export", "--db", str(sim_db), "--out", "votes.zip", cwd=tmp_path)
+    assert stat.S_IMODE(os.stat(tmp_path / "votes.zip").st_mode) == 0o600
+
+
 def test_simulate_force_never_replaces_a_round_file_that_is_no_regular_file(tmp_path):
     (tmp_path / "sim").mkdir()
     os.mkfifo(tmp_path / "sim" / "round-0001.mid")
