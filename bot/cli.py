@@ -611,10 +611,18 @@ async def _simulate(args: argparse.Namespace) -> int:
                 f"{plural(len(raters), 'rater')}, {describe_spec(spec)}; "
                 f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out, args.audio)}"
             )
-        except RaterError as problem:
-            # Stopped, as by a signal: the rounds done are in --out with results.json saying why (README "Exit codes").
-            left = f": {out}/ holds the {plural(done, 'round')} done, with" if done else f" before any round was done: {out}/ holds"
-            raise UsageError(f"{problem}; the session was stopped{left} results.json saying why") from None
+        except Exception as problem:
+            # A rater that failed, or a database or file that cannot be written now (a full disk): stopped, as by a
+            # signal, the rounds done kept in the database and in --out with results.json saying why (README "Exit codes").
+            from bot.errors import StartupError, user_facing
+
+            known = (str(problem), ExitCode.USAGE) if isinstance(problem, RaterError) else user_facing(problem)
+            if known is None or not (notes := getattr(problem, "__notes__", None)):  # a bug, or no session started
+                raise
+            what_kept = notes[-1]  # what was kept, in words (bot.simulate._keep_rounds_done)
+            if known[1] == ExitCode.USAGE:
+                raise UsageError(f"{known[0]}; {what_kept}") from None
+            raise StartupError(f"{known[0]}; {what_kept}", known[1]) from None
         except (asyncio.CancelledError, KeyboardInterrupt) as stop:  # a signal: main then says which
             from bot.stopping import why_stopped
 
@@ -679,6 +687,8 @@ def _render(args: argparse.Namespace) -> int:
     if there and not args.force:
         more = f" (and {plural(len(there) - 1, 'other')})" if len(there) > 1 else ""
         raise UsageError(f"{there[0]} exists{more}; add --force to replace it")
+    for target in there:  # --force replaces a regular file only: not a device, a FIFO, a folder
+        check_writable(target, "the file ")
     with open_renderer(settings, option="--soundfont" if args.soundfont is not None else None) as renderer, progress_bar(len(paths), "render", "file") as bar:
         try:
             written = render_files(renderer, paths, Path(args.out_dir), args.format, lambda _: bar.update(1), args.keep_level)

@@ -20,6 +20,7 @@ from typing import TextIO
 from core.actions import Action
 from core.midi import midi_bytes, track_to_midi
 from core.music import Track
+from storage.files import write_whole
 
 # Tried in this order; ffplay last, it opens a window without -nodisp.
 PLAYERS = (("paplay",), ("aplay", "-q"), ("afplay",), ("ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet"))
@@ -194,17 +195,12 @@ async def write_clip(
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     midi = track_to_midi(track)
-    _write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
-    _write_whole(stem.with_suffix(".png"), await asyncio.to_thread(piano_roll_png, track, title, before, edit))
+    # Whole or not at all (storage.files), so a crash never leaves a half-written round file behind.
+    write_whole(stem.with_suffix(".mid"), midi_bytes(midi))
+    write_whole(stem.with_suffix(".png"), await asyncio.to_thread(piano_roll_png, track, title, before, edit))
     if renderer is None:
         return f"MIDI file: {stem.with_suffix('.mid')}", None
     wav = stem.with_suffix(".wav")
-    _write_whole(wav, await renderer.render_async(midi, "wav"))
+    write_whole(wav, await renderer.render_async(midi, "wav"))
     return f"listen: {wav}", wav
 
-
-def _write_whole(path: Path, data: bytes) -> None:
-    """Write through a temporary file, so a crash never leaves a half-written round file behind."""
-    temporary = path.with_name(f".{path.name}.part")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)

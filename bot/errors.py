@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from enum import IntEnum
 from pathlib import Path
 
+from storage.files import file_kind
+
 
 class ExitCode(IntEnum):
     """`crowdtune`'s exit codes, one per kind of problem (README, "Exit codes")."""
@@ -93,7 +95,7 @@ def why_unwritable(path: str | os.PathLike, folder: bool = False, make_parents: 
     is one. Whether the place takes it (permissions, a read-only file system, /proc) is tried, as the write
     itself will try it: what is not there is made and removed at once (see _try_making), and a file or folder
     that is there must have a folder that takes new files (a replaced file, a database's journal, a round's
-    files are new files there)."""
+    files are new files there). A symbolic link counts as what it leads to, as it does to the write."""
     if not folder and (why := folder_name(path)) is not None:
         return why
     path = Path(path)
@@ -106,6 +108,8 @@ def why_unwritable(path: str | os.PathLike, folder: bool = False, make_parents: 
     if mode is not None:
         if folder != stat.S_ISDIR(mode):
             return "a file, not a folder" if folder else FOLDER_NOT_FILE
+        if not folder and not stat.S_ISREG(mode):  # a device, a FIFO, a socket: never replaced (storage.files)
+            return f"{file_kind(mode)}, not a regular file: only a regular file is replaced"
         return _try_making(Path(path if folder else path.parent) / ".crowdtune-write-check", folder=False)
     place = next((p for p in path.parents if p.exists()), None)  # the nearest that exists (exists() is False past a file)
     if place is not None and not place.is_dir():
@@ -247,7 +251,8 @@ class Terminated(Exception):
 
 def user_facing(problem: BaseException) -> tuple[str, ExitCode] | None:
     """The one line and exit code for a problem the user can fix, or None for a bug."""
-    from storage import StorageError
+    from storage import StorageError, database_errors
+    from storage.files import DISK_FULL, CannotWrite, write_failure
 
     if isinstance(problem, StartupError):
         return str(problem), problem.code
@@ -259,6 +264,12 @@ def user_facing(problem: BaseException) -> tuple[str, ExitCode] | None:
         RenderSetupError = SoundfontError = ()  # noqa: N806 - rendering not importable: nothing of it to report
     if RenderSetupError and isinstance(problem, RenderSetupError):
         return str(problem), ExitCode.NO_SOUNDFONT if isinstance(problem, SoundfontError) else ExitCode.NO_SYNTHESISER
+    if isinstance(problem, CannotWrite):  # an output file (storage.files): nothing half-written is left
+        return f"cannot write {problem.filename}: {problem.strerror}", ExitCode.FILE
     if isinstance(problem, OSError) and problem.filename:
         return f"{problem.strerror or problem}: {problem.filename}", ExitCode.FILE
+    if isinstance(problem, OSError) and problem.errno in DISK_FULL:  # a write that named no file, wherever it was
+        return f"cannot write a file: {write_failure(problem)}", ExitCode.FILE
+    if isinstance(problem, database_errors()):  # a database failing mid-run that its store did not name
+        return f"the database stopped working: {problem}", ExitCode.DATABASE
     return None

@@ -24,11 +24,11 @@ import mido
 
 from bot.conductor import Conductor
 from bot.errors import UnreadableFile, check_readable
+from bot.sim_files import keep_rounds_done, write_results, write_round_files
 from bot.stopping import why_stopped
 from core.crowd import rating_text
 from core.engine import Outcome, SessionSpec, beat_chance
 from core.midi import track_to_midi
-from core.music import track_from_dict
 
 Rater = Callable[[mido.MidiFile], float]
 
@@ -215,9 +215,10 @@ async def run_simulation(
 ) -> dict:
     """Run a whole session with simulated raters; write its files to out_dir (if given), each round also
     as OGG Opus when a `renderer` (bot.media.render.Renderer, opened and closed by the caller) is given.
-    results["stopped"] is None. Stopped early (Ctrl-C, SIGTERM, a rater's failure: anything raised), the session
-    is stopped and out_dir still gets results.json, start.mid, final.mid and the plot for the rounds done, with
-    `stopped` saying why (bot.stopping.why_stopped), before the exception goes on."""
+    results["stopped"] is None. Stopped early (Ctrl-C, SIGTERM, a rater's failure, a full disk: anything raised), the
+    session is stopped and out_dir still gets results.json, start.mid, final.mid and the plot for the rounds done, with
+    `stopped` saying why (bot.stopping.why_stopped), before the exception goes on, its last note saying what was kept
+    (and what a database or disk that cannot be written kept from being kept: bot.sim_files.keep_rounds_done)."""
     session = await conductor.start(scope_id, "sim", None, spec, actor="simulate", scope_name=scope_id)
     rounds: list[dict] = []
     total = spec.rounds or 0
@@ -259,10 +260,11 @@ async def run_simulation(
             record["kept_edit"] = outcome.kept_edit
             if judge is not None:
                 record["judge"] = judge(track_to_midi(outcome.next_track))
-            if out_dir is not None:
-                _write_round_files(out_dir, plan.index + 1, midis, renderer)
-            # Recorded as soon as it closed, with its files (nothing above waits): a stop from here on keeps it.
+            # Recorded as soon as it closed (nothing above waits), before its files: a stop from here on, or a disk
+            # too full for them, keeps it.
             rounds.append(record)
+            if out_dir is not None:
+                write_round_files(out_dir, plan.index + 1, midis, renderer)
             if progress:
                 progress(len(rounds), total, record)
             if stopping is not None:
@@ -272,13 +274,16 @@ async def run_simulation(
             learned = await conductor.learned(scope_id, spec.agent)
             if learned is not None:
                 record[learned[0]] = learned[1]
+        return await write_results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, None)
     except BaseException as stop:
         # Ctrl-C (or any other failure) ends the session too: a simulation is never resumed, so it must
         # not stay active with a round open. Its open round is cancelled; nothing is learned from it.
-        await conductor.stop(session.id, "simulate")
-        await _results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, why_stopped(stop))
+        stopped = why_stopped(stop)
+        await keep_rounds_done(
+            stop, conductor, session, out_dir, len(rounds),
+            lambda: write_results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, stopped),
+        )
         raise
-    return await _results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, None)
 
 
 async def _close_whole(conductor: Conductor, round_id: int) -> tuple[Outcome, asyncio.CancelledError | None]:
@@ -291,65 +296,6 @@ async def _close_whole(conductor: Conductor, round_id: int) -> tuple[Outcome, as
     except asyncio.CancelledError as stop:
         await asyncio.wait([closing])
         return closing.result(), stop
-
-
-async def _results(
-    conductor: Conductor, spec: SessionSpec, raters: list[NamedRater], out_dir: Path | None, scope_id: str, session,
-    rounds: list[dict], judge: Callable[[mido.MidiFile], float] | None, stopped: str | None,
-) -> dict:
-    """The run's results (`stopped`: why it ended early, None when it ran its rounds), written to out_dir with
-    the session's first and last tracks and the plot."""
-    final = await conductor.store.session(session.id)
-    start_midi, final_midi = (track_to_midi(track_from_dict(t)) for t in (session.track, final.track))
-    if out_dir is not None:
-        # The session's first and last tracks, for anyone to judge a run with their own scorer.
-        start_midi.save(str(out_dir / "start.mid"))
-        final_midi.save(str(out_dir / "final.mid"))
-    results = {
-        "scope": scope_id,
-        "session": session.id,
-        "spec": spec.to_dict(),
-        "raters": [r.name for r in raters],
-        "final_track": final.track,
-        "rounds": rounds,
-        "stopped": stopped,
-    }
-    if judge is not None:
-        results["judged"] = {"start": judge(start_midi), "final": judge(final_midi)}
-    if out_dir is not None:
-        _write_results(out_dir, results)
-    return results
-
-
-def _write_round_files(out_dir: Path, number: int, midis: list[mido.MidiFile], renderer) -> None:
-    suffixes = ["-a", "-b"] if len(midis) > 1 else [""]
-    for suffix, midi in zip(suffixes, midis):
-        stem = out_dir / f"round-{number:04d}{suffix}"
-        midi.save(str(stem.with_suffix(".mid")))
-        if renderer is not None:
-            stem.with_suffix(".ogg").write_bytes(renderer.render_ogg(midi))
-
-
-def _write_results(out_dir: Path, results: dict) -> None:
-    from bot.media.pianoroll import ab_curve_png, learning_curve_png
-    from bot.progress import plural
-
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
-    rounds = results["rounds"]
-    title = f"crowdtune simulate: {results['spec']['preset']}, {results['spec']['mode']}"
-    if results["stopped"] is not None:
-        title += f" (stopped after {plural(len(rounds), 'round')})"
-    judged = {"noise-free judge of the kept track": [r["judge"] for r in rounds]} if rounds and "judge" in rounds[0] else None
-    if results["spec"]["mode"] == "ab":
-        # The crowd's favourite edit's chance, whether it stayed or not (ab_curve_png draws which).
-        chances = [max((c for c in r["beat_before"] if c is not None), default=None) for r in rounds]
-        png = ab_curve_png(chances, [r["kept_edit"] for r in rounds], title, judged=judged)
-    else:
-        rewards = [r["reward"] if r["reward"] is not None else float("nan") for r in rounds]
-        png = learning_curve_png(
-            rewards, title=title, extra=judged, scores=[r["score"] for r in rounds], spread=[r["spread"] for r in rounds]
-        )
-    (out_dir / "learning-curve.png").write_bytes(png)
 
 
 def report(results: dict, judged_by: str | None = None) -> str:

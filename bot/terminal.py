@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -30,8 +30,9 @@ from core.instruments import instrument_name
 from core.fitting import Fitted
 from core.music import key_name, tonic_name, track_from_dict
 from core.words import quoted
-from storage import SessionRow, StorageError, database_errors
+from storage import DatabaseUnwritable, SessionRow, StorageError, database_errors
 from storage.export import safe_name
+from storage.files import CannotWrite
 
 TERMINAL_CHANNEL = "terminal"
 # The command-line options that make up a session's SessionSpec (and so cannot change while it runs).
@@ -126,6 +127,21 @@ def session_folder(db_path: str, session: SessionRow) -> str:
     return f"{safe_name(Path(db_path).stem)}-session-{session.id}-{started}"
 
 
+@contextlib.contextmanager
+def _resumable() -> Iterator[None]:
+    """A database or a round's file that cannot be written (a full disk) ends the session with its line saying that it
+    resumes: transactions roll back, so nothing stored is lost, and the open round stays open."""
+    stays = "the open round stays open and the next `crowdtune run` resumes it"
+    try:
+        yield
+    except CannotWrite as problem:  # a round's file under --out
+        raise CannotWrite(problem.errno, f"{problem.strerror}; the next `crowdtune run` resumes the session", problem.filename) from None
+    except DatabaseUnwritable as problem:  # named by the store
+        raise DatabaseUnwritable(f"{problem}; {stays}") from None
+    except database_errors() as problem:
+        raise StorageError(f"the database stopped working ({problem}); {stays}") from None
+
+
 class TerminalSession:
     def __init__(
         self, conductor: Conductor, renderer, out_dir: Path, stdin: TextIO, stdout: TextIO, aspects: bool = False,
@@ -178,7 +194,8 @@ class TerminalSession:
         await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
         self.reader = self.reader or LineReader(self.stdin)
         try:
-            return await self._run(spec, given, settings_given, new or first_track is not None, first_track)
+            with _resumable():
+                return await self._run(spec, given, settings_given, new or first_track is not None, first_track)
         except asyncio.CancelledError:
             # Ctrl-C or SIGTERM (bot.stopping): the same closing lines as q. They only read, and a signal
             # repeated meanwhile is ignored; a database that fails now only loses these lines.
@@ -186,10 +203,6 @@ class TerminalSession:
             with contextlib.suppress(StorageError, *database_errors()):
                 await self._stopped()
             raise
-        except database_errors() as problem:  # transactions roll back: nothing stored is lost
-            raise StorageError(
-                f"the database stopped working ({problem}); the open round stays open and the next `crowdtune run` resumes it"
-            ) from None
         finally:
             await self.player.stop()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 from core.midi import midi_bytes, track_to_midi
 from core.music import track_from_dict
 from storage import open_reader
+from storage.files import replacing
 from storage.protocol import Store
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+|\.{2,}")
@@ -78,22 +78,20 @@ def write_export(
     location: str, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None
 ) -> dict[str, int]:
     """Write the export of one scope (or every scope) of the database at `location` to the zip `out`,
-    atomically (a temporary file renamed into place); returns counts, keyed as COUNTED.
+    whole (storage.files.replacing: a temporary file renamed into place); returns counts, keyed as COUNTED.
 
     Synchronous and streaming, for a worker thread or process: rows are read one at a time from a
     read-only snapshot (storage.open_reader) and written straight into the zip, so memory does not
     grow with the history except for the zip's directory (about 0.5 KiB an entry). `out`'s missing folders
     are made (why: storage.open_store). Errors:
-    StorageError when the database cannot be read, OSError when `out` cannot be written. `progress` is
+    StorageError when the database cannot be read, storage.files.CannotWrite when `out` cannot be written. `progress` is
     called after each file is written into the zip (a progress bar: its count ends at the zip's number of files).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=".export-", suffix=".zip", dir=out.parent)
-    os.close(fd)
     counts = dict.fromkeys(COUNTED, 0)
     wrote = progress or (lambda: None)
-    try:
+    with replacing(out, private=True) as temp_name:  # people's votes: readable by its owner alone, as before
         with open_reader(location) as reader, tempfile.TemporaryFile() as rounds_lines:
             folders = scope_folders(reader.scopes(scope_id))
             with zipfile.ZipFile(temp_name, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
@@ -136,10 +134,6 @@ def write_export(
                 wrote()
                 archive.writestr("models.json", json.dumps(models, sort_keys=True))
                 wrote()
-        os.replace(temp_name, out)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
     return counts
 
 

@@ -43,6 +43,11 @@ def other_schema(path: object, version: int, known: int) -> StorageError:
     )
 
 
+class DatabaseUnwritable(StorageError):
+    """A write the database's disk refused mid-run (full, an I/O error): the transaction rolled back, so
+    what was stored before is all there. The message names the database and the reason."""
+
+
 class DatabaseGone(StorageError):
     """The database the store opened is no longer the one at its location (its file was removed or
     replaced while the program ran): nothing more can be saved until it is restarted."""

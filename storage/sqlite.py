@@ -30,7 +30,7 @@ from core.learner import Evidence, apply_observations
 from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClosesOnExit, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClosesOnExit, DatabaseGone, DatabaseUnwritable, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
     other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
@@ -127,6 +127,11 @@ def damaged(path: str | Path, problem: str) -> StorageError:
         f"the database {path} is damaged (SQLite says: {problem}); left as it is: restore a backup (a copy of the file "
         "made while no crowdtune ran), or name another database with --db or CROWDTUNE_DB (a new file starts empty)"
     )
+
+
+# SQLite's primary result codes for a write the disk refused: SQLITE_IOERR, SQLITE_FULL. (SQLITE_READONLY stays as it
+# is: a read-only store's refusal is a bug's.)
+_UNWRITABLE = frozenset({10, 13})
 
 
 async def _thread_ended(connection: aiosqlite.Connection) -> None:
@@ -295,22 +300,31 @@ class SqliteStore(ClosesOnExit):
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[_Tx]:
+        """A write transaction. A write the disk refuses (full, an I/O error) is DatabaseUnwritable
+        naming the database, wherever in the transaction it comes (the COMMIT too): rolled back, nothing lost."""
         async with self._lock:
             self._check_same_file()
             try:
-                await self._db.execute("BEGIN IMMEDIATE")
-            except asyncio.CancelledError:
-                # aiosqlite runs the BEGIN in its thread even when its awaiter is cancelled (Ctrl-C); this
-                # ROLLBACK is queued after it, so the connection is not left inside a transaction nobody ends.
-                with contextlib.suppress(sqlite3.OperationalError):
-                    await self._db.execute("ROLLBACK")
-                raise
-            try:
-                yield _Tx(self._db)
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
+                try:
+                    await self._db.execute("BEGIN IMMEDIATE")
+                except asyncio.CancelledError:
+                    # aiosqlite runs the BEGIN in its thread even when its awaiter is cancelled (Ctrl-C); this
+                    # ROLLBACK is queued after it, so the connection is not left inside a transaction nobody ends.
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        await self._db.execute("ROLLBACK")
+                    raise
+                try:
+                    yield _Tx(self._db)
+                    await self._db.execute("COMMIT")
+                except BaseException:
+                    # A COMMIT the disk refused leaves the transaction open: end it. (Nothing open: nothing to end.)
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        await self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as problem:
+                if (getattr(problem, "sqlite_errorcode", None) or 0) & 0xFF not in _UNWRITABLE:
+                    raise
+                raise DatabaseUnwritable(f"the database {self.path} cannot be written: {problem}") from None
 
     async def _one(self, sql: str, params: Iterable = ()) -> tuple | None:
         async with self._db.execute(sql, tuple(params)) as cursor:
@@ -831,7 +845,7 @@ class SqliteStore(ClosesOnExit):
             async with self._tx() as db:
                 cursor = await db.execute("INSERT INTO audit (at, actor, action) VALUES (?, 'crowdtune', 'write_check')", (time.time(),))
                 await db.execute("DELETE FROM audit WHERE id = ?", (cursor.lastrowid,))
-        except sqlite3.Error as exc:
+        except sqlite3.Error as exc:  # one the disk did not refuse (_tx names those)
             raise StorageError(f"the database {self.path} cannot be written: {exc}") from None
 
     async def set_closes_at(self, round_id: int, closes_at: float) -> bool:

@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from storage.files import replacing, write_whole
+
 WORKERS = 2  # the machine CI runs on has two cores
 NOISE = 0.8  # standard deviation of each honest rater's noise, on the 1-10 scale
 # "default, A/B, shared noise": half of the noise variance shared by clips heard together. Nothing measured
@@ -505,7 +507,8 @@ def plot(summaries: list[Summary], crowd: str, path: Path, title: str) -> None:
     axes[0][0].set_ylabel(f"quality of the session's track ({crowd} crowd's noise-free judge, 1-10)")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with replacing(path) as temporary:
+        fig.savefig(temporary, dpi=100, format="png")
     plt.close(fig)
 
 
@@ -519,7 +522,7 @@ def write_section(path: Path, heading: str, body: str) -> None:
     else:
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
         lines[start:end] = section
-    path.write_text("\n".join(lines).rstrip() + "\n")
+    write_whole(path, "\n".join(lines).rstrip() + "\n")
 
 
 def few_seeds_warning(seeds: int) -> str:

@@ -28,6 +28,7 @@ from bot.media.loudness import TRUE_PEAK_CEILING_DBTP, normalise, trim_trailing_
 from bot.media.synth import (
     CHANNELS, INSTALL_HINT, CliSynth, InProcessSynth, LibraryMissing, RenderSetupError, SoundfontError, midi_timeline,
 )
+from storage.files import write_whole
 
 SOUNDFONT_SETTING = "CROWDTUNE_SOUNDFONT"  # named in messages; bot.settings reads it
 DEFAULT_SOUNDFONTS = (
@@ -318,7 +319,7 @@ def render_files(
     midis = [parse_midi(Path(path).read_bytes(), str(path)) for path in paths]
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for target, midi in zip(targets, midis):
-        target.write_bytes(renderer.render(midi, fmt, keep_level))
+        write_whole(target, renderer.render(midi, fmt, keep_level))
         if on_written is not None:
             on_written(target)
     return targets
