@@ -197,14 +197,21 @@ class Conductor:
             return VoteResult("unknown_round")
         return (await self.apply_votes([self.vote_op(round_id, row.mode, voter, value, retract=True)]))[0]
 
-    async def quorum_reached(self, round: OpenRound) -> bool:
-        return quorum_reached(round.spec, await self.store.ballot_count(round.id))
+    async def quorum_reached(self, round: OpenRound, set_aside: frozenset[str] = frozenset()) -> bool:
+        """Whether the round's standing votes, but those of the `set_aside` voters, make its quorum."""
+        if not set_aside:
+            return quorum_reached(round.spec, await self.store.ballot_count(round.id))
+        counted = [b for b in await self.store.ballots(round.id) if b.voter not in set_aside]
+        return quorum_reached(round.spec, len(counted))
 
     async def close(
-        self, round_id: int, actor: str = "engine", announce: Callable[[Outcome, list[Ballot]], str] | None = None
+        self, round_id: int, actor: str = "engine", announce: Callable[[Outcome, list[Ballot]], str] | None = None,
+        set_aside: frozenset[str] = frozenset(),
     ) -> Outcome | None:
         """Close and learn, exactly once: None if the round was already closed or cancelled. With
-        `announce`, its text for the round's channel is stored with the close (the outbox)."""
+        `announce`, its text for the round's channel is stored with the close (the outbox), given the ballots
+        that counted. The standing votes of the `set_aside` voters (a rule of the front end's, such as a
+        membership age) stay stored and do not count."""
         row = await self.store.round(round_id)
         if row is None or row.status != "open":
             return None
@@ -212,12 +219,16 @@ class Conductor:
         spec = SessionSpec.from_dict(session.spec)
         plan = RoundPlan.from_dict(row.plan)
 
+        def counted(ballots: list[Ballot]) -> list[Ballot]:
+            return [b for b in ballots if b.voter not in set_aside]
+
         def decide(ballots, table, incumbent_score, history, reference=None):
             return settle(
-                spec, plan, ballots, table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history, reference
+                spec, plan, counted(ballots), table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history, reference
             )
 
-        return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor, announce)
+        told = None if announce is None else (lambda outcome, ballots: announce(outcome, counted(ballots)))
+        return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor, told)
 
     async def stop(self, session_id: int, actor: str) -> bool:
         return await self.store.end_session(session_id, "stopped", actor)

@@ -263,18 +263,19 @@ class BallotBox:
         remaining = None if remaining is None else {voter_id(user_id): on for user_id, on in remaining.items()}
         self._queue(_Clear(message_id, emoji, asyncio.get_running_loop().create_future(), remaining))
 
-    async def withdraw_refused(self, row: RoundRow) -> None:
-        """Withdraw the standing votes, however cast (reaction, button, menu), of everyone the round's membership
-        rule refuses now (anti_brigade.py), once every vote queued so far is in: the rule applies to the round's
-        count (a quorum, the close), so a moderator raising member_days while the round is open counts out votes
-        cast before, as the re-read of the reactions does. Returns once withdrawn."""
+    async def set_aside(self, row: RoundRow) -> tuple[frozenset[str], int]:
+        """(the voters whose standing votes, however cast (reaction, button, menu), the round's membership rule refuses
+        now, its member_days), once every vote queued so far is in. The rule applies to the round's count (a quorum,
+        the close): those votes stay stored and do not count, so a moderator who raises member_days while the round
+        is open and lowers it again before the close loses nobody's vote (a withdrawal could not be undone: a button
+        press is not there to read again, as a reaction is)."""
         ref = await self.ref_for(int(row.message_ids[0])) if row.message_ids else None
         if ref is None or joined_by(ref) is None:
-            return
+            return frozenset(), 0
         await self.settle_votes()
-        voters = [int(b.voter.split(":")[1]) for b in await self.store.ballots(row.id) if b.voter.startswith("user:")]
-        refused = [user_id for user_id in voters if not await self.join_times.may_vote(ref, user_id)]
-        await asyncio.gather(*(self.submit(int(row.message_ids[0]), user_id, None, retract=True) for user_id in refused))
+        voters = [b.voter for b in await self.store.ballots(row.id) if b.voter.startswith("user:")]
+        refused = [voter for voter in voters if not await self.join_times.may_vote(ref, int(voter.split(":")[1]))]
+        return frozenset(refused), ref.member_days
 
     # -- the writer -----------------------------------------------------------------------------------
 

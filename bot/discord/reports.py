@@ -101,8 +101,8 @@ def held_votes_note(held: int) -> list[str]:
         return []
     are = "is" if held == 1 else "are"
     return [
-        f"{plural(held, 'vote')} {are} waiting to be counted: they came faster than the vote rate allows and count in "
-        "turn, at the latest when the round closes."
+        f"{plural(held, 'vote')} {are} waiting to be counted: {'it' if held == 1 else 'they'} came faster than the vote "
+        f"rate allows and {'counts' if held == 1 else 'count'} in turn, at the latest when the round closes."
     ]
 
 

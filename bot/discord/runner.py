@@ -283,10 +283,13 @@ class RoundRunner:
         if style == "reactions":
             await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
         await self.ballot_box.settle_votes()  # every vote that arrived before the close counts
-        await self.ballot_box.withdraw_refused(row)  # under the membership rule as it is now, however cast
+        set_aside, days = await self.ballot_box.set_aside(row)  # under the membership rule as it is now, however cast
         number, mode = open_round.plan.index + 1, open_round.spec.mode
         # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
-        await self.conductor.close(open_round.id, actor="crowdtune", announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots))
+        await self.conductor.close(
+            open_round.id, actor="crowdtune", set_aside=set_aside,
+            announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(set_aside), days),
+        )
         self.ballot_box.forget_round(row)
         refreshed = await self.store.session(session_id)
         if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
@@ -309,8 +312,8 @@ class RoundRunner:
         if style == "reactions":
             await self.reconciler.reconcile(channel, row)
             await self.ballot_box.settle_votes()
-        await self.ballot_box.withdraw_refused(row)
-        return await self.conductor.quorum_reached(open_round)
+        set_aside, _ = await self.ballot_box.set_aside(row)
+        return await self.conductor.quorum_reached(open_round, set_aside)
 
     async def _wait_for_close(self, session_id: int, open_round: OpenRound, channel, style: str) -> None:
         event = self._wake[session_id]

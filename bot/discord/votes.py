@@ -91,19 +91,30 @@ def describe_votes(mode: str, ballots) -> str:
     return ", ".join(f"{n}× {r}" if n > 1 else r for r, n in sorted(counts.items(), key=lambda item: float(item[0]))) or "none yet"
 
 
-def round_summary(number: int, mode: str, outcome, ballots) -> str:
-    """What the channel is told when round `number` closes (an Outcome, the standing ballots)."""
+def set_aside_text(count: int, member_days: int) -> str:
+    """Why `count` standing votes (at least one) do not count: the membership rule as it is now (/config member_days)."""
+    from bot.progress import plural
+
+    members = "its member" if count == 1 else "their members"
+    return (
+        f"{plural(count, 'vote')} set aside: {members} joined less than {plural(member_days, 'day')} before the round "
+        "began (/config member_days)."
+    )
+
+
+def round_summary(number: int, mode: str, outcome, ballots, set_aside: int = 0, member_days: int = 0) -> str:
+    """What the channel is told when round `number` closes (an Outcome, the ballots that counted), and how many
+    standing votes the membership rule (`member_days`) set aside."""
+    aside = f" {set_aside_text(set_aside, member_days)}" if set_aside else ""
     if not outcome.voters:  # the engine's summary says it all: "nobody voted, so nothing was learned: ..."
-        return f"**Round {number} closed**: {outcome.summary}."
+        return f"**Round {number} closed**: {outcome.summary}.{aside}"
     # An A/B reward is an edit's chance of beating the track before, not a score of the music: the engine's
     # summary gives each chance as such, so no A/B number is shown on the 1-10 scale.
-    if mode == "ab":
-        verdict = ""
-    else:
-        verdict = ", no reward" if outcome.reward is None else f", reward {rating_text(outcome.reward)}/10"
+    # A rating round's summary names the crowd's verdict ("the crowd gave 6.5/10"): it is not said twice.
+    verdict = ", no reward" if mode != "ab" and outcome.reward is None else ""
     return (
         f"**Round {number} closed**: {outcome.voters} voted ({describe_votes(mode, ballots)}){verdict}. "
-        f"{outcome.summary[0].upper()}{outcome.summary[1:]}."
+        f"{outcome.summary[0].upper()}{outcome.summary[1:]}.{aside}"
     )
 
 

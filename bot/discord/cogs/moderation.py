@@ -163,7 +163,8 @@ class Moderation(commands.Cog):
             self.bot.runner.scope_settings_changed(scope_id)
         settings = await scope_settings(self.bot, scope_id)
         await interaction.response.send_message(
-            f"{'Updated. ' if changes else ''}These settings apply to new sessions. {settings_text(settings)}. "
+            # Session settings take effect in the next session; anti-brigading's own sentence says it applies at once.
+            f"{'Updated. ' if changes else ''}Sessions started from now use: {settings_text(settings)}. "
             f"{anti_brigading_text(scope_id, settings)}",
             ephemeral=True, allowed_mentions=discord.AllowedMentions.none(),
         )

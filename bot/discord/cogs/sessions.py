@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, stop_report
 from bot.discord.votes import (
-    cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, voter_id,
+    cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
 )
 from bot.media.midi_import import check_file_size, melody_from_file
 from bot.progress import plural
@@ -298,7 +298,12 @@ class Sessions(commands.Cog):
         if open_round is None:
             await answer_privately(interaction, "\n".join([f"{progress}; the next round is being prepared.", *notes]))
             return
-        ballots = await self.store.ballots(open_round.id)
+        if (await self.store.scope_settings(session.scope_id)).get("anti_brigade") and not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=True)  # join times may be asked of Discord
+        set_aside, days = await self.bot.runner.ballot_box.set_aside(open_round)  # as the close will count them
+        ballots = [b for b in await self.store.ballots(open_round.id) if b.voter not in set_aside]
+        if set_aside:
+            notes.append(set_aside_text(len(set_aside), days))
         descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
         votes = f"{len(ballots)} voted so far"
         if not session.options.get("hide_results"):

@@ -34,7 +34,7 @@ async def test_config_answers_with_the_options_it_takes_each_once_in_their_units
         assert shown.count("anti_brigade") == 1 and shown.count("\n") == 0
 
         updated = await config(env, round_minutes=0.25, hide_results=True, rounds=0, preset="paper", anti_brigade=True)
-        assert updated.startswith("Updated. These settings apply to new sessions. preset: paper,")
+        assert updated.startswith("Updated. Sessions started from now use: preset: paper,")
         assert "round_minutes: 0.25," in updated and "hide_results: on" in updated and "rounds: endless" in updated
         assert "exploration: the preset's (epsilon_decay)" in updated
         assert "anti_brigade: on" in updated and "member_days" in updated

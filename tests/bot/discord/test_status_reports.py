@@ -96,3 +96,14 @@ async def test_stop_counts_the_round_it_stops_and_says_its_votes_are_not_counted
         "Round 3 was still open: it is cancelled, and its 2 votes are not counted (nothing is learned from them).",
     ], stopped
     assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "closed"), (2, "cancelled")]
+
+
+def test_one_held_vote_is_spoken_of_in_the_singular():
+    """A trial read "1 vote is waiting to be counted: they came faster ... and count in turn"."""
+    from bot.discord.reports import held_votes_note
+
+    assert held_votes_note(1) == [
+        "1 vote is waiting to be counted: it came faster than the vote rate allows and counts in turn, at the latest when "
+        "the round closes."
+    ]
+    assert held_votes_note(0) == []
