@@ -211,7 +211,7 @@ class Conductor:
         """Close and learn, exactly once: None if the round was already closed or cancelled. With
         `announce`, its text for the round's channel is stored with the close (the outbox), given the ballots
         that counted. The standing votes of the `set_aside` voters (a rule of the front end's, such as a
-        membership age) stay stored and do not count."""
+        membership age) do not count, and are voided with the close (Store.close_round)."""
         row = await self.store.round(round_id)
         if row is None or row.status != "open":
             return None
@@ -219,16 +219,12 @@ class Conductor:
         spec = SessionSpec.from_dict(session.spec)
         plan = RoundPlan.from_dict(row.plan)
 
-        def counted(ballots: list[Ballot]) -> list[Ballot]:
-            return [b for b in ballots if b.voter not in set_aside]
-
         def decide(ballots, table, incumbent_score, history, reference=None):
             return settle(
-                spec, plan, counted(ballots), table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history, reference
+                spec, plan, ballots, table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history, reference
             )
 
-        told = None if announce is None else (lambda outcome, ballots: announce(outcome, counted(ballots)))
-        return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor, told)
+        return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor, announce, set_aside)
 
     async def stop(self, session_id: int, actor: str) -> bool:
         return await self.store.end_session(session_id, "stopped", actor)

@@ -24,7 +24,7 @@ import concurrent.futures
 import json
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator
 from typing import TypeVar
 from urllib.parse import unquote, unquote_plus, urlsplit
 
@@ -39,7 +39,7 @@ from storage import URL_EXAMPLE, check_location
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
     Announce, Announcement, ClosesOnExit, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
-    other_schema, outcome_to_dict,
+    closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
@@ -581,7 +581,8 @@ class PostgresStore(ClosesOnExit):
         return await self._tx(body)
 
     async def close_round(
-        self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine", announce: Announce | None = None
+        self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine", announce: Announce | None = None,
+        set_aside: Collection[str] = (),
     ) -> Outcome | None:
         """Close a round and apply its Q-updates and model observations in one transaction. None if it
         was not open: the round's row lock makes a second close, from this process or another, wait and
@@ -607,6 +608,10 @@ class PostgresStore(ClosesOnExit):
                     round_id,
                 )
             ]
+            aside = sorted({b.voter for b in ballots} & set(set_aside))
+            ballots = [b for b in ballots if b.voter not in set_aside]
+            if aside:
+                await conn.execute("UPDATE votes SET voided = 1 WHERE round_id = $1 AND voter = ANY($2::text[])", round_id, aside)
             table = await _q_entries(conn, scope_id, keys)
             reference = await _incumbent_reference(conn, session_id)
             voters = [b.voter for b in ballots] + [b.voter for b in (reference[0] if reference else ())]
@@ -629,7 +634,7 @@ class PostgresStore(ClosesOnExit):
             await conn.execute("DELETE FROM withheld_reactions WHERE round_id = $1", round_id)
             if announce is not None and channel_id is not None:
                 await _announce(conn, channel_id, announce(outcome, ballots))
-            await _audit(conn, scope_id, actor, "round_closed", {"round": round_id, "reward": outcome.reward, "voters": outcome.voters})
+            await _audit(conn, scope_id, actor, "round_closed", closed_audit(round_id, outcome, aside))
             return outcome
 
         return await self._tx(body)

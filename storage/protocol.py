@@ -9,7 +9,7 @@ exactly once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -129,6 +129,14 @@ class VoteResult:
     @property
     def counted(self) -> bool:
         return self.status in ("recorded", "changed", "unchanged", "retracted")
+
+
+def closed_audit(round_id: int, outcome: Outcome, set_aside: list[str]) -> dict:
+    """The audit entry of a round's close: its reward, how many counted and, when any, the voters set aside."""
+    entry = {"round": round_id, "reward": outcome.reward, "voters": outcome.voters}
+    if set_aside:
+        entry["set_aside"] = set_aside
+    return entry
 
 
 def outcome_to_dict(outcome: Outcome) -> dict:
@@ -252,13 +260,16 @@ class Store(Protocol):
         channel in the same transaction. False if it was not open (and nothing is queued)."""
         ...
     async def close_round(
-        self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine", announce: Announce | None = None
+        self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine", announce: Announce | None = None,
+        set_aside: Collection[str] = (),
     ) -> Outcome | None:
         """Settle a round with `settle(ballots, q_entries, incumbent_score, voter_history, reference)` and
         store the outcome, its Q-updates and its model observations in one transaction (`reference`: the
         ballots and verdict of the session's last rating round whose edit was kept, or None); with `announce`, the text `announce(outcome,
         ballots)` is queued for the round's channel in that same transaction. None if the round was not
-        open, so a second close never rewards (nor announces) twice."""
+        open, so a second close never rewards (nor announces) twice. The standing votes of the `set_aside` voters (a
+        front end's rule, such as a membership age) are neither settled nor announced, and are voided in the same
+        transaction (audited with the close), so no later reading counts them either."""
         ...
 
     # -- the outbox: announcements recorded with what they announce, posted once --

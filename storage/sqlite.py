@@ -17,7 +17,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from core.music import track_to_dict
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
     Announce, Announcement, ClosesOnExit, DatabaseGone, DatabaseUnwritable, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
-    other_schema, outcome_to_dict,
+    closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
@@ -696,7 +696,8 @@ class SqliteStore(ClosesOnExit):
         return [Evidence.from_dict(json.loads(data)) for (data,) in rows]
 
     async def close_round(
-        self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine", announce: Announce | None = None
+        self, round_id: int, keys: list[QKey], settle: Settle, actor: str = "engine", announce: Announce | None = None,
+        set_aside: Collection[str] = (),
     ) -> Outcome | None:
         """Close a round and apply its Q-updates and model observations in one transaction, with its
         announcement queued in the outbox. None if it was not open, so a second close (a timer and a quorum
@@ -718,6 +719,10 @@ class SqliteStore(ClosesOnExit):
                     (round_id,),
                 )
             ]
+            aside = sorted({b.voter for b in ballots} & set(set_aside))
+            ballots = [b for b in ballots if b.voter not in set_aside]
+            for voter in aside:
+                await db.execute("UPDATE votes SET voided = 1 WHERE round_id = ? AND voter = ?", (round_id, voter))
             table = await db.q_entries(scope_id, keys)
             reference = await db.incumbent_reference(session_id)
             voters = [b.voter for b in ballots] + [b.voter for b in (reference[0] if reference else ())]
@@ -741,7 +746,7 @@ class SqliteStore(ClosesOnExit):
             await db.execute("DELETE FROM withheld_reactions WHERE round_id = ?", (round_id,))
             if announce is not None and channel_id is not None:
                 await db.announce(channel_id, announce(outcome, ballots))
-            await db.audit(scope_id, actor, "round_closed", {"round": round_id, "reward": outcome.reward, "voters": outcome.voters})
+            await db.audit(scope_id, actor, "round_closed", closed_audit(round_id, outcome, aside))
         return outcome
 
     # -- the outbox ---------------------------------------------------------------------------------

@@ -83,22 +83,24 @@ class Reconciler:
                 except discord.NotFound:
                     await self._cancel(row.id, actor="crowdtune", reason="round message missing")
                     return
-                present, complete = await self._reactions_by_user(message, current)
+                present, complete, refused = await self._reactions_by_user(message, current)
                 await box.settle_votes()
                 withheld = await self.store.withheld_voters(row.id)
                 ballots = await self.store.ballots(row.id)
                 # No await from here to the submits: a reaction event now would be missed by both.
                 if CLEARED in watchers:
                     continue  # the reactions were cleared during the read: what was read is gone
-                box.seen.read(message_id, present, watchers, complete)
+                box.seen.read(message_id, {u: on for u, on in present.items() if u not in refused}, watchers, complete)
                 present = {user_id: [vote_from_emoji(row.mode, emoji) for emoji in on] for user_id, on in present.items()}
                 standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in ballots if b.voter not in withheld}
                 # The stored vote stands while its reaction is on: it is the person's latest the bot saw (live, a newer
                 # reaction replaces the vote and leaves the older reaction on). Else recounted_vote chooses.
+                # Whom the membership rule refuses now casts nothing new, and keeps a stored vote whose reaction is on:
+                # the count sets it aside (BallotBox.set_aside), so lowering the rule before the close restores it.
                 pending = [
                     box.submit(message_id, user_id, recounted_vote(row.mode, values))
                     for user_id, values in present.items()
-                    if user_id not in watchers and standing.get(voter_id(user_id)) not in values
+                    if user_id not in watchers and user_id not in refused and standing.get(voter_id(user_id)) not in values
                 ]
                 # A listing that did not end says nothing about who is missing from it.
                 pending += [
@@ -131,9 +133,9 @@ class Reconciler:
         row = None if ref is None or ref.style != "reactions" else await self.store.round(ref.round_id)
         return row.mode if row is not None and row.status == "open" else None
 
-    async def _reactions_by_user(self, message: discord.Message, row: RoundRow) -> tuple[dict[int, list[str]], bool]:
-        """Each person's vote reactions (emoji) on the message (with anti-brigading, only members who joined in
-        time), and whether every listing was read to its end."""
+    async def _reactions_by_user(self, message: discord.Message, row: RoundRow) -> tuple[dict[int, list[str]], bool, set[int]]:
+        """Each person's vote reactions (emoji) on the message, whether every listing was read to its end, and whom
+        of them the round's membership rule refuses now (anti-brigading: members who did not join in time)."""
         present: dict[int, list[str]] = {}
         complete = True
         for reaction in message.reactions:
@@ -147,9 +149,10 @@ class Reconciler:
         for voter in await self.store.withheld_voters(row.id):  # they used /forget-me: only new events count
             present.pop(int(voter.split(":")[1]), None)
         ref = await self.ballot_box.ref_for(message.id)
+        admitted = dict(present)
         if ref is not None:
-            await self.join_times.drop_newcomers(ref, present)
-        return present, complete
+            await self.join_times.drop_newcomers(ref, admitted)
+        return present, complete, set(present) - set(admitted)
 
 
 REACTION_PAGE = 100  # users per request: Discord's maximum for GET .../reactions/{emoji}

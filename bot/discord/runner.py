@@ -100,7 +100,6 @@ class RoundRunner:
         # What the Discord events, the cogs and the buttons call.
         self.on_reaction = self.ballot_box.on_reaction
         self.button_vote = self.ballot_box.button_vote
-        self.scope_settings_changed = self.ballot_box.scope_settings_changed
         self.on_message_deleted = self.reconciler.on_message_deleted
 
     @property
@@ -176,13 +175,14 @@ class RoundRunner:
                 with contextlib.suppress(discord.HTTPException):
                     await self.bot.get_partial_messageable(int(session.channel_id)).send(VOTING_STOPPED)
 
-    def scope_deleted(self, scope_id: str) -> None:
-        """A scope and its sessions were deleted (/forget-me): no cached message reaches its rounds any
-        more, and every session is woken to see whether its round still exists (a deleted one's task
-        ends at once rather than sleeping out its timer)."""
+    def scope_settings_changed(self, scope_id: str) -> None:
+        """A scope's settings changed, or it was deleted (/forget-me): votes see it at once, and every session looks
+        at its round again (a lowered membership age may complete a quorum; a deleted round's task ends now)."""
         self.ballot_box.scope_settings_changed(scope_id)
         for session_id in list(self._wake):
             self.wake(session_id)
+
+    scope_deleted = scope_settings_changed
 
     def wake(self, session_id: int) -> None:
         event = self._wake.get(session_id)

@@ -95,11 +95,9 @@ def set_aside_text(count: int, member_days: int) -> str:
     """Why `count` standing votes (at least one) do not count: the membership rule as it is now (/config member_days)."""
     from bot.progress import plural
 
-    members = "its member" if count == 1 else "their members"
-    return (
-        f"{plural(count, 'vote')} set aside: {members} joined less than {plural(member_days, 'day')} before the round "
-        "began (/config member_days)."
-    )
+    voters = "its voter" if count == 1 else "their voters"
+    when = f"less than {plural(member_days, 'day')} before the round began" if member_days else "after the round began"
+    return f"{plural(count, 'vote')} set aside: {voters} joined the server {when} (/config member_days, anti_brigade)."
 
 
 def round_summary(number: int, mode: str, outcome, ballots, set_aside: int = 0, member_days: int = 0) -> str:
@@ -107,7 +105,8 @@ def round_summary(number: int, mode: str, outcome, ballots, set_aside: int = 0, 
     standing votes the membership rule (`member_days`) set aside."""
     aside = f" {set_aside_text(set_aside, member_days)}" if set_aside else ""
     if not outcome.voters:  # the engine's summary says it all: "nobody voted, so nothing was learned: ..."
-        return f"**Round {number} closed**: {outcome.summary}.{aside}"
+        summary = outcome.summary.replace("nobody voted", "no vote counted", 1) if set_aside else outcome.summary
+        return f"**Round {number} closed**: {summary}.{aside}"
     # An A/B reward is an edit's chance of beating the track before, not a score of the music: the engine's
     # summary gives each chance as such, so no A/B number is shown on the 1-10 scale.
     # A rating round's summary names the crowd's verdict ("the crowd gave 6.5/10"): it is not said twice.

@@ -159,12 +159,13 @@ async def test_a_raised_membership_age_applies_at_the_close_to_votes_cast_before
             assert "Your " in said, said
         assert "at least 3 days before the round began" in await config(env, member_days=3)
         status = (await final_answer(await server.slash(env.mod, env.channel, "status")))["content"]
-        assert "1 voted so far (7)" in status and "1 vote set aside: its member joined less than 3 days" in status, status
+        assert "1 voted so far (7)" in status and "1 vote set aside: its voter joined the server less than 3 days" in status, status
         summary = await close_round(env)
-    assert "1 voted (7)" in summary and "1 vote set aside: its member joined less than 3 days before" in summary, summary
+    assert "1 voted (7)" in summary and "1 vote set aside: its voter joined the server less than 3 days before" in summary, summary
     assert summary.count("7/10") == 1, summary  # the verdict said once (the trial read "reward 7/10. The crowd gave 7/10")
-    # Set aside, not withdrawn: the vote stays stored as cast (the member did not take it back).
-    assert await ballots(env) == {uid(two_days): 2.0, uid(veteran): 7.0}
+    # Set aside, not withdrawn (the member did not take it back): voided with the close, as it was cast.
+    assert await ballots(env) == {uid(veteran): 7.0}
+    assert db_rows(env, "SELECT rating, retracted, voided FROM votes WHERE voter = ?", (uid(two_days),)) == [(2.0, 0, 1)]
 
 
 @pytest.mark.parametrize("style", ["buttons", "reactions"])
@@ -206,6 +207,40 @@ async def test_a_raised_membership_age_is_applied_before_a_quorum_closes_a_round
         assert "Your rating: 8" in await vote(env, post, veterans[1], "buttons", "8")  # the quorum of 2
         summary = (await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"], timeout=30))["content"]
     assert "2 voted (7, 8)" in summary and "1 vote set aside" in summary, summary
+
+
+async def test_a_raised_membership_age_sets_reaction_votes_aside_at_the_close(env):
+    """A trial: the close's re-read withdrew a refused member's reaction vote (stored as retracted, as if they had
+    taken it back, and no word of it in the summary), while a button vote was set aside."""
+    server = env.server
+    two_days, veteran = member_since(server, env.guild, "two_days", 2), member_since(server, env.guild, "veteran", 30)
+    async with running(env):
+        await config(env, vote_style="reactions", member_days=1)
+        await compose_style(env, "reactions")
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        for user, value in ((two_days, "2"), (veteran, "7")):
+            await cast(env, post, user, "reactions", value)
+        await config(env, member_days=3)
+        summary = await close_round(env)
+    assert "1 voted (7)" in summary and "1 vote set aside: its voter joined the server less than 3 days" in summary, summary
+    assert db_rows(env, "SELECT rating, retracted, voided FROM votes WHERE voter = ?", (uid(two_days),)) == [(2.0, 0, 1)]
+
+
+async def test_lowering_the_membership_age_closes_a_round_whose_quorum_it_completes(env):
+    """A trial: after the age was lowered, three standing votes against a quorum of 3 waited for a fourth vote."""
+    server = env.server
+    newcomers = [member_since(server, env.guild, f"new{i}", 1) for i in range(2)]
+    async with running(env):
+        await config(env, vote_style="buttons")
+        await compose(env, rounds=3, round_minutes=600, quorum=3)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        for user, value in ((newcomers[0], "3"), (newcomers[1], "9")):
+            await cast(env, post, user, "buttons", value)
+        await config(env, member_days=3)
+        await cast(env, post, member_since(server, env.guild, "veteran", 30), "buttons", "7")  # 1 of 3 counts
+        await config(env, member_days=0)
+        summary = (await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"], timeout=30))["content"]
+    assert "3 voted (" in summary and "set aside" not in summary, summary
 
 
 async def cast(env, post, user, style: str, value: str) -> None:
