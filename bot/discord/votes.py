@@ -84,10 +84,10 @@ def reread_vote(
     one time: the caller casts them together). Else the stored vote stands while its reaction is on (live, a newer
     reaction replaces the vote and leaves the older one on), or while it is what one re-read counted of the
     reactions it cast with it (7 and 10 count 8.5 though 4, recorded before, is on too); else `recounted_vote`."""
-    unseen = list(dict.fromkeys(value for value in values if value not in recorded))
+    unseen = [value for value in values if value not in recorded]  # a super and a normal reaction of one emoji: twice
     if unseen:
         counted = recounted_vote(mode, unseen)
-        return [value for value in unseen if value != counted] + [counted]
+        return [value for value in dict.fromkeys(unseen) if value != counted] + [counted]
     if standing in values:
         return []
     together = [value for value in values if standing is not None and recorded[value] == recorded.get(standing)]
