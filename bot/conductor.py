@@ -115,13 +115,13 @@ class Conductor:
         return 0 if evidence is None else evidence.count
 
     async def learned(self, scope_id: str, config: AgentConfig) -> tuple[Literal["q_values", "judged_edits"], int] | None:
-        """What the scope's agent has learned, counted as what it is: a tabular agent's Q-values (a count in
-        SQL: reading the table would grow with its history), a linear model's judged edits, or None for an
-        agent that learns nothing."""
+        """What the scope's agent has learned, counted as what it is: a tabular agent's Q-values, those of its
+        own state encoding (the scope's table holds every tabular preset's; a count in SQL: reading the table
+        would grow with its history), a linear model's judged edits, or None for an agent that learns nothing."""
         if not config.learns:
             return None
         if config.learner == "table":
-            return "q_values", await self.store.q_size(scope_id)
+            return "q_values", await self.store.q_size(scope_id, config.state)
         return "judged_edits", await self.judged_edits(scope_id, config)
 
     async def learned_from(self, scope_id: str, config: AgentConfig) -> str:

@@ -43,7 +43,7 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, ab_points, copy_columns, learning_points,
+    COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, ab_points, copy_columns, learning_points,
     plan_votes, recorded_by_voter, round_row, session_row,
 )
 
@@ -804,8 +804,9 @@ class PostgresStore(ClosesOnExit):
         rows = await self._all("SELECT state, action, value, visits FROM qvalues WHERE scope_id = $1 ORDER BY state, action", scope_id)
         return {(s, a): QEntry(v, n) for s, a, v, n in rows}
 
-    async def q_size(self, scope_id: str) -> int:
-        return await self._pool.fetchval("SELECT COUNT(*) FROM qvalues WHERE scope_id = $1", scope_id)
+    async def q_size(self, scope_id: str, encoding: str | None = None) -> int:
+        kind = "" if encoding is None else f" AND {Q_KEY_KINDS[encoding]}"
+        return await self._pool.fetchval(f"SELECT COUNT(*) FROM qvalues WHERE scope_id = $1{kind}", scope_id)
 
     async def put_q_entries(self, scope_id: str, entries: Iterable[tuple[QKey, QEntry]]) -> None:
         async def body(conn: asyncpg.Connection) -> None:

@@ -21,6 +21,17 @@ ROUND_COLUMNS = (
     "r.status, r.reward, r.outcome"
 )
 
+# The Q-table rows each state encoding writes (core.agent._Keys), as a condition on a `qvalues` row: a scope's
+# table holds the rows of every tabular preset run in it, and a preset reads only those of its own encoding.
+# "context" keys the edit by its kind alone ('louder'); the others by its note too ('louder@3'), after the
+# whole track: "track" starts with the base note (a number), "relative" with the scale's name.
+_BASE_FIRST = "substr(state, 1, 1) IN ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9')"
+Q_KEY_KINDS = {
+    "context": "action NOT LIKE '%@%'",
+    "track": f"action LIKE '%@%' AND {_BASE_FIRST}",
+    "relative": f"action LIKE '%@%' AND NOT {_BASE_FIRST}",
+}
+
 # A voter's history in rounds of one mode (what their trust is measured on): the column their vote is in.
 HISTORY_COLUMNS = {"rating": "rating", "ab": "choice"}
 

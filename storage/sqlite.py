@@ -35,7 +35,7 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, HISTORY_COLUMNS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
+    COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
 )
 
@@ -670,8 +670,9 @@ class SqliteStore(ClosesOnExit):
         rows = await self._all("SELECT state, action, value, visits FROM qvalues WHERE scope_id = ? ORDER BY state, action", (scope_id,))
         return {(s, a): QEntry(v, n) for s, a, v, n in rows}
 
-    async def q_size(self, scope_id: str) -> int:
-        (count,) = (await self._all("SELECT COUNT(*) FROM qvalues WHERE scope_id = ?", (scope_id,)))[0]
+    async def q_size(self, scope_id: str, encoding: str | None = None) -> int:
+        kind = "" if encoding is None else f" AND {Q_KEY_KINDS[encoding]}"
+        (count,) = (await self._all(f"SELECT COUNT(*) FROM qvalues WHERE scope_id = ?{kind}", (scope_id,)))[0]
         return count
 
     async def put_q_entries(self, scope_id: str, entries: Iterable[tuple[QKey, QEntry]]) -> None:

@@ -34,6 +34,9 @@ DRUM_COLOURS = {"kick": "#333333", "snare": "#d9822b", "hi-hat": "#8c8c8c"}
 BAR_LINE = {"color": "#9a9a9a", "linewidth": 0.8, "zorder": 1}
 REWARD_COLOUR, AVERAGE_COLOUR = "#9ab8e0", "#1f4e9c"
 EDIT_COLOUR = "#e4572e"  # what the round's edit touched
+# Unclipped: the first or last note's outline lies on the frame of the axes, and clipping cut off the half
+# of its stroke outside (every outline lies within the axes' limits, so nothing strays past the frame).
+EDIT_OUTLINE = {"zorder": 4, "edgecolor": EDIT_COLOUR, "clip_on": False}
 EXTRA_COLOURS = ("#d9822b", "#4c9a2a", "#a23b72", "#555555")
 MIN_AVERAGE_WINDOW, MAX_AVERAGE_WINDOW = 3, 20  # rounds; about a tenth of the run in between
 
@@ -112,19 +115,19 @@ def _mark_edit(roll, drums, track: Track, before: Track, edit: Action, starts: n
         steps = range(edit.index, math.ceil(track.beats / STEP_BEATS), PERCUSSION_STEPS)
         rows = len(DRUM_NAMES) - 1
         _add_bars(drums, [s * STEP_BEATS for s in steps], [STEP_BEATS] * len(steps), [(rows - 1) / 2] * len(steps), rows,
-                  "none", zorder=4, edgecolor=EDIT_COLOUR, linewidth=1.5)  # fmt: skip
+                  "none", linewidth=1.5, **EDIT_OUTLINE)  # fmt: skip
         return
     if edit.kind is Kind.REMOVE:
         gone = before.notes[edit.index]
         start = float(sum(n.duration for n in before.notes[: edit.index]))
-        _add_bars(roll, [start], [gone.duration], [before.pitches[edit.index]], 0.8, "none", zorder=4,
-                  edgecolor=EDIT_COLOUR, linewidth=1.5, linestyle="--")  # fmt: skip
+        _add_bars(roll, [start], [gone.duration], [before.pitches[edit.index]], 0.8, "none",
+                  linewidth=1.5, linestyle="--", **EDIT_OUTLINE)  # fmt: skip
         roll.annotate("removed", (start + gone.duration / 2, before.pitches[edit.index] + 0.6), ha="center", va="bottom", fontsize=7, color=EDIT_COLOUR)
         return
     index = edit.index + 1 if edit.kind is Kind.ADD_NOTE else edit.index
     if index < len(track.notes):
-        _add_bars(roll, [starts[index]], [track.notes[index].duration], [track.pitches[index]], 0.8, "none", zorder=4,
-                  edgecolor=EDIT_COLOUR, linewidth=2)  # fmt: skip
+        _add_bars(roll, [starts[index]], [track.notes[index].duration], [track.pitches[index]], 0.8, "none",
+                  linewidth=2, **EDIT_OUTLINE)  # fmt: skip
 
 
 def _add_bars(axes, left, width, middle, height: float, colours, **style) -> None:

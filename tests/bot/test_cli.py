@@ -692,6 +692,27 @@ def test_a_preset_that_learns_nothing_leaves_no_q_values_for_the_next_session(tm
     assert "the agent holds 0 learned Q-values" in table.stdout.splitlines()[0], table.stdout
 
 
+def test_a_tabular_preset_counts_only_the_q_values_of_its_own_kind(tmp_path):
+    """The README: the tabular presets keep Q-values of their own kinds. A `context` session after a `paper` one
+    said it held the paper agent's Q-values (every row of the folder's table), which it never reads."""
+
+    def held(preset: str, rounds: int = 0) -> int:
+        ratings = "".join(f"{3 + i}\n" for i in range(rounds)) if rounds else "q\n"
+        result = crowdtune("run", "--new", "--preset", preset, "--rounds", str(rounds or 1), "--db", "ct.db", "--no-audio",
+                           stdin=ratings, cwd=tmp_path)
+        first = next(line for line in result.stdout.splitlines() if line.startswith("session") and "preset" in line)
+        return int(re.search(r"the agent holds (\d+) learned Q-value", first).group(1))
+
+    assert held("paper", 3) == 0
+    paper = held("paper")
+    assert paper > 0 and held("context") == 0
+    held("context", 3)
+    context = held("context")
+    assert context > 0 and held("paper") == paper
+    (total,) = sqlite3.connect(tmp_path / "ct.db").execute("SELECT COUNT(*) FROM qvalues").fetchone()
+    assert paper + context == total
+
+
 def test_what_an_ab_session_learned_from_is_counted_and_worded_as_judged_edits_not_ratings(tmp_path):
     """An A/B round gives no rating: each edit a vote compared with the track before is one judged edit ("a":
     A only; "neither": both), so two A/B rounds teach the model 3, and no line calls them ratings."""

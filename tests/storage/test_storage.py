@@ -5,6 +5,7 @@ import asyncio
 import inspect
 import json
 import os
+import random
 import re
 import signal
 import sqlite3
@@ -863,3 +864,22 @@ def test_a_stop_while_sqlite_connects_leaves_no_thread_reporting_to_a_closed_eve
     )
     result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+async def test_the_q_values_of_each_state_encoding_are_counted_apart(store):
+    """A scope's table holds the rows of every tabular preset run in it (`paper`'s "track" keys, `context`'s);
+    each preset says it holds only those of its own encoding, the only ones it reads."""
+    from dataclasses import replace
+
+    from core.actions import Action, Kind
+    from core.agent import CONTEXT, STATE_ENCODINGS, QEntry, q_key
+    from core.music import generate_track
+
+    track = generate_track(60, "major", 8, 120, random.Random(1))
+    await store.ensure_scope("guild:1", "guild")
+    for encoding, visits in zip(STATE_ENCODINGS, (1, 2, 3)):
+        keys = {q_key(replace(CONTEXT, state=encoding), track, Action(kind, i)) for kind in (Kind.PITCH_UP, Kind.PERCUSSION) for i in range(visits)}
+        await store.put_q_entries("guild:1", [(key, QEntry(0.5, 1)) for key in keys])
+    counts = {encoding: await store.q_size("guild:1", encoding) for encoding in STATE_ENCODINGS}
+    assert counts == {"track": 2, "relative": 4, "context": 6}, counts
+    assert await store.q_size("guild:1") == 12

@@ -98,7 +98,7 @@ async def test_stop_counts_the_round_it_stops_and_says_its_votes_are_not_counted
     assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "closed"), (2, "cancelled")]
 
 
-def test_one_held_vote_is_spoken_of_in_the_singular():
+async def test_one_held_vote_is_spoken_of_in_the_singular():  # async: the module is marked asyncio
     """A trial read "1 vote is waiting to be counted: they came faster ... and count in turn"."""
     from bot.discord.reports import held_votes_note
 

@@ -141,3 +141,21 @@ def test_every_pitch_of_the_key_is_spelled_with_its_own_letter(base, scale, pitc
     from bot.media.pianoroll import pitch_labels
 
     assert pitch_labels(Track((Note(0, 1.0),), (REST,) * PERCUSSION_STEPS, 120, base, scale), pitches) == names
+
+
+@pytest.mark.parametrize("kind", ["louder", "pitch_up", "remove", "percussion"])
+def test_an_edit_at_either_end_of_the_track_is_outlined_in_full(kind):
+    """The outline of the first or last note (or drum step) lies on the frame of the axes: it is drawn
+    whole, with as many pixels of the edit's colour as the same outline in the middle of the track."""
+    from core.actions import Action, Kind, apply
+
+    # 16 equal notes of half a beat: two bars, so drum step 15's last repeat ends the track too.
+    before = Track(tuple(Note(0, 0.5, 80) for _ in range(16)), (KICK,) * PERCUSSION_STEPS, 120, 60, "major")
+
+    def outlined(index: int) -> int:
+        action = Action(Kind(kind), index)
+        return edit_pixels(piano_roll_png(apply(before, action), None, before, action))
+
+    middle = outlined(7 if kind != "percussion" else 4)  # drum step 4 repeats at step 20: both inside
+    for end in (0, 15):
+        assert abs(outlined(end) - middle) <= 0.03 * middle, (end, outlined(end), middle)
