@@ -181,6 +181,10 @@ MIGRATIONS: dict[int, str] = {
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # A round's vote history is read at each re-read of its reactions (Store.recorded_votes): by round, not a scan.
+    8: """
+    CREATE INDEX vote_events_by_round ON vote_events(round_id);
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -44,7 +44,7 @@ from storage.protocol import (
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, ab_points, copy_columns, learning_points,
-    plan_votes, round_row, session_row,
+    plan_votes, recorded_by_voter, round_row, session_row,
 )
 
 T = TypeVar("T")
@@ -787,6 +787,13 @@ class PostgresStore(ClosesOnExit):
             return lifted > 0
 
         return await self._tx(body)
+
+    async def recorded_votes(self, round_id: int) -> dict[str, dict[float | str, float]]:
+        rows = await self._all(
+            "SELECT voter, rating, choice, MAX(at) FROM vote_events WHERE round_id = $1 AND kind <> 'retract' GROUP BY voter, rating, choice",
+            round_id,
+        )
+        return recorded_by_voter(rows)
 
     async def withheld_voters(self, round_id: int) -> set[str]:
         """Voters whose reactions on this round are not read back (they used /forget-me while it was open)."""

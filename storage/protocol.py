@@ -298,6 +298,11 @@ class Store(Protocol):
     async def unstrike(self, scope_id: str, voter: str, actor: str) -> bool:
         """Lift a strike (new votes count again; voided ones stay void); False if there was none. Audited."""
         ...
+    async def recorded_votes(self, round_id: int) -> dict[str, dict[float | str, float]]:
+        """{voter: {vote: when it was last recorded (Unix seconds)}} for every vote ever cast for each voter in the
+        round (its vote history: casts and changes, retracted or voided since or not); a vote is the rating, or in
+        A/B the choice. One query."""
+        ...
     async def withheld_voters(self, round_id: int) -> set[str]:
         """Voters whose reactions on this round are not to be read back into votes: they used
         `forget_user` while it was open."""

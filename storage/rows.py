@@ -97,6 +97,15 @@ def ab_points(rows: list[tuple]) -> list[tuple[float, bool, int, int]]:
     return [(reward, bool(kept), int(votes), int(preferring)) for reward, kept, votes, preferring in rows]
 
 
+def recorded_by_voter(rows: list[tuple]) -> dict[str, dict[float | str, float]]:
+    """{voter: {vote: when last recorded}} from the backends' (voter, rating, choice, at) vote-history rows: an
+    A/B vote is its choice, any other its rating."""
+    recorded: dict[str, dict[float | str, float]] = {}
+    for voter, rating, choice, at in rows:
+        recorded.setdefault(voter, {})[choice if choice is not None else rating] = at
+    return recorded
+
+
 def plan_votes(
     ops: list[VoteOp],
     rounds: dict[int, tuple[str, str]],

@@ -35,7 +35,7 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes,
+    COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
 )
 
@@ -648,6 +648,13 @@ class SqliteStore(ClosesOnExit):
             if cursor.rowcount:
                 await db.audit(scope_id, actor, "unstrike", {"voter": voter})
         return cursor.rowcount > 0
+
+    async def recorded_votes(self, round_id: int) -> dict[str, dict[float | str, float]]:
+        rows = await self._all(
+            "SELECT voter, rating, choice, MAX(at) FROM vote_events WHERE round_id = ? AND kind <> 'retract' GROUP BY voter, rating, choice",
+            (round_id,),
+        )
+        return recorded_by_voter(rows)
 
     async def withheld_voters(self, round_id: int) -> set[str]:
         """Voters whose reactions on this round are not read back (they used /forget-me while it was open)."""

@@ -17,7 +17,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import discord
 
@@ -47,6 +47,7 @@ class _PendingVote:
     round_id: int | None = None  # the round a button names, for a post not recorded yet
     channel_id: int | None = None  # where a reaction was made: its round may be being recorded there
     remaining: tuple[str, ...] | None = None  # a removed reaction's: the person's vote emoji still on (reactions_seen.py)
+    at: float | None = None  # when it is recorded (Unix seconds); None: when written
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ class BallotBox:
         round_id: int | None = None,
         channel_id: int | None = None,
         remaining: tuple[str, ...] | None = None,
+        at: float | None = None,
     ) -> asyncio.Future:
         """Queue a vote; the future resolves to its VoteResult once it is committed. A `limited` vote
         (one a person just made) is refused as "too_fast" over the person's rate."""
@@ -187,7 +189,7 @@ class BallotBox:
         if limited and not self.limiter.allow(user_id):
             done.set_result(VoteResult("too_fast"))
             return done
-        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id, remaining))
+        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id, remaining, at))
         return done
 
     def _queue(self, item: _PendingVote | _Clear | _Barrier) -> None:
@@ -347,7 +349,7 @@ class BallotBox:
             elif not item.retract and not await self.join_times.may_vote(ref, item.user_id, item.joined_at):
                 item.done.set_result(VoteResult("newcomer", member_days=ref.member_days))
             else:
-                op = self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id)
+                op = replace(self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id), at=item.at)
                 ops.append(op if item.remaining is None else falling_back(op, ref.mode, item.remaining))
                 accepted.append((item, ref))
         await self._write(ops, accepted, touched)

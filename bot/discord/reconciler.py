@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Callable
 
 import discord
@@ -15,7 +16,7 @@ import discord
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import CLEARED, BallotBox
 from bot.discord.publisher import Publisher
-from bot.discord.votes import recounted_vote, round_cancelled, vote_from_emoji, voter_id
+from bot.discord.votes import reread_vote, round_cancelled, vote_from_emoji, voter_id
 from storage import RoundRow
 
 log = logging.getLogger("crowdtune.reconciler")
@@ -87,20 +88,24 @@ class Reconciler:
                 await box.settle_votes()
                 withheld = await self.store.withheld_voters(row.id)
                 ballots = await self.store.ballots(row.id)
+                recorded = await self.store.recorded_votes(row.id)  # one query for everyone: what the bot saw
                 # No await from here to the submits: a reaction event now would be missed by both.
                 if CLEARED in watchers:
                     continue  # the reactions were cleared during the read: what was read is gone
                 box.seen.read(message_id, {u: on for u, on in present.items() if u not in refused}, watchers, complete)
                 present = {user_id: [vote_from_emoji(row.mode, emoji) for emoji in on] for user_id, on in present.items()}
                 standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in ballots if b.voter not in withheld}
-                # The stored vote stands while its reaction is on: it is the person's latest the bot saw (live, a newer
-                # reaction replaces the vote and leaves the older reaction on). Else recounted_vote chooses.
-                # Whom the membership rule refuses now casts nothing new, and keeps a stored vote whose reaction is on:
+                # A reaction the bot never recorded is newer than the stored vote; else the stored vote stands while
+                # its reaction is on (reread_vote). What one pass casts for a person shares one time: the next re-read
+                # tells from it which reactions a vote was counted of.
+                # Whom the membership rule refuses now casts nothing new and keeps a stored vote whose reaction is on:
                 # the count sets it aside (BallotBox.set_aside), so lowering the rule before the close restores it.
+                at = time.time()
                 pending = [
-                    box.submit(message_id, user_id, recounted_vote(row.mode, values))
+                    box.submit(message_id, user_id, value, at=at)
                     for user_id, values in present.items()
-                    if user_id not in watchers and user_id not in refused and standing.get(voter_id(user_id)) not in values
+                    if user_id not in watchers and user_id not in refused
+                    for value in reread_vote(row.mode, values, standing.get(voter_id(user_id)), recorded.get(voter_id(user_id), {}))
                 ]
                 # A listing that did not end says nothing about who is missing from it.
                 pending += [

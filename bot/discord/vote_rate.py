@@ -2,10 +2,11 @@
 reactions it holds back.
 
 A rate-limited reaction is delayed, never lost: per message and person, the reactions changed since the
-hold began are kept (one entry per emoji, its latest change, newest last) and applied as one vote as
+hold began are kept (one entry per emoji, its latest change, newest last) and applied together as
 soon as the person's bucket allows (a timer), or at once when the round's reactions are re-read before a
-close or the bot stops cleanly. Applied, they are the person's latest reaction by arrival that is still
-on (a later one supersedes it, removing it falls back to the one before); when every reaction changed
+close or the bot stops cleanly. Applied, their vote is the person's latest reaction by arrival that is still
+on (a later one supersedes it, removing it falls back to the one before); the earlier ones still on are
+recorded just before it, so the round's vote history holds every reaction the bot saw; when every reaction changed
 in the hold was removed, those removals (each withdraws the vote only if it is the standing one). Kept in
 memory only: a crash loses them, and the restart's re-read (bot.discord.reconciler) decides alone.
 """
@@ -105,8 +106,10 @@ class HeldReactions:
             self._held.pop(message_id, None)
         if held.timer is not None:
             held.timer.cancel()
+        # Every held reaction still on is applied in its order, the latest last (it is the vote): each is then in the
+        # round's vote history, which tells a re-read that the bot saw it (reread_vote), not one added while it was down.
         added = [emoji for emoji, on in held.changes.items() if on]
-        for emoji, retract in [(added[-1], False)] if added else [(emoji, True) for emoji in held.changes]:
+        for emoji, retract in [(emoji, False) for emoji in added] if added else [(emoji, True) for emoji in held.changes]:
             held.apply(emoji, retract)
 
     def flush(self, message_id: int | None = None) -> None:

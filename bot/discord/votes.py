@@ -72,6 +72,31 @@ def recounted_vote(mode: str, values: list[float | str]) -> float | str:
     return next(iter(edits)) if len(edits) == 1 else "both"
 
 
+def reread_vote(
+    mode: str, values: list[float | str], standing: float | str | None, recorded: dict[float | str, float]
+) -> list[float | str]:
+    """What a re-read of the reactions (after a restart, before a close) casts for a person with these vote reactions
+    (at least one), in order, the last being their vote; [] when the stored vote (`standing`, None: none) stands.
+    `recorded`: every vote the bot recorded for them in the round, with when (`Store.recorded_votes`).
+
+    A reaction the bot never recorded was added while it was not watching (down): it is newer than any it saw, so
+    those count (`recounted_vote` of several), each cast first so that the next re-read knows them as seen (all at
+    one time: the caller casts them together). Else the stored vote stands while its reaction is on (live, a newer
+    reaction replaces the vote and leaves the older one on), or while it is what one re-read counted of the
+    reactions it cast with it (7 and 10 count 8.5 though 4, recorded before, is on too); else `recounted_vote`."""
+    unseen = [value for value in values if value not in recorded]  # a super and a normal reaction of one emoji: twice
+    if unseen:
+        counted = recounted_vote(mode, unseen)
+        return [value for value in dict.fromkeys(unseen) if value != counted] + [counted]
+    if standing in values:
+        return []
+    together = [value for value in values if standing is not None and recorded[value] == recorded.get(standing)]
+    if together and recounted_vote(mode, together) == standing:
+        return []
+    counted = recounted_vote(mode, values)
+    return [] if counted == standing else [counted]
+
+
 def voter_id(user_id: int) -> str:
     return f"user:{user_id}"
 

@@ -41,24 +41,53 @@ async def recounted(env, bot) -> None:
 
 @pytest.mark.parametrize("mode", ["rating", "ab"])
 async def test_the_restart_recount_keeps_the_stored_vote_while_its_reaction_is_still_on(env, mode):
-    """Proves what already held: the vote the bot stored live stands while its reaction is among the person's,
-    however many others they added (live, where the newest replaced it, or while the bot was down)."""
+    """Proves what already held: the vote the bot stored live stands while its reaction is among the person's
+    and every other of theirs is one it recorded before (live, the newest replaced it: 7 then 9, 9 stays)."""
     server = env.server
-    older, newer, later = (KEYCAPS[6], KEYCAPS[2], KEYCAPS[9]) if mode == "rating" else (NEITHER, A, B)
+    older, newer = (KEYCAPS[6], KEYCAPS[8]) if mode == "rating" else (NEITHER, A)
     async with running(env):
         post = await first_round(env, mode=mode)
         await server.react(env.carol, post["id"], older)
         await server.react(env.carol, post["id"], newer)  # live: the newest replaces, the older reaction stays on
         await eventually(lambda: len(db_rows(env, "SELECT 1 FROM vote_events")) == 2, "both of carol's votes")
         stored = await ballots(env)
-        assert stored == {uid(env.carol): 3.0 if mode == "rating" else "a"}
-    await server.react(env.carol, post["id"], later)  # while the bot is down: a third
+        assert stored == {uid(env.carol): 9.0 if mode == "rating" else "a"}
     async with running(env) as bot:
         await recounted(env, bot)
         assert await ballots(env) == stored
         summary = await close_round(env)
     assert "1 voted" in summary
     assert await ballots(env) == stored  # the close's re-read keeps it too
+
+
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+async def test_a_reaction_added_while_the_bot_was_down_replaces_the_stored_vote_still_on(env, mode):
+    """Found by a trial: alice had 4 on (stored 4) and added 8 while the bot was down, leaving 4 on; the recount
+    kept 4, though the round promises that her latest vote counts. The bot never recorded 8 for her in this round,
+    so it came after everything it did record: it counts (🅰️ stored, 🅱️ added: B). Several such: their
+    `recounted_vote`. A re-read again (the close's) keeps what the recount counted."""
+    server = env.server
+    stored, added = (KEYCAPS[3], KEYCAPS[7]) if mode == "rating" else (A, B)
+    async with running(env):
+        post = await first_round(env, mode=mode)
+        await server.react(env.alice, post["id"], stored)
+        await server.react(env.bob, post["id"], stored)
+        await eventually(lambda: len(db_rows(env, "SELECT 1 FROM vote_events")) == 2, "alice's and bob's votes")
+    await server.react(env.alice, post["id"], added)  # while the bot is down; her first reaction stays on
+    several = (KEYCAPS[6], KEYCAPS[9]) if mode == "rating" else (B, BOTH)
+    for emoji in several:
+        await server.react(env.bob, post["id"], emoji)
+    expected = {uid(env.alice): 8.0, uid(env.bob): 8.5} if mode == "rating" else {uid(env.alice): "b", uid(env.bob): "b"}
+    async with running(env) as bot:
+        await recounted(env, bot)
+        assert await ballots(env) == expected
+        # The recount's reactions are now ones the bot saw: a live vote after them is her latest at the close.
+        await server.react(env.alice, post["id"], KEYCAPS[1] if mode == "rating" else NEITHER)
+        expected[uid(env.alice)] = 2.0 if mode == "rating" else "neither"
+        await eventually(lambda: len(db_rows(env, "SELECT 1 FROM vote_events WHERE voter = ?", (uid(env.alice),))) == 3, "her live vote")
+        summary = await close_round(env)
+    assert "2 voted" in summary
+    assert await ballots(env) == expected  # the close's re-read keeps them: bob's 8.5 though his 4 is on too
 
 
 async def test_the_recount_counts_the_middle_rating_of_several_when_none_stored_is_on(env):
