@@ -136,9 +136,15 @@ def test_a_simulation_whose_database_disk_fills_up_keeps_its_rounds_and_says_so(
     assert result.returncode == ExitCode.DATABASE, result.stderr
     line = one_line(result)
     done = len(json.loads((tmp_path / "sim" / "results.json").read_text())["rounds"])
-    assert done >= 1 and rounds_done(tmp_path / "after" / "ct.db") == ("active", done)  # stopping it needs a write too
-    assert line == (f"crowdtune simulate: the database disk/ct.db cannot be written: database or disk is full; "
-                    f"stopped after {done} round{'s' * (done > 1)}, kept in the database; the session stays active in the database")
+    status, closed = rounds_done(tmp_path / "after" / "ct.db")
+    assert done >= 1 and closed == done, (done, closed)
+    said = "crowdtune simulate: the database disk/ct.db cannot be written: database or disk is full"
+    # Stopping the session needs a write too: whether it finds room depends on what the failed write left free (a CI
+    # run found some); the line says which, and never that a stopped session stays active.
+    if status == "active":
+        assert line == f"{said}; stopped after {done} round{'s' * (done > 1)}, kept in the database; the session stays active in the database"
+    else:
+        assert status == "stopped" and line.startswith(said) and "stays active" not in line, (status, line)
 
 
 def test_a_simulation_whose_out_disk_fills_up_keeps_its_rounds_and_says_what_it_could_not_write(tmp_path):
