@@ -728,8 +728,8 @@ class SqliteStore(ClosesOnExit):
             ]
             aside = sorted({b.voter for b in ballots} & set(set_aside))
             ballots = [b for b in ballots if b.voter not in set_aside]
-            for voter in aside:
-                await db.execute("UPDATE votes SET voided = 1 WHERE round_id = ? AND voter = ?", (round_id, voter))
+            if aside:
+                await db.execute(f"UPDATE votes SET voided = 1 WHERE round_id = ? AND voter IN ({_placeholders(aside)})", (round_id, *aside))
             table = await db.q_entries(scope_id, keys)
             reference = await db.incumbent_reference(session_id)
             voters = [b.voter for b in ballots] + [b.voter for b in (reference[0] if reference else ())]
