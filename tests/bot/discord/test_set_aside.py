@@ -5,7 +5,10 @@ the bot remembers. Each test failed on the code before its fix, but where its do
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
+import time
 
 import pytest
 from test_discord_bot import (  # noqa: F401
@@ -13,6 +16,9 @@ from test_discord_bot import (  # noqa: F401
 )
 from test_security import config, member_since
 from test_vote_recounts import cast, close_round, compose_style, recounted, vote
+
+from bot.discord.anti_brigade import DAY
+from storage.export import write_person_copy
 
 pytestmark = pytest.mark.asyncio
 
@@ -101,7 +107,7 @@ async def test_status_answers_at_once_when_every_join_date_is_known(env):
 
 
 @pytest.mark.parametrize("style", ["buttons", "reactions"])
-async def test_a_member_who_left_keeps_their_vote_whatever_the_bot_remembers(env, style):
+async def test_a_member_who_left_keeps_their_vote_whatever_the_bot_remembers(env, style, tmp_path):
     """Before: a member who voted and then left counted while the bot remembered their join date, and was set aside
     once it did not (after a restart Discord answers 404 Unknown Member for them)."""
     server = env.server
@@ -122,6 +128,10 @@ async def test_a_member_who_left_keeps_their_vote_whatever_the_bot_remembers(env
     assert "2 voted so far" in remembered and "set aside" not in remembered, remembered
     assert "2 voted so far" in forgotten and "set aside" not in forgotten, forgotten
     assert "2 voted (5, 7)" in summary and "set aside" not in summary, summary
+    # The date is the leaver's data too: their copy (/forget-me) holds it.
+    await asyncio.to_thread(write_person_copy, env.db, uid(leaver), tmp_path / "copy.json", 0)  # as in a worker
+    [copied] = json.loads((tmp_path / "copy.json").read_text())["votes"]
+    assert abs(copied["joined_server_at"] - (time.time() - 30 * DAY)) < 600, copied
 
 
 async def test_status_defers_only_when_discord_must_be_asked_when_a_voter_joined(env):
