@@ -15,7 +15,7 @@ from test_discord_bot import (  # noqa: F401
     KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, running, uid,
 )
 from test_security import config, member_since
-from test_vote_recounts import cast, close_round, compose_style, recounted, vote
+from test_vote_recounts import cast, close_round, compose_style, one_set_aside, recounted
 
 from bot.discord.anti_brigade import DAY
 from storage.export import write_person_copy
@@ -51,31 +51,11 @@ def votes_read(store):
 
 async def test_stop_counts_the_open_rounds_votes_as_the_close_would(env):
     """Before: /stop said "its 2 votes are not counted" of a round whose /status said 1 voted and 1 was set aside."""
-    server = env.server
-    two_days, veteran = member_since(server, env.guild, "two_days", 2), member_since(server, env.guild, "veteran", 30)
     async with running(env):
-        await config(env, vote_style="buttons", member_days=1)
-        await compose_style(env, "buttons")
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
-        for user, value in ((two_days, "2"), (veteran, "7")):
-            await cast(env, post, user, "buttons", value)
-        await config(env, member_days=3)
-        stopped = (await final_answer(await server.slash(env.mod, env.channel, "stop")))["content"]
+        await one_set_aside(env, "buttons")
+        stopped = (await final_answer(await env.server.slash(env.mod, env.channel, "stop")))["content"]
     assert "its 1 vote is not counted" in stopped, stopped
     assert "1 vote set aside: its voter joined the server less than 3 days before the round began" in stopped, stopped
-
-
-async def one_set_aside(env, style: str) -> None:
-    """A round of `style` with a vote of 2 from a member of two days and 7 from one of a month, then member_days
-    raised to 3: the first is set aside."""
-    server = env.server
-    two_days, veteran = member_since(server, env.guild, "two_days", 2), member_since(server, env.guild, "veteran", 30)
-    await config(env, vote_style="buttons", member_days=1)
-    await compose_style(env, style)
-    post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
-    for user, value in ((two_days, "2"), (veteran, "7")):
-        assert "Your " in await vote(env, post, user, style, value)
-    await config(env, member_days=3)
 
 
 async def test_status_leaves_set_aside_votes_out_of_the_aspect_means(env):
