@@ -8,6 +8,7 @@ reaction made while the bot was down, or between its post and its being recorded
 says, which every restart does before counting a round (reconciler.py): a message is "known", and its sets used,
 only from its post or from a re-read that saw everyone, until its round is forgotten. On a message not known
 a removal withdraws the vote only if it is the one standing, as before, and the next re-read sets it right.
+`as_counted` shows a round's votes with the reactions held over the vote rate applied (what /status shows).
 """
 
 from __future__ import annotations
