@@ -112,7 +112,9 @@ def as_counted(row: RoundRow, ballots: list[Ballot], held: HeldReactions, seen: 
     for message_id in map(int, row.message_ids):
         for user_id, changes in held.pending(message_id).items():
             for emoji, retract in changes:
-                op = Conductor.vote_op(row.id, row.mode, voter_id(user_id), vote_from_emoji(row.mode, emoji), retract)
+                if (value := vote_from_emoji(row.mode, emoji)) is None:
+                    continue  # a vote only in the other mode (🅰️ on a rating round): the ballot box ignores it too
+                op = Conductor.vote_op(row.id, row.mode, voter_id(user_id), value, retract)
                 left = seen.remaining(message_id, user_id) if retract else None
                 ops.append(op if left is None else falling_back(op, row.mode, left))
     if not ops:
