@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.reactions_seen import as_counted
 from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, stop_report
 from bot.discord.votes import (
     cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
@@ -318,8 +319,10 @@ class Sessions(commands.Cog):
         if open_round is None:
             await answer_privately(interaction, "\n".join([f"{progress}; the next round is being prepared.", *notes]))
             return
-        count = await self.bot.runner.ballot_box.count(open_round, deferring(interaction))  # as the close will count them
-        ballots = count.ballots
+        box = self.bot.runner.ballot_box
+        count = await box.count(open_round, deferring(interaction))  # as the close will count them
+        # The held votes applied as the ballot box will apply them; a set-aside voter's held ones stay aside too.
+        ballots = [b for b in as_counted(open_round, count.ballots, box.held, box.seen) if b.voter not in count.set_aside]
         if count.set_aside:
             notes.append(set_aside_text(len(count.set_aside), count.member_days))
         descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
@@ -330,7 +333,7 @@ class Sessions(commands.Cog):
                 votes += f"; per aspect: {describe_aspects([v.aspects for v in count.counted if v.aspects])}"
         closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
         number = f"Round {open_round.index + 1}" + (f" of {total}" if total else "")
-        held = self.bot.runner.ballot_box.held.waiting(int(m) for m in open_round.message_ids)
+        held = box.held.waiting(int(m) for m in open_round.message_ids)
         notes[:0] = held_votes_note(held)  # said, so that a moderator does not take them for lost
         await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{closes}. {progress}.", *notes]))
 
