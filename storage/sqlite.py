@@ -28,9 +28,10 @@ from core.crowd import Ballot, ChoiceHistory, History
 from core.engine import Outcome
 from core.learner import Evidence, apply_observations
 from core.music import track_to_dict
+from storage import naming_refusals
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClosesOnExit, DatabaseGone, DatabaseUnwritable, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClosesOnExit, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
@@ -127,11 +128,6 @@ def damaged(path: str | Path, problem: str) -> StorageError:
         f"the database {path} is damaged (SQLite says: {problem}); left as it is: restore a backup (a copy of the file "
         "made while no crowdtune ran), or name another database with --db or CROWDTUNE_DB (a new file starts empty)"
     )
-
-
-# SQLite's primary result codes for a write the disk refused: SQLITE_IOERR, SQLITE_FULL. (SQLITE_READONLY stays as it
-# is: a read-only store's refusal is a bug's.)
-_UNWRITABLE = frozenset({10, 13})
 
 
 async def _thread_ended(connection: aiosqlite.Connection) -> None:
@@ -304,7 +300,7 @@ class SqliteStore(ClosesOnExit):
         naming the database, wherever in the transaction it comes (the COMMIT too): rolled back, nothing lost."""
         async with self._lock:
             self._check_same_file()
-            try:
+            with naming_refusals(self.path):
                 try:
                     await self._db.execute("BEGIN IMMEDIATE")
                 except asyncio.CancelledError:
@@ -321,10 +317,6 @@ class SqliteStore(ClosesOnExit):
                     with contextlib.suppress(sqlite3.OperationalError):
                         await self._db.execute("ROLLBACK")
                     raise
-            except sqlite3.Error as problem:
-                if (getattr(problem, "sqlite_errorcode", None) or 0) & 0xFF not in _UNWRITABLE:
-                    raise
-                raise DatabaseUnwritable(f"the database {self.path} cannot be written: {problem}") from None
 
     async def _one(self, sql: str, params: Iterable = ()) -> tuple | None:
         async with self._db.execute(sql, tuple(params)) as cursor:
