@@ -652,14 +652,58 @@ def test_a_second_terminal_on_the_same_database_is_refused_and_no_rating_is_lost
             seen += chunk
         second = crowdtune("run", "--rounds", "3", "--db", db, "--no-audio", stdin="8\n", cwd=tmp_path, check=False)
         assert second.returncode == 8 and "already running" in second.stderr and f"process {first.pid}" in second.stderr, second.stderr
+        assert server or (tmp_path / "ct.db.lock").exists()  # the refused one left the claim alone
         out, _ = first.communicate(b"6\n", timeout=120)
     finally:
         first.kill()
+    assert first.returncode == 0 and not (tmp_path / "ct.db.lock").exists()  # a clean end leaves no lock file to wonder at
     if server:
         assert server.psql(db, "SELECT rating FROM votes").split() == ["6"]
     else:
         with sqlite3.connect(tmp_path / "ct.db") as raw:
             assert raw.execute("SELECT rating FROM votes").fetchall() == [(6.0,)]
+
+
+async def test_a_claim_that_opens_the_lock_file_as_its_holder_removes_it_takes_the_file_there_now(tmp_path, monkeypatch):
+    """A clean end removes `<database>.lock` while still holding it. A process that opened the file just before
+    and locks it just after (the pause between the two made here, the rest real: a real first process, real
+    flocks) holds a removed file, a claim nobody else sees: it takes the file now at the path instead, so a third
+    process is refused, naming it, rather than running alongside."""
+    import fcntl
+    import types
+
+    import storage.sqlite
+    from storage import open_store
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    first = subprocess.Popen([CROWDTUNE, "run", "--rounds", "3", "--db", "ct.db", "--no-audio"], cwd=tmp_path,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+    def flock_once_the_first_has_ended(fd: int, operation: int) -> None:
+        if first.returncode is None:  # this process has opened the first's lock file: now the first ends cleanly
+            first.communicate(b"q\n", timeout=120)
+            assert first.returncode == 0 and not (tmp_path / "ct.db.lock").exists()
+        fcntl.flock(fd, operation)
+
+    try:
+        seen = b""
+        while b"your rating" not in seen:  # the first is at its prompt, holding the database
+            chunk = first.stdout.read1(4096)
+            assert chunk, first.stderr.read()
+            seen += chunk
+        store = await open_store(tmp_path / "ct.db")
+        try:
+            monkeypatch.setattr(storage.sqlite, "fcntl", types.SimpleNamespace(
+                flock=flock_once_the_first_has_ended, LOCK_EX=fcntl.LOCK_EX, LOCK_NB=fcntl.LOCK_NB))
+            await store.claim_instance("the second, a test")
+            monkeypatch.undo()
+            third = crowdtune("run", "--rounds", "3", "--db", "ct.db", "--no-audio", stdin="8\n", cwd=tmp_path, check=False)
+            assert third.returncode == 8 and "already running" in third.stderr and "the second, a test" in third.stderr, third.stderr
+        finally:
+            await store.close()
+    finally:
+        first.kill()
+    assert not (tmp_path / "ct.db.lock").exists()
 
 
 def test_the_end_of_a_terminal_session_says_what_was_learned_or_that_nothing_is_sure_yet(tmp_path):
