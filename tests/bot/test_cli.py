@@ -1,5 +1,6 @@
 """The `crowdtune` command end to end, as a subprocess, the way a user runs it."""
 
+import contextlib
 import json
 import re
 import os
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import mido
@@ -634,6 +636,24 @@ def test_a_reader_that_stops_gives_141_only_if_it_stopped_before_the_write_as_th
     assert "0 when" in row and "before" in row, row
 
 
+@contextlib.contextmanager
+def terminal_at_its_prompt(db: str, cwd: Path) -> Iterator[subprocess.Popen]:
+    """A `crowdtune run` on `db`, its pipes open, once it waits at its first prompt (holding the database); killed
+    at the end if it has not ended."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    first = subprocess.Popen([CROWDTUNE, "run", "--rounds", "3", "--db", db, "--no-audio"], cwd=cwd,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        seen = b""
+        while b"your rating" not in seen:
+            chunk = first.stdout.read1(4096)
+            assert chunk, first.stderr.read()
+            seen += chunk
+        yield first
+    finally:
+        first.kill()
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_second_terminal_on_the_same_database_is_refused_and_no_rating_is_lost(tmp_path, request, backend):
     """Two `crowdtune run` on one database would share its session: the second closed the first's round,
@@ -641,21 +661,11 @@ def test_a_second_terminal_on_the_same_database_is_refused_and_no_rating_is_lost
     which bots share by shard, the claim is the terminal's scope: two terminals mixed their ratings there."""
     server = request.getfixturevalue("postgres_server") if backend == "postgresql" else None
     db = server.new_database() if server else "ct.db"
-    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
-    first = subprocess.Popen([CROWDTUNE, "run", "--rounds", "3", "--db", db, "--no-audio"], cwd=tmp_path,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        seen = b""
-        while b"your rating" not in seen:  # the first is at its prompt, holding the database
-            chunk = first.stdout.read1(4096)
-            assert chunk, first.stderr.read()
-            seen += chunk
+    with terminal_at_its_prompt(db, tmp_path) as first:
         second = crowdtune("run", "--rounds", "3", "--db", db, "--no-audio", stdin="8\n", cwd=tmp_path, check=False)
         assert second.returncode == 8 and "already running" in second.stderr and f"process {first.pid}" in second.stderr, second.stderr
         assert server or (tmp_path / "ct.db.lock").exists()  # the refused one left the claim alone
-        out, _ = first.communicate(b"6\n", timeout=120)
-    finally:
-        first.kill()
+        first.communicate(b"6\n", timeout=120)
     assert first.returncode == 0 and not (tmp_path / "ct.db.lock").exists()  # a clean end leaves no lock file to wonder at
     if server:
         assert server.psql(db, "SELECT rating FROM votes").split() == ["6"]
@@ -675,22 +685,13 @@ async def test_a_claim_that_opens_the_lock_file_as_its_holder_removes_it_takes_t
     import storage.sqlite
     from storage import open_store
 
-    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
-    first = subprocess.Popen([CROWDTUNE, "run", "--rounds", "3", "--db", "ct.db", "--no-audio"], cwd=tmp_path,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-
     def flock_once_the_first_has_ended(fd: int, operation: int) -> None:
         if first.returncode is None:  # this process has opened the first's lock file: now the first ends cleanly
             first.communicate(b"q\n", timeout=120)
             assert first.returncode == 0 and not (tmp_path / "ct.db.lock").exists()
         fcntl.flock(fd, operation)
 
-    try:
-        seen = b""
-        while b"your rating" not in seen:  # the first is at its prompt, holding the database
-            chunk = first.stdout.read1(4096)
-            assert chunk, first.stderr.read()
-            seen += chunk
+    with terminal_at_its_prompt("ct.db", tmp_path) as first:
         store = await open_store(tmp_path / "ct.db")
         try:
             monkeypatch.setattr(storage.sqlite, "fcntl", types.SimpleNamespace(
@@ -701,8 +702,6 @@ async def test_a_claim_that_opens_the_lock_file_as_its_holder_removes_it_takes_t
             assert third.returncode == 8 and "already running" in third.stderr and "the second, a test" in third.stderr, third.stderr
         finally:
             await store.close()
-    finally:
-        first.kill()
     assert not (tmp_path / "ct.db.lock").exists()
 
 
