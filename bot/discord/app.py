@@ -181,6 +181,13 @@ class CrowdtuneBot(commands.Bot):
         if self.settings.dev_guild_id:
             self.tree.copy_global_to(guild=discord.Object(id=self.settings.dev_guild_id))
 
+    async def on_connect(self) -> None:  # discord.py: each READY, a new gateway session (a RESUME is none)
+        if not self.shard_plan.sharded:
+            self.runner.reconciler.connected()
+
+    async def on_shard_connect(self, shard_id: int) -> None:  # the same, per shard of a sharded client
+        self.runner.reconciler.connected(shard_id)
+
     async def on_ready(self) -> None:
         resumed = await self.runner.resume_all()
         log.info("ready as %s (%s); %s running", self.user, self.shard_plan.describe(), plural(resumed, "session"))

@@ -96,13 +96,14 @@ async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> t
 
 
 def held_votes_note(held: int) -> list[str]:
-    """/status's line on `held` votes held over the vote rate (bot.discord.vote_rate), none when there are none."""
+    """/status's line on the votes of `held` people held over the vote rate (bot.discord.vote_rate), which its counts
+    show as they will count; none when there are none."""
     if not held:
         return []
-    are = "is" if held == 1 else "are"
+    one = held == 1
     return [
-        f"{plural(held, 'vote')} {are} waiting to be counted: {'it' if held == 1 else 'they'} came faster than the vote "
-        f"rate allows and {'counts' if held == 1 else 'count'} in turn, at the latest when the round closes."
+        f"{plural(held, 'vote change')} came faster than the vote rate allows: shown as {'it' if one else 'they'} will "
+        f"count, {'it is' if one else 'they are'} counted in turn, at the latest when the round closes."
     ]
 
 

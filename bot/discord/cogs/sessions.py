@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.reactions_seen import as_counted
 from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, stop_report
 from bot.discord.votes import (
     cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
@@ -300,8 +301,9 @@ class Sessions(commands.Cog):
             return
         if (await self.store.scope_settings(session.scope_id)).get("anti_brigade") and not interaction.response.is_done():
             await interaction.response.defer(ephemeral=True, thinking=True)  # join times may be asked of Discord
-        set_aside, days = await self.bot.runner.ballot_box.set_aside(open_round)  # as the close will count them
-        ballots = [b for b in await self.store.ballots(open_round.id) if b.voter not in set_aside]
+        box = self.bot.runner.ballot_box
+        set_aside, days = await box.set_aside(open_round)  # as the close will count them, held votes applied
+        ballots = [b for b in as_counted(open_round, await self.store.ballots(open_round.id), box.held, box.seen) if b.voter not in set_aside]
         if set_aside:
             notes.append(set_aside_text(len(set_aside), days))
         descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
@@ -312,7 +314,7 @@ class Sessions(commands.Cog):
                 votes += f"; per aspect: {describe_aspects(await self.store.aspect_ratings(open_round.id))}"
         closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
         number = f"Round {open_round.index + 1}" + (f" of {total}" if total else "")
-        held = self.bot.runner.ballot_box.held.waiting(int(m) for m in open_round.message_ids)
+        held = box.held.waiting(int(m) for m in open_round.message_ids)
         notes[:0] = held_votes_note(held)  # said, so that a moderator does not take them for lost
         await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{closes}. {progress}.", *notes]))
 

@@ -90,6 +90,71 @@ async def test_a_reaction_added_while_the_bot_was_down_replaces_the_stored_vote_
     assert await ballots(env) == expected  # the close's re-read keeps them: bob's 8.5 though his 4 is on too
 
 
+MESSAGE = "GET /channels/{channel_id}/messages/{message_id}"  # the re-read's first request
+
+
+def applied(env, user) -> int:
+    return len(db_rows(env, "SELECT 1 FROM vote_events WHERE voter = ?", (uid(user),)))
+
+
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+async def test_a_vote_recorded_after_the_restart_beats_a_reaction_added_while_the_bot_was_down(env, mode):
+    """Found in review: alice had 4 (stored), added 8 while the bot was down, and right after the restart, before
+    the recount read her reactions, added 2, which the bot recorded. The recount counted 8, the reaction it never
+    recorded, over 2, her latest. A vote recorded after the bot's gateway session began came after every reaction
+    it missed: 2 counts, and 8 is recorded as seen, so the next restart does not count it either."""
+    server = env.server
+    stored, missed, later = (KEYCAPS[3], KEYCAPS[7], KEYCAPS[1]) if mode == "rating" else (A, B, NEITHER)
+    async with running(env):
+        post = await first_round(env, mode=mode)
+        await server.react(env.alice, post["id"], stored)
+        await eventually(lambda: applied(env, env.alice) == 1, "her first vote")
+    await server.react(env.alice, post["id"], missed)  # while the bot is down
+    server.hold(MESSAGE)  # the recount's read waits until her later vote is in
+    expected = {uid(env.alice): 2.0 if mode == "rating" else "neither"}
+    async with running(env) as bot:
+        await server.wait_until(lambda: server.held[MESSAGE] >= 1, what="the recount to read the message")
+        await server.react(env.alice, post["id"], later)
+        await eventually(lambda: applied(env, env.alice) == 2, "her later vote")
+        server.release(MESSAGE)
+        await recounted(env, bot)
+        assert await ballots(env) == expected
+    async with running(env) as bot:  # another restart: 8 is no longer a reaction the bot never saw
+        await recounted(env, bot)
+        assert await ballots(env) == expected
+        summary = await close_round(env)
+    assert "1 voted" in summary
+    assert await ballots(env) == expected
+
+
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+async def test_a_vote_recorded_after_a_new_gateway_session_beats_a_reaction_whose_event_was_lost(env, mode):
+    """The same without a restart: the gateway session ended (not resumable), 8 was added before the new one began
+    (its event is lost), then 2, seen live. The close's re-read counted 8; 2 is her latest and counts."""
+    server = env.server
+    stored, missed, later = (KEYCAPS[3], KEYCAPS[7], KEYCAPS[1]) if mode == "rating" else (A, B, NEITHER)
+    async with running(env) as bot:
+        gate = asyncio.Event()
+
+        async def identify_when_let(shard_id, *, initial=False):  # discord.py's hook before an IDENTIFY
+            await gate.wait()
+
+        bot.before_identify_hook = identify_when_let
+        post = await first_round(env, mode=mode)
+        await server.react(env.alice, post["id"], stored)
+        await eventually(lambda: applied(env, env.alice) == 1, "her first vote")
+        await server.drop_connections(code=4000, resumable=False)  # the session is gone: what comes now is lost
+        await server.react(env.alice, post["id"], missed)
+        gate.set()
+        await server.wait_until(lambda: server.events_received["IDENTIFY"] == 2, timeout=20, what="a new session")
+        await server.wait_for_session()
+        await server.react(env.alice, post["id"], later)
+        await eventually(lambda: applied(env, env.alice) == 2, "her later vote")
+        summary = await close_round(env)
+    assert "1 voted" in summary
+    assert await ballots(env) == {uid(env.alice): 2.0 if mode == "rating" else "neither"}
+
+
 async def test_the_recount_counts_the_middle_rating_of_several_when_none_stored_is_on(env):
     """Before: the highest of the person's reactions counted (the last in emoji order)."""
     server = env.server
