@@ -38,13 +38,13 @@ from core.music import track_to_dict
 from storage import URL_EXAMPLE, check_location, naming_refusals
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClosesOnExit, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClosesOnExit, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, ab_points, copy_columns, learning_points,
-    plan_votes, recorded_by_voter, round_row, session_row,
+    STANDING_VOTES, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
 )
 
 T = TypeVar("T")
@@ -706,9 +706,9 @@ class PostgresStore(ClosesOnExit):
             await conn.execute("SELECT 1 FROM scopes WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE", scopes)
             pairs = sorted({(op.round_id, op.voter) for op in counted})
             rows = {
-                (r[0], r[1]): (r[2], r[3], r[4], json.loads(r[5]) if r[5] else None)
+                (r[0], r[1]): (r[2], r[3], r[4], json.loads(r[5]) if r[5] else None, r[6])
                 for r in await conn.fetch(
-                    "SELECT v.round_id, v.voter, v.rating, v.choice, v.retracted, v.aspects FROM votes v "
+                    "SELECT v.round_id, v.voter, v.rating, v.choice, v.retracted, v.aspects, v.joined_at FROM votes v "
                     "JOIN unnest($1::bigint[], $2::text[]) AS k(round_id, voter) ON v.round_id = k.round_id AND v.voter = k.voter",
                     [p[0] for p in pairs], [p[1] for p in pairs],
                 )
@@ -726,10 +726,10 @@ class PostgresStore(ClosesOnExit):
             if written:
                 columns = list(zip(*[(*key, *row) for key, row in written.items()]))
                 await conn.execute(
-                    "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects) "
-                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::float8[], $6::int[], $7::text[]) "
-                    "ON CONFLICT (round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-                    "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects",
+                    "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at) "
+                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::float8[], $6::int[], $7::text[], "
+                    "$8::float8[]) ON CONFLICT (round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
+                    "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at",
                     *map(list, columns),
                 )
             if events:
@@ -750,11 +750,8 @@ class PostgresStore(ClosesOnExit):
         )
         return [Ballot(*r) for r in rows]
 
-    async def aspect_ratings(self, round_id: int) -> list[dict[str, float]]:
-        rows = await self._all(
-            "SELECT aspects FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 0 AND aspects IS NOT NULL", round_id
-        )
-        return [json.loads(aspects) for (aspects,) in rows]
+    async def standing_votes(self, round_id: int) -> list[StandingVote]:
+        return standing_votes(await self._all(STANDING_VOTES.format("$1"), round_id))
 
     async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
         rows = await self._all(

@@ -31,12 +31,14 @@ from core.music import track_to_dict
 from storage import naming_refusals
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClosesOnExit, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClosesOnExit, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
+    VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
+    STANDING_VOTES, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
 )
 
@@ -620,11 +622,8 @@ class SqliteStore(ClosesOnExit):
         )
         return [Ballot(*r) for r in rows]
 
-    async def aspect_ratings(self, round_id: int) -> list[dict[str, float]]:
-        rows = await self._all(
-            "SELECT aspects FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0 AND aspects IS NOT NULL", (round_id,)
-        )
-        return [json.loads(aspects) for (aspects,) in rows]
+    async def standing_votes(self, round_id: int) -> list[StandingVote]:
+        return standing_votes(await self._all(STANDING_VOTES.format("?"), (round_id,)))
 
     async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
         rows = await self._all(
@@ -948,9 +947,9 @@ class _Tx:
         results, written, events = plan_votes(ops, rounds, rows, struck)
         # A voter's last write in the batch is their row's final state; `voided` is left as it was.
         await self._db.executemany(
-            "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects",
+            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at",
             [(*key, *row) for key, row in written.items()],
         )
         await self._db.executemany(
@@ -976,11 +975,12 @@ class _Tx:
         rows = {}
         for round_id, voters in voters_by_round.items():
             for chunk in _in_chunks(sorted(voters)):
-                for voter, rating, choice, retracted, aspects in await self.all(
-                    f"SELECT voter, rating, choice, retracted, aspects FROM votes WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
+                for voter, rating, choice, retracted, aspects, joined_at in await self.all(
+                    "SELECT voter, rating, choice, retracted, aspects, joined_at FROM votes "
+                    f"WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
                     (round_id, *chunk),
                 ):
-                    rows[(round_id, voter)] = (rating, choice, retracted, json.loads(aspects) if aspects else None)
+                    rows[(round_id, voter)] = (rating, choice, retracted, json.loads(aspects) if aspects else None, joined_at)
         return rows
 
     async def _struck(self, scope_ids: set[str], voters: set[str]) -> set[tuple[str, str]]:

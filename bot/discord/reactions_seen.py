@@ -107,7 +107,7 @@ def as_counted(row: RoundRow, ballots: list[Ballot], held: HeldReactions, seen: 
     the ballot box applies them (`HeldReactions.pending`; a removal falls back to the person's others still on), by
     the same rule (`plan_votes`), writing nothing. What /status shows, so it never shows a vote the count will not use
     (7 stored, then 9 added and 7 removed over the rate: 9). A held vote of a struck voter shows until it is refused."""
-    rows = {(row.id, ballot.voter): (ballot.rating, ballot.choice, 0, None) for ballot in ballots}
+    rows = {(row.id, ballot.voter): (ballot.rating, ballot.choice, 0, None, None) for ballot in ballots}
     ops = []
     for message_id in map(int, row.message_ids):
         for user_id, changes in held.pending(message_id).items():
@@ -120,4 +120,4 @@ def as_counted(row: RoundRow, ballots: list[Ballot], held: HeldReactions, seen: 
     if not ops:
         return ballots
     plan_votes(ops, {row.id: ("open", row.scope_id)}, rows, set())
-    return [Ballot(voter, rating, choice) for (_, voter), (rating, choice, retracted, _) in rows.items() if not retracted]
+    return [Ballot(voter, rating, choice) for (_, voter), (rating, choice, retracted, *_) in rows.items() if not retracted]

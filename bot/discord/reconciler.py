@@ -116,7 +116,7 @@ class Reconciler:
                 # pass casts for a person shares one time: the next re-read tells from it which reactions a vote was
                 # counted of.
                 # Whom the membership rule refuses now casts nothing new and keeps a stored vote whose reaction is on:
-                # the count sets it aside (BallotBox.set_aside), so lowering the rule before the close restores it.
+                # the count sets it aside (BallotBox.count), so lowering the rule before the close restores it.
                 at = time.time()
                 pending = [
                     box.submit(message_id, user_id, value, at=at)

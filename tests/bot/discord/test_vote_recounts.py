@@ -306,15 +306,8 @@ async def test_a_raised_membership_age_is_applied_before_a_quorum_closes_a_round
 async def test_a_raised_membership_age_sets_reaction_votes_aside_at_the_close(env):
     """A trial: the close's re-read withdrew a refused member's reaction vote (stored as retracted, as if they had
     taken it back, and no word of it in the summary), while a button vote was set aside."""
-    server = env.server
-    two_days, veteran = member_since(server, env.guild, "two_days", 2), member_since(server, env.guild, "veteran", 30)
     async with running(env):
-        await config(env, vote_style="reactions", member_days=1)
-        await compose_style(env, "reactions")
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
-        for user, value in ((two_days, "2"), (veteran, "7")):
-            await cast(env, post, user, "reactions", value)
-        await config(env, member_days=3)
+        two_days = await one_set_aside(env, "reactions")
         summary = await close_round(env)
     assert "1 voted (7)" in summary and "1 vote set aside: its voter joined the server less than 3 days" in summary, summary
     assert db_rows(env, "SELECT rating, retracted, voided FROM votes WHERE voter = ?", (uid(two_days),)) == [(2.0, 0, 1)]
@@ -346,6 +339,23 @@ async def cast(env, post, user, style: str, value: str) -> None:
     await env.server.react(user, post["id"], KEYCAPS[int(value) - 1])
     stored = "SELECT 1 FROM votes v JOIN rounds r ON r.id = v.round_id WHERE r.idx = 0 AND v.voter = ? AND v.retracted = 0"
     await eventually(lambda: db_rows(env, stored, (uid(user),)), f"the vote of {user.name}")
+
+
+async def one_set_aside(env, style: str):
+    """A round of `style` (buttons, reactions, aspects: its musicality) with a vote of 2 from a member of two days and
+    7 from one of a month, then member_days raised to 3: the first is set aside. The member of two days."""
+    server = env.server
+    two_days, veteran = member_since(server, env.guild, "two_days", 2), member_since(server, env.guild, "veteran", 30)
+    await config(env, vote_style="buttons" if style == "aspects" else style, member_days=1)
+    await compose_style(env, style)
+    post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+    for user, value in ((two_days, "2"), (veteran, "7")):
+        if style == "aspects":
+            assert "Your " in await vote(env, post, user, style, value)
+        else:
+            await cast(env, post, user, style, value)
+    await config(env, member_days=3)
+    return two_days
 
 
 async def compose_style(env, style: str, **options) -> None:
