@@ -610,6 +610,13 @@ class SqliteStore(ClosesOnExit):
         )
         return [Ballot(*r) for r in rows]
 
+    async def voided_ballots(self, round_id: int) -> list[Ballot]:
+        rows = await self._all(
+            "SELECT voter, rating, choice FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 1 ORDER BY cast_at, voter",
+            (round_id,),
+        )
+        return [Ballot(*r) for r in rows]
+
     async def aspect_ratings(self, round_id: int) -> list[dict[str, float]]:
         rows = await self._all(
             "SELECT aspects FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0 AND aspects IS NOT NULL", (round_id,)
@@ -930,11 +937,12 @@ class _Tx:
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.casts})
         results, written, events = plan_votes(ops, rounds, rows, struck)
-        # A voter's last write in the batch is their row's final state; `voided` is left as it was.
+        # A voter's last write in the batch is their row's final state. It counts (voided = 0): plan_votes writes a
+        # void row only by a new cast (of a voter no longer struck), never by a withdrawal.
         await self._db.executemany(
             "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects",
+            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, voided = 0",
             [(*key, *row) for key, row in written.items()],
         )
         await self._db.executemany(
@@ -961,7 +969,8 @@ class _Tx:
         for round_id, voters in voters_by_round.items():
             for chunk in _in_chunks(sorted(voters)):
                 for voter, rating, choice, retracted, aspects in await self.all(
-                    f"SELECT voter, rating, choice, retracted, aspects FROM votes WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
+                    # A void row (struck) stands for no vote, as a withdrawn one: see plan_votes.
+                    f"SELECT voter, rating, choice, MAX(retracted, voided), aspects FROM votes WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
                     (round_id, *chunk),
                 ):
                     rows[(round_id, voter)] = (rating, choice, retracted, json.loads(aspects) if aspects else None)

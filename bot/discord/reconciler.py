@@ -102,7 +102,9 @@ class Reconciler:
                 present, complete, refused = await self._reactions_by_user(message, current)
                 await box.settle_votes()
                 withheld = await self.store.withheld_voters(row.id)
-                ballots = await self.store.ballots(row.id)
+                # A vote a strike voided stands for the re-read as any stored vote (while its reaction is on, nothing is
+                # cast), though it does not count: casting it again would make it count, a new vote (plan_votes).
+                ballots = await self.store.voided_ballots(row.id) + await self.store.ballots(row.id)
                 recorded = await self.store.recorded_votes(row.id)  # one query for everyone: what the bot saw
                 since = self.watched_since(row.scope_id)
                 # No await from here to the submits: a reaction event now would be missed by both.
