@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
-from test_vote_fallback import events, status_line
+from test_vote_fallback import events, first_vote_spending_the_burst, status_line
 from test_vote_rate import first_round
 from test_vote_recounts import close_round, recounted
 from test_votes_count_once import buttons_of
@@ -72,11 +72,7 @@ async def test_a_button_vote_after_unstrike_counts_as_its_reply_says(env):
 async def test_a_reaction_held_over_the_rate_after_unstrike_counts(env):
     server = env.server
     async with running(env, vote_burst=1, vote_refill_seconds=0.5) as bot:
-        now = [0.0]
-        bot.runner.limiter.clock = lambda: now[0]  # the bucket refills only when the test moves this clock
-        post = await first_round(env)
-        await server.react(env.alice, post["id"], KEYCAPS[5])  # her burst of one spent
-        await eventually(lambda: events(env) == 1, "her vote")
+        post, now = await first_vote_spending_the_burst(env, bot, env.alice, KEYCAPS[5])
         await strike_and_lift(env, env.alice)
         await server.unreact(env.alice, post["id"], KEYCAPS[5])  # held, and so is the next
         await server.react(env.alice, post["id"], KEYCAPS[2])
