@@ -708,7 +708,8 @@ class PostgresStore(ClosesOnExit):
             rows = {
                 (r[0], r[1]): (r[2], r[3], r[4], json.loads(r[5]) if r[5] else None, r[6])
                 for r in await conn.fetch(
-                    "SELECT v.round_id, v.voter, v.rating, v.choice, v.retracted, v.aspects, v.joined_at FROM votes v "
+                    # A void row (struck) stands for no vote, as a withdrawn one: see plan_votes.
+                    "SELECT v.round_id, v.voter, v.rating, v.choice, GREATEST(v.retracted, v.voided), v.aspects, v.joined_at FROM votes v "
                     "JOIN unnest($1::bigint[], $2::text[]) AS k(round_id, voter) ON v.round_id = k.round_id AND v.voter = k.voter",
                     [p[0] for p in pairs], [p[1] for p in pairs],
                 )
@@ -722,14 +723,15 @@ class PostgresStore(ClosesOnExit):
             }
             results, written, events = plan_votes(ops, rounds, rows, struck)
             # One statement each for the votes and the events, however many the batch holds (arrays
-            # unnested server-side): a round trip per row would cost more than the writes.
+            # unnested server-side): a round trip per row would cost more than the writes. A row written counts
+            # (voided = 0): plan_votes writes a void row only by a new cast (of a voter no longer struck).
             if written:
                 columns = list(zip(*[(*key, *row) for key, row in written.items()]))
                 await conn.execute(
                     "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at) "
                     "SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::float8[], $6::int[], $7::text[], "
                     "$8::float8[]) ON CONFLICT (round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-                    "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at",
+                    "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at, voided = 0",
                     *map(list, columns),
                 )
             if events:
@@ -752,6 +754,14 @@ class PostgresStore(ClosesOnExit):
 
     async def standing_votes(self, round_id: int) -> list[StandingVote]:
         return standing_votes(await self._all(STANDING_VOTES.format("$1"), round_id))
+
+    async def voided_ballots(self, round_id: int) -> list[Ballot]:
+        rows = await self._all(
+            "SELECT voter, rating, choice FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 1 ORDER BY cast_at, voter",
+            round_id,
+        )
+        return [Ballot(*r) for r in rows]
+
 
     async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
         rows = await self._all(

@@ -305,6 +305,10 @@ class Store(Protocol):
         """The round's standing votes (`ballots`, in their order) with their aspects and their voters' join dates:
         all a front end's count of an open round needs, in one read."""
         ...
+    async def voided_ballots(self, round_id: int) -> list[Ballot]:
+        """The round's votes a strike voided (not withdrawn since): what the re-read of the reactions leaves void
+        while their reaction stays on, so a lifted strike brings back none of them (new votes count)."""
+        ...
     async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
         """The standing votes' per-aspect ratings over every closed round of a scope (votes without aspects left out)."""
         ...

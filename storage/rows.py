@@ -115,7 +115,9 @@ def plan_votes(
     """Decide what casts and retractions do, in the order given.
 
     `rounds`: round id -> (status, scope id); `rows`: (round, voter) -> (rating, choice, retracted,
-    aspects dict or None, joined_at or None) as stored (changed in place as the ops go); `struck`: (scope, voter)
+    aspects dict or None, joined_at or None) as stored (changed in place as the ops go), retracted 1 for a void
+    row too (a strike's): it stands for no vote, so a cast after /unstrike is a new vote (recorded, even of the
+    voided rating) and its row is written counting, and there is nothing to withdraw; `struck`: (scope, voter)
     pairs. Returns each op's result, the final (rating, choice, cast_at, retracted, aspects JSON or None, joined_at
     or None) of every (round, voter) written, and the vote events (round, voter, kind, rating, choice, at, aspects
     JSON or None) to append. An aspects cast is merged into what the voter rated before (one answer

@@ -625,6 +625,14 @@ class SqliteStore(ClosesOnExit):
     async def standing_votes(self, round_id: int) -> list[StandingVote]:
         return standing_votes(await self._all(STANDING_VOTES.format("?"), (round_id,)))
 
+    async def voided_ballots(self, round_id: int) -> list[Ballot]:
+        rows = await self._all(
+            "SELECT voter, rating, choice FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 1 ORDER BY cast_at, voter",
+            (round_id,),
+        )
+        return [Ballot(*r) for r in rows]
+
+
     async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
         rows = await self._all(
             "SELECT v.aspects FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
@@ -945,11 +953,12 @@ class _Tx:
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.casts})
         results, written, events = plan_votes(ops, rounds, rows, struck)
-        # A voter's last write in the batch is their row's final state; `voided` is left as it was.
+        # A voter's last write in the batch is their row's final state. It counts (voided = 0): plan_votes writes a
+        # void row only by a new cast (of a voter no longer struck), never by a withdrawal.
         await self._db.executemany(
             "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at",
+            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at, voided = 0",
             [(*key, *row) for key, row in written.items()],
         )
         await self._db.executemany(
@@ -976,7 +985,8 @@ class _Tx:
         for round_id, voters in voters_by_round.items():
             for chunk in _in_chunks(sorted(voters)):
                 for voter, rating, choice, retracted, aspects, joined_at in await self.all(
-                    "SELECT voter, rating, choice, retracted, aspects, joined_at FROM votes "
+                    # A void row (struck) stands for no vote, as a withdrawn one: see plan_votes.
+                    "SELECT voter, rating, choice, MAX(retracted, voided), aspects, joined_at FROM votes "
                     f"WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
                     (round_id, *chunk),
                 ):
