@@ -111,13 +111,21 @@ async def stop_report(store, session: SessionRow, ended: int, open_round: RoundR
     """/stop's answer, once `session` is stopped: `ended` rounds had ended and `open_round` was open (both read
     before the stop). The open round is counted once posted, as members saw it; the stop cancelled it, so its votes
     stay stored but count for nothing (it never closes: nothing is learned from it), which is said. It is re-read:
-    its timer may have closed it just before the stop, and then its votes counted."""
+    its close (asked for by /close, or its time up) came before the stop, and then its votes counted; or, not posted
+    yet, it was being prepared and is cancelled before anyone saw it (a post on its way is marked cancelled)."""
     posted = open_round is not None and bool(open_round.message_ids)
     played = rounds_played(ended + posted, (await store.session(session.id) or session).rounds_done)
     lines = [f"Session stopped after {played}; what the agent learned is kept."]
-    after = await store.round(open_round.id) if posted else None
-    if after is not None and after.status == "cancelled":
-        votes, number = await store.ballot_count(after.id), after.index + 1
+    after = await store.round(open_round.id) if open_round is not None else None
+    if after is None:
+        return "\n".join(lines)
+    number = after.index + 1
+    if not posted:
+        lines.append(f"Round {number} was being prepared: it is cancelled, and nobody will vote on it.")
+    elif after.status == "closed":
+        lines.append(f"Round {number} was closing: it closed first, so its votes count (its result is above).")
+    elif after.status == "cancelled":
+        votes = await store.ballot_count(after.id)
         lines.append(
             f"Round {number} was still open: it is cancelled, and its {plural(votes, 'vote')} {'is' if votes == 1 else 'are'} "
             f"not counted (nothing is learned from {'it' if votes == 1 else 'them'})."

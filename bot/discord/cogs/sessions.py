@@ -217,8 +217,8 @@ class Sessions(commands.Cog):
         except discord.HTTPException as problem:
             # The session is started and its rounds will show it: not an error to report as "nothing was changed".
             log.warning("/compose: session %d started, but its announcement failed: %s", session.id, problem)
-        finally:
-            self.bot.runner.ensure_running(session.id)
+        finally:  # its followup can tell its starter why, should the rounds stop at once (DMs closed: README)
+            self.bot.runner.ensure_running(session.id, interaction.followup)
 
     async def _fit_melody(self, melody: discord.Attachment, track_number: int | None, program: int | None):
         """The attachment's melody fitted to the track model (bot.media.midi_import); ValueError with a
@@ -258,10 +258,7 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None or not await self._may_steer(interaction, session):
             return
-        ended, open_round = await rounds_ended(self.store, session)  # before the stop cancels the open round
-        await self.bot.conductor.stop(session.id, actor=voter_id(interaction.user.id))
-        self.bot.runner.wake(session.id)
-        await interaction.response.send_message(await stop_report(self.store, session, ended, open_round))
+        await stop_session(self.bot, interaction, session)
 
     @app_commands.command(name="close", description="Close the current round now and move on")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -269,9 +266,11 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None or not await self._may_steer(interaction, session):
             return
-        state = await self.bot.runner.close_now(session.id)
+        async with self.bot.runner.steering.lock(session.id):  # a second /close at once finds this one's close
+            state = await self.bot.runner.steering.close_now(session.id)
         text = {
             "closing": "Closing this round now.",
+            "already": "This round is already closing; its result follows.",
             "posting": "The next round is being posted; close it once it is there.",
             "none": "No round is open right now.",
         }[state]
@@ -347,6 +346,26 @@ class Sessions(commands.Cog):
                 files.append(discord.File(io.BytesIO(audio), f"top{'-ab' if row.mode == 'ab' else ''}-{rank}.ogg"))
                 lines.append(ranked_round(rank, row, sessions[row.session_id]))
         await interaction.edit_original_response(content="\n".join(lines), attachments=files)
+
+
+async def stop_session(bot, interaction: discord.Interaction, session) -> None:
+    """/stop of a running `session` by someone who may steer it, answered with what it did (`stop_report`)."""
+    store, steering = bot.conductor.store, bot.runner.steering
+    async with steering.lock(session.id):  # a second /stop at once waits for this one, then finds it stopped
+        ended, open_round = await rounds_ended(store, session)  # before the stop cancels the open round
+        after_close = steering.voting_over(open_round)  # an acknowledged /close (or its time up) is counted first
+        if after_close:
+            await interaction.response.defer(thinking=True)  # the close reads the reactions: it may outlast 3 s
+        stopped = await steering.stop(session.id, voter_id(interaction.user.id), after_close)
+    if not stopped:
+        await answer_privately(interaction, "This session has already ended (another `/stop`, or its last round); nothing was changed.")
+        return
+    bot.runner.wake(session.id)
+    report = await stop_report(store, session, ended, open_round)
+    if interaction.response.is_done():
+        await interaction.edit_original_response(content=report)
+    else:
+        await interaction.response.send_message(report)
 
 
 async def rounds_ended(store, session) -> tuple[int, object]:
