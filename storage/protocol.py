@@ -122,7 +122,7 @@ class Announcement:
 
 @dataclass(frozen=True)
 class VoteResult:
-    status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "unknown_round", "blocked", "too_fast", "newcomer"
+    status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "cancelled", "unknown_round", "blocked", "too_fast", "newcomer"
     aspects: dict[str, float] | None = None  # an aspects cast: the voter's aspects now standing (their compound is the vote)
     member_days: int = 0  # "newcomer": the membership age, in whole days, the round asks of its voters
 

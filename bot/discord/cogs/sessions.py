@@ -87,6 +87,11 @@ NEEDED_PERMISSIONS = ("view_channel", "send_messages", "attach_files", "read_mes
 THREADS = (discord.ChannelType.public_thread, discord.ChannelType.private_thread, discord.ChannelType.news_thread)
 
 
+def and_list(names: list[str]) -> str:
+    """Names in a sentence: "A", "A and B", "A, B and C"."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 def missing_permissions(interaction: discord.Interaction, vote_style: str) -> list[str]:
     """The permissions the bot lacks to run rounds where the command was used (app_permissions, which
     Discord computes for that channel or thread). In threads and forum posts Discord checks Send
@@ -97,7 +102,7 @@ def missing_permissions(interaction: discord.Interaction, vote_style: str) -> li
     in_thread = getattr(interaction.channel, "type", None) in THREADS
     needed = tuple("send_messages_in_threads" if in_thread and name == "send_messages" else name for name in NEEDED_PERMISSIONS)
     needed += ("add_reactions",) if vote_style == "reactions" else ()
-    return [name.replace("_", " ") for name in needed if not getattr(permissions, name)]
+    return [name.replace("_", " ").title() for name in needed if not getattr(permissions, name)]  # as Discord names them
 
 
 class Sessions(commands.Cog):
@@ -175,7 +180,8 @@ class Sessions(commands.Cog):
         if missing:
             await answer_privately(
                 interaction,
-                f"I can't run rounds in this channel: I am missing the {', '.join(missing)} permission(s). "
+                f"I can't run rounds in this channel: I am missing the {and_list(missing)} "
+                f"{'permission' if len(missing) == 1 else 'permissions'}. "
                 "Ask a moderator to grant them, or use another channel.",
             )
             return
@@ -266,7 +272,10 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None or not await self._may_steer(interaction, session):
             return
-        async with self.bot.runner.steering.lock(session.id):  # a second /close at once finds this one's close
+        lock = self.bot.runner.steering.lock(session.id)
+        if lock.locked():  # a /stop may hold it while a round closes: longer than Discord's 3 s
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        async with lock:  # a second /close at once finds this one's close
             state = await self.bot.runner.steering.close_now(session.id)
         text = {
             "closing": "Closing this round now.",
@@ -274,7 +283,7 @@ class Sessions(commands.Cog):
             "posting": "The next round is being posted; close it once it is there.",
             "none": "No round is open right now.",
         }[state]
-        await interaction.response.send_message(text, ephemeral=True)
+        await answer_privately(interaction, text)
 
     @app_commands.command(name="status", description="The current round and its votes so far")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -351,10 +360,13 @@ class Sessions(commands.Cog):
 async def stop_session(bot, interaction: discord.Interaction, session) -> None:
     """/stop of a running `session` by someone who may steer it, answered with what it did (`stop_report`)."""
     store, steering = bot.conductor.store, bot.runner.steering
-    async with steering.lock(session.id):  # a second /stop at once waits for this one, then finds it stopped
+    lock = steering.lock(session.id)
+    if lock.locked():  # another /stop may hold it while a round closes: longer than Discord's 3 s
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    async with lock:  # a second /stop at once waits for this one, then finds it stopped
         ended, open_round = await rounds_ended(store, session)  # before the stop cancels the open round
         after_close = steering.voting_over(open_round)  # an acknowledged /close (or its time up) is counted first
-        if after_close:
+        if after_close and not interaction.response.is_done():
             await interaction.response.defer(thinking=True)  # the close reads the reactions: it may outlast 3 s
         stopped = await steering.stop(session.id, voter_id(interaction.user.id), after_close)
     if not stopped:

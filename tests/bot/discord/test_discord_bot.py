@@ -377,10 +377,10 @@ async def test_duplicate_gateway_events_change_nothing(env):
 
 async def test_a_channel_without_permissions_gets_a_clear_reply_and_nothing_is_created(env):
     locked = env.server.add_text_channel(env.guild, "locked")
-    env.server.set_permissions(locked, env.server.bot_user, deny=int(Permission.ATTACH_FILES))
+    env.server.set_permissions(locked, env.server.bot_user, deny=int(Permission.ATTACH_FILES | Permission.ADD_REACTIONS))
     async with running(env):
         reply = await compose(env, channel=locked)
-        assert reply["data"]["flags"] & 64 and "attach files" in reply["data"]["content"]
+        assert reply["data"]["flags"] & 64 and "I am missing the Attach Files and Add Reactions permissions. " in reply["data"]["content"]
     assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
 
 

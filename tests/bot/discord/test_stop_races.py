@@ -125,12 +125,34 @@ async def test_an_acknowledged_close_is_counted_before_a_stop_right_after_it(env
     assert not any(is_round(2)(m) for m in server.messages(env.channel))
 
 
+async def test_a_second_stop_while_the_first_waits_for_a_close_is_acknowledged_and_told(env):
+    """The first /stop waits for the round's close (its reactions re-read, held here); a second one waits for the
+    first, so it is acknowledged at once (Discord's 3 s), privately, and then told the session already ended."""
+    server = env.server
+    async with running(env):
+        await voted_round(env, env.bob)
+        server.hold(REACTION_USERS)
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await server.wait_until(lambda: server.held[REACTION_USERS] >= 1, what="the close to re-read the reactions")
+        first = await server.slash(env.alice, env.channel, "stop")
+        await first.wait_response()
+        second = await server.slash(env.mod, env.channel, "stop")
+        acknowledged = await second.wait_response()
+        server.release(REACTION_USERS)
+        answers = [(await final_answer(i))["content"] for i in (first, second)]
+    assert acknowledged["type"] == 5 and second.ephemeral
+    assert answers[0].startswith("Session stopped after 1 round;"), answers
+    assert answers[1] == "This session has already ended (another `/stop`, or its last round); nothing was changed.", answers
+
+
 async def test_two_closes_at_once_close_the_round_once_and_say_so(env):
     server = env.server
     async with running(env):
         await voted_round(env, env.bob)
+        server.hold(REACTION_USERS)  # the close's re-read of the reactions waits: both come before the round closes
         both = [await server.slash(user, env.channel, "close") for user in (env.mod, env.alice)]
         answers = sorted([(await final_answer(i))["content"] for i in both])
+        server.release(REACTION_USERS)
         await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
     assert answers == ["Closing this round now.", "This round is already closing; its result follows."], answers
 
@@ -161,6 +183,22 @@ async def test_two_stops_at_once_stop_once_and_say_so(env, monkeypatch):
     assert len(public) == 1 and public[0].startswith("Session stopped after 1 round"), answers
     assert private == ["This session has already ended (another `/stop`, or its last round); nothing was changed."], answers
     assert len([m for m in server.messages(env.channel) if "Session stopped" in m["content"]]) <= 1
+
+
+async def test_a_button_pressed_on_a_stopped_round_says_it_was_cancelled(env):
+    """The trial's press on a stopped round was answered "This round has closed", as for a round that counted."""
+    server = env.server
+    async with running(env):
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, user=env.alice, rounds=2)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await (await server.slash(env.alice, env.channel, "stop")).wait_response()
+        seven = next(c["custom_id"] for row in post["components"] for c in row["components"] if c["custom_id"].endswith(":7"))
+        reply = await (await server.press_button(env.bob, post["id"], seven)).wait_response()
+    assert reply["data"]["content"] == (
+        "This round was cancelled (its session was stopped, or its message deleted); votes on it do not count."
+    ), reply["data"]["content"]
+    assert db_rows(env, "SELECT COUNT(*) FROM votes") == [(0,)]
 
 
 async def test_a_dm_session_for_someone_whose_dms_are_closed_tells_them_and_stops(env):
