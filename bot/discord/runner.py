@@ -304,7 +304,9 @@ class RoundRunner:
             # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
             await self.conductor.close(
                 open_round.id, actor="crowdtune", set_aside=set_aside,
-                announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(set_aside), days),
+                announce=lambda outcome, ballots: round_summary(
+                    number, mode, outcome, ballots, len(set_aside), days, personal=session.scope_id.startswith("user:")
+                ),
             )
         self.ballot_box.forget_round(row)
         refreshed = await self.store.session(session_id)

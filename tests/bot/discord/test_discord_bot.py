@@ -240,7 +240,9 @@ async def test_a_personal_agent_in_dms_learns_only_from_its_owner(env):
         await env.server.react(env.alice, post["id"], KEYCAPS[5])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the owner's vote")
         await (await env.server.slash(env.alice, dm, "close")).wait_response()
+        summary = await env.server.wait_for_message(dm, lambda m: "Round 1 closed" in m["content"])
         await env.server.wait_for_message(dm, lambda m: "Session finished" in m["content"])
+    assert "You gave 6/10" in summary["content"] and "crowd" not in summary["content"], summary["content"]  # one person: not "the crowd"
     assert db_rows(env, "SELECT scope_id FROM sessions") == [(uid(env.alice),)]
     rated = "SELECT DISTINCT s.scope_id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.reward IS NOT NULL"
     assert db_rows(env, rated) == [(uid(env.alice),)]
