@@ -44,8 +44,10 @@ def other_schema(path: object, version: int, known: int) -> StorageError:
 
 
 class DatabaseUnwritable(StorageError):
-    """A write the database's disk refused mid-run (full, an I/O error): the transaction rolled back, so
-    what was stored before is all there. The message names the database and the reason."""
+    """A write the database refused mid-run for want of room or resources (storage.out_of_room: SQLite's full disk
+    or I/O error; PostgreSQL's SQLSTATE class 53, the server's disk full, its memory, connections or a limit such
+    as temp_file_limit): the transaction rolled back, so what was stored before is all there. The message names
+    the database and the reason (storage.naming_refusals)."""
 
 
 class DatabaseGone(StorageError):

@@ -28,9 +28,10 @@ from core.crowd import Ballot, ChoiceHistory, History
 from core.engine import Outcome
 from core.learner import Evidence, apply_observations
 from core.music import track_to_dict
+from storage import naming_refusals
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClosesOnExit, DatabaseGone, DatabaseUnwritable, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClosesOnExit, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
@@ -127,11 +128,6 @@ def damaged(path: str | Path, problem: str) -> StorageError:
         f"the database {path} is damaged (SQLite says: {problem}); left as it is: restore a backup (a copy of the file "
         "made while no crowdtune ran), or name another database with --db or CROWDTUNE_DB (a new file starts empty)"
     )
-
-
-# SQLite's primary result codes for a write the disk refused: SQLITE_IOERR, SQLITE_FULL. (SQLITE_READONLY stays as it
-# is: a read-only store's refusal is a bug's.)
-_UNWRITABLE = frozenset({10, 13})
 
 
 async def _thread_ended(connection: aiosqlite.Connection) -> None:
@@ -255,30 +251,48 @@ class SqliteStore(ClosesOnExit):
         return {t: [c[1] for c in await self._db.execute_fetchall(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
 
     async def close(self) -> None:
-        if self._instance_lock is not None:
-            os.close(self._instance_lock)  # releases the lock
-            self._instance_lock = None
-        await self._db.close()
+        try:
+            await self._db.close()
+        finally:
+            self._release_instance()
+
+    def _release_instance(self) -> None:
+        """Remove `<database>.lock` and release the claim (claim_instance), in that order: removed while still held,
+        the file is never taken by another process and then removed under it; one that opened it before and locks it
+        after finds it gone from its path and takes the file there now. A file at the path that is not the one held
+        (removed by hand and made again by another process) is left alone."""
+        if self._instance_lock is None:
+            return
+        with contextlib.suppress(OSError):
+            if _holds(self._instance_lock, f"{self.path}.lock"):
+                os.unlink(f"{self.path}.lock")
+        os.close(self._instance_lock)  # releases the lock
+        self._instance_lock = None
 
     async def claim_instance(self, holder: str) -> None:
-        """An exclusive lock (flock) on `<database>.lock`, which holds the holder's description. The kernel
-        releases it when the process ends, however it ends, so a crash never leaves a stale claim."""
+        """An exclusive lock (flock) on `<database>.lock`, which holds the holder's description while it runs and is
+        removed when the store closes (_release_instance). The kernel releases the lock when the process ends, however
+        it ends, so a crash leaves the file but never a claim: the next process takes it."""
         if self.path == ":memory:" or self._instance_lock is not None:
             return
         lock_path = f"{self.path}.lock"
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StorageError(f"cannot create the lock file {lock_path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            running = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "another process"
-            os.close(fd)
-            raise StorageError(
-                f"another crowdtune is already running on {self.path} ({running}); stop it first, or use another database "
-                "(--db or CROWDTUNE_DB)"
-            ) from None
+        while True:
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise StorageError(f"cannot create the lock file {lock_path}: {exc.strerror}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                running = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "another process"
+                os.close(fd)
+                raise StorageError(
+                    f"another crowdtune is already running on {self.path} ({running}); stop it first, or use another database "
+                    "(--db or CROWDTUNE_DB)"
+                ) from None
+            if _holds(fd, lock_path):
+                break
+            os.close(fd)  # its holder removed it as it ended, after this opened it: a lock on it would claim nothing
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, holder.encode(), 0)
@@ -304,7 +318,7 @@ class SqliteStore(ClosesOnExit):
         naming the database, wherever in the transaction it comes (the COMMIT too): rolled back, nothing lost."""
         async with self._lock:
             self._check_same_file()
-            try:
+            with naming_refusals(self.path):
                 try:
                     await self._db.execute("BEGIN IMMEDIATE")
                 except asyncio.CancelledError:
@@ -321,10 +335,6 @@ class SqliteStore(ClosesOnExit):
                     with contextlib.suppress(sqlite3.OperationalError):
                         await self._db.execute("ROLLBACK")
                     raise
-            except sqlite3.Error as problem:
-                if (getattr(problem, "sqlite_errorcode", None) or 0) & 0xFF not in _UNWRITABLE:
-                    raise
-                raise DatabaseUnwritable(f"the database {self.path} cannot be written: {problem}") from None
 
     async def _one(self, sql: str, params: Iterable = ()) -> tuple | None:
         async with self._db.execute(sql, tuple(params)) as cursor:
@@ -872,6 +882,12 @@ class SqliteStore(ClosesOnExit):
                 (closes_at, round_id, closes_at),
             )
         return cursor.rowcount > 0
+
+
+def _holds(fd: int, path: str) -> bool:
+    """Whether the open file `fd` is the file at `path` now (not one removed from there since it was opened)."""
+    held = os.fstat(fd)
+    return _identity(path) == (held.st_dev, held.st_ino)
 
 
 def _identity(path: str) -> tuple[int, int] | None:

@@ -29,7 +29,7 @@ from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.settings import Settings, bot_token, open_renderer
 from bot.stopping import bot_stopped, close_on_signals, say_stopped
-from storage import database_errors
+from storage import DatabaseUnwritable, database_errors
 from bot.discord.views import AspectSelect, VoteButton
 
 log = logging.getLogger("crowdtune.bot")
@@ -255,7 +255,7 @@ class CrowdtuneBot(commands.Bot):
             text = "Sorry, one of the options is not a valid value (an unknown user, role or channel?). Nothing was changed."
         elif isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
             text = "That command is out of date here; Discord updates it within a minute. Please try again then."
-        elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, database_errors()):
+        elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, (DatabaseUnwritable, *database_errors())):
             log.error("command /%s: the database failed: %s", interaction.command.name if interaction.command else "?", error.original)
             text = "Sorry, I cannot save anything right now (my database failed). Nothing was changed; please try again later."
         else:
