@@ -91,6 +91,8 @@ class Conductor:
             )
             closes_at = self.clock() + spec.round_seconds
             row = await self.store.open_round(session_id, index, spec.mode, plan.to_dict(), closes_at)
+            if row is None:  # stopped while it was planned
+                return None
         return OpenRound(row, RoundPlan.from_dict(row.plan), spec)
 
     async def model(self, scope_id: str, config: AgentConfig) -> Posterior | None:

@@ -470,10 +470,15 @@ class PostgresStore(ClosesOnExit):
     async def next_round_index(self, session_id: int) -> int:
         return await self._pool.fetchval("SELECT COALESCE(MAX(idx) + 1, 0) FROM rounds WHERE session_id = $1", session_id)
 
-    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow:
-        """Record a planned round; opening the same index twice returns the round already there."""
+    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow | None:
+        """Record a planned round; opening the same index twice returns the round already there. None once the
+        session has ended (a /stop while the round was being planned): an ended session gets no new round."""
 
-        async def body(conn: asyncpg.Connection) -> RoundRow:
+        async def body(conn: asyncpg.Connection) -> RoundRow | None:
+            # The session's row is locked first, so a concurrent end_session either comes before (no round) or
+            # after (it cancels this one).
+            if await conn.fetchval("SELECT status FROM sessions WHERE id = $1 FOR UPDATE", session_id) != "active":
+                return None
             await conn.execute(
                 "INSERT INTO rounds (session_id, idx, mode, plan, opened_at, closes_at, status) "
                 "VALUES ($1, $2, $3, $4, $5, $6, 'open') ON CONFLICT (session_id, idx) DO NOTHING",

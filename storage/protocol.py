@@ -137,7 +137,7 @@ class StandingVote:
 
 @dataclass(frozen=True)
 class VoteResult:
-    status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "unknown_round", "blocked", "too_fast", "newcomer"
+    status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "cancelled", "unknown_round", "blocked", "too_fast", "newcomer"
     aspects: dict[str, float] | None = None  # an aspects cast: the voter's aspects now standing (their compound is the vote)
     member_days: int = 0  # "newcomer": the membership age, in whole days, the round asks of its voters
 
@@ -244,8 +244,9 @@ class Store(Protocol):
 
     # -- rounds --
     async def next_round_index(self, session_id: int) -> int: ...
-    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow:
-        """Record a planned round; opening the same index twice returns the round already there."""
+    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow | None:
+        """Record a planned round; opening the same index twice returns the round already there. None once the
+        session has ended (a /stop while the round was being planned)."""
         ...
     async def set_round_messages(self, round_id: int, message_ids: list[str], closes_at: float | None = None) -> None: ...
     async def set_closes_at(self, round_id: int, closes_at: float) -> bool: ...

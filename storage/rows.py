@@ -133,7 +133,7 @@ def plan_votes(
             results.append(VoteResult("unknown_round"))
             continue
         if status != "open":
-            results.append(VoteResult("unknown_round" if status is None else "closed"))
+            results.append(VoteResult("unknown_round" if status is None else "cancelled" if status == "cancelled" else "closed"))
             continue
         key = (op.round_id, op.voter)
         current = rows.get(key)  # (rating, choice, retracted, aspects, joined_at) as the ops so far left it

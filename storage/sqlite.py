@@ -469,19 +469,22 @@ class SqliteStore(ClosesOnExit):
 
     # -- rounds ---------------------------------------------------------------------------------
 
-    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow:
-        """Record a planned round; opening the same index twice returns the round already there."""
+    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow | None:
+        """Record a planned round; opening the same index twice returns the round already there. None once the
+        session has ended (a /stop while the round was being planned): an ended session gets no new round."""
         async with self._tx() as db:
             await db.execute(
-                "INSERT INTO rounds (session_id, idx, mode, plan, opened_at, closes_at, status) VALUES (?, ?, ?, ?, ?, ?, 'open') "
+                "INSERT INTO rounds (session_id, idx, mode, plan, opened_at, closes_at, status) "
+                "SELECT ?, ?, ?, ?, ?, ?, 'open' WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ? AND status = 'active') "
                 "ON CONFLICT(session_id, idx) DO NOTHING",
-                (session_id, index, mode, json.dumps(plan), time.time(), closes_at),
+                (session_id, index, mode, json.dumps(plan), time.time(), closes_at, session_id),
             )
             row = await db.one(
-                f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.session_id = ? AND r.idx = ?",
+                f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id "
+                "WHERE r.session_id = ? AND r.idx = ? AND s.status = 'active'",
                 (session_id, index),
             )
-        return _round(row)
+        return None if row is None else _round(row)
 
     async def set_round_messages(self, round_id: int, message_ids: list[str], closes_at: float | None = None) -> None:
         async with self._tx() as db:

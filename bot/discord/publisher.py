@@ -51,9 +51,10 @@ class Publisher:
         if recording is not None and discord.utils.snowflake_time(message_id).timestamp() >= recording[0] - CLOCK_SKEW:
             await recording[1].wait()
 
-    async def publish(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> tuple[RoundRow, bool]:
+    async def publish(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> tuple[RoundRow | None, bool]:
         """Post the round, or adopt its post made before a crash, and record the message. Returns
-        the round and whether its post was adopted."""
+        the round as it is now and whether its post was adopted: a round no longer open (None: deleted) when its
+        session ended meanwhile, then not posted, or its post marked cancelled."""
         row, seconds = open_round.row, open_round.spec.round_seconds
         message = await self._find_lost_post(channel, session, open_round, style)
         adopted = message is not None
@@ -65,6 +66,9 @@ class Publisher:
             else:
                 self._post_tried.add(row.id)
                 message = await self._post(channel, session, open_round, style)
+                if message is None:  # the session ended while the round was rendered: nothing is posted
+                    self._post_tried.discard(row.id)
+                    return await self.store.round(row.id), False
                 closes_at = time.time() + seconds
             await self.store.set_round_messages(row.id, [str(message.id)], closes_at)
         finally:
@@ -72,6 +76,11 @@ class Publisher:
             if self._recording.get(channel.id, (0, None))[1] is recorded:
                 del self._recording[channel.id]
         self._post_tried.discard(row.id)
+        recorded_row = await self.store.round(row.id)
+        if recorded_row is None or recorded_row.status != "open":
+            # The session ended (a /stop) while the post was on its way: it must not read as a round to vote on.
+            await self._mark_cancelled(message, open_round.plan.index + 1)
+            return recorded_row, adopted
         if style == "reactions" and not adopted:
             # Only now: a vote on the bot's reactions must find its message recorded as this round's
             # (an adopted post gets its missing reactions from the reconciler).
@@ -79,9 +88,18 @@ class Publisher:
                 return open_round.spec.mode
 
             self.own_reactions.put(message.channel.id, message.id, mode, message)
-        return await self.store.round(row.id), adopted
+        return recorded_row, adopted
 
-    async def _post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message:
+    @staticmethod
+    async def _mark_cancelled(message: discord.Message, number: int) -> None:
+        """Edit a round's post, made after its session ended, to say so; its buttons go (a vote there counts for nothing)."""
+        try:
+            await message.edit(content=cancelled_post(number), view=None)
+        except discord.HTTPException as problem:
+            log.warning("round post %s of an ended session could not be marked cancelled: %s", message.id, problem)
+
+    async def _post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message | None:
+        """The round's post; None when its round was cancelled before it could be sent (the session ended)."""
         from bot.discord.views import vote_view
 
         plan, spec = open_round.plan, open_round.spec
@@ -105,6 +123,9 @@ class Publisher:
         finally:
             if before is not None and not before.done():
                 before.cancel()  # an edit's rendering failed: the round is retried, this one is not needed
+        current = await self.store.round(open_round.id)
+        if current is None or current.status != "open":  # stopped (or deleted) while it was rendered
+            return None
         content = f"{round_heading(spec, plan, style, session.rounds_done)} Voting {deadline(spec, time.time() + spec.round_seconds)}."
         view = vote_view(open_round.id, spec.mode, aspects=style == ASPECTS_STYLE) if style in ("buttons", ASPECTS_STYLE) else None
         # Discord returns the message already made with this nonce rather than a second one (for a few
@@ -172,6 +193,11 @@ def round_heading(spec: SessionSpec, plan, style: str, rounds_done: int) -> str:
     # "**Round N of M**:" opens every round post (tools read it); the melody's instrument follows the edits,
     # named as the melody's so that after a drum edit it does not read as the drum's.
     return f"**Round {number}{total}**: {edits} (melody on {instrument_name(spec.instrument)}). {how}; your latest vote counts and you can withdraw it."
+
+
+def cancelled_post(number: int) -> str:
+    """What a round's post says once its session ended before anyone could vote on it."""
+    return f"**Round {number} cancelled**: the session ended as this round was posted; votes on it do not count."
 
 
 def deadline(spec: SessionSpec, closes_at: float) -> str:
