@@ -8,7 +8,7 @@ GUILD_MEMBERS intent, is not told they left)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import discord
@@ -40,7 +40,7 @@ def joined_in_time(ref: RoundRef, joined_at: dt.datetime | None) -> bool:
 
 
 def rule_text(anti_brigade: bool, member_days: int) -> str:
-    """Who votes, in words, for /config and a refused button: 'votes count only from members who joined
+    """Who votes, in words, for /config and a button vote set aside: 'votes count only from members who joined
     at least 3 days before the round began'."""
     if not anti_brigade:
         return "votes count from everyone"
@@ -136,9 +136,9 @@ class JoinTimes:
                 refused.add(voter)
         return Count(counted, frozenset(refused), ref.member_days)
 
-    async def drop_newcomers(self, ref: RoundRef, present: dict[int, list]) -> None:
-        """Remove from `present` (user id -> their votes) whoever may not vote in the round: newcomers, and
-        those no longer members."""
-        for user_id in list(present):
-            if not await self.may_vote(ref, user_id):
-                del present[user_id]
+    async def look_up(self, ref: RoundRef, user_ids: Iterable[int]) -> None:
+        """Learn (cache) when each of these members joined, when the round has a membership rule (asking Discord for
+        those not known), so that their votes are stored with it (stored_with_vote)."""
+        if joined_by(ref) is not None:
+            for user_id in user_ids:
+                await self.joined_at(guild_of(ref), user_id)
