@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.discord.votes import RoundRef
+from bot.discord.votes import RoundRef, voter_id
 from bot.progress import plural
 from core.crowd import Ballot
 from storage import StandingVote
@@ -57,6 +57,7 @@ class Count:
     counted: list[StandingVote]
     set_aside: frozenset[str] = frozenset()
     member_days: int = 0
+    aside: tuple[StandingVote, ...] = ()  # the set-aside voters' votes
 
     @property
     def ballots(self) -> list[Ballot]:
@@ -120,7 +121,7 @@ class JoinTimes:
         member who has left keeps their vote whatever is cached; a vote stored without one (a reaction re-read after
         a restart while anti-brigading was off) by Discord's answer now, never the cache (a 404 for someone who left:
         set aside, whether or not their date was cached), `before_asking` awaited before the first request."""
-        counted, refused = [], set()
+        counted, refused = [], []
         for vote in votes:
             voter = vote.ballot.voter
             if not voter.startswith("user:"):
@@ -133,8 +134,16 @@ class JoinTimes:
             if joined_in_time(ref, joined):
                 counted.append(vote)
             else:
-                refused.add(voter)
-        return Count(counted, frozenset(refused), ref.member_days)
+                refused.append(vote)
+        return Count(counted, frozenset(vote.ballot.voter for vote in refused), ref.member_days, tuple(refused))
+
+    def set_aside_held(self, ref: RoundRef | None, user_ids: Iterable[int]) -> frozenset[str]:
+        """The voters among `user_ids` (people with reactions held over the vote rate) whom the round's rule sets aside,
+        by the join date their reaction came with (remembered), as the count will once the held votes are stored. Not
+        remembered (the cache started again): set aside here, and the count asks Discord."""
+        if ref is None or joined_by(ref) is None:
+            return frozenset()
+        return frozenset(voter_id(u) for u in user_ids if not joined_in_time(ref, self._joined.get((guild_of(ref), u))))
 
     async def look_up(self, ref: RoundRef, user_ids: Iterable[int]) -> None:
         """Learn (cache) when each of these members joined, when the round has a membership rule (asking Discord for

@@ -168,7 +168,8 @@ async def test_a_newcomers_vote_is_stored_set_aside_and_counts_once_the_age_is_l
 
 
 async def test_a_newcomers_reaction_held_over_the_vote_rate_is_stored_and_set_aside(env):
-    """As a reaction that came within the rate: over it, held and then applied, the newcomer's vote was dropped."""
+    """As a reaction that came within the rate: over it, held and then applied, the newcomer's vote was dropped; and
+    while it was held, /status showed it as counted ("2 voted so far (7, 9)")."""
     server = env.server
     veteran, newcomer = member_since(server, env.guild, "veteran", 30), member_since(server, env.guild, "newcomer", 1)
     async with running(env, vote_burst=1, vote_refill_seconds=0.5) as bot:
@@ -181,10 +182,12 @@ async def test_a_newcomers_reaction_held_over_the_vote_rate_is_stored_and_set_as
         await cast(env, post, veteran, "reactions", "7")
         await server.react(newcomer, post["id"], KEYCAPS[8])
         await eventually(lambda: bot.runner.ballot_box.held.waiting([int(post["id"])]) == 1, "the held reaction")
+        held, _ = await status(env)
         now[0] += 0.5  # one refill: the held reaction is applied
         await eventually(lambda: db_rows(env, "SELECT rating FROM votes WHERE voter = ?", (uid(newcomer),)) == [(9.0,)], "the held 9")
         said, _ = await status(env)
         summary = await close_round(env)
+    assert "1 voted so far (7)" in held and "1 vote set aside" in held and "vote rate" in held, held
     assert "1 voted so far (7)" in said and "1 vote set aside" in said, said
     assert "1 voted (7)" in summary and "1 vote set aside" in summary, summary
 
@@ -214,3 +217,22 @@ async def test_the_restart_recount_stores_a_newcomers_reaction_and_sets_it_aside
         await (await server.slash(env.mod, env.channel, "close")).wait_response()  # the close's re-read: 1 day now
         await server.wait_for_message(env.channel, is_round(2), timeout=20)
     assert await ballots(env, 0) == {uid(two_days): 2.0, uid(veteran): 6.0}
+
+
+async def test_status_does_not_count_a_set_aside_vote_whose_withdrawal_is_held(env):
+    """Found while fixing the held case: a newcomer's stored 9, taken back over the vote rate (held), was still said to be
+    "1 vote set aside", though the count will have no vote of theirs."""
+    server = env.server
+    veteran, newcomer = member_since(server, env.guild, "veteran", 30), member_since(server, env.guild, "newcomer", 1)
+    async with running(env, vote_burst=1, vote_refill_seconds=3600.0) as bot:
+        await config(env, member_days=3)
+        await compose(env, rounds=3, round_minutes=600)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await cast(env, post, veteran, "reactions", "7")
+        await cast(env, post, newcomer, "reactions", "9")  # their burst: stored, set aside
+        await server.unreact(newcomer, post["id"], KEYCAPS[8])  # over the rate: held
+        await eventually(lambda: bot.runner.ballot_box.held.waiting([int(post["id"])]) == 1, "the held removal")
+        said, _ = await status(env)
+        summary = await close_round(env)
+    assert "1 voted so far (7)" in said and "set aside" not in said, said
+    assert "1 voted (7)" in summary and "set aside" not in summary, summary
