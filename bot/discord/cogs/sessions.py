@@ -13,9 +13,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.reactions_seen import as_counted
 from bot.discord.replies import answer, answer_privately, deferring
-from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, stop_report
+from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, shown_votes, stop_report
 from bot.discord.votes import (
     cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
 )
@@ -301,16 +300,9 @@ class Sessions(commands.Cog):
             return
         box = self.bot.runner.ballot_box
         count = await box.count(open_round, deferring(interaction))  # as the close will count them
-        # The held votes applied as the ballot box will apply them; a set-aside voter's held ones stay aside too, and so
-        # do those of a voter the rule covers with nothing stored yet (once stored, the count sets them aside).
-        holding = {user_id for m in open_round.message_ids for user_id in box.held.pending(int(m))}
-        ref = await box.ref_for(int(open_round.message_ids[0])) if holding else None
-        covered = count.set_aside | box.join_times.set_aside_held(ref, holding)
-        shown = as_counted(open_round, [*count.ballots, *(v.ballot for v in count.aside)], box.held, box.seen)
-        aside = {b.voter for b in shown if b.voter in covered}  # whose vote still stands once the held ones apply
-        ballots = [b for b in shown if b.voter not in covered]
+        ballots, aside = await shown_votes(box, open_round, count)
         if aside:
-            notes.append(set_aside_text(len(aside), count.member_days))
+            notes.append(set_aside_text(aside, count.member_days))
         descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
         votes = f"{len(ballots)} voted so far"
         if not session.options.get("hide_results"):

@@ -15,7 +15,7 @@ from test_discord_bot import (  # noqa: F401
     KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, running, uid,
 )
 from test_security import config, member_since
-from test_vote_recounts import cast, close_round, compose_style, one_set_aside, recounted, vote
+from test_vote_recounts import cast, close_round, compose_style, one_set_aside, quorum_round, recounted, vote
 
 from bot.discord.anti_brigade import DAY
 from storage.export import write_person_copy
@@ -146,9 +146,7 @@ async def test_a_newcomers_vote_is_stored_set_aside_and_counts_once_the_age_is_l
     veterans = [member_since(server, env.guild, f"veteran{i}", 30) for i in range(2)]
     newcomer = member_since(server, env.guild, "newcomer", 1)
     async with running(env):
-        await config(env, vote_style=style)
-        await compose(env, rounds=3, round_minutes=600, quorum=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await quorum_round(env, style, 3)
         for user, value in zip(veterans, ("3", "7")):
             await cast(env, post, user, style, value)
         await config(env, member_days=3)
