@@ -780,13 +780,14 @@ class PostgresStore(ClosesOnExit):
         return await self._pool.fetchval("SELECT COUNT(*) FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 0", round_id)
 
     async def strike(self, scope_id: str, voter: str, actor: str) -> int:
-        """Void every vote a user cast in a scope (moderation); returns how many were voided."""
+        """Void every standing vote a user cast in a scope (moderation); returns how many were voided. A vote the
+        user withdrew is left as it is: it counted for nothing already, so it is not counted as voided."""
 
         async def body(conn: asyncpg.Connection) -> int:
             await _lock_scope(conn, scope_id)
             voided = _count(
                 await conn.execute(
-                    "UPDATE votes SET voided = 1 WHERE voter = $1 AND voided = 0 AND round_id IN "
+                    "UPDATE votes SET voided = 1 WHERE voter = $1 AND voided = 0 AND retracted = 0 AND round_id IN "
                     f"(SELECT r.id {_ROUNDS} WHERE s.scope_id = $2)",
                     voter, scope_id,
                 )

@@ -314,7 +314,8 @@ class Store(Protocol):
         """The standing votes' per-aspect ratings over every closed round of a scope (votes without aspects left out)."""
         ...
     async def strike(self, scope_id: str, voter: str, actor: str) -> int:
-        """Void a voter's votes in a scope and refuse their new ones there; returns how many were voided. Audited."""
+        """Void a voter's standing votes in a scope (not those they withdrew) and refuse their new ones there; returns how
+        many were voided (the audit entry says the same). Audited."""
         ...
     async def unstrike(self, scope_id: str, voter: str, actor: str) -> bool:
         """Lift a strike (new votes count again; voided ones stay void); False if there was none. Audited."""

@@ -649,10 +649,11 @@ class SqliteStore(ClosesOnExit):
         return (await self._all("SELECT COUNT(*) FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0", (round_id,)))[0][0]
 
     async def strike(self, scope_id: str, voter: str, actor: str) -> int:
-        """Void every vote a user cast in a scope (moderation); returns how many were voided."""
+        """Void every standing vote a user cast in a scope (moderation); returns how many were voided. A vote the
+        user withdrew is left as it is: it counted for nothing already, so it is not counted as voided."""
         async with self._tx() as db:
             cursor = await db.execute(
-                "UPDATE votes SET voided = 1 WHERE voter = ? AND voided = 0 AND round_id IN "
+                "UPDATE votes SET voided = 1 WHERE voter = ? AND voided = 0 AND retracted = 0 AND round_id IN "
                 "(SELECT r.id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.scope_id = ?)",
                 (voter, scope_id),
             )
