@@ -304,10 +304,7 @@ class RoundRunner:
             # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
             await self.conductor.close(
                 open_round.id, actor="crowdtune", set_aside=count.set_aside,
-                announce=lambda outcome, ballots: round_summary(
-                    number, mode, outcome, ballots, len(count.set_aside), count.member_days,
-                    personal=session.scope_id.startswith("user:"),
-                ),
+                announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days),
             )
         self.ballot_box.forget_round(row)
         refreshed = await self.store.session(session_id)
