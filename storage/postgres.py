@@ -44,7 +44,7 @@ from storage.protocol import (
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, ab_points, copy_columns, learning_points,
-    STANDING_VOTES, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
+    STANDING_VOTES, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
 )
 
 T = TypeVar("T")
@@ -452,6 +452,7 @@ class PostgresStore(ClosesOnExit):
             )
             if scope_id is None:
                 return False
+            await _edit_ended_posts(conn, "r.session_id = $1 AND r.status = 'open'", session_id, "cancelled")
             await conn.execute(
                 "DELETE FROM withheld_reactions WHERE round_id IN (SELECT id FROM rounds WHERE session_id = $1 AND status = 'open')",
                 session_id,
@@ -489,17 +490,20 @@ class PostgresStore(ClosesOnExit):
 
         return await self._tx(body)
 
-    async def set_round_messages(self, round_id: int, message_ids: list[str], closes_at: float | None = None) -> None:
+    async def set_round_messages(
+        self, round_id: int, message_ids: list[str], closes_at: float | None = None, ended_posts: dict[str, str] | None = None,
+    ) -> None:
         async def body(conn: asyncpg.Connection) -> None:
             await conn.execute(
-                "UPDATE rounds SET message_ids = $1, closes_at = COALESCE($2, closes_at) WHERE id = $3",
-                json.dumps(message_ids), closes_at, round_id,
+                "UPDATE rounds SET message_ids = $1, closes_at = COALESCE($2, closes_at), ended_posts = COALESCE($3, ended_posts) WHERE id = $4",
+                json.dumps(message_ids), closes_at, json.dumps(ended_posts) if ended_posts else None, round_id,
             )
             await conn.execute(
                 "INSERT INTO round_messages (message_id, round_id) SELECT m, $2 FROM unnest($1::text[]) AS m "
                 "ON CONFLICT DO NOTHING",
                 list(message_ids), round_id,
             )
+            await _edit_ended_posts(conn, "r.id = $1 AND r.status <> 'open'", round_id)  # a /stop came while it was posted
 
         await self._tx(body)
 
@@ -648,6 +652,7 @@ class PostgresStore(ClosesOnExit):
                 "finished" if finished else "active", session_id,
             )
             await conn.execute("DELETE FROM withheld_reactions WHERE round_id = $1", round_id)
+            await _edit_ended_posts(conn, "r.id = $1", round_id)
             if announce is not None and channel_id is not None:
                 await _announce(conn, channel_id, announce(outcome, ballots))
             await _audit(conn, scope_id, actor, "round_closed", closed_audit(round_id, outcome, aside))
@@ -675,10 +680,10 @@ class PostgresStore(ClosesOnExit):
 
     async def pending_announcements(self, channel_id: str | None = None) -> list[Announcement]:
         if channel_id is None:
-            rows = await self._all("SELECT id, channel_id, content FROM announcements WHERE sent_at IS NULL ORDER BY id")
+            rows = await self._all("SELECT id, channel_id, content, message_id FROM announcements WHERE sent_at IS NULL ORDER BY id")
         else:
             rows = await self._all(
-                "SELECT id, channel_id, content FROM announcements WHERE sent_at IS NULL AND channel_id = $1 ORDER BY id", channel_id
+                "SELECT id, channel_id, content, message_id FROM announcements WHERE sent_at IS NULL AND channel_id = $1 ORDER BY id", channel_id
             )
         return [Announcement(*row) for row in rows]
 
@@ -780,13 +785,14 @@ class PostgresStore(ClosesOnExit):
         return await self._pool.fetchval("SELECT COUNT(*) FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 0", round_id)
 
     async def strike(self, scope_id: str, voter: str, actor: str) -> int:
-        """Void every vote a user cast in a scope (moderation); returns how many were voided."""
+        """Void every standing vote a user cast in a scope (moderation); returns how many were voided. A vote the
+        user withdrew is left as it is: it counted for nothing already, so it is not counted as voided."""
 
         async def body(conn: asyncpg.Connection) -> int:
             await _lock_scope(conn, scope_id)
             voided = _count(
                 await conn.execute(
-                    "UPDATE votes SET voided = 1 WHERE voter = $1 AND voided = 0 AND round_id IN "
+                    "UPDATE votes SET voided = 1 WHERE voter = $1 AND voided = 0 AND retracted = 0 AND round_id IN "
                     f"(SELECT r.id {_ROUNDS} WHERE s.scope_id = $2)",
                     voter, scope_id,
                 )
@@ -1022,10 +1028,22 @@ async def _audit(conn: asyncpg.Connection | asyncpg.Pool, scope_id: str | None, 
     )
 
 
-async def _announce(conn: asyncpg.Connection, channel_id: str, content: str) -> None:
+async def _announce(conn: asyncpg.Connection, channel_id: str, content: str, message_id: str | None = None) -> None:
     await conn.execute(
-        "INSERT INTO announcements (channel_id, content, created_at) VALUES ($1, $2, $3)", channel_id, content, time.time()
+        "INSERT INTO announcements (channel_id, content, created_at, message_id) VALUES ($1, $2, $3, $4)",
+        channel_id, content, time.time(), message_id,
     )
+
+
+async def _edit_ended_posts(conn: asyncpg.Connection, where: str, param: int, status: str | None = None) -> None:
+    """Queue the edits of the ended rounds' messages, as the SQLite store's `edit_ended_posts` does."""
+    rows = await conn.fetch(
+        f"SELECT s.channel_id, r.status, r.message_ids, r.ended_posts FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE {where}",
+        param,
+    )
+    for channel_id, current, message_ids, ended_posts in rows:
+        for message_id, content in ended_post_edits(channel_id, status or current, message_ids, ended_posts):
+            await _announce(conn, channel_id, content, message_id)
 
 
 async def _lock_scope(conn: asyncpg.Connection, scope_id: str) -> None:

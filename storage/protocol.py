@@ -123,6 +123,7 @@ class Announcement:
     id: int
     channel_id: str
     content: str
+    message_id: str | None = None  # set: an edit of this message of the channel (its components removed), not a post
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,13 @@ class Store(Protocol):
         """Record a planned round; opening the same index twice returns the round already there. None once the
         session has ended (a /stop while the round was being planned)."""
         ...
-    async def set_round_messages(self, round_id: int, message_ids: list[str], closes_at: float | None = None) -> None: ...
+    async def set_round_messages(
+        self, round_id: int, message_ids: list[str], closes_at: float | None = None, ended_posts: dict[str, str] | None = None,
+    ) -> None:
+        """Record a round's posted messages and (`closes_at`, Unix seconds) when it closes. `ended_posts`: what its
+        messages become when the round ends, by the round's status ("closed", "cancelled"), queued in the outbox as
+        edits by the transaction that ends it (close_round, end_session), or by this one if it ended already."""
+        ...
     async def set_closes_at(self, round_id: int, closes_at: float) -> bool: ...
     async def round(self, round_id: int) -> RoundRow | None: ...
     async def round_for_message(self, message_id: str) -> RoundRow | None: ...
@@ -314,7 +321,8 @@ class Store(Protocol):
         """The standing votes' per-aspect ratings over every closed round of a scope (votes without aspects left out)."""
         ...
     async def strike(self, scope_id: str, voter: str, actor: str) -> int:
-        """Void a voter's votes in a scope and refuse their new ones there; returns how many were voided. Audited."""
+        """Void a voter's standing votes in a scope (not those they withdrew) and refuse their new ones there; returns how
+        many were voided (the audit entry says the same). Audited."""
         ...
     async def unstrike(self, scope_id: str, voter: str, actor: str) -> bool:
         """Lift a strike (new votes count again; voided ones stay void); False if there was none. Audited."""

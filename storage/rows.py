@@ -66,6 +66,13 @@ def copy_columns(table: str, columns: list[str]) -> str:
     return ", ".join(columns)
 
 
+def ended_post_edits(channel_id: str | None, status: str, message_ids: str, ended_posts: str | None) -> list[tuple[str, str]]:
+    """(message id, what it becomes) for each message of a round that ended with `status`, from the round's
+    `message_ids` and `ended_posts` columns (JSON); none for a round posted before migration 10 or with no channel."""
+    content = json.loads(ended_posts).get(status) if ended_posts and channel_id is not None else None
+    return [(message_id, content) for message_id in json.loads(message_ids)] if content else []
+
+
 def session_row(row: tuple) -> SessionRow:
     return SessionRow(
         row[0], row[1], row[2], json.loads(row[3]), row[4], json.loads(row[5]), row[6], row[7], row[8], json.loads(row[9]), row[10]

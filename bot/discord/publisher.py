@@ -27,6 +27,7 @@ log = logging.getLogger("crowdtune.publisher")
 
 DEPLOYMENT_ID = "deployment_id"
 CLOCK_SKEW = 5.0  # seconds Discord's clock (in message ids) may run behind ours
+UNKNOWN_MESSAGE = 10008  # Discord's JSON error code for a message that does not exist (deleted)
 ADOPT_WINDOW = 300.0  # a first round's lost post is looked for this far (seconds) before it was planned
 
 
@@ -70,7 +71,8 @@ class Publisher:
                     self._post_tried.discard(row.id)
                     return await self.store.round(row.id), False
                 closes_at = time.time() + seconds
-            await self.store.set_round_messages(row.id, [str(message.id)], closes_at)
+            ended = {status: ended_post(open_round.spec, open_round.plan, session.rounds_done, status) for status in ENDED_POSTS}
+            await self.store.set_round_messages(row.id, [str(message.id)], closes_at, ended)
         finally:
             recorded.set()
             if self._recording.get(channel.id, (0, None))[1] is recorded:
@@ -78,8 +80,8 @@ class Publisher:
         self._post_tried.discard(row.id)
         recorded_row = await self.store.round(row.id)
         if recorded_row is None or recorded_row.status != "open":
-            # The session ended (a /stop) while the post was on its way: it must not read as a round to vote on.
-            await self._mark_cancelled(message, open_round.plan.index + 1)
+            # The session ended (a /stop) while the post was on its way: the store queued its edit into a cancelled
+            # round's (set_round_messages), which the runner's announce makes.
             return recorded_row, adopted
         if style == "reactions" and not adopted:
             # Only now: a vote on the bot's reactions must find its message recorded as this round's
@@ -89,14 +91,6 @@ class Publisher:
 
             self.own_reactions.put(message.channel.id, message.id, mode, message)
         return recorded_row, adopted
-
-    @staticmethod
-    async def _mark_cancelled(message: discord.Message, number: int) -> None:
-        """Edit a round's post, made after its session ended, to say so; its buttons go (a vote there counts for nothing)."""
-        try:
-            await message.edit(content=cancelled_post(number), view=None)
-        except discord.HTTPException as problem:
-            log.warning("round post %s of an ended session could not be marked cancelled: %s", message.id, problem)
 
     async def _post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message | None:
         """The round's post; None when its round was cancelled before it could be sent (the session ended)."""
@@ -170,11 +164,7 @@ def round_heading(spec: SessionSpec, plan, style: str, rounds_done: int) -> str:
     """The start of a round's post: the same every time for a round, so a lost post can be recognised.
     `rounds_done`: the session's closed rounds (`SessionRow.rounds_done`), all before this one; the rounds
     before it that did not close were cancelled, and each was replaced (`rounds_in_all`)."""
-    number = plan.index + 1
-    total = rounds_in_all(spec.rounds, plan.index, rounds_done)
-    total = f" of {total}" if total else ""
     if spec.mode == "ab":
-        edits = f"A {plan.proposals[0].description}; B {plan.proposals[1].description}"
         # A vote is the favourite of the three tracks (core.crowd.ab_rewards): say so, or a vote for the
         # better of two worse edits would count as beating the track before.
         how = (
@@ -185,19 +175,48 @@ def round_heading(spec: SessionSpec, plan, style: str, rounds_done: int) -> str:
             "or neither (the track before is best)"
         )
     else:
-        edits = plan.proposals[0].description[0].upper() + plan.proposals[0].description[1:]
         how = {
             "reactions": "Rate it 1-10 with a reaction",
             ASPECTS_STYLE: "Rate its musicality, novelty and coherence 1-10 (any of them) with the menus",
         }.get(style, "Rate it 1-10 with a button")
+    return f"{round_title(spec, plan, rounds_done)} {how}; your latest vote counts and you can withdraw it."
+
+
+# What a round's post becomes when the round ends, by its status: it no longer reads as a round to vote on.
+ENDED_POSTS = {"closed": "Voting has closed; its summary follows.", "cancelled": "The session was stopped, so votes on it do not count."}
+
+
+def ended_post(spec: SessionSpec, plan, rounds_done: int, status: str) -> str:
+    """A round's post once the round ended with `status` ("closed", "cancelled": `ENDED_POSTS`): its edits without
+    how to vote or its deadline, and its buttons removed with the edit (`edit_post`)."""
+    return f"{round_title(spec, plan, rounds_done, status)} {ENDED_POSTS[status]}"
+
+
+def round_title(spec: SessionSpec, plan, rounds_done: int, status: str = "") -> str:
+    """"**Round 2 of 5**: <its edits> (melody on <instrument>)." ("**Round 2 of 5 closed**: ..." once it ended with that
+    `status`), as `round_heading` explains `rounds_done`."""
+    number = plan.index + 1
+    total = rounds_in_all(spec.rounds, plan.index, rounds_done)
+    total = f" of {total}" if total else ""
+    if spec.mode == "ab":
+        edits = f"A {plan.proposals[0].description}; B {plan.proposals[1].description}"
+    else:
+        edits = plan.proposals[0].description[0].upper() + plan.proposals[0].description[1:]
+    ended = f" {status}" if status else ""
     # "**Round N of M**:" opens every round post (tools read it); the melody's instrument follows the edits,
     # named as the melody's so that after a drum edit it does not read as the drum's.
-    return f"**Round {number}{total}**: {edits} (melody on {instrument_name(spec.instrument)}). {how}; your latest vote counts and you can withdraw it."
+    return f"**Round {number}{total}{ended}**: {edits} (melody on {instrument_name(spec.instrument)})."
 
 
-def cancelled_post(number: int) -> str:
-    """What a round's post says once its session ended before anyone could vote on it."""
-    return f"**Round {number} cancelled**: the session ended as this round was posted; votes on it do not count."
+async def edit_post(channel, message_id: int, content: str) -> None:
+    """Edit a message of ours in `channel` to `content` with its components (vote buttons, menus) removed; one request.
+    A message deleted meanwhile (404 Unknown Message) is passed over; other refusals raise `discord.HTTPException`."""
+    try:
+        await channel.get_partial_message(message_id).edit(content=content, view=None)
+    except discord.NotFound as problem:
+        if problem.code != UNKNOWN_MESSAGE:
+            raise
+        log.info("message %s was deleted before it could be edited", message_id)
 
 
 def deadline(spec: SessionSpec, closes_at: float) -> str:

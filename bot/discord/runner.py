@@ -21,7 +21,7 @@ import discord
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import BallotBox, VoteLimiter
-from bot.discord.publisher import Publisher
+from bot.discord.publisher import Publisher, edit_post
 from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
 from bot.discord.votes import VOTING_STOPPED, round_style, round_summary, rounds_played
@@ -153,14 +153,18 @@ class RoundRunner:
     async def announce(self, channel_id: str | None = None) -> None:
         """Post what the outbox holds (for one channel, or all), oldest first, each once: marked sent after
         it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
-        it twice within Discord's nonce window (minutes). For one session's channel a refusal is raised
+        it twice within Discord's nonce window (minutes); an entry with a message id is that round post's edit
+        as its round ended (`edit_post`), which a crash may only repeat. For one session's channel a refusal is raised
         (the session stops, saying why); across all channels at start, a channel Discord refuses us
         (gone, or closed to us) is given up on."""
         async with self._announcing:
             for note in await self.store.pending_announcements(channel_id):
                 channel = self.bot.get_partial_messageable(int(note.channel_id))
                 try:
-                    await channel.send(note.content, nonce=f"ct-note-{note.id}")
+                    if note.message_id is not None:  # a round's post edited as the round ended: an edit is repeatable
+                        await edit_post(channel, int(note.message_id), note.content)
+                    else:
+                        await channel.send(note.content, nonce=f"ct-note-{note.id}")
                 except (discord.Forbidden, discord.NotFound) as problem:
                     if channel_id is not None:
                         raise
@@ -287,6 +291,7 @@ class RoundRunner:
         if not resumed:
             row, resumed = await self.publisher.publish(channel, session, open_round, style)
             if row is None or row.status != "open":  # the session ended while its round was posted
+                await self.announce(session.channel_id)  # its post edited into a cancelled round's
                 return False  # the next turn finds it ended
         await self._remember(row, session, posted=not resumed)
         if resumed and style == "reactions":  # people may have voted while we were away
@@ -304,10 +309,7 @@ class RoundRunner:
             # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
             await self.conductor.close(
                 open_round.id, actor="crowdtune", set_aside=count.set_aside,
-                announce=lambda outcome, ballots: round_summary(
-                    number, mode, outcome, ballots, len(count.set_aside), count.member_days,
-                    personal=session.scope_id.startswith("user:"),
-                ),
+                announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days),
             )
         self.ballot_box.forget_round(row)
         refreshed = await self.store.session(session_id)

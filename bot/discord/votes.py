@@ -4,7 +4,7 @@ whose agent a vote belongs to, and how a round's votes are described. Pure funct
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from core.crowd import rating_text
 
@@ -134,12 +134,10 @@ def set_aside_text(count: int, member_days: int) -> str:
     return f"{plural(count, 'vote')} set aside: {voters} joined the server {when} (/config member_days, anti_brigade)."
 
 
-def round_summary(number: int, mode: str, outcome, ballots, set_aside: int = 0, member_days: int = 0, personal: bool = False) -> str:
+def round_summary(number: int, mode: str, outcome, ballots, set_aside: int = 0, member_days: int = 0) -> str:
     """What the channel is told when round `number` closes (an Outcome, the ballots that counted), and how many
-    standing votes the membership rule (`member_days`) set aside. `personal`: a personal agent's round (a DM),
-    whose only voter is its owner, who is told "you gave 7/10" rather than "the crowd gave"."""
-    if personal:
-        outcome = replace(outcome, summary=outcome.summary.replace("the crowd gave", "you gave", 1))
+    standing votes the membership rule (`member_days`) set aside. The engine's summary names who gave the verdict
+    (a personal agent's owner is told "You gave 7/10": core.engine.given_by)."""
     aside = f" {set_aside_text(set_aside, member_days)}" if set_aside else ""
     if not outcome.voters:  # the engine's summary says it all: "nobody voted, so nothing was learned: ..."
         summary = outcome.summary.replace("nobody voted", "no vote counted", 1) if set_aside else outcome.summary

@@ -588,6 +588,23 @@ async def test_strike_voids_votes_and_blocks_new_ones(store):
     assert any(a["action"] == "strike" and a["detail"]["voter"] == "troll" for a in audit)
 
 
+async def test_strike_counts_only_standing_votes_not_withdrawn_ones(store):
+    """Before: "Voided 3 votes" for a member with one standing vote: the UPDATE also hit the two they had withdrawn."""
+    conductor = Conductor(store)
+    session = await _session(conductor, rounds=3)
+    for rating in (4, 5):  # voted, then withdrew the vote, in two closed rounds
+        r = await conductor.open_round(session.id)
+        await conductor.vote(r.id, "troll", rating)
+        await conductor.retract(r.id, "troll")
+        await conductor.close(r.id)
+    r = await conductor.open_round(session.id)
+    await conductor.vote(r.id, "troll", 1)
+    assert await store.strike("guild:1", "troll", actor="mod") == 1
+    audit = (await store.export_rows("guild:1"))["audit"]
+    assert [a["detail"]["voided"] for a in audit if a["action"] == "strike"] == [1]
+    assert await store.strike("guild:1", "troll", actor="mod") == 0  # nothing left standing
+
+
 async def test_a_vote_cast_after_unstrike_counts_the_voided_ones_stay_void(store):
     """Before: the new vote was written over the struck row with its voided flag kept, so it never counted, though
     the voter was told it did (a cast equal to the voided vote was even "unchanged")."""

@@ -93,7 +93,12 @@ def missing_permissions(interaction: discord.Interaction, vote_style: str) -> li
     in_thread = getattr(interaction.channel, "type", None) in THREADS
     needed = tuple("send_messages_in_threads" if in_thread and name == "send_messages" else name for name in NEEDED_PERMISSIONS)
     needed += ("add_reactions",) if vote_style == "reactions" else ()
-    return [name.replace("_", " ").title() for name in needed if not getattr(permissions, name)]  # as Discord names them
+    return [permission_name(name) for name in needed if not getattr(permissions, name)]
+
+
+def permission_name(flag: str) -> str:
+    """A permission as Discord's client names it ("send_messages_in_threads": "Send Messages in Threads")."""
+    return " ".join(word if word in ("in", "of") else word.capitalize() for word in flag.split("_"))
 
 
 class Sessions(commands.Cog):

@@ -13,6 +13,7 @@ from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually,
 pytestmark = pytest.mark.asyncio
 
 POST_MESSAGE = "POST /channels/{channel_id}/messages"
+EDIT_MESSAGE = "PATCH /channels/{channel_id}/messages/{message_id}"
 REACTION_USERS = "GET /channels/{channel_id}/messages/{message_id}/reactions/{emoji}"
 
 
@@ -40,7 +41,8 @@ async def test_a_stop_while_the_first_round_is_posted_marks_that_post_cancelled(
         "Round 1 was being prepared: it is cancelled, and nobody will vote on it."
     ), stopped
     post = server.message(cancelled["id"])
-    assert post["content"] == "**Round 1 cancelled**: the session ended as this round was posted; votes on it do not count."
+    assert post["content"].startswith("**Round 1 of 2 cancelled**: "), post["content"]  # as every ended round's post (ended_post)
+    assert post["content"].endswith(" The session was stopped, so votes on it do not count."), post["content"]
     assert post["components"] == [] and not post["reactions"]  # nothing to vote with
     assert [m for m in server.messages(env.channel) if "Voting closes" in m["content"]] == []
     assert status.startswith("No session is running here"), status
@@ -192,9 +194,12 @@ async def test_a_button_pressed_on_a_stopped_round_says_it_was_cancelled(env):
         await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
         await compose(env, user=env.alice, rounds=2)
         post = await server.wait_for_message(env.channel, is_round(1), timeout=30)
+        server.hold(EDIT_MESSAGE)  # a press made before the post's edit (its buttons removed) reaches Discord
         await (await server.slash(env.alice, env.channel, "stop")).wait_response()
         seven = next(c["custom_id"] for row in post["components"] for c in row["components"] if c["custom_id"].endswith(":7"))
         reply = await (await server.press_button(env.bob, post["id"], seven)).wait_response()
+        server.release(EDIT_MESSAGE)
+        await server.wait_until(lambda: not server.message(post["id"])["components"], what="the post's buttons removed")
     assert reply["data"]["content"] == (
         "This round was cancelled (its session was stopped, or its message deleted); votes on it do not count."
     ), reply["data"]["content"]
