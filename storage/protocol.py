@@ -138,9 +138,9 @@ class StandingVote:
 
 @dataclass(frozen=True)
 class VoteResult:
-    status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "cancelled", "unknown_round", "blocked", "too_fast", "newcomer"
+    status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "cancelled", "unknown_round", "blocked", "too_fast", "set_aside"
     aspects: dict[str, float] | None = None  # an aspects cast: the voter's aspects now standing (their compound is the vote)
-    member_days: int = 0  # "newcomer": the membership age, in whole days, the round asks of its voters
+    member_days: int = 0  # "set_aside" (stored, but the membership rule sets it aside): the age, in whole days, asked
 
     @property
     def counted(self) -> bool:

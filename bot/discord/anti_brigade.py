@@ -8,12 +8,12 @@ GUILD_MEMBERS intent, is not told they left)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import discord
 
-from bot.discord.votes import RoundRef
+from bot.discord.votes import RoundRef, voter_id
 from bot.progress import plural
 from core.crowd import Ballot
 from storage import StandingVote
@@ -40,7 +40,7 @@ def joined_in_time(ref: RoundRef, joined_at: dt.datetime | None) -> bool:
 
 
 def rule_text(anti_brigade: bool, member_days: int) -> str:
-    """Who votes, in words, for /config and a refused button: 'votes count only from members who joined
+    """Who votes, in words, for /config and a button vote set aside: 'votes count only from members who joined
     at least 3 days before the round began'."""
     if not anti_brigade:
         return "votes count from everyone"
@@ -57,6 +57,7 @@ class Count:
     counted: list[StandingVote]
     set_aside: frozenset[str] = frozenset()
     member_days: int = 0
+    aside: tuple[StandingVote, ...] = ()  # the set-aside voters' votes
 
     @property
     def ballots(self) -> list[Ballot]:
@@ -120,7 +121,7 @@ class JoinTimes:
         member who has left keeps their vote whatever is cached; a vote stored without one (a reaction re-read after
         a restart while anti-brigading was off) by Discord's answer now, never the cache (a 404 for someone who left:
         set aside, whether or not their date was cached), `before_asking` awaited before the first request."""
-        counted, refused = [], set()
+        counted, refused = [], []
         for vote in votes:
             voter = vote.ballot.voter
             if not voter.startswith("user:"):
@@ -133,12 +134,20 @@ class JoinTimes:
             if joined_in_time(ref, joined):
                 counted.append(vote)
             else:
-                refused.add(voter)
-        return Count(counted, frozenset(refused), ref.member_days)
+                refused.append(vote)
+        return Count(counted, frozenset(vote.ballot.voter for vote in refused), ref.member_days, tuple(refused))
 
-    async def drop_newcomers(self, ref: RoundRef, present: dict[int, list]) -> None:
-        """Remove from `present` (user id -> their votes) whoever may not vote in the round: newcomers, and
-        those no longer members."""
-        for user_id in list(present):
-            if not await self.may_vote(ref, user_id):
-                del present[user_id]
+    def set_aside_held(self, ref: RoundRef | None, user_ids: Iterable[int]) -> frozenset[str]:
+        """The voters among `user_ids` (people with reactions held over the vote rate) whom the round's rule sets aside,
+        by the join date their reaction came with (remembered), as the count will once the held votes are stored. Not
+        remembered (the cache started again): set aside here, and the count asks Discord."""
+        if ref is None or joined_by(ref) is None:
+            return frozenset()
+        return frozenset(voter_id(u) for u in user_ids if not joined_in_time(ref, self._joined.get((guild_of(ref), u))))
+
+    async def look_up(self, ref: RoundRef, user_ids: Iterable[int]) -> None:
+        """Learn (cache) when each of these members joined, when the round has a membership rule (asking Discord for
+        those not known), so that their votes are stored with it (stored_with_vote)."""
+        if joined_by(ref) is not None:
+            for user_id in user_ids:
+                await self.joined_at(guild_of(ref), user_id)

@@ -5,8 +5,9 @@ Votes are queued at once, in arrival order, and one writer applies them in batch
 of order: a reaction removed before its adding is stored). A vote is acknowledged only once committed.
 Before a vote is queued the person's rate is checked (a reaction over it is held, not dropped:
 vote_rate.py); before it is stored its message is mapped to its
-round (cached), and it must come from the round's own scope, from the owner of a personal agent, and,
-with anti-brigading, from a member who joined long enough before the round began (anti_brigade.py).
+round (cached), and it must come from the round's own scope and from the owner of a personal agent; with
+anti-brigading, one from a member who did not join long enough before the round began is stored all the same
+and set aside by every count while the rule covers them (anti_brigade.py).
 When a vote brings a round to its quorum, the session is woken to close it.
 """
 
@@ -346,15 +347,17 @@ class BallotBox:
                 item.done.set_result(VoteResult("unknown_round"))
             elif not self.may_vote(ref, item.user_id, item.origin):
                 item.done.set_result(VoteResult("blocked"))
-            elif not item.retract and not await self.join_times.may_vote(ref, item.user_id, item.joined_at):
-                item.done.set_result(VoteResult("newcomer", member_days=ref.member_days))
             else:
+                # A newcomer's vote is stored like any other (with the join date that judges it) and set aside by the
+                # count while the rule covers them (BallotBox.count): a lowered rule counts it at once. Looked up
+                # here, the join date is cached for stored_with_vote.
+                aside = not item.retract and not await self.join_times.may_vote(ref, item.user_id, item.joined_at)
                 op = replace(
                     self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id),
                     at=item.at, joined_at=self.join_times.stored_with_vote(ref, item.user_id, item.joined_at),
                 )
                 ops.append(op if item.remaining is None else falling_back(op, ref.mode, item.remaining))
-                accepted.append((item, ref))
+                accepted.append((item, ref, aside))
         await self._write(ops, accepted, touched)
         for barrier in barriers:
             barrier.done.set_result(None)
@@ -362,9 +365,13 @@ class BallotBox:
             if await self._quorum(ref):
                 self.on_quorum(ref.session_id)
 
-    async def _write(self, ops: list, accepted: list[tuple[_PendingVote, RoundRef]], touched: dict[int, RoundRef]) -> None:
+    async def _write(self, ops: list, accepted: list[tuple[_PendingVote, RoundRef, bool]], touched: dict[int, RoundRef]) -> None:
+        """Store the votes; each `accepted` (vote, its round, whether the rule sets it aside now) is told its result: a
+        stored vote set aside is "set_aside" (and, counting toward no quorum, does not wake its session)."""
         results = await self.conductor.apply_votes(ops) if ops else []
-        for (item, ref), result in zip(accepted, results):
+        for (item, ref, aside), result in zip(accepted, results):
+            if aside and result.counted:
+                result = VoteResult("set_aside", member_days=ref.member_days)
             item.done.set_result(result)
             if result.counted:
                 touched[ref.session_id] = ref

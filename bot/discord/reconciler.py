@@ -99,7 +99,7 @@ class Reconciler:
                 except discord.NotFound:
                     await self._cancel(row.id, actor="crowdtune", reason="round message missing")
                     return
-                present, complete, refused = await self._reactions_by_user(message, current)
+                present, complete = await self._reactions_by_user(message, current)
                 await box.settle_votes()
                 withheld = await self.store.withheld_voters(row.id)
                 # A vote a strike voided stands for the re-read as any stored vote (while its reaction is on, nothing is
@@ -110,20 +110,18 @@ class Reconciler:
                 # No await from here to the submits: a reaction event now would be missed by both.
                 if CLEARED in watchers:
                     continue  # the reactions were cleared during the read: what was read is gone
-                box.seen.read(message_id, {u: on for u, on in present.items() if u not in refused}, watchers, complete)
+                box.seen.read(message_id, present, watchers, complete)
                 present = {user_id: [vote_from_emoji(row.mode, emoji) for emoji, _ in on] for user_id, on in present.items()}
                 standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in ballots if b.voter not in withheld}
                 # A reaction the bot never recorded is newer than a vote stored before its gateway session began, older
                 # than one stored since; else the stored vote stands while its reaction is on (reread_vote). What one
                 # pass casts for a person shares one time: the next re-read tells from it which reactions a vote was
                 # counted of.
-                # Whom the membership rule refuses now casts nothing new and keeps a stored vote whose reaction is on:
-                # the count sets it aside (BallotBox.count), so lowering the rule before the close restores it.
                 at = time.time()
                 pending = [
                     box.submit(message_id, user_id, value, at=at)
                     for user_id, values in present.items()
-                    if user_id not in watchers and user_id not in refused
+                    if user_id not in watchers
                     for value in reread_vote(row.mode, values, standing.get(voter_id(user_id)), recorded.get(voter_id(user_id), {}), since)
                 ]
                 # A listing that did not end says nothing about who is missing from it.
@@ -157,9 +155,10 @@ class Reconciler:
         row = None if ref is None or ref.style != "reactions" else await self.store.round(ref.round_id)
         return row.mode if row is not None and row.status == "open" else None
 
-    async def _reactions_by_user(self, message: discord.Message, row: RoundRow) -> tuple[dict[int, list[tuple[str, bool]]], bool, set[int]]:
-        """Each person's vote reactions (emoji, super) on the message, whether every listing was read to its end, and whom
-        of them the round's membership rule refuses now (anti-brigading: members who did not join in time)."""
+    async def _reactions_by_user(self, message: discord.Message, row: RoundRow) -> tuple[dict[int, list[tuple[str, bool]]], bool]:
+        """Each person's vote reactions (emoji, super) on the message, and whether every listing was read to its end. With
+        a membership rule, when each joined is looked up first (outside the vote writer): their votes are stored with it,
+        whether the rule counts them now or sets them aside (BallotBox.count), as a reaction event's are."""
         present: dict[int, list[str]] = {}
         complete = True
         for reaction in message.reactions:
@@ -173,10 +172,9 @@ class Reconciler:
         for voter in await self.store.withheld_voters(row.id):  # they used /forget-me: only new events count
             present.pop(int(voter.split(":")[1]), None)
         ref = await self.ballot_box.ref_for(message.id)
-        admitted = dict(present)
         if ref is not None:
-            await self.join_times.drop_newcomers(ref, admitted)
-        return present, complete, set(present) - set(admitted)
+            await self.join_times.look_up(ref, present)
+        return present, complete
 
 
 REACTION_PAGE = 100  # users per request: Discord's maximum for GET .../reactions/{emoji}

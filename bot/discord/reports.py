@@ -1,6 +1,6 @@
 """What /stats and /top show of a scope: its rated and A/B rounds apart, what its agent learned, its best
 rounds named as members saw them, or, before any round closed with votes, what is going on instead; and what
-/status says of held votes and /stop of the session it stopped."""
+/status says of held and set-aside votes and /stop of the session it stopped."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable
 import discord
 
 from bot.discord.anti_brigade import Count
+from bot.discord.reactions_seen import as_counted
 from bot.discord.votes import describe_ab_rounds, describe_aspects, ranked_round, rounds_played, set_aside_text
 from bot.progress import plural
 from core.agent import preset as agent_preset
-from core.crowd import rating_text
+from core.crowd import Ballot, rating_text
 from core.engine import beat_chance
 from storage import RoundRow, SessionRow
 
@@ -107,6 +108,18 @@ def held_votes_note(held: int) -> list[str]:
         f"{plural(held, 'vote change')} came faster than the vote rate allows: shown as {'it' if one else 'they'} will "
         f"count, {'it is' if one else 'they are'} counted in turn, at the latest when the round closes."
     ]
+
+
+async def shown_votes(box, row: RoundRow, count: Count) -> tuple[list[Ballot], int]:
+    """What /status shows of an open round's votes (`count`: BallotBox.count's), with the reactions held over the vote
+    rate applied as the ballot box (`box`) will apply them (as_counted): the votes that count, and how many stand set
+    aside by the rule: a set-aside voter's held ones stay aside too, and so do those of a voter the rule covers with
+    nothing stored yet (once stored, the count sets them aside); one whose held removal withdraws their vote, none."""
+    holding = {user_id for m in row.message_ids for user_id in box.held.pending(int(m))}
+    ref = await box.ref_for(int(row.message_ids[0])) if holding else None
+    covered = count.set_aside | box.join_times.set_aside_held(ref, holding)
+    shown = as_counted(row, [*count.ballots, *(vote.ballot for vote in count.aside)], box.held, box.seen)
+    return [b for b in shown if b.voter not in covered], sum(b.voter in covered for b in shown)
 
 
 async def stop_report(

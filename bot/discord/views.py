@@ -92,8 +92,11 @@ NOT_SAVED = "Sorry, your vote could not be saved just now; nothing was changed. 
 
 
 def _refusal(result: VoteResult) -> str:
-    if result.status == "newcomer":
-        return f"Sorry, your vote was not counted: in this server {rule_text(True, result.member_days)}."
+    if result.status == "set_aside":
+        return (
+            f"Your vote is kept but set aside: in this server {rule_text(True, result.member_days)}. "
+            "It counts if that is lowered before the round closes."
+        )
     return {
         "closed": "This round has closed; your vote was not counted.",
         "cancelled": "This round was cancelled (its session was stopped, or its message deleted); votes on it do not count.",

@@ -13,9 +13,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.reactions_seen import as_counted
 from bot.discord.replies import answer, answer_privately, deferring
-from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, stop_report
+from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, shown_votes, stop_report
 from bot.discord.votes import (
     cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
 )
@@ -306,10 +305,9 @@ class Sessions(commands.Cog):
             return
         box = self.bot.runner.ballot_box
         count = await box.count(open_round, deferring(interaction))  # as the close will count them
-        # The held votes applied as the ballot box will apply them; a set-aside voter's held ones stay aside too.
-        ballots = [b for b in as_counted(open_round, count.ballots, box.held, box.seen) if b.voter not in count.set_aside]
-        if count.set_aside:
-            notes.append(set_aside_text(len(count.set_aside), count.member_days))
+        ballots, aside = await shown_votes(box, open_round, count)
+        if aside:
+            notes.append(set_aside_text(aside, count.member_days))
         descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
         votes = f"{len(ballots)} voted so far"
         if not session.options.get("hide_results"):

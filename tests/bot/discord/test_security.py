@@ -17,7 +17,9 @@ from fakediscord import Permission
 from fakediscord.interactions import APPLICATION_COMMAND
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
+from test_discord_bot import (  # noqa: F401
+    KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, running, uid,
+)
 from test_reliability_kill import record_figures
 
 from bot.discord.ballot_box import VoteLimiter
@@ -343,7 +345,7 @@ async def test_vote_changes_over_the_rate_are_refused_politely_or_left_to_the_cl
 # -- anti-brigading -----------------------------------------------------------------------------
 
 
-async def test_anti_brigading_ignores_accounts_that_joined_after_the_round_began(env):
+async def test_anti_brigading_sets_aside_accounts_that_joined_after_the_round_began(env):
     server = env.server
     async with running(env):
         await (await server.slash(env.mod, env.channel, "config", {"anti_brigade": True})).wait_response()
@@ -355,12 +357,13 @@ async def test_anti_brigading_ignores_accounts_that_joined_after_the_round_began
         await server.react(env.alice, post["id"], KEYCAPS[7])
         for raider in raiders:
             await server.react(raider, post["id"], KEYCAPS[0])
-        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "alice's vote")
-        await asyncio.sleep(0.2)
-        assert await ballots(env) == {uid(env.alice): 8.0}
+        # Stored like any vote (brigade20), and set aside by every count while the rule covers them.
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 4, "the four votes")
+        said = (await final_answer(await server.slash(env.mod, env.channel, "status")))["content"]
+        assert "1 voted so far (8)" in said and "3 votes set aside" in said, said
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
         await server.wait_for_message(env.channel, is_round(2), timeout=20)
-        # The close re-read the reactions and still left the newcomers out.
+        # The close re-read the reactions and still left the newcomers out: their votes are voided.
         assert await ballots(env, 0) == {uid(env.alice): 8.0}
 
         await (await server.slash(env.mod, env.channel, "config", {"anti_brigade": False, "vote_style": "buttons"})).wait_response()
@@ -372,10 +375,11 @@ async def test_anti_brigading_ignores_accounts_that_joined_after_the_round_began
         server.add_member(env.guild, latecomer, joined_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1))
         button = {c["custom_id"].rsplit(":", 1)[1]: c["custom_id"] for row in post["components"] for c in row["components"]}
         refused = await (await server.press_button(latecomer, post["id"], button["1"])).wait_response()
-        assert "joined before the round began" in refused["data"]["content"]
+        assert "set aside: in this server votes count only from members who joined before the round began" in refused["data"]["content"]
         counted = await (await server.press_button(env.bob, post["id"], button["6"])).wait_response()
         assert "Your rating: 6" in counted["data"]["content"]
-    assert db_rows(env, "SELECT voter FROM votes v JOIN rounds r ON r.id = v.round_id WHERE r.session_id = 2") == [(uid(env.bob),)]
+    rows = db_rows(env, "SELECT voter FROM votes v JOIN rounds r ON r.id = v.round_id WHERE r.session_id = 2")
+    assert sorted(rows) == sorted([(uid(env.bob),), (uid(latecomer),)])  # the latecomer's stored, set aside
 
 
 async def test_without_anti_brigading_newcomers_vote(env):
@@ -420,18 +424,19 @@ async def test_a_membership_age_counts_reactions_only_from_members_that_many_day
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "two votes")
         # Raised to 3 days while the round is open: it applies at once.
         assert "at least 3 days before the round began" in await config(env, member_days=3)
-        await server.react(second, post["id"], KEYCAPS[0])  # 2 days < 3: not counted
+        await server.react(second, post["id"], KEYCAPS[0])  # 2 days < 3: stored, set aside
         await server.react(veteran, post["id"], KEYCAPS[9])  # a change by a member of 30 days still counts
         await eventually(lambda: db_rows(env, "SELECT rating FROM votes WHERE voter = ?", (uid(veteran),)) == [(10.0,)], "the veteran's change")
-        assert await ballots(env) == {uid(two_days): 5.0, uid(veteran): 10.0}  # the standing vote waits for the close
+        # Every vote is stored; the count sets aside those the rule covers now (test_set_aside.py).
+        assert await ballots(env) == {uid(two_days): 5.0, uid(second): 1.0, uid(veteran): 10.0}
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
         await server.wait_for_message(env.channel, is_round(2), timeout=20)
     # The close re-read the reactions under the 3-day rule: only the veteran's stands.
     assert await ballots(env, 0) == {uid(veteran): 10.0}
-    assert db_rows(env, "SELECT COUNT(*) FROM vote_events WHERE voter = ?", (uid(second),))[0][0] == 0
+    assert db_rows(env, "SELECT voided FROM votes WHERE voter = ?", (uid(second),)) == [(1,)]
 
 
-async def test_a_membership_age_refuses_buttons_and_aspect_menus_politely(env):
+async def test_a_membership_age_sets_buttons_and_aspect_menus_aside_politely(env):
     server = env.server
     two_days = member_since(server, env.guild, "two_days", 2)
     veteran = member_since(server, env.guild, "veteran", 30)
@@ -443,8 +448,8 @@ async def test_a_membership_age_refuses_buttons_and_aspect_menus_politely(env):
         refused = (await (await server.press_button(two_days, post["id"], button["2"])).wait_response())["data"]
         assert refused["flags"] & 64 and "\n" not in refused["content"]
         assert refused["content"] == (
-            "Sorry, your vote was not counted: in this server votes count only from members who joined at least 3 days "
-            "before the round began."
+            "Your vote is kept but set aside: in this server votes count only from members who joined at least 3 days "
+            "before the round began. It counts if that is lowered before the round closes."
         )
         counted = (await (await server.press_button(veteran, post["id"], button["7"])).wait_response())["data"]
         assert "Your rating: 7" in counted["content"]
@@ -463,29 +468,7 @@ async def test_a_membership_age_refuses_buttons_and_aspect_menus_politely(env):
         chosen = await (await server.select(veteran, post["id"], menu["custom_id"], ["6"])).wait_response()
         assert "Your novelty: 6" in chosen["data"]["content"]
     rows = db_rows(env, "SELECT voter FROM votes v JOIN rounds r ON r.id = v.round_id WHERE r.session_id = 2")
-    assert rows == [(uid(veteran),)]
-
-
-async def test_the_restart_recount_applies_the_membership_age(env):
-    server = env.server
-    two_days = member_since(server, env.guild, "two_days", 2)
-    veteran = member_since(server, env.guild, "veteran", 30)
-    async with running(env):
-        await config(env, member_days=3)
-        await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
-        await server.wait_until(lambda: len(server.message(post["id"])["reactions"]) == 10, what="reactions")
-    # While the bot is down both react; at the restart it reads the reactions back, asking Discord when each joined.
-    await server.react(two_days, post["id"], KEYCAPS[1])
-    await server.react(veteran, post["id"], KEYCAPS[5])
-    async with running(env) as bot:
-        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the recount")
-        await bot.runner.ballot_box.settle_votes()
-        assert await ballots(env) == {uid(veteran): 6.0}
-        await config(env, member_days=1)
-        await (await server.slash(env.mod, env.channel, "close")).wait_response()  # the close's re-read: 1 day now
-        await server.wait_for_message(env.channel, is_round(2), timeout=20)
-    assert await ballots(env, 0) == {uid(two_days): 2.0, uid(veteran): 6.0}
+    assert sorted(rows) == sorted([(uid(veteran),), (uid(two_days),)])  # the newcomer's stored, set aside
 
 
 async def test_a_personal_agent_is_not_affected_by_a_membership_age(env):

@@ -270,9 +270,7 @@ async def test_a_membership_age_raised_and_lowered_again_before_the_close_loses_
     newcomers = [member_since(server, env.guild, f"new{i}", 1) for i in range(2)]
     veteran = member_since(server, env.guild, "veteran", 30)
     async with running(env):
-        await config(env, vote_style=style)
-        await compose(env, rounds=3, round_minutes=600, quorum=4)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await quorum_round(env, style, 4)
         for user, value in ((newcomers[0], "3"), (newcomers[1], "9"), (veteran, "8")):
             await cast(env, post, user, style, value)
         await config(env, member_days=3)
@@ -318,9 +316,7 @@ async def test_lowering_the_membership_age_closes_a_round_whose_quorum_it_comple
     server = env.server
     newcomers = [member_since(server, env.guild, f"new{i}", 1) for i in range(2)]
     async with running(env):
-        await config(env, vote_style="buttons")
-        await compose(env, rounds=3, round_minutes=600, quorum=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await quorum_round(env, "buttons", 3)
         for user, value in ((newcomers[0], "3"), (newcomers[1], "9")):
             await cast(env, post, user, "buttons", value)
         await config(env, member_days=3)
@@ -356,6 +352,13 @@ async def one_set_aside(env, style: str):
             await cast(env, post, user, style, value)
     await config(env, member_days=3)
     return two_days
+
+
+async def quorum_round(env, style: str, quorum: int) -> dict:
+    """/config vote_style:`style` and /compose of long rounds closing at `quorum` votes; the first round's post."""
+    await config(env, vote_style=style)
+    await compose(env, rounds=3, round_minutes=600, quorum=quorum)
+    return await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
 
 
 async def compose_style(env, style: str, **options) -> None:
