@@ -151,7 +151,7 @@ async def _simulate_one(variant: Variant, seed: int, rounds: int, crowd: str) ->
     from bot.simulate import run_simulation
     from core.actions import Action, Kind, apply, legal_actions
     from core.crowd import mean_rating, robust_rating
-    from core.engine import SessionSpec
+    from core.engine import RoundPlan, SessionSpec
     from core.midi import track_to_midi
     from storage import open_store
 
@@ -171,6 +171,9 @@ async def _simulate_one(variant: Variant, seed: int, rounds: int, crowd: str) ->
             earlier = replace(spec, base=60, scale="major", rounds=variant.earlier_rounds, seed=EARLIER_SEED_OFFSET + seed)
             await run_simulation(conductor, earlier, raters, None, scope)
         results = await run_simulation(conductor, spec, raters, None, scope, judge=judge_midi)
+        # The session's own starting track: a scope that was rated opens a new one with edits (core.agent.opening).
+        first = (await store.rounds_of(results["session"]))[0]
+        start = RoundPlan.from_dict(first.plan).incumbent
     finally:
         await store.close()
 
@@ -181,7 +184,7 @@ async def _simulate_one(variant: Variant, seed: int, rounds: int, crowd: str) ->
             judged[track] = judge_midi(track_to_midi(track))
         return judged[track]
 
-    track = spec.first_track()
+    track = start
     quality, better, worse = [judge(track)], [], []
     for record in results["rounds"]:
         proposals = [apply(track, Action.from_key(key)) for key in record["actions"]]
