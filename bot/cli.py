@@ -796,10 +796,24 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command `argv` (default: sys.argv's) and return its exit code (README "Exit codes"). Standard
     output that cannot be written (a full disk, `> /dev/full`) ends any command with one line, exit code FILE,
     its cleanup done as for any other end; what is still unwritten is flushed here, not at the interpreter's exit."""
-    from bot.errors import GuardedOutput, OutputFailed
-    from bot.stopping import heed_ctrl_c
+    from bot.errors import Interrupted, Terminated
+    from bot.stopping import say_stopped, signals_heard
 
-    heed_ctrl_c()
+    try:
+        with signals_heard():  # from here to the end: a signal while the arguments are read, too
+            return _main(argv)
+    except (KeyboardInterrupt, Interrupted):
+        say_stopped("interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except Terminated:
+        say_stopped("terminated")  # one line, as for Ctrl-C: a signal is an end like any other
+        return int(ExitCode.TERMINATED)
+
+
+def _main(argv: list[str] | None) -> int:
+    """`main`'s work, a signal apart: the command's exit code, whatever standard output does."""
+    from bot.errors import GuardedOutput, OutputFailed
+
     given, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
     # argparse names the command in it as soon as it is read, before the command's own options (its --help) are.
     parsed = argparse.Namespace()
@@ -833,9 +847,6 @@ def _discard_output(stream) -> None:
 
 def _command(args: argparse.Namespace) -> int:
     """Run the parsed command; every problem a user can fix is one line on stderr and its exit code."""
-    from bot.errors import Interrupted, Terminated
-    from bot.stopping import say_stopped
-
     try:
         match args.command:
             case "run":
@@ -856,13 +867,7 @@ def _command(args: argparse.Namespace) -> int:
         ending = f" (see crowdtune {args.command} --help)" if isinstance(problem, ArgumentError) else ""
         print(f"crowdtune {args.command}: error: {one_line(str(problem))}{ending}", file=sys.stderr)
         return EXIT_USAGE
-    except (KeyboardInterrupt, Interrupted):
-        say_stopped("interrupted")
-        return int(ExitCode.INTERRUPTED)
-    except Terminated:
-        say_stopped("terminated")  # one line, as for Ctrl-C: a signal is an end like any other
-        return int(ExitCode.TERMINATED)
-    except Exception as problem:
+    except Exception as problem:  # Interrupted and Terminated too: `main` says them
         from bot.errors import user_facing
 
         if (known := user_facing(problem)) is None:
