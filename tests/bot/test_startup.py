@@ -95,6 +95,25 @@ def test_every_command_that_reads_settings_refuses_a_bad_one_as_the_bot_does(tmp
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["bot", *READING_SETTINGS])
+@pytest.mark.parametrize("settings, why", [
+    ({"CROWDTUNE_SHARD_COUNT": "2", "CROWDTUNE_SHARD_IDS": "5"},
+     "5 is outside 0-1, as the shard count (--shard-count, CROWDTUNE_SHARD_COUNT) is 2"),
+    ({"CROWDTUNE_SHARD_IDS": "0"}, "it needs the shard count too (--shard-count, CROWDTUNE_SHARD_COUNT): how many shards in all"),
+], ids=["outside-the-count", "no-count"])
+def test_shard_ids_that_do_not_fit_the_shard_count_are_a_bad_setting_for_every_command(tmp_path, command, settings, why):
+    """Found by a fresh-user trial: CROWDTUNE_SHARD_COUNT=2 CROWDTUNE_SHARD_IDS=5 passed `sessions` and a terminal
+    session; only the bot refused it, with exit code 3 but a line without `bad setting:`. The two are checked
+    together with the others, one way for every command."""
+    argv, token = ([CROWDTUNE, "run"], TOKEN) if command == "bot" else ([CROWDTUNE, command, *READING_SETTINGS[command]], None)
+    result = start(tmp_path, command=argv, DISCORD_TOKEN=token, CROWDTUNE_DB=None, **settings)
+    said = "run" if command == "bot" else command
+    assert (result.returncode, result.stderr.splitlines()) == (ExitCode.SETTING, [
+        f"crowdtune {said}: bad setting: CROWDTUNE_SHARD_IDS is '{settings['CROWDTUNE_SHARD_IDS']}' (in the environment), "
+        f"expected {BAD_SETTINGS['CROWDTUNE_SHARD_IDS'][1]}: {why}"]), result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("command", READING_SETTINGS)
 def test_a_crowdtune_db_url_that_names_no_database_is_a_bad_setting_for_every_command(tmp_path, command):
     """Found by a fresh-user trial: `render`, which opens no database, took CROWDTUNE_DB=postgresql://...:99999
