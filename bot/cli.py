@@ -476,10 +476,13 @@ def _check_database(db: str, create: bool, throwaway: bool = False) -> None:
         check_readable([db], "the database ", example="crowdtune.db")
 
 
-async def _open_store(db: str):
-    from storage import open_store
 
-    return await open_store(db)
+
+async def _open_to_write(db: str):
+    """The store of a command that writes the database `db`, checked writable at once (storage.open_to_write)."""
+    from storage import open_to_write
+
+    return await open_to_write(db)
 
 
 START_A_SESSION = "start a session with crowdtune run or crowdtune simulate"
@@ -544,7 +547,7 @@ async def _run(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
         if args.out:  # a folder that cannot be made (no permission) fails here (exit 12), before a session is started
             out.mkdir(exist_ok=True)
-        store = await _open_store(args.db)
+        store = await _open_to_write(args.db)
         try:
             # One process per database, as for the bot: two terminals on one session would close each
             # other's rounds, and the rating typed into the slower one would be lost.
@@ -590,7 +593,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     out = _fresh_folder(Path(args.out), args.force)
     with contextlib.ExitStack() as opened:
         renderer = opened.enter_context(open_renderer(settings)) if args.audio else None
-        store = await _open_store(args.db)
+        store = await _open_to_write(args.db)
         try:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
             out.mkdir(exist_ok=True)
@@ -731,7 +734,7 @@ async def _copy_db(args: argparse.Namespace) -> int:
     source = await _open_to_read(args.source, "nothing to copy")
     try:
         _check_database(args.target, create=True)
-        target = await _open_store(args.target)
+        target = await _open_to_write(args.target)
         try:
             counts = await copy_database(source, target)
         except ValueError as problem:

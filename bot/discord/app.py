@@ -334,15 +334,15 @@ async def reach_discord(retry_seconds: float) -> None:
 async def run_bot(settings: Settings, db: str) -> int:
     """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database.
     Each start-up problem is a StartupError (or StorageError, RenderSetupError) with its exit code."""
-    from storage import open_store
+    from storage import open_to_write
 
     token = bot_token(settings)
     shards = ShardPlan.make(settings.shard_count, settings.shard_ids)
     renderer = open_renderer(settings)
     store = None
     try:
-        store = await open_store(db)  # the command line's --db, else CROWDTUNE_DB (bot.cli._database)
-        await store.check_writable()  # a read-only file or a full disk: say so now, not at the first vote
+        # The command line's --db, else CROWDTUNE_DB (bot.cli._database); a read-only file or a full disk said now.
+        store = await open_to_write(db)
         # One bot per database: a second one would race the first for every close (issue 11, case 9).
         await store.claim_instance(f"process {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
         await store.claim_shards(shards.count, shards.ids)  # one process per shard, never two
