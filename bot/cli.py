@@ -660,6 +660,9 @@ async def _sessions(args: argparse.Namespace) -> int:
         sessions = await store.all_sessions()
     finally:
         await store.close()
+    if not sessions:  # as helpful as for a file with no crowdtune data in it (the bot's before its first /compose)
+        print(f"no sessions yet: the database {store.path} holds none ({START_A_SESSION})")
+        return 0
     for s in sessions:
         started = datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
         where = f"{s.scope_id}" + (f" #{s.channel_id}" if s.channel_id else "")
