@@ -319,7 +319,7 @@ async def reach_discord(retry_seconds: float) -> None:
                         )
                     reason = f"HTTP {response.status}"
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as problem:
-                reason = str(problem) or type(problem).__name__
+                reason = _why_unreachable(problem)
             if loop.time() + pause > give_up:
                 raise StartupError(
                     f"cannot reach Discord at {where} ({reason}), {plural(tries, 'try', 'tries')} in {retry_seconds:g} s: check the network "
@@ -329,6 +329,23 @@ async def reach_discord(retry_seconds: float) -> None:
             log.warning("cannot reach Discord at %s (%s); trying again in %g s", where, reason, pause)
             await asyncio.sleep(pause)
             pause = min(pause * 2, 30.0)
+
+
+def _why_unreachable(problem: BaseException) -> str:
+    """Why Discord's API could not be reached, in our words: aiohttp's ("Cannot connect to host 127.0.0.1:9
+    ssl:default [Connect call failed ...]") name TLS even for an http:// URL."""
+    if isinstance(problem, asyncio.TimeoutError):
+        return "no answer within 10 s"
+    if not isinstance(problem, aiohttp.ClientConnectorError):
+        return str(problem) or type(problem).__name__
+    if isinstance(problem, aiohttp.ClientConnectorCertificateError):
+        return f"its TLS certificate cannot be trusted: {problem.certificate_error}"
+    cause = problem.os_error
+    if isinstance(cause, socket.gaierror):
+        return f"the host's name cannot be looked up: {cause.strerror or cause}"
+    if isinstance(cause, ConnectionRefusedError):
+        return f"nothing answers on port {problem.port}: connection refused"
+    return os.strerror(cause.errno) if cause.errno and cause.errno > 0 else str(cause) or type(cause).__name__
 
 
 async def run_bot(settings: Settings, db: str) -> int:

@@ -318,6 +318,14 @@ def test_discord_unreachable_at_once_counts_its_one_try_in_the_singular(tmp_path
     assert ", 1 try in 0 s: " in line, line
 
 
+def test_discord_unreachable_is_said_in_our_words(tmp_path):
+    """Found by a fresh-user trial: an http:// CROWDTUNE_API_BASE nothing listens on was reported in aiohttp's words,
+    "Cannot connect to host 127.0.0.1:9 ssl:default", naming TLS that an http:// URL never uses."""
+    line = assert_one_line(start(tmp_path), ExitCode.DISCORD_UNREACHABLE, "cannot reach Discord")
+    assert line.startswith("crowdtune run: cannot reach Discord at 127.0.0.1 (nothing answers on port 9: connection refused), "), line
+    assert "ssl" not in line and "Cannot connect" not in line, line
+
+
 @pytest.mark.parametrize("how, code", [("SIGINT", ExitCode.INTERRUPTED), ("SIGTERM", ExitCode.TERMINATED)])
 def test_sigint_or_sigterm_while_discord_is_retried_ends_the_start_at_once(tmp_path, how, code):
     """Ctrl-C or SIGTERM while the bot still tries to reach Discord ends it with its exit code and no traceback,
