@@ -3,7 +3,9 @@ task, so its cleanup runs as it would for any other end (a terminal round left t
 session stopped, players reaped, the database closed), and the command ends as Interrupted or Terminated
 (exit codes 130 and 143, README "Exit codes"). The running Discord bot replaces both handlers by its own
 graceful close (`close_on_signals`), ends with exit code 0 and says so in its own line (`bot_stopped`). Work outside an event loop (a benchmark in a process of its own)
-gets the same from `signals_raise`, and the command that started it passes a signal on (`run_passing_signals`)."""
+gets the same from `signals_raise`, and the command that started it passes a signal on (`run_passing_signals`).
+Before all of these, while the command's modules are still imported, bot.entry ends it at once; then `signals_heard`
+raises where the code is, for the whole run, and an event loop's handlers, removed, give way to it again."""
 
 from __future__ import annotations
 
