@@ -197,12 +197,10 @@ class Conductor:
             return VoteResult("unknown_round")
         return (await self.apply_votes([self.vote_op(round_id, row.mode, voter, value, retract=True)]))[0]
 
-    async def quorum_reached(self, round: OpenRound, set_aside: frozenset[str] = frozenset()) -> bool:
-        """Whether the round's standing votes, but those of the `set_aside` voters, make its quorum."""
-        if not set_aside:
-            return quorum_reached(round.spec, await self.store.ballot_count(round.id))
-        counted = [b for b in await self.store.ballots(round.id) if b.voter not in set_aside]
-        return quorum_reached(round.spec, len(counted))
+    async def quorum_reached(self, round: OpenRound, counted: int | None = None) -> bool:
+        """Whether the round's standing votes make its quorum; or `counted` of them, those a rule of the front end's
+        (such as a membership age) counts."""
+        return quorum_reached(round.spec, await self.store.ballot_count(round.id) if counted is None else counted)
 
     async def close(
         self, round_id: int, actor: str = "engine", announce: Callable[[Outcome, list[Ballot]], str] | None = None,

@@ -7,16 +7,18 @@ the embedded default, or `PostgresStore` (storage/postgres.py) for a `postgresql
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from storage.protocol import (
-    Announcement, DatabaseGone, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StorageError, Store, VoteOp, VoteResult,
+    Announcement, DatabaseGone, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
 )
 
 __all__ = [
-    "Announcement", "DatabaseGone", "DatabaseUnwritable", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StorageError", "Store", "VoteOp", "VoteResult",
-    "check_location", "clone_rounds", "database_errors", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
+    "Announcement", "DatabaseGone", "DatabaseUnwritable", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
+    "check_location", "clone_rounds", "database_errors", "naming_refusals", "out_of_room", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
     "open_to_write",
 ]
 
@@ -29,6 +31,38 @@ def database_errors() -> tuple[type[BaseException], ...]:
     import asyncpg
 
     return (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+# SQLite's primary result codes for a write the disk refused: SQLITE_IOERR, SQLITE_FULL. (SQLITE_READONLY is not
+# one: a read-only store's refusal is a bug's.)
+_SQLITE_UNWRITABLE = frozenset({10, 13})
+
+
+def out_of_room(problem: BaseException) -> bool:
+    """Whether a backend's error is its database lacking the room or resources for the work, which may succeed once
+    an operator makes room: SQLite's full disk or I/O error; PostgreSQL's SQLSTATE class 53, insufficient resources
+    (53100 disk_full, 53200 out_of_memory, 53300 too_many_connections, 53400 configuration_limit_exceeded, such as
+    temp_file_limit). The transaction it ends is rolled back, so what was stored before stays."""
+    import sqlite3
+
+    import asyncpg
+
+    if isinstance(problem, sqlite3.Error):
+        return (getattr(problem, "sqlite_errorcode", None) or 0) & 0xFF in _SQLITE_UNWRITABLE
+    return isinstance(problem, asyncpg.exceptions.InsufficientResourcesError)
+
+
+@contextlib.contextmanager
+def naming_refusals(location: object, reason: Callable[[BaseException], str] = str) -> Iterator[None]:
+    """An `out_of_room` error of either backend met in the block becomes DatabaseUnwritable, "the database
+    {location} cannot be written: {reason(error)}" (`reason` masks a driver's text: PostgreSQL's first line, its
+    password hidden): the one line of a full disk, whichever backend, that every front end says with exit code 8."""
+    try:
+        yield
+    except Exception as problem:
+        if not out_of_room(problem):
+            raise
+        raise DatabaseUnwritable(f"the database {location} cannot be written: {reason(problem)}") from None
 
 
 def is_postgres_url(location: str | Path) -> bool:

@@ -185,6 +185,11 @@ MIGRATIONS: dict[int, str] = {
     8: """
     CREATE INDEX vote_events_by_round ON vote_events(round_id);
     """,
+    # When a vote's voter joined the server (Unix seconds), as Discord said with the vote: the membership rule is
+    # applied to it at each count, also after they leave (Discord no longer says then) or the bot restarts.
+    9: """
+    ALTER TABLE votes ADD COLUMN joined_at REAL;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -35,16 +35,16 @@ from core.crowd import Ballot, ChoiceHistory, History
 from core.learner import Evidence, apply_observations
 from core.engine import Outcome
 from core.music import track_to_dict
-from storage import URL_EXAMPLE, check_location
+from storage import URL_EXAMPLE, check_location, naming_refusals
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClosesOnExit, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClosesOnExit, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, ab_points, copy_columns, learning_points,
-    plan_votes, recorded_by_voter, round_row, session_row,
+    STANDING_VOTES, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
 )
 
 T = TypeVar("T")
@@ -306,12 +306,23 @@ class PostgresStore(ClosesOnExit):
         writes the database, and `settle` is a pure function)."""
         for attempt in range(_ATTEMPTS):
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    return await body(conn)
+                with self._refusals():
+                    async with self._pool.acquire() as conn, conn.transaction():
+                        return await body(conn)
             except _RETRYABLE:
                 if attempt + 1 == _ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
+
+    def _refusals(self):
+        """Around every write: the server's lack of room or resources (SQLSTATE class 53: its disk full, ...) is
+        DatabaseUnwritable naming the database, as a SQLite file's full disk is (storage.naming_refusals)."""
+        return naming_refusals(self.path, lambda problem: _reason(problem, self._url))
+
+    async def _write(self, sql: str, *args: object) -> str:
+        """One statement that writes, outside a transaction of its own making (it commits alone); its status."""
+        with self._refusals():
+            return await self._pool.execute(sql, *args)
 
     async def _all(self, sql: str, *args: object) -> list[tuple]:
         return [tuple(r) for r in await self._pool.fetch(sql, *args)]
@@ -322,7 +333,7 @@ class PostgresStore(ClosesOnExit):
     # -- scopes and audit ---------------------------------------------------------------------
 
     async def ensure_scope(self, scope_id: str, kind: str, name: str = "") -> None:
-        await self._pool.execute(
+        await self._write(
             "INSERT INTO scopes (id, kind, name, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
             scope_id, kind, name, time.time(),
         )
@@ -489,7 +500,7 @@ class PostgresStore(ClosesOnExit):
 
     async def set_closes_at(self, round_id: int, closes_at: float) -> bool:
         """Bring an open round's close forward (someone closed it by hand); stored, so a restart honours it."""
-        status = await self._pool.execute(
+        status = await self._write(
             "UPDATE rounds SET closes_at = $1 WHERE id = $2 AND status = 'open' AND (closes_at IS NULL OR closes_at > $1)",
             closes_at, round_id,
         )
@@ -667,7 +678,7 @@ class PostgresStore(ClosesOnExit):
         return [Announcement(*row) for row in rows]
 
     async def mark_announced(self, announcement_id: int) -> None:
-        await self._pool.execute("UPDATE announcements SET sent_at = $1 WHERE id = $2", time.time(), announcement_id)
+        await self._write("UPDATE announcements SET sent_at = $1 WHERE id = $2", time.time(), announcement_id)
 
     # -- votes ----------------------------------------------------------------------------------
 
@@ -695,9 +706,9 @@ class PostgresStore(ClosesOnExit):
             await conn.execute("SELECT 1 FROM scopes WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE", scopes)
             pairs = sorted({(op.round_id, op.voter) for op in counted})
             rows = {
-                (r[0], r[1]): (r[2], r[3], r[4], json.loads(r[5]) if r[5] else None)
+                (r[0], r[1]): (r[2], r[3], r[4], json.loads(r[5]) if r[5] else None, r[6])
                 for r in await conn.fetch(
-                    "SELECT v.round_id, v.voter, v.rating, v.choice, v.retracted, v.aspects FROM votes v "
+                    "SELECT v.round_id, v.voter, v.rating, v.choice, v.retracted, v.aspects, v.joined_at FROM votes v "
                     "JOIN unnest($1::bigint[], $2::text[]) AS k(round_id, voter) ON v.round_id = k.round_id AND v.voter = k.voter",
                     [p[0] for p in pairs], [p[1] for p in pairs],
                 )
@@ -715,10 +726,10 @@ class PostgresStore(ClosesOnExit):
             if written:
                 columns = list(zip(*[(*key, *row) for key, row in written.items()]))
                 await conn.execute(
-                    "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects) "
-                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::float8[], $6::int[], $7::text[]) "
-                    "ON CONFLICT (round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-                    "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects",
+                    "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at) "
+                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::float8[], $6::int[], $7::text[], "
+                    "$8::float8[]) ON CONFLICT (round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
+                    "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at",
                     *map(list, columns),
                 )
             if events:
@@ -739,11 +750,8 @@ class PostgresStore(ClosesOnExit):
         )
         return [Ballot(*r) for r in rows]
 
-    async def aspect_ratings(self, round_id: int) -> list[dict[str, float]]:
-        rows = await self._all(
-            "SELECT aspects FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 0 AND aspects IS NOT NULL", round_id
-        )
-        return [json.loads(aspects) for (aspects,) in rows]
+    async def standing_votes(self, round_id: int) -> list[StandingVote]:
+        return standing_votes(await self._all(STANDING_VOTES.format("$1"), round_id))
 
     async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
         rows = await self._all(
@@ -906,20 +914,21 @@ class PostgresStore(ClosesOnExit):
         """Copied rows go in with COPY, ids included; then each identity counter moves past the copied
         ids, so the next session, round, vote event or audit entry gets a new one."""
         counts: dict[str, int] = {}
-        async with self._pool.acquire() as conn, conn.transaction():
-            for table, _ in TABLES:
-                if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
-                    raise ValueError(f"{self.path} already holds data ({table}); copy into a new, empty database")
-            async for table, columns, rows in chunks:
-                copy_columns(table, columns)
-                await conn.copy_records_to_table(table, records=rows, columns=columns)
-                counts[table] = counts.get(table, 0) + len(rows)
-            for table, identity in TABLES:
-                if identity:
-                    await conn.execute(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', '{identity}'), "
-                        f"COALESCE((SELECT MAX({identity}) FROM {table}), 0) + 1, false)"
-                    )
+        with self._refusals():
+            async with self._pool.acquire() as conn, conn.transaction():
+                for table, _ in TABLES:
+                    if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
+                        raise ValueError(f"{self.path} already holds data ({table}); copy into a new, empty database")
+                async for table, columns, rows in chunks:
+                    copy_columns(table, columns)
+                    await conn.copy_records_to_table(table, records=rows, columns=columns)
+                    counts[table] = counts.get(table, 0) + len(rows)
+                for table, identity in TABLES:
+                    if identity:
+                        await conn.execute(
+                            f"SELECT setval(pg_get_serial_sequence('{table}', '{identity}'), "
+                            f"COALESCE((SELECT MAX({identity}) FROM {table}), 0) + 1, false)"
+                        )
         return counts
 
     # -- shards ---------------------------------------------------------------------------------------

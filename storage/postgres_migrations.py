@@ -146,6 +146,10 @@ MIGRATIONS: dict[int, str] = {
     8: """
     CREATE INDEX vote_events_by_round ON vote_events(round_id);
     """,
+    # When a vote's voter joined the server, as Discord said with the vote (storage/migrations.py, 9).
+    9: """
+    ALTER TABLE votes ADD COLUMN joined_at DOUBLE PRECISION;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

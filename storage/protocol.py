@@ -44,8 +44,10 @@ def other_schema(path: object, version: int, known: int) -> StorageError:
 
 
 class DatabaseUnwritable(StorageError):
-    """A write the database's disk refused mid-run (full, an I/O error): the transaction rolled back, so
-    what was stored before is all there. The message names the database and the reason."""
+    """A write the database refused mid-run for want of room or resources (storage.out_of_room: SQLite's full disk
+    or I/O error; PostgreSQL's SQLSTATE class 53, the server's disk full, its memory, connections or a limit such
+    as temp_file_limit): the transaction rolled back, so what was stored before is all there. The message names
+    the database and the reason (storage.naming_refusals)."""
 
 
 class DatabaseGone(StorageError):
@@ -104,6 +106,9 @@ class VoteOp:
     # when it is one of `keep` ((rating, choice) pairs), else replaced by `instead` (a cast, refused if struck).
     keep: tuple[tuple[float | None, str | None], ...] = ()
     instead: tuple[float | None, str | None] | None = None
+    # A cast's: when the voter joined the round's server (Unix seconds), as Discord said with it; None: not said (the
+    # date stored with their vote before, if any, stays).
+    joined_at: float | None = None
 
     @property
     def casts(self) -> bool:
@@ -118,6 +123,16 @@ class Announcement:
     id: int
     channel_id: str
     content: str
+
+
+@dataclass(frozen=True)
+class StandingVote:
+    """A standing vote as a front end's count reads it (Store.standing_votes): the ballot, its aspects (a
+    three-aspect vote) and when its voter joined the server (Unix seconds; None: Discord did not say with it)."""
+
+    ballot: Ballot
+    aspects: dict[str, float] | None = None
+    joined_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -286,11 +301,12 @@ class Store(Protocol):
         ...
     async def ballots(self, round_id: int) -> list[Ballot]: ...
     async def ballot_count(self, round_id: int) -> int: ...
-    async def aspect_ratings(self, round_id: int) -> list[dict[str, float]]:
-        """The standing votes' per-aspect ratings in a round (votes without aspects left out)."""
+    async def standing_votes(self, round_id: int) -> list[StandingVote]:
+        """The round's standing votes (`ballots`, in their order) with their aspects and their voters' join dates:
+        all a front end's count of an open round needs, in one read."""
         ...
     async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
-        """The same over every closed round of a scope."""
+        """The standing votes' per-aspect ratings over every closed round of a scope (votes without aspects left out)."""
         ...
     async def strike(self, scope_id: str, voter: str, actor: str) -> int:
         """Void a voter's votes in a scope and refuse their new ones there; returns how many were voided. Audited."""

@@ -111,12 +111,14 @@ class RowReader:
     def votes_of(self, voter: str) -> Iterator[dict]:
         """Every vote a person cast, anywhere (their copy of their data)."""
         for v in self._rows(
-            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted, v.aspects FROM votes v "
-            "JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = ? ORDER BY v.cast_at",
+            "SELECT r.session_id, r.idx + 1, s.scope_id, v.rating, v.choice, v.cast_at, v.retracted, v.aspects, v.joined_at "
+            "FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id WHERE v.voter = ? "
+            "ORDER BY v.cast_at",
             (voter,),
         ):
             vote = dict(zip(("session", "round", "scope", "rating", "choice", "at", "retracted"), v))
-            yield {**vote, **({"aspects": json.loads(v[7])} if v[7] else {})}
+            # When they joined the server, as Discord said with the vote (the membership rule reads it): theirs too.
+            yield {**vote, **({"aspects": json.loads(v[7])} if v[7] else {}), **({"joined_server_at": v[8]} if v[8] is not None else {})}
 
     # --- what benchmarks count while a bot runs (storage is the only code that reads SQL) ---------------
 

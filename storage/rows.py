@@ -12,8 +12,8 @@ import json
 import re
 import time
 
-from core.crowd import compound_rating
-from storage.protocol import RoundRow, SessionRow, VoteOp, VoteResult
+from core.crowd import Ballot, compound_rating
+from storage.protocol import RoundRow, SessionRow, StandingVote, VoteOp, VoteResult
 
 SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at, options, owner"
 ROUND_COLUMNS = (
@@ -115,9 +115,9 @@ def plan_votes(
     """Decide what casts and retractions do, in the order given.
 
     `rounds`: round id -> (status, scope id); `rows`: (round, voter) -> (rating, choice, retracted,
-    aspects dict or None) as stored (changed in place as the ops go); `struck`: (scope, voter) pairs.
-    Returns each op's result, the final (rating, choice, cast_at, retracted, aspects JSON or None) of
-    every (round, voter) written, and the vote events (round, voter, kind, rating, choice, at, aspects
+    aspects dict or None, joined_at or None) as stored (changed in place as the ops go); `struck`: (scope, voter)
+    pairs. Returns each op's result, the final (rating, choice, cast_at, retracted, aspects JSON or None, joined_at
+    or None) of every (round, voter) written, and the vote events (round, voter, kind, rating, choice, at, aspects
     JSON or None) to append. An aspects cast is merged into what the voter rated before (one answer
     per aspect, each whenever they like); its rating is their compound (core.crowd.compound_rating)."""
     results: list[VoteResult] = []
@@ -134,16 +134,19 @@ def plan_votes(
             results.append(VoteResult("unknown_round" if status is None else "closed"))
             continue
         key = (op.round_id, op.voter)
-        current = rows.get(key)  # (rating, choice, retracted, aspects) as the ops so far left it
+        current = rows.get(key)  # (rating, choice, retracted, aspects, joined_at) as the ops so far left it
         standing = current is not None and current[2] == 0
+        # The join date Discord gave with this cast, else the one stored with the voter's vote (a removed reaction's
+        # event, a re-read's listing, carry none).
+        joined_at = op.joined_at if op.joined_at is not None else (current[4] if current is not None else None)
         rating, choice, aspects = op.rating, op.choice, None
         if op.kind == "retract":
             if not standing or (op.only_if_standing and current[:2] != (op.rating, op.choice)) or current[:2] in op.keep:
                 results.append(VoteResult("unchanged"))
                 continue
             if op.instead is None:
-                rows[key] = (current[0], current[1], 1, current[3])
-                written[key] = (current[0], current[1], at, 1, json_or_none(current[3]))
+                rows[key] = (current[0], current[1], 1, current[3], current[4])
+                written[key] = (current[0], current[1], at, 1, json_or_none(current[3]), current[4])
                 events.append((op.round_id, op.voter, "retract", None, None, at, None))
                 results.append(VoteResult("retracted"))
                 continue
@@ -154,14 +157,25 @@ def plan_votes(
         if op.aspects is not None:
             aspects = {**((current[3] or {}) if standing else {}), **dict(op.aspects)}
             rating = compound_rating(aspects)
-        if standing and (current[0], current[1], current[3]) == (rating, choice, aspects):
+        if standing and (current[0], current[1], current[3]) == (rating, choice, aspects):  # its join date stays too
             results.append(VoteResult("unchanged", aspects))
         else:
-            rows[key] = (rating, choice, 0, aspects)
-            written[key] = (rating, choice, at, 0, json_or_none(aspects))
+            rows[key] = (rating, choice, 0, aspects, joined_at)
+            written[key] = (rating, choice, at, 0, json_or_none(aspects), joined_at)
             events.append((op.round_id, op.voter, "change" if standing else "cast", rating, choice, at, json_or_none(aspects)))
             results.append(VoteResult("changed" if standing else "recorded", aspects))
     return results, written, events
+
+
+STANDING_VOTES = "SELECT voter, rating, choice, aspects, joined_at FROM votes WHERE round_id = {} AND retracted = 0 AND voided = 0 ORDER BY cast_at, voter"
+
+
+def standing_votes(rows: list[tuple]) -> list[StandingVote]:
+    """`StandingVote`s from the backends' STANDING_VOTES rows."""
+    return [
+        StandingVote(Ballot(voter, rating, choice), json.loads(aspects) if aspects else None, joined_at)
+        for voter, rating, choice, aspects, joined_at in rows
+    ]
 
 
 def json_or_none(value: dict | None) -> str | None:

@@ -28,14 +28,17 @@ from core.crowd import Ballot, ChoiceHistory, History
 from core.engine import Outcome
 from core.learner import Evidence, apply_observations
 from core.music import track_to_dict
+from storage import naming_refusals
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClosesOnExit, DatabaseGone, DatabaseUnwritable, NoDatabase, RoundRow, SessionRow, Settle, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClosesOnExit, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
+    VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
+    STANDING_VOTES, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
 )
 
@@ -127,11 +130,6 @@ def damaged(path: str | Path, problem: str) -> StorageError:
         f"the database {path} is damaged (SQLite says: {problem}); left as it is: restore a backup (a copy of the file "
         "made while no crowdtune ran), or name another database with --db or CROWDTUNE_DB (a new file starts empty)"
     )
-
-
-# SQLite's primary result codes for a write the disk refused: SQLITE_IOERR, SQLITE_FULL. (SQLITE_READONLY stays as it
-# is: a read-only store's refusal is a bug's.)
-_UNWRITABLE = frozenset({10, 13})
 
 
 async def _thread_ended(connection: aiosqlite.Connection) -> None:
@@ -255,30 +253,48 @@ class SqliteStore(ClosesOnExit):
         return {t: [c[1] for c in await self._db.execute_fetchall(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
 
     async def close(self) -> None:
-        if self._instance_lock is not None:
-            os.close(self._instance_lock)  # releases the lock
-            self._instance_lock = None
-        await self._db.close()
+        try:
+            await self._db.close()
+        finally:
+            self._release_instance()
+
+    def _release_instance(self) -> None:
+        """Remove `<database>.lock` and release the claim (claim_instance), in that order: removed while still held,
+        the file is never taken by another process and then removed under it; one that opened it before and locks it
+        after finds it gone from its path and takes the file there now. A file at the path that is not the one held
+        (removed by hand and made again by another process) is left alone."""
+        if self._instance_lock is None:
+            return
+        with contextlib.suppress(OSError):
+            if _holds(self._instance_lock, f"{self.path}.lock"):
+                os.unlink(f"{self.path}.lock")
+        os.close(self._instance_lock)  # releases the lock
+        self._instance_lock = None
 
     async def claim_instance(self, holder: str) -> None:
-        """An exclusive lock (flock) on `<database>.lock`, which holds the holder's description. The kernel
-        releases it when the process ends, however it ends, so a crash never leaves a stale claim."""
+        """An exclusive lock (flock) on `<database>.lock`, which holds the holder's description while it runs and is
+        removed when the store closes (_release_instance). The kernel releases the lock when the process ends, however
+        it ends, so a crash leaves the file but never a claim: the next process takes it."""
         if self.path == ":memory:" or self._instance_lock is not None:
             return
         lock_path = f"{self.path}.lock"
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StorageError(f"cannot create the lock file {lock_path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            running = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "another process"
-            os.close(fd)
-            raise StorageError(
-                f"another crowdtune is already running on {self.path} ({running}); stop it first, or use another database "
-                "(--db or CROWDTUNE_DB)"
-            ) from None
+        while True:
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise StorageError(f"cannot create the lock file {lock_path}: {exc.strerror}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                running = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "another process"
+                os.close(fd)
+                raise StorageError(
+                    f"another crowdtune is already running on {self.path} ({running}); stop it first, or use another database "
+                    "(--db or CROWDTUNE_DB)"
+                ) from None
+            if _holds(fd, lock_path):
+                break
+            os.close(fd)  # its holder removed it as it ended, after this opened it: a lock on it would claim nothing
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, holder.encode(), 0)
@@ -304,7 +320,7 @@ class SqliteStore(ClosesOnExit):
         naming the database, wherever in the transaction it comes (the COMMIT too): rolled back, nothing lost."""
         async with self._lock:
             self._check_same_file()
-            try:
+            with naming_refusals(self.path):
                 try:
                     await self._db.execute("BEGIN IMMEDIATE")
                 except asyncio.CancelledError:
@@ -321,10 +337,6 @@ class SqliteStore(ClosesOnExit):
                     with contextlib.suppress(sqlite3.OperationalError):
                         await self._db.execute("ROLLBACK")
                     raise
-            except sqlite3.Error as problem:
-                if (getattr(problem, "sqlite_errorcode", None) or 0) & 0xFF not in _UNWRITABLE:
-                    raise
-                raise DatabaseUnwritable(f"the database {self.path} cannot be written: {problem}") from None
 
     async def _one(self, sql: str, params: Iterable = ()) -> tuple | None:
         async with self._db.execute(sql, tuple(params)) as cursor:
@@ -610,11 +622,8 @@ class SqliteStore(ClosesOnExit):
         )
         return [Ballot(*r) for r in rows]
 
-    async def aspect_ratings(self, round_id: int) -> list[dict[str, float]]:
-        rows = await self._all(
-            "SELECT aspects FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0 AND aspects IS NOT NULL", (round_id,)
-        )
-        return [json.loads(aspects) for (aspects,) in rows]
+    async def standing_votes(self, round_id: int) -> list[StandingVote]:
+        return standing_votes(await self._all(STANDING_VOTES.format("?"), (round_id,)))
 
     async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
         rows = await self._all(
@@ -871,6 +880,12 @@ class SqliteStore(ClosesOnExit):
         return cursor.rowcount > 0
 
 
+def _holds(fd: int, path: str) -> bool:
+    """Whether the open file `fd` is the file at `path` now (not one removed from there since it was opened)."""
+    held = os.fstat(fd)
+    return _identity(path) == (held.st_dev, held.st_ino)
+
+
 def _identity(path: str) -> tuple[int, int] | None:
     """(device, inode) of the file at `path`; None for an in-memory database or a missing file."""
     if path == ":memory:":
@@ -932,9 +947,9 @@ class _Tx:
         results, written, events = plan_votes(ops, rounds, rows, struck)
         # A voter's last write in the batch is their row's final state; `voided` is left as it was.
         await self._db.executemany(
-            "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects",
+            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at",
             [(*key, *row) for key, row in written.items()],
         )
         await self._db.executemany(
@@ -960,11 +975,12 @@ class _Tx:
         rows = {}
         for round_id, voters in voters_by_round.items():
             for chunk in _in_chunks(sorted(voters)):
-                for voter, rating, choice, retracted, aspects in await self.all(
-                    f"SELECT voter, rating, choice, retracted, aspects FROM votes WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
+                for voter, rating, choice, retracted, aspects, joined_at in await self.all(
+                    "SELECT voter, rating, choice, retracted, aspects, joined_at FROM votes "
+                    f"WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
                     (round_id, *chunk),
                 ):
-                    rows[(round_id, voter)] = (rating, choice, retracted, json.loads(aspects) if aspects else None)
+                    rows[(round_id, voter)] = (rating, choice, retracted, json.loads(aspects) if aspects else None, joined_at)
         return rows
 
     async def _struck(self, scope_ids: set[str], voters: set[str]) -> set[tuple[str, str]]:

@@ -4,6 +4,7 @@ and a database location per backend, so storage and bot tests run against SQLite
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 from hypothesis import settings
@@ -41,3 +42,26 @@ def db_location(request, tmp_path):
     if request.param == "sqlite":
         return str(tmp_path / "t.db")
     return request.getfixturevalue("postgres_server").new_database()
+
+
+@pytest.fixture(params=BACKENDS)
+def small_disk_location(request, tmp_path):
+    """Where a fresh database lives on a disk of 1 MiB that fills up as a real one does: a SQLite file on a tmpfs,
+    or a PostgreSQL database whose tables are on one (PostgresServer.database_on_a_small_disk). Skipped unless
+    this process may mount a tmpfs (root)."""
+    kib = 1024
+    if request.param == "postgresql":
+        try:
+            with request.getfixturevalue("postgres_server").database_on_a_small_disk(kib) as url:
+                yield url
+        except PermissionError as exc:
+            pytest.skip(str(exc))
+        return
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(disk)]).returncode:
+        pytest.skip("a small disk needs root (mount -t tmpfs)")
+    try:
+        yield str(disk / "t.db")
+    finally:
+        subprocess.run(["umount", "-l", str(disk)])

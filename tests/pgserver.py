@@ -8,6 +8,7 @@ carries; each test gets a fresh database from `new_database()`.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
@@ -15,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 USER = "crowdtune"
@@ -111,3 +113,30 @@ class PostgresServer:
         if result.returncode:
             raise RuntimeError(f"psql failed: {result.stderr}")
         return result.stdout
+
+    @contextlib.contextmanager
+    def database_on_a_small_disk(self, kib: int) -> Iterator[str]:
+        """A new database (its URL) whose tables and indexes go on a tmpfs of `kib` KiB (a tablespace there, its
+        default_tablespace), which fills up as a server's disk does: the server then refuses writes with SQLSTATE
+        53100, disk_full. Mounting needs root (PermissionError otherwise). Dropped and unmounted at the end."""
+        if os.geteuid() != 0:
+            raise PermissionError("a small disk for the server needs root (mount -t tmpfs)")
+        number = next(self._names)
+        disk = self.folder / f"disk{number}"  # inside the server's folder: the server's user reaches it
+        disk.mkdir()
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(disk)], capture_output=True, text=True)
+        if mounted.returncode:
+            raise PermissionError(f"cannot mount a tmpfs: {mounted.stderr.strip()}")
+        try:
+            if self._as_user:
+                shutil.chown(disk, "nobody")
+            url = self.new_database()
+            self.psql(url, f"CREATE TABLESPACE small{number} LOCATION '{disk}'")
+            try:
+                self.psql(url, f"ALTER DATABASE {url.rsplit('/', 1)[1]} SET default_tablespace = small{number}")
+                yield url
+            finally:
+                self.psql(self.url("postgres"), f"DROP DATABASE {url.rsplit('/', 1)[1]} WITH (FORCE)")
+                self.psql(self.url("postgres"), f"DROP TABLESPACE small{number}")
+        finally:
+            subprocess.run(["umount", "-l", str(disk)], capture_output=True)

@@ -1,15 +1,22 @@
 """Anti-brigading: with the scope's `anti_brigade` setting, only members who joined the server at least
 `member_days` whole days before a round began vote in it (0 days: joined before it began). Join times
-come with reaction events and button presses and, when missing, from Discord, cached."""
+come with reaction events and button presses and, when missing, from Discord, cached; each vote is stored
+with its voter's, so that a count judges it by the same date whatever the cache holds: a member who left
+keeps their vote (Discord no longer says when they joined, and the bot, without the privileged
+GUILD_MEMBERS intent, is not told they left)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import discord
 
 from bot.discord.votes import RoundRef
 from bot.progress import plural
+from core.crowd import Ballot
+from storage import StandingVote
 
 CACHE_LIMIT = 100_000  # (server, member) join times kept before the cache starts again
 DAY = 86_400.0  # seconds: a membership age counts days of 24 hours, whatever the time zone
@@ -42,6 +49,25 @@ def rule_text(anti_brigade: bool, member_days: int) -> str:
     return f"votes count only from members who joined at least {plural(member_days, 'day')} before the round began"
 
 
+@dataclass(frozen=True)
+class Count:
+    """A round's standing votes as its count takes them now (BallotBox.count): those that count, and the voters whose
+    votes the membership rule as it is now (`member_days`) sets aside (stored still; voided at the close)."""
+
+    counted: list[StandingVote]
+    set_aside: frozenset[str] = frozenset()
+    member_days: int = 0
+
+    @property
+    def ballots(self) -> list[Ballot]:
+        return [vote.ballot for vote in self.counted]
+
+
+def guild_of(ref: RoundRef) -> int | None:
+    """The server id of a round's scope; None for a personal agent's."""
+    return int(ref.scope_id.split(":")[1]) if ref.scope_id.startswith("guild:") else None
+
+
 class JoinTimes:
     """When each member joined each server, as far as known."""
 
@@ -54,9 +80,22 @@ class JoinTimes:
             self._joined.clear()
         self._joined[(guild_id, user_id)] = joined_at
 
-    async def joined_at(self, guild_id: int, user_id: int) -> dt.datetime | None:
-        """When the member joined; None when they are not a member (any more)."""
-        if (guild_id, user_id) not in self._joined:
+    def stored_with_vote(self, ref: RoundRef, user_id: int, said: dt.datetime | None) -> float | None:
+        """The join date (Unix seconds) to store with a vote in the round: as its event said (`said`), else as known
+        already (a vote's check looked it up); None in a personal agent's round, or when unknown (Discord is not
+        asked for it: without anti-brigading nothing needs it yet)."""
+        guild_id = guild_of(ref)
+        joined = said or (self._joined.get((guild_id, user_id)) if guild_id is not None else None)
+        return None if joined is None else joined.timestamp()
+
+    async def joined_at(
+        self, guild_id: int, user_id: int, before_asking: Callable[[], Awaitable[None]] | None = None, fresh: bool = False
+    ) -> dt.datetime | None:
+        """When the member joined; None when they are not a member (any more). Asked of Discord when not cached, or
+        `fresh`; `before_asking` is awaited first (a command's deferral: the request may be slow)."""
+        if fresh or (guild_id, user_id) not in self._joined:
+            if before_asking is not None:
+                await before_asking()
             guild = self.bot.get_guild(guild_id)
             try:
                 member = await guild.fetch_member(user_id) if guild is not None else None
@@ -71,8 +110,31 @@ class JoinTimes:
         if joined_by(ref) is None:
             return True
         if joined_at is None:
-            joined_at = await self.joined_at(int(ref.scope_id.split(":")[1]), user_id)
+            joined_at = await self.joined_at(guild_of(ref), user_id)
         return joined_in_time(ref, joined_at)
+
+    async def count(
+        self, ref: RoundRef, votes: list[StandingVote], before_asking: Callable[[], Awaitable[None]] | None = None
+    ) -> Count:
+        """The round's standing `votes` under its membership rule: each judged by the join date stored with it, so a
+        member who has left keeps their vote whatever is cached; a vote stored without one (a reaction re-read after
+        a restart while anti-brigading was off) by Discord's answer now, never the cache (a 404 for someone who left:
+        set aside, whether or not their date was cached), `before_asking` awaited before the first request."""
+        counted, refused = [], set()
+        for vote in votes:
+            voter = vote.ballot.voter
+            if not voter.startswith("user:"):
+                counted.append(vote)
+                continue
+            if vote.joined_at is not None:
+                joined = dt.datetime.fromtimestamp(vote.joined_at, dt.timezone.utc)
+            else:
+                joined = await self.joined_at(guild_of(ref), int(voter.split(":")[1]), before_asking, fresh=True)
+            if joined_in_time(ref, joined):
+                counted.append(vote)
+            else:
+                refused.add(voter)
+        return Count(counted, frozenset(refused), ref.member_days)
 
     async def drop_newcomers(self, ref: RoundRef, present: dict[int, list]) -> None:
         """Remove from `present` (user id -> their votes) whoever may not vote in the round: newcomers, and

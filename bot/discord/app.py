@@ -29,7 +29,7 @@ from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.settings import Settings, bot_token, open_renderer
 from bot.stopping import bot_stopped, close_on_signals, say_stopped
-from storage import database_errors
+from storage import DatabaseUnwritable, database_errors
 from bot.discord.views import AspectSelect, VoteButton
 
 log = logging.getLogger("crowdtune.bot")
@@ -181,6 +181,13 @@ class CrowdtuneBot(commands.Bot):
         if self.settings.dev_guild_id:
             self.tree.copy_global_to(guild=discord.Object(id=self.settings.dev_guild_id))
 
+    async def on_connect(self) -> None:  # discord.py: each READY, a new gateway session (a RESUME is none)
+        if not self.shard_plan.sharded:
+            self.runner.reconciler.connected()
+
+    async def on_shard_connect(self, shard_id: int) -> None:  # the same, per shard of a sharded client
+        self.runner.reconciler.connected(shard_id)
+
     async def on_ready(self) -> None:
         resumed = await self.runner.resume_all()
         log.info("ready as %s (%s); %s running", self.user, self.shard_plan.describe(), plural(resumed, "session"))
@@ -248,7 +255,7 @@ class CrowdtuneBot(commands.Bot):
             text = "Sorry, one of the options is not a valid value (an unknown user, role or channel?). Nothing was changed."
         elif isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
             text = "That command is out of date here; Discord updates it within a minute. Please try again then."
-        elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, database_errors()):
+        elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, (DatabaseUnwritable, *database_errors())):
             log.error("command /%s: the database failed: %s", interaction.command.name if interaction.command else "?", error.original)
             text = "Sorry, I cannot save anything right now (my database failed). Nothing was changed; please try again later."
         else:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import discord
 
 from bot.conductor import Conductor
-from bot.discord.anti_brigade import JoinTimes, joined_by
+from bot.discord.anti_brigade import Count, JoinTimes, joined_by
 from bot.discord.edge import fits_integer
 from bot.discord.reactions_seen import ReactionsSeen, falling_back
 from bot.discord.vote_rate import HeldReactions, VoteLimiter
@@ -265,19 +265,19 @@ class BallotBox:
         remaining = None if remaining is None else {voter_id(user_id): on for user_id, on in remaining.items()}
         self._queue(_Clear(message_id, emoji, asyncio.get_running_loop().create_future(), remaining))
 
-    async def set_aside(self, row: RoundRow) -> tuple[frozenset[str], int]:
-        """(the voters whose standing votes, however cast (reaction, button, menu), the round's membership rule refuses
-        now, its member_days), once every vote queued so far is in. The rule applies to the round's count (a quorum,
-        the close): those votes stay stored and do not count, so a moderator who raises member_days while the round
-        is open and lowers it again before the close loses nobody's vote (a withdrawal could not be undone: a button
-        press is not there to read again, as a reaction is)."""
+    async def count(self, row: RoundRow, before_asking: Callable[[], Awaitable[None]] | None = None) -> Count:
+        """The round's standing votes as every count (a quorum, the close, /status, /stop) takes them, read once: with
+        a membership rule, once every vote queued so far is in, and those whose voters, however they voted (reaction,
+        button, menu), the rule as it is now refuses set aside (JoinTimes.count; `before_asking` is awaited before
+        Discord is first asked). Set aside, not withdrawn: they stay stored, so a moderator who raises member_days
+        while the round is open and lowers it again before the close loses nobody's vote (a withdrawal could not be
+        undone: a button press is not there to read again, as a reaction is)."""
         ref = await self.ref_for(int(row.message_ids[0])) if row.message_ids else None
-        if ref is None or joined_by(ref) is None:
-            return frozenset(), 0
-        await self.settle_votes()
-        voters = [b.voter for b in await self.store.ballots(row.id) if b.voter.startswith("user:")]
-        refused = [voter for voter in voters if not await self.join_times.may_vote(ref, int(voter.split(":")[1]))]
-        return frozenset(refused), ref.member_days
+        rule = ref is not None and joined_by(ref) is not None
+        if rule:
+            await self.settle_votes()
+        votes = await self.store.standing_votes(row.id)
+        return await self.join_times.count(ref, votes, before_asking) if rule else Count(votes)
 
     # -- the writer -----------------------------------------------------------------------------------
 
@@ -349,7 +349,10 @@ class BallotBox:
             elif not item.retract and not await self.join_times.may_vote(ref, item.user_id, item.joined_at):
                 item.done.set_result(VoteResult("newcomer", member_days=ref.member_days))
             else:
-                op = replace(self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id), at=item.at)
+                op = replace(
+                    self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id),
+                    at=item.at, joined_at=self.join_times.stored_with_vote(ref, item.user_id, item.joined_at),
+                )
                 ops.append(op if item.remaining is None else falling_back(op, ref.mode, item.remaining))
                 accepted.append((item, ref))
         await self._write(ops, accepted, touched)

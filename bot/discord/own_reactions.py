@@ -1,12 +1,14 @@
 """The bot's own vote reactions on a round's message, kept in the order they were first posted in: 1️⃣ to 🔟
 (A/B: 🅰️ 🅱️ 👍 👎).
 
-Discord lists a message's reactions in the order each emoji was first added to it, so the order is kept by
+Discord documents no order for a message's reactions (the message's `reactions` is "reactions to the message") and
+no request that places or moves one; its clients show them in the order each emoji was first added, so the order is kept by
 one task per message, adding one reaction after another (discord.py keeps to each route's rate limit). Asked
 again while it works (a moderator cleared reactions meanwhile), it starts over from a fresh read rather than
 add the rest after what it had put back. An emoji cleared from the middle goes back in its place: the bot's
 own reactions after it that nobody else has are taken off first and added again after it (another person's
-reaction keeps its emoji where it is: that one cannot be moved)."""
+reaction keeps its emoji where it is: only removing that person's reaction, a vote, would move it, which the bot never
+does, so then the order people see is not the first one)."""
 
 from __future__ import annotations
 

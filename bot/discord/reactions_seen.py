@@ -8,14 +8,19 @@ reaction made while the bot was down, or between its post and its being recorded
 says, which every restart does before counting a round (reconciler.py): a message is "known", and its sets used,
 only from its post or from a re-read that saw everyone, until its round is forgotten. On a message not known
 a removal withdraws the vote only if it is the one standing, as before, and the next re-read sets it right.
+`as_counted` shows a round's votes with the reactions held over the vote rate applied (what /status shows).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from bot.discord.votes import bare, recounted_vote, vote_from_emoji
-from storage import VoteOp
+from bot.conductor import Conductor
+from bot.discord.vote_rate import HeldReactions
+from bot.discord.votes import bare, recounted_vote, vote_from_emoji, voter_id
+from core.crowd import Ballot
+from storage import RoundRow, VoteOp
+from storage.rows import plan_votes
 
 UNKNOWN_MESSAGES = 1000  # messages not (yet) a known round whose reactions are kept, oldest dropped first
 
@@ -95,3 +100,24 @@ def falling_back(op: VoteOp, mode: str, remaining: tuple[str, ...]) -> VoteOp:
         return dataclasses.replace(op, only_if_standing=False)
     instead = recounted_vote(mode, values)
     return dataclasses.replace(op, only_if_standing=False, keep=pairs, instead=(None, instead) if mode == "ab" else (float(instead), None))
+
+
+def as_counted(row: RoundRow, ballots: list[Ballot], held: HeldReactions, seen: ReactionsSeen) -> list[Ballot]:
+    """The round's stored `ballots` as its count will take them: with the reactions held over the vote rate applied as
+    the ballot box applies them (`HeldReactions.pending`; a removal falls back to the person's others still on), by
+    the same rule (`plan_votes`), writing nothing. What /status shows, so it never shows a vote the count will not use
+    (7 stored, then 9 added and 7 removed over the rate: 9). A held vote of a struck voter shows until it is refused."""
+    rows = {(row.id, ballot.voter): (ballot.rating, ballot.choice, 0, None, None) for ballot in ballots}
+    ops = []
+    for message_id in map(int, row.message_ids):
+        for user_id, changes in held.pending(message_id).items():
+            for emoji, retract in changes:
+                if (value := vote_from_emoji(row.mode, emoji)) is None:
+                    continue  # a vote only in the other mode (🅰️ on a rating round): the ballot box ignores it too
+                op = Conductor.vote_op(row.id, row.mode, voter_id(user_id), value, retract)
+                left = seen.remaining(message_id, user_id) if retract else None
+                ops.append(op if left is None else falling_back(op, row.mode, left))
+    if not ops:
+        return ballots
+    plan_votes(ops, {row.id: ("open", row.scope_id)}, rows, set())
+    return [Ballot(voter, rating, choice) for (_, voter), (rating, choice, retracted, *_) in rows.items() if not retracted]

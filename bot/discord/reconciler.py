@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -16,6 +17,7 @@ import discord
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import CLEARED, BallotBox
 from bot.discord.publisher import Publisher
+from bot.discord.shards import shard_of
 from bot.discord.votes import reread_vote, round_cancelled, vote_from_emoji, voter_id
 from storage import RoundRow
 
@@ -32,6 +34,19 @@ class Reconciler:
         self.publisher = publisher
         self.wake = wake  # wakes a session (by id) whose round changed
         self._deleted: collections.deque[int] = collections.deque(maxlen=1000)  # recent deletions of unknown messages
+        self._watching_since: dict[int, float] = {}  # shard id -> when (Unix seconds) its gateway session began
+
+    def connected(self, shard_id: int = 0) -> None:
+        """A new gateway session of the shard began (READY; a RESUME replays what was missed, so is none): every
+        reaction added from now comes as an event, and one the bot never recorded was added before now."""
+        self._watching_since[shard_id] = time.time()
+
+    def watched_since(self, scope_id: str) -> float:
+        """When (Unix seconds) the current watch of the scope's reactions began; infinity before the first session."""
+        plan = getattr(self.ballot_box.bot, "shard_plan", None)
+        guild = int(scope_id.split(":")[1]) if scope_id.startswith("guild:") else None
+        shard = shard_of(guild, plan.count) if plan is not None and plan.sharded else 0
+        return self._watching_since.get(shard, math.inf)
 
     def deleted_before_known(self, message_id: int) -> bool:
         return message_id in self._deleted
@@ -89,23 +104,25 @@ class Reconciler:
                 withheld = await self.store.withheld_voters(row.id)
                 ballots = await self.store.ballots(row.id)
                 recorded = await self.store.recorded_votes(row.id)  # one query for everyone: what the bot saw
+                since = self.watched_since(row.scope_id)
                 # No await from here to the submits: a reaction event now would be missed by both.
                 if CLEARED in watchers:
                     continue  # the reactions were cleared during the read: what was read is gone
                 box.seen.read(message_id, {u: on for u, on in present.items() if u not in refused}, watchers, complete)
                 present = {user_id: [vote_from_emoji(row.mode, emoji) for emoji in on] for user_id, on in present.items()}
                 standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in ballots if b.voter not in withheld}
-                # A reaction the bot never recorded is newer than the stored vote; else the stored vote stands while
-                # its reaction is on (reread_vote). What one pass casts for a person shares one time: the next re-read
-                # tells from it which reactions a vote was counted of.
+                # A reaction the bot never recorded is newer than a vote stored before its gateway session began, older
+                # than one stored since; else the stored vote stands while its reaction is on (reread_vote). What one
+                # pass casts for a person shares one time: the next re-read tells from it which reactions a vote was
+                # counted of.
                 # Whom the membership rule refuses now casts nothing new and keeps a stored vote whose reaction is on:
-                # the count sets it aside (BallotBox.set_aside), so lowering the rule before the close restores it.
+                # the count sets it aside (BallotBox.count), so lowering the rule before the close restores it.
                 at = time.time()
                 pending = [
                     box.submit(message_id, user_id, value, at=at)
                     for user_id, values in present.items()
                     if user_id not in watchers and user_id not in refused
-                    for value in reread_vote(row.mode, values, standing.get(voter_id(user_id)), recorded.get(voter_id(user_id), {}))
+                    for value in reread_vote(row.mode, values, standing.get(voter_id(user_id)), recorded.get(voter_id(user_id), {}), since)
                 ]
                 # A listing that did not end says nothing about who is missing from it.
                 pending += [

@@ -5,10 +5,12 @@ rounds named as members saw them, or, before any round closed with votes, what i
 from __future__ import annotations
 
 import io
+from collections.abc import Awaitable, Callable
 
 import discord
 
-from bot.discord.votes import describe_ab_rounds, describe_aspects, ranked_round, rounds_played
+from bot.discord.anti_brigade import Count
+from bot.discord.votes import describe_ab_rounds, describe_aspects, ranked_round, rounds_played, set_aside_text
 from bot.progress import plural
 from core.agent import preset as agent_preset
 from core.crowd import rating_text
@@ -96,30 +98,37 @@ async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> t
 
 
 def held_votes_note(held: int) -> list[str]:
-    """/status's line on `held` votes held over the vote rate (bot.discord.vote_rate), none when there are none."""
+    """/status's line on the votes of `held` people held over the vote rate (bot.discord.vote_rate), which its counts
+    show as they will count; none when there are none."""
     if not held:
         return []
-    are = "is" if held == 1 else "are"
+    one = held == 1
     return [
-        f"{plural(held, 'vote')} {are} waiting to be counted: {'it' if held == 1 else 'they'} came faster than the vote "
-        f"rate allows and {'counts' if held == 1 else 'count'} in turn, at the latest when the round closes."
+        f"{plural(held, 'vote change')} came faster than the vote rate allows: shown as {'it' if one else 'they'} will "
+        f"count, {'it is' if one else 'they are'} counted in turn, at the latest when the round closes."
     ]
 
 
-async def stop_report(store, session: SessionRow, ended: int, open_round: RoundRow | None) -> str:
+async def stop_report(
+    store, session: SessionRow, ended: int, open_round: RoundRow | None, count: Callable[[RoundRow], Awaitable[Count]]
+) -> str:
     """/stop's answer, once `session` is stopped: `ended` rounds had ended and `open_round` was open (both read
     before the stop). The open round is counted once posted, as members saw it; the stop cancelled it, so its votes
-    stay stored but count for nothing (it never closes: nothing is learned from it), which is said. It is re-read:
-    its timer may have closed it just before the stop, and then its votes counted."""
+    stay stored but count for nothing (it never closes: nothing is learned from it), which is said, with its votes as
+    its close would have counted them (`count`: BallotBox.count), set-aside ones said apart as /status and the close
+    say them. It is re-read: its timer may have closed it just before the stop, and then its votes counted."""
     posted = open_round is not None and bool(open_round.message_ids)
     played = rounds_played(ended + posted, (await store.session(session.id) or session).rounds_done)
     lines = [f"Session stopped after {played}; what the agent learned is kept."]
     after = await store.round(open_round.id) if posted else None
     if after is not None and after.status == "cancelled":
-        votes, number = await store.ballot_count(after.id), after.index + 1
+        counted = await count(after)
+        votes, number = len(counted.counted), after.index + 1
+        aside = f" {set_aside_text(len(counted.set_aside), counted.member_days)}" if counted.set_aside else ""
         lines.append(
             f"Round {number} was still open: it is cancelled, and its {plural(votes, 'vote')} {'is' if votes == 1 else 'are'} "
-            f"not counted (nothing is learned from {'it' if votes == 1 else 'them'})."
-            if votes else f"Round {number} was still open: it is cancelled, and it had no votes."
+            f"not counted (nothing is learned from {'it' if votes == 1 else 'them'}).{aside}"
+            if votes else f"Round {number} was still open: it is cancelled, and "
+            f"{'no vote counted in it' if aside else 'it had no votes'}.{aside}"
         )
     return "\n".join(lines)

@@ -283,12 +283,12 @@ class RoundRunner:
         if style == "reactions":
             await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
         await self.ballot_box.settle_votes()  # every vote that arrived before the close counts
-        set_aside, days = await self.ballot_box.set_aside(row)  # under the membership rule as it is now, however cast
+        count = await self.ballot_box.count(row)  # under the membership rule as it is now, however cast
         number, mode = open_round.plan.index + 1, open_round.spec.mode
         # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
         await self.conductor.close(
-            open_round.id, actor="crowdtune", set_aside=set_aside,
-            announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(set_aside), days),
+            open_round.id, actor="crowdtune", set_aside=count.set_aside,
+            announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days),
         )
         self.ballot_box.forget_round(row)
         refreshed = await self.store.session(session_id)
@@ -312,8 +312,7 @@ class RoundRunner:
         if style == "reactions":
             await self.reconciler.reconcile(channel, row)
             await self.ballot_box.settle_votes()
-        set_aside, _ = await self.ballot_box.set_aside(row)
-        return await self.conductor.quorum_reached(open_round, set_aside)
+        return await self.conductor.quorum_reached(open_round, len((await self.ballot_box.count(row)).counted))
 
     async def _wait_for_close(self, session_id: int, open_round: OpenRound, channel, style: str) -> None:
         event = self._wake[session_id]

@@ -106,11 +106,12 @@ class HeldReactions:
             self._held.pop(message_id, None)
         if held.timer is not None:
             held.timer.cancel()
-        # Every held reaction still on is applied in its order, the latest last (it is the vote): each is then in the
-        # round's vote history, which tells a re-read that the bot saw it (reread_vote), not one added while it was down.
-        added = [emoji for emoji, on in held.changes.items() if on]
-        for emoji, retract in [(emoji, False) for emoji in added] if added else [(emoji, True) for emoji in held.changes]:
+        for emoji, retract in _changes(held):
             held.apply(emoji, retract)
+
+    def pending(self, message_id: int) -> dict[int, list[tuple[str, bool]]]:
+        """What applying the reactions held on the message would queue: user id -> [(bare emoji, retract)], in order."""
+        return {user_id: _changes(held) for user_id, held in self._held.get(message_id, {}).items()}
 
     def flush(self, message_id: int | None = None) -> None:
         """Apply what is held on the message (every message: None) now, whatever the buckets say.
@@ -145,3 +146,11 @@ class HeldReactions:
             for held in self._held.pop(message_id, {}).values():
                 if held.timer is not None:
                     held.timer.cancel()
+
+
+def _changes(held: _Held) -> list[tuple[str, bool]]:
+    """The (bare emoji, retract) votes one person's held reactions are applied as, in order. Every one still on, the
+    latest last (it is the vote): each is then in the round's vote history, which tells a re-read that the bot saw
+    it (reread_vote), not one added while it was down. When none is on, the removals."""
+    added = [emoji for emoji, on in held.changes.items() if on]
+    return [(emoji, False) for emoji in added] if added else [(emoji, True) for emoji in held.changes]

@@ -73,28 +73,37 @@ def recounted_vote(mode: str, values: list[float | str]) -> float | str:
 
 
 def reread_vote(
-    mode: str, values: list[float | str], standing: float | str | None, recorded: dict[float | str, float]
+    mode: str, values: list[float | str], standing: float | str | None, recorded: dict[float | str, float], watched_since: float
 ) -> list[float | str]:
     """What a re-read of the reactions (after a restart, before a close) casts for a person with these vote reactions
     (at least one), in order, the last being their vote; [] when the stored vote (`standing`, None: none) stands.
-    `recorded`: every vote the bot recorded for them in the round, with when (`Store.recorded_votes`).
+    `recorded`: every vote the bot recorded for them in the round, with when (`Store.recorded_votes`, Unix seconds);
+    `watched_since`: when (Unix seconds) the bot's watch of the reactions began (its gateway session's start): every
+    reaction added since came to it as an event.
 
-    A reaction the bot never recorded was added while it was not watching (down): it is newer than any it saw, so
-    those count (`recounted_vote` of several), each cast first so that the next re-read knows them as seen (all at
-    one time: the caller casts them together). Else the stored vote stands while its reaction is on (live, a newer
-    reaction replaces the vote and leaves the older one on), or while it is what one re-read counted of the
-    reactions it cast with it (7 and 10 count 8.5 though 4, recorded before, is on too); else `recounted_vote`."""
+    Discord gives a reaction no time, but one the bot never recorded was added while it was not watching (down, or
+    between gateway sessions), before `watched_since`: newer than any vote it recorded before then, older than any
+    recorded since. So when the stored vote was recorded before (or there is none), those reactions count
+    (`recounted_vote` of several); when it was recorded since (a vote the person made after the restart), it is their
+    latest and the rules below decide. Either way each is cast first, all at one time (the caller casts them together),
+    so that the next re-read (after another restart) knows them as seen. The rules: the stored vote stands while its
+    reaction is on (live, a newer reaction replaces the vote and leaves the older one on), or while it is what one
+    re-read counted of the reactions it cast with it (7 and 10 count 8.5 though 4, recorded before, is on too); else
+    `recounted_vote`."""
     unseen = [value for value in values if value not in recorded]  # a super and a normal reaction of one emoji: twice
-    if unseen:
-        counted = recounted_vote(mode, unseen)
-        return [value for value in dict.fromkeys(unseen) if value != counted] + [counted]
-    if standing in values:
-        return []
-    together = [value for value in values if standing is not None and recorded[value] == recorded.get(standing)]
-    if together and recounted_vote(mode, together) == standing:
-        return []
-    counted = recounted_vote(mode, values)
-    return [] if counted == standing else [counted]
+    if unseen and (standing is None or recorded.get(standing, 0.0) < watched_since):
+        return _cast_after(unseen, recounted_vote(mode, unseen))
+    together = [value for value in values if standing is not None and recorded.get(value) == recorded.get(standing)]
+    if standing in values or (together and recounted_vote(mode, together) == standing):
+        vote = standing
+    else:
+        vote = recounted_vote(mode, values)
+    return _cast_after(unseen, vote) if unseen or vote != standing else []
+
+
+def _cast_after(first: list[float | str], vote: float | str) -> list[float | str]:
+    """Each of `first` once, then `vote` (last: it is the one that stands)."""
+    return [value for value in dict.fromkeys(first) if value != vote] + [vote]
 
 
 def voter_id(user_id: int) -> str:

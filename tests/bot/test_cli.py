@@ -1,5 +1,6 @@
 """The `crowdtune` command end to end, as a subprocess, the way a user runs it."""
 
+import contextlib
 import json
 import re
 import os
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import mido
@@ -665,6 +667,24 @@ def test_a_reader_that_stops_gives_141_only_if_it_stopped_before_the_write_as_th
     assert "0 when" in row and "before" in row, row
 
 
+@contextlib.contextmanager
+def terminal_at_its_prompt(db: str, cwd: Path) -> Iterator[subprocess.Popen]:
+    """A `crowdtune run` on `db`, its pipes open, once it waits at its first prompt (holding the database); killed
+    at the end if it has not ended."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    first = subprocess.Popen([CROWDTUNE, "run", "--rounds", "3", "--db", db, "--no-audio"], cwd=cwd,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        seen = b""
+        while b"your rating" not in seen:
+            chunk = first.stdout.read1(4096)
+            assert chunk, first.stderr.read()
+            seen += chunk
+        yield first
+    finally:
+        first.kill()
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_second_terminal_on_the_same_database_is_refused_and_no_rating_is_lost(tmp_path, request, backend):
     """Two `crowdtune run` on one database would share its session: the second closed the first's round,
@@ -672,25 +692,48 @@ def test_a_second_terminal_on_the_same_database_is_refused_and_no_rating_is_lost
     which bots share by shard, the claim is the terminal's scope: two terminals mixed their ratings there."""
     server = request.getfixturevalue("postgres_server") if backend == "postgresql" else None
     db = server.new_database() if server else "ct.db"
-    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
-    first = subprocess.Popen([CROWDTUNE, "run", "--rounds", "3", "--db", db, "--no-audio"], cwd=tmp_path,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        seen = b""
-        while b"your rating" not in seen:  # the first is at its prompt, holding the database
-            chunk = first.stdout.read1(4096)
-            assert chunk, first.stderr.read()
-            seen += chunk
+    with terminal_at_its_prompt(db, tmp_path) as first:
         second = crowdtune("run", "--rounds", "3", "--db", db, "--no-audio", stdin="8\n", cwd=tmp_path, check=False)
         assert second.returncode == 8 and "already running" in second.stderr and f"process {first.pid}" in second.stderr, second.stderr
-        out, _ = first.communicate(b"6\n", timeout=120)
-    finally:
-        first.kill()
+        assert server or (tmp_path / "ct.db.lock").exists()  # the refused one left the claim alone
+        first.communicate(b"6\n", timeout=120)
+    assert first.returncode == 0 and not (tmp_path / "ct.db.lock").exists()  # a clean end leaves no lock file to wonder at
     if server:
         assert server.psql(db, "SELECT rating FROM votes").split() == ["6"]
     else:
         with sqlite3.connect(tmp_path / "ct.db") as raw:
             assert raw.execute("SELECT rating FROM votes").fetchall() == [(6.0,)]
+
+
+async def test_a_claim_that_opens_the_lock_file_as_its_holder_removes_it_takes_the_file_there_now(tmp_path, monkeypatch):
+    """A clean end removes `<database>.lock` while still holding it. A process that opened the file just before
+    and locks it just after (the pause between the two made here, the rest real: a real first process, real
+    flocks) holds a removed file, a claim nobody else sees: it takes the file now at the path instead, so a third
+    process is refused, naming it, rather than running alongside."""
+    import fcntl
+    import types
+
+    import storage.sqlite
+    from storage import open_store
+
+    def flock_once_the_first_has_ended(fd: int, operation: int) -> None:
+        if first.returncode is None:  # this process has opened the first's lock file: now the first ends cleanly
+            first.communicate(b"q\n", timeout=120)
+            assert first.returncode == 0 and not (tmp_path / "ct.db.lock").exists()
+        fcntl.flock(fd, operation)
+
+    with terminal_at_its_prompt("ct.db", tmp_path) as first:
+        store = await open_store(tmp_path / "ct.db")
+        try:
+            monkeypatch.setattr(storage.sqlite, "fcntl", types.SimpleNamespace(
+                flock=flock_once_the_first_has_ended, LOCK_EX=fcntl.LOCK_EX, LOCK_NB=fcntl.LOCK_NB))
+            await store.claim_instance("the second, a test")
+            monkeypatch.undo()
+            third = crowdtune("run", "--rounds", "3", "--db", "ct.db", "--no-audio", stdin="8\n", cwd=tmp_path, check=False)
+            assert third.returncode == 8 and "already running" in third.stderr and "the second, a test" in third.stderr, third.stderr
+        finally:
+            await store.close()
+    assert not (tmp_path / "ct.db.lock").exists()
 
 
 def test_the_end_of_a_terminal_session_says_what_was_learned_or_that_nothing_is_sure_yet(tmp_path):

@@ -22,6 +22,7 @@ from test_cli_edges import one_line
 
 from bot.errors import ExitCode
 from storage.files import CannotWrite, replacing, write_whole
+from storage.postgres import public_url
 
 DISK_FULL = "no space left on device (the disk is full)"
 
@@ -145,6 +146,24 @@ def test_a_simulation_whose_database_disk_fills_up_keeps_its_rounds_and_says_so(
         assert line == f"{said}; stopped after {done} round{'s' * (done > 1)}, kept in the database; the session stays active in the database"
     else:
         assert status == "stopped" and line.startswith(said) and "stays active" not in line, (status, line)
+
+
+def test_a_simulation_whose_postgresql_server_disk_fills_up_says_so_as_sqlite_does(tmp_path, postgres_server):
+    """The server's disk fills up for real (a tablespace on a small tmpfs: SQLSTATE 53100, disk_full): the line
+    names the database and the server's reason, as a SQLite file's full disk does, with the same exit code; it was
+    "the database stopped working", the driver's message with its HINT."""
+    try:
+        with postgres_server.database_on_a_small_disk(1024) as url:
+            result = crowdtune("simulate", "--rounds", "400", "--seed", "3", "--out", "sim", "--db", url, cwd=tmp_path, check=False)
+            closed = int(postgres_server.psql(url, "SELECT COUNT(*) FROM rounds WHERE status = 'closed'"))
+    except PermissionError as exc:
+        pytest.skip(str(exc))
+    assert result.returncode == ExitCode.DATABASE, result.stderr
+    done = len(json.loads((tmp_path / "sim" / "results.json").read_text())["rounds"])
+    assert done >= 1 and closed == done, (done, closed)
+    said = f"crowdtune simulate: the database {public_url(url)} cannot be written: could not extend file "
+    assert one_line(result).startswith(said) and "No space left on device;" in one_line(result), one_line(result)
+    assert "HINT" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_a_simulation_whose_out_disk_fills_up_keeps_its_rounds_and_says_what_it_could_not_write(tmp_path):

@@ -571,6 +571,14 @@ class FakeDiscord:
         return member
 
     @on_server
+    def remove_member(self, guild: Guild, user: User) -> None:
+        """The member leaves (or is kicked): as on Discord, GUILD_MEMBER_REMOVE ({guild_id, user}) goes only to
+        sessions with the privileged GUILD_MEMBERS intent, Get Guild Member answers 404 Unknown Member, and their
+        messages and reactions stay."""
+        del guild.members[user.id]
+        self.gateway.dispatch("GUILD_MEMBER_REMOVE", {"guild_id": str(guild.id), "user": user.payload()})
+
+    @on_server
     def set_permissions(self, channel: Channel, target: User | Role | Guild, *, allow: int = 0, deny: int = 0) -> None:
         """Channel permission overwrite for a member, a role, or @everyone (pass the guild);
         allow=deny=0 removes it."""

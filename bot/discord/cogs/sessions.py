@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 from dataclasses import replace
@@ -12,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.reactions_seen import as_counted
 from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, stop_report
 from bot.discord.votes import (
     cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
@@ -43,13 +45,30 @@ def _quoted(text: str) -> str:
 
 
 async def answer_privately(interaction: discord.Interaction, content: str) -> None:
-    """A command's answer that only the person who used it sees: the initial response, or, once the
-    command was deferred privately (ephemeral=True), the "thinking" message filled in (a deferred answer
-    keeps the visibility of its deferral: Discord cannot change a message's)."""
+    """A command's answer that only the person who used it sees (`answer`)."""
+    await answer(interaction, content, private=True)
+
+
+async def answer(interaction: discord.Interaction, content: str, private: bool) -> None:
+    """A command's answer: the initial response, or, once the command was deferred (`deferring`, with the same
+    `private`), the "thinking" message filled in (a deferred answer keeps the visibility of its deferral: Discord
+    cannot change a message's)."""
     if interaction.response.is_done():
         await interaction.edit_original_response(content=content)
     else:
-        await interaction.response.send_message(content, ephemeral=True)
+        await interaction.response.send_message(content, ephemeral=private)
+
+
+def deferring(interaction: discord.Interaction, private: bool = True):
+    """Acknowledge the command ("thinking...") if it is not yet: Discord wants an answer within 3 s, and what comes
+    next may ask Discord itself (join dates, for BallotBox.count's `before_asking`), so it is done only then; an
+    answer that needs no slow lookup comes at once, with no "thinking..." first."""
+
+    async def defer() -> None:
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=private, thinking=True)
+
+    return defer
 
 
 def scope_of(interaction: discord.Interaction) -> tuple[str, str]:
@@ -260,7 +279,9 @@ class Sessions(commands.Cog):
         ended, open_round = await rounds_ended(self.store, session)  # before the stop cancels the open round
         await self.bot.conductor.stop(session.id, actor=voter_id(interaction.user.id))
         self.bot.runner.wake(session.id)
-        await interaction.response.send_message(await stop_report(self.store, session, ended, open_round))
+        # The cancelled round's votes as its close would have counted them, as /status did.
+        count = functools.partial(self.bot.runner.ballot_box.count, before_asking=deferring(interaction, private=False))
+        await answer(interaction, await stop_report(self.store, session, ended, open_round, count), private=False)
 
     @app_commands.command(name="close", description="Close the current round now and move on")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -288,7 +309,7 @@ class Sessions(commands.Cog):
             # Discord): wait for it, acknowledged first (Discord's 3 s), rather than show the votes before it;
             # only once per recount, so a slow one does not hold every later /status too.
             if recounts.will_wait(session.id):
-                await interaction.response.defer(ephemeral=True, thinking=True)
+                await deferring(interaction)()
             if not await recounts.recounted(session.id):
                 notes.append(STILL_RECOUNTING)
         ended, open_round = await rounds_ended(self.store, session)
@@ -298,21 +319,21 @@ class Sessions(commands.Cog):
         if open_round is None:
             await answer_privately(interaction, "\n".join([f"{progress}; the next round is being prepared.", *notes]))
             return
-        if (await self.store.scope_settings(session.scope_id)).get("anti_brigade") and not interaction.response.is_done():
-            await interaction.response.defer(ephemeral=True, thinking=True)  # join times may be asked of Discord
-        set_aside, days = await self.bot.runner.ballot_box.set_aside(open_round)  # as the close will count them
-        ballots = [b for b in await self.store.ballots(open_round.id) if b.voter not in set_aside]
-        if set_aside:
-            notes.append(set_aside_text(len(set_aside), days))
+        box = self.bot.runner.ballot_box
+        count = await box.count(open_round, deferring(interaction))  # as the close will count them
+        # The held votes applied as the ballot box will apply them; a set-aside voter's held ones stay aside too.
+        ballots = [b for b in as_counted(open_round, count.ballots, box.held, box.seen) if b.voter not in count.set_aside]
+        if count.set_aside:
+            notes.append(set_aside_text(len(count.set_aside), count.member_days))
         descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
         votes = f"{len(ballots)} voted so far"
         if not session.options.get("hide_results"):
             votes += f" ({describe_votes(open_round.mode, ballots)})"
             if session.options.get("aspects"):
-                votes += f"; per aspect: {describe_aspects(await self.store.aspect_ratings(open_round.id))}"
+                votes += f"; per aspect: {describe_aspects([v.aspects for v in count.counted if v.aspects])}"
         closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
         number = f"Round {open_round.index + 1}" + (f" of {total}" if total else "")
-        held = self.bot.runner.ballot_box.held.waiting(int(m) for m in open_round.message_ids)
+        held = box.held.waiting(int(m) for m in open_round.message_ids)
         notes[:0] = held_votes_note(held)  # said, so that a moderator does not take them for lost
         await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{closes}. {progress}.", *notes]))
 

@@ -15,7 +15,7 @@ from fakediscord import Permission
 from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
 from test_reliability_kill import record_figures
 
-from storage import is_postgres_url
+from storage import DatabaseUnwritable, is_postgres_url
 
 
 MESSAGES = "POST /channels/{channel_id}/messages"
@@ -187,7 +187,10 @@ async def test_a_permission_revoked_mid_session_stops_it_cleanly(env, revoked, t
     record_figures(f"permission_revoked_{'told' if told else 'silent'}", faults=1, votes_checked=1, votes_lost=0)
 
 
-async def test_when_the_database_stops_taking_writes_votes_and_commands_say_so_and_nothing_is_lost(env, monkeypatch):
+@pytest.mark.parametrize("named", [True, False], ids=["as-the-store-names-it", "as-the-driver-reports-it"])
+async def test_when_the_database_stops_taking_writes_votes_and_commands_say_so_and_nothing_is_lost(env, monkeypatch, named):
+    """A full disk as a store raises it (DatabaseUnwritable, both backends: tests/storage/test_full_disk.py; a command
+    then answered "something went wrong on my side") and as a driver reports what a store does not name."""
     async with running(env) as bot:
         await (await env.server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
         await compose(env, rounds=3)
@@ -198,6 +201,8 @@ async def test_when_the_database_stops_taking_writes_votes_and_commands_say_so_a
         store = bot.conductor.store
 
         async def full(*args, **kwargs):  # a full disk, as each backend's driver reports it
+            if named:
+                raise DatabaseUnwritable(f"the database {env.db} cannot be written: the disk is full")
             if is_postgres_url(env.db):
                 raise asyncpg.exceptions.DiskFullError('could not extend file "base/16384/2619": No space left on device')
             raise sqlite3.OperationalError("database or disk is full")

@@ -56,9 +56,9 @@ async def test_status_says_how_many_votes_held_over_the_vote_rate_wait_to_be_cou
         held = bot.runner.ballot_box.held
         await eventually(lambda: held.holds(int(post["id"]), env.alice.id) and held.holds(int(post["id"]), env.carol.id), "held")
         status = await command(env, env.mod, env.channel, "status")
-    assert "2 voted so far (2× 4)" in status, status  # their first votes; the second ones wait
+    assert "2 voted so far (2× 8)" in status, status  # as the count will take them: the held second votes
     assert status.splitlines()[1] == (
-        "2 votes are waiting to be counted: they came faster than the vote rate allows and count in turn, "
+        "2 vote changes came faster than the vote rate allows: shown as they will count, they are counted in turn, "
         "at the latest when the round closes."
     ), status
 
@@ -103,7 +103,7 @@ async def test_one_held_vote_is_spoken_of_in_the_singular():  # async: the modul
     from bot.discord.reports import held_votes_note
 
     assert held_votes_note(1) == [
-        "1 vote is waiting to be counted: it came faster than the vote rate allows and counts in turn, at the latest when "
-        "the round closes."
+        "1 vote change came faster than the vote rate allows: shown as it will count, it is counted in turn, at the "
+        "latest when the round closes."
     ]
     assert held_votes_note(0) == []

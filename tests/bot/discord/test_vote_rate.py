@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.discord.votes import bare
 from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
 
 pytestmark = pytest.mark.asyncio
@@ -67,13 +68,41 @@ async def test_a_held_reaction_is_applied_when_the_bucket_allows_and_counts_towa
         await server.react(env.carol, post["id"], KEYCAPS[6])
         await server.unreact(env.carol, post["id"], KEYCAPS[6])
         status = await (await server.slash(env.mod, env.channel, "status")).wait_response()
-        assert "0 voted so far" in status["data"]["content"]  # held while her bucket is empty
+        assert "1 voted so far (9)" in status["data"]["content"]  # as the count will take it, held while her bucket is empty
+        assert db_rows(env, "SELECT COUNT(*) FROM votes") == [(0,)]  # nothing applied yet: no quorum
         assert db_rows(env, "SELECT status FROM rounds") == [("open",)]
         now[0] += 0.5  # one refill: the held reaction is applied, and it brings the quorum of 1
         summary = await closed(env)
     assert "1 voted (9)" in summary
     assert await ballots(env) == {uid(env.carol): 9.0}
     assert applied(env, env.carol) == 1  # her seven changes, applied as one
+
+
+async def test_status_shows_the_vote_the_count_uses_while_a_newer_one_is_held(env):
+    """Found in review: carol's 7 was stored; over her rate she added 9 and took 7 back, both held. /status showed
+    "1 voted so far (7)", the vote of a reaction no longer on, which the count never uses (it applies what it holds
+    first: 9). /status shows the votes as the count will take them, held ones included, and says they are held."""
+    server = env.server
+    async with running(env, vote_burst=1, vote_refill_seconds=0.5) as bot:
+        now = [0.0]
+        bot.runner.limiter.clock = lambda: now[0]  # the bucket refills only when the test moves this clock
+        post = await first_round(env)
+        await server.react(env.carol, post["id"], KEYCAPS[6])  # her one change: 7 is stored
+        await eventually(lambda: applied(env, env.carol) == 1, "her 7")
+        await server.react(env.carol, post["id"], KEYCAPS[8])  # over her rate: held
+        await server.unreact(env.carol, post["id"], KEYCAPS[6])  # held behind it
+        await server.react(env.carol, post["id"], "\U0001f170\ufe0f")  # 🅰️: no vote in a rating round, held too
+        seen = bot.runner.ballot_box.seen
+        await eventually(lambda: set(seen.remaining(int(post["id"]), env.carol.id)) == {bare(KEYCAPS[8]), "\U0001f170"}, "her events")
+        status = (await (await server.slash(env.mod, env.channel, "status")).wait_response())["data"]["content"]
+        assert "1 voted so far (9)" in status, status
+        assert "1 vote change came faster than the vote rate allows" in status, status
+        assert await ballots(env) == {uid(env.carol): 7.0}  # nothing written: /status only shows
+        now[0] += 0.5
+        await eventually(lambda: applied(env, env.carol) == 2, "her held 9")
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        summary = await closed(env)
+    assert "1 voted (9)" in summary
 
 
 async def test_a_reaction_held_when_the_bot_stops_cleanly_counts_after_the_restart(env):

@@ -90,6 +90,71 @@ async def test_a_reaction_added_while_the_bot_was_down_replaces_the_stored_vote_
     assert await ballots(env) == expected  # the close's re-read keeps them: bob's 8.5 though his 4 is on too
 
 
+MESSAGE = "GET /channels/{channel_id}/messages/{message_id}"  # the re-read's first request
+
+
+def applied(env, user) -> int:
+    return len(db_rows(env, "SELECT 1 FROM vote_events WHERE voter = ?", (uid(user),)))
+
+
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+async def test_a_vote_recorded_after_the_restart_beats_a_reaction_added_while_the_bot_was_down(env, mode):
+    """Found in review: alice had 4 (stored), added 8 while the bot was down, and right after the restart, before
+    the recount read her reactions, added 2, which the bot recorded. The recount counted 8, the reaction it never
+    recorded, over 2, her latest. A vote recorded after the bot's gateway session began came after every reaction
+    it missed: 2 counts, and 8 is recorded as seen, so the next restart does not count it either."""
+    server = env.server
+    stored, missed, later = (KEYCAPS[3], KEYCAPS[7], KEYCAPS[1]) if mode == "rating" else (A, B, NEITHER)
+    async with running(env):
+        post = await first_round(env, mode=mode)
+        await server.react(env.alice, post["id"], stored)
+        await eventually(lambda: applied(env, env.alice) == 1, "her first vote")
+    await server.react(env.alice, post["id"], missed)  # while the bot is down
+    server.hold(MESSAGE)  # the recount's read waits until her later vote is in
+    expected = {uid(env.alice): 2.0 if mode == "rating" else "neither"}
+    async with running(env) as bot:
+        await server.wait_until(lambda: server.held[MESSAGE] >= 1, what="the recount to read the message")
+        await server.react(env.alice, post["id"], later)
+        await eventually(lambda: applied(env, env.alice) == 2, "her later vote")
+        server.release(MESSAGE)
+        await recounted(env, bot)
+        assert await ballots(env) == expected
+    async with running(env) as bot:  # another restart: 8 is no longer a reaction the bot never saw
+        await recounted(env, bot)
+        assert await ballots(env) == expected
+        summary = await close_round(env)
+    assert "1 voted" in summary
+    assert await ballots(env) == expected
+
+
+@pytest.mark.parametrize("mode", ["rating", "ab"])
+async def test_a_vote_recorded_after_a_new_gateway_session_beats_a_reaction_whose_event_was_lost(env, mode):
+    """The same without a restart: the gateway session ended (not resumable), 8 was added before the new one began
+    (its event is lost), then 2, seen live. The close's re-read counted 8; 2 is her latest and counts."""
+    server = env.server
+    stored, missed, later = (KEYCAPS[3], KEYCAPS[7], KEYCAPS[1]) if mode == "rating" else (A, B, NEITHER)
+    async with running(env) as bot:
+        gate = asyncio.Event()
+
+        async def identify_when_let(shard_id, *, initial=False):  # discord.py's hook before an IDENTIFY
+            await gate.wait()
+
+        bot.before_identify_hook = identify_when_let
+        post = await first_round(env, mode=mode)
+        await server.react(env.alice, post["id"], stored)
+        await eventually(lambda: applied(env, env.alice) == 1, "her first vote")
+        await server.drop_connections(code=4000, resumable=False)  # the session is gone: what comes now is lost
+        await server.react(env.alice, post["id"], missed)
+        gate.set()
+        await server.wait_until(lambda: server.events_received["IDENTIFY"] == 2, timeout=20, what="a new session")
+        await server.wait_for_session()
+        await server.react(env.alice, post["id"], later)
+        await eventually(lambda: applied(env, env.alice) == 2, "her later vote")
+        summary = await close_round(env)
+    assert "1 voted" in summary
+    assert await ballots(env) == {uid(env.alice): 2.0 if mode == "rating" else "neither"}
+
+
 async def test_the_recount_counts_the_middle_rating_of_several_when_none_stored_is_on(env):
     """Before: the highest of the person's reactions counted (the last in emoji order)."""
     server = env.server
@@ -241,15 +306,8 @@ async def test_a_raised_membership_age_is_applied_before_a_quorum_closes_a_round
 async def test_a_raised_membership_age_sets_reaction_votes_aside_at_the_close(env):
     """A trial: the close's re-read withdrew a refused member's reaction vote (stored as retracted, as if they had
     taken it back, and no word of it in the summary), while a button vote was set aside."""
-    server = env.server
-    two_days, veteran = member_since(server, env.guild, "two_days", 2), member_since(server, env.guild, "veteran", 30)
     async with running(env):
-        await config(env, vote_style="reactions", member_days=1)
-        await compose_style(env, "reactions")
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
-        for user, value in ((two_days, "2"), (veteran, "7")):
-            await cast(env, post, user, "reactions", value)
-        await config(env, member_days=3)
+        two_days = await one_set_aside(env, "reactions")
         summary = await close_round(env)
     assert "1 voted (7)" in summary and "1 vote set aside: its voter joined the server less than 3 days" in summary, summary
     assert db_rows(env, "SELECT rating, retracted, voided FROM votes WHERE voter = ?", (uid(two_days),)) == [(2.0, 0, 1)]
@@ -281,6 +339,23 @@ async def cast(env, post, user, style: str, value: str) -> None:
     await env.server.react(user, post["id"], KEYCAPS[int(value) - 1])
     stored = "SELECT 1 FROM votes v JOIN rounds r ON r.id = v.round_id WHERE r.idx = 0 AND v.voter = ? AND v.retracted = 0"
     await eventually(lambda: db_rows(env, stored, (uid(user),)), f"the vote of {user.name}")
+
+
+async def one_set_aside(env, style: str):
+    """A round of `style` (buttons, reactions, aspects: its musicality) with a vote of 2 from a member of two days and
+    7 from one of a month, then member_days raised to 3: the first is set aside. The member of two days."""
+    server = env.server
+    two_days, veteran = member_since(server, env.guild, "two_days", 2), member_since(server, env.guild, "veteran", 30)
+    await config(env, vote_style="buttons" if style == "aspects" else style, member_days=1)
+    await compose_style(env, style)
+    post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+    for user, value in ((two_days, "2"), (veteran, "7")):
+        if style == "aspects":
+            assert "Your " in await vote(env, post, user, style, value)
+        else:
+            await cast(env, post, user, style, value)
+    await config(env, member_days=3)
+    return two_days
 
 
 async def compose_style(env, style: str, **options) -> None:

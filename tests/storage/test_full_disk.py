@@ -1,0 +1,64 @@
+"""A database's disk that fills up mid-run, for real on both backends: a SQLite file on a small tmpfs, and a PostgreSQL
+database whose tables are on one (the server refuses with SQLSTATE 53100, disk_full). Both raise the same
+DatabaseUnwritable naming the database, so every front end says it in one line with exit code 8; what was stored
+before stays, and the refused transaction leaves nothing of itself."""
+
+import asyncpg
+import pytest
+from pgserver import PASSWORD
+
+from core.agent import QEntry
+from storage import DatabaseUnwritable, is_postgres_url, naming_refusals, open_store
+from storage.postgres import public_url
+
+ENTRIES = 200  # Q-table rows written per transaction: the 1 MiB disk fills within some dozens
+
+
+def entries(n: int) -> list:
+    return [((f"state {n}-{i} " * 8, f"action {i}"), QEntry(0.5, 1)) for i in range(ENTRIES)]
+
+
+async def test_a_full_disk_is_the_same_storage_error_on_both_backends_and_keeps_what_was_stored(small_disk_location):
+    shown = public_url(small_disk_location) if is_postgres_url(small_disk_location) else small_disk_location
+    store = await open_store(small_disk_location)
+    try:
+        stored, refused = [], None
+        for n in range(1000):
+            try:
+                await store.ensure_scope(f"user:{n}", "user")
+                await store.put_q_entries(f"user:{n}", entries(n))
+            except DatabaseUnwritable as problem:
+                refused = problem
+                break
+            stored.append(f"user:{n}")
+        assert refused is not None and len(stored) >= 1, len(stored)
+        assert str(refused).startswith(f"the database {shown} cannot be written: "), refused
+        assert "disk is full" in str(refused) or "No space left on device" in str(refused), refused
+        assert PASSWORD not in str(refused) and "\n" not in str(refused)
+        assert [await store.q_size(scope) for scope in stored] == [ENTRIES] * len(stored)
+        assert await store.q_size(f"user:{len(stored)}") == 0  # the refused transaction left nothing
+        # Any write on the full disk, in a transaction of its own or not, is refused the same way or goes in whole.
+        for n in range(10):
+            try:
+                await store.ensure_scope(f"late:{n}", "user", "a long name " * 100)
+            except DatabaseUnwritable as problem:
+                assert str(problem).startswith(f"the database {shown} cannot be written: "), problem
+    finally:
+        await store.close()
+
+
+async def test_the_postgresql_servers_other_insufficient_resources_are_named_the_same_way(postgres_server):
+    """SQLSTATE class 53 beyond a full disk, raised for real by the server: temp_file_limit exceeded (53400) becomes
+    the same DatabaseUnwritable; an error of another class (a unique key violated) goes on as it is."""
+    url = postgres_server.new_database()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SET work_mem = '64kB'; SET temp_file_limit = '64kB'")
+        with pytest.raises(DatabaseUnwritable) as refused, naming_refusals("the-db"):
+            await conn.execute("SELECT g FROM generate_series(1, 100000) AS g ORDER BY g DESC")
+        assert str(refused.value) == "the database the-db cannot be written: temporary file size exceeds temp_file_limit (64kB)"
+        await conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)")
+        with pytest.raises(asyncpg.UniqueViolationError), naming_refusals("the-db"):
+            await conn.execute("INSERT INTO t VALUES (1)")
+    finally:
+        await conn.close()
