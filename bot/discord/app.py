@@ -25,6 +25,7 @@ from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.edge import context_problem
 from bot.discord.logs import setup_logging
+from bot.discord.reach import reach_discord
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.settings import Settings, bot_token, open_renderer
@@ -300,59 +301,6 @@ def freeze_start_up_objects() -> None:
     and these live as long as the process anyway."""
     gc.collect()
     gc.freeze()
-
-
-async def reach_discord(retry_seconds: float) -> None:
-    """Wait until Discord's REST API (discord.http.Route.BASE, see point_at) answers GET /gateway, which
-    needs no token: tried again after 1, 2, 4 ... 30 s while `retry_seconds` last, as the network may
-    come up after the bot (a container starting, a laptop waking). StartupError DISCORD_UNREACHABLE
-    then; BAD_URL when something answers that is not Discord's API (HTTP 4xx)."""
-    url = discord.http.Route.BASE.rstrip("/") + "/gateway"
-    where = yarl.URL(url).host
-    loop = asyncio.get_running_loop()
-    give_up, pause, tries = loop.time() + retry_seconds, 1.0, 0
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        while True:
-            tries += 1
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-                    if response.status < 500 and response.status != 429:
-                        raise StartupError(
-                            f"{url} answered HTTP {response.status}: CROWDTUNE_API_BASE must be a Discord API base such as "
-                            "https://discord.com/api/v10",
-                            ExitCode.BAD_URL,
-                        )
-                    reason = f"HTTP {response.status}"
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as problem:
-                reason = _why_unreachable(problem)
-            if loop.time() + pause > give_up:
-                raise StartupError(
-                    f"cannot reach Discord at {where} ({reason}), {plural(tries, 'try', 'tries')} in {retry_seconds:g} s: check the network "
-                    "and CROWDTUNE_API_BASE",
-                    ExitCode.DISCORD_UNREACHABLE,
-                )
-            log.warning("cannot reach Discord at %s (%s); trying again in %g s", where, reason, pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 30.0)
-
-
-def _why_unreachable(problem: BaseException) -> str:
-    """Why Discord's API could not be reached, in our words: aiohttp's ("Cannot connect to host 127.0.0.1:9
-    ssl:default [Connect call failed ...]") name TLS even for an http:// URL."""
-    if isinstance(problem, asyncio.TimeoutError):
-        return "no answer within 10 s"
-    if not isinstance(problem, aiohttp.ClientConnectorError):
-        return str(problem) or type(problem).__name__
-    if isinstance(problem, aiohttp.ClientConnectorCertificateError):
-        return f"its TLS certificate cannot be trusted: {problem.certificate_error}"
-    cause = problem.os_error
-    if isinstance(cause, socket.gaierror):
-        return f"the host's name cannot be looked up: {cause.strerror or cause}"
-    if isinstance(cause, ConnectionRefusedError):
-        return f"nothing answers on port {problem.port}: connection refused"
-    return os.strerror(cause.errno) if cause.errno and cause.errno > 0 else str(cause) or type(cause).__name__
 
 
 async def run_bot(settings: Settings, db: str) -> int:
