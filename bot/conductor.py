@@ -91,6 +91,8 @@ class Conductor:
             )
             closes_at = self.clock() + spec.round_seconds
             row = await self.store.open_round(session_id, index, spec.mode, plan.to_dict(), closes_at)
+            if row is None:  # stopped while it was planned
+                return None
         return OpenRound(row, RoundPlan.from_dict(row.plan), spec)
 
     async def model(self, scope_id: str, config: AgentConfig) -> Posterior | None:
@@ -219,13 +221,20 @@ class Conductor:
 
         def decide(ballots, table, incumbent_score, history, reference=None):
             return settle(
-                spec, plan, ballots, table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history, reference
+                spec, plan, ballots, table, incumbent_score, round_rng(spec, plan.index), self.aggregate, history, reference,
+                one_rater=one_rater(session.scope_id),
             )
 
         return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor, announce, set_aside)
 
     async def stop(self, session_id: int, actor: str) -> bool:
         return await self.store.end_session(session_id, "stopped", actor)
+
+
+def one_rater(scope_id: str) -> bool:
+    """Whether a scope's sessions have one voter, the person they are told to: a personal agent's (a DM with the bot,
+    "user:") or the terminal's ("local:"); a server's ("guild:") and a simulated crowd's ("sim:") have a crowd."""
+    return scope_id.startswith(("user:", "local:"))
 
 
 def _same_music(a: SessionSpec, b: SessionSpec) -> bool:

@@ -229,8 +229,11 @@ def settle(
     aggregate: Aggregator = mean_rating,
     history: History | ChoiceHistory | None = None,
     reference: tuple[Sequence[Ballot], float] | None = None,
+    one_rater: bool = False,
 ) -> Outcome:
-    """The round's outcome from its ballots. `history`: the voters' past votes in the scope, in rounds of
+    """The round's outcome from its ballots. `one_rater`: the session's only voter is the person it is told to (a
+    personal agent's owner, the terminal's person), so its summary says "you gave", not "the crowd gave" (`given_by`).
+    `history`: the voters' past votes in the scope, in rounds of
     this round's mode (`core.crowd.History` or `ChoiceHistory`), from which their trust is measured. `reference`: the ballots of the round whose edit made the
     incumbent and the verdict it got then; the incumbent's score moves by how much the crowd's verdict on
     those same ballots has moved since, as the aggregator learned who to trust (see `scale_drift`)."""
@@ -324,12 +327,12 @@ def settle(
     if spec.mode == "ab":
         summary = _ab_summary(rewards, tally.games, winner, tied, keep, baseline, best.description, verdict)
     elif keep:
-        summary = f"the crowd gave {rating_text(score)}/10 and {verdict}: {best.description}"
+        summary = f"{given_by(one_rater)} {rating_text(score)}/10 and {verdict}: {best.description}"
     else:
         # Said as the two numbers read: a verdict a hair under the bar reads level with it (both 6.33), and one that
         # an informed keep (`AgentConfig.informed_keep`) undoes may read above it.
         compared = rating_comparison(score, baseline)
-        summary = f"the crowd gave {rating_text(score)}/10, {compared} the {rating_text(baseline)} of the track before, so {verdict}"
+        summary = f"{given_by(one_rater)} {rating_text(score)}/10, {compared} the {rating_text(baseline)} of the track before, so {verdict}"
     return Outcome(
         reward=score,
         # An edit no vote compared with the track before has no reward (its 5.5 is only the prior's).
@@ -418,6 +421,11 @@ def _ab_summary(
         each = chance_text(statistics.fmean(rewards))
         return f"A and B tied (each beat the track before with a chance of {each}, from the votes); {how} and {verdict}: {description}"
     return f"{side} won ({chances}) and {verdict}: {description}"
+
+
+def given_by(one_rater: bool) -> str:
+    """Who gave a rating round its verdict, as its summary opens: "you gave" to a session's one rater, else "the crowd gave"."""
+    return "you gave" if one_rater else "the crowd gave"
 
 
 def scale_drift(

@@ -190,6 +190,13 @@ MIGRATIONS: dict[int, str] = {
     9: """
     ALTER TABLE votes ADD COLUMN joined_at REAL;
     """,
+    # What a round's post becomes once the round ends (JSON {"closed": text, "cancelled": text}, set as it is posted),
+    # queued in the outbox by the transaction that ends the round: an outbox entry with a message id edits that
+    # message (its vote buttons removed) rather than posting, so a crash loses the edit no more than a summary.
+    10: """
+    ALTER TABLE rounds ADD COLUMN ended_posts TEXT;
+    ALTER TABLE announcements ADD COLUMN message_id TEXT;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

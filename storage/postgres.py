@@ -44,7 +44,7 @@ from storage.protocol import (
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, ab_points, copy_columns, learning_points,
-    STANDING_VOTES, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
+    STANDING_VOTES, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
 )
 
 T = TypeVar("T")
@@ -452,6 +452,7 @@ class PostgresStore(ClosesOnExit):
             )
             if scope_id is None:
                 return False
+            await _edit_ended_posts(conn, "r.session_id = $1 AND r.status = 'open'", session_id, "cancelled")
             await conn.execute(
                 "DELETE FROM withheld_reactions WHERE round_id IN (SELECT id FROM rounds WHERE session_id = $1 AND status = 'open')",
                 session_id,
@@ -470,10 +471,15 @@ class PostgresStore(ClosesOnExit):
     async def next_round_index(self, session_id: int) -> int:
         return await self._pool.fetchval("SELECT COALESCE(MAX(idx) + 1, 0) FROM rounds WHERE session_id = $1", session_id)
 
-    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow:
-        """Record a planned round; opening the same index twice returns the round already there."""
+    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow | None:
+        """Record a planned round; opening the same index twice returns the round already there. None once the
+        session has ended (a /stop while the round was being planned): an ended session gets no new round."""
 
-        async def body(conn: asyncpg.Connection) -> RoundRow:
+        async def body(conn: asyncpg.Connection) -> RoundRow | None:
+            # The session's row is locked first, so a concurrent end_session either comes before (no round) or
+            # after (it cancels this one).
+            if await conn.fetchval("SELECT status FROM sessions WHERE id = $1 FOR UPDATE", session_id) != "active":
+                return None
             await conn.execute(
                 "INSERT INTO rounds (session_id, idx, mode, plan, opened_at, closes_at, status) "
                 "VALUES ($1, $2, $3, $4, $5, $6, 'open') ON CONFLICT (session_id, idx) DO NOTHING",
@@ -484,17 +490,20 @@ class PostgresStore(ClosesOnExit):
 
         return await self._tx(body)
 
-    async def set_round_messages(self, round_id: int, message_ids: list[str], closes_at: float | None = None) -> None:
+    async def set_round_messages(
+        self, round_id: int, message_ids: list[str], closes_at: float | None = None, ended_posts: dict[str, str] | None = None,
+    ) -> None:
         async def body(conn: asyncpg.Connection) -> None:
             await conn.execute(
-                "UPDATE rounds SET message_ids = $1, closes_at = COALESCE($2, closes_at) WHERE id = $3",
-                json.dumps(message_ids), closes_at, round_id,
+                "UPDATE rounds SET message_ids = $1, closes_at = COALESCE($2, closes_at), ended_posts = COALESCE($3, ended_posts) WHERE id = $4",
+                json.dumps(message_ids), closes_at, json.dumps(ended_posts) if ended_posts else None, round_id,
             )
             await conn.execute(
                 "INSERT INTO round_messages (message_id, round_id) SELECT m, $2 FROM unnest($1::text[]) AS m "
                 "ON CONFLICT DO NOTHING",
                 list(message_ids), round_id,
             )
+            await _edit_ended_posts(conn, "r.id = $1 AND r.status <> 'open'", round_id)  # a /stop came while it was posted
 
         await self._tx(body)
 
@@ -643,6 +652,7 @@ class PostgresStore(ClosesOnExit):
                 "finished" if finished else "active", session_id,
             )
             await conn.execute("DELETE FROM withheld_reactions WHERE round_id = $1", round_id)
+            await _edit_ended_posts(conn, "r.id = $1", round_id)
             if announce is not None and channel_id is not None:
                 await _announce(conn, channel_id, announce(outcome, ballots))
             await _audit(conn, scope_id, actor, "round_closed", closed_audit(round_id, outcome, aside))
@@ -670,10 +680,10 @@ class PostgresStore(ClosesOnExit):
 
     async def pending_announcements(self, channel_id: str | None = None) -> list[Announcement]:
         if channel_id is None:
-            rows = await self._all("SELECT id, channel_id, content FROM announcements WHERE sent_at IS NULL ORDER BY id")
+            rows = await self._all("SELECT id, channel_id, content, message_id FROM announcements WHERE sent_at IS NULL ORDER BY id")
         else:
             rows = await self._all(
-                "SELECT id, channel_id, content FROM announcements WHERE sent_at IS NULL AND channel_id = $1 ORDER BY id", channel_id
+                "SELECT id, channel_id, content, message_id FROM announcements WHERE sent_at IS NULL AND channel_id = $1 ORDER BY id", channel_id
             )
         return [Announcement(*row) for row in rows]
 
@@ -708,7 +718,8 @@ class PostgresStore(ClosesOnExit):
             rows = {
                 (r[0], r[1]): (r[2], r[3], r[4], json.loads(r[5]) if r[5] else None, r[6])
                 for r in await conn.fetch(
-                    "SELECT v.round_id, v.voter, v.rating, v.choice, v.retracted, v.aspects, v.joined_at FROM votes v "
+                    # A void row (struck) stands for no vote, as a withdrawn one: see plan_votes.
+                    "SELECT v.round_id, v.voter, v.rating, v.choice, GREATEST(v.retracted, v.voided), v.aspects, v.joined_at FROM votes v "
                     "JOIN unnest($1::bigint[], $2::text[]) AS k(round_id, voter) ON v.round_id = k.round_id AND v.voter = k.voter",
                     [p[0] for p in pairs], [p[1] for p in pairs],
                 )
@@ -722,14 +733,15 @@ class PostgresStore(ClosesOnExit):
             }
             results, written, events = plan_votes(ops, rounds, rows, struck)
             # One statement each for the votes and the events, however many the batch holds (arrays
-            # unnested server-side): a round trip per row would cost more than the writes.
+            # unnested server-side): a round trip per row would cost more than the writes. A row written counts
+            # (voided = 0): plan_votes writes a void row only by a new cast (of a voter no longer struck).
             if written:
                 columns = list(zip(*[(*key, *row) for key, row in written.items()]))
                 await conn.execute(
                     "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at) "
                     "SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::float8[], $6::int[], $7::text[], "
                     "$8::float8[]) ON CONFLICT (round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-                    "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at",
+                    "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at, voided = 0",
                     *map(list, columns),
                 )
             if events:
@@ -753,6 +765,14 @@ class PostgresStore(ClosesOnExit):
     async def standing_votes(self, round_id: int) -> list[StandingVote]:
         return standing_votes(await self._all(STANDING_VOTES.format("$1"), round_id))
 
+    async def voided_ballots(self, round_id: int) -> list[Ballot]:
+        rows = await self._all(
+            "SELECT voter, rating, choice FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 1 ORDER BY cast_at, voter",
+            round_id,
+        )
+        return [Ballot(*r) for r in rows]
+
+
     async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
         rows = await self._all(
             "SELECT v.aspects FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
@@ -765,13 +785,14 @@ class PostgresStore(ClosesOnExit):
         return await self._pool.fetchval("SELECT COUNT(*) FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 0", round_id)
 
     async def strike(self, scope_id: str, voter: str, actor: str) -> int:
-        """Void every vote a user cast in a scope (moderation); returns how many were voided."""
+        """Void every standing vote a user cast in a scope (moderation); returns how many were voided. A vote the
+        user withdrew is left as it is: it counted for nothing already, so it is not counted as voided."""
 
         async def body(conn: asyncpg.Connection) -> int:
             await _lock_scope(conn, scope_id)
             voided = _count(
                 await conn.execute(
-                    "UPDATE votes SET voided = 1 WHERE voter = $1 AND voided = 0 AND round_id IN "
+                    "UPDATE votes SET voided = 1 WHERE voter = $1 AND voided = 0 AND retracted = 0 AND round_id IN "
                     f"(SELECT r.id {_ROUNDS} WHERE s.scope_id = $2)",
                     voter, scope_id,
                 )
@@ -1007,10 +1028,22 @@ async def _audit(conn: asyncpg.Connection | asyncpg.Pool, scope_id: str | None, 
     )
 
 
-async def _announce(conn: asyncpg.Connection, channel_id: str, content: str) -> None:
+async def _announce(conn: asyncpg.Connection, channel_id: str, content: str, message_id: str | None = None) -> None:
     await conn.execute(
-        "INSERT INTO announcements (channel_id, content, created_at) VALUES ($1, $2, $3)", channel_id, content, time.time()
+        "INSERT INTO announcements (channel_id, content, created_at, message_id) VALUES ($1, $2, $3, $4)",
+        channel_id, content, time.time(), message_id,
     )
+
+
+async def _edit_ended_posts(conn: asyncpg.Connection, where: str, param: int, status: str | None = None) -> None:
+    """Queue the edits of the ended rounds' messages, as the SQLite store's `edit_ended_posts` does."""
+    rows = await conn.fetch(
+        f"SELECT s.channel_id, r.status, r.message_ids, r.ended_posts FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE {where}",
+        param,
+    )
+    for channel_id, current, message_ids, ended_posts in rows:
+        for message_id, content in ended_post_edits(channel_id, status or current, message_ids, ended_posts):
+            await _announce(conn, channel_id, content, message_id)
 
 
 async def _lock_scope(conn: asyncpg.Connection, scope_id: str) -> None:

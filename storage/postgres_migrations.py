@@ -150,6 +150,11 @@ MIGRATIONS: dict[int, str] = {
     9: """
     ALTER TABLE votes ADD COLUMN joined_at DOUBLE PRECISION;
     """,
+    # What a round's post becomes once it ends, and outbox entries that edit a message (storage/migrations.py, 10).
+    10: """
+    ALTER TABLE rounds ADD COLUMN ended_posts TEXT;
+    ALTER TABLE announcements ADD COLUMN message_id TEXT;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -123,6 +123,7 @@ class Announcement:
     id: int
     channel_id: str
     content: str
+    message_id: str | None = None  # set: an edit of this message of the channel (its components removed), not a post
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class StandingVote:
 
 @dataclass(frozen=True)
 class VoteResult:
-    status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "unknown_round", "blocked", "too_fast", "newcomer"
+    status: str  # "recorded", "changed", "unchanged", "retracted", "closed", "cancelled", "unknown_round", "blocked", "too_fast", "newcomer"
     aspects: dict[str, float] | None = None  # an aspects cast: the voter's aspects now standing (their compound is the vote)
     member_days: int = 0  # "newcomer": the membership age, in whole days, the round asks of its voters
 
@@ -244,10 +245,17 @@ class Store(Protocol):
 
     # -- rounds --
     async def next_round_index(self, session_id: int) -> int: ...
-    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow:
-        """Record a planned round; opening the same index twice returns the round already there."""
+    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow | None:
+        """Record a planned round; opening the same index twice returns the round already there. None once the
+        session has ended (a /stop while the round was being planned)."""
         ...
-    async def set_round_messages(self, round_id: int, message_ids: list[str], closes_at: float | None = None) -> None: ...
+    async def set_round_messages(
+        self, round_id: int, message_ids: list[str], closes_at: float | None = None, ended_posts: dict[str, str] | None = None,
+    ) -> None:
+        """Record a round's posted messages and (`closes_at`, Unix seconds) when it closes. `ended_posts`: what its
+        messages become when the round ends, by the round's status ("closed", "cancelled"), queued in the outbox as
+        edits by the transaction that ends it (close_round, end_session), or by this one if it ended already."""
+        ...
     async def set_closes_at(self, round_id: int, closes_at: float) -> bool: ...
     async def round(self, round_id: int) -> RoundRow | None: ...
     async def round_for_message(self, message_id: str) -> RoundRow | None: ...
@@ -305,11 +313,16 @@ class Store(Protocol):
         """The round's standing votes (`ballots`, in their order) with their aspects and their voters' join dates:
         all a front end's count of an open round needs, in one read."""
         ...
+    async def voided_ballots(self, round_id: int) -> list[Ballot]:
+        """The round's votes a strike voided (not withdrawn since): what the re-read of the reactions leaves void
+        while their reaction stays on, so a lifted strike brings back none of them (new votes count)."""
+        ...
     async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
         """The standing votes' per-aspect ratings over every closed round of a scope (votes without aspects left out)."""
         ...
     async def strike(self, scope_id: str, voter: str, actor: str) -> int:
-        """Void a voter's votes in a scope and refuse their new ones there; returns how many were voided. Audited."""
+        """Void a voter's standing votes in a scope (not those they withdrew) and refuse their new ones there; returns how
+        many were voided (the audit entry says the same). Audited."""
         ...
     async def unstrike(self, scope_id: str, voter: str, actor: str) -> bool:
         """Lift a strike (new votes count again; voided ones stay void); False if there was none. Audited."""

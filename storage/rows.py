@@ -66,6 +66,13 @@ def copy_columns(table: str, columns: list[str]) -> str:
     return ", ".join(columns)
 
 
+def ended_post_edits(channel_id: str | None, status: str, message_ids: str, ended_posts: str | None) -> list[tuple[str, str]]:
+    """(message id, what it becomes) for each message of a round that ended with `status`, from the round's
+    `message_ids` and `ended_posts` columns (JSON); none for a round posted before migration 10 or with no channel."""
+    content = json.loads(ended_posts).get(status) if ended_posts and channel_id is not None else None
+    return [(message_id, content) for message_id in json.loads(message_ids)] if content else []
+
+
 def session_row(row: tuple) -> SessionRow:
     return SessionRow(
         row[0], row[1], row[2], json.loads(row[3]), row[4], json.loads(row[5]), row[6], row[7], row[8], json.loads(row[9]), row[10]
@@ -115,7 +122,9 @@ def plan_votes(
     """Decide what casts and retractions do, in the order given.
 
     `rounds`: round id -> (status, scope id); `rows`: (round, voter) -> (rating, choice, retracted,
-    aspects dict or None, joined_at or None) as stored (changed in place as the ops go); `struck`: (scope, voter)
+    aspects dict or None, joined_at or None) as stored (changed in place as the ops go), retracted 1 for a void
+    row too (a strike's): it stands for no vote, so a cast after /unstrike is a new vote (recorded, even of the
+    voided rating) and its row is written counting, and there is nothing to withdraw; `struck`: (scope, voter)
     pairs. Returns each op's result, the final (rating, choice, cast_at, retracted, aspects JSON or None, joined_at
     or None) of every (round, voter) written, and the vote events (round, voter, kind, rating, choice, at, aspects
     JSON or None) to append. An aspects cast is merged into what the voter rated before (one answer
@@ -131,7 +140,7 @@ def plan_votes(
             results.append(VoteResult("unknown_round"))
             continue
         if status != "open":
-            results.append(VoteResult("unknown_round" if status is None else "closed"))
+            results.append(VoteResult("unknown_round" if status is None else "cancelled" if status == "cancelled" else "closed"))
             continue
         key = (op.round_id, op.voter)
         current = rows.get(key)  # (rating, choice, retracted, aspects, joined_at) as the ops so far left it

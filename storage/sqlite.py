@@ -38,7 +38,7 @@ from storage.protocol import (
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
-    STANDING_VOTES, standing_votes,
+    STANDING_VOTES, ended_post_edits, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
 )
 
@@ -456,6 +456,7 @@ class SqliteStore(ClosesOnExit):
             if row is None:
                 return False
             await db.execute("UPDATE sessions SET status = ? WHERE id = ?", (status, session_id))
+            await db.edit_ended_posts("r.session_id = ? AND r.status = 'open'", session_id, "cancelled")
             await db.execute(
                 "DELETE FROM withheld_reactions WHERE round_id IN (SELECT id FROM rounds WHERE session_id = ? AND status = 'open')",
                 (session_id,),
@@ -469,30 +470,36 @@ class SqliteStore(ClosesOnExit):
 
     # -- rounds ---------------------------------------------------------------------------------
 
-    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow:
-        """Record a planned round; opening the same index twice returns the round already there."""
+    async def open_round(self, session_id: int, index: int, mode: str, plan: dict, closes_at: float | None) -> RoundRow | None:
+        """Record a planned round; opening the same index twice returns the round already there. None once the
+        session has ended (a /stop while the round was being planned): an ended session gets no new round."""
         async with self._tx() as db:
             await db.execute(
-                "INSERT INTO rounds (session_id, idx, mode, plan, opened_at, closes_at, status) VALUES (?, ?, ?, ?, ?, ?, 'open') "
+                "INSERT INTO rounds (session_id, idx, mode, plan, opened_at, closes_at, status) "
+                "SELECT ?, ?, ?, ?, ?, ?, 'open' WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ? AND status = 'active') "
                 "ON CONFLICT(session_id, idx) DO NOTHING",
-                (session_id, index, mode, json.dumps(plan), time.time(), closes_at),
+                (session_id, index, mode, json.dumps(plan), time.time(), closes_at, session_id),
             )
             row = await db.one(
-                f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.session_id = ? AND r.idx = ?",
+                f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id "
+                "WHERE r.session_id = ? AND r.idx = ? AND s.status = 'active'",
                 (session_id, index),
             )
-        return _round(row)
+        return None if row is None else _round(row)
 
-    async def set_round_messages(self, round_id: int, message_ids: list[str], closes_at: float | None = None) -> None:
+    async def set_round_messages(
+        self, round_id: int, message_ids: list[str], closes_at: float | None = None, ended_posts: dict[str, str] | None = None,
+    ) -> None:
         async with self._tx() as db:
             await db.execute(
-                "UPDATE rounds SET message_ids = ?, closes_at = COALESCE(?, closes_at) WHERE id = ?",
-                (json.dumps(message_ids), closes_at, round_id),
+                "UPDATE rounds SET message_ids = ?, closes_at = COALESCE(?, closes_at), ended_posts = COALESCE(?, ended_posts) WHERE id = ?",
+                (json.dumps(message_ids), closes_at, json.dumps(ended_posts) if ended_posts else None, round_id),
             )
             await db.executemany(
                 "INSERT INTO round_messages (message_id, round_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(m, round_id) for m in message_ids],
             )
+            await db.edit_ended_posts("r.id = ? AND r.status <> 'open'", round_id)  # a /stop came while it was posted
 
     async def round(self, round_id: int) -> RoundRow | None:
         rows = await self._all(f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.id = ?", (round_id,))
@@ -625,6 +632,14 @@ class SqliteStore(ClosesOnExit):
     async def standing_votes(self, round_id: int) -> list[StandingVote]:
         return standing_votes(await self._all(STANDING_VOTES.format("?"), (round_id,)))
 
+    async def voided_ballots(self, round_id: int) -> list[Ballot]:
+        rows = await self._all(
+            "SELECT voter, rating, choice FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 1 ORDER BY cast_at, voter",
+            (round_id,),
+        )
+        return [Ballot(*r) for r in rows]
+
+
     async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
         rows = await self._all(
             "SELECT v.aspects FROM votes v JOIN rounds r ON r.id = v.round_id JOIN sessions s ON s.id = r.session_id "
@@ -638,10 +653,11 @@ class SqliteStore(ClosesOnExit):
         return (await self._all("SELECT COUNT(*) FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0", (round_id,)))[0][0]
 
     async def strike(self, scope_id: str, voter: str, actor: str) -> int:
-        """Void every vote a user cast in a scope (moderation); returns how many were voided."""
+        """Void every standing vote a user cast in a scope (moderation); returns how many were voided. A vote the
+        user withdrew is left as it is: it counted for nothing already, so it is not counted as voided."""
         async with self._tx() as db:
             cursor = await db.execute(
-                "UPDATE votes SET voided = 1 WHERE voter = ? AND voided = 0 AND round_id IN "
+                "UPDATE votes SET voided = 1 WHERE voter = ? AND voided = 0 AND retracted = 0 AND round_id IN "
                 "(SELECT r.id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.scope_id = ?)",
                 (voter, scope_id),
             )
@@ -760,6 +776,7 @@ class SqliteStore(ClosesOnExit):
                 (json.dumps(track_to_dict(outcome.next_track)), outcome.incumbent_score, "finished" if finished else "active", session_id),
             )
             await db.execute("DELETE FROM withheld_reactions WHERE round_id = ?", (round_id,))
+            await db.edit_ended_posts("r.id = ?", round_id)
             if announce is not None and channel_id is not None:
                 await db.announce(channel_id, announce(outcome, ballots))
             await db.audit(scope_id, actor, "round_closed", closed_audit(round_id, outcome, aside))
@@ -769,7 +786,7 @@ class SqliteStore(ClosesOnExit):
 
     async def pending_announcements(self, channel_id: str | None = None) -> list[Announcement]:
         where, params = ("AND channel_id = ?", (channel_id,)) if channel_id is not None else ("", ())
-        rows = await self._all(f"SELECT id, channel_id, content FROM announcements WHERE sent_at IS NULL {where} ORDER BY id", params)
+        rows = await self._all(f"SELECT id, channel_id, content, message_id FROM announcements WHERE sent_at IS NULL {where} ORDER BY id", params)
         return [Announcement(*row) for row in rows]
 
     async def mark_announced(self, announcement_id: int) -> None:
@@ -922,10 +939,22 @@ class _Tx:
     async def all(self, sql: str, params: Iterable = ()) -> list[tuple]:
         return list(await self._db.execute_fetchall(sql, tuple(params)))
 
-    async def announce(self, channel_id: str, content: str) -> None:
+    async def announce(self, channel_id: str, content: str, message_id: str | None = None) -> None:
         await self._db.execute(
-            "INSERT INTO announcements (channel_id, content, created_at) VALUES (?, ?, ?)", (channel_id, content, time.time())
+            "INSERT INTO announcements (channel_id, content, created_at, message_id) VALUES (?, ?, ?, ?)",
+            (channel_id, content, time.time(), message_id),
         )
+
+    async def edit_ended_posts(self, where: str, param: int, status: str | None = None) -> None:
+        """Queue, for the rounds `where` selects (a condition on rounds `r`), the edit of each of their messages
+        into what it becomes as the round ends with `status` (None: the status it has), from `rounds.ended_posts`."""
+        rows = await self.all(
+            f"SELECT s.channel_id, r.status, r.message_ids, r.ended_posts FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE {where}",
+            (param,),
+        )
+        for channel_id, current, message_ids, ended_posts in rows:
+            for message_id, content in ended_post_edits(channel_id, status or current, message_ids, ended_posts):
+                await self.announce(channel_id, content, message_id)
 
     async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict) -> None:
         await self._db.execute(
@@ -945,11 +974,12 @@ class _Tx:
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.casts})
         results, written, events = plan_votes(ops, rounds, rows, struck)
-        # A voter's last write in the batch is their row's final state; `voided` is left as it was.
+        # A voter's last write in the batch is their row's final state. It counts (voided = 0): plan_votes writes a
+        # void row only by a new cast (of a voter no longer struck), never by a withdrawal.
         await self._db.executemany(
             "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at",
+            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at, voided = 0",
             [(*key, *row) for key, row in written.items()],
         )
         await self._db.executemany(
@@ -976,7 +1006,8 @@ class _Tx:
         for round_id, voters in voters_by_round.items():
             for chunk in _in_chunks(sorted(voters)):
                 for voter, rating, choice, retracted, aspects, joined_at in await self.all(
-                    "SELECT voter, rating, choice, retracted, aspects, joined_at FROM votes "
+                    # A void row (struck) stands for no vote, as a withdrawn one: see plan_votes.
+                    "SELECT voter, rating, choice, MAX(retracted, voided), aspects, joined_at FROM votes "
                     f"WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
                     (round_id, *chunk),
                 ):

@@ -233,7 +233,7 @@ class BallotBox:
         if payload.guild_id is not None and joined_at is not None:
             self.join_times.remember(payload.guild_id, payload.user_id, joined_at)
         origin = origin_scope(payload.guild_id, payload.user_id)
-        self.seen.changed(payload.message_id, payload.user_id, emoji, added)
+        self.seen.changed(payload.message_id, payload.user_id, emoji, added, payload.burst)
 
         def apply(emoji: str, retract: bool) -> None:  # a held one when applied: the person's later ones are held too
             remaining = self.seen.remaining(payload.message_id, payload.user_id) if retract else None
@@ -245,7 +245,7 @@ class BallotBox:
         # Over the rate a reaction is held, not dropped, and so is every later one of the person's on the
         # message until the held ones are applied: their votes keep their order.
         if self.held.holds(payload.message_id, payload.user_id) or not self.limiter.allow(payload.user_id):
-            self.held.hold(payload.message_id, payload.user_id, emoji, added, apply)
+            self.held.hold(payload.message_id, payload.user_id, emoji, added, apply, payload.burst)
         else:
             apply(emoji, not added)
 

@@ -27,6 +27,7 @@ log = logging.getLogger("crowdtune.publisher")
 
 DEPLOYMENT_ID = "deployment_id"
 CLOCK_SKEW = 5.0  # seconds Discord's clock (in message ids) may run behind ours
+UNKNOWN_MESSAGE = 10008  # Discord's JSON error code for a message that does not exist (deleted)
 ADOPT_WINDOW = 300.0  # a first round's lost post is looked for this far (seconds) before it was planned
 
 
@@ -51,9 +52,10 @@ class Publisher:
         if recording is not None and discord.utils.snowflake_time(message_id).timestamp() >= recording[0] - CLOCK_SKEW:
             await recording[1].wait()
 
-    async def publish(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> tuple[RoundRow, bool]:
+    async def publish(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> tuple[RoundRow | None, bool]:
         """Post the round, or adopt its post made before a crash, and record the message. Returns
-        the round and whether its post was adopted."""
+        the round as it is now and whether its post was adopted: a round no longer open (None: deleted) when its
+        session ended meanwhile, then not posted, or its post marked cancelled."""
         row, seconds = open_round.row, open_round.spec.round_seconds
         message = await self._find_lost_post(channel, session, open_round, style)
         adopted = message is not None
@@ -65,13 +67,22 @@ class Publisher:
             else:
                 self._post_tried.add(row.id)
                 message = await self._post(channel, session, open_round, style)
+                if message is None:  # the session ended while the round was rendered: nothing is posted
+                    self._post_tried.discard(row.id)
+                    return await self.store.round(row.id), False
                 closes_at = time.time() + seconds
-            await self.store.set_round_messages(row.id, [str(message.id)], closes_at)
+            ended = {status: ended_post(open_round.spec, open_round.plan, session.rounds_done, status) for status in ENDED_POSTS}
+            await self.store.set_round_messages(row.id, [str(message.id)], closes_at, ended)
         finally:
             recorded.set()
             if self._recording.get(channel.id, (0, None))[1] is recorded:
                 del self._recording[channel.id]
         self._post_tried.discard(row.id)
+        recorded_row = await self.store.round(row.id)
+        if recorded_row is None or recorded_row.status != "open":
+            # The session ended (a /stop) while the post was on its way: the store queued its edit into a cancelled
+            # round's (set_round_messages), which the runner's announce makes.
+            return recorded_row, adopted
         if style == "reactions" and not adopted:
             # Only now: a vote on the bot's reactions must find its message recorded as this round's
             # (an adopted post gets its missing reactions from the reconciler).
@@ -79,9 +90,10 @@ class Publisher:
                 return open_round.spec.mode
 
             self.own_reactions.put(message.channel.id, message.id, mode, message)
-        return await self.store.round(row.id), adopted
+        return recorded_row, adopted
 
-    async def _post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message:
+    async def _post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message | None:
+        """The round's post; None when its round was cancelled before it could be sent (the session ended)."""
         from bot.discord.views import vote_view
 
         plan, spec = open_round.plan, open_round.spec
@@ -105,6 +117,9 @@ class Publisher:
         finally:
             if before is not None and not before.done():
                 before.cancel()  # an edit's rendering failed: the round is retried, this one is not needed
+        current = await self.store.round(open_round.id)
+        if current is None or current.status != "open":  # stopped (or deleted) while it was rendered
+            return None
         content = f"{round_heading(spec, plan, style, session.rounds_done)} Voting {deadline(spec, time.time() + spec.round_seconds)}."
         view = vote_view(open_round.id, spec.mode, aspects=style == ASPECTS_STYLE) if style in ("buttons", ASPECTS_STYLE) else None
         # Discord returns the message already made with this nonce rather than a second one (for a few
@@ -149,11 +164,7 @@ def round_heading(spec: SessionSpec, plan, style: str, rounds_done: int) -> str:
     """The start of a round's post: the same every time for a round, so a lost post can be recognised.
     `rounds_done`: the session's closed rounds (`SessionRow.rounds_done`), all before this one; the rounds
     before it that did not close were cancelled, and each was replaced (`rounds_in_all`)."""
-    number = plan.index + 1
-    total = rounds_in_all(spec.rounds, plan.index, rounds_done)
-    total = f" of {total}" if total else ""
     if spec.mode == "ab":
-        edits = f"A {plan.proposals[0].description}; B {plan.proposals[1].description}"
         # A vote is the favourite of the three tracks (core.crowd.ab_rewards): say so, or a vote for the
         # better of two worse edits would count as beating the track before.
         how = (
@@ -164,14 +175,48 @@ def round_heading(spec: SessionSpec, plan, style: str, rounds_done: int) -> str:
             "or neither (the track before is best)"
         )
     else:
-        edits = plan.proposals[0].description[0].upper() + plan.proposals[0].description[1:]
         how = {
             "reactions": "Rate it 1-10 with a reaction",
             ASPECTS_STYLE: "Rate its musicality, novelty and coherence 1-10 (any of them) with the menus",
         }.get(style, "Rate it 1-10 with a button")
+    return f"{round_title(spec, plan, rounds_done)} {how}; your latest vote counts and you can withdraw it."
+
+
+# What a round's post becomes when the round ends, by its status: it no longer reads as a round to vote on.
+ENDED_POSTS = {"closed": "Voting has closed; its summary follows.", "cancelled": "The session was stopped, so votes on it do not count."}
+
+
+def ended_post(spec: SessionSpec, plan, rounds_done: int, status: str) -> str:
+    """A round's post once the round ended with `status` ("closed", "cancelled": `ENDED_POSTS`): its edits without
+    how to vote or its deadline, and its buttons removed with the edit (`edit_post`)."""
+    return f"{round_title(spec, plan, rounds_done, status)} {ENDED_POSTS[status]}"
+
+
+def round_title(spec: SessionSpec, plan, rounds_done: int, status: str = "") -> str:
+    """"**Round 2 of 5**: <its edits> (melody on <instrument>)." ("**Round 2 of 5 closed**: ..." once it ended with that
+    `status`), as `round_heading` explains `rounds_done`."""
+    number = plan.index + 1
+    total = rounds_in_all(spec.rounds, plan.index, rounds_done)
+    total = f" of {total}" if total else ""
+    if spec.mode == "ab":
+        edits = f"A {plan.proposals[0].description}; B {plan.proposals[1].description}"
+    else:
+        edits = plan.proposals[0].description[0].upper() + plan.proposals[0].description[1:]
+    ended = f" {status}" if status else ""
     # "**Round N of M**:" opens every round post (tools read it); the melody's instrument follows the edits,
     # named as the melody's so that after a drum edit it does not read as the drum's.
-    return f"**Round {number}{total}**: {edits} (melody on {instrument_name(spec.instrument)}). {how}; your latest vote counts and you can withdraw it."
+    return f"**Round {number}{total}{ended}**: {edits} (melody on {instrument_name(spec.instrument)})."
+
+
+async def edit_post(channel, message_id: int, content: str) -> None:
+    """Edit a message of ours in `channel` to `content` with its components (vote buttons, menus) removed; one request.
+    A message deleted meanwhile (404 Unknown Message) is passed over; other refusals raise `discord.HTTPException`."""
+    try:
+        await channel.get_partial_message(message_id).edit(content=content, view=None)
+    except discord.NotFound as problem:
+        if problem.code != UNKNOWN_MESSAGE:
+            raise
+        log.info("message %s was deleted before it could be edited", message_id)
 
 
 def deadline(spec: SessionSpec, closes_at: float) -> str:

@@ -8,6 +8,8 @@ reaction made while the bot was down, or between its post and its being recorded
 says, which every restart does before counting a round (reconciler.py): a message is "known", and its sets used,
 only from its post or from a re-read that saw everyone, until its round is forgotten. On a message not known
 a removal withdraws the vote only if it is the one standing, as before, and the next re-read sets it right.
+A person's normal and super (burst) reaction of one emoji are two reactions (Discord: `me` and `me_burst`; a removal
+event says which went, `burst`), so removing one leaves the other's vote standing; the re-read lists them apart too.
 `as_counted` shows a round's votes with the reactions held over the vote rate applied (what /status shows).
 """
 
@@ -25,34 +27,39 @@ from storage.rows import plan_votes
 UNKNOWN_MESSAGES = 1000  # messages not (yet) a known round whose reactions are kept, oldest dropped first
 
 
+Reaction = tuple[str, bool]  # (emoji, super): one reaction of a person's on a message
+
+
 class ReactionsSeen:
-    """Per message and person, the bare vote emoji on (see the module's docstring)."""
+    """Per message and person, the vote reactions on: (bare emoji, super) (see the module's docstring)."""
 
     def __init__(self) -> None:
-        self._people: dict[int, dict[int, set[str]]] = {}  # message id -> user id -> bare emoji on
+        self._people: dict[int, dict[int, set[Reaction]]] = {}  # message id -> user id -> (bare emoji, super) on
         self._known: set[int] = set()
 
-    def changed(self, message_id: int, user_id: int, emoji: str, added: bool) -> None:
+    def changed(self, message_id: int, user_id: int, emoji: str, added: bool, burst: bool = False) -> None:
+        """A reaction event: `burst` (its `burst` field) tells a super reaction from a normal one of the same emoji."""
         people = self._people.setdefault(message_id, {})
         on = people.setdefault(user_id, set())
-        (on.add if added else on.discard)(bare(emoji))
+        (on.add if added else on.discard)((bare(emoji), burst))
         if not on:
             del people[user_id]
         if len(self._people) > len(self._known) + UNKNOWN_MESSAGES:  # reactions on messages that are no round
             del self._people[next(m for m in self._people if m not in self._known)]
 
     def remaining(self, message_id: int, user_id: int) -> tuple[str, ...] | None:
-        """The person's vote emoji on the message; None when the message is not known."""
+        """The person's vote emoji on the message, one per reaction (a normal and a super one of an emoji: twice, as
+        the re-read lists them); None when the message is not known."""
         if message_id not in self._known:
             return None
-        return tuple(self._people.get(message_id, {}).get(user_id, ()))
+        return _emoji_of(self._people.get(message_id, {}).get(user_id, set()))
 
     def posted(self, message_id: int) -> None:
         """The message is a round's new post: every reaction on it came since, as an event."""
         self._known.add(message_id)
 
-    def read(self, message_id: int, present: dict[int, list[str]], skipped: set[int], complete: bool) -> None:
-        """A re-read of the message's vote reactions (`present`: user id -> emoji), at a point no event comes
+    def read(self, message_id: int, present: dict[int, list[Reaction]], skipped: set[int], complete: bool) -> None:
+        """A re-read of the message's vote reactions (`present`: user id -> (emoji, super)), at a point no event comes
         between it and now, except for the `skipped` people's, whose sets their events keep. Makes the message
         known when the read left out nobody."""
         if not complete:  # who is missing from a listing that did not end is not known
@@ -60,7 +67,7 @@ class ReactionsSeen:
         people = self._people.setdefault(message_id, {})
         for user_id in set(people) | set(present):
             if user_id not in skipped:
-                people[user_id] = {bare(emoji) for emoji in present.get(user_id, ())}
+                people[user_id] = {(bare(emoji), burst) for emoji, burst in present.get(user_id, ())}
                 if not people[user_id]:
                     del people[user_id]
         if not skipped:
@@ -74,10 +81,10 @@ class ReactionsSeen:
             people.clear()
             self._known.add(message_id)  # nobody has a reaction on it now
         for user_id in list(people):
-            people[user_id].discard(bare(emoji))
+            people[user_id] -= {(bare(emoji), False), (bare(emoji), True)}  # every reaction of the emoji, normal and super
             if not people[user_id]:
                 del people[user_id]
-        return {user_id: tuple(on) for user_id, on in people.items()} if message_id in self._known else None
+        return {user_id: _emoji_of(on) for user_id, on in people.items()} if message_id in self._known else None
 
     def forget_person(self, user_id: int) -> None:
         """The person used /forget-me: their reactions made before count no more, as the re-read leaves them out."""
@@ -88,6 +95,11 @@ class ReactionsSeen:
         for message_id in message_ids:
             self._people.pop(message_id, None)
             self._known.discard(message_id)
+
+
+def _emoji_of(reactions: set[Reaction]) -> tuple[str, ...]:
+    """The emoji of a person's reactions, one per reaction (a normal and a super one of an emoji: twice)."""
+    return tuple(emoji for emoji, _ in reactions)
 
 
 def falling_back(op: VoteOp, mode: str, remaining: tuple[str, ...]) -> VoteOp:

@@ -102,14 +102,16 @@ class Reconciler:
                 present, complete, refused = await self._reactions_by_user(message, current)
                 await box.settle_votes()
                 withheld = await self.store.withheld_voters(row.id)
-                ballots = await self.store.ballots(row.id)
+                # A vote a strike voided stands for the re-read as any stored vote (while its reaction is on, nothing is
+                # cast), though it does not count: casting it again would make it count, a new vote (plan_votes).
+                ballots = await self.store.voided_ballots(row.id) + await self.store.ballots(row.id)
                 recorded = await self.store.recorded_votes(row.id)  # one query for everyone: what the bot saw
                 since = self.watched_since(row.scope_id)
                 # No await from here to the submits: a reaction event now would be missed by both.
                 if CLEARED in watchers:
                     continue  # the reactions were cleared during the read: what was read is gone
                 box.seen.read(message_id, {u: on for u, on in present.items() if u not in refused}, watchers, complete)
-                present = {user_id: [vote_from_emoji(row.mode, emoji) for emoji in on] for user_id, on in present.items()}
+                present = {user_id: [vote_from_emoji(row.mode, emoji) for emoji, _ in on] for user_id, on in present.items()}
                 standing = {b.voter: (b.choice if row.mode == "ab" else b.rating) for b in ballots if b.voter not in withheld}
                 # A reaction the bot never recorded is newer than a vote stored before its gateway session began, older
                 # than one stored since; else the stored vote stands while its reaction is on (reread_vote). What one
@@ -155,8 +157,8 @@ class Reconciler:
         row = None if ref is None or ref.style != "reactions" else await self.store.round(ref.round_id)
         return row.mode if row is not None and row.status == "open" else None
 
-    async def _reactions_by_user(self, message: discord.Message, row: RoundRow) -> tuple[dict[int, list[str]], bool, set[int]]:
-        """Each person's vote reactions (emoji) on the message, whether every listing was read to its end, and whom
+    async def _reactions_by_user(self, message: discord.Message, row: RoundRow) -> tuple[dict[int, list[tuple[str, bool]]], bool, set[int]]:
+        """Each person's vote reactions (emoji, super) on the message, whether every listing was read to its end, and whom
         of them the round's membership rule refuses now (anti-brigading: members who did not join in time)."""
         present: dict[int, list[str]] = {}
         complete = True
@@ -165,9 +167,9 @@ class Reconciler:
                 continue  # not a vote, or only our own reaction: nothing to read
             users, listed = await _everyone_with(reaction)
             complete = complete and listed
-            for user in users:
+            for user, burst in users:
                 if not self.ballot_box.is_bot(user.id, None) and not user.bot:
-                    present.setdefault(user.id, []).append(str(reaction.emoji))
+                    present.setdefault(user.id, []).append((str(reaction.emoji), burst))
         for voter in await self.store.withheld_voters(row.id):  # they used /forget-me: only new events count
             present.pop(int(voter.split(":")[1]), None)
         ref = await self.ballot_box.ref_for(message.id)
@@ -181,13 +183,15 @@ REACTION_PAGE = 100  # users per request: Discord's maximum for GET .../reaction
 PAGE_SLACK = 10  # pages read beyond what the reaction's count asks for before a listing is given up on
 
 
-async def _everyone_with(reaction: discord.Reaction) -> tuple[list[discord.abc.User], bool]:
+async def _everyone_with(reaction: discord.Reaction) -> tuple[list[tuple[discord.abc.User, bool]], bool]:
     """Everyone with this reaction now, normal and super (burst) alike (Discord lists super reactors
-    only when asked for them, `type=1`), and whether the listing was read to its end."""
-    users, complete = await _paged(reaction, discord.ReactionType.normal, reaction.normal_count)
+    only when asked for them, `type=1`), each (user, super): one person with both is listed twice, as
+    they are two reactions; and whether the listing was read to its end."""
+    normal, complete = await _paged(reaction, discord.ReactionType.normal, reaction.normal_count)
+    users = [(user, False) for user in normal]
     if reaction.burst_count or reaction.me_burst:
         burst, burst_complete = await _paged(reaction, discord.ReactionType.burst, reaction.burst_count)
-        users, complete = users + burst, complete and burst_complete
+        users, complete = users + [(user, True) for user in burst], complete and burst_complete
     return users, complete
 
 

@@ -116,14 +116,23 @@ async def stop_report(
     before the stop). The open round is counted once posted, as members saw it; the stop cancelled it, so its votes
     stay stored but count for nothing (it never closes: nothing is learned from it), which is said, with its votes as
     its close would have counted them (`count`: BallotBox.count), set-aside ones said apart as /status and the close
-    say them. It is re-read: its timer may have closed it just before the stop, and then its votes counted."""
+    say them. It is re-read: its close (asked for by /close, or its time up) came before the stop, and then its votes
+    counted; or, not posted yet, it was being prepared and is cancelled before anyone saw it (a post on its way is
+    marked cancelled)."""
     posted = open_round is not None and bool(open_round.message_ids)
     played = rounds_played(ended + posted, (await store.session(session.id) or session).rounds_done)
     lines = [f"Session stopped after {played}; what the agent learned is kept."]
-    after = await store.round(open_round.id) if posted else None
-    if after is not None and after.status == "cancelled":
+    after = await store.round(open_round.id) if open_round is not None else None
+    if after is None:
+        return "\n".join(lines)
+    number = after.index + 1
+    if not posted:
+        lines.append(f"Round {number} was being prepared: it is cancelled, and nobody will vote on it.")
+    elif after.status == "closed":
+        lines.append(f"Round {number} was closing: it closed first, so its votes count (its result is above).")
+    elif after.status == "cancelled":
         counted = await count(after)
-        votes, number = len(counted.counted), after.index + 1
+        votes = len(counted.counted)
         aside = f" {set_aside_text(len(counted.set_aside), counted.member_days)}" if counted.set_aside else ""
         lines.append(
             f"Round {number} was still open: it is cancelled, and its {plural(votes, 'vote')} {'is' if votes == 1 else 'are'} "

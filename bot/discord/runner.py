@@ -21,8 +21,9 @@ import discord
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import BallotBox, VoteLimiter
-from bot.discord.publisher import Publisher
+from bot.discord.publisher import Publisher, edit_post
 from bot.discord.reconciler import Reconciler
+from bot.discord.steering import Steering
 from bot.discord.votes import VOTING_STOPPED, round_style, round_summary, rounds_played
 from bot.media.drawing import Drawer
 from storage import DatabaseGone, RoundRow, SessionRow
@@ -30,6 +31,7 @@ from storage import DatabaseGone, RoundRow, SessionRow
 log = logging.getLogger("crowdtune.rounds")
 
 RETRY_AFTER_ERROR = 5.0
+CANNOT_DM_USER = 50007  # Discord's JSON error code: "Cannot send messages to this user" (their DMs are closed to us)
 # How long (seconds) /status waits for a session's restart recount (bounded: RECONCILE_PASSES reads of the
 # reactions) before answering with the votes so far and saying the recount is under way. Once per recount:
 # the first /status starts it and every later one waits at most what is left of it.
@@ -79,6 +81,32 @@ class RestartRecounts:
         return True
 
 
+async def say_stopped(bot: discord.Client, channel_id: int, problem: discord.HTTPException, followup: discord.Webhook | None) -> None:
+    """Tell the channel why its session stopped, when Discord still lets us write there; else the person who started
+    it, through their /compose's followup (`followup`, when this process has it): a DM session of someone who does
+    not accept the bot's direct messages (50007) is told how to allow them."""
+    if problem.code == CANNOT_DM_USER:
+        text = (
+            "I can't send you direct messages, so I stopped this session. To allow them, turn on "
+            "direct messages from server members in Discord's settings (Privacy), or in the Privacy Settings of a server "
+            "we share; then start again with `/compose`. What your personal agent learned is kept."
+        )
+    else:
+        text = (
+            f"I stopped this session: Discord refused me here ({problem.text or problem.status}). I need View Channel, "
+            "Send Messages, Attach Files, Add Reactions and Read Message History; then start again with `/compose`. "
+            "What the agent learned is kept."
+        )
+    try:
+        await bot.get_partial_messageable(channel_id).send(text)
+        return
+    except discord.HTTPException:
+        if followup is None:
+            return
+    with contextlib.suppress(discord.HTTPException):  # its 15 minutes may be over
+        await followup.send(text)
+
+
 class RoundRunner:
     def __init__(self, bot: discord.Client, conductor: Conductor, renderer, drawer: Drawer, limiter: VoteLimiter | None = None) -> None:
         self.bot = bot
@@ -87,6 +115,7 @@ class RoundRunner:
         self._tasks: dict[int, asyncio.Task] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._background: set[asyncio.Task] = set()
+        self._followups: dict[int, discord.Webhook] = {}  # session id -> its /compose's followup (ensure_running)
         self.recounts = RestartRecounts()
         self._announcing = asyncio.Lock()
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
@@ -101,6 +130,7 @@ class RoundRunner:
         self.on_reaction = self.ballot_box.on_reaction
         self.button_vote = self.ballot_box.button_vote
         self.on_message_deleted = self.reconciler.on_message_deleted
+        self.steering = Steering(self.store, conductor, self.wake, lambda i: i in self._tasks and not self._tasks[i].done())
 
     @property
     def limiter(self) -> VoteLimiter:
@@ -108,7 +138,11 @@ class RoundRunner:
 
     # -- sessions -----------------------------------------------------------------------------
 
-    def ensure_running(self, session_id: int) -> None:
+    def ensure_running(self, session_id: int, followup: discord.Webhook | None = None) -> None:
+        """Run the session's rounds unless they run; `followup`: the /compose that started it (its webhook works
+        for 15 minutes), to tell its starter if the session stops because it cannot post where it was started."""
+        if followup is not None:
+            self._followups[session_id] = followup
         if self.stopped_by is not None:
             return
         task = self._tasks.get(session_id)
@@ -119,14 +153,18 @@ class RoundRunner:
     async def announce(self, channel_id: str | None = None) -> None:
         """Post what the outbox holds (for one channel, or all), oldest first, each once: marked sent after
         it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
-        it twice within Discord's nonce window (minutes). For one session's channel a refusal is raised
+        it twice within Discord's nonce window (minutes); an entry with a message id is that round post's edit
+        as its round ended (`edit_post`), which a crash may only repeat. For one session's channel a refusal is raised
         (the session stops, saying why); across all channels at start, a channel Discord refuses us
         (gone, or closed to us) is given up on."""
         async with self._announcing:
             for note in await self.store.pending_announcements(channel_id):
                 channel = self.bot.get_partial_messageable(int(note.channel_id))
                 try:
-                    await channel.send(note.content, nonce=f"ct-note-{note.id}")
+                    if note.message_id is not None:  # a round's post edited as the round ended: an edit is repeatable
+                        await edit_post(channel, int(note.message_id), note.content)
+                    else:
+                        await channel.send(note.content, nonce=f"ct-note-{note.id}")
                 except (discord.Forbidden, discord.NotFound) as problem:
                     if channel_id is not None:
                         raise
@@ -189,19 +227,6 @@ class RoundRunner:
         if event is not None:
             event.set()
 
-    async def close_now(self, session_id: int) -> str:
-        """Close the session's open round early: "closing", "posting" (its message is not out yet: there
-        is nothing to vote on) or "none". The new close time is stored first, so a crash right after
-        the acknowledgement still closes the round at the next start."""
-        row = await self.store.open_round_of(session_id)
-        if row is None:
-            return "none"
-        if not row.message_ids:
-            return "posting"
-        await self.store.set_closes_at(row.id, time.time())
-        self.wake(session_id)
-        return "closing"
-
     async def shutdown(self) -> None:
         await self.ballot_box.drain()
         tasks = [*self._tasks.values(), *self._background]
@@ -220,6 +245,8 @@ class RoundRunner:
             await self._rounds(session_id)
         finally:
             self.recounts.done(session_id)  # ended: nothing more is recounted, and /status must not wait on it
+            self.steering.runner_ended(session_id)  # a /stop waiting for a close stops the session itself
+            self._followups.pop(session_id, None)
 
     async def _rounds(self, session_id: int) -> None:
         while True:
@@ -231,7 +258,8 @@ class RoundRunner:
                 # The channel is gone or closed to us: stop cleanly rather than retry forever.
                 log.warning("session %s stopped: %s", session_id, problem)
                 await self.store.end_session(session_id, "stopped", actor="crowdtune")
-                await self._say_stopped(session_id, problem)
+                session = await self.store.session(session_id)
+                await say_stopped(self.bot, int(session.channel_id), problem, self._followups.pop(session_id, None))
                 return
             except DatabaseGone as problem:
                 self.database_gone(problem)
@@ -242,17 +270,6 @@ class RoundRunner:
                 continue
             if finished:
                 return
-
-    async def _say_stopped(self, session_id: int, problem: discord.HTTPException) -> None:
-        """Tell the channel why its session stopped, when Discord still lets us write there."""
-        session = await self.store.session(session_id)
-        channel = self.bot.get_partial_messageable(int(session.channel_id))
-        with contextlib.suppress(discord.HTTPException):
-            await channel.send(
-                f"I stopped this session: Discord refused me here ({problem.text or problem.status}). I need View Channel, "
-                "Send Messages, Attach Files, Add Reactions and Read Message History; then start again with `/compose`. "
-                "What the agent learned is kept."
-            )
 
     async def _remember(self, row: RoundRow, session: SessionRow, posted: bool = False) -> None:
         await self.ballot_box.remember(row, session, posted)
@@ -273,6 +290,9 @@ class RoundRunner:
         resumed = bool(row.message_ids)
         if not resumed:
             row, resumed = await self.publisher.publish(channel, session, open_round, style)
+            if row is None or row.status != "open":  # the session ended while its round was posted
+                await self.announce(session.channel_id)  # its post edited into a cancelled round's
+                return False  # the next turn finds it ended
         await self._remember(row, session, posted=not resumed)
         if resumed and style == "reactions":  # people may have voted while we were away
             await self.reconciler.reconcile(channel, row, add_missing=True)
@@ -280,26 +300,28 @@ class RoundRunner:
             await self.reconciler.still_posted(channel, row)
         self.recounts.done(session_id)
         await self._wait_for_close(session_id, open_round, channel, style)
-        if style == "reactions":
-            await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
-        await self.ballot_box.settle_votes()  # every vote that arrived before the close counts
-        count = await self.ballot_box.count(row)  # under the membership rule as it is now, however cast
-        number, mode = open_round.plan.index + 1, open_round.spec.mode
-        # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
-        await self.conductor.close(
-            open_round.id, actor="crowdtune", set_aside=count.set_aside,
-            announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days),
-        )
+        with self.steering.closing(session_id):  # a /stop now waits for this close: its voting is over
+            if style == "reactions":
+                await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
+            await self.ballot_box.settle_votes()  # every vote that arrived before the close counts
+            count = await self.ballot_box.count(row)  # under the membership rule as it is now, however cast
+            number, mode = open_round.plan.index + 1, open_round.spec.mode
+            # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
+            await self.conductor.close(
+                open_round.id, actor="crowdtune", set_aside=count.set_aside,
+                announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days),
+            )
         self.ballot_box.forget_round(row)
         refreshed = await self.store.session(session_id)
         if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
             return True
         await self.announce(session.channel_id)  # the summary, or the cancellation a deletion recorded
+        stopped = await self.steering.after_close(session_id)  # a /stop that waited for this close
         if refreshed.status == "finished":
             ended = rounds_played(open_round.plan.index + 1, refreshed.rounds_done)
             await channel.send(f"Session finished after {ended}. Use `/top` to hear the best.")
             return True
-        return refreshed.status != "active"
+        return stopped or refreshed.status != "active"
 
     async def _quorum_stands(self, open_round: OpenRound, row: RoundRow, channel, style: str) -> bool:
         """Whether the round has its quorum of standing votes. A count reached by reaction events is

@@ -96,6 +96,7 @@ def _refusal(result: VoteResult) -> str:
         return f"Sorry, your vote was not counted: in this server {rule_text(True, result.member_days)}."
     return {
         "closed": "This round has closed; your vote was not counted.",
+        "cancelled": "This round was cancelled (its session was stopped, or its message deleted); votes on it do not count.",
         "unknown_round": "This round is no longer open.",
         "blocked": "Your vote cannot be counted here.",
         "too_fast": "You are changing your vote very fast; wait a few seconds, then press again.",

@@ -2,7 +2,8 @@
 reactions it holds back.
 
 A rate-limited reaction is delayed, never lost: per message and person, the reactions changed since the
-hold began are kept (one entry per emoji, its latest change, newest last) and applied together as
+hold began are kept (one entry per reaction, its latest change, newest last: a normal and a super reaction of one
+emoji are two, as in reactions_seen.py) and applied together as
 soon as the person's bucket allows (a timer), or at once when the round's reactions are re-read before a
 close or the bot stops cleanly. Applied, their vote is the person's latest reaction by arrival that is still
 on (a later one supersedes it, removing it falls back to the one before); the earlier ones still on are
@@ -55,7 +56,7 @@ class _Held:
     __slots__ = ("changes", "apply", "timer")
 
     def __init__(self) -> None:
-        self.changes: dict[str, bool] = {}  # bare emoji -> added (else removed), in the order of their latest change
+        self.changes: dict[tuple[str, bool], bool] = {}  # (bare emoji, super) -> added (else removed), latest change last
         self.apply: Apply | None = None  # from the latest event: where and as whom it was made
         self.timer: asyncio.TimerHandle | None = None
 
@@ -77,10 +78,11 @@ class HeldReactions:
         """How many votes held on these messages (a round's) wait to be applied: one per person and message."""
         return sum(len(self._held.get(message_id, ())) for message_id in message_ids)
 
-    def hold(self, message_id: int, user_id: int, emoji: str, added: bool, apply: Apply) -> None:
+    def hold(self, message_id: int, user_id: int, emoji: str, added: bool, apply: Apply, burst: bool = False) -> None:
+        """Hold a reaction event (`burst`: a super reaction) until the person's bucket allows; `apply` queues it."""
         held = self._held.setdefault(message_id, {}).setdefault(user_id, _Held())
-        held.changes.pop(bare(emoji), None)  # re-inserted: the newest change comes last
-        held.changes[bare(emoji)] = added
+        held.changes.pop((bare(emoji), burst), None)  # re-inserted: the newest change comes last
+        held.changes[(bare(emoji), burst)] = added
         held.apply = apply
         if held.timer is None:
             held.timer = asyncio.get_running_loop().call_later(
@@ -127,8 +129,9 @@ class HeldReactions:
             self.forget([message_id])
             return
         for held in self._held.get(message_id, {}).values():
-            if bare(emoji) in held.changes:
-                held.changes[bare(emoji)] = False
+            for reaction in held.changes:
+                if reaction[0] == bare(emoji):  # normal and super alike
+                    held.changes[reaction] = False
 
     def forget_person(self, user_id: int) -> None:
         """Drop everything the person has held, on every message (they deleted their data with /forget-me:
@@ -152,5 +155,6 @@ def _changes(held: _Held) -> list[tuple[str, bool]]:
     """The (bare emoji, retract) votes one person's held reactions are applied as, in order. Every one still on, the
     latest last (it is the vote): each is then in the round's vote history, which tells a re-read that the bot saw
     it (reread_vote), not one added while it was down. When none is on, the removals."""
-    added = [emoji for emoji, on in held.changes.items() if on]
-    return [(emoji, False) for emoji in added] if added else [(emoji, True) for emoji in held.changes]
+    added = [emoji for (emoji, _), on in held.changes.items() if on]
+    changes = [(emoji, False) for emoji in added] if added else [(emoji, True) for emoji, _ in held.changes]
+    return list(reversed(dict.fromkeys(reversed(changes))))  # an emoji held normal and super: once, at its latest

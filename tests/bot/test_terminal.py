@@ -2,6 +2,7 @@
 player on PATH (a real program that records when it starts and stops), and as a subprocess with
 ratings piped in."""
 
+import json
 import os
 import re
 import signal
@@ -343,6 +344,15 @@ def test_feedback_says_what_its_numbers_are(tmp_path):
     both = crowdtune("run", "--mode", "ab", "--rounds", "1", "--no-audio", "--db", "ab.db", stdin="both\n", cwd=tmp_path)
     assert re.search(r"A and B tied \(each beat the track before with a chance of \d+%", both.stdout) and "/10" not in both.stdout
     assert " won " not in both.stdout
+
+
+def test_a_terminal_round_s_summary_says_you_gave_not_the_crowd(tmp_path):
+    """Before: a terminal round's summary (stored with its close, in every export) said "the crowd gave 10/10" of the
+    one person at the keyboard, as a DM's did before it said "You gave" (core.engine.given_by decides for both)."""
+    crowdtune("run", "--rounds", "2", "--no-audio", "--db", "r.db", stdin="10\n2\n", cwd=tmp_path)
+    with sqlite3.connect(tmp_path / "r.db") as db:
+        summaries = [json.loads(outcome)["summary"] for (outcome,) in db.execute("SELECT outcome FROM rounds WHERE status = 'closed'")]
+    assert len(summaries) == 2 and all(s.startswith(("you gave 10/10", "you gave 2/10")) for s in summaries), summaries
 
 
 def test_round_files_are_unique_per_database_and_session(tmp_path):

@@ -588,6 +588,44 @@ async def test_strike_voids_votes_and_blocks_new_ones(store):
     assert any(a["action"] == "strike" and a["detail"]["voter"] == "troll" for a in audit)
 
 
+async def test_strike_counts_only_standing_votes_not_withdrawn_ones(store):
+    """Before: "Voided 3 votes" for a member with one standing vote: the UPDATE also hit the two they had withdrawn."""
+    conductor = Conductor(store)
+    session = await _session(conductor, rounds=3)
+    for rating in (4, 5):  # voted, then withdrew the vote, in two closed rounds
+        r = await conductor.open_round(session.id)
+        await conductor.vote(r.id, "troll", rating)
+        await conductor.retract(r.id, "troll")
+        await conductor.close(r.id)
+    r = await conductor.open_round(session.id)
+    await conductor.vote(r.id, "troll", 1)
+    assert await store.strike("guild:1", "troll", actor="mod") == 1
+    audit = (await store.export_rows("guild:1"))["audit"]
+    assert [a["detail"]["voided"] for a in audit if a["action"] == "strike"] == [1]
+    assert await store.strike("guild:1", "troll", actor="mod") == 0  # nothing left standing
+
+
+async def test_a_vote_cast_after_unstrike_counts_the_voided_ones_stay_void(store):
+    """Before: the new vote was written over the struck row with its voided flag kept, so it never counted, though
+    the voter was told it did (a cast equal to the voided vote was even "unchanged")."""
+    conductor = Conductor(store)
+    session = await _session(conductor)
+    r = await conductor.open_round(session.id)
+    for voter, rating in (("dave", 6), ("carol", 7), ("erin", 5)):
+        await conductor.vote(r.id, voter, rating)
+    for voter in ("dave", "carol", "erin"):
+        assert await store.strike("guild:1", voter, actor="mod") == 1
+        assert await store.unstrike("guild:1", voter, actor="mod")
+    assert await store.ballots(r.id) == []
+    assert {b.voter: b.rating for b in await store.voided_ballots(r.id)} == {"dave": 6.0, "carol": 7.0, "erin": 5.0}
+    assert (await conductor.vote(r.id, "dave", 3)).status == "recorded"  # a new vote: not a change of the void one
+    assert (await conductor.vote(r.id, "carol", 7)).status == "recorded"  # the same rating again is a new vote too
+    assert (await conductor.retract(r.id, "erin")).status == "unchanged"  # a void vote is no vote to withdraw
+    assert {b.voter: b.rating for b in await store.ballots(r.id)} == {"dave": 3.0, "carol": 7.0}
+    assert await store.ballot_count(r.id) == 2
+    assert await store.voided_ballots(r.id) == [Ballot("erin", 5.0)]
+
+
 async def test_scopes_are_separate(store):
     conductor = Conductor(store)
     s1 = await _session(conductor, channel="c1", scope="guild:1")

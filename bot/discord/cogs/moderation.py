@@ -72,6 +72,9 @@ def file_size(size: int) -> str:
     return f"{round(size / 2**10, 1):g} KiB"
 
 
+NOTHING_LEARNED = "has not learned anything yet"
+
+
 class Moderation(commands.Cog):
     def __init__(self, bot) -> None:
         self.bot = bot
@@ -178,7 +181,10 @@ class Moderation(commands.Cog):
         learned = await self._learned(scope_id)
         view = Confirm(interaction.user.id, "Reset the agent")
         await interaction.edit_original_response(
-            content=f"Reset the agent? It {learned}; a reset forgets it all. Compositions and votes are kept.", view=view
+            # "a reset forgets it all" only when there is something to forget
+            content=f"Reset the agent? It {learned}{'' if learned == NOTHING_LEARNED else '; a reset forgets it all'}. "
+            "Compositions and votes are kept.",
+            view=view,
         )
         if not await view.confirm("Nothing was reset."):
             return
@@ -275,7 +281,7 @@ class Moderation(commands.Cog):
         config = agent_preset((await scope_settings(self.bot, scope_id))["preset"])
         learned = await self.bot.conductor.learned(scope_id, config)
         if learned is not None and learned[1] == 0:
-            return "has not learned anything yet"
+            return NOTHING_LEARNED
         return await self.bot.conductor.learned_from(scope_id, config)
 
     async def _personal_agent(self, voter: str) -> str | None:

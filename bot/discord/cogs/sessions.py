@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.reactions_seen import as_counted
+from bot.discord.replies import answer, answer_privately, deferring
 from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, stop_report
 from bot.discord.votes import (
     cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
@@ -42,33 +43,6 @@ STILL_RECOUNTING = (
 def _quoted(text: str) -> str:
     """Text from a user's file (its name, its track names) made safe to show: no pings, no markup."""
     return discord.utils.escape_mentions(discord.utils.escape_markdown(text))[:200]
-
-
-async def answer_privately(interaction: discord.Interaction, content: str) -> None:
-    """A command's answer that only the person who used it sees (`answer`)."""
-    await answer(interaction, content, private=True)
-
-
-async def answer(interaction: discord.Interaction, content: str, private: bool) -> None:
-    """A command's answer: the initial response, or, once the command was deferred (`deferring`, with the same
-    `private`), the "thinking" message filled in (a deferred answer keeps the visibility of its deferral: Discord
-    cannot change a message's)."""
-    if interaction.response.is_done():
-        await interaction.edit_original_response(content=content)
-    else:
-        await interaction.response.send_message(content, ephemeral=private)
-
-
-def deferring(interaction: discord.Interaction, private: bool = True):
-    """Acknowledge the command ("thinking...") if it is not yet: Discord wants an answer within 3 s, and what comes
-    next may ask Discord itself (join dates, for BallotBox.count's `before_asking`), so it is done only then; an
-    answer that needs no slow lookup comes at once, with no "thinking..." first."""
-
-    async def defer() -> None:
-        if not interaction.response.is_done():
-            await interaction.response.defer(ephemeral=private, thinking=True)
-
-    return defer
 
 
 def scope_of(interaction: discord.Interaction) -> tuple[str, str]:
@@ -105,6 +79,11 @@ NEEDED_PERMISSIONS = ("view_channel", "send_messages", "attach_files", "read_mes
 THREADS = (discord.ChannelType.public_thread, discord.ChannelType.private_thread, discord.ChannelType.news_thread)
 
 
+def and_list(names: list[str]) -> str:
+    """Names in a sentence: "A", "A and B", "A, B and C"."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 def missing_permissions(interaction: discord.Interaction, vote_style: str) -> list[str]:
     """The permissions the bot lacks to run rounds where the command was used (app_permissions, which
     Discord computes for that channel or thread). In threads and forum posts Discord checks Send
@@ -115,7 +94,12 @@ def missing_permissions(interaction: discord.Interaction, vote_style: str) -> li
     in_thread = getattr(interaction.channel, "type", None) in THREADS
     needed = tuple("send_messages_in_threads" if in_thread and name == "send_messages" else name for name in NEEDED_PERMISSIONS)
     needed += ("add_reactions",) if vote_style == "reactions" else ()
-    return [name.replace("_", " ") for name in needed if not getattr(permissions, name)]
+    return [permission_name(name) for name in needed if not getattr(permissions, name)]
+
+
+def permission_name(flag: str) -> str:
+    """A permission as Discord's client names it ("send_messages_in_threads": "Send Messages in Threads")."""
+    return " ".join(word if word in ("in", "of") else word.capitalize() for word in flag.split("_"))
 
 
 class Sessions(commands.Cog):
@@ -193,7 +177,8 @@ class Sessions(commands.Cog):
         if missing:
             await answer_privately(
                 interaction,
-                f"I can't run rounds in this channel: I am missing the {', '.join(missing)} permission(s). "
+                f"I can't run rounds in this channel: I am missing the {and_list(missing)} "
+                f"{'permission' if len(missing) == 1 else 'permissions'}. "
                 "Ask a moderator to grant them, or use another channel.",
             )
             return
@@ -235,8 +220,8 @@ class Sessions(commands.Cog):
         except discord.HTTPException as problem:
             # The session is started and its rounds will show it: not an error to report as "nothing was changed".
             log.warning("/compose: session %d started, but its announcement failed: %s", session.id, problem)
-        finally:
-            self.bot.runner.ensure_running(session.id)
+        finally:  # its followup can tell its starter why, should the rounds stop at once (DMs closed: README)
+            self.bot.runner.ensure_running(session.id, interaction.followup)
 
     async def _fit_melody(self, melody: discord.Attachment, track_number: int | None, program: int | None):
         """The attachment's melody fitted to the track model (bot.media.midi_import); ValueError with a
@@ -276,12 +261,7 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None or not await self._may_steer(interaction, session):
             return
-        ended, open_round = await rounds_ended(self.store, session)  # before the stop cancels the open round
-        await self.bot.conductor.stop(session.id, actor=voter_id(interaction.user.id))
-        self.bot.runner.wake(session.id)
-        # The cancelled round's votes as its close would have counted them, as /status did.
-        count = functools.partial(self.bot.runner.ballot_box.count, before_asking=deferring(interaction, private=False))
-        await answer(interaction, await stop_report(self.store, session, ended, open_round, count), private=False)
+        await stop_session(self.bot, interaction, session)
 
     @app_commands.command(name="close", description="Close the current round now and move on")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -289,13 +269,18 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None or not await self._may_steer(interaction, session):
             return
-        state = await self.bot.runner.close_now(session.id)
+        lock = self.bot.runner.steering.lock(session.id)
+        if lock.locked():  # a /stop may hold it while a round closes: longer than Discord's 3 s
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        async with lock:  # a second /close at once finds this one's close
+            state = await self.bot.runner.steering.close_now(session.id)
         text = {
             "closing": "Closing this round now.",
+            "already": "This round is already closing; its result follows.",
             "posting": "The next round is being posted; close it once it is there.",
             "none": "No round is open right now.",
         }[state]
-        await interaction.response.send_message(text, ephemeral=True)
+        await answer_privately(interaction, text)
 
     @app_commands.command(name="status", description="The current round and its votes so far")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -366,6 +351,27 @@ class Sessions(commands.Cog):
                 files.append(discord.File(io.BytesIO(audio), f"top{'-ab' if row.mode == 'ab' else ''}-{rank}.ogg"))
                 lines.append(ranked_round(rank, row, sessions[row.session_id]))
         await interaction.edit_original_response(content="\n".join(lines), attachments=files)
+
+
+async def stop_session(bot, interaction: discord.Interaction, session) -> None:
+    """/stop of a running `session` by someone who may steer it, answered with what it did (`stop_report`)."""
+    store, steering = bot.conductor.store, bot.runner.steering
+    lock = steering.lock(session.id)
+    if lock.locked():  # another /stop may hold it while a round closes: longer than Discord's 3 s
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    async with lock:  # a second /stop at once waits for this one, then finds it stopped
+        ended, open_round = await rounds_ended(store, session)  # before the stop cancels the open round
+        after_close = steering.voting_over(open_round)  # an acknowledged /close (or its time up) is counted first
+        if after_close and not interaction.response.is_done():
+            await interaction.response.defer(thinking=True)  # the close reads the reactions: it may outlast 3 s
+        stopped = await steering.stop(session.id, voter_id(interaction.user.id), after_close)
+    if not stopped:
+        await answer_privately(interaction, "This session has already ended (another `/stop`, or its last round); nothing was changed.")
+        return
+    bot.runner.wake(session.id)
+    # The cancelled round's votes as its close would have counted them, as /status does (asking Discord may defer).
+    count = functools.partial(bot.runner.ballot_box.count, before_asking=deferring(interaction, private=False))
+    await answer(interaction, await stop_report(store, session, ended, open_round, count), private=False)
 
 
 async def rounds_ended(store, session) -> tuple[int, object]:

@@ -240,7 +240,9 @@ async def test_a_personal_agent_in_dms_learns_only_from_its_owner(env):
         await env.server.react(env.alice, post["id"], KEYCAPS[5])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the owner's vote")
         await (await env.server.slash(env.alice, dm, "close")).wait_response()
+        summary = await env.server.wait_for_message(dm, lambda m: "Round 1 closed" in m["content"])
         await env.server.wait_for_message(dm, lambda m: "Session finished" in m["content"])
+    assert "You gave 6/10" in summary["content"] and "crowd" not in summary["content"], summary["content"]  # one person: not "the crowd"
     assert db_rows(env, "SELECT scope_id FROM sessions") == [(uid(env.alice),)]
     rated = "SELECT DISTINCT s.scope_id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.reward IS NOT NULL"
     assert db_rows(env, rated) == [(uid(env.alice),)]
@@ -377,10 +379,10 @@ async def test_duplicate_gateway_events_change_nothing(env):
 
 async def test_a_channel_without_permissions_gets_a_clear_reply_and_nothing_is_created(env):
     locked = env.server.add_text_channel(env.guild, "locked")
-    env.server.set_permissions(locked, env.server.bot_user, deny=int(Permission.ATTACH_FILES))
+    env.server.set_permissions(locked, env.server.bot_user, deny=int(Permission.ATTACH_FILES | Permission.ADD_REACTIONS))
     async with running(env):
         reply = await compose(env, channel=locked)
-        assert reply["data"]["flags"] & 64 and "attach files" in reply["data"]["content"]
+        assert reply["data"]["flags"] & 64 and "I am missing the Attach Files and Add Reactions permissions. " in reply["data"]["content"]
     assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
 
 

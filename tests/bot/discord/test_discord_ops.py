@@ -83,7 +83,7 @@ async def test_compose_in_a_thread_needs_send_messages_in_threads_and_says_so(en
     server.set_permissions(env.channel, server.world.bot, deny=Permission.SEND_MESSAGES_IN_THREADS)  # the parent's overwrite applies
     async with running(env):
         reply = await compose(env, channel=thread)
-        assert "send messages in threads" in reply["data"]["content"] and reply["data"]["flags"] & 64
+        assert "missing the Send Messages in Threads permission" in reply["data"]["content"] and reply["data"]["flags"] & 64
         assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
     assert server.messages(thread) == []
 

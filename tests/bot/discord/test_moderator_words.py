@@ -144,3 +144,11 @@ async def test_reset_counts_what_the_agent_learned_in_the_units_its_preset_learn
         await (await server.press_button(env.mod, prompt["id"], button)).wait_response()
         done = (await asked.wait_original(lambda m: not m["components"]))["content"]
         assert done.startswith("The agent is reset") and "Q-value" not in done and " 0 " not in done, done
+
+
+async def test_reset_of_an_agent_that_learned_nothing_does_not_speak_of_forgetting(env):
+    """The trial's prompt read "It has not learned anything yet; a reset forgets it all."."""
+    async with running(env):
+        asked = await env.server.slash(env.mod, env.channel, "reset")
+        prompt = await asked.wait_original()
+    assert prompt["content"] == "Reset the agent? It has not learned anything yet. Compositions and votes are kept.", prompt["content"]

@@ -144,10 +144,10 @@ async def test_a_round_message_deleted_by_a_moderator_cancels_the_round_cleanly(
 @pytest.mark.parametrize(
     "missing, named",
     [
-        (Permission.SEND_MESSAGES, "send messages"),
-        (Permission.ATTACH_FILES, "attach files"),
-        (Permission.ADD_REACTIONS, "add reactions"),
-        (Permission.READ_MESSAGE_HISTORY, "read message history"),
+        (Permission.SEND_MESSAGES, "Send Messages"),
+        (Permission.ATTACH_FILES, "Attach Files"),
+        (Permission.ADD_REACTIONS, "Add Reactions"),
+        (Permission.READ_MESSAGE_HISTORY, "Read Message History"),
     ],
 )
 async def test_compose_where_the_bot_lacks_a_permission_says_which_and_creates_nothing(env, missing, named):
@@ -155,11 +155,11 @@ async def test_compose_where_the_bot_lacks_a_permission_says_which_and_creates_n
     env.server.set_permissions(locked, env.server.bot_user, deny=int(missing))
     async with running(env):
         reply = await compose(env, channel=locked)
-    assert reply["data"]["flags"] & 64 and named in reply["data"]["content"]
+    assert reply["data"]["flags"] & 64 and f"I am missing the {named} permission. " in reply["data"]["content"], reply["data"]["content"]
     assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
     assert db_rows(env, "SELECT COUNT(*) FROM rounds")[0][0] == 0
     assert env.server.messages(locked) == []
-    record_figures(f"permission_missing_{named.replace(' ', '_')}", faults=1)
+    record_figures(f"permission_missing_{named.lower().replace(' ', '_')}", faults=1)
 
 
 @pytest.mark.parametrize("revoked, told", [(Permission.ATTACH_FILES, True), (Permission.SEND_MESSAGES, False)])

@@ -147,3 +147,64 @@ async def test_reactions_made_before_forget_me_are_not_fallen_back_to(env):
         assert await ballots(env) == {}
         summary = await close_round(env)
     assert "nobody voted" in summary, summary
+
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["live", "read back after a restart"])
+@pytest.mark.parametrize("removed_super", [True, False], ids=["super removed", "normal removed"])
+async def test_a_normal_and_a_super_reaction_of_one_emoji_are_two_reactions(env, removed_super, restart):
+    """One person may hold a normal and a super reaction of one emoji (Discord's `me` and `me_burst`); the removal
+    event says which went (`burst`, `type`). Before: both were one reaction, so removing either withdrew the vote
+    though the other stayed on, until the close's re-read brought it back (the quorum wrong meanwhile)."""
+    server = env.server
+    async with running(env):
+        post = await first_round(env)
+        await server.react(env.alice, post["id"], KEYCAPS[4], burst=not removed_super)
+        await server.react(env.alice, post["id"], KEYCAPS[4], burst=removed_super)
+        await eventually(lambda: events(env) == 1, "her vote")
+        if not restart:
+            await _remove_one_then_the_other(env, post, removed_super)
+            return
+    async with running(env) as bot:  # what the bot knows of her reactions comes from the restart's re-read
+        await recounted(env, bot)
+        await _remove_one_then_the_other(env, post, removed_super)
+
+
+async def _remove_one_then_the_other(env, post: dict, removed_super: bool) -> None:
+    server = env.server
+    await server.unreact(env.alice, post["id"], KEYCAPS[4], burst=removed_super)
+    await server.react(env.bob, post["id"], KEYCAPS[7])  # after hers, in one queue: once it is stored, hers is
+    await eventually(lambda: (uid(env.bob),) in db_rows(env, "SELECT voter FROM votes"), "bob's vote")
+    assert await ballots(env) == {uid(env.alice): 5.0, uid(env.bob): 8.0}
+    assert events(env) == 2  # her removal changed nothing
+    assert "2 voted so far" in await status_line(env)
+    await server.unreact(env.alice, post["id"], KEYCAPS[4], burst=not removed_super)  # none left: withdrawn
+    await eventually(lambda: events(env) == 3, "the last removal")
+    assert await ballots(env) == {uid(env.bob): 8.0}
+
+
+async def test_a_super_reaction_removed_while_held_over_the_rate_leaves_the_normal_one_counting(env):
+    """Before: the hold kept one change per emoji, so the super 5's removal overwrote the normal 5's addition and
+    the vote stayed 7, though the normal 5 (her latest) was on."""
+    server = env.server
+    async with running(env, vote_burst=1, vote_refill_seconds=0.5) as bot:
+        post, now = await first_vote_spending_the_burst(env, bot, env.carol, KEYCAPS[6])
+        await server.react(env.carol, post["id"], KEYCAPS[4])  # held, and so are the next two
+        await server.react(env.carol, post["id"], KEYCAPS[4], burst=True)
+        await server.unreact(env.carol, post["id"], KEYCAPS[4], burst=True)
+        await server.react(env.bob, post["id"], KEYCAPS[7])  # after hers: once it is stored, hers are all held
+        await eventually(lambda: events(env) == 2, "bob's vote")
+        now[0] += 0.5  # one refill: the held ones are applied
+        await eventually(lambda: events(env) == 3, "the held vote")
+        assert await ballots(env) == {uid(env.carol): 5.0, uid(env.bob): 8.0}
+
+
+async def first_vote_spending_the_burst(env, bot, user, emoji: str) -> tuple[dict, list[float]]:
+    """With a bot of vote_burst=1: the first round's post, and the clock of the limiter (a list of one value: its
+    buckets refill only when the test moves it), once `user`'s reaction `emoji` is stored, spending their burst."""
+    now = [0.0]
+    bot.runner.limiter.clock = lambda: now[0]
+    post = await first_round(env)
+    await env.server.react(user, post["id"], emoji)
+    await eventually(lambda: events(env) == 1, "the first vote")
+    return post, now

@@ -1,0 +1,104 @@
+"""/close and /stop of a session, one at a time, each answered as it turned out. A close that was acknowledged
+wins over a /stop after it: the round is closed and counted first, then the session stops (the runner does both,
+so no next round starts in between). A duplicate, sent at the same moment by another moderator, waits for the
+first and is told what the first did ("already closing", "already stopped") instead of repeating it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+from storage import RoundRow
+
+log = logging.getLogger("crowdtune.rounds")
+
+# How long (seconds) a /stop waits for the close of a round whose voting is over before it stops the session
+# anyway (the round is then cancelled, which its answer says): its runner is stuck or gone.
+STOP_WAIT = 60.0
+
+
+class Steering:
+    def __init__(self, store, conductor, wake: Callable[[int], None], running: Callable[[int], bool]) -> None:
+        self.store = store
+        self.conductor = conductor
+        self._wake = wake
+        self._running = running  # whether a session's rounds run in this process
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._closing: set[int] = set()  # sessions whose runner is closing their round (its voting is over)
+        self._stops: dict[int, tuple[str, asyncio.Future]] = {}  # session id -> (who stops it, whether its runner did)
+
+    def lock(self, session_id: int) -> asyncio.Lock:
+        """Held by /close and /stop: one at a time per session, so each sees what the one before it did."""
+        return self._locks.setdefault(session_id, asyncio.Lock())
+
+    def voting_over(self, row: RoundRow | None) -> bool:
+        """Whether the posted round `row` is being closed: its close asked for (/close), its time up or its quorum met."""
+        if row is None or not row.message_ids:
+            return False
+        return row.session_id in self._closing or (row.closes_at is not None and row.closes_at <= time.time())
+
+    async def close_now(self, session_id: int) -> Literal["closing", "already", "posting", "none"]:
+        """Close the session's open round early: "closing", "already" (its voting is over: a /close before this
+        one, its time or its quorum), "posting" (its message is not out yet: there is nothing to vote on) or
+        "none". The new close time is stored first, so a crash right after the acknowledgement still closes
+        the round at the next start. Hold `lock`."""
+        row = await self.store.open_round_of(session_id)
+        if row is None:
+            return "none"
+        if not row.message_ids:
+            return "posting"
+        if self.voting_over(row) or not await self.store.set_closes_at(row.id, time.time()):
+            return "already"
+        self._wake(session_id)
+        return "closing"
+
+    async def stop(self, session_id: int, actor: str, after_close: bool) -> bool:
+        """Stop the session; with `after_close` (its round's voting is over: `voting_over`), once its runner has
+        closed and counted that round, waiting for it at most STOP_WAIT seconds. False if it had already ended.
+        Hold `lock`."""
+        if after_close and self._running(session_id):
+            done = asyncio.get_running_loop().create_future()
+            self._stops[session_id] = (actor, done)
+            try:
+                row = await self.store.open_round_of(session_id)
+                if self.voting_over(row):  # not closed yet (else its runner may be past the point that stops it)
+                    self._wake(session_id)
+                    async with asyncio.timeout(STOP_WAIT):
+                        if await asyncio.shield(done):
+                            return True
+            except TimeoutError:
+                log.warning("session %s: its round did not close within %.0f s of /stop; stopping it anyway", session_id, STOP_WAIT)
+            finally:
+                self._stops.pop(session_id, None)
+        return await self.conductor.stop(session_id, actor)
+
+    @contextlib.contextmanager
+    def closing(self, session_id: int) -> Iterator[None]:
+        """The runner closes the session's round in this block: a /stop meanwhile waits for it (`stop`)."""
+        self._closing.add(session_id)
+        try:
+            yield
+        finally:
+            self._closing.discard(session_id)
+
+    async def after_close(self, session_id: int) -> bool:
+        """The runner, once a round is closed and its result posted: stops the session if a /stop waits for that
+        close, before a next round is planned. True if it stopped it."""
+        asked = self._stops.get(session_id)
+        if asked is None:
+            return False
+        actor, done = asked
+        stopped = await self.conductor.stop(session_id, actor)
+        if not done.done():
+            done.set_result(stopped)
+        return stopped
+
+    def runner_ended(self, session_id: int) -> None:
+        """The session's runner ended without closing the round a /stop waits for: the /stop stops it itself."""
+        asked = self._stops.get(session_id)
+        if asked is not None and not asked[1].done():
+            asked[1].set_result(False)

@@ -1,0 +1,72 @@
+"""A round's post once the round has ended, through the real bot and the local Discord-compatible server: it says the
+round closed or was cancelled, not "Voting closes <t:…:R>" (a relative time that still shows a future time after an
+early /close), and has no vote buttons left. Found by a trial: members saw a live-looking round after it closed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from test_discord_bot import compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, running  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.asyncio
+
+EDIT_MESSAGE = "PATCH /channels/{channel_id}/messages/{message_id}"
+
+
+async def buttons_session(env, rounds: int = 3) -> dict:
+    """A session with vote buttons; its first round's post."""
+    await (await env.server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+    await compose(env, rounds=rounds)
+    return await env.server.wait_for_message(env.channel, is_round(1))
+
+
+async def test_a_closed_round_s_post_says_so_and_a_stopped_one_s_says_cancelled_both_without_buttons(env):
+    server = env.server
+    async with running(env) as bot:
+        first = await buttons_session(env)
+        assert "Voting closes <t:" in first["content"] and first["components"]
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**: nobody voted"))
+        second = await server.wait_for_message(env.channel, is_round(2))
+        await server.wait_until(lambda: not server.message(first["id"])["components"], what="round 1's buttons removed")
+        stopped = (await final_answer(await server.slash(env.mod, env.channel, "stop")))["content"]
+        assert stopped.startswith("Session stopped"), stopped
+        await server.wait_until(lambda: not server.message(second["id"])["components"], what="round 2's buttons removed")
+        await eventually(lambda: all(task.done() for task in bot.runner._tasks.values()), "the session's rounds to end")
+    closed, cancelled = server.message(first["id"])["content"], server.message(second["id"])["content"]
+    assert closed.startswith("**Round 1 of 3 closed**: ") and closed.endswith(" Voting has closed; its summary follows."), closed
+    assert cancelled.startswith("**Round 2 of 3 cancelled**: "), cancelled
+    assert cancelled.endswith(" The session was stopped, so votes on it do not count."), cancelled
+    assert [m["id"] for m in server.messages(env.channel) if "Voting closes" in m["content"]] == []
+    assert server.request_counts[EDIT_MESSAGE] == 2  # one edit per round post
+    assert db_rows(env, "SELECT content, message_id FROM announcements WHERE sent_at IS NULL") == []
+
+
+async def test_the_edit_is_in_the_outbox_a_restart_makes_it_and_a_deleted_post_is_skipped(env):
+    """The edit is stored with the close, as the summary is: a bot that goes down before it could edit makes it
+    after its restart. A post deleted before its edit (404 Unknown Message) is passed over: the session goes on."""
+    server = env.server
+    async with running(env) as bot:
+        first = await buttons_session(env)
+        gone = asyncio.Event()
+
+        async def down(channel_id=None):  # the bot goes down right after the close is stored: nothing reaches Discord
+            await gone.wait()
+
+        bot.runner.announce = down
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT status FROM rounds WHERE idx = 0") == [("closed",)], "round 1 closed")
+    assert server.message(first["id"])["components"] and server.request_counts[EDIT_MESSAGE] == 0
+    async with running(env):
+        await server.wait_until(lambda: not server.message(first["id"])["components"], what="round 1's post edited after the restart")
+        second = await server.wait_for_message(env.channel, is_round(2))
+        server.hold(EDIT_MESSAGE)
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await server.wait_until(lambda: server.held[EDIT_MESSAGE] >= 1, what="round 2's edit on its way")
+        await server.delete_message(second["id"])
+        server.release(EDIT_MESSAGE)
+        third = await server.wait_for_message(env.channel, is_round(3))
+    assert "Voting has closed" in server.message(first["id"])["content"]
+    assert third["components"] and db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "closed"), (2, "open")]
+    assert db_rows(env, "SELECT content, message_id FROM announcements WHERE sent_at IS NULL") == []

@@ -1,0 +1,222 @@
+"""/stop and /close raced against the rounds and each other, through the real bot and the local Discord-compatible
+server, the order fixed by gates (a held route, a held renderer, a barrier in the store), never by timing (found by a
+trial: a round posted after "Session stopped", an acknowledged close thrown away by a /stop after it, duplicates
+answered twice, a DM session that silently stopped)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, running  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.asyncio
+
+POST_MESSAGE = "POST /channels/{channel_id}/messages"
+EDIT_MESSAGE = "PATCH /channels/{channel_id}/messages/{message_id}"
+REACTION_USERS = "GET /channels/{channel_id}/messages/{message_id}/reactions/{emoji}"
+
+
+def runner_idle(bot) -> bool:
+    """Whether no session's rounds run any more in the bot (each ended its task)."""
+    return all(task.done() for task in bot.runner._tasks.values())
+
+
+async def test_a_stop_while_the_first_round_is_posted_marks_that_post_cancelled(env):
+    """The trial's /stop right after /compose: "Session stopped after 0 rounds", then "**Round 1 of 2**" posted with
+    its deadline, on which votes were silently ignored. The post already on its way is marked cancelled."""
+    server = env.server
+    async with running(env) as bot:
+        server.hold(POST_MESSAGE)
+        await compose(env, user=env.alice, rounds=2)
+        await server.wait_until(lambda: server.held[POST_MESSAGE] >= 1, what="the round's post to be on its way")
+        stopped = (await final_answer(await server.slash(env.alice, env.channel, "stop")))["content"]
+        server.release(POST_MESSAGE)
+        cancelled = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1"), timeout=30)
+        await server.wait_until(lambda: "cancelled" in server.message(cancelled["id"])["content"], what="the post marked cancelled")
+        await eventually(lambda: runner_idle(bot), "the session's rounds to end")
+        status = (await final_answer(await server.slash(env.bob, env.channel, "status")))["content"]
+    assert stopped == (
+        "Session stopped after 0 rounds; what the agent learned is kept.\n"
+        "Round 1 was being prepared: it is cancelled, and nobody will vote on it."
+    ), stopped
+    post = server.message(cancelled["id"])
+    assert post["content"].startswith("**Round 1 of 2 cancelled**: "), post["content"]  # as every ended round's post (ended_post)
+    assert post["content"].endswith(" The session was stopped, so votes on it do not count."), post["content"]
+    assert post["components"] == [] and not post["reactions"]  # nothing to vote with
+    assert [m for m in server.messages(env.channel) if "Voting closes" in m["content"]] == []
+    assert status.startswith("No session is running here"), status
+    assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "cancelled")]
+
+
+async def test_a_stop_while_the_first_round_is_rendered_posts_nothing(env, monkeypatch):
+    server, rendering, release = env.server, asyncio.Event(), asyncio.Event()
+    render = env.renderer.render_async
+
+    async def held_render(*args, **kwargs):
+        rendering.set()
+        await release.wait()
+        return await render(*args, **kwargs)
+
+    monkeypatch.setattr(env.renderer, "render_async", held_render)
+    async with running(env) as bot:
+        await compose(env, user=env.alice, rounds=2)
+        await rendering.wait()
+        stopped = (await final_answer(await server.slash(env.alice, env.channel, "stop")))["content"]
+        release.set()
+        await eventually(lambda: runner_idle(bot), "the session's rounds to end", timeout=30)
+    assert "Round 1 was being prepared: it is cancelled" in stopped, stopped
+    assert server.request_counts[POST_MESSAGE] == 0
+    assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "cancelled")]
+
+
+async def test_a_stop_while_the_next_round_is_planned_opens_no_round(env, monkeypatch):
+    """A /stop between the check that the session runs and the round's record: the store opens no round for it."""
+    async with running(env) as bot:
+        store, planned, release = bot.conductor.store, asyncio.Event(), asyncio.Event()
+        next_round_index = store.next_round_index
+
+        async def held_index(session_id):
+            planned.set()
+            await release.wait()
+            return await next_round_index(session_id)
+
+        monkeypatch.setattr(store, "next_round_index", held_index)
+        await compose(env, user=env.alice, rounds=2)
+        await planned.wait()
+        monkeypatch.setattr(store, "next_round_index", next_round_index)
+        await (await env.server.slash(env.alice, env.channel, "stop")).wait_response()
+        release.set()
+        await eventually(lambda: runner_idle(bot), "the session's rounds to end", timeout=30)
+    assert db_rows(env, "SELECT COUNT(*) FROM rounds") == [(0,)]
+    assert env.server.request_counts[POST_MESSAGE] == 0
+
+
+async def voted_round(env, *voters):
+    await compose(env, user=env.alice, rounds=3)
+    post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+    await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 10, what="the vote reactions")
+    for number, voter in enumerate(voters):
+        await env.server.react(voter, post["id"], KEYCAPS[5 + number])
+    await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == len(voters), "the votes")
+    return post
+
+
+async def test_an_acknowledged_close_is_counted_before_a_stop_right_after_it(env):
+    """The trial: "Closing this round now.", then another moderator's /stop said the round's 2 votes were not counted."""
+    server = env.server
+    async with running(env):
+        await voted_round(env, env.bob, env.carol)
+        server.hold(REACTION_USERS)  # the close's re-read of the reactions waits: the /stop comes during the close
+        closing = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
+        await server.wait_until(lambda: server.held[REACTION_USERS] >= 1, what="the close to re-read the reactions")
+        stop = await server.slash(env.alice, env.channel, "stop")
+        first = await stop.wait_response()
+        server.release(REACTION_USERS)
+        stopped = (await final_answer(stop))["content"]
+        summary = await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
+    assert closing == "Closing this round now."
+    assert first["type"] == 5  # it waits for the close, acknowledged publicly (Discord's 3 s)
+    assert stopped == (
+        "Session stopped after 1 round; what the agent learned is kept.\n"
+        "Round 1 was closing: it closed first, so its votes count (its result is above)."
+    ), stopped
+    assert "2 votes" in summary["content"] or "2 voted" in summary["content"], summary["content"]
+    assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "closed")]
+    assert db_rows(env, "SELECT rounds_done, status FROM sessions") == [(1, "stopped")]
+    assert not any(is_round(2)(m) for m in server.messages(env.channel))
+
+
+async def test_a_second_stop_while_the_first_waits_for_a_close_is_acknowledged_and_told(env):
+    """The first /stop waits for the round's close (its reactions re-read, held here); a second one waits for the
+    first, so it is acknowledged at once (Discord's 3 s), privately, and then told the session already ended."""
+    server = env.server
+    async with running(env):
+        await voted_round(env, env.bob)
+        server.hold(REACTION_USERS)
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await server.wait_until(lambda: server.held[REACTION_USERS] >= 1, what="the close to re-read the reactions")
+        first = await server.slash(env.alice, env.channel, "stop")
+        await first.wait_response()
+        second = await server.slash(env.mod, env.channel, "stop")
+        acknowledged = await second.wait_response()
+        server.release(REACTION_USERS)
+        answers = [(await final_answer(i))["content"] for i in (first, second)]
+    assert acknowledged["type"] == 5 and second.ephemeral
+    assert answers[0].startswith("Session stopped after 1 round;"), answers
+    assert answers[1] == "This session has already ended (another `/stop`, or its last round); nothing was changed.", answers
+
+
+async def test_two_closes_at_once_close_the_round_once_and_say_so(env):
+    server = env.server
+    async with running(env):
+        await voted_round(env, env.bob)
+        server.hold(REACTION_USERS)  # the close's re-read of the reactions waits: both come before the round closes
+        both = [await server.slash(user, env.channel, "close") for user in (env.mod, env.alice)]
+        answers = sorted([(await final_answer(i))["content"] for i in both])
+        server.release(REACTION_USERS)
+        await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
+    assert answers == ["Closing this round now.", "This round is already closing; its result follows."], answers
+
+
+async def test_two_stops_at_once_stop_once_and_say_so(env, monkeypatch):
+    """Both /stops find the session running (a barrier in the store lets neither go on before both have looked):
+    one public "Session stopped", the other told privately that it already ended."""
+    server = env.server
+    async with running(env) as bot:
+        await voted_round(env, env.bob)
+        store, looked = bot.conductor.store, []
+        active_session_in, both_looked = store.active_session_in, asyncio.Event()
+
+        async def barrier(channel_id):
+            session = await active_session_in(channel_id)
+            looked.append(session)
+            if len(looked) == 2:
+                both_looked.set()
+            await both_looked.wait()
+            return session
+
+        monkeypatch.setattr(store, "active_session_in", barrier)
+        both = [await server.slash(user, env.channel, "stop") for user in (env.mod, env.alice)]
+        answers = [await final_answer(i) for i in both]
+    assert all(session is not None for session in looked)
+    public = [a["content"] for a, i in zip(answers, both) if not i.ephemeral]
+    private = [a["content"] for a, i in zip(answers, both) if i.ephemeral]
+    assert len(public) == 1 and public[0].startswith("Session stopped after 1 round"), answers
+    assert private == ["This session has already ended (another `/stop`, or its last round); nothing was changed."], answers
+    assert len([m for m in server.messages(env.channel) if "Session stopped" in m["content"]]) <= 1
+
+
+async def test_a_button_pressed_on_a_stopped_round_says_it_was_cancelled(env):
+    """The trial's press on a stopped round was answered "This round has closed", as for a round that counted."""
+    server = env.server
+    async with running(env):
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, user=env.alice, rounds=2)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=30)
+        server.hold(EDIT_MESSAGE)  # a press made before the post's edit (its buttons removed) reaches Discord
+        await (await server.slash(env.alice, env.channel, "stop")).wait_response()
+        seven = next(c["custom_id"] for row in post["components"] for c in row["components"] if c["custom_id"].endswith(":7"))
+        reply = await (await server.press_button(env.bob, post["id"], seven)).wait_response()
+        server.release(EDIT_MESSAGE)
+        await server.wait_until(lambda: not server.message(post["id"])["components"], what="the post's buttons removed")
+    assert reply["data"]["content"] == (
+        "This round was cancelled (its session was stopped, or its message deleted); votes on it do not count."
+    ), reply["data"]["content"]
+    assert db_rows(env, "SELECT COUNT(*) FROM votes") == [(0,)]
+
+
+async def test_a_dm_session_for_someone_whose_dms_are_closed_tells_them_and_stops(env):
+    """The trial: /compose answered "The first round is coming up." and nothing came; only the log said 50007."""
+    server = env.server
+    shy = server.add_user("shy", accepts_dms=False)
+    dm = server.dm_channel(shy)
+    async with running(env) as bot:
+        started = await server.slash(shy, dm, "compose", {"rounds": 1})
+        await started.wait_response()
+        [told] = await started.wait_followups(1, timeout=30)
+        await eventually(lambda: runner_idle(bot), "the session's rounds to end")
+    assert "I can't send you direct messages" in told["content"], told["content"]
+    assert "`/compose`" in told["content"]
+    assert db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
+    assert db_rows(env, "SELECT status FROM rounds") == [("cancelled",)]
