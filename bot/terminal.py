@@ -191,7 +191,6 @@ class TerminalSession:
         `new`: end an unfinished session and start one from `spec`; `first_track` (a person's own melody): the same,
         from its track, its summary said once the session has started. Ctrl-C and SIGTERM cancel it (bot.stopping): the cancellation goes
         through once the players are stopped, and the round stays open."""
-        await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
         self.reader = self.reader or LineReader(self.stdin)
         try:
             with _resumable():

@@ -374,20 +374,25 @@ def _t95(n: int) -> float:
 
 
 def paired(a: list[float], b: list[float]) -> tuple[float, float]:
-    """Mean of the seed-by-seed differences a - b and the half-width of its 95% interval."""
+    """Mean of the seed-by-seed differences a - b and the half-width of its 95% interval: infinite for one seed,
+    whose difference bounds nothing (never "beyond noise")."""
     differences = [x - y for x, y in zip(a, b)]
     if len(differences) < 2:
-        return (differences[0] if differences else 0.0), 0.0
+        return (differences[0] if differences else 0.0), math.inf
     return statistics.fmean(differences), _t95(len(differences)) * statistics.stdev(differences) / len(differences) ** 0.5
 
 
+# One seed gives a mean but no spread: said so, not as a spread of 0.
+ONE_SEED = "(n=1)"
+
+
 def _mean_sd(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.2f} ± {sd:.2f}"
+    spread = f"± {statistics.stdev(values):.2f}" if len(values) > 1 else ONE_SEED
+    return f"{statistics.fmean(values):.2f} {spread}"
 
 
 def _versus(gap: tuple[float, float]) -> str:
-    return f"{gap[0]:+.2f} ± {gap[1]:.2f}"
+    return f"{gap[0]:+.2f} {f'± {gap[1]:.2f}' if math.isfinite(gap[1]) else ONE_SEED}"
 
 
 def checkpoints_for(rounds: int) -> list[int]:
