@@ -476,10 +476,13 @@ def _check_database(db: str, create: bool, throwaway: bool = False) -> None:
         check_readable([db], "the database ", example="crowdtune.db")
 
 
-async def _open_store(db: str):
-    from storage import open_store
 
-    return await open_store(db)
+
+async def _open_to_write(db: str):
+    """The store of a command that writes the database `db`, checked writable at once (storage.open_to_write)."""
+    from storage import open_to_write
+
+    return await open_to_write(db)
 
 
 START_A_SESSION = "start a session with crowdtune run or crowdtune simulate"
@@ -544,7 +547,7 @@ async def _run(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
         if args.out:  # a folder that cannot be made (no permission) fails here (exit 12), before a session is started
             out.mkdir(exist_ok=True)
-        store = await _open_store(args.db)
+        store = await _open_to_write(args.db)
         try:
             # One process per database, as for the bot: two terminals on one session would close each
             # other's rounds, and the rating typed into the slower one would be lost.
@@ -590,7 +593,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     out = _fresh_folder(Path(args.out), args.force)
     with contextlib.ExitStack() as opened:
         renderer = opened.enter_context(open_renderer(settings)) if args.audio else None
-        store = await _open_store(args.db)
+        store = await _open_to_write(args.db)
         try:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
             out.mkdir(exist_ok=True)
@@ -657,6 +660,9 @@ async def _sessions(args: argparse.Namespace) -> int:
         sessions = await store.all_sessions()
     finally:
         await store.close()
+    if not sessions:  # as helpful as for a file with no crowdtune data in it (the bot's before its first /compose)
+        print(f"no sessions yet: the database {store.path} holds none ({START_A_SESSION})")
+        return 0
     for s in sessions:
         started = datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
         where = f"{s.scope_id}" + (f" #{s.channel_id}" if s.channel_id else "")
@@ -731,7 +737,7 @@ async def _copy_db(args: argparse.Namespace) -> int:
     source = await _open_to_read(args.source, "nothing to copy")
     try:
         _check_database(args.target, create=True)
-        target = await _open_store(args.target)
+        target = await _open_to_write(args.target)
         try:
             counts = await copy_database(source, target)
         except ValueError as problem:
@@ -796,10 +802,24 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command `argv` (default: sys.argv's) and return its exit code (README "Exit codes"). Standard
     output that cannot be written (a full disk, `> /dev/full`) ends any command with one line, exit code FILE,
     its cleanup done as for any other end; what is still unwritten is flushed here, not at the interpreter's exit."""
-    from bot.errors import GuardedOutput, OutputFailed
-    from bot.stopping import heed_ctrl_c
+    from bot.errors import Interrupted, Terminated
+    from bot.stopping import say_stopped, signals_heard
 
-    heed_ctrl_c()
+    try:
+        with signals_heard():  # from here to the end: a signal while the arguments are read, too
+            return _main(argv)
+    except (KeyboardInterrupt, Interrupted):
+        say_stopped("interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except Terminated:
+        say_stopped("terminated")  # one line, as for Ctrl-C: a signal is an end like any other
+        return int(ExitCode.TERMINATED)
+
+
+def _main(argv: list[str] | None) -> int:
+    """`main`'s work, a signal apart: the command's exit code, whatever standard output does."""
+    from bot.errors import GuardedOutput, OutputFailed
+
     given, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
     # argparse names the command in it as soon as it is read, before the command's own options (its --help) are.
     parsed = argparse.Namespace()
@@ -833,9 +853,6 @@ def _discard_output(stream) -> None:
 
 def _command(args: argparse.Namespace) -> int:
     """Run the parsed command; every problem a user can fix is one line on stderr and its exit code."""
-    from bot.errors import Interrupted, Terminated
-    from bot.stopping import say_stopped
-
     try:
         match args.command:
             case "run":
@@ -856,13 +873,7 @@ def _command(args: argparse.Namespace) -> int:
         ending = f" (see crowdtune {args.command} --help)" if isinstance(problem, ArgumentError) else ""
         print(f"crowdtune {args.command}: error: {one_line(str(problem))}{ending}", file=sys.stderr)
         return EXIT_USAGE
-    except (KeyboardInterrupt, Interrupted):
-        say_stopped("interrupted")
-        return int(ExitCode.INTERRUPTED)
-    except Terminated:
-        say_stopped("terminated")  # one line, as for Ctrl-C: a signal is an end like any other
-        return int(ExitCode.TERMINATED)
-    except Exception as problem:
+    except Exception as problem:  # Interrupted and Terminated too: `main` says them
         from bot.errors import user_facing
 
         if (known := user_facing(problem)) is None:

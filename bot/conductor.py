@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from core.agent import AgentConfig, feature_names, model_name, scope_model
+from core.actions import apply, describe
+from core.agent import AgentConfig, feature_names, model_name, opening, scope_model
 from core.agent import preset as agent_preset
 from core.crowd import Ballot, check_choice, check_rating, compound_rating, parse_rating, robust_rating
 from core.learner import Posterior, explain
@@ -64,14 +65,32 @@ class Conductor:
     ) -> SessionRow:
         """Start a session from `first_track` (a person's own melody) or a new random track. With
         `continue_from_last` and no `first_track`, the first track is where the scope's last session in
-        this channel ended, when its musical parameters match (played on this session's instrument)."""
+        this channel ended, when its musical parameters match (played on this session's instrument).
+        A new random track is first edited with what the scope's ratings taught (`core.agent.opening`); the
+        session's options then say how, under "opening" (the edits in words, in order), for the front ends."""
         await self.store.ensure_scope(scope_id, scope_kind, scope_name)
-        track = first_track or spec.first_track()
+        track = first_track
         if continue_from_last and first_track is None:
             last = await self.store.latest_session(scope_id, channel_id)
             if last is not None and _same_music(SessionSpec.from_dict(last.spec), spec):
                 track = replace(track_from_dict(last.track), instrument=spec.instrument)
+        if track is None:
+            track, opened = await self._opening(scope_id, spec)
+            if opened:
+                options = {**(options or {}), "opening": opened}
         return await self.store.create_session(scope_id, channel_id, spec.to_dict(), track_to_dict(track), actor, options)
+
+    async def _opening(self, scope_id: str, spec: SessionSpec) -> tuple[Track, list[str]]:
+        """A new random starting track edited by `core.agent.opening`, and those edits in words."""
+        track = spec.first_track()
+        model = await self.model(scope_id, spec.agent)
+        # Scoring every legal edit a few times over: milliseconds of numpy, off the event loop all the same.
+        actions = await asyncio.to_thread(opening, spec.agent, track, model)
+        words = []
+        for action in actions:
+            words.append(describe(track, action))
+            track = apply(track, action)
+        return track, words
 
     async def open_round(self, session_id: int) -> OpenRound | None:
         """The session's open round, planning a new one if there is none; None once it has ended."""
@@ -239,3 +258,13 @@ def one_rater(scope_id: str) -> bool:
 
 def _same_music(a: SessionSpec, b: SessionSpec) -> bool:
     return (a.base, a.scale, a.tempo) == (b.base, b.scale, b.tempo)
+
+
+def opening_text(session: SessionRow, whose: str) -> str:
+    """How a session's starting track was edited before its first round (`Conductor.start`), naming `whose` ratings
+    taught it ("your ratings", "this server's ratings"), lower case and without a full stop, for a front end's
+    sentence ("it starts from a random track with 2 edits your ratings favour: ..."); "" when it was not."""
+    opened = session.options.get("opening") or []
+    if not opened:
+        return ""
+    return f"it starts from a random track with {plural(len(opened), 'edit')} {whose} favour: {'; '.join(opened)}"

@@ -21,13 +21,12 @@ from typing import TypeVar
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.discord.shards import MAX_SHARDS, parse_shard_ids
+from bot.discord.shards import MAX_SHARDS, ids_problem, parse_shard_ids
 from bot.errors import ExitCode, StartupError, user_path, why_unreadable
 from core.agent import PRESET_NAMES
 from core.engine import QUORUM_MAX, ROUND_SECONDS_MAX, ROUND_SECONDS_MIN, ROUNDS_MAX
 from core.words import one_of
 from storage import IN_MEMORY, IN_MEMORY_GONE
-
 
 _TOKEN_VARIABLES = ("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN")
 
@@ -105,7 +104,7 @@ class CommandSettings(BaseSettings):
     @field_validator("shard_ids")
     @classmethod
     def _shard_ids(cls, value: str | None) -> str | None:
-        """Checked as --shard-ids is (bot.discord.shards.parse_shard_ids), whether or not the bot runs."""
+        """Checked as --shard-ids is (parse_shard_ids), whether or not the bot runs; with the count: load_settings."""
         if value is not None:
             parse_shard_ids(value)
         return value
@@ -133,8 +132,7 @@ def _unblanked(source):
     return lambda: {key: value for key, value in source().items() if not _blank(key, value)}
 
 
-# The URL settings and the schemes each accepts.
-URLS = {"api_base": ("http", "https"), "gateway_url": ("ws", "wss")}
+URLS = {"api_base": ("http", "https"), "gateway_url": ("ws", "wss")}  # the URL settings, the schemes each accepts
 _HIDDEN = "(not shown)"
 
 
@@ -151,6 +149,8 @@ def load_settings(kind: type[S] = Settings, **overrides) -> S:
     problems = [_problem(name, getattr(settings, name)) for name in _round_default_problems(settings)]
     if "db" not in overrides and settings.db == IN_MEMORY:  # every command's default database; most could not use it
         problems.append(_problem("db", settings.db, reason=IN_MEMORY_GONE))
+    if (why := ids_problem(settings.shard_count, settings.shard_ids)) is not None:  # the two together; each alone: its field
+        problems.append(_problem("shard_ids", settings.shard_ids, look_up="shard_ids" not in overrides, reason=why))
     if "soundfont" not in overrides and settings.soundfont and (why := why_unreadable(settings.soundfont)) is not None:
         # A stat and an open: whether it is a soundfont FluidSynth can load is found by what renders (NO_SOUNDFONT).
         problems.append(_problem("soundfont", settings.soundfont, reason=why))

@@ -3,7 +3,9 @@ task, so its cleanup runs as it would for any other end (a terminal round left t
 session stopped, players reaped, the database closed), and the command ends as Interrupted or Terminated
 (exit codes 130 and 143, README "Exit codes"). The running Discord bot replaces both handlers by its own
 graceful close (`close_on_signals`), ends with exit code 0 and says so in its own line (`bot_stopped`). Work outside an event loop (a benchmark in a process of its own)
-gets the same from `signals_raise`, and the command that started it passes a signal on (`run_passing_signals`)."""
+gets the same from `signals_raise`, and the command that started it passes a signal on (`run_passing_signals`).
+Before all of these, while the command's modules are still imported, bot.entry ends it at once; then `signals_heard`
+raises where the code is, for the whole run, and an event loop's handlers, removed, give way to it again."""
 
 from __future__ import annotations
 
@@ -59,13 +61,33 @@ def why_stopped(problem: BaseException) -> str:
     return str(problem) or type(problem).__name__
 
 
-def heed_ctrl_c() -> None:
-    """Let SIGINT raise KeyboardInterrupt, as Python does by default, even when crowdtune was started with it
-    ignored: a shell without job control starts every background command so (`crowdtune simulate ... &` in a
-    script), Python then keeps it ignored, and Ctrl-C or `kill -INT` did nothing. For the code outside an
-    event loop; `signals_end_this_task` handles it inside one."""
-    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+@contextlib.contextmanager
+def signals_heard() -> Iterator[None]:
+    """For a command's whole run: the first SIGINT raises KeyboardInterrupt, as Python's own handler does, and
+    the first SIGTERM Terminated, where the code is (the command then says which in one line, `main`), also when
+    crowdtune was started with SIGINT ignored: a shell without job control starts every background command so
+    (`crowdtune simulate ... &` in a script), and Python keeps it ignored. A repeated signal changes nothing: the
+    ending it would cut short is under way. Inside an event loop `signals_end_this_task` takes over. At the end
+    the previous handlers come back, unless a signal came meanwhile (later ones keep changing nothing)."""
+    received: list[signal.Signals] = []
+
+    def on_signal(number: int, frame) -> None:
+        if not received:
+            received.append(signal.Signals(number))
+            raise KeyboardInterrupt if number == signal.SIGINT else Terminated()
+
+    previous = {number: signal.signal(number, on_signal) for number in ENDINGS}
+    try:
+        yield
+    finally:
+        if not received and all(signal.getsignal(number) is on_signal for number in ENDINGS):
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+def _ignore_signal(number: int, frame) -> None:
+    """A signal after the one that is ending the command: its ending is under way (not SIG_IGN, which the
+    processes started meanwhile would inherit)."""
 
 
 @contextlib.asynccontextmanager
@@ -83,7 +105,7 @@ async def signals_end_this_task() -> AsyncIterator[None]:
             received.append(number)
             task.cancel(WORDS[number])  # the work's cleanup may say why it stopped (why_stopped)
 
-    installed = []
+    installed, before = [], {number: signal.getsignal(number) for number in ENDINGS}
     for number in ENDINGS:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
             loop.add_signal_handler(number, on_signal, number)
@@ -96,8 +118,12 @@ async def signals_end_this_task() -> AsyncIterator[None]:
         task.uncancel()  # the cancellation is accounted for: it becomes the signal's exception
         raise ENDINGS[received[0]]() from None
     finally:
-        for number in installed:
-            loop.remove_signal_handler(number)  # SIGINT back to KeyboardInterrupt, SIGTERM to its default
+        # The loop's removal leaves Python's defaults (a traceback, a silent end): the handlers from before come
+        # back instead, held meanwhile, or, once a signal has come, one that lets repeats change nothing.
+        with signals_held():
+            for number in installed:
+                loop.remove_signal_handler(number)
+                signal.signal(number, _ignore_signal if received else before[number] or signal.SIG_DFL)
     if received:  # the work ended anyway (the signal came as it finished): still the signal's exit code
         task.uncancel()
         raise ENDINGS[received[0]]()

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TextIO
 
-from bot.conductor import Conductor, OpenRound
+from bot.conductor import Conductor, OpenRound, opening_text
 from bot.console import LineReader, Player, write_clip
 from bot.terminal_words import AspectsVote, Vote, explain, learning_summary, rating_of, vote_of
 from bot.errors import ExitCode, StartupError
@@ -191,7 +191,6 @@ class TerminalSession:
         `new`: end an unfinished session and start one from `spec`; `first_track` (a person's own melody): the same,
         from its track, its summary said once the session has started. Ctrl-C and SIGTERM cancel it (bot.stopping): the cancellation goes
         through once the players are stopped, and the round stays open."""
-        await self.conductor.store.check_writable()  # a read-only file or a full disk: say so before the first round
         self.reader = self.reader or LineReader(self.stdin)
         try:
             with _resumable():
@@ -228,6 +227,8 @@ class TerminalSession:
             )
             learned = await self.conductor.learned_from(session.scope_id, spec.agent)
             self.say((f"{first_track.summary}\n" if first_track else "") + f"session {session.id}: {describe_spec(spec, session.options)} (--seed {spec.seed} repeats it); the agent {learned}")
+            if opened := opening_text(session, "your ratings so far"):
+                self.say(opened)
         # A session keeps how it was started: its votes by aspects or not, whatever this run's --aspects says.
         self.aspects = bool(session.options.get("aspects")) and spec.mode == "rating"
         self.folder = self.out_dir / session_folder(store.path, session)

@@ -202,14 +202,19 @@ def thompson_choices(posterior: Posterior, features: np.ndarray, draws: int, rng
     return chosen
 
 
-def cautious_choice(posterior: Posterior, features: np.ndarray) -> int:
-    """The candidate (row of `features`) with the best lower confidence bound of its value, mean - CAUTION x
-    sd under the posterior: for an edit that stays whatever the crowd says (a session's first, which sets
-    the bar), where a bold guess cannot be undone. Before any rating every mean is 0, so this is the edit
-    the prior is surest changes little."""
+def lower_bounds(posterior: Posterior, features: np.ndarray) -> np.ndarray:
+    """Each candidate's (row of `features`, shape (n, d)) lower confidence bound of its value under the posterior,
+    mean - CAUTION x sd, in rating points, shape (n,)."""
     covariance = posterior.covariance()
     sd = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", features, covariance, features), 0.0, None))
-    return int(np.argmax(features @ posterior.mean() - CAUTION * sd))
+    return features @ posterior.mean() - CAUTION * sd
+
+
+def cautious_choice(posterior: Posterior, features: np.ndarray) -> int:
+    """The candidate (row of `features`) with the best lower confidence bound of its value (`lower_bounds`): for
+    an edit that stays whatever the crowd says (a session's first, which sets the bar), where a bold guess cannot
+    be undone. Before any rating every mean is 0, so this is the edit the prior is surest changes little."""
+    return int(np.argmax(lower_bounds(posterior, features)))
 
 
 # --- saying what was learned --------------------------------------------------------------------------

@@ -92,8 +92,7 @@ def parse_base(text: str | int) -> int:
         letter, accidental, octave = match.groups()
         number = (int(octave) + 1) * 12 + _PITCH_CLASS[letter.upper()]
         number += {"#": 1, "♯": 1, "b": -1, "♭": -1}.get(accidental, 0)
-        check_base(number, str(text))
-    check_base(number)
+    check_base(number, text if isinstance(text, str) else None)  # said as typed: 104, not G#7
     return number
 
 

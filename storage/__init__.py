@@ -19,6 +19,7 @@ from storage.protocol import (
 __all__ = [
     "Announcement", "DatabaseGone", "DatabaseUnwritable", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
     "check_location", "clone_rounds", "database_errors", "naming_refusals", "out_of_room", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
+    "open_to_write",
 ]
 
 
@@ -178,6 +179,19 @@ async def open_store(location: str | Path, read_only: bool = False) -> Store:
     from storage.sqlite import SqliteStore
 
     return await SqliteStore.open(location, read_only=read_only)
+
+
+async def open_to_write(location: str | Path) -> Store:
+    """`open_store` for a command that writes (the bot, a terminal session, a simulation, a copy's target): a
+    database that cannot be written (a read-only file or folder, a full disk) is a StorageError at once, naming
+    it ("the database ct.db cannot be written: ..."), before the command makes anything, not at its first write."""
+    store = await open_store(location)
+    try:
+        await store.check_writable()
+    except BaseException:
+        await store.close()
+        raise
+    return store
 
 
 def open_reader(location: str | Path) -> Reader:

@@ -74,6 +74,18 @@ COUNTED = {
 }  # fmt: skip
 
 
+# Every entry dated alike, the zip format's first date, and given the same permissions: the same data exports to the
+# same bytes (zipfile dates a name given as text "now" in writestr but 1980 in open).
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    """The zip entry `name`: dated ZIP_DATE, deflated, unpacked readable by its owner alone, as the zip is (people's votes)."""
+    entry = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+    entry.external_attr, entry.compress_type = 0o600 << 16, zipfile.ZIP_DEFLATED
+    return entry
+
+
 def write_export(
     location: str, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None
 ) -> dict[str, int]:
@@ -103,36 +115,36 @@ def write_export(
                     for variant, proposal in enumerate(proposals):
                         suffix = f"-{'ab'[variant]}" if len(proposals) > 1 else ""
                         midi = track_to_midi(track_from_dict(proposal["track"]))
-                        archive.writestr(f"{folder}/round-{round_row['round']:04d}{suffix}.mid", midi_bytes(midi))
+                        archive.writestr(_entry(f"{folder}/round-{round_row['round']:04d}{suffix}.mid"), midi_bytes(midi))
                         counts["compositions"] += 1
                         wrote()
                     counts["rounds"] += _write_jsonl(rounds_lines, [round_row])
                 for session in reader.sessions(scope_id):
                     folder = f"compositions/{folders[session['scope']]}/session-{session['session']}"
-                    archive.writestr(f"{folder}/current.mid", midi_bytes(track_to_midi(track_from_dict(session["track"]))))
+                    archive.writestr(_entry(f"{folder}/current.mid"), midi_bytes(track_to_midi(track_from_dict(session["track"]))))
                     counts["compositions"] += 1
                     wrote()
-                with archive.open("rounds.jsonl", "w", force_zip64=True) as entry:
+                with archive.open(_entry("rounds.jsonl"), "w", force_zip64=True) as entry:
                     rounds_lines.seek(0)
                     shutil.copyfileobj(rounds_lines, entry)
                 wrote()
-                with archive.open("votes.jsonl", "w", force_zip64=True) as entry:
+                with archive.open(_entry("votes.jsonl"), "w", force_zip64=True) as entry:
                     counts["votes"] = _write_jsonl(entry, reader.votes(scope_id))
                 wrote()
-                with archive.open("audit.jsonl", "w", force_zip64=True) as entry:
+                with archive.open(_entry("audit.jsonl"), "w", force_zip64=True) as entry:
                     counts["audit"] = _write_jsonl(entry, reader.audit(scope_id))
                 wrote()
-                with archive.open("sessions.jsonl", "w", force_zip64=True) as entry:
+                with archive.open(_entry("sessions.jsonl"), "w", force_zip64=True) as entry:
                     _write_jsonl(entry, reader.sessions(scope_id))
                 wrote()
-                with archive.open("qtable.json", "w", force_zip64=True) as entry:
+                with archive.open(_entry("qtable.json"), "w", force_zip64=True) as entry:
                     counts["q_values"] = _write_qtables(entry, reader.qvalues(scope_id))
                 models: dict[str, dict[str, dict]] = {}  # one fixed-size model per scope and learner: small
                 for row in reader.models(scope_id):
                     models.setdefault(row["scope"], {})[row["name"]] = row["data"]
                     counts["models"] += 1
                 wrote()
-                archive.writestr("models.json", json.dumps(models, sort_keys=True))
+                archive.writestr(_entry("models.json"), json.dumps(models, sort_keys=True))
                 wrote()
     return counts
 

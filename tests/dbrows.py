@@ -91,3 +91,15 @@ async def writes_held(location: str | Path) -> AsyncIterator[None]:
         raw.execute("ROLLBACK")
     finally:
         raw.close()
+
+
+async def observe(store, scope_id: str, name: str, observations) -> None:
+    """Add model observations to a scope through an open store, as a close does (inside a transaction), on either
+    backend: what a scope that has been rated holds."""
+    if hasattr(store, "_pool"):  # PostgreSQL
+        from storage.postgres import _add_observations
+
+        await store._tx(lambda conn: _add_observations(conn, scope_id, name, observations))
+    else:
+        async with store._tx() as db:
+            await db.add_observations(scope_id, name, observations)

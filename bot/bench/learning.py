@@ -151,7 +151,7 @@ async def _simulate_one(variant: Variant, seed: int, rounds: int, crowd: str) ->
     from bot.simulate import run_simulation
     from core.actions import Action, Kind, apply, legal_actions
     from core.crowd import mean_rating, robust_rating
-    from core.engine import SessionSpec
+    from core.engine import RoundPlan, SessionSpec
     from core.midi import track_to_midi
     from storage import open_store
 
@@ -171,6 +171,9 @@ async def _simulate_one(variant: Variant, seed: int, rounds: int, crowd: str) ->
             earlier = replace(spec, base=60, scale="major", rounds=variant.earlier_rounds, seed=EARLIER_SEED_OFFSET + seed)
             await run_simulation(conductor, earlier, raters, None, scope)
         results = await run_simulation(conductor, spec, raters, None, scope, judge=judge_midi)
+        # The session's own starting track: a scope that was rated opens a new one with edits (core.agent.opening).
+        first = (await store.rounds_of(results["session"]))[0]
+        start = RoundPlan.from_dict(first.plan).incumbent
     finally:
         await store.close()
 
@@ -181,7 +184,7 @@ async def _simulate_one(variant: Variant, seed: int, rounds: int, crowd: str) ->
             judged[track] = judge_midi(track_to_midi(track))
         return judged[track]
 
-    track = spec.first_track()
+    track = start
     quality, better, worse = [judge(track)], [], []
     for record in results["rounds"]:
         proposals = [apply(track, Action.from_key(key)) for key in record["actions"]]
@@ -371,20 +374,25 @@ def _t95(n: int) -> float:
 
 
 def paired(a: list[float], b: list[float]) -> tuple[float, float]:
-    """Mean of the seed-by-seed differences a - b and the half-width of its 95% interval."""
+    """Mean of the seed-by-seed differences a - b and the half-width of its 95% interval: infinite for one seed,
+    whose difference bounds nothing (never "beyond noise")."""
     differences = [x - y for x, y in zip(a, b)]
     if len(differences) < 2:
-        return (differences[0] if differences else 0.0), 0.0
+        return (differences[0] if differences else 0.0), math.inf
     return statistics.fmean(differences), _t95(len(differences)) * statistics.stdev(differences) / len(differences) ** 0.5
 
 
+# One seed gives a mean but no spread: said so, not as a spread of 0.
+ONE_SEED = "(n=1)"
+
+
 def _mean_sd(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.2f} ± {sd:.2f}"
+    spread = f"± {statistics.stdev(values):.2f}" if len(values) > 1 else ONE_SEED
+    return f"{statistics.fmean(values):.2f} {spread}"
 
 
 def _versus(gap: tuple[float, float]) -> str:
-    return f"{gap[0]:+.2f} ± {gap[1]:.2f}"
+    return f"{gap[0]:+.2f} {f'± {gap[1]:.2f}' if math.isfinite(gap[1]) else ONE_SEED}"
 
 
 def checkpoints_for(rounds: int) -> list[int]:

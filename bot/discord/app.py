@@ -25,6 +25,7 @@ from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.edge import context_problem
 from bot.discord.logs import setup_logging
+from bot.discord.reach import reach_discord
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.settings import Settings, bot_token, open_renderer
@@ -302,54 +303,18 @@ def freeze_start_up_objects() -> None:
     gc.freeze()
 
 
-async def reach_discord(retry_seconds: float) -> None:
-    """Wait until Discord's REST API (discord.http.Route.BASE, see point_at) answers GET /gateway, which
-    needs no token: tried again after 1, 2, 4 ... 30 s while `retry_seconds` last, as the network may
-    come up after the bot (a container starting, a laptop waking). StartupError DISCORD_UNREACHABLE
-    then; BAD_URL when something answers that is not Discord's API (HTTP 4xx)."""
-    url = discord.http.Route.BASE.rstrip("/") + "/gateway"
-    where = yarl.URL(url).host
-    loop = asyncio.get_running_loop()
-    give_up, pause, tries = loop.time() + retry_seconds, 1.0, 0
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        while True:
-            tries += 1
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-                    if response.status < 500 and response.status != 429:
-                        raise StartupError(
-                            f"{url} answered HTTP {response.status}: CROWDTUNE_API_BASE must be a Discord API base such as "
-                            "https://discord.com/api/v10",
-                            ExitCode.BAD_URL,
-                        )
-                    reason = f"HTTP {response.status}"
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as problem:
-                reason = str(problem) or type(problem).__name__
-            if loop.time() + pause > give_up:
-                raise StartupError(
-                    f"cannot reach Discord at {where} ({reason}), {plural(tries, 'try', 'tries')} in {retry_seconds:g} s: check the network "
-                    "and CROWDTUNE_API_BASE",
-                    ExitCode.DISCORD_UNREACHABLE,
-                )
-            log.warning("cannot reach Discord at %s (%s); trying again in %g s", where, reason, pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 30.0)
-
-
 async def run_bot(settings: Settings, db: str) -> int:
     """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database.
     Each start-up problem is a StartupError (or StorageError, RenderSetupError) with its exit code."""
-    from storage import open_store
+    from storage import open_to_write
 
     token = bot_token(settings)
     shards = ShardPlan.make(settings.shard_count, settings.shard_ids)
     renderer = open_renderer(settings)
     store = None
     try:
-        store = await open_store(db)  # the command line's --db, else CROWDTUNE_DB (bot.cli._database)
-        await store.check_writable()  # a read-only file or a full disk: say so now, not at the first vote
+        # The command line's --db, else CROWDTUNE_DB (bot.cli._database); a read-only file or a full disk said now.
+        store = await open_to_write(db)
         # One bot per database: a second one would race the first for every close (issue 11, case 9).
         await store.claim_instance(f"process {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
         await store.claim_shards(shards.count, shards.ids)  # one process per shard, never two

@@ -41,6 +41,19 @@ def parse_shard_ids(text: str) -> tuple[int, ...]:
     return ids
 
 
+def ids_problem(count: int | None, ids: str | None) -> str | None:
+    """Why the shard `ids` (as given: '0,1') cannot go with `count` shards in all, in words that follow the ids'
+    setting's name; None if they can. The settings' common check says it for every command (bot.settings), the
+    bot's plan again (`ShardPlan.make`). ValueError for ids that are no list of numbers (parse_shard_ids)."""
+    if ids is None:
+        return None
+    if count is None:
+        return "it needs the shard count too (--shard-count, CROWDTUNE_SHARD_COUNT): how many shards in all"
+    outside = [i for i in parse_shard_ids(ids) if i >= count]
+    said = f"{', '.join(map(str, outside))} {'is' if len(outside) == 1 else 'are'} outside 0-{count - 1}"
+    return f"{said}, as the shard count (--shard-count, CROWDTUNE_SHARD_COUNT) is {count}" if outside else None
+
+
 @dataclass(frozen=True)
 class ShardPlan:
     """`count` shards in all; this process runs `ids`. `sharded` is False for the plain one-process bot."""
@@ -53,22 +66,17 @@ class ShardPlan:
     def make(cls, count: int | None, ids: str | None) -> ShardPlan:
         """From --shard-count/--shard-ids (or CROWDTUNE_SHARD_COUNT/_IDS). Without ids a process runs
         every shard. StartupError, naming the setting, for a plan that cannot work."""
-        if count is None:
-            if ids is not None:
-                raise StartupError("--shard-ids (CROWDTUNE_SHARD_IDS) needs --shard-count (CROWDTUNE_SHARD_COUNT): how many shards in all")
-            return cls()
-        if not 1 <= count <= MAX_SHARDS:
+        if count is not None and not 1 <= count <= MAX_SHARDS:
             raise StartupError(f"--shard-count (CROWDTUNE_SHARD_COUNT) must be 1-{MAX_SHARDS}, not {count}")
         try:
-            chosen = parse_shard_ids(ids) if ids is not None else tuple(range(count))
+            why = ids_problem(count, ids)
         except ValueError as problem:
             raise StartupError(f"--shard-ids (CROWDTUNE_SHARD_IDS): {problem}") from None
-        outside = [i for i in chosen if i >= count]
-        if outside:
-            raise StartupError(
-                f"--shard-ids (CROWDTUNE_SHARD_IDS) {', '.join(map(str, outside))} outside 0-{count - 1} (--shard-count {count})"
-            )
-        return cls(count, chosen, sharded=True)
+        if why is not None:
+            raise StartupError(f"--shard-ids (CROWDTUNE_SHARD_IDS): {why}")
+        if count is None:
+            return cls()
+        return cls(count, parse_shard_ids(ids) if ids is not None else tuple(range(count)), sharded=True)
 
     def owns_guild(self, guild_id: int | None) -> bool:
         return shard_of(guild_id, self.count) in self.ids

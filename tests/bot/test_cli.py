@@ -24,6 +24,8 @@ from core.midi import track_to_midi
 from core.music import track_from_dict
 from core.theory import melody_notes
 
+from test_bad_input_start import read_only  # noqa: F401 (a fixture)
+
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 README = Path(__file__).resolve().parents[2] / "README.md"
 # A command line's prefix that starts the command as a shell without job control starts one in the background
@@ -522,6 +524,35 @@ def test_an_interrupted_simulation_is_stopped_not_left_active(tmp_path, how, cod
         assert raw.execute("SELECT status FROM sessions").fetchall() == [("stopped",)]
         assert raw.execute("SELECT COUNT(*) FROM rounds WHERE status = 'open'").fetchone() == (0,)
         assert raw.execute("SELECT COUNT(*) FROM rounds WHERE status = 'closed'").fetchone() == (len(results["rounds"]),)
+
+
+@pytest.mark.parametrize("command", [["simulate", "--rounds", "1", "--out", "sim", "--db", "ct.db"],
+                                     ["copy-db", "--from", "full.db", "--to", "ct.db"]], ids=["simulate", "copy-db"])
+def test_a_read_only_database_is_said_at_the_start_of_every_command_that_writes(tmp_path, command, read_only):
+    """Found by a fresh-user trial: `simulate` on a database that cannot be written said "the database stopped
+    working: attempt to write a readonly database" (not naming it, as if mid-run) and left an empty --out folder,
+    while `run` said "the database ro.db cannot be written: ...". Every command that writes checks it one way
+    (storage.open_to_write), before it makes anything."""
+    import asyncio
+
+    from storage import open_store
+
+    crowdtune("simulate", "--rounds", "1", "--out", "first", "--db", "full.db", cwd=tmp_path)
+    if command[0] == "copy-db":  # a copy's target must hold no data yet
+
+        async def make_empty() -> None:
+            await (await open_store(str(tmp_path / "ct.db"))).close()
+
+        asyncio.run(make_empty())
+    else:
+        shutil.copy(tmp_path / "full.db", tmp_path / "ct.db")
+    read_only(tmp_path / "ct.db")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = crowdtune(*command, cwd=tmp_path, check=False)
+    assert (result.returncode, result.stderr.splitlines()) == (
+        ExitCode.DATABASE, [f"crowdtune {command[0]}: the database ct.db cannot be written: attempt to write a readonly database"])
+    made = {p.name for p in tmp_path.iterdir()} - set(before)
+    assert {name for name in made if not name.endswith(("-wal", "-shm", ".lock"))} == set(), made  # SQLite's, beside it
 
 
 @pytest.mark.parametrize("problem", ["another program's database", "no soundfont"])

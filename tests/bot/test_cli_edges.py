@@ -193,6 +193,22 @@ def test_sessions_before_there_is_a_database_says_so_and_how_to_start_one_and_ma
     assert [(p.name, p.read_bytes()) for p in tmp_path.iterdir()] == [("empty.db", b"")]
 
 
+def test_sessions_on_a_crowdtune_database_without_sessions_says_so_as_helpfully(tmp_path):
+    """Found by a fresh-user trial: an empty file got "holds no crowdtune data yet (start a session with ...)" but
+    a crowdtune database without sessions (the bot's, before its first /compose) a bare "0 sessions in bot2.db"."""
+    import asyncio
+
+    from storage import open_store
+
+    async def make_empty() -> None:
+        await (await open_store(str(tmp_path / "bot2.db"))).close()
+
+    asyncio.run(make_empty())
+    result = crowdtune("sessions", "--db", "bot2.db", cwd=tmp_path)
+    assert result.stdout.splitlines() == [
+        "no sessions yet: the database bot2.db holds none (start a session with crowdtune run or crowdtune simulate)"]
+
+
 @pytest.mark.parametrize("argv, nothing", [
     (["export", "--out", "all.zip"], "nothing to export"),
     (["export", "--out", "all.zip", "--db", "empty.db"], "nothing to export"),

@@ -95,6 +95,25 @@ def test_every_command_that_reads_settings_refuses_a_bad_one_as_the_bot_does(tmp
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["bot", *READING_SETTINGS])
+@pytest.mark.parametrize("settings, why", [
+    ({"CROWDTUNE_SHARD_COUNT": "2", "CROWDTUNE_SHARD_IDS": "5"},
+     "5 is outside 0-1, as the shard count (--shard-count, CROWDTUNE_SHARD_COUNT) is 2"),
+    ({"CROWDTUNE_SHARD_IDS": "0"}, "it needs the shard count too (--shard-count, CROWDTUNE_SHARD_COUNT): how many shards in all"),
+], ids=["outside-the-count", "no-count"])
+def test_shard_ids_that_do_not_fit_the_shard_count_are_a_bad_setting_for_every_command(tmp_path, command, settings, why):
+    """Found by a fresh-user trial: CROWDTUNE_SHARD_COUNT=2 CROWDTUNE_SHARD_IDS=5 passed `sessions` and a terminal
+    session; only the bot refused it, with exit code 3 but a line without `bad setting:`. The two are checked
+    together with the others, one way for every command."""
+    argv, token = ([CROWDTUNE, "run"], TOKEN) if command == "bot" else ([CROWDTUNE, command, *READING_SETTINGS[command]], None)
+    result = start(tmp_path, command=argv, DISCORD_TOKEN=token, CROWDTUNE_DB=None, **settings)
+    said = "run" if command == "bot" else command
+    assert (result.returncode, result.stderr.splitlines()) == (ExitCode.SETTING, [
+        f"crowdtune {said}: bad setting: CROWDTUNE_SHARD_IDS is '{settings['CROWDTUNE_SHARD_IDS']}' (in the environment), "
+        f"expected {BAD_SETTINGS['CROWDTUNE_SHARD_IDS'][1]}: {why}"]), result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("command", READING_SETTINGS)
 def test_a_crowdtune_db_url_that_names_no_database_is_a_bad_setting_for_every_command(tmp_path, command):
     """Found by a fresh-user trial: `render`, which opens no database, took CROWDTUNE_DB=postgresql://...:99999
@@ -297,6 +316,14 @@ def test_discord_unreachable_at_once_counts_its_one_try_in_the_singular(tmp_path
     """Found by a fresh-user trial: CROWDTUNE_CONNECT_RETRY_SECONDS=0 ended with "1 tries in 0 s"."""
     line = assert_one_line(start(tmp_path), ExitCode.DISCORD_UNREACHABLE, "cannot reach Discord")
     assert ", 1 try in 0 s: " in line, line
+
+
+def test_discord_unreachable_is_said_in_our_words(tmp_path):
+    """Found by a fresh-user trial: an http:// CROWDTUNE_API_BASE nothing listens on was reported in aiohttp's words,
+    "Cannot connect to host 127.0.0.1:9 ssl:default", naming TLS that an http:// URL never uses."""
+    line = assert_one_line(start(tmp_path), ExitCode.DISCORD_UNREACHABLE, "cannot reach Discord")
+    assert line.startswith("crowdtune run: cannot reach Discord at 127.0.0.1 (nothing answers on port 9: connection refused), "), line
+    assert "ssl" not in line and "Cannot connect" not in line, line
 
 
 @pytest.mark.parametrize("how, code", [("SIGINT", ExitCode.INTERRUPTED), ("SIGTERM", ExitCode.TERMINATED)])

@@ -307,6 +307,18 @@ def test_a_resumed_session_says_what_its_agent_has_learned_as_a_new_one_does(tmp
     assert re.search(r"^resuming session 1: .*; 3 done; the agent has learned from 2 judged edits$", resumed.stdout, re.M), resumed.stdout
 
 
+def test_a_new_session_after_ratings_says_how_the_agent_opened_its_track(tmp_path):
+    """A session of a scope that has been rated starts from its random track with the edits the model is sure of
+    (core.agent.opening), and its first lines say which; the terminal's first session, rated by nobody, does not."""
+    ratings = "".join(f"{rating}\n" for rating in [5, 9, 3, 9, 2, 9, 3, 9, 2, 9, 3, 9, 2, 9, 3, 9, 2, 9, 3, 9] * 2)
+    first = crowdtune("run", "--rounds", "40", "--no-audio", "--db", "ct.db", "--seed", "5", stdin=ratings, cwd=tmp_path)
+    assert "it starts from a random track" not in first.stdout
+    second = crowdtune("run", "--new", "--rounds", "1", "--no-audio", "--db", "ct.db", "--base", "F3", "--scale", "minor", "--seed", "6", stdin="q\n", cwd=tmp_path)
+    opened = re.search(r"^it starts from a random track with (\d+) edits? your ratings so far favour: (.+)$", second.stdout, re.M)
+    assert opened, second.stdout
+    assert len(opened[2].split("; ")) == int(opened[1])
+
+
 def test_an_unfinished_session_says_what_it_resumes_and_which_options_it_does_not_apply_and_new_ends_it(tmp_path):
     crowdtune("run", "--rounds", "3", "--no-audio", "--db", "ct.db", stdin="6\n", cwd=tmp_path)
     resumed = crowdtune("run", "--mode", "ab", "--scale", "blues", "--length", "8", "--no-audio", "--db", "ct.db",

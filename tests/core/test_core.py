@@ -52,9 +52,10 @@ def test_note_names_parse_both_ways():
             parse_base(bad)
 
 
-@pytest.mark.parametrize("typed", ["Bb0", "Eb8", "Ab7", "Db1", "B♭0", "C#1"])
+@pytest.mark.parametrize("typed", ["Bb0", "Eb8", "Ab7", "Db1", "B♭0", "C#1", "104", "32", "200"])
 def test_a_base_note_out_of_range_is_named_as_it_was_typed(typed):
-    """A musician who typed Bb0 is not told they typed A#0."""
+    """A musician who typed Bb0 is not told they typed A#0; nor one who typed 104 that they typed G#7 (a fresh-user
+    trial)."""
     with pytest.raises(MusicError, match=f"not {typed}: "):
         parse_base(typed)
 

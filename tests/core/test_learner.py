@@ -7,17 +7,19 @@ import statistics
 import numpy as np
 import pytest
 
-from bot.conductor import Conductor
+from bot.conductor import Conductor, opening_text
 from core import agent as q
-from core.actions import Kind, apply, legal_actions
+from core.actions import Kind, apply, describe, legal_actions
 from core.crowd import Ballot, robust_rating
 from core.engine import SessionSpec, plan_round, round_rng, settle
 from core.features import DIMENSION, FEATURE_NAMES, candidate_features, edit_features, track_descriptors
-from core.learner import Evidence, Posterior, cautious_choice, explain, generator, lessons, thompson_choices
+from core.learner import Evidence, Posterior, cautious_choice, explain, generator, lessons, lower_bounds, thompson_choices
 from core.midi import track_to_midi
-from core.music import Note, Track, generate_track
+from core.music import Note, Track, generate_track, track_to_dict
 from core.raters import CONTRARIAN_TASTES, Heard, consensus_score, make_rater, prefer, theory_critic
 from storage import open_store
+
+from dbrows import observe
 
 
 def tracks(count: int, seed: int = 0, length: int = 8):
@@ -236,24 +238,13 @@ async def test_hillclimb_learns_nothing_and_edits_at_random(store):
     assert q.HILLCLIMB.keep_best and q.HILLCLIMB.rescore == q.DEFAULT.rescore and q.HILLCLIMB.reward == q.DEFAULT.reward
 
 
-async def _observe(store, scope_id: str, name: str, observations) -> None:
-    """Add model observations as a close does (inside a transaction), on either backend."""
-    if hasattr(store, "_pool"):  # PostgreSQL
-        from storage.postgres import _add_observations
-
-        await store._tx(lambda conn: _add_observations(conn, scope_id, name, observations))
-    else:
-        async with store._tx() as db:
-            await db.add_observations(scope_id, name, observations)
-
-
 async def test_scopes_that_opt_in_share_what_they_learned_and_no_other(store):
     conductor = Conductor(store)
     observation = [(tuple([1.0] + [0.0] * (DIMENSION - 1)), 1.0)]
     for scope, share in (("guild:a", True), ("guild:b", True), ("guild:c", False)):
         await store.ensure_scope(scope, "guild")
         await store.update_scope_settings(scope, {"share_learning": share}, actor="mod")
-        await _observe(store, scope, "edits-v1", observation * 5)
+        await observe(store, scope, "edits-v1", observation * 5)
     assert len(await store.shared_evidence("edits-v1", "guild:a")) == 1  # b only: c did not opt in
     own = await conductor.model("guild:c", q.DEFAULT)  # not opted in: its own evidence alone
     shared = await conductor.model("guild:a", q.DEFAULT)
@@ -263,6 +254,64 @@ async def test_scopes_that_opt_in_share_what_they_learned_and_no_other(store):
     await store.update_scope_settings("guild:new", {"share_learning": True}, actor="mod")
     fresh = await conductor.model("guild:new", q.DEFAULT)
     assert fresh.count == 0 and fresh.mean()[0] > 0.3  # a new server starts from the shared prior
+
+
+def _chord_lover(count: int = 20) -> list:
+    """Observations of a scope whose ratings say: an added chord gains a point."""
+    chord = np.zeros(DIMENSION)
+    chord[FEATURE_NAMES.index("kind:add_chord")] = 1.0
+    return [(tuple(chord), 1.0)] * count
+
+
+def test_a_new_session_opens_with_the_edits_its_scope_is_sure_of():
+    track = SessionSpec(seed=3).first_track()
+    # A model that is still the prior opens with nothing: not even the theory preset's critic, untested by anyone.
+    assert q.opening(q.DEFAULT, track, q.initial_model(q.DEFAULT)) == []
+    assert q.opening(q.THEORY, track, q.initial_model(q.THEORY)) == []
+    assert q.opening(q.HILLCLIMB, track, None) == []
+    # Ratings that found every edit worse leave nothing sure to improve.
+    worse = [(x, -1.0) for x, _ in _chord_lover()]
+    assert q.opening(q.DEFAULT, track, q.scope_model(q.DEFAULT, Evidence.empty(DIMENSION).observed(worse))) == []
+    model = q.scope_model(q.DEFAULT, Evidence.empty(DIMENSION).observed(_chord_lover()))
+    opened = q.opening(q.DEFAULT, track, model)
+    assert 0 < len(opened) <= q.OPENING_EDITS and opened[0].kind is Kind.ADD_CHORD
+    edited = track
+    for action in opened:  # each edit, on the track the ones before made, is the surest and surely an improvement
+        actions = list(q.candidate_actions(q.DEFAULT, edited))
+        bounds = lower_bounds(model, q.featurize(q.DEFAULT, edited, actions))
+        assert actions[int(np.argmax(bounds))] == action and bounds.max() > 0
+        edited = apply(edited, action)
+    assert q.opening(q.DEFAULT, track, model) == opened  # nothing drawn: the same every time
+    assert q.opening(q.DEFAULT, track, model, limit=1) == opened[:1]
+
+
+async def test_a_session_of_a_rated_scope_starts_from_its_opening_and_says_so(store):
+    conductor = Conductor(store)
+    await store.ensure_scope("guild:a", "guild")
+    await observe(store, "guild:a", "edits-v1", _chord_lover())
+    spec = SessionSpec(seed=3)
+    session = await conductor.start("guild:a", "guild", "c1", spec, actor="mod")
+    opened = q.opening(spec.agent, spec.first_track(), await conductor.model("guild:a", spec.agent))
+    assert opened
+    track, words = spec.first_track(), []
+    for action in opened:
+        words.append(describe(track, action))
+        track = apply(track, action)
+    assert session.track == track_to_dict(track) and session.options["opening"] == words
+    assert opening_text(session, "this server's ratings") == (
+        f"it starts from a random track with {len(words)} edit{'s' if len(words) > 1 else ''} this server's ratings favour: "
+        + "; ".join(words)
+    )
+    # The same track continued (same music, same channel) is not opened again; a person's melody never is.
+    await conductor.stop(session.id, "mod")
+    again = await conductor.start("guild:a", "guild", "c1", spec, actor="mod", continue_from_last=True)
+    assert again.track == session.track and "opening" not in again.options and opening_text(again, "x") == ""
+    melody = SessionSpec(seed=4).first_track()
+    own = await conductor.start("guild:a", "guild", "c2", spec, actor="mod", first_track=melody)
+    assert own.track == track_to_dict(melody) and "opening" not in own.options
+    await store.ensure_scope("guild:b", "guild")  # rated by nobody: its random track as it came
+    fresh = await conductor.start("guild:b", "guild", "c3", spec, actor="mod")
+    assert fresh.track == track_to_dict(spec.first_track()) and "opening" not in fresh.options
 
 
 # --- saying what was learned ----------------------------------------------------------------------

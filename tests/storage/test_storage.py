@@ -667,6 +667,25 @@ async def test_export_zip_holds_compositions_and_logs(store, tmp_path):
     assert safe_name("../../etc/passwd") == "etc_passwd"
 
 
+async def test_an_export_of_the_same_data_is_the_same_zip_its_entries_dated_alike(store, tmp_path):
+    """Found by a fresh-user trial: the MIDI entries carried the day of the export and the .jsonl ones 1980-01-01.
+    Every entry now has the zip format's first date and the same permissions (its owner's alone, as the zip's), so the same data exports to the same
+    bytes (a copy's export can be compared with the original's, or a backup's with a checksum)."""
+    conductor = Conductor(store)
+    session = await _session(conductor, mode="ab", scope="guild:1")
+    r = await conductor.open_round(session.id)
+    await conductor.vote(r.id, "alice", "a")
+    await conductor.close(r.id)
+    await export_zip(store, tmp_path / "one.zip")
+    with zipfile.ZipFile(tmp_path / "one.zip") as archive:
+        entries = archive.infolist()
+    assert {(e.date_time, e.external_attr, e.compress_type) for e in entries} == {((1980, 1, 1, 0, 0, 0), 0o600 << 16, zipfile.ZIP_DEFLATED)}
+    assert any(e.filename.endswith(".mid") for e in entries) and any(e.filename.endswith(".jsonl") for e in entries)
+    await asyncio.sleep(2.1)  # past the zip format's 2 s resolution: a clock read would show
+    await export_zip(store, tmp_path / "two.zip")
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
+
+
 async def test_forget_me_deletes_votes_and_personal_agent(store):
     conductor = Conductor(store)
     personal = await conductor.start("user:42", "user", "dm42", SessionSpec(), actor="user:42")

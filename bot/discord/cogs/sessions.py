@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.conductor import opening_text
 from bot.discord.replies import answer, answer_privately, deferring
 from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, shown_votes, stop_report
 from bot.discord.votes import (
@@ -200,16 +201,7 @@ class Sessions(commands.Cog):
         except ValueError as problem:
             await answer_privately(interaction, f"Sorry, {problem} (`/stop`).")
             return
-        agent = "this server's agent" if kind == "guild" else "your personal agent"
-        length_text = plural(spec.rounds, "round") if spec.rounds else "endless rounds"
-        music_text = (
-            f"from your melody ({_quoted(fitted.summary)})" if fitted else f"in {key_name(spec.base, spec.scale, octave=True)}"
-        )
-        announcement = (
-            f"Composing with {agent}: {length_text} {music_text} on {instrument_name(spec.instrument)}, "
-            f"{'A/B votes' if mode == 'ab' else 'musicality, novelty and coherence 1-10' if aspects else 'ratings 1-10'}, "
-            f"{spec.round_seconds / 60:g} min per round. The first round is coming up."
-        )
+        announcement = compose_announcement(session, spec, kind, fitted.summary if fitted else None)
         try:
             if fitted:  # deferred privately for the melody: fill that in, then announce
                 await interaction.edit_original_response(content=f"Read {_quoted(melody.filename)}: the session starts below.")
@@ -370,6 +362,21 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
     # The cancelled round's votes as its close would have counted them, as /status does (asking Discord may defer).
     count = functools.partial(bot.runner.ballot_box.count, before_asking=deferring(interaction, private=False))
     await answer(interaction, await stop_report(store, session, ended, open_round, count), private=False)
+
+
+def compose_announcement(session, spec: SessionSpec, kind: str, melody: str | None) -> str:
+    """/compose's public line for a started `session`: whose agent, how long, the music (`melody`: the summary of a
+    person's melody it starts from), the votes, and how the agent opened the track (`opening_text`)."""
+    agent = "this server's agent" if kind == "guild" else "your personal agent"
+    length_text = plural(spec.rounds, "round") if spec.rounds else "endless rounds"
+    music_text = f"from your melody ({_quoted(melody)})" if melody else f"in {key_name(spec.base, spec.scale, octave=True)}"
+    votes = "A/B votes" if spec.mode == "ab" else "musicality, novelty and coherence 1-10" if session.options.get("aspects") else "ratings 1-10"
+    opened = opening_text(session, "this server's ratings" if kind == "guild" else "your ratings")
+    opened = f"{opened[:1].upper()}{opened[1:]}. " if opened else ""
+    return (
+        f"Composing with {agent}: {length_text} {music_text} on {instrument_name(spec.instrument)}, {votes}, "
+        f"{spec.round_seconds / 60:g} min per round. {opened}The first round is coming up."
+    )
 
 
 async def rounds_ended(store, session) -> tuple[int, object]:

@@ -466,3 +466,22 @@ def test_parse_aspects_reads_one_number_per_aspect_or_one_for_all(text, expected
 def test_parse_aspects_refuses_what_is_not_three_ratings(text):
     with pytest.raises(ValueError, match="musicality|novelty|coherence"):
         parse_aspects(text)
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_one_seed_shows_no_spread_that_would_mean_nothing(seeds):
+    """Found by a fresh-user trial: `bench learning --seeds 1` printed `5.19 ± 0.00`, a spread (and a 95% interval)
+    that one seed cannot give. With one seed the table says n=1 instead; with more, mean ± spread as before."""
+    from bot.bench.learning import Run, Summary, table
+
+    def summary(preset: str, quality: float) -> Summary:
+        variant = next(v for v in VARIANTS if v.label == preset)
+        runs = [Run(preset, "builtin", seed, [4.0, quality + seed], [0.5], [0.1], 8, False, 1.0) for seed in range(seeds)]
+        return Summary(variant, "builtin", runs)
+
+    shown = table([summary("hillclimb", 5.0), summary("default", 5.19)], "builtin", 1)
+    default = next(line for line in shown.splitlines() if line.startswith("| default |"))
+    if seeds == 1:
+        assert "±" not in shown and "| 5.19 (n=1) |" in default and "| +0.19 (n=1) |" in default, shown
+    else:
+        assert "| 6.19 ± 1.00 |" in default and "| +0.19 ± 0.00 |" in default, shown

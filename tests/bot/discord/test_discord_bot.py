@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from dbrows import query, writes_held
+from dbrows import observe, query, writes_held
 from fakediscord import Channel, FakeDiscord, Guild, Permission, User
 
 from bot.conductor import Conductor
@@ -25,6 +25,7 @@ from bot.discord.app import CrowdtuneBot
 from bot.media.drawing import Drawer
 from bot.media.render import Renderer
 from bot.settings import Settings
+from core.features import FEATURE_NAMES
 from storage import open_store
 
 pytestmark = pytest.mark.asyncio
@@ -127,6 +128,24 @@ async def ballots(env: Env, round_index: int = 0):
 
 def uid(user: User) -> str:
     return f"user:{user.id}"
+
+
+async def test_compose_in_a_server_whose_ratings_taught_something_says_how_it_opened_the_track(env):
+    """A scope that has been rated starts a new session from its random track with the edits its model is sure of
+    (core.agent.opening), and /compose says so in the server's words."""
+    store = await open_store(env.db)
+    try:
+        await store.ensure_scope(f"guild:{env.guild.id}", "guild")
+        chord = [0.0] * len(FEATURE_NAMES)
+        chord[FEATURE_NAMES.index("kind:add_chord")] = 1.0
+        await observe(store, f"guild:{env.guild.id}", "edits-v1", [(tuple(chord), 1.0)] * 20)
+    finally:
+        await store.close()
+    async with running(env):
+        response = await compose(env, rounds=3)
+        content = response["data"]["content"]
+        assert re.search(r"It starts from a random track with \d+ edits? this server's ratings favour: [^.]*added a chord", content), content
+        assert content.endswith(". The first round is coming up."), content
 
 
 async def test_a_session_in_a_channel_from_compose_to_the_next_round(env):

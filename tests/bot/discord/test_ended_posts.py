@@ -44,8 +44,8 @@ async def test_a_closed_round_s_post_says_so_and_a_stopped_one_s_says_cancelled_
         await server.wait_until(lambda: not server.message(second["id"])["components"], what="round 2's buttons removed")
         await eventually(lambda: all(task.done() for task in bot.runner._tasks.values()), "the session's rounds to end")
     closed, cancelled = server.message(first["id"])["content"], server.message(second["id"])["content"]
-    assert closed.startswith("**Round 1 of 3 closed**: ") and closed.endswith(" Voting has closed; its summary follows."), closed
-    assert cancelled.startswith("**Round 2 of 3 cancelled**: "), cancelled
+    assert closed.startswith("**Round 1 of 3** (closed): ") and closed.endswith(" Voting has closed; its summary follows."), closed
+    assert cancelled.startswith("**Round 2 of 3** (cancelled): "), cancelled
     assert cancelled.endswith(" The session was stopped, so votes on it do not count."), cancelled
     assert [m["id"] for m in server.messages(env.channel) if "Voting closes" in m["content"]] == []
     assert server.request_counts[EDIT_MESSAGE] == 2  # one edit per round post

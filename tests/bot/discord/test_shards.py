@@ -38,7 +38,7 @@ def test_a_server_belongs_to_its_shard_and_dms_to_shard_zero():
 
 @pytest.mark.parametrize(
     "count, ids, problem",
-    [(2, "2", "outside 0-1"), (2, "0,x", "whole numbers"), (None, "0", "needs --shard-count"), (0, None, "must be 1-")],
+    [(2, "2", "outside 0-1"), (2, "0,x", "whole numbers"), (None, "0", "needs the shard count"), (0, None, "must be 1-")],
 )
 def test_a_shard_plan_that_cannot_work_is_one_clear_line(count, ids, problem):
     with pytest.raises(StartupError, match=problem):

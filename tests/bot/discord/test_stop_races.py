@@ -41,7 +41,7 @@ async def test_a_stop_while_the_first_round_is_posted_marks_that_post_cancelled(
         "Round 1 was being prepared: it is cancelled, and nobody will vote on it."
     ), stopped
     post = server.message(cancelled["id"])
-    assert post["content"].startswith("**Round 1 of 2 cancelled**: "), post["content"]  # as every ended round's post (ended_post)
+    assert post["content"].startswith("**Round 1 of 2** (cancelled): "), post["content"]  # as every ended round's post (ended_post)
     assert post["content"].endswith(" The session was stopped, so votes on it do not count."), post["content"]
     assert post["components"] == [] and not post["reactions"]  # nothing to vote with
     assert [m for m in server.messages(env.channel) if "Voting closes" in m["content"]] == []
