@@ -144,7 +144,7 @@ async def test_a_stop_while_the_post_is_recorded_edits_it_once(env, monkeypatch)
         await server.wait_until(lambda: not server.message(post["id"])["components"], what="the post's buttons removed")
         await eventually(lambda: all(task.done() for task in bot.runner._tasks.values()), "the session's rounds to end")
     assert stopped.startswith("Session stopped"), stopped
-    assert server.message(post["id"])["content"].startswith("**Round 1 of 2 cancelled**: ")
+    assert server.message(post["id"])["content"].startswith("**Round 1 of 2** (cancelled): ")
     assert server.request_counts[EDIT_MESSAGE] == 1
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "cancelled")]
     assert db_rows(env, "SELECT content, message_id FROM announcements WHERE sent_at IS NULL") == []
