@@ -44,7 +44,7 @@ from storage.protocol import (
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, ab_points, copy_columns, learning_points,
-    STANDING_VOTES, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
+    ENDED_POSTS, STANDING_VOTES, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
 )
 
 T = TypeVar("T")
@@ -1037,10 +1037,7 @@ async def _announce(conn: asyncpg.Connection, channel_id: str, content: str, mes
 
 async def _edit_ended_posts(conn: asyncpg.Connection, where: str, param: int, status: str | None = None) -> None:
     """Queue the edits of the ended rounds' messages, as the SQLite store's `edit_ended_posts` does."""
-    rows = await conn.fetch(
-        f"SELECT s.channel_id, r.status, r.message_ids, r.ended_posts FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE {where}",
-        param,
-    )
+    rows = await conn.fetch(ENDED_POSTS.format(where=where) + " FOR UPDATE OF r", param)
     for channel_id, current, message_ids, ended_posts in rows:
         for message_id, content in ended_post_edits(channel_id, status or current, message_ids, ended_posts):
             await _announce(conn, channel_id, content, message_id)

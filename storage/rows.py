@@ -66,6 +66,13 @@ def copy_columns(table: str, columns: list[str]) -> str:
     return ", ".join(columns)
 
 
+# The rounds whose posts `ended_post_edits` edits, `where` a condition on rounds `r`. A store reads them with the
+# rounds locked for its transaction (PostgreSQL: FOR UPDATE OF r; SQLite: one writer at a time): a /stop and the
+# round's record (its message id) racing each other must not both read the round before the other commits,
+# each then finding nothing to edit (the stop: no message yet; the record: still open).
+ENDED_POSTS = "SELECT s.channel_id, r.status, r.message_ids, r.ended_posts FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE {where}"
+
+
 def ended_post_edits(channel_id: str | None, status: str, message_ids: str, ended_posts: str | None) -> list[tuple[str, str]]:
     """(message id, what it becomes) for each message of a round that ended with `status`, from the round's
     `message_ids` and `ended_posts` columns (JSON); none for a round posted before migration 10 or with no channel."""

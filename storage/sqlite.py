@@ -38,7 +38,7 @@ from storage.protocol import (
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
-    STANDING_VOTES, ended_post_edits, standing_votes,
+    ENDED_POSTS, STANDING_VOTES, ended_post_edits, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
 )
 
@@ -948,10 +948,7 @@ class _Tx:
     async def edit_ended_posts(self, where: str, param: int, status: str | None = None) -> None:
         """Queue, for the rounds `where` selects (a condition on rounds `r`), the edit of each of their messages
         into what it becomes as the round ends with `status` (None: the status it has), from `rounds.ended_posts`."""
-        rows = await self.all(
-            f"SELECT s.channel_id, r.status, r.message_ids, r.ended_posts FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE {where}",
-            (param,),
-        )
+        rows = await self.all(ENDED_POSTS.format(where=where), (param,))
         for channel_id, current, message_ids, ended_posts in rows:
             for message_id, content in ended_post_edits(channel_id, status or current, message_ids, ended_posts):
                 await self.announce(channel_id, content, message_id)

@@ -14,11 +14,19 @@ pytestmark = pytest.mark.asyncio
 EDIT_MESSAGE = "PATCH /channels/{channel_id}/messages/{message_id}"
 
 
+async def recorded(env, number: int) -> None:
+    """Wait until round `number`'s post, seen in the channel, is recorded with its message id: a /close before that
+    is answered "being posted" (test_a_stop_while_the_post_is_recorded_edits_it_once races a /stop with it)."""
+    await eventually(lambda: db_rows(env, "SELECT message_ids FROM rounds WHERE idx = ?", (number - 1,)) not in ([], [("[]",)]), f"round {number} recorded")
+
+
 async def buttons_session(env, rounds: int = 3) -> dict:
-    """A session with vote buttons; its first round's post."""
+    """A session with vote buttons; its first round's post, recorded."""
     await (await env.server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
     await compose(env, rounds=rounds)
-    return await env.server.wait_for_message(env.channel, is_round(1))
+    post = await env.server.wait_for_message(env.channel, is_round(1))
+    await recorded(env, 1)
+    return post
 
 
 async def test_a_closed_round_s_post_says_so_and_a_stopped_one_s_says_cancelled_both_without_buttons(env):
@@ -30,6 +38,7 @@ async def test_a_closed_round_s_post_says_so_and_a_stopped_one_s_says_cancelled_
         await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**: nobody voted"))
         second = await server.wait_for_message(env.channel, is_round(2))
         await server.wait_until(lambda: not server.message(first["id"])["components"], what="round 1's buttons removed")
+        await recorded(env, 2)
         stopped = (await final_answer(await server.slash(env.mod, env.channel, "stop")))["content"]
         assert stopped.startswith("Session stopped"), stopped
         await server.wait_until(lambda: not server.message(second["id"])["components"], what="round 2's buttons removed")
@@ -61,6 +70,7 @@ async def test_the_edit_is_in_the_outbox_a_restart_makes_it_and_a_deleted_post_i
     async with running(env):
         await server.wait_until(lambda: not server.message(first["id"])["components"], what="round 1's post edited after the restart")
         second = await server.wait_for_message(env.channel, is_round(2))
+        await recorded(env, 2)
         server.hold(EDIT_MESSAGE)
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
         await server.wait_until(lambda: server.held[EDIT_MESSAGE] >= 1, what="round 2's edit on its way")
@@ -69,4 +79,72 @@ async def test_the_edit_is_in_the_outbox_a_restart_makes_it_and_a_deleted_post_i
         third = await server.wait_for_message(env.channel, is_round(3))
     assert "Voting has closed" in server.message(first["id"])["content"]
     assert third["components"] and db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "closed"), (2, "open")]
+    assert db_rows(env, "SELECT content, message_id FROM announcements WHERE sent_at IS NULL") == []
+
+
+def hold_the_record(monkeypatch, store, recording: asyncio.Event, go: asyncio.Event) -> None:
+    """Hold the round's record (set_round_messages) inside its transaction, its message id written but not yet
+    committed, until `go`: where a /stop's transaction may come in between."""
+    import contextvars
+
+    import storage.postgres
+    import storage.sqlite
+
+    in_record = contextvars.ContextVar("in_record", default=False)
+    set_round_messages = store.set_round_messages
+
+    async def record(*args, **kwargs):
+        token = in_record.set(True)
+        try:
+            return await set_round_messages(*args, **kwargs)
+        finally:
+            in_record.reset(token)
+
+    def held(edit):
+        async def edit_held(*args, **kwargs):
+            if in_record.get():
+                recording.set()
+                await go.wait()
+            return await edit(*args, **kwargs)
+
+        return edit_held
+
+    monkeypatch.setattr(store, "set_round_messages", record)
+    monkeypatch.setattr(storage.postgres, "_edit_ended_posts", held(storage.postgres._edit_ended_posts))
+    monkeypatch.setattr(storage.sqlite._Tx, "edit_ended_posts", held(storage.sqlite._Tx.edit_ended_posts))
+
+
+async def test_a_stop_while_the_post_is_recorded_edits_it_once(env, monkeypatch):
+    """A /stop while the round's post, already in the channel, is being recorded with its message id. On PostgreSQL
+    each transaction read the round before the other committed (the record: still open; the stop: no message yet), so
+    neither queued the post's edit and it stayed a live round's, buttons and all. The stop now waits for the record."""
+    server, recording, go = env.server, asyncio.Event(), asyncio.Event()
+    async with running(env) as bot:
+        store = bot.conductor.store
+        hold_the_record(monkeypatch, store, recording, go)
+        stopping = asyncio.Event()
+        end_session = store.end_session
+
+        async def stop(*args, **kwargs):
+            stopping.set()
+            return await end_session(*args, **kwargs)
+
+        monkeypatch.setattr(store, "end_session", stop)
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, rounds=2)
+        await recording.wait()
+        post = await server.wait_for_message(env.channel, is_round(1))
+        stop_command = await server.slash(env.mod, env.channel, "stop")
+        if env.db.startswith("postgresql"):  # the stop's transaction has come as far as it can: it waits for a lock
+            await stopping.wait()  # (SQLite runs one transaction at a time: the stop comes after the record)
+            waiting = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            await eventually(lambda: db_rows(env, waiting)[0][0] >= 1, "the stop to wait for the record")
+        go.set()
+        stopped = (await final_answer(stop_command))["content"]
+        await server.wait_until(lambda: not server.message(post["id"])["components"], what="the post's buttons removed")
+        await eventually(lambda: all(task.done() for task in bot.runner._tasks.values()), "the session's rounds to end")
+    assert stopped.startswith("Session stopped"), stopped
+    assert server.message(post["id"])["content"].startswith("**Round 1 of 2** (cancelled): ")
+    assert server.request_counts[EDIT_MESSAGE] == 1
+    assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "cancelled")]
     assert db_rows(env, "SELECT content, message_id FROM announcements WHERE sent_at IS NULL") == []
