@@ -74,6 +74,7 @@ class Conductor:
             last = await self.store.latest_session(scope_id, channel_id)
             if last is not None and _same_music(SessionSpec.from_dict(last.spec), spec):
                 track = replace(track_from_dict(last.track), instrument=spec.instrument)
+                options = {**(options or {}), "continues": last.id}
         if track is None:
             track, opened = await self._opening(scope_id, spec)
             if opened:
@@ -260,11 +261,19 @@ def _same_music(a: SessionSpec, b: SessionSpec) -> bool:
     return (a.base, a.scale, a.tempo) == (b.base, b.scale, b.tempo)
 
 
-def opening_text(session: SessionRow, whose: str) -> str:
-    """How a session's starting track was edited before its first round (`Conductor.start`), naming `whose` ratings
-    taught it ("your ratings", "this server's ratings"), lower case and without a full stop, for a front end's
-    sentence ("it starts from a random track with 2 edits your ratings favour: ..."); "" when it was not."""
+def start_text(session: SessionRow, whose: str) -> str:
+    """Where a session's starting track came from when it is not a new random track as it came (`Conductor.start`):
+    the track the session it continues ended on, or a random track the agent edited first, naming `whose` ratings
+    taught it ("your ratings", "this server's ratings"). Lower case and without a full stop, for a front end's
+    sentence ("it starts from a random track with 2 edits the agent is sure improve it, from what your ratings
+    taught: ..."); "" for a new random track as it came, or a person's melody."""
+    if (continued := session.options.get("continues")) is not None:
+        return f"it starts from the track session {continued} ended on (same key, scale and tempo)"
     opened = session.options.get("opening") or []
     if not opened:
         return ""
-    return f"it starts from a random track with {plural(len(opened), 'edit')} {whose} favour: {'; '.join(opened)}"
+    # The model's prediction, from every feature the ratings taught, not a liking said for these very edits.
+    return (
+        f"it starts from a random track with {plural(len(opened), 'edit')} the agent is sure improve it, from what {whose} "
+        f"taught: {'; '.join(opened)}"
+    )

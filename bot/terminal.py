@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TextIO
 
-from bot.conductor import Conductor, OpenRound, opening_text
+from bot.conductor import Conductor, OpenRound, start_text
 from bot.console import LineReader, Player, write_clip
 from bot.terminal_words import AspectsVote, Vote, explain, learning_summary, rating_of, vote_of
 from bot.errors import ExitCode, StartupError
@@ -226,9 +226,11 @@ class TerminalSession:
                 options={"aspects": self.aspects}, first_track=first_track and first_track.track,
             )
             learned = await self.conductor.learned_from(session.scope_id, spec.agent)
-            self.say((f"{first_track.summary}\n" if first_track else "") + f"session {session.id}: {describe_spec(spec, session.options)} (--seed {spec.seed} repeats it); the agent {learned}")
-            if opened := opening_text(session, "your ratings so far"):
-                self.say(opened)
+            # A seed repeats a new random track's session, not one that starts where another ended.
+            seed = f"--seed {spec.seed}" + ("" if "continues" in session.options else " repeats it")
+            self.say((f"{first_track.summary}\n" if first_track else "") + f"session {session.id}: {describe_spec(spec, session.options)} ({seed}); the agent {learned}")
+            if started := start_text(session, "your ratings so far"):
+                self.say(started)
         # A session keeps how it was started: its votes by aspects or not, whatever this run's --aspects says.
         self.aspects = bool(session.options.get("aspects")) and spec.mode == "rating"
         self.folder = self.out_dir / session_folder(store.path, session)

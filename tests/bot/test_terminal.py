@@ -314,9 +314,17 @@ def test_a_new_session_after_ratings_says_how_the_agent_opened_its_track(tmp_pat
     first = crowdtune("run", "--rounds", "40", "--no-audio", "--db", "ct.db", "--seed", "5", stdin=ratings, cwd=tmp_path)
     assert "it starts from a random track" not in first.stdout
     second = crowdtune("run", "--new", "--rounds", "1", "--no-audio", "--db", "ct.db", "--base", "F3", "--scale", "minor", "--seed", "6", stdin="q\n", cwd=tmp_path)
-    opened = re.search(r"^it starts from a random track with (\d+) edits? your ratings so far favour: (.+)$", second.stdout, re.M)
+    opened = re.search(
+        r"^it starts from a random track with (\d+) edits? the agent is sure improve it, from what your ratings so far taught: (.+)$",
+        second.stdout, re.M,
+    )
     assert opened, second.stdout
     assert len(opened[2].split("; ")) == int(opened[1])
+    assert re.search(r"^session 2: .* \(--seed 6 repeats it\)", second.stdout, re.M), second.stdout
+    # The same key, scale and tempo again: the track session 2 ended on, said so, and no seed that would repeat it.
+    third = crowdtune("run", "--new", "--rounds", "1", "--no-audio", "--db", "ct.db", "--base", "F3", "--scale", "minor", "--seed", "6", stdin="q\n", cwd=tmp_path)
+    assert re.search(r"^session 3: .* \(--seed 6\); the agent", third.stdout, re.M), third.stdout
+    assert re.search(r"^it starts from the track session 2 ended on \(same key, scale and tempo\)$", third.stdout, re.M), third.stdout
 
 
 def test_an_unfinished_session_says_what_it_resumes_and_which_options_it_does_not_apply_and_new_ends_it(tmp_path):

@@ -7,7 +7,7 @@ import statistics
 import numpy as np
 import pytest
 
-from bot.conductor import Conductor, opening_text
+from bot.conductor import Conductor, start_text
 from core import agent as q
 from core.actions import Kind, apply, describe, legal_actions
 from core.crowd import Ballot, robust_rating
@@ -298,17 +298,19 @@ async def test_a_session_of_a_rated_scope_starts_from_its_opening_and_says_so(st
         words.append(describe(track, action))
         track = apply(track, action)
     assert session.track == track_to_dict(track) and session.options["opening"] == words
-    assert opening_text(session, "this server's ratings") == (
-        f"it starts from a random track with {len(words)} edit{'s' if len(words) > 1 else ''} this server's ratings favour: "
+    assert start_text(session, "this server's ratings") == (
+        f"it starts from a random track with {len(words)} edit{'s' if len(words) > 1 else ''} the agent is sure improve it, "
+        "from what this server's ratings taught: "
         + "; ".join(words)
     )
     # The same track continued (same music, same channel) is not opened again; a person's melody never is.
     await conductor.stop(session.id, "mod")
     again = await conductor.start("guild:a", "guild", "c1", spec, actor="mod", continue_from_last=True)
-    assert again.track == session.track and "opening" not in again.options and opening_text(again, "x") == ""
+    assert again.track == session.track and "opening" not in again.options
+    assert start_text(again, "x") == f"it starts from the track session {session.id} ended on (same key, scale and tempo)"
     melody = SessionSpec(seed=4).first_track()
     own = await conductor.start("guild:a", "guild", "c2", spec, actor="mod", first_track=melody)
-    assert own.track == track_to_dict(melody) and "opening" not in own.options
+    assert own.track == track_to_dict(melody) and "opening" not in own.options and start_text(own, "x") == ""
     await store.ensure_scope("guild:b", "guild")  # rated by nobody: its random track as it came
     fresh = await conductor.start("guild:b", "guild", "c3", spec, actor="mod")
     assert fresh.track == track_to_dict(spec.first_track()) and "opening" not in fresh.options

@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.conductor import opening_text
+from bot.conductor import start_text
 from bot.discord.replies import answer, answer_privately, deferring
 from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, shown_votes, stop_report
 from bot.discord.votes import (
@@ -366,12 +366,12 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
 
 def compose_announcement(session, spec: SessionSpec, kind: str, melody: str | None) -> str:
     """/compose's public line for a started `session`: whose agent, how long, the music (`melody`: the summary of a
-    person's melody it starts from), the votes, and how the agent opened the track (`opening_text`)."""
+    person's melody it starts from), the votes, and how the agent opened the track (`start_text`)."""
     agent = "this server's agent" if kind == "guild" else "your personal agent"
     length_text = plural(spec.rounds, "round") if spec.rounds else "endless rounds"
     music_text = f"from your melody ({_quoted(melody)})" if melody else f"in {key_name(spec.base, spec.scale, octave=True)}"
     votes = "A/B votes" if spec.mode == "ab" else "musicality, novelty and coherence 1-10" if session.options.get("aspects") else "ratings 1-10"
-    opened = opening_text(session, "this server's ratings" if kind == "guild" else "your ratings")
+    opened = start_text(session, "this server's ratings" if kind == "guild" else "your ratings")
     opened = f"{opened[:1].upper()}{opened[1:]}. " if opened else ""
     return (
         f"Composing with {agent}: {length_text} {music_text} on {instrument_name(spec.instrument)}, {votes}, "
