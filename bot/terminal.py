@@ -110,6 +110,8 @@ def resuming(
     (and `aspects`: --aspects was given) it does not apply."""
     agent = f"; the agent {learned}" if learned else ""
     lines = [f"resuming session {session.id}: {describe_spec(old, session.options)}; {session.rounds_done} done{agent}"]
+    if started := start_text(session, "your ratings so far", "started"):  # as its first lines said
+        lines.append(started)
     differ = [n for n in SPEC_OPTIONS if (n in given or n in settings_given) and getattr(spec, n) != getattr(old, n)]
     not_applied = [f"--{n} {_option_text(spec, n)}" if n in given else settings_given[n] for n in differ]
     if aspects and not session.options.get("aspects"):  # a flag: only a session started without it differs

@@ -321,6 +321,8 @@ def test_a_new_session_after_ratings_says_how_the_agent_opened_its_track(tmp_pat
     assert opened, second.stdout
     assert len(opened[2].split("; ")) == int(opened[1])
     assert re.search(r"^session 2: .* \(--seed 6 repeats it\)", second.stdout, re.M), second.stdout
+    resumed = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path)  # said again, as it was
+    assert f"\nit started from a random track with {opened[1]} edit" in resumed.stdout and opened[2] in resumed.stdout, resumed.stdout
     # The same key, scale and tempo again: the track session 2 ended on, said so, and no seed that would repeat it.
     third = crowdtune("run", "--new", "--rounds", "1", "--no-audio", "--db", "ct.db", "--base", "F3", "--scale", "minor", "--seed", "6", stdin="q\n", cwd=tmp_path)
     assert re.search(r"^session 3: .* \(--seed 6\); the agent", third.stdout, re.M), third.stdout
