@@ -98,7 +98,11 @@ class Steering:
         return stopped
 
     def runner_ended(self, session_id: int) -> None:
-        """The session's runner ended without closing the round a /stop waits for: the /stop stops it itself."""
+        """The session's runner ended without closing the round a /stop waits for: the /stop stops it itself. Its lock
+        is let go unless held (`lock` makes another on demand), so they do not pile up with the sessions ever run."""
         asked = self._stops.get(session_id)
         if asked is not None and not asked[1].done():
             asked[1].set_result(False)
+        lock = self._locks.get(session_id)
+        if lock is not None and not lock.locked():  # no holder, so no waiter: nobody shares it
+            del self._locks[session_id]
