@@ -304,7 +304,8 @@ class RoundRunner:
             await self.reconciler.still_posted(channel, row)
         self.recounts.done(session_id)
         await self._wait_for_close(session_id, open_round, channel, style)
-        with self.steering.closing(session_id):  # a /stop now waits for this close: its voting is over
+        # A /stop from now waits for this close, its summary posted (what it then says is below the summary).
+        with self.steering.closing(session_id):
             await self.store.begin_close(open_round.id, time.time())  # its close moment (a /close stored it already)
             if style == "reactions" and not closed_before:
                 await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
@@ -316,12 +317,12 @@ class RoundRunner:
                 open_round.id, actor="crowdtune", set_aside=count.set_aside,
                 announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days),
             )
-        self.ballot_box.forget_round(row)
-        refreshed = await self.store.session(session_id)
-        if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
-            return True
-        await self.announce(session.channel_id)  # the summary, or the cancellation a deletion recorded
-        stopped = await self.steering.after_close(session_id)  # a /stop that waited for this close
+            self.ballot_box.forget_round(row)
+            refreshed = await self.store.session(session_id)
+            if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
+                return True
+            await self.announce(session.channel_id)  # the summary, or the cancellation a deletion recorded
+            stopped = await self.steering.after_close(session_id)  # a /stop that waited for this close
         if refreshed.status == "finished":
             ended = rounds_played(open_round.plan.index + 1, refreshed.rounds_done)
             await channel.send(f"Session finished after {ended}. Use `/top` to hear the best.")
