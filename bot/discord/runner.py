@@ -22,7 +22,7 @@ import discord
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.ballot_box import BallotBox, VoteLimiter
-from bot.discord.publisher import Publisher, edit_post
+from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
 from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
 from bot.discord.votes import VOTING_STOPPED, round_style, round_summary, rounds_played
@@ -32,6 +32,7 @@ from storage import DatabaseGone, RoundRow, SessionRow
 log = logging.getLogger("crowdtune.rounds")
 
 RETRY_AFTER_ERROR = 5.0
+MESSAGE_LIMIT = 2000  # Discord's most characters in a message's content
 CANNOT_DM_USER = 50007  # Discord's JSON error code: "Cannot send messages to this user" (their DMs are closed to us)
 # How long (seconds) /status waits for a session's restart recount (bounded: RECONCILE_PASSES reads of the
 # reactions) before answering with the votes so far and saying the recount is under way. Once per recount:
@@ -108,6 +109,43 @@ async def say_stopped(bot: discord.Client, channel_id: int, problem: discord.HTT
         await followup.send(text)
 
 
+async def summary_into_post(channel, edited: tuple[int, str] | None, summary: str) -> None:
+    """A round's summary that Discord refused to post (Send Messages taken away: an edit of our own message needs
+    none) goes into its post in place of the promise that it follows, when `edited` (message id, words) is that post
+    as just edited; else, and past Discord's 2,000 characters, the post is left as it is."""
+    promise = ENDED_POSTS["closed"]
+    if edited is None or not edited[1].endswith(promise):
+        return
+    content = f"{edited[1].removesuffix(promise)}Voting has closed: {summary}"
+    if len(content) <= MESSAGE_LIMIT:
+        with contextlib.suppress(discord.HTTPException):
+            await edit_post(channel, edited[0], content)
+
+
+async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> None:
+    """Post what the outbox holds (for one channel, or all), oldest first, each once: marked sent after
+    it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
+    it twice within Discord's nonce window (minutes); an entry with a message id is that round post's edit
+    as its round ended (`edit_post`), which a crash may only repeat. For one session's channel a refusal is raised
+    (the session stops, saying why); across all channels at start, a channel Discord refuses us
+    (gone, or closed to us) is given up on. A refused summary goes into its round's post (`summary_into_post`)."""
+    edited: dict[str, tuple[int, str]] = {}  # channel id -> the round post last edited here, and its words
+    for note in await store.pending_announcements(channel_id):
+        channel = bot.get_partial_messageable(int(note.channel_id))
+        try:
+            if note.message_id is not None:  # a round's post edited as the round ended: an edit is repeatable
+                await edit_post(channel, int(note.message_id), note.content)
+                edited[note.channel_id] = (int(note.message_id), note.content)
+            else:
+                await channel.send(note.content, nonce=f"ct-note-{note.id}")
+        except (discord.Forbidden, discord.NotFound) as problem:
+            await summary_into_post(channel, edited.pop(note.channel_id, None), note.content)
+            if channel_id is not None:
+                raise
+            log.warning("announcement %s for channel %s dropped: %s", note.id, note.channel_id, problem)
+        await store.mark_announced(note.id)
+
+
 class RoundRunner:
     def __init__(self, bot: discord.Client, conductor: Conductor, renderer, drawer: Drawer, limiter: VoteLimiter | None = None) -> None:
         self.bot = bot
@@ -152,25 +190,9 @@ class RoundRunner:
             self._tasks[session_id] = asyncio.create_task(self._run(session_id), name=f"session-{session_id}")
 
     async def announce(self, channel_id: str | None = None) -> None:
-        """Post what the outbox holds (for one channel, or all), oldest first, each once: marked sent after
-        it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
-        it twice within Discord's nonce window (minutes); an entry with a message id is that round post's edit
-        as its round ended (`edit_post`), which a crash may only repeat. For one session's channel a refusal is raised
-        (the session stops, saying why); across all channels at start, a channel Discord refuses us
-        (gone, or closed to us) is given up on."""
+        """Post what the outbox holds (`post_outbox`), one run at a time."""
         async with self._announcing:
-            for note in await self.store.pending_announcements(channel_id):
-                channel = self.bot.get_partial_messageable(int(note.channel_id))
-                try:
-                    if note.message_id is not None:  # a round's post edited as the round ended: an edit is repeatable
-                        await edit_post(channel, int(note.message_id), note.content)
-                    else:
-                        await channel.send(note.content, nonce=f"ct-note-{note.id}")
-                except (discord.Forbidden, discord.NotFound) as problem:
-                    if channel_id is not None:
-                        raise
-                    log.warning("announcement %s for channel %s dropped: %s", note.id, note.channel_id, problem)
-                await self.store.mark_announced(note.id)
+            await post_outbox(self.bot, self.store, channel_id)
 
     async def resume_all(self) -> int:
         """On start: what the outbox holds is posted, then every active session of this process's shards
