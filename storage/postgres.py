@@ -495,7 +495,7 @@ class PostgresStore(ClosesOnExit):
     ) -> None:
         async def body(conn: asyncpg.Connection) -> None:
             await conn.execute(
-                "UPDATE rounds SET message_ids = $1, closes_at = COALESCE($2, closes_at), ended_posts = COALESCE($3, ended_posts) WHERE id = $4",
+                "UPDATE rounds SET message_ids = $1, closes_at = COALESCE(closes_at, $2), ended_posts = COALESCE($3, ended_posts) WHERE id = $4",
                 json.dumps(message_ids), closes_at, json.dumps(ended_posts) if ended_posts else None, round_id,
             )
             await conn.execute(

@@ -492,7 +492,7 @@ class SqliteStore(ClosesOnExit):
     ) -> None:
         async with self._tx() as db:
             await db.execute(
-                "UPDATE rounds SET message_ids = ?, closes_at = COALESCE(?, closes_at), ended_posts = COALESCE(?, ended_posts) WHERE id = ?",
+                "UPDATE rounds SET message_ids = ?, closes_at = COALESCE(closes_at, ?), ended_posts = COALESCE(?, ended_posts) WHERE id = ?",
                 (json.dumps(message_ids), closes_at, json.dumps(ended_posts) if ended_posts else None, round_id),
             )
             await db.executemany(

@@ -132,17 +132,18 @@ async def stop_report(
     say them. It is re-read: its close (asked for by /close, or its time up) came before the stop, and then its votes
     counted; or, not posted yet, it was being prepared and is cancelled before anyone saw it (a post on its way is
     marked cancelled)."""
-    posted = open_round is not None and bool(open_round.message_ids)
+    after = await store.round(open_round.id) if open_round is not None else None
+    # A round closed before the stop was posted, also one a /close asked for while it was on its way.
+    posted = open_round is not None and bool(open_round.message_ids) or (after is not None and after.status == "closed")
     played = rounds_played(ended + posted, (await store.session(session.id) or session).rounds_done)
     lines = [f"Session stopped after {played}; what the agent learned is kept."]
-    after = await store.round(open_round.id) if open_round is not None else None
     if after is None:
         return "\n".join(lines)
     number = after.index + 1
-    if not posted:
-        lines.append(f"Round {number} was being prepared: it is cancelled, and nobody will vote on it.")
-    elif after.status == "closed":
+    if after.status == "closed":
         lines.append(f"Round {number} was closing: it closed first, so its votes count (its result is above).")
+    elif not posted:
+        lines.append(f"Round {number} was being prepared: it is cancelled, and nobody will vote on it.")
     elif after.status == "cancelled":
         counted = await count(after)
         votes = len(counted.counted)

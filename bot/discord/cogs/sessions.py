@@ -268,7 +268,7 @@ class Sessions(commands.Cog):
         text = {
             "closing": "Closing this round now.",
             "already": "This round is already closing; its result follows.",
-            "posting": "The next round is being posted; close it once it is there.",
+            "once_posted": "The next round is being posted; I'll close it as soon as it is there, and its result follows.",
             "none": "No round is open right now.",
         }[state]
         await answer_privately(interaction, text)
