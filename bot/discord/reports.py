@@ -11,7 +11,7 @@ import discord
 
 from bot.discord.anti_brigade import Count
 from bot.discord.reactions_seen import as_counted
-from bot.discord.votes import describe_ab_rounds, describe_aspects, ranked_round, rounds_played, set_aside_text
+from bot.discord.votes import describe_ab_rounds, describe_aspects, ranked_round, rounds_played, set_aside_text, voter_id
 from bot.progress import plural
 from core.agent import preset as agent_preset
 from core.crowd import Ballot, rating_text
@@ -98,14 +98,30 @@ async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> t
     return "\n".join(lines), files
 
 
-def held_votes_note(held: int) -> list[str]:
-    """/status's line on the votes of `held` people held over the vote rate (bot.discord.vote_rate), which its counts
+def held_votes(box, row: RoundRow, count: Count) -> tuple[int, int]:
+    """How many people have reactions held over the vote rate (bot.discord.vote_rate) on the open round `row`, by what
+    they did: (first votes: none of theirs stored, vote changes: of the one stored, `count`: BallotBox.count's). Held
+    removals of someone with no vote stored change nothing: not counted."""
+    stored = {vote.ballot.voter for vote in (*count.counted, *count.aside)}
+    first = changes = 0
+    for message_id in row.message_ids:
+        for user_id, held in box.held.pending(int(message_id)).items():
+            if voter_id(user_id) in stored:
+                changes += 1
+            elif any(not retract for _, retract in held):
+                first += 1
+    return first, changes
+
+
+def held_votes_note(first: int, changes: int) -> list[str]:
+    """/status's line on the `first` votes and vote `changes` held over the vote rate (`held_votes`), which its counts
     show as they will count; none when there are none."""
-    if not held:
+    if not first and not changes:
         return []
-    one = held == 1
+    one = first + changes == 1
+    what = " and ".join(plural(n, word) for n, word in ((first, "vote"), (changes, "vote change")) if n)
     return [
-        f"{plural(held, 'vote change')} came faster than the vote rate allows: shown as {'it' if one else 'they'} will "
+        f"{what} came faster than the vote rate allows: shown as {'it' if one else 'they'} will "
         f"count, {'it is' if one else 'they are'} counted in turn, at the latest when the round closes."
     ]
 
