@@ -733,15 +733,16 @@ class PostgresStore(ClosesOnExit):
             }
             results, written, events = plan_votes(ops, rounds, rows, struck)
             # One statement each for the votes and the events, however many the batch holds (arrays
-            # unnested server-side): a round trip per row would cost more than the writes. A row written counts
-            # (voided = 0): plan_votes writes a void row only by a new cast (of a voter no longer struck).
+            # unnested server-side): a round trip per row would cost more than the writes. A row written is void only
+            # by a struck voter's cast (plan_votes).
             if written:
                 columns = list(zip(*[(*key, *row) for key, row in written.items()]))
                 await conn.execute(
-                    "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at) "
+                    "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at, voided) "
                     "SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::float8[], $6::int[], $7::text[], "
-                    "$8::float8[]) ON CONFLICT (round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-                    "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at, voided = 0",
+                    "$8::float8[], $9::int[]) ON CONFLICT (round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
+                    "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at, "
+                    "voided = excluded.voided",
                     *map(list, columns),
                 )
             if events:
