@@ -892,6 +892,9 @@ class PostgresStore(ClosesOnExit):
     async def deployment_value(self, key: str) -> str | None:
         return await self._pool.fetchval("SELECT value FROM deployment WHERE key = $1", key)
 
+    async def forget_deployment_value(self, key: str) -> None:
+        await self._write("DELETE FROM deployment WHERE key = $1", key)
+
     async def set_deployment_value(self, key: str, value: str, replace: bool = True) -> str:
         """Store `value` under `key` (with replace=False only if there is none yet); returns the value
         stored, so two processes racing to set a first value agree on one."""

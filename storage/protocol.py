@@ -388,6 +388,9 @@ class Store(Protocol):
 
     # -- the deployment: facts the bot keeps about itself (its id, the commands it last synced) --
     async def deployment_value(self, key: str) -> str | None: ...
+    async def forget_deployment_value(self, key: str) -> None:
+        """Remove `key` and its value; nothing if there is none."""
+        ...
     async def set_deployment_value(self, key: str, value: str, replace: bool = True) -> str:
         """Store `value` under `key` (with replace=False only if there is none yet); returns the value stored."""
         ...

@@ -835,6 +835,10 @@ class SqliteStore(ClosesOnExit):
         rows = await self._all("SELECT value FROM deployment WHERE key = ?", (key,))
         return rows[0][0] if rows else None
 
+    async def forget_deployment_value(self, key: str) -> None:
+        async with self._tx() as db:
+            await db.execute("DELETE FROM deployment WHERE key = ?", (key,))
+
     async def set_deployment_value(self, key: str, value: str, replace: bool = True) -> str:
         """Store `value` under `key` (with replace=False only if there is none yet); returns the value
         stored, so two processes racing to set a first value agree on one."""

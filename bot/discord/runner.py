@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 
@@ -26,7 +27,7 @@ from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
 from bot.discord.votes import VOTING_STOPPED, round_style, round_summary, rounds_played
 from bot.media.drawing import Drawer
-from storage import DatabaseGone, RoundRow, SessionRow
+from storage import DatabaseGone, RoundRow, SessionRow, StorageError
 
 log = logging.getLogger("crowdtune.rounds")
 
@@ -36,6 +37,10 @@ CANNOT_DM_USER = 50007  # Discord's JSON error code: "Cannot send messages to th
 # reactions) before answering with the votes so far and saying the recount is under way. Once per recount:
 # the first /status starts it and every later one waits at most what is left of it.
 RECOUNT_WAIT = 15.0
+# How long (seconds) an interaction's followup works (Discord: its token is valid for 15 minutes), and where /compose's
+# is kept, so that a restart within it still tells the starter why their session stopped (say_stopped).
+FOLLOWUP_SECONDS = 15 * 60
+FOLLOWUP_KEY = "followup:{}"
 
 
 class RestartRecounts:
@@ -242,7 +247,11 @@ class RoundRunner:
 
     async def _run(self, session_id: int) -> None:
         try:
+            await self._keep_followup(session_id)
             await self._rounds(session_id)
+            if self.stopped_by is None:  # ended (not cancelled by a shutdown): nobody to tell any more
+                with contextlib.suppress(StorageError):  # then it expires unused
+                    await self.store.forget_deployment_value(FOLLOWUP_KEY.format(session_id))
         finally:
             self.recounts.done(session_id)  # ended: nothing more is recounted, and /status must not wait on it
             self.steering.runner_ended(session_id)  # a /stop waiting for a close stops the session itself
@@ -259,7 +268,8 @@ class RoundRunner:
                 log.warning("session %s stopped: %s", session_id, problem)
                 await self.store.end_session(session_id, "stopped", actor="crowdtune")
                 session = await self.store.session(session_id)
-                await say_stopped(self.bot, int(session.channel_id), problem, self._followups.pop(session_id, None))
+                followup = self._followups.pop(session_id, None) or await self._kept_followup(session_id)
+                await say_stopped(self.bot, int(session.channel_id), problem, followup)
                 return
             except DatabaseGone as problem:
                 self.database_gone(problem)
@@ -270,6 +280,26 @@ class RoundRunner:
                 continue
             if finished:
                 return
+
+    async def _keep_followup(self, session_id: int) -> None:
+        """Store /compose's followup of a session started here (ensure_running), before its rounds run: a restart within
+        FOLLOWUP_SECONDS finds it (`_kept_followup`). Its token is a credential for that followup only, for 15 minutes:
+        kept apart from what is exported (the deployment table), and removed once the session ends."""
+        followup = self._followups.get(session_id)
+        if followup is not None and followup.token:
+            kept = {"token": followup.token, "until": time.time() + FOLLOWUP_SECONDS}
+            try:
+                await self.store.set_deployment_value(FOLLOWUP_KEY.format(session_id), json.dumps(kept))
+            except StorageError as problem:  # the rounds run all the same; only a restart's telling is lost
+                log.warning("session %s: its /compose followup could not be kept: %s", session_id, problem)
+
+    async def _kept_followup(self, session_id: int) -> discord.Webhook | None:
+        """The session's /compose followup as an earlier run kept it, while it still works; else None."""
+        value = await self.store.deployment_value(FOLLOWUP_KEY.format(session_id))
+        kept = json.loads(value) if value else None
+        if kept is None or kept["until"] <= time.time() or self.bot.application_id is None:
+            return None
+        return discord.Webhook.partial(self.bot.application_id, kept["token"], client=self.bot)
 
     async def _remember(self, row: RoundRow, session: SessionRow, posted: bool = False) -> None:
         await self.ballot_box.remember(row, session, posted)

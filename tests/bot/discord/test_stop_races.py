@@ -220,3 +220,30 @@ async def test_a_dm_session_for_someone_whose_dms_are_closed_tells_them_and_stop
     assert "`/compose`" in told["content"]
     assert db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
     assert db_rows(env, "SELECT status FROM rounds") == [("cancelled",)]
+
+
+async def test_a_dm_session_whose_dms_are_closed_tells_them_after_a_restart_too(env, monkeypatch):
+    """The followup that tells the starter was kept in memory only: a restart before the first post (its 15 minutes
+    not over) left the session stopped without a word. It is kept in the database until the session ends."""
+    server, rendering, release = env.server, asyncio.Event(), asyncio.Event()
+    render = env.renderer.render_async
+
+    async def held_render(*args, **kwargs):
+        rendering.set()
+        await release.wait()
+        return await render(*args, **kwargs)
+
+    shy = server.add_user("shy", accepts_dms=False)
+    dm = server.dm_channel(shy)
+    monkeypatch.setattr(env.renderer, "render_async", held_render)
+    async with running(env):
+        started = await server.slash(shy, dm, "compose", {"rounds": 1})
+        await started.wait_response()
+        await rendering.wait()  # the bot goes down before its first post
+    monkeypatch.setattr(env.renderer, "render_async", render)
+    async with running(env) as bot:
+        [told] = await started.wait_followups(1, timeout=30)
+        await eventually(lambda: runner_idle(bot), "the session's rounds to end")
+    assert "I can't send you direct messages" in told["content"], told["content"]
+    assert db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
+    assert db_rows(env, "SELECT COUNT(*) FROM deployment WHERE key LIKE 'followup:%'") == [(0,)]  # not kept past its session
