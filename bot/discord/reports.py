@@ -36,8 +36,7 @@ async def nothing_rated(store, scope_id: str, channel_id: str) -> str:
             lines.append(f"The next round {where} is being prepared.")
             continue
         votes = plural(await store.ballot_count(open_round.id), "vote")
-        closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
-        lines.append(f"Round {open_round.index + 1} is open {where} with {votes}{closes}.")
+        lines.append(f"Round {open_round.index + 1} is open {where} with {votes}{closes_text(open_round)}.")
     return " ".join(lines)
 
 
@@ -96,6 +95,14 @@ async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> t
     for heading, rows in best:
         lines += [heading] + [ranked_round(rank, row, sessions[row.session_id]) for rank, row in enumerate(rows, 1)]
     return "\n".join(lines), files
+
+
+def closes_text(row: RoundRow) -> str:
+    """", closes <t:…:R>" of an open round; before it is posted only a /close gives it a close time (steering.voting_over),
+    and it closes as soon as it is posted then."""
+    if row.closes_at is None:
+        return ""
+    return f", closes <t:{int(row.closes_at)}:R>" if row.message_ids else ", closes as soon as it is posted (`/close`)"
 
 
 def held_votes(box, row: RoundRow, count: Count) -> tuple[int, int]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 
@@ -21,26 +20,22 @@ import discord
 
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
+from bot.discord.followups import Followups, say_stopped
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import Publisher, edit_post
 from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
 from bot.discord.votes import VOTING_STOPPED, round_style, round_summary, rounds_played
 from bot.media.drawing import Drawer
-from storage import DatabaseGone, RoundRow, SessionRow, StorageError
+from storage import DatabaseGone, RoundRow, SessionRow
 
 log = logging.getLogger("crowdtune.rounds")
 
 RETRY_AFTER_ERROR = 5.0
-CANNOT_DM_USER = 50007  # Discord's JSON error code: "Cannot send messages to this user" (their DMs are closed to us)
 # How long (seconds) /status waits for a session's restart recount (bounded: RECONCILE_PASSES reads of the
 # reactions) before answering with the votes so far and saying the recount is under way. Once per recount:
 # the first /status starts it and every later one waits at most what is left of it.
 RECOUNT_WAIT = 15.0
-# How long (seconds) an interaction's followup works (Discord: its token is valid for 15 minutes), and where /compose's
-# is kept, so that a restart within it still tells the starter why their session stopped (say_stopped).
-FOLLOWUP_SECONDS = 15 * 60
-FOLLOWUP_KEY = "followup:{}"
 
 
 class RestartRecounts:
@@ -86,32 +81,6 @@ class RestartRecounts:
         return True
 
 
-async def say_stopped(bot: discord.Client, channel_id: int, problem: discord.HTTPException, followup: discord.Webhook | None) -> None:
-    """Tell the channel why its session stopped, when Discord still lets us write there; else the person who started
-    it, through their /compose's followup (`followup`, when this process has it): a DM session of someone who does
-    not accept the bot's direct messages (50007) is told how to allow them."""
-    if problem.code == CANNOT_DM_USER:
-        text = (
-            "I can't send you direct messages, so I stopped this session. To allow them, turn on "
-            "direct messages from server members in Discord's settings (Privacy), or in the Privacy Settings of a server "
-            "we share; then start again with `/compose`. What your personal agent learned is kept."
-        )
-    else:
-        text = (
-            f"I stopped this session: Discord refused me here ({problem.text or problem.status}). I need View Channel, "
-            "Send Messages, Attach Files, Add Reactions and Read Message History; then start again with `/compose`. "
-            "What the agent learned is kept."
-        )
-    try:
-        await bot.get_partial_messageable(channel_id).send(text)
-        return
-    except discord.HTTPException:
-        if followup is None:
-            return
-    with contextlib.suppress(discord.HTTPException):  # its 15 minutes may be over
-        await followup.send(text)
-
-
 class RoundRunner:
     def __init__(self, bot: discord.Client, conductor: Conductor, renderer, drawer: Drawer, limiter: VoteLimiter | None = None) -> None:
         self.bot = bot
@@ -120,7 +89,7 @@ class RoundRunner:
         self._tasks: dict[int, asyncio.Task] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._background: set[asyncio.Task] = set()
-        self._followups: dict[int, discord.Webhook] = {}  # session id -> its /compose's followup (ensure_running)
+        self.followups = Followups(bot, self.store)  # each session's /compose followup (ensure_running)
         self.recounts = RestartRecounts()
         self._announcing = asyncio.Lock()
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
@@ -147,7 +116,7 @@ class RoundRunner:
         """Run the session's rounds unless they run; `followup`: the /compose that started it (its webhook works
         for 15 minutes), to tell its starter if the session stops because it cannot post where it was started."""
         if followup is not None:
-            self._followups[session_id] = followup
+            self.followups.remember(session_id, followup)
         if self.stopped_by is not None:
             return
         task = self._tasks.get(session_id)
@@ -247,15 +216,14 @@ class RoundRunner:
 
     async def _run(self, session_id: int) -> None:
         try:
-            await self._keep_followup(session_id)
+            await self.followups.keep(session_id)
             await self._rounds(session_id)
             if self.stopped_by is None:  # ended (not cancelled by a shutdown): nobody to tell any more
-                with contextlib.suppress(StorageError):  # then it expires unused
-                    await self.store.forget_deployment_value(FOLLOWUP_KEY.format(session_id))
+                await self.followups.forget(session_id)
         finally:
             self.recounts.done(session_id)  # ended: nothing more is recounted, and /status must not wait on it
             self.steering.runner_ended(session_id)  # a /stop waiting for a close stops the session itself
-            self._followups.pop(session_id, None)
+            self.followups.drop(session_id)
 
     async def _rounds(self, session_id: int) -> None:
         while True:
@@ -268,8 +236,7 @@ class RoundRunner:
                 log.warning("session %s stopped: %s", session_id, problem)
                 await self.store.end_session(session_id, "stopped", actor="crowdtune")
                 session = await self.store.session(session_id)
-                followup = self._followups.pop(session_id, None) or await self._kept_followup(session_id)
-                await say_stopped(self.bot, int(session.channel_id), problem, followup)
+                await say_stopped(self.bot, int(session.channel_id), problem, await self.followups.take(session_id))
                 return
             except DatabaseGone as problem:
                 self.database_gone(problem)
@@ -280,26 +247,6 @@ class RoundRunner:
                 continue
             if finished:
                 return
-
-    async def _keep_followup(self, session_id: int) -> None:
-        """Store /compose's followup of a session started here (ensure_running), before its rounds run: a restart within
-        FOLLOWUP_SECONDS finds it (`_kept_followup`). Its token is a credential for that followup only, for 15 minutes:
-        kept apart from what is exported (the deployment table), and removed once the session ends."""
-        followup = self._followups.get(session_id)
-        if followup is not None and followup.token:
-            kept = {"token": followup.token, "until": time.time() + FOLLOWUP_SECONDS}
-            try:
-                await self.store.set_deployment_value(FOLLOWUP_KEY.format(session_id), json.dumps(kept))
-            except StorageError as problem:  # the rounds run all the same; only a restart's telling is lost
-                log.warning("session %s: its /compose followup could not be kept: %s", session_id, problem)
-
-    async def _kept_followup(self, session_id: int) -> discord.Webhook | None:
-        """The session's /compose followup as an earlier run kept it, while it still works; else None."""
-        value = await self.store.deployment_value(FOLLOWUP_KEY.format(session_id))
-        kept = json.loads(value) if value else None
-        if kept is None or kept["until"] <= time.time() or self.bot.application_id is None:
-            return None
-        return discord.Webhook.partial(self.bot.application_id, kept["token"], client=self.bot)
 
     async def _remember(self, row: RoundRow, session: SessionRow, posted: bool = False) -> None:
         await self.ballot_box.remember(row, session, posted)

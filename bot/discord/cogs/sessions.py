@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from bot.conductor import start_text
 from bot.discord.replies import answer, answer_privately, deferring
-from bot.discord.reports import best_rounds, held_votes, held_votes_note, learning_report, nothing_rated, sessions_of, shown_votes, stop_report
+from bot.discord.reports import best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, sessions_of, shown_votes, stop_report
 from bot.discord.votes import (
     cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
 )
@@ -306,10 +306,9 @@ class Sessions(commands.Cog):
             votes += f" ({describe_votes(open_round.mode, ballots)})"
             if session.options.get("aspects"):
                 votes += f"; per aspect: {describe_aspects([v.aspects for v in count.counted if v.aspects])}"
-        closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
         number = f"Round {open_round.index + 1}" + (f" of {total}" if total else "")
         notes[:0] = held_votes_note(*held_votes(box, open_round, count))  # said, so that a moderator does not take them for lost
-        await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{closes}. {progress}.", *notes]))
+        await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{closes_text(open_round)}. {progress}.", *notes]))
 
     @app_commands.command(name="stats", description="How the agent is learning: a learning curve and the best compositions")
     @app_commands.allowed_contexts(**EVERYWHERE)

@@ -32,12 +32,14 @@ async def test_a_close_while_the_round_is_posted_closes_it_once_it_is_there(env)
     server = env.server
     async with running(env):
         answers = await close_while_posted(env)
+        status = (await final_answer(await server.slash(env.bob, env.channel, "status")))["content"]
         server.release(POST_MESSAGE)
         await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
         await server.wait_for_message(env.channel, is_round(2), timeout=30)
         first = next(m for m in server.messages(env.channel) if is_round(1)(m))
         await server.wait_until(lambda: "(closed)" in server.message(first["id"])["content"], what="round 1's post marked closed")
     assert answers == [ONCE_POSTED, ONCE_POSTED], answers
+    assert ", closes as soon as it is posted (`/close`)." in status, status
     assert len(summaries(env, 1)) == 1
     assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "open")]
     assert db_rows(env, "SELECT rounds_done FROM sessions") == [(1,)]

@@ -49,8 +49,9 @@ async def test_a_stop_while_the_first_round_is_posted_marks_that_post_cancelled(
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "cancelled")]
 
 
-async def test_a_stop_while_the_first_round_is_rendered_posts_nothing(env, monkeypatch):
-    server, rendering, release = env.server, asyncio.Event(), asyncio.Event()
+def hold_rendering(env, monkeypatch) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold every rendering until the second event is set; the first is set once one waits."""
+    rendering, release = asyncio.Event(), asyncio.Event()
     render = env.renderer.render_async
 
     async def held_render(*args, **kwargs):
@@ -59,6 +60,12 @@ async def test_a_stop_while_the_first_round_is_rendered_posts_nothing(env, monke
         return await render(*args, **kwargs)
 
     monkeypatch.setattr(env.renderer, "render_async", held_render)
+    return rendering, release
+
+
+async def test_a_stop_while_the_first_round_is_rendered_posts_nothing(env, monkeypatch):
+    server = env.server
+    rendering, release = hold_rendering(env, monkeypatch)
     async with running(env) as bot:
         await compose(env, user=env.alice, rounds=2)
         await rendering.wait()
@@ -225,22 +232,15 @@ async def test_a_dm_session_for_someone_whose_dms_are_closed_tells_them_and_stop
 async def test_a_dm_session_whose_dms_are_closed_tells_them_after_a_restart_too(env, monkeypatch):
     """The followup that tells the starter was kept in memory only: a restart before the first post (its 15 minutes
     not over) left the session stopped without a word. It is kept in the database until the session ends."""
-    server, rendering, release = env.server, asyncio.Event(), asyncio.Event()
-    render = env.renderer.render_async
-
-    async def held_render(*args, **kwargs):
-        rendering.set()
-        await release.wait()
-        return await render(*args, **kwargs)
-
+    server = env.server
     shy = server.add_user("shy", accepts_dms=False)
     dm = server.dm_channel(shy)
-    monkeypatch.setattr(env.renderer, "render_async", held_render)
+    rendering, release = hold_rendering(env, monkeypatch)
     async with running(env):
         started = await server.slash(shy, dm, "compose", {"rounds": 1})
         await started.wait_response()
         await rendering.wait()  # the bot goes down before its first post
-    monkeypatch.setattr(env.renderer, "render_async", render)
+    release.set()
     async with running(env) as bot:
         [told] = await started.wait_followups(1, timeout=30)
         await eventually(lambda: runner_idle(bot), "the session's rounds to end")

@@ -172,13 +172,21 @@ async def test_a_reaction_held_when_its_person_uses_forget_me_never_counts(env):
     assert applied(env, env.carol) == 0
 
 
+def clock_held_with_burst_spent(bot, user) -> list[float]:
+    """Hold the limiter's clock still (the bucket refills only when the test moves it: the list's one value) and spend
+    `user`'s burst of one, as votes elsewhere would."""
+    now = [0.0]
+    bot.runner.limiter.clock = lambda: now[0]
+    assert bot.runner.limiter.burst == 1 and bot.runner.limiter.allow(user.id)
+    return now
+
+
 async def test_a_first_vote_over_the_rate_is_not_called_a_change_and_a_change_is(env):
     """Found by a trial: a member's first press in a round, over the rate (their bucket spent by votes elsewhere), was
     answered "You are changing your vote very fast". Each answer says what the press would have done."""
     server = env.server
     async with running(env, vote_burst=1, vote_refill_seconds=1.0) as bot:
-        now = [0.0]
-        bot.runner.limiter.clock = lambda: now[0]  # the bucket refills only when the test moves this clock
+        now = clock_held_with_burst_spent(bot, env.carol)
         await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
         await compose(env, rounds=3, round_minutes=600)
         post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
@@ -187,7 +195,6 @@ async def test_a_first_vote_over_the_rate_is_not_called_a_change_and_a_change_is
         async def press(value: str) -> str:
             return (await (await server.press_button(env.carol, post["id"], button[value])).wait_response())["data"]["content"]
 
-        assert bot.runner.limiter.allow(env.carol.id)  # her burst spent elsewhere
         first = await press("3")
         withdraw_none = await press("x")
         now[0] += 1.0
@@ -205,12 +212,10 @@ async def test_a_first_vote_over_the_rate_is_not_called_a_change_and_a_change_is
 
 
 async def test_status_calls_a_held_first_reaction_a_vote_and_a_held_one_after_a_stored_vote_a_change(env):
-    server = env.server
     async with running(env, vote_burst=1, vote_refill_seconds=1.0) as bot:
-        now = [0.0]
-        bot.runner.limiter.clock = lambda: now[0]  # the bucket refills only when the test moves this clock
+        server = env.server
         post = await first_round(env)
-        assert bot.runner.limiter.allow(env.carol.id)  # her burst spent elsewhere: her first reaction is held
+        clock_held_with_burst_spent(bot, env.carol)  # her first reaction is held
         await server.react(env.carol, post["id"], KEYCAPS[6])
         held = bot.runner.ballot_box.held
         await eventually(lambda: held.waiting([int(post["id"])]) == 1, "her held reaction")
