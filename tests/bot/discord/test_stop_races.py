@@ -247,3 +247,29 @@ async def test_a_dm_session_whose_dms_are_closed_tells_them_after_a_restart_too(
     assert "I can't send you direct messages" in told["content"], told["content"]
     assert db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
     assert db_rows(env, "SELECT COUNT(*) FROM deployment WHERE key LIKE 'followup:%'") == [(0,)]  # not kept past its session
+
+
+async def test_a_stop_whose_round_closed_and_stopped_before_it_looked_is_told_it_stopped(env, monkeypatch):
+    """Seen once on PostgreSQL: the /stop waiting for an acknowledged close read the open round only after the runner had
+    closed it and stopped the session for that /stop, found none, stopped again and answered "already ended"."""
+    server = env.server
+    async with running(env) as bot:
+        await voted_round(env, env.bob)
+        store, steering = bot.conductor.store, bot.runner.steering
+        open_round_of = store.open_round_of
+
+        async def late(session_id):  # the /stop's read, once it waits for the close: after the runner stopped it
+            if session_id in steering._stops and not asyncio.current_task().get_name().startswith("session-"):
+                await eventually(lambda: db_rows(env, "SELECT status FROM sessions") == [("stopped",)], "the runner's stop")
+            return await open_round_of(session_id)
+
+        monkeypatch.setattr(store, "open_round_of", late)
+        server.hold(REACTION_USERS)  # the close waits until the /stop is in
+        closing = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
+        stop = await server.slash(env.alice, env.channel, "stop")
+        await stop.wait_response()
+        server.release(REACTION_USERS)
+        stopped = (await final_answer(stop))["content"]
+    assert closing == "Closing this round now."
+    assert stopped.startswith("Session stopped after 1 round"), stopped
+    assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "closed")]
