@@ -1,7 +1,8 @@
 """The `crowdtune` command. Heavy modules are imported inside each command, so --help is quick.
 
 Why this module is long: it is the whole command line, every subcommand's arguments and its short
-handler (run, simulate, render, export, sessions, copy-db, bench), each importing its work lazily.
+handler (run, simulate, render, export, sessions, copy-db, bench; forget-user and reset in bot.operator), each
+importing its work lazily.
 """
 
 from __future__ import annotations
@@ -380,6 +381,10 @@ def build_parser() -> Parser:
         "Stop the bot first."))
     copy.add_argument("--from", dest="source", type=_path("--from"), required=True, metavar="DB", help="the database to copy (a SQLite file or a postgresql:// URL)")
     copy.add_argument("--to", dest="target", type=_path("--to"), required=True, metavar="DB", help="the empty database to fill (a postgresql:// URL or a new SQLite file)")
+
+    from bot.operator import add_commands  # forget-user and reset: an operator's moderation
+
+    add_commands(commands)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures", description=(
         "learning: presets and options against a simulated crowd (--seeds, --first-seed, --rounds, --out, --force, --crowd and "
@@ -869,6 +874,10 @@ def _command(args: argparse.Namespace) -> int:
                 return _until_signal(_copy_db(args))
             case "bench":
                 return _bench(args)
+            case "forget-user" | "reset":
+                from bot import operator
+
+                return _until_signal(operator.forget_user(args) if args.command == "forget-user" else operator.reset(args))
     except UsageError as problem:
         ending = f" (see crowdtune {args.command} --help)" if isinstance(problem, ArgumentError) else ""
         print(f"crowdtune {args.command}: error: {one_line(str(problem))}{ending}", file=sys.stderr)
