@@ -382,10 +382,6 @@ def build_parser() -> Parser:
     copy.add_argument("--from", dest="source", type=_path("--from"), required=True, metavar="DB", help="the database to copy (a SQLite file or a postgresql:// URL)")
     copy.add_argument("--to", dest="target", type=_path("--to"), required=True, metavar="DB", help="the empty database to fill (a postgresql:// URL or a new SQLite file)")
 
-    from bot.operator import add_commands  # forget-user and reset: an operator's moderation
-
-    add_commands(commands)
-
     bench = commands.add_parser("bench", help="benchmarks that print figures", description=(
         "learning: presets and options against a simulated crowd (--seeds, --first-seed, --rounds, --out, --force, --crowd and "
         "--only apply to it only, --rounds to scaling too); "
@@ -405,6 +401,9 @@ def build_parser() -> Parser:
     bench.add_argument("--force", action="store_true", help="learning: write into --out even if it holds files (docs/ in a checkout)")
     bench.add_argument("--crowd", type=_one_of("--crowd", CROWDS), choices=CROWDS, action="append", help="learning: a crowd to run (repeatable; default both)")
     bench.add_argument("--only", action="append", metavar="LINE", help="learning: run only this line of the table (repeatable), e.g. 'default'")
+    from bot.operator import add_commands  # forget-user and reset: an operator's moderation
+
+    add_commands(commands)
     return parser
 
 
@@ -717,12 +716,7 @@ async def _export(args: argparse.Namespace) -> int:
     store = await _open_to_read(args.db, "nothing to export")
     try:
         check_writable(args.out, "the zip file ", example="export.zip")  # as typed: data/ is a folder's name
-        out, db = Path(args.out).resolve(), Path(args.db).resolve()
-        # Only a database file has journals beside it.
-        if db.is_file() and out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
-            raise ArgumentError(f"--out {args.out} is the database (or its journal); choose another file")
-        if out.exists() and not args.force:
-            raise UsageError(f"{args.out} exists; add --force to replace it")
+        _fresh_output(args.out, args.db, args.force)
         scopes = sorted(s for s, _, _ in await store.scopes())
         if args.scope and args.scope not in scopes:
             raise UsageError(f"no scope '{args.scope}' in {store.path}; its scopes: {', '.join(scopes) or 'none yet'}")
@@ -732,6 +726,18 @@ async def _export(args: argparse.Namespace) -> int:
         await store.close()
     print(f"wrote {args.out}: {counted(counts, COUNTED)}")
     return 0
+
+
+def _fresh_output(out: str, db: str, force: bool) -> None:
+    """An output file (--out) that may be written: ArgumentError when it is the database `db` or one of its
+    journals (replacing it would lose the database), UsageError when it exists and not `force`."""
+    there, database = Path(out).resolve(), Path(db).resolve()
+    # Only a database file has journals beside it.
+    journals = {database.with_name(database.name + end) for end in ("", "-wal", "-shm", "-journal")}
+    if database.is_file() and there in journals:
+        raise ArgumentError(f"--out {out} is the database (or its journal); choose another file")
+    if there.exists() and not force:
+        raise UsageError(f"{out} exists; add --force to replace it")
 
 
 async def _copy_db(args: argparse.Namespace) -> int:

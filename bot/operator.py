@@ -10,9 +10,8 @@ import argparse
 import asyncio
 import os
 import sys
-from pathlib import Path
 
-from bot.cli import UsageError, _check_database, _database, _open_to_write, _settings
+from bot.cli import UsageError, _check_database, _database, _fresh_output, _open_to_write, _settings
 from bot.progress import plural, stored
 
 ACTOR = "cli"  # the audit log's actor for what an operator does here (a Discord command names its user)
@@ -75,12 +74,17 @@ async def _confirmed(question: str, yes: bool) -> bool:
     return (answer or "").strip().lower() in ("y", "yes")
 
 
-async def _open(args: argparse.Namespace, command: str, scope: str | None):
-    """The store of the database the options name, to write: it must exist (UnreadableFile otherwise: nothing is
-    made); refused as other writing commands refuse it (read-only, from a newer crowdtune) and, as `run` and
-    `simulate` take it, held by this process alone (StorageError naming the bot that runs on it)."""
+def _database_named(args: argparse.Namespace):
+    """The settings, every one checked (bot.cli._settings), with args.db set to the database the options name."""
     settings = _settings(db=args.db)
     args.db = _database(settings)
+    return settings
+
+
+async def _open(args: argparse.Namespace, command: str, scope: str | None):
+    """The store of the database args.db (`_database_named`), to write: it must exist (UnreadableFile otherwise:
+    nothing is made); refused as other writing commands refuse it (read-only, from a newer crowdtune) and, as `run`
+    and `simulate` take it, held by this process alone (StorageError naming the bot that runs on it)."""
     _check_database(args.db, create=False)
     store = await _open_to_write(args.db)
     try:
@@ -90,7 +94,7 @@ async def _open(args: argparse.Namespace, command: str, scope: str | None):
     except BaseException:
         await store.close()
         raise
-    return store, settings
+    return store
 
 
 async def _learned(store, settings, scope: str) -> str:
@@ -114,11 +118,11 @@ async def forget_user(args: argparse.Namespace) -> int:
 
     voter = f"user:{args.user}"  # as bot.discord.votes.voter_id names a Discord user
     _can_ask(args, f"delete {voter}'s data")
+    settings = _database_named(args)
     out = args.out or f"crowdtune-user-{args.user}.json"
     check_writable(out, "the file ", example="user.json")
-    if Path(out).exists() and not args.force:
-        raise UsageError(f"{out} exists; add --force to replace it (or choose another --out)")
-    store, settings = await _open(args, "forget-user", voter)
+    _fresh_output(out, args.db, args.force)
+    store = await _open(args, "forget-user", voter)
     try:
         agent = f"their personal agent, which {await _learned(store, settings, voter)}" if await store.has_scope(voter) else None
         try:
@@ -147,7 +151,8 @@ async def reset(args: argparse.Namespace) -> int:
     from bot.conductor import NOTHING_LEARNED
 
     _can_ask(args, f"reset {args.scope}")
-    store, settings = await _open(args, "reset", None)
+    settings = _database_named(args)
+    store = await _open(args, "reset", None)
     try:
         if args.scope not in {scope for scope, _, _ in await store.scopes()}:
             raise UsageError(f"no scope '{args.scope}' in {store.path}: crowdtune sessions lists where its sessions run "

@@ -174,3 +174,17 @@ def test_a_database_that_is_not_there_is_not_made(tmp_path):
         assert result.returncode == ExitCode.FILE and "none.db" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_the_copy_never_replaces_the_database_nor_a_file_without_force(tmp_path):
+    db = tmp_path / "t.db"
+    asyncio.run(_fill(str(db)))
+    before = _counts(str(db))
+    onto_db = crowdtune("forget-user", str(PERSON), "--db", str(db), "--out", str(db), "--yes", "--force", cwd=tmp_path, check=False)
+    assert onto_db.returncode == ExitCode.USAGE and "is the database" in onto_db.stderr
+    (tmp_path / "kept.json").write_text("mine")
+    kept = crowdtune("forget-user", str(PERSON), "--db", str(db), "--out", "kept.json", "--yes", cwd=tmp_path, check=False)
+    assert kept.returncode == ExitCode.USAGE and "kept.json exists; add --force" in kept.stderr
+    assert (tmp_path / "kept.json").read_text() == "mine" and _counts(str(db)) == before
+    crowdtune("forget-user", str(PERSON), "--db", str(db), "--out", "kept.json", "--yes", "--force", cwd=tmp_path)
+    assert len(json.loads((tmp_path / "kept.json").read_text())["votes"]) == 4 and _counts(str(db))["person's votes"] == 0
