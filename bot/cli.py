@@ -7,6 +7,13 @@ importing its work lazily.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python -m bot.cli`: through the console script's entry, which hears signals from its first line
+    import sys
+
+    from bot.entry import main as entry  # imports this module again, as bot.cli, once the signals are heard
+
+    sys.exit(entry())
+
 import argparse
 import asyncio
 import contextlib
@@ -897,6 +904,3 @@ def _command(args: argparse.Namespace) -> int:
         return int(known[1])
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

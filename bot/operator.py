@@ -43,7 +43,7 @@ def add_commands(commands) -> None:
     _add_db(forget)
     forget.add_argument("--out", type=_path("--out"), help="the copy's JSON file, readable by its owner alone (default: crowdtune-user-USER_ID.json)")
     forget.add_argument("--force", action="store_true", help="replace --out if it exists")
-    forget.add_argument("--yes", action="store_true", help="delete without asking (needed when standard input is no terminal)")
+    _add_yes(forget, "delete")
 
     reset = commands.add_parser("reset", help="what /reset does: clear a scope's agent (compositions and votes are kept)", description=(
         "Forget what a scope's agent has learned (its Q-values and learned models), as /reset does: it starts learning "
@@ -52,7 +52,12 @@ def add_commands(commands) -> None:
     _add_db(reset)
     reset.add_argument("--scope", type=_given("--scope"), required=True, help=(
         "the scope: guild:SERVER_ID, user:USER_ID (a personal agent) or local:NAME; crowdtune sessions lists where sessions run"))
-    reset.add_argument("--yes", action="store_true", help="reset without asking (needed when standard input is no terminal)")
+    _add_yes(reset, "reset")
+
+
+def _add_yes(parser: argparse.ArgumentParser, verb: str) -> None:
+    """--yes: act without asking (`_can_ask`: a must where nobody can be asked)."""
+    parser.add_argument("--yes", action="store_true", help=f"{verb} without asking (needed when standard input is no terminal)")
 
 
 def _can_ask(args: argparse.Namespace, doing: str) -> None:
@@ -114,9 +119,10 @@ class _NothingStored(Exception):
 async def forget_user(args: argparse.Namespace) -> int:
     from storage.export import write_person_copy
     from storage.files import replacing
+    from bot.discord.votes import voter_id  # small and pure: no discord.py
     from bot.errors import check_writable
 
-    voter = f"user:{args.user}"  # as bot.discord.votes.voter_id names a Discord user
+    voter = voter_id(args.user)  # the person as their votes and personal agent are stored
     _can_ask(args, f"delete {voter}'s data")
     settings = _database_named(args)
     out = args.out or f"crowdtune-user-{args.user}.json"
@@ -134,8 +140,7 @@ async def forget_user(args: argparse.Namespace) -> int:
             print(f"nothing of {voter} is stored in {store.path} (no votes, no personal agent): nothing to delete, no copy written")
             return 0
         print(f"wrote {out}: a copy of {voter}'s data, {stored(votes, agent)}")
-        question = ("Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.")
-        if not await _confirmed(question, args.yes):
+        if not await _confirmed("Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.", args.yes):
             print(f"nothing was deleted (the copy stays in {out})")
             return 0
         result = await store.forget_user(voter, personal_scope=voter, actor=ACTOR)
