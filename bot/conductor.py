@@ -7,7 +7,6 @@ Front ends open a round, show it, pass votes in, and close it (on a timer, a quo
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -33,6 +32,8 @@ from bot.progress import plural
 from core.music import Track, track_from_dict, track_to_dict
 from storage import RoundRow, SessionRow, Store, VoteOp, VoteResult
 
+NOTHING_LEARNED = "has not learned anything yet"  # an agent that learns, before its first lesson
+
 
 @dataclass(frozen=True)
 class OpenRound:
@@ -46,10 +47,9 @@ class OpenRound:
 
 
 class Conductor:
-    def __init__(self, store: Store, aggregate: Aggregator = robust_rating, clock=time.time) -> None:
+    def __init__(self, store: Store, aggregate: Aggregator = robust_rating) -> None:
         self.store = store
         self.aggregate = aggregate
-        self.clock = clock
 
     async def start(
         self,
@@ -109,8 +109,8 @@ class Conductor:
             plan = await asyncio.to_thread(
                 plan_round, spec, index, track, table, round_rng(spec, index), model, session.incumbent_score is None
             )
-            closes_at = self.clock() + spec.round_seconds
-            row = await self.store.open_round(session_id, index, spec.mode, plan.to_dict(), closes_at)
+            # No close time until it is posted (its voting starts then): one set before is a /close asked for meanwhile.
+            row = await self.store.open_round(session_id, index, spec.mode, plan.to_dict(), None)
             if row is None:  # stopped while it was planned
                 return None
         return OpenRound(row, RoundPlan.from_dict(row.plan), spec)
@@ -155,6 +155,14 @@ class Conductor:
         if unit == "q_values":
             return f"holds {plural(count, 'learned Q-value')}"
         return f"has learned from {plural(count, 'judged edit')}"
+
+    async def learned_so_far(self, scope_id: str, config: AgentConfig) -> str:
+        """What a reset would forget, in words (/reset, `crowdtune reset`, /forget-me's personal agent): `learned_from`'s,
+        or NOTHING_LEARNED rather than a count of none."""
+        learned = await self.learned(scope_id, config)
+        if learned is not None and learned[1] == 0:
+            return NOTHING_LEARNED
+        return await self.learned_from(scope_id, config)
 
     async def nothing_sure_yet(self, scope_id: str, config: AgentConfig) -> str:
         """What the agent says of itself when it has no lessons (`lessons` empty), in the words every front end
