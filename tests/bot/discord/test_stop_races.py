@@ -335,7 +335,8 @@ async def test_a_stop_whose_round_closed_and_stopped_before_it_looked_is_told_it
         stop = await server.slash(env.alice, env.channel, "stop")
         await stop.wait_response()
         server.release(REACTION_USERS)
-        stopped = (await final_answer(stop))["content"]
+        assert (await final_answer(stop))["content"] == STOPPED_HERE
+        await server.wait_until(lambda: any(m["content"].startswith("Session stopped") for m in server.messages(env.channel)))
     assert closing == "Closing this round now."
-    assert stopped.startswith("Session stopped after 1 round"), stopped
+    assert said_in_order(env, "Session stopped")[0].startswith("Session stopped after 1 round")
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "closed")]
