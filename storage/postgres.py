@@ -44,7 +44,7 @@ from storage.protocol import (
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, ab_points, copy_columns, learning_points,
-    BEGIN_CLOSE, ENDED_POSTS, STANDING_VOTES, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
+    ENDED_POSTS, STANDING_VOTES, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
 )
 
 T = TypeVar("T")
@@ -508,17 +508,12 @@ class PostgresStore(ClosesOnExit):
         await self._tx(body)
 
     async def set_closes_at(self, round_id: int, closes_at: float) -> bool:
-        """Bring an open round's close forward (someone closed it by hand), its close moment with it (`begin_close`);
-        stored, so a restart honours it."""
+        """Bring an open round's close forward (someone closed it by hand); stored, so a restart honours it."""
         status = await self._write(
-            "UPDATE rounds SET closes_at = $1, closed_at = COALESCE(closed_at, $1) "
-            "WHERE id = $2 AND status = 'open' AND (closes_at IS NULL OR closes_at > $1)",
+            "UPDATE rounds SET closes_at = $1 WHERE id = $2 AND status = 'open' AND (closes_at IS NULL OR closes_at > $1)",
             closes_at, round_id,
         )
         return _count(status) > 0
-
-    async def begin_close(self, round_id: int, at: float) -> None:
-        await self._write(BEGIN_CLOSE.format("$1", "$2"), at, round_id)
 
     async def round(self, round_id: int) -> RoundRow | None:
         rows = await self._all(f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE r.id = $1", round_id)

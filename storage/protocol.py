@@ -85,9 +85,6 @@ class RoundRow:
     status: str
     reward: float | None
     outcome: dict | None
-    # When its voting ended (Unix seconds): set on an open round as its close begins (a /close answered, its quorum,
-    # its time seen up by the running bot: `begin_close`), so a restart counts it from the votes stored by then.
-    closed_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -267,11 +264,6 @@ class Store(Protocol):
     async def round(self, round_id: int) -> RoundRow | None: ...
     async def round_for_message(self, message_id: str) -> RoundRow | None: ...
     async def open_rounds(self) -> list[RoundRow]: ...
-    async def begin_close(self, round_id: int, at: float) -> None:
-        """Record that the open round's voting ended at `at` (Unix seconds) unless an earlier close was recorded
-        (`RoundRow.closed_at`; its close time brought forward to it too): the votes standing then are what it counts,
-        also after a crash. `set_closes_at` (a /close) records it as well."""
-        ...
     async def open_round_of(self, session_id: int) -> RoundRow | None: ...
     async def rounds_of(self, session_id: int) -> list[RoundRow]: ...
     async def last_message_before(self, session_id: int, index: int) -> str | None:

@@ -18,7 +18,7 @@ from storage.protocol import RoundRow, SessionRow, StandingVote, VoteOp, VoteRes
 SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at, options, owner"
 ROUND_COLUMNS = (
     "r.id, r.session_id, s.scope_id, s.channel_id, r.idx, r.mode, r.plan, r.message_ids, r.opened_at, r.closes_at, "
-    "r.status, r.reward, r.outcome, r.closed_at"
+    "r.status, r.reward, r.outcome"
 )
 
 # The Q-table rows each state encoding writes (core.agent._Keys), as a condition on a `qvalues` row: a scope's
@@ -89,7 +89,7 @@ def session_row(row: tuple) -> SessionRow:
 def round_row(row: tuple) -> RoundRow:
     return RoundRow(
         row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), tuple(json.loads(row[7])),
-        row[8], row[9], row[10], row[11], json.loads(row[12]) if row[12] else None, row[13],
+        row[8], row[9], row[10], row[11], json.loads(row[12]) if row[12] else None,
     )
 
 
@@ -189,12 +189,6 @@ def plan_votes(
     return results, written, events
 
 
-# `Store.begin_close` in SQL both backends share, its placeholders the backend's (`.format`): the close moment
-# (the first recorded stands) and the close time brought forward to it; an ended round is left as it is.
-BEGIN_CLOSE = (
-    "UPDATE rounds SET closed_at = COALESCE(closed_at, {0}), closes_at = CASE WHEN closes_at IS NULL OR closes_at > {0} "
-    "THEN {0} ELSE closes_at END WHERE id = {1} AND status = 'open'"
-)
 STANDING_VOTES = "SELECT voter, rating, choice, aspects, joined_at FROM votes WHERE round_id = {} AND retracted = 0 AND voided = 0 ORDER BY cast_at, voter"
 
 

@@ -38,7 +38,7 @@ from storage.protocol import (
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
-    BEGIN_CLOSE, ENDED_POSTS, STANDING_VOTES, ended_post_edits, standing_votes,
+    ENDED_POSTS, STANDING_VOTES, ended_post_edits, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
 )
 
@@ -892,19 +892,13 @@ class SqliteStore(ClosesOnExit):
             raise StorageError(f"the database {self.path} cannot be written: {exc}") from None
 
     async def set_closes_at(self, round_id: int, closes_at: float) -> bool:
-        """Bring an open round's close forward (someone closed it by hand), its close moment with it (`begin_close`);
-        stored, so a restart honours it."""
+        """Bring an open round's close forward (someone closed it by hand); stored, so a restart honours it."""
         async with self._tx() as db:
             cursor = await db.execute(
-                "UPDATE rounds SET closes_at = ?, closed_at = COALESCE(closed_at, ?) "
-                "WHERE id = ? AND status = 'open' AND (closes_at IS NULL OR closes_at > ?)",
-                (closes_at, closes_at, round_id, closes_at),
+                "UPDATE rounds SET closes_at = ? WHERE id = ? AND status = 'open' AND (closes_at IS NULL OR closes_at > ?)",
+                (closes_at, round_id, closes_at),
             )
         return cursor.rowcount > 0
-
-    async def begin_close(self, round_id: int, at: float) -> None:
-        async with self._tx() as db:
-            await db.execute(BEGIN_CLOSE.format("?", "?"), (at, at, at, round_id))
 
 
 def _holds(fd: int, path: str) -> bool:

@@ -5,8 +5,7 @@ reconciler), let every queued vote land (the ballot box), close and learn (the c
 
 What keeps votes safe across crashes and lost events (docs/RELIABILITY.md): a vote is acknowledged
 only once committed; the reactions on a round's message are the truth, re-read when a round resumes
-and again just before it closes, unless its close began before a crash (then its votes as stored at the close
-count); a round's post is adopted, not repeated, after a crash between
+and again just before it closes; a round's post is adopted, not repeated, after a crash between
 posting and recording it; a close asked for by hand is stored before it is acknowledged.
 """
 
@@ -288,16 +287,13 @@ class RoundRunner:
         style = round_style(session.options)
         row = open_round.row
         resumed = bool(row.message_ids)
-        # Its close began before a crash (`begin_close`): it counts the votes stored by then, and reactions changed
-        # since (while the bot was down) are not read into it: votes after the close are ignored (README).
-        closed_before = row.closed_at is not None
         if not resumed:
             row, resumed = await self.publisher.publish(channel, session, open_round, style)
             if row is None or row.status != "open":  # the session ended while its round was posted
                 await self.announce(session.channel_id)  # its post edited into a cancelled round's
                 return False  # the next turn finds it ended
         await self._remember(row, session, posted=not resumed)
-        if resumed and style == "reactions" and not closed_before:  # people may have voted while we were away
+        if resumed and style == "reactions":  # people may have voted while we were away
             await self.reconciler.reconcile(channel, row, add_missing=True)
         elif resumed:  # its message may have been deleted while we were away
             await self.reconciler.still_posted(channel, row)
@@ -305,8 +301,7 @@ class RoundRunner:
         await self._wait_for_close(session_id, open_round, channel, style)
         # A /stop from now waits for this close, its summary posted (what it then says is below the summary).
         with self.steering.closing(session_id):
-            await self.store.begin_close(open_round.id, time.time())  # its close moment (a /close stored it already)
-            if style == "reactions" and not closed_before:
+            if style == "reactions":
                 await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
             await self.ballot_box.settle_votes()  # every vote that arrived before the close counts
             count = await self.ballot_box.count(row)  # under the membership rule as it is now, however cast
@@ -346,9 +341,7 @@ class RoundRunner:
         while True:
             event.clear()  # before the checks, so a wake during them is not lost
             row = await self.store.round(open_round.id)
-            if row is None or row.status != "open" or row.closed_at is not None:  # ended, or its close began (/close)
-                return
-            if await self._quorum_stands(open_round, row, channel, style):
+            if row is None or row.status != "open" or await self._quorum_stands(open_round, row, channel, style):
                 return
             remaining = (row.closes_at or time.time()) - time.time()
             if remaining <= 0:
