@@ -308,14 +308,14 @@ def test_a_resumed_session_says_what_its_agent_has_learned_as_a_new_one_does(tmp
 
 
 def test_a_new_session_after_ratings_says_how_the_agent_opened_its_track(tmp_path):
-    """A session of a scope that has been rated starts from its random track with the edits the model is sure of
+    """A session of a scope that has been rated starts from its random track with the edits the model expects to improve it
     (core.agent.opening), and its first lines say which; the terminal's first session, rated by nobody, does not."""
     ratings = "".join(f"{rating}\n" for rating in [5, 9, 3, 9, 2, 9, 3, 9, 2, 9, 3, 9, 2, 9, 3, 9, 2, 9, 3, 9] * 2)
     first = crowdtune("run", "--rounds", "40", "--no-audio", "--db", "ct.db", "--seed", "5", stdin=ratings, cwd=tmp_path)
     assert "it starts from a random track" not in first.stdout
     second = crowdtune("run", "--new", "--rounds", "1", "--no-audio", "--db", "ct.db", "--base", "F3", "--scale", "minor", "--seed", "6", stdin="q\n", cwd=tmp_path)
     opened = re.search(
-        r"^it starts from a random track with (\d+) edits? the agent is sure improve it, from what your ratings so far taught: (.+)$",
+        r"^it starts from a random track with (\d+) edits? the agent expects to improve it, from what your ratings so far taught: (.+)$",
         second.stdout, re.M,
     )
     assert opened, second.stdout
@@ -722,3 +722,4 @@ def test_a_refused_line_is_quoted_short_however_long_it_is(tmp_path):
     refusals = [line for line in rated.stdout.splitlines() if line.startswith("  sorry: ")]
     assert refusals == [f"  sorry: a rating is a number from 1 to 10, not '{'x' * QUOTE_LIMIT}...' (5,000 characters)"], rated.stdout
     assert rated.returncode == 0
+
