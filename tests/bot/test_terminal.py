@@ -723,3 +723,17 @@ def test_a_refused_line_is_quoted_short_however_long_it_is(tmp_path):
     assert refusals == [f"  sorry: a rating is a number from 1 to 10, not '{'x' * QUOTE_LIMIT}...' (5,000 characters)"], rated.stdout
     assert rated.returncode == 0
 
+
+def test_a_kept_tracks_score_wears_down_no_further_than_the_limit_and_says_so(tmp_path):
+    """Found by a fresh-user trial: a track rated 10 wore down to the 3s its person gave every later edit, until a 3
+    kept an edit. Undone edits' 3s wear the score down to WEAR_LIMIT below what it was when its edit stayed, no lower,
+    and the line says why it stopped."""
+    result = crowdtune("run", "--rounds", "14", "--no-audio", "--db", "ct.db", stdin="10\n" + "3\n" * 13, cwd=tmp_path)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("  rated ")]
+    assert len(lines) == 14, result.stdout
+    kept = float(re.search(rf"the track now scores {SCORE}", lines[0]).group(1))
+    assert all("the edit is undone" in line for line in lines[1:]), result.stdout
+    held = [line for line in lines if "ratings of undone edits wear a score down at most 2 below" in line]
+    assert held and all(f"below the {kept:g} it had when its last edit stayed" in line for line in held), result.stdout
+    last = float(re.search(rf"its score is now {SCORE}", held[-1]).group(1))
+    assert last == pytest.approx(kept - 2, abs=0.01), held[-1]
