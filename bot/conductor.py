@@ -273,7 +273,7 @@ def start_text(session: SessionRow, whose: str, verb: str = "starts") -> str:
     """Where a session's starting track came from when it is not a new random track as it came (`Conductor.start`):
     the track the session it continues ended on, or a random track the agent edited first, naming `whose` ratings
     taught it ("your ratings", "this server's ratings"). Lower case and without a full stop, for a front end's
-    sentence ("it starts from a random track with 2 edits the agent is sure improve it, from what your ratings
+    sentence ("it starts from a random track with 2 edits the agent expects to improve it, from what your ratings
     taught: ..."; `verb` "started" for a session resumed); "" for a new random track as it came, or a person's melody."""
     if (continued := session.options.get("continues")) is not None:
         return f"it {verb} from the track session {continued} ended on (same key, scale and tempo)"
@@ -282,6 +282,6 @@ def start_text(session: SessionRow, whose: str, verb: str = "starts") -> str:
         return ""
     # The model's prediction, from every feature the ratings taught, not a liking said for these very edits.
     return (
-        f"it {verb} from a random track with {plural(len(opened), 'edit')} the agent is sure improve it, from what {whose} "
+        f"it {verb} from a random track with {plural(len(opened), 'edit')} the agent expects to improve it, from what {whose} "
         f"taught: {'; '.join(opened)}"
     )

@@ -292,7 +292,7 @@ class Store(Protocol):
     ) -> Outcome | None:
         """Settle a round with `settle(ballots, q_entries, incumbent_score, voter_history, reference)` and
         store the outcome, its Q-updates and its model observations in one transaction (`reference`: the
-        ballots and verdict of the session's last rating round whose edit was kept, or None); with `announce`, the text `announce(outcome,
+        `core.engine.Reference` of the session's last rating round whose edit was kept, or None); with `announce`, the text `announce(outcome,
         ballots)` is queued for the round's channel in that same transaction. None if the round was not
         open, so a second close never rewards (nor announces) twice. The standing votes of the `set_aside` voters (a
         front end's rule, such as a membership age) are neither settled nor announced, and are voided in the same

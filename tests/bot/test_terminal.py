@@ -308,14 +308,14 @@ def test_a_resumed_session_says_what_its_agent_has_learned_as_a_new_one_does(tmp
 
 
 def test_a_new_session_after_ratings_says_how_the_agent_opened_its_track(tmp_path):
-    """A session of a scope that has been rated starts from its random track with the edits the model is sure of
+    """A session of a scope that has been rated starts from its random track with the edits the model expects to improve it
     (core.agent.opening), and its first lines say which; the terminal's first session, rated by nobody, does not."""
     ratings = "".join(f"{rating}\n" for rating in [5, 9, 3, 9, 2, 9, 3, 9, 2, 9, 3, 9, 2, 9, 3, 9, 2, 9, 3, 9] * 2)
     first = crowdtune("run", "--rounds", "40", "--no-audio", "--db", "ct.db", "--seed", "5", stdin=ratings, cwd=tmp_path)
     assert "it starts from a random track" not in first.stdout
     second = crowdtune("run", "--new", "--rounds", "1", "--no-audio", "--db", "ct.db", "--base", "F3", "--scale", "minor", "--seed", "6", stdin="q\n", cwd=tmp_path)
     opened = re.search(
-        r"^it starts from a random track with (\d+) edits? the agent is sure improve it, from what your ratings so far taught: (.+)$",
+        r"^it starts from a random track with (\d+) edits? the agent expects to improve it, from what your ratings so far taught: (.+)$",
         second.stdout, re.M,
     )
     assert opened, second.stdout
@@ -722,3 +722,18 @@ def test_a_refused_line_is_quoted_short_however_long_it_is(tmp_path):
     refusals = [line for line in rated.stdout.splitlines() if line.startswith("  sorry: ")]
     assert refusals == [f"  sorry: a rating is a number from 1 to 10, not '{'x' * QUOTE_LIMIT}...' (5,000 characters)"], rated.stdout
     assert rated.returncode == 0
+
+
+def test_a_kept_tracks_score_wears_down_no_further_than_the_limit_and_says_so(tmp_path):
+    """Found by a fresh-user trial: a track rated 10 wore down to the 3s its person gave every later edit, until a 3
+    kept an edit. Undone edits' 3s wear the score down to WEAR_LIMIT below what it was when its edit stayed, no lower,
+    and the line says why it stopped."""
+    result = crowdtune("run", "--rounds", "14", "--no-audio", "--db", "ct.db", stdin="10\n" + "3\n" * 13, cwd=tmp_path)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("  rated ")]
+    assert len(lines) == 14, result.stdout
+    kept = float(re.search(rf"the track now scores {SCORE}", lines[0]).group(1))
+    assert all("the edit is undone" in line for line in lines[1:]), result.stdout
+    held = [line for line in lines if "ratings of undone edits wear a score down at most 2 below" in line]
+    assert held and all(f"below the {kept:g} it had when its last edit stayed" in line for line in held), result.stdout
+    last = float(re.search(rf"its score is now {SCORE}", held[-1]).group(1))
+    assert last == pytest.approx(kept - 2, abs=0.01), held[-1]

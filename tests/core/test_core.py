@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from core import agent as q
 from core.actions import ALL_KINDS, PAPER_KINDS, Action, Kind, apply, describe, is_legal, legal_actions
-from core.crowd import Ballot, ab_keep_margin, ab_rewards, mean_rating, rating_comparison, rating_text
-from core.engine import RoundPlan, SessionSpec, chance_text, plan_round, round_rng, settle, settle_keys
+from core.crowd import Ballot, ab_keep_margin, ab_rewards, mean_rating, rating_comparison, rating_text, robust_rating
+from core.engine import WEAR_LIMIT, Reference, RoundPlan, SessionSpec, chance_text, plan_round, round_rng, settle, settle_keys
 from core.midi import track_to_midi
 from core.music import (
     DURATION_MAX,
@@ -567,3 +567,22 @@ def test_a_tracks_midi_file_carries_its_key_signature(tmp_path, base, scale, key
     track_to_midi(track).save(tmp_path / "t.mid")
     saved = [m for part in mido.MidiFile(tmp_path / "t.mid").tracks for m in part if m.type == "key_signature"]
     assert [m.key for m in saved] == [key]
+
+
+def test_a_liked_tracks_score_wears_down_no_further_than_the_wear_limit_below_its_verdict():
+    """A trial's person rated the track 10 and every later edit 3: each undone 3 pulled the score a tenth of the way
+    down, until a 3 kept an edit (40 rounds in). Wearing down removes luck, not a liked track's quality."""
+    spec = SessionSpec()
+    plan = _plan(spec)
+    reference = Reference([Ballot("me", 10)], 10.0, 9.24)  # the round whose edit stayed with a 10, scoring 9.24
+    score, floors = 9.24, []
+    for _ in range(60):
+        outcome = settle(spec, plan, [Ballot("me", 3)], {}, score, random.Random(0), robust_rating, {}, reference, one_rater=True)
+        assert not outcome.kept_edit  # a 3 never keeps an edit of a track rated 10
+        score = outcome.incumbent_score
+        floors.append(outcome.wear_floor)
+    assert score == pytest.approx(9.24 - WEAR_LIMIT)
+    assert floors[0] is None and floors[-1] == pytest.approx(9.24 - WEAR_LIMIT)  # said once it holds the score up
+    # A lucky score still wears down, to within the limit of the score its edit was kept with.
+    lucky = settle(spec, plan, [Ballot("me", 5)], {}, 7.0, random.Random(0), robust_rating, {}, Reference([Ballot("me", 9)], 9.0, 7.0), one_rater=True)
+    assert lucky.incumbent_score < 7.0 and lucky.wear_floor is None
