@@ -385,7 +385,7 @@ def build_parser() -> Parser:
         "Copy every scope, session, round (with the ids of the Discord messages that carry it), vote (with its aspects), "
         "vote event, reaction withheld from a round, strike, audit entry, announcement still to post, Q-value, learned "
         "model and deployment value, with their ids, into an empty database; both exports are identical afterwards. "
-        "Stop the bot first."))
+        "Stop the bot first: a database a running crowdtune holds is refused."))
     copy.add_argument("--from", dest="source", type=_path("--from"), required=True, metavar="DB", help="the database to copy (a SQLite file or a postgresql:// URL)")
     copy.add_argument("--to", dest="target", type=_path("--to"), required=True, metavar="DB", help="the empty database to fill (a postgresql:// URL or a new SQLite file)")
 
@@ -754,6 +754,8 @@ async def _copy_db(args: argparse.Namespace) -> int:
         raise ArgumentError("--from and --to name the same database")
     source = await _open_to_read(args.source, "nothing to copy")
     try:
+        # The copy is one snapshot: what a running bot writes after it would be lost, as --help warns.
+        await source.refuse_if_held("stop it first, then copy: what it writes after the copy would not be in it")
         _check_database(args.target, create=True)
         target = await _open_to_write(args.target)
         try:

@@ -286,23 +286,37 @@ class SqliteStore(ClosesOnExit):
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                running = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "another process"
+                refusal = _running(self.path, fd, "stop it first, or use another database (--db or CROWDTUNE_DB)")
                 os.close(fd)
-                raise StorageError(
-                    f"another crowdtune is already running on {self.path} ({running}); stop it first, or use another database "
-                    "(--db or CROWDTUNE_DB)"
-                ) from None
+                raise refusal from None
             if _holds(fd, lock_path):
                 break
             os.close(fd)  # its holder removed it as it ended, after this opened it: a lock on it would claim nothing
+        self._instance_lock = fd
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, holder.encode(), 0)
         except OSError as exc:  # a full disk: the lock is held, but who holds it cannot be written down
-            os.close(fd)
+            self._release_instance()  # nor is it left behind, empty, for someone to wonder at
             reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
             raise StorageError(f"cannot write the lock file {lock_path}: {reason}") from None
-        self._instance_lock = fd
+
+    async def refuse_if_held(self, remedy: str) -> None:
+        """StorageError naming the process that holds this database (claim_instance), `remedy` ending its line, for a
+        command that only reads but whose result a writer would make stale (copy-db). Read-only as the store is: the
+        lock file is opened to read, never made, and a shared lock is taken on it and let go at once."""
+        if self.path == ":memory:":
+            return
+        try:
+            fd = os.open(f"{self.path}.lock", os.O_RDONLY)
+        except OSError:  # none: no process holds the database (one that ends removes it); unreadable: cannot be known
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _running(self.path, fd, remedy) from None
+        finally:
+            os.close(fd)  # and with it the shared lock
 
     def _check_same_file(self) -> None:
         """DatabaseGone if the file at the path is not the one opened: writes would go to a file nobody
@@ -895,6 +909,12 @@ class SqliteStore(ClosesOnExit):
                 (closes_at, round_id, closes_at),
             )
         return cursor.rowcount > 0
+
+
+def _running(path: str, fd: int, remedy: str) -> StorageError:
+    """The refusal for the database `path` another process holds, named by what it wrote in its lock file `fd`."""
+    running = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "another process"
+    return StorageError(f"another crowdtune is already running on {path} ({running}); {remedy}")
 
 
 def _holds(fd: int, path: str) -> bool:
