@@ -822,18 +822,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command `argv` (default: sys.argv's) and return its exit code (README "Exit codes"). Standard
     output that cannot be written (a full disk, `> /dev/full`) ends any command with one line, exit code FILE,
     its cleanup done as for any other end; what is still unwritten is flushed here, not at the interpreter's exit."""
-    from bot.errors import Interrupted, Terminated
+    from bot.errors import Interrupted, Stopped
     from bot.stopping import say_stopped, signals_heard
 
     try:
         with signals_heard():  # from here to the end: a signal while the arguments are read, too
             return _main(argv)
-    except (KeyboardInterrupt, Interrupted):
-        say_stopped("interrupted")
-        return int(ExitCode.INTERRUPTED)
-    except Terminated:
-        say_stopped("terminated")  # one line, as for Ctrl-C: a signal is an end like any other
-        return int(ExitCode.TERMINATED)
+    except (KeyboardInterrupt, Stopped) as stop:
+        stop = Interrupted() if isinstance(stop, KeyboardInterrupt) else stop
+        say_stopped(stop.words)  # one line, as for Ctrl-C: a signal is an end like any other
+        return int(stop.code)
 
 
 def _main(argv: list[str] | None) -> int:
