@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bot.bench import PERF_BENCHMARKS
 from bot.errors import ExitCode, UnreadableFile, check_readable, check_writable, folder_name, user_path
-from core.words import one_of, quoted, whole_number
+from core.words import one_of, quoted, visible, whole_number
 
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 EXIT_USAGE = int(ExitCode.USAGE)
@@ -136,8 +136,8 @@ def _is_number(text: str) -> bool:
 
 def one_line(text: str) -> str:
     """An error message that stays on one line: a value echoed in it may hold line breaks or
-    other control characters (they are shown escaped)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    other control characters (they are shown escaped: core.words.visible)."""
+    return visible(text)
 
 
 def _in_range(convert, low: float, high: float, name: str):
