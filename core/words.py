@@ -11,8 +11,9 @@ WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
 QUOTE_LIMIT = 40  # characters of a refused text quoted back: enough to recognise it, never a screenful
 # What a terminal acts on instead of showing, or what breaks a line: C0 controls (ESC, the Up arrow's first byte, among
 # them), DEL, C1 controls (0x9b starts a sequence as ESC [ does), the line and paragraph separators, and the marks that
-# reorder the text after them (bidirectional embeddings, overrides and isolates).
-_UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# reorder the text after them (bidirectional embeddings, overrides and isolates); and lone surrogates, which Python
+# makes of bytes that are not UTF-8 (in argv) and which no output encodes.
+_UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def visible(text: str) -> str:

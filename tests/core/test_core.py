@@ -567,3 +567,13 @@ def test_a_tracks_midi_file_carries_its_key_signature(tmp_path, base, scale, key
     track_to_midi(track).save(tmp_path / "t.mid")
     saved = [m for part in mido.MidiFile(tmp_path / "t.mid").tracks for m in part if m.type == "key_signature"]
     assert [m.key for m in saved] == [key]
+
+
+def test_what_someone_typed_is_shown_with_its_controls_visible_and_its_text_as_typed():
+    """core.words.visible, behind every echo of input (quoted, bot.cli.one_line): what a terminal would act on is
+    written as Python's repr writes it; accents, scripts, emoji with their joiners stay as typed."""
+    from core.words import quoted, visible
+
+    assert visible("\x1b[A\x9b2J\x07\x7f\n\u2028\u202e\udc80") == "\\x1b[A\\x9b2J\\x07\\x7f\\n\\u2028\\u202e\\udc80"
+    assert visible("s\u00e9pt \u4e03 \U0001f44d\U0001f3fd \U0001f469\u200d\U0001f4bb") == "s\u00e9pt \u4e03 \U0001f44d\U0001f3fd \U0001f469\u200d\U0001f4bb"
+    assert quoted(" \x1b[A ") == "'\\x1b[A'" and quoted("\x1b" * 50) == "'" + "\\x1b" * 40 + "...' (50 characters)"
