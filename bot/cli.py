@@ -346,7 +346,8 @@ def build_parser() -> Parser:
         "taste profiles with --noise; leaper, droner, outsider, syncopator and restless are the contrarian crowd's tastes, "
         "against those rules; troll, contrarian_troll and brigader attack) or MODULE:FUNC or PATH.py:FUNC, any callable taking a "
         "mido.MidiFile and returning a number in [1, 10]; MODULE is imported from the current folder too, as with python -m; "
-        "PATH.py is loaded from that file."))
+        "PATH.py is loaded from that file. Either is imported as Python imports a module: its top-level code runs first, "
+        "before FUNC is looked for, so name only a file you trust."))
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
     # A rater may be a file (PATH.py:FUNC), its ~ expanded as every path option's is.
