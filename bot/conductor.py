@@ -7,7 +7,6 @@ Front ends open a round, show it, pass votes in, and close it (on a timer, a quo
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -48,10 +47,9 @@ class OpenRound:
 
 
 class Conductor:
-    def __init__(self, store: Store, aggregate: Aggregator = robust_rating, clock=time.time) -> None:
+    def __init__(self, store: Store, aggregate: Aggregator = robust_rating) -> None:
         self.store = store
         self.aggregate = aggregate
-        self.clock = clock
 
     async def start(
         self,
@@ -111,8 +109,8 @@ class Conductor:
             plan = await asyncio.to_thread(
                 plan_round, spec, index, track, table, round_rng(spec, index), model, session.incumbent_score is None
             )
-            closes_at = self.clock() + spec.round_seconds
-            row = await self.store.open_round(session_id, index, spec.mode, plan.to_dict(), closes_at)
+            # No close time until it is posted (its voting starts then): one set before is a /close asked for meanwhile.
+            row = await self.store.open_round(session_id, index, spec.mode, plan.to_dict(), None)
             if row is None:  # stopped while it was planned
                 return None
         return OpenRound(row, RoundPlan.from_dict(row.plan), spec)

@@ -197,6 +197,11 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE rounds ADD COLUMN ended_posts TEXT;
     ALTER TABLE announcements ADD COLUMN message_id TEXT;
     """,
+    # A round has no close time until it is posted: one stored before is a /close asked for while it was on its way,
+    # which its post keeps (set_round_messages). Rounds planned before this stored a close time at once: cleared.
+    11: """
+    UPDATE rounds SET closes_at = NULL WHERE status = 'open' AND message_ids = '[]';
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

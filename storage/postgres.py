@@ -495,7 +495,7 @@ class PostgresStore(ClosesOnExit):
     ) -> None:
         async def body(conn: asyncpg.Connection) -> None:
             await conn.execute(
-                "UPDATE rounds SET message_ids = $1, closes_at = COALESCE($2, closes_at), ended_posts = COALESCE($3, ended_posts) WHERE id = $4",
+                "UPDATE rounds SET message_ids = $1, closes_at = COALESCE(closes_at, $2), ended_posts = COALESCE($3, ended_posts) WHERE id = $4",
                 json.dumps(message_ids), closes_at, json.dumps(ended_posts) if ended_posts else None, round_id,
             )
             await conn.execute(
@@ -733,15 +733,16 @@ class PostgresStore(ClosesOnExit):
             }
             results, written, events = plan_votes(ops, rounds, rows, struck)
             # One statement each for the votes and the events, however many the batch holds (arrays
-            # unnested server-side): a round trip per row would cost more than the writes. A row written counts
-            # (voided = 0): plan_votes writes a void row only by a new cast (of a voter no longer struck).
+            # unnested server-side): a round trip per row would cost more than the writes. A row written is void only
+            # by a struck voter's cast (plan_votes).
             if written:
                 columns = list(zip(*[(*key, *row) for key, row in written.items()]))
                 await conn.execute(
-                    "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at) "
+                    "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at, voided) "
                     "SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[], $5::float8[], $6::int[], $7::text[], "
-                    "$8::float8[]) ON CONFLICT (round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-                    "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at, voided = 0",
+                    "$8::float8[], $9::int[]) ON CONFLICT (round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
+                    "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at, "
+                    "voided = excluded.voided",
                     *map(list, columns),
                 )
             if events:
@@ -890,6 +891,9 @@ class PostgresStore(ClosesOnExit):
 
     async def deployment_value(self, key: str) -> str | None:
         return await self._pool.fetchval("SELECT value FROM deployment WHERE key = $1", key)
+
+    async def forget_deployment_value(self, key: str) -> None:
+        await self._write("DELETE FROM deployment WHERE key = $1", key)
 
     async def set_deployment_value(self, key: str, value: str, replace: bool = True) -> str:
         """Store `value` under `key` (with replace=False only if there is none yet); returns the value

@@ -155,6 +155,10 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE rounds ADD COLUMN ended_posts TEXT;
     ALTER TABLE announcements ADD COLUMN message_id TEXT;
     """,
+    # No close time until a round is posted but one a /close asked for meanwhile (storage/migrations.py, 11).
+    11: """
+    UPDATE rounds SET closes_at = NULL WHERE status = 'open' AND message_ids = '[]';
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -132,8 +132,8 @@ def plan_votes(
     aspects dict or None, joined_at or None) as stored (changed in place as the ops go), retracted 1 for a void
     row too (a strike's): it stands for no vote, so a cast after /unstrike is a new vote (recorded, even of the
     voided rating) and its row is written counting, and there is nothing to withdraw; `struck`: (scope, voter)
-    pairs. Returns each op's result, the final (rating, choice, cast_at, retracted, aspects JSON or None, joined_at
-    or None) of every (round, voter) written, and the vote events (round, voter, kind, rating, choice, at, aspects
+    pairs: their casts are written void (and refused, "blocked"). Returns each op's result, the final (rating, choice,
+    cast_at, retracted, aspects JSON or None, joined_at or None, voided) of every (round, voter) written, and the vote events (round, voter, kind, rating, choice, at, aspects
     JSON or None) to append. An aspects cast is merged into what the voter rated before (one answer
     per aspect, each whenever they like); its rating is their compound (core.crowd.compound_rating)."""
     results: list[VoteResult] = []
@@ -162,22 +162,28 @@ def plan_votes(
                 continue
             if op.instead is None:
                 rows[key] = (current[0], current[1], 1, current[3], current[4])
-                written[key] = (current[0], current[1], at, 1, json_or_none(current[3]), current[4])
+                written[key] = (current[0], current[1], at, 1, json_or_none(current[3]), current[4], 0)
                 events.append((op.round_id, op.voter, "retract", None, None, at, None))
                 results.append(VoteResult("retracted"))
                 continue
             rating, choice = op.instead  # the person's other reactions stay on: their vote falls back to them
-        if (scope_id, op.voter) in struck:
-            results.append(VoteResult("blocked"))
-            continue
         if op.aspects is not None:
             aspects = {**((current[3] or {}) if standing else {}), **dict(op.aspects)}
             rating = compound_rating(aspects)
+        if (scope_id, op.voter) in struck:
+            # Stored void at once, as the strike voided the votes before it, and in the vote history: a re-read of the
+            # reactions (the close's, a restart's) after /unstrike finds it void while its reaction is on, as the live
+            # path left it, not a new vote (README, /unstrike).
+            rows[key] = (rating, choice, 1, aspects, joined_at)
+            written[key] = (rating, choice, at, 0, json_or_none(aspects), joined_at, 1)
+            events.append((op.round_id, op.voter, "cast", rating, choice, at, json_or_none(aspects)))
+            results.append(VoteResult("blocked"))
+            continue
         if standing and (current[0], current[1], current[3]) == (rating, choice, aspects):  # its join date stays too
             results.append(VoteResult("unchanged", aspects))
         else:
             rows[key] = (rating, choice, 0, aspects, joined_at)
-            written[key] = (rating, choice, at, 0, json_or_none(aspects), joined_at)
+            written[key] = (rating, choice, at, 0, json_or_none(aspects), joined_at, 0)
             events.append((op.round_id, op.voter, "change" if standing else "cast", rating, choice, at, json_or_none(aspects)))
             results.append(VoteResult("changed" if standing else "recorded", aspects))
     return results, written, events

@@ -516,7 +516,7 @@ class SqliteStore(ClosesOnExit):
     ) -> None:
         async with self._tx() as db:
             await db.execute(
-                "UPDATE rounds SET message_ids = ?, closes_at = COALESCE(?, closes_at), ended_posts = COALESCE(?, ended_posts) WHERE id = ?",
+                "UPDATE rounds SET message_ids = ?, closes_at = COALESCE(closes_at, ?), ended_posts = COALESCE(?, ended_posts) WHERE id = ?",
                 (json.dumps(message_ids), closes_at, json.dumps(ended_posts) if ended_posts else None, round_id),
             )
             await db.executemany(
@@ -859,6 +859,10 @@ class SqliteStore(ClosesOnExit):
         rows = await self._all("SELECT value FROM deployment WHERE key = ?", (key,))
         return rows[0][0] if rows else None
 
+    async def forget_deployment_value(self, key: str) -> None:
+        async with self._tx() as db:
+            await db.execute("DELETE FROM deployment WHERE key = ?", (key,))
+
     async def set_deployment_value(self, key: str, value: str, replace: bool = True) -> str:
         """Store `value` under `key` (with replace=False only if there is none yet); returns the value
         stored, so two processes racing to set a first value agree on one."""
@@ -1018,12 +1022,12 @@ class _Tx:
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.casts})
         results, written, events = plan_votes(ops, rounds, rows, struck)
-        # A voter's last write in the batch is their row's final state. It counts (voided = 0): plan_votes writes a
-        # void row only by a new cast (of a voter no longer struck), never by a withdrawal.
+        # A voter's last write in the batch is their row's final state: void only by a struck voter's cast (plan_votes).
         await self._db.executemany(
-            "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at, voided) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(round_id, voter) DO UPDATE SET rating = excluded.rating, choice = excluded.choice, "
-            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at, voided = 0",
+            "cast_at = excluded.cast_at, retracted = excluded.retracted, aspects = excluded.aspects, joined_at = excluded.joined_at, "
+            "voided = excluded.voided",
             [(*key, *row) for key, row in written.items()],
         )
         await self._db.executemany(

@@ -11,7 +11,7 @@ import discord
 
 from bot.discord.anti_brigade import Count
 from bot.discord.reactions_seen import as_counted
-from bot.discord.votes import describe_ab_rounds, describe_aspects, ranked_round, rounds_played, set_aside_text
+from bot.discord.votes import describe_ab_rounds, describe_aspects, ranked_round, rounds_played, set_aside_text, voter_id
 from bot.progress import plural
 from core.agent import preset as agent_preset
 from core.crowd import Ballot, rating_text
@@ -36,8 +36,7 @@ async def nothing_rated(store, scope_id: str, channel_id: str) -> str:
             lines.append(f"The next round {where} is being prepared.")
             continue
         votes = plural(await store.ballot_count(open_round.id), "vote")
-        closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
-        lines.append(f"Round {open_round.index + 1} is open {where} with {votes}{closes}.")
+        lines.append(f"Round {open_round.index + 1} is open {where} with {votes}{closes_text(open_round)}.")
     return " ".join(lines)
 
 
@@ -98,14 +97,38 @@ async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> t
     return "\n".join(lines), files
 
 
-def held_votes_note(held: int) -> list[str]:
-    """/status's line on the votes of `held` people held over the vote rate (bot.discord.vote_rate), which its counts
+def closes_text(row: RoundRow) -> str:
+    """", closes <t:…:R>" of an open round; before it is posted only a /close gives it a close time (steering.voting_over),
+    and it closes as soon as it is posted then."""
+    if row.closes_at is None:
+        return ""
+    return f", closes <t:{int(row.closes_at)}:R>" if row.message_ids else ", closes as soon as it is posted (`/close`)"
+
+
+def held_votes(box, row: RoundRow, count: Count) -> tuple[int, int]:
+    """How many people have reactions held over the vote rate (bot.discord.vote_rate) on the open round `row`, by what
+    they did: (first votes: none of theirs stored, vote changes: of the one stored, `count`: BallotBox.count's). Held
+    removals of someone with no vote stored change nothing: not counted."""
+    stored = {vote.ballot.voter for vote in (*count.counted, *count.aside)}
+    first = changes = 0
+    for message_id in row.message_ids:
+        for user_id, held in box.held.pending(int(message_id)).items():
+            if voter_id(user_id) in stored:
+                changes += 1
+            elif any(not retract for _, retract in held):
+                first += 1
+    return first, changes
+
+
+def held_votes_note(first: int, changes: int) -> list[str]:
+    """/status's line on the `first` votes and vote `changes` held over the vote rate (`held_votes`), which its counts
     show as they will count; none when there are none."""
-    if not held:
+    if not first and not changes:
         return []
-    one = held == 1
+    one = first + changes == 1
+    what = " and ".join(plural(n, word) for n, word in ((first, "vote"), (changes, "vote change")) if n)
     return [
-        f"{plural(held, 'vote change')} came faster than the vote rate allows: shown as {'it' if one else 'they'} will "
+        f"{what} came faster than the vote rate allows: shown as {'it' if one else 'they'} will "
         f"count, {'it is' if one else 'they are'} counted in turn, at the latest when the round closes."
     ]
 
@@ -132,17 +155,18 @@ async def stop_report(
     say them. It is re-read: its close (asked for by /close, or its time up) came before the stop, and then its votes
     counted; or, not posted yet, it was being prepared and is cancelled before anyone saw it (a post on its way is
     marked cancelled)."""
-    posted = open_round is not None and bool(open_round.message_ids)
+    after = await store.round(open_round.id) if open_round is not None else None
+    # A round closed before the stop was posted, also one a /close asked for while it was on its way.
+    posted = open_round is not None and bool(open_round.message_ids) or (after is not None and after.status == "closed")
     played = rounds_played(ended + posted, (await store.session(session.id) or session).rounds_done)
     lines = [f"Session stopped after {played}; what the agent learned is kept."]
-    after = await store.round(open_round.id) if open_round is not None else None
     if after is None:
         return "\n".join(lines)
     number = after.index + 1
-    if not posted:
-        lines.append(f"Round {number} was being prepared: it is cancelled, and nobody will vote on it.")
-    elif after.status == "closed":
+    if after.status == "closed":
         lines.append(f"Round {number} was closing: it closed first, so its votes count (its result is above).")
+    elif not posted:
+        lines.append(f"Round {number} was being prepared: it is cancelled, and nobody will vote on it.")
     elif after.status == "cancelled":
         counted = await count(after)
         votes = len(counted.counted)

@@ -20,6 +20,7 @@ import discord
 
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
+from bot.discord.followups import Followups, say_stopped
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import Publisher, edit_post
 from bot.discord.reconciler import Reconciler
@@ -31,7 +32,6 @@ from storage import DatabaseGone, RoundRow, SessionRow
 log = logging.getLogger("crowdtune.rounds")
 
 RETRY_AFTER_ERROR = 5.0
-CANNOT_DM_USER = 50007  # Discord's JSON error code: "Cannot send messages to this user" (their DMs are closed to us)
 # How long (seconds) /status waits for a session's restart recount (bounded: RECONCILE_PASSES reads of the
 # reactions) before answering with the votes so far and saying the recount is under way. Once per recount:
 # the first /status starts it and every later one waits at most what is left of it.
@@ -81,32 +81,6 @@ class RestartRecounts:
         return True
 
 
-async def say_stopped(bot: discord.Client, channel_id: int, problem: discord.HTTPException, followup: discord.Webhook | None) -> None:
-    """Tell the channel why its session stopped, when Discord still lets us write there; else the person who started
-    it, through their /compose's followup (`followup`, when this process has it): a DM session of someone who does
-    not accept the bot's direct messages (50007) is told how to allow them."""
-    if problem.code == CANNOT_DM_USER:
-        text = (
-            "I can't send you direct messages, so I stopped this session. To allow them, turn on "
-            "direct messages from server members in Discord's settings (Privacy), or in the Privacy Settings of a server "
-            "we share; then start again with `/compose`. What your personal agent learned is kept."
-        )
-    else:
-        text = (
-            f"I stopped this session: Discord refused me here ({problem.text or problem.status}). I need View Channel, "
-            "Send Messages, Attach Files, Add Reactions and Read Message History; then start again with `/compose`. "
-            "What the agent learned is kept."
-        )
-    try:
-        await bot.get_partial_messageable(channel_id).send(text)
-        return
-    except discord.HTTPException:
-        if followup is None:
-            return
-    with contextlib.suppress(discord.HTTPException):  # its 15 minutes may be over
-        await followup.send(text)
-
-
 class RoundRunner:
     def __init__(self, bot: discord.Client, conductor: Conductor, renderer, drawer: Drawer, limiter: VoteLimiter | None = None) -> None:
         self.bot = bot
@@ -115,7 +89,7 @@ class RoundRunner:
         self._tasks: dict[int, asyncio.Task] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._background: set[asyncio.Task] = set()
-        self._followups: dict[int, discord.Webhook] = {}  # session id -> its /compose's followup (ensure_running)
+        self.followups = Followups(bot, self.store)  # each session's /compose followup (ensure_running)
         self.recounts = RestartRecounts()
         self._announcing = asyncio.Lock()
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
@@ -142,7 +116,7 @@ class RoundRunner:
         """Run the session's rounds unless they run; `followup`: the /compose that started it (its webhook works
         for 15 minutes), to tell its starter if the session stops because it cannot post where it was started."""
         if followup is not None:
-            self._followups[session_id] = followup
+            self.followups.remember(session_id, followup)
         if self.stopped_by is not None:
             return
         task = self._tasks.get(session_id)
@@ -242,11 +216,14 @@ class RoundRunner:
 
     async def _run(self, session_id: int) -> None:
         try:
+            await self.followups.keep(session_id)
             await self._rounds(session_id)
+            if self.stopped_by is None:  # ended (not cancelled by a shutdown): nobody to tell any more
+                await self.followups.forget(session_id)
         finally:
             self.recounts.done(session_id)  # ended: nothing more is recounted, and /status must not wait on it
             self.steering.runner_ended(session_id)  # a /stop waiting for a close stops the session itself
-            self._followups.pop(session_id, None)
+            self.followups.drop(session_id)
 
     async def _rounds(self, session_id: int) -> None:
         while True:
@@ -259,7 +236,7 @@ class RoundRunner:
                 log.warning("session %s stopped: %s", session_id, problem)
                 await self.store.end_session(session_id, "stopped", actor="crowdtune")
                 session = await self.store.session(session_id)
-                await say_stopped(self.bot, int(session.channel_id), problem, self._followups.pop(session_id, None))
+                await say_stopped(self.bot, int(session.channel_id), problem, await self.followups.take(session_id))
                 return
             except DatabaseGone as problem:
                 self.database_gone(problem)

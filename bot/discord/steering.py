@@ -36,25 +36,28 @@ class Steering:
         return self._locks.setdefault(session_id, asyncio.Lock())
 
     def voting_over(self, row: RoundRow | None) -> bool:
-        """Whether the posted round `row` is being closed: its close asked for (/close), its time up or its quorum met."""
-        if row is None or not row.message_ids:
+        """Whether the round `row` is being closed: its close asked for (/close, also while it was being posted: it
+        closes once posted), its time up or its quorum met."""
+        if row is None:
             return False
+        if not row.message_ids:  # its close time is set by its post, or before it only by a /close (set_round_messages)
+            return row.closes_at is not None
         return row.session_id in self._closing or (row.closes_at is not None and row.closes_at <= time.time())
 
-    async def close_now(self, session_id: int) -> Literal["closing", "already", "posting", "none"]:
+    async def close_now(self, session_id: int) -> Literal["closing", "already", "once_posted", "none"]:
         """Close the session's open round early: "closing", "already" (its voting is over: a /close before this
-        one, its time or its quorum), "posting" (its message is not out yet: there is nothing to vote on) or
-        "none". The new close time is stored first, so a crash right after the acknowledgement still closes
-        the round at the next start. Hold `lock`."""
+        one, its time or its quorum), "once_posted" (its message is on its way: it closes, and counts, as soon as it
+        is posted; also for a /close after such a one) or "none". The new close time is stored first, so a crash
+        right after the acknowledgement still closes the round at the next start (its post is adopted or made
+        then, and closed). Hold `lock`."""
         row = await self.store.open_round_of(session_id)
         if row is None:
             return "none"
-        if not row.message_ids:
-            return "posting"
-        if self.voting_over(row) or not await self.store.set_closes_at(row.id, time.time()):
+        if not self.voting_over(row) and await self.store.set_closes_at(row.id, time.time()):
+            self._wake(session_id)
+        elif row.message_ids:
             return "already"
-        self._wake(session_id)
-        return "closing"
+        return "closing" if row.message_ids else "once_posted"
 
     async def stop(self, session_id: int, actor: str, after_close: bool) -> bool:
         """Stop the session; with `after_close` (its round's voting is over: `voting_over`), once its runner has
@@ -74,6 +77,8 @@ class Steering:
                 log.warning("session %s: its round did not close within %.0f s of /stop; stopping it anyway", session_id, STOP_WAIT)
             finally:
                 self._stops.pop(session_id, None)
+            if done.done() and done.result():  # its runner closed the round and stopped it before the round was read
+                return True
         return await self.conductor.stop(session_id, actor)
 
     @contextlib.contextmanager

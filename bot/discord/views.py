@@ -6,7 +6,7 @@ import discord
 
 from bot.discord.anti_brigade import rule_text
 from bot.discord.edge import context_problem
-from bot.discord.votes import VOTING_STOPPED
+from bot.discord.votes import VOTING_STOPPED, voter_id
 from core.crowd import ASPECTS, aspects_text, check_rating, compound_rating, rating_text
 from storage import DatabaseGone, VoteResult
 
@@ -41,8 +41,10 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<ro
         except Exception:  # the database failed (the vote writer logged it): say so, do not leave the press unanswered
             await interaction.response.send_message(NOT_SAVED, ephemeral=True)
             return
-        if retract:
-            text = {"retracted": "Your vote is withdrawn.", "unchanged": "You had no vote to withdraw."}.get(result.status)
+        if result.status == "too_fast":
+            text = await too_fast(runner.store, self.round_id, interaction.user.id, retract)
+        elif retract:
+            text = {"retracted": "Your vote is withdrawn.", "unchanged": NO_VOTE_TO_WITHDRAW}.get(result.status)
         else:
             shown = f"{value:g}" if isinstance(value, float) else _AB_LABELS[value]
             kind = "rating" if isinstance(value, float) else "vote"
@@ -80,7 +82,9 @@ class AspectSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"ct:(?P<
         except Exception:  # the database failed (the vote writer logged it)
             await interaction.response.send_message(NOT_SAVED, ephemeral=True)
             return
-        if result.counted and result.aspects:
+        if result.status == "too_fast":
+            text = await too_fast(interaction.client.runner.store, self.round_id, interaction.user.id, False)
+        elif result.counted and result.aspects:
             counts = rating_text(compound_rating(result.aspects))
             text = f"Your {self.aspect}: {rating_text(rating)}. Your vote counts {counts} ({aspects_text(result.aspects)})."
         else:
@@ -89,6 +93,19 @@ class AspectSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"ct:(?P<
 
 
 NOT_SAVED = "Sorry, your vote could not be saved just now; nothing was changed. Please press again in a moment."
+NO_VOTE_TO_WITHDRAW = "You had no vote to withdraw."
+
+
+async def too_fast(store, round_id: int, user_id: int, retract: bool) -> str:
+    """The answer to a press refused over the person's vote rate (their bucket is shared by every round), in the words
+    of what it would have done: a first vote, a change of their standing vote, its withdrawal, or nothing."""
+    voted = any(ballot.voter == voter_id(user_id) for ballot in await store.ballots(round_id))
+    wait = "wait a few seconds, then press"
+    if not voted:
+        return NO_VOTE_TO_WITHDRAW if retract else f"You are voting very fast, so this vote was not saved; {wait} again."
+    if retract:
+        return f"You are changing your vote very fast, so your vote is not withdrawn yet; {wait} Withdraw again."
+    return f"You are changing your vote very fast, so your vote stays as it was; {wait} again."
 
 
 def _refusal(result: VoteResult) -> str:
@@ -102,7 +119,6 @@ def _refusal(result: VoteResult) -> str:
         "cancelled": "This round was cancelled (its session was stopped, or its message deleted); votes on it do not count.",
         "unknown_round": "This round is no longer open.",
         "blocked": "Your vote cannot be counted here.",
-        "too_fast": "You are changing your vote very fast; wait a few seconds, then press again.",
     }.get(result.status, "Your vote was not counted.")
 
 

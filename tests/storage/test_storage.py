@@ -940,3 +940,28 @@ async def test_the_q_values_of_each_state_encoding_are_counted_apart(store):
     counts = {encoding: await store.q_size("guild:1", encoding) for encoding in STATE_ENCODINGS}
     assert counts == {"track": 2, "relative": 4, "context": 6}, counts
     assert await store.q_size("guild:1") == 12
+
+
+async def test_migration_11_clears_the_close_time_of_a_round_planned_but_not_posted(tmp_path):
+    """Before migration 11 a round's close time was set as it was planned; now only its post or a /close sets one, and a
+    close time on a round not posted yet is a /close asked meanwhile: an upgraded database must not read it as one."""
+    from storage.migrations import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as raw:
+        for number in range(1, 11):
+            raw.executescript(MIGRATIONS[number])
+        raw.execute("INSERT INTO scopes (id, kind, created_at) VALUES ('guild:1', 'guild', 0)")
+        raw.execute("INSERT INTO sessions (id, scope_id, spec, status, track, created_at) VALUES (7, 'guild:1', '{}', 'active', '{}', 0)")
+        for round_id, messages, status in ((8, '["5"]', "closed"), (9, "[]", "open")):
+            raw.execute(
+                "INSERT INTO rounds (id, session_id, idx, mode, plan, message_ids, opened_at, closes_at, status) "
+                "VALUES (?, 7, ?, 'rating', '{}', ?, 0, 300, ?)", (round_id, round_id - 8, messages, status),
+            )
+        raw.execute("PRAGMA user_version = 10")
+    store = await open_store(str(path))
+    try:
+        assert (await store.round(9)).closes_at is None
+        assert (await store.round(8)).closes_at == 300
+    finally:
+        await store.close()

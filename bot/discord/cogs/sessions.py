@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from bot.conductor import start_text
 from bot.discord.replies import answer, answer_privately, deferring
-from bot.discord.reports import best_rounds, held_votes_note, learning_report, nothing_rated, sessions_of, shown_votes, stop_report
+from bot.discord.reports import best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, sessions_of, shown_votes, stop_report
 from bot.discord.votes import (
     cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
 )
@@ -268,7 +268,7 @@ class Sessions(commands.Cog):
         text = {
             "closing": "Closing this round now.",
             "already": "This round is already closing; its result follows.",
-            "posting": "The next round is being posted; close it once it is there.",
+            "once_posted": "The next round is being posted; I'll close it as soon as it is there, and its result follows.",
             "none": "No round is open right now.",
         }[state]
         await answer_privately(interaction, text)
@@ -306,11 +306,9 @@ class Sessions(commands.Cog):
             votes += f" ({describe_votes(open_round.mode, ballots)})"
             if session.options.get("aspects"):
                 votes += f"; per aspect: {describe_aspects([v.aspects for v in count.counted if v.aspects])}"
-        closes = f", closes <t:{int(open_round.closes_at)}:R>" if open_round.closes_at else ""
         number = f"Round {open_round.index + 1}" + (f" of {total}" if total else "")
-        held = box.held.waiting(int(m) for m in open_round.message_ids)
-        notes[:0] = held_votes_note(held)  # said, so that a moderator does not take them for lost
-        await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{closes}. {progress}.", *notes]))
+        notes[:0] = held_votes_note(*held_votes(box, open_round, count))  # said, so that a moderator does not take them for lost
+        await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{closes_text(open_round)}. {progress}.", *notes]))
 
     @app_commands.command(name="stats", description="How the agent is learning: a learning curve and the best compositions")
     @app_commands.allowed_contexts(**EVERYWHERE)

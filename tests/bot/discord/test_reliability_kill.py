@@ -216,11 +216,11 @@ class BotLane:
 
     async def finish_closes(self) -> None:
         """/close until it is acknowledged, for every round a close was asked for: as a person would
-        when a kill swallowed the answer, or when the bot answered that the round is still being posted."""
+        when a kill swallowed the answer (one acknowledged while the round was being posted closes it once posted)."""
         for index in sorted(self.closing):
             while rows(self.db, "SELECT status FROM rounds WHERE idx = ?", (index,)) == [("open",)]:
                 reply = await self.slash("close")
-                if reply["data"]["content"].startswith("Closing"):
+                if reply["data"]["content"].startswith(("Closing", "The next round is being posted; I'll close it")):
                     break
                 await asyncio.sleep(0.1)
 

@@ -102,8 +102,9 @@ async def test_one_held_vote_is_spoken_of_in_the_singular():  # async: the modul
     """A trial read "1 vote is waiting to be counted: they came faster ... and count in turn"."""
     from bot.discord.reports import held_votes_note
 
-    assert held_votes_note(1) == [
+    assert held_votes_note(0, 1) == [
         "1 vote change came faster than the vote rate allows: shown as it will count, it is counted in turn, at the "
         "latest when the round closes."
     ]
-    assert held_votes_note(0) == []
+    assert held_votes_note(1, 0)[0].startswith("1 vote came faster than the vote rate allows: shown as it will count")
+    assert held_votes_note(0, 0) == []

@@ -49,8 +49,9 @@ async def test_a_stop_while_the_first_round_is_posted_marks_that_post_cancelled(
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "cancelled")]
 
 
-async def test_a_stop_while_the_first_round_is_rendered_posts_nothing(env, monkeypatch):
-    server, rendering, release = env.server, asyncio.Event(), asyncio.Event()
+def hold_rendering(env, monkeypatch) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold every rendering until the second event is set; the first is set once one waits."""
+    rendering, release = asyncio.Event(), asyncio.Event()
     render = env.renderer.render_async
 
     async def held_render(*args, **kwargs):
@@ -59,6 +60,12 @@ async def test_a_stop_while_the_first_round_is_rendered_posts_nothing(env, monke
         return await render(*args, **kwargs)
 
     monkeypatch.setattr(env.renderer, "render_async", held_render)
+    return rendering, release
+
+
+async def test_a_stop_while_the_first_round_is_rendered_posts_nothing(env, monkeypatch):
+    server = env.server
+    rendering, release = hold_rendering(env, monkeypatch)
     async with running(env) as bot:
         await compose(env, user=env.alice, rounds=2)
         await rendering.wait()
@@ -220,3 +227,49 @@ async def test_a_dm_session_for_someone_whose_dms_are_closed_tells_them_and_stop
     assert "`/compose`" in told["content"]
     assert db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
     assert db_rows(env, "SELECT status FROM rounds") == [("cancelled",)]
+
+
+async def test_a_dm_session_whose_dms_are_closed_tells_them_after_a_restart_too(env, monkeypatch):
+    """The followup that tells the starter was kept in memory only: a restart before the first post (its 15 minutes
+    not over) left the session stopped without a word. It is kept in the database until the session ends."""
+    server = env.server
+    shy = server.add_user("shy", accepts_dms=False)
+    dm = server.dm_channel(shy)
+    rendering, release = hold_rendering(env, monkeypatch)
+    async with running(env):
+        started = await server.slash(shy, dm, "compose", {"rounds": 1})
+        await started.wait_response()
+        await rendering.wait()  # the bot goes down before its first post
+    release.set()
+    async with running(env) as bot:
+        [told] = await started.wait_followups(1, timeout=30)
+        await eventually(lambda: runner_idle(bot), "the session's rounds to end")
+    assert "I can't send you direct messages" in told["content"], told["content"]
+    assert db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
+    assert db_rows(env, "SELECT COUNT(*) FROM deployment WHERE key LIKE 'followup:%'") == [(0,)]  # not kept past its session
+
+
+async def test_a_stop_whose_round_closed_and_stopped_before_it_looked_is_told_it_stopped(env, monkeypatch):
+    """Seen once on PostgreSQL: the /stop waiting for an acknowledged close read the open round only after the runner had
+    closed it and stopped the session for that /stop, found none, stopped again and answered "already ended"."""
+    server = env.server
+    async with running(env) as bot:
+        await voted_round(env, env.bob)
+        store, steering = bot.conductor.store, bot.runner.steering
+        open_round_of = store.open_round_of
+
+        async def late(session_id):  # the /stop's read, once it waits for the close: after the runner stopped it
+            if session_id in steering._stops and not asyncio.current_task().get_name().startswith("session-"):
+                await eventually(lambda: db_rows(env, "SELECT status FROM sessions") == [("stopped",)], "the runner's stop")
+            return await open_round_of(session_id)
+
+        monkeypatch.setattr(store, "open_round_of", late)
+        server.hold(REACTION_USERS)  # the close waits until the /stop is in
+        closing = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
+        stop = await server.slash(env.alice, env.channel, "stop")
+        await stop.wait_response()
+        server.release(REACTION_USERS)
+        stopped = (await final_answer(stop))["content"]
+    assert closing == "Closing this round now."
+    assert stopped.startswith("Session stopped after 1 round"), stopped
+    assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "closed")]

@@ -13,6 +13,8 @@ from test_vote_rate import first_round
 from test_vote_recounts import close_round, recounted
 from test_votes_count_once import buttons_of
 
+from bot.discord.votes import bare
+
 pytestmark = pytest.mark.asyncio
 
 
@@ -80,3 +82,46 @@ async def test_a_reaction_held_over_the_rate_after_unstrike_counts(env):
         await eventually(lambda: events(env) == 2, "the held vote")
         assert await ballots(env) == {uid(env.alice): 3.0}
         assert "1 voted so far" in await status_line(env)
+
+
+async def strike(env, user, command: str = "strike") -> None:
+    reply = await env.server.slash(env.mod, env.channel, command, {"user": user})
+    await (reply.wait_original() if command == "strike" else reply.wait_response())
+
+
+async def react_while_struck(env, bot, post, user, emoji) -> None:
+    """`user` adds `emoji` while struck: the bot sees it and refuses it (the live path)."""
+    await env.server.react(user, post["id"], emoji)
+    seen = bot.runner.ballot_box.seen
+    await eventually(lambda: bare(emoji) in seen.remaining(int(post["id"]), user.id), "the reaction seen")
+    await bot.runner.ballot_box.settle_votes()
+
+
+@pytest.mark.parametrize("restart", [False, True])
+async def test_a_reaction_made_while_struck_stays_void_after_unstrike_at_the_close_and_a_restart(env, restart):
+    """Found by a trial: a reaction added during a strike, still on after /unstrike, was counted by the close's re-read,
+    though live it was refused and is no new vote (README, /unstrike). Stored void as the strike's are, it stays void
+    while it is on; a reaction added after /unstrike is a new vote and counts."""
+    server = env.server
+    async with running(env) as bot:
+        post = await first_round(env)
+        await server.react(env.bob, post["id"], KEYCAPS[8])
+        await eventually(lambda: events(env) == 1, "bob's vote")
+        await strike(env, env.alice)
+        await strike(env, env.carol)
+        await react_while_struck(env, bot, post, env.alice, KEYCAPS[2])  # no vote of hers before the strike
+        await react_while_struck(env, bot, post, env.carol, KEYCAPS[6])
+        await strike(env, env.alice, "unstrike")
+        await strike(env, env.carol, "unstrike")
+        await server.react(env.carol, post["id"], KEYCAPS[4])  # after /unstrike: a new vote, her 5
+        await eventually(lambda: uid(env.carol) in str(db_rows(env, "SELECT voter FROM votes WHERE voided = 0")), "carol's 5")
+        assert await ballots(env) == {uid(env.bob): 9.0, uid(env.carol): 5.0}
+        if not restart:
+            summary = await close_round(env)
+    if restart:
+        async with running(env) as bot:
+            await recounted(env, bot)
+            assert await ballots(env) == {uid(env.bob): 9.0, uid(env.carol): 5.0}
+            summary = await close_round(env)
+    assert "2 voted (5, 9)" in summary, summary
+    assert await ballots(env) == {uid(env.bob): 9.0, uid(env.carol): 5.0}

@@ -170,3 +170,62 @@ async def test_a_reaction_held_when_its_person_uses_forget_me_never_counts(env):
     assert "1 voted (5)" in summary, summary
     assert await ballots(env) == {uid(env.alice): 5.0}
     assert applied(env, env.carol) == 0
+
+
+def clock_held_with_burst_spent(bot, user) -> list[float]:
+    """Hold the limiter's clock still (the bucket refills only when the test moves it: the list's one value) and spend
+    `user`'s burst of one, as votes elsewhere would."""
+    now = [0.0]
+    bot.runner.limiter.clock = lambda: now[0]
+    assert bot.runner.limiter.burst == 1 and bot.runner.limiter.allow(user.id)
+    return now
+
+
+async def test_a_first_vote_over_the_rate_is_not_called_a_change_and_a_change_is(env):
+    """Found by a trial: a member's first press in a round, over the rate (their bucket spent by votes elsewhere), was
+    answered "You are changing your vote very fast". Each answer says what the press would have done."""
+    server = env.server
+    async with running(env, vote_burst=1, vote_refill_seconds=1.0) as bot:
+        now = clock_held_with_burst_spent(bot, env.carol)
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, rounds=3, round_minutes=600)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        button = {c["custom_id"].rsplit(":", 1)[1]: c["custom_id"] for row in post["components"] for c in row["components"]}
+
+        async def press(value: str) -> str:
+            return (await (await server.press_button(env.carol, post["id"], button[value])).wait_response())["data"]["content"]
+
+        first = await press("3")
+        withdraw_none = await press("x")
+        now[0] += 1.0
+        stored = await press("4")
+        change = await press("5")
+        withdraw = await press("x")
+    assert first == "You are voting very fast, so this vote was not saved; wait a few seconds, then press again.", first
+    assert withdraw_none == "You had no vote to withdraw.", withdraw_none
+    assert stored.startswith("Your rating: 4."), stored
+    assert change == "You are changing your vote very fast, so your vote stays as it was; wait a few seconds, then press again.", change
+    assert withdraw == (
+        "You are changing your vote very fast, so your vote is not withdrawn yet; wait a few seconds, then press Withdraw again."
+    ), withdraw
+    assert await ballots(env) == {uid(env.carol): 4.0}
+
+
+async def test_status_calls_a_held_first_reaction_a_vote_and_a_held_one_after_a_stored_vote_a_change(env):
+    async with running(env, vote_burst=1, vote_refill_seconds=1.0) as bot:
+        server = env.server
+        post = await first_round(env)
+        clock_held_with_burst_spent(bot, env.carol)  # her first reaction is held
+        await server.react(env.carol, post["id"], KEYCAPS[6])
+        held = bot.runner.ballot_box.held
+        await eventually(lambda: held.waiting([int(post["id"])]) == 1, "her held reaction")
+        first = (await (await server.slash(env.mod, env.channel, "status")).wait_response())["data"]["content"]
+        await server.react(env.alice, post["id"], KEYCAPS[2])  # stored at once
+        await eventually(lambda: applied(env, env.alice) == 1, "alice's 3")
+        await server.react(env.alice, post["id"], KEYCAPS[4])  # a change over her rate: held
+        await eventually(lambda: held.waiting([int(post["id"])]) == 2, "her held change")
+        both = (await (await server.slash(env.mod, env.channel, "status")).wait_response())["data"]["content"]
+    assert "1 voted so far (7)" in first, first
+    assert "1 vote came faster than the vote rate allows: shown as it will count, it is counted in turn" in first, first
+    assert "2 voted so far" in both, both
+    assert "1 vote and 1 vote change came faster than the vote rate allows: shown as they will count" in both, both

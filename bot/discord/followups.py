@@ -1,0 +1,93 @@
+"""Telling the person who started a session why it stopped, when its channel no longer takes the bot's messages (a DM
+session of someone whose direct messages are closed to the bot, or a channel closed to it): through their /compose's
+followup, which Discord lets the bot use for 15 minutes. Kept in the database too, so that a restart within them
+still tells them (a trial's restart before the first post left a DM session stopped without a word)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+
+import discord
+
+from storage import StorageError
+
+log = logging.getLogger("crowdtune.rounds")
+
+CANNOT_DM_USER = 50007  # Discord's JSON error code: "Cannot send messages to this user" (their DMs are closed to us)
+FOLLOWUP_SECONDS = 15 * 60  # how long an interaction's followup works (Discord: its token is valid for 15 minutes)
+FOLLOWUP_KEY = "followup:{}"  # the deployment value that keeps a session's (not exported)
+
+
+class Followups:
+    """Each running session's /compose followup, in memory and in the database while it works. Its token is a
+    credential for that followup only, for 15 minutes: kept in the deployment table (not in any export), and removed
+    once its session ends."""
+
+    def __init__(self, bot: discord.Client, store) -> None:
+        self.bot = bot
+        self.store = store
+        self._followups: dict[int, discord.Webhook] = {}  # session id -> its /compose's followup
+
+    def remember(self, session_id: int, followup: discord.Webhook) -> None:
+        self._followups[session_id] = followup
+
+    def drop(self, session_id: int) -> None:
+        """Forget it in memory (the session's rounds ended here); what is kept stays for a restart."""
+        self._followups.pop(session_id, None)
+
+    async def keep(self, session_id: int) -> None:
+        """Store the followup of a session started here, before its rounds run: a restart within FOLLOWUP_SECONDS
+        finds it (`take`). A database that refuses it is logged: the rounds run all the same."""
+        followup = self._followups.get(session_id)
+        if followup is None or not followup.token:
+            return
+        kept = {"token": followup.token, "until": time.time() + FOLLOWUP_SECONDS}
+        try:
+            await self.store.set_deployment_value(FOLLOWUP_KEY.format(session_id), json.dumps(kept))
+        except StorageError as problem:
+            log.warning("session %s: its /compose followup could not be kept: %s", session_id, problem)
+
+    async def take(self, session_id: int) -> discord.Webhook | None:
+        """The session's followup, from memory or as an earlier run kept it, while it still works; else None."""
+        followup = self._followups.pop(session_id, None)
+        if followup is not None:
+            return followup
+        value = await self.store.deployment_value(FOLLOWUP_KEY.format(session_id))
+        kept = json.loads(value) if value else None
+        if kept is None or kept["until"] <= time.time() or self.bot.application_id is None:
+            return None
+        return discord.Webhook.partial(self.bot.application_id, kept["token"], client=self.bot)
+
+    async def forget(self, session_id: int) -> None:
+        """The session ended: nobody to tell any more. A database that refuses leaves it to expire unused."""
+        with contextlib.suppress(StorageError):
+            await self.store.forget_deployment_value(FOLLOWUP_KEY.format(session_id))
+
+
+async def say_stopped(bot: discord.Client, channel_id: int, problem: discord.HTTPException, followup: discord.Webhook | None) -> None:
+    """Tell the channel why its session stopped, when Discord still lets us write there; else the person who started
+    it, through their /compose's followup (`followup`: `Followups.take`, None when it is gone): a DM session of someone who does
+    not accept the bot's direct messages (50007) is told how to allow them."""
+    if problem.code == CANNOT_DM_USER:
+        text = (
+            "I can't send you direct messages, so I stopped this session. To allow them, turn on "
+            "direct messages from server members in Discord's settings (Privacy), or in the Privacy Settings of a server "
+            "we share; then start again with `/compose`. What your personal agent learned is kept."
+        )
+    else:
+        text = (
+            f"I stopped this session: Discord refused me here ({problem.text or problem.status}). I need View Channel, "
+            "Send Messages, Attach Files, Add Reactions and Read Message History; then start again with `/compose`. "
+            "What the agent learned is kept."
+        )
+    try:
+        await bot.get_partial_messageable(channel_id).send(text)
+        return
+    except discord.HTTPException:
+        if followup is None:
+            return
+    with contextlib.suppress(discord.HTTPException):  # its 15 minutes may be over
+        await followup.send(text)
