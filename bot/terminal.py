@@ -29,7 +29,7 @@ from core.engine import SessionSpec
 from core.instruments import instrument_name
 from core.fitting import Fitted
 from core.music import key_name, tonic_name, track_from_dict
-from core.words import quoted
+from core.words import quoted, visible
 from storage import DatabaseUnwritable, SessionRow, StorageError, database_errors
 from storage.export import safe_name
 from storage.files import CannotWrite
@@ -351,7 +351,7 @@ class TerminalSession:
                 return None
             answer = line.strip()
             if not self.interactive:  # piped input is not echoed: the transcript shows each answer, a stop too
-                self.stdout.write(answer + "\n")
+                self.stdout.write(visible(answer) + "\n")
             if answer.lower() in _STOPS:
                 return None
             if answer.lower() in _REPLAYS:

@@ -999,6 +999,18 @@ class PostgresStore(ClosesOnExit):
         except Exception as exc:
             raise StorageError(f"cannot connect to the database {self.path}: {_reason(exc, self._url)}") from None
 
+    async def refuse_if_held(self, remedy: str) -> None:
+        """StorageError naming a process that runs on this database (a bot's shard, a terminal's or a simulation's
+        scope: claim_shards, claim_scope), `remedy` ending its line; reads pg_locks only, so a read-only role serves."""
+        running = await self._pool.fetchval(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.classid = ANY($1::oid[]) AND l.objsubid = 2 AND l.granted "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1",
+            [_SHARD_LOCKS, _SCOPE_LOCKS],
+        )
+        if running is not None:
+            raise StorageError(f"another crowdtune is already running on {self.path} ({running or 'another process'}); {remedy}")
+
     async def claim_scope(self, scope_id: str) -> None:
         """Hold `scope_id` for this process until `close` or its death (an advisory lock on a connection of its
         own, as for shards): bots share a PostgreSQL database, but a terminal session or a simulation drives

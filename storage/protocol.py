@@ -206,6 +206,11 @@ class Store(Protocol):
         crash releases it too). StorageError naming the running one (its `holder` text: process id,
         host, start time) if another holds it."""
         ...
+    async def refuse_if_held(self, remedy: str) -> None:
+        """StorageError naming the process running on this database (as claim_instance, claim_shards and claim_scope
+        name it), `remedy` ending the line, for a command that only reads but must not run beside a writer (copy-db:
+        what is written after the copy would be lost). Writes nothing, so a store opened to read only may ask."""
+        ...
     async def schema_version(self) -> int: ...
 
     # -- scopes (a server's agent, or a person's), their settings and the audit log --

@@ -4,6 +4,7 @@ ratings piped in."""
 
 import json
 import os
+import pty
 import re
 import signal
 import sqlite3
@@ -264,6 +265,41 @@ def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_
     resumed = crowdtune("run", "--db", "ct.db", "--out", "rounds", "--no-audio", stdin="7\n", cwd=tmp_path)
     assert "resuming session 1" in resumed.stdout
     assert rounds(tmp_path / "ct.db")[0] == (0, "closed")
+
+
+def test_closing_the_terminal_window_ends_the_session_as_sigterm_does(tmp_path, player):
+    """Found by a fresh-user trial: closing the terminal window (the kernel hangs up its session: SIGHUP) killed
+    `crowdtune run` by the signal, its player left playing and `ct.db.lock` behind, with an exit status README did
+    not list. It now ends as SIGTERM ends it: the round stays open to resume, the player is stopped, the lock is
+    removed, exit code 129 (128 + SIGHUP). The window is a real pseudo-terminal whose other end closes."""
+    env, log = player
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: a session of its own, this pseudo-terminal its controlling terminal
+        try:
+            os.chdir(tmp_path)
+            os.execve(CROWDTUNE, [CROWDTUNE, "run", "--db", "ct.db", "--out", "rounds", "--rounds", "3"], env)
+        finally:
+            os._exit(127)
+    try:
+        seen = b""
+        for answer in (b"6\n", None):
+            while b"your rating, 1-10? " not in seen:
+                chunk = os.read(terminal, 4096)
+                assert chunk, seen
+                seen += chunk
+            seen = b""
+            if answer:
+                os.write(terminal, answer)  # the starting track; then round 1 plays
+        wait_for(lambda: events(log)[-1][2] == "round-0001.wav", "round 1's clip to play")
+    finally:
+        os.close(terminal)  # the window closes
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 129
+    assert not (tmp_path / "ct.db.lock").exists()
+    assert not any(running(p) for what, p, _ in events(log) if what == "start")  # the player was stopped
+    assert rounds(tmp_path / "ct.db") == [(0, "open")]
+    resumed = crowdtune("run", "--db", "ct.db", "--out", "rounds", "--no-audio", stdin="7\n", cwd=tmp_path)
+    assert "resuming session 1" in resumed.stdout
 
 
 @pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143)])

@@ -586,3 +586,13 @@ def test_a_liked_tracks_score_wears_down_no_further_than_the_wear_limit_below_it
     # A lucky score still wears down, to within the limit of the score its edit was kept with.
     lucky = settle(spec, plan, [Ballot("me", 5)], {}, 7.0, random.Random(0), robust_rating, {}, Reference([Ballot("me", 9)], 9.0, 7.0), one_rater=True)
     assert lucky.incumbent_score < 7.0 and lucky.wear_floor is None
+
+
+def test_what_someone_typed_is_shown_with_its_controls_visible_and_its_text_as_typed():
+    """core.words.visible, behind every echo of input (quoted, bot.cli.one_line): what a terminal would act on is
+    written as Python's repr writes it; accents, scripts, emoji with their joiners stay as typed."""
+    from core.words import quoted, visible
+
+    assert visible("\x1b[A\x9b2J\x07\x7f\n\u2028\u202e\udc80") == "\\x1b[A\\x9b2J\\x07\\x7f\\n\\u2028\\u202e\\udc80"
+    assert visible("s\u00e9pt \u4e03 \U0001f44d\U0001f3fd \U0001f469\u200d\U0001f4bb") == "s\u00e9pt \u4e03 \U0001f44d\U0001f3fd \U0001f469\u200d\U0001f4bb"
+    assert quoted(" \x1b[A ") == "'\\x1b[A'" and quoted("\x1b" * 50) == "'" + "\\x1b" * 40 + "...' (50 characters)"
