@@ -4,7 +4,8 @@ channel, once a round (found by a fresh-user trial: a member reacted 8 on a menu
 from __future__ import annotations
 
 import pytest
-from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running  # noqa: F401 - fixtures
+from test_discord_bot import KEYCAPS, ballots, compose, drawer, env, is_round, renderer, running  # noqa: F401 - fixtures
+from test_round_counts import close_with
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,9 +37,6 @@ async def test_a_reactions_round_says_nothing_of_its_vote_reactions(env):
     server = env.server
     async with running(env):
         await compose(env, rounds=2)
-        post = await server.wait_for_message(env.channel, is_round(1))
-        await server.react(env.alice, post["id"], KEYCAPS[8])
-        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the vote")
-        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await close_with(env, await server.wait_for_message(env.channel, is_round(1)), env.alice, KEYCAPS[8])
         await server.wait_for_message(env.channel, is_round(2))
     assert not [m for m in server.messages(env.channel) if m["content"].startswith("Reactions are not votes")]
