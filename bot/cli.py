@@ -1,10 +1,18 @@
 """The `crowdtune` command. Heavy modules are imported inside each command, so --help is quick.
 
 Why this module is long: it is the whole command line, every subcommand's arguments and its short
-handler (run, simulate, render, export, sessions, copy-db, bench), each importing its work lazily.
+handler (run, simulate, render, export, sessions, copy-db, bench; forget-user and reset in bot.operator), each
+importing its work lazily.
 """
 
 from __future__ import annotations
+
+if __name__ == "__main__":  # `python -m bot.cli`: through the console script's entry, which hears signals from its first line
+    import sys
+
+    from bot.entry import main as entry  # imports this module again, as bot.cli, once the signals are heard
+
+    sys.exit(entry())
 
 import argparse
 import asyncio
@@ -400,6 +408,9 @@ def build_parser() -> Parser:
     bench.add_argument("--force", action="store_true", help="learning: write into --out even if it holds files (docs/ in a checkout)")
     bench.add_argument("--crowd", type=_one_of("--crowd", CROWDS), choices=CROWDS, action="append", help="learning: a crowd to run (repeatable; default both)")
     bench.add_argument("--only", action="append", metavar="LINE", help="learning: run only this line of the table (repeatable), e.g. 'default'")
+    from bot.operator import add_commands  # forget-user and reset: an operator's moderation
+
+    add_commands(commands)
     return parser
 
 
@@ -712,12 +723,7 @@ async def _export(args: argparse.Namespace) -> int:
     store = await _open_to_read(args.db, "nothing to export")
     try:
         check_writable(args.out, "the zip file ", example="export.zip")  # as typed: data/ is a folder's name
-        out, db = Path(args.out).resolve(), Path(args.db).resolve()
-        # Only a database file has journals beside it.
-        if db.is_file() and out in {db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")}:
-            raise ArgumentError(f"--out {args.out} is the database (or its journal); choose another file")
-        if out.exists() and not args.force:
-            raise UsageError(f"{args.out} exists; add --force to replace it")
+        _fresh_output(args.out, args.db, args.force)
         scopes = sorted(s for s, _, _ in await store.scopes())
         if args.scope and args.scope not in scopes:
             raise UsageError(f"no scope '{args.scope}' in {store.path}; its scopes: {', '.join(scopes) or 'none yet'}")
@@ -727,6 +733,18 @@ async def _export(args: argparse.Namespace) -> int:
         await store.close()
     print(f"wrote {args.out}: {counted(counts, COUNTED)}")
     return 0
+
+
+def _fresh_output(out: str, db: str, force: bool) -> None:
+    """An output file (--out) that may be written: ArgumentError when it is the database `db` or one of its
+    journals (replacing it would lose the database), UsageError when it exists and not `force`."""
+    there, database = Path(out).resolve(), Path(db).resolve()
+    # Only a database file has journals beside it.
+    journals = {database.with_name(database.name + end) for end in ("", "-wal", "-shm", "-journal")}
+    if database.is_file() and there in journals:
+        raise ArgumentError(f"--out {out} is the database (or its journal); choose another file")
+    if there.exists() and not force:
+        raise UsageError(f"{out} exists; add --force to replace it")
 
 
 async def _copy_db(args: argparse.Namespace) -> int:
@@ -869,6 +887,10 @@ def _command(args: argparse.Namespace) -> int:
                 return _until_signal(_copy_db(args))
             case "bench":
                 return _bench(args)
+            case "forget-user" | "reset":
+                from bot import operator
+
+                return _until_signal(operator.forget_user(args) if args.command == "forget-user" else operator.reset(args))
     except UsageError as problem:
         ending = f" (see crowdtune {args.command} --help)" if isinstance(problem, ArgumentError) else ""
         print(f"crowdtune {args.command}: error: {one_line(str(problem))}{ending}", file=sys.stderr)
@@ -882,6 +904,3 @@ def _command(args: argparse.Namespace) -> int:
         return int(known[1])
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

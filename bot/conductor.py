@@ -33,6 +33,8 @@ from bot.progress import plural
 from core.music import Track, track_from_dict, track_to_dict
 from storage import RoundRow, SessionRow, Store, VoteOp, VoteResult
 
+NOTHING_LEARNED = "has not learned anything yet"  # an agent that learns, before its first lesson
+
 
 @dataclass(frozen=True)
 class OpenRound:
@@ -155,6 +157,14 @@ class Conductor:
         if unit == "q_values":
             return f"holds {plural(count, 'learned Q-value')}"
         return f"has learned from {plural(count, 'judged edit')}"
+
+    async def learned_so_far(self, scope_id: str, config: AgentConfig) -> str:
+        """What a reset would forget, in words (/reset, `crowdtune reset`, /forget-me's personal agent): `learned_from`'s,
+        or NOTHING_LEARNED rather than a count of none."""
+        learned = await self.learned(scope_id, config)
+        if learned is not None and learned[1] == 0:
+            return NOTHING_LEARNED
+        return await self.learned_from(scope_id, config)
 
     async def nothing_sure_yet(self, scope_id: str, config: AgentConfig) -> str:
         """What the agent says of itself when it has no lessons (`lessons` empty), in the words every front end

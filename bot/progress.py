@@ -48,3 +48,12 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 def counted(counts: Mapping[str, int], words: Mapping[str, tuple[str, str | None]]) -> str:
     """'3 rounds, 1 audit entry': each of `counts`, in its order, with its word from `words` ((one, many), as plural)."""
     return ", ".join(plural(count, *words[key]) for key, count in counts.items())
+
+
+def stored(votes: int, agent: str | None) -> str:
+    """What is stored of a person (/forget-me, `crowdtune forget-user`), naming only what there is: "5 votes",
+    "2 votes and your personal agent" (`agent`: the words for it, or None when they have none); "nothing"."""
+    parts = [plural(votes, "vote")] if votes else []
+    if agent is not None:
+        parts.append(agent)
+    return " and ".join(parts) or "nothing"

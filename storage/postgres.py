@@ -858,7 +858,7 @@ class PostgresStore(ClosesOnExit):
 
         return await asyncio.to_thread(collect)
 
-    async def forget_user(self, voter: str, personal_scope: str) -> dict:
+    async def forget_user(self, voter: str, personal_scope: str, actor: str = "user") -> dict:
         """Delete a user's votes everywhere and their personal agent; returns what was deleted. Moderation
         records (strikes and the audit log) are kept; reactions the user leaves on rounds open now are not
         read back into votes."""
@@ -871,7 +871,7 @@ class PostgresStore(ClosesOnExit):
                 "INSERT INTO withheld_reactions (round_id, voter) SELECT id, $1 FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",
                 voter,
             )
-            await _audit(conn, None, "user", "forget_me", {"votes": votes, "personal_agent": scope > 0})
+            await _audit(conn, None, actor, "forget_me", {"votes": votes, "personal_agent": scope > 0})
             return {"votes": votes, "vote_events": events, "personal_agent": scope > 0}
 
         return await self._tx(body)

@@ -354,10 +354,11 @@ class Store(Protocol):
 
     # -- a person's data, exports and health --
     async def user_data(self, voter: str) -> dict: ...
-    async def forget_user(self, voter: str, personal_scope: str) -> dict:
+    async def forget_user(self, voter: str, personal_scope: str, actor: str = "user") -> dict:
         """Delete a voter's votes and vote events everywhere and their personal scope; keep moderation
         records (strikes, the audit log); withhold their reactions on rounds open now (`withheld_voters`).
-        Returns {"votes": n, "vote_events": n, "personal_agent": bool}."""
+        Audited as done by `actor`: "user" (the person themselves, /forget-me, unnamed) or "cli" (an operator,
+        `crowdtune forget-user`). Returns {"votes": n, "vote_events": n, "personal_agent": bool}."""
         ...
     async def export_rows(self, scope_id: str | None) -> dict[str, list[dict]]: ...
     async def check_writable(self) -> None: ...

@@ -802,7 +802,7 @@ class SqliteStore(ClosesOnExit):
 
         return await asyncio.to_thread(collect)
 
-    async def forget_user(self, voter: str, personal_scope: str) -> dict:
+    async def forget_user(self, voter: str, personal_scope: str, actor: str = "user") -> dict:
         """Delete a user's votes everywhere and their personal agent; returns what was deleted. Moderation
         records (strikes and the audit log) are kept: forgetting oneself must not lift a strike. Reactions
         the user leaves on rounds open now are not read back into votes."""
@@ -814,7 +814,7 @@ class SqliteStore(ClosesOnExit):
                 "INSERT INTO withheld_reactions (round_id, voter) SELECT id, ? FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",
                 (voter,),
             )
-            await db.audit(None, "user", "forget_me", {"votes": votes.rowcount, "personal_agent": scope.rowcount > 0})
+            await db.audit(None, actor, "forget_me", {"votes": votes.rowcount, "personal_agent": scope.rowcount > 0})
         return {"votes": votes.rowcount, "vote_events": events.rowcount, "personal_agent": scope.rowcount > 0}
 
     # -- export -------------------------------------------------------------------------------------

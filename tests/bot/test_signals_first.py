@@ -53,6 +53,28 @@ def test_the_entry_point_hears_signals_before_anything_slow_is_imported(tmp_path
     assert first is not None and first[2].startswith("bot.") and first[3].startswith("bot."), result.stderr
 
 
+def test_python_m_bot_cli_hears_signals_before_anything_slow_is_imported_too(tmp_path):
+    """`python -m bot.cli` (a source checkout run without installing it) goes through the same entry:
+    its first import past bot.entry finds SIGINT and SIGTERM handled by crowdtune, as the script's does."""
+    hook = (
+        "import runpy, signal, sys\nseen = []\n"
+        "def hook(event, args):\n"
+        "    if event != 'import' or seen: return\n"
+        "    name = args[0]\n"
+        "    if name.split('.')[0] in sys.stdlib_module_names or name in ('bot', 'bot.entry'): return\n"
+        "    seen.append(name)\n"
+        "    shown = [getattr(signal.getsignal(n), '__module__', repr(signal.getsignal(n))) for n in (signal.SIGINT, signal.SIGTERM)]\n"
+        "    print('first import', name, *shown, file=sys.stderr)\n"
+        "sys.addaudithook(hook)\n"
+        "runpy.run_module('bot.cli', run_name='__main__', alter_sys=True)\n"  # what `python -m bot.cli` does
+    )
+    result = subprocess.run([sys.executable, "-c", hook, "--version"], cwd=tmp_path, env={**_environment(), "PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.startswith("crowdtune "), result.stderr
+    first = re.search(r"^first import (\S+) (\S+) (\S+)$", result.stderr, re.M)
+    assert first is not None and first[2] == first[3] == "bot.entry", result.stderr
+
+
 def test_the_lines_said_before_the_slow_imports_are_the_commands_own():
     assert ENDINGS == {signal.SIGINT: ("interrupted", ExitCode.INTERRUPTED), signal.SIGTERM: ("terminated", ExitCode.TERMINATED)}
     assert all(WORDS[number].startswith(words) for number, (words, _) in ENDINGS.items())

@@ -13,7 +13,8 @@ from bot.discord.anti_brigade import MAX_MEMBER_DAYS, rule_text
 from bot.discord.cogs.sessions import EVERYWHERE, answer_privately, is_moderator, scope_of, scope_settings
 from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
-from bot.progress import counted, plural
+from bot.conductor import NOTHING_LEARNED
+from bot.progress import counted, plural, stored
 from core.agent import EXPLORATIONS, PRESETS
 from core.engine import QUORUM_MAX, ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, ROUNDS_MAX
 from bot.worker import in_worker_process
@@ -70,9 +71,6 @@ def file_size(size: int) -> str:
     if size >= 2**20:
         return f"{round(size / 2**20, 1):g} MiB"
     return f"{round(size / 2**10, 1):g} KiB"
-
-
-NOTHING_LEARNED = "has not learned anything yet"
 
 
 class Moderation(commands.Cog):
@@ -276,13 +274,9 @@ class Moderation(commands.Cog):
 
     async def _learned(self, scope_id: str) -> str:
         """What the scope's agent has learned, in the units its preset (the scope's setting) learns in
-        (conductor.learned_from): "has learned from 3 judged edits", "holds 12 learned Q-values"; "has not learned
-        anything yet" rather than a count of none."""
+        (conductor.learned_so_far)."""
         config = agent_preset((await scope_settings(self.bot, scope_id))["preset"])
-        learned = await self.bot.conductor.learned(scope_id, config)
-        if learned is not None and learned[1] == 0:
-            return NOTHING_LEARNED
-        return await self.bot.conductor.learned_from(scope_id, config)
+        return await self.bot.conductor.learned_so_far(scope_id, config)
 
     async def _personal_agent(self, voter: str) -> str | None:
         """A person's personal agent (the scope of their DM sessions) and what it learned (`_learned`), in words:
@@ -290,14 +284,6 @@ class Moderation(commands.Cog):
         if not await self.store.has_scope(voter):
             return None
         return f"your personal agent, which {await self._learned(voter)}"
-
-
-def stored(votes: int, agent: str | None) -> str:
-    """What /forget-me finds or deleted, naming only what there is: "5 votes", "2 votes and your personal agent"."""
-    parts = [plural(votes, "vote")] if votes else []
-    if agent is not None:
-        parts.append(agent)
-    return " and ".join(parts) or "nothing"
 
 
 async def setup(bot) -> None:

@@ -1,0 +1,176 @@
+"""An operator's moderation at the command line, for whoever runs crowdtune without Discord at hand (a self-hosted
+deployment, a data-erasure request from a member who has left the server): `crowdtune forget-user` does what
+/forget-me does for a person, `crowdtune reset` what /reset does for a scope, through the same store methods,
+audited as done by "cli". Each asks first on a terminal; elsewhere it wants --yes, so a script never deletes by
+accident and never waits for an answer nobody can give."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from bot.cli import UsageError, _check_database, _database, _fresh_output, _open_to_write, _settings
+from bot.progress import plural, stored
+
+ACTOR = "cli"  # the audit log's actor for what an operator does here (a Discord command names its user)
+SNOWFLAKE_MAX = 2**64 - 1  # Discord's ids are unsigned 64-bit numbers (its docs: Reference, Snowflakes)
+
+
+def user_id(text: str) -> int:
+    """An argparse type: a Discord user's id (a snowflake: 1 to 2**64-1, in decimal digits), also as an export's
+    votes.jsonl names a voter ("user:123"); ArgumentTypeError otherwise."""
+    digits = text.removeprefix("user:")
+    if not (digits.isascii() and digits.isdigit() and 0 < int(digits) <= SNOWFLAKE_MAX):
+        raise argparse.ArgumentTypeError(
+            f"USER_ID must be a Discord user's id (a number such as 123456789012345678: Discord's Developer Mode, "
+            f"then Copy User ID), not '{text}'")
+    return int(digits)
+
+
+def add_commands(commands) -> None:
+    """`forget-user` and `reset`, on the `crowdtune` parser's subcommands."""
+    from bot.cli import _add_db, _given, _path
+
+    forget = commands.add_parser("forget-user", help="what /forget-me does, for a person: a copy of their data, then their votes and personal agent deleted", description=(
+        "Write a copy of a person's data (the JSON file /forget-me gives: their votes, with when they joined the server "
+        "as Discord said with each, and the size of their personal agent) to --out, then, once confirmed, delete their "
+        "votes everywhere and their personal agent. Moderation records about them (a strike, the audit log) are kept, "
+        "and a reaction they leave on a round open now no longer counts. On a terminal it asks first; elsewhere add --yes. "
+        "On SQLite, stop the bot first."))
+    forget.add_argument("user", type=user_id, metavar="USER_ID", help="the person's Discord user id (or user:ID, as an export names voters)")
+    _add_db(forget)
+    forget.add_argument("--out", type=_path("--out"), help="the copy's JSON file, readable by its owner alone (default: crowdtune-user-USER_ID.json)")
+    forget.add_argument("--force", action="store_true", help="replace --out if it exists")
+    _add_yes(forget, "delete")
+
+    reset = commands.add_parser("reset", help="what /reset does: clear a scope's agent (compositions and votes are kept)", description=(
+        "Forget what a scope's agent has learned (its Q-values and learned models), as /reset does: it starts learning "
+        "afresh from its next round. Compositions and votes are kept. On a terminal it asks first; elsewhere add --yes. "
+        "On SQLite, stop the bot first."))
+    _add_db(reset)
+    reset.add_argument("--scope", type=_given("--scope"), required=True, help=(
+        "the scope: guild:SERVER_ID, user:USER_ID (a personal agent) or local:NAME; crowdtune sessions lists where sessions run"))
+    _add_yes(reset, "reset")
+
+
+def _add_yes(parser: argparse.ArgumentParser, verb: str) -> None:
+    """--yes: act without asking (`_can_ask`: a must where nobody can be asked)."""
+    parser.add_argument("--yes", action="store_true", help=f"{verb} without asking (needed when standard input is no terminal)")
+
+
+def _can_ask(args: argparse.Namespace, doing: str) -> None:
+    """UsageError, before anything is read or written, when nobody can be asked (standard input is no terminal: a
+    script, a pipe, a container without one) and --yes was not given."""
+    if not args.yes and not sys.stdin.isatty():
+        raise UsageError(f"standard input is not a terminal, so nobody can confirm: add --yes to {doing}; nothing was changed")
+
+
+async def _confirmed(question: str, yes: bool) -> bool:
+    """The operator's answer to `question` (y or yes, in any case; anything else, or the input's end, is no), or True
+    with --yes. Read without blocking the event loop, so Ctrl-C at the question ends the command at once."""
+    if yes:
+        return True
+    from bot.console import LineReader
+
+    print(f"{question} [y/N] ", end="", flush=True)
+    answer = await LineReader(sys.stdin).readline()
+    return (answer or "").strip().lower() in ("y", "yes")
+
+
+def _database_named(args: argparse.Namespace):
+    """The settings, every one checked (bot.cli._settings), with args.db set to the database the options name."""
+    settings = _settings(db=args.db)
+    args.db = _database(settings)
+    return settings
+
+
+async def _open(args: argparse.Namespace, command: str, scope: str | None):
+    """The store of the database args.db (`_database_named`), to write: it must exist (UnreadableFile otherwise:
+    nothing is made); refused as other writing commands refuse it (read-only, from a newer crowdtune) and, as `run`
+    and `simulate` take it, held by this process alone (StorageError naming the bot that runs on it)."""
+    _check_database(args.db, create=False)
+    store = await _open_to_write(args.db)
+    try:
+        await store.claim_instance(f"crowdtune {command}, process {os.getpid()}")
+        if scope is not None:
+            await store.claim_scope(scope)
+    except BaseException:
+        await store.close()
+        raise
+    return store
+
+
+async def _learned(store, settings, scope: str) -> str:
+    """What the scope's agent has learned, in /reset's words, by its preset (the scope's setting, else the operator's)."""
+    from bot.conductor import Conductor
+    from bot.settings import round_defaults
+    from core.agent import preset
+
+    chosen = {**round_defaults(settings), **await store.scope_settings(scope)}["preset"]
+    return await Conductor(store).learned_so_far(scope, preset(chosen))
+
+
+class _NothingStored(Exception):
+    """Nothing of the person's is stored: the copy is not kept (storage.files.replacing removes it)."""
+
+
+async def forget_user(args: argparse.Namespace) -> int:
+    from storage.export import write_person_copy
+    from storage.files import replacing
+    from bot.discord.votes import voter_id  # small and pure: no discord.py
+    from bot.errors import check_writable
+
+    voter = voter_id(args.user)  # the person as their votes and personal agent are stored
+    _can_ask(args, f"delete {voter}'s data")
+    settings = _database_named(args)
+    out = args.out or f"crowdtune-user-{args.user}.json"
+    check_writable(out, "the file ", example="user.json")
+    _fresh_output(out, args.db, args.force)
+    store = await _open(args, "forget-user", voter)
+    try:
+        agent = f"their personal agent, which {await _learned(store, settings, voter)}" if await store.has_scope(voter) else None
+        try:
+            with replacing(out, private=True) as temporary:  # people's votes: readable by its owner alone, as exports
+                votes = await asyncio.to_thread(write_person_copy, store.path, voter, temporary, await store.q_size(voter))
+                if not votes and agent is None:
+                    raise _NothingStored
+        except _NothingStored:
+            print(f"nothing of {voter} is stored in {store.path} (no votes, no personal agent): nothing to delete, no copy written")
+            return 0
+        print(f"wrote {out}: a copy of {voter}'s data, {stored(votes, agent)}")
+        if not await _confirmed("Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.", args.yes):
+            print(f"nothing was deleted (the copy stays in {out})")
+            return 0
+        result = await store.forget_user(voter, personal_scope=voter, actor=ACTOR)
+    finally:
+        await store.close()
+    print(f"deleted {stored(result['votes'], 'their personal agent' if result['personal_agent'] else None)} of {voter}; "
+          "moderation records about them (a strike, the audit log) are kept, and a reaction they leave on a round open now "
+          "no longer counts")
+    return 0
+
+
+async def reset(args: argparse.Namespace) -> int:
+    from bot.conductor import NOTHING_LEARNED
+
+    _can_ask(args, f"reset {args.scope}")
+    settings = _database_named(args)
+    store = await _open(args, "reset", None)
+    try:
+        if args.scope not in {scope for scope, _, _ in await store.scopes()}:
+            raise UsageError(f"no scope '{args.scope}' in {store.path}: crowdtune sessions lists where its sessions run "
+                             "(guild:SERVER_ID, user:USER_ID, local:NAME); nothing was changed")
+        await store.claim_scope(args.scope)  # a terminal session or simulation driving it is running: refused
+        learned = await _learned(store, settings, args.scope)
+        forgets = "" if learned == NOTHING_LEARNED else "; a reset forgets it all"
+        if not await _confirmed(f"Reset the agent of {args.scope}? It {learned}{forgets}. Compositions and votes are kept.", args.yes):
+            print("nothing was reset")
+            return 0
+        deleted = await store.reset_scope(args.scope, actor=ACTOR)
+    finally:
+        await store.close()
+    print(f"the agent of {args.scope} is reset ({plural(deleted, 'Q-value')} deleted, its learned models too): "
+          "it starts learning afresh from its next round")
+    return 0

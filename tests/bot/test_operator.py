@@ -1,0 +1,190 @@
+"""`crowdtune forget-user` and `crowdtune reset` end to end, as an operator without Discord runs them: on a real
+SQLite file and the tests' real PostgreSQL, counting rows before and after, the copy's content, exit codes,
+and nothing changed on every refusal."""
+
+import asyncio
+import fcntl
+import json
+import os
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from bot.conductor import Conductor
+from bot.errors import ExitCode
+from core.engine import SessionSpec
+from dbrows import query
+from storage import open_store
+from test_bad_input_start import read_only  # noqa: F401 (a fixture)
+from test_cli import CROWDTUNE, crowdtune
+
+PERSON, OTHER = 123456789012345678, 223456789012345678
+GUILD = "guild:900000000000000001"
+
+
+async def _fill(db: str) -> None:
+    """A server's session where PERSON and OTHER rated a round, and PERSON's personal agent with one rated round."""
+    store = await open_store(db)
+    try:
+        conductor = Conductor(store)
+        for scope, kind, channel, voters in ((GUILD, "guild", "c1", (PERSON, OTHER)), (f"user:{PERSON}", "user", f"dm{PERSON}", (PERSON,))):
+            session = await conductor.start(scope, kind, channel, SessionSpec(), actor=f"user:{OTHER}")
+            for _ in range(2):
+                r = await conductor.open_round(session.id)
+                for n, voter in enumerate(voters):
+                    await conductor.vote(r.id, f"user:{voter}", 6 + n)
+                await conductor.close(r.id)
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def filled(db_location):
+    asyncio.run(_fill(db_location))
+    return db_location
+
+
+def _counts(db: str) -> dict[str, int]:
+    """Rows that a forget or a reset may touch, per table."""
+    counts = {table: query(db, f"SELECT COUNT(*) FROM {table}")[0][0] for table in ("votes", "vote_events", "scopes", "qvalues", "models", "audit")}
+    counts["person's votes"] = query(db, "SELECT COUNT(*) FROM votes WHERE voter = ?", (f"user:{PERSON}",))[0][0]
+    counts["guild models"] = query(db, "SELECT COUNT(*) FROM models WHERE scope_id = ?", (GUILD,))[0][0]
+    return counts
+
+
+def _last_audit(db: str) -> tuple:
+    return query(db, "SELECT actor, action, scope_id, detail FROM audit ORDER BY id DESC LIMIT 1")[0]
+
+
+def test_forget_user_writes_the_copy_then_deletes_with_yes(filled, tmp_path):
+    before = _counts(filled)
+    assert before["person's votes"] == 4 and before["scopes"] == 2
+    result = crowdtune("forget-user", str(PERSON), "--db", filled, "--out", "copy.json", "--yes", cwd=tmp_path)
+    copy = tmp_path / "copy.json"
+    assert oct(copy.stat().st_mode & 0o777) == "0o600"
+    data = json.loads(copy.read_text())
+    assert data["voter"] == f"user:{PERSON}" and len(data["votes"]) == 4  # /forget-me's copy: write_person_copy
+    assert "personal_agent_q_values" in data
+    assert "wrote copy.json: a copy of user:123456789012345678's data, 4 votes and their personal agent" in result.stdout
+    assert "deleted 4 votes and their personal agent" in result.stdout
+    after = _counts(filled)
+    assert after["person's votes"] == 0 and after["votes"] == before["votes"] - 4
+    assert after["scopes"] == before["scopes"] - 1 and after["guild models"] == before["guild models"]
+    assert after["audit"] == before["audit"] + 1
+    actor, action, scope, detail = _last_audit(filled)
+    assert (actor, action, scope) == ("cli", "forget_me", None) and json.loads(detail) == {"votes": 4, "personal_agent": True}
+    again = crowdtune("forget-user", f"user:{PERSON}", "--db", filled, "--out", "again.json", "--yes", cwd=tmp_path)
+    assert "nothing of user:123456789012345678 is stored" in again.stdout  # and so no copy of nothing is left
+    assert not (tmp_path / "again.json").exists() and _counts(filled) == after
+
+
+def test_forget_user_without_a_terminal_or_yes_is_one_line_and_changes_nothing(filled, tmp_path):
+    before = _counts(filled)
+    result = crowdtune("forget-user", str(PERSON), "--db", filled, cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "add --yes" in result.stderr and "nothing was changed" in result.stderr
+    assert _counts(filled) == before and list(tmp_path.glob("*.json")) == []  # no copy either
+
+
+@pytest.mark.parametrize("bad", ["abc", "0", "-5", "12.5", str(2**64), "user:", "١٢٣"])
+def test_forget_user_refuses_what_is_no_discord_id(filled, tmp_path, bad):
+    before = _counts(filled)
+    result = crowdtune("forget-user", bad, "--db", filled, "--yes", cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE and result.stderr.count("\n") == 1
+    assert "USER_ID must be a Discord user's id" in result.stderr
+    assert _counts(filled) == before
+
+
+def _spawn(args: list[str], cwd: Path) -> pexpect.spawn:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    return pexpect.spawn(CROWDTUNE, args, cwd=str(cwd), env=env, encoding="utf-8", timeout=120)
+
+
+def test_on_a_terminal_each_asks_and_no_changes_nothing_yes_acts(filled, tmp_path):
+    before = _counts(filled)
+    child = _spawn(["forget-user", str(PERSON), "--db", filled], tmp_path)
+    child.expect(r"Delete it all\? This cannot be undone\. Moderation records \(a strike, the audit log\) are kept\. \[y/N\] ")
+    child.sendline("n")
+    child.expect("nothing was deleted")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0 and _counts(filled) == before
+    assert json.loads((tmp_path / f"crowdtune-user-{PERSON}.json").read_text())["voter"] == f"user:{PERSON}"
+
+    child = _spawn(["reset", "--scope", GUILD, "--db", filled], tmp_path)
+    child.expect(r"Reset the agent of guild:900000000000000001\? It has learned from \d+ judged edits?; a reset forgets it all\. "
+                 r"Compositions and votes are kept\. \[y/N\] ")
+    child.sendline("yes")
+    child.expect("the agent of guild:900000000000000001 is reset")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    after = _counts(filled)
+    assert after["guild models"] == 0 and after["votes"] == before["votes"] and after["models"] == before["models"] - before["guild models"]
+    actor, action, scope, _ = _last_audit(filled)
+    assert (actor, action, scope) == ("cli", "reset", GUILD)
+
+
+def test_reset_with_yes_clears_the_scope_and_an_unknown_scope_is_refused(filled, tmp_path):
+    before = _counts(filled)
+    assert before["guild models"] > 0
+    unknown = crowdtune("reset", "--scope", "guild:1", "--db", filled, "--yes", cwd=tmp_path, check=False)
+    assert unknown.returncode == ExitCode.USAGE and unknown.stderr.count("\n") == 1
+    assert "no scope 'guild:1'" in unknown.stderr and "crowdtune sessions" in unknown.stderr
+    assert _counts(filled) == before
+    refused = crowdtune("reset", "--scope", GUILD, "--db", filled, cwd=tmp_path, check=False)  # no terminal, no --yes
+    assert refused.returncode == ExitCode.USAGE and "add --yes" in refused.stderr and _counts(filled) == before
+    crowdtune("reset", "--scope", GUILD, "--db", filled, "--yes", cwd=tmp_path)
+    after = _counts(filled)
+    assert after["guild models"] == 0 and after["votes"] == before["votes"] and after["audit"] == before["audit"] + 1
+    assert _last_audit(filled)[:3] == ("cli", "reset", GUILD)
+
+
+def test_a_running_bot_holding_the_sqlite_lock_is_named_and_nothing_changes(tmp_path):
+    db = str(tmp_path / "t.db")
+    asyncio.run(_fill(db))
+    before = _counts(db)
+    with open(f"{db}.lock", "w") as held:  # as the bot holds it (storage.sqlite claim_instance)
+        held.write("crowdtune bot, process 4242")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for args in (["forget-user", str(PERSON), "--out", "c.json"], ["reset", "--scope", GUILD]):
+            result = crowdtune(*args, "--db", db, "--yes", cwd=tmp_path, check=False)
+            assert result.returncode == ExitCode.DATABASE and result.stderr.count("\n") == 1
+            assert "already running on" in result.stderr and "process 4242" in result.stderr and "stop it first" in result.stderr
+    assert _counts(db) == before and not (tmp_path / "c.json").exists()
+
+
+def test_a_read_only_database_is_refused_as_other_writing_commands_refuse_it(tmp_path, read_only):
+    db = tmp_path / "t.db"
+    asyncio.run(_fill(str(db)))
+    before = _counts(str(db))
+    read_only(db)
+    for args in (["forget-user", str(PERSON), "--out", "c.json"], ["reset", "--scope", GUILD]):
+        result = crowdtune(*args, "--db", str(db), "--yes", cwd=tmp_path, check=False)
+        assert result.returncode == ExitCode.DATABASE and result.stderr.count("\n") == 1
+        assert "cannot be written" in result.stderr
+    assert _counts(str(db)) == before
+
+
+def test_a_database_that_is_not_there_is_not_made(tmp_path):
+    for args in (["forget-user", str(PERSON)], ["reset", "--scope", GUILD]):
+        result = crowdtune(*args, "--db", "none.db", "--yes", cwd=tmp_path, check=False)
+        assert result.returncode == ExitCode.FILE and "none.db" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+
+def test_the_copy_never_replaces_the_database_nor_a_file_without_force(tmp_path):
+    db = tmp_path / "t.db"
+    asyncio.run(_fill(str(db)))
+    before = _counts(str(db))
+    onto_db = crowdtune("forget-user", str(PERSON), "--db", str(db), "--out", str(db), "--yes", "--force", cwd=tmp_path, check=False)
+    assert onto_db.returncode == ExitCode.USAGE and "is the database" in onto_db.stderr
+    (tmp_path / "kept.json").write_text("mine")
+    kept = crowdtune("forget-user", str(PERSON), "--db", str(db), "--out", "kept.json", "--yes", cwd=tmp_path, check=False)
+    assert kept.returncode == ExitCode.USAGE and "kept.json exists; add --force" in kept.stderr
+    assert (tmp_path / "kept.json").read_text() == "mine" and _counts(str(db)) == before
+    crowdtune("forget-user", str(PERSON), "--db", str(db), "--out", "kept.json", "--yes", "--force", cwd=tmp_path)
+    assert len(json.loads((tmp_path / "kept.json").read_text())["votes"]) == 4 and _counts(str(db))["person's votes"] == 0
