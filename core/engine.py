@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from core import agent as q
 from core.actions import Action, apply, describe
 from core.crowd import (
-    NEUTRAL_RATING, RATING_MAX, RATING_MIN, Ballot, ChoiceHistory, CrowdEstimate, History, ab_keep_margin, ab_tally, mean_rating,
+    NEUTRAL_RATING, PRIOR_VOTES, RATING_MAX, RATING_MIN, Ballot, ChoiceHistory, CrowdEstimate, History, ab_keep_margin, ab_tally, mean_rating,
     rating_comparison, rating_text,
 )
 from core.learner import Observation, Posterior
@@ -262,6 +262,7 @@ def settle(
     config = spec.agent
     verdict = None
     drift = 0.0
+    blend = ""
     pair: Observation | None = None
     if spec.mode == "ab":
         tally = ab_tally(ballots, history)
@@ -305,6 +306,11 @@ def settle(
             belief = verdict.shrunk_toward(baseline + plan.proposals[0].expected)
         rewards, beliefs, winner = (crowd,), (belief,), 0
         learning_baseline = baseline
+        # What a kept edit's score was blended with, in words (the summary says why the bar is not the rating).
+        if isinstance(verdict, CrowdEstimate):
+            blend = _blend_text(crowd, prior, baseline is None)
+            if config.informed_keep and baseline is not None:
+                blend = _blend_text(crowd, baseline + plan.proposals[0].expected, False, "what the agent expected of the edit")
 
     best = plan.proposals[winner]
     keep = not config.keep_best or baseline is None or beliefs[winner] >= baseline
@@ -353,12 +359,16 @@ def settle(
     if spec.mode == "ab":
         summary = _ab_summary(rewards, tally.games, winner, tied, keep, baseline, best.description, verdict)
     elif keep:
-        summary = f"{given_by(one_rater)} {rating_text(score)}/10 and {verdict}: {best.description}"
+        bar_words = _kept_bar_text(next_score, baseline is None, blend) if config.keep_best else ""
+        summary = f"{given_by(one_rater)} {rating_text(score)}/10 and {verdict}{bar_words}: {best.description}"
     else:
         # Said as the two numbers read: a verdict a hair under the bar reads level with it (both 6.33), and one that
         # an informed keep (`AgentConfig.informed_keep`) undoes may read above it.
         compared = rating_comparison(score, baseline)
-        summary = f"{given_by(one_rater)} {rating_text(score)}/10, {compared} the {rating_text(baseline)} of the track before, so {verdict}"
+        summary = (
+            f"{given_by(one_rater)} {rating_text(score)}/10, {compared} {_bar_before_text(baseline, incumbent_score)}, so {verdict}"
+            f"{_undone_bar_text(score, baseline, next_score + drift, config.rescore, wear_floor is not None)}"
+        )
     return Outcome(
         reward=score,
         # An edit no vote compared with the track before has no reward (its 5.5 is only the prior's).
@@ -448,6 +458,41 @@ def _ab_summary(
         each = chance_text(statistics.fmean(rewards))
         return f"A and B tied (each beat the track before with a chance of {each}, from the votes); {how} and {verdict}: {description}"
     return f"{side} won ({chances}) and {verdict}: {description}"
+
+
+def _blend_text(rating: float, toward: float, first: bool, what: str = "the old bar") -> str:
+    """Why a rating round's score is not its verdict (the Bayesian average, `CrowdEstimate.shrunk_toward`): "the 8 blended
+    with a neutral 5.5 counted as 2 votes" (`first`: the track before had no score, so the neutral rating stood in), or
+    "the 7.5 blended with the old bar, 6.3, which counts as 2 votes" (`what` names the number blended with)."""
+    if first:
+        return f"the {rating_text(rating)} blended with a neutral {rating_text(toward)} counted as {PRIOR_VOTES:g} votes"
+    return f"the {rating_text(rating)} blended with {what}, {rating_text(toward)}, which counts as {PRIOR_VOTES:g} votes"
+
+
+def _kept_bar_text(bar: float, first: bool, blend: str) -> str:
+    """The bar a kept edit's score sets for the next edit, as its summary says it once: " at 6.33 (the 8 blended ...)"
+    after a first edit's "sets the bar", else ", and the bar is now 6.75 (...)"; `blend` empty: the score is the verdict."""
+    why = f" ({blend})" if blend else ""
+    return f" at {rating_text(bar)}{why}" if first else f", and the bar is now {rating_text(bar)}{why}"
+
+
+def _bar_before_text(bar: float, set_at: float) -> str:
+    """The bar an undone edit fell short of, as its summary names it: "the 6.33 of the track before"; when the crowd's
+    scale has moved it since it was set (`scale_drift`), with the number it was stored as, which a summary showed."""
+    if rating_text(bar) == rating_text(set_at):
+        return f"the {rating_text(bar)} of the track before"
+    return f"the {rating_text(bar)} of the track before (its {rating_text(set_at)}, moved since as the votes' weights were learned)"
+
+
+def _undone_bar_text(rating: float, bar: float, moved: float, rescore: float, held: bool = False) -> str:
+    """Where an undone edit's verdict leaves the bar (`settle`'s rescore, `moved` on today's scale): "; the 6 moves the
+    bar 10% of the way toward it, to 6.3", or that it stays; `held`: WEAR_LIMIT stopped it short of that."""
+    limit = f" (a bar wears down at most {WEAR_LIMIT:g} below the score its last kept edit gave it)" if held else ""
+    if rating_text(moved) == rating_text(bar):
+        return f"; the bar stays at {rating_text(bar)}{limit}"
+    if held:
+        return f"; the {rating_text(rating)} moves the bar down to {rating_text(moved)}{limit}"
+    return f"; the {rating_text(rating)} moves the bar {rescore:.0%} of the way toward it, to {rating_text(moved)}"
 
 
 def given_by(one_rater: bool) -> str:

@@ -2,6 +2,7 @@
 
 import random
 import re
+import statistics
 from collections import Counter
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from core import agent as q
 from core.actions import ALL_KINDS, PAPER_KINDS, Action, Kind, apply, describe, is_legal, legal_actions
-from core.crowd import Ballot, ab_keep_margin, ab_rewards, mean_rating, rating_comparison, rating_text, robust_rating
+from core.crowd import Ballot, CrowdEstimate, ab_keep_margin, ab_rewards, mean_rating, rating_comparison, rating_text, robust_rating
 from core.engine import WEAR_LIMIT, Reference, RoundPlan, SessionSpec, chance_text, plan_round, round_rng, settle, settle_keys
 from core.midi import track_to_midi
 from core.music import (
@@ -579,6 +580,9 @@ def test_a_liked_tracks_score_wears_down_no_further_than_the_wear_limit_below_it
     for _ in range(60):
         outcome = settle(spec, plan, [Ballot("me", 3)], {}, score, random.Random(0), robust_rating, {}, reference, one_rater=True)
         assert not outcome.kept_edit  # a 3 never keeps an edit of a track rated 10
+        if outcome.wear_floor is not None:  # the summary says why the bar moved less than a tenth, or not at all
+            assert f"(a bar wears down at most {WEAR_LIMIT:g} below the score its last kept edit gave it)" in outcome.summary
+            assert "of the way toward it" not in outcome.summary, outcome.summary
         score = outcome.incumbent_score
         floors.append(outcome.wear_floor)
     assert score == pytest.approx(9.24 - WEAR_LIMIT)
@@ -596,3 +600,57 @@ def test_what_someone_typed_is_shown_with_its_controls_visible_and_its_text_as_t
     assert visible("\x1b[A\x9b2J\x07\x7f\n\u2028\u202e\udc80") == "\\x1b[A\\x9b2J\\x07\\x7f\\n\\u2028\\u202e\\udc80"
     assert visible("s\u00e9pt \u4e03 \U0001f44d\U0001f3fd \U0001f469\u200d\U0001f4bb") == "s\u00e9pt \u4e03 \U0001f44d\U0001f3fd \U0001f469\u200d\U0001f4bb"
     assert quoted(" \x1b[A ") == "'\\x1b[A'" and quoted("\x1b" * 50) == "'" + "\\x1b" * 40 + "...' (50 characters)"
+
+
+def _bar_rounds(spec, ratings):
+    """Settles one rating round per entry of `ratings` (each round's ballots), the way a session does: each starts
+    from the score and the ballots the one before left. Returns the outcomes."""
+    outcomes, score, reference = [], None, None
+    for index, round_ratings in enumerate(ratings):
+        ballots = [Ballot(f"v{i}", r) for i, r in enumerate(round_ratings)]
+        outcome = settle(spec, _plan(spec, index), ballots, {}, score, round_rng(spec, index), robust_rating, {}, reference)
+        if outcome.kept_edit:
+            reference = Reference(ballots, outcome.reward, outcome.incumbent_score)
+        score = outcome.incumbent_score
+        outcomes.append(outcome)
+    return outcomes
+
+
+def test_every_rating_summary_says_the_bar_it_sets_and_compares_with_one_seen():
+    """Found by a fresh-user trial: round 1 said "the crowd gave 8/10 and the first edit ... sets the bar", round 2
+    "6/10, below the 6.33 of the track before": a 6.33 no one had been shown (the 8 blended with a neutral 5.5 counted
+    as two votes). Every summary that sets or moves the bar says the number it sets, and why it is not the rating,
+    once; an undone edit's summary compares with the number the summary before it set."""
+    spec = SessionSpec(seed=2, preset="default")
+    outcomes = _bar_rounds(spec, [[8], [6], [7.5, 7.5], [2], [9, 9, 9]])
+    assert [o.kept_edit for o in outcomes] == [True, False, True, False, True], [o.summary for o in outcomes]
+    first, undone = outcomes[0].summary, outcomes[1].summary
+    assert "sets the bar at 6.33 (the 8 blended with a neutral 5.5 counted as 2 votes)" in first, first
+    for before, outcome in zip(outcomes, outcomes[1:]):
+        bar = rating_text(before.incumbent_score)
+        assert outcome.summary.count(" bar ") == 1 and f" {rating_text(outcome.incumbent_score)}" in outcome.summary, outcome.summary
+        if not outcome.kept_edit:
+            assert f"below the {bar} of the track before" in outcome.summary, (before.summary, outcome.summary)
+    # An undone edit's rating moves the bar a tenth of the way toward it (the preset's rescore), and says so.
+    assert "the 6 moves the bar 10% of the way toward it, to 6.3" in undone, undone
+    assert "blended with the old bar, 6.3, which counts as 2 votes" in outcomes[2].summary, outcomes[2].summary
+
+
+def test_a_bar_the_crowd_s_scale_moved_is_shown_with_the_number_it_was():
+    """The bar follows the crowd's scale (core.engine.scale_drift): a summary comparing with a bar so moved names the
+    number it was set at too, so the member sees where the other came from."""
+    spec = SessionSpec(seed=2, preset="default")
+
+    def aggregate(ballots, history):  # the aggregator has since learned to count the voter "old" half a point lower
+        return CrowdEstimate(statistics.fmean(b.rating - 0.5 * (b.voter == "old") for b in ballots), len(ballots))
+
+    reference = Reference([Ballot("old", 8.0)], 8.0, 19 / 3)
+    outcome = settle(spec, _plan(spec), [Ballot("new", 5.0)], {}, 19 / 3, round_rng(spec, 0), aggregate, {}, reference)
+    assert not outcome.kept_edit and "below the 5.83 of the track before (its 6.33, moved since" in outcome.summary, outcome.summary
+
+
+@pytest.mark.parametrize("preset", ["paper", "random"])
+def test_a_preset_that_keeps_every_edit_names_no_bar(preset):
+    """A preset that keeps every edit compares nothing, so its summaries name no bar."""
+    outcomes = _bar_rounds(SessionSpec(seed=2, preset=preset), [[8], [2]])
+    assert all(" bar" not in o.summary for o in outcomes), [o.summary for o in outcomes]
