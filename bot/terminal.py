@@ -75,7 +75,12 @@ def keys(mode: str, replays: bool, starting: bool = False, every_stop: bool = Fa
 
 
 def terminal_scope() -> str:
-    return f"local:{getpass.getuser()}"
+    return terminal_scope_of(getpass.getuser())
+
+
+def terminal_scope_of(login: str) -> str:
+    """The scope of the terminal sessions of the login `login` (their votes' voter is user:LOGIN)."""
+    return f"local:{login}"
 
 
 MODE_NAMES = {"rating": "rating", "ab": "A/B"}  # as the README and the Discord posts name them (--mode ab)

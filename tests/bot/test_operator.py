@@ -188,3 +188,44 @@ def test_the_copy_never_replaces_the_database_nor_a_file_without_force(tmp_path)
     assert (tmp_path / "kept.json").read_text() == "mine" and _counts(str(db)) == before
     crowdtune("forget-user", str(PERSON), "--db", str(db), "--out", "kept.json", "--yes", "--force", cwd=tmp_path)
     assert len(json.loads((tmp_path / "kept.json").read_text())["votes"]) == 4 and _counts(str(db))["person's votes"] == 0
+
+
+async def _fill_terminal(db: str, login: str) -> None:
+    """What `crowdtune run` stores for the login `login` (bot.terminal): its voter user:LOGIN, its scope local:LOGIN."""
+    store = await open_store(db)
+    try:
+        conductor = Conductor(store)
+        session = await conductor.start(f"local:{login}", "local", "terminal", SessionSpec(), actor=f"user:{login}")
+        for _ in range(2):
+            r = await conductor.open_round(session.id)
+            await conductor.vote(r.id, f"user:{login}", 7)
+            await conductor.close(r.id, actor=f"user:{login}")
+    finally:
+        await store.close()
+
+
+def test_a_terminal_user_is_forgotten_by_the_name_an_export_gives_them(filled, tmp_path):
+    """Found by a fresh-user trial: an export names the terminal's voter user:LOGIN (bot.terminal), and the help
+    says USER_ID may be given as an export names voters, yet user:root was refused as no Discord id. It now
+    deletes their votes and their terminal agent (local:LOGIN), as /forget-me deletes a Discord user's."""
+    asyncio.run(_fill_terminal(filled, "root"))
+    before = _counts(filled)
+    assert query(filled, "SELECT COUNT(*) FROM scopes WHERE id = 'local:root'")[0][0] == 1
+    result = crowdtune("forget-user", "user:root", "--db", filled, "--yes", cwd=tmp_path)
+    assert "wrote crowdtune-user-root.json: a copy of user:root's data, 2 votes and their personal agent" in result.stdout
+    assert "deleted 2 votes and their personal agent of user:root" in result.stdout
+    data = json.loads((tmp_path / "crowdtune-user-root.json").read_text())
+    assert data["voter"] == "user:root" and len(data["votes"]) == 2
+    after = _counts(filled)
+    assert after["votes"] == before["votes"] - 2 and after["scopes"] == before["scopes"] - 1
+    assert query(filled, "SELECT COUNT(*) FROM scopes WHERE id = 'local:root'")[0][0] == 0
+    assert after["person's votes"] == before["person's votes"]  # the Discord user's are untouched
+
+
+@pytest.mark.parametrize("bad", ["root", "user:a b", "user:\x1b[2J", "local:"])
+def test_what_no_export_names_a_voter_is_refused_in_one_line(filled, tmp_path, bad):
+    before = _counts(filled)
+    result = crowdtune("forget-user", bad, "--db", filled, "--yes", cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE and result.stderr.count("\n") == 1, result.stderr
+    assert "USER_ID must be a Discord user's id" in result.stderr and "user:LOGIN" in result.stderr
+    assert _counts(filled) == before
