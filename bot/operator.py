@@ -81,8 +81,9 @@ def _add_yes(parser: argparse.ArgumentParser, verb: str) -> None:
 
 
 def _can_ask(args: argparse.Namespace, doing: str) -> None:
-    """UsageError, before anything is read or written, when nobody can be asked (standard input is no terminal: a
-    script, a pipe, a container without one) and --yes was not given."""
+    """UsageError when nobody can be asked (standard input is no terminal: a script, a pipe, a container without
+    one) and --yes was not given. Called only once there is something to confirm: what needs no answer (a scope
+    not there, nothing stored, a database that cannot be written or is held) is said first, as it is with --yes."""
     if not args.yes and not sys.stdin.isatty():
         raise UsageError(f"standard input is not a terminal, so nobody can confirm: add --yes to {doing}; nothing was changed")
 
@@ -96,6 +97,8 @@ async def _confirmed(question: str, yes: bool) -> bool:
 
     print(f"{question} [y/N] ", end="", flush=True)
     answer = await LineReader(sys.stdin).readline()
+    if answer is None or not answer.endswith("\n"):
+        print()  # the input's end (Ctrl-D) echoes no newline: what follows starts a line of its own
     return (answer or "").strip().lower() in ("y", "yes")
 
 
@@ -142,7 +145,6 @@ async def forget_user(args: argparse.Namespace) -> int:
     from bot.errors import check_writable
 
     voter, personal, name = args.user
-    _can_ask(args, f"delete {voter}'s data")
     settings = _database_named(args)
     out = args.out or f"crowdtune-user-{name}.json"
     check_writable(out, "the file ", example="user.json")
@@ -155,6 +157,7 @@ async def forget_user(args: argparse.Namespace) -> int:
                 votes = await asyncio.to_thread(write_person_copy, store.path, voter, temporary, await store.q_size(personal))
                 if not votes and agent is None:
                     raise _NothingStored
+                _can_ask(args, f"delete {voter}'s data")  # a refusal leaves no copy
         except _NothingStored:
             print(f"nothing of {voter} is stored in {store.path} (no votes, no personal agent): nothing to delete, no copy written")
             return 0
@@ -174,15 +177,18 @@ async def forget_user(args: argparse.Namespace) -> int:
 async def reset(args: argparse.Namespace) -> int:
     from bot.conductor import NOTHING_LEARNED
 
-    _can_ask(args, f"reset {args.scope}")
     settings = _database_named(args)
     store = await _open(args, "reset", None)
     try:
         if args.scope not in {scope for scope, _, _ in await store.scopes()}:
-            raise UsageError(f"no scope '{args.scope}' in {store.path}: crowdtune sessions lists where its sessions run "
+            raise UsageError(f"no scope {quoted(args.scope)} in {store.path}: crowdtune sessions lists where its sessions run "
                              "(guild:SERVER_ID, user:USER_ID, local:NAME); nothing was changed")
         await store.claim_scope(args.scope)  # a terminal session or simulation driving it is running: refused
         learned = await _learned(store, settings, args.scope)
+        if learned == NOTHING_LEARNED and not await store.q_size(args.scope):
+            print(f"the agent of {args.scope} {NOTHING_LEARNED}: nothing to reset")
+            return 0
+        _can_ask(args, f"reset {args.scope}")
         forgets = "" if learned == NOTHING_LEARNED else "; a reset forgets it all"
         if not await _confirmed(f"Reset the agent of {args.scope}? It {learned}{forgets}. Compositions and votes are kept.", args.yes):
             print("nothing was reset")

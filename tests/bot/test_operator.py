@@ -229,3 +229,59 @@ def test_what_no_export_names_a_voter_is_refused_in_one_line(filled, tmp_path, b
     assert result.returncode == ExitCode.USAGE and result.stderr.count("\n") == 1, result.stderr
     assert "USER_ID must be a Discord user's id" in result.stderr and "user:LOGIN" in result.stderr
     assert _counts(filled) == before
+
+
+def test_without_a_terminal_what_needs_no_confirmation_answers_before_yes_is_asked_for(filled, tmp_path):
+    """Found by a fresh-user trial: with standard input no terminal, an unknown scope, nobody's data and a held
+    database were each answered "add --yes" first, though --yes would change nothing for them."""
+    before = _counts(filled)
+    unknown = crowdtune("reset", "--scope", "guild:1", "--db", filled, cwd=tmp_path, check=False)
+    assert unknown.returncode == ExitCode.USAGE and "no scope 'guild:1'" in unknown.stderr and "--yes" not in unknown.stderr
+    nobody = crowdtune("forget-user", "42", "--db", filled, cwd=tmp_path, check=False)
+    assert nobody.returncode == 0 and "nothing of user:42 is stored" in nobody.stdout and nobody.stderr == ""
+    assert _counts(filled) == before and list(tmp_path.glob("*.json")) == []
+
+
+def test_without_a_terminal_a_held_or_read_only_database_is_named_before_yes_is_asked_for(tmp_path, read_only):
+    db = tmp_path / "t.db"
+    asyncio.run(_fill(str(db)))
+    with open(f"{db}.lock", "w") as held:
+        held.write("crowdtune bot, process 4242")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = crowdtune("reset", "--scope", GUILD, "--db", str(db), cwd=tmp_path, check=False)
+        assert result.returncode == ExitCode.DATABASE and "already running on" in result.stderr
+    read_only(db)
+    for args in (["forget-user", str(PERSON), "--out", "c.json"], ["reset", "--scope", GUILD]):
+        result = crowdtune(*args, "--db", str(db), cwd=tmp_path, check=False)
+        assert result.returncode == ExitCode.DATABASE and "cannot be written" in result.stderr, result.stderr
+    assert not (tmp_path / "c.json").exists()
+
+
+async def _start_only(db: str, scope: str) -> None:
+    """A session started in `scope` and no round rated: its agent has learned nothing."""
+    store = await open_store(db)
+    try:
+        await Conductor(store).start(scope, "guild", "c2", SessionSpec(), actor=f"user:{OTHER}")
+    finally:
+        await store.close()
+
+
+def test_resetting_an_agent_that_learned_nothing_says_so_asks_nothing_and_audits_nothing(filled, tmp_path):
+    """Found by a fresh-user trial: it asked, wrote an audit entry and said "is reset (0 Q-values deleted...)"."""
+    asyncio.run(_start_only(filled, "guild:5"))
+    before = _counts(filled)
+    result = crowdtune("reset", "--scope", "guild:5", "--db", filled, cwd=tmp_path, check=False)  # no terminal, no --yes
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout == "the agent of guild:5 has not learned anything yet: nothing to reset\n"
+    assert _counts(filled) == before
+
+
+def test_the_end_of_input_at_the_question_ends_its_line_before_the_answer(filled, tmp_path):
+    """Found by a fresh-user trial: Ctrl-D at "[y/N] " left "nothing was deleted" on the question's line."""
+    child = _spawn(["forget-user", str(PERSON), "--db", filled], tmp_path)
+    child.expect(r"\[y/N\] ")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0 and child.before.replace("\r", "").lstrip("^D\x08") == "\nnothing was deleted (the copy stays in crowdtune-user-123456789012345678.json)\n", repr(child.before)
