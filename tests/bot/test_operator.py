@@ -285,3 +285,34 @@ def test_the_end_of_input_at_the_question_ends_its_line_before_the_answer(filled
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0 and child.before.replace("\r", "").lstrip("^D\x08") == "\nnothing was deleted (the copy stays in crowdtune-user-123456789012345678.json)\n", repr(child.before)
+
+
+def _audit_of(db: str, out: Path) -> list[dict]:
+    from storage.export import write_export
+    import zipfile
+
+    write_export(db, out)
+    with zipfile.ZipFile(out) as archive:
+        return [json.loads(line) for line in archive.read("audit.jsonl").splitlines()]
+
+
+def test_the_export_never_shows_a_deleted_round_by_its_internal_id(filled, tmp_path):
+    """Found by a fresh-user trial: after forget-user, the deleted personal session's round_closed entries read
+    "round": 12 (the database's id) where they read "session": 4, "round": 1 before. README: rounds are numbered
+    from 1 everywhere. An entry whose round is gone now says so, and the rest keep their numbers."""
+    kept = [e["detail"] for e in _audit_of(filled, tmp_path / "before.zip") if e["action"] == "round_closed"]
+    assert len(kept) == 4 and {(d["session"], d["round"]) for d in kept} == {(1, 1), (1, 2), (2, 1), (2, 2)}
+
+    async def forget() -> None:
+        store = await open_store(filled)
+        try:
+            await store.forget_user(f"user:{PERSON}", personal_scope=f"user:{PERSON}")
+        finally:
+            await store.close()
+
+    asyncio.run(forget())
+    closed = [(e["scope"], e["detail"]) for e in _audit_of(filled, tmp_path / "after.zip") if e["action"] == "round_closed"]
+    assert len(closed) == 4
+    assert [(d["session"], d["round"]) for scope, d in closed if scope == GUILD] == [(1, 1), (1, 2)]
+    assert [d for scope, d in closed if scope != GUILD] == [{**d, "round": None, "round_deleted": True} for scope, d in closed if scope != GUILD]
+    assert all("session" not in d for scope, d in closed if scope != GUILD)
