@@ -125,14 +125,19 @@ async def _open(args: argparse.Namespace, command: str, scope: str | None):
     return store
 
 
-async def _learned(store, settings, scope: str) -> str:
-    """What the scope's agent has learned, in /reset's words, by its preset (the scope's setting, else the operator's)."""
-    from bot.conductor import Conductor
+async def _preset(store, settings, scope: str) -> str:
+    """The preset the scope's agent learns by: the scope's setting, else the operator's."""
     from bot.settings import round_defaults
+
+    return {**round_defaults(settings), **await store.scope_settings(scope)}["preset"]
+
+
+async def _learned(store, settings, scope: str) -> str:
+    """What the scope's agent has learned, in /reset's words, by its preset (`_preset`)."""
+    from bot.conductor import Conductor
     from core.agent import preset
 
-    chosen = {**round_defaults(settings), **await store.scope_settings(scope)}["preset"]
-    return await Conductor(store).learned_so_far(scope, preset(chosen))
+    return await Conductor(store).learned_so_far(scope, preset(await _preset(store, settings, scope)))
 
 
 class _NothingStored(Exception):
@@ -140,6 +145,8 @@ class _NothingStored(Exception):
 
 
 async def forget_user(args: argparse.Namespace) -> int:
+    from bot.conductor import Conductor
+    from bot.personal_copy import personal_agent
     from storage.export import write_person_copy
     from storage.files import replacing
     from bot.errors import check_writable
@@ -151,10 +158,11 @@ async def forget_user(args: argparse.Namespace) -> int:
     _fresh_output(out, args.db, args.force)
     store = await _open(args, "forget-user", personal)
     try:
-        agent = f"their personal agent, which {await _learned(store, settings, personal)}" if await store.has_scope(personal) else None
+        copied = await personal_agent(Conductor(store), personal, await _preset(store, settings, personal))
+        agent = f"their personal agent, which {copied['learned']}" if copied else None
         try:
             with replacing(out, private=True) as temporary:  # people's votes: readable by its owner alone, as exports
-                votes = await asyncio.to_thread(write_person_copy, store.path, voter, temporary, await store.q_size(personal))
+                votes = await asyncio.to_thread(write_person_copy, store.path, voter, temporary, copied)
                 if not votes and agent is None:
                     raise _NothingStored
                 _can_ask(args, f"delete {voter}'s data")  # a refusal leaves no copy

@@ -13,6 +13,7 @@ import pytest
 
 from bot.conductor import Conductor
 from bot.errors import ExitCode
+from bot.progress import plural
 from core.engine import SessionSpec
 from dbrows import query
 from storage import open_store
@@ -65,8 +66,13 @@ def test_forget_user_writes_the_copy_then_deletes_with_yes(filled, tmp_path):
     assert oct(copy.stat().st_mode & 0o777) == "0o600"
     data = json.loads(copy.read_text())
     assert data["voter"] == f"user:{PERSON}" and len(data["votes"]) == 4  # /forget-me's copy: write_person_copy
-    assert "personal_agent_q_values" in data
-    assert "wrote copy.json: a copy of user:123456789012345678's data, 4 votes and their personal agent" in result.stdout
+    agent = data["personal_agent"]  # what it has learned, in the units its preset learns in, and in words
+    assert set(agent) == {"scope", "preset", "learned", "judged_edits", "lessons"} and "personal_agent_q_values" not in data
+    assert (agent["scope"], agent["preset"]) == (f"user:{PERSON}", "default") and agent["judged_edits"] >= 1
+    assert agent["learned"] == f"has learned from {plural(agent['judged_edits'], 'judged edit')}"
+    assert isinstance(agent["lessons"], list) and all(isinstance(lesson, str) for lesson in agent["lessons"])
+    assert (f"wrote copy.json: a copy of user:123456789012345678's data, 4 votes and their personal agent, which "
+            f"{agent['learned']}") in result.stdout
     assert "deleted 4 votes and their personal agent" in result.stdout
     after = _counts(filled)
     assert after["person's votes"] == 0 and after["votes"] == before["votes"] - 4
