@@ -35,14 +35,14 @@ def person(text: str) -> Person:
     votes.jsonl names a voter ("user:123"), whose personal agent is their DMs' (user:ID); or a terminal user as
     the export names them, user:LOGIN (bot.terminal: their votes' voter), whose agent is local:LOGIN.
     ArgumentTypeError otherwise."""
-    from bot.terminal import terminal_scope_of  # here: it imports the conductor (numpy), which --help does without
+    from bot.terminal import terminal_scope  # here: it imports the conductor (numpy), which --help does without
 
     name = text.removeprefix("user:")
     if name.isascii() and name.isdigit():
         if 0 < int(name) <= SNOWFLAKE_MAX:
             return Person(voter_id(int(name)), voter_id(int(name)), str(int(name)))
     elif text.startswith("user:") and name.isprintable() and name and not any(c.isspace() or c == "/" for c in name):
-        return Person(text, terminal_scope_of(name), name)
+        return Person(text, terminal_scope(name), name)
     raise argparse.ArgumentTypeError(
         f"USER_ID must be a Discord user's id (a number such as 123456789012345678: Discord's Developer Mode, then "
         f"Copy User ID), or user:LOGIN for a terminal user, as an export names voters; not {quoted(text)}")
