@@ -355,7 +355,9 @@ def test_a_new_session_after_ratings_says_how_the_agent_opened_its_track(tmp_pat
         second.stdout, re.M,
     )
     assert opened, second.stdout
-    assert len(opened[2].split("; ")) == int(opened[1])
+    said = [re.fullmatch(r"(.+?)(?: \((\d+) times\))?", words).groups() for words in opened[2].split("; ")]
+    assert sum(int(times or 1) for _, times in said) == int(opened[1]), opened[0]
+    assert len({words for words, _ in said}) == len(said), opened[0]  # each edit said once, with its count
     assert re.search(r"^session 2: .* \(--seed 6 repeats it\)", second.stdout, re.M), second.stdout
     resumed = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path)  # said again, as it was
     assert f"\nit started from a random track with {opened[1]} edit" in resumed.stdout and opened[2] in resumed.stdout, resumed.stdout
