@@ -308,9 +308,9 @@ def settle(
         learning_baseline = baseline
         # What a kept edit's score was blended with, in words (the summary says why the bar is not the rating).
         if isinstance(verdict, CrowdEstimate):
-            blend = _blend_text(crowd, prior, baseline is None)
+            blend = _blend_text(verdict, prior, baseline is None, set_at=incumbent_score)
             if config.informed_keep and baseline is not None:
-                blend = _blend_text(crowd, baseline + plan.proposals[0].expected, False, "what the agent expected of the edit")
+                blend = _blend_text(verdict, baseline + plan.proposals[0].expected, False, "what the agent expected of the edit")
 
     best = plan.proposals[winner]
     keep = not config.keep_best or baseline is None or beliefs[winner] >= baseline
@@ -367,7 +367,7 @@ def settle(
         compared = rating_comparison(score, baseline)
         summary = (
             f"{given_by(one_rater)} {rating_text(score)}/10, {compared} {_bar_before_text(baseline, incumbent_score)}, so {verdict}"
-            f"{_undone_bar_text(score, baseline, next_score + drift, config.rescore, wear_floor is not None)}"
+            f"{_undone_bar_text(score, baseline, next_score + drift, config.rescore, wear_floor is not None, next_score)}"
         )
     return Outcome(
         reward=score,
@@ -460,13 +460,26 @@ def _ab_summary(
     return f"{side} won ({chances}) and {verdict}: {description}"
 
 
-def _blend_text(rating: float, toward: float, first: bool, what: str = "the old bar") -> str:
+def _blend_text(verdict: CrowdEstimate, toward: float, first: bool, what: str = "the old bar", set_at: float | None = None) -> str:
     """Why a rating round's score is not its verdict (the Bayesian average, `CrowdEstimate.shrunk_toward`): "the 8 blended
     with a neutral 5.5 counted as 2 votes" (`first`: the track before had no score, so the neutral rating stood in), or
-    "the 7.5 blended with the old bar, 6.3, which counts as 2 votes" (`what` names the number blended with)."""
+    "the 7.5 blended with the old bar, 6.3, which counts as 2 votes" (`what` names the number blended with). A
+    verdict worth other than one vote says its worth ("the 6.33 (4.6 votes' worth)"), and an old bar the crowd's scale
+    moved since a summary showed it (`set_at`) says so, so that the numbers add up for whoever checks them."""
+    worth = round(verdict.weight, 1)
+    rating = f"the {rating_text(verdict.rating)}" + (f" ({worth:g} votes' worth)" if worth != 1 else "")
     if first:
-        return f"the {rating_text(rating)} blended with a neutral {rating_text(toward)} counted as {PRIOR_VOTES:g} votes"
-    return f"the {rating_text(rating)} blended with {what}, {rating_text(toward)}, which counts as {PRIOR_VOTES:g} votes"
+        return f"{rating} blended with a neutral {rating_text(toward)} counted as {PRIOR_VOTES:g} votes"
+    moved = _moved_text(toward, set_at) if set_at is not None else ""
+    return f"{rating} blended with {what}, {rating_text(toward)}{moved}, which counts as {PRIOR_VOTES:g} votes"
+
+
+def _moved_text(bar: float, set_at: float) -> str:
+    """" (its 6.33, moved since as the votes' weights were learned)" when the crowd's scale (`scale_drift`) has moved a
+    bar from the number it was stored as, which a summary showed; "" when both read alike."""
+    if rating_text(bar) == rating_text(set_at):
+        return ""
+    return f" (its {rating_text(set_at)}, moved since as the votes' weights were learned)"
 
 
 def _kept_bar_text(bar: float, first: bool, blend: str) -> str:
@@ -479,20 +492,23 @@ def _kept_bar_text(bar: float, first: bool, blend: str) -> str:
 def _bar_before_text(bar: float, set_at: float) -> str:
     """The bar an undone edit fell short of, as its summary names it: "the 6.33 of the track before"; when the crowd's
     scale has moved it since it was set (`scale_drift`), with the number it was stored as, which a summary showed."""
-    if rating_text(bar) == rating_text(set_at):
-        return f"the {rating_text(bar)} of the track before"
-    return f"the {rating_text(bar)} of the track before (its {rating_text(set_at)}, moved since as the votes' weights were learned)"
+    return f"the {rating_text(bar)} of the track before{_moved_text(bar, set_at)}"
 
 
-def _undone_bar_text(rating: float, bar: float, moved: float, rescore: float, held: bool = False) -> str:
+def _undone_bar_text(rating: float, bar: float, moved: float, rescore: float, held: bool = False, stored: float | None = None) -> str:
     """Where an undone edit's verdict leaves the bar (`settle`'s rescore, `moved` on today's scale): "; the 6 moves the
-    bar 10% of the way toward it, to 6.3", or that it stays; `held`: WEAR_LIMIT stopped it short of that."""
+    bar 10% of the way toward it, to 6.3", or that it stays; `held`: WEAR_LIMIT stopped it short of that. `stored`: the
+    number kept, on the scale of the round that set the bar, said too when it reads otherwise, as later summaries
+    name it ("its 6.13, moved since")."""
     limit = f" (undone edits wear a bar down no lower than {WEAR_LIMIT:g} below the verdict that kept the last edit)" if held else ""
+    kept = ""
+    if stored is not None and rating_text(stored) != rating_text(moved):
+        kept = f" (kept as {rating_text(stored)} on the scale of the round that set the bar)"
     if rating_text(moved) == rating_text(bar):
-        return f"; the bar stays at {rating_text(bar)}{limit}"
+        return f"; the bar stays at {rating_text(bar)}{kept}{limit}"
     if held:
-        return f"; the {rating_text(rating)} moves the bar down to {rating_text(moved)}{limit}"
-    return f"; the {rating_text(rating)} moves the bar {rescore:.0%} of the way toward it, to {rating_text(moved)}"
+        return f"; the {rating_text(rating)} moves the bar down to {rating_text(moved)}{kept}{limit}"
+    return f"; the {rating_text(rating)} moves the bar {rescore:.0%} of the way toward it, to {rating_text(moved)}{kept}"
 
 
 def given_by(one_rater: bool) -> str:

@@ -660,3 +660,28 @@ def test_a_preset_that_keeps_every_edit_names_no_bar(preset):
     """A preset that keeps every edit compares nothing, so its summaries name no bar."""
     outcomes = _bar_rounds(SessionSpec(seed=2, preset=preset), [[8], [2]])
     assert all(" bar" not in o.summary for o in outcomes), [o.summary for o in outcomes]
+
+
+def test_a_crowds_summaries_name_only_numbers_an_earlier_summary_showed():
+    """Found by a fresh-user trial in a crowd's export: "the bar is now 5.77", then "blended with the old bar, 6" and
+    "(its 6.13, moved since ...)", numbers no summary had shown, and a blend that did not add up (the crowd's verdict
+    counts as its votes' worth, not one vote). Each number a summary names as the bar before is one shown before."""
+    spec = SessionSpec(seed=2, preset="default")
+    shift = {"n": 0}
+
+    def aggregate(ballots, history):  # the aggregator learns, round by round, to count the voter "old" lower
+        return CrowdEstimate(statistics.fmean(b.rating - 0.2 * shift["n"] * (b.voter == "old") for b in ballots), len(ballots))
+
+    score, reference, shown = None, None, []
+    for index, ratings in enumerate([[8, 8, 8], [5, 5, 5], [4, 4, 4], [9, 9, 9], [5, 5, 5]]):
+        shift["n"] = index
+        ballots = [Ballot(voter, rating) for voter, rating in zip(["old", "a", "b"], ratings)]
+        outcome = settle(spec, _plan(spec, index), ballots, {}, score, round_rng(spec, index), aggregate, {}, reference)
+        summary = outcome.summary
+        for named in re.findall(r"\(its ([\d.]+), moved since", summary) + re.findall(r"the old bar, ([\d.]+),", summary):
+            assert named in shown, (named, shown, summary)
+        if outcome.kept_edit:
+            reference = Reference(ballots, outcome.reward)
+            assert "(3 votes' worth)" in summary, summary
+        shown += re.findall(r"(?:bar is now|sets the bar at|, to|kept as) ([\d.]+)", summary)
+        score = outcome.incumbent_score
