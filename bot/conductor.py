@@ -7,6 +7,7 @@ Front ends open a round, show it, pass votes in, and close it (on a timer, a quo
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -280,8 +281,11 @@ def start_text(session: SessionRow, whose: str, verb: str = "starts") -> str:
     opened = session.options.get("opening") or []
     if not opened:
         return ""
-    # The model's prediction, from every feature the ratings taught, not a liking said for these very edits.
+    # The model's prediction, from every feature the ratings taught, not a liking said for these very edits. The same
+    # edit made again (a note raised step by step) is said once with its count: up to 16 edits read as a list, not a wall.
+    counts = Counter(opened)
+    said = [words if counts[words] == 1 else f"{words} ({counts[words]} times)" for words in counts]
     return (
         f"it {verb} from a random track with {plural(len(opened), 'edit')} the agent expects to improve it, from what {whose} "
-        f"taught: {'; '.join(opened)}"
+        f"taught: {'; '.join(said)}"
     )

@@ -77,8 +77,8 @@ def explain(
         return f"{line} (its score stays {rating_text(now)})"
     if outcome.wear_floor is not None:
         kept_with = rating_text(outcome.wear_floor + WEAR_LIMIT)
-        return (f"{line}; its score is now {rating_text(now)}: ratings of undone edits wear a score down at most "
-                f"{WEAR_LIMIT:g} below the {kept_with} it had when its last edit stayed")
+        return (f"{line}; its score is now {rating_text(now)}: ratings of undone edits wear a score down no lower than "
+                f"{WEAR_LIMIT:g} below the {kept_with} that kept its last edit (one already lower stays)")
     # A move of less than 0.005 reads as none: said, so the rating does not seem ignored.
     moved = "hardly at all: now" if before is not None and rating_text(now) == rating_text(before) else "now"
     line += f"; its score moves {spec.agent.rescore:.0%} of the way toward your rating, {moved} {rating_text(now)}"

@@ -3,6 +3,7 @@ through a real SQLite close, shared learning, explanations, hillclimb and the co
 
 import random
 import statistics
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -325,6 +326,12 @@ async def test_a_session_of_a_rated_scope_starts_from_its_opening_and_says_so(st
     melody = SessionSpec(seed=4).first_track()
     own = await conductor.start("guild:a", "guild", "c2", spec, actor="mod", first_track=melody)
     assert own.track == track_to_dict(melody) and "opening" not in own.options and start_text(own, "x") == ""
+    # The same edit made again is said once, with how many times (a trial read "raised note 6 by one step" five times).
+    again_and_again = replace(session, options={"opening": ["raised note 6 by one step"] * 3 + ["added a chord under note 1"]})
+    assert start_text(again_and_again, "your ratings") == (
+        "it starts from a random track with 4 edits the agent expects to improve it, from what your ratings taught: "
+        "raised note 6 by one step (3 times); added a chord under note 1"
+    )
     await store.ensure_scope("guild:b", "guild")  # rated by nobody: its random track as it came
     fresh = await conductor.start("guild:b", "guild", "c3", spec, actor="mod")
     assert fresh.track == track_to_dict(spec.first_track()) and "opening" not in fresh.options
