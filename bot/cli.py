@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bot.bench import PERF_BENCHMARKS
 from bot.errors import ExitCode, UnreadableFile, check_readable, check_writable, folder_name, user_path
-from core.words import one_of, quoted, whole_number
+from core.words import one_of, quoted, visible, whole_number
 
 DEFAULT_DB = Path("crowdtune-data") / "crowdtune.db"
 EXIT_USAGE = int(ExitCode.USAGE)
@@ -136,8 +136,8 @@ def _is_number(text: str) -> bool:
 
 def one_line(text: str) -> str:
     """An error message that stays on one line: a value echoed in it may hold line breaks or
-    other control characters (they are shown escaped)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    other control characters (they are shown escaped: core.words.visible)."""
+    return visible(text)
 
 
 def _in_range(convert, low: float, high: float, name: str):
@@ -346,7 +346,8 @@ def build_parser() -> Parser:
         "taste profiles with --noise; leaper, droner, outsider, syncopator and restless are the contrarian crowd's tastes, "
         "against those rules; troll, contrarian_troll and brigader attack) or MODULE:FUNC or PATH.py:FUNC, any callable taking a "
         "mido.MidiFile and returning a number in [1, 10]; MODULE is imported from the current folder too, as with python -m; "
-        "PATH.py is loaded from that file."))
+        "PATH.py is loaded from that file. Either is imported as Python imports a module: its top-level code runs first, "
+        "before FUNC is looked for, so name only a file you trust."))
     _add_db(simulate)
     _add_music(simulate, rounds_default=30)
     # A rater may be a file (PATH.py:FUNC), its ~ expanded as every path option's is.
@@ -385,7 +386,7 @@ def build_parser() -> Parser:
         "Copy every scope, session, round (with the ids of the Discord messages that carry it), vote (with its aspects), "
         "vote event, reaction withheld from a round, strike, audit entry, announcement still to post, Q-value, learned "
         "model and deployment value, with their ids, into an empty database; both exports are identical afterwards. "
-        "Stop the bot first."))
+        "Stop the bot first: a database a running crowdtune holds is refused."))
     copy.add_argument("--from", dest="source", type=_path("--from"), required=True, metavar="DB", help="the database to copy (a SQLite file or a postgresql:// URL)")
     copy.add_argument("--to", dest="target", type=_path("--to"), required=True, metavar="DB", help="the empty database to fill (a postgresql:// URL or a new SQLite file)")
 
@@ -754,6 +755,8 @@ async def _copy_db(args: argparse.Namespace) -> int:
         raise ArgumentError("--from and --to name the same database")
     source = await _open_to_read(args.source, "nothing to copy")
     try:
+        # The copy is one snapshot: what a running bot writes after it would be lost, as --help warns.
+        await source.refuse_if_held("stop it first, then copy: what it writes after the copy would not be in it")
         _check_database(args.target, create=True)
         target = await _open_to_write(args.target)
         try:
@@ -820,18 +823,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command `argv` (default: sys.argv's) and return its exit code (README "Exit codes"). Standard
     output that cannot be written (a full disk, `> /dev/full`) ends any command with one line, exit code FILE,
     its cleanup done as for any other end; what is still unwritten is flushed here, not at the interpreter's exit."""
-    from bot.errors import Interrupted, Terminated
+    from bot.errors import Interrupted, Stopped
     from bot.stopping import say_stopped, signals_heard
 
     try:
         with signals_heard():  # from here to the end: a signal while the arguments are read, too
             return _main(argv)
-    except (KeyboardInterrupt, Interrupted):
-        say_stopped("interrupted")
-        return int(ExitCode.INTERRUPTED)
-    except Terminated:
-        say_stopped("terminated")  # one line, as for Ctrl-C: a signal is an end like any other
-        return int(ExitCode.TERMINATED)
+    except (KeyboardInterrupt, Stopped) as stop:
+        stop = Interrupted() if isinstance(stop, KeyboardInterrupt) else stop
+        say_stopped(stop.words)  # one line, as for Ctrl-C: a signal is an end like any other
+        return int(stop.code)
 
 
 def _main(argv: list[str] | None) -> int:

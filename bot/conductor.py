@@ -7,6 +7,7 @@ Front ends open a round, show it, pass votes in, and close it (on a timer, a quo
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -273,15 +274,18 @@ def start_text(session: SessionRow, whose: str, verb: str = "starts") -> str:
     """Where a session's starting track came from when it is not a new random track as it came (`Conductor.start`):
     the track the session it continues ended on, or a random track the agent edited first, naming `whose` ratings
     taught it ("your ratings", "this server's ratings"). Lower case and without a full stop, for a front end's
-    sentence ("it starts from a random track with 2 edits the agent is sure improve it, from what your ratings
+    sentence ("it starts from a random track with 2 edits the agent expects to improve it, from what your ratings
     taught: ..."; `verb` "started" for a session resumed); "" for a new random track as it came, or a person's melody."""
     if (continued := session.options.get("continues")) is not None:
         return f"it {verb} from the track session {continued} ended on (same key, scale and tempo)"
     opened = session.options.get("opening") or []
     if not opened:
         return ""
-    # The model's prediction, from every feature the ratings taught, not a liking said for these very edits.
+    # The model's prediction, from every feature the ratings taught, not a liking said for these very edits. The same
+    # edit made again (a note raised step by step) is said once with its count: up to 16 edits read as a list, not a wall.
+    counts = Counter(opened)
+    said = [words if counts[words] == 1 else f"{words} ({counts[words]} times)" for words in counts]
     return (
-        f"it {verb} from a random track with {plural(len(opened), 'edit')} the agent is sure improve it, from what {whose} "
-        f"taught: {'; '.join(opened)}"
+        f"it {verb} from a random track with {plural(len(opened), 'edit')} the agent expects to improve it, from what {whose} "
+        f"taught: {'; '.join(said)}"
     )

@@ -1,7 +1,7 @@
-"""The `crowdtune` command's entry point (pyproject.toml's [project.scripts]). SIGINT and SIGTERM are heard from
-its first line, before the modules that take a second or more to import (numpy, discord.py): one that comes
-meanwhile ends the command as it would later, with its one line (`interrupted`, `terminated`) and exit code 130
-or 143, never a traceback or a silent end, also when crowdtune was started with SIGINT ignored (`crowdtune ... &`
+"""The `crowdtune` command's entry point (pyproject.toml's [project.scripts]). SIGINT, SIGTERM and SIGHUP are heard
+from its first line, before the modules that take a second or more to import (numpy, discord.py): one that comes
+meanwhile ends the command as it would later, with its one line (`interrupted`, `terminated`, `hung up`) and exit
+code 130, 143 or 129, never a traceback or a silent end, also when crowdtune was started with SIGINT ignored (`crowdtune ... &`
 in a script). Only the interpreter's own start-up, before it runs this module, is out of reach (README "Exit
 codes"). The standard library only, so that this module itself imports at once."""
 
@@ -9,7 +9,7 @@ import os
 import signal
 
 # bot.errors' ExitCode and bot.stopping's lines, which cannot be imported yet (they import numpy): a test keeps them equal.
-ENDINGS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}
+ENDINGS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143), signal.SIGHUP: ("hung up", 129)}
 
 
 def _end_now(number: int, frame) -> None:

@@ -31,6 +31,7 @@ class ExitCode(IntEnum):
     NO_SOUNDFONT = 10  # the soundfont cannot be loaded, or none is named or installed (a setting naming no file: SETTING)
     INTENTS_REFUSED = 11  # Discord refused the gateway intents
     FILE = 12  # a file or folder named on the command line cannot be read or written
+    HUNG_UP = 129  # the terminal closed (its window, a lost ssh connection): SIGHUP ended a command (128 + SIGHUP)
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
     BROKEN_PIPE = 141  # the program reading crowdtune's output stopped reading (128 + SIGPIPE)
     TERMINATED = 143  # SIGTERM ended a command, the running bot apart (128 + SIGTERM, as a shell reports it)
@@ -241,12 +242,29 @@ def _hold_descriptor(fd: int) -> None:
             os.close(null)
 
 
-class Interrupted(Exception):
-    """SIGINT (Ctrl-C) ended a command after its cleanup (exit code INTERRUPTED); see bot.stopping."""
+class Stopped(Exception):
+    """A signal ended a command after its cleanup (see bot.stopping): said in one line, `words`, exit code `code`."""
+
+    words: str
+    code: ExitCode
 
 
-class Terminated(Exception):
-    """SIGTERM ended a command after its cleanup (exit code TERMINATED); see bot.stopping."""
+class Interrupted(Stopped):
+    """SIGINT (Ctrl-C) ended a command after its cleanup."""
+
+    words, code = "interrupted", ExitCode.INTERRUPTED
+
+
+class Terminated(Stopped):
+    """SIGTERM ended a command after its cleanup."""
+
+    words, code = "terminated", ExitCode.TERMINATED
+
+
+class HungUp(Stopped):
+    """SIGHUP (its terminal closed) ended a command after its cleanup, as SIGTERM would have."""
+
+    words, code = "hung up", ExitCode.HUNG_UP
 
 
 def user_facing(problem: BaseException) -> tuple[str, ExitCode] | None:

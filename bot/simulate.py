@@ -299,7 +299,7 @@ async def _close_whole(conductor: Conductor, round_id: int) -> tuple[Outcome, as
 
 
 def report(results: dict, judged_by: str | None = None) -> str:
-    """What a simulation measured, in words, for its mode: in rating mode the crowd's verdict on each proposal
+    """What a simulation measured, in words, for its mode: in rating mode the crowd's (or one rater's) verdict on each proposal
     (1-10) in the first and the last tenth of the rounds (at least one round each, named by their number); in
     A/B mode the share of votes that preferred an
     edit to the track before (an A/B round gives no 1-10 verdict); then how many rounds kept an edit and,
@@ -322,7 +322,10 @@ def report(results: dict, judged_by: str | None = None) -> str:
         for name, part in parts.items():
             verdicts = [r["reward"] for r in part if r["reward"] is not None]
             means[name] = rating_text(statistics.fmean(verdicts)) if verdicts else "none"
-        words = ["the crowd's verdict on each proposal: " + ", ".join(f"{mean} on average in {name}" for name, mean in means.items())]
+        # One rater is no crowd: its verdict is named as its own.
+        raters = {name for r in rounds for name in r.get("ratings", {})}
+        whose = f"the {next(iter(raters))}'s" if len(raters) == 1 else "the crowd's"
+        words = [f"{whose} verdict on each proposal: " + ", ".join(f"{mean} on average in {name}" for name, mean in means.items())]
     words.append(f"an edit kept in {sum(r['kept_edit'] for r in rounds)} of {plural(len(rounds), 'round')}")
     if judged_by is not None and "judged" in results:
         start, final = results["judged"]["start"], results["judged"]["final"]

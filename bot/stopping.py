@@ -1,7 +1,7 @@
-"""How crowdtune stops on a signal. SIGINT (Ctrl-C) and SIGTERM (docker stop, kill) cancel the command's
-task, so its cleanup runs as it would for any other end (a terminal round left to resume, a simulation's
-session stopped, players reaped, the database closed), and the command ends as Interrupted or Terminated
-(exit codes 130 and 143, README "Exit codes"). The running Discord bot replaces both handlers by its own
+"""How crowdtune stops on a signal. SIGINT (Ctrl-C), SIGTERM (docker stop, kill) and SIGHUP (its terminal closed:
+a window, a lost ssh connection) cancel the command's task, so its cleanup runs as it would for any other end (a terminal round left to resume, a simulation's
+session stopped, players reaped, the database closed), and the command ends as Interrupted, Terminated or HungUp
+(exit codes 130, 143 and 129, README "Exit codes"); "SIGINT and SIGTERM" below stands for all three. The running Discord bot replaces the handlers by its own
 graceful close (`close_on_signals`), ends with exit code 0 and says so in its own line (`bot_stopped`). Work outside an event loop (a benchmark in a process of its own)
 gets the same from `signals_raise`, and the command that started it passes a signal on (`run_passing_signals`).
 Before all of these, while the command's modules are still imported, bot.entry ends it at once; then `signals_heard`
@@ -11,24 +11,62 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import select
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
-from bot.errors import Interrupted, Terminated
+from bot.errors import HungUp, Interrupted, Terminated
 
-ENDINGS = {signal.SIGINT: Interrupted, signal.SIGTERM: Terminated}
-# Why a command stopped, in the words its closing line uses (`main` prints "interrupted" or "terminated").
-WORDS = {signal.SIGINT: "interrupted (Ctrl-C or SIGINT)", signal.SIGTERM: "terminated (SIGTERM)"}
+# SIGHUP is the terminal closing (its window, a lost ssh connection): an end like SIGTERM, with its own code.
+ENDINGS = {signal.SIGINT: Interrupted, signal.SIGTERM: Terminated, signal.SIGHUP: HungUp}
+# Why a command stopped, in the words its closing line uses (`main` prints each ending's own words).
+WORDS = {signal.SIGINT: "interrupted (Ctrl-C or SIGINT)", signal.SIGTERM: "terminated (SIGTERM)",
+         signal.SIGHUP: "hung up (SIGHUP: the terminal closed)"}
+
+
+def _device(fd: int) -> tuple[int, int]:
+    """Which file descriptor `fd` is open on: (device, inode). OSError if it is closed."""
+    status = os.fstat(fd)
+    return status.st_rdev, status.st_ino
+
+
+# Standard output and error that are a terminal, recorded at the start: once it hangs up, isatty says no more.
+_TERMINAL_OUTPUTS = {fd: _device(fd) for fd in (1, 2) if os.isatty(fd)}
+
+
+def _hung_up(fd: int) -> bool:
+    """Whether the terminal `fd` is open on has hung up (its other end closed): poll says POLLHUP or POLLERR there
+    at once, where a terminal still open (`kill -HUP` sent by hand) says only that it can be written."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
+
+
+def _heard(number: int) -> None:
+    """What a handler does first with a signal it acts on. SIGHUP from a terminal that is gone: every write to it
+    would fail (EIO), turning the end into an output error and cutting its cleanup short, so standard output and
+    error that are that terminal are pointed at /dev/null (what is written there went nowhere anyway). A terminal
+    still there (`kill -HUP`) is kept: the closing lines and "hung up" are written to it, as SIGTERM's are."""
+    if number != signal.SIGHUP:
+        return
+    for fd, terminal in _TERMINAL_OUTPUTS.items():
+        with contextlib.suppress(OSError):
+            if _device(fd) == terminal and _hung_up(fd):
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, fd)
+                os.close(null)
 
 
 def say_stopped(words: str) -> None:
     """The one line on stderr that says a signal ended the command; on a terminal it starts a line of its own
     (the ^C or a prompt may end the line before it), elsewhere it is one line with no blank one before it."""
     lead = "\n" if sys.stderr.isatty() else ""
-    print(f"{lead}{words}", file=sys.stderr)
+    with contextlib.suppress(OSError, ValueError):  # a terminal that has closed (SIGHUP): the exit code says it
+        print(f"{lead}{words}", file=sys.stderr)
 
 
 def close_on_signals(close: Callable[[], Awaitable[object]]) -> list[signal.Signals]:
@@ -38,6 +76,7 @@ def close_on_signals(close: Callable[[], Awaitable[object]]) -> list[signal.Sign
     loop, received = asyncio.get_running_loop(), []
 
     def on_signal(number: signal.Signals) -> None:
+        _heard(number)
         received.append(number)
         asyncio.ensure_future(close())
 
@@ -73,8 +112,9 @@ def signals_heard() -> Iterator[None]:
 
     def on_signal(number: int, frame) -> None:
         if not received:
+            _heard(number)
             received.append(signal.Signals(number))
-            raise KeyboardInterrupt if number == signal.SIGINT else Terminated()
+            raise KeyboardInterrupt if number == signal.SIGINT else ENDINGS[number]()
 
     previous = {number: signal.signal(number, on_signal) for number in ENDINGS}
     try:
@@ -102,6 +142,7 @@ async def signals_end_this_task() -> AsyncIterator[None]:
 
     def on_signal(number: signal.Signals) -> None:
         if not received:
+            _heard(number)
             received.append(number)
             task.cancel(WORDS[number])  # the work's cleanup may say why it stopped (why_stopped)
 
@@ -140,6 +181,7 @@ def signals_raise() -> Iterator[None]:
 
     def on_signal(number: int, frame) -> None:
         if not received:
+            _heard(number)
             received.append(signal.Signals(number))
             raise ENDINGS[number]()
 
@@ -193,6 +235,7 @@ def run_passing_signals(command: list[str], **options) -> int:
 
     def on_signal(number: int, frame) -> None:
         if not received:
+            _heard(number)
             received.append(signal.Signals(number))
             for process in child:
                 process.send_signal(number)

@@ -29,7 +29,7 @@ from core.engine import SessionSpec
 from core.instruments import instrument_name
 from core.fitting import Fitted
 from core.music import key_name, tonic_name, track_from_dict
-from core.words import quoted
+from core.words import quoted, visible
 from storage import DatabaseUnwritable, SessionRow, StorageError, database_errors
 from storage.export import safe_name
 from storage.files import CannotWrite
@@ -74,8 +74,9 @@ def keys(mode: str, replays: bool, starting: bool = False, every_stop: bool = Fa
     return f"{ab}r replays, {stops}" if replays else stops
 
 
-def terminal_scope() -> str:
-    return f"local:{getpass.getuser()}"
+def terminal_scope(login: str | None = None) -> str:
+    """The terminal sessions' scope of `login` (default: who runs crowdtune), whose votes' voter is user:LOGIN."""
+    return f"local:{login or getpass.getuser()}"
 
 
 MODE_NAMES = {"rating": "rating", "ab": "A/B"}  # as the README and the Discord posts name them (--mode ab)
@@ -351,7 +352,7 @@ class TerminalSession:
                 return None
             answer = line.strip()
             if not self.interactive:  # piped input is not echoed: the transcript shows each answer, a stop too
-                self.stdout.write(answer + "\n")
+                self.stdout.write(visible(answer) + "\n")
             if answer.lower() in _STOPS:
                 return None
             if answer.lower() in _REPLAYS:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from core.crowd import (
     aspects_text, check_choice, compound_rating, decimal_comma, parse_aspects, parse_rating, rating_text, typed_parts,
 )
-from core.engine import Outcome, SessionSpec
+from core.engine import WEAR_LIMIT, Outcome, SessionSpec
 from storage import SessionRow
 
 # A vote as the terminal casts it (bot.conductor.Conductor.vote): a choice (A/B mode), a rating, or the ratings of
@@ -75,6 +75,10 @@ def explain(
         return line
     if not spec.agent.rescore:
         return f"{line} (its score stays {rating_text(now)})"
+    if outcome.wear_floor is not None:
+        kept_with = rating_text(outcome.wear_floor + WEAR_LIMIT)
+        return (f"{line}; its score is now {rating_text(now)}: ratings of undone edits wear a score down no lower than "
+                f"{WEAR_LIMIT:g} below the {kept_with} that kept its last edit (one already lower stays)")
     # A move of less than 0.005 reads as none: said, so the rating does not seem ignored.
     moved = "hardly at all: now" if before is not None and rating_text(now) == rating_text(before) else "now"
     line += f"; its score moves {spec.agent.rescore:.0%} of the way toward your rating, {moved} {rating_text(now)}"

@@ -128,11 +128,13 @@ def apply_observations(data: dict | None, observations: Sequence[Observation], c
 @dataclass(frozen=True, eq=False)
 class Posterior:
     """Gaussian posterior over the weights: precision (d, d) and shift = precision @ mean (d,), with the
-    scope's own `evidence` (for counts in explanations)."""
+    scope's own `evidence` (for counts in explanations) and `shared`: how many other scopes' judged edits it
+    also rests on, each at the weight it was given (0 without shared learning)."""
 
     precision: np.ndarray
     shift: np.ndarray
     evidence: Evidence
+    shared: float = 0.0
 
     @staticmethod
     def prior(names: Sequence[str] = FEATURE_NAMES, means: dict[str, float] | None = None) -> Posterior:
@@ -159,18 +161,20 @@ class Posterior:
             raise ValueError(f"the evidence has {evidence.dimension} features, the model {self.dimension}")
         scale = 1.0 / (noise_sd or NOISE_SD) ** 2
         precision, shift = self.precision + scale * evidence.gram, self.shift + scale * evidence.moment
+        counted = self.shared
         for other in shared:
             if other.dimension == self.dimension:
                 precision = precision + weight * scale * other.gram
                 shift = shift + weight * scale * other.moment
-        return Posterior(precision, shift, evidence)
+                counted += weight * other.count
+        return Posterior(precision, shift, evidence, counted)
 
     def observed(self, observations: Iterable[Observation], noise_sd: float | None = None) -> Posterior:
         """The posterior after more (x, y) observations."""
         observations = list(observations)
         more = Evidence.empty(self.dimension).observed(observations)
         updated = self.updated(more, noise_sd=noise_sd)
-        return Posterior(updated.precision, updated.shift, self.evidence.observed(observations))
+        return Posterior(updated.precision, updated.shift, self.evidence.observed(observations), self.shared)
 
     def mean(self) -> np.ndarray:
         return np.linalg.solve(self.precision, self.shift)

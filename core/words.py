@@ -9,15 +9,26 @@ from collections.abc import Sequence
 # ASCII digits only: int() also reads the digits of other scripts ('５', '٣'), which nobody means as a count here.
 WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
 QUOTE_LIMIT = 40  # characters of a refused text quoted back: enough to recognise it, never a screenful
+# What a terminal acts on instead of showing, or what breaks a line: C0 controls (ESC, the Up arrow's first byte, among
+# them), DEL, C1 controls (0x9b starts a sequence as ESC [ does), the line and paragraph separators, and the marks that
+# reorder the text after them (bidirectional embeddings, overrides and isolates); and lone surrogates, which Python
+# makes of bytes that are not UTF-8 (in argv) and which no output encodes.
+_UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def visible(text: str) -> str:
+    """`text` as it can be shown in a line: each character of _UNSHOWN written as Python's repr writes it ('\\x1b',
+    '\\n', '\\u202e'); everything else, accents and every script, as it is. For every echo of what someone typed."""
+    return _UNSHOWN.sub(lambda found: repr(found[0])[1:-1], text)
 
 
 def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
-    """`text` stripped, in single quotes; past `limit` characters cut short and its length said:
+    """`text` stripped, in single quotes, shown `visible`; past `limit` characters cut short and its length said:
     'xxxx...' (5,000 characters)."""
     text = str(text).strip()
     if len(text) <= limit:
-        return f"'{text}'"
-    return f"'{text[:limit]}...' ({len(text):,} characters)"
+        return f"'{visible(text)}'"
+    return f"'{visible(text[:limit])}...' ({len(text):,} characters)"
 
 
 def whole_number(text: str) -> int:

@@ -33,7 +33,7 @@ import asyncpg
 from core.agent import QEntry, QKey
 from core.crowd import Ballot, ChoiceHistory, History
 from core.learner import Evidence, apply_observations
-from core.engine import Outcome
+from core.engine import Outcome, Reference
 from core.music import track_to_dict
 from storage import URL_EXAMPLE, check_location, naming_refusals
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
@@ -999,6 +999,18 @@ class PostgresStore(ClosesOnExit):
         except Exception as exc:
             raise StorageError(f"cannot connect to the database {self.path}: {_reason(exc, self._url)}") from None
 
+    async def refuse_if_held(self, remedy: str) -> None:
+        """StorageError naming a process that runs on this database (a bot's shard, a terminal's or a simulation's
+        scope: claim_shards, claim_scope), `remedy` ending its line; reads pg_locks only, so a read-only role serves."""
+        running = await self._pool.fetchval(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.classid = ANY($1::oid[]) AND l.objsubid = 2 AND l.granted "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1",
+            [_SHARD_LOCKS, _SCOPE_LOCKS],
+        )
+        if running is not None:
+            raise StorageError(f"another crowdtune is already running on {self.path} ({running or 'another process'}); {remedy}")
+
     async def claim_scope(self, scope_id: str) -> None:
         """Hold `scope_id` for this process until `close` or its death (an advisory lock on a connection of its
         own, as for shards): bots share a PostgreSQL database, but a terminal session or a simulation drives
@@ -1095,7 +1107,7 @@ async def _put_q(conn: asyncpg.Connection, scope_id: str, entries: Iterable[tupl
         )
 
 
-async def _incumbent_reference(conn: asyncpg.Connection, session_id: int) -> tuple[list[Ballot], float] | None:
+async def _incumbent_reference(conn: asyncpg.Connection, session_id: int) -> Reference | None:
     """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar)."""
     row = await conn.fetchrow(
         "SELECT id, reward FROM rounds WHERE session_id = $1 AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
@@ -1111,7 +1123,7 @@ async def _incumbent_reference(conn: asyncpg.Connection, session_id: int) -> tup
             row[0],
         )
     ]
-    return (ballots, row[1]) if ballots else None
+    return Reference(ballots, row[1]) if ballots else None
 
 
 async def _add_observations(conn: asyncpg.Connection, scope_id: str, name: str, observations, comparisons=()) -> None:

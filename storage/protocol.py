@@ -206,6 +206,11 @@ class Store(Protocol):
         crash releases it too). StorageError naming the running one (its `holder` text: process id,
         host, start time) if another holds it."""
         ...
+    async def refuse_if_held(self, remedy: str) -> None:
+        """StorageError naming the process running on this database (as claim_instance, claim_shards and claim_scope
+        name it), `remedy` ending the line, for a command that only reads but must not run beside a writer (copy-db:
+        what is written after the copy would be lost). Writes nothing, so a store opened to read only may ask."""
+        ...
     async def schema_version(self) -> int: ...
 
     # -- scopes (a server's agent, or a person's), their settings and the audit log --
@@ -292,7 +297,7 @@ class Store(Protocol):
     ) -> Outcome | None:
         """Settle a round with `settle(ballots, q_entries, incumbent_score, voter_history, reference)` and
         store the outcome, its Q-updates and its model observations in one transaction (`reference`: the
-        ballots and verdict of the session's last rating round whose edit was kept, or None); with `announce`, the text `announce(outcome,
+        `core.engine.Reference` of the session's last rating round whose edit was kept, or None); with `announce`, the text `announce(outcome,
         ballots)` is queued for the round's channel in that same transaction. None if the round was not
         open, so a second close never rewards (nor announces) twice. The standing votes of the `set_aside` voters (a
         front end's rule, such as a membership age) are neither settled nor announced, and are voided in the same

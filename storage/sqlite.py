@@ -25,10 +25,10 @@ import aiosqlite
 
 from core.agent import QEntry, QKey
 from core.crowd import Ballot, ChoiceHistory, History
-from core.engine import Outcome
+from core.engine import Outcome, Reference
 from core.learner import Evidence, apply_observations
 from core.music import track_to_dict
-from storage import naming_refusals
+from storage import naming_refusals, out_of_room
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
     Announce, Announcement, ClosesOnExit, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
@@ -286,23 +286,45 @@ class SqliteStore(ClosesOnExit):
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                running = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "another process"
+                refusal = _running(self.path, fd, "stop it first, or use another database (--db or CROWDTUNE_DB)")
                 os.close(fd)
-                raise StorageError(
-                    f"another crowdtune is already running on {self.path} ({running}); stop it first, or use another database "
-                    "(--db or CROWDTUNE_DB)"
-                ) from None
+                raise refusal from None
             if _holds(fd, lock_path):
                 break
             os.close(fd)  # its holder removed it as it ended, after this opened it: a lock on it would claim nothing
+        self._instance_lock = fd
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, holder.encode(), 0)
+            _reserve(fd, len(holder.encode()))
         except OSError as exc:  # a full disk: the lock is held, but who holds it cannot be written down
-            os.close(fd)
+            self._release_instance()  # nor is it left behind, empty, for someone to wonder at
             reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
             raise StorageError(f"cannot write the lock file {lock_path}: {reason}") from None
-        self._instance_lock = fd
+
+    def _spend_reserve(self) -> None:
+        """Give the disk back the lock file's RESERVE (once: a file already short is left as it is)."""
+        if self._instance_lock is not None:
+            with contextlib.suppress(OSError):
+                held = os.pread(self._instance_lock, 500, 0).split(b"\0")[0]
+                os.ftruncate(self._instance_lock, len(held))
+
+    async def refuse_if_held(self, remedy: str) -> None:
+        """StorageError naming the process that holds this database (claim_instance), `remedy` ending its line, for a
+        command that only reads but whose result a writer would make stale (copy-db). Read-only as the store is: the
+        lock file is opened to read, never made, and a shared lock is taken on it and let go at once."""
+        if self.path == ":memory:":
+            return
+        try:
+            fd = os.open(f"{self.path}.lock", os.O_RDONLY)
+        except OSError:  # none: no process holds the database (one that ends removes it); unreadable: cannot be known
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _running(self.path, fd, remedy) from None
+        finally:
+            os.close(fd)  # and with it the shared lock
 
     def _check_same_file(self) -> None:
         """DatabaseGone if the file at the path is not the one opened: writes would go to a file nobody
@@ -332,10 +354,12 @@ class SqliteStore(ClosesOnExit):
                 try:
                     yield _Tx(self._db)
                     await self._db.execute("COMMIT")
-                except BaseException:
+                except BaseException as problem:
                     # A COMMIT the disk refused leaves the transaction open: end it. (Nothing open: nothing to end.)
                     with contextlib.suppress(sqlite3.OperationalError):
                         await self._db.execute("ROLLBACK")
+                    if out_of_room(problem):
+                        self._spend_reserve()  # the writes that end the run (a stop, a cancelled round) find room
                     raise
 
     async def _one(self, sql: str, params: Iterable = ()) -> tuple | None:
@@ -901,6 +925,29 @@ class SqliteStore(ClosesOnExit):
         return cursor.rowcount > 0
 
 
+# Room kept on the database's disk while a store holds it, in its lock file after the holder's text (claim_instance):
+# the first write the disk refuses gives it back (_spend_reserve), so that what ends the run, a stop that cancels the
+# open round and writes its audit entry (a few pages in the WAL), has room whatever the refused write left free.
+RESERVE = 64 * 1024
+
+
+def _reserve(fd: int, start: int) -> None:
+    """RESERVE bytes taken on the disk in the open lock file `fd` from `start`, as zeros; OSError (ENOSPC) if the
+    disk has not that much free. A file system that cannot allocate ahead (EOPNOTSUPP, EINVAL) keeps no reserve."""
+    try:
+        os.posix_fallocate(fd, start, RESERVE)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+
+
+def _running(path: str, fd: int, remedy: str) -> StorageError:
+    """The refusal for the database `path` another process holds, named by what it wrote in its lock file `fd`
+    (before the zeros of its RESERVE)."""
+    running = os.pread(fd, 500, 0).split(b"\0")[0].decode("utf-8", "replace").strip() or "another process"
+    return StorageError(f"another crowdtune is already running on {path} ({running}); {remedy}")
+
+
 def _holds(fd: int, path: str) -> bool:
     """Whether the open file `fd` is the file at `path` now (not one removed from there since it was opened)."""
     held = os.fstat(fd)
@@ -1068,7 +1115,7 @@ class _Tx:
                 found.setdefault(voter, []).append((vote, round_id, reward))
         return {voter: found[voter] for voter in voters if voter in found}
 
-    async def incumbent_reference(self, session_id: int) -> tuple[list[Ballot], float] | None:
+    async def incumbent_reference(self, session_id: int) -> Reference | None:
         """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar)."""
         row = await self.one(
             "SELECT id, reward FROM rounds WHERE session_id = ? AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
@@ -1084,7 +1131,7 @@ class _Tx:
                 (row[0],),
             )
         ]
-        return (ballots, row[1]) if ballots else None
+        return Reference(ballots, row[1]) if ballots else None
 
     async def add_observations(self, scope_id: str, name: str, observations, comparisons=()) -> None:
         """Add a closed round's observations to the scope's model, inside the close's transaction."""

@@ -184,15 +184,13 @@ def quiet_signal_exit() -> Iterator[None]:
     130 or 143 without a word: `crowdtune bench`, which passes the signal on, says it
     (bot.stopping.run_passing_signals). Its output is line-buffered meanwhile: each figure as it comes, into a
     pipe or a file too."""
-    from bot.errors import ExitCode, Interrupted, Terminated
+    from bot.errors import Stopped
 
     sys.stdout.reconfigure(line_buffering=True)
     try:
         yield
-    except Interrupted:
-        sys.exit(ExitCode.INTERRUPTED)
-    except Terminated:
-        sys.exit(ExitCode.TERMINATED)
+    except Stopped as stop:
+        sys.exit(stop.code)
 
 
 def run_in_own_process(work) -> None:

@@ -28,6 +28,7 @@ from bot.discord.logs import setup_logging
 from bot.discord.reach import reach_discord
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
+from bot.discord.stray_reactions import StrayReactions
 from bot.settings import Settings, bot_token, open_renderer
 from bot.stopping import bot_stopped, close_on_signals, say_stopped
 from storage import DatabaseUnwritable, database_errors
@@ -171,6 +172,7 @@ class CrowdtuneBot(commands.Bot):
         self._command_sync: asyncio.Task | None = None
         self.command_sync_retry_seconds = COMMAND_SYNC_RETRY_SECONDS
         self.runner = RoundRunner(self, conductor, renderer, self.drawer, VoteLimiter(settings.vote_burst, settings.vote_refill_seconds))
+        self.stray_reactions = StrayReactions(self, self.runner.ballot_box)
 
     async def setup_hook(self) -> None:
         from bot.discord.cogs import moderation, sessions
@@ -230,6 +232,7 @@ class CrowdtuneBot(commands.Bot):
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         self.runner.on_reaction(payload, added=True)
+        await self.stray_reactions.added(payload)  # a vote-looking one on a buttons or menu round: said to be none
 
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         self.runner.on_reaction(payload, added=False)

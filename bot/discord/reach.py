@@ -26,7 +26,8 @@ async def reach_discord(retry_seconds: float) -> None:
     url = discord.http.Route.BASE.rstrip("/") + "/gateway"
     where = yarl.URL(url).host
     loop = asyncio.get_running_loop()
-    give_up, pause, tries = loop.time() + retry_seconds, 1.0, 0
+    started = loop.time()
+    give_up, pause, tries = started + retry_seconds, 1.0, 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         while True:
             tries += 1
@@ -44,9 +45,11 @@ async def reach_discord(retry_seconds: float) -> None:
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as problem:
                 reason = _why_unreachable(problem)
             if loop.time() + pause > give_up:
+                # The time the tries took, and apart what the setting allows: the next try would have come after it.
+                took = round(loop.time() - started, 1)
                 raise StartupError(
-                    f"cannot reach Discord at {where} ({reason}), {plural(tries, 'try', 'tries')} in {retry_seconds:g} s: check the network "
-                    "and CROWDTUNE_API_BASE",
+                    f"cannot reach Discord at {where} ({reason}), {plural(tries, 'try', 'tries')} in {took:g} s "
+                    f"(CROWDTUNE_CONNECT_RETRY_SECONDS: {retry_seconds:g}): check the network and CROWDTUNE_API_BASE",
                     ExitCode.DISCORD_UNREACHABLE,
                 )
             log.warning("cannot reach Discord at %s (%s); trying again in %g s", where, reason, pause)

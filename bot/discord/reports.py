@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
+from bot.conductor import one_rater
 from bot.discord.anti_brigade import Count
 from bot.discord.reactions_seen import as_counted
 from bot.discord.votes import describe_ab_rounds, describe_aspects, ranked_round, rounds_played, set_aside_text, voter_id
@@ -43,9 +44,11 @@ async def nothing_rated(store, scope_id: str, channel_id: str) -> str:
 async def best_rounds(store, scope_id: str, limit: int = 3) -> list[tuple[str, list]]:
     """The scope's best rated rounds and, apart, the A/B rounds whose edit stayed, most surely preferred first
     (an A/B reward is the chance of beating it, not a 1-10 verdict: never ranked with ratings): (heading, rows) for each
-    kind that has any."""
+    kind that has any. A one-voter scope's (a personal agent's) ratings are the person's, said in their terms, as its
+    summaries say "You gave 9/10" (core.engine.given_by)."""
+    rated = "what you gave" if one_rater(scope_id) else "the crowd's verdict"
     kinds = (
-        ("rating", "Best rated (the crowd's verdict, 1-10):"),
+        ("rating", f"Best rated ({rated}, 1-10):"),
         ("ab", "A/B edits that stayed, most preferred to the track before first (their chance of beating it, not a score):"),
     )
     found = [(heading, await store.top_rounds(scope_id, limit, mode=mode)) for mode, heading in kinds]

@@ -150,14 +150,16 @@ def learning_curve_png(
     """The community's track over rounds, on the 1-10 scale: `scores`, the score the engine believes the
     kept track has after each round (a line: it rises when an edit the crowd liked stays); `rewards`, the
     crowd's verdict on each round's proposal (a point each, NaN for a round without one); `spread`, the
-    standard deviation of each round's ratings (a band around its point). `extra` series (same rounds) are
+    standard deviation of each round's ratings (a band around its point; none when no round has any spread). `extra` series (same rounds) are
     further lines, such as a benchmark's noise-free judge."""
     figure = _figure(margins={"left": 0.075, "right": 0.985, "top": 0.92, "bottom": 0.11})
     axes = figure.subplots()
     values = np.asarray(rewards, dtype=float)
     rounds = np.arange(1, len(values) + 1)
     if len(values):
-        if spread is not None:
+        # No round with a spread (one voter a round: a personal agent, one simulated rater) has no band to draw, nor
+        # a legend naming a crowd's spread.
+        if spread is not None and any(spread):
             sd = np.asarray([np.nan if v is None else v for v in spread], dtype=float)
             axes.fill_between(rounds, values - sd, values + sd, color=REWARD_COLOUR, alpha=0.25, linewidth=0, label="crowd spread (± 1 sd)")
         axes.plot(rounds, values, "o", color=REWARD_COLOUR, markersize=3, label="each round's proposal")

@@ -120,7 +120,8 @@ async def test_a_shard_that_cannot_reach_the_gateway_retries_in_one_line_not_a_t
     assert all("WARNING" in line and "(" in line for line in failures), failures  # the reason, on the line
 
 
-@pytest.mark.parametrize("number, word", [(signal.SIGTERM, "terminated (SIGTERM)"), (signal.SIGINT, "interrupted (Ctrl-C or SIGINT)")])
+@pytest.mark.parametrize("number, word", [(signal.SIGTERM, "terminated (SIGTERM)"), (signal.SIGINT, "interrupted (Ctrl-C or SIGINT)"),
+                                          (signal.SIGHUP, "hung up (SIGHUP: the terminal closed)")])
 async def test_a_signal_stops_the_bot_with_exit_code_0_and_one_last_line_saying_what_stopped_it(tmp_path, number, word):
     """README "Exit codes": crowdtune ends with one line on stderr, the running bot too (it printed none),
     and its log counts in words ("0 sessions running", not "0 session(s)")."""

@@ -157,6 +157,14 @@ def test_simulate_reports_what_its_mode_measures_and_the_judged_quality_of_the_s
     assert (out / "learning-curve.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_simulation_with_one_rater_reports_its_verdict_not_a_crowd_s(tmp_path):
+    """Found by a fresh-user trial's kind (a report saying "crowd" where one voter rated): `simulate --rater theorist`
+    said "1 rater, ...; the crowd's verdict on each proposal"."""
+    result = crowdtune("simulate", "--rater", "theorist", "--rounds", "2", "--out", "sim", "--db", "t.db", cwd=tmp_path)
+    assert "1 rater," in result.stdout and "; the theorist's verdict on each proposal: " in result.stdout, result.stdout
+    assert "crowd" not in result.stdout, result.stdout
+
+
 @pytest.mark.parametrize(("rounds", "says"), [(2, "on average in the first round, "), (1, "on average in its one round")])
 def test_a_short_simulation_names_the_rounds_its_figures_cover_not_a_tenth(tmp_path, rounds, says):
     """A tenth of two rounds is no tenth: the report names the rounds it averages (at least one)."""

@@ -470,3 +470,15 @@ def test_every_command_s_help_has_a_description_and_run_s_out_says_where_the_rou
     (session,) = (tmp_path / "mine").iterdir()
     assert re.fullmatch(r"ct-session-1-\d{8}-\d{6}", session.name) and (session / "round-0001.mid").is_file(), session
     assert "`--out FOLDER` puts that folder in FOLDER instead of `rounds/`" in README.read_text()
+
+
+def test_a_rater_file_is_said_to_be_imported_its_top_level_code_running(tmp_path):
+    """Found by a fresh-user trial: `--rater file.py:f` ran the whole file's top-level code before saying it "has no
+    'f'", as Python's import does; neither --help nor README said the file is imported."""
+    (tmp_path / "mine.py").write_text("open('ran', 'w').close()\n")
+    refused = crowdtune("simulate", "--rater", "./mine.py:f", "--out", "sim", "--db", "t.db", cwd=tmp_path, check=False)
+    assert refused.returncode == ExitCode.USAGE and "has no 'f'" in refused.stderr and (tmp_path / "ran").exists(), refused.stderr
+    helped = " ".join(crowdtune("simulate", "--help", cwd=tmp_path).stdout.split())
+    assert "Either is imported as Python imports a module: its top-level code runs first, before FUNC is looked for" in helped, helped
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert "Either is imported as Python imports a module: its top-level code runs first" in readme

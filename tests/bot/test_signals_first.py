@@ -76,7 +76,8 @@ def test_python_m_bot_cli_hears_signals_before_anything_slow_is_imported_too(tmp
 
 
 def test_the_lines_said_before_the_slow_imports_are_the_commands_own():
-    assert ENDINGS == {signal.SIGINT: ("interrupted", ExitCode.INTERRUPTED), signal.SIGTERM: ("terminated", ExitCode.TERMINATED)}
+    assert ENDINGS == {signal.SIGINT: ("interrupted", ExitCode.INTERRUPTED), signal.SIGTERM: ("terminated", ExitCode.TERMINATED),
+                       signal.SIGHUP: ("hung up", ExitCode.HUNG_UP)}
     assert all(WORDS[number].startswith(words) for number, (words, _) in ENDINGS.items())
 
 
@@ -90,9 +91,10 @@ def _caught(pid: int) -> set[int]:
 @pytest.mark.parametrize("command, how, prefix", [
     (["run", "--no-audio", "--db", "ct.db"], "SIGINT", ()),
     (["run", "--no-audio", "--db", "ct.db"], "SIGINT", IGNORING_SIGINT),
+    (["run", "--no-audio", "--db", "ct.db"], "SIGHUP", ()),
     (["simulate", "--rounds", "10000", "--out", "sim", "--db", "ct.db"], "SIGTERM", ()),
     (["simulate", "--rounds", "10000", "--out", "sim", "--db", "ct.db"], "SIGINT", IGNORING_SIGINT),
-], ids=["run-SIGINT", "run-SIGINT-started-ignoring-it", "simulate-SIGTERM", "simulate-SIGINT-started-ignoring-it"])
+], ids=["run-SIGINT", "run-SIGINT-started-ignoring-it", "run-SIGHUP", "simulate-SIGTERM", "simulate-SIGINT-started-ignoring-it"])
 @pytest.mark.parametrize("after", [0, 0.05, 0.3], ids=["at-once", "soon", "later"])
 def test_a_signal_at_any_moment_of_the_start_ends_with_its_line_and_code(tmp_path, command, how, prefix, after):
     """Sent once crowdtune's first line has run (it then catches SIGTERM: the test above says that is before the

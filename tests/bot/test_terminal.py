@@ -4,6 +4,7 @@ ratings piped in."""
 
 import json
 import os
+import pty
 import re
 import signal
 import sqlite3
@@ -232,11 +233,13 @@ def test_the_starting_track_is_played_and_rated_before_the_first_edit(tmp_path, 
         assert raw.execute("SELECT COUNT(*) FROM audit WHERE action = 'starting_track_rated'").fetchone() == (1,)
 
 
-@pytest.mark.parametrize("how, code, prefix", [("ctrl-c", 130, ()), ("ctrl-c", 130, IGNORING_SIGINT), ("sigterm", 143, ())],
-                         ids=["ctrl-c-130", "ctrl-c-130-started-with-SIGINT-ignored", "sigterm-143"])
+@pytest.mark.parametrize("how, code, prefix", [("ctrl-c", 130, ()), ("ctrl-c", 130, IGNORING_SIGINT), ("sigterm", 143, ()),
+                                              ("sighup", 129, ())],
+                         ids=["ctrl-c-130", "ctrl-c-130-started-with-SIGINT-ignored", "sigterm-143", "sighup-129-terminal-still-open"])
 def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_the_round_to_resume(tmp_path, player, how, code, prefix):
     """Also when crowdtune was started with SIGINT ignored (as a shell starts a command in the background): Ctrl-C
-    did nothing then."""
+    did nothing then. A SIGHUP sent while its terminal is still open (`kill -HUP`) writes there as SIGTERM does
+    (a fresh-user trial: it pointed the output at /dev/null on every SIGHUP, so nothing was said)."""
     env, log = player
     child = spawn(["--rounds", "3"], tmp_path, env, prefix)
     child.expect(r"your rating, 1-10\? ")
@@ -247,7 +250,7 @@ def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_
     if how == "ctrl-c":
         child.sendintr()  # the terminal's ^C: SIGINT to the foreground process group, no Enter
     else:
-        child.kill(signal.SIGTERM)
+        child.kill(signal.SIGTERM if how == "sigterm" else signal.SIGHUP)
     child.expect(pexpect.EOF)  # without Enter: the old session waited for a line here forever
     child.close()
     assert child.exitstatus == code
@@ -256,7 +259,7 @@ def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_
     assert ending[-3:] == [
         "stopped; this round stays open and the next `crowdtune run` resumes it",
         "the agent is not yet sure of anything you like or dislike (0 judged edits so far)",
-        "interrupted" if how == "ctrl-c" else "terminated",
+        {"ctrl-c": "interrupted", "sigterm": "terminated", "sighup": "hung up"}[how],
     ], child.before
     assert events(log)[-1][2] == "round-0001.wav" and most_at_once(log) == 1, log.read_text()
     assert not any(running(pid) for what, pid, _ in events(log) if what == "start")  # the player was stopped
@@ -264,6 +267,41 @@ def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_
     resumed = crowdtune("run", "--db", "ct.db", "--out", "rounds", "--no-audio", stdin="7\n", cwd=tmp_path)
     assert "resuming session 1" in resumed.stdout
     assert rounds(tmp_path / "ct.db")[0] == (0, "closed")
+
+
+def test_closing_the_terminal_window_ends_the_session_as_sigterm_does(tmp_path, player):
+    """Found by a fresh-user trial: closing the terminal window (the kernel hangs up its session: SIGHUP) killed
+    `crowdtune run` by the signal, its player left playing and `ct.db.lock` behind, with an exit status README did
+    not list. It now ends as SIGTERM ends it: the round stays open to resume, the player is stopped, the lock is
+    removed, exit code 129 (128 + SIGHUP). The window is a real pseudo-terminal whose other end closes."""
+    env, log = player
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: a session of its own, this pseudo-terminal its controlling terminal
+        try:
+            os.chdir(tmp_path)
+            os.execve(CROWDTUNE, [CROWDTUNE, "run", "--db", "ct.db", "--out", "rounds", "--rounds", "3"], env)
+        finally:
+            os._exit(127)
+    try:
+        seen = b""
+        for answer in (b"6\n", None):
+            while b"your rating, 1-10? " not in seen:
+                chunk = os.read(terminal, 4096)
+                assert chunk, seen
+                seen += chunk
+            seen = b""
+            if answer:
+                os.write(terminal, answer)  # the starting track; then round 1 plays
+        wait_for(lambda: events(log)[-1][2] == "round-0001.wav", "round 1's clip to play")
+    finally:
+        os.close(terminal)  # the window closes
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 129
+    assert not (tmp_path / "ct.db.lock").exists()
+    assert not any(running(p) for what, p, _ in events(log) if what == "start")  # the player was stopped
+    assert rounds(tmp_path / "ct.db") == [(0, "open")]
+    resumed = crowdtune("run", "--db", "ct.db", "--out", "rounds", "--no-audio", stdin="7\n", cwd=tmp_path)
+    assert "resuming session 1" in resumed.stdout
 
 
 @pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143)])
@@ -308,18 +346,20 @@ def test_a_resumed_session_says_what_its_agent_has_learned_as_a_new_one_does(tmp
 
 
 def test_a_new_session_after_ratings_says_how_the_agent_opened_its_track(tmp_path):
-    """A session of a scope that has been rated starts from its random track with the edits the model is sure of
+    """A session of a scope that has been rated starts from its random track with the edits the model expects to improve it
     (core.agent.opening), and its first lines say which; the terminal's first session, rated by nobody, does not."""
     ratings = "".join(f"{rating}\n" for rating in [5, 9, 3, 9, 2, 9, 3, 9, 2, 9, 3, 9, 2, 9, 3, 9, 2, 9, 3, 9] * 2)
     first = crowdtune("run", "--rounds", "40", "--no-audio", "--db", "ct.db", "--seed", "5", stdin=ratings, cwd=tmp_path)
     assert "it starts from a random track" not in first.stdout
     second = crowdtune("run", "--new", "--rounds", "1", "--no-audio", "--db", "ct.db", "--base", "F3", "--scale", "minor", "--seed", "6", stdin="q\n", cwd=tmp_path)
     opened = re.search(
-        r"^it starts from a random track with (\d+) edits? the agent is sure improve it, from what your ratings so far taught: (.+)$",
+        r"^it starts from a random track with (\d+) edits? the agent expects to improve it, from what your ratings so far taught: (.+)$",
         second.stdout, re.M,
     )
     assert opened, second.stdout
-    assert len(opened[2].split("; ")) == int(opened[1])
+    said = [re.fullmatch(r"(.+?)(?: \((\d+) times\))?", words).groups() for words in opened[2].split("; ")]
+    assert sum(int(times or 1) for _, times in said) == int(opened[1]), opened[0]
+    assert len({words for words, _ in said}) == len(said), opened[0]  # each edit said once, with its count
     assert re.search(r"^session 2: .* \(--seed 6 repeats it\)", second.stdout, re.M), second.stdout
     resumed = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path)  # said again, as it was
     assert f"\nit started from a random track with {opened[1]} edit" in resumed.stdout and opened[2] in resumed.stdout, resumed.stdout
@@ -562,7 +602,7 @@ def test_an_undone_edit_says_why_the_kept_tracks_score_moves_too(tmp_path):
     track's score moved with no word of why, as if the rating had been applied to the wrong track. It moves a
     tenth of the way toward the rating (the preset's `rescore`: the two tracks differ by one edit); the first
     such line says why, later ones how much."""
-    result = crowdtune("run", "--rounds", "3", "--no-audio", "--db", "ct.db", stdin="9\n2\n2\n", cwd=tmp_path)
+    result = crowdtune("run", "--rounds", "3", "--no-audio", "--db", "ct.db", stdin="7\n2\n2\n", cwd=tmp_path)
     undone = [line for line in result.stdout.splitlines() if "the edit is undone" in line]
     assert len(undone) == 2, result.stdout
     for line in undone:
@@ -593,9 +633,9 @@ def test_an_undone_edit_s_small_move_of_the_kept_score_is_shown_in_enough_decima
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
     child = subprocess.Popen([CROWDTUNE, "run", "--rounds", "2", "--seed", "7", "--no-audio", "--db", "ct.db"], cwd=tmp_path,
                              env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    child.stdin.write("9\n")
+    child.stdin.write("7\n")  # a 9 would keep the score where it is (core.engine.WEAR_LIMIT below the 9)
     child.stdin.flush()
-    while not (line := child.stdout.readline()).startswith("  rated 9/10"):
+    while not (line := child.stdout.readline()).startswith("  rated 7/10"):
         assert line, "the session ended before round 1 was rated"
     kept = float(re.search(rf"the track now scores {SCORE}", line).group(1))
     out, _ = child.communicate(f"{kept - 0.1:.2f}\n", timeout=WAIT)
@@ -722,3 +762,18 @@ def test_a_refused_line_is_quoted_short_however_long_it_is(tmp_path):
     refusals = [line for line in rated.stdout.splitlines() if line.startswith("  sorry: ")]
     assert refusals == [f"  sorry: a rating is a number from 1 to 10, not '{'x' * QUOTE_LIMIT}...' (5,000 characters)"], rated.stdout
     assert rated.returncode == 0
+
+
+def test_a_kept_tracks_score_wears_down_no_further_than_the_limit_and_says_so(tmp_path):
+    """Found by fresh-user trials: a track rated 10 wore down to the 3s its person gave every later edit, until a 3
+    kept an edit; and, with the limit measured from the track's score (7), a 5 replaced it after nine 3s. Undone
+    edits wear the score down no lower than WEAR_LIMIT below the 10, a score already under that stays, and the line
+    says why it does not move."""
+    result = crowdtune("run", "--rounds", "12", "--no-audio", "--db", "ct.db", stdin="10\n" + "3\n" * 9 + "5\n6\n", cwd=tmp_path)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("  rated ")]
+    assert len(lines) == 12, result.stdout
+    kept = float(re.search(rf"the track now scores {SCORE}", lines[0]).group(1))
+    assert all("the edit is undone" in line for line in lines[1:]), result.stdout
+    for line in lines[1:]:
+        assert "ratings of undone edits wear a score down no lower than 2 below the 10 that kept its last edit" in line, line
+        assert float(re.search(rf"its score is now {SCORE}", line).group(1)) == kept, line

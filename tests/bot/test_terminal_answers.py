@@ -156,3 +156,19 @@ def test_every_word_that_ends_a_session_ends_it_and_help_names_them_all(tmp_path
     assert "stopped; this round stays open" in result.stdout, result.stdout
     helped = next(line for line in result.stdout.splitlines() if "type a rating from 1" in line)
     assert helped.endswith("; quit, stop, exit or q stops (the round stays open)"), helped
+
+
+def test_control_characters_typed_are_echoed_visibly_and_other_text_as_typed(tmp_path):
+    """Found by a fresh-user trial: Up-arrow then Enter at the prompt printed "sorry: ... not '<ESC>[A'" with a real ESC,
+    which the terminal acts on (moving the cursor) instead of showing it. Every echo of what was typed shows C0 and C1
+    controls as Python's escapes (core.words.visible); other text, accents and scripts, is shown as typed. The command
+    line's refusals do too (bot.cli.one_line)."""
+    typed = ["\x1b[A", "\x9b2J\x07", "sept\u00e9\u4e03"]
+    rated = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "c.db", stdin="\n".join([*typed, "5"]) + "\n", cwd=tmp_path)
+    refusals = [line for line in rated.stdout.splitlines() if line.startswith("  sorry: ")]
+    assert refusals == [f"  sorry: a rating is a number from 1 to 10, not '{text}'"
+                        for text in ("\\x1b[A", "\\x9b2J\\x07", "sept\u00e9\u4e03")], rated.stdout
+    assert not any(c in rated.stdout for c in "\x1b\x9b\x07"), rated.stdout
+    refused = crowdtune("run", "--mode", "\x1b[31m\u00e9", "--no-audio", "--db", "c.db", cwd=tmp_path, check=False)
+    assert refused.stderr == ("crowdtune run: error: --mode must be one of: rating, ab, not '\\x1b[31m\u00e9' "
+                              "(see crowdtune run --help)\n"), refused.stderr

@@ -3,6 +3,8 @@ database whose tables are on one (the server refuses with SQLSTATE 53100, disk_f
 DatabaseUnwritable naming the database, so every front end says it in one line with exit code 8; what was stored
 before stays, and the refused transaction leaves nothing of itself."""
 
+import os
+
 import asyncpg
 import pytest
 from pgserver import PASSWORD
@@ -10,6 +12,7 @@ from pgserver import PASSWORD
 from core.agent import QEntry
 from storage import DatabaseUnwritable, is_postgres_url, naming_refusals, open_store
 from storage.postgres import public_url
+from storage.sqlite import RESERVE
 
 ENTRIES = 200  # Q-table rows written per transaction: the 1 MiB disk fills within some dozens
 
@@ -62,3 +65,33 @@ async def test_the_postgresql_servers_other_insufficient_resources_are_named_the
             await conn.execute("INSERT INTO t VALUES (1)")
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("small_disk_location", ["sqlite"], indirect=True)
+async def test_a_lock_file_the_full_disk_will_not_take_is_not_left_behind(small_disk_location):
+    """Found by a fresh-user trial: a claim whose lock file could not be written (the disk full) was refused, as it
+    should be, but left an empty `<database>.lock` behind for someone to wonder at. Nothing is left; the claim is free."""
+    from pathlib import Path
+
+    from storage import StorageError
+
+    store = await open_store(small_disk_location)
+    filler = Path(small_disk_location).with_name("filler")
+    try:
+        fill = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:  # the rest of the disk, to the last block
+            while os.write(fill, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fill)
+        with pytest.raises(StorageError, match="cannot write the lock file .*: the disk is full"):
+            await store.claim_instance("a holder whose name needs room")
+        assert not Path(f"{small_disk_location}.lock").exists()
+        filler.unlink()
+        await store.claim_instance("the same, with room")  # nothing held it meanwhile
+        held = Path(f"{small_disk_location}.lock").read_bytes()  # who holds it, then the room kept for the end of a run
+        assert held == b"the same, with room" + b"\0" * RESERVE
+    finally:
+        await store.close()

@@ -131,7 +131,7 @@ def uid(user: User) -> str:
 
 
 async def test_compose_in_a_server_whose_ratings_taught_something_says_how_it_opened_the_track(env):
-    """A scope that has been rated starts a new session from its random track with the edits its model is sure of
+    """A scope that has been rated starts a new session from its random track with the edits its model expects to improve it
     (core.agent.opening), and /compose says so in the server's words."""
     store = await open_store(env.db)
     try:
@@ -144,7 +144,7 @@ async def test_compose_in_a_server_whose_ratings_taught_something_says_how_it_op
     async with running(env):
         response = await compose(env, rounds=3)
         content = response["data"]["content"]
-        assert re.search(r"It starts from a random track with \d+ edits? the agent is sure improve it, from what this server's ratings taught: [^.]*added a chord", content), content
+        assert re.search(r"It starts from a random track with \d+ edits? the agent expects to improve it, from what this server's ratings taught: [^.]*added a chord", content), content
         assert content.endswith(". The first round is coming up."), content
 
 

@@ -137,13 +137,34 @@ async def test_stats_and_top_name_rounds_by_what_members_see_and_say_what_is_not
     assert "The agent is not yet sure of anything you like or dislike (" in stats, stats
 
 
-async def test_stats_in_a_dm_with_a_round_open_says_so_instead_of_start_one(env):
+async def vote_in_a_dm(env, rounds: int, emoji: str):
+    """Alice composes in her DM with the bot and votes `emoji` on round 1; its DM channel and round post."""
     dm = env.server.dm_channel(env.alice)
+    await compose(env, user=env.alice, channel=dm, rounds=rounds)
+    post = await env.server.wait_for_message(dm, is_round(1))
+    await env.server.react(env.alice, post["id"], emoji)
+    await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the owner's vote")
+    return dm, post
+
+
+async def test_stats_in_a_dm_with_a_round_open_says_so_instead_of_start_one(env):
     async with running(env):
-        await compose(env, user=env.alice, channel=dm, rounds=2)
-        post = await env.server.wait_for_message(dm, is_round(1))
-        await env.server.react(env.alice, post["id"], KEYCAPS[5])
-        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the owner's vote")
+        dm, _ = await vote_in_a_dm(env, 2, KEYCAPS[5])
         for name in ("stats", "top"):
             shown = await command(env, env.alice, dm, name)
             assert "/compose" not in shown and "Round 1 is open here with 1 vote," in shown, shown
+
+
+async def test_stats_and_top_in_a_dm_speak_of_the_person_not_a_crowd(env):
+    """Found by a fresh-user trial: in a DM (a personal agent, one voter) /stats headed its list "Best rated (the
+    crowd's verdict, 1-10)", as if a crowd had rated; its summary had said "You gave 9/10"."""
+    async with running(env):
+        dm, _ = await vote_in_a_dm(env, 1, KEYCAPS[8])
+        await (await env.server.slash(env.alice, dm, "close")).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT status FROM sessions") == [("finished",)], "the session to finish")
+        shown = []
+        for name in ("stats", "top"):
+            answer = await env.server.slash(env.alice, dm, name)
+            shown.append((await answer.wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=60))["content"])
+    for answer in shown:
+        assert "Best rated (what you gave, 1-10):" in answer and "crowd" not in answer, answer

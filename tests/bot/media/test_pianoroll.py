@@ -159,3 +159,13 @@ def test_an_edit_at_either_end_of_the_track_is_outlined_in_full(kind):
     middle = outlined(7 if kind != "percussion" else 4)  # drum step 4 repeats at step 20: both inside
     for end in (0, 15):
         assert abs(outlined(end) - middle) <= 0.03 * middle, (end, outlined(end), middle)
+
+
+def test_a_learning_curve_with_one_voter_a_round_names_no_crowd_spread():
+    """Found by a fresh-user trial: a personal agent's /stats (one voter, so each round's spread is 0) drew a legend
+    "crowd spread (± 1 sd)" for a band no one can see. With no round spread, the curve is the one drawn without
+    spreads; with one, the band and its legend are drawn."""
+    rewards, scores = [8.0, 6.0, 7.0], [6.33, 6.3, 6.5]
+    plain = learning_curve_png(rewards, "c", scores=scores)
+    assert learning_curve_png(rewards, "c", scores=scores, spread=[0.0, None, 0.0]) == plain
+    assert learning_curve_png(rewards, "c", scores=scores, spread=[0.0, 1.5, 0.0]) != plain

@@ -1,0 +1,42 @@
+"""A reaction that looks like a vote on a round that votes with buttons or menus is no vote: the bot says so in the
+channel, once a round (found by a fresh-user trial: a member reacted 8 on a menu round and it just sat there)."""
+
+from __future__ import annotations
+
+import pytest
+from test_discord_bot import KEYCAPS, ballots, compose, drawer, env, is_round, renderer, running  # noqa: F401 - fixtures
+from test_round_counts import close_with
+
+pytestmark = pytest.mark.asyncio
+
+NOTICE = "Reactions are not votes in round 1: vote with the {} on its post."
+
+
+@pytest.mark.parametrize("style, options, controls", [("buttons", {}, "buttons"), ("reactions", {"aspects": True}, "menus")])
+async def test_a_vote_reaction_on_a_buttons_or_menu_round_is_said_once_to_be_no_vote(env, style, options, controls):
+    server = env.server
+    async with running(env):
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": style})).wait_response()
+        await compose(env, rounds=2, **options)
+        post = await server.wait_for_message(env.channel, is_round(1))
+        await server.react(env.alice, post["id"], "🎉")  # no vote-looking reaction: nothing to say
+        await server.react(env.alice, post["id"], KEYCAPS[8])
+        notice = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Reactions are not votes"))
+        assert notice["content"] == NOTICE.format(controls), notice["content"]
+        await server.react(env.bob, post["id"], KEYCAPS[3])
+        await server.react(env.alice, post["id"], KEYCAPS[6])
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        summary = await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
+        await server.wait_for_message(env.channel, is_round(2))
+    assert "nobody voted" in summary["content"] and await ballots(env) == {}, summary["content"]
+    said = [m["content"] for m in server.messages(env.channel) if m["content"].startswith("Reactions are not votes")]
+    assert said == [NOTICE.format(controls)], said
+
+
+async def test_a_reactions_round_says_nothing_of_its_vote_reactions(env):
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=2)
+        await close_with(env, await server.wait_for_message(env.channel, is_round(1)), env.alice, KEYCAPS[8])
+        await server.wait_for_message(env.channel, is_round(2))
+    assert not [m for m in server.messages(env.channel) if m["content"].startswith("Reactions are not votes")]
