@@ -10,23 +10,42 @@ import argparse
 import asyncio
 import os
 import sys
+from typing import NamedTuple
 
 from bot.cli import UsageError, _check_database, _database, _fresh_output, _open_to_write, _settings
+from bot.discord.votes import voter_id  # small and pure: no discord.py
 from bot.progress import plural, stored
+from core.words import quoted
 
 ACTOR = "cli"  # the audit log's actor for what an operator does here (a Discord command names its user)
 SNOWFLAKE_MAX = 2**64 - 1  # Discord's ids are unsigned 64-bit numbers (its docs: Reference, Snowflakes)
 
 
-def user_id(text: str) -> int:
+class Person(NamedTuple):
+    """Whom `forget-user` forgets: their voter as their votes are stored (and an export names them), the scope of
+    their personal agent, and the name their copy's default file takes."""
+
+    voter: str
+    personal_scope: str
+    name: str
+
+
+def person(text: str) -> Person:
     """An argparse type: a Discord user's id (a snowflake: 1 to 2**64-1, in decimal digits), also as an export's
-    votes.jsonl names a voter ("user:123"); ArgumentTypeError otherwise."""
-    digits = text.removeprefix("user:")
-    if not (digits.isascii() and digits.isdigit() and 0 < int(digits) <= SNOWFLAKE_MAX):
-        raise argparse.ArgumentTypeError(
-            f"USER_ID must be a Discord user's id (a number such as 123456789012345678: Discord's Developer Mode, "
-            f"then Copy User ID), not '{text}'")
-    return int(digits)
+    votes.jsonl names a voter ("user:123"), whose personal agent is their DMs' (user:ID); or a terminal user as
+    the export names them, user:LOGIN (bot.terminal: their votes' voter), whose agent is local:LOGIN.
+    ArgumentTypeError otherwise."""
+    from bot.terminal import terminal_scope  # here: it imports the conductor (numpy), which --help does without
+
+    name = text.removeprefix("user:")
+    if name.isascii() and name.isdigit():
+        if 0 < int(name) <= SNOWFLAKE_MAX:
+            return Person(voter_id(int(name)), voter_id(int(name)), str(int(name)))
+    elif text.startswith("user:") and name.isprintable() and name and not any(c.isspace() or c == "/" for c in name):
+        return Person(text, terminal_scope(name), name)
+    raise argparse.ArgumentTypeError(
+        f"USER_ID must be a Discord user's id (a number such as 123456789012345678: Discord's Developer Mode, then "
+        f"Copy User ID), or user:LOGIN for a terminal user, as an export names voters; not {quoted(text)}")
 
 
 def add_commands(commands) -> None:
@@ -39,7 +58,8 @@ def add_commands(commands) -> None:
         "votes everywhere and their personal agent. Moderation records about them (a strike, the audit log) are kept, "
         "and a reaction they leave on a round open now no longer counts. On a terminal it asks first; elsewhere add --yes. "
         "On SQLite, stop the bot first."))
-    forget.add_argument("user", type=user_id, metavar="USER_ID", help="the person's Discord user id (or user:ID, as an export names voters)")
+    forget.add_argument("user", type=person, metavar="USER_ID", help=(
+        "the person's Discord user id, or as an export names voters: user:ID, or user:LOGIN for a terminal user"))
     _add_db(forget)
     forget.add_argument("--out", type=_path("--out"), help="the copy's JSON file, readable by its owner alone (default: crowdtune-user-USER_ID.json)")
     forget.add_argument("--force", action="store_true", help="replace --out if it exists")
@@ -61,8 +81,9 @@ def _add_yes(parser: argparse.ArgumentParser, verb: str) -> None:
 
 
 def _can_ask(args: argparse.Namespace, doing: str) -> None:
-    """UsageError, before anything is read or written, when nobody can be asked (standard input is no terminal: a
-    script, a pipe, a container without one) and --yes was not given."""
+    """UsageError when nobody can be asked (standard input is no terminal: a script, a pipe, a container without
+    one) and --yes was not given. Called only once there is something to confirm: what needs no answer (a scope
+    not there, nothing stored, a database that cannot be written or is held) is said first, as it is with --yes."""
     if not args.yes and not sys.stdin.isatty():
         raise UsageError(f"standard input is not a terminal, so nobody can confirm: add --yes to {doing}; nothing was changed")
 
@@ -76,6 +97,8 @@ async def _confirmed(question: str, yes: bool) -> bool:
 
     print(f"{question} [y/N] ", end="", flush=True)
     answer = await LineReader(sys.stdin).readline()
+    if answer is None or not answer.endswith("\n"):
+        print()  # the input's end (Ctrl-D) echoes no newline: what follows starts a line of its own
     return (answer or "").strip().lower() in ("y", "yes")
 
 
@@ -102,14 +125,19 @@ async def _open(args: argparse.Namespace, command: str, scope: str | None):
     return store
 
 
-async def _learned(store, settings, scope: str) -> str:
-    """What the scope's agent has learned, in /reset's words, by its preset (the scope's setting, else the operator's)."""
-    from bot.conductor import Conductor
+async def _preset(store, settings, scope: str) -> str:
+    """The preset the scope's agent learns by: the scope's setting, else the operator's."""
     from bot.settings import round_defaults
+
+    return {**round_defaults(settings), **await store.scope_settings(scope)}["preset"]
+
+
+async def _learned(store, settings, scope: str) -> str:
+    """What the scope's agent has learned, in /reset's words, by its preset (`_preset`)."""
+    from bot.conductor import Conductor
     from core.agent import preset
 
-    chosen = {**round_defaults(settings), **await store.scope_settings(scope)}["preset"]
-    return await Conductor(store).learned_so_far(scope, preset(chosen))
+    return await Conductor(store).learned_so_far(scope, preset(await _preset(store, settings, scope)))
 
 
 class _NothingStored(Exception):
@@ -117,25 +145,27 @@ class _NothingStored(Exception):
 
 
 async def forget_user(args: argparse.Namespace) -> int:
+    from bot.conductor import Conductor
+    from bot.personal_copy import personal_agent
     from storage.export import write_person_copy
     from storage.files import replacing
-    from bot.discord.votes import voter_id  # small and pure: no discord.py
     from bot.errors import check_writable
 
-    voter = voter_id(args.user)  # the person as their votes and personal agent are stored
-    _can_ask(args, f"delete {voter}'s data")
+    voter, personal, name = args.user
     settings = _database_named(args)
-    out = args.out or f"crowdtune-user-{args.user}.json"
+    out = args.out or f"crowdtune-user-{name}.json"
     check_writable(out, "the file ", example="user.json")
     _fresh_output(out, args.db, args.force)
-    store = await _open(args, "forget-user", voter)
+    store = await _open(args, "forget-user", personal)
     try:
-        agent = f"their personal agent, which {await _learned(store, settings, voter)}" if await store.has_scope(voter) else None
+        copied = await personal_agent(Conductor(store), personal, await _preset(store, settings, personal))
+        agent = f"their personal agent, which {copied['learned']}" if copied else None
         try:
             with replacing(out, private=True) as temporary:  # people's votes: readable by its owner alone, as exports
-                votes = await asyncio.to_thread(write_person_copy, store.path, voter, temporary, await store.q_size(voter))
+                votes = await asyncio.to_thread(write_person_copy, store.path, voter, temporary, copied)
                 if not votes and agent is None:
                     raise _NothingStored
+                _can_ask(args, f"delete {voter}'s data")  # a refusal leaves no copy
         except _NothingStored:
             print(f"nothing of {voter} is stored in {store.path} (no votes, no personal agent): nothing to delete, no copy written")
             return 0
@@ -143,7 +173,7 @@ async def forget_user(args: argparse.Namespace) -> int:
         if not await _confirmed("Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.", args.yes):
             print(f"nothing was deleted (the copy stays in {out})")
             return 0
-        result = await store.forget_user(voter, personal_scope=voter, actor=ACTOR)
+        result = await store.forget_user(voter, personal_scope=personal, actor=ACTOR)
     finally:
         await store.close()
     print(f"deleted {stored(result['votes'], 'their personal agent' if result['personal_agent'] else None)} of {voter}; "
@@ -155,15 +185,18 @@ async def forget_user(args: argparse.Namespace) -> int:
 async def reset(args: argparse.Namespace) -> int:
     from bot.conductor import NOTHING_LEARNED
 
-    _can_ask(args, f"reset {args.scope}")
     settings = _database_named(args)
     store = await _open(args, "reset", None)
     try:
         if args.scope not in {scope for scope, _, _ in await store.scopes()}:
-            raise UsageError(f"no scope '{args.scope}' in {store.path}: crowdtune sessions lists where its sessions run "
+            raise UsageError(f"no scope {quoted(args.scope)} in {store.path}: crowdtune sessions lists where its sessions run "
                              "(guild:SERVER_ID, user:USER_ID, local:NAME); nothing was changed")
         await store.claim_scope(args.scope)  # a terminal session or simulation driving it is running: refused
         learned = await _learned(store, settings, args.scope)
+        if learned == NOTHING_LEARNED and not await store.q_size(args.scope):
+            print(f"the agent of {args.scope} {NOTHING_LEARNED}: nothing to reset")
+            return 0
+        _can_ask(args, f"reset {args.scope}")
         forgets = "" if learned == NOTHING_LEARNED else "; a reset forgets it all"
         if not await _confirmed(f"Reset the agent of {args.scope}? It {learned}{forgets}. Compositions and votes are kept.", args.yes):
             print("nothing was reset")

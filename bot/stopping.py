@@ -14,6 +14,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.pool
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -39,15 +40,24 @@ def _device(fd: int) -> tuple[int, int]:
 _TERMINAL_OUTPUTS = {fd: _device(fd) for fd in (1, 2) if os.isatty(fd)}
 
 
+def _hung_up(fd: int) -> bool:
+    """Whether the terminal `fd` is open on has hung up (its other end closed): poll says POLLHUP or POLLERR there
+    at once, where a terminal still open (`kill -HUP` sent by hand) says only that it can be written."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
+
+
 def _heard(number: int) -> None:
-    """What a handler does first with a signal it acts on. SIGHUP: the terminal is gone, and every write to it
-    would fail (EIO), turning the end into an output error and cutting its cleanup short; standard output and
-    error that are that terminal are pointed at /dev/null (what is written there went nowhere anyway)."""
+    """What a handler does first with a signal it acts on. SIGHUP from a terminal that is gone: every write to it
+    would fail (EIO), turning the end into an output error and cutting its cleanup short, so standard output and
+    error that are that terminal are pointed at /dev/null (what is written there went nowhere anyway). A terminal
+    still there (`kill -HUP`) is kept: the closing lines and "hung up" are written to it, as SIGTERM's are."""
     if number != signal.SIGHUP:
         return
     for fd, terminal in _TERMINAL_OUTPUTS.items():
         with contextlib.suppress(OSError):
-            if _device(fd) == terminal:
+            if _device(fd) == terminal and _hung_up(fd):
                 null = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(null, fd)
                 os.close(null)

@@ -74,8 +74,9 @@ def keys(mode: str, replays: bool, starting: bool = False, every_stop: bool = Fa
     return f"{ab}r replays, {stops}" if replays else stops
 
 
-def terminal_scope() -> str:
-    return f"local:{getpass.getuser()}"
+def terminal_scope(login: str | None = None) -> str:
+    """The terminal sessions' scope of `login` (default: who runs crowdtune), whose votes' voter is user:LOGIN."""
+    return f"local:{login or getpass.getuser()}"
 
 
 MODE_NAMES = {"rating": "rating", "ab": "A/B"}  # as the README and the Discord posts name them (--mode ab)

@@ -157,13 +157,14 @@ async def export_zip(
     return await asyncio.to_thread(write_export, store.path, out, scope_id, progress)
 
 
-def write_person_copy(location: str, voter: str, out: Path, personal_agent_q_values: int) -> int:
-    """A person's copy of their data (/forget-me): `{"voter", "votes": [...], "personal_agent_q_values"}`
-    as JSON, streamed vote by vote from a read-only snapshot into `out`. Synchronous, for a worker;
-    returns the number of votes."""
+def write_person_copy(location: str, voter: str, out: Path, personal_agent: dict | None) -> int:
+    """A person's copy of their data (/forget-me, `crowdtune forget-user`): `{"voter", "personal_agent", "votes":
+    [...]}` as JSON, `personal_agent` as given (bot.personal_copy: what their agent has learned; null when they
+    have none), streamed vote by vote from a read-only snapshot into `out`. Synchronous, for a worker; returns the
+    number of votes."""
     count = 0
     with open_reader(location) as reader, open(out, "w", encoding="utf-8") as stream:
-        stream.write(f'{{"voter": {json.dumps(voter)},\n "personal_agent_q_values": {int(personal_agent_q_values)},\n "votes": [')
+        stream.write(f'{{"voter": {json.dumps(voter)},\n "personal_agent": {json.dumps(personal_agent, sort_keys=True)},\n "votes": [')
         for vote in reader.votes_of(voter):
             stream.write(("\n  " if count == 0 else ",\n  ") + json.dumps(vote, sort_keys=True))
             count += 1

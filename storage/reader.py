@@ -83,7 +83,8 @@ class RowReader:
 
     def audit(self, scope_id: str | None) -> Iterator[dict]:
         """The audit log; a round it names (the database's round id) is given as its session and its
-        number from 1, as people see it ("round 3", round-0003.mid), when it is a round of the scope."""
+        number from 1, as people see it ("round 3", round-0003.mid), when it is a round of the scope; a round deleted
+        since (with its scope: /forget-me) as `"round": null, "round_deleted": true`, never by its id."""
         where, params = self._where("a.scope_id", scope_id)
         for a in self._rows(
             "SELECT a.at, a.scope_id, a.actor, a.action, a.detail, r.session_id, r.idx, s.scope_id FROM audit a "
@@ -94,6 +95,9 @@ class RowReader:
             detail = json.loads(a[4])
             if a[5] is not None and scope_id in (None, a[7]):
                 detail["session"], detail["round"] = a[5], a[6] + 1
+            elif a[5] is None and type(detail.get("round")) is int:
+                # Deleted with its scope (/forget-me, forget-user): its id is no number anyone saw (ids are never reused).
+                detail["round"], detail["round_deleted"] = None, True
             yield {"at": a[0], "scope": a[1], "actor": a[2], "action": a[3], "detail": detail}
 
     def qvalues(self, scope_id: str | None) -> Iterator[dict]:

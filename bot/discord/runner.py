@@ -22,7 +22,7 @@ from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.followups import Followups, say_stopped
 from bot.discord.ballot_box import BallotBox, VoteLimiter
-from bot.discord.publisher import Publisher, edit_post
+from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
 from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
 from bot.discord.votes import VOTING_STOPPED, round_style, round_summary, rounds_played
@@ -32,6 +32,7 @@ from storage import DatabaseGone, RoundRow, SessionRow
 log = logging.getLogger("crowdtune.rounds")
 
 RETRY_AFTER_ERROR = 5.0
+MESSAGE_LIMIT = 2000  # Discord's most characters in a message's content
 # How long (seconds) /status waits for a session's restart recount (bounded: RECONCILE_PASSES reads of the
 # reactions) before answering with the votes so far and saying the recount is under way. Once per recount:
 # the first /status starts it and every later one waits at most what is left of it.
@@ -81,6 +82,43 @@ class RestartRecounts:
         return True
 
 
+async def summary_into_post(channel, edited: tuple[int, str] | None, summary: str) -> None:
+    """A round's summary that Discord refused to post (Send Messages taken away: an edit of our own message needs
+    none) goes into its post in place of the promise that it follows, when `edited` (message id, words) is that post
+    as just edited; else, and past Discord's 2,000 characters, the post is left as it is."""
+    promise = ENDED_POSTS["closed"]
+    if edited is None or not edited[1].endswith(promise):
+        return
+    content = f"{edited[1].removesuffix(promise)}Voting has closed: {summary}"
+    if len(content) <= MESSAGE_LIMIT:
+        with contextlib.suppress(discord.HTTPException):
+            await edit_post(channel, edited[0], content)
+
+
+async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> None:
+    """Post what the outbox holds (for one channel, or all), oldest first, each once: marked sent after
+    it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
+    it twice within Discord's nonce window (minutes); an entry with a message id is that round post's edit
+    as its round ended (`edit_post`), which a crash may only repeat. For one session's channel a refusal is raised
+    (the session stops, saying why); across all channels at start, a channel Discord refuses us
+    (gone, or closed to us) is given up on. A refused summary goes into its round's post (`summary_into_post`)."""
+    edited: dict[str, tuple[int, str]] = {}  # channel id -> the round post last edited here, and its words
+    for note in await store.pending_announcements(channel_id):
+        channel = bot.get_partial_messageable(int(note.channel_id))
+        try:
+            if note.message_id is not None:  # a round's post edited as the round ended: an edit is repeatable
+                await edit_post(channel, int(note.message_id), note.content)
+                edited[note.channel_id] = (int(note.message_id), note.content)
+            else:
+                await channel.send(note.content, nonce=f"ct-note-{note.id}")
+        except (discord.Forbidden, discord.NotFound) as problem:
+            await summary_into_post(channel, edited.pop(note.channel_id, None), note.content)
+            if channel_id is not None:
+                raise
+            log.warning("announcement %s for channel %s dropped: %s", note.id, note.channel_id, problem)
+        await store.mark_announced(note.id)
+
+
 class RoundRunner:
     def __init__(self, bot: discord.Client, conductor: Conductor, renderer, drawer: Drawer, limiter: VoteLimiter | None = None) -> None:
         self.bot = bot
@@ -125,25 +163,9 @@ class RoundRunner:
             self._tasks[session_id] = asyncio.create_task(self._run(session_id), name=f"session-{session_id}")
 
     async def announce(self, channel_id: str | None = None) -> None:
-        """Post what the outbox holds (for one channel, or all), oldest first, each once: marked sent after
-        it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
-        it twice within Discord's nonce window (minutes); an entry with a message id is that round post's edit
-        as its round ended (`edit_post`), which a crash may only repeat. For one session's channel a refusal is raised
-        (the session stops, saying why); across all channels at start, a channel Discord refuses us
-        (gone, or closed to us) is given up on."""
+        """Post what the outbox holds (`post_outbox`), one run at a time."""
         async with self._announcing:
-            for note in await self.store.pending_announcements(channel_id):
-                channel = self.bot.get_partial_messageable(int(note.channel_id))
-                try:
-                    if note.message_id is not None:  # a round's post edited as the round ended: an edit is repeatable
-                        await edit_post(channel, int(note.message_id), note.content)
-                    else:
-                        await channel.send(note.content, nonce=f"ct-note-{note.id}")
-                except (discord.Forbidden, discord.NotFound) as problem:
-                    if channel_id is not None:
-                        raise
-                    log.warning("announcement %s for channel %s dropped: %s", note.id, note.channel_id, problem)
-                await self.store.mark_announced(note.id)
+            await post_outbox(self.bot, self.store, channel_id)
 
     async def resume_all(self) -> int:
         """On start: what the outbox holds is posted, then every active session of this process's shards
@@ -277,7 +299,8 @@ class RoundRunner:
             await self.reconciler.still_posted(channel, row)
         self.recounts.done(session_id)
         await self._wait_for_close(session_id, open_round, channel, style)
-        with self.steering.closing(session_id):  # a /stop now waits for this close: its voting is over
+        # A /stop from now waits for this close, its summary posted (what it then says is below the summary).
+        with self.steering.closing(session_id):
             if style == "reactions":
                 await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
             await self.ballot_box.settle_votes()  # every vote that arrived before the close counts
@@ -288,12 +311,12 @@ class RoundRunner:
                 open_round.id, actor="crowdtune", set_aside=count.set_aside,
                 announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days),
             )
-        self.ballot_box.forget_round(row)
-        refreshed = await self.store.session(session_id)
-        if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
-            return True
-        await self.announce(session.channel_id)  # the summary, or the cancellation a deletion recorded
-        stopped = await self.steering.after_close(session_id)  # a /stop that waited for this close
+            self.ballot_box.forget_round(row)
+            refreshed = await self.store.session(session_id)
+            if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
+                return True
+            await self.announce(session.channel_id)  # the summary, or the cancellation a deletion recorded
+            stopped = await self.steering.after_close(session_id)  # a /stop that waited for this close
         if refreshed.status == "finished":
             ended = rounds_played(open_round.plan.index + 1, refreshed.rounds_done)
             await channel.send(f"Session finished after {ended}. Use `/top` to hear the best.")

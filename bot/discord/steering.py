@@ -35,6 +35,10 @@ class Steering:
         """Held by /close and /stop: one at a time per session, so each sees what the one before it did."""
         return self._locks.setdefault(session_id, asyncio.Lock())
 
+    def closing_now(self, session_id: int) -> bool:
+        """Whether the session's runner is closing a round (until its summary is posted: `closing`)."""
+        return session_id in self._closing
+
     def voting_over(self, row: RoundRow | None) -> bool:
         """Whether the round `row` is being closed: its close asked for (/close, also while it was being posted: it
         closes once posted), its time up or its quorum met."""
@@ -68,7 +72,9 @@ class Steering:
             self._stops[session_id] = (actor, done)
             try:
                 row = await self.store.open_round_of(session_id)
-                if self.voting_over(row):  # not closed yet (else its runner may be past the point that stops it)
+                # Being closed, or closed with its summary still to come (else its runner may be past the point that
+                # stops it).
+                if self.closing_now(session_id) or self.voting_over(row):
                     self._wake(session_id)
                     async with asyncio.timeout(STOP_WAIT):
                         if await asyncio.shield(done):
@@ -83,7 +89,8 @@ class Steering:
 
     @contextlib.contextmanager
     def closing(self, session_id: int) -> Iterator[None]:
-        """The runner closes the session's round in this block: a /stop meanwhile waits for it (`stop`)."""
+        """The runner closes the session's round in this block, and posts its summary: a /stop meanwhile waits for it
+        (`stop`), and `after_close` is the block's last step."""
         self._closing.add(session_id)
         try:
             yield

@@ -34,6 +34,9 @@ class StrayReactions:
         if self.box.is_bot(payload.user_id, payload.member):
             return
         ref = self.box.cached_ref(payload.message_id) or await self.box.ref_for(payload.message_id)
+        if ref is None and self.box.recorded_in is not None:  # a post just out, its round not recorded yet (as votes wait)
+            await self.box.recorded_in(payload.channel_id, payload.message_id)
+            ref = await self.box.ref_for(payload.message_id)
         if ref is None or ref.style == "reactions" or ref.round_id in self._told:
             return
         # Marked before any await: reactions arriving together are told once.

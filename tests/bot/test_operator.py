@@ -13,6 +13,7 @@ import pytest
 
 from bot.conductor import Conductor
 from bot.errors import ExitCode
+from bot.progress import plural
 from core.engine import SessionSpec
 from dbrows import query
 from storage import open_store
@@ -65,8 +66,13 @@ def test_forget_user_writes_the_copy_then_deletes_with_yes(filled, tmp_path):
     assert oct(copy.stat().st_mode & 0o777) == "0o600"
     data = json.loads(copy.read_text())
     assert data["voter"] == f"user:{PERSON}" and len(data["votes"]) == 4  # /forget-me's copy: write_person_copy
-    assert "personal_agent_q_values" in data
-    assert "wrote copy.json: a copy of user:123456789012345678's data, 4 votes and their personal agent" in result.stdout
+    agent = data["personal_agent"]  # what it has learned, in the units its preset learns in, and in words
+    assert set(agent) == {"scope", "preset", "learned", "judged_edits", "lessons"} and "personal_agent_q_values" not in data
+    assert (agent["scope"], agent["preset"]) == (f"user:{PERSON}", "default") and agent["judged_edits"] >= 1
+    assert agent["learned"] == f"has learned from {plural(agent['judged_edits'], 'judged edit')}"
+    assert isinstance(agent["lessons"], list) and all(isinstance(lesson, str) for lesson in agent["lessons"])
+    assert (f"wrote copy.json: a copy of user:123456789012345678's data, 4 votes and their personal agent, which "
+            f"{agent['learned']}") in result.stdout
     assert "deleted 4 votes and their personal agent" in result.stdout
     after = _counts(filled)
     assert after["person's votes"] == 0 and after["votes"] == before["votes"] - 4
@@ -188,3 +194,131 @@ def test_the_copy_never_replaces_the_database_nor_a_file_without_force(tmp_path)
     assert (tmp_path / "kept.json").read_text() == "mine" and _counts(str(db)) == before
     crowdtune("forget-user", str(PERSON), "--db", str(db), "--out", "kept.json", "--yes", "--force", cwd=tmp_path)
     assert len(json.loads((tmp_path / "kept.json").read_text())["votes"]) == 4 and _counts(str(db))["person's votes"] == 0
+
+
+async def _fill_terminal(db: str, login: str) -> None:
+    """What `crowdtune run` stores for the login `login` (bot.terminal): its voter user:LOGIN, its scope local:LOGIN."""
+    store = await open_store(db)
+    try:
+        conductor = Conductor(store)
+        session = await conductor.start(f"local:{login}", "local", "terminal", SessionSpec(), actor=f"user:{login}")
+        for _ in range(2):
+            r = await conductor.open_round(session.id)
+            await conductor.vote(r.id, f"user:{login}", 7)
+            await conductor.close(r.id, actor=f"user:{login}")
+    finally:
+        await store.close()
+
+
+def test_a_terminal_user_is_forgotten_by_the_name_an_export_gives_them(filled, tmp_path):
+    """Found by a fresh-user trial: an export names the terminal's voter user:LOGIN (bot.terminal), and the help
+    says USER_ID may be given as an export names voters, yet user:root was refused as no Discord id. It now
+    deletes their votes and their terminal agent (local:LOGIN), as /forget-me deletes a Discord user's."""
+    asyncio.run(_fill_terminal(filled, "root"))
+    before = _counts(filled)
+    assert query(filled, "SELECT COUNT(*) FROM scopes WHERE id = 'local:root'")[0][0] == 1
+    result = crowdtune("forget-user", "user:root", "--db", filled, "--yes", cwd=tmp_path)
+    assert "wrote crowdtune-user-root.json: a copy of user:root's data, 2 votes and their personal agent" in result.stdout
+    assert "deleted 2 votes and their personal agent of user:root" in result.stdout
+    data = json.loads((tmp_path / "crowdtune-user-root.json").read_text())
+    assert data["voter"] == "user:root" and len(data["votes"]) == 2
+    after = _counts(filled)
+    assert after["votes"] == before["votes"] - 2 and after["scopes"] == before["scopes"] - 1
+    assert query(filled, "SELECT COUNT(*) FROM scopes WHERE id = 'local:root'")[0][0] == 0
+    assert after["person's votes"] == before["person's votes"]  # the Discord user's are untouched
+
+
+@pytest.mark.parametrize("bad", ["root", "user:a b", "user:\x1b[2J", "local:"])
+def test_what_no_export_names_a_voter_is_refused_in_one_line(filled, tmp_path, bad):
+    before = _counts(filled)
+    result = crowdtune("forget-user", bad, "--db", filled, "--yes", cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE and result.stderr.count("\n") == 1, result.stderr
+    assert "USER_ID must be a Discord user's id" in result.stderr and "user:LOGIN" in result.stderr
+    assert _counts(filled) == before
+
+
+def test_without_a_terminal_what_needs_no_confirmation_answers_before_yes_is_asked_for(filled, tmp_path):
+    """Found by a fresh-user trial: with standard input no terminal, an unknown scope, nobody's data and a held
+    database were each answered "add --yes" first, though --yes would change nothing for them."""
+    before = _counts(filled)
+    unknown = crowdtune("reset", "--scope", "guild:1", "--db", filled, cwd=tmp_path, check=False)
+    assert unknown.returncode == ExitCode.USAGE and "no scope 'guild:1'" in unknown.stderr and "--yes" not in unknown.stderr
+    nobody = crowdtune("forget-user", "42", "--db", filled, cwd=tmp_path, check=False)
+    assert nobody.returncode == 0 and "nothing of user:42 is stored" in nobody.stdout and nobody.stderr == ""
+    assert _counts(filled) == before and list(tmp_path.glob("*.json")) == []
+
+
+def test_without_a_terminal_a_held_or_read_only_database_is_named_before_yes_is_asked_for(tmp_path, read_only):
+    db = tmp_path / "t.db"
+    asyncio.run(_fill(str(db)))
+    with open(f"{db}.lock", "w") as held:
+        held.write("crowdtune bot, process 4242")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = crowdtune("reset", "--scope", GUILD, "--db", str(db), cwd=tmp_path, check=False)
+        assert result.returncode == ExitCode.DATABASE and "already running on" in result.stderr
+    read_only(db)
+    for args in (["forget-user", str(PERSON), "--out", "c.json"], ["reset", "--scope", GUILD]):
+        result = crowdtune(*args, "--db", str(db), cwd=tmp_path, check=False)
+        assert result.returncode == ExitCode.DATABASE and "cannot be written" in result.stderr, result.stderr
+    assert not (tmp_path / "c.json").exists()
+
+
+async def _start_only(db: str, scope: str) -> None:
+    """A session started in `scope` and no round rated: its agent has learned nothing."""
+    store = await open_store(db)
+    try:
+        await Conductor(store).start(scope, "guild", "c2", SessionSpec(), actor=f"user:{OTHER}")
+    finally:
+        await store.close()
+
+
+def test_resetting_an_agent_that_learned_nothing_says_so_asks_nothing_and_audits_nothing(filled, tmp_path):
+    """Found by a fresh-user trial: it asked, wrote an audit entry and said "is reset (0 Q-values deleted...)"."""
+    asyncio.run(_start_only(filled, "guild:5"))
+    before = _counts(filled)
+    result = crowdtune("reset", "--scope", "guild:5", "--db", filled, cwd=tmp_path, check=False)  # no terminal, no --yes
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout == "the agent of guild:5 has not learned anything yet: nothing to reset\n"
+    assert _counts(filled) == before
+
+
+def test_the_end_of_input_at_the_question_ends_its_line_before_the_answer(filled, tmp_path):
+    """Found by a fresh-user trial: Ctrl-D at "[y/N] " left "nothing was deleted" on the question's line."""
+    child = _spawn(["forget-user", str(PERSON), "--db", filled], tmp_path)
+    child.expect(r"\[y/N\] ")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0 and child.before.replace("\r", "").lstrip("^D\x08") == "\nnothing was deleted (the copy stays in crowdtune-user-123456789012345678.json)\n", repr(child.before)
+
+
+def _audit_of(db: str, out: Path) -> list[dict]:
+    from storage.export import write_export
+    import zipfile
+
+    write_export(db, out)
+    with zipfile.ZipFile(out) as archive:
+        return [json.loads(line) for line in archive.read("audit.jsonl").splitlines()]
+
+
+def test_the_export_never_shows_a_deleted_round_by_its_internal_id(filled, tmp_path):
+    """Found by a fresh-user trial: after forget-user, the deleted personal session's round_closed entries read
+    "round": 12 (the database's id) where they read "session": 4, "round": 1 before. README: rounds are numbered
+    from 1 everywhere. An entry whose round is gone now says so, and the rest keep their numbers."""
+    kept = [e["detail"] for e in _audit_of(filled, tmp_path / "before.zip") if e["action"] == "round_closed"]
+    assert len(kept) == 4 and {(d["session"], d["round"]) for d in kept} == {(1, 1), (1, 2), (2, 1), (2, 2)}
+
+    async def forget() -> None:
+        store = await open_store(filled)
+        try:
+            await store.forget_user(f"user:{PERSON}", personal_scope=f"user:{PERSON}")
+        finally:
+            await store.close()
+
+    asyncio.run(forget())
+    closed = [(e["scope"], e["detail"]) for e in _audit_of(filled, tmp_path / "after.zip") if e["action"] == "round_closed"]
+    assert len(closed) == 4
+    assert [(d["session"], d["round"]) for scope, d in closed if scope == GUILD] == [(1, 1), (1, 2)]
+    assert [d for scope, d in closed if scope != GUILD] == [{**d, "round": None, "round_deleted": True} for scope, d in closed if scope != GUILD]
+    assert all("session" not in d for scope, d in closed if scope != GUILD)

@@ -233,11 +233,13 @@ def test_the_starting_track_is_played_and_rated_before_the_first_edit(tmp_path, 
         assert raw.execute("SELECT COUNT(*) FROM audit WHERE action = 'starting_track_rated'").fetchone() == (1,)
 
 
-@pytest.mark.parametrize("how, code, prefix", [("ctrl-c", 130, ()), ("ctrl-c", 130, IGNORING_SIGINT), ("sigterm", 143, ())],
-                         ids=["ctrl-c-130", "ctrl-c-130-started-with-SIGINT-ignored", "sigterm-143"])
+@pytest.mark.parametrize("how, code, prefix", [("ctrl-c", 130, ()), ("ctrl-c", 130, IGNORING_SIGINT), ("sigterm", 143, ()),
+                                              ("sighup", 129, ())],
+                         ids=["ctrl-c-130", "ctrl-c-130-started-with-SIGINT-ignored", "sigterm-143", "sighup-129-terminal-still-open"])
 def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_the_round_to_resume(tmp_path, player, how, code, prefix):
     """Also when crowdtune was started with SIGINT ignored (as a shell starts a command in the background): Ctrl-C
-    did nothing then."""
+    did nothing then. A SIGHUP sent while its terminal is still open (`kill -HUP`) writes there as SIGTERM does
+    (a fresh-user trial: it pointed the output at /dev/null on every SIGHUP, so nothing was said)."""
     env, log = player
     child = spawn(["--rounds", "3"], tmp_path, env, prefix)
     child.expect(r"your rating, 1-10\? ")
@@ -248,7 +250,7 @@ def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_
     if how == "ctrl-c":
         child.sendintr()  # the terminal's ^C: SIGINT to the foreground process group, no Enter
     else:
-        child.kill(signal.SIGTERM)
+        child.kill(signal.SIGTERM if how == "sigterm" else signal.SIGHUP)
     child.expect(pexpect.EOF)  # without Enter: the old session waited for a line here forever
     child.close()
     assert child.exitstatus == code
@@ -257,7 +259,7 @@ def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_
     assert ending[-3:] == [
         "stopped; this round stays open and the next `crowdtune run` resumes it",
         "the agent is not yet sure of anything you like or dislike (0 judged edits so far)",
-        "interrupted" if how == "ctrl-c" else "terminated",
+        {"ctrl-c": "interrupted", "sigterm": "terminated", "sighup": "hung up"}[how],
     ], child.before
     assert events(log)[-1][2] == "round-0001.wav" and most_at_once(log) == 1, log.read_text()
     assert not any(running(pid) for what, pid, _ in events(log) if what == "start")  # the player was stopped

@@ -19,6 +19,7 @@ from core.agent import EXPLORATIONS, PRESETS
 from core.engine import QUORUM_MAX, ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, ROUNDS_MAX
 from bot.worker import in_worker_process
 from core.agent import preset as agent_preset
+from bot.personal_copy import personal_agent
 from storage.export import COUNTED, write_export, write_person_copy
 
 NOT_A_MODERATOR = "This command is for moderators (Manage Server permission, or the server's moderator role)."
@@ -244,11 +245,12 @@ class Moderation(commands.Cog):
     async def forget_me(self, interaction: discord.Interaction) -> None:
         voter = voter_id(interaction.user.id)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        agent = await self._personal_agent(voter)
+        copied = await personal_agent(self.bot.conductor, voter, (await scope_settings(self.bot, voter))["preset"])
+        agent = f"your personal agent, which {copied['learned']}" if copied else None
         view = Confirm(interaction.user.id, "Delete my data")
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "my-crowdtune-data.json"
-            votes = await in_worker_process(write_person_copy, self.store.path, voter, path, await self.store.q_size(voter))
+            votes = await in_worker_process(write_person_copy, self.store.path, voter, path, copied)
             if not votes and agent is None:
                 await interaction.edit_original_response(content="Nothing of yours is stored here (no votes, no personal agent): there is nothing to delete.")
                 return
@@ -277,13 +279,6 @@ class Moderation(commands.Cog):
         (conductor.learned_so_far)."""
         config = agent_preset((await scope_settings(self.bot, scope_id))["preset"])
         return await self.bot.conductor.learned_so_far(scope_id, config)
-
-    async def _personal_agent(self, voter: str) -> str | None:
-        """A person's personal agent (the scope of their DM sessions) and what it learned (`_learned`), in words:
-        "your personal agent, which has learned from 3 judged edits"; None if they have none."""
-        if not await self.store.has_scope(voter):
-            return None
-        return f"your personal agent, which {await self._learned(voter)}"
 
 
 async def setup(bot) -> None:

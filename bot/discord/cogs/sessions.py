@@ -15,7 +15,10 @@ from discord.ext import commands
 
 from bot.conductor import start_text
 from bot.discord.replies import answer, answer_privately, deferring
-from bot.discord.reports import best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, sessions_of, shown_votes, stop_report
+from bot.discord.reports import (
+    best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of, shown_votes,
+    stop_report,
+)
 from bot.discord.votes import (
     cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
 )
@@ -341,17 +344,26 @@ class Sessions(commands.Cog):
         await interaction.edit_original_response(content="\n".join(lines), attachments=files)
 
 
+STOPPED_SAID = "Stopped; I said so in the channel."
+
+
 async def stop_session(bot, interaction: discord.Interaction, session) -> None:
     """/stop of a running `session` by someone who may steer it, answered with what it did (`stop_report`)."""
     store, steering = bot.conductor.store, bot.runner.steering
     lock = steering.lock(session.id)
-    if lock.locked():  # another /stop may hold it while a round closes: longer than Discord's 3 s
+    # Acknowledged privately while it waits (longer than Discord's 3 s: a /close or /stop holds the session, or a
+    # round's close and summary come first), as it may end "already ended"; the channel is then told apart.
+    waited = lock.locked()
+    if waited:
         await interaction.response.defer(ephemeral=True, thinking=True)
     async with lock:  # a second /stop at once waits for this one, then finds it stopped
-        ended, open_round = await rounds_ended(store, session)  # before the stop cancels the open round
-        after_close = steering.voting_over(open_round)  # an acknowledged /close (or its time up) is counted first
-        if after_close and not interaction.response.is_done():
-            await interaction.response.defer(thinking=True)  # the close reads the reactions: it may outlast 3 s
+        # Read before the stop cancels the open round. An acknowledged /close (or its time up) is counted first, its
+        # summary posted before the stop is said (a round closed, its summary to come, is still the one it says).
+        ended, open_round = await rounds_ended(store, session, closing=steering.closing_now(session.id))
+        after_close = steering.voting_over(open_round)
+        if after_close and not waited:
+            waited = True
+            await interaction.response.defer(ephemeral=True, thinking=True)
         stopped = await steering.stop(session.id, voter_id(interaction.user.id), after_close)
     if not stopped:
         await answer_privately(interaction, "This session has already ended (another `/stop`, or its last round); nothing was changed.")
@@ -359,7 +371,10 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
     bot.runner.wake(session.id)
     # The cancelled round's votes as its close would have counted them, as /status does (asking Discord may defer).
     count = functools.partial(bot.runner.ballot_box.count, before_asking=deferring(interaction, private=False))
-    await answer(interaction, await stop_report(store, session, ended, open_round, count), private=False)
+    report = await stop_report(store, session, ended, open_round, count)
+    await answer(interaction, STOPPED_SAID if waited else report, private=waited)
+    if waited:  # a followup (no channel permission needed, as for any answer) tells everyone, as a plain /stop's does
+        await interaction.followup.send(report)
 
 
 def compose_announcement(session, spec: SessionSpec, kind: str, melody: str | None) -> str:
@@ -375,13 +390,6 @@ def compose_announcement(session, spec: SessionSpec, kind: str, melody: str | No
         f"Composing with {agent}: {length_text} {music_text} on {instrument_name(spec.instrument)}, {votes}, "
         f"{spec.round_seconds / 60:g} min per round. {opened}The first round is coming up."
     )
-
-
-async def rounds_ended(store, session) -> tuple[int, object]:
-    """How many of an active session's rounds have ended (closed or cancelled: all before the open one), and its
-    open round (a `RoundRow`, or None between rounds)."""
-    open_round = await store.open_round_of(session.id)
-    return (open_round.index if open_round is not None else await store.next_round_index(session.id)), open_round
 
 
 async def setup(bot) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from test_discord_bot import compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, running  # noqa: F401 - fixtures
+from test_stop_races import STOPPED_HERE, said_in_order
 
 pytestmark = pytest.mark.asyncio
 
@@ -52,7 +53,9 @@ async def test_a_stop_after_a_close_while_the_round_is_posted_closes_and_counts_
         stop = await server.slash(env.alice, env.channel, "stop")
         await stop.wait_response()  # it waits for the close, which waits for the post
         server.release(POST_MESSAGE)
-        stopped = (await final_answer(stop))["content"]
+        assert (await final_answer(stop))["content"] == STOPPED_HERE and stop.ephemeral
+        await server.wait_until(lambda: any(m["content"].startswith("Session stopped") for m in server.messages(env.channel)))
+    _, stopped = said_in_order(env, "**Round 1 closed**", "Session stopped")  # told publicly, below the summary
     assert answers == [ONCE_POSTED, ONCE_POSTED], answers
     assert stopped == (
         "Session stopped after 1 round; what the agent learned is kept.\n"

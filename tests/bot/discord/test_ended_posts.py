@@ -148,3 +148,35 @@ async def test_a_stop_while_the_post_is_recorded_edits_it_once(env, monkeypatch)
     assert server.request_counts[EDIT_MESSAGE] == 1
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "cancelled")]
     assert db_rows(env, "SELECT content, message_id FROM announcements WHERE sent_at IS NULL") == []
+
+
+@pytest.mark.parametrize("when", ["running", "at a restart"])
+async def test_a_closed_rounds_post_carries_its_summary_when_discord_refuses_to_post_it(env, when):
+    """A trial: Send Messages denied mid-round; the post was edited to "Voting has closed; its summary follows.", the
+    summary was refused (an edit of the bot's own message needs no Send Messages, a new message does), and none
+    followed. The post then carries the summary in place of that promise, as the session stops; also when the refusal
+    comes as the restart posts what the outbox holds."""
+    from fakediscord.world import Permission
+
+    server = env.server
+    async with running(env):
+        post = await buttons_session(env)
+        if when == "at a restart":
+            server.hold(EDIT_MESSAGE)  # the edit and the summary wait in the outbox: the bot stops meanwhile
+        else:
+            server.set_permissions(env.channel, server.bot_user, deny=int(Permission.SEND_MESSAGES))
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT status FROM rounds") == [("closed",)], "the close")
+        if when == "running":
+            await eventually(lambda: db_rows(env, "SELECT status FROM sessions") == [("stopped",)], "the session stopped")
+        else:
+            await server.wait_until(lambda: server.held[EDIT_MESSAGE] >= 1, what="the edit on its way")
+    if when == "at a restart":
+        server.release(EDIT_MESSAGE)
+        server.set_permissions(env.channel, server.bot_user, deny=int(Permission.SEND_MESSAGES))
+        async with running(env):
+            await eventually(lambda: db_rows(env, "SELECT status FROM sessions") == [("stopped",)], "the session stopped")
+    closed = server.message(post["id"])["content"]
+    assert closed.startswith("**Round 1 of 3** (closed): "), closed
+    assert closed.endswith(" Voting has closed: **Round 1 closed**: nobody voted, so nothing was learned: the edit is undone and the track before stays."), closed
+    assert not [m for m in server.messages(env.channel) if "Round 1 closed" in m["content"] and m["id"] != post["id"]]

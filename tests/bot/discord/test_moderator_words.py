@@ -3,6 +3,7 @@ every place states (the real bot against the local Discord-compatible server).""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -103,9 +104,16 @@ async def test_forget_me_counts_what_a_personal_agent_learned_in_the_units_its_p
             await (await server.slash(env.alice, dm, "close")).wait_response()
             await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM rounds WHERE status = 'closed'")[0][0] == number, "the close")
 
-        content = (await forget(env, env.alice, dm))["content"]
+        prompt = await forget(env, env.alice, dm)
+        content = prompt["content"]
         assert "2 votes" in content and "your personal agent" in content and unit in content, content
         assert other not in content and " 0 " not in content, content
+        # The copy holds the same count, in the same units, and what the agent has learned in words.
+        [attachment] = prompt["attachments"]
+        agent = json.loads(server.attachment_bytes(attachment))["personal_agent"]
+        assert agent["preset"] == preset and f"your personal agent, which {agent['learned']}" in content, (agent, content)
+        assert (set(agent) - {"scope", "preset", "learned", "lessons"}) == {"judged_edits" if unit == "judged edit" else "q_values"}
+        assert isinstance(agent["lessons"], list)
 
 
 async def test_a_round_lasts_the_same_15_s_to_7_days_in_the_check_the_options_the_help_and_the_readme(env):

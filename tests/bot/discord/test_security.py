@@ -74,7 +74,8 @@ ALLOWED_REPLY = {
     "top": "",
     "forget-me": ("Here is your data", "Nothing of yours is stored here"),  # who has voted / who has not
     "close": "Closing this round",
-    "stop": "Session stopped",
+    # A /stop right after an answered /close waits for that close: it is acknowledged privately and says it publicly.
+    "stop": ("Session stopped", "Stopped; I said so in the channel."),
     "config": "Updated",
     "reset": "Reset the agent?",
     "export": "",

@@ -110,7 +110,7 @@ async def test_a_member_who_left_keeps_their_vote_whatever_the_bot_remembers(env
     assert "2 voted so far" in forgotten and "set aside" not in forgotten, forgotten
     assert "2 voted (5, 7)" in summary and "set aside" not in summary, summary
     # The date is the leaver's data too: their copy (/forget-me) holds it.
-    await asyncio.to_thread(write_person_copy, env.db, uid(leaver), tmp_path / "copy.json", 0)  # as in a worker
+    await asyncio.to_thread(write_person_copy, env.db, uid(leaver), tmp_path / "copy.json", None)  # as in a worker
     [copied] = json.loads((tmp_path / "copy.json").read_text())["votes"]
     assert abs(copied["joined_server_at"] - (time.time() - 30 * DAY)) < 600, copied
 

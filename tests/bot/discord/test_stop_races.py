@@ -15,6 +15,7 @@ pytestmark = pytest.mark.asyncio
 POST_MESSAGE = "POST /channels/{channel_id}/messages"
 EDIT_MESSAGE = "PATCH /channels/{channel_id}/messages/{message_id}"
 REACTION_USERS = "GET /channels/{channel_id}/messages/{message_id}/reactions/{emoji}"
+STOPPED_HERE = "Stopped; I said so in the channel."
 
 
 def runner_idle(bot) -> bool:
@@ -109,6 +110,16 @@ async def voted_round(env, *voters):
     return post
 
 
+def said_in_order(env, *starts: str) -> list[str]:
+    """The channel's messages (public ones: `messages` leaves out the ephemeral) that start with each of `starts`,
+    one each, in the order they appear."""
+    contents = [m["content"] for m in env.server.messages(env.channel)]
+    found = [[c for c in contents if c.startswith(start)] for start in starts]
+    assert all(len(f) == 1 for f in found), (found, contents)
+    assert [contents.index(f[0]) for f in found] == sorted(contents.index(f[0]) for f in found), contents
+    return [f[0] for f in found]
+
+
 async def test_an_acknowledged_close_is_counted_before_a_stop_right_after_it(env):
     """The trial: "Closing this round now.", then another moderator's /stop said the round's 2 votes were not counted."""
     server = env.server
@@ -120,18 +131,72 @@ async def test_an_acknowledged_close_is_counted_before_a_stop_right_after_it(env
         stop = await server.slash(env.alice, env.channel, "stop")
         first = await stop.wait_response()
         server.release(REACTION_USERS)
-        stopped = (await final_answer(stop))["content"]
-        summary = await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
+        assert (await final_answer(stop))["content"] == STOPPED_HERE
+        await server.wait_until(lambda: any(m["content"].startswith("Session stopped") for m in server.messages(env.channel)))
+    summary, stopped = said_in_order(env, "**Round 1 closed**", "Session stopped")
     assert closing == "Closing this round now."
-    assert first["type"] == 5  # it waits for the close, acknowledged publicly (Discord's 3 s)
+    assert first["type"] == 5 and stop.ephemeral  # it waits for the close, acknowledged privately (Discord's 3 s)
     assert stopped == (
         "Session stopped after 1 round; what the agent learned is kept.\n"
         "Round 1 was closing: it closed first, so its votes count (its result is above)."
     ), stopped
-    assert "2 votes" in summary["content"] or "2 voted" in summary["content"], summary["content"]
+    assert "2 voted" in summary, summary
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "closed")]
     assert db_rows(env, "SELECT rounds_done, status FROM sessions") == [(1, "stopped")]
     assert not any(is_round(2)(m) for m in server.messages(env.channel))
+
+
+async def test_a_stop_while_the_closed_rounds_summary_is_on_its_way_is_said_after_it(env):
+    """A trial's /close and /stop at once: the round closed before the /stop looked, and "Session stopped ... (its
+    result is above)" came before the round's summary. The /stop waits for the summary of a round being closed,
+    then says so publicly, below it."""
+    server = env.server
+    async with running(env):
+        await voted_round(env, env.bob)
+        server.hold(POST_MESSAGE)  # the round is closed and counted; its summary waits
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT status FROM rounds") == [("closed",)], "the close")
+        await server.wait_until(lambda: server.held[POST_MESSAGE] >= 1, what="the summary on its way")
+        stop = await server.slash(env.alice, env.channel, "stop")
+        await stop.wait_response()
+        server.release(POST_MESSAGE)
+        private = (await final_answer(stop))["content"]
+        await server.wait_until(lambda: any(m["content"].startswith("Session stopped") for m in server.messages(env.channel)))
+    summary, stopped = said_in_order(env, "**Round 1 closed**", "Session stopped")
+    assert stopped == (
+        "Session stopped after 1 round; what the agent learned is kept.\n"
+        "Round 1 was closing: it closed first, so its votes count (its result is above)."
+    ), stopped
+    assert private == STOPPED_HERE and stop.ephemeral
+    assert db_rows(env, "SELECT rounds_done, status FROM sessions") == [(1, "stopped")]
+
+
+async def test_a_stop_that_waited_for_a_close_at_the_same_moment_is_said_publicly(env, monkeypatch):
+    """The trial's other order: the /stop came while the /close held the session (so it was acknowledged privately)
+    and its "Session stopped" went to the moderator alone. Members are told as for any /stop, below the summary."""
+    server = env.server
+    async with running(env) as bot:
+        await voted_round(env, env.bob)
+        store, closing, release = bot.conductor.store, asyncio.Event(), asyncio.Event()
+        set_closes_at = store.set_closes_at
+
+        async def held_close(round_id, at):
+            closing.set()
+            await release.wait()
+            return await set_closes_at(round_id, at)
+
+        monkeypatch.setattr(store, "set_closes_at", held_close)
+        close = await server.slash(env.mod, env.channel, "close")
+        await closing.wait()
+        stop = await server.slash(env.alice, env.channel, "stop")
+        await stop.wait_response()  # acknowledged while the /close holds the session
+        release.set()
+        assert (await final_answer(close))["content"] == "Closing this round now."
+        private = (await final_answer(stop))["content"]
+        await server.wait_until(lambda: any(m["content"].startswith("Session stopped") for m in server.messages(env.channel)))
+    _, stopped = said_in_order(env, "**Round 1 closed**", "Session stopped")
+    assert stopped.endswith("Round 1 was closing: it closed first, so its votes count (its result is above)."), stopped
+    assert private == STOPPED_HERE and stop.ephemeral
 
 
 async def test_a_second_stop_while_the_first_waits_for_a_close_is_acknowledged_and_told(env):
@@ -150,7 +215,8 @@ async def test_a_second_stop_while_the_first_waits_for_a_close_is_acknowledged_a
         server.release(REACTION_USERS)
         answers = [(await final_answer(i))["content"] for i in (first, second)]
     assert acknowledged["type"] == 5 and second.ephemeral
-    assert answers[0].startswith("Session stopped after 1 round;"), answers
+    assert answers[0] == STOPPED_HERE, answers
+    assert said_in_order(env, "Session stopped")[0].startswith("Session stopped after 1 round;")
     assert answers[1] == "This session has already ended (another `/stop`, or its last round); nothing was changed.", answers
 
 
@@ -269,7 +335,8 @@ async def test_a_stop_whose_round_closed_and_stopped_before_it_looked_is_told_it
         stop = await server.slash(env.alice, env.channel, "stop")
         await stop.wait_response()
         server.release(REACTION_USERS)
-        stopped = (await final_answer(stop))["content"]
+        assert (await final_answer(stop))["content"] == STOPPED_HERE
+        await server.wait_until(lambda: any(m["content"].startswith("Session stopped") for m in server.messages(env.channel)))
     assert closing == "Closing this round now."
-    assert stopped.startswith("Session stopped after 1 round"), stopped
+    assert said_in_order(env, "Session stopped")[0].startswith("Session stopped after 1 round")
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "closed")]

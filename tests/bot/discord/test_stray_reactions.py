@@ -3,6 +3,8 @@ channel, once a round (found by a fresh-user trial: a member reacted 8 on a menu
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from test_discord_bot import KEYCAPS, ballots, compose, drawer, env, is_round, renderer, running  # noqa: F401 - fixtures
 from test_round_counts import close_with
@@ -40,3 +42,24 @@ async def test_a_reactions_round_says_nothing_of_its_vote_reactions(env):
         await close_with(env, await server.wait_for_message(env.channel, is_round(1)), env.alice, KEYCAPS[8])
         await server.wait_for_message(env.channel, is_round(2))
     assert not [m for m in server.messages(env.channel) if m["content"].startswith("Reactions are not votes")]
+
+
+async def test_a_vote_reaction_on_a_post_whose_round_is_not_recorded_yet_is_said_to_be_no_vote_too(env, monkeypatch):
+    """Found flaky under load: a reaction in the instant between the post and its record was passed over, as votes
+    are not (they wait for the record): the notice waits for it too."""
+    server = env.server
+    async with running(env) as bot:
+        store = bot.conductor.store
+        record = store.set_round_messages
+
+        async def slow(*args, **kwargs):  # a busy database: the post is out, its round not recorded yet
+            await asyncio.sleep(1.0)
+            return await record(*args, **kwargs)
+
+        monkeypatch.setattr(store, "set_round_messages", slow)
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, rounds=2)
+        post = await server.wait_for_message(env.channel, is_round(1))
+        await server.react(env.alice, post["id"], KEYCAPS[8])
+        notice = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Reactions are not votes"))
+    assert notice["content"] == NOTICE.format("buttons"), notice["content"]
