@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
+import multiprocessing.pool
 import os
 import select
 import signal
@@ -203,6 +205,24 @@ def signals_held() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _fork_worker_signals() -> None:
+    """In a worker of `fork_pool` (its initializer): SIGTERM ends it at once, as multiprocessing's Pool.terminate
+    expects; SIGINT and SIGHUP, which a terminal sends every process of the command, it ignores (the command hears them
+    and ends the pool). Then the signals held while it was forked come."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for number in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, ENDINGS)
+
+
+def fork_pool(workers: int) -> multiprocessing.pool.Pool:
+    """A "fork" multiprocessing Pool of `workers` processes that end on the SIGTERM its end (terminate) sends. Forked, a
+    worker kept this command's handler, which raises Terminated once wherever the worker is (`signals_heard`): one that
+    swallowed it, or died holding the task queue's lock, was then waited for forever (a bench hung so under load)."""
+    with signals_held():  # none reaches a worker before its initializer has set its actions
+        return multiprocessing.get_context("fork").Pool(workers, initializer=_fork_worker_signals)
 
 
 @contextlib.contextmanager

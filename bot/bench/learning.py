@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import multiprocessing
 import os
 import platform
 import random
@@ -26,6 +25,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from bot.stopping import fork_pool
 from storage.files import replacing, write_whole
 
 WORKERS = 2  # the machine CI runs on has two cores
@@ -211,7 +211,7 @@ def run_all(variants, crowds, seeds: int, rounds: int, workers: int = WORKERS, p
     """Every variant on every crowd for seeds first_seed .. first_seed + seeds - 1."""
     summaries = {(v.label, c): Summary(v, c) for c in crowds for v in variants}
     jobs = [(v, seed, rounds, c) for seed in range(first_seed, first_seed + seeds) for c in crowds for v in variants]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with fork_pool(workers) as pool:
         for done, run in enumerate(pool.imap_unordered(_simulate_job, jobs), 1):
             summaries[(run.label, run.crowd)].runs.append(run)
             if progress:
@@ -298,7 +298,7 @@ def vote_information(
 ) -> VoteInformation:
     """How much one round's votes say about an edit, rating against A/B (`VoteInformation`), over `pairs`
     pairs of random edits of each of `seeds` seeds' starting tracks (from `first_seed`), the bench's crowd voting."""
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with fork_pool(workers) as pool:
         by_seed = pool.map(_information_job, [(crowd, seed, pairs) for seed in range(first_seed, first_seed + seeds)])
 
     # Seeds, not edits, are resampled: the edits of one starting track share its crowd and its judge.

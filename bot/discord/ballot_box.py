@@ -3,11 +3,10 @@
 Votes are queued at once, in arrival order, and one writer applies them in batched transactions
 (discord.py runs every event in a task of its own, so two events could otherwise reach the database out
 of order: a reaction removed before its adding is stored). A vote is acknowledged only once committed.
-Before a vote is queued the person's rate is checked (a reaction over it is held, not dropped:
-vote_rate.py); before it is stored its message is mapped to its
-round (cached), and it must come from the round's own scope and from the owner of a personal agent; with
-anti-brigading, one from a member who did not join long enough before the round began is stored all the same
-and set aside by every count while the rule covers them (anti_brigade.py).
+Before a vote is queued the person's rate is checked (a reaction over it is held, not dropped: vote_rate.py);
+before it is stored its message is mapped to its round (cached), and it must come from the round's own scope and
+from the owner of a personal agent; with anti-brigading, one from a member who did not join long enough before the
+round began is stored all the same and set aside by every count while the rule covers them (anti_brigade.py).
 When a vote brings a round to its quorum, the session is woken to close it.
 """
 
@@ -75,9 +74,8 @@ class _Barrier:
 class BallotBox:
     """Votes from Discord, in arrival order, to the database.
 
-    Why this class is long: intake, the single writer and the quorum check share one queue and one
-    ordering rule (a vote is applied after every vote that arrived before it); split, the rule would
-    be spread over several classes."""
+    Why this class is long: intake, the single writer and the quorum check share one queue and one ordering rule (a
+    vote is applied after every vote that arrived before it); split, the rule would be spread over several classes."""
 
     def __init__(
         self,
@@ -99,6 +97,7 @@ class BallotBox:
         self.recorded_in = recorded_in  # waits until a round being posted in a channel is recorded (the publisher)
         self.on_database_gone: Callable[[DatabaseGone], None] = lambda problem: None  # set by the runner
         self._refs: dict[int, RoundRef] = {}  # message id -> round
+        self._settings_changes = 0  # scope_settings_changed calls so far
         self._votes: asyncio.Queue[_PendingVote | _Clear | _Barrier] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         self.watching: dict[int, set[int]] = {}  # message id -> users whose reactions changed during a reconciliation
@@ -106,10 +105,12 @@ class BallotBox:
     # -- which round a message is -------------------------------------------------------------------
 
     async def _ref(self, row: RoundRow, session: SessionRow) -> RoundRef:
-        settings = await self.store.scope_settings(session.scope_id)
-        style = round_style(session.options)
+        changes, settings = -1, {}
+        while changes != self._settings_changes:  # read again after a /config during the read: none caches older settings
+            changes = self._settings_changes
+            settings = await self.store.scope_settings(session.scope_id)
         return RoundRef(
-            row.id, session.id, row.mode, session.scope_id, style, row.opened_at,
+            row.id, session.id, row.mode, session.scope_id, round_style(session.options), row.opened_at,
             bool(settings.get("anti_brigade")), int(settings.get("member_days") or 0),
         )
 
@@ -131,6 +132,7 @@ class BallotBox:
     def scope_settings_changed(self, scope_id: str) -> None:
         """Forget cached rounds of a scope, so votes see its new settings (anti-brigading) or, once the
         scope is deleted, find no round."""
+        self._settings_changes += 1  # a look-up whose read began before this reads again (_ref)
         self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.scope_id != scope_id}
 
     def cached_ref(self, message_id: int) -> RoundRef | None:

@@ -1,6 +1,7 @@
 """Learning from a crowd: robust aggregation, A/B preferences, aspects, exploration and state, and a small
 version of `crowdtune bench learning` that runs the real conductor, engine and SQLite path."""
 
+import os
 import random
 import statistics
 
@@ -485,3 +486,29 @@ def test_one_seed_shows_no_spread_that_would_mean_nothing(seeds):
         assert "±" not in shown and "| 5.19 (n=1) |" in default and "| +0.19 (n=1) |" in default, shown
     else:
         assert "| 6.19 ± 1.00 |" in default and "| +0.19 ± 0.00 |" in default, shown
+
+
+def _signal_actions(_job: int) -> tuple[bool, bool, bool]:
+    import signal
+
+    return tuple(signal.getsignal(n) == action for n, action in
+                 ((signal.SIGTERM, signal.SIG_DFL), (signal.SIGINT, signal.SIG_IGN), (signal.SIGHUP, signal.SIG_IGN)))
+
+
+def test_a_bench_pools_workers_end_on_the_sigterm_that_ends_the_pool_and_ignore_ctrl_c():
+    """Found by a flaky test (flaky21): `crowdtune bench learning` hung after its sessions ran, under load. Its forked
+    workers kept crowdtune's SIGTERM handler (signals_heard: Terminated, raised once, wherever the worker was), so the
+    SIGTERM that Pool.terminate sends at the pool's end could be swallowed, or end a worker holding the task queue's
+    lock, and the pool waited for the worker for ever. Ctrl-C (SIGINT) and SIGHUP are the command's to hear."""
+    from bot.stopping import fork_pool, signals_heard
+
+    with signals_heard():  # as in the crowdtune command
+        pool = fork_pool(2)
+        try:
+            actions = pool.map_async(_signal_actions, range(4), chunksize=1).get(60)  # a bound against a hang
+        finally:
+            workers = list(pool._pool)
+            pool.terminate()
+            pool.join()
+    assert set(actions) == {(True, True, True)}, actions
+    assert not any(worker.is_alive() for worker in workers)  # ended (by its end, or by the SIGTERM terminate sent)

@@ -234,3 +234,38 @@ async def test_status_does_not_count_a_set_aside_vote_whose_withdrawal_is_held(e
         summary = await close_round(env)
     assert "1 voted so far (7)" in said and "set aside" not in said, said
     assert "1 voted (7)" in summary and "set aside" not in summary, summary
+
+
+async def test_a_round_looked_up_while_the_rule_is_raised_is_not_remembered_under_the_old_rule(env):
+    """Found by a flaky run (flaky21): a look-up of the round (here /status's, after a /config change emptied the cache)
+    read the settings before /config member_days=3 was stored and cached the round after that /config had emptied the
+    cache; so the round was remembered with anti-brigading off, a newcomer's vote then pressed was told it counted, and
+    /status counted it, until the next /config."""
+    server = env.server
+    veterans = [member_since(server, env.guild, f"veteran{i}", 30) for i in range(2)]
+    newcomer = member_since(server, env.guild, "newcomer", 1)
+    async with running(env) as bot:
+        post = await quorum_round(env, "buttons", 3)
+        for user, value in zip(veterans, ("3", "7")):
+            await cast(env, post, user, "buttons", value)
+        await config(env, hide_results=False)  # any change: the rounds the bot remembers are looked up again
+        store, looked_up, resume = bot.conductor.store, asyncio.Event(), asyncio.Event()
+        read = store.scope_settings
+
+        async def slow(scope_id):  # the next read (/status's look-up) answers before the /config below, resumes after it
+            del store.scope_settings
+            settings = await read(scope_id)
+            looked_up.set()
+            await resume.wait()
+            return settings
+
+        store.scope_settings = slow
+        first = asyncio.ensure_future(status(env))
+        await asyncio.wait_for(looked_up.wait(), 30)  # a bound against a hang, not a time assertion
+        await config(env, member_days=3)
+        resume.set()
+        await first
+        told = await vote(env, post, newcomer, "buttons", "9")
+        said, _ = await status(env)
+    assert told.startswith("Your vote is kept but set aside"), told
+    assert "2 voted so far (3, 7)" in said and "1 vote set aside" in said, said
