@@ -375,8 +375,9 @@ def opening(config: AgentConfig, track: Track, model: Posterior | None, limit: i
     The expectation, not a lower bound: nobody rates these edits, so a cautious bound only leaves improvements for
     the crowd to find again. Paired over 200 seeds, a lower bound of mean - 0.3 sd opened 0.4-1.1 points lower and
     was 0.1-0.5 behind after 10 rounds (docs/BENCHMARKS.md, "The opening")."""
-    if config.learner != "linear" or model is None or np.array_equal(model.precision, initial_model(config).precision):
+    if config.learner != "linear" or model is None:
         return []
+    # A model that is still the prior rests on no judged edit, so this cap leaves it no edit too.
     limit = min(limit, int((model.count + model.shared) // JUDGED_PER_OPENING_EDIT))
     mean = model.mean()
     opened: list[Action] = []

@@ -233,16 +233,20 @@ async def test_ab_rounds_with_both_and_neither(env):
         assert await ballots(env) == {uid(env.alice): "a", uid(env.bob): "both", uid(env.carol): "neither"}
 
 
+def record_posts_late(monkeypatch, store) -> None:
+    """A busy database: each round's post is out a second before its round records it."""
+    record = store.set_round_messages
+
+    async def slow(*args, **kwargs):
+        await asyncio.sleep(1.0)
+        return await record(*args, **kwargs)
+
+    monkeypatch.setattr(store, "set_round_messages", slow)
+
+
 async def test_a_reaction_on_a_post_whose_round_is_not_recorded_yet_counts_at_once(env, monkeypatch):
     async with running(env) as bot:
-        store = bot.conductor.store
-        record = store.set_round_messages
-
-        async def slow(*args, **kwargs):  # a busy database: the post is out, its round not recorded yet
-            await asyncio.sleep(1.0)
-            return await record(*args, **kwargs)
-
-        monkeypatch.setattr(store, "set_round_messages", slow)
+        record_posts_late(monkeypatch, bot.conductor.store)
         await compose(env, rounds=2)
         post = await env.server.wait_for_message(env.channel, is_round(1))
         await env.server.react(env.alice, post["id"], KEYCAPS[6])

@@ -3,10 +3,8 @@ channel, once a round (found by a fresh-user trial: a member reacted 8 on a menu
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from test_discord_bot import KEYCAPS, ballots, compose, drawer, env, is_round, renderer, running  # noqa: F401 - fixtures
+from test_discord_bot import KEYCAPS, ballots, compose, drawer, env, is_round, record_posts_late, renderer, running  # noqa: F401 - fixtures
 from test_round_counts import close_with
 
 pytestmark = pytest.mark.asyncio
@@ -49,14 +47,7 @@ async def test_a_vote_reaction_on_a_post_whose_round_is_not_recorded_yet_is_said
     are not (they wait for the record): the notice waits for it too."""
     server = env.server
     async with running(env) as bot:
-        store = bot.conductor.store
-        record = store.set_round_messages
-
-        async def slow(*args, **kwargs):  # a busy database: the post is out, its round not recorded yet
-            await asyncio.sleep(1.0)
-            return await record(*args, **kwargs)
-
-        monkeypatch.setattr(store, "set_round_messages", slow)
+        record_posts_late(monkeypatch, bot.conductor.store)
         await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
         await compose(env, rounds=2)
         post = await server.wait_for_message(env.channel, is_round(1))
