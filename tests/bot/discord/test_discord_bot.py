@@ -102,6 +102,15 @@ def is_round(number: int):
     return lambda m: m["content"].startswith(f"**Round {number}") and m["attachments"]
 
 
+async def round_recorded(env: Env, number: int) -> None:
+    """Wait until round `number`'s post, seen in the channel, is recorded with its message id. Until then the bot
+    takes the round for one on its way: a /close is answered "being posted" and a /stop cancels it as "being
+    prepared" (test_stop_races and test_ended_posts race both with it on purpose)."""
+    await eventually(
+        lambda: db_rows(env, "SELECT message_ids FROM rounds WHERE idx = ?", (number - 1,)) not in ([], [("[]",)]), f"round {number} recorded"
+    )
+
+
 async def compose(env: Env, user: User | None = None, channel=None, **options):
     interaction = await env.server.slash(user or env.mod, channel or env.channel, "compose", options)
     return await interaction.wait_response()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fakediscord import Permission
 from fakediscord.interactions import APPLICATION_COMMAND, GUILD_CONTEXT, GUILD_INSTALL, PRIVATE_CHANNEL_CONTEXT, USER_INSTALL
-from test_discord_bot import KEYCAPS, compose, db_rows, env, eventually, is_round, running  # noqa: F401 (env: a fixture)
+from test_discord_bot import KEYCAPS, compose, db_rows, env, eventually, is_round, round_recorded, running  # noqa: F401 (env: a fixture)
 from test_discord_bot import drawer, renderer  # noqa: F401 (fixtures)
 
 from bot.conductor import Conductor
@@ -234,7 +234,7 @@ async def test_round_posts_stay_unique_after_the_database_is_recreated(env):
             Path(env.db + suffix).unlink(missing_ok=True)
     async with running(env):
         await compose(env, rounds=3)
-        await eventually(lambda: db_rows(env, "SELECT message_ids FROM rounds WHERE idx = 0") not in ([], [("[]",)]), "round 1 posted")
+        await round_recorded(env, 1)
     [(message_ids,)] = db_rows(env, "SELECT message_ids FROM rounds WHERE idx = 0")
     posts = [m for m in server.messages(env.channel) if is_round(1)(m)]
     assert len(posts) == 2 and json.loads(message_ids) == [str(posts[1]["id"])] and posts[0]["id"] == first["id"]

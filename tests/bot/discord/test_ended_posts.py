@@ -7,17 +7,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_discord_bot import compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, running  # noqa: F401 - fixtures
+from test_discord_bot import compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, round_recorded, running  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.asyncio
 
 EDIT_MESSAGE = "PATCH /channels/{channel_id}/messages/{message_id}"
-
-
-async def recorded(env, number: int) -> None:
-    """Wait until round `number`'s post, seen in the channel, is recorded with its message id: a /close before that
-    is answered "being posted" (test_a_stop_while_the_post_is_recorded_edits_it_once races a /stop with it)."""
-    await eventually(lambda: db_rows(env, "SELECT message_ids FROM rounds WHERE idx = ?", (number - 1,)) not in ([], [("[]",)]), f"round {number} recorded")
 
 
 async def buttons_session(env, rounds: int = 3) -> dict:
@@ -25,7 +19,7 @@ async def buttons_session(env, rounds: int = 3) -> dict:
     await (await env.server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
     await compose(env, rounds=rounds)
     post = await env.server.wait_for_message(env.channel, is_round(1))
-    await recorded(env, 1)
+    await round_recorded(env, 1)
     return post
 
 
@@ -38,7 +32,7 @@ async def test_a_closed_round_s_post_says_so_and_a_stopped_one_s_says_cancelled_
         await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**: nobody voted"))
         second = await server.wait_for_message(env.channel, is_round(2))
         await server.wait_until(lambda: not server.message(first["id"])["components"], what="round 1's buttons removed")
-        await recorded(env, 2)
+        await round_recorded(env, 2)
         stopped = (await final_answer(await server.slash(env.mod, env.channel, "stop")))["content"]
         assert stopped.startswith("Session stopped"), stopped
         await server.wait_until(lambda: not server.message(second["id"])["components"], what="round 2's buttons removed")
@@ -70,7 +64,7 @@ async def test_the_edit_is_in_the_outbox_a_restart_makes_it_and_a_deleted_post_i
     async with running(env):
         await server.wait_until(lambda: not server.message(first["id"])["components"], what="round 1's post edited after the restart")
         second = await server.wait_for_message(env.channel, is_round(2))
-        await recorded(env, 2)
+        await round_recorded(env, 2)
         server.hold(EDIT_MESSAGE)
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
         await server.wait_until(lambda: server.held[EDIT_MESSAGE] >= 1, what="round 2's edit on its way")

@@ -5,7 +5,7 @@ numbers that stay true when a round is cancelled, /status after a restart, and t
 from __future__ import annotations
 
 import pytest
-from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, running  # noqa: F401 - fixtures
+from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, round_recorded, running  # noqa: F401 - fixtures
 
 from bot.discord import runner
 
@@ -41,6 +41,7 @@ async def test_a_cancelled_round_is_replaced_and_every_count_includes_it(env):
         assert "Round 3 takes its place" in notice["content"], notice["content"]
         third = await server.wait_for_message(env.channel, is_round(3))
         assert third["content"].startswith("**Round 3 of 3**:"), third["content"]
+        await round_recorded(env, 3)
         status = await command(env, env.alice, env.channel, "status")
         assert status.startswith("Round 3 of 3: ") and "2 of 3 rounds done (1 cancelled)" in status, status
         await close_with(env, third, env.bob, KEYCAPS[7])
@@ -60,6 +61,7 @@ async def test_stop_counts_a_cancelled_round_as_the_posts_do(env):
         assert second["content"].startswith("**Round 2 of 4**:"), second["content"]
         await close_with(env, second, env.alice, KEYCAPS[4])
         await server.wait_for_message(env.channel, is_round(3))
+        await round_recorded(env, 3)
         stopped = await command(env, env.mod, env.channel, "stop")
         assert stopped.startswith("Session stopped after 3 rounds (2 cancelled);"), stopped  # round 3, posted, is stopped
 
