@@ -119,3 +119,24 @@ async def test_a_stop_after_a_restart_past_the_rounds_time_counts_the_round_firs
     assert said(env, dm, "Session stopped") == [CLOSED_FIRST]
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "closed")]
     assert db_rows(env, "SELECT rounds_done, status FROM sessions") == [(1, "stopped")]
+
+
+async def test_a_close_and_a_status_before_the_rounds_are_taken_back_are_kept_and_counted(env):
+    """/close acts on the stored close time, which the runner reads when it takes the round back, so it needs no wait:
+    answered at once, the round then closes with its votes; /status waits for the restart's recount (the pickup first)."""
+    server = env.server
+    async with running(env):
+        await compose(env, user=env.alice, rounds=3)
+        await voted_round(env, env.channel, [(env.alice, 7), (env.bob, 8)])
+    async with restarted_before_pickup(env) as release:
+        closing = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
+        status = await server.slash(env.alice, env.channel, "status")
+        acknowledged = await status.wait_response()
+        release.set()
+        shown = (await final_answer(status))["content"]
+        await server.wait_for_message(env.channel, is_round(2), timeout=30)
+    assert closing == "Closing this round now."
+    assert acknowledged["type"] == 5 and shown.startswith("Round 1 of 3: ") and "2 voted so far" in shown, (acknowledged, shown)
+    [summary] = said(env, env.channel, "**Round 1 closed**")
+    assert "2 voted" in summary, summary
+    assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "open")]
