@@ -55,6 +55,7 @@ async def test_stop_counts_the_open_rounds_votes_as_the_close_would(env):
     """Before: /stop said "its 2 votes are not counted" of a round whose /status said 1 voted and 1 was set aside."""
     async with running(env):
         await one_set_aside(env, "buttons")
+        await round_recorded(env, 1)  # till then a /stop cancels the round as one being prepared
         stopped = (await final_answer(await env.server.slash(env.mod, env.channel, "stop")))["content"]
     assert "its 1 vote is not counted" in stopped, stopped
     assert "1 vote set aside: its voter joined the server less than 3 days before the round began" in stopped, stopped
