@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.conductor import start_text
+from bot.discord.permissions import missing_permissions, missing_text
 from bot.discord.replies import answer, answer_privately, deferring
 from bot.discord.reports import (
     best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of, shown_votes,
@@ -76,33 +77,6 @@ async def scope_settings(bot, scope_id: str) -> dict:
         "share_learning": False,  # start from what the scopes that opted in learned, and share this one's
     }
     return {**defaults, **await bot.conductor.store.scope_settings(scope_id)}
-
-
-NEEDED_PERMISSIONS = ("view_channel", "send_messages", "attach_files", "read_message_history")
-THREADS = (discord.ChannelType.public_thread, discord.ChannelType.private_thread, discord.ChannelType.news_thread)
-
-
-def and_list(names: list[str]) -> str:
-    """Names in a sentence: "A", "A and B", "A, B and C"."""
-    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
-
-
-def missing_permissions(interaction: discord.Interaction, vote_style: str) -> list[str]:
-    """The permissions the bot lacks to run rounds where the command was used (app_permissions, which
-    Discord computes for that channel or thread). In threads and forum posts Discord checks Send
-    Messages in Threads instead of Send Messages."""
-    if interaction.guild_id is None:
-        return []
-    permissions = interaction.app_permissions
-    in_thread = getattr(interaction.channel, "type", None) in THREADS
-    needed = tuple("send_messages_in_threads" if in_thread and name == "send_messages" else name for name in NEEDED_PERMISSIONS)
-    needed += ("add_reactions",) if vote_style == "reactions" else ()
-    return [permission_name(name) for name in needed if not getattr(permissions, name)]
-
-
-def permission_name(flag: str) -> str:
-    """A permission as Discord's client names it ("send_messages_in_threads": "Send Messages in Threads")."""
-    return " ".join(word if word in ("in", "of") else word.capitalize() for word in flag.split("_"))
 
 
 class Sessions(commands.Cog):
@@ -180,8 +154,7 @@ class Sessions(commands.Cog):
         if missing:
             await answer_privately(
                 interaction,
-                f"I can't run rounds in this channel: I am missing the {and_list(missing)} "
-                f"{'permission' if len(missing) == 1 else 'permissions'}. "
+                f"I can't run rounds in this channel: {missing_text(missing)}. "
                 "Ask a moderator to grant them, or use another channel.",
             )
             return
