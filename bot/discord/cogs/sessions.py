@@ -278,7 +278,9 @@ class Sessions(commands.Cog):
             notes.append(set_aside_text(aside, count.member_days))
         descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
         votes = f"{len(ballots)} voted so far"
-        if not session.options.get("hide_results"):
+        # The scope's setting now, not the session's at its start: a moderator who turns hide_results off expects to
+        # see the open round's votes (it applies at once, as anti_brigade does).
+        if not (await scope_settings(self.bot, session.scope_id))["hide_results"]:
             votes += f" ({describe_votes(open_round.mode, ballots)})"
             if session.options.get("aspects"):
                 votes += f"; per aspect: {describe_aspects([v.aspects for v in count.counted if v.aspects])}"
