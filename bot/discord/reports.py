@@ -61,6 +61,12 @@ async def sessions_of(store, best: list[tuple[str, list]]) -> dict[int, SessionR
     return {session_id: await store.session(session_id) for session_id in ids}
 
 
+async def standing_votes(store, best: list[tuple[str, list]]) -> dict[int, int]:
+    """The standing votes now of `best_rounds`' A/B rounds, by round id: what /stats counts of every round (its A/B
+    line), so that its list agrees with it after a /forget-me deleted some (the count stored at the close does not)."""
+    return {row.id: await store.ballot_count(row.id) for _, rows in best for row in rows if row.mode == "ab"}
+
+
 async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> tuple[str, list[discord.File]]:
     """/stats for a scope whose agent uses `preset`, asked in `channel_id`: rated rounds (their verdicts' mean and
     learning curve) and A/B rounds (edits kept, votes that preferred an edit, each round's chance chart) apart, what
@@ -94,9 +100,9 @@ async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> t
     if aspect_ratings:
         lines.append(f"Mean per aspect (votes): {describe_aspects(aspect_ratings)}.")
     best = await best_rounds(store, scope_id)
-    sessions = await sessions_of(store, best)
+    sessions, votes = await sessions_of(store, best), await standing_votes(store, best)
     for heading, rows in best:
-        lines += [heading] + [ranked_round(rank, row, sessions[row.session_id]) for rank, row in enumerate(rows, 1)]
+        lines += [heading] + [ranked_round(rank, row, sessions[row.session_id], votes.get(row.id)) for rank, row in enumerate(rows, 1)]
     return "\n".join(lines), files
 
 

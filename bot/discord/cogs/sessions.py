@@ -18,7 +18,7 @@ from bot.discord.permissions import missing_permissions, missing_text
 from bot.discord.replies import answer, answer_privately, deferring
 from bot.discord.reports import (
     best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of, shown_votes,
-    stop_report,
+    standing_votes, stop_report,
 )
 from bot.discord.votes import (
     cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
@@ -307,7 +307,7 @@ class Sessions(commands.Cog):
             await interaction.edit_original_response(content=await nothing_rated(self.store, scope_id, str(interaction.channel_id)))
             return
         files, lines = [], []
-        sessions = await sessions_of(self.store, best)
+        sessions, votes = await sessions_of(self.store, best), await standing_votes(self.store, best)
         for heading, rows in best:
             lines.append(heading)
             for rank, row in enumerate(rows, 1):
@@ -315,7 +315,7 @@ class Sessions(commands.Cog):
                 track = track_from_dict(row.plan["proposals"][winner]["track"])
                 audio = await self.bot.renderer.render_async(track_to_midi(track), "ogg")
                 files.append(discord.File(io.BytesIO(audio), f"top{'-ab' if row.mode == 'ab' else ''}-{rank}.ogg"))
-                lines.append(ranked_round(rank, row, sessions[row.session_id]))
+                lines.append(ranked_round(rank, row, sessions[row.session_id], votes.get(row.id)))
         await interaction.edit_original_response(content="\n".join(lines), attachments=files)
 
 

@@ -186,3 +186,27 @@ async def test_hide_results_says_what_it_does_with_the_vote_style_and_applies_at
         buttons = await config(env, hide_results=True, vote_style="buttons")
         assert "counts on the post" not in buttons and "hide_results: on" in buttons, buttons
     assert "`/config hide_results:on`" in README.read_text().split("### Rounds")[1], "the README says what hide_results does"
+
+
+async def test_stats_after_a_forget_counts_the_same_votes_in_every_figure(env):
+    """Found by a fresh-user trial: after /forget-me, /stats said "3 of 3 votes preferred an edit" above a list that
+    still read "83% (3 votes)" and "75% (1 vote)", the vote counts stored with each round at its close. Every count
+    /stats and /top show is of the votes stored now; a round's chance, decided at its close, says how many it had then."""
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=1, mode="ab")
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        for user, choice in ((env.alice, "🅰️"), (env.bob, "🅰️"), (env.carol, "👍")):  # A clearly: it stays, is listed
+            await server.react(user, post["id"], choice)
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 3, "three A/B votes")
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT status FROM sessions") == [("finished",)], "the session to finish")
+        assert "Deleted 1 vote" in (await forget(env, env.alice, env.channel, press="Delete my data"))["content"]
+        answers = [
+            (await (await server.slash(env.bob, env.channel, name)).wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=60))["content"]
+            for name in ("stats", "top")
+        ]
+    assert "2 of 2 votes preferred an edit to the track before" in answers[0], answers[0]
+    for shown in answers:
+        [listed] = [line for line in shown.splitlines() if "beat the track before: " in line]
+        assert "(2 votes; 3 when it closed)" in listed and "(3 votes)" not in listed, listed
