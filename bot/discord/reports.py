@@ -45,7 +45,7 @@ async def best_rounds(store, scope_id: str, limit: int = 3) -> list[tuple[str, l
     """The scope's best rated rounds and, apart, the A/B rounds whose edit stayed, most surely preferred first
     (an A/B reward is the chance of beating it, not a 1-10 verdict: never ranked with ratings): (heading, rows) for each
     kind that has any. A one-voter scope's (a personal agent's) ratings are the person's, said in their terms, as its
-    summaries say "You gave 9/10" (core.engine.given_by)."""
+    summaries say "You gave 9/10" (core.engine.verdict_opening)."""
     rated = "what you gave" if one_rater(scope_id) else "the crowd's verdict"
     kinds = (
         ("rating", f"Best rated ({rated}, 1-10):"),

@@ -137,7 +137,7 @@ def set_aside_text(count: int, member_days: int) -> str:
 def round_summary(number: int, mode: str, outcome, ballots, set_aside: int = 0, member_days: int = 0) -> str:
     """What the channel is told when round `number` closes (an Outcome, the ballots that counted), and how many
     standing votes the membership rule (`member_days`) set aside. The engine's summary names who gave the verdict
-    (a personal agent's owner is told "You gave 7/10": core.engine.given_by)."""
+    (a personal agent's owner is told "You gave 7/10": core.engine.verdict_opening)."""
     aside = f" {set_aside_text(set_aside, member_days)}" if set_aside else ""
     if not outcome.voters:  # the engine's summary says it all: "nobody voted, so nothing was learned: ..."
         summary = outcome.summary.replace("nobody voted", "no vote counted", 1) if set_aside else outcome.summary
