@@ -275,7 +275,9 @@ class RoundRunner:
                 log.warning("session %s stopped: %s", session_id, problem)
                 await self.store.end_session(session_id, "stopped", actor="crowdtune")
                 session = await self.store.session(session_id)
-                await say_stopped(self.bot, int(session.channel_id), problem, await self.followups.take(session_id))
+                await say_stopped(
+                    self.bot, int(session.channel_id), problem, await self.followups.take(session_id), round_style(session.options),
+                )
                 return
             except DatabaseGone as problem:
                 self.database_gone(problem)
