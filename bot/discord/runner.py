@@ -304,6 +304,9 @@ class RoundRunner:
             if style == "reactions":
                 await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
             await self.ballot_box.settle_votes()  # every vote that arrived before the close counts
+            # and none after: from here the round closes with what is stored, also after a crash (no re-read then).
+            await self.store.take_votes(open_round.id)
+            self.steering.votes_taken(session_id)  # a /close waits for this before it is answered
             count = await self.ballot_box.count(row)  # under the membership rule as it is now, however cast
             number, mode = open_round.plan.index + 1, open_round.spec.mode
             # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
@@ -341,7 +344,7 @@ class RoundRunner:
         while True:
             event.clear()  # before the checks, so a wake during them is not lost
             row = await self.store.round(open_round.id)
-            if row is None or row.status != "open" or await self._quorum_stands(open_round, row, channel, style):
+            if row is None or row.status != "open" or row.votes_taken_at is not None or await self._quorum_stands(open_round, row, channel, style):
                 return
             remaining = (row.closes_at or time.time()) - time.time()
             if remaining <= 0:
