@@ -6,7 +6,9 @@ reconciler), let every queued vote land (the ballot box), close and learn (the c
 What keeps votes safe across crashes and lost events (docs/RELIABILITY.md): a vote is acknowledged
 only once committed; the reactions on a round's message are the truth, re-read when a round resumes
 and again just before it closes; a round's post is adopted, not repeated, after a crash between
-posting and recording it; a close asked for by hand is stored before it is acknowledged.
+posting and recording it; a close asked for by hand is stored before it is acknowledged; a round's votes are
+taken for its close (re-read, stored, later ones refused) before a /close is answered, and a round whose votes were
+taken is closed from what is stored, never re-read (a change after the answer must not count).
 """
 
 from __future__ import annotations

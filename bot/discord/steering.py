@@ -1,7 +1,9 @@
 """/close and /stop of a session, one at a time, each answered as it turned out. A close that was acknowledged
 wins over a /stop after it: the round is closed and counted first, then the session stops (the runner does both,
 so no next round starts in between). A duplicate, sent at the same moment by another moderator, waits for the
-first and is told what the first did ("already closing", "already stopped") instead of repeating it."""
+first and is told what the first did ("already closing", "already stopped") instead of repeating it. A /close is
+answered once its round's votes are taken (the runner's re-read, stored; later votes refused), so nothing after the
+answer changes them, even a restart before the close is stored."""
 
 from __future__ import annotations
 

@@ -133,6 +133,7 @@ async def test_an_acknowledged_close_is_counted_before_a_stop_right_after_it(env
         first = await stop.wait_response()
         server.release(REACTION_USERS)
         closing = (await final_answer(close))["content"]
+        assert close.deferred and not server.missed_deadlines  # "thinking..." within Discord's 3 s while the re-read waits
         assert (await final_answer(stop))["content"] == STOPPED_HERE
         await server.wait_until(lambda: any(m["content"].startswith("Session stopped") for m in server.messages(env.channel)))
     summary, stopped = said_in_order(env, "**Round 1 closed**", "Session stopped")
