@@ -131,9 +131,10 @@ async def test_an_acknowledged_close_is_counted_before_a_stop_right_after_it(env
         await server.wait_until(lambda: server.held[REACTION_USERS] >= 1, what="the close to re-read the reactions")
         stop = await server.slash(env.alice, env.channel, "stop")
         first = await stop.wait_response()
+        await close.wait_response()
+        assert close.deferred and not server.missed_deadlines  # "thinking..." within Discord's 3 s while the re-read waits
         server.release(REACTION_USERS)
         closing = (await final_answer(close))["content"]
-        assert close.deferred and not server.missed_deadlines  # "thinking..." within Discord's 3 s while the re-read waits
         assert (await final_answer(stop))["content"] == STOPPED_HERE
         await server.wait_until(lambda: any(m["content"].startswith("Session stopped") for m in server.messages(env.channel)))
     summary, stopped = said_in_order(env, "**Round 1 closed**", "Session stopped")
