@@ -59,7 +59,7 @@ class Steering:
         one, its time or its quorum), "once_posted" (its message is on its way: it closes, and counts, as soon as it
         is posted; also for a /close after such a one) or "none". The new close time is stored first, so a crash
         right after the acknowledgement still closes the round at the next start (its post is adopted or made
-        then, and closed); "closing" is answered once its votes are taken (`taken`). Hold `lock`."""
+        then, and closed); "closing" (and "already" after it) is answered once its votes are taken (`taken`). Hold `lock`."""
         row = await self.store.open_round_of(session_id)
         if row is None:
             return "none"
@@ -78,7 +78,8 @@ class Steering:
         again and every vote before stored; later ones are refused), so that the answer to the /close is the moment
         after which no vote changes the round, even if the bot is killed before the close is stored. `defer`
         (acknowledging the command) is awaited first past ANSWER_WITHIN seconds; past STOP_WAIT the wait ends (its
-        runner is stuck or gone: the close then takes the votes as they are when it comes). Hold `lock`."""
+        runner is stuck or gone: the close then takes the votes as they are when it comes). Not under `lock`: a /stop
+        meanwhile finds the round's voting over and waits for its close, so no next round starts before it stops."""
         taking = self._taking.get(session_id)
         if taking is None:
             return

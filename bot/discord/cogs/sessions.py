@@ -268,8 +268,8 @@ class Sessions(commands.Cog):
             await interaction.response.defer(ephemeral=True, thinking=True)
         async with lock:  # a second /close at once finds this one's close
             state = await self.bot.runner.steering.close_now(session.id)
-            if state == "closing":  # answered once no later vote counts (a /stop meanwhile waits for the lock)
-                await self.bot.runner.steering.taken(session.id, deferring(interaction))
+        if state in ("closing", "already"):  # answered once no later vote counts; a /stop meanwhile waits for the close
+            await self.bot.runner.steering.taken(session.id, deferring(interaction))
         text = {
             "closing": "Closing this round now.",
             "already": "This round is already closing; its result follows.",
