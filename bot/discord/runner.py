@@ -346,7 +346,9 @@ class RoundRunner:
         while True:
             event.clear()  # before the checks, so a wake during them is not lost
             row = await self.store.round(open_round.id)
-            if row is None or row.status != "open" or row.votes_taken_at is not None or await self._quorum_stands(open_round, row, channel, style):
+            if row is None or row.status != "open" or row.votes_taken_at is not None:
+                return  # closed, or its votes taken for its close (before a restart): closed from what is stored
+            if await self._quorum_stands(open_round, row, channel, style):
                 return
             remaining = (row.closes_at or time.time()) - time.time()
             if remaining <= 0:
