@@ -36,6 +36,9 @@ EXPLORATION = 0.3  # Thompson draws' spread around the posterior mean, in poster
 # A cautious choice (an edit that stays whatever the crowd says) takes the best lower bound: mean - CAUTION sd
 # (bench-tuned: 1 and 0.3 tried; 0.3 lets a scope's second session start with what its first taught).
 CAUTION = 0.3
+# How many rows' worth the assumed NOISE_SD counts for against a scope's measured scatter (Posterior.noise_sd): a
+# few rows cannot show that ratings agree, only that they disagree (bench-tuned: 2, 5 and 10 tried).
+NOISE_PRIOR_ROWS = 5.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,7 +47,9 @@ class Evidence:
     gram = sum x x^T (d, d), moment = sum x y (d,), `count` observations, `support` (d,): how many had each
     feature non-zero, `magnitude` (d,): the sum of |x_i| (a feature's typical change is magnitude / support),
     `compared` (d, d): the part of gram from comparison rows (A/B scopes only; None when there is none, and in
-    evidence stored before it was kept), so that `edit_gram` describes judged edits alone.
+    evidence stored before it was kept), so that `edit_gram` describes judged edits alone. `square` = sum y^2 and
+    `rows`: how many (x, y) rows, comparisons included, so that the ratings' scatter around the fit can be measured
+    (`Posterior.noise_sd`); both None in evidence stored before they were kept.
     Fixed size whatever the history; adding observations is exactly-once business of the caller (storage
     adds a closed round's in the transaction that closes it)."""
 
@@ -54,10 +59,12 @@ class Evidence:
     support: np.ndarray
     magnitude: np.ndarray
     compared: np.ndarray | None = None
+    square: float | None = None
+    rows: int | None = None
 
     @staticmethod
     def empty(dimension: int) -> Evidence:
-        return Evidence(np.zeros((dimension, dimension)), np.zeros(dimension), 0, np.zeros(dimension), np.zeros(dimension))
+        return Evidence(np.zeros((dimension, dimension)), np.zeros(dimension), 0, np.zeros(dimension), np.zeros(dimension), None, 0.0, 0)
 
     @property
     def edit_gram(self) -> np.ndarray:
@@ -76,10 +83,12 @@ class Evidence:
         rows = [r for r in (edits, compared) if r is not None]
         if not rows:
             return self
-        gram, moment = self.gram, self.moment
+        gram, moment, square, count = self.gram, self.moment, self.square, self.rows
         for x, y in rows:
             gram, moment = gram + x.T @ x, moment + x.T @ y
-        fitted = replace(self, gram=gram, moment=moment)
+            if square is not None and count is not None:
+                square, count = square + float(y @ y), count + len(y)
+        fitted = replace(self, gram=gram, moment=moment, square=square, rows=count)
         if compared is not None:
             x = compared[0]
             fitted = replace(fitted, compared=(self.compared if self.compared is not None else 0.0) + x.T @ x)
@@ -104,6 +113,8 @@ class Evidence:
         }
         if self.compared is not None:  # only A/B scopes pay for it
             data["compared"] = self.compared.tolist()
+        if self.square is not None:
+            data["square"], data["rows"] = self.square, self.rows
         return data
 
     @staticmethod
@@ -113,6 +124,7 @@ class Evidence:
             np.array(data["gram"], dtype=float), np.array(data["moment"], dtype=float), int(data["count"]),
             np.array(data["support"], dtype=float), np.array(data["magnitude"], dtype=float),
             None if compared is None else np.array(compared, dtype=float),
+            None if data.get("square") is None else float(data["square"]), None if data.get("rows") is None else int(data["rows"]),
         )
 
 
@@ -182,6 +194,21 @@ class Posterior:
     def covariance(self) -> np.ndarray:
         return np.linalg.inv(self.precision)
 
+    def noise_sd(self) -> float:
+        """How far the scope's ratings scatter around what the model predicts, in rating points: NOISE_SD (the
+        scatter the model assumes) blended, as NOISE_PRIOR_ROWS rows' worth, with the residual sd of its own rows
+        at the posterior mean, RSS / (rows - p), p = trace(G Cov) / NOISE_SD^2 the fit's effective number of
+        parameters (Hastie, Tibshirani & Friedman, The Elements of Statistical Learning, 2nd ed., 7.6).
+        NOISE_SD for evidence stored before sum y^2 was kept."""
+        evidence = self.evidence
+        if evidence.square is None or not evidence.rows:
+            return NOISE_SD
+        mean = self.mean()
+        residual = max(evidence.square - 2.0 * mean @ evidence.moment + mean @ evidence.gram @ mean, 0.0)
+        parameters = float(np.trace(evidence.gram @ self.covariance())) / NOISE_SD**2
+        freedom = NOISE_PRIOR_ROWS + max(evidence.rows - parameters, 0.0)
+        return float(np.sqrt((NOISE_PRIOR_ROWS * NOISE_SD**2 + residual) / freedom))
+
     def sample(self, generator: Generator) -> np.ndarray:
         """One draw of the weights from the posterior (Thompson sampling)."""
         # mu + L^-T z with A = L L^T has covariance A^-1.
@@ -239,10 +266,11 @@ class Lesson:
         return f"{self.words}: {self.effect:+.1f} points an edit on average, the model estimates from {edits} with it"
 
 
-# A lesson is said once its effect is this many posterior sds from 0. A typical edit's effect pools every feature it
-# changes, so its sd is smaller than one coefficient's: with the raw verdict as the learning target (tried, not
-# kept), one sd let three ratings "teach" three likes; with the shrunk target they teach none.
-SURE = 1.0
+# A lesson is said once its effect is this many posterior sds from 0, the sd scaled to the scatter of the scope's
+# own ratings (Posterior.noise_sd): about 98% sure of its sign. With 1 sd and the assumed scatter, a person rating
+# at random (1-10, uniformly) was told 4-6 likes and dislikes after 10 to 40 rounds; now none to one, while a
+# person with one liking is told it as often (docs/BENCHMARKS.md, stop 22).
+SURE = 2.0
 # Two lessons whose typical edits point this much the same way (cosine) say one thing: the surer is said.
 SAME_LESSON = 0.95
 
@@ -257,6 +285,9 @@ def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judg
     the beat"; each says what such edits gain, not half of it); its sd is sqrt(m^T Cov m). For a 0/1 feature,
     m is the mean feature vector of the edits that had it."""
     mean, covariance = posterior.mean(), posterior.covariance()
+    # What is said must hold under the scatter the scope's ratings show (the choices keep the bench-tuned NOISE_SD):
+    # the covariance scaled by it, as it would be where the ratings outweigh the prior.
+    covariance = covariance * (posterior.noise_sd() / NOISE_SD) ** 2
     evidence = posterior.evidence
     gram = evidence.edit_gram
     found, typicals = [], []

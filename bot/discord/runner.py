@@ -39,6 +39,9 @@ MESSAGE_LIMIT = 2000  # Discord's most characters in a message's content
 # reactions) before answering with the votes so far and saying the recount is under way. Once per recount:
 # the first /status starts it and every later one waits at most what is left of it.
 RECOUNT_WAIT = 15.0
+# How long (seconds) a command that ends a round (/stop) waits, after a start, for the bot to take back its open
+# rounds (resume_all, after discord.py's wait for the servers) before it acts anyway: resume_all failed.
+PICKUP_WAIT = 30.0
 
 
 class RestartRecounts:
@@ -131,6 +134,7 @@ class RoundRunner:
         self._background: set[asyncio.Task] = set()
         self.followups = Followups(bot, self.store)  # each session's /compose followup (ensure_running)
         self.recounts = RestartRecounts()
+        self.taken_back = asyncio.Event()  # set once a start's open rounds run again (resume_all): `rounds_taken_back`
         self._announcing = asyncio.Lock()
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
         join_times = JoinTimes(bot)
@@ -189,7 +193,18 @@ class RoundRunner:
         self.recounts.expect([i for i in runnable if i not in self._tasks and self.stopped_by is None])
         for session_id in runnable:
             self.ensure_running(session_id)
+        self.taken_back.set()
         return len(sessions)
+
+    async def rounds_taken_back(self) -> None:
+        """Wait until the open rounds run again after a start (`resume_all`), at most PICKUP_WAIT seconds. Commands come
+        in from the connection on, before that: till then no runner closes a round whose /close was answered or whose
+        time ran out while the bot was down, so a /stop would cancel it instead of waiting for its close and count."""
+        try:
+            async with asyncio.timeout(PICKUP_WAIT):
+                await self.taken_back.wait()
+        except TimeoutError:
+            log.warning("the open rounds were not taken back within %.0f s of the start; acting anyway", PICKUP_WAIT)
 
     def database_gone(self, problem: DatabaseGone) -> None:
         """The database file was removed or replaced under the running bot: voting stops everywhere, each

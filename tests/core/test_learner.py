@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 
 from bot.conductor import Conductor, start_text
+from bot.simulate import NamedRater, run_simulation
 from core import agent as q
 from core.actions import Kind, apply, describe, legal_actions
 from core.crowd import Ballot, robust_rating
 from core.engine import SessionSpec, plan_round, round_rng, settle
 from core.features import DIMENSION, FEATURE_NAMES, candidate_features, edit_features, track_descriptors
-from core.learner import SHARED_WEIGHT, Evidence, Posterior, cautious_choice, explain, generator, lessons, lower_bounds, thompson_choices
+from core.learner import NOISE_SD, SHARED_WEIGHT, Evidence, Posterior, cautious_choice, explain, generator, lessons, lower_bounds, thompson_choices
 from core.midi import track_to_midi
 from core.music import Note, Track, generate_track, track_to_dict
-from core.raters import CONTRARIAN_TASTES, Heard, consensus_score, make_rater, prefer, theory_critic
+from core.raters import CONTRARIAN_TASTES, Heard, Rater, consensus_score, make_rater, prefer, theory_critic
 from storage import open_store
 
 from dbrows import observe
@@ -389,6 +390,41 @@ def test_comparison_rows_of_ab_rounds_do_not_count_as_edits_in_what_is_said():
     assert "compared" not in alone.to_dict()  # rating scopes store what they stored before
     legacy = {k: v for k, v in both.to_dict().items() if k != "compared"}  # stored before comparisons were kept apart
     assert np.allclose(Evidence.from_dict(legacy).edit_gram, both.gram)
+
+
+def test_the_scatter_of_a_scopes_ratings_is_measured_from_its_own_rows():
+    """Posterior.noise_sd: the residual sd of the scope's own rows at the posterior mean, blended with NOISE_SD."""
+    chord = _chord_lover(1)[0][0]
+    steady = Evidence.empty(DIMENSION).observed([(chord, 1.0)] * 30)
+    scattered = Evidence.empty(DIMENSION).observed([(chord, 1.0 + (2.0 if k % 2 else -2.0)) for k in range(30)])
+    assert steady.rows == scattered.rows == 30 and steady.square == 30.0
+    assert q.scope_model(q.DEFAULT, steady).noise_sd() < 0.6 * NOISE_SD  # ratings the model explains
+    assert q.scope_model(q.DEFAULT, scattered).noise_sd() > 2.0 * NOISE_SD  # the same edits rated 3 points apart
+    assert Posterior.prior().noise_sd() == NOISE_SD  # nothing rated: the assumed scatter
+    stored = Evidence.from_dict(scattered.observed([], [(chord, 0.5)]).to_dict())  # comparison rows count as rows
+    assert (stored.rows, stored.count, stored.square) == (31, 30, scattered.square + 0.25)
+    legacy = {k: v for k, v in scattered.to_dict().items() if k not in ("square", "rows")}  # stored before it was kept
+    assert q.scope_model(q.DEFAULT, Evidence.from_dict(legacy).observed([(chord, 9.0)])).noise_sd() == NOISE_SD
+
+
+async def _lessons_after(store, taste, rounds: int, seed: int) -> list[str]:
+    """What a personal agent says after `rounds` rounds rated by one simulated person with `taste` (Heard -> 1-10)."""
+    conductor = Conductor(store)
+    rater = Rater("me", taste, random.Random(seed), 0.8)
+    await run_simulation(conductor, SessionSpec(rounds=rounds, seed=seed), [NamedRater("me", rater)], None, f"user:{seed}")
+    return await conductor.lessons(f"user:{seed}")
+
+
+async def test_a_person_rating_at_random_is_told_nothing_and_one_liking_is_told_it(store):
+    """Found by fresh-user trials: wild ratings were "taught" 4-6 likes and dislikes (a person rating uniformly at
+    random, 20 rounds: 4.3 lines a session). Lessons are said once 2 sds sure, the sd scaled to the ratings' scatter."""
+    draws = random.Random(5)
+    wild = [line for seed in range(3) for line in await _lessons_after(store, lambda heard: draws.randint(1, 10), 20, seed)]
+    assert len(wild) <= 1, wild
+    def chords(heard):  # the trial's person: an added chord 10, the rest 3
+        return min(10.0, 3 + 3.5 * sum(note.has_chord for note in heard.parsed.melody))
+    told = [await _lessons_after(store, chords, 40, seed) for seed in (10, 11)]
+    assert all(lines and "chord" in lines[0] for lines in told), told
 
 
 # --- the simulated crowds -------------------------------------------------------------------------

@@ -353,11 +353,13 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
     """/stop of a running `session` by someone who may steer it, answered with what it did (`stop_report`)."""
     store, steering = bot.conductor.store, bot.runner.steering
     lock = steering.lock(session.id)
-    # Acknowledged privately while it waits (longer than Discord's 3 s: a /close or /stop holds the session, or a
-    # round's close and summary come first), as it may end "already ended"; the channel is then told apart.
-    waited = lock.locked()
+    # Acknowledged privately while it waits (longer than Discord's 3 s: a /close or /stop holds the session, the bot
+    # just started takes back its rounds, or a round's close and summary come first), as it may end "already ended";
+    # the channel is then told apart.
+    waited = lock.locked() or not bot.runner.taken_back.is_set()
     if waited:
         await interaction.response.defer(ephemeral=True, thinking=True)
+    await bot.runner.rounds_taken_back()  # else its round, closing, has no runner yet and would be cancelled
     async with lock:  # a second /stop at once waits for this one, then finds it stopped
         # Read before the stop cancels the open round. An acknowledged /close (or its time up) is counted first, its
         # summary posted before the stop is said (a round closed, its summary to come, is still the one it says).
