@@ -24,6 +24,13 @@ STOP_WAIT = 60.0
 # How long (seconds) a /close waits for its round's votes to be taken before it acknowledges the command ("thinking...")
 # and waits on: Discord wants an answer within 3 s of the command, and the lookups before this take some of them.
 ANSWER_WITHIN = 1.5
+# A /close's answer for each outcome of `Steering.close_now`.
+CLOSE_ANSWERS = {
+    "closing": "Closing this round now.",
+    "already": "This round is already closing; its result follows.",
+    "once_posted": "The next round is being posted; I'll close it as soon as it is there, and its result follows.",
+    "none": "No round is open right now.",
+}
 
 
 class Steering:
