@@ -26,13 +26,14 @@ HOLD_CLOSE_POSTGRES = (
 )
 
 
-def hold_closes(lane: BotLane, held: bool) -> None:
-    postgres = is_postgres_url(str(lane.db))
+def hold_closes(db, held: bool) -> None:
+    """Hold (or let go) every round's close in the database at `db` (a SQLite path or a PostgreSQL URL)."""
+    postgres = is_postgres_url(str(db))
     if held:
         for sql in HOLD_CLOSE_POSTGRES if postgres else HOLD_CLOSE_SQLITE:
-            query(lane.db, sql)
+            query(db, sql)
     else:
-        query(lane.db, "DROP TRIGGER hold_close ON rounds" if postgres else "DROP TRIGGER hold_close")
+        query(db, "DROP TRIGGER hold_close ON rounds" if postgres else "DROP TRIGGER hold_close")
 
 
 def votes_in(lane: BotLane, channel: Channel) -> dict[str, float]:
@@ -77,7 +78,7 @@ async def test_a_reaction_changed_after_an_answered_close_does_not_count_after_a
             await server.wait_until(lambda: server.events_received["IDENTIFY"] > identified and any(s.connected for s in server.sessions),
                                     timeout=30, what="a new gateway session")
             assert votes_in(lane, lane.channel) == {f"user:{alice.id}": 4.0}  # bob's event never came
-            hold_closes(lane, True)
+            hold_closes(lane.db, True)
             closing = await final_answer(await server.slash(lane.mod, lane.channel, "close", check_permissions=False))
             assert closing["content"] == "Closing this round now.", closing
             # After the answer: alice changes her 4 to a 7 and carol votes; then a vote in the other channel is stored,
@@ -90,7 +91,7 @@ async def test_a_reaction_changed_after_an_answered_close_does_not_count_after_a
             await lane.kill()  # the close is not stored: the trigger refuses it
             assert query(lane.db, "SELECT r.status FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.channel_id = ?",
                          (str(lane.channel.id),)) == [("open",)]
-            hold_closes(lane, False)
+            hold_closes(lane.db, False)
             await lane.start()
             summary = await server.wait_for_message(lane.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
             await lane.stop()
