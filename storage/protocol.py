@@ -85,6 +85,7 @@ class RoundRow:
     status: str
     reward: float | None
     outcome: dict | None
+    votes_taken_at: float | None = None  # when its votes were taken for its close (Store.take_votes): it takes no more
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,10 @@ class Store(Protocol):
     async def set_closes_at(self, round_id: int, closes_at: float) -> bool:
         """Bring an open round's close forward to `closes_at` (Unix seconds; a /close), also before it is posted
         (`set_round_messages` keeps it then). False if it closes at that time or before already, or is not open."""
+        ...
+    async def take_votes(self, round_id: int) -> bool:
+        """Take an open round's votes for its close, now: every vote applied from then on is refused ("closed"), so
+        what is stored is what it closes with, also after a restart. False if taken already or not open."""
         ...
     async def round(self, round_id: int) -> RoundRow | None: ...
     async def round_for_message(self, message_id: str) -> RoundRow | None: ...

@@ -6,7 +6,9 @@ reconciler), let every queued vote land (the ballot box), close and learn (the c
 What keeps votes safe across crashes and lost events (docs/RELIABILITY.md): a vote is acknowledged
 only once committed; the reactions on a round's message are the truth, re-read when a round resumes
 and again just before it closes; a round's post is adopted, not repeated, after a crash between
-posting and recording it; a close asked for by hand is stored before it is acknowledged.
+posting and recording it; a close asked for by hand is stored before it is acknowledged; a round's votes are
+taken for its close (re-read, stored, later ones refused) before a /close is answered, and a round whose votes were
+taken is closed from what is stored, never re-read (a change after the answer must not count).
 """
 
 from __future__ import annotations
@@ -323,6 +325,9 @@ class RoundRunner:
             if style == "reactions":
                 await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
             await self.ballot_box.settle_votes()  # every vote that arrived before the close counts
+            # and none after: from here the round closes with what is stored, also after a crash (no re-read then).
+            await self.store.take_votes(open_round.id)
+            self.steering.votes_taken(session_id)  # a /close waits for this before it is answered
             count = await self.ballot_box.count(row)  # under the membership rule as it is now, however cast
             number, mode = open_round.plan.index + 1, open_round.spec.mode
             # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
@@ -360,7 +365,9 @@ class RoundRunner:
         while True:
             event.clear()  # before the checks, so a wake during them is not lost
             row = await self.store.round(open_round.id)
-            if row is None or row.status != "open" or await self._quorum_stands(open_round, row, channel, style):
+            if row is None or row.status != "open" or row.votes_taken_at is not None:
+                return  # closed, or its votes taken for its close (before a restart): closed from what is stored
+            if await self._quorum_stands(open_round, row, channel, style):
                 return
             remaining = (row.closes_at or time.time()) - time.time()
             if remaining <= 0:

@@ -16,6 +16,7 @@ from discord.ext import commands
 from bot.conductor import start_text
 from bot.discord.permissions import missing_permissions, missing_text
 from bot.discord.replies import answer, answer_privately, deferring
+from bot.discord.steering import CLOSE_ANSWERS
 from bot.discord.reports import (
     best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of, shown_votes,
     standing_votes, stop_report,
@@ -241,13 +242,9 @@ class Sessions(commands.Cog):
             await interaction.response.defer(ephemeral=True, thinking=True)
         async with lock:  # a second /close at once finds this one's close
             state = await self.bot.runner.steering.close_now(session.id)
-        text = {
-            "closing": "Closing this round now.",
-            "already": "This round is already closing; its result follows.",
-            "once_posted": "The next round is being posted; I'll close it as soon as it is there, and its result follows.",
-            "none": "No round is open right now.",
-        }[state]
-        await answer_privately(interaction, text)
+        if state in ("closing", "already"):  # answered once no later vote counts; a /stop meanwhile waits for the close
+            await self.bot.runner.steering.taken(session.id, deferring(interaction))
+        await answer_privately(interaction, CLOSE_ANSWERS[state])
 
     @app_commands.command(name="status", description="The current round and its votes so far")
     @app_commands.allowed_contexts(**EVERYWHERE)

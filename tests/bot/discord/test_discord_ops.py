@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fakediscord import Permission
 from fakediscord.interactions import APPLICATION_COMMAND, GUILD_CONTEXT, GUILD_INSTALL, PRIVATE_CHANNEL_CONTEXT, USER_INSTALL
-from test_discord_bot import KEYCAPS, compose, db_rows, env, eventually, is_round, round_recorded, running  # noqa: F401 (env: a fixture)
+from test_discord_bot import KEYCAPS, compose, db_rows, env, eventually, final_answer, is_round, round_recorded, running  # noqa: F401 (env: a fixture)
 from test_discord_bot import drawer, renderer  # noqa: F401 (fixtures)
 
 from bot.conductor import Conductor
@@ -203,7 +203,7 @@ async def test_a_failed_command_sync_is_retried_and_open_rounds_run_meanwhile(en
             # Until the resumed round is back in the runner's hands (a /close while its post is adopted closes it then).
             acted = ("Closing", "The next round is being posted; I'll close it")
             for _ in range(200):
-                answer = (await (await server.slash(env.mod, env.channel, "close")).wait_response())["data"]["content"]
+                answer = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
                 if answer.startswith(acted):
                     break
                 await asyncio.sleep(0.05)

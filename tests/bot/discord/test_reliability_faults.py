@@ -12,7 +12,9 @@ import sqlite3
 import asyncpg
 import pytest
 from fakediscord import Permission
-from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, round_recorded, running, uid  # noqa: F401
+from test_discord_bot import (  # noqa: F401
+    KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, round_recorded, running, uid,
+)
 from test_reliability_kill import record_figures
 
 from storage import DatabaseUnwritable, is_postgres_url
@@ -35,8 +37,8 @@ def round_posts(env, number: int) -> list[dict]:
 
 async def close_and_wait_next(env, number: int) -> dict:
     await round_recorded(env, number)  # seen in the channel is not yet recorded: a /close would be "being posted"
-    reply = await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
-    assert "Closing" in reply["data"]["content"]
+    reply = await final_answer(await env.server.slash(env.mod, env.channel, "close"))  # once the re-read took the votes
+    assert "Closing" in reply["content"]
     return await env.server.wait_for_message(env.channel, is_round(number + 1), timeout=20)
 
 
