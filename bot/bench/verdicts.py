@@ -40,7 +40,8 @@ def judge(value: float, goal: float, kind: str = AT_LEAST, interval: tuple[float
     low, high = interval if interval is not None else (value, value)
     if samples is not None and samples < enough:
         spread = f"± {(high - low) / 2:.2f}" if math.isfinite(high - low) else "no interval"
-        return Verdict(NOT_JUDGED, f"not judged: {samples} {unit} give {spread}; use {more.format(enough)}")
+        counted = f"{samples} {unit if samples != 1 else unit.removesuffix('s')}"
+        return Verdict(NOT_JUDGED, f"not judged: {counted} give{'s' if samples == 1 else ''} {spread}; use {more.format(enough)}")
     if kind == AT_MOST:
         low, high, goal = -high, -low, -goal
     if kind == NOT_BELOW:
