@@ -135,6 +135,7 @@ class RoundRunner:
         self.taken_back = asyncio.Event()  # set once a start's open rounds run again (resume_all): `rounds_taken_back`
         self._announcing = asyncio.Lock()
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
+        self._shut_down = False  # a /compose answered during the shutdown starts no rounds (its store is being closed)
         join_times = JoinTimes(bot)
         self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn)
         self.ballot_box = BallotBox(
@@ -159,7 +160,7 @@ class RoundRunner:
         for 15 minutes), to tell its starter if the session stops because it cannot post where it was started."""
         if followup is not None:
             self.followups.remember(session_id, followup)
-        if self.stopped_by is not None:
+        if self.stopped_by is not None or self._shut_down:  # the session runs at the next start
             return
         task = self._tasks.get(session_id)
         if task is None or task.done():
@@ -239,6 +240,7 @@ class RoundRunner:
             event.set()
 
     async def shutdown(self) -> None:
+        self._shut_down = True
         await self.ballot_box.drain()
         tasks = [*self._tasks.values(), *self._background]
         for task in tasks:
@@ -273,7 +275,9 @@ class RoundRunner:
                 log.warning("session %s stopped: %s", session_id, problem)
                 await self.store.end_session(session_id, "stopped", actor="crowdtune")
                 session = await self.store.session(session_id)
-                await say_stopped(self.bot, int(session.channel_id), problem, await self.followups.take(session_id))
+                await say_stopped(
+                    self.bot, int(session.channel_id), problem, await self.followups.take(session_id), round_style(session.options),
+                )
                 return
             except DatabaseGone as problem:
                 self.database_gone(problem)
