@@ -205,20 +205,26 @@ def plan_round(
     rng: random.Random,
     model: Posterior | None = None,
     unrated: bool = False,
+    before: RoundPlan | None = None,
 ) -> RoundPlan:
     """The round's edits: one in rating mode, two different ones in A/B mode. `table` holds the Q-entries
     `plan_keys` names; `model` is the scope's linear model (`q.model_name`; None: the prior). `unrated`: the
     incumbent has no score yet (a session's first round), so a rating round's edit stays whatever the crowd
-    says and the linear learner chooses it cautiously."""
+    says and the linear learner chooses it cautiously. `before`: the session's last closed round's plan; when its
+    edits were undone (its incumbent is this one), none of them is proposed again (a trial was offered the edit it
+    had just rated 2, on the same track; unless no other edit is legal)."""
     config = spec.agent
     draws = 2 if spec.mode == "ab" else 1
+    undone = frozenset(p.action for p in before.proposals) if before is not None and before.incumbent == incumbent else frozenset()
     if config.learner == "linear":
-        chosen = q.choose_linear(config, incumbent, model, rng, draws, cautious=unrated and config.keep_best)
+        chosen = q.choose_linear(config, incumbent, model, rng, draws, cautious=unrated and config.keep_best, exclude=undone)
         return RoundPlan(index, incumbent, tuple(_proposal(config, incumbent, a, x, e) for a, x, e in chosen))
-    first = q.choose(config, incumbent, table, rng, index)
+    if len(q.candidate_actions(config, incumbent)) - len(undone) < draws:
+        undone = frozenset()
+    first = q.choose(config, incumbent, table, rng, index, exclude=undone)
     actions = [first]
     if draws == 2:
-        actions.append(q.choose(config, incumbent, table, rng, index, exclude=frozenset(actions)))
+        actions.append(q.choose(config, incumbent, table, rng, index, exclude=undone | frozenset(actions)))
     return RoundPlan(index, incumbent, tuple(_proposal(config, incumbent, a) for a in actions))
 
 

@@ -548,6 +548,13 @@ class PostgresStore(ClosesOnExit):
     async def rounds_of(self, session_id: int) -> list[RoundRow]:
         return [round_row(r) for r in await self._all(f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE r.session_id = $1 ORDER BY r.idx", session_id)]
 
+    async def last_closed_round_before(self, session_id: int, index: int) -> RoundRow | None:
+        rows = await self._all(
+            f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE r.session_id = $1 AND r.idx < $2 AND r.status = 'closed' ORDER BY r.idx DESC LIMIT 1",
+            session_id, index,
+        )
+        return round_row(rows[0]) if rows else None
+
     async def last_message_before(self, session_id: int, index: int) -> str | None:
         """The last message id of the latest posted round of the session before round `index`."""
         rows = await self._all(

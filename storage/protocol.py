@@ -279,6 +279,9 @@ class Store(Protocol):
     async def last_message_before(self, session_id: int, index: int) -> str | None:
         """The last message id of the session's latest posted round before round `index`, or None."""
         ...
+    async def last_closed_round_before(self, session_id: int, index: int) -> RoundRow | None:
+        """The session's latest closed round before round `index` (one indexed row, however long the session), or None."""
+        ...
     async def top_rounds(self, scope_id: str, limit: int = 5, mode: str = "rating") -> list[RoundRow]:
         """The scope's closed rounds of `mode` with the highest rewards: rated rounds by the crowd's verdict
         (1-10), A/B rounds whose edit stayed by its chance of beating the track before (an undone edit did not

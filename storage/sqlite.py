@@ -571,6 +571,14 @@ class SqliteStore(ClosesOnExit):
         )
         return json.loads(rows[0][0])[-1] if rows else None
 
+    async def last_closed_round_before(self, session_id: int, index: int) -> RoundRow | None:
+        rows = await self._all(
+            f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id "
+            "WHERE r.session_id = ? AND r.idx < ? AND r.status = 'closed' ORDER BY r.idx DESC LIMIT 1",
+            (session_id, index),
+        )
+        return _round(rows[0]) if rows else None
+
     async def top_rounds(self, scope_id: str, limit: int = 5, mode: str = "rating") -> list[RoundRow]:
         return [
             _round(r)
