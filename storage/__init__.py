@@ -13,24 +13,25 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from storage.protocol import (
-    Announcement, DatabaseGone, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
+    Announcement, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
 )
 
 __all__ = [
-    "Announcement", "DatabaseGone", "DatabaseUnwritable", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
+    "Announcement", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
     "check_location", "clone_rounds", "database_errors", "naming_refusals", "out_of_room", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
     "open_to_write",
 ]
 
 
 def database_errors() -> tuple[type[BaseException], ...]:
-    """What a backend raises when its database fails mid-operation (a disk error, a lost server
-    connection), for front ends that turn it into one polite line; transactions roll back first."""
+    """What a backend raises when its database fails mid-operation (a disk error; a server that cannot be reached,
+    DatabaseUnreachable, the store's own naming of the driver's errors), for front ends that turn it into one
+    polite line; transactions roll back first."""
     import sqlite3
 
     import asyncpg
 
-    return (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
+    return (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseUnreachable)
 
 
 # SQLite's primary result codes for a write the disk refused: SQLITE_IOERR, SQLITE_FULL. (SQLITE_READONLY is not
