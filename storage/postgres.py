@@ -41,7 +41,7 @@ from core.crowd import Ballot, ChoiceHistory, History
 from core.learner import Evidence, apply_observations
 from core.engine import Outcome, Reference
 from core.music import track_to_dict
-from storage import URL_EXAMPLE, check_location, naming_refusals
+from storage import URL_EXAMPLE, check_location, naming_problems, naming_refusals
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
     Announce, Announcement, ClosesOnExit, DatabaseUnreachable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
@@ -239,16 +239,10 @@ def _lost(problem: BaseException) -> bool:
     return isinstance(problem, asyncpg.InterfaceError) and "connection is closed" in str(problem)
 
 
-@contextlib.contextmanager
-def _reaching(location: object, url: str) -> Iterator[None]:
+def _reaching(location: object, url: str) -> contextlib.AbstractContextManager[None]:
     """A lost connection (`_lost`) met in the block becomes DatabaseUnreachable, "the database {location} cannot be
-    reached: {reason}", the one line every front end says with exit code 8; other errors go on as they are."""
-    try:
-        yield
-    except Exception as problem:
-        if not _lost(problem):
-            raise
-        raise DatabaseUnreachable(f"the database {location} cannot be reached: {_reason(problem, url)}") from None
+    reached: {reason}" (storage.naming_problems)."""
+    return naming_problems(location, _lost, DatabaseUnreachable, "cannot be reached", lambda problem: _reason(problem, url))
 
 
 @contextlib.asynccontextmanager
