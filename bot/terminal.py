@@ -30,7 +30,7 @@ from core.instruments import instrument_name
 from core.fitting import Fitted
 from core.music import key_name, tonic_name, track_from_dict
 from core.words import quoted, visible
-from storage import DatabaseUnwritable, SessionRow, StorageError, database_errors
+from storage import DatabaseUnreachable, DatabaseUnwritable, SessionRow, StorageError, database_errors
 from storage.export import safe_name
 from storage.files import CannotWrite
 
@@ -139,8 +139,8 @@ def _resumable() -> Iterator[None]:
         yield
     except CannotWrite as problem:  # a round's file under --out
         raise CannotWrite(problem.errno, f"{problem.strerror}; the next `crowdtune run` resumes the session", problem.filename) from None
-    except DatabaseUnwritable as problem:  # named by the store
-        raise DatabaseUnwritable(f"{problem}; {stays}") from None
+    except (DatabaseUnwritable, DatabaseUnreachable) as problem:  # named by the store: a full disk, a server gone away
+        raise type(problem)(f"{problem}; {stays}") from None
     except database_errors() as problem:
         raise StorageError(f"the database stopped working ({problem}); {stays}") from None
 
