@@ -651,8 +651,8 @@ async def _simulate(args: argparse.Namespace) -> int:
 def _simulation_files(out: Path, audio: bool = False) -> str:
     """What a simulation writes to --out `out` (with `audio`: --audio), in words, stopped early or not
     (bot.simulate.run_simulation)."""
-    rounds = "round MIDI and OGG files" if audio else "round MIDI files"
-    return f"{out}/results.json, learning-curve.png, start.mid, final.mid and {rounds}"
+    rounds = ", final.ogg and round MIDI and OGG files" if audio else " and round MIDI files"
+    return f"{out}/results.json, learning-curve.png, start.mid, final.mid{rounds}"
 
 
 async def _sessions(args: argparse.Namespace) -> int:

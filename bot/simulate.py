@@ -216,8 +216,8 @@ async def run_simulation(
     """Run a whole session with simulated raters; write its files to out_dir (if given), each round also
     as OGG Opus when a `renderer` (bot.media.render.Renderer, opened and closed by the caller) is given.
     results["stopped"] is None. Stopped early (Ctrl-C, SIGTERM, a rater's failure, a full disk: anything raised), the
-    session is stopped and out_dir still gets results.json, start.mid, final.mid and the plot for the rounds done, with
-    `stopped` saying why (bot.stopping.why_stopped), before the exception goes on, its last note saying what was kept
+    session is stopped and out_dir still gets results.json, start.mid, final.mid (and final.ogg with a `renderer`) and the
+    plot for the rounds done, with `stopped` saying why (bot.stopping.why_stopped), before the exception goes on, its last note saying what was kept
     (and what a database or disk that cannot be written kept from being kept: bot.sim_files.keep_rounds_done)."""
     session = await conductor.start(scope_id, "sim", None, spec, actor="simulate", scope_name=scope_id)
     rounds: list[dict] = []
@@ -274,14 +274,14 @@ async def run_simulation(
             learned = await conductor.learned(scope_id, spec.agent)
             if learned is not None:
                 record[learned[0]] = learned[1]
-        return await write_results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, None)
+        return await write_results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, None, renderer)
     except BaseException as stop:
         # Ctrl-C (or any other failure) ends the session too: a simulation is never resumed, so it must
         # not stay active with a round open. Its open round is cancelled; nothing is learned from it.
         stopped = why_stopped(stop)
         await keep_rounds_done(
             stop, conductor, session, out_dir, len(rounds),
-            lambda: write_results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, stopped),
+            lambda: write_results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, stopped, renderer),
         )
         raise
 
