@@ -389,6 +389,9 @@ def test_render_many_files_and_export(tmp_path):
         names = archive.namelist()
         assert {"rounds.jsonl", "votes.jsonl", "audit.jsonl", "qtable.json"} <= set(names)
         assert sum(n.endswith(".mid") for n in names) >= 3
+        # The session's track as it stands is named as the simulation's folder and a terminal session's name it.
+        (final,) = [n for n in names if n.endswith("/final.mid")]
+        assert archive.read(final) == (tmp_path / "sim" / "final.mid").read_bytes()
         rounds = [json.loads(line) for line in archive.read("rounds.jsonl").splitlines()]
         assert {"scope", "session", "round", "status", "actions", "reward"} <= set(rounds[0])
     bad = crowdtune("export", "--scope", "guild:404", "--out", "x.zip", "--db", "ct.db", cwd=tmp_path, check=False)
