@@ -15,7 +15,7 @@ from bot.progress import plural
 from core.crowd import (
     aspects_text, check_choice, compound_rating, decimal_comma, parse_aspects, parse_rating, rating_text, typed_parts,
 )
-from core.engine import WEAR_LIMIT, Outcome, SessionSpec
+from core.engine import Outcome, SessionSpec, prior_text, wear_limit_text
 from core.instruments import instrument_name
 from core.music import key_name, tonic_name
 from storage import SessionRow
@@ -79,7 +79,7 @@ def explain(
     # moves a score only part of the way, so a newcomer is told what the numbers are. A score is on a rating's
     # scale and shown as one is (rating_text), so the same score reads alike in every line.
     now = outcome.incumbent_score
-    prior = f"the {rating_text(before)} of the track before" if before is not None else "the agent's guess before anyone listened"
+    prior = prior_text(before)
     if outcome.kept_edit:
         score = f"; the track now scores {rating_text(now)}" if now is not None else ""
         return f"rated {given}: {outcome.verdict} ({descriptions[0]}){score}, your rating blended with {prior}"
@@ -88,10 +88,9 @@ def explain(
         return line
     if not spec.agent.rescore:
         return f"{line} (its score stays {rating_text(now)})"
-    if outcome.wear_floor is not None:
-        kept_with = rating_text(outcome.wear_floor + WEAR_LIMIT)
-        return (f"{line}; its score is now {rating_text(now)}: ratings of undone edits wear a score down no lower than "
-                f"{WEAR_LIMIT:g} below the {kept_with} that kept its last edit (one already lower stays)")
+    if outcome.wear_floor is not None:  # held at the floor, or already under it and kept where it was
+        stays = "stays" if now < outcome.wear_floor else "is now"
+        return f"{line}; its score {stays} {rating_text(now)}: {wear_limit_text(outcome.wear_floor, now)}"
     # A move of less than 0.005 reads as none: said, so the rating does not seem ignored.
     moved = "hardly at all: now" if before is not None and rating_text(now) == rating_text(before) else "now"
     line += f"; its score moves {spec.agent.rescore:.0%} of the way toward your rating, {moved} {rating_text(now)}"

@@ -668,7 +668,7 @@ def test_a_score_reads_as_a_rating_does_and_alike_in_every_line(tmp_path):
     for line in lines:
         for shown in re.findall(rf"(?:scores|the|now|stays) {SCORE}\b", line):
             assert shown == rating_text(float(shown)), line  # at most two decimals, no trailing zeros
-    kept = [re.search(rf"(?:scores|now) {SCORE}\b(?!.*(?:scores|now) \d)", line).group(1) for line in lines]
+    kept = [re.search(rf"(?:scores|now|stays) {SCORE}\b(?!.*(?:scores|now|stays) \d)", line).group(1) for line in lines]
     befores = [re.search(rf"the {SCORE} of the track before", line).group(1) for line in lines[1:]]
     assert befores == kept[:-1], lines  # the kept track's score, then the track before's: one number, one text
     for line, before in zip(lines[1:], befores):  # a kept edit's score and the track before's, these apart by 0.09 or more
@@ -789,7 +789,7 @@ def test_a_kept_tracks_score_wears_down_no_further_than_the_limit_and_says_so(tm
     # a contradiction: the floor is said as a number, and a score already under it is said to stay.
     for line in lines[1:]:
         assert line.endswith(f"; its score stays {rating_text(kept)}: ratings of undone edits wear a score down to 8 at the "
-                             "lowest (2 below the 10 that kept its last edit), and it is already under that"), line
+                             "lowest, 2 below the 10 that kept its last edit, and it is already under that"), line
 
 
 # -- the final track and where a session's files go ------------------------------------------------
