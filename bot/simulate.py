@@ -322,12 +322,21 @@ def report(results: dict, judged_by: str | None = None) -> str:
         for name, part in parts.items():
             verdicts = [r["reward"] for r in part if r["reward"] is not None]
             means[name] = rating_text(statistics.fmean(verdicts)) if verdicts else "none"
-        # One rater is no crowd: its verdict is named as its own.
+        # One rater is no crowd: its verdict is named as its own, a built-in one's by its name ("the theorist's"),
+        # another by what it is ("the rater mymodule:my_rater", to which no 's can be added).
         raters = {name for r in rounds for name in r.get("ratings", {})}
-        whose = f"the {next(iter(raters))}'s" if len(raters) == 1 else "the crowd's"
-        words = [f"{whose} verdict on each proposal: " + ", ".join(f"{mean} on average in {name}" for name, mean in means.items())]
+        verdict = "the crowd's verdict" if len(raters) != 1 else _one_raters_verdict(next(iter(raters)))
+        words = [f"{verdict} on each proposal: " + ", ".join(f"{mean} on average in {name}" for name, mean in means.items())]
     words.append(f"an edit kept in {sum(r['kept_edit'] for r in rounds)} of {plural(len(rounds), 'round')}")
     if judged_by is not None and "judged" in results:
         start, final = results["judged"]["start"], results["judged"]["final"]
         words.append(f"the {judged_by} crowd's noise-free judge scores the starting track {rating_text(start)} and the final one {rating_text(final)}")
     return "; ".join(words)
+
+
+def _one_raters_verdict(name: str) -> str:
+    """A single rater's verdict, in words: "the theorist's verdict" (a built-in rater), "the verdict of the rater
+    mymodule:my_rater" (MODULE:FUNC or PATH.py:FUNC)."""
+    from core.raters import BUILTIN_RATERS
+
+    return f"the {name}'s verdict" if name in BUILTIN_RATERS else f"the verdict of the rater {name}"
