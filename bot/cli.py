@@ -551,11 +551,11 @@ async def _run(args: argparse.Namespace) -> int:
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     from bot.conductor import Conductor
-    from bot.terminal import TerminalSession, terminal_scope
+    from bot.terminal import TerminalSession, nothing_to_rate, terminal_scope
 
     with contextlib.ExitStack() as opened:
         renderer = None if args.no_audio else opened.enter_context(open_renderer(settings))
-        reader = await TerminalSession.nothing_to_rate(sys.stdin)  # before the database is opened (or made)
+        reader = await nothing_to_rate(sys.stdin)  # before the database is opened (or made)
         out = Path(args.out).resolve() if args.out else _beside_db(args.db) / "rounds"  # absolute, as the default is
         if args.out:  # a folder that cannot be made (no permission) fails here (exit 12), before a session is started
             out.mkdir(exist_ok=True)

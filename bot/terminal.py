@@ -21,7 +21,7 @@ from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound, start_text
 from bot.console import LineReader, Player, write_clip
-from bot.final_track import final_track_files
+from bot.final_track import write_final_track
 from bot.terminal_words import (
     OUT, AspectsVote, Vote, describe_spec, explain, files_root, learning_summary, rating_of, resuming, session_folder, vote_of,
 )
@@ -33,7 +33,7 @@ from core.fitting import Fitted
 from core.music import track_from_dict
 from core.words import quoted, visible
 from storage import DatabaseUnwritable, SessionRow, StorageError, database_errors
-from storage.files import CannotWrite, named_files, write_each
+from storage.files import CannotWrite
 
 TERMINAL_CHANNEL = "terminal"
 # None: every clip of the round (A, then B); BEFORE: the track before, which every A/B vote is about.
@@ -93,6 +93,20 @@ def _resumable() -> Iterator[None]:
         raise StorageError(f"the database stopped working ({problem}); {stays}") from None
 
 
+async def nothing_to_rate(stdin: TextIO) -> LineReader:
+    """A reader of `stdin` for the session, after checking there is something to read: StartupError
+    (NO_TOKEN) when standard input is not a terminal and has already ended before its first line (a
+    container started without one, `< /dev/null`), where a session would open a round nobody can rate."""
+    reader = LineReader(stdin)
+    if await reader.ended_before_input():
+        raise StartupError(
+            "no DISCORD_TOKEN, so this is a terminal session, but standard input is empty: set DISCORD_TOKEN "
+            "(environment or .env) to run the Discord bot, or run crowdtune run in a terminal",
+            ExitCode.NO_TOKEN,
+        )
+    return reader
+
+
 class TerminalSession:
     def __init__(
         self, conductor: Conductor, renderer, out_dir: Path, stdin: TextIO, stdout: TextIO, aspects: bool = False,
@@ -115,20 +129,6 @@ class TerminalSession:
         # What a stop says now (q, the end of input, Ctrl-C or SIGTERM alike): its line and, once rounds
         # run, the session whose lessons follow it.
         self._stopping: tuple[str, SessionRow | None] = (ROUND_STAYS_OPEN, None)
-
-    @staticmethod
-    async def nothing_to_rate(stdin: TextIO) -> LineReader:
-        """A reader of `stdin` for the session, after checking there is something to read: StartupError
-        (NO_TOKEN) when standard input is not a terminal and has already ended before its first line (a
-        container started without one, `< /dev/null`), where a session would open a round nobody can rate."""
-        reader = LineReader(stdin)
-        if await reader.ended_before_input():
-            raise StartupError(
-                "no DISCORD_TOKEN, so this is a terminal session, but standard input is empty: set DISCORD_TOKEN "
-                "(environment or .env) to run the Discord bot, or run crowdtune run in a terminal",
-                ExitCode.NO_TOKEN,
-            )
-        return reader
 
     def say(self, text: str) -> None:
         print(text, file=self.stdout, flush=True)
@@ -233,13 +233,7 @@ class TerminalSession:
         bot.final_track, as a simulation writes it) and say where in one line (or, in that line, what could not be
         written), then what the agent has learned."""
         track = track_from_dict((await self.conductor.store.session(session.id)).track)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)  # a session stopped before its first file
-            files = await final_track_files(self.folder, track, self.renderer, "wav")
-            write_each(files)
-            self.say(f"your track: {named_files(list(files))}")
-        except OSError as problem:  # CannotWrite names the files; the session's votes are all kept all the same
-            self.say(f"your track could not be written: {problem.filename}: {problem.strerror}")
+        self.say(await write_final_track(self.folder, track, self.renderer, "wav"))
         for line in await learning_summary(self.conductor, session):
             self.say(line)
 
