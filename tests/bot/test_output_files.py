@@ -186,7 +186,7 @@ def test_a_terminal_session_whose_out_disk_fills_up_says_so_and_resumes(tmp_path
     result = on_a_small_disk(tmp_path, 64, "run", "--new", "--out", "disk", "--rounds", "30", "--no-audio", "--db", "ct.db",
                              stdin="5\n" * 30)
     assert result.returncode == ExitCode.FILE, result.stderr
-    assert re.fullmatch(rf"crowdtune run: cannot write disk/\S+\.(mid|png): {re.escape(DISK_FULL)}; "
+    assert re.fullmatch(rf"crowdtune run: cannot write {re.escape(str(tmp_path))}/disk/\S+\.(mid|png): {re.escape(DISK_FULL)}; "
                         r"the next `crowdtune run` resumes the session", result.stderr.strip().splitlines()[-1])
     assert "Traceback" not in result.stderr
     status, done = rounds_done(tmp_path / "ct.db")
