@@ -269,7 +269,7 @@ def test_run_in_the_terminal_reads_ratings_and_a_second_run_continues_the_agent(
     (tmp_path / "d").mkdir()
     first = crowdtune("run", "--rounds", "2", "--db", "d/ct.db", "--out", "rounds", stdin="7\n3\n", cwd=tmp_path)
     assert "round 1" in first.stdout and "round 2" in first.stdout
-    wavs = sorted((tmp_path / "rounds").rglob("*.wav"))
+    wavs = sorted((tmp_path / "rounds").rglob("round-*.wav"))  # and the session's end's final.wav
     assert len(wavs) == 2 and all(w.read_bytes()[:4] == b"RIFF" for w in wavs)
     assert len(list((tmp_path / "rounds").rglob("*.png"))) == 2
     assert _rounds(tmp_path / "d/ct.db") == [(0, "closed", 7.0), (1, "closed", 3.0)]
