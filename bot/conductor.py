@@ -106,9 +106,11 @@ class Conductor:
             index = await self.store.next_round_index(session_id)
             table = await self.store.q_entries(session.scope_id, plan_keys(spec, track))
             model = await self.model(session.scope_id, spec.agent)
+            last = await self.store.last_closed_round_before(session_id, index)
+            before = RoundPlan.from_dict(last.plan) if last is not None else None
             # Scoring a few dozen candidate edits by their features takes milliseconds of numpy and Python.
             plan = await asyncio.to_thread(
-                plan_round, spec, index, track, table, round_rng(spec, index), model, session.incumbent_score is None
+                plan_round, spec, index, track, table, round_rng(spec, index), model, session.incumbent_score is None, before
             )
             # No close time until it is posted (its voting starts then): one set before is a /close asked for meanwhile.
             row = await self.store.open_round(session_id, index, spec.mode, plan.to_dict(), None)

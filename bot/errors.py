@@ -12,8 +12,6 @@ from collections.abc import Iterable
 from enum import IntEnum
 from pathlib import Path
 
-from storage.files import file_kind
-
 
 class ExitCode(IntEnum):
     """`crowdtune`'s exit codes, one per kind of problem (README, "Exit codes")."""
@@ -110,6 +108,8 @@ def why_unwritable(path: str | os.PathLike, folder: bool = False, make_parents: 
         if folder != stat.S_ISDIR(mode):
             return "a file, not a folder" if folder else FOLDER_NOT_FILE
         if not folder and not stat.S_ISREG(mode):  # a device, a FIFO, a socket: never replaced (storage.files)
+            from storage.files import file_kind  # here: importing storage (numpy, via core.agent) would slow `--help` fourfold
+
             return f"{file_kind(mode)}, not a regular file: only a regular file is replaced"
         return _try_making(Path(path if folder else path.parent) / ".crowdtune-write-check", folder=False)
     place = next((p for p in path.parents if p.exists()), None)  # the nearest that exists (exists() is False past a file)

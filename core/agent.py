@@ -336,14 +336,17 @@ def choose_linear(
     rng: random.Random,
     draws: int = 1,
     cautious: bool = False,
+    exclude: frozenset[Action] = frozenset(),
 ) -> list[tuple[Action, tuple[float, ...], float]]:
-    """`draws` different edits by Thompson sampling over (at most max_candidates of) the legal ones, each
-    with its feature vector and the improvement the posterior mean expects of it (rating points). With no
-    model yet, the prior (`initial_model`) decides. `cautious` (one draw: an edit that will stay whatever the
-    crowd says) takes the best lower confidence bound instead (`core.learner.cautious_choice`)."""
+    """`draws` different edits by Thompson sampling over (at most max_candidates of) the legal ones but those in
+    `exclude` (unless nothing else is legal), each with its feature vector and the improvement the posterior mean
+    expects of it (rating points). With no model yet, the prior (`initial_model`) decides. `cautious` (one draw: an
+    edit that will stay whatever the crowd says) takes the best lower confidence bound instead
+    (`core.learner.cautious_choice`)."""
     actions = list(candidate_actions(config, track))
     if not actions:
         raise ValueError("no legal action on this track")
+    actions = [a for a in actions if a not in exclude] or actions
     if len(actions) > config.max_candidates:
         actions = rng.sample(actions, config.max_candidates)
     features = featurize(config, track, actions)

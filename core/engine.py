@@ -205,20 +205,26 @@ def plan_round(
     rng: random.Random,
     model: Posterior | None = None,
     unrated: bool = False,
+    before: RoundPlan | None = None,
 ) -> RoundPlan:
     """The round's edits: one in rating mode, two different ones in A/B mode. `table` holds the Q-entries
     `plan_keys` names; `model` is the scope's linear model (`q.model_name`; None: the prior). `unrated`: the
     incumbent has no score yet (a session's first round), so a rating round's edit stays whatever the crowd
-    says and the linear learner chooses it cautiously."""
+    says and the linear learner chooses it cautiously. `before`: the session's last closed round's plan; when its
+    edits were undone (its incumbent is this one), none of them is proposed again (a trial was offered the edit it
+    had just rated 2, on the same track; unless no other edit is legal)."""
     config = spec.agent
     draws = 2 if spec.mode == "ab" else 1
+    undone = frozenset(p.action for p in before.proposals) if before is not None and before.incumbent == incumbent else frozenset()
     if config.learner == "linear":
-        chosen = q.choose_linear(config, incumbent, model, rng, draws, cautious=unrated and config.keep_best)
+        chosen = q.choose_linear(config, incumbent, model, rng, draws, cautious=unrated and config.keep_best, exclude=undone)
         return RoundPlan(index, incumbent, tuple(_proposal(config, incumbent, a, x, e) for a, x, e in chosen))
-    first = q.choose(config, incumbent, table, rng, index)
+    if len(q.candidate_actions(config, incumbent)) - len(undone) < draws:
+        undone = frozenset()
+    first = q.choose(config, incumbent, table, rng, index, exclude=undone)
     actions = [first]
     if draws == 2:
-        actions.append(q.choose(config, incumbent, table, rng, index, exclude=frozenset(actions)))
+        actions.append(q.choose(config, incumbent, table, rng, index, exclude=undone | frozenset(actions)))
     return RoundPlan(index, incumbent, tuple(_proposal(config, incumbent, a) for a in actions))
 
 
@@ -253,7 +259,7 @@ def settle(
     one_rater: bool = False,
 ) -> Outcome:
     """The round's outcome from its ballots. `one_rater`: the session's only voter is the person it is told to (a
-    personal agent's owner, the terminal's person), so its summary says "you gave", not "the crowd gave" (`given_by`).
+    personal agent's owner, the terminal's person), so its summary says "you gave", not "the crowd gave" (`verdict_opening`).
     `history`: the voters' past votes in the scope, in rounds of
     this round's mode (`core.crowd.History` or `ChoiceHistory`), from which their trust is measured. `reference`: the round whose edit made the
     incumbent (`Reference`); the incumbent's score moves by how much the crowd's verdict on its
@@ -360,14 +366,15 @@ def settle(
         summary = _ab_summary(rewards, tally.games, winner, tied, keep, baseline, best.description, verdict)
     elif keep:
         bar_words = _kept_bar_text(next_score, baseline is None, blend) if config.keep_best else ""
-        summary = f"{given_by(one_rater)} {rating_text(score)}/10 and {verdict}{bar_words}: {best.description}"
+        opening, explained = verdict_opening(score, ballots, one_rater)
+        summary = f"{opening}{',' if explained else ''} and {verdict}{bar_words}: {best.description}"
     else:
         # Said as the two numbers read: a verdict a hair under the bar reads level with it (both 6.33), and one that
         # an informed keep (`AgentConfig.informed_keep`) undoes may read above it.
         compared = rating_comparison(score, baseline)
         summary = (
-            f"{given_by(one_rater)} {rating_text(score)}/10, {compared} {_bar_before_text(baseline, incumbent_score)}, so {verdict}"
-            f"{_undone_bar_text(score, baseline, next_score + drift, config.rescore, wear_floor, next_score)}"
+            f"{verdict_opening(score, ballots, one_rater)[0]}, {compared} {_bar_before_text(baseline, incumbent_score)}, so {verdict}"
+            f"{_undone_bar_text(score, baseline, next_score + drift, config.rescore, wear_floor)}"
         )
     return Outcome(
         reward=score,
@@ -475,11 +482,12 @@ def _blend_text(verdict: CrowdEstimate, toward: float, first: bool, what: str = 
 
 
 def _moved_text(bar: float, set_at: float) -> str:
-    """" (its 6.33, moved since as the votes' weights were learned)" when the crowd's scale (`scale_drift`) has moved a
-    bar from the number it was stored as, which a summary showed; "" when both read alike."""
+    """" (moved since it was set, as the votes' weights were learned)" when the crowd's scale (`scale_drift`) has
+    moved a bar from the number it was stored as, so that a member who remembers another number for it knows why;
+    "" when both read alike. The stored number is not named: one bar, one number (a trial read two as two bars)."""
     if rating_text(bar) == rating_text(set_at):
         return ""
-    return f" (its {rating_text(set_at)}, moved since as the votes' weights were learned)"
+    return " (moved since it was set, as the votes' weights were learned)"
 
 
 def _kept_bar_text(bar: float, first: bool, blend: str) -> str:
@@ -511,28 +519,41 @@ def _bar_before_text(bar: float, set_at: float) -> str:
     return f"the {rating_text(bar)} of the track before{_moved_text(bar, set_at)}"
 
 
-def _undone_bar_text(
-    rating: float, bar: float, moved: float, rescore: float, floor: float | None = None, stored: float | None = None
-) -> str:
+def _undone_bar_text(rating: float, bar: float, moved: float, rescore: float, floor: float | None = None) -> str:
     """Where an undone edit's verdict leaves the bar (`settle`'s rescore, `moved` on today's scale): "; the 6 moves the
     bar 10% of the way toward it, to 6.3", or that it stays; `floor` (Outcome.wear_floor): WEAR_LIMIT stopped it short
-    of that. `stored`: the number kept, on the scale of the round that set the bar, said too when it reads otherwise,
-    as later summaries name it ("its 6.13, moved since")."""
+    of that (wear_limit_text). Only today's number: the one stored on the scale of the round that set the bar is no
+    second bar (`_moved_text`)."""
     held = floor is not None
-    limit = f" ({wear_limit_text(floor, moved if stored is None else stored, 'a bar')})" if held else ""
-    kept = ""
-    if stored is not None and rating_text(stored) != rating_text(moved):
-        kept = f" (kept as {rating_text(stored)} on the scale of the round that set the bar)"
+    limit = f" ({wear_limit_text(floor, moved, 'a bar')})" if held else ""
     if rating_text(moved) == rating_text(bar):
-        return f"; the bar stays at {rating_text(bar)}{kept}{limit}"
+        return f"; the bar stays at {rating_text(bar)}{limit}"
     if held:
-        return f"; the {rating_text(rating)} moves the bar down to {rating_text(moved)}{kept}{limit}"
-    return f"; the {rating_text(rating)} moves the bar {rescore:.0%} of the way toward it, to {rating_text(moved)}{kept}"
+        return f"; the {rating_text(rating)} moves the bar down to {rating_text(moved)}{limit}"
+    return f"; the {rating_text(rating)} moves the bar {rescore:.0%} of the way toward it, to {rating_text(moved)}"
 
 
-def given_by(one_rater: bool) -> str:
-    """Who gave a rating round its verdict, as its summary opens: "you gave" to a session's one rater, else "the crowd gave"."""
-    return "you gave" if one_rater else "the crowd gave"
+def verdict_opening(score: float, ballots: Sequence[Ballot], one_rater: bool) -> tuple[str, bool]:
+    """How a rating round's summary opens with its verdict `score` (1-10), the one place every front end's summary
+    (Discord, terminal, simulation, export) says it: who gave it ("you gave" to a session's one rater, "the one voter
+    gave" to one voter, else "the crowd gave"), and, when the verdict reads otherwise than the ratings shown (their
+    plain mean), where it comes from: "the one vote (7) counts as 7.44/10 once its voter's ratings are put on the
+    crowd's scale" (`core.crowd.normalised`; a crowd's are also weighed by trust). Returns it and whether that was
+    said (a clause then follows after a comma)."""
+    ratings = [b.rating for b in ballots if b.rating is not None]
+    given = statistics.fmean(ratings) if ratings else score
+    counted = rating_text(score)
+    if rating_text(given) == counted:
+        who = "you" if one_rater else "the one voter" if len(ratings) == 1 else "the crowd"
+        return f"{who} gave {counted}/10", False
+    if one_rater:
+        return f"your {rating_text(given)} counts as {counted}/10 once your ratings are put on one scale", True
+    if len(ratings) == 1:
+        return f"the one vote ({rating_text(given)}) counts as {counted}/10 once its voter's ratings are put on the crowd's scale", True
+    return (
+        f"the votes (mean {rating_text(given)}) count as {counted}/10 once each voter's ratings are put on one scale and"
+        " weighed by trust", True,
+    )
 
 
 def scale_drift(

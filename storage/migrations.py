@@ -202,6 +202,12 @@ MIGRATIONS: dict[int, str] = {
     11: """
     UPDATE rounds SET closes_at = NULL WHERE status = 'open' AND message_ids = '[]';
     """,
+    # When (Unix seconds) a round's votes were taken for its close (its reactions re-read and every vote before
+    # stored): from then on no vote changes it, and a restart closes it from what is stored, without reading the
+    # reactions again (a change made after an answered /close must not count).
+    12: """
+    ALTER TABLE rounds ADD COLUMN votes_taken_at REAL;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -43,7 +43,7 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, ab_points, copy_columns, learning_points,
+    COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
     ENDED_POSTS, STANDING_VOTES, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
 )
 
@@ -515,6 +515,14 @@ class PostgresStore(ClosesOnExit):
         )
         return _count(status) > 0
 
+    async def take_votes(self, round_id: int) -> bool:
+        # Locks the round's row, so a batch of votes (which locks it first: apply_votes) lands wholly before it or is
+        # refused wholly after it.
+        status = await self._write(
+            "UPDATE rounds SET votes_taken_at = $1 WHERE id = $2 AND status = 'open' AND votes_taken_at IS NULL", time.time(), round_id,
+        )
+        return _count(status) > 0
+
     async def round(self, round_id: int) -> RoundRow | None:
         rows = await self._all(f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE r.id = $1", round_id)
         return round_row(rows[0]) if rows else None
@@ -539,6 +547,13 @@ class PostgresStore(ClosesOnExit):
 
     async def rounds_of(self, session_id: int) -> list[RoundRow]:
         return [round_row(r) for r in await self._all(f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE r.session_id = $1 ORDER BY r.idx", session_id)]
+
+    async def last_closed_round_before(self, session_id: int, index: int) -> RoundRow | None:
+        rows = await self._all(
+            f"SELECT {ROUND_COLUMNS} {_ROUNDS} WHERE r.session_id = $1 AND r.idx < $2 AND r.status = 'closed' ORDER BY r.idx DESC LIMIT 1",
+            session_id, index,
+        )
+        return round_row(rows[0]) if rows else None
 
     async def last_message_before(self, session_id: int, index: int) -> str | None:
         """The last message id of the latest posted round of the session before round `index`."""
@@ -703,7 +718,7 @@ class PostgresStore(ClosesOnExit):
             rounds = {
                 r[0]: (r[1], r[2])
                 for r in await conn.fetch(
-                    f"SELECT r.id, r.status, s.scope_id {_ROUNDS} WHERE r.id = ANY($1::bigint[]) ORDER BY r.id FOR UPDATE OF r",
+                    f"SELECT r.id, {VOTING_STATUS}, s.scope_id {_ROUNDS} WHERE r.id = ANY($1::bigint[]) ORDER BY r.id FOR UPDATE OF r",
                     sorted({op.round_id for op in ops}),
                 )
             }

@@ -159,6 +159,10 @@ MIGRATIONS: dict[int, str] = {
     11: """
     UPDATE rounds SET closes_at = NULL WHERE status = 'open' AND message_ids = '[]';
     """,
+    # When a round's votes were taken for its close: later votes are refused (storage/migrations.py, 12).
+    12: """
+    ALTER TABLE rounds ADD COLUMN votes_taken_at DOUBLE PRECISION;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -85,6 +85,7 @@ class RoundRow:
     status: str
     reward: float | None
     outcome: dict | None
+    votes_taken_at: float | None = None  # when its votes were taken for its close (Store.take_votes): it takes no more
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,10 @@ class Store(Protocol):
         """Bring an open round's close forward to `closes_at` (Unix seconds; a /close), also before it is posted
         (`set_round_messages` keeps it then). False if it closes at that time or before already, or is not open."""
         ...
+    async def take_votes(self, round_id: int) -> bool:
+        """Take an open round's votes for its close, now: every vote applied from then on is refused ("closed"), so
+        what is stored is what it closes with, also after a restart. False if taken already or not open."""
+        ...
     async def round(self, round_id: int) -> RoundRow | None: ...
     async def round_for_message(self, message_id: str) -> RoundRow | None: ...
     async def open_rounds(self) -> list[RoundRow]: ...
@@ -273,6 +278,9 @@ class Store(Protocol):
     async def rounds_of(self, session_id: int) -> list[RoundRow]: ...
     async def last_message_before(self, session_id: int, index: int) -> str | None:
         """The last message id of the session's latest posted round before round `index`, or None."""
+        ...
+    async def last_closed_round_before(self, session_id: int, index: int) -> RoundRow | None:
+        """The session's latest closed round before round `index` (one indexed row, however long the session), or None."""
         ...
     async def top_rounds(self, scope_id: str, limit: int = 5, mode: str = "rating") -> list[RoundRow]:
         """The scope's closed rounds of `mode` with the highest rewards: rated rounds by the crowd's verdict

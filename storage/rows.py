@@ -18,8 +18,11 @@ from storage.protocol import RoundRow, SessionRow, StandingVote, VoteOp, VoteRes
 SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at, options, owner"
 ROUND_COLUMNS = (
     "r.id, r.session_id, s.scope_id, s.channel_id, r.idx, r.mode, r.plan, r.message_ids, r.opened_at, r.closes_at, "
-    "r.status, r.reward, r.outcome"
+    "r.status, r.reward, r.outcome, r.votes_taken_at"
 )
+# A round's status as a vote sees it (plan_votes): an open round whose votes were taken for its close (Store.take_votes)
+# takes none any more, as a closed one.
+VOTING_STATUS = "CASE WHEN r.status = 'open' AND r.votes_taken_at IS NOT NULL THEN 'closed' ELSE r.status END"
 
 # The Q-table rows each state encoding writes (core.agent._Keys), as a condition on a `qvalues` row: a scope's
 # table holds the rows of every tabular preset run in it, and a preset reads only those of its own encoding.
@@ -89,7 +92,7 @@ def session_row(row: tuple) -> SessionRow:
 def round_row(row: tuple) -> RoundRow:
     return RoundRow(
         row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), tuple(json.loads(row[7])),
-        row[8], row[9], row[10], row[11], json.loads(row[12]) if row[12] else None,
+        row[8], row[9], row[10], row[11], json.loads(row[12]) if row[12] else None, row[13],
     )
 
 

@@ -39,7 +39,7 @@ from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
     ENDED_POSTS, STANDING_VOTES, ended_post_edits, standing_votes,
-    PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, round_row as _round, session_row as _session,
+    PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, VOTING_STATUS as _VOTING_STATUS, round_row as _round, session_row as _session,
 )
 
 
@@ -571,6 +571,14 @@ class SqliteStore(ClosesOnExit):
         )
         return json.loads(rows[0][0])[-1] if rows else None
 
+    async def last_closed_round_before(self, session_id: int, index: int) -> RoundRow | None:
+        rows = await self._all(
+            f"SELECT {_ROUND_COLUMNS} FROM rounds r JOIN sessions s ON s.id = r.session_id "
+            "WHERE r.session_id = ? AND r.idx < ? AND r.status = 'closed' ORDER BY r.idx DESC LIMIT 1",
+            (session_id, index),
+        )
+        return _round(rows[0]) if rows else None
+
     async def top_rounds(self, scope_id: str, limit: int = 5, mode: str = "rating") -> list[RoundRow]:
         return [
             _round(r)
@@ -924,6 +932,13 @@ class SqliteStore(ClosesOnExit):
             )
         return cursor.rowcount > 0
 
+    async def take_votes(self, round_id: int) -> bool:
+        async with self._tx() as db:
+            cursor = await db.execute(
+                "UPDATE rounds SET votes_taken_at = ? WHERE id = ? AND status = 'open' AND votes_taken_at IS NULL", (time.time(), round_id)
+            )
+        return cursor.rowcount > 0
+
 
 # Room kept on the database's disk while a store holds it, in its lock file after the holder's text (claim_instance):
 # the first write the disk refuses gives it back (_spend_reserve), so that what ends the run, a stop that cancels the
@@ -1039,7 +1054,7 @@ class _Tx:
         found = {}
         for chunk in _in_chunks(sorted(round_ids)):
             for round_id, status, scope_id in await self.all(
-                "SELECT r.id, r.status, s.scope_id FROM rounds r JOIN sessions s ON s.id = r.session_id "
+                f"SELECT r.id, {_VOTING_STATUS}, s.scope_id FROM rounds r JOIN sessions s ON s.id = r.session_id "
                 f"WHERE r.id IN ({_placeholders(chunk)})",
                 chunk,
             ):

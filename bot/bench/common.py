@@ -62,10 +62,6 @@ def spread(values: list[float], scale: float = 1000.0, digits: int = 1) -> str:
     return f"{statistics.median(values) * scale:.{digits}f} [{percentile(values, 10) * scale:.{digits}f}-{percentile(values, 90) * scale:.{digits}f}]"
 
 
-def verdict(met: bool) -> str:
-    return "met" if met else "NOT met"
-
-
 @dataclass
 class Samples:
     """Wall and CPU seconds of one measured path, trial by trial."""

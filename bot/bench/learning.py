@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from bot.bench.verdicts import AT_LEAST, AT_MOST, NOT_BELOW, Verdict, judge, summary, worst
+from bot.bench.verdicts import line as verdict_line
 from bot.stopping import fork_pool
 from storage.files import replacing, write_whole
 
@@ -37,6 +39,8 @@ CROWDS = ("builtin", "contrarian")
 CHECKPOINTS = (10, 30, 100)  # rounds after which the tables show the quality
 EARLY = 30  # "the first rounds": the better-edit share and the main comparison are taken here
 TARGET_SEEDS = 20  # the issue's targets are judged over at least this many seeds
+RULE = (f"met when the whole 95% interval clears the goal, not met when it all misses it, undecided when the goal is inside it, "
+        f"not judged with fewer than {TARGET_SEEDS} seeds; 'not below ... beyond noise' is met unless the interval is all below")
 TARGETS_PER_CROWD = 7  # what `targets` judges on a crowd when every line ran
 CARRY_ROUNDS = 10  # a second session is compared with a fresh one after this many rounds
 EARLIER_ROUNDS = 30  # rounds of the earlier session in the same scope (an evening's worth of ratings)
@@ -431,53 +435,66 @@ def _reference(variant: Variant, by: dict[str, Summary]) -> Summary | None:
     return None
 
 
-def targets(summaries: list[Summary], crowd: str, rounds: int) -> list[tuple[str, bool | None, str]]:
-    """The issue's targets on one crowd: (target, met (None: not measured), the figures)."""
+def _judged(gap: tuple[float, float], goal: float, kind: str, seeds: int) -> Verdict:
+    """The verdict on a paired gap (mean, 95% half-width) over `seeds` seeds (bot.bench.verdicts' rule)."""
+    mean, half = gap
+    return judge(mean, goal, kind, (mean - half, mean + half), seeds, TARGET_SEEDS, "seeds", "--seeds {} or more")
+
+
+def _share(summary: Summary, which: str, rounds: int) -> tuple[float, float]:
+    """A share over a line's seeds (each seed's share of its proposals in the first `rounds`): mean, 95% half-width."""
+    shares = [statistics.fmean(getattr(run, which)[:rounds]) for run in summary.runs]
+    return paired(shares, [0.0] * len(shares))
+
+
+def targets(summaries: list[Summary], crowd: str, rounds: int) -> list[tuple[str, Verdict, str]]:
+    """The issue's targets on one crowd, those its lines can judge: (target, verdict, the figures)."""
     by = {s.variant.label: s for s in summaries if s.crowd == crowd}
     early = min(EARLY, rounds)
-    found: list[tuple[str, bool | None, str]] = []
+    found: list[tuple[str, Verdict, str]] = []
 
     def have(*labels: str) -> bool:
         return all(label in by for label in labels)
 
+    seeds = len(by["default"].runs) if have("default") else 0
     if have("default"):
-        share = by["default"].share("better", early)
-        found.append((f"better edits in rounds 1-{early} >= 35%", share >= 0.35,
-                      f"default {100 * share:.0f}%" + (f", hillclimb {100 * by['hillclimb'].share('better', early):.0f}%" if have("hillclimb") else "")))
+        share = tuple(100 * x for x in _share(by["default"], "better", early))  # in percent, as the goal
+        found.append((f"better edits in rounds 1-{early} >= 35%", _judged(share, 35.0, AT_LEAST, seeds),
+                      f"default {share[0]:.0f}%" + (f" ± {share[1]:.0f}%" if math.isfinite(share[1]) else "")
+                      + (f", hillclimb {100 * by['hillclimb'].share('better', early):.0f}%" if have("hillclimb") else "")))
     if have("default", "hillclimb"):
         gap = paired(by["default"].quality_at(early), by["hillclimb"].quality_at(early))
-        found.append((f"quality@{early} >= hillclimb + 0.75", gap[0] >= 0.75, f"{_versus(gap)} (paired, 95%)"))
-        behind = []
-        for i in range(rounds + 1):
-            g, h = paired(by["default"].quality_at(i), by["hillclimb"].quality_at(i))
-            if g + h < 0:
-                behind.append(i)
-        worst = min(range(rounds + 1), key=lambda i: paired(by["default"].quality_at(i), by["hillclimb"].quality_at(i))[0])
-        found.append(("never below hillclimb beyond noise", not behind,
-                      f"below (95% interval under 0) at {len(behind)} of {rounds + 1} rounds; smallest gap "
-                      f"{_versus(paired(by['default'].quality_at(worst), by['hillclimb'].quality_at(worst)))} after round {worst}"))
+        found.append((f"quality@{early} >= hillclimb + 0.75", _judged(gap, 0.75, AT_LEAST, seeds), f"{_versus(gap)} (paired, 95%)"))
+        gaps = [paired(by["default"].quality_at(i), by["hillclimb"].quality_at(i)) for i in range(rounds + 1)]
+        behind = sum(g + h < 0 for g, h in gaps)
+        worst_round = min(range(rounds + 1), key=lambda i: gaps[i][0])
+        # Judged at the round nearest to being below beyond noise; too few seeds to judge say the widest interval.
+        lowest = min(gaps, key=lambda gap: gap[0] + gap[1]) if seeds >= TARGET_SEEDS else max(gaps, key=lambda gap: gap[1])
+        found.append(("never below hillclimb beyond noise", _judged(lowest, 0.0, NOT_BELOW, seeds),
+                      f"below (95% interval under 0) at {behind} of {rounds + 1} rounds; smallest gap "
+                      f"{_versus(gaps[worst_round])} after round {worst_round}"))
     if have("default, 2nd session, other key", "default, fresh, other key"):
         at = min(CARRY_ROUNDS, rounds)
         gap = paired(by["default, 2nd session, other key"].quality_at(at), by["default, fresh, other key"].quality_at(at))
-        found.append((f"2nd session, other key and scale, >= fresh + 0.5 after {at} rounds", gap[0] >= 0.5, _versus(gap)))
+        found.append((f"2nd session, other key and scale, >= fresh + 0.5 after {at} rounds", _judged(gap, 0.5, AT_LEAST, seeds), _versus(gap)))
     if have("default, A/B", "default"):
         gap = paired(by["default, A/B"].quality_at(rounds), by["default"].quality_at(rounds))
         lengths = (statistics.fmean(r.final_length for r in by["default, A/B"].runs), statistics.fmean(r.final_length for r in by["default"].runs))
-        too_long = statistics.fmean(r.too_long for r in by["default, A/B"].runs)
+        too_long = paired([float(r.too_long) for r in by["default, A/B"].runs], [0.0] * seeds)
         found.append((f"A/B within noise of rating per vote after {rounds} rounds, no longer than the crowd wants",
-                      gap[0] + gap[1] >= 0 and too_long <= 0.5,
+                      worst(_judged(gap, 0.0, NOT_BELOW, seeds), _judged(too_long, 0.5, AT_MOST, seeds)),
                       f"A/B - rating {_versus(gap)}; final notes A/B {lengths[0]:.1f}, rating {lengths[1]:.1f}; "
-                      f"the judge would rather lose a note than gain one for {100 * too_long:.0f}% of A/B's final tracks"
+                      f"the judge would rather lose a note than gain one for {100 * too_long[0]:.0f}% of A/B's final tracks"
                       + (f"; with half the noise shared by the clips of a vote: A/B - rating "
                          f"{_versus(paired(by['default, A/B, shared noise'].quality_at(rounds), by['default'].quality_at(rounds)))}"
                          if have("default, A/B, shared noise") else "")))
     if have("default, attacked", "default"):
         gap = paired(by["default, attacked"].quality_at(early), by["default"].quality_at(early))
-        found.append((f"attacked within 0.3 of unattacked after {early} rounds", gap[0] >= -0.3, _versus(gap)))
+        found.append((f"attacked within 0.3 of unattacked after {early} rounds", _judged(gap, -0.3, AT_LEAST, seeds), _versus(gap)))
     if have("default, personal", "hillclimb, personal"):
         gap = paired(by["default, personal"].quality_at(early), by["hillclimb, personal"].quality_at(early))
         end = paired(by["default, personal"].quality_at(rounds), by["hillclimb, personal"].quality_at(rounds))
-        found.append(("personal agent not below hillclimb", gap[0] + gap[1] >= 0 and end[0] + end[1] >= 0,
+        found.append(("personal agent not below hillclimb", worst(_judged(gap, 0.0, NOT_BELOW, seeds), _judged(end, 0.0, NOT_BELOW, seeds)),
                       f"after {early}: {_versus(gap)}" + (f"; after {rounds}: {_versus(end)}" if rounds > early else "")))
     return found
 
@@ -533,19 +550,11 @@ def write_section(path: Path, heading: str, body: str) -> None:
     write_whole(path, "\n".join(lines).rstrip() + "\n")
 
 
-def few_seeds_warning(seeds: int) -> str:
-    """What the verdicts are worth with fewer seeds than the targets ask for."""
-    return (
-        f"With {seeds} seed{'s' if seeds != 1 else ''}, fewer than the {TARGET_SEEDS} the targets ask for, the intervals are so wide "
-        "that a verdict says little: 'not below ... beyond noise' is met by almost anything, the others are chance."
-    )
-
-
 def report(
     summaries: list[Summary], crowds, seeds: int, rounds: int, machine: dict[str, str], command: str, timing: str,
     information: list[VoteInformation] = (), first_seed: int = 0,
-) -> tuple[int, str]:
-    """The Markdown section and how many targets were not met."""
+) -> tuple[list[Verdict], str]:
+    """The Markdown section and the verdicts on its targets."""
     from bot.progress import plural
 
     what = "; ".join(f"`{v.label}`: {v.what}" for v in dict.fromkeys(s.variant for s in summaries))
@@ -568,19 +577,17 @@ below the track they edit (the rest change nothing the judge hears). *Final note
 
 What each line is: {what}.
 """]
-    missed = 0
+    verdicts: list[Verdict] = []
     for crowd in crowds:
-        lines = [f"### The {crowd} crowd", "", table(summaries, crowd, rounds), "", "Targets:", ""]
-        if seeds < TARGET_SEEDS:
-            lines += [few_seeds_warning(seeds), ""]
-        for name, met, figures in targets(summaries, crowd, rounds):
-            missed += met is False
-            lines.append(f"- {name}: **{'met' if met else 'not met'}** ({figures})")
+        lines = [f"### The {crowd} crowd", "", table(summaries, crowd, rounds), "", f"Targets ({RULE}):", ""]
+        for name, verdict, figures in targets(summaries, crowd, rounds):
+            verdicts.append(verdict)
+            lines.append(f"- {name}: **{verdict.word.lower()}** ({figures}{f'; {verdict.why}' if verdict.why else ''})")
         lines += ["", f"![learning curves, {crowd} crowd](learning-{crowd}.png)", ""]
         parts.append("\n".join(lines))
     if information:
         parts.append(INFORMATION_HEADING + "\n\n" + information_text(information, INFORMATION_SEED_FACTOR * seeds))
-    return missed, "\n".join(parts)
+    return verdicts, "\n".join(parts)
 
 
 def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tuple[str, ...] = (), first_seed: int = 0) -> int:
@@ -619,14 +626,12 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
             vote_information(crowd, INFORMATION_SEED_FACTOR * seeds, first_seed=INFORMATION_SEED_FACTOR * first_seed) for crowd in crowds
         ]
         timing += f"; what one round's votes say: {time.perf_counter() - measuring:.0f} s"
-    missed, body = report(summaries, crowds, seeds, rounds, machine, command, timing, information, first_seed)
+    verdicts, body = report(summaries, crowds, seeds, rounds, machine, command, timing, information, first_seed)
     for crowd in crowds:
         print(f"\n{crowd} crowd")
         print(table(summaries, crowd, rounds))
-        if seeds < TARGET_SEEDS:
-            print("  " + few_seeds_warning(seeds))
-        for name, met, figures in targets(summaries, crowd, rounds):
-            print(f"  {'MET    ' if met else 'NOT MET'} {name}: {figures}")
+        for name, verdict, figures in targets(summaries, crowd, rounds):
+            print(verdict_line(name, verdict, figures))
     if information:
         print("\n" + INFORMATION_HEADING.lstrip("# ") + " (explained in the report written below)\n" + information_table(information))
     print(timing)
@@ -637,11 +642,11 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
     write_section(out / "BENCHMARKS.md", "Learning", body)
     print(f"wrote {out / 'BENCHMARKS.md'} and learning-*.png there")
     # A benchmark reports; a target it shows unmet is a finding, not a failure of the command (exit 0).
-    judged = sum(len(targets(summaries, crowd, rounds)) for crowd in crowds)
+    judged = len(verdicts)
     if not judged:
         print("no target can be judged from these lines (each compares lines that did not run, such as default and hillclimb)")
     else:
         total = TARGETS_PER_CROWD * len(crowds)
-        partly = f" ({judged} of {total} judged: the rest compare lines that did not run)" if judged < total else ""
-        print(f"targets not met: {missed} (NOT MET above){partly}" if missed else f"every target judged met{partly}")
+        partly = f" ({judged} of {total} measured: the rest compare lines that did not run)" if judged < total else ""
+        print(summary(verdicts) + partly)
     return 0

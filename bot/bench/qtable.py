@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.bench.common import BenchmarkFailed, spread, verdict
+from bot.bench.common import BenchmarkFailed, spread
+from bot.bench.verdicts import AT_MOST, judge_median, line
 
 TARGET_Q_MEDIAN_MS = 1.0
 Q_ROWS = 1_000_000
@@ -85,9 +86,9 @@ async def bench_qtable(rows: int = Q_ROWS, trials: int = Q_TRIALS, note_counts: 
             print(f"\n{notes}-note tracks, the {PRESET} preset ({keys} keys a choice):")
             for name, values in {**timings, **parts}.items():
                 print(f"  {name:34} {spread(values, 1000, 3):>26}")
-            choose, write = statistics.median(timings["choose (1e6)"]) * 1000, statistics.median(timings["update: write (1e6)"]) * 1000
-            print(f"  choose {choose:.3f} ms, update {write:.3f} ms at the median; target < {TARGET_Q_MEDIAN_MS:.0f} ms: "
-                  f"{verdict(choose < TARGET_Q_MEDIAN_MS)} / {verdict(write < TARGET_Q_MEDIAN_MS)}")  # fmt: skip
+            for name in ("choose (1e6)", "update: write (1e6)"):
+                ms = [value * 1000 for value in timings[name]]
+                print(line(f"{name} < {TARGET_Q_MEDIAN_MS:g} ms", *judge_median(ms, TARGET_Q_MEDIAN_MS, AT_MOST, " ms", 3)))
             results[notes] = {name: statistics.median(values) for name, values in {**timings, **parts}.items()}
             results[notes].update(keys=keys, stored=stored)
         results["rows"] = size

@@ -12,12 +12,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from bot.bench.common import TIMGM6MB, Samples, children_cpu, crowdtune_command, paired_ratios, percentile, run_measured, spread, verdict
+from bot.bench.common import TIMGM6MB, Samples, children_cpu, crowdtune_command, paired_ratios, percentile, run_measured, spread
+from bot.bench.verdicts import AT_LEAST, AT_MOST, judge_median, line
 
 NOTE_COUNTS = (8, 32, 64)
 RENDER_TRIALS = 15
 CLI_FILES = 20  # MIDI files per `crowdtune render` run
-CLI_RUNS = 3
+CLI_RUNS = 6  # the fewest whose median has a 95% interval (bot.bench.verdicts)
 TARGET_VS_MIDI2AUDIO = 2.5  # at least this much faster than midi2audio to WAV
 TARGET_VS_SYNTHESIS = 1.5  # at most this much slower than synthesis alone
 
@@ -90,15 +91,12 @@ def _report_render(notes: int, seconds: float, samples: dict[str, Samples]) -> d
         "crowdtune OGG / synthesis": paired_ratios(ogg, synth),
         "crowdtune WAV / synthesis": paired_ratios(wav, synth),
     }
-    targets = {
-        "midi2audio / crowdtune OGG": (f">= {TARGET_VS_MIDI2AUDIO}", lambda ratio: ratio >= TARGET_VS_MIDI2AUDIO),
-        "crowdtune OGG / synthesis": (f"<= {TARGET_VS_SYNTHESIS}", lambda ratio: ratio <= TARGET_VS_SYNTHESIS),
-    }
+    targets = {"midi2audio / crowdtune OGG": (TARGET_VS_MIDI2AUDIO, AT_LEAST, ">="), "crowdtune OGG / synthesis": (TARGET_VS_SYNTHESIS, AT_MOST, "<=")}
     for name, values in ratios.items():
-        median = statistics.median(values)
-        bound, met = targets.get(name, ("", None))
-        note = f"  target {bound}: {verdict(met(median))}" if met else ""
-        print(f"  {name:28} {median:6.2f}x  [{percentile(values, 10):.2f}-{percentile(values, 90):.2f}]{note}")
+        print(f"  {name:28} {statistics.median(values):6.2f}x  [{percentile(values, 10):.2f}-{percentile(values, 90):.2f}]")
+    print(f"  targets ({notes} notes):")
+    for name, (goal, kind, sign) in targets.items():
+        print(line(f"{name} {sign} {goal}x", *judge_median(ratios[name], goal, kind, "x")))
     return {name: statistics.median(values) for name, values in ratios.items()}
 
 
@@ -129,12 +127,12 @@ def _bench_render_command(soundfont: Path, scratch: Path, files: int, runs: int)
     print(f"\nmany files: {files} MIDI files of 16 s, {runs} runs interleaved; wall s: median [p10-p90]")
     for name, values in walls.items():
         print(f"  {name:32} {spread(values, 1, 2):>20} s   {statistics.median(values) / files * 1000:6.0f} ms a file")
-    m2a = statistics.median(walls[f"midi2audio x {files}"])
+    m2a = walls[f"midi2audio x {files}"]
     result = {}
     for fmt in ("ogg", "wav"):
-        ratio = m2a / statistics.median(walls[f"crowdtune render --format {fmt}"])
-        result[fmt] = ratio
-        print(f"  midi2audio / crowdtune render ({fmt}): {ratio:.2f}x  target >={TARGET_VS_MIDI2AUDIO}: {verdict(ratio >= TARGET_VS_MIDI2AUDIO)}")
+        ratios = [a / b for a, b in zip(m2a, walls[f"crowdtune render --format {fmt}"])]  # run by run: paired
+        result[fmt] = statistics.median(ratios)
+        print(line(f"midi2audio / crowdtune render ({fmt}) >= {TARGET_VS_MIDI2AUDIO}x", *judge_median(ratios, TARGET_VS_MIDI2AUDIO, AT_LEAST, "x")))
     return result
 
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from bot.bench.common import machine_description, percentile, run_in_own_process, ticker
 from bot.bench.fakeserver import ServerProcess, running_bot
+from bot.bench.verdicts import judge, worst
+from bot.bench.verdicts import line as verdict_line
 from bot.media.render import Renderer
 from storage import Store, open_store
 
@@ -176,9 +178,13 @@ def _print_summary(results: dict) -> None:
     for (style, label), result in results.items():
         p99 = percentile(result["latencies"], 99) * 1000
         line = f"  {style:9} {label:12} {result['throughput']:7.0f} votes/s  p99 gateway->commit {p99:8.1f} ms  all stored: {'yes' if result['complete'] else 'NO'}"
-        if label == "burst":
-            line += f"  target: {'met' if result['throughput'] >= TARGET_VOTES_PER_SECOND and result['complete'] else 'NOT met'}"
         print(line)
+    for (style, label), result in results.items():
+        if label == "burst":  # the peak; every vote stored is part of the target
+            stored = judge(float(result["complete"]), 1.0)
+            verdict = worst(judge(result["throughput"], TARGET_VOTES_PER_SECOND), stored)
+            print(verdict_line(f"{style}, burst: >= {TARGET_VOTES_PER_SECOND} votes/s, every vote stored", verdict,
+                               f"{result['throughput']:.0f} votes/s, all stored: {'yes' if result['complete'] else 'NO'}"))
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:

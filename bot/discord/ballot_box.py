@@ -274,8 +274,8 @@ class BallotBox:
         button, menu), the rule as it is now refuses set aside (JoinTimes.count; `before_asking` is awaited before
         Discord is first asked). Set aside, not withdrawn: they stay stored, so a moderator who raises member_days
         while the round is open and lowers it again before the close loses nobody's vote (a withdrawal could not be
-        undone: a button press is not there to read again, as a reaction is)."""
-        ref = await self.ref_for(int(row.message_ids[0])) if row.message_ids else None
+        undone: a button press is not there to read again, as a reaction is). The rule is the round's, its post recorded or not."""
+        ref = await (self.ref_for(int(row.message_ids[0])) if row.message_ids else self._ref(row, await self.store.session(row.session_id)))
         rule = ref is not None and joined_by(ref) is not None
         if rule:
             await self.settle_votes()

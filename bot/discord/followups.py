@@ -12,6 +12,7 @@ import time
 
 import discord
 
+from bot.discord.permissions import give_back_text, missing_in_channel, missing_text
 from storage import StorageError
 
 log = logging.getLogger("crowdtune.rounds")
@@ -67,10 +68,13 @@ class Followups:
             await self.store.forget_deployment_value(FOLLOWUP_KEY.format(session_id))
 
 
-async def say_stopped(bot: discord.Client, channel_id: int, problem: discord.HTTPException, followup: discord.Webhook | None) -> None:
+async def say_stopped(
+    bot: discord.Client, channel_id: int, problem: discord.HTTPException, followup: discord.Webhook | None, vote_style: str = "reactions",
+) -> None:
     """Tell the channel why its session stopped, when Discord still lets us write there; else the person who started
     it, through their /compose's followup (`followup`: `Followups.take`, None when it is gone): a DM session of someone who does
-    not accept the bot's direct messages (50007) is told how to allow them."""
+    not accept the bot's direct messages (50007) is told how to allow them, and a channel that lacks a permission
+    the session (voting with `vote_style`) needs is told which one, when the bot's cache of the server knows."""
     if problem.code == CANNOT_DM_USER:
         text = (
             "I can't send you direct messages, so I stopped this session. To allow them, turn on "
@@ -78,10 +82,15 @@ async def say_stopped(bot: discord.Client, channel_id: int, problem: discord.HTT
             "we share; then start again with `/compose`. What your personal agent learned is kept."
         )
     else:
+        # Which permission was taken away, when the server's cache tells: a list of all five left a moderator to guess.
+        missing = missing_in_channel(bot, channel_id, vote_style)
+        need = (
+            f"{missing_text(missing)}: {give_back_text(missing)}" if missing
+            else "I need View Channel, Send Messages, Attach Files, Add Reactions and Read Message History"
+        )
         text = (
-            f"I stopped this session: Discord refused me here ({problem.text or problem.status}). I need View Channel, "
-            "Send Messages, Attach Files, Add Reactions and Read Message History; then start again with `/compose`. "
-            "What the agent learned is kept."
+            f"I stopped this session: Discord refused me here ({problem.text or problem.status}). {need}; "
+            "then start again with `/compose`. What the agent learned is kept."
         )
     try:
         await bot.get_partial_messageable(channel_id).send(text)

@@ -45,7 +45,7 @@ async def best_rounds(store, scope_id: str, limit: int = 3) -> list[tuple[str, l
     """The scope's best rated rounds and, apart, the A/B rounds whose edit stayed, most surely preferred first
     (an A/B reward is the chance of beating it, not a 1-10 verdict: never ranked with ratings): (heading, rows) for each
     kind that has any. A one-voter scope's (a personal agent's) ratings are the person's, said in their terms, as its
-    summaries say "You gave 9/10" (core.engine.given_by)."""
+    summaries say "You gave 9/10" (core.engine.verdict_opening)."""
     rated = "what you gave" if one_rater(scope_id) else "the crowd's verdict"
     kinds = (
         ("rating", f"Best rated ({rated}, 1-10):"),
@@ -59,6 +59,12 @@ async def sessions_of(store, best: list[tuple[str, list]]) -> dict[int, SessionR
     """The sessions of `best_rounds`' rounds (a few: `limit` per kind), by id: a ranked round is named by its session."""
     ids = sorted({row.session_id for _, rows in best for row in rows})
     return {session_id: await store.session(session_id) for session_id in ids}
+
+
+async def standing_votes(store, best: list[tuple[str, list]]) -> dict[int, int]:
+    """The standing votes now of `best_rounds`' A/B rounds, by round id: what /stats counts of every round (its A/B
+    line), so that its list agrees with it after a /forget-me deleted some (the count stored at the close does not)."""
+    return {row.id: await store.ballot_count(row.id) for _, rows in best for row in rows if row.mode == "ab"}
 
 
 async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> tuple[str, list[discord.File]]:
@@ -94,9 +100,9 @@ async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> t
     if aspect_ratings:
         lines.append(f"Mean per aspect (votes): {describe_aspects(aspect_ratings)}.")
     best = await best_rounds(store, scope_id)
-    sessions = await sessions_of(store, best)
+    sessions, votes = await sessions_of(store, best), await standing_votes(store, best)
     for heading, rows in best:
-        lines += [heading] + [ranked_round(rank, row, sessions[row.session_id]) for rank, row in enumerate(rows, 1)]
+        lines += [heading] + [ranked_round(rank, row, sessions[row.session_id], votes.get(row.id)) for rank, row in enumerate(rows, 1)]
     return "\n".join(lines), files
 
 

@@ -6,7 +6,9 @@ reconciler), let every queued vote land (the ballot box), close and learn (the c
 What keeps votes safe across crashes and lost events (docs/RELIABILITY.md): a vote is acknowledged
 only once committed; the reactions on a round's message are the truth, re-read when a round resumes
 and again just before it closes; a round's post is adopted, not repeated, after a crash between
-posting and recording it; a close asked for by hand is stored before it is acknowledged.
+posting and recording it; a close asked for by hand is stored before it is acknowledged; a round's votes are
+taken for its close (re-read, stored, later ones refused) before a /close is answered, and a round whose votes were
+taken is closed from what is stored, never re-read (a change after the answer must not count).
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ class RoundRunner:
         self.taken_back = asyncio.Event()  # set once a start's open rounds run again (resume_all): `rounds_taken_back`
         self._announcing = asyncio.Lock()
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
+        self._shut_down = False  # a /compose answered during the shutdown starts no rounds (its store is being closed)
         join_times = JoinTimes(bot)
         self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn)
         self.ballot_box = BallotBox(
@@ -159,7 +162,7 @@ class RoundRunner:
         for 15 minutes), to tell its starter if the session stops because it cannot post where it was started."""
         if followup is not None:
             self.followups.remember(session_id, followup)
-        if self.stopped_by is not None:
+        if self.stopped_by is not None or self._shut_down:  # the session runs at the next start
             return
         task = self._tasks.get(session_id)
         if task is None or task.done():
@@ -239,6 +242,7 @@ class RoundRunner:
             event.set()
 
     async def shutdown(self) -> None:
+        self._shut_down = True
         await self.ballot_box.drain()
         tasks = [*self._tasks.values(), *self._background]
         for task in tasks:
@@ -273,7 +277,9 @@ class RoundRunner:
                 log.warning("session %s stopped: %s", session_id, problem)
                 await self.store.end_session(session_id, "stopped", actor="crowdtune")
                 session = await self.store.session(session_id)
-                await say_stopped(self.bot, int(session.channel_id), problem, await self.followups.take(session_id))
+                await say_stopped(
+                    self.bot, int(session.channel_id), problem, await self.followups.take(session_id), round_style(session.options),
+                )
                 return
             except DatabaseGone as problem:
                 self.database_gone(problem)
@@ -319,6 +325,9 @@ class RoundRunner:
             if style == "reactions":
                 await self.reconciler.reconcile(channel, row)  # a reaction whose event was lost still counts
             await self.ballot_box.settle_votes()  # every vote that arrived before the close counts
+            # and none after: from here the round closes with what is stored, also after a crash (no re-read then).
+            await self.store.take_votes(open_round.id)
+            self.steering.votes_taken(session_id)  # a /close waits for this before it is answered
             count = await self.ballot_box.count(row)  # under the membership rule as it is now, however cast
             number, mode = open_round.plan.index + 1, open_round.spec.mode
             # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
@@ -356,7 +365,9 @@ class RoundRunner:
         while True:
             event.clear()  # before the checks, so a wake during them is not lost
             row = await self.store.round(open_round.id)
-            if row is None or row.status != "open" or await self._quorum_stands(open_round, row, channel, style):
+            if row is None or row.status != "open" or row.votes_taken_at is not None:
+                return  # closed, or its votes taken for its close (before a restart): closed from what is stored
+            if await self._quorum_stands(open_round, row, channel, style):
                 return
             remaining = (row.closes_at or time.time()) - time.time()
             if remaining <= 0:

@@ -1,7 +1,9 @@
 """/close and /stop of a session, one at a time, each answered as it turned out. A close that was acknowledged
 wins over a /stop after it: the round is closed and counted first, then the session stops (the runner does both,
 so no next round starts in between). A duplicate, sent at the same moment by another moderator, waits for the
-first and is told what the first did ("already closing", "already stopped") instead of repeating it."""
+first and is told what the first did ("already closing", "already stopped") instead of repeating it. A /close is
+answered once its round's votes are taken (the runner's re-read, stored; later votes refused), so nothing after the
+answer changes them, even a restart before the close is stored."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Literal
 
 from storage import RoundRow
@@ -19,6 +21,16 @@ log = logging.getLogger("crowdtune.rounds")
 # How long (seconds) a /stop waits for the close of a round whose voting is over before it stops the session
 # anyway (the round is then cancelled, which its answer says): its runner is stuck or gone.
 STOP_WAIT = 60.0
+# How long (seconds) a /close waits for its round's votes to be taken before it acknowledges the command ("thinking...")
+# and waits on: Discord wants an answer within 3 s of the command, and the lookups before this take some of them.
+ANSWER_WITHIN = 1.5
+# A /close's answer for each outcome of `Steering.close_now`.
+CLOSE_ANSWERS = {
+    "closing": "Closing this round now.",
+    "already": "This round is already closing; its result follows.",
+    "once_posted": "The next round is being posted; I'll close it as soon as it is there, and its result follows.",
+    "none": "No round is open right now.",
+}
 
 
 class Steering:
@@ -30,6 +42,7 @@ class Steering:
         self._locks: dict[int, asyncio.Lock] = {}
         self._closing: set[int] = set()  # sessions whose runner is closing their round (its voting is over)
         self._stops: dict[int, tuple[str, asyncio.Future]] = {}  # session id -> (who stops it, whether its runner did)
+        self._taking: dict[int, asyncio.Future] = {}  # session id -> set once its runner took the votes a /close waits for
 
     def lock(self, session_id: int) -> asyncio.Lock:
         """Held by /close and /stop: one at a time per session, so each sees what the one before it did."""
@@ -53,15 +66,46 @@ class Steering:
         one, its time or its quorum), "once_posted" (its message is on its way: it closes, and counts, as soon as it
         is posted; also for a /close after such a one) or "none". The new close time is stored first, so a crash
         right after the acknowledgement still closes the round at the next start (its post is adopted or made
-        then, and closed). Hold `lock`."""
+        then, and closed); "closing" (and "already" after it) is answered once its votes are taken (`taken`). Hold `lock`."""
         row = await self.store.open_round_of(session_id)
         if row is None:
             return "none"
-        if not self.voting_over(row) and await self.store.set_closes_at(row.id, time.time()):
-            self._wake(session_id)
-        elif row.message_ids:
-            return "already"
-        return "closing" if row.message_ids else "once_posted"
+        if not self.voting_over(row):
+            if row.message_ids and self._running(session_id):  # its runner takes the votes once woken (`taken`)
+                # Before the write: the runner may be woken by a quorum meanwhile and take them first.
+                self._taking.setdefault(session_id, asyncio.get_running_loop().create_future())
+            if await self.store.set_closes_at(row.id, time.time()):
+                self._wake(session_id)
+                return "closing" if row.message_ids else "once_posted"
+            self._taking.pop(session_id, None)
+        return "already" if row.message_ids else "once_posted"
+
+    async def taken(self, session_id: int, defer: Callable[[], Awaitable[None]]) -> None:
+        """After `close_now` said "closing": wait until the runner has taken the round's votes (its reactions read
+        again and every vote before stored; later ones are refused), so that the answer to the /close is the moment
+        after which no vote changes the round, even if the bot is killed before the close is stored. `defer`
+        (acknowledging the command) is awaited first past ANSWER_WITHIN seconds; past STOP_WAIT the wait ends (its
+        runner is stuck or gone: the close then takes the votes as they are when it comes). Not under `lock`: a /stop
+        meanwhile finds the round's voting over and waits for its close, so no next round starts before it stops."""
+        taking = self._taking.get(session_id)
+        if taking is None:
+            return
+        done, _ = await asyncio.wait([taking], timeout=ANSWER_WITHIN)
+        if done:
+            return
+        await defer()
+        try:
+            async with asyncio.timeout(STOP_WAIT - ANSWER_WITHIN):
+                await asyncio.shield(taking)
+        except TimeoutError:
+            log.warning("session %s: its round's votes were not taken within %.0f s of /close", session_id, STOP_WAIT)
+
+    def votes_taken(self, session_id: int) -> None:
+        """The runner took the votes of the session's round for its close (Store.take_votes): a /close waiting for
+        that is answered."""
+        taking = self._taking.pop(session_id, None)
+        if taking is not None and not taking.done():
+            taking.set_result(None)
 
     async def stop(self, session_id: int, actor: str, after_close: bool) -> bool:
         """Stop the session; with `after_close` (its round's voting is over: `voting_over`), once its runner has
@@ -115,6 +159,7 @@ class Steering:
         asked = self._stops.get(session_id)
         if asked is not None and not asked[1].done():
             asked[1].set_result(False)
+        self.votes_taken(session_id)  # none will be: a /close waiting for them is answered as it is
         lock = self._locks.get(session_id)
         if lock is not None and not lock.locked():  # no holder, so no waiter: nobody shares it
             del self._locks[session_id]

@@ -137,7 +137,7 @@ def set_aside_text(count: int, member_days: int) -> str:
 def round_summary(number: int, mode: str, outcome, ballots, set_aside: int = 0, member_days: int = 0) -> str:
     """What the channel is told when round `number` closes (an Outcome, the ballots that counted), and how many
     standing votes the membership rule (`member_days`) set aside. The engine's summary names who gave the verdict
-    (a personal agent's owner is told "You gave 7/10": core.engine.given_by)."""
+    (a personal agent's owner is told "You gave 7/10": core.engine.verdict_opening)."""
     aside = f" {set_aside_text(set_aside, member_days)}" if set_aside else ""
     if not outcome.voters:  # the engine's summary says it all: "nobody voted, so nothing was learned: ..."
         summary = outcome.summary.replace("nobody voted", "no vote counted", 1) if set_aside else outcome.summary
@@ -165,10 +165,11 @@ def describe_ab_rounds(history: list[tuple[float, bool, int, int]]) -> str:
     )
 
 
-def ranked_round(rank: int, row, session) -> str:
+def ranked_round(rank: int, row, session, votes: int | None = None) -> str:
     """One line of a ranking (/top, /stats) of a round (a `RoundRow` of `session`, a `SessionRow`): a rated round by the
     crowd's verdict out of 10, an A/B round by its chosen edit's chance of beating the track before, which is no
-    score of the music. The round is named as members saw it: its number in its post, and its session by when it
+    score of the music, with `votes`, its standing votes now (`Store.ballot_count`), as /stats counts them; the chance,
+    decided at the close, says how many it had then when a vote was deleted since (/forget-me). The round is named as members saw it: its number in its post, and its session by when it
     started and in which channel (a session's id appears in no message)."""
     from bot.progress import plural
     from core.engine import chance_text
@@ -177,7 +178,11 @@ def ranked_round(rank: int, row, session) -> str:
     if session.channel_id and session.channel_id.isdigit() and session.scope_id.startswith("guild:"):
         where += f" in <#{session.channel_id}>"  # a personal agent's sessions are all in the DM it is read in
     if row.mode == "ab":
-        return f"{rank}. beat the track before: {chance_text(row.reward)} ({plural((row.outcome or {}).get('voters', 0), 'vote')}): {where}"
+        closed_with = (row.outcome or {}).get("voters", 0)
+        count = plural(closed_with if votes is None else votes, "vote")
+        if votes is not None and votes != closed_with:
+            count += f"; {closed_with} when it closed"
+        return f"{rank}. beat the track before: {chance_text(row.reward)} ({count}): {where}"
     return f"{rank}. {rating_text(row.reward)}/10: {where}"
 
 

@@ -415,7 +415,7 @@ def test_feedback_says_what_its_numbers_are(tmp_path):
 
 def test_a_terminal_round_s_summary_says_you_gave_not_the_crowd(tmp_path):
     """Before: a terminal round's summary (stored with its close, in every export) said "the crowd gave 10/10" of the
-    one person at the keyboard, as a DM's did before it said "You gave" (core.engine.given_by decides for both)."""
+    one person at the keyboard, as a DM's did before it said "You gave" (core.engine.verdict_opening decides for both)."""
     crowdtune("run", "--rounds", "2", "--no-audio", "--db", "r.db", stdin="10\n2\n", cwd=tmp_path)
     with sqlite3.connect(tmp_path / "r.db") as db:
         summaries = [json.loads(outcome)["summary"] for (outcome,) in db.execute("SELECT outcome FROM rounds WHERE status = 'closed'")]

@@ -473,7 +473,7 @@ def test_an_undone_edit_s_summary_compares_the_two_numbers_as_they_read(incumben
     """Found by a fresh-user trial: "the crowd gave 6.33/10, below the 6.33 of the track before"."""
     spec = SessionSpec(seed=2, preset="default")
     outcome = settle(spec, _plan(spec), [Ballot("v", rating)], {}, incumbent_score, round_rng(spec, 0))
-    assert not outcome.kept_edit and f"the crowd gave {compared} of the track before, so " in outcome.summary, outcome.summary
+    assert not outcome.kept_edit and f"the one voter gave {compared} of the track before, so " in outcome.summary, outcome.summary
 
 
 @given(st.floats(1, 10), st.floats(1, 10))
@@ -644,9 +644,10 @@ def test_every_rating_summary_says_the_bar_it_sets_and_compares_with_one_seen():
     assert "blended with the old bar, 6.3, which counts as 2 votes" in outcomes[2].summary, outcomes[2].summary
 
 
-def test_a_bar_the_crowd_s_scale_moved_is_shown_with_the_number_it_was():
-    """The bar follows the crowd's scale (core.engine.scale_drift): a summary comparing with a bar so moved names the
-    number it was set at too, so the member sees where the other came from."""
+def test_a_bar_the_crowd_s_scale_moved_is_said_to_have_moved_with_one_number():
+    """The bar follows the crowd's scale (core.engine.scale_drift): a summary comparing with a bar so moved says it
+    moved since it was set, so a member who remembers another number knows why, and names one number for it (a trial
+    read "to 6.02 (kept as 6.1 ...)" as two bars)."""
     spec = SessionSpec(seed=2, preset="default")
 
     def aggregate(ballots, history):  # the aggregator has since learned to count the voter "old" half a point lower
@@ -654,7 +655,8 @@ def test_a_bar_the_crowd_s_scale_moved_is_shown_with_the_number_it_was():
 
     reference = Reference([Ballot("old", 8.0)], 8.0)
     outcome = settle(spec, _plan(spec), [Ballot("new", 5.0)], {}, 19 / 3, round_rng(spec, 0), aggregate, {}, reference)
-    assert not outcome.kept_edit and "below the 5.83 of the track before (its 6.33, moved since" in outcome.summary, outcome.summary
+    assert not outcome.kept_edit and "below the 5.83 of the track before (moved since it was set" in outcome.summary, outcome.summary
+    assert "6.33" not in outcome.summary, outcome.summary
 
 
 @pytest.mark.parametrize("preset", ["paper", "random"])
@@ -667,7 +669,9 @@ def test_a_preset_that_keeps_every_edit_names_no_bar(preset):
 def test_a_crowds_summaries_name_only_numbers_an_earlier_summary_showed():
     """Found by a fresh-user trial in a crowd's export: "the bar is now 5.77", then "blended with the old bar, 6" and
     "(its 6.13, moved since ...)", numbers no summary had shown, and a blend that did not add up (the crowd's verdict
-    counts as its votes' worth, not one vote). Each number a summary names as the bar before is one shown before."""
+    counts as its votes' worth, not one vote). Each number a summary names as the bar before is one shown before.
+    And one number per bar (a later trial: "moves the bar ... to 6.02 (kept as 6.1 on the scale of the round that set the
+    bar)"): a bar the crowd's scale moved is said to have moved, not shown with the number it was stored as."""
     spec = SessionSpec(seed=2, preset="default")
     shift = {"n": 0}
 
@@ -680,6 +684,7 @@ def test_a_crowds_summaries_name_only_numbers_an_earlier_summary_showed():
         ballots = [Ballot(voter, rating) for voter, rating in zip(["old", "a", "b"], ratings)]
         outcome = settle(spec, _plan(spec, index), ballots, {}, score, round_rng(spec, index), aggregate, {}, reference)
         summary = outcome.summary
+        assert "kept as" not in summary and "(its " not in summary, summary
         for named in re.findall(r"\(its ([\d.]+), moved since", summary) + re.findall(r"the old bar, ([\d.]+),", summary):
             assert named in shown, (named, shown, summary)
         if outcome.kept_edit:
@@ -687,3 +692,28 @@ def test_a_crowds_summaries_name_only_numbers_an_earlier_summary_showed():
             assert "(3 votes' worth)" in summary, summary
         shown += re.findall(r"(?:bar is now|sets the bar at|, to|kept as) ([\d.]+)", summary)
         score = outcome.incumbent_score
+
+
+def _low_rater_history(voter: str) -> dict:
+    """A history in which `voter` rated every round 2 points below the reward it got (rounds 1-8, varied)."""
+    return {voter: [(reward - 2, index, reward) for index, reward in enumerate([6, 7, 5, 8, 6, 7, 5, 8], 1)]}
+
+
+def test_a_summary_says_why_its_number_is_not_the_ratings_shown():
+    """Found by a fresh-user trial: "1 voted (7). The crowd gave 7.44/10" and "2 voted (7, 8). The crowd gave
+    7.76/10": one voter is no crowd, and a number no one gave reads as false unless the summary says where it comes
+    from (each voter's ratings put on one scale: core.crowd.normalised)."""
+    spec = SessionSpec(seed=2, preset="default")
+    alone = settle(spec, _plan(spec), [Ballot("low", 7)], {}, None, round_rng(spec, 0), robust_rating, _low_rater_history("low"))
+    counted = rating_text(alone.reward)
+    assert counted != "7" and "the crowd gave" not in alone.summary, alone.summary
+    assert alone.summary.startswith(f"the one vote (7) counts as {counted}/10 once its voter's ratings are put on the crowd's scale, and "), alone.summary
+    two = settle(
+        spec, _plan(spec), [Ballot("low", 7), Ballot("new", 8)], {}, None, round_rng(spec, 0), robust_rating, _low_rater_history("low"),
+    )
+    assert two.summary.startswith(f"the votes (mean 7.5) count as {rating_text(two.reward)}/10 once each voter's ratings"), two.summary
+    # Taken as given, the ratings say it plainly: the one voter is not called a crowd, a crowd is.
+    plain = settle(spec, _plan(spec), [Ballot("new", 7)], {}, None, round_rng(spec, 0), robust_rating, {})
+    assert plain.summary.startswith("the one voter gave 7/10 and "), plain.summary
+    crowd = settle(spec, _plan(spec), [Ballot("a", 7), Ballot("b", 8)], {}, None, round_rng(spec, 0), robust_rating, {})
+    assert crowd.summary.startswith("the crowd gave 7.5/10 and "), crowd.summary

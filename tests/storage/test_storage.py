@@ -535,6 +535,24 @@ async def test_one_vote_per_voter_latest_wins_and_retraction(store):
     assert ("bob", 5, True) in kinds
 
 
+async def test_a_round_whose_votes_were_taken_refuses_later_votes_and_closes_with_those_taken(store):
+    """An answered /close takes the round's votes (Store.take_votes): a later cast, change or withdrawal is refused as on
+    a closed round, in the store, so a crash before the close cannot let one count; the close counts what was taken."""
+    conductor = Conductor(store)
+    session = await _session(conductor)
+    r = await conductor.open_round(session.id)
+    await conductor.vote(r.id, "alice", 4)
+    await conductor.vote(r.id, "bob", 9)
+    assert await store.take_votes(r.id) and not await store.take_votes(r.id)  # taken once
+    row = await store.round(r.id)
+    assert row.status == "open" and row.votes_taken_at is not None
+    assert [(await conductor.vote(r.id, "alice", 7)).status, (await conductor.retract(r.id, "bob")).status] == ["closed", "closed"]
+    assert (await conductor.vote(r.id, "carol", 1)).status == "closed"
+    outcome = await conductor.close(r.id)
+    assert outcome.voters == 2 and outcome.reward == pytest.approx(6.5)
+    assert not await store.take_votes(r.id)  # closed: nothing to take
+
+
 @pytest.mark.parametrize("preset", ["default", "context"])
 async def test_a_round_is_rewarded_exactly_once_even_when_closes_race(store, preset):
     """The Q-update (tabular agent) or the model update (linear learner) of a round is applied once however

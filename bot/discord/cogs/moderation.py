@@ -36,6 +36,19 @@ def anti_brigading_text(scope_id: str, settings: dict) -> str:
     return f"anti_brigade: off, so {rule_text(False, days)}{later}."
 
 
+def hide_results_text(settings: dict) -> str:
+    """What hide_results does, in one sentence for /config: it hides an open round's votes in /status (at once, like
+    anti_brigade: a moderator who turns it off expects to see them), and the post's counts only with buttons, since
+    everyone sees a reaction's count on the post."""
+    if not settings["hide_results"]:
+        return "hide_results: off, so /status shows an open round's votes (at once, also in open rounds)."
+    shown = (
+        "; with vote_style: reactions members still see the counts on the post: only buttons hide them"
+        if settings["vote_style"] == "reactions" else ", and the buttons show no counts"
+    )
+    return f"hide_results: on, so /status shows how many voted but not their votes until a round closes (at once, also in open rounds){shown}."
+
+
 def on_off(value: bool) -> str:
     return "on" if value else "off"
 
@@ -50,8 +63,8 @@ def preset_exploration(config) -> str:
 
 def settings_text(settings: dict) -> str:
     """A scope's settings as /config takes them, each option once by its name, in its units and words:
-    "preset: default, exploration: the preset's (Thompson sampling), round_minutes: 5, ..., hide_results: off"
-    (anti_brigade and member_days apart: `anti_brigading_text`)."""
+    "preset: default, exploration: the preset's (Thompson sampling), round_minutes: 5, ..., share_learning: off"
+    (hide_results, anti_brigade and member_days, which apply at once, apart: `hide_results_text`, `anti_brigading_text`)."""
     exploration = settings["exploration"] or f"the preset's ({preset_exploration(agent_preset(settings['preset']))})"
     shown = {
         "preset": settings["preset"],
@@ -60,7 +73,6 @@ def settings_text(settings: dict) -> str:
         "quorum": settings["quorum"] or "none",
         "rounds": settings["rounds"] or "endless",
         "vote_style": settings["vote_style"],
-        "hide_results": on_off(settings["hide_results"]),
         "mod_role": f"<@&{settings['mod_role']}>" if settings["mod_role"] else "none",
         "share_learning": on_off(settings["share_learning"]),
     }
@@ -102,7 +114,7 @@ class Moderation(commands.Cog):
         quorum="default quorum (0: none)",
         rounds="default rounds per session (0: endless)",
         vote_style="reactions (1-10 emoji) or buttons (anonymous)",
-        hide_results="hide the votes until a round closes",
+        hide_results="/status hides open rounds' votes, at once (reaction counts show on the post: buttons hide them)",
         mod_role="a role whose members may use moderator commands",
         anti_brigade="ignore votes from accounts that joined the server after the round began",
         member_days="only members who joined at least this many days before a round vote (1 or more: anti brigade on)",
@@ -165,9 +177,10 @@ class Moderation(commands.Cog):
             self.bot.runner.scope_settings_changed(scope_id)
         settings = await scope_settings(self.bot, scope_id)
         await interaction.response.send_message(
-            # Session settings take effect in the next session; anti-brigading's own sentence says it applies at once.
+            # Session settings take effect in the next session; hide_results' and anti-brigading's own sentences say
+            # they apply at once.
             f"{'Updated. ' if changes else ''}Sessions started from now use: {settings_text(settings)}. "
-            f"{anti_brigading_text(scope_id, settings)}",
+            f"{hide_results_text(settings)} {anti_brigading_text(scope_id, settings)}",
             ephemeral=True, allowed_mentions=discord.AllowedMentions.none(),
         )
 

@@ -14,10 +14,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.conductor import start_text
+from bot.discord.permissions import missing_permissions, missing_text
 from bot.discord.replies import answer, answer_privately, deferring
+from bot.discord.steering import CLOSE_ANSWERS
 from bot.discord.reports import (
     best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of, shown_votes,
-    stop_report,
+    standing_votes, stop_report,
 )
 from bot.discord.votes import (
     cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
@@ -76,33 +78,6 @@ async def scope_settings(bot, scope_id: str) -> dict:
         "share_learning": False,  # start from what the scopes that opted in learned, and share this one's
     }
     return {**defaults, **await bot.conductor.store.scope_settings(scope_id)}
-
-
-NEEDED_PERMISSIONS = ("view_channel", "send_messages", "attach_files", "read_message_history")
-THREADS = (discord.ChannelType.public_thread, discord.ChannelType.private_thread, discord.ChannelType.news_thread)
-
-
-def and_list(names: list[str]) -> str:
-    """Names in a sentence: "A", "A and B", "A, B and C"."""
-    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
-
-
-def missing_permissions(interaction: discord.Interaction, vote_style: str) -> list[str]:
-    """The permissions the bot lacks to run rounds where the command was used (app_permissions, which
-    Discord computes for that channel or thread). In threads and forum posts Discord checks Send
-    Messages in Threads instead of Send Messages."""
-    if interaction.guild_id is None:
-        return []
-    permissions = interaction.app_permissions
-    in_thread = getattr(interaction.channel, "type", None) in THREADS
-    needed = tuple("send_messages_in_threads" if in_thread and name == "send_messages" else name for name in NEEDED_PERMISSIONS)
-    needed += ("add_reactions",) if vote_style == "reactions" else ()
-    return [permission_name(name) for name in needed if not getattr(permissions, name)]
-
-
-def permission_name(flag: str) -> str:
-    """A permission as Discord's client names it ("send_messages_in_threads": "Send Messages in Threads")."""
-    return " ".join(word if word in ("in", "of") else word.capitalize() for word in flag.split("_"))
 
 
 class Sessions(commands.Cog):
@@ -180,8 +155,7 @@ class Sessions(commands.Cog):
         if missing:
             await answer_privately(
                 interaction,
-                f"I can't run rounds in this channel: I am missing the {and_list(missing)} "
-                f"{'permission' if len(missing) == 1 else 'permissions'}. "
+                f"I can't run rounds in this channel: {missing_text(missing)}. "
                 "Ask a moderator to grant them, or use another channel.",
             )
             return
@@ -268,13 +242,9 @@ class Sessions(commands.Cog):
             await interaction.response.defer(ephemeral=True, thinking=True)
         async with lock:  # a second /close at once finds this one's close
             state = await self.bot.runner.steering.close_now(session.id)
-        text = {
-            "closing": "Closing this round now.",
-            "already": "This round is already closing; its result follows.",
-            "once_posted": "The next round is being posted; I'll close it as soon as it is there, and its result follows.",
-            "none": "No round is open right now.",
-        }[state]
-        await answer_privately(interaction, text)
+        if state in ("closing", "already"):  # answered once no later vote counts; a /stop meanwhile waits for the close
+            await self.bot.runner.steering.taken(session.id, deferring(interaction))
+        await answer_privately(interaction, CLOSE_ANSWERS[state])
 
     @app_commands.command(name="status", description="The current round and its votes so far")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -305,7 +275,9 @@ class Sessions(commands.Cog):
             notes.append(set_aside_text(aside, count.member_days))
         descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
         votes = f"{len(ballots)} voted so far"
-        if not session.options.get("hide_results"):
+        # The scope's setting now, not the session's at its start: a moderator who turns hide_results off expects to
+        # see the open round's votes (it applies at once, as anti_brigade does).
+        if not (await scope_settings(self.bot, session.scope_id))["hide_results"]:
             votes += f" ({describe_votes(open_round.mode, ballots)})"
             if session.options.get("aspects"):
                 votes += f"; per aspect: {describe_aspects([v.aspects for v in count.counted if v.aspects])}"
@@ -332,7 +304,7 @@ class Sessions(commands.Cog):
             await interaction.edit_original_response(content=await nothing_rated(self.store, scope_id, str(interaction.channel_id)))
             return
         files, lines = [], []
-        sessions = await sessions_of(self.store, best)
+        sessions, votes = await sessions_of(self.store, best), await standing_votes(self.store, best)
         for heading, rows in best:
             lines.append(heading)
             for rank, row in enumerate(rows, 1):
@@ -340,7 +312,7 @@ class Sessions(commands.Cog):
                 track = track_from_dict(row.plan["proposals"][winner]["track"])
                 audio = await self.bot.renderer.render_async(track_to_midi(track), "ogg")
                 files.append(discord.File(io.BytesIO(audio), f"top{'-ab' if row.mode == 'ab' else ''}-{rank}.ogg"))
-                lines.append(ranked_round(rank, row, sessions[row.session_id]))
+                lines.append(ranked_round(rank, row, sessions[row.session_id], votes.get(row.id)))
         await interaction.edit_original_response(content="\n".join(lines), attachments=files)
 
 

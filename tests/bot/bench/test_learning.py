@@ -438,9 +438,40 @@ def test_the_benchmark_runs_from_a_first_seed_so_figures_can_be_checked_out_of_s
 def test_the_bench_says_how_many_of_the_targets_its_lines_could_judge(tmp_path, capsys):
     """With two lines of sixteen it printed "every target met", though it had judged one target a crowd."""
     learning.bench_learning(1, 2, tmp_path / "some", crowds=("builtin",), only=("default",))
-    assert capsys.readouterr().out.strip().endswith("(1 of 7 judged: the rest compare lines that did not run)")
+    assert capsys.readouterr().out.strip().endswith("(1 of 7 measured: the rest compare lines that did not run)")
     everything = learning.run_all(VARIANTS, ["builtin"], seeds=1, rounds=2, workers=1)
     assert len(learning.targets(everything, "builtin", 2)) == learning.TARGETS_PER_CROWD
+
+
+def test_a_two_seed_run_judges_no_target_and_never_says_met(tmp_path, capsys):
+    """Found by a fresh-user trial: `bench learning --seeds 2 --only default --only hillclimb` printed "MET quality@30 >=
+    hillclimb + 0.75: +0.92 ± 7.63" and ended "every target judged met", an interval 15 points wide read as a pass.
+    Fewer seeds than the targets ask for judge nothing, and say how many seeds would."""
+    learning.bench_learning(2, 3, tmp_path / "two", crowds=("builtin",), only=("default", "hillclimb"))
+    lines = capsys.readouterr().out.strip().splitlines()
+    said = [line.lstrip() for line in lines]
+    assert sum(line.startswith("NOT JUDGED") for line in said) == 3, lines  # better edits, quality@3, never below
+    assert sum("not judged: 2 seeds give ±" in line and "use --seeds 20 or more" in line for line in lines) == 3
+    assert not any(line.startswith(("MET", "NOT MET", "UNDECIDED")) for line in said), lines
+    assert "every target judged met" not in lines[-1] and "3 not judged" in lines[-1]
+    written = (tmp_path / "two" / "BENCHMARKS.md").read_text()
+    assert written.count("**not judged**") == 3 and "**met**" not in written
+
+
+def test_a_target_is_met_only_when_its_whole_interval_clears_the_goal():
+    """One rule for every benchmark (bot.bench.verdicts): a mean past the goal with the goal inside its interval is
+    undecided, not met; not-below-beyond-noise targets are met unless the interval is all below."""
+    from bot.bench.verdicts import AT_MOST, MET, NOT_BELOW, NOT_JUDGED, NOT_MET, UNDECIDED, judge, summary
+
+    assert judge(0.82, 0.75, interval=(0.61, 1.03)).word == UNDECIDED
+    assert judge(0.82, 0.75, interval=(0.76, 0.88)).word == MET
+    assert judge(0.5, 0.75, interval=(0.4, 0.6)).word == NOT_MET
+    assert judge(1.41, 1.0, AT_MOST, interval=(1.3, 1.5)).word == NOT_MET
+    assert judge(270.0, 200.0, AT_MOST).word == NOT_MET  # measured once, exactly: the figure itself
+    assert judge(-0.1, 0.0, NOT_BELOW, interval=(-0.3, 0.1)).word == MET
+    assert judge(0.92, 0.75, interval=(-6.7, 8.6), samples=2, enough=20).word == NOT_JUDGED
+    assert summary([judge(1, 0)]) == "every target judged met"
+    assert "every" not in summary([judge(1, 0), judge(1, 0, interval=(-1, 2))])
 
 
 def test_the_ab_target_reports_how_its_verdict_moves_when_clips_heard_together_share_noise():

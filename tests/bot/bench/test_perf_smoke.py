@@ -60,8 +60,13 @@ async def test_export_benchmark_exports_every_round_in_a_worker(capsys):
     assert figures["lag_p99_ms"] >= 0 and figures["worker_growth_mib"] >= 0 and figures["seconds_per_1000"] > 0
 
 
-def test_footprint_benchmark_reads_resident_memory_and_help_time():
+def test_footprint_benchmark_reads_resident_memory_and_help_time(capsys):
+    """Its targets are judged by the one rule (bot.bench.verdicts): memory measured once as it is, and one timed
+    `--help` gives no interval to judge a median by."""
     results = footprint.bench_footprint(help_runs=1)
+    targets = [line.lstrip() for line in capsys.readouterr().out.splitlines() if " < " in line]
+    assert len(targets) == 3 and all(line.startswith(("MET ", "NOT MET ")) for line in targets[:2]), targets
+    assert targets[2].startswith("NOT JUDGED crowdtune --help < 0.3 s") and "1 trial gives no interval; use 6 trials or more" in targets[2]
     assert set(results["stages"]) == {"python", "imports", "soundfont", "renders", "bot", "drawer"}
     assert results["stages"]["renders"][0] > results["stages"]["python"][0] > 0
     assert results["with_drawer_mib"] > results["peak_mib"] + results["stages"]["python"][0]  # a second interpreter

@@ -242,12 +242,16 @@ async def test_ab_rounds_with_both_and_neither(env):
         assert await ballots(env) == {uid(env.alice): "a", uid(env.bob): "both", uid(env.carol): "neither"}
 
 
-def record_posts_late(monkeypatch, store) -> None:
-    """A busy database: each round's post is out a second before its round records it."""
+def record_posts_late(monkeypatch, store, until: asyncio.Event | None = None) -> None:
+    """A busy database: each round's post is out a second before its round records it, or until `until` is set (a test
+    that acts on a post not recorded yet: a second may not be enough on a loaded machine)."""
     record = store.set_round_messages
 
     async def slow(*args, **kwargs):
-        await asyncio.sleep(1.0)
+        if until is None:
+            await asyncio.sleep(1.0)
+        else:
+            await until.wait()
         return await record(*args, **kwargs)
 
     monkeypatch.setattr(store, "set_round_messages", slow)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fakediscord import Permission
 from fakediscord.interactions import APPLICATION_COMMAND, GUILD_CONTEXT, GUILD_INSTALL, PRIVATE_CHANNEL_CONTEXT, USER_INSTALL
-from test_discord_bot import KEYCAPS, compose, db_rows, env, eventually, is_round, round_recorded, running  # noqa: F401 (env: a fixture)
+from test_discord_bot import KEYCAPS, compose, db_rows, env, eventually, final_answer, is_round, round_recorded, running  # noqa: F401 (env: a fixture)
 from test_discord_bot import drawer, renderer  # noqa: F401 (fixtures)
 
 from bot.conductor import Conductor
@@ -165,6 +165,7 @@ async def test_a_command_used_where_the_bot_cannot_post_gets_a_clear_answer(env,
 # -- command sync ----------------------------------------------------------------------------------
 
 SYNC = "PUT /applications/{application_id}/commands"
+CALLBACK = "POST /interactions/{webhook_id}/{webhook_token}/callback"
 
 
 async def test_commands_are_synced_once_and_not_again_while_they_stay_the_same(env):
@@ -202,7 +203,7 @@ async def test_a_failed_command_sync_is_retried_and_open_rounds_run_meanwhile(en
             # Until the resumed round is back in the runner's hands (a /close while its post is adopted closes it then).
             acted = ("Closing", "The next round is being posted; I'll close it")
             for _ in range(200):
-                answer = (await (await server.slash(env.mod, env.channel, "close")).wait_response())["data"]["content"]
+                answer = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
                 if answer.startswith(acted):
                     break
                 await asyncio.sleep(0.05)
@@ -213,6 +214,22 @@ async def test_a_failed_command_sync_is_retried_and_open_rounds_run_meanwhile(en
         await store.close()
     assert server.request_counts[SYNC] == 1 + 3  # the first run's, then two refused and one that worked
     assert sum("could not sync the commands" in r.getMessage() for r in caplog.records) == 2
+
+
+async def test_a_compose_answered_as_the_bot_shuts_down_runs_no_round_after_it(env):
+    """Found by a run with every store write late (flaky22): /compose starts its session's rounds once its answer is
+    sent; sent while the bot shut down, they began after the runner had stopped every session, on a store then closed
+    ("Task exception was never retrieved"). The session is in the database: the next start runs it."""
+    server = env.server
+    async with running(env) as bot:
+        server.hold(CALLBACK)
+        interaction = await server.slash(env.mod, env.channel, "compose", {"rounds": 2})
+        await server.wait_until(lambda: server.held[CALLBACK] == 1, what="/compose's answer on its way")
+        await bot.runner.shutdown()  # what bot.close() does first
+        server.release(CALLBACK)
+        await interaction.wait_response()
+        await eventually(lambda: 1 in bot.runner.followups._followups, "the /compose handler past its answer")
+        assert all(task.done() for task in bot.runner._tasks.values())
 
 
 # -- round-post nonces -----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from core.engine import ROUND_SECONDS_MAX, ROUND_SECONDS_MIN, SessionSpec
 
 pytestmark = pytest.mark.asyncio
 README = Path(__file__).resolve().parents[3] / "README.md"
-# The options /config takes that its answer lists (anti_brigade and member_days are said in its last sentence).
+# The options /config takes that its answer lists (hide_results, anti_brigade and member_days are said in sentences of their own).
 LISTED = ("preset", "exploration", "round_minutes", "quorum", "rounds", "vote_style", "hide_results", "mod_role", "share_learning")
 
 
@@ -160,3 +160,53 @@ async def test_reset_of_an_agent_that_learned_nothing_does_not_speak_of_forgetti
         asked = await env.server.slash(env.mod, env.channel, "reset")
         prompt = await asked.wait_original()
     assert prompt["content"] == "Reset the agent? It has not learned anything yet. Compositions and votes are kept.", prompt["content"]
+
+
+async def test_hide_results_says_what_it_does_with_the_vote_style_and_applies_at_once(env):
+    """Found by a fresh-user trial: /config hide_results:true was taken with vote_style reactions without a word, while
+    everyone sees the reaction counts on the post, and hide_results:false left an open round hidden (it applied to
+    sessions started later only). /config now says in one line what it does with the vote style and when it applies,
+    and /status follows it at once, as anti_brigade."""
+    from test_discord_bot import round_recorded
+
+    async with running(env):
+        hidden = await config(env, hide_results=True)
+        assert "\n" not in hidden and hidden.count("hide_results") == 1, hidden
+        assert "counts on the post" in hidden and "only buttons hide them" in hidden and "at once" in hidden, hidden
+        await compose(env, rounds=3)
+        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await round_recorded(env, 1)
+        await env.server.react(env.alice, post["id"], KEYCAPS[6])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the vote")
+        status = lambda: env.server.slash(env.bob, env.channel, "status")  # noqa: E731
+        assert "1 voted so far," in (await (await status()).wait_response())["data"]["content"]
+        shown = await config(env, hide_results=False)
+        assert "hide_results: off" in shown and "at once" in shown, shown
+        assert "1 voted so far (7)" in (await (await status()).wait_response())["data"]["content"]
+        buttons = await config(env, hide_results=True, vote_style="buttons")
+        assert "counts on the post" not in buttons and "hide_results: on" in buttons, buttons
+    assert "`/config hide_results:on`" in README.read_text().split("### Rounds")[1], "the README says what hide_results does"
+
+
+async def test_stats_after_a_forget_counts_the_same_votes_in_every_figure(env):
+    """Found by a fresh-user trial: after /forget-me, /stats said "3 of 3 votes preferred an edit" above a list that
+    still read "83% (3 votes)" and "75% (1 vote)", the vote counts stored with each round at its close. Every count
+    /stats and /top show is of the votes stored now; a round's chance, decided at its close, says how many it had then."""
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=1, mode="ab")
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        for user, choice in ((env.alice, "🅰️"), (env.bob, "🅰️"), (env.carol, "👍")):  # A clearly: it stays, is listed
+            await server.react(user, post["id"], choice)
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 3, "three A/B votes")
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT status FROM sessions") == [("finished",)], "the session to finish")
+        assert "Deleted 1 vote" in (await forget(env, env.alice, env.channel, press="Delete my data"))["content"]
+        answers = [
+            (await (await server.slash(env.bob, env.channel, name)).wait_original(lambda m: m["attachments"] or "Sorry" in m["content"], timeout=60))["content"]
+            for name in ("stats", "top")
+        ]
+    assert "2 of 2 votes preferred an edit to the track before" in answers[0], answers[0]
+    for shown in answers:
+        [listed] = [line for line in shown.splitlines() if "beat the track before: " in line]
+        assert "(2 votes; 3 when it closed)" in listed and "(3 votes)" not in listed, listed

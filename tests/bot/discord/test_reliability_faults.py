@@ -12,7 +12,9 @@ import sqlite3
 import asyncpg
 import pytest
 from fakediscord import Permission
-from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
+from test_discord_bot import (  # noqa: F401
+    KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, round_recorded, running, uid,
+)
 from test_reliability_kill import record_figures
 
 from storage import DatabaseUnwritable, is_postgres_url
@@ -34,8 +36,9 @@ def round_posts(env, number: int) -> list[dict]:
 
 
 async def close_and_wait_next(env, number: int) -> dict:
-    reply = await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
-    assert "Closing" in reply["data"]["content"]
+    await round_recorded(env, number)  # seen in the channel is not yet recorded: a /close would be "being posted"
+    reply = await final_answer(await env.server.slash(env.mod, env.channel, "close"))  # once the re-read took the votes
+    assert "Closing" in reply["content"]
     return await env.server.wait_for_message(env.channel, is_round(number + 1), timeout=20)
 
 
@@ -185,6 +188,27 @@ async def test_a_permission_revoked_mid_session_stops_it_cleanly(env, revoked, t
     assert db_rows(env, "SELECT COUNT(*) FROM audit WHERE action = 'round_closed'")[0][0] == 1
     assert len(round_posts(env, 2)) == 0
     record_figures(f"permission_revoked_{'told' if told else 'silent'}", faults=1, votes_checked=1, votes_lost=0)
+
+
+@pytest.mark.parametrize("revoked, named", [(Permission.ATTACH_FILES, "Attach Files"), (Permission.SEND_MESSAGES, "Send Messages")])
+async def test_a_session_stopped_by_a_revoked_permission_names_the_one_missing(env, revoked, named):
+    """Found by a fresh-user trial: the bot lost Send Messages mid-session and its stop message (through the /compose
+    followup, the channel being closed to it) listed all five permissions it needs, not the one it lacked."""
+    async with running(env):
+        asked = await env.server.slash(env.mod, env.channel, "compose", {"rounds": 5})
+        await asked.wait_response()
+        await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        env.server.set_permissions(env.channel, env.server.bot_user, deny=int(revoked))
+        await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT status FROM sessions") == [("stopped",)], "the session stopped")
+        if revoked == Permission.SEND_MESSAGES:  # the channel is closed to the bot: the person who started it is told
+            [stopped] = await asked.wait_followups()
+        else:
+            stopped = await env.server.wait_for_message(env.channel, lambda m: "stopped this session" in m["content"])
+        text = stopped["content"]
+        assert f"I am missing the {named} permission" in text, text
+        others = {"View Channel", "Send Messages", "Attach Files", "Add Reactions", "Read Message History"} - {named}
+        assert not any(other in text for other in others), text
 
 
 @pytest.mark.parametrize("named", [True, False], ids=["as-the-store-names-it", "as-the-driver-reports-it"])

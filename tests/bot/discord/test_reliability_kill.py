@@ -131,6 +131,19 @@ class BotLane:
     def log_tail(self) -> str:
         return (self.folder / "bot.log").read_bytes()[-4000:].decode(errors="replace")
 
+    @contextlib.asynccontextmanager
+    async def watched(self):
+        """A block that drives the bot: its log is printed if the block fails, and the bot is killed if still running."""
+        try:
+            yield
+        except BaseException:
+            print(f"lane {self.number} ({self.style}) failed after {self.kills} kills; bot log:\n{self.log_tail()}")
+            raise
+        finally:
+            if self.process is not None and self.process.returncode is None:
+                self.process.kill()
+                await self.process.wait()
+
     # -- what the server shows
 
     def posts(self) -> dict[int, list[dict]]:
@@ -160,7 +173,10 @@ class BotLane:
 
     async def slash(self, name: str, **options) -> dict:
         interaction = await self.server.slash(self.mod, self.channel, name, options, check_permissions=False)
-        return await interaction.wait_response(timeout=15)
+        response = await interaction.wait_response(timeout=15)
+        if interaction.deferred:  # "thinking..." first (a /close waits for its re-read): the answer fills it in
+            return {"data": await interaction.wait_original(timeout=15)}
+        return response
 
     async def current_post(self) -> tuple[int, dict]:
         index = max(self.closing, default=-1) + 1
@@ -385,7 +401,7 @@ async def run_lanes(lanes: list, kills: int, run_lane) -> tuple[list[dict], dict
 
 
 async def run_bot_lane(lane: BotLane, kills: int) -> dict:
-    try:
+    async with lane.watched():
         await lane.start()
         if lane.style == "buttons":
             assert "Updated" in (await lane.slash("config", vote_style="buttons"))["data"]["content"]
@@ -394,13 +410,6 @@ async def run_bot_lane(lane: BotLane, kills: int) -> dict:
         while lane.kills < kills:
             await lane.cycle()
         return await lane.finish()
-    except BaseException:
-        print(f"lane {lane.number} ({lane.style}) failed after {lane.kills} kills; bot log:\n{lane.log_tail()}")
-        raise
-    finally:
-        if lane.process is not None and lane.process.returncode is None:
-            lane.process.kill()
-            await lane.process.wait()
 
 
 async def test_sigkill_the_bot_at_random_points_loses_no_vote_and_rewards_each_round_once(tmp_path, postgres_server):

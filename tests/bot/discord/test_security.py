@@ -18,7 +18,7 @@ from fakediscord.interactions import APPLICATION_COMMAND
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_discord_bot import (  # noqa: F401
-    KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, running, uid,
+    KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, round_recorded, running, uid,
 )
 from test_reliability_kill import record_figures
 
@@ -113,6 +113,7 @@ async def test_permission_matrix_for_every_command(env, actor):
             await compose(env, user=env.mod, rounds=5)  # started by the owner, not by the person tested
             outcomes = {}
         await server.wait_for_message(here, is_round(1), timeout=20)
+        await round_recorded(env, 1)  # /close and /status take it as posted
         order = ["status", "stats", "top", "config", "export", "strike", "unstrike", "reset", "forget-me", "close", "stop", "compose"]
         checked = 1 if outcomes else 0
         for command in order:

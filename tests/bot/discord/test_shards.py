@@ -94,7 +94,8 @@ async def test_two_shard_processes_on_one_database_lose_no_vote_when_one_is_kill
 
             async def slash(shard: int, name: str, **options) -> str:
                 interaction = await server.slash(mod, channels[shard], name, options, check_permissions=False)
-                return (await interaction.wait_response(timeout=30))["data"]["content"]
+                response = await interaction.wait_response(timeout=30)  # a /close may first say "thinking..."
+                return (await interaction.wait_original(timeout=30))["content"] if interaction.deferred else response["data"]["content"]
 
             async def post_of(shard: int, index: int) -> dict:
                 return await server.wait_for_message(

@@ -13,6 +13,7 @@ import contextlib
 import time
 
 import pytest
+from test_close_kill import hold_closes
 from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, round_recorded, running  # noqa: F401 - fixtures
 
 from bot.conductor import Conductor
@@ -93,10 +94,9 @@ async def test_a_stop_after_a_crash_mid_close_counts_the_closed_round_first(env)
     async with running(env):
         await compose(env, user=env.alice, rounds=3)
         await voted_round(env, env.channel, [(env.alice, 7), (env.bob, 8)])
-        server.hold(REACTION_USERS)  # the close's re-read of the reactions: the bot goes down before the close is stored
+        hold_closes(env.db, True)  # the bot goes down before the close is stored (answered once the votes are taken)
         closing = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
-        await server.wait_until(lambda: server.held[REACTION_USERS] >= 1, what="the close to re-read the reactions")
-    server.release(REACTION_USERS)
+    hold_closes(env.db, False)
     assert closing == "Closing this round now."
     assert db_rows(env, "SELECT status FROM rounds") == [("open",)]  # its close time stored, the round still open
     async with restarted_before_pickup(env) as (bot, release):

@@ -121,16 +121,20 @@ def said_in_order(env, *starts: str) -> list[str]:
 
 
 async def test_an_acknowledged_close_is_counted_before_a_stop_right_after_it(env):
-    """The trial: "Closing this round now.", then another moderator's /stop said the round's 2 votes were not counted."""
+    """The trial: "Closing this round now.", then another moderator's /stop said the round's 2 votes were not counted.
+    The /close is answered once the close's re-read took the votes (test_close_kill.py): the /stop comes during it."""
     server = env.server
     async with running(env):
         await voted_round(env, env.bob, env.carol)
         server.hold(REACTION_USERS)  # the close's re-read of the reactions waits: the /stop comes during the close
-        closing = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
+        close = await server.slash(env.mod, env.channel, "close")
         await server.wait_until(lambda: server.held[REACTION_USERS] >= 1, what="the close to re-read the reactions")
         stop = await server.slash(env.alice, env.channel, "stop")
         first = await stop.wait_response()
+        await close.wait_response()
+        assert close.deferred and not server.missed_deadlines  # "thinking..." within Discord's 3 s while the re-read waits
         server.release(REACTION_USERS)
+        closing = (await final_answer(close))["content"]
         assert (await final_answer(stop))["content"] == STOPPED_HERE
         await server.wait_until(lambda: any(m["content"].startswith("Session stopped") for m in server.messages(env.channel)))
     summary, stopped = said_in_order(env, "**Round 1 closed**", "Session stopped")
@@ -226,8 +230,10 @@ async def test_two_closes_at_once_close_the_round_once_and_say_so(env):
         await voted_round(env, env.bob)
         server.hold(REACTION_USERS)  # the close's re-read of the reactions waits: both come before the round closes
         both = [await server.slash(user, env.channel, "close") for user in (env.mod, env.alice)]
-        answers = sorted([(await final_answer(i))["content"] for i in both])
+        for close in both:  # acknowledged ("thinking..."): the first is answered once the re-read took the votes
+            await close.wait_response()
         server.release(REACTION_USERS)
+        answers = sorted([(await final_answer(i))["content"] for i in both])
         await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
     assert answers == ["Closing this round now.", "This round is already closing; its result follows."], answers
 
@@ -331,10 +337,12 @@ async def test_a_stop_whose_round_closed_and_stopped_before_it_looked_is_told_it
 
         monkeypatch.setattr(store, "open_round_of", late)
         server.hold(REACTION_USERS)  # the close waits until the /stop is in
-        closing = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
+        close = await server.slash(env.mod, env.channel, "close")
+        await server.wait_until(lambda: server.held[REACTION_USERS] >= 1, what="the close to re-read the reactions")
         stop = await server.slash(env.alice, env.channel, "stop")
         await stop.wait_response()
         server.release(REACTION_USERS)
+        closing = (await final_answer(close))["content"]
         assert (await final_answer(stop))["content"] == STOPPED_HERE
         await server.wait_until(lambda: any(m["content"].startswith("Session stopped") for m in server.messages(env.channel)))
     assert closing == "Closing this round now."

@@ -257,6 +257,7 @@ async def test_a_raised_membership_age_applies_at_the_close_to_votes_cast_before
         summary = await close_round(env)
     assert "1 voted (7)" in summary and "1 vote set aside: its voter joined the server less than 3 days before" in summary, summary
     assert summary.count("7/10") == 1, summary  # the verdict said once (the trial read "reward 7/10. The crowd gave 7/10")
+    assert "The one voter gave 7/10" in summary, summary  # one voter is no crowd (a later trial)
     # Set aside, not withdrawn (the member did not take it back): voided with the close, as it was cast.
     assert await ballots(env) == {uid(veteran): 7.0}
     assert db_rows(env, "SELECT rating, retracted, voided FROM votes WHERE voter = ?", (uid(two_days),)) == [(2.0, 0, 1)]
