@@ -1169,7 +1169,8 @@ class PostgresStore(ClosesOnExit):
                     _SCOPE_LOCKS, key & 0xFFFFFFFF,
                 )
                 raise StorageError(
-                    f"another crowdtune is already running {scope_id} on {self.path} ({running or 'another process'}); stop it first"
+                    f"another crowdtune is already running the sessions of {scope_id} on {self.path} ({running or 'another process'}); "
+                    "stop it first"
                 )
         except BaseException:
             await conn.close()
