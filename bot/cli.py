@@ -551,12 +551,12 @@ async def _run(args: argparse.Namespace) -> int:
     except ValueError as problem:
         raise UsageError(str(problem)) from None
     from bot.conductor import Conductor
-    from bot.terminal import TerminalSession, terminal_scope
+    from bot.terminal import TerminalSession, nothing_to_rate, terminal_scope
 
     with contextlib.ExitStack() as opened:
         renderer = None if args.no_audio else opened.enter_context(open_renderer(settings))
-        reader = await TerminalSession.nothing_to_rate(sys.stdin)  # before the database is opened (or made)
-        out = Path(args.out) if args.out else _beside_db(args.db) / "rounds"
+        reader = await nothing_to_rate(sys.stdin)  # before the database is opened (or made)
+        out = Path(args.out).resolve() if args.out else _beside_db(args.db) / "rounds"  # absolute, as the default is
         if args.out:  # a folder that cannot be made (no permission) fails here (exit 12), before a session is started
             out.mkdir(exist_ok=True)
         store = await _open_to_write(args.db)
@@ -565,7 +565,8 @@ async def _run(args: argparse.Namespace) -> int:
             # other's rounds, and the rating typed into the slower one would be lost.
             await store.claim_instance(f"crowdtune run in a terminal, process {os.getpid()}")
             await store.claim_scope(terminal_scope())  # on PostgreSQL, which bots share, the claim is the scope's
-            session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects, reader=reader)
+            session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects, reader=reader,
+                                      out_given=args.out)
             await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track,
                               settings_given=_settings_in_use(args, settings))
         finally:
@@ -651,8 +652,8 @@ async def _simulate(args: argparse.Namespace) -> int:
 def _simulation_files(out: Path, audio: bool = False) -> str:
     """What a simulation writes to --out `out` (with `audio`: --audio), in words, stopped early or not
     (bot.simulate.run_simulation)."""
-    rounds = "round MIDI and OGG files" if audio else "round MIDI files"
-    return f"{out}/results.json, learning-curve.png, start.mid, final.mid and {rounds}"
+    rounds = ", final.ogg and round MIDI and OGG files" if audio else " and round MIDI files"
+    return f"{out}/results.json, learning-curve.png, start.mid, final.mid{rounds}"
 
 
 async def _sessions(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from bot.cli import UsageError, _check_database, _database, _fresh_output, _open_to_write, _settings
 from bot.discord.votes import voter_id  # small and pure: no discord.py
-from bot.progress import plural, stored
+from bot.progress import stored
 from core.words import quoted
 
 ACTOR = "cli"  # the audit log's actor for what an operator does here (a Discord command names its user)
@@ -56,7 +56,7 @@ def add_commands(commands) -> None:
         "Write a copy of a person's data (the JSON file /forget-me gives: their votes, with when they joined the server "
         "as Discord said with each, and the size of their personal agent) to --out, then, once confirmed, delete their "
         "votes everywhere and their personal agent. Moderation records about them (a strike, the audit log) are kept, "
-        "and a reaction they leave on a round open now no longer counts. On a terminal it asks first; elsewhere add --yes. "
+        "and a reaction a Discord user leaves on a round open now no longer counts. On a terminal it asks first; elsewhere add --yes. "
         "On SQLite, stop the bot first."))
     forget.add_argument("user", type=person, metavar="USER_ID", help=(
         "the person's Discord user id, or as an export names voters: user:ID, or user:LOGIN for a terminal user"))
@@ -147,6 +147,7 @@ class _NothingStored(Exception):
 async def forget_user(args: argparse.Namespace) -> int:
     from bot.conductor import Conductor
     from bot.personal_copy import personal_agent
+    from bot.terminal import terminal_scope
     from storage.export import write_person_copy
     from storage.files import replacing
     from bot.errors import check_writable
@@ -176,9 +177,10 @@ async def forget_user(args: argparse.Namespace) -> int:
         result = await store.forget_user(voter, personal_scope=personal, actor=ACTOR)
     finally:
         await store.close()
+    # A reaction is Discord's: a terminal user (user:LOGIN) has none to speak of.
+    reactions = "" if personal == terminal_scope(name) else ", and a reaction they leave on a round open now no longer counts"
     print(f"deleted {stored(result['votes'], 'their personal agent' if result['personal_agent'] else None)} of {voter}; "
-          "moderation records about them (a strike, the audit log) are kept, and a reaction they leave on a round open now "
-          "no longer counts")
+          f"moderation records about them (a strike, the audit log) are kept{reactions}")
     return 0
 
 
@@ -201,9 +203,11 @@ async def reset(args: argparse.Namespace) -> int:
         if not await _confirmed(f"Reset the agent of {args.scope}? It {learned}{forgets}. Compositions and votes are kept.", args.yes):
             print("nothing was reset")
             return 0
-        deleted = await store.reset_scope(args.scope, actor=ACTOR)
+        await store.reset_scope(args.scope, actor=ACTOR)
     finally:
         await store.close()
-    print(f"the agent of {args.scope} is reset ({plural(deleted, 'Q-value')} deleted, its learned models too): "
-          "it starts learning afresh from its next round")
+    # What was deleted, in the units its preset learns in, as the question said it (a count of Q-values read "0
+    # Q-values deleted" to a preset that learns a model).
+    print(f"the agent of {args.scope} is reset: what it had learned is deleted (it {learned}); it starts learning afresh "
+          "from its next round")
     return 0

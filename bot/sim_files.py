@@ -1,5 +1,6 @@
 """What a simulation writes to its --out folder (bot.simulate.run_simulation): each round's files, and at its end,
-stopped early or not, results.json, the plot and the first and last tracks, each file whole (storage.files)."""
+stopped early or not, results.json, the plot and the first and last tracks, each file whole (storage.files), every
+one tried however many a full disk refuses."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from typing import TYPE_CHECKING
 import mido
 
 from bot.conductor import Conductor
+from bot.final_track import final_track_files
 from core.engine import SessionSpec
 from core.midi import midi_bytes, track_to_midi
 from core.music import track_from_dict
 from storage import StorageError, database_errors
-from storage.files import CannotWrite, write_whole
+from storage.files import CannotWrite, write_each, write_whole
 
 if TYPE_CHECKING:
     from bot.simulate import NamedRater
@@ -53,10 +55,11 @@ async def keep_rounds_done(
 
 async def write_results(
     conductor: Conductor, spec: SessionSpec, raters: list[NamedRater], out_dir: Path | None, scope_id: str, session,
-    rounds: list[dict], judge: Callable[[mido.MidiFile], float] | None, stopped: str | None,
+    rounds: list[dict], judge: Callable[[mido.MidiFile], float] | None, stopped: str | None, renderer=None,
 ) -> dict:
     """The run's results (`stopped`: why it ended early, None when it ran its rounds), written to out_dir with
-    the session's first and last tracks and the plot."""
+    the plot and the session's first and last tracks (the last as a terminal session writes it: bot.final_track,
+    as OGG too with a `renderer`). Every file is tried: CannotWrite names all that could not be written."""
     final = await conductor.store.session(session.id)
     start_midi, final_midi = (track_to_midi(track_from_dict(t)) for t in (session.track, final.track))
     results = {
@@ -71,10 +74,13 @@ async def write_results(
     if judge is not None:
         results["judged"] = {"start": judge(start_midi), "final": judge(final_midi)}
     if out_dir is not None:
-        _write_results(out_dir, results)  # first: on a disk filling up, the results matter most
-        # The session's first and last tracks, for anyone to judge a run with their own scorer.
-        write_whole(out_dir / "start.mid", midi_bytes(start_midi))
-        write_whole(out_dir / "final.mid", midi_bytes(final_midi))
+        # The results first: on a disk filling up, they matter most. The session's first and last tracks, for anyone
+        # to judge a run with their own scorer.
+        write_each({
+            out_dir / "results.json": json.dumps(results, indent=1), out_dir / "learning-curve.png": _plot(results),
+            out_dir / "start.mid": midi_bytes(start_midi),
+            **await final_track_files(out_dir, track_from_dict(final.track), renderer, "ogg"),
+        })
     return results
 
 
@@ -87,11 +93,11 @@ def write_round_files(out_dir: Path, number: int, midis: list[mido.MidiFile], re
             write_whole(stem.with_suffix(".ogg"), renderer.render_ogg(midi))
 
 
-def _write_results(out_dir: Path, results: dict) -> None:
+def _plot(results: dict) -> bytes:
+    """The learning curve of `results` (write_results'), as a PNG."""
     from bot.media.pianoroll import ab_curve_png, learning_curve_png
     from bot.progress import plural
 
-    write_whole(out_dir / "results.json", json.dumps(results, indent=1))
     rounds = results["rounds"]
     title = f"crowdtune simulate: {results['spec']['preset']}, {results['spec']['mode']}"
     if results["stopped"] is not None:
@@ -106,4 +112,4 @@ def _write_results(out_dir: Path, results: dict) -> None:
         png = learning_curve_png(
             rewards, title=title, extra=judged, scores=[r["score"] for r in rounds], spread=[r["spread"] for r in rounds]
         )
-    write_whole(out_dir / "learning-curve.png", png)
+    return png

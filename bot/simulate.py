@@ -216,8 +216,8 @@ async def run_simulation(
     """Run a whole session with simulated raters; write its files to out_dir (if given), each round also
     as OGG Opus when a `renderer` (bot.media.render.Renderer, opened and closed by the caller) is given.
     results["stopped"] is None. Stopped early (Ctrl-C, SIGTERM, a rater's failure, a full disk: anything raised), the
-    session is stopped and out_dir still gets results.json, start.mid, final.mid and the plot for the rounds done, with
-    `stopped` saying why (bot.stopping.why_stopped), before the exception goes on, its last note saying what was kept
+    session is stopped and out_dir still gets results.json, start.mid, final.mid (and final.ogg with a `renderer`) and the
+    plot for the rounds done, with `stopped` saying why (bot.stopping.why_stopped), before the exception goes on, its last note saying what was kept
     (and what a database or disk that cannot be written kept from being kept: bot.sim_files.keep_rounds_done)."""
     session = await conductor.start(scope_id, "sim", None, spec, actor="simulate", scope_name=scope_id)
     rounds: list[dict] = []
@@ -274,14 +274,14 @@ async def run_simulation(
             learned = await conductor.learned(scope_id, spec.agent)
             if learned is not None:
                 record[learned[0]] = learned[1]
-        return await write_results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, None)
+        return await write_results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, None, renderer)
     except BaseException as stop:
         # Ctrl-C (or any other failure) ends the session too: a simulation is never resumed, so it must
         # not stay active with a round open. Its open round is cancelled; nothing is learned from it.
         stopped = why_stopped(stop)
         await keep_rounds_done(
             stop, conductor, session, out_dir, len(rounds),
-            lambda: write_results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, stopped),
+            lambda: write_results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, stopped, renderer),
         )
         raise
 
@@ -322,12 +322,21 @@ def report(results: dict, judged_by: str | None = None) -> str:
         for name, part in parts.items():
             verdicts = [r["reward"] for r in part if r["reward"] is not None]
             means[name] = rating_text(statistics.fmean(verdicts)) if verdicts else "none"
-        # One rater is no crowd: its verdict is named as its own.
+        # One rater is no crowd: its verdict is named as its own, a built-in one's by its name ("the theorist's"),
+        # another by what it is ("the rater mymodule:my_rater", to which no 's can be added).
         raters = {name for r in rounds for name in r.get("ratings", {})}
-        whose = f"the {next(iter(raters))}'s" if len(raters) == 1 else "the crowd's"
-        words = [f"{whose} verdict on each proposal: " + ", ".join(f"{mean} on average in {name}" for name, mean in means.items())]
+        verdict = "the crowd's verdict" if len(raters) != 1 else _one_raters_verdict(next(iter(raters)))
+        words = [f"{verdict} on each proposal: " + ", ".join(f"{mean} on average in {name}" for name, mean in means.items())]
     words.append(f"an edit kept in {sum(r['kept_edit'] for r in rounds)} of {plural(len(rounds), 'round')}")
     if judged_by is not None and "judged" in results:
         start, final = results["judged"]["start"], results["judged"]["final"]
         words.append(f"the {judged_by} crowd's noise-free judge scores the starting track {rating_text(start)} and the final one {rating_text(final)}")
     return "; ".join(words)
+
+
+def _one_raters_verdict(name: str) -> str:
+    """A single rater's verdict, in words: "the theorist's verdict" (a built-in rater), "the verdict of the rater
+    mymodule:my_rater" (MODULE:FUNC or PATH.py:FUNC)."""
+    from core.raters import BUILTIN_RATERS
+
+    return f"the {name}'s verdict" if name in BUILTIN_RATERS else f"the verdict of the rater {name}"

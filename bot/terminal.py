@@ -1,7 +1,8 @@
 """The terminal session: the person at the keyboard is the crowd.
 
 Each round's audio, MIDI and piano roll are written to a folder of its own per database and
-session; on a terminal each clip is played (one at a time: A, then B), and the rating is read from
+session (kept with the session, so a resumed one writes there), and at the session's end, finished or stopped, its
+track as it stands (final.mid, final.wav); on a terminal each clip is played (one at a time: A, then B), and the rating is read from
 standard input, so `printf '7\\n3\\n' | crowdtune run --rounds 2` works. The agent lives in the
 database, so the next run continues it. Stopping mid-round (end of input, q, Ctrl-C, SIGTERM, even
 SIGKILL) leaves the round open for the next run to resume; a rating counts once its round's summary
@@ -14,29 +15,27 @@ import asyncio
 import contextlib
 import getpass
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import TextIO
 
 from bot.conductor import Conductor, OpenRound, start_text
 from bot.console import LineReader, Player, write_clip
-from bot.terminal_words import AspectsVote, Vote, explain, learning_summary, rating_of, vote_of
+from bot.final_track import write_final_track
+from bot.terminal_words import (
+    OUT, AspectsVote, Vote, describe_spec, explain, files_root, learning_summary, rating_of, resuming, session_folder, vote_of,
+)
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
 from core.crowd import rating_text
 from core.engine import SessionSpec
-from core.instruments import instrument_name
 from core.fitting import Fitted
-from core.music import key_name, tonic_name, track_from_dict
+from core.music import track_from_dict
 from core.words import quoted, visible
-from storage import DatabaseUnwritable, SessionRow, StorageError, database_errors
-from storage.export import safe_name
+from storage import DatabaseUnreachable, DatabaseUnwritable, SessionRow, StorageError, database_errors
 from storage.files import CannotWrite
 
 TERMINAL_CHANNEL = "terminal"
-# The command-line options that make up a session's SessionSpec (and so cannot change while it runs).
-SPEC_OPTIONS = ("base", "scale", "length", "tempo", "instrument", "mode", "preset", "rounds", "seed")
 # None: every clip of the round (A, then B); BEFORE: the track before, which every A/B vote is about.
 BEFORE = "before"
 ROUND_STAYS_OPEN = "stopped; this round stays open and the next `crowdtune run` resumes it"
@@ -79,57 +78,6 @@ def terminal_scope(login: str | None = None) -> str:
     return f"local:{login or getpass.getuser()}"
 
 
-MODE_NAMES = {"rating": "rating", "ab": "A/B"}  # as the README and the Discord posts name them (--mode ab)
-
-
-def describe_spec(spec: SessionSpec, options: Mapping[str, object] = MappingProxyType({})) -> str:
-    """A session's options in words; `options` (SessionRow.options) says whether its votes are by aspects."""
-    rounds = "endless" if spec.rounds is None else plural(spec.rounds, "round")
-    apart = " (musicality, novelty and coherence apart)" if options.get("aspects") else ""
-    return (
-        f"{MODE_NAMES[spec.mode]} mode{apart}, {key_name(spec.base, spec.scale, octave=True)}, {spec.length} notes, {spec.tempo} bpm, "
-        f"played on {instrument_name(spec.instrument)}, preset {spec.preset}, seed {spec.seed}, {rounds}"
-    )
-
-
-def _option_text(spec: SessionSpec, name: str) -> str:
-    """An option's value as it is typed: a note name (as the key spells it), an instrument's name, 0 for endless
-    rounds, else the value."""
-    if name == "base":
-        return tonic_name(spec.base, spec.scale)
-    if name == "rounds" and spec.rounds is None:
-        return "0"
-    return instrument_name(spec.instrument) if name == "instrument" else str(getattr(spec, name))
-
-
-def resuming(
-    session: SessionRow, old: SessionSpec, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str],
-    aspects: bool = False, learned: str | None = None,
-) -> list[str]:
-    """The lines that say a session is resumed (`old`, as it was started, with its SessionRow.options; `learned`:
-    what its agent has learned, Conductor.learned_from's words) and which options or settings that ask for `spec`
-    (and `aspects`: --aspects was given) it does not apply."""
-    agent = f"; the agent {learned}" if learned else ""
-    lines = [f"resuming session {session.id}: {describe_spec(old, session.options)}; {session.rounds_done} done{agent}"]
-    if started := start_text(session, "your ratings so far", "started"):  # as its first lines said
-        lines.append(started)
-    differ = [n for n in SPEC_OPTIONS if (n in given or n in settings_given) and getattr(spec, n) != getattr(old, n)]
-    not_applied = [f"--{n} {_option_text(spec, n)}" if n in given else settings_given[n] for n in differ]
-    if aspects and not session.options.get("aspects"):  # a flag: only a session started without it differs
-        not_applied.append("--aspects")
-    if not_applied:
-        shown = ", ".join(not_applied)
-        lines.append(f"  not applied: {shown} (this session was started otherwise); `crowdtune run --new` ends it and starts a new one")
-    return lines
-
-
-def session_folder(db_path: str, session: SessionRow) -> str:
-    """A folder name unique per database and session: the database's name, the session's number and
-    when it started (two databases in one folder, or one deleted and made again, never share files)."""
-    started = datetime.fromtimestamp(session.created_at).strftime("%Y%m%d-%H%M%S")
-    return f"{safe_name(Path(db_path).stem)}-session-{session.id}-{started}"
-
-
 @contextlib.contextmanager
 def _resumable() -> Iterator[None]:
     """A database or a round's file that cannot be written (a full disk) ends the session with its line saying that it
@@ -139,21 +87,36 @@ def _resumable() -> Iterator[None]:
         yield
     except CannotWrite as problem:  # a round's file under --out
         raise CannotWrite(problem.errno, f"{problem.strerror}; the next `crowdtune run` resumes the session", problem.filename) from None
-    except DatabaseUnwritable as problem:  # named by the store
-        raise DatabaseUnwritable(f"{problem}; {stays}") from None
+    except (DatabaseUnwritable, DatabaseUnreachable) as problem:  # named by the store: a full disk, a server gone away
+        raise type(problem)(f"{problem}; {stays}") from None
     except database_errors() as problem:
         raise StorageError(f"the database stopped working ({problem}); {stays}") from None
+
+
+async def nothing_to_rate(stdin: TextIO) -> LineReader:
+    """A reader of `stdin` for the session, after checking there is something to read: StartupError
+    (NO_TOKEN) when standard input is not a terminal and has already ended before its first line (a
+    container started without one, `< /dev/null`), where a session would open a round nobody can rate."""
+    reader = LineReader(stdin)
+    if await reader.ended_before_input():
+        raise StartupError(
+            "no DISCORD_TOKEN, so this is a terminal session, but standard input is empty: set DISCORD_TOKEN "
+            "(environment or .env) to run the Discord bot, or run crowdtune run in a terminal",
+            ExitCode.NO_TOKEN,
+        )
+    return reader
 
 
 class TerminalSession:
     def __init__(
         self, conductor: Conductor, renderer, out_dir: Path, stdin: TextIO, stdout: TextIO, aspects: bool = False,
-        reader: LineReader | None = None,
+        reader: LineReader | None = None, out_given: str | None = None,
     ) -> None:
         self.conductor = conductor
         self.aspects = aspects  # ask musicality, novelty and coherence apart; the vote is their compound
         self.renderer = renderer  # None: MIDI and piano roll only
-        self.out_dir = out_dir
+        self.out_dir = out_dir  # for a new session; one resumed keeps its own (files_root)
+        self.out_given = out_given  # --out as typed, if given: a resumed session says it does not apply another
         self.stdin = stdin
         self.reader = reader  # reading `stdin` already (`nothing_to_rate` looked at it); else made by `run`
         self.stdout = stdout
@@ -166,20 +129,6 @@ class TerminalSession:
         # What a stop says now (q, the end of input, Ctrl-C or SIGTERM alike): its line and, once rounds
         # run, the session whose lessons follow it.
         self._stopping: tuple[str, SessionRow | None] = (ROUND_STAYS_OPEN, None)
-
-    @staticmethod
-    async def nothing_to_rate(stdin: TextIO) -> LineReader:
-        """A reader of `stdin` for the session, after checking there is something to read: StartupError
-        (NO_TOKEN) when standard input is not a terminal and has already ended before its first line (a
-        container started without one, `< /dev/null`), where a session would open a round nobody can rate."""
-        reader = LineReader(stdin)
-        if await reader.ended_before_input():
-            raise StartupError(
-                "no DISCORD_TOKEN, so this is a terminal session, but standard input is empty: set DISCORD_TOKEN "
-                "(environment or .env) to run the Discord bot, or run crowdtune run in a terminal",
-                ExitCode.NO_TOKEN,
-            )
-        return reader
 
     def say(self, text: str) -> None:
         print(text, file=self.stdout, flush=True)
@@ -221,12 +170,12 @@ class TerminalSession:
             # Said as a new session's first line is, with the options or settings it does not apply.
             old = SessionSpec.from_dict(session.spec)
             learned = await self.conductor.learned_from(session.scope_id, old.agent)
-            self.say("\n".join(resuming(session, old, spec, given, settings_given, self.aspects, learned)))
+            self.say("\n".join(resuming(session, old, spec, given, settings_given, self.aspects, learned, self.out_given)))
             spec = old
         else:
             session = await self.conductor.start(
                 terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True,
-                options={"aspects": self.aspects}, first_track=first_track and first_track.track,
+                options={"aspects": self.aspects, OUT: str(self.out_dir.resolve())}, first_track=first_track and first_track.track,
             )
             learned = await self.conductor.learned_from(session.scope_id, spec.agent)
             # A seed repeats a new random track's session, not one that starts where another ended.
@@ -236,7 +185,7 @@ class TerminalSession:
                 self.say(started)
         # A session keeps how it was started: its votes by aspects or not, whatever this run's --aspects says.
         self.aspects = bool(session.options.get("aspects")) and spec.mode == "rating"
-        self.folder = self.out_dir / session_folder(store.path, session)
+        self.folder = files_root(session, self.out_dir) / session_folder(store.path, session)
         self.say(f"files in {self.folder}; at the prompt: {keys(spec.mode, self.replays)}, help explains")
         if spec.mode == "ab":
             self.say(
@@ -269,17 +218,22 @@ class TerminalSession:
                 self.say(f"  {explain(outcome, open_round.spec, descriptions, before, answer, why_rescored)}")
                 why_rescored = why_rescored and outcome.kept_edit
         self.say(f"session {session.id} finished after {plural(rated, 'round')} voted in this run")
-        await self._summarise_learning(session)
+        await self._ended(session)
         return rated
 
     async def _stopped(self) -> None:
-        """Say that the session stopped and what that leaves, then (once rounds run) what the agent has learned."""
+        """Say that the session stopped and what that leaves, then (once it has started) what `_ended` says."""
         line, session = self._stopping
         self.say(line)
         if session is not None:
-            await self._summarise_learning(session)
+            await self._ended(session)
 
-    async def _summarise_learning(self, session: SessionRow) -> None:
+    async def _ended(self, session: SessionRow) -> None:
+        """At a session's end, finished or stopped: write its track as it stands (final.mid, final.wav with audio:
+        bot.final_track, as a simulation writes it) and say where in one line (or, in that line, what could not be
+        written), then what the agent has learned."""
+        track = track_from_dict((await self.conductor.store.session(session.id)).track)
+        self.say(await write_final_track(self.folder, track, self.renderer, "wav"))
         for line in await learning_summary(self.conductor, session):
             self.say(line)
 

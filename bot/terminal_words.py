@@ -1,17 +1,30 @@
-"""The terminal session's words (bot.terminal): what a typed answer is as a vote, what it says about a rated
-round's outcome, and what the agent has learned."""
+"""The terminal session's words (bot.terminal): a session's options and what a resumed one does not apply, what a
+typed answer is as a vote, what it says about a rated round's outcome, and what the agent has learned."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+
+from bot.conductor import start_text
+from bot.progress import plural
 
 from core.crowd import (
     aspects_text, check_choice, compound_rating, decimal_comma, parse_aspects, parse_rating, rating_text, typed_parts,
 )
-from core.engine import WEAR_LIMIT, Outcome, SessionSpec
+from core.engine import Outcome, SessionSpec, prior_text, wear_limit_text
+from core.instruments import instrument_name
+from core.music import key_name, tonic_name
 from storage import SessionRow
+from storage.export import safe_name
 
+# The command-line options that make up a session's SessionSpec (and so cannot change while it runs).
+SPEC_OPTIONS = ("base", "scale", "length", "tempo", "instrument", "mode", "preset", "rounds", "seed")
+MODE_NAMES = {"rating": "rating", "ab": "A/B"}  # as the README and the Discord posts name them (--mode ab)
+OUT = "out"  # the SessionRow.options key of the folder a terminal session's folder is in (files_root)
 # A vote as the terminal casts it (bot.conductor.Conductor.vote): a choice (A/B mode), a rating, or the ratings of
 # the aspects (core.crowd.ASPECTS) by name, stored with the vote as a Discord aspects vote is.
 Vote = float | str | Mapping[str, float]
@@ -66,7 +79,7 @@ def explain(
     # moves a score only part of the way, so a newcomer is told what the numbers are. A score is on a rating's
     # scale and shown as one is (rating_text), so the same score reads alike in every line.
     now = outcome.incumbent_score
-    prior = f"the {rating_text(before)} of the track before" if before is not None else "the agent's guess before anyone listened"
+    prior = prior_text(before)
     if outcome.kept_edit:
         score = f"; the track now scores {rating_text(now)}" if now is not None else ""
         return f"rated {given}: {outcome.verdict} ({descriptions[0]}){score}, your rating blended with {prior}"
@@ -75,10 +88,9 @@ def explain(
         return line
     if not spec.agent.rescore:
         return f"{line} (its score stays {rating_text(now)})"
-    if outcome.wear_floor is not None:
-        kept_with = rating_text(outcome.wear_floor + WEAR_LIMIT)
-        return (f"{line}; its score is now {rating_text(now)}: ratings of undone edits wear a score down no lower than "
-                f"{WEAR_LIMIT:g} below the {kept_with} that kept its last edit (one already lower stays)")
+    if outcome.wear_floor is not None:  # held at the floor, or already under it and kept where it was
+        stays = "stays" if now < outcome.wear_floor else "is now"
+        return f"{line}; its score {stays} {rating_text(now)}: {wear_limit_text(outcome.wear_floor, now)}"
     # A move of less than 0.005 reads as none: said, so the rating does not seem ignored.
     moved = "hardly at all: now" if before is not None and rating_text(now) == rating_text(before) else "now"
     line += f"; its score moves {spec.agent.rescore:.0%} of the way toward your rating, {moved} {rating_text(now)}"
@@ -93,3 +105,61 @@ async def learning_summary(conductor, session: SessionRow) -> list[str]:
     if learned:
         return ["what the agent has learned from your votes so far:", *(f"  {line}" for line in learned)]
     return [f"the agent {await conductor.nothing_sure_yet(session.scope_id, spec.agent)}"]
+
+
+def describe_spec(spec: SessionSpec, options: Mapping[str, object] = MappingProxyType({})) -> str:
+    """A session's options in words; `options` (SessionRow.options) says whether its votes are by aspects."""
+    rounds = "endless" if spec.rounds is None else plural(spec.rounds, "round")
+    apart = " (musicality, novelty and coherence apart)" if options.get("aspects") else ""
+    return (
+        f"{MODE_NAMES[spec.mode]} mode{apart}, {key_name(spec.base, spec.scale, octave=True)}, {spec.length} notes, {spec.tempo} bpm, "
+        f"played on {instrument_name(spec.instrument)}, preset {spec.preset}, seed {spec.seed}, {rounds}"
+    )
+
+
+def _option_text(spec: SessionSpec, name: str) -> str:
+    """An option's value as it is typed: a note name (as the key spells it), an instrument's name, 0 for endless
+    rounds, else the value."""
+    if name == "base":
+        return tonic_name(spec.base, spec.scale)
+    if name == "rounds" and spec.rounds is None:
+        return "0"
+    return instrument_name(spec.instrument) if name == "instrument" else str(getattr(spec, name))
+
+
+def resuming(
+    session: SessionRow, old: SessionSpec, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str],
+    aspects: bool = False, learned: str | None = None, out: str | None = None,
+) -> list[str]:
+    """The lines that say a session is resumed (`old`, as it was started, with its SessionRow.options; `learned`:
+    what its agent has learned, Conductor.learned_from's words) and which options or settings that ask for `spec`
+    (and `aspects`: --aspects was given; `out`: --out as typed, other than the folder it keeps, `files_root`) it does
+    not apply."""
+    agent = f"; the agent {learned}" if learned else ""
+    lines = [f"resuming session {session.id}: {describe_spec(old, session.options)}; {session.rounds_done} done{agent}"]
+    if started := start_text(session, "your ratings so far", "started"):  # as its first lines said
+        lines.append(started)
+    differ = [n for n in SPEC_OPTIONS if (n in given or n in settings_given) and getattr(spec, n) != getattr(old, n)]
+    not_applied = [f"--{n} {_option_text(spec, n)}" if n in given else settings_given[n] for n in differ]
+    if aspects and not session.options.get("aspects"):  # a flag: only a session started without it differs
+        not_applied.append("--aspects")
+    if out is not None and Path(out).resolve() != files_root(session, Path(out)):
+        not_applied.append(f"--out {out}")
+    if not_applied:
+        shown = ", ".join(not_applied)
+        lines.append(f"  not applied: {shown} (this session was started otherwise); `crowdtune run --new` ends it and starts a new one")
+    return lines
+
+
+def files_root(session: SessionRow, out_dir: Path) -> Path:
+    """The folder (absolute) that holds `session`'s folder (session_folder): the one it started with, kept in its
+    SessionRow.options (OUT), so a session resumed without its --out writes where it started; `out_dir` for a
+    session started before the folder was kept."""
+    return Path(session.options.get(OUT, out_dir)).resolve()
+
+
+def session_folder(db_path: str, session: SessionRow) -> str:
+    """A folder name unique per database and session: the database's name, the session's number and
+    when it started (two databases in one folder, or one deleted and made again, never share files)."""
+    started = datetime.fromtimestamp(session.created_at).strftime("%Y%m%d-%H%M%S")
+    return f"{safe_name(Path(db_path).stem)}-session-{session.id}-{started}"

@@ -374,7 +374,7 @@ def settle(
         compared = rating_comparison(score, baseline)
         summary = (
             f"{verdict_opening(score, ballots, one_rater)[0]}, {compared} {_bar_before_text(baseline, incumbent_score)}, so {verdict}"
-            f"{_undone_bar_text(score, baseline, next_score + drift, config.rescore, wear_floor is not None)}"
+            f"{_undone_bar_text(score, baseline, next_score + drift, config.rescore, wear_floor)}"
         )
     return Outcome(
         reward=score,
@@ -476,7 +476,7 @@ def _blend_text(verdict: CrowdEstimate, toward: float, first: bool, what: str = 
     worth = round(verdict.weight, 1)
     rating = f"the {rating_text(verdict.rating)}" + (f" ({worth:g} votes' worth)" if worth != 1 else "")
     if first:
-        return f"{rating} blended with a neutral {rating_text(toward)} counted as {PRIOR_VOTES:g} votes"
+        return f"{rating} blended with {prior_text(None)} counted as {PRIOR_VOTES:g} votes"
     moved = _moved_text(toward, set_at) if set_at is not None else ""
     return f"{rating} blended with {what}, {rating_text(toward)}{moved}, which counts as {PRIOR_VOTES:g} votes"
 
@@ -497,17 +497,35 @@ def _kept_bar_text(bar: float, first: bool, blend: str) -> str:
     return f" at {rating_text(bar)}{why}" if first else f", and the bar is now {rating_text(bar)}{why}"
 
 
+def wear_limit_text(floor: float, score: float, what: str = "a score") -> str:
+    """Why undone edits' ratings leave the kept track's `score` (`what`: "a score", "a bar") where it is, the wear limit
+    `floor` (Outcome.wear_floor, WEAR_LIMIT below the verdict that kept its last edit) said as a number, so that a
+    score under it reads as no contradiction: "ratings of undone edits wear a score down to 8 at the lowest, 2 below
+    the 10 that kept its last edit", and ", and it is already under that" when `score` is."""
+    said = (f"ratings of undone edits wear {what} down to {rating_text(floor)} at the lowest, {WEAR_LIMIT:g} below the "
+            f"{rating_text(floor + WEAR_LIMIT)} that kept its last edit")
+    return f"{said}, and it is already under that" if score < floor else said
+
+
+def prior_text(score: float | None) -> str:
+    """What a round's ratings are blended with, in the words every front end and summary use: the `score` of the track
+    before ("the 6.33 of the track before"), or, before anything was rated (None), "a neutral 5.5" (NEUTRAL_RATING)."""
+    return f"a neutral {rating_text(NEUTRAL_RATING)}" if score is None else _bar_before_text(score, score)
+
+
 def _bar_before_text(bar: float, set_at: float) -> str:
     """The bar an undone edit fell short of, as its summary names it: "the 6.33 of the track before"; when the crowd's
     scale has moved it since it was set (`scale_drift`), with the number it was stored as, which a summary showed."""
     return f"the {rating_text(bar)} of the track before{_moved_text(bar, set_at)}"
 
 
-def _undone_bar_text(rating: float, bar: float, moved: float, rescore: float, held: bool = False) -> str:
+def _undone_bar_text(rating: float, bar: float, moved: float, rescore: float, floor: float | None = None) -> str:
     """Where an undone edit's verdict leaves the bar (`settle`'s rescore, `moved` on today's scale): "; the 6 moves the
-    bar 10% of the way toward it, to 6.3", or that it stays; `held`: WEAR_LIMIT stopped it short of that. Only today's
-    number: the one stored on the scale of the round that set the bar is no second bar (`_moved_text`)."""
-    limit = f" (undone edits wear a bar down no lower than {WEAR_LIMIT:g} below the verdict that kept the last edit)" if held else ""
+    bar 10% of the way toward it, to 6.3", or that it stays; `floor` (Outcome.wear_floor): WEAR_LIMIT stopped it short
+    of that (wear_limit_text). Only today's number: the one stored on the scale of the round that set the bar is no
+    second bar (`_moved_text`)."""
+    held = floor is not None
+    limit = f" ({wear_limit_text(floor, moved, 'a bar')})" if held else ""
     if rating_text(moved) == rating_text(bar):
         return f"; the bar stays at {rating_text(bar)}{limit}"
     if held:

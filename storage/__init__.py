@@ -13,24 +13,25 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from storage.protocol import (
-    Announcement, DatabaseGone, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
+    Announcement, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
 )
 
 __all__ = [
-    "Announcement", "DatabaseGone", "DatabaseUnwritable", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
-    "check_location", "clone_rounds", "database_errors", "naming_refusals", "out_of_room", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
+    "Announcement", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
+    "check_location", "clone_rounds", "database_errors", "naming_problems", "naming_refusals", "out_of_room", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
     "open_to_write",
 ]
 
 
 def database_errors() -> tuple[type[BaseException], ...]:
-    """What a backend raises when its database fails mid-operation (a disk error, a lost server
-    connection), for front ends that turn it into one polite line; transactions roll back first."""
+    """What a backend raises when its database fails mid-operation (a disk error; a server that cannot be reached,
+    DatabaseUnreachable, the store's own naming of the driver's errors), for front ends that turn it into one
+    polite line; transactions roll back first."""
     import sqlite3
 
     import asyncpg
 
-    return (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
+    return (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, DatabaseUnreachable)
 
 
 # SQLite's primary result codes for a write the disk refused: SQLITE_IOERR, SQLITE_FULL. (SQLITE_READONLY is not
@@ -53,16 +54,25 @@ def out_of_room(problem: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def naming_refusals(location: object, reason: Callable[[BaseException], str] = str) -> Iterator[None]:
-    """An `out_of_room` error of either backend met in the block becomes DatabaseUnwritable, "the database
-    {location} cannot be written: {reason(error)}" (`reason` masks a driver's text: PostgreSQL's first line, its
-    password hidden): the one line of a full disk, whichever backend, that every front end says with exit code 8."""
+def naming_problems(
+    location: object, which: Callable[[BaseException], bool], error: type[StorageError], what: str,
+    reason: Callable[[BaseException], str] = str,
+) -> Iterator[None]:
+    """A driver's error that `which` picks, met in the block, becomes `error`, "the database {location} {what}:
+    {reason(error)}" (`reason` masks a driver's text: PostgreSQL's first line, its password hidden), the one line
+    that every front end says with exit code 8; other errors go on as they are."""
     try:
         yield
     except Exception as problem:
-        if not out_of_room(problem):
+        if not which(problem):
             raise
-        raise DatabaseUnwritable(f"the database {location} cannot be written: {reason(problem)}") from None
+        raise error(f"the database {location} {what}: {reason(problem)}") from None
+
+
+def naming_refusals(location: object, reason: Callable[[BaseException], str] = str) -> contextlib.AbstractContextManager[None]:
+    """An `out_of_room` error of either backend met in the block becomes DatabaseUnwritable, "the database
+    {location} cannot be written: {reason(error)}": the one line of a full disk, whichever backend."""
+    return naming_problems(location, out_of_room, DatabaseUnwritable, "cannot be written", reason)
 
 
 def is_postgres_url(location: str | Path) -> bool:

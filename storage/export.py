@@ -16,7 +16,7 @@ from pathlib import Path
 from core.midi import midi_bytes, track_to_midi
 from core.music import track_from_dict
 from storage import open_reader
-from storage.files import replacing
+from storage.files import FINAL_TRACK, replacing
 from storage.protocol import Store
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+|\.{2,}")
@@ -121,7 +121,7 @@ def write_export(
                     counts["rounds"] += _write_jsonl(rounds_lines, [round_row])
                 for session in reader.sessions(scope_id):
                     folder = f"compositions/{folders[session['scope']]}/session-{session['session']}"
-                    archive.writestr(_entry(f"{folder}/current.mid"), midi_bytes(track_to_midi(track_from_dict(session["track"]))))
+                    archive.writestr(_entry(f"{folder}/{FINAL_TRACK}.mid"), midi_bytes(track_to_midi(track_from_dict(session["track"]))))
                     counts["compositions"] += 1
                     wrote()
                 with archive.open(_entry("rounds.jsonl"), "w", force_zip64=True) as entry:

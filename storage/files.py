@@ -10,9 +10,12 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+# The name (without its suffix) of the file of a session's track as it stands, in every front end's folder and an
+# export's: final.mid (bot.final_track).
+FINAL_TRACK = "final"
 # What a full disk (or a used-up quota) raises on a write.
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -88,3 +91,25 @@ def write_whole(path: str | os.PathLike, data: bytes | str) -> None:
     """Write `data` (text as UTF-8) as the whole file `path`, through `replacing` (its errors: CannotWrite)."""
     with replacing(path) as temporary:
         temporary.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def write_each(files: Mapping[Path, bytes | str]) -> None:
+    """Write every one of `files` (its path: its data) whole, in order, going on past one that cannot be written: a
+    disk that refused a big file may still take a small one, and what it refuses is all said at once. CannotWrite
+    when any failed, its `filename` naming every one that did (named_files), its `strerror` the first one's reason."""
+    failed: list[CannotWrite] = []
+    for path, data in files.items():
+        try:
+            write_whole(path, data)
+        except CannotWrite as problem:
+            failed.append(problem)
+    if failed:
+        raise CannotWrite(failed[0].errno, failed[0].strerror, named_files([problem.filename for problem in failed]))
+
+
+def named_files(paths: list[str | os.PathLike]) -> str:
+    """Files in words, the first by its path and those after it in the same folder by name alone: "sim/results.json,
+    start.mid and final.mid"."""
+    first = Path(paths[0])
+    names = [os.fspath(paths[0]), *(Path(p).name if Path(p).parent == first.parent else os.fspath(p) for p in paths[1:])]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

@@ -21,11 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import functools
+import inspect
 import json
+import logging
+import os
 import re
 import time
+import traceback
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, unquote_plus, urlsplit
 
 import asyncpg
@@ -35,10 +41,10 @@ from core.crowd import Ballot, ChoiceHistory, History
 from core.learner import Evidence, apply_observations
 from core.engine import Outcome, Reference
 from core.music import track_to_dict
-from storage import URL_EXAMPLE, check_location, naming_refusals
+from storage import URL_EXAMPLE, check_location, naming_problems, naming_refusals
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClosesOnExit, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClosesOnExit, DatabaseUnreachable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
@@ -221,11 +227,131 @@ def _reason(exc: BaseException, url: str) -> str:
     return public_text(text, url)
 
 
+def _lost(problem: BaseException) -> bool:
+    """Whether a driver's error means that the server cannot be reached or went away: no connection could be made
+    (refused, timed out, no such host: OSError), the server is shutting down, starting or has crashed (SQLSTATE class
+    57, but for 57014, a query cancelled by a timeout), or the connection ended under the work (class 08, or asyncpg's
+    "connection is closed")."""
+    if isinstance(problem, asyncpg.exceptions.QueryCanceledError):
+        return False
+    if isinstance(problem, (OSError, asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError)):
+        return True
+    return isinstance(problem, asyncpg.InterfaceError) and "connection is closed" in str(problem)
+
+
+def _reaching(location: object, url: str) -> contextlib.AbstractContextManager[None]:
+    """A lost connection (`_lost`) met in the block becomes DatabaseUnreachable, "the database {location} cannot be
+    reached: {reason}" (storage.naming_problems)."""
+    return naming_problems(location, _lost, DatabaseUnreachable, "cannot be reached", lambda problem: _reason(problem, url))
+
+
+@contextlib.asynccontextmanager
+async def _reaching_server(location: object, url: str) -> AsyncIterator[None]:
+    """`_reaching`, and an error of the driver's own that gives no reason (InterfaceError, InternalClientError) is
+    DatabaseUnreachable too when a connection tried then is refused: a server that went away can leave a pooled
+    connection half-way through its error, and asyncpg's pool then fails to reset it ("cannot switch to state 15;
+    another operation (2) is in progress"), the server's error itself lost in the pool's task."""
+    try:
+        with _reaching(location, url):
+            yield
+    except (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError):
+        with _reaching(location, url):
+            await _try_connecting(url)
+        raise
+
+
+async def _try_connecting(url: str) -> None:
+    """Connect to the server once and close: raises only a lost connection's error (`_lost`)."""
+    try:
+        conn = await asyncpg.connect(url, timeout=30)
+    except Exception as problem:
+        if _lost(problem):
+            raise
+        return
+    await conn.close()
+
+
+def _naming_lost_connections(cls: type) -> type:
+    """Every public coroutine and async generator of the store `cls` runs in `_reaching_server`: the server may go
+    away at any call (a bot idle for hours, a person at the prompt), and no caller should know the driver's errors."""
+
+    def guarded(method: Callable) -> Callable:
+        if inspect.isasyncgenfunction(method):
+            @functools.wraps(method)
+            async def stream(self, *args: Any, **kwargs: Any) -> AsyncIterator:
+                async with _reaching_server(self.path, self._url):
+                    async for item in method(self, *args, **kwargs):
+                        yield item
+
+            return stream
+
+        @functools.wraps(method)
+        async def call(self, *args: Any, **kwargs: Any) -> Any:
+            async with _reaching_server(self.path, self._url):
+                return await method(self, *args, **kwargs)
+
+        return call
+
+    for name, method in list(vars(cls).items()):
+        if not name.startswith("_") and (inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method)):
+            setattr(cls, name, guarded(method))
+    return cls
+
+
+def _fold(record: logging.LogRecord) -> None:
+    """A log record's exception as one line at the end of its message, in place of its traceback."""
+    if record.exc_info and record.exc_info[1] is not None:
+        problem = record.exc_info[1]
+        record.msg, record.args = f"{record.getMessage()} (%s)", (f"{type(problem).__name__}: {problem}".rstrip(": "),)
+        record.exc_info, record.exc_text = None, None
+
+
+class _OneLineRetries(logging.Filter):
+    """asyncpg's pool logs each try to reconnect while its server is away ("Failed to restore the pool connection
+    floor; retrying") with the whole traceback: one warning line with its reason is enough for the bot's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _fold(record)
+        return True
+
+
+class _AsyncpgLeftovers(logging.Filter):
+    """A connection that a stopping server cuts while asyncpg opens it can leave a future of asyncpg's with its
+    error never read, which asyncio logs as an error with a traceback ("Future exception was never retrieved"): the
+    store says that loss itself (DatabaseUnreachable), so it is kept at debug level, one line, below every terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        problem = record.exc_info[1] if record.exc_info else None
+        if problem is not None and _lost(problem) and _asyncpgs(problem):
+            _fold(record)
+            record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return True
+
+
+_ASYNCPG_FOLDER = os.path.dirname(asyncpg.__file__)
+# What asyncpg's connect sets when the server closes the connection before its first answer (connect_utils.py).
+_ASYNCPG_CUT = "unexpected connection_lost() call"
+
+
+def _asyncpgs(problem: BaseException) -> bool:
+    """Whether `problem` was raised in asyncpg, or made by it for a future without being raised."""
+    frames = traceback.extract_tb(problem.__traceback__)
+    return str(problem) == _ASYNCPG_CUT or any(frame.filename.startswith(_ASYNCPG_FOLDER) for frame in frames)
+
+
+# asyncpg's log goes where the program's log goes (the bot's), never to a terminal session that has none, where
+# Python's last-resort handler would print its retries and their tracebacks between the prompts.
+logging.getLogger("asyncpg").addHandler(logging.NullHandler())
+logging.getLogger("asyncpg.pool").addFilter(_OneLineRetries())
+logging.getLogger("asyncio").addFilter(_AsyncpgLeftovers())
+
+
 def _count(status: str) -> int:
     """Rows touched, from a command status such as 'UPDATE 3'."""
     return int(status.rsplit(" ", 1)[-1])
 
 
+@_naming_lost_connections
 class PostgresStore(ClosesOnExit):
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
@@ -1012,6 +1138,8 @@ class PostgresStore(ClosesOnExit):
         try:
             return await asyncpg.connect(self._url, server_settings={"application_name": self._holder})
         except Exception as exc:
+            if _lost(exc):  # the server is away: the public method that called names it (_naming_lost_connections)
+                raise
             raise StorageError(f"cannot connect to the database {self.path}: {_reason(exc, self._url)}") from None
 
     async def refuse_if_held(self, remedy: str) -> None:
@@ -1041,7 +1169,8 @@ class PostgresStore(ClosesOnExit):
                     _SCOPE_LOCKS, key & 0xFFFFFFFF,
                 )
                 raise StorageError(
-                    f"another crowdtune is already running {scope_id} on {self.path} ({running or 'another process'}); stop it first"
+                    f"another crowdtune is already running the sessions of {scope_id} on {self.path} ({running or 'another process'}); "
+                    "stop it first"
                 )
         except BaseException:
             await conn.close()
@@ -1181,7 +1310,7 @@ class PostgresReader(RowReader):
     _PLACEHOLDER = re.compile(r"\?")
 
     def __init__(self, location: str) -> None:
-        url = getattr(location, "url", location)
+        url = self._url = getattr(location, "url", location)
         self._loop = asyncio.new_event_loop()
         try:
             self._conn = self._loop.run_until_complete(asyncpg.connect(url, timeout=30))
@@ -1200,9 +1329,10 @@ class PostgresReader(RowReader):
     def _rows(self, sql: str, params: Iterable = ()) -> Iterator[tuple]:
         numbers = iter(range(1, 1_000))
         sql = self._PLACEHOLDER.sub(lambda _: f"${next(numbers)}", sql)
-        cursor = self._loop.run_until_complete(self._conn.cursor(sql, *params))
-        while batch := self._loop.run_until_complete(cursor.fetch(self.BATCH)):
-            yield from (tuple(r) for r in batch)
+        with _reaching(public_url(self._url), self._url):
+            cursor = self._loop.run_until_complete(self._conn.cursor(sql, *params))
+            while batch := self._loop.run_until_complete(cursor.fetch(self.BATCH)):
+                yield from (tuple(r) for r in batch)
 
 
 def clone_rounds(url: str, round_id: int, copies: int, voters: int = 3) -> int:

@@ -50,6 +50,12 @@ class DatabaseUnwritable(StorageError):
     the database and the reason (storage.naming_refusals)."""
 
 
+class DatabaseUnreachable(StorageError):
+    """The database's server cannot be reached mid-run, or went away under the work (PostgreSQL stopped, restarting,
+    its connection lost): the transaction it cut short rolled back, so what was committed stays, and the store works
+    again once the server is back. The message names the database and the reason (storage.postgres)."""
+
+
 class DatabaseGone(StorageError):
     """The database the store opened is no longer the one at its location (its file was removed or
     replaced while the program ran): nothing more can be saved until it is restarted."""

@@ -19,10 +19,9 @@ settings.load_profile("crowdtune")
 BACKENDS = ("sqlite", "postgresql")
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    """The test session's PostgreSQL server, started on first use and stopped at the end. Without
-    PostgreSQL installed the tests that need it are skipped, except in CI (CI=true), where that fails."""
+def _started_server():
+    """A PostgreSQL server, started, stopped at the end. Without PostgreSQL installed the tests that need it are
+    skipped, except in CI (CI=true), where that fails."""
     try:
         server = PostgresServer()
     except FileNotFoundError as exc:
@@ -34,6 +33,19 @@ def postgres_server():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The test session's PostgreSQL server, started on first use and stopped at the end."""
+    yield from _started_server()
+
+
+@pytest.fixture
+def own_postgres_server():
+    """A PostgreSQL server of the test's own, which it may stop and start again (PostgresServer.halt, resume)
+    without touching the other tests' databases."""
+    yield from _started_server()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -76,12 +76,21 @@ class PostgresServer:
         pwfile.unlink()
         # fsync off for tests: they kill bot processes, never the server; durability against a power cut
         # is PostgreSQL's own business and costs seconds on a loaded machine.
+        self.resume()
+        return self
+
+    def halt(self) -> None:
+        """Stop the server as an operator does (`pg_ctl stop -m fast`: sessions are ended, what was committed
+        stays), keeping its data for `resume`."""
+        self._run(self.pg_ctl, "stop", "-w", "-m", "fast", "-D", str(self.data))
+
+    def resume(self) -> None:
+        """Start the server on its data: at first, or again after `halt`, on the same port."""
         options = (
             f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync={'on' if self.durable else 'off'} "
             "-c max_connections=300 -c shared_buffers=32MB"
         )
         self._run(self.pg_ctl, "start", "-w", "-t", "120", "-D", str(self.data), "-l", str(self.folder / "log"), "-o", options)
-        return self
 
     def stop(self) -> None:
         if self.data.exists():

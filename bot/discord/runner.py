@@ -45,13 +45,25 @@ PICKUP_WAIT = 30.0
 
 
 class RestartRecounts:
-    """Which sessions' votes may still change by the recount that follows a start (the reactions made on their
-    open round while the bot was down), so /status can wait for it rather than show the votes before it."""
+    """What a start still owes: which sessions' votes may still change by the recount that follows it (the reactions
+    made on their open round while the bot was down), so /status can wait for it rather than show the votes before
+    it; and whether the open rounds run again yet (`rounds_taken_back`)."""
 
     def __init__(self) -> None:
         self._pending: dict[int, asyncio.Event] = {}  # session id -> set once its round was recounted
         self._listed = asyncio.Event()  # set once the sessions to resume are known: none is missed before
         self._wait_ends: dict[int, float] = {}  # session id -> when (loop time) /status stops waiting for its recount
+        self.taken_back = asyncio.Event()  # set once a start's open rounds run again (resume_all): `rounds_taken_back`
+
+    async def rounds_taken_back(self) -> None:
+        """Wait until the open rounds run again after a start (`resume_all`), at most PICKUP_WAIT seconds. Commands come
+        in from the connection on, before that: till then no runner closes a round whose /close was answered or whose
+        time ran out while the bot was down, so a /stop would cancel it instead of waiting for its close and count."""
+        try:
+            async with asyncio.timeout(PICKUP_WAIT):
+                await self.taken_back.wait()
+        except TimeoutError:
+            log.warning("the open rounds were not taken back within %.0f s of the start; acting anyway", PICKUP_WAIT)
 
     def expect(self, session_ids: list[int]) -> None:
         for session_id in session_ids:
@@ -134,7 +146,7 @@ class RoundRunner:
         self._background: set[asyncio.Task] = set()
         self.followups = Followups(bot, self.store)  # each session's /compose followup (ensure_running)
         self.recounts = RestartRecounts()
-        self.taken_back = asyncio.Event()  # set once a start's open rounds run again (resume_all): `rounds_taken_back`
+        self.taken_back, self.rounds_taken_back = self.recounts.taken_back, self.recounts.rounds_taken_back
         self._announcing = asyncio.Lock()
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
         self._shut_down = False  # a /compose answered during the shutdown starts no rounds (its store is being closed)
@@ -196,16 +208,6 @@ class RoundRunner:
             self.ensure_running(session_id)
         self.taken_back.set()
         return len(sessions)
-
-    async def rounds_taken_back(self) -> None:
-        """Wait until the open rounds run again after a start (`resume_all`), at most PICKUP_WAIT seconds. Commands come
-        in from the connection on, before that: till then no runner closes a round whose /close was answered or whose
-        time ran out while the bot was down, so a /stop would cancel it instead of waiting for its close and count."""
-        try:
-            async with asyncio.timeout(PICKUP_WAIT):
-                await self.taken_back.wait()
-        except TimeoutError:
-            log.warning("the open rounds were not taken back within %.0f s of the start; acting anyway", PICKUP_WAIT)
 
     def database_gone(self, problem: DatabaseGone) -> None:
         """The database file was removed or replaced under the running bot: voting stops everywhere, each

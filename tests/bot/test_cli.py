@@ -105,8 +105,9 @@ def test_simulate_with_the_builtin_crowd_writes_its_files(tmp_path):
 def test_simulate_with_audio_names_the_audio_it_wrote(tmp_path):
     """Found by a fresh-user trial: `simulate --audio` said it wrote MIDI files only, and its OGG files were a surprise."""
     result = crowdtune("simulate", "--audio", "--rounds", "1", "--seed", "2", "--out", "sim", "--db", "t.db", cwd=tmp_path)
-    assert result.stdout.rstrip().endswith("wrote sim/results.json, learning-curve.png, start.mid, final.mid and round MIDI and OGG files")
+    assert result.stdout.rstrip().endswith("wrote sim/results.json, learning-curve.png, start.mid, final.mid, final.ogg and round MIDI and OGG files")
     assert (tmp_path / "sim" / "round-0001.ogg").read_bytes().startswith(b"OggS")
+    assert (tmp_path / "sim" / "final.ogg").read_bytes().startswith(b"OggS")  # the final track as audio, as a terminal's
 
 
 @pytest.mark.parametrize(("preset", "unit"), [("default", "judged_edits"), ("context", "q_values"), ("hillclimb", None)])
@@ -163,6 +164,11 @@ def test_a_simulation_with_one_rater_reports_its_verdict_not_a_crowd_s(tmp_path)
     result = crowdtune("simulate", "--rater", "theorist", "--rounds", "2", "--out", "sim", "--db", "t.db", cwd=tmp_path)
     assert "1 rater," in result.stdout and "; the theorist's verdict on each proposal: " in result.stdout, result.stdout
     assert "crowd" not in result.stdout, result.stdout
+    # Found by a fresh-user trial: a rater named by its module read "the mymodule:my_rater's verdict".
+    (tmp_path / "mymodule.py").write_text("def my_rater(midi):\n    return 6\n")
+    mine = crowdtune("simulate", "--rater", "mymodule:my_rater", "--rounds", "2", "--out", "sim2", "--db", "t.db", cwd=tmp_path)
+    assert "; the verdict of the rater mymodule:my_rater on each proposal: 6 on average" in mine.stdout, mine.stdout
+    assert "'s verdict" not in mine.stdout, mine.stdout
 
 
 @pytest.mark.parametrize(("rounds", "says"), [(2, "on average in the first round, "), (1, "on average in its one round")])
@@ -263,7 +269,7 @@ def test_run_in_the_terminal_reads_ratings_and_a_second_run_continues_the_agent(
     (tmp_path / "d").mkdir()
     first = crowdtune("run", "--rounds", "2", "--db", "d/ct.db", "--out", "rounds", stdin="7\n3\n", cwd=tmp_path)
     assert "round 1" in first.stdout and "round 2" in first.stdout
-    wavs = sorted((tmp_path / "rounds").rglob("*.wav"))
+    wavs = sorted((tmp_path / "rounds").rglob("round-*.wav"))  # and the session's end's final.wav
     assert len(wavs) == 2 and all(w.read_bytes()[:4] == b"RIFF" for w in wavs)
     assert len(list((tmp_path / "rounds").rglob("*.png"))) == 2
     assert _rounds(tmp_path / "d/ct.db") == [(0, "closed", 7.0), (1, "closed", 3.0)]
@@ -383,6 +389,9 @@ def test_render_many_files_and_export(tmp_path):
         names = archive.namelist()
         assert {"rounds.jsonl", "votes.jsonl", "audit.jsonl", "qtable.json"} <= set(names)
         assert sum(n.endswith(".mid") for n in names) >= 3
+        # The session's track as it stands is named as the simulation's folder and a terminal session's name it.
+        (final,) = [n for n in names if n.endswith("/final.mid")]
+        assert archive.read(final) == (tmp_path / "sim" / "final.mid").read_bytes()
         rounds = [json.loads(line) for line in archive.read("rounds.jsonl").splitlines()]
         assert {"scope", "session", "round", "status", "actions", "reward"} <= set(rounds[0])
     bad = crowdtune("export", "--scope", "guild:404", "--out", "x.zip", "--db", "ct.db", cwd=tmp_path, check=False)
@@ -703,6 +712,8 @@ def test_a_second_terminal_on_the_same_database_is_refused_and_no_rating_is_lost
     with terminal_at_its_prompt(db, tmp_path) as first:
         second = crowdtune("run", "--rounds", "3", "--db", db, "--no-audio", stdin="8\n", cwd=tmp_path, check=False)
         assert second.returncode == 8 and "already running" in second.stderr and f"process {first.pid}" in second.stderr, second.stderr
+        # Found by a fresh-user trial: it read "already running local:root on postgresql://...", no sentence.
+        assert not server or re.search(r"another crowdtune is already running the sessions of local:\S+ on postgresql://", second.stderr), second.stderr
         assert server or (tmp_path / "ct.db.lock").exists()  # the refused one left the claim alone
         first.communicate(b"6\n", timeout=120)
     assert first.returncode == 0 and not (tmp_path / "ct.db.lock").exists()  # a clean end leaves no lock file to wonder at

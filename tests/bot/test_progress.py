@@ -63,7 +63,7 @@ def test_a_bar_ends_on_its_true_count_with_its_word_in_the_plural():
 
 def test_the_export_bar_counts_every_file_the_zip_holds(tmp_path):
     """Found by a fresh-user trial: the export's count (376) was that of the rounds' MIDI files, while the zip held 462
-    (each session's current.mid and the .jsonl and .json files too): `progress` is called once per file written."""
+    (each session's final.mid and the .jsonl and .json files too): `progress` is called once per file written."""
     crowdtune("run", "--rounds", "2", "--mode", "ab", "--no-audio", "--db", "ct.db", stdin="a\nb\n", cwd=tmp_path)
     calls = []
     write_export(str(tmp_path / "ct.db"), tmp_path / "all.zip", progress=lambda: calls.append(1))

@@ -18,6 +18,8 @@ import pytest
 
 from test_cli import IGNORING_SIGINT, crowdtune
 
+from core.crowd import rating_text
+
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 SCORE = r"(\d+(?:\.\d+)?)"  # a score as a line shows it
 WAIT = 60  # a limit on waiting for something to happen, never a measure of how fast it happened
@@ -256,8 +258,11 @@ def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_
     assert child.exitstatus == code
     # The closing lines q and Ctrl-D print (they were skipped), then the one line naming the signal.
     ending = [line for line in child.before.replace("\r", "").splitlines() if line.strip()]
-    assert ending[-3:] == [
+    (folder,) = (tmp_path / "rounds").iterdir()  # the track as it stands, written as q writes it
+    assert (folder / "final.mid").read_bytes() == session_track_midi(tmp_path / "ct.db", 1)
+    assert ending[-4:] == [
         "stopped; this round stays open and the next `crowdtune run` resumes it",
+        f"your track: {folder / 'final.mid'} and final.wav",
         "the agent is not yet sure of anything you like or dislike (0 judged edits so far)",
         {"ctrl-c": "interrupted", "sigterm": "terminated", "sighup": "hung up"}[how],
     ], child.before
@@ -422,7 +427,7 @@ def test_round_files_are_unique_per_database_and_session(tmp_path):
         crowdtune("run", "--rounds", "1", "--no-audio", "--db", db, stdin="5\n", cwd=tmp_path)
     folders = sorted(p.name for p in (tmp_path / "rounds").iterdir())
     assert len(folders) == 2 and folders[0].startswith("one-session-1-") and folders[1].startswith("two-session-1-")
-    assert all(sorted(f.name for f in (tmp_path / "rounds" / name).iterdir()) == ["round-0001.mid", "round-0001.png"] for name in folders)
+    assert all(sorted(f.name for f in (tmp_path / "rounds" / name).iterdir()) == ["final.mid", "round-0001.mid", "round-0001.png"] for name in folders)
 
 
 # -- progress on a terminal, quiet otherwise -------------------------------------------------------
@@ -461,6 +466,12 @@ def test_a_session_s_first_edit_says_why_it_stays_whatever_it_is_rated(tmp_path)
     preset that keeps every edit says that."""
     first = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="1\nq\n", cwd=tmp_path)
     assert "  rated 1/10: the first edit of this track stays and sets the bar (" in first.stdout, first.stdout
+    # Found by a fresh-user trial: this line said "blended with the agent's guess before anyone listened", the stored
+    # summary and the README "a neutral 5.5": one number, in the same words.
+    with sqlite3.connect(tmp_path / "ct.db") as raw:
+        (outcome,) = raw.execute("SELECT outcome FROM rounds WHERE status = 'closed'").fetchone()
+    assert "blended with a neutral 5.5" in json.loads(outcome)["summary"]
+    assert re.search(r"^  rated 1/10: .*, your rating blended with a neutral 5\.5$", first.stdout, re.M), first.stdout
     paper = crowdtune("run", "--new", "--preset", "paper", "--no-audio", "--db", "ct.db", stdin="2\n3\nq\n", cwd=tmp_path)
     kept = [line for line in paper.stdout.splitlines() if line.startswith("  rated ")]
     assert len(kept) == 2 and all(": the paper preset keeps every edit, so the edit stays (" in line for line in kept), paper.stdout
@@ -657,7 +668,7 @@ def test_a_score_reads_as_a_rating_does_and_alike_in_every_line(tmp_path):
     for line in lines:
         for shown in re.findall(rf"(?:scores|the|now|stays) {SCORE}\b", line):
             assert shown == rating_text(float(shown)), line  # at most two decimals, no trailing zeros
-    kept = [re.search(rf"(?:scores|now) {SCORE}\b(?!.*(?:scores|now) \d)", line).group(1) for line in lines]
+    kept = [re.search(rf"(?:scores|now|stays) {SCORE}\b(?!.*(?:scores|now|stays) \d)", line).group(1) for line in lines]
     befores = [re.search(rf"the {SCORE} of the track before", line).group(1) for line in lines[1:]]
     assert befores == kept[:-1], lines  # the kept track's score, then the track before's: one number, one text
     for line, before in zip(lines[1:], befores):  # a kept edit's score and the track before's, these apart by 0.09 or more
@@ -774,6 +785,58 @@ def test_a_kept_tracks_score_wears_down_no_further_than_the_limit_and_says_so(tm
     assert len(lines) == 12, result.stdout
     kept = float(re.search(rf"the track now scores {SCORE}", lines[0]).group(1))
     assert all("the edit is undone" in line for line in lines[1:]), result.stdout
+    # Found by a fresh-user trial: "its score is now 3.92: ... no lower than 2 below the 10 that kept its last edit" read as
+    # a contradiction: the floor is said as a number, and a score already under it is said to stay.
     for line in lines[1:]:
-        assert "ratings of undone edits wear a score down no lower than 2 below the 10 that kept its last edit" in line, line
-        assert float(re.search(rf"its score is now {SCORE}", line).group(1)) == kept, line
+        assert line.endswith(f"; its score stays {rating_text(kept)}: ratings of undone edits wear a score down to 8 at the "
+                             "lowest, 2 below the 10 that kept its last edit, and it is already under that"), line
+
+
+# -- the final track and where a session's files go ------------------------------------------------
+
+
+def files_folder(stdout: str) -> Path:
+    """The folder a session's line names ("files in FOLDER; at the prompt: ...")."""
+    return Path(re.search(r"^files in (.+?); at the prompt", stdout, re.M).group(1))
+
+
+def session_track_midi(db: Path, session: int) -> bytes:
+    from core.midi import midi_bytes, track_to_midi
+    from core.music import track_from_dict
+
+    with sqlite3.connect(db) as raw:
+        (track,) = raw.execute("SELECT track FROM sessions WHERE id = ?", (session,)).fetchone()
+    return midi_bytes(track_to_midi(track_from_dict(json.loads(track))))
+
+
+@pytest.mark.parametrize("how, stdin", [("finished", "5\n6\n"), ("q", "5\nq\n"), ("end of input", "5\n")])
+def test_a_session_s_end_writes_its_track_as_final_mid_and_says_where_in_one_line(tmp_path, how, stdin):
+    """Found by a fresh-user trial: "where is my finished song?": a session ended naming no file, and its folder held
+    every proposal, undone ones too. Its end (finished, q, the end of input; Ctrl-C: the test above) writes the track
+    as it stands to final.mid (final.wav with audio, as simulate writes it) and names it in one line."""
+    result = crowdtune("run", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin=stdin, cwd=tmp_path)
+    folder = files_folder(result.stdout)
+    assert folder.is_absolute() and (folder / "final.mid").read_bytes() == session_track_midi(tmp_path / "ct.db", 1)
+    assert [line for line in result.stdout.splitlines() if "final.mid" in line] == [f"your track: {folder / 'final.mid'}"]
+
+
+def test_with_audio_the_final_track_is_a_wav_too(tmp_path):
+    result = crowdtune("run", "--rounds", "1", "--db", "ct.db", stdin="5\n", cwd=tmp_path)
+    folder = files_folder(result.stdout)
+    assert (folder / "final.wav").read_bytes()[:4] == b"RIFF" and (folder / "final.mid").is_file()
+    assert f"your track: {folder / 'final.mid'} and final.wav" in result.stdout.splitlines(), result.stdout
+
+
+def test_a_resumed_session_writes_where_it_started_and_a_new_out_is_named_as_not_applied(tmp_path):
+    """Found by a fresh-user trial: `run --out o1`, q, then `run` wrote the same session's later rounds into rounds/:
+    one session's files in two folders. The folder is kept with the session, and --out is shown absolute."""
+    first = crowdtune("run", "--out", "o1", "--rounds", "4", "--no-audio", "--db", "ct.db", stdin="5\nq\n", cwd=tmp_path)
+    folder = files_folder(first.stdout)
+    assert folder.is_absolute() and folder.parent == tmp_path / "o1", first.stdout
+    resumed = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="5\nq\n", cwd=tmp_path)
+    assert files_folder(resumed.stdout) == folder and (folder / "round-0002.mid").is_file(), resumed.stdout
+    assert not (tmp_path / "rounds").exists()
+    moved = crowdtune("run", "--out", "o2", "--no-audio", "--db", "ct.db", stdin="5\nq\n", cwd=tmp_path)
+    assert files_folder(moved.stdout) == folder and (folder / "round-0003.mid").is_file(), moved.stdout
+    assert re.search(r"not applied: --out o2 \(this session was started otherwise\)", moved.stdout), moved.stdout
+    assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())

@@ -581,7 +581,9 @@ def test_a_liked_tracks_score_wears_down_no_further_than_the_wear_limit_below_it
         outcome = settle(spec, plan, [Ballot("me", 3)], {}, score, random.Random(0), robust_rating, {}, reference, one_rater=True)
         assert not outcome.kept_edit  # a 3 never keeps an edit of a track rated 10
         if outcome.wear_floor is not None:  # the summary says why the bar moved less than a tenth, or not at all
-            assert f"(undone edits wear a bar down no lower than {WEAR_LIMIT:g} below the verdict that kept the last edit)" in outcome.summary
+            # The floor said as a number (a fresh-user trial read "no lower than 2 below the 10" beside a lower score).
+            assert (f"(ratings of undone edits wear a bar down to {10 - WEAR_LIMIT:g} at the lowest, {WEAR_LIMIT:g} below the 10 "
+                    "that kept its last edit") in outcome.summary, outcome.summary
             assert "of the way toward it" not in outcome.summary, outcome.summary
         score = outcome.incumbent_score
         floors.append(outcome.wear_floor)

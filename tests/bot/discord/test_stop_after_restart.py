@@ -72,15 +72,25 @@ async def voted_round(env, channel, voters) -> dict:
 
 async def stop_before_pickup(env, channel, user, bot, release) -> tuple[dict, str]:
     """/stop sent before the rounds are taken back, the pickup let go once it is acknowledged; its first response
-    and what its user is finally told. The round's re-read, once taken back, is held until the /stop waits for its
-    close (or has stopped the session without waiting), so the round cannot close before the /stop looks at it."""
+    and what its user is finally told. The round's re-read and its close, once taken back, are held until the /stop
+    waits for its close (or has stopped the session without waiting), so the round cannot close before the /stop
+    looks at it (a round whose votes were taken before the crash closes with no re-read)."""
+    def stop_is_in() -> bool:
+        return bool(bot.runner.steering._stops) or db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
+
+    store = bot.conductor.store
+    close_round = store.close_round
+
+    async def after_the_stop(*args, **kwargs):
+        await eventually(stop_is_in, "the /stop to wait or act, before the round closes")
+        return await close_round(*args, **kwargs)
+
+    store.close_round = after_the_stop
     env.server.hold(REACTION_USERS)
     stop = await env.server.slash(user, channel, "stop")
     first = await stop.wait_response()
     release.set()
-    await eventually(
-        lambda: bot.runner.steering._stops or db_rows(env, "SELECT status FROM sessions") == [("stopped",)], "the /stop to wait or act"
-    )
+    await eventually(stop_is_in, "the /stop to wait or act")
     env.server.release(REACTION_USERS)
     return first, (await final_answer(stop))["content"]
 

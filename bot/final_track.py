@@ -1,0 +1,33 @@
+"""The track a session ends on, as files: one piece of code for every front end that writes it (a terminal session
+at its end, finished or stopped; a simulation with its results), so the same session ends in the same files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.midi import midi_bytes, track_to_midi
+from core.music import Track
+from storage.files import FINAL_TRACK, named_files, write_each
+
+
+async def final_track_files(folder: Path, track: Track, renderer, audio_format: str) -> dict[Path, bytes]:
+    """The files of `track` as it stands, for storage.files.write_each: FINAL_TRACK.mid in `folder` and, with a
+    `renderer` (bot.media.render.Renderer; None: no audio), FINAL_TRACK.`audio_format` ("wav", "ogg") after it."""
+    midi = track_to_midi(track)
+    files = {folder / f"{FINAL_TRACK}.mid": midi_bytes(midi)}
+    if renderer is not None:
+        files[folder / f"{FINAL_TRACK}.{audio_format}"] = await renderer.render_async(midi, audio_format)
+    return files
+
+
+async def write_final_track(folder: Path, track: Track, renderer, audio_format: str) -> str:
+    """Write `final_track_files` (every one tried: storage.files.write_each) and return the one line that says where
+    ("your track: /x/final.mid and final.wav"), or which could not be written and why. A file that cannot be written
+    is said, not raised: what the session stored stays whole, and its track is also in the database (export)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)  # a session stopped before its first file
+        files = await final_track_files(folder, track, renderer, audio_format)
+        write_each(files)
+    except OSError as problem:  # CannotWrite names the files
+        return f"your track could not be written: {problem.filename}: {problem.strerror}"
+    return f"your track: {named_files(list(files))}"
