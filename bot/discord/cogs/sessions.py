@@ -320,7 +320,7 @@ STOPPED_SAID = "Stopped; I said so in the channel."
 
 async def after_pickup(bot, interaction: discord.Interaction, lock: asyncio.Lock) -> bool:
     """Before a /close or /stop acts: wait until the bot, just started, has taken back its open rounds
-    (`RoundRunner.rounds_taken_back`, at most PICKUP_WAIT seconds), since till then no runner takes a round's votes or
+    (`RestartRecounts.rounds_taken_back`, at most PICKUP_WAIT seconds), since till then no runner takes a round's votes or
     closes it. The command is acknowledged privately first ("thinking...") when it must wait for that, or for `lock`
     (the session's, held by another /close or /stop): either may outlast Discord's 3 s. True if it was acknowledged."""
     waited = lock.locked() or not bot.runner.taken_back.is_set()
