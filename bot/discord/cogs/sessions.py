@@ -238,8 +238,7 @@ class Sessions(commands.Cog):
         if session is None or not await self._may_steer(interaction, session):
             return
         lock = self.bot.runner.steering.lock(session.id)
-        if lock.locked():  # a /stop may hold it while a round closes: longer than Discord's 3 s
-            await interaction.response.defer(ephemeral=True, thinking=True)
+        await after_pickup(self.bot, interaction, lock)  # else, its round not running yet, answered with its votes open
         async with lock:  # a second /close at once finds this one's close
             state = await self.bot.runner.steering.close_now(session.id)
         if state in ("closing", "already"):  # answered once no later vote counts; a /stop meanwhile waits for the close
@@ -319,17 +318,25 @@ class Sessions(commands.Cog):
 STOPPED_SAID = "Stopped; I said so in the channel."
 
 
+async def after_pickup(bot, interaction: discord.Interaction, lock: asyncio.Lock) -> bool:
+    """Before a /close or /stop acts: wait until the bot, just started, has taken back its open rounds
+    (`RestartRecounts.rounds_taken_back`, at most PICKUP_WAIT seconds), since till then no runner takes a round's votes or
+    closes it. The command is acknowledged privately first ("thinking...") when it must wait for that, or for `lock`
+    (the session's, held by another /close or /stop): either may outlast Discord's 3 s. True if it was acknowledged."""
+    waited = lock.locked() or not bot.runner.taken_back.is_set()
+    if waited:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    await bot.runner.rounds_taken_back()
+    return waited
+
+
 async def stop_session(bot, interaction: discord.Interaction, session) -> None:
     """/stop of a running `session` by someone who may steer it, answered with what it did (`stop_report`)."""
     store, steering = bot.conductor.store, bot.runner.steering
     lock = steering.lock(session.id)
-    # Acknowledged privately while it waits (longer than Discord's 3 s: a /close or /stop holds the session, the bot
-    # just started takes back its rounds, or a round's close and summary come first), as it may end "already ended";
-    # the channel is then told apart.
-    waited = lock.locked() or not bot.runner.taken_back.is_set()
-    if waited:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-    await bot.runner.rounds_taken_back()  # else its round, closing, has no runner yet and would be cancelled
+    # Acknowledged privately while it waits (also while a round's close and summary come first, below), as it may end
+    # "already ended"; the channel is then told apart.
+    waited = await after_pickup(bot, interaction, lock)  # else its round, closing, has no runner yet and would be cancelled
     async with lock:  # a second /stop at once waits for this one, then finds it stopped
         # Read before the stop cancels the open round. An acknowledged /close (or its time up) is counted first, its
         # summary posted before the stop is said (a round closed, its summary to come, is still the one it says).

@@ -24,6 +24,7 @@ from storage import open_store
 pytestmark = pytest.mark.asyncio
 
 REACTION_USERS = "GET /channels/{channel_id}/messages/{message_id}/reactions/{emoji}"
+READ_POST = "GET /channels/{channel_id}/messages/{message_id}"  # a re-read's first request
 STOPPED_HERE = "Stopped; I said so in the channel."
 CLOSED_FIRST = (
     "Session stopped after 1 round; what the agent learned is kept.\n"
@@ -138,19 +139,38 @@ async def test_a_stop_after_a_restart_past_the_rounds_time_counts_the_round_firs
     assert db_rows(env, "SELECT rounds_done, status FROM sessions") == [(1, "stopped")]
 
 
-async def test_a_close_before_the_rounds_are_taken_back_is_kept_and_counted(env):
-    """/close acts on the stored close time, which the runner reads when it takes the round back, so it needs no wait:
-    answered at once, the round then closes with its votes. (/status waits for the restart's recount, the pickup
-    first: test_round_counts.)"""
+async def test_a_close_before_the_rounds_are_taken_back_fixes_the_votes_once_answered(env):
+    """/close sent after a restart, before the bot has taken back its open round, waits for that (acknowledged first,
+    for Discord's 3 s), then goes the normal way: answered once the round's votes are taken. Bob's change before the
+    /close counts; alice's, made once it is answered, does not. (It was answered at once, its round not yet running,
+    and the restart's recount, after it, counted alice's change.) The recount's reads are held until the /close waits
+    for the votes or has been answered and alice has changed hers, so the recount cannot come before either."""
     server = env.server
     async with running(env):
         await compose(env, user=env.alice, rounds=3)
-        await voted_round(env, env.channel, [(env.alice, 7), (env.bob, 8)])
-    async with restarted_before_pickup(env) as (_, release):
-        closing = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
+        post = await voted_round(env, env.channel, [(env.alice, 7), (env.bob, 8)])
+    async with restarted_before_pickup(env) as (bot, release):
+        await server.react_many([(env.bob, post["id"], KEYCAPS[7], False), (env.bob, post["id"], KEYCAPS[2], True)])
+        server.hold(READ_POST)
+        close = await server.slash(env.mod, env.channel, "close")
+        first = await close.wait_response()  # the /close is in before the rounds are taken back
+
+        async def change_once_answered() -> dict:
+            answered = await final_answer(close)
+            await server.react_many([(env.alice, post["id"], KEYCAPS[6], False), (env.alice, post["id"], KEYCAPS[1], True)])
+            return answered
+
+        changed = asyncio.create_task(change_once_answered())
         release.set()
+        await eventually(lambda: bot.runner.steering._taking or changed.done(), "the /close to wait for the votes, or be answered")
+        server.release(READ_POST)
+        closing = await changed
         await server.wait_for_message(env.channel, is_round(2), timeout=30)
-    assert closing == "Closing this round now."
     [summary] = said(env, env.channel, "**Round 1 closed**")
     assert "2 voted" in summary, summary
+    assert db_rows(env, "SELECT voter, rating FROM votes WHERE retracted = 0 AND voided = 0 ORDER BY rating") == [
+        (f"user:{env.bob.id}", 3.0), (f"user:{env.alice.id}", 7.0)
+    ]
     assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "open")]
+    assert first["type"] == 5, first  # acknowledged while it waits for the pickup
+    assert closing["content"] == "Closing this round now.", closing
