@@ -26,7 +26,7 @@ from bot.discord.anti_brigade import Count, JoinTimes, joined_by
 from bot.discord.edge import fits_integer
 from bot.discord.reactions_seen import ReactionsSeen, falling_back
 from bot.discord.vote_rate import HeldReactions, VoteLimiter
-from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, round_style, vote_from_emoji, voter_id
+from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, resolve, round_style, vote_from_emoji, voter_id
 from storage import DatabaseGone, RoundRow, SessionRow, VoteResult
 
 log = logging.getLogger("crowdtune.votes")
@@ -346,9 +346,9 @@ class BallotBox:
                 value = vote_from_emoji(ref.mode, str(item.value)) if ref.style == "reactions" else None
             if ref is None or (item.from_reaction and value is None) or (isinstance(value, dict) != (ref.style == ASPECTS_STYLE) and not item.retract):
                 # An aspect's rating counts only in a three-aspect round, and a plain vote only elsewhere.
-                item.done.set_result(VoteResult("unknown_round"))
+                resolve(item.done, VoteResult("unknown_round"))
             elif not self.may_vote(ref, item.user_id, item.origin):
-                item.done.set_result(VoteResult("blocked"))
+                resolve(item.done, VoteResult("blocked"))
             else:
                 # A newcomer's vote is stored like any other (with the join date that judges it) and set aside by the
                 # count while the rule covers them (BallotBox.count): a lowered rule counts it at once. Looked up
@@ -362,7 +362,7 @@ class BallotBox:
                 accepted.append((item, ref, aside))
         await self._write(ops, accepted, touched)
         for barrier in barriers:
-            barrier.done.set_result(None)
+            resolve(barrier.done, None)
         for ref in touched.values():
             if await self._quorum(ref):
                 self.on_quorum(ref.session_id)
@@ -374,7 +374,7 @@ class BallotBox:
         for (item, ref, aside), result in zip(accepted, results):
             if aside and result.counted:
                 result = VoteResult("set_aside", member_days=ref.member_days)
-            item.done.set_result(result)
+            resolve(item.done, result)
             if result.counted:
                 touched[ref.session_id] = ref
 
@@ -392,7 +392,7 @@ class BallotBox:
                 ops = [falling_back(op, ref.mode, item.remaining.get(op.voter, ())) for op in ops]
             if ops:
                 await self.conductor.apply_votes(ops)
-        item.done.set_result(None)
+        resolve(item.done, None)
 
     async def _quorum(self, ref: RoundRef) -> bool:
         session = await self.store.session(ref.session_id)

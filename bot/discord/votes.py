@@ -3,6 +3,8 @@ whose agent a vote belongs to, and how a round's votes are described. Pure funct
 
 from __future__ import annotations
 
+import asyncio
+
 import collections
 from dataclasses import dataclass
 
@@ -223,3 +225,10 @@ class RoundRef:
     opened_at: float
     anti_brigade: bool
     member_days: int = 0  # with anti_brigade: whole days a voter must have been a member when the round began
+
+
+def resolve(future: asyncio.Future, result: object) -> None:
+    """Give a queued vote's (or barrier's) waiter its result, unless the waiter gave up (its future cancelled, when the
+    command or event that awaited it was): the writer goes on with the rest of the batch, which is stored."""
+    if not future.done():
+        future.set_result(result)

@@ -13,7 +13,7 @@ import pytest
 
 from core.crowd import Ballot, ab_rewards
 from core.engine import chance_text
-from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
+from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, round_recorded, running, uid  # noqa: F401
 
 pytestmark = pytest.mark.asyncio
 
@@ -448,3 +448,22 @@ async def test_7_an_ab_tie_is_announced_as_a_tie_and_how_it_was_broken(env):
     assert "/10" not in neither and "reward" not in neither
     [(outcome,)] = db_rows(env, "SELECT outcome FROM rounds WHERE idx = 0")
     assert '"tied": true' in outcome
+
+
+async def test_a_waiter_that_gave_up_does_not_fail_the_batch_it_was_queued_in(env, caplog):
+    """Found by CI (the loop benchmark under load): a wait for the queued votes (settle_votes, as /status and a close
+    do) cancelled before the writer reached it made the writer's batch fail as a whole ("could not store 1 vote(s):
+    InvalidStateError"), after its votes were stored: their quorum went unchecked and an error was logged."""
+    async with running(env) as bot:
+        await compose(env, rounds=2)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
+        await round_recorded(env, 1)
+        box = bot.runner.ballot_box
+        gave_up = asyncio.create_task(box.settle_votes())
+        vote = box.submit(int(post["id"]), env.alice.id, KEYCAPS[6], from_reaction=True)  # queued behind the wait
+        await asyncio.sleep(0)  # the wait is queued (settle_votes' first step), not yet written
+        gave_up.cancel()
+        assert (await vote).status == "recorded", await vote
+        await box.settle_votes()
+    assert db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
