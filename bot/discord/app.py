@@ -170,6 +170,7 @@ class CrowdtuneBot(commands.Bot):
         self._owns_drawer = drawer is None
         self.drawer = drawer or Drawer()
         self._command_sync: asyncio.Task | None = None
+        self._closing: asyncio.Future | None = None
         self.command_sync_retry_seconds = COMMAND_SYNC_RETRY_SECONDS
         self.runner = RoundRunner(self, conductor, renderer, self.drawer, VoteLimiter(settings.vote_burst, settings.vote_refill_seconds))
         self.stray_reactions = StrayReactions(self, self.runner.ballot_box)
@@ -277,6 +278,13 @@ class CrowdtuneBot(commands.Bot):
             pass
 
     async def close(self) -> None:
+        """Stop the rounds (their queued votes stored first), then discord.py's close. Every call joins the first
+        (a stop signal's, run_bot's own at its end), so the store is closed only once the votes are in."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         if self._command_sync is not None:
             self._command_sync.cancel()
         await self.runner.shutdown()
@@ -306,6 +314,14 @@ def freeze_start_up_objects() -> None:
     gc.freeze()
 
 
+async def log_in_and_connect(bot: CrowdtuneBot, token: str) -> None:
+    """discord.py's login, then its connection, which runs until the bot is closed: the task a stop signal cancels
+    (`close_on_signals`)."""
+    await bot.login(token)
+    setup_logging()  # after the login: a refused token is one line
+    await bot.connect()
+
+
 async def run_bot(settings: Settings, db: str) -> int:
     """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database.
     Each start-up problem is a StartupError (or StorageError, RenderSetupError) with its exit code."""
@@ -332,11 +348,14 @@ async def run_bot(settings: Settings, db: str) -> int:
     from bot.discord.cogs import moderation, sessions  # noqa: F401  (imported now, to be frozen with the rest)
 
     freeze_start_up_objects()
-    stopped_by = close_on_signals(bot.close)
+    connection = asyncio.ensure_future(log_in_and_connect(bot, token))
+    stopped_by = close_on_signals(bot.close, connection)
     try:
-        await bot.login(token)
-        setup_logging()  # after the login: a refused token is one line
-        await bot.connect()
+        await connection
+    except asyncio.CancelledError:
+        if not (stopped_by and connection.cancelled()) or asyncio.current_task().cancelling():
+            raise
+        # A stop signal ended the connection, and its close is under way (close_on_signals): a clean stop.
     except discord.LoginFailure:
         raise StartupError("Discord refused the token: check DISCORD_TOKEN (it is never printed)", ExitCode.TOKEN_REFUSED) from None
     except discord.PrivilegedIntentsRequired:
@@ -349,8 +368,7 @@ async def run_bot(settings: Settings, db: str) -> int:
         # Reachable a moment ago (reach_discord), gone at the login: the same problem.
         raise StartupError(f"cannot reach Discord ({problem}): check the network", ExitCode.DISCORD_UNREACHABLE) from None
     finally:
-        if not bot.is_closed():
-            await bot.close()
+        await bot.close()  # joins a signal's close under way: the store stays open till the queued votes are in
         await store.close()
         renderer.close()
     if stopped_by:  # every end is one line (README "Exit codes"), after the cleanup it waited for
