@@ -64,17 +64,22 @@ def assert_stopped_cleanly(process, logs: str, number: signal.Signals = signal.S
     assert "Traceback" not in logs and "Unclosed" not in logs, logs
 
 
-@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda n: n.name)
-async def test_a_signal_during_the_reconnect_back_off_stops_the_bot_at_once(tmp_path, number):
+@pytest.mark.parametrize(("number", "shards"), [
+    (signal.SIGTERM, None), (signal.SIGINT, None), (signal.SIGHUP, None), (signal.SIGTERM, "2"),
+], ids=["SIGTERM", "SIGINT", "SIGHUP", "SIGTERM-2-shards"])
+async def test_a_signal_during_the_reconnect_back_off_stops_the_bot_at_once(tmp_path, number, shards):
+    settings = {"CROWDTUNE_SHARD_COUNT": shards} if shards else {}
     server = FakeDiscord()
     await server.__aenter__()
     try:
-        process = await start(server, tmp_path, sys.executable, "-c", LONG_BACK_OFF)
+        process = await start(server, tmp_path, sys.executable, "-c", LONG_BACK_OFF, **settings)
         await server.wait_until(lambda: server.commands[None], timeout=GUARD, what="commands synced")  # after on_ready
     finally:
         await server.__aexit__(None, None, None)  # Discord goes away and stays away
-    before = await read_until(process, f"Attempting a reconnect in {WAIT:.2f}s")
+    # "Attempting a reconnect in 600.00s" ("for shard ID 0 in" when sharded): the back-off has begun
+    before = await read_until(process, f"in {WAIT:.2f}s")
     logs = before + await stopped(process, number)
+    assert "Attempting a reconnect" in before, before
     assert_stopped_cleanly(process, logs, number)
     assert WORDS[number] in logs
 
