@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import sqlite3
 import sys
 
 import pytest
@@ -19,6 +20,7 @@ from fakediscord import FakeDiscord
 
 from bot.stopping import WORDS, bot_stopped
 from test_bot_process import bot_env
+from test_discord_bot import KEYCAPS, uid
 
 pytestmark = pytest.mark.asyncio
 WAIT = 600.0  # every outside wait in these tests, in seconds: far past the guard below
@@ -132,3 +134,30 @@ async def test_sigterm_while_the_gateway_never_answers_stops_the_bot_at_once(tmp
             writer.close() if answers == "nothing" else await writer.close()
         await gateway.cleanup() if answers != "nothing" else gateway.close()
     assert_stopped_cleanly(process, logs)
+
+
+async def test_sigterm_stores_a_vote_held_over_the_rate_before_the_bot_ends(tmp_path):
+    """The stop cancels the connection first: what the bot had already heard still reaches the database, as at any
+    clean stop (here a reaction held over the vote rate, which a refill would have applied an hour later)."""
+    async with FakeDiscord() as server:
+        mod, carol = server.add_user("mod"), server.add_user("carol")
+        guild = server.add_guild("Lab", owner=mod)
+        channel = server.add_text_channel(guild, "lab")
+        server.add_member(guild, carol)
+        process = await start(server, tmp_path, sys.executable, "-c", CROWDTUNE,
+                              CROWDTUNE_VOTE_BURST="1", CROWDTUNE_VOTE_REFILL_SECONDS="3600")
+        try:
+            await server.wait_until(lambda: server.commands[None], timeout=GUARD, what="commands synced")
+            await (await server.slash(mod, channel, "compose", {"rounds": 2}, check_permissions=False)).wait_response()
+            post = await server.wait_for_message(channel, lambda m: m["content"].startswith("**Round 1"), timeout=GUARD)
+            await server.wait_until(lambda: len(server.message(post["id"])["reactions"]) == 10, timeout=GUARD, what="the vote reactions")
+            await server.react(carol, post["id"], KEYCAPS[2])  # her one change at once
+            await server.unreact(carol, post["id"], KEYCAPS[2])  # over her rate: held, and so is the next
+            await server.react(carol, post["id"], KEYCAPS[8])
+            status = await (await server.slash(mod, channel, "status")).wait_response()
+            assert "1 voted so far (9)" in status["data"]["content"]  # the bot holds her 9
+        finally:
+            logs = await stopped(process)
+    assert_stopped_cleanly(process, logs)
+    with sqlite3.connect(tmp_path / "bot.db") as raw:
+        assert raw.execute("SELECT voter, rating, retracted FROM votes").fetchall() == [(uid(carol), 9.0, 0)]
