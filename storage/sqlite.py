@@ -31,7 +31,7 @@ from core.music import track_to_dict
 from storage import naming_refusals, out_of_room
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClosesOnExit, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
+    Announce, Announcement, ClaimLost, ClosesOnExit, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
     VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
@@ -910,6 +910,11 @@ class SqliteStore(ClosesOnExit):
     async def claim_scope(self, scope_id: str) -> None:
         """A SQLite file serves one process, whatever it drives: the one-process claim (claim_instance)."""
         await self.claim_instance(f"process {os.getpid()}, {scope_id}")
+
+    async def claim_lost(self) -> ClaimLost:
+        """Never returns: the claim is a lock on a file (claim_instance), held by this process until it ends."""
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
 
     # -- start-up check and early close (bot/discord/runner.py) ------------------------------------------
 
