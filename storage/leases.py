@@ -46,6 +46,7 @@ class Lease:
         self._lost: ClaimLost | None = None
         self._lost_event = asyncio.Event()
         self._watch: asyncio.Task | None = None
+        self._listeners: dict[str, Callable] = {}  # NOTIFY channel -> asyncpg listener, added again to each new connection
         self.pid = 0  # the server process holding the locks (its backend's pid): what a write checks (`held_by`)
 
     async def start(self) -> None:
@@ -101,9 +102,19 @@ class Lease:
             if isinstance(problem, StorageError):
                 raise _Refused(problem) from None
             raise
+        for channel, listener in self._listeners.items():
+            await conn.add_listener(channel, listener)
         conn.add_termination_listener(lambda _conn: self._ended.set())
         self.pid = conn.get_server_pid()
         return conn
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call `callback(payload)` for each NOTIFY on `channel`, on this connection and each that replaces it (what
+        is sent while none is there is not heard)."""
+        self._listeners[channel] = lambda _conn, _pid, _channel, payload: callback(payload)
+        async with self._turn:
+            if self._conn is not None and not self._conn.is_closed():
+                await self._conn.add_listener(channel, self._listeners[channel])
 
     def dropped(self) -> None:
         """The server says the locks are not held (a write's check, `held_by`): the next `hold` takes them again."""

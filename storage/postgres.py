@@ -63,6 +63,7 @@ _UNUSABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.Tim
 _MIGRATION_LOCK = 0x63726F77  # pg_advisory_xact_lock key: processes starting together migrate one at a time
 _SHARD_LOCKS = 0x73686172  # advisory lock namespace: (namespace, shard id) is held by the process running it
 _SHARD_COUNT_LOCKS = 0x636E74  # (namespace, shard count) is held shared by every shard process
+_FORGOTTEN = "crowdtune_forgotten"  # NOTIFY channel: forget_user deleted the voter (the payload): listen_forgotten
 _SCOPE_LOCKS = 0x73636F70  # (namespace, hashtext(scope id)) is held by the terminal or simulation driving that scope
 
 _ROUNDS = "FROM rounds r JOIN sessions s ON s.id = r.session_id"
@@ -364,6 +365,7 @@ class PostgresStore(ClosesOnExit):
         self._votes = asyncio.Lock()  # one vote batch at a time: batches apply in the order they arrive
         self._lease: Lease | None = None  # the shards' locks (claim_shards)
         self._scope_leases: list[Lease] = []
+        self._listening: Lease | None = None  # NOTIFYs heard without a claim (listen_forgotten); holds no lock
         self._holder = "crowdtune"
         self.path = Location(url)
 
@@ -416,7 +418,7 @@ class PostgresStore(ClosesOnExit):
             await conn.execute("UPDATE crowdtune_schema SET version = $1", SCHEMA_VERSION)
 
     async def close(self) -> None:
-        for lease in self._leases():
+        for lease in [*self._leases(), *filter(None, [self._listening])]:
             await lease.close()
         self._lease = None
         self._scope_leases.clear()
@@ -430,6 +432,16 @@ class PostgresStore(ClosesOnExit):
         ClaimLost; nothing to wait for while they are (storage.leases)."""
         for lease in self._leases():
             await lease.hold()
+
+    async def listen_forgotten(self, callback: Callable[[str], None]) -> None:
+        """(storage.protocol.Store) Heard on the shards' lock connection, or on one of its own that holds no lock."""
+        if self._lease is None:
+            async def nothing(conn: asyncpg.Connection) -> None:
+                pass
+
+            self._listening = Lease(self._lease_connection, nothing, "the connection listening for deletions")
+            await self._listening.start()
+        await (self._lease or self._listening).listen(_FORGOTTEN, callback)
 
     async def claim_lost(self) -> ClaimLost:
         waits = [asyncio.ensure_future(lease.lost_for_good()) for lease in self._leases()]
@@ -1050,6 +1062,7 @@ class PostgresStore(ClosesOnExit):
                 voter,
             )
             await _audit(conn, None, actor, "forget_me", {"votes": votes, "personal_agent": scope > 0})
+            await conn.execute("SELECT pg_notify($1, $2)", _FORGOTTEN, voter)  # sent as this commits, not before
             return {"votes": votes, "vote_events": events, "personal_agent": scope > 0}
 
         return await self._tx(body)

@@ -412,6 +412,13 @@ class Store(Protocol):
         `close` or its death; StorageError naming the process that holds it."""
         ...
 
+    async def listen_forgotten(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(voter)` (in this event loop) each time forget_user deletes a person's data, in this process
+        or another: a running bot then drops what it holds of them in memory. PostgreSQL, which bots of several
+        processes share and `crowdtune forget-user` writes beside them, tells with NOTIFY as the deletion commits;
+        on SQLite only the process holding the file writes to it, so nothing is heard (its /forget-me says it)."""
+        ...
+
     async def claim_lost(self) -> ClaimLost:
         """Wait until a claim of this process (claim_shards, claim_scope) is lost for good, and return why (ClaimLost,
         raised by every write from then on). A claim whose lock was dropped (PostgreSQL restarted, its connection cut)

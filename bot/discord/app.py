@@ -183,6 +183,22 @@ class CrowdtuneBot(commands.Bot):
         self.tree.on_error = self.on_app_command_error
         if self.settings.dev_guild_id:
             self.tree.copy_global_to(guild=discord.Object(id=self.settings.dev_guild_id))
+        await self.runner.store.listen_forgotten(self.forgotten)
+
+    def forget_in_memory(self, user_id: int) -> None:
+        """Drop the person's reactions held over the vote rate and those seen (they deleted their data): made before
+        the deletion, none may come back as a vote."""
+        self.runner.ballot_box.held.forget_person(user_id)
+        self.runner.ballot_box.seen.forget_person(user_id)
+
+    def forgotten(self, voter: str) -> None:
+        """A person's data was deleted, by /forget-me here or in another shard's process, or by `crowdtune forget-user`
+        (the store tells: listen_forgotten): what this process holds of them in memory goes too."""
+        kind, _, ident = voter.partition(":")
+        if kind == "user" and ident.isdigit():
+            self.forget_in_memory(int(ident))
+        self.runner.scope_deleted(voter)  # their personal scope's settings
+        log.info("%s's data was deleted: what this process held of it in memory is dropped", voter)
 
     async def on_connect(self) -> None:  # discord.py: each READY, a new gateway session (a RESUME is none)
         if not self.shard_plan.sharded:
