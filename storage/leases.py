@@ -7,9 +7,10 @@ could take the shard and run the same sessions (votes counted twice, rewards app
 its connection (asyncpg's termination listener, and a query every PING_SECONDS that catches a connection cut
 silently) and takes its locks again on a new connection as soon as the server answers; every write of the
 store waits for that first (`hold`), and asks the server, in its transaction just before it commits, whether
-they are still held (`held_by`; if not, it is rolled back, the locks taken again, and it runs again). If another process took one meanwhile, the lease is lost for good:
-`ClaimLost` from then on, for every write, and `lost_for_good` returns it, so the process stops running
-what it no longer holds (the bot ends: bot.discord.app.run_bot).
+they are still held (`not_held`; if not, it is rolled back, the locks taken again, and it runs again). If
+another process took one meanwhile, the lease is lost for good: `ClaimLost` from then on, for every write, and
+`lost_for_good` returns it, so the process stops running what it no longer holds (the bot ends:
+bot.discord.app.run_bot).
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ class _Refused(Exception):
 
 class Lease:
     """The locks `take(connection)` takes (StorageError if another process holds one), on a connection of their
-    own from `connect()`, held until `close`; `what` names them in lines ('shard 0 of 2')."""
+    own from `connect()`, held until `close`; `what` names them in lines ('shard 0 of 2'). Without `take`, only a
+    connection kept open to `listen` on."""
 
-    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]], take: Callable[[asyncpg.Connection], Awaitable[None]], what: str) -> None:
+    def __init__(
+        self, connect: Callable[[], Awaitable[asyncpg.Connection]], take: Callable[[asyncpg.Connection], Awaitable[None]] | None, what: str,
+    ) -> None:
         self._connect, self._take, self.what = connect, take, what
         self._conn: asyncpg.Connection | None = None
         self._ended = asyncio.Event()  # the connection holding the locks ended: they are not held
@@ -47,7 +51,7 @@ class Lease:
         self._lost_event = asyncio.Event()
         self._watch: asyncio.Task | None = None
         self._listeners: dict[str, Callable] = {}  # NOTIFY channel -> asyncpg listener, added again to each new connection
-        self.pid = 0  # the server process holding the locks (its backend's pid): what a write checks (`held_by`)
+        self.pid = 0  # the server process holding the locks (its backend's pid): what a write checks (`not_held`)
 
     async def start(self) -> None:
         """Take the locks; StorageError (the connection closed) if another process holds one."""
@@ -67,7 +71,7 @@ class Lease:
             await self._take_again()
 
     @staticmethod
-    async def held_by(conn: asyncpg.Connection, leases: list[Lease]) -> list[Lease]:
+    async def not_held(conn: asyncpg.Connection, leases: list[Lease]) -> list[Lease]:
         """Which of `leases` the server says are not held now (their backend holds no advisory lock: it ended, or
         the server restarted), asked on `conn` inside a write's transaction just before it commits: a connection's
         end may not have reached this process yet (its event loop busy, the network cut silently), and the
@@ -96,15 +100,17 @@ class Lease:
         that fails has its own errors, StorageError too: they say nothing of who holds the locks)."""
         conn = await self._connect()
         try:
-            await self._take(conn)
+            if self._take is not None:
+                await self._take(conn)
         except BaseException as problem:
-            await conn.close()
+            conn.terminate()  # at once, whatever state it is in: the server frees what it took
             if isinstance(problem, StorageError):
                 raise _Refused(problem) from None
             raise
         for channel, listener in self._listeners.items():
             await conn.add_listener(channel, listener)
-        conn.add_termination_listener(lambda _conn: self._ended.set())
+        # Only the connection in use: one this lease ended itself (taking its locks again) may say so later.
+        conn.add_termination_listener(lambda ended: self._ended.set() if ended is self._conn else None)
         self.pid = conn.get_server_pid()
         return conn
 
@@ -117,7 +123,7 @@ class Lease:
                 await self._conn.add_listener(channel, self._listeners[channel])
 
     def dropped(self) -> None:
-        """The server says the locks are not held (a write's check, `held_by`): the next `hold` takes them again."""
+        """The server says the locks are not held (a write's check, `not_held`): the next `hold` takes them again."""
         self._ended.set()
 
     async def _take_again(self) -> None:
@@ -142,7 +148,8 @@ class Lease:
         finally:
             if self._conn is None:
                 self._ended.set()  # still not held: the next write or the watch tries again
-        log.warning("the database connection holding %s was lost; taken again, nobody had taken it meanwhile", self.what)
+        if self._take is not None:
+            log.warning("the database connection holding %s was lost; taken again, nobody had taken it meanwhile", self.what)
 
     async def _watching(self) -> None:
         """Notice a lost connection (ended, or not answering within PING_TIMEOUT) and take the locks again at once,

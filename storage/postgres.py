@@ -354,7 +354,7 @@ def _count(status: str) -> int:
 
 
 class _NotHeld(Exception):
-    """(args[0]) The leases a write found not held just before its commit (Lease.held_by): it rolls back."""
+    """(args[0]) The leases a write found not held just before its commit (Lease.not_held): it rolls back."""
 
 
 @_naming_lost_connections
@@ -436,10 +436,7 @@ class PostgresStore(ClosesOnExit):
     async def listen_forgotten(self, callback: Callable[[str], None]) -> None:
         """(storage.protocol.Store) Heard on the shards' lock connection, or on one of its own that holds no lock."""
         if self._lease is None:
-            async def nothing(conn: asyncpg.Connection) -> None:
-                pass
-
-            self._listening = Lease(self._lease_connection, nothing, "the connection listening for deletions")
+            self._listening = Lease(self._lease_connection, None, "the connection listening for deletions")
             await self._listening.start()
         await (self._lease or self._listening).listen(_FORGOTTEN, callback)
 
@@ -464,7 +461,8 @@ class PostgresStore(ClosesOnExit):
     async def _tx(self, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run `body(connection)` in one transaction; again if PostgreSQL aborted it as a deadlock
         victim or a serialization failure (the body must be safe to repeat: it only reads and
-        writes the database, and `settle` is a pure function)."""
+        writes the database, and `settle` is a pure function). A process holding claims checks them just
+        before the commit (storage.leases): a write never lands after another process took one."""
         for attempt in range(_ATTEMPTS):
             await self._hold_claims()
             try:
@@ -472,7 +470,7 @@ class PostgresStore(ClosesOnExit):
                     async with self._pool.acquire() as conn, conn.transaction():
                         result = await body(conn)
                         if leases := self._leases():  # claims that ended unnoticed: rolled back, taken again, run again
-                            if dropped := await Lease.held_by(conn, leases):
+                            if dropped := await Lease.not_held(conn, leases):
                                 raise _NotHeld(dropped)
                         return result
             except _NotHeld as problem:
@@ -480,7 +478,7 @@ class PostgresStore(ClosesOnExit):
                     lease.dropped()
                 if attempt + 1 == _ATTEMPTS:
                     await self._hold_claims()  # ClaimLost if another process took them; else the write fails
-                    raise DatabaseUnreachable(f"the database {self.path} cannot be reached: this process's locks keep being dropped") from None
+                    raise DatabaseUnreachable(f"the database {self.path} cannot be reached: the connection holding this process's locks keeps ending") from None
             except _RETRYABLE:
                 if attempt + 1 == _ATTEMPTS:
                     raise
