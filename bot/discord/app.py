@@ -32,7 +32,7 @@ from bot.discord.stray_reactions import StrayReactions
 from bot.settings import Settings, bot_token, open_renderer
 from bot.stopping import bot_stopped, close_on_signals, say_stopped
 from storage import DatabaseUnwritable, StorageError, database_errors
-from bot.discord.views import AspectSelect, VoteButton
+from bot.discord.views import COMPONENTS, QUESTION_SECONDS, Confirm, answer_unknown_press
 
 log = logging.getLogger("crowdtune.bot")
 COMMAND_SYNC_RETRY_SECONDS = 5.0  # the first pause after a failed command sync; it doubles up to the max
@@ -171,13 +171,15 @@ class CrowdtuneBot(commands.Bot):
         self.drawer = drawer or Drawer()
         self._command_sync: asyncio.Task | None = None
         self.command_sync_retry_seconds = COMMAND_SYNC_RETRY_SECONDS
+        self.questions: dict[str, Confirm] = {}  # the Confirm questions waiting for a press, by key (views.Answer)
+        self.question_seconds = QUESTION_SECONDS
         self.runner = RoundRunner(self, conductor, renderer, self.drawer, VoteLimiter(settings.vote_burst, settings.vote_refill_seconds))
         self.stray_reactions = StrayReactions(self, self.runner.ballot_box)
 
     async def setup_hook(self) -> None:
         from bot.discord.cogs import moderation, sessions
 
-        self.add_dynamic_items(VoteButton, AspectSelect)
+        self.add_dynamic_items(*COMPONENTS)
         await sessions.setup(self)
         await moderation.setup(self)
         self.tree.on_error = self.on_app_command_error
@@ -245,6 +247,9 @@ class CrowdtuneBot(commands.Bot):
             log.info("synced %s%s", plural(len(declared), "command"), f" to server {guild.id}" if guild else "")
             return True
         return False
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        await answer_unknown_press(interaction)  # the bot's own components are answered by their DynamicItem
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         self.runner.on_reaction(payload, added=True)

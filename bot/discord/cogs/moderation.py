@@ -191,7 +191,7 @@ class Moderation(commands.Cog):
         if scope_id is None:
             return
         learned = await self._learned(scope_id)
-        view = Confirm(interaction.user.id, "Reset the agent")
+        view = Confirm(interaction, "Reset the agent")
         await interaction.edit_original_response(
             # "a reset forgets it all" only when there is something to forget
             content=f"Reset the agent? It {learned}{'' if learned == NOTHING_LEARNED else '; a reset forgets it all'}. "
@@ -260,13 +260,13 @@ class Moderation(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         copied = await personal_agent(self.bot.conductor, voter, (await scope_settings(self.bot, voter))["preset"])
         agent = f"your personal agent, which {copied['learned']}" if copied else None
-        view = Confirm(interaction.user.id, "Delete my data")
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "my-crowdtune-data.json"
             votes = await in_worker_process(write_person_copy, self.store.path, voter, path, copied)
             if not votes and agent is None:
                 await interaction.edit_original_response(content="Nothing of yours is stored here (no votes, no personal agent): there is nothing to delete.")
                 return
+            view = Confirm(interaction, "Delete my data")
             await interaction.edit_original_response(
                 content=f"Here is your data: {stored(votes, agent)}. "
                 "Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.",
