@@ -22,17 +22,17 @@ async def after_pickup(
     of every session (a person's votes, anywhere), so that none re-adds what the command deletes. The command is
     acknowledged privately first ("thinking...") when it must wait for any of these, or for `lock` (the session's,
     held by another /close or /stop): each may outlast Discord's 3 s. True if it was acknowledged here."""
-    runner, defer = bot.runner, deferring(interaction)
+    runner, recounts, defer = bot.runner, bot.runner.recounts, deferring(interaction)
     already = interaction.response.is_done()
-    if lock is not None and lock.locked() or not runner.taken_back.is_set():
+    if lock is not None and lock.locked() or not recounts.taken_back.is_set():
         await defer()
-    await runner.rounds_taken_back()
+    await recounts.rounds_taken_back()
     if scope_id is not None or everywhere:
         sessions = [s.id for s in await bot.conductor.store.active_sessions(scope_id)]
         for session_id in sessions:
-            if runner.recounts.will_wait(session_id):
+            if recounts.will_wait(session_id):
                 await defer()
-                await runner.recounts.recounted(session_id)
+                await recounts.recounted(session_id)
         if scope_id is not None:
             await runner.steering.closes(sessions, defer)
     return not already and interaction.response.is_done()
