@@ -31,7 +31,7 @@ from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.discord.stray_reactions import StrayReactions
 from bot.settings import Settings, bot_token, open_renderer
 from bot.stopping import bot_stopped, close_on_signals, say_stopped
-from storage import DatabaseUnwritable, database_errors
+from storage import DatabaseUnwritable, StorageError, database_errors
 from bot.discord.views import AspectSelect, VoteButton
 
 log = logging.getLogger("crowdtune.bot")
@@ -183,6 +183,22 @@ class CrowdtuneBot(commands.Bot):
         self.tree.on_error = self.on_app_command_error
         if self.settings.dev_guild_id:
             self.tree.copy_global_to(guild=discord.Object(id=self.settings.dev_guild_id))
+        await self.runner.store.listen_forgotten(self.forgotten)
+
+    def forget_in_memory(self, user_id: int) -> None:
+        """Drop the person's reactions held over the vote rate and those seen (they deleted their data): made before
+        the deletion, none may come back as a vote."""
+        self.runner.ballot_box.held.forget_person(user_id)
+        self.runner.ballot_box.seen.forget_person(user_id)
+
+    def forgotten(self, voter: str) -> None:
+        """A person's data was deleted, by /forget-me here or in another shard's process, or by `crowdtune forget-user`
+        (the store tells: listen_forgotten): what this process holds of them in memory goes too."""
+        kind, _, ident = voter.partition(":")
+        if kind == "user" and ident.isdigit():
+            self.forget_in_memory(int(ident))
+        self.runner.scope_deleted(voter)  # their personal scope's settings
+        log.info("%s's data was deleted: what this process held of it in memory is dropped", voter)
 
     async def on_connect(self) -> None:  # discord.py: each READY, a new gateway session (a RESUME is none)
         if not self.shard_plan.sharded:
@@ -333,6 +349,15 @@ async def run_bot(settings: Settings, db: str) -> int:
 
     freeze_start_up_objects()
     stopped_by = close_on_signals(bot.close)
+    lost: list[StorageError] = []
+
+    async def stop_if_shards_lost() -> None:
+        # Its shards' lock dropped (PostgreSQL restarted) and another process took one before this one took it back:
+        # this one ends (code 8, as when refused at start), so that never two run the same sessions (storage.leases).
+        lost.append(await store.claim_lost())
+        await bot.close()
+
+    watch = asyncio.create_task(stop_if_shards_lost())
     try:
         await bot.login(token)
         setup_logging()  # after the login: a refused token is one line
@@ -349,10 +374,15 @@ async def run_bot(settings: Settings, db: str) -> int:
         # Reachable a moment ago (reach_discord), gone at the login: the same problem.
         raise StartupError(f"cannot reach Discord ({problem}): check the network", ExitCode.DISCORD_UNREACHABLE) from None
     finally:
+        if not lost:
+            watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)  # a loss's close of the bot finishes first
         if not bot.is_closed():
             await bot.close()
         await store.close()
         renderer.close()
+    if lost:
+        raise lost[0]
     if stopped_by:  # every end is one line (README "Exit codes"), after the cleanup it waited for
         say_stopped(bot_stopped(stopped_by[0]))
     return 0

@@ -29,7 +29,7 @@ from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
 from bot.discord.votes import VOTING_STOPPED, round_style, round_summary, rounds_played
 from bot.media.drawing import Drawer
-from storage import DatabaseGone, RoundRow, SessionRow
+from storage import ClaimLost, DatabaseGone, RoundRow, SessionRow
 
 log = logging.getLogger("crowdtune.rounds")
 
@@ -214,6 +214,8 @@ class RoundRunner:
         if self.stopped_by is not None:
             return
         self.stopped_by = problem
+        if isinstance(problem, ClaimLost):  # another process runs these sessions now; this one ends (run_bot) and says why
+            return
         log.error("voting stopped in every session: %s", problem)
         self._spawn(self._say_voting_stopped())
 

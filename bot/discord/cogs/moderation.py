@@ -285,8 +285,7 @@ class Moderation(commands.Cog):
         if not await view.confirm("Nothing was deleted.", attachments=[]):
             return
         # Reactions held over the vote rate were made before the deletion: dropped first, so none comes back.
-        self.bot.runner.ballot_box.held.forget_person(interaction.user.id)
-        self.bot.runner.ballot_box.seen.forget_person(interaction.user.id)
+        self.bot.forget_in_memory(interaction.user.id)
         result = await self.store.forget_user(voter, personal_scope=voter)
         self.bot.runner.scope_deleted(voter)
         await interaction.edit_original_response(
