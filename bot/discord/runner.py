@@ -146,8 +146,6 @@ class RoundRunner:
         self._background: set[asyncio.Task] = set()
         self.followups = Followups(bot, self.store)  # each session's /compose followup (ensure_running)
         self.recounts = RestartRecounts()
-        # Aliases of the recounts' own, for cogs/sessions.py's after_pickup only: to go once it reads runner.recounts.
-        self.taken_back, self.rounds_taken_back = self.recounts.taken_back, self.recounts.rounds_taken_back
         self._announcing = asyncio.Lock()
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
         self._shut_down = False  # a /compose answered during the shutdown starts no rounds (its store is being closed)
