@@ -71,22 +71,17 @@ def say_stopped(words: str) -> None:
         print(f"{lead}{words}", file=sys.stderr)
 
 
-def close_on_signals(close: Callable[[], Awaitable[object]], waiting: asyncio.Future) -> list[signal.Signals]:
-    """For the running Discord bot, whose end on SIGINT or SIGTERM is its graceful close, not an error: the first of
-    them cancels `waiting`, the bot's login and connection, and starts `close()` in the running loop (the bot's close:
-    queued votes stored, then discord.py's Client.close). discord.py's connection outlives a close wherever it waits:
-    its reconnect back-off (up to minutes), a request retried after a 429 or 5xx, a gateway that never answers (60 s),
-    the process with it till `docker stop` kills it; and a close that comes in a handshake broke it (a traceback).
-    A repeat changes nothing: its close is under way. Returns the list the signals received are added to, for the
-    bot's last line (`bot_stopped`)."""
+def close_on_signals(close: Callable[[], Awaitable[object]]) -> list[signal.Signals]:
+    """For the running Discord bot, whose end on SIGINT or SIGTERM is its graceful close, not an error: each of
+    them starts `close()` in the running loop (CrowdtuneBot.close, which ends the bot's connection at once, wherever
+    discord.py waits, and which a repeat joins). Returns the list the
+    signals received are added to, for the bot's last line (`bot_stopped`)."""
     loop, received = asyncio.get_running_loop(), []
 
     def on_signal(number: signal.Signals) -> None:
         _heard(number)
         received.append(number)
-        if len(received) == 1:
-            waiting.cancel(WORDS[number])
-            asyncio.ensure_future(close())
+        asyncio.ensure_future(close())
 
     for number in ENDINGS:
         loop.add_signal_handler(number, on_signal, number)

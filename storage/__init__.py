@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from storage.protocol import (
-    Announcement, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
+    Announcement, ClaimLost, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
 )
 
 __all__ = [
-    "Announcement", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
+    "Announcement", "ClaimLost", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
     "check_location", "clone_rounds", "database_errors", "naming_problems", "naming_refusals", "out_of_room", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
     "open_to_write",
 ]

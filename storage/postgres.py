@@ -42,9 +42,10 @@ from core.learner import Evidence, apply_observations
 from core.engine import Outcome, Reference
 from core.music import track_to_dict
 from storage import URL_EXAMPLE, check_location, naming_problems, naming_refusals
+from storage.leases import Lease
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClosesOnExit, DatabaseUnreachable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClaimLost, ClosesOnExit, DatabaseUnreachable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
@@ -62,6 +63,7 @@ _UNUSABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.Tim
 _MIGRATION_LOCK = 0x63726F77  # pg_advisory_xact_lock key: processes starting together migrate one at a time
 _SHARD_LOCKS = 0x73686172  # advisory lock namespace: (namespace, shard id) is held by the process running it
 _SHARD_COUNT_LOCKS = 0x636E74  # (namespace, shard count) is held shared by every shard process
+_FORGOTTEN = "crowdtune_forgotten"  # NOTIFY channel: forget_user deleted the voter (the payload): listen_forgotten
 _SCOPE_LOCKS = 0x73636F70  # (namespace, hashtext(scope id)) is held by the terminal or simulation driving that scope
 
 _ROUNDS = "FROM rounds r JOIN sessions s ON s.id = r.session_id"
@@ -351,14 +353,19 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+class _NotHeld(Exception):
+    """(args[0]) The leases a write found not held just before its commit (Lease.not_held): it rolls back."""
+
+
 @_naming_lost_connections
 class PostgresStore(ClosesOnExit):
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
         self._url = url
         self._votes = asyncio.Lock()  # one vote batch at a time: batches apply in the order they arrive
-        self._lease: asyncpg.Connection | None = None
-        self._scope_leases: list[asyncpg.Connection] = []
+        self._lease: Lease | None = None  # the shards' locks (claim_shards)
+        self._scope_leases: list[Lease] = []
+        self._listening: Lease | None = None  # NOTIFYs heard without a claim (listen_forgotten); holds no lock
         self._holder = "crowdtune"
         self.path = Location(url)
 
@@ -411,13 +418,38 @@ class PostgresStore(ClosesOnExit):
             await conn.execute("UPDATE crowdtune_schema SET version = $1", SCHEMA_VERSION)
 
     async def close(self) -> None:
-        if self._lease is not None:
-            await self._lease.close()
-            self._lease = None
-        for lease in self._scope_leases:
+        for lease in [*self._leases(), *filter(None, [self._listening])]:
             await lease.close()
+        self._lease = None
         self._scope_leases.clear()
         await self._pool.close()
+
+    def _leases(self) -> list[Lease]:
+        return ([self._lease] if self._lease is not None else []) + self._scope_leases
+
+    async def _hold_claims(self) -> None:
+        """Before every write: this process's claims are held (taken again first if their connection ended), or
+        ClaimLost; nothing to wait for while they are (storage.leases)."""
+        for lease in self._leases():
+            await lease.hold()
+
+    async def listen_forgotten(self, callback: Callable[[str], None]) -> None:
+        """(storage.protocol.Store) Heard on the shards' lock connection, or on one of its own that holds no lock."""
+        if self._lease is None:
+            self._listening = Lease(self._lease_connection, None, "the connection listening for deletions")
+            await self._listening.start()
+        await (self._lease or self._listening).listen(_FORGOTTEN, callback)
+
+    async def claim_lost(self) -> ClaimLost:
+        waits = [asyncio.ensure_future(lease.lost_for_good()) for lease in self._leases()]
+        if not waits:  # nothing claimed: nothing to lose
+            await asyncio.Event().wait()
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        return next(iter(done)).result()
 
     async def claim_instance(self, holder: str) -> None:
         """Several bot processes share a PostgreSQL database, one per shard: exclusivity is per shard
@@ -429,12 +461,24 @@ class PostgresStore(ClosesOnExit):
     async def _tx(self, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run `body(connection)` in one transaction; again if PostgreSQL aborted it as a deadlock
         victim or a serialization failure (the body must be safe to repeat: it only reads and
-        writes the database, and `settle` is a pure function)."""
+        writes the database, and `settle` is a pure function). A process holding claims checks them just
+        before the commit (storage.leases): a write never lands after another process took one."""
         for attempt in range(_ATTEMPTS):
+            await self._hold_claims()
             try:
                 with self._refusals():
                     async with self._pool.acquire() as conn, conn.transaction():
-                        return await body(conn)
+                        result = await body(conn)
+                        if leases := self._leases():  # claims that ended unnoticed: rolled back, taken again, run again
+                            if dropped := await Lease.not_held(conn, leases):
+                                raise _NotHeld(dropped)
+                        return result
+            except _NotHeld as problem:
+                for lease in problem.args[0]:
+                    lease.dropped()
+                if attempt + 1 == _ATTEMPTS:
+                    await self._hold_claims()  # ClaimLost if another process took them; else the write fails
+                    raise DatabaseUnreachable(f"the database {self.path} cannot be reached: the connection holding this process's locks keeps ending") from None
             except _RETRYABLE:
                 if attempt + 1 == _ATTEMPTS:
                     raise
@@ -447,6 +491,8 @@ class PostgresStore(ClosesOnExit):
 
     async def _write(self, sql: str, *args: object) -> str:
         """One statement that writes, outside a transaction of its own making (it commits alone); its status."""
+        if self._leases():  # checked in a transaction, as every write of a process holding claims (_tx)
+            return await self._tx(lambda conn: conn.execute(sql, *args))
         with self._refusals():
             return await self._pool.execute(sql, *args)
 
@@ -1014,6 +1060,7 @@ class PostgresStore(ClosesOnExit):
                 voter,
             )
             await _audit(conn, None, actor, "forget_me", {"votes": votes, "personal_agent": scope > 0})
+            await conn.execute("SELECT pg_notify($1, $2)", _FORGOTTEN, voter)  # sent as this commits, not before
             return {"votes": votes, "vote_events": events, "personal_agent": scope > 0}
 
         return await self._tx(body)
@@ -1102,11 +1149,12 @@ class PostgresStore(ClosesOnExit):
     async def claim_shards(self, shard_count: int, shard_ids: Iterable[int]) -> None:
         """Hold these shards for this process until `close` (or until the process dies: the locks are
         PostgreSQL advisory locks on a connection of their own, released by the server when that
-        connection ends, so a SIGKILLed process frees its shards at once). StorageError if another
+        connection ends, so a SIGKILLed process frees its shards at once; one that ends while the process
+        runs is taken again before anything more is written: storage.leases). StorageError if another
         process holds one of them, or runs with another shard count."""
         shard_ids = sorted(set(shard_ids))
-        conn = await self._lease_connection()
-        try:
+
+        async def take(conn: asyncpg.Connection) -> None:
             await conn.execute("SELECT pg_advisory_lock_shared($1, $2)", _SHARD_COUNT_LOCKS, shard_count)
             others = await conn.fetch(
                 "SELECT DISTINCT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objsubid = 2 AND objid <> $2",
@@ -1124,12 +1172,12 @@ class PostgresStore(ClosesOnExit):
                         f"shard {shard_id} of {shard_count} is already run by another bot process on this database; "
                         "give each process its own --shard-ids"
                     )
-        except BaseException:
-            await conn.close()
-            raise
+
+        lease = Lease(self._lease_connection, take, f"shard{'s' * (len(shard_ids) > 1)} {','.join(map(str, shard_ids))} of {shard_count}")
+        await lease.start()
         if self._lease is not None:
             await self._lease.close()
-        self._lease = conn
+        self._lease = lease
 
     async def _lease_connection(self) -> asyncpg.Connection:
         """A connection of its own, outside the pool, for advisory locks held until `close` (the server
@@ -1156,10 +1204,10 @@ class PostgresStore(ClosesOnExit):
 
     async def claim_scope(self, scope_id: str) -> None:
         """Hold `scope_id` for this process until `close` or its death (an advisory lock on a connection of its
-        own, as for shards): bots share a PostgreSQL database, but a terminal session or a simulation drives
+        own, kept as the shards' is): bots share a PostgreSQL database, but a terminal session or a simulation drives
         its scope alone. StorageError naming the process that holds it."""
-        conn = await self._lease_connection()
-        try:
+
+        async def take(conn: asyncpg.Connection) -> None:
             key = await conn.fetchval("SELECT hashtext($1)", scope_id)
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", _SCOPE_LOCKS, key):
                 # pg_locks shows the second key as an unsigned oid.
@@ -1172,10 +1220,10 @@ class PostgresStore(ClosesOnExit):
                     f"another crowdtune is already running the sessions of {scope_id} on {self.path} ({running or 'another process'}); "
                     "stop it first"
                 )
-        except BaseException:
-            await conn.close()
-            raise
-        self._scope_leases.append(conn)
+
+        lease = Lease(self._lease_connection, take, f"the sessions of {scope_id}")
+        await lease.start()
+        self._scope_leases.append(lease)
 
 
 # -- statements shared by several transactions -----------------------------------------------------

@@ -61,6 +61,12 @@ class DatabaseGone(StorageError):
     replaced while the program ran): nothing more can be saved until it is restarted."""
 
 
+class ClaimLost(DatabaseGone):
+    """A claim (claim_shards, claim_scope) was lost for good: the PostgreSQL connection holding its lock ended (the
+    server restarted, the connection was cut) and another process took the lock before this one could take it again.
+    Every write is refused from then on, so two processes never run the same shard or scope: the process must stop."""
+
+
 @dataclass(frozen=True)
 class SessionRow:
     id: int
@@ -404,6 +410,20 @@ class Store(Protocol):
     async def claim_scope(self, scope_id: str) -> None:
         """Hold this scope for this process (a terminal session or a simulation drives its scope alone) until
         `close` or its death; StorageError naming the process that holds it."""
+        ...
+
+    async def listen_forgotten(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(voter)` (in this event loop) each time forget_user deletes a person's data, in this process
+        or another: a running bot then drops what it holds of them in memory. PostgreSQL, which bots of several
+        processes share and `crowdtune forget-user` writes beside them, tells with NOTIFY as the deletion commits;
+        on SQLite only the process holding the file writes to it, so nothing is heard (its /forget-me says it)."""
+        ...
+
+    async def claim_lost(self) -> ClaimLost:
+        """Wait until a claim of this process (claim_shards, claim_scope) is lost for good, and return why (ClaimLost,
+        raised by every write from then on). A claim whose lock was dropped (PostgreSQL restarted, its connection cut)
+        is taken again by itself first; only another process taking it meanwhile loses it. Never returns on SQLite,
+        whose claim is a lock on a file that the process holds until it ends."""
         ...
 
     # -- the deployment: facts the bot keeps about itself (its id, the commands it last synced) --

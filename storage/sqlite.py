@@ -17,7 +17,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from core.music import track_to_dict
 from storage import naming_refusals, out_of_room
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClosesOnExit, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
+    Announce, Announcement, ClaimLost, ClosesOnExit, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
     VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
@@ -910,6 +910,14 @@ class SqliteStore(ClosesOnExit):
     async def claim_scope(self, scope_id: str) -> None:
         """A SQLite file serves one process, whatever it drives: the one-process claim (claim_instance)."""
         await self.claim_instance(f"process {os.getpid()}, {scope_id}")
+
+    async def listen_forgotten(self, callback: Callable[[str], None]) -> None:
+        """Nothing to hear: only the process holding the file writes to it (forget-user refuses a file a bot holds)."""
+
+    async def claim_lost(self) -> ClaimLost:
+        """Never returns: the claim is a lock on a file (claim_instance), held by this process until it ends."""
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
 
     # -- start-up check and early close (bot/discord/runner.py) ------------------------------------------
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 import discord
 
 
-async def answer_privately(interaction: discord.Interaction, content: str) -> None:
+async def answer_privately(interaction: discord.Interaction, content: str, mentions: discord.AllowedMentions | None = None) -> None:
     """A command's answer that only the person who used it sees (`answer`)."""
-    await answer(interaction, content, private=True)
+    await answer(interaction, content, private=True, mentions=mentions)
 
 
-async def answer(interaction: discord.Interaction, content: str, private: bool) -> None:
+async def answer(interaction: discord.Interaction, content: str, private: bool, mentions: discord.AllowedMentions | None = None) -> None:
     """A command's answer: the initial response, or, once the command was deferred (`deferring`, with the same
     `private`), the "thinking" message filled in (a deferred answer keeps the visibility of its deferral: Discord
-    cannot change a message's)."""
+    cannot change a message's). `mentions`: whom it may ping (discord.py's default: as the bot's settings say)."""
+    extra = {} if mentions is None else {"allowed_mentions": mentions}
     if interaction.response.is_done():
-        await interaction.edit_original_response(content=content)
+        await interaction.edit_original_response(content=content, **extra)
     else:
-        await interaction.response.send_message(content, ephemeral=private)
+        await interaction.response.send_message(content, ephemeral=private, **extra)
 
 
 def deferring(interaction: discord.Interaction, private: bool = True):

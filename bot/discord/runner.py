@@ -29,7 +29,7 @@ from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
 from bot.discord.votes import VOTING_STOPPED, round_style, round_summary, rounds_played
 from bot.media.drawing import Drawer
-from storage import DatabaseGone, RoundRow, SessionRow
+from storage import ClaimLost, DatabaseGone, RoundRow, SessionRow
 
 log = logging.getLogger("crowdtune.rounds")
 
@@ -146,8 +146,6 @@ class RoundRunner:
         self._background: set[asyncio.Task] = set()
         self.followups = Followups(bot, self.store)  # each session's /compose followup (ensure_running)
         self.recounts = RestartRecounts()
-        # Aliases of the recounts' own, for cogs/sessions.py's after_pickup only: to go once it reads runner.recounts.
-        self.taken_back, self.rounds_taken_back = self.recounts.taken_back, self.recounts.rounds_taken_back
         self._announcing = asyncio.Lock()
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
         self._shut_down = False  # a /compose answered during the shutdown starts no rounds (its store is being closed)
@@ -216,6 +214,8 @@ class RoundRunner:
         if self.stopped_by is not None:
             return
         self.stopped_by = problem
+        if isinstance(problem, ClaimLost):  # another process runs these sessions now; this one ends (run_bot) and says why
+            return
         log.error("voting stopped in every session: %s", problem)
         self._spawn(self._say_voting_stopped())
 

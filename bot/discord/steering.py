@@ -43,6 +43,7 @@ class Steering:
         self._closing: set[int] = set()  # sessions whose runner is closing their round (its voting is over)
         self._stops: dict[int, tuple[str, asyncio.Future]] = {}  # session id -> (who stops it, whether its runner did)
         self._taking: dict[int, asyncio.Future] = {}  # session id -> set once its runner took the votes a /close waits for
+        self._closes: dict[int, set[asyncio.Future]] = {}  # session id -> set as its runner ends a close (`closed`)
 
     def lock(self, session_id: int) -> asyncio.Lock:
         """Held by /close and /stop: one at a time per session, so each sees what the one before it did."""
@@ -107,29 +108,36 @@ class Steering:
         if taking is not None and not taking.done():
             taking.set_result(None)
 
-    async def stop(self, session_id: int, actor: str, after_close: bool) -> bool:
-        """Stop the session; with `after_close` (its round's voting is over: `voting_over`), once its runner has
-        closed and counted that round, waiting for it at most STOP_WAIT seconds. False if it had already ended.
-        Hold `lock`."""
-        if after_close and self._running(session_id):
-            done = asyncio.get_running_loop().create_future()
-            self._stops[session_id] = (actor, done)
+    @contextlib.contextmanager
+    def stopping(self, session_id: int, actor: str) -> Iterator[None]:
+        """A /stop by `actor`, holding `lock`, from before it first looks at the session: a close that ends meanwhile
+        stops the session for it (`after_close`), so its runner does not go on to prepare a next round while the /stop
+        reads the round it closed (that round, taken for the one to stop, would leave the next one to be cancelled)."""
+        self._stops[session_id] = (actor, asyncio.get_running_loop().create_future())
+        try:
+            yield
+        finally:
+            self._stops.pop(session_id, None)
+
+    async def stop(self, session_id: int, after_close: bool) -> bool:
+        """Stop the session for the /stop in `stopping`; with `after_close` (its round's voting is over: `voting_over`),
+        or while its runner is closing a round, once its runner has closed and counted that round and stopped the
+        session, waiting for it at most STOP_WAIT seconds. False if it had already ended."""
+        actor, done = self._stops[session_id]
+        if not done.done() and self._running(session_id):
             try:
-                row = await self.store.open_round_of(session_id)
                 # Being closed, or closed with its summary still to come (else its runner may be past the point that
                 # stops it).
-                if self.closing_now(session_id) or self.voting_over(row):
+                if self.closing_now(session_id) or after_close and self.voting_over(await self.store.open_round_of(session_id)):
                     self._wake(session_id)
                     async with asyncio.timeout(STOP_WAIT):
-                        if await asyncio.shield(done):
-                            return True
+                        await asyncio.shield(done)
             except TimeoutError:
                 log.warning("session %s: its round did not close within %.0f s of /stop; stopping it anyway", session_id, STOP_WAIT)
-            finally:
-                self._stops.pop(session_id, None)
-            if done.done() and done.result():  # its runner closed the round and stopped it before the round was read
-                return True
-        return await self.conductor.stop(session_id, actor)
+        if done.done() and done.result():  # its runner closed the round and stopped the session for this /stop
+            return True
+        stopped = await self.conductor.stop(session_id, actor)
+        return stopped or done.done() and done.result()  # its runner's close ended and stopped it meanwhile
 
     @contextlib.contextmanager
     def closing(self, session_id: int) -> Iterator[None]:
@@ -140,6 +148,35 @@ class Steering:
             yield
         finally:
             self._closing.discard(session_id)
+            self._closed(session_id)
+
+    def _closed(self, session_id: int) -> None:
+        for waiter in self._closes.pop(session_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def closes(self, session_ids: list[int], defer: Callable[[], Awaitable[None]]) -> None:
+        """Wait until each of these sessions' runners has closed its round whose voting is over (`voting_over`: a
+        /close answered, its time or its quorum up; also one being closed), so that a command changing what a close
+        counts or learns into acts after it; `defer` (acknowledging the command) is awaited first when one must be
+        waited for. At most STOP_WAIT seconds in all: past that (its runner stuck or gone) the command acts anyway."""
+        waiters = []
+        for session_id in session_ids:
+            if not self._running(session_id):
+                continue
+            waiter = asyncio.get_running_loop().create_future()  # before the read: a close ending during it is not missed
+            self._closes.setdefault(session_id, set()).add(waiter)
+            if self.closing_now(session_id) or self.voting_over(await self.store.open_round_of(session_id)):
+                self._wake(session_id)
+                waiters.append(waiter)
+            else:
+                self._closes.get(session_id, set()).discard(waiter)
+        if not waiters:
+            return
+        await defer()
+        _, late = await asyncio.wait(waiters, timeout=STOP_WAIT)
+        if late:
+            log.warning("%d rounds whose voting was over did not close within %.0f s; acting anyway", len(late), STOP_WAIT)
 
     async def after_close(self, session_id: int) -> bool:
         """The runner, once a round is closed and its result posted: stops the session if a /stop waits for that
@@ -160,6 +197,7 @@ class Steering:
         if asked is not None and not asked[1].done():
             asked[1].set_result(False)
         self.votes_taken(session_id)  # none will be: a /close waiting for them is answered as it is
+        self._closed(session_id)  # nor a close a command waits for
         lock = self._locks.get(session_id)
         if lock is not None and not lock.locked():  # no holder, so no waiter: nobody shares it
             del self._locks[session_id]

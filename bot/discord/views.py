@@ -1,6 +1,10 @@
-"""Vote buttons. Their custom ids carry the round, so they keep working after a restart."""
+"""The bot's buttons and menus: votes and Confirm questions. Their custom ids carry what they are for (the round, the
+question), so a press is understood after a restart."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 import discord
 
@@ -9,6 +13,8 @@ from bot.discord.edge import context_problem
 from bot.discord.votes import VOTING_STOPPED, voter_id
 from core.crowd import ASPECTS, aspects_text, check_rating, compound_rating, rating_text
 from storage import DatabaseGone, VoteResult
+
+log = logging.getLogger("crowdtune.bot")
 
 _WITHDRAW = "x"
 _AB_LABELS = {"a": "A", "b": "B", "both": "Both", "neither": "Neither"}
@@ -140,38 +146,94 @@ def vote_view(round_id: int, mode: str, aspects: bool = False) -> discord.ui.Vie
     return view
 
 
+QUESTION_SECONDS = 120.0  # how long a Confirm question waits for its answer (CrowdtuneBot.question_seconds)
+
+
+def expired(command: str) -> str:
+    """The answer to a press on a question the bot no longer waits for: it expired, or the bot restarted since."""
+    return f"This question has expired, so nothing was changed. Run /{command} to be asked again."
+
+
+class Answer(discord.ui.DynamicItem[discord.ui.Button], template=r"ct-ask:(?P<command>[\w-]{1,32}):(?P<key>\d+):(?P<answer>yes|no)"):
+    """A Confirm button. Its custom id names the command and the question (the command's interaction id), so a
+    press the bot no longer waits for (the question expired, or was asked before a restart) is still understood:
+    answered with `expired` in place of the question, instead of Discord's "This interaction failed"."""
+
+    def __init__(self, command: str, key: str, answer: str, label: str) -> None:
+        style = discord.ButtonStyle.danger if answer == "yes" else discord.ButtonStyle.secondary
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"ct-ask:{command}:{key}:{answer}"))
+        self.command, self.key, self.answer = command, key, answer
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match) -> Answer:
+        return cls(match["command"], match["key"], match["answer"], item.label or "")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        question = interaction.client.questions.get(self.key)
+        if question is None or question.answered.done():
+            # The question becomes the answer: its buttons go, so nothing left looks as if it still worked.
+            await interaction.response.edit_message(content=expired(self.command), view=None, attachments=[])
+        elif interaction.user.id != question.owner_id:
+            await interaction.response.send_message("This question is for the person who asked; nothing was changed.", ephemeral=True)
+        else:
+            question.answered.set_result((self.answer == "yes", interaction))
+
+
 class Confirm(discord.ui.View):
-    """An ephemeral yes/no that only the person who asked can answer."""
+    """An ephemeral yes/no to the person who ran `command`, which only they can answer, for the bot's
+    `question_seconds` (QUESTION_SECONDS). The bot keeps it in `questions` while it waits: a press that finds it
+    gone (expired, or asked before a restart) is answered by Answer and changes nothing."""
 
-    def __init__(self, owner_id: int, confirm_label: str, timeout: float = 120) -> None:
-        super().__init__(timeout=timeout)
-        self.owner_id = owner_id
-        self.confirmed: bool | None = None
-        self.yes.label = confirm_label
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return interaction.user.id == self.owner_id
+    def __init__(self, command: discord.Interaction, confirm_label: str) -> None:
+        super().__init__(timeout=None)  # the wait is confirm()'s own: discord.py's would leave a late press unanswered
+        self.command = command
+        self.owner_id = command.user.id
+        self.key = str(command.id)
+        self.name = command.command.name
+        self.add_item(Answer(self.name, self.key, "yes", confirm_label))
+        self.add_item(Answer(self.name, self.key, "no", "Cancel"))
+        self.answered: asyncio.Future[tuple[bool, discord.Interaction]] = asyncio.get_running_loop().create_future()
+        self.questions: dict[str, Confirm] = command.client.questions
+        self.questions[self.key] = self
 
     async def confirm(self, cancelled: str, **cleared) -> bool:
         """Wait for the answer; whether it was Confirm. Confirm is acknowledged at once (a deferred update,
         which shows nothing): the work that follows may outlast the 3 s Discord gives an answer, and the
         caller then edits the question's message (the command's original response) with the outcome.
-        Cancel turns the question into `cancelled`, without its buttons and `cleared` (attachments=[])."""
-        await self.wait()
-        if self.confirmed:
-            await self.interaction.response.defer()
-        elif self.confirmed is False:
-            await self.interaction.response.edit_message(content=cancelled, view=None, **cleared)
-        return bool(self.confirmed)
+        Cancel turns the question into `cancelled`, without its buttons and `cleared` (attachments=[]); so does
+        the end of the wait, saying it expired and how to be asked again."""
+        try:
+            yes, press = await asyncio.wait_for(self.answered, self.command.client.question_seconds)
+        except asyncio.TimeoutError:
+            yes = press = None
+        finally:
+            self.questions.pop(self.key, None)  # from now on a press is answered by Answer: expired
+        if press is None:
+            await self._expire(cancelled, cleared)
+        elif yes:
+            await press.response.defer()
+        else:
+            await press.response.edit_message(content=cancelled, view=None, **cleared)
+        return bool(yes)
 
-    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
-    async def yes(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        self.confirmed = True
-        self.interaction = interaction
-        self.stop()
+    async def _expire(self, cancelled: str, cleared: dict) -> None:
+        text = f"This question expired unanswered. {cancelled} Run /{self.name} to be asked again."
+        try:  # the command's token lasts 15 minutes, far longer than the wait
+            await self.command.edit_original_response(content=text, view=None, **cleared)
+        except discord.HTTPException as problem:  # its buttons stay; a press on them is answered by Answer
+            log.info("could not mark an unanswered /%s question as expired: %s", self.name, problem)
 
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def no(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        self.confirmed = False
-        self.interaction = interaction
-        self.stop()
+
+# Every component the bot posts: each a DynamicItem, whose custom id is understood after a restart.
+COMPONENTS = (VoteButton, AspectSelect, Answer)
+UNKNOWN_COMPONENT = "These buttons no longer work (the bot has been updated since), so nothing was changed. Please run the command again."
+
+
+async def answer_unknown_press(interaction: discord.Interaction) -> None:
+    """Answer a press on a component that none of COMPONENTS is, privately: one posted by an earlier version of the
+    bot (its Confirm buttons had random ids), which would otherwise fail with Discord's "This interaction failed"."""
+    custom_id = (interaction.data or {}).get("custom_id", "")
+    if interaction.type is discord.InteractionType.component and not any(
+        item.__discord_ui_compiled_template__.fullmatch(custom_id) for item in COMPONENTS
+    ):
+        await interaction.response.send_message(UNKNOWN_COMPONENT, ephemeral=True)

@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.anti_brigade import MAX_MEMBER_DAYS, rule_text
+from bot.discord.pickup import after_pickup
 from bot.discord.cogs.sessions import EVERYWHERE, answer_privately, is_moderator, scope_of, scope_settings
 from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
@@ -151,7 +152,7 @@ class Moderation(commands.Cog):
         if vote_style is not None and vote_style not in VOTE_STYLES:
             problems.append(f"unknown vote style '{vote_style}'")
         if problems:
-            await interaction.response.send_message(f"Sorry: {'; '.join(problems)}. Nothing was changed.", ephemeral=True)
+            await answer_privately(interaction, f"Sorry: {'; '.join(problems)}. Nothing was changed.")
             return
         given = {
             "preset": preset,
@@ -173,15 +174,16 @@ class Moderation(commands.Cog):
         if rounds is not None:
             changes["rounds"] = rounds or None
         if changes:
+            await after_pickup(self.bot, interaction, scope_id=scope_id)  # a round closing now counts as it stood
             await self.store.update_scope_settings(scope_id, changes, actor=voter_id(interaction.user.id))
             self.bot.runner.scope_settings_changed(scope_id)
         settings = await scope_settings(self.bot, scope_id)
-        await interaction.response.send_message(
+        await answer_privately(
             # Session settings take effect in the next session; hide_results' and anti-brigading's own sentences say
             # they apply at once.
+            interaction,
             f"{'Updated. ' if changes else ''}Sessions started from now use: {settings_text(settings)}. "
-            f"{hide_results_text(settings)} {anti_brigading_text(scope_id, settings)}",
-            ephemeral=True, allowed_mentions=discord.AllowedMentions.none(),
+            f"{hide_results_text(settings)} {anti_brigading_text(scope_id, settings)}", discord.AllowedMentions.none(),
         )
 
     @app_commands.command(name="reset", description="Moderators: clear this server's agent (asks first)")
@@ -190,8 +192,9 @@ class Moderation(commands.Cog):
         scope_id = await self._moderator_scope(interaction, defer=True)  # counting and clearing grow with the Q-table
         if scope_id is None:
             return
+        await after_pickup(self.bot, interaction, scope_id=scope_id)  # what it forgets includes a round closing now
         learned = await self._learned(scope_id)
-        view = Confirm(interaction.user.id, "Reset the agent")
+        view = Confirm(interaction, "Reset the agent")
         await interaction.edit_original_response(
             # "a reset forgets it all" only when there is something to forget
             content=f"Reset the agent? It {learned}{'' if learned == NOTHING_LEARNED else '; a reset forgets it all'}. "
@@ -200,6 +203,8 @@ class Moderation(commands.Cog):
         )
         if not await view.confirm("Nothing was reset."):
             return
+        # A round whose voting ended before the confirmation learns into the agent reset, not into the new one.
+        await after_pickup(self.bot, interaction, scope_id=scope_id)
         await self.store.reset_scope(scope_id, actor=voter_id(interaction.user.id))
         await interaction.edit_original_response(content="The agent is reset: it starts learning afresh from the next round.", view=None)
 
@@ -232,6 +237,7 @@ class Moderation(commands.Cog):
         scope_id = await self._moderator_scope(interaction, defer=True)  # voiding grows with the user's votes
         if scope_id is None:
             return
+        await after_pickup(self.bot, interaction, scope_id=scope_id)  # a recount or a round closing counts as it stood
         voided = await self.store.strike(scope_id, voter_id(user.id), actor=voter_id(interaction.user.id))
         await interaction.edit_original_response(
             content=f"Voided {plural(voided, 'vote')} by {user.mention}; their new votes here are ignored. This is in the audit log.",
@@ -245,28 +251,31 @@ class Moderation(commands.Cog):
         scope_id = await self._moderator_scope(interaction)
         if scope_id is None:
             return
+        await after_pickup(self.bot, interaction, scope_id=scope_id)  # as /strike
         lifted = await self.store.unstrike(scope_id, voter_id(user.id), actor=voter_id(interaction.user.id))
         text = (
             f"Lifted the strike on {user.mention}: their new votes here count again (the voided ones stay void). This is in the audit log."
             if lifted
             else f"{user.mention} has no strike here; nothing was changed."
         )
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+        await answer_privately(interaction, text, discord.AllowedMentions.none())
 
     @app_commands.command(name="forget-me", description="Get a copy of your data, then delete your votes and your personal agent")
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def forget_me(self, interaction: discord.Interaction) -> None:
         voter = voter_id(interaction.user.id)
         await interaction.response.defer(ephemeral=True, thinking=True)
+        # Right after a restart: the recount of the reactions made meanwhile first, or it would re-add what is deleted.
+        await after_pickup(self.bot, interaction, everywhere=True)
         copied = await personal_agent(self.bot.conductor, voter, (await scope_settings(self.bot, voter))["preset"])
         agent = f"your personal agent, which {copied['learned']}" if copied else None
-        view = Confirm(interaction.user.id, "Delete my data")
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "my-crowdtune-data.json"
             votes = await in_worker_process(write_person_copy, self.store.path, voter, path, copied)
             if not votes and agent is None:
                 await interaction.edit_original_response(content="Nothing of yours is stored here (no votes, no personal agent): there is nothing to delete.")
                 return
+            view = Confirm(interaction, "Delete my data")
             await interaction.edit_original_response(
                 content=f"Here is your data: {stored(votes, agent)}. "
                 "Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.",
@@ -276,8 +285,7 @@ class Moderation(commands.Cog):
         if not await view.confirm("Nothing was deleted.", attachments=[]):
             return
         # Reactions held over the vote rate were made before the deletion: dropped first, so none comes back.
-        self.bot.runner.ballot_box.held.forget_person(interaction.user.id)
-        self.bot.runner.ballot_box.seen.forget_person(interaction.user.id)
+        self.bot.forget_in_memory(interaction.user.id)
         result = await self.store.forget_user(voter, personal_scope=voter)
         self.bot.runner.scope_deleted(voter)
         await interaction.edit_original_response(

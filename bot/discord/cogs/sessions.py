@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.conductor import start_text
 from bot.discord.permissions import missing_permissions, missing_text
+from bot.discord.pickup import after_pickup
 from bot.discord.replies import answer, answer_privately, deferring
 from bot.discord.steering import CLOSE_ANSWERS
 from bot.discord.reports import (
@@ -125,6 +126,8 @@ class Sessions(commands.Cog):
             # its sender alone; the session is announced to the channel in a followup.
             await interaction.response.defer(ephemeral=True, thinking=True)
         scope_id, kind = scope_of(interaction)
+        # After a restart, the channel's session may end with the round it takes back, and the opening learns from it.
+        await after_pickup(self.bot, interaction, scope_id=scope_id)
         settings = await scope_settings(self.bot, scope_id)
         # Everything that can be checked without the melody's bytes is checked before they are downloaded.
         try:
@@ -181,8 +184,9 @@ class Sessions(commands.Cog):
             return
         announcement = compose_announcement(session, spec, kind, fitted.summary if fitted else None)
         try:
-            if fitted:  # deferred privately for the melody: fill that in, then announce
-                await interaction.edit_original_response(content=f"Read {_quoted(melody.filename)}: the session starts below.")
+            if interaction.response.is_done():  # deferred privately (the melody, or a wait): fill that in, then announce
+                read = f"Read {_quoted(melody.filename)}: t" if fitted else "T"
+                await interaction.edit_original_response(content=f"{read}he session starts below.")
                 await interaction.followup.send(announcement)
             else:
                 await interaction.response.send_message(announcement)
@@ -319,18 +323,6 @@ class Sessions(commands.Cog):
 STOPPED_SAID = "Stopped; I said so in the channel."
 
 
-async def after_pickup(bot, interaction: discord.Interaction, lock: asyncio.Lock) -> bool:
-    """Before a /close or /stop acts: wait until the bot, just started, has taken back its open rounds
-    (`RestartRecounts.rounds_taken_back`, at most PICKUP_WAIT seconds), since till then no runner takes a round's votes or
-    closes it. The command is acknowledged privately first ("thinking...") when it must wait for that, or for `lock`
-    (the session's, held by another /close or /stop): either may outlast Discord's 3 s. True if it was acknowledged."""
-    waited = lock.locked() or not bot.runner.taken_back.is_set()
-    if waited:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-    await bot.runner.rounds_taken_back()
-    return waited
-
-
 async def stop_session(bot, interaction: discord.Interaction, session) -> None:
     """/stop of a running `session` by someone who may steer it, answered with what it did (`stop_report`)."""
     store, steering = bot.conductor.store, bot.runner.steering
@@ -338,15 +330,18 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
     # Acknowledged privately while it waits (also while a round's close and summary come first, below), as it may end
     # "already ended"; the channel is then told apart.
     waited = await after_pickup(bot, interaction, lock)  # else its round, closing, has no runner yet and would be cancelled
-    async with lock:  # a second /stop at once waits for this one, then finds it stopped
-        # Read before the stop cancels the open round. An acknowledged /close (or its time up) is counted first, its
-        # summary posted before the stop is said (a round closed, its summary to come, is still the one it says).
-        ended, open_round = await rounds_ended(store, session, closing=steering.closing_now(session.id))
-        after_close = steering.voting_over(open_round)
-        if after_close and not waited:
-            waited = True
-            await interaction.response.defer(ephemeral=True, thinking=True)
-        stopped = await steering.stop(session.id, voter_id(interaction.user.id), after_close)
+    # A second /stop at once waits for this one, then finds it stopped. From here a close that ends stops the session for
+    # this one (`stopping`): its runner prepares no next round, whatever this reads.
+    async with lock:
+        with steering.stopping(session.id, voter_id(interaction.user.id)):
+            # Read before the stop cancels the open round. An acknowledged /close (or its time up) is counted first, its
+            # summary posted before the stop is said (a round closed, its summary to come, is still the one it says).
+            ended, open_round = await rounds_ended(store, session, closing=steering.closing_now(session.id))
+            after_close = steering.voting_over(open_round)
+            if after_close and not waited:
+                waited = True
+                await interaction.response.defer(ephemeral=True, thinking=True)
+            stopped = await steering.stop(session.id, after_close)
     if not stopped:
         await answer_privately(interaction, "This session has already ended (another `/stop`, or its last round); nothing was changed.")
         return

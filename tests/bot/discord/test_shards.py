@@ -182,3 +182,39 @@ async def test_two_shard_processes_on_one_database_lose_no_vote_when_one_is_kill
             ]
     finally:
         await store.close()
+
+
+async def test_a_bot_whose_shard_lock_another_process_took_while_its_connection_was_down_ends_with_one_line(tmp_path, postgres_server):
+    """The lock's backend is terminated, and another process is waiting for the shard at that moment: it gets the
+    lock before the bot can take it again. The bot must stop (exit code 8, one line), never run the shard beside it."""
+    from pgserver import USER, find_bin
+
+    url = postgres_server.new_database()
+    async with FakeDiscord() as server:
+        bot = await _start(server, tmp_path, url, 0)
+        other = None
+        try:
+            await server.wait_until(lambda: sum(s.connected for s in server.sessions) >= 1, timeout=60, what="shard 0 connected")
+            # One statement: the bot's lock connection is ended and this session queues for shard 0's lock before the
+            # bot can ask again (storage.postgres: _SHARD_LOCKS), then holds it as a second bot process would.
+            take = (
+                f"SELECT pg_advisory_lock({0x73686172}, 0) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE application_name LIKE 'process {bot.pid} %') ended; SELECT pg_sleep(3600)"
+            )
+            other = await asyncio.create_subprocess_exec(
+                find_bin("psql"), "-h", str(postgres_server.folder), "-p", str(postgres_server.port), "-U", USER,
+                "-d", url.rsplit("/", 1)[1], "-c", take, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )
+            assert await asyncio.wait_for(bot.wait(), 60) == ExitCode.DATABASE  # README "Exit codes"
+        finally:
+            for process in (bot, other):
+                if process is not None and process.returncode is None:
+                    process.terminate()
+                    await asyncio.wait_for(process.wait(), 30)
+    log = (tmp_path / "shard0.log").read_text(errors="replace")
+    assert log.splitlines()[-1] == (
+        "crowdtune run: the database connection holding shard 0 of 2 was lost (the server restarted, or the connection was cut), "
+        "and another process took it meanwhile (shard 0 of 2 is already run by another bot process on this database; give each "
+        "process its own --shard-ids); this process stops, so that one process only runs it"
+    )
+    assert "Traceback" not in log and PASSWORD not in log

@@ -327,11 +327,11 @@ async def test_a_stop_whose_round_closed_and_stopped_before_it_looked_is_told_it
     server = env.server
     async with running(env) as bot:
         await voted_round(env, env.bob)
-        store, steering = bot.conductor.store, bot.runner.steering
-        open_round_of = store.open_round_of
+        store = bot.conductor.store
+        open_round_of, stops = store.open_round_of, []
 
-        async def late(session_id):  # the /stop's read, once it waits for the close: after the runner stopped it
-            if session_id in steering._stops and not asyncio.current_task().get_name().startswith("session-"):
+        async def late(session_id):  # the /stop's read, once it waits for the close (acknowledged): after the runner stopped it
+            if stops and stops[0].response and not asyncio.current_task().get_name().startswith("session-"):
                 await eventually(lambda: db_rows(env, "SELECT status FROM sessions") == [("stopped",)], "the runner's stop")
             return await open_round_of(session_id)
 
@@ -340,6 +340,7 @@ async def test_a_stop_whose_round_closed_and_stopped_before_it_looked_is_told_it
         close = await server.slash(env.mod, env.channel, "close")
         await server.wait_until(lambda: server.held[REACTION_USERS] >= 1, what="the close to re-read the reactions")
         stop = await server.slash(env.alice, env.channel, "stop")
+        stops.append(stop)
         await stop.wait_response()
         server.release(REACTION_USERS)
         closing = (await final_answer(close))["content"]

@@ -7,6 +7,11 @@ which the test holds still and then moves: nothing here depends on how fast the 
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from pathlib import Path
+
 import pytest
 
 from bot.discord.votes import bare
@@ -14,6 +19,7 @@ from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, ev
 
 pytestmark = pytest.mark.asyncio
 
+CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 NEVER = 3600.0  # a refill the tests never wait for
 REACTION_ROUTE = "PUT /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"
 
@@ -147,11 +153,27 @@ async def test_a_moderators_clear_puts_the_bots_vote_reactions_back(env, mode):
     assert set(await ballots(env)) == {uid(env.carol)}
 
 
-async def test_a_reaction_held_when_its_person_uses_forget_me_never_counts(env):
+async def forget_user_beside_the_bot(env, user) -> None:
+    """`crowdtune forget-user USER_ID --yes` on the running bot's database, in a process of its own."""
+    child_env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    forget = await asyncio.create_subprocess_exec(
+        CROWDTUNE, "forget-user", str(user.id), "--db", env.db, "--yes", cwd=env.folder, env=child_env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(forget.communicate(), 120)
+    assert forget.returncode == 0 and "deleted 1 vote" in out.decode(), (out, err)
+
+
+@pytest.mark.parametrize("by", ["/forget-me", "crowdtune forget-user"])
+async def test_a_reaction_held_when_its_person_deletes_their_data_never_counts(env, by):
     """Found by a re-trial (18e): a reaction held over the vote rate was applied after its person deleted their data
-    with /forget-me, stored their vote again and changed the reward. What /forget-me deletes includes what is held."""
+    with /forget-me, stored their vote again and changed the reward. What /forget-me deletes includes what is held.
+    So does `crowdtune forget-user` beside a running bot on PostgreSQL, which the bot heard nothing of: it hears of
+    the deletion now (NOTIFY) and drops what it holds of the person."""
     from test_moderator_words import forget
 
+    if by == "crowdtune forget-user" and not env.db.startswith("postgresql://"):
+        pytest.skip("on SQLite forget-user refuses a database a bot holds: nothing runs beside it")
     server = env.server
     async with running(env, vote_burst=1, vote_refill_seconds=0.5) as bot:
         now = [0.0]
@@ -160,8 +182,14 @@ async def test_a_reaction_held_when_its_person_uses_forget_me_never_counts(env):
         await server.react(env.carol, post["id"], KEYCAPS[1])  # her one token: stored
         await eventually(lambda: applied(env, env.carol) == 1, "her first vote")
         await server.react(env.carol, post["id"], KEYCAPS[8])  # held
-        deleted = await forget(env, env.carol, env.channel, press="Delete my data")
-        assert deleted["content"].startswith("Deleted 1 vote"), deleted["content"]
+        held = bot.runner.ballot_box.held
+        await eventually(lambda: held.waiting([int(post["id"])]) == 1, "her held reaction")
+        if by == "/forget-me":
+            deleted = await forget(env, env.carol, env.channel, press="Delete my data")
+            assert deleted["content"].startswith("Deleted 1 vote"), deleted["content"]
+        else:
+            await forget_user_beside_the_bot(env, env.carol)
+        await eventually(lambda: held.waiting([int(post["id"])]) == 0, "the bot dropping what it held of her")
         now[0] += 10  # her bucket is full again: nothing of hers may come back
         await server.react(env.alice, post["id"], KEYCAPS[4])
         await eventually(lambda: applied(env, env.alice) == 1, "alice's vote")

@@ -1,0 +1,38 @@
+"""What a command that changes a session's, a scope's or its votes' state waits for before it acts: right after a start,
+the bot taking back its open rounds (till then no runner recounts, takes the votes of or closes a round), and, as the
+command needs, their recounts and the closes under way; acknowledged first when it must wait (Discord's 3 s)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import discord
+
+from bot.discord.replies import deferring
+
+
+async def after_pickup(
+    bot, interaction: discord.Interaction, lock: asyncio.Lock | None = None, *, scope_id: str | None = None, everywhere: bool = False,
+) -> bool:
+    """Before a state-changing command acts: wait until the bot, just started, has taken back its open rounds
+    (`RestartRecounts.rounds_taken_back`, at most PICKUP_WAIT seconds). With `scope_id`, then for the recount of that
+    scope's sessions (the reactions made while the bot was down, at most RECOUNT_WAIT seconds) and for the close of each
+    of their rounds whose voting is over (`Steering.closes`, at most STOP_WAIT seconds), so that what a round counts and
+    learns is what stood when the command came (a /reset after it, not into the new agent); `everywhere`: the recount
+    of every session (a person's votes, anywhere), so that none re-adds what the command deletes. The command is
+    acknowledged privately first ("thinking...") when it must wait for any of these, or for `lock` (the session's,
+    held by another /close or /stop): each may outlast Discord's 3 s. True if it was acknowledged here."""
+    runner, recounts, defer = bot.runner, bot.runner.recounts, deferring(interaction)
+    already = interaction.response.is_done()
+    if lock is not None and lock.locked() or not recounts.taken_back.is_set():
+        await defer()
+    await recounts.rounds_taken_back()
+    if scope_id is not None or everywhere:
+        sessions = [s.id for s in await bot.conductor.store.active_sessions(scope_id)]
+        for session_id in sessions:
+            if recounts.will_wait(session_id):
+                await defer()
+                await recounts.recounted(session_id)
+        if scope_id is not None:
+            await runner.steering.closes(sessions, defer)
+    return not already and interaction.response.is_done()

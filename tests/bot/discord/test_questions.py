@@ -1,0 +1,97 @@
+"""The Confirm questions of /forget-me and /reset, through the real bot and the local Discord-compatible server.
+
+Found by a fresh-user trial: the question waited 120 s, then said nothing; a press after that, or after a restart
+of the bot, was never answered (Discord: "This interaction failed"), and the question kept its live-looking buttons
+with no hint to run the command again. Now the question says when it expired, and a late press is answered with
+how to be asked again, changing nothing; so is a press on the buttons of a question an earlier version asked."""
+
+from __future__ import annotations
+
+import discord
+import pytest
+from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401 - fixtures
+
+from bot.discord.views import UNKNOWN_COMPONENT
+
+pytestmark = pytest.mark.asyncio
+
+ORIGINAL = "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"  # the question's edits
+
+
+def button(message: dict, label: str) -> str:
+    return next(c["custom_id"] for row in message["components"] for c in row["components"] if c["label"] == label)
+
+
+async def a_vote(env) -> None:
+    """Alice votes once, so /forget-me has something to delete (and asks)."""
+    await compose(env, rounds=5)
+    post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+    await env.server.react(env.alice, post["id"], KEYCAPS[2])
+    await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "vote")
+
+
+async def late_press(env, user, question: dict, label: str) -> dict:
+    """Press `label` on `question` when the bot no longer waits for it: the answer it gets, at once (not Discord's
+    "This interaction failed" after 3 s)."""
+    press = await env.server.press_button(user, question["id"], button(question, label))
+    await env.server.wait_until(lambda: press.callbacks or press.missed_deadline, what="an answer or the deadline")
+    assert not press.missed_deadline, "the press was left unanswered"
+    return press.response
+
+
+def says_expired(answer: dict, command: str) -> bool:
+    """Whether a late press's answer turns the question into "expired", without its buttons (UPDATE_MESSAGE)."""
+    text = f"This question has expired, so nothing was changed. Run /{command} to be asked again."
+    return answer["type"] == 7 and answer["data"]["content"] == text and answer["data"]["components"] == answer["data"]["attachments"] == []
+
+
+async def test_a_question_left_unanswered_says_it_expired_and_a_later_press_changes_nothing(env):
+    server = env.server
+    async with running(env) as bot:
+        bot.question_seconds = 0.05  # in place of 120 s
+        await a_vote(env)
+
+        reset = await server.slash(env.mod, env.channel, "reset")
+        ended = await reset.wait_original(lambda m: "expired" in m["content"])
+        assert ended["content"] == "This question expired unanswered. Nothing was reset. Run /reset to be asked again."
+        assert ended["components"] == []
+
+        # The expiry's edit is refused (the question's first edit is held past the fault, so the fault is the
+        # expiry's): the buttons stay, and a press on them must still be answered.
+        edits = server.request_counts[ORIGINAL]
+        server.hold(ORIGINAL)
+        forget = await server.slash(env.alice, env.channel, "forget-me")
+        await server.wait_until(lambda: server.held[ORIGINAL] == 1, what="the question held")
+        server.fail(ORIGINAL, status=404, code=10008, message="Unknown Message")
+        server.release(ORIGINAL)
+        question = await forget.wait_original()
+        await server.wait_until(lambda: server.request_counts[ORIGINAL] == edits + 2, what="the expiry's edit tried")
+        assert question["components"] and question["attachments"]
+        answer = await late_press(env, env.alice, question, "Delete my data")
+        assert says_expired(answer, "forget-me"), answer
+    assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),)) == [(1,)]
+    assert db_rows(env, "SELECT COUNT(*) FROM audit WHERE action IN ('reset', 'forget_me')") == [(0,)]
+
+
+async def test_a_question_asked_before_a_restart_is_answered_after_it_and_changes_nothing(env):
+    server = env.server
+    async with running(env) as bot:
+        # A question as an earlier version posted it: discord.py's random custom ids, which no restart can know.
+        earlier = discord.ui.View(timeout=120)
+        earlier.add_item(discord.ui.Button(label="Delete my data", style=discord.ButtonStyle.danger))
+        earlier_question = await bot.get_channel(env.channel.id).send("Delete it all?", view=earlier)
+        await a_vote(env)
+        forget = await server.slash(env.alice, env.channel, "forget-me")
+        forgetting = await forget.wait_original()
+        reset = await server.slash(env.mod, env.channel, "reset")
+        resetting = await reset.wait_original()
+    async with running(env):
+        answer = await late_press(env, env.alice, forgetting, "Delete my data")
+        assert says_expired(answer, "forget-me"), answer
+        answer = await late_press(env, env.mod, resetting, "Reset the agent")
+        assert says_expired(answer, "reset"), answer
+        assert server.message(forgetting["id"])["components"] == []  # nothing left that looks as if it worked
+        answer = await late_press(env, env.alice, server.message(earlier_question.id), "Delete my data")
+        assert answer["type"] == 4 and answer["data"]["flags"] & 64 and answer["data"]["content"] == UNKNOWN_COMPONENT, answer
+    assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),)) == [(1,)]
+    assert db_rows(env, "SELECT COUNT(*) FROM audit WHERE action IN ('reset', 'forget_me')") == [(0,)]
