@@ -301,8 +301,9 @@ async def run_bot(settings: Settings, db: str) -> int:
         await bot.connect()
 
     watch = asyncio.create_task(stop_if_shards_lost())
+    bot.connection = asyncio.create_task(log_in_and_connect())
     try:
-        await (bot.connection := asyncio.create_task(log_in_and_connect()))
+        await bot.connection
     except asyncio.CancelledError:
         if asyncio.current_task().cancelling():
             raise  # else the bot's close ended its connection (CrowdtuneBot.close): that close's end follows
