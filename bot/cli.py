@@ -751,7 +751,7 @@ def _fresh_output(out: str, db: str, force: bool) -> None:
 
 
 async def _copy_db(args: argparse.Namespace) -> int:
-    from storage.copy import copy_database
+    from storage.copy import copy_into
 
     if args.source == args.target:
         raise ArgumentError("--from and --to name the same database")
@@ -760,16 +760,13 @@ async def _copy_db(args: argparse.Namespace) -> int:
         # The copy is one snapshot: what a running bot writes after it would be lost, as --help warns.
         await source.refuse_if_held("stop it first, then copy: what it writes after the copy would not be in it")
         _check_database(args.target, create=True)
-        target = await _open_to_write(args.target)
         try:
-            counts = await copy_database(source, target)
+            copied, counts = await copy_into(source, args.target)  # claims the target atomically: no look, then write
         except ValueError as problem:
             raise UsageError(str(problem)) from None
-        finally:
-            await target.close()
     finally:
         await source.close()
-    print(f"copied into {target.path}, rows per table: " + ", ".join(f"{table} {n}" for table, n in counts.items()))
+    print(f"copied into {copied}, rows per table: " + ", ".join(f"{table} {n}" for table, n in counts.items()))
     return 0
 
 
