@@ -74,7 +74,8 @@ def keys(mode: str, replays: bool, starting: bool = False, every_stop: bool = Fa
 
 
 def terminal_scope(login: str | None = None) -> str:
-    """The terminal sessions' scope of `login` (default: who runs crowdtune), whose votes' voter is user:LOGIN."""
+    """The terminal sessions' scope of `login` (default: who runs crowdtune), local:LOGIN, which is also their votes'
+    voter: a kind of its own, so no login (123456789012345678 too) is ever the Discord user of that id (user:ID)."""
     return f"local:{login or getpass.getuser()}"
 
 
@@ -125,7 +126,7 @@ class TerminalSession:
         self.player = Player(self.say, self.interactive)
         # Clips to play again: audio, on a terminal, with a player program (else no line offers r).
         self.replays = renderer is not None and self.player.can_play
-        self.voter = f"user:{getpass.getuser()}"
+        self.voter = terminal_scope()  # local:LOGIN, never user:, which is a Discord user's
         self.folder = out_dir
         # What a stop says now (q, the end of input, Ctrl-C or SIGTERM alike): its line and, once rounds
         # run, the session whose lessons follow it.

@@ -163,6 +163,15 @@ MIGRATIONS: dict[int, str] = {
     12: """
     ALTER TABLE rounds ADD COLUMN votes_taken_at DOUBLE PRECISION;
     """,
+    # Terminal voters are local:LOGIN, not user:LOGIN, a Discord user's kind (storage/migrations.py, 13).
+    13: """
+    UPDATE votes SET voter = 'local:' || substr(voter, 6)
+        WHERE voter LIKE 'user:%' AND round_id IN (SELECT r.id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.scope_id LIKE 'local:%');
+    UPDATE vote_events SET voter = 'local:' || substr(voter, 6)
+        WHERE voter LIKE 'user:%' AND round_id IN (SELECT r.id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.scope_id LIKE 'local:%');
+    UPDATE sessions SET owner = 'local:' || substr(owner, 6) WHERE owner LIKE 'user:%' AND scope_id LIKE 'local:%';
+    UPDATE audit SET actor = 'local:' || substr(actor, 6) WHERE actor LIKE 'user:%' AND scope_id LIKE 'local:%';
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
