@@ -9,6 +9,8 @@ so an export reads the same from either database whatever locale the server was 
 JSON stays TEXT so it comes back byte for byte as written.
 """
 
+from storage.migrations import TERMINAL_VOTERS_OF_THEIR_OWN
+
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE scopes (
@@ -164,14 +166,7 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE rounds ADD COLUMN votes_taken_at DOUBLE PRECISION;
     """,
     # Terminal voters are local:LOGIN, not user:LOGIN, a Discord user's kind (storage/migrations.py, 13).
-    13: """
-    UPDATE votes SET voter = 'local:' || substr(voter, 6)
-        WHERE voter LIKE 'user:%' AND round_id IN (SELECT r.id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.scope_id LIKE 'local:%');
-    UPDATE vote_events SET voter = 'local:' || substr(voter, 6)
-        WHERE voter LIKE 'user:%' AND round_id IN (SELECT r.id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.scope_id LIKE 'local:%');
-    UPDATE sessions SET owner = 'local:' || substr(owner, 6) WHERE owner LIKE 'user:%' AND scope_id LIKE 'local:%';
-    UPDATE audit SET actor = 'local:' || substr(actor, 6) WHERE actor LIKE 'user:%' AND scope_id LIKE 'local:%';
-    """,
+    13: TERMINAL_VOTERS_OF_THEIR_OWN,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
