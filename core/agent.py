@@ -244,6 +244,15 @@ def _argmax_random(values: Sequence[float], rng: random.Random) -> int:
     return rng.choice([i for i, v in enumerate(values) if v == best])
 
 
+def left_out(candidates: Sequence[Action], exclude: frozenset[Action], draws: int = 1) -> frozenset[Action]:
+    """The edits a choice of `draws` different ones among `candidates` leaves out: `exclude` (a round's edits just undone
+    on this track: `choose`'s and `choose_linear`'s `exclude`), unless fewer than `draws` others would be left; then
+    none, so that a round always has its edits. Every learner plans with this one rule (core.engine.plan_round)."""
+    if exclude and sum(a not in exclude for a in candidates) < draws:
+        return frozenset()
+    return exclude
+
+
 def choose(
     config: AgentConfig,
     track: Track,
@@ -339,14 +348,15 @@ def choose_linear(
     exclude: frozenset[Action] = frozenset(),
 ) -> list[tuple[Action, tuple[float, ...], float]]:
     """`draws` different edits by Thompson sampling over (at most max_candidates of) the legal ones but those in
-    `exclude` (unless nothing else is legal), each with its feature vector and the improvement the posterior mean
-    expects of it (rating points). With no model yet, the prior (`initial_model`) decides. `cautious` (one draw: an
-    edit that will stay whatever the crowd says) takes the best lower confidence bound instead
+    `exclude` (unless fewer than `draws` others are legal: `left_out`), each with its feature vector and the improvement
+    the posterior mean expects of it (rating points). With no model yet, the prior (`initial_model`) decides. `cautious`
+    (one draw: an edit that will stay whatever the crowd says) takes the best lower confidence bound instead
     (`core.learner.cautious_choice`)."""
     actions = list(candidate_actions(config, track))
     if not actions:
         raise ValueError("no legal action on this track")
-    actions = [a for a in actions if a not in exclude] or actions
+    exclude = left_out(actions, exclude, draws)
+    actions = [a for a in actions if a not in exclude]
     if len(actions) > config.max_candidates:
         actions = rng.sample(actions, config.max_candidates)
     features = featurize(config, track, actions)

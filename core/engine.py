@@ -212,15 +212,14 @@ def plan_round(
     incumbent has no score yet (a session's first round), so a rating round's edit stays whatever the crowd
     says and the linear learner chooses it cautiously. `before`: the session's last closed round's plan; when its
     edits were undone (its incumbent is this one), none of them is proposed again (a trial was offered the edit it
-    had just rated 2, on the same track; unless no other edit is legal)."""
+    had just rated 2, on the same track; unless too few other edits are legal: `q.left_out`)."""
     config = spec.agent
     draws = 2 if spec.mode == "ab" else 1
     undone = frozenset(p.action for p in before.proposals) if before is not None and before.incumbent == incumbent else frozenset()
     if config.learner == "linear":
         chosen = q.choose_linear(config, incumbent, model, rng, draws, cautious=unrated and config.keep_best, exclude=undone)
         return RoundPlan(index, incumbent, tuple(_proposal(config, incumbent, a, x, e) for a, x, e in chosen))
-    if len(q.candidate_actions(config, incumbent)) - len(undone) < draws:
-        undone = frozenset()
+    undone = q.left_out(q.candidate_actions(config, incumbent), undone, draws)
     first = q.choose(config, incumbent, table, rng, index, exclude=undone)
     actions = [first]
     if draws == 2:

@@ -146,6 +146,7 @@ class RoundRunner:
         self._background: set[asyncio.Task] = set()
         self.followups = Followups(bot, self.store)  # each session's /compose followup (ensure_running)
         self.recounts = RestartRecounts()
+        # Aliases of the recounts' own, for cogs/sessions.py's after_pickup only: to go once it reads runner.recounts.
         self.taken_back, self.rounds_taken_back = self.recounts.taken_back, self.recounts.rounds_taken_back
         self._announcing = asyncio.Lock()
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
@@ -206,7 +207,7 @@ class RoundRunner:
         self.recounts.expect([i for i in runnable if i not in self._tasks and self.stopped_by is None])
         for session_id in runnable:
             self.ensure_running(session_id)
-        self.taken_back.set()
+        self.recounts.taken_back.set()
         return len(sessions)
 
     def database_gone(self, problem: DatabaseGone) -> None:

@@ -13,7 +13,7 @@ from bot.simulate import NamedRater, run_simulation
 from core import agent as q
 from core.actions import Kind, apply, describe, legal_actions
 from core.crowd import Ballot, robust_rating
-from core.engine import RoundPlan, SessionSpec, plan_round, round_rng, settle
+from core.engine import Proposal, RoundPlan, SessionSpec, plan_round, round_rng, settle
 from core.features import DIMENSION, FEATURE_NAMES, candidate_features, edit_features, track_descriptors
 from core.learner import NOISE_SD, SHARED_WEIGHT, Evidence, Posterior, cautious_choice, explain, generator, lessons, lower_bounds, thompson_choices
 from core.midi import track_to_midi
@@ -190,6 +190,25 @@ def test_an_undone_edit_is_not_proposed_again_on_the_same_track():
             assert edits(plan_round(spec, 2, track, {}, round_rng(spec, 2), model, before=first)).isdisjoint(edits(first)), (mode, preset)
             kept = apply(track, first.proposals[0].action)  # a kept edit changed the track: nothing to leave out
             assert plan_round(spec, 2, kept, {}, round_rng(spec, 2), model, before=first) == plan_round(spec, 2, kept, {}, round_rng(spec, 2), model)
+
+
+def test_every_learner_leaves_out_the_undone_edits_by_one_rule():
+    """One rule for every learner (core.agent.left_out): the undone edits are left out unless fewer than the round's
+    edits would be left, then none is. The linear learner had its own (only when none was left): an A/B round with
+    one other legal edit had one proposal."""
+    track = SessionSpec(seed=4).first_track()
+    for preset in ("default", "context", "hillclimb"):
+        for mode, draws in (("rating", 1), ("ab", 2)):
+            spec = SessionSpec(mode=mode, preset=preset, seed=4)
+            legal = q.candidate_actions(spec.agent, track)
+            for left in range(draws + 1):
+                undone = legal[left:]
+                proposals = tuple(Proposal(a, q.q_key(spec.agent, track, a), apply(track, a), describe(track, a)) for a in undone)
+                plan = plan_round(spec, 2, track, {}, round_rng(spec, 2), before=RoundPlan(1, track, proposals))
+                edits = [p.action for p in plan.proposals]
+                assert len(edits) == len(set(edits)) == draws, (preset, mode, left, edits)
+                if left == draws:  # enough others: none of the undone ones
+                    assert set(edits) == set(legal[:left]), (preset, mode, edits)
 
 
 async def test_a_session_never_proposes_the_edit_it_just_undid(store):

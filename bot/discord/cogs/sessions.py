@@ -168,7 +168,8 @@ class Sessions(commands.Cog):
             except ValueError as problem:
                 await answer_privately(interaction, f"{CANNOT_START}{problem}.")
                 return
-        options = {"vote_style": settings["vote_style"], "hide_results": settings["hide_results"], "aspects": aspects}
+        # Not hide_results: /status reads the scope's setting live (sessions stored before may still hold it, unread).
+        options = {"vote_style": settings["vote_style"], "aspects": aspects}
         try:
             session = await self.bot.conductor.start(
                 scope_id, kind, str(interaction.channel_id), spec, actor=voter_id(interaction.user.id),

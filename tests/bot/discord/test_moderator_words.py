@@ -166,7 +166,8 @@ async def test_hide_results_says_what_it_does_with_the_vote_style_and_applies_at
     """Found by a fresh-user trial: /config hide_results:true was taken with vote_style reactions without a word, while
     everyone sees the reaction counts on the post, and hide_results:false left an open round hidden (it applied to
     sessions started later only). /config now says in one line what it does with the vote style and when it applies,
-    and /status follows it at once, as anti_brigade."""
+    and /status follows it at once, as anti_brigade. A session no longer stores it (nothing read it); one stored
+    before, with it in its options, still runs and follows the scope's setting."""
     from test_discord_bot import round_recorded
 
     async with running(env):
@@ -174,6 +175,9 @@ async def test_hide_results_says_what_it_does_with_the_vote_style_and_applies_at
         assert "\n" not in hidden and hidden.count("hide_results") == 1, hidden
         assert "counts on the post" in hidden and "only buttons hide them" in hidden and "at once" in hidden, hidden
         await compose(env, rounds=3)
+        (options,), = db_rows(env, "SELECT options FROM sessions")
+        assert "hide_results" not in json.loads(options), options
+        db_rows(env, "UPDATE sessions SET options = ?", (json.dumps({**json.loads(options), "hide_results": True}),))  # as stored before
         post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
         await round_recorded(env, 1)
         await env.server.react(env.alice, post["id"], KEYCAPS[6])
