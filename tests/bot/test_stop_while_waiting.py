@@ -100,7 +100,7 @@ async def test_sigterm_while_the_login_waits_out_a_429_stops_the_bot_at_once(tmp
 async def test_sigterm_while_the_gateway_never_answers_stops_the_bot_at_once(tmp_path, answers):
     """A gateway that takes the connection and says nothing, or accepts the websocket and never sends HELLO:
     discord.py waits 60 s for it, then backs off and tries again."""
-    reached, held = asyncio.Event(), []
+    reached, released, held = asyncio.Event(), asyncio.Event(), []
 
     async def silent(reader, writer):
         held.append(writer)
@@ -109,9 +109,9 @@ async def test_sigterm_while_the_gateway_never_answers_stops_the_bot_at_once(tmp
     async def no_hello(request):
         socket = web.WebSocketResponse()
         await socket.prepare(request)
-        held.append(socket)
         reached.set()
-        await asyncio.Event().wait()  # till the test ends
+        await released.wait()  # till the test ends (the server's cleanup would wait 60 s for it)
+        return socket
 
     if answers == "nothing":
         gateway = await asyncio.start_server(silent, "127.0.0.1", 0, family=socket.AF_INET)
@@ -130,8 +130,9 @@ async def test_sigterm_while_the_gateway_never_answers_stops_the_bot_at_once(tmp
             await asyncio.wait_for(reached.wait(), timeout=GUARD)
             logs = await stopped(process)
     finally:
+        released.set()
         for writer in held:
-            writer.close() if answers == "nothing" else await writer.close()
+            writer.close()
         await gateway.cleanup() if answers != "nothing" else gateway.close()
     assert_stopped_cleanly(process, logs)
 
