@@ -1300,9 +1300,10 @@ async def _put_q(conn: asyncpg.Connection, scope_id: str, entries: Iterable[tupl
 
 
 async def _incumbent_reference(conn: asyncpg.Connection, session_id: int) -> Reference | None:
-    """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar)."""
+    """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar), and how many of the
+    ballots it closed with were removed since (/strike, /forget-me)."""
     row = await conn.fetchrow(
-        "SELECT id, reward FROM rounds WHERE session_id = $1 AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
+        "SELECT id, reward, (outcome::jsonb ->> 'voters')::int FROM rounds WHERE session_id = $1 AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
         "AND (outcome::jsonb -> 'kept_edit') IN ('1'::jsonb, 'true'::jsonb) ORDER BY idx DESC LIMIT 1",
         session_id,
     )
@@ -1315,7 +1316,7 @@ async def _incumbent_reference(conn: asyncpg.Connection, session_id: int) -> Ref
             row[0],
         )
     ]
-    return Reference(ballots, row[1]) if ballots else None
+    return Reference(ballots, row[1], max(0, (row[2] or 0) - len(ballots))) if ballots else None
 
 
 async def _add_observations(conn: asyncpg.Connection, scope_id: str, name: str, observations, comparisons=()) -> None:

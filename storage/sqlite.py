@@ -1139,9 +1139,10 @@ class _Tx:
         return {voter: found[voter] for voter in voters if voter in found}
 
     async def incumbent_reference(self, session_id: int) -> Reference | None:
-        """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar)."""
+        """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar), and how many of
+        the ballots it closed with were removed since (/strike, /forget-me)."""
         row = await self.one(
-            "SELECT id, reward FROM rounds WHERE session_id = ? AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
+            "SELECT id, reward, json_extract(outcome, '$.voters') FROM rounds WHERE session_id = ? AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
             "AND json_extract(outcome, '$.kept_edit') = 1 ORDER BY idx DESC LIMIT 1",
             (session_id,),
         )
@@ -1154,7 +1155,7 @@ class _Tx:
                 (row[0],),
             )
         ]
-        return Reference(ballots, row[1]) if ballots else None
+        return Reference(ballots, row[1], max(0, (row[2] or 0) - len(ballots))) if ballots else None
 
     async def add_observations(self, scope_id: str, name: str, observations, comparisons=()) -> None:
         """Add a closed round's observations to the scope's model, inside the close's transaction."""
