@@ -972,23 +972,24 @@ class PostgresStore(ClosesOnExit):
     async def ballot_count(self, round_id: int) -> int:
         return await self._pool.fetchval("SELECT COUNT(*) FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 0", round_id)
 
-    async def strike(self, scope_id: str, voter: str, actor: str) -> int:
-        """Void every standing vote a user cast in a scope (moderation); returns how many were voided. A vote the
-        user withdrew is left as it is: it counted for nothing already, so it is not counted as voided."""
+    async def strike(self, scope_id: str, voter: str, actor: str) -> dict[str, int] | None:
+        """As SQLite's: {"open": voided in open rounds, "over": in rounds already over}, or None if already struck."""
 
-        async def body(conn: asyncpg.Connection) -> int:
+        async def body(conn: asyncpg.Connection) -> dict[str, int] | None:
             await _lock_scope(conn, scope_id)
-            voided = _count(
-                await conn.execute(
-                    "UPDATE votes SET voided = 1 WHERE voter = $1 AND voided = 0 AND retracted = 0 AND round_id IN "
-                    f"(SELECT r.id {_ROUNDS} WHERE s.scope_id = $2)",
-                    voter, scope_id,
+            if await conn.fetchval("SELECT 1 FROM strikes WHERE scope_id = $1 AND voter = $2", scope_id, voter):
+                return None
+            voided = {}
+            for kind, status in (("open", "= 'open'"), ("over", "<> 'open'")):
+                voided[kind] = _count(
+                    await conn.execute(
+                        "UPDATE votes SET voided = 1 WHERE voter = $1 AND voided = 0 AND retracted = 0 AND round_id IN "
+                        f"(SELECT r.id {_ROUNDS} WHERE s.scope_id = $2 AND r.status {status})",
+                        voter, scope_id,
+                    )
                 )
-            )
-            await conn.execute(
-                "INSERT INTO strikes (scope_id, voter, at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", scope_id, voter, time.time()
-            )
-            await _audit(conn, scope_id, actor, "strike", {"voter": voter, "voided": voided})
+            await conn.execute("INSERT INTO strikes (scope_id, voter, at) VALUES ($1, $2, $3)", scope_id, voter, time.time())
+            await _audit(conn, scope_id, actor, "strike", {"voter": voter, "voided": sum(voided.values()), "open_rounds": voided["open"]})
             return voided
 
         return await self._tx(body)

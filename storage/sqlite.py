@@ -684,18 +684,24 @@ class SqliteStore(ClosesOnExit):
         """len(ballots(round_id)) without reading them: what a quorum check needs after every batch of votes."""
         return (await self._all("SELECT COUNT(*) FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0", (round_id,)))[0][0]
 
-    async def strike(self, scope_id: str, voter: str, actor: str) -> int:
-        """Void every standing vote a user cast in a scope (moderation); returns how many were voided. A vote the
-        user withdrew is left as it is: it counted for nothing already, so it is not counted as voided."""
+    async def strike(self, scope_id: str, voter: str, actor: str) -> dict[str, int] | None:
+        """Void every standing vote a user cast in a scope (moderation) and refuse their new ones; returns how many were
+        voided, {"open": in open rounds, "over": in rounds already over}, or None if the user was already struck (then
+        nothing changes). A vote the user withdrew is left as it is: it counted for nothing already."""
         async with self._tx() as db:
-            cursor = await db.execute(
-                "UPDATE votes SET voided = 1 WHERE voter = ? AND voided = 0 AND retracted = 0 AND round_id IN "
-                "(SELECT r.id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.scope_id = ?)",
-                (voter, scope_id),
-            )
-            await db.execute("INSERT INTO strikes (scope_id, voter, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (scope_id, voter, time.time()))
-            await db.audit(scope_id, actor, "strike", {"voter": voter, "voided": cursor.rowcount})
-        return cursor.rowcount
+            if await db.one("SELECT 1 FROM strikes WHERE scope_id = ? AND voter = ?", (scope_id, voter)):
+                return None
+            voided = {"open": 0, "over": 0}
+            for kind, status in (("open", "= 'open'"), ("over", "<> 'open'")):
+                cursor = await db.execute(
+                    "UPDATE votes SET voided = 1 WHERE voter = ? AND voided = 0 AND retracted = 0 AND round_id IN "
+                    f"(SELECT r.id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.scope_id = ? AND r.status {status})",
+                    (voter, scope_id),
+                )
+                voided[kind] = cursor.rowcount
+            await db.execute("INSERT INTO strikes (scope_id, voter, at) VALUES (?, ?, ?)", (scope_id, voter, time.time()))
+            await db.audit(scope_id, actor, "strike", {"voter": voter, "voided": sum(voided.values()), "open_rounds": voided["open"]})
+        return voided
 
     async def unstrike(self, scope_id: str, voter: str, actor: str) -> bool:
         """Lift a strike: the user's new votes in the scope count again (the voided ones stay void).

@@ -136,13 +136,25 @@ def set_aside_text(count: int, member_days: int) -> str:
     return f"{plural(count, 'vote')} set aside: {voters} joined the server {when} (/config member_days, anti_brigade)."
 
 
-def round_summary(number: int, mode: str, outcome, ballots, set_aside: int = 0, member_days: int = 0) -> str:
-    """What the channel is told when round `number` closes (an Outcome, the ballots that counted), and how many
-    standing votes the membership rule (`member_days`) set aside. The engine's summary names who gave the verdict
-    (a personal agent's owner is told "You gave 7/10": core.engine.verdict_opening)."""
+async def struck_votes(store, round_id: int) -> int:
+    """How many voters of the round have a vote voided by /strike and none standing: taken before the close, which
+    voids the votes the membership rule set aside."""
+    standing = {b.voter for b in await store.ballots(round_id)}
+    return len({b.voter for b in await store.voided_ballots(round_id)} - standing)
+
+
+def round_summary(number: int, mode: str, outcome, ballots, set_aside: int = 0, member_days: int = 0, struck: int = 0) -> str:
+    """What the channel is told when round `number` closes (an Outcome, the ballots that counted), how many
+    standing votes the membership rule (`member_days`) set aside, and how many votes /strike voided (`struck_votes`).
+    The engine's summary names who gave the verdict (a personal agent's owner is told "You gave 7/10":
+    core.engine.verdict_opening)."""
+    from bot.progress import plural
+
     aside = f" {set_aside_text(set_aside, member_days)}" if set_aside else ""
+    if struck:  # or "nobody voted" would be untrue of a round whose one vote a moderator voided
+        aside += f" {plural(struck, 'vote')} {'was' if struck == 1 else 'were'} voided by /strike."
     if not outcome.voters:  # the engine's summary says it all: "nobody voted, so nothing was learned: ..."
-        summary = outcome.summary.replace("nobody voted", "no vote counted", 1) if set_aside else outcome.summary
+        summary = outcome.summary.replace("nobody voted", "no vote counted", 1) if set_aside or struck else outcome.summary
         return f"**Round {number} closed**: {summary}.{aside}"
     # An A/B reward is an edit's chance of beating the track before, not a score of the music: the engine's
     # summary gives each chance as such, so no A/B number is shown on the 1-10 scale.

@@ -80,6 +80,31 @@ def settings_text(settings: dict) -> str:
     return ", ".join(f"{option}: {value}" for option, value in shown.items())
 
 
+def unstrikable(user: discord.abc.User, moderator: discord.abc.User, me: discord.abc.User) -> str | None:
+    """Why /strike refuses `user`, in one line, or None: the bot casts no votes, and a moderator striking themself
+    would only lock themself out (a slip of the user picker)."""
+    if user.id == me.id:
+        return "The bot casts no votes, so there is nothing to strike. Nothing was changed."
+    if user.id == moderator.id:
+        return "You cannot strike yourself. Nothing was changed."
+    return None
+
+
+def strike_text(mention: str, voided: dict[str, int] | None) -> str:
+    """/strike's answer from Store.strike's count: the open rounds' votes apart from those of rounds already over, whose
+    verdicts (and what the agent learned from them) stand though the votes no longer weigh in later counts."""
+    if voided is None:
+        return f"{mention} is already struck here. Nothing was changed."
+    total = voided["open"] + voided["over"]
+    parts = []
+    if voided["open"]:
+        parts.append(f"{voided['open']} in the open round, which no longer counts {'it' if voided['open'] == 1 else 'them'}")
+    if voided["over"]:
+        parts.append(f"{voided['over']} in rounds already over, whose verdicts stand")
+    where = f" ({'; '.join(parts)})" if parts else ""
+    return f"Voided {plural(total, 'vote')} by {mention}{where}; their new votes here are ignored. This is in the audit log."
+
+
 def file_size(size: int) -> str:
     """Bytes for people: '10 MiB', '1.5 MiB', '50 KiB'."""
     if size >= 2**20:
@@ -237,12 +262,13 @@ class Moderation(commands.Cog):
         scope_id = await self._moderator_scope(interaction, defer=True)  # voiding grows with the user's votes
         if scope_id is None:
             return
+        refused = unstrikable(user, interaction.user, self.bot.user)
+        if refused:
+            await answer_privately(interaction, refused, discord.AllowedMentions.none())
+            return
         await after_pickup(self.bot, interaction, scope_id=scope_id)  # a recount or a round closing counts as it stood
         voided = await self.store.strike(scope_id, voter_id(user.id), actor=voter_id(interaction.user.id))
-        await interaction.edit_original_response(
-            content=f"Voided {plural(voided, 'vote')} by {user.mention}; their new votes here are ignored. This is in the audit log.",
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
+        await answer_privately(interaction, strike_text(user.mention, voided), discord.AllowedMentions.none())
 
     @app_commands.command(name="unstrike", description="Moderators: lift a strike, so a user's new votes here count again")
     @app_commands.guild_only()
