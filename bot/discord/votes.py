@@ -200,10 +200,16 @@ def ranked_round(rank: int, row, session, votes: int | None = None) -> str:
     return f"{rank}. {rating_text(row.reward)}/10: {where}"
 
 
-def round_cancelled(number: int) -> str:
-    """What the channel is told when round `number`'s message was deleted. A cancelled round is replaced: the
-    session still plays as many rounds that count (`rounds_in_all`)."""
-    return f"**Round {number} cancelled**: its message was deleted, so nothing was learned from it. Round {number + 1} takes its place."
+def round_cancelled(number: int, planned: int | None, closed: int) -> str:
+    """What the channel is told when round `number`'s message was deleted, in a session of `planned` rounds (None or 0:
+    endless) of which `closed` closed. A cancelled round is replaced, so the session still plays `planned` rounds that
+    count and its total grows by one (`rounds_in_all`): said here, or the next post's "Round 2 of 4" in a session
+    started with 3 rounds reads as a mistake (a trial)."""
+    from bot.progress import plural
+
+    total = rounds_in_all(planned, number, closed)
+    grown = f": the session now has {plural(total, 'round')}, {planned} of which count" if total else ""
+    return f"**Round {number} cancelled**: its message was deleted, so nothing was learned from it. Round {number + 1} takes its place{grown}."
 
 
 def rounds_in_all(planned: int | None, ended: int, closed: int) -> int | None:
