@@ -57,6 +57,9 @@ async def test_a_strike_says_its_rounds_apart_and_the_next_summary_names_the_rem
             "whose verdicts stand); their new votes here are ignored. This is in the audit log."
         ), said
         summary = await close_round(env, 2)
+        # /stats's mean is of the verdicts as the rounds closed, and says so (a trial took it for a stale figure).
+        stats = (await final_answer(await server.slash(env.mod, env.channel, "stats")))["content"]
+        assert stats.startswith("2 rated rounds, mean reward ") and "(each round's verdict when it closed, which stands)." in stats, stats
     assert "1 of the votes that set it was removed by /strike or /forget-me" in summary, summary
     assert "set, as the votes' weights" not in summary and "((" not in summary, summary
 
