@@ -1055,6 +1055,8 @@ class PostgresStore(ClosesOnExit):
         async def body(conn: asyncpg.Connection) -> dict:
             events = _count(await conn.execute("DELETE FROM vote_events WHERE voter = $1", voter))
             votes = _count(await conn.execute("DELETE FROM votes WHERE voter = $1", voter))
+            # The personal agent's open round ends with it: its post says so (queued before its rows go).
+            await _edit_ended_posts(conn, "s.scope_id = $1 AND r.status = 'open'", personal_scope, "cancelled")
             scope = _count(await conn.execute("DELETE FROM scopes WHERE id = $1", personal_scope))
             await conn.execute(
                 "INSERT INTO withheld_reactions (round_id, voter) SELECT id, $1 FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",

@@ -847,6 +847,8 @@ class SqliteStore(ClosesOnExit):
         async with self._tx() as db:
             events = await db.execute("DELETE FROM vote_events WHERE voter = ?", (voter,))
             votes = await db.execute("DELETE FROM votes WHERE voter = ?", (voter,))
+            # The personal agent's open round ends with it: its post says so (queued before its rows go).
+            await db.edit_ended_posts("s.scope_id = ? AND r.status = 'open'", personal_scope, "cancelled")
             scope = await db.execute("DELETE FROM scopes WHERE id = ?", (personal_scope,))
             await db.execute(
                 "INSERT INTO withheld_reactions (round_id, voter) SELECT id, ? FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",

@@ -342,6 +342,7 @@ class RoundRunner:
             self.ballot_box.forget_round(row)
             refreshed = await self.store.session(session_id)
             if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
+                await self.announce(session.channel_id)  # its post edited into an ended round's (Store.forget_user)
                 return True
             await self.announce(session.channel_id)  # the summary, or the cancellation a deletion recorded
             stopped = await self.steering.after_close(session_id)  # a /stop that waited for this close

@@ -62,10 +62,16 @@ def preset_exploration(config) -> str:
     return "Thompson sampling" if config.learner == "linear" else config.exploration
 
 
-def settings_text(settings: dict) -> str:
+# /config's options that mean something in a server only: a personal agent (a DM) has one moderator, its owner, and
+# learns from their votes alone (bot.conductor.Conductor.model).
+SERVER_ONLY = ("mod_role", "share_learning")
+
+
+def settings_text(settings: dict, server: bool = True) -> str:
     """A scope's settings as /config takes them, each option once by its name, in its units and words:
     "preset: default, exploration: the preset's (Thompson sampling), round_minutes: 5, ..., share_learning: off"
-    (hide_results, anti_brigade and member_days, which apply at once, apart: `hide_results_text`, `anti_brigading_text`)."""
+    (hide_results, anti_brigade and member_days, which apply at once, apart: `hide_results_text`, `anti_brigading_text`);
+    not `server`: a personal agent's, without SERVER_ONLY."""
     exploration = settings["exploration"] or f"the preset's ({preset_exploration(agent_preset(settings['preset']))})"
     shown = {
         "preset": settings["preset"],
@@ -77,7 +83,7 @@ def settings_text(settings: dict) -> str:
         "mod_role": f"<@&{settings['mod_role']}>" if settings["mod_role"] else "none",
         "share_learning": on_off(settings["share_learning"]),
     }
-    return ", ".join(f"{option}: {value}" for option, value in shown.items())
+    return ", ".join(f"{option}: {value}" for option, value in shown.items() if server or option not in SERVER_ONLY)
 
 
 def unstrikable(user: discord.abc.User, moderator: discord.abc.User, me: discord.abc.User) -> str | None:
@@ -176,6 +182,10 @@ class Moderation(commands.Cog):
             problems.append(f"unknown exploration '{exploration}'")
         if vote_style is not None and vote_style not in VOTE_STYLES:
             problems.append(f"unknown vote style '{vote_style}'")
+        server = scope_id.startswith("guild:")
+        given_here = [name for name, value in zip(SERVER_ONLY, (mod_role, share_learning)) if value is not None]
+        if given_here and not server:
+            problems.append(f"{' and '.join(given_here)} {'apply' if len(given_here) > 1 else 'applies'} in servers only: your personal agent has one moderator, you, and learns from your votes alone")
         if problems:
             await answer_privately(interaction, f"Sorry: {'; '.join(problems)}. Nothing was changed.")
             return
@@ -207,7 +217,7 @@ class Moderation(commands.Cog):
             # Session settings take effect in the next session; hide_results' and anti-brigading's own sentences say
             # they apply at once.
             interaction,
-            f"{'Updated. ' if changes else ''}Sessions started from now use: {settings_text(settings)}. "
+            f"{'Updated. ' if changes else ''}Sessions started from now use: {settings_text(settings, server)}. "
             f"{hide_results_text(settings)} {anti_brigading_text(scope_id, settings)}", discord.AllowedMentions.none(),
         )
 
