@@ -556,9 +556,10 @@ async def _run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as opened:
         renderer = None if args.no_audio else opened.enter_context(open_renderer(settings))
         reader = await nothing_to_rate(sys.stdin)  # before the database is opened (or made)
-        out = Path(args.out).resolve() if args.out else _beside_db(args.db) / "rounds"  # absolute, as the default is
-        if args.out:  # a folder that cannot be made (no permission) fails here (exit 12), before a session is started
-            out.mkdir(exist_ok=True)
+        # Absolute, as the default is. Made only as the session writes its first file into it: a resumed session
+        # keeps its own folder, and a start refused (a held database) makes nothing. One that cannot be made was
+        # refused above (check_writable tries it, exit 12).
+        out = Path(args.out).resolve() if args.out else _beside_db(args.db) / "rounds"
         store = await _open_to_write(args.db)
         try:
             # One process per database, as for the bot: two terminals on one session would close each
@@ -566,7 +567,7 @@ async def _run(args: argparse.Namespace) -> int:
             await store.claim_instance(f"crowdtune run in a terminal, process {os.getpid()}")
             await store.claim_scope(terminal_scope())  # on PostgreSQL, which bots share, the claim is the scope's
             session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects, reader=reader,
-                                      out_given=args.out)
+                                      out_given=args.out, data_folder=_beside_db(args.db))
             await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track,
                               settings_given=_settings_in_use(args, settings))
         finally:
@@ -609,9 +610,9 @@ async def _simulate(args: argparse.Namespace) -> int:
         store = await _open_to_write(args.db)
         try:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
-            out.mkdir(exist_ok=True)
             scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
             await store.claim_scope(scope)
+            out.mkdir(exist_ok=True)  # once nothing can refuse the run: its every end writes results.json there
             done = kept = 0
             with progress_bar(spec.rounds, "simulate", "round") as bar:
 
@@ -750,7 +751,7 @@ def _fresh_output(out: str, db: str, force: bool) -> None:
 
 
 async def _copy_db(args: argparse.Namespace) -> int:
-    from storage.copy import copy_database
+    from storage.copy import copy_into
 
     if args.source == args.target:
         raise ArgumentError("--from and --to name the same database")
@@ -759,16 +760,13 @@ async def _copy_db(args: argparse.Namespace) -> int:
         # The copy is one snapshot: what a running bot writes after it would be lost, as --help warns.
         await source.refuse_if_held("stop it first, then copy: what it writes after the copy would not be in it")
         _check_database(args.target, create=True)
-        target = await _open_to_write(args.target)
         try:
-            counts = await copy_database(source, target)
+            copied, counts = await copy_into(source, args.target)  # claims the target atomically: no look, then write
         except ValueError as problem:
             raise UsageError(str(problem)) from None
-        finally:
-            await target.close()
     finally:
         await source.close()
-    print(f"copied into {target.path}, rows per table: " + ", ".join(f"{table} {n}" for table, n in counts.items()))
+    print(f"copied into {copied}, rows per table: " + ", ".join(f"{table} {n}" for table, n in counts.items()))
     return 0
 
 

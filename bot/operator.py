@@ -23,7 +23,7 @@ SNOWFLAKE_MAX = 2**64 - 1  # Discord's ids are unsigned 64-bit numbers (its docs
 
 class Person(NamedTuple):
     """Whom `forget-user` forgets: their voter as their votes are stored (and an export names them), the scope of
-    their personal agent, and the name their copy's default file takes."""
+    their personal agent, and the name their copy's default file takes (crowdtune-NAME.json)."""
 
     voter: str
     personal_scope: str
@@ -32,20 +32,23 @@ class Person(NamedTuple):
 
 def person(text: str) -> Person:
     """An argparse type: a Discord user's id (a snowflake: 1 to 2**64-1, in decimal digits), also as an export's
-    votes.jsonl names a voter ("user:123"), whose personal agent is their DMs' (user:ID); or a terminal user as
-    the export names them, user:LOGIN (bot.terminal: their votes' voter), whose agent is local:LOGIN.
-    ArgumentTypeError otherwise."""
+    votes.jsonl names a voter ("user:123"), whose personal agent is their DMs' (user:ID); or a terminal user as the
+    export names them, local:LOGIN (bot.terminal: their votes' voter and their agent's scope), any login, digits
+    too. user:LOGIN, as older exports named a terminal user, names them too when LOGIN is not all digits (digits are
+    a Discord id: the two never mix). ArgumentTypeError otherwise."""
     from bot.terminal import terminal_scope  # here: it imports the conductor (numpy), which --help does without
 
-    name = text.removeprefix("user:")
-    if name.isascii() and name.isdigit():
+    kind, colon, name = text.partition(":")
+    if not colon:
+        kind, name = "user", text
+    if kind == "user" and name.isascii() and name.isdigit():
         if 0 < int(name) <= SNOWFLAKE_MAX:
-            return Person(voter_id(int(name)), voter_id(int(name)), str(int(name)))
-    elif text.startswith("user:") and name.isprintable() and name and not any(c.isspace() or c == "/" for c in name):
-        return Person(text, terminal_scope(name), name)
+            return Person(voter_id(int(name)), voter_id(int(name)), f"user-{int(name)}")
+    elif colon and kind in ("local", "user") and name.isprintable() and name and not any(c.isspace() or c == "/" for c in name):
+        return Person(terminal_scope(name), terminal_scope(name), f"local-{name}")
     raise argparse.ArgumentTypeError(
         f"USER_ID must be a Discord user's id (a number such as 123456789012345678: Discord's Developer Mode, then "
-        f"Copy User ID), or user:LOGIN for a terminal user, as an export names voters; not {quoted(text)}")
+        f"Copy User ID), or local:LOGIN for a terminal user, as an export names voters; not {quoted(text)}")
 
 
 def add_commands(commands) -> None:
@@ -59,9 +62,9 @@ def add_commands(commands) -> None:
         "and a reaction a Discord user leaves on a round open now no longer counts. On a terminal it asks first; elsewhere add --yes. "
         "On SQLite, stop the bot first."))
     forget.add_argument("user", type=person, metavar="USER_ID", help=(
-        "the person's Discord user id, or as an export names voters: user:ID, or user:LOGIN for a terminal user"))
+        "the person's Discord user id, or as an export names voters: user:ID, or local:LOGIN for a terminal user"))
     _add_db(forget)
-    forget.add_argument("--out", type=_path("--out"), help="the copy's JSON file, readable by its owner alone (default: crowdtune-user-USER_ID.json)")
+    forget.add_argument("--out", type=_path("--out"), help="the copy's JSON file, readable by its owner alone (default: crowdtune-user-ID.json, crowdtune-local-LOGIN.json)")
     forget.add_argument("--force", action="store_true", help="replace --out if it exists")
     _add_yes(forget, "delete")
 
@@ -147,14 +150,13 @@ class _NothingStored(Exception):
 async def forget_user(args: argparse.Namespace) -> int:
     from bot.conductor import Conductor
     from bot.personal_copy import personal_agent
-    from bot.terminal import terminal_scope
     from storage.export import write_person_copy
     from storage.files import replacing
     from bot.errors import check_writable
 
     voter, personal, name = args.user
     settings = _database_named(args)
-    out = args.out or f"crowdtune-user-{name}.json"
+    out = args.out or f"crowdtune-{name}.json"
     check_writable(out, "the file ", example="user.json")
     _fresh_output(out, args.db, args.force)
     store = await _open(args, "forget-user", personal)
@@ -177,8 +179,8 @@ async def forget_user(args: argparse.Namespace) -> int:
         result = await store.forget_user(voter, personal_scope=personal, actor=ACTOR)
     finally:
         await store.close()
-    # A reaction is Discord's: a terminal user (user:LOGIN) has none to speak of.
-    reactions = "" if personal == terminal_scope(name) else ", and a reaction they leave on a round open now no longer counts"
+    # A reaction is Discord's: a terminal user (local:LOGIN) has none to speak of.
+    reactions = "" if voter.startswith("local:") else ", and a reaction they leave on a round open now no longer counts"
     print(f"deleted {stored(result['votes'], 'their personal agent' if result['personal_agent'] else None)} of {voter}; "
           f"moderation records about them (a strike, the audit log) are kept{reactions}")
     return 0

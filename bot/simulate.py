@@ -60,7 +60,7 @@ def load_raters(specs: list[str], rng: random.Random, noise: float, crowd: str =
         elif spec in builtin.BUILTIN_RATERS:
             loaded.append(NamedRater(spec, builtin.make_rater(spec, rng, noise, shared)))
         elif ":" in spec:
-            loaded.append(NamedRater(spec, _import_rater(spec)))
+            loaded.append(NamedRater(_rater_name(spec), _import_rater(spec)))
         else:
             names = ", ".join(["crowd", *builtin.BUILTIN_RATERS])
             raise ValueError(f"unknown rater '{spec}': use one of {names}, or MODULE:FUNC or FILE.py:FUNC")
@@ -77,6 +77,19 @@ def load_raters(specs: list[str], rng: random.Random, noise: float, crowd: str =
     return loaded
 
 
+def _rater_name(spec: str) -> str:
+    """The name (its votes' voter, in results.json and exports) of the rater MODULE:FUNC or PATH.py:FUNC `spec`: a
+    file's by its name alone (mine.py:rate), never its folders, which would tell whoever reads them this host's file
+    layout (/home/alice/...)."""
+    module_name, _, attribute = spec.rpartition(":")
+    return f"{os.path.basename(module_name)}:{attribute}" if _is_file(module_name) else spec
+
+
+def _is_file(module_name: str) -> bool:
+    """Whether a rater's MODULE names a file (PATH.py: a / in it, or ending in .py) rather than an importable module."""
+    return "/" in module_name or module_name.endswith(".py")
+
+
 def _import_rater(spec: str) -> Rater:
     """The callable `spec` names: MODULE:FUNC (a module importable from the current folder too, as with
     `python -m`) or PATH:FUNC (a Python file: a MODULE with a / or ending in .py). FUNC may be dotted
@@ -85,7 +98,7 @@ def _import_rater(spec: str) -> Rater:
     module_name, _, attribute = spec.rpartition(":")  # a file's path may hold ':' itself, a function's name not
     if not module_name.strip():
         raise ValueError(f"rater '{spec}' names no module: use MODULE:FUNC or FILE.py:FUNC")
-    is_file = "/" in module_name or module_name.endswith(".py")
+    is_file = _is_file(module_name)
     try:
         module = _load_file(module_name) if is_file else _import_module(module_name)
     except (UnreadableFile, KeyboardInterrupt):

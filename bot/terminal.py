@@ -23,7 +23,7 @@ from bot.conductor import Conductor, OpenRound, start_text
 from bot.console import LineReader, Player, write_clip
 from bot.final_track import write_final_track
 from bot.terminal_words import (
-    OUT, AspectsVote, Vote, describe_spec, explain, files_root, learning_summary, rating_of, resuming, session_folder, vote_of,
+    OUT, AspectsVote, Vote, describe_spec, explain, files_root, kept_folder, learning_summary, rating_of, resuming, session_folder, vote_of,
 )
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
@@ -74,7 +74,8 @@ def keys(mode: str, replays: bool, starting: bool = False, every_stop: bool = Fa
 
 
 def terminal_scope(login: str | None = None) -> str:
-    """The terminal sessions' scope of `login` (default: who runs crowdtune), whose votes' voter is user:LOGIN."""
+    """The terminal sessions' scope of `login` (default: who runs crowdtune), local:LOGIN, which is also their votes'
+    voter: a kind of its own, so no login (123456789012345678 too) is ever the Discord user of that id (user:ID)."""
     return f"local:{login or getpass.getuser()}"
 
 
@@ -110,13 +111,14 @@ async def nothing_to_rate(stdin: TextIO) -> LineReader:
 class TerminalSession:
     def __init__(
         self, conductor: Conductor, renderer, out_dir: Path, stdin: TextIO, stdout: TextIO, aspects: bool = False,
-        reader: LineReader | None = None, out_given: str | None = None,
+        reader: LineReader | None = None, out_given: str | None = None, data_folder: Path | None = None,
     ) -> None:
         self.conductor = conductor
         self.aspects = aspects  # ask musicality, novelty and coherence apart; the vote is their compound
         self.renderer = renderer  # None: MIDI and piano roll only
         self.out_dir = out_dir  # for a new session; one resumed keeps its own (files_root)
         self.out_given = out_given  # --out as typed, if given: a resumed session says it does not apply another
+        self.data_folder = data_folder or out_dir.parent  # the database's: what a session keeps its folder relative to
         self.stdin = stdin
         self.reader = reader  # reading `stdin` already (`nothing_to_rate` looked at it); else made by `run`
         self.stdout = stdout
@@ -124,7 +126,7 @@ class TerminalSession:
         self.player = Player(self.say, self.interactive)
         # Clips to play again: audio, on a terminal, with a player program (else no line offers r).
         self.replays = renderer is not None and self.player.can_play
-        self.voter = f"user:{getpass.getuser()}"
+        self.voter = terminal_scope()  # local:LOGIN, never user:, which is a Discord user's
         self.folder = out_dir
         # What a stop says now (q, the end of input, Ctrl-C or SIGTERM alike): its line and, once rounds
         # run, the session whose lessons follow it.
@@ -170,12 +172,13 @@ class TerminalSession:
             # Said as a new session's first line is, with the options or settings it does not apply.
             old = SessionSpec.from_dict(session.spec)
             learned = await self.conductor.learned_from(session.scope_id, old.agent)
-            self.say("\n".join(resuming(session, old, spec, given, settings_given, self.aspects, learned, self.out_given)))
+            folder = self._session_folder(session)
+            self.say("\n".join(resuming(session, old, spec, given, settings_given, self.aspects, learned, self.out_given, folder)))
             spec = old
         else:
             session = await self.conductor.start(
                 terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True,
-                options={"aspects": self.aspects, OUT: str(self.out_dir.resolve())}, first_track=first_track and first_track.track,
+                options={"aspects": self.aspects, OUT: kept_folder(self.out_dir.resolve(), self.data_folder)}, first_track=first_track and first_track.track,
             )
             learned = await self.conductor.learned_from(session.scope_id, spec.agent)
             # A seed repeats a new random track's session, not one that starts where another ended.
@@ -185,7 +188,7 @@ class TerminalSession:
                 self.say(started)
         # A session keeps how it was started: its votes by aspects or not, whatever this run's --aspects says.
         self.aspects = bool(session.options.get("aspects")) and spec.mode == "rating"
-        self.folder = files_root(session, self.out_dir) / session_folder(store.path, session)
+        self.folder = self._session_folder(session)
         self.say(f"files in {self.folder}; at the prompt: {keys(spec.mode, self.replays)}, help explains")
         if spec.mode == "ab":
             self.say(
@@ -220,6 +223,10 @@ class TerminalSession:
         self.say(f"session {session.id} finished after {plural(rated, 'round')} voted in this run")
         await self._ended(session)
         return rated
+
+    def _session_folder(self, session: SessionRow) -> Path:
+        """The folder (absolute) of `session`'s files: in the folder it started with (files_root)."""
+        return files_root(session, self.out_dir, self.data_folder) / session_folder(self.conductor.store.path, session)
 
     async def _stopped(self) -> None:
         """Say that the session stopped and what that leaves, then (once it has started) what `_ended` says."""

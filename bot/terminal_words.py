@@ -3,6 +3,7 @@ typed answer is as a vote, what it says about a rated round's outcome, and what 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,12 +130,12 @@ def _option_text(spec: SessionSpec, name: str) -> str:
 
 def resuming(
     session: SessionRow, old: SessionSpec, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str],
-    aspects: bool = False, learned: str | None = None, out: str | None = None,
+    aspects: bool = False, learned: str | None = None, out: str | None = None, folder: Path | None = None,
 ) -> list[str]:
     """The lines that say a session is resumed (`old`, as it was started, with its SessionRow.options; `learned`:
     what its agent has learned, Conductor.learned_from's words) and which options or settings that ask for `spec`
-    (and `aspects`: --aspects was given; `out`: --out as typed, other than the folder it keeps, `files_root`) it does
-    not apply."""
+    (and `aspects`: --aspects was given) it does not apply; `out`: --out as typed, which, naming another folder than
+    the one holding the session's `folder` (absolute: its files' folder), gets a line of its own saying where they go."""
     agent = f"; the agent {learned}" if learned else ""
     lines = [f"resuming session {session.id}: {describe_spec(old, session.options)}; {session.rounds_done} done{agent}"]
     if started := start_text(session, "your ratings so far", "started"):  # as its first lines said
@@ -143,19 +144,27 @@ def resuming(
     not_applied = [f"--{n} {_option_text(spec, n)}" if n in given else settings_given[n] for n in differ]
     if aspects and not session.options.get("aspects"):  # a flag: only a session started without it differs
         not_applied.append("--aspects")
-    if out is not None and Path(out).resolve() != files_root(session, Path(out)):
-        not_applied.append(f"--out {out}")
     if not_applied:
         shown = ", ".join(not_applied)
         lines.append(f"  not applied: {shown} (this session was started otherwise); `crowdtune run --new` ends it and starts a new one")
+    if out is not None and folder is not None and Path(out).resolve() != folder.parent:
+        lines.append(f"  --out {out} not applied: this session keeps its files in {folder}")
     return lines
 
 
-def files_root(session: SessionRow, out_dir: Path) -> Path:
+def kept_folder(out_dir: Path, data_folder: Path) -> str:
+    """How a new session keeps `out_dir` (absolute), the folder its folder goes in, in its SessionRow.options (OUT):
+    relative to `data_folder` (the database's: bot.cli._beside_db), so the database, copied, exported or shared on a
+    server, carries no trace of this host's file layout (a home folder's name)."""
+    return os.path.relpath(out_dir, data_folder)
+
+
+def files_root(session: SessionRow, out_dir: Path, data_folder: Path) -> Path:
     """The folder (absolute) that holds `session`'s folder (session_folder): the one it started with, kept in its
-    SessionRow.options (OUT), so a session resumed without its --out writes where it started; `out_dir` for a
-    session started before the folder was kept."""
-    return Path(session.options.get(OUT, out_dir)).resolve()
+    SessionRow.options (OUT, `kept_folder`: relative to `data_folder`; absolute as sessions kept it before), so a
+    session resumed without its --out writes where it started; `out_dir` for a session started before the folder was
+    kept."""
+    return (data_folder / session.options.get(OUT, out_dir)).resolve()
 
 
 def session_folder(db_path: str, session: SessionRow) -> str:

@@ -7,6 +7,9 @@ source's; the target is written in one transaction, so a failed copy leaves it e
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from collections.abc import AsyncIterator
 
 from storage.protocol import Store
@@ -24,3 +27,45 @@ async def copy_database(source: Store, target: Store) -> dict[str, int]:
                 yield table, columns, rows
 
     return await target.write_tables(chunks())
+
+
+MADE_MEANWHILE = "{} was made meanwhile; copy into a new, empty database"
+
+
+async def copy_into(source: Store, location: str) -> tuple[str, dict[str, int]]:
+    """Copy `source` into the database at `location` (a path, not yet checked, or a URL) and return its name as
+    printed (a URL without its password) and the rows copied per table. The target is claimed atomically, never looked
+    at and then written: a database there (a URL, a SQLite file) is checked empty and filled in one transaction that
+    holds it (SQLite's write lock; PostgreSQL: copy_database's locks); a SQLite file not there is made whole under a
+    temporary name beside it, then linked to its name, which fails rather than replaces if a file took that name
+    meanwhile (another copy racing this one, another program). ValueError, said as one line, when the target holds
+    data or was made meanwhile (it is left as it is, and nothing of this copy is left behind)."""
+    import storage  # its open_to_write looked up when called, so a test can make the target in between
+
+    if storage.is_postgres_url(location) or location == storage.IN_MEMORY or os.path.lexists(location):
+        target = await storage.open_to_write(location)
+        try:
+            return target.path, await copy_database(source, target)
+        finally:
+            await target.close()
+    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(location)}.", suffix=".copying",
+                                         dir=os.path.dirname(os.path.abspath(location)))
+    os.close(handle)
+    try:
+        mask = os.umask(0)  # read back at once: the file gets the mode a new database would (mkstemp's is 0600)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)
+        target = await storage.open_to_write(temporary)
+        try:
+            counts = await copy_database(source, target)
+        finally:
+            await target.close()  # its journal checkpointed into it and removed
+        try:
+            os.link(temporary, location)  # never replaces, unlike a rename
+        except FileExistsError:
+            raise ValueError(MADE_MEANWHILE.format(location)) from None
+        return location, counts
+    finally:
+        for leftover in (temporary, temporary + "-wal", temporary + "-shm", temporary + "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)

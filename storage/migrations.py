@@ -3,6 +3,17 @@
 Append a new number for every change; never edit one that has shipped.
 """
 
+# What a terminal's scope (local:) holds under user: is a terminal user's (Discord votes only in guild: and user:
+# scopes), whatever the login: renamed local:LOGIN (migration 13). Plain SQL both backends read alike (the one text).
+TERMINAL_VOTERS_OF_THEIR_OWN = """
+    UPDATE votes SET voter = 'local:' || substr(voter, 6)
+        WHERE voter LIKE 'user:%' AND round_id IN (SELECT r.id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.scope_id LIKE 'local:%');
+    UPDATE vote_events SET voter = 'local:' || substr(voter, 6)
+        WHERE voter LIKE 'user:%' AND round_id IN (SELECT r.id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.scope_id LIKE 'local:%');
+    UPDATE sessions SET owner = 'local:' || substr(owner, 6) WHERE owner LIKE 'user:%' AND scope_id LIKE 'local:%';
+    UPDATE audit SET actor = 'local:' || substr(actor, 6) WHERE actor LIKE 'user:%' AND scope_id LIKE 'local:%';
+    """
+
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE scopes (
@@ -208,6 +219,9 @@ MIGRATIONS: dict[int, str] = {
     12: """
     ALTER TABLE rounds ADD COLUMN votes_taken_at REAL;
     """,
+    # A terminal user's voter was user:LOGIN, a Discord user's kind, so the login 123 voted as the Discord user 123
+    # (forget-user deleted both): it is local:LOGIN, as their scope.
+    13: TERMINAL_VOTERS_OF_THEIR_OWN,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -1132,6 +1132,9 @@ class PostgresStore(ClosesOnExit):
         counts: dict[str, int] = {}
         with self._refusals():
             async with self._pool.acquire() as conn, conn.transaction():
+                # Held to the commit, before anything is looked at: a second copy racing this one waits, then finds
+                # the data (one polite line), rather than finding the tables empty too and failing on a duplicate id.
+                await conn.execute(f"LOCK TABLE {', '.join(table for table, _ in TABLES)} IN EXCLUSIVE MODE")
                 for table, _ in TABLES:
                     if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
                         raise ValueError(f"{self.path} already holds data ({table}); copy into a new, empty database")

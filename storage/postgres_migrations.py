@@ -9,6 +9,8 @@ so an export reads the same from either database whatever locale the server was 
 JSON stays TEXT so it comes back byte for byte as written.
 """
 
+from storage.migrations import TERMINAL_VOTERS_OF_THEIR_OWN
+
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE scopes (
@@ -163,6 +165,8 @@ MIGRATIONS: dict[int, str] = {
     12: """
     ALTER TABLE rounds ADD COLUMN votes_taken_at DOUBLE PRECISION;
     """,
+    # Terminal voters are local:LOGIN, not user:LOGIN, a Discord user's kind (storage/migrations.py, 13).
+    13: TERMINAL_VOTERS_OF_THEIR_OWN,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -74,11 +74,24 @@ async def writes_held(location: str | Path) -> AsyncIterator[None]:
     if is_postgres_url(location):
         connection = await asyncpg.connect(str(location))
         try:
-            async with connection.transaction():
-                names = [r[0] for r in await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
-                # EXCLUSIVE blocks every write and SELECT ... FOR UPDATE, not plain reads.
-                await connection.execute(f"LOCK TABLE {', '.join(names)} IN EXCLUSIVE MODE")
+            names = [r[0] for r in await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+            transaction = connection.transaction()
+            while True:
+                await transaction.start()
+                try:
+                    # EXCLUSIVE blocks every write and SELECT ... FOR UPDATE, not plain reads. NOWAIT, tried again
+                    # until every table is free: waiting table by table behind a bot transaction that holds one
+                    # table and then writes another already locked here is a deadlock (PostgreSQL aborts one).
+                    await connection.execute(f"LOCK TABLE {', '.join(names)} IN EXCLUSIVE MODE NOWAIT")
+                    break
+                except asyncpg.LockNotAvailableError:
+                    await transaction.rollback()
+                    transaction = connection.transaction()
+                    await asyncio.sleep(0.01)
+            try:
                 yield
+            finally:
+                await transaction.rollback()
         finally:
             await connection.close()
         return

@@ -590,6 +590,15 @@ What each line is: {what}.
     return verdicts, "\n".join(parts)
 
 
+def _shown(out: Path) -> str:
+    """The folder `out` as the report (shared: docs/BENCHMARKS.md) names it: relative to the current folder, or by
+    its own name when it is outside it, never an absolute path that tells this host's file layout."""
+    try:
+        return str(out.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return out.name
+
+
 def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tuple[str, ...] = (), first_seed: int = 0) -> int:
     """Run the learning benchmark on seeds first_seed .. first_seed + seeds - 1 and write its report and plots
     into `out`; 0 (the figures say which targets were met). A `first_seed` past the seeds the presets were
@@ -605,7 +614,7 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
             f"--only names {plural(len(unknown), 'unknown line')} ({', '.join(repr(u) for u in sorted(unknown))}); "
             f"choose from: {', '.join(repr(v.label) for v in VARIANTS)}"
         )
-    command = f"crowdtune bench learning --seeds {seeds}{f' --first-seed {first_seed}' if first_seed else ''} --rounds {rounds} --out {out}"
+    command = f"crowdtune bench learning --seeds {seeds}{f' --first-seed {first_seed}' if first_seed else ''} --rounds {rounds} --out {_shown(out)}"
     print("machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()))
     counts = " x ".join(plural(n, word) for n, word in ((len(variants), "setting"), (len(crowds), "crowd"), (seeds, "seed"), (rounds, "round")))
     print(f"{counts} on {plural(WORKERS, 'worker process', 'worker processes')}", flush=True)

@@ -1348,6 +1348,25 @@ def test_a_rater_named_by_its_file_path_is_loaded_from_there_with_the_modules_be
     assert missing.stderr.strip() == "crowdtune simulate: cannot read the rater module ../raters/bad.py (no such file)"
 
 
+def test_a_rater_from_a_file_is_named_without_this_host_s_folders_in_results_and_exports(tmp_path):
+    """Found by review: `--rater ~/raters/mine.py:rate` named its votes' voter /home/alice/raters/mine.py:rate, and
+    results.json and an export (votes.jsonl) carried the host's file layout. A rater from a file is named by its file's
+    name and function, mine.py:rate; nothing an export or results.json holds names a local folder."""
+    (tmp_path / "raters").mkdir()
+    (tmp_path / "raters" / "mine.py").write_text("def rate(midi):\n    return 6\n")
+    crowdtune("simulate", "--rounds", "2", "--rater", f"{tmp_path / 'raters' / 'mine.py'}:rate", "--out", "sim", "--db", "t.db",
+              cwd=tmp_path)
+    results = (tmp_path / "sim" / "results.json").read_text()
+    assert json.loads(results)["raters"] == ["mine.py:rate"] and str(tmp_path) not in results
+    crowdtune("run", "--out", str(tmp_path / "o1"), "--rounds", "1", "--no-audio", "--db", "t.db", stdin="5\n", cwd=tmp_path)
+    crowdtune("export", "--db", "t.db", "--out", "e.zip", cwd=tmp_path)
+    with zipfile.ZipFile(tmp_path / "e.zip") as archive:
+        leaking = [name for name in archive.namelist() if str(tmp_path).encode() in archive.read(name)]
+    assert leaking == []
+    crowdtune("copy-db", "--from", "t.db", "--to", "copy.db", cwd=tmp_path)
+    assert str(tmp_path).encode() not in (tmp_path / "copy.db").read_bytes()
+
+
 def test_a_rater_module_that_exits_as_it_is_imported_is_one_line_exit_2(tmp_path):
     (tmp_path / "quits.py").write_text("import sys\nsys.exit(3)\ndef rate(midi):\n    return 5\n")
     for rater in ("quits:rate", "./quits.py:rate"):

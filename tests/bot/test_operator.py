@@ -202,38 +202,81 @@ def test_the_copy_never_replaces_the_database_nor_a_file_without_force(tmp_path)
     assert len(json.loads((tmp_path / "kept.json").read_text())["votes"]) == 4 and _counts(str(db))["person's votes"] == 0
 
 
-async def _fill_terminal(db: str, login: str) -> None:
-    """What `crowdtune run` stores for the login `login` (bot.terminal): its voter user:LOGIN, its scope local:LOGIN."""
+async def _fill_terminal(db: str, login: str, voter: str | None = None) -> None:
+    """What `crowdtune run` stores for the login `login` (bot.terminal): its voter and scope local:LOGIN (`voter`: as
+    an older crowdtune stored it, user:LOGIN)."""
+    voter = voter or f"local:{login}"
     store = await open_store(db)
     try:
         conductor = Conductor(store)
-        session = await conductor.start(f"local:{login}", "local", "terminal", SessionSpec(), actor=f"user:{login}")
+        session = await conductor.start(f"local:{login}", "local", "terminal", SessionSpec(), actor=voter)
         for _ in range(2):
             r = await conductor.open_round(session.id)
-            await conductor.vote(r.id, f"user:{login}", 7)
-            await conductor.close(r.id, actor=f"user:{login}")
+            await conductor.vote(r.id, voter, 7)
+            await conductor.close(r.id, actor=voter)
+        await store.end_session(session.id, "stopped", voter)  # as q leaves it: another login's session may follow
     finally:
         await store.close()
 
 
-def test_a_terminal_user_is_forgotten_by_the_name_an_export_gives_them(filled, tmp_path):
-    """Found by a fresh-user trial: an export names the terminal's voter user:LOGIN (bot.terminal), and the help
-    says USER_ID may be given as an export names voters, yet user:root was refused as no Discord id. It now
-    deletes their votes and their terminal agent (local:LOGIN), as /forget-me deletes a Discord user's."""
+@pytest.mark.parametrize("named", ["local:root", "user:root"])
+def test_a_terminal_user_is_forgotten_by_the_name_an_export_gives_them(filled, tmp_path, named):
+    """Found by a fresh-user trial: an export names the terminal's voter (bot.terminal), and the help says USER_ID may
+    be given as an export names voters, yet user:root was refused as no Discord id. It now deletes their votes and
+    their terminal agent (local:LOGIN), as /forget-me deletes a Discord user's; user:LOGIN, as older exports named
+    a terminal user, names them too."""
     asyncio.run(_fill_terminal(filled, "root"))
     before = _counts(filled)
     assert query(filled, "SELECT COUNT(*) FROM scopes WHERE id = 'local:root'")[0][0] == 1
-    result = crowdtune("forget-user", "user:root", "--db", filled, "--yes", cwd=tmp_path)
-    assert "wrote crowdtune-user-root.json: a copy of user:root's data, 2 votes and their personal agent" in result.stdout
-    assert "deleted 2 votes and their personal agent of user:root" in result.stdout
+    result = crowdtune("forget-user", named, "--db", filled, "--yes", cwd=tmp_path)
+    assert "wrote crowdtune-local-root.json: a copy of local:root's data, 2 votes and their personal agent" in result.stdout
+    assert "deleted 2 votes and their personal agent of local:root" in result.stdout
     # Found by a fresh-user trial: a terminal user was told of "a reaction they leave on a round open now".
     assert "reaction" not in result.stdout and result.stdout.rstrip().endswith("(a strike, the audit log) are kept"), result.stdout
-    data = json.loads((tmp_path / "crowdtune-user-root.json").read_text())
-    assert data["voter"] == "user:root" and len(data["votes"]) == 2
+    data = json.loads((tmp_path / "crowdtune-local-root.json").read_text())
+    assert data["voter"] == "local:root" and len(data["votes"]) == 2
     after = _counts(filled)
     assert after["votes"] == before["votes"] - 2 and after["scopes"] == before["scopes"] - 1
     assert query(filled, "SELECT COUNT(*) FROM scopes WHERE id = 'local:root'")[0][0] == 0
     assert after["person's votes"] == before["person's votes"]  # the Discord user's are untouched
+
+
+def test_a_terminal_login_of_digits_is_never_taken_for_the_discord_user_of_that_id(filled, tmp_path):
+    """Found by review: a terminal session's votes were user:LOGIN, as a Discord user's are user:ID, so the login
+    123456789012345678 voted as that Discord user: forget-user 123456789012345678 deleted the terminal user's votes
+    too, and nothing could name the terminal user alone. Terminal voters are local:LOGIN, named so for every login,
+    digits included; each forget-user deletes its own person's votes only."""
+    env = {"LOGNAME": str(PERSON), "USER": str(PERSON)}  # who getpass says runs crowdtune
+    crowdtune("run", "--rounds", "2", "--no-audio", "--db", filled, stdin="5\n6\n", cwd=tmp_path, env_extra=env)
+    terminal = f"local:{PERSON}"
+    assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (terminal,))[0][0] == 2
+    discord_votes = _counts(filled)["person's votes"]
+    forgot = crowdtune("forget-user", terminal, "--db", filled, "--yes", cwd=tmp_path)
+    assert f"deleted 2 votes and their personal agent of {terminal}" in forgot.stdout, forgot.stdout
+    assert (tmp_path / f"crowdtune-local-{PERSON}.json").is_file()  # not the Discord user's crowdtune-user-ID.json
+    assert _counts(filled)["person's votes"] == discord_votes == 4
+    crowdtune("run", "--rounds", "1", "--no-audio", "--db", filled, stdin="5\n", cwd=tmp_path, env_extra=env)
+    crowdtune("forget-user", str(PERSON), "--db", filled, "--yes", cwd=tmp_path)
+    assert _counts(filled)["person's votes"] == 0
+    assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (terminal,))[0][0] == 1  # the terminal's stays
+
+
+def test_an_older_database_s_terminal_votes_become_local_voters_and_discord_ones_stay(tmp_path):
+    """A database of an older crowdtune stored terminal votes as user:LOGIN: upgraded, those cast in a terminal's
+    scope (local:) are local:LOGIN, digits or not, and a Discord user's (in a server's or their own scope) stay."""
+    import sqlite3
+
+    db = str(tmp_path / "old.db")
+    asyncio.run(_fill(db))
+    asyncio.run(_fill_terminal(db, str(PERSON), voter=f"user:{PERSON}"))
+    asyncio.run(_fill_terminal(db, "root", voter="user:root"))
+    with sqlite3.connect(db) as raw:
+        raw.execute("PRAGMA user_version = 12")  # the last schema before terminal voters had their own kind
+    crowdtune("reset", "--scope", GUILD, "--db", db, "--yes", cwd=tmp_path)  # a command that writes upgrades it
+    voters = dict(query(db, "SELECT voter, COUNT(*) FROM votes GROUP BY voter"))
+    assert voters == {f"user:{PERSON}": 4, f"user:{OTHER}": 2, f"local:{PERSON}": 2, "local:root": 2}, voters
+    owners = {scope: owner for scope, owner in query(db, "SELECT scope_id, owner FROM sessions")}
+    assert owners[f"local:{PERSON}"] == f"local:{PERSON}" and owners[GUILD] == f"user:{OTHER}"
 
 
 @pytest.mark.parametrize("bad", ["root", "user:a b", "user:\x1b[2J", "local:"])
@@ -241,7 +284,7 @@ def test_what_no_export_names_a_voter_is_refused_in_one_line(filled, tmp_path, b
     before = _counts(filled)
     result = crowdtune("forget-user", bad, "--db", filled, "--yes", cwd=tmp_path, check=False)
     assert result.returncode == ExitCode.USAGE and result.stderr.count("\n") == 1, result.stderr
-    assert "USER_ID must be a Discord user's id" in result.stderr and "user:LOGIN" in result.stderr
+    assert "USER_ID must be a Discord user's id" in result.stderr and "local:LOGIN" in result.stderr
     assert _counts(filled) == before
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from test_cli import IGNORING_SIGINT, crowdtune
+from test_cli import IGNORING_SIGINT, crowdtune, terminal_at_its_prompt
+
+from bot.errors import ExitCode
 
 from core.crowd import rating_text
 
@@ -838,5 +840,40 @@ def test_a_resumed_session_writes_where_it_started_and_a_new_out_is_named_as_not
     assert not (tmp_path / "rounds").exists()
     moved = crowdtune("run", "--out", "o2", "--no-audio", "--db", "ct.db", stdin="5\nq\n", cwd=tmp_path)
     assert files_folder(moved.stdout) == folder and (folder / "round-0003.mid").is_file(), moved.stdout
-    assert re.search(r"not applied: --out o2 \(this session was started otherwise\)", moved.stdout), moved.stdout
-    assert not (tmp_path / "o2").exists() or not any((tmp_path / "o2").iterdir())
+    # Nothing is made that is not used (an empty o2 was), and one line says where the files go instead.
+    assert not (tmp_path / "o2").exists()
+    assert f"  --out o2 not applied: this session keeps its files in {folder}" in moved.stdout.splitlines(), moved.stdout
+    assert "not applied: --out" not in moved.stdout, moved.stdout  # said once, in that line
+
+
+def test_a_refused_run_makes_no_out_folder(tmp_path):
+    """Found by review: `run --out o3` on a database another crowdtune holds was refused (exit 8) after making o3,
+    left empty: nothing is made before it is known to be used."""
+    with terminal_at_its_prompt("ct.db", tmp_path):
+        refused = crowdtune("run", "--out", "o3", "--no-audio", "--db", "ct.db", stdin="5\n", cwd=tmp_path, check=False)
+    assert refused.returncode == ExitCode.DATABASE, refused
+    assert not (tmp_path / "o3").exists()
+
+
+def stored_options(db: Path, session: int) -> dict:
+    with sqlite3.connect(db) as raw:
+        (options,) = raw.execute("SELECT options FROM sessions WHERE id = ?", (session,)).fetchone()
+    return json.loads(options)
+
+
+def test_a_session_keeps_its_folder_relative_to_the_database_s_and_an_old_absolute_one_still_works(tmp_path):
+    """Found by review: a session kept its folder as an absolute path (/home/alice/...), which went wherever the
+    database went (copy-db into a shared PostgreSQL, a backup handed on): the host's file layout. It is kept relative
+    to the database's folder; a session stored before, with its absolute folder, still resumes there."""
+    (tmp_path / "data").mkdir()
+    first = crowdtune("run", "--out", "o1", "--rounds", "4", "--no-audio", "--db", "data/ct.db", stdin="5\nq\n", cwd=tmp_path)
+    assert stored_options(tmp_path / "data" / "ct.db", 1)["out"] == "../o1", first.stdout
+    assert str(tmp_path) not in json.dumps(stored_options(tmp_path / "data" / "ct.db", 1))
+    resumed = crowdtune("run", "--no-audio", "--db", "data/ct.db", stdin="5\nq\n", cwd=tmp_path)
+    assert files_folder(resumed.stdout) == files_folder(first.stdout), resumed.stdout
+    # As a session was stored before: its folder absolute, elsewhere.
+    elsewhere = tmp_path / "old"
+    with sqlite3.connect(tmp_path / "data" / "ct.db") as raw:
+        raw.execute("UPDATE sessions SET options = ? WHERE id = 1", (json.dumps({"aspects": False, "out": str(elsewhere)}),))
+    old = crowdtune("run", "--no-audio", "--db", "data/ct.db", stdin="5\nq\n", cwd=tmp_path)
+    assert files_folder(old.stdout).parent == elsewhere and (files_folder(old.stdout) / "round-0003.mid").is_file(), old.stdout

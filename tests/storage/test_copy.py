@@ -155,3 +155,68 @@ def test_a_postgresql_export_runs_in_a_spawned_worker_process_and_never_shows_th
     with pytest.raises(StorageError) as refused:
         open_reader(wrong)
     assert "not-the-password" not in str(refused.value) and "***" in str(refused.value)
+
+
+def _filled(db) -> None:
+    async def fill():
+        store = await open_store(db)
+        await _community(store)
+        await store.close()
+
+    asyncio.run(fill())
+
+
+def test_a_sqlite_target_made_meanwhile_is_never_written_into(tmp_path, monkeypatch, capsys):
+    """Found by review: copy-db looked whether its new SQLite target was there, then opened it to write: a file made
+    in between (another copy racing this one, another program's database) was filled or migrated. A new target is
+    now made whole under a temporary name and put in place without replacing anything: one made meanwhile is refused
+    with one polite line and left as it is, and nothing of the copy is left behind."""
+    import sqlite3
+
+    import storage
+
+    source, target = tmp_path / "ct.db", tmp_path / "copy.db"
+    _filled(source)
+    opened = storage.open_to_write
+
+    async def someone_makes_the_target_first(location):
+        if not target.exists():  # between the look and the write: another program's database appears
+            with sqlite3.connect(target) as raw:
+                raw.execute("CREATE TABLE notes (text TEXT)")
+                raw.execute("INSERT INTO notes VALUES ('mine')")
+        return await opened(location)
+
+    monkeypatch.setattr(storage, "open_to_write", someone_makes_the_target_first)
+    assert main(["copy-db", "--from", str(source), "--to", str(target)]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err == f"crowdtune copy-db: error: {target} was made meanwhile; copy into a new, empty database\n", err
+    with sqlite3.connect(target) as raw:
+        assert [name for (name,) in raw.execute("SELECT name FROM sqlite_master")] == ["notes"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.db", "ct.db"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_copies_racing_into_one_new_target_one_copies_the_other_is_refused_politely(tmp_path, request, backend):
+    """Two copy-db at once into the same new database: each looked, found it empty, and wrote (SQLite: into one file
+    from two connections; PostgreSQL: two COPYs, the second failing on a duplicate id, no polite line). The target
+    is claimed at once (SQLite: made whole aside, then linked in without replacing; PostgreSQL: its tables locked
+    before they are looked at): one copy fills it, the other is refused as a database that holds data is."""
+    server = request.getfixturevalue("postgres_server") if backend == "postgresql" else None
+    source = tmp_path / "ct.db"
+    _filled(source)
+    target = server.new_database() if server else str(tmp_path / "copy.db")
+
+    async def race():
+        from storage.copy import copy_into
+
+        readers = [await open_store(source, read_only=True) for _ in range(2)]
+        try:
+            return await asyncio.gather(*(copy_into(reader, target) for reader in readers), return_exceptions=True)
+        finally:
+            for reader in readers:
+                await reader.close()
+
+    results = asyncio.run(race())
+    refused = [r for r in results if isinstance(r, ValueError)]
+    assert len(refused) == 1 and len([r for r in results if isinstance(r, tuple)]) == 1, results
+    assert "copy into a new, empty database" in str(refused[0])

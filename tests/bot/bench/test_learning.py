@@ -443,6 +443,14 @@ def test_the_bench_says_how_many_of_the_targets_its_lines_could_judge(tmp_path, 
     assert len(learning.targets(everything, "builtin", 2)) == learning.TARGETS_PER_CROWD
 
 
+def test_the_report_s_command_names_no_folder_of_this_host(tmp_path, capsys):
+    """Found by review: the report (docs/BENCHMARKS.md, shared in the checkout) repeated its run as `--out
+    /home/alice/...`: the host's file layout. A folder outside the current one is named by its own name alone."""
+    learning.bench_learning(1, 2, tmp_path / "some", crowds=("builtin",), only=("default",))
+    written = (tmp_path / "some" / "BENCHMARKS.md").read_text()
+    assert "--out some" in written and str(tmp_path) not in written
+
+
 def test_a_two_seed_run_judges_no_target_and_never_says_met(tmp_path, capsys):
     """Found by a fresh-user trial: `bench learning --seeds 2 --only default --only hillclimb` printed "MET quality@30 >=
     hillclimb + 0.75: +0.92 ± 7.63" and ended "every target judged met", an interval 15 points wide read as a pass.
