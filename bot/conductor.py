@@ -126,7 +126,8 @@ class Conductor:
             return None
         evidence = await self.store.model_evidence(scope_id, name)
         shared = []
-        if (await self.store.scope_settings(scope_id)).get("share_learning"):
+        # A personal agent learns from its owner's votes alone (/config refuses share_learning in a DM).
+        if not one_rater(scope_id) and (await self.store.scope_settings(scope_id)).get("share_learning"):
             shared = await self.store.shared_evidence(name, scope_id)
         return await asyncio.to_thread(scope_model, config, evidence, shared)
 

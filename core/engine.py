@@ -167,11 +167,12 @@ class Outcome:
 
 
 class Reference(NamedTuple):
-    """The rating round whose edit a session kept last (it set the bar): its standing ballots and the crowd's verdict
-    then (1-10)."""
+    """The rating round whose edit a session kept last (it set the bar): its standing ballots, the crowd's verdict
+    then (1-10), and how many of the ballots it closed with were removed since (/strike, /forget-me)."""
 
     ballots: Sequence[Ballot]
     verdict: float
+    removed: int = 0
 
 
 # Rating points: an undone edit's rating wears the kept track's score down no lower than this far below the verdict
@@ -313,7 +314,8 @@ def settle(
         learning_baseline = baseline
         # What a kept edit's score was blended with, in words (the summary says why the bar is not the rating).
         if isinstance(verdict, CrowdEstimate):
-            blend = _blend_text(verdict, prior, baseline is None, set_at=incumbent_score)
+            removed = getattr(reference, "removed", 0)  # a plain (ballots, verdict) pair says nothing was removed
+            blend = _blend_text(verdict, prior, baseline is None, set_at=incumbent_score, removed=removed)
             if config.informed_keep and baseline is not None:
                 blend = _blend_text(verdict, baseline + plan.proposals[0].expected, False, "what the agent expected of the edit")
 
@@ -372,7 +374,8 @@ def settle(
         # an informed keep (`AgentConfig.informed_keep`) undoes may read above it.
         compared = rating_comparison(score, baseline)
         summary = (
-            f"{verdict_opening(score, ballots, one_rater)[0]}, {compared} {_bar_before_text(baseline, incumbent_score)}, so {verdict}"
+            f"{verdict_opening(score, ballots, one_rater)[0]}, {compared} "
+            f"{_bar_before_text(baseline, incumbent_score, getattr(reference, 'removed', 0))}, so {verdict}"
             f"{_undone_bar_text(score, baseline, next_score + drift, config.rescore, wear_floor)}"
         )
     return Outcome(
@@ -466,29 +469,35 @@ def _ab_summary(
     return f"{side} won ({chances}) and {verdict}: {description}"
 
 
-def _blend_text(verdict: CrowdEstimate, toward: float, first: bool, what: str = "the old bar", set_at: float | None = None) -> str:
+def _blend_text(
+    verdict: CrowdEstimate, toward: float, first: bool, what: str = "the old bar", set_at: float | None = None, removed: int = 0
+) -> str:
     """Why a rating round's score is not its verdict (the Bayesian average, `CrowdEstimate.shrunk_toward`): "the 8 blended
     with a neutral 5.5 counted as 2 votes" (`first`: the track before had no score, so the neutral rating stood in), or
     "the 7.5 blended with the old bar, 6.3, which counts as 2 votes" (`what` names the number blended with). A
-    verdict worth other than one vote says its worth ("the 6.33 (4.6 votes' worth)"), and an old bar the crowd's scale
-    moved since a summary showed it (`set_at`) says so, so that the numbers add up for whoever checks them."""
+    verdict worth other than one vote says its worth ("the 6.33 (4.6 votes' worth)"), and an old bar that moved since
+    a summary showed it (`set_at`, `removed`: `_moved_text`) says why after a semicolon, so that the numbers add up for
+    whoever checks them and no bracket holds another (a trial misread nested ones)."""
     worth = round(verdict.weight, 1)
-    rating = f"the {rating_text(verdict.rating)}" + (f" ({worth:g} votes' worth)" if worth != 1 else "")
+    rating = f"the {rating_text(verdict.rating)}" + (f", {worth:g} votes' worth," if worth != 1 else "")
     if first:
         return f"{rating} blended with {prior_text(None)} counted as {PRIOR_VOTES:g} votes"
-    moved = _moved_text(toward, set_at) if set_at is not None else ""
-    return f"{rating} blended with {what}, {rating_text(toward)}{moved}, which counts as {PRIOR_VOTES:g} votes"
+    moved = _moved_text(toward, set_at, removed) if set_at is not None else ""
+    why = f"; that old bar {moved}" if moved else ""
+    return f"{rating} blended with {what}, {rating_text(toward)}, which counts as {PRIOR_VOTES:g} votes{why}"
 
 
-def _moved_text(bar: float, set_at: float) -> str:
-    """" (moved since it was set, as the votes' weights were learned)" when the crowd's scale (`scale_drift`) has
-    moved a bar from the number it was stored as, so that a member who remembers another number for it knows why;
-    "" when both read alike. The stored number is not named: one bar, one number (a trial read two as two bars)."""
+def _moved_text(bar: float, set_at: float, removed: int = 0) -> str:
+    """Why a bar reads otherwise than the number it was stored as, so that a member who remembers another number for it
+    knows: "moved since it was set, as the votes' weights were learned" (the crowd's scale, `scale_drift`), or, when
+    `removed` of the votes that set it were removed since (/strike, /forget-me), that too, the cause a member can
+    check; "" when both read alike. The stored number is not named: one bar, one number (a trial read two as two bars)."""
     if rating_text(bar) == rating_text(set_at):
         return ""
-    return " (moved since it was set, as the votes' weights were learned)"
-
-
+    if removed:
+        gone = f"{removed} of the votes that set it {'was' if removed == 1 else 'were'} removed by /strike or /forget-me"
+        return f"moved since it was set, as {gone} and the votes' weights were learned"
+    return "moved since it was set, as the votes' weights were learned"
 def _kept_bar_text(bar: float, first: bool, blend: str) -> str:
     """The bar a kept edit's score sets for the next edit, as its summary says it once: " at 6.33 (the 8 blended ...)"
     after a first edit's "sets the bar", else ", and the bar is now 6.75 (...)"; `blend` empty: the score is the verdict."""
@@ -512,10 +521,11 @@ def prior_text(score: float | None) -> str:
     return f"a neutral {rating_text(NEUTRAL_RATING)}" if score is None else _bar_before_text(score, score)
 
 
-def _bar_before_text(bar: float, set_at: float) -> str:
-    """The bar an undone edit fell short of, as its summary names it: "the 6.33 of the track before"; when the crowd's
-    scale has moved it since it was set (`scale_drift`), with the number it was stored as, which a summary showed."""
-    return f"the {rating_text(bar)} of the track before{_moved_text(bar, set_at)}"
+def _bar_before_text(bar: float, set_at: float, removed: int = 0) -> str:
+    """The bar an undone edit fell short of, as its summary names it: "the 6.33 of the track before"; when it moved
+    since it was set, why, in brackets (`_moved_text`)."""
+    moved = _moved_text(bar, set_at, removed)
+    return f"the {rating_text(bar)} of the track before{f' ({moved})' if moved else ''}"
 
 
 def _undone_bar_text(rating: float, bar: float, moved: float, rescore: float, floor: float | None = None) -> str:
@@ -537,7 +547,7 @@ def verdict_opening(score: float, ballots: Sequence[Ballot], one_rater: bool) ->
     (Discord, terminal, simulation, export) says it: who gave it ("you gave" to a session's one rater, "the one voter
     gave" to one voter, else "the crowd gave"), and, when the verdict reads otherwise than the ratings shown (their
     plain mean), where it comes from: "the one vote (7) counts as 7.44/10 once its voter's ratings are put on the
-    crowd's scale" (`core.crowd.normalised`; a crowd's are also weighed by trust). Returns it and whether that was
+    crowd's scale" (`core.crowd.normalised`; a crowd's: "as a rating far from the others counts less ..."). Returns it and whether that was
     said (a clause then follows after a comma)."""
     ratings = [b.rating for b in ballots if b.rating is not None]
     given = statistics.fmean(ratings) if ratings else score
@@ -549,9 +559,11 @@ def verdict_opening(score: float, ballots: Sequence[Ballot], one_rater: bool) ->
         return f"your {rating_text(given)} counts as {counted}/10 once your ratings are put on one scale", True
     if len(ratings) == 1:
         return f"the one vote ({rating_text(given)}) counts as {counted}/10 once its voter's ratings are put on the crowd's scale", True
+    # Words a newcomer follows (a trial: "put on one scale and weighed by trust" explained nothing): a rating far from
+    # the rest counts less (core.crowd.outlier_weights), and a voter's past ratings set how theirs are read.
     return (
-        f"the votes (mean {rating_text(given)}) count as {counted}/10 once each voter's ratings are put on one scale and"
-        " weighed by trust", True,
+        f"the votes (mean {rating_text(given)}) count as {counted}/10, as a rating far from the others counts less and"
+        " each voter's usual ratings are allowed for", True,
     )
 
 

@@ -972,23 +972,24 @@ class PostgresStore(ClosesOnExit):
     async def ballot_count(self, round_id: int) -> int:
         return await self._pool.fetchval("SELECT COUNT(*) FROM votes WHERE round_id = $1 AND retracted = 0 AND voided = 0", round_id)
 
-    async def strike(self, scope_id: str, voter: str, actor: str) -> int:
-        """Void every standing vote a user cast in a scope (moderation); returns how many were voided. A vote the
-        user withdrew is left as it is: it counted for nothing already, so it is not counted as voided."""
+    async def strike(self, scope_id: str, voter: str, actor: str) -> dict[str, int] | None:
+        """As SQLite's: {"open": voided in open rounds, "over": in rounds already over}, or None if already struck."""
 
-        async def body(conn: asyncpg.Connection) -> int:
+        async def body(conn: asyncpg.Connection) -> dict[str, int] | None:
             await _lock_scope(conn, scope_id)
-            voided = _count(
-                await conn.execute(
-                    "UPDATE votes SET voided = 1 WHERE voter = $1 AND voided = 0 AND retracted = 0 AND round_id IN "
-                    f"(SELECT r.id {_ROUNDS} WHERE s.scope_id = $2)",
-                    voter, scope_id,
+            if await conn.fetchval("SELECT 1 FROM strikes WHERE scope_id = $1 AND voter = $2", scope_id, voter):
+                return None
+            voided = {}
+            for kind, status in (("open", "= 'open'"), ("over", "<> 'open'")):
+                voided[kind] = _count(
+                    await conn.execute(
+                        "UPDATE votes SET voided = 1 WHERE voter = $1 AND voided = 0 AND retracted = 0 AND round_id IN "
+                        f"(SELECT r.id {_ROUNDS} WHERE s.scope_id = $2 AND r.status {status})",
+                        voter, scope_id,
+                    )
                 )
-            )
-            await conn.execute(
-                "INSERT INTO strikes (scope_id, voter, at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", scope_id, voter, time.time()
-            )
-            await _audit(conn, scope_id, actor, "strike", {"voter": voter, "voided": voided})
+            await conn.execute("INSERT INTO strikes (scope_id, voter, at) VALUES ($1, $2, $3)", scope_id, voter, time.time())
+            await _audit(conn, scope_id, actor, "strike", {"voter": voter, "voided": sum(voided.values()), "open_rounds": voided["open"]})
             return voided
 
         return await self._tx(body)
@@ -1054,6 +1055,8 @@ class PostgresStore(ClosesOnExit):
         async def body(conn: asyncpg.Connection) -> dict:
             events = _count(await conn.execute("DELETE FROM vote_events WHERE voter = $1", voter))
             votes = _count(await conn.execute("DELETE FROM votes WHERE voter = $1", voter))
+            # The personal agent's open round ends with it: its post says so (queued before its rows go).
+            await _edit_ended_posts(conn, "s.scope_id = $1 AND r.status = 'open'", personal_scope, "cancelled")
             scope = _count(await conn.execute("DELETE FROM scopes WHERE id = $1", personal_scope))
             await conn.execute(
                 "INSERT INTO withheld_reactions (round_id, voter) SELECT id, $1 FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",
@@ -1303,9 +1306,10 @@ async def _put_q(conn: asyncpg.Connection, scope_id: str, entries: Iterable[tupl
 
 
 async def _incumbent_reference(conn: asyncpg.Connection, session_id: int) -> Reference | None:
-    """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar)."""
+    """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar), and how many of the
+    ballots it closed with were removed since (/strike, /forget-me)."""
     row = await conn.fetchrow(
-        "SELECT id, reward FROM rounds WHERE session_id = $1 AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
+        "SELECT id, reward, (outcome::jsonb ->> 'voters')::int FROM rounds WHERE session_id = $1 AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
         "AND (outcome::jsonb -> 'kept_edit') IN ('1'::jsonb, 'true'::jsonb) ORDER BY idx DESC LIMIT 1",
         session_id,
     )
@@ -1318,7 +1322,7 @@ async def _incumbent_reference(conn: asyncpg.Connection, session_id: int) -> Ref
             row[0],
         )
     ]
-    return Reference(ballots, row[1]) if ballots else None
+    return Reference(ballots, row[1], max(0, (row[2] or 0) - len(ballots))) if ballots else None
 
 
 async def _add_observations(conn: asyncpg.Connection, scope_id: str, name: str, observations, comparisons=()) -> None:

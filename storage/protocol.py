@@ -349,9 +349,10 @@ class Store(Protocol):
     async def aspect_ratings_of_scope(self, scope_id: str) -> list[dict[str, float]]:
         """The standing votes' per-aspect ratings over every closed round of a scope (votes without aspects left out)."""
         ...
-    async def strike(self, scope_id: str, voter: str, actor: str) -> int:
+    async def strike(self, scope_id: str, voter: str, actor: str) -> dict[str, int] | None:
         """Void a voter's standing votes in a scope (not those they withdrew) and refuse their new ones there; returns how
-        many were voided (the audit entry says the same). Audited."""
+        many were voided, {"open": in open rounds, "over": in rounds already over} (the audit entry says the total and
+        the open rounds'), or None, changing nothing, if the voter was already struck there. Audited."""
         ...
     async def unstrike(self, scope_id: str, voter: str, actor: str) -> bool:
         """Lift a strike (new votes count again; voided ones stay void); False if there was none. Audited."""

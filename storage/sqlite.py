@@ -684,18 +684,24 @@ class SqliteStore(ClosesOnExit):
         """len(ballots(round_id)) without reading them: what a quorum check needs after every batch of votes."""
         return (await self._all("SELECT COUNT(*) FROM votes WHERE round_id = ? AND retracted = 0 AND voided = 0", (round_id,)))[0][0]
 
-    async def strike(self, scope_id: str, voter: str, actor: str) -> int:
-        """Void every standing vote a user cast in a scope (moderation); returns how many were voided. A vote the
-        user withdrew is left as it is: it counted for nothing already, so it is not counted as voided."""
+    async def strike(self, scope_id: str, voter: str, actor: str) -> dict[str, int] | None:
+        """Void every standing vote a user cast in a scope (moderation) and refuse their new ones; returns how many were
+        voided, {"open": in open rounds, "over": in rounds already over}, or None if the user was already struck (then
+        nothing changes). A vote the user withdrew is left as it is: it counted for nothing already."""
         async with self._tx() as db:
-            cursor = await db.execute(
-                "UPDATE votes SET voided = 1 WHERE voter = ? AND voided = 0 AND retracted = 0 AND round_id IN "
-                "(SELECT r.id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.scope_id = ?)",
-                (voter, scope_id),
-            )
-            await db.execute("INSERT INTO strikes (scope_id, voter, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (scope_id, voter, time.time()))
-            await db.audit(scope_id, actor, "strike", {"voter": voter, "voided": cursor.rowcount})
-        return cursor.rowcount
+            if await db.one("SELECT 1 FROM strikes WHERE scope_id = ? AND voter = ?", (scope_id, voter)):
+                return None
+            voided = {"open": 0, "over": 0}
+            for kind, status in (("open", "= 'open'"), ("over", "<> 'open'")):
+                cursor = await db.execute(
+                    "UPDATE votes SET voided = 1 WHERE voter = ? AND voided = 0 AND retracted = 0 AND round_id IN "
+                    f"(SELECT r.id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.scope_id = ? AND r.status {status})",
+                    (voter, scope_id),
+                )
+                voided[kind] = cursor.rowcount
+            await db.execute("INSERT INTO strikes (scope_id, voter, at) VALUES (?, ?, ?)", (scope_id, voter, time.time()))
+            await db.audit(scope_id, actor, "strike", {"voter": voter, "voided": sum(voided.values()), "open_rounds": voided["open"]})
+        return voided
 
     async def unstrike(self, scope_id: str, voter: str, actor: str) -> bool:
         """Lift a strike: the user's new votes in the scope count again (the voided ones stay void).
@@ -841,6 +847,8 @@ class SqliteStore(ClosesOnExit):
         async with self._tx() as db:
             events = await db.execute("DELETE FROM vote_events WHERE voter = ?", (voter,))
             votes = await db.execute("DELETE FROM votes WHERE voter = ?", (voter,))
+            # The personal agent's open round ends with it: its post says so (queued before its rows go).
+            await db.edit_ended_posts("s.scope_id = ? AND r.status = 'open'", personal_scope, "cancelled")
             scope = await db.execute("DELETE FROM scopes WHERE id = ?", (personal_scope,))
             await db.execute(
                 "INSERT INTO withheld_reactions (round_id, voter) SELECT id, ? FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",
@@ -1139,9 +1147,10 @@ class _Tx:
         return {voter: found[voter] for voter in voters if voter in found}
 
     async def incumbent_reference(self, session_id: int) -> Reference | None:
-        """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar)."""
+        """The ballots and verdict of the session's last rating round whose edit was kept (it set the bar), and how many of
+        the ballots it closed with were removed since (/strike, /forget-me)."""
         row = await self.one(
-            "SELECT id, reward FROM rounds WHERE session_id = ? AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
+            "SELECT id, reward, json_extract(outcome, '$.voters') FROM rounds WHERE session_id = ? AND status = 'closed' AND mode = 'rating' AND reward IS NOT NULL "
             "AND json_extract(outcome, '$.kept_edit') = 1 ORDER BY idx DESC LIMIT 1",
             (session_id,),
         )
@@ -1154,7 +1163,7 @@ class _Tx:
                 (row[0],),
             )
         ]
-        return Reference(ballots, row[1]) if ballots else None
+        return Reference(ballots, row[1], max(0, (row[2] or 0) - len(ballots))) if ballots else None
 
     async def add_observations(self, scope_id: str, name: str, observations, comparisons=()) -> None:
         """Add a closed round's observations to the scope's model, inside the close's transaction."""

@@ -25,6 +25,7 @@ from bot.discord.ballot_box import VoteLimiter
 from bot.discord.edge import context_problem, request_problem
 from bot.discord.logs import setup_logging
 from bot.discord.reach import reach_discord
+from bot.discord.replies import nothing_done
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.discord.stray_reactions import StrayReactions
@@ -67,7 +68,7 @@ class CheckedTree(app_commands.CommandTree):
         problem = request_problem(interaction) or await context_problem(interaction)
         if problem is None:
             return True
-        await interaction.response.send_message(f"Sorry, {problem}. Nothing was changed.", ephemeral=True)
+        await interaction.response.send_message(f"Sorry, {problem}. {nothing_done(interaction)}.", ephemeral=True)
         return False
 
 
@@ -200,15 +201,15 @@ class CrowdtuneBot(commands.Bot):
         elif isinstance(error, app_commands.CheckFailure):
             text = "You can't use this command here."
         elif isinstance(error, app_commands.TransformerError):
-            text = "Sorry, one of the options is not a valid value (an unknown user, role or channel?). Nothing was changed."
+            text = f"Sorry, one of the options is not a valid value (an unknown user, role or channel?). {nothing_done(interaction)}."
         elif isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
             text = "That command is out of date here; Discord updates it within a minute. Please try again then."
         elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, (DatabaseUnwritable, *database_errors())):
             log.error("command /%s: the database failed: %s", interaction.command.name if interaction.command else "?", error.original)
-            text = "Sorry, I cannot save anything right now (my database failed). Nothing was changed; please try again later."
+            text = f"Sorry, I cannot save anything right now (my database failed). {nothing_done(interaction)}; please try again later."
         else:
             log.error("command /%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
-            text = "Sorry, something went wrong on my side. Nothing was changed; please try again."
+            text = f"Sorry, something went wrong on my side. {nothing_done(interaction)}; please try again."
         try:
             if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
                 # "Thinking...": the answer replaces it (a follow-up would leave it thinking).

@@ -62,9 +62,11 @@ class Reconciler:
     async def _cancel(self, round_id: int, actor: str, reason: str) -> bool:
         """Cancel the round, its announcement recorded in the same transaction (the runner posts it)."""
         row = await self.store.round(round_id)
-        if row is None:
+        session = None if row is None else await self.store.session(row.session_id)
+        if session is None:
             return False
-        return await self.store.cancel_round(round_id, actor=actor, reason=reason, announce=round_cancelled(row.index + 1))
+        announce = round_cancelled(row.index + 1, session.spec.get("rounds"), session.rounds_done)
+        return await self.store.cancel_round(round_id, actor=actor, reason=reason, announce=announce)
 
     async def still_posted(self, channel, row: RoundRow) -> bool:
         """Whether the round's message still exists; a round whose message was deleted (while the bot

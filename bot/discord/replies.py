@@ -31,3 +31,14 @@ def deferring(interaction: discord.Interaction, private: bool = True):
             await interaction.response.defer(ephemeral=private, thinking=True)
 
     return defer
+
+
+# Commands that start something: a refused one started nothing, which says more than "nothing was changed".
+STARTING_COMMANDS = frozenset({"compose"})
+
+
+def nothing_done(interaction: discord.Interaction) -> str:
+    """What a refused or failed command left undone, for its one line: "Nothing was started" (/compose) or "Nothing was
+    changed"."""
+    name = interaction.command.name if interaction.command else (interaction.data or {}).get("name")
+    return "Nothing was started" if name in STARTING_COMMANDS else "Nothing was changed"

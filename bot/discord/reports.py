@@ -78,7 +78,9 @@ async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> t
     lines, files = [], []
     if history:
         rewards = [reward for reward, _, _ in history]
-        lines.append(f"{plural(len(rewards), 'rated round')}, mean reward {rating_text(sum(rewards) / len(rewards))}.")
+        # Said, since a /strike or /forget-me since leaves it as it was (a trial took it for a figure not updated).
+        mean = rating_text(sum(rewards) / len(rewards))
+        lines.append(f"{plural(len(rewards), 'rated round')}, mean reward {mean} (each round's verdict when it closed, which stands).")
         png = await bot.drawer.learning_curve(
             rewards, "crowdtune: the kept track's score and each round's proposal",
             scores=[score for _, score, _ in history], spread=[spread for _, _, spread in history],

@@ -27,7 +27,7 @@ from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
 from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
-from bot.discord.votes import VOTING_STOPPED, round_style, round_summary, rounds_played
+from bot.discord.votes import VOTING_STOPPED, round_style, round_summary, rounds_played, struck_votes
 from bot.media.drawing import Drawer
 from storage import ClaimLost, DatabaseGone, RoundRow, SessionRow
 
@@ -333,14 +333,16 @@ class RoundRunner:
             self.steering.votes_taken(session_id)  # a /close waits for this before it is answered
             count = await self.ballot_box.count(row)  # under the membership rule as it is now, however cast
             number, mode = open_round.plan.index + 1, open_round.spec.mode
+            struck = await struck_votes(self.store, open_round.id)
             # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
             await self.conductor.close(
                 open_round.id, actor="crowdtune", set_aside=count.set_aside,
-                announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days),
+                announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days, struck),
             )
             self.ballot_box.forget_round(row)
             refreshed = await self.store.session(session_id)
             if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
+                await self.announce(session.channel_id)  # its post edited into an ended round's (Store.forget_user)
                 return True
             await self.announce(session.channel_id)  # the summary, or the cancellation a deletion recorded
             stopped = await self.steering.after_close(session_id)  # a /stop that waited for this close

@@ -136,13 +136,25 @@ def set_aside_text(count: int, member_days: int) -> str:
     return f"{plural(count, 'vote')} set aside: {voters} joined the server {when} (/config member_days, anti_brigade)."
 
 
-def round_summary(number: int, mode: str, outcome, ballots, set_aside: int = 0, member_days: int = 0) -> str:
-    """What the channel is told when round `number` closes (an Outcome, the ballots that counted), and how many
-    standing votes the membership rule (`member_days`) set aside. The engine's summary names who gave the verdict
-    (a personal agent's owner is told "You gave 7/10": core.engine.verdict_opening)."""
+async def struck_votes(store, round_id: int) -> int:
+    """How many voters of the round have a vote voided by /strike and none standing: taken before the close, which
+    voids the votes the membership rule set aside."""
+    standing = {b.voter for b in await store.ballots(round_id)}
+    return len({b.voter for b in await store.voided_ballots(round_id)} - standing)
+
+
+def round_summary(number: int, mode: str, outcome, ballots, set_aside: int = 0, member_days: int = 0, struck: int = 0) -> str:
+    """What the channel is told when round `number` closes (an Outcome, the ballots that counted), how many
+    standing votes the membership rule (`member_days`) set aside, and how many votes /strike voided (`struck_votes`).
+    The engine's summary names who gave the verdict (a personal agent's owner is told "You gave 7/10":
+    core.engine.verdict_opening)."""
+    from bot.progress import plural
+
     aside = f" {set_aside_text(set_aside, member_days)}" if set_aside else ""
+    if struck:  # or "nobody voted" would be untrue of a round whose one vote a moderator voided
+        aside += f" {plural(struck, 'vote')} {'was' if struck == 1 else 'were'} voided by /strike."
     if not outcome.voters:  # the engine's summary says it all: "nobody voted, so nothing was learned: ..."
-        summary = outcome.summary.replace("nobody voted", "no vote counted", 1) if set_aside else outcome.summary
+        summary = outcome.summary.replace("nobody voted", "no vote counted", 1) if set_aside or struck else outcome.summary
         return f"**Round {number} closed**: {summary}.{aside}"
     # An A/B reward is an edit's chance of beating the track before, not a score of the music: the engine's
     # summary gives each chance as such, so no A/B number is shown on the 1-10 scale.
@@ -188,10 +200,16 @@ def ranked_round(rank: int, row, session, votes: int | None = None) -> str:
     return f"{rank}. {rating_text(row.reward)}/10: {where}"
 
 
-def round_cancelled(number: int) -> str:
-    """What the channel is told when round `number`'s message was deleted. A cancelled round is replaced: the
-    session still plays as many rounds that count (`rounds_in_all`)."""
-    return f"**Round {number} cancelled**: its message was deleted, so nothing was learned from it. Round {number + 1} takes its place."
+def round_cancelled(number: int, planned: int | None, closed: int) -> str:
+    """What the channel is told when round `number`'s message was deleted, in a session of `planned` rounds (None or 0:
+    endless) of which `closed` closed. A cancelled round is replaced, so the session still plays `planned` rounds that
+    count and its total grows by one (`rounds_in_all`): said here, or the next post's "Round 2 of 4" in a session
+    started with 3 rounds reads as a mistake (a trial)."""
+    from bot.progress import plural
+
+    total = rounds_in_all(planned, number, closed)
+    grown = f": the session now has {plural(total, 'round')}, {planned} of which count" if total else ""
+    return f"**Round {number} cancelled**: its message was deleted, so nothing was learned from it. Round {number + 1} takes its place{grown}."
 
 
 def rounds_in_all(planned: int | None, ended: int, closed: int) -> int | None:

@@ -685,11 +685,11 @@ def test_a_crowds_summaries_name_only_numbers_an_earlier_summary_showed():
         outcome = settle(spec, _plan(spec, index), ballots, {}, score, round_rng(spec, index), aggregate, {}, reference)
         summary = outcome.summary
         assert "kept as" not in summary and "(its " not in summary, summary
-        for named in re.findall(r"\(its ([\d.]+), moved since", summary) + re.findall(r"the old bar, ([\d.]+),", summary):
+        for named in re.findall(r"\(its ([\d.]+), moved since", summary) + re.findall(r"the old bar, ([\d.]+), which counts as \d+ votes(?!; that old bar moved)", summary):
             assert named in shown, (named, shown, summary)
         if outcome.kept_edit:
             reference = Reference(ballots, outcome.reward)
-            assert "(3 votes' worth)" in summary, summary
+            assert ", 3 votes' worth," in summary, summary
         shown += re.findall(r"(?:bar is now|sets the bar at|, to|kept as) ([\d.]+)", summary)
         score = outcome.incumbent_score
 
@@ -711,9 +711,46 @@ def test_a_summary_says_why_its_number_is_not_the_ratings_shown():
     two = settle(
         spec, _plan(spec), [Ballot("low", 7), Ballot("new", 8)], {}, None, round_rng(spec, 0), robust_rating, _low_rater_history("low"),
     )
-    assert two.summary.startswith(f"the votes (mean 7.5) count as {rating_text(two.reward)}/10 once each voter's ratings"), two.summary
+    assert two.summary.startswith(f"the votes (mean 7.5) count as {rating_text(two.reward)}/10, as a rating far from the others"), two.summary
     # Taken as given, the ratings say it plainly: the one voter is not called a crowd, a crowd is.
     plain = settle(spec, _plan(spec), [Ballot("new", 7)], {}, None, round_rng(spec, 0), robust_rating, {})
     assert plain.summary.startswith("the one voter gave 7/10 and "), plain.summary
     crowd = settle(spec, _plan(spec), [Ballot("a", 7), Ballot("b", 8)], {}, None, round_rng(spec, 0), robust_rating, {})
     assert crowd.summary.startswith("the crowd gave 7.5/10 and "), crowd.summary
+
+
+def _struck_bar_outcome(spec, ratings_now):
+    """Round 1 (8, 1 by a troll, 8) set the bar; a /strike removed the troll's vote since, so its standing ballots are
+    the two 8s; round 2 is rated `ratings_now`. The outcome of round 2, with the crowd's aggregator."""
+    first = [Ballot("alice", 8.0), Ballot("troll", 1.0), Ballot("carol", 8.0)]
+    one = settle(spec, _plan(spec, 0), first, {}, None, round_rng(spec, 0), robust_rating, {})
+    standing = [b for b in first if b.voter != "troll"]
+    reference = Reference(standing, one.reward, removed=1)
+    ballots = [Ballot(f"v{i}", r) for i, r in enumerate(ratings_now)]
+    return settle(spec, _plan(spec, 1), ballots, {}, one.incumbent_score, round_rng(spec, 1), robust_rating, {}, reference)
+
+
+@pytest.mark.parametrize("ratings_now", [[10, 10, 10], [2, 2, 2]])
+def test_a_bar_moved_by_removed_votes_says_so_without_nested_brackets(ratings_now):
+    """Found by a fresh-user trial: after a /strike voided a troll's vote in the round that set the bar, the next summary
+    said the bar "(moved since it was set, as the votes' weights were learned)", which was not the cause, inside another
+    bracket: "the bar is now 8.22 (the 10 blended with the old bar, 7.33 (moved since ...), which counts as 2 votes)".
+    The summary names the removed votes, and no bracket holds another."""
+    outcome = _struck_bar_outcome(SessionSpec(seed=2, preset="default"), ratings_now)
+    summary = outcome.summary
+    assert "1 of the votes that set it was removed by /strike or /forget-me" in summary, summary
+    depth, deepest = 0, 0
+    for character in summary:
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        deepest = max(deepest, depth)
+    assert deepest <= 1, summary
+
+
+def test_a_crowd_verdict_apart_from_its_mean_is_explained_in_a_newcomer_s_words():
+    """Found by a fresh-user trial: three new voters gave 1, 10, 10, and the summary said they "count as 9.1/10 once each
+    voter's ratings are put on one scale and weighed by trust", which explained nothing to a newcomer."""
+    spec = SessionSpec(seed=2, preset="default")
+    ballots = [Ballot("a", 1.0), Ballot("b", 10.0), Ballot("c", 10.0)]
+    summary = settle(spec, _plan(spec), ballots, {}, None, round_rng(spec, 0), robust_rating, {}).summary
+    assert "one scale" not in summary and "trust" not in summary, summary
+    assert "as a rating far from the others counts less" in summary, summary

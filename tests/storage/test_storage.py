@@ -599,7 +599,7 @@ async def test_strike_voids_votes_and_blocks_new_ones(store):
     r = await conductor.open_round(session.id)
     await conductor.vote(r.id, "troll", 1)
     await conductor.vote(r.id, "fan", 8)
-    assert await store.strike("guild:1", "troll", actor="mod") == 1
+    assert await store.strike("guild:1", "troll", actor="mod") == {"open": 1, "over": 0}
     assert [b.voter for b in await store.ballots(r.id)] == ["fan"]
     assert (await conductor.vote(r.id, "troll", 1)).status == "blocked"
     audit = (await store.export_rows("guild:1"))["audit"]
@@ -617,10 +617,26 @@ async def test_strike_counts_only_standing_votes_not_withdrawn_ones(store):
         await conductor.close(r.id)
     r = await conductor.open_round(session.id)
     await conductor.vote(r.id, "troll", 1)
-    assert await store.strike("guild:1", "troll", actor="mod") == 1
+    assert await store.strike("guild:1", "troll", actor="mod") == {"open": 1, "over": 0}
     audit = (await store.export_rows("guild:1"))["audit"]
     assert [a["detail"]["voided"] for a in audit if a["action"] == "strike"] == [1]
-    assert await store.strike("guild:1", "troll", actor="mod") == 0  # nothing left standing
+
+
+async def test_strike_says_open_and_closed_rounds_apart_and_a_second_strike_changes_nothing(store):
+    """Found by a fresh-user trial: "Voided 2 votes" counted a vote in a closed round, whose verdict stands, with the
+    open round's, which no longer counts; and striking someone already struck answered as if it struck again."""
+    conductor = Conductor(store)
+    session = await _session(conductor, rounds=3)
+    r = await conductor.open_round(session.id)
+    await conductor.vote(r.id, "troll", 1)
+    await conductor.vote(r.id, "fan", 8)
+    await conductor.close(r.id)
+    r = await conductor.open_round(session.id)
+    await conductor.vote(r.id, "troll", 2)
+    assert await store.strike("guild:1", "troll", actor="mod") == {"open": 1, "over": 1}
+    assert await store.strike("guild:1", "troll", actor="mod") is None
+    audit = [a for a in (await store.export_rows("guild:1"))["audit"] if a["action"] == "strike"]
+    assert [(a["detail"]["voided"], a["detail"]["open_rounds"]) for a in audit] == [(2, 1)]
 
 
 async def test_a_vote_cast_after_unstrike_counts_the_voided_ones_stay_void(store):
@@ -632,7 +648,7 @@ async def test_a_vote_cast_after_unstrike_counts_the_voided_ones_stay_void(store
     for voter, rating in (("dave", 6), ("carol", 7), ("erin", 5)):
         await conductor.vote(r.id, voter, rating)
     for voter in ("dave", "carol", "erin"):
-        assert await store.strike("guild:1", voter, actor="mod") == 1
+        assert await store.strike("guild:1", voter, actor="mod") == {"open": 1, "over": 0}
         assert await store.unstrike("guild:1", voter, actor="mod")
     assert await store.ballots(r.id) == []
     assert {b.voter: b.rating for b in await store.voided_ballots(r.id)} == {"dave": 6.0, "carol": 7.0, "erin": 5.0}

@@ -62,10 +62,16 @@ def preset_exploration(config) -> str:
     return "Thompson sampling" if config.learner == "linear" else config.exploration
 
 
-def settings_text(settings: dict) -> str:
+# /config's options that mean something in a server only: a personal agent (a DM) has one moderator, its owner, and
+# learns from their votes alone (bot.conductor.Conductor.model).
+SERVER_ONLY = ("mod_role", "share_learning")
+
+
+def settings_text(settings: dict, server: bool = True) -> str:
     """A scope's settings as /config takes them, each option once by its name, in its units and words:
     "preset: default, exploration: the preset's (Thompson sampling), round_minutes: 5, ..., share_learning: off"
-    (hide_results, anti_brigade and member_days, which apply at once, apart: `hide_results_text`, `anti_brigading_text`)."""
+    (hide_results, anti_brigade and member_days, which apply at once, apart: `hide_results_text`, `anti_brigading_text`);
+    not `server`: a personal agent's, without SERVER_ONLY."""
     exploration = settings["exploration"] or f"the preset's ({preset_exploration(agent_preset(settings['preset']))})"
     shown = {
         "preset": settings["preset"],
@@ -77,7 +83,32 @@ def settings_text(settings: dict) -> str:
         "mod_role": f"<@&{settings['mod_role']}>" if settings["mod_role"] else "none",
         "share_learning": on_off(settings["share_learning"]),
     }
-    return ", ".join(f"{option}: {value}" for option, value in shown.items())
+    return ", ".join(f"{option}: {value}" for option, value in shown.items() if server or option not in SERVER_ONLY)
+
+
+def unstrikable(user: discord.abc.User, moderator: discord.abc.User, me: discord.abc.User) -> str | None:
+    """Why /strike refuses `user`, in one line, or None: the bot casts no votes, and a moderator striking themself
+    would only lock themself out (a slip of the user picker)."""
+    if user.id == me.id:
+        return "The bot casts no votes, so there is nothing to strike. Nothing was changed."
+    if user.id == moderator.id:
+        return "You cannot strike yourself. Nothing was changed."
+    return None
+
+
+def strike_text(mention: str, voided: dict[str, int] | None) -> str:
+    """/strike's answer from Store.strike's count: the open rounds' votes apart from those of rounds already over, whose
+    verdicts (and what the agent learned from them) stand though the votes no longer weigh in later counts."""
+    if voided is None:
+        return f"{mention} is already struck here. Nothing was changed."
+    total = voided["open"] + voided["over"]
+    parts = []
+    if voided["open"]:
+        parts.append(f"{voided['open']} in the open round, which no longer counts {'it' if voided['open'] == 1 else 'them'}")
+    if voided["over"]:
+        parts.append(f"{voided['over']} in rounds already over, whose verdicts stand")
+    where = f" ({'; '.join(parts)})" if parts else ""
+    return f"Voided {plural(total, 'vote')} by {mention}{where}; their new votes here are ignored. This is in the audit log."
 
 
 def file_size(size: int) -> str:
@@ -151,6 +182,10 @@ class Moderation(commands.Cog):
             problems.append(f"unknown exploration '{exploration}'")
         if vote_style is not None and vote_style not in VOTE_STYLES:
             problems.append(f"unknown vote style '{vote_style}'")
+        server = scope_id.startswith("guild:")
+        given_here = [name for name, value in zip(SERVER_ONLY, (mod_role, share_learning)) if value is not None]
+        if given_here and not server:
+            problems.append(f"{' and '.join(given_here)} {'apply' if len(given_here) > 1 else 'applies'} in servers only: your personal agent has one moderator, you, and learns from your votes alone")
         if problems:
             await answer_privately(interaction, f"Sorry: {'; '.join(problems)}. Nothing was changed.")
             return
@@ -182,7 +217,7 @@ class Moderation(commands.Cog):
             # Session settings take effect in the next session; hide_results' and anti-brigading's own sentences say
             # they apply at once.
             interaction,
-            f"{'Updated. ' if changes else ''}Sessions started from now use: {settings_text(settings)}. "
+            f"{'Updated. ' if changes else ''}Sessions started from now use: {settings_text(settings, server)}. "
             f"{hide_results_text(settings)} {anti_brigading_text(scope_id, settings)}", discord.AllowedMentions.none(),
         )
 
@@ -237,12 +272,13 @@ class Moderation(commands.Cog):
         scope_id = await self._moderator_scope(interaction, defer=True)  # voiding grows with the user's votes
         if scope_id is None:
             return
+        refused = unstrikable(user, interaction.user, self.bot.user)
+        if refused:
+            await answer_privately(interaction, refused, discord.AllowedMentions.none())
+            return
         await after_pickup(self.bot, interaction, scope_id=scope_id)  # a recount or a round closing counts as it stood
         voided = await self.store.strike(scope_id, voter_id(user.id), actor=voter_id(interaction.user.id))
-        await interaction.edit_original_response(
-            content=f"Voided {plural(voided, 'vote')} by {user.mention}; their new votes here are ignored. This is in the audit log.",
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
+        await answer_privately(interaction, strike_text(user.mention, voided), discord.AllowedMentions.none())
 
     @app_commands.command(name="unstrike", description="Moderators: lift a strike, so a user's new votes here count again")
     @app_commands.guild_only()

@@ -56,7 +56,8 @@ async def test_1_a_forgotten_rounds_ids_and_caches_never_reach_another_round(env
         await (await server.slash(env.alice, dm, "config", {"vote_style": "buttons"})).wait_response()
         await compose(env, user=env.alice, channel=dm, rounds=3, round_minutes=600)
         old = await server.wait_for_message(dm, is_round(1), timeout=20)
-        counted = await (await server.press_button(env.alice, old["id"], buttons_of(old)["7"])).wait_response()
+        old_buttons, old_rows = buttons_of(old), old["components"]  # /forget-me edits them off the post: a stale client may still press one
+        counted = await (await server.press_button(env.alice, old["id"], old_buttons["7"])).wait_response()
         assert "Your rating: 7" in counted["data"]["content"]  # the DM round's message is now cached
         await forget_me(env, env.alice, dm)
         assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0  # the personal agent and its rounds are gone
@@ -70,7 +71,11 @@ async def test_1_a_forgotten_rounds_ids_and_caches_never_reach_another_round(env
         assert (session_id, round_id) == (2, 2)  # never the deleted ones' ids
 
         # The old DM button (naming round 1) and its cached message reach no round.
-        refused = await (await server.press_button(env.alice, old["id"], buttons_of(old)["7"])).wait_response()
+        # The button is gone from the post (/forget-me ended it), so only a stale or forged client still sends it.
+        from fakediscord.interactions import MESSAGE_COMPONENT
+
+        press = {"custom_id": old_buttons["7"], "component_type": 2}
+        refused = await (await forged(server, env.alice, dm, MESSAGE_COMPONENT, press, message={**server.message(old["id"]), "components": old_rows})).wait_response()
         assert "no longer open" in refused["data"]["content"]
         pressed = await (await server.press_button(env.bob, new["id"], buttons_of(new)["4"])).wait_response()
         assert "Your rating: 4" in pressed["data"]["content"]

@@ -1,0 +1,76 @@
+"""/strike says what it did and refuses what makes no sense; a round summary says when a bar moved because votes were
+removed, and when a round's only vote was voided (task words23, from a fresh-user trial). Each test was written to fail
+on the code before its fix."""
+
+from __future__ import annotations
+
+import pytest
+from test_discord_bot import KEYCAPS, db_rows, drawer, env, eventually, final_answer, renderer, running, uid  # noqa: F401
+from test_vote_rate import first_round
+from test_vote_recounts import close_round
+
+pytestmark = pytest.mark.asyncio
+
+
+async def strike(env, user) -> str:
+    return (await final_answer(await env.server.slash(env.mod, env.channel, "strike", {"user": user})))["content"]
+
+
+def strikes(env) -> int:
+    return db_rows(env, "SELECT COUNT(*) FROM strikes")[0][0]
+
+
+async def test_strike_refuses_the_bot_and_oneself_and_says_already_struck(env):
+    """Before: "Voided 0 votes by @crowdtune; their new votes here are ignored" for the bot and for the moderator
+    themself, and a second strike answered as a first."""
+    async with running(env):
+        said = await strike(env, env.server.bot_user)
+        assert said == "The bot casts no votes, so there is nothing to strike. Nothing was changed.", said
+        said = await strike(env, env.mod)
+        assert said == "You cannot strike yourself. Nothing was changed.", said
+        assert strikes(env) == 0
+        assert (await strike(env, env.bob)).startswith("Voided 0 votes by <@")
+        said = await strike(env, env.bob)
+        assert said == f"<@{env.bob.id}> is already struck here. Nothing was changed.", said
+        assert strikes(env) == 1
+        assert db_rows(env, "SELECT COUNT(*) FROM audit WHERE action = 'strike'")[0][0] == 1
+
+
+async def test_a_strike_says_its_rounds_apart_and_the_next_summary_names_the_removed_vote(env):
+    """Round 1 rated 8, 1 (a troll), 8, closed; the troll struck with a vote in the open round 2 too. Before: "Voided 2
+    votes" (one in a closed round, whose verdict stands), and round 2's summary said the bar "(moved since it was set, as
+    the votes' weights were learned)", inside another bracket, when a /strike had moved it."""
+    server = env.server
+    async with running(env):
+        post = await first_round(env)
+        for user, key in ((env.alice, 8), (env.bob, 1), (env.carol, 8)):
+            await server.react(user, post["id"], KEYCAPS[key - 1])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 3, "three votes")
+        await close_round(env, 1)
+        second = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 2") and m["attachments"], timeout=20)
+        await server.react(env.bob, second["id"], KEYCAPS[0])
+        await server.react(env.alice, second["id"], KEYCAPS[9])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 5, "round 2's votes")
+        said = await strike(env, env.bob)
+        assert said == (
+            f"Voided 2 votes by <@{env.bob.id}> (1 in the open round, which no longer counts it; 1 in rounds already over, "
+            "whose verdicts stand); their new votes here are ignored. This is in the audit log."
+        ), said
+        summary = await close_round(env, 2)
+        # /stats's mean is of the verdicts as the rounds closed, and says so (a trial took it for a stale figure).
+        stats = (await final_answer(await server.slash(env.mod, env.channel, "stats")))["content"]
+        assert stats.startswith("2 rated rounds, mean reward ") and "(each round's verdict when it closed, which stands)." in stats, stats
+    assert "1 of the votes that set it was removed by /strike or /forget-me" in summary, summary
+    assert "set, as the votes' weights" not in summary and "((" not in summary, summary
+
+
+async def test_a_round_whose_only_vote_was_struck_says_so(env):
+    """Before: "Round 1 closed: nobody voted" when bob had voted and a /strike voided it."""
+    server = env.server
+    async with running(env):
+        post = await first_round(env)
+        await server.react(env.bob, post["id"], KEYCAPS[6])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.bob),))[0][0] == 1, "bob's vote")
+        await strike(env, env.bob)
+        summary = await close_round(env, 1)
+    assert "nobody voted" not in summary and "1 vote was voided by /strike." in summary, summary
