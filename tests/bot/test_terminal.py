@@ -829,6 +829,21 @@ def test_with_audio_the_final_track_is_a_wav_too(tmp_path):
     assert f"your track: {folder / 'final.mid'} and final.wav" in result.stdout.splitlines(), result.stdout
 
 
+def test_a_session_resumed_without_audio_leaves_no_final_wav_of_an_older_track_and_says_so(tmp_path):
+    """Found by a fresh-user trial: resumed with --no-audio, a session wrote a new final.mid beside the final.wav of
+    the track it had ended on before, and its last line named final.mid alone: the two files told different tracks.
+    The older final.wav is removed, and the line says so (--no-audio named as applied)."""
+    first = crowdtune("run", "--rounds", "6", "--seed", "5", "--db", "ct.db", stdin="9\nq\n", cwd=tmp_path)
+    folder = files_folder(first.stdout)
+    assert (folder / "final.wav").is_file()
+    resumed = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="9\n9\n9\nq\n", cwd=tmp_path)
+    assert (folder / "final.mid").read_bytes() == session_track_midi(tmp_path / "ct.db", 1)
+    assert not (folder / "final.wav").exists()
+    last = [line for line in resumed.stdout.splitlines() if "final.mid" in line]
+    assert last == [f"your track: {folder / 'final.mid'} (no audio this run: the final.wav of an earlier run removed, as it "
+                    "no longer matches)"], resumed.stdout
+
+
 def test_a_resumed_session_writes_where_it_started_and_a_new_out_is_named_as_not_applied(tmp_path):
     """Found by a fresh-user trial: `run --out o1`, q, then `run` wrote the same session's later rounds into rounds/:
     one session's files in two folders. The folder is kept with the session, and --out is shown absolute."""
