@@ -320,8 +320,8 @@ class TerminalSession:
             if answer.lower() in _REPLAYS:
                 await self._replay(clips, _REPLAYS[answer.lower()], before, STARTING_ALONE if open_round is None else ONE_VERSION)
                 continue
-            if answer.lower() in _HELPS:
-                self.say(f"  {helped}{keys(kind, self.replays, starting=open_round is None, every_stop=True)}")
+            if answer.lower() in _HELPS or not answer:  # Enter alone is told what to type, as help tells it
+                self.say(f"  {helped}{keys(kind, self.replays, starting=open_round is None, every_stop=bool(answer))}")
                 continue
             try:
                 vote = vote_of(kind, answer)
