@@ -468,6 +468,20 @@ def test_bench_learning_says_when_too_few_seeds_make_its_verdicts_chance_and_quo
     assert unknown.returncode == 2 and "'default, A/B', 'hillclimb, A/B'" in unknown.stderr, unknown.stderr
 
 
+def test_bench_learning_s_wall_time_covers_all_its_work_and_is_never_said_as_0_s(tmp_path):
+    """Found by a fresh-user trial: `bench learning` printed "wall time 0 s" for a run that took 11 s: it timed the
+    sessions alone, rounded to whole seconds. The wall time runs from the benchmark's start to its report (its
+    sessions, what a vote says, its plots), is named so, is shown in enough decimals, and covers the parts it names."""
+    ran = crowdtune("bench", "learning", "--seeds", "1", "--rounds", "2", "--only", "default", "--crowd", "builtin", "--out", "b", cwd=tmp_path)
+    [line] = [line for line in ran.stdout.splitlines() if "wall time" in line]
+    found = re.fullmatch(r"wall time (\d+(?:\.\d+)?) s from the benchmark's start to its report: its sessions (\d+(?:\.\d+)?) s "
+                         r"\(\d+\.\d+ s per session in one process\), its plots (\d+(?:\.\d+)?) s", line)
+    assert found, line
+    wall, sessions, plots = map(float, found.groups())
+    assert wall > 0 and sessions > 0 and wall >= sessions + plots, line
+    assert line in (tmp_path / "b" / "BENCHMARKS.md").read_text()  # the report says what was printed
+
+
 def test_runs_never_mix_in_one_folder_and_bench_learning_defaults_to_a_new_one(tmp_path):
     crowdtune("simulate", "--rounds", "2", "--out", "sim", "--db", "ct.db", cwd=tmp_path)
     before = sorted(p.name for p in (tmp_path / "sim").iterdir())
