@@ -700,10 +700,10 @@ def test_a_reader_that_stops_gives_141_only_if_it_stopped_before_the_write_as_th
 
 
 @contextlib.contextmanager
-def terminal_at_its_prompt(db: str, cwd: Path) -> Iterator[subprocess.Popen]:
-    """A `crowdtune run` on `db`, its pipes open, once it waits at its first prompt (holding the database); killed
-    at the end if it has not ended."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+def terminal_at_its_prompt(db: str, cwd: Path, env_extra: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+    """A `crowdtune run` on `db` (`env_extra`: more environment, such as who runs it), its pipes open, once it waits at
+    its first prompt (holding the database); killed at the end if it has not ended."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")} | (env_extra or {})
     first = subprocess.Popen([CROWDTUNE, "run", "--rounds", "3", "--db", db, "--no-audio"], cwd=cwd,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:

@@ -1,13 +1,11 @@
 """Terminal sessions belong to their login (local:LOGIN), not to the database: found by a fresh-user trial, where on a
 shared database one login resumed, voted in and ended another's open session."""
 
-import os
 import sqlite3
-import subprocess
 
 import pytest
 
-from test_cli import CROWDTUNE, crowdtune
+from test_cli import crowdtune, terminal_at_its_prompt
 
 
 def as_login(login: str) -> dict[str, str]:
@@ -53,15 +51,7 @@ def test_on_postgresql_two_logins_run_at_once_each_in_its_own_session(tmp_path, 
     """PostgreSQL, which bots share, holds a login's scope alone: another login runs beside it, in a session of its own
     (it had resumed the first's and closed its open round, so the first's rating was lost)."""
     db = postgres_server.new_database()
-    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")} | as_login("alice")
-    first = subprocess.Popen([CROWDTUNE, "run", "--rounds", "1", "--db", db, "--no-audio"], cwd=tmp_path,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        seen = b""
-        while b"your rating" not in seen:
-            chunk = first.stdout.read1(4096)
-            assert chunk, first.stderr.read()
-            seen += chunk
+    with terminal_at_its_prompt(db, tmp_path, as_login("alice")) as first:
         bob = crowdtune("run", "--rounds", "1", "--no-audio", "--db", db, stdin="6\n", cwd=tmp_path, env_extra=as_login("bob"))
         assert "session 2:" in bob.stdout and "finished" in bob.stdout, bob.stdout
         again = crowdtune("run", "--rounds", "1", "--no-audio", "--db", db, stdin="6\n", cwd=tmp_path,
@@ -69,8 +59,6 @@ def test_on_postgresql_two_logins_run_at_once_each_in_its_own_session(tmp_path, 
         # The refusal names this login's own sessions, nobody else's.
         assert again.returncode == 8 and "local:alice" in again.stderr and "bob" not in again.stderr, again.stderr
         out, err = first.communicate(b"4\n", timeout=120)
-    finally:
-        first.kill()
-    assert first.returncode == 0 and b"session 1 finished" in out, (out, err)
+    assert first.returncode == 0 and b"rated 4/10" in out, (out, err)
     votes = postgres_server.psql(db, "SELECT r.session_id, v.voter, v.rating FROM votes v JOIN rounds r ON r.id = v.round_id ORDER BY r.session_id")
     assert votes.split() == ["1|local:alice|4", "2|local:bob|6"], votes
