@@ -73,7 +73,8 @@ def say_stopped(words: str) -> None:
 
 def close_on_signals(close: Callable[[], Awaitable[object]]) -> list[signal.Signals]:
     """For the running Discord bot, whose end on SIGINT or SIGTERM is its graceful close, not an error: each of
-    them starts `close()` in the running loop (discord.py's Client.close, which a repeat joins). Returns the list the
+    them starts `close()` in the running loop (CrowdtuneBot.close, which ends the bot's connection at once, wherever
+    discord.py waits, and which a repeat joins). Returns the list the
     signals received are added to, for the bot's last line (`bot_stopped`)."""
     loop, received = asyncio.get_running_loop(), []
 

@@ -7,7 +7,6 @@ import gc
 import hashlib
 import json
 import logging
-import math
 import os
 import socket
 import time
@@ -23,7 +22,7 @@ from bot.media.drawing import Drawer
 from bot.progress import plural
 from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
-from bot.discord.edge import context_problem
+from bot.discord.edge import context_problem, request_problem
 from bot.discord.logs import setup_logging
 from bot.discord.reach import reach_discord
 from bot.discord.runner import RoundRunner
@@ -50,90 +49,12 @@ def bot_intents() -> discord.Intents:
     return intents
 
 
-_T = discord.AppCommandOptionType
-
-
-def request_problem(interaction: discord.Interaction) -> str | None:
-    """What is wrong with a slash command against the command's own declaration (where it may run;
-    its options' types, ranges, lengths and choices; required and unknown options), or None.
-    Discord's client enforces these, but a crafted request need not, and discord.py checks none
-    of them when a command arrives."""
-    if (problem := place_problem(interaction)) is not None:
-        return problem
-    command = interaction.command
-    if not isinstance(command, app_commands.Command):
-        return None  # unknown to us: the tree reports it
-    contexts = command.allowed_contexts
-    if interaction.guild_id is None and (command.guild_only or (contexts is not None and not contexts.dm_channel)):
-        return f"/{command.name} works only in a server"
-    declared = {parameter.display_name: parameter for parameter in command.parameters}
-    given = {}
-    for option in (interaction.data or {}).get("options") or []:
-        if not isinstance(option, dict) or option.get("name") not in declared or "options" in option:
-            return f"/{command.name} has no such option"
-        given[option["name"]] = option.get("value")
-    resolved = (interaction.data or {}).get("resolved") or {}
-    # Discord sends every user, role, channel or attached file an option names in "resolved"; an id that
-    # is not there names nothing Discord vouched for.
-    known = {str(key) for part in ("users", "members", "roles", "channels", "attachments") for key in resolved.get(part) or {}}
-    for name, parameter in declared.items():
-        if name not in given:
-            if parameter.required:
-                return f"/{command.name} needs the option '{name}'"
-        elif (problem := _value_problem(parameter, given[name], known)) is not None:
-            return f"'{name}' {problem}"
-    return None
-
-
 # How the commands may be installed (sent with each command at sync): to a server, not to a person's
 # account. Without it Discord follows the application's settings in the Developer Portal, and with user
 # install enabled there /compose would run where the bot cannot post. Where each command may be used
 # (a server, a DM with the bot) each declares itself (cogs: EVERYWHERE, or guild_only): a tree-wide
 # default would be merged into guild_only's and open /strike to DMs.
 INSTALLS = app_commands.AppInstallationType(guild=True, user=False)
-
-
-def place_problem(interaction: discord.Interaction) -> str | None:
-    """Why the bot cannot work where a command was used, or None: a group DM or another person's DM
-    (the PRIVATE_CHANNEL context), or a server the bot is not installed in (a user install)."""
-    if interaction.context.private_channel:
-        return "I can only work in servers I'm in and in a DM with me, not in group chats or other people's DMs"
-    if interaction.guild_id is not None and not interaction.is_guild_integration():
-        return "I'm not in this server, so I can't post here: ask a moderator to add me, or use a DM with me"
-    return None
-
-
-def _value_problem(parameter: app_commands.Parameter, value, known: set[str]) -> str | None:
-    kind, low, high = parameter.type, parameter.min_value, parameter.max_value
-    if kind is _T.string:
-        if not isinstance(value, str):
-            return "must be text"
-        if not (low or 0) <= len(value) <= (high or 6000):
-            return f"must be {low or 0} to {high or 6000} characters long"
-    elif kind in (_T.integer, _T.number):
-        number_types = int if kind is _T.integer else (int, float)
-        if not isinstance(value, number_types) or isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
-            return "must be a whole number" if kind is _T.integer else "must be a number"
-        if (low is not None and value < low) or (high is not None and value > high):
-            return f"must be {_bounds(low, high)}"
-    elif kind is _T.boolean:
-        if not isinstance(value, bool):
-            return "must be true or false"
-    elif kind in (_T.user, _T.role, _T.channel, _T.mentionable):
-        if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) not in known:
-            return "must be a user, role or channel Discord knows"
-    elif kind is _T.attachment:
-        if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) not in known:
-            return "must be a file attached to the command"
-    if parameter.choices and value not in [choice.value for choice in parameter.choices]:
-        return "must be one of: " + ", ".join(str(choice.value) for choice in parameter.choices)
-    return None
-
-
-def _bounds(low: float | None, high: float | None) -> str:
-    if low is not None and high is not None:
-        return f"from {low:g} to {high:g}"
-    return f"at least {low:g}" if low is not None else f"at most {high:g}"
 
 
 class CheckedTree(app_commands.CommandTree):
@@ -170,6 +91,8 @@ class CrowdtuneBot(commands.Bot):
         self._owns_drawer = drawer is None
         self.drawer = drawer or Drawer()
         self._command_sync: asyncio.Task | None = None
+        self.connection: asyncio.Task | None = None  # discord.py's login and connection (run_bot)
+        self._closing: asyncio.Future | None = None
         self.command_sync_retry_seconds = COMMAND_SYNC_RETRY_SECONDS
         self.questions: dict[str, Confirm] = {}  # the Confirm questions waiting for a press, by key (views.Answer)
         self.question_seconds = QUESTION_SECONDS
@@ -298,6 +221,16 @@ class CrowdtuneBot(commands.Bot):
             pass
 
     async def close(self) -> None:
+        """End the connection at once (discord.py's outlives a close wherever it waits: its reconnect back-off of up to
+        minutes, a request retried after a 429, a gateway that never answers), then stop the rounds, their queued votes
+        stored, and close discord.py's client. Every call joins the first: a signal's, a lost claim's, run_bot's own."""
+        if self._closing is None:
+            if self.connection is not None and self.connection is not asyncio.current_task():
+                self.connection.cancel()  # (discord.py's own close from inside it keeps the error it then raises)
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         if self._command_sync is not None:
             self._command_sync.cancel()
         await self.runner.shutdown()
@@ -362,11 +295,18 @@ async def run_bot(settings: Settings, db: str) -> int:
         lost.append(await store.claim_lost())
         await bot.close()
 
-    watch = asyncio.create_task(stop_if_shards_lost())
-    try:
+    async def log_in_and_connect() -> None:
         await bot.login(token)
         setup_logging()  # after the login: a refused token is one line
         await bot.connect()
+
+    watch = asyncio.create_task(stop_if_shards_lost())
+    bot.connection = asyncio.create_task(log_in_and_connect())
+    try:
+        await bot.connection
+    except asyncio.CancelledError:
+        if asyncio.current_task().cancelling():
+            raise  # else the bot's close ended its connection (CrowdtuneBot.close): that close's end follows
     except discord.LoginFailure:
         raise StartupError("Discord refused the token: check DISCORD_TOKEN (it is never printed)", ExitCode.TOKEN_REFUSED) from None
     except discord.PrivilegedIntentsRequired:
@@ -382,8 +322,7 @@ async def run_bot(settings: Settings, db: str) -> int:
         if not lost:
             watch.cancel()
         await asyncio.gather(watch, return_exceptions=True)  # a loss's close of the bot finishes first
-        if not bot.is_closed():
-            await bot.close()
+        await bot.close()  # joins one under way: the store stays open till its queued votes are in
         await store.close()
         renderer.close()
     if lost:
