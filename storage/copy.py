@@ -23,10 +23,14 @@ async def copy_database(source: Store, target: Store) -> dict[str, int]:
 
     async def chunks() -> AsyncIterator[tuple[str, list[str], list[tuple]]]:
         for table, _ in TABLES:
-            async for columns, rows in source.read_table(table):
-                yield table, columns, rows
+            async with contextlib.aclosing(source.read_table(table)) as read:
+                async for columns, rows in read:
+                    yield table, columns, rows
 
-    return await target.write_tables(chunks())
+    # Each reader is closed as the copy ends, stopped midway too (Ctrl-C, SIGTERM, a failure): left to the event
+    # loop's end, it was closed after the source's connection, each failing ("Connection closed") in lines of its own.
+    async with contextlib.aclosing(chunks()) as chunked:
+        return await target.write_tables(chunked)
 
 
 MADE_MEANWHILE = "{} was made meanwhile; copy into a new, empty database"

@@ -220,3 +220,47 @@ def test_two_copies_racing_into_one_new_target_one_copies_the_other_is_refused_p
     refused = [r for r in results if isinstance(r, ValueError)]
     assert len(refused) == 1 and len([r for r in results if isinstance(r, tuple)]) == 1, results
     assert "copy into a new, empty database" in str(refused[0])
+
+
+def test_a_copy_stopped_midway_closes_its_reading_before_the_source_closes(tmp_path, monkeypatch):
+    """Found by a trial: Ctrl-C or SIGTERM during a SQLite copy-db printed some 20 lines of "an error occurred during
+    closing of asynchronous generator ... SqliteStore.read_table ... ValueError: Connection closed" before its one
+    line: the tables' readers, left suspended by the cancellation, were closed by the event loop's end, after the
+    source's connection. They are closed as the copy ends, so nothing is left for the loop to close."""
+    import storage
+    from storage.copy import copy_into
+
+    source_path = tmp_path / "ct.db"
+    _filled(source_path)
+    opened = storage.open_to_write
+    problems = []  # what the event loop reports (the closing of an asynchronous generator that failed)
+
+    async def stopped_midway():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
+        reading = asyncio.Event()
+
+        async def target_that_stops_after_one_chunk(location):
+            target = await opened(location)
+
+            async def write_tables(chunks):  # a real chunk read from the real source, then the stop comes
+                async for _ in chunks:
+                    reading.set()
+                    await asyncio.Event().wait()
+
+            target.write_tables = write_tables
+            return target
+
+        monkeypatch.setattr(storage, "open_to_write", target_that_stops_after_one_chunk)
+        source = await open_store(str(source_path), read_only=True)
+        try:
+            copying = asyncio.create_task(copy_into(source, str(tmp_path / "k.db")))
+            await reading.wait()
+            copying.cancel()  # as bot.stopping cancels the command on Ctrl-C or SIGTERM
+            with pytest.raises(asyncio.CancelledError):
+                await copying
+        finally:
+            await source.close()
+
+    asyncio.run(stopped_midway())  # its end closes every asynchronous generator still open
+    assert problems == [], [c.get("message") for c in problems]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("ct.db")) == []
