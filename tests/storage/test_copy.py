@@ -264,3 +264,36 @@ def test_a_copy_stopped_midway_closes_its_reading_before_the_source_closes(tmp_p
     asyncio.run(stopped_midway())  # its end closes every asynchronous generator still open
     assert problems == [], [c.get("message") for c in problems]
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("ct.db")) == []
+
+
+def test_a_copy_removes_what_a_killed_copy_into_the_same_target_left_and_never_a_running_one_s(tmp_path):
+    """Found by a trial: a copy-db killed (SIGKILL) left .k.db.<random>.copying with its -wal and -shm, which nothing
+    removed. A copy into the same target removes those no process holds (each running copy holds its own, flock),
+    and leaves a running copy's alone."""
+    import subprocess
+    import sys
+
+    from test_cli import crowdtune
+
+    source = tmp_path / "ct.db"
+    _filled(source)
+    dead = [tmp_path / f".k.db.deadbeef.copying{end}" for end in ("", "-wal", "-shm")]
+    for leftover in dead:
+        leftover.write_bytes(b"what a killed copy left")
+    running = tmp_path / ".k.db.running1.copying"
+    running.write_bytes(b"")
+    holder = subprocess.Popen(  # a process holding its temporary file's lock, as a copy running now does
+        [sys.executable, "-c", f"import fcntl, os, sys; h = os.open({str(running)!r}, os.O_RDONLY); "
+         "fcntl.flock(h, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        copied = crowdtune("copy-db", "--from", "ct.db", "--to", "k.db", cwd=tmp_path)
+        assert copied.stdout.startswith("copied into k.db"), copied.stdout
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".k.db")) == [running.name]
+    finally:
+        holder.communicate("")
+    # Its holder gone, the next copy into that target removes it too (that copy is refused: k.db holds data now).
+    refused = crowdtune("copy-db", "--from", "ct.db", "--to", "k.db", cwd=tmp_path, check=False)
+    assert refused.returncode == ExitCode.USAGE, refused
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".k.db")] == []
