@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 
+import aiohttp
 import pytest
 from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, is_round, renderer, round_recorded, running  # noqa: F401
 
@@ -80,3 +81,22 @@ def test_a_bug_keeps_its_traceback_once_and_a_long_one_is_said_again_each_minute
                                        "retrying every 5 s, said again each minute while it lasts")
     assert lines[4][1] == "session 1's round works again, after 1 failed tries in 0 s" and len(lines) == 5
     assert reason(OSError("POST https://discord.com/api/v10/webhooks/1/SECRET failed")) == "OSError: POST https://discord.com failed"
+
+
+async def test_a_command_that_cannot_reach_discord_is_one_warning_and_a_bug_keeps_its_traceback(env, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="crowdtune.bot")
+    async with running(env) as bot:
+        async def unreachable(*args, **kwargs):  # what a request the command makes raises when Discord's side drops it
+            raise aiohttp.ServerDisconnectedError()
+
+        monkeypatch.setattr(bot.conductor.store, "create_session", unreachable)
+        answer = await compose(env)
+        assert "Discord did not answer me" in answer["data"]["content"] and answer["data"]["flags"] & 64
+        monkeypatch.setattr(bot.conductor.store, "create_session", lambda *args, **kwargs: {}["bug"])
+        answer = await compose(env)
+        assert "something went wrong on my side" in answer["data"]["content"]
+    said = [(r.levelname, r.getMessage(), bool(r.exc_info)) for r in caplog.records if r.name == "crowdtune.bot" and r.levelno >= logging.WARNING]
+    assert said == [
+        ("WARNING", "command /compose: cannot reach Discord (ServerDisconnectedError: Server disconnected)", False),
+        ("ERROR", "command /compose failed", True),
+    ]
