@@ -15,10 +15,10 @@ from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually,
 from bot.discord import runner as runner_module
 from bot.discord.outage import RetryLog, is_outage, reason
 
-pytestmark = pytest.mark.asyncio
 TRIES = 25  # failed tries the outage lasts for: far more than the lines it may log
 
 
+@pytest.mark.asyncio
 async def test_an_outage_is_one_warning_per_session_then_works_again_without_a_traceback(env, monkeypatch, caplog):
     monkeypatch.setattr(runner_module, "RETRY_AFTER_ERROR", 0.02)  # many retries soon; how many is what is counted
     caplog.set_level(logging.INFO, logger="crowdtune.rounds")
@@ -83,6 +83,7 @@ def test_a_bug_keeps_its_traceback_once_and_a_long_one_is_said_again_each_minute
     assert reason(OSError("POST https://discord.com/api/v10/webhooks/1/SECRET failed")) == "OSError: POST https://discord.com failed"
 
 
+@pytest.mark.asyncio
 async def test_a_command_that_cannot_reach_discord_is_one_warning_and_a_bug_keeps_its_traceback(env, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="crowdtune.bot")
     async with running(env) as bot:
