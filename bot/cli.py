@@ -679,7 +679,8 @@ async def _sessions(args: argparse.Namespace) -> int:
         return 0
     for s in sessions:
         started = datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
-        where = f"{s.scope_id}" + (f" #{s.channel_id}" if s.channel_id else "")
+        # A terminal session's channel is its scope (bot.terminal): said once.
+        where = f"{s.scope_id}" + (f" #{s.channel_id}" if s.channel_id and s.channel_id != s.scope_id else "")
         print(f"{s.id:>4}  {s.status:<8}  {started}  {where}: {describe_spec(SessionSpec.from_dict(s.spec), s.options)}; {s.rounds_done} done")
     print(f"{len(sessions)} session{'s' if len(sessions) != 1 else ''} in {store.path}")
     return 0

@@ -30,4 +30,17 @@ async def write_final_track(folder: Path, track: Track, renderer, audio_format: 
         write_each(files)
     except OSError as problem:  # CannotWrite names the files
         return f"your track could not be written: {problem.filename}: {problem.strerror}"
-    return f"your track: {named_files(list(files))}"
+    return f"your track: {named_files(list(files))}{_older_audio_gone(folder / f'{FINAL_TRACK}.{audio_format}', renderer)}"
+
+
+def _older_audio_gone(audio: Path, renderer) -> str:
+    """Without a `renderer`, remove `audio`, the final track's audio an earlier run with audio wrote (a session resumed
+    with --no-audio): beside the new final.mid it would be another track. What that did, in words after the line's
+    files ("" when there was none)."""
+    if renderer is not None or not audio.is_file():
+        return ""
+    try:
+        audio.unlink()
+    except OSError as problem:
+        return f" (no audio this run, and the {audio.name} of an earlier run, an older track, could not be removed: {problem.strerror})"
+    return f" (no audio this run: the {audio.name} of an earlier run removed, as it no longer matches)"

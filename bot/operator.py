@@ -37,6 +37,7 @@ def person(text: str) -> Person:
     too. user:LOGIN, as older exports named a terminal user, names them too when LOGIN is not all digits (digits are
     a Discord id: the two never mix). ArgumentTypeError otherwise."""
     from bot.terminal import terminal_scope  # here: it imports the conductor (numpy), which --help does without
+    from storage.export import safe_name
 
     kind, colon, name = text.partition(":")
     if not colon:
@@ -44,8 +45,10 @@ def person(text: str) -> Person:
     if kind == "user" and name.isascii() and name.isdigit():
         if 0 < int(name) <= SNOWFLAKE_MAX:
             return Person(voter_id(int(name)), voter_id(int(name)), f"user-{int(name)}")
-    elif colon and kind in ("local", "user") and name.isprintable() and name and not any(c.isspace() or c == "/" for c in name):
-        return Person(terminal_scope(name), terminal_scope(name), f"local-{name}")
+    # local:LOGIN is any login that runs sessions (getpass takes LOGNAME as it is: a space, an emoji, a /), its copy's
+    # file named safely; user:LOGIN, an older export's name, only as those named it (no space, no /).
+    elif colon and name and name.isprintable() and (kind == "local" or kind == "user" and not any(c.isspace() or c == "/" for c in name)):
+        return Person(terminal_scope(name), terminal_scope(name), safe_name(f"local-{name}"))
     raise argparse.ArgumentTypeError(
         f"USER_ID must be a Discord user's id (a number such as 123456789012345678: Discord's Developer Mode, then "
         f"Copy User ID), or local:LOGIN for a terminal user, as an export names voters; not {quoted(text)}")

@@ -35,7 +35,6 @@ from core.words import quoted, visible
 from storage import DatabaseUnreachable, DatabaseUnwritable, SessionRow, StorageError, database_errors
 from storage.files import CannotWrite
 
-TERMINAL_CHANNEL = "terminal"
 # None: every clip of the round (A, then B); BEFORE: the track before, which every A/B vote is about.
 BEFORE = "before"
 ROUND_STAYS_OPEN = "stopped; this round stays open and the next `crowdtune run` resumes it"
@@ -163,7 +162,9 @@ class TerminalSession:
         self, spec: SessionSpec, given: frozenset[str], settings_given: Mapping[str, str], new: bool, first_track: Fitted | None
     ) -> int:
         store = self.conductor.store
-        session = await store.active_session_in(TERMINAL_CHANNEL)
+        # A terminal session's place (its channel) is its login's scope, local:LOGIN (storage migration 14): each login
+        # finds, resumes and ends its own open session only, and a database holds one open session per login.
+        session = await store.active_session_in(self.voter)
         if session is not None and new:
             await self.conductor.stop(session.id, self.voter)
             self.say(f"session {session.id} ended (stopped; nothing learned from its open round)")
@@ -177,7 +178,7 @@ class TerminalSession:
             spec = old
         else:
             session = await self.conductor.start(
-                terminal_scope(), "local", TERMINAL_CHANNEL, spec, actor=self.voter, continue_from_last=True,
+                self.voter, "local", self.voter, spec, actor=self.voter, continue_from_last=True,
                 options={"aspects": self.aspects, OUT: kept_folder(self.out_dir.resolve(), self.data_folder)}, first_track=first_track and first_track.track,
             )
             learned = await self.conductor.learned_from(session.scope_id, spec.agent)
@@ -319,8 +320,8 @@ class TerminalSession:
             if answer.lower() in _REPLAYS:
                 await self._replay(clips, _REPLAYS[answer.lower()], before, STARTING_ALONE if open_round is None else ONE_VERSION)
                 continue
-            if answer.lower() in _HELPS:
-                self.say(f"  {helped}{keys(kind, self.replays, starting=open_round is None, every_stop=True)}")
+            if answer.lower() in _HELPS or not answer:  # Enter alone is told what to type, as help tells it
+                self.say(f"  {helped}{keys(kind, self.replays, starting=open_round is None, every_stop=bool(answer))}")
                 continue
             try:
                 vote = vote_of(kind, answer)

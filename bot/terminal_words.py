@@ -14,7 +14,8 @@ from bot.conductor import start_text
 from bot.progress import plural
 
 from core.crowd import (
-    aspects_text, check_choice, compound_rating, decimal_comma, parse_aspects, parse_rating, rating_text, typed_parts,
+    aspects_text, check_choice, compound_rating, decimal_comma, parse_aspects, parse_rating, rating_comparison, rating_text,
+    typed_parts,
 )
 from core.engine import Outcome, SessionSpec, prior_text, wear_limit_text
 from core.instruments import instrument_name
@@ -84,7 +85,9 @@ def explain(
     if outcome.kept_edit:
         score = f"; the track now scores {rating_text(now)}" if now is not None else ""
         return f"rated {given}: {outcome.verdict} ({descriptions[0]}){score}, your rating blended with {prior}"
-    line = f"rated {given}: blended with {prior}, the edit scores below it, so {outcome.verdict}"
+    # Compared as the two numbers read, as the engine's summary compares them: never "below" a number that reads alike.
+    compared = "below" if before is None else rating_comparison(outcome.reward, before)
+    line = f"rated {given}: blended with {prior}, the edit scores {compared} it, so {outcome.verdict}"
     if now is None:
         return line
     if not spec.agent.rescore:

@@ -14,6 +14,12 @@ TERMINAL_VOTERS_OF_THEIR_OWN = """
     UPDATE audit SET actor = 'local:' || substr(actor, 6) WHERE actor LIKE 'user:%' AND scope_id LIKE 'local:%';
     """
 
+# A terminal session's channel was "terminal" for every login, so one login resumed and ended another's open session
+# on a shared database: it is its login's scope, local:LOGIN (bot.terminal), a place of its own (migration 14).
+TERMINAL_SESSIONS_OF_THEIR_LOGIN = """
+    UPDATE sessions SET channel_id = scope_id WHERE channel_id = 'terminal' AND scope_id LIKE 'local:%';
+    """
+
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE scopes (
@@ -222,6 +228,8 @@ MIGRATIONS: dict[int, str] = {
     # A terminal user's voter was user:LOGIN, a Discord user's kind, so the login 123 voted as the Discord user 123
     # (forget-user deleted both): it is local:LOGIN, as their scope.
     13: TERMINAL_VOTERS_OF_THEIR_OWN,
+    # A terminal session's place is its login's (channel_id local:LOGIN, not "terminal" for all): see above.
+    14: TERMINAL_SESSIONS_OF_THEIR_LOGIN,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -9,7 +9,7 @@ so an export reads the same from either database whatever locale the server was 
 JSON stays TEXT so it comes back byte for byte as written.
 """
 
-from storage.migrations import TERMINAL_VOTERS_OF_THEIR_OWN
+from storage.migrations import TERMINAL_SESSIONS_OF_THEIR_LOGIN, TERMINAL_VOTERS_OF_THEIR_OWN
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -167,6 +167,8 @@ MIGRATIONS: dict[int, str] = {
     """,
     # Terminal voters are local:LOGIN, not user:LOGIN, a Discord user's kind (storage/migrations.py, 13).
     13: TERMINAL_VOTERS_OF_THEIR_OWN,
+    # A terminal session's place is its login's scope, not "terminal" for every login (storage/migrations.py, 14).
+    14: TERMINAL_SESSIONS_OF_THEIR_LOGIN,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -599,12 +599,18 @@ def _shown(out: Path) -> str:
         return out.name
 
 
+def _seconds(seconds: float) -> str:
+    """A duration in seconds, in words that never read 0 s for work that took some: "0.31 s", "4.2 s", "1461 s"."""
+    return f"{seconds:.2f} s" if seconds < 1 else f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+
+
 def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tuple[str, ...] = (), first_seed: int = 0) -> int:
     """Run the learning benchmark on seeds first_seed .. first_seed + seeds - 1 and write its report and plots
     into `out`; 0 (the figures say which targets were met). A `first_seed` past the seeds the presets were
     tuned on (0-39) checks their figures out of sample."""
     from bot.progress import plural, progress_bar
 
+    started = time.perf_counter()  # the wall time runs from here to the report: every part of the benchmark's work
     machine = describe_machine()
     variants = tuple(v for v in VARIANTS if not only or v.label in only)
     unknown = set(only) - {v.label for v in VARIANTS}
@@ -619,12 +625,11 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
     counts = " x ".join(plural(n, word) for n, word in ((len(variants), "setting"), (len(crowds), "crowd"), (seeds, "seed"), (rounds, "round")))
     print(f"{counts} on {plural(WORKERS, 'worker process', 'worker processes')}", flush=True)
 
-    started = time.perf_counter()
+    running = time.perf_counter()
     with progress_bar(len(variants) * len(crowds) * seeds, "bench learning", "session") as bar:
         summaries = run_all(variants, crowds, seeds, rounds, WORKERS, lambda done, total: bar.update(done - bar.n), first_seed)
-    wall = time.perf_counter() - started
     session_seconds = statistics.fmean(run.seconds for s in summaries for run in s.runs)
-    timing = f"wall time {wall:.0f} s, {session_seconds:.2f} s per session in one process"
+    parts = [f"its sessions {_seconds(time.perf_counter() - running)} ({session_seconds:.2f} s per session in one process)"]
     # The A/B target compares A/B with rating rounds per vote; how much a vote says bounds what either can learn.
     information = []
     if any(v.mode == "ab" for v in variants):
@@ -634,7 +639,14 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
         information = [
             vote_information(crowd, INFORMATION_SEED_FACTOR * seeds, first_seed=INFORMATION_SEED_FACTOR * first_seed) for crowd in crowds
         ]
-        timing += f"; what one round's votes say: {time.perf_counter() - measuring:.0f} s"
+        parts.append(f"what one round's votes say {_seconds(time.perf_counter() - measuring)}")
+    plotting = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    for crowd in crowds:
+        plot(summaries, crowd, out / f"learning-{crowd}.png",
+             f"crowdtune bench learning: {seeds} seeds, {crowd} crowd (noise {NOISE}), judged noise-free")
+    parts.append(f"its plots {_seconds(time.perf_counter() - plotting)}")
+    timing = f"wall time {_seconds(time.perf_counter() - started)} from the benchmark's start to its report: {', '.join(parts)}"
     verdicts, body = report(summaries, crowds, seeds, rounds, machine, command, timing, information, first_seed)
     for crowd in crowds:
         print(f"\n{crowd} crowd")
@@ -644,10 +656,6 @@ def bench_learning(seeds: int, rounds: int, out: Path, crowds=CROWDS, only: tupl
     if information:
         print("\n" + INFORMATION_HEADING.lstrip("# ") + " (explained in the report written below)\n" + information_table(information))
     print(timing)
-    out.mkdir(parents=True, exist_ok=True)
-    for crowd in crowds:
-        plot(summaries, crowd, out / f"learning-{crowd}.png",
-             f"crowdtune bench learning: {seeds} seeds, {crowd} crowd (noise {NOISE}), judged noise-free")
     write_section(out / "BENCHMARKS.md", "Learning", body)
     print(f"wrote {out / 'BENCHMARKS.md'} and learning-*.png there")
     # A benchmark reports; a target it shows unmet is a finding, not a failure of the command (exit 0).

@@ -176,9 +176,9 @@ def round_heading(spec: SessionSpec, plan, style: str, rounds_done: int) -> str:
         )
     else:
         how = {
-            "reactions": "Rate it 1-10 with a reaction",
+            "reactions": "Rate the whole track 1-10 with a reaction",
             ASPECTS_STYLE: "Rate its musicality, novelty and coherence 1-10 (any of them) with the menus",
-        }.get(style, "Rate it 1-10 with a button")
+        }.get(style, "Rate the whole track 1-10 with a button")
     return f"{round_title(spec, plan, rounds_done)} {how}; your latest vote counts and you can withdraw it."
 
 

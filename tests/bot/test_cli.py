@@ -341,7 +341,8 @@ def test_run_rounds_0_is_endless_as_the_setting_is_and_simulate_still_refuses_it
 
 def test_run_explains_bad_ratings_and_asks_again(tmp_path):
     result = crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="eleven\n0\n\n8\n", cwd=tmp_path)
-    assert result.stdout.count("sorry") == 3
+    # Enter alone is told what to type (test_terminal_answers.py), the others are refused.
+    assert result.stdout.count("sorry") == 2 and "type a rating from 1 (worst) to 10 (best)" in result.stdout
     assert _rounds(tmp_path / "ct.db") == [(0, "closed", 8.0)]
 
 
@@ -466,6 +467,22 @@ def test_bench_learning_says_when_too_few_seeds_make_its_verdicts_chance_and_quo
     assert "Warning" not in few.stderr, few.stderr  # matplotlib's, for a panel with no line that ran
     unknown = crowdtune("bench", "learning", "--seeds", "1", "--only", "nope", cwd=tmp_path, check=False)
     assert unknown.returncode == 2 and "'default, A/B', 'hillclimb, A/B'" in unknown.stderr, unknown.stderr
+
+
+def test_bench_learning_s_wall_time_covers_all_its_work_and_is_never_said_as_0_s(tmp_path):
+    """Found by a fresh-user trial: `bench learning` printed "wall time 0 s" for a run that took 11 s: it timed the
+    sessions alone, rounded to whole seconds. The wall time runs from the benchmark's start to its report (its
+    sessions, what a vote says, its plots), is named so, is shown in enough decimals, and covers the parts it names."""
+    ran = crowdtune("bench", "learning", "--seeds", "1", "--rounds", "2", "--only", "default", "--crowd", "builtin", "--out", "b", cwd=tmp_path)
+    [line] = [line for line in ran.stdout.splitlines() if "wall time" in line]
+    found = re.fullmatch(r"wall time (\d+(?:\.\d+)?) s from the benchmark's start to its report: its sessions (\d+(?:\.\d+)?) s "
+                         r"\(\d+\.\d+ s per session in one process\), its plots (\d+(?:\.\d+)?) s", line)
+    assert found, line
+    wall, sessions, plots = map(float, found.groups())
+    # Each is rounded to the decimals it shows: compared within half a unit of its last digit.
+    slack = sum(0.5 * 10 ** -len(shown.partition(".")[2]) for shown in found.groups())
+    assert wall > 0 and sessions > 0 and wall + slack >= sessions + plots, line
+    assert line in (tmp_path / "b" / "BENCHMARKS.md").read_text()  # the report says what was printed
 
 
 def test_runs_never_mix_in_one_folder_and_bench_learning_defaults_to_a_new_one(tmp_path):
@@ -685,10 +702,10 @@ def test_a_reader_that_stops_gives_141_only_if_it_stopped_before_the_write_as_th
 
 
 @contextlib.contextmanager
-def terminal_at_its_prompt(db: str, cwd: Path) -> Iterator[subprocess.Popen]:
-    """A `crowdtune run` on `db`, its pipes open, once it waits at its first prompt (holding the database); killed
-    at the end if it has not ended."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+def terminal_at_its_prompt(db: str, cwd: Path, env_extra: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+    """A `crowdtune run` on `db` (`env_extra`: more environment, such as who runs it), its pipes open, once it waits at
+    its first prompt (holding the database); killed at the end if it has not ended."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")} | (env_extra or {})
     first = subprocess.Popen([CROWDTUNE, "run", "--rounds", "3", "--db", db, "--no-audio"], cwd=cwd,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:

@@ -204,12 +204,13 @@ def test_the_copy_never_replaces_the_database_nor_a_file_without_force(tmp_path)
 
 async def _fill_terminal(db: str, login: str, voter: str | None = None) -> None:
     """What `crowdtune run` stores for the login `login` (bot.terminal): its voter and scope local:LOGIN (`voter`: as
-    an older crowdtune stored it, user:LOGIN)."""
+    an older crowdtune stored it, user:LOGIN, in the channel "terminal" that every login shared)."""
+    channel = "terminal" if voter else f"local:{login}"
     voter = voter or f"local:{login}"
     store = await open_store(db)
     try:
         conductor = Conductor(store)
-        session = await conductor.start(f"local:{login}", "local", "terminal", SessionSpec(), actor=voter)
+        session = await conductor.start(f"local:{login}", "local", channel, SessionSpec(), actor=voter)
         for _ in range(2):
             r = await conductor.open_round(session.id)
             await conductor.vote(r.id, voter, 7)
@@ -277,6 +278,9 @@ def test_an_older_database_s_terminal_votes_become_local_voters_and_discord_ones
     assert voters == {f"user:{PERSON}": 4, f"user:{OTHER}": 2, f"local:{PERSON}": 2, "local:root": 2}, voters
     owners = {scope: owner for scope, owner in query(db, "SELECT scope_id, owner FROM sessions")}
     assert owners[f"local:{PERSON}"] == f"local:{PERSON}" and owners[GUILD] == f"user:{OTHER}"
+    # Each terminal session's place is its login's now (migration 14), so no login finds another's.
+    places = sorted(query(db, "SELECT scope_id, channel_id FROM sessions WHERE scope_id LIKE 'local:%'"))
+    assert places == sorted([("local:root", "local:root"), (f"local:{PERSON}", f"local:{PERSON}")]), places
 
 
 @pytest.mark.parametrize("bad", ["root", "user:a b", "user:\x1b[2J", "local:"])
@@ -373,3 +377,16 @@ def test_the_export_never_shows_a_deleted_round_by_its_internal_id(filled, tmp_p
     assert [(d["session"], d["round"]) for scope, d in closed if scope == GUILD] == [(1, 1), (1, 2)]
     assert [d for scope, d in closed if scope != GUILD] == [{**d, "round": None, "round_deleted": True} for scope, d in closed if scope != GUILD]
     assert all("session" not in d for scope, d in closed if scope != GUILD)
+
+
+def test_a_login_with_a_space_an_emoji_or_a_slash_is_forgotten_by_the_name_its_votes_have(filled, tmp_path):
+    """Found by a fresh-user trial: a login that runs sessions (getpass takes LOGNAME as it is) was refused by
+    forget-user as no voter, though its votes are local:LOGIN. It is forgotten, its copy's file named safely."""
+    login = "Zoë 🎵/x"
+    crowdtune("run", "--rounds", "1", "--no-audio", "--db", filled, stdin="5\n", cwd=tmp_path, env_extra={"LOGNAME": login, "USER": login})
+    assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (f"local:{login}",))[0][0] == 1
+    forgot = crowdtune("forget-user", f"local:{login}", "--db", filled, "--yes", cwd=tmp_path)
+    assert f"deleted 1 vote and their personal agent of local:{login}" in forgot.stdout, forgot.stdout
+    copies = list(tmp_path.glob("crowdtune-local-*.json"))
+    assert len(copies) == 1 and "/" not in copies[0].name[len("crowdtune-"):] and f"wrote {copies[0].name}" in forgot.stdout, copies
+    assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (f"local:{login}",))[0][0] == 0

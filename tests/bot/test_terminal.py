@@ -657,6 +657,26 @@ def test_an_undone_edit_s_small_move_of_the_kept_score_is_shown_in_enough_decima
     assert before != now and float(now) < float(before), undone
 
 
+def test_an_undone_edit_that_reads_level_with_the_track_before_is_not_said_to_score_below_it(tmp_path):
+    """Found by a fresh-user trial: "rated 5/10: blended with the 5 of the track before, the edit scores below it":
+    two numbers that read alike called one below the other. The line compares them as the engine's summary does
+    (core.crowd.rating_comparison): as they read. A 6 kept scores 5.666..., shown 5.67; a 5.665 (shown 5.67) blends
+    into an edit score a hair under it, which reads 5.67 too."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    child = subprocess.Popen([CROWDTUNE, "run", "--rounds", "2", "--seed", "7", "--no-audio", "--db", "ct.db"], cwd=tmp_path,
+                             env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdin.write("6\n")
+    child.stdin.flush()
+    while not (line := child.stdout.readline()).startswith("  rated 6/10"):
+        assert line, "the session ended before round 1 was rated"
+    assert "the track now scores 5.67" in line, line
+    out, _ = child.communicate("5.665\n", timeout=WAIT)
+    [undone] = [line for line in out.splitlines() if "the edit is undone" in line]
+    assert "rated 5.67/10: blended with the 5.67 of the track before, the edit scores level with it, so" in undone, undone
+
+
 def test_a_score_reads_as_a_rating_does_and_alike_in_every_line(tmp_path):
     """Found by a fresh-user trial: a score was shown with one decimal, or with as many as told two apart ("the
     6.33 of the track before ... now 6.30"), so one score read 6.3 in a line and 6.33 in the next, "6.0" and "6.30"
@@ -827,6 +847,21 @@ def test_with_audio_the_final_track_is_a_wav_too(tmp_path):
     folder = files_folder(result.stdout)
     assert (folder / "final.wav").read_bytes()[:4] == b"RIFF" and (folder / "final.mid").is_file()
     assert f"your track: {folder / 'final.mid'} and final.wav" in result.stdout.splitlines(), result.stdout
+
+
+def test_a_session_resumed_without_audio_leaves_no_final_wav_of_an_older_track_and_says_so(tmp_path):
+    """Found by a fresh-user trial: resumed with --no-audio, a session wrote a new final.mid beside the final.wav of
+    the track it had ended on before, and its last line named final.mid alone: the two files told different tracks.
+    The older final.wav is removed, and the line says so (--no-audio named as applied)."""
+    first = crowdtune("run", "--rounds", "6", "--seed", "5", "--db", "ct.db", stdin="9\nq\n", cwd=tmp_path)
+    folder = files_folder(first.stdout)
+    assert (folder / "final.wav").is_file()
+    resumed = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="9\n9\n9\nq\n", cwd=tmp_path)
+    assert (folder / "final.mid").read_bytes() == session_track_midi(tmp_path / "ct.db", 1)
+    assert not (folder / "final.wav").exists()
+    last = [line for line in resumed.stdout.splitlines() if "final.mid" in line]
+    assert last == [f"your track: {folder / 'final.mid'} (no audio this run: the final.wav of an earlier run removed, as it "
+                    "no longer matches)"], resumed.stdout
 
 
 def test_a_resumed_session_writes_where_it_started_and_a_new_out_is_named_as_not_applied(tmp_path):

@@ -163,6 +163,9 @@ async def test_a_session_in_a_channel_from_compose_to_the_next_round(env):
         # The key named as the key spells it (a trial of the terminal found A#2 dorian where the piano roll said Bb).
         assert "Composing with this server's agent: 3 rounds in Bb3 dorian on " in response["data"]["content"], response
         post = await env.server.wait_for_message(env.channel, is_round(1))
+        # What is rated is the track as it now sounds, not the change alone (a trial rated the changes: "Rate it" read
+        # as the edit, and the lessons, learned from tracks, were not the ones it had in mind).
+        assert "Rate the whole track 1-10 with a reaction" in post["content"], post["content"]
         names = sorted(a["filename"] for a in post["attachments"])
         assert names == ["round-1.ogg", "round-1.png"]
         ogg = env.server.attachment_bytes(next(a for a in post["attachments"] if a["filename"].endswith(".ogg")))
