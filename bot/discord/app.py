@@ -24,6 +24,7 @@ from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.edge import context_problem, request_problem
 from bot.discord.logs import setup_logging
+from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason
 from bot.discord.reach import reach_discord
 from bot.discord.replies import nothing_done
 from bot.discord.runner import RoundRunner
@@ -163,7 +164,7 @@ class CrowdtuneBot(commands.Bot):
             try:
                 await self.tree.sync(guild=guild)
             except (discord.HTTPException, aiohttp.ClientError, OSError) as problem:
-                log.warning("could not sync the commands (%s); retrying in %.0f s", problem, pause)
+                log.warning("could not sync the commands (%s); retrying in %.0f s", reason(problem), pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, COMMAND_SYNC_RETRY_MAX_SECONDS)
                 continue
@@ -207,6 +208,9 @@ class CrowdtuneBot(commands.Bot):
         elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, (DatabaseUnwritable, *database_errors())):
             log.error("command /%s: the database failed: %s", interaction.command.name if interaction.command else "?", error.original)
             text = f"Sorry, I cannot save anything right now (my database failed). {nothing_done(interaction)}; please try again later."
+        elif isinstance(error, app_commands.CommandInvokeError) and is_outage(error.original):  # expected: no traceback
+            log.warning("command /%s: cannot reach Discord (%s)", interaction.command.name if interaction.command else "?", reason(error.original))
+            text = f"Sorry, Discord did not answer me. {nothing_done(interaction)}; please try again."
         else:
             log.error("command /%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
             text = f"Sorry, something went wrong on my side. {nothing_done(interaction)}; please try again."
@@ -218,7 +222,7 @@ class CrowdtuneBot(commands.Bot):
                 await interaction.followup.send(text, ephemeral=True)
             else:
                 await interaction.response.send_message(text, ephemeral=True)
-        except discord.HTTPException:
+        except (discord.HTTPException, *OUTAGE_ERRORS):  # the answer could not be sent: what failed is logged above
             pass
 
     async def close(self) -> None:

@@ -23,6 +23,7 @@ import discord
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.followups import Followups, say_stopped
+from bot.discord.outage import RetryLog
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
 from bot.discord.reconciler import Reconciler
@@ -270,9 +271,10 @@ class RoundRunner:
             self.followups.drop(session_id)
 
     async def _rounds(self, session_id: int) -> None:
+        retries = RetryLog(log, f"session {session_id}'s round", RETRY_AFTER_ERROR)
         while True:
             try:
-                finished = await self._one_round(session_id)
+                finished = await self._one_round(session_id, retries)
             except asyncio.CancelledError:
                 raise
             except (discord.Forbidden, discord.NotFound) as problem:
@@ -287,10 +289,11 @@ class RoundRunner:
             except DatabaseGone as problem:
                 self.database_gone(problem)
                 return
-            except Exception:
-                log.exception("session %s: round failed; retrying", session_id)
+            except Exception as problem:  # Discord unreachable (one line, not each try) or a bug (its traceback)
+                retries.failed(problem)
                 await asyncio.sleep(RETRY_AFTER_ERROR)
                 continue
+            retries.worked()
             if finished:
                 return
 
@@ -300,8 +303,9 @@ class RoundRunner:
             if self.reconciler.deleted_before_known(int(message_id)):  # deleted before we had stored which round it was
                 self._spawn(self.reconciler.on_message_deleted(int(message_id)))
 
-    async def _one_round(self, session_id: int) -> bool:
-        """Run one round to its close; True when the session has ended."""
+    async def _one_round(self, session_id: int, retries: RetryLog) -> bool:
+        """Run one round to its close; True when the session has ended. `retries` is told once the round is posted
+        or taken back (Discord answers again), not only at its close, minutes later."""
         session = await self.store.session(session_id)
         open_round = await self.conductor.open_round(session_id)
         if session is None or open_round is None:
@@ -322,6 +326,7 @@ class RoundRunner:
         elif resumed:  # its message may have been deleted while we were away
             await self.reconciler.still_posted(channel, row)
         self.recounts.done(session_id)
+        retries.worked()
         await self._wait_for_close(session_id, open_round, channel, style)
         # A /stop from now waits for this close, its summary posted (what it then says is below the summary).
         with self.steering.closing(session_id):

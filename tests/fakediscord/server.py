@@ -276,13 +276,13 @@ class FakeDiscord:
         self._thread = None
 
     @on_server_async
-    async def _listen(self) -> None:
+    async def _listen(self, port: int = 0) -> None:
         app = web.Application(middlewares=[self.rest.middleware], client_max_size=64 * 1024 * 1024)
         app.router.add_get("/", self.gateway.handle)
         self.rest.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
+        site = web.TCPSite(self._runner, self.host, port)
         await site.start()
         self.port = self._runner.addresses[0][1]
         self.world.http_base = self.http_base
@@ -303,6 +303,20 @@ class FakeDiscord:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    @on_server_async
+    async def go_down(self) -> None:
+        """Discord unreachable, as in an outage, its state kept: every gateway socket closed (1001, going away) and the
+        port no longer listened on, so each connection is refused, until come_back()."""
+        await self.gateway.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def come_back(self) -> None:
+        """The end of go_down's outage: listening again on the same port, the same world and sessions (a gateway
+        session can be resumed)."""
+        await self._listen(self.port or 0)
 
     @property
     def http_base(self) -> str:

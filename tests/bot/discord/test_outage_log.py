@@ -1,0 +1,103 @@
+"""Discord unreachable while a round runs (the local server stops listening: each connection refused), on the real bot:
+the round's retries are expected, not a bug. Found by a trial: every 5 s the bot logged "round failed; retrying" with a
+~60-line aiohttp traceback (777 lines in a minute, for one session). The retries are counted, not timed: the test waits
+for many of them, then brings the server back and the round goes on."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import aiohttp
+import pytest
+from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, is_round, renderer, round_recorded, running  # noqa: F401
+
+from bot.discord import runner as runner_module
+from bot.discord.outage import RetryLog, is_outage, reason
+
+TRIES = 25  # failed tries the outage lasts for: far more than the lines it may log
+
+
+@pytest.mark.asyncio
+async def test_an_outage_is_one_warning_per_session_then_works_again_without_a_traceback(env, monkeypatch, caplog):
+    monkeypatch.setattr(runner_module, "RETRY_AFTER_ERROR", 0.02)  # many retries soon; how many is what is counted
+    caplog.set_level(logging.INFO, logger="crowdtune.rounds")
+    async with running(env) as bot:
+        await compose(env, rounds=3)
+        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await round_recorded(env, 1)
+        await env.server.react(env.alice, post["id"], KEYCAPS[6])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "alice's vote")
+        tries = []  # what each try of the close's re-read of the reactions raised
+        reconcile = bot.runner.reconciler.reconcile
+
+        async def counted(*args, **kwargs):
+            try:
+                return await reconcile(*args, **kwargs)
+            except Exception as problem:
+                tries.append(problem)
+                raise
+
+        monkeypatch.setattr(bot.runner.reconciler, "reconcile", counted)
+        await env.server.go_down()
+        [(session_id, round_id)] = db_rows(env, "SELECT session_id, id FROM rounds")
+        assert await bot.runner.store.set_closes_at(round_id, time.time())  # its time is up: the close re-reads the reactions
+        bot.runner.wake(session_id)
+        await eventually(lambda: len(tries) >= TRIES, f"{TRIES} failed tries", timeout=120)
+        await env.server.come_back()
+        await env.server.wait_for_message(env.channel, is_round(2), timeout=60)  # the round closed; the next is posted
+    assert all(is_outage(problem) for problem in tries), [reason(p) for p in tries]
+    said = [r for r in caplog.records if r.name == "crowdtune.rounds"]
+    assert not [r for r in said if r.exc_info], caplog.text  # no traceback for an outage
+    warnings = [r.getMessage() for r in said if r.levelno >= logging.WARNING]
+    # One line for the outage (its reason: class and message), none for each of the TRIES retries; a line every
+    # minute only if it lasted one.
+    assert len(warnings) <= 1 + len(tries) // 10, warnings
+    assert f"session {session_id}'s round: cannot reach Discord (" in warnings[0], warnings
+    assert "Error" in warnings[0] and env.server.bot_token not in caplog.text
+    assert len([r for r in said if "works again" in r.getMessage()]) == 1, caplog.text
+    assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "open")]
+
+
+def test_a_bug_keeps_its_traceback_once_and_a_long_one_is_said_again_each_minute(monkeypatch, caplog):
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    retries = RetryLog(logging.getLogger("crowdtune.rounds"), "session 1's round", 5.0)
+    caplog.set_level(logging.INFO, logger="crowdtune.rounds")
+    for _ in range(30):  # a bug, every 5 s for 150 s
+        try:
+            raise KeyError("x")
+        except KeyError as problem:
+            retries.failed(problem)
+        clock[0] += 5.0
+    retries.failed(ConnectionResetError("reset by peer"))  # another kind: said at once
+    retries.worked()
+    lines = [(r.levelname, r.getMessage(), bool(r.exc_info)) for r in caplog.records]
+    assert lines[0] == ("ERROR", "session 1's round failed; retrying every 5 s", True)
+    assert [line[1].split(" (")[0] for line in lines[1:3]] == [
+        "session 1's round: still failing after 13 tries in 60 s", "session 1's round: still failing after 25 tries in 120 s",
+    ]
+    assert lines[3][:2] == ("WARNING", "session 1's round: cannot reach Discord (ConnectionResetError: reset by peer); "
+                                       "retrying every 5 s, said again each minute while it lasts")
+    assert lines[4][1] == "session 1's round works again, after 1 failed tries in 0 s" and len(lines) == 5
+    assert reason(OSError("POST https://discord.com/api/v10/webhooks/1/SECRET failed")) == "OSError: POST https://discord.com failed"
+
+
+@pytest.mark.asyncio
+async def test_a_command_that_cannot_reach_discord_is_one_warning_and_a_bug_keeps_its_traceback(env, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="crowdtune.bot")
+    async with running(env) as bot:
+        async def unreachable(*args, **kwargs):  # what a request the command makes raises when Discord's side drops it
+            raise aiohttp.ServerDisconnectedError()
+
+        monkeypatch.setattr(bot.conductor.store, "create_session", unreachable)
+        answer = await compose(env)
+        assert "Discord did not answer me" in answer["data"]["content"] and answer["data"]["flags"] & 64
+        monkeypatch.setattr(bot.conductor.store, "create_session", lambda *args, **kwargs: {}["bug"])
+        answer = await compose(env)
+        assert "something went wrong on my side" in answer["data"]["content"]
+    said = [(r.levelname, r.getMessage(), bool(r.exc_info)) for r in caplog.records if r.name == "crowdtune.bot" and r.levelno >= logging.WARNING]
+    assert said == [
+        ("WARNING", "command /compose: cannot reach Discord (ServerDisconnectedError: Server disconnected)", False),
+        ("ERROR", "command /compose failed", True),
+    ]
