@@ -76,3 +76,14 @@ def test_a_renamed_or_copied_database_keeps_its_session_s_folder_and_one_moved_a
     said = [line for line in alone.stdout.splitlines() if "is not there" in line]
     assert said == [f"session 1's folder {instead} is not there (moved or deleted?): it is made again for its files"], alone.stdout
     assert files_folder(alone.stdout) == instead and (instead / "round-0004.mid").is_file(), alone.stdout
+
+
+def test_on_postgresql_a_session_keeps_its_folder_whatever_url_reaches_the_database(tmp_path, postgres_server):
+    """Found by a trial: on PostgreSQL a session's folder was named from the URL as typed now, so the same database
+    reached by another URL (a parameter added) resumed its session into a new folder, apart from its rounds."""
+    url = postgres_server.new_database()
+    first = crowdtune("run", "--rounds", "4", "--no-audio", "--db", url, stdin="5\nq\n", cwd=tmp_path)
+    folder = files_folder(first.stdout)
+    other = crowdtune("run", "--no-audio", "--db", url + "?application_name=elsewhere", stdin="5\nq\n", cwd=tmp_path)
+    assert files_folder(other.stdout) == folder and (folder / "round-0003.mid").is_file(), other.stdout
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name] and "is not there" not in other.stdout, other.stdout
