@@ -173,7 +173,8 @@ async def forget_user(args: argparse.Namespace) -> int:
                     raise _NothingStored
                 _can_ask(args, f"delete {voter}'s data")  # a refusal leaves no copy
         except _NothingStored:
-            print(f"nothing of {voter} is stored in {store.path} (no votes, no personal agent): nothing to delete, no copy written")
+            print(f"nothing of {voter} is stored in {store.path} (no votes, no personal agent): nothing to delete, no copy written"
+                  + await _stored_as_other(store, voter))
             return 0
         print(f"wrote {out}: a copy of {voter}'s data, {stored(votes, agent)}")
         if not await _confirmed("Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.", args.yes):
@@ -187,6 +188,20 @@ async def forget_user(args: argparse.Namespace) -> int:
     print(f"deleted {stored(result['votes'], 'their personal agent' if result['personal_agent'] else None)} of {voter}; "
           f"moderation records about them (a strike, the audit log) are kept{reactions}")
     return 0
+
+
+async def _stored_as_other(store, voter: str) -> str:
+    """Where nothing is stored under `voter`, the words naming the other name the same digits are stored under, so
+    an erasure request is not taken as done: a terminal login of digits (local:1234, as storage migration 13 renamed
+    terminal voters from user:) asked for as user:1234 or 1234, or a Discord user (user:ID) asked for as local:ID.
+    "" when that name holds nothing either (no votes, no scope: a personal agent, a login's sessions)."""
+    kind, _, name = voter.partition(":")
+    if not (name.isascii() and name.isdigit()):
+        return ""
+    other, who = (f"local:{name}", f"a terminal login {name}") if kind == "user" else (f"user:{name}", f"a Discord user {name}")
+    if not (await store.user_data(other))["votes"] and other not in {scope for scope, _, _ in await store.scopes()}:
+        return ""
+    return f"; {who} is stored as {other}: run crowdtune forget-user {other}"
 
 
 async def reset(args: argparse.Namespace) -> int:

@@ -23,8 +23,9 @@ from bot.conductor import Conductor, OpenRound, start_text
 from bot.console import LineReader, Player, write_clip
 from bot.final_track import write_final_track
 from bot.terminal_words import (
-    OUT, AspectsVote, Vote, describe_spec, explain, files_root, kept_folder, learning_summary, rating_of, resuming, session_folder, vote_of,
+    AspectsVote, Vote, describe_spec, explain, learning_summary, rating_of, resuming, vote_of,
 )
+from bot.session_files import kept_options, session_files
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
 from core.crowd import rating_text
@@ -115,7 +116,7 @@ class TerminalSession:
         self.conductor = conductor
         self.aspects = aspects  # ask musicality, novelty and coherence apart; the vote is their compound
         self.renderer = renderer  # None: MIDI and piano roll only
-        self.out_dir = out_dir  # for a new session; one resumed keeps its own (files_root)
+        self.out_dir = out_dir  # for a new session; one resumed keeps its own (bot.session_files)
         self.out_given = out_given  # --out as typed, if given: a resumed session says it does not apply another
         self.data_folder = data_folder or out_dir.parent  # the database's: what a session keeps its folder relative to
         self.stdin = stdin
@@ -173,13 +174,16 @@ class TerminalSession:
             # Said as a new session's first line is, with the options or settings it does not apply.
             old = SessionSpec.from_dict(session.spec)
             learned = await self.conductor.learned_from(session.scope_id, old.agent)
-            folder = self._session_folder(session)
-            self.say("\n".join(resuming(session, old, spec, given, settings_given, self.aspects, learned, self.out_given, folder)))
+            found = session_files(session, store.path, self.out_dir, self.data_folder)
+            self.say("\n".join(resuming(session, old, spec, given, settings_given, self.aspects, learned, self.out_given, found.folder)))
+            if found.note:  # the folder it was given is not found (moved or deleted): where its files go instead
+                self.say(found.note)
+            self.folder = found.folder
             spec = old
         else:
             session = await self.conductor.start(
                 self.voter, "local", self.voter, spec, actor=self.voter, continue_from_last=True,
-                options={"aspects": self.aspects, OUT: kept_folder(self.out_dir.resolve(), self.data_folder)}, first_track=first_track and first_track.track,
+                options={"aspects": self.aspects, **kept_options(self.out_dir.resolve(), self.data_folder, store.path)}, first_track=first_track and first_track.track,
             )
             learned = await self.conductor.learned_from(session.scope_id, spec.agent)
             # A seed repeats a new random track's session, not one that starts where another ended.
@@ -187,9 +191,9 @@ class TerminalSession:
             self.say((f"{first_track.summary}\n" if first_track else "") + f"session {session.id}: {describe_spec(spec, session.options)} ({seed}); the agent {learned}")
             if started := start_text(session, "your ratings so far"):
                 self.say(started)
+            self.folder = session_files(session, store.path, self.out_dir, self.data_folder).folder
         # A session keeps how it was started: its votes by aspects or not, whatever this run's --aspects says.
         self.aspects = bool(session.options.get("aspects")) and spec.mode == "rating"
-        self.folder = self._session_folder(session)
         self.say(f"files in {self.folder}; at the prompt: {keys(spec.mode, self.replays)}, help explains")
         if spec.mode == "ab":
             self.say(
@@ -224,10 +228,6 @@ class TerminalSession:
         self.say(f"session {session.id} finished after {plural(rated, 'round')} voted in this run")
         await self._ended(session)
         return rated
-
-    def _session_folder(self, session: SessionRow) -> Path:
-        """The folder (absolute) of `session`'s files: in the folder it started with (files_root)."""
-        return files_root(session, self.out_dir, self.data_folder) / session_folder(self.conductor.store.path, session)
 
     async def _stopped(self) -> None:
         """Say that the session stopped and what that leaves, then (once it has started) what `_ended` says."""

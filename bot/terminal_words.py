@@ -3,10 +3,8 @@ typed answer is as a vote, what it says about a rated round's outcome, and what 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 
@@ -21,12 +19,10 @@ from core.engine import Outcome, SessionSpec, prior_text, wear_limit_text
 from core.instruments import instrument_name
 from core.music import key_name, tonic_name
 from storage import SessionRow
-from storage.export import safe_name
 
 # The command-line options that make up a session's SessionSpec (and so cannot change while it runs).
 SPEC_OPTIONS = ("base", "scale", "length", "tempo", "instrument", "mode", "preset", "rounds", "seed")
 MODE_NAMES = {"rating": "rating", "ab": "A/B"}  # as the README and the Discord posts name them (--mode ab)
-OUT = "out"  # the SessionRow.options key of the folder a terminal session's folder is in (files_root)
 # A vote as the terminal casts it (bot.conductor.Conductor.vote): a choice (A/B mode), a rating, or the ratings of
 # the aspects (core.crowd.ASPECTS) by name, stored with the vote as a Discord aspects vote is.
 Vote = float | str | Mapping[str, float]
@@ -153,25 +149,3 @@ def resuming(
     if out is not None and folder is not None and Path(out).resolve() != folder.parent:
         lines.append(f"  --out {out} not applied: this session keeps its files in {folder}")
     return lines
-
-
-def kept_folder(out_dir: Path, data_folder: Path) -> str:
-    """How a new session keeps `out_dir` (absolute), the folder its folder goes in, in its SessionRow.options (OUT):
-    relative to `data_folder` (the database's: bot.cli._beside_db), so the database, copied, exported or shared on a
-    server, carries no trace of this host's file layout (a home folder's name)."""
-    return os.path.relpath(out_dir, data_folder)
-
-
-def files_root(session: SessionRow, out_dir: Path, data_folder: Path) -> Path:
-    """The folder (absolute) that holds `session`'s folder (session_folder): the one it started with, kept in its
-    SessionRow.options (OUT, `kept_folder`: relative to `data_folder`; absolute as sessions kept it before), so a
-    session resumed without its --out writes where it started; `out_dir` for a session started before the folder was
-    kept."""
-    return (data_folder / session.options.get(OUT, out_dir)).resolve()
-
-
-def session_folder(db_path: str, session: SessionRow) -> str:
-    """A folder name unique per database and session: the database's name, the session's number and
-    when it started (two databases in one folder, or one deleted and made again, never share files)."""
-    started = datetime.fromtimestamp(session.created_at).strftime("%Y%m%d-%H%M%S")
-    return f"{safe_name(Path(db_path).stem)}-session-{session.id}-{started}"

@@ -8,6 +8,7 @@ source's; the target is written in one transaction, so a failed copy leaves it e
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -23,10 +24,14 @@ async def copy_database(source: Store, target: Store) -> dict[str, int]:
 
     async def chunks() -> AsyncIterator[tuple[str, list[str], list[tuple]]]:
         for table, _ in TABLES:
-            async for columns, rows in source.read_table(table):
-                yield table, columns, rows
+            async with contextlib.aclosing(source.read_table(table)) as read:
+                async for columns, rows in read:
+                    yield table, columns, rows
 
-    return await target.write_tables(chunks())
+    # Each reader is closed as the copy ends, stopped midway too (Ctrl-C, SIGTERM, a failure): left to the event
+    # loop's end, it was closed after the source's connection, each failing ("Connection closed") in lines of its own.
+    async with contextlib.aclosing(chunks()) as chunked:
+        return await target.write_tables(chunked)
 
 
 MADE_MEANWHILE = "{} was made meanwhile; copy into a new, empty database"
@@ -42,15 +47,17 @@ async def copy_into(source: Store, location: str) -> tuple[str, dict[str, int]]:
     data or was made meanwhile (it is left as it is, and nothing of this copy is left behind)."""
     import storage  # its open_to_write looked up when called, so a test can make the target in between
 
-    if storage.is_postgres_url(location) or location == storage.IN_MEMORY or os.path.lexists(location):
+    a_file = not (storage.is_postgres_url(location) or location == storage.IN_MEMORY)
+    folder, prefix = os.path.dirname(os.path.abspath(location)), f".{os.path.basename(location)}."
+    if a_file:
+        _remove_dead_copies(folder, prefix)
+    if not a_file or os.path.lexists(location):
         target = await storage.open_to_write(location)
         try:
             return target.path, await copy_database(source, target)
         finally:
             await target.close()
-    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(location)}.", suffix=".copying",
-                                         dir=os.path.dirname(os.path.abspath(location)))
-    os.close(handle)
+    handle, temporary = _held_temporary(folder, prefix)
     try:
         mask = os.umask(0)  # read back at once: the file gets the mode a new database would (mkstemp's is 0600)
         os.umask(mask)
@@ -66,6 +73,49 @@ async def copy_into(source: Store, location: str) -> tuple[str, dict[str, int]]:
             raise ValueError(MADE_MEANWHILE.format(location)) from None
         return location, counts
     finally:
-        for leftover in (temporary, temporary + "-wal", temporary + "-shm", temporary + "-journal"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(leftover)
+        _remove(temporary)
+        os.close(handle)  # its lock last: the file is gone before another copy could take it for a dead one's
+
+
+COPYING = ".copying"  # a new SQLite target's temporary name: .NAME.<random>.copying, beside it
+
+
+def _remove(temporary: str) -> None:
+    """Remove a temporary copy and SQLite's files beside it."""
+    for leftover in (temporary, temporary + "-wal", temporary + "-shm", temporary + "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(leftover)
+
+
+def _held_temporary(folder: str, prefix: str) -> tuple[int, str]:
+    """A new temporary file for a copy, in `folder`, and its descriptor, which holds an exclusive flock on it while the
+    copy runs (SQLite's own locks are fcntl's, apart from it): a file no process holds so is a dead copy's
+    (`_remove_dead_copies`). Made again if a dead copy's cleaning removed it between its making and its lock."""
+    while True:
+        handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=COPYING, dir=folder)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(temporary).st_ino == os.fstat(handle).st_ino:
+                return handle, temporary
+        os.close(handle)
+
+
+def _remove_dead_copies(folder: str, prefix: str) -> None:
+    """Remove what copies into the same target left when killed (SIGKILL, a power cut: no cleanup ran): each
+    temporary file whose lock (`_held_temporary`) no process holds, with SQLite's files beside it; a running copy's
+    is left alone."""
+    for name in os.listdir(folder):
+        if not (name.startswith(prefix) and name.endswith(COPYING)):
+            continue
+        try:
+            handle = os.open(os.path.join(folder, name), os.O_RDONLY)
+        except OSError:  # gone meanwhile, or not ours to read: left as it is
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a copy running now
+            continue
+        else:
+            _remove(os.path.join(folder, name))  # the lock held, so no copy takes the name meanwhile
+        finally:
+            os.close(handle)

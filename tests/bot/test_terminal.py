@@ -906,8 +906,10 @@ def test_a_session_keeps_its_folder_relative_to_the_database_s_and_an_old_absolu
     assert str(tmp_path) not in json.dumps(stored_options(tmp_path / "data" / "ct.db", 1))
     resumed = crowdtune("run", "--no-audio", "--db", "data/ct.db", stdin="5\nq\n", cwd=tmp_path)
     assert files_folder(resumed.stdout) == files_folder(first.stdout), resumed.stdout
-    # As a session was stored before: its folder absolute, elsewhere.
+    # As a session was stored before: its folder absolute, elsewhere (its files there: one not found is not made again).
     elsewhere = tmp_path / "old"
+    elsewhere.mkdir()
+    files_folder(first.stdout).rename(elsewhere / files_folder(first.stdout).name)
     with sqlite3.connect(tmp_path / "data" / "ct.db") as raw:
         raw.execute("UPDATE sessions SET options = ? WHERE id = 1", (json.dumps({"aspects": False, "out": str(elsewhere)}),))
     old = crowdtune("run", "--no-audio", "--db", "data/ct.db", stdin="5\nq\n", cwd=tmp_path)

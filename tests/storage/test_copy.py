@@ -220,3 +220,80 @@ def test_two_copies_racing_into_one_new_target_one_copies_the_other_is_refused_p
     refused = [r for r in results if isinstance(r, ValueError)]
     assert len(refused) == 1 and len([r for r in results if isinstance(r, tuple)]) == 1, results
     assert "copy into a new, empty database" in str(refused[0])
+
+
+def test_a_copy_stopped_midway_closes_its_reading_before_the_source_closes(tmp_path, monkeypatch):
+    """Found by a trial: Ctrl-C or SIGTERM during a SQLite copy-db printed some 20 lines of "an error occurred during
+    closing of asynchronous generator ... SqliteStore.read_table ... ValueError: Connection closed" before its one
+    line: the tables' readers, left suspended by the cancellation, were closed by the event loop's end, after the
+    source's connection. They are closed as the copy ends, so nothing is left for the loop to close."""
+    import storage
+    from storage.copy import copy_into
+
+    source_path = tmp_path / "ct.db"
+    _filled(source_path)
+    opened = storage.open_to_write
+    problems = []  # what the event loop reports (the closing of an asynchronous generator that failed)
+
+    async def stopped_midway():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: problems.append(context))
+        reading = asyncio.Event()
+
+        async def target_that_stops_after_one_chunk(location):
+            target = await opened(location)
+
+            async def write_tables(chunks):  # a real chunk read from the real source, then the stop comes
+                async for _ in chunks:
+                    reading.set()
+                    await asyncio.Event().wait()
+
+            target.write_tables = write_tables
+            return target
+
+        monkeypatch.setattr(storage, "open_to_write", target_that_stops_after_one_chunk)
+        source = await open_store(str(source_path), read_only=True)
+        try:
+            copying = asyncio.create_task(copy_into(source, str(tmp_path / "k.db")))
+            await reading.wait()
+            copying.cancel()  # as bot.stopping cancels the command on Ctrl-C or SIGTERM
+            with pytest.raises(asyncio.CancelledError):
+                await copying
+        finally:
+            await source.close()
+
+    asyncio.run(stopped_midway())  # its end closes every asynchronous generator still open
+    assert problems == [], [c.get("message") for c in problems]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("ct.db")) == []
+
+
+def test_a_copy_removes_what_a_killed_copy_into_the_same_target_left_and_never_a_running_one_s(tmp_path):
+    """Found by a trial: a copy-db killed (SIGKILL) left .k.db.<random>.copying with its -wal and -shm, which nothing
+    removed. A copy into the same target removes those no process holds (each running copy holds its own, flock),
+    and leaves a running copy's alone."""
+    import subprocess
+    import sys
+
+    from test_cli import crowdtune
+
+    source = tmp_path / "ct.db"
+    _filled(source)
+    dead = [tmp_path / f".k.db.deadbeef.copying{end}" for end in ("", "-wal", "-shm")]
+    for leftover in dead:
+        leftover.write_bytes(b"what a killed copy left")
+    running = tmp_path / ".k.db.running1.copying"
+    running.write_bytes(b"")
+    holder = subprocess.Popen(  # a process holding its temporary file's lock, as a copy running now does
+        [sys.executable, "-c", f"import fcntl, os, sys; h = os.open({str(running)!r}, os.O_RDONLY); "
+         "fcntl.flock(h, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        copied = crowdtune("copy-db", "--from", "ct.db", "--to", "k.db", cwd=tmp_path)
+        assert copied.stdout.startswith("copied into k.db"), copied.stdout
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".k.db")) == [running.name]
+    finally:
+        holder.communicate("")
+    # Its holder gone, the next copy into that target removes it too (that copy is refused: k.db holds data now).
+    refused = crowdtune("copy-db", "--from", "ct.db", "--to", "k.db", cwd=tmp_path, check=False)
+    assert refused.returncode == ExitCode.USAGE, refused
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".k.db")] == []

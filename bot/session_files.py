@@ -1,0 +1,85 @@
+"""Where a terminal session's files are (bot.terminal): the folder it was given when it started, kept with it in its
+SessionRow.options relative to the database's folder, whatever the database is named or moved to since; found again
+after the database moved with its folder, and named in one line when it is not found."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from storage import SessionRow
+from storage.export import safe_name
+
+OUT = "out"  # the SessionRow.options key of the folder a terminal session's folder is in (relative: `kept_options`)
+NAMED = "named"  # the key of its folder's name's start: the database's name when the session started
+
+
+def kept_options(out_dir: Path, data_folder: Path, db_path: str) -> dict[str, str]:
+    """How a new session keeps its folder, in `out_dir` (absolute), in its SessionRow.options: relative to
+    `data_folder` (the database's: bot.cli._beside_db), so the database, copied, exported or shared on a server,
+    carries no trace of this host's file layout (a home folder's name); and its name's start, the database's name
+    now (`db_path`), so a database renamed, copied into another name or reached by another URL keeps its folder."""
+    return {OUT: os.path.relpath(out_dir, data_folder), NAMED: safe_name(Path(db_path).stem)}
+
+
+def session_folder(named: str, session: SessionRow) -> str:
+    """A folder name unique per database and session: `named` (the database's name when it started), the session's
+    number and when it started (two databases in one folder, or one deleted and made again, never share files)."""
+    return f"{named}-session-{session.id}-{_started(session)}"
+
+
+def _started(session: SessionRow) -> str:
+    return datetime.fromtimestamp(session.created_at).strftime("%Y%m%d-%H%M%S")
+
+
+@dataclass(frozen=True)
+class SessionFiles:
+    folder: Path  # absolute: where the session's files go
+    note: str | None = None  # one line when the folder it was given is not found (the files go to `folder` instead)
+
+
+def session_files(session: SessionRow, db_path: str, out_dir: Path, data_folder: Path) -> SessionFiles:
+    """Where `session`'s files go: the folder it was given (`kept_options`), under `data_folder` (the database's,
+    absolute). Sessions kept before `kept_options` are found too: one that kept no name by a folder ending in its
+    number and start (the database's name then is not known); one that kept an absolute folder first in that folder's
+    tail under `data_folder` (rounds/, as `cp -a` of the database's folder carries it), then where it was. A folder
+    found nowhere is never made again where it was (a deleted folder's parents): the files go to `out_dir` (this
+    run's --out or rounds/, absolute) instead, and the note says so."""
+    kept = session.options.get(OUT)
+    named = session.options.get(NAMED)
+    if kept is None:  # a session started before its folder was kept: this run's folder
+        return SessionFiles(out_dir.resolve() / session_folder(named or _db_name(db_path), session))
+    if os.path.isabs(kept):  # as sessions kept it before it was kept relative to the database's folder
+        tail = Path(kept).parts[1:]
+        roots = [data_folder.joinpath(*tail[start:]) for start in range(len(tail) - 1, -1, -1)] + [Path(kept)]
+    else:
+        roots = [data_folder / kept]
+    for root in [*roots, out_dir]:
+        for name in [session_folder(named, session)] if named else _named_any(root, db_path, session):
+            if (root / name).is_dir():
+                found = (root / name).resolve()
+                return SessionFiles(found, None if root is not out_dir else _moved(session, roots[-1] / name, found))
+    name = session_folder(named or _db_name(db_path), session)
+    instead = out_dir.resolve() / name
+    return SessionFiles(instead, _moved(session, roots[-1] / name, instead))
+
+
+def _db_name(db_path: str) -> str:
+    return safe_name(Path(db_path).stem)
+
+
+def _named_any(root: Path, db_path: str, session: SessionRow) -> list[str]:
+    """The names `session`'s folder may have in `root` when the database's name then was not kept: its name now, then
+    any folder ending in the session's number and start (the database renamed since)."""
+    ending = f"-session-{session.id}-{_started(session)}"
+    others = sorted(p.name for p in root.glob(f"*{ending}")) if root.is_dir() else []
+    return [session_folder(_db_name(db_path), session), *others]
+
+
+def _moved(session: SessionRow, kept: Path, instead: Path) -> str | None:
+    """The line that says `session`'s folder (`kept`, as it was given) is not found and where its files go now."""
+    if Path(os.path.abspath(kept)) == instead:
+        return f"session {session.id}'s folder {instead} is not there (moved or deleted?): it is made again for its files"
+    return f"session {session.id}'s folder {os.path.abspath(kept)} is not there (moved or deleted?): its files go to {instead} instead"
