@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from storage import SessionRow
@@ -24,14 +24,31 @@ def kept_options(out_dir: Path, data_folder: Path, db_path: str) -> dict[str, st
     return {OUT: os.path.relpath(out_dir, data_folder), NAMED: safe_name(Path(db_path).stem)}
 
 
-def session_folder(named: str, session: SessionRow) -> str:
+def session_folder(named: str, session: SessionRow, utc: bool = True) -> str:
     """A folder name unique per database and session: `named` (the database's name when it started), the session's
-    number and when it started (two databases in one folder, or one deleted and made again, never share files)."""
-    return f"{named}-session-{session.id}-{_started(session)}"
+    number and when it started (two databases in one folder, or one deleted and made again, never share files), in
+    UTC, so that the name is the same in every time zone; `utc` False: in this run's local time, as sessions kept
+    before their folder's name was (`NAMED`) were named."""
+    return f"{named}-session-{session.id}-{_started(session, utc)}"
 
 
-def _started(session: SessionRow) -> str:
-    return datetime.fromtimestamp(session.created_at).strftime("%Y%m%d-%H%M%S")
+STARTED = "%Y%m%d-%H%M%S"
+
+
+def _started(session: SessionRow, utc: bool = True) -> str:
+    return datetime.fromtimestamp(session.created_at, timezone.utc if utc else None).strftime(STARTED)
+
+
+def _started_in_some_zone(name: str, session: SessionRow) -> bool:
+    """Whether folder `name` ends in when `session` started, in the local time of any time zone (a whole number of
+    quarter hours from UTC, at most 14 hours): how a session kept before its folder's name was is found again on a
+    machine in another zone."""
+    try:
+        shown = datetime.strptime(name.rsplit("-", 2)[-2] + "-" + name.rsplit("-", 1)[-1], STARTED)
+    except ValueError:
+        return False
+    offset = shown.replace(tzinfo=timezone.utc).timestamp() - int(session.created_at)
+    return offset % 900 == 0 and abs(offset) <= 14 * 3600
 
 
 @dataclass(frozen=True)
@@ -50,7 +67,7 @@ def session_files(session: SessionRow, db_path: str, out_dir: Path, data_folder:
     kept = session.options.get(OUT)
     named = session.options.get(NAMED)
     if kept is None:  # a session started before its folder was kept: this run's folder
-        return SessionFiles(out_dir.resolve() / session_folder(named or _db_name(db_path), session))
+        return SessionFiles(out_dir.resolve() / session_folder(named or _db_name(db_path), session, utc=named is not None))
     if os.path.isabs(kept):  # as sessions kept it before it was kept relative to the database's folder
         tail = Path(kept).parts[1:]
         roots = [data_folder.joinpath(*tail[start:]) for start in range(len(tail) - 1, -1, -1)] + [Path(kept)]
@@ -61,7 +78,7 @@ def session_files(session: SessionRow, db_path: str, out_dir: Path, data_folder:
             if (root / name).is_dir():
                 found = (root / name).resolve()
                 return SessionFiles(found, None if root is not out_dir else _moved(session, roots[-1] / name, found))
-    name = session_folder(named or _db_name(db_path), session)
+    name = session_folder(named or _db_name(db_path), session, utc=named is not None)
     instead = out_dir.resolve() / name
     return SessionFiles(instead, _moved(session, roots[-1] / name, instead))
 
@@ -71,11 +88,11 @@ def _db_name(db_path: str) -> str:
 
 
 def _named_any(root: Path, db_path: str, session: SessionRow) -> list[str]:
-    """The names `session`'s folder may have in `root` when the database's name then was not kept: its name now, then
-    any folder ending in the session's number and start (the database renamed since)."""
-    ending = f"-session-{session.id}-{_started(session)}"
-    others = sorted(p.name for p in root.glob(f"*{ending}")) if root.is_dir() else []
-    return [session_folder(_db_name(db_path), session), *others]
+    """The names `session`'s folder may have in `root` when the database's name then was not kept: its name now (in
+    this run's local time, as it was made), then any folder ending in the session's number and its start in any time
+    zone (the database renamed, or moved to a machine in another zone, since)."""
+    others = sorted(p.name for p in root.glob(f"*-session-{session.id}-*") if _started_in_some_zone(p.name, session)) if root.is_dir() else []
+    return [session_folder(_db_name(db_path), session, utc=False), *others]
 
 
 def _moved(session: SessionRow, kept: Path, instead: Path) -> str | None:

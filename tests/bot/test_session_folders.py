@@ -87,3 +87,25 @@ def test_on_postgresql_a_session_keeps_its_folder_whatever_url_reaches_the_datab
     other = crowdtune("run", "--no-audio", "--db", url + "?application_name=elsewhere", stdin="5\nq\n", cwd=tmp_path)
     assert files_folder(other.stdout) == folder and (folder / "round-0003.mid").is_file(), other.stdout
     assert [p.name for p in folder.parent.iterdir()] == [folder.name] and "is not there" not in other.stdout, other.stdout
+
+
+def test_a_session_s_folder_is_the_same_in_every_time_zone_and_an_older_one_made_in_another_is_found(tmp_path):
+    """Found by a trial: a folder's name carried when its session started in the local time of each run, so a
+    database with its folder copied to a machine in another time zone (TZ=America/New_York, then Asia/Tokyo) no
+    longer found it, and a run with its --out made a second folder for the same session."""
+    (tmp_path / "z").mkdir()
+    new_york, tokyo = {"TZ": "America/New_York"}, {"TZ": "Asia/Tokyo"}
+    first = crowdtune("run", "--rounds", "6", "--no-audio", "--db", "z/ct.db", stdin="5\nq\n", cwd=tmp_path, env_extra=new_york)
+    folder = files_folder(first.stdout)
+    for zone in (tokyo, {"TZ": "UTC"}):
+        again = crowdtune("run", "--no-audio", "--db", "z/ct.db", stdin="5\nq\n", cwd=tmp_path, env_extra=zone)
+        assert files_folder(again.stdout) == folder and "is not there" not in again.stdout, again.stdout
+    assert sorted(p.name for p in folder.glob("round-*.mid")) == [f"round-000{n}.mid" for n in (1, 2, 3, 4)]
+    # A session kept before its folder's name was (named then in the local time of the run that made it): found from
+    # another time zone by the time its name carries, whatever the zone.
+    _as_kept_before(tmp_path / "z" / "ct.db", tmp_path / "z" / "rounds")
+    with sqlite3.connect(tmp_path / "z" / "ct.db") as raw:
+        raw.execute("UPDATE sessions SET options = json_set(options, '$.out', ?) WHERE id = 1", (str(folder.parent),))
+    older = crowdtune("run", "--no-audio", "--db", "z/ct.db", stdin="5\nq\n", cwd=tmp_path, env_extra=tokyo)
+    assert files_folder(older.stdout) == folder and (folder / "round-0005.mid").is_file(), older.stdout
+    assert "is not there" not in older.stdout, older.stdout
