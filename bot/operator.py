@@ -49,9 +49,12 @@ def person(text: str) -> Person:
     # file named safely; user:LOGIN, an older export's name, only as those named it (no space, no /).
     elif colon and name and name.isprintable() and (kind == "local" or kind == "user" and not any(c.isspace() or c == "/" for c in name)):
         return Person(terminal_scope(name), terminal_scope(name), safe_name(f"local-{name}"))
+    # A bare login (a trial typed one) or an older export's user:LOGIN that local: takes: the name to use, said.
+    login = name if name and name.isprintable() and kind in ("user", "local") else ""
+    hint = f" (a terminal login {quoted(login)} is local:{login})" if login and (not colon or kind == "user") else ""
     raise argparse.ArgumentTypeError(
         f"USER_ID must be a Discord user's id (a number such as 123456789012345678: Discord's Developer Mode, then "
-        f"Copy User ID), or local:LOGIN for a terminal user, as an export names voters; not {quoted(text)}")
+        f"Copy User ID), or local:LOGIN for a terminal user, as an export names voters; not {quoted(text)}{hint}")
 
 
 def add_commands(commands) -> None:

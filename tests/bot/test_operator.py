@@ -291,6 +291,12 @@ def test_what_no_export_names_a_voter_is_refused_in_one_line(filled, tmp_path, b
     assert result.returncode == ExitCode.USAGE and result.stderr.count("\n") == 1, result.stderr
     assert "USER_ID must be a Discord user's id" in result.stderr and "local:LOGIN" in result.stderr
     assert _counts(filled) == before
+    # The name a login takes is said (a trial typed a bare login, and user:LOGIN with a space, and was not told).
+    hints = {"root": "(a terminal login 'root' is local:root)", "user:a b": "(a terminal login 'a b' is local:a b)"}
+    if bad in hints:
+        assert hints[bad] in result.stderr, result.stderr
+    else:
+        assert "a terminal login" not in result.stderr, result.stderr
 
 
 def test_without_a_terminal_what_needs_no_confirmation_answers_before_yes_is_asked_for(filled, tmp_path):
