@@ -23,7 +23,7 @@ import discord
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.followups import Followups, say_stopped
-from bot.discord.outage import RetryLog
+from bot.discord.outage import Outage, RetryLog
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
 from bot.discord.reconciler import Reconciler
@@ -151,6 +151,8 @@ class RoundRunner:
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
         self._shut_down = False  # a /compose answered during the shutdown starts no rounds (its store is being closed)
         join_times = JoinTimes(bot)
+        # Discord unreachable is said once for the process, naming how many sessions run (all wait for it).
+        self.outage = Outage(log, RETRY_AFTER_ERROR, lambda: sum(not task.done() for task in self._tasks.values()))
         self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn)
         self.ballot_box = BallotBox(
             bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in
@@ -260,18 +262,19 @@ class RoundRunner:
         task.add_done_callback(self._background.discard)
 
     async def _run(self, session_id: int) -> None:
+        retries = RetryLog(log, f"session {session_id}'s round", self.outage)
         try:
             await self.followups.keep(session_id)
-            await self._rounds(session_id)
+            await self._rounds(session_id, retries)
             if self.stopped_by is None:  # ended (not cancelled by a shutdown): nobody to tell any more
                 await self.followups.forget(session_id)
         finally:
+            retries.stopped()  # an outage does not wait for a session that ended (or was cancelled)
             self.recounts.done(session_id)  # ended: nothing more is recounted, and /status must not wait on it
             self.steering.runner_ended(session_id)  # a /stop waiting for a close stops the session itself
             self.followups.drop(session_id)
 
-    async def _rounds(self, session_id: int) -> None:
-        retries = RetryLog(log, f"session {session_id}'s round", RETRY_AFTER_ERROR)
+    async def _rounds(self, session_id: int, retries: RetryLog) -> None:
         while True:
             try:
                 finished = await self._one_round(session_id, retries)
