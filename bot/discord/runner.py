@@ -137,6 +137,19 @@ async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> Non
         await store.mark_announced(note.id)
 
 
+async def say_voting_stopped(bot: discord.Client, store, sessions) -> None:
+    """Voting stopped everywhere (the database is gone): the `sessions`' tasks end and each active session's channel is told."""
+    current = asyncio.current_task()
+    tasks = [task for task in sessions if task is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for session in await store.active_sessions():  # reads still work: only writes are refused
+        if session.channel_id is not None and session.channel_id.isdigit():
+            with contextlib.suppress(discord.HTTPException):
+                await bot.get_partial_messageable(int(session.channel_id)).send(VOTING_STOPPED)
+
+
 class RoundRunner:
     def __init__(self, bot: discord.Client, conductor: Conductor, renderer, drawer: Drawer, limiter: VoteLimiter | None = None) -> None:
         self.bot = bot
@@ -220,18 +233,7 @@ class RoundRunner:
         if isinstance(problem, ClaimLost):  # another process runs these sessions now; this one ends (run_bot) and says why
             return
         log.error("voting stopped in every session: %s", problem)
-        self._spawn(self._say_voting_stopped())
-
-    async def _say_voting_stopped(self) -> None:
-        current = asyncio.current_task()
-        tasks = [task for task in self._tasks.values() if task is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for session in await self.store.active_sessions():  # reads still work: only writes are refused
-            if session.channel_id is not None and session.channel_id.isdigit():
-                with contextlib.suppress(discord.HTTPException):
-                    await self.bot.get_partial_messageable(int(session.channel_id)).send(VOTING_STOPPED)
+        self._spawn(say_voting_stopped(self.bot, self.store, self._tasks.values()))
 
     def scope_settings_changed(self, scope_id: str) -> None:
         """A scope's settings changed, or it was deleted (/forget-me): votes see it at once, and every session looks
@@ -270,6 +272,7 @@ class RoundRunner:
                 await self.followups.forget(session_id)
         finally:
             retries.stopped()  # an outage does not wait for a session that ended (or was cancelled)
+            self.publisher.forget(session_id)  # a round it rendered but could not post
             self.recounts.done(session_id)  # ended: nothing more is recounted, and /status must not wait on it
             self.steering.runner_ended(session_id)  # a /stop waiting for a close stops the session itself
             self.followups.drop(session_id)

@@ -15,6 +15,7 @@ from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually,
 from bot.discord import runner as runner_module
 from bot.discord.outage import Outage, RetryLog, is_outage, reason
 
+MESSAGES = "POST /channels/{channel_id}/messages"
 TRIES = 25  # failed tries the outage lasts for: far more than the lines it may log
 
 
@@ -142,3 +143,31 @@ async def test_a_command_that_cannot_reach_discord_is_one_warning_and_a_bug_keep
         ("WARNING", "command /compose: cannot reach Discord (ServerDisconnectedError: Server disconnected)", False),
         ("ERROR", "command /compose failed", True),
     ]
+
+
+@pytest.mark.asyncio
+async def test_a_round_whose_post_is_retried_is_rendered_and_drawn_once(env, monkeypatch):
+    """Found by a review: while Discord refused the post (a 503: an outage on its side), every 5 s retry rendered the
+    round's audio with FluidSynth and drew its piano roll again; what the round posts is the same each time."""
+    monkeypatch.setattr(runner_module, "RETRY_AFTER_ERROR", 0.02)
+    made = {"render": 0, "draw": 0}
+
+    def counting(name: str, make):
+        async def counted(*args, **kwargs):
+            made[name] += 1
+            return await make(*args, **kwargs)
+        return counted
+
+    monkeypatch.setattr(env.renderer, "render_async", counting("render", env.renderer.render_async))
+    monkeypatch.setattr(env.drawer, "piano_roll", counting("draw", env.drawer.piano_roll))
+    refused = 3  # tries of the post that Discord refuses (503: discord.py does not retry it itself)
+    async with running(env):
+        env.server.fail(MESSAGES, count=refused, status=503)
+        await compose(env, rounds=3, mode="ab")
+        await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await round_recorded(env, 1)
+        assert env.server.request_counts[MESSAGES] == refused + 1
+    # An A/B round: both edits and the track before rendered, both edits drawn; once, not at each of the 4 tries.
+    assert made == {"render": 3, "draw": 2}
+    assert len([m for m in env.server.messages(env.channel) if is_round(1)(m)]) == 1
+    assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "open")]
