@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import discord
 
+from bot.discord.pace import READS
 from bot.discord.votes import RoundRef, voter_id
 from bot.progress import plural
 from core.crowd import Ballot
@@ -99,6 +100,7 @@ class JoinTimes:
                 await before_asking()
             guild = self.bot.get_guild(guild_id)
             try:
+                await READS.turn()  # one request a voter: a recount asks for hundreds at once
                 member = await guild.fetch_member(user_id) if guild is not None else None
             except discord.NotFound:
                 member = None
