@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from test_commands_after_restart import audits, confirmed
-from test_discord_bot import compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, running, uid  # noqa: F401 - fixtures
+from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, running, uid  # noqa: F401 - fixtures
 from test_stop_after_restart import voted_round
 
 pytestmark = pytest.mark.asyncio
@@ -72,3 +72,34 @@ async def test_a_strike_during_a_close_s_recount_acts_after_that_close_or_voids_
     assert struck["content"].startswith("Voided 1 vote by"), struck["content"]
     assert "2 voted" in summary["content"], summary["content"]  # the close came first: it counted both as they stood
     assert db_rows(env, "SELECT voter, voided FROM votes ORDER BY voided") == [(uid(env.alice), 0), (uid(env.bob), 1)]
+
+
+async def test_a_vote_queued_before_a_forget_me_is_deleted_with_the_others(env):
+    """Alice's 9 (a changed vote) is queued, its batch not yet stored, when her /forget-me is confirmed. The deletion
+    must take it too: before, the batch was stored after the deletion and her 9 counted in the round."""
+    server = env.server
+    async with running(env) as bot:
+        await compose(env, rounds=3)
+        post = await voted_round(env, env.channel, [(env.alice, 7), (env.bob, 8)])
+        box, store = bot.runner.ballot_box, bot.conductor.store
+        apply_votes, settle_votes, settling = store.apply_votes, box.settle_votes, []
+
+        async def settle():
+            settling.append(1)
+            await settle_votes()
+
+        async def held(ops, *args, **kwargs):  # her batch waits for the deletion to be done, or to wait for it
+            if any(op.voter == uid(env.alice) for op in ops):
+                await eventually(lambda: audits(env, "forget_me") or settling, "the /forget-me to act or wait", timeout=30)
+            return await apply_votes(ops, *args, **kwargs)
+
+        store.apply_votes, box.settle_votes = held, settle
+        await server.react(env.alice, post["id"], KEYCAPS[8])
+        forget = await server.slash(env.alice, env.channel, "forget-me")
+        deleted = await confirmed(server, env.alice, forget, "Delete my data")
+        closing = await server.slash(env.mod, env.channel, "close")
+        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
+        assert (await final_answer(closing))["content"] == "Closing this round now."
+    assert deleted.startswith("Deleted "), deleted
+    assert db_rows(env, "SELECT voter, rating FROM votes") == [(uid(env.bob), 8.0)]
+    assert "1 voted" in summary["content"], summary["content"]
