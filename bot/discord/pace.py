@@ -8,31 +8,42 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 # What the bulk reads may use of Discord's 50 a second, the rest left to what goes on meanwhile (posts, replies, the
-# bot's reactions). One process's: shards in separate processes (bot/discord/shards.py) each pace their own.
+# bot's reactions). One Pace for the bot (anti_brigade.JoinTimes.reads): the global limit is the bot's, across its sessions;
+# shards in separate processes (bot/discord/shards.py) each pace their own.
 READS_PER_SECOND = 40
+WAIT_UNDER_WAY = 0.02  # seconds between looks for a turn while every turn of the last second is under way
 
 
 class Pace:
-    """At most `per_second` turns in any second, counted when they are taken (a turn that waited, its event loop busy,
-    is not then bunched with those due after it); up to `per_second` at once (a round's recount goes at full speed)."""
+    """At most `per_second` requests in any second as Discord counts them (when each arrives), however late each is sent
+    or answered: a turn is given only while fewer than `per_second` are under way or were answered in the last second,
+    so those that arrive within any second were all under way or answered within a second of the last one's turn."""
 
     def __init__(self, per_second: int) -> None:
         self.per_second = per_second
-        self._taken: collections.deque[float] = collections.deque()  # when (monotonic s) the last second's turns were taken
+        self.under_way = 0  # turns taken whose request is not answered yet
+        self._answered: collections.deque[float] = collections.deque()  # when (monotonic s) the last second's were
 
-    async def turn(self) -> None:
-        """Wait for a turn: at once unless `per_second` were taken in the last second."""
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Make one request in the block, once it is its turn."""
         while True:
             now = time.monotonic()
-            while self._taken and now - self._taken[0] >= 1.0:
-                self._taken.popleft()
-            if len(self._taken) < self.per_second:
-                self._taken.append(now)  # no await since the count: a turn is never given twice
-                return
-            await asyncio.sleep(1.0 - (now - self._taken[0]))
+            while self._answered and now - self._answered[0] >= 1.0:
+                self._answered.popleft()
+            if self.under_way + len(self._answered) < self.per_second:
+                break
+            # Till the oldest answer is a second old, or (all under way) a moment: an answer frees no turn sooner.
+            await asyncio.sleep(1.0 - (now - self._answered[0]) if self._answered else WAIT_UNDER_WAY)
+        self.under_way += 1  # no await since the count: a turn is never given twice
+        try:
+            yield
+        finally:
+            self.under_way -= 1
+            self._answered.append(time.monotonic())
 
-
-READS = Pace(READS_PER_SECOND)  # one for the process: the global limit is the bot's, across its sessions

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import discord
 
 from bot.discord.anti_brigade import JoinTimes
-from bot.discord.pace import READS
+from bot.discord.pace import Pace
 from bot.discord.ballot_box import CLEARED, BallotBox
 from bot.discord.publisher import Publisher
 from bot.discord.shards import shard_of
@@ -74,8 +74,8 @@ class Reconciler:
         """Whether the round's message still exists; a round whose message was deleted (while the bot
         was down, whatever its vote style) is cancelled."""
         try:
-            await READS.turn()  # every resumed round's at a restart
-            await channel.fetch_message(int(row.message_ids[0]))
+            async with self.join_times.reads.turn():  # every resumed round's at a restart
+                await channel.fetch_message(int(row.message_ids[0]))
         except discord.NotFound:
             await self._cancel(row.id, actor="crowdtune", reason="round message missing")
             return False
@@ -100,8 +100,8 @@ class Reconciler:
                 watchers.clear()
                 box.held.flush(message_id)
                 try:
-                    await READS.turn()  # every open round's at a restart: a recount's reads are paced (bot/discord/pace.py)
-                    message = await channel.fetch_message(message_id)
+                    async with self.join_times.reads.turn():  # every open round's at a restart: paced (bot/discord/pace.py)
+                        message = await channel.fetch_message(message_id)
                 except discord.NotFound:
                     await self._cancel(row.id, actor="crowdtune", reason="round message missing")
                     return
@@ -170,7 +170,7 @@ class Reconciler:
         for reaction in message.reactions:
             if vote_from_emoji(row.mode, str(reaction.emoji)) is None or reaction.count <= (1 if reaction.me else 0):
                 continue  # not a vote, or only our own reaction: nothing to read
-            users, listed = await _everyone_with(self.ballot_box.bot.http, reaction)
+            users, listed = await _everyone_with(self.ballot_box.bot.http, self.join_times.reads, reaction)
             complete = complete and listed
             for user, burst in users:
                 if not self.ballot_box.is_bot(user.id, None) and not user.bot:
@@ -194,19 +194,21 @@ class Reactor(NamedTuple):
     bot: bool
 
 
-async def _everyone_with(http: discord.http.HTTPClient, reaction: discord.Reaction) -> tuple[list[tuple[Reactor, bool]], bool]:
+async def _everyone_with(http: discord.http.HTTPClient, reads: Pace, reaction: discord.Reaction) -> tuple[list[tuple[Reactor, bool]], bool]:
     """Everyone with this reaction now, normal and super (burst) alike (Discord lists super reactors
     only when asked for them, `type=1`), each (user, super): one person with both is listed twice, as
     they are two reactions; and whether the listing was read to its end."""
-    normal, complete = await _paged(http, reaction, discord.ReactionType.normal, reaction.normal_count)
+    normal, complete = await _paged(http, reads, reaction, discord.ReactionType.normal, reaction.normal_count)
     users = [(user, False) for user in normal]
     if reaction.burst_count or reaction.me_burst:
-        burst, burst_complete = await _paged(http, reaction, discord.ReactionType.burst, reaction.burst_count)
+        burst, burst_complete = await _paged(http, reads, reaction, discord.ReactionType.burst, reaction.burst_count)
         users, complete = users + [(user, True) for user in burst], complete and burst_complete
     return users, complete
 
 
-async def _paged(http: discord.http.HTTPClient, reaction: discord.Reaction, kind: discord.ReactionType, count: int) -> tuple[list[Reactor], bool]:
+async def _paged(
+    http: discord.http.HTTPClient, reads: Pace, reaction: discord.Reaction, kind: discord.ReactionType, count: int
+) -> tuple[list[Reactor], bool]:
     """Every user of one reaction type, page by page, each page one request in its turn (bot/discord/pace.py).
     discord.py's users(limit=None) stops after the count the message had when fetched, so it misses people when the
     reaction changed since (our own added); this reads on until a short page. (Not through users() a page at a time:
@@ -219,8 +221,8 @@ async def _paged(http: discord.http.HTTPClient, reaction: discord.Reaction, kind
     users: dict[int, Reactor] = {}
     after = None
     for _ in range(count // REACTION_PAGE + PAGE_SLACK):
-        await READS.turn()
-        raw = await http.get_reaction_users(message.channel.id, message.id, emoji, REACTION_PAGE, after=after, type=kind.value)
+        async with reads.turn():
+            raw = await http.get_reaction_users(message.channel.id, message.id, emoji, REACTION_PAGE, after=after, type=kind.value)
         page = [Reactor(int(user["id"]), bool(user.get("bot"))) for user in raw]
         new = [user for user in page if user.id not in users]
         users.update((user.id, user) for user in new)
