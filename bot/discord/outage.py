@@ -16,6 +16,8 @@ from pathlib import Path
 import aiohttp
 import discord
 
+from bot.progress import plural
+
 # How often (seconds) a failure that goes on is said again while it is retried: often enough that the log shows it
 # has not ended (and how many tries it has cost), seldom enough that a long outage across many sessions stays readable.
 STILL_FAILING_EVERY = 60.0
@@ -42,11 +44,6 @@ def reason(problem: BaseException) -> str:
     return f"{type(problem).__name__}: {message}" if message else type(problem).__name__
 
 
-def sessions(count: int, one: str, many: str) -> str:
-    """`count` with its words: "1 session waits", "3 sessions wait"."""
-    return f"{count} {one if count == 1 else many}"
-
-
 class Outage:
     """Discord unreachable as the whole process sees it, however many sessions' steps (`key`s) wait for it: one warning
     as the first fails, naming how many sessions run (`running()`: all of them need Discord to go on); then at most
@@ -67,13 +64,13 @@ class Outage:
             self.tries, self._since, self._said = 1, now, now
             self.log.warning(
                 "cannot reach Discord (%s); %s for it, each retrying every %g s; said again each minute while it lasts",
-                reason(problem), sessions(max(self.running(), 1), "running session waits", "running sessions wait"), self.retry_seconds,
+                reason(problem), plural(max(self.running(), 1), "running session waits", "running sessions wait"), self.retry_seconds,
             )
         elif now - self._said >= STILL_FAILING_EVERY:
             self._said = now
             self.log.warning(
                 "still cannot reach Discord after %.0f s (%s): %s, %d tries failed; retrying",
-                now - self._since, reason(problem), sessions(len(self.waiting), "session waits", "sessions wait"), self.tries,
+                now - self._since, reason(problem), plural(len(self.waiting), "session waits", "sessions wait"), self.tries,
             )
 
     def ended(self, key: Hashable, worked: bool = True) -> None:

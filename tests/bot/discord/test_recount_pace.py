@@ -36,12 +36,14 @@ async def test_the_restart_recount_of_many_sessions_stays_under_discords_global_
     await server.react_many([(voter, post["id"], KEYCAPS[i % 10], True, False) for post in posts for i, voter in enumerate(voters)])
     # The restart begins with none of the last second's requests (the first run's posts and reactions) against the limit.
     await eventually(lambda: server.rate_limits.global_used() == 0, "the first run's requests out of the global window")
+    # Only the restart's: posting ten rounds at once, the bot's own reactions may meet the limit (not paced: left as is).
     limited = len(server.rate_limits.limited)
     caplog.set_level(logging.WARNING, logger="discord.http")
+    logged = len(caplog.records)
     async with running(env, vote_burst=1000) as bot:
         sessions = [session_id for (session_id,) in db_rows(env, "SELECT id FROM sessions")]
         await eventually(lambda: not any(bot.runner.recounts.recounting(s) for s in sessions), "the recounts", timeout=300)
         await bot.runner.ballot_box.settle_votes()
     assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE retracted = 0") == [(SESSIONS * VOTERS,)]
     assert collections.Counter(server.rate_limits.limited[limited:]) == {}
-    assert not [r for r in caplog.records if "rate limited" in r.getMessage()], caplog.text
+    assert not [r.getMessage() for r in caplog.records[logged:] if "rate limited" in r.getMessage()]
