@@ -86,14 +86,23 @@ def settings_text(settings: dict, server: bool = True) -> str:
     return ", ".join(f"{option}: {value}" for option, value in shown.items() if server or option not in SERVER_ONLY)
 
 
-def unstrikable(user: discord.abc.User, moderator: discord.abc.User, me: discord.abc.User) -> str | None:
-    """Why /strike refuses `user`, in one line, or None: the bot casts no votes, and a moderator striking themself
-    would only lock themself out (a slip of the user picker)."""
+def no_votes_of_a_bot(user: discord.abc.User, me: discord.abc.User, so: str) -> str | None:
+    """Why a command about `user`'s votes has nothing to do (`so`: what follows, "there is nothing to strike"), in one
+    line, or None when `user` is no bot: the bot casts no votes, and no bot's reaction is counted (BallotBox.is_bot; a
+    bot cannot press a button)."""
     if user.id == me.id:
-        return "The bot casts no votes, so there is nothing to strike. Nothing was changed."
+        return f"The bot casts no votes, so {so}. Nothing was changed."
+    if user.bot:  # Discord's resolved user says `"bot": true`
+        return f"{user.mention} is a bot, and bots' votes are not counted, so {so}. Nothing was changed."
+    return None
+
+
+def unstrikable(user: discord.abc.User, moderator: discord.abc.User, me: discord.abc.User) -> str | None:
+    """Why /strike refuses `user`, in one line, or None: a bot's votes are never counted (`no_votes_of_a_bot`), and a
+    moderator striking themself would only lock themself out (a slip of the user picker)."""
     if user.id == moderator.id:
         return "You cannot strike yourself. Nothing was changed."
-    return None
+    return no_votes_of_a_bot(user, me, "there is nothing to strike")
 
 
 def strike_text(mention: str, voided: dict[str, int] | None) -> str:
@@ -288,11 +297,12 @@ class Moderation(commands.Cog):
         if scope_id is None:
             return
         await after_pickup(self.bot, interaction, scope_id=scope_id)  # as /strike
+        # A bot struck before /strike refused bots still has its strike lifted: a moderator asked for it.
         lifted = await self.store.unstrike(scope_id, voter_id(user.id), actor=voter_id(interaction.user.id))
         text = (
             f"Lifted the strike on {user.mention}: their new votes here count again (the voided ones stay void). This is in the audit log."
             if lifted
-            else f"{user.mention} has no strike here; nothing was changed."
+            else no_votes_of_a_bot(user, self.bot.user, "there is no strike to lift") or f"{user.mention} has no strike here; nothing was changed."
         )
         await answer_privately(interaction, text, discord.AllowedMentions.none())
 
