@@ -238,6 +238,9 @@ class Moderation(commands.Cog):
             return
         await after_pickup(self.bot, interaction, scope_id=scope_id)  # what it forgets includes a round closing now
         learned = await self._learned(scope_id)
+        if await self.bot.conductor.nothing_to_reset(scope_id, learned):  # as `crowdtune reset`: no question, no audit
+            await interaction.edit_original_response(content=f"The agent {learned}: there is nothing to reset. Nothing was changed.")
+            return
         view = Confirm(interaction, "Reset the agent")
         await interaction.edit_original_response(
             # "a reset forgets it all" only when there is something to forget

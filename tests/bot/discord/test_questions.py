@@ -23,11 +23,15 @@ def button(message: dict, label: str) -> str:
 
 
 async def a_vote(env) -> None:
-    """Alice votes once, so /forget-me has something to delete (and asks)."""
+    """Alice votes once and the round closes, so /forget-me has something to delete and /reset something to forget
+    (both ask: the paper preset learns Q-values from a first round)."""
+    await (await env.server.slash(env.mod, env.channel, "config", {"preset": "paper"})).wait_response()
     await compose(env, rounds=5)
     post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
     await env.server.react(env.alice, post["id"], KEYCAPS[2])
     await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "vote")
+    await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
+    await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM rounds WHERE status = 'closed'")[0][0] == 1, "the close")
 
 
 async def late_press(env, user, question: dict, label: str) -> dict:
