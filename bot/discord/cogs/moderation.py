@@ -250,10 +250,11 @@ class Moderation(commands.Cog):
         )
         if not await view.confirm("Nothing was reset."):
             return
-        # A round whose voting ended before the confirmation learns into the agent reset, not into the new one.
-        await after_pickup(self.bot, interaction, scope_id=scope_id)
-        await self.store.reset_scope(scope_id, actor=voter_id(interaction.user.id))
-        await interaction.edit_original_response(content="The agent is reset: it starts learning afresh from the next round.", view=None)
+        with view.carrying_out():
+            # A round whose voting ended before the confirmation learns into the agent reset, not into the new one.
+            await after_pickup(self.bot, interaction, scope_id=scope_id)
+            await self.store.reset_scope(scope_id, actor=voter_id(interaction.user.id))
+            await interaction.edit_original_response(content="The agent is reset: it starts learning afresh from the next round.", view=None)
 
     @app_commands.command(name="export", description="Moderators: compositions (MIDI), rounds, votes, audit log and Q-table as a zip")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -333,16 +334,17 @@ class Moderation(commands.Cog):
             )
         if not await view.confirm("Nothing was deleted.", attachments=[]):
             return
-        # Reactions held over the vote rate were made before the deletion: dropped first, so none comes back.
-        self.bot.forget_in_memory(interaction.user.id)
-        result = await self.store.forget_user(voter, personal_scope=voter)
-        self.bot.runner.scope_deleted(voter)
-        await interaction.edit_original_response(
-            content=f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)}. "
-            "Moderation records about you (a strike, the audit log) are kept; a reaction you leave on an open round no longer counts.",
-            view=None,
-            attachments=[],
-        )
+        with view.carrying_out():
+            # Reactions held over the vote rate were made before the deletion: dropped first, so none comes back.
+            self.bot.forget_in_memory(interaction.user.id)
+            result = await self.store.forget_user(voter, personal_scope=voter)
+            self.bot.runner.scope_deleted(voter)
+            await interaction.edit_original_response(
+                content=f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)}. "
+                "Moderation records about you (a strike, the audit log) are kept; a reaction you leave on an open round no longer counts.",
+                view=None,
+                attachments=[],
+            )
 
     async def _learned(self, scope_id: str) -> str:
         """What the scope's agent has learned, in the units its preset (the scope's setting) learns in
