@@ -15,7 +15,7 @@ from typing import NamedTuple
 from bot.cli import UsageError, _check_database, _database, _fresh_output, _open_to_write, _settings
 from bot.discord.votes import voter_id  # small and pure: no discord.py
 from bot.progress import stored
-from core.words import quoted
+from core.words import quoted, visible
 
 ACTOR = "cli"  # the audit log's actor for what an operator does here (a Discord command names its user)
 SNOWFLAKE_MAX = 2**64 - 1  # Discord's ids are unsigned 64-bit numbers (its docs: Reference, Snowflakes)
@@ -40,6 +40,14 @@ def person(text: str) -> Person:
     from storage.export import safe_name
 
     kind, colon, name = text.partition(":")
+    # A space pasted at either end (of the whole, or of the name after the colon) is no login's or id's: refused with
+    # the name without it, as a bare login is, rather than taken for another person who has nothing stored.
+    trimmed = f"{kind.strip()}:{name.strip()}" if colon else text.strip()
+    if trimmed != text and trimmed.strip(":"):
+        person(trimmed)  # refused as it is, naming the name to use (a bare login), the space apart
+        raise argparse.ArgumentTypeError(
+            f"USER_ID '{visible(text)}' has a space at its start or end, which no Discord id or login has (a pasted "
+            f"one?): the name without it is {trimmed}")
     if not colon:
         kind, name = "user", text
     if kind == "user" and name.isascii() and name.isdigit():
