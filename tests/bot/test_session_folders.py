@@ -109,3 +109,23 @@ def test_a_session_s_folder_is_the_same_in_every_time_zone_and_an_older_one_made
     older = crowdtune("run", "--no-audio", "--db", "z/ct.db", stdin="5\nq\n", cwd=tmp_path, env_extra=tokyo)
     assert files_folder(older.stdout) == folder and (folder / "round-0005.mid").is_file(), older.stdout
     assert "is not there" not in older.stdout, older.stdout
+
+
+def test_a_resumed_session_names_an_out_it_cannot_use_as_not_applied_and_a_new_one_is_refused_it(tmp_path):
+    """Found by a trial: a resumed session given --out whose parent folder does not exist was refused (exit code 12),
+    while any other --out it does not apply is named as not applied: the session keeps its own folder."""
+    (tmp_path / "d").mkdir()
+    first = _started(tmp_path, "d/ct.db")
+    resumed = crowdtune("run", "--no-audio", "--db", "d/ct.db", "--out", "typo/x", stdin="5\nq\n", cwd=tmp_path)
+    assert f"  --out typo/x not applied: this session keeps its files in {first}" in resumed.stdout, resumed.stdout
+    assert (first / "round-0003.mid").is_file() and not (tmp_path / "typo").exists(), resumed.stdout
+    # A session that would write there is refused it, before anything is stored: a new one (--new ends the open one,
+    # so it is refused at once), and a resumed one whose own folder is gone, whose files would go to --out.
+    rounds = sqlite3.connect(tmp_path / "d" / "ct.db").execute("SELECT COUNT(*) FROM rounds").fetchone()
+    new = crowdtune("run", "--new", "--no-audio", "--db", "d/ct.db", "--out", "typo/x", stdin="5\nq\n", cwd=tmp_path, check=False)
+    assert new.returncode == 12 and "typo" in new.stderr and new.stdout == "", (new.stdout, new.stderr)
+    shutil.rmtree(first)
+    gone = crowdtune("run", "--no-audio", "--db", "d/ct.db", "--out", "typo/x", stdin="5\nq\n", cwd=tmp_path, check=False)
+    assert gone.returncode == 12 and "typo" in gone.stderr, (gone.stdout, gone.stderr)
+    assert sqlite3.connect(tmp_path / "d" / "ct.db").execute("SELECT COUNT(*) FROM rounds").fetchone() == rounds
+    assert stored_options(tmp_path / "d" / "ct.db", 1)["out"] == "rounds" and not (tmp_path / "typo").exists()
