@@ -25,7 +25,7 @@ from bot.final_track import write_final_track
 from bot.terminal_words import (
     AspectsVote, Vote, describe_spec, explain, learning_summary, rating_of, resuming, vote_of,
 )
-from bot.session_files import kept_options, session_files
+from bot.session_files import kept_options, resumed_files, session_files
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
 from core.crowd import rating_text
@@ -176,9 +176,7 @@ class TerminalSession:
             # Said as a new session's first line is, with the options or settings it does not apply.
             old = SessionSpec.from_dict(session.spec)
             learned = await self.conductor.learned_from(session.scope_id, old.agent)
-            found = session_files(session, store.path, self.out_dir, self.data_folder)
-            if self.out_refused is not None and found.note:  # its folder gone: its files would go to --out
-                raise self.out_refused
+            found = await resumed_files(store, session, self.out_dir, self.data_folder, self.out_refused)
             self.say("\n".join(resuming(session, old, spec, given, settings_given, self.aspects, learned, self.out_given, found.folder)))
             if found.note:  # the folder it was given is not found (moved or deleted): where its files go instead
                 self.say(found.note)

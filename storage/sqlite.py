@@ -435,6 +435,13 @@ class SqliteStore(ClosesOnExit):
         rows = await self._all(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
         return _session(rows[0]) if rows else None
 
+    async def set_session_options(self, session_id: int, options: dict) -> bool:
+        """Replace the `options` of session `session_id` (what create_session stored: a terminal session's folder,
+        kept again when it moved). False (nothing changed) when there is no such session."""
+        async with self._tx() as db:
+            cursor = await db.execute("UPDATE sessions SET options = ? WHERE id = ?", (json.dumps(options), session_id))
+            return cursor.rowcount > 0
+
     async def active_session_in(self, channel_id: str) -> SessionRow | None:
         rows = await self._all(
             f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE channel_id = ? AND status = 'active'", (channel_id,)

@@ -54,6 +54,10 @@ def test_an_old_absolute_folder_moved_with_its_database_is_found_beside_it_and_a
     assert files_folder(gone.stdout) == instead and (instead / "round-0004.mid").is_file(), gone.stdout
     said = [line for line in gone.stdout.splitlines() if "is not there" in line]
     assert said == [f"session 1's folder {first} is not there (moved or deleted?): its files go to {instead} instead"], gone.stdout
+    # Its new place is kept: the next run writes there and says nothing of the gone one (a trial heard it every run).
+    again = _resumed(tmp_path, "alone/ct.db")
+    assert files_folder(again.stdout) == instead and "is not there" not in again.stdout, again.stdout
+    assert stored_options(tmp_path / "alone" / "ct.db", 1) == {"aspects": False, "out": "rounds", "named": "ct"}
 
 
 def test_a_renamed_or_copied_database_keeps_its_session_s_folder_and_one_moved_alone_says_where_files_go(tmp_path):
@@ -76,6 +80,9 @@ def test_a_renamed_or_copied_database_keeps_its_session_s_folder_and_one_moved_a
     said = [line for line in alone.stdout.splitlines() if "is not there" in line]
     assert said == [f"session 1's folder {instead} is not there (moved or deleted?): it is made again for its files"], alone.stdout
     assert files_folder(alone.stdout) == instead and (instead / "round-0004.mid").is_file(), alone.stdout
+    again = _resumed(tmp_path, "n3/renamed.db")
+    assert files_folder(again.stdout) == instead, again.stdout
+    assert "is not there" not in again.stdout, again.stdout
 
 
 def test_on_postgresql_a_session_keeps_its_folder_whatever_url_reaches_the_database(tmp_path, postgres_server):
@@ -87,6 +94,12 @@ def test_on_postgresql_a_session_keeps_its_folder_whatever_url_reaches_the_datab
     other = crowdtune("run", "--no-audio", "--db", url + "?application_name=elsewhere", stdin="5\nq\n", cwd=tmp_path)
     assert files_folder(other.stdout) == folder and (folder / "round-0003.mid").is_file(), other.stdout
     assert [p.name for p in folder.parent.iterdir()] == [folder.name] and "is not there" not in other.stdout, other.stdout
+    # Its folder deleted: its files go to this run's --out, said once, as that new place is kept (on PostgreSQL too).
+    shutil.rmtree(folder)
+    (tmp_path / "o2").mkdir()
+    said = [crowdtune("run", "--no-audio", "--db", url, *out, stdin="5\nq\n", cwd=tmp_path).stdout for out in (["--out", "o2"], [])]
+    assert [run.count("is not there") for run in said] == [1, 0], said
+    assert files_folder(said[1]) == tmp_path / "o2" / folder.name and not folder.exists(), said
 
 
 def test_a_session_s_folder_is_the_same_in_every_time_zone_and_an_older_one_made_in_another_is_found(tmp_path):
