@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from typing import NamedTuple
 
-from bot.cli import UsageError, _check_database, _database, _fresh_output, _open_to_write, _settings
+from bot.cli import UnreadableFile, UsageError, _check_database, _database, _fresh_output, _open_to_write, _settings
 from bot.discord.votes import voter_id  # small and pure: no discord.py
 from bot.progress import stored
 from core.words import quoted, visible
@@ -142,6 +143,21 @@ async def _open(args: argparse.Namespace, command: str, scope: str | None):
     return store
 
 
+@contextlib.asynccontextmanager
+async def _viewed(args: argparse.Namespace, nothing: str):
+    """storage.viewing of the database args.db: what a command finds there, read without changing it, so one that ends
+    up changing nothing leaves its schema as it was. The database must exist and hold crowdtune's data (UnreadableFile,
+    exit code FILE, otherwise, `nothing` saying what that means: nothing is made)."""
+    from storage import NoDatabase, viewing
+
+    _check_database(args.db, create=False)
+    try:
+        async with viewing(args.db) as view:
+            yield view
+    except NoDatabase as absent:
+        raise UnreadableFile(f"{absent}, so {nothing}") from None
+
+
 async def _preset(store, settings, scope: str) -> str:
     """The preset the scope's agent learns by: the scope's setting, else the operator's."""
     from bot.settings import round_defaults
@@ -173,6 +189,10 @@ async def forget_user(args: argparse.Namespace) -> int:
     out = args.out or f"crowdtune-{name}.json"
     check_writable(out, "the file ", example="user.json")
     _fresh_output(out, args.db, args.force)
+    async with _viewed(args, "nothing is stored for anyone") as view:  # nothing stored: said before the database is opened to write (and upgraded)
+        if view is not None and not ((await view.store.user_data(voter))["votes"] or await view.store.has_scope(personal)):
+            print(await _nothing_stored(view.store, view.name, voter))
+            return 0
     store = await _open(args, "forget-user", personal)
     try:
         copied = await personal_agent(Conductor(store), personal, await _preset(store, settings, personal))
@@ -183,9 +203,8 @@ async def forget_user(args: argparse.Namespace) -> int:
                 if not votes and agent is None:
                     raise _NothingStored
                 _can_ask(args, f"delete {voter}'s data")  # a refusal leaves no copy
-        except _NothingStored:
-            print(f"nothing of {voter} is stored in {store.path} (no votes, no personal agent): nothing to delete, no copy written"
-                  + await _stored_as_other(store, voter))
+        except _NothingStored:  # a database `_viewed` could not show (an older PostgreSQL one), or emptied meanwhile
+            print(await _nothing_stored(store, store.path, voter))
             return 0
         print(f"wrote {out}: a copy of {voter}'s data, {stored(votes, agent)}")
         if not await _confirmed("Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.", args.yes):
@@ -203,6 +222,13 @@ async def forget_user(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _nothing_stored(store, name: str, voter: str) -> str:
+    """The line that says nothing of `voter` is stored in the database `name` (read by `store`), naming the other name
+    that holds the same digits' data, if one does (`_stored_as_other`)."""
+    return (f"nothing of {voter} is stored in {name} (no votes, no personal agent): nothing to delete, no copy written"
+            + await _stored_as_other(store, voter))
+
+
 async def _stored_as_other(store, voter: str) -> str:
     """Where nothing is stored under `voter`, the words naming the other name the same digits are stored under, so
     an erasure request is not taken as done: a terminal login of digits (local:1234, as storage migration 13 renamed
@@ -217,19 +243,32 @@ async def _stored_as_other(store, voter: str) -> str:
     return f"; {who} is stored as {other}: run crowdtune forget-user {other}"
 
 
+async def _to_reset(store, name: str, settings, scope: str) -> str | None:
+    """What the agent of `scope` has learned, in /reset's words, when there is something to reset in the database
+    `name` (read by `store`); None, said, when it has learned nothing. UsageError when the scope is not there."""
+    from bot.conductor import NOTHING_LEARNED
+
+    if scope not in {known for known, _, _ in await store.scopes()}:
+        raise UsageError(f"no scope {quoted(scope)} in {name}: crowdtune sessions lists where its sessions run "
+                         "(guild:SERVER_ID, user:USER_ID, local:NAME); nothing was changed")
+    learned = await _learned(store, settings, scope)
+    if learned == NOTHING_LEARNED and not await store.q_size(scope):
+        print(f"the agent of {scope} {NOTHING_LEARNED}: nothing to reset")
+        return None
+    return learned
+
+
 async def reset(args: argparse.Namespace) -> int:
     from bot.conductor import NOTHING_LEARNED
 
     settings = _database_named(args)
+    async with _viewed(args, "there is nothing to reset") as view:  # nothing to reset: said before the database is opened to write (and upgraded)
+        if view is not None and await _to_reset(view.store, view.name, settings, args.scope) is None:
+            return 0
     store = await _open(args, "reset", None)
     try:
-        if args.scope not in {scope for scope, _, _ in await store.scopes()}:
-            raise UsageError(f"no scope {quoted(args.scope)} in {store.path}: crowdtune sessions lists where its sessions run "
-                             "(guild:SERVER_ID, user:USER_ID, local:NAME); nothing was changed")
         await store.claim_scope(args.scope)  # a terminal session or simulation driving it is running: refused
-        learned = await _learned(store, settings, args.scope)
-        if learned == NOTHING_LEARNED and not await store.q_size(args.scope):
-            print(f"the agent of {args.scope} {NOTHING_LEARNED}: nothing to reset")
+        if (learned := await _to_reset(store, store.path, settings, args.scope)) is None:
             return 0
         _can_ask(args, f"reset {args.scope}")
         forgets = "" if learned == NOTHING_LEARNED else "; a reset forgets it all"

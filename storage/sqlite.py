@@ -111,6 +111,20 @@ def reading_uri(path: str | Path) -> str:
     return f"{uri}?mode=ro&immutable=1"
 
 
+def copy_file(path: str | Path, to: str | Path) -> None:
+    """Copy the SQLite database `path` whole into the new file `to` (SQLite's backup: one consistent snapshot, a
+    writer's latest commits in its -wal too), reading `path` as a store opened to read only does (reading_uri)."""
+    source = sqlite3.connect(reading_uri(path), uri=True)
+    try:
+        target = sqlite3.connect(to)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
 # The banner SQLite puts before a database's first problem ("*** in database main ***", then a line break): its stars
 # read as a hidden password, and it names no problem.
 _CHECK_BANNER = re.compile(r"\*\*\* in database \S+ \*\*\*")
