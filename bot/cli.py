@@ -569,6 +569,8 @@ async def _run(args: argparse.Namespace) -> int:
         # keeps its own folder, and a start refused (a held database) makes nothing. One that cannot be made was
         # refused above (check_writable tries it, exit 12).
         out = Path(args.out).resolve() if args.out else _beside_db(args.db) / "rounds"
+        if out_refused is not None and not await _keeps_its_folder(args.db, out):
+            raise out_refused  # before the database is opened to write, which would upgrade an older one
         store = await _open_to_write(args.db)
         try:
             # One process per database, as for the bot: two terminals on one session would close each
@@ -582,6 +584,24 @@ async def _run(args: argparse.Namespace) -> int:
         finally:
             await store.close()
     return 0
+
+
+async def _keeps_its_folder(db: str, out: Path) -> bool:
+    """Whether `run` on the database `db` resumes this login's unfinished session into the folder it keeps, so that
+    --out (`out`) is not used, read without changing the database (storage.viewing); True when that cannot be told
+    without upgrading it (an older PostgreSQL database: bot.session_files.resumed_files then refuses --out)."""
+    from bot.session_files import session_files
+    from bot.terminal import terminal_scope
+    from storage import NoDatabase, viewing
+
+    try:
+        async with viewing(db) as view:
+            if view is None:
+                return True
+            session = await view.store.active_session_in(terminal_scope())
+            return session is not None and session_files(session, view.name, out, _beside_db(db)).note is None
+    except NoDatabase:
+        return False
 
 
 async def _simulate(args: argparse.Namespace) -> int:

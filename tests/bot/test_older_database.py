@@ -62,6 +62,9 @@ def test_what_changes_nothing_leaves_an_older_schema_as_it_was_and_what_changes_
     assert unknown.returncode == ExitCode.USAGE and "no scope 'guild:1'" in unknown.stderr, unknown.stderr
     idle = crowdtune("reset", "--scope", "local:idle", "--db", db, "--yes", cwd=tmp_path)
     assert "the agent of local:idle has not learned anything yet: nothing to reset" in idle.stdout, idle.stdout
+    # A new session refused the --out it would write into (its folder's folder does not exist).
+    refused = crowdtune("run", "--no-audio", "--db", db, "--out", "typo/x", stdin="5\n", cwd=tmp_path, check=False)
+    assert refused.returncode == ExitCode.FILE and "typo" in refused.stderr, refused.stderr
     assert _counts(db) == before and list(tmp_path.glob("*.json")) == []
     if not is_postgres_url(db):  # an older PostgreSQL database is not copied: it is upgraded as it is opened to write
         version = _version(db)
