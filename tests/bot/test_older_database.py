@@ -47,7 +47,8 @@ async def _idle_scope(db: str, scope: str) -> None:
 
 def test_what_changes_nothing_leaves_an_older_schema_as_it_was_and_what_changes_something_upgrades_it(db_location, tmp_path):
     """Found by a trial: forget-user with nothing stored for the name given upgraded the database's schema, though it
-    changed nothing else; so did reset of a scope not there or with nothing learned. Each now reads the database as
+    changed nothing else; so did reset of a scope not there or with nothing learned, run refusing a new session's
+    --out and copy-db refusing a target that holds data. Each now reads the database as
     this crowdtune reads it without changing it (an older SQLite file upgraded in a private copy), and upgrades it
     only when it has something to change."""
     db = db_location
@@ -65,11 +66,16 @@ def test_what_changes_nothing_leaves_an_older_schema_as_it_was_and_what_changes_
     # A new session refused the --out it would write into (its folder's folder does not exist).
     refused = crowdtune("run", "--no-audio", "--db", db, "--out", "typo/x", stdin="5\n", cwd=tmp_path, check=False)
     assert refused.returncode == ExitCode.FILE and "typo" in refused.stderr, refused.stderr
+    # A copy into it is refused (it holds data), before it is opened to write.
+    source = str(tmp_path / "source.db")
+    asyncio.run(_fill(source))
+    copy = crowdtune("copy-db", "--from", source, "--to", db, cwd=tmp_path, check=False)
+    assert copy.returncode == ExitCode.USAGE and "already holds data" in copy.stderr, copy.stderr
     assert _counts(db) == before and list(tmp_path.glob("*.json")) == []
     if not is_postgres_url(db):  # an older PostgreSQL database is not copied: it is upgraded as it is opened to write
         version = _version(db)
         gc.collect()  # the test's own connections (dbrows.query) closed: they keep a -wal and -shm beside it
-        assert version == OLDER and sorted(os.listdir(tmp_path)) == ["t.db"], os.listdir(tmp_path)
+        assert version == OLDER and sorted(os.listdir(tmp_path)) == ["source.db", "t.db"], os.listdir(tmp_path)
     # What is stored only under the name the upgrade gives it (user:root becomes local:root) is found, and deleted.
     root = crowdtune("forget-user", "local:root", "--db", db, "--yes", cwd=tmp_path)
     assert "deleted 2 votes and their personal agent with its sessions and compositions of local:root" in root.stdout, root.stdout
