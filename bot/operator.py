@@ -189,7 +189,8 @@ async def forget_user(args: argparse.Namespace) -> int:
     out = args.out or f"crowdtune-{name}.json"
     check_writable(out, "the file ", example="user.json")
     _fresh_output(out, args.db, args.force)
-    async with _viewed(args, "nothing is stored for anyone") as view:  # nothing stored: said before the database is opened to write (and upgraded)
+    # Nothing stored is said before the database is opened to write, which would upgrade an older one.
+    async with _viewed(args, "nothing is stored for anyone") as view:
         if view is not None and not ((await view.store.user_data(voter))["votes"] or await view.store.has_scope(personal)):
             print(await _nothing_stored(view.store, view.name, voter))
             return 0
@@ -262,7 +263,8 @@ async def reset(args: argparse.Namespace) -> int:
     from bot.conductor import NOTHING_LEARNED
 
     settings = _database_named(args)
-    async with _viewed(args, "there is nothing to reset") as view:  # nothing to reset: said before the database is opened to write (and upgraded)
+    # Nothing to reset is said before the database is opened to write, which would upgrade an older one.
+    async with _viewed(args, "there is nothing to reset") as view:
         if view is not None and await _to_reset(view.store, view.name, settings, args.scope) is None:
             return 0
     store = await _open(args, "reset", None)
