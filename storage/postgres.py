@@ -9,6 +9,8 @@ row locks instead of one writer:
   lost (the first write of a scope's model too, which a lock on the `models` row could not cover).
 - `apply_votes` runs one batch at a time per process, in the order given, and locks the batch's
   rounds, so a vote lands before a close (and counts) or after it ("closed").
+- `forget_user` locks the open rounds first, so a batch of votes under way (from any process) lands wholly before the
+  deletion (its votes deleted) or after it (a re-read's cast of the person refused: withheld_reactions).
 - Every write commits before it returns (synchronous commit), so a SIGKILL of a bot process loses
   nothing it acknowledged; the server keeps what it committed.
 A transaction that PostgreSQL aborts as a deadlock victim or serialization failure is run again.
@@ -927,7 +929,17 @@ class PostgresStore(ClosesOnExit):
                     scopes, sorted({op.voter for op in counted if op.casts}),
                 )
             }
-            results, written, events = plan_votes(ops, rounds, rows, struck)
+            # Read after the rounds' locks, which a /forget-me takes first: its deletion is either seen here or sees these votes.
+            rereads = sorted({(op.round_id, op.voter) for op in counted if op.reread})
+            withheld = {
+                (r[0], r[1])
+                for r in await conn.fetch(
+                    "SELECT w.round_id, w.voter FROM withheld_reactions w "
+                    "JOIN unnest($1::bigint[], $2::text[]) AS k(round_id, voter) ON w.round_id = k.round_id AND w.voter = k.voter",
+                    [p[0] for p in rereads], [p[1] for p in rereads],
+                )
+            } if rereads else set()
+            results, written, events = plan_votes(ops, rounds, rows, struck, withheld)
             # One statement each for the votes and the events, however many the batch holds (arrays
             # unnested server-side): a round trip per row would cost more than the writes. A row written is void only
             # by a struck voter's cast (plan_votes).
@@ -1062,6 +1074,10 @@ class PostgresStore(ClosesOnExit):
         read back into votes."""
 
         async def body(conn: asyncpg.Connection) -> dict:
+            # The open rounds locked first (in id order, as a batch of votes and a close lock theirs): a batch or a close
+            # under way ends before the deletion (which then deletes its votes) or waits for it (and sees the withheld
+            # reactions, the votes gone), so no vote of the person is stored or counted after this commits.
+            await conn.execute("SELECT 1 FROM rounds WHERE status = 'open' ORDER BY id FOR UPDATE")
             events = _count(await conn.execute("DELETE FROM vote_events WHERE voter = $1", voter))
             votes = _count(await conn.execute("DELETE FROM votes WHERE voter = $1", voter))
             # The personal agent's open round ends with it: its post says so (queued before its rows go).

@@ -128,6 +128,10 @@ class VoteOp:
     # A cast's: when the voter joined the round's server (Unix seconds), as Discord said with it; None: not said (the
     # date stored with their vote before, if any, stays).
     joined_at: float | None = None
+    # A cast read back from a round's reactions (the reconciler's re-read), not a person's own act: refused for a voter
+    # who used /forget-me while the round was open (withheld_reactions), checked in the transaction that would store
+    # it, so a re-read that listed the reactions before the deletion never stores the vote again after it.
+    reread: bool = False
 
     @property
     def casts(self) -> bool:
@@ -396,8 +400,9 @@ class Store(Protocol):
     async def user_data(self, voter: str) -> dict: ...
     async def forget_user(self, voter: str, personal_scope: str, actor: str = "user") -> dict:
         """Delete a voter's votes and vote events everywhere and their personal scope; keep moderation
-        records (strikes, the audit log); withhold their reactions on rounds open now (`withheld_voters`).
-        Audited as done by `actor`: "user" (the person themselves, /forget-me, unnamed) or "cli" (an operator,
+        records (strikes, the audit log); withhold their reactions on rounds open now (`withheld_voters`): a re-read's
+        cast of them there is refused (VoteOp.reread), and a batch of votes under way, from any process, lands wholly
+        before the deletion or after it. Audited as done by `actor`: "user" (the person themselves, /forget-me, unnamed) or "cli" (an operator,
         `crowdtune forget-user`). Returns {"votes": n, "vote_events": n, "personal_agent": bool}."""
         ...
     async def export_rows(self, scope_id: str | None) -> dict[str, list[dict]]: ...

@@ -51,6 +51,13 @@ def _in_chunks(items: list) -> Iterator[list]:
         yield items[start : start + _IN_CHUNK]
 
 
+def _voters_by_round(ops: list[VoteOp]) -> dict[int, set[str]]:
+    voters_by_round: dict[int, set[str]] = {}
+    for op in ops:
+        voters_by_round.setdefault(op.round_id, set()).add(op.voter)
+    return voters_by_round
+
+
 def _placeholders(values: list) -> str:
     return ",".join("?" * len(values))
 
@@ -1073,7 +1080,7 @@ class _Tx:
         ]
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.casts})
-        results, written, events = plan_votes(ops, rounds, rows, struck)
+        results, written, events = plan_votes(ops, rounds, rows, struck, await self._withheld([op for op in counted if op.reread]))
         # A voter's last write in the batch is their row's final state: void only by a struck voter's cast (plan_votes).
         await self._db.executemany(
             "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at, voided) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -1099,11 +1106,8 @@ class _Tx:
         return found
 
     async def _vote_rows(self, ops: list[VoteOp]) -> dict[tuple[int, str], tuple]:
-        voters_by_round: dict[int, set[str]] = {}
-        for op in ops:
-            voters_by_round.setdefault(op.round_id, set()).add(op.voter)
         rows = {}
-        for round_id, voters in voters_by_round.items():
+        for round_id, voters in _voters_by_round(ops).items():
             for chunk in _in_chunks(sorted(voters)):
                 for voter, rating, choice, retracted, aspects, joined_at in await self.all(
                     # A void row (struck) stands for no vote, as a withdrawn one: see plan_votes.
@@ -1113,6 +1117,19 @@ class _Tx:
                 ):
                     rows[(round_id, voter)] = (rating, choice, retracted, json.loads(aspects) if aspects else None, joined_at)
         return rows
+
+    async def _withheld(self, ops: list[VoteOp]) -> set[tuple[int, str]]:
+        """The (round, voter) pairs of these ops whose voter used /forget-me while the round was open."""
+        withheld = set()
+        for round_id, voters in _voters_by_round(ops).items():
+            for chunk in _in_chunks(sorted(voters)):
+                withheld.update(
+                    await self.all(
+                        f"SELECT round_id, voter FROM withheld_reactions WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
+                        (round_id, *chunk),
+                    )
+                )
+        return withheld
 
     async def _struck(self, scope_ids: set[str], voters: set[str]) -> set[tuple[str, str]]:
         if not scope_ids or not voters:

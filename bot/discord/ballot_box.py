@@ -3,12 +3,11 @@
 Votes are queued at once, in arrival order, and one writer applies them in batched transactions
 (discord.py runs every event in a task of its own, so two events could otherwise reach the database out
 of order: a reaction removed before its adding is stored). A vote is acknowledged only once committed.
-Before a vote is queued the person's rate is checked (a reaction over it is held, not dropped: vote_rate.py);
-before it is stored its message is mapped to its round (cached), and it must come from the round's own scope and
-from the owner of a personal agent; with anti-brigading, one from a member who did not join long enough before the
-round began is stored all the same and set aside by every count while the rule covers them (anti_brigade.py).
-When a vote brings a round to its quorum, the session is woken to close it.
-"""
+Before a vote is queued the person's rate is checked (a reaction over it is held, not dropped: vote_rate.py); before it
+is stored its message is mapped to its round (cached), and it must come from the round's own scope and from the owner of
+a personal agent; with anti-brigading, one from a member who did not join long enough before the round began is stored
+all the same and set aside by every count while the rule covers them (anti_brigade.py). When a vote brings a round to its
+quorum, the session is woken to close it."""
 
 from __future__ import annotations
 
@@ -48,6 +47,7 @@ class _PendingVote:
     channel_id: int | None = None  # where a reaction was made: its round may be being recorded there
     remaining: tuple[str, ...] | None = None  # a removed reaction's: the person's vote emoji still on (reactions_seen.py)
     at: float | None = None  # when it is recorded (Unix seconds); None: when written
+    reread: bool = False  # cast by a re-read of the reactions (the reconciler), not by an event: VoteOp.reread
 
 
 @dataclass(frozen=True)
@@ -181,10 +181,10 @@ class BallotBox:
         round_id: int | None = None,
         channel_id: int | None = None,
         remaining: tuple[str, ...] | None = None,
-        at: float | None = None,
+        at: float | None = None, reread: bool = False,
     ) -> asyncio.Future:
-        """Queue a vote; the future resolves to its VoteResult once it is committed. A `limited` vote
-        (one a person just made) is refused as "too_fast" over the person's rate."""
+        """Queue a vote; the future resolves to its VoteResult once it is committed ("too_fast" over the rate if `limited`:
+        one a person just made). A `reread` cast (the reconciler's) is refused for a voter withheld by /forget-me."""
         done = asyncio.get_running_loop().create_future()
         if not fits_integer(message_id, user_id, round_id):  # would fail the whole batch at the database
             done.set_result(VoteResult("unknown_round"))
@@ -192,7 +192,7 @@ class BallotBox:
         if limited and not self.limiter.allow(user_id):
             done.set_result(VoteResult("too_fast"))
             return done
-        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id, remaining, at))
+        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id, remaining, at, reread))
         return done
 
     def _queue(self, item: _PendingVote | _Clear | _Barrier) -> None:
@@ -356,7 +356,7 @@ class BallotBox:
                 aside = not item.retract and not await self.join_times.may_vote(ref, item.user_id, item.joined_at)
                 op = replace(
                     self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id),
-                    at=item.at, joined_at=self.join_times.stored_with_vote(ref, item.user_id, item.joined_at),
+                    at=item.at, joined_at=self.join_times.stored_with_vote(ref, item.user_id, item.joined_at), reread=item.reread,
                 )
                 ops.append(op if item.remaining is None else falling_back(op, ref.mode, item.remaining))
                 accepted.append((item, ref, aside))

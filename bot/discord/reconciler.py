@@ -121,7 +121,7 @@ class Reconciler:
                 # counted of.
                 at = time.time()
                 pending = [
-                    box.submit(message_id, user_id, value, at=at)
+                    box.submit(message_id, user_id, value, at=at, reread=True)  # refused for a /forget-me meanwhile
                     for user_id, values in present.items()
                     if user_id not in watchers
                     for value in reread_vote(row.mode, values, standing.get(voter_id(user_id)), recorded.get(voter_id(user_id), {}), since)

@@ -28,6 +28,7 @@ from storage.export import COUNTED, export_zip, safe_name
 from storage.migrations import SCHEMA_VERSION
 from storage.postgres import PostgresStore, public_text, public_url
 from storage.postgres_migrations import SCHEMA_VERSION as PG_SCHEMA_VERSION
+from storage.protocol import VoteOp
 from storage.rows import TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -731,6 +732,53 @@ async def test_forget_me_deletes_votes_and_personal_agent(store):
     assert result["votes"] == 1 and result["personal_agent"]
     assert not (await store.user_data("user:42"))["votes"]
     assert await store.q_size("user:42") == 0
+
+
+async def test_a_re_read_of_the_reactions_after_forget_me_stores_no_vote_of_the_person(store):
+    """A close's re-read lists the reactions, the person's /forget-me commits, then the re-read casts what it listed:
+    refused in the vote's own transaction (withheld_reactions), so the vote is neither stored again nor counted."""
+    conductor = Conductor(store)
+    session = await _session(conductor)
+    r = await conductor.open_round(session.id)
+    await conductor.vote(r.id, "user:42", 7)
+    await store.forget_user("user:42", "user:42")
+    [reread] = await store.apply_votes([VoteOp(r.id, "user:42", "cast", 7.0, reread=True)])
+    [event] = await store.apply_votes([VoteOp(r.id, "user:43", "cast", 5.0, reread=True)])  # not withheld: counts
+    assert (reread.status, event.status) == ("blocked", "recorded")
+    assert (await store.user_data("user:42"))["votes"] == [] and await store.ballots(r.id) == [Ballot("user:43", 5.0, None)]
+    [again] = await store.apply_votes([VoteOp(r.id, "user:42", "cast", 3.0)])  # a new reaction after the deletion counts
+    assert again.status == "recorded"
+
+
+async def test_a_forget_me_waits_for_a_vote_batch_under_way_in_another_process_and_deletes_its_vote(postgres_server):
+    """PostgreSQL, several processes: a batch of votes holds its round's lock (as apply_votes does) with the person's vote
+    written, not committed, when their /forget-me comes from another process. The deletion waits for it and then deletes
+    that vote too; before, it deleted what was committed and the batch's vote stood after it."""
+    import asyncpg
+
+    url = postgres_server.new_database()
+    store = await open_store(url)
+    try:
+        conductor = Conductor(store)
+        r = await conductor.open_round((await _session(conductor)).id)
+        batch = await asyncpg.connect(url)
+        try:
+            transaction = batch.transaction()
+            await transaction.start()
+            await batch.execute("SELECT 1 FROM rounds WHERE id = $1 FOR UPDATE", r.id)
+            await batch.execute("INSERT INTO votes (round_id, voter, rating, cast_at) VALUES ($1, 'user:42', 7, 0)", r.id)
+            forget = asyncio.create_task(store.forget_user("user:42", "user:42"))
+            waiting = "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            while not forget.done() and not await batch.fetchval(waiting):
+                await asyncio.sleep(0.01)
+            await transaction.commit()
+            await forget
+        finally:
+            await batch.close()
+        assert await store.ballots(r.id) == []
+        assert await store.withheld_voters(r.id) == {"user:42"}
+    finally:
+        await store.close()
 
 
 # -- crashes ---------------------------------------------------------------------------------

@@ -322,6 +322,8 @@ class Moderation(commands.Cog):
             return
         # Reactions held over the vote rate were made before the deletion: dropped first, so none comes back.
         self.bot.forget_in_memory(interaction.user.id)
+        # Votes already queued were cast before the deletion: stored first, so it deletes them (else stored after it).
+        await self.bot.runner.ballot_box.settle_votes()
         result = await self.store.forget_user(voter, personal_scope=voter)
         self.bot.runner.scope_deleted(voter)
         await interaction.edit_original_response(
