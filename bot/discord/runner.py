@@ -23,7 +23,7 @@ import discord
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.followups import Followups, say_stopped
-from bot.discord.outage import Outage, RetryLog
+from bot.discord.outage import OUTAGE_ERRORS, Outage, RetryLog, is_outage, reason
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
 from bot.discord.reconciler import Reconciler
@@ -146,8 +146,10 @@ async def say_voting_stopped(bot: discord.Client, store, sessions) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     for session in await store.active_sessions():  # reads still work: only writes are refused
         if session.channel_id is not None and session.channel_id.isdigit():
-            with contextlib.suppress(discord.HTTPException):
+            try:
                 await bot.get_partial_messageable(int(session.channel_id)).send(VOTING_STOPPED)
+            except (discord.HTTPException, *OUTAGE_ERRORS) as problem:  # one line each: there is nothing to retry for
+                log.warning("could not tell channel %s that voting stopped: %s", session.channel_id, reason(problem))
 
 
 class RoundRunner:
@@ -166,7 +168,7 @@ class RoundRunner:
         join_times = JoinTimes(bot)
         # Discord unreachable is said once for the process, naming how many sessions run (all wait for it).
         self.outage = Outage(log, RETRY_AFTER_ERROR, lambda: sum(not task.done() for task in self._tasks.values()))
-        self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn)
+        self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn, self.outage)
         self.ballot_box = BallotBox(
             bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in
         )
@@ -259,9 +261,20 @@ class RoundRunner:
         await self.ballot_box.stop()
 
     def _spawn(self, coro) -> None:
-        task = asyncio.create_task(coro)
+        """Run `coro` in the background until it ends or the shutdown. What it raises is logged as it ends (else only
+        "Task exception was never retrieved", with no word of what was left undone): Discord unreachable in one line, a
+        bug with its traceback. A step that must get done retries an outage itself (OwnReactions)."""
+        task = asyncio.create_task(coro, name=getattr(coro, "__qualname__", "a background step"))
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._background_ended)
+
+    def _background_ended(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        problem = None if task.cancelled() else task.exception()
+        if problem is not None and is_outage(problem):
+            log.warning("%s was not done: cannot reach Discord (%s)", task.get_name(), reason(problem))
+        elif problem is not None:
+            log.error("%s failed", task.get_name(), exc_info=problem)
 
     async def _run(self, session_id: int) -> None:
         retries = RetryLog(log, f"session {session_id}'s round", self.outage)

@@ -5,6 +5,7 @@ for many of them, then brings the server back and the round goes on."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -171,3 +172,47 @@ async def test_a_round_whose_post_is_retried_is_rendered_and_drawn_once(env, mon
     assert made == {"render": 3, "draw": 2}
     assert len([m for m in env.server.messages(env.channel) if is_round(1)(m)]) == 1
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "open")]
+
+
+OWN_REACTION = "PUT /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"
+
+
+async def refuses_connections(server) -> bool:
+    """Whether the server's port refuses a new connection (go_down has stopped listening)."""
+    try:
+        _, writer = await asyncio.open_connection(server.host, server.port)
+    except OSError:
+        return True
+    writer.close()
+    return False
+
+
+@pytest.mark.asyncio
+async def test_the_vote_reactions_cut_off_by_an_outage_are_retried_and_counted_in_the_outage_log(env, monkeypatch, caplog):
+    """Found by a trial: an outage just after a round was posted, while the bot added its 1️⃣-🔟, left the round without
+    them for its whole hour (only a restart put them back), and the log had "Task exception was never retrieved" with
+    the connection error's traceback. Every background step that asks Discord retries an outage as the rounds do."""
+    monkeypatch.setattr(runner_module, "RETRY_AFTER_ERROR", 0.02)
+    caplog.set_level(logging.INFO)
+    async with running(env) as bot:
+        env.server.hold(OWN_REACTION)
+        await compose(env, rounds=2)
+        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await env.server.wait_until(lambda: env.server.held[OWN_REACTION] or None, what="a reaction held")
+        down = asyncio.ensure_future(env.server.go_down())  # its shutdown waits for the held request
+        while not await refuses_connections(env.server):
+            await asyncio.sleep(0.02)
+        env.server.release(OWN_REACTION)
+        await down
+        await eventually(lambda: bot.runner.outage.tries >= TRIES, f"{TRIES} failed tries of the reactions")
+        await env.server.come_back()
+        bot_id = env.server.bot_user.id
+        mine = lambda: [e for e, users in env.server.message(post["id"])["reactions"].items() if bot_id in users]  # noqa: E731
+        await env.server.wait_until(lambda: len(mine()) == len(KEYCAPS) or None, timeout=30, what="all ten vote reactions")
+        assert mine() == KEYCAPS  # in their order
+        await eventually(lambda: not bot.runner.outage.waiting, "the bot's side of the last reaction")
+    assert "never retrieved" not in caplog.text, caplog.text
+    said = [r for r in caplog.records if r.name.startswith("crowdtune") and r.levelno >= logging.WARNING]
+    assert not [r for r in said if r.exc_info], caplog.text
+    assert [r.getMessage().split(" (")[0] for r in said] == ["cannot reach Discord"], caplog.text
+    assert len([r for r in caplog.records if r.getMessage().startswith("Discord works again")]) == 1, caplog.text
