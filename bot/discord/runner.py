@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 
@@ -23,7 +24,7 @@ import discord
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.followups import Followups, say_stopped
-from bot.discord.outage import OUTAGE_ERRORS, Outage, RetryLog, is_outage, reason
+from bot.discord.outage import OUTAGE_ERRORS, Outage, RetryLog, reason, say_failure
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
 from bot.discord.reconciler import Reconciler
@@ -261,20 +262,11 @@ class RoundRunner:
         await self.ballot_box.stop()
 
     def _spawn(self, coro) -> None:
-        """Run `coro` in the background until it ends or the shutdown. What it raises is logged as it ends (else only
-        "Task exception was never retrieved", with no word of what was left undone): Discord unreachable in one line, a
-        bug with its traceback. A step that must get done retries an outage itself (OwnReactions)."""
+        """Run `coro` in the background until it ends or the shutdown; what it raises is logged as it ends (say_failure)."""
         task = asyncio.create_task(coro, name=getattr(coro, "__qualname__", "a background step"))
         self._background.add(task)
-        task.add_done_callback(self._background_ended)
-
-    def _background_ended(self, task: asyncio.Task) -> None:
-        self._background.discard(task)
-        problem = None if task.cancelled() else task.exception()
-        if problem is not None and is_outage(problem):
-            log.warning("%s was not done: cannot reach Discord (%s)", task.get_name(), reason(problem))
-        elif problem is not None:
-            log.error("%s failed", task.get_name(), exc_info=problem)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(functools.partial(say_failure, log))
 
     async def _run(self, session_id: int) -> None:
         retries = RetryLog(log, f"session {session_id}'s round", self.outage)
