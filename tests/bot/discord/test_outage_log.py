@@ -216,3 +216,26 @@ async def test_the_vote_reactions_cut_off_by_an_outage_are_retried_and_counted_i
     assert not [r for r in said if r.exc_info], caplog.text
     assert [r.getMessage().split(" (")[0] for r in said] == ["cannot reach Discord"], caplog.text
     assert len([r for r in caplog.records if r.getMessage().startswith("Discord works again")]) == 1, caplog.text
+
+
+EDIT = "PATCH /channels/{channel_id}/messages/{message_id}"
+
+
+@pytest.mark.asyncio
+async def test_a_stopped_rounds_post_whose_edit_discord_refused_is_retried_and_works_again_is_said_only_once_it_worked(env, monkeypatch, caplog):
+    """Found by a trial: after a /stop during an outage, the round's post was edited into a cancelled one's only ~67 s
+    later (discord.py's reconnect), looking open and votable meanwhile: the runner, finding its session ended, gave up
+    on the outbox and said "works again" while Discord was still out. Its edit is retried like the rest of its work."""
+    monkeypatch.setattr(runner_module, "RETRY_AFTER_ERROR", 0.02)
+    caplog.set_level(logging.INFO, logger="crowdtune.rounds")
+    async with running(env) as bot:
+        await compose(env, rounds=2)
+        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await round_recorded(env, 1)
+        env.server.fail(EDIT, count=TRIES, status=503)  # Discord's side fails: discord.py does not retry a 503 itself
+        await (await env.server.slash(env.mod, env.channel, "stop")).wait_response()
+        await env.server.wait_until(lambda: "(cancelled)" in env.server.message(post["id"])["content"] or None, timeout=30, what="the edit")
+        assert env.server.request_counts[EDIT] == TRIES + 1
+        await eventually(lambda: bot.runner.outage.tries and not bot.runner.outage.waiting, "the bot's side of the edit")
+    again = [r.getMessage() for r in caplog.records if "works again" in r.getMessage() or "waits for Discord" in r.getMessage()]
+    assert again == [f"Discord works again, after {TRIES} failed tries in {again[0].split(' in ')[1]}"], caplog.text
