@@ -26,7 +26,7 @@ from bot.discord.edge import context_problem, request_problem
 from bot.discord.logs import setup_logging
 from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason
 from bot.discord.reach import reach_discord
-from bot.discord.replies import nothing_done
+from bot.discord.replies import nothing_done, too_late
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.discord.stray_reactions import StrayReactions
@@ -66,6 +66,8 @@ class CheckedTree(app_commands.CommandTree):
             # length), nothing is changed, and only a list of choices is a valid answer; the command itself
             # is checked when it is sent.
             return True
+        if await too_late(interaction):  # replayed after a reconnect: nobody can be told what it did
+            return False
         problem = request_problem(interaction) or await context_problem(interaction)
         if problem is None:
             return True
