@@ -14,7 +14,7 @@ import pytest
 from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, is_round, renderer, round_recorded, running  # noqa: F401
 
 from bot.discord import runner as runner_module
-from bot.discord.outage import Outage, RetryLog, is_outage, reason
+from bot.discord.outage import Outage, RetryLog, is_outage, reason, say_failure
 
 MESSAGES = "POST /channels/{channel_id}/messages"
 TRIES = 25  # failed tries the outage lasts for: far more than the lines it may log
@@ -239,3 +239,25 @@ async def test_a_stopped_rounds_post_whose_edit_discord_refused_is_retried_and_w
         await eventually(lambda: bot.runner.outage.tries and not bot.runner.outage.waiting, "the bot's side of the edit")
     again = [r.getMessage() for r in caplog.records if "works again" in r.getMessage() or "waits for Discord" in r.getMessage()]
     assert again == [f"Discord works again, after {TRIES} failed tries in {again[0].split(' in ')[1]}"], caplog.text
+
+
+@pytest.mark.asyncio
+async def test_a_background_step_that_fails_is_said_as_it_ends_an_outage_in_one_line_a_bug_with_its_traceback(caplog):
+    """Else asyncio says "Task exception was never retrieved" (with the traceback, at garbage collection), and nothing
+    says what was left undone."""
+    async def unreachable():
+        raise aiohttp.ServerDisconnectedError()
+
+    async def bug():
+        raise KeyError("x")
+
+    caplog.set_level(logging.INFO, logger="crowdtune.rounds")
+    for step in (unreachable, bug):
+        task = asyncio.create_task(step(), name=step.__name__)
+        task.add_done_callback(lambda t: say_failure(logging.getLogger("crowdtune.rounds"), t))
+        await asyncio.gather(task, return_exceptions=True)
+    lines = [(r.levelname, r.getMessage(), bool(r.exc_info)) for r in caplog.records]
+    assert lines == [
+        ("WARNING", "unreachable was not done: cannot reach Discord (ServerDisconnectedError: Server disconnected)", False),
+        ("ERROR", "bug failed", True),
+    ]
