@@ -249,7 +249,9 @@ class Store(Protocol):
     async def create_session(
         self, scope_id: str, channel_id: str | None, spec: dict, track: dict, actor: str, options: dict | None = None
     ) -> SessionRow:
-        """Start a session; a channel runs one active session at a time (ValueError otherwise)."""
+        """Start a session; a channel runs one active session at a time (ValueError otherwise). The messages still
+        queued for that channel (`pending_announcements`, not the edits of posts) are an ended session's and are
+        given up in the same transaction: they are not posted into the new session."""
         ...
     async def session(self, session_id: int) -> SessionRow | None: ...
     async def active_session_in(self, channel_id: str) -> SessionRow | None: ...
