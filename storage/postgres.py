@@ -692,6 +692,12 @@ class PostgresStore(ClosesOnExit):
         )
         return _count(status) > 0
 
+    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
+        status = await self._write(
+            "UPDATE rounds SET reactions_notice_at = $1 WHERE id = $2 AND status = 'open' AND reactions_notice_at IS NULL", time.time(), round_id,
+        )
+        return _count(status) > 0
+
     async def take_votes(self, round_id: int) -> bool:
         # Locks the round's row, so a batch of votes (which locks it first: apply_votes) lands wholly before it or is
         # refused wholly after it.

@@ -958,6 +958,13 @@ class SqliteStore(ClosesOnExit):
             )
         return cursor.rowcount > 0
 
+    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
+        async with self._tx() as db:
+            cursor = await db.execute(
+                "UPDATE rounds SET reactions_notice_at = ? WHERE id = ? AND status = 'open' AND reactions_notice_at IS NULL", (time.time(), round_id)
+            )
+        return cursor.rowcount > 0
+
     async def take_votes(self, round_id: int) -> bool:
         async with self._tx() as db:
             cursor = await db.execute(
