@@ -17,7 +17,7 @@ from bot.conductor import start_text
 from bot.discord.permissions import missing_permissions, missing_text
 from bot.discord.pickup import after_pickup
 from bot.discord.replies import answer, answer_privately, deferring
-from bot.discord.steering import CLOSE_ANSWERS
+from bot.discord.steering import ALREADY_ENDED, CLOSE_ANSWERS
 from bot.discord.reports import (
     best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of, shown_votes,
     standing_votes, stop_report,
@@ -343,7 +343,7 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
                 await interaction.response.defer(ephemeral=True, thinking=True)
             stopped = await steering.stop(session.id, after_close)
     if not stopped:
-        await answer_privately(interaction, "This session has already ended (another `/stop`, or its last round); nothing was changed.")
+        await answer_privately(interaction, ALREADY_ENDED)
         return
     bot.runner.wake(session.id)
     # The cancelled round's votes as its close would have counted them, as /status does (asking Discord may defer).
