@@ -26,7 +26,7 @@ from bot.discord.votes import (
     cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
 )
 from bot.media.midi_import import check_file_size, melody_from_file
-from bot.progress import plural
+from bot.progress import duration, plural
 from bot.settings import round_defaults
 from core.engine import QUORUM_MAX, ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, ROUNDS_MAX, SessionSpec
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
@@ -365,7 +365,7 @@ def compose_announcement(session, spec: SessionSpec, kind: str, melody: str | No
     opened = f"{opened[:1].upper()}{opened[1:]}. " if opened else ""
     return (
         f"Composing with {agent}: {length_text} {music_text} on {instrument_name(spec.instrument)}, {votes}, "
-        f"{spec.round_seconds / 60:g} min per round. {opened}The first round is coming up."
+        f"{duration(spec.round_seconds)} per round. {opened}The first round is coming up."
     )
 
 
