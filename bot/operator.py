@@ -210,7 +210,7 @@ async def _stored_as_other(store, voter: str) -> str:
 
 
 async def reset(args: argparse.Namespace) -> int:
-    from bot.conductor import NOTHING_LEARNED
+    from bot.conductor import NOTHING_LEARNED, Conductor
 
     settings = _database_named(args)
     store = await _open(args, "reset", None)
@@ -220,8 +220,8 @@ async def reset(args: argparse.Namespace) -> int:
                              "(guild:SERVER_ID, user:USER_ID, local:NAME); nothing was changed")
         await store.claim_scope(args.scope)  # a terminal session or simulation driving it is running: refused
         learned = await _learned(store, settings, args.scope)
-        if learned == NOTHING_LEARNED and not await store.q_size(args.scope):
-            print(f"the agent of {args.scope} {NOTHING_LEARNED}: nothing to reset")
+        if await Conductor(store).nothing_to_reset(args.scope, learned):
+            print(f"the agent of {args.scope} {learned}: nothing to reset")
             return 0
         _can_ask(args, f"reset {args.scope}")
         forgets = "" if learned == NOTHING_LEARNED else "; a reset forgets it all"

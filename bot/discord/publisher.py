@@ -16,7 +16,7 @@ import discord
 
 from bot.conductor import OpenRound
 from bot.discord.own_reactions import OwnReactions
-from bot.discord.votes import ASPECTS_STYLE, rounds_in_all
+from bot.discord.votes import ASPECTS_STYLE, round_number
 from bot.media.drawing import Drawer
 from core.engine import SessionSpec
 from core.instruments import instrument_name
@@ -193,21 +193,20 @@ def ended_post(spec: SessionSpec, plan, rounds_done: int, status: str) -> str:
 
 
 def round_title(spec: SessionSpec, plan, rounds_done: int, status: str = "") -> str:
-    """"**Round 2 of 5**: <its edits> (melody on <instrument>)." ("**Round 2 of 5** (closed): ..." once it ended with that
+    """"**Round 2 of 5**: <its edits> (melody on <instrument>)." (`round_number`: "**Round 3 of 6 (1 cancelled)**" after a
+    cancellation; "**Round 2 of 5** (closed): ..." once it ended with that
     `status`: unlike the summary's "**Round 2 closed**" or a deleted round's "**Round 2 cancelled**", also in an
     endless session, so that a reader or a tool never takes one for the other), as `round_heading` explains
     `rounds_done`."""
-    number = plan.index + 1
-    total = rounds_in_all(spec.rounds, plan.index, rounds_done)
-    total = f" of {total}" if total else ""
     if spec.mode == "ab":
         edits = f"A {plan.proposals[0].description}; B {plan.proposals[1].description}"
     else:
         edits = plan.proposals[0].description[0].upper() + plan.proposals[0].description[1:]
     ended = f" ({status})" if status else ""
-    # "**Round N of M**:" opens every round post (tools read it); the melody's instrument follows the edits,
+    # "**Round N of M**" opens every round post (tools read it); the melody's instrument follows the edits,
     # named as the melody's so that after a drum edit it does not read as the drum's.
-    return f"**Round {number}{total}**{ended}: {edits} (melody on {instrument_name(spec.instrument)})."
+    number = round_number(plan.index + 1, spec.rounds, plan.index, rounds_done)
+    return f"**{number}**{ended}: {edits} (melody on {instrument_name(spec.instrument)})."
 
 
 async def edit_post(channel, message_id: int, content: str) -> None:
