@@ -112,7 +112,7 @@ def _spawn(args: list[str], cwd: Path) -> pexpect.spawn:
 def test_on_a_terminal_each_asks_and_no_changes_nothing_yes_acts(filled, tmp_path):
     before = _counts(filled)
     child = _spawn(["forget-user", str(PERSON), "--db", filled], tmp_path)
-    child.expect(r"Delete it all\? This cannot be undone\. Moderation records \(a strike, the audit log\) are kept\. \[y/N\] ")
+    child.expect(r"Delete it all\? This cannot be undone\. Moderation records \(any strike, the audit log\) are kept\. \[y/N\] ")
     child.sendline("n")
     child.expect("nothing was deleted")
     child.expect(pexpect.EOF)
@@ -234,7 +234,7 @@ def test_a_terminal_user_is_forgotten_by_the_name_an_export_gives_them(filled, t
     # Its sessions go with it, said (a trial found them gone unannounced).
     assert "deleted 2 votes and their personal agent with its sessions and compositions of local:root" in result.stdout
     # Found by a fresh-user trial: a terminal user was told of "a reaction they leave on a round open now".
-    assert "reaction" not in result.stdout and result.stdout.rstrip().endswith("(a strike, the audit log) are kept"), result.stdout
+    assert "reaction" not in result.stdout and result.stdout.rstrip().endswith("(any strike, the audit log) are kept"), result.stdout
     data = json.loads((tmp_path / "crowdtune-local-root.json").read_text())
     assert data["voter"] == "local:root" and len(data["votes"]) == 2
     after = _counts(filled)

@@ -328,7 +328,7 @@ class Moderation(commands.Cog):
             view = Confirm(interaction, "Delete my data")
             await interaction.edit_original_response(
                 content=f"Here is your data: {stored(votes, agent)}. "
-                "Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.",
+                "Delete it all? This cannot be undone. Moderation records (any strike, the audit log) are kept.",
                 attachments=[discord.File(path)],
                 view=view,
             )
@@ -343,7 +343,7 @@ class Moderation(commands.Cog):
             self.bot.runner.scope_deleted(voter)
             await interaction.edit_original_response(
                 content=f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)}. "
-                "Moderation records about you (a strike, the audit log) are kept; a reaction you leave on an open round no longer counts.",
+                "Moderation records about you (any strike, the audit log) are kept; a reaction you leave on an open round no longer counts.",
                 view=None,
                 attachments=[],
             )
