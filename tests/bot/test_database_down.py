@@ -36,7 +36,8 @@ def test_a_server_stopped_while_a_session_waits_at_its_prompt_is_one_line_and_th
     server.halt()
     out, err = child.communicate("7\n", timeout=WAIT)
     said_unreachable(child.returncode, err, url)
-    assert "the open round stays open and the next `crowdtune run` resumes it" in err, err
+    # Round 2 may not be open yet as the server stops (tests/bot/test_unstored.py says which line each moment gets).
+    assert "the next `crowdtune run` resumes it" in err or "the next `crowdtune run` asks for it again" in err, err
 
     server.resume()
     resumed = crowdtune("run", "--no-audio", "--db", url, stdin="q\n", cwd=tmp_path)
