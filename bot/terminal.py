@@ -340,8 +340,8 @@ class TerminalSession:
                 await _replay(self.player, self.renderer is not None, clips, _REPLAYS[answer.lower()], before,
                               STARTING_ALONE if open_round is None else ONE_VERSION)
                 continue
-            if answer.lower() in _HELPS or not answer:  # Enter alone is told what to type, as help tells it
-                self.say(f"  {helped}{keys(kind, self.replays, starting=open_round is None, every_stop=bool(answer))}")
+            if answer.lower() in _HELPS or not answer:  # Enter alone is told what to type, in help's words
+                self.say(f"  {helped}{keys(kind, self.replays, starting=open_round is None, every_stop=True)}")
                 continue
             try:
                 vote = vote_of(kind, answer)
