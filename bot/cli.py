@@ -664,7 +664,7 @@ def _simulation_files(out: Path) -> str:
 
 
 async def _sessions(args: argparse.Namespace) -> int:
-    from datetime import datetime
+    from datetime import datetime, timezone
 
     from bot.terminal import describe_spec
     from core.engine import SessionSpec
@@ -684,7 +684,8 @@ async def _sessions(args: argparse.Namespace) -> int:
         print(f"no sessions yet: the database {store.path} holds none ({START_A_SESSION})")
         return 0
     for s in sessions:
-        started = datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
+        # In UTC, said so, as the sessions' folders are named (bot.session_files): the same in every time zone.
+        started = datetime.fromtimestamp(s.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         # A terminal session's channel is its scope (bot.terminal): said once.
         where = f"{s.scope_id}" + (f" #{s.channel_id}" if s.channel_id and s.channel_id != s.scope_id else "")
         print(f"{s.id:>4}  {s.status:<8}  {started}  {where}: {describe_spec(SessionSpec.from_dict(s.spec), s.options)}; {s.rounds_done} done")

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from test_cli import CROWDTUNE
+from test_cli import CROWDTUNE, crowdtune
 
 
 def test_a_simulation_stopped_before_any_round_names_only_the_files_it_wrote(tmp_path):
@@ -38,3 +38,14 @@ def test_a_simulation_stopped_before_any_round_names_only_the_files_it_wrote(tmp
     assert not any(name.startswith("round-") for name in written), written
     said = re.search(r"^stopped after 0 of 3 rounds: interrupted \(.*\); wrote (.*)$", out, re.M)
     assert said and said.group(1) == "rs/results.json, learning-curve.png, start.mid and final.mid", out
+
+
+def test_sessions_shows_its_times_in_utc_as_the_session_folders_name_them(tmp_path):
+    """`sessions` showed local time with no zone while the sessions' folders are named in UTC: away from UTC the two
+    disagreed with nothing to say why. It says UTC, the folder's time to the minute."""
+    zone = {"TZ": "Asia/Tokyo"}  # UTC+9 all year
+    crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path, env_extra=zone)
+    [folder] = (tmp_path / "rounds").iterdir()
+    stamp = re.fullmatch(r"ct-session-1-(\d{4})(\d\d)(\d\d)-(\d\d)(\d\d)\d\d", folder.name).groups()
+    listed = crowdtune("sessions", "--db", "ct.db", cwd=tmp_path, env_extra=zone).stdout
+    assert "   1  active    {}-{}-{} {}:{} UTC  local:".format(*stamp) in listed, (folder.name, listed)
