@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -49,3 +50,20 @@ def test_sessions_shows_its_times_in_utc_as_the_session_folders_name_them(tmp_pa
     stamp = re.fullmatch(r"ct-session-1-(\d{4})(\d\d)(\d\d)-(\d\d)(\d\d)\d\d", folder.name).groups()
     listed = crowdtune("sessions", "--db", "ct.db", cwd=tmp_path, env_extra=zone).stdout
     assert "   1  active    {}-{}-{} {}:{} UTC  local:".format(*stamp) in listed, (folder.name, listed)
+
+
+def test_forget_user_names_the_personal_agents_sessions_before_it_asks_and_copies_them(tmp_path):
+    """`forget-user local:LOGIN` asked "Delete it all?" after naming the votes and the personal agent, and only after
+    the yes said its sessions and compositions went too; the copy had none of them. Both say how many, before the
+    question, and the copy lists the sessions with their tracks."""
+    env = {"LOGNAME": "ann", "USER": "ann"}  # who getpass says runs crowdtune
+    crowdtune("run", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="5\n6\n", cwd=tmp_path, env_extra=env)
+    crowdtune("run", "--new", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="7\nq\n", cwd=tmp_path, env_extra=env)
+    forgot = crowdtune("forget-user", "local:ann", "--db", "ct.db", "--out", "copy.json", "--yes", cwd=tmp_path).stdout
+    wrote, deleted = forgot.splitlines()[0], forgot.splitlines()[-1]
+    assert re.fullmatch(r"wrote copy\.json: a copy of local:ann's data, 3 votes and their personal agent, which has learned "
+                        r"from \d+ judged edits?, with its 2 sessions and their compositions", wrote), forgot
+    assert deleted.startswith("deleted 3 votes and their personal agent with its 2 sessions and their compositions of local:ann"), forgot
+    sessions = json.loads((tmp_path / "copy.json").read_text())["personal_agent"]["sessions"]
+    assert [(s["session"], s["status"], s["rounds_done"]) for s in sessions] == [(1, "finished", 2), (2, "active", 1)], sessions
+    assert all(s["track"]["notes"] and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", s["started"]) for s in sessions), sessions
