@@ -9,6 +9,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from test_cli import CROWDTUNE, crowdtune
 
 
@@ -67,3 +69,25 @@ def test_forget_user_names_the_personal_agents_sessions_before_it_asks_and_copie
     sessions = json.loads((tmp_path / "copy.json").read_text())["personal_agent"]["sessions"]
     assert [(s["session"], s["status"], s["rounds_done"]) for s in sessions] == [(1, "finished", 2), (2, "active", 1)], sessions
     assert all(s["track"]["notes"] and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", s["started"]) for s in sessions), sessions
+
+
+@pytest.mark.parametrize("length", [251, 253])
+@pytest.mark.parametrize("argv", [["run", "--no-audio"], ["simulate", "--rounds", "1", "--out", "sim"], ["copy-db", "--from", "src.db", "--to"]],
+                         ids=["run", "simulate", "copy-db"])
+def test_a_database_name_too_long_for_the_files_beside_it_is_one_line_and_makes_nothing(tmp_path, argv, length):
+    """A --db name of 251-253 characters (the file system takes up to 255) failed with "unable to open database file"
+    and left a 0-byte file, which `sessions` then called a database holding no crowdtune data yet: its .lock, -wal
+    and -journal cannot be made. Nothing is made; the line says why. copy-db's temporary name beside it is longer yet."""
+    crowdtune("run", "--no-audio", "--db", "src.db", stdin="q\n", cwd=tmp_path)
+    before = sorted(path.name for path in tmp_path.iterdir())
+    name = "a" * (length - 3) + ".db"
+    result = crowdtune(*argv, *([] if argv[0] == "copy-db" else ["--db"]), name, stdin="5\n", cwd=tmp_path, check=False)
+    assert result.returncode == 8 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert f"the database {name} cannot be used: its name is too long for the files kept beside it" in result.stderr, result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == before
+
+
+def test_a_database_name_that_leaves_room_for_the_files_beside_it_is_used(tmp_path):
+    name = "a" * (255 - len("-journal") - 3) + ".db"
+    crowdtune("run", "--no-audio", "--db", name, stdin="q\n", cwd=tmp_path)
+    assert (tmp_path / name).stat().st_size > 0
