@@ -212,10 +212,10 @@ class TerminalSession:
                 "a vote is your favourite of the three (A, B and the track before): a, b, both when A and B tie above the "
                 "track before, neither (or n) when the track before is best"
             )
-        if (
-            self.interactive and session.rounds_done == 0 and session.incumbent_score is None
-            and await store.open_round_of(session.id) is None
-        ):
+        first = session.rounds_done == 0 and session.incumbent_score is None and await store.open_round_of(session.id) is None
+        if first and not self.interactive:  # asked no rating, but its files are written as a terminal's are (start.mid)
+            await write_clip(self.renderer, self.folder / "start", track_from_dict(session.track), "the starting track")
+        elif first:
             self._stopping = (f"stopped; {STARTS_HERE}", session)
             if not await self._starting_track(session, spec):
                 await self._stopped()

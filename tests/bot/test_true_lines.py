@@ -91,3 +91,13 @@ def test_a_database_name_that_leaves_room_for_the_files_beside_it_is_used(tmp_pa
     name = "a" * (255 - len("-journal") - 3) + ".db"
     crowdtune("run", "--no-audio", "--db", name, stdin="q\n", cwd=tmp_path)
     assert (tmp_path / name).stat().st_size > 0
+
+
+def test_a_piped_session_writes_its_starting_track_as_a_terminals_does(tmp_path):
+    """A terminal session's folder had start.mid (the track its first edit starts from), a piped one's did not, though
+    its rounds edit the same track: both write it (a piped session is asked no rating for it)."""
+    crowdtune("run", "--rounds", "1", "--no-audio", "--db", "ct.db", stdin="5\n", cwd=tmp_path)
+    [folder] = (tmp_path / "rounds").iterdir()
+    assert (folder / "start.mid").read_bytes().startswith(b"MThd") and (folder / "start.png").read_bytes().startswith(b"\x89PNG")
+    resumed = crowdtune("run", "--new", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="5\nq\n", cwd=tmp_path)
+    assert "starting track" not in resumed.stdout and "sorry" not in resumed.stdout, resumed.stdout
