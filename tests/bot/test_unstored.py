@@ -1,7 +1,7 @@
 """What a terminal session says when the database stops taking writes (a full disk, a PostgreSQL server gone): only what
 is true at that moment. Found by a fresh-user trial: a database holding only a finished simulation, on a full disk,
 `crowdtune run --new` said "the open round stays open and the next crowdtune run resumes it" with no round open; and a
-rating typed as the server went away was lost without a word."""
+rating typed as the server went away was lost without a word (tests/bot/test_database_down.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from test_cli import crowdtune
-from test_database_down import said_unreachable
-from test_terminal import CROWDTUNE, WAIT
+from test_terminal import CROWDTUNE
 
 
 def on_a_nearly_full_disk(folder: Path, db: Path, free_kib: int, stdin: str) -> tuple[str, Path]:
@@ -50,21 +49,3 @@ def test_a_full_disk_promises_an_open_round_only_when_one_is_open(tmp_path):
             assert "round stays open" not in stderr, (free_kib, stderr)
         cases.append(("cannot be written" in stderr, open_rounds))
     assert (True, 0) in cases, cases
-
-
-def test_a_rating_the_server_could_not_store_is_said_to_be_lost(own_postgres_server, tmp_path):
-    server = own_postgres_server
-    url = server.new_database()
-    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
-    child = subprocess.Popen([CROWDTUNE, "run", "--no-audio", "--db", url], cwd=tmp_path, env=env, text=True,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    child.stdin.write("6\n")
-    child.stdin.flush()
-    while not child.stdout.readline().startswith("round 2:"):  # round 1 is stored; round 2 is open
-        pass
-    server.halt()
-    _, err = child.communicate("7\n", timeout=WAIT)
-    said_unreachable(child.returncode, err, url)
-    assert "your rating 7 was not stored: the round stays open and the next `crowdtune run` asks for it again" in err, err
-    server.resume()
-    assert server.psql(url, "SELECT rating FROM votes ORDER BY round_id").split() == ["6"]
