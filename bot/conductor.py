@@ -168,6 +168,11 @@ class Conductor:
             return NOTHING_LEARNED
         return await self.learned_from(scope_id, config)
 
+    async def nothing_to_reset(self, scope_id: str, learned: str) -> bool:
+        """Whether a reset (/reset, `crowdtune reset`) would delete nothing, so neither asks: the agent, by its preset,
+        has `learned` NOTHING_LEARNED (`learned_so_far`) and the scope holds no Q-values of another preset either."""
+        return learned == NOTHING_LEARNED and not await self.store.q_size(scope_id)
+
     async def nothing_sure_yet(self, scope_id: str, config: AgentConfig) -> str:
         """What the agent says of itself when it has no lessons (`lessons` empty), in the words every front end
         uses after "the agent": "is not yet sure of anything you like or dislike (3 judged edits so far)" for

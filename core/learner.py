@@ -271,13 +271,15 @@ class Lesson:
 # at random (1-10, uniformly) was told 4-6 likes and dislikes after 10 to 40 rounds; now none to one, while a
 # person with one liking is told it as often (docs/BENCHMARKS.md, stop 22).
 SURE = 2.0
-# Two lessons whose typical edits point this much the same way (cosine) say one thing: the surer is said.
+# Two lessons whose typical edits point this much the same way or opposite ways (|cosine|) say one thing: the surer
+# is said ("dislikes removing a note" and "likes a track of at least eight notes" when the removals left it at seven).
 SAME_LESSON = 0.95
 
 
 def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judged: int = 3) -> list[Lesson]:
     """What the model is most sure of, one Lesson per feature seen in at least `min_judged` judged edits, most
-    certain first (by |effect| / sd), a lesson that says what a surer one says left out (SAME_LESSON).
+    certain first (by |effect| / sd), a lesson that says what a surer one says, or its mirror image, left out
+    (SAME_LESSON).
 
     A feature's effect is what the model expects of the judged edits that had it: m . w for the typical such
     edit m = t_i G[i] / G[i, i] (G the judged edits' sum x x^T, t_i the feature's typical change), so the
@@ -302,7 +304,7 @@ def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judg
     order = sorted(range(len(found)), key=lambda k: -abs(found[k].effect) / max(found[k].sd, 1e-9))
     said: list[int] = []
     for k in order:
-        if all(typicals[k] @ typicals[other] < SAME_LESSON for other in said):
+        if all(abs(typicals[k] @ typicals[other]) < SAME_LESSON for other in said):
             said.append(k)
     return [found[k] for k in said]
 

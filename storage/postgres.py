@@ -577,6 +577,15 @@ class PostgresStore(ClosesOnExit):
         rows = await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1", session_id)
         return session_row(rows[0]) if rows else None
 
+    async def set_session_options(self, session_id: int, options: dict) -> bool:
+        """Replace the `options` of session `session_id` (what create_session stored: a terminal session's folder,
+        kept again when it moved). False (nothing changed) when there is no such session."""
+
+        async def body(conn: asyncpg.Connection) -> bool:
+            return await conn.execute("UPDATE sessions SET options = $1 WHERE id = $2", json.dumps(options), session_id) != "UPDATE 0"
+
+        return await self._tx(body)
+
     async def active_session_in(self, channel_id: str) -> SessionRow | None:
         rows = await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE channel_id = $1 AND status = 'active'", channel_id)
         return session_row(rows[0]) if rows else None

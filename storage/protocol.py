@@ -28,6 +28,10 @@ class NoDatabase(StorageError):
     no file there, or a database that holds no crowdtune data yet. Reading makes none."""
 
 
+class OlderSchema(StorageError):
+    """A database of an older crowdtune's schema opened to read only: reading upgrades nothing (`other_schema`)."""
+
+
 def other_schema(path: object, version: int, known: int) -> StorageError:
     """The refusal of a database of another crowdtune's schema `version` (this one's is `known`), for either
     backend: a newer one is never touched; an older one is upgraded only by a store that writes (its
@@ -37,9 +41,11 @@ def other_schema(path: object, version: int, known: int) -> StorageError:
             f"the database {path} is from a newer crowdtune (schema {version}, this one knows {known}): use that crowdtune, "
             "or upgrade this one"
         )
-    return StorageError(
+    # What is named must upgrade it as it starts, before anything else: `run` with its input ended starts nothing.
+    return OlderSchema(
         f"the database {path} is from an older crowdtune (schema {version}, this one reads {known}) and reading changes "
-        "nothing: run a command that writes to it once (the bot, crowdtune run or simulate) to upgrade it, then try again"
+        "nothing: start the bot, or a crowdtune run session in a terminal, on it once (either upgrades it as it starts; "
+        "q then stops the session), then try again"
     )
 
 
@@ -252,6 +258,10 @@ class Store(Protocol):
         """Start a session; a channel runs one active session at a time (ValueError otherwise)."""
         ...
     async def session(self, session_id: int) -> SessionRow | None: ...
+    async def set_session_options(self, session_id: int, options: dict) -> bool:
+        """Replace the `options` of session `session_id` (what create_session stored: a terminal session's folder,
+        kept again when it moved). False (nothing changed) when there is no such session."""
+        ...
     async def active_session_in(self, channel_id: str) -> SessionRow | None: ...
     async def latest_session(self, scope_id: str, channel_id: str | None) -> SessionRow | None: ...
     async def active_sessions(self, scope_id: str | None = None) -> list[SessionRow]:

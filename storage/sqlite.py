@@ -145,6 +145,20 @@ def reading_uri(path: str | Path) -> str:
     return f"{uri}?mode=ro&immutable=1"
 
 
+def copy_file(path: str | Path, to: str | Path) -> None:
+    """Copy the SQLite database `path` whole into the new file `to` (SQLite's backup: one consistent snapshot, a
+    writer's latest commits in its -wal too), reading `path` as a store opened to read only does (reading_uri)."""
+    source = sqlite3.connect(reading_uri(path), uri=True)
+    try:
+        target = sqlite3.connect(to)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
 # The banner SQLite puts before a database's first problem ("*** in database main ***", then a line break): its stars
 # read as a hidden password, and it names no problem.
 _CHECK_BANNER = re.compile(r"\*\*\* in database \S+ \*\*\*")
@@ -470,6 +484,13 @@ class SqliteStore(ClosesOnExit):
     async def session(self, session_id: int) -> SessionRow | None:
         rows = await self._all(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
         return _session(rows[0]) if rows else None
+
+    async def set_session_options(self, session_id: int, options: dict) -> bool:
+        """Replace the `options` of session `session_id` (what create_session stored: a terminal session's folder,
+        kept again when it moved). False (nothing changed) when there is no such session."""
+        async with self._tx() as db:
+            cursor = await db.execute("UPDATE sessions SET options = ? WHERE id = ?", (json.dumps(options), session_id))
+            return cursor.rowcount > 0
 
     async def active_session_in(self, channel_id: str) -> SessionRow | None:
         rows = await self._all(

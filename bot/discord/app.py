@@ -33,7 +33,7 @@ from bot.discord.stray_reactions import StrayReactions
 from bot.settings import Settings, bot_token, open_renderer
 from bot.stopping import bot_stopped, close_on_signals, say_stopped
 from storage import DatabaseUnwritable, StorageError, database_errors
-from bot.discord.views import COMPONENTS, QUESTION_SECONDS, Confirm, answer_unknown_press
+from bot.discord.views import COMPONENTS, QUESTION_SECONDS, Confirm, answer_unknown_press, expire_at_shutdown
 
 log = logging.getLogger("crowdtune.bot")
 COMMAND_SYNC_RETRY_SECONDS = 5.0  # the first pause after a failed command sync; it doubles up to the max
@@ -238,6 +238,7 @@ class CrowdtuneBot(commands.Bot):
     async def _close(self) -> None:
         if self._command_sync is not None:
             self._command_sync.cancel()
+        await expire_at_shutdown(self.questions)  # over HTTP, which works till discord.py's close below
         await self.runner.shutdown()
         await super().close()
         if self._owns_drawer:

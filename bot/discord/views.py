@@ -4,6 +4,7 @@ question), so a press is understood after a restart."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import discord
@@ -147,6 +148,12 @@ def vote_view(round_id: int, mode: str, aspects: bool = False) -> discord.ui.Vie
 
 
 QUESTION_SECONDS = 120.0  # how long a Confirm question waits for its answer (CrowdtuneBot.question_seconds)
+# How long a clean shutdown waits, in all, for the edits that mark its open questions expired (`expire_at_shutdown`):
+# bounded, as Discord may be what is down.
+SHUTDOWN_EDIT_SECONDS = 5.0
+
+
+ALREADY_BEING_DONE = "Your answer is already being carried out, so this press changes nothing; the question shows the outcome when it is done."
 
 
 def expired(command: str) -> str:
@@ -157,7 +164,8 @@ def expired(command: str) -> str:
 class Answer(discord.ui.DynamicItem[discord.ui.Button], template=r"ct-ask:(?P<command>[\w-]{1,32}):(?P<key>\d+):(?P<answer>yes|no)"):
     """A Confirm button. Its custom id names the command and the question (the command's interaction id), so a
     press the bot no longer waits for (the question expired, or was asked before a restart) is still understood:
-    answered with `expired` in place of the question, instead of Discord's "This interaction failed"."""
+    answered with `expired` in place of the question, instead of Discord's "This interaction failed"; a press while
+    its Confirm is carried out with ALREADY_BEING_DONE."""
 
     def __init__(self, command: str, key: str, answer: str, label: str) -> None:
         style = discord.ButtonStyle.danger if answer == "yes" else discord.ButtonStyle.secondary
@@ -170,19 +178,22 @@ class Answer(discord.ui.DynamicItem[discord.ui.Button], template=r"ct-ask:(?P<co
 
     async def callback(self, interaction: discord.Interaction) -> None:
         question = interaction.client.questions.get(self.key)
-        if question is None or question.answered.done():
+        if question is None or question.answered.cancelled():  # cancelled: its time ran out, the question leaving
             # The question becomes the answer: its buttons go, so nothing left looks as if it still worked.
             await interaction.response.edit_message(content=expired(self.command), view=None, attachments=[])
         elif interaction.user.id != question.owner_id:
             await interaction.response.send_message("This question is for the person who asked; nothing was changed.", ephemeral=True)
+        elif question.answered.done():  # answered: the first answer's work is under way, and edits the question when done
+            await interaction.response.send_message(ALREADY_BEING_DONE, ephemeral=True)
         else:
             question.answered.set_result((self.answer == "yes", interaction))
 
 
 class Confirm(discord.ui.View):
     """An ephemeral yes/no to the person who ran `command`, which only they can answer, for the bot's
-    `question_seconds` (QUESTION_SECONDS). The bot keeps it in `questions` while it waits: a press that finds it
-    gone (expired, or asked before a restart) is answered by Answer and changes nothing."""
+    `question_seconds` (QUESTION_SECONDS). The bot keeps it in `questions` while it waits, and once confirmed while
+    the command carries it out (`carrying_out`): a press that finds it gone (expired, or asked before a restart) is
+    answered by Answer and changes nothing. A clean shutdown ends it as expired (`expire_at_shutdown`)."""
 
     def __init__(self, command: discord.Interaction, confirm_label: str) -> None:
         super().__init__(timeout=None)  # the wait is confirm()'s own: discord.py's would leave a late press unanswered
@@ -195,33 +206,70 @@ class Confirm(discord.ui.View):
         self.answered: asyncio.Future[tuple[bool, discord.Interaction]] = asyncio.get_running_loop().create_future()
         self.questions: dict[str, Confirm] = command.client.questions
         self.questions[self.key] = self
+        self.shut_down = False  # ended by a shutdown rather than by its time running out
+        # Done once confirm() has answered the press or tried the edit that says the question expired (or was cancelled).
+        self.settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def confirm(self, cancelled: str, **cleared) -> bool:
         """Wait for the answer; whether it was Confirm. Confirm is acknowledged at once (a deferred update,
         which shows nothing): the work that follows may outlast the 3 s Discord gives an answer, and the
         caller then edits the question's message (the command's original response) with the outcome.
         Cancel turns the question into `cancelled`, without its buttons and `cleared` (attachments=[]); so does
-        the end of the wait, saying it expired and how to be asked again."""
+        the end of the wait (or a shutdown), saying it expired and how to be asked again. Confirmed, the caller carries
+        it out within `carrying_out`."""
+        yes = False
         try:
             yes, press = await asyncio.wait_for(self.answered, self.command.client.question_seconds)
         except asyncio.TimeoutError:
-            yes = press = None
+            press = None
         finally:
-            self.questions.pop(self.key, None)  # from now on a press is answered by Answer: expired
-        if press is None:
-            await self._expire(cancelled, cleared)
-        elif yes:
-            await press.response.defer()
-        else:
-            await press.response.edit_message(content=cancelled, view=None, **cleared)
+            if not yes:
+                self.questions.pop(self.key, None)  # from now on a press is answered by Answer: expired
+        try:
+            if press is None:
+                await self._expire(cancelled, cleared)
+            elif yes:
+                await press.response.defer()
+            else:
+                await press.response.edit_message(content=cancelled, view=None, **cleared)
+        except BaseException:
+            self.questions.pop(self.key, None)  # not to be carried out: no press may be told it is under way
+            raise
+        finally:
+            if not self.settled.done():
+                self.settled.set_result(None)
         return bool(yes)
 
+    @contextlib.contextmanager
+    def carrying_out(self):
+        """Around the work of a confirmed question, ending with its outcome edited in: a press meanwhile is told it is
+        under way (ALREADY_BEING_DONE); after it, with the buttons gone, any press is answered as expired."""
+        try:
+            yield
+        finally:
+            self.questions.pop(self.key, None)
+
     async def _expire(self, cancelled: str, cleared: dict) -> None:
-        text = f"This question expired unanswered. {cancelled} Run /{self.name} to be asked again."
+        why = "as the bot shut down" if self.shut_down else "unanswered"
+        text = f"This question expired {why}. {cancelled} Run /{self.name} to be asked again."
         try:  # the command's token lasts 15 minutes, far longer than the wait
             await self.command.edit_original_response(content=text, view=None, **cleared)
         except discord.HTTPException as problem:  # its buttons stay; a press on them is answered by Answer
             log.info("could not mark an unanswered /%s question as expired: %s", self.name, problem)
+
+
+async def expire_at_shutdown(questions: dict[str, Confirm]) -> None:
+    """At a clean shutdown, end each question still waiting for its answer as if its time ran out: its command's
+    confirm() edits it to say it expired (after the edit that asked it, in order) and returns False. Waits for those
+    edits at most SHUTDOWN_EDIT_SECONDS in all; one that fails or is cut short leaves the buttons, and a press on them
+    after the restart is answered by Answer. A confirmed question being carried out is left to finish."""
+    waiting = [question for question in questions.values() if not question.answered.done()]
+    for question in waiting:
+        question.shut_down = True
+        questions.pop(question.key, None)  # a press from now on is answered: expired
+        question.answered.set_result((False, None))
+    if waiting:
+        await asyncio.wait([question.settled for question in waiting], timeout=SHUTDOWN_EDIT_SECONDS)
 
 
 # Every component the bot posts: each a DynamicItem, whose custom id is understood after a restart.

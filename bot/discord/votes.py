@@ -219,6 +219,14 @@ def rounds_in_all(planned: int | None, ended: int, closed: int) -> int | None:
     return planned + ended - closed if planned else None
 
 
+def round_number(number: int, planned: int | None, ended: int, closed: int) -> str:
+    """Round `number` as every message names it (its post, /status): "Round 3 of 5 (1 cancelled)", "Round 3 of 4",
+    "Round 3" (endless), in a session of `planned` rounds (None or 0: endless) once `ended` rounds before it have ended,
+    `closed` of them closed: the note says why the total grew past what the session was started with (`rounds_in_all`)."""
+    total = rounds_in_all(planned, ended, closed)
+    return f"Round {number}{f' of {total}' if total else ''}{cancelled_note(ended, closed)}"
+
+
 def rounds_played(ended: int, closed: int) -> str:
     """Rounds ended (closed or cancelled), as every message counts them: "5 rounds (1 cancelled)", "3 rounds"."""
     from bot.progress import plural

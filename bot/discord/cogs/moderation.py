@@ -86,14 +86,23 @@ def settings_text(settings: dict, server: bool = True) -> str:
     return ", ".join(f"{option}: {value}" for option, value in shown.items() if server or option not in SERVER_ONLY)
 
 
-def unstrikable(user: discord.abc.User, moderator: discord.abc.User, me: discord.abc.User) -> str | None:
-    """Why /strike refuses `user`, in one line, or None: the bot casts no votes, and a moderator striking themself
-    would only lock themself out (a slip of the user picker)."""
+def no_votes_of_a_bot(user: discord.abc.User, me: discord.abc.User, so: str) -> str | None:
+    """Why a command about `user`'s votes has nothing to do (`so`: what follows, "there is nothing to strike"), in one
+    line, or None when `user` is no bot: the bot casts no votes, and no bot's reaction is counted (BallotBox.is_bot; a
+    bot cannot press a button)."""
     if user.id == me.id:
-        return "The bot casts no votes, so there is nothing to strike. Nothing was changed."
+        return f"The bot casts no votes, so {so}. Nothing was changed."
+    if user.bot:  # Discord's resolved user says `"bot": true`
+        return f"{user.mention} is a bot, and bots' votes are not counted, so {so}. Nothing was changed."
+    return None
+
+
+def unstrikable(user: discord.abc.User, moderator: discord.abc.User, me: discord.abc.User) -> str | None:
+    """Why /strike refuses `user`, in one line, or None: a bot's votes are never counted (`no_votes_of_a_bot`), and a
+    moderator striking themself would only lock themself out (a slip of the user picker)."""
     if user.id == moderator.id:
         return "You cannot strike yourself. Nothing was changed."
-    return None
+    return no_votes_of_a_bot(user, me, "there is nothing to strike")
 
 
 def strike_text(mention: str, voided: dict[str, int] | None) -> str:
@@ -229,6 +238,9 @@ class Moderation(commands.Cog):
             return
         await after_pickup(self.bot, interaction, scope_id=scope_id)  # what it forgets includes a round closing now
         learned = await self._learned(scope_id)
+        if await self.bot.conductor.nothing_to_reset(scope_id, learned):  # as `crowdtune reset`: no question, no audit
+            await interaction.edit_original_response(content=f"The agent {learned}: there is nothing to reset. Nothing was changed.")
+            return
         view = Confirm(interaction, "Reset the agent")
         await interaction.edit_original_response(
             # "a reset forgets it all" only when there is something to forget
@@ -238,10 +250,11 @@ class Moderation(commands.Cog):
         )
         if not await view.confirm("Nothing was reset."):
             return
-        # A round whose voting ended before the confirmation learns into the agent reset, not into the new one.
-        await after_pickup(self.bot, interaction, scope_id=scope_id)
-        await self.store.reset_scope(scope_id, actor=voter_id(interaction.user.id))
-        await interaction.edit_original_response(content="The agent is reset: it starts learning afresh from the next round.", view=None)
+        with view.carrying_out():
+            # A round whose voting ended before the confirmation learns into the agent reset, not into the new one.
+            await after_pickup(self.bot, interaction, scope_id=scope_id)
+            await self.store.reset_scope(scope_id, actor=voter_id(interaction.user.id))
+            await interaction.edit_original_response(content="The agent is reset: it starts learning afresh from the next round.", view=None)
 
     @app_commands.command(name="export", description="Moderators: compositions (MIDI), rounds, votes, audit log and Q-table as a zip")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -288,11 +301,12 @@ class Moderation(commands.Cog):
         if scope_id is None:
             return
         await after_pickup(self.bot, interaction, scope_id=scope_id)  # as /strike
+        # A bot struck before /strike refused bots still has its strike lifted: a moderator asked for it.
         lifted = await self.store.unstrike(scope_id, voter_id(user.id), actor=voter_id(interaction.user.id))
         text = (
             f"Lifted the strike on {user.mention}: their new votes here count again (the voided ones stay void). This is in the audit log."
             if lifted
-            else f"{user.mention} has no strike here; nothing was changed."
+            else no_votes_of_a_bot(user, self.bot.user, "there is no strike to lift") or f"{user.mention} has no strike here; nothing was changed."
         )
         await answer_privately(interaction, text, discord.AllowedMentions.none())
 
@@ -320,18 +334,19 @@ class Moderation(commands.Cog):
             )
         if not await view.confirm("Nothing was deleted.", attachments=[]):
             return
-        # Reactions held over the vote rate were made before the deletion: dropped first, so none comes back.
-        self.bot.forget_in_memory(interaction.user.id)
-        # Votes already queued were cast before the deletion: stored first, so it deletes them (else stored after it).
-        await self.bot.runner.ballot_box.settle_votes()
-        result = await self.store.forget_user(voter, personal_scope=voter)
-        self.bot.runner.scope_deleted(voter)
-        await interaction.edit_original_response(
-            content=f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)}. "
-            "Moderation records about you (a strike, the audit log) are kept; a reaction you leave on an open round no longer counts.",
-            view=None,
-            attachments=[],
-        )
+        with view.carrying_out():
+            # Reactions held over the vote rate were made before the deletion: dropped first, so none comes back.
+            self.bot.forget_in_memory(interaction.user.id)
+            # Votes already queued were cast before the deletion: stored first, so it deletes them (else stored after it).
+            await self.bot.runner.ballot_box.settle_votes()
+            result = await self.store.forget_user(voter, personal_scope=voter)
+            self.bot.runner.scope_deleted(voter)
+            await interaction.edit_original_response(
+                content=f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)}. "
+                "Moderation records about you (a strike, the audit log) are kept; a reaction you leave on an open round no longer counts.",
+                view=None,
+                attachments=[],
+            )
 
     async def _learned(self, scope_id: str) -> str:
         """What the scope's agent has learned, in the units its preset (the scope's setting) learns in

@@ -23,7 +23,7 @@ from bot.discord.reports import (
     standing_votes, stop_report,
 )
 from bot.discord.votes import (
-    cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, rounds_in_all, set_aside_text, voter_id,
+    cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, round_number, rounds_in_all, set_aside_text, voter_id,
 )
 from bot.media.midi_import import check_file_size, melody_from_file
 from bot.progress import plural
@@ -266,10 +266,11 @@ class Sessions(commands.Cog):
             if not await recounts.recounted(session.id):
                 notes.append(STILL_RECOUNTING)
         ended, open_round = await rounds_ended(self.store, session)
-        total = rounds_in_all(session.spec.get("rounds"), ended, session.rounds_done)
+        planned = session.spec.get("rounds")
+        total = rounds_in_all(planned, ended, session.rounds_done)
         progress = (f"{ended} of {plural(total, 'round')}" if total else plural(ended, "round")) + " done"
-        progress += cancelled_note(ended, session.rounds_done)
         if open_round is None:
+            progress += cancelled_note(ended, session.rounds_done)  # else the open round's number says it
             await answer_privately(interaction, "\n".join([f"{progress}; the next round is being prepared.", *notes]))
             return
         box = self.bot.runner.ballot_box
@@ -285,7 +286,7 @@ class Sessions(commands.Cog):
             votes += f" ({describe_votes(open_round.mode, ballots)})"
             if session.options.get("aspects"):
                 votes += f"; per aspect: {describe_aspects([v.aspects for v in count.counted if v.aspects])}"
-        number = f"Round {open_round.index + 1}" + (f" of {total}" if total else "")
+        number = round_number(open_round.index + 1, planned, ended, session.rounds_done)  # as its post names it
         notes[:0] = held_votes_note(*held_votes(box, open_round, count))  # said, so that a moderator does not take them for lost
         await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{closes_text(open_round)}. {progress}.", *notes]))
 

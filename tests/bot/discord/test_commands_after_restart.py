@@ -31,6 +31,29 @@ async def confirmed(server, user, interaction, label: str) -> str:
     return (await interaction.wait_original(lambda m: not m["components"], timeout=30))["content"]
 
 
+async def sent_before_the_close(env, bot, release, command: str, options: dict, acted):
+    """`command` sent by the moderator before the bot has taken back its open rounds (`restarted_before_pickup`),
+    then the taking back let go; the close of the round whose time ran out held until the command has acted (`acted()`)
+    or waits for that close (then it goes first): `acted` is given the interaction. The interaction and its first response."""
+    store, steering = bot.conductor.store, bot.runner.steering
+    close_round, sent = store.close_round, None
+
+    async def held_close(*args, **kwargs):
+        await eventually(lambda: getattr(steering, "_closes", None) or acted(sent), f"the /{command} to act or wait", timeout=30)
+        return await close_round(*args, **kwargs)
+
+    store.close_round = held_close
+    sent = await env.server.slash(env.mod, env.channel, command, options)
+    first = await sent.wait_response()
+    release.set()
+    return sent, first
+
+
+def summary_of_round_1(env) -> str:
+    [summary] = [m["content"] for m in env.server.messages(env.channel) if m["content"].startswith("**Round 1 closed**")]
+    return summary
+
+
 @pytest.mark.parametrize("command, options, action", [
     ("reset", {}, "reset"),
     ("strike", {"user": "bob"}, "strike"),
@@ -47,20 +70,10 @@ async def test_a_scope_command_right_after_a_restart_acts_after_the_close_of_a_r
         await voted_round(env, env.channel, [(env.alice, 7), (env.bob, 8)])
     before = audits(env, action)
     async with restarted_before_pickup(env, time_up=True) as (bot, release):
-        store, steering = bot.conductor.store, bot.runner.steering
-        close_round = store.close_round
-
-        async def held_close(*args, **kwargs):
-            await eventually(lambda: getattr(steering, "_closes", None) or audits(env, action) > before, f"the /{command} to act or wait", timeout=30)
-            return await close_round(*args, **kwargs)
-
-        store.close_round = held_close
-        sent = await server.slash(env.mod, env.channel, command, options)
-        first = await sent.wait_response()
-        release.set()
+        sent, first = await sent_before_the_close(env, bot, release, command, options, lambda sent: audits(env, action) > before)
         said = await confirmed(server, env.mod, sent, "Reset the agent") if command == "reset" else (await final_answer(sent))["content"]
         await server.wait_for_message(env.channel, is_round(2), timeout=30)
-    [summary] = [m["content"] for m in server.messages(env.channel) if m["content"].startswith("**Round 1 closed**")]
+    summary = summary_of_round_1(env)
     assert "2 voted" in summary and "set aside" not in summary, summary  # counted as it stood when the command came
     assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "open")]
     assert first["type"] == 5, first  # acknowledged while it waits (Discord's 3 s)
@@ -102,3 +115,44 @@ async def test_a_forget_me_right_after_a_restart_is_not_undone_by_the_recount(en
     assert deleted.startswith("Deleted 1 vote"), deleted
     assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (f"user:{env.alice.id}",)) == [(0,)]
     assert db_rows(env, "SELECT voter, rating FROM votes") == [(f"user:{env.bob.id}", 8.0)]
+
+
+async def test_an_unstrike_right_after_a_restart_acts_after_the_close_of_a_round_whose_time_ran_out(env):
+    """Alice's 7 counted; bob, struck, reacted 8 while the bot was down, and the round's time ran out. The /unstrike,
+    sent before the rounds are taken back, waits for that round's recount and close, which count it as it stood: bob's
+    vote, made while he was struck, is not counted (were the /unstrike first, the recount would count it)."""
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=3)
+        post = await voted_round(env, env.channel, [(env.alice, 7)])
+        assert (await final_answer(await server.slash(env.mod, env.channel, "strike", {"user": env.bob})))["content"].startswith("Voided 0 votes")
+    await server.react(env.bob, post["id"], KEYCAPS[7])
+    async with restarted_before_pickup(env, time_up=True) as (bot, release):
+        sent, first = await sent_before_the_close(env, bot, release, "unstrike", {"user": env.bob}, lambda sent: audits(env, "unstrike"))
+        said = (await final_answer(sent))["content"]
+        await server.wait_for_message(env.channel, is_round(2), timeout=30)
+    summary = summary_of_round_1(env)
+    assert "1 voted" in summary, summary
+    assert said.startswith("Lifted the strike on"), said
+    assert first["type"] == 5, first  # acknowledged while it waits (Discord's 3 s)
+
+
+async def test_a_compose_right_after_a_restart_starts_once_the_channel_s_last_round_has_closed(env):
+    """A one-round session whose round's time ran out while the bot was down: a /compose in its channel, sent before
+    the rounds are taken back, waits for that close, which ends the session, then starts the next one (without the
+    wait it was refused: a session was still running there)."""
+    server = env.server
+    async with running(env):
+        await compose(env, rounds=1)
+        await voted_round(env, env.channel, [(env.alice, 7)])
+    async with restarted_before_pickup(env, time_up=True) as (bot, release):
+        sessions = lambda: db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0]  # noqa: E731
+        sent, first = await sent_before_the_close(
+            env, bot, release, "compose", {"rounds": 2}, lambda sent: sent.response and not sent.deferred or sessions() == 2,
+        )
+        [announcement] = await sent.wait_followups(timeout=30) if sent.deferred else [first["data"]]
+        assert announcement["content"].startswith("Composing with"), announcement["content"]
+        await server.wait_until(lambda: len([m for m in server.messages(env.channel) if is_round(1)(m)]) == 2, timeout=30, what="the new session's round")
+    assert first["type"] == 5, first  # acknowledged while it waits (Discord's 3 s)
+    assert "2 voted" not in summary_of_round_1(env) and "1 voted" in summary_of_round_1(env)
+    assert db_rows(env, "SELECT status FROM sessions ORDER BY id") == [("finished",), ("active",)]

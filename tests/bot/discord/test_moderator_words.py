@@ -156,12 +156,16 @@ async def test_reset_counts_what_the_agent_learned_in_the_units_its_preset_learn
         assert done.startswith("The agent is reset") and "Q-value" not in done and " 0 " not in done, done
 
 
-async def test_reset_of_an_agent_that_learned_nothing_does_not_speak_of_forgetting(env):
-    """The trial's prompt read "It has not learned anything yet; a reset forgets it all."."""
+async def test_reset_of_an_agent_that_learned_nothing_says_so_and_asks_nothing(env):
+    """A trial's prompt read "It has not learned anything yet; a reset forgets it all."; then (trial 24) it asked
+    "Reset the agent? It has not learned anything yet." with buttons, where `crowdtune reset` says there is nothing to
+    reset. It says so in one line, as the command line does, with no question."""
     async with running(env):
         asked = await env.server.slash(env.mod, env.channel, "reset")
-        prompt = await asked.wait_original()
-    assert prompt["content"] == "Reset the agent? It has not learned anything yet. Compositions and votes are kept.", prompt["content"]
+        said = await asked.wait_original()
+    assert said["content"] == "The agent has not learned anything yet: there is nothing to reset. Nothing was changed.", said["content"]
+    assert said["components"] == []
+    assert db_rows(env, "SELECT COUNT(*) FROM audit WHERE action = 'reset'") == [(0,)]
 
 
 async def test_hide_results_says_what_it_does_with_the_vote_style_and_applies_at_once(env):

@@ -7,11 +7,13 @@ how to be asked again, changing nothing; so is a press on the buttons of a quest
 
 from __future__ import annotations
 
+import asyncio
+
 import discord
 import pytest
 from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401 - fixtures
 
-from bot.discord.views import UNKNOWN_COMPONENT
+from bot.discord.views import ALREADY_BEING_DONE, UNKNOWN_COMPONENT
 
 pytestmark = pytest.mark.asyncio
 
@@ -23,11 +25,15 @@ def button(message: dict, label: str) -> str:
 
 
 async def a_vote(env) -> None:
-    """Alice votes once, so /forget-me has something to delete (and asks)."""
+    """Alice votes once and the round closes, so /forget-me has something to delete and /reset something to forget
+    (both ask: the paper preset learns Q-values from a first round)."""
+    await (await env.server.slash(env.mod, env.channel, "config", {"preset": "paper"})).wait_response()
     await compose(env, rounds=5)
     post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
     await env.server.react(env.alice, post["id"], KEYCAPS[2])
     await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "vote")
+    await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
+    await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM rounds WHERE status = 'closed'")[0][0] == 1, "the close")
 
 
 async def late_press(env, user, question: dict, label: str) -> dict:
@@ -85,6 +91,8 @@ async def test_a_question_asked_before_a_restart_is_answered_after_it_and_change
         forgetting = await forget.wait_original()
         reset = await server.slash(env.mod, env.channel, "reset")
         resetting = await reset.wait_original()
+        # A shutdown that cannot reach Discord (here: the expiry's edits refused) leaves the buttons on the questions.
+        server.fail(ORIGINAL, count=2, status=404, code=10008, message="Unknown Message")
     async with running(env):
         answer = await late_press(env, env.alice, forgetting, "Delete my data")
         assert says_expired(answer, "forget-me"), answer
@@ -95,3 +103,50 @@ async def test_a_question_asked_before_a_restart_is_answered_after_it_and_change
         assert answer["type"] == 4 and answer["data"]["flags"] & 64 and answer["data"]["content"] == UNKNOWN_COMPONENT, answer
     assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),)) == [(1,)]
     assert db_rows(env, "SELECT COUNT(*) FROM audit WHERE action IN ('reset', 'forget_me')") == [(0,)]
+
+
+async def test_a_clean_shutdown_marks_open_questions_expired(env):
+    """Before: at a clean shutdown (SIGTERM, bot.close) the open questions kept their live-looking buttons and words
+    until a press after the restart. Now each is edited to say it expired, as one whose time ran out."""
+    server = env.server
+    async with running(env):
+        await a_vote(env)
+        forget = await server.slash(env.alice, env.channel, "forget-me")
+        reset = await server.slash(env.mod, env.channel, "reset")
+        questions = [await forget.wait_original(lambda m: m["components"]), await reset.wait_original(lambda m: m["components"])]
+    forgetting, resetting = (server.message(question["id"]) for question in questions)
+    assert forgetting["content"] == "This question expired as the bot shut down. Nothing was deleted. Run /forget-me to be asked again."
+    assert resetting["content"] == "This question expired as the bot shut down. Nothing was reset. Run /reset to be asked again."
+    assert forgetting["components"] == forgetting["attachments"] == resetting["components"] == []
+    assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),)) == [(1,)]
+    assert db_rows(env, "SELECT COUNT(*) FROM audit WHERE action IN ('reset', 'forget_me')") == [(0,)]
+
+
+async def test_a_second_press_while_the_first_is_carried_out_says_so(env):
+    """Before: a second press on "Delete my data" (or on Cancel) while the deletion of the first was under way was
+    answered "This question has expired" (and the question turned into that, until the outcome replaced it)."""
+    server = env.server
+    async with running(env) as bot:
+        await a_vote(env)
+        store = bot.conductor.store
+        forget_user, deleting, release = store.forget_user, asyncio.Event(), asyncio.Event()
+
+        async def held(*args, **kwargs):
+            deleting.set()
+            await release.wait()
+            return await forget_user(*args, **kwargs)
+
+        store.forget_user = held
+        forget = await server.slash(env.alice, env.channel, "forget-me")
+        question = await forget.wait_original(lambda m: m["components"])
+        first = await server.press_button(env.alice, question["id"], button(question, "Delete my data"))
+        assert (await first.wait_response())["type"] == 6  # acknowledged; the question shows the outcome when done
+        await deleting.wait()
+        answers = [await late_press(env, env.alice, question, label) for label in ("Delete my data", "Cancel")]
+        release.set()
+        outcome = await forget.wait_original(lambda m: not m["components"])
+    for answer in answers:
+        assert answer["type"] == 4 and answer["data"]["flags"] & 64, answer  # privately, the question left as it is
+        assert answer["data"]["content"] == ALREADY_BEING_DONE, answer
+    assert outcome["content"].startswith("Deleted 1 vote"), outcome["content"]
+    assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),)) == [(0,)]

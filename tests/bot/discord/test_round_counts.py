@@ -40,13 +40,15 @@ async def test_a_cancelled_round_is_replaced_and_every_count_includes_it(env):
         notice = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 2 cancelled**"))
         assert "Round 3 takes its place" in notice["content"], notice["content"]
         third = await server.wait_for_message(env.channel, is_round(3))
-        assert third["content"].startswith("**Round 3 of 3**:"), third["content"]
+        # Every count of rounds says how many were cancelled, in one way (before: the post read "Round 3 of 3").
+        assert third["content"].startswith("**Round 3 of 3 (1 cancelled)**:"), third["content"]
         await round_recorded(env, 3)
         status = await command(env, env.alice, env.channel, "status")
-        assert status.startswith("Round 3 of 3: ") and "2 of 3 rounds done (1 cancelled)" in status, status
+        assert status.startswith("Round 3 of 3 (1 cancelled): ") and status.endswith(". 2 of 3 rounds done."), status
         await close_with(env, third, env.bob, KEYCAPS[7])
         end = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Session finished"))
         assert end["content"].startswith("Session finished after 3 rounds (1 cancelled)."), end["content"]
+        assert server.message(third["id"])["content"].startswith("**Round 3 of 3 (1 cancelled)** (closed): ")
     assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "cancelled"), (2, "closed")]
     assert db_rows(env, "SELECT rounds_done, status FROM sessions") == [(2, "finished")]
 
@@ -61,10 +63,12 @@ async def test_stop_counts_a_cancelled_round_as_the_posts_do(env):
         notice = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 cancelled**"))
         assert notice["content"].endswith("Round 2 takes its place: the session now has 4 rounds, 3 of which count."), notice["content"]
         second = await server.wait_for_message(env.channel, is_round(2))
-        assert second["content"].startswith("**Round 2 of 4**:"), second["content"]
+        assert second["content"].startswith("**Round 2 of 4 (1 cancelled)**:"), second["content"]
         await close_with(env, second, env.alice, KEYCAPS[4])
         await server.wait_for_message(env.channel, is_round(3))
         await round_recorded(env, 3)
+        between = await command(env, env.alice, env.channel, "status")
+        assert between.startswith("Round 3 of 4 (1 cancelled): ") and between.endswith(". 2 of 4 rounds done."), between
         stopped = await command(env, env.mod, env.channel, "stop")
         assert stopped.startswith("Session stopped after 3 rounds (2 cancelled);"), stopped  # round 3, posted, is stopped
 

@@ -16,6 +16,10 @@ async def strike(env, user) -> str:
     return (await final_answer(await env.server.slash(env.mod, env.channel, "strike", {"user": user})))["content"]
 
 
+async def unstrike(env, user) -> str:
+    return (await final_answer(await env.server.slash(env.mod, env.channel, "unstrike", {"user": user})))["content"]
+
+
 def strikes(env) -> int:
     return db_rows(env, "SELECT COUNT(*) FROM strikes")[0][0]
 
@@ -74,3 +78,19 @@ async def test_a_round_whose_only_vote_was_struck_says_so(env):
         await strike(env, env.bob)
         summary = await close_round(env, 1)
     assert "nobody voted" not in summary and "1 vote was voided by /strike." in summary, summary
+
+
+async def test_strike_and_unstrike_refuse_any_bot_in_one_line(env):
+    """Before: /strike refused the bot itself only; another bot (Discord's resolved user says `"bot": true`), whose
+    reactions are never counted, was struck: "Voided 0 votes by @helper; their new votes here are ignored"."""
+    helper = env.server.add_user("helper", bot=True)
+    env.server.add_member(env.guild, helper)
+    async with running(env):
+        said = await strike(env, helper)
+        assert said == f"<@{helper.id}> is a bot, and bots' votes are not counted, so there is nothing to strike. Nothing was changed.", said
+        said = await unstrike(env, helper)
+        assert said == f"<@{helper.id}> is a bot, and bots' votes are not counted, so there is no strike to lift. Nothing was changed.", said
+        said = await unstrike(env, env.server.bot_user)
+        assert said == "The bot casts no votes, so there is no strike to lift. Nothing was changed.", said
+    assert strikes(env) == 0
+    assert db_rows(env, "SELECT COUNT(*) FROM audit WHERE action IN ('strike', 'unstrike')")[0][0] == 0
