@@ -74,7 +74,7 @@ def add_commands(commands) -> None:
     forget = commands.add_parser("forget-user", help="what /forget-me does, for a person: a copy of their data, then their votes and personal agent deleted", description=(
         "Write a copy of a person's data (the JSON file /forget-me gives: their votes, with when they joined the server "
         "as Discord said with each, and the size of their personal agent) to --out, then, once confirmed, delete their "
-        "votes everywhere and their personal agent (with its sessions and compositions). Moderation records about them (a strike, the audit log) are kept, "
+        "votes everywhere and their personal agent (with its sessions and compositions). Moderation records about them (any strike, the audit log) are kept, "
         "and a reaction a Discord user leaves on a round open now no longer counts. On a terminal it asks first; elsewhere add --yes. "
         "On SQLite, stop the bot first."))
     forget.add_argument("user", type=person, metavar="USER_ID", help=(
@@ -180,7 +180,7 @@ class _NothingStored(Exception):
 
 async def forget_user(args: argparse.Namespace) -> int:
     from bot.conductor import Conductor
-    from bot.personal_copy import personal_agent
+    from bot.personal_copy import agent_words, personal_agent
     from storage.export import write_person_copy
     from storage.files import replacing
     from bot.errors import check_writable
@@ -198,7 +198,7 @@ async def forget_user(args: argparse.Namespace) -> int:
     store = await _open(args, "forget-user", personal)
     try:
         copied = await personal_agent(Conductor(store), personal, await _preset(store, settings, personal))
-        agent = f"their personal agent, which {copied['learned']}" if copied else None
+        agent = agent_words(copied, "their")
         try:
             with replacing(out, private=True) as temporary:  # people's votes: readable by its owner alone, as exports
                 votes = await asyncio.to_thread(write_person_copy, store.path, voter, temporary, copied)
@@ -209,7 +209,7 @@ async def forget_user(args: argparse.Namespace) -> int:
             print(await _nothing_stored(store, store.path, voter))
             return 0
         print(f"wrote {out}: a copy of {voter}'s data, {stored(votes, agent)}")
-        if not await _confirmed("Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.", args.yes):
+        if not await _confirmed("Delete it all? This cannot be undone. Moderation records (any strike, the audit log) are kept.", args.yes):
             print(f"nothing was deleted (the copy stays in {out})")
             return 0
         result = await store.forget_user(voter, personal_scope=personal, actor=ACTOR)
@@ -218,9 +218,9 @@ async def forget_user(args: argparse.Namespace) -> int:
     # A reaction is Discord's: a terminal user (local:LOGIN) has none to speak of.
     reactions = "" if voter.startswith("local:") else ", and a reaction they leave on a round open now no longer counts"
     # Its sessions and compositions go with it (they are its scope's): said, as a trial found them gone unannounced.
-    agent = "their personal agent with its sessions and compositions" if result["personal_agent"] else None
+    agent = agent_words(copied, "their", learned=False) if result["personal_agent"] else None
     print(f"deleted {stored(result['votes'], agent)} of {voter}; "
-          f"moderation records about them (a strike, the audit log) are kept{reactions}")
+          f"moderation records about them (any strike, the audit log) are kept{reactions}")
     return 0
 
 

@@ -230,6 +230,11 @@ MIGRATIONS: dict[int, str] = {
     13: TERMINAL_VOTERS_OF_THEIR_OWN,
     # A terminal session's place is its login's (channel_id local:LOGIN, not "terminal" for all): see above.
     14: TERMINAL_SESSIONS_OF_THEIR_LOGIN,
+    # When (Unix seconds) a round's channel was told that reactions are not votes (a round voting by buttons or
+    # menus): once a round, also across restarts and processes (Store.tell_reactions_are_no_votes).
+    15: """
+    ALTER TABLE rounds ADD COLUMN reactions_notice_at REAL;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -255,7 +255,9 @@ class Store(Protocol):
     async def create_session(
         self, scope_id: str, channel_id: str | None, spec: dict, track: dict, actor: str, options: dict | None = None
     ) -> SessionRow:
-        """Start a session; a channel runs one active session at a time (ValueError otherwise)."""
+        """Start a session; a channel runs one active session at a time (ValueError otherwise). The messages still
+        queued for that channel (`pending_announcements`, not the edits of posts) are an ended session's and are
+        given up in the same transaction: they are not posted into the new session."""
         ...
     async def session(self, session_id: int) -> SessionRow | None: ...
     async def set_session_options(self, session_id: int, options: dict) -> bool:
@@ -292,6 +294,10 @@ class Store(Protocol):
     async def set_closes_at(self, round_id: int, closes_at: float) -> bool:
         """Bring an open round's close forward to `closes_at` (Unix seconds; a /close), also before it is posted
         (`set_round_messages` keeps it then). False if it closes at that time or before already, or is not open."""
+        ...
+    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
+        """Record that an open round's channel is told now that reactions are not its votes; True the first time, False
+        once recorded (in any process, before a restart too) or when the round is not open."""
         ...
     async def take_votes(self, round_id: int) -> bool:
         """Take an open round's votes for its close, now: every vote applied from then on is refused ("closed"), so

@@ -38,7 +38,7 @@ from storage.protocol import (
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
-    ENDED_POSTS, STANDING_VOTES, ended_post_edits, standing_votes,
+    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, ended_post_edits, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, VOTING_STATUS as _VOTING_STATUS, round_row as _round, session_row as _session,
 )
 
@@ -70,6 +70,33 @@ def expected_schema(version: int) -> dict[str, list[str]]:
             db.executescript(MIGRATIONS[number])
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return {t: [c[1] for c in db.execute(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
+
+
+# What is kept beside a database file while it is written: SQLite's journals and index, crowdtune's lock (leases).
+BESIDE = (".lock", "-wal", "-shm", "-journal")
+
+
+def name_too_long(path: str | Path, added: int = 0) -> str | None:
+    """Why the database file `path` cannot be written because a file kept beside it (its name and one of BESIDE, after
+    `added` characters more: a temporary name's) would have a name longer than its folder's file system takes
+    (NAME_MAX, in bytes): SQLite then fails with "unable to open database file", leaving an empty file. None when
+    every one fits."""
+    name = os.path.basename(os.fspath(path))
+    folder = Path(os.path.abspath(path)).parent
+    while not folder.exists() and folder != folder.parent:  # its folders may be made yet: the file system above them
+        folder = folder.parent
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    longest = max(map(len, BESIDE)) + added
+    size = len(os.fsencode(name))
+    if size + longest <= limit:
+        return None
+    unit = "characters" if name.isascii() else "bytes"
+    beside = f"{', '.join(BESIDE[:-1])} and {BESIDE[-1]} added to it{', and to a temporary name made first' if added else ''}"
+    return (f"its name is too long for the files kept beside it ({beside}): "
+            f"this file system takes names of at most {limit} bytes, so a database's of at most {limit - longest} {unit}, not {size}")
 
 
 def _why_unwritable(place: Path) -> str | None:
@@ -184,6 +211,8 @@ class SqliteStore(ClosesOnExit):
             if not os.path.lexists(path):
                 raise NoDatabase(f"there is no database at {path}")
         elif path != ":memory:":
+            if (why := name_too_long(path)) is not None:  # before anything is made
+                raise StorageError(f"the database {path} cannot be used: {why}")
             parent = Path(path).resolve().parent
             try:
                 parent.mkdir(parents=True, exist_ok=True)
@@ -435,13 +464,16 @@ class SqliteStore(ClosesOnExit):
     async def create_session(
         self, scope_id: str, channel_id: str | None, spec: dict, track: dict, actor: str, options: dict | None = None
     ) -> SessionRow:
-        """Start a session; a channel runs one active session at a time (ValueError otherwise)."""
+        """Start a session; a channel runs one active session at a time (ValueError otherwise). What an ended
+        session left unposted there is given up (`GIVE_UP_OLD_NOTES`)."""
         async with self._tx() as db:
             if channel_id is not None and await db.one(
                 "SELECT 1 FROM sessions WHERE channel_id = ? AND status = 'active'", (channel_id,)
             ):
                 raise ValueError("a session is already running here: stop it first")
             now = time.time()
+            if channel_id is not None:
+                await db.execute(GIVE_UP_OLD_NOTES.format("?", "?"), (now, channel_id))
             cursor = await db.execute(
                 "INSERT INTO sessions (scope_id, channel_id, spec, options, owner, status, track, created_at) "
                 "VALUES (?, ?, ?, ?, ?, 'active', ?, ?)",
@@ -973,6 +1005,13 @@ class SqliteStore(ClosesOnExit):
             cursor = await db.execute(
                 "UPDATE rounds SET closes_at = ? WHERE id = ? AND status = 'open' AND (closes_at IS NULL OR closes_at > ?)",
                 (closes_at, round_id, closes_at),
+            )
+        return cursor.rowcount > 0
+
+    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
+        async with self._tx() as db:
+            cursor = await db.execute(
+                "UPDATE rounds SET reactions_notice_at = ? WHERE id = ? AND status = 'open' AND reactions_notice_at IS NULL", (time.time(), round_id)
             )
         return cursor.rowcount > 0
 

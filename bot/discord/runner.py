@@ -119,7 +119,7 @@ async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> int
     it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
     it twice within Discord's nonce window (minutes); an entry with a message id is that round post's edit
     as its round ended (`edit_post`), which a crash may only repeat. For one session's channel a refusal is raised
-    (the session stops, saying why); across all channels at start, a channel Discord refuses us
+    (the session stops, saying why) and that entry given up; across all channels at start, a channel Discord refuses us
     (gone, or closed to us) is given up on. A refused summary goes into its round's post (`summary_into_post`).
     Returns how many entries it took from the outbox."""
     edited: dict[str, tuple[int, str]] = {}  # channel id -> the round post last edited here, and its words
@@ -134,7 +134,8 @@ async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> int
                 await channel.send(note.content, nonce=f"ct-note-{note.id}")
         except (discord.Forbidden, discord.NotFound) as problem:
             await summary_into_post(channel, edited.pop(note.channel_id, None), note.content)
-            if channel_id is not None:
+            if channel_id is not None:  # given up too: its session stops, and it must not follow in a later one
+                await store.mark_announced(note.id)
                 raise
             log.warning("announcement %s for channel %s dropped: %s", note.id, note.channel_id, problem)
         await store.mark_announced(note.id)

@@ -78,7 +78,7 @@ def test_what_changes_nothing_leaves_an_older_schema_as_it_was_and_what_changes_
         assert version == OLDER and sorted(os.listdir(tmp_path)) == ["source.db", "t.db"], os.listdir(tmp_path)
     # What is stored only under the name the upgrade gives it (user:root becomes local:root) is found, and deleted.
     root = crowdtune("forget-user", "local:root", "--db", db, "--yes", cwd=tmp_path)
-    assert "deleted 2 votes and their personal agent with its sessions and compositions of local:root" in root.stdout, root.stdout
+    assert "deleted 2 votes and their personal agent with its 1 session and their compositions of local:root" in root.stdout, root.stdout
     assert _version(db) > OLDER and _counts(db)["votes"] == before["votes"] - 2
 
 

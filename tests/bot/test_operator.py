@@ -68,7 +68,7 @@ def test_forget_user_writes_the_copy_then_deletes_with_yes(filled, tmp_path):
     data = json.loads(copy.read_text())
     assert data["voter"] == f"user:{PERSON}" and len(data["votes"]) == 4  # /forget-me's copy: write_person_copy
     agent = data["personal_agent"]  # what it has learned, in the units its preset learns in, and in words
-    assert set(agent) == {"scope", "preset", "learned", "judged_edits", "lessons"} and "personal_agent_q_values" not in data
+    assert set(agent) == {"scope", "preset", "learned", "judged_edits", "lessons", "sessions"} and "personal_agent_q_values" not in data
     assert (agent["scope"], agent["preset"]) == (f"user:{PERSON}", "default") and agent["judged_edits"] >= 1
     assert agent["learned"] == f"has learned from {plural(agent['judged_edits'], 'judged edit')}"
     assert isinstance(agent["lessons"], list) and all(isinstance(lesson, str) for lesson in agent["lessons"])
@@ -112,7 +112,7 @@ def _spawn(args: list[str], cwd: Path) -> pexpect.spawn:
 def test_on_a_terminal_each_asks_and_no_changes_nothing_yes_acts(filled, tmp_path):
     before = _counts(filled)
     child = _spawn(["forget-user", str(PERSON), "--db", filled], tmp_path)
-    child.expect(r"Delete it all\? This cannot be undone\. Moderation records \(a strike, the audit log\) are kept\. \[y/N\] ")
+    child.expect(r"Delete it all\? This cannot be undone\. Moderation records \(any strike, the audit log\) are kept\. \[y/N\] ")
     child.sendline("n")
     child.expect("nothing was deleted")
     child.expect(pexpect.EOF)
@@ -232,9 +232,9 @@ def test_a_terminal_user_is_forgotten_by_the_name_an_export_gives_them(filled, t
     result = crowdtune("forget-user", named, "--db", filled, "--yes", cwd=tmp_path)
     assert "wrote crowdtune-local-root.json: a copy of local:root's data, 2 votes and their personal agent" in result.stdout
     # Its sessions go with it, said (a trial found them gone unannounced).
-    assert "deleted 2 votes and their personal agent with its sessions and compositions of local:root" in result.stdout
+    assert "deleted 2 votes and their personal agent with its 1 session and their compositions of local:root" in result.stdout
     # Found by a fresh-user trial: a terminal user was told of "a reaction they leave on a round open now".
-    assert "reaction" not in result.stdout and result.stdout.rstrip().endswith("(a strike, the audit log) are kept"), result.stdout
+    assert "reaction" not in result.stdout and result.stdout.rstrip().endswith("(any strike, the audit log) are kept"), result.stdout
     data = json.loads((tmp_path / "crowdtune-local-root.json").read_text())
     assert data["voter"] == "local:root" and len(data["votes"]) == 2
     after = _counts(filled)
@@ -254,7 +254,7 @@ def test_a_terminal_login_of_digits_is_never_taken_for_the_discord_user_of_that_
     assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (terminal,))[0][0] == 2
     discord_votes = _counts(filled)["person's votes"]
     forgot = crowdtune("forget-user", terminal, "--db", filled, "--yes", cwd=tmp_path)
-    assert f"deleted 2 votes and their personal agent with its sessions and compositions of {terminal}" in forgot.stdout, forgot.stdout
+    assert f"deleted 2 votes and their personal agent with its 1 session and their compositions of {terminal}" in forgot.stdout, forgot.stdout
     assert (tmp_path / f"crowdtune-local-{PERSON}.json").is_file()  # not the Discord user's crowdtune-user-ID.json
     assert _counts(filled)["person's votes"] == discord_votes == 4
     crowdtune("run", "--rounds", "1", "--no-audio", "--db", filled, stdin="5\n", cwd=tmp_path, env_extra=env)
@@ -397,7 +397,7 @@ def test_a_login_with_a_space_an_emoji_or_a_slash_is_forgotten_by_the_name_its_v
     crowdtune("run", "--rounds", "1", "--no-audio", "--db", filled, stdin="5\n", cwd=tmp_path, env_extra={"LOGNAME": login, "USER": login})
     assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (f"local:{login}",))[0][0] == 1
     forgot = crowdtune("forget-user", f"local:{login}", "--db", filled, "--yes", cwd=tmp_path)
-    assert f"deleted 1 vote and their personal agent with its sessions and compositions of local:{login}" in forgot.stdout, forgot.stdout
+    assert f"deleted 1 vote and their personal agent with its 1 session and their compositions of local:{login}" in forgot.stdout, forgot.stdout
     copies = list(tmp_path.glob("crowdtune-local-*.json"))
     assert len(copies) == 1 and "/" not in copies[0].name[len("crowdtune-"):] and f"wrote {copies[0].name}" in forgot.stdout, copies
     assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (f"local:{login}",))[0][0] == 0
