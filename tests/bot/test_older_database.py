@@ -5,14 +5,13 @@ leaves its schema as it was, while one that changes something upgrades it first.
 import asyncio
 import gc
 import os
-import sqlite3
 
 import pexpect
 
 from bot.conductor import Conductor
 from bot.errors import ExitCode
 from core.engine import SessionSpec
-from dbrows import query
+from dbrows import as_of_schema, query
 from storage import is_postgres_url, open_store
 from test_cli import CROWDTUNE, crowdtune
 from test_operator import _counts, _fill, _fill_terminal
@@ -22,12 +21,8 @@ UPGRADE = "start the bot, or a crowdtune run session in a terminal, on it once"
 
 
 def _make_older(db: str) -> None:
-    """Mark `db` as of schema OLDER: its migrations after it run again as it is opened to write."""
-    if is_postgres_url(db):
-        query(db, "UPDATE crowdtune_schema SET version = ? RETURNING version", (OLDER,))
-    else:
-        with sqlite3.connect(db) as raw:
-            raw.execute(f"PRAGMA user_version = {OLDER}")
+    """Take `db` back to schema OLDER: its migrations after it run again as it is opened to write."""
+    as_of_schema(db, OLDER)
 
 
 def _version(db: str) -> int:

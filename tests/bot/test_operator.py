@@ -16,7 +16,7 @@ from bot.conductor import Conductor
 from bot.errors import ExitCode
 from bot.progress import plural
 from core.engine import SessionSpec
-from dbrows import query
+from dbrows import as_of_schema, query
 from storage import open_store
 from test_bad_input_start import read_only  # noqa: F401 (a fixture)
 from test_cli import CROWDTUNE, crowdtune
@@ -266,14 +266,11 @@ def test_a_terminal_login_of_digits_is_never_taken_for_the_discord_user_of_that_
 def test_an_older_database_s_terminal_votes_become_local_voters_and_discord_ones_stay(tmp_path):
     """A database of an older crowdtune stored terminal votes as user:LOGIN: upgraded, those cast in a terminal's
     scope (local:) are local:LOGIN, digits or not, and a Discord user's (in a server's or their own scope) stay."""
-    import sqlite3
-
     db = str(tmp_path / "old.db")
     asyncio.run(_fill(db))
     asyncio.run(_fill_terminal(db, str(PERSON), voter=f"user:{PERSON}"))
     asyncio.run(_fill_terminal(db, "root", voter="user:root"))
-    with sqlite3.connect(db) as raw:
-        raw.execute("PRAGMA user_version = 12")  # the last schema before terminal voters had their own kind
+    as_of_schema(db, 12)  # the last schema before terminal voters had their own kind
     crowdtune("reset", "--scope", GUILD, "--db", db, "--yes", cwd=tmp_path)  # a command that writes upgrades it
     voters = dict(query(db, "SELECT voter, COUNT(*) FROM votes GROUP BY voter"))
     assert voters == {f"user:{PERSON}": 4, f"user:{OTHER}": 2, f"local:{PERSON}": 2, "local:root": 2}, voters
