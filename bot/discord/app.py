@@ -26,7 +26,7 @@ from bot.discord.edge import context_problem, request_problem
 from bot.discord.logs import setup_logging
 from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason
 from bot.discord.reach import reach_discord
-from bot.discord.replies import nothing_done
+from bot.discord.replies import UNKNOWN_INTERACTION, nothing_done, too_late
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.discord.stray_reactions import StrayReactions
@@ -66,6 +66,8 @@ class CheckedTree(app_commands.CommandTree):
             # length), nothing is changed, and only a list of choices is a valid answer; the command itself
             # is checked when it is sent.
             return True
+        if await too_late(interaction):  # replayed after a reconnect: nobody can be told what it did
+            return False
         problem = request_problem(interaction) or await context_problem(interaction)
         if problem is None:
             return True
@@ -208,6 +210,9 @@ class CrowdtuneBot(commands.Bot):
         elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, (DatabaseUnwritable, *database_errors())):
             log.error("command /%s: the database failed: %s", interaction.command.name if interaction.command else "?", error.original)
             text = f"Sorry, I cannot save anything right now (my database failed). {nothing_done(interaction)}; please try again later."
+        elif isinstance(error, app_commands.CommandInvokeError) and getattr(error.original, "code", None) == UNKNOWN_INTERACTION:
+            log.warning("command /%s: its answer came too late for Discord (over 3 s: %s)", interaction.command.name if interaction.command else "?", error.original)
+            return  # nothing can reach its user any more
         elif isinstance(error, app_commands.CommandInvokeError) and is_outage(error.original):  # expected: no traceback
             log.warning("command /%s: cannot reach Discord (%s)", interaction.command.name if interaction.command else "?", reason(error.original))
             text = f"Sorry, Discord did not answer me. {nothing_done(interaction)}; please try again."

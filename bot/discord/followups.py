@@ -5,6 +5,7 @@ still tells them (a trial's restart before the first post left a DM session stop
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -12,7 +13,9 @@ import time
 
 import discord
 
+from bot.discord.outage import OUTAGE_ERRORS, reason
 from bot.discord.permissions import give_back_text, missing_in_channel, missing_text
+from bot.discord.votes import VOTING_STOPPED
 from storage import StorageError
 
 log = logging.getLogger("crowdtune.rounds")
@@ -100,3 +103,18 @@ async def say_stopped(
             return
     with contextlib.suppress(discord.HTTPException):  # its 15 minutes may be over
         await followup.send(text)
+
+
+async def say_voting_stopped(bot: discord.Client, store, sessions) -> None:
+    """Voting stopped everywhere (the database is gone): the `sessions`' tasks end and each active session's channel is told."""
+    current = asyncio.current_task()
+    tasks = [task for task in sessions if task is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for session in await store.active_sessions():  # reads still work: only writes are refused
+        if session.channel_id is not None and session.channel_id.isdigit():
+            try:
+                await bot.get_partial_messageable(int(session.channel_id)).send(VOTING_STOPPED)
+            except (discord.HTTPException, *OUTAGE_ERRORS) as problem:  # one line each: there is nothing to retry for
+                log.warning("could not tell channel %s that voting stopped: %s", session.channel_id, reason(problem))

@@ -122,3 +122,14 @@ class RetryLog:
     def stopped(self) -> None:
         """The step is over (its session ended or was cancelled): an outage no longer waits for it."""
         self.outage.ended(self, worked=False)
+
+
+def say_failure(log: logging.Logger, task: asyncio.Task) -> None:
+    """A background task's failure in the log as it ends (else only "Task exception was never retrieved", with no word
+    of what was left undone): Discord unreachable in one line, a bug with its traceback. A step that must get done
+    retries an outage itself (OwnReactions)."""
+    problem = None if task.cancelled() else task.exception()
+    if problem is not None and is_outage(problem):
+        log.warning("%s was not done: cannot reach Discord (%s)", task.get_name(), reason(problem))
+    elif problem is not None:
+        log.error("%s failed", task.get_name(), exc_info=problem)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine
 import discord
 
 from bot.conductor import OpenRound
+from bot.discord.outage import Outage
 from bot.discord.own_reactions import OwnReactions
 from bot.discord.votes import ASPECTS_STYLE, round_number
 from bot.media.drawing import Drawer
@@ -32,12 +33,12 @@ ADOPT_WINDOW = 300.0  # a first round's lost post is looked for this far (second
 
 
 class Publisher:
-    def __init__(self, bot: discord.Client, store, renderer, drawer: Drawer, spawn: Callable[[Coroutine], None]) -> None:
+    def __init__(self, bot: discord.Client, store, renderer, drawer: Drawer, spawn: Callable[[Coroutine], None], outage: Outage) -> None:
         self.bot = bot
         self.store = store
         self.renderer = renderer
         self.drawer = drawer
-        self.own_reactions = OwnReactions(bot, spawn)  # adds the vote reactions, in the background
+        self.own_reactions = OwnReactions(bot, spawn, outage)  # adds the vote reactions, in the background
         self._started_at = time.time()
         self._post_tried: set[int] = set()  # rounds whose post may have reached Discord without being recorded
         # channel id -> (when its post began, set once that round is recorded with its message)
@@ -91,8 +92,9 @@ class Publisher:
         if style == "reactions" and not adopted:
             # Only now: a vote on the bot's reactions must find its message recorded as this round's
             # (an adopted post gets its missing reactions from the reconciler).
-            async def mode() -> str:
-                return open_round.spec.mode
+            async def mode() -> str | None:  # asked again at each try (an outage's retries): none once the round ended
+                current = await self.store.round(row.id)
+                return open_round.spec.mode if current is not None and current.status == "open" else None
 
             self.own_reactions.put(message.channel.id, message.id, mode, message)
         return recorded_row, adopted

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import discord
+
+from bot.discord.publisher import CLOCK_SKEW
+
+log = logging.getLogger("crowdtune.bot")
+
+ANSWER_SECONDS = 3.0  # Discord takes an interaction's first answer within 3 s of it, later none (404 10062)
+UNKNOWN_INTERACTION = 10062  # Discord's JSON error code for an interaction whose first answer is too late
 
 
 async def answer_privately(interaction: discord.Interaction, content: str, mentions: discord.AllowedMentions | None = None) -> None:
@@ -31,6 +40,30 @@ def deferring(interaction: discord.Interaction, private: bool = True):
             await interaction.response.defer(ephemeral=private, thinking=True)
 
     return defer
+
+
+async def too_late(interaction: discord.Interaction) -> bool:
+    """Whether a command came too late to be answered: Discord replays the interactions a bot missed when it resumes
+    its connection (after an outage), long past their 3 s, and the person was told "The application did not respond".
+    Then it is not acted on (else it would, with nobody told: a /stop would stop a session without a word), and one line
+    says so. Only a command older than 3 s by its id's time (Discord's clock, up to CLOCK_SKEW behind ours) is asked,
+    by acknowledging it ("thinking..." privately, which its answer then fills in, as after a wait): a fresh one costs
+    nothing. Raises what the acknowledgement raises otherwise (Discord unreachable: the command's error handler)."""
+    age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+    if age <= ANSWER_SECONDS + CLOCK_SKEW:
+        return False
+    try:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    except discord.NotFound as problem:
+        if problem.code != UNKNOWN_INTERACTION:
+            raise
+        name = interaction.command.name if interaction.command else (interaction.data or {}).get("name")
+        log.warning(
+            "command /%s came %.0f s late (sent while the bot was away or reconnecting): Discord no longer takes its answer, "
+            "so it was not acted on", name, age,
+        )
+        return True
+    return False
 
 
 # Commands that start something: a refused one started nothing, which says more than "nothing was changed".

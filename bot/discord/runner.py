@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 
@@ -22,13 +23,13 @@ import discord
 
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
-from bot.discord.followups import Followups, say_stopped
-from bot.discord.outage import Outage, RetryLog
+from bot.discord.followups import Followups, say_stopped, say_voting_stopped
+from bot.discord.outage import Outage, RetryLog, say_failure
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
 from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
-from bot.discord.votes import VOTING_STOPPED, round_style, round_summary, rounds_played, struck_votes
+from bot.discord.votes import round_style, round_summary, rounds_played, struck_votes
 from bot.media.drawing import Drawer
 from storage import ClaimLost, DatabaseGone, RoundRow, SessionRow
 
@@ -113,14 +114,16 @@ async def summary_into_post(channel, edited: tuple[int, str] | None, summary: st
             await edit_post(channel, edited[0], content)
 
 
-async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> None:
+async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> int:
     """Post what the outbox holds (for one channel, or all), oldest first, each once: marked sent after
     it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
     it twice within Discord's nonce window (minutes); an entry with a message id is that round post's edit
     as its round ended (`edit_post`), which a crash may only repeat. For one session's channel a refusal is raised
     (the session stops, saying why) and that entry given up; across all channels at start, a channel Discord refuses us
-    (gone, or closed to us) is given up on. A refused summary goes into its round's post (`summary_into_post`)."""
+    (gone, or closed to us) is given up on. A refused summary goes into its round's post (`summary_into_post`).
+    Returns how many entries it took from the outbox."""
     edited: dict[str, tuple[int, str]] = {}  # channel id -> the round post last edited here, and its words
+    taken = 0
     for note in await store.pending_announcements(channel_id):
         channel = bot.get_partial_messageable(int(note.channel_id))
         try:
@@ -136,19 +139,8 @@ async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> Non
                 raise
             log.warning("announcement %s for channel %s dropped: %s", note.id, note.channel_id, problem)
         await store.mark_announced(note.id)
-
-
-async def say_voting_stopped(bot: discord.Client, store, sessions) -> None:
-    """Voting stopped everywhere (the database is gone): the `sessions`' tasks end and each active session's channel is told."""
-    current = asyncio.current_task()
-    tasks = [task for task in sessions if task is not current]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for session in await store.active_sessions():  # reads still work: only writes are refused
-        if session.channel_id is not None and session.channel_id.isdigit():
-            with contextlib.suppress(discord.HTTPException):
-                await bot.get_partial_messageable(int(session.channel_id)).send(VOTING_STOPPED)
+        taken += 1
+    return taken
 
 
 class RoundRunner:
@@ -167,7 +159,7 @@ class RoundRunner:
         join_times = JoinTimes(bot)
         # Discord unreachable is said once for the process, naming how many sessions run (all wait for it).
         self.outage = Outage(log, RETRY_AFTER_ERROR, lambda: sum(not task.done() for task in self._tasks.values()))
-        self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn)
+        self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn, self.outage)
         self.ballot_box = BallotBox(
             bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in
         )
@@ -197,10 +189,10 @@ class RoundRunner:
             self._wake[session_id] = asyncio.Event()
             self._tasks[session_id] = asyncio.create_task(self._run(session_id), name=f"session-{session_id}")
 
-    async def announce(self, channel_id: str | None = None) -> None:
-        """Post what the outbox holds (`post_outbox`), one run at a time."""
+    async def announce(self, channel_id: str | None = None) -> int:
+        """Post what the outbox holds (`post_outbox`), one run at a time; how many entries."""
         async with self._announcing:
-            await post_outbox(self.bot, self.store, channel_id)
+            return await post_outbox(self.bot, self.store, channel_id)
 
     async def resume_all(self) -> int:
         """On start: what the outbox holds is posted, then every active session of this process's shards
@@ -260,9 +252,11 @@ class RoundRunner:
         await self.ballot_box.stop()
 
     def _spawn(self, coro) -> None:
-        task = asyncio.create_task(coro)
+        """Run `coro` in the background until it ends or the shutdown; what it raises is logged as it ends (say_failure)."""
+        task = asyncio.create_task(coro, name=getattr(coro, "__qualname__", "a background step"))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(functools.partial(say_failure, log))
 
     async def _run(self, session_id: int) -> None:
         retries = RetryLog(log, f"session {session_id}'s round", self.outage)
@@ -300,9 +294,9 @@ class RoundRunner:
                 retries.failed(problem)
                 await asyncio.sleep(RETRY_AFTER_ERROR)
                 continue
-            retries.worked()
-            if finished:
+            if finished:  # "works again" only once Discord answered (in _one_round): an ended session may ask it nothing
                 return
+            retries.worked()
 
     async def _remember(self, row: RoundRow, session: SessionRow, posted: bool = False) -> None:
         await self.ballot_box.remember(row, session, posted)
@@ -316,6 +310,10 @@ class RoundRunner:
         session = await self.store.session(session_id)
         open_round = await self.conductor.open_round(session_id)
         if session is None or open_round is None:
+            # Ended (a /stop, its last round): what its end recorded (its post's edit into a cancelled round's) is posted
+            # now, retried while Discord is out, not left for the next start or reconnect, its post looking open till then.
+            if session is not None and await self.announce(session.channel_id):
+                retries.worked()
             return True
         channel = self.bot.get_partial_messageable(int(session.channel_id))
         await self.announce(session.channel_id)  # what an earlier run recorded but could not post

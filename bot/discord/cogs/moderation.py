@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.discord.anti_brigade import MAX_MEMBER_DAYS, rule_text
 from bot.discord.pickup import after_pickup
+from bot.discord.replies import deferring
 from bot.discord.cogs.sessions import EVERYWHERE, answer_privately, is_moderator, scope_of, scope_settings
 from bot.discord.votes import VOTE_STYLES, voter_id
 from bot.discord.views import Confirm
@@ -138,7 +139,7 @@ class Moderation(commands.Cog):
         3 s), privately as its answer will be, before even the settings are read (a read can wait for the
         database, behind a long write); its answers then fill in the original response."""
         if defer:
-            await interaction.response.defer(ephemeral=True, thinking=True)
+            await deferring(interaction)()
         scope_id, kind = scope_of(interaction)
         if not is_moderator(interaction, await scope_settings(self.bot, scope_id)):
             await answer_privately(interaction, NOT_A_MODERATOR)
@@ -314,7 +315,7 @@ class Moderation(commands.Cog):
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def forget_me(self, interaction: discord.Interaction) -> None:
         voter = voter_id(interaction.user.id)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await deferring(interaction)()
         # Right after a restart: the recount of the reactions made meanwhile first, or it would re-add what is deleted.
         await after_pickup(self.bot, interaction, everywhere=True)
         copied = await personal_agent(self.bot.conductor, voter, (await scope_settings(self.bot, voter))["preset"])

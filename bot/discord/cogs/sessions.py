@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import io
 import logging
@@ -16,7 +17,7 @@ from discord.ext import commands
 from bot.conductor import start_text
 from bot.discord.permissions import missing_permissions, missing_text
 from bot.discord.pickup import after_pickup
-from bot.discord.replies import answer, answer_privately, deferring
+from bot.discord.replies import UNKNOWN_INTERACTION, answer, answer_privately, deferring
 from bot.discord.steering import ALREADY_ENDED, CLOSE_ANSWERS
 from bot.discord.reports import (
     best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of, shown_votes,
@@ -124,7 +125,7 @@ class Sessions(commands.Cog):
             # slow CDN, a large file), and so can waiting for the database: acknowledge first. Privately,
             # because a deferred answer keeps the visibility chosen here and a problem with the file is for
             # its sender alone; the session is announced to the channel in a followup.
-            await interaction.response.defer(ephemeral=True, thinking=True)
+            await deferring(interaction)()
         scope_id, kind = scope_of(interaction)
         # After a restart, the channel's session may end with the round it takes back, and the opening learns from it.
         await after_pickup(self.bot, interaction, scope_id=scope_id)
@@ -193,6 +194,9 @@ class Sessions(commands.Cog):
         except discord.HTTPException as problem:
             # The session is started and its rounds will show it: not an error to report as "nothing was changed".
             log.warning("/compose: session %d started, but its announcement failed: %s", session.id, problem)
+            if isinstance(problem, discord.NotFound) and problem.code == UNKNOWN_INTERACTION:  # too late to answer (3 s)
+                with contextlib.suppress(discord.HTTPException):  # it acted: the channel is told what it started
+                    await self.bot.get_partial_messageable(interaction.channel_id).send(announcement)
         finally:  # its followup can tell its starter why, should the rounds stop at once (DMs closed: README)
             self.bot.runner.ensure_running(session.id, interaction.followup)
 
@@ -218,14 +222,14 @@ class Sessions(commands.Cog):
     async def _session_here(self, interaction: discord.Interaction):
         session = await self.store.active_session_in(str(interaction.channel_id))
         if session is None:
-            await interaction.response.send_message("No session is running here. Start one with `/compose`.", ephemeral=True)
+            await answer_privately(interaction, "No session is running here. Start one with `/compose`.")
         return session
 
     async def _may_steer(self, interaction: discord.Interaction, session) -> bool:
         settings = await scope_settings(self.bot, session.scope_id)
         if session.owner == voter_id(interaction.user.id) or is_moderator(interaction, settings):
             return True
-        await interaction.response.send_message("Only the person who started this session or a moderator can do that.", ephemeral=True)
+        await answer_privately(interaction, "Only the person who started this session or a moderator can do that.")
         return False
 
     @app_commands.command(name="stop", description="Stop the session in this channel")
@@ -294,7 +298,7 @@ class Sessions(commands.Cog):
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def stats(self, interaction: discord.Interaction) -> None:
         scope_id, _ = scope_of(interaction)
-        await interaction.response.defer(thinking=True)
+        await deferring(interaction, private=False)()
         preset = (await scope_settings(self.bot, scope_id))["preset"]
         content, files = await learning_report(self.bot, scope_id, preset, str(interaction.channel_id))
         await interaction.edit_original_response(content=content, attachments=files)
@@ -303,7 +307,7 @@ class Sessions(commands.Cog):
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def top(self, interaction: discord.Interaction) -> None:
         scope_id, _ = scope_of(interaction)
-        await interaction.response.defer(thinking=True)
+        await deferring(interaction, private=False)()
         best = await best_rounds(self.store, scope_id)
         if not best:
             await interaction.edit_original_response(content=await nothing_rated(self.store, scope_id, str(interaction.channel_id)))
@@ -331,6 +335,7 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
     # Acknowledged privately while it waits (also while a round's close and summary come first, below), as it may end
     # "already ended"; the channel is then told apart.
     waited = await after_pickup(bot, interaction, lock)  # else its round, closing, has no runner yet and would be cancelled
+    waited = waited or interaction.response.is_done()  # acknowledged privately before (replies.too_late)
     # A second /stop at once waits for this one, then finds it stopped. From here a close that ends stops the session for
     # this one (`stopping`): its runner prepares no next round, whatever this reads.
     async with lock:
@@ -341,7 +346,7 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
             after_close = steering.voting_over(open_round)
             if after_close and not waited:
                 waited = True
-                await interaction.response.defer(ephemeral=True, thinking=True)
+                await deferring(interaction)()
             stopped = await steering.stop(session.id, after_close)
     if not stopped:
         await answer_privately(interaction, ALREADY_ENDED)

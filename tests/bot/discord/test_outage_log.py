@@ -5,6 +5,7 @@ for many of them, then brings the server back and the round goes on."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -13,7 +14,7 @@ import pytest
 from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, is_round, renderer, round_recorded, running  # noqa: F401
 
 from bot.discord import runner as runner_module
-from bot.discord.outage import Outage, RetryLog, is_outage, reason
+from bot.discord.outage import Outage, RetryLog, is_outage, reason, say_failure
 
 MESSAGES = "POST /channels/{channel_id}/messages"
 TRIES = 25  # failed tries the outage lasts for: far more than the lines it may log
@@ -171,3 +172,92 @@ async def test_a_round_whose_post_is_retried_is_rendered_and_drawn_once(env, mon
     assert made == {"render": 3, "draw": 2}
     assert len([m for m in env.server.messages(env.channel) if is_round(1)(m)]) == 1
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "open")]
+
+
+OWN_REACTION = "PUT /channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"
+
+
+async def refuses_connections(server) -> bool:
+    """Whether the server's port refuses a new connection (go_down has stopped listening)."""
+    try:
+        _, writer = await asyncio.open_connection(server.host, server.port)
+    except OSError:
+        return True
+    writer.close()
+    return False
+
+
+@pytest.mark.asyncio
+async def test_the_vote_reactions_cut_off_by_an_outage_are_retried_and_counted_in_the_outage_log(env, monkeypatch, caplog):
+    """Found by a trial: an outage just after a round was posted, while the bot added its 1️⃣-🔟, left the round without
+    them for its whole hour (only a restart put them back), and the log had "Task exception was never retrieved" with
+    the connection error's traceback. Every background step that asks Discord retries an outage as the rounds do."""
+    monkeypatch.setattr(runner_module, "RETRY_AFTER_ERROR", 0.02)
+    caplog.set_level(logging.INFO)
+    async with running(env) as bot:
+        env.server.hold(OWN_REACTION)
+        await compose(env, rounds=2)
+        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await env.server.wait_until(lambda: env.server.held[OWN_REACTION] or None, what="a reaction held")
+        down = asyncio.ensure_future(env.server.go_down())  # its shutdown waits for the held request
+        while not await refuses_connections(env.server):
+            await asyncio.sleep(0.02)
+        env.server.release(OWN_REACTION)
+        await down
+        await eventually(lambda: bot.runner.outage.tries >= TRIES, f"{TRIES} failed tries of the reactions")
+        await env.server.come_back()
+        bot_id = env.server.bot_user.id
+        mine = lambda: [e for e, users in env.server.message(post["id"])["reactions"].items() if bot_id in users]  # noqa: E731
+        await env.server.wait_until(lambda: len(mine()) == len(KEYCAPS) or None, timeout=30, what="all ten vote reactions")
+        assert mine() == KEYCAPS  # in their order
+        await eventually(lambda: not bot.runner.outage.waiting, "the bot's side of the last reaction")
+    assert "never retrieved" not in caplog.text, caplog.text
+    said = [r for r in caplog.records if r.name.startswith("crowdtune") and r.levelno >= logging.WARNING]
+    assert not [r for r in said if r.exc_info], caplog.text
+    assert [r.getMessage().split(" (")[0] for r in said] == ["cannot reach Discord"], caplog.text
+    assert len([r for r in caplog.records if r.getMessage().startswith("Discord works again")]) == 1, caplog.text
+
+
+EDIT = "PATCH /channels/{channel_id}/messages/{message_id}"
+
+
+@pytest.mark.asyncio
+async def test_a_stopped_rounds_post_whose_edit_discord_refused_is_retried_and_works_again_is_said_only_once_it_worked(env, monkeypatch, caplog):
+    """Found by a trial: after a /stop during an outage, the round's post was edited into a cancelled one's only ~67 s
+    later (discord.py's reconnect), looking open and votable meanwhile: the runner, finding its session ended, gave up
+    on the outbox and said "works again" while Discord was still out. Its edit is retried like the rest of its work."""
+    monkeypatch.setattr(runner_module, "RETRY_AFTER_ERROR", 0.02)
+    caplog.set_level(logging.INFO, logger="crowdtune.rounds")
+    async with running(env) as bot:
+        await compose(env, rounds=2)
+        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await round_recorded(env, 1)
+        env.server.fail(EDIT, count=TRIES, status=503)  # Discord's side fails: discord.py does not retry a 503 itself
+        await (await env.server.slash(env.mod, env.channel, "stop")).wait_response()
+        await env.server.wait_until(lambda: "(cancelled)" in env.server.message(post["id"])["content"] or None, timeout=30, what="the edit")
+        assert env.server.request_counts[EDIT] == TRIES + 1
+        await eventually(lambda: bot.runner.outage.tries and not bot.runner.outage.waiting, "the bot's side of the edit")
+    again = [r.getMessage() for r in caplog.records if "works again" in r.getMessage() or "waits for Discord" in r.getMessage()]
+    assert again == [f"Discord works again, after {TRIES} failed tries in {again[0].split(' in ')[1]}"], caplog.text
+
+
+@pytest.mark.asyncio
+async def test_a_background_step_that_fails_is_said_as_it_ends_an_outage_in_one_line_a_bug_with_its_traceback(caplog):
+    """Else asyncio says "Task exception was never retrieved" (with the traceback, at garbage collection), and nothing
+    says what was left undone."""
+    async def unreachable():
+        raise aiohttp.ServerDisconnectedError()
+
+    async def bug():
+        raise KeyError("x")
+
+    caplog.set_level(logging.INFO, logger="crowdtune.rounds")
+    for step in (unreachable, bug):
+        task = asyncio.create_task(step(), name=step.__name__)
+        task.add_done_callback(lambda t: say_failure(logging.getLogger("crowdtune.rounds"), t))
+        await asyncio.gather(task, return_exceptions=True)
+    lines = [(r.levelname, r.getMessage(), bool(r.exc_info)) for r in caplog.records]
+    assert lines == [
+        ("WARNING", "unreachable was not done: cannot reach Discord (ServerDisconnectedError: Server disconnected)", False),
+        ("ERROR", "bug failed", True),
+    ]

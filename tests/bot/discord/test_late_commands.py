@@ -1,0 +1,78 @@
+"""Commands the bot could not answer in time: Discord takes an interaction's first answer within 3 s of it (later: 404
+10062 Unknown interaction), yet replays the interactions a bot missed when it resumes its connection. Found by a trial:
+commands sent while the bot was reconnecting after an outage were answered by nobody ("The application did not
+respond"), then acted on 20-40 s later when the connection resumed: /stop stopped the session with no word and an
+ERROR traceback, /status logged one. A command too late to be answered is not acted on, said in one line."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from test_discord_bot import compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, round_recorded, running  # noqa: F401
+
+from bot.discord import replies
+
+WINDOW = 0.3  # seconds the local server (and the bot) take as Discord's 3 s: what is waited out is counted, not timed
+
+
+@pytest.mark.asyncio
+async def test_commands_replayed_after_their_answer_window_are_not_acted_on_and_said_once_each(env, monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    async with running(env):
+        await compose(env, rounds=2)
+        await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await round_recorded(env, 1)
+        env.server.interaction_ack_timeout = WINDOW
+        monkeypatch.setattr(replies, "ANSWER_SECONDS", WINDOW)
+        monkeypatch.setattr(replies, "CLOCK_SKEW", 0.0)
+        resumes = env.server.gateway.received["RESUME"]
+        await env.server.go_down()  # the bot cannot take them: they wait for its RESUME, as Discord's do
+        late = [await env.server.slash(env.mod, env.channel, name) for name in ("stop", "status")]
+        await env.server.wait_until(lambda: all(i.missed_deadline for i in late) or None, what="their 3 s passed")
+        await env.server.come_back()
+        await env.server.wait_for_session(resumed=resumes + 1, timeout=60)
+        await eventually(lambda: len([r for r in caplog.records if "not acted on" in r.getMessage()]) == 2, "both said", timeout=30)
+        assert all(i.response is None for i in late)  # Discord took no answer to either
+    assert db_rows(env, "SELECT status FROM sessions") == [("active",)]  # not stopped with nobody told
+    assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "open")]
+    assert not [m for m in env.server.messages(env.channel) if "stopped" in m["content"].lower()]
+    assert not [r for r in caplog.records if r.exc_info and r.name.startswith("crowdtune")], caplog.text
+    said = [r.getMessage() for r in caplog.records if r.name == "crowdtune.bot" and r.levelno >= logging.WARNING]
+    assert [line.split(" came ")[0] for line in said] == ["command /stop", "command /status"], said
+
+
+@pytest.mark.asyncio
+async def test_a_command_whose_answer_comes_too_late_is_one_line_and_a_started_session_is_announced_in_the_channel(env, caplog):
+    """What the check before a command cannot see (a command fresh by its id's time whose answer still comes late: a slow
+    start, a clock off): a session it started is announced in the channel, and a late answer is one line, no traceback."""
+    caplog.set_level(logging.INFO)
+    async with running(env):
+        env.server.interaction_ack_timeout = 0.0  # every answer comes too late for the local server
+        started = await env.server.slash(env.mod, env.channel, "compose", {"rounds": 2})
+        await env.server.wait_for_message(env.channel, lambda m: m["content"].startswith("Composing with"), timeout=30)
+        await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        status = await env.server.slash(env.mod, env.channel, "status")
+        await eventually(lambda: [r for r in caplog.records if "/status" in r.getMessage()], "/status said")
+        assert started.response is None and status.response is None
+    assert not [r for r in caplog.records if r.exc_info and r.name.startswith("crowdtune")], caplog.text
+    said = [r.getMessage() for r in caplog.records if r.name == "crowdtune.bot" and r.levelno >= logging.WARNING]
+    assert [line.split(":")[0] for line in said] == ["/compose", "command /status"], said
+
+
+@pytest.mark.asyncio
+async def test_commands_that_look_late_by_a_clock_off_are_acknowledged_and_act_as_ever(env, monkeypatch):
+    """Our clock ahead of Discord's makes a fresh command look late: its acknowledgement works, and it acts and answers
+    as ever, a /stop saying so in the channel too."""
+    monkeypatch.setattr(replies, "ANSWER_SECONDS", -60.0)  # every command looks late: each is acknowledged first
+    async with running(env):
+        started = await final_answer(await env.server.slash(env.mod, env.channel, "compose", {"rounds": 2}))
+        assert started["content"] == "The session starts below." and started["flags"] & 64
+        await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await round_recorded(env, 1)
+        status = await final_answer(await env.server.slash(env.bob, env.channel, "status"))
+        assert "Round 1" in status["content"], status
+        stop = await env.server.slash(env.mod, env.channel, "stop")
+        assert (await final_answer(stop))["content"] == "Stopped; I said so in the channel."
+        assert "Session stopped" in (await stop.wait_followups(1))[0]["content"]
+    assert db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
