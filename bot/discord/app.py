@@ -23,6 +23,7 @@ from bot.progress import plural
 from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.edge import context_problem, request_problem
+from bot.discord.interactions_seen import handle_each_interaction_once
 from bot.discord.logs import setup_logging
 from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason
 from bot.discord.reach import reach_discord
@@ -100,6 +101,7 @@ class CrowdtuneBot(commands.Bot):
         self.question_seconds = QUESTION_SECONDS
         self.runner = RoundRunner(self, conductor, renderer, self.drawer, VoteLimiter(settings.vote_burst, settings.vote_refill_seconds))
         self.stray_reactions = StrayReactions(self, self.runner.ballot_box)
+        handle_each_interaction_once(self._connection.parsers)
 
     async def setup_hook(self) -> None:
         from bot.discord.cogs import moderation, sessions
