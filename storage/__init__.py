@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from storage.protocol import (
-    Announcement, ClaimLost, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
+    Announcement, ClaimLost, ConfirmedRequest, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
 )
 
 __all__ = [
