@@ -14,6 +14,7 @@ import pytest
 from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401 - fixtures
 
 from bot.discord.views import ALREADY_BEING_DONE, UNKNOWN_COMPONENT
+from storage import ConfirmedRequest
 
 pytestmark = pytest.mark.asyncio
 
@@ -192,3 +193,20 @@ async def test_a_confirmed_question_cut_short_by_a_crash_is_carried_out_at_the_n
     assert db_rows(env, "SELECT action FROM audit WHERE action IN ('reset', 'forget_me') ORDER BY id") == [("forget_me",), ("reset",)]
     assert db_rows(env, "SELECT COUNT(*) FROM qvalues") + db_rows(env, "SELECT COUNT(*) FROM models") == [(0,), (0,)]
     assert db_rows(env, "SELECT COUNT(*) FROM confirmed_requests") == [(0,)]
+
+
+async def test_a_press_on_a_question_whose_confirmed_work_is_still_recorded_says_it_is_being_carried_out(env):
+    """A question confirmed before a crash keeps its buttons until the next start has carried it out: a press on it
+    meanwhile is told that, not that it expired (which would say nothing was changed)."""
+    server = env.server
+    async with running(env):
+        await a_vote(env)
+        forget = await server.slash(env.alice, env.channel, "forget-me")
+        question = await forget.wait_original(lambda m: m["components"])
+        server.fail(ORIGINAL, status=404, code=10008, message="Unknown Message")  # its buttons stay after the shutdown
+    async with running(env) as bot:
+        # As a crash leaves it: recorded, not carried out (the start's pass over the records has been made).
+        data = {"user": env.alice.id, "application_id": 1, "token": "t"}
+        await bot.conductor.store.record_confirmed(ConfirmedRequest(str(forget.id), "forget-me", str(env.guild.id), data, 1.0))
+        answer = await late_press(env, env.alice, question, "Delete my data")
+    assert answer["type"] == 4 and answer["data"]["flags"] & 64 and answer["data"]["content"] == ALREADY_BEING_DONE, answer
