@@ -521,6 +521,7 @@ async def _open_to_read(db: str, nothing: str | None):
 
 async def _run(args: argparse.Namespace) -> int:
     from bot.settings import Settings, bot_token, open_renderer
+    from storage import is_postgres_url
 
     settings = _settings(Settings, db=args.db, shard_count=args.shard_count, shard_ids=args.shard_ids)
     args.db = _database(settings)
@@ -535,8 +536,16 @@ async def _run(args: argparse.Namespace) -> int:
         from bot.discord.app import run_bot
 
         return await run_bot(settings, db=args.db)
+    out_refused = None
     if args.out:  # before a session is started, or a database made
-        check_writable(args.out, "the folder ", folder=True)
+        try:
+            check_writable(args.out, "the folder ", folder=True)
+        except UnreadableFile as problem:
+            # A session resumed keeps its folder, so its --out is named as not applied, whatever it names: refused
+            # only once a session would write there (bot.terminal), or here when one must start (no database yet).
+            if args.new or args.from_file or not (is_postgres_url(args.db) or os.path.isfile(args.db)):
+                raise
+            out_refused = problem
     if args.shard_count is not None or args.shard_ids is not None:
         raise ArgumentError("--shard-count and --shard-ids are for the Discord bot (set DISCORD_TOKEN)")
     if args.from_file:
@@ -560,6 +569,8 @@ async def _run(args: argparse.Namespace) -> int:
         # keeps its own folder, and a start refused (a held database) makes nothing. One that cannot be made was
         # refused above (check_writable tries it, exit 12).
         out = Path(args.out).resolve() if args.out else _beside_db(args.db) / "rounds"
+        if out_refused is not None and not await _keeps_its_folder(args.db, out):
+            raise out_refused  # before the database is opened to write, which would upgrade an older one
         store = await _open_to_write(args.db)
         try:
             # One process per database, as for the bot: two terminals on one session would close each
@@ -567,12 +578,30 @@ async def _run(args: argparse.Namespace) -> int:
             await store.claim_instance(f"crowdtune run in a terminal, process {os.getpid()}")
             await store.claim_scope(terminal_scope())  # on PostgreSQL, which bots share, the claim is the scope's
             session = TerminalSession(Conductor(store), renderer, out, sys.stdin, sys.stdout, aspects=args.aspects, reader=reader,
-                                      out_given=args.out, data_folder=_beside_db(args.db))
+                                      out_given=args.out, data_folder=_beside_db(args.db), out_refused=out_refused)
             await session.run(spec, given=_given_music(args), new=args.new, first_track=first_track,
                               settings_given=_settings_in_use(args, settings))
         finally:
             await store.close()
     return 0
+
+
+async def _keeps_its_folder(db: str, out: Path) -> bool:
+    """Whether `run` on the database `db` resumes this login's unfinished session into the folder it keeps, so that
+    --out (`out`) is not used, read without changing the database (storage.viewing); True when that cannot be told
+    without upgrading it (an older PostgreSQL database: bot.session_files.resumed_files then refuses --out)."""
+    from bot.session_files import session_files
+    from bot.terminal import terminal_scope
+    from storage import NoDatabase, viewing
+
+    try:
+        async with viewing(db) as view:
+            if view is None:
+                return True
+            session = await view.store.active_session_in(terminal_scope())
+            return session is not None and session_files(session, view.name, out, _beside_db(db)).note is None
+    except NoDatabase:
+        return False
 
 
 async def _simulate(args: argparse.Namespace) -> int:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from typing import NamedTuple
 
-from bot.cli import UsageError, _check_database, _database, _fresh_output, _open_to_write, _settings
+from bot.cli import UnreadableFile, UsageError, _check_database, _database, _fresh_output, _open_to_write, _settings
 from bot.discord.votes import voter_id  # small and pure: no discord.py
 from bot.progress import stored
-from core.words import quoted
+from core.words import quoted, visible
 
 ACTOR = "cli"  # the audit log's actor for what an operator does here (a Discord command names its user)
 SNOWFLAKE_MAX = 2**64 - 1  # Discord's ids are unsigned 64-bit numbers (its docs: Reference, Snowflakes)
@@ -40,6 +41,15 @@ def person(text: str) -> Person:
     from storage.export import safe_name
 
     kind, colon, name = text.partition(":")
+    # A space pasted at either end is no Discord id's: refused with the name without it, as a bare login is. After
+    # local: the name is taken as given (getpass takes LOGNAME as it is, spaces too); if nothing is stored under it,
+    # the line that says so names the login without the space (_stored_as_other).
+    trimmed = f"{kind.strip()}:{name.strip()}" if colon else text.strip()
+    if trimmed != text and trimmed.strip(":") and kind != "local":
+        person(trimmed)  # refused as it is, naming the name to use (a bare login), the space apart
+        raise argparse.ArgumentTypeError(
+            f"USER_ID '{visible(text)}' has a space at its start or end, which no Discord id or login has (a pasted "
+            f"one?): the name without it is {trimmed}")
     if not colon:
         kind, name = "user", text
     if kind == "user" and name.isascii() and name.isdigit():
@@ -64,7 +74,7 @@ def add_commands(commands) -> None:
     forget = commands.add_parser("forget-user", help="what /forget-me does, for a person: a copy of their data, then their votes and personal agent deleted", description=(
         "Write a copy of a person's data (the JSON file /forget-me gives: their votes, with when they joined the server "
         "as Discord said with each, and the size of their personal agent) to --out, then, once confirmed, delete their "
-        "votes everywhere and their personal agent (with its sessions and compositions). Moderation records about them (a strike, the audit log) are kept, "
+        "votes everywhere and their personal agent (with its sessions and compositions). Moderation records about them (any strike, the audit log) are kept, "
         "and a reaction a Discord user leaves on a round open now no longer counts. On a terminal it asks first; elsewhere add --yes. "
         "On SQLite, stop the bot first."))
     forget.add_argument("user", type=person, metavar="USER_ID", help=(
@@ -134,6 +144,21 @@ async def _open(args: argparse.Namespace, command: str, scope: str | None):
     return store
 
 
+@contextlib.asynccontextmanager
+async def _viewed(args: argparse.Namespace, nothing: str):
+    """storage.viewing of the database args.db: what a command finds there, read without changing it, so one that ends
+    up changing nothing leaves its schema as it was. The database must exist and hold crowdtune's data (UnreadableFile,
+    exit code FILE, otherwise, `nothing` saying what that means: nothing is made)."""
+    from storage import NoDatabase, viewing
+
+    _check_database(args.db, create=False)
+    try:
+        async with viewing(args.db) as view:
+            yield view
+    except NoDatabase as absent:
+        raise UnreadableFile(f"{absent}, so {nothing}") from None
+
+
 async def _preset(store, settings, scope: str) -> str:
     """The preset the scope's agent learns by: the scope's setting, else the operator's."""
     from bot.settings import round_defaults
@@ -165,6 +190,11 @@ async def forget_user(args: argparse.Namespace) -> int:
     out = args.out or f"crowdtune-{name}.json"
     check_writable(out, "the file ", example="user.json")
     _fresh_output(out, args.db, args.force)
+    # Nothing stored is said before the database is opened to write, which would upgrade an older one.
+    async with _viewed(args, "nothing is stored for anyone") as view:
+        if view is not None and not ((await view.store.user_data(voter))["votes"] or await view.store.has_scope(personal)):
+            print(await _nothing_stored(view.store, view.name, voter))
+            return 0
     store = await _open(args, "forget-user", personal)
     try:
         copied = await personal_agent(Conductor(store), personal, await _preset(store, settings, personal))
@@ -175,12 +205,11 @@ async def forget_user(args: argparse.Namespace) -> int:
                 if not votes and agent is None:
                     raise _NothingStored
                 _can_ask(args, f"delete {voter}'s data")  # a refusal leaves no copy
-        except _NothingStored:
-            print(f"nothing of {voter} is stored in {store.path} (no votes, no personal agent): nothing to delete, no copy written"
-                  + await _stored_as_other(store, voter))
+        except _NothingStored:  # a database `_viewed` could not show (an older PostgreSQL one), or emptied meanwhile
+            print(await _nothing_stored(store, store.path, voter))
             return 0
         print(f"wrote {out}: a copy of {voter}'s data, {stored(votes, agent)}")
-        if not await _confirmed("Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.", args.yes):
+        if not await _confirmed("Delete it all? This cannot be undone. Moderation records (any strike, the audit log) are kept.", args.yes):
             print(f"nothing was deleted (the copy stays in {out})")
             return 0
         result = await store.forget_user(voter, personal_scope=personal, actor=ACTOR)
@@ -191,37 +220,62 @@ async def forget_user(args: argparse.Namespace) -> int:
     # Its sessions and compositions go with it (they are its scope's): said, as a trial found them gone unannounced.
     agent = "their personal agent with its sessions and compositions" if result["personal_agent"] else None
     print(f"deleted {stored(result['votes'], agent)} of {voter}; "
-          f"moderation records about them (a strike, the audit log) are kept{reactions}")
+          f"moderation records about them (any strike, the audit log) are kept{reactions}")
     return 0
 
 
+async def _nothing_stored(store, name: str, voter: str) -> str:
+    """The line that says nothing of `voter` is stored in the database `name` (read by `store`), naming the other name
+    that holds the same digits' data, if one does (`_stored_as_other`)."""
+    return (f"nothing of {voter} is stored in {name} (no votes, no personal agent): nothing to delete, no copy written"
+            + await _stored_as_other(store, voter))
+
+
 async def _stored_as_other(store, voter: str) -> str:
-    """Where nothing is stored under `voter`, the words naming the other name the same digits are stored under, so
-    an erasure request is not taken as done: a terminal login of digits (local:1234, as storage migration 13 renamed
-    terminal voters from user:) asked for as user:1234 or 1234, or a Discord user (user:ID) asked for as local:ID.
-    "" when that name holds nothing either (no votes, no scope: a personal agent, a login's sessions)."""
+    """Where nothing is stored under `voter`, the words naming the other name the person's data may be stored under,
+    so an erasure request is not taken as done: a terminal login of digits (local:1234, as storage migration 13
+    renamed terminal voters from user:) asked for as user:1234 or 1234, a Discord user (user:ID) asked for as
+    local:ID, or a login given with a space pasted at an end (local:a ). "" when that name holds nothing either (no
+    votes, no scope: a personal agent, a login's sessions)."""
     kind, _, name = voter.partition(":")
-    if not (name.isascii() and name.isdigit()):
+    if name.strip() != name and name.strip():
+        other, who = f"{kind}:{name.strip()}", f"the login {quoted(name.strip())} (without the space)"
+    elif name.isascii() and name.isdigit():
+        other, who = (f"local:{name}", f"a terminal login {name}") if kind == "user" else (f"user:{name}", f"a Discord user {name}")
+    else:
         return ""
-    other, who = (f"local:{name}", f"a terminal login {name}") if kind == "user" else (f"user:{name}", f"a Discord user {name}")
     if not (await store.user_data(other))["votes"] and other not in {scope for scope, _, _ in await store.scopes()}:
         return ""
     return f"; {who} is stored as {other}: run crowdtune forget-user {other}"
 
 
+async def _to_reset(store, name: str, settings, scope: str) -> str | None:
+    """What the agent of `scope` has learned, in /reset's words, when there is something to reset in the database
+    `name` (read by `store`); None, said, when it has learned nothing. UsageError when the scope is not there."""
+    from bot.conductor import Conductor
+
+    if scope not in {known for known, _, _ in await store.scopes()}:
+        raise UsageError(f"no scope {quoted(scope)} in {name}: crowdtune sessions lists where its sessions run "
+                         "(guild:SERVER_ID, user:USER_ID, local:NAME); nothing was changed")
+    learned = await _learned(store, settings, scope)
+    if await Conductor(store).nothing_to_reset(scope, learned):
+        print(f"the agent of {scope} {learned}: nothing to reset")
+        return None
+    return learned
+
+
 async def reset(args: argparse.Namespace) -> int:
-    from bot.conductor import NOTHING_LEARNED, Conductor
+    from bot.conductor import NOTHING_LEARNED
 
     settings = _database_named(args)
+    # Nothing to reset is said before the database is opened to write, which would upgrade an older one.
+    async with _viewed(args, "there is nothing to reset") as view:
+        if view is not None and await _to_reset(view.store, view.name, settings, args.scope) is None:
+            return 0
     store = await _open(args, "reset", None)
     try:
-        if args.scope not in {scope for scope, _, _ in await store.scopes()}:
-            raise UsageError(f"no scope {quoted(args.scope)} in {store.path}: crowdtune sessions lists where its sessions run "
-                             "(guild:SERVER_ID, user:USER_ID, local:NAME); nothing was changed")
         await store.claim_scope(args.scope)  # a terminal session or simulation driving it is running: refused
-        learned = await _learned(store, settings, args.scope)
-        if await Conductor(store).nothing_to_reset(args.scope, learned):
-            print(f"the agent of {args.scope} {learned}: nothing to reset")
+        if (learned := await _to_reset(store, store.path, settings, args.scope)) is None:
             return 0
         _can_ask(args, f"reset {args.scope}")
         forgets = "" if learned == NOTHING_LEARNED else "; a reset forgets it all"

@@ -45,6 +45,17 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count} {word if count == 1 else many or word + 's'}"
 
 
+def duration(seconds: float) -> str:
+    """A length of time in seconds, to the second, in the units that say it plainly: "15 s", "5 min", "1 min 30 s",
+    "1 h 30 min", "7 days" (not "0.25 min")."""
+    rest, parts = round(seconds), []
+    for size, unit in ((86400, "day"), (3600, "h"), (60, "min"), (1, "s")):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(plural(count, unit) if unit == "day" else f"{count} {unit}")
+    return " ".join(parts) or "0 s"
+
+
 def counted(counts: Mapping[str, int], words: Mapping[str, tuple[str, str | None]]) -> str:
     """'3 rounds, 1 audit entry': each of `counts`, in its order, with its word from `words` ((one, many), as plural)."""
     return ", ".join(plural(count, *words[key]) for key, count in counts.items())

@@ -55,6 +55,8 @@ def _started_in_some_zone(name: str, session: SessionRow) -> bool:
 class SessionFiles:
     folder: Path  # absolute: where the session's files go
     note: str | None = None  # one line when the folder it was given is not found (the files go to `folder` instead)
+    # With `note`: the session's options to store, keeping `folder` as its folder from now on, so the line is said once.
+    options: dict | None = None
 
 
 def session_files(session: SessionRow, db_path: str, out_dir: Path, data_folder: Path) -> SessionFiles:
@@ -63,7 +65,7 @@ def session_files(session: SessionRow, db_path: str, out_dir: Path, data_folder:
     number and start (the database's name then is not known); one that kept an absolute folder first in that folder's
     tail under `data_folder` (rounds/, as `cp -a` of the database's folder carries it), then where it was. A folder
     found nowhere is never made again where it was (a deleted folder's parents): the files go to `out_dir` (this
-    run's --out or rounds/, absolute) instead, and the note says so."""
+    run's --out or rounds/, absolute) instead, the note says so, and the options say how to keep that folder."""
     kept = session.options.get(OUT)
     named = session.options.get(NAMED)
     if kept is None:  # a session started before its folder was kept: this run's folder
@@ -78,9 +80,24 @@ def session_files(session: SessionRow, db_path: str, out_dir: Path, data_folder:
             if (root / name).is_dir():
                 found = (root / name).resolve()
                 return SessionFiles(found, None if root is not out_dir else _moved(session, roots[-1] / name, found))
-    name = session_folder(named or _db_name(db_path), session, utc=named is not None)
-    instead = out_dir.resolve() / name
-    return SessionFiles(instead, _moved(session, roots[-1] / name, instead))
+    named = named or _db_name(db_path)
+    gone = roots[-1] / session_folder(named, session, utc=session.options.get(NAMED) is not None)
+    # Named as a session's folder is named now (in UTC), so that it is found by the options kept with it.
+    instead = out_dir.resolve() / session_folder(named, session)
+    kept_now = {**session.options, OUT: os.path.relpath(instead.parent, data_folder), NAMED: named}
+    return SessionFiles(instead, _moved(session, gone, instead), kept_now)
+
+
+async def resumed_files(store, session: SessionRow, out_dir: Path, data_folder: Path, out_refused: Exception | None) -> SessionFiles:
+    """`session_files` of a session resumed on `store` (storage.Store); a folder not found is kept where its files go
+    now, in its options, so the next run finds it and its note is said once. `out_refused` (why this run's --out,
+    `out_dir`, cannot be written) is raised, before anything is stored, when the files would go there."""
+    found = session_files(session, store.path, out_dir, data_folder)
+    if found.note is not None:
+        if out_refused is not None:
+            raise out_refused
+        await store.set_session_options(session.id, found.options)
+    return found
 
 
 def _db_name(db_path: str) -> str:

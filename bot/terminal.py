@@ -25,7 +25,7 @@ from bot.final_track import write_final_track
 from bot.terminal_words import (
     AspectsVote, Vote, describe_spec, explain, learning_summary, rating_of, resuming, vote_of,
 )
-from bot.session_files import kept_options, session_files
+from bot.session_files import kept_options, resumed_files, session_files
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
 from core.crowd import rating_text
@@ -112,12 +112,14 @@ class TerminalSession:
     def __init__(
         self, conductor: Conductor, renderer, out_dir: Path, stdin: TextIO, stdout: TextIO, aspects: bool = False,
         reader: LineReader | None = None, out_given: str | None = None, data_folder: Path | None = None,
+        out_refused: Exception | None = None,
     ) -> None:
         self.conductor = conductor
         self.aspects = aspects  # ask musicality, novelty and coherence apart; the vote is their compound
         self.renderer = renderer  # None: MIDI and piano roll only
         self.out_dir = out_dir  # for a new session; one resumed keeps its own (bot.session_files)
         self.out_given = out_given  # --out as typed, if given: a resumed session says it does not apply another
+        self.out_refused = out_refused  # why --out cannot be written (bot.cli), raised only if a session writes there
         self.data_folder = data_folder or out_dir.parent  # the database's: what a session keeps its folder relative to
         self.stdin = stdin
         self.reader = reader  # reading `stdin` already (`nothing_to_rate` looked at it); else made by `run`
@@ -174,13 +176,15 @@ class TerminalSession:
             # Said as a new session's first line is, with the options or settings it does not apply.
             old = SessionSpec.from_dict(session.spec)
             learned = await self.conductor.learned_from(session.scope_id, old.agent)
-            found = session_files(session, store.path, self.out_dir, self.data_folder)
+            found = await resumed_files(store, session, self.out_dir, self.data_folder, self.out_refused)
             self.say("\n".join(resuming(session, old, spec, given, settings_given, self.aspects, learned, self.out_given, found.folder)))
             if found.note:  # the folder it was given is not found (moved or deleted): where its files go instead
                 self.say(found.note)
             self.folder = found.folder
             spec = old
         else:
+            if self.out_refused is not None:  # before anything is stored
+                raise self.out_refused
             session = await self.conductor.start(
                 self.voter, "local", self.voter, spec, actor=self.voter, continue_from_last=True,
                 options={"aspects": self.aspects, **kept_options(self.out_dir.resolve(), self.data_folder, store.path)}, first_track=first_track and first_track.track,

@@ -8,9 +8,11 @@ the embedded default, or `PostgresStore` (storage/postgres.py) for a `postgresql
 from __future__ import annotations
 
 import contextlib
+import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from storage.protocol import (
     Announcement, ClaimLost, ConfirmedRequest, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
@@ -19,7 +21,7 @@ from storage.protocol import (
 __all__ = [
     "Announcement", "ClaimLost", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
     "check_location", "clone_rounds", "database_errors", "naming_problems", "naming_refusals", "out_of_room", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
-    "open_to_write",
+    "open_to_write", "viewing", "View",
 ]
 
 
@@ -202,6 +204,49 @@ async def open_to_write(location: str | Path) -> Store:
         await store.close()
         raise
     return store
+
+
+class View(NamedTuple):
+    """A store that reads a database as this crowdtune reads it (`viewing`), and the database's name to say."""
+
+    store: Store
+    name: str
+
+
+@contextlib.asynccontextmanager
+async def viewing(location: str | Path) -> AsyncIterator[View | None]:
+    """A `View` of the database at `location` that changes nothing in it, for a command to tell whether it has
+    anything to do before it opens the database to write, which upgrades one of an older schema: a command that
+    ends up changing nothing (nothing stored for a person, a scope with nothing to reset) must not change its schema
+    either. The store is opened to read only; a SQLite file of an older schema is copied (copy_file, into a
+    temporary folder, removed after) and the copy upgraded. None for a PostgreSQL database of an older schema, which
+    is not copied (the caller opens it to write). NoDatabase and StorageError as open_store's to read."""
+    from storage.protocol import OlderSchema
+
+    try:
+        store = await open_store(location, read_only=True)
+    except OlderSchema:
+        if is_postgres_url(location):
+            yield None
+            return
+        import asyncio
+        import tempfile
+
+        from storage.sqlite import copy_file
+
+        with tempfile.TemporaryDirectory(prefix="crowdtune-view-") as folder:
+            copy = os.path.join(folder, "copy.db")
+            await asyncio.to_thread(copy_file, location, copy)
+            store = await open_store(copy)
+            try:
+                yield View(store, str(location))
+            finally:
+                await store.close()
+        return
+    try:
+        yield View(store, str(store.path))
+    finally:
+        await store.close()
 
 
 def open_reader(location: str | Path) -> Reader:

@@ -52,6 +52,8 @@ async def copy_into(source: Store, location: str) -> tuple[str, dict[str, int]]:
     if a_file:
         _remove_dead_copies(folder, prefix)
     if not a_file or os.path.lexists(location):
+        if (holds := await _holding(location)) is not None:  # refused before opening it to write, which would upgrade it
+            raise ValueError(f"{holds}; copy into a new, empty database")
         target = await storage.open_to_write(location)
         try:
             return target.path, await copy_database(source, target)
@@ -75,6 +77,26 @@ async def copy_into(source: Store, location: str) -> tuple[str, dict[str, int]]:
     finally:
         _remove(temporary)
         os.close(handle)  # its lock last: the file is gone before another copy could take it for a dead one's
+
+
+async def _holding(location: str) -> str | None:
+    """"NAME already holds data (TABLE)" when the database at `location` holds data, read without changing it (storage.viewing: an older
+    one is not upgraded by a copy it refuses); None when it holds none, or that is told only as it is opened to write
+    (an older PostgreSQL database; the copy's own check, in its transaction, stays the one that counts)."""
+    import storage
+
+    try:
+        async with storage.viewing(location) as view:
+            if view is None:
+                return None
+            for table, _ in TABLES:
+                async with contextlib.aclosing(view.store.read_table(table)) as read:
+                    async for _, rows in read:
+                        if rows:
+                            return f"{view.name} already holds data ({table})"
+    except storage.NoDatabase:  # an empty file, or a database with no tables: a copy makes them
+        pass
+    return None
 
 
 COPYING = ".copying"  # a new SQLite target's temporary name: .NAME.<random>.copying, beside it

@@ -96,15 +96,21 @@ def write_whole(path: str | os.PathLike, data: bytes | str) -> None:
 def write_each(files: Mapping[Path, bytes | str]) -> None:
     """Write every one of `files` (its path: its data) whole, in order, going on past one that cannot be written: a
     disk that refused a big file may still take a small one, and what it refuses is all said at once. CannotWrite
-    when any failed, its `filename` naming every one that did (named_files), its `strerror` the first one's reason."""
+    when any failed, its `filename` naming every one that did (named_files), its `strerror` the first one's reason,
+    its `written` the paths that were written (a line may name them: they are there)."""
     failed: list[CannotWrite] = []
+    written: list[Path] = []
     for path, data in files.items():
         try:
             write_whole(path, data)
         except CannotWrite as problem:
             failed.append(problem)
+        else:
+            written.append(path)
     if failed:
-        raise CannotWrite(failed[0].errno, failed[0].strerror, named_files([problem.filename for problem in failed]))
+        problem = CannotWrite(failed[0].errno, failed[0].strerror, named_files([problem.filename for problem in failed]))
+        problem.written = written
+        raise problem
 
 
 def named_files(paths: list[str | os.PathLike]) -> str:

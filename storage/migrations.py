@@ -230,9 +230,14 @@ MIGRATIONS: dict[int, str] = {
     13: TERMINAL_VOTERS_OF_THEIR_OWN,
     # A terminal session's place is its login's (channel_id local:LOGIN, not "terminal" for all): see above.
     14: TERMINAL_SESSIONS_OF_THEIR_LOGIN,
+    # When (Unix seconds) a round's channel was told that reactions are not votes (a round voting by buttons or
+    # menus): once a round, also across restarts and processes (Store.tell_reactions_are_no_votes).
+    15: """
+    ALTER TABLE rounds ADD COLUMN reactions_notice_at REAL;
+    """,
     # A Confirm a member pressed (/forget-me, /reset) is recorded before the press is acknowledged, and deleted by the
     # transaction that carries it out: one a crash cut short is carried out at the next start (bot/discord/confirmed.py).
-    15: """
+    16: """
     CREATE TABLE confirmed_requests (
         key TEXT PRIMARY KEY,                      -- the question: its command's interaction id
         command TEXT NOT NULL,                     -- forget-me, reset

@@ -53,7 +53,7 @@ from storage.protocol import (
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
-    ENDED_POSTS, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
+    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
 )
 
 T = TypeVar("T")
@@ -555,13 +555,16 @@ class PostgresStore(ClosesOnExit):
         self, scope_id: str, channel_id: str | None, spec: dict, track: dict, actor: str, options: dict | None = None
     ) -> SessionRow:
         """Start a session; a channel runs one active session at a time (ValueError otherwise, also
-        when another process starts one there at the same moment: the unique index decides)."""
+        when another process starts one there at the same moment: the unique index decides). What an ended
+        session left unposted there is given up (`GIVE_UP_OLD_NOTES`)."""
 
         async def body(conn: asyncpg.Connection) -> SessionRow:
             if channel_id is not None and await conn.fetchval(
                 "SELECT 1 FROM sessions WHERE channel_id = $1 AND status = 'active'", channel_id
             ):
                 raise ValueError
+            if channel_id is not None:
+                await conn.execute(GIVE_UP_OLD_NOTES.format("$1", "$2"), time.time(), channel_id)
             row = await conn.fetchrow(
                 "INSERT INTO sessions (scope_id, channel_id, spec, options, owner, status, track, created_at) "
                 f"VALUES ($1, $2, $3, $4, $5, 'active', $6, $7) RETURNING {SESSION_COLUMNS}",
@@ -578,6 +581,15 @@ class PostgresStore(ClosesOnExit):
     async def session(self, session_id: int) -> SessionRow | None:
         rows = await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1", session_id)
         return session_row(rows[0]) if rows else None
+
+    async def set_session_options(self, session_id: int, options: dict) -> bool:
+        """Replace the `options` of session `session_id` (what create_session stored: a terminal session's folder,
+        kept again when it moved). False (nothing changed) when there is no such session."""
+
+        async def body(conn: asyncpg.Connection) -> bool:
+            return await conn.execute("UPDATE sessions SET options = $1 WHERE id = $2", json.dumps(options), session_id) != "UPDATE 0"
+
+        return await self._tx(body)
 
     async def active_session_in(self, channel_id: str) -> SessionRow | None:
         rows = await self._all(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE channel_id = $1 AND status = 'active'", channel_id)
@@ -688,6 +700,12 @@ class PostgresStore(ClosesOnExit):
         status = await self._write(
             "UPDATE rounds SET closes_at = $1 WHERE id = $2 AND status = 'open' AND (closes_at IS NULL OR closes_at > $1)",
             closes_at, round_id,
+        )
+        return _count(status) > 0
+
+    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
+        status = await self._write(
+            "UPDATE rounds SET reactions_notice_at = $1 WHERE id = $2 AND status = 'open' AND reactions_notice_at IS NULL", time.time(), round_id,
         )
         return _count(status) > 0
 

@@ -169,8 +169,12 @@ MIGRATIONS: dict[int, str] = {
     13: TERMINAL_VOTERS_OF_THEIR_OWN,
     # A terminal session's place is its login's scope, not "terminal" for every login (storage/migrations.py, 14).
     14: TERMINAL_SESSIONS_OF_THEIR_LOGIN,
-    # A confirmed /forget-me or /reset, until the transaction that carries it out (storage/migrations.py, 15).
+    # When a round's channel was told that reactions are not votes (storage/migrations.py, 15).
     15: """
+    ALTER TABLE rounds ADD COLUMN reactions_notice_at DOUBLE PRECISION;
+    """,
+    # A confirmed /forget-me or /reset, until the transaction that carries it out (storage/migrations.py, 16).
+    16: """
     CREATE TABLE confirmed_requests (
         key TEXT COLLATE "C" PRIMARY KEY,
         command TEXT NOT NULL,

@@ -28,6 +28,10 @@ class NoDatabase(StorageError):
     no file there, or a database that holds no crowdtune data yet. Reading makes none."""
 
 
+class OlderSchema(StorageError):
+    """A database of an older crowdtune's schema opened to read only: reading upgrades nothing (`other_schema`)."""
+
+
 def other_schema(path: object, version: int, known: int) -> StorageError:
     """The refusal of a database of another crowdtune's schema `version` (this one's is `known`), for either
     backend: a newer one is never touched; an older one is upgraded only by a store that writes (its
@@ -37,9 +41,11 @@ def other_schema(path: object, version: int, known: int) -> StorageError:
             f"the database {path} is from a newer crowdtune (schema {version}, this one knows {known}): use that crowdtune, "
             "or upgrade this one"
         )
-    return StorageError(
+    # What is named must upgrade it as it starts, before anything else: `run` with its input ended starts nothing.
+    return OlderSchema(
         f"the database {path} is from an older crowdtune (schema {version}, this one reads {known}) and reading changes "
-        "nothing: run a command that writes to it once (the bot, crowdtune run or simulate) to upgrade it, then try again"
+        "nothing: start the bot, or a crowdtune run session in a terminal, on it once (either upgrades it as it starts; "
+        "q then stops the session), then try again"
     )
 
 
@@ -264,9 +270,15 @@ class Store(Protocol):
     async def create_session(
         self, scope_id: str, channel_id: str | None, spec: dict, track: dict, actor: str, options: dict | None = None
     ) -> SessionRow:
-        """Start a session; a channel runs one active session at a time (ValueError otherwise)."""
+        """Start a session; a channel runs one active session at a time (ValueError otherwise). The messages still
+        queued for that channel (`pending_announcements`, not the edits of posts) are an ended session's and are
+        given up in the same transaction: they are not posted into the new session."""
         ...
     async def session(self, session_id: int) -> SessionRow | None: ...
+    async def set_session_options(self, session_id: int, options: dict) -> bool:
+        """Replace the `options` of session `session_id` (what create_session stored: a terminal session's folder,
+        kept again when it moved). False (nothing changed) when there is no such session."""
+        ...
     async def active_session_in(self, channel_id: str) -> SessionRow | None: ...
     async def latest_session(self, scope_id: str, channel_id: str | None) -> SessionRow | None: ...
     async def active_sessions(self, scope_id: str | None = None) -> list[SessionRow]:
@@ -297,6 +309,10 @@ class Store(Protocol):
     async def set_closes_at(self, round_id: int, closes_at: float) -> bool:
         """Bring an open round's close forward to `closes_at` (Unix seconds; a /close), also before it is posted
         (`set_round_messages` keeps it then). False if it closes at that time or before already, or is not open."""
+        ...
+    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
+        """Record that an open round's channel is told now that reactions are not its votes; True the first time, False
+        once recorded (in any process, before a restart too) or when the round is not open."""
         ...
     async def take_votes(self, round_id: int) -> bool:
         """Take an open round's votes for its close, now: every vote applied from then on is refused ("closed"), so

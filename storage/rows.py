@@ -75,6 +75,11 @@ def copy_columns(table: str, columns: list[str]) -> str:
 # rounds locked for its transaction (PostgreSQL: FOR UPDATE OF r; SQLite: one writer at a time): a /stop and the
 # round's record (its message id) racing each other must not both read the round before the other commits,
 # each then finding nothing to edit (the stop: no message yet; the record: still open).
+# A new session's channel: what an ended session there left unposted (Discord refused it, or was down until it ended)
+# is given up (marked sent), not posted into the new session, where members would read an old round's summary as
+# its own; the edits of old round posts stay queued (they edit those posts, not the new session's).
+GIVE_UP_OLD_NOTES = "UPDATE announcements SET sent_at = {} WHERE channel_id = {} AND sent_at IS NULL AND message_id IS NULL"
+
 ENDED_POSTS = "SELECT s.channel_id, r.status, r.message_ids, r.ended_posts FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE {where}"
 
 

@@ -38,7 +38,7 @@ from storage.protocol import (
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
-    ENDED_POSTS, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, standing_votes,
+    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, VOTING_STATUS as _VOTING_STATUS, round_row as _round, session_row as _session,
 )
 
@@ -116,6 +116,20 @@ def reading_uri(path: str | Path) -> str:
     if _why_unwritable(file) is None and _why_unwritable(file.parent) is None:
         return f"{uri}?mode=rw"
     return f"{uri}?mode=ro&immutable=1"
+
+
+def copy_file(path: str | Path, to: str | Path) -> None:
+    """Copy the SQLite database `path` whole into the new file `to` (SQLite's backup: one consistent snapshot, a
+    writer's latest commits in its -wal too), reading `path` as a store opened to read only does (reading_uri)."""
+    source = sqlite3.connect(reading_uri(path), uri=True)
+    try:
+        target = sqlite3.connect(to)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+    finally:
+        source.close()
 
 
 # The banner SQLite puts before a database's first problem ("*** in database main ***", then a line break): its stars
@@ -421,13 +435,16 @@ class SqliteStore(ClosesOnExit):
     async def create_session(
         self, scope_id: str, channel_id: str | None, spec: dict, track: dict, actor: str, options: dict | None = None
     ) -> SessionRow:
-        """Start a session; a channel runs one active session at a time (ValueError otherwise)."""
+        """Start a session; a channel runs one active session at a time (ValueError otherwise). What an ended
+        session left unposted there is given up (`GIVE_UP_OLD_NOTES`)."""
         async with self._tx() as db:
             if channel_id is not None and await db.one(
                 "SELECT 1 FROM sessions WHERE channel_id = ? AND status = 'active'", (channel_id,)
             ):
                 raise ValueError("a session is already running here: stop it first")
             now = time.time()
+            if channel_id is not None:
+                await db.execute(GIVE_UP_OLD_NOTES.format("?", "?"), (now, channel_id))
             cursor = await db.execute(
                 "INSERT INTO sessions (scope_id, channel_id, spec, options, owner, status, track, created_at) "
                 "VALUES (?, ?, ?, ?, ?, 'active', ?, ?)",
@@ -441,6 +458,13 @@ class SqliteStore(ClosesOnExit):
     async def session(self, session_id: int) -> SessionRow | None:
         rows = await self._all(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
         return _session(rows[0]) if rows else None
+
+    async def set_session_options(self, session_id: int, options: dict) -> bool:
+        """Replace the `options` of session `session_id` (what create_session stored: a terminal session's folder,
+        kept again when it moved). False (nothing changed) when there is no such session."""
+        async with self._tx() as db:
+            cursor = await db.execute("UPDATE sessions SET options = ? WHERE id = ?", (json.dumps(options), session_id))
+            return cursor.rowcount > 0
 
     async def active_session_in(self, channel_id: str) -> SessionRow | None:
         rows = await self._all(
@@ -973,6 +997,13 @@ class SqliteStore(ClosesOnExit):
             cursor = await db.execute(
                 "UPDATE rounds SET closes_at = ? WHERE id = ? AND status = 'open' AND (closes_at IS NULL OR closes_at > ?)",
                 (closes_at, round_id, closes_at),
+            )
+        return cursor.rowcount > 0
+
+    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
+        async with self._tx() as db:
+            cursor = await db.execute(
+                "UPDATE rounds SET reactions_notice_at = ? WHERE id = ? AND status = 'open' AND reactions_notice_at IS NULL", (time.time(), round_id)
             )
         return cursor.rowcount > 0
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import discord
 
+from bot.discord.pace import READS_PER_SECOND, Pace
 from bot.discord.votes import RoundRef, voter_id
 from bot.progress import plural
 from core.crowd import Ballot
@@ -74,6 +75,7 @@ class JoinTimes:
 
     def __init__(self, bot: discord.Client) -> None:
         self.bot = bot
+        self.reads = Pace(READS_PER_SECOND)  # the bot's bulk reads from Discord, these and a recount's (one per bot)
         self._joined: dict[tuple[int, int], dt.datetime | None] = {}
 
     def remember(self, guild_id: int, user_id: int, joined_at: dt.datetime) -> None:
@@ -99,7 +101,8 @@ class JoinTimes:
                 await before_asking()
             guild = self.bot.get_guild(guild_id)
             try:
-                member = await guild.fetch_member(user_id) if guild is not None else None
+                async with self.reads.turn():  # one request a voter: a recount asks for hundreds at once
+                    member = await guild.fetch_member(user_id) if guild is not None else None
             except discord.NotFound:
                 member = None
             self._joined[(guild_id, user_id)] = member.joined_at if member is not None else None

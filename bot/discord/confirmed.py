@@ -39,7 +39,7 @@ async def forget(bot, data: dict, request: str) -> str | None:
     bot.runner.scope_deleted(voter)
     return (
         f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)}. "
-        "Moderation records about you (a strike, the audit log) are kept; a reaction you leave on an open round no longer counts."
+        "Moderation records about you (any strike, the audit log) are kept; a reaction you leave on an open round no longer counts."
     )
 
 

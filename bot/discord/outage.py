@@ -1,5 +1,6 @@
 """A retried step's failures in the log as an operator reads them: Discord unreachable (an outage) is expected and
-said in one line with its reason, a bug keeps its traceback, and neither is repeated at every retry."""
+said in one line with its reason for the whole process (not per session), a bug keeps its traceback, and neither is
+repeated at every retry."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import re
 import socket
 import time
 import traceback
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import aiohttp
 import discord
+
+from bot.progress import plural
 
 # How often (seconds) a failure that goes on is said again while it is retried: often enough that the log shows it
 # has not ended (and how many tries it has cost), seldom enough that a long outage across many sessions stays readable.
@@ -40,30 +44,67 @@ def reason(problem: BaseException) -> str:
     return f"{type(problem).__name__}: {message}" if message else type(problem).__name__
 
 
+class Outage:
+    """Discord unreachable as the whole process sees it, however many sessions' steps (`key`s) wait for it: one warning
+    as the first fails, naming how many sessions run (`running()`: all of them need Discord to go on); then at most
+    every STILL_FAILING_EVERY seconds one line for them all, with how many wait and how many tries failed; and one line
+    once none waits any more. Per session it would be a line per server at each: 100 as an outage begins."""
+
+    def __init__(self, log: logging.Logger, retry_seconds: float, running: Callable[[], int]) -> None:
+        self.log, self.retry_seconds, self.running = log, retry_seconds, running
+        self.waiting: set[Hashable] = set()  # the steps whose last try failed for the outage; empty: no outage
+        self.tries = 0  # failed tries in this outage, of every step
+        self._since = self._said = 0.0  # when (monotonic s) the outage began, and was last said
+
+    def failed(self, key: Hashable, problem: BaseException) -> None:
+        now, began = time.monotonic(), not self.waiting
+        self.waiting.add(key)
+        self.tries += 1
+        if began:
+            self.tries, self._since, self._said = 1, now, now
+            self.log.warning(
+                "cannot reach Discord (%s); %s for it, each retrying every %g s; said again each minute while it lasts",
+                reason(problem), plural(max(self.running(), 1), "running session waits", "running sessions wait"), self.retry_seconds,
+            )
+        elif now - self._said >= STILL_FAILING_EVERY:
+            self._said = now
+            self.log.warning(
+                "still cannot reach Discord after %.0f s (%s): %s, %d tries failed; retrying",
+                now - self._since, reason(problem), plural(len(self.waiting), "session waits", "sessions wait"), self.tries,
+            )
+
+    def ended(self, key: Hashable, worked: bool = True) -> None:
+        """`key`'s step no longer waits: it worked (`worked`), or it stopped or fails for another reason."""
+        if key not in self.waiting:
+            return
+        self.waiting.discard(key)
+        if not self.waiting:
+            how = "Discord works again" if worked else "no session waits for Discord any more"
+            self.log.info("%s, after %d failed tries in %.0f s", how, self.tries, time.monotonic() - self._since)
+
+
 class RetryLog:
-    """What one retried step (`what`, e.g. "session 3's round") logs as it fails and works again. The first failure of
-    a streak is one line: a warning with its reason for an outage, an error with its traceback for anything else (a bug
-    must be seen whole). Further failures of the same kind (any outage; the same bug) are said again at most every
+    """What one retried step (`what`, e.g. "session 3's round") logs as it fails and works again. An outage is the
+    process's, said by `outage` (shared by every step) for them all. A bug's first failure in a streak is one error with
+    its traceback (a bug must be seen whole); further failures of the same bug are said again at most every
     STILL_FAILING_EVERY seconds, with how many tries failed; the first success after a streak says it works again."""
 
-    def __init__(self, log: logging.Logger, what: str, retry_seconds: float) -> None:
-        self.log, self.what, self.retry_seconds = log, what, retry_seconds
-        self.failing: str | None = None  # the streak's kind: "outage" or the bug's reason; None while it works
+    def __init__(self, log: logging.Logger, what: str, outage: Outage) -> None:
+        self.log, self.what, self.outage = log, what, outage
+        self.failing: str | None = None  # the bug's reason while it fails; None while it works or Discord is out
         self.tries = 0  # failed tries in this streak
         self._since = self._said = 0.0  # when (monotonic s) the streak began, and was last said
 
     def failed(self, problem: BaseException) -> None:
-        outage, now = is_outage(problem), time.monotonic()
-        kind = "outage" if outage else reason(problem)
+        if is_outage(problem):
+            self.failing = None
+            self.outage.failed(self, problem)
+            return
+        self.outage.ended(self, worked=False)
+        now, kind = time.monotonic(), reason(problem)
         if kind != self.failing:
             self.failing, self.tries, self._since, self._said = kind, 1, now, now
-            if outage:
-                self.log.warning(
-                    "%s: cannot reach Discord (%s); retrying every %g s, said again each minute while it lasts",
-                    self.what, reason(problem), self.retry_seconds,
-                )
-            else:
-                self.log.error("%s failed; retrying every %g s", self.what, self.retry_seconds, exc_info=problem)
+            self.log.error("%s failed; retrying every %g s", self.what, self.outage.retry_seconds, exc_info=problem)
             return
         self.tries += 1
         if now - self._said >= STILL_FAILING_EVERY:
@@ -76,3 +117,8 @@ class RetryLog:
         if self.failing is not None:
             self.log.info("%s works again, after %d failed tries in %.0f s", self.what, self.tries, time.monotonic() - self._since)
         self.failing, self.tries = None, 0
+        self.outage.ended(self)
+
+    def stopped(self) -> None:
+        """The step is over (its session ended or was cancelled): an outage no longer waits for it."""
+        self.outage.ended(self, worked=False)

@@ -43,6 +43,9 @@ class Publisher:
         # channel id -> (when its post began, set once that round is recorded with its message)
         self._deployment_id: str | None = None
         self._recording: dict[int, tuple[float, asyncio.Event]] = {}
+        # session id -> (round id, its attachments: file name, bytes) until that round's post is recorded: a post that
+        # Discord refused is retried every few seconds while it lasts, and FluidSynth and the drawing need not run again.
+        self._media: dict[int, tuple[int, list[tuple[str, bytes]]]] = {}
 
     async def recorded_in(self, channel_id: int, message_id: int) -> None:
         """Wait until the round being posted in this channel, if any, is recorded with its message, when
@@ -69,10 +72,12 @@ class Publisher:
                 message = await self._post(channel, session, open_round, style)
                 if message is None:  # the session ended while the round was rendered: nothing is posted
                     self._post_tried.discard(row.id)
+                    self.forget(session.id)
                     return await self.store.round(row.id), False
                 closes_at = time.time() + seconds
             ended = {status: ended_post(open_round.spec, open_round.plan, session.rounds_done, status) for status in ENDED_POSTS}
             await self.store.set_round_messages(row.id, [str(message.id)], closes_at, ended)
+            self.forget(session.id)
         finally:
             recorded.set()
             if self._recording.get(channel.id, (0, None))[1] is recorded:
@@ -92,13 +97,22 @@ class Publisher:
             self.own_reactions.put(message.channel.id, message.id, mode, message)
         return recorded_row, adopted
 
-    async def _post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message | None:
-        """The round's post; None when its round was cancelled before it could be sent (the session ended)."""
-        from bot.discord.views import vote_view
+    def forget(self, session_id: int) -> None:
+        """Drop what was rendered for the session's round (its post is recorded, or the session ended)."""
+        self._media.pop(session_id, None)
 
-        plan, spec = open_round.plan, open_round.spec
+    async def _attachments(self, session_id: int, open_round: OpenRound) -> list[discord.File]:
+        """The round's audio and piano rolls, rendered and drawn once for all the tries of its post (`_media`)."""
+        kept = self._media.get(session_id)
+        if kept is None or kept[0] != open_round.id:
+            kept = self._media[session_id] = (open_round.id, await self._render(open_round))
+        return [discord.File(io.BytesIO(data), name) for name, data in kept[1]]
+
+    async def _render(self, open_round: OpenRound) -> list[tuple[str, bytes]]:
+        """Each edit's audio and piano roll, and the track before for an A/B vote: (file name, bytes) each."""
+        plan = open_round.plan
         number = plan.index + 1
-        files: list[discord.File] = []
+        media: list[tuple[str, bytes]] = []
         labels = ["a", "b"] if len(plan.proposals) > 1 else [""]
         # An A/B vote compares both edits with the track before ("neither": it is best), so it is posted too.
         before = (
@@ -111,12 +125,20 @@ class Publisher:
                     self.renderer.render_async(track_to_midi(proposal.track), "ogg"),
                     self.drawer.piano_roll(proposal.track, f"round {number} {label.upper()}".strip(), plan.incumbent, proposal.action),
                 )
-                files += [discord.File(io.BytesIO(audio), f"{stem}.ogg"), discord.File(io.BytesIO(roll), f"{stem}.png")]
+                media += [(f"{stem}.ogg", audio), (f"{stem}.png", roll)]
             if before is not None:
-                files.append(discord.File(io.BytesIO(await before), f"round-{number}-before.ogg"))
+                media.append((f"round-{number}-before.ogg", await before))
         finally:
             if before is not None and not before.done():
                 before.cancel()  # an edit's rendering failed: the round is retried, this one is not needed
+        return media
+
+    async def _post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message | None:
+        """The round's post; None when its round was cancelled before it could be sent (the session ended)."""
+        from bot.discord.views import vote_view
+
+        plan, spec = open_round.plan, open_round.spec
+        files = await self._attachments(session.id, open_round)
         current = await self.store.round(open_round.id)
         if current is None or current.status != "open":  # stopped (or deleted) while it was rendered
             return None

@@ -11,10 +11,12 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import discord
 
 from bot.discord.anti_brigade import JoinTimes
+from bot.discord.pace import Pace
 from bot.discord.ballot_box import CLEARED, BallotBox
 from bot.discord.publisher import Publisher
 from bot.discord.shards import shard_of
@@ -72,7 +74,8 @@ class Reconciler:
         """Whether the round's message still exists; a round whose message was deleted (while the bot
         was down, whatever its vote style) is cancelled."""
         try:
-            await channel.fetch_message(int(row.message_ids[0]))
+            async with self.join_times.reads.turn():  # every resumed round's at a restart
+                await channel.fetch_message(int(row.message_ids[0]))
         except discord.NotFound:
             await self._cancel(row.id, actor="crowdtune", reason="round message missing")
             return False
@@ -97,7 +100,8 @@ class Reconciler:
                 watchers.clear()
                 box.held.flush(message_id)
                 try:
-                    message = await channel.fetch_message(message_id)
+                    async with self.join_times.reads.turn():  # every open round's at a restart: paced (bot/discord/pace.py)
+                        message = await channel.fetch_message(message_id)
                 except discord.NotFound:
                     await self._cancel(row.id, actor="crowdtune", reason="round message missing")
                     return
@@ -166,7 +170,7 @@ class Reconciler:
         for reaction in message.reactions:
             if vote_from_emoji(row.mode, str(reaction.emoji)) is None or reaction.count <= (1 if reaction.me else 0):
                 continue  # not a vote, or only our own reaction: nothing to read
-            users, listed = await _everyone_with(reaction)
+            users, listed = await _everyone_with(self.ballot_box.bot.http, self.join_times.reads, reaction)
             complete = complete and listed
             for user, burst in users:
                 if not self.ballot_box.is_bot(user.id, None) and not user.bot:
@@ -183,35 +187,49 @@ REACTION_PAGE = 100  # users per request: Discord's maximum for GET .../reaction
 PAGE_SLACK = 10  # pages read beyond what the reaction's count asks for before a listing is given up on
 
 
-async def _everyone_with(reaction: discord.Reaction) -> tuple[list[tuple[discord.abc.User, bool]], bool]:
+class Reactor(NamedTuple):
+    """Someone with a reaction, as its listing gives them."""
+
+    id: int
+    bot: bool
+
+
+async def _everyone_with(http: discord.http.HTTPClient, reads: Pace, reaction: discord.Reaction) -> tuple[list[tuple[Reactor, bool]], bool]:
     """Everyone with this reaction now, normal and super (burst) alike (Discord lists super reactors
     only when asked for them, `type=1`), each (user, super): one person with both is listed twice, as
     they are two reactions; and whether the listing was read to its end."""
-    normal, complete = await _paged(reaction, discord.ReactionType.normal, reaction.normal_count)
+    normal, complete = await _paged(http, reads, reaction, discord.ReactionType.normal, reaction.normal_count)
     users = [(user, False) for user in normal]
     if reaction.burst_count or reaction.me_burst:
-        burst, burst_complete = await _paged(reaction, discord.ReactionType.burst, reaction.burst_count)
+        burst, burst_complete = await _paged(http, reads, reaction, discord.ReactionType.burst, reaction.burst_count)
         users, complete = users + [(user, True) for user in burst], complete and burst_complete
     return users, complete
 
 
-async def _paged(reaction: discord.Reaction, kind: discord.ReactionType, count: int) -> tuple[list[discord.abc.User], bool]:
-    """Every user of one reaction type, page by page. discord.py's users(limit=None) stops after the count
-    the message had when fetched, so it misses people when the reaction changed since (our own added);
-    this reads on until a short page. A server that ignores `after` (an outside Discord-compatible
-    one) must not keep the loop going: a page that brings no new user ends it, and so does a bound on
-    the pages read (issue 11, case 11). Returns the users and whether the listing ended with a short page
+async def _paged(
+    http: discord.http.HTTPClient, reads: Pace, reaction: discord.Reaction, kind: discord.ReactionType, count: int
+) -> tuple[list[Reactor], bool]:
+    """Every user of one reaction type, page by page, each page one request in its turn (bot/discord/pace.py).
+    discord.py's users(limit=None) stops after the count the message had when fetched, so it misses people when the
+    reaction changed since (our own added); this reads on until a short page. (Not through users() a page at a time:
+    after a short page it asks once more, for an empty one, a wasted request per listing.) A server that ignores `after`
+    (an outside Discord-compatible one) must not keep the loop going: a page that brings no new user ends it, and so
+    does a bound on the pages read (issue 11, case 11). Returns the users and whether the listing ended with a short page
     (complete); an incomplete one must not be taken to mean that the others removed their reactions."""
-    users: dict[int, discord.abc.User] = {}
+    message, emoji = reaction.message, reaction.emoji
+    emoji = emoji if isinstance(emoji, str) else f"{emoji.name}:{emoji.id}"
+    users: dict[int, Reactor] = {}
     after = None
     for _ in range(count // REACTION_PAGE + PAGE_SLACK):
-        page = [user async for user in reaction.users(limit=REACTION_PAGE, after=after, type=kind)]
+        async with reads.turn():
+            raw = await http.get_reaction_users(message.channel.id, message.id, emoji, REACTION_PAGE, after=after, type=kind.value)
+        page = [Reactor(int(user["id"]), bool(user.get("bot"))) for user in raw]
         new = [user for user in page if user.id not in users]
         users.update((user.id, user) for user in new)
         if len(page) < REACTION_PAGE:
             return list(users.values()), True
         if not new:
             break
-        after = discord.Object(max(user.id for user in page))
+        after = max(user.id for user in page)
     log.warning("reactions %s on message %s: the listing did not end; stopped after %d users", reaction.emoji, reaction.message.id, len(users))
     return list(users.values()), False

@@ -23,7 +23,7 @@ import discord
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
 from bot.discord.followups import Followups, say_stopped
-from bot.discord.outage import RetryLog
+from bot.discord.outage import Outage, RetryLog
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
 from bot.discord.reconciler import Reconciler
@@ -118,7 +118,7 @@ async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> Non
     it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
     it twice within Discord's nonce window (minutes); an entry with a message id is that round post's edit
     as its round ended (`edit_post`), which a crash may only repeat. For one session's channel a refusal is raised
-    (the session stops, saying why); across all channels at start, a channel Discord refuses us
+    (the session stops, saying why) and that entry given up; across all channels at start, a channel Discord refuses us
     (gone, or closed to us) is given up on. A refused summary goes into its round's post (`summary_into_post`)."""
     edited: dict[str, tuple[int, str]] = {}  # channel id -> the round post last edited here, and its words
     for note in await store.pending_announcements(channel_id):
@@ -131,10 +131,24 @@ async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> Non
                 await channel.send(note.content, nonce=f"ct-note-{note.id}")
         except (discord.Forbidden, discord.NotFound) as problem:
             await summary_into_post(channel, edited.pop(note.channel_id, None), note.content)
-            if channel_id is not None:
+            if channel_id is not None:  # given up too: its session stops, and it must not follow in a later one
+                await store.mark_announced(note.id)
                 raise
             log.warning("announcement %s for channel %s dropped: %s", note.id, note.channel_id, problem)
         await store.mark_announced(note.id)
+
+
+async def say_voting_stopped(bot: discord.Client, store, sessions) -> None:
+    """Voting stopped everywhere (the database is gone): the `sessions`' tasks end and each active session's channel is told."""
+    current = asyncio.current_task()
+    tasks = [task for task in sessions if task is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for session in await store.active_sessions():  # reads still work: only writes are refused
+        if session.channel_id is not None and session.channel_id.isdigit():
+            with contextlib.suppress(discord.HTTPException):
+                await bot.get_partial_messageable(int(session.channel_id)).send(VOTING_STOPPED)
 
 
 class RoundRunner:
@@ -151,6 +165,8 @@ class RoundRunner:
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
         self._shut_down = False  # a /compose answered during the shutdown starts no rounds (its store is being closed)
         join_times = JoinTimes(bot)
+        # Discord unreachable is said once for the process, naming how many sessions run (all wait for it).
+        self.outage = Outage(log, RETRY_AFTER_ERROR, lambda: sum(not task.done() for task in self._tasks.values()))
         self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn)
         self.ballot_box = BallotBox(
             bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in
@@ -218,18 +234,7 @@ class RoundRunner:
         if isinstance(problem, ClaimLost):  # another process runs these sessions now; this one ends (run_bot) and says why
             return
         log.error("voting stopped in every session: %s", problem)
-        self._spawn(self._say_voting_stopped())
-
-    async def _say_voting_stopped(self) -> None:
-        current = asyncio.current_task()
-        tasks = [task for task in self._tasks.values() if task is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for session in await self.store.active_sessions():  # reads still work: only writes are refused
-            if session.channel_id is not None and session.channel_id.isdigit():
-                with contextlib.suppress(discord.HTTPException):
-                    await self.bot.get_partial_messageable(int(session.channel_id)).send(VOTING_STOPPED)
+        self._spawn(say_voting_stopped(self.bot, self.store, self._tasks.values()))
 
     def scope_settings_changed(self, scope_id: str) -> None:
         """A scope's settings changed, or it was deleted (/forget-me): votes see it at once, and every session looks
@@ -260,18 +265,20 @@ class RoundRunner:
         task.add_done_callback(self._background.discard)
 
     async def _run(self, session_id: int) -> None:
+        retries = RetryLog(log, f"session {session_id}'s round", self.outage)
         try:
             await self.followups.keep(session_id)
-            await self._rounds(session_id)
+            await self._rounds(session_id, retries)
             if self.stopped_by is None:  # ended (not cancelled by a shutdown): nobody to tell any more
                 await self.followups.forget(session_id)
         finally:
+            retries.stopped()  # an outage does not wait for a session that ended (or was cancelled)
+            self.publisher.forget(session_id)  # a round it rendered but could not post
             self.recounts.done(session_id)  # ended: nothing more is recounted, and /status must not wait on it
             self.steering.runner_ended(session_id)  # a /stop waiting for a close stops the session itself
             self.followups.drop(session_id)
 
-    async def _rounds(self, session_id: int) -> None:
-        retries = RetryLog(log, f"session {session_id}'s round", RETRY_AFTER_ERROR)
+    async def _rounds(self, session_id: int, retries: RetryLog) -> None:
         while True:
             try:
                 finished = await self._one_round(session_id, retries)

@@ -24,12 +24,15 @@ STOP_WAIT = 60.0
 # How long (seconds) a /close waits for its round's votes to be taken before it acknowledges the command ("thinking...")
 # and waits on: Discord wants an answer within 3 s of the command, and the lookups before this take some of them.
 ANSWER_WITHIN = 1.5
+# To a /stop or /close that found the session running, once it got its turn (`lock`) after the session ended.
+ALREADY_ENDED = "This session has already ended (another `/stop`, or its last round); nothing was changed."
 # A /close's answer for each outcome of `Steering.close_now`.
 CLOSE_ANSWERS = {
     "closing": "Closing this round now.",
     "already": "This round is already closing; its result follows.",
     "once_posted": "The next round is being posted; I'll close it as soon as it is there, and its result follows.",
     "none": "No round is open right now.",
+    "ended": ALREADY_ENDED,
 }
 
 
@@ -62,15 +65,17 @@ class Steering:
             return row.closes_at is not None
         return row.session_id in self._closing or (row.closes_at is not None and row.closes_at <= time.time())
 
-    async def close_now(self, session_id: int) -> Literal["closing", "already", "once_posted", "none"]:
+    async def close_now(self, session_id: int) -> Literal["closing", "already", "once_posted", "none", "ended"]:
         """Close the session's open round early: "closing", "already" (its voting is over: a /close before this
         one, its time or its quorum), "once_posted" (its message is on its way: it closes, and counts, as soon as it
-        is posted; also for a /close after such a one) or "none". The new close time is stored first, so a crash
+        is posted; also for a /close after such a one), "none" (its next round is being prepared) or "ended" (a /stop,
+        or its last round's close, came first: it was running when the /close was sent). The new close time is stored first, so a crash
         right after the acknowledgement still closes the round at the next start (its post is adopted or made
         then, and closed); "closing" (and "already" after it) is answered once its votes are taken (`taken`). Hold `lock`."""
         row = await self.store.open_round_of(session_id)
         if row is None:
-            return "none"
+            session = await self.store.session(session_id)
+            return "none" if session is not None and session.status == "active" else "ended"
         if not self.voting_over(row):
             if row.message_ids and self._running(session_id):  # its runner takes the votes once woken (`taken`)
                 # Before the write: the runner may be woken by a quorum meanwhile and take them first.

@@ -1,7 +1,7 @@
 """Reactions that look like votes on a round that takes its votes from buttons or menus: no vote, and said so.
 
 A reaction cannot be answered privately, and removing someone else's needs Manage Messages, which the bot does
-not ask for; so the channel is told once a round (a reaction that is no vote would otherwise sit there as if it
+not ask for; so the channel is told once a round, also across restarts (a reaction that is no vote would otherwise sit there as if it
 counted). Reactions on a round that votes by reaction are the ballot box's; other emoji are just reactions."""
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ class StrayReactions:
     def __init__(self, bot: discord.Client, box: BallotBox) -> None:
         self.bot = bot
         self.box = box
-        self._told: OrderedDict[int, None] = OrderedDict()  # round ids whose channel was told
+        self._told: OrderedDict[int, None] = OrderedDict()  # round ids whose channel was told: the store not asked again
 
     async def added(self, payload: discord.RawReactionActionEvent) -> None:
         """MESSAGE_REACTION_ADD: a vote-looking emoji by a person on the post of an open round that votes with
-        buttons or menus gets the channel told, the first time in that round (in this process)."""
+        buttons or menus gets the channel told, the first time in that round (`Store.tell_reactions_are_no_votes`)."""
         emoji = str(payload.emoji)
         if vote_from_emoji("rating", emoji) is None and vote_from_emoji("ab", emoji) is None:
             return
@@ -43,8 +43,12 @@ class StrayReactions:
         self._told[ref.round_id] = None
         while len(self._told) > TOLD_KEPT:
             self._told.popitem(last=False)
+        # Stored, so a restart (or another process) does not say it again; recorded before it is said: a crash in
+        # between loses the notice rather than repeating it.
+        if not await self.box.store.tell_reactions_are_no_votes(ref.round_id):
+            return
         row = await self.box.store.round(ref.round_id)
-        if row is None or row.status != "open":
+        if row is None:
             return
         channel = self.bot.get_channel(payload.channel_id) or self.bot.get_partial_messageable(payload.channel_id)
         controls = "menus" if ref.style == ASPECTS_STYLE else "buttons"

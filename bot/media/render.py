@@ -84,13 +84,21 @@ def parse_midi(data: bytes, name: str = "MIDI data", need_notes: bool = True) ->
     try:
         midi = mido.MidiFile(file=io.BytesIO(data))
     except (OSError, EOFError, ValueError, KeyError, IndexError, mido.KeySignatureError) as problem:
-        # mido's EOFError (a file cut short, or empty) carries no message of its own.
-        reason = str(problem) or "it ends before its header or a track is complete"
-        raise ValueError(f"{name} is not a valid MIDI file ({reason})") from None
+        raise ValueError(f"{name} is not a valid MIDI file ({_unreadable(data, problem)})") from None
     timeline = midi_timeline(midi, name)  # refuses timing that cannot be honoured, notes or not
     if need_notes and not any(message.type == "note_on" and message.velocity > 0 for _, message in timeline):
         raise ValueError(f"{name} has no notes to play, so there is nothing to render")
     return midi
+
+
+def _unreadable(data: bytes, problem: Exception) -> str:
+    """Why mido could not read `data`, in our words: its own (such as "MThd not found. Probably not a MIDI file", or a
+    byte's range) are a library's, and its EOFError has none."""
+    if isinstance(problem, EOFError):  # a file cut short, or empty
+        return "it ends before its header or a track is complete"
+    if not data.startswith(b"MThd"):
+        return "it does not start with a MIDI header, so it is some other kind of file"
+    return "some of its contents are not valid MIDI data"
 
 
 def _as_midi(midi: mido.MidiFile | bytes) -> mido.MidiFile:

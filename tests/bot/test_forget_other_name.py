@@ -13,14 +13,14 @@ from test_cli import crowdtune
 LOGIN = "1234"
 
 
-async def _terminal_votes(db: str) -> None:
-    """A terminal session of the login LOGIN (local:LOGIN, its scope and voter) with one rated round."""
+async def _terminal_votes(db: str, login: str = LOGIN) -> None:
+    """A terminal session of the login `login` (local:LOGIN, its scope and voter) with one rated round."""
     store = await open_store(db)
     try:
         conductor = Conductor(store)
-        session = await conductor.start(f"local:{LOGIN}", "local", "terminal", SessionSpec(), actor=f"local:{LOGIN}")
+        session = await conductor.start(f"local:{login}", "local", f"local:{login}", SessionSpec(), actor=f"local:{login}")
         r = await conductor.open_round(session.id)
-        await conductor.vote(r.id, f"local:{LOGIN}", 7)
+        await conductor.vote(r.id, f"local:{login}", 7)
         await conductor.close(r.id)
     finally:
         await store.close()
@@ -65,3 +65,19 @@ async def _discord_votes(db: str) -> None:
         await conductor.close(r.id)
     finally:
         await store.close()
+
+
+def test_a_login_with_a_space_at_its_end_is_forgotten_and_a_pasted_space_is_named(tmp_path):
+    """A login may end in a space (getpass takes LOGNAME as it is): `forget-user 'local:a '` deletes its data. Given a
+    pasted space where the login has none, the line that says nothing is stored names the login without it."""
+    db = str(tmp_path / "ct.db")
+    asyncio.run(_terminal_votes(db, "a "))
+    asyncio.run(_terminal_votes(db, "b"))
+    pasted = crowdtune("forget-user", "local:b ", "--db", db, "--yes", cwd=tmp_path)
+    assert pasted.stdout.splitlines() == [
+        f"nothing of local:b  is stored in {db} (no votes, no personal agent): nothing to delete, no copy written; "
+        "the login 'b' (without the space) is stored as local:b: run crowdtune forget-user local:b"
+    ], pasted.stdout
+    done = crowdtune("forget-user", "local:a ", "--db", db, "--yes", cwd=tmp_path)
+    assert "deleted 1 vote" in done.stdout, done.stdout
+    assert query(db, "SELECT voter FROM votes") == [("local:b",)]

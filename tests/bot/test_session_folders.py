@@ -54,6 +54,10 @@ def test_an_old_absolute_folder_moved_with_its_database_is_found_beside_it_and_a
     assert files_folder(gone.stdout) == instead and (instead / "round-0004.mid").is_file(), gone.stdout
     said = [line for line in gone.stdout.splitlines() if "is not there" in line]
     assert said == [f"session 1's folder {first} is not there (moved or deleted?): its files go to {instead} instead"], gone.stdout
+    # Its new place is kept: the next run writes there and says nothing of the gone one (a trial heard it every run).
+    again = _resumed(tmp_path, "alone/ct.db")
+    assert files_folder(again.stdout) == instead and "is not there" not in again.stdout, again.stdout
+    assert stored_options(tmp_path / "alone" / "ct.db", 1) == {"aspects": False, "out": "rounds", "named": "ct"}
 
 
 def test_a_renamed_or_copied_database_keeps_its_session_s_folder_and_one_moved_alone_says_where_files_go(tmp_path):
@@ -76,6 +80,9 @@ def test_a_renamed_or_copied_database_keeps_its_session_s_folder_and_one_moved_a
     said = [line for line in alone.stdout.splitlines() if "is not there" in line]
     assert said == [f"session 1's folder {instead} is not there (moved or deleted?): it is made again for its files"], alone.stdout
     assert files_folder(alone.stdout) == instead and (instead / "round-0004.mid").is_file(), alone.stdout
+    again = _resumed(tmp_path, "n3/renamed.db")
+    assert files_folder(again.stdout) == instead, again.stdout
+    assert "is not there" not in again.stdout, again.stdout
 
 
 def test_on_postgresql_a_session_keeps_its_folder_whatever_url_reaches_the_database(tmp_path, postgres_server):
@@ -87,6 +94,12 @@ def test_on_postgresql_a_session_keeps_its_folder_whatever_url_reaches_the_datab
     other = crowdtune("run", "--no-audio", "--db", url + "?application_name=elsewhere", stdin="5\nq\n", cwd=tmp_path)
     assert files_folder(other.stdout) == folder and (folder / "round-0003.mid").is_file(), other.stdout
     assert [p.name for p in folder.parent.iterdir()] == [folder.name] and "is not there" not in other.stdout, other.stdout
+    # Its folder deleted: its files go to this run's --out, said once, as that new place is kept (on PostgreSQL too).
+    shutil.rmtree(folder)
+    (tmp_path / "o2").mkdir()
+    said = [crowdtune("run", "--no-audio", "--db", url, *out, stdin="5\nq\n", cwd=tmp_path).stdout for out in (["--out", "o2"], [])]
+    assert [run.count("is not there") for run in said] == [1, 0], said
+    assert files_folder(said[1]) == tmp_path / "o2" / folder.name and not folder.exists(), said
 
 
 def test_a_session_s_folder_is_the_same_in_every_time_zone_and_an_older_one_made_in_another_is_found(tmp_path):
@@ -109,3 +122,23 @@ def test_a_session_s_folder_is_the_same_in_every_time_zone_and_an_older_one_made
     older = crowdtune("run", "--no-audio", "--db", "z/ct.db", stdin="5\nq\n", cwd=tmp_path, env_extra=tokyo)
     assert files_folder(older.stdout) == folder and (folder / "round-0005.mid").is_file(), older.stdout
     assert "is not there" not in older.stdout, older.stdout
+
+
+def test_a_resumed_session_names_an_out_it_cannot_use_as_not_applied_and_a_new_one_is_refused_it(tmp_path):
+    """Found by a trial: a resumed session given --out whose parent folder does not exist was refused (exit code 12),
+    while any other --out it does not apply is named as not applied: the session keeps its own folder."""
+    (tmp_path / "d").mkdir()
+    first = _started(tmp_path, "d/ct.db")
+    resumed = crowdtune("run", "--no-audio", "--db", "d/ct.db", "--out", "typo/x", stdin="5\nq\n", cwd=tmp_path)
+    assert f"  --out typo/x not applied: this session keeps its files in {first}" in resumed.stdout, resumed.stdout
+    assert (first / "round-0003.mid").is_file() and not (tmp_path / "typo").exists(), resumed.stdout
+    # A session that would write there is refused it, before anything is stored: a new one (--new ends the open one,
+    # so it is refused at once), and a resumed one whose own folder is gone, whose files would go to --out.
+    rounds = sqlite3.connect(tmp_path / "d" / "ct.db").execute("SELECT COUNT(*) FROM rounds").fetchone()
+    new = crowdtune("run", "--new", "--no-audio", "--db", "d/ct.db", "--out", "typo/x", stdin="5\nq\n", cwd=tmp_path, check=False)
+    assert new.returncode == 12 and "typo" in new.stderr and new.stdout == "", (new.stdout, new.stderr)
+    shutil.rmtree(first)
+    gone = crowdtune("run", "--no-audio", "--db", "d/ct.db", "--out", "typo/x", stdin="5\nq\n", cwd=tmp_path, check=False)
+    assert gone.returncode == 12 and "typo" in gone.stderr, (gone.stdout, gone.stderr)
+    assert sqlite3.connect(tmp_path / "d" / "ct.db").execute("SELECT COUNT(*) FROM rounds").fetchone() == rounds
+    assert stored_options(tmp_path / "d" / "ct.db", 1)["out"] == "rounds" and not (tmp_path / "typo").exists()

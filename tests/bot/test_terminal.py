@@ -864,6 +864,27 @@ def test_a_session_resumed_without_audio_leaves_no_final_wav_of_an_older_track_a
                     "no longer matches)"], resumed.stdout
 
 
+def test_a_final_wav_of_the_same_track_is_kept_without_audio_and_one_that_cannot_be_written_is_named_alone(tmp_path):
+    """Found by a trial: resumed with --no-audio and stopped before any rating, a session removed final.wav though its
+    track had not changed (final.wav was still its audio); and with final.wav a folder, the last line said the track
+    could not be written, though final.mid was."""
+    first = crowdtune("run", "--rounds", "6", "--seed", "5", "--db", "ct.db", stdin="9\nq\n", cwd=tmp_path)
+    folder = files_folder(first.stdout)
+    wav = (folder / "final.wav").read_bytes()
+    unchanged = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path)
+    assert (folder / "final.wav").read_bytes() == wav, unchanged.stdout
+    last = [line for line in unchanged.stdout.splitlines() if "final.mid" in line]
+    assert last == [f"your track: {folder / 'final.mid'} and final.wav (no audio this run: the final.wav an earlier run "
+                    "wrote is of this same track)"], unchanged.stdout
+    (folder / "final.wav").unlink()
+    (folder / "final.wav").mkdir()
+    blocked = crowdtune("run", "--db", "ct.db", stdin="9\nq\n", cwd=tmp_path)
+    assert (folder / "final.mid").read_bytes() == session_track_midi(tmp_path / "ct.db", 1) and (folder / "final.wav").is_dir()
+    last = [line for line in blocked.stdout.splitlines() if "your track" in line]
+    assert len(last) == 1 and last[0].startswith(f"your track: {folder / 'final.mid'}; {folder / 'final.wav'} could not be written: "), last
+    assert "a folder" in last[0], last
+
+
 def test_a_resumed_session_writes_where_it_started_and_a_new_out_is_named_as_not_applied(tmp_path):
     """Found by a fresh-user trial: `run --out o1`, q, then `run` wrote the same session's later rounds into rounds/:
     one session's files in two folders. The folder is kept with the session, and --out is shown absolute."""

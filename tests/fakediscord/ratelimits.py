@@ -91,6 +91,11 @@ class RateLimits:
         self._windows: dict[tuple[str, tuple[str, ...]], _Window] = {}
         self._recent: deque[float] = deque()  # times of the last second's requests under the global limit
 
+    def global_used(self) -> int:
+        """Requests within the last second that count against the global limit: 0 once a burst is over."""
+        now = time.monotonic()
+        return len([at for at in self._recent if now - at < 1.0])
+
     def limit_for(self, route: str) -> tuple[int, float]:
         return self.route_limits.get(route, DEFAULT_ROUTE_LIMIT)
 

@@ -583,6 +583,27 @@ async def test_one_active_session_per_channel(store):
     await _session(conductor, channel="c2")
 
 
+async def test_a_new_session_gives_up_what_an_ended_one_left_unposted_in_its_channel(store):
+    """Trial 24 (s11): a summary left in the outbox (Discord refused it) was posted into the channel's next session.
+    A new session in the channel gives up the messages still queued there; the edits of old round posts stay, and
+    other channels' messages are left alone."""
+    conductor = Conductor(store)
+    old = await _session(conductor, rounds=2)
+    other = await _session(conductor, channel="c2", rounds=2)
+    for session in (old, other):
+        r = await conductor.open_round(session.id)
+        await store.set_round_messages(r.id, ["7"], ended_posts={"closed": "Round 1 (closed)", "cancelled": "Round 1 (cancelled)"})
+        await conductor.close(r.id, announce=lambda outcome, ballots: "**Round 1 closed**: ...")
+    await store.end_session(old.id, "stopped", actor="mod")
+    assert [(n.channel_id, n.content, n.message_id) for n in await store.pending_announcements("c1")] == [
+        ("c1", "Round 1 (closed)", "7"), ("c1", "**Round 1 closed**: ...", None)
+    ]
+    await _session(conductor)
+    assert [(n.channel_id, n.content, n.message_id) for n in await store.pending_announcements()] == [
+        ("c1", "Round 1 (closed)", "7"), ("c2", "Round 1 (closed)", "7"), ("c2", "**Round 1 closed**: ...", None)
+    ]
+
+
 async def test_sessions_finish_after_their_rounds(store):
     conductor = Conductor(store)
     session = await _session(conductor, rounds=2)

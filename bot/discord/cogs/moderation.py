@@ -327,7 +327,7 @@ class Moderation(commands.Cog):
             view = Confirm(interaction, "Delete my data")
             await interaction.edit_original_response(
                 content=f"Here is your data: {stored(votes, agent)}. "
-                "Delete it all? This cannot be undone. Moderation records (a strike, the audit log) are kept.",
+                "Delete it all? This cannot be undone. Moderation records (any strike, the audit log) are kept.",
                 attachments=[discord.File(path)],
                 view=view,
             )

@@ -17,7 +17,7 @@ from bot.conductor import start_text
 from bot.discord.permissions import missing_permissions, missing_text
 from bot.discord.pickup import after_pickup
 from bot.discord.replies import answer, answer_privately, deferring
-from bot.discord.steering import CLOSE_ANSWERS
+from bot.discord.steering import ALREADY_ENDED, CLOSE_ANSWERS
 from bot.discord.reports import (
     best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of, shown_votes,
     standing_votes, stop_report,
@@ -26,7 +26,7 @@ from bot.discord.votes import (
     cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, round_number, rounds_in_all, set_aside_text, voter_id,
 )
 from bot.media.midi_import import check_file_size, melody_from_file
-from bot.progress import plural
+from bot.progress import duration, plural
 from bot.settings import round_defaults
 from core.engine import QUORUM_MAX, ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, ROUNDS_MAX, SessionSpec
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
@@ -344,7 +344,7 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
                 await interaction.response.defer(ephemeral=True, thinking=True)
             stopped = await steering.stop(session.id, after_close)
     if not stopped:
-        await answer_privately(interaction, "This session has already ended (another `/stop`, or its last round); nothing was changed.")
+        await answer_privately(interaction, ALREADY_ENDED)
         return
     bot.runner.wake(session.id)
     # The cancelled round's votes as its close would have counted them, as /status does (asking Discord may defer).
@@ -366,7 +366,7 @@ def compose_announcement(session, spec: SessionSpec, kind: str, melody: str | No
     opened = f"{opened[:1].upper()}{opened[1:]}. " if opened else ""
     return (
         f"Composing with {agent}: {length_text} {music_text} on {instrument_name(spec.instrument)}, {votes}, "
-        f"{spec.round_seconds / 60:g} min per round. {opened}The first round is coming up."
+        f"{duration(spec.round_seconds)} per round. {opened}The first round is coming up."
     )
 
 

@@ -119,6 +119,22 @@ async def test_a_bad_melody_file_is_one_polite_line_and_nothing_is_created(env, 
     assert db_rows(env, "SELECT COUNT(*) FROM sessions")[0][0] == 0
 
 
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"not a midi file at all", "it does not start with a MIDI header, so it is some other kind of file"),
+        # A key signature of 32 sharps: mido's "Could not decode key with 32 sharps and mode 0".
+        (b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0MTrk\x00\x00\x00\x08\x00\xff\x59\x02\x20\x00\x00\xff\x2f\x00", "some of its contents are not valid MIDI data"),
+    ],
+    ids=["not-midi", "damaged"],
+)
+async def test_a_file_that_is_no_midi_is_said_in_our_words_not_the_midi_library_s(env, data, reason):
+    """Trial 24: a melody file that was no MIDI was answered "(MThd not found. Probably not a MIDI file)", mido's text."""
+    async with running(env):
+        shown = await final_answer(await env.server.slash(env.mod, env.channel, "compose", {"melody": ("tune.mid", data)}))
+    assert shown["content"] == f"Sorry, I can't start that: tune.mid is not a valid MIDI file ({reason}).", shown["content"]
+
+
 @pytest.mark.parametrize("failure", ["cdn-error", "timeout"])
 async def test_a_melody_that_cannot_be_downloaded_is_one_polite_line(env, monkeypatch, failure):
     server = env.server

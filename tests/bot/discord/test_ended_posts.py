@@ -174,3 +174,23 @@ async def test_a_closed_rounds_post_carries_its_summary_when_discord_refuses_to_
     assert closed.startswith("**Round 1 of 3** (closed): "), closed
     assert closed.endswith(" Voting has closed: **Round 1 closed**: nobody voted, so nothing was learned: the edit is undone and the track before stays."), closed
     assert not [m for m in server.messages(env.channel) if "Round 1 closed" in m["content"] and m["id"] != post["id"]]
+
+
+async def test_a_refused_summary_is_not_posted_into_the_channel_s_next_session(env):
+    """Trial 24 (s11): the summary Discord refused stayed queued, and was posted when Send Messages came back and a new
+    /compose started, right after the new session's announcement: members read "**Round 1 closed**: ..." as the new
+    session's. Its moment was the ended session's: the post carries it, and a later session posts nothing of it."""
+    from fakediscord.world import Permission
+
+    server = env.server
+    async with running(env):
+        post = await buttons_session(env)
+        server.set_permissions(env.channel, server.bot_user, deny=int(Permission.SEND_MESSAGES))
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT status FROM sessions") == [("stopped",)], "the session stopped")
+        assert server.message(post["id"])["content"].endswith(" Voting has closed: **Round 1 closed**: nobody voted, so nothing was learned: the edit is undone and the track before stays.")
+        server.set_permissions(env.channel, server.bot_user, allow=int(Permission.SEND_MESSAGES))
+        await compose(env, rounds=1)
+        new_post = await server.wait_for_message(env.channel, lambda m: is_round(1)(m) and m["id"] != post["id"])
+    assert not [m for m in server.messages(env.channel) if "Round 1 closed" in m["content"] and m["id"] not in (post["id"], new_post["id"])]
+    assert db_rows(env, "SELECT COUNT(*) FROM announcements WHERE sent_at IS NULL") == [(0,)]

@@ -66,11 +66,22 @@ async def test_forget_me_names_only_what_is_stored_and_offers_nothing_when_nothi
         assert "Q-value" not in prompt["content"] and "personal agent" not in prompt["content"], prompt["content"]
         deleted = await forget(env, env.alice, env.channel, press="Delete my data")
         assert "Deleted 1 vote" in deleted["content"]
+        # Trial 24: both spoke of "a strike" to someone who has none; "any" implies none.
+        for said in (prompt["content"], deleted["content"]):
+            assert "(any strike, the audit log) are kept" in said and "a strike" not in said, said
 
         again = await forget(env, env.alice, env.channel)
         assert "nothing" in again["content"].lower() and "Delete" not in again["content"], again["content"]
         assert again["components"] == [] and again["attachments"] == []
         assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),)) == [(0,)]
+
+
+@pytest.mark.parametrize("minutes, said", [(0.25, "15 s"), (5, "5 min"), (1.5, "1 min 30 s"), (90, "1 h 30 min"), (10080, "7 days")])
+async def test_the_session_announcement_gives_a_round_s_length_in_plain_units(env, minutes, said):
+    """Trial 24: "0.25 min per round" rather than "15 s"."""
+    async with running(env):
+        announced = (await compose(env, rounds=1, round_minutes=minutes))["data"]["content"]
+    assert f", {said} per round. " in announced, announced
 
 
 async def test_every_number_option_of_compose_and_config_takes_the_range_its_check_takes(env):

@@ -13,22 +13,31 @@ import pytest
 from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, is_round, renderer, round_recorded, running  # noqa: F401
 
 from bot.discord import runner as runner_module
-from bot.discord.outage import RetryLog, is_outage, reason
+from bot.discord.outage import Outage, RetryLog, is_outage, reason
 
+MESSAGES = "POST /channels/{channel_id}/messages"
 TRIES = 25  # failed tries the outage lasts for: far more than the lines it may log
 
 
+SESSIONS = 3  # sessions (each a server's channel) that an outage stops at once
+
+
 @pytest.mark.asyncio
-async def test_an_outage_is_one_warning_per_session_then_works_again_without_a_traceback(env, monkeypatch, caplog):
+async def test_an_outage_is_one_warning_for_the_process_however_many_sessions_wait_then_works_again_once(env, monkeypatch, caplog):
+    """Found by a review: the log was throttled per session, so 100 servers gave 100 warnings as an outage began and 100
+    "still failing" lines a minute; an outage is the process's, one warning naming how many sessions wait."""
     monkeypatch.setattr(runner_module, "RETRY_AFTER_ERROR", 0.02)  # many retries soon; how many is what is counted
     caplog.set_level(logging.INFO, logger="crowdtune.rounds")
+    channels = [env.channel, *(env.server.add_text_channel(env.guild, f"music-{n}") for n in range(1, SESSIONS))]
     async with running(env) as bot:
-        await compose(env, rounds=3)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
-        await round_recorded(env, 1)
-        await env.server.react(env.alice, post["id"], KEYCAPS[6])
-        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "alice's vote")
-        tries = []  # what each try of the close's re-read of the reactions raised
+        for channel in channels:
+            await compose(env, channel=channel, rounds=3)
+        for channel in channels:
+            post = await env.server.wait_for_message(channel, is_round(1), timeout=20)
+            await env.server.react(env.alice, post["id"], KEYCAPS[6])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == SESSIONS, "alice's votes")
+        await eventually(lambda: all(ids != "[]" for (ids,) in db_rows(env, "SELECT message_ids FROM rounds")), "rounds recorded")
+        tries = []  # what each try of a close's re-read of the reactions raised
         reconcile = bot.runner.reconciler.reconcile
 
         async def counted(*args, **kwargs):
@@ -40,29 +49,33 @@ async def test_an_outage_is_one_warning_per_session_then_works_again_without_a_t
 
         monkeypatch.setattr(bot.runner.reconciler, "reconcile", counted)
         await env.server.go_down()
-        [(session_id, round_id)] = db_rows(env, "SELECT session_id, id FROM rounds")
-        assert await bot.runner.store.set_closes_at(round_id, time.time())  # its time is up: the close re-reads the reactions
-        bot.runner.wake(session_id)
-        await eventually(lambda: len(tries) >= TRIES, f"{TRIES} failed tries", timeout=120)
+        rounds = db_rows(env, "SELECT session_id, id FROM rounds")
+        assert len(rounds) == SESSIONS
+        for session_id, round_id in rounds:  # their time is up: each close re-reads the reactions
+            assert await bot.runner.store.set_closes_at(round_id, time.time())
+            bot.runner.wake(session_id)
+        await eventually(lambda: len(tries) >= TRIES * SESSIONS, f"{TRIES * SESSIONS} failed tries", timeout=120)
         await env.server.come_back()
-        await env.server.wait_for_message(env.channel, is_round(2), timeout=60)  # the round closed; the next is posted
+        for channel in channels:  # each round closed; the next is posted
+            await env.server.wait_for_message(channel, is_round(2), timeout=60)
     assert all(is_outage(problem) for problem in tries), [reason(p) for p in tries]
     said = [r for r in caplog.records if r.name == "crowdtune.rounds"]
     assert not [r for r in said if r.exc_info], caplog.text  # no traceback for an outage
     warnings = [r.getMessage() for r in said if r.levelno >= logging.WARNING]
-    # One line for the outage (its reason: class and message), none for each of the TRIES retries; a line every
-    # minute only if it lasted one.
-    assert len(warnings) <= 1 + len(tries) // 10, warnings
-    assert f"session {session_id}'s round: cannot reach Discord (" in warnings[0], warnings
+    # One line for the outage (its reason: class and message), however many sessions wait and none for each of their
+    # retries; a line every minute, for them all, only if it lasted one.
+    began = [w for w in warnings if "cannot reach Discord" in w]
+    assert len(began) == 1 and len(warnings) <= 1 + len(tries) // (10 * SESSIONS), warnings
+    assert warnings[0].startswith("cannot reach Discord (") and f"; {SESSIONS} running sessions wait for it" in warnings[0], warnings
     assert "Error" in warnings[0] and env.server.bot_token not in caplog.text
     assert len([r for r in said if "works again" in r.getMessage()]) == 1, caplog.text
-    assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "open")]
+    assert db_rows(env, "SELECT idx, status, COUNT(*) FROM rounds GROUP BY idx, status ORDER BY idx") == [(0, "closed", SESSIONS), (1, "open", SESSIONS)]
 
 
 def test_a_bug_keeps_its_traceback_once_and_a_long_one_is_said_again_each_minute(monkeypatch, caplog):
     clock = [1000.0]
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
-    retries = RetryLog(logging.getLogger("crowdtune.rounds"), "session 1's round", 5.0)
+    retries = RetryLog(logging.getLogger("crowdtune.rounds"), "session 1's round", Outage(logging.getLogger("crowdtune.rounds"), 5.0, lambda: 1))
     caplog.set_level(logging.INFO, logger="crowdtune.rounds")
     for _ in range(30):  # a bug, every 5 s for 150 s
         try:
@@ -77,10 +90,39 @@ def test_a_bug_keeps_its_traceback_once_and_a_long_one_is_said_again_each_minute
     assert [line[1].split(" (")[0] for line in lines[1:3]] == [
         "session 1's round: still failing after 13 tries in 60 s", "session 1's round: still failing after 25 tries in 120 s",
     ]
-    assert lines[3][:2] == ("WARNING", "session 1's round: cannot reach Discord (ConnectionResetError: reset by peer); "
-                                       "retrying every 5 s, said again each minute while it lasts")
-    assert lines[4][1] == "session 1's round works again, after 1 failed tries in 0 s" and len(lines) == 5
+    assert lines[3][:2] == ("WARNING", "cannot reach Discord (ConnectionResetError: reset by peer); 1 running session waits "
+                                       "for it, each retrying every 5 s; said again each minute while it lasts")
+    assert lines[4][1] == "Discord works again, after 1 failed tries in 0 s" and len(lines) == 5
     assert reason(OSError("POST https://discord.com/api/v10/webhooks/1/SECRET failed")) == "OSError: POST https://discord.com failed"
+
+
+def test_a_long_outage_is_said_each_minute_for_every_session_at_once_and_a_bug_in_one_keeps_its_traceback(monkeypatch, caplog):
+    """Counted on a clock of our own: three sessions fail every 5 s for 150 s, as in an outage; one then hits a bug."""
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    log = logging.getLogger("crowdtune.rounds")
+    outage = Outage(log, 5.0, lambda: SESSIONS)
+    sessions = [RetryLog(log, f"session {n}'s round", outage) for n in range(1, SESSIONS + 1)]
+    caplog.set_level(logging.INFO, logger="crowdtune.rounds")
+    for _ in range(30):
+        for retries in sessions:
+            retries.failed(aiohttp.ServerDisconnectedError())
+        clock[0] += 5.0
+    try:
+        raise KeyError("x")
+    except KeyError as problem:
+        sessions[1].failed(problem)  # session 2 reached Discord, and a bug: its own traceback
+    for retries in sessions:
+        retries.worked()
+    lines = [(r.levelname, r.getMessage(), bool(r.exc_info)) for r in caplog.records]
+    assert [line[1].split(" (")[0] for line in lines[:3]] == [
+        "cannot reach Discord", "still cannot reach Discord after 60 s", "still cannot reach Discord after 120 s",
+    ], lines
+    assert lines[0][1].endswith(f"; {SESSIONS} running sessions wait for it, each retrying every 5 s; said again each minute while it lasts")
+    assert lines[1][1].endswith(f": {SESSIONS} sessions wait, {12 * SESSIONS + 1} tries failed; retrying")
+    assert lines[3] == ("ERROR", "session 2's round failed; retrying every 5 s", True)
+    assert lines[4][1] == "session 2's round works again, after 1 failed tries in 0 s"
+    assert lines[5][1] == f"Discord works again, after {30 * SESSIONS} failed tries in 150 s" and len(lines) == 6
 
 
 @pytest.mark.asyncio
@@ -101,3 +143,31 @@ async def test_a_command_that_cannot_reach_discord_is_one_warning_and_a_bug_keep
         ("WARNING", "command /compose: cannot reach Discord (ServerDisconnectedError: Server disconnected)", False),
         ("ERROR", "command /compose failed", True),
     ]
+
+
+@pytest.mark.asyncio
+async def test_a_round_whose_post_is_retried_is_rendered_and_drawn_once(env, monkeypatch):
+    """Found by a review: while Discord refused the post (a 503: an outage on its side), every 5 s retry rendered the
+    round's audio with FluidSynth and drew its piano roll again; what the round posts is the same each time."""
+    monkeypatch.setattr(runner_module, "RETRY_AFTER_ERROR", 0.02)
+    made = {"render": 0, "draw": 0}
+
+    def counting(name: str, make):
+        async def counted(*args, **kwargs):
+            made[name] += 1
+            return await make(*args, **kwargs)
+        return counted
+
+    monkeypatch.setattr(env.renderer, "render_async", counting("render", env.renderer.render_async))
+    monkeypatch.setattr(env.drawer, "piano_roll", counting("draw", env.drawer.piano_roll))
+    refused = 3  # tries of the post that Discord refuses (503: discord.py does not retry it itself)
+    async with running(env):
+        env.server.fail(MESSAGES, count=refused, status=503)
+        await compose(env, rounds=3, mode="ab")
+        await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await round_recorded(env, 1)
+        assert env.server.request_counts[MESSAGES] == refused + 1
+    # An A/B round: both edits and the track before rendered, both edits drawn; once, not at each of the 4 tries.
+    assert made == {"render": 3, "draw": 2}
+    assert len([m for m in env.server.messages(env.channel) if is_round(1)(m)]) == 1
+    assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "open")]

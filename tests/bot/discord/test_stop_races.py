@@ -349,3 +349,34 @@ async def test_a_stop_whose_round_closed_and_stopped_before_it_looked_is_told_it
     assert closing == "Closing this round now."
     assert said_in_order(env, "Session stopped")[0].startswith("Session stopped after 1 round")
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "closed")]
+
+
+async def test_a_close_at_the_same_moment_as_a_stop_that_won_is_told_the_session_ended(env, monkeypatch):
+    """Trial 24 (s2): a /close sent with another moderator's /stop, the /stop first, was answered "No round is open
+    right now." though the round was open when it was sent: it is told the session already ended (the /close is let
+    on only once the /stop has stopped the session: a gate, not timing)."""
+    server = env.server
+    async with running(env) as bot:
+        await voted_round(env, env.bob)
+        cog, conductor, stopped = bot.get_cog("Sessions"), bot.conductor, asyncio.Event()
+        may_steer, stop = cog._may_steer, conductor.stop
+
+        async def stop_then_say(*args, **kwargs):
+            result = await stop(*args, **kwargs)
+            stopped.set()
+            return result
+
+        async def close_after_the_stop(interaction, session):
+            allowed = await may_steer(interaction, session)
+            if interaction.user.id == env.alice.id:  # the /close: it found the session running, and goes on after the stop
+                await stopped.wait()
+            return allowed
+
+        monkeypatch.setattr(conductor, "stop", stop_then_say)
+        monkeypatch.setattr(cog, "_may_steer", close_after_the_stop)
+        close = await server.slash(env.alice, env.channel, "close")
+        stop_answer = await final_answer(await server.slash(env.mod, env.channel, "stop"))
+        close_answer = await final_answer(close)
+    assert stop_answer["content"].startswith("Session stopped after"), stop_answer
+    assert close_answer["content"] == "This session has already ended (another `/stop`, or its last round); nothing was changed.", close_answer
+    assert db_rows(env, "SELECT status FROM rounds") == [("cancelled",)]

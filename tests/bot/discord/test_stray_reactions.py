@@ -54,3 +54,24 @@ async def test_a_vote_reaction_on_a_post_whose_round_is_not_recorded_yet_is_said
         await server.react(env.alice, post["id"], KEYCAPS[8])
         notice = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Reactions are not votes"))
     assert notice["content"] == NOTICE.format("buttons"), notice["content"]
+
+
+async def test_a_restart_does_not_say_it_again_in_the_same_round(env):
+    """Trial 24 (s16): the notice came again after every restart, as only the process remembered that it was said:
+    the round's record keeps it, so a restarted bot (another process) says nothing more in that round."""
+    server = env.server
+    async with running(env):
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, rounds=2)
+        post = await server.wait_for_message(env.channel, is_round(1))
+        await server.react(env.alice, post["id"], KEYCAPS[8])
+        await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Reactions are not votes"))
+    async with running(env):
+        await server.react(env.bob, post["id"], KEYCAPS[3])
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
+        second = await server.wait_for_message(env.channel, is_round(2))
+        await server.react(env.bob, second["id"], KEYCAPS[3])  # a new round is told once too
+        await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Reactions are not votes in round 2"))
+    said = [m["content"] for m in server.messages(env.channel) if m["content"].startswith("Reactions are not votes")]
+    assert said == [NOTICE.format("buttons"), NOTICE.format("buttons").replace("round 1", "round 2")], said

@@ -1,0 +1,107 @@
+"""A database of an older crowdtune at the command line, on a real SQLite file and the tests' real PostgreSQL: what
+the commands that only read say to do (and that doing it upgrades it), and that a command ending up changing nothing
+leaves its schema as it was, while one that changes something upgrades it first."""
+
+import asyncio
+import gc
+import os
+import sqlite3
+
+import pexpect
+
+from bot.conductor import Conductor
+from bot.errors import ExitCode
+from core.engine import SessionSpec
+from dbrows import query
+from storage import is_postgres_url, open_store
+from test_cli import CROWDTUNE, crowdtune
+from test_operator import _counts, _fill, _fill_terminal
+
+OLDER = 12  # the last schema before terminal voters had their own kind (local:LOGIN, migration 13)
+UPGRADE = "start the bot, or a crowdtune run session in a terminal, on it once"
+
+
+def _make_older(db: str) -> None:
+    """Mark `db` as of schema OLDER: its migrations after it run again as it is opened to write."""
+    if is_postgres_url(db):
+        query(db, "UPDATE crowdtune_schema SET version = ? RETURNING version", (OLDER,))
+    else:
+        with sqlite3.connect(db) as raw:
+            raw.execute(f"PRAGMA user_version = {OLDER}")
+
+
+def _version(db: str) -> int:
+    if is_postgres_url(db):
+        return query(db, "SELECT version FROM crowdtune_schema")[0][0]
+    return query(db, "PRAGMA user_version")[0][0]
+
+
+async def _idle_scope(db: str, scope: str) -> None:
+    """A terminal login's scope whose agent has learned nothing: a session started, never rated."""
+    store = await open_store(db)
+    try:
+        await Conductor(store).start(scope, "local", scope, SessionSpec(), actor=scope)
+    finally:
+        await store.close()
+
+
+def test_what_changes_nothing_leaves_an_older_schema_as_it_was_and_what_changes_something_upgrades_it(db_location, tmp_path):
+    """Found by a trial: forget-user with nothing stored for the name given upgraded the database's schema, though it
+    changed nothing else; so did reset of a scope not there or with nothing learned, run refusing a new session's
+    --out and copy-db refusing a target that holds data. Each now reads the database as
+    this crowdtune reads it without changing it (an older SQLite file upgraded in a private copy), and upgrades it
+    only when it has something to change."""
+    db = db_location
+    asyncio.run(_fill(db))
+    asyncio.run(_fill_terminal(db, "root", voter="user:root"))  # as an older crowdtune stored a terminal's votes
+    asyncio.run(_idle_scope(db, "local:idle"))
+    _make_older(db)
+    before = _counts(db)
+    nobody = crowdtune("forget-user", "42", "--db", db, "--yes", cwd=tmp_path)
+    assert "nothing of user:42 is stored in" in nobody.stdout and nobody.stderr == "", nobody
+    unknown = crowdtune("reset", "--scope", "guild:1", "--db", db, "--yes", cwd=tmp_path, check=False)
+    assert unknown.returncode == ExitCode.USAGE and "no scope 'guild:1'" in unknown.stderr, unknown.stderr
+    idle = crowdtune("reset", "--scope", "local:idle", "--db", db, "--yes", cwd=tmp_path)
+    assert "the agent of local:idle has not learned anything yet: nothing to reset" in idle.stdout, idle.stdout
+    # A new session refused the --out it would write into (its folder's folder does not exist).
+    refused = crowdtune("run", "--no-audio", "--db", db, "--out", "typo/x", stdin="5\n", cwd=tmp_path, check=False)
+    assert refused.returncode == ExitCode.FILE and "typo" in refused.stderr, refused.stderr
+    # A copy into it is refused (it holds data), before it is opened to write.
+    source = str(tmp_path / "source.db")
+    asyncio.run(_fill(source))
+    copy = crowdtune("copy-db", "--from", source, "--to", db, cwd=tmp_path, check=False)
+    assert copy.returncode == ExitCode.USAGE and "already holds data" in copy.stderr, copy.stderr
+    assert _counts(db) == before and list(tmp_path.glob("*.json")) == []
+    if not is_postgres_url(db):  # an older PostgreSQL database is not copied: it is upgraded as it is opened to write
+        version = _version(db)
+        gc.collect()  # the test's own connections (dbrows.query) closed: they keep a -wal and -shm beside it
+        assert version == OLDER and sorted(os.listdir(tmp_path)) == ["source.db", "t.db"], os.listdir(tmp_path)
+    # What is stored only under the name the upgrade gives it (user:root becomes local:root) is found, and deleted.
+    root = crowdtune("forget-user", "local:root", "--db", db, "--yes", cwd=tmp_path)
+    assert "deleted 2 votes and their personal agent with its sessions and compositions of local:root" in root.stdout, root.stdout
+    assert _version(db) > OLDER and _counts(db)["votes"] == before["votes"] - 2
+
+
+def test_every_command_that_only_reads_an_older_database_names_what_upgrades_it_and_that_does(db_location, tmp_path):
+    """Found by a trial: export of an older database said to run a command that writes to it first (the bot, crowdtune
+    run or simulate), and `crowdtune run < /dev/null` (its input ended: it starts nothing) upgraded nothing. Each
+    command that only reads names what upgrades it as it starts: the bot, or a terminal session."""
+    db = db_location
+    asyncio.run(_fill(db))
+    _make_older(db)
+    for command in (["sessions"], ["export", "--out", "e.zip"], ["copy-db", "--from", db, "--to", str(tmp_path / "c.db")]):
+        refused = crowdtune(*command, *(["--db", db] if command[0] != "copy-db" else []), cwd=tmp_path, check=False)
+        assert refused.returncode == ExitCode.DATABASE and refused.stderr.count("\n") == 1, refused.stderr
+        assert f"is from an older crowdtune (schema {OLDER}" in refused.stderr and UPGRADE in refused.stderr, refused.stderr
+    ended = crowdtune("run", "--db", db, cwd=tmp_path, check=False)  # its input ended: it starts nothing, and says so
+    assert ended.returncode == ExitCode.NO_TOKEN and _version(db) == OLDER
+    # A session in a terminal, stopped at once with q, as the line says: upgraded, and then read.
+    child = pexpect.spawn(CROWDTUNE, ["run", "--no-audio", "--db", db], cwd=str(tmp_path), encoding="utf-8", timeout=60,
+                          env={k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")})
+    child.expect(r"your rating, 1-10\? ")
+    child.sendline("q")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0 and _version(db) > OLDER
+    listed = crowdtune("sessions", "--db", db, cwd=tmp_path)
+    assert "3 sessions in" in listed.stdout, listed.stdout
