@@ -40,8 +40,11 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install -q -e '.[test]'
 	rm -f $(VENV)/.installed-*; touch $@
 
+# Ctrl-C ends a terminal session cleanly with exit code 130 (README "Exit codes"): no failure for make to report, so 130
+# passes; any other code still fails. The shell catches the interrupt (`trap :`, reset for crowdtune, which still gets
+# it) and waits for crowdtune's clean end, rather than dying of it, which make would report as "Interrupt".
 run: system-deps $(STAMP)
-	$(VENV)/bin/crowdtune run $(ARGS)
+	trap : INT; $(VENV)/bin/crowdtune run $(ARGS) || [ $$? -eq 130 ]
 
 test: test-deps $(STAMP)
 	$(VENV)/bin/python -m pytest -q $(ARGS)

@@ -655,7 +655,7 @@ async def _simulate(args: argparse.Namespace) -> int:
             # Said before the store closes: a signal that comes as it closes must not swallow a finished run's summary.
             print(
                 f"{plural(len(raters), 'rater')}, {describe_spec(spec)}; "
-                f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out, args.audio)}"
+                f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out)}"
             )
         except Exception as problem:
             # A rater that failed, or a database or file that cannot be written now (a full disk): stopped, as by a
@@ -672,22 +672,28 @@ async def _simulate(args: argparse.Namespace) -> int:
         except (asyncio.CancelledError, KeyboardInterrupt) as stop:  # a signal: main then says which
             from bot.stopping import why_stopped
 
-            print(f"stopped after {done} of {plural(spec.rounds, 'round')}: {why_stopped(stop)}; wrote {_simulation_files(out, args.audio)}")
+            print(f"stopped after {done} of {plural(spec.rounds, 'round')}: {why_stopped(stop)}; wrote {_simulation_files(out)}")
             raise
         finally:
             await store.close()
     return 0
 
 
-def _simulation_files(out: Path, audio: bool = False) -> str:
-    """What a simulation writes to --out `out` (with `audio`: --audio), in words, stopped early or not
-    (bot.simulate.run_simulation)."""
-    rounds = ", final.ogg and round MIDI and OGG files" if audio else " and round MIDI files"
-    return f"{out}/results.json, learning-curve.png, start.mid, final.mid{rounds}"
+def _simulation_files(out: Path) -> str:
+    """What a simulation wrote to --out `out`, in words, finished or stopped early (bot.simulate.run_simulation): the
+    files there (--out is new or empty at the start), its rounds' by kind, so a stop before any round names none."""
+    names = {path.name for path in out.iterdir()} if out.is_dir() else set()
+    whole = [name for name in ("results.json", "learning-curve.png", "start.mid", "final.mid", "final.ogg") if name in names]
+    kinds = [kind for kind, suffix in (("MIDI", ".mid"), ("OGG", ".ogg"))
+             if any(name.startswith("round-") and name.endswith(suffix) for name in names)]
+    parts = [*whole, *([f"round {' and '.join(kinds)} files"] if kinds else [])]
+    from storage.files import named_files
+
+    return named_files([out / part for part in parts]) if parts else f"nothing to {out}"
 
 
 async def _sessions(args: argparse.Namespace) -> int:
-    from datetime import datetime
+    from datetime import datetime, timezone
 
     from bot.terminal import describe_spec
     from core.engine import SessionSpec
@@ -707,7 +713,8 @@ async def _sessions(args: argparse.Namespace) -> int:
         print(f"no sessions yet: the database {store.path} holds none ({START_A_SESSION})")
         return 0
     for s in sessions:
-        started = datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
+        # In UTC, said so, as the sessions' folders are named (bot.session_files): the same in every time zone.
+        started = datetime.fromtimestamp(s.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         # A terminal session's channel is its scope (bot.terminal): said once.
         where = f"{s.scope_id}" + (f" #{s.channel_id}" if s.channel_id and s.channel_id != s.scope_id else "")
         print(f"{s.id:>4}  {s.status:<8}  {started}  {where}: {describe_spec(SessionSpec.from_dict(s.spec), s.options)}; {s.rounds_done} done")

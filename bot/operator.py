@@ -180,7 +180,7 @@ class _NothingStored(Exception):
 
 async def forget_user(args: argparse.Namespace) -> int:
     from bot.conductor import Conductor
-    from bot.personal_copy import personal_agent
+    from bot.personal_copy import agent_words, personal_agent
     from storage.export import write_person_copy
     from storage.files import replacing
     from bot.errors import check_writable
@@ -198,7 +198,7 @@ async def forget_user(args: argparse.Namespace) -> int:
     store = await _open(args, "forget-user", personal)
     try:
         copied = await personal_agent(Conductor(store), personal, await _preset(store, settings, personal))
-        agent = f"their personal agent, which {copied['learned']}" if copied else None
+        agent = agent_words(copied, "their")
         try:
             with replacing(out, private=True) as temporary:  # people's votes: readable by its owner alone, as exports
                 votes = await asyncio.to_thread(write_person_copy, store.path, voter, temporary, copied)
@@ -218,7 +218,7 @@ async def forget_user(args: argparse.Namespace) -> int:
     # A reaction is Discord's: a terminal user (local:LOGIN) has none to speak of.
     reactions = "" if voter.startswith("local:") else ", and a reaction they leave on a round open now no longer counts"
     # Its sessions and compositions go with it (they are its scope's): said, as a trial found them gone unannounced.
-    agent = "their personal agent with its sessions and compositions" if result["personal_agent"] else None
+    agent = agent_words(copied, "their", learned=False) if result["personal_agent"] else None
     print(f"deleted {stored(result['votes'], agent)} of {voter}; "
           f"moderation records about them (any strike, the audit log) are kept{reactions}")
     return 0

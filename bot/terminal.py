@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TextIO
@@ -79,19 +79,27 @@ def terminal_scope(login: str | None = None) -> str:
     return f"local:{login or getpass.getuser()}"
 
 
+# What a database that stops taking writes (a full disk, a server gone) leaves, said with its line: TerminalSession.left.
+SESSION_RESUMES = "the session stays unfinished and the next `crowdtune run` resumes it"
+ROUND_RESUMES = "the open round stays open and the next `crowdtune run` resumes it"
+RATING_LOST = "your {} was {}: the round stays open and the next `crowdtune run` asks for it again"
+STARTING_RATING_LOST = "your {} was not stored: the next `crowdtune run` asks for the starting track's rating again"
+
+
 @contextlib.contextmanager
-def _resumable() -> Iterator[None]:
-    """A database or a round's file that cannot be written (a full disk) ends the session with its line saying that it
-    resumes: transactions roll back, so nothing stored is lost, and the open round stays open."""
-    stays = "the open round stays open and the next `crowdtune run` resumes it"
+def _resumable(left: Callable[[], str | None]) -> Iterator[None]:
+    """A database or a round's file that cannot be written (a full disk) ends the session with its line saying what
+    that leaves, `left()` as it is then (None: nothing was started, so nothing resumes): transactions roll back, so
+    nothing stored is lost."""
     try:
         yield
     except CannotWrite as problem:  # a round's file under --out
-        raise CannotWrite(problem.errno, f"{problem.strerror}; the next `crowdtune run` resumes the session", problem.filename) from None
+        resumes = "; the next `crowdtune run` resumes the session" if left() else ""
+        raise CannotWrite(problem.errno, f"{problem.strerror}{resumes}", problem.filename) from None
     except (DatabaseUnwritable, DatabaseUnreachable) as problem:  # named by the store: a full disk, a server gone away
-        raise type(problem)(f"{problem}; {stays}") from None
+        raise type(problem)("; ".join(filter(None, [str(problem), left()]))) from None
     except database_errors() as problem:
-        raise StorageError(f"the database stopped working ({problem}); {stays}") from None
+        raise StorageError("; ".join(filter(None, [f"the database stopped working ({problem})", left()]))) from None
 
 
 async def nothing_to_rate(stdin: TextIO) -> LineReader:
@@ -133,6 +141,8 @@ class TerminalSession:
         # What a stop says now (q, the end of input, Ctrl-C or SIGTERM alike): its line and, once rounds
         # run, the session whose lessons follow it.
         self._stopping: tuple[str, SessionRow | None] = (ROUND_STAYS_OPEN, None)
+        # What a database that stops taking writes leaves now, said with its line (None: no session started yet).
+        self.left: str | None = None
 
     def say(self, text: str) -> None:
         print(text, file=self.stdout, flush=True)
@@ -149,7 +159,7 @@ class TerminalSession:
         through once the players are stopped, and the round stays open."""
         self.reader = self.reader or LineReader(self.stdin)
         try:
-            with _resumable():
+            with _resumable(lambda: self.left):
                 return await self._run(spec, given, settings_given, new or first_track is not None, first_track)
         except asyncio.CancelledError:
             # Ctrl-C or SIGTERM (bot.stopping): the same closing lines as q. They only read, and a signal
@@ -182,6 +192,7 @@ class TerminalSession:
                 self.say(found.note)
             self.folder = found.folder
             spec = old
+            self.left = SESSION_RESUMES
         else:
             if self.out_refused is not None:  # before anything is stored
                 raise self.out_refused
@@ -189,6 +200,7 @@ class TerminalSession:
                 self.voter, "local", self.voter, spec, actor=self.voter, continue_from_last=True,
                 options={"aspects": self.aspects, **kept_options(self.out_dir.resolve(), self.data_folder, store.path)}, first_track=first_track and first_track.track,
             )
+            self.left = SESSION_RESUMES
             learned = await self.conductor.learned_from(session.scope_id, spec.agent)
             # A seed repeats a new random track's session, not one that starts where another ended.
             seed = f"--seed {spec.seed}" + ("" if "continues" in session.options else " repeats it")
@@ -204,10 +216,10 @@ class TerminalSession:
                 "a vote is your favourite of the three (A, B and the track before): a, b, both when A and B tie above the "
                 "track before, neither (or n) when the track before is best"
             )
-        if (
-            self.interactive and session.rounds_done == 0 and session.incumbent_score is None
-            and await store.open_round_of(session.id) is None
-        ):
+        first = session.rounds_done == 0 and session.incumbent_score is None and await store.open_round_of(session.id) is None
+        if first and not self.interactive:  # asked no rating, but its files are written as a terminal's are (start.mid)
+            await write_clip(self.renderer, self.folder / "start", track_from_dict(session.track), "the starting track")
+        elif first:
             self._stopping = (f"stopped; {STARTS_HERE}", session)
             if not await self._starting_track(session, spec):
                 await self._stopped()
@@ -215,20 +227,25 @@ class TerminalSession:
         self._stopping = (ROUND_STAYS_OPEN, session)
         rated, why_rescored = 0, True
         while (open_round := await self.conductor.open_round(session.id)) is not None:
+            self.left = ROUND_RESUMES
             clips, before_clip = await self._present(open_round)
             await self._play(clips)
             answer = await self._ask(open_round, clips, before_clip)
             if answer is None:
                 await self._stopped()
                 return rated
+            self.left = RATING_LOST.format(_named(answer), "not stored")
             before = (await store.session(session.id)).incumbent_score
             await self.conductor.vote(open_round.id, self.voter, answer)
+            self.left = RATING_LOST.format(_named(answer), "stored but not counted")  # its round is not closed
             outcome = await self.conductor.close(open_round.id, actor=self.voter)
+            self.left = SESSION_RESUMES
             rated += 1
             if outcome is not None:
                 descriptions = [p.description for p in open_round.plan.proposals]
                 self.say(f"  {explain(outcome, open_round.spec, descriptions, before, answer, why_rescored)}")
                 why_rescored = why_rescored and outcome.kept_edit
+        self.left = None  # finished: nothing resumes
         self.say(f"session {session.id} finished after {plural(rated, 'round')} voted in this run")
         await self._ended(session)
         return rated
@@ -269,7 +286,7 @@ class TerminalSession:
                 if not answer:
                     return True
                 if answer.lower() in _REPLAYS:
-                    await self._replay(clips, _REPLAYS[answer.lower()], alone=STARTING_ALONE)
+                    await _replay(self.player, self.renderer is not None, clips, _REPLAYS[answer.lower()], alone=STARTING_ALONE)
                 elif answer.lower() in _HELPS:
                     replay = "r replays the starting track, " if self.replays else ""
                     self.say(f"  press Enter to start round 1; {replay}{keys(spec.mode, replays=False, starting=True, every_stop=True)}")
@@ -278,7 +295,9 @@ class TerminalSession:
         vote = await self._ask(None, clips)
         if vote is None:
             return False
+        self.left = STARTING_RATING_LOST.format(_named(vote))
         await self.conductor.store.rate_starting_track(session.id, rating_of(vote), self.voter)
+        self.left = SESSION_RESUMES
         self.say(f"  rated {rating_text(rating_of(vote))}/10: the first edit is compared with this")
         return True
 
@@ -322,10 +341,11 @@ class TerminalSession:
             if answer.lower() in _STOPS:
                 return None
             if answer.lower() in _REPLAYS:
-                await self._replay(clips, _REPLAYS[answer.lower()], before, STARTING_ALONE if open_round is None else ONE_VERSION)
+                await _replay(self.player, self.renderer is not None, clips, _REPLAYS[answer.lower()], before,
+                              STARTING_ALONE if open_round is None else ONE_VERSION)
                 continue
-            if answer.lower() in _HELPS or not answer:  # Enter alone is told what to type, as help tells it
-                self.say(f"  {helped}{keys(kind, self.replays, starting=open_round is None, every_stop=bool(answer))}")
+            if answer.lower() in _HELPS or not answer:  # Enter alone is told what to type, in help's words
+                self.say(f"  {helped}{keys(kind, self.replays, starting=open_round is None, every_stop=True)}")
                 continue
             try:
                 vote = vote_of(kind, answer)
@@ -342,22 +362,28 @@ class TerminalSession:
         if self.renderer is not None:
             await self.player.play(clips)
 
-    async def _replay(self, clips: list[Path], which: int | str | None, before: list[Path] | None = None,
-                      alone: str = ONE_VERSION) -> None:
-        """Play `clips` again (`_opened`'s files): `which` one, None: all, BEFORE: `before` (an A/B round's track
-        before; None: none). One rule: a clip not there (ra or rb where `alone` is all there is, rp outside A/B rounds)
-        is said so; where nothing plays, the line says why and names the files to open instead (without a player
-        program, the player says so, naming them), so a replay asked for is never left unanswered."""
-        here = "; r replays it" if self.replays else ""
-        if which == BEFORE and before is None:
-            return self.say(f"  rp replays the track before, in A/B rounds{here}")
-        if isinstance(which, int) and len(clips) < 2:
-            return self.say(f"  {alone}, no A or B{here}")
-        chosen = before if which == BEFORE else clips if which is None else [clips[which]]
-        why = "clips play only on a terminal" if not self.interactive else "no audio to play (--no-audio)" if self.renderer is None else None
-        if why is not None:
-            return self.say(f"  {why}: open {', '.join(map(str, chosen))} yourself")
-        await self.player.play(chosen, asked=True)
+async def _replay(player: Player, audio: bool, clips: list[Path], which: int | str | None, before: list[Path] | None = None,
+                  alone: str = ONE_VERSION) -> None:
+    """Play `clips` again (`_opened`'s files) with the session's `player` (`audio`: not --no-audio): `which` one, None:
+    all, BEFORE: `before` (an A/B round's track before; None: none). One rule: a clip not there (ra or rb where `alone`
+    is all there is, rp outside A/B rounds) is said so; where nothing plays, the line says why and names the files to
+    open instead (without a player program, the player says so, naming them), so a replay asked for is never left
+    unanswered."""
+    here = "; r replays it" if audio and player.can_play else ""
+    if which == BEFORE and before is None:
+        return player.say(f"  rp replays the track before, in A/B rounds{here}")
+    if isinstance(which, int) and len(clips) < 2:
+        return player.say(f"  {alone}, no A or B{here}")
+    chosen = before if which == BEFORE else clips if which is None else [clips[which]]
+    why = "clips play only on a terminal" if not player.enabled else "no audio to play (--no-audio)" if not audio else None
+    if why is not None:
+        return player.say(f"  {why}: open {', '.join(map(str, chosen))} yourself")
+    await player.play(chosen, asked=True)
+
+
+def _named(vote: Vote) -> str:
+    """A vote as the line about it not being stored names it: "rating 7", "vote a"."""
+    return f"vote {vote}" if isinstance(vote, str) else f"rating {rating_text(rating_of(vote))}"
 
 
 def _opened(stem: Path, wav: Path | None) -> Path:

@@ -50,6 +50,12 @@ async def copy_into(source: Store, location: str) -> tuple[str, dict[str, int]]:
     a_file = not (storage.is_postgres_url(location) or location == storage.IN_MEMORY)
     folder, prefix = os.path.dirname(os.path.abspath(location)), f".{os.path.basename(location)}."
     if a_file:
+        from storage.sqlite import name_too_long
+
+        # Made under a temporary name first (`_held_temporary`): its files beside it need room for that name's
+        # additions (`.`, mkstemp's 8 random characters, `.copying`) too.
+        if not os.path.lexists(location) and (why := name_too_long(location, len(prefix) - len(os.path.basename(location)) + 8 + len(COPYING))):
+            raise storage.StorageError(f"the database {location} cannot be used: {why}")
         _remove_dead_copies(folder, prefix)
     if not a_file or os.path.lexists(location):
         if (holds := await _holding(location)) is not None:  # refused before opening it to write, which would upgrade it

@@ -72,6 +72,33 @@ def expected_schema(version: int) -> dict[str, list[str]]:
         return {t: [c[1] for c in db.execute(f"PRAGMA table_info({json.dumps(t)})")] for t in tables}
 
 
+# What is kept beside a database file while it is written: SQLite's journals and index, crowdtune's lock (leases).
+BESIDE = (".lock", "-wal", "-shm", "-journal")
+
+
+def name_too_long(path: str | Path, added: int = 0) -> str | None:
+    """Why the database file `path` cannot be written because a file kept beside it (its name and one of BESIDE, after
+    `added` characters more: a temporary name's) would have a name longer than its folder's file system takes
+    (NAME_MAX, in bytes): SQLite then fails with "unable to open database file", leaving an empty file. None when
+    every one fits."""
+    name = os.path.basename(os.fspath(path))
+    folder = Path(os.path.abspath(path)).parent
+    while not folder.exists() and folder != folder.parent:  # its folders may be made yet: the file system above them
+        folder = folder.parent
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    longest = max(map(len, BESIDE)) + added
+    size = len(os.fsencode(name))
+    if size + longest <= limit:
+        return None
+    unit = "characters" if name.isascii() else "bytes"
+    beside = f"{', '.join(BESIDE[:-1])} and {BESIDE[-1]} added to it{', and to a temporary name made first' if added else ''}"
+    return (f"its name is too long for the files kept beside it ({beside}): "
+            f"this file system takes names of at most {limit} bytes, so a database's of at most {limit - longest} {unit}, not {size}")
+
+
 def _why_unwritable(place: Path) -> str | None:
     """Why the file or folder `place` cannot be written ("is on a read-only file system", "cannot be
     written"), or None when it can (or cannot be looked at: opening it will say)."""
@@ -184,6 +211,8 @@ class SqliteStore(ClosesOnExit):
             if not os.path.lexists(path):
                 raise NoDatabase(f"there is no database at {path}")
         elif path != ":memory:":
+            if (why := name_too_long(path)) is not None:  # before anything is made
+                raise StorageError(f"the database {path} cannot be used: {why}")
             parent = Path(path).resolve().parent
             try:
                 parent.mkdir(parents=True, exist_ok=True)

@@ -116,3 +116,23 @@ async def observe(store, scope_id: str, name: str, observations) -> None:
     else:
         async with store._tx() as db:
             await db.add_observations(scope_id, name, observations)
+
+
+# Columns later migrations add, by migration: a database taken back to an older schema (`as_of_schema`) drops them,
+# or the migration would fail on it. Extend it with each migration that adds a column.
+ADDED_COLUMNS: dict[int, tuple[tuple[str, str], ...]] = {15: (("rounds", "reactions_notice_at"),)}
+
+
+def as_of_schema(db: str, version: int) -> None:
+    """Take a database of today's schema back to schema `version` (its version and the columns added since), so its
+    migrations after `version` run again as it is opened to write: an older crowdtune's database, for a test."""
+    later = [column for number, columns in ADDED_COLUMNS.items() if number > version for column in columns]
+    if is_postgres_url(db):
+        for table, column in later:
+            query(db, f"ALTER TABLE {table} DROP COLUMN {column}")
+        query(db, "UPDATE crowdtune_schema SET version = ? RETURNING version", (version,))
+    else:
+        with sqlite3.connect(db) as raw:
+            for table, column in later:
+                raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+            raw.execute(f"PRAGMA user_version = {version}")

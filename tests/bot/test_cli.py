@@ -271,7 +271,7 @@ def test_run_in_the_terminal_reads_ratings_and_a_second_run_continues_the_agent(
     assert "round 1" in first.stdout and "round 2" in first.stdout
     wavs = sorted((tmp_path / "rounds").rglob("round-*.wav"))  # and the session's end's final.wav
     assert len(wavs) == 2 and all(w.read_bytes()[:4] == b"RIFF" for w in wavs)
-    assert len(list((tmp_path / "rounds").rglob("*.png"))) == 2
+    assert len(list((tmp_path / "rounds").rglob("round-*.png"))) == 2
     assert _rounds(tmp_path / "d/ct.db") == [(0, "closed", 7.0), (1, "closed", 3.0)]
     second = crowdtune("run", "--rounds", "1", "--db", "d/ct.db", "--out", "rounds", "--no-audio", stdin="9\n", cwd=tmp_path)
     known = int(second.stdout.split("learned from ")[1].split()[0])

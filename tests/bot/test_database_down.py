@@ -23,7 +23,7 @@ def said_unreachable(result_code: int, err: str, url: str) -> None:
 
 def test_a_server_stopped_while_a_session_waits_at_its_prompt_is_one_line_and_the_session_resumes(own_postgres_server, tmp_path):
     """The trial: asyncpg's "Failed to restore the pool connection floor; retrying" and a traceback while idle, then a
-    ConnectionRefusedError traceback at the rating and exit code 1."""
+    ConnectionRefusedError traceback at the rating and exit code 1. A later one: the rating typed then was lost unsaid."""
     server = own_postgres_server
     url = server.new_database()
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
@@ -31,12 +31,13 @@ def test_a_server_stopped_while_a_session_waits_at_its_prompt_is_one_line_and_th
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     child.stdin.write("6\n")
     child.stdin.flush()
-    while "rated 6/10" not in child.stdout.readline():  # round 1 is stored; round 2's prompt waits
+    while not child.stdout.readline().startswith("round 2:"):  # round 1 is stored; round 2 is open, its prompt waits
         pass
     server.halt()
     out, err = child.communicate("7\n", timeout=WAIT)
     said_unreachable(child.returncode, err, url)
-    assert "the open round stays open and the next `crowdtune run` resumes it" in err, err
+    # A later trial: the rating typed was lost without a word. The line says so (tests/bot/test_unstored.py: only what is so).
+    assert err.rstrip().endswith("; your rating 7 was not stored: the round stays open and the next `crowdtune run` asks for it again"), err
 
     server.resume()
     resumed = crowdtune("run", "--no-audio", "--db", url, stdin="q\n", cwd=tmp_path)

@@ -5,14 +5,13 @@ leaves its schema as it was, while one that changes something upgrades it first.
 import asyncio
 import gc
 import os
-import sqlite3
 
 import pexpect
 
 from bot.conductor import Conductor
 from bot.errors import ExitCode
 from core.engine import SessionSpec
-from dbrows import query
+from dbrows import as_of_schema, query
 from storage import is_postgres_url, open_store
 from test_cli import CROWDTUNE, crowdtune
 from test_operator import _counts, _fill, _fill_terminal
@@ -22,12 +21,8 @@ UPGRADE = "start the bot, or a crowdtune run session in a terminal, on it once"
 
 
 def _make_older(db: str) -> None:
-    """Mark `db` as of schema OLDER: its migrations after it run again as it is opened to write."""
-    if is_postgres_url(db):
-        query(db, "UPDATE crowdtune_schema SET version = ? RETURNING version", (OLDER,))
-    else:
-        with sqlite3.connect(db) as raw:
-            raw.execute(f"PRAGMA user_version = {OLDER}")
+    """Take `db` back to schema OLDER: its migrations after it run again as it is opened to write."""
+    as_of_schema(db, OLDER)
 
 
 def _version(db: str) -> int:
@@ -78,7 +73,7 @@ def test_what_changes_nothing_leaves_an_older_schema_as_it_was_and_what_changes_
         assert version == OLDER and sorted(os.listdir(tmp_path)) == ["source.db", "t.db"], os.listdir(tmp_path)
     # What is stored only under the name the upgrade gives it (user:root becomes local:root) is found, and deleted.
     root = crowdtune("forget-user", "local:root", "--db", db, "--yes", cwd=tmp_path)
-    assert "deleted 2 votes and their personal agent with its sessions and compositions of local:root" in root.stdout, root.stdout
+    assert "deleted 2 votes and their personal agent with its 1 session and their compositions of local:root" in root.stdout, root.stdout
     assert _version(db) > OLDER and _counts(db)["votes"] == before["votes"] - 2
 
 

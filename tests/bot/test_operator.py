@@ -16,7 +16,7 @@ from bot.conductor import Conductor
 from bot.errors import ExitCode
 from bot.progress import plural
 from core.engine import SessionSpec
-from dbrows import query
+from dbrows import as_of_schema, query
 from storage import open_store
 from test_bad_input_start import read_only  # noqa: F401 (a fixture)
 from test_cli import CROWDTUNE, crowdtune
@@ -68,7 +68,7 @@ def test_forget_user_writes_the_copy_then_deletes_with_yes(filled, tmp_path):
     data = json.loads(copy.read_text())
     assert data["voter"] == f"user:{PERSON}" and len(data["votes"]) == 4  # /forget-me's copy: write_person_copy
     agent = data["personal_agent"]  # what it has learned, in the units its preset learns in, and in words
-    assert set(agent) == {"scope", "preset", "learned", "judged_edits", "lessons"} and "personal_agent_q_values" not in data
+    assert set(agent) == {"scope", "preset", "learned", "judged_edits", "lessons", "sessions"} and "personal_agent_q_values" not in data
     assert (agent["scope"], agent["preset"]) == (f"user:{PERSON}", "default") and agent["judged_edits"] >= 1
     assert agent["learned"] == f"has learned from {plural(agent['judged_edits'], 'judged edit')}"
     assert isinstance(agent["lessons"], list) and all(isinstance(lesson, str) for lesson in agent["lessons"])
@@ -232,7 +232,7 @@ def test_a_terminal_user_is_forgotten_by_the_name_an_export_gives_them(filled, t
     result = crowdtune("forget-user", named, "--db", filled, "--yes", cwd=tmp_path)
     assert "wrote crowdtune-local-root.json: a copy of local:root's data, 2 votes and their personal agent" in result.stdout
     # Its sessions go with it, said (a trial found them gone unannounced).
-    assert "deleted 2 votes and their personal agent with its sessions and compositions of local:root" in result.stdout
+    assert "deleted 2 votes and their personal agent with its 1 session and their compositions of local:root" in result.stdout
     # Found by a fresh-user trial: a terminal user was told of "a reaction they leave on a round open now".
     assert "reaction" not in result.stdout and result.stdout.rstrip().endswith("(any strike, the audit log) are kept"), result.stdout
     data = json.loads((tmp_path / "crowdtune-local-root.json").read_text())
@@ -254,7 +254,7 @@ def test_a_terminal_login_of_digits_is_never_taken_for_the_discord_user_of_that_
     assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (terminal,))[0][0] == 2
     discord_votes = _counts(filled)["person's votes"]
     forgot = crowdtune("forget-user", terminal, "--db", filled, "--yes", cwd=tmp_path)
-    assert f"deleted 2 votes and their personal agent with its sessions and compositions of {terminal}" in forgot.stdout, forgot.stdout
+    assert f"deleted 2 votes and their personal agent with its 1 session and their compositions of {terminal}" in forgot.stdout, forgot.stdout
     assert (tmp_path / f"crowdtune-local-{PERSON}.json").is_file()  # not the Discord user's crowdtune-user-ID.json
     assert _counts(filled)["person's votes"] == discord_votes == 4
     crowdtune("run", "--rounds", "1", "--no-audio", "--db", filled, stdin="5\n", cwd=tmp_path, env_extra=env)
@@ -266,14 +266,11 @@ def test_a_terminal_login_of_digits_is_never_taken_for_the_discord_user_of_that_
 def test_an_older_database_s_terminal_votes_become_local_voters_and_discord_ones_stay(tmp_path):
     """A database of an older crowdtune stored terminal votes as user:LOGIN: upgraded, those cast in a terminal's
     scope (local:) are local:LOGIN, digits or not, and a Discord user's (in a server's or their own scope) stay."""
-    import sqlite3
-
     db = str(tmp_path / "old.db")
     asyncio.run(_fill(db))
     asyncio.run(_fill_terminal(db, str(PERSON), voter=f"user:{PERSON}"))
     asyncio.run(_fill_terminal(db, "root", voter="user:root"))
-    with sqlite3.connect(db) as raw:
-        raw.execute("PRAGMA user_version = 12")  # the last schema before terminal voters had their own kind
+    as_of_schema(db, 12)  # the last schema before terminal voters had their own kind
     crowdtune("reset", "--scope", GUILD, "--db", db, "--yes", cwd=tmp_path)  # a command that writes upgrades it
     voters = dict(query(db, "SELECT voter, COUNT(*) FROM votes GROUP BY voter"))
     assert voters == {f"user:{PERSON}": 4, f"user:{OTHER}": 2, f"local:{PERSON}": 2, "local:root": 2}, voters
@@ -397,7 +394,7 @@ def test_a_login_with_a_space_an_emoji_or_a_slash_is_forgotten_by_the_name_its_v
     crowdtune("run", "--rounds", "1", "--no-audio", "--db", filled, stdin="5\n", cwd=tmp_path, env_extra={"LOGNAME": login, "USER": login})
     assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (f"local:{login}",))[0][0] == 1
     forgot = crowdtune("forget-user", f"local:{login}", "--db", filled, "--yes", cwd=tmp_path)
-    assert f"deleted 1 vote and their personal agent with its sessions and compositions of local:{login}" in forgot.stdout, forgot.stdout
+    assert f"deleted 1 vote and their personal agent with its 1 session and their compositions of local:{login}" in forgot.stdout, forgot.stdout
     copies = list(tmp_path.glob("crowdtune-local-*.json"))
     assert len(copies) == 1 and "/" not in copies[0].name[len("crowdtune-"):] and f"wrote {copies[0].name}" in forgot.stdout, copies
     assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (f"local:{login}",))[0][0] == 0

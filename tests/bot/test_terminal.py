@@ -429,7 +429,7 @@ def test_round_files_are_unique_per_database_and_session(tmp_path):
         crowdtune("run", "--rounds", "1", "--no-audio", "--db", db, stdin="5\n", cwd=tmp_path)
     folders = sorted(p.name for p in (tmp_path / "rounds").iterdir())
     assert len(folders) == 2 and folders[0].startswith("one-session-1-") and folders[1].startswith("two-session-1-")
-    assert all(sorted(f.name for f in (tmp_path / "rounds" / name).iterdir()) == ["final.mid", "round-0001.mid", "round-0001.png"] for name in folders)
+    assert all(sorted(f.name for f in (tmp_path / "rounds" / name).iterdir()) == ["final.mid", "round-0001.mid", "round-0001.png", "start.mid", "start.png"] for name in folders)
 
 
 # -- progress on a terminal, quiet otherwise -------------------------------------------------------

@@ -176,14 +176,15 @@ def test_control_characters_typed_are_echoed_visibly_and_other_text_as_typed(tmp
 
 
 @pytest.mark.parametrize("mode, says", [
-    ("rating", "  type a rating from 1 (worst) to 10 (best), such as 7; q stops (the round stays open)"),
+    ("rating", "  type a rating from 1 (worst) to 10 (best), such as 7; quit, stop, exit or q stops (the round stays open)"),
     ("ab", "  type a or b (that version is your favourite), both (A and B tie, above the track before) or neither, or n "
-           "(the track before is best); q stops (the round stays open)"),
+           "(the track before is best); quit, stop, exit or q stops (the round stays open)"),
 ])
 def test_enter_alone_at_a_prompt_is_told_what_to_type_not_refused_as_a_quoted_nothing(tmp_path, mode, says):
     """Found by a fresh-user trial: Enter alone at the rating prompt answered "sorry: a rating is a number from 1 to
-    10, not ''". An empty answer is told what the prompt takes, as help says it, with the keys it takes, and asked again."""
+    10, not ''". An empty answer is told what the prompt takes, as help says it, with the keys it takes, and asked again.
+    A later trial: Enter alone said "q stops" where help said "quit, stop, exit or q stops": the same line now."""
     answer = "5" if mode == "rating" else "a"
-    result = crowdtune("run", "--rounds", "1", "--mode", mode, "--no-audio", "--db", "ct.db", stdin=f"\n  \n{answer}\n", cwd=tmp_path)
+    result = crowdtune("run", "--rounds", "1", "--mode", mode, "--no-audio", "--db", "ct.db", stdin=f"\n  \nhelp\n{answer}\n", cwd=tmp_path)
     assert "sorry" not in result.stdout and "''" not in result.stdout, result.stdout
-    assert result.stdout.splitlines().count(says) == 2 and "finished after 1 round" in result.stdout, result.stdout
+    assert result.stdout.splitlines().count(says) == 3 and "finished after 1 round" in result.stdout, result.stdout

@@ -21,7 +21,7 @@ from core.agent import EXPLORATIONS, PRESETS
 from core.engine import QUORUM_MAX, ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, ROUNDS_MAX
 from bot.worker import in_worker_process
 from core.agent import preset as agent_preset
-from bot.personal_copy import personal_agent
+from bot.personal_copy import agent_words, personal_agent
 from storage.export import COUNTED, write_export, write_person_copy
 
 NOT_A_MODERATOR = "This command is for moderators (Manage Server permission, or the server's moderator role)."
@@ -317,7 +317,7 @@ class Moderation(commands.Cog):
         # Right after a restart: the recount of the reactions made meanwhile first, or it would re-add what is deleted.
         await after_pickup(self.bot, interaction, everywhere=True)
         copied = await personal_agent(self.bot.conductor, voter, (await scope_settings(self.bot, voter))["preset"])
-        agent = f"your personal agent, which {copied['learned']}" if copied else None
+        agent = agent_words(copied, "your")
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "my-crowdtune-data.json"
             votes = await in_worker_process(write_person_copy, self.store.path, voter, path, copied)
