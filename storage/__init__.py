@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from storage.protocol import (
-    Announcement, ClaimLost, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
+    Announcement, ClaimLost, ConfirmedRequest, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
 )
 
 __all__ = [

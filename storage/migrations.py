@@ -235,6 +235,17 @@ MIGRATIONS: dict[int, str] = {
     15: """
     ALTER TABLE rounds ADD COLUMN reactions_notice_at REAL;
     """,
+    # A Confirm a member pressed (/forget-me, /reset) is recorded before the press is acknowledged, and deleted by the
+    # transaction that carries it out: one a crash cut short is carried out at the next start (bot/discord/confirmed.py).
+    16: """
+    CREATE TABLE confirmed_requests (
+        key TEXT PRIMARY KEY,                      -- the question: its command's interaction id
+        command TEXT NOT NULL,                     -- forget-me, reset
+        guild_id TEXT,                             -- where it was asked (NULL: a DM): the shard that carries it out
+        data TEXT NOT NULL,                        -- JSON: who confirmed what, and how to edit the question (for 15 min)
+        confirmed_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -47,13 +47,13 @@ from storage import URL_EXAMPLE, check_location, naming_problems, naming_refusal
 from storage.leases import Lease
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClaimLost, ClosesOnExit, DatabaseUnreachable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseUnreachable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
-    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
+    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
 )
 
 T = TypeVar("T")
@@ -537,9 +537,11 @@ class PostgresStore(ClosesOnExit):
     async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict | None = None) -> None:
         await _audit(self._pool, scope_id, actor, action, detail or {})
 
-    async def reset_scope(self, scope_id: str, actor: str) -> int:
-        async def body(conn: asyncpg.Connection) -> int:
+    async def reset_scope(self, scope_id: str, actor: str, request: str | None = None) -> int | None:
+        async def body(conn: asyncpg.Connection) -> int | None:
             await _lock_scope(conn, scope_id)
+            if not await _take_request(conn, request):
+                return None
             deleted = _count(await conn.execute("DELETE FROM qvalues WHERE scope_id = $1", scope_id))
             models = _count(await conn.execute("DELETE FROM models WHERE scope_id = $1", scope_id))
             await _audit(conn, scope_id, actor, "reset", {"q_entries_deleted": deleted, "models_deleted": models})
@@ -1077,16 +1079,18 @@ class PostgresStore(ClosesOnExit):
 
         return await asyncio.to_thread(collect)
 
-    async def forget_user(self, voter: str, personal_scope: str, actor: str = "user") -> dict:
+    async def forget_user(self, voter: str, personal_scope: str, actor: str = "user", request: str | None = None) -> dict | None:
         """Delete a user's votes everywhere and their personal agent; returns what was deleted. Moderation
         records (strikes and the audit log) are kept; reactions the user leaves on rounds open now are not
         read back into votes."""
 
-        async def body(conn: asyncpg.Connection) -> dict:
+        async def body(conn: asyncpg.Connection) -> dict | None:
             # The open rounds locked first (in id order, as a batch of votes and a close lock theirs): a batch or a close
             # under way ends before the deletion (which then deletes its votes) or waits for it (and sees the withheld
             # reactions, the votes gone), so no vote of the person is stored or counted after this commits.
             await conn.execute("SELECT 1 FROM rounds WHERE status = 'open' ORDER BY id FOR UPDATE")
+            if not await _take_request(conn, request):
+                return None
             events = _count(await conn.execute("DELETE FROM vote_events WHERE voter = $1", voter))
             votes = _count(await conn.execute("DELETE FROM votes WHERE voter = $1", voter))
             # The personal agent's open round ends with it: its post says so (queued before its rows go).
@@ -1111,6 +1115,21 @@ class PostgresStore(ClosesOnExit):
                 return reader.export_rows(scope_id)
 
         return await asyncio.to_thread(collect)
+
+    # -- confirmed requests (bot/discord/confirmed.py) -------------------------------------------------
+
+    async def record_confirmed(self, request: ConfirmedRequest) -> None:
+        await self._write(
+            "INSERT INTO confirmed_requests (key, command, guild_id, data, confirmed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            *confirmed_row(request),
+        )
+
+    async def confirmed_requests(self) -> list[ConfirmedRequest]:
+        rows = await self._all("SELECT key, command, guild_id, data, confirmed_at FROM confirmed_requests ORDER BY confirmed_at, key")
+        return [confirmed_request(*row) for row in rows]
+
+    async def drop_confirmed(self, key: str) -> None:
+        await self._write("DELETE FROM confirmed_requests WHERE key = $1", key)
 
     # -- the deployment (bot/discord/app.py) ------------------------------------------------------
 
@@ -1267,6 +1286,12 @@ class PostgresStore(ClosesOnExit):
 
 
 # -- statements shared by several transactions -----------------------------------------------------
+
+
+async def _take_request(conn: asyncpg.Connection, key: str | None) -> bool:
+    """Delete the confirmed request `key` in this transaction; whether it was there (no `key`: True). A second
+    transaction deleting it waits for the first and finds it gone."""
+    return key is None or _count(await conn.execute("DELETE FROM confirmed_requests WHERE key = $1", key)) > 0
 
 
 async def _audit(conn: asyncpg.Connection | asyncpg.Pool, scope_id: str | None, actor: str, action: str, detail: dict) -> None:

@@ -173,6 +173,16 @@ MIGRATIONS: dict[int, str] = {
     15: """
     ALTER TABLE rounds ADD COLUMN reactions_notice_at DOUBLE PRECISION;
     """,
+    # A confirmed /forget-me or /reset, until the transaction that carries it out (storage/migrations.py, 16).
+    16: """
+    CREATE TABLE confirmed_requests (
+        key TEXT COLLATE "C" PRIMARY KEY,
+        command TEXT NOT NULL,
+        guild_id TEXT,
+        data TEXT NOT NULL,
+        confirmed_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

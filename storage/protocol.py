@@ -150,6 +150,19 @@ class Announcement:
 
 
 @dataclass(frozen=True)
+class ConfirmedRequest:
+    """A Confirm a member pressed (/forget-me, /reset), recorded before the press was acknowledged and deleted by the
+    transaction that carries it out (`forget_user`, `reset_scope` with `request`): still here after a start, a crash cut
+    it short. `data` is the command's (JSON-able); `guild_id` None: asked in a DM; `confirmed_at` in Unix seconds."""
+
+    key: str
+    command: str
+    guild_id: str | None
+    data: dict
+    confirmed_at: float
+
+
+@dataclass(frozen=True)
 class StandingVote:
     """A standing vote as a front end's count reads it (Store.standing_votes): the ballot, its aspects (a
     three-aspect vote) and when its voter joined the server (Unix seconds; None: Discord did not say with it)."""
@@ -247,8 +260,10 @@ class Store(Protocol):
         """Whether the scope exists (a person's: their personal agent, made by their first DM command)."""
         ...
     async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict | None = None) -> None: ...
-    async def reset_scope(self, scope_id: str, actor: str) -> int:
-        """Forget a scope's agent (its Q-values and learned models); returns how many Q-values were deleted."""
+    async def reset_scope(self, scope_id: str, actor: str, request: str | None = None) -> int | None:
+        """Forget a scope's agent (its Q-values and learned models); returns how many Q-values were deleted. With
+        `request` (a ConfirmedRequest's key): deleted in the same transaction, and None (nothing done) if it is gone
+        already, carried out before (exactly once, also by two processes)."""
         ...
 
     # -- sessions --
@@ -404,12 +419,22 @@ class Store(Protocol):
 
     # -- a person's data, exports and health --
     async def user_data(self, voter: str) -> dict: ...
-    async def forget_user(self, voter: str, personal_scope: str, actor: str = "user") -> dict:
+    async def forget_user(self, voter: str, personal_scope: str, actor: str = "user", request: str | None = None) -> dict | None:
         """Delete a voter's votes and vote events everywhere and their personal scope; keep moderation
         records (strikes, the audit log); withhold their reactions on rounds open now (`withheld_voters`): a re-read's
         cast of them there is refused (VoteOp.reread), and a batch of votes under way, from any process, lands wholly
         before the deletion or after it. Audited as done by `actor`: "user" (the person themselves, /forget-me, unnamed) or "cli" (an operator,
-        `crowdtune forget-user`). Returns {"votes": n, "vote_events": n, "personal_agent": bool}."""
+        `crowdtune forget-user`). Returns {"votes": n, "vote_events": n, "personal_agent": bool}; with `request`, as
+        `reset_scope`: None if that confirmed request was carried out before."""
+        ...
+    async def record_confirmed(self, request: ConfirmedRequest) -> None:
+        """Record a pressed Confirm before its press is acknowledged (one recorded again under its key: kept as it was)."""
+        ...
+    async def confirmed_requests(self) -> list[ConfirmedRequest]:
+        """The pressed Confirms not carried out yet, oldest first."""
+        ...
+    async def drop_confirmed(self, key: str) -> None:
+        """Forget a pressed Confirm whose work failed (its member was told nothing was done); nothing if it is gone."""
         ...
     async def export_rows(self, scope_id: str | None) -> dict[str, list[dict]]: ...
     async def check_writable(self) -> None: ...

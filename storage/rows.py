@@ -14,7 +14,7 @@ import time
 from collections.abc import Collection
 
 from core.crowd import Ballot, compound_rating
-from storage.protocol import RoundRow, SessionRow, StandingVote, VoteOp, VoteResult
+from storage.protocol import ConfirmedRequest, RoundRow, SessionRow, StandingVote, VoteOp, VoteResult
 
 SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at, options, owner"
 ROUND_COLUMNS = (
@@ -56,6 +56,7 @@ TABLES: tuple[tuple[str, str | None], ...] = (
     ("audit", "id"),
     ("announcements", "id"),
     ("deployment", None),
+    ("confirmed_requests", None),
 )
 COPY_CHUNK_ROWS = 5000  # rows read and written at a time when a database is copied
 
@@ -218,3 +219,12 @@ def standing_votes(rows: list[tuple]) -> list[StandingVote]:
 def json_or_none(value: dict | None) -> str | None:
     """An aspects dict as stored (sorted JSON text), or None."""
     return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def confirmed_row(request: ConfirmedRequest) -> tuple:
+    """A ConfirmedRequest as its confirmed_requests columns (key, command, guild_id, data, confirmed_at)."""
+    return (request.key, request.command, request.guild_id, json.dumps(request.data), request.confirmed_at)
+
+
+def confirmed_request(key: str, command: str, guild_id: str | None, data: str, confirmed_at: float) -> ConfirmedRequest:
+    return ConfirmedRequest(key, command, guild_id, json.loads(data), confirmed_at)

@@ -31,14 +31,14 @@ from core.music import track_to_dict
 from storage import naming_refusals, out_of_room
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClaimLost, ClosesOnExit, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
+    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
     VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
-    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, ended_post_edits, standing_votes,
+    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, VOTING_STATUS as _VOTING_STATUS, round_row as _round, session_row as _session,
 )
 
@@ -802,8 +802,10 @@ class SqliteStore(ClosesOnExit):
         async with self._tx() as db:
             await db.put_q(scope_id, entries)
 
-    async def reset_scope(self, scope_id: str, actor: str) -> int:
+    async def reset_scope(self, scope_id: str, actor: str, request: str | None = None) -> int | None:
         async with self._tx() as db:
+            if not await db.take_request(request):
+                return None
             cursor = await db.execute("DELETE FROM qvalues WHERE scope_id = ?", (scope_id,))
             models = await db.execute("DELETE FROM models WHERE scope_id = ?", (scope_id,))
             await db.audit(scope_id, actor, "reset", {"q_entries_deleted": cursor.rowcount, "models_deleted": models.rowcount})
@@ -900,11 +902,13 @@ class SqliteStore(ClosesOnExit):
 
         return await asyncio.to_thread(collect)
 
-    async def forget_user(self, voter: str, personal_scope: str, actor: str = "user") -> dict:
+    async def forget_user(self, voter: str, personal_scope: str, actor: str = "user", request: str | None = None) -> dict | None:
         """Delete a user's votes everywhere and their personal agent; returns what was deleted. Moderation
         records (strikes and the audit log) are kept: forgetting oneself must not lift a strike. Reactions
         the user leaves on rounds open now are not read back into votes."""
         async with self._tx() as db:
+            if not await db.take_request(request):
+                return None
             events = await db.execute("DELETE FROM vote_events WHERE voter = ?", (voter,))
             votes = await db.execute("DELETE FROM votes WHERE voter = ?", (voter,))
             # The personal agent's open round ends with it: its post says so (queued before its rows go).
@@ -928,6 +932,23 @@ class SqliteStore(ClosesOnExit):
                 return reader.export_rows(scope_id)
 
         return await asyncio.to_thread(collect)
+
+    # -- confirmed requests (bot/discord/confirmed.py) -------------------------------------------------
+
+    async def record_confirmed(self, request: ConfirmedRequest) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO confirmed_requests (key, command, guild_id, data, confirmed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                confirmed_row(request),
+            )
+
+    async def confirmed_requests(self) -> list[ConfirmedRequest]:
+        rows = await self._all("SELECT key, command, guild_id, data, confirmed_at FROM confirmed_requests ORDER BY confirmed_at, key")
+        return [confirmed_request(*row) for row in rows]
+
+    async def drop_confirmed(self, key: str) -> None:
+        async with self._tx() as db:
+            await db.take_request(key)
 
     # -- the deployment (bot/discord/app.py) ------------------------------------------------------
 
@@ -1080,6 +1101,10 @@ class _Tx:
 
     async def executemany(self, sql: str, rows: list[tuple]) -> None:
         await self._db.executemany(sql, rows)
+
+    async def take_request(self, key: str | None) -> bool:
+        """Delete the confirmed request `key` in this transaction; whether it was there (no `key`: True)."""
+        return key is None or (await self._db.execute("DELETE FROM confirmed_requests WHERE key = ?", (key,))).rowcount > 0
 
     async def one(self, sql: str, params: Iterable = ()) -> tuple | None:
         async with self._db.execute(sql, tuple(params)) as cursor:

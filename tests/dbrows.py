@@ -121,18 +121,25 @@ async def observe(store, scope_id: str, name: str, observations) -> None:
 # Columns later migrations add, by migration: a database taken back to an older schema (`as_of_schema`) drops them,
 # or the migration would fail on it. Extend it with each migration that adds a column.
 ADDED_COLUMNS: dict[int, tuple[tuple[str, str], ...]] = {15: (("rounds", "reactions_notice_at"),)}
+# Tables later migrations create, by migration: dropped the same way. Extend it with each migration that creates one.
+ADDED_TABLES: dict[int, tuple[str, ...]] = {16: ("confirmed_requests",)}
 
 
 def as_of_schema(db: str, version: int) -> None:
-    """Take a database of today's schema back to schema `version` (its version and the columns added since), so its
+    """Take a database of today's schema back to schema `version` (its version, and the columns and tables added since), so its
     migrations after `version` run again as it is opened to write: an older crowdtune's database, for a test."""
     later = [column for number, columns in ADDED_COLUMNS.items() if number > version for column in columns]
+    tables = [table for number, names in ADDED_TABLES.items() if number > version for table in names]
     if is_postgres_url(db):
         for table, column in later:
             query(db, f"ALTER TABLE {table} DROP COLUMN {column}")
+        for table in tables:
+            query(db, f"DROP TABLE {table}")
         query(db, "UPDATE crowdtune_schema SET version = ? RETURNING version", (version,))
     else:
         with sqlite3.connect(db) as raw:
             for table, column in later:
                 raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+            for table in tables:
+                raw.execute(f"DROP TABLE {table}")
             raw.execute(f"PRAGMA user_version = {version}")

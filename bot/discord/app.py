@@ -22,7 +22,9 @@ from bot.media.drawing import Drawer
 from bot.progress import plural
 from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
+from bot.discord.confirmed import carry_out_confirmed
 from bot.discord.edge import context_problem, request_problem
+from bot.discord.interactions_seen import handle_each_interaction_once
 from bot.discord.logs import setup_logging
 from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason
 from bot.discord.reach import reach_discord
@@ -95,6 +97,7 @@ class CrowdtuneBot(commands.Bot):
         self._owns_drawer = drawer is None
         self.drawer = drawer or Drawer()
         self._command_sync: asyncio.Task | None = None
+        self._confirmed: asyncio.Task | None = None
         self.connection: asyncio.Task | None = None  # discord.py's login and connection (run_bot)
         self._closing: asyncio.Future | None = None
         self.command_sync_retry_seconds = COMMAND_SYNC_RETRY_SECONDS
@@ -102,6 +105,7 @@ class CrowdtuneBot(commands.Bot):
         self.question_seconds = QUESTION_SECONDS
         self.runner = RoundRunner(self, conductor, renderer, self.drawer, VoteLimiter(settings.vote_burst, settings.vote_refill_seconds))
         self.stray_reactions = StrayReactions(self, self.runner.ballot_box)
+        handle_each_interaction_once(self._connection.parsers)
 
     async def setup_hook(self) -> None:
         from bot.discord.cogs import moderation, sessions
@@ -141,6 +145,8 @@ class CrowdtuneBot(commands.Bot):
         log.info("ready as %s (%s); %s running", self.user, self.shard_plan.describe(), plural(resumed, "session"))
         if self._command_sync is None:  # on_ready comes again after a reconnect: sync once a process
             self._command_sync = asyncio.create_task(self.sync_commands(), name="command-sync")
+            # What members confirmed before a crash cut it short: carried out once a process (confirmed.py).
+            self._confirmed = asyncio.create_task(carry_out_confirmed(self), name="confirmed-requests")
 
     async def wait_until_commands_synced(self) -> bool:
         """Wait for the command sync that follows the first on_ready (see sync_commands); its result."""
@@ -241,8 +247,9 @@ class CrowdtuneBot(commands.Bot):
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
-        if self._command_sync is not None:
-            self._command_sync.cancel()
+        for task in (self._command_sync, self._confirmed):
+            if task is not None:
+                task.cancel()  # a confirmed request cut short stays recorded: the next start carries it out
         await expire_at_shutdown(self.questions)  # over HTTP, which works till discord.py's close below
         await self.runner.shutdown()
         await super().close()

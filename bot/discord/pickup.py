@@ -12,7 +12,7 @@ from bot.discord.replies import deferring
 
 
 async def after_pickup(
-    bot, interaction: discord.Interaction, lock: asyncio.Lock | None = None, *, scope_id: str | None = None, everywhere: bool = False,
+    bot, interaction: discord.Interaction | None, lock: asyncio.Lock | None = None, *, scope_id: str | None = None, everywhere: bool = False,
 ) -> bool:
     """Before a state-changing command acts: wait until the bot, just started, has taken back its open rounds
     (`RestartRecounts.rounds_taken_back`, at most PICKUP_WAIT seconds). With `scope_id`, then for the recount of that
@@ -21,9 +21,11 @@ async def after_pickup(
     learns is what stood when the command came (a /reset after it, not into the new agent); `everywhere`: the recount
     of every session (a person's votes, anywhere), so that none re-adds what the command deletes. The command is
     acknowledged privately first ("thinking...") when it must wait for any of these, or for `lock` (the session's,
-    held by another /close or /stop): each may outlast Discord's 3 s. True if it was acknowledged here."""
-    runner, recounts, defer = bot.runner, bot.runner.recounts, deferring(interaction)
-    already = interaction.response.is_done()
+    held by another /close or /stop): each may outlast Discord's 3 s. True if it was acknowledged here. Without
+    `interaction` (work a restart carries out, confirmed.py), the same waits with nothing to acknowledge."""
+    runner, recounts = bot.runner, bot.runner.recounts
+    defer = deferring(interaction) if interaction is not None else _nothing_to_acknowledge
+    already = interaction is None or interaction.response.is_done()
     if lock is not None and lock.locked() or not recounts.taken_back.is_set():
         await defer()
     await recounts.rounds_taken_back()
@@ -36,3 +38,7 @@ async def after_pickup(
         if scope_id is not None:
             await runner.steering.closes(sessions, defer)
     return not already and interaction.response.is_done()
+
+
+async def _nothing_to_acknowledge() -> None:
+    pass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import discord
 
@@ -13,7 +14,7 @@ from bot.discord.anti_brigade import rule_text
 from bot.discord.edge import context_problem
 from bot.discord.votes import VOTING_STOPPED, voter_id
 from core.crowd import ASPECTS, aspects_text, check_rating, compound_rating, rating_text
-from storage import DatabaseGone, VoteResult
+from storage import ConfirmedRequest, DatabaseGone, VoteResult
 
 log = logging.getLogger("crowdtune.bot")
 
@@ -178,7 +179,9 @@ class Answer(discord.ui.DynamicItem[discord.ui.Button], template=r"ct-ask:(?P<co
 
     async def callback(self, interaction: discord.Interaction) -> None:
         question = interaction.client.questions.get(self.key)
-        if question is None or question.answered.cancelled():  # cancelled: its time ran out, the question leaving
+        if question is None and await _recorded(interaction.client, self.key):  # confirmed before a restart, to be carried out
+            await interaction.response.send_message(ALREADY_BEING_DONE, ephemeral=True)
+        elif question is None or question.answered.cancelled():  # cancelled: its time ran out, the question leaving
             # The question becomes the answer: its buttons go, so nothing left looks as if it still worked.
             await interaction.response.edit_message(content=expired(self.command), view=None, attachments=[])
         elif interaction.user.id != question.owner_id:
@@ -187,6 +190,11 @@ class Answer(discord.ui.DynamicItem[discord.ui.Button], template=r"ct-ask:(?P<co
             await interaction.response.send_message(ALREADY_BEING_DONE, ephemeral=True)
         else:
             question.answered.set_result((self.answer == "yes", interaction))
+
+
+async def _recorded(bot, key: str) -> bool:
+    """Whether the question `key` was confirmed and its work is recorded as not done yet (a restart carries it out)."""
+    return any(request.key == key for request in await bot.conductor.store.confirmed_requests())
 
 
 class Confirm(discord.ui.View):
@@ -210,10 +218,12 @@ class Confirm(discord.ui.View):
         # Done once confirm() has answered the press or tried the edit that says the question expired (or was cancelled).
         self.settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def confirm(self, cancelled: str, **cleared) -> bool:
-        """Wait for the answer; whether it was Confirm. Confirm is acknowledged at once (a deferred update,
-        which shows nothing): the work that follows may outlast the 3 s Discord gives an answer, and the
-        caller then edits the question's message (the command's original response) with the outcome.
+    async def confirm(self, cancelled: str, request: dict, **cleared) -> bool:
+        """Wait for the answer; whether it was Confirm. Confirm is recorded with `request` (what the command's work,
+        confirmed.WORK, needs) in the database first, so that a crash from then on leaves it to be carried out at the
+        next start, then acknowledged at once (a deferred update, which shows nothing): the work that follows may
+        outlast the 3 s Discord gives an answer, and the caller then edits the question's message (the command's
+        original response) with the outcome.
         Cancel turns the question into `cancelled`, without its buttons and `cleared` (attachments=[]); so does
         the end of the wait (or a shutdown), saying it expired and how to be asked again. Confirmed, the caller carries
         it out within `carrying_out`."""
@@ -229,6 +239,7 @@ class Confirm(discord.ui.View):
             if press is None:
                 await self._expire(cancelled, cleared)
             elif yes:
+                await self._record(request)
                 await press.response.defer()
             else:
                 await press.response.edit_message(content=cancelled, view=None, **cleared)
@@ -240,12 +251,24 @@ class Confirm(discord.ui.View):
                 self.settled.set_result(None)
         return bool(yes)
 
-    @contextlib.contextmanager
-    def carrying_out(self):
+    async def _record(self, request: dict) -> None:
+        command = self.command
+        data = {"user": self.owner_id, "application_id": command.application_id, "token": command.token, **request}
+        guild = None if command.guild_id is None else str(command.guild_id)
+        await command.client.conductor.store.record_confirmed(ConfirmedRequest(self.key, self.name, guild, data, time.time()))
+
+    @contextlib.asynccontextmanager
+    async def carrying_out(self):
         """Around the work of a confirmed question, ending with its outcome edited in: a press meanwhile is told it is
-        under way (ALREADY_BEING_DONE); after it, with the buttons gone, any press is answered as expired."""
+        under way (ALREADY_BEING_DONE); after it, with the buttons gone, any press is answered as expired. Work that
+        fails (the member is told nothing was done) is not carried out after a restart either; one cut short by a
+        crash or a shutdown (no Exception) is."""
         try:
             yield
+        except Exception:
+            with contextlib.suppress(Exception):  # the database failing too: the restart carries it out, and says so
+                await self.command.client.conductor.store.drop_confirmed(self.key)
+            raise
         finally:
             self.questions.pop(self.key, None)
 

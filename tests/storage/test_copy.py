@@ -11,7 +11,7 @@ from bot.errors import ExitCode
 from core.agent import QEntry
 from core.engine import SessionSpec
 from pgserver import PASSWORD
-from storage import open_store
+from storage import ConfirmedRequest, open_store
 from storage.copy import copy_database
 from storage.export import export_zip
 from storage.rows import TABLES
@@ -20,7 +20,7 @@ from storage.rows import TABLES
 async def _community(store) -> None:
     """A database with every kind of row: closed, open and cancelled rounds, both modes, changed and
     retracted votes, aspect votes, learned models, a strike, a reset, a personal agent, settings, round
-    messages and a deployment value."""
+    messages, a deployment value and a confirmed request not carried out yet."""
     conductor = Conductor(store)
     server = await conductor.start("guild:1", "guild", "c1", SessionSpec(rounds=5), actor="mod")
     for index in range(3):
@@ -49,6 +49,7 @@ async def _community(store) -> None:
     await conductor.close(r.id)
     await store.end_session(personal.id, "stopped", "user:9")
     await store.set_deployment_value("post_nonce_salt", "deployment-1")
+    await store.record_confirmed(ConfirmedRequest("77", "reset", "1", {"scope": "guild:1", "user": 3}, 1700000000.5))
     await store.put_q_entries("guild:2", [(("state-1", "action-1"), QEntry(0.25, 2))])  # the tabular learner's rows
 
 

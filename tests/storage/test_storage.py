@@ -23,7 +23,7 @@ from bot.progress import counted
 from core.crowd import Ballot, ab_rewards
 from core.engine import SessionSpec
 from pgserver import PASSWORD
-from storage import check_location, location_problem, open_reader, open_store, StorageError
+from storage import ConfirmedRequest, check_location, location_problem, open_reader, open_store, StorageError
 from storage.export import COUNTED, export_zip, safe_name
 from storage.migrations import SCHEMA_VERSION
 from storage.postgres import PostgresStore, public_text, public_url
@@ -753,6 +753,26 @@ async def test_forget_me_deletes_votes_and_personal_agent(store):
     assert result["votes"] == 1 and result["personal_agent"]
     assert not (await store.user_data("user:42"))["votes"]
     assert await store.q_size("user:42") == 0
+
+
+async def test_a_confirmed_request_is_carried_out_once_in_the_transaction_that_deletes_it(store):
+    """A pressed Confirm is recorded before it is acknowledged; forget_user / reset_scope with its key delete it with
+    their work, so a restart after a crash carries it out exactly once (a second try changes nothing: None)."""
+    conductor = Conductor(store)
+    session = await _session(conductor)
+    r = await conductor.open_round(session.id)
+    await conductor.vote(r.id, "user:42", 7)
+    forget, reset = (ConfirmedRequest(key, command, None, {"user": 42}, 5.0 + n) for n, (key, command) in enumerate((("1", "forget-me"), ("2", "reset"))))
+    for request in (forget, reset, forget):  # recorded again under its key: kept as it was
+        await store.record_confirmed(request)
+    assert await store.confirmed_requests() == [forget, reset]
+    assert (await store.forget_user("user:42", "user:42", request="1"))["votes"] == 1
+    assert await store.forget_user("user:42", "user:42", request="1") is None
+    await store.drop_confirmed("2")
+    assert await store.reset_scope(session.scope_id, actor="mod", request="2") is None
+    assert await store.confirmed_requests() == []
+    actions = [a["action"] for a in (await store.export_rows(None))["audit"]]
+    assert actions.count("forget_me") == 1 and "reset" not in actions
 
 
 async def test_a_re_read_of_the_reactions_after_forget_me_stores_no_vote_of_the_person(store):

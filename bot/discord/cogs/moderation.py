@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord import confirmed
 from bot.discord.anti_brigade import MAX_MEMBER_DAYS, rule_text
 from bot.discord.pickup import after_pickup
 from bot.discord.replies import deferring
@@ -249,13 +250,11 @@ class Moderation(commands.Cog):
             "Compositions and votes are kept.",
             view=view,
         )
-        if not await view.confirm("Nothing was reset."):
+        if not await view.confirm("Nothing was reset.", {"scope": scope_id}):
             return
-        with view.carrying_out():
-            # A round whose voting ended before the confirmation learns into the agent reset, not into the new one.
-            await after_pickup(self.bot, interaction, scope_id=scope_id)
-            await self.store.reset_scope(scope_id, actor=voter_id(interaction.user.id))
-            await interaction.edit_original_response(content="The agent is reset: it starts learning afresh from the next round.", view=None)
+        async with view.carrying_out():
+            text = await confirmed.reset(self.bot, {"scope": scope_id, "user": interaction.user.id}, view.key)
+            await interaction.edit_original_response(content=text or confirmed.DONE_BEFORE, view=None)
 
     @app_commands.command(name="export", description="Moderators: compositions (MIDI), rounds, votes, audit log and Q-table as a zip")
     @app_commands.allowed_contexts(**EVERYWHERE)
@@ -333,21 +332,11 @@ class Moderation(commands.Cog):
                 attachments=[discord.File(path)],
                 view=view,
             )
-        if not await view.confirm("Nothing was deleted.", attachments=[]):
+        if not await view.confirm("Nothing was deleted.", {}, attachments=[]):
             return
-        with view.carrying_out():
-            # Reactions held over the vote rate were made before the deletion: dropped first, so none comes back.
-            self.bot.forget_in_memory(interaction.user.id)
-            # Votes already queued were cast before the deletion: stored first, so it deletes them (else stored after it).
-            await self.bot.runner.ballot_box.settle_votes()
-            result = await self.store.forget_user(voter, personal_scope=voter)
-            self.bot.runner.scope_deleted(voter)
-            await interaction.edit_original_response(
-                content=f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)}. "
-                "Moderation records about you (any strike, the audit log) are kept; a reaction you leave on an open round no longer counts.",
-                view=None,
-                attachments=[],
-            )
+        async with view.carrying_out():
+            text = await confirmed.forget(self.bot, {"user": interaction.user.id}, view.key)
+            await interaction.edit_original_response(content=text or confirmed.DONE_BEFORE, view=None, attachments=[])
 
     async def _learned(self, scope_id: str) -> str:
         """What the scope's agent has learned, in the units its preset (the scope's setting) learns in

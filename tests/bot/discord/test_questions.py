@@ -14,6 +14,7 @@ import pytest
 from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401 - fixtures
 
 from bot.discord.views import ALREADY_BEING_DONE, UNKNOWN_COMPONENT
+from storage import ConfirmedRequest
 
 pytestmark = pytest.mark.asyncio
 
@@ -150,3 +151,62 @@ async def test_a_second_press_while_the_first_is_carried_out_says_so(env):
         assert answer["data"]["content"] == ALREADY_BEING_DONE, answer
     assert outcome["content"].startswith("Deleted 1 vote"), outcome["content"]
     assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),)) == [(0,)]
+
+
+async def test_a_confirmed_question_cut_short_by_a_crash_is_carried_out_at_the_next_start(env):
+    """Found by a fresh-user trial: a crash (SIGKILL) right after a member pressed "Delete my data" (or "Reset the
+    agent"), acknowledged by Discord, dropped the request: nothing deleted, the question kept its live buttons, nobody
+    told. Now the press is recorded before it is acknowledged, and the next start carries it out and says so in the
+    question. The crash: the work is held where it would write, and the bot's tasks end there (no Exception)."""
+    server = env.server
+    async with running(env) as bot:
+        await a_vote(env)
+        store, held = bot.conductor.store, []
+
+        def hold(name: str) -> None:
+            async def never(*args, **kwargs):
+                held.append(asyncio.current_task())
+                await asyncio.Event().wait()
+
+            setattr(store, name, never)
+
+        hold("forget_user")
+        hold("reset_scope")
+        forget = await server.slash(env.alice, env.channel, "forget-me")
+        reset = await server.slash(env.mod, env.channel, "reset")
+        for command, user, label in ((forget, env.alice, "Delete my data"), (reset, env.mod, "Reset the agent")):
+            question = await command.wait_original(lambda m: m["components"])
+            press = await server.press_button(user, question["id"], button(question, label))
+            assert (await press.wait_response())["type"] == 6  # acknowledged: the member is told it is under way
+        await eventually(lambda: len(held) == 2, "both held where they write")
+        for task in held:
+            task.cancel()  # the process dies here
+    assert db_rows(env, "SELECT command FROM confirmed_requests ORDER BY confirmed_at") == [("forget-me",), ("reset",)]
+    assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),)) == [(1,)]
+    async with running(env):
+        forgotten = await forget.wait_original(lambda m: not m["components"])
+        was_reset = await reset.wait_original(lambda m: not m["components"])
+    assert forgotten["content"].startswith("Deleted 1 vote"), forgotten["content"]
+    assert forgotten["attachments"] == []
+    assert was_reset["content"] == "The agent is reset: it starts learning afresh from the next round.", was_reset["content"]
+    assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),)) == [(0,)]
+    assert db_rows(env, "SELECT action FROM audit WHERE action IN ('reset', 'forget_me') ORDER BY id") == [("forget_me",), ("reset",)]
+    assert db_rows(env, "SELECT COUNT(*) FROM qvalues") + db_rows(env, "SELECT COUNT(*) FROM models") == [(0,), (0,)]
+    assert db_rows(env, "SELECT COUNT(*) FROM confirmed_requests") == [(0,)]
+
+
+async def test_a_press_on_a_question_whose_confirmed_work_is_still_recorded_says_it_is_being_carried_out(env):
+    """A question confirmed before a crash keeps its buttons until the next start has carried it out: a press on it
+    meanwhile is told that, not that it expired (which would say nothing was changed)."""
+    server = env.server
+    async with running(env):
+        await a_vote(env)
+        forget = await server.slash(env.alice, env.channel, "forget-me")
+        question = await forget.wait_original(lambda m: m["components"])
+        server.fail(ORIGINAL, status=404, code=10008, message="Unknown Message")  # its buttons stay after the shutdown
+    async with running(env) as bot:
+        # As a crash leaves it: recorded, not carried out (the start's pass over the records has been made).
+        data = {"user": env.alice.id, "application_id": 1, "token": "t"}
+        await bot.conductor.store.record_confirmed(ConfirmedRequest(str(forget.id), "forget-me", str(env.guild.id), data, 1.0))
+        answer = await late_press(env, env.alice, question, "Delete my data")
+    assert answer["type"] == 4 and answer["data"]["flags"] & 64 and answer["data"]["content"] == ALREADY_BEING_DONE, answer

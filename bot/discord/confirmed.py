@@ -1,0 +1,88 @@
+"""What a member confirmed is carried out, also when a crash cuts it short. A Confirm press on /forget-me or /reset
+is recorded in the database before Discord is told it was received (views.Confirm.confirm), and the transaction that
+carries it out deletes that record (Store.forget_user, Store.reset_scope with `request`): exactly once. One still
+recorded at a start was cut short: it is carried out then (`carry_out_confirmed`), after the bot took back its open
+rounds and recounted their reactions, and the question is edited to say it was done, as without the crash."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import discord
+
+from bot.discord.pickup import after_pickup
+from bot.discord.votes import voter_id
+from bot.progress import stored
+
+log = logging.getLogger("crowdtune.bot")
+
+# How long Discord lets the bot edit a question after its command came (the interaction token's life), in seconds.
+TOKEN_SECONDS = 15 * 60
+DONE_BEFORE = "Your answer was already carried out."
+
+
+async def forget(bot, data: dict, request: str) -> str | None:
+    """Delete the data of the person `data["user"]` (a Discord user id), as /forget-me's Delete my data: its outcome
+    in words, or None if `request` was carried out before."""
+    # Right after a restart: the recount of the reactions made meanwhile first, or it would re-add what is deleted.
+    await after_pickup(bot, None, everywhere=True)
+    # Reactions held over the vote rate were made before the deletion: dropped first, so none comes back.
+    bot.forget_in_memory(data["user"])
+    # Votes already queued were cast before the deletion: stored first, so it deletes them (else stored after it).
+    await bot.runner.ballot_box.settle_votes()
+    voter = voter_id(data["user"])
+    result = await bot.conductor.store.forget_user(voter, personal_scope=voter, request=request)
+    if result is None:
+        return None
+    bot.runner.scope_deleted(voter)
+    return (
+        f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)}. "
+        "Moderation records about you (any strike, the audit log) are kept; a reaction you leave on an open round no longer counts."
+    )
+
+
+async def reset(bot, data: dict, request: str) -> str | None:
+    """Reset the agent of the scope `data["scope"]` for the moderator `data["user"]`, as /reset's Confirm: its outcome
+    in words, or None if `request` was carried out before."""
+    # A round whose voting ended before the confirmation learns into the agent reset, not into the new one.
+    await after_pickup(bot, None, scope_id=data["scope"])
+    if await bot.conductor.store.reset_scope(data["scope"], actor=voter_id(data["user"]), request=request) is None:
+        return None
+    return "The agent is reset: it starts learning afresh from the next round."
+
+
+WORK = {"forget-me": forget, "reset": reset}
+
+
+async def carry_out_confirmed(bot) -> int:
+    """At a start: carry out each recorded Confirm of this process's shards (by the server it was asked in) that a
+    crash cut short, oldest first, and edit its question into the outcome (possible within TOKEN_SECONDS of its
+    command; later the outcome is only logged). Returns how many were carried out here."""
+    done = 0
+    for request in await bot.conductor.store.confirmed_requests():
+        work = WORK.get(request.command)
+        if work is None or not bot.shard_plan.owns_guild(None if request.guild_id is None else int(request.guild_id)):
+            continue
+        try:
+            text = await work(bot, request.data, request.key)
+        except Exception as problem:  # the database failed: still recorded, so the next start tries again
+            log.error("could not carry out a confirmed /%s (tried again at the next start): %s", request.command, problem)
+            continue
+        if text is None:  # carried out meanwhile by another process of the bot: it edits the question
+            continue
+        done += 1
+        log.info("carried out a confirmed /%s that a restart had cut short", request.command)
+        if time.time() - request.confirmed_at < TOKEN_SECONDS:
+            await _tell(bot, request.data, text)
+    return done
+
+
+async def _tell(bot, data: dict, text: str) -> None:
+    """Edit the question (its command's original response) into `text`, its buttons and attachments gone."""
+    question = discord.Webhook.partial(int(data["application_id"]), data["token"], client=bot)
+    try:
+        await question.edit_message("@original", content=text, view=None, attachments=[])
+    except (discord.HTTPException, asyncio.TimeoutError) as problem:  # the work is done; only the telling failed
+        log.info("could not edit a confirmed question into its outcome: %s", problem)
