@@ -219,11 +219,11 @@ class Confirm(discord.ui.View):
         self.settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def confirm(self, cancelled: str, request: dict, **cleared) -> bool:
-        """Wait for the answer; whether it was Confirm. Confirm is recorded with `request` (what the command's work,
-        confirmed.WORK, needs) in the database first, so that a crash from then on leaves it to be carried out at the
-        next start, then acknowledged at once (a deferred update, which shows nothing): the work that follows may
-        outlast the 3 s Discord gives an answer, and the caller then edits the question's message (the command's
-        original response) with the outcome.
+        """Wait for the answer; whether it was Confirm. Confirm is acknowledged at once (a deferred update, which
+        shows nothing: the work that follows may outlast the 3 s Discord gives an answer), then recorded with `request`
+        (what the command's work, confirmed.WORK, needs) in the database before the work starts, so that a crash from
+        then on leaves it to be carried out at the next start; the caller then edits the question's message (the
+        command's original response) with the outcome.
         Cancel turns the question into `cancelled`, without its buttons and `cleared` (attachments=[]); so does
         the end of the wait (or a shutdown), saying it expired and how to be asked again. Confirmed, the caller carries
         it out within `carrying_out`."""
@@ -239,8 +239,10 @@ class Confirm(discord.ui.View):
             if press is None:
                 await self._expire(cancelled, cleared)
             elif yes:
-                await self._record(request)
+                # Acknowledged before any database work (Discord's 3 s; a slow database must not fail the press), then
+                # recorded before the work starts: a crash in between, a moment, loses the press as if never made.
                 await press.response.defer()
+                await self._record(request)
             else:
                 await press.response.edit_message(content=cancelled, view=None, **cleared)
         except BaseException:
