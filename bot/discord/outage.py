@@ -80,7 +80,7 @@ class Outage:
         self.waiting.discard(key)
         if not self.waiting:
             how = "Discord works again" if worked else "no session waits for Discord any more"
-            self.log.info("%s, after %d failed tries in %.0f s", how, self.tries, time.monotonic() - self._since)
+            self.log.info("%s, after %s in %.0f s", how, plural(self.tries, "failed try", "failed tries"), time.monotonic() - self._since)
 
 
 class RetryLog:
@@ -115,7 +115,8 @@ class RetryLog:
 
     def worked(self) -> None:
         if self.failing is not None:
-            self.log.info("%s works again, after %d failed tries in %.0f s", self.what, self.tries, time.monotonic() - self._since)
+            self.log.info("%s works again, after %s in %.0f s", self.what, plural(self.tries, "failed try", "failed tries"),
+                          time.monotonic() - self._since)
         self.failing, self.tries = None, 0
         self.outage.ended(self)
 

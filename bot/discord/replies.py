@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import discord
@@ -75,3 +76,21 @@ def nothing_done(interaction: discord.Interaction) -> str:
     changed"."""
     name = interaction.command.name if interaction.command else (interaction.data or {}).get("name")
     return "Nothing was started" if name in STARTING_COMMANDS else "Nothing was changed"
+
+
+def quiet_when_late(callback):
+    """A component's callback (a vote button, an aspect menu) whose answer may come too late: a press replayed after an
+    outage, long past Discord's 3 s, which the person was told failed. What the press did stands (a vote is stored, as
+    one made by a reaction meanwhile is); its answer's refusal (404 10062) is one warning, not discord.py's traceback."""
+
+    @functools.wraps(callback)
+    async def answered(self, interaction: discord.Interaction) -> None:
+        try:
+            await callback(self, interaction)
+        except discord.NotFound as problem:
+            if problem.code != UNKNOWN_INTERACTION:
+                raise
+            log.warning("a press came too late for Discord to take its answer (sent while the bot was away or reconnecting); "
+                        "what it did stands")
+
+    return answered

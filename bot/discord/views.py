@@ -12,6 +12,7 @@ import discord
 
 from bot.discord.anti_brigade import rule_text
 from bot.discord.edge import context_problem
+from bot.discord.replies import UNKNOWN_INTERACTION, quiet_when_late
 from bot.discord.votes import VOTING_STOPPED, voter_id
 from core.crowd import ASPECTS, aspects_text, check_rating, compound_rating, rating_text
 from storage import ConfirmedRequest, DatabaseGone, VoteResult
@@ -34,6 +35,7 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<ro
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match) -> VoteButton:
         return cls(int(match["round"]), match["value"])
 
+    @quiet_when_late
     async def callback(self, interaction: discord.Interaction) -> None:
         runner = interaction.client.runner
         retract = self.value == _WITHDRAW
@@ -74,6 +76,7 @@ class AspectSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"ct:(?P<
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Select, match) -> AspectSelect:
         return cls(int(match["round"]), match["aspect"])
 
+    @quiet_when_late
     async def callback(self, interaction: discord.Interaction) -> None:
         if await context_problem(interaction) is not None:  # as VoteButton: where the vote may not count
             await interaction.response.send_message(_refusal(VoteResult("blocked")), ephemeral=True)
@@ -177,6 +180,7 @@ class Answer(discord.ui.DynamicItem[discord.ui.Button], template=r"ct-ask:(?P<co
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match) -> Answer:
         return cls(match["command"], match["key"], match["answer"], item.label or "")
 
+    @quiet_when_late
     async def callback(self, interaction: discord.Interaction) -> None:
         question = interaction.client.questions.get(self.key)
         if question is None and await _recorded(interaction.client, self.key):  # confirmed before a restart, to be carried out
@@ -241,8 +245,18 @@ class Confirm(discord.ui.View):
             elif yes:
                 # Acknowledged before any database work (Discord's 3 s; a slow database must not fail the press), then
                 # recorded before the work starts: a crash in between, a moment, loses the press as if never made.
-                await press.response.defer()
-                await self._record(request)
+                try:
+                    await press.response.defer()
+                except discord.NotFound as problem:
+                    if problem.code != UNKNOWN_INTERACTION:
+                        raise
+                    # Replayed after an outage, past its 3 s: the member was told it failed, so it is not carried out.
+                    yes = False
+                    self.questions.pop(self.key, None)
+                    log.warning("a Confirm press on /%s came too late for Discord to take its answer: not carried out", self.name)
+                    await self._expire(cancelled, cleared, why="because your answer reached the bot too late")
+                else:
+                    await self._record(request)
             else:
                 await press.response.edit_message(content=cancelled, view=None, **cleared)
         except BaseException:
@@ -274,8 +288,8 @@ class Confirm(discord.ui.View):
         finally:
             self.questions.pop(self.key, None)
 
-    async def _expire(self, cancelled: str, cleared: dict) -> None:
-        why = "as the bot shut down" if self.shut_down else "unanswered"
+    async def _expire(self, cancelled: str, cleared: dict, why: str | None = None) -> None:
+        why = why or ("as the bot shut down" if self.shut_down else "unanswered")
         text = f"This question expired {why}. {cancelled} Run /{self.name} to be asked again."
         try:  # the command's token lasts 15 minutes, far longer than the wait
             await self.command.edit_original_response(content=text, view=None, **cleared)

@@ -193,10 +193,12 @@ class Sessions(commands.Cog):
                 await interaction.response.send_message(announcement)
         except discord.HTTPException as problem:
             # The session is started and its rounds will show it: not an error to report as "nothing was changed".
-            log.warning("/compose: session %d started, but its announcement failed: %s", session.id, problem)
             if isinstance(problem, discord.NotFound) and problem.code == UNKNOWN_INTERACTION:  # too late to answer (3 s)
+                log.warning("/compose: session %d started, but its answer came too late for Discord; the channel is told", session.id)
                 with contextlib.suppress(discord.HTTPException):  # it acted: the channel is told what it started
                     await self.bot.get_partial_messageable(interaction.channel_id).send(announcement)
+            else:
+                log.warning("/compose: session %d started, but its announcement failed: %s", session.id, problem)
         finally:  # its followup can tell its starter why, should the rounds stop at once (DMs closed: README)
             self.bot.runner.ensure_running(session.id, interaction.followup)
 

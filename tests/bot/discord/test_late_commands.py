@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from test_discord_bot import compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, round_recorded, running  # noqa: F401
+from test_commands_after_restart import button
+from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, round_recorded, running  # noqa: F401
 
 from bot.discord import replies
 
@@ -76,3 +77,56 @@ async def test_commands_that_look_late_by_a_clock_off_are_acknowledged_and_act_a
         assert (await final_answer(stop))["content"] == "Stopped; I said so in the channel."
         assert "Session stopped" in (await stop.wait_followups(1))[0]["content"]
     assert db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
+
+
+async def _late(env, monkeypatch, press) -> None:
+    """`press()` made while the bot is away, answered by nobody within its (shortened) 3 s, replayed at the resume."""
+    env.server.interaction_ack_timeout = WINDOW
+    monkeypatch.setattr(replies, "ANSWER_SECONDS", WINDOW)
+    monkeypatch.setattr(replies, "CLOCK_SKEW", 0.0)
+    resumes = env.server.gateway.received["RESUME"]
+    await env.server.go_down()
+    late = await press()
+    await env.server.wait_until(lambda: late.missed_deadline or None, what="its 3 s passed")
+    await env.server.come_back()
+    await env.server.wait_for_session(resumed=resumes + 1, timeout=60)
+
+
+@pytest.mark.asyncio
+async def test_a_confirm_replayed_past_its_answer_window_is_not_carried_out_and_the_question_says_so(env, monkeypatch, caplog):
+    """Found by a trial: a "Delete my data" press made during an outage (the member told it failed) was recorded, not
+    carried out, its question left live (each later press told "already being carried out"), and carried out at the next
+    restart, whenever, deleting a vote made since. Now it is not carried out and the question says so."""
+    caplog.set_level(logging.INFO)
+    async with running(env):
+        await compose(env, rounds=2)
+        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await round_recorded(env, 1)
+        await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 10, what="the vote reactions")
+        await env.server.react(env.alice, post["id"], KEYCAPS[6])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes") == [(1,)], "the vote")
+        forget = await env.server.slash(env.alice, env.channel, "forget-me")
+        prompt = await forget.wait_original(timeout=30)
+        await _late(env, monkeypatch, lambda: env.server.press_button(env.alice, prompt["id"], button(prompt, "Delete my data")))
+        question = await forget.wait_original(lambda m: not m["components"], timeout=30)
+    assert question["content"].startswith("This question expired because your answer reached the bot too late."), question
+    assert db_rows(env, "SELECT COUNT(*) FROM votes") == [(1,)] and db_rows(env, "SELECT COUNT(*) FROM confirmed_requests") == [(0,)]
+    assert not [r for r in caplog.records if r.exc_info and r.name != "discord.client"], caplog.text  # its reconnects aside
+    assert [r.getMessage() for r in caplog.records if "too late" in r.getMessage()] == [
+        "a Confirm press on /forget-me came too late for Discord to take its answer: not carried out"]
+
+
+@pytest.mark.asyncio
+async def test_a_vote_button_replayed_past_its_answer_window_counts_in_one_warning_line(env, monkeypatch, caplog):
+    """Found by a trial: a vote button pressed during an outage was stored, as a reaction then is, but its answer's
+    refusal (10062) logged an ERROR with discord.py's traceback. Now one warning."""
+    caplog.set_level(logging.INFO)
+    async with running(env):
+        await (await env.server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, rounds=2)
+        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await round_recorded(env, 1)
+        await _late(env, monkeypatch, lambda: env.server.press_button(env.bob, post["id"], button(post, "9")))
+        await eventually(lambda: db_rows(env, "SELECT rating FROM votes") == [(9.0,)], "the vote stored")
+        await eventually(lambda: [r for r in caplog.records if "came too late" in r.getMessage()], "the warning")
+    assert not [r for r in caplog.records if r.exc_info and r.name != "discord.client"], caplog.text  # its reconnects aside

@@ -93,7 +93,7 @@ def test_a_bug_keeps_its_traceback_once_and_a_long_one_is_said_again_each_minute
     ]
     assert lines[3][:2] == ("WARNING", "cannot reach Discord (ConnectionResetError: reset by peer); 1 running session waits "
                                        "for it, each retrying every 5 s; said again each minute while it lasts")
-    assert lines[4][1] == "Discord works again, after 1 failed tries in 0 s" and len(lines) == 5
+    assert lines[4][1] == "Discord works again, after 1 failed try in 0 s" and len(lines) == 5
     assert reason(OSError("POST https://discord.com/api/v10/webhooks/1/SECRET failed")) == "OSError: POST https://discord.com failed"
 
 
@@ -122,7 +122,7 @@ def test_a_long_outage_is_said_each_minute_for_every_session_at_once_and_a_bug_i
     assert lines[0][1].endswith(f"; {SESSIONS} running sessions wait for it, each retrying every 5 s; said again each minute while it lasts")
     assert lines[1][1].endswith(f": {SESSIONS} sessions wait, {12 * SESSIONS + 1} tries failed; retrying")
     assert lines[3] == ("ERROR", "session 2's round failed; retrying every 5 s", True)
-    assert lines[4][1] == "session 2's round works again, after 1 failed tries in 0 s"
+    assert lines[4][1] == "session 2's round works again, after 1 failed try in 0 s"
     assert lines[5][1] == f"Discord works again, after {30 * SESSIONS} failed tries in 150 s" and len(lines) == 6
 
 
