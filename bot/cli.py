@@ -924,10 +924,11 @@ def _command(args: argparse.Namespace) -> int:
                 return _until_signal(_copy_db(args))
             case "bench":
                 return _bench(args)
-            case "forget-user" | "reset":
+            case "forget-user" | "reset" | "upgrade":
                 from bot import operator
 
-                return _until_signal(operator.forget_user(args) if args.command == "forget-user" else operator.reset(args))
+                work = {"forget-user": operator.forget_user, "reset": operator.reset, "upgrade": operator.upgrade}[args.command]
+                return _until_signal(work(args))
     except UsageError as problem:
         ending = f" (see crowdtune {args.command} --help)" if isinstance(problem, ArgumentError) else ""
         print(f"crowdtune {args.command}: error: {one_line(str(problem))}{ending}", file=sys.stderr)

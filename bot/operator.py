@@ -68,7 +68,7 @@ def person(text: str) -> Person:
 
 
 def add_commands(commands) -> None:
-    """`forget-user` and `reset`, on the `crowdtune` parser's subcommands."""
+    """`forget-user`, `reset` and `upgrade`, on the `crowdtune` parser's subcommands."""
     from bot.cli import _add_db, _given, _path
 
     forget = commands.add_parser("forget-user", help="what /forget-me does, for a person: a copy of their data, then their votes and personal agent deleted", description=(
@@ -92,6 +92,12 @@ def add_commands(commands) -> None:
     reset.add_argument("--scope", type=_given("--scope"), required=True, help=(
         "the scope: guild:SERVER_ID, user:USER_ID (a personal agent) or local:NAME; crowdtune sessions lists where sessions run"))
     _add_yes(reset, "reset")
+
+    upgrade = commands.add_parser("upgrade", help="upgrade a database of an older crowdtune to this one's schema, and nothing else", description=(
+        "Upgrade the database of an older crowdtune to this one's schema (what the bot, run and simulate do as they "
+        "start), changing nothing else, so that the commands that only read it (sessions, export, copy-db --from) read "
+        "it. A database of this schema is left as it is. On SQLite, stop the bot first."))
+    _add_db(upgrade)
 
 
 def _add_yes(parser: argparse.ArgumentParser, verb: str) -> None:
@@ -289,4 +295,29 @@ async def reset(args: argparse.Namespace) -> int:
     # Q-values deleted" to a preset that learns a model).
     print(f"the agent of {args.scope} is reset: what it had learned is deleted (it {learned}); it starts learning afresh "
           "from its next round")
+    return 0
+
+
+async def upgrade(args: argparse.Namespace) -> int:
+    """`crowdtune upgrade`: the database's migrations, run as a writing command's start runs them, and nothing else."""
+    from storage import NoDatabase, open_store
+    from storage.protocol import OlderSchema
+
+    _database_named(args)
+    _check_database(args.db, create=False)
+    try:
+        await (await open_store(args.db, read_only=True)).close()
+    except OlderSchema:
+        pass
+    except NoDatabase as absent:
+        raise UnreadableFile(f"{absent}, so there is nothing to upgrade") from None
+    else:
+        print(f"the database {args.db} is already of this crowdtune's schema: nothing to upgrade")
+        return 0
+    store = await _open(args, "upgrade", None)
+    try:
+        version = await store.schema_version()
+    finally:
+        await store.close()
+    print(f"upgraded the database {args.db} to this crowdtune's schema ({version}); nothing else was changed")
     return 0

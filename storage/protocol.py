@@ -41,11 +41,9 @@ def other_schema(path: object, version: int, known: int) -> StorageError:
             f"the database {path} is from a newer crowdtune (schema {version}, this one knows {known}): use that crowdtune, "
             "or upgrade this one"
         )
-    # What is named must upgrade it as it starts, before anything else: `run` with its input ended starts nothing.
     return OlderSchema(
         f"the database {path} is from an older crowdtune (schema {version}, this one reads {known}) and reading changes "
-        "nothing: start the bot, or a crowdtune run session in a terminal, on it once (either upgrades it as it starts; "
-        "q then stops the session), then try again"
+        "nothing: run crowdtune upgrade on it (or start the bot on it, which upgrades it as it starts), then try again"
     )
 
 

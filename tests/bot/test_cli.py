@@ -43,7 +43,7 @@ def crowdtune(*args, cwd, stdin="", env_extra=None, check=True, prefix=()):
 
 
 def test_help_everywhere(tmp_path):
-    for command in ([], ["run"], ["simulate"], ["render"], ["export"], ["bench"], ["forget-user"], ["reset"]):
+    for command in ([], ["run"], ["simulate"], ["render"], ["export"], ["bench"], ["forget-user"], ["reset"], ["upgrade"]):
         result = crowdtune(*command, "--help", cwd=tmp_path)
         assert "usage: crowdtune" in result.stdout
     assert not (tmp_path / "crowdtune-data").exists()
