@@ -80,7 +80,7 @@ def test_an_option_without_its_value_says_so(tmp_path, argv, option):
 
 @pytest.mark.parametrize("argv, said", [
     (["bench", "nope"], "BENCHMARK must be one of: learning, render, loop, votes, qtable, footprint, export, scaling, not 'nope'"),
-    (["frobnicate"], "COMMAND must be one of: run, sessions, simulate, render, export, copy-db, bench, forget-user, reset, not 'frobnicate'"),
+    (["frobnicate"], "COMMAND must be one of: run, sessions, simulate, render, export, copy-db, bench, forget-user, reset, upgrade, not 'frobnicate'"),
     (["run", "--preset", "foo"], "--preset must be one of: default, hillclimb, context, paper, random, theory, not 'foo'"),
     (["simulate", "--preset", "foo", "--out", "sim"], "--preset must be one of: default, hillclimb, context, paper, random, theory, not 'foo'"),
     (["simulate", "--crowd", "x", "--out", "sim"], "--crowd must be one of: builtin, contrarian, not 'x'"),
@@ -359,7 +359,7 @@ def test_a_url_whose_host_is_no_host_name_is_one_line(tmp_path, argv, env, code,
 PATH_OPTIONS = {
     "run": {"--db", "--out", "--from"}, "sessions": {"--db"}, "simulate": {"--db", "--out", "--rater"},
     "render": {"FILE.mid", "--out-dir", "--soundfont"}, "export": {"--db", "--out"}, "copy-db": {"--from", "--to"},
-    "bench": {"--out"}, "forget-user": {"--db", "--out"}, "reset": {"--db"},
+    "bench": {"--out"}, "forget-user": {"--db", "--out"}, "reset": {"--db"}, "upgrade": {"--db"},
 }
 
 
