@@ -17,6 +17,21 @@ from bot.discord import replies
 WINDOW = 0.3  # seconds the local server (and the bot) take as Discord's 3 s: what is waited out is counted, not timed
 
 
+async def _late(env, monkeypatch, *sends) -> list:
+    """The interactions `sends` make while the bot is away (it cannot take them: they wait for its RESUME, as Discord's
+    do), answered by nobody within their (shortened) 3 s, replayed at the resume."""
+    env.server.interaction_ack_timeout = WINDOW
+    monkeypatch.setattr(replies, "ANSWER_SECONDS", WINDOW)
+    monkeypatch.setattr(replies, "CLOCK_SKEW", 0.0)
+    resumes = env.server.gateway.received["RESUME"]
+    await env.server.go_down()
+    late = [await send() for send in sends]
+    await env.server.wait_until(lambda: all(i.missed_deadline for i in late) or None, what="their 3 s passed")
+    await env.server.come_back()
+    await env.server.wait_for_session(resumed=resumes + 1, timeout=60)
+    return late
+
+
 @pytest.mark.asyncio
 async def test_commands_replayed_after_their_answer_window_are_not_acted_on_and_said_once_each(env, monkeypatch, caplog):
     caplog.set_level(logging.INFO)
@@ -24,15 +39,7 @@ async def test_commands_replayed_after_their_answer_window_are_not_acted_on_and_
         await compose(env, rounds=2)
         await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
         await round_recorded(env, 1)
-        env.server.interaction_ack_timeout = WINDOW
-        monkeypatch.setattr(replies, "ANSWER_SECONDS", WINDOW)
-        monkeypatch.setattr(replies, "CLOCK_SKEW", 0.0)
-        resumes = env.server.gateway.received["RESUME"]
-        await env.server.go_down()  # the bot cannot take them: they wait for its RESUME, as Discord's do
-        late = [await env.server.slash(env.mod, env.channel, name) for name in ("stop", "status")]
-        await env.server.wait_until(lambda: all(i.missed_deadline for i in late) or None, what="their 3 s passed")
-        await env.server.come_back()
-        await env.server.wait_for_session(resumed=resumes + 1, timeout=60)
+        late = await _late(env, monkeypatch, *(lambda name=name: env.server.slash(env.mod, env.channel, name) for name in ("stop", "status")))
         await eventually(lambda: len([r for r in caplog.records if "not acted on" in r.getMessage()]) == 2, "both said", timeout=30)
         assert all(i.response is None for i in late)  # Discord took no answer to either
     assert db_rows(env, "SELECT status FROM sessions") == [("active",)]  # not stopped with nobody told
@@ -77,19 +84,6 @@ async def test_commands_that_look_late_by_a_clock_off_are_acknowledged_and_act_a
         assert (await final_answer(stop))["content"] == "Stopped; I said so in the channel."
         assert "Session stopped" in (await stop.wait_followups(1))[0]["content"]
     assert db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
-
-
-async def _late(env, monkeypatch, press) -> None:
-    """`press()` made while the bot is away, answered by nobody within its (shortened) 3 s, replayed at the resume."""
-    env.server.interaction_ack_timeout = WINDOW
-    monkeypatch.setattr(replies, "ANSWER_SECONDS", WINDOW)
-    monkeypatch.setattr(replies, "CLOCK_SKEW", 0.0)
-    resumes = env.server.gateway.received["RESUME"]
-    await env.server.go_down()
-    late = await press()
-    await env.server.wait_until(lambda: late.missed_deadline or None, what="its 3 s passed")
-    await env.server.come_back()
-    await env.server.wait_for_session(resumed=resumes + 1, timeout=60)
 
 
 @pytest.mark.asyncio
