@@ -22,6 +22,19 @@ def visible(text: str) -> str:
     return _UNSHOWN.sub(lambda found: repr(found[0])[1:-1], text)
 
 
+def file_text(text: str) -> str:
+    """Text from a person's file (a MIDI track's name, instrument name, lyric or marker) as it can be shown anywhere (a
+    terminal, a Discord message, an export): its bytes read as UTF-8, as most programs write them, when they are valid
+    UTF-8 (mido reads a text event's bytes as latin-1, one character a byte, which garbles 'Viol\u00edn'), else as
+    latin-1; spaces around dropped (after decoding: 0xa0 ends UTF-8's 'à'); then `visible`, so that no control
+    character or escape sequence in a file reaches a terminal raw."""
+    try:
+        text = text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):  # already decoded, or latin-1 that is not UTF-8: as it is
+        pass
+    return visible(text.strip())
+
+
 def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
     """`text` stripped, in single quotes, shown `visible`; past `limit` characters cut short and its length said:
     'xxxx...' (5,000 characters)."""

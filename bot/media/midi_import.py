@@ -19,6 +19,7 @@ from core.engine import SessionSpec
 from core.fitting import Fitted, SourceNote, SourcePart, fit_melody
 from core.instruments import DEFAULT_PROGRAM, parse_instrument
 from core.midi import DRUM_CHANNEL
+from core.words import file_text
 
 MAX_FILE_BYTES = 1024 * 1024  # a melody is a few KiB; this bounds the work a hostile file can cause
 
@@ -41,7 +42,8 @@ def read_parts(data: bytes, name: str) -> tuple[tuple[SourcePart, ...], float, i
     tempo = next((m.tempo for track in midi.tracks for m in track if m.type == "set_tempo"), None)
     parts: list[SourcePart] = []
     for number, track in enumerate(midi.tracks, start=1):
-        track_name = next((m.name.strip() for m in track if m.type == "track_name"), "")
+        # Shown in lines a terminal, Discord and error messages print: read and made visible once, here.
+        track_name = next((file_text(m.name) for m in track if m.type == "track_name"), "")
         by_channel = _notes_by_channel(track, midi.ticks_per_beat)
         programs = {}
         for message in track:
