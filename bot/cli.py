@@ -519,6 +519,24 @@ async def _open_to_read(db: str, nothing: str | None):
         raise UnreadableFile(f"{absent}, so {nothing} ({START_A_SESSION})") from None
 
 
+def _check_shard_options(args: argparse.Namespace, settings, runs_bot: bool) -> None:
+    """ArgumentError for --shard-count or --shard-ids given to a terminal session, or that do not go together (or with
+    the setting of the other): named as the options given, whose settings are not read (bot.settings.load_settings
+    leaves the pair's check to this, then)."""
+    from bot.discord.shards import ids_problem
+    from bot.settings import setting_problem
+
+    if args.shard_count is None and args.shard_ids is None:
+        return
+    if not runs_bot:
+        raise ArgumentError("--shard-count and --shard-ids are for the Discord bot (set DISCORD_TOKEN)")
+    if (why := ids_problem(settings.shard_count, settings.shard_ids)) is None:
+        return
+    if args.shard_ids is not None:
+        raise ArgumentError(f"--shard-ids {args.shard_ids}: {why}")
+    raise ArgumentError(f"--shard-count {args.shard_count}: {setting_problem('shard_ids', settings.shard_ids, why)}")
+
+
 async def _run(args: argparse.Namespace) -> int:
     from bot.settings import Settings, bot_token, open_renderer
     from storage import is_postgres_url
@@ -531,6 +549,7 @@ async def _run(args: argparse.Namespace) -> int:
         _refuse_given(args, TERMINAL_ONLY, (
             "is for a session in the terminal, and DISCORD_TOKEN is set, so this runs the Discord bot (its sessions take "
             "their options from /compose): leave it out, or unset DISCORD_TOKEN for a terminal session"))
+    _check_shard_options(args, settings, runs_bot)
     _check_database(args.db, create=True)
     if runs_bot:
         from bot.discord.app import run_bot
@@ -546,8 +565,6 @@ async def _run(args: argparse.Namespace) -> int:
             if args.new or args.from_file or not (is_postgres_url(args.db) or os.path.isfile(args.db)):
                 raise
             out_refused = problem
-    if args.shard_count is not None or args.shard_ids is not None:
-        raise ArgumentError("--shard-count and --shard-ids are for the Discord bot (set DISCORD_TOKEN)")
     if args.from_file:
         _refuse_given(args, FROM_FILE_SETS, "comes from the file with --from (the melody keeps its key, length and tempo): leave it out")
     spec = _spec(args, settings)

@@ -149,8 +149,11 @@ def load_settings(kind: type[S] = Settings, **overrides) -> S:
     problems = [_problem(name, getattr(settings, name)) for name in _round_default_problems(settings)]
     if "db" not in overrides and settings.db == IN_MEMORY:  # every command's default database; most could not use it
         problems.append(_problem("db", settings.db, reason=IN_MEMORY_GONE))
-    if (why := ids_problem(settings.shard_count, settings.shard_ids)) is not None:  # the two together; each alone: its field
-        problems.append(_problem("shard_ids", settings.shard_ids, look_up="shard_ids" not in overrides, reason=why))
+    # The two together (each alone: its field); with either given as an option, the command line's check, which
+    # names the option (bot.cli), as an option's setting is neither read nor checked.
+    from_options = {"shard_count", "shard_ids"} & set(overrides)
+    if not from_options and (why := ids_problem(settings.shard_count, settings.shard_ids)) is not None:
+        problems.append(_problem("shard_ids", settings.shard_ids, reason=why))
     if "soundfont" not in overrides and settings.soundfont and (why := why_unreadable(settings.soundfont)) is not None:
         # A stat and an open: whether it is a soundfont FluidSynth can load is found by what renders (NO_SOUNDFONT).
         problems.append(_problem("soundfont", settings.soundfont, reason=why))
@@ -337,6 +340,11 @@ def _problem(name: str, parsed: object, look_up: bool = True, reason: str | None
     value, where = given if given is not None else (parsed, None)
     shown = _HIDDEN if name == "discord_token" else _shown(str(value))
     return f"{variable_name(name)} is {shown}{f' ({where})' if where else ''}, expected {expected(name)}{f': {reason}' if reason else ''}"
+
+
+def setting_problem(name: str, parsed: object, reason: str) -> str:
+    """A setting's problem in the words of a bad setting's line, for a line about an option it does not go with."""
+    return _problem(name, parsed, reason=reason)
 
 
 def _given(variable: str) -> tuple[str, str] | None:

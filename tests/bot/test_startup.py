@@ -467,3 +467,26 @@ def test_a_blank_setting_in_the_environment_lets_the_one_in_dotenv_through(tmp_p
         load_settings(CommandSettings)
     monkeypatch.setenv("CROWDTUNE_ROUNDS", "5")
     assert (load_settings(CommandSettings).quorum, load_settings(CommandSettings).rounds) == (7, 5)
+
+
+@pytest.mark.parametrize("options, env, token, code, said", [
+    # A terminal session: the shard options are the bot's, whatever else is wrong with them.
+    (["--shard-ids", "0"], {}, None, ExitCode.USAGE, "error: --shard-count and --shard-ids are for the Discord bot (set DISCORD_TOKEN)"),
+    (["--shard-ids", "5", "--shard-count", "2"], {}, None, ExitCode.USAGE, "error: --shard-count and --shard-ids are for the Discord bot"),
+    (["--shard-count", "2"], {"CROWDTUNE_SHARD_IDS": "5"}, None, ExitCode.USAGE, "error: --shard-count and --shard-ids are for the Discord bot"),
+    # The bot: the option is named as an option, not as the setting it replaces.
+    (["--shard-ids", "0"], {}, TOKEN, ExitCode.USAGE,
+     "error: --shard-ids 0: it needs the shard count too (--shard-count, CROWDTUNE_SHARD_COUNT): how many shards in all"),
+    (["--shard-ids", "5"], {"CROWDTUNE_SHARD_COUNT": "2"}, TOKEN, ExitCode.USAGE,
+     "error: --shard-ids 5: 5 is outside 0-1, as the shard count (--shard-count, CROWDTUNE_SHARD_COUNT) is 2"),
+    (["--shard-count", "2"], {"CROWDTUNE_SHARD_IDS": "5"}, TOKEN, ExitCode.USAGE,
+     "error: --shard-count 2: CROWDTUNE_SHARD_IDS is '5' (in the environment), expected shard numbers separated by "
+     "commas, such as 0,1: 5 is outside 0-1, as the shard count (--shard-count, CROWDTUNE_SHARD_COUNT) is 2"),
+])
+def test_a_shard_option_is_named_as_the_option_given_never_as_its_setting(tmp_path, options, env, token, code, said):
+    """Found by a fresh-user trial: `crowdtune run --shard-ids 0` without a token said "bad setting: CROWDTUNE_SHARD_IDS
+    is '0'", exit code 3, blaming a setting nobody set, where `--shard-count 2` alone said it is for the Discord bot."""
+    result = start(tmp_path, command=[CROWDTUNE, "run", *options], DISCORD_TOKEN=token, **env)
+    line = assert_one_line(result, code, said)
+    assert "bad setting" not in line and ("CROWDTUNE_SHARD_IDS is" not in line or env)
+    assert list(tmp_path.iterdir()) == []
