@@ -136,10 +136,13 @@ class CrowdEstimate:
     weight: float
 
     def shrunk_toward(self, prior: float | None, prior_votes: float = PRIOR_VOTES) -> float:
-        """The Bayesian average: the prior counts as `prior_votes` voters. No prior, no shrinking."""
+        """The Bayesian average: the prior counts as `prior_votes` voters. No prior, no shrinking. Written as the prior
+        moved part of the way toward the rating, so that a rating equal to the prior gives the prior exactly and one
+        above it no less: the weighted mean's rounding error (5 with 5: 5.000000000000001) undid an edit rated level
+        with the track before (the keep rule compares the two)."""
         if prior is None or prior_votes <= 0:
             return self.rating
-        return (self.weight * self.rating + prior_votes * prior) / (self.weight + prior_votes)
+        return prior + self.weight * (self.rating - prior) / (self.weight + prior_votes)
 
 
 @dataclass(frozen=True, slots=True)

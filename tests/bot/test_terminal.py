@@ -935,3 +935,19 @@ def test_a_session_keeps_its_folder_relative_to_the_database_s_and_an_old_absolu
         raw.execute("UPDATE sessions SET options = ? WHERE id = 1", (json.dumps({"aspects": False, "out": str(elsewhere)}),))
     old = crowdtune("run", "--no-audio", "--db", "data/ct.db", stdin="5\nq\n", cwd=tmp_path)
     assert files_folder(old.stdout).parent == elsewhere and (files_folder(old.stdout) / "round-0003.mid").is_file(), old.stdout
+
+
+def test_a_rating_level_with_the_bar_keeps_the_edit_in_every_round(tmp_path):
+    """Found by a fresh-user trial: rating everything 5 kept the edits of rounds 1-6 ("now scores 5") and undid round
+    7's ("scores level with it, so the edit is undone"): the blended scores drifted by a rounding error (5 blended with
+    5 gave 5.000000000000001), and the next 5 fell below it. The rule undoes only an edit scored below the track before."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
+    child = spawn(["--seed", "7", "--no-audio", "--rounds", "10"], tmp_path, env)
+    said = []
+    for _ in range(11):  # the starting track, then 10 rounds
+        child.expect(r"your rating, 1-10\? ")
+        said.append(child.before)
+        child.sendline("5")
+    child.expect(pexpect.EOF)
+    said = "".join([*said, child.before])
+    assert said.count("the edit stays") == 10 and "undone" not in said, said

@@ -754,3 +754,13 @@ def test_a_crowd_verdict_apart_from_its_mean_is_explained_in_a_newcomer_s_words(
     summary = settle(spec, _plan(spec), ballots, {}, None, round_rng(spec, 0), robust_rating, {}).summary
     assert "one scale" not in summary and "trust" not in summary, summary
     assert "as a rating far from the others counts less" in summary, summary
+
+
+@given(st.floats(1, 10), st.floats(0.01, 20), st.floats(0, 10))
+def test_a_verdict_level_with_its_prior_blends_to_exactly_the_prior(prior, weight, above):
+    """A rating equal to the bar blends to the bar itself, and one above it to no less (no rounding error can undo an
+    edit rated level with the track before: a trial's seventh 5 in a row was undone as below 5.000000000000001)."""
+    from core.crowd import CrowdEstimate
+
+    assert CrowdEstimate(prior, weight).shrunk_toward(prior) == prior
+    assert CrowdEstimate(min(prior + above, 10), weight).shrunk_toward(prior) >= prior
