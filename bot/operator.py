@@ -113,18 +113,26 @@ def _can_ask(args: argparse.Namespace, doing: str) -> None:
         raise UsageError(f"standard input is not a terminal, so nobody can confirm: add --yes to {doing}; nothing was changed")
 
 
-async def _confirmed(question: str, yes: bool) -> bool:
+async def _confirmed(question: str, yes: bool, declined: str) -> bool:
     """The operator's answer to `question` (y or yes, in any case; anything else, or the input's end, is no), or True
-    with --yes. Read without blocking the event loop, so Ctrl-C at the question ends the command at once."""
+    with --yes. Read without blocking the event loop, so Ctrl-C at the question ends the command at once. `declined`
+    (that nothing was changed) is said for a no, and for a signal at the question before its own line says it."""
     if yes:
         return True
     from bot.console import LineReader
 
     print(f"{question} [y/N] ", end="", flush=True)
-    answer = await LineReader(sys.stdin).readline()
+    try:
+        answer = await LineReader(sys.stdin).readline()
+    except asyncio.CancelledError:  # a signal (bot.stopping): the ^C ended the question's line, not the command's work
+        print(f"\n{declined}", flush=True)
+        raise
     if answer is None or not answer.endswith("\n"):
         print()  # the input's end (Ctrl-D) echoes no newline: what follows starts a line of its own
-    return (answer or "").strip().lower() in ("y", "yes")
+    if (answer or "").strip().lower() in ("y", "yes"):
+        return True
+    print(declined)
+    return False
 
 
 def _database_named(args: argparse.Namespace):
@@ -215,8 +223,8 @@ async def forget_user(args: argparse.Namespace) -> int:
             print(await _nothing_stored(store, store.path, voter))
             return 0
         print(f"wrote {out}: a copy of {voter}'s data, {stored(votes, agent)}")
-        if not await _confirmed("Delete it all? This cannot be undone. Moderation records (any strike, the audit log) are kept.", args.yes):
-            print(f"nothing was deleted (the copy stays in {out})")
+        question = "Delete it all? This cannot be undone. Moderation records (any strike, the audit log) are kept."
+        if not await _confirmed(question, args.yes, f"nothing was deleted (the copy stays in {out})"):
             return 0
         result = await store.forget_user(voter, personal_scope=personal, actor=ACTOR)
     finally:
@@ -285,8 +293,8 @@ async def reset(args: argparse.Namespace) -> int:
             return 0
         _can_ask(args, f"reset {args.scope}")
         forgets = "" if learned == NOTHING_LEARNED else "; a reset forgets it all"
-        if not await _confirmed(f"Reset the agent of {args.scope}? It {learned}{forgets}. Compositions and votes are kept.", args.yes):
-            print("nothing was reset")
+        question = f"Reset the agent of {args.scope}? It {learned}{forgets}. Compositions and votes are kept."
+        if not await _confirmed(question, args.yes, "nothing was reset"):
             return 0
         await store.reset_scope(args.scope, actor=ACTOR)
     finally:

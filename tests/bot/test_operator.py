@@ -398,3 +398,21 @@ def test_a_login_with_a_space_an_emoji_or_a_slash_is_forgotten_by_the_name_its_v
     copies = list(tmp_path.glob("crowdtune-local-*.json"))
     assert len(copies) == 1 and "/" not in copies[0].name[len("crowdtune-"):] and f"wrote {copies[0].name}" in forgot.stdout, copies
     assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (f"local:{login}",))[0][0] == 0
+
+
+@pytest.mark.parametrize("args, question, said", [
+    (["forget-user", str(PERSON)], r"Delete it all\?.*\[y/N\] ", f"nothing was deleted (the copy stays in crowdtune-user-{PERSON}.json)"),
+    (["reset", "--scope", GUILD], r"Reset the agent of .*\[y/N\] ", "nothing was reset"),
+])
+def test_ctrl_c_at_the_question_says_nothing_was_changed(filled, tmp_path, args, question, said):
+    """Found by a fresh-user trial: Ctrl-C at `[y/N]` printed only `interrupted`, leaving the operator to guess whether
+    the deletion had started."""
+    before = _counts(filled)
+    child = _spawn([*args, "--db", filled], tmp_path)
+    child.expect(question)
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    lines = [line for line in child.before.replace("\r", "").split("\n") if line.strip() and line.strip() != "^C"]
+    assert lines == [said, "interrupted"], child.before
+    assert child.exitstatus == ExitCode.INTERRUPTED and _counts(filled) == before
