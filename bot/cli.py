@@ -75,6 +75,8 @@ class Parser(argparse.ArgumentParser):
         args = sys.argv[1:] if args is None else list(args)
         if (unknown := self._unknown_option(args)) is not None:
             self.error(f"unknown option {unknown}")
+        if (repeated := self._repeated_option(args)) is not None:
+            self.error(repeated)
         namespace, extra = super().parse_known_args(args, namespace)
         if extra:  # a subcommand's parser says it itself, naming its command, rather than its caller
             self.error(f"unexpected argument '{extra[0]}'")
@@ -91,6 +93,36 @@ class Parser(argparse.ArgumentParser):
                 # After an option that wants a value (`--db --rounds`), the value is what is missing: argparse says so.
                 takes = self._option_string_actions.get(before or "")
                 return None if takes is not None and takes.nargs is None and takes.const is None else name
+        return None
+
+
+    def _repeated_option(self, args: list[str]) -> str | None:
+        """Why `args` are refused when they give an option that takes one value more than once (argparse keeps the last
+        silently, README: options are not silently dropped), naming it and its values; None otherwise. Options meant to
+        repeat (append: --rater, --only) and flags, which lose nothing, are not counted. As `_unknown_option`, a parser
+        with subcommands looks only before the command."""
+        given: dict[str, list[str]] = {}
+        wants_value = None  # the option whose value is the next argument
+        for arg in args:
+            if wants_value is not None:
+                given[wants_value].append(arg)
+                wants_value = None
+                continue
+            if arg == "--" or (self.has_commands and not arg.startswith("-")):
+                break
+            name, equals, value = arg.partition("=")
+            action = self._option_string_actions.get(name) if arg.startswith("-") and not _is_number(arg) else None
+            if action is None or action.nargs is not None or action.const is not None or isinstance(action, argparse._AppendAction):
+                continue
+            values = given.setdefault(action.option_strings[-1], [])
+            if equals:
+                values.append(value)
+            else:
+                wants_value = action.option_strings[-1]
+        for name, values in given.items():
+            if len(values) > 1:
+                times = "twice" if len(values) == 2 else f"{len(values)} times"
+                return f"{name} is given {times} ({', then '.join(quoted(v) for v in values)}): give it once"
         return None
 
 

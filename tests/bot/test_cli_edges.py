@@ -482,3 +482,26 @@ def test_a_rater_file_is_said_to_be_imported_its_top_level_code_running(tmp_path
     assert "Either is imported as Python imports a module: its top-level code runs first, before FUNC is looked for" in helped, helped
     readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     assert "Either is imported as Python imports a module: its top-level code runs first" in readme
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["run", "--rounds", "3", "--rounds", "4"], "crowdtune run: error: --rounds is given twice ('3', then '4'): give it once"),
+    (["sessions", "--db", "a.db", "--db=b.db"], "crowdtune sessions: error: --db is given twice ('a.db', then 'b.db'): give it once"),
+    (["simulate", "--out", "s", "--seed", "1", "--seed", "1", "--seed", "2"],
+     "crowdtune simulate: error: --seed is given 3 times ('1', then '1', then '2'): give it once"),
+    (["render", "x.mid", "--out-dir", "a", "--out-dir", "b"], "crowdtune render: error: --out-dir is given twice ('a', then 'b'): give it once"),
+    (["forget-user", "1", "--out", "a.json", "--out", "b\x1b.json"],
+     "crowdtune forget-user: error: --out is given twice ('a.json', then 'b\\x1b.json'): give it once"),
+])
+def test_a_single_valued_option_given_twice_is_refused_not_silently_replaced(tmp_path, argv, said):
+    """Found by a fresh-user trial: `--rounds 3 --rounds 4` ran 4 rounds and `sessions --db a.db --db b.db` read b.db,
+    the first value dropped without a word."""
+    result = crowdtune(*argv, cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE
+    assert one_line(result) == f"{said} (see {said.split(': error')[0]} --help)"
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_an_option_meant_to_repeat_still_repeats(tmp_path):
+    result = crowdtune("bench", "learning", "--seeds", "1", "--rounds", "1", "--only", "default", "--only", "bogus", cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE and "--only names 1 unknown line ('bogus')" in one_line(result)
