@@ -57,7 +57,9 @@ def player(tmp_path):
 
 def spawn(args, cwd, env, prefix=()):
     """`crowdtune run` under a pseudo-terminal; `prefix`: a command line that starts it (IGNORING_SIGINT)."""
-    command = [*prefix, CROWDTUNE, "run", "--db", "ct.db", "--out", "rounds", *args]
+    # Its defaults only where `args` do not name their own: an option given twice is refused.
+    defaults = [word for pair in (("--db", "ct.db"), ("--out", "rounds")) if pair[0] not in args for word in pair]
+    command = [*prefix, CROWDTUNE, "run", *defaults, *args]
     return pexpect.spawn(command[0], command[1:], cwd=str(cwd), env=env, encoding="utf-8", timeout=WAIT)
 
 
