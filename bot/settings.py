@@ -140,26 +140,23 @@ S = TypeVar("S", bound=CommandSettings)
 
 
 def load_settings(kind: type[S] = Settings, **overrides) -> S:
-    """The settings (`kind`: Settings, or CommandSettings for a command that does not run the bot), every one
-    checked: StartupError naming each bad variable, its value (no secret: `_shown`) and what it expects, with
-    exit code BAD_URL for a URL and SETTING for anything else (also for a .env that cannot be read, and for a
-    CROWDTUNE_SOUNDFONT naming no file that can be read, unless `overrides` replaces it: render's --soundfont, and for
-    a CROWDTUNE_DB of ":memory:", gone when the command ends, unless --db replaces it)."""
+    """The settings (`kind`: Settings, or CommandSettings for a command that does not run the bot), every one checked:
+    StartupError naming each bad variable, its value (no secret: `_shown`) and what it expects, with exit code BAD_URL
+    for a URL and SETTING for anything else (also for a .env that cannot be read, a CROWDTUNE_SOUNDFONT naming no file
+    that can be read and a CROWDTUNE_DB of ":memory:", unless `overrides`, the options, replace them: render's --soundfont,
+    --db; the shard ids and count together, unless either is an option: bot.cli checks them then, naming it)."""
     settings = _read(kind, **overrides)
-    problems = [_problem(name, getattr(settings, name)) for name in _round_default_problems(settings)]
+    problems = [setting_problem(name, getattr(settings, name)) for name in _round_default_problems(settings)]
     if "db" not in overrides and settings.db == IN_MEMORY:  # every command's default database; most could not use it
-        problems.append(_problem("db", settings.db, reason=IN_MEMORY_GONE))
-    # The two together (each alone: its field); with either given as an option, the command line's check, which
-    # names the option (bot.cli), as an option's setting is neither read nor checked.
-    from_options = {"shard_count", "shard_ids"} & set(overrides)
-    if not from_options and (why := ids_problem(settings.shard_count, settings.shard_ids)) is not None:
-        problems.append(_problem("shard_ids", settings.shard_ids, reason=why))
+        problems.append(setting_problem("db", settings.db, reason=IN_MEMORY_GONE))
+    if not {"shard_count", "shard_ids"} & set(overrides) and (why := ids_problem(settings.shard_count, settings.shard_ids)):
+        problems.append(setting_problem("shard_ids", settings.shard_ids, reason=why))
     if "soundfont" not in overrides and settings.soundfont and (why := why_unreadable(settings.soundfont)) is not None:
         # A stat and an open: whether it is a soundfont FluidSynth can load is found by what renders (NO_SOUNDFONT).
-        problems.append(_problem("soundfont", settings.soundfont, reason=why))
+        problems.append(setting_problem("soundfont", settings.soundfont, reason=why))
     if problems:
         raise StartupError(_bad(problems), ExitCode.SETTING)
-    problems = [_problem(name, value) for name in URLS if not _usable_url(name, value := getattr(settings, name))]
+    problems = [setting_problem(name, value) for name in URLS if not _usable_url(name, value := getattr(settings, name))]
     if problems:
         raise StartupError(_bad(problems, "bad URL"), ExitCode.BAD_URL)
     return settings
@@ -183,7 +180,7 @@ def _read(kind: type[S], **overrides) -> S:
         named = [(_field(kind, e["loc"]), e["input"], e.get("ctx", {}).get("error")) for e in problem.errors()]
         # An override is an option's value (checked by the command line first): shown as given, not looked up.
         problems = [
-            _problem(name, value, look_up=name not in overrides, reason=str(why) if isinstance(why, Unusable) else None)
+            setting_problem(name, value, look_up=name not in overrides, reason=str(why) if isinstance(why, Unusable) else None)
             for name, value, why in named
         ]
         raise StartupError(_bad(problems), ExitCode.SETTING) from None
@@ -332,7 +329,7 @@ def _bad(problems: list[str], kind: str = "bad setting") -> str:
     return f"{kind}{'s' if len(problems) > 1 else ''}: {'; '.join(problems)}"
 
 
-def _problem(name: str, parsed: object, look_up: bool = True, reason: str | None = None) -> str:
+def setting_problem(name: str, parsed: object, look_up: bool = True, reason: str | None = None) -> str:
     """One bad setting in words: "CROWDTUNE_ROUNDS is 'abc' (in .env), expected a whole number from 1 to 10000,
     or 0 for endless", then `reason` if given (after a colon). With `look_up` the value is shown as it was
     given, where it was found (else as `parsed`)."""
@@ -340,11 +337,6 @@ def _problem(name: str, parsed: object, look_up: bool = True, reason: str | None
     value, where = given if given is not None else (parsed, None)
     shown = _HIDDEN if name == "discord_token" else _shown(str(value))
     return f"{variable_name(name)} is {shown}{f' ({where})' if where else ''}, expected {expected(name)}{f': {reason}' if reason else ''}"
-
-
-def setting_problem(name: str, parsed: object, reason: str) -> str:
-    """A setting's problem in the words of a bad setting's line, for a line about an option it does not go with."""
-    return _problem(name, parsed, reason=reason)
 
 
 def _given(variable: str) -> tuple[str, str] | None:
