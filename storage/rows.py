@@ -58,6 +58,33 @@ TABLES: tuple[tuple[str, str | None], ...] = (
     ("deployment", None),
     ("confirmed_requests", None),
 )
+# What a copy (copy-db) leaves out: the interaction tokens kept while their work is under way. Each lets its holder answer
+# as the bot for 15 minutes, and a copy is handed on (a backup, a move): a confirmed request keeps its work without
+# its question's token (bot/discord/confirmed.py then cannot edit the question), and a session's /compose followup
+# (deployment "followup:<session id>", bot/discord/followups.py) is not copied at all. No other table holds a secret.
+SECRET_KEYS = {"confirmed_requests": "token"}  # table -> the key of its `data` JSON that holds a token
+SECRET_DEPLOYMENT_VALUES = "followup:"  # deployment keys starting so hold a token
+
+
+def without_secrets(table: str, columns: list[str], rows: list[tuple]) -> list[tuple]:
+    """`rows` of `table` (its `columns`) as a copy holds them: without the tokens SECRET_KEYS and
+    SECRET_DEPLOYMENT_VALUES name."""
+    if table == "deployment":
+        key = columns.index("key")
+        return [row for row in rows if not str(row[key]).startswith(SECRET_DEPLOYMENT_VALUES)]
+    secret = SECRET_KEYS.get(table)
+    if secret is None:
+        return rows
+    at = columns.index("data")
+
+    def blanked(row: tuple) -> tuple:
+        data = json.loads(row[at])
+        data.pop(secret, None)
+        return (*row[:at], json.dumps(data), *row[at + 1:])
+
+    return [blanked(row) for row in rows]
+
+
 COPY_CHUNK_ROWS = 5000  # rows read and written at a time when a database is copied
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
