@@ -27,6 +27,7 @@ from bot.discord.edge import context_problem, request_problem
 from bot.discord.interactions_seen import handle_each_interaction_once
 from bot.discord.logs import setup_logging
 from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason
+from bot.discord.pace import REQUESTS_PER_SECOND, Pace, paced_requests
 from bot.discord.reach import reach_discord
 from bot.discord.replies import UNKNOWN_INTERACTION, nothing_done, too_late
 from bot.discord.runner import RoundRunner
@@ -82,6 +83,9 @@ class CrowdtuneBot(commands.Bot):
         self, settings: Settings, conductor: Conductor, renderer, drawer: Drawer | None = None, shards: ShardPlan | None = None, **options
     ) -> None:
         options.setdefault("guild_ready_timeout", settings.guild_ready_timeout)
+        # Every REST request under Discord's global rate limit (bot/discord/pace.py), the bot's own reactions too.
+        self.request_pace = Pace(REQUESTS_PER_SECOND)
+        options.setdefault("http_trace", paced_requests(self.request_pace))
         # discord.py warns at every start that voice needs PyNaCl and davey: the bot has no voice.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         self.shard_plan = shards or ShardPlan()
