@@ -52,7 +52,7 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
+    COPY_CHUNK_ROWS, announced, finishes, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
     ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
 )
 
@@ -853,8 +853,7 @@ class PostgresStore(ClosesOnExit):
                 "UPDATE rounds SET status = 'closed', reward = $1, closed_at = $2, outcome = $3 WHERE id = $4",
                 outcome.reward, time.time(), json.dumps(outcome_to_dict(outcome)), round_id,
             )
-            total = json.loads(spec).get("rounds")
-            finished = total is not None and rounds_done + 1 >= total
+            finished = finishes(json.loads(spec), rounds_done)
             await conn.execute(
                 "UPDATE sessions SET track = $1, incumbent_score = $2, rounds_done = rounds_done + 1, status = $3 WHERE id = $4",
                 json.dumps(track_to_dict(outcome.next_track)), outcome.incumbent_score,
@@ -863,7 +862,8 @@ class PostgresStore(ClosesOnExit):
             await conn.execute("DELETE FROM withheld_reactions WHERE round_id = $1", round_id)
             await _edit_ended_posts(conn, "r.id = $1", round_id)
             if announce is not None and channel_id is not None:
-                await _announce(conn, channel_id, announce(outcome, ballots))
+                for text in announced(announce(outcome, ballots)):
+                    await _announce(conn, channel_id, text)
             await _audit(conn, scope_id, actor, "round_closed", closed_audit(round_id, outcome, aside))
             return outcome
 

@@ -210,8 +210,9 @@ Settle = Callable[..., Outcome]  # (ballots, q_entries, incumbent_score, voter_h
 inside its transaction (core/engine.py's settlement, a pure function)."""
 
 
-Announce = Callable[[Outcome, list[Ballot]], str]
-"""`announce(outcome, ballots) -> text` for the round's channel, queued in the close's transaction (the outbox)."""
+Announce = Callable[[Outcome, list[Ballot]], str | list[str]]
+"""`announce(outcome, ballots) -> text` for the round's channel, or texts posted in their order (a summary, then that
+its session finished: `storage.rows.finishes`), queued in the close's transaction (the outbox)."""
 
 
 class ClosesOnExit:

@@ -117,6 +117,17 @@ def ended_post_edits(channel_id: str | None, status: str, message_ids: str, ende
     return [(message_id, content) for message_id in json.loads(message_ids)] if content else []
 
 
+def finishes(spec: dict, rounds_done: int) -> bool:
+    """Whether a round's close finishes its session: `spec` the session's (JSON-loaded), `rounds_done` its closed rounds
+    before this close (its `rounds` counts closed rounds; an endless session, rounds None, never finishes)."""
+    return spec.get("rounds") is not None and rounds_done + 1 >= spec["rounds"]
+
+
+def announced(texts: str | list[str]) -> list[str]:
+    """What an `Announce` returned, as the messages it queues in order: one text, or several."""
+    return [texts] if isinstance(texts, str) else list(texts)
+
+
 def session_row(row: tuple) -> SessionRow:
     return SessionRow(
         row[0], row[1], row[2], json.loads(row[3]), row[4], json.loads(row[5]), row[6], row[7], row[8], json.loads(row[9]), row[10]

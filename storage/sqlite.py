@@ -37,7 +37,7 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
+    COPY_CHUNK_ROWS, announced, finishes, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
     ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, VOTING_STATUS as _VOTING_STATUS, round_row as _round, session_row as _session,
 )
@@ -869,8 +869,7 @@ class SqliteStore(ClosesOnExit):
                 "UPDATE rounds SET status = 'closed', reward = ?, closed_at = ?, outcome = ? WHERE id = ?",
                 (outcome.reward, time.time(), json.dumps(outcome_to_dict(outcome)), round_id),
             )
-            total = json.loads(spec).get("rounds")
-            finished = total is not None and rounds_done + 1 >= total
+            finished = finishes(json.loads(spec), rounds_done)
             await db.execute(
                 "UPDATE sessions SET track = ?, incumbent_score = ?, rounds_done = rounds_done + 1, status = ? WHERE id = ?",
                 (json.dumps(track_to_dict(outcome.next_track)), outcome.incumbent_score, "finished" if finished else "active", session_id),
@@ -878,7 +877,8 @@ class SqliteStore(ClosesOnExit):
             await db.execute("DELETE FROM withheld_reactions WHERE round_id = ?", (round_id,))
             await db.edit_ended_posts("r.id = ?", round_id)
             if announce is not None and channel_id is not None:
-                await db.announce(channel_id, announce(outcome, ballots))
+                for text in announced(announce(outcome, ballots)):
+                    await db.announce(channel_id, text)
             await db.audit(scope_id, actor, "round_closed", closed_audit(round_id, outcome, aside))
         return outcome
 

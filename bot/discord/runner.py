@@ -32,6 +32,7 @@ from bot.discord.steering import Steering
 from bot.discord.votes import round_style, round_summary, rounds_played, struck_votes
 from bot.media.drawing import Drawer
 from storage import ClaimLost, DatabaseGone, RoundRow, SessionRow
+from storage.rows import finishes
 
 log = logging.getLogger("crowdtune.rounds")
 
@@ -344,22 +345,25 @@ class RoundRunner:
             count = await self.ballot_box.count(row)  # under the membership rule as it is now, however cast
             number, mode = open_round.plan.index + 1, open_round.spec.mode
             struck = await struck_votes(self.store, open_round.id)
-            # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
+            # The summary, and that the session finished with this close, are stored with the close and posted from the
+            # outbox: a crash or an outage in between loses nothing, and neither is posted twice.
+            finished = finishes(session.spec, session.rounds_done)  # this runner's closes alone change rounds_done
+            ended = f"Session finished after {rounds_played(number, session.rounds_done + 1)}. Use `/top` to hear the best."
             await self.conductor.close(
                 open_round.id, actor="crowdtune", set_aside=count.set_aside,
-                announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days, struck),
+                announce=lambda outcome, ballots: [
+                    round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days, struck), *([ended] if finished else []),
+                ],
             )
             self.ballot_box.forget_round(row)
             refreshed = await self.store.session(session_id)
             if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
                 await self.announce(session.channel_id)  # its post edited into an ended round's (Store.forget_user)
                 return True
-            await self.announce(session.channel_id)  # the summary, or the cancellation a deletion recorded
+            # The summary (and that the session finished), or the cancellation a deletion recorded; an outage retries
+            # it (`_rounds`): the next try finds the session ended and posts what is still queued.
+            await self.announce(session.channel_id)
             stopped = await self.steering.after_close(session_id)  # a /stop that waited for this close
-        if refreshed.status == "finished":
-            ended = rounds_played(open_round.plan.index + 1, refreshed.rounds_done)
-            await channel.send(f"Session finished after {ended}. Use `/top` to hear the best.")
-            return True
         return stopped or refreshed.status != "active"
 
     async def _quorum_stands(self, open_round: OpenRound, row: RoundRow, channel, style: str) -> bool:
