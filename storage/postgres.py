@@ -52,7 +52,7 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, announced, finishes, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
+    COPY_CHUNK_ROWS, NOTICE_CHANNEL, announced, finishes, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
     ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
 )
 
@@ -703,11 +703,18 @@ class PostgresStore(ClosesOnExit):
         )
         return _count(status) > 0
 
-    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
-        status = await self._write(
-            "UPDATE rounds SET reactions_notice_at = $1 WHERE id = $2 AND status = 'open' AND reactions_notice_at IS NULL", time.time(), round_id,
-        )
-        return _count(status) > 0
+    async def tell_reactions_are_no_votes(self, round_id: int, notice: str | None = None) -> bool:
+        async def body(conn: asyncpg.Connection) -> bool:
+            status = await conn.execute(
+                "UPDATE rounds SET reactions_notice_at = $1 WHERE id = $2 AND status = 'open' AND reactions_notice_at IS NULL", time.time(), round_id,
+            )
+            told = _count(status) > 0
+            channel = await conn.fetchval(NOTICE_CHANNEL.format("$1"), round_id) if told and notice is not None else None
+            if channel is not None:
+                await _announce(conn, channel, notice)
+            return told
+
+        return await self._tx(body)
 
     async def take_votes(self, round_id: int) -> bool:
         # Locks the round's row, so a batch of votes (which locks it first: apply_votes) lands wholly before it or is

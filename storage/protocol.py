@@ -309,9 +309,10 @@ class Store(Protocol):
         """Bring an open round's close forward to `closes_at` (Unix seconds; a /close), also before it is posted
         (`set_round_messages` keeps it then). False if it closes at that time or before already, or is not open."""
         ...
-    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
-        """Record that an open round's channel is told now that reactions are not its votes; True the first time, False
-        once recorded (in any process, before a restart too) or when the round is not open."""
+    async def tell_reactions_are_no_votes(self, round_id: int, notice: str | None = None) -> bool:
+        """Record that an open round's channel is told now that reactions are not its votes, with `notice` (its words)
+        queued for that channel in the outbox in the same transaction; True the first time, False once recorded (in any
+        process, before a restart too) or when the round is not open."""
         ...
     async def take_votes(self, round_id: int) -> bool:
         """Take an open round's votes for its close, now: every vote applied from then on is refused ("closed"), so

@@ -107,6 +107,9 @@ def copy_columns(table: str, columns: list[str]) -> str:
 # its own; the edits of old round posts stay queued (they edit those posts, not the new session's).
 GIVE_UP_OLD_NOTES = "UPDATE announcements SET sent_at = {} WHERE channel_id = {} AND sent_at IS NULL AND message_id IS NULL"
 
+# The channel of a round, for a notice queued about it (Store.tell_reactions_are_no_votes), `{}` its id's placeholder.
+NOTICE_CHANNEL = "SELECT s.channel_id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.id = {}"
+
 ENDED_POSTS = "SELECT s.channel_id, r.status, r.message_ids, r.ended_posts FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE {where}"
 
 

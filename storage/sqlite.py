@@ -37,7 +37,7 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, announced, finishes, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
+    COPY_CHUNK_ROWS, NOTICE_CHANNEL, announced, finishes, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
     ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, VOTING_STATUS as _VOTING_STATUS, round_row as _round, session_row as _session,
 )
@@ -1029,12 +1029,16 @@ class SqliteStore(ClosesOnExit):
             )
         return cursor.rowcount > 0
 
-    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
+    async def tell_reactions_are_no_votes(self, round_id: int, notice: str | None = None) -> bool:
         async with self._tx() as db:
             cursor = await db.execute(
                 "UPDATE rounds SET reactions_notice_at = ? WHERE id = ? AND status = 'open' AND reactions_notice_at IS NULL", (time.time(), round_id)
             )
-        return cursor.rowcount > 0
+            told = cursor.rowcount > 0
+            channel = await db.one(NOTICE_CHANNEL.format("?"), (round_id,)) if told and notice is not None else None
+            if channel is not None and channel[0] is not None:
+                await db.announce(channel[0], notice)
+        return told
 
     async def take_votes(self, round_id: int) -> bool:
         async with self._tx() as db:
