@@ -906,6 +906,9 @@ class PostgresStore(ClosesOnExit):
     async def mark_announced(self, announcement_id: int) -> None:
         await self._write("UPDATE announcements SET sent_at = $1 WHERE id = $2", time.time(), announcement_id)
 
+    async def queue_announcement(self, channel_id: str, content: str) -> None:
+        await self._tx(lambda conn: _announce(conn, channel_id, content))
+
     # -- votes ----------------------------------------------------------------------------------
 
     async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:

@@ -366,6 +366,10 @@ class Store(Protocol):
     async def mark_announced(self, announcement_id: int) -> None:
         """Record that an announcement reached its channel."""
         ...
+    async def queue_announcement(self, channel_id: str, content: str) -> None:
+        """Queue a message for a channel in the outbox, posted after what is queued there already (the runner's
+        `announce`); for one that announces no change of its own (else it is queued with that change)."""
+        ...
 
     # -- votes --
     async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:

@@ -893,6 +893,10 @@ class SqliteStore(ClosesOnExit):
         async with self._tx() as db:
             await db.execute("UPDATE announcements SET sent_at = ? WHERE id = ?", (time.time(), announcement_id))
 
+    async def queue_announcement(self, channel_id: str, content: str) -> None:
+        async with self._tx() as db:
+            await db.announce(channel_id, content)
+
     # -- personal data ----------------------------------------------------------------------------
 
     async def user_data(self, voter: str) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import io
 import logging
@@ -195,8 +194,9 @@ class Sessions(commands.Cog):
             # The session is started and its rounds will show it: not an error to report as "nothing was changed".
             if isinstance(problem, discord.NotFound) and problem.code == UNKNOWN_INTERACTION:  # too late to answer (3 s)
                 log.warning("/compose: session %d started, but its answer came too late for Discord; the channel is told", session.id)
-                with contextlib.suppress(discord.HTTPException):  # it acted: the channel is told what it started
-                    await self.bot.get_partial_messageable(interaction.channel_id).send(announcement)
+                # It acted: the channel is told what it started, through the outbox (its runner posts it before the
+                # first round, retried while Discord is out).
+                await self.bot.runner.store.queue_announcement(session.channel_id, announcement)
             else:
                 log.warning("/compose: session %d started, but its announcement failed: %s", session.id, problem)
         finally:  # its followup can tell its starter why, should the rounds stop at once (DMs closed: README)
