@@ -29,10 +29,9 @@ from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
 from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
-from bot.discord.votes import round_style, round_summary, rounds_played, struck_votes
+from bot.discord.votes import round_style, round_summary, session_finished, struck_votes
 from bot.media.drawing import Drawer
 from storage import ClaimLost, DatabaseGone, RoundRow, SessionRow
-from storage.rows import finishes
 
 log = logging.getLogger("crowdtune.rounds")
 
@@ -347,12 +346,10 @@ class RoundRunner:
             struck = await struck_votes(self.store, open_round.id)
             # The summary, and that the session finished with this close, are stored with the close and posted from the
             # outbox: a crash or an outage in between loses nothing, and neither is posted twice.
-            finished = finishes(session.spec, session.rounds_done)  # this runner's closes alone change rounds_done
-            ended = f"Session finished after {rounds_played(number, session.rounds_done + 1)}. Use `/top` to hear the best."
             await self.conductor.close(
                 open_round.id, actor="crowdtune", set_aside=count.set_aside,
                 announce=lambda outcome, ballots: [
-                    round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days, struck), *([ended] if finished else []),
+                    round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days, struck), *session_finished(session, number),
                 ],
             )
             self.ballot_box.forget_round(row)

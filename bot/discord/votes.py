@@ -9,6 +9,7 @@ import collections
 from dataclasses import dataclass
 
 from core.crowd import rating_text
+from storage.rows import finishes
 
 RATING_EMOJI = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10)) + ("\U0001f51f",)  # 1️⃣ .. 9️⃣, 🔟
 AB_EMOJI = {"\U0001f170\ufe0f": "a", "\U0001f171\ufe0f": "b", "\U0001f44d": "both", "\U0001f44e": "neither"}  # 🅰️ 🅱️ 👍 👎
@@ -232,6 +233,15 @@ def rounds_played(ended: int, closed: int) -> str:
     from bot.progress import plural
 
     return plural(ended, "round") + cancelled_note(ended, closed)
+
+
+def session_finished(session, number: int) -> list[str]:
+    """What the close of round `number` (its index + 1: rounds ended, cancelled ones too) says after its summary: that
+    the session finished, when this close finishes it (`storage.rows.finishes`: `session` as read before the close, its
+    own runner the only one to change its closed rounds); else nothing."""
+    if not finishes(session.spec, session.rounds_done):
+        return []
+    return [f"Session finished after {rounds_played(number, session.rounds_done + 1)}. Use `/top` to hear the best."]
 
 
 def cancelled_note(ended: int, closed: int) -> str:
