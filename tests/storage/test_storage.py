@@ -791,6 +791,24 @@ async def test_a_re_read_of_the_reactions_after_forget_me_stores_no_vote_of_the_
     assert again.status == "recorded"
 
 
+async def test_a_vote_queued_before_its_persons_deletion_is_refused_and_a_new_one_counts(store):
+    """A bot's vote writer stamps each vote with the newest deletion it knew of when the vote came (VoteOp.forgets_seen).
+    A vote of a person stored after their deletion (forget-user in another process, /forget-me in another shard) that was
+    made before the bot knew of it is refused in its own transaction; one made once it knew is a new vote and counts."""
+    conductor = Conductor(store)
+    r = await conductor.open_round((await _session(conductor)).id)
+    seen = await store.last_forget()
+    await conductor.vote(r.id, "user:42", 7)
+    deleted = await store.forget_user("user:42", "user:42", actor="cli")
+    assert deleted["forget"] > seen and await store.last_forget() == deleted["forget"]
+    [queued] = await store.apply_votes([VoteOp(r.id, "user:42", "cast", 9.0, forgets_seen=seen)])
+    [other] = await store.apply_votes([VoteOp(r.id, "user:43", "cast", 5.0, forgets_seen=seen)])  # not deleted: counts
+    assert (queued.status, other.status) == ("blocked", "recorded")
+    assert (await store.user_data("user:42"))["votes"] == [] and await store.ballots(r.id) == [Ballot("user:43", 5.0, None)]
+    [new] = await store.apply_votes([VoteOp(r.id, "user:42", "cast", 3.0, forgets_seen=deleted["forget"])])
+    assert new.status == "recorded" and await store.ballots(r.id) == [Ballot("user:43", 5.0, None), Ballot("user:42", 3.0, None)]
+
+
 async def test_a_forget_me_waits_for_a_vote_batch_under_way_in_another_process_and_deletes_its_vote(postgres_server):
     """PostgreSQL, several processes: a batch of votes holds its round's lock (as apply_votes does) with the person's vote
     written, not committed, when their /forget-me comes from another process. The deletion waits for it and then deletes

@@ -103,3 +103,55 @@ async def test_a_vote_queued_before_a_forget_me_is_deleted_with_the_others(env):
     assert deleted.startswith("Deleted "), deleted
     assert db_rows(env, "SELECT voter, rating FROM votes") == [(uid(env.bob), 8.0)]
     assert "1 voted" in summary["content"], summary["content"]
+
+
+@pytest.mark.parametrize("by", ["/forget-me", "crowdtune forget-user"])
+async def test_a_vote_still_in_the_vote_writer_when_its_person_is_deleted_never_counts(env, by):
+    """Alice's 9 is in the vote writer, its batch not yet stored, when her data is deleted without that writer settling
+    first: by `crowdtune forget-user` (PostgreSQL, another process; the bot hears of it only after it commits), or by
+    /forget-me with her 9 arriving after the writer was settled and before the deletion committed. Before, the batch was
+    stored after the deletion and her 9 counted in the round. A vote she makes once the bot knows of the deletion is a
+    new one and counts (README, /forget-me)."""
+    from test_vote_rate import forget_user_beside_the_bot
+
+    if by == "crowdtune forget-user" and not env.db.startswith("postgresql://"):
+        pytest.skip("on SQLite forget-user refuses a database a bot holds: nothing runs beside it")
+    server = env.server
+    async with running(env) as bot:
+        await compose(env, rounds=3)
+        post = await voted_round(env, env.channel, [(env.alice, 7), (env.bob, 8)])
+        box, store = bot.runner.ballot_box, bot.conductor.store
+        apply_votes, forget_user, reached = store.apply_votes, store.forget_user, []
+
+        async def held(ops, *args, **kwargs):  # her batch is stored only once the deletion committed
+            if any(op.voter == uid(env.alice) for op in ops):
+                reached.append(1)
+                await eventually(lambda: audits(env, "forget_me"), "the deletion", timeout=60)
+            return await apply_votes(ops, *args, **kwargs)
+
+        async def late_vote_then_forget(*args, **kwargs):  # /forget-me's writer settled: her 9 arrives only now
+            await server.react(env.alice, post["id"], KEYCAPS[8])
+            await eventually(lambda: reached, "her 9 in the vote writer", timeout=30)
+            return await forget_user(*args, **kwargs)
+
+        store.apply_votes, store.forget_user = held, late_vote_then_forget
+        if by == "/forget-me":
+            forget = await server.slash(env.alice, env.channel, "forget-me")
+            assert (await confirmed(server, env.alice, forget, "Delete my data")).startswith("Deleted 1 vote")
+        else:
+            await server.react(env.alice, post["id"], KEYCAPS[8])
+            await eventually(lambda: reached, "her 9 in the vote writer", timeout=30)
+            await forget_user_beside_the_bot(env, env.alice)
+        await box.settle_votes()
+        assert db_rows(env, "SELECT voter, rating FROM votes") == [(uid(env.bob), 8.0)]
+        await eventually(lambda: box.forgets_heard >= db_rows(env, "SELECT MAX(id) FROM audit WHERE action = 'forget_me'")[0][0],
+                         "the bot hearing of the deletion", timeout=30)
+        await server.unreact(env.alice, post["id"], KEYCAPS[6])
+        await server.unreact(env.alice, post["id"], KEYCAPS[8])
+        await server.react(env.alice, post["id"], KEYCAPS[2])  # a new vote, made after the deletion: counts
+        await eventually(lambda: db_rows(env, "SELECT rating FROM votes WHERE voter = ?", (uid(env.alice),)) == [(3.0,)], "her new 3")
+        closing = await server.slash(env.mod, env.channel, "close")
+        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
+        assert (await final_answer(closing))["content"] == "Closing this round now."
+    assert "2 voted" in summary["content"], summary["content"]
+    assert sorted(db_rows(env, "SELECT voter, rating FROM votes WHERE retracted = 0")) == sorted([(uid(env.bob), 8.0), (uid(env.alice), 3.0)])
