@@ -779,6 +779,9 @@ class SqliteStore(ClosesOnExit):
         )
         return recorded_by_voter(rows)
 
+    async def last_forget(self) -> int:
+        return (await self._all("SELECT COALESCE(MAX(forget_id), 0) FROM withheld_reactions"))[0][0]
+
     async def withheld_voters(self, round_id: int) -> set[str]:
         """Voters whose reactions on this round are not read back (they used /forget-me while it was open)."""
         return {voter for (voter,) in await self._all("SELECT voter FROM withheld_reactions WHERE round_id = ?", (round_id,))}
@@ -914,12 +917,13 @@ class SqliteStore(ClosesOnExit):
             # The personal agent's open round ends with it: its post says so (queued before its rows go).
             await db.edit_ended_posts("s.scope_id = ? AND r.status = 'open'", personal_scope, "cancelled")
             scope = await db.execute("DELETE FROM scopes WHERE id = ?", (personal_scope,))
+            forget = await db.audit(None, actor, "forget_me", {"votes": votes.rowcount, "personal_agent": scope.rowcount > 0})
             await db.execute(
-                "INSERT INTO withheld_reactions (round_id, voter) SELECT id, ? FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",
-                (voter,),
+                "INSERT INTO withheld_reactions (round_id, voter, forget_id) SELECT id, ?, ? FROM rounds WHERE status = 'open' "
+                "ON CONFLICT DO UPDATE SET forget_id = excluded.forget_id",
+                (voter, forget),
             )
-            await db.audit(None, actor, "forget_me", {"votes": votes.rowcount, "personal_agent": scope.rowcount > 0})
-        return {"votes": votes.rowcount, "vote_events": events.rowcount, "personal_agent": scope.rowcount > 0}
+        return {"votes": votes.rowcount, "vote_events": events.rowcount, "personal_agent": scope.rowcount > 0, "forget": forget}
 
     # -- export -------------------------------------------------------------------------------------
 
@@ -1000,7 +1004,7 @@ class SqliteStore(ClosesOnExit):
         """A SQLite file serves one process, whatever it drives: the one-process claim (claim_instance)."""
         await self.claim_instance(f"process {os.getpid()}, {scope_id}")
 
-    async def listen_forgotten(self, callback: Callable[[str], None]) -> None:
+    async def listen_forgotten(self, callback: Callable[[str, int], None]) -> None:
         """Nothing to hear: only the process holding the file writes to it (forget-user refuses a file a bot holds)."""
 
     async def claim_lost(self) -> ClaimLost:
@@ -1127,11 +1131,13 @@ class _Tx:
             for message_id, content in ended_post_edits(channel_id, status or current, message_ids, ended_posts):
                 await self.announce(channel_id, content, message_id)
 
-    async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict) -> None:
-        await self._db.execute(
+    async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict) -> int:
+        """Append an audit entry; its id (ids grow: entries are never deleted but check_writable's own, the newest)."""
+        cursor = await self._db.execute(
             "INSERT INTO audit (at, scope_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
             (time.time(), scope_id, actor, action, json.dumps(detail)),
         )
+        return cursor.lastrowid
 
     async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:
         """Apply casts and retractions in order. What they depend on (each round's status and scope, the
@@ -1144,7 +1150,7 @@ class _Tx:
         ]
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.casts})
-        results, written, events = plan_votes(ops, rounds, rows, struck, await self._withheld([op for op in counted if op.reread]))
+        results, written, events = plan_votes(ops, rounds, rows, struck, await self._withheld([op for op in counted if op.casts]))
         # A voter's last write in the batch is their row's final state: void only by a struck voter's cast (plan_votes).
         await self._db.executemany(
             "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at, voided) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -1182,17 +1188,16 @@ class _Tx:
                     rows[(round_id, voter)] = (rating, choice, retracted, json.loads(aspects) if aspects else None, joined_at)
         return rows
 
-    async def _withheld(self, ops: list[VoteOp]) -> set[tuple[int, str]]:
-        """The (round, voter) pairs of these ops whose voter used /forget-me while the round was open."""
-        withheld = set()
+    async def _withheld(self, ops: list[VoteOp]) -> dict[tuple[int, str], int]:
+        """(round, voter) -> the deletion that withheld them, for these ops whose voter used /forget-me while the round was open."""
+        withheld = {}
         for round_id, voters in _voters_by_round(ops).items():
             for chunk in _in_chunks(sorted(voters)):
-                withheld.update(
-                    await self.all(
-                        f"SELECT round_id, voter FROM withheld_reactions WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
-                        (round_id, *chunk),
-                    )
-                )
+                for withheld_round, voter, forget_id in await self.all(
+                    f"SELECT round_id, voter, forget_id FROM withheld_reactions WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
+                    (round_id, *chunk),
+                ):
+                    withheld[(withheld_round, voter)] = forget_id
         return withheld
 
     async def _struck(self, scope_ids: set[str], voters: set[str]) -> set[tuple[str, str]]:

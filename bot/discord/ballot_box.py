@@ -48,6 +48,7 @@ class _PendingVote:
     remaining: tuple[str, ...] | None = None  # a removed reaction's: the person's vote emoji still on (reactions_seen.py)
     at: float | None = None  # when it is recorded (Unix seconds); None: when written
     reread: bool = False  # cast by a re-read of the reactions (the reconciler), not by an event: VoteOp.reread
+    forgets_seen: int = 0  # the newest deletion of a person's data known when it came: VoteOp.forgets_seen
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,9 @@ class BallotBox:
         self._votes: asyncio.Queue[_PendingVote | _Clear | _Barrier] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         self.watching: dict[int, set[int]] = {}  # message id -> users whose reactions changed during a reconciliation
+        # The newest deletion of a person's data (Store.forget_user's "forget") this process knows of: read at the start
+        # (Store.last_forget), then each one heard of (heard_forget). Each vote is stamped with it as it comes.
+        self.forgets_heard = 0
 
     # -- which round a message is -------------------------------------------------------------------
 
@@ -192,8 +196,16 @@ class BallotBox:
         if limited and not self.limiter.allow(user_id):
             done.set_result(VoteResult("too_fast"))
             return done
-        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id, remaining, at, reread))
+        self._queue(_PendingVote(
+            message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id, remaining, at, reread,
+            self.forgets_heard,
+        ))
         return done
+
+    def heard_forget(self, forget: int) -> None:
+        """A person's data was deleted (`forget`: Store.forget_user's number): a vote of theirs that came before is refused
+        when it reaches the database, one that comes from now on is a new vote (VoteOp.forgets_seen)."""
+        self.forgets_heard = max(self.forgets_heard, forget)
 
     def _queue(self, item: _PendingVote | _Clear | _Barrier) -> None:
         self._votes.put_nowait(item)
@@ -356,7 +368,7 @@ class BallotBox:
                 aside = not item.retract and not await self.join_times.may_vote(ref, item.user_id, item.joined_at)
                 op = replace(
                     self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id),
-                    at=item.at, joined_at=self.join_times.stored_with_vote(ref, item.user_id, item.joined_at), reread=item.reread,
+                    at=item.at, joined_at=self.join_times.stored_with_vote(ref, item.user_id, item.joined_at), reread=item.reread, forgets_seen=item.forgets_seen,
                 )
                 ops.append(op if item.remaining is None else falling_back(op, ref.mode, item.remaining))
                 accepted.append((item, ref, aside))
