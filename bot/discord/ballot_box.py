@@ -55,7 +55,6 @@ class _PendingVote:
 class _Clear:
     """A moderator removed every reaction of a message (emoji None) or every reaction with one emoji:
     the votes they stood for are withdrawn, in order with the votes queued around it."""
-
     message_id: int
     emoji: str | None
     done: asyncio.Future
@@ -68,7 +67,6 @@ CLEARED = 0  # in `watching`: every reaction of the message changed (no user has
 @dataclass(frozen=True)
 class _Barrier:
     """Resolved once every vote queued before it is committed."""
-
     done: asyncio.Future
 
 
@@ -102,9 +100,7 @@ class BallotBox:
         self._votes: asyncio.Queue[_PendingVote | _Clear | _Barrier] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         self.watching: dict[int, set[int]] = {}  # message id -> users whose reactions changed during a reconciliation
-        # The newest deletion of a person's data (Store.forget_user's "forget") this process knows of: read at the start
-        # (Store.last_forget), then each one heard of (heard_forget). Each vote is stamped with it as it comes.
-        self.forgets_heard = 0
+        self.forgets_heard = 0  # the newest deletion of a person's data known (CrowdtuneBot.heard_forget): stamped on each vote
 
     # -- which round a message is -------------------------------------------------------------------
 
@@ -187,8 +183,8 @@ class BallotBox:
         remaining: tuple[str, ...] | None = None,
         at: float | None = None, reread: bool = False,
     ) -> asyncio.Future:
-        """Queue a vote; the future resolves to its VoteResult once it is committed ("too_fast" over the rate if `limited`:
-        one a person just made). A `reread` cast (the reconciler's) is refused for a voter withheld by /forget-me."""
+        """Queue a vote; the future resolves to its VoteResult once committed ("too_fast" over the rate if `limited`: one a
+        person just made). A `reread` cast (the reconciler's), or one that came before its person's deletion, is refused."""
         done = asyncio.get_running_loop().create_future()
         if not fits_integer(message_id, user_id, round_id):  # would fail the whole batch at the database
             done.set_result(VoteResult("unknown_round"))
@@ -196,16 +192,8 @@ class BallotBox:
         if limited and not self.limiter.allow(user_id):
             done.set_result(VoteResult("too_fast"))
             return done
-        self._queue(_PendingVote(
-            message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id, remaining, at, reread,
-            self.forgets_heard,
-        ))
+        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id, remaining, at, reread, self.forgets_heard))
         return done
-
-    def heard_forget(self, forget: int) -> None:
-        """A person's data was deleted (`forget`: Store.forget_user's number): a vote of theirs that came before is refused
-        when it reaches the database, one that comes from now on is a new vote (VoteOp.forgets_seen)."""
-        self.forgets_heard = max(self.forgets_heard, forget)
 
     def _queue(self, item: _PendingVote | _Clear | _Barrier) -> None:
         self._votes.put_nowait(item)
