@@ -54,7 +54,7 @@ from storage.protocol import (
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
-    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
+    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, STRUCK_VOTERS, confirmed_request, confirmed_row, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
 )
 
 T = TypeVar("T")
@@ -846,6 +846,7 @@ class PostgresStore(ClosesOnExit):
             ]
             aside = sorted({b.voter for b in ballots} & set(set_aside))
             ballots = [b for b in ballots if b.voter not in set_aside]
+            struck = await conn.fetchval(STRUCK_VOTERS.format("$1"), round_id)  # after the scope's lock, which a strike takes
             if aside:
                 await conn.execute("UPDATE votes SET voided = 1 WHERE round_id = $1 AND voter = ANY($2::text[])", round_id, aside)
             table = await _q_entries(conn, scope_id, keys)
@@ -870,7 +871,7 @@ class PostgresStore(ClosesOnExit):
             await conn.execute("DELETE FROM withheld_reactions WHERE round_id = $1", round_id)
             await _edit_ended_posts(conn, "r.id = $1", round_id)
             if announce is not None and channel_id is not None:
-                await _announce(conn, channel_id, announce(outcome, ballots))
+                await _announce(conn, channel_id, announce(outcome, ballots, len(aside), struck))
             await _audit(conn, scope_id, actor, "round_closed", closed_audit(round_id, outcome, aside))
             return outcome
 

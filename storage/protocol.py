@@ -214,8 +214,10 @@ Settle = Callable[..., Outcome]  # (ballots, q_entries, incumbent_score, voter_h
 inside its transaction (core/engine.py's settlement, a pure function)."""
 
 
-Announce = Callable[[Outcome, list[Ballot]], str]
-"""`announce(outcome, ballots) -> text` for the round's channel, queued in the close's transaction (the outbox)."""
+Announce = Callable[[Outcome, list[Ballot], int, int], str]
+"""`announce(outcome, ballots, set_aside, struck) -> text` for the round's channel, queued in the close's transaction (the
+outbox), with what that transaction read, as the verdict: the ballots that counted, how many standing votes it set aside
+(close_round's `set_aside` voters) and how many voters have a vote voided by /strike (a strike made meanwhile included)."""
 
 
 class ClosesOnExit:

@@ -208,6 +208,10 @@ def plan_votes(
     return results, written, events
 
 
+# How many voters of a round have a vote voided by /strike (a voter has one row: none of them has a vote standing); read
+# in the close's transaction, before it voids the votes the membership rule set aside.
+STRUCK_VOTERS = "SELECT COUNT(*) FROM votes WHERE round_id = {} AND retracted = 0 AND voided = 1"
+
 STANDING_VOTES = "SELECT voter, rating, choice, aspects, joined_at FROM votes WHERE round_id = {} AND retracted = 0 AND voided = 0 ORDER BY cast_at, voter"
 
 

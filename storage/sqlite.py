@@ -38,7 +38,7 @@ from storage.protocol import (
 from storage.reader import RowReader
 from storage.rows import (
     COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
-    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, standing_votes,
+    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, STRUCK_VOTERS, confirmed_request, confirmed_row, ended_post_edits, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, VOTING_STATUS as _VOTING_STATUS, round_row as _round, session_row as _session,
 )
 
@@ -856,6 +856,7 @@ class SqliteStore(ClosesOnExit):
             ]
             aside = sorted({b.voter for b in ballots} & set(set_aside))
             ballots = [b for b in ballots if b.voter not in set_aside]
+            struck = (await db.one(STRUCK_VOTERS.format("?"), (round_id,)))[0]
             if aside:
                 await db.execute(f"UPDATE votes SET voided = 1 WHERE round_id = ? AND voter IN ({_placeholders(aside)})", (round_id, *aside))
             table = await db.q_entries(scope_id, keys)
@@ -881,7 +882,7 @@ class SqliteStore(ClosesOnExit):
             await db.execute("DELETE FROM withheld_reactions WHERE round_id = ?", (round_id,))
             await db.edit_ended_posts("r.id = ?", round_id)
             if announce is not None and channel_id is not None:
-                await db.announce(channel_id, announce(outcome, ballots))
+                await db.announce(channel_id, announce(outcome, ballots, len(aside), struck))
             await db.audit(scope_id, actor, "round_closed", closed_audit(round_id, outcome, aside))
         return outcome
 

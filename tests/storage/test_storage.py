@@ -593,7 +593,7 @@ async def test_a_new_session_gives_up_what_an_ended_one_left_unposted_in_its_cha
     for session in (old, other):
         r = await conductor.open_round(session.id)
         await store.set_round_messages(r.id, ["7"], ended_posts={"closed": "Round 1 (closed)", "cancelled": "Round 1 (cancelled)"})
-        await conductor.close(r.id, announce=lambda outcome, ballots: "**Round 1 closed**: ...")
+        await conductor.close(r.id, announce=lambda outcome, ballots, aside, struck: "**Round 1 closed**: ...")
     await store.end_session(old.id, "stopped", actor="mod")
     assert [(n.channel_id, n.content, n.message_id) for n in await store.pending_announcements("c1")] == [
         ("c1", "Round 1 (closed)", "7"), ("c1", "**Round 1 closed**: ...", None)
