@@ -1106,6 +1106,7 @@ class PostgresStore(ClosesOnExit):
             votes = _count(await conn.execute("DELETE FROM votes WHERE voter = $1", voter))
             # The personal agent's open round ends with it: its post says so (queued before its rows go).
             await _edit_ended_posts(conn, "s.scope_id = $1 AND r.status = 'open'", personal_scope, "cancelled")
+            sessions = await conn.fetchval("SELECT COUNT(*) FROM sessions WHERE scope_id = $1", personal_scope)
             scope = _count(await conn.execute("DELETE FROM scopes WHERE id = $1", personal_scope))
             # Its number is drawn under the open rounds' locks, which every deletion takes: a later deletion's is larger.
             forget = await _audit(conn, None, actor, "forget_me", {"votes": votes, "personal_agent": scope > 0})
@@ -1115,7 +1116,7 @@ class PostgresStore(ClosesOnExit):
                 voter, forget,
             )
             await conn.execute("SELECT pg_notify($1, $2)", _FORGOTTEN, f"{forget} {voter}")  # sent as this commits, not before
-            return {"votes": votes, "vote_events": events, "personal_agent": scope > 0, "forget": forget}
+            return {"votes": votes, "vote_events": events, "personal_agent": scope > 0, "sessions": sessions, "forget": forget}
 
         return await self._tx(body)
 

@@ -432,7 +432,7 @@ class Store(Protocol):
         records (strikes, the audit log); withhold their reactions on rounds open now (`withheld_voters`): a re-read's
         cast of them there is refused (VoteOp.reread), and a batch of votes under way, from any process, lands wholly
         before the deletion or after it. Audited as done by `actor`: "user" (the person themselves, /forget-me, unnamed) or "cli" (an operator,
-        `crowdtune forget-user`). Returns {"votes": n, "vote_events": n, "personal_agent": bool, "forget": the deletion's
+        `crowdtune forget-user`). Returns {"votes": n, "vote_events": n, "personal_agent": bool, "sessions": n (the personal agent's), "forget": the deletion's
         number (its audit entry's id), which grows with each deletion (VoteOp.forgets_seen)}; with `request`, as
         `reset_scope`: None if that confirmed request was carried out before."""
         ...

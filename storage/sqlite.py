@@ -917,6 +917,7 @@ class SqliteStore(ClosesOnExit):
             votes = await db.execute("DELETE FROM votes WHERE voter = ?", (voter,))
             # The personal agent's open round ends with it: its post says so (queued before its rows go).
             await db.edit_ended_posts("s.scope_id = ? AND r.status = 'open'", personal_scope, "cancelled")
+            sessions = (await db.one("SELECT COUNT(*) FROM sessions WHERE scope_id = ?", (personal_scope,)))[0]
             scope = await db.execute("DELETE FROM scopes WHERE id = ?", (personal_scope,))
             forget = await db.audit(None, actor, "forget_me", {"votes": votes.rowcount, "personal_agent": scope.rowcount > 0})
             await db.execute(
@@ -924,7 +925,7 @@ class SqliteStore(ClosesOnExit):
                 "ON CONFLICT DO UPDATE SET forget_id = excluded.forget_id",
                 (voter, forget),
             )
-        return {"votes": votes.rowcount, "vote_events": events.rowcount, "personal_agent": scope.rowcount > 0, "forget": forget}
+        return {"votes": votes.rowcount, "vote_events": events.rowcount, "personal_agent": scope.rowcount > 0, "sessions": sessions, "forget": forget}
 
     # -- export -------------------------------------------------------------------------------------
 
