@@ -357,7 +357,7 @@ class Store(Protocol):
         """Settle a round with `settle(ballots, q_entries, incumbent_score, voter_history, reference)` and
         store the outcome, its Q-updates and its model observations in one transaction (`reference`: the
         `core.engine.Reference` of the session's last rating round whose edit was kept, or None); with `announce`, the text `announce(outcome,
-        ballots)` is queued for the round's channel in that same transaction. None if the round was not
+        ballots, set_aside, struck)` (Announce: what this transaction counted) is queued for the round's channel in it. None if the round was not
         open, so a second close never rewards (nor announces) twice. The standing votes of the `set_aside` voters (a
         front end's rule, such as a membership age) are neither settled nor announced, and are voided in the same
         transaction (audited with the close), so no later reading counts them either."""
