@@ -34,7 +34,8 @@ from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.discord.stray_reactions import StrayReactions
 from bot.settings import Settings, bot_token, open_renderer
 from bot.stopping import bot_stopped, close_on_signals, say_stopped
-from storage import DatabaseUnwritable, StorageError, database_errors
+from storage import DatabaseGone, DatabaseUnwritable, StorageError, database_errors
+from bot.discord.votes import DATABASE_GONE
 from bot.discord.views import COMPONENTS, QUESTION_SECONDS, Confirm, answer_unknown_press, expire_at_shutdown
 
 log = logging.getLogger("crowdtune.bot")
@@ -213,6 +214,11 @@ class CrowdtuneBot(commands.Bot):
             text = f"Sorry, one of the options is not a valid value (an unknown user, role or channel?). {nothing_done(interaction)}."
         elif isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
             text = "That command is out of date here; Discord updates it within a minute. Please try again then."
+        elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, DatabaseGone):
+            # Not a bug and not for trying again: nothing can be saved until the operator restarts the bot (one line).
+            log.warning("command /%s: %s", interaction.command.name if interaction.command else "?", error.original)
+            self.runner.database_gone(error.original)  # voting stops everywhere, each session's channel told once
+            text = f"Sorry, {DATABASE_GONE}. {nothing_done(interaction)}."
         elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, (DatabaseUnwritable, *database_errors())):
             log.error("command /%s: the database failed: %s", interaction.command.name if interaction.command else "?", error.original)
             text = f"Sorry, I cannot save anything right now (my database failed). {nothing_done(interaction)}; please try again later."
