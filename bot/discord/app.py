@@ -24,6 +24,7 @@ from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.confirmed import carry_out_confirmed
 from bot.discord.edge import context_problem, request_problem
+from bot.discord.in_flight import CommandsInFlight, reply_instead, restarting
 from bot.discord.interactions_seen import handle_each_interaction_once
 from bot.discord.logs import setup_logging
 from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason
@@ -71,8 +72,13 @@ class CheckedTree(app_commands.CommandTree):
             return True
         if await too_late(interaction):  # replayed after a reconnect: nobody can be told what it did
             return False
+        commands = self.client.in_flight
+        if commands.stopping:  # it came in as the bot stops: it could not finish
+            await reply_instead(interaction, restarting(interaction))
+            return False
         problem = request_problem(interaction) or await context_problem(interaction)
         if problem is None:
+            commands.add(interaction)  # at a stop, it finishes or is answered (CommandsInFlight.finish)
             return True
         await interaction.response.send_message(f"Sorry, {problem}. {nothing_done(interaction)}.", ephemeral=True)
         return False
@@ -102,6 +108,7 @@ class CrowdtuneBot(commands.Bot):
         self.connection: asyncio.Task | None = None  # discord.py's login and connection (run_bot)
         self._closing: asyncio.Future | None = None
         self.command_sync_retry_seconds = COMMAND_SYNC_RETRY_SECONDS
+        self.in_flight = CommandsInFlight()
         self.questions: dict[str, Confirm] = {}  # the Confirm questions waiting for a press, by key (views.Answer)
         self.question_seconds = QUESTION_SECONDS
         self.runner = RoundRunner(self, conductor, renderer, self.drawer, VoteLimiter(settings.vote_burst, settings.vote_refill_seconds))
@@ -232,13 +239,7 @@ class CrowdtuneBot(commands.Bot):
             log.error("command /%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
             text = f"Sorry, something went wrong on my side. {nothing_done(interaction)}; please try again."
         try:
-            if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
-                # "Thinking...": the answer replaces it (a follow-up would leave it thinking).
-                await interaction.edit_original_response(content=text, attachments=[], view=None)
-            elif interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
+            await reply_instead(interaction, text)
         except (discord.HTTPException, *OUTAGE_ERRORS):  # the answer could not be sent: what failed is logged above
             pass
 
@@ -257,6 +258,7 @@ class CrowdtuneBot(commands.Bot):
             if task is not None:
                 task.cancel()  # a confirmed request cut short stays recorded: the next start carries it out
         await expire_at_shutdown(self.questions)  # over HTTP, which works till discord.py's close below
+        await self.in_flight.finish()  # each running command answered too, before the rounds and the HTTP session stop
         await self.runner.shutdown()
         await super().close()
         if self._owns_drawer:
