@@ -74,7 +74,7 @@ class CheckedTree(app_commands.CommandTree):
             return False
         commands = self.client.in_flight
         if commands.stopping:  # it came in as the bot stops: it could not finish
-            await reply_instead(interaction, restarting(interaction))
+            await reply_instead(interaction, restarting(interaction, started=False))
             return False
         problem = request_problem(interaction) or await context_problem(interaction)
         if problem is None:

@@ -21,9 +21,17 @@ log = logging.getLogger("crowdtune.bot")
 SHUTDOWN_GRACE = 5.0
 
 
-def restarting(interaction: discord.Interaction) -> str:
-    """The one line a command cut short by a stop is answered."""
-    return f"Sorry, I am restarting and could not finish this. {nothing_done(interaction)}; please try again in a minute."
+# Commands that only read: cut short, they changed nothing. Another may have committed its change before the cut.
+READING_COMMANDS = frozenset({"export", "stats", "status", "top"})
+
+
+def restarting(interaction: discord.Interaction, started: bool = True) -> str:
+    """The one line a command cut short by a stop (`started`), or refused as the stop began, is answered: a command cut
+    short is sure to have changed nothing only if it only reads."""
+    name = interaction.command.name if interaction.command else (interaction.data or {}).get("name")
+    if not started or name in READING_COMMANDS:
+        return f"Sorry, I am restarting and could not finish this. {nothing_done(interaction)}; please try again in a minute."
+    return "Sorry, I am restarting and could not finish answering this; in a minute, /status shows whether it took effect."
 
 
 async def reply_instead(interaction: discord.Interaction, text: str) -> None:

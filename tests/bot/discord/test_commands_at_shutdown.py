@@ -41,7 +41,7 @@ async def test_a_command_that_does_not_finish_within_the_bound_is_answered_that_
         assert all(interaction.deferred for interaction in asked)
         await bot.close()
         answers = [await interaction.wait_original() for interaction in asked]
-    assert all("restarting" in a["content"] for a in answers), answers
+    assert all("restarting" in a["content"] and "Nothing was changed" in a["content"] for a in answers), answers
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text
     assert "2 commands cut short by the stop" in caplog.text
 
@@ -62,3 +62,12 @@ async def test_a_command_that_finishes_within_the_bound_gives_its_own_answer(env
         answer = await asked.wait_original()
     assert "restarting" not in answer["content"] and answer["content"], answer
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text
+
+
+def test_a_command_that_changes_things_cut_short_is_not_told_nothing_changed():
+    """It may have committed its change before the cut (a /config stored, its answer not yet sent)."""
+    from types import SimpleNamespace
+
+    config = SimpleNamespace(command=SimpleNamespace(name="config"), data=None)
+    assert "Nothing was changed" not in in_flight.restarting(config) and "/status" in in_flight.restarting(config)
+    assert "Nothing was changed" in in_flight.restarting(config, started=False)  # refused as the stop began
