@@ -23,7 +23,7 @@ import discord
 
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
-from bot.discord.followups import Followups, say_stopped, say_voting_stopped
+from bot.discord.followups import Followups, say_round_waits, say_stopped, say_voting_stopped
 from bot.discord.outage import Outage, RetryLog, say_failure
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
@@ -291,7 +291,8 @@ class RoundRunner:
                 self.database_gone(problem)
                 return
             except Exception as problem:  # Discord unreachable (one line, not each try) or a bug (its traceback)
-                retries.failed(problem)
+                if retries.failed(problem):  # the database full or unreachable: the channel is told once, as it begins
+                    self._spawn(say_round_waits(self.bot, self.store, session_id, problem))
                 await asyncio.sleep(RETRY_AFTER_ERROR)
                 continue
             if finished:  # "works again" only once Discord answered (in _one_round): an ended session may ask it nothing
@@ -331,7 +332,7 @@ class RoundRunner:
         elif resumed:  # its message may have been deleted while we were away
             await self.reconciler.still_posted(channel, row)
         self.recounts.done(session_id)
-        retries.worked()
+        retries.passed()
         await self._wait_for_close(session_id, open_round, channel, style)
         # A /stop from now waits for this close, its summary posted (what it then says is below the summary).
         with self.steering.closing(session_id):

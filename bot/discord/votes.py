@@ -14,6 +14,11 @@ from storage.rows import finishes
 RATING_EMOJI = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10)) + ("\U0001f51f",)  # 1️⃣ .. 9️⃣, 🔟
 AB_EMOJI = {"\U0001f170\ufe0f": "a", "\U0001f171\ufe0f": "b", "\U0001f44d": "both", "\U0001f44e": "neither"}  # 🅰️ 🅱️ 👍 👎
 VOTE_STYLES = ("reactions", "buttons")
+# A command's answer once the database is gone (runner.database_gone): trying again cannot help, the operator must act.
+DATABASE_GONE = (
+    "my database was removed or replaced while I was running, so I cannot save anything until my operator restarts me "
+    "(my log tells them)"
+)
 VOTING_STOPPED = (
     "Voting has stopped: my database was removed or replaced while I was running, so nothing more can be saved. "
     "Votes made from now on do not count; the operator has been told (see the log) and must restart me."
