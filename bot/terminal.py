@@ -203,7 +203,7 @@ class TerminalSession:
         rated, why_rescored = 0, True
         while (open_round := await self.conductor.open_round(session.id)) is not None:
             self.left, self._presented = ROUND_RESUMES, open_round.id
-            clips, before_clip = await self._present(open_round)
+            clips, before_clip = await _present(open_round, self.folder, self.renderer, self.say, self.replays)
             await self._play(clips)
             answer = await self._ask(open_round, clips, before_clip)
             if answer is None:
@@ -289,27 +289,6 @@ class TerminalSession:
         self.say(f"  rated {rating_text(rating_of(vote))}/10: the first edit is compared with this")
         return True
 
-    async def _present(self, open_round: OpenRound) -> tuple[list[Path], list[Path] | None]:
-        """Write the round's files and say where; returns each clip's file to hear (A then B: `_opened`) and, in A/B
-        mode, the track before's (a vote is the favourite of the three; `rp` replays it), else None."""
-        plan = open_round.plan
-        labels = ["A", "B"] if len(plan.proposals) > 1 else [""]
-        number = plan.index + 1
-        self.say(f"round {number}:")
-        clips = []
-        for label, proposal in zip(labels, plan.proposals):
-            stem = self.folder / f"round-{number:04d}{'-' + label.lower() if label else ''}"
-            where, wav = await write_clip(self.renderer, stem, proposal.track, f"round {number} {label}".strip(), plan.incumbent, proposal.action)
-            clips.append(_opened(stem, wav))
-            prefix = f"  {label}: " if label else "  "
-            self.say(f"{prefix}{proposal.description}; {where} (piano roll: {stem.with_suffix('.png')})")
-        if len(plan.proposals) == 1:
-            return clips, None
-        stem = self.folder / f"round-{number:04d}-before"
-        where, before = await write_clip(self.renderer, stem, plan.incumbent, f"round {number}: the track before")
-        self.say(f"  the track before: {where}" + (" (rp replays it)" if self.replays else ""))
-        return clips, [_opened(stem, before)]
-
     async def _ask(self, open_round: OpenRound | None, clips: list[Path], before: list[Path] | None = None) -> Vote | None:
         """The person's vote on a round (None: the starting track), asked until it is valid; None if they stopped.
         `before`: the track before's clip (A/B mode), which `rp` replays."""
@@ -349,6 +328,30 @@ class TerminalSession:
         """Play a round's clips as it opens: only audio (without it, `clips` are MIDI files for the person to open)."""
         if self.renderer is not None:
             await self.player.play(clips)
+
+
+async def _present(open_round: OpenRound, folder: Path, renderer, say: Callable[[str], None], replays: bool) -> tuple[list[Path], list[Path] | None]:
+    """Write the round's files into `folder` (audio with `renderer`) and `say` where; returns each clip's file to hear
+    (A then B: `_opened`) and, in A/B mode, the track before's (a vote is the favourite of the three; `rp` replays it:
+    said when it `replays`), else None."""
+    plan = open_round.plan
+    labels = ["A", "B"] if len(plan.proposals) > 1 else [""]
+    number = plan.index + 1
+    say(f"round {number}:")
+    clips = []
+    for label, proposal in zip(labels, plan.proposals):
+        stem = folder / f"round-{number:04d}{'-' + label.lower() if label else ''}"
+        where, wav = await write_clip(renderer, stem, proposal.track, f"round {number} {label}".strip(), plan.incumbent, proposal.action)
+        clips.append(_opened(stem, wav))
+        prefix = f"  {label}: " if label else "  "
+        say(f"{prefix}{proposal.description}; {where} (piano roll: {stem.with_suffix('.png')})")
+    if len(plan.proposals) == 1:
+        return clips, None
+    stem = folder / f"round-{number:04d}-before"
+    where, before = await write_clip(renderer, stem, plan.incumbent, f"round {number}: the track before")
+    say(f"  the track before: {where}" + (" (rp replays it)" if replays else ""))
+    return clips, [_opened(stem, before)]
+
 
 async def _replay(player: Player, audio: bool, clips: list[Path], which: int | str | None, before: list[Path] | None = None,
                   alone: str = ONE_VERSION) -> None:
