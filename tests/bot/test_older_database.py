@@ -46,7 +46,8 @@ def test_what_changes_nothing_leaves_an_older_schema_as_it_was_and_what_changes_
     changed nothing else; so did reset of a scope not there or with nothing learned, run refusing a new session's
     --out and copy-db refusing a target that holds data. Each now reads the database as
     this crowdtune reads it without changing it (an older SQLite file upgraded in a private copy), and upgrades it
-    only when it has something to change."""
+    only when it has something to change; an older PostgreSQL database, not copied, is refused by those that cannot
+    tell without upgrading it (a later trial: they upgraded it, then changed nothing)."""
     db = db_location
     asyncio.run(_fill(db))
     asyncio.run(_fill_terminal(db, "root", voter="user:root"))  # as an older crowdtune stored a terminal's votes
@@ -70,14 +71,15 @@ def test_what_changes_nothing_leaves_an_older_schema_as_it_was_and_what_changes_
     source = str(tmp_path / "source.db")
     asyncio.run(_fill(source))
     copy = crowdtune("copy-db", "--from", source, "--to", db, cwd=tmp_path, check=False)
-    assert copy.returncode == ExitCode.USAGE and "already holds data" in copy.stderr, copy.stderr
-    assert _counts(db) == before and list(tmp_path.glob("*.json")) == []
-    if not is_postgres_url(db):  # an older PostgreSQL database is not copied: it is upgraded as it is opened to write
-        version = _version(db)
-        gc.collect()  # the test's own connections (dbrows.query) closed: they keep a -wal and -shm beside it
-        assert version == OLDER and sorted(os.listdir(tmp_path)) == ["source.db", "t.db"], os.listdir(tmp_path)
+    # An older PostgreSQL database, not copied to be read, is refused as one: what it holds is told only once upgraded.
+    holds = f"is from an older crowdtune (schema {OLDER}); copy into" if is_postgres_url(db) else "already holds data"
+    assert copy.returncode == ExitCode.USAGE and holds in copy.stderr, copy.stderr
+    assert _counts(db) == before and list(tmp_path.glob("*.json")) == [] and _version(db) == OLDER
     if is_postgres_url(db):  # what forget-user and reset said to do
         crowdtune("upgrade", "--db", db, cwd=tmp_path)
+    else:
+        gc.collect()  # the test's own connections (dbrows.query) closed: they keep a -wal and -shm beside it
+        assert sorted(os.listdir(tmp_path)) == ["source.db", "t.db"], os.listdir(tmp_path)
     # What is stored only under the name the upgrade gives it (user:root becomes local:root) is found, and deleted.
     root = crowdtune("forget-user", "local:root", "--db", db, "--yes", cwd=tmp_path)
     assert "deleted 2 votes and their personal agent with its 1 session and their compositions of local:root" in root.stdout, root.stdout
