@@ -588,8 +588,8 @@ async def _run(args: argparse.Namespace) -> int:
 
 async def _keeps_its_folder(db: str, out: Path) -> bool:
     """Whether `run` on the database `db` resumes this login's unfinished session into the folder it keeps, so that
-    --out (`out`) is not used, read without changing the database (storage.viewing); True when that cannot be told
-    without upgrading it (an older PostgreSQL database: bot.session_files.resumed_files then refuses --out)."""
+    --out (`out`) is not used, read without changing the database (storage.viewing); False when that cannot be told
+    without upgrading it (an older PostgreSQL database, not copied to be read): a refusal changes nothing, its schema included."""
     from bot.session_files import session_files
     from bot.terminal import terminal_scope
     from storage import NoDatabase, viewing
@@ -597,7 +597,7 @@ async def _keeps_its_folder(db: str, out: Path) -> bool:
     try:
         async with viewing(db) as view:
             if view is None:
-                return True
+                return False
             session = await view.store.active_session_in(terminal_scope())
             return session is not None and session_files(session, view.name, out, _beside_db(db)).note is None
     except NoDatabase:

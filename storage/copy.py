@@ -88,19 +88,21 @@ async def copy_into(source: Store, location: str) -> tuple[str, dict[str, int]]:
 
 async def _holding(location: str) -> str | None:
     """"NAME already holds data (TABLE)" when the database at `location` holds data, read without changing it (storage.viewing: an older
-    one is not upgraded by a copy it refuses); None when it holds none, or that is told only as it is opened to write
-    (an older PostgreSQL database; the copy's own check, in its transaction, stays the one that counts)."""
+    one is not upgraded by a copy it refuses; the copy's own check, in its transaction, stays the one that counts); None
+    when it holds none. An older PostgreSQL database, which is not copied to be read, is refused as one (its crowdtune
+    data may be told only by upgrading it), naming its schema."""
     import storage
+    from storage.protocol import OlderSchema
 
     try:
-        async with storage.viewing(location) as view:
-            if view is None:
-                return None
+        async with storage.viewing(location, refuse_older=True) as view:
             for table, _ in TABLES:
                 async with contextlib.aclosing(view.store.read_table(table)) as read:
                     async for _, rows in read:
                         if rows:
                             return f"{view.name} already holds data ({table})"
+    except OlderSchema as older:
+        return older.older
     except storage.NoDatabase:  # an empty file, or a database with no tables: a copy makes them
         pass
     return None
