@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -133,6 +134,19 @@ def _ignore_signal(number: int, frame) -> None:
     processes started meanwhile would inherit)."""
 
 
+# The work of the running `signals_end_this_task`'s own way to say that its outcome is decided (`settle`).
+_SETTLE: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("settle", default=None)
+
+
+def settle() -> None:
+    """Say, from work under `signals_end_this_task`, that its outcome is decided (copy-db's rows all handed to the
+    target's commit): a stop signal from now on changes nothing, to the end of the process, and the command ends as its
+    work does. A stop that came just after a copy committed otherwise ended it with 143 though the copy was whole,
+    and a script's retry was refused, the target holding data. Outside such work it does nothing."""
+    if (mark := _SETTLE.get()) is not None:
+        mark()
+
+
 @contextlib.asynccontextmanager
 async def signals_end_this_task() -> AsyncIterator[None]:
     """SIGINT and SIGTERM cancel the task running this block; the block then ends with Interrupted or
@@ -141,10 +155,10 @@ async def signals_end_this_task() -> AsyncIterator[None]:
     disposition the process inherited. A repeated signal changes nothing: the cleanup it would cut short
     keeps promises (no round left half-done, no player left playing) and ends by itself (each step is bounded).
     Without signal handlers (not the main thread) the signals keep their previous actions."""
-    loop, task, received = asyncio.get_running_loop(), asyncio.current_task(), []
+    loop, task, received, settled = asyncio.get_running_loop(), asyncio.current_task(), [], []
 
     def on_signal(number: signal.Signals) -> None:
-        if not received:
+        if not received and not settled:
             _heard(number)
             received.append(number)
             task.cancel(WORDS[number])  # the work's cleanup may say why it stopped (why_stopped)
@@ -154,6 +168,7 @@ async def signals_end_this_task() -> AsyncIterator[None]:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
             loop.add_signal_handler(number, on_signal, number)
             installed.append(number)
+    settling = _SETTLE.set(lambda: settled.append(True))
     try:
         yield
     except asyncio.CancelledError:
@@ -162,12 +177,14 @@ async def signals_end_this_task() -> AsyncIterator[None]:
         task.uncancel()  # the cancellation is accounted for: it becomes the signal's exception
         raise ENDINGS[received[0]]() from None
     finally:
+        _SETTLE.reset(settling)
         # The loop's removal leaves Python's defaults (a traceback, a silent end): the handlers from before come
-        # back instead, held meanwhile, or, once a signal has come, one that lets repeats change nothing.
+        # back instead, held meanwhile, or, once a signal has come or the outcome is settled, one that lets
+        # signals change nothing till the process ends.
         with signals_held():
             for number in installed:
                 loop.remove_signal_handler(number)
-                signal.signal(number, _ignore_signal if received else before[number] or signal.SIG_DFL)
+                signal.signal(number, _ignore_signal if received or settled else before[number] or signal.SIG_DFL)
     if received:  # the work ended anyway (the signal came as it finished): still the signal's exit code
         task.uncancel()
         raise ENDINGS[received[0]]()
