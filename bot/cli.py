@@ -861,14 +861,15 @@ def _until_signal(work) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command `argv` (default: sys.argv's) and return its exit code (README "Exit codes"). Standard
+    """Run the command `argv` (default: sys.argv's, this process's own command, which ends with it: bot.stopping's
+    signals_heard `process`) and return its exit code (README "Exit codes"). Standard
     output that cannot be written (a full disk, `> /dev/full`) ends any command with one line, exit code FILE,
     its cleanup done as for any other end; what is still unwritten is flushed here, not at the interpreter's exit."""
     from bot.errors import Interrupted, Stopped
     from bot.stopping import say_stopped, signals_heard
 
     try:
-        with signals_heard():  # from here to the end: a signal while the arguments are read, too
+        with signals_heard(process=argv is None):  # from here to the end: a signal while the arguments are read, too
             return _main(argv)
     except (KeyboardInterrupt, Stopped) as stop:
         stop = Interrupted() if isinstance(stop, KeyboardInterrupt) else stop

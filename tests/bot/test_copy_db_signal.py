@@ -108,3 +108,16 @@ def test_a_stop_once_an_export_is_written_leaves_it_a_success(tmp_path, template
     assert (result.returncode, result.stderr) == (0, ""), result
     assert result.stdout.startswith("wrote all.zip: "), result.stdout
     assert zipfile.is_zipfile(tmp_path / "all.zip")
+
+
+def test_a_copy_called_in_process_gives_the_callers_signal_handlers_back(tmp_path, template_db):  # noqa: F811
+    """Settled signals stay ignored to the end of crowdtune's own process only: a caller that goes on (this test)
+    gets its handlers back once the copy has settled."""
+    import signal
+
+    from test_bad_input import run_cli
+
+    shutil.copy(template_db, tmp_path / "good.db")
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    assert run_cli(["copy-db", "--from", str(tmp_path / "good.db"), "--to", str(tmp_path / "c5.db")]) == (0, "")
+    assert {number: signal.getsignal(number) for number in before} == before
