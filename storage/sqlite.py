@@ -175,6 +175,8 @@ def disk_full(path: str | Path) -> bool:
         disk = os.statvfs(place)
     except OSError:
         return False
+    if disk.f_blocks == 0:  # a file system that gives no sizes (some FUSE ones): not known to be full
+        return False
     free = disk.f_bfree if os.geteuid() == 0 else disk.f_bavail
     return free * disk.f_frsize < OPEN_ROOM
 
