@@ -117,6 +117,8 @@ class CrowdtuneBot(commands.Bot):
         if self.settings.dev_guild_id:
             self.tree.copy_global_to(guild=discord.Object(id=self.settings.dev_guild_id))
         await self.runner.store.listen_forgotten(self.forgotten)
+        # Read once listening: a deletion committed in between is heard, or read here (none is missed).
+        self.heard_forget(await self.runner.store.last_forget())
 
     def forget_in_memory(self, user_id: int) -> None:
         """Drop the person's reactions held over the vote rate and those seen (they deleted their data): made before
@@ -124,9 +126,17 @@ class CrowdtuneBot(commands.Bot):
         self.runner.ballot_box.held.forget_person(user_id)
         self.runner.ballot_box.seen.forget_person(user_id)
 
-    def forgotten(self, voter: str) -> None:
+    def heard_forget(self, forget: int) -> None:
+        """A person's data was deleted (`forget`: Store.forget_user's number): a vote of theirs that came before is refused
+        when it reaches the database, one that comes from now on is a new vote (VoteOp.forgets_seen)."""
+        box = self.runner.ballot_box
+        box.forgets_heard = max(box.forgets_heard, forget)
+
+    def forgotten(self, voter: str, forget: int) -> None:
         """A person's data was deleted, by /forget-me here or in another shard's process, or by `crowdtune forget-user`
-        (the store tells: listen_forgotten): what this process holds of them in memory goes too."""
+        (the store tells: listen_forgotten): what this process holds of them in memory goes too, and a vote of theirs
+        still on its way to the database is refused there (heard_forget)."""
+        self.heard_forget(forget)
         kind, _, ident = voter.partition(":")
         if kind == "user" and ident.isdigit():
             self.forget_in_memory(int(ident))

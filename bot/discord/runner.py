@@ -29,7 +29,7 @@ from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
 from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
-from bot.discord.votes import round_style, round_summary, rounds_played, struck_votes
+from bot.discord.votes import round_style, round_summary, rounds_played
 from bot.media.drawing import Drawer
 from storage import ClaimLost, DatabaseGone, RoundRow, SessionRow
 
@@ -343,11 +343,11 @@ class RoundRunner:
             self.steering.votes_taken(session_id)  # a /close waits for this before it is answered
             count = await self.ballot_box.count(row)  # under the membership rule as it is now, however cast
             number, mode = open_round.plan.index + 1, open_round.spec.mode
-            struck = await struck_votes(self.store, open_round.id)
-            # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
+            # The summary is stored with the close and posted from the outbox: a crash in between loses nothing. Its counts
+            # are the close's own (a /strike landing meanwhile is in both the verdict and the summary).
             await self.conductor.close(
                 open_round.id, actor="crowdtune", set_aside=count.set_aside,
-                announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days, struck),
+                announce=lambda outcome, ballots, aside, struck: round_summary(number, mode, outcome, ballots, aside, count.member_days, struck),
             )
             self.ballot_box.forget_round(row)
             refreshed = await self.store.session(session_id)
