@@ -196,12 +196,19 @@ async def open_store(location: str | Path, read_only: bool = False) -> Store:
 async def open_to_write(location: str | Path) -> Store:
     """`open_store` for a command that writes (the bot, a terminal session, a simulation, a copy's target): a
     database that cannot be written (a read-only file or folder, a full disk) is a StorageError at once, naming
-    it ("the database ct.db cannot be written: ..."), before the command makes anything, not at its first write."""
+    it ("the database ct.db cannot be written: ..."), before the command makes anything, not at its first write: a
+    SQLite file this made is removed again."""
+    check_location(location)
+    made = not is_postgres_url(location) and location != IN_MEMORY and not os.path.lexists(location)
     store = await open_store(location)
     try:
         await store.check_writable()
     except BaseException:
         await store.close()
+        if made:
+            from storage.sqlite import remove_new
+
+            remove_new(location)
         raise
     return store
 
