@@ -29,6 +29,7 @@ from core.words import one_of
 from storage import IN_MEMORY, IN_MEMORY_GONE
 
 _TOKEN_VARIABLES = ("DISCORD_TOKEN", "CROWDTUNE_DISCORD_TOKEN")
+_NO_QUERY = " and no query (?) nor fragment (#)"  # discord.py adds /gateway to the API base, its own query to the gateway's
 
 
 class Unusable(ValueError):
@@ -48,8 +49,8 @@ class CommandSettings(BaseSettings):
     soundfont: str | None = Field(default=None, description="a .sf2 soundfont file's path")
     # Sync commands to this guild only: instant, for development.
     dev_guild_id: int | None = Field(default=None, description="a whole number (a server's id)")
-    api_base: str | None = Field(default=None, description="an http or https URL with a host, such as http://127.0.0.1:8080/api/v10")
-    gateway_url: str | None = Field(default=None, description="a ws or wss URL with a host, such as ws://127.0.0.1:8080/")
+    api_base: str | None = Field(default=None, description=f"an http or https URL with a host{_NO_QUERY}, such as http://127.0.0.1:8080/api/v10")
+    gateway_url: str | None = Field(default=None, description=f"a ws or wss URL with a host{_NO_QUERY}, such as ws://127.0.0.1:8080/")
     # discord.py waits this long after the last server arrives before it calls itself ready.
     guild_ready_timeout: float = Field(default=2.0, ge=0.0, le=60.0, description="a number of seconds from 0 to 60")
     # How long to keep trying to reach Discord at start (pauses of 1, 2, 4 ... 30 s) before giving up.
@@ -310,7 +311,7 @@ def _usable_url(name: str, value: str | None) -> bool:
         return True
     try:
         url = yarl.URL(value.strip())
-        return url.scheme in URLS[name] and bool(url.host) and url.port is not None
+        return url.scheme in URLS[name] and bool(url.host) and url.port is not None and not {"?", "#"} & set(value)
     except (ValueError, TypeError):
         return False
 
@@ -324,8 +325,7 @@ def _field(kind: type[CommandSettings], loc: tuple) -> str:
 
 
 def _bad(problems: list[str], kind: str = "bad setting") -> str:
-    """The line for `problems`, beginning with what its exit code means (README "Exit codes"): "bad setting" (SETTING)
-    or "bad URL" (BAD_URL), made plural for several."""
+    """The line for `problems`, begun by what its exit code means (README "Exit codes"): "bad setting(s)" or "bad URL(s)"."""
     return f"{kind}{'s' if len(problems) > 1 else ''}: {'; '.join(problems)}"
 
 
