@@ -78,14 +78,30 @@ def not_discord():
 BOT = {"DISCORD_TOKEN": "MTIz.fake-token.value", "CROWDTUNE_CONNECT_RETRY_SECONDS": "1"}
 
 
-def test_the_bot_says_its_api_base_without_its_password(not_discord, tmp_path):
-    """The trial's: an API base with a user and password (a proxy's) that answers 404 is refused naming it, its
-    password shown as ***."""
+def test_an_api_base_with_a_password_is_refused_in_one_line_without_it(not_discord, tmp_path):
+    """The trial's: an API base with a user and password (a proxy's) that answers 404 was refused as no Discord API,
+    its line printing the password; one that answers as Discord does was a traceback (aiohttp refuses a URL's user
+    beside discord.py's Authorization header). Refused as a bad URL at start, its password shown as ***."""
     base = f"http://admin:supersecret1@127.0.0.1:{not_discord}/api/v10"
     result = crowdtune("run", "--db", str(tmp_path / "b.db"), cwd=tmp_path, check=False,
                        env_extra={**BOT, "CROWDTUNE_API_BASE": base})
     assert result.returncode == ExitCode.BAD_URL, _printed(result)
-    assert "supersecret1" not in _printed(result) and f"http://admin:***@127.0.0.1:{not_discord}/api/v10/gateway answered HTTP 404" in result.stderr, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "supersecret1" not in _printed(result) and f"CROWDTUNE_API_BASE is 'http://admin:***@127.0.0.1:{not_discord}/api/v10'" in line, line
+    assert "without user:password@" in line and not (tmp_path / "b.db").exists(), line
+
+
+async def test_what_is_no_discord_api_is_named_without_its_password(not_discord, monkeypatch):
+    """reach_discord's line names the URL it tried as every line names one, its password as *** (public_url)."""
+    import discord
+
+    from bot.discord.reach import reach_discord
+    from bot.errors import StartupError
+
+    monkeypatch.setattr(discord.http.Route, "BASE", f"http://admin:supersecret1@127.0.0.1:{not_discord}/api/v10")
+    with pytest.raises(StartupError) as refused:
+        await reach_discord(1)
+    assert str(refused.value).startswith(f"http://admin:***@127.0.0.1:{not_discord}/api/v10/gateway answered HTTP 404"), refused.value
 
 
 @pytest.mark.parametrize("setting, url", [("CROWDTUNE_API_BASE", "http://127.0.0.1:1/api/v10?token=supersecret1"),
@@ -100,3 +116,14 @@ def test_a_url_setting_with_a_query_or_fragment_is_refused_in_one_line(tmp_path,
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"crowdtune run: bad URL: {setting} is ") and "query" in line and "supersecret1" not in line, line
     assert not Path(tmp_path / "b.db").exists()
+
+
+@pytest.mark.parametrize("parameter", ["sslpassword", "SSLPassword", "token", "access_token", "client_secret", "key", "api_key"])
+def test_a_parameter_named_for_a_secret_is_masked_and_others_kept(parameter):
+    """public_url, the one masking of every line: asyncpg's sslpassword= (the client key's passphrase) was printed
+    whole, as was an HTTP URL's token=; a parameter that carries none (sslmode=, sslkey=, a path) stays readable."""
+    from storage.postgres import public_text, public_url
+
+    url = f"postgresql://crowdtune@db.example:5432/crowdtune?sslmode=require&{parameter}=supersecret1&sslkey=/keys/client.key"
+    assert public_url(url) == f"postgresql://crowdtune@db.example:5432/crowdtune?sslmode=require&{parameter}=***&sslkey=/keys/client.key"
+    assert "supersecret1" not in public_text(f"cannot connect to {url}: bad key passphrase 'supersecret1'", url)
