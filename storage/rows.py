@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Collection
+from collections.abc import Mapping
 
 from core.crowd import Ballot, compound_rating
 from storage.protocol import ConfirmedRequest, RoundRow, SessionRow, StandingVote, VoteOp, VoteResult
@@ -135,7 +135,7 @@ def plan_votes(
     rounds: dict[int, tuple[str, str]],
     rows: dict[tuple[int, str], tuple],
     struck: set[tuple[str, str]],
-    withheld: Collection[tuple[int, str]] = (),
+    withheld: Mapping[tuple[int, str], int] | None = None,
 ) -> tuple[list[VoteResult], dict[tuple[int, str], tuple], list[tuple]]:
     """Decide what casts and retractions do, in the order given.
 
@@ -143,12 +143,14 @@ def plan_votes(
     aspects dict or None, joined_at or None) as stored (changed in place as the ops go), retracted 1 for a void
     row too (a strike's): it stands for no vote, so a cast after /unstrike is a new vote (recorded, even of the
     voided rating) and its row is written counting, and there is nothing to withdraw; `struck`: (scope, voter)
-    pairs: their casts are written void (and refused, "blocked"); `withheld`: (round, voter) pairs of /forget-me
-    while the round was open (`withheld_reactions`): a re-read's cast (VoteOp.reread) is refused ("blocked") and writes
-    nothing. Returns each op's result, the final (rating, choice,
+    pairs: their casts are written void (and refused, "blocked"); `withheld`: (round, voter) -> the deletion (forget_user's
+    "forget") that withheld them while the round was open (`withheld_reactions`): a re-read's cast (VoteOp.reread), and a
+    cast made before that deletion was known (VoteOp.forgets_seen older), is refused ("blocked") and writes nothing.
+    Returns each op's result, the final (rating, choice,
     cast_at, retracted, aspects JSON or None, joined_at or None, voided) of every (round, voter) written, and the vote events (round, voter, kind, rating, choice, at, aspects
     JSON or None) to append. An aspects cast is merged into what the voter rated before (one answer
     per aspect, each whenever they like); its rating is their compound (core.crowd.compound_rating)."""
+    withheld = withheld or {}
     results: list[VoteResult] = []
     written: dict[tuple[int, str], tuple] = {}
     events: list[tuple] = []
@@ -163,7 +165,8 @@ def plan_votes(
             results.append(VoteResult("unknown_round" if status is None else "cancelled" if status == "cancelled" else "closed"))
             continue
         key = (op.round_id, op.voter)
-        if op.reread and op.casts and key in withheld:  # the person deleted their data after the reactions were read
+        if op.casts and key in withheld and (op.reread or (op.forgets_seen is not None and op.forgets_seen < withheld[key])):
+            # The person deleted their data after the reactions were read, or after this vote came (it was queued).
             results.append(VoteResult("blocked"))
             continue
         current = rows.get(key)  # (rating, choice, retracted, aspects, joined_at) as the ops so far left it
@@ -204,6 +207,10 @@ def plan_votes(
             results.append(VoteResult("changed" if standing else "recorded", aspects))
     return results, written, events
 
+
+# How many voters of a round have a vote voided by /strike (a voter has one row: none of them has a vote standing); read
+# in the close's transaction, before it voids the votes the membership rule set aside.
+STRUCK_VOTERS = "SELECT COUNT(*) FROM votes WHERE round_id = {} AND retracted = 0 AND voided = 1"
 
 STANDING_VOTES = "SELECT voter, rating, choice, aspects, joined_at FROM votes WHERE round_id = {} AND retracted = 0 AND voided = 0 ORDER BY cast_at, voter"
 

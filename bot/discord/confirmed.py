@@ -36,6 +36,8 @@ async def forget(bot, data: dict, request: str) -> str | None:
     result = await bot.conductor.store.forget_user(voter, personal_scope=voter, request=request)
     if result is None:
         return None
+    # A vote that came while the deletion was under way waits in the writer: refused; one from now on is a new vote.
+    bot.heard_forget(result["forget"])
     bot.runner.scope_deleted(voter)
     return (
         f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)}. "

@@ -23,13 +23,13 @@ import discord
 
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
-from bot.discord.followups import Followups, say_stopped, say_voting_stopped
+from bot.discord.followups import Followups, say_round_waits, say_stopped, say_voting_stopped
 from bot.discord.outage import Outage, RetryLog, say_failure
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
 from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
-from bot.discord.votes import round_style, round_summary, rounds_played, struck_votes
+from bot.discord.votes import round_style, round_summary, rounds_played
 from bot.media.drawing import Drawer
 from storage import ClaimLost, DatabaseGone, RoundRow, SessionRow
 
@@ -291,7 +291,8 @@ class RoundRunner:
                 self.database_gone(problem)
                 return
             except Exception as problem:  # Discord unreachable (one line, not each try) or a bug (its traceback)
-                retries.failed(problem)
+                if retries.failed(problem):  # the database full or unreachable: the channel is told once, as it begins
+                    self._spawn(say_round_waits(self.bot, self.store, session_id, problem))
                 await asyncio.sleep(RETRY_AFTER_ERROR)
                 continue
             if finished:  # "works again" only once Discord answered (in _one_round): an ended session may ask it nothing
@@ -331,7 +332,7 @@ class RoundRunner:
         elif resumed:  # its message may have been deleted while we were away
             await self.reconciler.still_posted(channel, row)
         self.recounts.done(session_id)
-        retries.worked()
+        retries.passed()
         await self._wait_for_close(session_id, open_round, channel, style)
         # A /stop from now waits for this close, its summary posted (what it then says is below the summary).
         with self.steering.closing(session_id):
@@ -343,11 +344,11 @@ class RoundRunner:
             self.steering.votes_taken(session_id)  # a /close waits for this before it is answered
             count = await self.ballot_box.count(row)  # under the membership rule as it is now, however cast
             number, mode = open_round.plan.index + 1, open_round.spec.mode
-            struck = await struck_votes(self.store, open_round.id)
-            # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
+            # The summary is stored with the close and posted from the outbox: a crash in between loses nothing. Its counts
+            # are the close's own (a /strike landing meanwhile is in both the verdict and the summary).
             await self.conductor.close(
                 open_round.id, actor="crowdtune", set_aside=count.set_aside,
-                announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days, struck),
+                announce=lambda outcome, ballots, aside, struck: round_summary(number, mode, outcome, ballots, aside, count.member_days, struck),
             )
             self.ballot_box.forget_round(row)
             refreshed = await self.store.session(session_id)
