@@ -335,19 +335,20 @@ async def upgrade(args: argparse.Namespace) -> int:
 
     _database_named(args)
     _check_database(args.db, create=False)
+    # Each line names the database as its store does (`store.path`: a URL without its password), never args.db.
     try:
-        await (await open_store(args.db, read_only=True)).close()
+        await (store := await open_store(args.db, read_only=True)).close()
     except OlderSchema:
         pass
     except NoDatabase as absent:
         raise UnreadableFile(f"{absent}, so there is nothing to upgrade") from None
     else:
-        print(f"the database {args.db} is already of this crowdtune's schema: nothing to upgrade")
+        print(f"the database {store.path} is already of this crowdtune's schema: nothing to upgrade")
         return 0
     store = await _open(args, "upgrade", None)
     try:
         version = await store.schema_version()
     finally:
         await store.close()
-    print(f"upgraded the database {args.db} to this crowdtune's schema ({version}); nothing else was changed")
+    print(f"upgraded the database {store.path} to this crowdtune's schema ({version}); nothing else was changed")
     return 0
