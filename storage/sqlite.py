@@ -31,14 +31,14 @@ from core.music import track_to_dict
 from storage import naming_refusals, out_of_room
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
+    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseGone, DatabaseUnwritable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
     VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
-    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, standing_votes,
+    COPY_CHUNK_ROWS, NOTICE_CHANNEL, announced, finishes, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
+    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, STRUCK_VOTERS, confirmed_request, confirmed_row, ended_post_edits, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, VOTING_STATUS as _VOTING_STATUS, round_row as _round, session_row as _session,
 )
 
@@ -135,14 +135,70 @@ def reading_uri(path: str | Path) -> str:
       without locks or the -shm SQLite cannot make there (SQLITE_READONLY_CANTINIT). A writer needs a -wal
       beside it, which whoever reads here could not make; one with more rights that starts during the read
       would not be noticed (https://www.sqlite.org/uri.html#uriimmutable).
+    A full disk (`disk_full`) takes no -shm either (SQLite fails, SQLITE_IOERR_SHMSIZE, leaving it and a -wal behind):
+    immutable=1 too, unless a -wal with commits in it is there to be read.
     """
     file = Path(path).resolve()
     uri = file.as_uri()
-    if os.path.lexists(f"{file}-wal"):
+    wal = f"{file}-wal"
+    full = disk_full(file)
+    if os.path.lexists(wal) and not (full and _empty(wal)):
         return f"{uri}?mode=ro"
-    if _why_unwritable(file) is None and _why_unwritable(file.parent) is None:
+    if not full and _why_unwritable(file) is None and _why_unwritable(file.parent) is None:
         return f"{uri}?mode=rw"
     return f"{uri}?mode=ro&immutable=1"
+
+
+def _empty(path: str) -> bool:
+    """Whether the file `path` holds nothing (a -wal with no commits in it), or is not there."""
+    try:
+        return os.stat(path).st_size == 0
+    except OSError:
+        return True
+
+
+# The room SQLite needs beside a WAL database to open it at all: its index (-shm, 32 KiB) and the -wal's first
+# pages; a writer needs RESERVE more (claim_instance). With less free, opening fails (SQLITE_IOERR_SHMSIZE, or
+# SQLITE_FULL) after making the -shm and -wal, which it leaves.
+OPEN_ROOM = 64 * 1024
+# What SQLite says of a full disk (SQLITE_FULL), said of every refusal a full disk causes, however SQLite words it.
+DISK_FULL = "database or disk is full"
+
+
+def disk_full(path: str | Path) -> bool:
+    """Whether the file system holding `path` (or its nearest existing folder) has less than OPEN_ROOM free for this
+    process (root may use the blocks kept for it). False when it cannot be told."""
+    place = Path(os.path.abspath(path))
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        disk = os.statvfs(place)
+    except OSError:
+        return False
+    if disk.f_blocks == 0:  # a file system that gives no sizes (some FUSE ones): not known to be full
+        return False
+    free = disk.f_bfree if os.geteuid() == 0 else disk.f_bavail
+    return free * disk.f_frsize < OPEN_ROOM
+
+
+def refusal_reason(path: str | Path) -> Callable[[BaseException], str]:
+    """Why SQLite refused the database `path`, for a line: DISK_FULL for a full disk, whether SQLite said
+    SQLITE_FULL or an I/O error on a disk with no room left (the -shm or -wal could not grow); else SQLite's words."""
+
+    def reason(problem: BaseException) -> str:
+        code = getattr(problem, "sqlite_errorcode", 0) & 0xFF
+        if code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and disk_full(path)):
+            return DISK_FULL
+        return str(problem)
+
+    return reason
+
+
+def remove_new(path: str | Path) -> None:
+    """Remove the database file `path`, made by an open that was refused, and SQLite's files beside it."""
+    for made in (os.fspath(path), *(f"{os.fspath(path)}{end}" for end in BESIDE if end != ".lock")):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(made)
 
 
 def copy_file(path: str | Path, to: str | Path) -> None:
@@ -180,6 +236,16 @@ def damaged(path: str | Path, problem: str) -> StorageError:
     )
 
 
+def _refused(path: str, problem: BaseException, read_only: bool) -> StorageError | None:
+    """The error naming a full disk that refused opening the database `path` (refusal_reason), to read or to write;
+    None for any other problem."""
+    if not isinstance(problem, sqlite3.Error) or (reason := refusal_reason(path)(problem)) != DISK_FULL:
+        return None
+    if read_only:
+        return StorageError(f"the database {path} cannot be read: {reason}")
+    return DatabaseUnwritable(f"the database {path} cannot be written: {reason}")
+
+
 async def _thread_ended(connection: aiosqlite.Connection) -> None:
     """Wait for the worker thread of a connection that failed to open: aiosqlite stops it, and it then reports
     to the event loop; a caller that closes the loop at once would get "Event loop is closed" from it."""
@@ -213,11 +279,14 @@ class SqliteStore(ClosesOnExit):
         elif path != ":memory:":
             if (why := name_too_long(path)) is not None:  # before anything is made
                 raise StorageError(f"the database {path} cannot be used: {why}")
+            if disk_full(path):  # SQLite would fail after making a -shm and a -wal (or the file), and leave them
+                raise DatabaseUnwritable(f"the database {path} cannot be written: {DISK_FULL}")
             parent = Path(path).resolve().parent
             try:
                 parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StorageError(f"cannot create the database folder {parent}: {exc.strerror}") from None
+        made = not read_only and path != ":memory:" and not os.path.lexists(path)  # removed again if refused
         connection = aiosqlite.connect(reading_uri(path) if read_only else path, uri=read_only, isolation_level=None)
         connecting = asyncio.ensure_future(connection)
         try:
@@ -233,15 +302,21 @@ class SqliteStore(ClosesOnExit):
             raise
         except sqlite3.Error as exc:
             await _thread_ended(connection)
-            raise StorageError(f"cannot open the database {path}: {exc}{_unwritable_place(path)}") from None
+            if made:
+                remove_new(path)
+            raise _refused(path, exc, read_only) or StorageError(f"cannot open the database {path}: {exc}{_unwritable_place(path)}") from None
         store = cls(db, path)
         try:
             await store._prepare(read_only)
             store._file = _identity(path)
         except BaseException as exc:
             await db.close()  # a connection left open keeps a thread alive
+            if made:
+                remove_new(path)
             if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_CORRUPT:  # the check itself could not read a page
                 raise damaged(path, str(exc)) from None
+            if (refusal := _refused(path, exc, read_only)) is not None:
+                raise refusal from None
             if isinstance(exc, sqlite3.DatabaseError):
                 raise StorageError(f"the database {path} cannot be used: {exc}{_unwritable_place(path)}") from None
             raise
@@ -392,7 +467,7 @@ class SqliteStore(ClosesOnExit):
         naming the database, wherever in the transaction it comes (the COMMIT too): rolled back, nothing lost."""
         async with self._lock:
             self._check_same_file()
-            with naming_refusals(self.path):
+            with naming_refusals(self.path, refusal_reason(self.path)):
                 try:
                     await self._db.execute("BEGIN IMMEDIATE")
                 except asyncio.CancelledError:
@@ -779,6 +854,9 @@ class SqliteStore(ClosesOnExit):
         )
         return recorded_by_voter(rows)
 
+    async def last_forget(self) -> int:
+        return (await self._all("SELECT COALESCE(MAX(forget_id), 0) FROM withheld_reactions"))[0][0]
+
     async def withheld_voters(self, round_id: int) -> set[str]:
         """Voters whose reactions on this round are not read back (they used /forget-me while it was open)."""
         return {voter for (voter,) in await self._all("SELECT voter FROM withheld_reactions WHERE round_id = ?", (round_id,))}
@@ -853,6 +931,7 @@ class SqliteStore(ClosesOnExit):
             ]
             aside = sorted({b.voter for b in ballots} & set(set_aside))
             ballots = [b for b in ballots if b.voter not in set_aside]
+            struck = (await db.one(STRUCK_VOTERS.format("?"), (round_id,)))[0]
             if aside:
                 await db.execute(f"UPDATE votes SET voided = 1 WHERE round_id = ? AND voter IN ({_placeholders(aside)})", (round_id, *aside))
             table = await db.q_entries(scope_id, keys)
@@ -869,8 +948,7 @@ class SqliteStore(ClosesOnExit):
                 "UPDATE rounds SET status = 'closed', reward = ?, closed_at = ?, outcome = ? WHERE id = ?",
                 (outcome.reward, time.time(), json.dumps(outcome_to_dict(outcome)), round_id),
             )
-            total = json.loads(spec).get("rounds")
-            finished = total is not None and rounds_done + 1 >= total
+            finished = finishes(json.loads(spec), rounds_done)
             await db.execute(
                 "UPDATE sessions SET track = ?, incumbent_score = ?, rounds_done = rounds_done + 1, status = ? WHERE id = ?",
                 (json.dumps(track_to_dict(outcome.next_track)), outcome.incumbent_score, "finished" if finished else "active", session_id),
@@ -878,7 +956,8 @@ class SqliteStore(ClosesOnExit):
             await db.execute("DELETE FROM withheld_reactions WHERE round_id = ?", (round_id,))
             await db.edit_ended_posts("r.id = ?", round_id)
             if announce is not None and channel_id is not None:
-                await db.announce(channel_id, announce(outcome, ballots))
+                for text in announced(announce(outcome, ballots, len(aside), struck)):
+                    await db.announce(channel_id, text)
             await db.audit(scope_id, actor, "round_closed", closed_audit(round_id, outcome, aside))
         return outcome
 
@@ -892,6 +971,10 @@ class SqliteStore(ClosesOnExit):
     async def mark_announced(self, announcement_id: int) -> None:
         async with self._tx() as db:
             await db.execute("UPDATE announcements SET sent_at = ? WHERE id = ?", (time.time(), announcement_id))
+
+    async def queue_announcement(self, channel_id: str, content: str) -> None:
+        async with self._tx() as db:
+            await db.announce(channel_id, content)
 
     # -- personal data ----------------------------------------------------------------------------
 
@@ -913,13 +996,15 @@ class SqliteStore(ClosesOnExit):
             votes = await db.execute("DELETE FROM votes WHERE voter = ?", (voter,))
             # The personal agent's open round ends with it: its post says so (queued before its rows go).
             await db.edit_ended_posts("s.scope_id = ? AND r.status = 'open'", personal_scope, "cancelled")
+            sessions = (await db.one("SELECT COUNT(*) FROM sessions WHERE scope_id = ?", (personal_scope,)))[0]
             scope = await db.execute("DELETE FROM scopes WHERE id = ?", (personal_scope,))
+            forget = await db.audit(None, actor, "forget_me", {"votes": votes.rowcount, "personal_agent": scope.rowcount > 0})
             await db.execute(
-                "INSERT INTO withheld_reactions (round_id, voter) SELECT id, ? FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",
-                (voter,),
+                "INSERT INTO withheld_reactions (round_id, voter, forget_id) SELECT id, ?, ? FROM rounds WHERE status = 'open' "
+                "ON CONFLICT DO UPDATE SET forget_id = excluded.forget_id",
+                (voter, forget),
             )
-            await db.audit(None, actor, "forget_me", {"votes": votes.rowcount, "personal_agent": scope.rowcount > 0})
-        return {"votes": votes.rowcount, "vote_events": events.rowcount, "personal_agent": scope.rowcount > 0}
+        return {"votes": votes.rowcount, "vote_events": events.rowcount, "personal_agent": scope.rowcount > 0, "sessions": sessions, "forget": forget}
 
     # -- export -------------------------------------------------------------------------------------
 
@@ -1000,7 +1085,7 @@ class SqliteStore(ClosesOnExit):
         """A SQLite file serves one process, whatever it drives: the one-process claim (claim_instance)."""
         await self.claim_instance(f"process {os.getpid()}, {scope_id}")
 
-    async def listen_forgotten(self, callback: Callable[[str], None]) -> None:
+    async def listen_forgotten(self, callback: Callable[[str, int], None]) -> None:
         """Nothing to hear: only the process holding the file writes to it (forget-user refuses a file a bot holds)."""
 
     async def claim_lost(self) -> ClaimLost:
@@ -1029,12 +1114,16 @@ class SqliteStore(ClosesOnExit):
             )
         return cursor.rowcount > 0
 
-    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
+    async def tell_reactions_are_no_votes(self, round_id: int, notice: str | None = None) -> bool:
         async with self._tx() as db:
             cursor = await db.execute(
                 "UPDATE rounds SET reactions_notice_at = ? WHERE id = ? AND status = 'open' AND reactions_notice_at IS NULL", (time.time(), round_id)
             )
-        return cursor.rowcount > 0
+            told = cursor.rowcount > 0
+            channel = await db.one(NOTICE_CHANNEL.format("?"), (round_id,)) if told and notice is not None else None
+            if channel is not None and channel[0] is not None:
+                await db.announce(channel[0], notice)
+        return told
 
     async def take_votes(self, round_id: int) -> bool:
         async with self._tx() as db:
@@ -1127,11 +1216,13 @@ class _Tx:
             for message_id, content in ended_post_edits(channel_id, status or current, message_ids, ended_posts):
                 await self.announce(channel_id, content, message_id)
 
-    async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict) -> None:
-        await self._db.execute(
+    async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict) -> int:
+        """Append an audit entry; its id (ids grow: entries are never deleted but check_writable's own, the newest)."""
+        cursor = await self._db.execute(
             "INSERT INTO audit (at, scope_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
             (time.time(), scope_id, actor, action, json.dumps(detail)),
         )
+        return cursor.lastrowid
 
     async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:
         """Apply casts and retractions in order. What they depend on (each round's status and scope, the
@@ -1144,7 +1235,7 @@ class _Tx:
         ]
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.casts})
-        results, written, events = plan_votes(ops, rounds, rows, struck, await self._withheld([op for op in counted if op.reread]))
+        results, written, events = plan_votes(ops, rounds, rows, struck, await self._withheld([op for op in counted if op.casts]))
         # A voter's last write in the batch is their row's final state: void only by a struck voter's cast (plan_votes).
         await self._db.executemany(
             "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at, voided) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -1182,17 +1273,16 @@ class _Tx:
                     rows[(round_id, voter)] = (rating, choice, retracted, json.loads(aspects) if aspects else None, joined_at)
         return rows
 
-    async def _withheld(self, ops: list[VoteOp]) -> set[tuple[int, str]]:
-        """The (round, voter) pairs of these ops whose voter used /forget-me while the round was open."""
-        withheld = set()
+    async def _withheld(self, ops: list[VoteOp]) -> dict[tuple[int, str], int]:
+        """(round, voter) -> the deletion that withheld them, for these ops whose voter used /forget-me while the round was open."""
+        withheld = {}
         for round_id, voters in _voters_by_round(ops).items():
             for chunk in _in_chunks(sorted(voters)):
-                withheld.update(
-                    await self.all(
-                        f"SELECT round_id, voter FROM withheld_reactions WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
-                        (round_id, *chunk),
-                    )
-                )
+                for withheld_round, voter, forget_id in await self.all(
+                    f"SELECT round_id, voter, forget_id FROM withheld_reactions WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
+                    (round_id, *chunk),
+                ):
+                    withheld[(withheld_round, voter)] = forget_id
         return withheld
 
     async def _struck(self, scope_ids: set[str], voters: set[str]) -> set[tuple[str, str]]:
