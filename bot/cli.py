@@ -566,7 +566,7 @@ def _check_shard_options(args: argparse.Namespace, settings, runs_bot: bool) -> 
         return
     if args.shard_ids is not None:
         raise ArgumentError(f"--shard-ids {args.shard_ids}: {why}")
-    raise ArgumentError(f"--shard-count {args.shard_count}: {setting_problem('shard_ids', settings.shard_ids, why)}")
+    raise ArgumentError(f"--shard-count {args.shard_count}: {setting_problem('shard_ids', settings.shard_ids, reason=why)}")
 
 
 async def _run(args: argparse.Namespace) -> int:
