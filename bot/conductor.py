@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from core.actions import apply, describe
 from core.agent import AgentConfig, feature_names, model_name, opening, scope_model
 from core.agent import preset as agent_preset
-from core.crowd import Ballot, check_choice, check_rating, compound_rating, parse_rating, robust_rating
+from core.crowd import check_choice, check_rating, compound_rating, parse_rating, robust_rating
 from core.learner import Posterior, explain
 from core.engine import (
     Aggregator,
@@ -31,7 +31,7 @@ from core.engine import (
 )
 from bot.progress import plural
 from core.music import Track, track_from_dict, track_to_dict
-from storage import RoundRow, SessionRow, Store, VoteOp, VoteResult
+from storage import Announce, RoundRow, SessionRow, Store, VoteOp, VoteResult
 
 NOTHING_LEARNED = "has not learned anything yet"  # an agent that learns, before its first lesson
 
@@ -242,12 +242,12 @@ class Conductor:
         return quorum_reached(round.spec, await self.store.ballot_count(round.id) if counted is None else counted)
 
     async def close(
-        self, round_id: int, actor: str = "engine", announce: Callable[[Outcome, list[Ballot]], str] | None = None,
+        self, round_id: int, actor: str = "engine", announce: Announce | None = None,
         set_aside: frozenset[str] = frozenset(),
     ) -> Outcome | None:
         """Close and learn, exactly once: None if the round was already closed or cancelled. With
-        `announce`, its text for the round's channel is stored with the close (the outbox), given the ballots
-        that counted. The standing votes of the `set_aside` voters (a rule of the front end's, such as a
+        `announce`, its text for the round's channel is stored with the close (the outbox), given what the close
+        counted (storage.Announce). The standing votes of the `set_aside` voters (a rule of the front end's, such as a
         membership age) do not count, and are voided with the close (Store.close_round)."""
         row = await self.store.round(round_id)
         if row is None or row.status != "open":

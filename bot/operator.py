@@ -224,7 +224,8 @@ async def forget_user(args: argparse.Namespace) -> int:
     # A reaction is Discord's: a terminal user (local:LOGIN) has none to speak of.
     reactions = "" if voter.startswith("local:") else ", and a reaction they leave on a round open now no longer counts"
     # Its sessions and compositions go with it (they are its scope's): said, as a trial found them gone unannounced.
-    agent = agent_words(copied, "their", learned=False) if result["personal_agent"] else None
+    # As the deletion found it (a session started since the copy went too), not as the copy counted it.
+    agent = agent_words(copied, "their", learned=False, sessions=result["sessions"]) if result["personal_agent"] else None
     print(f"deleted {stored(result['votes'], agent)} of {voter}; "
           f"moderation records about them (any strike, the audit log) are kept{reactions}")
     return 0

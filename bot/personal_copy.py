@@ -32,13 +32,14 @@ async def personal_agent(conductor: Conductor, scope_id: str, preset: str) -> di
     }
 
 
-def agent_words(copied: dict | None, whose: str, learned: bool = True) -> str | None:
+def agent_words(copied: dict | None, whose: str, learned: bool = True, sessions: int | None = None) -> str | None:
     """The personal agent `personal_agent` copied, as the question before deleting it names it, with the sessions that
     go with it ("their personal agent, which has learned from 2 judged edits, with its 1 session and their
-    compositions"; `whose`: "their", "your"; `learned` False: without what it learned, as once deleted); None when
-    there is none."""
-    if copied is None:
+    compositions"; `whose`: "their", "your"; `learned` False: without what it learned, as once deleted; `sessions`: how
+    many, as a deletion found them, else the copy's); None when there is none."""
+    if copied is None and sessions is None:
         return None
+    count = len(copied["sessions"]) if sessions is None else sessions
     which = f", which {copied['learned']}," if learned else ""
-    sessions = f"{which} with its {plural(len(copied['sessions']), 'session')} and their compositions" if copied["sessions"] else which.rstrip(",")
-    return f"{whose} personal agent{sessions}"
+    tail = f"{which} with its {plural(count, 'session')} and their compositions" if count else which.rstrip(",")
+    return f"{whose} personal agent{tail}"

@@ -19,6 +19,7 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 
 import numpy as np
 from numpy.random import PCG64, Generator
@@ -266,11 +267,12 @@ class Lesson:
         return f"{self.words}: {self.effect:+.1f} points an edit on average, the model estimates from {edits} with it"
 
 
-# A lesson is said once its effect is this many posterior sds from 0, the sd scaled to the scatter of the scope's
-# own ratings (Posterior.noise_sd): about 98% sure of its sign. With 1 sd and the assumed scatter, a person rating
-# at random (1-10, uniformly) was told 4-6 likes and dislikes after 10 to 40 rounds; now none to one, while a
-# person with one liking is told it as often (docs/BENCHMARKS.md, stop 22).
-SURE = 2.0
+# Lessons are said as a family: with 20-30 features tested, one each at 2 posterior sds still told a person rating at
+# random something false in 22 of 40 sessions after 40 rounds, and one rating everything alike (noise 0.8) in 16
+# of 40. Holm's step-down procedure (Holm, Scand. J. Statist. 6, 1979) keeps the chance of saying anything false,
+# when nothing is true, at FAMILY_ERROR: measured 4 and 2 of 40, while a person with one strong liking is told it in
+# 30 of 40 (was 37); 0.1 and 0.3 tried (docs/BENCHMARKS.md, "Lessons said as a family").
+FAMILY_ERROR = 0.2
 # Two lessons whose typical edits point this much the same way or opposite ways (|cosine|) say one thing: the surer
 # is said ("dislikes removing a note" and "likes a track of at least eight notes" when the removals left it at seven).
 SAME_LESSON = 0.95
@@ -309,14 +311,26 @@ def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judg
     return [found[k] for k in said]
 
 
+def sure_lessons(tested: Sequence[Lesson], family_error: float = FAMILY_ERROR) -> list[Lesson]:
+    """The lessons of `tested` (every lesson the model could say, most certain first: `lessons`) that Holm's step-down
+    procedure keeps at family-wise error `family_error` (0-1, two-sided): the i-th most certain (from 0) is kept while
+    it and every one before it are at least z = Phi^-1(1 - family_error / (2 (k - i))) sds from 0, k = len(tested)."""
+    kept: list[Lesson] = []
+    for i, lesson in enumerate(tested):
+        z = NormalDist().inv_cdf(1.0 - family_error / (2.0 * (len(tested) - i)))
+        if abs(lesson.effect) < z * lesson.sd:
+            break
+        kept.append(lesson)
+    return kept
+
+
 def explain(posterior: Posterior | None, names: Sequence[str] = FEATURE_NAMES, top: int = 3) -> list[str]:
     """A few lines in words: what the crowd is most surely found to like, then to dislike
     ("resolving a leap by a step back: +0.8 points an edit on average, the model estimates from the 23 judged edits with
     it"). Empty before any vote."""
     if posterior is None or posterior.count == 0:
         return []
-    # Only what the posterior is sure of: at least a twentieth of a point, SURE standard deviations from 0.
-    found = [lesson for lesson in lessons(posterior, names) if abs(lesson.effect) >= 0.05 and abs(lesson.effect) >= SURE * lesson.sd]
+    found = [lesson for lesson in sure_lessons(lessons(posterior, names)) if abs(lesson.effect) >= 0.05]
     likes = [lesson for lesson in found if lesson.effect > 0][:top]
     dislikes = [lesson for lesson in found if lesson.effect < 0][:top]
     lines = [f"likes {lesson.text()}" for lesson in likes] + [f"dislikes {lesson.text()}" for lesson in dislikes]

@@ -2,7 +2,8 @@
 community moves from its SQLite file to PostgreSQL (or back) without losing a vote.
 
 Every table is copied row for row with its ids, in chunks, so the copy's export is identical to the
-source's; the target is written in one transaction, so a failed copy leaves it empty.
+source's; the target is written in one transaction, so a failed copy leaves it empty. The interaction tokens the
+database keeps while their work is under way are left out (storage.rows.without_secrets): a copy is handed on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import tempfile
 from collections.abc import AsyncIterator
 
 from storage.protocol import Store
-from storage.rows import TABLES
+from storage.rows import TABLES, without_secrets
 
 
 async def copy_database(source: Store, target: Store) -> dict[str, int]:
@@ -26,7 +27,7 @@ async def copy_database(source: Store, target: Store) -> dict[str, int]:
         for table, _ in TABLES:
             async with contextlib.aclosing(source.read_table(table)) as read:
                 async for columns, rows in read:
-                    yield table, columns, rows
+                    yield table, columns, without_secrets(table, columns, rows)
 
     # Each reader is closed as the copy ends, stopped midway too (Ctrl-C, SIGTERM, a failure): left to the event
     # loop's end, it was closed after the source's connection, each failing ("Connection closed") in lines of its own.

@@ -246,6 +246,12 @@ MIGRATIONS: dict[int, str] = {
         confirmed_at REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # Which deletion withheld the person (its forget_me audit entry's id): a vote of theirs stamped with an older newest
+    # deletion known (VoteOp.forgets_seen) was made before it and is refused, though it reaches the database after it.
+    # Rows from before this had no number: 0, so no vote is refused by them but a re-read's, as before.
+    17: """
+    ALTER TABLE withheld_reactions ADD COLUMN forget_id INTEGER NOT NULL DEFAULT 0;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

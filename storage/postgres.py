@@ -10,7 +10,8 @@ row locks instead of one writer:
 - `apply_votes` runs one batch at a time per process, in the order given, and locks the batch's
   rounds, so a vote lands before a close (and counts) or after it ("closed").
 - `forget_user` locks the open rounds first, so a batch of votes under way (from any process) lands wholly before the
-  deletion (its votes deleted) or after it (a re-read's cast of the person refused: withheld_reactions).
+  deletion (its votes deleted) or after it (a re-read's cast of the person refused, and a cast made before the bot knew
+  of the deletion: withheld_reactions, VoteOp.forgets_seen).
 - Every write commits before it returns (synchronous commit), so a SIGKILL of a bot process loses
   nothing it acknowledged; the server keeps what it committed.
 A transaction that PostgreSQL aborts as a deadlock victim or serialization failure is run again.
@@ -52,8 +53,8 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
-    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
+    COPY_CHUNK_ROWS, NOTICE_CHANNEL, announced, finishes, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
+    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, STRUCK_VOTERS, confirmed_request, confirmed_row, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
 )
 
 T = TypeVar("T")
@@ -65,7 +66,7 @@ _UNUSABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.Tim
 _MIGRATION_LOCK = 0x63726F77  # pg_advisory_xact_lock key: processes starting together migrate one at a time
 _SHARD_LOCKS = 0x73686172  # advisory lock namespace: (namespace, shard id) is held by the process running it
 _SHARD_COUNT_LOCKS = 0x636E74  # (namespace, shard count) is held shared by every shard process
-_FORGOTTEN = "crowdtune_forgotten"  # NOTIFY channel: forget_user deleted the voter (the payload): listen_forgotten
+_FORGOTTEN = "crowdtune_forgotten"  # NOTIFY channel: forget_user deleted a voter ("FORGET VOTER"): listen_forgotten
 _SCOPE_LOCKS = 0x73636F70  # (namespace, hashtext(scope id)) is held by the terminal or simulation driving that scope
 
 _ROUNDS = "FROM rounds r JOIN sessions s ON s.id = r.session_id"
@@ -435,12 +436,18 @@ class PostgresStore(ClosesOnExit):
         for lease in self._leases():
             await lease.hold()
 
-    async def listen_forgotten(self, callback: Callable[[str], None]) -> None:
-        """(storage.protocol.Store) Heard on the shards' lock connection, or on one of its own that holds no lock."""
+    async def listen_forgotten(self, callback: Callable[[str, int], None]) -> None:
+        """(storage.protocol.Store) Heard on the shards' lock connection, or on one of its own that holds no lock; the
+        payload is "FORGET VOTER" (a voter may hold spaces, the number none)."""
         if self._lease is None:
             self._listening = Lease(self._lease_connection, None, "the connection listening for deletions")
             await self._listening.start()
-        await (self._lease or self._listening).listen(_FORGOTTEN, callback)
+
+        def heard(payload: str) -> None:
+            forget, _, voter = payload.partition(" ")
+            callback(voter, int(forget))
+
+        await (self._lease or self._listening).listen(_FORGOTTEN, heard)
 
     async def claim_lost(self) -> ClaimLost:
         waits = [asyncio.ensure_future(lease.lost_for_good()) for lease in self._leases()]
@@ -703,11 +710,18 @@ class PostgresStore(ClosesOnExit):
         )
         return _count(status) > 0
 
-    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
-        status = await self._write(
-            "UPDATE rounds SET reactions_notice_at = $1 WHERE id = $2 AND status = 'open' AND reactions_notice_at IS NULL", time.time(), round_id,
-        )
-        return _count(status) > 0
+    async def tell_reactions_are_no_votes(self, round_id: int, notice: str | None = None) -> bool:
+        async def body(conn: asyncpg.Connection) -> bool:
+            status = await conn.execute(
+                "UPDATE rounds SET reactions_notice_at = $1 WHERE id = $2 AND status = 'open' AND reactions_notice_at IS NULL", time.time(), round_id,
+            )
+            told = _count(status) > 0
+            channel = await conn.fetchval(NOTICE_CHANNEL.format("$1"), round_id) if told and notice is not None else None
+            if channel is not None:
+                await _announce(conn, channel, notice)
+            return told
+
+        return await self._tx(body)
 
     async def take_votes(self, round_id: int) -> bool:
         # Locks the round's row, so a batch of votes (which locks it first: apply_votes) lands wholly before it or is
@@ -839,6 +853,7 @@ class PostgresStore(ClosesOnExit):
             ]
             aside = sorted({b.voter for b in ballots} & set(set_aside))
             ballots = [b for b in ballots if b.voter not in set_aside]
+            struck = await conn.fetchval(STRUCK_VOTERS.format("$1"), round_id)  # after the scope's lock, which a strike takes
             if aside:
                 await conn.execute("UPDATE votes SET voided = 1 WHERE round_id = $1 AND voter = ANY($2::text[])", round_id, aside)
             table = await _q_entries(conn, scope_id, keys)
@@ -853,8 +868,7 @@ class PostgresStore(ClosesOnExit):
                 "UPDATE rounds SET status = 'closed', reward = $1, closed_at = $2, outcome = $3 WHERE id = $4",
                 outcome.reward, time.time(), json.dumps(outcome_to_dict(outcome)), round_id,
             )
-            total = json.loads(spec).get("rounds")
-            finished = total is not None and rounds_done + 1 >= total
+            finished = finishes(json.loads(spec), rounds_done)
             await conn.execute(
                 "UPDATE sessions SET track = $1, incumbent_score = $2, rounds_done = rounds_done + 1, status = $3 WHERE id = $4",
                 json.dumps(track_to_dict(outcome.next_track)), outcome.incumbent_score,
@@ -863,7 +877,8 @@ class PostgresStore(ClosesOnExit):
             await conn.execute("DELETE FROM withheld_reactions WHERE round_id = $1", round_id)
             await _edit_ended_posts(conn, "r.id = $1", round_id)
             if announce is not None and channel_id is not None:
-                await _announce(conn, channel_id, announce(outcome, ballots))
+                for text in announced(announce(outcome, ballots, len(aside), struck)):
+                    await _announce(conn, channel_id, text)
             await _audit(conn, scope_id, actor, "round_closed", closed_audit(round_id, outcome, aside))
             return outcome
 
@@ -898,6 +913,9 @@ class PostgresStore(ClosesOnExit):
 
     async def mark_announced(self, announcement_id: int) -> None:
         await self._write("UPDATE announcements SET sent_at = $1 WHERE id = $2", time.time(), announcement_id)
+
+    async def queue_announcement(self, channel_id: str, content: str) -> None:
+        await self._tx(lambda conn: _announce(conn, channel_id, content))
 
     # -- votes ----------------------------------------------------------------------------------
 
@@ -941,15 +959,15 @@ class PostgresStore(ClosesOnExit):
                 )
             }
             # Read after the rounds' locks, which a /forget-me takes first: its deletion is either seen here or sees these votes.
-            rereads = sorted({(op.round_id, op.voter) for op in counted if op.reread})
+            casts = sorted({(op.round_id, op.voter) for op in counted if op.casts})
             withheld = {
-                (r[0], r[1])
+                (r[0], r[1]): r[2]
                 for r in await conn.fetch(
-                    "SELECT w.round_id, w.voter FROM withheld_reactions w "
+                    "SELECT w.round_id, w.voter, w.forget_id FROM withheld_reactions w "
                     "JOIN unnest($1::bigint[], $2::text[]) AS k(round_id, voter) ON w.round_id = k.round_id AND w.voter = k.voter",
-                    [p[0] for p in rereads], [p[1] for p in rereads],
+                    [p[0] for p in casts], [p[1] for p in casts],
                 )
-            } if rereads else set()
+            } if casts else {}
             results, written, events = plan_votes(ops, rounds, rows, struck, withheld)
             # One statement each for the votes and the events, however many the batch holds (arrays
             # unnested server-side): a round trip per row would cost more than the writes. A row written is void only
@@ -1045,6 +1063,9 @@ class PostgresStore(ClosesOnExit):
         )
         return recorded_by_voter(rows)
 
+    async def last_forget(self) -> int:
+        return (await self._all("SELECT COALESCE(MAX(forget_id), 0) FROM withheld_reactions"))[0][0]
+
     async def withheld_voters(self, round_id: int) -> set[str]:
         """Voters whose reactions on this round are not read back (they used /forget-me while it was open)."""
         return {voter for (voter,) in await self._all("SELECT voter FROM withheld_reactions WHERE round_id = $1", round_id)}
@@ -1095,14 +1116,17 @@ class PostgresStore(ClosesOnExit):
             votes = _count(await conn.execute("DELETE FROM votes WHERE voter = $1", voter))
             # The personal agent's open round ends with it: its post says so (queued before its rows go).
             await _edit_ended_posts(conn, "s.scope_id = $1 AND r.status = 'open'", personal_scope, "cancelled")
+            sessions = await conn.fetchval("SELECT COUNT(*) FROM sessions WHERE scope_id = $1", personal_scope)
             scope = _count(await conn.execute("DELETE FROM scopes WHERE id = $1", personal_scope))
+            # Its number is drawn under the open rounds' locks, which every deletion takes: a later deletion's is larger.
+            forget = await _audit(conn, None, actor, "forget_me", {"votes": votes, "personal_agent": scope > 0})
             await conn.execute(
-                "INSERT INTO withheld_reactions (round_id, voter) SELECT id, $1 FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",
-                voter,
+                "INSERT INTO withheld_reactions (round_id, voter, forget_id) SELECT id, $1, $2 FROM rounds WHERE status = 'open' "
+                "ON CONFLICT (round_id, voter) DO UPDATE SET forget_id = excluded.forget_id",
+                voter, forget,
             )
-            await _audit(conn, None, actor, "forget_me", {"votes": votes, "personal_agent": scope > 0})
-            await conn.execute("SELECT pg_notify($1, $2)", _FORGOTTEN, voter)  # sent as this commits, not before
-            return {"votes": votes, "vote_events": events, "personal_agent": scope > 0}
+            await conn.execute("SELECT pg_notify($1, $2)", _FORGOTTEN, f"{forget} {voter}")  # sent as this commits, not before
+            return {"votes": votes, "vote_events": events, "personal_agent": scope > 0, "sessions": sessions, "forget": forget}
 
         return await self._tx(body)
 
@@ -1294,9 +1318,10 @@ async def _take_request(conn: asyncpg.Connection, key: str | None) -> bool:
     return key is None or _count(await conn.execute("DELETE FROM confirmed_requests WHERE key = $1", key)) > 0
 
 
-async def _audit(conn: asyncpg.Connection | asyncpg.Pool, scope_id: str | None, actor: str, action: str, detail: dict) -> None:
-    await conn.execute(
-        "INSERT INTO audit (at, scope_id, actor, action, detail) VALUES ($1, $2, $3, $4, $5)",
+async def _audit(conn: asyncpg.Connection | asyncpg.Pool, scope_id: str | None, actor: str, action: str, detail: dict) -> int:
+    """Append an audit entry; its id."""
+    return await conn.fetchval(
+        "INSERT INTO audit (at, scope_id, actor, action, detail) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         time.time(), scope_id, actor, action, json.dumps(detail),
     )
 

@@ -183,6 +183,10 @@ MIGRATIONS: dict[int, str] = {
         confirmed_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # Which deletion withheld the person (storage/migrations.py, 17).
+    17: """
+    ALTER TABLE withheld_reactions ADD COLUMN forget_id BIGINT NOT NULL DEFAULT 0;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

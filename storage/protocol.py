@@ -130,6 +130,10 @@ class VoteOp:
     # who used /forget-me while the round was open (withheld_reactions), checked in the transaction that would store
     # it, so a re-read that listed the reactions before the deletion never stores the vote again after it.
     reread: bool = False
+    # The newest deletion of a person's data (forget_user's "forget") the caller knew of when the vote came, None: the vote
+    # is made as it is stored. A cast of a person withheld by a later deletion was made before it (it waited in a vote
+    # writer while another process, or a shard, deleted their data) and is refused in the transaction that would store it.
+    forgets_seen: int | None = None
 
     @property
     def casts(self) -> bool:
@@ -210,8 +214,11 @@ Settle = Callable[..., Outcome]  # (ballots, q_entries, incumbent_score, voter_h
 inside its transaction (core/engine.py's settlement, a pure function)."""
 
 
-Announce = Callable[[Outcome, list[Ballot]], str]
-"""`announce(outcome, ballots) -> text` for the round's channel, queued in the close's transaction (the outbox)."""
+Announce = Callable[[Outcome, list[Ballot], int, int], str | list[str]]
+"""`announce(outcome, ballots, set_aside, struck) -> text` for the round's channel, or texts posted in their order (a
+summary, then that its session finished: `storage.rows.finishes`), queued in the close's transaction (the outbox), with
+what that transaction read, as the verdict: the ballots that counted, how many standing votes it set aside
+(close_round's `set_aside` voters) and how many voters have a vote voided by /strike (a strike made meanwhile included)."""
 
 
 class ClosesOnExit:
@@ -308,9 +315,10 @@ class Store(Protocol):
         """Bring an open round's close forward to `closes_at` (Unix seconds; a /close), also before it is posted
         (`set_round_messages` keeps it then). False if it closes at that time or before already, or is not open."""
         ...
-    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
-        """Record that an open round's channel is told now that reactions are not its votes; True the first time, False
-        once recorded (in any process, before a restart too) or when the round is not open."""
+    async def tell_reactions_are_no_votes(self, round_id: int, notice: str | None = None) -> bool:
+        """Record that an open round's channel is told now that reactions are not its votes, with `notice` (its words)
+        queued for that channel in the outbox in the same transaction; True the first time, False once recorded (in any
+        process, before a restart too) or when the round is not open."""
         ...
     async def take_votes(self, round_id: int) -> bool:
         """Take an open round's votes for its close, now: every vote applied from then on is refused ("closed"), so
@@ -351,7 +359,7 @@ class Store(Protocol):
         """Settle a round with `settle(ballots, q_entries, incumbent_score, voter_history, reference)` and
         store the outcome, its Q-updates and its model observations in one transaction (`reference`: the
         `core.engine.Reference` of the session's last rating round whose edit was kept, or None); with `announce`, the text `announce(outcome,
-        ballots)` is queued for the round's channel in that same transaction. None if the round was not
+        ballots, set_aside, struck)` (Announce: what this transaction counted) is queued for the round's channel in it. None if the round was not
         open, so a second close never rewards (nor announces) twice. The standing votes of the `set_aside` voters (a
         front end's rule, such as a membership age) are neither settled nor announced, and are voided in the same
         transaction (audited with the close), so no later reading counts them either."""
@@ -363,6 +371,10 @@ class Store(Protocol):
         ...
     async def mark_announced(self, announcement_id: int) -> None:
         """Record that an announcement reached its channel."""
+        ...
+    async def queue_announcement(self, channel_id: str, content: str) -> None:
+        """Queue a message for a channel in the outbox, posted after what is queued there already (the runner's
+        `announce`); for one that announces no change of its own (else it is queued with that change)."""
         ...
 
     # -- votes --
@@ -399,6 +411,10 @@ class Store(Protocol):
         """Voters whose reactions on this round are not to be read back into votes: they used
         `forget_user` while it was open."""
         ...
+    async def last_forget(self) -> int:
+        """The newest committed deletion of a person's data (forget_user's "forget"; 0: none that withholds a round now):
+        what a vote writer stamps its votes with until it hears of a later one (VoteOp.forgets_seen)."""
+        ...
 
     # -- the agent's Q-values --
     async def q_entries(self, scope_id: str, keys: Iterable[QKey]) -> dict[QKey, QEntry]: ...
@@ -422,7 +438,8 @@ class Store(Protocol):
         records (strikes, the audit log); withhold their reactions on rounds open now (`withheld_voters`): a re-read's
         cast of them there is refused (VoteOp.reread), and a batch of votes under way, from any process, lands wholly
         before the deletion or after it. Audited as done by `actor`: "user" (the person themselves, /forget-me, unnamed) or "cli" (an operator,
-        `crowdtune forget-user`). Returns {"votes": n, "vote_events": n, "personal_agent": bool}; with `request`, as
+        `crowdtune forget-user`). Returns {"votes": n, "vote_events": n, "personal_agent": bool, "sessions": n (the personal agent's), "forget": the deletion's
+        number (its audit entry's id), which grows with each deletion (VoteOp.forgets_seen)}; with `request`, as
         `reset_scope`: None if that confirmed request was carried out before."""
         ...
     async def record_confirmed(self, request: ConfirmedRequest) -> None:
@@ -457,9 +474,10 @@ class Store(Protocol):
         `close` or its death; StorageError naming the process that holds it."""
         ...
 
-    async def listen_forgotten(self, callback: Callable[[str], None]) -> None:
-        """Call `callback(voter)` (in this event loop) each time forget_user deletes a person's data, in this process
-        or another: a running bot then drops what it holds of them in memory. PostgreSQL, which bots of several
+    async def listen_forgotten(self, callback: Callable[[str, int], None]) -> None:
+        """Call `callback(voter, forget)` (in this event loop; `forget` as forget_user returns it) each time forget_user
+        deletes a person's data, in this process or another: a running bot then drops what it holds of them in memory
+        and stamps later votes with it (VoteOp.forgets_seen). PostgreSQL, which bots of several
         processes share and `crowdtune forget-user` writes beside them, tells with NOTIFY as the deletion commits;
         on SQLite only the process holding the file writes to it, so nothing is heard (its /forget-me says it)."""
         ...

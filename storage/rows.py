@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Collection
+from collections.abc import Mapping
 
 from core.crowd import Ballot, compound_rating
 from storage.protocol import ConfirmedRequest, RoundRow, SessionRow, StandingVote, VoteOp, VoteResult
@@ -58,6 +58,33 @@ TABLES: tuple[tuple[str, str | None], ...] = (
     ("deployment", None),
     ("confirmed_requests", None),
 )
+# What a copy (copy-db) leaves out: the interaction tokens kept while their work is under way. Each lets its holder answer
+# as the bot for 15 minutes, and a copy is handed on (a backup, a move): a confirmed request keeps its work without
+# its question's token (bot/discord/confirmed.py then cannot edit the question), and a session's /compose followup
+# (deployment "followup:<session id>", bot/discord/followups.py) is not copied at all. No other table holds a secret.
+SECRET_KEYS = {"confirmed_requests": "token"}  # table -> the key of its `data` JSON that holds a token
+SECRET_DEPLOYMENT_VALUES = "followup:"  # deployment keys starting so hold a token
+
+
+def without_secrets(table: str, columns: list[str], rows: list[tuple]) -> list[tuple]:
+    """`rows` of `table` (its `columns`) as a copy holds them: without the tokens SECRET_KEYS and
+    SECRET_DEPLOYMENT_VALUES name."""
+    if table == "deployment":
+        key = columns.index("key")
+        return [row for row in rows if not str(row[key]).startswith(SECRET_DEPLOYMENT_VALUES)]
+    secret = SECRET_KEYS.get(table)
+    if secret is None:
+        return rows
+    at = columns.index("data")
+
+    def blanked(row: tuple) -> tuple:
+        data = json.loads(row[at])
+        data.pop(secret, None)
+        return (*row[:at], json.dumps(data), *row[at + 1:])
+
+    return [blanked(row) for row in rows]
+
+
 COPY_CHUNK_ROWS = 5000  # rows read and written at a time when a database is copied
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
@@ -80,6 +107,9 @@ def copy_columns(table: str, columns: list[str]) -> str:
 # its own; the edits of old round posts stay queued (they edit those posts, not the new session's).
 GIVE_UP_OLD_NOTES = "UPDATE announcements SET sent_at = {} WHERE channel_id = {} AND sent_at IS NULL AND message_id IS NULL"
 
+# The channel of a round, for a notice queued about it (Store.tell_reactions_are_no_votes), `{}` its id's placeholder.
+NOTICE_CHANNEL = "SELECT s.channel_id FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE r.id = {}"
+
 ENDED_POSTS = "SELECT s.channel_id, r.status, r.message_ids, r.ended_posts FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE {where}"
 
 
@@ -88,6 +118,17 @@ def ended_post_edits(channel_id: str | None, status: str, message_ids: str, ende
     `message_ids` and `ended_posts` columns (JSON); none for a round posted before migration 10 or with no channel."""
     content = json.loads(ended_posts).get(status) if ended_posts and channel_id is not None else None
     return [(message_id, content) for message_id in json.loads(message_ids)] if content else []
+
+
+def finishes(spec: dict, rounds_done: int) -> bool:
+    """Whether a round's close finishes its session: `spec` the session's (JSON-loaded), `rounds_done` its closed rounds
+    before this close (its `rounds` counts closed rounds; an endless session, rounds None, never finishes)."""
+    return spec.get("rounds") is not None and rounds_done + 1 >= spec["rounds"]
+
+
+def announced(texts: str | list[str]) -> list[str]:
+    """What an `Announce` returned, as the messages it queues in order: one text, or several."""
+    return [texts] if isinstance(texts, str) else list(texts)
 
 
 def session_row(row: tuple) -> SessionRow:
@@ -135,7 +176,7 @@ def plan_votes(
     rounds: dict[int, tuple[str, str]],
     rows: dict[tuple[int, str], tuple],
     struck: set[tuple[str, str]],
-    withheld: Collection[tuple[int, str]] = (),
+    withheld: Mapping[tuple[int, str], int] | None = None,
 ) -> tuple[list[VoteResult], dict[tuple[int, str], tuple], list[tuple]]:
     """Decide what casts and retractions do, in the order given.
 
@@ -143,12 +184,14 @@ def plan_votes(
     aspects dict or None, joined_at or None) as stored (changed in place as the ops go), retracted 1 for a void
     row too (a strike's): it stands for no vote, so a cast after /unstrike is a new vote (recorded, even of the
     voided rating) and its row is written counting, and there is nothing to withdraw; `struck`: (scope, voter)
-    pairs: their casts are written void (and refused, "blocked"); `withheld`: (round, voter) pairs of /forget-me
-    while the round was open (`withheld_reactions`): a re-read's cast (VoteOp.reread) is refused ("blocked") and writes
-    nothing. Returns each op's result, the final (rating, choice,
+    pairs: their casts are written void (and refused, "blocked"); `withheld`: (round, voter) -> the deletion (forget_user's
+    "forget") that withheld them while the round was open (`withheld_reactions`): a re-read's cast (VoteOp.reread), and a
+    cast made before that deletion was known (VoteOp.forgets_seen older), is refused ("blocked") and writes nothing.
+    Returns each op's result, the final (rating, choice,
     cast_at, retracted, aspects JSON or None, joined_at or None, voided) of every (round, voter) written, and the vote events (round, voter, kind, rating, choice, at, aspects
     JSON or None) to append. An aspects cast is merged into what the voter rated before (one answer
     per aspect, each whenever they like); its rating is their compound (core.crowd.compound_rating)."""
+    withheld = withheld or {}
     results: list[VoteResult] = []
     written: dict[tuple[int, str], tuple] = {}
     events: list[tuple] = []
@@ -163,7 +206,8 @@ def plan_votes(
             results.append(VoteResult("unknown_round" if status is None else "cancelled" if status == "cancelled" else "closed"))
             continue
         key = (op.round_id, op.voter)
-        if op.reread and op.casts and key in withheld:  # the person deleted their data after the reactions were read
+        if op.casts and key in withheld and (op.reread or (op.forgets_seen is not None and op.forgets_seen < withheld[key])):
+            # The person deleted their data after the reactions were read, or after this vote came (it was queued).
             results.append(VoteResult("blocked"))
             continue
         current = rows.get(key)  # (rating, choice, retracted, aspects, joined_at) as the ops so far left it
@@ -204,6 +248,10 @@ def plan_votes(
             results.append(VoteResult("changed" if standing else "recorded", aspects))
     return results, written, events
 
+
+# How many voters of a round have a vote voided by /strike (a voter has one row: none of them has a vote standing); read
+# in the close's transaction, before it voids the votes the membership rule set aside.
+STRUCK_VOTERS = "SELECT COUNT(*) FROM votes WHERE round_id = {} AND retracted = 0 AND voided = 1"
 
 STANDING_VOTES = "SELECT voter, rating, choice, aspects, joined_at FROM votes WHERE round_id = {} AND retracted = 0 AND voided = 0 ORDER BY cast_at, voter"
 

@@ -37,8 +37,8 @@ from storage.protocol import (
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
-    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, confirmed_request, confirmed_row, ended_post_edits, standing_votes,
+    COPY_CHUNK_ROWS, NOTICE_CHANNEL, announced, finishes, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
+    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, STRUCK_VOTERS, confirmed_request, confirmed_row, ended_post_edits, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, VOTING_STATUS as _VOTING_STATUS, round_row as _round, session_row as _session,
 )
 
@@ -779,6 +779,9 @@ class SqliteStore(ClosesOnExit):
         )
         return recorded_by_voter(rows)
 
+    async def last_forget(self) -> int:
+        return (await self._all("SELECT COALESCE(MAX(forget_id), 0) FROM withheld_reactions"))[0][0]
+
     async def withheld_voters(self, round_id: int) -> set[str]:
         """Voters whose reactions on this round are not read back (they used /forget-me while it was open)."""
         return {voter for (voter,) in await self._all("SELECT voter FROM withheld_reactions WHERE round_id = ?", (round_id,))}
@@ -853,6 +856,7 @@ class SqliteStore(ClosesOnExit):
             ]
             aside = sorted({b.voter for b in ballots} & set(set_aside))
             ballots = [b for b in ballots if b.voter not in set_aside]
+            struck = (await db.one(STRUCK_VOTERS.format("?"), (round_id,)))[0]
             if aside:
                 await db.execute(f"UPDATE votes SET voided = 1 WHERE round_id = ? AND voter IN ({_placeholders(aside)})", (round_id, *aside))
             table = await db.q_entries(scope_id, keys)
@@ -869,8 +873,7 @@ class SqliteStore(ClosesOnExit):
                 "UPDATE rounds SET status = 'closed', reward = ?, closed_at = ?, outcome = ? WHERE id = ?",
                 (outcome.reward, time.time(), json.dumps(outcome_to_dict(outcome)), round_id),
             )
-            total = json.loads(spec).get("rounds")
-            finished = total is not None and rounds_done + 1 >= total
+            finished = finishes(json.loads(spec), rounds_done)
             await db.execute(
                 "UPDATE sessions SET track = ?, incumbent_score = ?, rounds_done = rounds_done + 1, status = ? WHERE id = ?",
                 (json.dumps(track_to_dict(outcome.next_track)), outcome.incumbent_score, "finished" if finished else "active", session_id),
@@ -878,7 +881,8 @@ class SqliteStore(ClosesOnExit):
             await db.execute("DELETE FROM withheld_reactions WHERE round_id = ?", (round_id,))
             await db.edit_ended_posts("r.id = ?", round_id)
             if announce is not None and channel_id is not None:
-                await db.announce(channel_id, announce(outcome, ballots))
+                for text in announced(announce(outcome, ballots, len(aside), struck)):
+                    await db.announce(channel_id, text)
             await db.audit(scope_id, actor, "round_closed", closed_audit(round_id, outcome, aside))
         return outcome
 
@@ -892,6 +896,10 @@ class SqliteStore(ClosesOnExit):
     async def mark_announced(self, announcement_id: int) -> None:
         async with self._tx() as db:
             await db.execute("UPDATE announcements SET sent_at = ? WHERE id = ?", (time.time(), announcement_id))
+
+    async def queue_announcement(self, channel_id: str, content: str) -> None:
+        async with self._tx() as db:
+            await db.announce(channel_id, content)
 
     # -- personal data ----------------------------------------------------------------------------
 
@@ -913,13 +921,15 @@ class SqliteStore(ClosesOnExit):
             votes = await db.execute("DELETE FROM votes WHERE voter = ?", (voter,))
             # The personal agent's open round ends with it: its post says so (queued before its rows go).
             await db.edit_ended_posts("s.scope_id = ? AND r.status = 'open'", personal_scope, "cancelled")
+            sessions = (await db.one("SELECT COUNT(*) FROM sessions WHERE scope_id = ?", (personal_scope,)))[0]
             scope = await db.execute("DELETE FROM scopes WHERE id = ?", (personal_scope,))
+            forget = await db.audit(None, actor, "forget_me", {"votes": votes.rowcount, "personal_agent": scope.rowcount > 0})
             await db.execute(
-                "INSERT INTO withheld_reactions (round_id, voter) SELECT id, ? FROM rounds WHERE status = 'open' ON CONFLICT DO NOTHING",
-                (voter,),
+                "INSERT INTO withheld_reactions (round_id, voter, forget_id) SELECT id, ?, ? FROM rounds WHERE status = 'open' "
+                "ON CONFLICT DO UPDATE SET forget_id = excluded.forget_id",
+                (voter, forget),
             )
-            await db.audit(None, actor, "forget_me", {"votes": votes.rowcount, "personal_agent": scope.rowcount > 0})
-        return {"votes": votes.rowcount, "vote_events": events.rowcount, "personal_agent": scope.rowcount > 0}
+        return {"votes": votes.rowcount, "vote_events": events.rowcount, "personal_agent": scope.rowcount > 0, "sessions": sessions, "forget": forget}
 
     # -- export -------------------------------------------------------------------------------------
 
@@ -1000,7 +1010,7 @@ class SqliteStore(ClosesOnExit):
         """A SQLite file serves one process, whatever it drives: the one-process claim (claim_instance)."""
         await self.claim_instance(f"process {os.getpid()}, {scope_id}")
 
-    async def listen_forgotten(self, callback: Callable[[str], None]) -> None:
+    async def listen_forgotten(self, callback: Callable[[str, int], None]) -> None:
         """Nothing to hear: only the process holding the file writes to it (forget-user refuses a file a bot holds)."""
 
     async def claim_lost(self) -> ClaimLost:
@@ -1029,12 +1039,16 @@ class SqliteStore(ClosesOnExit):
             )
         return cursor.rowcount > 0
 
-    async def tell_reactions_are_no_votes(self, round_id: int) -> bool:
+    async def tell_reactions_are_no_votes(self, round_id: int, notice: str | None = None) -> bool:
         async with self._tx() as db:
             cursor = await db.execute(
                 "UPDATE rounds SET reactions_notice_at = ? WHERE id = ? AND status = 'open' AND reactions_notice_at IS NULL", (time.time(), round_id)
             )
-        return cursor.rowcount > 0
+            told = cursor.rowcount > 0
+            channel = await db.one(NOTICE_CHANNEL.format("?"), (round_id,)) if told and notice is not None else None
+            if channel is not None and channel[0] is not None:
+                await db.announce(channel[0], notice)
+        return told
 
     async def take_votes(self, round_id: int) -> bool:
         async with self._tx() as db:
@@ -1127,11 +1141,13 @@ class _Tx:
             for message_id, content in ended_post_edits(channel_id, status or current, message_ids, ended_posts):
                 await self.announce(channel_id, content, message_id)
 
-    async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict) -> None:
-        await self._db.execute(
+    async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict) -> int:
+        """Append an audit entry; its id (ids grow: entries are never deleted but check_writable's own, the newest)."""
+        cursor = await self._db.execute(
             "INSERT INTO audit (at, scope_id, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
             (time.time(), scope_id, actor, action, json.dumps(detail)),
         )
+        return cursor.lastrowid
 
     async def apply_votes(self, ops: list[VoteOp]) -> list[VoteResult]:
         """Apply casts and retractions in order. What they depend on (each round's status and scope, the
@@ -1144,7 +1160,7 @@ class _Tx:
         ]
         rows = await self._vote_rows(counted)
         struck = await self._struck({rounds[op.round_id][1] for op in counted}, {op.voter for op in counted if op.casts})
-        results, written, events = plan_votes(ops, rounds, rows, struck, await self._withheld([op for op in counted if op.reread]))
+        results, written, events = plan_votes(ops, rounds, rows, struck, await self._withheld([op for op in counted if op.casts]))
         # A voter's last write in the batch is their row's final state: void only by a struck voter's cast (plan_votes).
         await self._db.executemany(
             "INSERT INTO votes (round_id, voter, rating, choice, cast_at, retracted, aspects, joined_at, voided) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -1182,17 +1198,16 @@ class _Tx:
                     rows[(round_id, voter)] = (rating, choice, retracted, json.loads(aspects) if aspects else None, joined_at)
         return rows
 
-    async def _withheld(self, ops: list[VoteOp]) -> set[tuple[int, str]]:
-        """The (round, voter) pairs of these ops whose voter used /forget-me while the round was open."""
-        withheld = set()
+    async def _withheld(self, ops: list[VoteOp]) -> dict[tuple[int, str], int]:
+        """(round, voter) -> the deletion that withheld them, for these ops whose voter used /forget-me while the round was open."""
+        withheld = {}
         for round_id, voters in _voters_by_round(ops).items():
             for chunk in _in_chunks(sorted(voters)):
-                withheld.update(
-                    await self.all(
-                        f"SELECT round_id, voter FROM withheld_reactions WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
-                        (round_id, *chunk),
-                    )
-                )
+                for withheld_round, voter, forget_id in await self.all(
+                    f"SELECT round_id, voter, forget_id FROM withheld_reactions WHERE round_id = ? AND voter IN ({_placeholders(chunk)})",
+                    (round_id, *chunk),
+                ):
+                    withheld[(withheld_round, voter)] = forget_id
         return withheld
 
     async def _struck(self, scope_ids: set[str], voters: set[str]) -> set[tuple[str, str]]:

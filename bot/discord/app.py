@@ -24,9 +24,11 @@ from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.confirmed import carry_out_confirmed
 from bot.discord.edge import context_problem, request_problem
+from bot.discord.in_flight import CommandsInFlight, reply_instead, restarting
 from bot.discord.interactions_seen import handle_each_interaction_once
 from bot.discord.logs import setup_logging
 from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason
+from bot.discord.pace import REQUESTS_PER_SECOND, Pace, paced_requests
 from bot.discord.reach import reach_discord
 from bot.discord.replies import UNKNOWN_INTERACTION, nothing_done, too_late
 from bot.discord.runner import RoundRunner
@@ -34,7 +36,8 @@ from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.discord.stray_reactions import StrayReactions
 from bot.settings import Settings, bot_token, open_renderer
 from bot.stopping import bot_stopped, close_on_signals, say_stopped
-from storage import DatabaseUnwritable, StorageError, database_errors
+from storage import DatabaseGone, DatabaseUnwritable, StorageError, database_errors
+from bot.discord.votes import DATABASE_GONE
 from bot.discord.views import COMPONENTS, QUESTION_SECONDS, Confirm, answer_unknown_press, expire_at_shutdown
 
 log = logging.getLogger("crowdtune.bot")
@@ -70,8 +73,13 @@ class CheckedTree(app_commands.CommandTree):
             return True
         if await too_late(interaction):  # replayed after a reconnect: nobody can be told what it did
             return False
+        commands = self.client.in_flight
+        if commands.stopping:  # it came in as the bot stops: it could not finish
+            await reply_instead(interaction, restarting(interaction, started=False))
+            return False
         problem = request_problem(interaction) or await context_problem(interaction)
         if problem is None:
+            commands.add(interaction)  # at a stop, it finishes or is answered (CommandsInFlight.finish)
             return True
         await interaction.response.send_message(f"Sorry, {problem}. {nothing_done(interaction)}.", ephemeral=True)
         return False
@@ -82,6 +90,9 @@ class CrowdtuneBot(commands.Bot):
         self, settings: Settings, conductor: Conductor, renderer, drawer: Drawer | None = None, shards: ShardPlan | None = None, **options
     ) -> None:
         options.setdefault("guild_ready_timeout", settings.guild_ready_timeout)
+        # Every REST request under Discord's global rate limit (bot/discord/pace.py), the bot's own reactions too.
+        self.request_pace = Pace(REQUESTS_PER_SECOND)
+        options.setdefault("http_trace", paced_requests(self.request_pace))
         # discord.py warns at every start that voice needs PyNaCl and davey: the bot has no voice.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         self.shard_plan = shards or ShardPlan()
@@ -101,6 +112,7 @@ class CrowdtuneBot(commands.Bot):
         self.connection: asyncio.Task | None = None  # discord.py's login and connection (run_bot)
         self._closing: asyncio.Future | None = None
         self.command_sync_retry_seconds = COMMAND_SYNC_RETRY_SECONDS
+        self.in_flight = CommandsInFlight()
         self.questions: dict[str, Confirm] = {}  # the Confirm questions waiting for a press, by key (views.Answer)
         self.question_seconds = QUESTION_SECONDS
         self.runner = RoundRunner(self, conductor, renderer, self.drawer, VoteLimiter(settings.vote_burst, settings.vote_refill_seconds))
@@ -117,6 +129,8 @@ class CrowdtuneBot(commands.Bot):
         if self.settings.dev_guild_id:
             self.tree.copy_global_to(guild=discord.Object(id=self.settings.dev_guild_id))
         await self.runner.store.listen_forgotten(self.forgotten)
+        # Read once listening: a deletion committed in between is heard, or read here (none is missed).
+        self.heard_forget(await self.runner.store.last_forget())
 
     def forget_in_memory(self, user_id: int) -> None:
         """Drop the person's reactions held over the vote rate and those seen (they deleted their data): made before
@@ -124,9 +138,17 @@ class CrowdtuneBot(commands.Bot):
         self.runner.ballot_box.held.forget_person(user_id)
         self.runner.ballot_box.seen.forget_person(user_id)
 
-    def forgotten(self, voter: str) -> None:
+    def heard_forget(self, forget: int) -> None:
+        """A person's data was deleted (`forget`: Store.forget_user's number): a vote of theirs that came before is refused
+        when it reaches the database, one that comes from now on is a new vote (VoteOp.forgets_seen)."""
+        box = self.runner.ballot_box
+        box.forgets_heard = max(box.forgets_heard, forget)
+
+    def forgotten(self, voter: str, forget: int) -> None:
         """A person's data was deleted, by /forget-me here or in another shard's process, or by `crowdtune forget-user`
-        (the store tells: listen_forgotten): what this process holds of them in memory goes too."""
+        (the store tells: listen_forgotten): what this process holds of them in memory goes too, and a vote of theirs
+        still on its way to the database is refused there (heard_forget)."""
+        self.heard_forget(forget)
         kind, _, ident = voter.partition(":")
         if kind == "user" and ident.isdigit():
             self.forget_in_memory(int(ident))
@@ -213,6 +235,11 @@ class CrowdtuneBot(commands.Bot):
             text = f"Sorry, one of the options is not a valid value (an unknown user, role or channel?). {nothing_done(interaction)}."
         elif isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
             text = "That command is out of date here; Discord updates it within a minute. Please try again then."
+        elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, DatabaseGone):
+            # Not a bug and not for trying again: nothing can be saved until the operator restarts the bot (one line).
+            log.warning("command /%s: %s", interaction.command.name if interaction.command else "?", error.original)
+            self.runner.database_gone(error.original)  # voting stops everywhere, each session's channel told once
+            text = f"Sorry, {DATABASE_GONE}. {nothing_done(interaction)}."
         elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, (DatabaseUnwritable, *database_errors())):
             log.error("command /%s: the database failed: %s", interaction.command.name if interaction.command else "?", error.original)
             text = f"Sorry, I cannot save anything right now (my database failed). {nothing_done(interaction)}; please try again later."
@@ -226,13 +253,7 @@ class CrowdtuneBot(commands.Bot):
             log.error("command /%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
             text = f"Sorry, something went wrong on my side. {nothing_done(interaction)}; please try again."
         try:
-            if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
-                # "Thinking...": the answer replaces it (a follow-up would leave it thinking).
-                await interaction.edit_original_response(content=text, attachments=[], view=None)
-            elif interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
+            await reply_instead(interaction, text)
         except (discord.HTTPException, *OUTAGE_ERRORS):  # the answer could not be sent: what failed is logged above
             pass
 
@@ -251,6 +272,7 @@ class CrowdtuneBot(commands.Bot):
             if task is not None:
                 task.cancel()  # a confirmed request cut short stays recorded: the next start carries it out
         await expire_at_shutdown(self.questions)  # over HTTP, which works till discord.py's close below
+        await self.in_flight.finish()  # each running command answered too, before the rounds and the HTTP session stop
         await self.runner.shutdown()
         await super().close()
         if self._owns_drawer:

@@ -48,13 +48,13 @@ class _PendingVote:
     remaining: tuple[str, ...] | None = None  # a removed reaction's: the person's vote emoji still on (reactions_seen.py)
     at: float | None = None  # when it is recorded (Unix seconds); None: when written
     reread: bool = False  # cast by a re-read of the reactions (the reconciler), not by an event: VoteOp.reread
+    forgets_seen: int = 0  # the newest deletion of a person's data known when it came: VoteOp.forgets_seen
 
 
 @dataclass(frozen=True)
 class _Clear:
     """A moderator removed every reaction of a message (emoji None) or every reaction with one emoji:
     the votes they stood for are withdrawn, in order with the votes queued around it."""
-
     message_id: int
     emoji: str | None
     done: asyncio.Future
@@ -67,7 +67,6 @@ CLEARED = 0  # in `watching`: every reaction of the message changed (no user has
 @dataclass(frozen=True)
 class _Barrier:
     """Resolved once every vote queued before it is committed."""
-
     done: asyncio.Future
 
 
@@ -101,6 +100,7 @@ class BallotBox:
         self._votes: asyncio.Queue[_PendingVote | _Clear | _Barrier] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         self.watching: dict[int, set[int]] = {}  # message id -> users whose reactions changed during a reconciliation
+        self.forgets_heard = 0  # the newest deletion of a person's data known (CrowdtuneBot.heard_forget): stamped on each vote
 
     # -- which round a message is -------------------------------------------------------------------
 
@@ -183,8 +183,8 @@ class BallotBox:
         remaining: tuple[str, ...] | None = None,
         at: float | None = None, reread: bool = False,
     ) -> asyncio.Future:
-        """Queue a vote; the future resolves to its VoteResult once it is committed ("too_fast" over the rate if `limited`:
-        one a person just made). A `reread` cast (the reconciler's) is refused for a voter withheld by /forget-me."""
+        """Queue a vote; the future resolves to its VoteResult once committed ("too_fast" over the rate if `limited`: one a
+        person just made). A `reread` cast (the reconciler's), or one that came before its person's deletion, is refused."""
         done = asyncio.get_running_loop().create_future()
         if not fits_integer(message_id, user_id, round_id):  # would fail the whole batch at the database
             done.set_result(VoteResult("unknown_round"))
@@ -192,7 +192,7 @@ class BallotBox:
         if limited and not self.limiter.allow(user_id):
             done.set_result(VoteResult("too_fast"))
             return done
-        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id, remaining, at, reread))
+        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id, remaining, at, reread, self.forgets_heard))
         return done
 
     def _queue(self, item: _PendingVote | _Clear | _Barrier) -> None:
@@ -356,7 +356,7 @@ class BallotBox:
                 aside = not item.retract and not await self.join_times.may_vote(ref, item.user_id, item.joined_at)
                 op = replace(
                     self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id),
-                    at=item.at, joined_at=self.join_times.stored_with_vote(ref, item.user_id, item.joined_at), reread=item.reread,
+                    at=item.at, joined_at=self.join_times.stored_with_vote(ref, item.user_id, item.joined_at), reread=item.reread, forgets_seen=item.forgets_seen,
                 )
                 ops.append(op if item.remaining is None else falling_back(op, ref.mode, item.remaining))
                 accepted.append((item, ref, aside))

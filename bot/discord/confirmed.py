@@ -36,6 +36,8 @@ async def forget(bot, data: dict, request: str) -> str | None:
     result = await bot.conductor.store.forget_user(voter, personal_scope=voter, request=request)
     if result is None:
         return None
+    # A vote that came while the deletion was under way waits in the writer: refused; one from now on is a new vote.
+    bot.heard_forget(result["forget"])
     bot.runner.scope_deleted(voter)
     return (
         f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)}. "
@@ -80,7 +82,12 @@ async def carry_out_confirmed(bot) -> int:
 
 
 async def _tell(bot, data: dict, text: str) -> None:
-    """Edit the question (its command's original response) into `text`, its buttons and attachments gone."""
+    """Edit the question (its command's original response) into `text`, its buttons and attachments gone. A request
+    from a copied database has no token (`crowdtune copy-db` leaves it out: storage.rows.without_secrets): its question
+    cannot be edited, and the outcome is only logged."""
+    if "token" not in data:
+        log.info("a confirmed question was carried out but cannot be edited: its database was copied, which keeps no token")
+        return
     question = discord.Webhook.partial(int(data["application_id"]), data["token"], client=bot)
     try:
         await question.edit_message("@original", content=text, view=None, attachments=[])

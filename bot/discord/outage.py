@@ -17,6 +17,7 @@ import aiohttp
 import discord
 
 from bot.progress import plural
+from storage import DatabaseUnreachable, DatabaseUnwritable
 
 # How often (seconds) a failure that goes on is said again while it is retried: often enough that the log shows it
 # has not ended (and how many tries it has cost), seldom enough that a long outage across many sessions stays readable.
@@ -26,6 +27,9 @@ STILL_FAILING_EVERY = 60.0
 # one elsewhere (a full disk, a file that cannot be read) is a problem on this machine, shown with its traceback.
 OUTAGE_ERRORS = (aiohttp.ClientError, ConnectionError, TimeoutError, socket.gaierror, discord.DiscordServerError)
 OUTAGE_FILES = (str(Path(aiohttp.__file__).parent), str(Path(discord.http.__file__)))
+# The database refusing writes for want of room (a full disk) or its server unreachable: the operator's to fix, said
+# without a traceback; what was stored stays, and the step works again once the database does.
+OPERATORS_PROBLEMS = (DatabaseUnwritable, DatabaseUnreachable)
 _URL_PATH = re.compile(r"((?:https?|wss?)://[^/\s'\"]+)[^\s'\"]*")
 
 
@@ -85,40 +89,64 @@ class Outage:
 
 class RetryLog:
     """What one retried step (`what`, e.g. "session 3's round") logs as it fails and works again. An outage is the
-    process's, said by `outage` (shared by every step) for them all. A bug's first failure in a streak is one error with
-    its traceback (a bug must be seen whole); further failures of the same bug are said again at most every
-    STILL_FAILING_EVERY seconds, with how many tries failed; the first success after a streak says it works again."""
+    process's, said by `outage` (shared by every step) for them all. A database that cannot be written or reached (a
+    full disk, its server down: OPERATORS_PROBLEMS) is the operator's to fix, not a bug: one warning without traceback.
+    A bug's first failure in a streak is one error with its traceback (a bug must be seen whole). Further failures of
+    the same kind are said again at most every STILL_FAILING_EVERY seconds, with how many tries failed. "Works again"
+    is said only when it is true: the step was done (`worked`), or a try got past the checkpoint (`passed`) beyond
+    the one where the last try failed (posting a round works again says nothing of its close)."""
 
     def __init__(self, log: logging.Logger, what: str, outage: Outage) -> None:
         self.log, self.what, self.outage = log, what, outage
-        self.failing: str | None = None  # the bug's reason while it fails; None while it works or Discord is out
+        self.failing: str | None = None  # the problem's reason while it fails; None while it works or Discord is out
         self.tries = 0  # failed tries in this streak
         self._since = self._said = 0.0  # when (monotonic s) the streak began, and was last said
+        self._passed = 0  # checkpoints this try has passed
+        self._failed_after = 0  # checkpoints the last failed try had passed
 
-    def failed(self, problem: BaseException) -> None:
+    def failed(self, problem: BaseException) -> bool:
+        """Say `problem` as the module says; True when it begins a streak of the operator's problem (the step's
+        users may be told once: the log is the operator's)."""
+        self._failed_after, self._passed = self._passed, 0
         if is_outage(problem):
             self.failing = None
             self.outage.failed(self, problem)
-            return
+            return False
         self.outage.ended(self, worked=False)
-        now, kind = time.monotonic(), reason(problem)
+        now, kind, operators = time.monotonic(), reason(problem), isinstance(problem, OPERATORS_PROBLEMS)
         if kind != self.failing:
             self.failing, self.tries, self._since, self._said = kind, 1, now, now
-            self.log.error("%s failed; retrying every %g s", self.what, self.outage.retry_seconds, exc_info=problem)
-            return
+            if operators:  # its message names the database and why; the traceback would say nothing more
+                self.log.warning("%s cannot go on: %s; retrying every %g s", self.what, problem, self.outage.retry_seconds)
+            else:
+                self.log.error("%s failed; retrying every %g s", self.what, self.outage.retry_seconds, exc_info=problem)
+            return operators
         self.tries += 1
         if now - self._said >= STILL_FAILING_EVERY:
             self._said = now
             self.log.warning(
                 "%s: still failing after %d tries in %.0f s (%s); retrying", self.what, self.tries, now - self._since, reason(problem),
             )
+        return False
+
+    def passed(self) -> None:
+        """This try got past a checkpoint (Discord answered): works again only if past where the last try failed."""
+        self._passed += 1
+        if self._passed > self._failed_after:
+            self._works_again()
+        self.outage.ended(self)
 
     def worked(self) -> None:
+        """The step was done."""
+        self._passed = self._failed_after = 0
+        self._works_again()
+        self.outage.ended(self)
+
+    def _works_again(self) -> None:
         if self.failing is not None:
             self.log.info("%s works again, after %s in %.0f s", self.what, plural(self.tries, "failed try", "failed tries"),
                           time.monotonic() - self._since)
         self.failing, self.tries = None, 0
-        self.outage.ended(self)
 
     def stopped(self) -> None:
         """The step is over (its session ended or was cancelled): an outage no longer waits for it."""

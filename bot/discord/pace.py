@@ -1,8 +1,12 @@
-"""Bulk reads from Discord paced under its global rate limit: a restart's recounts read every open round's reactions
-(and, with a membership age, when each voter joined) at once, and with many sessions and voters that was hundreds of
-requests in a second. Discord allows a bot 50 requests a second in all ("Rate Limits": the global rate limit);
+"""Every REST request the bot makes is paced under Discord's global rate limit: 50 requests a second for a bot in
+all ("Rate Limits": the global rate limit; interaction endpoints, its answers and followups, are not bound by it).
 discord.py paces each route by its headers but meets the global limit only with a 429, which it logs and waits out and
-which Discord counts against the bot's invalid requests (10,000 in 10 minutes, then its address is barred)."""
+which Discord counts against the bot's invalid requests (10,000 in 10 minutes, then its address is barred). Ten
+sessions posting their rounds at once, each then adding its ten vote reactions, met it; so did a restart's recounts,
+which read every open round's reactions (and, with a membership age, when each voter joined) at once.
+
+So each request takes a turn (`paced_requests`: on the bot's HTTP session, retries and webhooks included), and the
+bulk reads take a turn of their own first (READS_PER_SECOND), leaving room for posts and answers meanwhile."""
 
 from __future__ import annotations
 
@@ -11,11 +15,18 @@ import collections
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
-# What the bulk reads may use of Discord's 50 a second, the rest left to what goes on meanwhile (posts, replies, the
-# bot's reactions). One Pace for the bot (anti_brigade.JoinTimes.reads): the global limit is the bot's, across its sessions;
-# shards in separate processes (bot/discord/shards.py) each pace their own.
-READS_PER_SECOND = 40
+import aiohttp
+import discord
+
+# What the bot's requests may use of Discord's 50 a second: the rest is a margin for our count and Discord's
+# disagreeing (a request's arrival is known only between its sending and its answer). One Pace for the bot
+# (CrowdtuneBot.request_pace, its sessions and shards in one process alike); shards in separate processes
+# (bot/discord/shards.py) each pace their own.
+REQUESTS_PER_SECOND = 40
+# What a restart's bulk reads (anti_brigade.JoinTimes.reads) may use of those, the rest left to posts and reactions.
+READS_PER_SECOND = 30
 WAIT_UNDER_WAY = 0.02  # seconds between looks for a turn while every turn of the last second is under way
 
 
@@ -29,9 +40,8 @@ class Pace:
         self.under_way = 0  # turns taken whose request is not answered yet
         self._answered: collections.deque[float] = collections.deque()  # when (monotonic s) the last second's were
 
-    @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        """Make one request in the block, once it is its turn."""
+    async def take(self) -> None:
+        """Wait for a turn and take it; `give_back` once its request is answered (or failed)."""
         while True:
             now = time.monotonic()
             while self._answered and now - self._answered[0] >= 1.0:
@@ -41,9 +51,50 @@ class Pace:
             # Till the oldest answer is a second old, or (all under way) a moment: an answer frees no turn sooner.
             await asyncio.sleep(1.0 - (now - self._answered[0]) if self._answered else WAIT_UNDER_WAY)
         self.under_way += 1  # no await since the count: a turn is never given twice
+
+    def give_back(self) -> None:
+        self.under_way -= 1
+        self._answered.append(time.monotonic())
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Make one request in the block, once it is its turn."""
+        await self.take()
         try:
             yield
         finally:
-            self.under_way -= 1
-            self._answered.append(time.monotonic())
+            self.give_back()
 
+
+def bound_by_global_limit(url) -> bool:
+    """Whether a request to `url` counts against Discord's global limit: one to its REST API (discord.http.Route.BASE)
+    but for the interaction endpoints (an interaction's callback, its webhook with the interaction's token). Not the
+    gateway's websocket nor an attachment's download (the CDN)."""
+    base = discord.http.Route.BASE.rstrip("/")
+    text = str(url)
+    if not text.startswith(base + "/"):
+        return False
+    path = text[len(base):]
+    return not (path.startswith("/interactions/") or (path.startswith("/webhooks/") and path.count("/") >= 3))
+
+
+def paced_requests(pace: Pace) -> aiohttp.TraceConfig:
+    """The bot's HTTP session's trace (discord.Client's `http_trace`): each request bound by the global limit waits for
+    its turn of `pace` before it is sent, and gives it back once answered or failed; each of discord.py's retries is a
+    request of its own. One cancelled while it waits took no turn (aiohttp then sends no end)."""
+    trace = aiohttp.TraceConfig()
+
+    async def start(session, context: SimpleNamespace, params) -> None:
+        if bound_by_global_limit(params.url):
+            await pace.take()
+            context.paced = True
+
+    async def end(session, context: SimpleNamespace, params) -> None:
+        if getattr(context, "paced", False):
+            context.paced = False
+            pace.give_back()
+
+    trace.on_request_start.append(start)
+    trace.on_request_end.append(end)
+    trace.on_request_exception.append(end)
+    return trace

@@ -23,13 +23,13 @@ import discord
 
 from bot.conductor import Conductor, OpenRound
 from bot.discord.anti_brigade import JoinTimes
-from bot.discord.followups import Followups, say_stopped, say_voting_stopped
+from bot.discord.followups import Followups, say_round_waits, say_stopped, say_voting_stopped
 from bot.discord.outage import Outage, RetryLog, say_failure
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
 from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
-from bot.discord.votes import round_style, round_summary, rounds_played, struck_votes
+from bot.discord.votes import round_style, round_summary, session_finished
 from bot.media.drawing import Drawer
 from storage import ClaimLost, DatabaseGone, RoundRow, SessionRow
 
@@ -293,7 +293,8 @@ class RoundRunner:
                 self.database_gone(problem)
                 return
             except Exception as problem:  # Discord unreachable (one line, not each try) or a bug (its traceback)
-                retries.failed(problem)
+                if retries.failed(problem):  # the database full or unreachable: the channel is told once, as it begins
+                    self._spawn(say_round_waits(self.bot, self.store, session_id, problem))
                 await asyncio.sleep(RETRY_AFTER_ERROR)
                 continue
             if finished:  # "works again" only once Discord answered (in _one_round): an ended session may ask it nothing
@@ -333,7 +334,7 @@ class RoundRunner:
         elif resumed:  # its message may have been deleted while we were away
             await self.reconciler.still_posted(channel, row)
         self.recounts.done(session_id)
-        retries.worked()
+        retries.passed()
         await self._wait_for_close(session_id, open_round, channel, style)
         # A /stop from now waits for this close, its summary posted (what it then says is below the summary).
         with self.steering.closing(session_id):
@@ -345,23 +346,24 @@ class RoundRunner:
             self.steering.votes_taken(session_id)  # a /close waits for this before it is answered
             count = await self.ballot_box.count(row)  # under the membership rule as it is now, however cast
             number, mode = open_round.plan.index + 1, open_round.spec.mode
-            struck = await struck_votes(self.store, open_round.id)
-            # The summary is stored with the close and posted from the outbox: a crash in between loses nothing.
+            # The summary, and that the session finished with this close, are stored with the close and posted from the
+            # outbox: a crash or an outage in between loses nothing, and neither is posted twice. Its counts are the close's
+            # own (a /strike landing meanwhile is in both the verdict and the summary).
             await self.conductor.close(
                 open_round.id, actor="crowdtune", set_aside=count.set_aside,
-                announce=lambda outcome, ballots: round_summary(number, mode, outcome, ballots, len(count.set_aside), count.member_days, struck),
+                announce=lambda outcome, ballots, aside, struck: [
+                    round_summary(number, mode, outcome, ballots, aside, count.member_days, struck), *session_finished(session, number),
+                ],
             )
             self.ballot_box.forget_round(row)
             refreshed = await self.store.session(session_id)
             if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
                 await self.announce(session.channel_id)  # its post edited into an ended round's (Store.forget_user)
                 return True
-            await self.announce(session.channel_id)  # the summary, or the cancellation a deletion recorded
+            # The summary (and that the session finished), or the cancellation a deletion recorded; an outage retries
+            # it (`_rounds`): the next try finds the session ended and posts what is still queued.
+            await self.announce(session.channel_id)
             stopped = await self.steering.after_close(session_id)  # a /stop that waited for this close
-        if refreshed.status == "finished":
-            ended = rounds_played(open_round.plan.index + 1, refreshed.rounds_done)
-            await channel.send(f"Session finished after {ended}. Use `/top` to hear the best.")
-            return True
         return stopped or refreshed.status != "active"
 
     async def _quorum_stands(self, open_round: OpenRound, row: RoundRow, channel, style: str) -> bool:

@@ -12,6 +12,7 @@ from collections import OrderedDict
 import discord
 
 from bot.discord.ballot_box import BallotBox
+from bot.discord.outage import OUTAGE_ERRORS, reason
 from bot.discord.votes import ASPECTS_STYLE, vote_from_emoji
 
 log = logging.getLogger("crowdtune.votes")
@@ -43,16 +44,18 @@ class StrayReactions:
         self._told[ref.round_id] = None
         while len(self._told) > TOLD_KEPT:
             self._told.popitem(last=False)
-        # Stored, so a restart (or another process) does not say it again; recorded before it is said: a crash in
-        # between loses the notice rather than repeating it.
-        if not await self.box.store.tell_reactions_are_no_votes(ref.round_id):
-            return
         row = await self.box.store.round(ref.round_id)
         if row is None:
             return
-        channel = self.bot.get_channel(payload.channel_id) or self.bot.get_partial_messageable(payload.channel_id)
         controls = "menus" if ref.style == ASPECTS_STYLE else "buttons"
+        notice = f"Reactions are not votes in round {row.index + 1}: vote with the {controls} on its post."
+        # Stored with its notice queued in the outbox, so a restart (or another process) does not say it again and an
+        # outage does not lose it: what this post does not deliver, the round's runner posts (before its summary).
+        if not await self.box.store.tell_reactions_are_no_votes(ref.round_id, notice):
+            return
         try:
-            await channel.send(f"Reactions are not votes in round {row.index + 1}: vote with the {controls} on its post.")
+            await self.bot.runner.announce(row.channel_id)
+        except OUTAGE_ERRORS as problem:  # still queued
+            log.info("the notice that reactions are not votes in round %d waits for Discord: %s", row.index + 1, reason(problem))
         except discord.HTTPException as problem:  # a permission taken away: the runner stops the session and says why
             log.warning("could not say that reactions are not votes in round %d: %s", row.index + 1, problem)

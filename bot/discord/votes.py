@@ -9,10 +9,16 @@ import collections
 from dataclasses import dataclass
 
 from core.crowd import rating_text
+from storage.rows import finishes
 
 RATING_EMOJI = tuple(f"{n}\ufe0f\u20e3" for n in range(1, 10)) + ("\U0001f51f",)  # 1️⃣ .. 9️⃣, 🔟
 AB_EMOJI = {"\U0001f170\ufe0f": "a", "\U0001f171\ufe0f": "b", "\U0001f44d": "both", "\U0001f44e": "neither"}  # 🅰️ 🅱️ 👍 👎
 VOTE_STYLES = ("reactions", "buttons")
+# A command's answer once the database is gone (runner.database_gone): trying again cannot help, the operator must act.
+DATABASE_GONE = (
+    "my database was removed or replaced while I was running, so I cannot save anything until my operator restarts me "
+    "(my log tells them)"
+)
 VOTING_STOPPED = (
     "Voting has stopped: my database was removed or replaced while I was running, so nothing more can be saved. "
     "Votes made from now on do not count; the operator has been told (see the log) and must restart me."
@@ -136,16 +142,9 @@ def set_aside_text(count: int, member_days: int) -> str:
     return f"{plural(count, 'vote')} set aside: {voters} joined the server {when} (/config member_days, anti_brigade)."
 
 
-async def struck_votes(store, round_id: int) -> int:
-    """How many voters of the round have a vote voided by /strike and none standing: taken before the close, which
-    voids the votes the membership rule set aside."""
-    standing = {b.voter for b in await store.ballots(round_id)}
-    return len({b.voter for b in await store.voided_ballots(round_id)} - standing)
-
-
 def round_summary(number: int, mode: str, outcome, ballots, set_aside: int = 0, member_days: int = 0, struck: int = 0) -> str:
     """What the channel is told when round `number` closes (an Outcome, the ballots that counted), how many
-    standing votes the membership rule (`member_days`) set aside, and how many votes /strike voided (`struck_votes`).
+    standing votes the membership rule (`member_days`) set aside, and how many votes /strike voided (storage.Announce).
     The engine's summary names who gave the verdict (a personal agent's owner is told "You gave 7/10":
     core.engine.verdict_opening)."""
     from bot.progress import plural
@@ -233,6 +232,15 @@ def rounds_played(ended: int, closed: int) -> str:
     from bot.progress import plural
 
     return plural(ended, "round") + cancelled_note(ended, closed)
+
+
+def session_finished(session, number: int) -> list[str]:
+    """What the close of round `number` (its index + 1: rounds ended, cancelled ones too) says after its summary: that
+    the session finished, when this close finishes it (`storage.rows.finishes`: `session` as read before the close, its
+    own runner the only one to change its closed rounds); else nothing."""
+    if not finishes(session.spec, session.rounds_done):
+        return []
+    return [f"Session finished after {rounds_played(number, session.rounds_done + 1)}. Use `/top` to hear the best."]
 
 
 def cancelled_note(ended: int, closed: int) -> str:

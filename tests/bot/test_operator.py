@@ -398,3 +398,29 @@ def test_a_login_with_a_space_an_emoji_or_a_slash_is_forgotten_by_the_name_its_v
     copies = list(tmp_path.glob("crowdtune-local-*.json"))
     assert len(copies) == 1 and "/" not in copies[0].name[len("crowdtune-"):] and f"wrote {copies[0].name}" in forgot.stdout, copies
     assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (f"local:{login}",))[0][0] == 0
+
+
+def test_forget_user_says_the_sessions_its_deletion_deleted_also_one_started_after_the_copy(filled, tmp_path, monkeypatch, capsys):
+    """The person's personal agent gets a second session (a DM /compose on a bot beside it) after the copy was written
+    and before the deletion, which deletes both. Before, the last line named the one counted for the copy ("with its 1
+    session"): a count said about a deletion, read outside it. It names what the deletion's own transaction found."""
+    import bot.operator as operator
+    from bot.cli import main
+
+    asked = operator._confirmed
+
+    async def a_session_starts_meanwhile(question: str, yes: bool) -> bool:
+        store = await open_store(filled)
+        try:
+            await Conductor(store).start(f"user:{PERSON}", "user", f"dm{PERSON}-again", SessionSpec(), actor=f"user:{PERSON}")
+        finally:
+            await store.close()
+        return await asked(question, yes)
+
+    monkeypatch.setattr(operator, "_confirmed", a_session_starts_meanwhile)
+    monkeypatch.chdir(tmp_path)
+    assert main(["forget-user", str(PERSON), "--db", filled, "--out", "copy.json", "--yes"]) == 0
+    wrote, *_, deleted = capsys.readouterr().out.splitlines()
+    assert "with its 1 session and their compositions" in wrote, wrote  # the copy's, as it was made
+    assert deleted.startswith("deleted 4 votes and their personal agent with its 2 sessions and their compositions"), deleted
+    assert query(filled, "SELECT COUNT(*) FROM sessions WHERE scope_id = ?", (f"user:{PERSON}",)) == [(0,)]

@@ -15,7 +15,7 @@ from core.actions import Kind, apply, describe, legal_actions
 from core.crowd import Ballot, robust_rating
 from core.engine import Proposal, RoundPlan, SessionSpec, plan_round, round_rng, settle
 from core.features import DIMENSION, FEATURE_NAMES, candidate_features, edit_features, track_descriptors
-from core.learner import NOISE_SD, SHARED_WEIGHT, Evidence, Posterior, cautious_choice, explain, generator, lessons, lower_bounds, thompson_choices
+from core.learner import NOISE_SD, SHARED_WEIGHT, Evidence, Lesson, Posterior, cautious_choice, explain, generator, lessons, lower_bounds, sure_lessons, thompson_choices
 from core.midi import track_to_midi
 from core.music import Note, Track, generate_track, track_to_dict
 from core.raters import CONTRARIAN_TASTES, Heard, Rater, consensus_score, make_rater, prefer, theory_critic
@@ -487,14 +487,30 @@ async def _lessons_after(store, taste, rounds: int, seed: int) -> list[str]:
 
 async def test_a_person_rating_at_random_is_told_nothing_and_one_liking_is_told_it(store):
     """Found by fresh-user trials: wild ratings were "taught" 4-6 likes and dislikes (a person rating uniformly at
-    random, 20 rounds: 4.3 lines a session). Lessons are said once 2 sds sure, the sd scaled to the ratings' scatter."""
+    random, 20 rounds: 4.3 lines a session). Lessons are said as a family (Holm), the sd scaled to the ratings' scatter."""
     draws = random.Random(5)
     wild = [line for seed in range(3) for line in await _lessons_after(store, lambda heard: draws.randint(1, 10), 20, seed)]
     assert len(wild) <= 1, wild
     def chords(heard):  # the trial's person: an added chord 10, the rest 3
         return min(10.0, 3 + 3.5 * sum(note.has_chord for note in heard.parsed.melody))
-    told = [await _lessons_after(store, chords, 40, seed) for seed in (10, 11)]
-    assert all(lines and "chord" in lines[0] for lines in told), told
+    told = [await _lessons_after(store, chords, 40, seed) for seed in (10, 11, 12, 13)]
+    # Lessons said as a family (Holm) tell this person in 30 of 40 sessions after 40 rounds (docs/BENCHMARKS.md).
+    assert sum(1 for lines in told if lines) >= 2 and all("chord" in lines[0] for lines in told if lines), told
+
+
+async def test_a_person_who_rates_everything_alike_is_told_nothing(store):
+    """Found by a fresh-user trial (/stats after random ratings named a liking): with a lesson said at 2 sds each, one
+    person rating everything 4 (noise 0.8) was told something in 16 of 40 sessions after 40 rounds; said as a family
+    (Holm), in 2 of 40."""
+    told = [await _lessons_after(store, lambda heard: 4.0, 40, seed) for seed in range(100, 110)]
+    assert sum(1 for lines in told if lines) <= 1, told
+
+
+def test_lessons_are_said_as_a_family_the_more_tested_the_surer_each_must_be():
+    sure, likely = Lesson("a", "a", 3.5, 1.0, 9), Lesson("b", "b", 2.3, 1.0, 9)
+    assert sure_lessons([sure, likely]) == [sure, likely]  # 2 tested: 1.64 and 1.28 sds
+    others = [Lesson(f"o{i}", "o", 0.5, 1.0, 9) for i in range(18)]
+    assert sure_lessons([sure, likely, *others]) == [sure]  # 20 tested: 2.58 sds, then 2.56
 
 
 # --- the simulated crowds -------------------------------------------------------------------------

@@ -298,3 +298,38 @@ def test_a_copy_removes_what_a_killed_copy_into_the_same_target_left_and_never_a
     refused = crowdtune("copy-db", "--from", "ct.db", "--to", "k.db", cwd=tmp_path, check=False)
     assert refused.returncode == ExitCode.USAGE, refused
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".k.db")] == []
+
+
+TOKEN = "aW50ZXJhY3Rpb246c2VjcmV0LXRva2Vu"  # an interaction token: whoever holds it answers as the bot for 15 minutes
+
+
+def test_copy_db_carries_no_interaction_token(tmp_path, capsys):
+    """Found by review: copy-db copied the interaction tokens the database holds while their work is under way (a
+    confirmed request's, to edit its question; a session's /compose followup, to tell its starter why it stopped):
+    a copy handed on (a backup, a move) handed on credentials to answer as the bot. The copy leaves them out and
+    keeps the rest: the request is still carried out at the copy's start, without editing its question."""
+    source, target = tmp_path / "ct.db", tmp_path / "copy.db"
+
+    async def fill():
+        store = await open_store(source)
+        data = {"user": 3, "application_id": 1, "token": TOKEN, "scope": "guild:1"}
+        await store.record_confirmed(ConfirmedRequest("77", "reset", "1", data, 1700000000.5))
+        await store.set_deployment_value("followup:5", f'{{"token": "{TOKEN}", "until": 1700000900.0}}')
+        await store.set_deployment_value("deployment_id", "abc123")
+        await store.close()
+
+    asyncio.run(fill())
+    assert TOKEN.encode() in b"".join(p.read_bytes() for p in tmp_path.iterdir())  # the source holds it
+    assert main(["copy-db", "--from", str(source), "--to", str(target)]) == 0, capsys.readouterr()
+    assert TOKEN.encode() not in target.read_bytes()
+
+    async def read():
+        store = await open_store(target)
+        try:
+            return await store.confirmed_requests(), await store.deployment_value("followup:5"), await store.deployment_value("deployment_id")
+        finally:
+            await store.close()
+
+    requests, followup, deployment_id = asyncio.run(read())
+    assert [(r.key, r.data) for r in requests] == [("77", {"user": 3, "application_id": 1, "scope": "guild:1"})]
+    assert followup is None and deployment_id == "abc123"

@@ -593,7 +593,7 @@ async def test_a_new_session_gives_up_what_an_ended_one_left_unposted_in_its_cha
     for session in (old, other):
         r = await conductor.open_round(session.id)
         await store.set_round_messages(r.id, ["7"], ended_posts={"closed": "Round 1 (closed)", "cancelled": "Round 1 (cancelled)"})
-        await conductor.close(r.id, announce=lambda outcome, ballots: "**Round 1 closed**: ...")
+        await conductor.close(r.id, announce=lambda outcome, ballots, aside, struck: "**Round 1 closed**: ...")
     await store.end_session(old.id, "stopped", actor="mod")
     assert [(n.channel_id, n.content, n.message_id) for n in await store.pending_announcements("c1")] == [
         ("c1", "Round 1 (closed)", "7"), ("c1", "**Round 1 closed**: ...", None)
@@ -789,6 +789,24 @@ async def test_a_re_read_of_the_reactions_after_forget_me_stores_no_vote_of_the_
     assert (await store.user_data("user:42"))["votes"] == [] and await store.ballots(r.id) == [Ballot("user:43", 5.0, None)]
     [again] = await store.apply_votes([VoteOp(r.id, "user:42", "cast", 3.0)])  # a new reaction after the deletion counts
     assert again.status == "recorded"
+
+
+async def test_a_vote_queued_before_its_persons_deletion_is_refused_and_a_new_one_counts(store):
+    """A bot's vote writer stamps each vote with the newest deletion it knew of when the vote came (VoteOp.forgets_seen).
+    A vote of a person stored after their deletion (forget-user in another process, /forget-me in another shard) that was
+    made before the bot knew of it is refused in its own transaction; one made once it knew is a new vote and counts."""
+    conductor = Conductor(store)
+    r = await conductor.open_round((await _session(conductor)).id)
+    seen = await store.last_forget()
+    await conductor.vote(r.id, "user:42", 7)
+    deleted = await store.forget_user("user:42", "user:42", actor="cli")
+    assert deleted["forget"] > seen and await store.last_forget() == deleted["forget"]
+    [queued] = await store.apply_votes([VoteOp(r.id, "user:42", "cast", 9.0, forgets_seen=seen)])
+    [other] = await store.apply_votes([VoteOp(r.id, "user:43", "cast", 5.0, forgets_seen=seen)])  # not deleted: counts
+    assert (queued.status, other.status) == ("blocked", "recorded")
+    assert (await store.user_data("user:42"))["votes"] == [] and await store.ballots(r.id) == [Ballot("user:43", 5.0, None)]
+    [new] = await store.apply_votes([VoteOp(r.id, "user:42", "cast", 3.0, forgets_seen=deleted["forget"])])
+    assert new.status == "recorded" and await store.ballots(r.id) == [Ballot("user:43", 5.0, None), Ballot("user:42", 3.0, None)]
 
 
 async def test_a_forget_me_waits_for_a_vote_batch_under_way_in_another_process_and_deletes_its_vote(postgres_server):

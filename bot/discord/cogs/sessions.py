@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import io
 import logging
@@ -24,7 +23,8 @@ from bot.discord.reports import (
     standing_votes, stop_report,
 )
 from bot.discord.votes import (
-    cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, round_number, rounds_in_all, set_aside_text, voter_id,
+    VOTING_STOPPED, cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, round_number, rounds_in_all, set_aside_text,
+    voter_id,
 )
 from bot.media.midi_import import check_file_size, melody_from_file
 from bot.progress import duration, plural
@@ -195,8 +195,9 @@ class Sessions(commands.Cog):
             # The session is started and its rounds will show it: not an error to report as "nothing was changed".
             if isinstance(problem, discord.NotFound) and problem.code == UNKNOWN_INTERACTION:  # too late to answer (3 s)
                 log.warning("/compose: session %d started, but its answer came too late for Discord; the channel is told", session.id)
-                with contextlib.suppress(discord.HTTPException):  # it acted: the channel is told what it started
-                    await self.bot.get_partial_messageable(interaction.channel_id).send(announcement)
+                # It acted: the channel is told what it started, through the outbox (its runner posts it before the
+                # first round, retried while Discord is out).
+                await self.bot.runner.store.queue_announcement(session.channel_id, announcement)
             else:
                 log.warning("/compose: session %d started, but its announcement failed: %s", session.id, problem)
         finally:  # its followup can tell its starter why, should the rounds stop at once (DMs closed: README)
@@ -277,9 +278,12 @@ class Sessions(commands.Cog):
         planned = session.spec.get("rounds")
         total = rounds_in_all(planned, ended, session.rounds_done)
         progress = (f"{ended} of {plural(total, 'round')}" if total else plural(ended, "round")) + " done"
+        # The database gone (runner.database_gone): no round closes or starts any more; say so, not when it would.
+        stopped = self.bot.runner.stopped_by is not None
+        notes[:0] = [VOTING_STOPPED] if stopped else []
         if open_round is None:
             progress += cancelled_note(ended, session.rounds_done)  # else the open round's number says it
-            await answer_privately(interaction, "\n".join([f"{progress}; the next round is being prepared.", *notes]))
+            await answer_privately(interaction, "\n".join([f"{progress}{'' if stopped else '; the next round is being prepared'}.", *notes]))
             return
         box = self.bot.runner.ballot_box
         count = await box.count(open_round, deferring(interaction))  # as the close will count them
@@ -296,7 +300,7 @@ class Sessions(commands.Cog):
                 votes += f"; per aspect: {describe_aspects([v.aspects for v in count.counted if v.aspects])}"
         number = round_number(open_round.index + 1, planned, ended, session.rounds_done)  # as its post names it
         notes[:0] = held_votes_note(*held_votes(box, open_round, count))  # said, so that a moderator does not take them for lost
-        await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{closes_text(open_round)}. {progress}.", *notes]))
+        await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{'' if stopped else closes_text(open_round)}. {progress}.", *notes]))
 
     @app_commands.command(name="stats", description="How the agent is learning: a learning curve and the best compositions")
     @app_commands.allowed_contexts(**EVERYWHERE)

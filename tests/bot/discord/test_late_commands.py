@@ -69,6 +69,20 @@ async def test_a_command_whose_answer_comes_too_late_is_one_line_and_a_started_s
 
 
 @pytest.mark.asyncio
+async def test_a_too_late_composes_announcement_that_discord_failed_to_take_is_posted_before_the_first_round_once(env):
+    """Found by a review: the channel was told what a too-late /compose started by a message sent directly, its failure
+    passed over, so a Discord failure then (an outage, a 5xx) left the session unannounced. It goes through the outbox:
+    retried, and posted before the first round, once."""
+    async with running(env):
+        env.server.interaction_ack_timeout = 0.0  # every answer comes too late for the local server
+        env.server.fail("POST /channels/{channel_id}/messages", count=1, status=503)  # the announcement's first try
+        await env.server.slash(env.mod, env.channel, "compose", {"rounds": 2})
+        await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+    said = [m["content"] for m in env.server.messages(env.channel)]
+    assert [c.split(":")[0] for c in said if not c.startswith("**")] == ["Composing with this server's agent"] and said[0].startswith("Composing"), said
+
+
+@pytest.mark.asyncio
 async def test_commands_that_look_late_by_a_clock_off_are_acknowledged_and_act_as_ever(env, monkeypatch):
     """Our clock ahead of Discord's makes a fresh command look late: its acknowledgement works, and it acts and answers
     as ever, a /stop saying so in the channel too."""

@@ -261,3 +261,40 @@ async def test_a_background_step_that_fails_is_said_as_it_ends_an_outage_in_one_
         ("WARNING", "unreachable was not done: cannot reach Discord (ServerDisconnectedError: Server disconnected)", False),
         ("ERROR", "bug failed", True),
     ]
+
+
+def said(server, channel, start: str) -> list[str]:
+    return [m["content"] for m in server.messages(channel) if m["content"].startswith(start)]
+
+
+@pytest.mark.asyncio
+async def test_the_session_finished_line_cut_off_by_an_outage_is_posted_once_it_ends_and_once(env, monkeypatch):
+    """Found by a review: "Session finished after N rounds" was sent directly, not through the outbox, so an outage as
+    its last round's summary had just been posted lost it (the runner's retry found the session ended, nothing queued).
+    It is queued with the close, as the summary is, and posted from the outbox: once the outage ends, and once (a
+    restart after it posts nothing again)."""
+    monkeypatch.setattr(runner_module, "RETRY_AFTER_ERROR", 0.02)
+    server = env.server
+    async with running(env) as bot:
+        await compose(env, rounds=1)
+        await server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await round_recorded(env, 1)
+        server.hold(MESSAGES)
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await server.wait_until(lambda: server.held[MESSAGES] or None, what="the summary on its way")
+        down = asyncio.ensure_future(server.go_down())  # its shutdown waits for the held request: the summary
+        while not await refuses_connections(server):
+            await asyncio.sleep(0.02)
+        server.release(MESSAGES)
+        await down
+        # Retried while Discord is out (before: the session's runner ended after one failed try, the line lost).
+        ended = lambda: all(task.done() for task in bot.runner._tasks.values())  # noqa: E731
+        await eventually(lambda: bot.runner.outage.tries >= 3 or ended(), "3 failed tries, or the session's runner ended")
+        assert not said(server, env.channel, "Session finished")
+        await server.come_back()
+        await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Session finished"), timeout=30)
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM announcements WHERE sent_at IS NULL") == [(0,)], "the outbox sent")
+    async with running(env):
+        pass
+    assert said(server, env.channel, "Session finished") == ["Session finished after 1 round. Use `/top` to hear the best."]
+    assert len(said(server, env.channel, "**Round 1 closed**")) == 1

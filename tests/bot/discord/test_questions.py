@@ -8,6 +8,8 @@ how to be asked again, changing nothing; so is a press on the buttons of a quest
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 
 import discord
 import pytest
@@ -210,3 +212,18 @@ async def test_a_press_on_a_question_whose_confirmed_work_is_still_recorded_says
         await bot.conductor.store.record_confirmed(ConfirmedRequest(str(forget.id), "forget-me", str(env.guild.id), data, 1.0))
         answer = await late_press(env, env.alice, question, "Delete my data")
     assert answer["type"] == 4 and answer["data"]["flags"] & 64 and answer["data"]["content"] == ALREADY_BEING_DONE, answer
+
+
+async def test_a_confirmed_request_of_a_copied_database_is_carried_out_without_its_token(env, caplog):
+    """`crowdtune copy-db` leaves a confirmed request's interaction token out (a secret): a start on the copy carries
+    the request out all the same, and only its question is not edited (a KeyError on the token stopped the pass)."""
+    async with running(env) as bot:
+        await a_vote(env)
+        scope = db_rows(env, "SELECT scope_id FROM sessions")[0][0]
+        data = {"user": env.mod.id, "application_id": 1, "scope": scope}  # as the copy holds it: no "token"
+        await bot.conductor.store.record_confirmed(ConfirmedRequest("99", "reset", str(env.guild.id), data, time.time()))
+    caplog.set_level(logging.INFO, logger="crowdtune.bot")
+    async with running(env):  # its pass ends with the line (the database's commit comes before it)
+        await eventually(lambda: any("cannot be edited" in r.getMessage() for r in caplog.records), "the request carried out, said")
+    assert db_rows(env, "SELECT action FROM audit WHERE action = 'reset'") == [("reset",)]
+    assert db_rows(env, "SELECT COUNT(*) FROM confirmed_requests") == [(0,)]

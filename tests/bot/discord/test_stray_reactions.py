@@ -9,6 +9,7 @@ from test_round_counts import close_with
 
 pytestmark = pytest.mark.asyncio
 
+MESSAGES = "POST /channels/{channel_id}/messages"
 NOTICE = "Reactions are not votes in round 1: vote with the {} on its post."
 
 
@@ -75,3 +76,24 @@ async def test_a_restart_does_not_say_it_again_in_the_same_round(env):
         await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Reactions are not votes in round 2"))
     said = [m["content"] for m in server.messages(env.channel) if m["content"].startswith("Reactions are not votes")]
     assert said == [NOTICE.format("buttons"), NOTICE.format("buttons").replace("round 1", "round 2")], said
+
+
+async def test_the_notice_that_discord_failed_to_take_is_posted_from_the_outbox_before_the_summary_once(env):
+    """Found by a review: the notice was sent directly, recorded as told first, so a Discord failure as it was sent
+    (an outage, a 5xx) lost it for good. It is queued in the outbox with its record: what fails waits there and is
+    posted by the round's runner, before the round's summary, once."""
+    server = env.server
+    async with running(env):
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, rounds=2)
+        post = await server.wait_for_message(env.channel, is_round(1))
+        server.fail(MESSAGES, count=1, status=503)  # Discord's side fails (discord.py does not retry a 503 itself)
+        await server.react(env.alice, post["id"], KEYCAPS[8])
+        await server.wait_until(lambda: server.request_counts[MESSAGES] >= 2 or None, what="the notice's failed post")
+        assert not [m for m in server.messages(env.channel) if m["content"].startswith("Reactions are not votes")]
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await server.wait_for_message(env.channel, is_round(2))
+    said = [m["content"] for m in server.messages(env.channel)]
+    notices = [i for i, content in enumerate(said) if content.startswith("Reactions are not votes")]
+    summary = next(i for i, content in enumerate(said) if "Round 1 closed" in content)
+    assert [said[i] for i in notices] == [NOTICE.format("buttons")] and notices[0] < summary, said

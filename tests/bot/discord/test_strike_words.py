@@ -94,3 +94,28 @@ async def test_strike_and_unstrike_refuse_any_bot_in_one_line(env):
         assert said == "The bot casts no votes, so there is no strike to lift. Nothing was changed.", said
     assert strikes(env) == 0
     assert db_rows(env, "SELECT COUNT(*) FROM audit WHERE action IN ('strike', 'unstrike')")[0][0] == 0
+
+
+async def test_a_strike_landing_as_a_round_is_stored_closed_is_counted_in_its_summary(env):
+    """Alice 7 and bob 8; a /strike of bob lands after the close took its votes and before it stores the close (made
+    here right before the store's close, as from another process). The verdict counted alice's 7 alone, and the summary
+    must say so: before, it read the struck votes before the close and left bob's out ("1 voted", no vote voided)."""
+    server = env.server
+    async with running(env) as bot:
+        post = await first_round(env)
+        for user, value in ((env.alice, 7), (env.bob, 8)):
+            await server.react(user, post["id"], KEYCAPS[value - 1])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "both votes")
+        store = bot.conductor.store
+        close_round_stored, struck = store.close_round, []
+
+        async def strike_first(round_id, *args, **kwargs):
+            [(scope_id,)] = db_rows(env, "SELECT scope_id FROM sessions")
+            struck.append(await store.strike(scope_id, uid(env.bob), uid(env.mod)))
+            return await close_round_stored(round_id, *args, **kwargs)
+
+        store.close_round = strike_first
+        summary = await close_round(env, 1)
+    assert struck == [{"open": 1, "over": 0}]
+    assert "1 voted (7)" in summary and "1 vote was voided by /strike." in summary, summary
+    assert db_rows(env, "SELECT voter, voided FROM votes ORDER BY voided") == [(uid(env.alice), 0), (uid(env.bob), 1)]
