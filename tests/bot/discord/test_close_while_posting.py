@@ -15,7 +15,7 @@ import time
 
 import pytest
 from test_discord_bot import compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, running  # noqa: F401 - fixtures
-from test_stop_races import STOPPED_HERE, said_in_order
+from test_stop_races import STOPPED_HERE, hold_method, hold_rendering, said_in_order
 
 from bot.discord.steering import CLOSE_ANSWERS
 
@@ -29,34 +29,20 @@ def summaries(env, number: int) -> list[dict]:
     return [m for m in env.server.messages(env.channel) if m["content"].startswith(f"**Round {number} closed**")]
 
 
-def hold_recording(bot) -> asyncio.Event:
-    """Hold every round's record of its post (Store.set_round_messages) until the returned event is set: the post is in
-    the channel, the database does not have it yet."""
-    store, release = bot.conductor.store, asyncio.Event()
-    record = store.set_round_messages
-
-    async def held(*args, **kwargs):
-        await release.wait()
-        return await record(*args, **kwargs)
-
-    store.set_round_messages = held
-    return release
-
-
-async def close_while_posted(env, bot) -> tuple[list[str], asyncio.Event]:
-    """Start a session whose first post is in the channel but its record held, and /close it twice meanwhile: both
-    answers, and the event that lets the record go."""
+async def close_while_posted(env, bot, monkeypatch) -> tuple[list[str], asyncio.Event]:
+    """Start a session whose first post is in the channel but its record (Store.set_round_messages) held, and /close it
+    twice meanwhile: both answers, and the event that lets the record go."""
     server = env.server
-    release = hold_recording(bot)
+    _, release = hold_method(monkeypatch, bot.conductor.store, "set_round_messages")
     await compose(env, user=env.alice, rounds=2)
     await server.wait_for_message(env.channel, is_round(1), timeout=30)
     return [(await final_answer(await server.slash(user, env.channel, "close")))["content"] for user in (env.alice, env.mod)], release
 
 
-async def test_a_close_while_the_round_is_posted_closes_it_once_it_is_there(env):
+async def test_a_close_while_the_round_is_posted_closes_it_once_it_is_there(env, monkeypatch):
     server = env.server
     async with running(env) as bot:
-        answers, release = await close_while_posted(env, bot)
+        answers, release = await close_while_posted(env, bot, monkeypatch)
         status = (await final_answer(await server.slash(env.bob, env.channel, "status")))["content"]
         release.set()
         await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
@@ -70,10 +56,10 @@ async def test_a_close_while_the_round_is_posted_closes_it_once_it_is_there(env)
     assert db_rows(env, "SELECT rounds_done FROM sessions") == [(1,)]
 
 
-async def test_a_stop_after_a_close_while_the_round_is_posted_closes_and_counts_it_first(env):
+async def test_a_stop_after_a_close_while_the_round_is_posted_closes_and_counts_it_first(env, monkeypatch):
     server = env.server
     async with running(env) as bot:
-        answers, release = await close_while_posted(env, bot)
+        answers, release = await close_while_posted(env, bot, monkeypatch)
         stop = await server.slash(env.alice, env.channel, "stop")
         await stop.wait_response()  # it waits for the close, which waits for the post's record
         release.set()
@@ -91,12 +77,12 @@ async def test_a_stop_after_a_close_while_the_round_is_posted_closes_and_counts_
     assert not any(is_round(2)(m) for m in server.messages(env.channel))
 
 
-async def test_a_close_while_the_round_is_posted_stands_across_a_restart(env):
+async def test_a_close_while_the_round_is_posted_stands_across_a_restart(env, monkeypatch):
     """The bot goes down with the post on its way and the close acknowledged: after the restart the post (adopted, or
     made then) closes at once, as the close was acknowledged, and once."""
     server = env.server
     async with running(env) as bot:
-        answers, _ = await close_while_posted(env, bot)  # the bot goes down with the record held
+        answers, _ = await close_while_posted(env, bot, monkeypatch)  # the bot goes down with the record held
     async with running(env):
         await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
         await server.wait_for_message(env.channel, is_round(2), timeout=30)
@@ -125,7 +111,7 @@ async def test_a_close_before_the_first_round_is_in_the_channel_changes_nothing(
     assert db_rows(env, "SELECT closes_at FROM rounds")[0][0] > time.time() + 60  # its full time, not closed by the /close
 
 
-async def test_a_second_close_while_the_next_round_is_prepared_changes_nothing(env):
+async def test_a_second_close_while_the_next_round_is_prepared_changes_nothing(env, monkeypatch):
     """The trial's case: the second /close, meant for the round the first one closed, comes while the next round is
     being prepared (its rendering held here)."""
     server = env.server
@@ -133,15 +119,7 @@ async def test_a_second_close_while_the_next_round_is_prepared_changes_nothing(e
         await compose(env, user=env.alice, rounds=3)
         await server.wait_for_message(env.channel, is_round(1), timeout=30)
         await eventually(lambda: db_rows(env, "SELECT message_ids FROM rounds")[0][0] != "[]", "round 1's post recorded")
-        publisher, rendering, release = bot.runner.publisher, asyncio.Event(), asyncio.Event()
-        render = publisher._render
-
-        async def held(open_round):
-            rendering.set()
-            await release.wait()
-            return await render(open_round)
-
-        publisher._render = held
+        rendering, release = hold_rendering(env, monkeypatch)
         first = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
         await rendering.wait()
         second = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
