@@ -31,8 +31,9 @@ CLOSE_ANSWERS = {
     "closing": "Closing this round now.",
     "already": "This round is already closing; its result follows.",
     "once_posted": "The next round is being posted; I'll close it as soon as it is there, and its result follows.",
-    "none": "The last round has closed and the next one is being prepared, so nothing was changed; use /close once it is posted.",
-    "first": "The first round is being prepared, so nothing was changed; use /close once it is posted.",
+    # Said also in the moment between a post reaching the channel and the bot hearing back from Discord.
+    "none": "The last round has closed and the next one is being prepared, so nothing was changed; use /close again once it is in the channel.",
+    "first": "The first round is being prepared, so nothing was changed; use /close again once it is in the channel.",
     "ended": ALREADY_ENDED,
 }
 
