@@ -588,8 +588,8 @@ async def _run(args: argparse.Namespace) -> int:
 
 async def _keeps_its_folder(db: str, out: Path) -> bool:
     """Whether `run` on the database `db` resumes this login's unfinished session into the folder it keeps, so that
-    --out (`out`) is not used, read without changing the database (storage.viewing); True when that cannot be told
-    without upgrading it (an older PostgreSQL database: bot.session_files.resumed_files then refuses --out)."""
+    --out (`out`) is not used, read without changing the database (storage.viewing); False when that cannot be told
+    without upgrading it (an older PostgreSQL database, not copied to be read): a refusal changes nothing, its schema included."""
     from bot.session_files import session_files
     from bot.terminal import terminal_scope
     from storage import NoDatabase, viewing
@@ -597,7 +597,7 @@ async def _keeps_its_folder(db: str, out: Path) -> bool:
     try:
         async with viewing(db) as view:
             if view is None:
-                return True
+                return False
             session = await view.store.active_session_in(terminal_scope())
             return session is not None and session_files(session, view.name, out, _beside_db(db)).note is None
     except NoDatabase:
@@ -757,6 +757,7 @@ def _render(args: argparse.Namespace) -> int:
 
 async def _export(args: argparse.Namespace) -> int:
     from bot.progress import counted, progress_bar
+    from bot.stopping import settle
     from storage.export import COUNTED, export_zip
 
     args.db = _database(_settings(db=args.db))
@@ -769,6 +770,7 @@ async def _export(args: argparse.Namespace) -> int:
             raise UsageError(f"no scope '{args.scope}' in {store.path}; its scopes: {', '.join(scopes) or 'none yet'}")
         with progress_bar(None, "export", "file") as bar:
             counts = await export_zip(store, Path(args.out), args.scope, progress=lambda: bar.update(1))
+        settle()  # the zip is in place: a stop now must not fail a run whose retry --out would then refuse
     finally:
         await store.close()
     print(f"wrote {args.out}: {counted(counts, COUNTED)}")
@@ -788,6 +790,7 @@ def _fresh_output(out: str, db: str, force: bool) -> None:
 
 
 async def _copy_db(args: argparse.Namespace) -> int:
+    from bot.stopping import settle
     from storage.copy import copy_into
 
     if args.source == args.target:
@@ -798,7 +801,9 @@ async def _copy_db(args: argparse.Namespace) -> int:
         await source.refuse_if_held("stop it first, then copy: what it writes after the copy would not be in it")
         _check_database(args.target, create=True)
         try:
-            copied, counts = await copy_into(source, args.target)  # claims the target atomically: no look, then write
+            # Claims the target atomically (no look, then write); once its rows all go to the commit, a stop changes
+            # nothing: the copy is what was asked for, and a script must not take it for a failure.
+            copied, counts = await copy_into(source, args.target, settle)
         except ValueError as problem:
             raise UsageError(str(problem)) from None
     finally:
@@ -856,14 +861,15 @@ def _until_signal(work) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command `argv` (default: sys.argv's) and return its exit code (README "Exit codes"). Standard
+    """Run the command `argv` (default: sys.argv's, this process's own command, which ends with it: bot.stopping's
+    signals_heard `process`) and return its exit code (README "Exit codes"). Standard
     output that cannot be written (a full disk, `> /dev/full`) ends any command with one line, exit code FILE,
     its cleanup done as for any other end; what is still unwritten is flushed here, not at the interpreter's exit."""
     from bot.errors import Interrupted, Stopped
     from bot.stopping import say_stopped, signals_heard
 
     try:
-        with signals_heard():  # from here to the end: a signal while the arguments are read, too
+        with signals_heard(process=argv is None):  # from here to the end: a signal while the arguments are read, too
             return _main(argv)
     except (KeyboardInterrupt, Stopped) as stop:
         stop = Interrupted() if isinstance(stop, KeyboardInterrupt) else stop

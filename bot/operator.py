@@ -108,7 +108,8 @@ def _add_yes(parser: argparse.ArgumentParser, verb: str) -> None:
 def _can_ask(args: argparse.Namespace, doing: str) -> None:
     """UsageError when nobody can be asked (standard input is no terminal: a script, a pipe, a container without
     one) and --yes was not given. Called only once there is something to confirm: what needs no answer (a scope
-    not there, nothing stored, a database that cannot be written or is held) is said first, as it is with --yes."""
+    not there, nothing stored, a database that cannot be written or is held) is said first, as it is with --yes; the
+    last two but for a database of an older schema, which opening it to write would upgrade (`_viewed`)."""
     if not args.yes and not sys.stdin.isatty():
         raise UsageError(f"standard input is not a terminal, so nobody can confirm: add --yes to {doing}; nothing was changed")
 
@@ -153,13 +154,16 @@ async def _open(args: argparse.Namespace, command: str, scope: str | None):
 @contextlib.asynccontextmanager
 async def _viewed(args: argparse.Namespace, nothing: str):
     """storage.viewing of the database args.db: what a command finds there, read without changing it, so one that ends
-    up changing nothing leaves its schema as it was. The database must exist and hold crowdtune's data (UnreadableFile,
-    exit code FILE, otherwise, `nothing` saying what that means: nothing is made)."""
+    up changing nothing (nothing to do, or its question answered no) leaves its schema as it was: a SQLite file of an
+    older schema is read from an upgraded private copy (View.upgraded), and the question asked from it before the
+    database is opened to write; a PostgreSQL database of an older schema, which is not copied, is refused (OlderSchema,
+    naming `crowdtune upgrade`). The database must exist and hold crowdtune's data (UnreadableFile, exit code FILE,
+    otherwise, `nothing` saying what that means: nothing is made)."""
     from storage import NoDatabase, viewing
 
     _check_database(args.db, create=False)
     try:
-        async with viewing(args.db) as view:
+        async with viewing(args.db, refuse_older=True) as view:
             yield view
     except NoDatabase as absent:
         raise UnreadableFile(f"{absent}, so {nothing}") from None
@@ -185,10 +189,7 @@ class _NothingStored(Exception):
 
 
 async def forget_user(args: argparse.Namespace) -> int:
-    from bot.conductor import Conductor
-    from bot.personal_copy import agent_words, personal_agent
-    from storage.export import write_person_copy
-    from storage.files import replacing
+    from bot.personal_copy import agent_words
     from bot.errors import check_writable
 
     voter, personal, name = args.user
@@ -196,27 +197,17 @@ async def forget_user(args: argparse.Namespace) -> int:
     out = args.out or f"crowdtune-{name}.json"
     check_writable(out, "the file ", example="user.json")
     _fresh_output(out, args.db, args.force)
-    # Nothing stored is said before the database is opened to write, which would upgrade an older one.
+    # Nothing stored is said before the database is opened to write, which would upgrade an older one; so is the
+    # question of an older one, answered from its upgraded copy (a held or read-only one is then named after it).
     async with _viewed(args, "nothing is stored for anyone") as view:
-        if view is not None and not ((await view.store.user_data(voter))["votes"] or await view.store.has_scope(personal)):
+        if not ((await view.store.user_data(voter))["votes"] or await view.store.has_scope(personal)):
             print(await _nothing_stored(view.store, view.name, voter))
+            return 0
+        if view.upgraded and not (confirmed := await _copied_and_confirmed(args, view.store, settings, out))[0]:
             return 0
     store = await _open(args, "forget-user", personal)
     try:
-        copied = await personal_agent(Conductor(store), personal, await _preset(store, settings, personal))
-        agent = agent_words(copied, "their")
-        try:
-            with replacing(out, private=True) as temporary:  # people's votes: readable by its owner alone, as exports
-                votes = await asyncio.to_thread(write_person_copy, store.path, voter, temporary, copied)
-                if not votes and agent is None:
-                    raise _NothingStored
-                _can_ask(args, f"delete {voter}'s data")  # a refusal leaves no copy
-        except _NothingStored:  # a database `_viewed` could not show (an older PostgreSQL one), or emptied meanwhile
-            print(await _nothing_stored(store, store.path, voter))
-            return 0
-        print(f"wrote {out}: a copy of {voter}'s data, {stored(votes, agent)}")
-        if not await _confirmed("Delete it all? This cannot be undone. Moderation records (any strike, the audit log) are kept.", args.yes):
-            print(f"nothing was deleted (the copy stays in {out})")
+        if not view.upgraded and not (confirmed := await _copied_and_confirmed(args, store, settings, out))[0]:
             return 0
         result = await store.forget_user(voter, personal_scope=personal, actor=ACTOR)
     finally:
@@ -225,10 +216,37 @@ async def forget_user(args: argparse.Namespace) -> int:
     reactions = "" if voter.startswith("local:") else ", and a reaction they leave on a round open now no longer counts"
     # Its sessions and compositions go with it (they are its scope's): said, as a trial found them gone unannounced.
     # As the deletion found it (a session started since the copy went too), not as the copy counted it.
-    agent = agent_words(copied, "their", learned=False, sessions=result["sessions"]) if result["personal_agent"] else None
+    agent = agent_words(confirmed[1], "their", learned=False, sessions=result["sessions"]) if result["personal_agent"] else None
     print(f"deleted {stored(result['votes'], agent)} of {voter}; "
           f"moderation records about them (any strike, the audit log) are kept{reactions}")
     return 0
+
+
+async def _copied_and_confirmed(args: argparse.Namespace, store, settings, out: str) -> tuple[bool, object]:
+    """forget-user's copy of the person's data in the database `store` reads, written to `out`, then the question:
+    whether it is confirmed (no is said, and so is nothing stored), and their personal agent as copied (bot.personal_copy)."""
+    from bot.conductor import Conductor
+    from bot.personal_copy import agent_words, personal_agent
+    from storage.export import write_person_copy
+    from storage.files import replacing
+
+    voter, personal, _ = args.user
+    copied = await personal_agent(Conductor(store), personal, await _preset(store, settings, personal))
+    agent = agent_words(copied, "their")
+    try:
+        with replacing(out, private=True) as temporary:  # people's votes: readable by its owner alone, as exports
+            votes = await asyncio.to_thread(write_person_copy, store.path, voter, temporary, copied)
+            if not votes and agent is None:
+                raise _NothingStored
+            _can_ask(args, f"delete {voter}'s data")  # a refusal leaves no copy
+    except _NothingStored:  # emptied since `_viewed` read it
+        print(await _nothing_stored(store, store.path, voter))
+        return False, copied
+    print(f"wrote {out}: a copy of {voter}'s data, {stored(votes, agent)}")
+    if not await _confirmed("Delete it all? This cannot be undone. Moderation records (any strike, the audit log) are kept.", args.yes):
+        print(f"nothing was deleted (the copy stays in {out})")
+        return False, copied
+    return True, copied
 
 
 async def _nothing_stored(store, name: str, voter: str) -> str:
@@ -271,24 +289,35 @@ async def _to_reset(store, name: str, settings, scope: str) -> str | None:
     return learned
 
 
-async def reset(args: argparse.Namespace) -> int:
+async def _reset_confirmed(args: argparse.Namespace, learned: str) -> bool:
+    """Whether the operator confirms the reset of args.scope, whose agent `learned` (in /reset's words); the answer no said."""
     from bot.conductor import NOTHING_LEARNED
 
+    _can_ask(args, f"reset {args.scope}")
+    forgets = "" if learned == NOTHING_LEARNED else "; a reset forgets it all"
+    if not await _confirmed(f"Reset the agent of {args.scope}? It {learned}{forgets}. Compositions and votes are kept.", args.yes):
+        print("nothing was reset")
+        return False
+    return True
+
+
+async def reset(args: argparse.Namespace) -> int:
     settings = _database_named(args)
-    # Nothing to reset is said before the database is opened to write, which would upgrade an older one.
+    # Nothing to reset is said before the database is opened to write, which would upgrade an older one; so is the
+    # question of an older one, answered from its upgraded copy (a held or read-only one is then named after it).
     async with _viewed(args, "there is nothing to reset") as view:
-        if view is not None and await _to_reset(view.store, view.name, settings, args.scope) is None:
+        if (learned := await _to_reset(view.store, view.name, settings, args.scope)) is None:
+            return 0
+        if view.upgraded and not await _reset_confirmed(args, learned):
             return 0
     store = await _open(args, "reset", None)
     try:
         await store.claim_scope(args.scope)  # a terminal session or simulation driving it is running: refused
-        if (learned := await _to_reset(store, store.path, settings, args.scope)) is None:
-            return 0
-        _can_ask(args, f"reset {args.scope}")
-        forgets = "" if learned == NOTHING_LEARNED else "; a reset forgets it all"
-        if not await _confirmed(f"Reset the agent of {args.scope}? It {learned}{forgets}. Compositions and votes are kept.", args.yes):
-            print("nothing was reset")
-            return 0
+        if not view.upgraded:
+            if (learned := await _to_reset(store, store.path, settings, args.scope)) is None:
+                return 0
+            if not await _reset_confirmed(args, learned):
+                return 0
         await store.reset_scope(args.scope, actor=ACTOR)
     finally:
         await store.close()
@@ -306,19 +335,20 @@ async def upgrade(args: argparse.Namespace) -> int:
 
     _database_named(args)
     _check_database(args.db, create=False)
+    # Each line names the database as its store does (`store.path`: a URL without its password), never args.db.
     try:
-        await (await open_store(args.db, read_only=True)).close()
+        await (store := await open_store(args.db, read_only=True)).close()
     except OlderSchema:
         pass
     except NoDatabase as absent:
         raise UnreadableFile(f"{absent}, so there is nothing to upgrade") from None
     else:
-        print(f"the database {args.db} is already of this crowdtune's schema: nothing to upgrade")
+        print(f"the database {store.path} is already of this crowdtune's schema: nothing to upgrade")
         return 0
     store = await _open(args, "upgrade", None)
     try:
         version = await store.schema_version()
     finally:
         await store.close()
-    print(f"upgraded the database {args.db} to this crowdtune's schema ({version}); nothing else was changed")
+    print(f"upgraded the database {store.path} to this crowdtune's schema ({version}); nothing else was changed")
     return 0

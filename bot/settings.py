@@ -48,8 +48,9 @@ class CommandSettings(BaseSettings):
     soundfont: str | None = Field(default=None, description="a .sf2 soundfont file's path")
     # Sync commands to this guild only: instant, for development.
     dev_guild_id: int | None = Field(default=None, description="a whole number (a server's id)")
-    api_base: str | None = Field(default=None, description="an http or https URL with a host, such as http://127.0.0.1:8080/api/v10")
-    gateway_url: str | None = Field(default=None, description="a ws or wss URL with a host, such as ws://127.0.0.1:8080/")
+    # discord.py adds paths to the API base, its query to the gateway's, the token as Authorization (no URL's user:pw@).
+    api_base: str | None = Field(default=None, description="an http or https URL with a host, without user:password@, ?query or #fragment, such as http://127.0.0.1:8080/api/v10")
+    gateway_url: str | None = Field(default=None, description="a ws or wss URL with a host, without ?query or #fragment, such as ws://127.0.0.1:8080/")
     # discord.py waits this long after the last server arrives before it calls itself ready.
     guild_ready_timeout: float = Field(default=2.0, ge=0.0, le=60.0, description="a number of seconds from 0 to 60")
     # How long to keep trying to reach Discord at start (pauses of 1, 2, 4 ... 30 s) before giving up.
@@ -173,9 +174,7 @@ def _read(kind: type[S], **overrides) -> S:
         # Windows PowerShell 5's `echo ... > .env` writes UTF-16: say what to do, not a traceback.
         raise StartupError(
             "the .env file is not UTF-8 text (PowerShell 5's > writes UTF-16): save it as UTF-8, for example with "
-            "Out-File -Encoding utf8, or set the variables in the environment",
-            ExitCode.SETTING,
-        ) from None
+            "Out-File -Encoding utf8, or set the variables in the environment", ExitCode.SETTING) from None
     except ValidationError as problem:
         named = [(_field(kind, e["loc"]), e["input"], e.get("ctx", {}).get("error")) for e in problem.errors()]
         # An override is an option's value (checked by the command line first): shown as given, not looked up.
@@ -310,7 +309,8 @@ def _usable_url(name: str, value: str | None) -> bool:
         return True
     try:
         url = yarl.URL(value.strip())
-        return url.scheme in URLS[name] and bool(url.host) and url.port is not None
+        plain = not {"?", "#"} & set(value) and (name != "api_base" or url.user is url.password is None)
+        return url.scheme in URLS[name] and bool(url.host) and url.port is not None and plain
     except (ValueError, TypeError):
         return False
 
@@ -324,8 +324,7 @@ def _field(kind: type[CommandSettings], loc: tuple) -> str:
 
 
 def _bad(problems: list[str], kind: str = "bad setting") -> str:
-    """The line for `problems`, beginning with what its exit code means (README "Exit codes"): "bad setting" (SETTING)
-    or "bad URL" (BAD_URL), made plural for several."""
+    """The line for `problems`, begun by what its exit code means (README "Exit codes"): "bad setting(s)" or "bad URL(s)"."""
     return f"{kind}{'s' if len(problems) > 1 else ''}: {'; '.join(problems)}"
 
 

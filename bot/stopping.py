@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -104,13 +105,15 @@ def why_stopped(problem: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def signals_heard() -> Iterator[None]:
+def signals_heard(process: bool = False) -> Iterator[None]:
     """For a command's whole run: the first SIGINT raises KeyboardInterrupt, as Python's own handler does, and
     the first SIGTERM Terminated, where the code is (the command then says which in one line, `main`), also when
     crowdtune was started with SIGINT ignored: a shell without job control starts every background command so
     (`crowdtune simulate ... &` in a script), and Python keeps it ignored. A repeated signal changes nothing: the
     ending it would cut short is under way. Inside an event loop `signals_end_this_task` takes over. At the end
-    the previous handlers come back, unless a signal came meanwhile (later ones keep changing nothing)."""
+    the previous handlers come back, unless a signal came meanwhile (later ones keep changing nothing), or, for a
+    `process` that ends with the command (bot.entry), its outcome was settled (`settle`): restored, a signal in
+    the process's last instants would still end it with 143. A caller that goes on (a test) gets them back."""
     received: list[signal.Signals] = []
 
     def on_signal(number: int, frame) -> None:
@@ -123,14 +126,32 @@ def signals_heard() -> Iterator[None]:
     try:
         yield
     finally:
-        if not received and all(signal.getsignal(number) is on_signal for number in ENDINGS):
+        ours = (on_signal,) if process else (on_signal, _settled_signal)
+        if not received and all(signal.getsignal(number) in ours for number in ENDINGS):
             for number, handler in previous.items():
                 signal.signal(number, handler)
+
+
+def _settled_signal(number: int, frame) -> None:
+    """A signal after the command's outcome was settled (`settle`): nothing is left for it to stop."""
 
 
 def _ignore_signal(number: int, frame) -> None:
     """A signal after the one that is ending the command: its ending is under way (not SIG_IGN, which the
     processes started meanwhile would inherit)."""
+
+
+# The work of the running `signals_end_this_task`'s own way to say that its outcome is decided (`settle`).
+_SETTLE: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("settle", default=None)
+
+
+def settle() -> None:
+    """Say, from work under `signals_end_this_task`, that its outcome is decided (copy-db's rows all handed to the
+    target's commit): a stop signal from now on changes nothing, to the end of the process (`signals_heard`), and
+    the command ends as its work does. A stop that came just after a copy committed otherwise ended it with 143 though the copy was whole,
+    and a script's retry was refused, the target holding data. Outside such work it does nothing."""
+    if (mark := _SETTLE.get()) is not None:
+        mark()
 
 
 @contextlib.asynccontextmanager
@@ -141,10 +162,10 @@ async def signals_end_this_task() -> AsyncIterator[None]:
     disposition the process inherited. A repeated signal changes nothing: the cleanup it would cut short
     keeps promises (no round left half-done, no player left playing) and ends by itself (each step is bounded).
     Without signal handlers (not the main thread) the signals keep their previous actions."""
-    loop, task, received = asyncio.get_running_loop(), asyncio.current_task(), []
+    loop, task, received, settled = asyncio.get_running_loop(), asyncio.current_task(), [], []
 
     def on_signal(number: signal.Signals) -> None:
-        if not received:
+        if not received and not settled:
             _heard(number)
             received.append(number)
             task.cancel(WORDS[number])  # the work's cleanup may say why it stopped (why_stopped)
@@ -154,6 +175,7 @@ async def signals_end_this_task() -> AsyncIterator[None]:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
             loop.add_signal_handler(number, on_signal, number)
             installed.append(number)
+    settling = _SETTLE.set(lambda: settled.append(True))
     try:
         yield
     except asyncio.CancelledError:
@@ -162,12 +184,14 @@ async def signals_end_this_task() -> AsyncIterator[None]:
         task.uncancel()  # the cancellation is accounted for: it becomes the signal's exception
         raise ENDINGS[received[0]]() from None
     finally:
+        _SETTLE.reset(settling)
         # The loop's removal leaves Python's defaults (a traceback, a silent end): the handlers from before come
-        # back instead, held meanwhile, or, once a signal has come, one that lets repeats change nothing.
+        # back instead, held meanwhile, or, once a signal has come or the outcome is settled, one that lets
+        # signals change nothing till the process ends.
         with signals_held():
             for number in installed:
                 loop.remove_signal_handler(number)
-                signal.signal(number, _ignore_signal if received else before[number] or signal.SIG_DFL)
+                signal.signal(number, _ignore_signal if received else _settled_signal if settled else before[number] or signal.SIG_DFL)
     if received:  # the work ended anyway (the signal came as it finished): still the signal's exit code
         task.uncancel()
         raise ENDINGS[received[0]]()

@@ -23,7 +23,7 @@ from bot.conductor import Conductor, OpenRound, start_text
 from bot.console import LineReader, Player, write_clip
 from bot.final_track import write_final_track
 from bot.terminal_words import (
-    AspectsVote, Vote, describe_spec, explain, learning_summary, rating_of, resuming, vote_of,
+    STOPS, PROMPTS, AspectsVote, Vote, describe_spec, explain, keys, learning_summary, rating_of, resuming, stop_line, vote_of,
 )
 from bot.session_files import kept_options, resumed_files, session_files
 from bot.errors import ExitCode, StartupError
@@ -38,39 +38,9 @@ from storage.files import CannotWrite
 
 # None: every clip of the round (A, then B); BEFORE: the track before, which every A/B vote is about.
 BEFORE = "before"
-ROUND_STAYS_OPEN = "stopped; this round stays open and the next `crowdtune run` resumes it"
-STARTS_HERE = "the next `crowdtune run` starts from this track"  # a stop before round 1 (the starting track's rating)
 ONE_VERSION, STARTING_ALONE = "this round has one version", "this is the starting track alone"  # what ra or rb finds
 _REPLAYS = {"r": None, "ra": 0, "r a": 0, "rb": 1, "r b": 1, "rp": BEFORE, "r p": BEFORE}
-_STOPS = ("q", "quit", "stop", "exit")  # what people type to leave a program, each ending the session
 _HELPS = ("help", "h", "?")
-
-
-# Every prompt in one style (lower case, short, the question last) and its help, shown for help, h or ?,
-# ending with the keys (`keys`). A/B: a vote is the favourite of the three tracks, so a vote for A says A beat B
-# and the track before.
-PROMPTS = {
-    "rating": ("  your rating, 1-10? ", "type a rating from 1 (worst) to 10 (best), such as 7; "),
-    "aspects": (
-        "  musicality, novelty, coherence, 1-10 each (such as 7 5 6)? ",
-        "type three ratings from 1 to 10, such as 7 5 6, or one number for all three; ",
-    ),
-    "ab": (
-        "  your favourite of the three: a, b, both or neither? ",
-        "type a or b (that version is your favourite), both (A and B tie, above the track before) or neither, or n "
-        "(the track before is best); ",
-    ),
-}
-
-
-def keys(mode: str, replays: bool, starting: bool = False, every_stop: bool = False) -> str:
-    """The keys at a prompt, in words: the replays only when there is audio to play again (`replays`). `starting`:
-    the prompt rates the starting track, before any round is open. `every_stop`: every word that ends the session
-    (help's line), not only q."""
-    ab = "ra, rb or rp replays A, B or the track before, " if mode == "ab" else ""
-    stop = f"{', '.join(word for word in _STOPS if word != 'q')} or q" if every_stop else "q"
-    stops = f"{stop} stops ({STARTS_HERE})" if starting else f"{stop} stops (the round stays open)"
-    return f"{ab}r replays, {stops}" if replays else stops
 
 
 def terminal_scope(login: str | None = None) -> str:
@@ -138,9 +108,12 @@ class TerminalSession:
         self.replays = renderer is not None and self.player.can_play
         self.voter = terminal_scope()  # local:LOGIN, never user:, which is a Discord user's
         self.folder = out_dir
-        # What a stop says now (q, the end of input, Ctrl-C or SIGTERM alike): its line and, once rounds
-        # run, the session whose lessons follow it.
-        self._stopping: tuple[str, SessionRow | None] = (ROUND_STAYS_OPEN, None)
+        # Where the session is, for what a stop says (q, the end of input, Ctrl-C or SIGTERM alike: `stop_line`): the
+        # session once started or resumed (its closing lines follow the stop), whether its starting track is being
+        # rated, the round shown, and the vote cast (round id, number, in words) whose summary is not said yet.
+        self._session: SessionRow | None = None
+        self._starting, self._presented, self._cast = False, None, None
+        self._said: set[str] = set()  # the closing steps said: a signal during them does not say one twice
         # What a database that stops taking writes leaves now, said with its line (None: no session started yet).
         self.left: str | None = None
 
@@ -156,7 +129,7 @@ class TerminalSession:
         ("CROWDTUNE_ROUNDS=0") (a resumed session says which of them it does not apply);
         `new`: end an unfinished session and start one from `spec`; `first_track` (a person's own melody): the same,
         from its track, its summary said once the session has started. Ctrl-C and SIGTERM cancel it (bot.stopping): the cancellation goes
-        through once the players are stopped, and the round stays open."""
+        through once the players are stopped, and the stop's line says what that leaves (`stop_line`)."""
         self.reader = self.reader or LineReader(self.stdin)
         try:
             with _resumable(lambda: self.left):
@@ -193,6 +166,7 @@ class TerminalSession:
             self.folder = found.folder
             spec = old
             self.left = SESSION_RESUMES
+            self._session = session
         else:
             if self.out_refused is not None:  # before anything is stored
                 raise self.out_refused
@@ -201,6 +175,7 @@ class TerminalSession:
                 options={"aspects": self.aspects, **kept_options(self.out_dir.resolve(), self.data_folder, store.path)}, first_track=first_track and first_track.track,
             )
             self.left = SESSION_RESUMES
+            self._session = session
             learned = await self.conductor.learned_from(session.scope_id, spec.agent)
             # A seed repeats a new random track's session, not one that starts where another ended.
             seed = f"--seed {spec.seed}" + ("" if "continues" in session.options else " repeats it")
@@ -220,21 +195,22 @@ class TerminalSession:
         if first and not self.interactive:  # asked no rating, but its files are written as a terminal's are (start.mid)
             await write_clip(self.renderer, self.folder / "start", track_from_dict(session.track), "the starting track")
         elif first:
-            self._stopping = (f"stopped; {STARTS_HERE}", session)
+            self._starting = True
             if not await self._starting_track(session, spec):
                 await self._stopped()
                 return 0
-        self._stopping = (ROUND_STAYS_OPEN, session)
+            self._starting = False
         rated, why_rescored = 0, True
         while (open_round := await self.conductor.open_round(session.id)) is not None:
-            self.left = ROUND_RESUMES
-            clips, before_clip = await self._present(open_round)
+            self.left, self._presented = ROUND_RESUMES, open_round.id
+            clips, before_clip = await _present(open_round, self.folder, self.renderer, self.say, self.replays)
             await self._play(clips)
             answer = await self._ask(open_round, clips, before_clip)
             if answer is None:
                 await self._stopped()
                 return rated
             self.left = RATING_LOST.format(_named(answer), "not stored")
+            self._cast = (open_round.id, open_round.plan.index + 1, _named(answer))
             before = (await store.session(session.id)).incumbent_score
             await self.conductor.vote(open_round.id, self.voter, answer)
             self.left = RATING_LOST.format(_named(answer), "stored but not counted")  # its round is not closed
@@ -245,26 +221,38 @@ class TerminalSession:
                 descriptions = [p.description for p in open_round.plan.proposals]
                 self.say(f"  {explain(outcome, open_round.spec, descriptions, before, answer, why_rescored)}")
                 why_rescored = why_rescored and outcome.kept_edit
+            self._cast = None
         self.left = None  # finished: nothing resumes
+        self._said.add("stop")  # the line a stop would say: this one
         self.say(f"session {session.id} finished after {plural(rated, 'round')} voted in this run")
         await self._ended(session)
         return rated
 
     async def _stopped(self) -> None:
-        """Say that the session stopped and what that leaves, then (once it has started) what `_ended` says."""
-        line, session = self._stopping
-        self.say(line)
-        if session is not None:
-            await self._ended(session)
+        """Say that the session stopped and what that leaves, then (once it has started) what `_ended` says; each line
+        once, also when a signal comes while they are said."""
+        if "stop" not in self._said:
+            id_ = self._session and self._session.id
+            line = await stop_line(self.conductor.store, id_, self._starting, self._presented, self._cast)
+            self._said.add("stop")
+            self.say(line)
+        if self._session is not None:
+            await self._ended(self._session)
 
     async def _ended(self, session: SessionRow) -> None:
         """At a session's end, finished or stopped: write its track as it stands (final.mid, final.wav with audio:
         bot.final_track, as a simulation writes it) and say where in one line (or, in that line, what could not be
-        written), then what the agent has learned."""
-        track = track_from_dict((await self.conductor.store.session(session.id)).track)
-        self.say(await write_final_track(self.folder, track, self.renderer, "wav"))
-        for line in await learning_summary(self.conductor, session):
+        written), then what the agent has learned. A step already said is not said again."""
+        if "track" not in self._said:
+            track = track_from_dict((await self.conductor.store.session(session.id)).track)
+            line = await write_final_track(self.folder, track, self.renderer, "wav")
+            self._said.add("track")
             self.say(line)
+        if "lessons" not in self._said:
+            lines = await learning_summary(self.conductor, session)
+            self._said.add("lessons")
+            for line in lines:
+                self.say(line)
 
     async def _starting_track(self, session: SessionRow, spec: SessionSpec) -> bool:
         """Play the track the first edit starts from and, in rating mode, take its rating: the bar that edit
@@ -281,7 +269,7 @@ class TerminalSession:
                 self.stdout.flush()
                 line = await self.reader.readline()
                 answer = None if line is None else line.strip()
-                if answer is None or answer.lower() in _STOPS:
+                if answer is None or answer.lower() in STOPS:
                     return False
                 if not answer:
                     return True
@@ -301,27 +289,6 @@ class TerminalSession:
         self.say(f"  rated {rating_text(rating_of(vote))}/10: the first edit is compared with this")
         return True
 
-    async def _present(self, open_round: OpenRound) -> tuple[list[Path], list[Path] | None]:
-        """Write the round's files and say where; returns each clip's file to hear (A then B: `_opened`) and, in A/B
-        mode, the track before's (a vote is the favourite of the three; `rp` replays it), else None."""
-        plan = open_round.plan
-        labels = ["A", "B"] if len(plan.proposals) > 1 else [""]
-        number = plan.index + 1
-        self.say(f"round {number}:")
-        clips = []
-        for label, proposal in zip(labels, plan.proposals):
-            stem = self.folder / f"round-{number:04d}{'-' + label.lower() if label else ''}"
-            where, wav = await write_clip(self.renderer, stem, proposal.track, f"round {number} {label}".strip(), plan.incumbent, proposal.action)
-            clips.append(_opened(stem, wav))
-            prefix = f"  {label}: " if label else "  "
-            self.say(f"{prefix}{proposal.description}; {where} (piano roll: {stem.with_suffix('.png')})")
-        if len(plan.proposals) == 1:
-            return clips, None
-        stem = self.folder / f"round-{number:04d}-before"
-        where, before = await write_clip(self.renderer, stem, plan.incumbent, f"round {number}: the track before")
-        self.say(f"  the track before: {where}" + (" (rp replays it)" if self.replays else ""))
-        return clips, [_opened(stem, before)]
-
     async def _ask(self, open_round: OpenRound | None, clips: list[Path], before: list[Path] | None = None) -> Vote | None:
         """The person's vote on a round (None: the starting track), asked until it is valid; None if they stopped.
         `before`: the track before's clip (A/B mode), which `rp` replays."""
@@ -338,7 +305,7 @@ class TerminalSession:
             answer = line.strip()
             if not self.interactive:  # piped input is not echoed: the transcript shows each answer, a stop too
                 self.stdout.write(visible(answer) + "\n")
-            if answer.lower() in _STOPS:
+            if answer.lower() in STOPS:
                 return None
             if answer.lower() in _REPLAYS:
                 await _replay(self.player, self.renderer is not None, clips, _REPLAYS[answer.lower()], before,
@@ -361,6 +328,30 @@ class TerminalSession:
         """Play a round's clips as it opens: only audio (without it, `clips` are MIDI files for the person to open)."""
         if self.renderer is not None:
             await self.player.play(clips)
+
+
+async def _present(open_round: OpenRound, folder: Path, renderer, say: Callable[[str], None], replays: bool) -> tuple[list[Path], list[Path] | None]:
+    """Write the round's files into `folder` (audio with `renderer`) and `say` where; returns each clip's file to hear
+    (A then B: `_opened`) and, in A/B mode, the track before's (a vote is the favourite of the three; `rp` replays it:
+    said when it `replays`), else None."""
+    plan = open_round.plan
+    labels = ["A", "B"] if len(plan.proposals) > 1 else [""]
+    number = plan.index + 1
+    say(f"round {number}:")
+    clips = []
+    for label, proposal in zip(labels, plan.proposals):
+        stem = folder / f"round-{number:04d}{'-' + label.lower() if label else ''}"
+        where, wav = await write_clip(renderer, stem, proposal.track, f"round {number} {label}".strip(), plan.incumbent, proposal.action)
+        clips.append(_opened(stem, wav))
+        prefix = f"  {label}: " if label else "  "
+        say(f"{prefix}{proposal.description}; {where} (piano roll: {stem.with_suffix('.png')})")
+    if len(plan.proposals) == 1:
+        return clips, None
+    stem = folder / f"round-{number:04d}-before"
+    where, before = await write_clip(renderer, stem, plan.incumbent, f"round {number}: the track before")
+    say(f"  the track before: {where}" + (" (rp replays it)" if replays else ""))
+    return clips, [_opened(stem, before)]
+
 
 async def _replay(player: Player, audio: bool, clips: list[Path], which: int | str | None, before: list[Path] | None = None,
                   alone: str = ONE_VERSION) -> None:

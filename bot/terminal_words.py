@@ -1,5 +1,6 @@
-"""The terminal session's words (bot.terminal): a session's options and what a resumed one does not apply, what a
-typed answer is as a vote, what it says about a rated round's outcome, and what the agent has learned."""
+"""The terminal session's words (bot.terminal): its prompts and their keys, a session's options and what a resumed one
+does not apply, what a typed answer is as a vote, what it says about a rated round's outcome, what a stop leaves, and
+what the agent has learned."""
 
 from __future__ import annotations
 
@@ -19,6 +20,37 @@ from core.engine import Outcome, SessionSpec, prior_text, wear_limit_text
 from core.instruments import instrument_name
 from core.music import key_name, tonic_name
 from storage import SessionRow
+
+STARTS_HERE = "the next `crowdtune run` starts from this track"  # a stop before round 1 (the starting track's rating)
+ROUND_STAYS_OPEN = "stopped; {} stays open and the next `crowdtune run` resumes it"
+STOPS = ("q", "quit", "stop", "exit")  # what people type to leave a program, each ending the session
+
+# Every prompt in one style (lower case, short, the question last) and its help, shown for help, h or ?,
+# ending with the keys (`keys`). A/B: a vote is the favourite of the three tracks, so a vote for A says A beat B
+# and the track before.
+PROMPTS = {
+    "rating": ("  your rating, 1-10? ", "type a rating from 1 (worst) to 10 (best), such as 7; "),
+    "aspects": (
+        "  musicality, novelty, coherence, 1-10 each (such as 7 5 6)? ",
+        "type three ratings from 1 to 10, such as 7 5 6, or one number for all three; ",
+    ),
+    "ab": (
+        "  your favourite of the three: a, b, both or neither? ",
+        "type a or b (that version is your favourite), both (A and B tie, above the track before) or neither, or n "
+        "(the track before is best); ",
+    ),
+}
+
+
+def keys(mode: str, replays: bool, starting: bool = False, every_stop: bool = False) -> str:
+    """The keys at a prompt, in words: the replays only when there is audio to play again (`replays`). `starting`:
+    the prompt rates the starting track, before any round is open. `every_stop`: every word that ends the session
+    (help's line), not only q."""
+    ab = "ra, rb or rp replays A, B or the track before, " if mode == "ab" else ""
+    stop = f"{', '.join(word for word in STOPS if word != 'q')} or q" if every_stop else "q"
+    stops = f"{stop} stops ({STARTS_HERE})" if starting else f"{stop} stops (the round stays open)"
+    return f"{ab}r replays, {stops}" if replays else stops
+
 
 # The command-line options that make up a session's SessionSpec (and so cannot change while it runs).
 SPEC_OPTIONS = ("base", "scale", "length", "tempo", "instrument", "mode", "preset", "rounds", "seed")
@@ -105,6 +137,29 @@ async def learning_summary(conductor, session: SessionRow) -> list[str]:
     if learned:
         return ["what the agent has learned from your votes so far:", *(f"  {line}" for line in learned)]
     return [f"the agent {await conductor.nothing_sure_yet(session.scope_id, spec.agent)}"]
+
+
+async def stop_line(store, session_id: int | None, starting: bool, presented: int | None, cast: tuple[int, int, str] | None) -> str:
+    """What a stop (q, the end of input, Ctrl-C, SIGTERM) leaves, read from the database as it is then, so that it is
+    true in every phase, also where a signal cut a write short and it may or may not have been stored: `session_id` the
+    session's (None: none started or resumed yet), `starting` while its starting track is rated (before round 1),
+    `presented` the id of the round the person was shown, `cast` (round id, its number, the vote in words) the vote cast
+    and not yet summed up. A session that has finished leaves nothing open: its closing lines say it."""
+    if session_id is None:
+        return "stopped before a session started or resumed; the next `crowdtune run` does that"
+    if (await store.session(session_id)).status != "active":
+        return f"stopped; session {session_id} has finished"
+    if starting:
+        return f"stopped; {STARTS_HERE}"
+    row = await store.open_round_of(session_id)
+    if row is not None and cast is not None and cast[0] == row.id:
+        return f"stopped; your {cast[2]} was not counted: this round stays open and the next `crowdtune run` asks for it again"
+    if row is not None:
+        return ROUND_STAYS_OPEN.format("this round" if row.id == presented else f"round {row.idx + 1}")
+    number = await store.next_round_index(session_id) + 1
+    if cast is not None:  # closed with it, its summary not said yet
+        return f"stopped; round {cast[1]} closed with your {cast[2]}, and the next `crowdtune run` opens round {number}"
+    return f"stopped before round {number} opened; the next `crowdtune run` opens it"
 
 
 def describe_spec(spec: SessionSpec, options: Mapping[str, object] = MappingProxyType({})) -> str:

@@ -196,37 +196,50 @@ async def open_store(location: str | Path, read_only: bool = False) -> Store:
 async def open_to_write(location: str | Path) -> Store:
     """`open_store` for a command that writes (the bot, a terminal session, a simulation, a copy's target): a
     database that cannot be written (a read-only file or folder, a full disk) is a StorageError at once, naming
-    it ("the database ct.db cannot be written: ..."), before the command makes anything, not at its first write."""
+    it ("the database ct.db cannot be written: ..."), before the command makes anything, not at its first write: a
+    SQLite file this made is removed again."""
+    check_location(location)
+    made = not is_postgres_url(location) and location != IN_MEMORY and not os.path.lexists(location)
     store = await open_store(location)
     try:
         await store.check_writable()
     except BaseException:
         await store.close()
+        if made:
+            from storage.sqlite import remove_new
+
+            remove_new(location)
         raise
     return store
 
 
 class View(NamedTuple):
-    """A store that reads a database as this crowdtune reads it (`viewing`), and the database's name to say."""
+    """A store that reads a database as this crowdtune reads it (`viewing`), the database's name to say, and whether
+    it is of an older schema (`upgraded`: the store reads an upgraded private copy, and opened to write the database
+    itself would be upgraded)."""
 
     store: Store
     name: str
+    upgraded: bool = False
 
 
 @contextlib.asynccontextmanager
-async def viewing(location: str | Path) -> AsyncIterator[View | None]:
+async def viewing(location: str | Path, refuse_older: bool = False) -> AsyncIterator[View | None]:
     """A `View` of the database at `location` that changes nothing in it, for a command to tell whether it has
     anything to do before it opens the database to write, which upgrades one of an older schema: a command that
     ends up changing nothing (nothing stored for a person, a scope with nothing to reset) must not change its schema
     either. The store is opened to read only; a SQLite file of an older schema is copied (copy_file, into a
     temporary folder, removed after) and the copy upgraded. None for a PostgreSQL database of an older schema, which
-    is not copied (the caller opens it to write). NoDatabase and StorageError as open_store's to read."""
+    is not copied (the caller opens it to write), or with `refuse_older` its OlderSchema, for a caller that cannot tell
+    what it would change otherwise. NoDatabase and StorageError as open_store's to read."""
     from storage.protocol import OlderSchema
 
     try:
         store = await open_store(location, read_only=True)
     except OlderSchema:
         if is_postgres_url(location):
+            if refuse_older:
+                raise
             yield None
             return
         import asyncio
@@ -239,7 +252,7 @@ async def viewing(location: str | Path) -> AsyncIterator[View | None]:
             await asyncio.to_thread(copy_file, location, copy)
             store = await open_store(copy)
             try:
-                yield View(store, str(location))
+                yield View(store, str(location), upgraded=True)
             finally:
                 await store.close()
         return

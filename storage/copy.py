@@ -12,22 +12,24 @@ import contextlib
 import fcntl
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from storage.protocol import Store
 from storage.rows import TABLES, without_secrets
 
 
-async def copy_database(source: Store, target: Store) -> dict[str, int]:
+async def copy_database(source: Store, target: Store, committing: Callable[[], None] = lambda: None) -> dict[str, int]:
     """Copy every table of `source` into `target`, which must hold no data (ValueError otherwise).
     Both are of this crowdtune's schema (the target migrated as it was opened; the source, opened to read only by
-    `crowdtune copy-db`, refused otherwise). Returns rows copied per table."""
+    `crowdtune copy-db`, refused otherwise). `committing` is called once every row is read, as the target's
+    transaction goes to its commit. Returns rows copied per table."""
 
     async def chunks() -> AsyncIterator[tuple[str, list[str], list[tuple]]]:
         for table, _ in TABLES:
             async with contextlib.aclosing(source.read_table(table)) as read:
                 async for columns, rows in read:
                     yield table, columns, without_secrets(table, columns, rows)
+        committing()
 
     # Each reader is closed as the copy ends, stopped midway too (Ctrl-C, SIGTERM, a failure): left to the event
     # loop's end, it was closed after the source's connection, each failing ("Connection closed") in lines of its own.
@@ -38,9 +40,9 @@ async def copy_database(source: Store, target: Store) -> dict[str, int]:
 MADE_MEANWHILE = "{} was made meanwhile; copy into a new, empty database"
 
 
-async def copy_into(source: Store, location: str) -> tuple[str, dict[str, int]]:
+async def copy_into(source: Store, location: str, committing: Callable[[], None] = lambda: None) -> tuple[str, dict[str, int]]:
     """Copy `source` into the database at `location` (a path, not yet checked, or a URL) and return its name as
-    printed (a URL without its password) and the rows copied per table. The target is claimed atomically, never looked
+    printed (a URL without its password) and the rows copied per table; `committing` as copy_database's. The target is claimed atomically, never looked
     at and then written: a database there (a URL, a SQLite file) is checked empty and filled in one transaction that
     holds it (SQLite's write lock; PostgreSQL: copy_database's locks); a SQLite file not there is made whole under a
     temporary name beside it, then linked to its name, which fails rather than replaces if a file took that name
@@ -63,7 +65,7 @@ async def copy_into(source: Store, location: str) -> tuple[str, dict[str, int]]:
             raise ValueError(f"{holds}; copy into a new, empty database")
         target = await storage.open_to_write(location)
         try:
-            return target.path, await copy_database(source, target)
+            return target.path, await copy_database(source, target, committing)
         finally:
             await target.close()
     handle, temporary = _held_temporary(folder, prefix)
@@ -73,7 +75,7 @@ async def copy_into(source: Store, location: str) -> tuple[str, dict[str, int]]:
         os.chmod(temporary, 0o666 & ~mask)
         target = await storage.open_to_write(temporary)
         try:
-            counts = await copy_database(source, target)
+            counts = await copy_database(source, target, committing)
         finally:
             await target.close()  # its journal checkpointed into it and removed
         try:
@@ -88,19 +90,21 @@ async def copy_into(source: Store, location: str) -> tuple[str, dict[str, int]]:
 
 async def _holding(location: str) -> str | None:
     """"NAME already holds data (TABLE)" when the database at `location` holds data, read without changing it (storage.viewing: an older
-    one is not upgraded by a copy it refuses); None when it holds none, or that is told only as it is opened to write
-    (an older PostgreSQL database; the copy's own check, in its transaction, stays the one that counts)."""
+    one is not upgraded by a copy it refuses; the copy's own check, in its transaction, stays the one that counts); None
+    when it holds none. An older PostgreSQL database, which is not copied to be read, is refused as one (its crowdtune
+    data may be told only by upgrading it), naming its schema."""
     import storage
+    from storage.protocol import OlderSchema
 
     try:
-        async with storage.viewing(location) as view:
-            if view is None:
-                return None
+        async with storage.viewing(location, refuse_older=True) as view:
             for table, _ in TABLES:
                 async with contextlib.aclosing(view.store.read_table(table)) as read:
                     async for _, rows in read:
                         if rows:
                             return f"{view.name} already holds data ({table})"
+    except OlderSchema as older:
+        return older.older
     except storage.NoDatabase:  # an empty file, or a database with no tables: a copy makes them
         pass
     return None

@@ -152,20 +152,27 @@ _POSTGRES_NAME = re.compile(r"postgres(?:ql)?", re.IGNORECASE)
 _PARAMETER = re.compile(r"([?&]([^=&]*)=)([^&]*)")
 
 
+# A query parameter whose name holds one of these carries a secret: password and sslpassword (the client key's
+# passphrase) are asyncpg's; token, secret and a bare key are an HTTP URL's (CROWDTUNE_API_BASE, a proxy's).
+_SECRET_NAMES = re.compile(r"pass(?:word|wd)|token|secret|(?:^|api_?)key$")
+
+
 def _is_password_key(key: str) -> bool:
-    """Whether a query parameter's key, as typed, names the password: asyncpg reads keys percent-decoded (parse_qs:
-    pass%77ord is password); in any case, to be safe, though asyncpg reads only the lower-case one."""
-    return unquote_plus(key).lower() == "password"
+    """Whether a query parameter's key, as typed, names a secret (_SECRET_NAMES: password, sslpassword, token...):
+    asyncpg reads keys percent-decoded (parse_qs: pass%77ord is password); in any case, to be safe, though asyncpg
+    reads only lower-case ones."""
+    return _SECRET_NAMES.search(unquote_plus(key).lower()) is not None
 
 
 def public_url(url: str) -> str:
     """`url` (of any scheme, even mistyped or unreadable: `url_problem`) as typed but for its password, shown as
     ***: the text from the first : in its authority (past "//") to the last @, where a password holding an unencoded
     @ / ? # [ ends as far as anyone can tell, so none of it shows however the URL is broken, while its user, host,
-    port and database still do; a `password=` parameter's value (its key read as asyncpg reads it, percent-decoded:
-    pass%77ord=), and any other parameter's value that is the password (of _SECRET_CHARACTERS or more, percent-decoded
-    alike: `public_text` then masks it where a message prints it too); and, with no @ at all, a "port" that is no
-    number (the password of "postgresql://user:secret" with its host left out). Never raises."""
+    port and database still do; the value of a parameter named for a secret (`_is_password_key`: password=,
+    sslpassword=, token=..., its key read as asyncpg reads it, percent-decoded: pass%77ord=), and any other
+    parameter's value that is the password (of _SECRET_CHARACTERS or more, percent-decoded alike: `public_text` then
+    masks it where a message prints it too); and, with no @ at all, a "port" that is no number (the password of
+    "postgresql://user:secret" with its host left out). Never raises."""
     secrets = {unquote(secret) for secret in _secrets(url) if len(unquote(secret)) >= _SECRET_CHARACTERS}
     authority = _AUTHORITY.match(url)
     start = authority.end() if authority else 0

@@ -29,7 +29,12 @@ class NoDatabase(StorageError):
 
 
 class OlderSchema(StorageError):
-    """A database of an older crowdtune's schema opened to read only: reading upgrades nothing (`other_schema`)."""
+    """A database of an older crowdtune's schema opened to read only: reading upgrades nothing (`other_schema`).
+    `older` names it and its schema, for a line of a caller's own: "the database NAME is from an older crowdtune (schema 12)"."""
+
+    def __init__(self, message: str, older: str = "") -> None:
+        super().__init__(message)
+        self.older = older
 
 
 def other_schema(path: object, version: int, known: int) -> StorageError:
@@ -41,9 +46,10 @@ def other_schema(path: object, version: int, known: int) -> StorageError:
             f"the database {path} is from a newer crowdtune (schema {version}, this one knows {known}): use that crowdtune, "
             "or upgrade this one"
         )
+    older = f"the database {path} is from an older crowdtune (schema {version}"
     return OlderSchema(
-        f"the database {path} is from an older crowdtune (schema {version}, this one reads {known}) and reading changes "
-        "nothing: run crowdtune upgrade on it (or start the bot on it, which upgrades it as it starts), then try again"
+        f"{older}, this one reads {known}) and reading changes nothing: run crowdtune upgrade on it (or start the bot on "
+        "it, which upgrades it as it starts), then try again", f"{older})",
     )
 
 

@@ -31,7 +31,7 @@ from core.music import track_to_dict
 from storage import naming_refusals, out_of_room
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseGone, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
+    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseGone, DatabaseUnwritable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
     VoteResult,
     closed_audit, other_schema, outcome_to_dict,
 )
@@ -135,14 +135,70 @@ def reading_uri(path: str | Path) -> str:
       without locks or the -shm SQLite cannot make there (SQLITE_READONLY_CANTINIT). A writer needs a -wal
       beside it, which whoever reads here could not make; one with more rights that starts during the read
       would not be noticed (https://www.sqlite.org/uri.html#uriimmutable).
+    A full disk (`disk_full`) takes no -shm either (SQLite fails, SQLITE_IOERR_SHMSIZE, leaving it and a -wal behind):
+    immutable=1 too, unless a -wal with commits in it is there to be read.
     """
     file = Path(path).resolve()
     uri = file.as_uri()
-    if os.path.lexists(f"{file}-wal"):
+    wal = f"{file}-wal"
+    full = disk_full(file)
+    if os.path.lexists(wal) and not (full and _empty(wal)):
         return f"{uri}?mode=ro"
-    if _why_unwritable(file) is None and _why_unwritable(file.parent) is None:
+    if not full and _why_unwritable(file) is None and _why_unwritable(file.parent) is None:
         return f"{uri}?mode=rw"
     return f"{uri}?mode=ro&immutable=1"
+
+
+def _empty(path: str) -> bool:
+    """Whether the file `path` holds nothing (a -wal with no commits in it), or is not there."""
+    try:
+        return os.stat(path).st_size == 0
+    except OSError:
+        return True
+
+
+# The room SQLite needs beside a WAL database to open it at all: its index (-shm, 32 KiB) and the -wal's first
+# pages; a writer needs RESERVE more (claim_instance). With less free, opening fails (SQLITE_IOERR_SHMSIZE, or
+# SQLITE_FULL) after making the -shm and -wal, which it leaves.
+OPEN_ROOM = 64 * 1024
+# What SQLite says of a full disk (SQLITE_FULL), said of every refusal a full disk causes, however SQLite words it.
+DISK_FULL = "database or disk is full"
+
+
+def disk_full(path: str | Path) -> bool:
+    """Whether the file system holding `path` (or its nearest existing folder) has less than OPEN_ROOM free for this
+    process (root may use the blocks kept for it). False when it cannot be told."""
+    place = Path(os.path.abspath(path))
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        disk = os.statvfs(place)
+    except OSError:
+        return False
+    if disk.f_blocks == 0:  # a file system that gives no sizes (some FUSE ones): not known to be full
+        return False
+    free = disk.f_bfree if os.geteuid() == 0 else disk.f_bavail
+    return free * disk.f_frsize < OPEN_ROOM
+
+
+def refusal_reason(path: str | Path) -> Callable[[BaseException], str]:
+    """Why SQLite refused the database `path`, for a line: DISK_FULL for a full disk, whether SQLite said
+    SQLITE_FULL or an I/O error on a disk with no room left (the -shm or -wal could not grow); else SQLite's words."""
+
+    def reason(problem: BaseException) -> str:
+        code = getattr(problem, "sqlite_errorcode", 0) & 0xFF
+        if code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and disk_full(path)):
+            return DISK_FULL
+        return str(problem)
+
+    return reason
+
+
+def remove_new(path: str | Path) -> None:
+    """Remove the database file `path`, made by an open that was refused, and SQLite's files beside it."""
+    for made in (os.fspath(path), *(f"{os.fspath(path)}{end}" for end in BESIDE if end != ".lock")):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(made)
 
 
 def copy_file(path: str | Path, to: str | Path) -> None:
@@ -180,6 +236,16 @@ def damaged(path: str | Path, problem: str) -> StorageError:
     )
 
 
+def _refused(path: str, problem: BaseException, read_only: bool) -> StorageError | None:
+    """The error naming a full disk that refused opening the database `path` (refusal_reason), to read or to write;
+    None for any other problem."""
+    if not isinstance(problem, sqlite3.Error) or (reason := refusal_reason(path)(problem)) != DISK_FULL:
+        return None
+    if read_only:
+        return StorageError(f"the database {path} cannot be read: {reason}")
+    return DatabaseUnwritable(f"the database {path} cannot be written: {reason}")
+
+
 async def _thread_ended(connection: aiosqlite.Connection) -> None:
     """Wait for the worker thread of a connection that failed to open: aiosqlite stops it, and it then reports
     to the event loop; a caller that closes the loop at once would get "Event loop is closed" from it."""
@@ -213,11 +279,14 @@ class SqliteStore(ClosesOnExit):
         elif path != ":memory:":
             if (why := name_too_long(path)) is not None:  # before anything is made
                 raise StorageError(f"the database {path} cannot be used: {why}")
+            if disk_full(path):  # SQLite would fail after making a -shm and a -wal (or the file), and leave them
+                raise DatabaseUnwritable(f"the database {path} cannot be written: {DISK_FULL}")
             parent = Path(path).resolve().parent
             try:
                 parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StorageError(f"cannot create the database folder {parent}: {exc.strerror}") from None
+        made = not read_only and path != ":memory:" and not os.path.lexists(path)  # removed again if refused
         connection = aiosqlite.connect(reading_uri(path) if read_only else path, uri=read_only, isolation_level=None)
         connecting = asyncio.ensure_future(connection)
         try:
@@ -233,15 +302,21 @@ class SqliteStore(ClosesOnExit):
             raise
         except sqlite3.Error as exc:
             await _thread_ended(connection)
-            raise StorageError(f"cannot open the database {path}: {exc}{_unwritable_place(path)}") from None
+            if made:
+                remove_new(path)
+            raise _refused(path, exc, read_only) or StorageError(f"cannot open the database {path}: {exc}{_unwritable_place(path)}") from None
         store = cls(db, path)
         try:
             await store._prepare(read_only)
             store._file = _identity(path)
         except BaseException as exc:
             await db.close()  # a connection left open keeps a thread alive
+            if made:
+                remove_new(path)
             if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_CORRUPT:  # the check itself could not read a page
                 raise damaged(path, str(exc)) from None
+            if (refusal := _refused(path, exc, read_only)) is not None:
+                raise refusal from None
             if isinstance(exc, sqlite3.DatabaseError):
                 raise StorageError(f"the database {path} cannot be used: {exc}{_unwritable_place(path)}") from None
             raise
@@ -392,7 +467,7 @@ class SqliteStore(ClosesOnExit):
         naming the database, wherever in the transaction it comes (the COMMIT too): rolled back, nothing lost."""
         async with self._lock:
             self._check_same_file()
-            with naming_refusals(self.path):
+            with naming_refusals(self.path, refusal_reason(self.path)):
                 try:
                     await self._db.execute("BEGIN IMMEDIATE")
                 except asyncio.CancelledError:

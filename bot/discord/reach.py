@@ -23,6 +23,8 @@ async def reach_discord(retry_seconds: float) -> None:
     needs no token: tried again after 1, 2, 4 ... 30 s while `retry_seconds` last, as the network may
     come up after the bot (a container starting, a laptop waking). StartupError DISCORD_UNREACHABLE
     then; BAD_URL when something answers that is not Discord's API (HTTP 4xx)."""
+    from storage.postgres import public_text, public_url  # the one masking of a URL's password (README)
+
     url = discord.http.Route.BASE.rstrip("/") + "/gateway"
     where = yarl.URL(url).host
     loop = asyncio.get_running_loop()
@@ -37,13 +39,13 @@ async def reach_discord(retry_seconds: float) -> None:
                         return
                     if response.status < 500 and response.status != 429:
                         raise StartupError(
-                            f"{url} answered HTTP {response.status}: CROWDTUNE_API_BASE must be a Discord API base such as "
+                            f"{public_url(url)} answered HTTP {response.status}: CROWDTUNE_API_BASE must be a Discord API base such as "
                             "https://discord.com/api/v10",
                             ExitCode.BAD_URL,
                         )
                     reason = f"HTTP {response.status}"
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as problem:
-                reason = _why_unreachable(problem)
+                reason = public_text(_why_unreachable(problem), url)  # aiohttp's own words may hold the URL
             if loop.time() + pause > give_up:
                 # The time the tries took, and apart what the setting allows: the next try would have come after it.
                 took = round(loop.time() - started, 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +39,13 @@ def test_ctrl_c_under_make_run_ends_without_makes_error_line(tmp_path):
         pytest.skip("make run would install system packages first")
     child.sendintr()
     child.expect(pexpect.EOF)
+    child.close()
     assert "interrupted" in child.before and "make: ***" not in child.before, child.before
+    # Nothing after crowdtune's last line. Make heard the Ctrl-C too (the terminal sends it to the whole foreground job)
+    # and ends by it once crowdtune has ended, as an interrupted program does (130 in the shell, so a script running
+    # it stops too): no exit code of its own, such as its 2 for an error.
+    assert child.before.rstrip().endswith("interrupted"), child.before
+    assert (child.exitstatus, child.signalstatus) == (None, signal.SIGINT), (child.exitstatus, child.signalstatus)
 
 
 def test_a_real_failure_under_make_run_is_still_makes_error(tmp_path):

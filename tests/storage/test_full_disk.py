@@ -95,3 +95,24 @@ async def test_a_lock_file_the_full_disk_will_not_take_is_not_left_behind(small_
         assert held == b"the same, with room" + b"\0" * RESERVE
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("small_disk_location", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("left_kib", [0, 72])
+async def test_a_new_database_the_full_disk_refuses_is_not_made(small_disk_location, left_kib):
+    """Found by a fresh-user trial: `run --db new.db` on a full disk was refused but left an empty new.db (the README:
+    nothing is made on a refusal). With no room to open it (left_kib 0) it is refused before it is made; with room to
+    open it but not to make crowdtune's tables in it (72 KiB), SQLite's refusal mid-way is said the same way and
+    what it made is removed. Either way the line is the README's."""
+    from pathlib import Path
+
+    from storage import open_to_write
+
+    folder = Path(small_disk_location).parent
+    with open(folder / "filler", "wb") as fill:  # the disk filled up to `left_kib` KiB
+        fill.write(b"\0" * (os.statvfs(folder).f_bfree * os.statvfs(folder).f_frsize - left_kib * 1024))
+    new = folder / "new.db"
+    with pytest.raises(DatabaseUnwritable) as refused:
+        await open_to_write(new)
+    assert str(refused.value) == f"the database {new} cannot be written: database or disk is full"
+    assert sorted(path.name for path in folder.iterdir()) == ["filler"]
