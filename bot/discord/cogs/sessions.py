@@ -273,6 +273,8 @@ class Sessions(commands.Cog):
             if not await recounts.recounted(session.id):
                 notes.append(STILL_RECOUNTING)
         ended, open_round = await rounds_ended(self.store, session)
+        if open_round is not None and not self.bot.runner.steering.visible(open_round):
+            open_round = None  # not posted yet: the round members see is none (as /close takes it)
         planned = session.spec.get("rounds")
         total = rounds_in_all(planned, ended, session.rounds_done)
         progress = (f"{ended} of {plural(total, 'round')}" if total else plural(ended, "round")) + " done"
