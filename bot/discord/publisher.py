@@ -45,6 +45,7 @@ class Publisher:
         # channel id -> (when its post began, set once that round is recorded with its message)
         self._deployment_id: str | None = None
         self._recording: dict[int, tuple[float, asyncio.Event]] = {}
+        self._posting: dict[int, asyncio.Event] = {}  # round id -> its `recorded` event while publish runs
         # session id -> (round id, its attachments: file name, bytes) until that round's post is recorded: a post that
         # Discord refused is retried every few seconds while it lasts, and FluidSynth and the drawing need not run again.
         self._media: dict[int, tuple[int, list[tuple[str, bytes]]]] = {}
@@ -66,6 +67,7 @@ class Publisher:
         adopted = message is not None
         recorded = asyncio.Event()
         self._recording[channel.id] = (time.time(), recorded)
+        self._posting[row.id] = recorded
         try:
             if adopted:
                 closes_at = message.created_at.timestamp() + seconds
@@ -83,6 +85,7 @@ class Publisher:
             self.forget(session.id)
         finally:
             self._posted.discard(row.id)
+            self._posting.pop(row.id, None)
             recorded.set()
             if self._recording.get(channel.id, (0, None))[1] is recorded:
                 del self._recording[channel.id]
@@ -101,6 +104,10 @@ class Publisher:
 
             self.own_reactions.put(message.channel.id, message.id, mode, message)
         return recorded_row, adopted
+
+    def posting(self, round_id: int) -> asyncio.Event | None:
+        """While the round's post is being made (rendered, sent, recorded): the event set once that is over; else None."""
+        return self._posting.get(round_id)
 
     def posted(self, round_id: int) -> bool:
         """Whether the round's post reached Discord (members see it) and is being recorded (not yet in its row)."""

@@ -132,3 +132,22 @@ async def test_a_second_close_while_the_next_round_is_prepared_changes_nothing(e
     assert status.startswith("1 of 3 rounds done; the next round is being prepared."), status
     assert len(summaries(env, 1)) == 1 and summaries(env, 2) == []
     assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "open")]
+
+
+async def test_a_close_sent_before_the_round_was_posted_does_not_close_it_though_it_is_recorded_when_the_close_is_handled(env):
+    """The /close meant what was in the channel when it was sent: a round posted after it (and recorded by the time the
+    bot handles the /close) was not it. Discord's ids order the two."""
+    server = env.server
+    async with running(env) as bot:
+        server.hold(POST_MESSAGE)
+        await compose(env, user=env.alice, rounds=2)
+        await server.wait_until(lambda: server.held[POST_MESSAGE] >= 1, what="the round's post to be on its way")
+        (session_id,) = db_rows(env, "SELECT id FROM sessions")[0]
+        async with bot.runner.steering.lock(session_id):  # the /close waits here until the post is recorded
+            close = await server.slash(env.mod, env.channel, "close")
+            server.release(POST_MESSAGE)
+            await eventually(lambda: db_rows(env, "SELECT message_ids FROM rounds")[0][0] != "[]", "round 1's post recorded")
+        answer = (await final_answer(close))["content"]
+    assert answer == CLOSE_ANSWERS["first"], answer
+    assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "open")]
+    assert db_rows(env, "SELECT closes_at FROM rounds")[0][0] > time.time() + 60  # its full time, not closed by the /close
