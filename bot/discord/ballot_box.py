@@ -16,58 +16,24 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import discord
 
 from bot.conductor import Conductor
+from bot.progress import plural
 from bot.discord.anti_brigade import Count, JoinTimes, joined_by
 from bot.discord.edge import fits_integer
+from bot.discord.outage import OPERATORS_PROBLEMS, Outage, RetryLog
 from bot.discord.reactions_seen import ReactionsSeen, falling_back
 from bot.discord.vote_rate import HeldReactions, VoteLimiter
+from bot.discord.vote_queue import CLEARED, Barrier, Clear, PendingVote
 from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, resolve, round_style, vote_from_emoji, voter_id
 from storage import DatabaseGone, RoundRow, SessionRow, VoteResult
 
 log = logging.getLogger("crowdtune.votes")
 
 VOTE_BATCH = 500
-
-
-@dataclass(frozen=True)
-class _PendingVote:
-    message_id: int
-    user_id: int
-    value: float | str | None  # a rating or a choice; for a reaction its emoji, mapped once the round is known
-    retract: bool
-    done: asyncio.Future
-    from_reaction: bool = False
-    origin: str | None = None  # the scope it was cast in (see origin_scope); None: read back from the round's own message
-    joined_at: dt.datetime | None = None  # when the voter joined the server, when the event says
-    round_id: int | None = None  # the round a button names, for a post not recorded yet
-    channel_id: int | None = None  # where a reaction was made: its round may be being recorded there
-    remaining: tuple[str, ...] | None = None  # a removed reaction's: the person's vote emoji still on (reactions_seen.py)
-    at: float | None = None  # when it is recorded (Unix seconds); None: when written
-    reread: bool = False  # cast by a re-read of the reactions (the reconciler), not by an event: VoteOp.reread
-    forgets_seen: int = 0  # the newest deletion of a person's data known when it came: VoteOp.forgets_seen
-
-
-@dataclass(frozen=True)
-class _Clear:
-    """A moderator removed every reaction of a message (emoji None) or every reaction with one emoji:
-    the votes they stood for are withdrawn, in order with the votes queued around it."""
-    message_id: int
-    emoji: str | None
-    done: asyncio.Future
-    remaining: dict[str, tuple[str, ...]] | None = None  # voter -> vote emoji still on, when known (reactions_seen.py)
-
-
-CLEARED = 0  # in `watching`: every reaction of the message changed (no user has id 0)
-
-
-@dataclass(frozen=True)
-class _Barrier:
-    """Resolved once every vote queued before it is committed."""
-    done: asyncio.Future
 
 
 class BallotBox:
@@ -83,7 +49,8 @@ class BallotBox:
         limiter: VoteLimiter,
         join_times: JoinTimes,
         on_quorum: Callable[[int], None],
-        recorded_in: Callable[[int, int], Awaitable[None]] | None = None,
+        recorded_in: Callable[[int, int], Awaitable[None]] | None,
+        outage: Outage,
     ) -> None:
         self.bot = bot
         self.conductor = conductor
@@ -97,8 +64,13 @@ class BallotBox:
         self.on_database_gone: Callable[[DatabaseGone], None] = lambda problem: None  # set by the runner
         self._refs: dict[int, RoundRef] = {}  # message id -> round
         self._settings_changes = 0  # scope_settings_changed calls so far
-        self._votes: asyncio.Queue[_PendingVote | _Clear | _Barrier] = asyncio.Queue()
+        self._votes: asyncio.Queue[PendingVote | Clear | Barrier] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
+        # A full disk (or the database's server gone) is the operator's: said as a round's close says it (RetryLog).
+        self.retries = RetryLog(
+            log, "storing votes", outage, then="a reaction's vote is tried again with the next vote, a button's voter asked to press again",
+        )
+        self._refused: list[PendingVote | Clear] = []  # reaction events the database refused: tried first, in order
         self.watching: dict[int, set[int]] = {}  # message id -> users whose reactions changed during a reconciliation
         self.forgets_heard = 0  # the newest deletion of a person's data known (CrowdtuneBot.heard_forget): stamped on each vote
 
@@ -192,10 +164,10 @@ class BallotBox:
         if limited and not self.limiter.allow(user_id):
             done.set_result(VoteResult("too_fast"))
             return done
-        self._queue(_PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id, remaining, at, reread, self.forgets_heard))
+        self._queue(PendingVote(message_id, user_id, value, retract, done, from_reaction, origin, joined_at, round_id, channel_id, remaining, at, reread, self.forgets_heard))
         return done
 
-    def _queue(self, item: _PendingVote | _Clear | _Barrier) -> None:
+    def _queue(self, item: PendingVote | Clear | Barrier) -> None:
         self._votes.put_nowait(item)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._apply_votes(), name="vote-writer")
@@ -266,7 +238,7 @@ class BallotBox:
         self.held.cleared(message_id, emoji)
         remaining = self.seen.cleared(message_id, emoji)
         remaining = None if remaining is None else {voter_id(user_id): on for user_id, on in remaining.items()}
-        self._queue(_Clear(message_id, emoji, asyncio.get_running_loop().create_future(), remaining))
+        self._queue(Clear(message_id, emoji, asyncio.get_running_loop().create_future(), remaining))
 
     async def count(self, row: RoundRow, before_asking: Callable[[], Awaitable[None]] | None = None) -> Count:
         """The round's standing votes as every count (a quorum, the close, /status, /stop) takes them, read once: with
@@ -287,7 +259,7 @@ class BallotBox:
     async def settle_votes(self) -> None:
         """Wait until every vote queued so far is committed (an exception if the database failed)."""
         done = asyncio.get_running_loop().create_future()
-        self._queue(_Barrier(done))
+        self._queue(Barrier(done))
         await done
 
     async def drain(self, timeout: float = 5.0) -> None:
@@ -305,31 +277,42 @@ class BallotBox:
 
     async def _apply_votes(self) -> None:
         while True:
-            batch = [await self._votes.get()]
-            while not self._votes.empty() and len(batch) < VOTE_BATCH:
-                batch.append(self._votes.get_nowait())
+            taken = [await self._votes.get()]
+            while not self._votes.empty() and len(taken) < VOTE_BATCH:
+                taken.append(self._votes.get_nowait())
+            batch, self._refused = [*self._refused, *taken], []
             try:
                 await self._apply_batch(batch)
+                self.retries.worked()
             except Exception as problem:  # the database failed: nobody is told their vote counted
-                if isinstance(problem, DatabaseGone):
-                    self.on_database_gone(problem)
-                else:
-                    log.exception("could not store %d vote(s)", len(batch))
-                for item in batch:
-                    if not item.done.done():
-                        item.done.set_exception(problem)
+                self._failed(batch, problem)
             finally:
-                for _ in batch:
+                for _ in taken:
                     self._votes.task_done()
 
-    async def _apply_batch(self, batch: list[_PendingVote | _Clear | _Barrier]) -> None:
+    def _failed(self, batch: list[PendingVote | Clear | Barrier], problem: Exception) -> None:
+        """A batch the database refused. A reaction event (nobody waits for its answer) is kept and tried again, before
+        the votes queued after it, with the next batch: a full disk loses no vote (the close's re-read would keep a vote
+        whose reaction is still on over a newer one refused). A button's voter and a waiter are told it failed."""
+        if isinstance(problem, DatabaseGone):
+            self.on_database_gone(problem)
+        elif isinstance(problem, OPERATORS_PROBLEMS):
+            self._refused = [item for item in batch if isinstance(item, Clear) or getattr(item, "from_reaction", False)]
+            self.retries.failed(problem)
+        else:
+            log.exception("could not store %s", plural(len(batch), "vote", "votes"))
+        for item in batch:
+            if item not in self._refused and not item.done.done():
+                item.done.set_exception(problem)
+
+    async def _apply_batch(self, batch: list[PendingVote | Clear | Barrier]) -> None:
         ops, accepted, barriers = [], [], []
         touched: dict[int, RoundRef] = {}
         for item in batch:
-            if isinstance(item, _Barrier):
+            if isinstance(item, Barrier):
                 barriers.append(item)
                 continue
-            if isinstance(item, _Clear):
+            if isinstance(item, Clear):
                 # What a clear withdraws depends on the votes before it: those are written first.
                 await self._write(ops, accepted, touched)
                 ops, accepted = [], []
@@ -367,7 +350,7 @@ class BallotBox:
             if await self._quorum(ref):
                 self.on_quorum(ref.session_id)
 
-    async def _write(self, ops: list, accepted: list[tuple[_PendingVote, RoundRef, bool]], touched: dict[int, RoundRef]) -> None:
+    async def _write(self, ops: list, accepted: list[tuple[PendingVote, RoundRef, bool]], touched: dict[int, RoundRef]) -> None:
         """Store the votes; each `accepted` (vote, its round, whether the rule sets it aside now) is told its result: a
         stored vote set aside is "set_aside" (and, counting toward no quorum, does not wake its session)."""
         results = await self.conductor.apply_votes(ops) if ops else []
@@ -378,7 +361,7 @@ class BallotBox:
             if result.counted:
                 touched[ref.session_id] = ref
 
-    async def _clear(self, item: _Clear) -> None:
+    async def _clear(self, item: Clear) -> None:
         ref = await self.ref_for(item.message_id)
         if ref is not None and ref.style == "reactions":
             value = None if item.emoji is None else vote_from_emoji(ref.mode, item.emoji)

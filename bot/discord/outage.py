@@ -96,8 +96,9 @@ class RetryLog:
     is said only when it is true: the step was done (`worked`), or a try got past the checkpoint (`passed`) beyond
     the one where the last try failed (posting a round works again says nothing of its close)."""
 
-    def __init__(self, log: logging.Logger, what: str, outage: Outage) -> None:
+    def __init__(self, log: logging.Logger, what: str, outage: Outage, then: str | None = None) -> None:
         self.log, self.what, self.outage = log, what, outage
+        self.then = then or f"retrying every {outage.retry_seconds:g} s"  # what follows a failure
         self.failing: str | None = None  # the problem's reason while it fails; None while it works or Discord is out
         self.tries = 0  # failed tries in this streak
         self._since = self._said = 0.0  # when (monotonic s) the streak began, and was last said
@@ -117,15 +118,15 @@ class RetryLog:
         if kind != self.failing:
             self.failing, self.tries, self._since, self._said = kind, 1, now, now
             if operators:  # its message names the database and why; the traceback would say nothing more
-                self.log.warning("%s cannot go on: %s; retrying every %g s", self.what, problem, self.outage.retry_seconds)
+                self.log.warning("%s cannot go on: %s; %s", self.what, problem, self.then)
             else:
-                self.log.error("%s failed; retrying every %g s", self.what, self.outage.retry_seconds, exc_info=problem)
+                self.log.error("%s failed; %s", self.what, self.then, exc_info=problem)
             return operators
         self.tries += 1
         if now - self._said >= STILL_FAILING_EVERY:
             self._said = now
             self.log.warning(
-                "%s: still failing after %d tries in %.0f s (%s); retrying", self.what, self.tries, now - self._since, reason(problem),
+                "%s: still failing after %d tries in %.0f s (%s); %s", self.what, self.tries, now - self._since, reason(problem), self.then,
             )
         return False
 

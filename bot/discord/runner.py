@@ -161,7 +161,7 @@ class RoundRunner:
         self.outage = Outage(log, RETRY_AFTER_ERROR, lambda: sum(not task.done() for task in self._tasks.values()))
         self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn, self.outage)
         self.ballot_box = BallotBox(
-            bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in
+            bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in, self.outage
         )
         self.ballot_box.on_database_gone = self.database_gone
         self.reconciler = Reconciler(self.ballot_box, join_times, self.publisher, self.wake)
