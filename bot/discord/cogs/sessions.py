@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.conductor import start_text
+from bot.discord.outage import is_outage, reason
 from bot.discord.permissions import missing_permissions, missing_text
 from bot.discord.pickup import after_pickup
 from bot.discord.replies import UNKNOWN_INTERACTION, answer, answer_privately, deferring
@@ -191,15 +192,16 @@ class Sessions(commands.Cog):
                 await interaction.followup.send(announcement)
             else:
                 await interaction.response.send_message(announcement)
-        except discord.HTTPException as problem:
-            # The session is started and its rounds will show it: not an error to report as "nothing was changed".
-            if isinstance(problem, discord.NotFound) and problem.code == UNKNOWN_INTERACTION:  # too late to answer (3 s)
-                log.warning("/compose: session %d started, but its answer came too late for Discord; the channel is told", session.id)
-                # It acted: the channel is told what it started, through the outbox (its runner posts it before the
-                # first round, retried while Discord is out).
-                await self.bot.runner.store.queue_announcement(session.channel_id, announcement)
-            else:
-                log.warning("/compose: session %d started, but its announcement failed: %s", session.id, problem)
+        except Exception as problem:
+            # The session is started: not an error to report as "nothing was changed". However its answer failed (too late
+            # for Discord's 3 s, Discord unreachable or failing, refused), the channel is told what it started through the
+            # outbox: its runner posts it before the first round, retried while Discord is out.
+            if not isinstance(problem, discord.HTTPException) and not is_outage(problem):
+                raise  # a bug: its traceback
+            late = isinstance(problem, discord.NotFound) and problem.code == UNKNOWN_INTERACTION  # too late to answer (3 s)
+            why = "its answer came too late for Discord" if late else f"its answer failed ({reason(problem)})"
+            log.warning("/compose: session %d started, but %s; the channel is told", session.id, why)
+            await self.bot.runner.store.queue_announcement(session.channel_id, announcement)
         finally:  # its followup can tell its starter why, should the rounds stop at once (DMs closed: README)
             self.bot.runner.ensure_running(session.id, interaction.followup)
 

@@ -6,6 +6,7 @@ ERROR traceback, /status logged one. A command too late to be answered is not ac
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -138,3 +139,31 @@ async def test_a_vote_button_replayed_past_its_answer_window_counts_in_one_warni
         await eventually(lambda: db_rows(env, "SELECT rating FROM votes") == [(9.0,)], "the vote stored")
         await eventually(lambda: [r for r in caplog.records if "came too late" in r.getMessage()], "the warning")
     assert not [r for r in caplog.records if r.exc_info and r.name != "discord.client"], caplog.text  # its reconnects aside
+
+
+@pytest.mark.asyncio
+async def test_a_composes_answer_that_fails_as_discord_becomes_unreachable_has_its_announcement_posted_through_the_outbox_once(env, monkeypatch, caplog):
+    """Found by a trial: a /compose whose answer failed as Discord became unreachable (its answer held past 3 s, then the
+    server down, then back) started a session the channel never heard of: only a merely late answer (10062) was queued
+    for the outbox. Every way the answer can fail queues it: posted once Discord is back, before the first round."""
+    caplog.set_level(logging.INFO)
+    async with running(env) as bot:
+        start, started, go_on = bot.conductor.start, asyncio.Event(), asyncio.Event()
+
+        async def start_then_wait(*args, **kwargs):  # the server goes down once the session is started, before the answer
+            session = await start(*args, **kwargs)
+            started.set()
+            await go_on.wait()
+            return session
+
+        monkeypatch.setattr(bot.conductor, "start", start_then_wait)
+        await env.server.slash(env.mod, env.channel, "compose", {"rounds": 2})
+        await started.wait()
+        await env.server.go_down()
+        go_on.set()
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM announcements") == [(1,)], "the announcement queued")
+        await env.server.come_back()
+        await env.server.wait_for_message(env.channel, is_round(1), timeout=60)
+    said = [m["content"] for m in env.server.messages(env.channel)]
+    assert [c.split(":")[0] for c in said if not c.startswith("**")] == ["Composing with this server's agent"] and said[0].startswith("Composing"), said
+    assert not [r for r in caplog.records if r.exc_info and r.name.startswith("crowdtune")], caplog.text
