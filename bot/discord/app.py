@@ -162,6 +162,9 @@ class CrowdtuneBot(commands.Bot):
     async def on_shard_connect(self, shard_id: int) -> None:  # the same, per shard of a sharded client
         self.runner.reconciler.connected(shard_id)
 
+    async def on_resumed(self) -> None:  # Discord is back after an outage: what it kept in the outbox is posted now
+        await self.runner.post_queued()
+
     async def on_ready(self) -> None:
         resumed = await self.runner.resume_all()
         log.info("ready as %s (%s); %s running", self.user, self.shard_plan.describe(), plural(resumed, "session"))

@@ -301,8 +301,9 @@ class BallotBox:
             self.retries.failed(problem)
         else:
             log.exception("could not store %s", plural(len(batch), "vote", "votes"))
+        kept = {id(item) for item in self._refused}
         for item in batch:
-            if item not in self._refused and not item.done.done():
+            if id(item) not in kept and not item.done.done():
                 item.done.set_exception(problem)
 
     async def _apply_batch(self, batch: list[PendingVote | Clear | Barrier]) -> None:

@@ -14,7 +14,6 @@ taken is closed from what is stored, never re-read (a change after the answer mu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -26,7 +25,8 @@ from bot.discord.anti_brigade import JoinTimes
 from bot.discord.followups import Followups, say_round_waits, say_stopped, say_voting_stopped
 from bot.discord.outage import Outage, RetryLog, say_failure
 from bot.discord.ballot_box import BallotBox, VoteLimiter
-from bot.discord.publisher import ENDED_POSTS, Publisher, edit_post
+from bot.discord.outbox import post_outbox, post_owned
+from bot.discord.publisher import Publisher
 from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
 from bot.discord.votes import round_style, round_summary, session_finished
@@ -36,7 +36,6 @@ from storage import ClaimLost, DatabaseGone, RoundRow, SessionRow
 log = logging.getLogger("crowdtune.rounds")
 
 RETRY_AFTER_ERROR = 5.0
-MESSAGE_LIMIT = 2000  # Discord's most characters in a message's content
 # How long (seconds) /status waits for a session's restart recount (bounded: RECONCILE_PASSES reads of the
 # reactions) before answering with the votes so far and saying the recount is under way. Once per recount:
 # the first /status starts it and every later one waits at most what is left of it.
@@ -101,48 +100,6 @@ class RestartRecounts:
         return True
 
 
-async def summary_into_post(channel, edited: tuple[int, str] | None, summary: str) -> None:
-    """A round's summary that Discord refused to post (Send Messages taken away: an edit of our own message needs
-    none) goes into its post in place of the promise that it follows, when `edited` (message id, words) is that post
-    as just edited; else, and past Discord's 2,000 characters, the post is left as it is."""
-    promise = ENDED_POSTS["closed"]
-    if edited is None or not edited[1].endswith(promise):
-        return
-    content = f"{edited[1].removesuffix(promise)}Voting has closed: {summary}"
-    if len(content) <= MESSAGE_LIMIT:
-        with contextlib.suppress(discord.HTTPException):
-            await edit_post(channel, edited[0], content)
-
-
-async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> int:
-    """Post what the outbox holds (for one channel, or all), oldest first, each once: marked sent after
-    it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
-    it twice within Discord's nonce window (minutes); an entry with a message id is that round post's edit
-    as its round ended (`edit_post`), which a crash may only repeat. For one session's channel a refusal is raised
-    (the session stops, saying why) and that entry given up; across all channels at start, a channel Discord refuses us
-    (gone, or closed to us) is given up on. A refused summary goes into its round's post (`summary_into_post`).
-    Returns how many entries it took from the outbox."""
-    edited: dict[str, tuple[int, str]] = {}  # channel id -> the round post last edited here, and its words
-    taken = 0
-    for note in await store.pending_announcements(channel_id):
-        channel = bot.get_partial_messageable(int(note.channel_id))
-        try:
-            if note.message_id is not None:  # a round's post edited as the round ended: an edit is repeatable
-                await edit_post(channel, int(note.message_id), note.content)
-                edited[note.channel_id] = (int(note.message_id), note.content)
-            else:
-                await channel.send(note.content, nonce=f"ct-note-{note.id}")
-        except (discord.Forbidden, discord.NotFound) as problem:
-            await summary_into_post(channel, edited.pop(note.channel_id, None), note.content)
-            if channel_id is not None:  # given up too: its session stops, and it must not follow in a later one
-                await store.mark_announced(note.id)
-                raise
-            log.warning("announcement %s for channel %s dropped: %s", note.id, note.channel_id, problem)
-        await store.mark_announced(note.id)
-        taken += 1
-    return taken
-
-
 class RoundRunner:
     def __init__(self, bot: discord.Client, conductor: Conductor, renderer, drawer: Drawer, limiter: VoteLimiter | None = None) -> None:
         self.bot = bot
@@ -194,20 +151,15 @@ class RoundRunner:
         async with self._announcing:
             return await post_outbox(self.bot, self.store, channel_id)
 
+    async def post_queued(self) -> None:
+        """Post what the outbox holds for this process's channels (`post_owned`): at start, and as Discord is back."""
+        await post_owned(self.bot, self.store, self.announce)
+
     async def resume_all(self) -> int:
-        """On start: what the outbox holds is posted, then every active session of this process's shards
+        """On start: what the outbox holds is posted (`post_queued`), then every active session of this process's shards
         runs again (bot.shard_plan; all of them unsharded); open rounds keep their closes-at. Returns how many."""
         plan = getattr(self.bot, "shard_plan", None)
-        try:
-            if plan is None or not plan.sharded:
-                await self.announce()
-            else:  # only its own servers' channels: another shard process posts the rest
-                owned = {s.channel_id for s in await self.store.all_sessions() if s.channel_id and plan.owns_scope(s.scope_id)}
-                for channel_id in sorted(owned):
-                    with contextlib.suppress(discord.Forbidden, discord.NotFound):
-                        await self.announce(channel_id)
-        except discord.HTTPException as problem:  # left in the outbox: each session posts its channel's first
-            log.warning("could not post the outbox at start: %s", problem)
+        await self.post_queued()
         sessions = [s for s in await self.store.active_sessions() if plan is None or plan.owns_scope(s.scope_id)]
         runnable = [s.id for s in sessions if s.channel_id is not None and s.channel_id.isdigit()]
         # Those not running yet recount their round's reactions first (not after a reconnect: already running).

@@ -3,8 +3,11 @@ channel, once a round (found by a fresh-user trial: a member reacted 8 on a menu
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import pytest
-from test_discord_bot import KEYCAPS, ballots, compose, drawer, env, is_round, record_posts_late, renderer, running  # noqa: F401 - fixtures
+from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, record_posts_late, renderer, running  # noqa: F401 - fixtures
 from test_round_counts import close_with
 
 pytestmark = pytest.mark.asyncio
@@ -97,3 +100,36 @@ async def test_the_notice_that_discord_failed_to_take_is_posted_from_the_outbox_
     notices = [i for i, content in enumerate(said) if content.startswith("Reactions are not votes")]
     summary = next(i for i, content in enumerate(said) if "Round 1 closed" in content)
     assert [said[i] for i in notices] == [NOTICE.format("buttons")] and notices[0] < summary, said
+
+
+async def test_a_notice_discord_was_down_for_is_posted_once_discord_is_back_not_after_the_close(env, monkeypatch, caplog):
+    """Found by a trial: the notice, queued as Discord was down when it was to be posted, waited in the outbox until the
+    round closed and came after the post said "(closed)": only a start or a close posted the outbox. A resumed gateway
+    session (Discord back) posts what waits in it."""
+    caplog.set_level(logging.INFO, logger="crowdtune.votes")
+    server = env.server
+    async with running(env) as bot:
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, rounds=2)
+        post = await server.wait_for_message(env.channel, is_round(1))
+        store = bot.conductor.store
+        tell, told, go_on = store.tell_reactions_are_no_votes, asyncio.Event(), asyncio.Event()
+
+        async def tell_then_wait(*args):  # Discord goes down once the notice is queued, before it is posted
+            queued = await tell(*args)
+            told.set()
+            await go_on.wait()
+            return queued
+
+        monkeypatch.setattr(store, "tell_reactions_are_no_votes", tell_then_wait)
+        resumes = server.gateway.received["RESUME"]
+        await server.react(env.alice, post["id"], KEYCAPS[8])
+        await told.wait()
+        await server.go_down()
+        go_on.set()
+        await eventually(lambda: "waits for Discord" in caplog.text, "the notice's post failed")
+        await server.come_back()
+        await server.wait_for_session(resumed=resumes + 1, timeout=60)
+        notice = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Reactions are not votes"), timeout=30)
+        assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "open")]  # before the close
+    assert notice["content"] == NOTICE.format("buttons"), notice["content"]

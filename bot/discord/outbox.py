@@ -1,0 +1,76 @@
+"""The outbox as it is posted: what was stored to be said in a channel (a round's summary, a session's end, a notice),
+each posted once, oldest first, after what it says was stored, so a crash or an outage in between loses nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import discord
+
+from bot.discord.outage import OUTAGE_ERRORS, reason
+from bot.discord.publisher import ENDED_POSTS, edit_post
+
+log = logging.getLogger("crowdtune.rounds")
+
+MESSAGE_LIMIT = 2000  # Discord's most characters in a message's content
+
+
+async def summary_into_post(channel, edited: tuple[int, str] | None, summary: str) -> None:
+    """A round's summary that Discord refused to post (Send Messages taken away: an edit of our own message needs
+    none) goes into its post in place of the promise that it follows, when `edited` (message id, words) is that post
+    as just edited; else, and past Discord's 2,000 characters, the post is left as it is."""
+    promise = ENDED_POSTS["closed"]
+    if edited is None or not edited[1].endswith(promise):
+        return
+    content = f"{edited[1].removesuffix(promise)}Voting has closed: {summary}"
+    if len(content) <= MESSAGE_LIMIT:
+        with contextlib.suppress(discord.HTTPException):
+            await edit_post(channel, edited[0], content)
+
+
+async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> int:
+    """Post what the outbox holds (for one channel, or all), oldest first, each once: marked sent after
+    it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
+    it twice within Discord's nonce window (minutes); an entry with a message id is that round post's edit
+    as its round ended (`edit_post`), which a crash may only repeat. For one session's channel a refusal is raised
+    (the session stops, saying why) and that entry given up; across all channels at start, a channel Discord refuses us
+    (gone, or closed to us) is given up on. A refused summary goes into its round's post (`summary_into_post`).
+    Returns how many entries it took from the outbox."""
+    edited: dict[str, tuple[int, str]] = {}  # channel id -> the round post last edited here, and its words
+    taken = 0
+    for note in await store.pending_announcements(channel_id):
+        channel = bot.get_partial_messageable(int(note.channel_id))
+        try:
+            if note.message_id is not None:  # a round's post edited as the round ended: an edit is repeatable
+                await edit_post(channel, int(note.message_id), note.content)
+                edited[note.channel_id] = (int(note.message_id), note.content)
+            else:
+                await channel.send(note.content, nonce=f"ct-note-{note.id}")
+        except (discord.Forbidden, discord.NotFound) as problem:
+            await summary_into_post(channel, edited.pop(note.channel_id, None), note.content)
+            if channel_id is not None:  # given up too: its session stops, and it must not follow in a later one
+                await store.mark_announced(note.id)
+                raise
+            log.warning("announcement %s for channel %s dropped: %s", note.id, note.channel_id, problem)
+        await store.mark_announced(note.id)
+        taken += 1
+    return taken
+
+
+async def post_owned(bot: discord.Client, store, announce: Callable[[str | None], Awaitable[int]]) -> None:
+    """Post what the outbox holds for this process's shards' channels (bot.shard_plan; all unsharded) by `announce`
+    (RoundRunner.announce: one run at a time): at start, and as Discord is back (a resumed gateway session), so what an
+    outage kept from being posted does not wait for a round's close. What Discord refuses stays for each session."""
+    plan = getattr(bot, "shard_plan", None)
+    try:
+        if plan is None or not plan.sharded:
+            await announce(None)
+        else:  # only its own servers' channels: another shard process posts the rest
+            owned = {s.channel_id for s in await store.all_sessions() if s.channel_id and plan.owns_scope(s.scope_id)}
+            for channel_id in sorted(owned):
+                with contextlib.suppress(discord.Forbidden, discord.NotFound):
+                    await announce(channel_id)
+    except (discord.HTTPException, *OUTAGE_ERRORS) as problem:  # left in the outbox: each session posts its channel's first
+        log.warning("could not post the outbox: %s", reason(problem))
