@@ -818,8 +818,9 @@ async def _export(args: argparse.Namespace) -> int:
         if args.scope and args.scope not in scopes:
             raise UsageError(f"no scope '{args.scope}' in {store.path}; its scopes: {', '.join(scopes) or 'none yet'}")
         with progress_bar(None, "export", "file") as bar:
-            counts = await export_zip(store, Path(args.out), args.scope, progress=lambda: bar.update(1))
-        settle()  # the zip is in place: a stop now must not fail a run whose retry --out would then refuse
+            # Settled in the writing thread as its zip goes into place: a stop after must not fail a run whose retry
+            # --out would then refuse; one before leaves no zip (the thread goes on after the task is cancelled).
+            counts = await export_zip(store, Path(args.out), args.scope, progress=lambda: bar.update(1), committing=settle)
     finally:
         await store.close()
     print(f"wrote {args.out}: {counted(counts, COUNTED)}")

@@ -353,6 +353,10 @@ async def upgrade(args: argparse.Namespace) -> int:
     else:
         print(f"the database {store.path} is already of this crowdtune's schema: nothing to upgrade")
         return 0
+    from bot.stopping import settle
+    from storage.protocol import MIGRATION_COMMITTING
+
+    MIGRATION_COMMITTING.set(settle)  # a stop once its commit is under way changes nothing: the file is upgraded
     store = await _open(args, "upgrade", None)
     try:
         version = await store.schema_version()

@@ -49,7 +49,7 @@ from storage.leases import Lease
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
     Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseUnreachable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
-    closed_audit, other_schema, outcome_to_dict,
+    MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
@@ -426,6 +426,7 @@ class PostgresStore(ClosesOnExit):
             for number in range(version + 1, SCHEMA_VERSION + 1):
                 await conn.execute(MIGRATIONS[number])
             await conn.execute("UPDATE crowdtune_schema SET version = $1", SCHEMA_VERSION)
+            MIGRATION_COMMITTING.get()()
 
     async def close(self) -> None:
         for lease in [*self._leases(), *filter(None, [self._listening])]:
