@@ -620,6 +620,7 @@ async def _run(args: argparse.Namespace) -> int:
         out = Path(args.out).resolve() if args.out else _beside_db(args.db) / "rounds"
         if out_refused is not None and not await _keeps_its_folder(args.db, out):
             raise out_refused  # before the database is opened to write, which would upgrade an older one
+        made, session = _new_file(args.db), None
         store = await _open_to_write(args.db)
         try:
             # One process per database, as for the bot: two terminals on one session would close each
@@ -632,7 +633,18 @@ async def _run(args: argparse.Namespace) -> int:
                               settings_given=_settings_in_use(args, settings))
         finally:
             await store.close()
+            if made and (session is None or not session.started):  # stopped before its start: no new file left
+                from storage.sqlite import remove_new
+
+                remove_new(args.db)
     return 0
+
+
+def _new_file(db: str) -> bool:
+    """Whether the database `db` is a SQLite file not there yet (a command opening it to write makes it)."""
+    from storage import IN_MEMORY, is_postgres_url
+
+    return not (is_postgres_url(db) or db == IN_MEMORY or os.path.lexists(db))
 
 
 async def _keeps_its_folder(db: str, out: Path) -> bool:

@@ -230,6 +230,11 @@ class TerminalSession:
         settle()  # all said and written: a stop now (the store closing) must not end a finished session with 143
         return rated
 
+    @property
+    def started(self) -> bool:
+        """Whether a session has started or resumed (a stop before leaves nothing of this run's)."""
+        return self._session is not None
+
     async def _stopped(self) -> None:
         """Say that the session stopped and what that leaves, then (once it has started) what `_ended` says; each line
         once, also when a signal comes while they are said."""

@@ -299,6 +299,8 @@ class SqliteStore(ClosesOnExit):
                 await (await connecting).close()
             except sqlite3.Error:
                 await _thread_ended(connection)
+            if made:  # an interrupted start leaves no new file (SQLite made it, empty, as it connected)
+                remove_new(path)
             raise
         except sqlite3.Error as exc:
             await _thread_ended(connection)

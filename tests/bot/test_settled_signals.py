@@ -128,3 +128,58 @@ def test_a_stop_before_an_upgrade_commits_leaves_the_file_as_it_was(tmp_path, te
     assert (result.returncode, result.stdout, result.stderr) == (143, "", "terminated\n"), result
     with sqlite3.connect(tmp_path / "old.db") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == OLDER
+
+
+RUN_AT = {
+    # As the store closes, every line of the finished session said and its files written.
+    "closing": """
+        from storage.sqlite import SqliteStore
+        original = SqliteStore.close
+        async def close(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            await original(self)
+        SqliteStore.close = close
+    """,
+    "exit": "",
+}
+
+
+@pytest.mark.parametrize("when", RUN_AT)
+def test_a_stop_once_a_session_has_finished_leaves_it_a_success(tmp_path, when):
+    result = crowdtune_with(tmp_path, RUN_AT[when], ["run", "--new", "--db", "z.db", "--rounds", "1", "--no-audio", "--out", "r"], "7\n")
+    assert (result.returncode, result.stderr) == (0, ""), result
+    assert "session 1 finished after 1 round voted in this run" in result.stdout.splitlines(), result.stdout
+
+
+def test_a_stop_as_a_new_database_is_made_leaves_no_file(tmp_path):
+    """Found by a trial: SIGTERM as `run --new --db z.db` started left a 0-byte z.db. The signal comes as SQLite's
+    thread connects (and so makes the file)."""
+    before = """
+        import aiosqlite
+        original = aiosqlite.connect
+        def connect(*args, **kwargs):
+            if args[0] == "z.db":
+                os.kill(os.getpid(), signal.SIGTERM)  # heard at the next await: the connection's
+            return original(*args, **kwargs)
+        aiosqlite.connect = connect
+        import storage.sqlite
+        storage.sqlite.aiosqlite.connect = connect
+    """
+    result = crowdtune_with(tmp_path, before, ["run", "--new", "--db", "z.db", "--rounds", "1", "--no-audio", "--out", "r"], "7\n")
+    assert (result.returncode, result.stderr) == (143, "terminated\n"), result
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stop_before_a_new_databases_session_started_leaves_no_file(tmp_path):
+    """The same once the file holds crowdtune's tables: stopped as it claims the database, no session started."""
+    before = """
+        from storage.sqlite import SqliteStore
+        original = SqliteStore.claim_instance
+        async def claim_instance(self, holder):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return await original(self, holder)
+        SqliteStore.claim_instance = claim_instance
+    """
+    result = crowdtune_with(tmp_path, before, ["run", "--new", "--db", "z.db", "--rounds", "1", "--no-audio", "--out", "r"], "7\n")
+    assert (result.returncode, result.stderr) == (143, "terminated\n"), result
+    assert list(tmp_path.iterdir()) == []
