@@ -698,10 +698,12 @@ async def _simulate(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as opened:
         renderer = opened.enter_context(open_renderer(settings)) if args.audio else None
         store = await _open_to_write(args.db)
+        made = False
         try:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
             scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
             await store.claim_scope(scope)
+            made = not out.exists()
             out.mkdir(exist_ok=True)  # once nothing can refuse the run: its every end writes results.json there
             done = kept = 0
             with progress_bar(spec.rounds, "simulate", "round") as bar:
@@ -737,6 +739,9 @@ async def _simulate(args: argparse.Namespace) -> int:
             raise
         finally:
             await store.close()
+            if made:  # a folder it made and could write nothing into (a full disk) is not left: rmdir takes only an empty one
+                with contextlib.suppress(OSError):
+                    out.rmdir()
     return 0
 
 
