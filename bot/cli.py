@@ -417,7 +417,8 @@ def build_parser() -> Parser:
     copy = commands.add_parser("copy-db", help="copy a whole database into a new, empty one (SQLite to PostgreSQL or back)", description=(
         "Copy every scope, session, round (with the ids of the Discord messages that carry it), vote (with its aspects), "
         "vote event, reaction withheld from a round, strike, audit entry, announcement still to post, Q-value, learned "
-        "model and deployment value, with their ids, into an empty database; both exports are identical afterwards. "
+        "model, deployment value and confirmed request not yet carried out (never an interaction token), with their ids, "
+        "into an empty database; both exports are identical afterwards. "
         "Stop the bot first: a database a running crowdtune holds is refused."))
     copy.add_argument("--from", dest="source", type=_path("--from"), required=True, metavar="DB", help="the database to copy (a SQLite file or a postgresql:// URL)")
     copy.add_argument("--to", dest="target", type=_path("--to"), required=True, metavar="DB", help="the empty database to fill (a postgresql:// URL or a new SQLite file)")

@@ -134,6 +134,9 @@ class CrowdEstimate:
 
     rating: float
     weight: float
+    # What moved `rating` away from what the same votes give without it (ADJUSTMENTS' keys), each only if it did:
+    # a summary's "because" is named only when it is true of that round (core.engine.verdict_opening).
+    adjustments: tuple[str, ...] = ()
 
     def shrunk_toward(self, prior: float | None, prior_votes: float = PRIOR_VOTES) -> float:
         """The Bayesian average: the prior counts as `prior_votes` voters. No prior, no shrinking. Written as the prior
@@ -313,11 +316,36 @@ def robust_rating(ballots: Sequence[Ballot], history: History | None = None) -> 
     known_spreads = [p.spread for p in profiles.values() if p.rounds and p.spread > 1e-9]
     typical_spread = statistics.median(known_spreads) if known_spreads else None
     values = [normalised(b.rating, profiles[b.voter], typical_spread) for b in rated]
-    weights = [profiles[b.voter].trust / bloc_size[b.voter] * h for b, h in zip(rated, outlier_weights(values))]
-    total = sum(weights)  # positive: trust never reaches 0 (the benefit of the doubt)
+    trust = [profiles[b.voter].trust for b in rated]
+    shared = [1 / bloc_size[b.voter] for b in rated]
+    weights = [t * s * h for t, s, h in zip(trust, shared, outlier_weights(values))]
+    rating = _weighted_mean(values, weights)
+    # Each adjustment left out in turn: the ones whose absence changes the rating are what moved it.
+    raw = [b.rating for b in rated]
+    without = {
+        "scale": _weighted_mean(raw, [t * s * h for t, s, h in zip(trust, shared, outlier_weights(raw))]),
+        "trust": _weighted_mean(values, [s * h for s, h in zip(shared, outlier_weights(values))]),
+        "bloc": _weighted_mean(values, [t * h for t, h in zip(trust, outlier_weights(values))]),
+        "outlier": _weighted_mean(values, [t * s for t, s in zip(trust, shared)]),
+    }
+    moved = tuple(name for name in ADJUSTMENTS if abs(without[name] - rating) > 1e-9)
+    return CrowdEstimate(rating, sum(weights), moved)  # the weights' sum is positive: trust never reaches 0
+
+
+# How each adjustment of robust_rating reads in a summary, in a newcomer's words (a trial: "put on one scale and weighed
+# by trust" explained nothing).
+ADJUSTMENTS = {
+    "outlier": "a rating far from the others counts less",
+    "scale": "each voter's usual ratings are allowed for",
+    "trust": "a voter whose past ratings did not rise and fall with the others' counts less",
+    "bloc": "voters who always vote alike count as one",
+}
+
+
+def _weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float:
     if len(set(values)) == 1:  # exact, so a unanimous crowd gets exactly its rating
-        return CrowdEstimate(values[0], total)
-    return CrowdEstimate(sum(w * v for w, v in zip(weights, values)) / total, total)
+        return values[0]
+    return sum(w * v for w, v in zip(weights, values)) / sum(weights)
 
 
 def typical_reward(history: History) -> float:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from core import agent as q
 from core.actions import Action, apply, describe
 from core.crowd import (
-    NEUTRAL_RATING, PRIOR_VOTES, RATING_MAX, RATING_MIN, Ballot, ChoiceHistory, CrowdEstimate, History, ab_keep_margin, ab_tally, mean_rating,
+    ADJUSTMENTS, NEUTRAL_RATING, PRIOR_VOTES, RATING_MAX, RATING_MIN, Ballot, ChoiceHistory, CrowdEstimate, History, ab_keep_margin, ab_tally, mean_rating,
     rating_comparison, rating_text,
 )
 from core.learner import Observation, Posterior
@@ -269,6 +269,7 @@ def settle(
     verdict = None
     drift = 0.0
     blend = ""
+    adjustments: tuple[str, ...] = ()  # what moved a rating round's verdict off the ratings' mean (verdict_opening)
     pair: Observation | None = None
     if spec.mode == "ab":
         tally = ab_tally(ballots, history)
@@ -295,6 +296,7 @@ def settle(
         if verdict is None:
             return _no_votes(spec, plan, incumbent_score)
         crowd = verdict.rating if isinstance(verdict, CrowdEstimate) else verdict
+        adjustments = verdict.adjustments if isinstance(verdict, CrowdEstimate) else ()
         # Before anyone has heard the edit, the best guess of its score is the score of the track it edits:
         # the belief is the crowd's verdict shrunk toward that (the verdict itself is what gets reported).
         # A session's starting track nobody has rated yet is one edit from what the crowd just heard, so this
@@ -367,14 +369,14 @@ def settle(
         summary = _ab_summary(rewards, tally.games, winner, tied, keep, baseline, best.description, verdict)
     elif keep:
         bar_words = _kept_bar_text(next_score, baseline is None, blend) if config.keep_best else ""
-        opening, explained = verdict_opening(score, ballots, one_rater)
+        opening, explained = verdict_opening(score, ballots, one_rater, adjustments)
         summary = f"{opening}{',' if explained else ''} and {verdict}{bar_words}: {best.description}"
     else:
         # Said as the two numbers read: a verdict a hair under the bar reads level with it (both 6.33), and one that
         # an informed keep (`AgentConfig.informed_keep`) undoes may read above it.
         compared = rating_comparison(score, baseline)
         summary = (
-            f"{verdict_opening(score, ballots, one_rater)[0]}, {compared} "
+            f"{verdict_opening(score, ballots, one_rater, adjustments)[0]}, {compared} "
             f"{_bar_before_text(baseline, incumbent_score, getattr(reference, 'removed', 0))}, so {verdict}"
             f"{_undone_bar_text(score, baseline, next_score + drift, config.rescore, wear_floor)}"
         )
@@ -542,13 +544,14 @@ def _undone_bar_text(rating: float, bar: float, moved: float, rescore: float, fl
     return f"; the {rating_text(rating)} moves the bar {rescore:.0%} of the way toward it, to {rating_text(moved)}"
 
 
-def verdict_opening(score: float, ballots: Sequence[Ballot], one_rater: bool) -> tuple[str, bool]:
+def verdict_opening(score: float, ballots: Sequence[Ballot], one_rater: bool, adjustments: Sequence[str] = ()) -> tuple[str, bool]:
     """How a rating round's summary opens with its verdict `score` (1-10), the one place every front end's summary
     (Discord, terminal, simulation, export) says it: who gave it ("you gave" to a session's one rater, "the one voter
     gave" to one voter, else "the crowd gave"), and, when the verdict reads otherwise than the ratings shown (their
     plain mean), where it comes from: "the one vote (7) counts as 7.44/10 once its voter's ratings are put on the
-    crowd's scale" (`core.crowd.normalised`; a crowd's: "as a rating far from the others counts less ..."). Returns it and whether that was
-    said (a clause then follows after a comma)."""
+    crowd's scale" (`core.crowd.normalised`); a crowd's names each of `adjustments` (CrowdEstimate.adjustments: only
+    what moved this round's verdict) in core.crowd.ADJUSTMENTS' words, "as ... and ...". Returns it and whether that
+    was said (a clause then follows after a comma)."""
     ratings = [b.rating for b in ballots if b.rating is not None]
     given = statistics.fmean(ratings) if ratings else score
     counted = rating_text(score)
@@ -559,12 +562,9 @@ def verdict_opening(score: float, ballots: Sequence[Ballot], one_rater: bool) ->
         return f"your {rating_text(given)} counts as {counted}/10 once your ratings are put on one scale", True
     if len(ratings) == 1:
         return f"the one vote ({rating_text(given)}) counts as {counted}/10 once its voter's ratings are put on the crowd's scale", True
-    # Words a newcomer follows (a trial: "put on one scale and weighed by trust" explained nothing): a rating far from
-    # the rest counts less (core.crowd.outlier_weights), and a voter's past ratings set how theirs are read.
-    return (
-        f"the votes (mean {rating_text(given)}) count as {counted}/10, as a rating far from the others counts less and"
-        " each voter's usual ratings are allowed for", True,
-    )
+    reasons = [ADJUSTMENTS[name] for name in adjustments]
+    because = f", as {' and '.join(reasons)}" if reasons else ""
+    return f"the votes (mean {rating_text(given)}) count as {counted}/10{because}", True
 
 
 def scale_drift(

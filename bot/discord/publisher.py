@@ -41,9 +41,11 @@ class Publisher:
         self.own_reactions = OwnReactions(bot, spawn, outage)  # adds the vote reactions, in the background
         self._started_at = time.time()
         self._post_tried: set[int] = set()  # rounds whose post may have reached Discord without being recorded
+        self._posted: set[int] = set()  # rounds whose post reached Discord (its message known), until it is recorded
         # channel id -> (when its post began, set once that round is recorded with its message)
         self._deployment_id: str | None = None
         self._recording: dict[int, tuple[float, asyncio.Event]] = {}
+        self._posting: dict[int, asyncio.Event] = {}  # round id -> its `recorded` event while publish runs
         # session id -> (round id, its attachments: file name, bytes) until that round's post is recorded: a post that
         # Discord refused is retried every few seconds while it lasts, and FluidSynth and the drawing need not run again.
         self._media: dict[int, tuple[int, list[tuple[str, bytes]]]] = {}
@@ -65,6 +67,7 @@ class Publisher:
         adopted = message is not None
         recorded = asyncio.Event()
         self._recording[channel.id] = (time.time(), recorded)
+        self._posting[row.id] = recorded
         try:
             if adopted:
                 closes_at = message.created_at.timestamp() + seconds
@@ -76,10 +79,13 @@ class Publisher:
                     self.forget(session.id)
                     return await self.store.round(row.id), False
                 closes_at = time.time() + seconds
+            self._posted.add(row.id)
             ended = {status: ended_post(open_round.spec, open_round.plan, session.rounds_done, status) for status in ENDED_POSTS}
             await self.store.set_round_messages(row.id, [str(message.id)], closes_at, ended)
             self.forget(session.id)
         finally:
+            self._posted.discard(row.id)
+            self._posting.pop(row.id, None)
             recorded.set()
             if self._recording.get(channel.id, (0, None))[1] is recorded:
                 del self._recording[channel.id]
@@ -98,6 +104,14 @@ class Publisher:
 
             self.own_reactions.put(message.channel.id, message.id, mode, message)
         return recorded_row, adopted
+
+    def posting(self, round_id: int) -> asyncio.Event | None:
+        """While the round's post is being made (rendered, sent, recorded): the event set once that is over; else None."""
+        return self._posting.get(round_id)
+
+    def posted(self, round_id: int) -> bool:
+        """Whether the round's post reached Discord (members see it) and is being recorded (not yet in its row)."""
+        return round_id in self._posted
 
     def forget(self, session_id: int) -> None:
         """Drop what was rendered for the session's round (its post is recorded, or the session ended)."""

@@ -169,7 +169,7 @@ class RoundRunner:
         self.on_reaction = self.ballot_box.on_reaction
         self.button_vote = self.ballot_box.button_vote
         self.on_message_deleted = self.reconciler.on_message_deleted
-        self.steering = Steering(self.store, conductor, self.wake, lambda i: i in self._tasks and not self._tasks[i].done())
+        self.steering = Steering(self.store, conductor, self.wake, lambda i: i in self._tasks and not self._tasks[i].done(), self.publisher.posted, self.publisher.posting)
 
     @property
     def limiter(self) -> VoteLimiter:

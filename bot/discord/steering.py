@@ -31,14 +31,21 @@ CLOSE_ANSWERS = {
     "closing": "Closing this round now.",
     "already": "This round is already closing; its result follows.",
     "once_posted": "The next round is being posted; I'll close it as soon as it is there, and its result follows.",
-    "none": "No round is open right now.",
+    # A round whose post was made after the /close was sent: the moderator meant the round before (seen_when_asked).
+    "none": "The last round has closed and the next one is being prepared, so nothing was changed; use /close again once it is in the channel.",
+    "first": "The first round is being prepared, so nothing was changed; use /close again once it is in the channel.",
     "ended": ALREADY_ENDED,
 }
 
 
 class Steering:
-    def __init__(self, store, conductor, wake: Callable[[int], None], running: Callable[[int], bool]) -> None:
+    def __init__(
+        self, store, conductor, wake: Callable[[int], None], running: Callable[[int], bool], posted: Callable[[int], bool] = lambda _: False,
+        posting: Callable[[int], asyncio.Event | None] = lambda _: None,
+    ) -> None:
         self.store = store
+        self._posted = posted  # whether a round's post (by its id) reached Discord, not yet recorded (Publisher.posted)
+        self._posting = posting  # the event set once a round's post being made is over (Publisher.posting)
         self.conductor = conductor
         self._wake = wake
         self._running = running  # whether a session's rounds run in this process
@@ -56,6 +63,11 @@ class Steering:
         """Whether the session's runner is closing a round (until its summary is posted: `closing`)."""
         return session_id in self._closing
 
+    def visible(self, row: RoundRow) -> bool:
+        """Whether members can see the round `row`: its post reached Discord (recorded, or on its way to the database).
+        A moderator's command on "the current round" acts only on such a one."""
+        return bool(row.message_ids) or self._posted(row.id)
+
     def voting_over(self, row: RoundRow | None) -> bool:
         """Whether the round `row` is being closed: its close asked for (/close, also while it was being posted: it
         closes once posted), its time up or its quorum met."""
@@ -65,17 +77,40 @@ class Steering:
             return row.closes_at is not None
         return row.session_id in self._closing or (row.closes_at is not None and row.closes_at <= time.time())
 
-    async def close_now(self, session_id: int) -> Literal["closing", "already", "once_posted", "none", "ended"]:
+    async def seen_when_asked(self, row: RoundRow, asked: int) -> bool:
+        """Whether members could see the round `row` when a command about it was sent: its post's id is below `asked`, the
+        command's interaction id (Discord's ids grow with time, so they order the two). A post on its way is waited for
+        (at most ANSWER_WITHIN s): Discord may have shown it before the bot heard back, and a /close sent after it
+        means it, while one sent before it means the round before."""
+        recorded = None if row.message_ids else self._posting(row.id)
+        if recorded is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ANSWER_WITHIN):
+                    await recorded.wait()
+            row = await self.store.round(row.id) or row
+        if not row.message_ids:
+            return self._posted(row.id)  # in the channel, its id not yet known to the bot (its record held): seen
+        return int(row.message_ids[0]) < asked
+
+    async def close_now(self, session_id: int, asked: int | None = None) -> Literal["closing", "already", "once_posted", "none", "first", "ended"]:
         """Close the session's open round early: "closing", "already" (its voting is over: a /close before this
-        one, its time or its quorum), "once_posted" (its message is on its way: it closes, and counts, as soon as it
-        is posted; also for a /close after such a one), "none" (its next round is being prepared) or "ended" (a /stop,
+        one, its time or its quorum), "once_posted" (its post reached Discord, not yet recorded: it closes, and counts, as
+        soon as it is recorded; also for a /close after such a one), "none" or "first" (no round members can see: the
+        next, or the first, is being prepared; nothing is changed) or "ended" (a /stop,
         or its last round's close, came first: it was running when the /close was sent). The new close time is stored first, so a crash
         right after the acknowledgement still closes the round at the next start (its post is adopted or made
-        then, and closed); "closing" (and "already" after it) is answered once its votes are taken (`taken`). Hold `lock`."""
+        then, and closed); "closing" (and "already" after it) is answered once its votes are taken (`taken`). `asked`: the
+        /close's interaction id, so that a round posted after it was sent is not the one it meant (`seen_when_asked`;
+        without it, any round members can see now). Hold `lock`."""
         row = await self.store.open_round_of(session_id)
-        if row is None:
+        if row is None or not (self.visible(row) if asked is None else await self.seen_when_asked(row, asked)):
+            # Not a round anyone saw (a trial: a second /close meant for the round just closed closed the next, still
+            # being posted, unvoted): the /close changes nothing.
             session = await self.store.session(session_id)
-            return "none" if session is not None and session.status == "active" else "ended"
+            if session is None or session.status != "active":
+                return "ended"
+            first = (row.index if row is not None else await self.store.next_round_index(session_id)) == 0
+            return "first" if first else "none"
         if not self.voting_over(row):
             if row.message_ids and self._running(session_id):  # its runner takes the votes once woken (`taken`)
                 # Before the write: the runner may be woken by a quorum meanwhile and take them first.

@@ -151,6 +151,9 @@ def vote_view(round_id: int, mode: str, aspects: bool = False) -> discord.ui.Vie
     return view
 
 
+# How long a Confirm press waits for its record in the database before it is acknowledged anyway, in seconds: well
+# inside the 3 s Discord gives an answer, with room for the acknowledgement's own trip.
+RECORD_SECONDS = 1.0
 QUESTION_SECONDS = 120.0  # how long a Confirm question waits for its answer (CrowdtuneBot.question_seconds)
 # How long a clean shutdown waits, in all, for the edits that mark its open questions expired (`expire_at_shutdown`):
 # bounded, as Discord may be what is down.
@@ -223,11 +226,12 @@ class Confirm(discord.ui.View):
         self.settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def confirm(self, cancelled: str, request: dict, **cleared) -> bool:
-        """Wait for the answer; whether it was Confirm. Confirm is acknowledged at once (a deferred update, which
-        shows nothing: the work that follows may outlast the 3 s Discord gives an answer), then recorded with `request`
-        (what the command's work, confirmed.WORK, needs) in the database before the work starts, so that a crash from
-        then on leaves it to be carried out at the next start; the caller then edits the question's message (the
-        command's original response) with the outcome.
+        """Wait for the answer; whether it was Confirm. Confirm is recorded with `request` (what the command's work,
+        confirmed.WORK, needs) in the database, so that a crash from then on leaves it to be carried out at the next
+        start, and acknowledged (a deferred update, which shows nothing: the work that follows may outlast the 3 s
+        Discord gives an answer) once recorded, or after RECORD_SECONDS if the database is slow
+        (`_record_and_acknowledge`); the caller then edits the question's message (the command's original response)
+        with the outcome.
         Cancel turns the question into `cancelled`, without its buttons and `cleared` (attachments=[]); so does
         the end of the wait (or a shutdown), saying it expired and how to be asked again. Confirmed, the caller carries
         it out within `carrying_out`."""
@@ -243,20 +247,7 @@ class Confirm(discord.ui.View):
             if press is None:
                 await self._expire(cancelled, cleared)
             elif yes:
-                # Acknowledged before any database work (Discord's 3 s; a slow database must not fail the press), then
-                # recorded before the work starts: a crash in between, a moment, loses the press as if never made.
-                try:
-                    await press.response.defer()
-                except discord.NotFound as problem:
-                    if problem.code != UNKNOWN_INTERACTION:
-                        raise
-                    # Replayed after an outage, past its 3 s: the member was told it failed, so it is not carried out.
-                    yes = False
-                    self.questions.pop(self.key, None)
-                    log.warning("a Confirm press on /%s came too late for Discord to take its answer: not carried out", self.name)
-                    await self._expire(cancelled, cleared, why="because your answer reached the bot too late")
-                else:
-                    await self._record(request)
+                yes = await self._record_and_acknowledge(press, request, cancelled, cleared)
             else:
                 await press.response.edit_message(content=cancelled, view=None, **cleared)
         except BaseException:
@@ -266,6 +257,29 @@ class Confirm(discord.ui.View):
             if not self.settled.done():
                 self.settled.set_result(None)
         return bool(yes)
+
+    async def _record_and_acknowledge(self, press: discord.Interaction, request: dict, cancelled: str, cleared: dict) -> bool:
+        """Record the Confirm press, then acknowledge it (a deferred update), so that a crash once the member saw it
+        taken finds it recorded; whether it is to be carried out. Only a database slower than RECORD_SECONDS gets the
+        press acknowledged first (Discord's 3 s; a slow database must not fail it) and recorded right after."""
+        recording = asyncio.ensure_future(self._record(request))
+        await asyncio.wait({recording}, timeout=RECORD_SECONDS)
+        try:
+            await press.response.defer()
+        except Exception as problem:
+            # Not acknowledged, so the member is told it failed: not carried out, not after a restart either.
+            with contextlib.suppress(Exception):
+                await recording
+                await self.command.client.conductor.store.drop_confirmed(self.key)
+            if not (isinstance(problem, discord.NotFound) and problem.code == UNKNOWN_INTERACTION):
+                raise
+            # Replayed after an outage, past its 3 s.
+            self.questions.pop(self.key, None)
+            log.warning("a Confirm press on /%s came too late for Discord to take its answer: not carried out", self.name)
+            await self._expire(cancelled, cleared, why="because your answer reached the bot too late")
+            return False
+        await recording
+        return True
 
     async def _record(self, request: dict) -> None:
         command = self.command

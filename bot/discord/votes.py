@@ -172,10 +172,11 @@ def describe_ab_rounds(history: list[tuple[float, bool, int, int]]) -> str:
 
     kept = sum(1 for _, edit_kept, _, _ in history if edit_kept)
     votes, preferring = sum(h[2] for h in history), sum(h[3] for h in history)
-    return (
-        f"{plural(len(history), 'A/B round')}: an edit kept in {kept}; "
-        f"{preferring} of {plural(votes, 'vote')} preferred an edit to the track before"
-    )
+    # Read as a person says it ("1 A/B round: an edit kept in 0" read broken, a trial).
+    rounds = len(history)
+    kept_text = "no edit kept" if kept == 0 else "its edit kept" if rounds == 1 else "an edit kept in each" if kept == rounds else f"an edit kept in {kept}"
+    preferred = f"{preferring} of {plural(votes, 'vote')} preferred an edit to the track before" if votes else "no votes"
+    return f"{plural(rounds, 'A/B round')}: {kept_text}; {preferred}"
 
 
 def ranked_round(rank: int, row, session, votes: int | None = None) -> str:

@@ -711,12 +711,28 @@ def test_a_summary_says_why_its_number_is_not_the_ratings_shown():
     two = settle(
         spec, _plan(spec), [Ballot("low", 7), Ballot("new", 8)], {}, None, round_rng(spec, 0), robust_rating, _low_rater_history("low"),
     )
-    assert two.summary.startswith(f"the votes (mean 7.5) count as {rating_text(two.reward)}/10, as a rating far from the others"), two.summary
+    assert two.summary.startswith(f"the votes (mean 7.5) count as {rating_text(two.reward)}/10, as each voter's usual ratings are allowed for, and "), two.summary
     # Taken as given, the ratings say it plainly: the one voter is not called a crowd, a crowd is.
     plain = settle(spec, _plan(spec), [Ballot("new", 7)], {}, None, round_rng(spec, 0), robust_rating, {})
     assert plain.summary.startswith("the one voter gave 7/10 and "), plain.summary
     crowd = settle(spec, _plan(spec), [Ballot("a", 7), Ballot("b", 8)], {}, None, round_rng(spec, 0), robust_rating, {})
     assert crowd.summary.startswith("the crowd gave 7.5/10 and "), crowd.summary
+
+
+@pytest.mark.parametrize("ballots, history, because", [
+    # Found by a trial: "3 voted (3× 8). The votes (mean 8) count as 8.03/10, as a rating far from the others counts
+    # less and ...", when no rating was far from the others: one voter's usual ratings moved it, nothing else.
+    ([Ballot("low", 8.0), Ballot("a", 8.0), Ballot("b", 8.0)], _low_rater_history("low"), ["each voter's usual ratings are allowed for"]),
+    # Three newcomers (no usual ratings to allow for): only the far rating moved it.
+    ([Ballot("a", 1.0), Ballot("b", 10.0), Ballot("c", 10.0)], {}, ["a rating far from the others counts less"]),
+])
+def test_a_summary_names_only_the_reasons_that_moved_its_number(ballots, history, because):
+    """Every "as ..." in a summary is true of its round: each named adjustment, left out, gives another number."""
+    spec = SessionSpec(seed=2, preset="default")
+    outcome = settle(spec, _plan(spec), ballots, {}, None, round_rng(spec, 0), robust_rating, history)
+    mean = rating_text(sum(b.rating for b in ballots) / len(ballots))
+    opening = f"the votes (mean {mean}) count as {rating_text(outcome.reward)}/10, as {' and '.join(because)}, and "
+    assert outcome.summary.startswith(opening), outcome.summary
 
 
 def _struck_bar_outcome(spec, ratings_now):

@@ -137,6 +137,7 @@ class RestApi:
             response = error.response()
         finally:
             server.notify()
+        await server.wait_at_gate(key, answered=True)
         response.headers.update(limit_headers)
         return response
 

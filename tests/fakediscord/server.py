@@ -205,6 +205,7 @@ class FakeDiscord:
         self.downloads_waiting = 0  # attachment downloads waiting for release_downloads()
         # While a route has a gate (hold), its requests wait for it; `held` counts those waiting, by route.
         self._route_gates: dict[str, asyncio.Event] = {}
+        self._held_answered: set[str] = set()  # held routes whose requests are carried out first, their answers held
         self.held: Counter[str] = Counter()
         self.rate_limits = RateLimits(route_limits, global_limit=global_rate_limit)
         # enforce_nonce: a nonce repeated by the same author in the same channel within this many seconds
@@ -814,23 +815,27 @@ class FakeDiscord:
             gate.set()
 
     @on_server
-    def hold(self, route: str) -> None:
+    def hold(self, route: str, *, answered: bool = False) -> None:
         """Requests to `route` ("GET /channels/{channel_id}/messages/{message_id}/reactions/{emoji}") wait
-        from now until release(route), as on a slow connection; `held[route]` counts those waiting. A
-        test-only knob, so a test decides when a request ends instead of guessing how long it takes."""
+        from now until release(route), as on a slow connection; `held[route]` counts those waiting. With
+        `answered`, each is carried out first and only its answer waits (it reached Discord; the reply is
+        slow). A test-only knob, so a test decides when a request ends instead of guessing how long it takes."""
         self._route_gates.setdefault(self._route(route), asyncio.Event())
+        if answered:
+            self._held_answered.add(self._route(route))
 
     @on_server
     def release(self, route: str) -> None:
         """Lets every held request to `route` go on; later ones are served at once."""
         gate = self._route_gates.pop(self._route(route), None)
+        self._held_answered.discard(self._route(route))
         if gate is not None:
             gate.set()
 
-    async def wait_at_gate(self, route: str) -> None:
-        """Server thread: wait while `route` is held (hold)."""
+    async def wait_at_gate(self, route: str, *, answered: bool = False) -> None:
+        """Server thread: wait while `route` is held (hold), before its request is carried out or (`answered`) after."""
         gate = self._route_gates.get(route)
-        if gate is None:
+        if gate is None or (route in self._held_answered) != answered:
             return
         self.held[route] += 1
         self.notify()

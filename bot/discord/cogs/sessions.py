@@ -252,7 +252,7 @@ class Sessions(commands.Cog):
         lock = self.bot.runner.steering.lock(session.id)
         await after_pickup(self.bot, interaction, lock)  # else, its round not running yet, answered with its votes open
         async with lock:  # a second /close at once finds this one's close
-            state = await self.bot.runner.steering.close_now(session.id)
+            state = await self.bot.runner.steering.close_now(session.id, interaction.id)
         if state in ("closing", "already"):  # answered once no later vote counts; a /stop meanwhile waits for the close
             await self.bot.runner.steering.taken(session.id, deferring(interaction))
         await answer_privately(interaction, CLOSE_ANSWERS[state])
@@ -273,6 +273,8 @@ class Sessions(commands.Cog):
             if not await recounts.recounted(session.id):
                 notes.append(STILL_RECOUNTING)
         ended, open_round = await rounds_ended(self.store, session)
+        if open_round is not None and not self.bot.runner.steering.visible(open_round):
+            open_round = None  # not posted yet: the round members see is none (as /close takes it)
         planned = session.spec.get("rounds")
         total = rounds_in_all(planned, ended, session.rounds_done)
         progress = (f"{ended} of {plural(total, 'round')}" if total else plural(ended, "round")) + " done"

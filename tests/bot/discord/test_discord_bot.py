@@ -103,9 +103,10 @@ def is_round(number: int):
 
 
 async def round_recorded(env: Env, number: int) -> None:
-    """Wait until round `number`'s post, seen in the channel, is recorded with its message id. Until then the bot
-    takes the round for one on its way: a /close is answered "being posted" and a /stop cancels it as "being
-    prepared" (test_stop_races and test_ended_posts race both with it on purpose)."""
+    """Wait until round `number`'s post, seen in the channel, is recorded with its message id. Until the bot has
+    Discord's answer to its post, it takes the round for one not in the channel: a /close changes nothing and a /stop
+    cancels it as "being prepared" (test_stop_races, test_ended_posts and test_close_while_posting race with it on
+    purpose)."""
     await eventually(
         lambda: db_rows(env, "SELECT message_ids FROM rounds WHERE idx = ?", (number - 1,)) not in ([], [("[]",)]), f"round {number} recorded"
     )

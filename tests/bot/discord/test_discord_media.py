@@ -263,5 +263,5 @@ async def test_stats_and_top_show_ab_rounds_apart_from_ratings_never_out_of_10(e
         assert f"{chance:.1f}/10" not in shown and f"beat the track before: {chance_text(chance)} (3 votes)" in shown, shown
         assert [line for line in shown.splitlines() if "/10" in line] == [f"1. {rating_text(rating)}/10: {where}"], shown
     assert stats["content"].startswith(f"1 rated round, mean reward {rating_text(rating)} (each round's verdict when it closed, which stands).")  # the rating alone, not the A/B chance
-    assert "1 A/B round: an edit kept in 1; 3 of 3 votes preferred an edit to the track before" in stats["content"]
+    assert "1 A/B round: its edit kept; 3 of 3 votes preferred an edit to the track before" in stats["content"]
     assert len(top["attachments"]) == 2 and len(stats["attachments"]) == 2  # a rated curve and an A/B chart

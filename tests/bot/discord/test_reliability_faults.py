@@ -36,7 +36,7 @@ def round_posts(env, number: int) -> list[dict]:
 
 
 async def close_and_wait_next(env, number: int) -> dict:
-    await round_recorded(env, number)  # seen in the channel is not yet recorded: a /close would be "being posted"
+    await round_recorded(env, number)  # seen in the channel, its record may lag: a /close before it changes nothing
     reply = await final_answer(await env.server.slash(env.mod, env.channel, "close"))  # once the re-read took the votes
     assert "Closing" in reply["content"]
     return await env.server.wait_for_message(env.channel, is_round(number + 1), timeout=20)
@@ -197,7 +197,7 @@ async def test_a_session_stopped_by_a_revoked_permission_names_the_one_missing(e
     async with running(env):
         asked = await env.server.slash(env.mod, env.channel, "compose", {"rounds": 5})
         await asked.wait_response()
-        await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await round_recorded(env, 1)  # seen in the channel, its record may lag: a /close before it changes nothing
         env.server.set_permissions(env.channel, env.server.bot_user, deny=int(revoked))
         await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
         await eventually(lambda: db_rows(env, "SELECT status FROM sessions") == [("stopped",)], "the session stopped")

@@ -50,18 +50,24 @@ async def test_a_stop_while_the_first_round_is_posted_marks_that_post_cancelled(
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "cancelled")]
 
 
+def hold_method(monkeypatch, owner, name: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold every call of the coroutine method `owner.name` until the second event is set; the first is set once one
+    waits."""
+    reached, release = asyncio.Event(), asyncio.Event()
+    method = getattr(owner, name)
+
+    async def held(*args, **kwargs):
+        reached.set()
+        await release.wait()
+        return await method(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, held)
+    return reached, release
+
+
 def hold_rendering(env, monkeypatch) -> tuple[asyncio.Event, asyncio.Event]:
     """Hold every rendering until the second event is set; the first is set once one waits."""
-    rendering, release = asyncio.Event(), asyncio.Event()
-    render = env.renderer.render_async
-
-    async def held_render(*args, **kwargs):
-        rendering.set()
-        await release.wait()
-        return await render(*args, **kwargs)
-
-    monkeypatch.setattr(env.renderer, "render_async", held_render)
-    return rendering, release
+    return hold_method(monkeypatch, env.renderer, "render_async")
 
 
 async def test_a_stop_while_the_first_round_is_rendered_posts_nothing(env, monkeypatch):
@@ -81,15 +87,9 @@ async def test_a_stop_while_the_first_round_is_rendered_posts_nothing(env, monke
 async def test_a_stop_while_the_next_round_is_planned_opens_no_round(env, monkeypatch):
     """A /stop between the check that the session runs and the round's record: the store opens no round for it."""
     async with running(env) as bot:
-        store, planned, release = bot.conductor.store, asyncio.Event(), asyncio.Event()
+        store = bot.conductor.store
         next_round_index = store.next_round_index
-
-        async def held_index(session_id):
-            planned.set()
-            await release.wait()
-            return await next_round_index(session_id)
-
-        monkeypatch.setattr(store, "next_round_index", held_index)
+        planned, release = hold_method(monkeypatch, store, "next_round_index")
         await compose(env, user=env.alice, rounds=2)
         await planned.wait()
         monkeypatch.setattr(store, "next_round_index", next_round_index)
