@@ -621,6 +621,7 @@ async def _run(args: argparse.Namespace) -> int:
         out = Path(args.out).resolve() if args.out else _beside_db(args.db) / "rounds"
         if out_refused is not None and not await _keeps_its_folder(args.db, out):
             raise out_refused  # before the database is opened to write, which would upgrade an older one
+        made, session = _new_file(args.db), None
         store = await _open_to_write(args.db)
         try:
             # One process per database, as for the bot: two terminals on one session would close each
@@ -633,7 +634,18 @@ async def _run(args: argparse.Namespace) -> int:
                               settings_given=_settings_in_use(args, settings))
         finally:
             await store.close()
+            if made and (session is None or not session.started):  # stopped before its start: no new file left
+                from storage.sqlite import remove_new
+
+                remove_new(args.db)
     return 0
+
+
+def _new_file(db: str) -> bool:
+    """Whether the database `db` is a SQLite file not there yet (a command opening it to write makes it)."""
+    from storage import IN_MEMORY, is_postgres_url
+
+    return not (is_postgres_url(db) or db == IN_MEMORY or os.path.lexists(db))
 
 
 async def _keeps_its_folder(db: str, out: Path) -> bool:
@@ -687,10 +699,12 @@ async def _simulate(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as opened:
         renderer = opened.enter_context(open_renderer(settings)) if args.audio else None
         store = await _open_to_write(args.db)
+        made = False
         try:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
             scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
             await store.claim_scope(scope)
+            made = not out.exists()
             out.mkdir(exist_ok=True)  # once nothing can refuse the run: its every end writes results.json there
             done = kept = 0
             with progress_bar(spec.rounds, "simulate", "round") as bar:
@@ -726,6 +740,9 @@ async def _simulate(args: argparse.Namespace) -> int:
             raise
         finally:
             await store.close()
+            if made:  # a folder it made and could write nothing into (a full disk) is not left: rmdir takes only an empty one
+                with contextlib.suppress(OSError):
+                    out.rmdir()
     return 0
 
 
@@ -819,8 +836,9 @@ async def _export(args: argparse.Namespace) -> int:
         if args.scope and args.scope not in scopes:
             raise UsageError(f"no scope '{args.scope}' in {store.path}; its scopes: {', '.join(scopes) or 'none yet'}")
         with progress_bar(None, "export", "file") as bar:
-            counts = await export_zip(store, Path(args.out), args.scope, progress=lambda: bar.update(1))
-        settle()  # the zip is in place: a stop now must not fail a run whose retry --out would then refuse
+            # Settled in the writing thread as its zip goes into place: a stop after must not fail a run whose retry
+            # --out would then refuse; one before leaves no zip (the thread goes on after the task is cancelled).
+            counts = await export_zip(store, Path(args.out), args.scope, progress=lambda: bar.update(1), committing=settle)
     finally:
         await store.close()
     print(f"wrote {args.out}: {counted(counts, COUNTED)}")

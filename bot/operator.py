@@ -40,6 +40,10 @@ def person(text: str) -> Person:
     from bot.terminal import terminal_scope  # here: it imports the conductor (numpy), which --help does without
     from storage.export import safe_name
 
+    if not text.strip():  # nothing to quote, and no login to suggest (spaces are no Discord id's, nor a bare login's)
+        raise argparse.ArgumentTypeError(
+            f"USER_ID is empty{' (only spaces)' if text else ''}: give a Discord user's id (a number such as "
+            f"123456789012345678: Discord's Developer Mode, then Copy User ID), or local:LOGIN for a terminal user")
     kind, colon, name = text.partition(":")
     # A space pasted at either end is no Discord id's: refused with the name without it, as a bare login is. After
     # local: the name is taken as given (getpass takes LOGNAME as it is, spaces too); if nothing is stored under it,
@@ -353,6 +357,10 @@ async def upgrade(args: argparse.Namespace) -> int:
     else:
         print(f"the database {store.path} is already of this crowdtune's schema: nothing to upgrade")
         return 0
+    from bot.stopping import settle
+    from storage.protocol import MIGRATION_COMMITTING
+
+    MIGRATION_COMMITTING.set(settle)  # a stop once its commit is under way changes nothing: the file is upgraded
     store = await _open(args, "upgrade", None)
     try:
         version = await store.schema_version()

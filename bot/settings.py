@@ -157,7 +157,7 @@ def load_settings(kind: type[S] = Settings, **overrides) -> S:
         problems.append(setting_problem("soundfont", settings.soundfont, reason=why))
     if problems:
         raise StartupError(_bad(problems), ExitCode.SETTING)
-    problems = [setting_problem(name, value) for name in URLS if not _usable_url(name, value := getattr(settings, name))]
+    problems = [setting_problem(n, v, reason=why or None) for n in URLS if (why := _url_problem(n, v := getattr(settings, n))) is not None]
     if problems:
         raise StartupError(_bad(problems, "bad URL"), ExitCode.BAD_URL)
     return settings
@@ -302,17 +302,18 @@ def _round_default_problems(settings: CommandSettings) -> list[str]:
     return problems
 
 
-def _usable_url(name: str, value: str | None) -> bool:
+def _url_problem(name: str, value: str | None) -> str | None:
+    """Why the URL setting `name` cannot be used: its port, its fragment, or "" (what it expects says why); None if it can."""
     import yarl
 
-    if value is None:
-        return True
-    try:
-        url = yarl.URL(value.strip())
-        plain = not {"?", "#"} & set(value) and (name != "api_base" or url.user is url.password is None)
-        return url.scheme in URLS[name] and bool(url.host) and url.port is not None and plain
-    except (ValueError, TypeError):
-        return False
+    if (port := re.match(r"[^:/]*://[^/?#]*:([0-9]+)(?:[/?#]|$)", (value or "").strip())) and not 1 <= int(port[1]) <= 65535:
+        return "its port is not a number from 1 to 65535"
+    if value is None or "#" in value:  # the fragment itself is never shown (storage.postgres.public_url)
+        return None if value is None else "a #fragment has no meaning in it: leave it out"
+    with contextlib.suppress(ValueError, TypeError):
+        if (url := yarl.URL(value.strip())).scheme in URLS[name] and url.host and url.port is not None and "?" not in value and (name != "api_base" or url.user is url.password is None):
+            return None
+    return ""
 
 
 def _field(kind: type[CommandSettings], loc: tuple) -> str:

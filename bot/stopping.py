@@ -110,10 +110,10 @@ def signals_heard(process: bool = False) -> Iterator[None]:
     the first SIGTERM Terminated, where the code is (the command then says which in one line, `main`), also when
     crowdtune was started with SIGINT ignored: a shell without job control starts every background command so
     (`crowdtune simulate ... &` in a script), and Python keeps it ignored. A repeated signal changes nothing: the
-    ending it would cut short is under way. Inside an event loop `signals_end_this_task` takes over. At the end
-    the previous handlers come back, unless a signal came meanwhile (later ones keep changing nothing), or, for a
-    `process` that ends with the command (bot.entry), its outcome was settled (`settle`): restored, a signal in
-    the process's last instants would still end it with 143. A caller that goes on (a test) gets them back."""
+    ending it would cut short is under way. Inside an event loop `signals_end_this_task` takes over. At the end, a
+    `process` that ends with the command (bot.entry) ignores them till it exits (`_ignored_to_the_end`): its exit
+    code is decided. A caller that goes on (a test) gets the previous handlers back, unless a signal came meanwhile
+    (later ones keep changing nothing)."""
     received: list[signal.Signals] = []
 
     def on_signal(number: int, frame) -> None:
@@ -126,10 +126,21 @@ def signals_heard(process: bool = False) -> Iterator[None]:
     try:
         yield
     finally:
-        ours = (on_signal,) if process else (on_signal, _settled_signal)
-        if not received and all(signal.getsignal(number) in ours for number in ENDINGS):
+        if process:
+            _ignored_to_the_end()
+        elif not received and all(signal.getsignal(number) in (on_signal, _settled_signal) for number in ENDINGS):
             for number, handler in previous.items():
                 signal.signal(number, handler)
+
+
+def _ignored_to_the_end() -> None:
+    """The command's outcome and exit code are decided (its work returned or ended on a signal, its lines said): stop
+    signals are ignored by the kernel from here to the process's end. A Python handler would not do: the interpreter's
+    shutdown puts SIG_DFL back in its place, and a signal then (numpy's and discord.py's modules torn down: a tenth of
+    a second) killed a finished copy-db, export, upgrade or run, exit 130 or 143 with no line though its work was whole.
+    Nothing is started after this, so no process inherits SIG_IGN."""
+    for number in ENDINGS:
+        signal.signal(number, signal.SIG_IGN)
 
 
 def _settled_signal(number: int, frame) -> None:
@@ -146,10 +157,12 @@ _SETTLE: contextvars.ContextVar[Callable[[], None] | None] = contextvars.Context
 
 
 def settle() -> None:
-    """Say, from work under `signals_end_this_task`, that its outcome is decided (copy-db's rows all handed to the
-    target's commit): a stop signal from now on changes nothing, to the end of the process (`signals_heard`), and
-    the command ends as its work does. A stop that came just after a copy committed otherwise ended it with 143 though the copy was whole,
-    and a script's retry was refused, the target holding data. Outside such work it does nothing."""
+    """Say, from work under `signals_end_this_task` (its task, or a thread it started), that its outcome is decided,
+    just BEFORE the step that makes it whole (copy-db's and upgrade's commit, export's zip renamed into place): a stop
+    signal from now on changes nothing, to the end of the process (`signals_heard`), and the command ends as its work
+    does. Interrupted, Terminated or HungUp if a signal came first (the work then stops short of that step). A stop
+    that came as a copy committed otherwise ended it with 143 though the copy was whole, and a script's retry was
+    refused, the target holding data. Outside such work it does nothing."""
     if (mark := _SETTLE.get()) is not None:
         mark()
 
@@ -163,19 +176,29 @@ async def signals_end_this_task() -> AsyncIterator[None]:
     keeps promises (no round left half-done, no player left playing) and ends by itself (each step is bounded).
     Without signal handlers (not the main thread) the signals keep their previous actions."""
     loop, task, received, settled = asyncio.get_running_loop(), asyncio.current_task(), [], []
+    # A signal and the settling may come in two threads at once (export settles in its writing thread): one wins.
+    deciding = threading.Lock()
 
     def on_signal(number: signal.Signals) -> None:
-        if not received and not settled:
+        with deciding:
+            if received or settled:
+                return
             _heard(number)
             received.append(number)
-            task.cancel(WORDS[number])  # the work's cleanup may say why it stopped (why_stopped)
+        task.cancel(WORDS[number])  # the work's cleanup may say why it stopped (why_stopped)
+
+    def mark() -> None:
+        with deciding:
+            if received:  # the signal came first: the work stops before its commit, and nothing of it is left
+                raise ENDINGS[received[0]]()
+            settled.append(True)
 
     installed, before = [], {number: signal.getsignal(number) for number in ENDINGS}
     for number in ENDINGS:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
             loop.add_signal_handler(number, on_signal, number)
             installed.append(number)
-    settling = _SETTLE.set(lambda: settled.append(True))
+    settling = _SETTLE.set(mark)
     try:
         yield
     except asyncio.CancelledError:

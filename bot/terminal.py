@@ -28,6 +28,7 @@ from bot.terminal_words import (
 from bot.session_files import kept_options, resumed_files, session_files
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
+from bot.stopping import settle
 from core.crowd import rating_text
 from core.engine import SessionSpec
 from core.fitting import Fitted
@@ -226,7 +227,13 @@ class TerminalSession:
         self._said.add("stop")  # the line a stop would say: this one
         self.say(f"session {session.id} finished after {plural(rated, 'round')} voted in this run")
         await self._ended(session)
+        settle()  # all said and written: a stop now (the store closing) must not end a finished session with 143
         return rated
+
+    @property
+    def started(self) -> bool:
+        """Whether a session has started or resumed (a stop before leaves nothing of this run's)."""
+        return self._session is not None
 
     async def _stopped(self) -> None:
         """Say that the session stopped and what that leaves, then (once it has started) what `_ended` says; each line

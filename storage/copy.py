@@ -73,11 +73,15 @@ async def copy_into(source: Store, location: str, committing: Callable[[], None]
         mask = os.umask(0)  # read back at once: the file gets the mode a new database would (mkstemp's is 0600)
         os.umask(mask)
         os.chmod(temporary, 0o666 & ~mask)
-        target = await storage.open_to_write(temporary)
         try:
-            counts = await copy_database(source, target, committing)
-        finally:
-            await target.close()  # its journal checkpointed into it and removed
+            target = await storage.open_to_write(temporary)
+            try:
+                counts = await copy_database(source, target, committing)
+            finally:
+                await target.close()  # its journal checkpointed into it and removed
+        except storage.StorageError as problem:  # said of the target named, never of its temporary name
+            problem.args = tuple(a.replace(temporary, location) if isinstance(a, str) else a for a in problem.args)
+            raise
         try:
             os.link(temporary, location)  # never replaces, unlike a rename
         except FileExistsError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -87,7 +88,8 @@ def _entry(name: str) -> zipfile.ZipInfo:
 
 
 def write_export(
-    location: str, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None
+    location: str, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None,
+    committing: Callable[[], None] = lambda: None,
 ) -> dict[str, int]:
     """Write the export of one scope (or every scope) of the database at `location` to the zip `out`,
     whole (storage.files.replacing: a temporary file renamed into place); returns counts, keyed as COUNTED.
@@ -97,7 +99,8 @@ def write_export(
     grow with the history except for the zip's directory (about 0.5 KiB an entry). `out`'s missing folders
     are made (why: storage.open_store). Errors:
     StorageError when the database cannot be read, storage.files.CannotWrite when `out` cannot be written. `progress` is
-    called after each file is written into the zip (a progress bar: its count ends at the zip's number of files).
+    called after each file is written into the zip (a progress bar: its count ends at the zip's number of files);
+    `committing` once the zip is whole, just before it is renamed into place (what it raises leaves no zip).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -146,15 +149,25 @@ def write_export(
                 wrote()
                 archive.writestr(_entry("models.json"), json.dumps(models, sort_keys=True))
                 wrote()
+        committing()
     return counts
 
 
 async def export_zip(
-    store: Store, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None
+    store: Store, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None,
+    committing: Callable[[], None] = lambda: None,
 ) -> dict[str, int]:
     """`write_export` of the store's database, in a worker thread (the bot runs it in a worker
-    process: bot.worker); returns counts."""
-    return await asyncio.to_thread(write_export, store.path, out, scope_id, progress)
+    process: bot.worker); returns counts. Cancelled, it waits for the thread, which cannot be stopped (its
+    `committing` may stop it short of the zip): the database's last reader closes before the store does, which
+    otherwise left its -wal and -shm beside it."""
+    work = asyncio.ensure_future(asyncio.to_thread(write_export, store.path, out, scope_id, progress, committing))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # its own failure is not this end's
+            await work
+        raise
 
 
 def write_person_copy(location: str, voter: str, out: Path, personal_agent: dict | None) -> int:

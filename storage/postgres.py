@@ -49,7 +49,7 @@ from storage.leases import Lease
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
     Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseUnreachable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
-    closed_audit, other_schema, outcome_to_dict,
+    MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
@@ -101,6 +101,8 @@ def url_problem(url: str) -> str | None:
         slashes = len(re.match(r"[^:]*:(/*)", url)[1])
         return (f"it has {slashes} slashes after {parts.scheme}: where 2 go, so its user, password and host would be read "
                 f"as the database's name: write {parts.scheme}://, {URL_EXAMPLE}")
+    if "#" in url and not any("@" in part for part in (parts.fragment, parts.path, parts.query)) and parts.netloc.count("@") < 2:
+        return "it ends in a #fragment, which has no meaning in a database URL: leave it out"  # no # of a password's
     if parts.netloc.count("@") > 1 or "#" in url or any("@" in part for part in (parts.path, parts.query)):
         return _ENCODE
     return _host_problem(parts.netloc.rpartition("@")[2]) or _escape_problem(url)
@@ -192,7 +194,10 @@ def public_url(url: str) -> str:
         secret = _is_password_key(parameter[2]) or {unquote(parameter[3]), unquote_plus(parameter[3])} & secrets
         return f"{parameter[1]}***" if secret else parameter[0]
 
-    return _PARAMETER.sub(masked, url)
+    url = _PARAMETER.sub(masked, url)
+    # A #fragment means nothing to a database or an API base (refused: url_problem), so it may be anything: a secret.
+    fragment = url.find("#", url.rfind("***") + 1 if "***" in url else start)
+    return url if fragment < 0 or fragment == len(url) - 1 else f"{url[:fragment]}#***"
 
 
 def _secrets(url: str) -> list[str]:
@@ -426,6 +431,7 @@ class PostgresStore(ClosesOnExit):
             for number in range(version + 1, SCHEMA_VERSION + 1):
                 await conn.execute(MIGRATIONS[number])
             await conn.execute("UPDATE crowdtune_schema SET version = $1", SCHEMA_VERSION)
+            MIGRATION_COMMITTING.get()()
 
     async def close(self) -> None:
         for lease in [*self._leases(), *filter(None, [self._listening])]:

@@ -10,6 +10,7 @@ exactly once.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +18,10 @@ from core.agent import QEntry, QKey
 from core.crowd import Ballot
 from core.engine import Outcome
 from core.learner import Evidence
+
+# Called just before a migration's commit, in the task that opens the store: `crowdtune upgrade` settles its outcome
+# there (bot.stopping.settle), so a stop after it cannot end an upgrade that is whole with 143, nor one before leave it made.
+MIGRATION_COMMITTING: ContextVar[Callable[[], None]] = ContextVar("migration_committing", default=lambda: None)
 
 
 class StorageError(RuntimeError):

@@ -33,7 +33,7 @@ from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
     Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseGone, DatabaseUnwritable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
     VoteResult,
-    closed_audit, other_schema, outcome_to_dict,
+    MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
@@ -299,6 +299,8 @@ class SqliteStore(ClosesOnExit):
                 await (await connecting).close()
             except sqlite3.Error:
                 await _thread_ended(connection)
+            if made:  # an interrupted start leaves no new file (SQLite made it, empty, as it connected)
+                remove_new(path)
             raise
         except sqlite3.Error as exc:
             await _thread_ended(connection)
@@ -364,6 +366,7 @@ class SqliteStore(ClosesOnExit):
                 if await db.all("PRAGMA foreign_key_check"):
                     raise StorageError(f"the database {self.path} has rows pointing at missing ones; it was not upgraded")
                 await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                MIGRATION_COMMITTING.get()()
         await self._db.execute("PRAGMA foreign_keys = ON")
 
     async def _schema_is(self, version: int) -> bool:

@@ -442,3 +442,14 @@ def test_forget_user_says_the_sessions_its_deletion_deleted_also_one_started_aft
     assert "with its 1 session and their compositions" in wrote, wrote  # the copy's, as it was made
     assert deleted.startswith("deleted 4 votes and their personal agent with its 2 sessions and their compositions"), deleted
     assert query(filled, "SELECT COUNT(*) FROM sessions WHERE scope_id = ?", (f"user:{PERSON}",)) == [(0,)]
+
+
+@pytest.mark.parametrize("empty", ["", "  ", "\t"])
+def test_an_empty_or_blank_user_id_is_said_to_be_empty(filled, tmp_path, empty):
+    """Found by a trial: `forget-user '  '` quoted "not ''" and suggested a terminal login of two spaces."""
+    before = _counts(filled)
+    result = crowdtune("forget-user", empty, "--db", filled, "--yes", cwd=tmp_path, check=False)
+    assert result.returncode == ExitCode.USAGE and result.stderr.count("\n") == 1, result.stderr
+    assert f"USER_ID is empty{' (only spaces)' if empty else ''}: give a Discord user's id" in result.stderr, result.stderr
+    assert "a terminal login" not in result.stderr and "not ''" not in result.stderr, result.stderr
+    assert _counts(filled) == before

@@ -490,3 +490,28 @@ def test_a_shard_option_is_named_as_the_option_given_never_as_its_setting(tmp_pa
     line = assert_one_line(result, code, said)
     assert "bad setting" not in line and ("CROWDTUNE_SHARD_IDS is" not in line or env)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("http://127.0.0.1:8080/api/v10#secretpw123", "a #fragment has no meaning in it: leave it out"),
+    ("http://127.0.0.1:99999/api/v10", "its port is not a number from 1 to 65535"),
+    ("http://127.0.0.1:0/api/v10", "its port is not a number from 1 to 65535"),
+])
+def test_a_bad_api_base_says_its_true_reason_and_never_its_fragment(tmp_path, url, reason):
+    """Found by a trial: a fragment was shown as typed (it may be anything, a secret), and a port out of range was
+    said only as what the setting expects."""
+    line = assert_one_line(start(tmp_path, CROWDTUNE_API_BASE=url), ExitCode.BAD_URL, "CROWDTUNE_API_BASE")
+    assert line.endswith(f"http://127.0.0.1:8080/api/v10: {reason}") and "secretpw123" not in line, line
+
+
+@pytest.mark.parametrize("url, shown, reason", [
+    ("postgresql://ct@127.0.0.1:55433/a#frag", "postgresql://ct@127.0.0.1:55433/a#***", "it ends in a #fragment, which has no meaning in a database URL"),
+    ("postgresql://ct:pw@127.0.0.1:55433/a#secretfrag", "postgresql://ct:***@127.0.0.1:55433/a#***", "it ends in a #fragment"),
+    ("postgresql://ct:p#w@127.0.0.1:55433/a", "postgresql://ct:***@127.0.0.1:55433/a", "percent-encode / ? # @ %"),
+])
+def test_a_database_url_with_a_fragment_says_so_and_never_shows_it(tmp_path, url, shown, reason):
+    """Found by a trial: a #fragment, with no password in the URL, was refused as a password to percent-encode."""
+    result = start(tmp_path, command=[CROWDTUNE, "sessions", "--db", url], DISCORD_TOKEN=None)
+    assert result.returncode == ExitCode.DATABASE and result.stderr.count("\n") == 1, result.stderr
+    assert f"the database URL {shown} cannot be used: {reason}" in result.stderr, result.stderr
+    assert "frag" not in result.stderr.replace("#fragment", ""), result.stderr
