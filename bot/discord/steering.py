@@ -92,7 +92,7 @@ class Steering:
             return self._posted(row.id)  # in the channel, its id not yet known to the bot (its record held): seen
         return int(row.message_ids[0]) < asked
 
-    async def close_now(self, session_id: int, asked: int | None = None) -> Literal["closing", "already", "once_posted", "none", "first", "ended"]:
+    async def close_now(self, session_id: int, asked: int) -> Literal["closing", "already", "once_posted", "none", "first", "ended"]:
         """Close the session's open round early: "closing", "already" (its voting is over: a /close before this
         one, its time or its quorum), "once_posted" (its post reached Discord, not yet recorded: it closes, and counts, as
         soon as it is recorded; also for a /close after such a one), "none" or "first" (no round members can see: the
@@ -100,10 +100,10 @@ class Steering:
         or its last round's close, came first: it was running when the /close was sent). The new close time is stored first, so a crash
         right after the acknowledgement still closes the round at the next start (its post is adopted or made
         then, and closed); "closing" (and "already" after it) is answered once its votes are taken (`taken`). `asked`: the
-        /close's interaction id, so that a round posted after it was sent is not the one it meant (`seen_when_asked`;
-        without it, any round members can see now). Hold `lock`."""
+        /close's interaction id, so that a round posted after it was sent is not the one it meant (`seen_when_asked`).
+        Hold `lock`."""
         row = await self.store.open_round_of(session_id)
-        if row is None or not (self.visible(row) if asked is None else await self.seen_when_asked(row, asked)):
+        if row is None or not await self.seen_when_asked(row, asked):
             # Not a round anyone saw (a trial: a second /close meant for the round just closed closed the next, still
             # being posted, unvoted): the /close changes nothing.
             session = await self.store.session(session_id)
