@@ -35,6 +35,9 @@ async def test_a_confirm_press_acknowledged_just_before_a_sigkill_is_carried_out
             press = await server.press_button(lane.mod, question["id"], confirm)
             await server.wait_until(lambda: press.callbacks, what="the press acknowledged")
             assert press.callbacks[0]["type"] == 6  # the member sees it taken
+            # Recorded by now, or (a database slower than RECORD_SECONDS on a loaded machine) right after: the reply is
+            # held, so a bot that records only after hearing it back never gets here.
+            await eventually(lambda: query(lane.db, "SELECT COUNT(*) FROM confirmed_requests") == [(1,)], "the press recorded")
             await lane.kill()
             server.release(CALLBACK)
             await lane.start()
