@@ -24,7 +24,7 @@ from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.confirmed import carry_out_confirmed
 from bot.discord.edge import context_problem, request_problem
-from bot.discord.in_flight import CommandsInFlight, reply_instead, restarting
+from bot.discord.in_flight import CommandsInFlight, reply_instead
 from bot.discord.interactions_seen import handle_each_interaction_once
 from bot.discord.logs import setup_logging
 from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason
@@ -73,13 +73,10 @@ class CheckedTree(app_commands.CommandTree):
             return True
         if await too_late(interaction):  # replayed after a reconnect: nobody can be told what it did
             return False
-        commands = self.client.in_flight
-        if commands.stopping:  # it came in as the bot stops: it could not finish
-            await reply_instead(interaction, restarting(interaction, started=False))
+        if not await self.client.in_flight.admit(interaction):  # at a stop, it finishes or is answered (CommandsInFlight)
             return False
         problem = request_problem(interaction) or await context_problem(interaction)
         if problem is None:
-            commands.add(interaction)  # at a stop, it finishes or is answered (CommandsInFlight.finish)
             return True
         await interaction.response.send_message(f"Sorry, {problem}. {nothing_done(interaction)}.", ephemeral=True)
         return False

@@ -12,6 +12,7 @@ import discord
 
 from bot.discord.anti_brigade import rule_text
 from bot.discord.edge import context_problem
+from bot.discord.in_flight import AnsweredAtStop
 from bot.discord.replies import UNKNOWN_INTERACTION, quiet_when_late
 from bot.discord.votes import VOTING_STOPPED, voter_id
 from core.crowd import ASPECTS, aspects_text, check_rating, compound_rating, rating_text
@@ -23,7 +24,7 @@ _WITHDRAW = "x"
 _AB_LABELS = {"a": "A", "b": "B", "both": "Both", "neither": "Neither"}
 
 
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<round>\d+):(?P<value>10|[1-9]|a|b|both|neither|x)"):
+class VoteButton(AnsweredAtStop, discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<round>\d+):(?P<value>10|[1-9]|a|b|both|neither|x)"):
     def __init__(self, round_id: int, value: str, row: int | None = None) -> None:
         label = "Withdraw" if value == _WITHDRAW else _AB_LABELS.get(value, value)
         style = discord.ButtonStyle.secondary if value == _WITHDRAW else discord.ButtonStyle.primary
@@ -62,7 +63,7 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<ro
         await interaction.response.send_message(text or _refusal(result), ephemeral=True)
 
 
-class AspectSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"ct:(?P<round>\d+):(?P<aspect>musicality|novelty|coherence)"):
+class AspectSelect(AnsweredAtStop, discord.ui.DynamicItem[discord.ui.Select], template=r"ct:(?P<round>\d+):(?P<aspect>musicality|novelty|coherence)"):
     """One aspect's rating, 1-10, in a select menu: a voter answers any of the three, each when they like."""
 
     def __init__(self, round_id: int, aspect: str, row: int | None = None) -> None:
@@ -168,7 +169,7 @@ def expired(command: str) -> str:
     return f"This question has expired, so nothing was changed. Run /{command} to be asked again."
 
 
-class Answer(discord.ui.DynamicItem[discord.ui.Button], template=r"ct-ask:(?P<command>[\w-]{1,32}):(?P<key>\d+):(?P<answer>yes|no)"):
+class Answer(AnsweredAtStop, discord.ui.DynamicItem[discord.ui.Button], template=r"ct-ask:(?P<command>[\w-]{1,32}):(?P<key>\d+):(?P<answer>yes|no)"):
     """A Confirm button. Its custom id names the command and the question (the command's interaction id), so a
     press the bot no longer waits for (the question expired, or was asked before a restart) is still understood:
     answered with `expired` in place of the question, instead of Discord's "This interaction failed"; a press while
@@ -197,6 +198,7 @@ class Answer(discord.ui.DynamicItem[discord.ui.Button], template=r"ct-ask:(?P<co
             await interaction.response.send_message(ALREADY_BEING_DONE, ephemeral=True)
         else:
             question.answered.set_result((self.answer == "yes", interaction))
+            interaction.client.in_flight.hand_over(question.command, interaction)  # its command's task carries it on
 
 
 async def _recorded(bot, key: str) -> bool:
@@ -336,5 +338,5 @@ async def answer_unknown_press(interaction: discord.Interaction) -> None:
     custom_id = (interaction.data or {}).get("custom_id", "")
     if interaction.type is discord.InteractionType.component and not any(
         item.__discord_ui_compiled_template__.fullmatch(custom_id) for item in COMPONENTS
-    ):
+    ) and await interaction.client.in_flight.admit(interaction):  # in flight as the bot's own presses are
         await interaction.response.send_message(UNKNOWN_COMPONENT, ephemeral=True)
