@@ -122,6 +122,8 @@ class Outbox:
         try:
             for pause in retry_pauses():
                 await asyncio.sleep(pause)
+                if self.bot.is_closed():  # started as the bot stopped, after its runner's tasks were ended: the next start posts it
+                    return
                 try:
                     await post_owned(self.bot, self.store, self.announce)
                 except (discord.HTTPException, *OUTAGE_ERRORS) as problem:
