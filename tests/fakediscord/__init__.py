@@ -35,7 +35,8 @@ Driving the world (as users and moderators do)
 Observing
     messages/message (live dicts: "reactions" and "burst_reactions" map emoji -> user ids),
     wait_for_message, interactions and their callbacks/original/followups, missed_deadlines,
-    request_counts, unhandled_requests, events_sent/events_received, sessions,
+    request_counts, request_log (each API request's arrival) and most_in_one_second (the most bound by
+    the global limit in any one second), unhandled_requests, events_sent/events_received, sessions,
     rate_limits.limited (every 429 given), gateway.heartbeat_timeouts.
 
 What it enforces, with Discord's documented codes and bodies (developers/topics/opcodes-and-status-codes)

@@ -39,6 +39,17 @@ def is_interaction_route(route: str) -> bool:
     return template.startswith(("/interactions/", "/webhooks/{webhook_id}/{webhook_token}"))
 
 
+def most_in_one_second(times: list[float]) -> int:
+    """The most of `times` (seconds) within any window of one second: the count a limit per second sees at its worst."""
+    times = sorted(times)
+    most = first = 0
+    for last, at in enumerate(times):
+        while at - times[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
 def bucket_hash(route: str) -> str:
     return hashlib.sha1(route.encode()).hexdigest()[:16]
 

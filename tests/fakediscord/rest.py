@@ -121,6 +121,7 @@ class RestApi:
         if not canonical.startswith(API_PREFIX):
             return await handler(request)  # the gateway websocket and attachment downloads
         key = f"{request.method} {canonical[len(API_PREFIX):]}"
+        server.request_log.append((time.monotonic(), key))  # as it arrived, before any answer (a 401, a 429 too)
         _count(server, key)
         fault = server.faults.take(key)
         if fault is not None:
