@@ -128,7 +128,8 @@ class RestApi:
             return fault.response()
         if key not in self._auth_free and request.headers.get("Authorization") != f"Bot {server.bot_token}":
             return ApiError(401, 0, "401: Unauthorized").response()
-        limit_headers, limited = server.rate_limits.admit(key, request.match_info)
+        caller = request.headers.get("Authorization") or f"address {request.remote}"  # whom the global limit counts
+        limit_headers, limited = server.rate_limits.admit(key, request.match_info, caller)
         if limited is not None:
             return limited
         await server.wait_at_gate(key)
