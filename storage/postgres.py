@@ -48,13 +48,13 @@ from storage import URL_EXAMPLE, check_location, naming_problems, naming_refusal
 from storage.leases import Lease
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseUnreachable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseUnreachable, NoDatabase, ResetDone, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
     MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, NOTICE_CHANNEL, announced, finishes, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
-    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, STRUCK_VOTERS, confirmed_request, confirmed_row, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
+    COPY_CHUNK_ROWS, NOTICE_CHANNEL, announced, finishes, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, Q_KINDS_COUNTED, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
+    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, STRUCK_VOTERS, confirmed_request, confirmed_row, ended_post_edits, plan_votes, recorded_by_voter, reset_done, round_row, session_row, standing_votes,
 )
 
 T = TypeVar("T")
@@ -557,15 +557,16 @@ class PostgresStore(ClosesOnExit):
     async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict | None = None) -> None:
         await _audit(self._pool, scope_id, actor, action, detail or {})
 
-    async def reset_scope(self, scope_id: str, actor: str, request: str | None = None) -> int | None:
-        async def body(conn: asyncpg.Connection) -> int | None:
+    async def reset_scope(self, scope_id: str, actor: str, request: str | None = None) -> ResetDone | None:
+        async def body(conn: asyncpg.Connection) -> ResetDone | None:
             await _lock_scope(conn, scope_id)
             if not await _take_request(conn, request):
                 return None
+            kinds = tuple(await conn.fetchrow(Q_KINDS_COUNTED.format("$1"), scope_id))
             deleted = _count(await conn.execute("DELETE FROM qvalues WHERE scope_id = $1", scope_id))
-            models = _count(await conn.execute("DELETE FROM models WHERE scope_id = $1", scope_id))
-            await _audit(conn, scope_id, actor, "reset", {"q_entries_deleted": deleted, "models_deleted": models})
-            return deleted
+            models = [tuple(row) for row in await conn.fetch("DELETE FROM models WHERE scope_id = $1 RETURNING name, data", scope_id)]
+            await _audit(conn, scope_id, actor, "reset", {"q_entries_deleted": deleted, "models_deleted": len(models)})
+            return reset_done(kinds, models)
 
         return await self._tx(body)
 
