@@ -31,7 +31,7 @@ from core.engine import (
 )
 from bot.progress import plural
 from core.music import Track, track_from_dict, track_to_dict
-from storage import Announce, ResetDone, RoundRow, SessionRow, Store, VoteOp, VoteResult
+from storage import Announce, EndedSession, ResetDone, RoundRow, SessionRow, Store, VoteOp, VoteResult
 
 NOTHING_LEARNED = "has not learned anything yet"  # an agent that learns, before its first lesson
 
@@ -254,7 +254,8 @@ class Conductor:
 
         return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor, announce, set_aside)
 
-    async def stop(self, session_id: int, actor: str) -> bool:
+    async def stop(self, session_id: int, actor: str) -> EndedSession | None:
+        """Stop the session: what it cancelled (Store.end_session), None if it had already ended."""
         return await self.store.end_session(session_id, "stopped", actor)
 
 

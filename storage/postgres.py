@@ -48,7 +48,7 @@ from storage import URL_EXAMPLE, check_location, naming_problems, naming_refusal
 from storage.leases import Lease
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseUnreachable, NoDatabase, ResetDone, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseUnreachable, EndedSession, NoDatabase, ResetDone, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
     MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
@@ -652,15 +652,21 @@ class PostgresStore(ClosesOnExit):
         )
         return [session_row(r) for r in rows]
 
-    async def end_session(self, session_id: int, status: str, actor: str) -> bool:
-        """Stop or finish a session; open rounds in it are cancelled. False if it had already ended."""
+    async def end_session(self, session_id: int, status: str, actor: str) -> EndedSession | None:
+        """Stop or finish a session; open rounds in it are cancelled (EndedSession). None if it had already ended."""
 
-        async def body(conn: asyncpg.Connection) -> bool:
+        async def body(conn: asyncpg.Connection) -> EndedSession | None:
             scope_id = await conn.fetchval(
                 "UPDATE sessions SET status = $1 WHERE id = $2 AND status = 'active' RETURNING scope_id", status, session_id
             )
             if scope_id is None:
-                return False
+                return None
+            # The open rounds locked first, as a batch of votes locks them (apply_votes): one under way lands before
+            # their votes are read, and one after finds them cancelled, so what is read is what is cancelled.
+            open_rounds = await conn.fetch("SELECT id FROM rounds WHERE session_id = $1 AND status = 'open' ORDER BY id FOR UPDATE", session_id)
+            cancelled = {
+                row[0]: standing_votes([tuple(v) for v in await conn.fetch(STANDING_VOTES.format("$1"), row[0])]) for row in open_rounds
+            }
             await _edit_ended_posts(conn, "r.session_id = $1 AND r.status = 'open'", session_id, "cancelled")
             await conn.execute(
                 "DELETE FROM withheld_reactions WHERE round_id IN (SELECT id FROM rounds WHERE session_id = $1 AND status = 'open')",
@@ -671,7 +677,7 @@ class PostgresStore(ClosesOnExit):
                 time.time(), session_id,
             )
             await _audit(conn, scope_id, actor, f"session_{status}", {"session": session_id})
-            return True
+            return EndedSession(cancelled)
 
         return await self._tx(body)
 

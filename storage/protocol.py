@@ -176,6 +176,15 @@ class ConfirmedRequest:
 
 
 @dataclass(frozen=True)
+class EndedSession:
+    """A session `end_session` ended: `cancelled`, each open round it cancelled (by id) with its standing votes as
+    that transaction found them (as `standing_votes` reads them), so what a /stop says it cancelled is what it did:
+    no vote lands on a cancelled round, but a /strike or /forget-me after it may void or delete one of them."""
+
+    cancelled: dict[int, list[StandingVote]]
+
+
+@dataclass(frozen=True)
 class ResetDone:
     """What a reset (`reset_scope`) deleted, counted in its own transaction, so what is said of it is what it did:
     `q_values`, the Q-values per state encoding (storage.rows.Q_KEY_KINDS: a table-based preset counts its own kind),
@@ -319,8 +328,9 @@ class Store(Protocol):
     async def rate_starting_track(self, session_id: int, score: float, actor: str) -> bool:
         """Set a new session's starting-track score (a rating 1-10); False once it has one or a closed round."""
         ...
-    async def end_session(self, session_id: int, status: str, actor: str) -> bool:
-        """Stop or finish a session; its open rounds are cancelled. False if it had already ended."""
+    async def end_session(self, session_id: int, status: str, actor: str) -> EndedSession | None:
+        """Stop or finish a session; its open rounds are cancelled (what it cancelled: EndedSession). None if it had
+        already ended."""
         ...
 
     # -- rounds --

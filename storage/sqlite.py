@@ -31,7 +31,7 @@ from core.music import track_to_dict
 from storage import naming_refusals, out_of_room
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseGone, DatabaseUnwritable, NoDatabase, ResetDone, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
+    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseGone, DatabaseUnwritable, EndedSession, NoDatabase, ResetDone, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
     VoteResult,
     MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
 )
@@ -611,12 +611,16 @@ class SqliteStore(ClosesOnExit):
         )
         return [_session(r) for r in rows]
 
-    async def end_session(self, session_id: int, status: str, actor: str) -> bool:
-        """Stop or finish a session; open rounds in it are cancelled. False if it had already ended."""
+    async def end_session(self, session_id: int, status: str, actor: str) -> EndedSession | None:
+        """Stop or finish a session; open rounds in it are cancelled (EndedSession). None if it had already ended."""
         async with self._tx() as db:
             row = await db.one("SELECT scope_id FROM sessions WHERE id = ? AND status = 'active'", (session_id,))
             if row is None:
-                return False
+                return None
+            cancelled = {
+                round_id: standing_votes(await db.all(STANDING_VOTES.format("?"), (round_id,)))
+                for (round_id,) in await db.all("SELECT id FROM rounds WHERE session_id = ? AND status = 'open' ORDER BY id", (session_id,))
+            }
             await db.execute("UPDATE sessions SET status = ? WHERE id = ?", (status, session_id))
             await db.edit_ended_posts("r.session_id = ? AND r.status = 'open'", session_id, "cancelled")
             await db.execute(
@@ -628,7 +632,7 @@ class SqliteStore(ClosesOnExit):
                 (time.time(), session_id),
             )
             await db.audit(row[0], actor, f"session_{status}", {"session": session_id})
-        return True
+        return EndedSession(cancelled)
 
     # -- rounds ---------------------------------------------------------------------------------
 
