@@ -502,12 +502,13 @@ def test_reset_of_an_agent_another_reset_emptied_after_the_question_says_nothing
     async def reset_meanwhile(question: str, yes: bool, declined: str) -> bool:
         store = await open_store(filled)
         try:
-            assert not (await store.reset_scope(GUILD, actor="user:1")).nothing
+            await store.reset_scope(GUILD, actor="user:1")
         finally:
             await store.close()
         return await asked(question, yes, declined)
 
     monkeypatch.setattr(operator, "_confirmed", reset_meanwhile)
+    assert _counts(filled)["guild models"] > 0
     assert main(["reset", "--scope", GUILD, "--db", filled, "--yes"]) == 0
     *_, said = capsys.readouterr().out.splitlines()
     assert said == (f"the agent of {GUILD} is reset: it had learned nothing by then (reset meanwhile), so nothing was deleted; "
