@@ -1081,6 +1081,8 @@ async def test_the_q_values_of_each_state_encoding_are_counted_apart(store):
     counts = {encoding: await store.q_size("guild:1", encoding) for encoding in STATE_ENCODINGS}
     assert counts == {"track": 2, "relative": 4, "context": 6}, counts
     assert await store.q_size("guild:1") == 12
+    # A reset counts what it deletes the same way, in its own transaction (`crowdtune reset` says a preset's own kind).
+    assert (await store.reset_scope("guild:1", actor="t")).q_values == counts and await store.q_size("guild:1") == 0
 
 
 async def test_migration_11_clears_the_close_time_of_a_round_planned_but_not_posted(tmp_path):
