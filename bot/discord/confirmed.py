@@ -2,7 +2,9 @@
 is recorded in the database before Discord is told it was received (views.Confirm.confirm), and the transaction that
 carries it out deletes that record (Store.forget_user, Store.reset_scope with `request`): exactly once. One still
 recorded at a start was cut short: it is carried out then (`carry_out_confirmed`), after the bot took back its open
-rounds and recounted their reactions, and the question is edited to say it was done, as without the crash."""
+rounds and recounted their reactions, and the question is edited to say it was done, as without the crash. A /forget-me
+records the person's reactions at the press, so that those they add later, also while the bot is down, count as votes
+made after it (`added_since`)."""
 
 from __future__ import annotations
 

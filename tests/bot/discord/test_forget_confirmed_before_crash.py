@@ -53,3 +53,31 @@ async def test_a_reaction_added_while_the_bot_was_down_after_a_confirmed_forget_
         summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
     assert votes_of(env, env.alice) == [(9.0,)] and votes_of(env, env.bob) == [(8.0,)]
     assert "2 voted" in summary["content"], summary["content"]
+
+
+async def test_a_reaction_added_after_the_confirm_press_before_the_deletion_runs_counts(env, monkeypatch):
+    """The same rule without a crash: alice's 9, added after her press and before the deletion begins (held there until
+    the bot has seen it), is a new vote; her 3, on at the press, is withdrawn."""
+    from bot.discord import confirmed as confirmed_work
+
+    server = env.server
+    async with running(env) as bot:
+        await compose(env, rounds=3)
+        post = await voted_round(env, env.channel, [(env.alice, 3), (env.bob, 8)])
+        after_pickup, seen = confirmed_work.after_pickup, bot.runner.ballot_box.seen
+
+        async def held(*args, **kwargs):
+            await server.react(env.alice, post["id"], KEYCAPS[8])
+            await eventually(lambda: len(seen.of_person(env.alice.id)[int(post["id"])]) == 2, "her 9 seen")
+            return await after_pickup(*args, **kwargs)
+
+        monkeypatch.setattr(confirmed_work, "after_pickup", held)
+        forget = await server.slash(env.alice, env.channel, "forget-me")
+        question = await forget.wait_original(lambda m: m["components"])
+        await server.press_button(env.alice, question["id"], button(question, "Delete my data"))
+        outcome = await forget.wait_original(lambda m: not m["components"])
+        assert outcome["content"].startswith("Deleted "), outcome["content"]
+        assert votes_of(env, env.alice) == [(9.0,)]
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
+    assert votes_of(env, env.alice) == [(9.0,)] and "2 voted" in summary["content"], summary["content"]
