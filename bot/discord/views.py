@@ -229,8 +229,8 @@ class Confirm(discord.ui.View):
 
     async def confirm(self, cancelled: str, request: Callable[[], dict], **cleared) -> bool:
         """Wait for the answer; whether it was Confirm. Confirm is recorded with `request()` (what the command's work,
-        confirmed.WORK, needs, as it stands at the press; kept with the press's other data in `request`) in the database, so that a crash from then on leaves it to be carried out at the next
-        start, and acknowledged (a deferred update, which shows nothing: the work that follows may outlast the 3 s
+        confirmed.WORK, needs, as it stands at the press; kept with the press's other data in `self.request`) in the
+        database, so that a crash from then on leaves it to be carried out at the next start, and acknowledged (a deferred update, which shows nothing: the work that follows may outlast the 3 s
         Discord gives an answer) once recorded, or after RECORD_SECONDS if the database is slow
         (`_record_and_acknowledge`); the caller then edits the question's message (the command's original response)
         with the outcome.
