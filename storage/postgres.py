@@ -456,11 +456,28 @@ class PostgresStore(ClosesOnExit):
             self._listening = Lease(self._lease_connection, None, "the connection listening for deletions")
             await self._listening.start()
 
+        newest = 0  # the newest deletion told to `callback`
+
+        def tell(voter: str, forget: int) -> None:
+            nonlocal newest
+            newest = max(newest, forget)
+            callback(voter, forget)
+
         def heard(payload: str) -> None:
             forget, _, voter = payload.partition(" ")
-            callback(voter, int(forget))
+            tell(voter, int(forget))
 
-        await (self._lease or self._listening).listen(_FORGOTTEN, heard)
+        async def missed(conn: asyncpg.Connection) -> None:
+            # Sent while the connection was cut, so not heard: each deletion newer than those told that still withholds
+            # an open round (one that withholds none leaves nothing a vote could be refused for).
+            for forget, voter in await conn.fetch(
+                "SELECT DISTINCT forget_id, voter FROM withheld_reactions WHERE forget_id > $1 ORDER BY forget_id", newest
+            ):
+                tell(voter, forget)
+
+        await (self._lease or self._listening).listen(_FORGOTTEN, heard, missed)
+        # What the caller reads once listening (bot.discord.app.setup_hook): none newer was missed yet.
+        newest = max(newest, await self.last_forget())
 
     async def still_there(self) -> None:
         """(storage.protocol.Store) Nothing to look at: a server's database is no file under this process."""

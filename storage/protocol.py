@@ -514,8 +514,9 @@ class Store(Protocol):
         """Call `callback(voter, forget)` (in this event loop; `forget` as forget_user returns it) each time forget_user
         deletes a person's data, in this process or another: a running bot then drops what it holds of them in memory
         and stamps later votes with it (VoteOp.forgets_seen). PostgreSQL, which bots of several
-        processes share and `crowdtune forget-user` writes beside them, tells with NOTIFY as the deletion commits;
-        on SQLite only the process holding the file writes to it, so nothing is heard (its /forget-me says it)."""
+        processes share and `crowdtune forget-user` writes beside them, tells with NOTIFY as the deletion commits, and
+        one sent while the listening connection was cut as it is taken again (each deletion newer than those told that
+        still withholds an open round: `withheld_reactions`); on SQLite only the process holding the file writes to it, so nothing is heard (its /forget-me says it)."""
         ...
 
     async def still_there(self) -> None:
