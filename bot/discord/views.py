@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 import discord
 
@@ -224,13 +225,14 @@ class Confirm(discord.ui.View):
         self.questions: dict[str, Confirm] = command.client.questions
         self.questions[self.key] = self
         self.shut_down = False  # ended by a shutdown rather than by its time running out
+        self.request: dict = {}  # once confirmed: what its work needs (confirmed.WORK's data), as recorded
         # Done once confirm() has answered the press or tried the edit that says the question expired (or was cancelled).
         self.settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def confirm(self, cancelled: str, request: dict, **cleared) -> bool:
-        """Wait for the answer; whether it was Confirm. Confirm is recorded with `request` (what the command's work,
-        confirmed.WORK, needs) in the database, so that a crash from then on leaves it to be carried out at the next
-        start, and acknowledged (a deferred update, which shows nothing: the work that follows may outlast the 3 s
+    async def confirm(self, cancelled: str, request: Callable[[], dict], **cleared) -> bool:
+        """Wait for the answer; whether it was Confirm. Confirm is recorded with `request()` (what the command's work,
+        confirmed.WORK, needs, as it stands at the press; kept with the press's other data in `self.request`) in the
+        database, so that a crash from then on leaves it to be carried out at the next start, and acknowledged (a deferred update, which shows nothing: the work that follows may outlast the 3 s
         Discord gives an answer) once recorded, or after RECORD_SECONDS if the database is slow
         (`_record_and_acknowledge`); the caller then edits the question's message (the command's original response)
         with the outcome.
@@ -260,7 +262,7 @@ class Confirm(discord.ui.View):
                 self.settled.set_result(None)
         return bool(yes)
 
-    async def _record_and_acknowledge(self, press: discord.Interaction, request: dict, cancelled: str, cleared: dict) -> bool:
+    async def _record_and_acknowledge(self, press: discord.Interaction, request: Callable[[], dict], cancelled: str, cleared: dict) -> bool:
         """Record the Confirm press, then acknowledge it (a deferred update), so that a crash once the member saw it
         taken finds it recorded; whether it is to be carried out. Only a database slower than RECORD_SECONDS gets the
         press acknowledged first (Discord's 3 s; a slow database must not fail it) and recorded right after."""
@@ -283,9 +285,10 @@ class Confirm(discord.ui.View):
         await recording
         return True
 
-    async def _record(self, request: dict) -> None:
+    async def _record(self, request: Callable[[], dict]) -> None:
         command = self.command
-        data = {"user": self.owner_id, "application_id": command.application_id, "token": command.token, **request}
+        data = {"user": self.owner_id, "application_id": command.application_id, "token": command.token, **request()}
+        self.request = data
         guild = None if command.guild_id is None else str(command.guild_id)
         await command.client.conductor.store.record_confirmed(ConfirmedRequest(self.key, self.name, guild, data, time.time()))
 
