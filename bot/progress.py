@@ -45,6 +45,12 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count} {word if count == 1 else many or word + 's'}"
 
 
+def plural_agreeing(count: int, word: str, verbs: tuple[str, str], many: str | None = None) -> str:
+    """`plural` with its verb agreeing, `verbs` its (one, many) forms: '1 person has', '3 people have' (a trial read
+    "when 1 have voted")."""
+    return f"{plural(count, word, many)} {verbs[count != 1]}"
+
+
 def duration(seconds: float) -> str:
     """A length of time in seconds, to the second, in the units that say it plainly: "15 s", "5 min", "1 min 30 s",
     "1 h 30 min", "7 days" (not "0.25 min")."""

@@ -259,4 +259,8 @@ async def edit_post(channel, message_id: int, content: str) -> None:
 
 
 def deadline(spec: SessionSpec, closes_at: float) -> str:
-    return f"closes <t:{int(closes_at)}:R>" + (f" or when {spec.quorum} have voted" if spec.quorum else "")
+    """When a round closes, as its post says it: "closes <t:…:R> or when 3 people have voted" (its quorum)."""
+    from bot.progress import plural_agreeing
+
+    quorum = f" or when {plural_agreeing(spec.quorum, 'person', ('has', 'have'), 'people')} voted" if spec.quorum else ""
+    return f"closes <t:{int(closes_at)}:R>{quorum}"

@@ -13,7 +13,7 @@ from bot.conductor import one_rater
 from bot.discord.anti_brigade import Count
 from bot.discord.reactions_seen import as_counted
 from bot.discord.votes import describe_ab_rounds, describe_aspects, ranked_round, rounds_played, set_aside_text, voter_id
-from bot.progress import plural
+from bot.progress import plural, plural_agreeing
 from core.agent import preset as agent_preset
 from core.crowd import Ballot, rating_text
 from core.engine import beat_chance
@@ -183,7 +183,7 @@ async def stop_report(
         votes = len(counted.counted)
         aside = f" {set_aside_text(len(counted.set_aside), counted.member_days)}" if counted.set_aside else ""
         lines.append(
-            f"Round {number} was still open: it is cancelled, and its {plural(votes, 'vote')} {'is' if votes == 1 else 'are'} "
+            f"Round {number} was still open: it is cancelled, and its {plural_agreeing(votes, 'vote', ('is', 'are'))} "
             f"not counted (nothing is learned from {'it' if votes == 1 else 'them'}).{aside}"
             if votes else f"Round {number} was still open: it is cancelled, and "
             f"{'no vote counted in it' if aside else 'it had no votes'}.{aside}"

@@ -147,11 +147,11 @@ def round_summary(number: int, mode: str, outcome, ballots, set_aside: int = 0, 
     standing votes the membership rule (`member_days`) set aside, and how many votes /strike voided (storage.Announce).
     The engine's summary names who gave the verdict (a personal agent's owner is told "You gave 7/10":
     core.engine.verdict_opening)."""
-    from bot.progress import plural
+    from bot.progress import plural_agreeing
 
     aside = f" {set_aside_text(set_aside, member_days)}" if set_aside else ""
     if struck:  # or "nobody voted" would be untrue of a round whose one vote a moderator voided
-        aside += f" {plural(struck, 'vote')} {'was' if struck == 1 else 'were'} voided by /strike."
+        aside += f" {plural_agreeing(struck, 'vote', ('was', 'were'))} voided by /strike."
     if not outcome.voters:  # the engine's summary says it all: "nobody voted, so nothing was learned: ..."
         summary = outcome.summary.replace("nobody voted", "no vote counted", 1) if set_aside or struck else outcome.summary
         return f"**Round {number} closed**: {summary}.{aside}"
