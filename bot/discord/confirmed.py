@@ -24,6 +24,8 @@ log = logging.getLogger("crowdtune.bot")
 # How long Discord lets the bot edit a question after its command came (the interaction token's life), in seconds.
 TOKEN_SECONDS = 15 * 60
 DONE_BEFORE = "Your answer was already carried out."
+# Where /forget-me deletes, said wherever it is asked: all of a person's data, so a DM's deletes their server votes too.
+EVERYWHERE, ANYWHERE = "on every server and in DMs", "on any server or in DMs"
 
 
 def reactions_at_press(bot, user_id: int) -> dict:
@@ -77,8 +79,8 @@ async def forget(bot, data: dict, request: str) -> str | None:
     bot.runner.scope_deleted(voter)
     await _cast_anew(bot, data["user"], added)
     return (
-        f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)}. "
-        "Moderation records about you (any strike, the audit log) are kept; a reaction you leave on an open round no longer counts."
+        f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)} {EVERYWHERE}; the copy of "
+        "your data stays attached here. Moderation records about you (any strike, the audit log) are kept; a reaction you leave on an open round no longer counts."
     )
 
 
@@ -119,7 +121,8 @@ async def carry_out_confirmed(bot) -> int:
 
 
 async def _tell(bot, data: dict, text: str) -> None:
-    """Edit the question (its command's original response) into `text`, its buttons and attachments gone. A request
+    """Edit the question (its command's original response) into `text`, its buttons gone; its attachment (/forget-me's
+    copy of the person's data) stays, the person's to keep. A request
     from a copied database has no token (`crowdtune copy-db` leaves it out: storage.rows.without_secrets): its question
     cannot be edited, and the outcome is only logged."""
     if "token" not in data:
@@ -127,6 +130,6 @@ async def _tell(bot, data: dict, text: str) -> None:
         return
     question = discord.Webhook.partial(int(data["application_id"]), data["token"], client=bot)
     try:
-        await question.edit_message("@original", content=text, view=None, attachments=[])
+        await question.edit_message("@original", content=text, view=None)
     except (discord.HTTPException, asyncio.TimeoutError) as problem:  # the work is done; only the telling failed
         log.info("could not edit a confirmed question into its outcome: %s", problem)

@@ -323,11 +323,11 @@ class Moderation(commands.Cog):
             path = Path(folder) / "my-crowdtune-data.json"
             votes = await in_worker_process(write_person_copy, self.store.path, voter, path, copied)
             if not votes and agent is None:
-                await interaction.edit_original_response(content="Nothing of yours is stored here (no votes, no personal agent): there is nothing to delete.")
+                await interaction.edit_original_response(content=f"Nothing of yours is stored {confirmed.ANYWHERE} (no votes, no personal agent): there is nothing to delete.")
                 return
             view = Confirm(interaction, "Delete my data")
             await interaction.edit_original_response(
-                content=f"Here is your data: {stored(votes, agent)}. "
+                content=f"Here is your data {confirmed.EVERYWHERE}: {stored(votes, agent)}. "
                 "Delete it all? This cannot be undone. Moderation records (any strike, the audit log) are kept.",
                 attachments=[discord.File(path)],
                 view=view,
@@ -337,7 +337,8 @@ class Moderation(commands.Cog):
             return
         async with view.carrying_out():
             text = await confirmed.forget(self.bot, view.request, view.key)
-            await interaction.edit_original_response(content=text or confirmed.DONE_BEFORE, view=None, attachments=[])
+            # The copy stays attached: the person keeps it once their data is gone.
+            await interaction.edit_original_response(content=text or confirmed.DONE_BEFORE, view=None)
 
     async def _learned(self, scope_id: str) -> str:
         """What the scope's agent has learned, in the units its preset (the scope's setting) learns in

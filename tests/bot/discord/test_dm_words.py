@@ -40,7 +40,7 @@ async def test_forget_me_in_a_dm_ends_the_open_round_s_post_and_a_reaction_on_it
         await server.react(env.alice, post["id"], KEYCAPS[6])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the vote")
         done = await forget(env, env.alice, dm, press="Delete my data")
-        assert done["content"].startswith("Deleted 1 vote and your personal agent."), done["content"]
+        assert done["content"].startswith("Deleted 1 vote and your personal agent"), done["content"]
         await server.wait_until(lambda: "(cancelled)" in server.message(post["id"])["content"], what="the post edited")
         edited = server.message(post["id"])
         assert "Rate it" not in edited["content"] and "closes" not in edited["content"], edited["content"]
@@ -49,6 +49,28 @@ async def test_forget_me_in_a_dm_ends_the_open_round_s_post_and_a_reaction_on_it
         assert "No session" in status or "no session" in status, status
     assert db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 0
     assert db_rows(env, "SELECT COUNT(*) FROM rounds")[0][0] == 0
+
+
+async def test_forget_me_in_a_dm_says_it_deletes_everywhere_and_leaves_the_person_their_copy(env):
+    """Found by a trial: /forget-me in a DM also deleted the person's server votes (it deletes all of their data) but said
+    only "Deleted 1 vote ...", and pressing Delete edited away the copy of their data the question carried."""
+    server = env.server
+    dm = server.dm_channel(env.alice)
+    async with running(env):
+        await compose(env, rounds=3, round_minutes=600)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await server.react(env.alice, post["id"], KEYCAPS[6])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the vote")
+        prompt = await forget(env, env.alice, dm)
+        assert "on every server and in DMs" in prompt["content"], prompt["content"]
+        assert [a["filename"] for a in prompt["attachments"]] == ["my-crowdtune-data.json"], prompt["attachments"]
+        done = await forget(env, env.alice, dm, press="Delete my data")
+        assert done["content"].startswith("Deleted 1 vote on every server and in DMs"), done["content"]
+        assert "copy" in done["content"], done["content"]
+        assert [a["filename"] for a in done["attachments"]] == ["my-crowdtune-data.json"], done["attachments"]
+        nothing = await forget(env, env.bob, server.dm_channel(env.bob))
+        assert nothing["content"].startswith("Nothing of yours is stored on any server or in DMs"), nothing["content"]
+    assert db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 0
 
 
 async def test_a_forged_compose_option_is_refused_saying_nothing_was_started(env):

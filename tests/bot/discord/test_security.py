@@ -72,7 +72,7 @@ ALLOWED_REPLY = {
     "status": "Round 1",
     "stats": "",
     "top": "",
-    "forget-me": ("Here is your data", "Nothing of yours is stored here"),  # who has voted / who has not
+    "forget-me": ("Here is your data", "Nothing of yours is stored on any server"),  # who has voted / who has not
     "close": "Closing this round",
     # A /stop right after an answered /close waits for that close: it is acknowledged privately and says it publicly.
     "stop": ("Session stopped", "Stopped; I said so in the channel."),
