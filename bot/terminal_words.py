@@ -122,7 +122,7 @@ def explain(
         return f"{line} (its score stays {rating_text(now)})"
     if outcome.wear_floor is not None:  # held at the floor, or already under it and kept where it was
         stays = "stays" if now < outcome.wear_floor else "is now"
-        return f"{line}; its score {stays} {rating_text(now)}: {wear_limit_text(outcome.wear_floor, now)}"
+        return f"{line}; its score {stays} {rating_text(now)}: {wear_limit_text(outcome.wear_floor)}"
     # A move of less than 0.005 reads as none: said, so the rating does not seem ignored.
     moved = "hardly at all: now" if before is not None and rating_text(now) == rating_text(before) else "now"
     line += f"; its score moves {spec.agent.rescore:.0%} of the way toward your rating, {moved} {rating_text(now)}"

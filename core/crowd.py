@@ -137,6 +137,9 @@ class CrowdEstimate:
     # What moved `rating` away from what the same votes give without it (ADJUSTMENTS' keys), each only if it did:
     # a summary's "because" is named only when it is true of that round (core.engine.verdict_opening).
     adjustments: tuple[str, ...] = ()
+    # The ratings as given (1-10) that counted less for being far from the others ("outlier"), so that a summary names
+    # them: a trial read "3 voted (1, 9, 10) ... count as 8.91/10" as the 1 ignored.
+    far: tuple[float, ...] = ()
 
     def shrunk_toward(self, prior: float | None, prior_votes: float = PRIOR_VOTES) -> float:
         """The Bayesian average: the prior counts as `prior_votes` voters. No prior, no shrinking. Written as the prior
@@ -318,7 +321,8 @@ def robust_rating(ballots: Sequence[Ballot], history: History | None = None) -> 
     values = [normalised(b.rating, profiles[b.voter], typical_spread) for b in rated]
     trust = [profiles[b.voter].trust for b in rated]
     shared = [1 / bloc_size[b.voter] for b in rated]
-    weights = [t * s * h for t, s, h in zip(trust, shared, outlier_weights(values))]
+    outliers = outlier_weights(values)
+    weights = [t * s * h for t, s, h in zip(trust, shared, outliers)]
     rating = _weighted_mean(values, weights)
     # Each adjustment left out in turn: the ones whose absence changes the rating are what moved it.
     raw = [b.rating for b in rated]
@@ -329,7 +333,8 @@ def robust_rating(ballots: Sequence[Ballot], history: History | None = None) -> 
         "outlier": _weighted_mean(values, [t * s for t, s in zip(trust, shared)]),
     }
     moved = tuple(name for name in ADJUSTMENTS if abs(without[name] - rating) > 1e-9)
-    return CrowdEstimate(rating, sum(weights), moved)  # the weights' sum is positive: trust never reaches 0
+    far = tuple(sorted(b.rating for b, h in zip(rated, outliers) if h < 1)) if "outlier" in moved else ()
+    return CrowdEstimate(rating, sum(weights), moved, far)  # the weights' sum is positive: trust never reaches 0
 
 
 # How each adjustment of robust_rating reads in a summary, in a newcomer's words (a trial: "put on one scale and weighed
@@ -337,7 +342,7 @@ def robust_rating(ballots: Sequence[Ballot], history: History | None = None) -> 
 ADJUSTMENTS = {
     "outlier": "a rating far from the others counts less",
     "scale": "each voter's usual ratings are allowed for",
-    "trust": "a voter whose past ratings did not rise and fall with the others' counts less",
+    "trust": "a voter whose past ratings did not follow the others' counts less",
     "bloc": "voters who always vote alike count as one",
 }
 

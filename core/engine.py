@@ -9,6 +9,7 @@ transaction, so a round is rewarded exactly once.
 
 from __future__ import annotations
 
+import collections
 import random
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -268,8 +269,9 @@ def settle(
     config = spec.agent
     verdict = None
     drift = 0.0
-    blend = ""
+    blend = moved = ""  # a rating round's: what a kept edit's score blends, and why the bar moved since it was set
     adjustments: tuple[str, ...] = ()  # what moved a rating round's verdict off the ratings' mean (verdict_opening)
+    far: tuple[float, ...] = ()  # the ratings that counted less for being far from the others (CrowdEstimate.far)
     pair: Observation | None = None
     if spec.mode == "ab":
         tally = ab_tally(ballots, history)
@@ -297,6 +299,7 @@ def settle(
             return _no_votes(spec, plan, incumbent_score)
         crowd = verdict.rating if isinstance(verdict, CrowdEstimate) else verdict
         adjustments = verdict.adjustments if isinstance(verdict, CrowdEstimate) else ()
+        far = verdict.far if isinstance(verdict, CrowdEstimate) else ()
         # Before anyone has heard the edit, the best guess of its score is the score of the track it edits:
         # the belief is the crowd's verdict shrunk toward that (the verdict itself is what gets reported).
         # A session's starting track nobody has rated yet is one edit from what the crowd just heard, so this
@@ -316,8 +319,7 @@ def settle(
         learning_baseline = baseline
         # What a kept edit's score was blended with, in words (the summary says why the bar is not the rating).
         if isinstance(verdict, CrowdEstimate):
-            removed = getattr(reference, "removed", 0)  # a plain (ballots, verdict) pair says nothing was removed
-            blend = _blend_text(verdict, prior, baseline is None, set_at=incumbent_score, removed=removed)
+            blend = _blend_text(verdict, prior, baseline is None)
             if config.informed_keep and baseline is not None:
                 blend = _blend_text(verdict, baseline + plan.proposals[0].expected, False, "what the agent expected of the edit")
 
@@ -367,19 +369,30 @@ def settle(
     verdict = fate(spec, keep, winner if spec.mode == "ab" else None, first=baseline is None)
     if spec.mode == "ab":
         summary = _ab_summary(rewards, tally.games, winner, tied, keep, baseline, best.description, verdict)
-    elif keep:
-        bar_words = _kept_bar_text(next_score, baseline is None, blend) if config.keep_best else ""
-        opening, explained = verdict_opening(score, ballots, one_rater, adjustments)
-        summary = f"{opening}{',' if explained else ''} and {verdict}{bar_words}: {best.description}"
     else:
-        # Said as the two numbers read: a verdict a hair under the bar reads level with it (both 6.33), and one that
-        # an informed keep (`AgentConfig.informed_keep`) undoes may read above it.
-        compared = rating_comparison(score, baseline)
-        summary = (
-            f"{verdict_opening(score, ballots, one_rater, adjustments)[0]}, {compared} "
-            f"{_bar_before_text(baseline, incumbent_score, getattr(reference, 'removed', 0))}, so {verdict}"
-            f"{_undone_bar_text(score, baseline, next_score + drift, config.rescore, wear_floor)}"
-        )
+        # One sentence says the verdict and what became of the edit; the ones after it say why the number is not the
+        # ratings' mean, why the bar moved since it was set, and where the bar is now (a trial found one long
+        # sentence of them all too hard to read).
+        opening, why = verdict_opening(score, ballots, one_rater, adjustments, far)
+        if baseline is not None and config.keep_best:  # a bar set before: said by one number, today's
+            moved = _moved_text(baseline, incumbent_score, getattr(reference, "removed", 0))
+        if keep:
+            first = baseline is None and config.keep_best
+            sets = f" at {rating_text(next_score)}{f' ({blend})' if blend else ''}" if first else ""
+            summary = f"{opening} and {verdict}{sets}: {best.description}.{why}"
+            if config.keep_best and not first:
+                summary += f" The bar is now {rating_text(next_score)}{f' ({blend})' if blend else ''}."
+                named = blend and not config.informed_keep  # the blend names the old bar (not what the agent expected)
+                summary += f" That {rating_text(baseline)} {moved}" if moved and named else ""
+        else:
+            # Said as the two numbers read: a verdict a hair under the bar reads level with it (both 6.33), and one
+            # that an informed keep (`AgentConfig.informed_keep`) undoes may read above it.
+            summary = (
+                f"{opening}, {rating_comparison(score, baseline)} the {rating_text(baseline)} of the track before, so "
+                f"{verdict}.{why}{f' The {rating_text(baseline)} {moved}.' if moved else ''} "
+                f"{_undone_bar_text(score, baseline, next_score + drift, config.rescore, wear_floor)}"
+            )
+        summary = summary.removesuffix(".")  # each front end ends it as it ends a sentence
     return Outcome(
         reward=score,
         # An edit no vote compared with the track before has no reward (its 5.5 is only the prior's).
@@ -471,22 +484,18 @@ def _ab_summary(
     return f"{side} won ({chances}) and {verdict}: {description}"
 
 
-def _blend_text(
-    verdict: CrowdEstimate, toward: float, first: bool, what: str = "the old bar", set_at: float | None = None, removed: int = 0
-) -> str:
+def _blend_text(verdict: CrowdEstimate, toward: float, first: bool, what: str = "the old bar") -> str:
     """Why a rating round's score is not its verdict (the Bayesian average, `CrowdEstimate.shrunk_toward`): "the 8 blended
     with a neutral 5.5 counted as 2 votes" (`first`: the track before had no score, so the neutral rating stood in), or
     "the 7.5 blended with the old bar, 6.3, which counts as 2 votes" (`what` names the number blended with). A
-    verdict worth other than one vote says its worth ("the 6.33 (4.6 votes' worth)"), and an old bar that moved since
-    a summary showed it (`set_at`, `removed`: `_moved_text`) says why after a semicolon, so that the numbers add up for
-    whoever checks them and no bracket holds another (a trial misread nested ones)."""
+    verdict worth other than one vote says its worth ("the 6.33, 4.6 votes' worth,"), so that the numbers add up for
+    whoever checks them. Why an old bar moved since it was set is a sentence of its own (`_moved_text`): a trial
+    misread brackets in brackets."""
     worth = round(verdict.weight, 1)
     rating = f"the {rating_text(verdict.rating)}" + (f", {worth:g} votes' worth," if worth != 1 else "")
     if first:
         return f"{rating} blended with {prior_text(None)} counted as {PRIOR_VOTES:g} votes"
-    moved = _moved_text(toward, set_at, removed) if set_at is not None else ""
-    why = f"; that old bar {moved}" if moved else ""
-    return f"{rating} blended with {what}, {rating_text(toward)}, which counts as {PRIOR_VOTES:g} votes{why}"
+    return f"{rating} blended with {what}, {rating_text(toward)}, which counts as {PRIOR_VOTES:g} votes"
 
 
 def _moved_text(bar: float, set_at: float, removed: int = 0) -> str:
@@ -500,71 +509,71 @@ def _moved_text(bar: float, set_at: float, removed: int = 0) -> str:
         gone = f"{removed} of the votes that set it {'was' if removed == 1 else 'were'} removed by /strike or /forget-me"
         return f"moved since it was set, as {gone} and the votes' weights were learned"
     return "moved since it was set, as the votes' weights were learned"
-def _kept_bar_text(bar: float, first: bool, blend: str) -> str:
-    """The bar a kept edit's score sets for the next edit, as its summary says it once: " at 6.33 (the 8 blended ...)"
-    after a first edit's "sets the bar", else ", and the bar is now 6.75 (...)"; `blend` empty: the score is the verdict."""
-    why = f" ({blend})" if blend else ""
-    return f" at {rating_text(bar)}{why}" if first else f", and the bar is now {rating_text(bar)}{why}"
 
 
-def wear_limit_text(floor: float, score: float, what: str = "a score") -> str:
-    """Why undone edits' ratings leave the kept track's `score` (`what`: "a score", "a bar") where it is, the wear limit
-    `floor` (Outcome.wear_floor, WEAR_LIMIT below the verdict that kept its last edit) said as a number, so that a
-    score under it reads as no contradiction: "ratings of undone edits wear a score down to 8 at the lowest, 2 below
-    the 10 that kept its last edit", and ", and it is already under that" when `score` is."""
-    said = (f"ratings of undone edits wear {what} down to {rating_text(floor)} at the lowest, {WEAR_LIMIT:g} below the "
-            f"{rating_text(floor + WEAR_LIMIT)} that kept its last edit")
-    return f"{said}, and it is already under that" if score < floor else said
+def wear_limit_text(floor: float, what: str = "a score") -> str:
+    """Why undone edits' ratings lower the kept track's score (`what`: "a score", "it") no further, the wear limit
+    `floor` (Outcome.wear_floor, WEAR_LIMIT below the verdict that kept its last edit) said as a number: "undone edits'
+    ratings lower a score only while it is above 8, 2 below the 10 that kept the track's last edit". True of a score held at it
+    and of one already under it alike (a trial read "wear a bar down to 7 at the lowest" beside a bar of 6.67 as a
+    contradiction)."""
+    return (f"undone edits' ratings lower {what} only while it is above {rating_text(floor)}, {WEAR_LIMIT:g} below the "
+            f"{rating_text(floor + WEAR_LIMIT)} that kept the track's last edit")
 
 
 def prior_text(score: float | None) -> str:
     """What a round's ratings are blended with, in the words every front end and summary use: the `score` of the track
     before ("the 6.33 of the track before"), or, before anything was rated (None), "a neutral 5.5" (NEUTRAL_RATING)."""
-    return f"a neutral {rating_text(NEUTRAL_RATING)}" if score is None else _bar_before_text(score, score)
-
-
-def _bar_before_text(bar: float, set_at: float, removed: int = 0) -> str:
-    """The bar an undone edit fell short of, as its summary names it: "the 6.33 of the track before"; when it moved
-    since it was set, why, in brackets (`_moved_text`)."""
-    moved = _moved_text(bar, set_at, removed)
-    return f"the {rating_text(bar)} of the track before{f' ({moved})' if moved else ''}"
+    return f"a neutral {rating_text(NEUTRAL_RATING)}" if score is None else f"the {rating_text(score)} of the track before"
 
 
 def _undone_bar_text(rating: float, bar: float, moved: float, rescore: float, floor: float | None = None) -> str:
-    """Where an undone edit's verdict leaves the bar (`settle`'s rescore, `moved` on today's scale): "; the 6 moves the
-    bar 10% of the way toward it, to 6.3", or that it stays; `floor` (Outcome.wear_floor): WEAR_LIMIT stopped it short
-    of that (wear_limit_text). Only today's number: the one stored on the scale of the round that set the bar is no
-    second bar (`_moved_text`)."""
-    held = floor is not None
-    limit = f" ({wear_limit_text(floor, moved, 'a bar')})" if held else ""
+    """Where an undone edit's verdict leaves the bar (`settle`'s rescore, `moved` on today's scale), a sentence: "The 6
+    moves the bar 10% of the way toward it, to 6.3", or that it stays; `floor` (Outcome.wear_floor): WEAR_LIMIT stopped
+    it short of that (wear_limit_text). Only today's number: the one stored on the scale of the round that set the bar
+    is no second bar (`_moved_text`)."""
+    limit = f": {wear_limit_text(floor, 'it')}" if floor is not None else ""
     if rating_text(moved) == rating_text(bar):
-        return f"; the bar stays at {rating_text(bar)}{limit}"
-    if held:
-        return f"; the {rating_text(rating)} moves the bar down to {rating_text(moved)}{limit}"
-    return f"; the {rating_text(rating)} moves the bar {rescore:.0%} of the way toward it, to {rating_text(moved)}"
+        return f"The bar stays at {rating_text(bar)}{limit}"
+    if floor is not None:
+        return f"The {rating_text(rating)} moves the bar down to {rating_text(moved)}, no further{limit}"
+    return f"The {rating_text(rating)} moves the bar {rescore:.0%} of the way toward it, to {rating_text(moved)}"
 
 
-def verdict_opening(score: float, ballots: Sequence[Ballot], one_rater: bool, adjustments: Sequence[str] = ()) -> tuple[str, bool]:
+def verdict_opening(
+    score: float, ballots: Sequence[Ballot], one_rater: bool, adjustments: Sequence[str] = (), far: Sequence[float] = ()
+) -> tuple[str, str]:
     """How a rating round's summary opens with its verdict `score` (1-10), the one place every front end's summary
     (Discord, terminal, simulation, export) says it: who gave it ("you gave" to a session's one rater, "the one voter
-    gave" to one voter, else "the crowd gave"), and, when the verdict reads otherwise than the ratings shown (their
-    plain mean), where it comes from: "the one vote (7) counts as 7.44/10 once its voter's ratings are put on the
-    crowd's scale" (`core.crowd.normalised`); a crowd's names each of `adjustments` (CrowdEstimate.adjustments: only
-    what moved this round's verdict) in core.crowd.ADJUSTMENTS' words, "as ... and ...". Returns it and whether that
-    was said (a clause then follows after a comma)."""
+    gave" to one voter, else "the crowd gave"), or, when the verdict reads otherwise than the ratings shown (their plain
+    mean), "the votes count as 7.25/10" and a sentence saying where it comes from: "Their mean is 7, but the 1, far
+    from the others, counts less; each voter's usual ratings are allowed for" (each of `adjustments`,
+    CrowdEstimate.adjustments: only what moved this round's verdict, in core.crowd.ADJUSTMENTS' words; `far`,
+    CrowdEstimate.far, names the far ratings), or for one voter "The 7 given counts otherwise once its voter's ratings
+    are put on the crowd's scale" (`core.crowd.normalised`). Returns the opening and that sentence (" The ... ." or "")."""
     ratings = [b.rating for b in ballots if b.rating is not None]
     given = statistics.fmean(ratings) if ratings else score
     counted = rating_text(score)
     if rating_text(given) == counted:
         who = "you" if one_rater else "the one voter" if len(ratings) == 1 else "the crowd"
-        return f"{who} gave {counted}/10", False
+        return f"{who} gave {counted}/10", ""
     if one_rater:
-        return f"your {rating_text(given)} counts as {counted}/10 once your ratings are put on one scale", True
+        return f"your rating counts as {counted}/10", f" Your {rating_text(given)} counts otherwise once your ratings are put on one scale."
     if len(ratings) == 1:
-        return f"the one vote ({rating_text(given)}) counts as {counted}/10 once its voter's ratings are put on the crowd's scale", True
-    reasons = [ADJUSTMENTS[name] for name in adjustments]
-    because = f", as {' and '.join(reasons)}" if reasons else ""
-    return f"the votes (mean {rating_text(given)}) count as {counted}/10{because}", True
+        return (f"the one vote counts as {counted}/10",
+                f" The {rating_text(given)} given counts otherwise once its voter's ratings are put on the crowd's scale.")
+    reasons = [_far_text(far) if name == "outlier" and far else ADJUSTMENTS[name] for name in adjustments]
+    return f"the votes count as {counted}/10", f" Their mean is {rating_text(given)}{', but ' + '; '.join(reasons) if reasons else ''}."
+
+
+def _far_text(far: Sequence[float]) -> str:
+    """The ratings that counted less for being far from the others, named as the votes are listed: "the 1, far from the
+    others, counts less", "the ratings 1 and 2× 9, far from the others, count less"."""
+    if len(far) == 1:
+        return f"the {rating_text(far[0])}, far from the others, counts less"
+    counts = collections.Counter(rating_text(r) for r in far)
+    named = [f"{n}× {r}" if n > 1 else r for r, n in sorted(counts.items(), key=lambda item: float(item[0]))]
+    return f"the ratings {' and '.join([', '.join(named[:-1]), named[-1]] if len(named) > 1 else named)}, far from the others, count less"
 
 
 def scale_drift(

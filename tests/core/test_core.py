@@ -582,8 +582,8 @@ def test_a_liked_tracks_score_wears_down_no_further_than_the_wear_limit_below_it
         assert not outcome.kept_edit  # a 3 never keeps an edit of a track rated 10
         if outcome.wear_floor is not None:  # the summary says why the bar moved less than a tenth, or not at all
             # The floor said as a number (a fresh-user trial read "no lower than 2 below the 10" beside a lower score).
-            assert (f"(ratings of undone edits wear a bar down to {10 - WEAR_LIMIT:g} at the lowest, {WEAR_LIMIT:g} below the 10 "
-                    "that kept its last edit") in outcome.summary, outcome.summary
+            assert (f": undone edits' ratings lower it only while it is above {10 - WEAR_LIMIT:g}, {WEAR_LIMIT:g} below the 10 "
+                    "that kept the track's last edit") in outcome.summary, outcome.summary
             assert "of the way toward it" not in outcome.summary, outcome.summary
         score = outcome.incumbent_score
         floors.append(outcome.wear_floor)
@@ -640,7 +640,7 @@ def test_every_rating_summary_says_the_bar_it_sets_and_compares_with_one_seen():
         if not outcome.kept_edit:
             assert f"below the {bar} of the track before" in outcome.summary, (before.summary, outcome.summary)
     # An undone edit's rating moves the bar a tenth of the way toward it (the preset's rescore), and says so.
-    assert "the 6 moves the bar 10% of the way toward it, to 6.3" in undone, undone
+    assert "The 6 moves the bar 10% of the way toward it, to 6.3" in undone, undone
     assert "blended with the old bar, 6.3, which counts as 2 votes" in outcomes[2].summary, outcomes[2].summary
 
 
@@ -655,7 +655,8 @@ def test_a_bar_the_crowd_s_scale_moved_is_said_to_have_moved_with_one_number():
 
     reference = Reference([Ballot("old", 8.0)], 8.0)
     outcome = settle(spec, _plan(spec), [Ballot("new", 5.0)], {}, 19 / 3, round_rng(spec, 0), aggregate, {}, reference)
-    assert not outcome.kept_edit and "below the 5.83 of the track before (moved since it was set" in outcome.summary, outcome.summary
+    assert not outcome.kept_edit and "below the 5.83 of the track before, so " in outcome.summary, outcome.summary
+    assert ". The 5.83 moved since it was set, as the votes' weights were learned. " in outcome.summary, outcome.summary
     assert "6.33" not in outcome.summary, outcome.summary
 
 
@@ -685,7 +686,7 @@ def test_a_crowds_summaries_name_only_numbers_an_earlier_summary_showed():
         outcome = settle(spec, _plan(spec, index), ballots, {}, score, round_rng(spec, index), aggregate, {}, reference)
         summary = outcome.summary
         assert "kept as" not in summary and "(its " not in summary, summary
-        for named in re.findall(r"\(its ([\d.]+), moved since", summary) + re.findall(r"the old bar, ([\d.]+), which counts as \d+ votes(?!; that old bar moved)", summary):
+        for named in re.findall(r"the old bar, ([\d.]+), which counts as \d+ votes\)\.(?! That \1 moved)", summary):
             assert named in shown, (named, shown, summary)
         if outcome.kept_edit:
             reference = Reference(ballots, outcome.reward)
@@ -707,11 +708,13 @@ def test_a_summary_says_why_its_number_is_not_the_ratings_shown():
     alone = settle(spec, _plan(spec), [Ballot("low", 7)], {}, None, round_rng(spec, 0), robust_rating, _low_rater_history("low"))
     counted = rating_text(alone.reward)
     assert counted != "7" and "the crowd gave" not in alone.summary, alone.summary
-    assert alone.summary.startswith(f"the one vote (7) counts as {counted}/10 once its voter's ratings are put on the crowd's scale, and "), alone.summary
+    assert alone.summary.startswith(f"the one vote counts as {counted}/10 and "), alone.summary
+    assert ". The 7 given counts otherwise once its voter's ratings are put on the crowd's scale." in f"{alone.summary}.", alone.summary
     two = settle(
         spec, _plan(spec), [Ballot("low", 7), Ballot("new", 8)], {}, None, round_rng(spec, 0), robust_rating, _low_rater_history("low"),
     )
-    assert two.summary.startswith(f"the votes (mean 7.5) count as {rating_text(two.reward)}/10, as each voter's usual ratings are allowed for, and "), two.summary
+    assert two.summary.startswith(f"the votes count as {rating_text(two.reward)}/10 and "), two.summary
+    assert ". Their mean is 7.5, but each voter's usual ratings are allowed for." in f"{two.summary}.", two.summary
     # Taken as given, the ratings say it plainly: the one voter is not called a crowd, a crowd is.
     plain = settle(spec, _plan(spec), [Ballot("new", 7)], {}, None, round_rng(spec, 0), robust_rating, {})
     assert plain.summary.startswith("the one voter gave 7/10 and "), plain.summary
@@ -723,16 +726,16 @@ def test_a_summary_says_why_its_number_is_not_the_ratings_shown():
     # Found by a trial: "3 voted (3× 8). The votes (mean 8) count as 8.03/10, as a rating far from the others counts
     # less and ...", when no rating was far from the others: one voter's usual ratings moved it, nothing else.
     ([Ballot("low", 8.0), Ballot("a", 8.0), Ballot("b", 8.0)], _low_rater_history("low"), ["each voter's usual ratings are allowed for"]),
-    # Three newcomers (no usual ratings to allow for): only the far rating moved it.
-    ([Ballot("a", 1.0), Ballot("b", 10.0), Ballot("c", 10.0)], {}, ["a rating far from the others counts less"]),
+    # Three newcomers (no usual ratings to allow for): only the far rating moved it, named so it reads as counted.
+    ([Ballot("a", 1.0), Ballot("b", 10.0), Ballot("c", 10.0)], {}, ["the 1, far from the others, counts less"]),
 ])
 def test_a_summary_names_only_the_reasons_that_moved_its_number(ballots, history, because):
     """Every "as ..." in a summary is true of its round: each named adjustment, left out, gives another number."""
     spec = SessionSpec(seed=2, preset="default")
     outcome = settle(spec, _plan(spec), ballots, {}, None, round_rng(spec, 0), robust_rating, history)
     mean = rating_text(sum(b.rating for b in ballots) / len(ballots))
-    opening = f"the votes (mean {mean}) count as {rating_text(outcome.reward)}/10, as {' and '.join(because)}, and "
-    assert outcome.summary.startswith(opening), outcome.summary
+    assert outcome.summary.startswith(f"the votes count as {rating_text(outcome.reward)}/10 and "), outcome.summary
+    assert f". Their mean is {mean}, but {'; '.join(because)}." in f"{outcome.summary}.", outcome.summary
 
 
 def _struck_bar_outcome(spec, ratings_now):
@@ -769,7 +772,7 @@ def test_a_crowd_verdict_apart_from_its_mean_is_explained_in_a_newcomer_s_words(
     ballots = [Ballot("a", 1.0), Ballot("b", 10.0), Ballot("c", 10.0)]
     summary = settle(spec, _plan(spec), ballots, {}, None, round_rng(spec, 0), robust_rating, {}).summary
     assert "one scale" not in summary and "trust" not in summary, summary
-    assert "as a rating far from the others counts less" in summary, summary
+    assert "but the 1, far from the others, counts less" in summary, summary
 
 
 @given(st.floats(1, 10), st.floats(0.01, 20), st.floats(0, 10))
@@ -780,3 +783,39 @@ def test_a_verdict_level_with_its_prior_blends_to_exactly_the_prior(prior, weigh
 
     assert CrowdEstimate(prior, weight).shrunk_toward(prior) == prior
     assert CrowdEstimate(min(prior + above, 10), weight).shrunk_toward(prior) >= prior
+
+
+def test_a_rating_summary_says_its_verdict_in_one_sentence_and_its_reasons_after_it():
+    """Found by a trial: "The votes (mean 7) count as 7.25/10, as a rating far from the others counts less and each
+    voter's usual ratings are allowed for and ..., below the 7.72 of the track before (moved since it was set, ...)"
+    was too hard to read, and "3 voted (1, 9, 10) ... count as 8.91/10" read as the 1 ignored. The first sentence says
+    the verdict and what became of the edit; each reason after it, the far rating named."""
+    spec = SessionSpec(seed=2, preset="default")
+    ballots = [Ballot("a", 1.0), Ballot("b", 9.0), Ballot("c", 10.0)]
+    reference = Reference([Ballot("a", 8.0)], 8.0)
+    kept = settle(spec, _plan(spec), ballots, {}, 7.0, round_rng(spec, 0), robust_rating, {}, reference)
+    counted = rating_text(kept.reward)
+    sentences = kept.summary.split(". ")
+    assert sentences[0] == f"the votes count as {counted}/10 and the edit stays: {_plan(spec).proposals[0].description}", sentences
+    assert sentences[1] == "Their mean is 6.67, but the 1, far from the others, counts less", sentences
+    assert sentences[2].startswith(f"The bar is now {rating_text(kept.incumbent_score)} (the {counted}, "), sentences
+    undone = settle(spec, _plan(spec), ballots, {}, 9.0, round_rng(spec, 0), robust_rating, {}, Reference([Ballot("a", 10.0)], 10.0))
+    assert undone.summary.split(". ")[0] == (
+        f"the votes count as {counted}/10, below the 9 of the track before, so the edit is undone and the track before stays"
+    ), undone.summary
+
+
+def test_a_bar_under_the_wear_limit_is_never_said_to_wear_down_to_a_number_above_it():
+    """Found by a trial: "the bar stays at 6.67 (ratings of undone edits wear a bar down to 7 at the lowest, ... and it
+    is already under that)": the lowest point named was above the bar itself. The limit is said as what it does."""
+    spec = SessionSpec(seed=2, preset="default")
+    reference = Reference([Ballot("me", 9)], 9.0)
+    under = settle(spec, _plan(spec), [Ballot("me", 3)], {}, 6.67, random.Random(0), robust_rating, {}, reference, one_rater=True)
+    assert under.wear_floor == 7.0 and under.incumbent_score == 6.67
+    assert "at the lowest" not in under.summary and "down to" not in under.summary, under.summary
+    assert under.summary.endswith(
+        ". The bar stays at 6.67: undone edits' ratings lower it only while it is above 7, 2 below the 9 that kept the track's last edit"
+    ), under.summary
+    held = settle(spec, _plan(spec), [Ballot("me", 3)], {}, 7.1, random.Random(0), robust_rating, {}, reference, one_rater=True)
+    assert held.summary.endswith(". The 3 moves the bar down to 7, no further: undone edits' ratings lower it only while it is above 7, "
+                                 "2 below the 9 that kept the track's last edit"), held.summary

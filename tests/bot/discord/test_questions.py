@@ -189,7 +189,8 @@ async def test_a_confirmed_question_cut_short_by_a_crash_is_carried_out_at_the_n
         forgotten = await forget.wait_original(lambda m: not m["components"])
         was_reset = await reset.wait_original(lambda m: not m["components"])
     assert forgotten["content"].startswith("Deleted 1 vote"), forgotten["content"]
-    assert forgotten["attachments"] == []
+    # The copy of the person's data stays with the outcome: theirs to keep once the data is gone.
+    assert [a["filename"] for a in forgotten["attachments"]] == ["my-crowdtune-data.json"], forgotten["attachments"]
     assert was_reset["content"] == "The agent is reset: it starts learning afresh from the next round.", was_reset["content"]
     assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),)) == [(0,)]
     assert db_rows(env, "SELECT action FROM audit WHERE action IN ('reset', 'forget_me') ORDER BY id") == [("forget_me",), ("reset",)]
