@@ -157,7 +157,7 @@ async def shown_votes(box, row: RoundRow, count: Count) -> tuple[list[Ballot], i
 
 
 async def stop_report(
-    store, session: SessionRow, ended: int, open_round: RoundRow | None, count: Callable[[RoundRow], Awaitable[Count]]
+    store, session: SessionRow, ended: int, open_round: RoundRow | None, count: Callable[[RoundRow], Awaitable[Count]], late: bool = False,
 ) -> str:
     """/stop's answer, once `session` is stopped: `ended` rounds had ended and `open_round` was open (both read
     before the stop). The open round is counted once posted, as members saw it; the stop cancelled it, so its votes
@@ -165,10 +165,11 @@ async def stop_report(
     its close would have counted them (`count`: BallotBox.count), set-aside ones said apart as /status and the close
     say them. It is re-read: its close (asked for by /close, or its time up) came before the stop, and then its votes
     counted; or, not posted yet, it was being prepared and is cancelled before anyone saw it (a post on its way is
-    marked cancelled)."""
+    marked cancelled). `late`: it was posted after the /stop was sent (Steering.seen_when_asked), so nobody saw it when
+    the stop was asked for: not counted as played, as one being prepared, and said to have been posted after."""
     after = await store.round(open_round.id) if open_round is not None else None
     # A round closed before the stop was posted, also one a /close asked for while it was on its way.
-    posted = open_round is not None and bool(open_round.message_ids) or (after is not None and after.status == "closed")
+    posted = open_round is not None and bool(open_round.message_ids) and not late or (after is not None and after.status == "closed")
     played = rounds_played(ended + posted, (await store.session(session.id) or session).rounds_done)
     lines = [f"Session stopped after {played}; what the agent learned is kept."]
     if after is None:
@@ -176,17 +177,16 @@ async def stop_report(
     number = after.index + 1
     if after.status == "closed":
         lines.append(f"Round {number} was closing: it closed first, so its votes count (its result is above).")
-    elif not posted:
+    elif not posted and not late:
         lines.append(f"Round {number} was being prepared: it is cancelled, and nobody will vote on it.")
     elif after.status == "cancelled":
         counted = await count(after)
         votes = len(counted.counted)
         aside = f" {set_aside_text(len(counted.set_aside), counted.member_days)}" if counted.set_aside else ""
+        was = f"Round {number} was {'posted after the /stop was sent' if late else 'still open'}: it is cancelled, and "
         lines.append(
-            f"Round {number} was still open: it is cancelled, and its {plural_agreeing(votes, 'vote', ('is', 'are'))} "
-            f"not counted (nothing is learned from {'it' if votes == 1 else 'them'}).{aside}"
-            if votes else f"Round {number} was still open: it is cancelled, and "
-            f"{'no vote counted in it' if aside else 'it had no votes'}.{aside}"
+            f"{was}its {plural_agreeing(votes, 'vote', ('is', 'are'))} not counted (nothing is learned from {'it' if votes == 1 else 'them'}).{aside}"
+            if votes else f"{was}{'no vote counted in it' if aside else 'it had no votes'}.{aside}"
         )
     return "\n".join(lines)
 

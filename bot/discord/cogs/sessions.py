@@ -354,6 +354,8 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
             # summary posted before the stop is said (a round closed, its summary to come, is still the one it says).
             ended, open_round = await rounds_ended(store, session, closing=steering.closing_now(session.id))
             after_close = steering.voting_over(open_round)
+            # A round posted after the /stop was sent is not one its sender saw (as for /close): said so, not as played.
+            late = bool(open_round and open_round.message_ids) and not await steering.seen_when_asked(open_round, interaction.id)
             if after_close and not waited:
                 waited = True
                 await deferring(interaction)()
@@ -365,7 +367,7 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
     # The cancelled round's votes as its close would have counted them, as /status does (asking Discord may defer): those
     # the stop's own transaction cancelled, as a /strike or /forget-me right after it may void or delete one.
     count = functools.partial(bot.runner.ballot_box.count, before_asking=deferring(interaction, private=False))
-    report = await stop_report(store, session, ended, open_round, lambda row: count(row, votes=stopped.cancelled.get(row.id)))
+    report = await stop_report(store, session, ended, open_round, lambda row: count(row, votes=stopped.cancelled.get(row.id)), late)
     await answer(interaction, STOPPED_SAID if waited else report, private=waited)
     if waited:  # a followup (no channel permission needed, as for any answer) tells everyone, as a plain /stop's does
         await interaction.followup.send(report)

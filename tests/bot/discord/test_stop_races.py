@@ -399,3 +399,33 @@ async def test_a_stop_says_the_votes_its_own_transaction_cancelled_also_when_one
     assert struck.startswith("Voided 1 vote"), struck
     assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voided = 0") == [(1,)]
     assert "Round 1 was still open: it is cancelled, and its 2 votes are not counted" in stopped, stopped
+
+
+async def test_a_round_posted_after_a_stop_was_sent_is_said_to_be_so_and_not_counted_as_played(env, monkeypatch):
+    """Found by a trial: a /stop 2 s after a /close read "Session stopped after 6 rounds (1 cancelled)... Round 6 was still
+    open", of a round posted after the /stop was sent, which nobody could see when they asked to stop. As a /close does
+    (Steering.seen_when_asked), a /stop takes a round posted after it was sent for one being prepared: cancelled, not
+    counted as played, and said to have been posted after the /stop."""
+    server = env.server
+    async with running(env) as bot:
+        await voted_round(env, env.bob)
+        session_id = db_rows(env, "SELECT id FROM sessions")[0][0]
+        rendering, release = hold_rendering(env, monkeypatch)  # round 2's track, once round 1 is closed
+        await (await server.slash(env.mod, env.channel, "close")).wait_response()
+        await rendering.wait()
+        lock = bot.runner.steering.lock(session_id)
+        await lock.acquire()  # the /stop is sent now, and handled once round 2 is posted
+        stop = await server.slash(env.alice, env.channel, "stop")
+        await stop.wait_response()
+        release.set()
+        round_two = await server.wait_for_message(env.channel, is_round(2), timeout=30)
+        await eventually(lambda: db_rows(env, "SELECT message_ids FROM rounds WHERE idx = 1") == [(f'["{round_two["id"]}"]',)], "round 2's post recorded")
+        assert int(round_two["id"]) > stop.id
+        lock.release()
+        await server.wait_until(lambda: any(m["content"].startswith("Session stopped") for m in server.messages(env.channel)))
+    stopped = next(m["content"] for m in server.messages(env.channel) if m["content"].startswith("Session stopped"))
+    assert stopped == (
+        "Session stopped after 1 round; what the agent learned is kept.\n"
+        "Round 2 was posted after the /stop was sent: it is cancelled, and it had no votes."
+    ), stopped
+    assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "cancelled")]
