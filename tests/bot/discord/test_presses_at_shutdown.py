@@ -109,3 +109,29 @@ async def test_a_confirm_press_whose_command_a_stop_cuts_short_is_answered(env, 
     assert answer["data"]["content"] == CUT_SHORT and answer["data"]["flags"] & 64, answer
     assert db_rows(env, "SELECT COUNT(*) FROM confirmed_requests") == [(0,)]
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_a_deletion_cut_short_by_a_stop_keeps_the_copy_of_the_person_s_data(env, monkeypatch):
+    """A /forget-me whose Delete press a stop cuts short is carried out at the next start, and its outcome, filling in
+    the question, says the copy of the person's data stays attached: it does (the edit removed it)."""
+    monkeypatch.setattr(in_flight, "SHUTDOWN_GRACE", 0.3)
+    server = env.server
+    async with running(env) as bot:
+        await a_vote(env)
+        forget = await server.slash(env.alice, env.channel, "forget-me")
+        question = await forget.wait_original(lambda m: m["components"])
+        store, deleting = bot.conductor.store, asyncio.Event()
+
+        async def delete_never(*args, **kwargs):
+            deleting.set()
+            await asyncio.Event().wait()
+
+        monkeypatch.setattr(store, "forget_user", delete_never)
+        await (await server.press_button(env.alice, question["id"], button(question, "Delete my data"))).wait_response()
+        await deleting.wait()
+        await bot.close()
+    assert [a["filename"] for a in server.message(question["id"])["attachments"]] == ["my-crowdtune-data.json"]
+    async with running(env):  # the deletion is carried out, and its outcome fills in the question, the copy kept
+        done = await forget.wait_original(lambda m: m["content"].startswith("Deleted"))
+    assert done["content"].startswith("Deleted 1 vote on every server and in DMs; the copy of your data stays attached"), done
+    assert [a["filename"] for a in done["attachments"]] == ["my-crowdtune-data.json"], done["attachments"]
