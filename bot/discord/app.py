@@ -156,10 +156,11 @@ class CrowdtuneBot(commands.Bot):
 
     async def on_connect(self) -> None:  # discord.py: each READY, a new gateway session (a RESUME is none)
         if not self.shard_plan.sharded:
-            self.runner.reconciler.connected()
+            await self.on_shard_connect(0)
 
     async def on_shard_connect(self, shard_id: int) -> None:  # the same, per shard of a sharded client
-        self.runner.reconciler.connected(shard_id)
+        self.runner.reconciler.connected(shard_id)  # first, before any event of the session is taken
+        await self.runner.recounts.new_gateway_session(shard_id)  # the reactions whose events it missed
 
     async def on_resumed(self) -> None:  # Discord is back after an outage: what it kept in the outbox is posted now
         await self.runner.post_queued()

@@ -44,7 +44,7 @@ CANNOT_START = "Sorry, I can't start that: "
 # about 0.3 Mbit/s); past this its sender is told to try again instead of being left "thinking".
 MELODY_DOWNLOAD_SECONDS = 30.0
 STILL_RECOUNTING = (
-    "The votes are still being counted after my restart (reactions made while I was offline): these counts may change."
+    "The votes are still being counted after my restart or reconnection (reactions made while I was offline): these counts may change."
 )
 
 
