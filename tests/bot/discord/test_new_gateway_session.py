@@ -5,10 +5,20 @@ round's close (report trial 26). Each test was written to fail on the code befor
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
-from test_discord_bot import KEYCAPS, ballots, db_rows, drawer, env, eventually, final_answer, renderer, running, uid  # noqa: F401
+from fakediscord import FakeDiscord
+from test_discord_bot import (  # noqa: F401
+    KEYCAPS, Env, ballots, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, running, uid,
+)
 from test_vote_rate import first_round
+
+from bot.conductor import Conductor
+from bot.discord.app import ShardedCrowdtuneBot
+from bot.discord.shards import ShardPlan
+from bot.settings import Settings
+from storage import open_store
 
 pytestmark = pytest.mark.asyncio
 
@@ -19,9 +29,9 @@ def applied(env, user) -> int:
     return len(db_rows(env, "SELECT 1 FROM vote_events WHERE voter = ?", (uid(user),)))
 
 
-async def missed_while_reconnecting(env, bot, post, votes) -> None:
-    """The gateway session is dropped (not resumable) and each (user, emoji) of `votes` reacts before the bot's new
-    IDENTIFY, so no event of theirs ever comes; returns once the new session is connected."""
+async def missed_while_reconnecting(env, bot, post, votes, shard_id: int | None = None) -> None:
+    """The gateway session (of shard `shard_id`, else every one) is dropped, not resumable, and each (user, emoji) of
+    `votes` reacts before the bot's new IDENTIFY, so no event of theirs ever comes; returns once it is sent."""
     server, gate = env.server, asyncio.Event()
 
     async def identify_when_let(shard_id, *, initial=False):  # discord.py's hook before an IDENTIFY (its 5 s wait too)
@@ -29,7 +39,7 @@ async def missed_while_reconnecting(env, bot, post, votes) -> None:
 
     bot.before_identify_hook = identify_when_let
     identified = server.events_received["IDENTIFY"]
-    await server.drop_connections(code=4000, resumable=False)
+    await server.drop_connections(code=4000, resumable=False, shard_id=shard_id)
     for user, emoji in votes:
         await server.react(user, post["id"], emoji)
     gate.set()
@@ -70,3 +80,43 @@ async def test_a_quorum_reached_by_reactions_made_during_a_new_gateway_session_c
         await missed_while_reconnecting(env, bot, post, [(env.alice, KEYCAPS[0]), (env.bob, KEYCAPS[8]), (env.carol, KEYCAPS[9])])
         summary = await env.server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"], timeout=30)
     assert "3 voted (1, 9, 10)" in summary["content"], summary["content"]
+
+
+async def test_a_shards_new_gateway_session_recounts_the_open_rounds_of_its_servers_only(tmp_path, renderer, drawer, db_location):
+    """The same for a bot running two shards in one process: the shard whose session is new (on_shard_connect) recounts
+    the open rounds of its servers, and the other, whose session went on, recounts none."""
+    async with FakeDiscord(shard_count=2) as server:
+        mod = server.add_user("mod")
+        guilds = []
+        while {(g.id >> 22) % 2 for g in guilds} != {0, 1}:  # ids are time-based: one more ms, maybe another shard
+            guilds.append(server.add_guild(f"g{len(guilds)}", owner=mod))
+            time.sleep(0.002)
+        guild, other = guilds[-1], next(g for g in guilds if (g.id >> 22) % 2 != (guilds[-1].id >> 22) % 2)
+        users = [server.add_user(name) for name in ("alice", "bob", "carol")]
+        for user in users:
+            server.add_member(guild, user)
+        here = Env(server, guild, server.add_text_channel(guild, "music"), mod, *users, db_location, tmp_path, renderer, drawer)
+        there = Env(server, other, server.add_text_channel(other, "music"), mod, *users, db_location, tmp_path, renderer, drawer)
+        store = await open_store(db_location)
+        bot = ShardedCrowdtuneBot(
+            Settings(_env_file=None), Conductor(store), renderer, drawer, shards=ShardPlan.make(2, None), guild_ready_timeout=0.05
+        )
+        try:
+            async with server.connect(bot):
+                await bot.wait_until_commands_synced()
+                await compose(there, rounds=3, round_minutes=600)  # a round open on the other shard too
+                await server.wait_for_message(there.channel, is_round(1), timeout=20)
+                post = await first_round(here)
+                reads = server.request_counts[MESSAGE]
+                server.hold(MESSAGE)
+                shard = (guild.id >> 22) % 2
+                await missed_while_reconnecting(here, bot, post, [(here.alice, KEYCAPS[0]), (here.bob, KEYCAPS[8])], shard_id=shard)
+                await server.wait_until(lambda: server.held[MESSAGE] >= 1, timeout=20, what="the recount after the new session")
+                asked = await server.slash(mod, here.channel, "status")
+                assert (await asked.wait_response())["type"] == 5  # waits for the recount
+                server.release(MESSAGE)
+                status = (await final_answer(asked))["content"]
+                assert "2 voted so far (1, 9)" in status, status
+                assert server.request_counts[MESSAGE] == reads + 1  # its round's recount; none of the other shard's round
+        finally:
+            await store.close()
