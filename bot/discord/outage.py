@@ -156,10 +156,19 @@ class RetryLog:
 
 def say_failure(log: logging.Logger, task: asyncio.Task) -> None:
     """A background task's failure in the log as it ends (else only "Task exception was never retrieved", with no word
-    of what was left undone): Discord unreachable in one line, a bug with its traceback. A step that must get done
-    retries an outage itself (OwnReactions)."""
-    problem = None if task.cancelled() else task.exception()
-    if problem is not None and is_outage(problem):
-        log.warning("%s was not done: cannot reach Discord (%s)", task.get_name(), reason(problem))
-    elif problem is not None:
-        log.error("%s failed", task.get_name(), exc_info=problem)
+    of what was left undone), as `say_not_done` says it. A step that must get done retries an outage itself
+    (OwnReactions)."""
+    if not task.cancelled() and (problem := task.exception()) is not None:
+        say_not_done(log, task.get_name(), problem)
+
+
+def say_not_done(log: logging.Logger, what: str, problem: BaseException) -> None:
+    """The failure of the background step `what` (a task, an event's handler): Discord unreachable in one line, so is
+    the operator's problem (a full disk, the database's server down: OPERATORS_PROBLEMS, its message naming the
+    database and why), a bug with its traceback."""
+    if is_outage(problem):
+        log.warning("%s was not done: cannot reach Discord (%s)", what, reason(problem))
+    elif isinstance(problem, OPERATORS_PROBLEMS):
+        log.warning("%s was not done: %s", what, problem)
+    else:
+        log.error("%s failed", what, exc_info=problem)
