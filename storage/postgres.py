@@ -462,6 +462,9 @@ class PostgresStore(ClosesOnExit):
 
         await (self._lease or self._listening).listen(_FORGOTTEN, heard)
 
+    async def still_there(self) -> None:
+        """(storage.protocol.Store) Nothing to look at: a server's database is no file under this process."""
+
     async def claim_lost(self) -> ClaimLost:
         waits = [asyncio.ensure_future(lease.lost_for_good()) for lease in self._leases()]
         if not waits:  # nothing claimed: nothing to lose

@@ -493,6 +493,13 @@ class Store(Protocol):
         on SQLite only the process holding the file writes to it, so nothing is heard (its /forget-me says it)."""
         ...
 
+    async def still_there(self) -> None:
+        """DatabaseGone if the database is no longer the one opened (a SQLite file removed or replaced, or its folder;
+        then its -wal and -shm are removed too, as no file may meet them later), as every write would raise from then
+        on. Cheap, however much the database holds, and never blocking the event loop: a stat of the file, in a thread.
+        Nothing on PostgreSQL, which is no file (a claim lost for good is claim_lost's)."""
+        ...
+
     async def claim_lost(self) -> ClaimLost:
         """Wait until a claim of this process (claim_shards, claim_scope) is lost for good, and return why (ClaimLost,
         raised by every write from then on). A claim whose lock was dropped (PostgreSQL restarted, its connection cut)

@@ -74,6 +74,7 @@ def expected_schema(version: int) -> dict[str, list[str]]:
 
 # What is kept beside a database file while it is written: SQLite's journals and index, crowdtune's lock (leases).
 BESIDE = (".lock", "-wal", "-shm", "-journal")
+SIDE_FILES = BESIDE[1:]  # SQLite's own of them
 
 
 def name_too_long(path: str | Path, added: int = 0) -> str | None:
@@ -262,6 +263,7 @@ class SqliteStore(ClosesOnExit):
         self._file: tuple[int, int] | None = None  # which file was opened (set once prepared): checked before every write
         self._instance_lock: int | None = None  # the descriptor holding the one-bot lock (claim_instance)
         self._gone: DatabaseGone | None = None
+        self._beside: dict[str, tuple[int, int]] = {}  # SQLite's own -wal and -shm, by which file each is (set once prepared)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -311,6 +313,7 @@ class SqliteStore(ClosesOnExit):
         try:
             await store._prepare(read_only)
             store._file = _identity(path)
+            store._beside = {s: i for s in SIDE_FILES if (i := _identity(path + s)) is not None}
         except BaseException as exc:
             await db.close()  # a connection left open keeps a thread alive
             if made:
@@ -384,7 +387,20 @@ class SqliteStore(ClosesOnExit):
         try:
             await self._db.close()
         finally:
+            if self._file is not None and _identity(self.path) != self._file:
+                self._remove_beside()  # SQLite leaves them beside a file that moved: it neither checkpoints nor removes
             self._release_instance()
+
+    def _remove_beside(self) -> None:
+        """Remove this store's -wal and -shm from beside a database file that is gone: the -wal holds what was written
+        last (a /compose's followup token among it), and SQLite opening a file put at the path later (a backup
+        restored) would replay it into that file. Those found to be other files (made for the new one) stay. The open
+        connection keeps using its own through the descriptors it holds."""
+        for suffix, identity in self._beside.items():
+            with contextlib.suppress(OSError):
+                if _identity(self.path + suffix) == identity:
+                    os.unlink(self.path + suffix)
+        self._beside = {}
 
     def _release_instance(self) -> None:
         """Remove `<database>.lock` and release the claim (claim_instance), in that order: removed while still held,
@@ -454,13 +470,24 @@ class SqliteStore(ClosesOnExit):
         finally:
             os.close(fd)  # and with it the shared lock
 
-    def _check_same_file(self) -> None:
-        """DatabaseGone if the file at the path is not the one opened: writes would go to a file nobody
-        will ever open again (a removed file lives on while it is open), so nothing is written."""
-        if self._gone is None and self._file is not None and _identity(self.path) != self._file:
+    def _check_same_file(self, identity: tuple[int, int] | None) -> None:
+        """DatabaseGone if the file at the path, whose `identity` (_identity) was just read, is not the one opened:
+        writes would go to a file nobody will ever open again (a removed file lives on while it is open), so nothing is
+        written; and its -wal and -shm are removed at once (_remove_beside)."""
+        if self._gone is None and self._file is not None and identity != self._file:
             self._gone = DatabaseGone(
                 f"the database {self.path} was removed or replaced while crowdtune ran; nothing more is saved until it is restarted"
             )  # raised, not logged too: each front end says it once (the bot's runner logs it)
+            self._remove_beside()
+        if self._gone is not None:
+            raise self._gone
+
+    async def still_there(self) -> None:
+        """(storage.protocol.Store) A stat of the file, and of its -wal and -shm once it is gone, in a thread."""
+        if self._gone is None and self._file is not None:
+            identity = await asyncio.to_thread(_identity, self.path)
+            if identity != self._file:
+                await asyncio.to_thread(self._check_same_file, identity)
         if self._gone is not None:
             raise self._gone
 
@@ -469,7 +496,7 @@ class SqliteStore(ClosesOnExit):
         """A write transaction. A write the disk refuses (full, an I/O error) is DatabaseUnwritable
         naming the database, wherever in the transaction it comes (the COMMIT too): rolled back, nothing lost."""
         async with self._lock:
-            self._check_same_file()
+            self._check_same_file(_identity(self.path))
             with naming_refusals(self.path, refusal_reason(self.path)):
                 try:
                     await self._db.execute("BEGIN IMMEDIATE")
@@ -1171,7 +1198,7 @@ def _identity(path: str) -> tuple[int, int] | None:
         return None
     try:
         stat = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # its folder gone too, or made a file
         return None
     return stat.st_dev, stat.st_ino
 

@@ -25,6 +25,7 @@ from bot.discord.anti_brigade import JoinTimes
 from bot.discord.followups import Followups, say_round_waits, say_stopped, say_voting_stopped
 from bot.discord.outage import Outage, RetryLog, say_failure
 from bot.discord.ballot_box import BallotBox, VoteLimiter
+from bot.discord.database_watch import DatabaseWatch
 from bot.discord.outbox import post_outbox, post_owned
 from bot.discord.publisher import Publisher
 from bot.discord.reconciler import Reconciler
@@ -121,6 +122,7 @@ class RoundRunner:
             bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in, self.outage
         )
         self.ballot_box.on_database_gone = self.database_gone
+        self.database = DatabaseWatch(self.store, self.database_gone, lambda: self.stopped_by is not None, self._spawn)
         self.reconciler = Reconciler(self.ballot_box, join_times, self.publisher, self.wake)
         # What the Discord events, the cogs and the buttons call.
         self.on_reaction = self.ballot_box.on_reaction
@@ -141,6 +143,7 @@ class RoundRunner:
             self.followups.remember(session_id, followup)
         if self.stopped_by is not None or self._shut_down:  # the session runs at the next start
             return
+        self.database.watch()  # told that it is gone while nothing writes (a round waiting for its close)
         task = self._tasks.get(session_id)
         if task is None or task.done():
             self._wake[session_id] = asyncio.Event()

@@ -280,8 +280,8 @@ class Sessions(commands.Cog):
         planned = session.spec.get("rounds")
         total = rounds_in_all(planned, ended, session.rounds_done)
         progress = (f"{ended} of {plural(total, 'round')}" if total else plural(ended, "round")) + " done"
-        # The database gone (runner.database_gone): no round closes or starts any more; say so, not when it would.
-        stopped = self.bot.runner.stopped_by is not None
+        # The database gone (looked at now: nothing may have written since): no round closes any more; say so, not when.
+        stopped = not await self.bot.runner.database.present()
         notes[:0] = [VOTING_STOPPED] if stopped else []
         if open_round is None:
             progress += cancelled_note(ended, session.rounds_done)  # else the open round's number says it
