@@ -110,7 +110,7 @@ def test_a_stop_early_in_the_export_stops_its_thread_at_the_next_row_and_leaves_
                     assert heard.wait(60) and (stop is None or stop.wait(60))  # limits on waiting, never measures
                 with open({str(tmp_path / "after")!r}, "w") as count:
                     count.write(str(sum(written)))
-            given = {} if stop is None else {"stop": stop}  # a writer that takes no stop is tested as it is
+            given = dict() if stop is None else dict(stop=stop)  # a writer that takes no stop is tested as it is
             return original_write(location, out, scope, counted, committing, **given)
         storage.export.write_export = write_export
     """)
