@@ -31,7 +31,7 @@ from core.engine import (
 )
 from bot.progress import plural
 from core.music import Track, track_from_dict, track_to_dict
-from storage import Announce, RoundRow, SessionRow, Store, VoteOp, VoteResult
+from storage import Announce, EndedSession, ResetDone, RoundRow, SessionRow, Store, VoteOp, VoteResult
 
 NOTHING_LEARNED = "has not learned anything yet"  # an agent that learns, before its first lesson
 
@@ -151,22 +151,12 @@ class Conductor:
         return "judged_edits", await self.judged_edits(scope_id, config)
 
     async def learned_from(self, scope_id: str, config: AgentConfig) -> str:
-        """`learned` in words: "has learned from 12 judged edits", "holds 37 learned Q-values", or that it learns nothing."""
-        learned = await self.learned(scope_id, config)
-        if learned is None:
-            return "learns nothing (its edits are random)"
-        unit, count = learned
-        if unit == "q_values":
-            return f"holds {plural(count, 'learned Q-value')}"
-        return f"has learned from {plural(count, 'judged edit')}"
+        """`learned` in words (`learned_words`)."""
+        return learned_words(await self.learned(scope_id, config))
 
     async def learned_so_far(self, scope_id: str, config: AgentConfig) -> str:
-        """What a reset would forget, in words (/reset, `crowdtune reset`, /forget-me's personal agent): `learned_from`'s,
-        or NOTHING_LEARNED rather than a count of none."""
-        learned = await self.learned(scope_id, config)
-        if learned is not None and learned[1] == 0:
-            return NOTHING_LEARNED
-        return await self.learned_from(scope_id, config)
+        """What a reset would forget, in words (/reset, `crowdtune reset`, /forget-me's personal agent): `so_far_words`."""
+        return so_far_words(await self.learned(scope_id, config))
 
     async def nothing_to_reset(self, scope_id: str, learned: str) -> bool:
         """Whether a reset (/reset, `crowdtune reset`) would delete nothing, so neither asks: the agent, by its preset,
@@ -264,8 +254,36 @@ class Conductor:
 
         return await self.store.close_round(round_id, settle_keys(spec, plan), decide, actor, announce, set_aside)
 
-    async def stop(self, session_id: int, actor: str) -> bool:
+    async def stop(self, session_id: int, actor: str) -> EndedSession | None:
+        """Stop the session: what it cancelled (Store.end_session), None if it had already ended."""
         return await self.store.end_session(session_id, "stopped", actor)
+
+
+def learned_words(learned: tuple[str, int] | None) -> str:
+    """What an agent learned (Conductor.learned's count) in words: "has learned from 12 judged edits", "holds 37
+    learned Q-values", or that it learns nothing."""
+    if learned is None:
+        return "learns nothing (its edits are random)"
+    unit, count = learned
+    if unit == "q_values":
+        return f"holds {plural(count, 'learned Q-value')}"
+    return f"has learned from {plural(count, 'judged edit')}"
+
+
+def so_far_words(learned: tuple[str, int] | None) -> str:
+    """`learned_words`, or NOTHING_LEARNED rather than a count of none."""
+    return NOTHING_LEARNED if learned is not None and learned[1] == 0 else learned_words(learned)
+
+
+def reset_words(config: AgentConfig, done: ResetDone) -> str:
+    """What the reset `done` (Store.reset_scope) deleted of an agent learning by `config`, in `so_far_words`' words:
+    counted in the units it learns in, as its own transaction found them, never as read before it."""
+    if not config.learns:
+        return so_far_words(None)
+    if config.learner == "table":
+        return so_far_words(("q_values", done.q_values.get(config.state, 0)))
+    name = model_name(config)
+    return so_far_words(("judged_edits", done.judged.get(name, 0) if name is not None else 0))
 
 
 def one_rater(scope_id: str) -> bool:

@@ -314,6 +314,9 @@ async def _reset_confirmed(args: argparse.Namespace, learned: str) -> bool:
 
 
 async def reset(args: argparse.Namespace) -> int:
+    from bot.conductor import reset_words
+    from core.agent import preset as agent_preset
+
     settings = _database_named(args)
     # Nothing to reset is said before the database is opened to write, which would upgrade an older one; so is the
     # question of an older one, answered from its upgraded copy (a held or read-only one is then named after it).
@@ -330,12 +333,19 @@ async def reset(args: argparse.Namespace) -> int:
                 return 0
             if not await _reset_confirmed(args, learned):
                 return 0
-        await store.reset_scope(args.scope, actor=ACTOR)
+        done = await store.reset_scope(args.scope, actor=ACTOR)
+        preset = await _preset(store, settings, args.scope)
     finally:
         await store.close()
     # What was deleted, in the units its preset learns in, as the question said it (a count of Q-values read "0
-    # Q-values deleted" to a preset that learns a model).
-    print(f"the agent of {args.scope} is reset: what it had learned is deleted (it {learned}); it starts learning afresh "
+    # Q-values deleted" to a preset that learns a model), as the reset's own transaction counted it: a round a bot
+    # beside it (PostgreSQL) closed after the question is deleted too, and said.
+    if done.nothing:  # emptied after the question (another reset): the audit says it was asked for
+        print(f"the agent of {args.scope} is reset: it had learned nothing by then (reset meanwhile), so nothing was "
+              "deleted; it starts learning afresh from its next round")
+        return 0
+    deleted = reset_words(agent_preset(preset), done)
+    print(f"the agent of {args.scope} is reset: what it had learned is deleted (it {deleted}); it starts learning afresh "
           "from its next round")
     return 0
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from storage.protocol import (
-    Announce, Announcement, ClaimLost, ConfirmedRequest, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, NoDatabase, Reader, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
+    Announce, Announcement, ClaimLost, ConfirmedRequest, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, EndedSession, NoDatabase, Reader, ResetDone, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
 )
 
 __all__ = [
-    "Announce", "Announcement", "ClaimLost", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "NoDatabase", "Reader", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
+    "Announce", "Announcement", "ClaimLost", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "EndedSession", "NoDatabase", "Reader", "ResetDone", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
     "check_location", "clone_rounds", "database_errors", "naming_problems", "naming_refusals", "out_of_room", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
     "open_to_write", "viewing", "View",
 ]

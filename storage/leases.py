@@ -51,6 +51,8 @@ class Lease:
         self._lost_event = asyncio.Event()
         self._watch: asyncio.Task | None = None
         self._listeners: dict[str, Callable] = {}  # NOTIFY channel -> asyncpg listener, added again to each new connection
+        # Each run on a new connection once its listeners are on: reads what was sent while none listened (`listen`).
+        self._catch_ups: list[Callable[[asyncpg.Connection], Awaitable[None]]] = []
         self.pid = 0  # the server process holding the locks (its backend's pid): what a write checks (`not_held`)
 
     async def start(self) -> None:
@@ -107,17 +109,24 @@ class Lease:
             if isinstance(problem, StorageError):
                 raise _Refused(problem) from None
             raise
-        for channel, listener in self._listeners.items():
-            await conn.add_listener(channel, listener)
+        try:
+            for channel, listener in self._listeners.items():
+                await conn.add_listener(channel, listener)
+            for catch_up in self._catch_ups:
+                await catch_up(conn)
+        except BaseException:
+            conn.terminate()
+            raise
         # Only the connection in use: one this lease ended itself (taking its locks again) may say so later.
         conn.add_termination_listener(lambda ended: self._ended.set() if ended is self._conn else None)
         self.pid = conn.get_server_pid()
         return conn
 
-    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
-        """Call `callback(payload)` for each NOTIFY on `channel`, on this connection and each that replaces it (what
-        is sent while none is there is not heard)."""
+    async def listen(self, channel: str, callback: Callable[[str], None], catch_up: Callable[[asyncpg.Connection], Awaitable[None]]) -> None:
+        """Call `callback(payload)` for each NOTIFY on `channel`, on this connection and each that replaces it. What is
+        sent while none is there is not heard: `catch_up(connection)` reads it, on each new connection once it listens."""
         self._listeners[channel] = lambda _conn, _pid, _channel, payload: callback(payload)
+        self._catch_ups.append(catch_up)
         async with self._turn:
             if self._conn is not None and not self._conn.is_closed():
                 await self._conn.add_listener(channel, self._listeners[channel])

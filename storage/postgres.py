@@ -48,13 +48,13 @@ from storage import URL_EXAMPLE, check_location, naming_problems, naming_refusal
 from storage.leases import Lease
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseUnreachable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
+    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseUnreachable, EndedSession, NoDatabase, ResetDone, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
     MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, NOTICE_CHANNEL, announced, finishes, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
-    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, STRUCK_VOTERS, confirmed_request, confirmed_row, ended_post_edits, plan_votes, recorded_by_voter, round_row, session_row, standing_votes,
+    COPY_CHUNK_ROWS, NOTICE_CHANNEL, announced, finishes, HISTORY_COLUMNS, PREFERRING, Q_KEY_KINDS, Q_KINDS_COUNTED, ROUND_COLUMNS, SESSION_COLUMNS, TABLES, VOTING_STATUS, ab_points, copy_columns, learning_points,
+    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, STRUCK_VOTERS, confirmed_request, confirmed_row, ended_post_edits, plan_votes, recorded_by_voter, reset_done, round_row, session_row, standing_votes,
 )
 
 T = TypeVar("T")
@@ -456,11 +456,28 @@ class PostgresStore(ClosesOnExit):
             self._listening = Lease(self._lease_connection, None, "the connection listening for deletions")
             await self._listening.start()
 
+        newest = 0  # the newest deletion told to `callback`
+
+        def tell(voter: str, forget: int) -> None:
+            nonlocal newest
+            newest = max(newest, forget)
+            callback(voter, forget)
+
         def heard(payload: str) -> None:
             forget, _, voter = payload.partition(" ")
-            callback(voter, int(forget))
+            tell(voter, int(forget))
 
-        await (self._lease or self._listening).listen(_FORGOTTEN, heard)
+        async def missed(conn: asyncpg.Connection) -> None:
+            # Sent while the connection was cut, so not heard: each deletion newer than those told that still withholds
+            # an open round (one that withholds none leaves nothing a vote could be refused for).
+            for forget, voter in await conn.fetch(
+                "SELECT DISTINCT forget_id, voter FROM withheld_reactions WHERE forget_id > $1 ORDER BY forget_id", newest
+            ):
+                tell(voter, forget)
+
+        await (self._lease or self._listening).listen(_FORGOTTEN, heard, missed)
+        # What the caller reads once listening (bot.discord.app.setup_hook): none newer was missed yet.
+        newest = max(newest, await self.last_forget())
 
     async def still_there(self) -> None:
         """(storage.protocol.Store) Nothing to look at: a server's database is no file under this process."""
@@ -560,15 +577,16 @@ class PostgresStore(ClosesOnExit):
     async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict | None = None) -> None:
         await _audit(self._pool, scope_id, actor, action, detail or {})
 
-    async def reset_scope(self, scope_id: str, actor: str, request: str | None = None) -> int | None:
-        async def body(conn: asyncpg.Connection) -> int | None:
+    async def reset_scope(self, scope_id: str, actor: str, request: str | None = None) -> ResetDone | None:
+        async def body(conn: asyncpg.Connection) -> ResetDone | None:
             await _lock_scope(conn, scope_id)
             if not await _take_request(conn, request):
                 return None
+            kinds = tuple(await conn.fetchrow(Q_KINDS_COUNTED.format("$1"), scope_id))
             deleted = _count(await conn.execute("DELETE FROM qvalues WHERE scope_id = $1", scope_id))
-            models = _count(await conn.execute("DELETE FROM models WHERE scope_id = $1", scope_id))
-            await _audit(conn, scope_id, actor, "reset", {"q_entries_deleted": deleted, "models_deleted": models})
-            return deleted
+            models = [tuple(row) for row in await conn.fetch("DELETE FROM models WHERE scope_id = $1 RETURNING name, data", scope_id)]
+            await _audit(conn, scope_id, actor, "reset", {"q_entries_deleted": deleted, "models_deleted": len(models)})
+            return reset_done(kinds, models)
 
         return await self._tx(body)
 
@@ -654,15 +672,21 @@ class PostgresStore(ClosesOnExit):
         )
         return [session_row(r) for r in rows]
 
-    async def end_session(self, session_id: int, status: str, actor: str) -> bool:
-        """Stop or finish a session; open rounds in it are cancelled. False if it had already ended."""
+    async def end_session(self, session_id: int, status: str, actor: str) -> EndedSession | None:
+        """Stop or finish a session; open rounds in it are cancelled (EndedSession). None if it had already ended."""
 
-        async def body(conn: asyncpg.Connection) -> bool:
+        async def body(conn: asyncpg.Connection) -> EndedSession | None:
             scope_id = await conn.fetchval(
                 "UPDATE sessions SET status = $1 WHERE id = $2 AND status = 'active' RETURNING scope_id", status, session_id
             )
             if scope_id is None:
-                return False
+                return None
+            # The open rounds locked first, as a batch of votes locks them (apply_votes): one under way lands before
+            # their votes are read, and one after finds them cancelled, so what is read is what is cancelled.
+            open_rounds = await conn.fetch("SELECT id FROM rounds WHERE session_id = $1 AND status = 'open' ORDER BY id FOR UPDATE", session_id)
+            cancelled = {
+                row[0]: standing_votes([tuple(v) for v in await conn.fetch(STANDING_VOTES.format("$1"), row[0])]) for row in open_rounds
+            }
             await _edit_ended_posts(conn, "r.session_id = $1 AND r.status = 'open'", session_id, "cancelled")
             await conn.execute(
                 "DELETE FROM withheld_reactions WHERE round_id IN (SELECT id FROM rounds WHERE session_id = $1 AND status = 'open')",
@@ -673,7 +697,7 @@ class PostgresStore(ClosesOnExit):
                 time.time(), session_id,
             )
             await _audit(conn, scope_id, actor, f"session_{status}", {"session": session_id})
-            return True
+            return EndedSession(cancelled)
 
         return await self._tx(body)
 

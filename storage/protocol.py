@@ -176,6 +176,30 @@ class ConfirmedRequest:
 
 
 @dataclass(frozen=True)
+class EndedSession:
+    """A session `end_session` ended: `cancelled`, each open round it cancelled (by id) with its standing votes as
+    that transaction found them (as `standing_votes` reads them), so what a /stop says it cancelled is what it did:
+    no vote lands on a cancelled round, but a /strike or /forget-me after it may void or delete one of them."""
+
+    cancelled: dict[int, list[StandingVote]]
+
+
+@dataclass(frozen=True)
+class ResetDone:
+    """What a reset (`reset_scope`) deleted, counted in its own transaction, so what is said of it is what it did:
+    `q_values`, the Q-values per state encoding (storage.rows.Q_KEY_KINDS: a table-based preset counts its own kind),
+    and `judged`, per learned model's name, the judged edits its evidence held (a model-based preset counts its own)."""
+
+    q_values: dict[str, int]
+    judged: dict[str, int]
+
+    @property
+    def nothing(self) -> bool:
+        """Whether it found nothing to delete (no Q-value of any kind, no model): another reset came first."""
+        return not any(self.q_values.values()) and not self.judged
+
+
+@dataclass(frozen=True)
 class StandingVote:
     """A standing vote as a front end's count reads it (Store.standing_votes): the ballot, its aspects (a
     three-aspect vote) and when its voter joined the server (Unix seconds; None: Discord did not say with it)."""
@@ -276,8 +300,8 @@ class Store(Protocol):
         """Whether the scope exists (a person's: their personal agent, made by their first DM command)."""
         ...
     async def audit(self, scope_id: str | None, actor: str, action: str, detail: dict | None = None) -> None: ...
-    async def reset_scope(self, scope_id: str, actor: str, request: str | None = None) -> int | None:
-        """Forget a scope's agent (its Q-values and learned models); returns how many Q-values were deleted. With
+    async def reset_scope(self, scope_id: str, actor: str, request: str | None = None) -> ResetDone | None:
+        """Forget a scope's agent (its Q-values and learned models); returns what was deleted, as its transaction found it. With
         `request` (a ConfirmedRequest's key): deleted in the same transaction, and None (nothing done) if it is gone
         already, carried out before (exactly once, also by two processes)."""
         ...
@@ -304,8 +328,9 @@ class Store(Protocol):
     async def rate_starting_track(self, session_id: int, score: float, actor: str) -> bool:
         """Set a new session's starting-track score (a rating 1-10); False once it has one or a closed round."""
         ...
-    async def end_session(self, session_id: int, status: str, actor: str) -> bool:
-        """Stop or finish a session; its open rounds are cancelled. False if it had already ended."""
+    async def end_session(self, session_id: int, status: str, actor: str) -> EndedSession | None:
+        """Stop or finish a session; its open rounds are cancelled (what it cancelled: EndedSession). None if it had
+        already ended."""
         ...
 
     # -- rounds --
@@ -489,8 +514,9 @@ class Store(Protocol):
         """Call `callback(voter, forget)` (in this event loop; `forget` as forget_user returns it) each time forget_user
         deletes a person's data, in this process or another: a running bot then drops what it holds of them in memory
         and stamps later votes with it (VoteOp.forgets_seen). PostgreSQL, which bots of several
-        processes share and `crowdtune forget-user` writes beside them, tells with NOTIFY as the deletion commits;
-        on SQLite only the process holding the file writes to it, so nothing is heard (its /forget-me says it)."""
+        processes share and `crowdtune forget-user` writes beside them, tells with NOTIFY as the deletion commits, and
+        one sent while the listening connection was cut as it is taken again (each deletion newer than those told that
+        still withholds an open round: `withheld_reactions`); on SQLite only the process holding the file writes to it, so nothing is heard (its /forget-me says it)."""
         ...
 
     async def still_there(self) -> None:

@@ -14,7 +14,8 @@ import time
 from collections.abc import Mapping
 
 from core.crowd import Ballot, compound_rating
-from storage.protocol import ConfirmedRequest, RoundRow, SessionRow, StandingVote, VoteOp, VoteResult
+from core.learner import Evidence
+from storage.protocol import ConfirmedRequest, ResetDone, RoundRow, SessionRow, StandingVote, VoteOp, VoteResult
 
 SESSION_COLUMNS = "id, scope_id, channel_id, spec, status, track, incumbent_score, rounds_done, created_at, options, owner"
 ROUND_COLUMNS = (
@@ -35,6 +36,20 @@ Q_KEY_KINDS = {
     "track": f"action LIKE '%@%' AND {_BASE_FIRST}",
     "relative": f"action LIKE '%@%' AND NOT {_BASE_FIRST}",
 }
+
+# A scope's Q-values per state encoding (in Q_KEY_KINDS' order), `{}` its id's placeholder: what a reset deletes (reset_done).
+Q_KINDS_COUNTED = (
+    "SELECT " + ", ".join(f"COUNT(*) FILTER (WHERE {kind})" for kind in Q_KEY_KINDS.values()) + " FROM qvalues WHERE scope_id = {}"
+)
+
+
+def reset_done(kinds: tuple, models: list[tuple[str, str]]) -> ResetDone:
+    """What a reset deleted: `kinds`, Q_KINDS_COUNTED's row, and `models`, the (name, data) of the models it deleted."""
+    return ResetDone(
+        q_values=dict(zip(Q_KEY_KINDS, (count or 0 for count in kinds))),
+        judged={name: Evidence.from_dict(json.loads(data)).count for name, data in models},
+    )
+
 
 # A voter's history in rounds of one mode (what their trust is measured on): the column their vote is in.
 HISTORY_COLUMNS = {"rating": "rating", "ab": "choice"}

@@ -31,14 +31,14 @@ from core.music import track_to_dict
 from storage import naming_refusals, out_of_room
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseGone, DatabaseUnwritable, NoDatabase, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
+    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseGone, DatabaseUnwritable, EndedSession, NoDatabase, ResetDone, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
     VoteResult,
     MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
-    COPY_CHUNK_ROWS, NOTICE_CHANNEL, announced, finishes, HISTORY_COLUMNS, Q_KEY_KINDS, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
-    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, STRUCK_VOTERS, confirmed_request, confirmed_row, ended_post_edits, standing_votes,
+    COPY_CHUNK_ROWS, NOTICE_CHANNEL, announced, finishes, HISTORY_COLUMNS, Q_KEY_KINDS, Q_KINDS_COUNTED, TABLES, ab_points, copy_columns, learning_points, plan_votes, recorded_by_voter,
+    ENDED_POSTS, GIVE_UP_OLD_NOTES, STANDING_VOTES, STRUCK_VOTERS, confirmed_request, confirmed_row, ended_post_edits, reset_done, standing_votes,
     PREFERRING as _PREFERRING, ROUND_COLUMNS as _ROUND_COLUMNS, SESSION_COLUMNS as _SESSION_COLUMNS, VOTING_STATUS as _VOTING_STATUS, round_row as _round, session_row as _session,
 )
 
@@ -638,12 +638,16 @@ class SqliteStore(ClosesOnExit):
         )
         return [_session(r) for r in rows]
 
-    async def end_session(self, session_id: int, status: str, actor: str) -> bool:
-        """Stop or finish a session; open rounds in it are cancelled. False if it had already ended."""
+    async def end_session(self, session_id: int, status: str, actor: str) -> EndedSession | None:
+        """Stop or finish a session; open rounds in it are cancelled (EndedSession). None if it had already ended."""
         async with self._tx() as db:
             row = await db.one("SELECT scope_id FROM sessions WHERE id = ? AND status = 'active'", (session_id,))
             if row is None:
-                return False
+                return None
+            cancelled = {
+                round_id: standing_votes(await db.all(STANDING_VOTES.format("?"), (round_id,)))
+                for (round_id,) in await db.all("SELECT id FROM rounds WHERE session_id = ? AND status = 'open' ORDER BY id", (session_id,))
+            }
             await db.execute("UPDATE sessions SET status = ? WHERE id = ?", (status, session_id))
             await db.edit_ended_posts("r.session_id = ? AND r.status = 'open'", session_id, "cancelled")
             await db.execute(
@@ -655,7 +659,7 @@ class SqliteStore(ClosesOnExit):
                 (time.time(), session_id),
             )
             await db.audit(row[0], actor, f"session_{status}", {"session": session_id})
-        return True
+        return EndedSession(cancelled)
 
     # -- rounds ---------------------------------------------------------------------------------
 
@@ -910,14 +914,15 @@ class SqliteStore(ClosesOnExit):
         async with self._tx() as db:
             await db.put_q(scope_id, entries)
 
-    async def reset_scope(self, scope_id: str, actor: str, request: str | None = None) -> int | None:
+    async def reset_scope(self, scope_id: str, actor: str, request: str | None = None) -> ResetDone | None:
         async with self._tx() as db:
             if not await db.take_request(request):
                 return None
+            kinds = await db.one(Q_KINDS_COUNTED.format("?"), (scope_id,))
             cursor = await db.execute("DELETE FROM qvalues WHERE scope_id = ?", (scope_id,))
-            models = await db.execute("DELETE FROM models WHERE scope_id = ?", (scope_id,))
-            await db.audit(scope_id, actor, "reset", {"q_entries_deleted": cursor.rowcount, "models_deleted": models.rowcount})
-        return cursor.rowcount
+            models = await db.all("DELETE FROM models WHERE scope_id = ? RETURNING name, data", (scope_id,))
+            await db.audit(scope_id, actor, "reset", {"q_entries_deleted": cursor.rowcount, "models_deleted": len(models)})
+        return reset_done(kinds, models)
 
     # -- learned models (fixed size per scope: reading one costs the same whatever the history) ---------
 

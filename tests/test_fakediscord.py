@@ -695,6 +695,22 @@ async def test_global_rate_limit_spares_interaction_endpoints() -> None:
             assert not [route for route, _ in server.rate_limits.limited if "interactions" in route]
 
 
+async def test_the_global_rate_limit_is_the_bot_tokens_and_without_one_the_addresss() -> None:
+    """Discord's "Rate Limits": 50 a second per bot; a request without an Authorization header counts against its IP
+    address instead. Every request is recorded as it arrived, a 429 too (request_log, most_in_one_second)."""
+    async with FakeDiscord(global_rate_limit=3) as server:
+        async with aiohttp.ClientSession() as http:
+            codes = []
+            for _ in range(4):
+                async with http.get(f"{server.api_base}/gateway") as response:
+                    codes.append(response.status)
+            async with http.get(f"{server.api_base}/users/@me", headers={"Authorization": f"Bot {server.bot_token}"}) as response:
+                codes.append(response.status)
+    assert codes == [200, 200, 200, 429, 200]
+    assert server.rate_limits.limited == [("GET /gateway", "global")]
+    assert len(server.request_log) == 5 and server.most_in_one_second() >= 4  # the 429 counted: 4 /gateway within a second
+
+
 async def test_upload_limit_is_10_mib_per_file(world: World) -> None:
     bot = make_bot()
     limit = 10 * 1024 * 1024

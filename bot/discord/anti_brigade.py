@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.discord.pace import READS_PER_SECOND, Pace
+from bot.discord.pace import Pace, reads_per_second
 from bot.discord.votes import RoundRef, voter_id
 from bot.progress import plural
 from core.crowd import Ballot
@@ -75,7 +75,8 @@ class JoinTimes:
 
     def __init__(self, bot: discord.Client) -> None:
         self.bot = bot
-        self.reads = Pace(READS_PER_SECOND)  # the bot's bulk reads from Discord, these and a recount's (one per bot)
+        # The bot's bulk reads from Discord, these and a recount's (one per bot), within its requests' pace.
+        self.reads = Pace(reads_per_second(bot.request_pace.per_second))
         self._joined: dict[tuple[int, int], dt.datetime | None] = {}
 
     def remember(self, guild_id: int, user_id: int, joined_at: dt.datetime) -> None:

@@ -26,11 +26,11 @@ from bot.errors import ExitCode, StartupError
 from bot.discord.ballot_box import VoteLimiter
 from bot.discord.confirmed import carry_out_confirmed
 from bot.discord.edge import context_problem, request_problem
-from bot.discord.in_flight import CommandsInFlight, reply_instead, restarting
+from bot.discord.in_flight import CommandsInFlight, reply_instead
 from bot.discord.interactions_seen import handle_each_interaction_once
 from bot.discord.logs import setup_logging
 from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason, say_failure, say_not_done
-from bot.discord.pace import REQUESTS_PER_SECOND, Pace, paced_requests
+from bot.discord.pace import Pace, paced_requests
 from bot.discord.reach import reach_discord
 from bot.discord.replies import UNKNOWN_INTERACTION, nothing_done, too_late
 from bot.discord.runner import RoundRunner
@@ -75,13 +75,10 @@ class CheckedTree(app_commands.CommandTree):
             return True
         if await too_late(interaction):  # replayed after a reconnect: nobody can be told what it did
             return False
-        commands = self.client.in_flight
-        if commands.stopping:  # it came in as the bot stops: it could not finish
-            await reply_instead(interaction, restarting(interaction, started=False))
+        if not await self.client.in_flight.admit(interaction):  # at a stop, it finishes or is answered (CommandsInFlight)
             return False
         problem = request_problem(interaction) or await context_problem(interaction)
         if problem is None:
-            commands.add(interaction)  # at a stop, it finishes or is answered (CommandsInFlight.finish)
             return True
         await interaction.response.send_message(f"Sorry, {problem}. {nothing_done(interaction)}.", ephemeral=True)
         return False
@@ -89,15 +86,17 @@ class CheckedTree(app_commands.CommandTree):
 
 class CrowdtuneBot(commands.Bot):
     def __init__(
-        self, settings: Settings, conductor: Conductor, renderer, drawer: Drawer | None = None, shards: ShardPlan | None = None, **options
+        self, settings: Settings, conductor: Conductor, renderer, drawer: Drawer | None = None, shards: ShardPlan | None = None,
+        pace: Pace | None = None, **options
     ) -> None:
         options.setdefault("guild_ready_timeout", settings.guild_ready_timeout)
-        # Every REST request under Discord's global rate limit (bot/discord/pace.py), the bot's own reactions too.
-        self.request_pace = Pace(REQUESTS_PER_SECOND)
+        self.shard_plan = shards or ShardPlan()
+        # Every REST request under Discord's global rate limit (bot/discord/pace.py), the bot's own reactions too, at
+        # this process's share (bot/discord/shards.py). `pace`: run_bot's, whose turns its start's requests took already.
+        self.request_pace = pace or Pace(self.shard_plan.requests_per_second())
         options.setdefault("http_trace", paced_requests(self.request_pace))
         # discord.py warns at every start that voice needs PyNaCl and davey: the bot has no voice.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
-        self.shard_plan = shards or ShardPlan()
         if self.shard_plan.sharded:
             options.update(shard_count=self.shard_plan.count, shard_ids=list(self.shard_plan.ids))
         super().__init__(
@@ -319,6 +318,7 @@ async def run_bot(settings: Settings, db: str) -> int:
 
     token = bot_token(settings)
     shards = ShardPlan.make(settings.shard_count, settings.shard_ids)
+    pace = Pace(shards.requests_per_second())  # every request of the process's, from its first (reach_discord)
     renderer = open_renderer(settings)
     store = None
     try:
@@ -328,13 +328,13 @@ async def run_bot(settings: Settings, db: str) -> int:
         await store.claim_instance(f"process {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
         await store.claim_shards(shards.count, shards.ids)  # one process per shard, never two
         point_at(settings)
-        await reach_discord(settings.connect_retry_seconds)
+        await reach_discord(settings.connect_retry_seconds, pace)
     except BaseException:
         if store is not None:
             await store.close()
         renderer.close()
         raise
-    bot = (ShardedCrowdtuneBot if shards.sharded else CrowdtuneBot)(settings, Conductor(store), renderer, shards=shards)
+    bot = (ShardedCrowdtuneBot if shards.sharded else CrowdtuneBot)(settings, Conductor(store), renderer, shards=shards, pace=pace)
     from bot.discord.cogs import moderation, sessions  # noqa: F401  (imported now, to be frozen with the rest)
 
     freeze_start_up_objects()

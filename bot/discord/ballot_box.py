@@ -29,7 +29,7 @@ from bot.discord.reactions_seen import ReactionsSeen, falling_back
 from bot.discord.vote_rate import HeldReactions, VoteLimiter
 from bot.discord.vote_queue import CLEARED, Barrier, Clear, PendingVote
 from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, resolve, round_style, vote_from_emoji, voter_id
-from storage import DatabaseGone, RoundRow, SessionRow, VoteResult
+from storage import DatabaseGone, RoundRow, SessionRow, StandingVote, VoteResult
 
 log = logging.getLogger("crowdtune.votes")
 
@@ -240,18 +240,22 @@ class BallotBox:
         remaining = None if remaining is None else {voter_id(user_id): on for user_id, on in remaining.items()}
         self._queue(Clear(message_id, emoji, asyncio.get_running_loop().create_future(), remaining))
 
-    async def count(self, row: RoundRow, before_asking: Callable[[], Awaitable[None]] | None = None) -> Count:
+    async def count(
+        self, row: RoundRow, before_asking: Callable[[], Awaitable[None]] | None = None, votes: list[StandingVote] | None = None,
+    ) -> Count:
         """The round's standing votes as every count (a quorum, the close, /status, /stop) takes them, read once: with
         a membership rule, once every vote queued so far is in, and those whose voters, however they voted (reaction,
         button, menu), the rule as it is now refuses set aside (JoinTimes.count; `before_asking` is awaited before
         Discord is first asked). Set aside, not withdrawn: they stay stored, so a moderator who raises member_days
         while the round is open and lowers it again before the close loses nobody's vote (a withdrawal could not be
-        undone: a button press is not there to read again, as a reaction is). The rule is the round's, its post recorded or not."""
+        undone: a button press is not there to read again, as a reaction is). The rule is the round's, its post recorded or not.
+        `votes`: the standing votes as a change's own transaction read them (a /stop's cancelled round), counted instead."""
         ref = await (self.ref_for(int(row.message_ids[0])) if row.message_ids else self._ref(row, await self.store.session(row.session_id)))
         rule = ref is not None and joined_by(ref) is not None
-        if rule:
+        if votes is None and rule:
             await self.settle_votes()
-        votes = await self.store.standing_votes(row.id)
+        if votes is None:
+            votes = await self.store.standing_votes(row.id)
         return await self.join_times.count(ref, votes, before_asking) if rule else Count(votes)
 
     # -- the writer -----------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 is recorded in the database before Discord is told it was received (views.Confirm.confirm), and the transaction that
 carries it out deletes that record (Store.forget_user, Store.reset_scope with `request`): exactly once. One still
 recorded at a start was cut short: it is carried out then (`carry_out_confirmed`), after the bot took back its open
-rounds and recounted their reactions, and the question is edited to say it was done, as without the crash."""
+rounds and recounted their reactions, and the question is edited to say it was done, as without the crash. A /forget-me
+records the person's reactions at the press, so that those they add later, also while the bot is down, count as votes
+made after it (`added_since`)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ import time
 import discord
 
 from bot.discord.pickup import after_pickup
-from bot.discord.votes import voter_id
+from bot.discord.reactions_seen import Reaction
+from bot.discord.votes import recounted_vote, vote_from_emoji, voter_id
 from bot.progress import stored
 
 log = logging.getLogger("crowdtune.bot")
@@ -23,11 +26,44 @@ TOKEN_SECONDS = 15 * 60
 DONE_BEFORE = "Your answer was already carried out."
 
 
+def reactions_at_press(bot, user_id: int) -> dict:
+    """/forget-me's request (`forget`'s data) at the Confirm press: the person's vote reactions on each round whose
+    reactions the bot knows all of (ReactionsSeen.of_person), as [emoji, super] per message id."""
+    seen = bot.runner.ballot_box.seen.of_person(user_id)
+    return {"reactions": {str(message_id): sorted(map(list, on)) for message_id, on in seen.items()}}
+
+
+def added_since(data: dict, now: dict[int, set[Reaction]]) -> dict[int, set[Reaction]]:
+    """The person's reactions `now` (ReactionsSeen.of_person) that were not on when they confirmed (`data["reactions"]`,
+    reactions_at_press): made after it, whatever the bot learned of them (an event, or the re-read at a restart after a
+    crash). Discord gives a reaction no time, so one of the same emoji as then is taken for the one then, and a round
+    whose reactions the bot did not know all of then (or posted since) gets none; a request recorded by an older
+    crowdtune (no "reactions") none either."""
+    then = {int(message_id): {(emoji, burst) for emoji, burst in on} for message_id, on in data.get("reactions", {}).items()}
+    return {message_id: added for message_id, on in now.items() if message_id in then and (added := on - then[message_id])}
+
+
+async def _cast_anew(bot, user_id: int, added: dict[int, set[Reaction]]) -> None:
+    """Count the person's reactions `added` after their confirmed deletion as new votes (one per round, of its reactions
+    as a re-read counts several: recounted_vote), and keep them as seen, so that removing one falls back to the rest."""
+    box, pending = bot.runner.ballot_box, []
+    for message_id, on in added.items():
+        ref = await box.ref_for(message_id)
+        values = [value for emoji, _ in on if ref is not None and (value := vote_from_emoji(ref.mode, emoji)) is not None]
+        for emoji, burst in on:
+            box.seen.changed(message_id, user_id, emoji, True, burst)
+        if values:
+            pending.append(box.submit(message_id, user_id, recounted_vote(ref.mode, values)))
+    await asyncio.gather(*pending)
+
+
 async def forget(bot, data: dict, request: str) -> str | None:
     """Delete the data of the person `data["user"]` (a Discord user id), as /forget-me's Delete my data: its outcome
-    in words, or None if `request` was carried out before."""
+    in words, or None if `request` was carried out before. The reactions they added after confirming (added_since)
+    are new votes, counted once the deletion is done."""
     # Right after a restart: the recount of the reactions made meanwhile first, or it would re-add what is deleted.
     await after_pickup(bot, None, everywhere=True)
+    added = added_since(data, bot.runner.ballot_box.seen.of_person(data["user"]))
     # Reactions held over the vote rate were made before the deletion: dropped first, so none comes back.
     bot.forget_in_memory(data["user"])
     # Votes already queued were cast before the deletion: stored first, so it deletes them (else stored after it).
@@ -39,6 +75,7 @@ async def forget(bot, data: dict, request: str) -> str | None:
     # A vote that came while the deletion was under way waits in the writer: refused; one from now on is a new vote.
     bot.heard_forget(result["forget"])
     bot.runner.scope_deleted(voter)
+    await _cast_anew(bot, data["user"], added)
     return (
         f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)}. "
         "Moderation records about you (any strike, the audit log) are kept; a reaction you leave on an open round no longer counts."

@@ -1,6 +1,7 @@
-"""The slash commands running as the bot stops: each gets its answer before Discord's HTTP session closes. A trial's
-SIGTERM during /stats or /export left the members' deferred answers "thinking..." for good, the command failing
-after the close with tracebacks ("Session is closed", "cannot schedule new futures after shutdown")."""
+"""The interactions in flight as the bot stops, slash commands and presses on its buttons and menus alike: each gets
+its answer before Discord's HTTP session closes. A trial's SIGTERM during /stats or /export left the members' deferred
+answers "thinking..." for good, the command failing after the close with tracebacks ("Session is closed", "cannot
+schedule new futures after shutdown"); a later one found a press (a vote, a Confirm) cut off the same way."""
 
 from __future__ import annotations
 
@@ -47,21 +48,35 @@ async def reply_instead(interaction: discord.Interaction, text: str) -> None:
 
 
 class CommandsInFlight:
-    """The commands running now (each in its own task, discord.py's CommandTree-invoker), and whether the bot stops."""
+    """The interactions being handled now, each in its own task (discord.py's CommandTree-invoker for a command, its
+    dynamic item dispatch for a press), and whether the bot stops."""
 
     def __init__(self) -> None:
-        self._running: dict[asyncio.Task, discord.Interaction] = {}
-        self.stopping = False  # set as the stop begins: a command that comes in then is answered at once
+        self._running: dict[asyncio.Task, discord.Interaction] = {}  # each task and the interaction it is to answer
+        self.stopping = False  # set as the stop begins: an interaction that comes in then is answered at once
 
-    def add(self, interaction: discord.Interaction) -> None:
-        """The running task is `interaction`'s command (called from the tree's check, in that task)."""
+    async def admit(self, interaction: discord.Interaction) -> bool:
+        """Whether the running task may handle `interaction` (called in that task, before it acts): as the bot stops it
+        is answered at once that nothing was changed (False); else it is added, to finish or be answered at the stop.
+        Raises what the answer raises (discord.HTTPException, OUTAGE_ERRORS)."""
+        if self.stopping:
+            await reply_instead(interaction, restarting(interaction, started=False))
+            return False
         task = asyncio.current_task()
         self._running[task] = interaction
         task.add_done_callback(self._running.pop)
+        return True
+
+    def hand_over(self, command: discord.Interaction, press: discord.Interaction) -> None:
+        """`press` (a Confirm button's) is carried on by the task running `command`, its own task ending at once: if a
+        stop cuts that task short, the press is what is answered (it may not be acknowledged yet; the command was)."""
+        for task, interaction in self._running.items():
+            if interaction is command:
+                self._running[task] = press
 
     async def finish(self) -> int:
-        """Let the running commands finish for up to SHUTDOWN_GRACE seconds; cancel the rest and answer each that the
-        bot is restarting (one line in the log for them all). Returns how many were cut short."""
+        """Let the running commands and presses finish for up to SHUTDOWN_GRACE seconds; cancel the rest and answer
+        each that the bot is restarting (one line in the log for them all). Returns how many were cut short."""
         self.stopping = True
         running = [task for task in self._running if task is not asyncio.current_task()]
         if running:
@@ -74,6 +89,15 @@ class CommandsInFlight:
             with contextlib.suppress(discord.HTTPException, *OUTAGE_ERRORS):  # nothing more can be done for it
                 await reply_instead(interaction, restarting(interaction))
         if cut:
-            log.info("%s cut short by the stop, after %g s; each was answered that the bot is restarting",
-                     plural(len(cut), "command"), SHUTDOWN_GRACE)
+            presses = sum(interaction.type is discord.InteractionType.component for interaction in cut.values())
+            counts = [plural(n, *words) for n, words in ((len(cut) - presses, ("command",)), (presses, ("press", "presses"))) if n]
+            log.info("%s cut short by the stop, after %g s; each was answered that the bot is restarting", " and ".join(counts), SHUTDOWN_GRACE)
         return len(cut)
+
+
+class AnsweredAtStop:
+    """For the bot's components (discord.ui.DynamicItem): a press is in flight like a command (`CommandsInFlight`), so a
+    stop lets it finish or answers it; one that comes in as the bot stops is answered at once."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await interaction.client.in_flight.admit(interaction)

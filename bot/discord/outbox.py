@@ -1,20 +1,27 @@
 """The outbox as it is posted: what was stored to be said in a channel (a round's summary, a session's end, a notice),
-each posted once, oldest first, after what it says was stored, so a crash or an outage in between loses nothing."""
+each posted once, oldest first, after what it says was stored, so a crash or an outage in between loses nothing; what
+Discord failed to take is posted again by itself (`Outbox`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 
 import discord
 
-from bot.discord.outage import OUTAGE_ERRORS, reason
+from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason
 from bot.discord.publisher import ENDED_POSTS, edit_post
 
 log = logging.getLogger("crowdtune.rounds")
 
 MESSAGE_LIMIT = 2000  # Discord's most characters in a message's content
+# The pause (seconds) before the outbox is posted again after Discord failed to take it (unreachable, or a 5xx); each
+# further pause doubles, up to OUTBOX_RETRY_MAX_SECONDS: a notice is late by at most about that once Discord is back,
+# and a long outage costs a request a minute.
+OUTBOX_RETRY_SECONDS = 2.0
+OUTBOX_RETRY_MAX_SECONDS = 60.0
 
 
 async def summary_into_post(channel, edited: tuple[int, str] | None, summary: str) -> None:
@@ -61,16 +68,68 @@ async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> int
 
 async def post_owned(bot: discord.Client, store, announce: Callable[[str | None], Awaitable[int]]) -> None:
     """Post what the outbox holds for this process's shards' channels (bot.shard_plan; all unsharded) by `announce`
-    (RoundRunner.announce: one run at a time): at start, and as Discord is back (a resumed gateway session), so what an
-    outage kept from being posted does not wait for a round's close. What Discord refuses stays for each session."""
+    (Outbox.announce: one run at a time). A channel Discord refuses is left for its session; raises discord.HTTPException
+    or OUTAGE_ERRORS otherwise (what is left stays in the outbox)."""
     plan = getattr(bot, "shard_plan", None)
-    try:
-        if plan is None or not plan.sharded:
-            await announce(None)
-        else:  # only its own servers' channels: another shard process posts the rest
-            owned = {s.channel_id for s in await store.all_sessions() if s.channel_id and plan.owns_scope(s.scope_id)}
-            for channel_id in sorted(owned):
-                with contextlib.suppress(discord.Forbidden, discord.NotFound):
-                    await announce(channel_id)
-    except (discord.HTTPException, *OUTAGE_ERRORS) as problem:  # left in the outbox: each session posts its channel's first
-        log.warning("could not post the outbox: %s", reason(problem))
+    if plan is None or not plan.sharded:
+        await announce(None)
+    else:  # only its own servers' channels: another shard process posts the rest
+        owned = {s.channel_id for s in await store.all_sessions() if s.channel_id and plan.owns_scope(s.scope_id)}
+        for channel_id in sorted(owned):
+            with contextlib.suppress(discord.Forbidden, discord.NotFound):
+                await announce(channel_id)
+
+
+def retry_pauses() -> Iterator[float]:
+    """The pauses (seconds) between the outbox's tries while Discord fails to take it: doubling to a bound."""
+    pause = OUTBOX_RETRY_SECONDS
+    while True:
+        yield pause
+        pause = min(pause * 2, OUTBOX_RETRY_MAX_SECONDS)
+
+
+class Outbox:
+    """The outbox as this process posts it: one run at a time, and, once Discord failed to take it (an outage, a 5xx),
+    again by itself after each of `retry_pauses` until it goes through. Found by a trial: with Discord's REST failing
+    and its gateway still connected, no session resumed, and a queued notice waited for the round's close."""
+
+    def __init__(self, bot: discord.Client, store, spawn: Callable[[Coroutine], None]) -> None:
+        self.bot, self.store, self._spawn = bot, store, spawn  # `spawn`: RoundRunner's, its tasks ended at the shutdown
+        self._posting = asyncio.Lock()
+        self._retrying = False  # one retry at a time, whoever else fails meanwhile
+
+    async def announce(self, channel_id: str | None = None) -> int:
+        """Post what the outbox holds (`post_outbox`: one channel's, or all); how many entries. Raises what it raises;
+        an outage's failure also starts the retry."""
+        async with self._posting:
+            try:
+                return await post_outbox(self.bot, self.store, channel_id)
+            except Exception as problem:
+                if is_outage(problem) and not self._retrying:
+                    self._retrying = True
+                    self._spawn(self._retry())
+                raise
+
+    async def post_queued(self) -> None:
+        """Post what the outbox holds for this process's channels (`post_owned`): at start, and as Discord is back (a
+        resumed gateway session). What Discord refuses stays for each session; an outage's is retried."""
+        try:
+            await post_owned(self.bot, self.store, self.announce)
+        except (discord.HTTPException, *OUTAGE_ERRORS) as problem:
+            log.warning("could not post the outbox: %s", reason(problem))
+
+    async def _retry(self) -> None:
+        try:
+            for pause in retry_pauses():
+                await asyncio.sleep(pause)
+                if self.bot.is_closed():  # started as the bot stopped, after its runner's tasks were ended: the next start posts it
+                    return
+                try:
+                    await post_owned(self.bot, self.store, self.announce)
+                except (discord.HTTPException, *OUTAGE_ERRORS) as problem:
+                    if is_outage(problem):
+                        continue
+                    log.warning("could not post the outbox: %s", reason(problem))  # each session's runner posts its own
+                return
+        finally:
+            self._retrying = False

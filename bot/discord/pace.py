@@ -5,8 +5,11 @@ which Discord counts against the bot's invalid requests (10,000 in 10 minutes, t
 sessions posting their rounds at once, each then adding its ten vote reactions, met it; so did a restart's recounts,
 which read every open round's reactions (and, with a membership age, when each voter joined) at once.
 
-So each request takes a turn (`paced_requests`: on the bot's HTTP session, retries and webhooks included), and the
-bulk reads take a turn of their own first (READS_PER_SECOND), leaving room for posts and answers meanwhile."""
+So each request takes a turn (`paced_requests`: on every HTTP session that talks to Discord's API, discord.py's, which
+carries its login, its gateway look-ups at each (re)connect, retries and webhooks, and the start's check that Discord
+answers, bot/discord/reach.py), and the bulk reads take a turn of their own first (READS_PER_SECOND), leaving room for
+posts and answers meanwhile. The limit is the token's, so a process paces at its share of the bot's REQUESTS_PER_SECOND
+when shard processes share the token (bot/discord/shards.py says how and why)."""
 
 from __future__ import annotations
 
@@ -20,12 +23,11 @@ from types import SimpleNamespace
 import aiohttp
 import discord
 
-# What the bot's requests may use of Discord's 50 a second: the rest is a margin for our count and Discord's
-# disagreeing (a request's arrival is known only between its sending and its answer). One Pace for the bot
-# (CrowdtuneBot.request_pace, its sessions and shards in one process alike); shards in separate processes
-# (bot/discord/shards.py) each pace their own.
-REQUESTS_PER_SECOND = 40
-# What a restart's bulk reads (anti_brigade.JoinTimes.reads) may use of those, the rest left to posts and reactions.
+from bot.discord.shards import REQUESTS_PER_SECOND
+
+# One Pace for the process (run_bot's, CrowdtuneBot.request_pace: its sessions and shards alike), at its share of the
+# bot's REQUESTS_PER_SECOND. What a restart's bulk reads (anti_brigade.JoinTimes.reads) may use of those, the rest left
+# to posts and reactions.
 READS_PER_SECOND = 30
 WAIT_UNDER_WAY = 0.02  # seconds between looks for a turn while every turn of the last second is under way
 
@@ -64,6 +66,11 @@ class Pace:
             yield
         finally:
             self.give_back()
+
+
+def reads_per_second(requests_per_second: int) -> int:
+    """The bulk reads' share (READS_PER_SECOND of REQUESTS_PER_SECOND) of a process's `requests_per_second`; 1 at least."""
+    return max(1, requests_per_second * READS_PER_SECOND // REQUESTS_PER_SECOND)
 
 
 def bound_by_global_limit(url) -> bool:

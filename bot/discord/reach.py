@@ -12,17 +12,19 @@ import aiohttp
 import discord
 import yarl
 
+from bot.discord.pace import Pace, paced_requests
 from bot.errors import ExitCode, StartupError
 from bot.progress import plural
 
 log = logging.getLogger("crowdtune.bot")
 
 
-async def reach_discord(retry_seconds: float) -> None:
+async def reach_discord(retry_seconds: float, pace: Pace) -> None:
     """Wait until Discord's REST API (discord.http.Route.BASE, see point_at) answers GET /gateway, which
     needs no token: tried again after 1, 2, 4 ... 30 s while `retry_seconds` last, as the network may
     come up after the bot (a container starting, a laptop waking). StartupError DISCORD_UNREACHABLE
-    then; BAD_URL when something answers that is not Discord's API (HTTP 4xx)."""
+    then; BAD_URL when something answers that is not Discord's API (HTTP 4xx). Each try takes a turn of `pace`, the
+    process's (bot/discord/pace.py): Discord counts them against its global limit as it does the bot's others."""
     from storage.postgres import public_text, public_url  # the one masking of a URL's password (README)
 
     url = discord.http.Route.BASE.rstrip("/") + "/gateway"
@@ -30,7 +32,7 @@ async def reach_discord(retry_seconds: float) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     give_up, pause, tries = started + retry_seconds, 1.0, 0
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), trace_configs=[paced_requests(pace)]) as session:
         while True:
             tries += 1
             try:

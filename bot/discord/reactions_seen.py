@@ -86,6 +86,11 @@ class ReactionsSeen:
                 del people[user_id]
         return {user_id: _emoji_of(on) for user_id, on in people.items()} if message_id in self._known else None
 
+    def of_person(self, user_id: int) -> dict[int, set[Reaction]]:
+        """The person's vote reactions on each known message (every reaction on it came to the bot): an empty set where
+        they have none. A message not known is left out, as what the person has on it is not known."""
+        return {message_id: set(self._people.get(message_id, {}).get(user_id, ())) for message_id in self._known}
+
     def forget_person(self, user_id: int) -> None:
         """The person used /forget-me: their reactions made before count no more, as the re-read leaves them out."""
         for people in self._people.values():

@@ -26,7 +26,7 @@ from bot.discord.followups import Followups, say_round_waits, say_stopped, say_v
 from bot.discord.outage import Outage, RetryLog, say_failure
 from bot.discord.ballot_box import BallotBox, VoteLimiter
 from bot.discord.database_watch import DatabaseWatch
-from bot.discord.outbox import post_outbox, post_owned
+from bot.discord.outbox import Outbox
 from bot.discord.publisher import Publisher
 from bot.discord.reconciler import Reconciler
 from bot.discord.steering import Steering
@@ -111,7 +111,7 @@ class RoundRunner:
         self._background: set[asyncio.Task] = set()
         self.followups = Followups(bot, self.store)  # each session's /compose followup (ensure_running)
         self.recounts = RestartRecounts()
-        self._announcing = asyncio.Lock()
+        self.outbox = Outbox(bot, self.store, self._spawn)
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
         self._shut_down = False  # a /compose answered during the shutdown starts no rounds (its store is being closed)
         join_times = JoinTimes(bot)
@@ -150,13 +150,12 @@ class RoundRunner:
             self._tasks[session_id] = asyncio.create_task(self._run(session_id), name=f"session-{session_id}")
 
     async def announce(self, channel_id: str | None = None) -> int:
-        """Post what the outbox holds (`post_outbox`), one run at a time; how many entries."""
-        async with self._announcing:
-            return await post_outbox(self.bot, self.store, channel_id)
+        """Post what the outbox holds (Outbox.announce: retried by itself after an outage); how many entries."""
+        return await self.outbox.announce(channel_id)
 
     async def post_queued(self) -> None:
-        """Post what the outbox holds for this process's channels (`post_owned`): at start, and as Discord is back."""
-        await post_owned(self.bot, self.store, self.announce)
+        """Post what the outbox holds for this process's channels (Outbox.post_queued): at start, and as Discord is back."""
+        await self.outbox.post_queued()
 
     async def resume_all(self) -> int:
         """On start: what the outbox holds is posted (`post_queued`), then every active session of this process's shards

@@ -4,6 +4,14 @@ Discord splits a bot's servers into shards by `(guild_id >> 22) % shard_count`; 
 shard 0 (Discord's gateway docs, "Sharding"). A process given some shards receives the events of their
 servers only, and resumes, times and closes only the rounds of those servers' sessions (and of DMs
 when it runs shard 0), so several processes share one database without touching each other's rounds.
+
+Discord's global rate limit (50 requests a second) is the bot token's, however many processes share it, so each
+process makes at most its share of the bot's REQUESTS_PER_SECOND: as many of them as the shards it runs out of
+all (`ShardPlan.requests_per_second`; rounded down, so the shares never add up to more). A share, not a pace kept
+together (in PostgreSQL, say): it needs no round trip before each request, nothing that can fail or lag, and holds
+while the database is down; its cost is that a busy process cannot borrow an idle one's share. Servers are spread
+over shards evenly, so the shares follow the work. A process needs one request a second at least, so it runs at
+least shard count / REQUESTS_PER_SECOND shards (`ids_problem`).
 """
 
 from __future__ import annotations
@@ -13,6 +21,10 @@ from dataclasses import dataclass
 from bot.errors import StartupError
 
 MAX_SHARDS = 4096  # far beyond any need: Discord asks for one shard per 1,000-2,500 servers
+# What the bot's requests may use of Discord's 50 a second, all its processes together (bot/discord/pace.py): the rest
+# is a margin for our count and Discord's disagreeing (a request's arrival is known only between its sending and its
+# answer). Here, not in pace.py, as every command checks the shard settings against it without loading discord.py.
+REQUESTS_PER_SECOND = 40
 
 
 class ClosedShardsStayClosed:
@@ -49,9 +61,18 @@ def ids_problem(count: int | None, ids: str | None) -> str | None:
         return None
     if count is None:
         return "it needs the shard count too (--shard-count, CROWDTUNE_SHARD_COUNT): how many shards in all"
-    outside = [i for i in parse_shard_ids(ids) if i >= count]
+    given = parse_shard_ids(ids)
+    outside = [i for i in given if i >= count]
     said = f"{', '.join(map(str, outside))} {'is' if len(outside) == 1 else 'are'} outside 0-{count - 1}"
-    return f"{said}, as the shard count (--shard-count, CROWDTUNE_SHARD_COUNT) is {count}" if outside else None
+    if outside:
+        return f"{said}, as the shard count (--shard-count, CROWDTUNE_SHARD_COUNT) is {count}"
+    least = -(-count // REQUESTS_PER_SECOND)
+    if len(given) < least:
+        return (
+            f"a process runs at least {least} of the {count} shards, not {len(given)}: the processes share the bot's "
+            f"{REQUESTS_PER_SECOND} requests a second to Discord by their shards, and each needs one at least"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,11 @@ class ShardPlan:
         if count is None:
             return cls()
         return cls(count, parse_shard_ids(ids) if ids is not None else tuple(range(count)), sharded=True)
+
+    def requests_per_second(self) -> int:
+        """This process's share of the bot's REQUESTS_PER_SECOND to Discord: as many as its shards out of all, rounded
+        down (the module's docstring says why); all of them for the plain bot. At least 1 (`ids_problem`)."""
+        return REQUESTS_PER_SECOND * len(self.ids) // self.count
 
     def owns_guild(self, guild_id: int | None) -> bool:
         return shard_of(guild_id, self.count) in self.ids

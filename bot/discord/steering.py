@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Literal
 
-from storage import RoundRow
+from storage import EndedSession, RoundRow
 
 log = logging.getLogger("crowdtune.rounds")
 
@@ -51,7 +51,7 @@ class Steering:
         self._running = running  # whether a session's rounds run in this process
         self._locks: dict[int, asyncio.Lock] = {}
         self._closing: set[int] = set()  # sessions whose runner is closing their round (its voting is over)
-        self._stops: dict[int, tuple[str, asyncio.Future]] = {}  # session id -> (who stops it, whether its runner did)
+        self._stops: dict[int, tuple[str, asyncio.Future]] = {}  # session id -> (who stops it, what its runner's stop did)
         self._taking: dict[int, asyncio.Future] = {}  # session id -> set once its runner took the votes a /close waits for
         self._closes: dict[int, set[asyncio.Future]] = {}  # session id -> set as its runner ends a close (`closed`)
 
@@ -159,10 +159,11 @@ class Steering:
         finally:
             self._stops.pop(session_id, None)
 
-    async def stop(self, session_id: int, after_close: bool) -> bool:
+    async def stop(self, session_id: int, after_close: bool) -> EndedSession | None:
         """Stop the session for the /stop in `stopping`; with `after_close` (its round's voting is over: `voting_over`),
         or while its runner is closing a round, once its runner has closed and counted that round and stopped the
-        session, waiting for it at most STOP_WAIT seconds. False if it had already ended."""
+        session, waiting for it at most STOP_WAIT seconds. What the stop cancelled (Store.end_session: nothing when its
+        runner stopped it after a close), None if it had already ended."""
         actor, done = self._stops[session_id]
         if not done.done() and self._running(session_id):
             try:
@@ -175,9 +176,9 @@ class Steering:
             except TimeoutError:
                 log.warning("session %s: its round did not close within %.0f s of /stop; stopping it anyway", session_id, STOP_WAIT)
         if done.done() and done.result():  # its runner closed the round and stopped the session for this /stop
-            return True
+            return done.result()
         stopped = await self.conductor.stop(session_id, actor)
-        return stopped or done.done() and done.result()  # its runner's close ended and stopped it meanwhile
+        return stopped or (done.result() or None if done.done() else None)  # its runner's close ended and stopped it meanwhile
 
     @contextlib.contextmanager
     def closing(self, session_id: int) -> Iterator[None]:
@@ -228,7 +229,7 @@ class Steering:
         stopped = await self.conductor.stop(session_id, actor)
         if not done.done():
             done.set_result(stopped)
-        return stopped
+        return stopped is not None
 
     def runner_ended(self, session_id: int) -> None:
         """The session's runner ended without closing the round a /stop waits for: the /stop stops it itself. Its lock

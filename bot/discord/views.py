@@ -7,11 +7,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 import discord
 
 from bot.discord.anti_brigade import rule_text
 from bot.discord.edge import context_problem
+from bot.discord.in_flight import AnsweredAtStop
 from bot.discord.replies import UNKNOWN_INTERACTION, quiet_when_late
 from bot.discord.votes import VOTING_STOPPED, voter_id
 from core.crowd import ASPECTS, aspects_text, check_rating, compound_rating, rating_text
@@ -23,7 +25,7 @@ _WITHDRAW = "x"
 _AB_LABELS = {"a": "A", "b": "B", "both": "Both", "neither": "Neither"}
 
 
-class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<round>\d+):(?P<value>10|[1-9]|a|b|both|neither|x)"):
+class VoteButton(AnsweredAtStop, discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<round>\d+):(?P<value>10|[1-9]|a|b|both|neither|x)"):
     def __init__(self, round_id: int, value: str, row: int | None = None) -> None:
         label = "Withdraw" if value == _WITHDRAW else _AB_LABELS.get(value, value)
         style = discord.ButtonStyle.secondary if value == _WITHDRAW else discord.ButtonStyle.primary
@@ -62,7 +64,7 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ct:(?P<ro
         await interaction.response.send_message(text or _refusal(result), ephemeral=True)
 
 
-class AspectSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"ct:(?P<round>\d+):(?P<aspect>musicality|novelty|coherence)"):
+class AspectSelect(AnsweredAtStop, discord.ui.DynamicItem[discord.ui.Select], template=r"ct:(?P<round>\d+):(?P<aspect>musicality|novelty|coherence)"):
     """One aspect's rating, 1-10, in a select menu: a voter answers any of the three, each when they like."""
 
     def __init__(self, round_id: int, aspect: str, row: int | None = None) -> None:
@@ -168,7 +170,7 @@ def expired(command: str) -> str:
     return f"This question has expired, so nothing was changed. Run /{command} to be asked again."
 
 
-class Answer(discord.ui.DynamicItem[discord.ui.Button], template=r"ct-ask:(?P<command>[\w-]{1,32}):(?P<key>\d+):(?P<answer>yes|no)"):
+class Answer(AnsweredAtStop, discord.ui.DynamicItem[discord.ui.Button], template=r"ct-ask:(?P<command>[\w-]{1,32}):(?P<key>\d+):(?P<answer>yes|no)"):
     """A Confirm button. Its custom id names the command and the question (the command's interaction id), so a
     press the bot no longer waits for (the question expired, or was asked before a restart) is still understood:
     answered with `expired` in place of the question, instead of Discord's "This interaction failed"; a press while
@@ -197,6 +199,7 @@ class Answer(discord.ui.DynamicItem[discord.ui.Button], template=r"ct-ask:(?P<co
             await interaction.response.send_message(ALREADY_BEING_DONE, ephemeral=True)
         else:
             question.answered.set_result((self.answer == "yes", interaction))
+            interaction.client.in_flight.hand_over(question.command, interaction)  # its command's task carries it on
 
 
 async def _recorded(bot, key: str) -> bool:
@@ -222,13 +225,14 @@ class Confirm(discord.ui.View):
         self.questions: dict[str, Confirm] = command.client.questions
         self.questions[self.key] = self
         self.shut_down = False  # ended by a shutdown rather than by its time running out
+        self.request: dict = {}  # once confirmed: what its work needs (confirmed.WORK's data), as recorded
         # Done once confirm() has answered the press or tried the edit that says the question expired (or was cancelled).
         self.settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def confirm(self, cancelled: str, request: dict, **cleared) -> bool:
-        """Wait for the answer; whether it was Confirm. Confirm is recorded with `request` (what the command's work,
-        confirmed.WORK, needs) in the database, so that a crash from then on leaves it to be carried out at the next
-        start, and acknowledged (a deferred update, which shows nothing: the work that follows may outlast the 3 s
+    async def confirm(self, cancelled: str, request: Callable[[], dict], **cleared) -> bool:
+        """Wait for the answer; whether it was Confirm. Confirm is recorded with `request()` (what the command's work,
+        confirmed.WORK, needs, as it stands at the press; kept with the press's other data in `self.request`) in the
+        database, so that a crash from then on leaves it to be carried out at the next start, and acknowledged (a deferred update, which shows nothing: the work that follows may outlast the 3 s
         Discord gives an answer) once recorded, or after RECORD_SECONDS if the database is slow
         (`_record_and_acknowledge`); the caller then edits the question's message (the command's original response)
         with the outcome.
@@ -258,7 +262,7 @@ class Confirm(discord.ui.View):
                 self.settled.set_result(None)
         return bool(yes)
 
-    async def _record_and_acknowledge(self, press: discord.Interaction, request: dict, cancelled: str, cleared: dict) -> bool:
+    async def _record_and_acknowledge(self, press: discord.Interaction, request: Callable[[], dict], cancelled: str, cleared: dict) -> bool:
         """Record the Confirm press, then acknowledge it (a deferred update), so that a crash once the member saw it
         taken finds it recorded; whether it is to be carried out. Only a database slower than RECORD_SECONDS gets the
         press acknowledged first (Discord's 3 s; a slow database must not fail it) and recorded right after."""
@@ -281,9 +285,10 @@ class Confirm(discord.ui.View):
         await recording
         return True
 
-    async def _record(self, request: dict) -> None:
+    async def _record(self, request: Callable[[], dict]) -> None:
         command = self.command
-        data = {"user": self.owner_id, "application_id": command.application_id, "token": command.token, **request}
+        data = {"user": self.owner_id, "application_id": command.application_id, "token": command.token, **request()}
+        self.request = data
         guild = None if command.guild_id is None else str(command.guild_id)
         await command.client.conductor.store.record_confirmed(ConfirmedRequest(self.key, self.name, guild, data, time.time()))
 
@@ -336,5 +341,5 @@ async def answer_unknown_press(interaction: discord.Interaction) -> None:
     custom_id = (interaction.data or {}).get("custom_id", "")
     if interaction.type is discord.InteractionType.component and not any(
         item.__discord_ui_compiled_template__.fullmatch(custom_id) for item in COMPONENTS
-    ):
+    ) and await interaction.client.in_flight.admit(interaction):  # in flight as the bot's own presses are
         await interaction.response.send_message(UNKNOWN_COMPONENT, ephemeral=True)

@@ -453,3 +453,63 @@ def test_an_empty_or_blank_user_id_is_said_to_be_empty(filled, tmp_path, empty):
     assert f"USER_ID is empty{' (only spaces)' if empty else ''}: give a Discord user's id" in result.stderr, result.stderr
     assert "a terminal login" not in result.stderr and "not ''" not in result.stderr, result.stderr
     assert _counts(filled) == before
+
+
+def test_reset_says_what_its_own_transaction_deleted_also_a_round_closed_after_the_question(filled, tmp_path, monkeypatch, capsys):
+    """A round of the server closes (a bot beside it, on PostgreSQL) after the question counted the agent's judged edits
+    and before the reset, which deletes them all. Before, the last line named the count the question read, one edit
+    short of what was deleted: a count said about a change, read outside it. It names what the reset's own
+    transaction deleted."""
+    import bot.operator as operator
+    from bot.cli import main
+    from core.agent import preset
+
+    asked = operator._confirmed
+    judged = {}
+
+    async def a_round_closes_meanwhile(question: str, yes: bool, declined: str) -> bool:
+        store = await open_store(filled)
+        try:
+            conductor = Conductor(store)
+            judged["asked"] = await conductor.judged_edits(GUILD, preset("default"))
+            session = await store.active_session_in("c1")
+            r = await conductor.open_round(session.id)
+            for n, voter in enumerate((PERSON, OTHER)):
+                await conductor.vote(r.id, f"user:{voter}", 3 + 5 * n)
+            await conductor.close(r.id)
+            judged["deleted"] = await conductor.judged_edits(GUILD, preset("default"))
+        finally:
+            await store.close()
+        return await asked(question, yes, declined)
+
+    monkeypatch.setattr(operator, "_confirmed", a_round_closes_meanwhile)
+    monkeypatch.chdir(tmp_path)
+    assert main(["reset", "--scope", GUILD, "--db", filled, "--yes"]) == 0
+    assert judged["deleted"] == judged["asked"] + 1, judged
+    *_, said = capsys.readouterr().out.splitlines()
+    assert f"(it has learned from {plural(judged['deleted'], 'judged edit')})" in said, (said, judged)
+    assert _counts(filled)["guild models"] == 0
+
+
+def test_reset_of_an_agent_another_reset_emptied_after_the_question_says_nothing_was_deleted(filled, monkeypatch, capsys):
+    """A /reset on a bot beside it (PostgreSQL) empties the agent after the question: this reset deletes nothing, and
+    says so, rather than what the question counted."""
+    import bot.operator as operator
+    from bot.cli import main
+
+    asked = operator._confirmed
+
+    async def reset_meanwhile(question: str, yes: bool, declined: str) -> bool:
+        store = await open_store(filled)
+        try:
+            await store.reset_scope(GUILD, actor="user:1")
+        finally:
+            await store.close()
+        return await asked(question, yes, declined)
+
+    monkeypatch.setattr(operator, "_confirmed", reset_meanwhile)
+    assert _counts(filled)["guild models"] > 0
+    assert main(["reset", "--scope", GUILD, "--db", filled, "--yes"]) == 0
+    *_, said = capsys.readouterr().out.splitlines()
+    assert said == (f"the agent of {GUILD} is reset: it had learned nothing by then (reset meanwhile), so nothing was deleted; "
+                    "it starts learning afresh from its next round"), said

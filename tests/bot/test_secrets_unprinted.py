@@ -95,12 +95,13 @@ async def test_what_is_no_discord_api_is_named_without_its_password(not_discord,
     """reach_discord's line names the URL it tried as every line names one, its password as *** (public_url)."""
     import discord
 
+    from bot.discord.pace import Pace
     from bot.discord.reach import reach_discord
     from bot.errors import StartupError
 
     monkeypatch.setattr(discord.http.Route, "BASE", f"http://admin:supersecret1@127.0.0.1:{not_discord}/api/v10")
     with pytest.raises(StartupError) as refused:
-        await reach_discord(1)
+        await reach_discord(1, Pace(40))
     assert str(refused.value).startswith(f"http://admin:***@127.0.0.1:{not_discord}/api/v10/gateway answered HTTP 404"), refused.value
 
 

@@ -100,7 +100,10 @@ def test_every_command_that_reads_settings_refuses_a_bad_one_as_the_bot_does(tmp
     ({"CROWDTUNE_SHARD_COUNT": "2", "CROWDTUNE_SHARD_IDS": "5"},
      "5 is outside 0-1, as the shard count (--shard-count, CROWDTUNE_SHARD_COUNT) is 2"),
     ({"CROWDTUNE_SHARD_IDS": "0"}, "it needs the shard count too (--shard-count, CROWDTUNE_SHARD_COUNT): how many shards in all"),
-], ids=["outside-the-count", "no-count"])
+    ({"CROWDTUNE_SHARD_COUNT": "41", "CROWDTUNE_SHARD_IDS": "0"},
+     "a process runs at least 2 of the 41 shards, not 1: the processes share the bot's 40 requests a second to Discord by "
+     "their shards, and each needs one at least"),
+], ids=["outside-the-count", "no-count", "too-few-for-a-share"])
 def test_shard_ids_that_do_not_fit_the_shard_count_are_a_bad_setting_for_every_command(tmp_path, command, settings, why):
     """Found by a fresh-user trial: CROWDTUNE_SHARD_COUNT=2 CROWDTUNE_SHARD_IDS=5 passed `sessions` and a terminal
     session; only the bot refused it, with exit code 3 but a line without `bad setting:`. The two are checked

@@ -261,7 +261,8 @@ async def test_a_closed_rounds_model_update_is_applied_once_through_sqlite(store
     outcomes = [row["outcome"] for row in (await store.export_rows("guild:1"))["rounds"]]
     stored = Evidence.empty(DIMENSION).observed((tuple(x), y) for o in outcomes for x, y in o["observations"])
     assert np.allclose(stored.gram, evidence.gram) and np.allclose(stored.moment, evidence.moment)
-    assert await store.reset_scope("guild:1", "t") == 0 and await store.model_evidence("guild:1", "edits-v1") is None
+    done = await store.reset_scope("guild:1", "t")  # what it deleted, counted in its own transaction
+    assert done.judged == {"edits-v1": 3} and not any(done.q_values.values()) and await store.model_evidence("guild:1", "edits-v1") is None
 
 
 async def test_the_conductor_plans_a_sessions_first_round_cautiously(store):

@@ -35,7 +35,8 @@ Driving the world (as users and moderators do)
 Observing
     messages/message (live dicts: "reactions" and "burst_reactions" map emoji -> user ids),
     wait_for_message, interactions and their callbacks/original/followups, missed_deadlines,
-    request_counts, unhandled_requests, events_sent/events_received, sessions,
+    request_counts, request_log (each API request's arrival) and most_in_one_second (the most bound by
+    the global limit in any one second), unhandled_requests, events_sent/events_received, sessions,
     rate_limits.limited (every 429 given), gateway.heartbeat_timeouts.
 
 What it enforces, with Discord's documented codes and bodies (developers/topics/opcodes-and-status-codes)
@@ -47,8 +48,9 @@ What it enforces, with Discord's documented codes and bodies (developers/topics/
       per-route buckets per top-level resource (channel, guild, webhook), generous by default
       (ratelimits.DEFAULT_ROUTE_LIMIT) or as set (`route_limits=`, set_route_limit,
       ratelimits.DISCORD_OBSERVED_LIMITS); beyond them 429 with `retry_after`, `global: false` and
-      X-RateLimit-Scope: user; the global 50 requests/s (`global_rate_limit=`) gives 429 with
-      `global: true` and X-RateLimit-Global; interaction endpoints are exempt from it.
+      X-RateLimit-Scope: user; the global 50 requests/s (`global_rate_limit=`), per bot token (without
+      an Authorization header, per IP address), gives 429 with `global: true` and X-RateLimit-Global;
+      interaction endpoints are exempt from it.
     - Messages: 2,000 characters, 10 embeds, 10 files, 5 action rows of 5, custom_id 1-100 and
       unique; a file over 10 MiB (or 25 MiB per request) is 413 40005; `nonce` up to 25
       characters; with `enforce_nonce` a nonce repeated by the same author in the same channel

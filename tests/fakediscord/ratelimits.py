@@ -1,5 +1,6 @@
 """Discord's REST rate limits: per-route buckets with X-RateLimit-* headers on every response, and the
-global limit of 50 requests a second (interaction endpoints exempt). Source: Discord's "Rate Limits" page
+global limit of 50 requests a second, the bot token's (or, for a request without one, its IP address's;
+interaction endpoints exempt). Source: Discord's "Rate Limits" page
 (developers/topics/rate-limits in discord/discord-api-docs).
 
 A bucket is one route template (method + path) and its top-level resource (channel_id, guild_id, or
@@ -37,6 +38,17 @@ def is_interaction_route(route: str) -> bool:
     """Interaction callbacks and the interaction webhook routes are not bound by the global limit."""
     template = route.partition(" ")[2]
     return template.startswith(("/interactions/", "/webhooks/{webhook_id}/{webhook_token}"))
+
+
+def most_in_one_second(times: list[float]) -> int:
+    """The most of `times` (seconds) within any window of one second: the count a limit per second sees at its worst."""
+    times = sorted(times)
+    most = first = 0
+    for last, at in enumerate(times):
+        while at - times[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 def bucket_hash(route: str) -> str:
@@ -89,18 +101,20 @@ class RateLimits:
         self.global_limit = global_limit
         self.limited: list[tuple[str, str]] = []  # (route, scope) of every 429 given, for tests
         self._windows: dict[tuple[str, tuple[str, ...]], _Window] = {}
-        self._recent: deque[float] = deque()  # times of the last second's requests under the global limit
+        # Times of the last second's requests under the global limit, by whom Discord counts them against: the bot
+        # token (the Authorization header), or without one the caller's IP address ("Rate Limits": global rate limit).
+        self._recent: dict[str, deque[float]] = {}
 
     def global_used(self) -> int:
-        """Requests within the last second that count against the global limit: 0 once a burst is over."""
+        """Requests within the last second that count against a global limit, all callers': 0 once a burst is over."""
         now = time.monotonic()
-        return len([at for at in self._recent if now - at < 1.0])
+        return len([at for recent in self._recent.values() for at in recent if now - at < 1.0])
 
     def limit_for(self, route: str) -> tuple[int, float]:
         return self.route_limits.get(route, DEFAULT_ROUTE_LIMIT)
 
-    def admit(self, route: str, match_info: Mapping[str, str]) -> tuple[dict[str, str], web.Response | None]:
-        """(headers for the response, or a 429 to send instead)."""
+    def admit(self, route: str, match_info: Mapping[str, str], caller: str) -> tuple[dict[str, str], web.Response | None]:
+        """(headers for the response, or a 429 to send instead); `caller` is whom the global limit counts it against."""
         now = time.monotonic()
         limit, per = self.limit_for(route)
         key = (route, tuple(match_info.get(name, "") for name in TOP_LEVEL))
@@ -108,18 +122,19 @@ class RateLimits:
         if window is None or now - window.opened >= per:
             window = self._windows[key] = _Window(now)
         reset_after = max(0.0, window.opened + per - now)
+        recent = self._recent.setdefault(caller, deque())
         if self.global_limit is not None and not is_interaction_route(route):
-            while self._recent and now - self._recent[0] >= 1.0:
-                self._recent.popleft()
-            if len(self._recent) >= self.global_limit:
+            while recent and now - recent[0] >= 1.0:
+                recent.popleft()
+            if len(recent) >= self.global_limit:
                 self.limited.append((route, "global"))
                 route_headers = headers(route, limit, limit - window.used, reset_after)
-                return route_headers, too_many(1.0 - (now - self._recent[0]), route_headers, scope="global")
+                return route_headers, too_many(1.0 - (now - recent[0]), route_headers, scope="global")
         if window.used >= limit:
             self.limited.append((route, "user"))
             route_headers = headers(route, limit, 0, reset_after)
             return route_headers, too_many(reset_after, route_headers, scope="user")
         window.used += 1
         if self.global_limit is not None and not is_interaction_route(route):
-            self._recent.append(now)
+            recent.append(now)
         return headers(route, limit, limit - window.used, reset_after), None

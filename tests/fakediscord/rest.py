@@ -121,13 +121,15 @@ class RestApi:
         if not canonical.startswith(API_PREFIX):
             return await handler(request)  # the gateway websocket and attachment downloads
         key = f"{request.method} {canonical[len(API_PREFIX):]}"
+        server.request_log.append((time.monotonic(), key))  # as it arrived, before any answer (a 401, a 429 too)
         _count(server, key)
         fault = server.faults.take(key)
         if fault is not None:
             return fault.response()
         if key not in self._auth_free and request.headers.get("Authorization") != f"Bot {server.bot_token}":
             return ApiError(401, 0, "401: Unauthorized").response()
-        limit_headers, limited = server.rate_limits.admit(key, request.match_info)
+        caller = request.headers.get("Authorization") or f"address {request.remote}"  # whom the global limit counts
+        limit_headers, limited = server.rate_limits.admit(key, request.match_info, caller)
         if limited is not None:
             return limited
         await server.wait_at_gate(key)

@@ -24,7 +24,7 @@ from .interactions import (
     command_options,
     find_command,
 )
-from .ratelimits import GLOBAL_LIMIT, RateLimits
+from .ratelimits import GLOBAL_LIMIT, RateLimits, is_interaction_route, most_in_one_second
 from .rest import ApiError, RestApi
 from .world import (
     BURST_COLORS,
@@ -198,6 +198,8 @@ class FakeDiscord:
         self.interactions: dict[int, Interaction] = {}
         self.interactions_by_token: dict[str, Interaction] = {}
         self.request_counts: Counter[str] = Counter()  # "METHOD /template" -> requests (faulted ones too)
+        # (monotonic s, "METHOD /template") of every API request as it arrived (faulted, refused and limited ones too).
+        self.request_log: list[tuple[float, str]] = []
         self.unhandled_requests: list[str] = []  # requests no route matched: a gap in the fake
         self.faults = Faults()
         # While set (hold_downloads), attachment downloads wait for it: a slow CDN or a large file.
@@ -468,6 +470,12 @@ class FakeDiscord:
     @property
     def application_id(self) -> int:
         return self.world.bot.id
+
+    def most_in_one_second(self, since: float = 0.0) -> int:
+        """The most requests bound by the global limit (all but the interaction endpoints: ratelimits.is_interaction_route)
+        that arrived within any one second, by this server's clock, as Discord counts them for its global limit; only
+        those that arrived at or after `since` (time.monotonic() s)."""
+        return most_in_one_second([at for at, route in self.request_log if at >= since and not is_interaction_route(route)])
 
     @property
     def events_sent(self) -> Counter[str]:

@@ -840,6 +840,52 @@ async def test_a_forget_me_waits_for_a_vote_batch_under_way_in_another_process_a
         await store.close()
 
 
+@pytest.mark.parametrize("claimed", [True, False], ids=["on-the-shards-lock", "on-its-own-connection"])
+async def test_a_deletion_made_while_the_listening_connection_was_cut_is_heard_once_it_is_taken_again(postgres_server, claimed):
+    """PostgreSQL: a bot hears of deletions made in other processes by NOTIFY on one connection (its shards' lock, or
+    one of its own); a NOTIFY sent while that connection is cut is lost. Found by review: the bot never heard of such
+    a deletion, so it refused the person's new votes in the rounds open then until they ended. Now the deletions it
+    missed are read as the connection is taken again, each once; one heard before is not heard again. The connection
+    is cut with pg_terminate_backend and its taking again held (a gate) until the deletion has committed."""
+    url = postgres_server.new_database()
+    bot, other = await open_store(url), await open_store(url)
+    try:
+        conductor = Conductor(other)
+        await conductor.open_round((await _session(conductor)).id)
+        await bot.claim_instance("bot one")
+        if claimed:
+            await bot.claim_shards(1, [0])
+        heard = []
+        await bot.listen_forgotten(lambda voter, forget: heard.append((voter, forget)))
+        first = await other.forget_user("user:41", "user:41", actor="cli")
+        await asyncio.wait_for(_until(lambda: heard), 30)  # heard by NOTIFY
+        lease = bot._lease or bot._listening
+        connect, cut, back = lease._connect, asyncio.Event(), asyncio.Event()
+
+        async def gated():
+            cut.set()
+            await back.wait()
+            return await connect()
+
+        lease._connect = gated
+        server_pid = lease.pid
+        postgres_server.psql(url, f"SELECT pg_terminate_backend({server_pid})")
+        await cut.wait()  # the connection is gone, and being taken again
+        missed = await other.forget_user("user:42", "user:42", actor="cli")
+        back.set()
+        await lease.hold()  # taken again
+        assert lease.pid != server_pid
+        assert heard == [("user:41", first["forget"]), ("user:42", missed["forget"])]
+    finally:
+        await bot.close()
+        await other.close()
+
+
+async def _until(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
 # -- crashes ---------------------------------------------------------------------------------
 
 CRASH_CHILD = textwrap.dedent(
@@ -1081,6 +1127,8 @@ async def test_the_q_values_of_each_state_encoding_are_counted_apart(store):
     counts = {encoding: await store.q_size("guild:1", encoding) for encoding in STATE_ENCODINGS}
     assert counts == {"track": 2, "relative": 4, "context": 6}, counts
     assert await store.q_size("guild:1") == 12
+    # A reset counts what it deletes the same way, in its own transaction (`crowdtune reset` says a preset's own kind).
+    assert (await store.reset_scope("guild:1", actor="t")).q_values == counts and await store.q_size("guild:1") == 0
 
 
 async def test_migration_11_clears_the_close_time_of_a_round_planned_but_not_posted(tmp_path):

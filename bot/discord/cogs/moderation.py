@@ -250,7 +250,7 @@ class Moderation(commands.Cog):
             "Compositions and votes are kept.",
             view=view,
         )
-        if not await view.confirm("Nothing was reset.", {"scope": scope_id}):
+        if not await view.confirm("Nothing was reset.", lambda: {"scope": scope_id}):
             return
         async with view.carrying_out():
             text = await confirmed.reset(self.bot, {"scope": scope_id, "user": interaction.user.id}, view.key)
@@ -332,10 +332,11 @@ class Moderation(commands.Cog):
                 attachments=[discord.File(path)],
                 view=view,
             )
-        if not await view.confirm("Nothing was deleted.", {}, attachments=[]):
+        # The reactions as they are at the press: those added later count (confirmed.forget), also after a crash.
+        if not await view.confirm("Nothing was deleted.", lambda: confirmed.reactions_at_press(self.bot, interaction.user.id), attachments=[]):
             return
         async with view.carrying_out():
-            text = await confirmed.forget(self.bot, {"user": interaction.user.id}, view.key)
+            text = await confirmed.forget(self.bot, view.request, view.key)
             await interaction.edit_original_response(content=text or confirmed.DONE_BEFORE, view=None, attachments=[])
 
     async def _learned(self, scope_id: str) -> str:

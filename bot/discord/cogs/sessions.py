@@ -362,9 +362,10 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
         await answer_privately(interaction, ALREADY_ENDED)
         return
     bot.runner.wake(session.id)
-    # The cancelled round's votes as its close would have counted them, as /status does (asking Discord may defer).
+    # The cancelled round's votes as its close would have counted them, as /status does (asking Discord may defer): those
+    # the stop's own transaction cancelled, as a /strike or /forget-me right after it may void or delete one.
     count = functools.partial(bot.runner.ballot_box.count, before_asking=deferring(interaction, private=False))
-    report = await stop_report(store, session, ended, open_round, count)
+    report = await stop_report(store, session, ended, open_round, lambda row: count(row, votes=stopped.cancelled.get(row.id)))
     await answer(interaction, STOPPED_SAID if waited else report, private=waited)
     if waited:  # a followup (no channel permission needed, as for any answer) tells everyone, as a plain /stop's does
         await interaction.followup.send(report)

@@ -38,11 +38,21 @@ def test_a_server_belongs_to_its_shard_and_dms_to_shard_zero():
 
 @pytest.mark.parametrize(
     "count, ids, problem",
-    [(2, "2", "outside 0-1"), (2, "0,x", "whole numbers"), (None, "0", "needs the shard count"), (0, None, "must be 1-")],
+    [(2, "2", "outside 0-1"), (2, "0,x", "whole numbers"), (None, "0", "needs the shard count"), (0, None, "must be 1-"),
+     (81, "0,1", "at least 3 of the 81 shards, not 2")],
 )
 def test_a_shard_plan_that_cannot_work_is_one_clear_line(count, ids, problem):
     with pytest.raises(StartupError, match=problem):
         ShardPlan.make(count, ids)
+
+
+def test_each_process_paces_at_its_share_of_the_bots_requests_by_its_shards():
+    """Discord's global limit is the token's: the processes' shares add up to the bot's 40 requests a second at most."""
+    assert ShardPlan.make(None, None).requests_per_second() == 40
+    assert ShardPlan.make(4, None).requests_per_second() == 40  # one process runs them all
+    assert [ShardPlan.make(4, ids).requests_per_second() for ids in ("0,1", "2", "3")] == [20, 10, 10]
+    assert sum(ShardPlan.make(3, str(i)).requests_per_second() for i in range(3)) == 39  # rounded down, never over
+    assert ShardPlan.make(80, "0,1").requests_per_second() == 1
 
 
 # -- two processes ---------------------------------------------------------------------------------

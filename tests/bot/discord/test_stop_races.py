@@ -380,3 +380,22 @@ async def test_a_close_at_the_same_moment_as_a_stop_that_won_is_told_the_session
     assert stop_answer["content"].startswith("Session stopped after"), stop_answer
     assert close_answer["content"] == "This session has already ended (another `/stop`, or its last round); nothing was changed.", close_answer
     assert db_rows(env, "SELECT status FROM rounds") == [("cancelled",)]
+
+
+async def test_a_stop_says_the_votes_its_own_transaction_cancelled_also_when_one_is_struck_before_it_reports(env, monkeypatch):
+    """A /strike of a voter commits after the /stop cancelled the round and before its report counted the round's votes
+    (a strike voids their votes in rounds already over too). Before, the report counted after the stop, so it said 1 vote
+    where the stop cancelled 2. It says what the stop's own transaction cancelled."""
+    server = env.server
+    async with running(env) as bot:
+        await voted_round(env, env.bob, env.carol)
+        counting, release = hold_method(monkeypatch, bot.runner.ballot_box, "count")
+        stop = await server.slash(env.alice, env.channel, "stop")
+        await counting.wait()  # the round is cancelled: its report is about to count its votes
+        monkeypatch.undo()
+        struck = (await final_answer(await server.slash(env.mod, env.channel, "strike", {"user": env.bob})))["content"]
+        release.set()
+        stopped = (await final_answer(stop))["content"]
+    assert struck.startswith("Voided 1 vote"), struck
+    assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voided = 0") == [(1,)]
+    assert "Round 1 was still open: it is cancelled, and its 2 votes are not counted" in stopped, stopped

@@ -10,6 +10,8 @@ import pytest
 from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, record_posts_late, renderer, running  # noqa: F401 - fixtures
 from test_round_counts import close_with
 
+from bot.discord import outbox
+
 pytestmark = pytest.mark.asyncio
 
 MESSAGES = "POST /channels/{channel_id}/messages"
@@ -133,3 +135,30 @@ async def test_a_notice_discord_was_down_for_is_posted_once_discord_is_back_not_
         notice = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Reactions are not votes"), timeout=30)
         assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "open")]  # before the close
     assert notice["content"] == NOTICE.format("buttons"), notice["content"]
+
+
+async def test_a_notice_queued_while_discords_rest_fails_is_posted_once_it_recovers_though_the_gateway_stayed(env, monkeypatch):
+    """Found by a trial: in an outage where Discord's REST answers 5xx but the gateway stays connected, no session
+    resumes, so the notice waited in the outbox until the round's runner posted next (its close). The outbox retries by
+    itself, a pause between tries that doubles up to a bound (one try per pause, not a busy loop), whatever the gateway
+    does."""
+    monkeypatch.setattr(outbox, "OUTBOX_RETRY_SECONDS", 0.05)  # in place of seconds: the count is what is checked
+    server = env.server
+    async with running(env):
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        await compose(env, rounds=2)
+        post = await server.wait_for_message(env.channel, is_round(1))
+        sessions, posts = dict(server.gateway.received), server.request_counts[MESSAGES]
+        server.fail(MESSAGES, count=3, status=503)  # the first post and two retries fail; discord.py retries no 503
+        await server.react(env.alice, post["id"], KEYCAPS[8])
+        notice = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Reactions are not votes"), timeout=30)
+        assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "open")]  # long before the close
+        assert server.request_counts[MESSAGES] - posts == 4  # three failed, the fourth posted it; no more tries
+        assert {op: server.gateway.received[op] for op in ("IDENTIFY", "RESUME")} == {op: sessions.get(op, 0) for op in ("IDENTIFY", "RESUME")}
+    assert notice["content"] == NOTICE.format("buttons"), notice["content"]
+
+
+async def test_the_outboxs_retries_wait_longer_each_time_up_to_a_bound():
+    pauses = outbox.retry_pauses()
+    assert [next(pauses) for _ in range(10)] == [min(outbox.OUTBOX_RETRY_SECONDS * 2**n, outbox.OUTBOX_RETRY_MAX_SECONDS) for n in range(10)]
+    assert outbox.OUTBOX_RETRY_MAX_SECONDS <= 60.0
