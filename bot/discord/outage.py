@@ -104,11 +104,13 @@ class RetryLog:
         self._since = self._said = 0.0  # when (monotonic s) the streak began, and was last said
         self._passed = 0  # checkpoints this try has passed
         self._failed_after = 0  # checkpoints the last failed try had passed
+        self.database_problem: BaseException | None = None  # OPERATORS_PROBLEMS' the last try failed on, till it works
 
     def failed(self, problem: BaseException) -> bool:
         """Say `problem` as the module says; True when it begins a streak of the operator's problem (the step's
         users may be told once: the log is the operator's)."""
         self._failed_after, self._passed = self._passed, 0
+        self.database_problem = problem if isinstance(problem, OPERATORS_PROBLEMS) else None
         if is_outage(problem):
             self.failing = None
             self.outage.failed(self, problem)
@@ -147,7 +149,7 @@ class RetryLog:
         if self.failing is not None:
             self.log.info("%s works again, after %s in %.0f s", self.what, plural(self.tries, "failed try", "failed tries"),
                           time.monotonic() - self._since)
-        self.failing, self.tries = None, 0
+        self.failing, self.tries, self.database_problem = None, 0, None
 
     def stopped(self) -> None:
         """The step is over (its session ended or was cancelled): an outage no longer waits for it."""
