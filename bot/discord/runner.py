@@ -17,7 +17,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import discord
 
@@ -56,7 +56,7 @@ class Recounts:
 
     def __init__(self, store, plan, running: Callable[[int], bool], wake: Callable[[int], None]) -> None:
         self.store, self.plan, self.running, self.wake = store, plan, running, wake
-        self._due: set[int] = set()  # running sessions that recount their round first thing (`new_gateway_session`)
+        self._due: set[int] = set()  # running sessions that owe a recount of their round (`new_gateway_session`)
         self._pending: dict[int, asyncio.Event] = {}  # session id -> set once its round was recounted
         self._listed = asyncio.Event()  # set once the sessions to resume are known: none is missed before
         self._wait_ends: dict[int, float] = {}  # session id -> when (loop time) /status stops waiting for its recount
@@ -80,7 +80,7 @@ class Recounts:
     async def new_gateway_session(self, shard_id: int = 0) -> None:
         """A new gateway session of the shard began (READY; a RESUME replays what was missed, a new session does not): no
         event came for the reactions made on its servers' open rounds since its last session ended. Each running session
-        of them (none at the first: a start recounts its own) recounts its round first thing (`due`); /status waits for it."""
+        of them (none at the first: a start recounts its own) recounts its round first thing (`catch_up`); /status waits for it."""
         sessions = await self.store.active_sessions()
         for session_id in [s.id for s in sessions if self.running(s.id) and self.plan.shard_of_scope(s.scope_id) == shard_id]:
             self._due.add(session_id)
@@ -90,14 +90,15 @@ class Recounts:
             self._wait_ends.pop(session_id, None)  # /status waits for this recount as for a start's
             self.wake(session_id)
 
-    def due(self, session_id: int) -> bool:
-        """Whether the session owes the recount a new gateway session asked for; True once (then `done`, once recounted)."""
-        owed = session_id in self._due
-        self._due.discard(session_id)
-        return owed
+    async def catch_up(self, session_id: int, recount: Callable[[], Awaitable[None]]) -> None:
+        """`recount()` the session's round if it owes the recount a new gateway session asked for (once), then `done`."""
+        if session_id in self._due:
+            self._due.discard(session_id)  # first: a new session during the recount asks for another
+            await recount()
+            self.done(session_id)
 
     def done(self, session_id: int) -> None:
-        """The session's round was recounted; unless it owes another one (`due`), /status waits no more."""
+        """The session's round was recounted; unless it owes another one (`catch_up`), /status waits no more."""
         event = self._pending.get(session_id)
         if event is not None and session_id not in self._due:
             event.set()
@@ -374,9 +375,8 @@ class RoundRunner:
         event = self._wake[session_id]
         while True:
             event.clear()  # before the checks, so a wake during them is not lost
-            if self.recounts.due(session_id):  # a new gateway session: what was missed before it is read (Recounts)
-                await self.reconciler.read_again(channel, posted, style)
-                self.recounts.done(session_id)
+            # After a new gateway session: what it missed before it is read (Recounts.new_gateway_session).
+            await self.recounts.catch_up(session_id, lambda: self.reconciler.read_again(channel, posted, style))
             row = await self.store.round(open_round.id)
             if row is None or row.status != "open" or row.votes_taken_at is not None:
                 return  # closed, or its votes taken for its close (before a restart): closed from what is stored
