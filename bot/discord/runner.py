@@ -101,6 +101,13 @@ class RestartRecounts:
         return True
 
 
+def waits_for_database(runner: RoundRunner, session_id: int) -> Exception | None:
+    """Why the session's round waits for the database (a full disk, its server unreachable: its channel was told once),
+    till it goes on; None when it does not."""
+    retries = runner.retries.get(session_id)
+    return None if retries is None else retries.database_problem
+
+
 class RoundRunner:
     def __init__(self, bot: discord.Client, conductor: Conductor, renderer, drawer: Drawer, limiter: VoteLimiter | None = None) -> None:
         self.bot = bot
@@ -113,6 +120,7 @@ class RoundRunner:
         self.recounts = RestartRecounts()
         self.outbox = Outbox(bot, self.store, self._spawn)
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
+        self.retries: dict[int, RetryLog] = {}  # each running session's, by its id (`waits_for_database`)
         self._shut_down = False  # a /compose answered during the shutdown starts no rounds (its store is being closed)
         join_times = JoinTimes(bot)
         # Discord unreachable is said once for the process, naming how many sessions run (all wait for it).
@@ -213,7 +221,7 @@ class RoundRunner:
         task.add_done_callback(functools.partial(say_failure, log))
 
     async def _run(self, session_id: int) -> None:
-        retries = RetryLog(log, f"session {session_id}'s round", self.outage)
+        retries = self.retries[session_id] = RetryLog(log, f"session {session_id}'s round", self.outage)
         try:
             await self.followups.keep(session_id)
             await self._rounds(session_id, retries)
@@ -225,6 +233,7 @@ class RoundRunner:
             self.recounts.done(session_id)  # ended: nothing more is recounted, and /status must not wait on it
             self.steering.runner_ended(session_id)  # a /stop waiting for a close stops the session itself
             self.followups.drop(session_id)
+            self.retries.pop(session_id, None)
 
     async def _rounds(self, session_id: int, retries: RetryLog) -> None:
         while True:
@@ -315,6 +324,7 @@ class RoundRunner:
             # The summary (and that the session finished), or the cancellation a deletion recorded; an outage retries
             # it (`_rounds`): the next try finds the session ended and posts what is still queued.
             await self.announce(session.channel_id)
+            retries.worked()  # closed, its summary posted: also when this close ends the session (`_rounds` asks no more)
             stopped = await self.steering.after_close(session_id)  # a /stop that waited for this close
         return stopped or refreshed.status != "active"
 
