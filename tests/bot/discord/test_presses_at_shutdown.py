@@ -44,6 +44,30 @@ def votes_wait(monkeypatch, bot, until: asyncio.Event) -> asyncio.Event:
     return waiting
 
 
+def never_returns(monkeypatch, owner, name: str) -> asyncio.Event:
+    """The coroutine method `owner.name` made to wait forever; the event returned is set once a call waits."""
+    called = asyncio.Event()
+
+    async def never(*args, **kwargs):
+        called.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(owner, name, never)
+    return called
+
+
+async def pressed_while_held(env, bot, monkeypatch, user, command: str, label: str, held: str):
+    """After a vote, `user`'s /`command` and its `label` pressed, once the press's work waits in the store's method
+    `held`, which never returns: (the command's interaction, its question, the press)."""
+    await a_vote(env)
+    asked = await env.server.slash(user, env.channel, command)
+    question = await asked.wait_original(lambda m: m["components"])
+    waiting = never_returns(monkeypatch, bot.conductor.store, held)
+    press = await env.server.press_button(user, question["id"], button(question, label))
+    await waiting.wait()
+    return asked, question, press
+
+
 async def test_a_vote_press_cut_short_by_a_stop_is_answered_and_one_coming_in_then_is_refused(env, monkeypatch, caplog):
     monkeypatch.setattr(in_flight, "SHUTDOWN_GRACE", 0.3)  # the press below never finishes: the bound is what ends it
     caplog.set_level(logging.INFO)
@@ -92,18 +116,7 @@ async def test_a_confirm_press_whose_command_a_stop_cuts_short_is_answered(env, 
     caplog.set_level(logging.INFO)
     server = env.server
     async with running(env) as bot:
-        await a_vote(env)
-        reset = await server.slash(env.mod, env.channel, "reset")
-        question = await reset.wait_original(lambda m: m["components"])
-        store, recording = bot.conductor.store, asyncio.Event()
-
-        async def record_never(*args):
-            recording.set()
-            await asyncio.Event().wait()
-
-        monkeypatch.setattr(store, "record_confirmed", record_never)
-        press = await server.press_button(env.mod, question["id"], button(question, "Reset the agent"))
-        await recording.wait()
+        _, _, press = await pressed_while_held(env, bot, monkeypatch, env.mod, "reset", "Reset the agent", "record_confirmed")
         await bot.close()
         answer = await press.wait_response()
     assert answer["data"]["content"] == CUT_SHORT and answer["data"]["flags"] & 64, answer
@@ -117,18 +130,7 @@ async def test_a_deletion_cut_short_by_a_stop_keeps_the_copy_of_the_person_s_dat
     monkeypatch.setattr(in_flight, "SHUTDOWN_GRACE", 0.3)
     server = env.server
     async with running(env) as bot:
-        await a_vote(env)
-        forget = await server.slash(env.alice, env.channel, "forget-me")
-        question = await forget.wait_original(lambda m: m["components"])
-        store, deleting = bot.conductor.store, asyncio.Event()
-
-        async def delete_never(*args, **kwargs):
-            deleting.set()
-            await asyncio.Event().wait()
-
-        monkeypatch.setattr(store, "forget_user", delete_never)
-        await (await server.press_button(env.alice, question["id"], button(question, "Delete my data"))).wait_response()
-        await deleting.wait()
+        forget, question, _ = await pressed_while_held(env, bot, monkeypatch, env.alice, "forget-me", "Delete my data", "forget_user")
         await bot.close()
     assert [a["filename"] for a in server.message(question["id"])["attachments"]] == ["my-crowdtune-data.json"]
     async with running(env):  # the deletion is carried out, and its outcome fills in the question, the copy kept
