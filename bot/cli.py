@@ -288,7 +288,8 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int, from_settin
     parser.add_argument("--rounds", type=_in_range(int, 0 if from_settings else 1, 10_000, "--rounds"), help=(
         f"rounds to run, 1-10000{endless} {default('rounds', str(rounds_default), ', 0 meaning endless')}"))
     parser.add_argument("--seed", type=_in_range(int, 0, SEED_MAX, "--seed"), help=(
-        "random seed for the first track and the agent's choices (default: a fresh one, printed, so --seed repeats a run)"))
+        "random seed for the first track and the agent's choices (default: a fresh one, printed; --seed repeats a run "
+        "whose agent has learned the same: a simulation's always, a session's only with the same ratings in its scope)"))
 
 
 def _option(dest: str) -> str:
