@@ -673,7 +673,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     from bot.conductor import Conductor
     from bot.progress import plural, progress_bar
     from bot.settings import open_renderer
-    from bot.simulate import RaterError, has_noise, load_raters, report, run_simulation
+    from bot.simulate import RaterError, has_noise, load_raters, report, run_simulation, stop_interrupted
     from bot.terminal import describe_spec
     from core.raters import DEFAULT_NOISE, judge as crowd_judge
 
@@ -705,6 +705,8 @@ async def _simulate(args: argparse.Namespace) -> int:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
             scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
             await store.claim_scope(scope)
+            for line in await stop_interrupted(Conductor(store), scope):
+                print(line)
             made = not out.exists()
             out.mkdir(exist_ok=True)  # once nothing can refuse the run: its every end writes results.json there
             done = kept = 0

@@ -29,6 +29,7 @@ from bot.stopping import why_stopped
 from core.crowd import rating_text
 from core.engine import Outcome, SessionSpec, beat_chance
 from core.midi import track_to_midi
+from storage import StorageError
 
 Rater = Callable[[mido.MidiFile], float]
 
@@ -297,6 +298,28 @@ async def run_simulation(
             lambda: write_results(conductor, spec, raters, out_dir, scope_id, session, rounds, judge, stopped, renderer),
         )
         raise
+
+
+async def stop_interrupted(conductor: Conductor, own_scope: str) -> list[str]:
+    """Stop the simulations left active by a process that ended without stopping them (SIGKILL, a crash, a power
+    cut: a signal's clean end stops its own), as none is ever resumed; the lines that say so. Only those whose
+    scope this process can hold (claim_scope: on SQLite, the one-run lock it already holds; on PostgreSQL, the
+    scope's lock, which a simulation running beside holds), so a running one is never stopped."""
+    store = conductor.store
+    simulations = {scope_id for scope_id, kind, _ in await store.scopes() if kind == "sim" and scope_id != own_scope}
+    lines = []
+    for session in await store.active_sessions():
+        if session.scope_id not in simulations:
+            continue
+        try:
+            await store.claim_scope(session.scope_id)
+        except StorageError:  # its simulation runs now, in another process
+            continue
+        if await conductor.stop(session.id, "simulate") is not None:
+            rounds = SessionSpec.from_dict(session.spec).rounds
+            lines.append(f"session {session.id}, a simulation interrupted after {session.rounds_done} of {rounds} rounds "
+                         "(its process ended without stopping it), is stopped now")
+    return lines
 
 
 async def _close_whole(conductor: Conductor, round_id: int) -> tuple[Outcome, asyncio.CancelledError | None]:
