@@ -673,7 +673,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     from bot.conductor import Conductor
     from bot.progress import plural, progress_bar
     from bot.settings import open_renderer
-    from bot.simulate import RaterError, has_noise, load_raters, report, run_simulation, stop_interrupted
+    from bot.simulate import RaterError, has_noise, load_raters, raters_words, report, run_simulation, stop_interrupted
     from bot.terminal import describe_spec
     from core.raters import DEFAULT_NOISE, judge as crowd_judge
 
@@ -721,7 +721,7 @@ async def _simulate(args: argparse.Namespace) -> int:
                 results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance, judge=judge)
             # Said before the store closes: a signal that comes as it closes must not swallow a finished run's summary.
             print(
-                f"{plural(len(raters), 'rater')}, {describe_spec(spec)}; "
+                f"{raters_words(raters)}, {describe_spec(spec)}; "
                 f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out)}"
             )
         except Exception as problem:

@@ -24,6 +24,7 @@ import mido
 
 from bot.conductor import Conductor
 from bot.errors import UnreadableFile, check_readable
+from bot.progress import plural
 from bot.sim_files import keep_rounds_done, write_results, write_round_files
 from bot.stopping import why_stopped
 from core.crowd import rating_text
@@ -76,6 +77,20 @@ def load_raters(specs: list[str], rng: random.Random, noise: float, crowd: str =
             renamed.append(NamedRater(f"{r.name}#{counter[r.name]}" if r.name in duplicates else r.name, r.rate))
         loaded = renamed
     return loaded
+
+
+def raters_words(raters: list[NamedRater]) -> str:
+    """How many `raters` (load_raters') vote, in words, saying of a rater given more than once (named twice, or
+    `troll` beside the crowd's own) that each votes apart, by the names load_raters gave them: "2 raters (troll
+    given twice: they vote apart, as troll#1 and troll#2)"."""
+    apart: dict[str, list[str]] = {}
+    for rater in raters:
+        stem, mark, number = rater.name.rpartition("#")
+        if mark and number.isdigit():
+            apart.setdefault(stem, []).append(rater.name)
+    notes = [f"{stem} given {'twice' if len(names) == 2 else f'{len(names)} times'}: they vote apart, as "
+             + " and ".join(", ".join(names).rsplit(", ", 1)) for stem, names in apart.items()]
+    return plural(len(raters), "rater") + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _rater_name(spec: str) -> str:
@@ -341,8 +356,6 @@ def report(results: dict, judged_by: str | None = None) -> str:
     edit to the track before (an A/B round gives no 1-10 verdict); then how many rounds kept an edit and,
     with `judged_by` (the crowd whose noise-free judge scored the run: results["judged"]), the judge's score
     of the starting and the final track."""
-    from bot.progress import plural
-
     rounds = results["rounds"]
     tenth = max(1, len(rounds) // 10)
     span = "round" if tenth == 1 else f"{tenth} rounds"
