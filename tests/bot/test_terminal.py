@@ -240,12 +240,14 @@ def test_the_starting_track_is_played_and_rated_before_the_first_edit(tmp_path, 
 
 
 @pytest.mark.parametrize("how, code, prefix", [("ctrl-c", 130, ()), ("ctrl-c", 130, IGNORING_SIGINT), ("sigterm", 143, ()),
-                                              ("sighup", 129, ())],
-                         ids=["ctrl-c-130", "ctrl-c-130-started-with-SIGINT-ignored", "sigterm-143", "sighup-129-terminal-still-open"])
+                                              ("sighup", 129, ()), ("ctrl-backslash", 131, ())],
+                         ids=["ctrl-c-130", "ctrl-c-130-started-with-SIGINT-ignored", "sigterm-143", "sighup-129-terminal-still-open",
+                              "ctrl-backslash-131"])
 def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_the_round_to_resume(tmp_path, player, how, code, prefix):
     """Also when crowdtune was started with SIGINT ignored (as a shell starts a command in the background): Ctrl-C
     did nothing then. A SIGHUP sent while its terminal is still open (`kill -HUP`) writes there as SIGTERM does
-    (a fresh-user trial: it pointed the output at /dev/null on every SIGHUP, so nothing was said)."""
+    (a fresh-user trial: it pointed the output at /dev/null on every SIGHUP, so nothing was said). Ctrl-\\ (SIGQUIT,
+    the terminal's other quit key) ended it with no closing lines (a newcomer's trial): it ends as Ctrl-C does."""
     env, log = player
     child = spawn(["--rounds", "3"], tmp_path, env, prefix)
     child.expect(r"your rating, 1-10\? ")
@@ -255,6 +257,8 @@ def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_
     wait_for(lambda: events(log)[-1][2] == "round-0001.wav", "round 1's clip to play")
     if how == "ctrl-c":
         child.sendintr()  # the terminal's ^C: SIGINT to the foreground process group, no Enter
+    elif how == "ctrl-backslash":
+        child.sendcontrol("\\")  # the terminal's ^\: SIGQUIT to the foreground process group
     else:
         child.kill(signal.SIGTERM if how == "sigterm" else signal.SIGHUP)
     child.expect(pexpect.EOF)  # without Enter: the old session waited for a line here forever
@@ -268,7 +272,7 @@ def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_
         "stopped; this round stays open and the next `crowdtune run` resumes it",
         f"your track: {folder / 'final.mid'} and final.wav",
         "the agent is not yet sure of anything you like or dislike (0 judged edits so far)",
-        {"ctrl-c": "interrupted", "sigterm": "terminated", "sighup": "hung up"}[how],
+        {"ctrl-c": "interrupted", "sigterm": "terminated", "sighup": "hung up", "ctrl-backslash": "quit"}[how],
     ], child.before
     assert events(log)[-1][2] == "round-0001.wav" and most_at_once(log) == 1, log.read_text()
     assert not any(running(pid) for what, pid, _ in events(log) if what == "start")  # the player was stopped
