@@ -167,8 +167,8 @@ def _is_number(text: str) -> bool:
 
 
 def one_line(text: str) -> str:
-    """An error message that stays on one line: a value echoed in it may hold line breaks or
-    other control characters (they are shown escaped: core.words.visible)."""
+    """A message (an error, or what a command did) that stays on one line: a value echoed in it, a path named on the
+    command line too, may hold line breaks or other control characters (they are shown escaped: core.words.visible)."""
     return visible(text)
 
 
@@ -759,7 +759,7 @@ def _simulation_files(out: Path) -> str:
     parts = [*whole, *([f"round {' and '.join(kinds)} files"] if kinds else [])]
     from storage.files import named_files
 
-    return named_files([out / part for part in parts]) if parts else f"nothing to {out}"
+    return one_line(named_files([out / part for part in parts]) if parts else f"nothing to {out}")
 
 
 async def _sessions(args: argparse.Namespace) -> int:
@@ -773,14 +773,14 @@ async def _sessions(args: argparse.Namespace) -> int:
     try:
         store = await _open_to_read(args.db, None)
     except NoDatabase as absent:  # a listing of nothing, as on a fresh checkout: no error
-        print(f"no sessions yet: {absent} ({START_A_SESSION})")
+        print(one_line(f"no sessions yet: {absent} ({START_A_SESSION})"))
         return 0
     try:
         sessions = await store.all_sessions()
     finally:
         await store.close()
     if not sessions:  # as helpful as for a file with no crowdtune data in it (the bot's before its first /compose)
-        print(f"no sessions yet: the database {store.path} holds none ({START_A_SESSION})")
+        print(one_line(f"no sessions yet: the database {store.path} holds none ({START_A_SESSION})"))
         return 0
     for s in sessions:
         # In UTC, said so, as the sessions' folders are named (bot.session_files): the same in every time zone.
@@ -788,7 +788,7 @@ async def _sessions(args: argparse.Namespace) -> int:
         # A terminal session's channel is its scope (bot.terminal): said once.
         where = f"{s.scope_id}" + (f" #{s.channel_id}" if s.channel_id and s.channel_id != s.scope_id else "")
         print(f"{s.id:>4}  {s.status:<8}  {started}  {where}: {describe_spec(SessionSpec.from_dict(s.spec), s.options)}; {s.rounds_done} done")
-    print(f"{len(sessions)} session{'s' if len(sessions) != 1 else ''} in {store.path}")
+    print(one_line(f"{len(sessions)} session{'s' if len(sessions) != 1 else ''} in {store.path}"))
     return 0
 
 
@@ -821,7 +821,7 @@ def _render(args: argparse.Namespace) -> int:
             written = render_files(renderer, paths, Path(args.out_dir), args.format, lambda _: bar.update(1), args.keep_level)
         except ValueError as problem:
             raise UsageError(str(problem)) from None
-    print(f"rendered {plural(len(written), 'file')} to {args.out_dir}")
+    print(one_line(f"rendered {plural(len(written), 'file')} to {args.out_dir}"))
     return 0
 
 
@@ -844,7 +844,7 @@ async def _export(args: argparse.Namespace) -> int:
             counts = await export_zip(store, Path(args.out), args.scope, progress=lambda: bar.update(1), committing=settle)
     finally:
         await store.close()
-    print(f"wrote {args.out}: {counted(counts, COUNTED)}")
+    print(one_line(f"wrote {args.out}: {counted(counts, COUNTED)}"))
     return 0
 
 
@@ -879,7 +879,7 @@ async def _copy_db(args: argparse.Namespace) -> int:
             raise UsageError(str(problem)) from None
     finally:
         await source.close()
-    print(f"copied into {copied}, rows per table: " + ", ".join(f"{table} {n}" for table, n in counts.items()))
+    print(one_line(f"copied into {copied}, rows per table: " + ", ".join(f"{table} {n}" for table, n in counts.items())))
     return 0
 
 

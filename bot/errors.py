@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from enum import IntEnum
 from pathlib import Path
 
+from core.words import visible
+
 
 class ExitCode(IntEnum):
     """`crowdtune`'s exit codes, one per kind of problem (README, "Exit codes")."""
@@ -211,8 +213,12 @@ class GuardedOutput:
         self.stream = stream
 
     def write(self, text: str) -> int:
+        """Write `text` with what a terminal would act on (an escape sequence, a carriage return) written visibly, a
+        line break apart: a path or name typed by someone, wherever a message echoes it, cannot rewrite the screen.
+        Nothing crowdtune itself writes to standard output is such a character. The count is of `text`'s characters."""
         with self._guarded():
-            return self.stream.write(text)
+            self.stream.write(visible(text, lines=True))
+            return len(text)
 
     def flush(self) -> None:
         with self._guarded():

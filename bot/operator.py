@@ -219,7 +219,7 @@ async def forget_user(args: argparse.Namespace) -> int:
     # question of an older one, answered from its upgraded copy (a held or read-only one is then named after it).
     async with _viewed(args, "nothing is stored for anyone") as view:
         if not ((await view.store.user_data(voter))["votes"] or await view.store.has_scope(personal)):
-            print(await _nothing_stored(view.store, view.name, voter))
+            print(visible(await _nothing_stored(view.store, view.name, voter)))
             return 0
         if view.upgraded and not (confirmed := await _copied_and_confirmed(args, view.store, settings, out))[0]:
             return 0
@@ -258,11 +258,11 @@ async def _copied_and_confirmed(args: argparse.Namespace, store, settings, out: 
                 raise _NothingStored
             _can_ask(args, f"delete {voter}'s data")  # a refusal leaves no copy
     except _NothingStored:  # emptied since `_viewed` read it
-        print(await _nothing_stored(store, store.path, voter))
+        print(visible(await _nothing_stored(store, store.path, voter)))
         return False, copied
-    print(f"wrote {out}: a copy of {voter}'s data, {stored(votes, agent)}")
+    print(visible(f"wrote {out}: a copy of {voter}'s data, {stored(votes, agent)}"))
     question = "Delete it all? This cannot be undone. Moderation records (any strike, the audit log) are kept."
-    if not await _confirmed(question, args.yes, f"nothing was deleted (the copy stays in {out})"):
+    if not await _confirmed(question, args.yes, visible(f"nothing was deleted (the copy stays in {out})")):
         return False, copied
     return True, copied
 
@@ -371,7 +371,7 @@ async def upgrade(args: argparse.Namespace) -> int:
     except NoDatabase as absent:
         raise UnreadableFile(f"{absent}, so there is nothing to upgrade") from None
     else:
-        print(f"the database {store.path} is already of this crowdtune's schema: nothing to upgrade")
+        print(visible(f"the database {store.path} is already of this crowdtune's schema: nothing to upgrade"))
         return 0
     from bot.stopping import settle
     from storage.protocol import MIGRATION_COMMITTING
@@ -382,5 +382,5 @@ async def upgrade(args: argparse.Namespace) -> int:
         version = await store.schema_version()
     finally:
         await store.close()
-    print(f"upgraded the database {store.path} to this crowdtune's schema ({version}); nothing else was changed")
+    print(visible(f"upgraded the database {store.path} to this crowdtune's schema ({version}); nothing else was changed"))
     return 0

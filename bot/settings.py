@@ -50,7 +50,7 @@ class CommandSettings(BaseSettings):
     dev_guild_id: int | None = Field(default=None, description="a whole number (a server's id)")
     # discord.py adds paths to the API base, its query to the gateway's, the token as Authorization (no URL's user:pw@).
     api_base: str | None = Field(default=None, description="an http or https URL with a host, without user:password@, ?query or #fragment, such as http://127.0.0.1:8080/api/v10")
-    gateway_url: str | None = Field(default=None, description="a ws or wss URL with a host, without ?query or #fragment, such as ws://127.0.0.1:8080/")
+    gateway_url: str | None = Field(default=None, description="a ws or wss URL with a host, without user:password@, ?query or #fragment, such as ws://127.0.0.1:8080/")
     # discord.py waits this long after the last server arrives before it calls itself ready.
     guild_ready_timeout: float = Field(default=2.0, ge=0.0, le=60.0, description="a number of seconds from 0 to 60")
     # How long to keep trying to reach Discord at start (pauses of 1, 2, 4 ... 30 s) before giving up.
@@ -311,7 +311,7 @@ def _url_problem(name: str, value: str | None) -> str | None:
     if value is None or "#" in value:  # the fragment itself is never shown (storage.postgres.public_url)
         return None if value is None else "a #fragment has no meaning in it: leave it out"
     with contextlib.suppress(ValueError, TypeError):
-        if (url := yarl.URL(value.strip())).scheme in URLS[name] and url.host and url.port is not None and "?" not in value and (name != "api_base" or url.user is url.password is None):
+        if (url := yarl.URL(value.strip())).scheme in URLS[name] and url.host and url.port is not None and "?" not in value and url.user is url.password is None:
             return None
     return ""
 

@@ -33,6 +33,7 @@ async def keep_rounds_done(
     from bot.progress import plural
 
     missed = []
+    conductor.store.spend_reserve()  # the room kept for this stop, on a disk that refused a write
     try:
         await conductor.stop(session.id, "simulate")
     except (StorageError, *database_errors()) as problem:  # a full disk fails this write too

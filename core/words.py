@@ -14,12 +14,14 @@ QUOTE_LIMIT = 40  # characters of a refused text quoted back: enough to recognis
 # reorder the text after them (bidirectional embeddings, overrides and isolates); and lone surrogates, which Python
 # makes of bytes that are not UTF-8 (in argv) and which no output encodes.
 _UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSHOWN_IN_LINES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
-def visible(text: str) -> str:
+def visible(text: str, lines: bool = False) -> str:
     """`text` as it can be shown in a line: each character of _UNSHOWN written as Python's repr writes it ('\\x1b',
-    '\\n', '\\u202e'); everything else, accents and every script, as it is. For every echo of what someone typed."""
-    return _UNSHOWN.sub(lambda found: repr(found[0])[1:-1], text)
+    '\\n', '\\u202e'); everything else, accents and every script, as it is. For every echo of what someone typed (a
+    path named on the command line too). With `lines`, a line break is kept: for whole output, made of lines."""
+    return (_UNSHOWN_IN_LINES if lines else _UNSHOWN).sub(lambda found: repr(found[0])[1:-1], text)
 
 
 def file_text(text: str) -> str:

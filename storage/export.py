@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import re
 import shutil
 import tempfile
+import threading
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from core.midi import midi_bytes, track_to_midi
@@ -38,6 +40,19 @@ def scope_folders(scopes: list[str]) -> dict[str, str]:
         scope: name if clashes[name] == 1 else f"{name}-{hashlib.sha256(scope.encode()).hexdigest()[:12]}"
         for scope, name in names.items()
     }
+
+
+class ExportStopped(Exception):
+    """An export told to stop (write_export's `stop`) before its zip was whole: no zip is left."""
+
+
+def _until(stop: threading.Event | None, rows: Iterable[dict]) -> Iterator[dict]:
+    """`rows`, ended by ExportStopped at the first one read after `stop` is set: a stopped export reads (and writes)
+    at most one row more, not the whole database."""
+    for row in rows:
+        if stop is not None and stop.is_set():
+            raise ExportStopped("the export was stopped")
+        yield row
 
 
 def _write_jsonl(stream, rows: Iterable[dict]) -> int:
@@ -89,7 +104,7 @@ def _entry(name: str) -> zipfile.ZipInfo:
 
 def write_export(
     location: str, out: Path, scope_id: str | None = None, progress: Callable[[], None] | None = None,
-    committing: Callable[[], None] = lambda: None,
+    committing: Callable[[], None] = lambda: None, stop: threading.Event | None = None,
 ) -> dict[str, int]:
     """Write the export of one scope (or every scope) of the database at `location` to the zip `out`,
     whole (storage.files.replacing: a temporary file renamed into place); returns counts, keyed as COUNTED.
@@ -100,9 +115,11 @@ def write_export(
     are made (why: storage.open_store). Errors:
     StorageError when the database cannot be read, storage.files.CannotWrite when `out` cannot be written. `progress` is
     called after each file is written into the zip (a progress bar: its count ends at the zip's number of files);
-    `committing` once the zip is whole, just before it is renamed into place (what it raises leaves no zip).
+    `committing` once the zip is whole, just before it is renamed into place (what it raises leaves no zip). `stop`,
+    once set (from another thread), ends it at the next row read with ExportStopped, leaving no zip.
     """
     out = Path(out)
+    rows = functools.partial(_until, stop)
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = dict.fromkeys(COUNTED, 0)
     wrote = progress or (lambda: None)
@@ -112,7 +129,7 @@ def write_export(
             with zipfile.ZipFile(temp_name, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
                 # One pass over the rounds: their MIDI files go into the zip, their lines to a temporary
                 # file (a zip takes one entry at a time), copied in after.
-                for round_row in reader.rounds(scope_id):
+                for round_row in rows(reader.rounds(scope_id)):
                     folder = f"compositions/{folders[round_row['scope']]}/session-{round_row['session']}"
                     proposals = round_row.pop("plan")["proposals"]
                     for variant, proposal in enumerate(proposals):
@@ -122,7 +139,7 @@ def write_export(
                         counts["compositions"] += 1
                         wrote()
                     counts["rounds"] += _write_jsonl(rounds_lines, [round_row])
-                for session in reader.sessions(scope_id):
+                for session in rows(reader.sessions(scope_id)):
                     folder = f"compositions/{folders[session['scope']]}/session-{session['session']}"
                     archive.writestr(_entry(f"{folder}/{FINAL_TRACK}.mid"), midi_bytes(track_to_midi(track_from_dict(session["track"]))))
                     counts["compositions"] += 1
@@ -132,18 +149,18 @@ def write_export(
                     shutil.copyfileobj(rounds_lines, entry)
                 wrote()
                 with archive.open(_entry("votes.jsonl"), "w", force_zip64=True) as entry:
-                    counts["votes"] = _write_jsonl(entry, reader.votes(scope_id))
+                    counts["votes"] = _write_jsonl(entry, rows(reader.votes(scope_id)))
                 wrote()
                 with archive.open(_entry("audit.jsonl"), "w", force_zip64=True) as entry:
-                    counts["audit"] = _write_jsonl(entry, reader.audit(scope_id))
+                    counts["audit"] = _write_jsonl(entry, rows(reader.audit(scope_id)))
                 wrote()
                 with archive.open(_entry("sessions.jsonl"), "w", force_zip64=True) as entry:
-                    _write_jsonl(entry, reader.sessions(scope_id))
+                    _write_jsonl(entry, rows(reader.sessions(scope_id)))
                 wrote()
                 with archive.open(_entry("qtable.json"), "w", force_zip64=True) as entry:
-                    counts["q_values"] = _write_qtables(entry, reader.qvalues(scope_id))
+                    counts["q_values"] = _write_qtables(entry, rows(reader.qvalues(scope_id)))
                 models: dict[str, dict[str, dict]] = {}  # one fixed-size model per scope and learner: small
-                for row in reader.models(scope_id):
+                for row in rows(reader.models(scope_id)):
                     models.setdefault(row["scope"], {})[row["name"]] = row["data"]
                     counts["models"] += 1
                 wrote()
@@ -158,14 +175,16 @@ async def export_zip(
     committing: Callable[[], None] = lambda: None,
 ) -> dict[str, int]:
     """`write_export` of the store's database, in a worker thread (the bot runs it in a worker
-    process: bot.worker); returns counts. Cancelled, it waits for the thread, which cannot be stopped (its
-    `committing` may stop it short of the zip): the database's last reader closes before the store does, which
-    otherwise left its -wal and -shm beside it."""
-    work = asyncio.ensure_future(asyncio.to_thread(write_export, store.path, out, scope_id, progress, committing))
+    process: bot.worker); returns counts. Cancelled, it tells the thread to stop at its next row (a thread cannot
+    be cancelled; its `committing` may also stop it short of the zip) and waits for it, leaving no zip: the
+    database's last reader closes before the store does, which otherwise left its -wal and -shm beside it."""
+    stop = threading.Event()
+    work = asyncio.ensure_future(asyncio.to_thread(write_export, store.path, out, scope_id, progress, committing, stop))
     try:
         return await asyncio.shield(work)
     except asyncio.CancelledError:
-        with contextlib.suppress(Exception):  # its own failure is not this end's
+        stop.set()
+        with contextlib.suppress(Exception):  # its own failure (ExportStopped among them) is not this end's
             await work
         raise
 

@@ -263,6 +263,9 @@ class ClosesOnExit:
     async def close(self) -> None:
         raise NotImplementedError
 
+    def spend_reserve(self) -> None:
+        """(Store.spend_reserve) Nothing kept: a PostgreSQL server's disk is its own."""
+
     async def __aenter__(self):
         return self
 
@@ -287,6 +290,11 @@ class Store(Protocol):
         """StorageError naming the process running on this database (as claim_instance, claim_shards and claim_scope
         name it), `remedy` ending the line, for a command that only reads but must not run beside a writer (copy-db:
         what is written after the copy would be lost). Writes nothing, so a store opened to read only may ask."""
+        ...
+    def spend_reserve(self) -> None:
+        """The run ends on a disk that refused a write: the writes that end it (a simulation's stop) may use the room
+        kept for them (SQLite: `<database>.lock`'s RESERVE, claim_instance). Till then, once a refused write gave that
+        room back, every write first takes it again, and is refused (DatabaseUnwritable) while the disk has not room."""
         ...
     async def schema_version(self) -> int: ...
 

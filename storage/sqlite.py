@@ -262,6 +262,8 @@ class SqliteStore(ClosesOnExit):
         self.path = path
         self._file: tuple[int, int] | None = None  # which file was opened (set once prepared): checked before every write
         self._instance_lock: int | None = None  # the descriptor holding the one-bot lock (claim_instance)
+        self._reserve_out = False  # its RESERVE given back by a refused write: a write takes it again first
+        self._ending = False  # the run ends (spend_reserve): its writes may use the reserve
         self._gone: DatabaseGone | None = None
         self._beside: dict[str, tuple[int, int]] = {}  # SQLite's own -wal and -shm, by which file each is (set once prepared)
 
@@ -446,12 +448,34 @@ class SqliteStore(ClosesOnExit):
             reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
             raise StorageError(f"cannot write the lock file {lock_path}: {reason}") from None
 
-    def _spend_reserve(self) -> None:
+    def _give_back_reserve(self) -> None:
         """Give the disk back the lock file's RESERVE (once: a file already short is left as it is)."""
         if self._instance_lock is not None:
             with contextlib.suppress(OSError):
-                held = os.pread(self._instance_lock, 500, 0).split(b"\0")[0]
-                os.ftruncate(self._instance_lock, len(held))
+                os.ftruncate(self._instance_lock, len(os.pread(self._instance_lock, 500, 0).split(b"\0")[0]))
+                self._reserve_out = True
+
+    def spend_reserve(self) -> None:
+        """(storage.protocol.Store) The lock file's RESERVE given to the writes that end the run, for good."""
+        self._ending = True
+        self._give_back_reserve()
+
+    def _take_back_reserve(self) -> None:
+        """Before a write, the RESERVE a refused write gave back taken again: until the disk has room for it, the disk
+        is full (DatabaseUnwritable), and a write that used it would only seem to work, leaving the run's end no room.
+        Not once the run ends (spend_reserve)."""
+        if not self._reserve_out or self._ending or self._instance_lock is None:
+            return
+        held = len(os.pread(self._instance_lock, 500, 0).split(b"\0")[0])
+        try:
+            _reserve(self._instance_lock, held)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._instance_lock, held)  # what a partial allocation took
+            raise DatabaseUnwritable(
+                f"the database {self.path} cannot be written: {DISK_FULL if exc.errno == errno.ENOSPC else exc.strerror}"
+            ) from None
+        self._reserve_out = False
 
     async def refuse_if_held(self, remedy: str) -> None:
         """StorageError naming the process that holds this database (claim_instance), `remedy` ending its line, for a
@@ -497,6 +521,7 @@ class SqliteStore(ClosesOnExit):
         naming the database, wherever in the transaction it comes (the COMMIT too): rolled back, nothing lost."""
         async with self._lock:
             self._check_same_file(_identity(self.path))
+            self._take_back_reserve()
             with naming_refusals(self.path, refusal_reason(self.path)):
                 try:
                     await self._db.execute("BEGIN IMMEDIATE")
@@ -514,7 +539,7 @@ class SqliteStore(ClosesOnExit):
                     with contextlib.suppress(sqlite3.OperationalError):
                         await self._db.execute("ROLLBACK")
                     if out_of_room(problem):
-                        self._spend_reserve()  # the writes that end the run (a stop, a cancelled round) find room
+                        self._give_back_reserve()  # the writes that end the run (a stop, a cancelled round) find room
                     raise
 
     async def _one(self, sql: str, params: Iterable = ()) -> tuple | None:
@@ -1169,8 +1194,9 @@ class SqliteStore(ClosesOnExit):
 
 
 # Room kept on the database's disk while a store holds it, in its lock file after the holder's text (claim_instance):
-# the first write the disk refuses gives it back (_spend_reserve), so that what ends the run, a stop that cancels the
-# open round and writes its audit entry (a few pages in the WAL), has room whatever the refused write left free.
+# the first write the disk refuses gives it back (_give_back_reserve), so that what ends the run, a stop that cancels the
+# open round and writes its audit entry (a few pages in the WAL), has room whatever the refused write left free
+# (spend_reserve). Any other write first takes it back (_take_back_reserve): the disk is full till it has room for it.
 RESERVE = 64 * 1024
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import hashlib
 import json
 import logging
 import os
 import socket
+import sys
 import time
 
 import aiohttp
@@ -27,7 +29,8 @@ from bot.discord.edge import context_problem, request_problem
 from bot.discord.in_flight import CommandsInFlight, reply_instead
 from bot.discord.interactions_seen import handle_each_interaction_once
 from bot.discord.logs import setup_logging
-from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason
+from bot.discord.outage import OPERATORS_PROBLEMS, OUTAGE_ERRORS, is_outage, reason, say_failure, say_not_done
+from bot.discord.followups import database_refuses
 from bot.discord.pace import Pace, paced_requests
 from bot.discord.reach import reach_discord
 from bot.discord.replies import UNKNOWN_INTERACTION, nothing_done, too_late
@@ -36,7 +39,7 @@ from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.discord.stray_reactions import StrayReactions
 from bot.settings import Settings, bot_token, open_renderer
 from bot.stopping import bot_stopped, close_on_signals, say_stopped
-from storage import DatabaseGone, DatabaseUnwritable, StorageError, database_errors
+from storage import DatabaseGone, StorageError, database_errors
 from bot.discord.votes import DATABASE_GONE
 from bot.discord.views import COMPONENTS, QUESTION_SECONDS, Confirm, answer_unknown_press, expire_at_shutdown
 
@@ -156,10 +159,11 @@ class CrowdtuneBot(commands.Bot):
 
     async def on_connect(self) -> None:  # discord.py: each READY, a new gateway session (a RESUME is none)
         if not self.shard_plan.sharded:
-            self.runner.reconciler.connected()
+            await self.on_shard_connect(0)
 
     async def on_shard_connect(self, shard_id: int) -> None:  # the same, per shard of a sharded client
-        self.runner.reconciler.connected(shard_id)
+        self.runner.reconciler.connected(shard_id)  # first, before any event of the session is taken
+        await self.runner.recounts.new_gateway_session(shard_id)  # the reactions whose events it missed
 
     async def on_resumed(self) -> None:  # Discord is back after an outage: what it kept in the outbox is posted now
         await self.runner.post_queued()
@@ -171,6 +175,8 @@ class CrowdtuneBot(commands.Bot):
             self._command_sync = asyncio.create_task(self.sync_commands(), name="command-sync")
             # What members confirmed before a crash cut it short: carried out once a process (confirmed.py).
             self._confirmed = asyncio.create_task(carry_out_confirmed(self), name="confirmed-requests")
+            for task in (self._command_sync, self._confirmed):  # a failure (a full disk) said as it ends
+                task.add_done_callback(functools.partial(say_failure, log))
 
     async def wait_until_commands_synced(self) -> bool:
         """Wait for the command sync that follows the first on_ready (see sync_commands); its result."""
@@ -204,6 +210,11 @@ class CrowdtuneBot(commands.Bot):
             log.info("synced %s%s", plural(len(declared), "command"), f" to server {guild.id}" if guild else "")
             return True
         return False
+
+    async def on_error(self, event_method: str, /, *args, **kwargs) -> None:
+        """An event's handler failed (discord.py runs each as a task of its own, and logs a traceback): said as every
+        background step's failure is (a full disk in one line, a bug with its traceback)."""
+        say_not_done(log, event_method, sys.exc_info()[1])
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         await answer_unknown_press(interaction)  # the bot's own components are answered by their DynamicItem
@@ -242,7 +253,11 @@ class CrowdtuneBot(commands.Bot):
             log.warning("command /%s: %s", interaction.command.name if interaction.command else "?", error.original)
             self.runner.database_gone(error.original)  # voting stops everywhere, each session's channel told once
             text = f"Sorry, {DATABASE_GONE}. {nothing_done(interaction)}."
-        elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, (DatabaseUnwritable, *database_errors())):
+        elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, OPERATORS_PROBLEMS):
+            # The operator's to fix (a full disk, its server unreachable), not a bug: one line naming it and why.
+            log.warning("command /%s: %s", interaction.command.name if interaction.command else "?", error.original)
+            text = f"Sorry, my database {database_refuses(error.original)} right now. {nothing_done(interaction)}; please try again later."
+        elif isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, database_errors()):
             log.error("command /%s: the database failed: %s", interaction.command.name if interaction.command else "?", error.original)
             text = f"Sorry, I cannot save anything right now (my database failed). {nothing_done(interaction)}; please try again later."
         elif isinstance(error, app_commands.CommandInvokeError) and getattr(error.original, "code", None) == UNKNOWN_INTERACTION:

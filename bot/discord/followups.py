@@ -120,16 +120,23 @@ async def say_voting_stopped(bot: discord.Client, store, sessions) -> None:
                 log.warning("could not tell channel %s that voting stopped: %s", session.channel_id, reason(problem))
 
 
+def database_refuses(problem: StorageError) -> str:
+    """Why the database (DatabaseUnwritable or DatabaseUnreachable) takes nothing now, for members."""
+    return "cannot save anything (its disk is full)" if isinstance(problem, DatabaseUnwritable) else "cannot be reached"
+
+
+def round_waits(problem: StorageError) -> str:
+    """What a session's channel is told once, and /status says while it lasts, of its round waiting for the database."""
+    return (f"Voting here is paused: my database {database_refuses(problem)}. The votes given so far are kept, and this "
+            "round goes on as soon as my operator fixes it.")
+
+
 async def say_round_waits(bot: discord.Client, store, session_id: int, problem: StorageError) -> None:
     """Tell the session's channel, once as `problem` (the database full or unreachable) begins, that its votes are kept
     and its round goes on once the database works again; the operator reads why in the log (RetryLog)."""
-    why = "cannot save anything (its disk is full)" if isinstance(problem, DatabaseUnwritable) else "cannot be reached"
     try:
         session = await store.session(session_id)  # a read: a full disk still allows it
         if session is not None and session.channel_id is not None and session.channel_id.isdigit():
-            await bot.get_partial_messageable(int(session.channel_id)).send(
-                f"Voting here is paused: my database {why}. The votes given so far are kept, and this round goes on "
-                "as soon as my operator fixes it."
-            )
+            await bot.get_partial_messageable(int(session.channel_id)).send(round_waits(problem))
     except (StorageError, discord.HTTPException, *OUTAGE_ERRORS) as failed:  # nothing to retry for: the log says why
         log.warning("could not tell session %s's channel that its round waits for the database: %s", session_id, reason(failed))

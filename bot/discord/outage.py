@@ -104,11 +104,13 @@ class RetryLog:
         self._since = self._said = 0.0  # when (monotonic s) the streak began, and was last said
         self._passed = 0  # checkpoints this try has passed
         self._failed_after = 0  # checkpoints the last failed try had passed
+        self.database_problem: BaseException | None = None  # OPERATORS_PROBLEMS' the last try failed on, till it works
 
     def failed(self, problem: BaseException) -> bool:
         """Say `problem` as the module says; True when it begins a streak of the operator's problem (the step's
         users may be told once: the log is the operator's)."""
         self._failed_after, self._passed = self._passed, 0
+        self.database_problem = problem if isinstance(problem, OPERATORS_PROBLEMS) else None
         if is_outage(problem):
             self.failing = None
             self.outage.failed(self, problem)
@@ -147,7 +149,7 @@ class RetryLog:
         if self.failing is not None:
             self.log.info("%s works again, after %s in %.0f s", self.what, plural(self.tries, "failed try", "failed tries"),
                           time.monotonic() - self._since)
-        self.failing, self.tries = None, 0
+        self.failing, self.tries, self.database_problem = None, 0, None
 
     def stopped(self) -> None:
         """The step is over (its session ended or was cancelled): an outage no longer waits for it."""
@@ -156,10 +158,19 @@ class RetryLog:
 
 def say_failure(log: logging.Logger, task: asyncio.Task) -> None:
     """A background task's failure in the log as it ends (else only "Task exception was never retrieved", with no word
-    of what was left undone): Discord unreachable in one line, a bug with its traceback. A step that must get done
-    retries an outage itself (OwnReactions)."""
-    problem = None if task.cancelled() else task.exception()
-    if problem is not None and is_outage(problem):
-        log.warning("%s was not done: cannot reach Discord (%s)", task.get_name(), reason(problem))
-    elif problem is not None:
-        log.error("%s failed", task.get_name(), exc_info=problem)
+    of what was left undone), as `say_not_done` says it. A step that must get done retries an outage itself
+    (OwnReactions)."""
+    if not task.cancelled() and (problem := task.exception()) is not None:
+        say_not_done(log, task.get_name(), problem)
+
+
+def say_not_done(log: logging.Logger, what: str, problem: BaseException) -> None:
+    """The failure of the background step `what` (a task, an event's handler): Discord unreachable in one line, so is
+    the operator's problem (a full disk, the database's server down: OPERATORS_PROBLEMS, its message naming the
+    database and why), a bug with its traceback."""
+    if is_outage(problem):
+        log.warning("%s was not done: cannot reach Discord (%s)", what, reason(problem))
+    elif isinstance(problem, OPERATORS_PROBLEMS):
+        log.warning("%s was not done: %s", what, problem)
+    else:
+        log.error("%s failed", what, exc_info=problem)

@@ -15,7 +15,7 @@ async def after_pickup(
     bot, interaction: discord.Interaction | None, lock: asyncio.Lock | None = None, *, scope_id: str | None = None, everywhere: bool = False,
 ) -> bool:
     """Before a state-changing command acts: wait until the bot, just started, has taken back its open rounds
-    (`RestartRecounts.rounds_taken_back`, at most PICKUP_WAIT seconds). With `scope_id`, then for the recount of that
+    (`Recounts.rounds_taken_back`, at most PICKUP_WAIT seconds). With `scope_id`, then for the recount of that
     scope's sessions (the reactions made while the bot was down, at most RECOUNT_WAIT seconds) and for the close of each
     of their rounds whose voting is over (`Steering.closes`, at most STOP_WAIT seconds), so that what a round counts and
     learns is what stood when the command came (a /reset after it, not into the new agent); `everywhere`: the recount

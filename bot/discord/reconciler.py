@@ -1,7 +1,7 @@
 """The reconciler: the reactions on a round's message are the truth. Before a round closes (and when it
-resumes after a restart) the reactions are read again and the stored votes made to match them, so a
-reaction whose event was lost still counts and one removed meanwhile does not. A deleted round message
-cancels its round."""
+resumes after a restart, or the gateway session is new) the reactions are read again and the stored votes
+made to match them, so a reaction whose event was lost still counts and one removed meanwhile does not.
+A deleted round message cancels its round."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from bot.discord.anti_brigade import JoinTimes
 from bot.discord.pace import Pace
 from bot.discord.ballot_box import CLEARED, BallotBox
 from bot.discord.publisher import Publisher
-from bot.discord.shards import shard_of
 from bot.discord.votes import reread_vote, round_cancelled, vote_from_emoji, voter_id
 from storage import RoundRow
 
@@ -46,9 +45,7 @@ class Reconciler:
     def watched_since(self, scope_id: str) -> float:
         """When (Unix seconds) the current watch of the scope's reactions began; infinity before the first session."""
         plan = getattr(self.ballot_box.bot, "shard_plan", None)
-        guild = int(scope_id.split(":")[1]) if scope_id.startswith("guild:") else None
-        shard = shard_of(guild, plan.count) if plan is not None and plan.sharded else 0
-        return self._watching_since.get(shard, math.inf)
+        return self._watching_since.get(plan.shard_of_scope(scope_id) if plan is not None else 0, math.inf)
 
     def deleted_before_known(self, message_id: int) -> bool:
         return message_id in self._deleted
@@ -80,6 +77,14 @@ class Reconciler:
             await self._cancel(row.id, actor="crowdtune", reason="round message missing")
             return False
         return True
+
+    async def read_again(self, channel, row: RoundRow, style: str) -> None:
+        """After events the bot may have missed (it was down, or its gateway session was new): a reactions round's votes
+        recounted and the bot's own vote reactions put back; a round whose message was deleted meanwhile cancelled."""
+        if style == "reactions":
+            await self.reconcile(channel, row, add_missing=True)
+        else:
+            await self.still_posted(channel, row)
 
     async def reconcile(self, channel, row: RoundRow, add_missing: bool = False) -> None:
         """Make the round's stored votes match the reactions on its message: counts reactions made

@@ -4,8 +4,8 @@ conductor), post (the publisher), wait for the timer, the quorum or /close, re-r
 reconciler), let every queued vote land (the ballot box), close and learn (the conductor), announce.
 
 What keeps votes safe across crashes and lost events (docs/RELIABILITY.md): a vote is acknowledged
-only once committed; the reactions on a round's message are the truth, re-read when a round resumes
-and again just before it closes; a round's post is adopted, not repeated, after a crash between
+only once committed; the reactions on a round's message are the truth, re-read when a round resumes, after
+a new gateway session (Recounts), and again just before it closes; a round's post is adopted, not repeated, after a crash between
 posting and recording it; a close asked for by hand is stored before it is acknowledged; a round's votes are
 taken for its close (re-read, stored, later ones refused) before a /close is answered, and a round whose votes were
 taken is closed from what is stored, never re-read (a change after the answer must not count).
@@ -17,6 +17,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import discord
 
@@ -29,6 +30,7 @@ from bot.discord.database_watch import DatabaseWatch
 from bot.discord.outbox import Outbox
 from bot.discord.publisher import Publisher
 from bot.discord.reconciler import Reconciler
+from bot.discord.shards import ShardPlan
 from bot.discord.steering import Steering
 from bot.discord.votes import round_style, round_summary, session_finished
 from bot.media.drawing import Drawer
@@ -46,12 +48,15 @@ RECOUNT_WAIT = 15.0
 PICKUP_WAIT = 30.0
 
 
-class RestartRecounts:
-    """What a start still owes: which sessions' votes may still change by the recount that follows it (the reactions
-    made on their open round while the bot was down), so /status can wait for it rather than show the votes before
-    it; and whether the open rounds run again yet (`rounds_taken_back`)."""
+class Recounts:
+    """Which sessions' votes may still change by a recount of their open round's reactions (those made while no event
+    could come: the bot was down, at a start, or its gateway session was new, `new_gateway_session`), so /status can
+    wait for it rather than show the votes before it; and whether a start's open rounds run again yet
+    (`rounds_taken_back`). `running(session_id)`: whether its runner runs; `wake(session_id)`: makes it look again."""
 
-    def __init__(self) -> None:
+    def __init__(self, store, plan, running: Callable[[int], bool], wake: Callable[[int], None]) -> None:
+        self.store, self.plan, self.running, self.wake = store, plan, running, wake
+        self._due: set[int] = set()  # running sessions that owe a recount of their round (`new_gateway_session`)
         self._pending: dict[int, asyncio.Event] = {}  # session id -> set once its round was recounted
         self._listed = asyncio.Event()  # set once the sessions to resume are known: none is missed before
         self._wait_ends: dict[int, float] = {}  # session id -> when (loop time) /status stops waiting for its recount
@@ -72,10 +77,36 @@ class RestartRecounts:
             self._pending.setdefault(session_id, asyncio.Event())
         self._listed.set()
 
+    async def new_gateway_session(self, shard_id: int = 0) -> None:
+        """A new gateway session of the shard began (READY; a RESUME replays what was missed, a new session does not): no
+        event came for the reactions made on its servers' open rounds since its last session ended. Each running session
+        of them (none at the first: a start recounts its own) recounts its round first thing (`catch_up`); /status waits for it."""
+        sessions = await self.store.active_sessions()
+        for session_id in [s.id for s in sessions if self.running(s.id) and self.plan.shard_of_scope(s.scope_id) == shard_id]:
+            self._due.add(session_id)
+            event = self._pending.get(session_id)
+            if event is None or event.is_set():  # else a start's recount is under way: /status waits for both
+                self._pending[session_id] = asyncio.Event()
+            self._wait_ends.pop(session_id, None)  # /status waits for this recount as for a start's
+            self.wake(session_id)
+
+    async def catch_up(self, session_id: int, recount: Callable[[], Awaitable[None]]) -> None:
+        """`recount()` the session's round if it owes the recount a new gateway session asked for (once), then `done`."""
+        if session_id in self._due:
+            self._due.discard(session_id)  # first: a new session during the recount asks for another
+            await recount()
+            self.done(session_id)
+
     def done(self, session_id: int) -> None:
+        """The session's round was recounted; unless it owes another one (`catch_up`), /status waits no more."""
         event = self._pending.get(session_id)
-        if event is not None:
+        if event is not None and session_id not in self._due:
             event.set()
+
+    def ended(self, session_id: int) -> None:
+        """The session's runner ended: nothing more is recounted, and /status must not wait on it."""
+        self._due.discard(session_id)
+        self.done(session_id)
 
     def recounting(self, session_id: int) -> bool:
         event = self._pending.get(session_id)
@@ -101,6 +132,13 @@ class RestartRecounts:
         return True
 
 
+def waits_for_database(runner: RoundRunner, session_id: int) -> Exception | None:
+    """Why the session's round waits for the database (a full disk, its server unreachable: its channel was told once),
+    till it goes on; None when it does not."""
+    retries = runner.retries.get(session_id)
+    return None if retries is None else retries.database_problem
+
+
 class RoundRunner:
     def __init__(self, bot: discord.Client, conductor: Conductor, renderer, drawer: Drawer, limiter: VoteLimiter | None = None) -> None:
         self.bot = bot
@@ -110,9 +148,11 @@ class RoundRunner:
         self._wake: dict[int, asyncio.Event] = {}
         self._background: set[asyncio.Task] = set()
         self.followups = Followups(bot, self.store)  # each session's /compose followup (ensure_running)
-        self.recounts = RestartRecounts()
+        running = lambda session_id: session_id in self._tasks and not self._tasks[session_id].done()  # noqa: E731
+        self.recounts = Recounts(self.store, getattr(bot, "shard_plan", ShardPlan()), running, self.wake)
         self.outbox = Outbox(bot, self.store, self._spawn)
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
+        self.retries: dict[int, RetryLog] = {}  # each running session's, by its id (`waits_for_database`)
         self._shut_down = False  # a /compose answered during the shutdown starts no rounds (its store is being closed)
         join_times = JoinTimes(bot)
         # Discord unreachable is said once for the process, naming how many sessions run (all wait for it).
@@ -128,7 +168,7 @@ class RoundRunner:
         self.on_reaction = self.ballot_box.on_reaction
         self.button_vote = self.ballot_box.button_vote
         self.on_message_deleted = self.reconciler.on_message_deleted
-        self.steering = Steering(self.store, conductor, self.wake, lambda i: i in self._tasks and not self._tasks[i].done(), self.publisher.posted, self.publisher.posting)
+        self.steering = Steering(self.store, conductor, self.wake, running, self.publisher.posted, self.publisher.posting)
 
     @property
     def limiter(self) -> VoteLimiter:
@@ -213,7 +253,7 @@ class RoundRunner:
         task.add_done_callback(functools.partial(say_failure, log))
 
     async def _run(self, session_id: int) -> None:
-        retries = RetryLog(log, f"session {session_id}'s round", self.outage)
+        retries = self.retries[session_id] = RetryLog(log, f"session {session_id}'s round", self.outage)
         try:
             await self.followups.keep(session_id)
             await self._rounds(session_id, retries)
@@ -222,9 +262,10 @@ class RoundRunner:
         finally:
             retries.stopped()  # an outage does not wait for a session that ended (or was cancelled)
             self.publisher.forget(session_id)  # a round it rendered but could not post
-            self.recounts.done(session_id)  # ended: nothing more is recounted, and /status must not wait on it
+            self.recounts.ended(session_id)
             self.steering.runner_ended(session_id)  # a /stop waiting for a close stops the session itself
             self.followups.drop(session_id)
+            self.retries.pop(session_id, None)
 
     async def _rounds(self, session_id: int, retries: RetryLog) -> None:
         while True:
@@ -281,13 +322,11 @@ class RoundRunner:
                 await self.announce(session.channel_id)  # its post edited into a cancelled round's
                 return False  # the next turn finds it ended
         await self._remember(row, session, posted=not resumed)
-        if resumed and style == "reactions":  # people may have voted while we were away
-            await self.reconciler.reconcile(channel, row, add_missing=True)
-        elif resumed:  # its message may have been deleted while we were away
-            await self.reconciler.still_posted(channel, row)
+        if resumed:  # people may have voted, or deleted its message, while we were away
+            await self.reconciler.read_again(channel, row, style)
         self.recounts.done(session_id)
         retries.passed()
-        await self._wait_for_close(session_id, open_round, channel, style)
+        await self._wait_for_close(session_id, open_round, row, channel, style)
         # A /stop from now waits for this close, its summary posted (what it then says is below the summary).
         with self.steering.closing(session_id):
             if style == "reactions":
@@ -315,6 +354,7 @@ class RoundRunner:
             # The summary (and that the session finished), or the cancellation a deletion recorded; an outage retries
             # it (`_rounds`): the next try finds the session ended and posts what is still queued.
             await self.announce(session.channel_id)
+            retries.worked()  # closed, its summary posted: also when this close ends the session (`_rounds` asks no more)
             stopped = await self.steering.after_close(session_id)  # a /stop that waited for this close
         return stopped or refreshed.status != "active"
 
@@ -331,10 +371,12 @@ class RoundRunner:
             await self.ballot_box.settle_votes()
         return await self.conductor.quorum_reached(open_round, len((await self.ballot_box.count(row)).counted))
 
-    async def _wait_for_close(self, session_id: int, open_round: OpenRound, channel, style: str) -> None:
+    async def _wait_for_close(self, session_id: int, open_round: OpenRound, posted: RoundRow, channel, style: str) -> None:
         event = self._wake[session_id]
         while True:
             event.clear()  # before the checks, so a wake during them is not lost
+            # After a new gateway session: what it missed before it is read (Recounts.new_gateway_session).
+            await self.recounts.catch_up(session_id, lambda: self.reconciler.read_again(channel, posted, style))
             row = await self.store.round(open_round.id)
             if row is None or row.status != "open" or row.votes_taken_at is not None:
                 return  # closed, or its votes taken for its close (before a restart): closed from what is stored

@@ -108,9 +108,12 @@ class ShardPlan:
         return shard_of(guild_id, self.count) in self.ids
 
     def owns_scope(self, scope_id: str) -> bool:
-        """A 'guild:<id>' scope belongs to its server's shard; a person's ('user:<id>') to shard 0."""
+        return self.shard_of_scope(scope_id) in self.ids
+
+    def shard_of_scope(self, scope_id: str) -> int:
+        """A 'guild:<id>' scope belongs to its server's shard; a person's ('user:<id>') to shard 0; all to 0 unsharded."""
         kind, _, ident = scope_id.partition(":")
-        return self.owns_guild(int(ident) if kind == "guild" and ident.isdigit() else None)
+        return shard_of(int(ident) if kind == "guild" and ident.isdigit() else None, self.count)
 
     def describe(self) -> str:
         return f"shards {','.join(map(str, self.ids))} of {self.count}" if self.sharded else "unsharded"

@@ -107,15 +107,20 @@ async def test_what_is_no_discord_api_is_named_without_its_password(not_discord,
 
 @pytest.mark.parametrize("setting, url", [("CROWDTUNE_API_BASE", "http://127.0.0.1:1/api/v10?token=supersecret1"),
                                           ("CROWDTUNE_API_BASE", "http://127.0.0.1:1/api/v10#top"),
-                                          ("CROWDTUNE_GATEWAY_URL", "ws://127.0.0.1:1/?token=supersecret1")])
-def test_a_url_setting_with_a_query_or_fragment_is_refused_in_one_line(tmp_path, setting, url):
+                                          ("CROWDTUNE_GATEWAY_URL", "ws://127.0.0.1:1/?token=supersecret1"),
+                                          ("CROWDTUNE_GATEWAY_URL", "ws://127.0.0.1:1/#top"),
+                                          ("CROWDTUNE_GATEWAY_URL", "ws://admin:supersecret1@127.0.0.1:1/"),
+                                          ("CROWDTUNE_GATEWAY_URL", "wss://admin@127.0.0.1:1/")])
+def test_a_url_setting_with_a_user_query_or_fragment_is_refused_in_one_line(tmp_path, setting, url):
     """An API base with a query was taken, then garbled (".../api/v10?token=.../gateway"): a base has no query or
-    fragment (discord.py adds paths to it, and its own query to the gateway's). Refused as its setting, in one
-    line, before anything is made, its query or fragment not shown (it may be a token)."""
+    fragment (discord.py adds paths to it, and its own query to the gateway's). A gateway URL with a user:password@
+    was taken silently, where the API base's is refused: the token is the bot's authorization on both. Refused as its
+    setting, in one line, before anything is made, its query, fragment or password not shown (it may be a token)."""
     result = crowdtune("run", "--db", str(tmp_path / "b.db"), cwd=tmp_path, check=False, env_extra={**BOT, setting: url})
     assert result.returncode == ExitCode.BAD_URL, _printed(result)
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith(f"crowdtune run: bad URL: {setting} is ") and "query" in line and "supersecret1" not in line, line
+    assert line.startswith(f"crowdtune run: bad URL: {setting} is ") and "supersecret1" not in _printed(result), line
+    assert "without user:password@, ?query or #fragment" in line, line
     assert not Path(tmp_path / "b.db").exists()
 
 

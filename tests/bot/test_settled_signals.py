@@ -59,19 +59,24 @@ def test_a_stop_during_shutdown_after_an_export_leaves_it_a_success(tmp_path, te
     assert result.stdout.startswith("wrote all.zip: ") and zipfile.is_zipfile(tmp_path / "all.zip"), result
 
 
+# `heard` is set once the loop's signal handler has run (bot.stopping._heard); the export's writer, to be wrapped.
+HEARD = textwrap.dedent("""
+    import threading
+    import bot.stopping, storage.export
+    heard, original_heard = threading.Event(), bot.stopping._heard
+    def _heard(number):
+        original_heard(number)
+        heard.set()
+    bot.stopping._heard = _heard
+    original_write = storage.export.write_export
+""")
+
+
 def test_a_stop_while_the_export_is_written_leaves_no_zip(tmp_path, template_db):  # noqa: F811
     """The signal is heard (the loop's handler has run) while the writing thread is at its last file: the thread
     then stops short of renaming its zip into place. It used to finish and rename it, the command saying 143."""
     shutil.copy(template_db, tmp_path / "good.db")
-    before = """
-        import threading
-        import bot.stopping, storage.export
-        heard, original_heard = threading.Event(), bot.stopping._heard
-        def _heard(number):
-            original_heard(number)
-            heard.set()
-        bot.stopping._heard = _heard
-        original_write = storage.export.write_export
+    before = HEARD + textwrap.dedent("""
         def write_export(location, out, scope, progress, *rest):
             def last():
                 progress()
@@ -80,10 +85,41 @@ def test_a_stop_while_the_export_is_written_leaves_no_zip(tmp_path, template_db)
                     assert heard.wait(60)  # a limit on waiting, never a measure
             return original_write(location, out, scope, last, *rest)
         storage.export.write_export = write_export
-    """
+    """)
     result = crowdtune_with(tmp_path, before, ["export", "--db", "good.db", "--out", "all.zip"])
     assert (result.returncode, result.stdout, result.stderr) == (143, "", "terminated\n"), result
     assert sorted(path.name for path in tmp_path.iterdir()) == ["good.db"]
+
+
+def test_a_stop_early_in_the_export_stops_its_thread_at_the_next_row_and_leaves_no_zip(tmp_path, template_db):  # noqa: F811
+    """A stop (SIGTERM) at the export's first file: its thread, told to stop, writes no file of the next row, and
+    nothing is left. It used to write the whole zip (slow on a big database) only to discard it. The count of files
+    written after the stop is read from a file beside the database, outside the folder the export writes in."""
+    shutil.copy(template_db, tmp_path / "good.db")
+    whole = crowdtune_with(tmp_path, "", ["export", "--db", "good.db", "--out", "whole.zip"])
+    files = len(zipfile.ZipFile(tmp_path / "whole.zip").namelist())
+    (tmp_path / "whole.zip").unlink()
+    before = HEARD + textwrap.dedent(f"""
+        def write_export(location, out, scope, progress, committing, stop=None):
+            written = []
+            def counted():
+                progress()
+                written.append(heard.is_set())
+                if len(written) == 1:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    assert heard.wait(60) and (stop is None or stop.wait(60))  # limits on waiting, never measures
+                with open({str(tmp_path / "after")!r}, "w") as count:
+                    count.write(str(sum(written)))
+            given = dict() if stop is None else dict(stop=stop)  # a writer that takes no stop is tested as it is
+            return original_write(location, out, scope, counted, committing, **given)
+        storage.export.write_export = write_export
+    """)
+    (tmp_path / "out").mkdir()
+    result = crowdtune_with(tmp_path, before, ["export", "--db", "good.db", "--out", "out/all.zip"])
+    assert (whole.returncode, result.returncode, result.stdout, result.stderr) == (0, 143, "", "terminated\n"), result
+    assert list((tmp_path / "out").iterdir()) == []
+    # A round's other proposal (an A/B round's B) may follow its first: its row is one; the next row is never begun.
+    assert files > 4 and int((tmp_path / "after").read_text() or 0) <= 1, (files, (tmp_path / "after").read_text())
 
 
 OLDER = 12  # a schema an upgrade takes to today's (tests/bot/test_older_database.py)

@@ -223,8 +223,8 @@ class Gateway:
 
     # -- faults ---------------------------------------------------------------------------------
 
-    async def drop(self, *, code: int | None = None, resumable: bool = True) -> None:
-        for session in list(self.sessions.values()):
+    async def drop(self, *, code: int | None = None, resumable: bool = True, shard_id: int | None = None) -> None:
+        for session in [s for s in self.sessions.values() if shard_id is None or s.shard_id == shard_id]:
             ws, transport = session.detach()
             if not resumable:
                 del self.sessions[session.id]

@@ -782,11 +782,11 @@ class FakeDiscord:
         await self.flush()
 
     @on_server_async
-    async def drop_connections(self, *, code: int | None = None, resumable: bool = True) -> None:
-        """Cuts every gateway socket (TCP abort, or a close frame with `code`). The client
-        reconnects and RESUMEs, and gets what it missed replayed; with resumable=False the
+    async def drop_connections(self, *, code: int | None = None, resumable: bool = True, shard_id: int | None = None) -> None:
+        """Cuts every gateway socket (TCP abort, or a close frame with `code`), or only those of shard `shard_id`. The
+        client reconnects and RESUMEs, and gets what it missed replayed; with resumable=False the
         sessions are forgotten, so it is told to IDENTIFY again and the missed events are lost."""
-        await self.gateway.drop(code=code, resumable=resumable)
+        await self.gateway.drop(code=code, resumable=resumable, shard_id=shard_id)
         self.notify()
 
     @on_server_async

@@ -3,10 +3,12 @@ database whose tables are on one (the server refuses with SQLSTATE 53100, disk_f
 DatabaseUnwritable naming the database, so every front end says it in one line with exit code 8; what was stored
 before stays, and the refused transaction leaves nothing of itself."""
 
+import contextlib
 import os
 
 import asyncpg
 import pytest
+from fulldisk import fill_disk
 from pgserver import PASSWORD
 
 from core.agent import QEntry
@@ -78,14 +80,7 @@ async def test_a_lock_file_the_full_disk_will_not_take_is_not_left_behind(small_
     store = await open_store(small_disk_location)
     filler = Path(small_disk_location).with_name("filler")
     try:
-        fill = os.open(filler, os.O_WRONLY | os.O_CREAT)
-        try:  # the rest of the disk, to the last block
-            while os.write(fill, b"\0" * 4096):
-                pass
-        except OSError:
-            pass
-        finally:
-            os.close(fill)
+        fill_disk(filler)
         with pytest.raises(StorageError, match="cannot write the lock file .*: the disk is full"):
             await store.claim_instance("a holder whose name needs room")
         assert not Path(f"{small_disk_location}.lock").exists()
@@ -116,3 +111,37 @@ async def test_a_new_database_the_full_disk_refuses_is_not_made(small_disk_locat
         await open_to_write(new)
     assert str(refused.value) == f"the database {new} cannot be written: database or disk is full"
     assert sorted(path.name for path in folder.iterdir()) == ["filler"]
+
+
+@pytest.mark.parametrize("small_disk_location", ["sqlite"], indirect=True)
+async def test_the_room_kept_for_the_end_of_a_run_is_not_taken_for_room_again(small_disk_location):
+    """Found by a trial of the bot: one second after its first refused write, "storing votes works again" while the disk
+    was still full, the retry written into the lock file's RESERVE that the refusal gave back. A write first takes the
+    reserve again: refused while the disk has no room for it (however often it is tried), it works once room is freed,
+    the reserve kept again; only the run's end (spend_reserve) writes into it."""
+    from pathlib import Path
+
+    store = await open_store(small_disk_location)
+    lock, holder = Path(f"{small_disk_location}.lock"), b"the bot"
+    try:
+        await store.claim_instance(holder.decode())
+        filler = fill_disk(Path(small_disk_location).with_name("filler"))
+        refused = 0
+        for n in range(10):  # the first refusal gives the reserve back; none after it may use that room
+            with contextlib.suppress(DatabaseUnwritable):
+                await store.ensure_scope(f"full:{n}", "user", "a long name " * 100)
+                continue
+            refused += 1
+        assert refused == 10 and lock.read_bytes() == holder, refused
+        assert not await store.has_scope("full:9")
+        filler.unlink()  # room again
+        await store.ensure_scope("room", "user")
+        assert lock.read_bytes() == holder + b"\0" * RESERVE  # kept again for the end of the run
+        fill_disk(Path(small_disk_location).with_name("filler2"))
+        with pytest.raises(DatabaseUnwritable):
+            await store.ensure_scope("full again", "user", "a long name " * 100)
+        store.spend_reserve()  # the run ends: its stop writes into the room kept for it
+        await store.ensure_scope("the stop", "user")
+        assert await store.has_scope("the stop")
+    finally:
+        await store.close()

@@ -14,11 +14,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.conductor import start_text
+from bot.discord.followups import round_waits
 from bot.discord.outage import is_outage, reason
 from bot.discord.permissions import missing_permissions, missing_text
 from bot.discord.pickup import after_pickup
 from bot.discord.replies import UNKNOWN_INTERACTION, answer, answer_privately, deferring
 from bot.discord.steering import ALREADY_ENDED, CLOSE_ANSWERS
+from bot.discord.runner import waits_for_database
 from bot.discord.reports import (
     best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of, shown_votes,
     standing_votes, stop_report,
@@ -44,7 +46,7 @@ CANNOT_START = "Sorry, I can't start that: "
 # about 0.3 Mbit/s); past this its sender is told to try again instead of being left "thinking".
 MELODY_DOWNLOAD_SECONDS = 30.0
 STILL_RECOUNTING = (
-    "The votes are still being counted after my restart (reactions made while I was offline): these counts may change."
+    "The votes are still being counted after my restart or reconnection (reactions made while I was offline): these counts may change."
 )
 
 
@@ -280,9 +282,9 @@ class Sessions(commands.Cog):
         planned = session.spec.get("rounds")
         total = rounds_in_all(planned, ended, session.rounds_done)
         progress = (f"{ended} of {plural(total, 'round')}" if total else plural(ended, "round")) + " done"
-        # The database gone (looked at now: nothing may have written since): no round closes any more; say so, not when.
-        stopped = not await self.bot.runner.database.present()
-        notes[:0] = [VOTING_STOPPED] if stopped else []
+        # The database gone (looked at now) or the round waiting for it (a full disk, as its channel was told): not when.
+        stopped, paused = not await self.bot.runner.database.present(), waits_for_database(self.bot.runner, session.id)
+        notes[:0] = [VOTING_STOPPED] if stopped else [round_waits(paused)] if paused else []
         if open_round is None:
             progress += cancelled_note(ended, session.rounds_done)  # else the open round's number says it
             await answer_privately(interaction, "\n".join([f"{progress}{'' if stopped else '; the next round is being prepared'}.", *notes]))
@@ -302,7 +304,7 @@ class Sessions(commands.Cog):
                 votes += f"; per aspect: {describe_aspects([v.aspects for v in count.counted if v.aspects])}"
         number = round_number(open_round.index + 1, planned, ended, session.rounds_done)  # as its post names it
         notes[:0] = held_votes_note(*held_votes(box, open_round, count))  # said, so that a moderator does not take them for lost
-        await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{'' if stopped else closes_text(open_round)}. {progress}.", *notes]))
+        await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{'' if stopped or paused else closes_text(open_round)}. {progress}.", *notes]))
 
     @app_commands.command(name="stats", description="How the agent is learning: a learning curve and the best compositions")
     @app_commands.allowed_contexts(**EVERYWHERE)

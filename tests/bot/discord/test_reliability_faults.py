@@ -5,7 +5,6 @@ moderator, a channel where the bot lacks a permission, and a database that stops
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 
@@ -98,7 +97,7 @@ async def test_a_dropped_connection_resumes_and_replayed_or_duplicated_events_co
     record_figures("gateway_resume_and_replay", faults=3, votes_checked=3, votes_lost=0)
 
 
-async def test_reactions_whose_events_were_lost_still_count_at_the_close(env):
+async def test_reactions_whose_events_were_lost_still_count(env):
     async with running(env) as bot:
         bot.before_identify_hook = _no_identify_delay  # discord.py waits 5 s before a re-IDENTIFY
         await compose(env, rounds=3)
@@ -107,10 +106,10 @@ async def test_reactions_whose_events_were_lost_still_count_at_the_close(env):
         await env.server.react(env.alice, post["id"], KEYCAPS[5])
         await env.server.react(env.bob, post["id"], KEYCAPS[9])
         await env.server.wait_until(lambda: env.server.events_received["IDENTIFY"] == 2, timeout=20, what="a new session")
-        await asyncio.sleep(0.2)
-        assert db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 0  # the events never arrived
+        # The events never arrive: the new session's recount reads the reactions on the message (test_new_gateway_session.py).
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "the recount's votes")
         await close_and_wait_next(env, 1)
-    # The close re-read the reactions on the message: both votes counted.
+    # And the close's re-read keeps them: both votes counted, once.
     assert await ballots(env) == {uid(env.alice): 6.0, uid(env.bob): 10.0}
     assert voters_of_first_round(env) == 2
     record_figures("gateway_events_lost", faults=1, votes_checked=2, votes_lost=0)
@@ -237,7 +236,8 @@ async def test_when_the_database_stops_taking_writes_votes_and_commands_say_so_a
         assert "could not be saved" in refused["data"]["content"]
         other = env.server.add_text_channel(env.guild, "other")
         command = await (await env.server.slash(env.mod, other, "compose", {})).wait_response()
-        assert "database failed" in command["data"]["content"] and command["data"]["flags"] & 64
+        # Named by the store, the member is told why (the README's full disk); a driver's unnamed error is a failure.
+        assert ("disk is full" if named else "database failed") in command["data"]["content"] and command["data"]["flags"] & 64
         monkeypatch.undo()  # space again: the same press now counts
         saved = await (await env.server.press_button(env.bob, post["id"], button["9"])).wait_response()
         assert "Your rating: 9" in saved["data"]["content"]

@@ -110,7 +110,7 @@ async def test_status_says_so_when_the_restart_recount_is_still_under_way(env, m
         answer = await command(env, env.bob, env.channel, "status")
         env.server.release(REACTION_USERS)
         assert "1 voted so far (4)" in answer, answer
-        assert "still being counted after my restart (reactions made while I was offline)" in answer, answer
+        assert "still being counted after my restart or reconnection (reactions made while I was offline)" in answer, answer
 
 
 async def test_a_round_closed_without_votes_says_so_in_one_sentence(env):

@@ -14,7 +14,7 @@ from bot.discord import runner
 pytestmark = pytest.mark.asyncio
 
 NEVER = 3600.0  # a vote-rate refill the tests never wait for
-STILL_COUNTING = "The votes are still being counted after my restart"
+STILL_COUNTING = "The votes are still being counted after my restart or reconnection"
 
 
 async def test_a_slow_restart_recount_is_waited_for_once_then_status_answers_at_once(env, monkeypatch):

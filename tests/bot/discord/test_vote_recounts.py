@@ -130,7 +130,8 @@ async def test_a_vote_recorded_after_the_restart_beats_a_reaction_added_while_th
 @pytest.mark.parametrize("mode", ["rating", "ab"])
 async def test_a_vote_recorded_after_a_new_gateway_session_beats_a_reaction_whose_event_was_lost(env, mode):
     """The same without a restart: the gateway session ended (not resumable), 8 was added before the new one began
-    (its event is lost), then 2, seen live. The close's re-read counted 8; 2 is her latest and counts."""
+    (its event is lost), then 2, seen live before the new session's recount read her reactions. The close's re-read
+    counted 8; 2 is her latest and counts, in the recount and at the close."""
     server = env.server
     stored, missed, later = (KEYCAPS[3], KEYCAPS[7], KEYCAPS[1]) if mode == "rating" else (A, B, NEITHER)
     async with running(env) as bot:
@@ -143,13 +144,16 @@ async def test_a_vote_recorded_after_a_new_gateway_session_beats_a_reaction_whos
         post = await first_round(env, mode=mode)
         await server.react(env.alice, post["id"], stored)
         await eventually(lambda: applied(env, env.alice) == 1, "her first vote")
+        server.hold(MESSAGE)  # the new session's recount reads the message once her later vote is in
         await server.drop_connections(code=4000, resumable=False)  # the session is gone: what comes now is lost
         await server.react(env.alice, post["id"], missed)
         gate.set()
-        await server.wait_until(lambda: server.events_received["IDENTIFY"] == 2, timeout=20, what="a new session")
-        await server.wait_for_session()
+        await server.wait_until(lambda: server.held[MESSAGE] >= 1, timeout=20, what="the new session's recount")
         await server.react(env.alice, post["id"], later)
         await eventually(lambda: applied(env, env.alice) == 2, "her later vote")
+        server.release(MESSAGE)
+        await recounted(env, bot)
+        assert await ballots(env) == {uid(env.alice): 2.0 if mode == "rating" else "neither"}
         summary = await close_round(env)
     assert "1 voted" in summary
     assert await ballots(env) == {uid(env.alice): 2.0 if mode == "rating" else "neither"}
