@@ -288,7 +288,8 @@ def _add_music(parser: argparse.ArgumentParser, rounds_default: int, from_settin
     parser.add_argument("--rounds", type=_in_range(int, 0 if from_settings else 1, 10_000, "--rounds"), help=(
         f"rounds to run, 1-10000{endless} {default('rounds', str(rounds_default), ', 0 meaning endless')}"))
     parser.add_argument("--seed", type=_in_range(int, 0, SEED_MAX, "--seed"), help=(
-        "random seed for the first track and the agent's choices (default: a fresh one, printed, so --seed repeats a run)"))
+        "random seed for the first track and the agent's choices (default: a fresh one, printed; --seed repeats a run "
+        "whose agent has learned the same: a simulation's always, a session's only with the same ratings in its scope)"))
 
 
 def _option(dest: str) -> str:
@@ -672,7 +673,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     from bot.conductor import Conductor
     from bot.progress import plural, progress_bar
     from bot.settings import open_renderer
-    from bot.simulate import RaterError, has_noise, load_raters, report, run_simulation
+    from bot.simulate import RaterError, has_noise, load_raters, raters_words, report, run_simulation, stop_interrupted
     from bot.terminal import describe_spec
     from core.raters import DEFAULT_NOISE, judge as crowd_judge
 
@@ -704,6 +705,8 @@ async def _simulate(args: argparse.Namespace) -> int:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
             scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
             await store.claim_scope(scope)
+            for line in await stop_interrupted(Conductor(store), scope):
+                print(line)
             made = not out.exists()
             out.mkdir(exist_ok=True)  # once nothing can refuse the run: its every end writes results.json there
             done = kept = 0
@@ -718,7 +721,7 @@ async def _simulate(args: argparse.Namespace) -> int:
                 results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance, judge=judge)
             # Said before the store closes: a signal that comes as it closes must not swallow a finished run's summary.
             print(
-                f"{plural(len(raters), 'rater')}, {describe_spec(spec)}; "
+                f"{raters_words(raters)}, {describe_spec(spec)}; "
                 f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out)}"
             )
         except Exception as problem:

@@ -9,7 +9,8 @@ import os
 import signal
 
 # bot.errors' ExitCode and bot.stopping's lines, which cannot be imported yet (they import numpy): a test keeps them equal.
-ENDINGS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143), signal.SIGHUP: ("hung up", 129)}
+ENDINGS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143), signal.SIGHUP: ("hung up", 129),
+           signal.SIGQUIT: ("quit", 131)}
 
 
 def _end_now(number: int, frame) -> None:

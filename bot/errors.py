@@ -33,6 +33,7 @@ class ExitCode(IntEnum):
     FILE = 12  # a file or folder named on the command line cannot be read or written
     HUNG_UP = 129  # the terminal closed (its window, a lost ssh connection): SIGHUP ended a command (128 + SIGHUP)
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+    QUIT = 131  # Ctrl-\ (128 + SIGQUIT), the terminal's other key to quit: an end as Ctrl-C's
     BROKEN_PIPE = 141  # the program reading crowdtune's output stopped reading (128 + SIGPIPE)
     TERMINATED = 143  # SIGTERM ended a command, the running bot apart (128 + SIGTERM, as a shell reports it)
 
@@ -265,6 +266,12 @@ class Terminated(Stopped):
     """SIGTERM ended a command after its cleanup."""
 
     words, code = "terminated", ExitCode.TERMINATED
+
+
+class Quit(Stopped):
+    """SIGQUIT (Ctrl-\\) ended a command after its cleanup, as SIGINT would have."""
+
+    words, code = "quit", ExitCode.QUIT
 
 
 class HungUp(Stopped):

@@ -171,7 +171,8 @@ async def _viewed(args: argparse.Namespace, nothing: str):
     database is opened to write; a PostgreSQL database of an older schema, which is not copied, is refused (OlderSchema,
     naming `crowdtune upgrade`). The database must exist and hold crowdtune's data (UnreadableFile, exit code FILE,
     otherwise, `nothing` saying what that means: nothing is made)."""
-    from storage import NoDatabase, viewing
+    from storage import NoDatabase, StorageError, viewing
+    from storage.protocol import UPGRADE_IT, OlderSchema
 
     _check_database(args.db, create=False)
     try:
@@ -179,6 +180,11 @@ async def _viewed(args: argparse.Namespace, nothing: str):
             yield view
     except NoDatabase as absent:
         raise UnreadableFile(f"{absent}, so {nothing}") from None
+    except OlderSchema as older:  # its own words are a reading command's ("reading changes nothing"): this one writes
+        raise StorageError(
+            f"{older.older}; {args.command} asks before it changes anything, and cannot read what it would change without "
+            f"upgrading it: {UPGRADE_IT}"
+        ) from None
 
 
 async def _preset(store, settings, scope: str) -> str:

@@ -34,12 +34,13 @@ async def personal_agent(conductor: Conductor, scope_id: str, preset: str) -> di
 
 def agent_words(copied: dict | None, whose: str, learned: bool = True, sessions: int | None = None) -> str | None:
     """The personal agent `personal_agent` copied, as the question before deleting it names it, with the sessions that
-    go with it ("their personal agent, which has learned from 2 judged edits, with its 1 session and their
+    go with it ("their personal agent, which has learned from 2 judged edits, with its 2 sessions and their
     compositions"; `whose`: "their", "your"; `learned` False: without what it learned, as once deleted; `sessions`: how
     many, as a deletion found them, else the copy's); None when there is none."""
     if copied is None and sessions is None:
         return None
     count = len(copied["sessions"]) if sessions is None else sessions
     which = f", which {copied['learned']}," if learned else ""
-    tail = f"{which} with its {plural(count, 'session')} and their compositions" if count else which.rstrip(",")
+    # The compositions are the sessions': "its" for one session, "their" for several.
+    tail = f"{which} with its {plural(count, 'session')} and {'its' if count == 1 else 'their'} compositions" if count else which.rstrip(",")
     return f"{whose} personal agent{tail}"

@@ -24,11 +24,13 @@ import mido
 
 from bot.conductor import Conductor
 from bot.errors import UnreadableFile, check_readable
+from bot.progress import plural
 from bot.sim_files import keep_rounds_done, write_results, write_round_files
 from bot.stopping import why_stopped
 from core.crowd import rating_text
 from core.engine import Outcome, SessionSpec, beat_chance
 from core.midi import track_to_midi
+from storage import StorageError
 
 Rater = Callable[[mido.MidiFile], float]
 
@@ -75,6 +77,20 @@ def load_raters(specs: list[str], rng: random.Random, noise: float, crowd: str =
             renamed.append(NamedRater(f"{r.name}#{counter[r.name]}" if r.name in duplicates else r.name, r.rate))
         loaded = renamed
     return loaded
+
+
+def raters_words(raters: list[NamedRater]) -> str:
+    """How many `raters` (load_raters') vote, in words, saying of a rater given more than once (named twice, or
+    `troll` beside the crowd's own) that each votes apart, by the names load_raters gave them: "2 raters (troll
+    given twice: they vote apart, as troll#1 and troll#2)"."""
+    apart: dict[str, list[str]] = {}
+    for rater in raters:
+        stem, mark, number = rater.name.rpartition("#")
+        if mark and number.isdigit():
+            apart.setdefault(stem, []).append(rater.name)
+    notes = [f"{stem} given {'twice' if len(names) == 2 else f'{len(names)} times'}: they vote apart, as "
+             + " and ".join(", ".join(names).rsplit(", ", 1)) for stem, names in apart.items()]
+    return plural(len(raters), "rater") + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _rater_name(spec: str) -> str:
@@ -299,6 +315,28 @@ async def run_simulation(
         raise
 
 
+async def stop_interrupted(conductor: Conductor, own_scope: str) -> list[str]:
+    """Stop the simulations left active by a process that ended without stopping them (SIGKILL, a crash, a power
+    cut: a signal's clean end stops its own), as none is ever resumed; the lines that say so. Only those whose
+    scope this process can hold (claim_scope: on SQLite, the one-run lock it already holds; on PostgreSQL, the
+    scope's lock, which a simulation running beside holds), so a running one is never stopped."""
+    store = conductor.store
+    simulations = {scope_id for scope_id, kind, _ in await store.scopes() if kind == "sim" and scope_id != own_scope}
+    lines = []
+    for session in await store.active_sessions():
+        if session.scope_id not in simulations:
+            continue
+        try:
+            await store.claim_scope(session.scope_id)
+        except StorageError:  # its simulation runs now, in another process
+            continue
+        if await conductor.stop(session.id, "simulate") is not None:
+            rounds = SessionSpec.from_dict(session.spec).rounds
+            lines.append(f"session {session.id}, a simulation interrupted after {session.rounds_done} of {rounds} rounds "
+                         "(its process ended without stopping it), is stopped now")
+    return lines
+
+
 async def _close_whole(conductor: Conductor, round_id: int) -> tuple[Outcome, asyncio.CancelledError | None]:
     """Close a round: its outcome, and the stop (a signal's cancellation) that came meanwhile, if one did. The close
     is waited for to its end all the same (the database may have committed it already), so that the caller records
@@ -318,8 +356,6 @@ def report(results: dict, judged_by: str | None = None) -> str:
     edit to the track before (an A/B round gives no 1-10 verdict); then how many rounds kept an edit and,
     with `judged_by` (the crowd whose noise-free judge scored the run: results["judged"]), the judge's score
     of the starting and the final track."""
-    from bot.progress import plural
-
     rounds = results["rounds"]
     tenth = max(1, len(rounds) // 10)
     span = "round" if tenth == 1 else f"{tenth} rounds"

@@ -22,13 +22,15 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
-from bot.errors import HungUp, Interrupted, Terminated
+from bot.errors import HungUp, Interrupted, Quit, Terminated
 
-# SIGHUP is the terminal closing (its window, a lost ssh connection): an end like SIGTERM, with its own code.
-ENDINGS = {signal.SIGINT: Interrupted, signal.SIGTERM: Terminated, signal.SIGHUP: HungUp}
+# SIGHUP is the terminal closing (its window, a lost ssh connection): an end like SIGTERM, with its own code. SIGQUIT
+# is the terminal's other key to quit (Ctrl-\): a user pressing it means to stop, and Python's default ended the command at
+# once, without its closing lines.
+ENDINGS = {signal.SIGINT: Interrupted, signal.SIGTERM: Terminated, signal.SIGHUP: HungUp, signal.SIGQUIT: Quit}
 # Why a command stopped, in the words its closing line uses (`main` prints each ending's own words).
 WORDS = {signal.SIGINT: "interrupted (Ctrl-C or SIGINT)", signal.SIGTERM: "terminated (SIGTERM)",
-         signal.SIGHUP: "hung up (SIGHUP: the terminal closed)"}
+         signal.SIGHUP: "hung up (SIGHUP: the terminal closed)", signal.SIGQUIT: "quit (Ctrl-\\ or SIGQUIT)"}
 
 
 def _device(fd: int) -> tuple[int, int]:

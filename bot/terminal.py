@@ -23,7 +23,8 @@ from bot.conductor import Conductor, OpenRound, start_text
 from bot.console import LineReader, Player, write_clip
 from bot.final_track import write_final_track
 from bot.terminal_words import (
-    STOPS, PROMPTS, AspectsVote, Vote, describe_spec, explain, keys, learning_summary, rating_of, resuming, stop_line, vote_of,
+    STOPS, PROMPTS, AspectsVote, Vote, describe_spec, explain, keys, learning_summary, rating_of, resuming, seed_words, stop_line,
+    vote_of,
 )
 from bot.session_files import kept_options, resumed_files, session_files
 from bot.errors import ExitCode, StartupError
@@ -178,8 +179,7 @@ class TerminalSession:
             self.left = SESSION_RESUMES
             self._session = session
             learned = await self.conductor.learned_from(session.scope_id, spec.agent)
-            # A seed repeats a new random track's session, not one that starts where another ended.
-            seed = f"--seed {spec.seed}" + ("" if "continues" in session.options else " repeats it")
+            seed = seed_words(spec, session.options, first_track is not None)
             self.say((f"{first_track.summary}\n" if first_track else "") + f"session {session.id}: {describe_spec(spec, session.options)} ({seed}); the agent {learned}")
             if started := start_text(session, "your ratings so far"):
                 self.say(started)

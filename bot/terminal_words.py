@@ -172,6 +172,17 @@ def describe_spec(spec: SessionSpec, options: Mapping[str, object] = MappingProx
     )
 
 
+def seed_words(spec: SessionSpec, options: Mapping[str, object], given_track: bool = False) -> str:
+    """What a new session's seed (`spec.seed`) repeats, said true: a session that starts from a `given_track`
+    (--from-file, --from-track) or continues the last one (SessionRow.options "continues") got no track from it; a random track's opening and the edits that follow
+    also depend on what an agent that learns has learned, so the same seed repeats them only with that learning."""
+    if given_track:
+        return f"--seed {spec.seed} picks no track: it starts from the one given"
+    if "continues" in options:
+        return f"--seed {spec.seed} picks no track: it continues session {options['continues']}'s"
+    return f"--seed {spec.seed} repeats it" + (" only with the agent's learning as it is now" if spec.agent.learns else "")
+
+
 def _option_text(spec: SessionSpec, name: str) -> str:
     """An option's value as it is typed: a note name (as the key spells it), an instrument's name, 0 for endless
     rounds, else the value."""

@@ -52,10 +52,11 @@ def other_schema(path: object, version: int, known: int) -> StorageError:
             "or upgrade this one"
         )
     older = f"the database {path} is from an older crowdtune (schema {version}"
-    return OlderSchema(
-        f"{older}, this one reads {known}) and reading changes nothing: run crowdtune upgrade on it (or start the bot on "
-        "it, which upgrades it as it starts), then try again", f"{older})",
-    )
+    return OlderSchema(f"{older}, this one reads {known}) and reading changes nothing: {UPGRADE_IT}", f"{older})")
+
+
+# What upgrades a database of an older schema, said by every command that cannot use one as it is.
+UPGRADE_IT = "run crowdtune upgrade on it (or start the bot on it, which upgrades it as it starts), then try again"
 
 
 class DatabaseUnwritable(StorageError):

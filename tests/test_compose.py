@@ -216,3 +216,16 @@ def test_the_readme_runs_commands_in_the_services_and_volume_the_files_define():
     volumes = {v for keyword, words in _dockerfile() if keyword == "VOLUME" for v in re.findall(r'"([^"]+)"', " ".join(words))}
     outs = [out for _, rest in execs for out in re.findall(r"--out (\S+)", rest)]
     assert outs and all(not out.startswith("/") or any(out.startswith(v + "/") for v in volumes) for out in outs), outs
+
+
+@pytest.mark.skipif(not shutil.which("make"), reason="needs make")
+@pytest.mark.parametrize("target", ["run", "test"])
+def test_make_installs_the_test_extras_for_make_test_only(target, tmp_path):
+    """Found by a newcomer's trial: `make -n run` showed `pip install -e '.[test]'`, though `make run`
+    installs only what running needs. Read by `make -n` on a new virtual environment (nothing runs)."""
+    plan = subprocess.run(["make", "-n", "-C", str(ROOT), target, f"VENV={tmp_path / 'venv'}"],
+                          capture_output=True, text=True)
+    assert plan.returncode == 0 and not (tmp_path / "venv").exists(), plan.stdout + plan.stderr
+    installs = re.findall(r"pip install -q (?:-e )?(\S+)$", plan.stdout, re.M)
+    assert installs[-1:] == (["'.[test]'"] if target == "test" else ["."]), plan.stdout
+    assert "'.[test]'" not in installs[:-1] and installs.count(".") == 1, plan.stdout

@@ -435,10 +435,15 @@ def _reference(variant: Variant, by: dict[str, Summary]) -> Summary | None:
     return None
 
 
-def _judged(gap: tuple[float, float], goal: float, kind: str, seeds: int) -> Verdict:
-    """The verdict on a paired gap (mean, 95% half-width) over `seeds` seeds (bot.bench.verdicts' rule)."""
+# The units a target's figure is in: the judge's score (1-10) for a quality or its gap, percent for a share, whose
+# spread is in percentage points ("50% ± 127%" read as a relative spread).
+QUALITY, SHARE = " quality points", " percentage points"
+
+
+def _judged(gap: tuple[float, float], goal: float, kind: str, seeds: int, measured_in: str = QUALITY) -> Verdict:
+    """The verdict on a paired gap (mean, 95% half-width, in `measured_in`) over `seeds` seeds (bot.bench.verdicts' rule)."""
     mean, half = gap
-    return judge(mean, goal, kind, (mean - half, mean + half), seeds, TARGET_SEEDS, "seeds", "--seeds {} or more")
+    return judge(mean, goal, kind, (mean - half, mean + half), seeds, TARGET_SEEDS, "seeds", "--seeds {} or more", measured_in)
 
 
 def _share(summary: Summary, which: str, rounds: int) -> tuple[float, float]:
@@ -459,8 +464,8 @@ def targets(summaries: list[Summary], crowd: str, rounds: int) -> list[tuple[str
     seeds = len(by["default"].runs) if have("default") else 0
     if have("default"):
         share = tuple(100 * x for x in _share(by["default"], "better", early))  # in percent, as the goal
-        found.append((f"better edits in rounds 1-{early} >= 35%", _judged(share, 35.0, AT_LEAST, seeds),
-                      f"default {share[0]:.0f}%" + (f" ± {share[1]:.0f}%" if math.isfinite(share[1]) else "")
+        found.append((f"better edits in rounds 1-{early} >= 35%", _judged(share, 35.0, AT_LEAST, seeds, SHARE),
+                      f"default {share[0]:.0f}%" + (f" ± {share[1]:.0f}{SHARE}" if math.isfinite(share[1]) else "")
                       + (f", hillclimb {100 * by['hillclimb'].share('better', early):.0f}%" if have("hillclimb") else "")))
     if have("default", "hillclimb"):
         gap = paired(by["default"].quality_at(early), by["hillclimb"].quality_at(early))
@@ -480,11 +485,11 @@ def targets(summaries: list[Summary], crowd: str, rounds: int) -> list[tuple[str
     if have("default, A/B", "default"):
         gap = paired(by["default, A/B"].quality_at(rounds), by["default"].quality_at(rounds))
         lengths = (statistics.fmean(r.final_length for r in by["default, A/B"].runs), statistics.fmean(r.final_length for r in by["default"].runs))
-        too_long = paired([float(r.too_long) for r in by["default, A/B"].runs], [0.0] * seeds)
+        too_long = paired([100.0 * r.too_long for r in by["default, A/B"].runs], [0.0] * seeds)  # in percent
         found.append((f"A/B within noise of rating per vote after {rounds} rounds, no longer than the crowd wants",
-                      worst(_judged(gap, 0.0, NOT_BELOW, seeds), _judged(too_long, 0.5, AT_MOST, seeds)),
+                      worst(_judged(gap, 0.0, NOT_BELOW, seeds), _judged(too_long, 50.0, AT_MOST, seeds, SHARE)),
                       f"A/B - rating {_versus(gap)}; final notes A/B {lengths[0]:.1f}, rating {lengths[1]:.1f}; "
-                      f"the judge would rather lose a note than gain one for {100 * too_long[0]:.0f}% of A/B's final tracks"
+                      f"the judge would rather lose a note than gain one for {too_long[0]:.0f}% of A/B's final tracks"
                       + (f"; with half the noise shared by the clips of a vote: A/B - rating "
                          f"{_versus(paired(by['default, A/B, shared noise'].quality_at(rounds), by['default'].quality_at(rounds)))}"
                          if have("default, A/B, shared noise") else "")))

@@ -33,13 +33,15 @@ class Verdict:
 
 
 def judge(value: float, goal: float, kind: str = AT_LEAST, interval: tuple[float, float] | None = None,
-          samples: int | None = None, enough: int = 0, unit: str = "samples", more: str = "{} or more") -> Verdict:
+          samples: int | None = None, enough: int = 0, unit: str = "samples", more: str = "{} or more",
+          measured_in: str = "") -> Verdict:
     """The verdict on `value` (its 95% `interval` (low, high), or None for a figure measured exactly) against
-    `goal` by the module's rule. `samples` (counted in `unit`, "seeds") below `enough`: NOT_JUDGED, saying how to
-    get enough by `more` formatted with `enough` ("--seeds {} or more")."""
+    `goal` by the module's rule. `samples` (counted in `unit`, "seeds") below `enough`: NOT_JUDGED, saying the
+    interval's half-width in the figure's unit (`measured_in`, " quality points") and how to get enough by `more`
+    formatted with `enough` ("--seeds {} or more")."""
     low, high = interval if interval is not None else (value, value)
     if samples is not None and samples < enough:
-        spread = f"± {(high - low) / 2:.2f}" if math.isfinite(high - low) else "no interval"
+        spread = f"± {(high - low) / 2:.2f}{measured_in}" if math.isfinite(high - low) else "no interval"
         counted = f"{samples} {unit if samples != 1 else unit.removesuffix('s')}"
         return Verdict(NOT_JUDGED, f"not judged: {counted} give{'s' if samples == 1 else ''} {spread}; use {more.format(enough)}")
     if kind == AT_MOST:

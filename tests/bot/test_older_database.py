@@ -83,7 +83,7 @@ def test_what_changes_nothing_leaves_an_older_schema_as_it_was_and_what_changes_
         assert sorted(os.listdir(tmp_path)) == ["source.db", "t.db"], os.listdir(tmp_path)
     # What is stored only under the name the upgrade gives it (user:root becomes local:root) is found, and deleted.
     root = crowdtune("forget-user", "local:root", "--db", db, "--yes", cwd=tmp_path)
-    assert "deleted 2 votes and their personal agent with its 1 session and their compositions of local:root" in root.stdout, root.stdout
+    assert "deleted 2 votes and their personal agent with its 1 session and its compositions of local:root" in root.stdout, root.stdout
     assert _version(db) > OLDER and _counts(db)["votes"] == before["votes"] - 2
 
 
@@ -129,6 +129,10 @@ def test_a_declined_forget_user_or_reset_leaves_an_older_database_as_it_was_and_
             child.expect(pexpect.EOF)
             child.close()
             assert child.exitstatus == ExitCode.DATABASE and UPGRADE in child.before, child.before
+            # Found by a newcomer's trial: they said "reading changes nothing", as a command that only reads does.
+            assert "reading changes nothing" not in child.before, child.before
+            assert f"is from an older crowdtune (schema {OLDER}); {command[0]} asks before it changes anything, and cannot read " \
+                   "what it would change without upgrading it: " in child.before, child.before
         else:
             child.expect(question)
             child.sendline("n")

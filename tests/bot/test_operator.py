@@ -232,7 +232,7 @@ def test_a_terminal_user_is_forgotten_by_the_name_an_export_gives_them(filled, t
     result = crowdtune("forget-user", named, "--db", filled, "--yes", cwd=tmp_path)
     assert "wrote crowdtune-local-root.json: a copy of local:root's data, 2 votes and their personal agent" in result.stdout
     # Its sessions go with it, said (a trial found them gone unannounced).
-    assert "deleted 2 votes and their personal agent with its 1 session and their compositions of local:root" in result.stdout
+    assert "deleted 2 votes and their personal agent with its 1 session and its compositions of local:root" in result.stdout
     # Found by a fresh-user trial: a terminal user was told of "a reaction they leave on a round open now".
     assert "reaction" not in result.stdout and result.stdout.rstrip().endswith("(any strike, the audit log) are kept"), result.stdout
     data = json.loads((tmp_path / "crowdtune-local-root.json").read_text())
@@ -254,7 +254,7 @@ def test_a_terminal_login_of_digits_is_never_taken_for_the_discord_user_of_that_
     assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (terminal,))[0][0] == 2
     discord_votes = _counts(filled)["person's votes"]
     forgot = crowdtune("forget-user", terminal, "--db", filled, "--yes", cwd=tmp_path)
-    assert f"deleted 2 votes and their personal agent with its 1 session and their compositions of {terminal}" in forgot.stdout, forgot.stdout
+    assert f"deleted 2 votes and their personal agent with its 1 session and its compositions of {terminal}" in forgot.stdout, forgot.stdout
     assert (tmp_path / f"crowdtune-local-{PERSON}.json").is_file()  # not the Discord user's crowdtune-user-ID.json
     assert _counts(filled)["person's votes"] == discord_votes == 4
     crowdtune("run", "--rounds", "1", "--no-audio", "--db", filled, stdin="5\n", cwd=tmp_path, env_extra=env)
@@ -394,7 +394,7 @@ def test_a_login_with_a_space_an_emoji_or_a_slash_is_forgotten_by_the_name_its_v
     crowdtune("run", "--rounds", "1", "--no-audio", "--db", filled, stdin="5\n", cwd=tmp_path, env_extra={"LOGNAME": login, "USER": login})
     assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (f"local:{login}",))[0][0] == 1
     forgot = crowdtune("forget-user", f"local:{login}", "--db", filled, "--yes", cwd=tmp_path)
-    assert f"deleted 1 vote and their personal agent with its 1 session and their compositions of local:{login}" in forgot.stdout, forgot.stdout
+    assert f"deleted 1 vote and their personal agent with its 1 session and its compositions of local:{login}" in forgot.stdout, forgot.stdout
     copies = list(tmp_path.glob("crowdtune-local-*.json"))
     assert len(copies) == 1 and "/" not in copies[0].name[len("crowdtune-"):] and f"wrote {copies[0].name}" in forgot.stdout, copies
     assert query(filled, "SELECT COUNT(*) FROM votes WHERE voter = ?", (f"local:{login}",))[0][0] == 0
@@ -439,7 +439,7 @@ def test_forget_user_says_the_sessions_its_deletion_deleted_also_one_started_aft
     monkeypatch.chdir(tmp_path)
     assert main(["forget-user", str(PERSON), "--db", filled, "--out", "copy.json", "--yes"]) == 0
     wrote, *_, deleted = capsys.readouterr().out.splitlines()
-    assert "with its 1 session and their compositions" in wrote, wrote  # the copy's, as it was made
+    assert "with its 1 session and its compositions" in wrote, wrote  # the copy's, as it was made
     assert deleted.startswith("deleted 4 votes and their personal agent with its 2 sessions and their compositions"), deleted
     assert query(filled, "SELECT COUNT(*) FROM sessions WHERE scope_id = ?", (f"user:{PERSON}",)) == [(0,)]
 

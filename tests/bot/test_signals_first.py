@@ -77,7 +77,7 @@ def test_python_m_bot_cli_hears_signals_before_anything_slow_is_imported_too(tmp
 
 def test_the_lines_said_before_the_slow_imports_are_the_commands_own():
     assert ENDINGS == {signal.SIGINT: ("interrupted", ExitCode.INTERRUPTED), signal.SIGTERM: ("terminated", ExitCode.TERMINATED),
-                       signal.SIGHUP: ("hung up", ExitCode.HUNG_UP)}
+                       signal.SIGHUP: ("hung up", ExitCode.HUNG_UP), signal.SIGQUIT: ("quit", ExitCode.QUIT)}
     assert all(WORDS[number].startswith(words) for number, (words, _) in ENDINGS.items())
 
 

@@ -240,12 +240,14 @@ def test_the_starting_track_is_played_and_rated_before_the_first_edit(tmp_path, 
 
 
 @pytest.mark.parametrize("how, code, prefix", [("ctrl-c", 130, ()), ("ctrl-c", 130, IGNORING_SIGINT), ("sigterm", 143, ()),
-                                              ("sighup", 129, ())],
-                         ids=["ctrl-c-130", "ctrl-c-130-started-with-SIGINT-ignored", "sigterm-143", "sighup-129-terminal-still-open"])
+                                              ("sighup", 129, ()), ("ctrl-backslash", 131, ())],
+                         ids=["ctrl-c-130", "ctrl-c-130-started-with-SIGINT-ignored", "sigterm-143", "sighup-129-terminal-still-open",
+                              "ctrl-backslash-131"])
 def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_the_round_to_resume(tmp_path, player, how, code, prefix):
     """Also when crowdtune was started with SIGINT ignored (as a shell starts a command in the background): Ctrl-C
     did nothing then. A SIGHUP sent while its terminal is still open (`kill -HUP`) writes there as SIGTERM does
-    (a fresh-user trial: it pointed the output at /dev/null on every SIGHUP, so nothing was said)."""
+    (a fresh-user trial: it pointed the output at /dev/null on every SIGHUP, so nothing was said). Ctrl-\\ (SIGQUIT,
+    the terminal's other quit key) ended it with no closing lines (a newcomer's trial): it ends as Ctrl-C does."""
     env, log = player
     child = spawn(["--rounds", "3"], tmp_path, env, prefix)
     child.expect(r"your rating, 1-10\? ")
@@ -255,6 +257,8 @@ def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_
     wait_for(lambda: events(log)[-1][2] == "round-0001.wav", "round 1's clip to play")
     if how == "ctrl-c":
         child.sendintr()  # the terminal's ^C: SIGINT to the foreground process group, no Enter
+    elif how == "ctrl-backslash":
+        child.sendcontrol("\\")  # the terminal's ^\: SIGQUIT to the foreground process group
     else:
         child.kill(signal.SIGTERM if how == "sigterm" else signal.SIGHUP)
     child.expect(pexpect.EOF)  # without Enter: the old session waited for a line here forever
@@ -268,7 +272,7 @@ def test_ctrl_c_and_sigterm_at_the_prompt_end_at_once_stop_the_player_and_leave_
         "stopped; this round stays open and the next `crowdtune run` resumes it",
         f"your track: {folder / 'final.mid'} and final.wav",
         "the agent is not yet sure of anything you like or dislike (0 judged edits so far)",
-        {"ctrl-c": "interrupted", "sigterm": "terminated", "sighup": "hung up"}[how],
+        {"ctrl-c": "interrupted", "sigterm": "terminated", "sighup": "hung up", "ctrl-backslash": "quit"}[how],
     ], child.before
     assert events(log)[-1][2] == "round-0001.wav" and most_at_once(log) == 1, log.read_text()
     assert not any(running(pid) for what, pid, _ in events(log) if what == "start")  # the player was stopped
@@ -369,13 +373,37 @@ def test_a_new_session_after_ratings_says_how_the_agent_opened_its_track(tmp_pat
     said = [re.fullmatch(r"(.+?)(?: \((\d+) times\))?", words).groups() for words in opened[2].split("; ")]
     assert sum(int(times or 1) for _, times in said) == int(opened[1]), opened[0]
     assert len({words for words, _ in said}) == len(said), opened[0]  # each edit said once, with its count
-    assert re.search(r"^session 2: .* \(--seed 6 repeats it\)", second.stdout, re.M), second.stdout
+    assert re.search(r"^session 2: .* \(--seed 6 repeats it only with the agent's learning as it is now\)", second.stdout, re.M), second.stdout
     resumed = crowdtune("run", "--no-audio", "--db", "ct.db", stdin="q\n", cwd=tmp_path)  # said again, as it was
     assert f"\nit started from a random track with {opened[1]} edit" in resumed.stdout and opened[2] in resumed.stdout, resumed.stdout
     # The same key, scale and tempo again: the track session 2 ended on, said so, and no seed that would repeat it.
     third = crowdtune("run", "--new", "--rounds", "1", "--no-audio", "--db", "ct.db", "--base", "F3", "--scale", "minor", "--seed", "6", stdin="q\n", cwd=tmp_path)
-    assert re.search(r"^session 3: .* \(--seed 6\); the agent", third.stdout, re.M), third.stdout
+    assert re.search(r"^session 3: .* \(--seed 6 picks no track: it continues session 2's\); the agent", third.stdout, re.M), third.stdout
     assert re.search(r"^it starts from the track session 2 ended on \(same key, scale and tempo\)$", third.stdout, re.M), third.stdout
+
+
+def test_what_a_seed_repeats_is_said_as_it_is(tmp_path):
+    """Found by a newcomer's trial: "(--seed 22 repeats it)" was said of a session whose opening depends on what the
+    agent has learned, so the same command gave another opening once more was rated; and a session that continues
+    the last track said "(--seed 5)" without saying the seed picked no track."""
+    lydian = ("run", "--new", "--rounds", "1", "--no-audio", "--db", "ct.db", "--scale", "lydian", "--base", "E4")
+
+    def opening(session_id: int) -> str:
+        with sqlite3.connect(tmp_path / "ct.db") as db:
+            return db.execute("SELECT track FROM sessions WHERE id = ?", (session_id,)).fetchone()[0]
+
+    first = crowdtune(*lydian, "--seed", "22", stdin="q\n", cwd=tmp_path)
+    assert re.search(r"^session 1: .* \(--seed 22 repeats it only with the agent's learning as it is now\)", first.stdout, re.M), first.stdout
+    ratings = "".join(f"{rating}\n" for rating in [5, 9, 3, 9, 2, 9, 3, 9, 2, 9] * 3)
+    crowdtune("run", "--new", "--rounds", "30", "--no-audio", "--db", "ct.db", "--base", "F3", "--scale", "minor", stdin=ratings, cwd=tmp_path)
+    again = crowdtune(*lydian, "--seed", "22", stdin="q\n", cwd=tmp_path)
+    assert "it starts from a random track with" in again.stdout and opening(3) != opening(1)  # why the words are qualified
+    assert re.search(r"^session 3: .* \(--seed 22 repeats it only with the agent's learning as it is now\)", again.stdout, re.M), again.stdout
+    continued = crowdtune(*lydian, "--seed", "5", stdin="q\n", cwd=tmp_path)
+    assert re.search(r"^session 4: .* \(--seed 5 picks no track: it continues session 3's\)", continued.stdout, re.M), continued.stdout
+    assert opening(4) == opening(3)
+    random_agent = crowdtune(*lydian[:-4], "--base", "D4", "--scale", "dorian", "--preset", "random", "--seed", "22", stdin="q\n", cwd=tmp_path)
+    assert re.search(r"^session 5: .* \(--seed 22 repeats it\); the agent learns nothing", random_agent.stdout, re.M), random_agent.stdout
 
 
 def test_an_unfinished_session_says_what_it_resumes_and_which_options_it_does_not_apply_and_new_ends_it(tmp_path):

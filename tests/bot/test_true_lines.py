@@ -101,3 +101,22 @@ def test_a_piped_session_writes_its_starting_track_as_a_terminals_does(tmp_path)
     assert (folder / "start.mid").read_bytes().startswith(b"MThd") and (folder / "start.png").read_bytes().startswith(b"\x89PNG")
     resumed = crowdtune("run", "--new", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="5\nq\n", cwd=tmp_path)
     assert "starting track" not in resumed.stdout and "sorry" not in resumed.stdout, resumed.stdout
+
+
+def test_forget_user_with_one_session_says_its_compositions(tmp_path):
+    """Found by a newcomer's trial: "with its 1 session and their compositions" (a plural for one session)."""
+    env = {"LOGNAME": "ann", "USER": "ann"}
+    crowdtune("run", "--rounds", "2", "--no-audio", "--db", "ct.db", stdin="5\n6\n", cwd=tmp_path, env_extra=env)
+    forgot = crowdtune("forget-user", "local:ann", "--db", "ct.db", "--yes", cwd=tmp_path).stdout
+    assert "with its 1 session and its compositions" in forgot and "their compositions" not in forgot, forgot
+
+
+def test_a_rater_given_twice_is_said_to_vote_twice_under_two_names(tmp_path):
+    """Found by a newcomer's trial: `--rater troll --rater troll` said only "2 raters": two trolls, each voting apart
+    (troll#1 and troll#2, as a troll added to the crowd, which has one), are said so."""
+    twice = crowdtune("simulate", "--rater", "troll", "--rater", "troll", "--rounds", "1", "--out", "twice", "--db", "ct.db", cwd=tmp_path)
+    assert twice.stdout.startswith("2 raters (troll given twice: they vote apart, as troll#1 and troll#2), rating mode"), twice.stdout
+    added = crowdtune("simulate", "--rater", "crowd", "--rater", "troll", "--rounds", "1", "--out", "added", "--db", "ct.db", cwd=tmp_path)
+    assert added.stdout.startswith("9 raters (troll given twice: they vote apart, as troll#1 and troll#2), rating mode"), added.stdout
+    once = crowdtune("simulate", "--rater", "troll", "--rater", "calm", "--rounds", "1", "--out", "once", "--db", "ct.db", cwd=tmp_path)
+    assert once.stdout.startswith("2 raters, rating mode"), once.stdout

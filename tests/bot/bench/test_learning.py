@@ -1,6 +1,7 @@
 """Learning from a crowd: robust aggregation, A/B preferences, aspects, exploration and state, and a small
 version of `crowdtune bench learning` that runs the real conductor, engine and SQLite path."""
 
+import re
 import os
 import random
 import statistics
@@ -460,6 +461,10 @@ def test_a_two_seed_run_judges_no_target_and_never_says_met(tmp_path, capsys):
     said = [line.lstrip() for line in lines]
     assert sum(line.startswith("NOT JUDGED") for line in said) == 3, lines  # better edits, quality@3, never below
     assert sum("not judged: 2 seeds give ±" in line and "use --seeds 20 or more" in line for line in lines) == 3
+    # Each spread in its unit (a newcomer's trial read "default 50% ± 127%" as a relative spread, and "± 127.10" had none).
+    spreads = re.findall(r"2 seeds give ± [\d.]+ (percentage points|quality points);", "\n".join(lines))
+    assert sorted(spreads) == ["percentage points", "quality points", "quality points"], lines
+    assert re.search(r"default \d+% ± \d+ percentage points", "\n".join(lines)), lines
     assert not any(line.startswith(("MET", "NOT MET", "UNDECIDED")) for line in said), lines
     assert "every target judged met" not in lines[-1] and "3 not judged" in lines[-1]
     written = (tmp_path / "two" / "BENCHMARKS.md").read_text()

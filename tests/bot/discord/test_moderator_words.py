@@ -126,7 +126,7 @@ async def test_forget_me_counts_what_a_personal_agent_learned_in_the_units_its_p
         assert (set(agent) - {"scope", "preset", "learned", "lessons", "sessions"}) == {"judged_edits" if unit == "judged edit" else "q_values"}
         assert isinstance(agent["lessons"], list)
         # Its session goes with it: said before the question, listed in the copy (a trial: said only once deleted).
-        assert len(agent["sessions"]) == 1 and "with its 1 session and their compositions. Delete it all?" in content, content
+        assert len(agent["sessions"]) == 1 and "with its 1 session and its compositions. Delete it all?" in content, content
 
 
 async def test_a_round_lasts_the_same_15_s_to_7_days_in_the_check_the_options_the_help_and_the_readme(env):
