@@ -118,9 +118,10 @@ class Conductor:
                 return None
         return OpenRound(row, RoundPlan.from_dict(row.plan), spec)
 
-    async def model(self, scope_id: str, config: AgentConfig) -> Posterior | None:
+    async def model(self, scope_id: str, config: AgentConfig, measured_kinds: bool = True) -> Posterior | None:
         """The scope's linear model (None for agents that keep none): its own evidence and, when the scope
-        opted in with the `share_learning` setting, that of every other scope that did too."""
+        opted in with the `share_learning` setting, that of every other scope that did too (`measured_kinds`:
+        core.agent.scope_model)."""
         name = model_name(config)
         if name is None:
             return None
@@ -129,7 +130,7 @@ class Conductor:
         # A personal agent learns from its owner's votes alone (/config refuses share_learning in a DM).
         if not one_rater(scope_id) and (await self.store.scope_settings(scope_id)).get("share_learning"):
             shared = await self.store.shared_evidence(name, scope_id)
-        return await asyncio.to_thread(scope_model, config, evidence, shared)
+        return await asyncio.to_thread(scope_model, config, evidence, shared, measured_kinds)
 
     async def judged_edits(self, scope_id: str, config: AgentConfig) -> int:
         """How many judged edits the scope's model has learned from (its observations): an edit the crowd rated
@@ -175,7 +176,7 @@ class Conductor:
     async def lessons(self, scope_id: str, preset: str = "default") -> list[str]:
         """What the scope's agent is most sure its crowd likes and dislikes, in words (empty before any rating)."""
         config = agent_preset(preset)
-        model = await self.model(scope_id, config)
+        model = await self.model(scope_id, config, measured_kinds=False)
         return explain(model, feature_names(config)) if model is not None else []
 
     @staticmethod

@@ -28,7 +28,7 @@ import numpy as np
 
 from core.actions import ALL_KINDS, PAPER_KINDS, Action, Kind, apply, legal_actions
 from core.features import FEATURE_NAMES, candidate_features
-from core.learner import Evidence, Posterior, cautious_choice, generator, thompson_choices
+from core.learner import Evidence, KindMeans, Posterior, cautious_choice, generator, thompson_choices
 from core.music import PERCUSSION_STEPS, Track, scale_intervals
 from core.theory import melody_of_track, theory_critic
 from core.words import quoted
@@ -316,15 +316,26 @@ def feature_names(config: AgentConfig) -> tuple[str, ...]:
     return (*FEATURE_NAMES, THEORY_FEATURE) if config.theory_prior else FEATURE_NAMES
 
 
-def initial_model(config: AgentConfig) -> Posterior:
-    """The linear learner's prior: the theory feature's weight starts at `theory_prior`."""
-    return Posterior.prior(feature_names(config), {THEORY_FEATURE: config.theory_prior} if config.theory_prior else None)
+def initial_model(config: AgentConfig, kind_spread: float = 0.0) -> Posterior:
+    """The linear learner's prior: the theory feature's weight starts at `theory_prior`; a kind of edit's effect has
+    sd KIND_PRIOR_SD, or `kind_spread` (rating points) where the scope's kinds measured further apart (scope_model)."""
+    return Posterior.prior(
+        feature_names(config), {THEORY_FEATURE: config.theory_prior} if config.theory_prior else None, kind_spread
+    )
 
 
-def scope_model(config: AgentConfig, evidence: Evidence | None, shared: Sequence[Evidence] = ()) -> Posterior:
+def scope_model(config: AgentConfig, evidence: Evidence | None, shared: Sequence[Evidence] = (), measured_kinds: bool = True) -> Posterior:
     """The posterior a scope's agent chooses with: its prior, its own evidence and, when the scope opted in
-    to shared learning, other opted-in scopes' evidence (see Posterior.updated)."""
-    prior = initial_model(config)
+    to shared learning, other opted-in scopes' evidence (see Posterior.updated). The kinds' prior is as wide as the
+    scope's own judged edits show kinds differ (empirical Bayes, KindMeans.spread), KIND_PRIOR_SD at least: a person who
+    rates the edit they are told of (an added chord 9-10, anything else 2) makes kinds differ by points, which a
+    prior of 0.3 made the model spread over descriptors (a removal of a note without a chord "adds chords"), and a new
+    session then opened with removals the person always rated 2. `measured_kinds` False keeps KIND_PRIOR_SD, for what is
+    said of the crowd (Conductor.lessons), which reads kinds from the judged edits themselves (core.learner.kind_contrasts):
+    a model whose kinds fit such a person leaves the bar's ups and downs to its descriptors, fitted so closely that
+    lessons read from it named ten of them a session."""
+    by_kind = KindMeans.of(evidence, feature_names(config)) if evidence is not None and measured_kinds else None
+    prior = initial_model(config, by_kind.spread() if by_kind is not None else 0.0)
     return prior.updated(evidence if evidence is not None else Evidence.empty(prior.dimension), shared)
 
 

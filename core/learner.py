@@ -150,10 +150,11 @@ class Posterior:
     shared: float = 0.0
 
     @staticmethod
-    def prior(names: Sequence[str] = FEATURE_NAMES, means: dict[str, float] | None = None) -> Posterior:
-        """The prior before any rating: kinds of edit N(0, KIND_PRIOR_SD^2), descriptor changes
+    def prior(names: Sequence[str] = FEATURE_NAMES, means: dict[str, float] | None = None, kind_sd: float = 0.0) -> Posterior:
+        """The prior before any rating: kinds of edit N(0, max(KIND_PRIOR_SD, kind_sd)^2), descriptor changes
         N(0, FEATURE_PRIOR_SD^2); `means` sets a feature's prior mean (the theory preset's critic)."""
-        sd = np.array([KIND_PRIOR_SD if name.startswith("kind:") else FEATURE_PRIOR_SD for name in names])
+        kind = max(KIND_PRIOR_SD, kind_sd)
+        sd = np.array([kind if name.startswith("kind:") else FEATURE_PRIOR_SD for name in names])
         precision = 1.0 / sd**2
         mean = np.array([(means or {}).get(name, 0.0) for name in names])
         return Posterior(np.diag(precision), precision * mean, Evidence.empty(len(names)))
@@ -325,6 +326,44 @@ def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judg
     return [found[k] for k in said]
 
 
+@dataclass(frozen=True)
+class KindMeans:
+    """A scope's judged edits grouped by kind of edit (one-way analysis of variance): `judged` {kind's feature index:
+    how many}, `mean` {index: their mean improvement, rating points}, `variance` the scatter within kinds (rating
+    points squared) blended with NOISE_SD as NOISE_PRIOR_ROWS rows' worth (as in Posterior.noise_sd), on `freedom`
+    degrees of freedom."""
+
+    judged: dict[int, float]
+    mean: dict[int, float]
+    variance: float
+    freedom: float
+
+    @staticmethod
+    def of(evidence: Evidence, names: Sequence[str] = FEATURE_NAMES) -> KindMeans | None:
+        """None where the evidence cannot say: A/B comparison rows (not edits) among its rows, evidence stored before
+        sum y^2 was kept, fewer than two kinds judged."""
+        if evidence.square is None or evidence.compared is not None or evidence.rows != evidence.count:
+            return None
+        kinds = [i for i, name in enumerate(names[: evidence.dimension]) if name.startswith("kind:") and evidence.gram[i, i] > 0]
+        judged = {k: float(evidence.gram[k, k]) for k in kinds}
+        if len(kinds) < 2 or abs(sum(judged.values()) - evidence.count) > 1e-6:  # every judged edit has one kind
+            return None
+        mean = {k: float(evidence.moment[k]) / judged[k] for k in kinds}
+        within = max(evidence.square - sum(judged[k] * mean[k] ** 2 for k in kinds), 0.0)
+        freedom = NOISE_PRIOR_ROWS + evidence.count - len(kinds)
+        return KindMeans(judged, mean, (NOISE_PRIOR_ROWS * NOISE_SD**2 + within) / freedom, freedom)
+
+    def spread(self) -> float:
+        """How far kinds of edit differ in what they gain, in rating points: the standard deviation between kinds by
+        the method of moments for one-way random effects, sqrt(max(0, (MSB - MSW) / n0)), n0 = (N - sum n_k^2 / N) /
+        (K - 1) (Searle, Casella and McCulloch, Variance Components, 1992, 3.5)."""
+        n = sum(self.judged.values())
+        grand = sum(self.judged[k] * self.mean[k] for k in self.judged) / n
+        between = sum(self.judged[k] * (self.mean[k] - grand) ** 2 for k in self.judged) / (len(self.judged) - 1)
+        n0 = (n - sum(j * j for j in self.judged.values()) / n) / (len(self.judged) - 1)
+        return math.sqrt(max(0.0, (between - self.variance) / n0)) if n0 > 0 else 0.0
+
+
 def kind_contrasts(evidence: Evidence, names: Sequence[str] = FEATURE_NAMES, min_judged: int = 3) -> tuple[int | None, dict[int, tuple[float, float]]]:
     """The kinds of edit judged at least `min_judged` times, each against the kind in the middle of them: (the middle
     kind's feature index, {feature index: (effect, sd)}), effect = the mean improvement (rating points) of the kind's
@@ -342,20 +381,15 @@ def kind_contrasts(evidence: Evidence, names: Sequence[str] = FEATURE_NAMES, min
     indifferent to is not called disliked because another is much liked.
     (None, {}) where the evidence cannot say it: A/B comparison rows (not edits) among its rows, evidence stored
     before sum y^2 was kept, fewer than three kinds judged `min_judged` times."""
-    if evidence.square is None or evidence.compared is not None or evidence.rows != evidence.count:
+    by_kind = KindMeans.of(evidence, names)
+    if by_kind is None:
         return None, {}
-    kinds = [i for i, name in enumerate(names[: evidence.dimension]) if name.startswith("kind:") and evidence.gram[i, i] > 0]
-    judged = {k: float(evidence.gram[k, k]) for k in kinds}
-    mean = {k: float(evidence.moment[k]) / judged[k] for k in kinds}
-    if abs(sum(judged.values()) - evidence.count) > 1e-6:  # every judged edit has exactly one kind
-        return None, {}
-    ranked = sorted((k for k in kinds if judged[k] >= min_judged), key=lambda k: mean[k])
+    judged, mean = by_kind.judged, by_kind.mean
+    ranked = sorted((k for k in judged if judged[k] >= min_judged), key=lambda k: mean[k])
     if len(ranked) < 3:
         return None, {}
     middle = ranked[(len(ranked) - 1) // 2]
-    within = max(evidence.square - sum(judged[k] * mean[k] ** 2 for k in kinds), 0.0)
-    freedom = NOISE_PRIOR_ROWS + evidence.count - len(kinds)
-    variance = (NOISE_PRIOR_ROWS * NOISE_SD**2 + within) / freedom
+    freedom, variance = by_kind.freedom, by_kind.variance
     contrasts = {}
     for k in ranked:
         if k == middle:

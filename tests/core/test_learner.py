@@ -512,6 +512,17 @@ async def test_a_person_rating_at_random_is_told_nothing_and_one_liking_is_told_
     assert sum(1 for lines in told if lines) >= 2 and all("chord" in lines[0] for lines in told if lines), told
 
 
+async def _rated_by_the_edit(conductor: Conductor, scope_id: str, seed: int, rounds: int = 40) -> None:
+    """A session rated by a person who rates the edit they are told of, as trials did: every added chord 9-10, any
+    other edit 2 (noise 0.5)."""
+    draws = random.Random(seed)
+    session = await conductor.start(scope_id, "user", None, SessionSpec(rounds=rounds, seed=seed), actor="me")
+    while (open_round := await conductor.open_round(session.id)) is not None:
+        liked = "added a chord" in open_round.plan.proposals[0].description
+        await conductor.vote(open_round.id, "me", min(10.0, max(1.0, (9.5 if liked else 2.0) + draws.gauss(0, 0.5))))
+        await conductor.close(open_round.id, actor="me")
+
+
 async def test_a_person_who_rates_the_edit_they_are_told_of_is_told_what_they_liked(store):
     """Found by fresh-user trials (five in a row rated the edit, not the track): a person rating every edit that added
     a chord 9-10 and any other 2 heard after 40 rounds "not yet sure of anything" or of stepwise motion, never of
@@ -520,14 +531,25 @@ async def test_a_person_who_rates_the_edit_they_are_told_of_is_told_what_they_li
     middle, measured from the judged edits."""
     told = []
     for seed in (1, 2, 3):
-        conductor, draws = Conductor(store), random.Random(seed)
-        session = await conductor.start(f"user:e{seed}", "user", None, SessionSpec(rounds=40, seed=seed), actor="me")
-        while (open_round := await conductor.open_round(session.id)) is not None:
-            liked = "added a chord" in open_round.plan.proposals[0].description
-            await conductor.vote(open_round.id, "me", min(10.0, max(1.0, (9.5 if liked else 2.0) + draws.gauss(0, 0.5))))
-            await conductor.close(open_round.id, actor="me")
+        conductor = Conductor(store)
+        await _rated_by_the_edit(conductor, f"user:e{seed}", seed)
         told.append(await conductor.lessons(f"user:e{seed}"))
     assert all(lines and lines[0].startswith("likes adding a chord: ") for lines in told), told
+
+
+async def test_a_new_session_of_a_person_who_rates_the_edit_opens_with_no_kind_they_rated_down(store):
+    """Found by a fresh-user trial: after 40 rounds rating every added chord 9 and anything else 2, each new session
+    opened "from what your ratings taught" with a removal, rated 2 every time (simulated: 7 of 8 sessions opened with
+    an edit of a kind always rated 2; 3 of 12 in this test's setting): the kinds' narrow prior left the fall to descriptors, and removing a note
+    without a chord raises the share of chords. The kinds' prior is now as wide as the scope's kinds measured apart."""
+    opened = []
+    for seed in (7, 8, 12):  # 3 of seeds 1-12 opened with a lowered note before, none now
+        conductor = Conductor(store)
+        await _rated_by_the_edit(conductor, f"user:o{seed}", seed)
+        again = await conductor.start(f"user:o{seed}", "user", None, SessionSpec(base=57, scale="minor", rounds=1, seed=seed), actor="me")
+        opened.append(again.options["opening"])
+    assert all(edits for edits in opened), opened
+    assert [edit for edits in opened for edit in edits if "added a chord" not in edit] == [], opened
 
 
 async def test_a_person_who_rates_everything_alike_is_told_nothing(store):
