@@ -23,7 +23,11 @@ VENV = Path(sys.executable).parent.parent
 def _make_run(tmp_path: Path, args: str) -> pexpect.spawn:
     """`make run` in this repository with the tests' virtual environment as its VENV, under a pseudo-terminal."""
     stamp = subprocess.run("cat pyproject.toml | cksum | cut -d' ' -f1", shell=True, cwd=REPO, capture_output=True, text=True).stdout.strip()
-    if shutil.which("make") is None or not (VENV / f".installed-{stamp}").exists():
+    # Installed, and up to date for make: a checkout whose pyproject.toml is newer than the environment's stamp (a second
+    # working tree sharing it) would have make run reinstall the package from this checkout into that environment.
+    if shutil.which("make") is None or not (VENV / f".installed-{stamp}").exists() or subprocess.run(
+        ["make", "-q", "-C", str(REPO), f"VENV={VENV}", str(VENV / f".installed-{stamp}")], capture_output=True
+    ).returncode != 0:
         pytest.skip("no make, or the tests' environment is not the one make run would use (it would install one)")
     # As a newcomer types it: not under the `make test` that runs these tests (CI's), whose MAKELEVEL would make this
     # make's lines read "make[1]: ...".
