@@ -54,8 +54,11 @@ class Outage:
     every STILL_FAILING_EVERY seconds one line for them all, with how many wait and how many tries failed; and one line
     once none waits any more. Per session it would be a line per server at each: 100 as an outage begins."""
 
-    def __init__(self, log: logging.Logger, retry_seconds: float, running: Callable[[], int]) -> None:
-        self.log, self.retry_seconds, self.running = log, retry_seconds, running
+    def __init__(
+        self, log: logging.Logger, retry_seconds: float, running: Callable[[], int], stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """`stopping` says whether the bot stops (RoundRunner.shutdown): then the last step to wait ends unanswered."""
+        self.log, self.retry_seconds, self.running, self.stopping = log, retry_seconds, running, stopping
         self.waiting: set[Hashable] = set()  # the steps whose last try failed for the outage; empty: no outage
         self.tries = 0  # failed tries in this outage, of every step
         self._since = self._said = 0.0  # when (monotonic s) the outage began, and was last said
@@ -83,7 +86,13 @@ class Outage:
             return
         self.waiting.discard(key)
         if not self.waiting:
-            how = "Discord works again" if worked else "no session waits for Discord any more"
+            # Found by a trial: a stop mid-outage said "no session waits for Discord any more", which read as recovery.
+            if worked:
+                how = "Discord works again"
+            elif self.stopping():
+                how = "stopped waiting for Discord as the bot stops, Discord still unreachable at the last try"
+            else:
+                how = "no session waits for Discord any more (their steps ended or failed otherwise)"
             self.log.info("%s, after %s in %.0f s", how, plural(self.tries, "failed try", "failed tries"), time.monotonic() - self._since)
 
 

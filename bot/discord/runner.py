@@ -156,7 +156,7 @@ class RoundRunner:
         self._shut_down = False  # a /compose answered during the shutdown starts no rounds (its store is being closed)
         join_times = JoinTimes(bot)
         # Discord unreachable is said once for the process, naming how many sessions run (all wait for it).
-        self.outage = Outage(log, RETRY_AFTER_ERROR, lambda: sum(not task.done() for task in self._tasks.values()))
+        self.outage = Outage(log, RETRY_AFTER_ERROR, lambda: sum(not task.done() for task in self._tasks.values()), lambda: self._shut_down)
         self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn, self.outage)
         self.ballot_box = BallotBox(
             bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in, self.outage

@@ -298,3 +298,21 @@ async def test_the_session_finished_line_cut_off_by_an_outage_is_posted_once_it_
         pass
     assert said(server, env.channel, "Session finished") == ["Session finished after 1 round. Use `/top` to hear the best."]
     assert len(said(server, env.channel, "**Round 1 closed**")) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_stop_mid_outage_says_the_waiting_ended_because_the_bot_stopped_not_as_if_discord_were_back(env, monkeypatch, caplog):
+    """Found by a trial: SIGTERM during an outage logged "no session waits for Discord any more, after 2 failed tries
+    in 6 s", which reads as recovery. The last line of the outage says the bot stopped with Discord not reached."""
+    monkeypatch.setattr(runner_module, "RETRY_AFTER_ERROR", 0.02)
+    caplog.set_level(logging.INFO, logger="crowdtune.rounds")
+    async with running(env) as bot:
+        await compose(env, rounds=2)
+        await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await round_recorded(env, 1)
+        env.server.fail(MESSAGES, count=10**6, status=503)  # every post fails: the round's summary waits for Discord
+        await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
+        await eventually(lambda: bot.runner.outage.tries >= 2, "2 failed tries")
+    ended = [r.getMessage() for r in caplog.records if "waits for Discord" in r.getMessage() or "waiting for Discord" in r.getMessage()]
+    assert len(ended) == 1 and ended[0].startswith("stopped waiting for Discord as the bot stops"), caplog.text
+    assert "works again" not in caplog.text, caplog.text
