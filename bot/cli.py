@@ -525,10 +525,15 @@ def _check_database(db: str, create: bool, throwaway: bool = False) -> None:
 
 
 async def _open_to_write(db: str):
-    """The store of a command that writes the database `db`, checked writable at once (storage.open_to_write)."""
-    from storage import open_to_write
+    """The store of a command that writes the database `db`, checked writable at once (storage.open_to_write); one
+    line on stderr when it made a new one (storage.created)."""
+    from storage import created, is_new_file, open_to_write
 
-    return await open_to_write(db)
+    new = is_new_file(db)
+    store = await open_to_write(db)
+    if new:
+        print(created(db), file=sys.stderr)
+    return store
 
 
 START_A_SESSION = "start a session with crowdtune run or crowdtune simulate"
@@ -612,6 +617,7 @@ async def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(problem)) from None
     from bot.conductor import Conductor
     from bot.terminal import TerminalSession, nothing_to_rate, terminal_scope
+    from storage import is_new_file
 
     with contextlib.ExitStack() as opened:
         renderer = None if args.no_audio else opened.enter_context(open_renderer(settings))
@@ -622,7 +628,7 @@ async def _run(args: argparse.Namespace) -> int:
         out = Path(args.out).resolve() if args.out else _beside_db(args.db) / "rounds"
         if out_refused is not None and not await _keeps_its_folder(args.db, out):
             raise out_refused  # before the database is opened to write, which would upgrade an older one
-        made, session = _new_file(args.db), None
+        made, session = is_new_file(args.db), None
         store = await _open_to_write(args.db)
         try:
             # One process per database, as for the bot: two terminals on one session would close each
@@ -640,13 +646,6 @@ async def _run(args: argparse.Namespace) -> int:
 
                 remove_new(args.db)
     return 0
-
-
-def _new_file(db: str) -> bool:
-    """Whether the database `db` is a SQLite file not there yet (a command opening it to write makes it)."""
-    from storage import IN_MEMORY, is_postgres_url
-
-    return not (is_postgres_url(db) or db == IN_MEMORY or os.path.lexists(db))
 
 
 async def _keeps_its_folder(db: str, out: Path) -> bool:

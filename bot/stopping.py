@@ -91,8 +91,12 @@ def close_on_signals(close: Callable[[], Awaitable[object]]) -> list[signal.Sign
     return received
 
 
-def bot_stopped(number: signal.Signals) -> str:
-    """The running bot's last line once the signal `number` has closed it (exit code 0, README "Exit codes")."""
+def bot_stopped(number: signal.Signals, gone: BaseException | None = None) -> str:
+    """The running bot's last line once the signal `number` has closed it (exit code 0, README "Exit codes"); `gone`:
+    why its database was lost while it ran (DatabaseGone, which says what to do), when it was: then nothing resumes
+    by itself."""
+    if gone is not None:
+        return f"{WORDS[number]}: the bot has stopped; {gone}"
     return f"{WORDS[number]}: the bot has stopped; its open rounds resume at its next start"
 
 

@@ -21,7 +21,7 @@ from storage.protocol import (
 __all__ = [
     "Announce", "Announcement", "ClaimLost", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "EndedSession", "NoDatabase", "Reader", "ResetDone", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
     "check_location", "clone_rounds", "database_errors", "naming_problems", "naming_refusals", "out_of_room", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
-    "open_to_write", "viewing", "View",
+    "open_to_write", "is_new_file", "created", "viewing", "View",
 ]
 
 
@@ -193,13 +193,24 @@ async def open_store(location: str | Path, read_only: bool = False) -> Store:
     return await SqliteStore.open(location, read_only=read_only)
 
 
+def is_new_file(location: str | Path) -> bool:
+    """Whether `location` names a SQLite file not there yet: opening it to write makes it, a new, empty database."""
+    return not is_postgres_url(location) and location != IN_MEMORY and not os.path.lexists(location)
+
+
+def created(location: str | Path) -> str:
+    """The line a command or the bot says once it made the new database `location` (`is_new_file`): a restart after
+    its file went missing must not pass for one that opened it (found by a trial: only "0 sessions running")."""
+    return f"created a new, empty database at {location}: none was there"
+
+
 async def open_to_write(location: str | Path) -> Store:
     """`open_store` for a command that writes (the bot, a terminal session, a simulation, a copy's target): a
     database that cannot be written (a read-only file or folder, a full disk) is a StorageError at once, naming
     it ("the database ct.db cannot be written: ..."), before the command makes anything, not at its first write: a
     SQLite file this made is removed again."""
     check_location(location)
-    made = not is_postgres_url(location) and location != IN_MEMORY and not os.path.lexists(location)
+    made = is_new_file(location)
     store = await open_store(location)
     try:
         await store.check_writable()

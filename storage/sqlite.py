@@ -500,7 +500,9 @@ class SqliteStore(ClosesOnExit):
         written; and its -wal and -shm are removed at once (_remove_beside)."""
         if self._gone is None and self._file is not None and identity != self._file:
             self._gone = DatabaseGone(
-                f"the database {self.path} was removed or replaced while crowdtune ran; nothing more is saved until it is restarted"
+                f"the database {self.path} was removed or replaced while crowdtune ran, so nothing more is saved; put the "
+                f"database file (or a backup) back at {self.path} before restarting: a restart opens what is there, and "
+                "makes a new, empty database if nothing is (its learning and open rounds lost)"
             )  # raised, not logged too: each front end says it once (the bot's runner logs it)
             self._remove_beside()
         if self._gone is not None:

@@ -320,7 +320,7 @@ def freeze_start_up_objects() -> None:
 async def run_bot(settings: Settings, db: str) -> int:
     """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database.
     Each start-up problem is a StartupError (or StorageError, RenderSetupError) with its exit code."""
-    from storage import open_to_write
+    from storage import ClaimLost, created, is_new_file, open_to_write
 
     token = bot_token(settings)
     shards = ShardPlan.make(settings.shard_count, settings.shard_ids)
@@ -329,7 +329,10 @@ async def run_bot(settings: Settings, db: str) -> int:
     store = None
     try:
         # The command line's --db, else CROWDTUNE_DB (bot.cli._database); a read-only file or a full disk said now.
+        new = is_new_file(db)
         store = await open_to_write(db)
+        if new:
+            log.warning(created(db))  # an operator restarting after its file went missing sees it
         # One bot per database: a second one would race the first for every close (issue 11, case 9).
         await store.claim_instance(f"process {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
         await store.claim_shards(shards.count, shards.ids)  # one process per shard, never two
@@ -386,5 +389,6 @@ async def run_bot(settings: Settings, db: str) -> int:
     if lost:
         raise lost[0]
     if stopped_by:  # every end is one line (README "Exit codes"), after the cleanup it waited for
-        say_stopped(bot_stopped(stopped_by[0]))
+        gone = bot.runner.stopped_by
+        say_stopped(bot_stopped(stopped_by[0], None if isinstance(gone, ClaimLost) else gone))
     return 0

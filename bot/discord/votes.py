@@ -16,12 +16,13 @@ AB_EMOJI = {"\U0001f170\ufe0f": "a", "\U0001f171\ufe0f": "b", "\U0001f44d": "bot
 VOTE_STYLES = ("reactions", "buttons")
 # A command's answer once the database is gone (runner.database_gone): trying again cannot help, the operator must act.
 DATABASE_GONE = (
-    "my database was removed or replaced while I was running, so I cannot save anything until my operator restarts me "
-    "(my log tells them)"
+    "my database was removed or replaced while I was running, so I cannot save anything until my operator puts it back "
+    "and restarts me (my log tells them)"
 )
 VOTING_STOPPED = (
     "Voting has stopped: my database was removed or replaced while I was running, so nothing more can be saved. "
-    "Votes made from now on do not count; the operator has been told (see the log) and must restart me."
+    "Votes made from now on do not count. The operator has been told (see the log): they must put the database file "
+    "(or a backup) back before restarting me, or I start with an empty database and this session is lost."
 )
 
 ASPECTS_STYLE = "aspects"  # a session asking musicality, novelty and coherence: a select menu for each

@@ -139,3 +139,44 @@ async def test_a_signal_stops_the_bot_with_exit_code_0_and_one_last_line_saying_
     assert last.startswith(word) and "open rounds resume" in last, last
     assert sum(line.startswith(word) for line in logs.splitlines()) == 1, logs
     assert "0 sessions running" in logs and "(s)" not in logs, logs
+
+
+async def test_a_database_file_removed_under_the_bot_is_said_to_be_put_back_before_a_restart_which_would_start_empty(tmp_path):
+    """Found by a trial: after the database file was removed, the channel and the log said only that the operator must
+    restart the bot, the SIGTERM line that "its open rounds resume at its next start", and the restart, with no file,
+    said only "0 sessions running" of the new, empty database it made. Each says what is so: the file (or a backup)
+    must be put back first, and a start that makes a database says so."""
+    db = tmp_path / "bot.db"
+    async with FakeDiscord() as server:
+        mod = server.add_user("mod")
+        channel = server.add_text_channel(server.add_guild("Lab", owner=mod), "one")
+        process = await start(server, tmp_path, server.bot_token)
+        try:
+            await server.wait_until(lambda: server.commands[None], timeout=30, what="commands synced")
+            await server.wait_for_session(timeout=30)
+            await (await server.slash(mod, channel, "compose", {"rounds": 2}, check_permissions=False)).wait_response()
+            await server.wait_for_message(channel, lambda m: m["content"].startswith("**Round 1"), timeout=30)
+            os.remove(db)
+            told = await server.wait_for_message(channel, lambda m: "Voting has stopped" in m["content"], timeout=30)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+        logs = err.decode()
+        assert process.returncode == 0, logs
+        assert logs.count(f"created a new, empty database at {db}") == 1, logs  # its first start made it
+        assert "put the database file (or a backup) back before restarting me" in told["content"], told["content"]
+        stopped = [line for line in logs.splitlines() if "voting stopped in every session" in line]
+        last = logs.rstrip("\n").splitlines()[-1]
+        for line in (stopped[0], last):
+            assert f"put the database file (or a backup) back at {db} before restarting" in line, logs
+            assert "new, empty database" in line and "resume" not in line, line
+        assert last.startswith("terminated (SIGTERM): the bot has stopped;"), last
+        # Restarted without it, as the operator was not to: the new, empty database is said.
+        process = await start(server, tmp_path, server.bot_token)
+        try:
+            await server.wait_until(lambda: server.commands[None], timeout=30, what="commands synced")
+            await server.wait_for_session(timeout=30)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+        assert f"created a new, empty database at {db}" in err.decode() and process.returncode == 0, err.decode()
