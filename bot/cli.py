@@ -525,15 +525,10 @@ def _check_database(db: str, create: bool, throwaway: bool = False) -> None:
 
 
 async def _open_to_write(db: str):
-    """The store of a command that writes the database `db`, checked writable at once (storage.open_to_write); one
-    line on stderr when it made a new one (storage.created)."""
-    from storage import created, is_new_file, open_to_write
+    """The store of a command that writes the database `db`, checked writable at once (storage.open_to_write)."""
+    from storage import open_to_write
 
-    new = is_new_file(db)
-    store = await open_to_write(db)
-    if new:
-        print(created(db), file=sys.stderr)
-    return store
+    return await open_to_write(db)
 
 
 START_A_SESSION = "start a session with crowdtune run or crowdtune simulate"

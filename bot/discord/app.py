@@ -118,6 +118,7 @@ class CrowdtuneBot(commands.Bot):
         self.questions: dict[str, Confirm] = {}  # the Confirm questions waiting for a press, by key (views.Answer)
         self.question_seconds = QUESTION_SECONDS
         self.runner = RoundRunner(self, conductor, renderer, self.drawer, VoteLimiter(settings.vote_burst, settings.vote_refill_seconds))
+        self.created: str | None = None  # the line saying a new, empty database was made for it (run_bot), till said
         self.stray_reactions = StrayReactions(self, self.runner.ballot_box)
         handle_each_interaction_once(self._connection.parsers)
 
@@ -170,6 +171,9 @@ class CrowdtuneBot(commands.Bot):
 
     async def on_ready(self) -> None:
         resumed = await self.runner.resume_all()
+        if self.created is not None:  # at the first ready (a refused start is one line): a missing file restored? see it
+            log.warning(self.created)
+            self.created = None
         log.info("ready as %s (%s); %s running", self.user, self.shard_plan.describe(), plural(resumed, "session"))
         if self._command_sync is None:  # on_ready comes again after a reconnect: sync once a process
             self._command_sync = asyncio.create_task(self.sync_commands(), name="command-sync")
@@ -331,8 +335,6 @@ async def run_bot(settings: Settings, db: str) -> int:
         # The command line's --db, else CROWDTUNE_DB (bot.cli._database); a read-only file or a full disk said now.
         new = is_new_file(db)
         store = await open_to_write(db)
-        if new:
-            log.warning(created(db))  # an operator restarting after its file went missing sees it
         # One bot per database: a second one would race the first for every close (issue 11, case 9).
         await store.claim_instance(f"process {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
         await store.claim_shards(shards.count, shards.ids)  # one process per shard, never two
@@ -344,6 +346,7 @@ async def run_bot(settings: Settings, db: str) -> int:
         renderer.close()
         raise
     bot = (ShardedCrowdtuneBot if shards.sharded else CrowdtuneBot)(settings, Conductor(store), renderer, shards=shards, pace=pace)
+    bot.created = created(db) if new else None
     from bot.discord.cogs import moderation, sessions  # noqa: F401  (imported now, to be frozen with the rest)
 
     freeze_start_up_objects()
