@@ -19,7 +19,7 @@ from bot.discord.outage import is_outage, reason
 from bot.discord.permissions import missing_permissions, missing_text
 from bot.discord.pickup import after_pickup, recounted
 from bot.discord.replies import UNKNOWN_INTERACTION, answer, answer_privately, deferring
-from bot.discord.steering import ALREADY_ENDED, CLOSE_ANSWERS
+from bot.discord.steering import ALREADY_ENDED, CLOSE_ANSWERS, CloseWaits
 from bot.discord.runner import waits_for_database
 from bot.discord.reports import (
     STILL_RECOUNTING, best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of,
@@ -330,6 +330,8 @@ class Sessions(commands.Cog):
 
 
 STOPPED_SAID = "Stopped; I said so in the channel."
+# After round_waits, to a /stop whose round's close (its voting over) waits for the database: it must close and count first.
+CLOSE_WAITS = "Its voting is over: it closes and counts before the session can stop, so nothing was changed; use `/stop` again once it has closed."
 
 
 async def stop_session(bot, interaction: discord.Interaction, session) -> None:
@@ -355,7 +357,11 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
             if after_close and not waited:
                 waited = True
                 await deferring(interaction)()
-            stopped = await steering.stop(session.id, after_close)
+            try:
+                stopped = await steering.stop(session.id, after_close)
+            except CloseWaits as waits:  # as long as the operator takes: said now, not left "thinking..."
+                await answer_privately(interaction, f"{round_waits(waits.problem)} {CLOSE_WAITS}")
+                return
     if not stopped:
         await answer_privately(interaction, ALREADY_ENDED)
         return
