@@ -78,9 +78,12 @@ async def forget(bot, data: dict, request: str) -> str | None:
     bot.heard_forget(result["forget"])
     bot.runner.scope_deleted(voter)
     await _cast_anew(bot, data["user"], added)
+    # In the words of the vote style where it was asked (`data["buttons"]`, recorded at the press): a button vote leaves
+    # nothing on the post, a reaction stays there and must not count again.
+    again = "to vote again on a round open now, press its buttons again" if data.get("buttons") else "a reaction you leave on an open round no longer counts"
     return (
         f"Deleted {stored(result['votes'], 'your personal agent' if result['personal_agent'] else None)} {EVERYWHERE}; the copy of "
-        "your data stays attached here. Moderation records about you (any strike, the audit log) are kept; a reaction you leave on an open round no longer counts."
+        f"your data stays attached here. Moderation records about you (any strike, the audit log) are kept; {again}."
     )
 
 

@@ -11,8 +11,11 @@ import discord
 
 from bot.conductor import one_rater
 from bot.discord.anti_brigade import Count
+from bot.discord.followups import database_refuses
+from bot.discord.pickup import recounted
 from bot.discord.reactions_seen import as_counted
-from bot.discord.votes import describe_ab_rounds, describe_aspects, ranked_round, rounds_played, set_aside_text, voter_id
+from bot.discord.runner import waits_for_database
+from bot.discord.votes import VOTING_STOPPED, describe_ab_rounds, describe_aspects, ranked_round, rounds_played, set_aside_text, voter_id
 from bot.progress import plural, plural_agreeing
 from core.agent import preset as agent_preset
 from core.crowd import Ballot, rating_text
@@ -20,15 +23,23 @@ from core.engine import beat_chance
 from storage import RoundRow, SessionRow
 
 NOTHING_RATED = "No rounds with votes yet. Start with `/compose`."
+STILL_RECOUNTING = (
+    "The votes are still being counted after my restart or reconnection (reactions made while I was offline): these counts may change."
+)
 
 
-async def nothing_rated(store, scope_id: str, channel_id: str) -> str:
+async def nothing_rated(bot, scope_id: str, channel_id: str) -> str:
     """What /stats and /top say before any round closed with votes: each session of the scope that is running, the
     one where they were asked first ("here") and the others by their channel, with its open round's votes so far (not
-    to start one); or how to start one."""
+    to start one), as /status says them: once the recount after a restart is done (or said to be under way), with no
+    closing time while its round waits for the database (said why) or the database is gone (voting stopped, said);
+    or how to start one."""
+    store, runner = bot.conductor.store, bot.runner
     sessions = sorted(await store.active_sessions(scope_id), key=lambda s: s.channel_id != channel_id)
     if not sessions:
         return NOTHING_RATED
+    notes = [] if await recounted(bot, [s.id for s in sessions]) else [STILL_RECOUNTING]
+    stopped = not await runner.database.present()  # looked at now, as /status does
     lines = ["No round has closed with votes yet."]
     for session in sessions:
         where = "here" if session.channel_id == channel_id else f"in <#{session.channel_id}>"
@@ -37,8 +48,10 @@ async def nothing_rated(store, scope_id: str, channel_id: str) -> str:
             lines.append(f"The next round {where} is being prepared.")
             continue
         votes = plural(await store.ballot_count(open_round.id), "vote")
-        lines.append(f"Round {open_round.index + 1} is open {where} with {votes}{closes_text(open_round)}.")
-    return " ".join(lines)
+        paused = None if stopped else waits_for_database(runner, session.id)
+        when = "" if stopped else f" (voting is paused: my database {database_refuses(paused)})" if paused else closes_text(open_round)
+        lines.append(f"Round {open_round.index + 1} is open {where} with {votes}{when}.")
+    return " ".join([*lines, *([VOTING_STOPPED] if stopped else []), *notes])
 
 
 async def best_rounds(store, scope_id: str, limit: int = 3) -> list[tuple[str, list]]:
@@ -74,7 +87,7 @@ async def learning_report(bot, scope_id: str, preset: str, channel_id: str) -> t
     store = bot.conductor.store
     history, ab_history = await store.learning_history(scope_id), await store.ab_history(scope_id)
     if not history and not ab_history:
-        return await nothing_rated(store, scope_id, channel_id), []
+        return await nothing_rated(bot, scope_id, channel_id), []
     lines, files = [], []
     if history:
         rewards = [reward for reward, _, _ in history]

@@ -168,13 +168,11 @@ class RoundRunner:
         self.on_reaction = self.ballot_box.on_reaction
         self.button_vote = self.ballot_box.button_vote
         self.on_message_deleted = self.reconciler.on_message_deleted
-        self.steering = Steering(self.store, conductor, self.wake, running, self.publisher.posted, self.publisher.posting)
+        self.steering = Steering(self.store, conductor, self.wake, running, self.publisher.posted, self.publisher.posting, lambda i: waits_for_database(self, i))
 
     @property
     def limiter(self) -> VoteLimiter:
         return self.ballot_box.limiter
-
-    # -- sessions -----------------------------------------------------------------------------
 
     def ensure_running(self, session_id: int, followup: discord.Webhook | None = None) -> None:
         """Run the session's rounds unless they run; `followup`: the /compose that started it (its webhook works
@@ -286,8 +284,9 @@ class RoundRunner:
                 self.database_gone(problem)
                 return
             except Exception as problem:  # Discord unreachable (one line, not each try) or a bug (its traceback)
-                if retries.failed(problem):  # the database full or unreachable: the channel is told once, as it begins
+                if retries.failed(problem):  # the database full or unreachable: the channel (and a /stop waiting) told once
                     self._spawn(say_round_waits(self.bot, self.store, session_id, problem))
+                    self.steering.database_waits(session_id)
                 await asyncio.sleep(RETRY_AFTER_ERROR)
                 continue
             if finished:  # "works again" only once Discord answered (in _one_round): an ended session may ask it nothing

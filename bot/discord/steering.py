@@ -38,12 +38,23 @@ CLOSE_ANSWERS = {
 }
 
 
+class CloseWaits(Exception):
+    """A /stop found the close it must wait for waiting for the database (`problem`: a full disk, its server
+    unreachable): nothing was changed; the round closes, and the session goes on, once the database works again."""
+
+    def __init__(self, problem: Exception) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
 class Steering:
     def __init__(
         self, store, conductor, wake: Callable[[int], None], running: Callable[[int], bool], posted: Callable[[int], bool] = lambda _: False,
-        posting: Callable[[int], asyncio.Event | None] = lambda _: None,
+        posting: Callable[[int], asyncio.Event | None] = lambda _: None, paused: Callable[[int], Exception | None] = lambda _: None,
     ) -> None:
         self.store = store
+        self._paused = paused  # why a session's round waits for the database, or None (runner.waits_for_database)
+        self._pauses: dict[int, set[asyncio.Future]] = {}  # session id -> set as its round begins to wait for the database
         self._posted = posted  # whether a round's post (by its id) reached Discord, not yet recorded (Publisher.posted)
         self._posting = posting  # the event set once a round's post being made is over (Publisher.posting)
         self.conductor = conductor
@@ -163,22 +174,41 @@ class Steering:
         """Stop the session for the /stop in `stopping`; with `after_close` (its round's voting is over: `voting_over`),
         or while its runner is closing a round, once its runner has closed and counted that round and stopped the
         session, waiting for it at most STOP_WAIT seconds. What the stop cancelled (Store.end_session: nothing when its
-        runner stopped it after a close), None if it had already ended."""
+        runner stopped it after a close), None if it had already ended. CloseWaits, nothing changed, if that close waits
+        for the database (or begins to while it is waited for): it may wait as long as the operator takes."""
         actor, done = self._stops[session_id]
         if not done.done() and self._running(session_id):
-            try:
-                # Being closed, or closed with its summary still to come (else its runner may be past the point that
-                # stops it).
-                if self.closing_now(session_id) or after_close and self.voting_over(await self.store.open_round_of(session_id)):
-                    self._wake(session_id)
-                    async with asyncio.timeout(STOP_WAIT):
-                        await asyncio.shield(done)
-            except TimeoutError:
-                log.warning("session %s: its round did not close within %.0f s of /stop; stopping it anyway", session_id, STOP_WAIT)
+            # Being closed, or closed with its summary still to come (else its runner may be past the point that stops it).
+            if self.closing_now(session_id) or after_close and self.voting_over(await self.store.open_round_of(session_id)):
+                self._wake(session_id)
+                await self._close_or_pause(session_id, done)
         if done.done() and done.result():  # its runner closed the round and stopped the session for this /stop
             return done.result()
         stopped = await self.conductor.stop(session_id, actor)
         return stopped or (done.result() or None if done.done() else None)  # its runner's close ended and stopped it meanwhile
+
+    async def _close_or_pause(self, session_id: int, done: asyncio.Future) -> None:
+        """Wait, at most STOP_WAIT seconds, for the runner's close that `done` ends; CloseWaits once it waits for the
+        database (`database_waits`)."""
+        paused = asyncio.get_running_loop().create_future()  # before the look: a pause beginning after it is not missed
+        self._pauses.setdefault(session_id, set()).add(paused)
+        try:
+            if self._paused(session_id) is None:
+                await asyncio.wait([done, paused], timeout=STOP_WAIT, return_when=asyncio.FIRST_COMPLETED)
+                if not done.done() and not paused.done():
+                    log.warning("session %s: its round did not close within %.0f s of /stop; stopping it anyway", session_id, STOP_WAIT)
+            problem = None if done.done() else self._paused(session_id)
+            if problem is not None:
+                raise CloseWaits(problem)
+        finally:
+            self._pauses.get(session_id, set()).discard(paused)
+
+    def database_waits(self, session_id: int) -> None:
+        """The session's round began to wait for the database (`paused` says why): a /stop waiting for its close is
+        answered now (`stop`), not when the operator has fixed it."""
+        for waiter in self._pauses.pop(session_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)
 
     @contextlib.contextmanager
     def closing(self, session_id: int) -> Iterator[None]:

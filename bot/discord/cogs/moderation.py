@@ -332,8 +332,12 @@ class Moderation(commands.Cog):
                 attachments=[discord.File(path)],
                 view=view,
             )
-        # The reactions as they are at the press: those added later count (confirmed.forget), also after a crash.
-        if not await view.confirm("Nothing was deleted.", lambda: confirmed.reactions_at_press(self.bot, interaction.user.id), attachments=[]):
+        # The reactions as they are at the press: those added later count (confirmed.forget), also after a crash; and
+        # whether this server votes with buttons, for its outcome's words.
+        scope_id, kind = scope_of(interaction)
+        buttons = kind == "guild" and (await scope_settings(self.bot, scope_id))["vote_style"] == "buttons"
+        at_press = lambda: {**confirmed.reactions_at_press(self.bot, interaction.user.id), "buttons": buttons}  # noqa: E731
+        if not await view.confirm("Nothing was deleted.", at_press, attachments=[]):
             return
         async with view.carrying_out():
             text = await confirmed.forget(self.bot, view.request, view.key)

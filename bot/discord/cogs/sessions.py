@@ -17,13 +17,13 @@ from bot.conductor import start_text
 from bot.discord.followups import round_waits
 from bot.discord.outage import is_outage, reason
 from bot.discord.permissions import missing_permissions, missing_text
-from bot.discord.pickup import after_pickup
+from bot.discord.pickup import after_pickup, recounted
 from bot.discord.replies import UNKNOWN_INTERACTION, answer, answer_privately, deferring
-from bot.discord.steering import ALREADY_ENDED, CLOSE_ANSWERS
+from bot.discord.steering import ALREADY_ENDED, CLOSE_ANSWERS, CloseWaits
 from bot.discord.runner import waits_for_database
 from bot.discord.reports import (
-    best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of, shown_votes,
-    standing_votes, stop_report,
+    STILL_RECOUNTING, best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of,
+    shown_votes, standing_votes, stop_report,
 )
 from bot.discord.votes import (
     VOTING_STOPPED, cancelled_note, describe_aspects, describe_votes, origin_scope, ranked_round, round_number, rounds_in_all, set_aside_text,
@@ -45,9 +45,6 @@ CANNOT_START = "Sorry, I can't start that: "
 # How long a melody file may take to download once /compose is acknowledged (1 MiB at most: 30 s is
 # about 0.3 Mbit/s); past this its sender is told to try again instead of being left "thinking".
 MELODY_DOWNLOAD_SECONDS = 30.0
-STILL_RECOUNTING = (
-    "The votes are still being counted after my restart or reconnection (reactions made while I was offline): these counts may change."
-)
 
 
 def _quoted(text: str) -> str:
@@ -267,15 +264,10 @@ class Sessions(commands.Cog):
         session = await self._session_here(interaction)
         if session is None:
             return
-        notes, recounts = [], self.bot.runner.recounts  # lines under the answer
-        if recounts.recounting(session.id):
-            # Just after a start the reactions made while the bot was down are being recounted (a few reads of
-            # Discord): wait for it, acknowledged first (Discord's 3 s), rather than show the votes before it;
-            # only once per recount, so a slow one does not hold every later /status too.
-            if recounts.will_wait(session.id):
-                await deferring(interaction)()
-            if not await recounts.recounted(session.id):
-                notes.append(STILL_RECOUNTING)
+        # Just after a start the reactions made while the bot was down are being recounted (a few reads of Discord):
+        # wait for it, acknowledged first (Discord's 3 s), rather than show the votes before it; only once per recount,
+        # so a slow one does not hold every later /status too.
+        notes = [] if await recounted(self.bot, [session.id], deferring(interaction)) else [STILL_RECOUNTING]  # under the answer
         ended, open_round = await rounds_ended(self.store, session)
         if open_round is not None and not self.bot.runner.steering.visible(open_round):
             open_round = None  # not posted yet: the round members see is none (as /close takes it)
@@ -322,7 +314,7 @@ class Sessions(commands.Cog):
         await deferring(interaction, private=False)()
         best = await best_rounds(self.store, scope_id)
         if not best:
-            await interaction.edit_original_response(content=await nothing_rated(self.store, scope_id, str(interaction.channel_id)))
+            await interaction.edit_original_response(content=await nothing_rated(self.bot, scope_id, str(interaction.channel_id)))
             return
         files, lines = [], []
         sessions, votes = await sessions_of(self.store, best), await standing_votes(self.store, best)
@@ -338,6 +330,8 @@ class Sessions(commands.Cog):
 
 
 STOPPED_SAID = "Stopped; I said so in the channel."
+# After round_waits, to a /stop whose round's close (its voting over) waits for the database: it must close and count first.
+CLOSE_WAITS = "Its voting is over: it closes and counts before the session can stop, so nothing was changed; use `/stop` again once it has closed."
 
 
 async def stop_session(bot, interaction: discord.Interaction, session) -> None:
@@ -346,7 +340,9 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
     lock = steering.lock(session.id)
     # Acknowledged privately while it waits (also while a round's close and summary come first, below), as it may end
     # "already ended"; the channel is then told apart.
-    waited = await after_pickup(bot, interaction, lock)  # else its round, closing, has no runner yet and would be cancelled
+    # Else its round, closing, has no runner yet and would be cancelled; or, open, it would be cancelled with the votes
+    # stored before the restart, not those its recount of the reactions made meanwhile finds (as /status and /close count).
+    waited = await after_pickup(bot, interaction, lock, session_id=session.id)
     waited = waited or interaction.response.is_done()  # acknowledged privately before (replies.too_late)
     # A second /stop at once waits for this one, then finds it stopped. From here a close that ends stops the session for
     # this one (`stopping`): its runner prepares no next round, whatever this reads.
@@ -361,7 +357,11 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
             if after_close and not waited:
                 waited = True
                 await deferring(interaction)()
-            stopped = await steering.stop(session.id, after_close)
+            try:
+                stopped = await steering.stop(session.id, after_close)
+            except CloseWaits as waits:  # as long as the operator takes: said now, not left "thinking..."
+                await answer_privately(interaction, f"{round_waits(waits.problem)} {CLOSE_WAITS}")
+                return
     if not stopped:
         await answer_privately(interaction, ALREADY_ENDED)
         return

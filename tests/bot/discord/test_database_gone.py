@@ -37,6 +37,28 @@ async def test_commands_after_the_database_file_is_removed_say_the_operator_must
     assert not [m for m in server.messages(other)], "nothing started in the other channel"
 
 
+async def _first_round_open(env) -> None:
+    """A session started in the server's channel, its first round posted and recorded."""
+    await compose(env, rounds=3)
+    await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+    await round_recorded(env, 1)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("command", ["stats", "top"])
+async def test_stats_and_top_say_voting_has_stopped_once_the_database_file_is_removed_as_status_does(env, command):
+    """Found by a trial: with the database file removed, /status said voting had stopped while /stats still said "Round 1
+    is open here with 1 vote, closes <t:…:R>" (its line before any round closed with votes, which /top shares)."""
+    if str(env.db).startswith("postgresql://"):
+        pytest.skip("a file removed under the bot: SQLite only (a PostgreSQL database is not a file)")
+    async with running(env):
+        await _first_round_open(env)
+        os.remove(env.db)
+        said = (await final_answer(await env.server.slash(env.alice, env.channel, command)))["content"]
+    assert said.startswith("No round has closed with votes yet. Round 1 is open here with 0 votes."), said
+    assert "Voting has stopped" in said and "closes <t:" not in said, said
+
+
 def _in_a_folder_of_its_own(env):
     """The same environment with its database in a folder of its own, which a test can remove whole."""
     folder = env.folder / "data"
@@ -90,9 +112,7 @@ async def test_the_channel_is_told_voting_has_stopped_when_the_database_file_is_
         pytest.skip("a file removed under the bot: SQLite only (a PostgreSQL database is not a file)")
     server = env.server
     async with running(env):
-        await compose(env, rounds=3)
-        await server.wait_for_message(env.channel, is_round(1), timeout=20)
-        await round_recorded(env, 1)
+        await _first_round_open(env)
         before = len(server.messages(env.channel))
         os.remove(env.db)
         told = await server.wait_for_message(env.channel, lambda m: "Voting has stopped" in m["content"], timeout=20)

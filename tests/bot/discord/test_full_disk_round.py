@@ -7,9 +7,10 @@ A full disk is the operator's to fix, not a bug: one warning line, the channel t
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
-from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, is_round, renderer, round_recorded, running  # noqa: F401
+from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, round_recorded, running  # noqa: F401
 
 from bot.discord import runner as runner_module
 from storage import DatabaseUnwritable
@@ -46,4 +47,39 @@ async def test_a_full_disk_at_a_close_is_one_warning_and_one_word_to_the_channel
     assert len(again) == 1 and f"after {len(tries)} failed tries" in again[0], again
     told = [m["content"] for m in env.server.messages(env.channel) if "disk" in m["content"]]
     assert len(told) == 1 and "votes given so far are kept" in told[0], told
+    assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "open")]
+
+
+@pytest.mark.asyncio
+async def test_a_stop_while_a_close_waits_for_a_full_disk_is_answered_at_once_that_nothing_was_changed(env, monkeypatch):
+    """Found by a trial: a /stop during a close paused by a full disk waited for that close, leaving its user with
+    Discord's "thinking..." and no word while the disk stayed full. It is answered at once, as /status says it: voting
+    is paused, nothing was changed; once there is room the round closes and counts and the session goes on."""
+    monkeypatch.setattr(runner_module, "RETRY_AFTER_ERROR", 0.02)
+    async with running(env) as bot:
+        await compose(env, rounds=3)
+        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await round_recorded(env, 1)
+        store = bot.conductor.store
+        take_votes, tries = store.take_votes, []
+
+        async def full(*args, **kwargs):
+            tries.append(1)
+            raise DatabaseUnwritable(f"the database {env.db} cannot be written: database or disk is full")
+
+        await env.server.react(env.alice, post["id"], KEYCAPS[1])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes") == [(1,)], "the vote")
+        monkeypatch.setattr(store, "take_votes", full)
+        [(round_id,)] = db_rows(env, "SELECT id FROM rounds")
+        assert await store.set_closes_at(round_id, time.time() - 1)  # its time is up: the /stop waits for its close
+        bot.runner.wake(1)
+        await env.server.wait_for_message(env.channel, lambda m: "Voting here is paused" in m["content"], timeout=20)
+        stop = await env.server.slash(env.mod, env.channel, "stop")
+        said = (await final_answer(stop))["content"]
+        assert tries, "the close was refused"
+        monkeypatch.setattr(store, "take_votes", take_votes)  # room again
+        await env.server.wait_for_message(env.channel, is_round(2), timeout=30)
+    assert said.startswith("Voting here is paused: my database cannot save anything (its disk is full)."), said
+    assert "nothing was changed" in said, said
+    assert db_rows(env, "SELECT status FROM sessions") == [("active",)]
     assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "open")]

@@ -74,7 +74,8 @@ async def stop_before_pickup(env, channel, user, bot, release) -> tuple[dict, st
     """/stop sent before the rounds are taken back, the pickup let go once it is acknowledged; its first response
     and what its user is finally told. The round's re-read and its close, once taken back, are held until the /stop
     waits for its close (or has stopped the session without waiting), so the round cannot close before the /stop
-    looks at it (a round whose votes were taken before the crash closes with no re-read)."""
+    looks at it (a round whose votes were taken before the crash closes with no re-read); the re-read, which the /stop
+    waits for, once it waits."""
     def stop_is_in() -> bool:
         return bool(bot.runner.steering._stops) or db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
 
@@ -90,7 +91,8 @@ async def stop_before_pickup(env, channel, user, bot, release) -> tuple[dict, st
     stop = await env.server.slash(user, channel, "stop")
     first = await stop.wait_response()
     release.set()
-    await eventually(stop_is_in, "the /stop to wait or act")
+    # The /stop waits for the recount of the reactions (made while the bot was down) before it acts, as /status does.
+    await eventually(lambda: stop_is_in() or bot.runner.recounts._wait_ends, "the /stop to wait or act")
     env.server.release(REACTION_USERS)
     return first, (await final_answer(stop))["content"]
 
@@ -174,3 +176,39 @@ async def test_a_close_before_the_rounds_are_taken_back_fixes_the_votes_once_ans
     assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "open")]
     assert first["type"] == 5, first  # acknowledged while it waits for the pickup
     assert closing["content"] == "Closing this round now.", closing
+
+
+async def test_a_stop_right_after_a_restart_counts_the_votes_given_while_the_bot_was_down(env):
+    """The trial: alice 7 and bob 8, then, the bot down, carol and the moderator voted; the /stop sent as soon as it is
+    back said "its 2 votes are not counted" while /status and /close, sent at once too, waited for the restart's
+    recount and saw 4. The recount's last read before it casts what it found is held until the /stop has stopped the
+    session or waits for the recount."""
+    server = env.server
+    async with running(env):
+        await compose(env, user=env.alice, rounds=3)
+        post = await voted_round(env, env.channel, [(env.alice, 7), (env.bob, 8)])
+    await server.react(env.carol, post["id"], KEYCAPS[0])
+    await server.react(env.mod, post["id"], KEYCAPS[8])
+    async with restarted_before_pickup(env) as (bot, release):
+        store, recounts = bot.conductor.store, bot.runner.recounts
+        recorded_votes, recounted, waits = store.recorded_votes, recounts.recounted, asyncio.Event()
+
+        async def held_recount(*args):
+            stopped = lambda: db_rows(env, "SELECT status FROM sessions") == [("stopped",)]  # noqa: E731
+            await eventually(lambda: waits.is_set() or stopped(), "the /stop to stop or wait for the recount", timeout=30)
+            return await recorded_votes(*args)
+
+        async def waited_for(session_id):  # (a second recount, the first READY's, may start a new wait: not its end)
+            waits.set()
+            return await recounted(session_id)
+
+        store.recorded_votes, recounts.recounted = held_recount, waited_for
+        stop = await server.slash(env.alice, env.channel, "stop")
+        first = await stop.wait_response()
+        release.set()
+        private = (await final_answer(stop))["content"]
+        await server.wait_until(lambda: said(env, env.channel, "Session stopped"), timeout=30, what="the stop said")
+    assert first["type"] == 5 and private == STOPPED_HERE, (first, private)
+    [report] = said(env, env.channel, "Session stopped")
+    assert report.endswith("Round 1 was still open: it is cancelled, and its 4 votes are not counted (nothing is learned from them)."), report
+    assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "cancelled")]

@@ -200,6 +200,23 @@ async def test_4_a_moderator_clearing_reactions_withdraws_those_votes_at_once(en
     assert await ballots(env) == {uid(env.carol): 2.0}
 
 
+async def test_2_forget_me_on_a_buttons_server_speaks_of_buttons_not_reactions(env):
+    """Found by a trial: on a server voting with buttons, /forget-me's outcome said "a reaction you leave on an open round
+    no longer counts": words for the server's vote style."""
+    server = env.server
+    async with running(env):
+        await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
+        post = await first_round(env, rounds=3)
+        button = {c["custom_id"].rsplit(":", 1)[1]: c["custom_id"] for row in post["components"] for c in row["components"]}
+        await (await server.press_button(env.alice, post["id"], button["7"])).wait_response()
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "her vote")
+        forgotten = (await forget_me(env, env.alice, env.channel))["content"]
+        await (await server.press_button(env.alice, post["id"], button["3"])).wait_response()  # a new vote, which counts
+        await eventually(lambda: db_rows(env, "SELECT rating FROM votes") == [(3.0,)], "her new vote")
+    assert "reaction" not in forgotten, forgotten
+    assert forgotten.endswith("are kept; to vote again on a round open now, press its buttons again."), forgotten
+
+
 # -- 3. deleting a round's message cancels it, in every form and every vote style -----------------
 
 
