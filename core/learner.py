@@ -262,15 +262,16 @@ class Lesson:
     # How many judged edits had this feature: edits the crowd rated, or A/B edits votes compared with the
     # track before (an A/B round gives up to two and no rating, so they are not called ratings).
     judged: int
-    # A kind of edit said against the kind in the middle (kind_contrasts), named here in words: `effect` is how much
-    # more its judged edits gained than that kind's did on average, measured from them, not the model's estimate.
+    # A kind of edit said against another measure of the judged edits (kind_contrasts), in words ("raising a note by a
+    # step (the kind in the middle)", "the other judged edits"): `effect` is how much more its judged edits gained than
+    # those did on average, measured from them, not the model's estimate.
     against: str | None = None
 
     def text(self) -> str:
         edits = "the judged edit" if self.judged == 1 else f"the {self.judged} judged edits"
         if self.against is not None:
             side = "above" if self.effect > 0 else "below"
-            return f"{self.words}: {abs(self.effect):.1f} points an edit {side} {self.against} (the kind in the middle), from {edits} with it"
+            return f"{self.words}: {abs(self.effect):.1f} points an edit {side} {self.against}, from {edits} with it"
         return f"{self.words}: {self.effect:+.1f} points an edit on average, the model estimates from {edits} with it"
 
 
@@ -285,7 +286,7 @@ FAMILY_ERROR = 0.2
 SAME_LESSON = 0.95
 
 
-def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judged: int = 3) -> list[Lesson]:
+def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judged: int = 3, kinds_only: bool | None = None) -> list[Lesson]:
     """What the model is most sure of, one Lesson per feature seen in at least `min_judged` judged edits, most
     certain first (by |effect| / sd), a lesson that says what a surer one says, or its mirror image, left out
     (SAME_LESSON).
@@ -294,26 +295,30 @@ def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judg
     edit m = t_i G[i] / G[i, i] (G the judged edits' sum x x^T, t_i the feature's typical change), so the
     features that come with it count too (a chord added on the beat is both "adding a chord" and "chords on
     the beat"; each says what such edits gain, not half of it); its sd is sqrt(m^T Cov m). For a 0/1 feature,
-    m is the mean feature vector of the edits that had it. A kind of edit is said against the kind in the middle
-    instead, measured from the judged edits (`kind_contrasts`), where the evidence allows; the middle one is not said."""
+    m is the mean feature vector of the edits that had it. A kind of edit is said against the kind in the middle (or
+    the other judged edits) instead, measured from the judged edits (`kind_contrasts`), where the evidence allows; the
+    middle one is not said. Only kinds where the scope `rates_the_edit` (`kinds_only` None), or as `kinds_only` says."""
     mean, covariance = posterior.mean(), posterior.covariance()
     # What is said must hold under the scatter the scope's ratings show (the choices keep the bench-tuned NOISE_SD):
     # the covariance scaled by it, as it would be where the ratings outweigh the prior.
     covariance = covariance * (posterior.noise_sd() / NOISE_SD) ** 2
     evidence = posterior.evidence
     gram = evidence.edit_gram
-    middle, against_middle = kind_contrasts(evidence, names, min_judged)
+    middle, measured = kind_contrasts(evidence, names, min_judged)
+    if kinds_only is None:
+        kinds_only = rates_the_edit(evidence, names)
     found, typicals = [], []
     for i, name in enumerate(names[: posterior.dimension]):
         seen = int(evidence.support[i])
-        if seen < min_judged or gram[i, i] <= 0:
+        if seen < min_judged or gram[i, i] <= 0 or (kinds_only and not name.startswith("kind:")):
             continue
         typical = gram[i] / gram[i, i] * (evidence.magnitude[i] / seen)
         words = FEATURE_WORDS.get(name, name)
         if middle is not None and i == middle:
             continue  # the measure of the others, level with itself
-        if i in against_middle:
-            found.append(Lesson(name, words, *against_middle[i], seen, against=FEATURE_WORDS.get(names[middle], names[middle])))
+        if i in measured:
+            effect, sd, against = measured[i]
+            found.append(Lesson(name, words, effect, sd, seen, against=against))
         else:
             sd = float(np.sqrt(max(typical @ covariance @ typical, 0.0)))
             found.append(Lesson(name, words, float(typical @ mean), sd, seen))
@@ -324,6 +329,15 @@ def lessons(posterior: Posterior, names: Sequence[str] = FEATURE_NAMES, min_judg
         if all(abs(typicals[k] @ typicals[other]) < SAME_LESSON for other in said):
             said.append(k)
     return [found[k] for k in said]
+
+
+def rates_the_edit(evidence: Evidence, names: Sequence[str] = FEATURE_NAMES) -> bool:
+    """Whether the scope's kinds of edit measure further apart than the prior expects (KindMeans.spread over
+    KIND_PRIOR_SD): its people rate the edit they are told of, not the track (an added chord 9, anything else 2), and
+    the model's descriptors then follow the bar's ups and downs, not a liking (lessons read from them named 5.7 of those
+    a session beside the chords, simulated), so only kinds are said of it."""
+    by_kind = KindMeans.of(evidence, names)
+    return by_kind is not None and by_kind.spread() > KIND_PRIOR_SD
 
 
 @dataclass(frozen=True)
@@ -364,50 +378,61 @@ class KindMeans:
         return math.sqrt(max(0.0, (between - self.variance) / n0)) if n0 > 0 else 0.0
 
 
-def kind_contrasts(evidence: Evidence, names: Sequence[str] = FEATURE_NAMES, min_judged: int = 3) -> tuple[int | None, dict[int, tuple[float, float]]]:
-    """The kinds of edit judged at least `min_judged` times, each against the kind in the middle of them: (the middle
-    kind's feature index, {feature index: (effect, sd)}), effect = the mean improvement (rating points) of the kind's
-    judged edits minus the middle kind's (the lower middle of an even number, by mean improvement), sd its standard
-    error from the scatter within kinds (one-way analysis of variance; the scatter blended with NOISE_SD as
-    NOISE_PRIOR_ROWS rows' worth, as in Posterior.noise_sd), widened for the few rows that scatter rests on by
-    Wallace's normal approximation to Student's t (Ann. Math. Statist. 30, 1959): z = t (1 - 1/(4 nu)) / sqrt(1 +
-    t^2/(2 nu)).
+def kind_contrasts(
+    evidence: Evidence, names: Sequence[str] = FEATURE_NAMES, min_judged: int = 3
+) -> tuple[int | None, dict[int, tuple[float, float, str]]]:
+    """The kinds of edit judged at least `min_judged` times, each against the kind in the middle of them, or, with fewer
+    than three such kinds, against all the other judged edits (at least `min_judged`): (the middle kind's feature
+    index or None, {feature index: (effect, sd, what it is against, in words)}), effect = the mean improvement (rating
+    points) of the kind's judged edits minus that of the middle kind's (the lower middle of an even number, by mean
+    improvement) or of the others', sd its standard error from the scatter within kinds (one-way analysis of variance;
+    the scatter blended with NOISE_SD as NOISE_PRIOR_ROWS rows' worth, as in Posterior.noise_sd), widened for the few
+    rows that scatter rests on by Wallace's normal approximation to Student's t (Ann. Math. Statist. 30, 1959): z = t
+    (1 - 1/(4 nu)) / sqrt(1 + t^2/(2 nu)).
 
     Measured, not modelled: people rate the edit they are told of (trials: a chord added 9-10, anything else 2)
     rather than the whole track; then each liked edit improves on the track before by little (it was rated as high)
     while the rest fall far, and the model, whose kinds' prior is narrow, spread that over descriptors and said
     nothing of chords (0 of 30 simulated sessions after 40 rounds). Against an ordinary edit, the liked kind stands
     out however the ratings were meant; the middle kind rather than all the others, so that a kind the crowd is
-    indifferent to is not called disliked because another is much liked.
+    indifferent to is not called disliked because another is much liked; all the others when an agent that learned
+    the liking proposes it so often that fewer than three kinds are judged enough to have a middle.
     (None, {}) where the evidence cannot say it: A/B comparison rows (not edits) among its rows, evidence stored
-    before sum y^2 was kept, fewer than three kinds judged `min_judged` times."""
+    before sum y^2 was kept, no kind judged `min_judged` times against as many others."""
     by_kind = KindMeans.of(evidence, names)
     if by_kind is None:
         return None, {}
     judged, mean = by_kind.judged, by_kind.mean
     ranked = sorted((k for k in judged if judged[k] >= min_judged), key=lambda k: mean[k])
-    if len(ranked) < 3:
-        return None, {}
-    middle = ranked[(len(ranked) - 1) // 2]
-    freedom, variance = by_kind.freedom, by_kind.variance
+    middle = ranked[(len(ranked) - 1) // 2] if len(ranked) >= 3 else None
+    total, count = sum(judged[k] * mean[k] for k in judged), sum(judged.values())
     contrasts = {}
     for k in ranked:
-        if k == middle:
-            continue
-        effect = mean[k] - mean[middle]
-        sd = math.sqrt(variance * (1.0 / judged[k] + 1.0 / judged[middle]))
-        t = effect / sd
-        contrasts[k] = (effect, sd * math.sqrt(1.0 + t * t / (2.0 * freedom)) / (1.0 - 1.0 / (4.0 * freedom)))
+        if middle is not None:
+            if k == middle:
+                continue
+            against, level, others = f"{FEATURE_WORDS.get(names[middle], names[middle])} (the kind in the middle)", mean[middle], judged[middle]
+        else:
+            others = count - judged[k]
+            if others < min_judged:
+                continue
+            against, level = "the other judged edits", (total - judged[k] * mean[k]) / others
+        effect = mean[k] - level
+        sd = math.sqrt(by_kind.variance * (1.0 / judged[k] + 1.0 / others))
+        t, freedom = effect / sd, by_kind.freedom
+        contrasts[k] = (effect, sd * math.sqrt(1.0 + t * t / (2.0 * freedom)) / (1.0 - 1.0 / (4.0 * freedom)), against)
     return middle, contrasts
 
 
-def sure_lessons(tested: Sequence[Lesson], family_error: float = FAMILY_ERROR) -> list[Lesson]:
+def sure_lessons(tested: Sequence[Lesson], family_error: float = FAMILY_ERROR, family: int | None = None) -> list[Lesson]:
     """The lessons of `tested` (every lesson the model could say, most certain first: `lessons`) that Holm's step-down
     procedure keeps at family-wise error `family_error` (0-1, two-sided): the i-th most certain (from 0) is kept while
-    it and every one before it are at least z = Phi^-1(1 - family_error / (2 (k - i))) sds from 0, k = len(tested)."""
+    it and every one before it are at least z = Phi^-1(1 - family_error / (2 (k - i))) sds from 0, k = `family` (how
+    many lessons were tested, `tested` being those of them that may be said; default len(tested))."""
     kept: list[Lesson] = []
+    family = max(family or len(tested), len(tested))
     for i, lesson in enumerate(tested):
-        z = NormalDist().inv_cdf(1.0 - family_error / (2.0 * (len(tested) - i)))
+        z = NormalDist().inv_cdf(1.0 - family_error / (2.0 * (family - i)))
         if abs(lesson.effect) < z * lesson.sd:
             break
         kept.append(lesson)
@@ -420,7 +445,9 @@ def explain(posterior: Posterior | None, names: Sequence[str] = FEATURE_NAMES, t
     it"). Empty before any vote."""
     if posterior is None or posterior.count == 0:
         return []
-    found = [lesson for lesson in sure_lessons(lessons(posterior, names)) if abs(lesson.effect) >= 0.05]
+    # Tested as a family of every lesson the model could say, kinds or not, whatever is said of them (rates_the_edit).
+    family = len(lessons(posterior, names, kinds_only=False))
+    found = [lesson for lesson in sure_lessons(lessons(posterior, names), family=family) if abs(lesson.effect) >= 0.05]
     likes = [lesson for lesson in found if lesson.effect > 0][:top]
     dislikes = [lesson for lesson in found if lesson.effect < 0][:top]
     lines = [f"likes {lesson.text()}" for lesson in likes] + [f"dislikes {lesson.text()}" for lesson in dislikes]
