@@ -35,8 +35,8 @@ ROUNDS = 4  # rounds per session (--rounds)
 VOTERS = 100  # votes per round
 BATCHES = (1, 25)  # votes per transaction: a quiet bot, a burst
 PROCESSES = (1, 2, 4)  # PostgreSQL processes sharing one database
-BARRIER_SECONDS = 300.0  # a process that has not started by then has failed
-POLL_SECONDS = 5.0  # how often the figures' wait checks that no process has died
+START_SECONDS = 300.0  # a process not told to start by then gives up (the benchmark that started it is gone)
+POLL_SECONDS = 5.0  # how often a wait for the processes checks that none has died
 
 
 async def _work(location: str, worker: int, batch: int, rounds: int, start, results) -> None:
@@ -51,7 +51,9 @@ async def _work(location: str, worker: int, batch: int, rounds: int, start, resu
             await conductor.start(f"guild:{worker}{n:03d}{batch:03d}", "guild", f"c{worker}-{n}-{batch}", SessionSpec(rounds=rounds), actor="bench")
             for n in range(SESSIONS)
         ]
-        await asyncio.to_thread(start.wait, BARRIER_SECONDS)
+        results.put(None)  # ready: its store and sessions are open
+        if not await asyncio.to_thread(start.acquire, True, START_SECONDS):
+            raise RuntimeError("the benchmark never said start")
         began = time.perf_counter()
 
         async def run(session) -> tuple[int, int]:
@@ -77,16 +79,20 @@ def _worker(location: str, worker: int, batch: int, rounds: int, start, results)
 
 def _measure(location: str, processes: int, batch: int, rounds: int) -> tuple[float, int, int]:
     """(votes per second, votes, closes) of `processes` processes on one database. The processes never get
-    SIGINT or SIGTERM (no traceback of theirs on Ctrl-C): this one ends them when it ends early."""
+    SIGINT or SIGTERM (no traceback of theirs on Ctrl-C): this one ends them when it ends early. It waits for them on
+    the queue alone, never in a multiprocessing Barrier or Condition: a signal landing as one of those woke left its
+    lock half-taken, and a traceback beside "interrupted". A semaphore's releases, which never wait, start them together."""
     context = multiprocessing.get_context("spawn")
-    start, results = context.Barrier(processes + 1), context.Queue()
+    start, results = context.Semaphore(0), context.Queue()
     workers = [context.Process(target=_worker, args=(location, w, batch, rounds, start, results)) for w in range(processes)]
     try:
         for process in workers:
             with unheard_by_children():
                 process.start()
-        start.wait(BARRIER_SECONDS)  # every process has opened its store and sessions (BrokenBarrierError if one died)
-        figures = _figures(workers, results)
+        _gathered(workers, results)  # every process is ready (RuntimeError if one died)
+        for _ in workers:
+            start.release()
+        figures = _gathered(workers, results)
     finally:
         for process in workers:
             if process.pid is not None:  # started
@@ -98,17 +104,17 @@ def _measure(location: str, processes: int, batch: int, rounds: int) -> tuple[fl
     return votes / seconds, votes, closes
 
 
-def _figures(workers: list, results) -> list[tuple]:
-    """Each process's figures from `results`, however long its rounds take (--rounds); RuntimeError once one has
-    died without them (its traceback is on stderr) rather than waiting for ever."""
-    figures: list[tuple] = []
-    while len(figures) < len(workers):
+def _gathered(workers: list, results) -> list:
+    """One message of each process from `results` (its being ready, then its figures), however long it takes
+    (--rounds); RuntimeError once one has died without it (its traceback is on stderr) rather than waiting for ever."""
+    messages: list = []
+    while len(messages) < len(workers):
         try:
-            figures.append(results.get(timeout=POLL_SECONDS))
+            messages.append(results.get(timeout=POLL_SECONDS))
         except queue.Empty:
             if failed := [p.exitcode for p in workers if p.exitcode not in (None, 0)]:
                 raise RuntimeError(f"a benchmark process failed (exit code {failed[0]})") from None
-    return figures
+    return messages
 
 
 Q_ROWS = 50_000  # Q-table entries written to measure what one costs on disk
