@@ -17,12 +17,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.errors import ExitCode
-from pgserver import find_bin
+from pgserver import USER, find_bin
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 HEADLINE = "4 sessions a process, "  # printed once the private server runs, before the first measurement
@@ -46,23 +47,26 @@ def _stop_leaked_servers(folder: Path) -> None:
         subprocess.run([*as_user, find_bin("pg_ctl"), "stop", "-m", "immediate", "-D", str(data)], capture_output=True)
 
 
-@pytest.mark.parametrize("how, to", [
+SIGNALS = pytest.mark.parametrize("how, to", [
     (signal.SIGTERM, "process"),  # kill PID, docker stop: crowdtune alone gets it
     (signal.SIGTERM, "group"),  # timeout(1): every process of the command gets it
     (signal.SIGINT, "group"),  # Ctrl-C on a terminal: the whole foreground group gets it
 ], ids=["SIGTERM-to-crowdtune", "SIGTERM-to-the-group", "SIGINT-to-the-group"])
-def test_a_signal_stops_bench_scaling_and_its_private_server(how, to):
+
+
+@contextlib.contextmanager
+def _bench_scaling(rounds: int, **variables: str) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """`crowdtune bench scaling --rounds N` running (its process, its TMPDIR), up to its headline; killed with its
+    group, and whatever private server it leaked stopped, however the block ends."""
     if find_bin("pg_ctl") is None:
         pytest.skip("PostgreSQL is not installed (make test installs Debian's postgresql package)")
-    code, word = (ExitCode.TERMINATED, "terminated") if how == signal.SIGTERM else (ExitCode.INTERRUPTED, "interrupted")
     # TMPDIR: the private server's folder lands in here, so this test finds its own server (other benchmarks
     # may run on the machine). Short, for the server's socket path; open to `nobody`, who runs it as root.
     temp = Path(tempfile.mkdtemp(prefix="ct-sig-", dir="/tmp"))
     temp.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("CROWDTUNE_BENCH_DB", "CROWDTUNE_DB", "DISCORD_TOKEN")}
-    env["TMPDIR"] = str(temp)
-    # 10,000 rounds a session: the first measurement alone runs for hours, so the signal comes mid-run.
-    process = subprocess.Popen([CROWDTUNE, "bench", "scaling", "--rounds", "10000"], cwd=temp, env=env, text=True,
+    env.update(variables, TMPDIR=str(temp))
+    process = subprocess.Popen([CROWDTUNE, "bench", "scaling", "--rounds", str(rounds)], cwd=temp, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     watchdog = threading.Timer(HANG_SECONDS, os.killpg, (process.pid, signal.SIGKILL))
     watchdog.start()
@@ -73,22 +77,7 @@ def test_a_signal_stops_bench_scaling_and_its_private_server(how, to):
             if line.startswith(HEADLINE):
                 break
         assert lines and lines[-1].startswith(HEADLINE), (lines, process.stderr.read() if process.poll() is not None else "")
-        [folder] = temp.glob("crowdtune-pg-*")  # the private server it started
-        assert _processes_naming(str(folder))
-        for _ in range(HANG_SECONDS * 10):  # until its workers run (their SQLite file): they get the group's signal
-            if list(temp.glob("*/bench-1.db")) or process.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert list(temp.glob("*/bench-1.db")), process.poll()
-        if to == "group":
-            os.killpg(process.pid, how)
-        else:
-            process.send_signal(how)
-        # communicate ends once every process holding the output ended: crowdtune, the benchmark, its workers.
-        out, err = process.communicate(timeout=HANG_SECONDS)
-        assert process.returncode == code and err == f"{word}\n", (process.returncode, err)
-        assert _processes_naming(str(folder)) == [] and not folder.exists()
-        assert list(temp.iterdir()) == []  # its scratch SQLite files too
+        yield process, temp
     finally:
         watchdog.cancel()
         with contextlib.suppress(ProcessLookupError):
@@ -96,6 +85,71 @@ def test_a_signal_stops_bench_scaling_and_its_private_server(how, to):
         process.wait()
         _stop_leaked_servers(temp)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _left_in(temp: Path) -> list[Path]:
+    """What the benchmark left in its TMPDIR `temp`; not PulseAudio's folder, which `fluidsynth --version` (the
+    machine's description) makes there when XDG_RUNTIME_DIR is unset."""
+    return [path for path in temp.iterdir() if not path.name.startswith("pulse-")]
+
+
+def _ends_as_told(process: subprocess.Popen, how: signal.Signals, to: str) -> None:
+    """Send `how` to crowdtune alone or to its group; it ends with the signal's exit code and its one line."""
+    code, word = (ExitCode.TERMINATED, "terminated") if how == signal.SIGTERM else (ExitCode.INTERRUPTED, "interrupted")
+    if to == "group":
+        os.killpg(process.pid, how)
+    else:
+        process.send_signal(how)
+    # communicate ends once every process holding the output ended: crowdtune, the benchmark, its workers.
+    out, err = process.communicate(timeout=HANG_SECONDS)
+    assert process.returncode == code and err == f"{word}\n", (process.returncode, err)
+
+
+@SIGNALS
+def test_a_signal_stops_bench_scaling_and_its_private_server(how, to):
+    # 10,000 rounds a session: the first measurement alone runs for hours, so the signal comes mid-run.
+    with _bench_scaling(10_000) as (process, temp):
+        [folder] = temp.glob("crowdtune-pg-*")  # the private server it started
+        assert _processes_naming(str(folder))
+        for _ in range(HANG_SECONDS * 10):  # until its workers run (their SQLite file): they get the group's signal
+            if list(temp.glob("*/bench-1.db")) or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert list(temp.glob("*/bench-1.db")), process.poll()
+        _ends_as_told(process, how, to)
+        assert _processes_naming(str(folder)) == [] and not folder.exists()
+        assert _left_in(temp) == []  # its scratch SQLite files too
+
+
+@SIGNALS
+def test_a_signal_while_bench_scaling_waits_for_its_workers_to_start(how, to, postgres_server):
+    """The signal comes while the benchmark waits for its workers to be ready (it starts them together): a CI run's
+    Ctrl-C there printed a traceback from multiprocessing's Barrier (its lock left inconsistent by the interrupt)
+    beside "interrupted". Here the first PostgreSQL measurement's worker is held by a lock on the schema table, which
+    this test takes once the benchmark's own check of the database is done (its headline), so the signal lands
+    while the benchmark waits for it, every time."""
+    url = postgres_server.new_database()
+    database = url.rsplit("/", 1)[1]
+    # 1 round a session: the SQLite measurement before it ends soon.
+    with _bench_scaling(1, CROWDTUNE_BENCH_DB=url) as (process, temp):
+        holder = subprocess.Popen(
+            [find_bin("psql"), "-h", str(postgres_server.folder), "-p", str(postgres_server.port), "-U", USER, "-d", database,
+             "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        )
+        try:
+            holder.stdin.write("BEGIN; LOCK TABLE crowdtune_schema IN ACCESS EXCLUSIVE MODE;\n")
+            holder.stdin.flush()
+            waiting = f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' AND wait_event_type = 'Lock'"
+            for _ in range(HANG_SECONDS * 10):  # until the worker waits for the lock (the benchmark waits for it)
+                if postgres_server.psql(url, waiting).strip() != "0" or process.poll() is not None:
+                    break
+                time.sleep(0.1)
+            assert postgres_server.psql(url, waiting).strip() == "1", process.poll()
+            _ends_as_told(process, how, to)
+            assert _left_in(temp) == []  # its scratch SQLite files removed
+        finally:
+            holder.stdin.close()  # the lock goes with its connection
+            holder.wait()
 
 
 @pytest.mark.skipif(find_bin("initdb") is None, reason="needs Debian's postgresql")
