@@ -204,11 +204,12 @@ async def stop_report(
     return "\n".join(lines)
 
 
-async def rounds_ended(store, session, closing: bool = False) -> tuple[int, object]:
+async def rounds_ended(store, session, closing: Callable[[], bool] = lambda: False) -> tuple[int, object]:
     """How many of an active session's rounds have ended (closed or cancelled: all before the open one), and its
-    open round (a `RoundRow`, or None between rounds). `closing`: its runner is closing a round (`Steering.closing`),
-    which, closed before its summary is posted, is taken for the open one."""
+    open round (a `RoundRow`, or None between rounds). `closing()`: its runner is closing a round, or has closed it for
+    a /stop (`Steering.closed_for_stop`), which, closed, is taken for the open one; asked once the round is read (the
+    close may come during the read)."""
     open_round = await store.open_round_of(session.id)
-    if open_round is None and closing:
+    if open_round is None and closing():
         open_round = next(iter((await store.rounds_of(session.id))[-1:]), None)
     return (open_round.index if open_round is not None else await store.next_round_index(session.id)), open_round

@@ -74,6 +74,13 @@ class Steering:
         """Whether the session's runner is closing a round (until its summary is posted: `closing`)."""
         return session_id in self._closing
 
+    def closed_for_stop(self, session_id: int) -> bool:
+        """Whether the session's runner is closing a round (`closing_now`) or, for the /stop in `stopping`, has closed it
+        and stopped the session (`after_close`, before the block ends): so a /stop that looked at the round while it
+        closed sees the round it closed, not a session between rounds."""
+        asked = self._stops.get(session_id)
+        return self.closing_now(session_id) or asked is not None and asked[1].done() and bool(asked[1].result())
+
     def visible(self, row: RoundRow) -> bool:
         """Whether members can see the round `row`: its post reached Discord (recorded, or on its way to the database).
         A moderator's command on "the current round" acts only on such a one."""

@@ -350,7 +350,7 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
         with steering.stopping(session.id, voter_id(interaction.user.id)):
             # Read before the stop cancels the open round. An acknowledged /close (or its time up) is counted first, its
             # summary posted before the stop is said (a round closed, its summary to come, is still the one it says).
-            ended, open_round = await rounds_ended(store, session, closing=steering.closing_now(session.id))
+            ended, open_round = await rounds_ended(store, session, closing=lambda: steering.closed_for_stop(session.id))
             after_close = steering.voting_over(open_round)
             # A round posted after the /stop was sent is not one its sender saw (as for /close): said so, not as played.
             late = bool(open_round and open_round.message_ids) and not await steering.seen_when_asked(open_round, interaction.id)

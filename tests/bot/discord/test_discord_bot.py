@@ -89,8 +89,9 @@ def db_rows(env: Env, sql: str, params=()):
     return query(env.db, sql, params)
 
 
-async def eventually(predicate, what: str, timeout: float = 10.0):
-    """Poll the bot's side (its database) until predicate() holds; the server cannot see it change."""
+async def eventually(predicate, what: str, timeout: float = 30.0):
+    """Poll the bot's side (its database) until predicate() holds; the server cannot see it change. The bound is the
+    server's wait_until's: only a hang reaches it, not a loaded 2-core machine."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:

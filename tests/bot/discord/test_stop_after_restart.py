@@ -87,14 +87,39 @@ async def stop_before_pickup(env, channel, user, bot, release) -> tuple[dict, st
         return await close_round(*args, **kwargs)
 
     store.close_round = after_the_stop
+    recounts = bot.runner.recounts
+    recounted, waits = recounts.recounted, asyncio.Event()
+
+    async def waited_for(session_id):  # (not recounts._wait_ends: a recount a READY asks for meanwhile drops it)
+        waits.set()
+        return await recounted(session_id)
+
+    recounts.recounted = waited_for
     env.server.hold(REACTION_USERS)
     stop = await env.server.slash(user, channel, "stop")
     first = await stop.wait_response()
     release.set()
     # The /stop waits for the recount of the reactions (made while the bot was down) before it acts, as /status does.
-    await eventually(lambda: stop_is_in() or bot.runner.recounts._wait_ends, "the /stop to wait or act")
+    await eventually(lambda: stop_is_in() or waits.is_set(), "the /stop to wait or act")
     env.server.release(REACTION_USERS)
     return first, (await final_answer(stop))["content"]
+
+
+async def dm_round_voted(env) -> dict:
+    """Alice's DM session, its first round voted 7 by her (the trial's): its channel."""
+    dm = env.server.dm_channel(env.alice)
+    async with running(env):
+        await (await env.server.slash(env.alice, dm, "compose", {"rounds": 3})).wait_response()
+        await voted_round(env, dm, [(env.alice, 7)])
+    return dm
+
+
+def closed_first(env, dm, first: dict, private: str) -> None:
+    """The /stop, acknowledged while it waited, said in `dm` that the round closed first, and it did."""
+    assert first["type"] == 5 and private == STOPPED_HERE, (first, private)
+    assert said(env, dm, "Session stopped") == [CLOSED_FIRST]
+    assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "closed")]
+    assert db_rows(env, "SELECT rounds_done, status FROM sessions") == [(1, "stopped")]
 
 
 def said(env, channel, start: str) -> list[str]:
@@ -127,18 +152,47 @@ async def test_a_stop_after_a_crash_mid_close_counts_the_closed_round_first(env)
 
 async def test_a_stop_after_a_restart_past_the_rounds_time_counts_the_round_first(env):
     """The trial's DM session: a vote, the bot down past the round's time, /stop as soon as it is back."""
-    server = env.server
-    dm = server.dm_channel(env.alice)
-    async with running(env):
-        await (await server.slash(env.alice, dm, "compose", {"rounds": 3})).wait_response()
-        await voted_round(env, dm, [(env.alice, 7)])
+    server, dm = env.server, await dm_round_voted(env)
     async with restarted_before_pickup(env, time_up=True) as (bot, release):
         first, private = await stop_before_pickup(env, dm, env.alice, bot, release)
         await server.wait_until(lambda: said(env, dm, "Session stopped"), timeout=30, what="the stop said")
-    assert first["type"] == 5 and private == STOPPED_HERE, (first, private)
-    assert said(env, dm, "Session stopped") == [CLOSED_FIRST]
-    assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "closed")]
-    assert db_rows(env, "SELECT rounds_done, status FROM sessions") == [(1, "stopped")]
+    closed_first(env, dm, first, private)
+
+
+async def test_a_stop_that_reads_the_round_as_its_time_up_close_ends_says_it_closed_first(env):
+    """A trial's report on a loaded machine: the /stop after a restart, past the round's time, came in (`stopping`) just
+    before the runner began the round's close; the close ended while the /stop read the round, and the /stop, having
+    asked whether the runner was closing before its read, found a session between rounds: "Session stopped after 1
+    round" without the round that closed first for it. The runner's last look at its round before the close waits
+    until the /stop is in (past the recount it waits for), and the /stop's read of the round until the runner has
+    closed it and stopped the session."""
+    server, dm = env.server, await dm_round_voted(env)
+    async with restarted_before_pickup(env, time_up=True) as (bot, release):
+        store, steering = bot.conductor.store, bot.runner.steering
+        [(session_id,)] = db_rows(env, "SELECT id FROM sessions")
+        round_of, open_round_of = store.round, store.open_round_of
+        stopped = lambda: db_rows(env, "SELECT status FROM sessions") == [("stopped",)]  # noqa: E731
+
+        def by_runner() -> bool:
+            return asyncio.current_task().get_name().startswith("session-")
+
+        async def runner_looks_after_the_stop(*args):  # (its recount's looks, which the /stop waits for, go on)
+            if by_runner() and not bot.runner.recounts.recounting(session_id):
+                await eventually(lambda: steering._stops or stopped(), "the /stop to come in", timeout=60)
+            return await round_of(*args)
+
+        async def stop_reads_after_the_close(*args):
+            if steering._stops and not by_runner():
+                await eventually(stopped, "the runner to close the round and stop the session", timeout=60)
+            return await open_round_of(*args)
+
+        store.round, store.open_round_of = runner_looks_after_the_stop, stop_reads_after_the_close
+        stop = await server.slash(env.alice, dm, "stop")
+        first = await stop.wait_response()
+        release.set()
+        private = (await final_answer(stop))["content"]
+        await server.wait_until(lambda: said(env, dm, "Session stopped"), timeout=30, what="the stop said")
+    closed_first(env, dm, first, private)
 
 
 async def test_a_close_before_the_rounds_are_taken_back_fixes_the_votes_once_answered(env):
