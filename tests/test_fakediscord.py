@@ -743,6 +743,10 @@ async def test_enforce_nonce_returns_the_earlier_message(world: World) -> None:
             json={"content": "raw", "nonce": "ct-round-1"},
         )
         assert int(raw["id"]) not in (first.id, other.id)
+        await other.delete()  # Discord does not post it again: the nonce's message is gone (Unknown Message)
+        with pytest.raises(discord.NotFound) as gone:
+            await channel.send("round 2", nonce="ct-round-2")
+        assert gone.value.code == 10008 and len(world.server.messages(world.channel)) == 2
         with pytest.raises(discord.HTTPException) as long_nonce:
             await channel.send("x", nonce="n" * 26)
         assert long_nonce.value.code == 50035

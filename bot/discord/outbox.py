@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 
 import discord
 
+from bot.discord.nonces import Nonces, send_once
 from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason
 from bot.discord.publisher import ENDED_POSTS, edit_post
 
@@ -37,10 +38,10 @@ async def summary_into_post(channel, edited: tuple[int, str] | None, summary: st
             await edit_post(channel, edited[0], content)
 
 
-async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> int:
+async def post_outbox(bot: discord.Client, store, nonces: Nonces, channel_id: str | None) -> int:
     """Post what the outbox holds (for one channel, or all), oldest first, each once: marked sent after
-    it is posted, and posted with a nonce Discord deduplicates, so a crash in between does not post
-    it twice within Discord's nonce window (minutes); an entry with a message id is that round post's edit
+    it is posted, and posted with a nonce Discord deduplicates (the database's own, `nonces`), so a crash in between
+    does not post it twice within Discord's nonce window (minutes); an entry with a message id is that round post's edit
     as its round ended (`edit_post`), which a crash may only repeat. For one session's channel a refusal is raised
     (the session stops, saying why) and that entry given up; across all channels at start, a channel Discord refuses us
     (gone, or closed to us) is given up on. A refused summary goes into its round's post (`summary_into_post`).
@@ -54,7 +55,8 @@ async def post_outbox(bot: discord.Client, store, channel_id: str | None) -> int
                 await edit_post(channel, int(note.message_id), note.content)
                 edited[note.channel_id] = (int(note.message_id), note.content)
             else:
-                await channel.send(note.content, nonce=f"ct-note-{note.id}")
+                nonce = await nonces.nonce("n", note.id)
+                await send_once(channel, nonce, lambda n: channel.send(note.content, nonce=n), lambda m: is_note(m, bot, note.content))
         except (discord.Forbidden, discord.NotFound) as problem:
             await summary_into_post(channel, edited.pop(note.channel_id, None), note.content)
             if channel_id is not None:  # given up too: its session stops, and it must not follow in a later one
@@ -80,6 +82,11 @@ async def post_owned(bot: discord.Client, store, announce: Callable[[str | None]
                 await announce(channel_id)
 
 
+def is_note(message: discord.Message, bot: discord.Client, content: str) -> bool:
+    """Whether `message` is the bot's post of an outbox entry saying `content` (not another it made with its nonce)."""
+    return message.author.id == bot.user.id and message.content.strip() == content.strip()  # Discord strips what it posts
+
+
 def retry_pauses() -> Iterator[float]:
     """The pauses (seconds) between the outbox's tries while Discord fails to take it: doubling to a bound."""
     pause = OUTBOX_RETRY_SECONDS
@@ -95,6 +102,7 @@ class Outbox:
 
     def __init__(self, bot: discord.Client, store, spawn: Callable[[Coroutine], None]) -> None:
         self.bot, self.store, self._spawn = bot, store, spawn  # `spawn`: RoundRunner's, its tasks ended at the shutdown
+        self.nonces = Nonces(store)
         self._posting = asyncio.Lock()
         self._retrying = False  # one retry at a time, whoever else fails meanwhile
 
@@ -103,7 +111,7 @@ class Outbox:
         an outage's failure also starts the retry."""
         async with self._posting:
             try:
-                return await post_outbox(self.bot, self.store, channel_id)
+                return await post_outbox(self.bot, self.store, self.nonces, channel_id)
             except Exception as problem:
                 if is_outage(problem) and not self._retrying:
                     self._retrying = True

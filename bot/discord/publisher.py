@@ -8,13 +8,13 @@ import asyncio
 import datetime as dt
 import io
 import logging
-import secrets
 import time
 from collections.abc import Callable, Coroutine
 
 import discord
 
 from bot.conductor import OpenRound
+from bot.discord.nonces import UNKNOWN_MESSAGE, Nonces, send_once
 from bot.discord.outage import Outage
 from bot.discord.own_reactions import OwnReactions
 from bot.discord.votes import ASPECTS_STYLE, round_number
@@ -26,9 +26,7 @@ from storage import RoundRow, SessionRow
 
 log = logging.getLogger("crowdtune.publisher")
 
-DEPLOYMENT_ID = "deployment_id"
 CLOCK_SKEW = 5.0  # seconds Discord's clock (in message ids) may run behind ours
-UNKNOWN_MESSAGE = 10008  # Discord's JSON error code for a message that does not exist (deleted)
 ADOPT_WINDOW = 300.0  # a first round's lost post is looked for this far (seconds) before it was planned
 
 
@@ -43,7 +41,7 @@ class Publisher:
         self._post_tried: set[int] = set()  # rounds whose post may have reached Discord without being recorded
         self._posted: set[int] = set()  # rounds whose post reached Discord (its message known), until it is recorded
         # channel id -> (when its post began, set once that round is recorded with its message)
-        self._deployment_id: str | None = None
+        self.nonces = Nonces(store)
         self._recording: dict[int, tuple[float, asyncio.Event]] = {}
         self._posting: dict[int, asyncio.Event] = {}  # round id -> its `recorded` event while publish runs
         # session id -> (round id, its attachments: file name, bytes) until that round's post is recorded: a post that
@@ -117,12 +115,13 @@ class Publisher:
         """Drop what was rendered for the session's round (its post is recorded, or the session ended)."""
         self._media.pop(session_id, None)
 
-    async def _attachments(self, session_id: int, open_round: OpenRound) -> list[discord.File]:
-        """The round's audio and piano rolls, rendered and drawn once for all the tries of its post (`_media`)."""
+    async def _media_of(self, session_id: int, open_round: OpenRound) -> list[tuple[str, bytes]]:
+        """The round's audio and piano rolls (file name, bytes), rendered and drawn once for all the tries of its post
+        (`_media`)."""
         kept = self._media.get(session_id)
         if kept is None or kept[0] != open_round.id:
             kept = self._media[session_id] = (open_round.id, await self._render(open_round))
-        return [discord.File(io.BytesIO(data), name) for name, data in kept[1]]
+        return kept[1]
 
     async def _render(self, open_round: OpenRound) -> list[tuple[str, bytes]]:
         """Each edit's audio and piano roll, and the track before for an A/B vote: (file name, bytes) each."""
@@ -154,29 +153,28 @@ class Publisher:
         from bot.discord.views import vote_view
 
         plan, spec = open_round.plan, open_round.spec
-        files = await self._attachments(session.id, open_round)
+        media = await self._media_of(session.id, open_round)
         current = await self.store.round(open_round.id)
         if current is None or current.status != "open":  # stopped (or deleted) while it was rendered
             return None
-        content = f"{round_heading(spec, plan, style, session.rounds_done)} Voting {deadline(spec, time.time() + spec.round_seconds)}."
-        view = vote_view(open_round.id, spec.mode, aspects=style == ASPECTS_STYLE) if style in ("buttons", ASPECTS_STYLE) else None
+        heading = round_heading(spec, plan, style, session.rounds_done)
+        content = f"{heading} Voting {deadline(spec, time.time() + spec.round_seconds)}."
+
+        async def send(nonce: str) -> discord.Message:
+            # Its files (and buttons) anew for each request: discord.py closes a message's files once it is sent.
+            files = [discord.File(io.BytesIO(data), name) for name, data in media]
+            if style in ("buttons", ASPECTS_STYLE):
+                view = vote_view(open_round.id, spec.mode, aspects=style == ASPECTS_STYLE)
+                return await channel.send(content, files=files, view=view, nonce=nonce)
+            return await channel.send(content, files=files, nonce=nonce)
+
+        def meant(message: discord.Message) -> bool:  # this round's post, its very files: not another's with its nonce
+            sent = [(a.filename, a.size) for a in message.attachments]
+            return is_post(message, self.bot.user.id, heading) and sent == [(name, len(data)) for name, data in media]
+
         # Discord returns the message already made with this nonce rather than a second one (for a few
         # minutes), so a retried request after a lost response does not post the round twice.
-        nonce = await self.nonce(open_round.id)
-        if view:
-            message = await channel.send(content, files=files, view=view, nonce=nonce)
-        else:
-            message = await channel.send(content, files=files, nonce=nonce)
-        return message
-
-    async def nonce(self, round_id: int) -> str:
-        """The round post's nonce: this deployment's random id (made once, kept in the database) and
-        the round's id, so neither a re-created database nor a second deployment on the same token
-        reuses one (Discord would return that earlier message instead of posting). At most 25
-        characters, Discord's limit: 13 and a round id of up to 12 digits."""
-        if self._deployment_id is None:
-            self._deployment_id = await self.store.set_deployment_value(DEPLOYMENT_ID, secrets.token_hex(5), replace=False)
-        return f"ct{self._deployment_id}-{round_id}"
+        return await send_once(channel, await self.nonces.nonce("", open_round.id), send, meant)
 
     async def _find_lost_post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message | None:
         """The round's post when an earlier attempt (before a crash, or a request whose answer was lost)
@@ -192,10 +190,15 @@ class Publisher:
             after = discord.Object(discord.utils.time_snowflake(since))
         heading = round_heading(open_round.spec, open_round.plan, style, session.rounds_done)
         async for message in channel.history(limit=100, after=after):
-            if message.author.id == self.bot.user.id and message.attachments and message.content.startswith(heading):
+            if is_post(message, self.bot.user.id, heading):
                 log.info("round %s: adopting message %s posted before a restart", row.id, message.id)
                 return message
         return None
+
+
+def is_post(message: discord.Message, author_id: int, heading: str) -> bool:
+    """Whether `message` is a round's post as made: by `author_id` (the bot), with its media, opening with `heading`."""
+    return message.author.id == author_id and bool(message.attachments) and message.content.startswith(heading)
 
 
 def round_heading(spec: SessionSpec, plan, style: str, rounds_done: int) -> str:

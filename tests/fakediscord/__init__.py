@@ -54,7 +54,8 @@ What it enforces, with Discord's documented codes and bodies (developers/topics/
     - Messages: 2,000 characters, 10 embeds, 10 files, 5 action rows of 5, custom_id 1-100 and
       unique; a file over 10 MiB (or 25 MiB per request) is 413 40005; `nonce` up to 25
       characters; with `enforce_nonce` a nonce repeated by the same author in the same channel
-      within `nonce_window` (5 min) returns the earlier message and posts nothing.
+      within `nonce_window` (5 min) returns the earlier message and posts nothing (404 10008 if it
+      was deleted since).
     - Permissions: Discord's algorithm with role and member overwrites; 50001/50013; in threads
       (types 11, 12) and forum posts the parent's overwrites apply and posting needs
       SEND_MESSAGES_IN_THREADS; posting in a forum channel (15) itself is 50008; DMs to a user who

@@ -933,13 +933,16 @@ class FakeDiscord:
         return interaction
 
     def _nonce_message(self, channel: Channel, author: User, nonce: str) -> dict[str, Any] | None:
-        """The live message `author` posted in `channel` with `nonce` within the nonce window."""
+        """The message `author` posted in `channel` with `nonce` within the nonce window. Deleted since, Discord does not
+        post again: it answers Unknown Message (its staff in discord/discord-api-docs#6647: "intentional")."""
         found = self._nonces.get((channel.id, author.id, nonce))
         if found is None:
             return None
         message, at = found
-        if message["deleted"] or asyncio.get_running_loop().time() - at > self.nonce_window:
+        if asyncio.get_running_loop().time() - at > self.nonce_window:
             return None
+        if message["deleted"]:
+            raise ApiError(404, 10008, "Unknown Message")
         return message
 
     def _deadline_passed(self, interaction: Interaction) -> None:
