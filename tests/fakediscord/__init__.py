@@ -93,7 +93,7 @@ and sticker routes, audit logs, voice.
 
 from .faults import Fault
 from .gateway import Intent, Session
-from .interactions import Interaction
+from .interactions import HANG_SECONDS, Interaction
 from .ratelimits import DISCORD_OBSERVED_LIMITS
 from .rest import ApiError
 from .server import FakeDiscord
@@ -107,6 +107,7 @@ __all__ = [
     "FakeDiscord",
     "Fault",
     "Guild",
+    "HANG_SECONDS",
     "Intent",
     "Interaction",
     "Member",
