@@ -209,7 +209,7 @@ class BallotBox:
         self.seen.changed(payload.message_id, payload.user_id, emoji, added, payload.burst)
 
         def apply(emoji: str, retract: bool) -> None:  # a held one when applied: the person's later ones are held too
-            remaining = self.seen.remaining(payload.message_id, payload.user_id) if retract else None
+            remaining = self.seen.left(payload.message_id, payload.user_id) if retract else None
             self.submit(
                 payload.message_id, payload.user_id, emoji, retract, from_reaction=True, origin=origin, joined_at=joined_at,
                 channel_id=payload.channel_id, remaining=remaining,

@@ -61,10 +61,14 @@ class ReactionsSeen:
         if len(self._people) > len(self._known) + UNKNOWN_MESSAGES:  # reactions on messages that are no round
             del self._people[next(m for m in self._people if m not in self._known)]
 
-    def remaining(self, message_id: int, user_id: int) -> Left[tuple[str, ...]]:
+    def left(self, message_id: int, user_id: int) -> Left[tuple[str, ...]]:
         """The person's vote emoji on the message, one per reaction (a normal and a super one of an emoji: twice, as
         the re-read lists them), as the events say now."""
         return Left(_emoji_of(self._people.get(message_id, {}).get(user_id, set())), message_id in self._known)
+
+    def remaining(self, message_id: int, user_id: int) -> tuple[str, ...] | None:
+        """The person's vote emoji on the message (`left`) when they are all the bot must know; None when not."""
+        return self.sure(message_id, self.left(message_id, user_id))
 
     def sure(self, message_id: int, left: Left[T] | None) -> T | None:
         """What `left` says is on, when that is all: the message was known when it was taken, or is the bot's new post,
@@ -155,7 +159,7 @@ def as_counted(row: RoundRow, ballots: list[Ballot], held: HeldReactions, seen: 
                 if (value := vote_from_emoji(row.mode, emoji)) is None:
                     continue  # a vote only in the other mode (🅰️ on a rating round): the ballot box ignores it too
                 op = Conductor.vote_op(row.id, row.mode, voter_id(user_id), value, retract)
-                left = seen.sure(message_id, seen.remaining(message_id, user_id)) if retract else None
+                left = seen.remaining(message_id, user_id) if retract else None
                 ops.append(op if left is None else falling_back(op, row.mode, left))
     if not ops:
         return ballots
