@@ -25,7 +25,7 @@ from bot.progress import plural
 from bot.discord.anti_brigade import Count, JoinTimes, joined_by
 from bot.discord.edge import fits_integer
 from bot.discord.outage import OPERATORS_PROBLEMS, Outage, RetryLog
-from bot.discord.reactions_seen import ReactionsSeen, falling_back
+from bot.discord.reactions_seen import Left, ReactionsSeen, falling_back
 from bot.discord.vote_rate import HeldReactions, VoteLimiter
 from bot.discord.vote_queue import CLEARED, Barrier, Clear, PendingVote
 from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, resolve, round_style, vote_from_emoji, voter_id
@@ -86,13 +86,11 @@ class BallotBox:
             bool(settings.get("anti_brigade")), int(settings.get("member_days") or 0),
         )
 
-    async def remember(self, row: RoundRow, session: SessionRow, posted: bool = False) -> None:
-        """Map the round's messages to it; `posted`: just posted, so every reaction on them came as an event."""
+    async def remember(self, row: RoundRow, session: SessionRow) -> None:
+        """Map the round's messages to it (a new post is known to `seen` from Discord's answer to it: Publisher)."""
         ref = await self._ref(row, session)
         for message_id in row.message_ids:
             self._refs[int(message_id)] = ref
-            if posted:
-                self.seen.posted(int(message_id))
 
     def forget_round(self, row: RoundRow) -> None:
         # Its recorded messages too: a change of the scope's settings drops them from the cache, not from these.
@@ -152,7 +150,7 @@ class BallotBox:
         limited: bool = False,
         round_id: int | None = None,
         channel_id: int | None = None,
-        remaining: tuple[str, ...] | None = None,
+        remaining: Left[tuple[str, ...]] | None = None,
         at: float | None = None, reread: bool = False,
     ) -> asyncio.Future:
         """Queue a vote; the future resolves to its VoteResult once committed ("too_fast" over the rate if `limited`: one a
@@ -211,7 +209,7 @@ class BallotBox:
         self.seen.changed(payload.message_id, payload.user_id, emoji, added, payload.burst)
 
         def apply(emoji: str, retract: bool) -> None:  # a held one when applied: the person's later ones are held too
-            remaining = self.seen.remaining(payload.message_id, payload.user_id) if retract else None
+            remaining = self.seen.left(payload.message_id, payload.user_id) if retract else None
             self.submit(
                 payload.message_id, payload.user_id, emoji, retract, from_reaction=True, origin=origin, joined_at=joined_at,
                 channel_id=payload.channel_id, remaining=remaining,
@@ -236,9 +234,7 @@ class BallotBox:
         if watchers is not None:
             watchers.add(CLEARED)
         self.held.cleared(message_id, emoji)
-        remaining = self.seen.cleared(message_id, emoji)
-        remaining = None if remaining is None else {voter_id(user_id): on for user_id, on in remaining.items()}
-        self._queue(Clear(message_id, emoji, asyncio.get_running_loop().create_future(), remaining))
+        self._queue(Clear(message_id, emoji, asyncio.get_running_loop().create_future(), self.seen.cleared(message_id, emoji)))
 
     async def count(
         self, row: RoundRow, before_asking: Callable[[], Awaitable[None]] | None = None, votes: list[StandingVote] | None = None,
@@ -346,7 +342,8 @@ class BallotBox:
                     self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id),
                     at=item.at, joined_at=self.join_times.stored_with_vote(ref, item.user_id, item.joined_at), reread=item.reread, forgets_seen=item.forgets_seen,
                 )
-                ops.append(op if item.remaining is None else falling_back(op, ref.mode, item.remaining))
+                left = self.seen.sure(item.message_id, item.remaining)  # the round found: its post known as the bot's
+                ops.append(op if left is None else falling_back(op, ref.mode, left))
                 accepted.append((item, ref, aside))
         await self._write(ops, accepted, touched)
         for barrier in barriers:
@@ -376,8 +373,10 @@ class BallotBox:
                 if (standing := ballot.choice if ref.mode == "ab" else ballot.rating) is not None
                 and (item.emoji is None or standing == value)
             ]
-            if item.emoji is not None and item.remaining is not None:  # one emoji gone: the others on still count
-                ops = [falling_back(op, ref.mode, item.remaining.get(op.voter, ())) for op in ops]
+            left = self.seen.sure(item.message_id, item.remaining)
+            if item.emoji is not None and left is not None:  # one emoji gone: the others on still count
+                by_voter = {voter_id(user_id): on for user_id, on in left.items()}
+                ops = [falling_back(op, ref.mode, by_voter.get(op.voter, ())) for op in ops]
             if ops:
                 await self.conductor.apply_votes(ops)
         resolve(item.done, None)

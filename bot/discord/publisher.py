@@ -49,6 +49,9 @@ class Publisher:
         # session id -> (round id, its attachments: file name, bytes) until that round's post is recorded: a post that
         # Discord refused is retried every few seconds while it lasts, and FluidSynth and the drawing need not run again.
         self._media: dict[int, tuple[int, list[tuple[str, bytes]]]] = {}
+        # Told a new post's message id as soon as Discord answers (ReactionsSeen.posted), before its round is recorded:
+        # a removal queued meanwhile then counts the reactions the events said were left (set by the runner).
+        self.on_posted: Callable[[int], None] = lambda message_id: None
 
     async def recorded_in(self, channel_id: int, message_id: int) -> None:
         """Wait until the round being posted in this channel, if any, is recorded with its message, when
@@ -78,6 +81,7 @@ class Publisher:
                     self._post_tried.discard(row.id)
                     self.forget(session.id)
                     return await self.store.round(row.id), False
+                self.on_posted(message.id)
                 closes_at = time.time() + seconds
             self._posted.add(row.id)
             ended = {status: ended_post(open_round.spec, open_round.plan, session.rounds_done, status) for status in ENDED_POSTS}

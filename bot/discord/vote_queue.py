@@ -7,6 +7,8 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass
 
+from bot.discord.reactions_seen import Left
+
 
 @dataclass(frozen=True)
 class PendingVote:
@@ -20,7 +22,7 @@ class PendingVote:
     joined_at: dt.datetime | None = None  # when the voter joined the server, when the event says
     round_id: int | None = None  # the round a button names, for a post not recorded yet
     channel_id: int | None = None  # where a reaction was made: its round may be being recorded there
-    remaining: tuple[str, ...] | None = None  # a removed reaction's: the person's vote emoji still on (reactions_seen.py)
+    remaining: Left[tuple[str, ...]] | None = None  # a removed reaction's: the person's vote emoji still on (reactions_seen.py)
     at: float | None = None  # when it is recorded (Unix seconds); None: when written
     reread: bool = False  # cast by a re-read of the reactions (the reconciler), not by an event: VoteOp.reread
     forgets_seen: int = 0  # the newest deletion of a person's data known when it came: VoteOp.forgets_seen
@@ -33,7 +35,7 @@ class Clear:
     message_id: int
     emoji: str | None
     done: asyncio.Future
-    remaining: dict[str, tuple[str, ...]] | None = None  # voter -> vote emoji still on, when known (reactions_seen.py)
+    remaining: Left[dict[int, tuple[str, ...]]] | None = None  # user id -> vote emoji still on (reactions_seen.py)
 
 
 CLEARED = 0  # in `watching`: every reaction of the message changed (no user has id 0)
