@@ -429,6 +429,14 @@ def fate(spec: SessionSpec, kept: bool, winner: int | None = None, first: bool =
     return f"{edit} stays"
 
 
+def edits_text(descriptions: Sequence[str]) -> str:
+    """A round's edits in words, as every front end names them: a rating round's one edit as described, an A/B round's
+    each after its side, "A: removed note 4; B: removed note 1" (a trial's /status left the sides out)."""
+    if len(descriptions) == 1:
+        return descriptions[0]
+    return "; ".join(f"{side}: {description}" for side, description in zip("AB", descriptions))
+
+
 def beat_chance(reward: float) -> float:
     """An A/B edit's chance (0-1) of beating the track before it, from its reward: `core.crowd.ab_tally` gives
     1 + 9 x that chance, the 1-10 scale the learner's arithmetic uses. A front end shows the chance, never the
