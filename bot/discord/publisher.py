@@ -19,7 +19,7 @@ from bot.discord.outage import Outage
 from bot.discord.own_reactions import OwnReactions
 from bot.discord.votes import ASPECTS_STYLE, round_number
 from bot.media.drawing import Drawer
-from core.engine import SessionSpec
+from core.engine import SessionSpec, edits_text
 from core.instruments import instrument_name
 from core.midi import track_to_midi
 from storage import RoundRow, SessionRow
@@ -240,10 +240,8 @@ def round_title(spec: SessionSpec, plan, rounds_done: int, status: str = "") -> 
     `status`: unlike the summary's "**Round 2 closed**" or a deleted round's "**Round 2 cancelled**", also in an
     endless session, so that a reader or a tool never takes one for the other), as `round_heading` explains
     `rounds_done`."""
-    if spec.mode == "ab":
-        edits = f"A {plan.proposals[0].description}; B {plan.proposals[1].description}"
-    else:
-        edits = plan.proposals[0].description[0].upper() + plan.proposals[0].description[1:]
+    edits = edits_text([p.description for p in plan.proposals])
+    edits = edits[0].upper() + edits[1:]
     ended = f" ({status})" if status else ""
     # "**Round N of M**" opens every round post (tools read it); the melody's instrument follows the edits,
     # named as the melody's so that after a drum edit it does not read as the drum's.

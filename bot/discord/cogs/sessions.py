@@ -32,7 +32,7 @@ from bot.discord.votes import (
 from bot.media.midi_import import check_file_size, melody_from_file
 from bot.progress import duration, plural
 from bot.settings import round_defaults
-from core.engine import QUORUM_MAX, ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, ROUNDS_MAX, SessionSpec
+from core.engine import QUORUM_MAX, ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, ROUNDS_MAX, SessionSpec, edits_text
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
 from core.midi import track_to_midi
 from core.music import BASE_RANGE, LENGTH_MAX, LENGTH_MIN, SCALES, TEMPO_MAX, TEMPO_MIN, key_name, parse_base, track_from_dict
@@ -286,7 +286,7 @@ class Sessions(commands.Cog):
         ballots, aside = await shown_votes(box, open_round, count)
         if aside:
             notes.append(set_aside_text(aside, count.member_days))
-        descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
+        descriptions = edits_text([p["description"] for p in open_round.plan["proposals"]])  # as its post names them
         votes = f"{len(ballots)} voted so far"
         # The scope's setting now, not the session's at its start: a moderator who turns hide_results off expects to
         # see the open round's votes (it applies at once, as anti_brigade does).

@@ -239,6 +239,12 @@ async def test_ab_rounds_with_both_and_neither(env):
         await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 4, what="A/B reactions")
         await env.server.react(env.alice, post["id"], "🅰️")
         await env.server.react(env.bob, post["id"], "👍")
+        # /status names each edit after its side as the post does (a trial: "removed note 4; removed note 1").
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "the two votes")
+        a, b = (p["description"] for p in json.loads(db_rows(env, "SELECT plan FROM rounds WHERE idx = 0")[0][0])["proposals"])
+        status = (await final_answer(await env.server.slash(env.bob, env.channel, "status")))["content"]
+        assert status.startswith(f"Round 1 of 2: A: {a}; B: {b}. 2 voted so far"), status
+        assert f"**Round 1 of 2**: A: {a}; B: {b} (melody on " in post["content"], post["content"]
         await env.server.react(env.carol, post["id"], "👎")  # the quorum of 3 closes the round
         summary = await env.server.wait_for_message(env.channel, lambda m: "closed" in m["content"])
         # A beat the track before 2 to 1 (and B once): short of what the better of two needs (ab_keep_margin).
