@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from storage.protocol import (
-    Announce, Announcement, ClaimLost, ConfirmedRequest, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, EndedSession, NoDatabase, Reader, ResetDone, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
+    LOCK_WAITING, Announce, Announcement, ClaimLost, ConfirmedRequest, DatabaseBusy, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, EndedSession, NoDatabase, Reader, ResetDone, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
 )
 
 __all__ = [
-    "Announce", "Announcement", "ClaimLost", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "EndedSession", "NoDatabase", "Reader", "ResetDone", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
-    "check_location", "clone_rounds", "database_errors", "naming_problems", "naming_refusals", "out_of_room", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
+    "LOCK_WAITING", "Announce", "Announcement", "ClaimLost", "DatabaseBusy", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "EndedSession", "NoDatabase", "Reader", "ResetDone", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
+    "check_location", "clone_rounds", "database_errors", "naming_problems", "naming_refusals", "out_of_room", "is_busy", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
     "open_to_write", "is_new_file", "created", "viewing", "View",
 ]
 
@@ -55,6 +55,26 @@ def out_of_room(problem: BaseException) -> bool:
     return isinstance(problem, asyncpg.exceptions.InsufficientResourcesError)
 
 
+# SQLite's primary result codes for a lock another connection held past the busy timeout: SQLITE_BUSY, SQLITE_LOCKED.
+_SQLITE_BUSY = frozenset({5, 6})
+
+
+def is_busy(problem: BaseException) -> bool:
+    """Whether a backend's error is another connection holding the database's lock past what the work waits for, which
+    works once it lets go (DatabaseBusy): SQLite's "database is locked" (SQLITE_BUSY, SQLITE_LOCKED); PostgreSQL's
+    lock_not_available (55P03: a lock_timeout the server or role sets) and the deadlock and serialization failures a
+    transaction is retried for (storage.postgres), once the retries are spent."""
+    import sqlite3
+
+    import asyncpg
+
+    if isinstance(problem, sqlite3.Error):
+        return (getattr(problem, "sqlite_errorcode", None) or 0) & 0xFF in _SQLITE_BUSY
+    return isinstance(problem, (
+        asyncpg.exceptions.LockNotAvailableError, asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError,
+    ))
+
+
 @contextlib.contextmanager
 def naming_problems(
     location: object, which: Callable[[BaseException], bool], error: type[StorageError], what: str,
@@ -71,10 +91,15 @@ def naming_problems(
         raise error(f"the database {location} {what}: {reason(problem)}") from None
 
 
-def naming_refusals(location: object, reason: Callable[[BaseException], str] = str) -> contextlib.AbstractContextManager[None]:
+@contextlib.contextmanager
+def naming_refusals(location: object, reason: Callable[[BaseException], str] = str) -> Iterator[None]:
     """An `out_of_room` error of either backend met in the block becomes DatabaseUnwritable, "the database
-    {location} cannot be written: {reason(error)}": the one line of a full disk, whichever backend."""
-    return naming_problems(location, out_of_room, DatabaseUnwritable, "cannot be written", reason)
+    {location} cannot be written: {reason(error)}": the one line of a full disk, whichever backend; an `is_busy` one
+    DatabaseBusy, "the database {location} is busy: another connection holds its lock ({reason(error)})"."""
+    busy = lambda problem: f"another connection holds its lock ({reason(problem)})"  # noqa: E731
+    with naming_problems(location, out_of_room, DatabaseUnwritable, "cannot be written", reason), \
+            naming_problems(location, is_busy, DatabaseBusy, "is busy", busy):
+        yield
 
 
 def is_postgres_url(location: str | Path) -> bool:

@@ -33,13 +33,13 @@ from bot.discord.outage import OPERATORS_PROBLEMS, OUTAGE_ERRORS, is_outage, rea
 from bot.discord.followups import database_refuses
 from bot.discord.pace import Pace, paced_requests
 from bot.discord.reach import reach_discord
-from bot.discord.replies import UNKNOWN_INTERACTION, nothing_done, too_late
+from bot.discord.replies import UNKNOWN_INTERACTION, acknowledging, nothing_done, too_late
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.discord.stray_reactions import StrayReactions
 from bot.settings import Settings, bot_token, open_renderer
 from bot.stopping import bot_stopped, close_on_signals, say_stopped
-from storage import DatabaseGone, StorageError, database_errors
+from storage import LOCK_WAITING, DatabaseGone, StorageError, database_errors
 from bot.discord.votes import DATABASE_GONE
 from bot.discord.views import COMPONENTS, QUESTION_SECONDS, Confirm, answer_unknown_press, expire_at_shutdown
 
@@ -80,6 +80,7 @@ class CheckedTree(app_commands.CommandTree):
             return False
         problem = request_problem(interaction) or await context_problem(interaction)
         if problem is None:
+            LOCK_WAITING.set(acknowledging(interaction))  # in the command's task (discord.py runs it after this check)
             return True
         await interaction.response.send_message(f"Sorry, {problem}. {nothing_done(interaction)}.", ephemeral=True)
         return False

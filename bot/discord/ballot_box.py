@@ -27,7 +27,7 @@ from bot.discord.edge import fits_integer
 from bot.discord.outage import OPERATORS_PROBLEMS, Outage, RetryLog
 from bot.discord.reactions_seen import Left, ReactionsSeen, falling_back
 from bot.discord.vote_rate import HeldReactions, VoteLimiter
-from bot.discord.vote_queue import CLEARED, Barrier, Clear, PendingVote
+from bot.discord.vote_queue import CLEARED, Barrier, Clear, PendingVote, kept, voters
 from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, resolve, round_style, vote_from_emoji, voter_id
 from storage import DatabaseGone, RoundRow, SessionRow, StandingVote, VoteResult
 
@@ -67,10 +67,11 @@ class BallotBox:
         self._votes: asyncio.Queue[PendingVote | Clear | Barrier] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         # A full disk (or the database's server gone) is the operator's: said as a round's close says it (RetryLog).
-        self.retries = RetryLog(
-            log, "storing votes", outage, then="a reaction's vote is tried again with the next vote, a button's voter asked to press again",
-        )
+        self.retries = RetryLog(log, "storing votes", outage, then=(
+            f"a reaction's vote is kept and tried again every {outage.retry_seconds:g} s and with the next vote, a button's voter asked to press again"
+        ))
         self._refused: list[PendingVote | Clear] = []  # reaction events the database refused: tried first, in order
+        self._arrived, self._writing = asyncio.Event(), []  # something queued; the batch being written
         self.watching: dict[int, set[int]] = {}  # message id -> users whose reactions changed during a reconciliation
         self.forgets_heard = 0  # the newest deletion of a person's data known (CrowdtuneBot.heard_forget): stamped on each vote
 
@@ -167,6 +168,7 @@ class BallotBox:
 
     def _queue(self, item: PendingVote | Clear | Barrier) -> None:
         self._votes.put_nowait(item)
+        self._arrived.set()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._apply_votes(), name="vote-writer")
 
@@ -275,35 +277,45 @@ class BallotBox:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
 
+    def waiting(self, message_ids: list[str]) -> int:
+        """How many people's reaction votes on these messages wait while the database refuses them (OPERATORS_PROBLEMS):
+        kept, being tried, or queued behind them (asyncio.Queue keeps them in _queue); 0 while it works."""
+        return 0 if self.retries.database_problem is None else voters(message_ids, self._refused, self._writing, self._votes._queue)
+
     async def _apply_votes(self) -> None:
         while True:
-            taken = [await self._votes.get()]
+            if self._refused and self._votes.empty():  # kept votes: tried again after the pause, or with the next vote
+                self._arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), self.retries.outage.retry_seconds)
+            taken = [] if self._refused and self._votes.empty() else [await self._votes.get()]
             while not self._votes.empty() and len(taken) < VOTE_BATCH:
                 taken.append(self._votes.get_nowait())
-            batch, self._refused = [*self._refused, *taken], []
+            batch = self._writing = [*self._refused, *taken]
+            self._refused = []
             try:
                 await self._apply_batch(batch)
                 self.retries.worked()
             except Exception as problem:  # the database failed: nobody is told their vote counted
                 self._failed(batch, problem)
-            finally:
+            finally:  # (_writing stays: waiting() reads it only while the database refuses, and then it is kept)
                 for _ in taken:
                     self._votes.task_done()
 
     def _failed(self, batch: list[PendingVote | Clear | Barrier], problem: Exception) -> None:
-        """A batch the database refused. A reaction event (nobody waits for its answer) is kept and tried again, before
-        the votes queued after it, with the next batch: a full disk loses no vote (the close's re-read would keep a vote
+        """A batch the database refused. A reaction event (nobody waits for its answer) is kept (`kept`) and tried again
+        before the votes queued after it: a full disk or a held lock loses no vote (the close's re-read would keep a vote
         whose reaction is still on over a newer one refused). A button's voter and a waiter are told it failed."""
         if isinstance(problem, DatabaseGone):
             self.on_database_gone(problem)
         elif isinstance(problem, OPERATORS_PROBLEMS):
-            self._refused = [item for item in batch if isinstance(item, Clear) or getattr(item, "from_reaction", False)]
+            self._refused = kept(batch)
             self.retries.failed(problem)
         else:
             log.exception("could not store %s", plural(len(batch), "vote", "votes"))
-        kept = {id(item) for item in self._refused}
+        keeping = {id(item) for item in self._refused}
         for item in batch:
-            if id(item) not in kept and not item.done.done():
+            if id(item) not in keeping and not item.done.done():
                 item.done.set_exception(problem)
 
     async def _apply_batch(self, batch: list[PendingVote | Clear | Barrier]) -> None:
@@ -340,7 +352,7 @@ class BallotBox:
                 aside = not item.retract and not await self.join_times.may_vote(ref, item.user_id, item.joined_at)
                 op = replace(
                     self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id),
-                    at=item.at, joined_at=self.join_times.stored_with_vote(ref, item.user_id, item.joined_at), reread=item.reread, forgets_seen=item.forgets_seen,
+                    at=item.came if item.at is None else item.at, joined_at=self.join_times.stored_with_vote(ref, item.user_id, item.joined_at), reread=item.reread, forgets_seen=item.forgets_seen,
                 )
                 left = self.seen.sure(item.message_id, item.remaining)  # the round found: its post known as the bot's
                 ops.append(op if left is None else falling_back(op, ref.mode, left))

@@ -22,7 +22,7 @@ from bot.discord.replies import UNKNOWN_INTERACTION, answer, answer_privately, d
 from bot.discord.steering import ALREADY_ENDED, CLOSE_ANSWERS, CloseWaits
 from bot.discord.runner import waits_for_database
 from bot.discord.reports import (
-    STILL_RECOUNTING, best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of,
+    STILL_RECOUNTING, best_rounds, closes_text, held_votes, held_votes_note, learning_report, waiting_note, nothing_rated, rounds_ended, sessions_of,
     shown_votes, standing_votes, stop_report,
 )
 from bot.discord.votes import (
@@ -295,7 +295,8 @@ class Sessions(commands.Cog):
             if session.options.get("aspects"):
                 votes += f"; per aspect: {describe_aspects([v.aspects for v in count.counted if v.aspects])}"
         number = round_number(open_round.index + 1, planned, ended, session.rounds_done)  # as its post names it
-        notes[:0] = held_votes_note(*held_votes(box, open_round, count))  # said, so that a moderator does not take them for lost
+        # Said, so that a moderator does not take them for lost: held over the rate, or waiting for the database.
+        notes[:0] = [*held_votes_note(*held_votes(box, open_round, count)), *waiting_note(box, open_round)]
         await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{'' if stopped or paused else closes_text(open_round)}. {progress}.", *notes]))
 
     @app_commands.command(name="stats", description="How the agent is learning: a learning curve and the best compositions")
