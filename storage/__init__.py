@@ -21,7 +21,7 @@ from storage.protocol import (
 __all__ = [
     "LOCK_WAITING", "Announce", "Announcement", "ClaimLost", "DatabaseBusy", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "EndedSession", "NoDatabase", "Reader", "ResetDone", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
     "check_location", "clone_rounds", "database_errors", "naming_problems", "naming_refusals", "out_of_room", "is_busy", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
-    "open_to_write", "is_new_file", "created", "viewing", "View",
+    "open_to_write", "is_new_file", "NewDatabase", "viewing", "View",
 ]
 
 
@@ -223,10 +223,31 @@ def is_new_file(location: str | Path) -> bool:
     return not is_postgres_url(location) and location != IN_MEMORY and not os.path.lexists(location)
 
 
-def created(location: str | Path) -> str:
-    """The line a command or the bot says once it made the new database `location` (`is_new_file`): a restart after
-    its file went missing must not pass for one that opened it (found by a trial: only "0 sessions running")."""
-    return f"created a new, empty database at {location}: none was there"
+class NewDatabase:
+    """The database `location` as a command or the bot's start opens it to write: whether that makes it (`is_new_file`,
+    asked before it is opened), and whether it is kept. One that fails or is stopped before it has done its job (no
+    session started, the bot never connected) leaves no new file: `end`, once its store is closed, removes a new one
+    not kept, and SQLite's files beside it (README: "no new database file from a `run` stopped before its session
+    started"). A database that was there is never removed."""
+
+    def __init__(self, location: str | Path) -> None:
+        self.location, self.made, self.kept = location, is_new_file(location), False
+
+    def keep(self) -> str | None:
+        """The command's job is under way (its session started, the bot connected): the database stays. The first time,
+        for one it made, the line saying so (for the bot's log: a restart after its file went missing must not pass for
+        one that opened it, found by a trial: only "0 sessions running"); else None."""
+        line = f"created a new, empty database at {self.location}: none was there" if self.made and not self.kept else None
+        self.kept = True
+        return line
+
+    def end(self) -> None:
+        """After its store closed: a database this made and did not keep is removed, with SQLite's files beside it (its
+        `.lock` the store's close removed)."""
+        if self.made and not self.kept:
+            from storage.sqlite import remove_new
+
+            remove_new(self.location)
 
 
 async def open_to_write(location: str | Path) -> Store:
@@ -235,16 +256,13 @@ async def open_to_write(location: str | Path) -> Store:
     it ("the database ct.db cannot be written: ..."), before the command makes anything, not at its first write: a
     SQLite file this made is removed again."""
     check_location(location)
-    made = is_new_file(location)
+    new = NewDatabase(location)
     store = await open_store(location)
     try:
         await store.check_writable()
     except BaseException:
         await store.close()
-        if made:
-            from storage.sqlite import remove_new
-
-            remove_new(location)
+        new.end()
         raise
     return store
 
