@@ -612,7 +612,7 @@ async def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(problem)) from None
     from bot.conductor import Conductor
     from bot.terminal import TerminalSession, nothing_to_rate, terminal_scope
-    from storage import is_new_file
+    from storage import NewDatabase
 
     with contextlib.ExitStack() as opened:
         renderer = None if args.no_audio else opened.enter_context(open_renderer(settings))
@@ -623,7 +623,7 @@ async def _run(args: argparse.Namespace) -> int:
         out = Path(args.out).resolve() if args.out else _beside_db(args.db) / "rounds"
         if out_refused is not None and not await _keeps_its_folder(args.db, out):
             raise out_refused  # before the database is opened to write, which would upgrade an older one
-        made, session = is_new_file(args.db), None
+        new, session = NewDatabase(args.db), None
         store = await _open_to_write(args.db)
         try:
             # One process per database, as for the bot: two terminals on one session would close each
@@ -636,10 +636,9 @@ async def _run(args: argparse.Namespace) -> int:
                               settings_given=_settings_in_use(args, settings))
         finally:
             await store.close()
-            if made and (session is None or not session.started):  # stopped before its start: no new file left
-                from storage.sqlite import remove_new
-
-                remove_new(args.db)
+            if session is not None and session.started:  # else stopped before its start: no new file left
+                new.keep()
+            new.end()
     return 0
 
 
@@ -670,6 +669,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     from bot.simulate import RaterError, has_noise, load_raters, raters_words, report, run_simulation, stop_interrupted
     from bot.terminal import describe_spec
     from core.raters import DEFAULT_NOISE, judge as crowd_judge
+    from storage import NewDatabase
 
     settings = _settings(db=args.db)  # a simulation's rounds and preset are its options' alone (SESSION_SETTINGS are run's)
     spec = _spec(args)
@@ -693,8 +693,9 @@ async def _simulate(args: argparse.Namespace) -> int:
     out = _fresh_folder(Path(args.out), args.force)
     with contextlib.ExitStack() as opened:
         renderer = opened.enter_context(open_renderer(settings)) if args.audio else None
+        new = NewDatabase(args.db)
         store = await _open_to_write(args.db)
-        made = False
+        made, done, kept = False, 0, 0  # a stop before the first round says "after 0" (not an unbound `done`)
         try:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
             scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
@@ -703,7 +704,7 @@ async def _simulate(args: argparse.Namespace) -> int:
                 print(line)
             made = not out.exists()
             out.mkdir(exist_ok=True)  # once nothing can refuse the run: its every end writes results.json there
-            done = kept = 0
+            new.keep()  # and its database, a new one too: stopped before, neither is left
             with progress_bar(spec.rounds, "simulate", "round") as bar:
 
                 def advance(rounds_done: int, total: int, record: dict) -> None:
@@ -737,6 +738,7 @@ async def _simulate(args: argparse.Namespace) -> int:
             raise
         finally:
             await store.close()
+            new.end()
             if made:  # a folder it made and could write nothing into (a full disk) is not left: rmdir takes only an empty one
                 with contextlib.suppress(OSError):
                     out.rmdir()

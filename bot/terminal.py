@@ -35,7 +35,7 @@ from core.engine import SessionSpec
 from core.fitting import Fitted
 from core.music import track_from_dict
 from core.words import quoted, visible
-from storage import DatabaseUnreachable, DatabaseUnwritable, SessionRow, StorageError, database_errors
+from storage import DatabaseBusy, DatabaseUnreachable, DatabaseUnwritable, SessionRow, StorageError, database_errors
 from storage.files import CannotWrite
 
 # None: every clip of the round (A, then B); BEFORE: the track before, which every A/B vote is about.
@@ -68,7 +68,7 @@ def _resumable(left: Callable[[], str | None]) -> Iterator[None]:
     except CannotWrite as problem:  # a round's file under --out
         resumes = "; the next `crowdtune run` resumes the session" if left() else ""
         raise CannotWrite(problem.errno, f"{problem.strerror}{resumes}", problem.filename) from None
-    except (DatabaseUnwritable, DatabaseUnreachable) as problem:  # named by the store: a full disk, a server gone away
+    except (DatabaseUnwritable, DatabaseUnreachable, DatabaseBusy) as problem:  # named by the store: a full disk, a server gone away, a lock held
         raise type(problem)("; ".join(filter(None, [str(problem), left()]))) from None
     except database_errors() as problem:
         raise StorageError("; ".join(filter(None, [f"the database stopped working ({problem})", left()]))) from None

@@ -305,7 +305,7 @@ def settle(
         # A session's starting track nobody has rated yet is one edit from what the crowd just heard, so this
         # verdict measures it: the edit stays and sets the bar (shrunk toward neutral), and nothing is learned
         # about improvement, rather than holding a new track to the scope's recent best scores.
-        drift = scale_drift(reference, aggregate, history or {}) if incumbent_score is not None else 0.0
+        drift = scale_drift(reference, aggregate, history or {}, incumbent_score) if incumbent_score is not None else 0.0
         baseline = incumbent_score + drift if incumbent_score is not None else None
         prior = baseline if baseline is not None else NEUTRAL_RATING
         belief = verdict.shrunk_toward(prior) if isinstance(verdict, CrowdEstimate) else verdict
@@ -427,6 +427,14 @@ def fate(spec: SessionSpec, kept: bool, winner: int | None = None, first: bool =
     if first and winner is None:
         return "the first edit of this track stays and sets the bar"
     return f"{edit} stays"
+
+
+def edits_text(descriptions: Sequence[str]) -> str:
+    """A round's edits in words, as every front end names them: a rating round's one edit as described, an A/B round's
+    each after its side, "A: removed note 4; B: removed note 1" (a trial's /status left the sides out)."""
+    if len(descriptions) == 1:
+        return descriptions[0]
+    return "; ".join(f"{side}: {description}" for side, description in zip("AB", descriptions))
 
 
 def beat_chance(reward: float) -> float:
@@ -580,8 +588,9 @@ def scale_drift(
     reference: Reference | tuple[Sequence[Ballot], float] | None,
     aggregate: Aggregator,
     history: History,
+    score: float | None = None,
 ) -> float:
-    """How far the crowd's verdict on the ballots that set the bar has moved since they were cast (0 without).
+    """How far the bar (`score`, as stored) has moved since the ballots that set it were cast (0 without).
 
     A score is a verdict of its time: while the aggregator learns that a brigade's 10s or a troll's ratings
     deserve less weight, every later verdict comes out lower (or higher) for the same music, and a bar left
@@ -593,7 +602,18 @@ def scale_drift(
     now = aggregate(ballots, history)
     if now is None:
         return 0.0
-    return (now.rating if isinstance(now, CrowdEstimate) else now) - then
+    removed = getattr(reference, "removed", 0)
+    if not removed or score is None or not isinstance(now, CrowdEstimate):
+        return (now.rating if isinstance(now, CrowdEstimate) else now) - then
+    # Removed votes (/strike, /forget-me) change the evidence, not the scale: the bar is blended again as it was set,
+    # the votes left with the prior it was blended with. Moved by the whole change of the verdict, a bar of 6 (a 6.33
+    # of 3 votes blended with a neutral 5.5) fell to 1.67 when only a 2 was left (a trial). That prior is solved from
+    # the bar, the removed votes taken to have counted as much as those left (kept on the scale, should a worn bar
+    # solve to one off it).
+    share = now.weight * (len(ballots) + removed) / len(ballots)
+    share /= share + PRIOR_VOTES
+    prior = min(max((score - share * then) / (1 - share), RATING_MIN), RATING_MAX)
+    return now.shrunk_toward(prior) - score
 
 
 def _no_votes(spec: SessionSpec, plan: RoundPlan, incumbent_score: float | None) -> Outcome:

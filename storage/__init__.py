@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from storage.protocol import (
-    Announce, Announcement, ClaimLost, ConfirmedRequest, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, EndedSession, NoDatabase, Reader, ResetDone, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
+    LOCK_WAITING, Announce, Announcement, ClaimLost, ConfirmedRequest, DatabaseBusy, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, EndedSession, NoDatabase, Reader, ResetDone, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
 )
 
 __all__ = [
-    "Announce", "Announcement", "ClaimLost", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "EndedSession", "NoDatabase", "Reader", "ResetDone", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
-    "check_location", "clone_rounds", "database_errors", "naming_problems", "naming_refusals", "out_of_room", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
-    "open_to_write", "is_new_file", "created", "viewing", "View",
+    "LOCK_WAITING", "Announce", "Announcement", "ClaimLost", "DatabaseBusy", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "EndedSession", "NoDatabase", "Reader", "ResetDone", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
+    "check_location", "clone_rounds", "database_errors", "naming_problems", "naming_refusals", "out_of_room", "is_busy", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
+    "open_to_write", "is_new_file", "NewDatabase", "viewing", "View",
 ]
 
 
@@ -55,6 +55,26 @@ def out_of_room(problem: BaseException) -> bool:
     return isinstance(problem, asyncpg.exceptions.InsufficientResourcesError)
 
 
+# SQLite's primary result codes for a lock another connection held past the busy timeout: SQLITE_BUSY, SQLITE_LOCKED.
+_SQLITE_BUSY = frozenset({5, 6})
+
+
+def is_busy(problem: BaseException) -> bool:
+    """Whether a backend's error is another connection holding the database's lock past what the work waits for, which
+    works once it lets go (DatabaseBusy): SQLite's "database is locked" (SQLITE_BUSY, SQLITE_LOCKED); PostgreSQL's
+    lock_not_available (55P03: a lock_timeout the server or role sets) and the deadlock and serialization failures a
+    transaction is retried for (storage.postgres), once the retries are spent."""
+    import sqlite3
+
+    import asyncpg
+
+    if isinstance(problem, sqlite3.Error):
+        return (getattr(problem, "sqlite_errorcode", None) or 0) & 0xFF in _SQLITE_BUSY
+    return isinstance(problem, (
+        asyncpg.exceptions.LockNotAvailableError, asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError,
+    ))
+
+
 @contextlib.contextmanager
 def naming_problems(
     location: object, which: Callable[[BaseException], bool], error: type[StorageError], what: str,
@@ -71,10 +91,15 @@ def naming_problems(
         raise error(f"the database {location} {what}: {reason(problem)}") from None
 
 
-def naming_refusals(location: object, reason: Callable[[BaseException], str] = str) -> contextlib.AbstractContextManager[None]:
+@contextlib.contextmanager
+def naming_refusals(location: object, reason: Callable[[BaseException], str] = str) -> Iterator[None]:
     """An `out_of_room` error of either backend met in the block becomes DatabaseUnwritable, "the database
-    {location} cannot be written: {reason(error)}": the one line of a full disk, whichever backend."""
-    return naming_problems(location, out_of_room, DatabaseUnwritable, "cannot be written", reason)
+    {location} cannot be written: {reason(error)}": the one line of a full disk, whichever backend; an `is_busy` one
+    DatabaseBusy, "the database {location} is busy: another connection holds its lock ({reason(error)})"."""
+    busy = lambda problem: f"another connection holds its lock ({reason(problem)})"  # noqa: E731
+    with naming_problems(location, out_of_room, DatabaseUnwritable, "cannot be written", reason), \
+            naming_problems(location, is_busy, DatabaseBusy, "is busy", busy):
+        yield
 
 
 def is_postgres_url(location: str | Path) -> bool:
@@ -198,10 +223,31 @@ def is_new_file(location: str | Path) -> bool:
     return not is_postgres_url(location) and location != IN_MEMORY and not os.path.lexists(location)
 
 
-def created(location: str | Path) -> str:
-    """The line a command or the bot says once it made the new database `location` (`is_new_file`): a restart after
-    its file went missing must not pass for one that opened it (found by a trial: only "0 sessions running")."""
-    return f"created a new, empty database at {location}: none was there"
+class NewDatabase:
+    """The database `location` as a command or the bot's start opens it to write: whether that makes it (`is_new_file`,
+    asked before it is opened), and whether it is kept. One that fails or is stopped before it has done its job (no
+    session started, the bot never connected) leaves no new file: `end`, once its store is closed, removes a new one
+    not kept, and SQLite's files beside it (README: "no new database file from a `run` stopped before its session
+    started"). A database that was there is never removed."""
+
+    def __init__(self, location: str | Path) -> None:
+        self.location, self.made, self.kept = location, is_new_file(location), False
+
+    def keep(self) -> str | None:
+        """The command's job is under way (its session started, the bot connected): the database stays. The first time,
+        for one it made, the line saying so (for the bot's log: a restart after its file went missing must not pass for
+        one that opened it, found by a trial: only "0 sessions running"); else None."""
+        line = f"created a new, empty database at {self.location}: none was there" if self.made and not self.kept else None
+        self.kept = True
+        return line
+
+    def end(self) -> None:
+        """After its store closed: a database this made and did not keep is removed, with SQLite's files beside it (its
+        `.lock` the store's close removed)."""
+        if self.made and not self.kept:
+            from storage.sqlite import remove_new
+
+            remove_new(self.location)
 
 
 async def open_to_write(location: str | Path) -> Store:
@@ -210,16 +256,13 @@ async def open_to_write(location: str | Path) -> Store:
     it ("the database ct.db cannot be written: ..."), before the command makes anything, not at its first write: a
     SQLite file this made is removed again."""
     check_location(location)
-    made = is_new_file(location)
+    new = NewDatabase(location)
     store = await open_store(location)
     try:
         await store.check_writable()
     except BaseException:
         await store.close()
-        if made:
-            from storage.sqlite import remove_new
-
-            remove_new(location)
+        new.end()
         raise
     return store
 

@@ -505,30 +505,31 @@ class PostgresStore(ClosesOnExit):
         victim or a serialization failure (the body must be safe to repeat: it only reads and
         writes the database, and `settle` is a pure function). A process holding claims checks them just
         before the commit (storage.leases): a write never lands after another process took one."""
-        for attempt in range(_ATTEMPTS):
-            await self._hold_claims()
-            try:
-                with self._refusals():
+        with self._refusals():  # around the retries: a deadlock or serialization failure is DatabaseBusy only once they are spent
+            for attempt in range(_ATTEMPTS):
+                await self._hold_claims()
+                try:
                     async with self._pool.acquire() as conn, conn.transaction():
                         result = await body(conn)
                         if leases := self._leases():  # claims that ended unnoticed: rolled back, taken again, run again
                             if dropped := await Lease.not_held(conn, leases):
                                 raise _NotHeld(dropped)
                         return result
-            except _NotHeld as problem:
-                for lease in problem.args[0]:
-                    lease.dropped()
-                if attempt + 1 == _ATTEMPTS:
-                    await self._hold_claims()  # ClaimLost if another process took them; else the write fails
-                    raise DatabaseUnreachable(f"the database {self.path} cannot be reached: the connection holding this process's locks keeps ending") from None
-            except _RETRYABLE:
-                if attempt + 1 == _ATTEMPTS:
-                    raise
+                except _NotHeld as problem:
+                    for lease in problem.args[0]:
+                        lease.dropped()
+                    if attempt + 1 == _ATTEMPTS:
+                        await self._hold_claims()  # ClaimLost if another process took them; else the write fails
+                        raise DatabaseUnreachable(f"the database {self.path} cannot be reached: the connection holding this process's locks keeps ending") from None
+                except _RETRYABLE:
+                    if attempt + 1 == _ATTEMPTS:
+                        raise
         raise AssertionError("unreachable")
 
     def _refusals(self):
         """Around every write: the server's lack of room or resources (SQLSTATE class 53: its disk full, ...) is
-        DatabaseUnwritable naming the database, as a SQLite file's full disk is (storage.naming_refusals)."""
+        DatabaseUnwritable naming the database, as a SQLite file's full disk is, and a lock timeout DatabaseBusy, as a
+        SQLite file locked by another process is (storage.naming_refusals)."""
         return naming_refusals(self.path, lambda problem: _reason(problem, self._url))
 
     async def _write(self, sql: str, *args: object) -> str:

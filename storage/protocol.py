@@ -9,7 +9,7 @@ exactly once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,6 +22,10 @@ from core.learner import Evidence
 # Called just before a migration's commit, in the task that opens the store: `crowdtune upgrade` settles its outcome
 # there (bot.stopping.settle), so a stop after it cannot end an upgrade that is whole with 143, nor one before leave it made.
 MIGRATION_COMMITTING: ContextVar[Callable[[], None]] = ContextVar("migration_committing", default=lambda: None)
+
+# Awaited once when a write of the task begins to wait for another connection's lock on the database (SQLite's
+# SqliteStore._begin): a slash command sets it to acknowledge itself, as the wait may outlast Discord's 3 s.
+LOCK_WAITING: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("lock_waiting", default=None)
 
 
 class StorageError(RuntimeError):
@@ -70,6 +74,13 @@ class DatabaseUnreachable(StorageError):
     """The database's server cannot be reached mid-run, or went away under the work (PostgreSQL stopped, restarting,
     its connection lost): the transaction it cut short rolled back, so what was committed stays, and the store works
     again once the server is back. The message names the database and the reason (storage.postgres)."""
+
+
+class DatabaseBusy(StorageError):
+    """Another connection held the database's lock for longer than a write waits for it (SQLite's SQLITE_BUSY after its
+    busy timeout: an operator's `sqlite3` shell in a transaction, a backup tool; PostgreSQL's lock timeout, or a deadlock
+    or serialization failure that outlasted the retries): the transaction rolled back, so what was committed stays, and
+    the store works again once the lock is let go. The message names the database and the reason (storage.naming_refusals)."""
 
 
 class DatabaseGone(StorageError):

@@ -31,9 +31,9 @@ from core.music import track_to_dict
 from storage import naming_refusals, out_of_room
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
-    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseGone, DatabaseUnwritable, EndedSession, NoDatabase, ResetDone, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
+    Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseBusy, DatabaseGone, DatabaseUnwritable, EndedSession, NoDatabase, ResetDone, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
     VoteResult,
-    MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
+    LOCK_WAITING, MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
@@ -255,6 +255,12 @@ async def _thread_ended(connection: aiosqlite.Connection) -> None:
         await asyncio.to_thread(worker.join, 10)
 
 
+# How long a write waits for another connection's lock before it is DatabaseBusy (as SQLite's busy timeout was), and
+# one try's wait (the connection's busy timeout once open): between tries the store's reads go on.
+BUSY_SECONDS = 5.0
+BUSY_TRY_MS = 100
+
+
 class SqliteStore(ClosesOnExit):
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
@@ -373,6 +379,7 @@ class SqliteStore(ClosesOnExit):
                 await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 MIGRATION_COMMITTING.get()()
         await self._db.execute("PRAGMA foreign_keys = ON")
+        await self._db.execute(f"PRAGMA busy_timeout = {BUSY_TRY_MS}")  # from here on a write waits in _begin's tries
 
     async def _schema_is(self, version: int) -> bool:
         """Whether the file holds the tables, with their columns, that crowdtune's migrations 1..version make
@@ -519,20 +526,11 @@ class SqliteStore(ClosesOnExit):
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[_Tx]:
-        """A write transaction. A write the disk refuses (full, an I/O error) is DatabaseUnwritable
+        """A write transaction (begun by `_begin`). A write the disk refuses (full, an I/O error) is DatabaseUnwritable
         naming the database, wherever in the transaction it comes (the COMMIT too): rolled back, nothing lost."""
-        async with self._lock:
-            self._check_same_file(_identity(self.path))
-            self._take_back_reserve()
+        await self._begin()
+        try:
             with naming_refusals(self.path, refusal_reason(self.path)):
-                try:
-                    await self._db.execute("BEGIN IMMEDIATE")
-                except asyncio.CancelledError:
-                    # aiosqlite runs the BEGIN in its thread even when its awaiter is cancelled (Ctrl-C); this
-                    # ROLLBACK is queued after it, so the connection is not left inside a transaction nobody ends.
-                    with contextlib.suppress(sqlite3.OperationalError):
-                        await self._db.execute("ROLLBACK")
-                    raise
                 try:
                     yield _Tx(self._db)
                     await self._db.execute("COMMIT")
@@ -543,6 +541,42 @@ class SqliteStore(ClosesOnExit):
                     if out_of_room(problem):
                         self._give_back_reserve()  # the writes that end the run (a stop, a cancelled round) find room
                     raise
+        finally:
+            self._lock.release()
+
+    async def _begin(self) -> None:
+        """Take the store's lock with a write transaction begun. Another connection holding the database's lock (an
+        operator's sqlite3 shell, a backup tool) is waited for up to BUSY_SECONDS in tries of BUSY_TRY_MS, the store's
+        lock let go between them: its reads (a /status, a vote's round looked up) do not wait behind the write. Then
+        DatabaseBusy, the store unchanged; LOCK_WAITING's hook is awaited as the wait begins (a command is acknowledged)."""
+        loop = asyncio.get_running_loop()
+        began, told = loop.time(), False
+        while True:
+            await self._lock.acquire()
+            try:
+                self._check_same_file(_identity(self.path))
+                self._take_back_reserve()
+                with naming_refusals(self.path, refusal_reason(self.path)):
+                    try:
+                        await self._db.execute("BEGIN IMMEDIATE")
+                    except asyncio.CancelledError:
+                        # aiosqlite runs the BEGIN in its thread even when its awaiter is cancelled (Ctrl-C); this
+                        # ROLLBACK is queued after it, so the connection is not left inside a transaction nobody ends.
+                        with contextlib.suppress(sqlite3.OperationalError):
+                            await self._db.execute("ROLLBACK")
+                        raise
+                return
+            except DatabaseBusy:
+                self._lock.release()
+                if loop.time() - began >= BUSY_SECONDS:
+                    raise
+            except BaseException:
+                self._lock.release()
+                raise
+            if not told and (hook := LOCK_WAITING.get()) is not None:
+                told = True
+                await hook()
+            await asyncio.sleep(BUSY_TRY_MS / 1000)
 
     async def _one(self, sql: str, params: Iterable = ()) -> tuple | None:
         async with self._db.execute(sql, tuple(params)) as cursor:

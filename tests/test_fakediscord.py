@@ -620,7 +620,7 @@ async def test_a_request_answered_early_still_wakes_those_waiting_on_its_count(w
         server.fail(MESSAGES_ROUTE, status=502)
     token = "wrong" if answer == "unauthorized" else server.bot_token
     before = server.request_counts[MESSAGES_ROUTE]
-    waiting = asyncio.ensure_future(server.wait_until(lambda: server.request_counts[MESSAGES_ROUTE] > before, timeout=30, what="the count"))
+    waiting = asyncio.ensure_future(server.wait_until(lambda: server.request_counts[MESSAGES_ROUTE] > before, what="the count"))
     await asyncio.sleep(0.05)  # the wait is registered first: the case that woke nobody
     async with aiohttp.ClientSession(headers={"Authorization": f"Bot {token}"}) as http:
         async with http.post(f"{server.api_base}/channels/{world.channel.id}/messages", json={"content": "hi"}) as response:

@@ -33,13 +33,13 @@ from bot.discord.outage import OPERATORS_PROBLEMS, OUTAGE_ERRORS, is_outage, rea
 from bot.discord.followups import database_refuses
 from bot.discord.pace import Pace, paced_requests
 from bot.discord.reach import reach_discord
-from bot.discord.replies import UNKNOWN_INTERACTION, nothing_done, too_late
+from bot.discord.replies import UNKNOWN_INTERACTION, acknowledging, nothing_done, too_late
 from bot.discord.runner import RoundRunner
 from bot.discord.shards import ClosedShardsStayClosed, ShardPlan
 from bot.discord.stray_reactions import StrayReactions
 from bot.settings import Settings, bot_token, open_renderer
 from bot.stopping import bot_stopped, close_on_signals, say_stopped
-from storage import DatabaseGone, StorageError, database_errors
+from storage import LOCK_WAITING, DatabaseGone, NewDatabase, StorageError, database_errors
 from bot.discord.votes import DATABASE_GONE
 from bot.discord.views import COMPONENTS, QUESTION_SECONDS, Confirm, answer_unknown_press, expire_at_shutdown
 
@@ -80,6 +80,7 @@ class CheckedTree(app_commands.CommandTree):
             return False
         problem = request_problem(interaction) or await context_problem(interaction)
         if problem is None:
+            LOCK_WAITING.set(acknowledging(interaction))  # in the command's task (discord.py runs it after this check)
             return True
         await interaction.response.send_message(f"Sorry, {problem}. {nothing_done(interaction)}.", ephemeral=True)
         return False
@@ -118,7 +119,7 @@ class CrowdtuneBot(commands.Bot):
         self.questions: dict[str, Confirm] = {}  # the Confirm questions waiting for a press, by key (views.Answer)
         self.question_seconds = QUESTION_SECONDS
         self.runner = RoundRunner(self, conductor, renderer, self.drawer, VoteLimiter(settings.vote_burst, settings.vote_refill_seconds))
-        self.created: str | None = None  # the line saying a new, empty database was made for it (run_bot), till said
+        self.database: NewDatabase | None = None  # whether run_bot's start made its database, kept once connected
         self.stray_reactions = StrayReactions(self, self.runner.ballot_box)
         handle_each_interaction_once(self._connection.parsers)
 
@@ -164,6 +165,9 @@ class CrowdtuneBot(commands.Bot):
 
     async def on_shard_connect(self, shard_id: int) -> None:  # the same, per shard of a sharded client
         self.runner.reconciler.connected(shard_id)  # first, before any event of the session is taken
+        # Commands come in from now on: a new database stays, and is said (a refused start is one line, and leaves none).
+        if self.database is not None and (line := self.database.keep()) is not None:
+            log.warning(line)
         await self.runner.recounts.new_gateway_session(shard_id)  # the reactions whose events it missed
 
     async def on_resumed(self) -> None:  # Discord is back after an outage: what it kept in the outbox is posted now
@@ -171,9 +175,6 @@ class CrowdtuneBot(commands.Bot):
 
     async def on_ready(self) -> None:
         resumed = await self.runner.resume_all()
-        if self.created is not None:  # at the first ready (a refused start is one line): a missing file restored? see it
-            log.warning(self.created)
-            self.created = None
         log.info("ready as %s (%s); %s running", self.user, self.shard_plan.describe(), plural(resumed, "session"))
         if self._command_sync is None:  # on_ready comes again after a reconnect: sync once a process
             self._command_sync = asyncio.create_task(self.sync_commands(), name="command-sync")
@@ -324,16 +325,15 @@ def freeze_start_up_objects() -> None:
 async def run_bot(settings: Settings, db: str) -> int:
     """Check everything, then run until SIGINT/SIGTERM. Open rounds stay open in the database.
     Each start-up problem is a StartupError (or StorageError, RenderSetupError) with its exit code."""
-    from storage import ClaimLost, created, is_new_file, open_to_write
+    from storage import ClaimLost, open_to_write
 
     token = bot_token(settings)
     shards = ShardPlan.make(settings.shard_count, settings.shard_ids)
     pace = Pace(shards.requests_per_second())  # every request of the process's, from its first (reach_discord)
     renderer = open_renderer(settings)
-    store = None
+    store, new = None, NewDatabase(db)  # a start that fails or is stopped before it connects leaves no new database
     try:
         # The command line's --db, else CROWDTUNE_DB (bot.cli._database); a read-only file or a full disk said now.
-        new = is_new_file(db)
         store = await open_to_write(db)
         # One bot per database: a second one would race the first for every close (issue 11, case 9).
         await store.claim_instance(f"process {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
@@ -343,10 +343,11 @@ async def run_bot(settings: Settings, db: str) -> int:
     except BaseException:
         if store is not None:
             await store.close()
+        new.end()
         renderer.close()
         raise
     bot = (ShardedCrowdtuneBot if shards.sharded else CrowdtuneBot)(settings, Conductor(store), renderer, shards=shards, pace=pace)
-    bot.created = created(db) if new else None
+    bot.database = new
     from bot.discord.cogs import moderation, sessions  # noqa: F401  (imported now, to be frozen with the rest)
 
     freeze_start_up_objects()
@@ -388,6 +389,7 @@ async def run_bot(settings: Settings, db: str) -> int:
         await asyncio.gather(watch, return_exceptions=True)  # a loss's close of the bot finishes first
         await bot.close()  # joins one under way: the store stays open till its queued votes are in
         await store.close()
+        new.end()
         renderer.close()
     if lost:
         raise lost[0]

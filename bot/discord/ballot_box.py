@@ -25,9 +25,9 @@ from bot.progress import plural
 from bot.discord.anti_brigade import Count, JoinTimes, joined_by
 from bot.discord.edge import fits_integer
 from bot.discord.outage import OPERATORS_PROBLEMS, Outage, RetryLog
-from bot.discord.reactions_seen import ReactionsSeen, falling_back
+from bot.discord.reactions_seen import Left, ReactionsSeen, falling_back
 from bot.discord.vote_rate import HeldReactions, VoteLimiter
-from bot.discord.vote_queue import CLEARED, Barrier, Clear, PendingVote
+from bot.discord.vote_queue import CLEARED, Barrier, Clear, PendingVote, kept, voters
 from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, resolve, round_style, vote_from_emoji, voter_id
 from storage import DatabaseGone, RoundRow, SessionRow, StandingVote, VoteResult
 
@@ -67,10 +67,11 @@ class BallotBox:
         self._votes: asyncio.Queue[PendingVote | Clear | Barrier] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         # A full disk (or the database's server gone) is the operator's: said as a round's close says it (RetryLog).
-        self.retries = RetryLog(
-            log, "storing votes", outage, then="a reaction's vote is tried again with the next vote, a button's voter asked to press again",
-        )
+        self.retries = RetryLog(log, "storing votes", outage, then=(
+            f"a reaction's vote is kept and tried again every {outage.retry_seconds:g} s and with the next vote, a button's voter asked to press again"
+        ))
         self._refused: list[PendingVote | Clear] = []  # reaction events the database refused: tried first, in order
+        self._arrived, self._writing = asyncio.Event(), []  # something queued; the batch being written
         self.watching: dict[int, set[int]] = {}  # message id -> users whose reactions changed during a reconciliation
         self.forgets_heard = 0  # the newest deletion of a person's data known (CrowdtuneBot.heard_forget): stamped on each vote
 
@@ -86,13 +87,11 @@ class BallotBox:
             bool(settings.get("anti_brigade")), int(settings.get("member_days") or 0),
         )
 
-    async def remember(self, row: RoundRow, session: SessionRow, posted: bool = False) -> None:
-        """Map the round's messages to it; `posted`: just posted, so every reaction on them came as an event."""
+    async def remember(self, row: RoundRow, session: SessionRow) -> None:
+        """Map the round's messages to it (a new post is known to `seen` from Discord's answer to it: Publisher)."""
         ref = await self._ref(row, session)
         for message_id in row.message_ids:
             self._refs[int(message_id)] = ref
-            if posted:
-                self.seen.posted(int(message_id))
 
     def forget_round(self, row: RoundRow) -> None:
         # Its recorded messages too: a change of the scope's settings drops them from the cache, not from these.
@@ -152,7 +151,7 @@ class BallotBox:
         limited: bool = False,
         round_id: int | None = None,
         channel_id: int | None = None,
-        remaining: tuple[str, ...] | None = None,
+        remaining: Left[tuple[str, ...]] | None = None,
         at: float | None = None, reread: bool = False,
     ) -> asyncio.Future:
         """Queue a vote; the future resolves to its VoteResult once committed ("too_fast" over the rate if `limited`: one a
@@ -169,6 +168,7 @@ class BallotBox:
 
     def _queue(self, item: PendingVote | Clear | Barrier) -> None:
         self._votes.put_nowait(item)
+        self._arrived.set()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._apply_votes(), name="vote-writer")
 
@@ -211,7 +211,7 @@ class BallotBox:
         self.seen.changed(payload.message_id, payload.user_id, emoji, added, payload.burst)
 
         def apply(emoji: str, retract: bool) -> None:  # a held one when applied: the person's later ones are held too
-            remaining = self.seen.remaining(payload.message_id, payload.user_id) if retract else None
+            remaining = self.seen.left(payload.message_id, payload.user_id) if retract else None
             self.submit(
                 payload.message_id, payload.user_id, emoji, retract, from_reaction=True, origin=origin, joined_at=joined_at,
                 channel_id=payload.channel_id, remaining=remaining,
@@ -236,9 +236,7 @@ class BallotBox:
         if watchers is not None:
             watchers.add(CLEARED)
         self.held.cleared(message_id, emoji)
-        remaining = self.seen.cleared(message_id, emoji)
-        remaining = None if remaining is None else {voter_id(user_id): on for user_id, on in remaining.items()}
-        self._queue(Clear(message_id, emoji, asyncio.get_running_loop().create_future(), remaining))
+        self._queue(Clear(message_id, emoji, asyncio.get_running_loop().create_future(), self.seen.cleared(message_id, emoji)))
 
     async def count(
         self, row: RoundRow, before_asking: Callable[[], Awaitable[None]] | None = None, votes: list[StandingVote] | None = None,
@@ -279,35 +277,45 @@ class BallotBox:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
 
+    def waiting(self, message_ids: list[str]) -> int:
+        """How many people's reaction votes on these messages wait while the database refuses them (OPERATORS_PROBLEMS):
+        kept, being tried, or queued behind them (asyncio.Queue keeps them in _queue); 0 while it works."""
+        return 0 if self.retries.database_problem is None else voters(message_ids, self._refused, self._writing, self._votes._queue)
+
     async def _apply_votes(self) -> None:
         while True:
-            taken = [await self._votes.get()]
+            if self._refused and self._votes.empty():  # kept votes: tried again after the pause, or with the next vote
+                self._arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), self.retries.outage.retry_seconds)
+            taken = [] if self._refused and self._votes.empty() else [await self._votes.get()]
             while not self._votes.empty() and len(taken) < VOTE_BATCH:
                 taken.append(self._votes.get_nowait())
-            batch, self._refused = [*self._refused, *taken], []
+            batch = self._writing = [*self._refused, *taken]
+            self._refused = []
             try:
                 await self._apply_batch(batch)
                 self.retries.worked()
             except Exception as problem:  # the database failed: nobody is told their vote counted
                 self._failed(batch, problem)
-            finally:
+            finally:  # (_writing stays: waiting() reads it only while the database refuses, and then it is kept)
                 for _ in taken:
                     self._votes.task_done()
 
     def _failed(self, batch: list[PendingVote | Clear | Barrier], problem: Exception) -> None:
-        """A batch the database refused. A reaction event (nobody waits for its answer) is kept and tried again, before
-        the votes queued after it, with the next batch: a full disk loses no vote (the close's re-read would keep a vote
+        """A batch the database refused. A reaction event (nobody waits for its answer) is kept (`kept`) and tried again
+        before the votes queued after it: a full disk or a held lock loses no vote (the close's re-read would keep a vote
         whose reaction is still on over a newer one refused). A button's voter and a waiter are told it failed."""
         if isinstance(problem, DatabaseGone):
             self.on_database_gone(problem)
         elif isinstance(problem, OPERATORS_PROBLEMS):
-            self._refused = [item for item in batch if isinstance(item, Clear) or getattr(item, "from_reaction", False)]
+            self._refused = kept(batch)
             self.retries.failed(problem)
         else:
             log.exception("could not store %s", plural(len(batch), "vote", "votes"))
-        kept = {id(item) for item in self._refused}
+        keeping = {id(item) for item in self._refused}
         for item in batch:
-            if id(item) not in kept and not item.done.done():
+            if id(item) not in keeping and not item.done.done():
                 item.done.set_exception(problem)
 
     async def _apply_batch(self, batch: list[PendingVote | Clear | Barrier]) -> None:
@@ -344,9 +352,10 @@ class BallotBox:
                 aside = not item.retract and not await self.join_times.may_vote(ref, item.user_id, item.joined_at)
                 op = replace(
                     self.conductor.vote_op(ref.round_id, ref.mode, voter_id(item.user_id), value, item.retract, ref.scope_id),
-                    at=item.at, joined_at=self.join_times.stored_with_vote(ref, item.user_id, item.joined_at), reread=item.reread, forgets_seen=item.forgets_seen,
+                    at=item.came if item.at is None else item.at, joined_at=self.join_times.stored_with_vote(ref, item.user_id, item.joined_at), reread=item.reread, forgets_seen=item.forgets_seen,
                 )
-                ops.append(op if item.remaining is None else falling_back(op, ref.mode, item.remaining))
+                left = self.seen.sure(item.message_id, item.remaining)  # the round found: its post known as the bot's
+                ops.append(op if left is None else falling_back(op, ref.mode, left))
                 accepted.append((item, ref, aside))
         await self._write(ops, accepted, touched)
         for barrier in barriers:
@@ -376,8 +385,10 @@ class BallotBox:
                 if (standing := ballot.choice if ref.mode == "ab" else ballot.rating) is not None
                 and (item.emoji is None or standing == value)
             ]
-            if item.emoji is not None and item.remaining is not None:  # one emoji gone: the others on still count
-                ops = [falling_back(op, ref.mode, item.remaining.get(op.voter, ())) for op in ops]
+            left = self.seen.sure(item.message_id, item.remaining)
+            if item.emoji is not None and left is not None:  # one emoji gone: the others on still count
+                by_voter = {voter_id(user_id): on for user_id, on in left.items()}
+                ops = [falling_back(op, ref.mode, by_voter.get(op.voter, ())) for op in ops]
             if ops:
                 await self.conductor.apply_votes(ops)
         resolve(item.done, None)

@@ -16,7 +16,7 @@ import discord
 from bot.discord.outage import OUTAGE_ERRORS, reason
 from bot.discord.permissions import give_back_text, missing_in_channel, missing_text
 from bot.discord.votes import VOTING_STOPPED
-from storage import DatabaseUnwritable, StorageError
+from storage import DatabaseBusy, DatabaseUnwritable, StorageError
 
 log = logging.getLogger("crowdtune.rounds")
 
@@ -121,7 +121,9 @@ async def say_voting_stopped(bot: discord.Client, store, sessions) -> None:
 
 
 def database_refuses(problem: StorageError) -> str:
-    """Why the database (DatabaseUnwritable or DatabaseUnreachable) takes nothing now, for members."""
+    """Why the database (DatabaseUnwritable, DatabaseUnreachable or DatabaseBusy) takes nothing now, for members."""
+    if isinstance(problem, DatabaseBusy):
+        return "is busy (another program holds it)"
     return "cannot save anything (its disk is full)" if isinstance(problem, DatabaseUnwritable) else "cannot be reached"
 
 

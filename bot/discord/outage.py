@@ -17,7 +17,7 @@ import aiohttp
 import discord
 
 from bot.progress import plural
-from storage import DatabaseUnreachable, DatabaseUnwritable
+from storage import DatabaseBusy, DatabaseUnreachable, DatabaseUnwritable
 
 # How often (seconds) a failure that goes on is said again while it is retried: often enough that the log shows it
 # has not ended (and how many tries it has cost), seldom enough that a long outage across many sessions stays readable.
@@ -27,9 +27,10 @@ STILL_FAILING_EVERY = 60.0
 # one elsewhere (a full disk, a file that cannot be read) is a problem on this machine, shown with its traceback.
 OUTAGE_ERRORS = (aiohttp.ClientError, ConnectionError, TimeoutError, socket.gaierror, discord.DiscordServerError)
 OUTAGE_FILES = (str(Path(aiohttp.__file__).parent), str(Path(discord.http.__file__)))
-# The database refusing writes for want of room (a full disk) or its server unreachable: the operator's to fix, said
-# without a traceback; what was stored stays, and the step works again once the database does.
-OPERATORS_PROBLEMS = (DatabaseUnwritable, DatabaseUnreachable)
+# The database refusing writes for want of room (a full disk), its server unreachable, or locked by another program past
+# the wait (an operator's sqlite3 shell, a backup): the operator's, said without a traceback; what was stored stays, and
+# the step works again once the database does.
+OPERATORS_PROBLEMS = (DatabaseUnwritable, DatabaseUnreachable, DatabaseBusy)
 _URL_PATH = re.compile(r"((?:https?|wss?)://[^/\s'\"]+)[^\s'\"]*")
 
 

@@ -19,7 +19,7 @@ from bot.discord.outage import Outage
 from bot.discord.own_reactions import OwnReactions
 from bot.discord.votes import ASPECTS_STYLE, round_number
 from bot.media.drawing import Drawer
-from core.engine import SessionSpec
+from core.engine import SessionSpec, edits_text
 from core.instruments import instrument_name
 from core.midi import track_to_midi
 from storage import RoundRow, SessionRow
@@ -47,6 +47,9 @@ class Publisher:
         # session id -> (round id, its attachments: file name, bytes) until that round's post is recorded: a post that
         # Discord refused is retried every few seconds while it lasts, and FluidSynth and the drawing need not run again.
         self._media: dict[int, tuple[int, list[tuple[str, bytes]]]] = {}
+        # Told a new post's message id as soon as Discord answers (ReactionsSeen.posted), before its round is recorded:
+        # a removal queued meanwhile then counts the reactions the events said were left (set by the runner).
+        self.on_posted: Callable[[int], None] = lambda message_id: None
 
     async def recorded_in(self, channel_id: int, message_id: int) -> None:
         """Wait until the round being posted in this channel, if any, is recorded with its message, when
@@ -76,6 +79,7 @@ class Publisher:
                     self._post_tried.discard(row.id)
                     self.forget(session.id)
                     return await self.store.round(row.id), False
+                self.on_posted(message.id)
                 closes_at = time.time() + seconds
             self._posted.add(row.id)
             ended = {status: ended_post(open_round.spec, open_round.plan, session.rounds_done, status) for status in ENDED_POSTS}
@@ -239,10 +243,8 @@ def round_title(spec: SessionSpec, plan, rounds_done: int, status: str = "") -> 
     `status`: unlike the summary's "**Round 2 closed**" or a deleted round's "**Round 2 cancelled**", also in an
     endless session, so that a reader or a tool never takes one for the other), as `round_heading` explains
     `rounds_done`."""
-    if spec.mode == "ab":
-        edits = f"A {plan.proposals[0].description}; B {plan.proposals[1].description}"
-    else:
-        edits = plan.proposals[0].description[0].upper() + plan.proposals[0].description[1:]
+    edits = edits_text([p.description for p in plan.proposals])
+    edits = edits[0].upper() + edits[1:]
     ended = f" ({status})" if status else ""
     # "**Round N of M**" opens every round post (tools read it); the melody's instrument follows the edits,
     # named as the melody's so that after a drum edit it does not read as the drum's.

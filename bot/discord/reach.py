@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 
@@ -48,14 +49,16 @@ async def reach_discord(retry_seconds: float, pace: Pace) -> None:
                     reason = f"HTTP {response.status}"
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as problem:
                 reason = public_text(_why_unreachable(problem), url)  # aiohttp's own words may hold the URL
-            if loop.time() + pause > give_up:
-                # The time the tries took, and why no more: the next would have come after what the setting allows
-                # (a newcomer read "2 tries in 1 s (CROWDTUNE_CONNECT_RETRY_SECONDS: 3)" as giving up early).
-                took = round(loop.time() - started, 1)
+            if loop.time() + pause >= give_up:
+                # The time the tries took, and why no more: the next would not come before what the setting allows
+                # ran out (a newcomer read "2 tries in 1 s (CROWDTUNE_CONNECT_RETRY_SECONDS: 3)" as giving up early).
+                # Rounded up, so that the line's own sum holds ("1 try in 0 s; the next, 1 s later, would come after
+                # the 1 s ... allows" did not).
+                took = math.ceil((loop.time() - started) * 10) / 10
                 raise StartupError(
-                    f"cannot reach Discord at {where} ({reason}), {plural(tries, 'try', 'tries')} in {took:g} s; the next, {pause:g} s "
-                    f"later, would come after the {retry_seconds:g} s CROWDTUNE_CONNECT_RETRY_SECONDS allows: check the network "
-                    "and CROWDTUNE_API_BASE",
+                    f"cannot reach Discord at {where} ({reason}), {plural(tries, 'try', 'tries')} in {took:g} s; the next would "
+                    f"come {pause:g} s later, when the {retry_seconds:g} s CROWDTUNE_CONNECT_RETRY_SECONDS allows would have run "
+                    "out: check the network and CROWDTUNE_API_BASE",
                     ExitCode.DISCORD_UNREACHABLE,
                 )
             log.warning("cannot reach Discord at %s (%s); trying again in %g s", where, reason, pause)

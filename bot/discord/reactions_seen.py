@@ -4,10 +4,12 @@ at once to the person's others still on (`recounted_vote`, the re-read's rule) i
 Why tracked in memory, not read back from Discord: Discord has no "this person's reactions" request; finding them
 means listing the users of every vote emoji on the message (a request per emoji and per hundred users, under the
 reactions route's rate limit) at each removal. The events already say it, at no cost; what they cannot say (a
-reaction made while the bot was down, or between its post and its being recorded) the re-read of the reactions
-says, which every restart does before counting a round (reconciler.py): a message is "known", and its sets used,
-only from its post or from a re-read that saw everyone, until its round is forgotten. On a message not known
-a removal withdraws the vote only if it is the one standing, as before, and the next re-read sets it right.
+reaction made while the bot was down) the re-read of the reactions says, which every restart does before counting a
+round (reconciler.py): a message is "known", and its sets used, only from its post or from a re-read that saw everyone,
+until its round is forgotten. A removal takes what the person has left as it comes (`Left`), and is stored once its
+round is found (a post just made is recorded after people see it): what it took counts if the message was known then,
+or turned out since to be the bot's new post, on which every reaction came as an event (`ReactionsSeen.sure`). Else a
+removal withdraws the vote only if it is the one standing, as before, and the next re-read sets it right.
 A person's normal and super (burst) reaction of one emoji are two reactions (Discord: `me` and `me_burst`; a removal
 event says which went, `burst`), so removing one leaves the other's vote standing; the re-read lists them apart too.
 `as_counted` shows a round's votes with the reactions held over the vote rate applied (what /status shows).
@@ -16,6 +18,7 @@ event says which went, `burst`), so removing one leaves the other's vote standin
 from __future__ import annotations
 
 import dataclasses
+from typing import Generic, TypeVar
 
 from bot.conductor import Conductor
 from bot.discord.vote_rate import HeldReactions
@@ -28,6 +31,16 @@ UNKNOWN_MESSAGES = 1000  # messages not (yet) a known round whose reactions are 
 
 
 Reaction = tuple[str, bool]  # (emoji, super): one reaction of a person's on a message
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Left(Generic[T]):
+    """What a removal left on a message by the events seen when it came (`on`), and whether the message was known
+    then: used as `ReactionsSeen.sure` says."""
+
+    on: T
+    known: bool
 
 
 class ReactionsSeen:
@@ -36,6 +49,7 @@ class ReactionsSeen:
     def __init__(self) -> None:
         self._people: dict[int, dict[int, set[Reaction]]] = {}  # message id -> user id -> (bare emoji, super) on
         self._known: set[int] = set()
+        self._posted: set[int] = set()  # the bot's new posts: known from their first reaction on (`posted`)
 
     def changed(self, message_id: int, user_id: int, emoji: str, added: bool, burst: bool = False) -> None:
         """A reaction event: `burst` (its `burst` field) tells a super reaction from a normal one of the same emoji."""
@@ -47,16 +61,28 @@ class ReactionsSeen:
         if len(self._people) > len(self._known) + UNKNOWN_MESSAGES:  # reactions on messages that are no round
             del self._people[next(m for m in self._people if m not in self._known)]
 
-    def remaining(self, message_id: int, user_id: int) -> tuple[str, ...] | None:
+    def left(self, message_id: int, user_id: int) -> Left[tuple[str, ...]]:
         """The person's vote emoji on the message, one per reaction (a normal and a super one of an emoji: twice, as
-        the re-read lists them); None when the message is not known."""
-        if message_id not in self._known:
+        the re-read lists them), as the events say now."""
+        return Left(_emoji_of(self._people.get(message_id, {}).get(user_id, set())), message_id in self._known)
+
+    def remaining(self, message_id: int, user_id: int) -> tuple[str, ...] | None:
+        """The person's vote emoji on the message (`left`) when they are all the bot must know; None when not."""
+        return self.sure(message_id, self.left(message_id, user_id))
+
+    def sure(self, message_id: int, left: Left[T] | None) -> T | None:
+        """What `left` says is on, when that is all: the message was known when it was taken, or is the bot's new post,
+        whose reactions all came as events (taken before the bot had its id, or before its round was recorded, it is
+        all the same); else None."""
+        if left is None or not (left.known or message_id in self._posted):
             return None
-        return _emoji_of(self._people.get(message_id, {}).get(user_id, set()))
+        return left.on
 
     def posted(self, message_id: int) -> None:
-        """The message is a round's new post: every reaction on it came since, as an event."""
+        """The message is the bot's new post (called once Discord answers it, before its round is recorded): every
+        reaction on it came as an event, also any that came before this call."""
         self._known.add(message_id)
+        self._posted.add(message_id)
 
     def read(self, message_id: int, present: dict[int, list[Reaction]], skipped: set[int], complete: bool) -> None:
         """A re-read of the message's vote reactions (`present`: user id -> (emoji, super)), at a point no event comes
@@ -73,10 +99,10 @@ class ReactionsSeen:
         if not skipped:
             self._known.add(message_id)
 
-    def cleared(self, message_id: int, emoji: str | None) -> dict[int, tuple[str, ...]] | None:
-        """A moderator removed every reaction (emoji None) or every one with `emoji`: what each person has left
-        (None when the message is not known)."""
+    def cleared(self, message_id: int, emoji: str | None) -> Left[dict[int, tuple[str, ...]]]:
+        """A moderator removed every reaction (emoji None) or every one with `emoji`: what each person has left."""
         people = self._people.setdefault(message_id, {})
+        known = message_id in self._known
         if emoji is None:
             people.clear()
             self._known.add(message_id)  # nobody has a reaction on it now
@@ -84,7 +110,7 @@ class ReactionsSeen:
             people[user_id] -= {(bare(emoji), False), (bare(emoji), True)}  # every reaction of the emoji, normal and super
             if not people[user_id]:
                 del people[user_id]
-        return {user_id: _emoji_of(on) for user_id, on in people.items()} if message_id in self._known else None
+        return Left({user_id: _emoji_of(on) for user_id, on in people.items()}, known or emoji is None)
 
     def of_person(self, user_id: int) -> dict[int, set[Reaction]]:
         """The person's vote reactions on each known message (every reaction on it came to the bot): an empty set where
@@ -100,6 +126,7 @@ class ReactionsSeen:
         for message_id in message_ids:
             self._people.pop(message_id, None)
             self._known.discard(message_id)
+            self._posted.discard(message_id)
 
 
 def _emoji_of(reactions: set[Reaction]) -> tuple[str, ...]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 
 import discord
 
+from bot.discord.outage import OUTAGE_ERRORS
 from bot.discord.publisher import CLOCK_SKEW
 
 log = logging.getLogger("crowdtune.bot")
@@ -41,6 +44,21 @@ def deferring(interaction: discord.Interaction, private: bool = True):
             await interaction.response.defer(ephemeral=private, thinking=True)
 
     return defer
+
+
+def acknowledging(interaction: discord.Interaction):
+    """`deferring`'s acknowledgement for storage.LOCK_WAITING: awaited when the command's write waits for another
+    program's lock on the database, which may outlast Discord's 3 s. Only in the command's own task: one it started (a
+    session, the vote writer) inherits the hook but answers for nobody. Not acknowledged (Discord unreachable), the
+    command goes on: its answer fails as it would have."""
+    task, defer = asyncio.current_task(), deferring(interaction)
+
+    async def hook() -> None:
+        if asyncio.current_task() is task:
+            with contextlib.suppress(discord.HTTPException, *OUTAGE_ERRORS):
+                await defer()
+
+    return hook
 
 
 async def too_late(interaction: discord.Interaction) -> bool:

@@ -157,6 +157,16 @@ def held_votes_note(first: int, changes: int) -> list[str]:
     ]
 
 
+def waiting_note(box, row: RoundRow) -> list[str]:
+    """/status's line on the reaction votes on the open round `row` that wait while the database refuses them
+    (BallotBox.waiting: kept, and stored in their order once it works); none when there are none."""
+    if not (waiting := box.waiting(row.message_ids)):
+        return []
+    are = "is" if waiting == 1 else "are"
+    return [f"{plural(waiting, 'vote')} {are} waiting: my database {database_refuses(box.retries.database_problem)} right now. "
+            f"{'It is' if waiting == 1 else 'They are'} kept, and counted as soon as it works again."]
+
+
 async def shown_votes(box, row: RoundRow, count: Count) -> tuple[list[Ballot], int]:
     """What /status shows of an open round's votes (`count`: BallotBox.count's), with the reactions held over the vote
     rate applied as the ballot box (`box`) will apply them (as_counted): the votes that count, and how many stand set

@@ -162,6 +162,7 @@ class RoundRunner:
             bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in, self.outage
         )
         self.ballot_box.on_database_gone = self.database_gone
+        self.publisher.on_posted = self.ballot_box.seen.posted
         self.database = DatabaseWatch(self.store, self.database_gone, lambda: self.stopped_by is not None, self._spawn)
         self.reconciler = Reconciler(self.ballot_box, join_times, self.publisher, self.wake)
         # What the Discord events, the cogs and the buttons call.
@@ -293,8 +294,8 @@ class RoundRunner:
                 return
             retries.worked()
 
-    async def _remember(self, row: RoundRow, session: SessionRow, posted: bool = False) -> None:
-        await self.ballot_box.remember(row, session, posted)
+    async def _remember(self, row: RoundRow, session: SessionRow) -> None:
+        await self.ballot_box.remember(row, session)
         for message_id in row.message_ids:
             if self.reconciler.deleted_before_known(int(message_id)):  # deleted before we had stored which round it was
                 self._spawn(self.reconciler.on_message_deleted(int(message_id)))
@@ -320,7 +321,7 @@ class RoundRunner:
             if row is None or row.status != "open":  # the session ended while its round was posted
                 await self.announce(session.channel_id)  # its post edited into a cancelled round's
                 return False  # the next turn finds it ended
-        await self._remember(row, session, posted=not resumed)
+        await self._remember(row, session)
         if resumed:  # people may have voted, or deleted its message, while we were away
             await self.reconciler.read_again(channel, row, style)
         self.recounts.done(session_id)

@@ -56,14 +56,14 @@ async def test_the_bot_process_runs_a_round_and_stops_cleanly_on_sigterm(tmp_pat
         channels = [server.add_text_channel(guild, name) for name in ("one", "two")]
         process = await start(server, tmp_path, server.bot_token)
         try:
-            await server.wait_until(lambda: server.commands[None], timeout=30, what="commands synced")
+            await server.wait_until(lambda: server.commands[None], what="commands synced")
             await server.wait_for_session(timeout=30)
             # Two channels at once: neither waits for the other.
             for channel in channels:
                 reply = await (await server.slash(mod, channel, "compose", {"rounds": 2}, check_permissions=False)).wait_response()
                 assert "Composing" in reply["data"]["content"]
             for channel in channels:
-                post = await server.wait_for_message(channel, lambda m: m["content"].startswith("**Round 1"), timeout=30)
+                post = await server.wait_for_message(channel, lambda m: m["content"].startswith("**Round 1"))
                 assert any(a["filename"] == "round-1.ogg" for a in post["attachments"])
         finally:
             process.send_signal(signal.SIGTERM)
@@ -84,7 +84,7 @@ async def test_while_discord_is_unreachable_each_reconnect_is_one_line_not_a_tra
     await server.__aenter__()
     try:
         process = await start(server, tmp_path, server.bot_token)
-        await server.wait_until(lambda: server.commands[None], timeout=30, what="commands synced")  # after on_ready
+        await server.wait_until(lambda: server.commands[None], what="commands synced")  # after on_ready
     finally:
         await server.__aexit__(None, None, None)  # Discord goes away; the bot keeps trying
     attempts, logs = await retries_then_sigterm(process, "Attempting a reconnect")
@@ -128,7 +128,7 @@ async def test_a_signal_stops_the_bot_with_exit_code_0_and_one_last_line_saying_
     async with FakeDiscord() as server:
         process = await start(server, tmp_path, server.bot_token)
         try:
-            await server.wait_until(lambda: server.commands[None], timeout=30, what="commands synced")
+            await server.wait_until(lambda: server.commands[None], what="commands synced")
             await server.wait_for_session(timeout=30)
         finally:
             process.send_signal(number)
@@ -152,12 +152,12 @@ async def test_a_database_file_removed_under_the_bot_is_said_to_be_put_back_befo
         channel = server.add_text_channel(server.add_guild("Lab", owner=mod), "one")
         process = await start(server, tmp_path, server.bot_token)
         try:
-            await server.wait_until(lambda: server.commands[None], timeout=30, what="commands synced")
+            await server.wait_until(lambda: server.commands[None], what="commands synced")
             await server.wait_for_session(timeout=30)
             await (await server.slash(mod, channel, "compose", {"rounds": 2}, check_permissions=False)).wait_response()
-            await server.wait_for_message(channel, lambda m: m["content"].startswith("**Round 1"), timeout=30)
+            await server.wait_for_message(channel, lambda m: m["content"].startswith("**Round 1"))
             os.remove(db)
-            told = await server.wait_for_message(channel, lambda m: "Voting has stopped" in m["content"], timeout=30)
+            told = await server.wait_for_message(channel, lambda m: "Voting has stopped" in m["content"])
         finally:
             process.send_signal(signal.SIGTERM)
             out, err = await asyncio.wait_for(process.communicate(), timeout=30)

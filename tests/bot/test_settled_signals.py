@@ -206,8 +206,11 @@ def test_a_stop_as_a_new_database_is_made_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_stop_before_a_new_databases_session_started_leaves_no_file(tmp_path):
-    """The same once the file holds crowdtune's tables: stopped as it claims the database, no session started."""
+@pytest.mark.parametrize("argv", [["run", "--new", "--db", "z.db", "--rounds", "1", "--no-audio", "--out", "r"],
+                                  ["simulate", "--db", "z.db", "--rounds", "1", "--out", "r"]], ids=["run", "simulate"])
+def test_a_stop_before_a_new_databases_session_started_leaves_no_file(tmp_path, argv):
+    """The same once the file holds crowdtune's tables: stopped as it claims the database, no session started (a
+    simulation's too: it left its new database, found with the bot's start that did)."""
     before = """
         from storage.sqlite import SqliteStore
         original = SqliteStore.claim_instance
@@ -216,6 +219,6 @@ def test_a_stop_before_a_new_databases_session_started_leaves_no_file(tmp_path):
             return await original(self, holder)
         SqliteStore.claim_instance = claim_instance
     """
-    result = crowdtune_with(tmp_path, before, ["run", "--new", "--db", "z.db", "--rounds", "1", "--no-audio", "--out", "r"], "7\n")
+    result = crowdtune_with(tmp_path, before, argv, "7\n")
     assert (result.returncode, result.stderr) == (143, "terminated\n"), result
     assert list(tmp_path.iterdir()) == []

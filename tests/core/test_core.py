@@ -765,6 +765,24 @@ def test_a_bar_moved_by_removed_votes_says_so_without_nested_brackets(ratings_no
     assert deepest <= 1, summary
 
 
+def test_a_bar_whose_votes_were_removed_is_blended_again_from_the_votes_left():
+    """Found by a fresh-user trial: round 1 rated 2, 7, 10 set the bar at 6 (the 6.33 blended with a neutral 5.5); after a
+    /strike and a /forget-me removed the 7 and the 10, round 2's summary named the old bar as 1.67, below the only vote
+    left: the bar had moved by the whole change of the verdict (2 - 6.33), though the verdict made only part of it.
+    Blended again as it was set, the 2 left with the neutral 5.5 counted as 2 votes, it is 4.33."""
+    spec = SessionSpec(seed=2, preset="default")
+    first = [Ballot("carol", 2.0), Ballot("alice", 7.0), Ballot("bob", 10.0)]
+    one = settle(spec, _plan(spec, 0), first, {}, None, round_rng(spec, 0), robust_rating, {})
+    assert rating_text(one.incumbent_score) == "6", one.summary
+    reference = Reference(first[:1], one.reward, removed=2)
+    two = settle(spec, _plan(spec, 1), [Ballot("dave", 8.0)], {}, one.incumbent_score, round_rng(spec, 1), robust_rating, {}, reference)
+    assert "blended with the old bar, 4.33, which counts as 2 votes" in two.summary, two.summary
+    assert two.bar == pytest.approx((2 + 2 * 5.5) / 3), two.summary
+    # With none removed, the same votes' bar stays where it was set.
+    kept = settle(spec, _plan(spec, 1), [Ballot("dave", 8.0)], {}, one.incumbent_score, round_rng(spec, 1), robust_rating, {}, Reference(first, one.reward))
+    assert kept.bar == one.incumbent_score, kept.summary
+
+
 def test_a_crowd_verdict_apart_from_its_mean_is_explained_in_a_newcomer_s_words():
     """Found by a fresh-user trial: three new voters gave 1, 10, 10, and the summary said they "count as 9.1/10 once each
     voter's ratings are put on one scale and weighed by trust", which explained nothing to a newcomer."""

@@ -94,7 +94,7 @@ and sticker routes, audit logs, voice.
 
 from .faults import Fault
 from .gateway import Intent, Session
-from .interactions import Interaction
+from .interactions import HANG_SECONDS, Interaction
 from .ratelimits import DISCORD_OBSERVED_LIMITS
 from .rest import ApiError
 from .server import FakeDiscord
@@ -108,6 +108,7 @@ __all__ = [
     "FakeDiscord",
     "Fault",
     "Guild",
+    "HANG_SECONDS",
     "Intent",
     "Interaction",
     "Member",

@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .world import MESSAGE_FLAG_EPHEMERAL, MESSAGE_FLAG_LOADING, Channel, User, World
 
+# How long a test's wait for the bot (a response, a message, a session) lasts by default: a bound only a hang reaches,
+# not a loaded 2-core machine (at load 10, FluidSynth's first render alone took over 10 s).
+HANG_SECONDS = 60.0
+
 if TYPE_CHECKING:
     from .server import FakeDiscord
 
@@ -80,17 +84,17 @@ class Interaction:
         response = self.response
         return bool(response and response["type"] in (5, 6))
 
-    async def wait_response(self, timeout: float = 10.0) -> dict[str, Any]:
+    async def wait_response(self, timeout: float = HANG_SECONDS) -> dict[str, Any]:
         """The first callback, {"type": 4, "data": {...}} etc."""
         return await self.server.wait_until(lambda: self.response, timeout, f"a response to {self!r}")
 
-    async def wait_followups(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+    async def wait_followups(self, count: int = 1, timeout: float = HANG_SECONDS) -> list[dict[str, Any]]:
         return await self.server.wait_until(
             lambda: self.followups if len(self.followups) >= count else None, timeout, f"{count} followups to {self!r}"
         )
 
     async def wait_original(
-        self, predicate: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 10.0
+        self, predicate: Callable[[dict[str, Any]], bool] | None = None, timeout: float = HANG_SECONDS
     ) -> dict[str, Any]:
         """The original response message once it matches (by default: once it is no longer "thinking")."""
 

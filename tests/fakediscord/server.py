@@ -19,6 +19,7 @@ from .interactions import (
     APPLICATION_COMMAND,
     APPLICATION_COMMAND_AUTOCOMPLETE,
     GUILD_INSTALL,
+    HANG_SECONDS,
     MESSAGE_COMPONENT,
     Interaction,
     command_options,
@@ -363,7 +364,7 @@ class FakeDiscord:
         self._saved_discord_globals = None
 
     @contextlib.asynccontextmanager
-    async def connect(self, client: Any, *, timeout: float = 10.0) -> AsyncIterator[Any]:
+    async def connect(self, client: Any, *, timeout: float = HANG_SECONDS) -> AsyncIterator[Any]:
         """Logs `client` in, runs it until ready, and closes it on exit.
 
         Readiness waits for discord.py's guild_ready_timeout (2 s by default) after the last
@@ -403,7 +404,7 @@ class FakeDiscord:
         """Re-checks everything waiting on server state; call after any change."""
         self._waiters.notify()
 
-    async def wait_until(self, predicate: Callable[[], T | None], timeout: float = 10.0, what: str = "a condition") -> T:
+    async def wait_until(self, predicate: Callable[[], T | None], timeout: float = HANG_SECONDS, what: str = "a condition") -> T:
         """Returns predicate()'s first truthy value, re-checking on every server state change.
 
         The predicate runs on the server's thread (so it sees a consistent state); the wait is on
@@ -426,7 +427,7 @@ class FakeDiscord:
         channel: ChannelRef,
         predicate: Callable[[dict[str, Any]], bool] | None = None,
         *,
-        timeout: float = 10.0,
+        timeout: float = HANG_SECONDS,
         after: int | None = None,
     ) -> dict[str, Any]:
         """The next bot message in `channel` (matching `predicate`) after the one the previous call
@@ -446,7 +447,7 @@ class FakeDiscord:
         self._cursors[target.id] = message["id"]
         return message
 
-    async def wait_for_session(self, *, resumed: int | None = None, timeout: float = 10.0) -> Session:
+    async def wait_for_session(self, *, resumed: int | None = None, timeout: float = HANG_SECONDS) -> Session:
         """A connected gateway session (after at least `resumed` RESUMEs in total, when given)."""
 
         def connected() -> Session | None:

@@ -22,7 +22,7 @@ from bot.discord.replies import UNKNOWN_INTERACTION, answer, answer_privately, d
 from bot.discord.steering import ALREADY_ENDED, CLOSE_ANSWERS, CloseWaits
 from bot.discord.runner import waits_for_database
 from bot.discord.reports import (
-    STILL_RECOUNTING, best_rounds, closes_text, held_votes, held_votes_note, learning_report, nothing_rated, rounds_ended, sessions_of,
+    STILL_RECOUNTING, best_rounds, closes_text, held_votes, held_votes_note, learning_report, waiting_note, nothing_rated, rounds_ended, sessions_of,
     shown_votes, standing_votes, stop_report,
 )
 from bot.discord.votes import (
@@ -32,7 +32,7 @@ from bot.discord.votes import (
 from bot.media.midi_import import check_file_size, melody_from_file
 from bot.progress import duration, plural
 from bot.settings import round_defaults
-from core.engine import QUORUM_MAX, ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, ROUNDS_MAX, SessionSpec
+from core.engine import QUORUM_MAX, ROUND_MINUTES_MAX, ROUND_MINUTES_MIN, ROUND_MINUTES_RANGE, ROUNDS_MAX, SessionSpec, edits_text
 from core.instruments import GM_PROGRAMS, instrument_name, parse_instrument, suggest_instruments
 from core.midi import track_to_midi
 from core.music import BASE_RANGE, LENGTH_MAX, LENGTH_MIN, SCALES, TEMPO_MAX, TEMPO_MIN, key_name, parse_base, track_from_dict
@@ -286,7 +286,7 @@ class Sessions(commands.Cog):
         ballots, aside = await shown_votes(box, open_round, count)
         if aside:
             notes.append(set_aside_text(aside, count.member_days))
-        descriptions = "; ".join(p["description"] for p in open_round.plan["proposals"])
+        descriptions = edits_text([p["description"] for p in open_round.plan["proposals"]])  # as its post names them
         votes = f"{len(ballots)} voted so far"
         # The scope's setting now, not the session's at its start: a moderator who turns hide_results off expects to
         # see the open round's votes (it applies at once, as anti_brigade does).
@@ -295,7 +295,8 @@ class Sessions(commands.Cog):
             if session.options.get("aspects"):
                 votes += f"; per aspect: {describe_aspects([v.aspects for v in count.counted if v.aspects])}"
         number = round_number(open_round.index + 1, planned, ended, session.rounds_done)  # as its post names it
-        notes[:0] = held_votes_note(*held_votes(box, open_round, count))  # said, so that a moderator does not take them for lost
+        # Said, so that a moderator does not take them for lost: held over the rate, or waiting for the database.
+        notes[:0] = [*held_votes_note(*held_votes(box, open_round, count)), *waiting_note(box, open_round)]
         await answer_privately(interaction, "\n".join([f"{number}: {descriptions}. {votes}{'' if stopped or paused else closes_text(open_round)}. {progress}.", *notes]))
 
     @app_commands.command(name="stats", description="How the agent is learning: a learning curve and the best compositions")

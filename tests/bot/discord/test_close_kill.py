@@ -49,7 +49,7 @@ def votes_in(lane: BotLane, channel: Channel) -> dict[str, float]:
 async def first_post(lane: BotLane, channel: Channel) -> dict:
     """The session's first round in `channel`, once posted and recorded."""
     server = lane.server
-    post = await server.wait_for_message(channel, lambda m: m["content"].startswith("**Round 1"), timeout=30)
+    post = await server.wait_for_message(channel, lambda m: m["content"].startswith("**Round 1"))
     await eventually(
         lambda: query(lane.db, "SELECT r.message_ids FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.channel_id = ?",
                       (str(channel.id),)) == [(f'["{post["id"]}"]',)],
@@ -93,7 +93,7 @@ async def test_a_reaction_changed_after_an_answered_close_does_not_count_after_a
                          (str(lane.channel.id),)) == [("open",)]
             hold_closes(lane.db, False)
             await lane.start()
-            summary = await server.wait_for_message(lane.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
+            summary = await server.wait_for_message(lane.channel, lambda m: m["content"].startswith("**Round 1 closed**"))
             await lane.stop()
     # The votes as the /close took them: alice's 4 (not the 7 after it), bob's 9 (whose event never came), no carol.
     assert votes_in(lane, lane.channel) == {f"user:{alice.id}": 4.0, f"user:{bob.id}": 9.0}

@@ -35,7 +35,7 @@ async def close_while_posted(env, bot, monkeypatch) -> tuple[list[str], asyncio.
     server = env.server
     _, release = hold_method(monkeypatch, bot.conductor.store, "set_round_messages")
     await compose(env, user=env.alice, rounds=2)
-    await server.wait_for_message(env.channel, is_round(1), timeout=30)
+    await server.wait_for_message(env.channel, is_round(1))
     return [(await final_answer(await server.slash(user, env.channel, "close")))["content"] for user in (env.alice, env.mod)], release
 
 
@@ -45,8 +45,8 @@ async def test_a_close_while_the_round_is_posted_closes_it_once_it_is_there(env,
         answers, release = await close_while_posted(env, bot, monkeypatch)
         status = (await final_answer(await server.slash(env.bob, env.channel, "status")))["content"]
         release.set()
-        await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
-        await server.wait_for_message(env.channel, is_round(2), timeout=30)
+        await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"))
+        await server.wait_for_message(env.channel, is_round(2))
         first = next(m for m in server.messages(env.channel) if is_round(1)(m))
         await server.wait_until(lambda: "(closed)" in server.message(first["id"])["content"], what="round 1's post marked closed")
     assert answers == [ONCE_POSTED, ONCE_POSTED], answers
@@ -84,8 +84,8 @@ async def test_a_close_while_the_round_is_posted_stands_across_a_restart(env, mo
     async with running(env) as bot:
         answers, _ = await close_while_posted(env, bot, monkeypatch)  # the bot goes down with the record held
     async with running(env):
-        await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
-        await server.wait_for_message(env.channel, is_round(2), timeout=30)
+        await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"))
+        await server.wait_for_message(env.channel, is_round(2))
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM rounds")[0][0] == 2, "round 2 recorded")
     assert answers == [ONCE_POSTED, ONCE_POSTED], answers
     assert len([m for m in server.messages(env.channel) if is_round(1)(m)]) == 1
@@ -102,7 +102,7 @@ async def test_a_close_before_the_first_round_is_in_the_channel_changes_nothing(
         answers = [(await final_answer(await server.slash(user, env.channel, "close")))["content"] for user in (env.alice, env.mod)]
         status = (await final_answer(await server.slash(env.bob, env.channel, "status")))["content"]
         server.release(POST_MESSAGE)
-        await server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await server.wait_for_message(env.channel, is_round(1))
         await eventually(lambda: db_rows(env, "SELECT message_ids FROM rounds")[0][0] != "[]", "round 1's post recorded")
     assert answers == [CLOSE_ANSWERS["first"]] * 2, answers
     assert "the next round is being prepared" in status, status
@@ -117,7 +117,7 @@ async def test_a_second_close_while_the_next_round_is_prepared_changes_nothing(e
     server = env.server
     async with running(env) as bot:
         await compose(env, user=env.alice, rounds=3)
-        await server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await server.wait_for_message(env.channel, is_round(1))
         await eventually(lambda: db_rows(env, "SELECT message_ids FROM rounds")[0][0] != "[]", "round 1's post recorded")
         rendering, release = hold_rendering(env, monkeypatch)
         first = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
@@ -125,7 +125,7 @@ async def test_a_second_close_while_the_next_round_is_prepared_changes_nothing(e
         second = (await final_answer(await server.slash(env.mod, env.channel, "close")))["content"]
         status = (await final_answer(await server.slash(env.bob, env.channel, "status")))["content"]
         release.set()
-        await server.wait_for_message(env.channel, is_round(2), timeout=30)
+        await server.wait_for_message(env.channel, is_round(2))
         await eventually(lambda: db_rows(env, "SELECT message_ids FROM rounds WHERE idx = 1")[0][0] != "[]", "round 2's post recorded")
     assert first == CLOSE_ANSWERS["closing"], first
     assert second == CLOSE_ANSWERS["none"], second

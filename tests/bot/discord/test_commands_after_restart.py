@@ -26,9 +26,9 @@ def button(message: dict, label: str) -> str:
 
 async def confirmed(server, user, interaction, label: str) -> str:
     """The question a command asked (`label`: its Confirm button), pressed; what it finally says."""
-    prompt = await interaction.wait_original(timeout=30)
+    prompt = await interaction.wait_original()
     await (await server.press_button(user, prompt["id"], button(prompt, label))).wait_response()
-    return (await interaction.wait_original(lambda m: not m["components"], timeout=30))["content"]
+    return (await interaction.wait_original(lambda m: not m["components"]))["content"]
 
 
 async def sent_before_the_close(env, bot, release, command: str, options: dict, acted):
@@ -39,7 +39,7 @@ async def sent_before_the_close(env, bot, release, command: str, options: dict, 
     close_round, sent = store.close_round, None
 
     async def held_close(*args, **kwargs):
-        await eventually(lambda: getattr(steering, "_closes", None) or acted(sent), f"the /{command} to act or wait", timeout=30)
+        await eventually(lambda: getattr(steering, "_closes", None) or acted(sent), f"the /{command} to act or wait")
         return await close_round(*args, **kwargs)
 
     store.close_round = held_close
@@ -72,7 +72,7 @@ async def test_a_scope_command_right_after_a_restart_acts_after_the_close_of_a_r
     async with restarted_before_pickup(env, time_up=True) as (bot, release):
         sent, first = await sent_before_the_close(env, bot, release, command, options, lambda sent: audits(env, action) > before)
         said = await confirmed(server, env.mod, sent, "Reset the agent") if command == "reset" else (await final_answer(sent))["content"]
-        await server.wait_for_message(env.channel, is_round(2), timeout=30)
+        await server.wait_for_message(env.channel, is_round(2))
     summary = summary_of_round_1(env)
     assert "2 voted" in summary and "set aside" not in summary, summary  # counted as it stood when the command came
     assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "open")]
@@ -102,7 +102,7 @@ async def test_a_forget_me_right_after_a_restart_is_not_undone_by_the_recount(en
         recorded_votes = store.recorded_votes
 
         async def held_recount(*args):  # the recount's last read before it casts the votes it found
-            await eventually(lambda: recounts._wait_ends or audits(env, "forget_me"), "the /forget-me to delete or wait", timeout=30)
+            await eventually(lambda: recounts._wait_ends or audits(env, "forget_me"), "the /forget-me to delete or wait")
             return await recorded_votes(*args)
 
         store.recorded_votes = held_recount
@@ -111,7 +111,7 @@ async def test_a_forget_me_right_after_a_restart_is_not_undone_by_the_recount(en
         release.set()
         deleted = await confirmed(server, env.alice, forget, "Delete my data")
         [session_id] = [s.id for s in await store.active_sessions()]
-        await eventually(lambda: not recounts.recounting(session_id), "the recount", timeout=30)
+        await eventually(lambda: not recounts.recounting(session_id), "the recount")
     assert deleted.startswith("Deleted 1 vote"), deleted
     assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (f"user:{env.alice.id}",)) == [(0,)]
     assert db_rows(env, "SELECT voter, rating FROM votes") == [(f"user:{env.bob.id}", 8.0)]
@@ -130,7 +130,7 @@ async def test_an_unstrike_right_after_a_restart_acts_after_the_close_of_a_round
     async with restarted_before_pickup(env, time_up=True) as (bot, release):
         sent, first = await sent_before_the_close(env, bot, release, "unstrike", {"user": env.bob}, lambda sent: audits(env, "unstrike"))
         said = (await final_answer(sent))["content"]
-        await server.wait_for_message(env.channel, is_round(2), timeout=30)
+        await server.wait_for_message(env.channel, is_round(2))
     summary = summary_of_round_1(env)
     assert "1 voted" in summary, summary
     assert said.startswith("Lifted the strike on"), said
@@ -150,9 +150,9 @@ async def test_a_compose_right_after_a_restart_starts_once_the_channel_s_last_ro
         sent, first = await sent_before_the_close(
             env, bot, release, "compose", {"rounds": 2}, lambda sent: sent.response and not sent.deferred or sessions() == 2,
         )
-        [announcement] = await sent.wait_followups(timeout=30) if sent.deferred else [first["data"]]
+        [announcement] = await sent.wait_followups() if sent.deferred else [first["data"]]
         assert announcement["content"].startswith("Composing with"), announcement["content"]
-        await server.wait_until(lambda: len([m for m in server.messages(env.channel) if is_round(1)(m)]) == 2, timeout=30, what="the new session's round")
+        await server.wait_until(lambda: len([m for m in server.messages(env.channel) if is_round(1)(m)]) == 2, what="the new session's round")
     assert first["type"] == 5, first  # acknowledged while it waits (Discord's 3 s)
     assert "2 voted" not in summary_of_round_1(env) and "1 voted" in summary_of_round_1(env)
     assert db_rows(env, "SELECT status FROM sessions ORDER BY id") == [("finished",), ("active",)]

@@ -22,14 +22,14 @@ async def test_commands_after_the_database_file_is_removed_say_the_operator_must
     caplog.set_level(logging.INFO)
     async with running(env):
         await compose(env, rounds=3)
-        await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         os.remove(env.db)  # an operator's mistake, or a deploy replacing the file
         other = server.add_text_channel(env.guild, "other")
         started = await final_answer(await server.slash(env.mod, other, "compose", {}))
         assert "restart" in started["content"] and "try again" not in started["content"], started["content"]
         assert started["flags"] & 64  # for its user alone
-        told = await server.wait_for_message(env.channel, lambda m: "Voting has stopped" in m["content"], timeout=20)
+        told = await server.wait_for_message(env.channel, lambda m: "Voting has stopped" in m["content"])
         assert "restart" in told["content"]
         status = await final_answer(await server.slash(env.alice, env.channel, "status"))
         assert "Voting has stopped" in status["content"] and "closes <t:" not in status["content"], status["content"]
@@ -40,7 +40,7 @@ async def test_commands_after_the_database_file_is_removed_say_the_operator_must
 async def _first_round_open(env) -> None:
     """A session started in the server's channel, its first round posted and recorded."""
     await compose(env, rounds=3)
-    await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+    await env.server.wait_for_message(env.channel, is_round(1))
     await round_recorded(env, 1)
 
 
@@ -84,7 +84,7 @@ async def test_status_says_voting_has_stopped_as_soon_as_the_database_file_is_re
     server = env.server
     async with running(env):
         await compose(env, rounds=3)
-        await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         assert _left_beside(env.db) == ["-wal", "-shm"]  # SQLite's, while it runs
         before = len(server.messages(env.channel))
@@ -94,7 +94,7 @@ async def test_status_says_voting_has_stopped_as_soon_as_the_database_file_is_re
             shutil.rmtree(os.path.dirname(env.db))
         status = await final_answer(await server.slash(env.alice, env.channel, "status"))
         assert "Voting has stopped" in status["content"] and "closes <t:" not in status["content"], status["content"]
-        told = await server.wait_for_message(env.channel, lambda m: "Voting has stopped" in m["content"], timeout=20)
+        told = await server.wait_for_message(env.channel, lambda m: "Voting has stopped" in m["content"])
         assert "restart" in told["content"]
         assert _left_beside(env.db) == [], "the -wal of a database that is gone is not left for another file at its path"
         again = await final_answer(await server.slash(env.alice, env.channel, "status"))
@@ -115,7 +115,7 @@ async def test_the_channel_is_told_voting_has_stopped_when_the_database_file_is_
         await _first_round_open(env)
         before = len(server.messages(env.channel))
         os.remove(env.db)
-        told = await server.wait_for_message(env.channel, lambda m: "Voting has stopped" in m["content"], timeout=20)
+        told = await server.wait_for_message(env.channel, lambda m: "Voting has stopped" in m["content"])
         assert "restart" in told["content"] and "Votes made from now on do not count" in told["content"]
         assert _left_beside(env.db) == []
     told = [m for m in server.messages(env.channel)[before:] if "Voting has stopped" in m["content"]]
@@ -134,7 +134,7 @@ async def test_a_stop_right_after_the_database_file_is_removed_leaves_no_wal_hol
     async with running(env):
         interaction = await server.slash(env.mod, env.channel, "compose", {"rounds": 3})
         await interaction.wait_response()
-        await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        await server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         with open(env.db + "-wal", "rb") as wal:
             assert interaction.token.encode() in wal.read()  # kept for a restart within its 15 minutes (followups.py)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from dbrows import observe, query, writes_held
-from fakediscord import Channel, FakeDiscord, Guild, Permission, User
+from fakediscord import HANG_SECONDS, Channel, FakeDiscord, Guild, Permission, User
 
 from bot.conductor import Conductor
 from bot.discord.app import CrowdtuneBot
@@ -89,7 +89,7 @@ def db_rows(env: Env, sql: str, params=()):
     return query(env.db, sql, params)
 
 
-async def eventually(predicate, what: str, timeout: float = 30.0):
+async def eventually(predicate, what: str, timeout: float = HANG_SECONDS):
     """Poll the bot's side (its database) until predicate() holds; the server cannot see it change. The bound is the
     server's wait_until's: only a hang reaches it, not a loaded 2-core machine."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -239,6 +239,12 @@ async def test_ab_rounds_with_both_and_neither(env):
         await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 4, what="A/B reactions")
         await env.server.react(env.alice, post["id"], "🅰️")
         await env.server.react(env.bob, post["id"], "👍")
+        # /status names each edit after its side as the post does (a trial: "removed note 4; removed note 1").
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "the two votes")
+        a, b = (p["description"] for p in json.loads(db_rows(env, "SELECT plan FROM rounds WHERE idx = 0")[0][0])["proposals"])
+        status = (await final_answer(await env.server.slash(env.bob, env.channel, "status")))["content"]
+        assert status.startswith(f"Round 1 of 2: A: {a}; B: {b}. 2 voted so far"), status
+        assert f"**Round 1 of 2**: A: {a}; B: {b} (melody on " in post["content"], post["content"]
         await env.server.react(env.carol, post["id"], "👎")  # the quorum of 3 closes the round
         summary = await env.server.wait_for_message(env.channel, lambda m: "closed" in m["content"])
         # A beat the track before 2 to 1 (and B once): short of what the better of two needs (ab_keep_margin).
@@ -356,7 +362,7 @@ async def test_moderation_whose_work_grows_with_the_data_is_acknowledged_before_
     async with running(env):
         await (await server.slash(env.mod, env.channel, "config", {"preset": "paper"})).wait_response()
         await compose(env, rounds=5)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=30)
+        post = await server.wait_for_message(env.channel, is_round(1))
         await server.react(env.bob, post["id"], KEYCAPS[0])
         await server.react(env.alice, post["id"], KEYCAPS[7])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "votes")
@@ -364,7 +370,7 @@ async def test_moderation_whose_work_grows_with_the_data_is_acknowledged_before_
         struck = await answered_while_writes_wait(lambda: server.slash(env.mod, env.channel, "strike", {"user": env.bob}))
         assert struck.ephemeral and "Voided 1 vote by" in (await struck.wait_original())["content"]
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        await server.wait_for_message(env.channel, is_round(2), timeout=30)
+        await server.wait_for_message(env.channel, is_round(2))
         assert db_rows(env, "SELECT COUNT(*) FROM qvalues")[0][0] > 0
 
         reset = await answered_while_writes_wait(lambda: server.slash(env.mod, env.channel, "reset"))

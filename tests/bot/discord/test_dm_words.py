@@ -36,7 +36,7 @@ async def test_forget_me_in_a_dm_ends_the_open_round_s_post_and_a_reaction_on_it
     dm = server.dm_channel(env.alice)
     async with running(env):
         await compose(env, user=env.alice, channel=dm, rounds=3, round_minutes=600)
-        post = await server.wait_for_message(dm, is_round(1), timeout=30)
+        post = await server.wait_for_message(dm, is_round(1))
         await server.react(env.alice, post["id"], KEYCAPS[6])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the vote")
         done = await forget(env, env.alice, dm, press="Delete my data")
@@ -58,7 +58,7 @@ async def test_forget_me_in_a_dm_says_it_deletes_everywhere_and_leaves_the_perso
     dm = server.dm_channel(env.alice)
     async with running(env):
         await compose(env, rounds=3, round_minutes=600)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=30)
+        post = await server.wait_for_message(env.channel, is_round(1))
         await server.react(env.alice, post["id"], KEYCAPS[6])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the vote")
         prompt = await forget(env, env.alice, dm)

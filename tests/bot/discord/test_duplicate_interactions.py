@@ -22,7 +22,7 @@ async def test_a_duplicated_interaction_is_handled_once_and_quietly(env, caplog)
     async with running(env):
         await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons", "preset": "paper"})).wait_response()
         await compose(env, rounds=3, round_minutes=600)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         button = {c["custom_id"].rsplit(":", 1)[1]: c["custom_id"] for row in post["components"] for c in row["components"]}
         answered = server.request_counts[CALLBACK]
         await (await server.press_button(env.bob, post["id"], button["7"])).wait_response()

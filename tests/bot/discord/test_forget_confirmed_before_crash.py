@@ -50,7 +50,7 @@ async def test_a_reaction_added_while_the_bot_was_down_after_a_confirmed_forget_
         assert outcome["content"].startswith("Deleted 1 vote"), outcome["content"]
         assert votes_of(env, env.alice) == [(9.0,)]  # her 3 withdrawn, her 9 a new vote
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
+        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"))
     assert votes_of(env, env.alice) == [(9.0,)] and votes_of(env, env.bob) == [(8.0,)]
     assert "2 voted" in summary["content"], summary["content"]
 
@@ -79,5 +79,5 @@ async def test_a_reaction_added_after_the_confirm_press_before_the_deletion_runs
         assert outcome["content"].startswith("Deleted "), outcome["content"]
         assert votes_of(env, env.alice) == [(9.0,)]
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
+        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"))
     assert votes_of(env, env.alice) == [(9.0,)] and "2 voted" in summary["content"], summary["content"]

@@ -24,7 +24,7 @@ def hold_recount(env, store, action: str, also=lambda: False) -> list[int]:
 
     async def held(*args):
         reached.append(1)
-        await eventually(lambda: audits(env, action) or also(), f"the /{action} to act or wait", timeout=30)
+        await eventually(lambda: audits(env, action) or also(), f"the /{action} to act or wait")
         return await recorded_votes(*args)
 
     store.recorded_votes = held
@@ -55,12 +55,12 @@ async def test_a_forget_me_during_a_close_s_recount_is_not_counted_in_the_round(
         post = await voted_round(env, env.channel, [(env.alice, 7), (env.bob, 8)])
         reached = hold_recount(env, bot.conductor.store, "forget_me")
         closing = await server.slash(env.mod, env.channel, "close")
-        await eventually(lambda: reached, "the close's re-read", timeout=30)
+        await eventually(lambda: reached, "the close's re-read")
         forget = await server.slash(env.alice, env.channel, "forget-me")
         deleted = await confirmed(server, env.alice, forget, "Delete my data")
         assert (await final_answer(closing))["content"] == "Closing this round now."
-        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
-        await server.wait_for_message(env.channel, is_round(2), timeout=30)
+        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"))
+        await server.wait_for_message(env.channel, is_round(2))
     assert deleted.startswith("Deleted 1 vote"), deleted
     assert "1 voted" in summary["content"], summary["content"]
     assert db_rows(env, "SELECT COUNT(*) FROM votes WHERE voter = ?", (uid(env.alice),)) == [(0,)]
@@ -79,11 +79,11 @@ async def test_a_strike_during_a_close_s_recount_acts_after_that_close_or_voids_
         steering = bot.runner.steering
         reached = hold_recount(env, bot.conductor.store, "strike", also=lambda: steering._closes)
         closing = await server.slash(env.mod, env.channel, "close")
-        await eventually(lambda: reached, "the close's re-read", timeout=30)
+        await eventually(lambda: reached, "the close's re-read")
         struck = await final_answer(await server.slash(env.mod, env.channel, "strike", {"user": env.bob}))
         assert (await final_answer(closing))["content"] == "Closing this round now."
-        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
-        await server.wait_for_message(env.channel, is_round(2), timeout=30)
+        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"))
+        await server.wait_for_message(env.channel, is_round(2))
     assert struck["content"].startswith("Voided 1 vote by"), struck["content"]
     assert "2 voted" in summary["content"], summary["content"]  # the close came first: it counted both as they stood
     assert db_rows(env, "SELECT voter, voided FROM votes ORDER BY voided") == [(uid(env.alice), 0), (uid(env.bob), 1)]
@@ -109,7 +109,7 @@ async def test_a_vote_queued_before_a_forget_me_is_deleted_with_the_others(env):
         forget = await server.slash(env.alice, env.channel, "forget-me")
         deleted = await confirmed(server, env.alice, forget, "Delete my data")
         closing = await server.slash(env.mod, env.channel, "close")
-        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
+        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"))
         assert (await final_answer(closing))["content"] == "Closing this round now."
     assert deleted.startswith("Deleted "), deleted
     assert db_rows(env, "SELECT voter, rating FROM votes") == [(uid(env.bob), 8.0)]
@@ -137,7 +137,7 @@ async def test_a_vote_still_in_the_vote_writer_when_its_person_is_deleted_never_
 
         async def late_vote_then_forget(*args, **kwargs):  # /forget-me's writer settled: her 9 arrives only now
             await server.react(env.alice, post["id"], KEYCAPS[8])
-            await eventually(lambda: reached, "her 9 in the vote writer", timeout=30)
+            await eventually(lambda: reached, "her 9 in the vote writer")
             return await forget_user(*args, **kwargs)
 
         store.forget_user = late_vote_then_forget
@@ -146,7 +146,7 @@ async def test_a_vote_still_in_the_vote_writer_when_its_person_is_deleted_never_
             assert (await confirmed(server, env.alice, forget, "Delete my data")).startswith("Deleted 1 vote")
         else:
             await server.react(env.alice, post["id"], KEYCAPS[8])
-            await eventually(lambda: reached, "her 9 in the vote writer", timeout=30)
+            await eventually(lambda: reached, "her 9 in the vote writer")
             await forget_user_beside_the_bot(env, env.alice)
         await box.settle_votes()
         assert db_rows(env, "SELECT voter, rating FROM votes") == [(uid(env.bob), 8.0)]
@@ -157,7 +157,7 @@ async def test_a_vote_still_in_the_vote_writer_when_its_person_is_deleted_never_
         await server.react(env.alice, post["id"], KEYCAPS[2])  # a new vote, made after the deletion: counts
         await eventually(lambda: db_rows(env, "SELECT rating FROM votes WHERE voter = ?", (uid(env.alice),)) == [(3.0,)], "her new 3")
         closing = await server.slash(env.mod, env.channel, "close")
-        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"), timeout=30)
+        summary = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1 closed**"))
         assert (await final_answer(closing))["content"] == "Closing this round now."
     assert "2 voted" in summary["content"], summary["content"]
     assert sorted(db_rows(env, "SELECT voter, rating FROM votes WHERE retracted = 0")) == sorted([(uid(env.bob), 8.0), (uid(env.alice), 3.0)])

@@ -38,7 +38,7 @@ async def test_a_round_message_deleted_on_a_full_disk_is_one_warning_and_the_rou
     caplog.set_level(logging.INFO)
     async with running(env) as bot:
         await compose(env, rounds=3)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         tries: list = []
         monkeypatch.setattr(bot.conductor.store, "cancel_round", _refused(tries))

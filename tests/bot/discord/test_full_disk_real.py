@@ -42,7 +42,7 @@ async def test_a_close_paused_by_a_full_disk_is_said_by_status_and_commands_and_
         store = bot.conductor.store
         await store.claim_instance("the bot, as run_bot claims it")  # with its reserve, as the trial's bot had
         await compose(env, rounds=1, quorum=3)  # its one round ends the session
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         await env.server.react(env.alice, post["id"], KEYCAPS[4])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes") == [(1,)], "alice's 5 stored")
@@ -57,7 +57,7 @@ async def test_a_close_paused_by_a_full_disk_is_said_by_status_and_commands_and_
         filler = fill_disk(Path(env.db).with_name("filler"))
         bot.runner.wake(1)
         closed = lambda: db_rows(env, "SELECT status FROM rounds") != [("open",)]  # noqa: E731
-        await eventually(lambda: len(tries) >= TRIES or closed(), f"{TRIES} failed closes", timeout=30)
+        await eventually(lambda: len(tries) >= TRIES or closed(), f"{TRIES} failed closes")
         assert not closed() and not [r for r in caplog.records if "works again" in r.getMessage()], caplog.text
         status = await (await env.server.slash(env.alice, env.channel, "status")).wait_response()
         text = status["data"]["content"]
@@ -67,7 +67,7 @@ async def test_a_close_paused_by_a_full_disk_is_said_by_status_and_commands_and_
             answer = (await final_answer(await env.server.slash(user, channel, command, options)))["content"]
             assert "disk is full" in answer and "failed" not in answer, (command, answer)
         filler.unlink()  # room again
-        await env.server.wait_for_message(env.channel, lambda m: m["content"].startswith("Session finished"), timeout=30)
+        await env.server.wait_for_message(env.channel, lambda m: m["content"].startswith("Session finished"))
         # Said as the close's runner ends, after its outbox is marked sent: not cut short by the stop below.
         await eventually(lambda: any("works again" in r.getMessage() for r in caplog.records), "works again")
     assert db_rows(env, "SELECT status FROM rounds") == [("closed",)]

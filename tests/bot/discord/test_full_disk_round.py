@@ -24,7 +24,7 @@ async def test_a_full_disk_at_a_close_is_one_warning_and_one_word_to_the_channel
     caplog.set_level(logging.INFO, logger="crowdtune.rounds")
     async with running(env) as bot:
         await compose(env, rounds=3, quorum=2)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         store = bot.conductor.store
         take_votes, tries = store.take_votes, []
@@ -38,7 +38,7 @@ async def test_a_full_disk_at_a_close_is_one_warning_and_one_word_to_the_channel
         await env.server.react(env.bob, post["id"], KEYCAPS[10] if len(KEYCAPS) > 10 else KEYCAPS[9])
         await eventually(lambda: len(tries) >= TRIES, f"{TRIES} failed closes", timeout=60)
         monkeypatch.setattr(store, "take_votes", take_votes)  # room again
-        await env.server.wait_for_message(env.channel, is_round(2), timeout=30)
+        await env.server.wait_for_message(env.channel, is_round(2))
     said = [r for r in caplog.records if r.name == "crowdtune.rounds"]
     assert not [r for r in said if r.exc_info or r.levelno >= logging.ERROR], caplog.text
     warnings = [r.getMessage() for r in said if r.levelno == logging.WARNING]
@@ -58,7 +58,7 @@ async def test_a_stop_while_a_close_waits_for_a_full_disk_is_answered_at_once_th
     monkeypatch.setattr(runner_module, "RETRY_AFTER_ERROR", 0.02)
     async with running(env) as bot:
         await compose(env, rounds=3)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         store = bot.conductor.store
         take_votes, tries = store.take_votes, []
@@ -73,12 +73,12 @@ async def test_a_stop_while_a_close_waits_for_a_full_disk_is_answered_at_once_th
         [(round_id,)] = db_rows(env, "SELECT id FROM rounds")
         assert await store.set_closes_at(round_id, time.time() - 1)  # its time is up: the /stop waits for its close
         bot.runner.wake(1)
-        await env.server.wait_for_message(env.channel, lambda m: "Voting here is paused" in m["content"], timeout=20)
+        await env.server.wait_for_message(env.channel, lambda m: "Voting here is paused" in m["content"])
         stop = await env.server.slash(env.mod, env.channel, "stop")
         said = (await final_answer(stop))["content"]
         assert tries, "the close was refused"
         monkeypatch.setattr(store, "take_votes", take_votes)  # room again
-        await env.server.wait_for_message(env.channel, is_round(2), timeout=30)
+        await env.server.wait_for_message(env.channel, is_round(2))
     assert said.startswith("Voting here is paused: my database cannot save anything (its disk is full)."), said
     assert "nothing was changed" in said, said
     assert db_rows(env, "SELECT status FROM sessions") == [("active",)]

@@ -21,7 +21,7 @@ async def test_votes_refused_by_a_full_disk_are_one_warning_and_stored_once_ther
     caplog.set_level(logging.INFO, logger="crowdtune.votes")
     async with running(env) as bot:
         await compose(env, rounds=2)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         box = bot.runner.ballot_box
         await env.server.react(env.alice, post["id"], KEYCAPS[2])

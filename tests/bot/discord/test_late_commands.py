@@ -38,10 +38,10 @@ async def test_commands_replayed_after_their_answer_window_are_not_acted_on_and_
     caplog.set_level(logging.INFO)
     async with running(env):
         await compose(env, rounds=2)
-        await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         late = await _late(env, monkeypatch, *(lambda name=name: env.server.slash(env.mod, env.channel, name) for name in ("stop", "status")))
-        await eventually(lambda: len([r for r in caplog.records if "not acted on" in r.getMessage()]) == 2, "both said", timeout=30)
+        await eventually(lambda: len([r for r in caplog.records if "not acted on" in r.getMessage()]) == 2, "both said")
         assert all(i.response is None for i in late)  # Discord took no answer to either
     assert db_rows(env, "SELECT status FROM sessions") == [("active",)]  # not stopped with nobody told
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "open")]
@@ -59,8 +59,8 @@ async def test_a_command_whose_answer_comes_too_late_is_one_line_and_a_started_s
     async with running(env):
         env.server.interaction_ack_timeout = 0.0  # every answer comes too late for the local server
         started = await env.server.slash(env.mod, env.channel, "compose", {"rounds": 2})
-        await env.server.wait_for_message(env.channel, lambda m: m["content"].startswith("Composing with"), timeout=30)
-        await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await env.server.wait_for_message(env.channel, lambda m: m["content"].startswith("Composing with"))
+        await env.server.wait_for_message(env.channel, is_round(1))
         status = await env.server.slash(env.mod, env.channel, "status")
         await eventually(lambda: [r for r in caplog.records if "/status" in r.getMessage()], "/status said")
         assert started.response is None and status.response is None
@@ -78,7 +78,7 @@ async def test_a_too_late_composes_announcement_that_discord_failed_to_take_is_p
         env.server.interaction_ack_timeout = 0.0  # every answer comes too late for the local server
         env.server.fail("POST /channels/{channel_id}/messages", count=1, status=503)  # the announcement's first try
         await env.server.slash(env.mod, env.channel, "compose", {"rounds": 2})
-        await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await env.server.wait_for_message(env.channel, is_round(1))
     said = [m["content"] for m in env.server.messages(env.channel)]
     assert [c.split(":")[0] for c in said if not c.startswith("**")] == ["Composing with this server's agent"] and said[0].startswith("Composing"), said
 
@@ -91,7 +91,7 @@ async def test_commands_that_look_late_by_a_clock_off_are_acknowledged_and_act_a
     async with running(env):
         started = await final_answer(await env.server.slash(env.mod, env.channel, "compose", {"rounds": 2}))
         assert started["content"] == "The session starts below." and started["flags"] & 64
-        await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         status = await final_answer(await env.server.slash(env.bob, env.channel, "status"))
         assert "Round 1" in status["content"], status
@@ -109,15 +109,15 @@ async def test_a_confirm_replayed_past_its_answer_window_is_not_carried_out_and_
     caplog.set_level(logging.INFO)
     async with running(env):
         await compose(env, rounds=2)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 10, what="the vote reactions")
         await env.server.react(env.alice, post["id"], KEYCAPS[6])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes") == [(1,)], "the vote")
         forget = await env.server.slash(env.alice, env.channel, "forget-me")
-        prompt = await forget.wait_original(timeout=30)
+        prompt = await forget.wait_original()
         await _late(env, monkeypatch, lambda: env.server.press_button(env.alice, prompt["id"], button(prompt, "Delete my data")))
-        question = await forget.wait_original(lambda m: not m["components"], timeout=30)
+        question = await forget.wait_original(lambda m: not m["components"])
     assert question["content"].startswith("This question expired because your answer reached the bot too late."), question
     assert db_rows(env, "SELECT COUNT(*) FROM votes") == [(1,)] and db_rows(env, "SELECT COUNT(*) FROM confirmed_requests") == [(0,)]
     assert not [r for r in caplog.records if r.exc_info and r.name != "discord.client"], caplog.text  # its reconnects aside
@@ -133,7 +133,7 @@ async def test_a_vote_button_replayed_past_its_answer_window_counts_in_one_warni
     async with running(env):
         await (await env.server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
         await compose(env, rounds=2)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         await _late(env, monkeypatch, lambda: env.server.press_button(env.bob, post["id"], button(post, "9")))
         await eventually(lambda: db_rows(env, "SELECT rating FROM votes") == [(9.0,)], "the vote stored")

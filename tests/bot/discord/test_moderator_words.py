@@ -57,7 +57,7 @@ async def test_forget_me_names_only_what_is_stored_and_offers_nothing_when_nothi
     server = env.server
     async with running(env):
         await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         await server.react(env.alice, post["id"], KEYCAPS[6])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the vote")
 
@@ -109,7 +109,7 @@ async def test_forget_me_counts_what_a_personal_agent_learned_in_the_units_its_p
         await (await server.slash(env.alice, dm, "config", {"preset": preset})).wait_response()
         await compose(env, user=env.alice, channel=dm, rounds=3)
         for number in (1, 2):  # a session's first edit only sets the bar: the second is judged against it
-            post = await server.wait_for_message(dm, is_round(number), timeout=30)
+            post = await server.wait_for_message(dm, is_round(number))
             await server.react(env.alice, post["id"], KEYCAPS[7 - number])
             await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == number, "the vote")
             await (await server.slash(env.alice, dm, "close")).wait_response()
@@ -151,7 +151,7 @@ async def test_reset_counts_what_the_agent_learned_in_the_units_its_preset_learn
         await config(env, preset=preset)
         await compose(env, rounds=3)
         for number in (1, 2):
-            post = await server.wait_for_message(env.channel, is_round(number), timeout=30)
+            post = await server.wait_for_message(env.channel, is_round(number))
             await server.react(env.alice, post["id"], KEYCAPS[7 - number])
             await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == number, "the vote")
             await (await server.slash(env.mod, env.channel, "close")).wait_response()
@@ -195,7 +195,7 @@ async def test_hide_results_says_what_it_does_with_the_vote_style_and_applies_at
         (options,), = db_rows(env, "SELECT options FROM sessions")
         assert "hide_results" not in json.loads(options), options
         db_rows(env, "UPDATE sessions SET options = ?", (json.dumps({**json.loads(options), "hide_results": True}),))  # as stored before
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         await env.server.react(env.alice, post["id"], KEYCAPS[6])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "the vote")
@@ -216,7 +216,7 @@ async def test_stats_after_a_forget_counts_the_same_votes_in_every_figure(env):
     server = env.server
     async with running(env):
         await compose(env, rounds=1, mode="ab")
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         for user, choice in ((env.alice, "🅰️"), (env.bob, "🅰️"), (env.carol, "👍")):  # A clearly: it stays, is listed
             await server.react(user, post["id"], choice)
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 3, "three A/B votes")

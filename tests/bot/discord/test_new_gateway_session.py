@@ -43,7 +43,7 @@ async def missed_while_reconnecting(env, bot, post, votes, shard_id: int | None 
     for user, emoji in votes:
         await server.react(user, post["id"], emoji)
     gate.set()
-    await server.wait_until(lambda: server.events_received["IDENTIFY"] > identified, timeout=20, what="a new session")
+    await server.wait_until(lambda: server.events_received["IDENTIFY"] > identified, what="a new session")
 
 
 async def test_reactions_made_during_a_new_gateway_session_show_in_status_and_count_once(env):
@@ -56,7 +56,7 @@ async def test_reactions_made_during_a_new_gateway_session_show_in_status_and_co
         post = await first_round(env)
         server.hold(MESSAGE)  # the recount's read waits until carol's live vote is in
         await missed_while_reconnecting(env, bot, post, [(env.alice, KEYCAPS[0]), (env.bob, KEYCAPS[8])])
-        await server.wait_until(lambda: server.held[MESSAGE] >= 1, timeout=20, what="the recount after the new session")
+        await server.wait_until(lambda: server.held[MESSAGE] >= 1, what="the recount after the new session")
         await server.react(env.carol, post["id"], KEYCAPS[9])  # live, during the recount
         await eventually(lambda: applied(env, env.carol) == 1, "carol's live vote")
         asked = await server.slash(env.mod, env.channel, "status")
@@ -66,7 +66,7 @@ async def test_reactions_made_during_a_new_gateway_session_show_in_status_and_co
         assert "3 voted so far (1, 9, 10)" in status, status
         assert [applied(env, user) for user in (env.alice, env.bob, env.carol)] == [1, 1, 1]  # none counted twice
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        summary = await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"], timeout=30)
+        summary = await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
     assert "3 voted (1, 9, 10)" in summary["content"], summary["content"]
     assert await ballots(env) == {uid(env.alice): 1.0, uid(env.bob): 9.0, uid(env.carol): 10.0}
     assert [applied(env, user) for user in (env.alice, env.bob, env.carol)] == [1, 1, 1]
@@ -78,7 +78,7 @@ async def test_a_quorum_reached_by_reactions_made_during_a_new_gateway_session_c
     async with running(env) as bot:
         post = await first_round(env, quorum=3)
         await missed_while_reconnecting(env, bot, post, [(env.alice, KEYCAPS[0]), (env.bob, KEYCAPS[8]), (env.carol, KEYCAPS[9])])
-        summary = await env.server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"], timeout=30)
+        summary = await env.server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"])
     assert "3 voted (1, 9, 10)" in summary["content"], summary["content"]
 
 
@@ -105,13 +105,13 @@ async def test_a_shards_new_gateway_session_recounts_the_open_rounds_of_its_serv
             async with server.connect(bot):
                 await bot.wait_until_commands_synced()
                 await compose(there, rounds=3, round_minutes=600)  # a round open on the other shard too
-                await server.wait_for_message(there.channel, is_round(1), timeout=20)
+                await server.wait_for_message(there.channel, is_round(1))
                 post = await first_round(here)
                 reads = server.request_counts[MESSAGE]
                 server.hold(MESSAGE)
                 shard = (guild.id >> 22) % 2
                 await missed_while_reconnecting(here, bot, post, [(here.alice, KEYCAPS[0]), (here.bob, KEYCAPS[8])], shard_id=shard)
-                await server.wait_until(lambda: server.held[MESSAGE] >= 1, timeout=20, what="the recount after the new session")
+                await server.wait_until(lambda: server.held[MESSAGE] >= 1, what="the recount after the new session")
                 asked = await server.slash(mod, here.channel, "status")
                 assert (await asked.wait_response())["type"] == 5  # waits for the recount
                 server.release(MESSAGE)

@@ -34,7 +34,7 @@ async def test_an_outage_is_one_warning_for_the_process_however_many_sessions_wa
         for channel in channels:
             await compose(env, channel=channel, rounds=3)
         for channel in channels:
-            post = await env.server.wait_for_message(channel, is_round(1), timeout=20)
+            post = await env.server.wait_for_message(channel, is_round(1))
             await env.server.react(env.alice, post["id"], KEYCAPS[6])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == SESSIONS, "alice's votes")
         await eventually(lambda: all(ids != "[]" for (ids,) in db_rows(env, "SELECT message_ids FROM rounds")), "rounds recorded")
@@ -165,7 +165,7 @@ async def test_a_round_whose_post_is_retried_is_rendered_and_drawn_once(env, mon
     async with running(env):
         env.server.fail(MESSAGES, count=refused, status=503)
         await compose(env, rounds=3, mode="ab")
-        await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         assert env.server.request_counts[MESSAGES] == refused + 1
     # An A/B round: both edits and the track before rendered, both edits drawn; once, not at each of the 4 tries.
@@ -197,7 +197,7 @@ async def test_the_vote_reactions_cut_off_by_an_outage_are_retried_and_counted_i
     async with running(env) as bot:
         env.server.hold(OWN_REACTION)
         await compose(env, rounds=2)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await env.server.wait_until(lambda: env.server.held[OWN_REACTION] or None, what="a reaction held")
         down = asyncio.ensure_future(env.server.go_down())  # its shutdown waits for the held request
         while not await refuses_connections(env.server):
@@ -208,7 +208,7 @@ async def test_the_vote_reactions_cut_off_by_an_outage_are_retried_and_counted_i
         await env.server.come_back()
         bot_id = env.server.bot_user.id
         mine = lambda: [e for e, users in env.server.message(post["id"])["reactions"].items() if bot_id in users]  # noqa: E731
-        await env.server.wait_until(lambda: len(mine()) == len(KEYCAPS) or None, timeout=30, what="all ten vote reactions")
+        await env.server.wait_until(lambda: len(mine()) == len(KEYCAPS) or None, what="all ten vote reactions")
         assert mine() == KEYCAPS  # in their order
         await eventually(lambda: not bot.runner.outage.waiting, "the bot's side of the last reaction")
     assert "never retrieved" not in caplog.text, caplog.text
@@ -230,11 +230,11 @@ async def test_a_stopped_rounds_post_whose_edit_discord_refused_is_retried_and_w
     caplog.set_level(logging.INFO, logger="crowdtune.rounds")
     async with running(env) as bot:
         await compose(env, rounds=2)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         env.server.fail(EDIT, count=TRIES, status=503)  # Discord's side fails: discord.py does not retry a 503 itself
         await (await env.server.slash(env.mod, env.channel, "stop")).wait_response()
-        await env.server.wait_until(lambda: "(cancelled)" in env.server.message(post["id"])["content"] or None, timeout=30, what="the edit")
+        await env.server.wait_until(lambda: "(cancelled)" in env.server.message(post["id"])["content"] or None, what="the edit")
         assert env.server.request_counts[EDIT] == TRIES + 1
         await eventually(lambda: bot.runner.outage.tries and not bot.runner.outage.waiting, "the bot's side of the edit")
     again = [r.getMessage() for r in caplog.records if "works again" in r.getMessage() or "waits for Discord" in r.getMessage()]
@@ -277,7 +277,7 @@ async def test_the_session_finished_line_cut_off_by_an_outage_is_posted_once_it_
     server = env.server
     async with running(env) as bot:
         await compose(env, rounds=1)
-        await server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         server.hold(MESSAGES)
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
@@ -292,7 +292,7 @@ async def test_the_session_finished_line_cut_off_by_an_outage_is_posted_once_it_
         await eventually(lambda: bot.runner.outage.tries >= 3 or ended(), "3 failed tries, or the session's runner ended")
         assert not said(server, env.channel, "Session finished")
         await server.come_back()
-        await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Session finished"), timeout=30)
+        await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Session finished"))
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM announcements WHERE sent_at IS NULL") == [(0,)], "the outbox sent")
     async with running(env):
         pass
@@ -308,7 +308,7 @@ async def test_a_stop_mid_outage_says_the_waiting_ended_because_the_bot_stopped_
     caplog.set_level(logging.INFO, logger="crowdtune.rounds")
     async with running(env) as bot:
         await compose(env, rounds=2)
-        await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+        await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         env.server.fail(MESSAGES, count=10**6, status=503)  # every post fails: the round's summary waits for Discord
         await (await env.server.slash(env.mod, env.channel, "close")).wait_response()

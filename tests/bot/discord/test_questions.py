@@ -32,7 +32,7 @@ async def a_vote(env) -> None:
     (both ask: the paper preset learns Q-values from a first round)."""
     await (await env.server.slash(env.mod, env.channel, "config", {"preset": "paper"})).wait_response()
     await compose(env, rounds=5)
-    post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+    post = await env.server.wait_for_message(env.channel, is_round(1))
     await env.server.react(env.alice, post["id"], KEYCAPS[2])
     await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "vote")
     await (await env.server.slash(env.mod, env.channel, "close")).wait_response()

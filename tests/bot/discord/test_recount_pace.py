@@ -32,7 +32,7 @@ async def test_the_restart_recount_of_many_sessions_stays_under_discords_global_
         posts = []
         for channel in channels:
             await compose(env, channel=channel, rounds=3, round_minutes=600)
-            posts.append(await server.wait_for_message(channel, is_round(1), timeout=30))
+            posts.append(await server.wait_for_message(channel, is_round(1)))
         for post in posts:
             await server.wait_until(lambda: len(server.message(post["id"])["reactions"]) == 10, what="the vote reactions")
     # While the bot is down, everyone votes in every round: the restart's recount is what counts them.

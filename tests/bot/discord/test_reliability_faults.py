@@ -38,7 +38,7 @@ async def close_and_wait_next(env, number: int) -> dict:
     await round_recorded(env, number)  # seen in the channel, its record may lag: a /close before it changes nothing
     reply = await final_answer(await env.server.slash(env.mod, env.channel, "close"))  # once the re-read took the votes
     assert "Closing" in reply["content"]
-    return await env.server.wait_for_message(env.channel, is_round(number + 1), timeout=20)
+    return await env.server.wait_for_message(env.channel, is_round(number + 1))
 
 
 async def test_rate_limits_and_server_errors_are_retried_without_losing_or_doubling_a_round(env):
@@ -49,7 +49,7 @@ async def test_rate_limits_and_server_errors_are_retried_without_losing_or_doubl
         env.server.rate_limit(CALLBACK, count=1, retry_after=0.1)  # the answer to /compose
         faults += 6
         await compose(env, rounds=3)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 10, what="all ten reactions")
         await env.server.react(env.alice, post["id"], KEYCAPS[6])
         await env.server.react(env.bob, post["id"], KEYCAPS[2])
@@ -71,7 +71,7 @@ async def test_rate_limits_and_server_errors_are_retried_without_losing_or_doubl
 async def test_a_dropped_connection_resumes_and_replayed_or_duplicated_events_count_once(env):
     async with running(env):
         await compose(env, rounds=3)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await env.server.react(env.alice, post["id"], KEYCAPS[4])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "alice's vote")
 
@@ -101,11 +101,11 @@ async def test_reactions_whose_events_were_lost_still_count(env):
     async with running(env) as bot:
         bot.before_identify_hook = _no_identify_delay  # discord.py waits 5 s before a re-IDENTIFY
         await compose(env, rounds=3)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await env.server.drop_connections(code=4000, resumable=False)  # the session is gone: missed events are lost
         await env.server.react(env.alice, post["id"], KEYCAPS[5])
         await env.server.react(env.bob, post["id"], KEYCAPS[9])
-        await env.server.wait_until(lambda: env.server.events_received["IDENTIFY"] == 2, timeout=20, what="a new session")
+        await env.server.wait_until(lambda: env.server.events_received["IDENTIFY"] == 2, what="a new session")
         # The events never arrive: the new session's recount reads the reactions on the message (test_new_gateway_session.py).
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "the recount's votes")
         await close_and_wait_next(env, 1)
@@ -122,18 +122,18 @@ async def _no_identify_delay(shard_id, *, initial=False):
 async def test_a_round_message_deleted_by_a_moderator_cancels_the_round_cleanly(env):
     async with running(env):
         await compose(env, rounds=3)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await env.server.react(env.alice, post["id"], KEYCAPS[8])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "a vote")
         await env.server.delete_message(post["id"])
-        notice = await env.server.wait_for_message(env.channel, lambda m: "cancelled" in m["content"], timeout=20)
+        notice = await env.server.wait_for_message(env.channel, lambda m: "cancelled" in m["content"])
         assert notice["content"].startswith("**Round 1 cancelled**")
-        second = await env.server.wait_for_message(env.channel, is_round(2), timeout=20)
+        second = await env.server.wait_for_message(env.channel, is_round(2))
         await eventually(lambda: db_rows(env, "SELECT message_ids FROM rounds WHERE idx = 1") == [(f'["{second["id"]}"]',)], "recorded")
     # While the bot is down, the new round's message is deleted too: found missing at the restart.
     await env.server.delete_message(second["id"])
     async with running(env):
-        await env.server.wait_for_message(env.channel, is_round(3), timeout=20)
+        await env.server.wait_for_message(env.channel, is_round(3))
     assert db_rows(env, "SELECT idx, status, reward FROM rounds ORDER BY idx") == [
         (0, "cancelled", None), (1, "cancelled", None), (2, "open", None)
     ]
@@ -168,7 +168,7 @@ async def test_compose_where_the_bot_lacks_a_permission_says_which_and_creates_n
 async def test_a_permission_revoked_mid_session_stops_it_cleanly(env, revoked, told):
     async with running(env):
         await compose(env, rounds=5)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await env.server.react(env.alice, post["id"], KEYCAPS[3])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "a vote")
         env.server.set_permissions(env.channel, env.server.bot_user, deny=int(revoked))
@@ -217,7 +217,7 @@ async def test_when_the_database_stops_taking_writes_votes_and_commands_say_so_a
     async with running(env) as bot:
         await (await env.server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
         await compose(env, rounds=3)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         button = {c["custom_id"].rsplit(":", 1)[1]: c["custom_id"] for row in post["components"] for c in row["components"]}
         await (await env.server.press_button(env.alice, post["id"], button["6"])).wait_response()
 

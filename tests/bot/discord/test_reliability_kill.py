@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbrows import query
-from fakediscord import Channel, FakeDiscord, Guild, User
+from fakediscord import HANG_SECONDS, Channel, FakeDiscord, Guild, User
 
 
 
@@ -52,7 +52,7 @@ def learned(db: Path | str) -> int:
     return sum(json.loads(data)["count"] for (data,) in rows(db, "SELECT data FROM models"))
 
 
-async def eventually(check, what: str, timeout: float = 20.0):
+async def eventually(check, what: str, timeout: float = HANG_SECONDS):
     """Poll until check() returns a truthy value (the bot's database cannot notify us)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -173,9 +173,9 @@ class BotLane:
 
     async def slash(self, name: str, **options) -> dict:
         interaction = await self.server.slash(self.mod, self.channel, name, options, check_permissions=False)
-        response = await interaction.wait_response(timeout=15)
+        response = await interaction.wait_response()
         if interaction.deferred:  # "thinking..." first (a /close waits for its re-read): the answer fills it in
-            return {"data": await interaction.wait_original(timeout=15)}
+            return {"data": await interaction.wait_original()}
         return response
 
     async def current_post(self) -> tuple[int, dict]:
@@ -207,7 +207,7 @@ class BotLane:
         if not answered:
             self.unsure.add((index, user.id))
             return
-        reply = (await interaction.wait_response(timeout=15))["data"]["content"]
+        reply = (await interaction.wait_response())["data"]["content"]
         if reply.startswith("Your rating:"):
             self.acked.append((index, user.id, float(value)))
         elif reply.startswith("Your vote is withdrawn") or reply.startswith("You had no vote"):
@@ -294,7 +294,7 @@ class BotLane:
                 timeout=30, what="the close summary",
             )
         else:  # "post": the next round's message is on Discord; the bot may not have recorded it yet
-            await self.server.wait_until(lambda: self.posts().get(index + 1), timeout=30, what="the next round posted")
+            await self.server.wait_until(lambda: self.posts().get(index + 1), what="the next round posted")
         await self.kill()
 
     async def finish(self) -> dict:
@@ -309,7 +309,7 @@ class BotLane:
         await self.make_sure_someone_voted(index, post)
         self.closing.add(index)
         await self.finish_closes()
-        await self.server.wait_until(lambda: self.posts().get(index + 1), timeout=30, what="the session going on")
+        await self.server.wait_until(lambda: self.posts().get(index + 1), what="the session going on")
         await eventually(
             lambda: rows(self.db, "SELECT message_ids FROM rounds WHERE idx = ?", (index + 1,)) not in ([], [("[]",)]),
             "the new round's post recorded",

@@ -112,7 +112,7 @@ async def test_permission_matrix_for_every_command(env, actor):
         else:
             await compose(env, user=env.mod, rounds=5)  # started by the owner, not by the person tested
             outcomes = {}
-        await server.wait_for_message(here, is_round(1), timeout=20)
+        await server.wait_for_message(here, is_round(1))
         await round_recorded(env, 1)  # /close and /status take it as posted
         order = ["status", "stats", "top", "config", "export", "strike", "unstrike", "reset", "forget-me", "close", "stop", "compose"]
         checked = 1 if outcomes else 0
@@ -161,12 +161,12 @@ async def test_one_server_never_sees_or_changes_another_servers_data(env):
     server.add_member(other, env.alice)
     async with running(env):
         await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         await server.react(env.alice, post["id"], KEYCAPS[7])
         await server.react(env.bob, post["id"], KEYCAPS[2])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "votes")
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        await server.wait_for_message(env.channel, is_round(2), timeout=20)
+        await server.wait_for_message(env.channel, is_round(2))
         before = db_rows(env, "SELECT * FROM qvalues"), db_rows(env, "SELECT * FROM votes")
 
         owner = server.world.users[other.owner_id]
@@ -206,7 +206,7 @@ async def test_a_personal_agents_data_reaches_only_its_user(env):
     alice_dm, bob_dm = server.dm_channel(env.alice), server.dm_channel(env.bob)
     async with running(env):
         await compose(env, user=env.alice, channel=alice_dm, rounds=2)
-        post = await server.wait_for_message(alice_dm, is_round(1), timeout=20)
+        post = await server.wait_for_message(alice_dm, is_round(1))
         await server.react(env.alice, post["id"], KEYCAPS[8])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "alice's vote")
         # Bob cannot react in alice's DM; a forged event for it does not count either.
@@ -215,7 +215,7 @@ async def test_a_personal_agents_data_reaches_only_its_user(env):
             "emoji": {"id": None, "name": KEYCAPS[0]}, "type": 0, "burst": False,
         })
         await (await server.slash(env.alice, alice_dm, "close")).wait_response()
-        await server.wait_for_message(alice_dm, is_round(2), timeout=20)
+        await server.wait_for_message(alice_dm, is_round(2))
         for name in ("stats", "top"):
             reply = await server.slash(env.bob, bob_dm, name)
             assert "No rounds with votes" in (await reply.wait_original())["content"]
@@ -240,7 +240,7 @@ async def test_a_personal_agents_data_reaches_only_its_user(env):
 async def test_an_export_holds_no_token_and_no_other_scopes_data(env, tmp_path):
     async with running(env) as bot:
         await compose(env, rounds=2)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await env.server.react(env.alice, post["id"], KEYCAPS[5])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "a vote")
         await (await env.server.slash(env.alice, env.server.dm_channel(env.alice), "compose", {"rounds": 1})).wait_response()
@@ -313,7 +313,7 @@ def test_the_vote_limiter_is_a_token_bucket_per_person():
 async def test_vote_changes_over_the_rate_are_refused_politely_or_left_to_the_close(env):
     async with running(env, vote_burst=3, vote_refill_seconds=3600) as bot:
         await compose(env, rounds=3)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 10, what="reactions")
         sequence = [KEYCAPS[i] for i in (0, 1, 2, 3, 4, 5, 6)]
         for previous, emoji in zip([None, *sequence], sequence):  # alice changes her mind seven times
@@ -324,14 +324,14 @@ async def test_vote_changes_over_the_rate_are_refused_politely_or_left_to_the_cl
         applied = db_rows(env, "SELECT COUNT(*) FROM vote_events WHERE voter = ?", (uid(env.alice),))[0][0]
         assert applied <= 3  # her burst; the rest waited for the close
         await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
-        await env.server.wait_for_message(env.channel, is_round(2), timeout=20)
+        await env.server.wait_for_message(env.channel, is_round(2))
         # The reaction she left counts: rate limiting never loses the vote a person ends with.
         assert await ballots(env, 0) == {uid(env.alice): 7.0, uid(env.bob): 2.0}
 
         await (await env.server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
         await (await env.server.slash(env.mod, env.channel, "stop")).wait_response()
         await compose(env, rounds=3)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         button = {c["custom_id"].rsplit(":", 1)[1]: c["custom_id"] for row in post["components"] for c in row["components"]}
         replies = []
         for value in ("3", "4", "5", "6"):
@@ -351,7 +351,7 @@ async def test_anti_brigading_sets_aside_accounts_that_joined_after_the_round_be
     async with running(env):
         await (await server.slash(env.mod, env.channel, "config", {"anti_brigade": True})).wait_response()
         await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         raiders = [server.add_user(f"raider{i}") for i in range(3)]
         for raider in raiders:
             server.add_member(env.guild, raider, joined_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1))
@@ -363,7 +363,7 @@ async def test_anti_brigading_sets_aside_accounts_that_joined_after_the_round_be
         said = (await final_answer(await server.slash(env.mod, env.channel, "status")))["content"]
         assert "1 voted so far (8)" in said and "3 votes set aside" in said, said
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        await server.wait_for_message(env.channel, is_round(2), timeout=20)
+        await server.wait_for_message(env.channel, is_round(2))
         # The close re-read the reactions and still left the newcomers out: their votes are voided.
         assert await ballots(env, 0) == {uid(env.alice): 8.0}
 
@@ -371,7 +371,7 @@ async def test_anti_brigading_sets_aside_accounts_that_joined_after_the_round_be
         await (await server.slash(env.mod, env.channel, "stop")).wait_response()
         await (await server.slash(env.mod, env.channel, "config", {"anti_brigade": True})).wait_response()
         await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         latecomer = server.add_user("latecomer")
         server.add_member(env.guild, latecomer, joined_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1))
         button = {c["custom_id"].rsplit(":", 1)[1]: c["custom_id"] for row in post["components"] for c in row["components"]}
@@ -387,7 +387,7 @@ async def test_without_anti_brigading_newcomers_vote(env):
     server = env.server
     async with running(env):
         await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         newcomer = server.add_user("newcomer")
         server.add_member(env.guild, newcomer, joined_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1))
         await server.react(newcomer, post["id"], KEYCAPS[2])
@@ -415,7 +415,7 @@ async def test_a_membership_age_counts_reactions_only_from_members_that_many_day
     async with running(env):
         assert "at least 1 day before the round began" in await config(env, member_days=1)
         await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         await server.wait_until(lambda: len(server.message(post["id"])["reactions"]) == 10, what="reactions")
         two_days = member_since(server, env.guild, "two_days", 2)
         second = member_since(server, env.guild, "second_two_days", 2)
@@ -431,7 +431,7 @@ async def test_a_membership_age_counts_reactions_only_from_members_that_many_day
         # Every vote is stored; the count sets aside those the rule covers now (test_set_aside.py).
         assert await ballots(env) == {uid(two_days): 5.0, uid(second): 1.0, uid(veteran): 10.0}
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        await server.wait_for_message(env.channel, is_round(2), timeout=20)
+        await server.wait_for_message(env.channel, is_round(2))
     # The close re-read the reactions under the 3-day rule: only the veteran's stands.
     assert await ballots(env, 0) == {uid(veteran): 10.0}
     assert db_rows(env, "SELECT voided FROM votes WHERE voter = ?", (uid(second),)) == [(1,)]
@@ -444,7 +444,7 @@ async def test_a_membership_age_sets_buttons_and_aspect_menus_aside_politely(env
     async with running(env):
         await config(env, vote_style="buttons", member_days=3)
         await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         button = buttons_of(post)
         refused = (await (await server.press_button(two_days, post["id"], button["2"])).wait_response())["data"]
         assert refused["flags"] & 64 and "\n" not in refused["content"]
@@ -462,7 +462,7 @@ async def test_a_membership_age_sets_buttons_and_aspect_menus_aside_politely(env
         await (await server.slash(env.mod, env.channel, "stop")).wait_response()
         await config(env, member_days=3)
         await compose(env, rounds=3, aspects=True)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         menu = next(c for row in post["components"] for c in row["components"] if c["custom_id"].endswith(":novelty"))
         chosen = await (await server.select(two_days, post["id"], menu["custom_id"], ["6"])).wait_response()
         assert "at least 3 days before the round began" in chosen["data"]["content"]
@@ -479,7 +479,7 @@ async def test_a_personal_agent_is_not_affected_by_a_membership_age(env):
         said = await config(env, dm, env.alice, vote_style="buttons", anti_brigade=True, member_days=365)
         assert said.endswith("anti_brigade applies in servers only: a personal agent counts its owner's votes.")
         await compose(env, user=env.alice, channel=dm, rounds=3)
-        post = await server.wait_for_message(dm, is_round(1), timeout=20)
+        post = await server.wait_for_message(dm, is_round(1))
         counted = await (await server.press_button(env.alice, post["id"], buttons_of(post)["8"])).wait_response()
         assert "Your rating: 8" in counted["data"]["content"]  # in a DM there is no server to have joined
     assert await ballots(env) == {uid(env.alice): 8.0}

@@ -113,7 +113,7 @@ async def test_a_member_who_left_keeps_their_vote_whatever_the_bot_remembers(env
     async with running(env):
         await config(env, vote_style=style, member_days=3)
         await compose_style(env, style)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         for user, value in ((leaver, "7"), (stayer, "5")):
             await cast(env, post, user, style, value)
         server.remove_member(env.guild, leaver)
@@ -140,7 +140,7 @@ async def test_status_defers_only_when_discord_must_be_asked_when_a_voter_joined
     veteran = member_since(server, env.guild, "veteran", 30)
     async with running(env):
         await compose(env, rounds=3, round_minutes=600)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         await server.wait_until(lambda: len(server.message(post["id"])["reactions"]) == 10, what="reactions")
     await server.react(veteran, post["id"], KEYCAPS[6])
     async with running(env) as bot:
@@ -178,7 +178,7 @@ async def test_a_newcomers_vote_is_stored_set_aside_and_counts_once_the_age_is_l
         said, _ = await status(env)
         assert "2 voted so far (3, 7)" in said and "1 vote set aside: its voter joined the server less than 3 days" in said, said
         await config(env, member_days=0)  # counts at once: the quorum of 3
-        summary = (await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"], timeout=30))["content"]
+        summary = (await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"]))["content"]
     assert "3 voted (3, 7, 9)" in summary and "set aside" not in summary, summary
 
 
@@ -193,7 +193,7 @@ async def test_a_newcomers_reaction_held_over_the_vote_rate_is_stored_and_set_as
         assert bot.runner.limiter.allow(newcomer.id)  # their burst spent: their reaction is held
         await config(env, member_days=3)
         await compose(env, rounds=3, round_minutes=600)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         await cast(env, post, veteran, "reactions", "7")
         await server.react(newcomer, post["id"], KEYCAPS[8])
         await eventually(lambda: bot.runner.ballot_box.held.waiting([int(post["id"])]) == 1, "the held reaction")
@@ -216,7 +216,7 @@ async def test_the_restart_recount_stores_a_newcomers_reaction_and_sets_it_aside
     async with running(env):
         await config(env, member_days=3)
         await compose(env, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         await server.wait_until(lambda: len(server.message(post["id"])["reactions"]) == 10, what="reactions")
     # While the bot is down both react; at the restart it reads the reactions back, asking Discord when each joined.
     await server.react(two_days, post["id"], KEYCAPS[1])
@@ -230,7 +230,7 @@ async def test_the_restart_recount_stores_a_newcomers_reaction_and_sets_it_aside
         assert "1 voted so far (6)" in said and "1 vote set aside" in said, said
         await config(env, member_days=1)
         await (await server.slash(env.mod, env.channel, "close")).wait_response()  # the close's re-read: 1 day now
-        await server.wait_for_message(env.channel, is_round(2), timeout=20)
+        await server.wait_for_message(env.channel, is_round(2))
     assert await ballots(env, 0) == {uid(two_days): 2.0, uid(veteran): 6.0}
 
 
@@ -242,7 +242,7 @@ async def test_status_does_not_count_a_set_aside_vote_whose_withdrawal_is_held(e
     async with running(env, vote_burst=1, vote_refill_seconds=3600.0) as bot:
         await config(env, member_days=3)
         await compose(env, rounds=3, round_minutes=600)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         await cast(env, post, veteran, "reactions", "7")
         await cast(env, post, newcomer, "reactions", "9")  # their burst: stored, set aside
         await server.unreact(newcomer, post["id"], KEYCAPS[8])  # over the rate: held

@@ -100,12 +100,12 @@ async def test_two_shard_processes_on_one_database_lose_no_vote_when_one_is_kill
         acked: dict[int, dict[int, dict[int, float]]] = {0: {}, 1: {}}  # shard -> round index -> user -> rating
         try:
             await server.wait_until(lambda: sum(s.connected for s in server.sessions) >= 2, timeout=60, what="both shards connected")
-            await server.wait_until(lambda: server.commands[None], timeout=30, what="commands synced")
+            await server.wait_until(lambda: server.commands[None], what="commands synced")
 
             async def slash(shard: int, name: str, **options) -> str:
                 interaction = await server.slash(mod, channels[shard], name, options, check_permissions=False)
-                response = await interaction.wait_response(timeout=30)  # a /close may first say "thinking..."
-                return (await interaction.wait_original(timeout=30))["content"] if interaction.deferred else response["data"]["content"]
+                response = await interaction.wait_response()  # a /close may first say "thinking..."
+                return (await interaction.wait_original())["content"] if interaction.deferred else response["data"]["content"]
 
             async def post_of(shard: int, index: int) -> dict:
                 return await server.wait_for_message(
@@ -116,7 +116,7 @@ async def test_two_shard_processes_on_one_database_lose_no_vote_when_one_is_kill
                 custom_id = next(
                     c["custom_id"] for row in post["components"] for c in row["components"] if c["custom_id"].endswith(f":{value}")
                 )
-                reply = (await (await server.press_button(user, post["id"], custom_id)).wait_response(timeout=30))["data"]["content"]
+                reply = (await (await server.press_button(user, post["id"], custom_id)).wait_response())["data"]["content"]
                 assert reply.startswith("Your rating:"), reply
                 acked[shard].setdefault(index, {})[user.id] = float(value)
 

@@ -44,7 +44,7 @@ async def test_status_says_how_many_votes_held_over_the_vote_rate_wait_to_be_cou
     server = env.server
     async with running(env, vote_burst=1, vote_refill_seconds=NEVER) as bot:
         await compose(env, rounds=3, round_minutes=600)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         await server.wait_until(lambda: len(server.message(post["id"])["reactions"]) == 10, what="the vote reactions")
         for user in (env.alice, env.carol):
             await server.react(user, post["id"], KEYCAPS[3])

@@ -61,7 +61,7 @@ async def restarted_before_pickup(env, time_up: bool = False):
 
 
 async def voted_round(env, channel, voters) -> dict:
-    post = await env.server.wait_for_message(channel, is_round(1), timeout=30)
+    post = await env.server.wait_for_message(channel, is_round(1))
     await round_recorded(env, 1)
     await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 10, what="the vote reactions")
     for voter, value in voters:
@@ -139,7 +139,7 @@ async def test_a_stop_after_a_crash_mid_close_counts_the_closed_round_first(env)
     assert db_rows(env, "SELECT status FROM rounds") == [("open",)]  # its close time stored, the round still open
     async with restarted_before_pickup(env) as (bot, release):
         first, private = await stop_before_pickup(env, env.channel, env.alice, bot, release)
-        await server.wait_until(lambda: said(env, env.channel, "Session stopped"), timeout=30, what="the stop said")
+        await server.wait_until(lambda: said(env, env.channel, "Session stopped"), what="the stop said")
     assert first["type"] == 5, first  # acknowledged privately while it waits (Discord's 3 s)
     assert private == STOPPED_HERE, private
     assert said(env, env.channel, "Session stopped") == [CLOSED_FIRST]
@@ -155,7 +155,7 @@ async def test_a_stop_after_a_restart_past_the_rounds_time_counts_the_round_firs
     server, dm = env.server, await dm_round_voted(env)
     async with restarted_before_pickup(env, time_up=True) as (bot, release):
         first, private = await stop_before_pickup(env, dm, env.alice, bot, release)
-        await server.wait_until(lambda: said(env, dm, "Session stopped"), timeout=30, what="the stop said")
+        await server.wait_until(lambda: said(env, dm, "Session stopped"), what="the stop said")
     closed_first(env, dm, first, private)
 
 
@@ -191,7 +191,7 @@ async def test_a_stop_that_reads_the_round_as_its_time_up_close_ends_says_it_clo
         first = await stop.wait_response()
         release.set()
         private = (await final_answer(stop))["content"]
-        await server.wait_until(lambda: said(env, dm, "Session stopped"), timeout=30, what="the stop said")
+        await server.wait_until(lambda: said(env, dm, "Session stopped"), what="the stop said")
     closed_first(env, dm, first, private)
 
 
@@ -221,7 +221,7 @@ async def test_a_close_before_the_rounds_are_taken_back_fixes_the_votes_once_ans
         await eventually(lambda: bot.runner.steering._taking or changed.done(), "the /close to wait for the votes, or be answered")
         server.release(READ_POST)
         closing = await changed
-        await server.wait_for_message(env.channel, is_round(2), timeout=30)
+        await server.wait_for_message(env.channel, is_round(2))
     [summary] = said(env, env.channel, "**Round 1 closed**")
     assert "2 voted" in summary, summary
     assert db_rows(env, "SELECT voter, rating FROM votes WHERE retracted = 0 AND voided = 0 ORDER BY rating") == [
@@ -249,7 +249,7 @@ async def test_a_stop_right_after_a_restart_counts_the_votes_given_while_the_bot
 
         async def held_recount(*args):
             stopped = lambda: db_rows(env, "SELECT status FROM sessions") == [("stopped",)]  # noqa: E731
-            await eventually(lambda: waits.is_set() or stopped(), "the /stop to stop or wait for the recount", timeout=30)
+            await eventually(lambda: waits.is_set() or stopped(), "the /stop to stop or wait for the recount")
             return await recorded_votes(*args)
 
         async def waited_for(session_id):  # (a second recount, the first READY's, may start a new wait: not its end)
@@ -261,7 +261,7 @@ async def test_a_stop_right_after_a_restart_counts_the_votes_given_while_the_bot
         first = await stop.wait_response()
         release.set()
         private = (await final_answer(stop))["content"]
-        await server.wait_until(lambda: said(env, env.channel, "Session stopped"), timeout=30, what="the stop said")
+        await server.wait_until(lambda: said(env, env.channel, "Session stopped"), what="the stop said")
     assert first["type"] == 5 and private == STOPPED_HERE, (first, private)
     [report] = said(env, env.channel, "Session stopped")
     assert report.endswith("Round 1 was still open: it is cancelled, and its 4 votes are not counted (nothing is learned from them)."), report

@@ -26,7 +26,7 @@ async def test_a_stop_as_the_round_closes_on_its_timer_stops_after_it_and_prepar
     server = env.server
     async with running(env) as bot:
         await compose(env, user=env.alice, rounds=3)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=30)
+        post = await server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         await server.wait_until(lambda: len(server.message(post["id"])["reactions"]) == 10, what="the vote reactions")
         await server.react(env.bob, post["id"], KEYCAPS[7])
@@ -45,7 +45,7 @@ async def test_a_stop_as_the_round_closes_on_its_timer_stops_after_it_and_prepar
             row = await open_round_of(session_id)
             if not asyncio.current_task().get_name().startswith("session-") and not looked.is_set():
                 looked.set()
-                await eventually(runner_past_the_close, "the runner past the close", timeout=30)
+                await eventually(runner_past_the_close, "the runner past the close")
                 stop_went_on.set()
             return row
 
@@ -63,7 +63,7 @@ async def test_a_stop_as_the_round_closes_on_its_timer_stops_after_it_and_prepar
         private = (await final_answer(stop))["content"]
         await stop_went_on.wait()
         await server.wait_until(lambda: any(m["content"].startswith("Session stopped") for m in server.messages(env.channel)))
-        await eventually(lambda: all(task.done() for task in bot.runner._tasks.values()), "the session's rounds to end", timeout=30)
+        await eventually(lambda: all(task.done() for task in bot.runner._tasks.values()), "the session's rounds to end")
     contents = [m["content"] for m in server.messages(env.channel)]
     [summary] = [c for c in contents if c.startswith("**Round 1 closed**")]
     assert "1 voted" in summary, summary

@@ -33,7 +33,7 @@ async def test_a_stop_while_the_first_round_is_posted_marks_that_post_cancelled(
         await server.wait_until(lambda: server.held[POST_MESSAGE] >= 1, what="the round's post to be on its way")
         stopped = (await final_answer(await server.slash(env.alice, env.channel, "stop")))["content"]
         server.release(POST_MESSAGE)
-        cancelled = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1"), timeout=30)
+        cancelled = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 1"))
         await server.wait_until(lambda: "cancelled" in server.message(cancelled["id"])["content"], what="the post marked cancelled")
         await eventually(lambda: runner_idle(bot), "the session's rounds to end")
         status = (await final_answer(await server.slash(env.bob, env.channel, "status")))["content"]
@@ -78,7 +78,7 @@ async def test_a_stop_while_the_first_round_is_rendered_posts_nothing(env, monke
         await rendering.wait()
         stopped = (await final_answer(await server.slash(env.alice, env.channel, "stop")))["content"]
         release.set()
-        await eventually(lambda: runner_idle(bot), "the session's rounds to end", timeout=30)
+        await eventually(lambda: runner_idle(bot), "the session's rounds to end")
     assert "Round 1 was being prepared: it is cancelled" in stopped, stopped
     assert server.request_counts[POST_MESSAGE] == 0
     assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "cancelled")]
@@ -95,14 +95,14 @@ async def test_a_stop_while_the_next_round_is_planned_opens_no_round(env, monkey
         monkeypatch.setattr(store, "next_round_index", next_round_index)
         await (await env.server.slash(env.alice, env.channel, "stop")).wait_response()
         release.set()
-        await eventually(lambda: runner_idle(bot), "the session's rounds to end", timeout=30)
+        await eventually(lambda: runner_idle(bot), "the session's rounds to end")
     assert db_rows(env, "SELECT COUNT(*) FROM rounds") == [(0,)]
     assert env.server.request_counts[POST_MESSAGE] == 0
 
 
 async def voted_round(env, *voters):
     await compose(env, user=env.alice, rounds=3)
-    post = await env.server.wait_for_message(env.channel, is_round(1), timeout=30)
+    post = await env.server.wait_for_message(env.channel, is_round(1))
     await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == 10, what="the vote reactions")
     for number, voter in enumerate(voters):
         await env.server.react(voter, post["id"], KEYCAPS[5 + number])
@@ -272,7 +272,7 @@ async def test_a_button_pressed_on_a_stopped_round_says_it_was_cancelled(env):
     async with running(env):
         await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
         await compose(env, user=env.alice, rounds=2)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=30)
+        post = await server.wait_for_message(env.channel, is_round(1))
         server.hold(EDIT_MESSAGE)  # a press made before the post's edit (its buttons removed) reaches Discord
         await (await server.slash(env.alice, env.channel, "stop")).wait_response()
         seven = next(c["custom_id"] for row in post["components"] for c in row["components"] if c["custom_id"].endswith(":7"))
@@ -293,7 +293,7 @@ async def test_a_dm_session_for_someone_whose_dms_are_closed_tells_them_and_stop
     async with running(env) as bot:
         started = await server.slash(shy, dm, "compose", {"rounds": 1})
         await started.wait_response()
-        [told] = await started.wait_followups(1, timeout=30)
+        [told] = await started.wait_followups(1)
         await eventually(lambda: runner_idle(bot), "the session's rounds to end")
     assert "I can't send you direct messages" in told["content"], told["content"]
     assert "`/compose`" in told["content"]
@@ -314,7 +314,7 @@ async def test_a_dm_session_whose_dms_are_closed_tells_them_after_a_restart_too(
         await rendering.wait()  # the bot goes down before its first post
     release.set()
     async with running(env) as bot:
-        [told] = await started.wait_followups(1, timeout=30)
+        [told] = await started.wait_followups(1)
         await eventually(lambda: runner_idle(bot), "the session's rounds to end")
     assert "I can't send you direct messages" in told["content"], told["content"]
     assert db_rows(env, "SELECT status FROM sessions") == [("stopped",)]
@@ -418,7 +418,7 @@ async def test_a_round_posted_after_a_stop_was_sent_is_said_to_be_so_and_not_cou
         stop = await server.slash(env.alice, env.channel, "stop")
         await stop.wait_response()
         release.set()
-        round_two = await server.wait_for_message(env.channel, is_round(2), timeout=30)
+        round_two = await server.wait_for_message(env.channel, is_round(2))
         await eventually(lambda: db_rows(env, "SELECT message_ids FROM rounds WHERE idx = 1") == [(f'["{round_two["id"]}"]',)], "round 2's post recorded")
         assert int(round_two["id"]) > stop.id
         lock.release()

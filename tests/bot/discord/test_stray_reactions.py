@@ -132,7 +132,7 @@ async def test_a_notice_discord_was_down_for_is_posted_once_discord_is_back_not_
         await eventually(lambda: "waits for Discord" in caplog.text, "the notice's post failed")
         await server.come_back()
         await server.wait_for_session(resumed=resumes + 1, timeout=60)
-        notice = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Reactions are not votes"), timeout=30)
+        notice = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Reactions are not votes"))
         assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "open")]  # before the close
     assert notice["content"] == NOTICE.format("buttons"), notice["content"]
 
@@ -151,7 +151,7 @@ async def test_a_notice_queued_while_discords_rest_fails_is_posted_once_it_recov
         sessions, posts = dict(server.gateway.received), server.request_counts[MESSAGES]
         server.fail(MESSAGES, count=3, status=503)  # the first post and two retries fail; discord.py retries no 503
         await server.react(env.alice, post["id"], KEYCAPS[8])
-        notice = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Reactions are not votes"), timeout=30)
+        notice = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("Reactions are not votes"))
         assert db_rows(env, "SELECT idx, status FROM rounds") == [(0, "open")]  # long before the close
         assert server.request_counts[MESSAGES] - posts == 4  # three failed, the fourth posted it; no more tries
         assert {op: server.gateway.received[op] for op in ("IDENTIFY", "RESUME")} == {op: sessions.get(op, 0) for op in ("IDENTIFY", "RESUME")}

@@ -51,7 +51,7 @@ async def test_a_strike_says_its_rounds_apart_and_the_next_summary_names_the_rem
             await server.react(user, post["id"], KEYCAPS[key - 1])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 3, "three votes")
         await close_round(env, 1)
-        second = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 2") and m["attachments"], timeout=20)
+        second = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 2") and m["attachments"])
         await server.react(env.bob, second["id"], KEYCAPS[0])
         await server.react(env.alice, second["id"], KEYCAPS[9])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 5, "round 2's votes")

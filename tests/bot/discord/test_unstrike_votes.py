@@ -55,7 +55,7 @@ async def test_a_button_vote_after_unstrike_counts_as_its_reply_says(env):
     async with running(env):
         await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
         await compose(env, rounds=3, round_minutes=600)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         buttons = buttons_of(post)
         for user, value in ((env.carol, "7"), (env.alice, "2")):
             await (await server.press_button(user, post["id"], buttons[value])).wait_response()

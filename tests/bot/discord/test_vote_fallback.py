@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from test_discord_bot import KEYCAPS, ballots, compose, db_rows, drawer, env, eventually, is_round, renderer, running, uid  # noqa: F401
 from test_moderator_words import forget
+from test_stop_races import hold_method
 from test_vote_rate import first_round
 from test_vote_recounts import close_round, recounted
 
@@ -208,3 +209,43 @@ async def first_vote_spending_the_burst(env, bot, user, emoji: str) -> tuple[dic
     await env.server.react(user, post["id"], emoji)
     await eventually(lambda: events(env) == 1, "the first vote")
     return post, now
+
+
+POST_MESSAGE = "POST /channels/{channel_id}/messages"
+EARLY = ["before Discord answered the post", "before its round was recorded"]
+
+
+@pytest.mark.parametrize("removal", ["super 7 of two", "9 of one emoji"])
+@pytest.mark.parametrize("window", EARLY)
+async def test_a_removal_on_a_post_just_made_leaves_the_other_reactions_counting(env, monkeypatch, window, removal):
+    """Found by a trial: a super and a normal 7 on a post a second old, the super one removed: "0 voted so far", and a
+    /stop said the round "had no votes" (before the close's re-read). Before: a removal before the bot knew the message
+    as its post (Discord's answer to the post, its round recorded) withdrew the standing vote whatever was left on;
+    so did a moderator's removal of one emoji. Now what the events said was left counts once the post is known."""
+    server = env.server
+    async with running(env) as bot:
+        if window == EARLY[0]:
+            server.hold(POST_MESSAGE, answered=True)  # the post is in the channel; the bot does not have its id
+        else:
+            _, release = hold_method(monkeypatch, bot.conductor.store, "set_round_messages")
+        await compose(env, rounds=1, round_minutes=600)
+        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        if removal == "super 7 of two":
+            await server.react(env.alice, post["id"], KEYCAPS[6], burst=True)
+            await server.react(env.alice, post["id"], KEYCAPS[6])
+            await server.unreact(env.alice, post["id"], KEYCAPS[6], burst=True)
+        else:
+            await server.react(env.alice, post["id"], KEYCAPS[6])
+            await server.react(env.alice, post["id"], KEYCAPS[8])  # her vote; her 7 stays on
+            await server.clear_reactions(post["id"], KEYCAPS[8])
+        await server.react(env.bob, post["id"], KEYCAPS[7])  # after hers: once the bot has seen it, it has seen hers
+        seen = bot.runner.ballot_box.seen._people  # noqa: SLF001 - the events the bot has taken in
+        await eventually(lambda: env.bob.id in seen.get(int(post["id"]), {}), "the events taken in")
+        assert db_rows(env, "SELECT message_ids FROM rounds") == [("[]",)]  # all of it before the round was recorded
+        server.release(POST_MESSAGE) if window == EARLY[0] else release.set()
+        await eventually(lambda: (uid(env.bob),) in db_rows(env, "SELECT voter FROM votes"), "bob's vote")
+        assert await ballots(env) == {uid(env.alice): 7.0, uid(env.bob): 8.0}
+        assert "2 voted so far" in await status_line(env)
+        await server.unreact(env.alice, post["id"], KEYCAPS[6])  # none left: withdrawn
+        await eventually(lambda: db_rows(env, "SELECT retracted FROM votes WHERE voter = ?", (uid(env.alice),)) == [(1,)], "her last removal")
+        assert await ballots(env) == {uid(env.bob): 8.0}

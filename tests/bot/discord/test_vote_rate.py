@@ -27,7 +27,7 @@ REACTION_ROUTE = "PUT /channels/{channel_id}/messages/{message_id}/reactions/{em
 async def first_round(env, **options) -> dict:
     """/compose in the server's channel; the first round's post, once the bot's vote reactions are on it."""
     await compose(env, rounds=3, round_minutes=600, **options)
-    post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+    post = await env.server.wait_for_message(env.channel, is_round(1))
     count = 4 if options.get("mode") == "ab" else 10
     await env.server.wait_until(lambda: len(env.server.message(post["id"])["reactions"]) == count, what="the vote reactions")
     return post
@@ -39,7 +39,7 @@ def applied(env, user) -> int:
 
 
 async def closed(env) -> str:
-    return (await env.server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"], timeout=30))["content"]
+    return (await env.server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"]))["content"]
 
 
 async def test_the_latest_reaction_over_the_rate_counts_at_the_close_not_an_older_one(env):
@@ -217,7 +217,7 @@ async def test_a_first_vote_over_the_rate_is_not_called_a_change_and_a_change_is
         now = clock_held_with_burst_spent(bot, env.carol)
         await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
         await compose(env, rounds=3, round_minutes=600)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         button = {c["custom_id"].rsplit(":", 1)[1]: c["custom_id"] for row in post["components"] for c in row["components"]}
 
         async def press(value: str) -> str:

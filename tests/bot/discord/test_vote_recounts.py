@@ -25,7 +25,7 @@ A, B, BOTH, NEITHER = AB_EMOJI  # 🅰️ 🅱️ 👍 👎
 async def close_round(env, number: int = 1) -> str:
     """/close the open round; its summary."""
     await (await env.server.slash(env.mod, env.channel, "close")).wait_response()
-    closed = await env.server.wait_for_message(env.channel, lambda m: f"Round {number} closed" in m["content"], timeout=30)
+    closed = await env.server.wait_for_message(env.channel, lambda m: f"Round {number} closed" in m["content"])
     return closed["content"]
 
 
@@ -148,7 +148,7 @@ async def test_a_vote_recorded_after_a_new_gateway_session_beats_a_reaction_whos
         await server.drop_connections(code=4000, resumable=False)  # the session is gone: what comes now is lost
         await server.react(env.alice, post["id"], missed)
         gate.set()
-        await server.wait_until(lambda: server.held[MESSAGE] >= 1, timeout=20, what="the new session's recount")
+        await server.wait_until(lambda: server.held[MESSAGE] >= 1, what="the new session's recount")
         await server.react(env.alice, post["id"], later)
         await eventually(lambda: applied(env, env.alice) == 2, "her later vote")
         server.release(MESSAGE)
@@ -231,7 +231,7 @@ async def test_a_clear_while_the_first_reactions_go_on_keeps_their_order(env):
     server.set_route_limit(REACTION_ROUTE, 1, 0.25)
     async with running(env):
         await compose(env, rounds=3, round_minutes=600)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         await server.wait_until(lambda: len(own_order(server, post["id"])) == 3, what="three reactions")
         await server.clear_reactions(post["id"])
         await server.wait_until(lambda: len(own_order(server, post["id"])) == 10, what="all ten")
@@ -251,7 +251,7 @@ async def test_a_raised_membership_age_applies_at_the_close_to_votes_cast_before
     async with running(env):
         await config(env, vote_style="buttons", member_days=1)
         await compose_style(env, style)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         for user, value in ((two_days, "2"), (veteran, "7")):
             said = await vote(env, post, user, style, value)
             assert "Your " in said, said
@@ -297,12 +297,12 @@ async def test_a_raised_membership_age_is_applied_before_a_quorum_closes_a_round
     async with running(env):
         await config(env, vote_style="buttons", member_days=1)
         await compose_style(env, "buttons", quorum=2)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         assert "Your rating: 2" in await vote(env, post, two_days, "buttons", "2")
         await config(env, member_days=3)
         assert "Your rating: 7" in await vote(env, post, veterans[0], "buttons", "7")  # 2 votes, 1 standing under the rule
         assert "Your rating: 8" in await vote(env, post, veterans[1], "buttons", "8")  # the quorum of 2
-        summary = (await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"], timeout=30))["content"]
+        summary = (await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"]))["content"]
     assert "2 voted (7, 8)" in summary and "1 vote set aside" in summary, summary
 
 
@@ -327,7 +327,7 @@ async def test_lowering_the_membership_age_closes_a_round_whose_quorum_it_comple
         await config(env, member_days=3)
         await cast(env, post, member_since(server, env.guild, "veteran", 30), "buttons", "7")  # 1 of 3 counts
         await config(env, member_days=0)
-        summary = (await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"], timeout=30))["content"]
+        summary = (await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"]))["content"]
     assert "3 voted (" in summary and "set aside" not in summary, summary
 
 
@@ -349,7 +349,7 @@ async def one_set_aside(env, style: str):
     two_days, veteran = member_since(server, env.guild, "two_days", 2), member_since(server, env.guild, "veteran", 30)
     await config(env, vote_style="buttons" if style == "aspects" else style, member_days=1)
     await compose_style(env, style)
-    post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+    post = await server.wait_for_message(env.channel, is_round(1))
     for user, value in ((two_days, "2"), (veteran, "7")):
         if style == "aspects":
             assert "Your " in await vote(env, post, user, style, value)
@@ -363,7 +363,7 @@ async def quorum_round(env, style: str, quorum: int) -> dict:
     """/config vote_style:`style` and /compose of long rounds closing at `quorum` votes; the first round's post."""
     await config(env, vote_style=style)
     await compose(env, rounds=3, round_minutes=600, quorum=quorum)
-    return await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+    return await env.server.wait_for_message(env.channel, is_round(1))
 
 
 async def compose_style(env, style: str, **options) -> None:

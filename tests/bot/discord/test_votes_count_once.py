@@ -26,7 +26,7 @@ def buttons_of(post: dict) -> dict[str, str]:
 async def first_round(env, **options) -> dict:
     """/compose in the server's channel (by the moderator); the first round's post."""
     await compose(env, **options)
-    return await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+    return await env.server.wait_for_message(env.channel, is_round(1))
 
 
 async def confirm(server, user, interaction, label: str) -> dict:
@@ -55,7 +55,7 @@ async def test_1_a_forgotten_rounds_ids_and_caches_never_reach_another_round(env
     async with running(env):
         await (await server.slash(env.alice, dm, "config", {"vote_style": "buttons"})).wait_response()
         await compose(env, user=env.alice, channel=dm, rounds=3, round_minutes=600)
-        old = await server.wait_for_message(dm, is_round(1), timeout=20)
+        old = await server.wait_for_message(dm, is_round(1))
         old_buttons, old_rows = buttons_of(old), old["components"]  # /forget-me edits them off the post: a stale client may still press one
         counted = await (await server.press_button(env.alice, old["id"], old_buttons["7"])).wait_response()
         assert "Your rating: 7" in counted["data"]["content"]  # the DM round's message is now cached
@@ -65,7 +65,7 @@ async def test_1_a_forgotten_rounds_ids_and_caches_never_reach_another_round(env
         await (await server.slash(env.mod, env.channel, "config", {"vote_style": "buttons"})).wait_response()
         await compose(env, rounds=3)
         # The deleted session's sleeping task does not hold up the next session.
-        new = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        new = await server.wait_for_message(env.channel, is_round(1))
         [(session_id,)] = db_rows(env, "SELECT id FROM sessions")
         [(round_id,)] = db_rows(env, "SELECT id FROM rounds")
         assert (session_id, round_id) == (2, 2)  # never the deleted ones' ids
@@ -129,7 +129,7 @@ async def test_5_a_stale_reaction_event_does_not_bring_a_round_to_its_quorum(env
         assert db_rows(env, "SELECT status FROM rounds") == [("open",)]
         assert await ballots(env) == {uid(env.alice): 7.0, uid(env.carol): 3.0}
         await server.react(env.mod, post["id"], KEYCAPS[9])  # a third standing vote does close it
-        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=20)
+        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"])
         assert "3 voted" in summary["content"]
 
 
@@ -142,10 +142,10 @@ async def test_11_the_close_ends_against_a_server_that_ignores_after_in_reaction
     async with running(env):
         post = await first_round(env, rounds=3)
         await server.react_many([(user, post["id"], KEYCAPS[6], True) for user in crowd])
-        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == len(crowd), "the crowd's votes", timeout=30)
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == len(crowd), "the crowd's votes")
         server.ignore_after = True  # every page of reactors starts from the beginning again
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=30)
+        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"])
     # The listing never ended, so nobody was taken for gone: every vote counted.
     assert f"{len(crowd)} voted" in summary["content"]
     assert len(await ballots(env)) == len(crowd)
@@ -166,7 +166,7 @@ async def test_6_super_reactions_count_at_the_close_and_after_a_restart(env):
     async with running(env):
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 3, "the super reaction made while down")
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=20)
+        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"])
     assert "3 voted" in summary["content"]
     assert await ballots(env) == {uid(env.alice): 7.0, uid(env.bob): 4.0, uid(env.carol): 9.0}
 
@@ -195,7 +195,7 @@ async def test_4_a_moderator_clearing_reactions_withdraws_those_votes_at_once(en
         await asyncio.sleep(0.3)
         assert db_rows(env, "SELECT status FROM rounds") == [("open",)]
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=20)
+        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"])
     assert "1 voted" in summary["content"]
     assert await ballots(env) == {uid(env.carol): 2.0}
 
@@ -227,13 +227,13 @@ async def test_3_a_purged_or_while_down_deleted_round_message_cancels_the_round(
         await (await server.slash(env.mod, env.channel, "config", {"vote_style": style})).wait_response()
         first = await first_round(env, rounds=5, round_minutes=600)
         await server.purge([first["id"]])  # MESSAGE_DELETE_BULK
-        await server.wait_for_message(env.channel, lambda m: "Round 1 cancelled" in m["content"], timeout=20)
-        second = await server.wait_for_message(env.channel, is_round(2), timeout=20)
+        await server.wait_for_message(env.channel, lambda m: "Round 1 cancelled" in m["content"])
+        second = await server.wait_for_message(env.channel, is_round(2))
         await eventually(lambda: str(second["id"]) in db_rows(env, "SELECT message_ids FROM rounds WHERE idx = 1")[0][0], "the post recorded")
     await server.delete_message(second["id"])  # while the bot is down
     async with running(env):
-        await server.wait_for_message(env.channel, lambda m: "Round 2 cancelled" in m["content"], timeout=20)
-        await server.wait_for_message(env.channel, is_round(3), timeout=20)
+        await server.wait_for_message(env.channel, lambda m: "Round 2 cancelled" in m["content"])
+        await server.wait_for_message(env.channel, is_round(3))
     assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "cancelled"), (1, "cancelled"), (2, "open")]
     assert db_rows(env, "SELECT COUNT(*) FROM qvalues")[0][0] == 0
 
@@ -259,12 +259,12 @@ async def test_2_forget_me_keeps_a_strike_and_a_forgotten_reaction_is_not_read_b
         await server.unreact(env.bob, post["id"], KEYCAPS[0])
         await server.react(env.bob, post["id"], KEYCAPS[1])  # still struck: not counted
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"], timeout=20)
+        summary = await server.wait_for_message(env.channel, lambda m: "closed" in m["content"])
         assert "1 voted" in summary["content"]
         assert await ballots(env) == {uid(env.carol): 5.0}  # alice's reaction was not read back into a vote
 
         # A moderator lifts the strike, in the audit log; bob's next vote counts.
-        second = await server.wait_for_message(env.channel, is_round(2), timeout=20)
+        second = await server.wait_for_message(env.channel, is_round(2))
         refused = await (await server.slash(env.bob, env.channel, "unstrike", {"user": env.bob})).wait_response()
         assert "moderators" in refused["data"]["content"]
         lifted = await (await server.slash(env.mod, env.channel, "unstrike", {"user": env.bob})).wait_response()
@@ -364,7 +364,7 @@ async def test_8_a_summary_cut_off_by_a_crash_right_after_the_close_is_posted_on
         await server.wait_until(lambda: server.request_counts[route] > posts, what="the summary held")
     assert not [m for m in server.messages(env.channel) if "Round 1 closed" in m["content"]]
     async with running(env):
-        await server.wait_for_message(env.channel, is_round(2), timeout=20)
+        await server.wait_for_message(env.channel, is_round(2))
     async with running(env):  # and a second restart does not post it again
         await server.react(env.bob, server.messages(env.channel)[-1]["id"], KEYCAPS[2])
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "the bot running")
@@ -394,7 +394,7 @@ async def test_9_a_database_file_removed_under_the_running_bot_stops_voting_clea
             os.remove(env.db)  # an operator's mistake, or a deploy replacing the file
             refused = await (await server.press_button(env.alice, post["id"], buttons_of(post)["8"])).wait_response()
             assert "Voting has stopped" in refused["data"]["content"]  # never "Your rating: 8"
-            told = await server.wait_for_message(env.channel, lambda m: "Voting has stopped" in m["content"], timeout=20)
+            told = await server.wait_for_message(env.channel, lambda m: "Voting has stopped" in m["content"])
             assert "restart" in told["content"]
             again = await (await server.press_button(env.carol, post["id"], buttons_of(post)["3"])).wait_response()
             assert "Voting has stopped" in again["data"]["content"]
@@ -450,13 +450,13 @@ async def test_7_an_ab_tie_is_announced_as_a_tie_and_how_it_was_broken(env):
         await server.react(env.bob, post["id"], "🅱️")
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 2, "a 1-1 round")
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        tie = (await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"], timeout=20))["content"]
-        second = await server.wait_for_message(env.channel, is_round(2), timeout=20)
+        tie = (await server.wait_for_message(env.channel, lambda m: "Round 1 closed" in m["content"]))["content"]
+        second = await server.wait_for_message(env.channel, is_round(2))
         for user in (env.alice, env.bob, env.carol):
             await server.react(user, second["id"], "👎")
         await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 5, "a round of 'neither'")
         await (await server.slash(env.mod, env.channel, "close")).wait_response()
-        neither = (await server.wait_for_message(env.channel, lambda m: "Round 2 closed" in m["content"], timeout=20))["content"]
+        neither = (await server.wait_for_message(env.channel, lambda m: "Round 2 closed" in m["content"]))["content"]
     assert "tied" in tie and "coin flip chose" in tie and " won" not in tie
     # Each close says plainly what stays: the edit the coin chose, or (three "neither") the track before.
     assert re.search(r"coin flip chose ([AB]) and \1's edit stays: ", tie), tie
