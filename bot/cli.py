@@ -664,10 +664,8 @@ async def _simulate(args: argparse.Namespace) -> int:
     import random
 
     from bot.conductor import Conductor
-    from bot.progress import plural, progress_bar
     from bot.settings import open_renderer
-    from bot.simulate import RaterError, has_noise, load_raters, raters_words, report, run_simulation, stop_interrupted
-    from bot.terminal import describe_spec
+    from bot.simulate import RaterError, has_noise, load_raters, stop_interrupted
     from core.raters import DEFAULT_NOISE, judge as crowd_judge
     from storage import NewDatabase
 
@@ -695,7 +693,7 @@ async def _simulate(args: argparse.Namespace) -> int:
         renderer = opened.enter_context(open_renderer(settings)) if args.audio else None
         new = NewDatabase(args.db)
         store = await _open_to_write(args.db)
-        made, done, kept = False, 0, 0  # a stop before the first round says "after 0" (not an unbound `done`)
+        made = False
         try:
             await store.claim_instance(f"crowdtune simulate, process {os.getpid()}")
             scope = await _fresh_scope(store, f"sim:{spec.preset}-{spec.mode}-s{spec.seed}")
@@ -705,20 +703,7 @@ async def _simulate(args: argparse.Namespace) -> int:
             made = not out.exists()
             out.mkdir(exist_ok=True)  # once nothing can refuse the run: its every end writes results.json there
             new.keep()  # and its database, a new one too: stopped before, neither is left
-            with progress_bar(spec.rounds, "simulate", "round") as bar:
-
-                def advance(rounds_done: int, total: int, record: dict) -> None:
-                    nonlocal done, kept
-                    done, kept = rounds_done, kept + record["kept_edit"]
-                    bar.update(1)
-                    bar.set_postfix_str(f"{kept} kept", refresh=False)
-
-                results = await run_simulation(Conductor(store), spec, raters, out, scope, renderer, progress=advance, judge=judge)
-            # Said before the store closes: a signal that comes as it closes must not swallow a finished run's summary.
-            print(
-                f"{raters_words(raters)}, {describe_spec(spec)}; "
-                f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out)}"
-            )
+            await _simulated(Conductor(store), spec, raters, out, scope, renderer, judge, crowd)
         except Exception as problem:
             # A rater that failed, or a database or file that cannot be written now (a full disk): stopped, as by a
             # signal, the rounds done kept in the database and in --out with results.json saying why (README "Exit codes").
@@ -731,11 +716,6 @@ async def _simulate(args: argparse.Namespace) -> int:
             if known[1] == ExitCode.USAGE:
                 raise UsageError(f"{known[0]}; {what_kept}") from None
             raise StartupError(f"{known[0]}; {what_kept}", known[1]) from None
-        except (asyncio.CancelledError, KeyboardInterrupt) as stop:  # a signal: main then says which
-            from bot.stopping import why_stopped
-
-            print(f"stopped after {done} of {plural(spec.rounds, 'round')}: {why_stopped(stop)}; wrote {_simulation_files(out)}")
-            raise
         finally:
             await store.close()
             new.end()
@@ -743,6 +723,36 @@ async def _simulate(args: argparse.Namespace) -> int:
                 with contextlib.suppress(OSError):
                     out.rmdir()
     return 0
+
+
+async def _simulated(conductor, spec, raters, out: Path, scope: str, renderer, judge, crowd: str) -> None:
+    """Run the claimed simulation's rounds (bot.simulate.run_simulation) and say how it went, or, stopped by a signal,
+    how far it got (main then says which). Its own step, so that line reads only what exists wherever a signal lands:
+    one during the start (the claim, stopping simulations left active) ends with main's line alone, no round begun."""
+    from bot.progress import plural, progress_bar
+    from bot.simulate import raters_words, report, run_simulation
+    from bot.stopping import why_stopped
+    from bot.terminal import describe_spec
+
+    done = kept = 0
+    try:
+        with progress_bar(spec.rounds, "simulate", "round") as bar:
+
+            def advance(rounds_done: int, total: int, record: dict) -> None:
+                nonlocal done, kept
+                done, kept = rounds_done, kept + record["kept_edit"]
+                bar.update(1)
+                bar.set_postfix_str(f"{kept} kept", refresh=False)
+
+            results = await run_simulation(conductor, spec, raters, out, scope, renderer, progress=advance, judge=judge)
+        # Said before the store closes: a signal that comes as it closes must not swallow a finished run's summary.
+        print(
+            f"{raters_words(raters)}, {describe_spec(spec)}; "
+            f"{report(results, crowd if judge is not None else None)}; wrote {_simulation_files(out)}"
+        )
+    except (asyncio.CancelledError, KeyboardInterrupt) as stop:  # a signal: main then says which
+        print(f"stopped after {done} of {plural(spec.rounds, 'round')}: {why_stopped(stop)}; wrote {_simulation_files(out)}")
+        raise
 
 
 def _simulation_files(out: Path) -> str:

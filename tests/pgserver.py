@@ -124,6 +124,29 @@ class PostgresServer:
         return result.stdout
 
     @contextlib.contextmanager
+    def holding(self, url: str, table: str) -> Iterator[None]:
+        """`table` of the database `url` locked (ACCESS EXCLUSIVE: a read of it waits too) from the block's start to its
+        end, by a transaction of a psql of its own (the lock goes with its connection)."""
+        holder = subprocess.Popen(
+            [find_bin("psql"), "-h", str(self.folder), "-p", str(self.port), "-U", USER, "-d", url.rsplit("/", 1)[1],
+             "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            holder.stdin.write(f"BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;\n\\echo held\n")
+            holder.stdin.flush()
+            if holder.stdout.readline() != "held\n":  # said once the lock is taken
+                raise RuntimeError(f"psql could not lock {table}")
+            yield
+        finally:
+            holder.stdin.close()
+            holder.wait()
+
+    def lock_waits(self, url: str) -> list[str]:
+        """The statements that wait for a lock in the database `url` now, one per connection (pg_stat_activity)."""
+        database = url.rsplit("/", 1)[1]
+        return self.psql(url, f"SELECT query FROM pg_stat_activity WHERE datname = '{database}' AND wait_event_type = 'Lock'").splitlines()
+
+    @contextlib.contextmanager
     def database_on_a_small_disk(self, kib: int) -> Iterator[str]:
         """A new database (its URL) whose tables and indexes go on a tmpfs of `kib` KiB (a tablespace there, its
         default_tablespace), which fills up as a server's disk does: the server then refuses writes with SQLSTATE

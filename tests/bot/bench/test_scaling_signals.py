@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ExitCode
-from pgserver import USER, find_bin
+from pgserver import find_bin
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 HEADLINE = "4 sessions a process, "  # printed once the private server runs, before the first measurement
@@ -129,27 +129,15 @@ def test_a_signal_while_bench_scaling_waits_for_its_workers_to_start(how, to, po
     this test takes once the benchmark's own check of the database is done (its headline), so the signal lands
     while the benchmark waits for it, every time."""
     url = postgres_server.new_database()
-    database = url.rsplit("/", 1)[1]
     # 1 round a session: the SQLite measurement before it ends soon.
-    with _bench_scaling(1, CROWDTUNE_BENCH_DB=url) as (process, temp):
-        holder = subprocess.Popen(
-            [find_bin("psql"), "-h", str(postgres_server.folder), "-p", str(postgres_server.port), "-U", USER, "-d", database,
-             "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        )
-        try:
-            holder.stdin.write("BEGIN; LOCK TABLE crowdtune_schema IN ACCESS EXCLUSIVE MODE;\n")
-            holder.stdin.flush()
-            waiting = f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' AND wait_event_type = 'Lock'"
-            for _ in range(HANG_SECONDS * 10):  # until the worker waits for the lock (the benchmark waits for it)
-                if postgres_server.psql(url, waiting).strip() != "0" or process.poll() is not None:
-                    break
-                time.sleep(0.1)
-            assert postgres_server.psql(url, waiting).strip() == "1", process.poll()
-            _ends_as_told(process, how, to)
-            assert _left_in(temp) == []  # its scratch SQLite files removed
-        finally:
-            holder.stdin.close()  # the lock goes with its connection
-            holder.wait()
+    with _bench_scaling(1, CROWDTUNE_BENCH_DB=url) as (process, temp), postgres_server.holding(url, "crowdtune_schema"):
+        for _ in range(HANG_SECONDS * 10):  # until the worker waits for the lock (the benchmark waits for it)
+            if postgres_server.lock_waits(url) or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert len(postgres_server.lock_waits(url)) == 1, process.poll()
+        _ends_as_told(process, how, to)
+        assert _left_in(temp) == []  # its scratch SQLite files removed
 
 
 @pytest.mark.skipif(find_bin("initdb") is None, reason="needs Debian's postgresql")
