@@ -53,7 +53,7 @@ async def first_post(lane: BotLane, channel: Channel) -> dict:
     await eventually(
         lambda: query(lane.db, "SELECT r.message_ids FROM rounds r JOIN sessions s ON s.id = r.session_id WHERE s.channel_id = ?",
                       (str(channel.id),)) == [(f'["{post["id"]}"]',)],
-        "the round's post recorded", timeout=30,
+        "the round's post recorded",
     )
     return post
 
@@ -76,7 +76,7 @@ async def test_a_reaction_changed_after_an_answered_close_does_not_count_after_a
             await server.drop_connections(code=4000, resumable=False)
             await server.react(bob, post["id"], KEYCAPS[8])
             await server.wait_until(lambda: server.events_received["IDENTIFY"] > identified and any(s.connected for s in server.sessions),
-                                    timeout=30, what="a new gateway session")
+                                    what="a new gateway session")
             assert votes_in(lane, lane.channel) == {f"user:{alice.id}": 4.0}  # bob's event never came
             hold_closes(lane.db, True)
             closing = await final_answer(await server.slash(lane.mod, lane.channel, "close", check_permissions=False))

@@ -151,7 +151,7 @@ async def test_a_vote_still_in_the_vote_writer_when_its_person_is_deleted_never_
         await box.settle_votes()
         assert db_rows(env, "SELECT voter, rating FROM votes") == [(uid(env.bob), 8.0)]
         await eventually(lambda: box.forgets_heard >= db_rows(env, "SELECT MAX(id) FROM audit WHERE action = 'forget_me'")[0][0],
-                         "the bot hearing of the deletion", timeout=30)
+                         "the bot hearing of the deletion")
         await server.unreact(env.alice, post["id"], KEYCAPS[6])
         await server.unreact(env.alice, post["id"], KEYCAPS[8])
         await server.react(env.alice, post["id"], KEYCAPS[2])  # a new vote, made after the deletion: counts

@@ -29,7 +29,7 @@ async def test_votes_made_while_another_process_holds_the_database_locked_are_ke
     env.server.add_member(env.guild, eve)
     async with running(env) as bot:
         await compose(env, rounds=2)
-        post = await env.server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await env.server.wait_for_message(env.channel, is_round(1))
         await round_recorded(env, 1)
         box = bot.runner.ballot_box
         holder = sqlite3.connect(env.db, isolation_level=None, timeout=30, check_same_thread=False)

@@ -79,7 +79,7 @@ async def test_a_dropped_connection_resumes_and_replayed_or_duplicated_events_co
         await env.server.react(env.bob, post["id"], KEYCAPS[7])  # sent while disconnected
         await env.server.unreact(env.alice, post["id"], KEYCAPS[4])
         await env.server.react(env.alice, post["id"], KEYCAPS[8])
-        await env.server.wait_for_session(resumed=1, timeout=20)
+        await env.server.wait_for_session(resumed=1)
         await eventually(lambda: len(db_rows(env, "SELECT * FROM vote_events")) == 4, "the replayed events")
         assert await ballots(env) == {uid(env.alice): 9.0, uid(env.bob): 8.0}
 

@@ -115,7 +115,6 @@ class BotLane:
         await self.server.wait_until(
             lambda: self.server.events_received["IDENTIFY"] > identified and any(s.connected for s in self.server.sessions)
             and self.server.commands.get(None),  # synced after the first start (and kept: unchanged since)
-            timeout=30,
             what=f"lane {self.number}: the bot connected and its commands synced",
         )
 
@@ -181,7 +180,7 @@ class BotLane:
     async def current_post(self) -> tuple[int, dict]:
         index = max(self.closing, default=-1) + 1
         post = await self.server.wait_until(
-            lambda: (self.posts().get(index) or [None])[0], timeout=30, what=f"lane {self.number}: round {index + 1} posted"
+            lambda: (self.posts().get(index) or [None])[0], what=f"lane {self.number}: round {index + 1} posted"
         )
         return index, post
 
@@ -291,7 +290,7 @@ class BotLane:
         if point == "render":  # the summary is out, the next round renders
             await self.server.wait_until(
                 lambda: any(m["content"].startswith(f"**Round {index + 1} closed") for m in self.server.messages(self.channel)),
-                timeout=30, what="the close summary",
+                what="the close summary",
             )
         else:  # "post": the next round's message is on Discord; the bot may not have recorded it yet
             await self.server.wait_until(lambda: self.posts().get(index + 1), what="the next round posted")

@@ -229,7 +229,7 @@ async def test_a_removal_on_a_post_just_made_leaves_the_other_reactions_counting
         else:
             _, release = hold_method(monkeypatch, bot.conductor.store, "set_round_messages")
         await compose(env, rounds=1, round_minutes=600)
-        post = await server.wait_for_message(env.channel, is_round(1), timeout=20)
+        post = await server.wait_for_message(env.channel, is_round(1))
         if removal == "super 7 of two":
             await server.react(env.alice, post["id"], KEYCAPS[6], burst=True)
             await server.react(env.alice, post["id"], KEYCAPS[6])

@@ -423,7 +423,7 @@ async def test_9_a_second_bot_on_the_same_database_refuses_to_start_naming_the_f
 
         first, second = await start(), None
         try:
-            await server.wait_for_session(timeout=30)
+            await server.wait_for_session()
             second = await start()
             out, err = await asyncio.wait_for(second.communicate(), timeout=60)
             assert first.returncode is None  # the first one runs on
