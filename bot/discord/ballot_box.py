@@ -28,8 +28,9 @@ from bot.discord.outage import OPERATORS_PROBLEMS, Outage, RetryLog
 from bot.discord.reactions_seen import Left, ReactionsSeen, falling_back
 from bot.discord.vote_rate import HeldReactions, VoteLimiter
 from bot.discord.vote_queue import CLEARED, Barrier, Clear, PendingVote, kept, voters
-from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, resolve, round_style, vote_from_emoji, voter_id
-from storage import DatabaseGone, RoundRow, SessionRow, StandingVote, VoteResult
+from bot.discord.round_refs import RoundRefs
+from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, resolve, vote_from_emoji, voter_id
+from storage import DatabaseGone, RoundRow, StandingVote, VoteResult
 
 log = logging.getLogger("crowdtune.votes")
 
@@ -62,8 +63,9 @@ class BallotBox:
         self.on_quorum = on_quorum  # called with the session id when a vote brings its round to the quorum
         self.recorded_in = recorded_in  # waits until a round being posted in a channel is recorded (the publisher)
         self.on_database_gone: Callable[[DatabaseGone], None] = lambda problem: None  # set by the runner
-        self._refs: dict[int, RoundRef] = {}  # message id -> round
-        self._settings_changes = 0  # scope_settings_changed calls so far
+        self.refs = RoundRefs(self.store)  # message id -> its live round
+        self.remember, self.ref_for, self.cached_ref = self.refs.remember, self.refs.ref_for, self.refs.cached
+        self.scope_settings_changed = self.refs.scope_settings_changed
         self._votes: asyncio.Queue[PendingVote | Clear | Barrier] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         # A full disk (or the database's server gone) is the operator's: said as a round's close says it (RetryLog).
@@ -75,58 +77,35 @@ class BallotBox:
         self.watching: dict[int, set[int]] = {}  # message id -> users whose reactions changed during a reconciliation
         self.forgets_heard = 0  # the newest deletion of a person's data known (CrowdtuneBot.heard_forget): stamped on each vote
 
-    # -- which round a message is -------------------------------------------------------------------
+    # -- which round a message is (round_refs.py) and the end of a round ------------------------------
 
-    async def _ref(self, row: RoundRow, session: SessionRow) -> RoundRef:
-        changes, settings = -1, {}
-        while changes != self._settings_changes:  # read again after a /config during the read: none caches older settings
-            changes = self._settings_changes
-            settings = await self.store.scope_settings(session.scope_id)
-        return RoundRef(
-            row.id, session.id, row.mode, session.scope_id, round_style(session.options), row.opened_at,
-            bool(settings.get("anti_brigade")), int(settings.get("member_days") or 0),
-        )
+    def round_ended(self, row: RoundRow) -> None:
+        """The round ended, however (closed, cancelled by a /stop or its post's deletion, deleted with its scope, or
+        cancelled while posted): what is held for it goes. A vote on it from now is looked up, and refused, as before."""
+        self._forget(self.refs.ended(row.id, row.message_ids))
 
-    async def remember(self, row: RoundRow, session: SessionRow) -> None:
-        """Map the round's messages to it (a new post is known to `seen` from Discord's answer to it: Publisher)."""
-        ref = await self._ref(row, session)
-        for message_id in row.message_ids:
-            self._refs[int(message_id)] = ref
+    def others_ended(self, session_id: int, live: int | None = None) -> None:
+        """The session's round is `live` (None: its runner ended): any other held ended unseen by it (cancelled while it
+        waited to try again after an outage, or it stopped on an error), and goes as `round_ended`."""
+        for round_id in self.refs.rounds_of(session_id) - {live}:
+            self._forget(self.refs.ended(round_id))
 
-    def forget_round(self, row: RoundRow) -> None:
-        # Its recorded messages too: a change of the scope's settings drops them from the cache, not from these.
-        message_ids = {int(m) for m in row.message_ids} | {m for m, ref in self._refs.items() if ref.round_id == row.id}
+    def _if_ended(self, message_id: int, ref: RoundRef | None) -> None:
+        """A vote or a clear on an ended round's post (`ref`: just looked up): what `seen` took of it is not kept."""
+        if self.refs.ended_round(message_id, ref):
+            self.seen.forget([message_id])
+
+    def _forget(self, message_ids: set[int]) -> None:
         self.held.forget(message_ids)
         self.seen.forget(message_ids)
-        self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.round_id != row.id}
+        for message_id in message_ids:
+            self.watching.pop(message_id, None)
 
-    def scope_settings_changed(self, scope_id: str) -> None:
-        """Forget cached rounds of a scope, so votes see its new settings (anti-brigading) or, once the
-        scope is deleted, find no round."""
-        self._settings_changes += 1  # a look-up whose read began before this reads again (_ref)
-        self._refs = {message_id: ref for message_id, ref in self._refs.items() if ref.scope_id != scope_id}
-
-    def cached_ref(self, message_id: int) -> RoundRef | None:
-        return self._refs.get(message_id)
-
-    async def ref_for(self, message_id: int) -> RoundRef | None:
-        ref = self._refs.get(message_id)
-        if ref is None:
-            row = await self.store.round_for_message(str(message_id))
-            if row is None:
-                return None
-            ref = await self._ref(row, await self.store.session(row.session_id))
-            self._refs[message_id] = ref
-        return ref
-
-    async def _unrecorded_ref(self, round_id: int, message_id: int) -> RoundRef | None:
-        """The round a button names when its post is out but was not recorded when the vote was looked
-        up (just posted, or posted before a crash and not adopted yet). A round whose recorded post is
-        another message does not take votes from this one."""
-        row = await self.store.round(round_id)
-        if row is None or (row.message_ids and str(message_id) not in row.message_ids):
-            return None
-        return await self._ref(row, await self.store.session(row.session_id))
+    def held_for(self, message_ids) -> int:
+        """How many entries this holds for these messages (their round, reactions seen or held, a re-read's watch)."""
+        return sum(m in self.refs for m in message_ids) + self.held.waiting(message_ids) + self.seen.entries(message_ids) + sum(
+            m in self.watching for m in message_ids
+        )
 
     @staticmethod
     def may_vote(ref: RoundRef, user_id: int, origin: str | None = None) -> bool:
@@ -195,7 +174,7 @@ class BallotBox:
         """Queue a reaction vote at once, with no await before it, so events keep their order."""
         if self.is_bot(payload.user_id, payload.member):
             return
-        ref = self._refs.get(payload.message_id)
+        ref = self.refs.cached(payload.message_id)
         if ref is not None and ref.style != "reactions":
             return  # a buttons round: reactions there are just reactions
         emoji = str(payload.emoji)
@@ -227,7 +206,7 @@ class BallotBox:
     def on_reactions_cleared(self, message_id: int, emoji: str | None = None) -> None:
         """MESSAGE_REACTION_REMOVE_ALL (emoji None) or MESSAGE_REACTION_REMOVE_EMOJI: withdraw exactly the
         votes those reactions stood for, at once. Queued with no await before it, like a reaction."""
-        ref = self._refs.get(message_id)
+        ref = self.refs.cached(message_id)
         if ref is not None and ref.style != "reactions":
             return
         if emoji is not None and vote_from_emoji("ab", emoji) is None and vote_from_emoji("rating", emoji) is None:
@@ -248,7 +227,7 @@ class BallotBox:
         while the round is open and lowers it again before the close loses nobody's vote (a withdrawal could not be
         undone: a button press is not there to read again, as a reaction is). The rule is the round's, its post recorded or not.
         `votes`: the standing votes as a change's own transaction read them (a /stop's cancelled round), counted instead."""
-        ref = await (self.ref_for(int(row.message_ids[0])) if row.message_ids else self._ref(row, await self.store.session(row.session_id)))
+        ref = await (self.ref_for(int(row.message_ids[0])) if row.message_ids else self.refs.of(row, await self.store.session(row.session_id)))
         rule = ref is not None and joined_by(ref) is not None
         if votes is None and rule:
             await self.settle_votes()
@@ -335,8 +314,9 @@ class BallotBox:
             if ref is None and item.channel_id is not None and self.recorded_in is not None:
                 await self.recorded_in(item.channel_id, item.message_id)  # a round's post not recorded yet
                 ref = await self.ref_for(item.message_id)
+            self._if_ended(item.message_id, ref)
             if ref is None and item.round_id is not None:
-                ref = await self._unrecorded_ref(item.round_id, item.message_id)
+                ref = await self.refs.unrecorded(item.round_id, item.message_id)
             value = item.value
             if ref is not None and item.from_reaction:
                 value = vote_from_emoji(ref.mode, str(item.value)) if ref.style == "reactions" else None
@@ -377,6 +357,7 @@ class BallotBox:
 
     async def _clear(self, item: Clear) -> None:
         ref = await self.ref_for(item.message_id)
+        self._if_ended(item.message_id, ref)
         if ref is not None and ref.style == "reactions":
             value = None if item.emoji is None else vote_from_emoji(ref.mode, item.emoji)
             ops = [

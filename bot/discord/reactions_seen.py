@@ -122,7 +122,12 @@ class ReactionsSeen:
         for people in self._people.values():
             people.pop(user_id, None)
 
+    def entries(self, message_ids) -> int:
+        """How many entries this holds for these messages: people's reactions, and whether known or the bot's post."""
+        return sum((m in self._people) + len(self._people.get(m, ())) + (m in self._known) + (m in self._posted) for m in message_ids)
+
     def forget(self, message_ids) -> None:
+        """Their round ended (BallotBox.round_ended)."""
         for message_id in message_ids:
             self._people.pop(message_id, None)
             self._known.discard(message_id)

@@ -10,7 +10,7 @@ import collections
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import NamedTuple
 
 import discord
@@ -20,7 +20,7 @@ from bot.discord.pace import Pace
 from bot.discord.ballot_box import CLEARED, BallotBox
 from bot.discord.publisher import Publisher
 from bot.discord.votes import reread_vote, round_cancelled, vote_from_emoji, voter_id
-from storage import RoundRow
+from storage import RoundRow, SessionRow
 
 log = logging.getLogger("crowdtune.reconciler")
 
@@ -28,8 +28,11 @@ RECONCILE_PASSES = 4  # re-read reactions while people keep changing them during
 
 
 class Reconciler:
-    def __init__(self, ballot_box: BallotBox, join_times: JoinTimes, publisher: Publisher, wake: Callable[[int], None]) -> None:
+    def __init__(
+        self, ballot_box: BallotBox, join_times: JoinTimes, publisher: Publisher, wake: Callable[[int], None], spawn: Callable[[Coroutine], None],
+    ) -> None:
         self.ballot_box = ballot_box
+        self.spawn = spawn  # runs a step in the background (RoundRunner._spawn)
         self.store = ballot_box.store
         self.join_times = join_times
         self.publisher = publisher
@@ -47,8 +50,13 @@ class Reconciler:
         plan = getattr(self.ballot_box.bot, "shard_plan", None)
         return self._watching_since.get(plan.shard_of_scope(scope_id) if plan is not None else 0, math.inf)
 
-    def deleted_before_known(self, message_id: int) -> bool:
-        return message_id in self._deleted
+    async def remember(self, row: RoundRow, session: SessionRow) -> None:
+        """Map the open round's messages to it (the ballot box); one deleted before it was known to be the round's (its
+        post stored) cancels it now."""
+        await self.ballot_box.remember(row, session)
+        for message_id in map(int, row.message_ids):
+            if message_id in self._deleted:
+                self.spawn(self.on_message_deleted(message_id))
 
     async def on_message_deleted(self, message_id: int) -> None:
         ref = self.ballot_box.cached_ref(message_id) or await self.ballot_box.ref_for(message_id)

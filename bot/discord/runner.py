@@ -34,7 +34,7 @@ from bot.discord.shards import ShardPlan
 from bot.discord.steering import Steering
 from bot.discord.votes import round_style, round_summary, session_finished
 from bot.media.drawing import Drawer
-from storage import ClaimLost, DatabaseGone, RoundRow, SessionRow
+from storage import ClaimLost, DatabaseGone, RoundRow
 
 log = logging.getLogger("crowdtune.rounds")
 
@@ -164,7 +164,7 @@ class RoundRunner:
         self.ballot_box.on_database_gone = self.database_gone
         self.publisher.on_posted = self.ballot_box.seen.posted
         self.database = DatabaseWatch(self.store, self.database_gone, lambda: self.stopped_by is not None, self._spawn)
-        self.reconciler = Reconciler(self.ballot_box, join_times, self.publisher, self.wake)
+        self.reconciler = Reconciler(self.ballot_box, join_times, self.publisher, self.wake, self._spawn)
         # What the Discord events, the cogs and the buttons call.
         self.on_reaction = self.ballot_box.on_reaction
         self.button_vote = self.ballot_box.button_vote
@@ -265,6 +265,8 @@ class RoundRunner:
             self.steering.runner_ended(session_id)  # a /stop waiting for a close stops the session itself
             self.followups.drop(session_id)
             self.retries.pop(session_id, None)
+            if not self._shut_down:  # ended on an error, its round cancelled (at a shutdown it stays open: kept till the end)
+                self.ballot_box.others_ended(session_id)
 
     async def _rounds(self, session_id: int, retries: RetryLog) -> None:
         while True:
@@ -294,17 +296,12 @@ class RoundRunner:
                 return
             retries.worked()
 
-    async def _remember(self, row: RoundRow, session: SessionRow) -> None:
-        await self.ballot_box.remember(row, session)
-        for message_id in row.message_ids:
-            if self.reconciler.deleted_before_known(int(message_id)):  # deleted before we had stored which round it was
-                self._spawn(self.reconciler.on_message_deleted(int(message_id)))
-
     async def _one_round(self, session_id: int, retries: RetryLog) -> bool:
         """Run one round to its close; True when the session has ended. `retries` is told once the round is posted
         or taken back (Discord answers again), not only at its close, minutes later."""
         session = await self.store.session(session_id)
         open_round = await self.conductor.open_round(session_id)
+        self.ballot_box.others_ended(session_id, None if open_round is None else open_round.id)
         if session is None or open_round is None:
             # Ended (a /stop, its last round): what its end recorded (its post's edit into a cancelled round's) is posted
             # now, retried while Discord is out, not left for the next start or reconnect, its post looking open till then.
@@ -319,9 +316,10 @@ class RoundRunner:
         if not resumed:
             row, resumed = await self.publisher.publish(channel, session, open_round, style)
             if row is None or row.status != "open":  # the session ended while its round was posted
+                self.ballot_box.round_ended(row or open_round.row)  # its post, known from Discord's answer (Publisher)
                 await self.announce(session.channel_id)  # its post edited into a cancelled round's
                 return False  # the next turn finds it ended
-        await self._remember(row, session)
+        await self.reconciler.remember(row, session)
         if resumed:  # people may have voted, or deleted its message, while we were away
             await self.reconciler.read_again(channel, row, style)
         self.recounts.done(session_id)
@@ -346,7 +344,7 @@ class RoundRunner:
                     round_summary(number, mode, outcome, ballots, aside, count.member_days, struck), *session_finished(session, number),
                 ],
             )
-            self.ballot_box.forget_round(row)
+            self.ballot_box.round_ended(row)  # closed, or ended otherwise (cancelled, deleted): woken, it came here
             refreshed = await self.store.session(session_id)
             if refreshed is None:  # deleted with its scope (/forget-me) while the round was open
                 await self.announce(session.channel_id)  # its post edited into an ended round's (Store.forget_user)

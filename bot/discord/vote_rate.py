@@ -144,7 +144,7 @@ class HeldReactions:
                 del self._held[message_id]
 
     def forget(self, message_ids) -> None:
-        """Drop what is held on these messages (their round has closed)."""
+        """Drop what is held on these messages (their round ended: BallotBox.round_ended)."""
         for message_id in message_ids:
             for held in self._held.pop(message_id, {}).values():
                 if held.timer is not None:
