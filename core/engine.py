@@ -375,7 +375,7 @@ def settle(
         # sentence of them all too hard to read).
         opening, why = verdict_opening(score, ballots, one_rater, adjustments, far)
         if baseline is not None and config.keep_best:  # a bar set before: said by one number, today's
-            moved = _moved_text(baseline, incumbent_score, getattr(reference, "removed", 0))
+            moved = _moved_text(baseline, incumbent_score, getattr(reference, "removed", 0), bool(reference and reference[0]))
         if keep:
             first = baseline is None and config.keep_best
             sets = f" at {rating_text(next_score)}{f' ({blend})' if blend else ''}" if first else ""
@@ -506,13 +506,17 @@ def _blend_text(verdict: CrowdEstimate, toward: float, first: bool, what: str = 
     return f"{rating} blended with {what}, {rating_text(toward)}, which counts as {PRIOR_VOTES:g} votes"
 
 
-def _moved_text(bar: float, set_at: float, removed: int = 0) -> str:
+def _moved_text(bar: float, set_at: float, removed: int = 0, left: bool = True) -> str:
     """Why a bar reads otherwise than the number it was stored as, so that a member who remembers another number for it
     knows: "moved since it was set, as the votes' weights were learned" (the crowd's scale, `scale_drift`), or, when
     `removed` of the votes that set it were removed since (/strike, /forget-me), that too, the cause a member can
-    check; "" when both read alike. The stored number is not named: one bar, one number (a trial read two as two bars)."""
+    check, and with none `left`, only that: the bar is then what those votes were blended with. "" when both read
+    alike. The stored number is not named: one bar, one number (a trial read two as two bars)."""
     if rating_text(bar) == rating_text(set_at):
         return ""
+    if removed and not left:
+        gone = "the vote that set it was" if removed == 1 else f"all {removed} votes that set it were"
+        return f"moved since it was set, as {gone} removed by /strike or /forget-me, leaving only what it was blended with"
     if removed:
         gone = f"{removed} of the votes that set it {'was' if removed == 1 else 'were'} removed by /strike or /forget-me"
         return f"moved since it was set, as {gone} and the votes' weights were learned"
@@ -600,20 +604,19 @@ def scale_drift(
         return 0.0
     ballots, then = reference[0], reference[1]
     now = aggregate(ballots, history)
-    if now is None:
-        return 0.0
     removed = getattr(reference, "removed", 0)
-    if not removed or score is None or not isinstance(now, CrowdEstimate):
-        return (now.rating if isinstance(now, CrowdEstimate) else now) - then
+    if not removed or score is None or not (now is None or isinstance(now, CrowdEstimate)):
+        return 0.0 if now is None else (now.rating if isinstance(now, CrowdEstimate) else now) - then
     # Removed votes (/strike, /forget-me) change the evidence, not the scale: the bar is blended again as it was set,
-    # the votes left with the prior it was blended with. Moved by the whole change of the verdict, a bar of 6 (a 6.33
-    # of 3 votes blended with a neutral 5.5) fell to 1.67 when only a 2 was left (a trial). That prior is solved from
-    # the bar, the removed votes taken to have counted as much as those left (kept on the scale, should a worn bar
-    # solve to one off it).
-    share = now.weight * (len(ballots) + removed) / len(ballots)
+    # the votes left with the prior it was blended with, and with none left it is that prior (left where the votes had
+    # set it, a bar of 6.67 from a 9 struck since undid a 6). Moved by the whole change of the verdict, a bar of 6 (a
+    # 6.33 of 3 votes blended with a neutral 5.5) fell to 1.67 when only a 2 was left (a trial). That prior is solved
+    # from the bar, the removed votes taken to have counted as much as those left, or, none left, one voter's worth
+    # each (kept on the scale, should a worn bar solve to one off it).
+    share = (now.weight / len(ballots) if now is not None else 1.0) * (len(ballots) + removed)
     share /= share + PRIOR_VOTES
     prior = min(max((score - share * then) / (1 - share), RATING_MIN), RATING_MAX)
-    return now.shrunk_toward(prior) - score
+    return (now.shrunk_toward(prior) if now is not None else prior) - score
 
 
 def _no_votes(spec: SessionSpec, plan: RoundPlan, incumbent_score: float | None) -> Outcome:

@@ -783,6 +783,38 @@ def test_a_bar_whose_votes_were_removed_is_blended_again_from_the_votes_left():
     assert kept.bar == one.incumbent_score, kept.summary
 
 
+@pytest.mark.parametrize("removed, bar", [(0, "6"), (1, "5"), (2, "4.33"), (3, "5.5")])
+def test_a_bar_is_blended_again_from_the_votes_left_whatever_number_were_removed(removed, bar):
+    """Round 1 rated 2, 7, 10 set the bar at 6 (the 6.33 blended with a neutral 5.5); any number of its votes removed, up
+    to all of them, leaves the bar the votes left blended with that 5.5, and with none left the 5.5 itself (a trial: all
+    removed, the bar stayed where they had set it, since no verdict was left to compare with)."""
+    spec = SessionSpec(seed=2, preset="default")
+    first = [Ballot("carol", 2.0), Ballot("alice", 7.0), Ballot("bob", 10.0)]
+    one = settle(spec, _plan(spec, 0), first, {}, None, round_rng(spec, 0), robust_rating, {})
+    reference = Reference(first[:len(first) - removed], one.reward, removed=removed)
+    two = settle(spec, _plan(spec, 1), [Ballot("dave", 8.0)], {}, one.incumbent_score, round_rng(spec, 1), robust_rating, {}, reference)
+    assert rating_text(two.bar) == bar, two.summary
+    assert f"blended with the old bar, {bar}, which counts as 2 votes" in two.summary, two.summary
+
+
+def test_a_bar_whose_every_vote_was_removed_is_the_prior_it_was_blended_with():
+    """Found by a trial: /compose rounds:2, u1 rated round 1 a 9 ("sets the bar at 6.67 (the 9 blended with a neutral 5.5
+    counted as 2 votes)"), /strike u1, u4 rated round 2 a 6: "below the 6.67 of the track before, so the edit is undone",
+    a bar no vote stood behind any more. With none left, the bar is the neutral 5.5 it was blended from: the 6 beats it
+    and the edit stays, and the summary says why the bar moved."""
+    spec = SessionSpec(seed=2, preset="default")
+    one = settle(spec, _plan(spec, 0), [Ballot("u1", 9.0)], {}, None, round_rng(spec, 0), robust_rating, {})
+    assert rating_text(one.incumbent_score) == "6.67", one.summary
+    reference = Reference([], one.reward, removed=1)
+    two = settle(spec, _plan(spec, 1), [Ballot("u4", 6.0)], {}, one.incumbent_score, round_rng(spec, 1), robust_rating, {}, reference)
+    assert two.kept_edit, two.summary
+    assert two.bar == pytest.approx(5.5), two.summary
+    assert two.incumbent_score == pytest.approx(5.5 + (6 - 5.5) / 3), two.summary
+    assert "blended with the old bar, 5.5, which counts as 2 votes" in two.summary, two.summary
+    assert ("That 5.5 moved since it was set, as the vote that set it was removed by /strike or /forget-me, leaving only "
+            "what it was blended with") in two.summary, two.summary
+
+
 def test_a_crowd_verdict_apart_from_its_mean_is_explained_in_a_newcomer_s_words():
     """Found by a fresh-user trial: three new voters gave 1, 10, 10, and the summary said they "count as 9.1/10 once each
     voter's ratings are put on one scale and weighed by trust", which explained nothing to a newcomer."""
