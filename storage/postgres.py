@@ -1447,7 +1447,9 @@ async def _incumbent_reference(conn: asyncpg.Connection, session_id: int) -> Ref
             row[0],
         )
     ]
-    return Reference(ballots, row[1], max(0, (row[2] or 0) - len(ballots))) if ballots else None
+    removed = max(0, (row[2] or 0) - len(ballots))
+    # With every vote removed the bar falls back to what they were blended with (core.engine.scale_drift).
+    return Reference(ballots, row[1], removed) if ballots or removed else None
 
 
 async def _add_observations(conn: asyncpg.Connection, scope_id: str, name: str, observations, comparisons=()) -> None:

@@ -1452,7 +1452,9 @@ class _Tx:
                 (row[0],),
             )
         ]
-        return Reference(ballots, row[1], max(0, (row[2] or 0) - len(ballots))) if ballots else None
+        removed = max(0, (row[2] or 0) - len(ballots))
+        # With every vote removed the bar falls back to what they were blended with (core.engine.scale_drift).
+        return Reference(ballots, row[1], removed) if ballots or removed else None
 
     async def add_observations(self, scope_id: str, name: str, observations, comparisons=()) -> None:
         """Add a closed round's observations to the scope's model, inside the close's transaction."""

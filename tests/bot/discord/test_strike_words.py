@@ -119,3 +119,23 @@ async def test_a_strike_landing_as_a_round_is_stored_closed_is_counted_in_its_su
     assert struck == [{"open": 1, "over": 0}]
     assert "1 voted (7)" in summary and "1 vote was voided by /strike." in summary, summary
     assert db_rows(env, "SELECT voter, voided FROM votes ORDER BY voided") == [(uid(env.alice), 0), (uid(env.bob), 1)]
+
+
+async def test_a_bar_whose_every_vote_was_struck_is_what_it_was_blended_with(env):
+    """Found by a trial: bob rated round 1 a 9 ("sets the bar at 6.67 (the 9 blended with a neutral 5.5 counted as 2
+    votes)"), was struck, and alice's 6 on round 2 was "below the 6.67 of the track before, so the edit is undone": a bar
+    no vote stood behind any more. Now the bar is the neutral 5.5 the 9 was blended with, so the 6 keeps the edit."""
+    server = env.server
+    async with running(env):
+        post = await first_round(env)
+        await server.react(env.bob, post["id"], KEYCAPS[8])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes")[0][0] == 1, "bob's vote")
+        assert "sets the bar at 6.67 (the 9 blended with a neutral 5.5 counted as 2 votes)" in await close_round(env, 1)
+        second = await server.wait_for_message(env.channel, lambda m: m["content"].startswith("**Round 2") and m["attachments"])
+        await strike(env, env.bob)
+        await server.react(env.alice, second["id"], KEYCAPS[5])
+        await eventually(lambda: db_rows(env, "SELECT COUNT(*) FROM votes WHERE voided = 0")[0][0] == 1, "alice's vote")
+        summary = await close_round(env, 2)
+    assert "gave 6/10 and the edit stays" in summary and "The bar is now 5.67 (the 6 blended with the old bar, 5.5," in summary, summary
+    assert ("That 5.5 moved since it was set, as the vote that set it was removed by /strike or /forget-me, leaving only "
+            "what it was blended with") in summary, summary
