@@ -62,7 +62,7 @@ async def test_a_new_database_in_the_same_channel_still_posts_its_summary(env, r
 async def test_a_database_restored_from_a_backup_still_posts_what_it_says_anew(env, request):
     """A backup keeps the database's own nonces: restored, it numbers its rows again from where the backup was, and
     Discord hands back the message the database posted after the backup. What is handed back is not what the bot meant
-    to say: it posts it anew. (What says the very same words, "Session finished after 1 round.", is taken as said.)"""
+    to say: it posts it anew; what says the very same words ("Session finished after 1 round.") is posted too."""
     async with running(env):
         await one_round(env, 3)
     backup = dataclasses.replace(env, db=another_db(env, request, "backup.db"))
@@ -73,3 +73,8 @@ async def test_a_database_restored_from_a_backup_still_posts_what_it_says_anew(e
     async with running(backup):
         await one_round(backup, 8)  # its round post and summary are its own, though their nonces are the last session's
     assert len([m for m in env.server.messages(env.channel) if is_summary(m)]) == 3
+    # Found by a trial: the copy's session's end says the very words the original's said after the copy, with the
+    # same nonce (its row numbered as the original's); taken for its own, it was never posted. A nonce is its row's
+    # as written (when), not only its number.
+    ends = [m["content"] for m in env.server.messages(env.channel) if m["content"].startswith("Session finished")]
+    assert len(ends) == 3 and len(set(ends)) == 1, ends
