@@ -94,7 +94,9 @@ async def test_a_copys_later_rows_at_the_original_ids_get_nonces_of_their_own(db
     original = await open_store(db_location)
     copy = None
     try:
-        await Conductor(original).start("guild:1", "guild", "c1", SessionSpec(rounds=1), actor="mod")
+        first = await Conductor(original).start("guild:1", "guild", "c1", SessionSpec(rounds=1), actor="mod")
+        posted = (await Conductor(original).open_round(first.id)).row
+        await Nonces(original).nonce("", posted.id, posted.opened_at)  # posted before the copy: the database's id made
         copy = await open_store(copy_at)
         await copy_database(original, copy)
 
