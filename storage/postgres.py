@@ -945,10 +945,10 @@ class PostgresStore(ClosesOnExit):
 
     async def pending_announcements(self, channel_id: str | None = None) -> list[Announcement]:
         if channel_id is None:
-            rows = await self._all("SELECT id, channel_id, content, message_id FROM announcements WHERE sent_at IS NULL ORDER BY id")
+            rows = await self._all("SELECT id, channel_id, content, created_at, message_id FROM announcements WHERE sent_at IS NULL ORDER BY id")
         else:
             rows = await self._all(
-                "SELECT id, channel_id, content, message_id FROM announcements WHERE sent_at IS NULL AND channel_id = $1 ORDER BY id", channel_id
+                "SELECT id, channel_id, content, created_at, message_id FROM announcements WHERE sent_at IS NULL AND channel_id = $1 ORDER BY id", channel_id
             )
         return [Announcement(*row) for row in rows]
 

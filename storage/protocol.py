@@ -171,6 +171,7 @@ class Announcement:
     id: int
     channel_id: str
     content: str
+    created_at: float  # when it was stored (Unix seconds): with its id, which entry it is (its post's nonce)
     message_id: str | None = None  # set: an edit of this message of the channel (its components removed), not a post
 
 

@@ -1061,7 +1061,7 @@ class SqliteStore(ClosesOnExit):
 
     async def pending_announcements(self, channel_id: str | None = None) -> list[Announcement]:
         where, params = ("AND channel_id = ?", (channel_id,)) if channel_id is not None else ("", ())
-        rows = await self._all(f"SELECT id, channel_id, content, message_id FROM announcements WHERE sent_at IS NULL {where} ORDER BY id", params)
+        rows = await self._all(f"SELECT id, channel_id, content, created_at, message_id FROM announcements WHERE sent_at IS NULL {where} ORDER BY id", params)
         return [Announcement(*row) for row in rows]
 
     async def mark_announced(self, announcement_id: int) -> None:

@@ -2,11 +2,12 @@
 
 Discord's enforce_nonce (which discord.py sends) returns the message the bot posted with the same nonce in the past few
 minutes instead of posting: a retried request (a lost answer, a crash before the post was recorded) does not post twice.
-A nonce is therefore this database's own (`Nonces`), and what Discord hands back is checked to be the message meant
-(`send_once`): a database restored from a backup numbers its rows again, and its nonces repeat."""
+A nonce is therefore this database's row's own (`Nonces`), and what Discord hands back is checked to be the message
+meant (`send_once`)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -21,28 +22,35 @@ NONCE_MAX_LENGTH = 25  # Discord's
 
 
 class Nonces:
-    """Nonces that no other database repeats: this database's random id (made once, kept in it) before the row's."""
+    """Nonces that no other database repeats, nor the same database's copy (a restored backup, `copy-db`), which numbers
+    its rows again from where it was copied: a row's nonce is its id and a digest of the database's random id (made
+    once, kept in it, copied with it) with the row's kind, id and the time it was written, which a later row at the
+    same id does not share."""
 
     def __init__(self, store) -> None:
         self.store = store
         self._deployment_id: str | None = None
 
-    async def nonce(self, kind: str, row_id: int) -> str:
-        """"ct", the database's id (10 hex digits), "-", `kind` (a letter, or "" for a round post) and the row's id:
-        within Discord's 25 characters up to a row id of 11 digits (12 for a round post)."""
+    async def nonce(self, kind: str, row_id: int, written: float) -> str:
+        """"ct", `kind` (a letter, or "" for a round post), the row's id (for the log), "-" and the digest to Discord's
+        25 characters: at least 40 bits of it up to a row id of 11 digits. The same row (`written`: when it was
+        stored) gets the same nonce at every try."""
         if self._deployment_id is None:
             self._deployment_id = await self.store.set_deployment_value(DEPLOYMENT_ID, secrets.token_hex(5), replace=False)
-        return f"ct{self._deployment_id}-{kind}{row_id}"
+        prefix = f"ct{kind}{row_id}-"
+        digest = hashlib.sha256(f"{self._deployment_id}/{kind}{row_id}/{written!r}".encode()).hexdigest()
+        return prefix + digest[: NONCE_MAX_LENGTH - len(prefix)]
 
 
 async def send_once(
     channel, nonce: str, send: Callable[[str], Awaitable[discord.Message]], meant: Callable[[discord.Message], bool]
 ) -> discord.Message:
     """`send(nonce)` (a post in `channel`), and the message Discord answers with. When that is not the message meant
-    (`meant`, or another channel's), Discord handed back an earlier one with this nonce that says something else: a
-    database restored from a backup repeats its nonces. Then, and when that earlier message was deleted (Discord answers
-    Unknown Message and posts nothing), it is posted with a nonce of its own. An earlier message saying the very same
-    (the same round post's heading and files, the same words) is taken for it: that is what a retry gets back."""
+    (`meant`, or another channel's), Discord handed back an earlier one with this nonce that says something else (a
+    nonce repeated after all: its digest is cut to Discord's 25 characters). Then, and when that earlier message was
+    deleted (Discord answers Unknown Message and posts nothing), it is posted with a nonce of its own. An earlier message
+    saying the very same (the same round post's heading and files, the same words) is taken for it: that is what a retry
+    gets back."""
     try:
         message = await send(nonce)
         if message.channel.id == channel.id and meant(message):

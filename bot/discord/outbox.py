@@ -55,7 +55,7 @@ async def post_outbox(bot: discord.Client, store, nonces: Nonces, channel_id: st
                 await edit_post(channel, int(note.message_id), note.content)
                 edited[note.channel_id] = (int(note.message_id), note.content)
             else:
-                nonce = await nonces.nonce("n", note.id)
+                nonce = await nonces.nonce("n", note.id, note.created_at)
                 await send_once(channel, nonce, lambda n: channel.send(note.content, nonce=n), lambda m: is_note(m, bot, note.content))
         except (discord.Forbidden, discord.NotFound) as problem:
             await summary_into_post(channel, edited.pop(note.channel_id, None), note.content)

@@ -178,7 +178,7 @@ class Publisher:
 
         # Discord returns the message already made with this nonce rather than a second one (for a few
         # minutes), so a retried request after a lost response does not post the round twice.
-        return await send_once(channel, await self.nonces.nonce("", open_round.id), send, meant)
+        return await send_once(channel, await self.nonces.nonce("", open_round.id, open_round.row.opened_at), send, meant)
 
     async def _find_lost_post(self, channel, session: SessionRow, open_round: OpenRound, style: str) -> discord.Message | None:
         """The round's post when an earlier attempt (before a crash, or a request whose answer was lost)
