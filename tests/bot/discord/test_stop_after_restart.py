@@ -13,6 +13,7 @@ import contextlib
 import time
 
 import pytest
+from fakediscord import HANG_SECONDS
 from test_close_kill import hold_closes
 from test_discord_bot import KEYCAPS, compose, db_rows, drawer, env, eventually, final_answer, is_round, renderer, round_recorded, running  # noqa: F401 - fixtures
 
@@ -53,7 +54,8 @@ async def restarted_before_pickup(env, time_up: bool = False):
     bot = CrowdtuneBot(Settings(_env_file=None), Conductor(store), env.renderer, env.drawer, guild_ready_timeout=0.05)
     try:
         async with env.server.connect(bot):
-            await reading.wait()  # connected, taking its rounds back: commands are coming in already
+            async with asyncio.timeout(HANG_SECONDS):  # a bot that never takes its rounds back fails, not hangs
+                await reading.wait()  # connected, taking its rounds back: commands are coming in already
             yield bot, release
     finally:
         release.set()
