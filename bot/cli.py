@@ -702,8 +702,8 @@ async def _simulate(args: argparse.Namespace) -> int:
                 print(line)
             made = not out.exists()
             out.mkdir(exist_ok=True)  # once nothing can refuse the run: its every end writes results.json there
-            new.keep()  # and its database, a new one too: stopped before, neither is left
-            await _simulated(Conductor(store), spec, raters, out, scope, renderer, judge, crowd)
+            # Its database, a new one too, is kept once its session is stored: stopped before, neither is left.
+            await _simulated(Conductor(store), spec, raters, out, scope, renderer, judge, crowd, new.keep)
         except Exception as problem:
             # A rater that failed, or a database or file that cannot be written now (a full disk): stopped, as by a
             # signal, the rounds done kept in the database and in --out with results.json saying why (README "Exit codes").
@@ -725,7 +725,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _simulated(conductor, spec, raters, out: Path, scope: str, renderer, judge, crowd: str) -> None:
+async def _simulated(conductor, spec, raters, out: Path, scope: str, renderer, judge, crowd: str, started) -> None:
     """Run the claimed simulation's rounds (bot.simulate.run_simulation) and say how it went, or, stopped by a signal,
     how far it got (main then says which). Its own step, so that line reads only what exists wherever a signal lands:
     one during the start (the claim, stopping simulations left active) ends with main's line alone, no round begun."""
@@ -744,7 +744,8 @@ async def _simulated(conductor, spec, raters, out: Path, scope: str, renderer, j
                 bar.update(1)
                 bar.set_postfix_str(f"{kept} kept", refresh=False)
 
-            results = await run_simulation(conductor, spec, raters, out, scope, renderer, progress=advance, judge=judge)
+            results = await run_simulation(conductor, spec, raters, out, scope, renderer, progress=advance, judge=judge,
+                                           started=started)
         # Said before the store closes: a signal that comes as it closes must not swallow a finished run's summary.
         print(
             f"{raters_words(raters)}, {describe_spec(spec)}; "

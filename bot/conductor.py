@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -63,12 +63,15 @@ class Conductor:
         continue_from_last: bool = False,
         options: dict | None = None,
         first_track: Track | None = None,
+        started: Callable[[SessionRow], object] | None = None,
     ) -> SessionRow:
         """Start a session from `first_track` (a person's own melody) or a new random track. With
         `continue_from_last` and no `first_track`, the first track is where the scope's last session in
         this channel ended, when its musical parameters match (played on this session's instrument).
         A new random track is first edited with what the scope's ratings taught (`core.agent.opening`); the
-        session's options then say how, under "opening" (the edits in words, in order), for the front ends."""
+        session's options then say how, under "opening" (the edits in words, in order), for the front ends.
+        `started` is called with the session once it is stored, also when a stop (a signal's cancellation) came as it
+        was, before that stop goes on: what a caller keeps (its database) and ends (a simulation) goes by it alone."""
         await self.store.ensure_scope(scope_id, scope_kind, scope_name)
         track = first_track
         if continue_from_last and first_track is None:
@@ -80,7 +83,24 @@ class Conductor:
             track, opened = await self._opening(scope_id, spec)
             if opened:
                 options = {**(options or {}), "opening": opened}
-        return await self.store.create_session(scope_id, channel_id, spec.to_dict(), track_to_dict(track), actor, options)
+        try:
+            session = await self.store.create_session(scope_id, channel_id, spec.to_dict(), track_to_dict(track), actor, options)
+        except asyncio.CancelledError:
+            # The stop may have come once the insert committed (the database's thread finishes it all the same).
+            if started is not None and (session := await self._stored(scope_id, channel_id, actor)) is not None:
+                started(session)
+            raise
+        if started is not None:
+            started(session)
+        return session
+
+    async def _stored(self, scope_id: str, channel_id: str | None, actor: str) -> SessionRow | None:
+        """The session a start interrupted as it was stored has stored, if it did: a channel's one active session, or
+        (none: a simulation's own scope, which its process holds) the scope's newest active one without a channel."""
+        if channel_id is not None:
+            return await self.store.active_session_in(channel_id)
+        ours = [s for s in await self.store.active_sessions(scope_id) if s.channel_id is None and s.owner == actor]
+        return ours[-1] if ours else None
 
     async def _opening(self, scope_id: str, spec: SessionSpec) -> tuple[Track, list[str]]:
         """A new random starting track edited by `core.agent.opening`, and those edits in words."""

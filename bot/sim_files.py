@@ -29,9 +29,12 @@ async def keep_rounds_done(
     """Stop the session and write the `results()` of the `done` rounds, after `stop` ended the run. A database or
     a file that cannot be written now (the full disk that may have ended it) does not hide `stop`. What was kept is
     added to `stop` as its last note (its __notes__), one line that the command line says after `stop`'s own:
-    "the session was stopped: sim/ holds the 2 rounds done, with results.json saying why", or what could not be kept."""
+    "the session was stopped: sim/ holds the 2 rounds done, with results.json saying why", or what could not be kept.
+    No `session` (stopped as it started, before it was stored): nothing to stop or keep, and no note."""
     from bot.progress import plural
 
+    if session is None:
+        return
     missed = []
     conductor.store.spend_reserve()  # the room kept for this stop, on a disk that refused a write
     try:

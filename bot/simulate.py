@@ -30,7 +30,7 @@ from bot.stopping import why_stopped
 from core.crowd import rating_text
 from core.engine import Outcome, SessionSpec, beat_chance
 from core.midi import track_to_midi
-from storage import StorageError
+from storage import SessionRow, StorageError
 
 Rater = Callable[[mido.MidiFile], float]
 
@@ -241,17 +241,26 @@ async def run_simulation(
     renderer=None,
     progress: Callable[[int, int, dict], None] | None = None,
     judge: Callable[[mido.MidiFile], float] | None = None,
+    started: Callable[[], object] = lambda: None,
 ) -> dict:
     """Run a whole session with simulated raters; write its files to out_dir (if given), each round also
     as OGG Opus when a `renderer` (bot.media.render.Renderer, opened and closed by the caller) is given.
     results["stopped"] is None. Stopped early (Ctrl-C, SIGTERM, a rater's failure, a full disk: anything raised), the
     session is stopped and out_dir still gets results.json, start.mid, final.mid (and final.ogg with a `renderer`) and the
     plot for the rounds done, with `stopped` saying why (bot.stopping.why_stopped), before the exception goes on, its last note saying what was kept
-    (and what a database or disk that cannot be written kept from being kept: bot.sim_files.keep_rounds_done)."""
-    session = await conductor.start(scope_id, "sim", None, spec, actor="simulate", scope_name=scope_id)
+    (and what a database or disk that cannot be written kept from being kept: bot.sim_files.keep_rounds_done).
+    `started()` once its session is stored (its caller keeps a new database then); stopped before, nothing is left to end."""
+    session: SessionRow | None = None
+
+    def stored(row: SessionRow) -> None:
+        nonlocal session
+        session = row
+        started()
+
     rounds: list[dict] = []
     total = spec.rounds or 0
     try:
+        await conductor.start(scope_id, "sim", None, spec, actor="simulate", scope_name=scope_id, started=stored)
         while (open_round := await conductor.open_round(session.id)) is not None:
             plan = open_round.plan
             midis = [track_to_midi(p.track) for p in plan.proposals]

@@ -175,9 +175,8 @@ class TerminalSession:
             session = await self.conductor.start(
                 self.voter, "local", self.voter, spec, actor=self.voter, continue_from_last=True,
                 options={"aspects": self.aspects, **kept_options(self.out_dir.resolve(), self.data_folder, store.path)}, first_track=first_track and first_track.track,
+                started=self._started,
             )
-            self.left = SESSION_RESUMES
-            self._session = session
             learned = await self.conductor.learned_from(session.scope_id, spec.agent)
             seed = seed_words(spec, session.options, first_track is not None)
             self.say((f"{first_track.summary}\n" if first_track else "") + f"session {session.id}: {describe_spec(spec, session.options)} ({seed}); the agent {learned}")
@@ -229,6 +228,10 @@ class TerminalSession:
         await self._ended(session)
         settle()  # all said and written: a stop now (the store closing) must not end a finished session with 143
         return rated
+
+    def _started(self, session: SessionRow) -> None:
+        """The session is stored (conductor.start), a stop meanwhile or not: it resumes, and its database is kept (bot.cli)."""
+        self.left, self._session = SESSION_RESUMES, session
 
     @property
     def started(self) -> bool:

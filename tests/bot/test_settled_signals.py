@@ -227,3 +227,48 @@ def test_a_stop_before_a_new_databases_session_started_leaves_no_file(tmp_path, 
     result = crowdtune_with(tmp_path, before, argv, "7\n")
     assert (result.returncode, result.stderr) == (143, "terminated\n"), result
     assert list(tmp_path.iterdir()) == []
+
+
+# The store's session insert, held: a stop comes before it (nothing stored but the scope conductor.start ensured), or
+# once it has committed, before the start returns. Found by a trial: `simulate` stopped in its start left its new
+# database (1 scope, 0 sessions), kept before its session existed.
+AT_INSERT = {
+    "before": """
+        import asyncio
+        from storage.sqlite import SqliteStore
+        original = SqliteStore.create_session
+        async def create_session(self, *args, **kwargs):
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.Event().wait()  # ended only by the stop's cancellation
+        SqliteStore.create_session = create_session
+    """,
+    "after": """
+        import asyncio
+        from storage.sqlite import SqliteStore
+        original = SqliteStore.create_session
+        async def create_session(self, *args, **kwargs):
+            await original(self, *args, **kwargs)
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.Event().wait()  # ended only by the stop's cancellation
+        SqliteStore.create_session = create_session
+    """,
+}
+STARTS = {"run": ["run", "--new", "--db", "z.db", "--rounds", "1", "--no-audio", "--out", "r"],
+          "simulate": ["simulate", "--db", "z.db", "--rounds", "1", "--out", "r"]}
+
+
+@pytest.mark.parametrize("command", STARTS)
+def test_a_stop_as_a_new_databases_session_is_stored_keeps_the_database_once_it_holds_the_session(tmp_path, command):
+    (tmp_path / "before").mkdir()
+    before = crowdtune_with(tmp_path / "before", AT_INSERT["before"], STARTS[command], "7\n")
+    assert (before.returncode, before.stderr) == (143, "terminated\n"), before
+    assert list((tmp_path / "before").iterdir()) == [], before.stdout  # no database, no folder: nothing started
+    (tmp_path / "after").mkdir()
+    after = crowdtune_with(tmp_path / "after", AT_INSERT["after"], STARTS[command], "7\n")
+    assert (after.returncode, after.stderr) == (143, "terminated\n"), after
+    with sqlite3.connect(tmp_path / "after" / "z.db") as db:  # the session it stored is kept
+        statuses = [status for (status,) in db.execute("SELECT status FROM sessions")]
+    # A simulation is never resumed: its session is stopped, its folder says so; a terminal session resumes.
+    assert statuses == ["stopped" if command == "simulate" else "active"], after.stdout
+    if command == "simulate":
+        assert "stopped after 0 of 1 round: terminated" in after.stdout and (tmp_path / "after" / "r" / "results.json").is_file(), after.stdout
