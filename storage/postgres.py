@@ -58,8 +58,13 @@ from storage.rows import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("crowdtune.storage")
 
 POOL_SIZE = 10  # connections per process; PostgreSQL's default max_connections is 100
+# How long (seconds) close() lets work on the pool's connections end before it cuts them: asyncpg's pool close waits for
+# every connection in use for ever (its 0.16 release notes advise a timeout), and a write waiting on a lock another
+# program holds (no lock_timeout by default) would keep a stopping bot or command from ending.
+CLOSE_SECONDS = 10.0
 _ATTEMPTS = 5  # a transaction chosen as a deadlock victim is run again up to this many times
 _RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 _UNUSABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
@@ -438,7 +443,12 @@ class PostgresStore(ClosesOnExit):
             await lease.close()
         self._lease = None
         self._scope_leases.clear()
-        await self._pool.close()
+        try:
+            await asyncio.wait_for(self._pool.close(), CLOSE_SECONDS)
+        except TimeoutError:
+            self._pool.terminate()
+            log.warning("closed the database %s after %.0f s: work still waiting on it was cut short (its "
+                        "transactions rolled back)", self.path, CLOSE_SECONDS)
 
     def _leases(self) -> list[Lease]:
         return ([self._lease] if self._lease is not None else []) + self._scope_leases
