@@ -376,7 +376,7 @@ class RoundRunner:
             # After a new gateway session: what it missed before it is read (Recounts.new_gateway_session).
             await self.recounts.catch_up(session_id, lambda: self.reconciler.read_again(channel, posted, style))
             row = await self.store.round(open_round.id)
-            if row is None or row.status != "open" or row.votes_taken_at is not None:
+            if row is None or not row.takes_votes:
                 return  # closed, or its votes taken for its close (before a restart): closed from what is stored
             if await self._quorum_stands(open_round, row, channel, style):
                 return
