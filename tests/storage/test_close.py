@@ -7,17 +7,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import urllib.parse
 
 import pytest
 
 from storage import open_store
+from fakediscord import HANG_SECONDS
 
 pytestmark = pytest.mark.asyncio
 
 # A bound against a hang, not a time assertion (the store's own bound is storage.postgres.CLOSE_SECONDS).
-HANG_SECONDS = float(os.environ.get("CROWDTUNE_TEST_CLOSE_HANG", 600))
 
 
 async def test_a_store_closes_while_a_write_waits_on_a_lock_another_program_holds(postgres_server, caplog):
