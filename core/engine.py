@@ -515,7 +515,7 @@ def _moved_text(bar: float, set_at: float, removed: int = 0, left: bool = True) 
     if rating_text(bar) == rating_text(set_at):
         return ""
     if removed and not left:
-        gone = "the vote that set it was" if removed == 1 else f"all {removed} votes that set it were"
+        gone = {1: "the vote that set it was", 2: "both votes that set it were"}.get(removed, f"all {removed} votes that set it were")
         return f"moved since it was set, as {gone} removed by /strike or /forget-me, leaving only what it was blended with"
     if removed:
         gone = f"{removed} of the votes that set it {'was' if removed == 1 else 'were'} removed by /strike or /forget-me"

@@ -252,6 +252,12 @@ MIGRATIONS: dict[int, str] = {
     17: """
     ALTER TABLE withheld_reactions ADD COLUMN forget_id INTEGER NOT NULL DEFAULT 0;
     """,
+    # The round an outbox entry asks people to vote in (a notice that reactions are not votes): one still queued when
+    # that round no longer takes votes (Discord out or failing until its close) is given up, not posted after the close.
+    # No reference: a round deleted with its scope leaves its id, and a missing round takes no votes either.
+    18: """
+    ALTER TABLE announcements ADD COLUMN round_id INTEGER;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

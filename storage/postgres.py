@@ -784,7 +784,7 @@ class PostgresStore(ClosesOnExit):
             told = _count(status) > 0
             channel = await conn.fetchval(NOTICE_CHANNEL.format("$1"), round_id) if told and notice is not None else None
             if channel is not None:
-                await _announce(conn, channel, notice)
+                await _announce(conn, channel, notice, round_id=round_id)
             return told
 
         return await self._tx(body)
@@ -970,10 +970,10 @@ class PostgresStore(ClosesOnExit):
 
     async def pending_announcements(self, channel_id: str | None = None) -> list[Announcement]:
         if channel_id is None:
-            rows = await self._all("SELECT id, channel_id, content, created_at, message_id FROM announcements WHERE sent_at IS NULL ORDER BY id")
+            rows = await self._all("SELECT id, channel_id, content, created_at, message_id, round_id FROM announcements WHERE sent_at IS NULL ORDER BY id")
         else:
             rows = await self._all(
-                "SELECT id, channel_id, content, created_at, message_id FROM announcements WHERE sent_at IS NULL AND channel_id = $1 ORDER BY id", channel_id
+                "SELECT id, channel_id, content, created_at, message_id, round_id FROM announcements WHERE sent_at IS NULL AND channel_id = $1 ORDER BY id", channel_id
             )
         return [Announcement(*row) for row in rows]
 
@@ -1405,10 +1405,10 @@ async def _audit(conn: asyncpg.Connection | asyncpg.Pool, scope_id: str | None, 
     )
 
 
-async def _announce(conn: asyncpg.Connection, channel_id: str, content: str, message_id: str | None = None) -> None:
+async def _announce(conn: asyncpg.Connection, channel_id: str, content: str, message_id: str | None = None, round_id: int | None = None) -> None:
     await conn.execute(
-        "INSERT INTO announcements (channel_id, content, created_at, message_id) VALUES ($1, $2, $3, $4)",
-        channel_id, content, time.time(), message_id,
+        "INSERT INTO announcements (channel_id, content, created_at, message_id, round_id) VALUES ($1, $2, $3, $4, $5)",
+        channel_id, content, time.time(), message_id, round_id,
     )
 
 

@@ -187,6 +187,10 @@ MIGRATIONS: dict[int, str] = {
     17: """
     ALTER TABLE withheld_reactions ADD COLUMN forget_id BIGINT NOT NULL DEFAULT 0;
     """,
+    # The round an outbox entry asks people to vote in: given up once it takes no votes (storage/migrations.py, 18).
+    18: """
+    ALTER TABLE announcements ADD COLUMN round_id BIGINT;
+    """,
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

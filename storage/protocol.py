@@ -132,6 +132,11 @@ class RoundRow:
     outcome: dict | None
     votes_taken_at: float | None = None  # when its votes were taken for its close (Store.take_votes): it takes no more
 
+    @property
+    def takes_votes(self) -> bool:
+        """Open, its votes not yet taken for its close: a vote on it still counts."""
+        return self.status == "open" and self.votes_taken_at is None
+
 
 @dataclass(frozen=True)
 class VoteOp:
@@ -179,6 +184,9 @@ class Announcement:
     content: str
     created_at: float  # when it was stored (Unix seconds): with its id, which entry it is (its post's nonce)
     message_id: str | None = None  # set: an edit of this message of the channel (its components removed), not a post
+    # Set: the round whose voting it speaks of (a notice to vote there), given up once that round takes no votes. A
+    # round's summary, cancellation or post edit has none: it says how the round ended, and is posted whenever it can be.
+    round_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -380,7 +388,8 @@ class Store(Protocol):
         ...
     async def tell_reactions_are_no_votes(self, round_id: int, notice: str | None = None) -> bool:
         """Record that an open round's channel is told now that reactions are not its votes, with `notice` (its words)
-        queued for that channel in the outbox in the same transaction; True the first time, False once recorded (in any
+        queued for that channel in the outbox in the same transaction, about this round (`Announcement.round_id`: not
+        posted once the round takes no votes); True the first time, False once recorded (in any
         process, before a restart too) or when the round is not open."""
         ...
     async def take_votes(self, round_id: int) -> bool:

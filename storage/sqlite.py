@@ -1060,7 +1060,7 @@ class SqliteStore(ClosesOnExit):
 
     async def pending_announcements(self, channel_id: str | None = None) -> list[Announcement]:
         where, params = ("AND channel_id = ?", (channel_id,)) if channel_id is not None else ("", ())
-        rows = await self._all(f"SELECT id, channel_id, content, created_at, message_id FROM announcements WHERE sent_at IS NULL {where} ORDER BY id", params)
+        rows = await self._all(f"SELECT id, channel_id, content, created_at, message_id, round_id FROM announcements WHERE sent_at IS NULL {where} ORDER BY id", params)
         return [Announcement(*row) for row in rows]
 
     async def mark_announced(self, announcement_id: int) -> None:
@@ -1217,7 +1217,7 @@ class SqliteStore(ClosesOnExit):
             told = cursor.rowcount > 0
             channel = await db.one(NOTICE_CHANNEL.format("?"), (round_id,)) if told and notice is not None else None
             if channel is not None and channel[0] is not None:
-                await db.announce(channel[0], notice)
+                await db.announce(channel[0], notice, round_id=round_id)
         return told
 
     async def take_votes(self, round_id: int) -> bool:
@@ -1298,10 +1298,10 @@ class _Tx:
     async def all(self, sql: str, params: Iterable = ()) -> list[tuple]:
         return list(await self._db.execute_fetchall(sql, tuple(params)))
 
-    async def announce(self, channel_id: str, content: str, message_id: str | None = None) -> None:
+    async def announce(self, channel_id: str, content: str, message_id: str | None = None, round_id: int | None = None) -> None:
         await self._db.execute(
-            "INSERT INTO announcements (channel_id, content, created_at, message_id) VALUES (?, ?, ?, ?)",
-            (channel_id, content, time.time(), message_id),
+            "INSERT INTO announcements (channel_id, content, created_at, message_id, round_id) VALUES (?, ?, ?, ?, ?)",
+            (channel_id, content, time.time(), message_id, round_id),
         )
 
     async def edit_ended_posts(self, where: str, param: int, status: str | None = None) -> None:

@@ -120,7 +120,7 @@ async def observe(store, scope_id: str, name: str, observations) -> None:
 
 # Columns later migrations add, by migration: a database taken back to an older schema (`as_of_schema`) drops them,
 # or the migration would fail on it. Extend it with each migration that adds a column.
-ADDED_COLUMNS: dict[int, tuple[tuple[str, str], ...]] = {15: (("rounds", "reactions_notice_at"),), 17: (("withheld_reactions", "forget_id"),)}
+ADDED_COLUMNS: dict[int, tuple[tuple[str, str], ...]] = {15: (("rounds", "reactions_notice_at"),), 17: (("withheld_reactions", "forget_id"),), 18: (("announcements", "round_id"),)}
 # Tables later migrations create, by migration: dropped the same way. Extend it with each migration that creates one.
 ADDED_TABLES: dict[int, tuple[str, ...]] = {16: ("confirmed_requests",)}
 

@@ -27,7 +27,7 @@ from bot.discord.edge import fits_integer
 from bot.discord.outage import OPERATORS_PROBLEMS, Outage, RetryLog
 from bot.discord.reactions_seen import Left, ReactionsSeen, falling_back
 from bot.discord.vote_rate import HeldReactions, VoteLimiter
-from bot.discord.vote_queue import CLEARED, Barrier, Clear, PendingVote, kept, voters
+from bot.discord.vote_queue import CLEARED, Barrier, Clear, PendingVote, VoteQueue, kept, voters
 from bot.discord.round_refs import RoundRefs
 from bot.discord.votes import ASPECTS_STYLE, RoundRef, origin_scope, resolve, vote_from_emoji, voter_id
 from storage import DatabaseGone, RoundRow, StandingVote, VoteResult
@@ -66,7 +66,7 @@ class BallotBox:
         self.refs = RoundRefs(self.store)  # message id -> its live round
         self.remember, self.ref_for, self.cached_ref = self.refs.remember, self.refs.ref_for, self.refs.cached
         self.scope_settings_changed = self.refs.scope_settings_changed
-        self._votes: asyncio.Queue[PendingVote | Clear | Barrier] = asyncio.Queue()
+        self._votes = VoteQueue()
         self._worker: asyncio.Task | None = None
         # A full disk (or the database's server gone) is the operator's: said as a round's close says it (RetryLog).
         self.retries = RetryLog(log, "storing votes", outage, then=(
@@ -258,8 +258,10 @@ class BallotBox:
 
     def waiting(self, message_ids: list[str]) -> int:
         """How many people's reaction votes on these messages wait while the database refuses them (OPERATORS_PROBLEMS):
-        kept, being tried, or queued behind them (asyncio.Queue keeps them in _queue); 0 while it works."""
-        return 0 if self.retries.database_problem is None else voters(message_ids, self._refused, self._writing, self._votes._queue)
+        kept, being tried, or queued behind them; 0 while it works."""
+        if self.retries.database_problem is None:
+            return 0
+        return len(voters(message_ids, self._refused, self._writing) | self._votes.reaction_voters(message_ids))
 
     async def _apply_votes(self) -> None:
         while True:

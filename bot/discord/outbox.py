@@ -1,6 +1,7 @@
 """The outbox as it is posted: what was stored to be said in a channel (a round's summary, a session's end, a notice),
 each posted once, oldest first, after what it says was stored, so a crash or an outage in between loses nothing; what
-Discord failed to take is posted again by itself (`Outbox`)."""
+Discord failed to take is posted again by itself (`Outbox`). A notice asking people to vote in a round is given up once
+that round takes no votes (`is_stale`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import discord
 from bot.discord.nonces import Nonces, send_once
 from bot.discord.outage import OUTAGE_ERRORS, is_outage, reason
 from bot.discord.publisher import ENDED_POSTS, edit_post
+from storage import Announcement
 
 log = logging.getLogger("crowdtune.rounds")
 
@@ -45,10 +47,14 @@ async def post_outbox(bot: discord.Client, store, nonces: Nonces, channel_id: st
     as its round ended (`edit_post`), which a crash may only repeat. For one session's channel a refusal is raised
     (the session stops, saying why) and that entry given up; across all channels at start, a channel Discord refuses us
     (gone, or closed to us) is given up on. A refused summary goes into its round's post (`summary_into_post`).
-    Returns how many entries it took from the outbox."""
+    Returns how many entries it posted (a stale notice given up, `is_stale`, is not: Discord was not asked)."""
     edited: dict[str, tuple[int, str]] = {}  # channel id -> the round post last edited here, and its words
     taken = 0
     for note in await store.pending_announcements(channel_id):
+        if await is_stale(store, note):
+            log.info("announcement %s for channel %s dropped: its round %s takes no votes now", note.id, note.channel_id, note.round_id)
+            await store.mark_announced(note.id)  # not counted: Discord was not asked (the runner's "works again")
+            continue
         channel = bot.get_partial_messageable(int(note.channel_id))
         try:
             if note.message_id is not None:  # a round's post edited as the round ended: an edit is repeatable
@@ -80,6 +86,16 @@ async def post_owned(bot: discord.Client, store, announce: Callable[[str | None]
         for channel_id in sorted(owned):
             with contextlib.suppress(discord.Forbidden, discord.NotFound):
                 await announce(channel_id)
+
+
+async def is_stale(store, note: Announcement) -> bool:
+    """Whether `note` asks people to vote in a round that takes no votes now (closed, cancelled, deleted, or its votes
+    taken for its close): queued while it was open, it waited (Discord out or failing, a restart) past the close. Read
+    as its turn comes, not with the list: a round may close while the entries before it are posted."""
+    if note.round_id is None:  # a summary, a cancellation, a post's edit: it says how a round ended, so it is posted
+        return False
+    row = await store.round(note.round_id)
+    return row is None or not row.takes_votes
 
 
 def is_note(message: discord.Message, bot: discord.Client, content: str) -> bool:

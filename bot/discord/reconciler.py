@@ -108,7 +108,7 @@ class Reconciler:
         try:
             for _ in range(RECONCILE_PASSES):
                 current = await self.store.round(row.id)
-                if current is None or current.status != "open" or current.votes_taken_at is not None:
+                if current is None or not current.takes_votes:
                     return  # its votes were taken for its close (an answered /close): what is stored is what counts
                 watchers.clear()
                 box.held.flush(message_id)

@@ -30,6 +30,7 @@ from bot.discord.database_watch import DatabaseWatch
 from bot.discord.outbox import Outbox
 from bot.discord.publisher import Publisher
 from bot.discord.reconciler import Reconciler
+from bot.discord.session_tasks import SessionTasks
 from bot.discord.shards import ShardPlan
 from bot.discord.steering import Steering
 from bot.discord.votes import round_style, round_summary, session_finished
@@ -57,7 +58,8 @@ class Recounts:
     def __init__(self, store, plan, running: Callable[[int], bool], wake: Callable[[int], None]) -> None:
         self.store, self.plan, self.running, self.wake = store, plan, running, wake
         self._due: set[int] = set()  # running sessions that owe a recount of their round (`new_gateway_session`)
-        self._pending: dict[int, asyncio.Event] = {}  # session id -> set once its round was recounted
+        # Both held only while the session's recount is under way (`done`): not for every session ever run.
+        self._pending: dict[int, asyncio.Event] = {}  # session id -> set (and dropped) once its round was recounted
         self._listed = asyncio.Event()  # set once the sessions to resume are known: none is missed before
         self._wait_ends: dict[int, float] = {}  # session id -> when (loop time) /status stops waiting for its recount
         self.taken_back = asyncio.Event()  # set once a start's open rounds run again (resume_all): `rounds_taken_back`
@@ -76,6 +78,8 @@ class Recounts:
         for session_id in session_ids:
             self._pending.setdefault(session_id, asyncio.Event())
         self._listed.set()
+        for session_id in [i for i in self._wait_ends if i not in self._pending]:  # asked before the list: none to wait for
+            del self._wait_ends[session_id]
 
     async def new_gateway_session(self, shard_id: int = 0) -> None:
         """A new gateway session of the shard began (READY; a RESUME replays what was missed, a new session does not): no
@@ -84,9 +88,7 @@ class Recounts:
         sessions = await self.store.active_sessions()
         for session_id in [s.id for s in sessions if self.running(s.id) and self.plan.shard_of_scope(s.scope_id) == shard_id]:
             self._due.add(session_id)
-            event = self._pending.get(session_id)
-            if event is None or event.is_set():  # else a start's recount is under way: /status waits for both
-                self._pending[session_id] = asyncio.Event()
+            self._pending.setdefault(session_id, asyncio.Event())  # else a start's recount is under way: /status waits for both
             self._wait_ends.pop(session_id, None)  # /status waits for this recount as for a start's
             self.wake(session_id)
 
@@ -98,10 +100,13 @@ class Recounts:
             self.done(session_id)
 
     def done(self, session_id: int) -> None:
-        """The session's round was recounted; unless it owes another one (`catch_up`), /status waits no more."""
-        event = self._pending.get(session_id)
-        if event is not None and session_id not in self._due:
-            event.set()
+        """The session's round was recounted; unless it owes another one (`catch_up`), /status waits no more, and nothing
+        is held for its recount (a later one holds anew)."""
+        if session_id not in self._due:
+            event = self._pending.pop(session_id, None)
+            self._wait_ends.pop(session_id, None)
+            if event is not None:
+                event.set()  # those waiting hold it
 
     def ended(self, session_id: int) -> None:
         """The session's runner ended: nothing more is recounted, and /status must not wait on it."""
@@ -120,6 +125,8 @@ class Recounts:
     async def recounted(self, session_id: int) -> bool:
         """Whether the session's recount is done, waiting for it until RECOUNT_WAIT seconds after the first call
         (every call shares that one wait: past it, the answer is at once)."""
+        if not self.recounting(session_id):
+            return True  # (holding no wait for it)
         ends = self._wait_ends.setdefault(session_id, asyncio.get_running_loop().time() + RECOUNT_WAIT)
         try:
             async with asyncio.timeout_at(ends):
@@ -144,11 +151,11 @@ class RoundRunner:
         self.bot = bot
         self.conductor = conductor
         self.store = conductor.store
-        self._tasks: dict[int, asyncio.Task] = {}
-        self._wake: dict[int, asyncio.Event] = {}
+        # Each running session's task and wake event, held while it runs: at its end, its recount is over (`Recounts.ended`).
+        self.sessions = SessionTasks(lambda session_id: self.recounts.ended(session_id))
+        self._tasks, self.wake, running = self.sessions.tasks, self.sessions.wake, self.sessions.running  # (_tasks: shutdown awaits them)
         self._background: set[asyncio.Task] = set()
         self.followups = Followups(bot, self.store)  # each session's /compose followup (ensure_running)
-        running = lambda session_id: session_id in self._tasks and not self._tasks[session_id].done()  # noqa: E731
         self.recounts = Recounts(self.store, getattr(bot, "shard_plan", ShardPlan()), running, self.wake)
         self.outbox = Outbox(bot, self.store, self._spawn)
         self.stopped_by: DatabaseGone | None = None  # once set, nothing more is saved: sessions do not run
@@ -156,7 +163,7 @@ class RoundRunner:
         self._shut_down = False  # a /compose answered during the shutdown starts no rounds (its store is being closed)
         join_times = JoinTimes(bot)
         # Discord unreachable is said once for the process, naming how many sessions run (all wait for it).
-        self.outage = Outage(log, RETRY_AFTER_ERROR, lambda: sum(not task.done() for task in self._tasks.values()), lambda: self._shut_down)
+        self.outage = Outage(log, RETRY_AFTER_ERROR, self.sessions.count, lambda: self._shut_down)
         self.publisher = Publisher(bot, self.store, renderer, drawer, self._spawn, self.outage)
         self.ballot_box = BallotBox(
             bot, conductor, limiter or VoteLimiter(burst=6, refill_seconds=5.0), join_times, self.wake, self.publisher.recorded_in, self.outage
@@ -183,10 +190,7 @@ class RoundRunner:
         if self.stopped_by is not None or self._shut_down:  # the session runs at the next start
             return
         self.database.watch()  # told that it is gone while nothing writes (a round waiting for its close)
-        task = self._tasks.get(session_id)
-        if task is None or task.done():
-            self._wake[session_id] = asyncio.Event()
-            self._tasks[session_id] = asyncio.create_task(self._run(session_id), name=f"session-{session_id}")
+        self.sessions.start(session_id, lambda: self._run(session_id))
 
     async def announce(self, channel_id: str | None = None) -> int:
         """Post what the outbox holds (Outbox.announce: retried by itself after an outage); how many entries."""
@@ -204,7 +208,7 @@ class RoundRunner:
         sessions = [s for s in await self.store.active_sessions() if plan is None or plan.owns_scope(s.scope_id)]
         runnable = [s.id for s in sessions if s.channel_id is not None and s.channel_id.isdigit()]
         # Those not running yet recount their round's reactions first (not after a reconnect: already running).
-        self.recounts.expect([i for i in runnable if i not in self._tasks and self.stopped_by is None])
+        self.recounts.expect([i for i in runnable if not self.sessions.running(i) and self.stopped_by is None])
         for session_id in runnable:
             self.ensure_running(session_id)
         self.recounts.taken_back.set()
@@ -225,15 +229,9 @@ class RoundRunner:
         """A scope's settings changed, or it was deleted (/forget-me): votes see it at once, and every session looks
         at its round again (a lowered membership age may complete a quorum; a deleted round's task ends now)."""
         self.ballot_box.scope_settings_changed(scope_id)
-        for session_id in list(self._wake):
-            self.wake(session_id)
+        self.sessions.wake_all()
 
     scope_deleted = scope_settings_changed
-
-    def wake(self, session_id: int) -> None:
-        event = self._wake.get(session_id)
-        if event is not None:
-            event.set()
 
     async def shutdown(self) -> None:
         self._shut_down = True
@@ -261,7 +259,6 @@ class RoundRunner:
         finally:
             retries.stopped()  # an outage does not wait for a session that ended (or was cancelled)
             self.publisher.forget(session_id)  # a round it rendered but could not post
-            self.recounts.ended(session_id)
             self.steering.runner_ended(session_id)  # a /stop waiting for a close stops the session itself
             self.followups.drop(session_id)
             self.retries.pop(session_id, None)
@@ -370,13 +367,13 @@ class RoundRunner:
         return await self.conductor.quorum_reached(open_round, len((await self.ballot_box.count(row)).counted))
 
     async def _wait_for_close(self, session_id: int, open_round: OpenRound, posted: RoundRow, channel, style: str) -> None:
-        event = self._wake[session_id]
+        event = self.sessions.event(session_id)
         while True:
             event.clear()  # before the checks, so a wake during them is not lost
             # After a new gateway session: what it missed before it is read (Recounts.new_gateway_session).
             await self.recounts.catch_up(session_id, lambda: self.reconciler.read_again(channel, posted, style))
             row = await self.store.round(open_round.id)
-            if row is None or row.status != "open" or row.votes_taken_at is not None:
+            if row is None or not row.takes_votes:
                 return  # closed, or its votes taken for its close (before a restart): closed from what is stored
             if await self._quorum_stands(open_round, row, channel, style):
                 return

@@ -50,7 +50,8 @@ class StrayReactions:
         controls = "menus" if ref.style == ASPECTS_STYLE else "buttons"
         notice = f"Reactions are not votes in round {row.index + 1}: vote with the {controls} on its post."
         # Stored with its notice queued in the outbox, so a restart (or another process) does not say it again and an
-        # outage does not lose it: what this post does not deliver, the round's runner posts (before its summary).
+        # outage does not lose it: what this post does not deliver, the outbox posts while the round takes votes, and
+        # gives up after (it would ask people to vote in a closed round: bot/discord/outbox.py's is_stale).
         if not await self.box.store.tell_reactions_are_no_votes(ref.round_id, notice):
             return
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -57,7 +58,47 @@ def kept(batch: list[PendingVote | Clear | Barrier]) -> list[PendingVote | Clear
     return [item for item in batch if isinstance(item, Clear) or (isinstance(item, PendingVote) and item.from_reaction)]
 
 
-def voters(message_ids: Iterable[str], *queued: Iterable[PendingVote | Clear | Barrier]) -> int:
-    """How many people have reaction votes on these messages among the `queued` items."""
+def voters(message_ids: Iterable[str], *queued: Iterable[PendingVote | Clear | Barrier]) -> set[int]:
+    """Who has reaction votes on these messages among the `queued` items."""
     ids = {int(m) for m in message_ids}
-    return len({i.user_id for q in queued for i in q if isinstance(i, PendingVote) and i.from_reaction and i.message_id in ids})
+    return {i.user_id for q in queued for i in q if _reaction(i) and i.message_id in ids}
+
+
+def _reaction(item: PendingVote | Clear | Barrier) -> bool:
+    return isinstance(item, PendingVote) and item.from_reaction
+
+
+class VoteQueue:
+    """The ballot box's queue (an asyncio.Queue: `get` waits for an item, `join` till each taken is `task_done`) and,
+    kept beside it as items come and go, who has reaction votes in it on each message (`reaction_voters`): the
+    asyncio.Queue's own items are private."""
+
+    def __init__(self) -> None:
+        self._items: asyncio.Queue[PendingVote | Clear | Barrier] = asyncio.Queue()
+        self._reactions: dict[int, Counter[int]] = {}  # message id -> user id -> how many of their reaction votes are queued
+        self.empty, self.join, self.task_done = self._items.empty, self._items.join, self._items.task_done
+
+    def put_nowait(self, item: PendingVote | Clear | Barrier) -> None:
+        self._items.put_nowait(item)
+        if _reaction(item):
+            self._reactions.setdefault(item.message_id, Counter())[item.user_id] += 1
+
+    async def get(self) -> PendingVote | Clear | Barrier:
+        return self._took(await self._items.get())
+
+    def get_nowait(self) -> PendingVote | Clear | Barrier:
+        return self._took(self._items.get_nowait())
+
+    def reaction_voters(self, message_ids: Iterable[str]) -> set[int]:
+        """Who has reaction votes queued on these messages (as `voters` says of a list of items)."""
+        return {user_id for m in message_ids for user_id in self._reactions.get(int(m), ())}
+
+    def _took(self, item: PendingVote | Clear | Barrier) -> PendingVote | Clear | Barrier:
+        if _reaction(item):
+            queued = self._reactions[item.message_id]
+            queued[item.user_id] -= 1
+            if not queued[item.user_id]:
+                del queued[item.user_id]
+                if not queued:  # held for the queued votes only: not for every message ever voted on
+                    del self._reactions[item.message_id]
+        return item

@@ -15,8 +15,8 @@ import time
 import pytest
 
 from test_cli import CROWDTUNE, crowdtune
+from fakediscord import PROCESS_HANG_SECONDS
 
-HANG_SECONDS = 600  # a bound against a hang, not a time assertion
 ENDINGS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated"), (signal.SIGQUIT, 131, "quit"),
            (signal.SIGHUP, 129, "hung up")]
 
@@ -30,13 +30,13 @@ def test_a_signal_while_a_simulation_claims_its_database_is_its_one_line(tmp_pat
         process = subprocess.Popen([CROWDTUNE, "simulate", "--rounds", "200", "--out", "sg", "--db", url], cwd=tmp_path,
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            for _ in range(HANG_SECONDS * 10):  # until it waits for the lock, choosing its scope (cli._fresh_scope)
+            for _ in range(PROCESS_HANG_SECONDS * 10):  # until it waits for the lock, choosing its scope (cli._fresh_scope)
                 if postgres_server.lock_waits(url) or process.poll() is not None:
                     break
                 time.sleep(0.1)
             assert postgres_server.lock_waits(url) == ["SELECT id, kind, name FROM scopes ORDER BY id"], process.poll()
             process.send_signal(number)
-            out, err = process.communicate(timeout=HANG_SECONDS)
+            out, err = process.communicate(timeout=PROCESS_HANG_SECONDS)
         finally:
             if process.poll() is None:
                 process.kill()

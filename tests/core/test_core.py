@@ -815,6 +815,18 @@ def test_a_bar_whose_every_vote_was_removed_is_the_prior_it_was_blended_with():
             "what it was blended with") in two.summary, two.summary
 
 
+@pytest.mark.parametrize("voters, said", [(2, "both votes that set it were"), (3, "all 3 votes that set it were")])
+def test_votes_removed_from_a_bar_are_counted_in_words(voters, said):
+    """Found by a fresh-user trial: with both votes that set a bar removed, the summary said "as all 2 votes that set it
+    were removed"."""
+    spec = SessionSpec(seed=2, preset="default")
+    ballots = [Ballot(f"u{i}", 9.0) for i in range(voters)]
+    one = settle(spec, _plan(spec, 0), ballots, {}, None, round_rng(spec, 0), robust_rating, {})
+    reference = Reference([], one.reward, removed=voters)
+    two = settle(spec, _plan(spec, 1), [Ballot("u9", 6.0)], {}, one.incumbent_score, round_rng(spec, 1), robust_rating, {}, reference)
+    assert f"as {said} removed by /strike or /forget-me, leaving only what it was blended with" in two.summary, two.summary
+
+
 def test_a_crowd_verdict_apart_from_its_mean_is_explained_in_a_newcomer_s_words():
     """Found by a fresh-user trial: three new voters gave 1, 10, 10, and the summary said they "count as 9.1/10 once each
     voter's ratings are put on one scale and weighed by trust", which explained nothing to a newcomer."""

@@ -94,7 +94,7 @@ and sticker routes, audit logs, voice.
 
 from .faults import Fault
 from .gateway import Intent, Session
-from .interactions import HANG_SECONDS, Interaction
+from .interactions import HANG_SECONDS, PROCESS_HANG_SECONDS, Interaction
 from .ratelimits import DISCORD_OBSERVED_LIMITS
 from .rest import ApiError
 from .server import FakeDiscord
@@ -109,6 +109,7 @@ __all__ = [
     "Fault",
     "Guild",
     "HANG_SECONDS",
+    "PROCESS_HANG_SECONDS",
     "Intent",
     "Interaction",
     "Member",

@@ -10,6 +10,8 @@ from .world import MESSAGE_FLAG_EPHEMERAL, MESSAGE_FLAG_LOADING, Channel, User, 
 # How long a test's wait for the bot (a response, a message, a session) lasts by default: a bound only a hang reaches,
 # not a loaded 2-core machine (at load 10, FluidSynth's first render alone took over 10 s).
 HANG_SECONDS = 60.0
+# How long a whole program a test starts (a CLI command, a benchmark) may run before the test calls it hung.
+PROCESS_HANG_SECONDS = 600
 
 if TYPE_CHECKING:
     from .server import FakeDiscord

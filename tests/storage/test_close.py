@@ -14,12 +14,11 @@ import urllib.parse
 
 import pytest
 
+from fakediscord import HANG_SECONDS  # a bound against a hang, not a time assertion (the store's: CLOSE_SECONDS, BUSY_SECONDS)
+
 from storage import DatabaseBusy, open_store
 
 pytestmark = pytest.mark.asyncio
-
-# A bound against a hang, not a time assertion (the store's own bounds are storage.postgres.CLOSE_SECONDS, BUSY_SECONDS).
-HANG_SECONDS = float(os.environ.get("CROWDTUNE_TEST_CLOSE_HANG", 600))
 
 
 async def _waiting_on_a_lock(postgres_server, url: str, write: asyncio.Task) -> int:

@@ -6,19 +6,17 @@ the database as it was, as a write is (PostgreSQL has no lock_timeout by default
 from __future__ import annotations
 
 import asyncio
-import os
 
 import asyncpg
 import pytest
-from dbrows import as_of_schema, query
+from dbrows import ADDED_COLUMNS, as_of_schema, query
+from fakediscord import HANG_SECONDS  # a bound against a hang, not a time assertion
 
 from storage import BUSY_SECONDS, LOCK_WAITING, DatabaseBusy, open_store
 from storage.postgres import _MIGRATION_LOCK
 from storage.postgres_migrations import SCHEMA_VERSION
 
 pytestmark = pytest.mark.asyncio
-
-HANG_SECONDS = float(os.environ.get("CROWDTUNE_TEST_LOCK_HANG", 60))  # a bound against a hang, not a time assertion
 
 
 async def test_a_start_waits_for_another_process_upgrading_for_longer_than_a_lock_wait_is_bounded(postgres_server):
@@ -49,11 +47,13 @@ async def test_a_start_waits_for_another_process_upgrading_for_longer_than_a_loc
 async def test_an_upgrade_facing_a_table_another_program_keeps_locked_is_busy_and_changes_nothing(postgres_server):
     url = postgres_server.new_database()
     await (await open_store(url)).close()
-    as_of_schema(url, SCHEMA_VERSION - 1)  # the last migration alters withheld_reactions
-    with postgres_server.holding(url, "withheld_reactions"):
+    version = max(ADDED_COLUMNS)  # the newest migration that alters a table, run again from the schema before it
+    [(table, _), *_] = ADDED_COLUMNS[version]
+    as_of_schema(url, version - 1)
+    with postgres_server.holding(url, table):
         with pytest.raises(DatabaseBusy, match="is busy: another connection holds its lock"):
             await asyncio.wait_for(open_store(url), HANG_SECONDS)
-    assert query(url, "SELECT version FROM crowdtune_schema") == [(SCHEMA_VERSION - 1,)]
+    assert query(url, "SELECT version FROM crowdtune_schema") == [(version - 1,)]
     store = await asyncio.wait_for(open_store(url), HANG_SECONDS)  # once it is let go, the upgrade goes through
     try:
         assert await store.schema_version() == SCHEMA_VERSION

@@ -604,6 +604,23 @@ async def test_a_new_session_gives_up_what_an_ended_one_left_unposted_in_its_cha
     ]
 
 
+async def test_a_notice_to_vote_in_a_round_carries_its_round_and_what_says_how_it_ended_none(store):
+    """The outbox's entries had no round, so a notice asking people to vote in a round could not be told stale once the
+    round closed (bot/discord/outbox.py's is_stale): it carries its round; a summary or a post's edit, posted whenever
+    it can be, carries none."""
+    conductor = Conductor(store)
+    session = await _session(conductor, rounds=2)
+    r = await conductor.open_round(session.id)
+    await store.set_round_messages(r.id, ["7"], ended_posts={"closed": "Round 1 (closed)", "cancelled": "Round 1 (cancelled)"})
+    assert await store.tell_reactions_are_no_votes(r.id, "Reactions are not votes in round 1")
+    assert (await store.round(r.id)).takes_votes
+    await conductor.close(r.id, announce=lambda outcome, ballots, aside, struck: "**Round 1 closed**: ...")
+    assert not (await store.round(r.id)).takes_votes
+    assert [(n.content, n.message_id, n.round_id) for n in await store.pending_announcements("c1")] == [
+        ("Reactions are not votes in round 1", None, r.id), ("Round 1 (closed)", "7", None), ("**Round 1 closed**: ...", None, None)
+    ]
+
+
 async def test_sessions_finish_after_their_rounds(store):
     conductor = Conductor(store)
     session = await _session(conductor, rounds=2)

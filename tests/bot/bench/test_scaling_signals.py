@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ExitCode
+from fakediscord import PROCESS_HANG_SECONDS
 from pgserver import find_bin
 
 CROWDTUNE = str(Path(sys.executable).parent / "crowdtune")
 HEADLINE = "4 sessions a process, "  # printed once the private server runs, before the first measurement
-HANG_SECONDS = 600  # a bound against a hang, not a time assertion
 
 
 def _processes_naming(text: str) -> list[str]:
@@ -68,7 +68,7 @@ def _bench_scaling(rounds: int, **variables: str) -> Iterator[tuple[subprocess.P
     env.update(variables, TMPDIR=str(temp))
     process = subprocess.Popen([CROWDTUNE, "bench", "scaling", "--rounds", str(rounds)], cwd=temp, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    watchdog = threading.Timer(HANG_SECONDS, os.killpg, (process.pid, signal.SIGKILL))
+    watchdog = threading.Timer(PROCESS_HANG_SECONDS, os.killpg, (process.pid, signal.SIGKILL))
     watchdog.start()
     try:
         lines = []
@@ -101,7 +101,7 @@ def _ends_as_told(process: subprocess.Popen, how: signal.Signals, to: str) -> No
     else:
         process.send_signal(how)
     # communicate ends once every process holding the output ended: crowdtune, the benchmark, its workers.
-    out, err = process.communicate(timeout=HANG_SECONDS)
+    out, err = process.communicate(timeout=PROCESS_HANG_SECONDS)
     assert process.returncode == code and err == f"{word}\n", (process.returncode, err)
 
 
@@ -111,7 +111,7 @@ def test_a_signal_stops_bench_scaling_and_its_private_server(how, to):
     with _bench_scaling(10_000) as (process, temp):
         [folder] = temp.glob("crowdtune-pg-*")  # the private server it started
         assert _processes_naming(str(folder))
-        for _ in range(HANG_SECONDS * 10):  # until its workers run (their SQLite file): they get the group's signal
+        for _ in range(PROCESS_HANG_SECONDS * 10):  # until its workers run (their SQLite file): they get the group's signal
             if list(temp.glob("*/bench-1.db")) or process.poll() is not None:
                 break
             time.sleep(0.1)
@@ -131,7 +131,7 @@ def test_a_signal_while_bench_scaling_waits_for_its_workers_to_start(how, to, po
     url = postgres_server.new_database()
     # 1 round a session: the SQLite measurement before it ends soon.
     with _bench_scaling(1, CROWDTUNE_BENCH_DB=url) as (process, temp), postgres_server.holding(url, "crowdtune_schema"):
-        for _ in range(HANG_SECONDS * 10):  # until the worker waits for the lock (the benchmark waits for it)
+        for _ in range(PROCESS_HANG_SECONDS * 10):  # until the worker waits for the lock (the benchmark waits for it)
             if postgres_server.lock_waits(url) or process.poll() is not None:
                 break
             time.sleep(0.1)
