@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from storage.protocol import (
-    BUSY_SECONDS, LOCK_WAITING, Announce, Announcement, ClaimLost, ConfirmedRequest, DatabaseBusy, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, EndedSession, NoDatabase, Reader, ResetDone, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
+    LOCK_WAITING, Announce, Announcement, ClaimLost, ConfirmedRequest, DatabaseBusy, DatabaseGone, DatabaseUnreachable, DatabaseUnwritable, EndedSession, NoDatabase, Reader, ResetDone, RoundRow, SessionRow, StandingVote, StorageError, Store, VoteOp, VoteResult,
 )
 
 __all__ = [
-    "BUSY_SECONDS", "LOCK_WAITING", "Announce", "Announcement", "ClaimLost", "DatabaseBusy", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "EndedSession", "NoDatabase", "Reader", "ResetDone", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
-    "check_location", "clone_rounds", "database_errors", "naming_busy", "naming_problems", "naming_refusals", "out_of_room", "is_busy", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
+    "LOCK_WAITING", "Announce", "Announcement", "ClaimLost", "DatabaseBusy", "DatabaseGone", "DatabaseUnreachable", "DatabaseUnwritable", "EndedSession", "NoDatabase", "Reader", "ResetDone", "RoundRow", "SessionRow", "StandingVote", "StorageError", "Store", "VoteOp", "VoteResult",
+    "check_location", "clone_rounds", "database_errors", "naming_problems", "naming_refusals", "out_of_room", "is_busy", "is_postgres_url", "location_problem", "looks_like_url", "open_reader", "open_store",
     "open_to_write", "is_new_file", "NewDatabase", "viewing", "View",
 ]
 
@@ -62,8 +62,8 @@ _SQLITE_BUSY = frozenset({5, 6})
 def is_busy(problem: BaseException) -> bool:
     """Whether a backend's error is another connection holding the database's lock past what the work waits for, which
     works once it lets go (DatabaseBusy): SQLite's "database is locked" (SQLITE_BUSY, SQLITE_LOCKED); PostgreSQL's
-    lock_not_available (55P03: its lock_timeout passed, BUSY_SECONDS as storage.postgres sets it) and the deadlock and
-    serialization failures a transaction is retried for (storage.postgres), once the retries are spent."""
+    lock_not_available (55P03: a lock_timeout the server or role sets) and the deadlock and serialization failures a
+    transaction is retried for (storage.postgres), once the retries are spent."""
     import sqlite3
 
     import asyncpg
@@ -95,16 +95,11 @@ def naming_problems(
 def naming_refusals(location: object, reason: Callable[[BaseException], str] = str) -> Iterator[None]:
     """An `out_of_room` error of either backend met in the block becomes DatabaseUnwritable, "the database
     {location} cannot be written: {reason(error)}": the one line of a full disk, whichever backend; an `is_busy` one
-    DatabaseBusy (`naming_busy`)."""
-    with naming_problems(location, out_of_room, DatabaseUnwritable, "cannot be written", reason), naming_busy(location, reason):
-        yield
-
-
-def naming_busy(location: object, reason: Callable[[BaseException], str] = str) -> contextlib.AbstractContextManager[None]:
-    """An `is_busy` error met in the block becomes DatabaseBusy, "the database {location} is busy: another connection
-    holds its lock ({reason(error)})"."""
+    DatabaseBusy, "the database {location} is busy: another connection holds its lock ({reason(error)})"."""
     busy = lambda problem: f"another connection holds its lock ({reason(problem)})"  # noqa: E731
-    return naming_problems(location, is_busy, DatabaseBusy, "is busy", busy)
+    with naming_problems(location, out_of_room, DatabaseUnwritable, "cannot be written", reason), \
+            naming_problems(location, is_busy, DatabaseBusy, "is busy", busy):
+        yield
 
 
 def is_postgres_url(location: str | Path) -> bool:

@@ -44,12 +44,12 @@ from core.crowd import Ballot, ChoiceHistory, History
 from core.learner import Evidence, apply_observations
 from core.engine import Outcome, Reference
 from core.music import track_to_dict
-from storage import URL_EXAMPLE, check_location, naming_busy, naming_problems, naming_refusals
+from storage import URL_EXAMPLE, check_location, naming_problems, naming_refusals
 from storage.leases import Lease
 from storage.postgres_migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
     Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseUnreachable, EndedSession, NoDatabase, ResetDone, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp, VoteResult,
-    BUSY_SECONDS, LOCK_WAITING, MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
+    MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
@@ -62,13 +62,9 @@ log = logging.getLogger("crowdtune.storage")
 
 POOL_SIZE = 10  # connections per process; PostgreSQL's default max_connections is 100
 # How long (seconds) close() lets work on the pool's connections end before it cuts them: asyncpg's pool close waits for
-# every connection in use for ever (its 0.16 release notes advise a timeout). A lock wait ends by BUSY_SECONDS (the
-# pool's lock_timeout), so this is longer: it cuts what nothing else bounds (a server that stopped answering).
+# every connection in use for ever (its 0.16 release notes advise a timeout), and a write waiting on a lock another
+# program holds (no lock_timeout by default) would keep a stopping bot or command from ending.
 CLOSE_SECONDS = 10.0
-# A write not ended after this long is taken to wait (on another connection's lock, or a slow server): LOCK_WAITING's
-# hook is awaited, so that a command is acknowledged within Discord's 3 s (as SQLite's first refused try does).
-WAITING_SECONDS = 0.5
-_LOCK_TIMEOUT = f"{BUSY_SECONDS * 1000:.0f}"  # lock_timeout, in ms: BUSY_SECONDS
 _ATTEMPTS = 5  # a transaction chosen as a deadlock victim is run again up to this many times
 _RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 _UNUSABLE = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
@@ -273,12 +269,12 @@ def _reaching(location: object, url: str) -> contextlib.AbstractContextManager[N
 
 @contextlib.asynccontextmanager
 async def _reaching_server(location: object, url: str) -> AsyncIterator[None]:
-    """`_reaching` and `naming_busy`, and an error of the driver's own that gives no reason (InterfaceError, InternalClientError) is
+    """`_reaching`, and an error of the driver's own that gives no reason (InterfaceError, InternalClientError) is
     DatabaseUnreachable too when a connection tried then is refused: a server that went away can leave a pooled
     connection half-way through its error, and asyncpg's pool then fails to reset it ("cannot switch to state 15;
     another operation (2) is in progress"), the server's error itself lost in the pool's task."""
     try:
-        with _reaching(location, url), naming_busy(location, lambda problem: _reason(problem, url)):  # a read waits on a lock too
+        with _reaching(location, url):
             yield
     except (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError):
         with _reaching(location, url):
@@ -404,16 +400,13 @@ class PostgresStore(ClosesOnExit):
         try:
             pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=pool_size, timeout=30,
-                # Each wait for a lock ends by BUSY_SECONDS (55P03, DatabaseBusy), as a SQLite write's does: PostgreSQL
-                # has no lock_timeout by default, so a table another program locked held the bot's every write for ever.
-                server_settings={"lock_timeout": _LOCK_TIMEOUT} | ({"default_transaction_read_only": "on"} if read_only else {}),
+                server_settings={"default_transaction_read_only": "on"} if read_only else None,
             )
         except Exception as exc:  # any driver or network error; the message is redacted
             raise StorageError(f"cannot connect to the database {shown}: {_reason(exc, url)}") from None
         store = cls(pool, url)
         try:
-            with naming_busy(shown, lambda problem: _reason(problem, url)):  # a table's lock held past BUSY_SECONDS
-                await store._prepare(read_only)
+            await store._prepare(read_only)
         except BaseException as exc:
             await pool.close()
             if isinstance(exc, _UNUSABLE):
@@ -424,12 +417,7 @@ class PostgresStore(ClosesOnExit):
     async def _prepare(self, read_only: bool) -> None:
         async with self._pool.acquire() as conn, conn.transaction(readonly=read_only):
             if not read_only:  # one migration at a time; a reader reads what is committed
-                # Processes starting together wait for each other's migration without lock_timeout: it is no outage
-                # but as long as that migration takes, whose own table locks are bounded (below), and its lock goes
-                # with a process that dies. An operator's lock on a table then fails the start as busy.
-                await conn.execute("SET LOCAL lock_timeout = 0")
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-                await conn.execute(f"SET LOCAL lock_timeout = {_LOCK_TIMEOUT}")
             if await conn.fetchval("SELECT to_regclass('crowdtune_schema') IS NOT NULL"):
                 version = await conn.fetchval("SELECT version FROM crowdtune_schema")
             elif await conn.fetchval("SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema()"):
@@ -527,9 +515,6 @@ class PostgresStore(ClosesOnExit):
         victim or a serialization failure (the body must be safe to repeat: it only reads and
         writes the database, and `settle` is a pure function). A process holding claims checks them just
         before the commit (storage.leases): a write never lands after another process took one."""
-        return await _told_if_waiting(self._tries(body))
-
-    async def _tries(self, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         with self._refusals():  # around the retries: a deadlock or serialization failure is DatabaseBusy only once they are spent
             for attempt in range(_ATTEMPTS):
                 await self._hold_claims()
@@ -562,7 +547,7 @@ class PostgresStore(ClosesOnExit):
         if self._leases():  # checked in a transaction, as every write of a process holding claims (_tx)
             return await self._tx(lambda conn: conn.execute(sql, *args))
         with self._refusals():
-            return await _told_if_waiting(self._pool.execute(sql, *args))
+            return await self._pool.execute(sql, *args)
 
     async def _all(self, sql: str, *args: object) -> list[tuple]:
         return [tuple(r) for r in await self._pool.fetch(sql, *args)]
@@ -1376,19 +1361,6 @@ class PostgresStore(ClosesOnExit):
 
 
 # -- statements shared by several transactions -----------------------------------------------------
-
-
-async def _told_if_waiting(work: Awaitable[T]) -> T:
-    """`work`, LOCK_WAITING's hook awaited in this task once it has not ended after WAITING_SECONDS."""
-    if (hook := LOCK_WAITING.get()) is None:
-        return await work
-    task = asyncio.ensure_future(work)
-    try:
-        if not (await asyncio.wait({task}, timeout=WAITING_SECONDS))[0]:
-            await hook()
-        return await task
-    finally:
-        task.cancel()  # nothing once it ended; else the caller was cancelled, and its work goes with it
 
 
 async def _take_request(conn: asyncpg.Connection, key: str | None) -> bool:

@@ -23,14 +23,8 @@ from core.learner import Evidence
 # there (bot.stopping.settle), so a stop after it cannot end an upgrade that is whole with 143, nor one before leave it made.
 MIGRATION_COMMITTING: ContextVar[Callable[[], None]] = ContextVar("migration_committing", default=lambda: None)
 
-# How long a write waits for another connection's lock on the database before it is DatabaseBusy, on either backend
-# (SQLite: SqliteStore._begin's tries; PostgreSQL: each connection's lock_timeout): long enough for another crowdtune
-# transaction, short enough that the bot keeps its votes in memory and answers rather than waiting on an operator's shell.
-BUSY_SECONDS = 5.0
-
 # Awaited once when a write of the task begins to wait for another connection's lock on the database (SQLite's
-# SqliteStore._begin; PostgreSQL's, once a write has not ended after a moment): a slash command sets it to acknowledge
-# itself, as the wait may outlast Discord's 3 s.
+# SqliteStore._begin): a slash command sets it to acknowledge itself, as the wait may outlast Discord's 3 s.
 LOCK_WAITING: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("lock_waiting", default=None)
 
 

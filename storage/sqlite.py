@@ -33,7 +33,7 @@ from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from storage.protocol import (
     Announce, Announcement, ClaimLost, ClosesOnExit, ConfirmedRequest, DatabaseBusy, DatabaseGone, DatabaseUnwritable, EndedSession, NoDatabase, ResetDone, RoundRow, SessionRow, Settle, StandingVote, StorageError, VoteOp,
     VoteResult,
-    BUSY_SECONDS, LOCK_WAITING, MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
+    LOCK_WAITING, MIGRATION_COMMITTING, closed_audit, other_schema, outcome_to_dict,
 )
 from storage.reader import RowReader
 from storage.rows import (
@@ -255,8 +255,9 @@ async def _thread_ended(connection: aiosqlite.Connection) -> None:
         await asyncio.to_thread(worker.join, 10)
 
 
-# One try's wait for another connection's lock (the connection's busy timeout once open), up to BUSY_SECONDS in all:
-# between tries the store's reads go on.
+# How long a write waits for another connection's lock before it is DatabaseBusy (as SQLite's busy timeout was), and
+# one try's wait (the connection's busy timeout once open): between tries the store's reads go on.
+BUSY_SECONDS = 5.0
 BUSY_TRY_MS = 100
 
 
@@ -335,7 +336,7 @@ class SqliteStore(ClosesOnExit):
         return store
 
     async def _prepare(self, read_only: bool) -> None:
-        await self._db.execute(f"PRAGMA busy_timeout = {BUSY_SECONDS * 1000:.0f}")
+        await self._db.execute("PRAGMA busy_timeout = 5000")
         if read_only:
             await self._db.execute("PRAGMA query_only = ON")  # the connection refuses every write
         # Checked before anything is changed (even the journal mode, which is stored in the file).

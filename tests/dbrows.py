@@ -69,8 +69,8 @@ def tables(location: str | Path) -> list[str]:
 @contextlib.asynccontextmanager
 async def writes_held(location: str | Path) -> AsyncIterator[None]:
     """Another connection holds the database's write lock for the block, as a long transaction elsewhere
-    would: the bot's writes wait until the block ends, for up to storage.BUSY_SECONDS (then DatabaseBusy), its
-    reads do not. Nothing is changed."""
+    would: the bot's writes wait until the block ends (SQLite: for its busy_timeout, 5 s), its reads do
+    not. Nothing is changed."""
     if is_postgres_url(location):
         connection = await asyncpg.connect(str(location))
         try:

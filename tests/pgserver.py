@@ -123,32 +123,19 @@ class PostgresServer:
             raise RuntimeError(f"psql failed: {result.stderr}")
         return result.stdout
 
-    def holding(self, url: str, table: str) -> contextlib.AbstractContextManager[None]:
-        """`table` of the database `url` locked (ACCESS EXCLUSIVE: a read of it waits too) from the block's start to its
-        end, by a transaction of a psql of its own (the lock goes with its connection). A crowdtune process's wait for it
-        ends as busy after storage.BUSY_SECONDS."""
-        return self._psql_holding(url, f"BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;")
-
-    def holding_upgrade(self, url: str) -> contextlib.AbstractContextManager[None]:
-        """The lock a crowdtune process upgrading the database `url` holds (storage.postgres's migration lock), held from
-        the block's start to its end: every process that opens the database to write waits for it without a time limit
-        (as for another process's upgrade), so a test's signal lands in that wait however late it comes."""
-        from storage.postgres import _MIGRATION_LOCK
-
-        return self._psql_holding(url, f"SELECT pg_advisory_lock({_MIGRATION_LOCK});")
-
     @contextlib.contextmanager
-    def _psql_holding(self, url: str, statement: str) -> Iterator[None]:
+    def holding(self, url: str, table: str) -> Iterator[None]:
+        """`table` of the database `url` locked (ACCESS EXCLUSIVE: a read of it waits too) from the block's start to its
+        end, by a transaction of a psql of its own (the lock goes with its connection)."""
         holder = subprocess.Popen(
             [find_bin("psql"), "-h", str(self.folder), "-p", str(self.port), "-U", USER, "-d", url.rsplit("/", 1)[1],
-             "-q", "-t", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+             "-q", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         try:
-            holder.stdin.write(f"{statement}\n\\echo held\n")
+            holder.stdin.write(f"BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;\n\\echo held\n")
             holder.stdin.flush()
-            while (line := holder.stdout.readline()) != "held\n":  # said once the lock is taken
-                if not line:
-                    raise RuntimeError(f"psql could not run {statement}")
+            if holder.stdout.readline() != "held\n":  # said once the lock is taken
+                raise RuntimeError(f"psql could not lock {table}")
             yield
         finally:
             holder.stdin.close()

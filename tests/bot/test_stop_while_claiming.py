@@ -1,9 +1,8 @@
 """A signal while a command claims its database (and stops what a killed run left active) ends it with its one line
 and exit code (README "Exit codes"), no traceback. Found by a fresh-user trial: `kill -HUP` 1.5 s after `crowdtune
 simulate` started, or SIGTERM 1.7 s after on PostgreSQL, printed an UnboundLocalError traceback, exit code 1: the
-stop's handler said how many rounds were done before there was a count. Here the simulation is held in its start by the
-lock another process's upgrade of the database holds, which this test takes before it starts and which a start waits
-for without a time limit: the signal lands there, every time (a lock on a table would end its wait as busy)."""
+stop's handler said how many rounds were done before there was a count. Here the simulation is held in its start by a
+lock on the scopes table, which this test takes before it starts: the signal lands there, every time."""
 
 from __future__ import annotations
 
@@ -27,15 +26,15 @@ def test_a_signal_while_a_simulation_claims_its_database_is_its_one_line(tmp_pat
     url = postgres_server.new_database()
     crowdtune("simulate", "--rounds", "1", "--out", "first", "--db", url, cwd=tmp_path)  # the schema, and a session
     env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "CROWDTUNE_DB")}
-    with postgres_server.holding_upgrade(url):
+    with postgres_server.holding(url, "scopes"):
         process = subprocess.Popen([CROWDTUNE, "simulate", "--rounds", "200", "--out", "sg", "--db", url], cwd=tmp_path,
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            for _ in range(PROCESS_HANG_SECONDS * 10):  # until it waits for the lock, opening its database
+            for _ in range(PROCESS_HANG_SECONDS * 10):  # until it waits for the lock, choosing its scope (cli._fresh_scope)
                 if postgres_server.lock_waits(url) or process.poll() is not None:
                     break
                 time.sleep(0.1)
-            assert postgres_server.lock_waits(url) == ["SELECT pg_advisory_xact_lock($1)"], process.poll()
+            assert postgres_server.lock_waits(url) == ["SELECT id, kind, name FROM scopes ORDER BY id"], process.poll()
             process.send_signal(number)
             out, err = process.communicate(timeout=PROCESS_HANG_SECONDS)
         finally:

@@ -125,12 +125,12 @@ def test_a_signal_stops_bench_scaling_and_its_private_server(how, to):
 def test_a_signal_while_bench_scaling_waits_for_its_workers_to_start(how, to, postgres_server):
     """The signal comes while the benchmark waits for its workers to be ready (it starts them together): a CI run's
     Ctrl-C there printed a traceback from multiprocessing's Barrier (its lock left inconsistent by the interrupt)
-    beside "interrupted". Here the first PostgreSQL measurement's worker is held by the lock an upgrade of the database
-    holds (a start waits for it without a time limit), which this test takes once the benchmark's own check of the
-    database is done (its headline), so the signal lands while the benchmark waits for it, every time."""
+    beside "interrupted". Here the first PostgreSQL measurement's worker is held by a lock on the schema table, which
+    this test takes once the benchmark's own check of the database is done (its headline), so the signal lands
+    while the benchmark waits for it, every time."""
     url = postgres_server.new_database()
     # 1 round a session: the SQLite measurement before it ends soon.
-    with _bench_scaling(1, CROWDTUNE_BENCH_DB=url) as (process, temp), postgres_server.holding_upgrade(url):
+    with _bench_scaling(1, CROWDTUNE_BENCH_DB=url) as (process, temp), postgres_server.holding(url, "crowdtune_schema"):
         for _ in range(PROCESS_HANG_SECONDS * 10):  # until the worker waits for the lock (the benchmark waits for it)
             if postgres_server.lock_waits(url) or process.poll() is not None:
                 break
