@@ -81,5 +81,8 @@ async def test_a_stop_while_a_close_waits_for_a_full_disk_is_answered_at_once_th
         await env.server.wait_for_message(env.channel, is_round(2))
     assert said.startswith("Voting here is paused: my database cannot save anything (its disk is full)."), said
     assert "nothing was changed" in said, said
+    # One account of the round (a trial read "this round goes on as soon as my operator fixes it. Its voting is over").
+    assert "Its voting is over and its votes are kept: it closes and counts as soon as my operator fixes it" in said, said
+    assert "goes on" not in said, said
     assert db_rows(env, "SELECT status FROM sessions") == [("active",)]
     assert db_rows(env, "SELECT idx, status FROM rounds ORDER BY idx") == [(0, "closed"), (1, "open")]
