@@ -127,10 +127,14 @@ def database_refuses(problem: StorageError) -> str:
     return "cannot save anything (its disk is full)" if isinstance(problem, DatabaseUnwritable) else "cannot be reached"
 
 
+def voting_paused(problem: StorageError) -> str:
+    """The first words of every answer about a round waiting for the database: "Voting here is paused: my database ..."."""
+    return f"Voting here is paused: my database {database_refuses(problem)}."
+
+
 def round_waits(problem: StorageError) -> str:
     """What a session's channel is told once, and /status says while it lasts, of its round waiting for the database."""
-    return (f"Voting here is paused: my database {database_refuses(problem)}. The votes given so far are kept, and this "
-            "round goes on as soon as my operator fixes it.")
+    return f"{voting_paused(problem)} The votes given so far are kept, and this round goes on as soon as my operator fixes it."
 
 
 async def say_round_waits(bot: discord.Client, store, session_id: int, problem: StorageError) -> None:

@@ -55,7 +55,7 @@ class Barrier:
 def kept(batch: list[PendingVote | Clear | Barrier]) -> list[PendingVote | Clear]:
     """What of a batch the database refused (a full disk, a lock held) is kept to try again, in order: the reaction events,
     which nobody waits for."""
-    return [item for item in batch if isinstance(item, Clear) or (isinstance(item, PendingVote) and item.from_reaction)]
+    return [item for item in batch if isinstance(item, Clear) or _reaction(item)]
 
 
 def voters(message_ids: Iterable[str], *queued: Iterable[PendingVote | Clear | Barrier]) -> set[int]:

@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.conductor import start_text
-from bot.discord.followups import database_refuses, round_waits
+from bot.discord.followups import round_waits, voting_paused
 from bot.discord.outage import is_outage, reason
 from bot.discord.permissions import missing_permissions, missing_text
 from bot.discord.pickup import after_pickup, recounted
@@ -333,9 +333,8 @@ class Sessions(commands.Cog):
 STOPPED_SAID = "Stopped; I said so in the channel."
 # To a /stop whose round's close (its voting over) waits for the database: it must close and count first. Not after
 # round_waits, whose "this round goes on" a trial read beside "its voting is over" as two rounds' accounts.
-CLOSE_WAITS = ("Voting here is paused: my database {refuses}. Its voting is over and its votes are kept: it closes and "
-               "counts as soon as my operator fixes it, before the session can stop, so nothing was changed; use `/stop` "
-               "again once it has closed.")
+CLOSE_WAITS = ("Its voting is over and its votes are kept: it closes and counts as soon as my operator fixes it, before the "
+               "session can stop, so nothing was changed; use `/stop` again once it has closed.")
 
 
 async def stop_session(bot, interaction: discord.Interaction, session) -> None:
@@ -364,7 +363,7 @@ async def stop_session(bot, interaction: discord.Interaction, session) -> None:
             try:
                 stopped = await steering.stop(session.id, after_close)
             except CloseWaits as waits:  # as long as the operator takes: said now, not left "thinking..."
-                await answer_privately(interaction, CLOSE_WAITS.format(refuses=database_refuses(waits.problem)))
+                await answer_privately(interaction, f"{voting_paused(waits.problem)} {CLOSE_WAITS}")
                 return
     if not stopped:
         await answer_privately(interaction, ALREADY_ENDED)
